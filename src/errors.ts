@@ -1,0 +1,39 @@
+/**
+ * errors.ts — the error classes the heap throws, each carrying the address it is about.
+ *
+ * Owns: PymallocError and its subclasses, and the helpers that format an address.
+ * Must not: read heap state (callers put what they know into the error).
+ */
+
+export const hex = (n: number): string => "0x" + (n >>> 0).toString(16).padStart(8, "0");
+
+/** Base class of every error pymalloc throws on its own account. */
+export class PymallocError extends Error {
+  /** The address the error is about (0 when none). */
+  readonly address: number;
+  constructor(message: string, address = 0) {
+    super(message);
+    this.name = new.target.name;
+    this.address = address;
+  }
+}
+
+/** A free/realloc/usableSize of something that is not a live block of this heap. */
+export class InvalidPointerError extends PymallocError {
+  /** "not-a-block" | "misaligned" | "out-of-range" | "interior" | "double-free" | "internal" */
+  readonly reason: string;
+  constructor(op: string, address: number, reason: string, detail: string) {
+    super(`${op}(${hex(address)}): ${detail}`, address);
+    this.reason = reason;
+  }
+}
+
+/** check() found the heap's own structures damaged. */
+export class HeapCorruptionError extends PymallocError {
+  constructor(address: number, detail: string) {
+    super(`heap corrupted at ${hex(address)}: ${detail}`, address);
+  }
+}
+
+/** A feature that this build does not provide yet. */
+export class NotImplementedError extends PymallocError {}

@@ -1,0 +1,92 @@
+/**
+ * heap/families.ts — the public allocation API: malloc/calloc/realloc/free per family.
+ *
+ * Owns: argument checking (sizes, pointers, calloc overflow), free(0) and realloc(0, n), calloc's
+ * zeroing, and routing each family to the allocator below it.
+ * Must not: know how blocks are laid out; that is the allocators' business.
+ *
+ * Families (CPython's API domains): raw ('r', PyMem_Raw*), mem ('m', PyMem_*), obj ('o',
+ * PyObject_*). With allocator "pymalloc", mem and obj use the object allocator; raw always uses
+ * the raw allocator.
+ */
+
+import { InvalidPointerError } from "../errors.js";
+
+/** One API family: the four calls of C's allocator over byte offsets. */
+export interface Family {
+  /** 'r', 'm' or 'o'. */
+  readonly id: string;
+  malloc(n: number): number;
+  calloc(nelem: number, elsize: number): number;
+  realloc(p: number, n: number): number;
+  free(p: number): void;
+}
+
+/** The allocator a family sits on: the object allocator or the raw allocator. */
+export interface BlockAllocator {
+  u8: Uint8Array;
+  malloc(n: number): number;
+  realloc(p: number, n: number): number;
+  free(p: number): void;
+}
+
+/**
+ * A size argument that is not a uint32: throws for a non-number, a negative, fractional or
+ * unsafe number; returns 0 (NULL) for a safe integer too large to ever be served.
+ */
+export function badSize(n: unknown, what = "size"): number {
+  if (typeof n !== "number") throw new TypeError(`${what} must be a number, got ${typeof n}`);
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${what} must be a non-negative safe integer, got ${n}`);
+  return 0;
+}
+
+/** A pointer argument that is not a uint32. */
+export function badPointer(op: string, p: unknown): never {
+  if (typeof p !== "number") throw new TypeError(`${op}: pointer must be a number, got ${typeof p}`);
+  throw new InvalidPointerError(op, Number.isFinite(p) ? p : 0, "out-of-range", `${p} is not a byte offset (a non-negative 32-bit integer)`);
+}
+
+/** calloc's byte count, or -1 when nelem * elsize overflows what can be served. */
+export function callocBytes(nelem: number, elsize: number): number {
+  if ((nelem >>> 0) !== nelem) return badSize(nelem, "nelem") - 1;
+  if ((elsize >>> 0) !== elsize) return badSize(elsize, "elsize") - 1;
+  const total = nelem * elsize;
+  return total > 0xffffffff ? -1 : total;
+}
+
+/** A family over one allocator. One class for every family keeps call sites monomorphic. */
+export class AllocatorFamily implements Family {
+  readonly id: string;
+  readonly a: BlockAllocator;
+  constructor(id: string, a: BlockAllocator) {
+    this.id = id;
+    this.a = a;
+  }
+
+  malloc(n: number): number {
+    if ((n >>> 0) !== n) return badSize(n);
+    return this.a.malloc(n);
+  }
+
+  calloc(nelem: number, elsize: number): number {
+    const n = callocBytes(nelem, elsize);
+    if (n < 0) return 0;
+    const p = this.a.malloc(n);
+    if (p !== 0) this.a.u8.fill(0, p, p + n);
+    return p;
+  }
+
+  realloc(p: number, n: number): number {
+    if ((n >>> 0) !== n) return badSize(n);
+    if (p === 0) return this.a.malloc(n);
+    if ((p >>> 0) !== p) badPointer("realloc", p);
+    return this.a.realloc(p, n);
+  }
+
+  free(p: number): void {
+    if (p === 0) return;
+    if ((p >>> 0) !== p) badPointer("free", p);
+    this.a.free(p);
+  }
+}
+

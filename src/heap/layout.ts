@@ -1,0 +1,101 @@
+/**
+ * heap/layout.ts — where the heap header and its tables sit, and writing a fresh one.
+ *
+ * Owns: the order and sizes of the header tables (TLSF bitmaps and list heads, usedpools
+ * sentinels, nfp2lasta, arena map) and formatting a new heap in memory.
+ * Must not: allocate; the allocators read the offsets written here from memory.
+ */
+
+import {
+  ALIGNMENT,
+  FL_COUNT,
+  H,
+  HEADER_SCALAR_BYTES,
+  HEAP_MAGIC,
+  HEAP_VERSION,
+  MAX_ARENA_SHIFT,
+  MAX_POOLS_PER_ARENA_SHIFT,
+  MAX_POOL_SHIFT,
+  MIN_POOL_SHIFT,
+  NB_SMALL_SIZE_CLASSES,
+  SL_COUNT,
+} from "../constants.js";
+
+export interface LayoutParams {
+  heapBase: number;
+  poolShift: number;
+  arenaShift: number;
+  maxBytes: number;
+  mode: number;
+}
+
+export interface Layout {
+  slBitmaps: number; // byte offsets from heapBase
+  freeHeads: number;
+  usedPools: number;
+  nfp2lasta: number;
+  arenaMap: number;
+  arenaMapSlots: number;
+  headerBytes: number;
+  /** Absolute address of the first chunk (≡ 8 mod 16, so payloads are 16-aligned). */
+  heapStart: number;
+}
+
+const align = (n: number, a: number): number => Math.ceil(n / a) * a;
+
+export function checkShifts(poolShift: number, arenaShift: number): void {
+  if (!Number.isInteger(poolShift) || poolShift < MIN_POOL_SHIFT || poolShift > MAX_POOL_SHIFT)
+    throw new RangeError(`poolSize must be a power of two from ${2 ** MIN_POOL_SHIFT} to ${2 ** MAX_POOL_SHIFT}`);
+  if (!Number.isInteger(arenaShift) || arenaShift < poolShift || arenaShift > MAX_ARENA_SHIFT || arenaShift - poolShift > MAX_POOLS_PER_ARENA_SHIFT)
+    throw new RangeError(
+      `arenaSize must be a power of two from the pool size to ${2 ** MAX_ARENA_SHIFT}, holding at most ${2 ** MAX_POOLS_PER_ARENA_SHIFT} pools`,
+    );
+}
+
+export function computeLayout(p: LayoutParams): Layout {
+  let off = HEADER_SCALAR_BYTES;
+  const slBitmaps = off;
+  off += FL_COUNT * 4;
+  const freeHeads = off;
+  off += FL_COUNT * SL_COUNT * 4;
+  off = align(off + 8, 16); // room before entry 0 for its sentinel's unused fields
+  const usedPools = off;
+  off += NB_SMALL_SIZE_CLASSES * 16;
+  const nfp2lasta = off;
+  off += ((1 << (p.arenaShift - p.poolShift)) + 1) * 4;
+  const arenaMap = off;
+  const arenaMapSlots = Math.ceil(p.maxBytes / 2 ** p.arenaShift) + 1;
+  off += arenaMapSlots * 2;
+  const headerBytes = align(off, ALIGNMENT);
+  const heapStart = align(p.heapBase + headerBytes + 8, ALIGNMENT) - 8;
+  return { slBitmaps, freeHeads, usedPools, nfp2lasta, arenaMap, arenaMapSlots, headerBytes, heapStart };
+}
+
+/** Write a fresh, empty heap header at p.heapBase. */
+export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l: Layout): void {
+  u8.fill(0, p.heapBase, l.heapStart + 8);
+  const hw = p.heapBase >>> 2;
+  u32[hw + H.MAGIC] = HEAP_MAGIC;
+  u32[hw + H.VERSION] = HEAP_VERSION;
+  u32[hw + H.HEADER_BYTES] = l.headerBytes;
+  u32[hw + H.MODE] = p.mode;
+  u32[hw + H.POOL_SHIFT] = p.poolShift;
+  u32[hw + H.ARENA_SHIFT] = p.arenaShift;
+  u32[hw + H.MAX_BYTES] = p.maxBytes;
+  u32[hw + H.HEAP_BASE] = p.heapBase;
+  u32[hw + H.HEAP_START] = l.heapStart;
+  u32[hw + H.TOP] = l.heapStart;
+  u32[hw + H.PEAK_TOP] = l.heapStart;
+  u32[hw + H.SL_BITMAPS] = l.slBitmaps;
+  u32[hw + H.FREE_HEADS] = l.freeHeads;
+  u32[hw + H.USEDPOOLS] = l.usedPools;
+  u32[hw + H.NFP2LASTA] = l.nfp2lasta;
+  u32[hw + H.ARENA_MAP] = l.arenaMap;
+  u32[hw + H.ARENA_MAP_SLOTS] = l.arenaMapSlots;
+  // Every usedpools list starts empty: the sentinel points at itself.
+  for (let i = 0; i < NB_SMALL_SIZE_CLASSES; i++) {
+    const sp = p.heapBase + l.usedPools + i * 16 - 8;
+    u32[(sp + 8) >>> 2] = sp;
+    u32[(sp + 12) >>> 2] = sp;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * heap/options.ts — createHeap's options: defaults, validation, and the PYMALLOC variable.
+ *
+ * Owns: the option types, the allocator mode names, reading PYMALLOC (like PYTHONMALLOC).
+ * Must not: create memory or touch the heap.
+ */
+
+import { DEFAULT_ARENA_SHIFT, DEFAULT_INITIAL_BYTES, DEFAULT_MAX_BYTES, DEFAULT_POOL_SHIFT, MODE_IDS } from "../constants.js";
+import type { MemorySource } from "../memory/memory.js";
+
+export type AllocatorMode = keyof typeof MODE_IDS;
+export const ALLOCATOR_MODES = Object.keys(MODE_IDS) as AllocatorMode[];
+
+export interface HeapOptions {
+  /** "pymalloc" (default), "malloc", or a debug variant. Default: $PYMALLOC, else "pymalloc". */
+  allocator?: AllocatorMode;
+  /** The memory to manage. Default: a new resizable ArrayBuffer. */
+  memory?: MemorySource;
+  /** Starting size of a memory we create (default 1 MiB). */
+  initialBytes?: number;
+  /** Growth limit (default 4 GiB - 64 KiB, bounded by what the memory kind allows). */
+  maxBytes?: number;
+  /** First byte the heap may use, e.g. a WebAssembly module's __heap_base (default 0). */
+  heapBase?: number;
+  /** Pool size, a power of two from 4 KiB to 1 MiB (default 16 KiB). */
+  poolSize?: number;
+  /** Arena size, a power of two, 1 to 128 pools (default 1 MiB). */
+  arenaSize?: number;
+}
+
+export interface ResolvedOptions {
+  mode: AllocatorMode;
+  memory: MemorySource | undefined;
+  initialBytes: number;
+  maxBytes: number;
+  heapBase: number;
+  poolShift: number;
+  arenaShift: number;
+}
+
+function envMode(): string | undefined {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  const v = env?.PYMALLOC;
+  return v === undefined || v === "" ? undefined : v;
+}
+
+export function parseMode(v: unknown, where: string): AllocatorMode {
+  if (typeof v === "string" && (ALLOCATOR_MODES as string[]).includes(v)) return v as AllocatorMode;
+  throw new RangeError(`${where}: unknown allocator ${JSON.stringify(v)}; expected one of ${ALLOCATOR_MODES.join(", ")}`);
+}
+
+function byteOption(v: unknown, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== "number") throw new TypeError(`${name} must be a number, got ${typeof v}`);
+  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${name} must be a non-negative integer, got ${v}`);
+  return v;
+}
+
+function shiftOption(v: unknown, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = byteOption(v, name, 0);
+  const s = Math.log2(n);
+  if (!Number.isInteger(s)) throw new RangeError(`${name} must be a power of two, got ${n}`);
+  return s;
+}
+
+export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
+  if (o === null || typeof o !== "object") throw new TypeError("options must be an object");
+  const env = envMode();
+  const mode = o.allocator !== undefined ? parseMode(o.allocator, "allocator") : env !== undefined ? parseMode(env, "PYMALLOC") : "pymalloc";
+  return {
+    mode,
+    memory: o.memory,
+    initialBytes: byteOption(o.initialBytes, "initialBytes", DEFAULT_INITIAL_BYTES),
+    maxBytes: Math.min(byteOption(o.maxBytes, "maxBytes", DEFAULT_MAX_BYTES), DEFAULT_MAX_BYTES),
+    heapBase: byteOption(o.heapBase, "heapBase", 0),
+    poolShift: shiftOption(o.poolSize, "poolSize", DEFAULT_POOL_SHIFT),
+    arenaShift: shiftOption(o.arenaSize, "arenaSize", DEFAULT_ARENA_SHIFT),
+  };
+}

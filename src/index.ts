@@ -1,0 +1,11 @@
+/**
+ * index.ts — the package's public surface.
+ */
+export { createHeap, attachHeap, Heap } from "./heap/heap.js";
+export type { Family } from "./heap/families.js";
+export type { HeapOptions, AllocatorMode } from "./heap/options.js";
+export { ALLOCATOR_MODES } from "./heap/options.js";
+export type { HeapStats, SizeClassStats } from "./introspect/stats.js";
+export { Memory, memoryKindOf, type MemoryKind, type MemorySource } from "./memory/memory.js";
+export { PymallocError, InvalidPointerError, HeapCorruptionError, NotImplementedError } from "./errors.js";
+export * as constants from "./constants.js";

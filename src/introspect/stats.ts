@@ -1,0 +1,137 @@
+/**
+ * introspect/stats.ts — heap.stats(): every number read from the heap's state.
+ *
+ * Owns: the HeapStats shape and computing it by walking chunks, arenas and pools.
+ * Must not: write to memory.
+ */
+
+import { CHUNK_HEADER, CHUNK_OVERHEAD, H, NB_SMALL_SIZE_CLASSES, POOL_OVERHEAD, classSize } from "../constants.js";
+import type { Heap } from "../heap/heap.js";
+import { forEachChunk, forEachPool } from "./walk.js";
+
+export interface SizeClassStats {
+  /** Size class index (0..31). */
+  sizeClass: number;
+  /** Block size in bytes. */
+  size: number;
+  /** Pools currently holding this class. */
+  pools: number;
+  /** Blocks handed out. */
+  blocksInUse: number;
+  /** Free blocks in those pools (carved or not yet carved). */
+  blocksAvailable: number;
+}
+
+export interface HeapStats {
+  /** Allocator mode of the heap. */
+  mode: string;
+  /** Kind of backing memory. */
+  memoryKind: string;
+  /** Current byte length of the memory. */
+  byteLength: number;
+  /** Growth limit. */
+  maxBytes: number;
+  /** Top of the used region (what an sbrk would have handed out), in bytes from address 0. */
+  footprint: number;
+  /** High water of footprint. */
+  peakFootprint: number;
+  /** Bytes of the header (allocator state tables) at heapBase. */
+  headerBytes: number;
+  /** Bytes handed out to users: block sizes of small blocks plus usable bytes of raw blocks. */
+  bytesInUse: number;
+  /** Blocks handed out to users (small and raw). */
+  blocksInUse: number;
+  raw: {
+    /** In-use raw blocks (excluding arenas). */
+    blocks: number;
+    /** Chunk bytes of those blocks (header included). */
+    bytes: number;
+    /** Free chunks in the free lists, and their bytes. */
+    freeBlocks: number;
+    freeBytes: number;
+    /** Largest free chunk in the free lists. */
+    largestFree: number;
+    /** Bytes from the top chunk to the memory's end (never used, or given back). */
+    topFree: number;
+  };
+  arenas: {
+    current: number;
+    allocatedTotal: number;
+    reclaimed: number;
+    highWater: number;
+    /** Bytes of the arena chunks (pools plus arena headers). */
+    bytes: number;
+  };
+  pools: {
+    /** Pools holding at least one block. */
+    used: number;
+    /** Pools carved once and now empty. */
+    empty: number;
+    /** Pools never carved yet. */
+    untouched: number;
+    /** Bytes in pool headers of used pools. */
+    headerBytes: number;
+  };
+  /** Per size class, index = class. */
+  classes: SizeClassStats[];
+}
+
+export function heapStats(heap: Heap): HeapStats {
+  const raw = heap.rawAllocator;
+  const u32 = raw.u32;
+  const hw = heap.heapBase >>> 2;
+  const classes: SizeClassStats[] = [];
+  for (let i = 0; i < NB_SMALL_SIZE_CLASSES; i++) classes.push({ sizeClass: i, size: classSize(i), pools: 0, blocksInUse: 0, blocksAvailable: 0 });
+  const s: HeapStats = {
+    mode: heap.mode,
+    memoryKind: heap.memory.kind,
+    byteLength: heap.memory.byteLength,
+    maxBytes: heap.memory.maxBytes,
+    footprint: raw.top + CHUNK_HEADER,
+    peakFootprint: u32[hw + H.PEAK_TOP] + CHUNK_HEADER,
+    headerBytes: u32[hw + H.HEADER_BYTES],
+    bytesInUse: 0,
+    blocksInUse: 0,
+    raw: { blocks: 0, bytes: 0, freeBlocks: 0, freeBytes: 0, largestFree: 0, topFree: heap.memory.byteLength - raw.top },
+    arenas: {
+      current: u32[hw + H.NARENAS_CURRENT],
+      allocatedTotal: u32[hw + H.NARENAS_ALLOCATED],
+      reclaimed: u32[hw + H.NARENAS_RECLAIMED],
+      highWater: u32[hw + H.NARENAS_HIGHWATER],
+      bytes: 0,
+    },
+    pools: { used: 0, empty: 0, untouched: 0, headerBytes: 0 },
+    classes,
+  };
+  forEachChunk(heap, (c) => {
+    if (c.free) {
+      s.raw.freeBlocks++;
+      s.raw.freeBytes += c.size;
+      if (c.size > s.raw.largestFree) s.raw.largestFree = c.size;
+    } else if (c.arena) {
+      s.arenas.bytes += c.size;
+      forEachPool(heap, c.chunk + CHUNK_HEADER, (p) => {
+        if (!p.carved) s.pools.untouched++;
+        else if (p.count === 0) s.pools.empty++;
+        else {
+          s.pools.used++;
+          s.pools.headerBytes += POOL_OVERHEAD;
+          const k = classes[p.szidx];
+          k.pools++;
+          k.blocksInUse += p.count;
+          k.blocksAvailable += p.capacity - p.count;
+        }
+      });
+    } else {
+      s.raw.blocks++;
+      s.raw.bytes += c.size;
+      s.bytesInUse += c.size - CHUNK_OVERHEAD;
+    }
+  });
+  for (const k of classes) {
+    s.blocksInUse += k.blocksInUse;
+    s.bytesInUse += k.blocksInUse * k.size;
+  }
+  s.blocksInUse += s.raw.blocks;
+  return s;
+}

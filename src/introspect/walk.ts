@@ -1,0 +1,87 @@
+/**
+ * introspect/walk.ts — read-only walks over the heap's structures, shared by stats and check.
+ *
+ * Owns: iterating raw chunks (start to top) and the pools of an arena.
+ * Must not: write to memory, or trust what it reads beyond the bounds it checks.
+ */
+
+import {
+  ARENA_OVERHEAD,
+  ARENA_POOL_ADDRESS,
+  CHUNK_HEADER,
+  FLAG_ARENA,
+  FLAG_FREE,
+  FLAG_MASK,
+  POOL_COUNT,
+  POOL_NEXTOFFSET,
+  POOL_OVERHEAD,
+  POOL_SZIDX,
+} from "../constants.js";
+import { HeapCorruptionError } from "../errors.js";
+import type { Heap } from "../heap/heap.js";
+
+export interface ChunkInfo {
+  /** Chunk address (payload = chunk + 8). */
+  chunk: number;
+  size: number;
+  flags: number;
+  free: boolean;
+  arena: boolean;
+}
+
+/** Visit every raw chunk from the heap start up to the top chunk. */
+export function forEachChunk(heap: Heap, fn: (c: ChunkInfo) => void): void {
+  const raw = heap.rawAllocator;
+  const u32 = raw.u32;
+  const top = raw.top;
+  let c = raw.start;
+  while (c < top) {
+    const sw = u32[(c + 4) >>> 2];
+    const size = (sw & ~FLAG_MASK) >>> 0;
+    if (size === 0 || c + size > top) throw new HeapCorruptionError(c, `chunk size ${size} runs past the top ${top}`);
+    fn({ chunk: c, size, flags: sw & FLAG_MASK, free: (sw & FLAG_FREE) !== 0, arena: (sw & FLAG_ARENA) !== 0 });
+    c += size;
+  }
+}
+
+export interface PoolInfo {
+  pool: number;
+  /** Blocks handed out (0 for a free or never-used pool). */
+  count: number;
+  /** Size class index, or -1 when the pool holds none. */
+  szidx: number;
+  /** Whether the pool was ever carved from the arena. */
+  carved: boolean;
+  /** Blocks carved so far (used or free). */
+  carvedBlocks: number;
+  /** Blocks the pool can hold. */
+  capacity: number;
+}
+
+/** Visit every pool of the arena whose header is at a. */
+export function forEachPool(heap: Heap, a: number, fn: (p: PoolInfo) => void): void {
+  const o = heap.objectAllocator;
+  const u32 = o.u32;
+  const first = a + ARENA_OVERHEAD;
+  const poolAddress = u32[(a + ARENA_POOL_ADDRESS) >>> 2];
+  for (let i = 0; i < o.poolsPerArena; i++) {
+    const pool = first + i * o.poolSize;
+    const carved = pool < poolAddress;
+    const count = carved ? u32[(pool + POOL_COUNT) >>> 2] : 0;
+    const sz = u32[(pool + POOL_SZIDX) >>> 2];
+    const szidx = carved && sz < 32 ? sz : -1;
+    const size = (szidx + 1) * 16;
+    const capacity = szidx < 0 ? 0 : Math.floor((o.poolSize - POOL_OVERHEAD) / size);
+    const carvedBlocks = szidx < 0 ? 0 : Math.min(capacity, (u32[(pool + POOL_NEXTOFFSET) >>> 2] - POOL_OVERHEAD) / size);
+    fn({ pool, count, szidx, carved, carvedBlocks, capacity });
+  }
+}
+
+/** Arena header addresses, in address order. */
+export function arenaHeaders(heap: Heap): number[] {
+  const out: number[] = [];
+  forEachChunk(heap, (c) => {
+    if (c.arena && !c.free) out.push(c.chunk + CHUNK_HEADER);
+  });
+  return out;
+}

@@ -1,0 +1,344 @@
+/**
+ * raw/tlsf.ts — the general-purpose ("system malloc") allocator: two-level segregated fit.
+ *
+ * Owns: raw chunks (8-byte header, 16-byte aligned payloads), the TLSF free lists and bitmaps,
+ * the top chunk (untouched space up to the memory's end, like an sbrk break), growth of the
+ * memory when no free chunk fits, and aligned chunks for arenas.
+ *
+ * Design: a free chunk of size s sits in list (fl, sl): fl = floor(log2 s) - 8 (0 for s < 512,
+ * which are spread linearly in 16-byte steps), sl = the next 5 bits of s. A request is rounded up
+ * to the next list boundary, so the first chunk of the first non-empty list at or above it fits:
+ * malloc and free are O(1) (two bitmap scans, a few list edits). Freed chunks merge at once with
+ * free neighbours; a free chunk never touches another free chunk nor the top chunk. Free lists
+ * are tried before the top, so the top (the footprint) only rises when nothing free fits.
+ *
+ * Must not: know about pools, size classes or families. Pointers are validated by free() and
+ * realloc() (the public entry points); the *Chunk methods trust their callers.
+ */
+
+import {
+  CHUNK_HEADER,
+  CHUNK_OVERHEAD,
+  FLAG_ARENA,
+  FLAG_FREE,
+  FLAG_MASK,
+  FLAG_PREV_FREE,
+  FLAG_TAG,
+  FL_SHIFT,
+  H,
+  MIN_CHUNK,
+  SL_COUNT,
+  SL_SHIFT,
+  SMALL_BLOCK,
+} from "../constants.js";
+import { InvalidPointerError, hex } from "../errors.js";
+import type { Memory, Views } from "../memory/memory.js";
+
+const ctz = (x: number): number => 31 - Math.clz32(x & -x);
+
+/** Chunk bytes for a request of n bytes (n a uint32). */
+export const chunkSizeFor = (n: number): number => (n <= 12 ? MIN_CHUNK : ((n + 19) >>> 4) * 16);
+
+export class RawAllocator {
+  u8: Uint8Array;
+  u32: Uint32Array;
+  readonly mem: Memory;
+  /** Word indexes of header fields and tables. */
+  readonly wTop: number;
+  readonly wPeak: number;
+  readonly wFl: number;
+  readonly wSl: number;
+  readonly wHeads: number;
+  /** First chunk address. */
+  readonly start: number;
+
+  constructor(mem: Memory, heapBase: number) {
+    this.mem = mem;
+    this.u8 = mem.views.u8;
+    this.u32 = mem.views.u32;
+    const hw = heapBase >>> 2;
+    this.wTop = hw + H.TOP;
+    this.wPeak = hw + H.PEAK_TOP;
+    this.wFl = hw + H.FL_BITMAP;
+    this.wSl = (heapBase + this.u32[hw + H.SL_BITMAPS]) >>> 2;
+    this.wHeads = (heapBase + this.u32[hw + H.FREE_HEADS]) >>> 2;
+    this.start = this.u32[hw + H.HEAP_START];
+    mem.onGrow((v: Views) => {
+      this.u8 = v.u8;
+      this.u32 = v.u32;
+    });
+  }
+
+  get top(): number {
+    return this.u32[this.wTop];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Free lists
+  // -------------------------------------------------------------------------------------------
+
+  private insertChunk(c: number, size: number): void {
+    let fl = 0;
+    let sl = 0;
+    if (size < SMALL_BLOCK) {
+      sl = size >>> 4;
+    } else {
+      const msb = 31 - Math.clz32(size);
+      fl = msb - (FL_SHIFT - 1);
+      sl = (size >>> (msb - SL_SHIFT)) ^ SL_COUNT;
+    }
+    const u32 = this.u32;
+    const hi = this.wHeads + (fl << SL_SHIFT) + sl;
+    const head = u32[hi];
+    u32[(c + 8) >>> 2] = head;
+    u32[(c + 12) >>> 2] = 0;
+    if (head !== 0) u32[(head + 12) >>> 2] = c;
+    u32[hi] = c;
+    u32[this.wFl] |= 1 << fl;
+    u32[this.wSl + fl] |= 1 << sl;
+  }
+
+  private removeChunk(c: number, size: number): void {
+    let fl = 0;
+    let sl = 0;
+    if (size < SMALL_BLOCK) {
+      sl = size >>> 4;
+    } else {
+      const msb = 31 - Math.clz32(size);
+      fl = msb - (FL_SHIFT - 1);
+      sl = (size >>> (msb - SL_SHIFT)) ^ SL_COUNT;
+    }
+    const u32 = this.u32;
+    const next = u32[(c + 8) >>> 2];
+    const prev = u32[(c + 12) >>> 2];
+    if (next !== 0) u32[(next + 12) >>> 2] = prev;
+    if (prev !== 0) {
+      u32[(prev + 8) >>> 2] = next;
+    } else {
+      u32[this.wHeads + (fl << SL_SHIFT) + sl] = next;
+      if (next === 0) {
+        const m = u32[this.wSl + fl] & ~(1 << sl);
+        u32[this.wSl + fl] = m;
+        if (m === 0) u32[this.wFl] &= ~(1 << fl);
+      }
+    }
+  }
+
+  /**
+   * The first free chunk of a list whose every chunk holds `size` bytes, or 0.
+   * Round up to the next list boundary, then two bitmap scans.
+   */
+  private findFit(size: number): number {
+    let fl = 0;
+    let sl = 0;
+    if (size < SMALL_BLOCK) {
+      sl = size >>> 4;
+    } else {
+      let msb = 31 - Math.clz32(size);
+      const rounded = size + (1 << (msb - SL_SHIFT)) - 1;
+      if (rounded >= 2 ** 32) return 0;
+      msb = 31 - Math.clz32(rounded);
+      fl = msb - (FL_SHIFT - 1);
+      sl = (rounded >>> (msb - SL_SHIFT)) ^ SL_COUNT;
+    }
+    const u32 = this.u32;
+    let slmap = u32[this.wSl + fl] & (-1 << sl);
+    if (slmap === 0) {
+      const flmap = u32[this.wFl] & (-1 << (fl + 1));
+      if (flmap === 0) return 0;
+      fl = ctz(flmap);
+      slmap = u32[this.wSl + fl];
+    }
+    return u32[this.wHeads + (fl << SL_SHIFT) + ctz(slmap)];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Chunks
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Give chunk c the size `size` (≤ its current size `csize`) with header bits `flags`;
+   * the remainder, if it can form a chunk, is released (merging with what follows).
+   */
+  private shrinkTo(c: number, csize: number, size: number, flags: number): void {
+    const u32 = this.u32;
+    const rem = csize - size;
+    if (rem >= MIN_CHUNK) {
+      u32[(c + 4) >>> 2] = size | flags;
+      const r = c + size;
+      u32[(r + 4) >>> 2] = rem | FLAG_TAG;
+      this.releaseChunk(r, rem | FLAG_TAG);
+    } else {
+      u32[(c + 4) >>> 2] = csize | flags;
+      const n = c + csize;
+      u32[(n + 4) >>> 2] &= ~FLAG_PREV_FREE;
+    }
+  }
+
+  /** Carve `size` bytes (plus `gap` bytes of free lead-in) from the top; 0 if memory cannot grow. */
+  private fromTop(size: number, gap: number, flags: number): number {
+    const u32 = this.u32;
+    const top = u32[this.wTop];
+    const c = top + gap;
+    const end = c + size;
+    if (end + CHUNK_HEADER > this.u8.length && !this.mem.grow(end + CHUNK_HEADER)) return 0;
+    const v = this.u32; // grow() may have replaced the views
+    if (gap !== 0) {
+      v[(top + 4) >>> 2] = gap | FLAG_FREE | FLAG_TAG;
+      v[c >>> 2] = gap;
+      this.insertChunk(top, gap);
+      flags |= FLAG_PREV_FREE;
+    }
+    v[(c + 4) >>> 2] = size | flags;
+    v[this.wTop] = end;
+    if (end > v[this.wPeak]) v[this.wPeak] = end;
+    return c + CHUNK_HEADER;
+  }
+
+  /** Allocate a chunk for n bytes (n a uint32 already validated). Returns the payload or 0. */
+  malloc(n: number): number {
+    const size = chunkSizeFor(n);
+    const c = this.findFit(size);
+    if (c === 0) return this.fromTop(size, 0, FLAG_TAG);
+    const csize = (this.u32[(c + 4) >>> 2] & ~FLAG_MASK) >>> 0;
+    this.removeChunk(c, csize);
+    this.shrinkTo(c, csize, size, FLAG_TAG);
+    return c + CHUNK_HEADER;
+  }
+
+  /**
+   * A chunk whose payload p has (p + offset) % align === 0, flagged as an arena. For the object
+   * allocator: align is the pool size, offset the arena header.
+   */
+  mallocAligned(n: number, align: number, offset: number): number {
+    const size = chunkSizeFor(n);
+    const placeAt = (c: number): number => {
+      const p = c + CHUNK_HEADER;
+      let q = Math.ceil((p + offset) / align) * align - offset;
+      if (q !== p && q - p < MIN_CHUNK) q += align;
+      return q - p;
+    };
+    const c = this.findFit(size + align + MIN_CHUNK);
+    if (c === 0) return this.fromTop(size, placeAt(this.u32[this.wTop]), FLAG_TAG | FLAG_ARENA);
+    const u32 = this.u32;
+    const csize = (u32[(c + 4) >>> 2] & ~FLAG_MASK) >>> 0;
+    this.removeChunk(c, csize);
+    const gap = placeAt(c);
+    let a = c;
+    let flags = FLAG_TAG | FLAG_ARENA;
+    if (gap !== 0) {
+      u32[(c + 4) >>> 2] = gap | FLAG_FREE | FLAG_TAG;
+      this.insertChunk(c, gap);
+      a = c + gap;
+      u32[a >>> 2] = gap;
+      flags |= FLAG_PREV_FREE;
+    }
+    this.shrinkTo(a, csize - gap, size, flags);
+    return a + CHUNK_HEADER;
+  }
+
+  /** Free a chunk known to be in use (header word `sw`), merging with free neighbours or the top. */
+  releaseChunk(c: number, sw: number): void {
+    const u32 = this.u32;
+    let size = (sw & ~FLAG_MASK) >>> 0;
+    if ((sw & FLAG_PREV_FREE) !== 0) {
+      const ps = u32[c >>> 2];
+      c -= ps;
+      this.removeChunk(c, ps);
+      size += ps;
+    }
+    const n = c + size;
+    if (n === u32[this.wTop]) {
+      u32[this.wTop] = c;
+      return;
+    }
+    const nsw = u32[(n + 4) >>> 2];
+    if ((nsw & FLAG_FREE) !== 0) {
+      const ns = (nsw & ~FLAG_MASK) >>> 0;
+      this.removeChunk(n, ns);
+      size += ns;
+    }
+    u32[(c + 4) >>> 2] = size | FLAG_FREE | FLAG_TAG;
+    const after = c + size;
+    u32[after >>> 2] = size;
+    u32[(after + 4) >>> 2] |= FLAG_PREV_FREE;
+    this.insertChunk(c, size);
+  }
+
+  /**
+   * The header word of the in-use, non-arena chunk whose payload is p; throws
+   * InvalidPointerError (touching nothing) for anything else.
+   */
+  validate(op: string, p: number): number {
+    const u32 = this.u32;
+    const top = u32[this.wTop];
+    if ((p & 15) !== 0) throw new InvalidPointerError(op, p, "misaligned", "not 16-byte aligned, so not a block start");
+    if (p < this.start + CHUNK_HEADER || p >= top)
+      throw new InvalidPointerError(op, p, "out-of-range", `outside the heap's blocks [${hex(this.start + CHUNK_HEADER)}, ${hex(top)})`);
+    const c = p - CHUNK_HEADER;
+    const sw = u32[(c + 4) >>> 2];
+    const size = (sw & ~FLAG_MASK) >>> 0;
+    if ((sw & FLAG_TAG) === 0 || size < MIN_CHUNK || c + size > top)
+      throw new InvalidPointerError(op, p, "not-a-block", "no block header here: a pointer into the middle of a block, or never allocated");
+    if ((sw & FLAG_FREE) !== 0) throw new InvalidPointerError(op, p, "double-free", "this block is already free (double free or use after free)");
+    if ((sw & FLAG_ARENA) !== 0) throw new InvalidPointerError(op, p, "internal", "this is an arena of the object allocator, not a user block");
+    const n = c + size;
+    if (n !== top && (u32[(n + 4) >>> 2] & (FLAG_TAG | FLAG_PREV_FREE)) !== FLAG_TAG)
+      throw new InvalidPointerError(op, p, "not-a-block", "no consistent block here: a pointer into the middle of a block, or never allocated");
+    return sw;
+  }
+
+  free(p: number): void {
+    this.releaseChunk(p - CHUNK_HEADER, this.validate("free", p));
+  }
+
+  /** Release an arena chunk (trusted caller). */
+  freeArena(p: number): void {
+    const c = p - CHUNK_HEADER;
+    this.releaseChunk(c, this.u32[(c + 4) >>> 2] & ~FLAG_ARENA);
+  }
+
+  realloc(p: number, n: number): number {
+    const sw = this.validate("realloc", p);
+    const c = p - CHUNK_HEADER;
+    const csize = (sw & ~FLAG_MASK) >>> 0;
+    const size = chunkSizeFor(n);
+    const keep = (sw & FLAG_PREV_FREE) | FLAG_TAG;
+    if (size <= csize) {
+      this.shrinkTo(c, csize, size, keep);
+      return p;
+    }
+    const u32 = this.u32;
+    const nx = c + csize;
+    if (nx === u32[this.wTop]) {
+      const end = c + size;
+      if (end + CHUNK_HEADER <= this.u8.length || this.mem.grow(end + CHUNK_HEADER)) {
+        const v = this.u32;
+        v[(c + 4) >>> 2] = size | keep;
+        v[this.wTop] = end;
+        if (end > v[this.wPeak]) v[this.wPeak] = end;
+        return p;
+      }
+      return 0;
+    }
+    const nsw = u32[(nx + 4) >>> 2];
+    if ((nsw & FLAG_FREE) !== 0) {
+      const ns = (nsw & ~FLAG_MASK) >>> 0;
+      if (csize + ns >= size) {
+        this.removeChunk(nx, ns);
+        this.shrinkTo(c, csize + ns, size, keep);
+        return p;
+      }
+    }
+    const q = this.malloc(n);
+    if (q === 0) return 0;
+    this.u8.copyWithin(q, p, p + Math.min(csize - CHUNK_OVERHEAD, n));
+    this.releaseChunk(c, this.u32[(c + 4) >>> 2]);
+    return q;
+  }
+
+  /** Usable bytes of the chunk whose payload is p (trusted). */
+  usable(p: number): number {
+    return ((this.u32[(p - 4) >>> 2] & ~FLAG_MASK) >>> 0) - CHUNK_OVERHEAD;
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * trace/replay.ts — replay a trace through a heap: the timed reference loop and a verifying one.
+ *
+ * Owns: the replay rule of FORMAT.md (decode, call the family of the event's domain, write one
+ * byte at offset 0 of every block of size > 0), and a verifying replay that fills every block
+ * with its own byte and checks it on realloc/free, with calloc zeroes and check() at the end.
+ * Must not: time anything but the loop, or keep state outside the heap between runs.
+ */
+
+import type { Family } from "../heap/families.js";
+import type { Heap } from "../heap/heap.js";
+import { PymallocError, hex } from "../errors.js";
+import { OP_CALLOC, OP_FREE, OP_MALLOC, OP_REALLOC, type Trace } from "./trace.js";
+
+export class ReplayError extends PymallocError {}
+
+/** Families of a heap indexed by trace domain (0 raw, 1 mem, 2 obj). */
+export const familiesByDomain = (heap: Heap): Family[] => [heap.raw, heap.mem, heap.obj];
+
+export interface ReplayResult {
+  /** Wall time of the loop in nanoseconds. */
+  ns: number;
+  /** Block of each slot after the last event (0 for dead slots is not guaranteed). */
+  ptr: Uint32Array;
+}
+
+function outOfMemory(i: number, size: number): never {
+  throw new ReplayError(`replay: event ${i} could not get ${size} bytes (out of memory)`);
+}
+
+/** The timed loop of FORMAT.md's reference replay rule. */
+export function replayTimed(heap: Heap, t: Trace): ReplayResult {
+  const fams = familiesByDomain(heap);
+  const mem = heap.memory;
+  const ptr = new Uint32Array(t.maxSlots);
+  const ev = t.events;
+  const n = t.count * 2;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i += 2) {
+    const w = ev[i];
+    const size = ev[i + 1];
+    const f = fams[(w >>> 28) & 3];
+    const slot = w & 0x0fffffff;
+    const op = w >>> 30;
+    let p = 0;
+    if (op === OP_MALLOC) p = f.malloc(size);
+    else if (op === OP_FREE) {
+      f.free(ptr[slot]);
+      continue;
+    } else if (op === OP_REALLOC) p = f.realloc(ptr[slot], size);
+    else p = f.calloc(1, size);
+    if (p === 0) outOfMemory(i >>> 1, size);
+    ptr[slot] = p;
+    if (size > 0) mem.views.u8[p] = slot & 0xff;
+  }
+  const ns = Number(process.hrtime.bigint() - t0);
+  return { ns, ptr };
+}
+
+/** Slots live after the last event, with their domain (2 bits) in the top bits. */
+export function liveAtEnd(t: Trace): Uint32Array {
+  const dom = new Int8Array(t.maxSlots).fill(-1);
+  const ev = t.events;
+  for (let i = 0; i < t.count; i++) {
+    const w = ev[2 * i];
+    const op = w >>> 30;
+    const slot = w & 0x0fffffff;
+    if (op === OP_FREE) dom[slot] = -1;
+    else dom[slot] = (w >>> 28) & 3;
+  }
+  const out: number[] = [];
+  for (let s = 0; s < t.maxSlots; s++) if (dom[s] >= 0) out.push(((dom[s] << 28) | s) >>> 0);
+  return Uint32Array.from(out);
+}
+
+/** Free what a replay left live (untimed). */
+export function freeLive(heap: Heap, live: Uint32Array, ptr: Uint32Array): void {
+  const fams = familiesByDomain(heap);
+  for (let i = 0; i < live.length; i++) fams[live[i] >>> 28].free(ptr[live[i] & 0x0fffffff]);
+}
+
+export interface VerifyOptions {
+  /** Run heap.check() every this many events (0: only at the end). */
+  checkEvery?: number;
+  /** Free the blocks still live at the end and check the heap is empty of user blocks. */
+  freeAtEnd?: boolean;
+}
+
+export interface VerifyResult {
+  events: number;
+  peakFootprint: number;
+  byteLength: number;
+}
+
+/**
+ * Replay with content verification: every block is filled with a byte of its own, checked in
+ * full before each realloc (up to the smaller size) and free; calloc blocks must read as zero.
+ */
+export function replayVerify(heap: Heap, t: Trace, opts: VerifyOptions = {}): VerifyResult {
+  const fams = familiesByDomain(heap);
+  const ptr = new Uint32Array(t.maxSlots);
+  const len = new Float64Array(t.maxSlots);
+  const val = new Uint8Array(t.maxSlots);
+  const checkEvery = opts.checkEvery ?? 0;
+  const ev = t.events;
+  const verify = (i: number, slot: number, upTo: number): void => {
+    const u8 = heap.memory.views.u8;
+    const p = ptr[slot];
+    const v = val[slot];
+    const end = p + Math.min(upTo, len[slot]);
+    for (let k = p; k < end; k++) {
+      if (u8[k] !== v)
+        throw new ReplayError(`replay: event ${i}: block of slot ${slot} at ${hex(p)} changed at +${k - p}: ${u8[k]} instead of ${v}`);
+    }
+  };
+  for (let i = 0; i < t.count; i++) {
+    const w = ev[2 * i];
+    const size = ev[2 * i + 1];
+    const op = w >>> 30;
+    const f = fams[(w >>> 28) & 3];
+    const slot = w & 0x0fffffff;
+    if (op === OP_FREE) {
+      verify(i, slot, Infinity);
+      f.free(ptr[slot]);
+    } else {
+      let p: number;
+      if (op === OP_REALLOC) {
+        verify(i, slot, Infinity);
+        p = f.realloc(ptr[slot], size);
+        if (p !== 0) {
+          ptr[slot] = p;
+          verify(i, slot, size);
+        }
+      } else p = op === OP_CALLOC ? f.calloc(1, size) : f.malloc(size);
+      if (p === 0) outOfMemory(i, size);
+      if ((p & 15) !== 0) throw new ReplayError(`replay: event ${i}: block ${hex(p)} is not 16-byte aligned`);
+      const u8 = heap.memory.views.u8;
+      if (heap.usableSize(p) < size) throw new ReplayError(`replay: event ${i}: block ${hex(p)} has ${heap.usableSize(p)} usable bytes, asked ${size}`);
+      if (op === OP_CALLOC) {
+        for (let k = p; k < p + size; k++) if (u8[k] !== 0) throw new ReplayError(`replay: event ${i}: calloc block ${hex(p)} not zero at +${k - p}`);
+      }
+      ptr[slot] = p;
+      len[slot] = size;
+      val[slot] = (i * 7 + 1) & 0xff;
+      u8.fill(val[slot], p, p + size);
+    }
+    if (checkEvery > 0 && i % checkEvery === checkEvery - 1) heap.check();
+  }
+  heap.check();
+  const s = heap.stats();
+  if (opts.freeAtEnd) {
+    const live = liveAtEnd(t);
+    for (let j = 0; j < live.length; j++) {
+      const slot = live[j] & 0x0fffffff;
+      verify(t.count, slot, Infinity);
+      fams[live[j] >>> 28].free(ptr[slot]);
+    }
+    heap.check();
+    const after = heap.stats();
+    if (after.blocksInUse !== 0) throw new ReplayError(`replay: ${after.blocksInUse} blocks still in use after freeing every live slot`);
+  }
+  return { events: t.count, peakFootprint: s.peakFootprint, byteLength: s.byteLength };
+}

@@ -1,0 +1,122 @@
+/**
+ * trace/trace.ts — the .pymtrace format (../shared/traces/FORMAT.md): parse, describe, write.
+ *
+ * Owns: decoding a decompressed trace into a flat Uint32Array of (word, size) pairs, checking
+ * its header and invariants, computing its peak live bytes/blocks, and cutting a prefix.
+ * Must not: allocate from a heap (replay.ts does) or touch the file system (file.ts does).
+ */
+
+import { PymallocError } from "../errors.js";
+
+export const TRACE_MAGIC = "PYMTRACE";
+export const TRACE_VERSION = 1;
+export const TRACE_HEADER_BYTES = 32;
+export const EVENT_BYTES = 8;
+export const OP_MALLOC = 0;
+export const OP_CALLOC = 1;
+export const OP_REALLOC = 2;
+export const OP_FREE = 3;
+export const DOMAINS = ["raw", "mem", "obj"] as const;
+
+export class TraceFormatError extends PymallocError {}
+
+export interface Trace {
+  name: string;
+  count: number;
+  maxSlots: number;
+  /** 2 words per event: w = op << 30 | domain << 28 | slot, then size. */
+  events: Uint32Array;
+}
+
+/** Decode a decompressed trace. Throws TraceFormatError naming what is wrong. */
+export function parseTrace(data: Uint8Array, name = "trace"): Trace {
+  if (data.length < TRACE_HEADER_BYTES) throw new TraceFormatError(`${name}: ${data.length} bytes is shorter than the 32-byte header`);
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let magic = "";
+  for (let i = 0; i < 8; i++) magic += String.fromCharCode(data[i]);
+  if (magic !== TRACE_MAGIC) throw new TraceFormatError(`${name}: not a pymtrace file (magic ${JSON.stringify(magic)})`);
+  const version = dv.getUint32(8, true);
+  if (version !== TRACE_VERSION) throw new TraceFormatError(`${name}: trace version ${version}, this reader knows ${TRACE_VERSION}`);
+  const count64 = dv.getBigUint64(16, true);
+  const maxSlots = dv.getUint32(24, true);
+  const expect = BigInt(TRACE_HEADER_BYTES) + BigInt(EVENT_BYTES) * count64;
+  if (expect !== BigInt(data.length))
+    throw new TraceFormatError(`${name}: header promises ${count64} events (${expect} bytes) but the data has ${data.length} bytes (truncated or corrupt)`);
+  const count = Number(count64);
+  // Copy into an aligned array (the decompressed buffer may start at any offset).
+  const events = new Uint32Array(count * 2);
+  new Uint8Array(events.buffer).set(data.subarray(TRACE_HEADER_BYTES));
+  if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
+    for (let i = 0; i < events.length; i++) events[i] = dv.getUint32(TRACE_HEADER_BYTES + i * 4, true);
+  }
+  return { name, count, maxSlots, events };
+}
+
+export interface TraceStats {
+  events: number;
+  perOp: number[];
+  perDomain: number[];
+  peakLiveBytes: number;
+  peakLiveBlocks: number;
+  liveBlocksAtEnd: number;
+}
+
+/**
+ * One pass over the trace: checks its invariants (a malloc names a dead slot, realloc/free a
+ * live one of the same domain, slots below maxSlots) and measures the peak live bytes.
+ */
+export function traceStats(t: Trace): TraceStats {
+  const size = new Float64Array(t.maxSlots);
+  const dom = new Int8Array(t.maxSlots).fill(-1);
+  const perOp = [0, 0, 0, 0];
+  const perDomain = [0, 0, 0, 0];
+  let live = 0;
+  let liveBlocks = 0;
+  let peak = 0;
+  let peakBlocks = 0;
+  const ev = t.events;
+  for (let i = 0; i < t.count; i++) {
+    const w = ev[2 * i];
+    const n = ev[2 * i + 1];
+    const op = w >>> 30;
+    const d = (w >>> 28) & 3;
+    const slot = w & 0x0fffffff;
+    perOp[op]++;
+    perDomain[d]++;
+    if (slot >= t.maxSlots || d === 3) throw new TraceFormatError(`${t.name}: event ${i}: slot ${slot} / domain ${d} out of range`);
+    if (op <= OP_CALLOC) {
+      if (dom[slot] >= 0) throw new TraceFormatError(`${t.name}: event ${i}: malloc into live slot ${slot}`);
+      dom[slot] = d;
+      size[slot] = n;
+      live += n;
+      liveBlocks++;
+    } else {
+      if (dom[slot] !== d) throw new TraceFormatError(`${t.name}: event ${i}: ${op === OP_FREE ? "free" : "realloc"} of slot ${slot} that is not live in domain ${d}`);
+      live -= size[slot];
+      if (op === OP_FREE) {
+        dom[slot] = -1;
+        liveBlocks--;
+      } else {
+        size[slot] = n;
+        live += n;
+      }
+    }
+    if (live > peak) peak = live;
+    if (liveBlocks > peakBlocks) peakBlocks = liveBlocks;
+  }
+  return { events: t.count, perOp, perDomain, peakLiveBytes: peak, peakLiveBlocks: peakBlocks, liveBlocksAtEnd: liveBlocks };
+}
+
+/** The decompressed bytes of a trace of the first `count` events of t (maxSlots recomputed). */
+export function encodeTrace(t: Trace, count = t.count): Uint8Array {
+  let maxSlots = 0;
+  for (let i = 0; i < count; i++) maxSlots = Math.max(maxSlots, (t.events[2 * i] & 0x0fffffff) + 1);
+  const out = new Uint8Array(TRACE_HEADER_BYTES + EVENT_BYTES * count);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < 8; i++) out[i] = TRACE_MAGIC.charCodeAt(i);
+  dv.setUint32(8, TRACE_VERSION, true);
+  dv.setBigUint64(16, BigInt(count), true);
+  dv.setUint32(24, maxSlots, true);
+  for (let i = 0; i < 2 * count; i++) dv.setUint32(TRACE_HEADER_BYTES + 4 * i, t.events[i], true);
+  return out;
+}
