@@ -27,8 +27,8 @@ export const DEFAULT_ARENA_SHIFT = 20; // 1 MiB
 export const MIN_POOL_SHIFT = 12; // 4 KiB: room for the largest class with a sane count
 export const MAX_POOL_SHIFT = 20;
 export const MAX_ARENA_SHIFT = 26; // 64 MiB
-/** Pools per arena is at most 256 so a pool index fits a byte of the arena map. */
-export const MAX_POOLS_PER_ARENA_SHIFT = 8;
+/** Pools per arena is at most 128, so a pool index plus one fits a byte of the arena map. */
+export const MAX_POOLS_PER_ARENA_SHIFT = 7;
 
 /** Pool header, at the start of every pool (byte offsets). */
 export const POOL_COUNT = 0; // blocks handed out

@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { attachHeap, createHeap, PymallocError } from "../src/index.js";
+import { BlockModel } from "./helpers.js";
+
+describe("all state lives in the memory", () => {
+  it("attachHeap sees the same blocks and can free them; the original sees its changes", () => {
+    const h = createHeap();
+    const m = new BlockModel(h);
+    for (let i = 0; i < 2000; i++) m.add(h.obj.malloc(1 + (i % 700)), 1 + (i % 700), i & 255, "o");
+    const a = attachHeap(h.buffer);
+    expect(a.mode).toBe("pymalloc");
+    expect(a.stats()).toEqual(h.stats());
+    const ps = [...m.live.keys()];
+    for (const p of ps.slice(0, 1000)) {
+      m.remove(p);
+      a.obj.free(p);
+    }
+    h.check();
+    m.verifyAll();
+    expect(h.stats().blocksInUse).toBe(1000);
+  });
+
+  it("a snapshot (a byte copy) is a working heap of its own", () => {
+    const h = createHeap({ allocator: "malloc" });
+    const p = h.mem.malloc(100);
+    h.u8.fill(5, p, p + 100);
+    const copy = new ArrayBuffer(h.buffer.byteLength);
+    new Uint8Array(copy).set(h.u8);
+    const s = attachHeap(copy);
+    expect(s.mode).toBe("malloc");
+    expect(s.u8[p + 99]).toBe(5);
+    s.mem.free(p);
+    s.check();
+    h.check();
+    expect(h.stats().blocksInUse).toBe(1);
+    expect(s.stats().blocksInUse).toBe(0);
+  });
+
+  it("heapBase keeps the heap out of the bytes before it", () => {
+    const mem = new WebAssembly.Memory({ initial: 2, maximum: 1000 });
+    new Uint8Array(mem.buffer).fill(0x77, 0, 5000);
+    const h = createHeap({ memory: mem, heapBase: 5000 });
+    for (let i = 0; i < 5000; i++) expect(h.obj.malloc(1 + (i % 1000))).toBeGreaterThanOrEqual(5008);
+    const u8 = new Uint8Array(mem.buffer);
+    for (let k = 0; k < 5000; k++) if (u8[k] !== 0x77) throw new Error(`byte ${k} below heapBase was touched`);
+    const a = attachHeap(mem, { heapBase: 5000 });
+    a.check();
+    expect(() => attachHeap(mem)).toThrow(PymallocError);
+  });
+
+  it("attachHeap refuses memory without a heap", () => {
+    expect(() => attachHeap(new ArrayBuffer(65536))).toThrow(/no pymalloc heap/);
+  });
+});

@@ -1,0 +1,113 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { createHeap, InvalidPointerError, NotImplementedError, ALLOCATOR_MODES } from "../src/index.js";
+
+const modes = ["pymalloc", "malloc"] as const;
+const families = ["raw", "mem", "obj"] as const;
+
+describe.each(modes)("families in %s mode", (allocator) => {
+  it.each(families)("%s: bad sizes are typed errors, impossible sizes give 0", (fam) => {
+    const f = createHeap({ allocator, maxBytes: 64 << 20 })[fam];
+    expect(() => f.malloc(-1)).toThrow(RangeError);
+    expect(() => f.malloc(1.5)).toThrow(RangeError);
+    expect(() => f.malloc(NaN)).toThrow(RangeError);
+    expect(() => f.malloc(2 ** 53)).toThrow(RangeError);
+    expect(() => f.malloc("8" as unknown as number)).toThrow(TypeError);
+    expect(() => f.malloc(undefined as unknown as number)).toThrow(TypeError);
+    expect(() => f.calloc(-1, 1)).toThrow(RangeError);
+    expect(() => f.calloc(1, {} as unknown as number)).toThrow(TypeError);
+    expect(f.malloc(2 ** 32)).toBe(0);
+    expect(f.malloc(65 << 20)).toBe(0); // beyond maxBytes
+    expect(f.calloc(2 ** 20, 2 ** 20)).toBe(0); // product overflows 32 bits
+    expect(f.calloc(2 ** 31, 2)).toBe(0);
+  });
+
+  it.each(families)("%s: free(0) is a no-op, realloc(0, n) allocates, bad pointers are typed errors", (fam) => {
+    const h = createHeap({ allocator });
+    const f = h[fam];
+    f.free(0);
+    const p = f.realloc(0, 40);
+    expect(p).not.toBe(0);
+    expect(() => f.free(-16)).toThrow(InvalidPointerError);
+    expect(() => f.free(1.5)).toThrow(InvalidPointerError);
+    expect(() => f.free("16" as unknown as number)).toThrow(TypeError);
+    expect(() => f.realloc(p + 8, 10)).toThrow(InvalidPointerError);
+    expect(() => h.usableSize(0)).toThrow(InvalidPointerError);
+    f.free(p);
+    h.check();
+  });
+
+  it.each(families)("%s: calloc zeroes reused memory", (fam) => {
+    const h = createHeap({ allocator });
+    const f = h[fam];
+    for (const n of [8, 100, 500, 3000]) {
+      const p = f.malloc(n);
+      h.u8.fill(0xff, p, p + n);
+      f.free(p);
+      const q = f.calloc(n, 1);
+      for (let k = 0; k < n; k++) expect(h.u8[q + k]).toBe(0);
+      f.free(q);
+    }
+    const arr = f.calloc(10, 8);
+    expect(h.usableSize(arr)).toBeGreaterThanOrEqual(80);
+  });
+
+  it("out of memory returns 0 and leaves the heap fully usable", () => {
+    const h = createHeap({ allocator, maxBytes: 8 << 20 });
+    const ps: number[] = [];
+    let n = 0;
+    for (;;) {
+      const p = h.mem.malloc(100 + (n++ % 2000));
+      if (p === 0) break;
+      ps.push(p);
+    }
+    expect(h.raw.malloc(1 << 20)).toBe(0);
+    h.check();
+    const q = ps.pop()!;
+    expect(h.mem.realloc(q, 6 << 20)).toBe(0); // the old block stays valid
+    h.mem.free(q);
+    for (const p of ps) h.mem.free(p);
+    h.check();
+    expect(h.raw.malloc(4 << 20)).not.toBe(0);
+    h.check();
+  });
+});
+
+describe("allocator modes", () => {
+  const saved = process.env.PYMALLOC;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.PYMALLOC;
+    else process.env.PYMALLOC = saved;
+  });
+
+  it("pymalloc is the default; malloc routes every family to the raw allocator", () => {
+    delete process.env.PYMALLOC;
+    const h = createHeap();
+    expect(h.mode).toBe("pymalloc");
+    expect(h.objectAllocator.isOurs(h.obj.malloc(10))).toBe(true);
+    expect(h.objectAllocator.isOurs(h.raw.malloc(10))).toBe(false);
+    const m = createHeap({ allocator: "malloc" });
+    expect(m.objectAllocator.isOurs(m.obj.malloc(10))).toBe(false);
+    expect(m.stats().arenas.current).toBe(0);
+  });
+
+  it("PYMALLOC picks the mode when the options do not", () => {
+    process.env.PYMALLOC = "malloc";
+    expect(createHeap().mode).toBe("malloc");
+    expect(createHeap({ allocator: "pymalloc" }).mode).toBe("pymalloc");
+    process.env.PYMALLOC = "bogus";
+    expect(() => createHeap()).toThrow(/PYMALLOC: unknown allocator "bogus"/);
+  });
+
+  it("rejects unknown modes and bad options with typed errors", () => {
+    expect(() => createHeap({ allocator: "tcmalloc" as never })).toThrow(RangeError);
+    expect(() => createHeap({ initialBytes: -1 })).toThrow(RangeError);
+    expect(() => createHeap({ maxBytes: "big" as never })).toThrow(TypeError);
+    expect(() => createHeap({ memory: new ArrayBuffer(1024) })).toThrow(/too small/);
+  });
+
+  it("debug modes are refused clearly until the debug hooks exist", () => {
+    for (const m of ALLOCATOR_MODES.filter((x) => x.includes("debug"))) {
+      expect(() => createHeap({ allocator: m })).toThrow(NotImplementedError);
+    }
+  });
+});

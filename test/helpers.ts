@@ -1,0 +1,59 @@
+// Shared test helpers: paths to traces, and a byte-pattern model of live blocks.
+import { existsSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Heap } from "../src/index.js";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+export const BUNDLED_TRACE = join(ROOT, "data", "compileall-head.pymtrace.gz");
+export const SHARED_TRACES_DIR = join(ROOT, "..", "shared", "traces");
+
+/** The shared traces, or [] with a visible message when ../shared is absent. */
+export function sharedTraces(): string[] {
+  if (!existsSync(SHARED_TRACES_DIR)) {
+    console.warn(`NOTE: ${SHARED_TRACES_DIR} not found: the shared-trace replays are skipped`);
+    return [];
+  }
+  return readdirSync(SHARED_TRACES_DIR)
+    .filter((f) => f.endsWith(".pymtrace.gz"))
+    .sort()
+    .map((f) => join(SHARED_TRACES_DIR, f));
+}
+
+/** Live blocks of a heap, each filled with its own byte; verify() checks all of them. */
+export class BlockModel {
+  readonly live = new Map<number, { size: number; value: number; family: string }>();
+  constructor(readonly heap: Heap) {}
+
+  add(p: number, size: number, value: number, family: string): void {
+    if (p === 0) throw new Error("add(0)");
+    if (p % 16 !== 0) throw new Error(`block ${p} is not 16-byte aligned`);
+    if (this.live.has(p)) throw new Error(`block ${p} handed out twice`);
+    if (this.heap.usableSize(p) < size) throw new Error(`block ${p}: usable ${this.heap.usableSize(p)} < ${size}`);
+    this.heap.u8.fill(value, p, p + size);
+    this.live.set(p, { size, value, family });
+  }
+
+  verifyBlock(p: number, upTo = Infinity): void {
+    const b = this.live.get(p);
+    if (!b) throw new Error(`block ${p} is not live in the model`);
+    const u8 = this.heap.u8;
+    const end = p + Math.min(b.size, upTo);
+    for (let k = p; k < end; k++) if (u8[k] !== b.value) throw new Error(`block ${p} (${b.size} B) changed at +${k - p}`);
+  }
+
+  remove(p: number): { size: number; value: number; family: string } {
+    this.verifyBlock(p);
+    const b = this.live.get(p)!;
+    this.live.delete(p);
+    return b;
+  }
+
+  /** No two live blocks overlap, and each still holds its bytes. */
+  verifyAll(): void {
+    const spans = [...this.live].map(([p, b]) => [p, p + Math.max(b.size, 1)] as const).sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < spans.length; i++)
+      if (spans[i][0] < spans[i - 1][1]) throw new Error(`blocks ${spans[i - 1][0]} and ${spans[i][0]} overlap`);
+    for (const p of this.live.keys()) this.verifyBlock(p);
+  }
+}

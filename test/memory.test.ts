@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import { Memory, createHeap, attachHeap } from "../src/index.js";
+
+const MiB = 1 << 20;
+
+describe("memory layer", () => {
+  it.each(["resizable", "growable-shared", "wasm"] as const)("%s memory grows geometrically and views follow", (kind) => {
+    const m = Memory.create(kind, 64 * 1024, 64 * MiB);
+    let seen = 0;
+    m.onGrow(() => seen++);
+    const before = m.views.u8;
+    expect(m.byteLength).toBe(65536);
+    expect(m.grow(65536 + 1)).toBe(true);
+    expect(m.byteLength).toBe(131072); // doubled, not just one page
+    expect(seen).toBe(1);
+    expect(m.views.u8 === before).toBe(false);
+    expect(m.views.u8.length).toBe(m.byteLength);
+    expect(m.views.u32.length).toBe(m.byteLength / 4);
+    expect(m.grow(40 * MiB)).toBe(true);
+    expect(m.byteLength).toBeGreaterThanOrEqual(40 * MiB);
+    expect(m.byteLength).toBeLessThanOrEqual(64 * MiB);
+    expect(m.grow(64 * MiB + 1)).toBe(false); // past maxBytes: refused, nothing changed
+    expect(m.byteLength).toBeLessThanOrEqual(64 * MiB);
+  });
+
+  it("grows to exactly maxBytes when doubling would overshoot", () => {
+    const m = Memory.create("resizable", 64 * 1024, 192 * 1024);
+    expect(m.grow(140 * 1024)).toBe(true);
+    expect(m.byteLength).toBe(192 * 1024);
+  });
+
+  it("a fixed buffer never grows", () => {
+    const m = new Memory(new ArrayBuffer(65536), 1 << 30);
+    expect(m.kind).toBe("fixed");
+    expect(m.maxBytes).toBe(65536);
+    expect(m.grow(65537)).toBe(false);
+  });
+
+  it("wasm memory: growth detaches the old buffer, and refresh() notices growth made elsewhere", () => {
+    const wm = new WebAssembly.Memory({ initial: 1, maximum: 100 });
+    const m = new Memory(wm, 100 * 65536);
+    const old = m.views.u8;
+    wm.grow(1); // grown by someone else (a wasm module)
+    expect(old.length).toBe(0); // detached
+    expect(m.refresh()).toBe(true);
+    expect(m.byteLength).toBe(2 * 65536);
+    expect(m.refresh()).toBe(false);
+  });
+
+  it("rejects what is not a memory", () => {
+    expect(() => new Memory({} as ArrayBuffer, 1)).toThrow(TypeError);
+  });
+});
+
+describe("heaps on every memory kind", () => {
+  const kinds: Array<[string, () => ArrayBuffer | SharedArrayBuffer | WebAssembly.Memory | undefined]> = [
+    ["default (resizable ArrayBuffer)", () => undefined],
+    ["growable SharedArrayBuffer", () => new SharedArrayBuffer(65536, { maxByteLength: 256 * MiB })],
+    ["WebAssembly.Memory", () => new WebAssembly.Memory({ initial: 1, maximum: 4096 })],
+  ];
+  it.each(kinds)("%s: grows on demand, keeps contents, and re-attaches", (_name, make) => {
+    const memory = make();
+    const heap = createHeap({ memory, maxBytes: 256 * MiB });
+    const blocks: number[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const p = heap.obj.malloc(100 + (i % 400));
+      heap.u8[p] = i & 255;
+      blocks.push(p);
+    }
+    const big = heap.raw.malloc(8 * MiB);
+    heap.u8.fill(7, big, big + 8 * MiB);
+    expect(heap.stats().byteLength).toBeGreaterThan(8 * MiB);
+    blocks.forEach((p, i) => expect(heap.u8[p]).toBe(i & 255));
+    heap.check();
+    const again = attachHeap(memory ?? heap.buffer);
+    again.check();
+    expect(again.stats()).toEqual(heap.stats());
+    again.obj.free(blocks[0]);
+    expect(() => heap.obj.free(blocks[0])).toThrow(/already free|no blocks/);
+  });
+
+  it("a fixed buffer: allocation past its end returns 0 and the heap stays usable", () => {
+    const heap = createHeap({ memory: new ArrayBuffer(256 * 1024), poolSize: 4096, arenaSize: 65536 });
+    expect(heap.raw.malloc(300 * 1024)).toBe(0);
+    const ps: number[] = [];
+    for (;;) {
+      const p = heap.obj.malloc(64);
+      if (p === 0) break;
+      ps.push(p);
+    }
+    expect(ps.length).toBeGreaterThan(100);
+    heap.check();
+    for (const p of ps) heap.obj.free(p);
+    heap.check();
+    expect(heap.obj.malloc(64)).not.toBe(0);
+  });
+});

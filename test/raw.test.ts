@@ -1,0 +1,125 @@
+import { describe, expect, it } from "vitest";
+import { createHeap, InvalidPointerError, constants as C } from "../src/index.js";
+
+const heapFor = () => createHeap({ allocator: "malloc" });
+
+describe("raw allocator (TLSF)", () => {
+  it("hands out 16-byte aligned, non-overlapping blocks with at most 8 bytes of header", () => {
+    const h = heapFor();
+    const sizes = [0, 1, 12, 13, 28, 100, 511, 512, 513, 4096, 100000];
+    const ps = sizes.map((n) => h.raw.malloc(n));
+    for (const [i, p] of ps.entries()) {
+      expect(p % 16).toBe(0);
+      expect(h.usableSize(p)).toBeGreaterThanOrEqual(sizes[i]);
+      expect(h.usableSize(p)).toBeLessThan(Math.max(sizes[i], 12) + 16); // chunk = n + 4 rounded to 16
+    }
+    // Consecutive blocks from the top: the distance is the chunk, payload + at most 8 bytes overhead
+    const a = h.raw.malloc(48);
+    const b = h.raw.malloc(48);
+    expect(b - a).toBe(64); // 48 + 4 header bytes, rounded to 16
+    h.check();
+  });
+
+  it("merges free neighbours at once, in both directions", () => {
+    const h = heapFor();
+    const guard0 = h.raw.malloc(100);
+    const a = h.raw.malloc(1000);
+    const b = h.raw.malloc(1000);
+    const c = h.raw.malloc(1000);
+    const guard = h.raw.malloc(100);
+    h.raw.free(a);
+    h.raw.free(c);
+    expect(h.stats().raw.freeBlocks).toBe(2);
+    h.raw.free(b); // joins a and c into one
+    const s = h.stats();
+    expect(s.raw.freeBlocks).toBe(1);
+    expect(s.raw.largestFree).toBe(3 * 1008);
+    h.check();
+    // The merged hole serves a request of the combined size without growing the top.
+    const top = h.stats().footprint;
+    const big = h.raw.malloc(3000);
+    expect(big).toBe(a);
+    expect(h.stats().footprint).toBe(top);
+    h.raw.free(big);
+    h.raw.free(guard);
+    h.raw.free(guard0);
+    h.check();
+    expect(h.stats().raw.freeBlocks).toBe(0); // everything went back into the top chunk
+    expect(h.stats().footprint).toBe(h.stats().headerBytes + 16); // header + first chunk header
+  });
+
+  it("reuses a fitting hole before raising the top (good fit)", () => {
+    const h = heapFor();
+    const a = h.raw.malloc(5000);
+    h.raw.malloc(16);
+    const fp = h.stats().footprint;
+    h.raw.free(a);
+    const b = h.raw.malloc(4000);
+    expect(b).toBe(a);
+    expect(h.stats().footprint).toBe(fp);
+    h.check();
+  });
+
+  it("realloc grows in place into a free neighbour or the top, and moves otherwise, keeping contents", () => {
+    const h = heapFor();
+    const a0 = h.raw.malloc(100);
+    h.u8.fill(0xab, a0, a0 + 100);
+    const a = h.raw.realloc(a0, 5000);
+    expect(a).toBe(a0); // a is next to the top
+    const b = h.raw.malloc(100);
+    const c = h.raw.malloc(100);
+    h.raw.malloc(16); // keeps c away from the top
+    h.raw.free(c);
+    expect(h.raw.realloc(b, 200)).toBe(b); // grows into free c
+    h.u8.fill(0xcd, b, b + 200);
+    const moved = h.raw.realloc(b, 100000);
+    expect(moved).not.toBe(b);
+    for (let k = 0; k < 200; k++) expect(h.u8[moved + k]).toBe(0xcd);
+    for (let k = 0; k < 100; k++) expect(h.u8[a + k]).toBe(0xab);
+    expect(h.raw.realloc(moved, 10)).toBe(moved); // shrink in place
+    h.check();
+  });
+
+  it("aligned chunks for arenas are pool-aligned after their header, and the lead-in is reusable", () => {
+    const h = createHeap();
+    h.raw.malloc(3000);
+    const p = h.obj.malloc(8); // forces the first arena
+    const pool = p - (p % (1 << C.DEFAULT_POOL_SHIFT));
+    expect(p - pool).toBe(C.POOL_OVERHEAD);
+    h.check();
+  });
+
+  it.each([
+    ["misaligned", (p: number) => p + 4, /not 16-byte aligned/],
+    ["interior", (p: number) => p + 32, /no (block header|consistent block)/],
+    ["out of range", (_p: number) => 1 << 30, /outside the heap/],
+    ["the header region", (_p: number) => 64, /outside the heap/],
+  ])("free of a %s pointer throws InvalidPointerError and changes nothing", (_n, bad, msg) => {
+    const h = heapFor();
+    const p = h.raw.malloc(200);
+    h.raw.malloc(200);
+    const before = h.u8.slice(0, h.stats().footprint);
+    expect(() => h.raw.free(bad(p))).toThrow(InvalidPointerError);
+    expect(() => h.raw.free(bad(p))).toThrow(msg);
+    expect(Buffer.compare(h.u8.slice(0, h.stats().footprint), before)).toBe(0);
+    h.check();
+  });
+
+  it("double free and realloc after free are caught", () => {
+    const h = heapFor();
+    const p = h.raw.malloc(200);
+    h.raw.malloc(10);
+    h.raw.free(p);
+    expect(() => h.raw.free(p)).toThrow(/already free/);
+    expect(() => h.raw.realloc(p, 10)).toThrow(/already free/);
+    h.check();
+  });
+
+  it("a raw free of an object-allocator block is refused", () => {
+    const h = createHeap();
+    const p = h.obj.malloc(32);
+    expect(() => h.raw.free(p)).toThrow(InvalidPointerError);
+    h.check();
+    h.obj.free(p);
+  });
+});

@@ -1,0 +1,71 @@
+// Replays real CPython traces with content verification, in both modes.
+import { describe, expect, it } from "vitest";
+import { createHeap } from "../src/index.js";
+import { readTraceFile } from "../src/trace/file.js";
+import { freeLive, liveAtEnd, replayTimed, replayVerify } from "../src/trace/replay.js";
+import { TraceFormatError, encodeTrace, parseTrace, traceStats } from "../src/trace/trace.js";
+import { BUNDLED_TRACE, sharedTraces } from "./helpers.js";
+
+const modes = ["pymalloc", "malloc"] as const;
+
+describe("bundled trace", () => {
+  const t = readTraceFile(BUNDLED_TRACE);
+
+  it("is what data/README.md says", () => {
+    const s = traceStats(t);
+    expect(t.count).toBe(600000);
+    expect(s.peakLiveBytes).toBe(7673351);
+    expect(s.peakLiveBlocks).toBe(47941);
+    expect(s.liveBlocksAtEnd).toBe(9020);
+  });
+
+  it.each(modes)("replays in %s mode with every block verified and check() every 50k events", (allocator) => {
+    const heap = createHeap({ allocator });
+    const r = replayVerify(heap, t, { checkEvery: 50000, freeAtEnd: true });
+    expect(r.events).toBe(600000);
+    expect(r.peakFootprint).toBeGreaterThan(traceStats(t).peakLiveBytes);
+  });
+
+  it.each(modes)("the timed replay in %s mode leaves a consistent heap that frees to empty", (allocator) => {
+    const heap = createHeap({ allocator });
+    const { ptr } = replayTimed(heap, t);
+    heap.check();
+    freeLive(heap, liveAtEnd(t), ptr);
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
+  });
+});
+
+describe("trace format errors", () => {
+  const t = readTraceFile(BUNDLED_TRACE);
+  const good = encodeTrace(t, 1000);
+  it("rejects a bad magic, a wrong version and truncation with TraceFormatError", () => {
+    const bad = good.slice();
+    bad[0] = 0x41;
+    expect(() => parseTrace(bad)).toThrow(/not a pymtrace file/);
+    const v2 = good.slice();
+    v2[8] = 2;
+    expect(() => parseTrace(v2)).toThrow(/version 2/);
+    expect(() => parseTrace(good.subarray(0, good.length - 3))).toThrow(/truncated or corrupt/);
+    expect(() => parseTrace(good.subarray(0, 10))).toThrow(TraceFormatError);
+  });
+  it("traceStats rejects events that break the trace invariants", () => {
+    const bad = good.slice();
+    const dv = new DataView(bad.buffer);
+    // Turn the first event (a malloc) into a free of a slot that is not live.
+    dv.setUint32(32, ((3 << 30) | (dv.getUint32(32, true) & 0x3fffffff)) >>> 0, true);
+    expect(() => traceStats(parseTrace(bad))).toThrow(/not live/);
+  });
+});
+
+describe("shared CPython traces", () => {
+  const files = sharedTraces();
+  it.skipIf(files.length === 0).each(files.flatMap((f) => modes.map((m) => [f.split("/").pop()!, m, f] as const)))(
+    "%s in %s mode, content verified",
+    (_name, allocator, file) => {
+      const t = readTraceFile(file);
+      const r = replayVerify(createHeap({ allocator }), t, { checkEvery: 1_000_000, freeAtEnd: true });
+      expect(r.events).toBe(t.count);
+    },
+  );
+});
