@@ -10,14 +10,16 @@
 // ---------------------------------------------------------------------------------------------
 // Alignment and size classes (CPython 3.8+ on 64-bit: 16-byte alignment, 32 classes to 512 bytes)
 // ---------------------------------------------------------------------------------------------
-export const ALIGNMENT_SHIFT = 4;
-export const ALIGNMENT = 1 << ALIGNMENT_SHIFT; // 16
-export const ALIGNMENT_MASK = ALIGNMENT - 1;
-/** Largest request served by the object allocator; larger ones go to the raw allocator. */
-export const SMALL_REQUEST_THRESHOLD = 512;
-export const NB_SMALL_SIZE_CLASSES = SMALL_REQUEST_THRESHOLD >>> ALIGNMENT_SHIFT; // 32
+export const enum Size {
+  ALIGNMENT_SHIFT = 4,
+  ALIGNMENT = 1 << ALIGNMENT_SHIFT, // 16
+  ALIGNMENT_MASK = ALIGNMENT - 1,
+  /** Largest request served by the object allocator; larger ones go to the raw allocator. */
+  SMALL_REQUEST_THRESHOLD = 512,
+  NB_SMALL_SIZE_CLASSES = SMALL_REQUEST_THRESHOLD >>> ALIGNMENT_SHIFT, // 32
+}
 /** Bytes of a block of size class `idx` (0-based). */
-export const classSize = (idx: number): number => (idx + 1) << ALIGNMENT_SHIFT;
+export const classSize = (idx: number): number => (idx + 1) << Size.ALIGNMENT_SHIFT;
 
 // ---------------------------------------------------------------------------------------------
 // Pools and arenas (CPython 3.10+ on 64-bit: 16 KiB pools, 1 MiB arenas)
@@ -31,40 +33,46 @@ export const MAX_ARENA_SHIFT = 26; // 64 MiB
 export const MAX_POOLS_PER_ARENA_SHIFT = 7;
 
 /** Pool header, at the start of every pool (byte offsets). */
-export const POOL_COUNT = 0; // blocks handed out
-export const POOL_FREEBLOCK = 4; // first free block, 0 when none
-export const POOL_NEXT = 8; // usedpools / arena free-pool link
-export const POOL_PREV = 12; // usedpools link
-export const POOL_ARENA = 16; // arena header address
-export const POOL_SZIDX = 20; // size class index
-export const POOL_NEXTOFFSET = 24; // offset of the next never-used block
-export const POOL_MAXNEXTOFFSET = 28; // last offset a block may start at
-export const POOL_OVERHEAD = 32; // header bytes; keeps blocks 16-byte aligned
-/** Marks a pool header whose pool holds no size class (never used, or emptied). */
-export const POOL_SZIDX_NONE = 0xffffffff;
+export const enum Pool {
+  COUNT = 0, // blocks handed out
+  FREEBLOCK = 4, // first free block, 0 when none
+  NEXT = 8, // usedpools / arena free-pool link
+  PREV = 12, // usedpools link
+  ARENA = 16, // arena header address
+  SZIDX = 20, // size class index
+  NEXTOFFSET = 24, // offset of the next never-used block
+  MAXNEXTOFFSET = 28, // last offset a block may start at
+  OVERHEAD = 32, // header bytes; keeps blocks 16-byte aligned
+  /** Marks a pool header whose pool holds no size class (never used). */
+  SZIDX_NONE = 0xffffffff,
+}
 
 /** Arena header, just before the arena's first pool (byte offsets). */
-export const ARENA_NFREEPOOLS = 0;
-export const ARENA_NTOTALPOOLS = 4;
-export const ARENA_FREEPOOLS = 8; // singly linked through POOL_NEXT
-export const ARENA_NEXT = 12; // usable_arenas links
-export const ARENA_PREV = 16;
-export const ARENA_POOL_ADDRESS = 20; // next never-carved pool
-export const ARENA_MAGIC = 24; // ARENA_MAGIC_VALUE ^ header address
-export const ARENA_OVERHEAD = 32;
-export const ARENA_MAGIC_VALUE = 0x4152454e; // "AREN"
+export const enum Arena {
+  NFREEPOOLS = 0,
+  NTOTALPOOLS = 4,
+  FREEPOOLS = 8, // singly linked through Pool.NEXT
+  NEXT = 12, // usable_arenas links
+  PREV = 16,
+  POOL_ADDRESS = 20, // next never-carved pool
+  MAGIC = 24, // MAGIC_VALUE ^ header address
+  OVERHEAD = 32,
+  MAGIC_VALUE = 0x4152454e, // "AREN"
+}
 
 // ---------------------------------------------------------------------------------------------
 // Raw allocator: two-level segregated fit (TLSF) with a top chunk ("wilderness")
 // ---------------------------------------------------------------------------------------------
-/** Second-level lists per first-level class: 2^5 = 32. */
-export const SL_SHIFT = 5;
-export const SL_COUNT = 1 << SL_SHIFT;
-/** Sizes below 2^FL_SHIFT are "small" and spread linearly over the second level. */
-export const FL_SHIFT = SL_SHIFT + ALIGNMENT_SHIFT; // 9
-export const SMALL_BLOCK = 1 << FL_SHIFT; // 512
-/** First-level classes: sizes up to 2^32 (msb 31) map to fl = msb - FL_SHIFT + 1 ≤ 23. */
-export const FL_COUNT = 32 - FL_SHIFT + 1; // 24
+export const enum Tlsf {
+  /** Second-level lists per first-level class: 2^5 = 32. */
+  SL_SHIFT = 5,
+  SL_COUNT = 1 << SL_SHIFT,
+  /** Sizes below 2^FL_SHIFT are "small" and spread linearly over the second level. */
+  FL_SHIFT = SL_SHIFT + Size.ALIGNMENT_SHIFT, // 9
+  SMALL_BLOCK = 1 << FL_SHIFT, // 512
+  /** First-level classes: sizes up to 2^32 (msb 31) map to fl = msb - FL_SHIFT + 1 ≤ 23. */
+  FL_COUNT = 32 - FL_SHIFT + 1, // 24
+}
 
 /**
  * A raw chunk at address c (c ≡ 8 mod 16), payload at c + 8:
@@ -73,18 +81,22 @@ export const FL_COUNT = 32 - FL_SHIFT + 1; // 24
  *   [c + 8] free chunks: next free chunk; [c + 12]: previous free chunk
  * An in-use chunk may use the first word of the next chunk, so usable = size - 4.
  */
-export const CHUNK_PREV_SIZE = 0;
-export const CHUNK_SIZE = 4;
-export const CHUNK_NEXT_FREE = 8;
-export const CHUNK_PREV_FREE = 12;
-export const CHUNK_HEADER = 8; // payload offset
-export const CHUNK_OVERHEAD = 4; // bytes of a chunk a user cannot use
-export const MIN_CHUNK = 16;
-export const FLAG_FREE = 1;
-export const FLAG_PREV_FREE = 2;
-export const FLAG_TAG = 4; // always set on a real header: catches many wild pointers
-export const FLAG_ARENA = 8; // the chunk is an arena of the object allocator
-export const FLAG_MASK = 15;
+export const enum Chunk {
+  PREV_SIZE = 0,
+  SIZE = 4,
+  NEXT_FREE = 8,
+  PREV_FREE = 12,
+  HEADER = 8, // payload offset
+  OVERHEAD = 4, // bytes of a chunk a user cannot use
+  MIN = 16,
+}
+export const enum Flag {
+  FREE = 1,
+  PREV_FREE = 2,
+  TAG = 4, // always set on a real header: catches many wild pointers
+  ARENA = 8, // the chunk is an arena of the object allocator
+  MASK = 15,
+}
 
 // ---------------------------------------------------------------------------------------------
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
@@ -92,35 +104,35 @@ export const FLAG_MASK = 15;
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
 export const HEAP_VERSION = 1;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
-export const H = {
-  MAGIC: 0,
-  VERSION: 1,
-  HEADER_BYTES: 2,
-  MODE: 3,
-  POOL_SHIFT: 4,
-  ARENA_SHIFT: 5,
-  MAX_BYTES: 6,
-  HEAP_BASE: 7,
-  HEAP_START: 8, // first chunk
-  TOP: 9, // top chunk: everything from here to the memory's end is untouched
-  PEAK_TOP: 10,
-  LOCK: 11, // reserved for the threads issue
-  SERIAL: 12, // debug allocation counter
-  FL_BITMAP: 13,
-  USABLE_ARENAS: 14,
-  NARENAS_CURRENT: 15,
-  NARENAS_ALLOCATED: 16,
-  NARENAS_RECLAIMED: 17,
-  NARENAS_HIGHWATER: 18,
-  SL_BITMAPS: 19, // byte offsets of the tables below, from heapBase
-  FREE_HEADS: 20,
-  USEDPOOLS: 21,
-  NFP2LASTA: 22,
-  ARENA_MAP: 23,
-  ARENA_MAP_SLOTS: 24,
-  FLAGS: 25, // option bits (debug etc.), owned by the families layer
-  QUARANTINE: 26, // reserved for debug hooks
-} as const;
+export const enum H {
+  MAGIC = 0,
+  VERSION = 1,
+  HEADER_BYTES = 2,
+  MODE = 3,
+  POOL_SHIFT = 4,
+  ARENA_SHIFT = 5,
+  MAX_BYTES = 6,
+  HEAP_BASE = 7,
+  HEAP_START = 8, // first chunk
+  TOP = 9, // top chunk: everything from here to the memory's end is untouched
+  PEAK_TOP = 10,
+  LOCK = 11, // reserved for the threads issue
+  SERIAL = 12, // debug allocation counter
+  FL_BITMAP = 13,
+  USABLE_ARENAS = 14,
+  NARENAS_CURRENT = 15,
+  NARENAS_ALLOCATED = 16,
+  NARENAS_RECLAIMED = 17,
+  NARENAS_HIGHWATER = 18,
+  SL_BITMAPS = 19, // byte offsets of the tables below, from heapBase
+  FREE_HEADS = 20,
+  USEDPOOLS = 21,
+  NFP2LASTA = 22,
+  ARENA_MAP = 23,
+  ARENA_MAP_SLOTS = 24,
+  FLAGS = 25, // option bits (debug etc.), owned by the families layer
+  QUARANTINE = 26, // reserved for debug hooks
+}
 export const HEADER_SCALAR_BYTES = 128;
 
 /** Allocator modes as stored in the header. */

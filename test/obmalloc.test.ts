@@ -10,7 +10,7 @@ describe("object allocator (obmalloc)", () => {
       expect(h.usableSize(p)).toBe(Math.ceil(n / 16) * 16);
     }
     const s = h.stats();
-    expect(s.classes.filter((k) => k.blocksInUse > 0).length).toBe(C.NB_SMALL_SIZE_CLASSES);
+    expect(s.classes.filter((k) => k.blocksInUse > 0).length).toBe(C.Size.NB_SMALL_SIZE_CLASSES);
     expect(s.classes[0].blocksInUse).toBe(16);
     // Blocks of one class are packed back to back: no per-block header.
     const a = h.obj.malloc(48);
@@ -62,10 +62,10 @@ describe("object allocator (obmalloc)", () => {
     expect(s.arenas.current).toBe(3);
     // A new pool comes from the fullest arena, not from the emptiest.
     const o = h.objectAllocator;
-    const arenaOf = (p: number) => h.u32[(p - (p % o.poolSize) + C.POOL_ARENA) >>> 2];
-    const nfree = (a: number) => h.u32[(a + C.ARENA_NFREEPOOLS) >>> 2];
+    const arenaOf = (p: number) => h.u32[(p - (p % o.poolSize) + C.Pool.ARENA) >>> 2];
+    const nfree = (a: number) => h.u32[(a + C.Arena.NFREEPOOLS) >>> 2];
     const usable: number[] = [];
-    for (let a = h.u32[o.wUsable]; a !== 0; a = h.u32[(a + C.ARENA_NEXT) >>> 2]) usable.push(a);
+    for (let a = h.u32[o.wUsable]; a !== 0; a = h.u32[(a + C.Arena.NEXT) >>> 2]) usable.push(a);
     expect(usable.length).toBe(2);
     const fullest = usable.reduce((x, y) => (nfree(x) <= nfree(y) ? x : y));
     const p = h.obj.malloc(16);
@@ -166,7 +166,7 @@ describe("object allocator (obmalloc)", () => {
     const ps: number[] = [];
     for (let i = 0; i < 5000; i++) ps.push(h.obj.malloc((i % 512) + 1));
     h.check();
-    for (const p of ps) expect(p % poolSize).toBeGreaterThanOrEqual(C.POOL_OVERHEAD);
+    for (const p of ps) expect(p % poolSize).toBeGreaterThanOrEqual(C.Pool.OVERHEAD);
     for (const p of ps) h.obj.free(p);
     h.check();
   });

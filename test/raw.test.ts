@@ -85,7 +85,7 @@ describe("raw allocator (TLSF)", () => {
     h.raw.malloc(3000);
     const p = h.obj.malloc(8); // forces the first arena
     const pool = p - (p % (1 << C.DEFAULT_POOL_SHIFT));
-    expect(p - pool).toBe(C.POOL_OVERHEAD);
+    expect(p - pool).toBe(C.Pool.OVERHEAD);
     h.check();
   });
 

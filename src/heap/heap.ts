@@ -7,7 +7,13 @@
  * same buffer gives the same heap. Fields here are caches of it.
  */
 
-import { DEFAULT_MAX_BYTES, H, HEAP_MAGIC, HEAP_VERSION, MODE_IDS } from "../constants.js";
+import {
+  DEFAULT_MAX_BYTES,
+  H,
+  HEAP_MAGIC,
+  HEAP_VERSION,
+  MODE_IDS,
+} from "../constants.js";
 import { NotImplementedError, PymallocError, hex } from "../errors.js";
 import { Memory, type MemorySource } from "../memory/memory.js";
 import { ObjectAllocator } from "../obmalloc/obmalloc.js";

@@ -7,8 +7,8 @@
  */
 
 import {
-  ALIGNMENT,
-  FL_COUNT,
+  Size,
+  Tlsf,
   H,
   HEADER_SCALAR_BYTES,
   HEAP_MAGIC,
@@ -17,8 +17,6 @@ import {
   MAX_POOLS_PER_ARENA_SHIFT,
   MAX_POOL_SHIFT,
   MIN_POOL_SHIFT,
-  NB_SMALL_SIZE_CLASSES,
-  SL_COUNT,
 } from "../constants.js";
 
 export interface LayoutParams {
@@ -55,19 +53,19 @@ export function checkShifts(poolShift: number, arenaShift: number): void {
 export function computeLayout(p: LayoutParams): Layout {
   let off = HEADER_SCALAR_BYTES;
   const slBitmaps = off;
-  off += FL_COUNT * 4;
+  off += Tlsf.FL_COUNT * 4;
   const freeHeads = off;
-  off += FL_COUNT * SL_COUNT * 4;
+  off += Tlsf.FL_COUNT * Tlsf.SL_COUNT * 4;
   off = align(off + 8, 16); // room before entry 0 for its sentinel's unused fields
   const usedPools = off;
-  off += NB_SMALL_SIZE_CLASSES * 16;
+  off += Size.NB_SMALL_SIZE_CLASSES * 16;
   const nfp2lasta = off;
   off += ((1 << (p.arenaShift - p.poolShift)) + 1) * 4;
   const arenaMap = off;
   const arenaMapSlots = Math.ceil(p.maxBytes / 2 ** p.arenaShift) + 1;
   off += arenaMapSlots * 2;
-  const headerBytes = align(off, ALIGNMENT);
-  const heapStart = align(p.heapBase + headerBytes + 8, ALIGNMENT) - 8;
+  const headerBytes = align(off, Size.ALIGNMENT);
+  const heapStart = align(p.heapBase + headerBytes + 8, Size.ALIGNMENT) - 8;
   return { slBitmaps, freeHeads, usedPools, nfp2lasta, arenaMap, arenaMapSlots, headerBytes, heapStart };
 }
 
@@ -93,7 +91,7 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   u32[hw + H.ARENA_MAP] = l.arenaMap;
   u32[hw + H.ARENA_MAP_SLOTS] = l.arenaMapSlots;
   // Every usedpools list starts empty: the sentinel points at itself.
-  for (let i = 0; i < NB_SMALL_SIZE_CLASSES; i++) {
+  for (let i = 0; i < Size.NB_SMALL_SIZE_CLASSES; i++) {
     const sp = p.heapBase + l.usedPools + i * 16 - 8;
     u32[(sp + 8) >>> 2] = sp;
     u32[(sp + 12) >>> 2] = sp;

@@ -5,7 +5,13 @@
  * Must not: create memory or touch the heap.
  */
 
-import { DEFAULT_ARENA_SHIFT, DEFAULT_INITIAL_BYTES, DEFAULT_MAX_BYTES, DEFAULT_POOL_SHIFT, MODE_IDS } from "../constants.js";
+import {
+  DEFAULT_ARENA_SHIFT,
+  DEFAULT_INITIAL_BYTES,
+  DEFAULT_MAX_BYTES,
+  DEFAULT_POOL_SHIFT,
+  MODE_IDS,
+} from "../constants.js";
 import type { MemorySource } from "../memory/memory.js";
 
 export type AllocatorMode = keyof typeof MODE_IDS;

@@ -8,35 +8,14 @@
  */
 
 import {
-  ARENA_FREEPOOLS,
-  ARENA_MAGIC,
-  ARENA_MAGIC_VALUE,
-  ARENA_NEXT,
-  ARENA_NFREEPOOLS,
-  ARENA_NTOTALPOOLS,
-  ARENA_OVERHEAD,
-  ARENA_POOL_ADDRESS,
-  ARENA_PREV,
-  CHUNK_HEADER,
-  FLAG_MASK,
-  FLAG_PREV_FREE,
-  FLAG_TAG,
-  FL_COUNT,
-  FL_SHIFT,
+  Arena,
+  Chunk,
+  Flag,
+  Tlsf,
   H,
   HEAP_MAGIC,
-  MIN_CHUNK,
-  NB_SMALL_SIZE_CLASSES,
-  POOL_ARENA,
-  POOL_FREEBLOCK,
-  POOL_MAXNEXTOFFSET,
-  POOL_NEXT,
-  POOL_NEXTOFFSET,
-  POOL_OVERHEAD,
-  POOL_PREV,
-  SL_COUNT,
-  SL_SHIFT,
-  SMALL_BLOCK,
+  Size,
+  Pool,
 } from "../constants.js";
 import { HeapCorruptionError } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
@@ -48,9 +27,9 @@ function fail(at: number, what: string): never {
 
 /** The (fl, sl) free list a chunk of `size` bytes belongs in. */
 function listOf(size: number): number {
-  if (size < SMALL_BLOCK) return size >>> 4;
+  if (size < Tlsf.SMALL_BLOCK) return size >>> 4;
   const msb = 31 - Math.clz32(size);
-  return ((msb - (FL_SHIFT - 1)) << SL_SHIFT) | ((size >>> (msb - SL_SHIFT)) ^ SL_COUNT);
+  return ((msb - (Tlsf.FL_SHIFT - 1)) << Tlsf.SL_SHIFT) | ((size >>> (msb - Tlsf.SL_SHIFT)) ^ Tlsf.SL_COUNT);
 }
 
 export function checkHeap(heap: Heap): void {
@@ -62,7 +41,7 @@ export function checkHeap(heap: Heap): void {
   const hw = heap.heapBase >>> 2;
   if (u32[hw + H.MAGIC] !== HEAP_MAGIC) fail(heap.heapBase, "heap header magic is gone");
   const top = raw.top;
-  if (top < raw.start || top + CHUNK_HEADER > u8.length) fail(heap.heapBase, `top ${top} outside [start, memory end - 8]`);
+  if (top < raw.start || top + Chunk.HEADER > u8.length) fail(heap.heapBase, `top ${top} outside [start, memory end - 8]`);
   if (u32[hw + H.PEAK_TOP] < top) fail(heap.heapBase, "peak footprint below the current top");
 
   // --- Raw chunk chain --------------------------------------------------------------------
@@ -72,9 +51,9 @@ export function checkHeap(heap: Heap): void {
   let prevSize = 0;
   let last = 0;
   forEachChunk(heap, (c) => {
-    if ((c.flags & FLAG_TAG) === 0) fail(c.chunk, "chunk header lacks its tag bit");
-    if (c.size < MIN_CHUNK || c.size % 16 !== 0) fail(c.chunk, `chunk size ${c.size} is not a multiple of 16 of at least 16`);
-    const pf = (c.flags & FLAG_PREV_FREE) !== 0;
+    if ((c.flags & Flag.TAG) === 0) fail(c.chunk, "chunk header lacks its tag bit");
+    if (c.size < Chunk.MIN || c.size % 16 !== 0) fail(c.chunk, `chunk size ${c.size} is not a multiple of 16 of at least 16`);
+    const pf = (c.flags & Flag.PREV_FREE) !== 0;
     if (pf !== prevFree) fail(c.chunk, `PREV_FREE flag is ${pf} but the previous chunk is ${prevFree ? "free" : "in use"}`);
     if (pf && u32[c.chunk >>> 2] !== prevSize) fail(c.chunk, `footer says the previous chunk has ${u32[c.chunk >>> 2]} bytes, it has ${prevSize}`);
     if (c.free) {
@@ -82,7 +61,7 @@ export function checkHeap(heap: Heap): void {
       if (c.arena) fail(c.chunk, "a free chunk flagged as an arena");
       freeChunks.add(c.chunk);
     }
-    if (c.arena) arenas.push(c.chunk + CHUNK_HEADER);
+    if (c.arena) arenas.push(c.chunk + Chunk.HEADER);
     prevFree = c.free;
     prevSize = c.size;
     last = c.chunk + c.size;
@@ -93,17 +72,17 @@ export function checkHeap(heap: Heap): void {
   // --- TLSF free lists and bitmaps ----------------------------------------------------------
   let listed = 0;
   const flmap = u32[raw.wFl];
-  for (let fl = 0; fl < FL_COUNT; fl++) {
+  for (let fl = 0; fl < Tlsf.FL_COUNT; fl++) {
     const slmap = u32[raw.wSl + fl];
     if (((flmap >>> fl) & 1) !== (slmap !== 0 ? 1 : 0)) fail(heap.heapBase, `first-level bitmap bit ${fl} disagrees with its second-level map`);
-    for (let sl = 0; sl < SL_COUNT; sl++) {
-      let c = u32[raw.wHeads + (fl << SL_SHIFT) + sl];
+    for (let sl = 0; sl < Tlsf.SL_COUNT; sl++) {
+      let c = u32[raw.wHeads + (fl << Tlsf.SL_SHIFT) + sl];
       if (((slmap >>> sl) & 1) !== (c !== 0 ? 1 : 0)) fail(heap.heapBase, `bitmap bit (${fl},${sl}) disagrees with its list`);
       let prev = 0;
       while (c !== 0) {
         if (!freeChunks.has(c)) fail(c, `free list (${fl},${sl}) holds a chunk that is not a free chunk`);
-        const size = (u32[(c + 4) >>> 2] & ~FLAG_MASK) >>> 0;
-        if (listOf(size) !== ((fl << SL_SHIFT) | sl)) fail(c, `free chunk of ${size} bytes is in the wrong list (${fl},${sl})`);
+        const size = (u32[(c + 4) >>> 2] & ~Flag.MASK) >>> 0;
+        if (listOf(size) !== ((fl << Tlsf.SL_SHIFT) | sl)) fail(c, `free chunk of ${size} bytes is in the wrong list (${fl},${sl})`);
         if (u32[(c + 12) >>> 2] !== prev) fail(c, "free list back link is wrong");
         if (++listed > freeChunks.size) fail(c, "free lists hold more entries than there are free chunks (a cycle?)");
         prev = c;
@@ -117,18 +96,18 @@ export function checkHeap(heap: Heap): void {
   const arenaSet = new Set(arenas);
   const poolInUsed = new Map<number, number>(); // pool -> size class, pools that must be in usedpools
   for (const a of arenas) {
-    const first = a + ARENA_OVERHEAD;
+    const first = a + Arena.OVERHEAD;
     if ((first & o.poolMask) !== 0) fail(a, "arena pools are not pool-aligned");
-    if (u32[(a + ARENA_MAGIC) >>> 2] !== ((ARENA_MAGIC_VALUE ^ a) >>> 0)) fail(a, "arena header magic is wrong");
+    if (u32[(a + Arena.MAGIC) >>> 2] !== ((Arena.MAGIC_VALUE ^ a) >>> 0)) fail(a, "arena header magic is wrong");
     if (!o.isOurs(first) || !o.isOurs(first + o.arenaSize - 1)) fail(a, "arena map does not cover this arena");
-    const total = u32[(a + ARENA_NTOTALPOOLS) >>> 2];
-    const nfree = u32[(a + ARENA_NFREEPOOLS) >>> 2];
+    const total = u32[(a + Arena.NTOTALPOOLS) >>> 2];
+    const nfree = u32[(a + Arena.NFREEPOOLS) >>> 2];
     if (total !== o.poolsPerArena || nfree > total) fail(a, `arena pool counts wrong: ${nfree} free of ${total}`);
-    const poolAddress = u32[(a + ARENA_POOL_ADDRESS) >>> 2];
+    const poolAddress = u32[(a + Arena.POOL_ADDRESS) >>> 2];
     if (poolAddress < first || poolAddress > first + o.arenaSize || (poolAddress - first) % o.poolSize !== 0)
       fail(a, "arena's next-pool address is outside the arena");
     const freePools = new Set<number>();
-    for (let p = u32[(a + ARENA_FREEPOOLS) >>> 2]; p !== 0; p = u32[(p + POOL_NEXT) >>> 2]) {
+    for (let p = u32[(a + Arena.FREEPOOLS) >>> 2]; p !== 0; p = u32[(p + Pool.NEXT) >>> 2]) {
       if (p < first || p >= poolAddress || (p - first) % o.poolSize !== 0 || freePools.has(p)) fail(p, "arena free-pool list holds a bad pool");
       freePools.add(p);
     }
@@ -136,7 +115,7 @@ export function checkHeap(heap: Heap): void {
     if (freePools.size + untouched !== nfree) fail(a, `arena says ${nfree} free pools, finds ${freePools.size} empty + ${untouched} never used`);
     forEachPool(heap, a, (p) => {
       if (!p.carved) return;
-      if (u32[(p.pool + POOL_ARENA) >>> 2] !== a) fail(p.pool, "pool's arena link is wrong");
+      if (u32[(p.pool + Pool.ARENA) >>> 2] !== a) fail(p.pool, "pool's arena link is wrong");
       if (p.count === 0) {
         if (!freePools.has(p.pool)) fail(p.pool, "empty pool is not on its arena's free-pool list");
         return;
@@ -144,12 +123,12 @@ export function checkHeap(heap: Heap): void {
       if (freePools.has(p.pool)) fail(p.pool, "pool with live blocks is on the free-pool list");
       if (p.szidx < 0) fail(p.pool, "pool in use has no size class");
       const size = (p.szidx + 1) * 16;
-      const no = u32[(p.pool + POOL_NEXTOFFSET) >>> 2];
-      if (u32[(p.pool + POOL_MAXNEXTOFFSET) >>> 2] !== o.poolSize - size) fail(p.pool, "pool's last block offset is wrong");
-      if (no < POOL_OVERHEAD + size || (no - POOL_OVERHEAD) % size !== 0 || no > o.poolSize) fail(p.pool, "pool's next-block offset is wrong");
+      const no = u32[(p.pool + Pool.NEXTOFFSET) >>> 2];
+      if (u32[(p.pool + Pool.MAXNEXTOFFSET) >>> 2] !== o.poolSize - size) fail(p.pool, "pool's last block offset is wrong");
+      if (no < Pool.OVERHEAD + size || (no - Pool.OVERHEAD) % size !== 0 || no > o.poolSize) fail(p.pool, "pool's next-block offset is wrong");
       let nfreeBlocks = 0;
-      for (let b = u32[(p.pool + POOL_FREEBLOCK) >>> 2]; b !== 0; b = u32[b >>> 2]) {
-        if (b < p.pool + POOL_OVERHEAD || b >= p.pool + no || (b - p.pool - POOL_OVERHEAD) % size !== 0)
+      for (let b = u32[(p.pool + Pool.FREEBLOCK) >>> 2]; b !== 0; b = u32[b >>> 2]) {
+        if (b < p.pool + Pool.OVERHEAD || b >= p.pool + no || (b - p.pool - Pool.OVERHEAD) % size !== 0)
           fail(b, `pool ${p.pool} free list points outside its carved blocks`);
         if (++nfreeBlocks > p.carvedBlocks) fail(b, "pool free list is longer than the pool (a cycle?)");
       }
@@ -163,16 +142,16 @@ export function checkHeap(heap: Heap): void {
 
   // --- usedpools -------------------------------------------------------------------------------
   let seen = 0;
-  for (let i = 0; i < NB_SMALL_SIZE_CLASSES; i++) {
+  for (let i = 0; i < Size.NB_SMALL_SIZE_CLASSES; i++) {
     const sp = o.sentinel(i);
     let prev = sp;
-    for (let p = u32[(sp + POOL_NEXT) >>> 2]; p !== sp; p = u32[(p + POOL_NEXT) >>> 2]) {
+    for (let p = u32[(sp + Pool.NEXT) >>> 2]; p !== sp; p = u32[(p + Pool.NEXT) >>> 2]) {
       if (poolInUsed.get(p) !== i) fail(p, `usedpools[${i}] holds a pool that is not a partly used pool of that class`);
-      if (u32[(p + POOL_PREV) >>> 2] !== prev) fail(p, `usedpools[${i}] back link is wrong`);
+      if (u32[(p + Pool.PREV) >>> 2] !== prev) fail(p, `usedpools[${i}] back link is wrong`);
       if (++seen > poolInUsed.size) fail(p, "usedpools lists are longer than the pools (a cycle?)");
       prev = p;
     }
-    if (u32[(sp + POOL_PREV) >>> 2] !== prev) fail(sp, `usedpools[${i}] tail link is wrong`);
+    if (u32[(sp + Pool.PREV) >>> 2] !== prev) fail(sp, `usedpools[${i}] tail link is wrong`);
   }
   if (seen !== poolInUsed.size) fail(heap.heapBase, `${poolInUsed.size - seen} partly used pools are in no usedpools list`);
 
@@ -181,19 +160,19 @@ export function checkHeap(heap: Heap): void {
   let prevA = 0;
   let prevNf = 0;
   let usable = 0;
-  for (let a = u32[o.wUsable]; a !== 0; a = u32[(a + ARENA_NEXT) >>> 2]) {
+  for (let a = u32[o.wUsable]; a !== 0; a = u32[(a + Arena.NEXT) >>> 2]) {
     if (!arenaSet.has(a)) fail(a, "usable_arenas holds something that is not an arena");
-    const nf = u32[(a + ARENA_NFREEPOOLS) >>> 2];
+    const nf = u32[(a + Arena.NFREEPOOLS) >>> 2];
     if (nf === 0) fail(a, "a full arena is on usable_arenas");
     if (nf < prevNf) fail(a, "usable_arenas is not ordered by free pools");
-    if (u32[(a + ARENA_PREV) >>> 2] !== prevA) fail(a, "usable_arenas back link is wrong");
+    if (u32[(a + Arena.PREV) >>> 2] !== prevA) fail(a, "usable_arenas back link is wrong");
     if (++usable > arenas.length) fail(a, "usable_arenas is longer than the arenas (a cycle?)");
     lastWith.set(nf, a);
     prevA = a;
     prevNf = nf;
   }
   let withFree = 0;
-  for (const a of arenas) if (u32[(a + ARENA_NFREEPOOLS) >>> 2] > 0) withFree++;
+  for (const a of arenas) if (u32[(a + Arena.NFREEPOOLS) >>> 2] > 0) withFree++;
   if (withFree !== usable) fail(heap.heapBase, `${withFree} arenas have free pools but usable_arenas lists ${usable}`);
   for (let k = 0; k <= o.poolsPerArena; k++) {
     if (u32[o.wNfp + k] !== (lastWith.get(k) ?? 0)) fail(heap.heapBase, `nfp2lasta[${k}] does not name the last arena with ${k} free pools`);
@@ -202,7 +181,7 @@ export function checkHeap(heap: Heap): void {
   // --- Arena map: exactly the arenas' pools are "ours" -----------------------------------------
   const expect = new Uint8Array(o.mapSlots * 2);
   for (const a of arenas) {
-    const first = a + ARENA_OVERHEAD;
+    const first = a + Arena.OVERHEAD;
     const s = Math.floor(first / o.arenaSize);
     const k = (first >>> o.poolShift) & (o.poolsPerArena - 1);
     expect[s * 2] = k + 1;

@@ -5,7 +5,13 @@
  * Must not: write to memory.
  */
 
-import { CHUNK_HEADER, CHUNK_OVERHEAD, H, NB_SMALL_SIZE_CLASSES, POOL_OVERHEAD, classSize } from "../constants.js";
+import {
+  Chunk,
+  H,
+  Size,
+  Pool,
+  classSize,
+} from "../constants.js";
 import type { Heap } from "../heap/heap.js";
 import { forEachChunk, forEachPool } from "./walk.js";
 
@@ -81,14 +87,14 @@ export function heapStats(heap: Heap): HeapStats {
   const u32 = raw.u32;
   const hw = heap.heapBase >>> 2;
   const classes: SizeClassStats[] = [];
-  for (let i = 0; i < NB_SMALL_SIZE_CLASSES; i++) classes.push({ sizeClass: i, size: classSize(i), pools: 0, blocksInUse: 0, blocksAvailable: 0 });
+  for (let i = 0; i < Size.NB_SMALL_SIZE_CLASSES; i++) classes.push({ sizeClass: i, size: classSize(i), pools: 0, blocksInUse: 0, blocksAvailable: 0 });
   const s: HeapStats = {
     mode: heap.mode,
     memoryKind: heap.memory.kind,
     byteLength: heap.memory.byteLength,
     maxBytes: heap.memory.maxBytes,
-    footprint: raw.top + CHUNK_HEADER,
-    peakFootprint: u32[hw + H.PEAK_TOP] + CHUNK_HEADER,
+    footprint: raw.top + Chunk.HEADER,
+    peakFootprint: u32[hw + H.PEAK_TOP] + Chunk.HEADER,
     headerBytes: u32[hw + H.HEADER_BYTES],
     bytesInUse: 0,
     blocksInUse: 0,
@@ -110,12 +116,12 @@ export function heapStats(heap: Heap): HeapStats {
       if (c.size > s.raw.largestFree) s.raw.largestFree = c.size;
     } else if (c.arena) {
       s.arenas.bytes += c.size;
-      forEachPool(heap, c.chunk + CHUNK_HEADER, (p) => {
+      forEachPool(heap, c.chunk + Chunk.HEADER, (p) => {
         if (!p.carved) s.pools.untouched++;
         else if (p.count === 0) s.pools.empty++;
         else {
           s.pools.used++;
-          s.pools.headerBytes += POOL_OVERHEAD;
+          s.pools.headerBytes += Pool.OVERHEAD;
           const k = classes[p.szidx];
           k.pools++;
           k.blocksInUse += p.count;
@@ -125,7 +131,7 @@ export function heapStats(heap: Heap): HeapStats {
     } else {
       s.raw.blocks++;
       s.raw.bytes += c.size;
-      s.bytesInUse += c.size - CHUNK_OVERHEAD;
+      s.bytesInUse += c.size - Chunk.OVERHEAD;
     }
   });
   for (const k of classes) {

@@ -6,16 +6,10 @@
  */
 
 import {
-  ARENA_OVERHEAD,
-  ARENA_POOL_ADDRESS,
-  CHUNK_HEADER,
-  FLAG_ARENA,
-  FLAG_FREE,
-  FLAG_MASK,
-  POOL_COUNT,
-  POOL_NEXTOFFSET,
-  POOL_OVERHEAD,
-  POOL_SZIDX,
+  Arena,
+  Chunk,
+  Flag,
+  Pool,
 } from "../constants.js";
 import { HeapCorruptionError } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
@@ -37,9 +31,9 @@ export function forEachChunk(heap: Heap, fn: (c: ChunkInfo) => void): void {
   let c = raw.start;
   while (c < top) {
     const sw = u32[(c + 4) >>> 2];
-    const size = (sw & ~FLAG_MASK) >>> 0;
+    const size = (sw & ~Flag.MASK) >>> 0;
     if (size === 0 || c + size > top) throw new HeapCorruptionError(c, `chunk size ${size} runs past the top ${top}`);
-    fn({ chunk: c, size, flags: sw & FLAG_MASK, free: (sw & FLAG_FREE) !== 0, arena: (sw & FLAG_ARENA) !== 0 });
+    fn({ chunk: c, size, flags: sw & Flag.MASK, free: (sw & Flag.FREE) !== 0, arena: (sw & Flag.ARENA) !== 0 });
     c += size;
   }
 }
@@ -62,17 +56,17 @@ export interface PoolInfo {
 export function forEachPool(heap: Heap, a: number, fn: (p: PoolInfo) => void): void {
   const o = heap.objectAllocator;
   const u32 = o.u32;
-  const first = a + ARENA_OVERHEAD;
-  const poolAddress = u32[(a + ARENA_POOL_ADDRESS) >>> 2];
+  const first = a + Arena.OVERHEAD;
+  const poolAddress = u32[(a + Arena.POOL_ADDRESS) >>> 2];
   for (let i = 0; i < o.poolsPerArena; i++) {
     const pool = first + i * o.poolSize;
     const carved = pool < poolAddress;
-    const count = carved ? u32[(pool + POOL_COUNT) >>> 2] : 0;
-    const sz = u32[(pool + POOL_SZIDX) >>> 2];
+    const count = carved ? u32[(pool + Pool.COUNT) >>> 2] : 0;
+    const sz = u32[(pool + Pool.SZIDX) >>> 2];
     const szidx = carved && sz < 32 ? sz : -1;
     const size = (szidx + 1) * 16;
-    const capacity = szidx < 0 ? 0 : Math.floor((o.poolSize - POOL_OVERHEAD) / size);
-    const carvedBlocks = szidx < 0 ? 0 : Math.min(capacity, (u32[(pool + POOL_NEXTOFFSET) >>> 2] - POOL_OVERHEAD) / size);
+    const capacity = szidx < 0 ? 0 : Math.floor((o.poolSize - Pool.OVERHEAD) / size);
+    const carvedBlocks = szidx < 0 ? 0 : Math.min(capacity, (u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) / size);
     fn({ pool, count, szidx, carved, carvedBlocks, capacity });
   }
 }
@@ -81,7 +75,7 @@ export function forEachPool(heap: Heap, a: number, fn: (p: PoolInfo) => void): v
 export function arenaHeaders(heap: Heap): number[] {
   const out: number[] = [];
   forEachChunk(heap, (c) => {
-    if (c.arena && !c.free) out.push(c.chunk + CHUNK_HEADER);
+    if (c.arena && !c.free) out.push(c.chunk + Chunk.HEADER);
   });
   return out;
 }

@@ -7,7 +7,10 @@
  * Must not: know anything about allocation; it never writes to the bytes it manages.
  */
 
-import { DEFAULT_MAX_BYTES, WASM_PAGE } from "../constants.js";
+import {
+  DEFAULT_MAX_BYTES,
+  WASM_PAGE,
+} from "../constants.js";
 
 export type MemoryKind = "resizable" | "growable-shared" | "wasm" | "fixed";
 export type MemorySource = ArrayBuffer | SharedArrayBuffer | WebAssembly.Memory;

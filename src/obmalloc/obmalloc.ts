@@ -25,28 +25,10 @@
  */
 
 import {
-  ALIGNMENT_SHIFT,
-  ARENA_FREEPOOLS,
-  ARENA_MAGIC,
-  ARENA_MAGIC_VALUE,
-  ARENA_NEXT,
-  ARENA_NFREEPOOLS,
-  ARENA_NTOTALPOOLS,
-  ARENA_OVERHEAD,
-  ARENA_POOL_ADDRESS,
-  ARENA_PREV,
+  Size,
+  Arena,
   H,
-  NB_SMALL_SIZE_CLASSES,
-  POOL_ARENA,
-  POOL_COUNT,
-  POOL_FREEBLOCK,
-  POOL_MAXNEXTOFFSET,
-  POOL_NEXT,
-  POOL_NEXTOFFSET,
-  POOL_OVERHEAD,
-  POOL_PREV,
-  POOL_SZIDX,
-  POOL_SZIDX_NONE,
+  Pool,
 } from "../constants.js";
 import { InvalidPointerError } from "../errors.js";
 import type { Memory, Views } from "../memory/memory.js";
@@ -94,7 +76,7 @@ export class ObjectAllocator {
     });
   }
 
-  /** The sentinel pseudo-pool of size class idx: its POOL_NEXT/POOL_PREV are the list head. */
+  /** The sentinel pseudo-pool of size class idx: its Pool.NEXT/Pool.PREV are the list head. */
   sentinel(idx: number): number {
     return this.usedBase + (idx << 4) - 8;
   }
@@ -115,16 +97,16 @@ export class ObjectAllocator {
 
   /** n: a validated uint32. Returns a block address or 0. */
   malloc(n: number): number {
-    const idx = (n - 1) >>> ALIGNMENT_SHIFT;
-    if (idx < NB_SMALL_SIZE_CLASSES) {
+    const idx = (n - 1) >>> Size.ALIGNMENT_SHIFT;
+    if (idx < Size.NB_SMALL_SIZE_CLASSES) {
       const u32 = this.u32;
       const sp = this.usedBase + (idx << 4) - 8;
-      const pool = u32[(sp + POOL_NEXT) >>> 2];
+      const pool = u32[(sp + Pool.NEXT) >>> 2];
       if (pool !== sp) {
-        const bp = u32[(pool + POOL_FREEBLOCK) >>> 2];
+        const bp = u32[(pool + Pool.FREEBLOCK) >>> 2];
         u32[pool >>> 2]++;
         const nb = u32[bp >>> 2];
-        u32[(pool + POOL_FREEBLOCK) >>> 2] = nb;
+        u32[(pool + Pool.FREEBLOCK) >>> 2] = nb;
         if (nb === 0) this.extendPool(pool);
         return bp;
       }
@@ -138,17 +120,17 @@ export class ObjectAllocator {
   /** The pool's free list ran dry: carve the next never-used block, or unlink the full pool. */
   private extendPool(pool: number): void {
     const u32 = this.u32;
-    const no = u32[(pool + POOL_NEXTOFFSET) >>> 2];
-    if (no <= u32[(pool + POOL_MAXNEXTOFFSET) >>> 2]) {
+    const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
+    if (no <= u32[(pool + Pool.MAXNEXTOFFSET) >>> 2]) {
       const b = pool + no;
-      u32[(pool + POOL_FREEBLOCK) >>> 2] = b;
-      u32[(pool + POOL_NEXTOFFSET) >>> 2] = no + ((u32[(pool + POOL_SZIDX) >>> 2] + 1) << ALIGNMENT_SHIFT);
+      u32[(pool + Pool.FREEBLOCK) >>> 2] = b;
+      u32[(pool + Pool.NEXTOFFSET) >>> 2] = no + ((u32[(pool + Pool.SZIDX) >>> 2] + 1) << Size.ALIGNMENT_SHIFT);
       u32[b >>> 2] = 0;
     } else {
-      const next = u32[(pool + POOL_NEXT) >>> 2];
-      const prev = u32[(pool + POOL_PREV) >>> 2];
-      u32[(next + POOL_PREV) >>> 2] = prev;
-      u32[(prev + POOL_NEXT) >>> 2] = next;
+      const next = u32[(pool + Pool.NEXT) >>> 2];
+      const prev = u32[(pool + Pool.PREV) >>> 2];
+      u32[(next + Pool.PREV) >>> 2] = prev;
+      u32[(prev + Pool.NEXT) >>> 2] = next;
     }
   }
 
@@ -164,69 +146,69 @@ export class ObjectAllocator {
       u32[wN + this.poolsPerArena] = ao;
     }
     // Take a pool from the fullest usable arena.
-    let pool = u32[(ao + ARENA_FREEPOOLS) >>> 2];
+    let pool = u32[(ao + Arena.FREEPOOLS) >>> 2];
     if (pool !== 0) {
-      u32[(ao + ARENA_FREEPOOLS) >>> 2] = u32[(pool + POOL_NEXT) >>> 2];
+      u32[(ao + Arena.FREEPOOLS) >>> 2] = u32[(pool + Pool.NEXT) >>> 2];
     } else {
-      pool = u32[(ao + ARENA_POOL_ADDRESS) >>> 2];
-      u32[(ao + ARENA_POOL_ADDRESS) >>> 2] = pool + this.poolSize;
+      pool = u32[(ao + Arena.POOL_ADDRESS) >>> 2];
+      u32[(ao + Arena.POOL_ADDRESS) >>> 2] = pool + this.poolSize;
     }
-    const nf = u32[(ao + ARENA_NFREEPOOLS) >>> 2];
+    const nf = u32[(ao + Arena.NFREEPOOLS) >>> 2];
     if (u32[wN + nf] === ao) u32[wN + nf] = 0;
     if (nf > 1) u32[wN + nf - 1] = ao;
-    u32[(ao + ARENA_NFREEPOOLS) >>> 2] = nf - 1;
+    u32[(ao + Arena.NFREEPOOLS) >>> 2] = nf - 1;
     if (nf === 1) {
-      const nx = u32[(ao + ARENA_NEXT) >>> 2];
+      const nx = u32[(ao + Arena.NEXT) >>> 2];
       u32[this.wUsable] = nx;
-      if (nx !== 0) u32[(nx + ARENA_PREV) >>> 2] = 0;
-      u32[(ao + ARENA_NEXT) >>> 2] = 0;
+      if (nx !== 0) u32[(nx + Arena.PREV) >>> 2] = 0;
+      u32[(ao + Arena.NEXT) >>> 2] = 0;
     }
     // Put the pool at the front of usedpools[idx] (the list is empty: that is why we are here).
     const sp = this.sentinel(idx);
-    u32[(pool + POOL_NEXT) >>> 2] = sp;
-    u32[(pool + POOL_PREV) >>> 2] = sp;
-    u32[(sp + POOL_NEXT) >>> 2] = pool;
-    u32[(sp + POOL_PREV) >>> 2] = pool;
-    u32[(pool + POOL_COUNT) >>> 2] = 1;
-    if (u32[(pool + POOL_SZIDX) >>> 2] === idx) {
+    u32[(pool + Pool.NEXT) >>> 2] = sp;
+    u32[(pool + Pool.PREV) >>> 2] = sp;
+    u32[(sp + Pool.NEXT) >>> 2] = pool;
+    u32[(sp + Pool.PREV) >>> 2] = pool;
+    u32[(pool + Pool.COUNT) >>> 2] = 1;
+    if (u32[(pool + Pool.SZIDX) >>> 2] === idx) {
       // Last used for this same class: its free list is still intact.
-      const bp = u32[(pool + POOL_FREEBLOCK) >>> 2];
+      const bp = u32[(pool + Pool.FREEBLOCK) >>> 2];
       const nb = u32[bp >>> 2];
-      u32[(pool + POOL_FREEBLOCK) >>> 2] = nb;
+      u32[(pool + Pool.FREEBLOCK) >>> 2] = nb;
       if (nb === 0) this.extendPool(pool);
       return bp;
     }
-    const size = (idx + 1) << ALIGNMENT_SHIFT;
-    u32[(pool + POOL_SZIDX) >>> 2] = idx;
-    u32[(pool + POOL_NEXTOFFSET) >>> 2] = POOL_OVERHEAD + 2 * size;
-    u32[(pool + POOL_MAXNEXTOFFSET) >>> 2] = this.poolSize - size;
-    const bp = pool + POOL_OVERHEAD;
+    const size = (idx + 1) << Size.ALIGNMENT_SHIFT;
+    u32[(pool + Pool.SZIDX) >>> 2] = idx;
+    u32[(pool + Pool.NEXTOFFSET) >>> 2] = Pool.OVERHEAD + 2 * size;
+    u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] = this.poolSize - size;
+    const bp = pool + Pool.OVERHEAD;
     const fb = bp + size;
-    u32[(pool + POOL_FREEBLOCK) >>> 2] = fb;
+    u32[(pool + Pool.FREEBLOCK) >>> 2] = fb;
     u32[fb >>> 2] = 0;
     return bp;
   }
 
   private newArena(): number {
-    const a = this.raw.mallocAligned(ARENA_OVERHEAD + this.arenaSize, this.poolSize, ARENA_OVERHEAD);
+    const a = this.raw.mallocAligned(Arena.OVERHEAD + this.arenaSize, this.poolSize, Arena.OVERHEAD);
     if (a === 0) return 0;
     const u32 = this.u32;
     const ppa = this.poolsPerArena;
-    const first = a + ARENA_OVERHEAD;
-    u32[(a + ARENA_NFREEPOOLS) >>> 2] = ppa;
-    u32[(a + ARENA_NTOTALPOOLS) >>> 2] = ppa;
-    u32[(a + ARENA_FREEPOOLS) >>> 2] = 0;
-    u32[(a + ARENA_NEXT) >>> 2] = 0;
-    u32[(a + ARENA_PREV) >>> 2] = 0;
-    u32[(a + ARENA_POOL_ADDRESS) >>> 2] = first;
-    u32[(a + ARENA_MAGIC) >>> 2] = ARENA_MAGIC_VALUE ^ a;
+    const first = a + Arena.OVERHEAD;
+    u32[(a + Arena.NFREEPOOLS) >>> 2] = ppa;
+    u32[(a + Arena.NTOTALPOOLS) >>> 2] = ppa;
+    u32[(a + Arena.FREEPOOLS) >>> 2] = 0;
+    u32[(a + Arena.NEXT) >>> 2] = 0;
+    u32[(a + Arena.PREV) >>> 2] = 0;
+    u32[(a + Arena.POOL_ADDRESS) >>> 2] = first;
+    u32[(a + Arena.MAGIC) >>> 2] = Arena.MAGIC_VALUE ^ a;
     // Pool headers start blank, so a stray free into a never-used pool is recognised.
     for (let i = 0, pool = first; i < ppa; i++, pool += this.poolSize) {
-      u32[(pool + POOL_COUNT) >>> 2] = 0;
-      u32[(pool + POOL_SZIDX) >>> 2] = POOL_SZIDX_NONE;
-      u32[(pool + POOL_ARENA) >>> 2] = a;
-      u32[(pool + POOL_FREEBLOCK) >>> 2] = 0;
-      u32[(pool + POOL_NEXTOFFSET) >>> 2] = 0;
+      u32[(pool + Pool.COUNT) >>> 2] = 0;
+      u32[(pool + Pool.SZIDX) >>> 2] = Pool.SZIDX_NONE;
+      u32[(pool + Pool.ARENA) >>> 2] = a;
+      u32[(pool + Pool.FREEBLOCK) >>> 2] = 0;
+      u32[(pool + Pool.NEXTOFFSET) >>> 2] = 0;
     }
     this.markMap(first, true);
     const w = this.wCounters;
@@ -258,19 +240,19 @@ export class ObjectAllocator {
     const u32 = this.u32;
     const pool = p - (p & this.poolMask);
     const cnt = u32[pool >>> 2];
-    const off = p - pool - POOL_OVERHEAD;
+    const off = p - pool - Pool.OVERHEAD;
     if (
       cnt === 0 ||
       off < 0 ||
-      p >= pool + u32[(pool + POOL_NEXTOFFSET) >>> 2] ||
-      off % ((u32[(pool + POOL_SZIDX) >>> 2] + 1) << ALIGNMENT_SHIFT) !== 0
+      p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] ||
+      off % ((u32[(pool + Pool.SZIDX) >>> 2] + 1) << Size.ALIGNMENT_SHIFT) !== 0
     ) {
       throw this.invalid("free", p, pool);
     }
-    const fb = u32[(pool + POOL_FREEBLOCK) >>> 2];
+    const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
     if (fb === p) throw new InvalidPointerError("free", p, "double-free", "this block is already free (double free)");
     u32[p >>> 2] = fb;
-    u32[(pool + POOL_FREEBLOCK) >>> 2] = p;
+    u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
     u32[pool >>> 2] = cnt - 1;
     if (fb === 0) this.relinkFullPool(pool);
     if (cnt === 1) this.poolEmptied(pool);
@@ -281,70 +263,70 @@ export class ObjectAllocator {
     const u32 = this.u32;
     if ((p & 15) !== 0) return new InvalidPointerError(op, p, "misaligned", "not 16-byte aligned, so not a block start");
     if (u32[pool >>> 2] === 0) return new InvalidPointerError(op, p, "not-a-block", "inside a pool that holds no blocks (never allocated, or already freed)");
-    if (p - pool < POOL_OVERHEAD) return new InvalidPointerError(op, p, "internal", "inside a pool header");
-    if (p >= pool + u32[(pool + POOL_NEXTOFFSET) >>> 2]) return new InvalidPointerError(op, p, "not-a-block", "never allocated");
-    const size = (u32[(pool + POOL_SZIDX) >>> 2] + 1) << ALIGNMENT_SHIFT;
+    if (p - pool < Pool.OVERHEAD) return new InvalidPointerError(op, p, "internal", "inside a pool header");
+    if (p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2]) return new InvalidPointerError(op, p, "not-a-block", "never allocated");
+    const size = (u32[(pool + Pool.SZIDX) >>> 2] + 1) << Size.ALIGNMENT_SHIFT;
     return new InvalidPointerError(op, p, "interior", `points inside a ${size}-byte block, not at its start`);
   }
 
   /** A pool that was full got a free block: put it back at the front of its usedpools list. */
   private relinkFullPool(pool: number): void {
     const u32 = this.u32;
-    const sp = this.sentinel(u32[(pool + POOL_SZIDX) >>> 2]);
-    const next = u32[(sp + POOL_NEXT) >>> 2];
-    u32[(pool + POOL_NEXT) >>> 2] = next;
-    u32[(pool + POOL_PREV) >>> 2] = sp;
-    u32[(next + POOL_PREV) >>> 2] = pool;
-    u32[(sp + POOL_NEXT) >>> 2] = pool;
+    const sp = this.sentinel(u32[(pool + Pool.SZIDX) >>> 2]);
+    const next = u32[(sp + Pool.NEXT) >>> 2];
+    u32[(pool + Pool.NEXT) >>> 2] = next;
+    u32[(pool + Pool.PREV) >>> 2] = sp;
+    u32[(next + Pool.PREV) >>> 2] = pool;
+    u32[(sp + Pool.NEXT) >>> 2] = pool;
   }
 
   /** The pool's last block was freed: the pool goes back to its arena. */
   private poolEmptied(pool: number): void {
     const u32 = this.u32;
-    const next = u32[(pool + POOL_NEXT) >>> 2];
-    const prev = u32[(pool + POOL_PREV) >>> 2];
-    u32[(next + POOL_PREV) >>> 2] = prev;
-    u32[(prev + POOL_NEXT) >>> 2] = next;
-    const ao = u32[(pool + POOL_ARENA) >>> 2];
-    u32[(pool + POOL_NEXT) >>> 2] = u32[(ao + ARENA_FREEPOOLS) >>> 2];
-    u32[(ao + ARENA_FREEPOOLS) >>> 2] = pool;
+    const next = u32[(pool + Pool.NEXT) >>> 2];
+    const prev = u32[(pool + Pool.PREV) >>> 2];
+    u32[(next + Pool.PREV) >>> 2] = prev;
+    u32[(prev + Pool.NEXT) >>> 2] = next;
+    const ao = u32[(pool + Pool.ARENA) >>> 2];
+    u32[(pool + Pool.NEXT) >>> 2] = u32[(ao + Arena.FREEPOOLS) >>> 2];
+    u32[(ao + Arena.FREEPOOLS) >>> 2] = pool;
     const wN = this.wNfp;
-    const nf = u32[(ao + ARENA_NFREEPOOLS) >>> 2];
+    const nf = u32[(ao + Arena.NFREEPOOLS) >>> 2];
     if (nf === 0) {
       // The arena was full, so not usable: it now has the fewest free pools and leads the list.
       const head = u32[this.wUsable];
-      u32[(ao + ARENA_NEXT) >>> 2] = head;
-      u32[(ao + ARENA_PREV) >>> 2] = 0;
-      if (head !== 0) u32[(head + ARENA_PREV) >>> 2] = ao;
+      u32[(ao + Arena.NEXT) >>> 2] = head;
+      u32[(ao + Arena.PREV) >>> 2] = 0;
+      if (head !== 0) u32[(head + Arena.PREV) >>> 2] = ao;
       u32[this.wUsable] = ao;
-      u32[(ao + ARENA_NFREEPOOLS) >>> 2] = 1;
+      u32[(ao + Arena.NFREEPOOLS) >>> 2] = 1;
       if (u32[wN + 1] === 0) u32[wN + 1] = ao;
     } else {
       const lastnf = u32[wN + nf];
       if (lastnf === ao) {
-        const pv = u32[(ao + ARENA_PREV) >>> 2];
-        u32[wN + nf] = pv !== 0 && u32[(pv + ARENA_NFREEPOOLS) >>> 2] === nf ? pv : 0;
+        const pv = u32[(ao + Arena.PREV) >>> 2];
+        u32[wN + nf] = pv !== 0 && u32[(pv + Arena.NFREEPOOLS) >>> 2] === nf ? pv : 0;
       }
-      u32[(ao + ARENA_NFREEPOOLS) >>> 2] = nf + 1;
+      u32[(ao + Arena.NFREEPOOLS) >>> 2] = nf + 1;
       if (lastnf !== ao) {
         // Keep the order: move ao to just after the last arena that still has nf free pools.
         this.unlinkArena(ao);
-        const nx = u32[(lastnf + ARENA_NEXT) >>> 2];
-        u32[(ao + ARENA_PREV) >>> 2] = lastnf;
-        u32[(ao + ARENA_NEXT) >>> 2] = nx;
-        u32[(lastnf + ARENA_NEXT) >>> 2] = ao;
-        if (nx !== 0) u32[(nx + ARENA_PREV) >>> 2] = ao;
+        const nx = u32[(lastnf + Arena.NEXT) >>> 2];
+        u32[(ao + Arena.PREV) >>> 2] = lastnf;
+        u32[(ao + Arena.NEXT) >>> 2] = nx;
+        u32[(lastnf + Arena.NEXT) >>> 2] = ao;
+        if (nx !== 0) u32[(nx + Arena.PREV) >>> 2] = ao;
       }
       if (u32[wN + nf + 1] === 0) u32[wN + nf + 1] = ao;
     }
     // An entirely free arena goes back to the raw allocator, unless it is the only usable one
     // (keeping one avoids thrashing when a program hovers at an arena boundary).
-    const total = u32[(ao + ARENA_NTOTALPOOLS) >>> 2];
-    if (u32[(ao + ARENA_NFREEPOOLS) >>> 2] === total && (u32[this.wUsable] !== ao || u32[(ao + ARENA_NEXT) >>> 2] !== 0)) {
+    const total = u32[(ao + Arena.NTOTALPOOLS) >>> 2];
+    if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === total && (u32[this.wUsable] !== ao || u32[(ao + Arena.NEXT) >>> 2] !== 0)) {
       if (u32[wN + total] === ao) u32[wN + total] = 0;
       this.unlinkArena(ao);
-      this.markMap(ao + ARENA_OVERHEAD, false);
-      u32[(ao + ARENA_MAGIC) >>> 2] = 0;
+      this.markMap(ao + Arena.OVERHEAD, false);
+      u32[(ao + Arena.MAGIC) >>> 2] = 0;
       const w = this.wCounters;
       u32[w]--;
       u32[w + 2]++; // reclaimed
@@ -354,11 +336,11 @@ export class ObjectAllocator {
 
   private unlinkArena(ao: number): void {
     const u32 = this.u32;
-    const pv = u32[(ao + ARENA_PREV) >>> 2];
-    const nx = u32[(ao + ARENA_NEXT) >>> 2];
-    if (pv !== 0) u32[(pv + ARENA_NEXT) >>> 2] = nx;
+    const pv = u32[(ao + Arena.PREV) >>> 2];
+    const nx = u32[(ao + Arena.NEXT) >>> 2];
+    if (pv !== 0) u32[(pv + Arena.NEXT) >>> 2] = nx;
     else u32[this.wUsable] = nx;
-    if (nx !== 0) u32[(nx + ARENA_PREV) >>> 2] = pv;
+    if (nx !== 0) u32[(nx + Arena.PREV) >>> 2] = pv;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -369,12 +351,12 @@ export class ObjectAllocator {
   private blockSize(op: string, p: number): number {
     const u32 = this.u32;
     const pool = p - (p & this.poolMask);
-    const off = p - pool - POOL_OVERHEAD;
-    const size = (u32[(pool + POOL_SZIDX) >>> 2] + 1) << ALIGNMENT_SHIFT;
-    if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + POOL_NEXTOFFSET) >>> 2] || off % size !== 0) {
+    const off = p - pool - Pool.OVERHEAD;
+    const size = (u32[(pool + Pool.SZIDX) >>> 2] + 1) << Size.ALIGNMENT_SHIFT;
+    if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || off % size !== 0) {
       throw this.invalid(op, p, pool);
     }
-    if (u32[(pool + POOL_FREEBLOCK) >>> 2] === p)
+    if (u32[(pool + Pool.FREEBLOCK) >>> 2] === p)
       throw new InvalidPointerError(op, p, "double-free", "this block is already free (use after free)");
     return size;
   }

@@ -17,19 +17,10 @@
  */
 
 import {
-  CHUNK_HEADER,
-  CHUNK_OVERHEAD,
-  FLAG_ARENA,
-  FLAG_FREE,
-  FLAG_MASK,
-  FLAG_PREV_FREE,
-  FLAG_TAG,
-  FL_SHIFT,
+  Chunk,
+  Flag,
+  Tlsf,
   H,
-  MIN_CHUNK,
-  SL_COUNT,
-  SL_SHIFT,
-  SMALL_BLOCK,
 } from "../constants.js";
 import { InvalidPointerError, hex } from "../errors.js";
 import type { Memory, Views } from "../memory/memory.js";
@@ -37,7 +28,7 @@ import type { Memory, Views } from "../memory/memory.js";
 const ctz = (x: number): number => 31 - Math.clz32(x & -x);
 
 /** Chunk bytes for a request of n bytes (n a uint32). */
-export const chunkSizeFor = (n: number): number => (n <= 12 ? MIN_CHUNK : ((n + 19) >>> 4) * 16);
+export const chunkSizeFor = (n: number): number => (n <= 12 ? Chunk.MIN : ((n + 19) >>> 4) * 16);
 
 export class RawAllocator {
   u8: Uint8Array;
@@ -80,15 +71,15 @@ export class RawAllocator {
   private insertChunk(c: number, size: number): void {
     let fl = 0;
     let sl = 0;
-    if (size < SMALL_BLOCK) {
+    if (size < Tlsf.SMALL_BLOCK) {
       sl = size >>> 4;
     } else {
       const msb = 31 - Math.clz32(size);
-      fl = msb - (FL_SHIFT - 1);
-      sl = (size >>> (msb - SL_SHIFT)) ^ SL_COUNT;
+      fl = msb - (Tlsf.FL_SHIFT - 1);
+      sl = (size >>> (msb - Tlsf.SL_SHIFT)) ^ Tlsf.SL_COUNT;
     }
     const u32 = this.u32;
-    const hi = this.wHeads + (fl << SL_SHIFT) + sl;
+    const hi = this.wHeads + (fl << Tlsf.SL_SHIFT) + sl;
     const head = u32[hi];
     u32[(c + 8) >>> 2] = head;
     u32[(c + 12) >>> 2] = 0;
@@ -101,12 +92,12 @@ export class RawAllocator {
   private removeChunk(c: number, size: number): void {
     let fl = 0;
     let sl = 0;
-    if (size < SMALL_BLOCK) {
+    if (size < Tlsf.SMALL_BLOCK) {
       sl = size >>> 4;
     } else {
       const msb = 31 - Math.clz32(size);
-      fl = msb - (FL_SHIFT - 1);
-      sl = (size >>> (msb - SL_SHIFT)) ^ SL_COUNT;
+      fl = msb - (Tlsf.FL_SHIFT - 1);
+      sl = (size >>> (msb - Tlsf.SL_SHIFT)) ^ Tlsf.SL_COUNT;
     }
     const u32 = this.u32;
     const next = u32[(c + 8) >>> 2];
@@ -115,7 +106,7 @@ export class RawAllocator {
     if (prev !== 0) {
       u32[(prev + 8) >>> 2] = next;
     } else {
-      u32[this.wHeads + (fl << SL_SHIFT) + sl] = next;
+      u32[this.wHeads + (fl << Tlsf.SL_SHIFT) + sl] = next;
       if (next === 0) {
         const m = u32[this.wSl + fl] & ~(1 << sl);
         u32[this.wSl + fl] = m;
@@ -131,15 +122,15 @@ export class RawAllocator {
   private findFit(size: number): number {
     let fl = 0;
     let sl = 0;
-    if (size < SMALL_BLOCK) {
+    if (size < Tlsf.SMALL_BLOCK) {
       sl = size >>> 4;
     } else {
       let msb = 31 - Math.clz32(size);
-      const rounded = size + (1 << (msb - SL_SHIFT)) - 1;
+      const rounded = size + (1 << (msb - Tlsf.SL_SHIFT)) - 1;
       if (rounded >= 2 ** 32) return 0;
       msb = 31 - Math.clz32(rounded);
-      fl = msb - (FL_SHIFT - 1);
-      sl = (rounded >>> (msb - SL_SHIFT)) ^ SL_COUNT;
+      fl = msb - (Tlsf.FL_SHIFT - 1);
+      sl = (rounded >>> (msb - Tlsf.SL_SHIFT)) ^ Tlsf.SL_COUNT;
     }
     const u32 = this.u32;
     let slmap = u32[this.wSl + fl] & (-1 << sl);
@@ -149,7 +140,7 @@ export class RawAllocator {
       fl = ctz(flmap);
       slmap = u32[this.wSl + fl];
     }
-    return u32[this.wHeads + (fl << SL_SHIFT) + ctz(slmap)];
+    return u32[this.wHeads + (fl << Tlsf.SL_SHIFT) + ctz(slmap)];
   }
 
   // -------------------------------------------------------------------------------------------
@@ -163,15 +154,15 @@ export class RawAllocator {
   private shrinkTo(c: number, csize: number, size: number, flags: number): void {
     const u32 = this.u32;
     const rem = csize - size;
-    if (rem >= MIN_CHUNK) {
+    if (rem >= Chunk.MIN) {
       u32[(c + 4) >>> 2] = size | flags;
       const r = c + size;
-      u32[(r + 4) >>> 2] = rem | FLAG_TAG;
-      this.releaseChunk(r, rem | FLAG_TAG);
+      u32[(r + 4) >>> 2] = rem | Flag.TAG;
+      this.releaseChunk(r, rem | Flag.TAG);
     } else {
       u32[(c + 4) >>> 2] = csize | flags;
       const n = c + csize;
-      u32[(n + 4) >>> 2] &= ~FLAG_PREV_FREE;
+      u32[(n + 4) >>> 2] &= ~Flag.PREV_FREE;
     }
   }
 
@@ -181,29 +172,29 @@ export class RawAllocator {
     const top = u32[this.wTop];
     const c = top + gap;
     const end = c + size;
-    if (end + CHUNK_HEADER > this.u8.length && !this.mem.grow(end + CHUNK_HEADER)) return 0;
+    if (end + Chunk.HEADER > this.u8.length && !this.mem.grow(end + Chunk.HEADER)) return 0;
     const v = this.u32; // grow() may have replaced the views
     if (gap !== 0) {
-      v[(top + 4) >>> 2] = gap | FLAG_FREE | FLAG_TAG;
+      v[(top + 4) >>> 2] = gap | Flag.FREE | Flag.TAG;
       v[c >>> 2] = gap;
       this.insertChunk(top, gap);
-      flags |= FLAG_PREV_FREE;
+      flags |= Flag.PREV_FREE;
     }
     v[(c + 4) >>> 2] = size | flags;
     v[this.wTop] = end;
     if (end > v[this.wPeak]) v[this.wPeak] = end;
-    return c + CHUNK_HEADER;
+    return c + Chunk.HEADER;
   }
 
   /** Allocate a chunk for n bytes (n a uint32 already validated). Returns the payload or 0. */
   malloc(n: number): number {
     const size = chunkSizeFor(n);
     const c = this.findFit(size);
-    if (c === 0) return this.fromTop(size, 0, FLAG_TAG);
-    const csize = (this.u32[(c + 4) >>> 2] & ~FLAG_MASK) >>> 0;
+    if (c === 0) return this.fromTop(size, 0, Flag.TAG);
+    const csize = (this.u32[(c + 4) >>> 2] & ~Flag.MASK) >>> 0;
     this.removeChunk(c, csize);
-    this.shrinkTo(c, csize, size, FLAG_TAG);
-    return c + CHUNK_HEADER;
+    this.shrinkTo(c, csize, size, Flag.TAG);
+    return c + Chunk.HEADER;
   }
 
   /**
@@ -213,35 +204,35 @@ export class RawAllocator {
   mallocAligned(n: number, align: number, offset: number): number {
     const size = chunkSizeFor(n);
     const placeAt = (c: number): number => {
-      const p = c + CHUNK_HEADER;
+      const p = c + Chunk.HEADER;
       let q = Math.ceil((p + offset) / align) * align - offset;
-      if (q !== p && q - p < MIN_CHUNK) q += align;
+      if (q !== p && q - p < Chunk.MIN) q += align;
       return q - p;
     };
-    const c = this.findFit(size + align + MIN_CHUNK);
-    if (c === 0) return this.fromTop(size, placeAt(this.u32[this.wTop]), FLAG_TAG | FLAG_ARENA);
+    const c = this.findFit(size + align + Chunk.MIN);
+    if (c === 0) return this.fromTop(size, placeAt(this.u32[this.wTop]), Flag.TAG | Flag.ARENA);
     const u32 = this.u32;
-    const csize = (u32[(c + 4) >>> 2] & ~FLAG_MASK) >>> 0;
+    const csize = (u32[(c + 4) >>> 2] & ~Flag.MASK) >>> 0;
     this.removeChunk(c, csize);
     const gap = placeAt(c);
     let a = c;
-    let flags = FLAG_TAG | FLAG_ARENA;
+    let flags = Flag.TAG | Flag.ARENA;
     if (gap !== 0) {
-      u32[(c + 4) >>> 2] = gap | FLAG_FREE | FLAG_TAG;
+      u32[(c + 4) >>> 2] = gap | Flag.FREE | Flag.TAG;
       this.insertChunk(c, gap);
       a = c + gap;
       u32[a >>> 2] = gap;
-      flags |= FLAG_PREV_FREE;
+      flags |= Flag.PREV_FREE;
     }
     this.shrinkTo(a, csize - gap, size, flags);
-    return a + CHUNK_HEADER;
+    return a + Chunk.HEADER;
   }
 
   /** Free a chunk known to be in use (header word `sw`), merging with free neighbours or the top. */
   releaseChunk(c: number, sw: number): void {
     const u32 = this.u32;
-    let size = (sw & ~FLAG_MASK) >>> 0;
-    if ((sw & FLAG_PREV_FREE) !== 0) {
+    let size = (sw & ~Flag.MASK) >>> 0;
+    if ((sw & Flag.PREV_FREE) !== 0) {
       const ps = u32[c >>> 2];
       c -= ps;
       this.removeChunk(c, ps);
@@ -253,15 +244,15 @@ export class RawAllocator {
       return;
     }
     const nsw = u32[(n + 4) >>> 2];
-    if ((nsw & FLAG_FREE) !== 0) {
-      const ns = (nsw & ~FLAG_MASK) >>> 0;
+    if ((nsw & Flag.FREE) !== 0) {
+      const ns = (nsw & ~Flag.MASK) >>> 0;
       this.removeChunk(n, ns);
       size += ns;
     }
-    u32[(c + 4) >>> 2] = size | FLAG_FREE | FLAG_TAG;
+    u32[(c + 4) >>> 2] = size | Flag.FREE | Flag.TAG;
     const after = c + size;
     u32[after >>> 2] = size;
-    u32[(after + 4) >>> 2] |= FLAG_PREV_FREE;
+    u32[(after + 4) >>> 2] |= Flag.PREV_FREE;
     this.insertChunk(c, size);
   }
 
@@ -273,37 +264,37 @@ export class RawAllocator {
     const u32 = this.u32;
     const top = u32[this.wTop];
     if ((p & 15) !== 0) throw new InvalidPointerError(op, p, "misaligned", "not 16-byte aligned, so not a block start");
-    if (p < this.start + CHUNK_HEADER || p >= top)
-      throw new InvalidPointerError(op, p, "out-of-range", `outside the heap's blocks [${hex(this.start + CHUNK_HEADER)}, ${hex(top)})`);
-    const c = p - CHUNK_HEADER;
+    if (p < this.start + Chunk.HEADER || p >= top)
+      throw new InvalidPointerError(op, p, "out-of-range", `outside the heap's blocks [${hex(this.start + Chunk.HEADER)}, ${hex(top)})`);
+    const c = p - Chunk.HEADER;
     const sw = u32[(c + 4) >>> 2];
-    const size = (sw & ~FLAG_MASK) >>> 0;
-    if ((sw & FLAG_TAG) === 0 || size < MIN_CHUNK || c + size > top)
+    const size = (sw & ~Flag.MASK) >>> 0;
+    if ((sw & Flag.TAG) === 0 || size < Chunk.MIN || c + size > top)
       throw new InvalidPointerError(op, p, "not-a-block", "no block header here: a pointer into the middle of a block, or never allocated");
-    if ((sw & FLAG_FREE) !== 0) throw new InvalidPointerError(op, p, "double-free", "this block is already free (double free or use after free)");
-    if ((sw & FLAG_ARENA) !== 0) throw new InvalidPointerError(op, p, "internal", "this is an arena of the object allocator, not a user block");
+    if ((sw & Flag.FREE) !== 0) throw new InvalidPointerError(op, p, "double-free", "this block is already free (double free or use after free)");
+    if ((sw & Flag.ARENA) !== 0) throw new InvalidPointerError(op, p, "internal", "this is an arena of the object allocator, not a user block");
     const n = c + size;
-    if (n !== top && (u32[(n + 4) >>> 2] & (FLAG_TAG | FLAG_PREV_FREE)) !== FLAG_TAG)
+    if (n !== top && (u32[(n + 4) >>> 2] & (Flag.TAG | Flag.PREV_FREE)) !== Flag.TAG)
       throw new InvalidPointerError(op, p, "not-a-block", "no consistent block here: a pointer into the middle of a block, or never allocated");
     return sw;
   }
 
   free(p: number): void {
-    this.releaseChunk(p - CHUNK_HEADER, this.validate("free", p));
+    this.releaseChunk(p - Chunk.HEADER, this.validate("free", p));
   }
 
   /** Release an arena chunk (trusted caller). */
   freeArena(p: number): void {
-    const c = p - CHUNK_HEADER;
-    this.releaseChunk(c, this.u32[(c + 4) >>> 2] & ~FLAG_ARENA);
+    const c = p - Chunk.HEADER;
+    this.releaseChunk(c, this.u32[(c + 4) >>> 2] & ~Flag.ARENA);
   }
 
   realloc(p: number, n: number): number {
     const sw = this.validate("realloc", p);
-    const c = p - CHUNK_HEADER;
-    const csize = (sw & ~FLAG_MASK) >>> 0;
+    const c = p - Chunk.HEADER;
+    const csize = (sw & ~Flag.MASK) >>> 0;
     const size = chunkSizeFor(n);
-    const keep = (sw & FLAG_PREV_FREE) | FLAG_TAG;
+    const keep = (sw & Flag.PREV_FREE) | Flag.TAG;
     if (size <= csize) {
       this.shrinkTo(c, csize, size, keep);
       return p;
@@ -312,7 +303,7 @@ export class RawAllocator {
     const nx = c + csize;
     if (nx === u32[this.wTop]) {
       const end = c + size;
-      if (end + CHUNK_HEADER <= this.u8.length || this.mem.grow(end + CHUNK_HEADER)) {
+      if (end + Chunk.HEADER <= this.u8.length || this.mem.grow(end + Chunk.HEADER)) {
         const v = this.u32;
         v[(c + 4) >>> 2] = size | keep;
         v[this.wTop] = end;
@@ -322,8 +313,8 @@ export class RawAllocator {
       return 0;
     }
     const nsw = u32[(nx + 4) >>> 2];
-    if ((nsw & FLAG_FREE) !== 0) {
-      const ns = (nsw & ~FLAG_MASK) >>> 0;
+    if ((nsw & Flag.FREE) !== 0) {
+      const ns = (nsw & ~Flag.MASK) >>> 0;
       if (csize + ns >= size) {
         this.removeChunk(nx, ns);
         this.shrinkTo(c, csize + ns, size, keep);
@@ -332,13 +323,13 @@ export class RawAllocator {
     }
     const q = this.malloc(n);
     if (q === 0) return 0;
-    this.u8.copyWithin(q, p, p + Math.min(csize - CHUNK_OVERHEAD, n));
+    this.u8.copyWithin(q, p, p + Math.min(csize - Chunk.OVERHEAD, n));
     this.releaseChunk(c, this.u32[(c + 4) >>> 2]);
     return q;
   }
 
   /** Usable bytes of the chunk whose payload is p (trusted). */
   usable(p: number): number {
-    return ((this.u32[(p - 4) >>> 2] & ~FLAG_MASK) >>> 0) - CHUNK_OVERHEAD;
+    return ((this.u32[(p - 4) >>> 2] & ~Flag.MASK) >>> 0) - Chunk.OVERHEAD;
   }
 }
