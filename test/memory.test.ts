@@ -53,8 +53,18 @@ describe("memory layer", () => {
 });
 
 describe("heaps on every memory kind", () => {
+  it("the default memory is the fastest kind available: a growable SharedArrayBuffer in Node", () => {
+    const h = createHeap();
+    expect(h.memory.kind).toBe("growable-shared");
+    expect(createHeap({ memoryKind: "wasm" }).memory.kind).toBe("wasm");
+    expect(createHeap({ memoryKind: "resizable" }).memory.kind).toBe("resizable");
+    expect(createHeap({ memoryKind: "fixed", initialBytes: 1 << 20 }).memory.kind).toBe("fixed");
+    expect(() => createHeap({ memoryKind: "paper" as never })).toThrow(RangeError);
+  });
+
   const kinds: Array<[string, () => ArrayBuffer | SharedArrayBuffer | WebAssembly.Memory | undefined]> = [
-    ["default (resizable ArrayBuffer)", () => undefined],
+    ["default memory", () => undefined],
+    ["resizable ArrayBuffer", () => new ArrayBuffer(65536, { maxByteLength: 256 * MiB })],
     ["growable SharedArrayBuffer", () => new SharedArrayBuffer(65536, { maxByteLength: 256 * MiB })],
     ["WebAssembly.Memory", () => new WebAssembly.Memory({ initial: 1, maximum: 4096 })],
   ];

@@ -9,6 +9,7 @@
 
 import { parseArgs } from "node:util";
 import { createHeap } from "../heap/heap.js";
+import type { MemorySource } from "../memory/memory.js";
 import { ALLOCATOR_MODES, parseMode, type AllocatorMode } from "../heap/options.js";
 import { readTraceFile } from "../trace/file.js";
 import { freeLive, liveAtEnd, replayTimed, replayVerify } from "../trace/replay.js";
@@ -55,14 +56,18 @@ function replayOne(t: Trace, peakLive: number, allocator: AllocatorMode, runs: n
   const times: number[] = [];
   let peakFootprint = 0;
   let byteLength = 0;
+  let memory: MemorySource | undefined;
   for (let r = 0; r <= runs; r++) {
-    const heap = createHeap({ allocator });
+    // Run 0 (the warm-up) gets a fresh memory; the timed runs format a fresh heap into that same,
+    // already touched memory, so first-touch page faults (very costly on VMs) are not timed.
+    const heap = createHeap({ allocator, memory });
+    memory = heap.memory.source;
     const { ns, ptr } = replayTimed(heap, t);
     const s = heap.stats();
     peakFootprint = s.peakFootprint;
-    byteLength = s.byteLength;
+    if (r === 0) byteLength = s.byteLength;
     freeLive(heap, live, ptr);
-    if (r > 0) times.push(ns / t.count); // run 0 is the warm-up
+    if (r > 0) times.push(ns / t.count);
   }
   const nsPerEvent = median(times);
   return {

@@ -12,6 +12,9 @@
 
 import { InvalidPointerError } from "../errors.js";
 
+/** calloc zeroes blocks up to this many bytes with a loop, larger ones with fill(). */
+const CALLOC_LOOP_MAX = 256;
+
 /** One API family: the four calls of C's allocator over byte offsets. */
 export interface Family {
   /** 'r', 'm' or 'o'. */
@@ -25,6 +28,7 @@ export interface Family {
 /** The allocator a family sits on: the object allocator or the raw allocator. */
 export interface BlockAllocator {
   u8: Uint8Array;
+  u32: Uint32Array;
   malloc(n: number): number;
   realloc(p: number, n: number): number;
   free(p: number): void;
@@ -72,7 +76,15 @@ export class AllocatorFamily implements Family {
     const n = callocBytes(nelem, elsize);
     if (n < 0) return 0;
     const p = this.a.malloc(n);
-    if (p !== 0) this.a.u8.fill(0, p, p + n);
+    if (p === 0) return 0;
+    if (n > CALLOC_LOOP_MAX) {
+      this.a.u8.fill(0, p, p + n);
+    } else {
+      // A word loop beats the fill() builtin's call overhead for small blocks. Rounding n up to
+      // whole words stays inside the block: usable sizes are multiples of 4.
+      const u32 = this.a.u32;
+      for (let i = p >>> 2, end = (p + n + 3) >>> 2; i < end; i++) u32[i] = 0;
+    }
     return p;
   }
 

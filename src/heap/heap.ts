@@ -106,7 +106,7 @@ export function createHeap(options: HeapOptions = {}): Heap {
   checkShifts(o.poolShift, o.arenaShift);
   const memory = o.memory
     ? new Memory(o.memory, o.maxBytes)
-    : Memory.create("resizable", o.initialBytes, o.maxBytes);
+    : Memory.create(o.memoryKind, o.initialBytes, o.maxBytes);
   const heapBase = Math.ceil(o.heapBase / 16) * 16;
   const params = { heapBase, poolShift: o.poolShift, arenaShift: o.arenaShift, maxBytes: memory.maxBytes, mode: MODE_IDS[o.mode] };
   const layout = computeLayout(params);

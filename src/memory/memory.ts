@@ -69,7 +69,7 @@ export class Memory {
   }
 
   /** A memory of `kind` created by us. */
-  static create(kind: "resizable" | "growable-shared" | "wasm" | "fixed", initialBytes: number, maxBytes: number): Memory {
+  static create(kind: MemoryKind, initialBytes: number, maxBytes: number): Memory {
     const init = roundUp(Math.max(initialBytes, WASM_PAGE), WASM_PAGE);
     const max = Math.max(init, Math.min(maxBytes, DEFAULT_MAX_BYTES));
     if (init > max) throw new RangeError(`initialBytes ${initialBytes} exceeds maxBytes ${maxBytes}`);
