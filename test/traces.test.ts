@@ -60,7 +60,8 @@ describe("trace format errors", () => {
 
 describe("shared CPython traces", () => {
   const files = sharedTraces();
-  it.skipIf(files.length === 0).each(files.flatMap((f) => modes.map((m) => [f.split("/").pop()!, m, f] as const)))(
+  if (files.length === 0) it.skip("../shared/traces is absent: nothing to replay here", () => {});
+  else it.each(files.flatMap((f) => modes.map((m) => [f.split("/").pop()!, m, f] as const)))(
     "%s in %s mode, content verified",
     (_name, allocator, file) => {
       const t = readTraceFile(file);
