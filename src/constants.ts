@@ -151,3 +151,33 @@ export const DEFAULT_MAX_BYTES = 2 ** 32 - WASM_PAGE;
 export const CLEAN_BYTE = 0xcd; // new memory
 export const DEAD_BYTE = 0xdd; // freed memory
 export const FORBIDDEN_BYTE = 0xfd; // pads around a block
+
+/**
+ * Debug block, around the user pointer p (base = p - Debug.HEADER, a block of the allocator below):
+ *   [base +  0] requested size      [base +  4] serial number
+ *   [base +  8] allocation site id  [base + 12] free site id (0 while live)
+ *   [base + 16] family id byte ('r', 'm', 'o'; | FREED_BIT once freed)
+ *   [base + 17 .. base + 31] forbidden bytes (leading pad)
+ *   [p .. p + size) user bytes; [p + size .. end of the block below) forbidden bytes (trailing pad)
+ */
+export const enum Debug {
+  SIZE = 0,
+  SERIAL = 4,
+  ALLOC_SITE = 8,
+  FREE_SITE = 12,
+  FAMILY = 16,
+  LEAD_PAD = 17,
+  HEADER = 32,
+  /** Trailing pad bytes at least (more when the block below has slack). */
+  MIN_TAIL = 8,
+  FREED_BIT = 0x80,
+  /** Quarantine ring header (words), then one block base per entry. */
+  Q_CAPACITY = 0,
+  Q_HEAD = 4,
+  Q_COUNT = 8,
+  Q_BYTES = 12,
+  Q_MAX_BYTES = 16,
+  Q_ENTRIES = 32,
+}
+export const DEFAULT_QUARANTINE_BLOCKS = 1024;
+export const DEFAULT_QUARANTINE_BYTES = 1 << 20;

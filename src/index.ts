@@ -3,7 +3,9 @@
  */
 export { createHeap, attachHeap, Heap } from "./heap/heap.js";
 export type { Family } from "./heap/families.js";
-export type { HeapOptions, AllocatorMode } from "./heap/options.js";
+export type { HeapOptions, AttachOptions, AllocatorMode } from "./heap/options.js";
+export { MemoryCorruptionError, type CorruptionReport, type CorruptionKind, type DamagedByte } from "./debug/report.js";
+export type { LeakReport, LeakedBlock, LeakSite, OnError } from "./debug/hooks.js";
 export { ALLOCATOR_MODES } from "./heap/options.js";
 export type { HeapStats, SizeClassStats } from "./introspect/stats.js";
 export { Memory, memoryKindOf, type MemoryKind, type MemorySource } from "./memory/memory.js";

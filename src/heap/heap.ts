@@ -14,7 +14,8 @@ import {
   HEAP_VERSION,
   MODE_IDS,
 } from "../constants.js";
-import { NotImplementedError, PymallocError, hex } from "../errors.js";
+import { PymallocError, hex } from "../errors.js";
+import { DebugFamily, DebugState, type DebugOptions, type LeakReport, leakReport } from "../debug/hooks.js";
 import { Memory, type MemorySource } from "../memory/memory.js";
 import { ObjectAllocator } from "../obmalloc/obmalloc.js";
 import { RawAllocator } from "../raw/tlsf.js";
@@ -22,7 +23,8 @@ import { checkHeap } from "../introspect/check.js";
 import { heapStats, type HeapStats } from "../introspect/stats.js";
 import { AllocatorFamily, badPointer, type Family } from "./families.js";
 import { checkShifts, computeLayout, formatHeap } from "./layout.js";
-import { resolveOptions, type AllocatorMode, type HeapOptions } from "./options.js";
+import { debugOptions, resolveOptions, type AllocatorMode, type AttachOptions, type HeapOptions } from "./options.js";
+import { forEachLiveBlock } from "../introspect/walk.js";
 
 const MODE_NAMES = Object.fromEntries(Object.entries(MODE_IDS).map(([k, v]) => [v, k])) as Record<number, AllocatorMode>;
 
@@ -40,22 +42,34 @@ export class Heap {
   readonly mem: Family;
   /** PyMem_Raw* family ('r'): always the raw allocator. */
   readonly raw: Family;
+  /** The debug hooks, in the debug modes. */
+  readonly debug: DebugState | undefined;
 
   /** @internal use createHeap() or attachHeap(). */
-  constructor(memory: Memory, heapBase: number) {
+  constructor(memory: Memory, heapBase: number, debug: DebugOptions) {
     this.memory = memory;
     this.heapBase = heapBase;
     const u32 = memory.views.u32;
     const hw = heapBase >>> 2;
     this.mode = MODE_NAMES[u32[hw + H.MODE]];
-    if (this.mode !== "pymalloc" && this.mode !== "malloc")
-      throw new NotImplementedError(`allocator "${this.mode}": the debug hooks are not implemented yet`);
+    if (this.mode === undefined) throw new PymallocError(`heap at ${hex(heapBase)} names an unknown allocator mode ${u32[hw + H.MODE]}`, heapBase);
     this.rawAllocator = new RawAllocator(memory, heapBase);
     this.objectAllocator = new ObjectAllocator(memory, this.rawAllocator, heapBase);
-    const small = this.mode === "malloc" ? this.rawAllocator : this.objectAllocator;
-    this.obj = new AllocatorFamily("o", small);
-    this.mem = new AllocatorFamily("m", small);
-    this.raw = new AllocatorFamily("r", this.rawAllocator);
+    const small = this.mode === "malloc" || this.mode === "malloc_debug" ? this.rawAllocator : this.objectAllocator;
+    const below = { o: new AllocatorFamily("o", small), m: new AllocatorFamily("m", small), r: new AllocatorFamily("r", this.rawAllocator) };
+    if (this.mode === "pymalloc" || this.mode === "malloc") {
+      this.obj = below.o;
+      this.mem = below.m;
+      this.raw = below.r;
+      this.debug = undefined;
+    } else {
+      // Debug modes: the hooks wrap each family over whichever allocator is below it.
+      const d = new DebugState(this, debug, below);
+      this.debug = d;
+      this.obj = new DebugFamily("o", below.o, d);
+      this.mem = new DebugFamily("m", below.m, d);
+      this.raw = new DebugFamily("r", below.r, d);
+    }
   }
 
   get buffer(): ArrayBuffer | SharedArrayBuffer {
@@ -86,7 +100,18 @@ export class Heap {
   /** Bytes usable at p (like malloc_usable_size); throws for anything but a live block. */
   usableSize(p: number): number {
     if ((p >>> 0) !== p || p === 0) badPointer("usableSize", p);
-    return this.objectAllocator.usableSize(p);
+    return this.debug ? this.debug.usableSize(p) : this.objectAllocator.usableSize(p);
+  }
+
+  /**
+   * Live blocks with size, family, serial and allocation site, grouped by site with totals.
+   * Families and sites are known in the debug modes; release modes list blocks by usable size.
+   */
+  leaks(): LeakReport {
+    if (this.debug) return this.debug.leaks();
+    const blocks: LeakReport["blocks"] = [];
+    forEachLiveBlock(this, (b) => blocks.push({ address: b.address, size: b.usable, family: "?", serial: 0, site: "(sites are recorded in the debug modes)" }));
+    return leakReport(blocks);
   }
 
   /** Numbers read from the heap's state: memory, footprint, blocks per size class, arenas. */
@@ -97,6 +122,7 @@ export class Heap {
   /** Walk every structure; throws HeapCorruptionError naming the first fault. */
   check(): void {
     checkHeap(this);
+    this.debug?.checkAll();
   }
 }
 
@@ -112,14 +138,12 @@ export function createHeap(options: HeapOptions = {}): Heap {
   const layout = computeLayout(params);
   if (!memory.grow(layout.heapStart + 16))
     throw new RangeError(`memory too small for a heap: needs at least ${layout.heapStart + 16} bytes from heapBase ${heapBase}`);
-  if (o.mode !== "pymalloc" && o.mode !== "malloc")
-    throw new NotImplementedError(`allocator "${o.mode}": the debug hooks are not implemented yet`);
   formatHeap(memory.views.u8, memory.views.u32, params, layout);
-  return new Heap(memory, heapBase);
+  return new Heap(memory, heapBase, o.debug);
 }
 
 /** The heap already in this memory (made by createHeap here, in another thread, or saved). */
-export function attachHeap(memory: MemorySource, options: { heapBase?: number } = {}): Heap {
+export function attachHeap(memory: MemorySource, options: AttachOptions = {}): Heap {
   const heapBase = Math.ceil((options.heapBase ?? 0) / 16) * 16;
   const m = new Memory(memory, DEFAULT_MAX_BYTES);
   const u32 = m.views.u32;
@@ -129,5 +153,5 @@ export function attachHeap(memory: MemorySource, options: { heapBase?: number } 
   if (u32[hw + H.VERSION] !== HEAP_VERSION)
     throw new PymallocError(`heap at ${hex(heapBase)} has layout version ${u32[hw + H.VERSION]}; this build reads ${HEAP_VERSION}`, heapBase);
   const maxBytes = u32[hw + H.MAX_BYTES];
-  return new Heap(maxBytes === m.maxBytes ? m : new Memory(memory, maxBytes), heapBase);
+  return new Heap(maxBytes === m.maxBytes ? m : new Memory(memory, maxBytes), heapBase, debugOptions(options));
 }

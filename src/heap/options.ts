@@ -6,6 +6,8 @@
  */
 
 import {
+  DEFAULT_QUARANTINE_BLOCKS,
+  DEFAULT_QUARANTINE_BYTES,
   DEFAULT_ARENA_SHIFT,
   DEFAULT_INITIAL_BYTES,
   DEFAULT_MAX_BYTES,
@@ -13,6 +15,7 @@ import {
   MODE_IDS,
 } from "../constants.js";
 import type { MemoryKind, MemorySource } from "../memory/memory.js";
+import type { DebugOptions, OnError } from "../debug/hooks.js";
 
 export type AllocatorMode = keyof typeof MODE_IDS;
 export const ALLOCATOR_MODES = Object.keys(MODE_IDS) as AllocatorMode[];
@@ -38,6 +41,34 @@ export interface HeapOptions {
   poolSize?: number;
   /** Arena size, a power of two, 1 to 128 pools (default 1 MiB). */
   arenaSize?: number;
+  /** Debug modes: capture a JS stack at every allocation and free (default true in debug modes). */
+  traceAllocations?: boolean;
+  /** Debug modes: "throw" a MemoryCorruptionError (default), "warn" on the console, or call a function. */
+  onError?: OnError;
+  /** Debug modes: freed blocks held back from reuse, at most this many (default 1024; 0: none). */
+  quarantineBlocks?: number;
+  /** Debug modes: ... and at most this many bytes (default 1 MiB). */
+  quarantineBytes?: number;
+}
+
+/** Options of attachHeap: where the heap is, and how its debug hooks (if any) behave here. */
+export interface AttachOptions {
+  heapBase?: number;
+  traceAllocations?: boolean;
+  onError?: OnError;
+}
+
+export function debugOptions(o: HeapOptions | AttachOptions): DebugOptions {
+  const on = o.onError ?? "throw";
+  if (on !== "throw" && on !== "warn" && typeof on !== "function") throw new RangeError(`onError must be "throw", "warn" or a function`);
+  if (o.traceAllocations !== undefined && typeof o.traceAllocations !== "boolean") throw new TypeError("traceAllocations must be a boolean");
+  const h = o as HeapOptions;
+  return {
+    traceAllocations: o.traceAllocations ?? true,
+    onError: on,
+    quarantineBlocks: byteOption(h.quarantineBlocks, "quarantineBlocks", DEFAULT_QUARANTINE_BLOCKS),
+    quarantineBytes: byteOption(h.quarantineBytes, "quarantineBytes", DEFAULT_QUARANTINE_BYTES),
+  };
 }
 
 export interface ResolvedOptions {
@@ -49,6 +80,7 @@ export interface ResolvedOptions {
   heapBase: number;
   poolShift: number;
   arenaShift: number;
+  debug: DebugOptions;
 }
 
 function envMode(): string | undefined {
@@ -108,5 +140,6 @@ export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
     heapBase: byteOption(o.heapBase, "heapBase", 0),
     poolShift: shiftOption(o.poolSize, "poolSize", DEFAULT_POOL_SHIFT),
     arenaShift: shiftOption(o.arenaSize, "arenaSize", DEFAULT_ARENA_SHIFT),
+    debug: debugOptions(o),
   };
 }

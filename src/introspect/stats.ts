@@ -109,7 +109,9 @@ export function heapStats(heap: Heap): HeapStats {
     pools: { used: 0, empty: 0, untouched: 0, headerBytes: 0 },
     classes,
   };
+  const ring = u32[hw + H.QUARANTINE]; // the debug quarantine ring: allocator state, not a user block
   forEachChunk(heap, (c) => {
+    if (c.chunk + Chunk.HEADER === ring) return;
     if (c.free) {
       s.raw.freeBlocks++;
       s.raw.freeBytes += c.size;

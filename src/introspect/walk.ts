@@ -79,3 +79,34 @@ export function arenaHeaders(heap: Heap): number[] {
   });
   return out;
 }
+
+export interface LiveBlock {
+  /** Address handed out by the allocator below the families (the debug header's base in debug modes). */
+  address: number;
+  /** Usable bytes at address. */
+  usable: number;
+  /** Size class index for pool blocks, -1 for raw blocks. */
+  sizeClass: number;
+}
+
+/** Visit every block in use: pool blocks (not on their pool's free list) and raw chunks. */
+export function forEachLiveBlock(heap: Heap, fn: (b: LiveBlock) => void): void {
+  const u32 = heap.rawAllocator.u32;
+  forEachChunk(heap, (c) => {
+    if (c.free) return;
+    if (!c.arena) {
+      fn({ address: c.chunk + Chunk.HEADER, usable: c.size - Chunk.OVERHEAD, sizeClass: -1 });
+      return;
+    }
+    forEachPool(heap, c.chunk + Chunk.HEADER, (p) => {
+      if (p.count === 0) return;
+      const size = (p.szidx + 1) * 16;
+      const free = new Set<number>();
+      for (let b = u32[(p.pool + Pool.FREEBLOCK) >>> 2]; b !== 0 && free.size <= p.carvedBlocks; b = u32[b >>> 2]) free.add(b);
+      for (let i = 0; i < p.carvedBlocks; i++) {
+        const b = p.pool + Pool.OVERHEAD + i * size;
+        if (!free.has(b)) fn({ address: b, usable: size, sizeClass: p.szidx });
+      }
+    });
+  });
+}

@@ -155,6 +155,7 @@ export function replayVerify(heap: Heap, t: Trace, opts: VerifyOptions = {}): Ve
       verify(t.count, slot, Infinity);
       fams[live[j] >>> 28].free(ptr[slot]);
     }
+    heap.debug?.drainQuarantine();
     heap.check();
     const after = heap.stats();
     if (after.blocksInUse !== 0) throw new ReplayError(`replay: ${after.blocksInUse} blocks still in use after freeing every live slot`);

@@ -1,0 +1,475 @@
+/**
+ * debug/hooks.ts — CPython's debug hooks, and a quarantine CPython lacks.
+ *
+ * Owns: the debug families (wrapping any family below them), the debug block layout (header
+ * with requested size, serial, family id and forbidden bytes; trailing forbidden pad), the fill
+ * bytes, the checks on every free/realloc and in check(), the quarantine ring of freed blocks
+ * (kept in the heap's memory), allocation-site tracing, and leak listings.
+ * Must not: change the allocators below; release modes never load this file's code paths.
+ *
+ * Every check runs before anything is written, so a refused call leaves the heap as it was.
+ */
+
+import { CLEAN_BYTE, DEAD_BYTE, Debug, FORBIDDEN_BYTE, H } from "../constants.js";
+import { InvalidPointerError } from "../errors.js";
+import { badPointer, badSize, callocBytes, type Family } from "../heap/families.js";
+import type { Heap } from "../heap/heap.js";
+import { forEachLiveBlock } from "../introspect/walk.js";
+import { fillRange, firstMismatch } from "./bytes.js";
+import { MemoryCorruptionError, hexDump, type CorruptionKind, type CorruptionReport, type DamagedByte } from "./report.js";
+
+export type OnError = "throw" | "warn" | ((report: CorruptionReport) => void);
+
+export interface DebugOptions {
+  /** Capture a JS stack at every allocation and free (default true). */
+  traceAllocations: boolean;
+  /** What to do with a report: throw MemoryCorruptionError (default), console.warn it, or call this. */
+  onError: OnError;
+  /** Freed blocks held back from reuse, at most this many (default 1024; 0 disables). */
+  quarantineBlocks: number;
+  /** ... and at most this many user bytes (default 1 MiB). */
+  quarantineBytes: number;
+}
+
+const FAMILY_CODES: Record<string, number> = { r: 0x72, m: 0x6d, o: 0x6f };
+const FAMILY_OF_CODE: Record<number, string> = { 0x72: "r", 0x6d: "m", 0x6f: "o" };
+const MAX_LISTED = 64;
+
+/** One family of a debug heap: checks, pads and fills around the family below. */
+export class DebugFamily implements Family {
+  readonly id: string;
+  readonly below: Family;
+  readonly d: DebugState;
+  constructor(id: string, below: Family, d: DebugState) {
+    this.id = id;
+    this.below = below;
+    this.d = d;
+  }
+  malloc(n: number): number {
+    if ((n >>> 0) !== n) return badSize(n);
+    return this.d.alloc(this, n, false);
+  }
+  calloc(nelem: number, elsize: number): number {
+    const n = callocBytes(nelem, elsize);
+    return n < 0 ? 0 : this.d.alloc(this, n, true);
+  }
+  realloc(p: number, n: number): number {
+    if ((n >>> 0) !== n) return badSize(n);
+    if (p === 0) return this.d.alloc(this, n, false);
+    if ((p >>> 0) !== p) badPointer("realloc", p);
+    return this.d.realloc(this, p, n);
+  }
+  free(p: number): void {
+    if (p === 0) return;
+    if ((p >>> 0) !== p) badPointer("free", p);
+    this.d.free(this, p);
+  }
+}
+
+/** A live (or quarantined) debug block, as read from its header. */
+interface BlockInfo {
+  base: number;
+  size: number;
+  serial: number;
+  family: string;
+  usable: number;
+}
+
+export interface LeakedBlock {
+  address: number;
+  size: number;
+  family: string;
+  serial: number;
+  site: string;
+}
+
+export interface LeakSite {
+  site: string;
+  blocks: number;
+  bytes: number;
+}
+
+export interface LeakReport {
+  totalBlocks: number;
+  totalBytes: number;
+  /** Sites ordered by bytes, largest first. */
+  bySite: LeakSite[];
+  blocks: LeakedBlock[];
+  toString(): string;
+}
+
+/** Per-heap debug machinery; state lives in memory, stacks in JS (a diagnostic cache). */
+export class DebugState {
+  readonly heap: Heap;
+  readonly opts: DebugOptions;
+  /** Family below each family id, used to release a block by the family that allocated it. */
+  readonly belowOf: Record<string, Family>;
+  /** Stacks by block serial: where each block was allocated and freed (when traced here). */
+  private allocSites = new Map<number, Error>();
+  private freeSites = new Map<number, Error>();
+  /** Marks headers whose sites this instance recorded. */
+  private readonly traceTag: number;
+  private readonly wSerial: number;
+  ring = 0;
+
+  constructor(heap: Heap, opts: DebugOptions, belowOf: Record<string, Family>) {
+    this.heap = heap;
+    this.opts = opts;
+    this.belowOf = belowOf;
+    this.traceTag = 1 + Math.floor(Math.random() * 0x7ffffffe);
+    this.wSerial = (heap.heapBase >>> 2) + H.SERIAL;
+    const hq = (heap.heapBase >>> 2) + H.QUARANTINE;
+    this.ring = this.u32[hq];
+    if (this.ring === 0 && opts.quarantineBlocks > 0) {
+      const ring = heap.rawAllocator.malloc(Debug.Q_ENTRIES + 4 * opts.quarantineBlocks);
+      if (ring === 0) throw new RangeError("memory too small for the debug quarantine");
+      const u32 = this.u32;
+      u32[(ring + Debug.Q_CAPACITY) >>> 2] = opts.quarantineBlocks;
+      u32[(ring + Debug.Q_HEAD) >>> 2] = 0;
+      u32[(ring + Debug.Q_COUNT) >>> 2] = 0;
+      u32[(ring + Debug.Q_BYTES) >>> 2] = 0;
+      u32[(ring + Debug.Q_MAX_BYTES) >>> 2] = opts.quarantineBytes;
+      u32[hq] = ring;
+      this.ring = ring;
+    }
+  }
+
+  private get u8(): Uint8Array {
+    return this.heap.memory.views.u8;
+  }
+  private get u32(): Uint32Array {
+    return this.heap.memory.views.u32;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Allocation
+  // -------------------------------------------------------------------------------------------
+
+  alloc(fam: DebugFamily, n: number, zero: boolean): number {
+    if (n > 0xffffffff - Debug.HEADER - Debug.MIN_TAIL) return 0;
+    const base = fam.below.malloc(n + Debug.HEADER + Debug.MIN_TAIL);
+    if (base === 0) return 0;
+    const usable = this.heap.objectAllocator.usableSize(base);
+    const u8 = this.u8;
+    const u32 = this.u32;
+    const serial = (u32[this.wSerial] = (u32[this.wSerial] + 1) >>> 0);
+    const p = base + Debug.HEADER;
+    u32[(base + Debug.SIZE) >>> 2] = n;
+    u32[(base + Debug.SERIAL) >>> 2] = serial;
+    u32[(base + Debug.ALLOC_SITE) >>> 2] = this.opts.traceAllocations ? this.traceTag : 0;
+    u32[(base + Debug.FREE_SITE) >>> 2] = 0;
+    u8[base + Debug.FAMILY] = FAMILY_CODES[fam.id];
+    const f64 = this.heap.memory.views.f64;
+    fillRange(u8, f64, base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE);
+    fillRange(u8, f64, p, p + n, zero ? 0 : CLEAN_BYTE);
+    fillRange(u8, f64, p + n, base + usable, FORBIDDEN_BYTE);
+    if (this.opts.traceAllocations) this.allocSites.set(serial, new Error("allocated here"));
+    return p;
+  }
+
+  free(fam: DebugFamily, p: number): void {
+    const b = this.checkBlock(fam.id, p, "free");
+    if (b === null) return; // reported and not ours to free
+    this.retire(b);
+  }
+
+  realloc(fam: DebugFamily, p: number, n: number): number {
+    const b = this.checkBlock(fam.id, p, "realloc");
+    if (b === null) return 0;
+    // Always move: a stale pointer to the old block then reads 0xDD and is caught in quarantine.
+    const q = this.alloc(fam, n, false);
+    if (q === 0) return 0;
+    this.u8.copyWithin(q, p, p + Math.min(n, b.size));
+    this.retire(b);
+    return q;
+  }
+
+  /** Mark a checked block freed, fill it with 0xDD and put it in quarantine (or release it). */
+  private retire(b: BlockInfo): void {
+    const u8 = this.u8;
+    const p = b.base + Debug.HEADER;
+    u8[b.base + Debug.FAMILY] |= Debug.FREED_BIT;
+    if (this.opts.traceAllocations) {
+      this.u32[(b.base + Debug.FREE_SITE) >>> 2] = this.traceTag;
+      this.freeSites.set(b.serial, new Error("freed here"));
+    }
+    fillRange(u8, this.heap.memory.views.f64, p, p + b.size, DEAD_BYTE);
+    if (this.ring === 0) {
+      this.release(b.base, b.family, b.serial);
+      return;
+    }
+    const u32 = this.u32;
+    const r = this.ring;
+    const found: CorruptionReport[] = [];
+    if (u32[(r + Debug.Q_COUNT) >>> 2] === u32[(r + Debug.Q_CAPACITY) >>> 2]) this.evictOldest(found);
+    const cap = u32[(r + Debug.Q_CAPACITY) >>> 2];
+    const count = u32[(r + Debug.Q_COUNT) >>> 2];
+    u32[(r + Debug.Q_ENTRIES + 4 * ((u32[(r + Debug.Q_HEAD) >>> 2] + count) % cap)) >>> 2] = b.base;
+    u32[(r + Debug.Q_COUNT) >>> 2] = count + 1;
+    u32[(r + Debug.Q_BYTES) >>> 2] += b.size;
+    while (u32[(r + Debug.Q_COUNT) >>> 2] > 0 && u32[(r + Debug.Q_BYTES) >>> 2] > u32[(r + Debug.Q_MAX_BYTES) >>> 2]) this.evictOldest(found);
+    for (const rep of found) this.raise(rep);
+  }
+
+  private release(base: number, family: string, serial: number): void {
+    this.allocSites.delete(serial);
+    this.freeSites.delete(serial);
+    (this.belowOf[family] ?? this.belowOf.r).free(base);
+  }
+
+  /** Take the oldest block out of quarantine: verify it still reads 0xDD, then release it. */
+  private evictOldest(found: CorruptionReport[]): void {
+    const u32 = this.u32;
+    const r = this.ring;
+    const head = u32[(r + Debug.Q_HEAD) >>> 2];
+    const old = u32[(r + Debug.Q_ENTRIES + 4 * head) >>> 2];
+    u32[(r + Debug.Q_HEAD) >>> 2] = (head + 1) % u32[(r + Debug.Q_CAPACITY) >>> 2];
+    u32[(r + Debug.Q_COUNT) >>> 2]--;
+    u32[(r + Debug.Q_BYTES) >>> 2] -= u32[(old + Debug.SIZE) >>> 2];
+    const rep = this.verifyQuarantined(old, "quarantine");
+    if (rep) found.push(rep);
+    // Released even when damaged, so the heap stays consistent whatever onError does.
+    this.release(old, FAMILY_OF_CODE[this.u8[old + Debug.FAMILY] & ~Debug.FREED_BIT] ?? "r", u32[(old + Debug.SERIAL) >>> 2]);
+  }
+
+  /** Empty the quarantine (each block verified, then released). */
+  drainQuarantine(): void {
+    if (this.ring === 0) return;
+    const found: CorruptionReport[] = [];
+    while (this.u32[(this.ring + Debug.Q_COUNT) >>> 2] > 0) this.evictOldest(found);
+    for (const rep of found) this.raise(rep);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Checks
+  // -------------------------------------------------------------------------------------------
+
+  /** Bytes in [from, to) that are not `expected`, as offsets from p. */
+  private damaged(from: number, to: number, expected: number, p: number, out: DamagedByte[]): number {
+    const u8 = this.u8;
+    const first = firstMismatch(u8, this.heap.memory.views.f64, from, to, expected);
+    if (first < 0) return 0;
+    let n = 0;
+    for (let k = first; k < to; k++) {
+      if (u8[k] !== expected) {
+        if (out.length < MAX_LISTED) out.push({ offset: k - p, value: u8[k], expected });
+        n++;
+      }
+    }
+    return n;
+  }
+
+  private dumps(base: number, size: number, usable: number): { head: string; tail: string } {
+    const p = base + Debug.HEADER;
+    const u8 = this.u8;
+    const end = Math.min(base + usable, p + size + 16);
+    return {
+      head: hexDump(u8, base, Math.min(p + 16, base + usable), p),
+      tail: hexDump(u8, Math.max(p, p + size - 16), end, p),
+    };
+  }
+
+  private sitesOf(serial: number, base: number): { allocatedAt?: string; freedAt?: string } {
+    const u32 = this.u32;
+    return {
+      allocatedAt: u32[(base + Debug.ALLOC_SITE) >>> 2] === this.traceTag ? this.allocSites.get(serial)?.stack : undefined,
+      freedAt: u32[(base + Debug.FREE_SITE) >>> 2] === this.traceTag ? this.freeSites.get(serial)?.stack : undefined,
+    };
+  }
+
+  /** A report; with `base` and `serial`, the traced sites are added (formatting stacks is costly). */
+  private report(kind: CorruptionKind, op: string, p: number, detail: string, extra: Partial<CorruptionReport> & { base?: number } = {}): CorruptionReport {
+    const { base, ...rest } = extra;
+    const sites = base !== undefined && rest.serial !== undefined ? this.sitesOf(rest.serial, base) : {};
+    return { kind, operation: op, address: p, damaged: [], damagedCount: 0, detail, ...rest, ...sites };
+  }
+
+  /** Apply the onError policy. */
+  raise(r: CorruptionReport): void {
+    const on = this.opts.onError;
+    if (on === "throw") throw new MemoryCorruptionError(r);
+    const err = new MemoryCorruptionError(r);
+    if (on === "warn") console.warn(`pymalloc: ${err.message}`);
+    else on(r);
+  }
+
+  /**
+   * Check that p is a live debug block of this heap, released through the family that allocated
+   * it, with both pads intact. Returns its header, or null when it was reported and must not be
+   * touched (invalid pointer, double free). Mismatch, underflow and overflow are reported, then
+   * the caller goes on (when onError does not throw).
+   */
+  checkBlock(famId: string, p: number, op: string, sink: (r: CorruptionReport) => void = (r) => this.raise(r)): BlockInfo | null {
+    const base = p - Debug.HEADER;
+    if ((p & 15) !== 0 || base < 0) {
+      sink(this.report("invalid-pointer", op, p, "the address is not 16-byte aligned, or lies before the heap: it cannot be a block", { usedBy: famId }));
+      return null;
+    }
+    let usable: number;
+    try {
+      usable = this.heap.objectAllocator.usableSize(base);
+    } catch (e) {
+      if (!(e instanceof InvalidPointerError)) throw e;
+      const freed = e.reason === "double-free";
+      sink(
+        this.report(freed ? "double-free" : "invalid-pointer", op, p, freed ? "the block was freed earlier and has already left the quarantine" : `the allocator below says: ${e.message}`, {
+          usedBy: famId,
+        }),
+      );
+      return null;
+    }
+    const u8 = this.u8;
+    const u32 = this.u32;
+    const code = u8[base + Debug.FAMILY];
+    const size = u32[(base + Debug.SIZE) >>> 2];
+    const serial = u32[(base + Debug.SERIAL) >>> 2];
+    const family = FAMILY_OF_CODE[code & ~Debug.FREED_BIT];
+    const leadBad: DamagedByte[] = [];
+    const leadCount = this.damaged(base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE, p, leadBad);
+    if (family === undefined || size + Debug.HEADER > usable) {
+      // No sane header: either the pointer is not a block start, or the header was overwritten.
+      const kind: CorruptionKind = leadCount > 0 ? "underflow" : "invalid-pointer";
+      sink(
+        this.report(kind, op, p, kind === "underflow" ? "the block's header itself was overwritten from below" : "no debug header here: a pointer into a block, or never allocated by this heap", {
+          usedBy: famId,
+          damaged: leadBad,
+          damagedCount: leadCount,
+          ...this.dumps(base, 0, usable),
+        }),
+      );
+      return null;
+    }
+    const common = { usedBy: famId, allocatedBy: family, requestedSize: size, serial, base };
+    if ((code & Debug.FREED_BIT) !== 0) {
+      sink(
+        this.report(op === "free" ? "double-free" : "use-after-free", op, p, op === "free" ? "the block is in quarantine: it was freed before" : "realloc of a block that was already freed", {
+          ...common,
+          ...this.dumps(base, size, usable),
+        }),
+      );
+      return null;
+    }
+    const b: BlockInfo = { base, size, serial, family, usable };
+    if (famId !== "?" && family !== famId) {
+      sink(this.report("api-mismatch", op, p, `allocated through ${family}, released through ${famId}`, { ...common, ...this.dumps(base, size, usable) }));
+    }
+    if (leadCount > 0) {
+      sink(this.report("underflow", op, p, "forbidden bytes before the block were overwritten", { ...common, damaged: leadBad, damagedCount: leadCount, ...this.dumps(base, size, usable) }));
+    }
+    const tailBad: DamagedByte[] = [];
+    const tailCount = this.damaged(p + size, base + usable, FORBIDDEN_BYTE, p, tailBad);
+    if (tailCount > 0) {
+      sink(this.report("overflow", op, p, `forbidden bytes after the ${size} requested bytes were overwritten`, { ...common, damaged: tailBad, damagedCount: tailCount, ...this.dumps(base, size, usable) }));
+    }
+    return b;
+  }
+
+  /** A quarantined block must still read 0xDD with intact pads. Returns a report or null. */
+  private verifyQuarantined(base: number, op: string): CorruptionReport | null {
+    const u8 = this.u8;
+    const u32 = this.u32;
+    const p = base + Debug.HEADER;
+    const size = u32[(base + Debug.SIZE) >>> 2];
+    const serial = u32[(base + Debug.SERIAL) >>> 2];
+    const usable = this.heap.objectAllocator.usableSize(base);
+    const bad: DamagedByte[] = [];
+    let n = this.damaged(base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE, p, bad);
+    n += this.damaged(p, p + Math.min(size, usable), DEAD_BYTE, p, bad);
+    n += this.damaged(p + size, base + usable, FORBIDDEN_BYTE, p, bad);
+    if (n === 0) return null;
+    return this.report("use-after-free", op, p, "the block was written to after it was freed", {
+      allocatedBy: FAMILY_OF_CODE[u8[base + Debug.FAMILY] & ~Debug.FREED_BIT],
+      requestedSize: size,
+      serial,
+      damaged: bad,
+      damagedCount: n,
+      ...this.dumps(base, size, usable),
+      base,
+    });
+  }
+
+  /** Every debug block: pads of live ones, 0xDD of quarantined ones (for heap.check()). */
+  checkAll(): void {
+    const found: CorruptionReport[] = [];
+    const u8 = this.u8;
+    this.forEachDebugBlock((base, quarantined) => {
+      if (quarantined) {
+        const rep = this.verifyQuarantined(base, "check");
+        if (rep) found.push(rep);
+      } else {
+        this.checkBlock(FAMILY_OF_CODE[u8[base + Debug.FAMILY]] ?? "?", base + Debug.HEADER, "check", (r) => found.push(r));
+      }
+    });
+    for (const rep of found) this.raise(rep);
+  }
+
+  private forEachDebugBlock(fn: (base: number, quarantined: boolean) => void): void {
+    const u8 = this.u8;
+    forEachLiveBlock(this.heap, (b) => {
+      if (b.address === this.ring) return;
+      fn(b.address, (u8[b.address + Debug.FAMILY] & Debug.FREED_BIT) !== 0);
+    });
+  }
+
+  /** Live blocks grouped by allocation site (like a tracemalloc snapshot's statistics). */
+  leaks(): LeakReport {
+    const u32 = this.u32;
+    const u8 = this.u8;
+    const blocks: LeakedBlock[] = [];
+    this.forEachDebugBlock((base, quarantined) => {
+      if (quarantined) return;
+      const serial = u32[(base + Debug.SERIAL) >>> 2];
+      const stack = this.sitesOf(serial, base).allocatedAt;
+      blocks.push({
+        address: base + Debug.HEADER,
+        size: u32[(base + Debug.SIZE) >>> 2],
+        family: FAMILY_OF_CODE[u8[base + Debug.FAMILY]] ?? "?",
+        serial,
+        site: siteOf(stack),
+      });
+    });
+    return leakReport(blocks);
+  }
+
+  /** Requested size of the live debug block p (checked). */
+  usableSize(p: number): number {
+    const b = this.checkBlock("?", p, "usableSize");
+    if (b === null) throw new InvalidPointerError("usableSize", p, "not-a-block", "not a live block");
+    return b.size;
+  }
+}
+
+/** The first frames of a stack outside pymalloc: where user code allocated. */
+function siteOf(stack: string | undefined): string {
+  if (!stack) return "(allocation site not recorded)";
+  const frames = stack
+    .split("\n")
+    .slice(1)
+    .map((l) => l.trim())
+    .filter((l) => !/[\\/](debug[\\/]hooks|heap[\\/]families)\.[jt]s/.test(l));
+  return frames.slice(0, 3).join(" <- ") || "(unknown)";
+}
+
+export function leakReport(blocks: LeakedBlock[]): LeakReport {
+  const sites = new Map<string, LeakSite>();
+  let totalBytes = 0;
+  for (const b of blocks) {
+    totalBytes += b.size;
+    const s = sites.get(b.site) ?? { site: b.site, blocks: 0, bytes: 0 };
+    s.blocks++;
+    s.bytes += b.size;
+    sites.set(b.site, s);
+  }
+  const bySite = [...sites.values()].sort((a, b) => b.bytes - a.bytes || b.blocks - a.blocks);
+  return {
+    totalBlocks: blocks.length,
+    totalBytes,
+    bySite,
+    blocks,
+    toString() {
+      const lines = [`${blocks.length} live block(s), ${totalBytes} bytes, from ${bySite.length} site(s):`];
+      for (const s of bySite.slice(0, 20)) lines.push(`  ${String(s.bytes).padStart(10)} B in ${String(s.blocks).padStart(6)} block(s)  ${s.site}`);
+      return lines.join("\n");
+    },
+  };
+}

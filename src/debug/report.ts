@@ -1,0 +1,126 @@
+/**
+ * debug/report.ts — what the debug hooks say when they find a memory bug.
+ *
+ * Owns: MemoryCorruptionError, the structured report record, and its text: address, families,
+ * requested size, damaged pad bytes with offsets and values, serial, hex dumps of the block's
+ * start and end, where it was allocated and freed (in the spirit of CPython's
+ * _PyObject_DebugDumpAddress).
+ * Must not: decide what happens next (hooks.ts applies the onError policy).
+ */
+
+import { PymallocError, hex } from "../errors.js";
+
+export type CorruptionKind = "overflow" | "underflow" | "api-mismatch" | "double-free" | "invalid-pointer" | "use-after-free";
+
+export const FAMILY_NAMES: Record<string, string> = {
+  r: "raw (PyMem_Raw*)",
+  m: "mem (PyMem_*)",
+  o: "obj (PyObject_*)",
+};
+
+export interface DamagedByte {
+  /** Offset from the user pointer (negative: before the block). */
+  offset: number;
+  value: number;
+  expected: number;
+}
+
+export interface CorruptionReport {
+  kind: CorruptionKind;
+  /** The operation that found it: "free", "realloc", "check", "quarantine". */
+  operation: string;
+  /** The user pointer concerned. */
+  address: number;
+  /** Family id ('r', 'm', 'o') that allocated the block, when known. */
+  allocatedBy?: string;
+  /** Family id used for this call. */
+  usedBy?: string;
+  /** Bytes originally requested. */
+  requestedSize?: number;
+  /** Serial number: this was the n-th debug allocation of the heap. */
+  serial?: number;
+  /** Pad or freed bytes that are not what they should be (at most 64 listed). */
+  damaged: DamagedByte[];
+  /** Total number of damaged bytes. */
+  damagedCount: number;
+  /** Hex dump of the block's first bytes (with the leading pad) and last bytes (with the trailing pad). */
+  head?: string;
+  tail?: string;
+  /** JS stack where the block was allocated, and where it was freed, when traced. */
+  allocatedAt?: string;
+  freedAt?: string;
+  /** What the hooks could tell beyond the fields above. */
+  detail: string;
+}
+
+const KIND_TITLES: Record<CorruptionKind, string> = {
+  overflow: "buffer overflow: bytes after the end of the block were written",
+  underflow: "buffer underflow: bytes before the start of the block were written",
+  "api-mismatch": "API family mismatch: the block is released by another family than the one that allocated it",
+  "double-free": "double free: the block was already freed",
+  "invalid-pointer": "invalid pointer: not the start of a block allocated by this heap",
+  "use-after-free": "use after free: a freed block was written to, or passed to realloc",
+};
+
+/** A memory bug found by the debug hooks; `report` has every detail. */
+export class MemoryCorruptionError extends PymallocError {
+  readonly kind: CorruptionKind;
+  readonly report: CorruptionReport;
+  constructor(report: CorruptionReport) {
+    super(formatReport(report), report.address);
+    this.kind = report.kind;
+    this.report = report;
+  }
+}
+
+/** Hex dump of u8[from, to), 16 bytes a line, each line with its offset from `origin`. */
+export function hexDump(u8: Uint8Array, from: number, to: number, origin: number): string {
+  const lines: string[] = [];
+  const lo = Math.max(0, from);
+  const hi = Math.min(u8.length, to);
+  for (let a = lo; a < hi; a += 16) {
+    const bytes: string[] = [];
+    for (let k = a; k < Math.min(a + 16, hi); k++) bytes.push(u8[k].toString(16).padStart(2, "0"));
+    const off = a - origin;
+    lines.push(`    ${hex(a)} (${off >= 0 ? "+" : ""}${off}): ${bytes.join(" ")}`);
+  }
+  return lines.join("\n");
+}
+
+function trimStack(stack: string | undefined): string | undefined {
+  if (!stack) return undefined;
+  // Drop the "Error" line and the frames inside pymalloc's own debug hooks.
+  const frames = stack.split("\n").slice(1).filter((l) => !/[\\/]debug[\\/]hooks\.[jt]s/.test(l));
+  return frames.slice(0, 8).map((l) => "    " + l.trim()).join("\n");
+}
+
+const ordinal = (n: number): string => {
+  const t = n % 100;
+  const suffix = t >= 11 && t <= 13 ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th";
+  return `${n}${suffix}`;
+};
+
+export function formatReport(r: CorruptionReport): string {
+  const out: string[] = [];
+  out.push(`${KIND_TITLES[r.kind]} (found by ${r.operation})`);
+  out.push(`  address: ${hex(r.address)}`);
+  if (r.allocatedBy !== undefined) out.push(`  allocated by: ${FAMILY_NAMES[r.allocatedBy] ?? JSON.stringify(r.allocatedBy)}`);
+  if (r.usedBy !== undefined) out.push(`  ${r.operation} called through: ${FAMILY_NAMES[r.usedBy] ?? r.usedBy}`);
+  if (r.requestedSize !== undefined) out.push(`  requested size: ${r.requestedSize} bytes`);
+  if (r.serial !== undefined) out.push(`  serial: ${r.serial} (the ${ordinal(r.serial)} debug allocation of this heap)`);
+  if (r.detail) out.push(`  ${r.detail}`);
+  if (r.damagedCount > 0) {
+    const shown = r.damaged
+      .slice(0, 16)
+      .map((d) => `${d.offset >= 0 ? "+" : ""}${d.offset}: 0x${d.value.toString(16).padStart(2, "0")}`)
+      .join(", ");
+    out.push(`  ${r.damagedCount} damaged byte(s) (expected 0x${r.damaged[0].expected.toString(16)}): ${shown}${r.damagedCount > 16 ? ", ..." : ""}`);
+  }
+  if (r.head) out.push("  block start:\n" + r.head);
+  if (r.tail) out.push("  block end:\n" + r.tail);
+  const alloc = trimStack(r.allocatedAt);
+  const freed = trimStack(r.freedAt);
+  out.push(alloc ? "  allocated at:\n" + alloc : "  allocated at: unknown (traceAllocations is off, or another handle allocated it)");
+  if (r.kind === "double-free" || r.kind === "use-after-free") out.push(freed ? "  freed at:\n" + freed : "  freed at: unknown");
+  return out.join("\n");
+}

@@ -1,0 +1,262 @@
+// The debug hooks: every misuse CPython's test suite tries (and a few more), with the report.
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createHeap, MemoryCorruptionError, type CorruptionReport, type Heap, constants as C } from "../src/index.js";
+import { readTraceFile } from "../src/trace/file.js";
+import { replayVerify } from "../src/trace/replay.js";
+import { BUNDLED_TRACE } from "./helpers.js";
+
+const debugModes = ["debug", "pymalloc_debug", "malloc_debug"] as const;
+
+/** The report thrown by fn, failing the test when fn does not throw one. */
+function caught(fn: () => unknown): MemoryCorruptionError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof MemoryCorruptionError) return e;
+    throw e;
+  }
+  throw new Error("expected a MemoryCorruptionError");
+}
+
+describe.each(debugModes)("%s mode", (allocator) => {
+  const heap = () => createHeap({ allocator });
+
+  it("blocks are 16-byte aligned, new bytes are 0xCD, calloc bytes 0, and pads surround them", () => {
+    const h = heap();
+    const p = h.obj.malloc(20);
+    expect(p % 16).toBe(0);
+    for (let k = 0; k < 20; k++) expect(h.u8[p + k]).toBe(C.CLEAN_BYTE);
+    for (let k = 1; k <= 8; k++) expect(h.u8[p + 20 + k - 1]).toBe(C.FORBIDDEN_BYTE);
+    for (let k = 1; k <= 15; k++) expect(h.u8[p - k]).toBe(C.FORBIDDEN_BYTE);
+    expect(h.u8[p - 16]).toBe("o".charCodeAt(0)); // the family id
+    expect(h.u32[(p - 32) >>> 2]).toBe(20); // the requested size
+    expect(h.usableSize(p)).toBe(20);
+    const z = h.mem.calloc(7, 3);
+    for (let k = 0; k < 21; k++) expect(h.u8[z + k]).toBe(0);
+    const q = h.mem.realloc(z, 40); // grown bytes are clean
+    for (let k = 0; k < 21; k++) expect(h.u8[q + k]).toBe(0);
+    for (let k = 21; k < 40; k++) expect(h.u8[q + k]).toBe(C.CLEAN_BYTE);
+    h.check();
+  });
+
+  it("serial numbers count the debug allocations", () => {
+    const h = heap();
+    h.raw.malloc(1);
+    const p = h.mem.malloc(1);
+    expect(h.u32[(p - 32 + 4) >>> 2]).toBe(2);
+  });
+
+  it("freed bytes are 0xDD while the block waits in quarantine", () => {
+    const h = heap();
+    const p = h.obj.malloc(64);
+    h.obj.free(p);
+    for (let k = 0; k < 64; k++) expect(h.u8[p + k]).toBe(C.DEAD_BYTE);
+    expect(h.obj.malloc(64)).not.toBe(p); // not reused while quarantined
+  });
+
+  describe.each([1, 7, 8, 100])("a write %i byte(s) past the end", (n) => {
+    const overflow = (h: Heap, p: number, size: number) => {
+      for (let k = 0; k < Math.min(n, 8); k++) h.u8[p + size + k] = 0x41 + k;
+      if (n > 8) h.u8[p + size + n - 1] = 0x41;
+    };
+    it.each(["free", "realloc", "check"] as const)("is found by %s", (op) => {
+      const h = heap();
+      const size = n > 8 ? 200 : 24;
+      const p = h.mem.malloc(size);
+      overflow(h, p, size);
+      const before = Buffer.from(h.u8.slice(0, h.stats().footprint));
+      const e = caught(() => (op === "free" ? h.mem.free(p) : op === "realloc" ? h.mem.realloc(p, 1000) : h.check()));
+      expect(e.kind).toBe("overflow");
+      expect(e.address).toBe(p);
+      expect(e.report.operation).toBe(op);
+      expect(e.report.requestedSize).toBe(size);
+      expect(e.report.allocatedBy).toBe("m");
+      expect(e.report.damaged[0]).toEqual({ offset: size, value: 0x41, expected: C.FORBIDDEN_BYTE });
+      expect(e.message).toMatch(new RegExp(`damaged byte\\(s\\) \\(expected 0xfd\\): \\+${size}: 0x41`));
+      expect(e.message).toMatch(/block end:\n +0x[0-9a-f]{8} \(\+\d+\):/);
+      if (op !== "check") expect(Buffer.compare(h.u8.slice(0, before.length), before)).toBe(0); // refused, untouched
+    });
+  });
+
+  it("a write before the start is an underflow, also when it reaches the header", () => {
+    const h = heap();
+    const p = h.obj.malloc(40);
+    h.u8[p - 1] = 0;
+    const e = caught(() => h.obj.free(p));
+    expect(e.kind).toBe("underflow");
+    expect(e.report.damaged).toEqual([{ offset: -1, value: 0, expected: C.FORBIDDEN_BYTE }]);
+    const q = h.obj.malloc(40);
+    h.u8.fill(0, q - 32, q); // the whole header
+    expect(caught(() => h.obj.free(q)).kind).toBe("underflow");
+  });
+
+  it.each([
+    ["o", "m"],
+    ["m", "r"],
+    ["r", "o"],
+    ["o", "r"],
+    ["m", "o"],
+    ["r", "m"],
+  ] as const)("a block of family %s freed through %s is an API mismatch", (from, to) => {
+    const h = heap();
+    const fam = { r: h.raw, m: h.mem, o: h.obj };
+    const p = fam[from].malloc(33);
+    const e = caught(() => fam[to].free(p));
+    expect(e.kind).toBe("api-mismatch");
+    expect(e.report.allocatedBy).toBe(from);
+    expect(e.report.usedBy).toBe(to);
+    expect(e.message).toMatch(/released by another family/);
+    fam[from].free(p); // the block is intact and still live
+    h.check();
+  });
+
+  it("double free, and realloc of a freed block", () => {
+    const h = heap();
+    const p = h.raw.malloc(10);
+    h.raw.free(p);
+    const e = caught(() => h.raw.free(p));
+    expect(e.kind).toBe("double-free");
+    expect(e.message).toMatch(/freed at:\n +at /); // where it was freed, traced
+    expect(e.message).toMatch(/allocated at:\n +at .*debug\.test\.ts/);
+    expect(caught(() => h.raw.realloc(p, 20)).kind).toBe("use-after-free");
+  });
+
+  it("a double free after the block left the quarantine is still caught when the block below is free", () => {
+    const h = createHeap({ allocator, quarantineBlocks: 0 });
+    h.raw.malloc(10);
+    const p = h.raw.malloc(3000);
+    h.raw.malloc(10);
+    h.raw.free(p);
+    expect(caught(() => h.raw.free(p)).kind).toBe("double-free");
+  });
+
+  it.each([
+    ["inside a block", (p: number) => p + 16],
+    ["misaligned", (p: number) => p + 3],
+    ["never allocated", (_p: number) => 1 << 22],
+    ["before the heap", (_p: number) => 16],
+  ])("free of a pointer %s is an invalid pointer", (_n, bad) => {
+    const h = heap();
+    const p = h.obj.malloc(200);
+    const e = caught(() => h.obj.free(bad(p)));
+    expect(e.kind).toBe("invalid-pointer");
+    h.obj.free(p);
+    h.check();
+  });
+
+  it("a write after free is found when the block leaves the bounded quarantine", () => {
+    const h = createHeap({ allocator, quarantineBlocks: 4 });
+    const p = h.obj.malloc(48);
+    h.obj.free(p);
+    h.u8[p + 47] = 7; // use after free
+    const others = [1, 2, 3].map(() => h.obj.malloc(48));
+    for (const q of others) h.obj.free(q); // the quarantine is now full: p is next out
+    const e = caught(() => h.obj.free(h.obj.malloc(48)));
+    expect(e.kind).toBe("use-after-free");
+    expect(e.address).toBe(p);
+    expect(e.report.operation).toBe("quarantine");
+    expect(e.report.damaged).toEqual([{ offset: 47, value: 7, expected: C.DEAD_BYTE }]);
+    h.check(); // the damaged block was released all the same: the heap is consistent
+  });
+
+  it("the quarantine also holds back at most quarantineBytes", () => {
+    const h = createHeap({ allocator, quarantineBytes: 1000 });
+    const a = h.mem.malloc(600);
+    const b = h.mem.malloc(600);
+    h.mem.free(a);
+    h.u8[a] = 1; // a is evicted (verified) when b pushes the total past 1000 bytes
+    expect(caught(() => h.mem.free(b)).kind).toBe("use-after-free");
+  });
+
+  it("check() finds a write after free in a quarantined block", () => {
+    const h = heap();
+    const p = h.mem.malloc(100);
+    h.mem.free(p);
+    h.u8[p + 50] = 0;
+    const e = caught(() => h.check());
+    expect(e.kind).toBe("use-after-free");
+    expect(e.report.operation).toBe("check");
+  });
+
+  it("traceAllocations: false records no sites", () => {
+    const h = createHeap({ allocator, traceAllocations: false });
+    const p = h.obj.malloc(10);
+    h.u8[p + 10] = 0;
+    expect(caught(() => h.obj.free(p)).message).toMatch(/allocated at: unknown/);
+  });
+});
+
+describe("onError", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('"warn" prints the report and carries on', () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const h = createHeap({ allocator: "debug", onError: "warn" });
+    const p = h.obj.malloc(10);
+    h.u8[p + 12] = 0;
+    h.obj.free(p); // overflow reported, block freed anyway
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0][0]).toMatch(/^pymalloc: buffer overflow/);
+    h.obj.free(p); // double free: reported, nothing done
+    expect(warn).toHaveBeenCalledTimes(2);
+    h.check();
+  });
+
+  it("a function receives the structured report", () => {
+    const seen: CorruptionReport[] = [];
+    const h = createHeap({ allocator: "malloc_debug", onError: (r) => seen.push(r) });
+    const p = h.mem.malloc(10);
+    h.raw.free(p);
+    expect(seen.map((r) => r.kind)).toEqual(["api-mismatch"]);
+    expect(seen[0]).toMatchObject({ address: p, allocatedBy: "m", usedBy: "r", requestedSize: 10, serial: 1 });
+  });
+});
+
+describe("leaks()", () => {
+  it("lists live blocks grouped by allocation site with totals", () => {
+    const h = createHeap({ allocator: "debug" });
+    const keep: number[] = [];
+    function allocateNodes() {
+      for (let i = 0; i < 10; i++) keep.push(h.obj.malloc(24));
+    }
+    function allocateBuffer() {
+      return h.mem.malloc(1000);
+    }
+    allocateNodes();
+    allocateBuffer();
+    const freed = h.raw.malloc(5);
+    h.raw.free(freed);
+    const r = h.leaks();
+    expect(r.totalBlocks).toBe(11);
+    expect(r.totalBytes).toBe(10 * 24 + 1000);
+    expect(r.bySite).toHaveLength(2);
+    expect(r.bySite[0]).toMatchObject({ blocks: 1, bytes: 1000 });
+    expect(r.bySite[0].site).toMatch(/allocateBuffer/);
+    expect(r.bySite[1]).toMatchObject({ blocks: 10, bytes: 240 });
+    expect(r.bySite[1].site).toMatch(/allocateNodes/);
+    expect(r.blocks.find((b) => b.size === 1000)).toMatchObject({ family: "m", serial: 11 });
+    expect(String(r)).toMatch(/11 live block\(s\), 1240 bytes, from 2 site\(s\)/);
+  });
+});
+
+describe("debug modes under load", () => {
+  it.each(debugModes)("%s replays the bundled trace with every block verified", (allocator) => {
+    const t = readTraceFile(BUNDLED_TRACE);
+    const r = replayVerify(createHeap({ allocator }), t, { checkEvery: 200000, freeAtEnd: true });
+    expect(r.events).toBe(t.count);
+  });
+
+  it("PYMALLOC=debug turns the hooks on", () => {
+    const saved = process.env.PYMALLOC;
+    process.env.PYMALLOC = "debug";
+    try {
+      const h = createHeap();
+      expect(h.mode).toBe("debug");
+      const p = h.obj.malloc(4);
+      expect(caught(() => h.mem.free(p)).kind).toBe("api-mismatch");
+    } finally {
+      if (saved === undefined) delete process.env.PYMALLOC;
+      else process.env.PYMALLOC = saved;
+    }
+  });
+});
