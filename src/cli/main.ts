@@ -23,6 +23,7 @@ options:
   --allocator LIST   comma-separated modes (${ALLOCATOR_MODES.join(", ")}); default pymalloc,malloc
   --runs N           timed runs per allocator after one warm-up run (default 5)
   --verify           also replay once with content verification and heap.check()
+  --untraced         debug modes: do not capture allocation stacks (traceAllocations: false)
   --json             print results as JSON
   -h, --help         this text`;
 
@@ -50,9 +51,9 @@ export interface ReplayRow {
   verified: boolean;
 }
 
-function replayOne(t: Trace, peakLive: number, allocator: AllocatorMode, runs: number, verify: boolean): ReplayRow {
+function replayOne(t: Trace, peakLive: number, allocator: AllocatorMode, runs: number, verify: boolean, traceAllocations: boolean): ReplayRow {
   const live = liveAtEnd(t);
-  if (verify) replayVerify(createHeap({ allocator }), t, { freeAtEnd: true });
+  if (verify) replayVerify(createHeap({ allocator, traceAllocations }), t, { freeAtEnd: true });
   const times: number[] = [];
   let peakFootprint = 0;
   let byteLength = 0;
@@ -60,7 +61,7 @@ function replayOne(t: Trace, peakLive: number, allocator: AllocatorMode, runs: n
   for (let r = 0; r <= runs; r++) {
     // Run 0 (the warm-up) gets a fresh memory; the timed runs format a fresh heap into that same,
     // already touched memory, so first-touch page faults (very costly on VMs) are not timed.
-    const heap = createHeap({ allocator, memory });
+    const heap = createHeap({ allocator, memory, traceAllocations });
     memory = heap.memory.source;
     const { ns, ptr } = replayTimed(heap, t);
     const s = heap.stats();
@@ -95,6 +96,7 @@ function cmdReplay(args: string[]): number {
       runs: { type: "string", default: "5" },
       verify: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
+      untraced: { type: "boolean", default: false },
     },
   });
   if (positionals.length === 0) throw new UsageError("replay needs at least one trace file");
@@ -114,7 +116,7 @@ function cmdReplay(args: string[]): number {
     if (!values.json)
       console.log(`${t.name}: ${fmtInt(t.count)} events, peak live ${mib(st.peakLiveBytes)} in ${fmtInt(st.peakLiveBlocks)} blocks`);
     for (const mode of modes) {
-      const row = replayOne(t, st.peakLiveBytes, mode, runs, values.verify!);
+      const row = replayOne(t, st.peakLiveBytes, mode, runs, values.verify!, !values.untraced);
       rows.push(row);
       if (!values.json) {
         console.log(

@@ -117,6 +117,15 @@ export class DebugState {
     this.opts = opts;
     this.belowOf = belowOf;
     this.traceTag = 1 + Math.floor(Math.random() * 0x7ffffffe);
+    const v = heap.memory.views;
+    this.u8 = v.u8;
+    this.u32 = v.u32;
+    this.f64 = v.f64;
+    heap.memory.onGrow((nv) => {
+      this.u8 = nv.u8;
+      this.u32 = nv.u32;
+      this.f64 = nv.f64;
+    });
     this.wSerial = (heap.heapBase >>> 2) + H.SERIAL;
     const hq = (heap.heapBase >>> 2) + H.QUARANTINE;
     this.ring = this.u32[hq];
@@ -134,12 +143,9 @@ export class DebugState {
     }
   }
 
-  private get u8(): Uint8Array {
-    return this.heap.memory.views.u8;
-  }
-  private get u32(): Uint32Array {
-    return this.heap.memory.views.u32;
-  }
+  private u8: Uint8Array;
+  private u32: Uint32Array;
+  private f64: Float64Array;
 
   // -------------------------------------------------------------------------------------------
   // Allocation
@@ -149,7 +155,7 @@ export class DebugState {
     if (n > 0xffffffff - Debug.HEADER - Debug.MIN_TAIL) return 0;
     const base = fam.below.malloc(n + Debug.HEADER + Debug.MIN_TAIL);
     if (base === 0) return 0;
-    const usable = this.heap.objectAllocator.usableSize(base);
+    const usable = this.heap.objectAllocator.usableTrusted(base);
     const u8 = this.u8;
     const u32 = this.u32;
     const serial = (u32[this.wSerial] = (u32[this.wSerial] + 1) >>> 0);
@@ -159,7 +165,7 @@ export class DebugState {
     u32[(base + Debug.ALLOC_SITE) >>> 2] = this.opts.traceAllocations ? this.traceTag : 0;
     u32[(base + Debug.FREE_SITE) >>> 2] = 0;
     u8[base + Debug.FAMILY] = FAMILY_CODES[fam.id];
-    const f64 = this.heap.memory.views.f64;
+    const f64 = this.f64;
     fillRange(u8, f64, base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE);
     fillRange(u8, f64, p, p + n, zero ? 0 : CLEAN_BYTE);
     fillRange(u8, f64, p + n, base + usable, FORBIDDEN_BYTE);
@@ -193,7 +199,7 @@ export class DebugState {
       this.u32[(b.base + Debug.FREE_SITE) >>> 2] = this.traceTag;
       this.freeSites.set(b.serial, new Error("freed here"));
     }
-    fillRange(u8, this.heap.memory.views.f64, p, p + b.size, DEAD_BYTE);
+    fillRange(u8, this.f64, p, p + b.size, DEAD_BYTE);
     if (this.ring === 0) {
       this.release(b.base, b.family, b.serial);
       return;
@@ -247,7 +253,7 @@ export class DebugState {
   /** Bytes in [from, to) that are not `expected`, as offsets from p. */
   private damaged(from: number, to: number, expected: number, p: number, out: DamagedByte[]): number {
     const u8 = this.u8;
-    const first = firstMismatch(u8, this.heap.memory.views.f64, from, to, expected);
+    const first = firstMismatch(u8, this.f64, from, to, expected);
     if (first < 0) return 0;
     let n = 0;
     for (let k = first; k < to; k++) {
@@ -371,7 +377,7 @@ export class DebugState {
     const p = base + Debug.HEADER;
     const size = u32[(base + Debug.SIZE) >>> 2];
     const serial = u32[(base + Debug.SERIAL) >>> 2];
-    const usable = this.heap.objectAllocator.usableSize(base);
+    const usable = this.heap.objectAllocator.usableTrusted(base);
     const bad: DamagedByte[] = [];
     let n = this.damaged(base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE, p, bad);
     n += this.damaged(p, p + Math.min(size, usable), DEAD_BYTE, p, bad);

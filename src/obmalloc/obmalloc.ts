@@ -377,6 +377,12 @@ export class ObjectAllocator {
     return q;
   }
 
+  /** Usable bytes of p, known to be a live block (no checks). */
+  usableTrusted(p: number): number {
+    if (!this.isOurs(p)) return this.raw.usable(p);
+    return (this.u32[(p - (p & this.poolMask) + Pool.SZIDX) >>> 2] + 1) << Size.ALIGNMENT_SHIFT;
+  }
+
   usableSize(p: number): number {
     if (!this.isOurs(p)) {
       this.raw.validate("usableSize", p);
