@@ -1,7 +1,9 @@
 /**
  * index.ts — the package's public surface.
  */
-export { createHeap, attachHeap, Heap } from "./heap/heap.js";
+export { createHeap, attachHeap, Heap, type WalkedBlock } from "./heap/heap.js";
+export { heapSvg, heapHtml } from "./introspect/map.js";
+export { arenaAccounting, type ArenaAccounting } from "./introspect/mallocstats.js";
 export type { Family } from "./heap/families.js";
 export type { HeapOptions, AttachOptions, AllocatorMode } from "./heap/options.js";
 export { MemoryCorruptionError, type CorruptionReport, type CorruptionKind, type DamagedByte } from "./debug/report.js";

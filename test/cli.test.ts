@@ -1,6 +1,7 @@
 // Runs the real `pymalloc` binary (built into dist/ by `npm test`).
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BUNDLED_TRACE, ROOT } from "./helpers.js";
@@ -37,6 +38,11 @@ describe("pymalloc CLI", () => {
     [["replay", BUNDLED_TRACE, "--frobnicate"], /Unknown option/],
     [["explode"], /unknown command/],
     [["replay", join(ROOT, "package.json")], /not a pymtrace file/],
+    [["stats", BUNDLED_TRACE, "--at", "soon"], /--at must be "peak", "end" or an event count/],
+    [["stats", BUNDLED_TRACE, "--at", "999999999"], /the trace has only 600000 events/],
+    [["stats"], /expected one trace file/],
+    [["map", BUNDLED_TRACE], /map needs --out/],
+    [["map", BUNDLED_TRACE, "--out", "heap.png"], /--out must end in .html or .svg/],
   ])("bad input %j: one line naming the problem, exit 2", (args, msg) => {
     const r = run(...args);
     expect(r.status).toBe(2);
@@ -44,9 +50,46 @@ describe("pymalloc CLI", () => {
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 
+  it("stats prints debugMallocStats() at the peak of the trace", () => {
+    const r = run("stats", BUNDLED_TRACE, "--at", "peak");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^# compileall-head after 524,843 of 600,000 events \(pymalloc\)/);
+    expect(r.stdout).toMatch(/class   size   num pools   blocks in use  avail blocks/);
+    expect(r.stdout).toMatch(/# arenas allocated current +=/);
+    expect(r.stderr).toMatch(/replaying compileall-head to event 524843: 100%/); // plain progress lines off a terminal
+  });
+
+  it("stats --at N and --allocator malloc", () => {
+    const r = run("stats", BUNDLED_TRACE, "--at", "1000", "--allocator", "malloc");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/after 1,000 of 600,000 events \(malloc\)/);
+    expect(r.stdout).toMatch(/# arenas allocated current +=\s+0/);
+  });
+
+  it.each(["svg", "html"])("map writes a %s picture", (ext) => {
+    const out = join(mkdtempSync(join(tmpdir(), "pymalloc-")), `heap.${ext}`);
+    const r = run("map", BUNDLED_TRACE, "--at", "end", "--out", out);
+    expect(r.status).toBe(0);
+    const text = readFileSync(out, "utf8");
+    expect(text).toMatch(ext === "svg" ? /^<svg / : /^<!doctype html>/);
+    expect(text).toContain('class="legend"');
+  });
+
+  it("a truncated trace is a one-line error, exit 2", () => {
+    const bad = join(mkdtempSync(join(tmpdir(), "pymalloc-")), "cut.pymtrace.gz");
+    writeFileSync(bad, readFileSync(BUNDLED_TRACE).subarray(0, 5000));
+    for (const cmd of ["replay", "stats"]) {
+      const r = run(cmd, bad);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/corrupt gzip data|truncated/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
   it("--help exits 0", () => {
     const r = run("--help");
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/usage: pymalloc replay/);
+    expect(r.stdout).toMatch(/pymalloc replay TRACE/);
+    expect(r.stdout).toMatch(/pymalloc map TRACE/);
   });
 });

@@ -417,6 +417,22 @@ export class DebugState {
     });
   }
 
+  /** Visit live (not quarantined) debug blocks as the user sees them. */
+  walk(fn: (b: { address: number; size: number; family: string; sizeClass: number; serial: number }) => void): void {
+    const u32 = this.u32;
+    const u8 = this.u8;
+    forEachLiveBlock(this.heap, (lb) => {
+      if (lb.address === this.ring || (u8[lb.address + Debug.FAMILY] & Debug.FREED_BIT) !== 0) return;
+      fn({
+        address: lb.address + Debug.HEADER,
+        size: u32[(lb.address + Debug.SIZE) >>> 2],
+        family: FAMILY_OF_CODE[u8[lb.address + Debug.FAMILY]] ?? "?",
+        sizeClass: lb.sizeClass,
+        serial: u32[(lb.address + Debug.SERIAL) >>> 2],
+      });
+    });
+  }
+
   /** Live blocks grouped by allocation site (like a tracemalloc snapshot's statistics). */
   leaks(): LeakReport {
     const u32 = this.u32;

@@ -25,6 +25,15 @@ import { AllocatorFamily, badPointer, type Family } from "./families.js";
 import { checkShifts, computeLayout, formatHeap } from "./layout.js";
 import { debugOptions, resolveOptions, type AllocatorMode, type AttachOptions, type HeapOptions } from "./options.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
+import { debugMallocStats } from "../introspect/mallocstats.js";
+
+export interface WalkedBlock {
+  address: number;
+  size: number;
+  family: string | undefined;
+  sizeClass: number;
+  serial?: number;
+}
 
 const MODE_NAMES = Object.fromEntries(Object.entries(MODE_IDS).map(([k, v]) => [v, k])) as Record<number, AllocatorMode>;
 
@@ -117,6 +126,27 @@ export class Heap {
   /** Numbers read from the heap's state: memory, footprint, blocks per size class, arenas. */
   stats(): HeapStats {
     return heapStats(this);
+  }
+
+  /** CPython's sys._debugmallocstats() for this heap: size classes, arena and byte accounting, raw allocator. */
+  debugMallocStats(): string {
+    return debugMallocStats(this);
+  }
+
+  /**
+   * Visit every live block: its address (the pointer the user holds), size (requested bytes in
+   * the debug modes, usable bytes otherwise), family ('r', 'm', 'o'; known in the debug modes)
+   * and size class (-1 for raw blocks).
+   */
+  walk(fn: (block: WalkedBlock) => void): void {
+    if (this.debug) {
+      this.debug.walk(fn);
+      return;
+    }
+    const ring = this.u32[(this.heapBase >>> 2) + H.QUARANTINE];
+    forEachLiveBlock(this, (b) => {
+      if (b.address !== ring) fn({ address: b.address, size: b.usable, family: undefined, sizeClass: b.sizeClass });
+    });
   }
 
   /** Walk every structure; throws HeapCorruptionError naming the first fault. */

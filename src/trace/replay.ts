@@ -57,6 +57,33 @@ export function replayTimed(heap: Heap, t: Trace): ReplayResult {
   return { ns, ptr };
 }
 
+/**
+ * Replay events [0, upTo) untimed (for looking at the heap at a point of a trace); `onProgress`
+ * is called every 65,536 events with the number done.
+ */
+export function replayTo(heap: Heap, t: Trace, upTo: number, onProgress?: (done: number) => void): Uint32Array {
+  const fams = familiesByDomain(heap);
+  const ptr = new Uint32Array(t.maxSlots);
+  const ev = t.events;
+  const end = Math.min(upTo, t.count);
+  for (let i = 0; i < end; i++) {
+    const w = ev[2 * i];
+    const size = ev[2 * i + 1];
+    const f = fams[(w >>> 28) & 3];
+    const slot = w & 0x0fffffff;
+    const op = w >>> 30;
+    if (op === OP_FREE) f.free(ptr[slot]);
+    else {
+      const p = op === OP_MALLOC ? f.malloc(size) : op === OP_REALLOC ? f.realloc(ptr[slot], size) : f.calloc(1, size);
+      if (p === 0) outOfMemory(i, size);
+      ptr[slot] = p;
+    }
+    if (onProgress && (i & 0xffff) === 0xffff) onProgress(i + 1);
+  }
+  onProgress?.(end);
+  return ptr;
+}
+
 /** Slots live after the last event, with their domain (2 bits) in the top bits. */
 export function liveAtEnd(t: Trace): Uint32Array {
   const dom = new Int8Array(t.maxSlots).fill(-1);

@@ -58,6 +58,8 @@ export interface TraceStats {
   perDomain: number[];
   peakLiveBytes: number;
   peakLiveBlocks: number;
+  /** Number of events after which the live bytes first reach their peak. */
+  peakEvent: number;
   liveBlocksAtEnd: number;
 }
 
@@ -74,6 +76,7 @@ export function traceStats(t: Trace): TraceStats {
   let liveBlocks = 0;
   let peak = 0;
   let peakBlocks = 0;
+  let peakEvent = 0;
   const ev = t.events;
   for (let i = 0; i < t.count; i++) {
     const w = ev[2 * i];
@@ -101,10 +104,13 @@ export function traceStats(t: Trace): TraceStats {
         live += n;
       }
     }
-    if (live > peak) peak = live;
+    if (live > peak) {
+      peak = live;
+      peakEvent = i + 1;
+    }
     if (liveBlocks > peakBlocks) peakBlocks = liveBlocks;
   }
-  return { events: t.count, perOp, perDomain, peakLiveBytes: peak, peakLiveBlocks: peakBlocks, liveBlocksAtEnd: liveBlocks };
+  return { events: t.count, perOp, perDomain, peakLiveBytes: peak, peakLiveBlocks: peakBlocks, peakEvent, liveBlocksAtEnd: liveBlocks };
 }
 
 /** The decompressed bytes of a trace of the first `count` events of t (maxSlots recomputed). */

@@ -1,0 +1,57 @@
+/**
+ * cli/inspect.ts — `pymalloc stats` and `pymalloc map`: the heap at a point of a trace.
+ *
+ * Owns: replaying a trace up to --at and printing debugMallocStats() or writing the picture.
+ * Must not: time anything (replay.ts does).
+ */
+
+import { writeFileSync } from "node:fs";
+import { extname } from "node:path";
+import { parseArgs } from "node:util";
+import { createHeap, type Heap } from "../heap/heap.js";
+import { heapHtml, heapSvg } from "../introspect/map.js";
+import { readTraceFile } from "../trace/file.js";
+import { replayTo } from "../trace/replay.js";
+import { traceStats } from "../trace/trace.js";
+import { UsageError, parseAllocators, parseAt } from "./args.js";
+import { Progress } from "./progress.js";
+
+const OPTIONS = {
+  allocator: { type: "string", default: "pymalloc" },
+  at: { type: "string", default: "end" },
+  out: { type: "string" },
+} as const;
+
+function heapAt(args: string[], needOut: boolean): { heap: Heap; label: string; out?: string } {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: OPTIONS });
+  if (positionals.length !== 1) throw new UsageError(`expected one trace file, got ${positionals.length}`);
+  const [allocator, ...more] = parseAllocators(values.allocator);
+  if (more.length > 0) throw new UsageError("--allocator takes one mode here");
+  if (needOut) {
+    if (!values.out) throw new UsageError("map needs --out FILE.html or FILE.svg");
+    if (![".html", ".svg"].includes(extname(values.out))) throw new UsageError(`--out must end in .html or .svg, got ${values.out}`);
+  }
+  const t = readTraceFile(positionals[0]);
+  const st = traceStats(t);
+  const upTo = parseAt(values.at, st);
+  const heap = createHeap({ allocator, traceAllocations: false });
+  const bar = new Progress(`replaying ${t.name} to event ${upTo}`, upTo);
+  replayTo(heap, t, upTo, (d) => bar.update(d));
+  bar.finish();
+  return { heap, label: `${t.name} after ${upTo.toLocaleString("en-US")} of ${t.count.toLocaleString("en-US")} events (${allocator})`, out: values.out };
+}
+
+export function cmdStats(args: string[]): number {
+  const { heap, label } = heapAt(args, false);
+  console.log(`# ${label}`);
+  console.log(heap.debugMallocStats());
+  return 0;
+}
+
+export function cmdMap(args: string[]): number {
+  const { heap, label, out } = heapAt(args, true);
+  const text = extname(out!) === ".svg" ? heapSvg(heap, label) : heapHtml(heap, label);
+  writeFileSync(out!, text);
+  console.log(`wrote ${out} (${text.length.toLocaleString("en-US")} bytes): ${label}`);
+  return 0;
+}

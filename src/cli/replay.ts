@@ -1,0 +1,126 @@
+/**
+ * cli/replay.ts — `pymalloc replay`: time trace replays, print speed and memory.
+ *
+ * Owns: the replay command's runs (warm-up, timed runs on warm memory, optional verification)
+ * and its table or JSON output.
+ * Must not: contain allocator logic.
+ */
+
+import { parseArgs } from "node:util";
+import { createHeap } from "../heap/heap.js";
+import type { AllocatorMode } from "../heap/options.js";
+import type { MemorySource } from "../memory/memory.js";
+import { readTraceFile } from "../trace/file.js";
+import { freeLive, liveAtEnd, replayTimed, replayVerify } from "../trace/replay.js";
+import { traceStats, type Trace } from "../trace/trace.js";
+import { UsageError, parseAllocators, parseRuns } from "./args.js";
+import { Progress } from "./progress.js";
+
+const fmtInt = (n: number): string => Math.round(n).toLocaleString("en-US");
+const mib = (n: number): string => (n / 2 ** 20).toFixed(2) + " MiB";
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+export interface ReplayRow {
+  trace: string;
+  allocator: AllocatorMode;
+  events: number;
+  nsPerEvent: number;
+  nsPerEventMin: number;
+  nsPerEventMax: number;
+  eventsPerSecond: number;
+  peakLiveBytes: number;
+  peakFootprint: number;
+  footprintRatio: number;
+  byteLength: number;
+  verified: boolean;
+}
+
+function replayOne(t: Trace, peakLive: number, allocator: AllocatorMode, runs: number, verify: boolean, traceAllocations: boolean): ReplayRow {
+  const live = liveAtEnd(t);
+  const bar = new Progress(`${t.name} ${allocator}`, runs + 1 + (verify ? 1 : 0));
+  let step = 0;
+  bar.update(0);
+  if (verify) {
+    replayVerify(createHeap({ allocator, traceAllocations }), t, { freeAtEnd: true });
+    bar.update(++step);
+  }
+  const times: number[] = [];
+  let peakFootprint = 0;
+  let byteLength = 0;
+  let memory: MemorySource | undefined;
+  for (let r = 0; r <= runs; r++) {
+    // Run 0 (the warm-up) gets a fresh memory; the timed runs format a fresh heap into that same,
+    // already touched memory, so first-touch page faults (very costly on VMs) are not timed.
+    const heap = createHeap({ allocator, memory, traceAllocations });
+    memory = heap.memory.source;
+    const { ns, ptr } = replayTimed(heap, t);
+    const s = heap.stats();
+    peakFootprint = s.peakFootprint;
+    if (r === 0) byteLength = s.byteLength;
+    freeLive(heap, live, ptr);
+    if (r > 0) times.push(ns / t.count);
+    bar.update(++step);
+  }
+  bar.finish();
+  const nsPerEvent = median(times);
+  return {
+    trace: t.name,
+    allocator,
+    events: t.count,
+    nsPerEvent,
+    nsPerEventMin: Math.min(...times),
+    nsPerEventMax: Math.max(...times),
+    eventsPerSecond: 1e9 / nsPerEvent,
+    peakLiveBytes: peakLive,
+    peakFootprint,
+    footprintRatio: peakFootprint / peakLive,
+    byteLength,
+    verified: verify,
+  };
+}
+
+export function cmdReplay(args: string[]): number {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      allocator: { type: "string", default: "pymalloc,malloc" },
+      runs: { type: "string", default: "5" },
+      verify: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      untraced: { type: "boolean", default: false },
+    },
+  });
+  if (positionals.length === 0) throw new UsageError("replay needs at least one trace file");
+  const modes = parseAllocators(values.allocator!);
+  const runs = parseRuns(values.runs!);
+  const rows: ReplayRow[] = [];
+  for (const file of positionals) {
+    const t = readTraceFile(file);
+    const st = traceStats(t);
+    if (!values.json)
+      console.log(`${t.name}: ${fmtInt(t.count)} events, peak live ${mib(st.peakLiveBytes)} in ${fmtInt(st.peakLiveBlocks)} blocks`);
+    for (const mode of modes) {
+      const row = replayOne(t, st.peakLiveBytes, mode, runs, values.verify!, !values.untraced);
+      rows.push(row);
+      if (!values.json) {
+        console.log(
+          `  ${mode.padEnd(14)} ${row.nsPerEvent.toFixed(1).padStart(7)} ns/event (min ${row.nsPerEventMin.toFixed(1)}, max ${row.nsPerEventMax.toFixed(1)})` +
+            `  ${(row.eventsPerSecond / 1e6).toFixed(1)} M events/s  peak footprint ${mib(row.peakFootprint)} (x${row.footprintRatio.toFixed(3)} of live)` +
+            `  memory ${mib(row.byteLength)}${row.verified ? "  verified" : ""}`,
+        );
+      }
+    }
+    if (!values.json && modes.includes("pymalloc") && modes.includes("malloc")) {
+      const a = rows.find((r) => r.trace === t.name && r.allocator === "pymalloc")!;
+      const b = rows.find((r) => r.trace === t.name && r.allocator === "malloc")!;
+      console.log(`  pymalloc is ${(b.nsPerEvent / a.nsPerEvent).toFixed(2)}x the speed of malloc mode`);
+    }
+  }
+  if (values.json) console.log(JSON.stringify(rows, null, 2));
+  return 0;
+}
+

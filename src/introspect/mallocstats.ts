@@ -1,0 +1,91 @@
+/**
+ * introspect/mallocstats.ts — heap.debugMallocStats(): CPython's sys._debugmallocstats(), for us.
+ *
+ * Owns: the text report (size-class table, arena and byte accounting that adds up to the arena
+ * bytes, raw allocator figures) and the accounting record it prints.
+ * Must not: read anything stats() does not (every number comes from the heap's state).
+ */
+
+import { Chunk, Pool, Size } from "../constants.js";
+import type { Heap } from "../heap/heap.js";
+import { heapStats, type HeapStats } from "./stats.js";
+import { forEachChunk, forEachPool } from "./walk.js";
+
+/** Where every byte of the arenas goes; the parts add up to `arenaBytes`. */
+export interface ArenaAccounting {
+  arenaBytes: number;
+  allocatedBlocks: number;
+  availableBlocks: number;
+  unusedPools: number;
+  unusedPoolBytes: number;
+  poolHeaders: number;
+  quantization: number;
+  /** Arena headers and raw chunk overhead around the pools. */
+  arenaOverhead: number;
+}
+
+export function arenaAccounting(heap: Heap): ArenaAccounting {
+  const o = heap.objectAllocator;
+  const a: ArenaAccounting = { arenaBytes: 0, allocatedBlocks: 0, availableBlocks: 0, unusedPools: 0, unusedPoolBytes: 0, poolHeaders: 0, quantization: 0, arenaOverhead: 0 };
+  forEachChunk(heap, (c) => {
+    if (!c.arena || c.free) return;
+    a.arenaBytes += c.size;
+    a.arenaOverhead += c.size - o.arenaSize;
+    forEachPool(heap, c.chunk + Chunk.HEADER, (p) => {
+      if (p.count === 0) {
+        a.unusedPools++;
+        a.unusedPoolBytes += o.poolSize;
+        return;
+      }
+      const size = (p.szidx + 1) << Size.ALIGNMENT_SHIFT;
+      a.allocatedBlocks += p.count * size;
+      a.availableBlocks += (p.capacity - p.count) * size;
+      a.poolHeaders += Pool.OVERHEAD;
+      a.quantization += o.poolSize - Pool.OVERHEAD - p.capacity * size;
+    });
+  });
+  return a;
+}
+
+const num = (n: number): string => n.toLocaleString("en-US");
+const line = (label: string, value: number): string => `${label.padEnd(36)}= ${num(value).padStart(21)}`;
+
+export function debugMallocStats(heap: Heap, s: HeapStats = heapStats(heap)): string {
+  const o = heap.objectAllocator;
+  const out: string[] = [];
+  out.push(`Small block threshold = ${Size.SMALL_REQUEST_THRESHOLD}, in ${Size.NB_SMALL_SIZE_CLASSES} size classes.`);
+  out.push("");
+  out.push("class   size   num pools   blocks in use  avail blocks");
+  out.push("-----   ----   ---------   -------------  ------------");
+  for (const k of s.classes) {
+    if (k.pools === 0) continue;
+    out.push(`${String(k.sizeClass).padStart(5)}   ${String(k.size).padStart(4)}   ${String(k.pools).padStart(9)}   ${String(k.blocksInUse).padStart(13)}  ${String(k.blocksAvailable).padStart(12)}`);
+  }
+  out.push("");
+  const a = arenaAccounting(heap);
+  out.push(line("# arenas allocated total", s.arenas.allocatedTotal));
+  out.push(line("# arenas reclaimed", s.arenas.reclaimed));
+  out.push(line("# arenas highwater mark", s.arenas.highWater));
+  out.push(line("# arenas allocated current", s.arenas.current));
+  out.push(line(`${s.arenas.current} arenas * ${o.arenaSize} bytes/arena`, s.arenas.current * o.arenaSize));
+  out.push("");
+  out.push(line("# bytes in allocated blocks", a.allocatedBlocks));
+  out.push(line("# bytes in available blocks", a.availableBlocks));
+  out.push(line(`${a.unusedPools} unused pools * ${o.poolSize} bytes`, a.unusedPoolBytes));
+  out.push(line("# bytes lost to pool headers", a.poolHeaders));
+  out.push(line("# bytes lost to quantization", a.quantization));
+  out.push(line("# bytes lost to arena alignment", a.arenaOverhead));
+  out.push(line("Total", a.arenaBytes));
+  out.push("");
+  out.push("Raw allocator (TLSF):");
+  out.push(line("# raw blocks in use", s.raw.blocks));
+  out.push(line("# bytes in raw blocks", s.raw.bytes));
+  out.push(line("# free chunks", s.raw.freeBlocks));
+  out.push(line("# bytes in free chunks", s.raw.freeBytes));
+  out.push(line("# largest free chunk", s.raw.largestFree));
+  out.push(line("# bytes above the top (never used)", s.raw.topFree));
+  out.push(line("# footprint (top of used region)", s.footprint));
+  out.push(line("# peak footprint", s.peakFootprint));
+  out.push(line(`memory (${s.memoryKind}) byte length`, s.byteLength));
+  return out.join("\n");
+}

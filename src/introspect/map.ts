@@ -1,0 +1,136 @@
+/**
+ * introspect/map.ts — a picture of the heap: SVG, or an HTML page around it.
+ *
+ * Owns: laying out every arena as a row of pools (hue = size class, shade = how full), the raw
+ * allocator's address space as a strip (raw blocks, free chunks, arenas, the untouched top), the
+ * legend and the totals.
+ * Must not: write to the heap. Pure function of what the walks report.
+ */
+
+import { Chunk, Size } from "../constants.js";
+import type { Heap } from "../heap/heap.js";
+import { arenaAccounting } from "./mallocstats.js";
+import { heapStats } from "./stats.js";
+import { forEachChunk, forEachPool } from "./walk.js";
+
+const CELL = 14;
+const GAP = 2;
+const LABEL_W = 110;
+const STRIP_H = 28;
+const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+const mib = (n: number): string => (n / 2 ** 20).toFixed(2) + " MiB";
+
+/** Colour of a size class at a fullness in [0, 1]: hue by class, darker when fuller. */
+export function classColour(szidx: number, fullness: number): string {
+  // 0..300 degrees: the first and last classes must not both come out red.
+  const hue = Math.round((szidx * 300) / (Size.NB_SMALL_SIZE_CLASSES - 1));
+  const light = Math.round(85 - 50 * Math.max(0, Math.min(1, fullness)));
+  return `hsl(${hue}, 70%, ${light}%)`;
+}
+
+const RAW_COLOURS = { used: "#4a6fa5", free: "#f2c14e", arena: "#5fa85f", top: "#e6e6e6" };
+
+export function heapSvg(heap: Heap, title = "pymalloc heap"): string {
+  const o = heap.objectAllocator;
+  const s = heapStats(heap);
+  const acc = arenaAccounting(heap);
+  const ppa = o.poolsPerArena;
+  const rowW = ppa * (CELL + GAP);
+  const width = Math.max(LABEL_W + rowW + 20, 760);
+  const parts: string[] = [];
+  let y = 30;
+  parts.push(`<text x="10" y="20" font-size="16" font-weight="bold">${esc(title)}</text>`);
+
+  // The raw allocator's address space, start to memory end, as one strip.
+  const start = heap.rawAllocator.start;
+  const end = s.byteLength;
+  const span = Math.max(1, end - start);
+  const stripW = width - 20;
+  parts.push(`<text x="10" y="${y + 12}" font-size="12">address space ${mib(start)} .. ${mib(end)} (raw blocks, free chunks, arenas, untouched top)</text>`);
+  y += 18;
+  parts.push(`<g class="raw-strip">`);
+  forEachChunk(heap, (c) => {
+    const kind = c.free ? "free" : c.arena ? "arena" : "used";
+    const x = 10 + ((c.chunk - start) / span) * stripW;
+    const w = Math.max(0.5, (c.size / span) * stripW);
+    parts.push(`<rect x="${x.toFixed(2)}" y="${y}" width="${w.toFixed(2)}" height="${STRIP_H}" fill="${RAW_COLOURS[kind]}"><title>${kind} chunk at ${c.chunk}, ${c.size} bytes</title></rect>`);
+  });
+  const topX = 10 + ((heap.rawAllocator.top - start) / span) * stripW;
+  parts.push(`<rect x="${topX.toFixed(2)}" y="${y}" width="${Math.max(0, 10 + stripW - topX).toFixed(2)}" height="${STRIP_H}" fill="${RAW_COLOURS.top}"><title>top: ${end - heap.rawAllocator.top} bytes never used</title></rect>`);
+  parts.push(`</g>`);
+  y += STRIP_H + 24;
+
+  // One row per arena, one cell per pool.
+  parts.push(`<text x="10" y="${y}" font-size="12">arenas: one row each, one cell per ${o.poolSize / 1024} KiB pool (colour: size class; darker: fuller; grey: empty pool; white: never used)</text>`);
+  y += 10;
+  let arenas = 0;
+  forEachChunk(heap, (c) => {
+    if (!c.arena || c.free) return;
+    arenas++;
+    const a = c.chunk + Chunk.HEADER;
+    parts.push(`<g class="arena"><text x="10" y="${y + CELL - 3}" font-size="11">arena @${(a / 2 ** 20).toFixed(2)}M</text>`);
+    let i = 0;
+    forEachPool(heap, a, (p) => {
+      const x = LABEL_W + i * (CELL + GAP);
+      i++;
+      let fill = "#ffffff";
+      let tip = `pool ${p.pool}: never used`;
+      if (p.carved && p.count === 0) {
+        fill = "#bdbdbd";
+        tip = `pool ${p.pool}: empty`;
+      } else if (p.count > 0) {
+        fill = classColour(p.szidx, p.count / p.capacity);
+        tip = `pool ${p.pool}: class ${p.szidx} (${(p.szidx + 1) * 16} B), ${p.count}/${p.capacity} blocks`;
+      }
+      parts.push(`<rect class="pool" x="${x}" y="${y}" width="${CELL}" height="${CELL}" fill="${fill}" stroke="#999" stroke-width="0.5"><title>${tip}</title></rect>`);
+    });
+    parts.push(`</g>`);
+    y += CELL + GAP;
+  });
+  if (arenas === 0) {
+    parts.push(`<text x="10" y="${y + 12}" font-size="12" fill="#777">(no arenas: the object allocator holds nothing)</text>`);
+    y += 18;
+  }
+  y += 20;
+
+  // Legend and totals.
+  parts.push(`<g class="legend"><text x="10" y="${y}" font-size="13" font-weight="bold">Legend</text>`);
+  y += 8;
+  for (let k = 0; k < Size.NB_SMALL_SIZE_CLASSES; k++) {
+    const x = 10 + (k % 16) * 46;
+    const yy = y + Math.floor(k / 16) * 20;
+    parts.push(`<rect x="${x}" y="${yy}" width="12" height="12" fill="${classColour(k, 0.7)}"/><text x="${x + 15}" y="${yy + 10}" font-size="10">${(k + 1) * 16}</text>`);
+  }
+  y += 44;
+  let lx = 10;
+  for (const [name, colour] of Object.entries(RAW_COLOURS)) {
+    parts.push(`<rect x="${lx}" y="${y}" width="12" height="12" fill="${colour}" stroke="#999" stroke-width="0.5"/><text x="${lx + 15}" y="${y + 10}" font-size="11">${name === "used" ? "raw block" : name === "free" ? "free chunk" : name === "arena" ? "arena" : "untouched top"}</text>`);
+    lx += 130;
+  }
+  parts.push(`</g>`);
+  y += 30;
+  const totals = [
+    `mode ${s.mode}, memory ${s.memoryKind} ${mib(s.byteLength)}, footprint ${mib(s.footprint)} (peak ${mib(s.peakFootprint)})`,
+    `${s.blocksInUse.toLocaleString("en-US")} blocks in use, ${mib(s.bytesInUse)}; ${s.arenas.current} arenas: ${mib(acc.allocatedBlocks)} in blocks, ${mib(acc.availableBlocks)} available, ${acc.unusedPools} unused pools`,
+    `raw: ${s.raw.blocks.toLocaleString("en-US")} blocks (${mib(s.raw.bytes)}), ${s.raw.freeBlocks.toLocaleString("en-US")} free chunks (${mib(s.raw.freeBytes)}, largest ${mib(s.raw.largestFree)})`,
+  ];
+  parts.push(`<g class="totals">`);
+  for (const t of totals) {
+    parts.push(`<text x="10" y="${y}" font-size="12">${esc(t)}</text>`);
+    y += 16;
+  }
+  parts.push(`</g>`);
+  y += 10;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}" font-family="sans-serif"><rect width="100%" height="100%" fill="#fff"/>${parts.join("")}</svg>`;
+}
+
+export function heapHtml(heap: Heap, title = "pymalloc heap"): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
+<style>body{font-family:sans-serif;margin:16px;background:#fafafa} pre{background:#fff;border:1px solid #ddd;padding:8px;font-size:12px}</style>
+</head><body>
+<div id="map">${heapSvg(heap, title)}</div>
+<details><summary>debugMallocStats()</summary><pre id="stats">${esc(heap.debugMallocStats())}</pre></details>
+</body></html>
+`;
+}
