@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { createHeap } from "../dist/index.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const WASM = join(HERE, "wasm", "dlmalloc.wasm");
+const WASM = join(HERE, "..", "wasm", "dlmalloc", "dlmalloc.wasm");
 
 /** pymalloc in one of its modes; the families by domain, as CPython uses them. */
 function pymalloc(mode, label, note) {
@@ -28,7 +28,12 @@ function pymalloc(mode, label, note) {
       memory = heap.memory.source; // the next run formats a fresh heap into the same memory
       return {
         fams: [heap.raw, heap.mem, heap.obj],
-        view: heap.memory.views, // its u8 is replaced whenever the memory grows
+        // The memory replaces its views object when it grows: read through a getter.
+        view: {
+          get u8() {
+            return heap.memory.views.u8;
+          },
+        },
         peakFootprint: () => heap.stats().peakFootprint,
         byteLength: () => heap.memory.byteLength,
         dispose() {},
@@ -96,13 +101,13 @@ function dlmalloc() {
   return {
     name: "dlmalloc (WebAssembly)",
     key: "dlmalloc-wasm",
-    note: "wasi-libc malloc built by bench/wasm/build.sh, one export call per event",
+    note: "wasi-libc malloc built by wasm/build.sh, one export call per event",
     available() {
       try {
         module = new WebAssembly.Module(readFileSync(WASM));
         return true;
       } catch (e) {
-        return `bench/wasm/dlmalloc.wasm missing or broken (run bench/wasm/build.sh; needs clang, lld, wasi-libc): ${e.message}`;
+        return `wasm/dlmalloc/dlmalloc.wasm missing or broken (run wasm/build.sh; needs clang, lld, wasi-libc): ${e.message}`;
       }
     },
     create() {
@@ -120,21 +125,21 @@ function dlmalloc() {
       };
       const f = {
         malloc: (n) => {
-          const p = x.bench_malloc(n) >>> 0;
+          const p = x.malloc(n) >>> 0;
           refresh();
           return p;
         },
         calloc: (a, b) => {
-          const p = x.bench_calloc(a, b) >>> 0;
+          const p = x.calloc(a, b) >>> 0;
           refresh();
           return p;
         },
         realloc: (p, n) => {
-          const q = x.bench_realloc(p, n) >>> 0;
+          const q = x.realloc(p, n) >>> 0;
           refresh();
           return q;
         },
-        free: (p) => x.bench_free(p),
+        free: (p) => x.free(p),
       };
       return {
         fams: [f, f, f],

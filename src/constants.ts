@@ -89,6 +89,8 @@ export const enum Chunk {
   HEADER = 8, // payload offset
   OVERHEAD = 4, // bytes of a chunk a user cannot use
   MIN = 16,
+  /** Largest request that could ever fit (a memory is at most 4 GiB - 64 KiB); above it, NULL. */
+  MAX_REQUEST = 0xffff0000 - 32,
 }
 export const enum Flag {
   FREE = 1,

@@ -13,3 +13,7 @@ export type { HeapStats, SizeClassStats } from "./introspect/stats.js";
 export { Memory, memoryKindOf, type MemoryKind, type MemorySource } from "./memory/memory.js";
 export { PymallocError, InvalidPointerError, HeapCorruptionError, NotImplementedError } from "./errors.js";
 export * as constants from "./constants.js";
+export { fromExports, fromMemPool, fromFunctions, type WasmAllocatorExports, type MemPoolLike, type FunctionsAllocator } from "./compat/adapters.js";
+export { ForeignHeap, type AdapterOptions, type ForeignSpec } from "./compat/foreign.js";
+export { wasmImports, type WasmAllocatorImports, type FamilyName } from "./compat/wasm-imports.js";
+export { instantiateWithHeap, type InstantiateOptions } from "./compat/wasm.js";

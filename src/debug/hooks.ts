@@ -14,6 +14,7 @@ import { CLEAN_BYTE, DEAD_BYTE, Debug, FORBIDDEN_BYTE, H } from "../constants.js
 import { InvalidPointerError } from "../errors.js";
 import { badPointer, badSize, callocBytes, type Family } from "../heap/families.js";
 import type { Heap } from "../heap/heap.js";
+import type { Memory } from "../memory/memory.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
 import { fillRange, firstMismatch } from "./bytes.js";
 import { MemoryCorruptionError, hexDump, type CorruptionKind, type CorruptionReport, type DamagedByte } from "./report.js";
@@ -98,9 +99,59 @@ export interface LeakReport {
   toString(): string;
 }
 
+/**
+ * What the debug hooks need from the heap below them: its memory, two words of state in that
+ * memory, and the allocator's view of a block (usable size, validity, enumeration). A pymalloc
+ * heap answers from its own structures; a foreign allocator (compat/) from a live-block table.
+ */
+export interface DebugHost {
+  readonly memory: Memory;
+  /** u32 index of the debug allocation counter. */
+  readonly serialWord: number;
+  /** u32 index of the word holding the quarantine ring's address (0: none yet). */
+  readonly ringWord: number;
+  /** Alignment of the blocks below (the user pointer keeps it: the header is 32 bytes). */
+  readonly alignment: number;
+  /** Memory for the quarantine ring, from the raw allocator below; 0 when there is none. */
+  allocState(bytes: number): number;
+  /** A block was just obtained from below with `requested` bytes: its usable size. */
+  obtained(base: number, requested: number): number;
+  /** The block at base is about to be released below. */
+  releasing(base: number): void;
+  /** Usable bytes of a block known to be live. */
+  usableTrusted(base: number): number;
+  /** Usable bytes of the block at base; throws InvalidPointerError when it is not a live block. */
+  usableSize(base: number): number;
+  /** Every live block below (quarantined ones included), with its size class (-1: none). */
+  forEachBlock(fn: (base: number, sizeClass: number) => void): void;
+}
+
+/** The debug host of a pymalloc heap: its header words, raw allocator and block walk. */
+export function heapDebugHost(heap: Heap): DebugHost {
+  const hw = heap.heapBase >>> 2;
+  const oa = heap.objectAllocator;
+  return {
+    memory: heap.memory,
+    serialWord: hw + H.SERIAL,
+    ringWord: hw + H.QUARANTINE,
+    alignment: 16,
+    allocState: (bytes) => heap.rawAllocator.malloc(bytes),
+    obtained: (base) => oa.usableTrusted(base),
+    releasing: () => {},
+    usableTrusted: (base) => oa.usableTrusted(base),
+    usableSize: (base) => oa.usableSize(base),
+    forEachBlock(fn) {
+      const ring = heap.memory.views.u32[hw + H.QUARANTINE];
+      forEachLiveBlock(heap, (b) => {
+        if (b.address !== ring) fn(b.address, b.sizeClass);
+      });
+    },
+  };
+}
+
 /** Per-heap debug machinery; state lives in memory, stacks in JS (a diagnostic cache). */
 export class DebugState {
-  readonly heap: Heap;
+  readonly host: DebugHost;
   readonly opts: DebugOptions;
   /** Family below each family id, used to release a block by the family that allocated it. */
   readonly belowOf: Record<string, Family>;
@@ -110,27 +161,29 @@ export class DebugState {
   /** Marks headers whose sites this instance recorded. */
   private readonly traceTag: number;
   private readonly wSerial: number;
+  private readonly alignMask: number;
   ring = 0;
 
-  constructor(heap: Heap, opts: DebugOptions, belowOf: Record<string, Family>) {
-    this.heap = heap;
+  constructor(host: DebugHost, opts: DebugOptions, belowOf: Record<string, Family>) {
+    this.host = host;
     this.opts = opts;
     this.belowOf = belowOf;
     this.traceTag = 1 + Math.floor(Math.random() * 0x7ffffffe);
-    const v = heap.memory.views;
+    this.alignMask = host.alignment - 1;
+    const v = host.memory.views;
     this.u8 = v.u8;
     this.u32 = v.u32;
     this.f64 = v.f64;
-    heap.memory.onGrow((nv) => {
+    host.memory.onGrow((nv) => {
       this.u8 = nv.u8;
       this.u32 = nv.u32;
       this.f64 = nv.f64;
     });
-    this.wSerial = (heap.heapBase >>> 2) + H.SERIAL;
-    const hq = (heap.heapBase >>> 2) + H.QUARANTINE;
+    this.wSerial = host.serialWord;
+    const hq = host.ringWord;
     this.ring = this.u32[hq];
     if (this.ring === 0 && opts.quarantineBlocks > 0) {
-      const ring = heap.rawAllocator.malloc(Debug.Q_ENTRIES + 4 * opts.quarantineBlocks);
+      const ring = host.allocState(Debug.Q_ENTRIES + 4 * opts.quarantineBlocks);
       if (ring === 0) throw new RangeError("memory too small for the debug quarantine");
       const u32 = this.u32;
       u32[(ring + Debug.Q_CAPACITY) >>> 2] = opts.quarantineBlocks;
@@ -155,7 +208,7 @@ export class DebugState {
     if (n > 0xffffffff - Debug.HEADER - Debug.MIN_TAIL) return 0;
     const base = fam.below.malloc(n + Debug.HEADER + Debug.MIN_TAIL);
     if (base === 0) return 0;
-    const usable = this.heap.objectAllocator.usableTrusted(base);
+    const usable = this.host.obtained(base, n + Debug.HEADER + Debug.MIN_TAIL);
     const u8 = this.u8;
     const u32 = this.u32;
     const serial = (u32[this.wSerial] = (u32[this.wSerial] + 1) >>> 0);
@@ -220,6 +273,7 @@ export class DebugState {
   private release(base: number, family: string, serial: number): void {
     this.allocSites.delete(serial);
     this.freeSites.delete(serial);
+    this.host.releasing(base);
     (this.belowOf[family] ?? this.belowOf.r).free(base);
   }
 
@@ -307,13 +361,13 @@ export class DebugState {
    */
   checkBlock(famId: string, p: number, op: string, sink: (r: CorruptionReport) => void = (r) => this.raise(r)): BlockInfo | null {
     const base = p - Debug.HEADER;
-    if ((p & 15) !== 0 || base < 0) {
-      sink(this.report("invalid-pointer", op, p, "the address is not 16-byte aligned, or lies before the heap: it cannot be a block", { usedBy: famId }));
+    if ((p & this.alignMask) !== 0 || base < 0) {
+      sink(this.report("invalid-pointer", op, p, `the address is not ${this.host.alignment}-byte aligned, or lies before the heap: it cannot be a block`, { usedBy: famId }));
       return null;
     }
     let usable: number;
     try {
-      usable = this.heap.objectAllocator.usableSize(base);
+      usable = this.host.usableSize(base);
     } catch (e) {
       if (!(e instanceof InvalidPointerError)) throw e;
       const freed = e.reason === "double-free";
@@ -377,7 +431,7 @@ export class DebugState {
     const p = base + Debug.HEADER;
     const size = u32[(base + Debug.SIZE) >>> 2];
     const serial = u32[(base + Debug.SERIAL) >>> 2];
-    const usable = this.heap.objectAllocator.usableTrusted(base);
+    const usable = this.host.usableTrusted(base);
     const bad: DamagedByte[] = [];
     let n = this.damaged(base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE, p, bad);
     n += this.damaged(p, p + Math.min(size, usable), DEAD_BYTE, p, bad);
@@ -411,24 +465,21 @@ export class DebugState {
 
   private forEachDebugBlock(fn: (base: number, quarantined: boolean) => void): void {
     const u8 = this.u8;
-    forEachLiveBlock(this.heap, (b) => {
-      if (b.address === this.ring) return;
-      fn(b.address, (u8[b.address + Debug.FAMILY] & Debug.FREED_BIT) !== 0);
-    });
+    this.host.forEachBlock((base) => fn(base, (u8[base + Debug.FAMILY] & Debug.FREED_BIT) !== 0));
   }
 
   /** Visit live (not quarantined) debug blocks as the user sees them. */
   walk(fn: (b: { address: number; size: number; family: string; sizeClass: number; serial: number }) => void): void {
     const u32 = this.u32;
     const u8 = this.u8;
-    forEachLiveBlock(this.heap, (lb) => {
-      if (lb.address === this.ring || (u8[lb.address + Debug.FAMILY] & Debug.FREED_BIT) !== 0) return;
+    this.host.forEachBlock((base, sizeClass) => {
+      if ((u8[base + Debug.FAMILY] & Debug.FREED_BIT) !== 0) return;
       fn({
-        address: lb.address + Debug.HEADER,
-        size: u32[(lb.address + Debug.SIZE) >>> 2],
-        family: FAMILY_OF_CODE[u8[lb.address + Debug.FAMILY]] ?? "?",
-        sizeClass: lb.sizeClass,
-        serial: u32[(lb.address + Debug.SERIAL) >>> 2],
+        address: base + Debug.HEADER,
+        size: u32[(base + Debug.SIZE) >>> 2],
+        family: FAMILY_OF_CODE[u8[base + Debug.FAMILY]] ?? "?",
+        sizeClass,
+        serial: u32[(base + Debug.SERIAL) >>> 2],
       });
     });
   }

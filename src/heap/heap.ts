@@ -15,7 +15,7 @@ import {
   MODE_IDS,
 } from "../constants.js";
 import { PymallocError, hex } from "../errors.js";
-import { DebugFamily, DebugState, type DebugOptions, type LeakReport, leakReport } from "../debug/hooks.js";
+import { DebugFamily, DebugState, heapDebugHost, type DebugOptions, type LeakReport, leakReport } from "../debug/hooks.js";
 import { Memory, type MemorySource } from "../memory/memory.js";
 import { ObjectAllocator } from "../obmalloc/obmalloc.js";
 import { RawAllocator } from "../raw/tlsf.js";
@@ -26,6 +26,7 @@ import { checkShifts, computeLayout, formatHeap } from "./layout.js";
 import { debugOptions, resolveOptions, type AllocatorMode, type AttachOptions, type HeapOptions } from "./options.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
 import { debugMallocStats } from "../introspect/mallocstats.js";
+import { wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
 
 export interface WalkedBlock {
   address: number;
@@ -73,7 +74,7 @@ export class Heap {
       this.debug = undefined;
     } else {
       // Debug modes: the hooks wrap each family over whichever allocator is below it.
-      const d = new DebugState(this, debug, below);
+      const d = new DebugState(heapDebugHost(this), debug, below);
       this.debug = d;
       this.obj = new DebugFamily("o", below.o, d);
       this.mem = new DebugFamily("m", below.m, d);
@@ -147,6 +148,15 @@ export class Heap {
     forEachLiveBlock(this, (b) => {
       if (b.address !== ring) fn({ address: b.address, size: b.usable, family: undefined, sizeClass: b.sizeClass });
     });
+  }
+
+  /**
+   * malloc/free/calloc/realloc (and the memory) for a WebAssembly module to import, so that its C
+   * code allocates from this heap. The heap must be in a WebAssembly.Memory, above the module's
+   * static data (heapBase: its __heap_base); `family` defaults to "mem". See instantiateWithHeap().
+   */
+  wasmImports(options: { family?: FamilyName } = {}): WasmAllocatorImports {
+    return wasmImports(this, options);
   }
 
   /** Walk every structure; throws HeapCorruptionError naming the first fault. */

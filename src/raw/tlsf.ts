@@ -28,6 +28,7 @@ import type { Memory, Views } from "../memory/memory.js";
 const ctz = (x: number): number => 31 - Math.clz32(x & -x);
 
 /** Chunk bytes for a request of n bytes (n a uint32). */
+/** Chunk bytes for a request of n <= Chunk.MAX_REQUEST bytes (larger n would wrap). */
 export const chunkSizeFor = (n: number): number => (n <= 12 ? Chunk.MIN : ((n + 19) >>> 4) * 16);
 
 export class RawAllocator {
@@ -188,6 +189,7 @@ export class RawAllocator {
 
   /** Allocate a chunk for n bytes (n a uint32 already validated). Returns the payload or 0. */
   malloc(n: number): number {
+    if (n > Chunk.MAX_REQUEST) return 0;
     const size = chunkSizeFor(n);
     const c = this.findFit(size);
     if (c === 0) return this.fromTop(size, 0, Flag.TAG);
@@ -202,6 +204,7 @@ export class RawAllocator {
    * allocator: align is the pool size, offset the arena header.
    */
   mallocAligned(n: number, align: number, offset: number): number {
+    if (n > Chunk.MAX_REQUEST) return 0;
     const size = chunkSizeFor(n);
     const placeAt = (c: number): number => {
       const p = c + Chunk.HEADER;
@@ -291,6 +294,7 @@ export class RawAllocator {
 
   realloc(p: number, n: number): number {
     const sw = this.validate("realloc", p);
+    if (n > Chunk.MAX_REQUEST) return 0;
     const c = p - Chunk.HEADER;
     const csize = (sw & ~Flag.MASK) >>> 0;
     const size = chunkSizeFor(n);

@@ -1,6 +1,8 @@
 /*
- * bench/wasm/dlmalloc.c — wasi-libc's malloc (Doug Lea's dlmalloc) exported for the benchmark,
- * as a user of an Emscripten-style module would call it from JS.
+ * wasm/dlmalloc/dlmalloc.c — wasi-libc's malloc (Doug Lea's dlmalloc) in a module of its own,
+ * exporting malloc, free, calloc, realloc and malloc_usable_size (see wasm/build.sh): what a
+ * user of an Emscripten-style module calls from JS. The benchmark compares against it; the compat
+ * tests run our families and debug hooks over it (fromExports).
  *
  * Our own sbrk replaces wasi-libc's so that the heap starts at __heap_base of an imported
  * memory: the benchmark re-instantiates the module on the same (already touched) memory for
@@ -34,9 +36,5 @@ void *sbrk(intptr_t increment) {
   return (void *)old;
 }
 
-__attribute__((export_name("bench_malloc"))) void *bench_malloc(size_t n) { return malloc(n); }
-__attribute__((export_name("bench_calloc"))) void *bench_calloc(size_t n, size_t m) { return calloc(n, m); }
-__attribute__((export_name("bench_realloc"))) void *bench_realloc(void *p, size_t n) { return realloc(p, n); }
-__attribute__((export_name("bench_free"))) void bench_free(void *p) { free(p); }
 /* Footprint as an sbrk would report it: the high water of the break. */
 __attribute__((export_name("bench_peak"))) uintptr_t bench_peak(void) { return brk_peak; }

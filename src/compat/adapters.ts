@@ -1,0 +1,126 @@
+/**
+ * compat/adapters.ts — fromExports, fromMemPool, fromFunctions: other allocators behind our families.
+ *
+ * Owns: turning what a user has (a WebAssembly module's exports, an @thi.ng/malloc MemPool, a
+ * pair of functions) into a ForeignSpec, with clear TypeErrors for what is missing.
+ * Must not: import @thi.ng/malloc (an optional peer: the pool object is passed in) or keep state.
+ */
+
+import { InvalidPointerError } from "../errors.js";
+import type { MemorySource } from "../memory/memory.js";
+import { ForeignHeap, type AdapterOptions, type ForeignSpec } from "./foreign.js";
+
+type Fn = (...args: number[]) => number | void;
+
+function need(obj: Record<string, unknown>, names: string[], what: string): Fn {
+  for (const n of names) if (typeof obj[n] === "function") return obj[n] as Fn;
+  throw new TypeError(`${what}: no ${names.join(" or ")} function`);
+}
+function maybe(obj: Record<string, unknown>, names: string[]): Fn | undefined {
+  for (const n of names) if (typeof obj[n] === "function") return obj[n] as Fn;
+  return undefined;
+}
+
+/** What fromExports reads: a module's exports (wasi-libc or Emscripten names), plus its memory. */
+export interface WasmAllocatorExports {
+  memory?: WebAssembly.Memory;
+  malloc?: unknown;
+  free?: unknown;
+  realloc?: unknown;
+  calloc?: unknown;
+  malloc_usable_size?: unknown;
+  _malloc?: unknown;
+  _free?: unknown;
+  _realloc?: unknown;
+  _malloc_usable_size?: unknown;
+  [name: string]: unknown;
+}
+
+/**
+ * A heap over a WebAssembly module's exported allocator: `malloc`/`free` (or Emscripten's
+ * `_malloc`/`_free`), optional `realloc` and `malloc_usable_size`, and its memory (exported, or
+ * given as `memory` when the module imports it). Views follow the module's memory when it grows.
+ * wasm32 pointers arrive as signed i32 and are read as unsigned.
+ */
+export function fromExports(exports: WasmAllocatorExports, options: AdapterOptions & { memory?: WebAssembly.Memory; alignment?: number } = {}): ForeignHeap {
+  if (exports === null || typeof exports !== "object") throw new TypeError("fromExports: exports must be an object");
+  const x = exports as Record<string, unknown>;
+  const memory = options.memory ?? exports.memory;
+  if (!(memory instanceof WebAssembly.Memory)) throw new TypeError("fromExports: no WebAssembly.Memory (exports.memory, or options.memory for a module that imports it)");
+  const malloc = need(x, ["malloc", "_malloc"], "fromExports");
+  const free = need(x, ["free", "_free"], "fromExports");
+  const realloc = maybe(x, ["realloc", "_realloc"]);
+  const usable = maybe(x, ["malloc_usable_size", "_malloc_usable_size"]);
+  const spec: ForeignSpec = {
+    name: "the WebAssembly module's malloc",
+    memory,
+    malloc: (n) => (malloc(n) as number) >>> 0,
+    free: (p) => void free(p),
+    realloc: realloc && ((p, n) => (realloc(p, n) as number) >>> 0),
+    usableSize: usable && ((p) => (usable(p) as number) >>> 0),
+    alignment: options.alignment ?? 8,
+  };
+  return new ForeignHeap(spec, options);
+}
+
+/** The parts of an @thi.ng/malloc MemPool the adapter uses. */
+export interface MemPoolLike {
+  buf: ArrayBufferLike;
+  malloc(bytes: number): number;
+  realloc(ptr: number, bytes: number): number;
+  free(ptr: number): boolean;
+}
+
+/** A heap over an @thi.ng/malloc MemPool (pass the pool; the package is an optional peer). */
+export function fromMemPool(pool: MemPoolLike, options: AdapterOptions = {}): ForeignHeap {
+  if (pool === null || typeof pool !== "object" || typeof pool.malloc !== "function" || typeof pool.free !== "function" || !pool.buf)
+    throw new TypeError("fromMemPool: expected an @thi.ng/malloc MemPool");
+  // MemPool keeps each block's size (header included) in the word 8 bytes before it.
+  const internals = pool as unknown as { align?: number; blockSize?: (block: number) => number };
+  const blockSize = internals.blockSize?.bind(pool);
+  const spec: ForeignSpec = {
+    name: "@thi.ng/malloc MemPool",
+    memory: pool.buf as MemorySource,
+    malloc: (n) => pool.malloc(n),
+    free: (p) => {
+      if (!pool.free(p)) throw new InvalidPointerError("free", p, "not-a-block", "the MemPool has no such allocated block");
+    },
+    realloc: (p, n) => pool.realloc(p, n),
+    usableSize: blockSize && ((p) => blockSize(p - 8) - 8),
+    alignment: Math.max(4, internals.align ?? 8),
+  };
+  return new ForeignHeap(spec, options);
+}
+
+/** Any allocator given as functions over a memory. */
+export interface FunctionsAllocator {
+  malloc(n: number): number;
+  free(p: number): void;
+  realloc?: (p: number, n: number) => number;
+  usableSize?: (p: number) => number;
+  /** The memory the pointers index: a buffer or WebAssembly.Memory, or a view over all of it. */
+  memory?: MemorySource;
+  u8?: Uint8Array;
+  alignment?: number;
+  name?: string;
+}
+
+/** A heap over any malloc/free pair (realloc and usable sizes are provided when missing). */
+export function fromFunctions(f: FunctionsAllocator, options: AdapterOptions = {}): ForeignHeap {
+  if (f === null || typeof f !== "object") throw new TypeError("fromFunctions: expected { malloc, free, memory | u8 }");
+  const x = f as unknown as Record<string, unknown>;
+  need(x, ["malloc"], "fromFunctions");
+  need(x, ["free"], "fromFunctions");
+  const memory = f.memory ?? (f.u8 instanceof Uint8Array ? (f.u8.buffer as MemorySource) : undefined);
+  if (memory === undefined) throw new TypeError("fromFunctions: give the memory the pointers index (memory, or u8)");
+  const spec: ForeignSpec = {
+    name: f.name ?? "the given allocator",
+    memory,
+    malloc: (n) => f.malloc(n) >>> 0,
+    free: (p) => f.free(p),
+    realloc: f.realloc && ((p, n) => f.realloc!(p, n) >>> 0),
+    usableSize: f.usableSize && ((p) => f.usableSize!(p) >>> 0),
+    alignment: f.alignment ?? 8,
+  };
+  return new ForeignHeap(spec, options);
+}

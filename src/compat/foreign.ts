@@ -1,0 +1,260 @@
+/**
+ * compat/foreign.ts — our three families, views and debug hooks over someone else's allocator.
+ *
+ * Owns: ForeignAllocator (a BlockAllocator over foreign malloc/free/realloc/usable-size
+ * functions, refreshing views after every foreign call, since a WebAssembly allocator may grow
+ * its memory), the realloc provided on top of malloc/free when the allocator has none, and
+ * ForeignHeap: the object an adapter returns (raw/mem/obj, views, usableSize, check, leaks).
+ * Must not: know which foreign allocator it sits on (compat/adapters.ts makes the specs).
+ *
+ * This is the seed's pymemcompat.h in reverse too: code written against heap.raw/mem/obj runs
+ * unchanged whether the heap is pymalloc or a wasm module's malloc, and "debug" adds the same
+ * pads, fills, family checks, quarantine and reports as on pymalloc.
+ */
+
+import { HeapCorruptionError, InvalidPointerError, NotImplementedError, hex } from "../errors.js";
+import { DebugFamily, DebugState, type DebugHost, type LeakReport } from "../debug/hooks.js";
+import { AllocatorFamily, badPointer, type BlockAllocator, type Family } from "../heap/families.js";
+import { debugOptions, type HeapOptions } from "../heap/options.js";
+import { Memory, type MemorySource } from "../memory/memory.js";
+import { Chunk, DEFAULT_MAX_BYTES } from "../constants.js";
+import { LiveCtl, LiveTable } from "./live-table.js";
+import type { WalkedBlock } from "../heap/heap.js";
+import { leakReport } from "../debug/hooks.js";
+
+/** A foreign allocator, as the adapters describe it. Pointers are byte offsets in `memory`. */
+export interface ForeignSpec {
+  /** Shown in errors and reports. */
+  name: string;
+  memory: MemorySource;
+  malloc(n: number): number;
+  free(p: number): void;
+  realloc?: (p: number, n: number) => number;
+  usableSize?: (p: number) => number;
+  /** Alignment of the blocks it returns (default 8). */
+  alignment?: number;
+}
+
+/** Options of every adapter: release ("malloc", the default) or "debug", and the debug knobs. */
+export interface AdapterOptions extends Pick<HeapOptions, "traceAllocations" | "onError" | "quarantineBlocks" | "quarantineBytes"> {
+  allocator?: "malloc" | "debug";
+  /**
+   * Keep a table of live blocks (in the foreign memory) even in release mode, so that a free of a
+   * foreign pointer or a double free throws InvalidPointerError instead of reaching the foreign
+   * allocator. Always on in debug mode, and when the allocator cannot tell block sizes.
+   */
+  trackBlocks?: boolean;
+}
+
+/** The foreign allocator as the block allocator under our families. */
+export class ForeignAllocator implements BlockAllocator {
+  u8: Uint8Array;
+  u32: Uint32Array;
+  readonly memory: Memory;
+  readonly spec: ForeignSpec;
+  /** Live blocks, when tracked (see AdapterOptions.trackBlocks). */
+  table: LiveTable | null = null;
+
+  constructor(spec: ForeignSpec, memory: Memory) {
+    this.spec = spec;
+    this.memory = memory;
+    this.u8 = memory.views.u8;
+    this.u32 = memory.views.u32;
+    memory.onGrow((v) => {
+      this.u8 = v.u8;
+      this.u32 = v.u32;
+    });
+  }
+
+  /** The foreign malloc, for memory of our own (tables, the quarantine ring): never tracked. */
+  mallocUntracked(n: number): number {
+    const p = this.spec.malloc(n) >>> 0;
+    this.memory.refresh();
+    return p;
+  }
+
+  freeUntracked(p: number): void {
+    this.spec.free(p);
+  }
+
+  malloc(n: number): number {
+    // Some allocators wrap their size arithmetic on requests near 4 GiB: refuse those here.
+    if (n > Chunk.MAX_REQUEST) return 0;
+    const p = this.spec.malloc(n === 0 ? 1 : n) >>> 0;
+    this.memory.refresh();
+    if (p !== 0 && this.table !== null && !this.table.insert(p, this.sizeOf(p, n))) {
+      this.spec.free(p);
+      return 0;
+    }
+    return p;
+  }
+
+  private sizeOf(p: number, requested: number): number {
+    return this.spec.usableSize ? this.spec.usableSize(p) >>> 0 : Math.max(requested, 1);
+  }
+
+  /** Usable bytes of a live block; throws InvalidPointerError when the table does not know it. */
+  usable(op: string, p: number): number {
+    if (this.table !== null) {
+      const n = this.table.get(p);
+      if (n < 0) throw new InvalidPointerError(op, p, "not-a-block", `not a live block of ${this.spec.name} (never allocated here, or freed already)`);
+      return n;
+    }
+    if (this.spec.usableSize) return this.spec.usableSize(p) >>> 0;
+    throw new NotImplementedError(`${this.spec.name} cannot tell block sizes`);
+  }
+
+  realloc(p: number, n: number): number {
+    const old = this.table !== null ? this.usable("realloc", p) : -1;
+    if (n > Chunk.MAX_REQUEST) return 0;
+    if (this.spec.realloc) {
+      const q = this.spec.realloc(p, n === 0 ? 1 : n) >>> 0;
+      this.memory.refresh();
+      if (q !== 0 && this.table !== null) this.table.move(p, q, this.sizeOf(q, n));
+      return q;
+    }
+    // No realloc below: a new block, the bytes both can hold, the old one freed.
+    const keep = Math.min(n, old >= 0 ? old : this.usable("realloc", p));
+    const q = this.malloc(n);
+    if (q === 0) return 0;
+    this.u8.copyWithin(q, p, p + keep);
+    this.free(p);
+    return q;
+  }
+
+  free(p: number): void {
+    if (this.table !== null && this.table.remove(p) < 0)
+      throw new InvalidPointerError("free", p, "not-a-block", `not a live block of ${this.spec.name} (never allocated here, or freed already)`);
+    this.spec.free(p);
+    this.memory.refresh();
+  }
+}
+
+/** The debug hooks' view of a foreign allocator: the live-block table answers for it. */
+function foreignDebugHost(fa: ForeignAllocator, table: LiveTable, alignment: number): DebugHost {
+  return {
+    memory: fa.memory,
+    serialWord: (table.ctl + LiveCtl.SERIAL) >>> 2,
+    ringWord: (table.ctl + LiveCtl.RING) >>> 2,
+    alignment,
+    allocState: (bytes) => fa.mallocUntracked(bytes),
+    obtained: (base) => table.get(base),
+    releasing: () => {},
+    usableTrusted: (base) => table.get(base),
+    usableSize: (base) => fa.usable("free", base),
+    forEachBlock: (fn) => table.forEach((base) => fn(base, -1)),
+  };
+}
+
+/** A heap over a foreign allocator: the same families and views as a pymalloc Heap. */
+export class ForeignHeap {
+  readonly name: string;
+  readonly memory: Memory;
+  readonly mode: "malloc" | "debug";
+  readonly alignment: number;
+  readonly allocator: ForeignAllocator;
+  readonly raw: Family;
+  readonly mem: Family;
+  readonly obj: Family;
+  readonly debug: DebugState | undefined;
+
+  constructor(spec: ForeignSpec, options: AdapterOptions = {}) {
+    if (options === null || typeof options !== "object") throw new TypeError("adapter options must be an object");
+    const mode = options.allocator ?? "malloc";
+    if (mode !== "malloc" && mode !== "debug") throw new RangeError(`adapter allocator must be "malloc" or "debug", got ${String(mode)}`);
+    const alignment = spec.alignment ?? 8;
+    if (alignment < 4 || (alignment & (alignment - 1)) !== 0) throw new RangeError(`alignment must be a power of two >= 4, got ${alignment}`);
+    this.name = spec.name;
+    this.mode = mode;
+    this.alignment = alignment;
+    this.memory = new Memory(spec.memory, DEFAULT_MAX_BYTES);
+    const fa = new ForeignAllocator(spec, this.memory);
+    this.allocator = fa;
+    if (mode === "debug" || options.trackBlocks === true || !spec.usableSize) {
+      const table = LiveTable.create({ memory: this.memory, malloc: (n) => fa.mallocUntracked(n), free: (p) => fa.freeUntracked(p) });
+      if (table === null) throw new RangeError(`${spec.name} could not allocate pymalloc's live-block table`);
+      fa.table = table;
+    }
+    const below = { r: new AllocatorFamily("r", fa), m: new AllocatorFamily("m", fa), o: new AllocatorFamily("o", fa) };
+    if (mode === "debug") {
+      const d = new DebugState(foreignDebugHost(fa, fa.table!, alignment), debugOptions(options), below);
+      this.debug = d;
+      this.raw = new DebugFamily("r", below.r, d);
+      this.mem = new DebugFamily("m", below.m, d);
+      this.obj = new DebugFamily("o", below.o, d);
+    } else {
+      this.debug = undefined;
+      this.raw = below.r;
+      this.mem = below.m;
+      this.obj = below.o;
+    }
+  }
+
+  get buffer(): ArrayBuffer | SharedArrayBuffer {
+    this.memory.refresh();
+    return this.memory.buffer;
+  }
+  get u8(): Uint8Array {
+    this.memory.refresh();
+    return this.memory.views.u8;
+  }
+  get u32(): Uint32Array {
+    this.memory.refresh();
+    return this.memory.views.u32;
+  }
+  get i32(): Int32Array {
+    this.memory.refresh();
+    return this.memory.views.i32;
+  }
+  get f64(): Float64Array {
+    this.memory.refresh();
+    return this.memory.views.f64;
+  }
+  get dv(): DataView {
+    this.memory.refresh();
+    return this.memory.views.dv;
+  }
+
+  /** Bytes usable at p: the requested size in debug mode, else what the allocator (or our table) says. */
+  usableSize(p: number): number {
+    if ((p >>> 0) !== p || p === 0) badPointer("usableSize", p);
+    return this.debug ? this.debug.usableSize(p) : this.allocator.usable("usableSize", p);
+  }
+
+  /** Live blocks, from the table (when blocks are tracked). */
+  walk(fn: (block: WalkedBlock) => void): void {
+    if (this.debug) {
+      this.debug.walk(fn);
+      return;
+    }
+    const t = this.allocator.table;
+    if (t === null) throw new NotImplementedError(`${this.name}: walk() needs trackBlocks: true`);
+    t.forEach((address, size) => fn({ address, size, family: undefined, sizeClass: -1 }));
+  }
+
+  leaks(): LeakReport {
+    if (this.debug) return this.debug.leaks();
+    const blocks: LeakReport["blocks"] = [];
+    this.walk((b) => blocks.push({ address: b.address, size: b.size, family: "?", serial: 0, site: "(sites are recorded in debug mode)" }));
+    return leakReport(blocks);
+  }
+
+  /** Our own structures (the live-block table), then every debug block's pads and quarantine. */
+  check(): void {
+    const t = this.allocator.table;
+    if (t !== null) {
+      const faults = t.verify();
+      if (faults.length > 0) throw new HeapCorruptionError(t.ctl, faults[0]);
+    }
+    this.debug?.checkAll();
+  }
+
+  /** Release every quarantined block to the allocator (debug mode). */
+  drainQuarantine(): void {
+    this.debug?.drainQuarantine();
+  }
+
+  toString(): string {
+    return `ForeignHeap(${this.name}, ${this.mode}, ${hex(this.memory.byteLength)} bytes)`;
+  }
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# wasm/build.sh — builds the WebAssembly modules in this folder with Debian's clang and lld
+# (apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32):
+#   dlmalloc/dlmalloc.wasm        wasi-libc's malloc as a module of its own (bench, compat tests)
+#   program/program.wasm          the C test program, importing malloc/free from JS
+#   program/program-offbyone.wasm the same with an off-by-one overflow (debug hooks test)
+# The built modules are committed, so tests and the benchmark run without the toolchain.
+# `build.sh --check` rebuilds into a temporary folder and compares byte for byte (CI does this
+# when clang is present).
+set -euo pipefail
+cd "$(dirname "$0")"
+check=0
+[ "${1:-}" = "--check" ] && check=1
+out=.
+[ $check = 1 ] && out=$(mktemp -d)
+mkdir -p "$out/dlmalloc" "$out/program"
+
+clang --target=wasm32-wasi -isystem /usr/include/wasm32-wasi -L/usr/lib/wasm32-wasi -O2 -nostartfiles \
+  -Wl,--no-entry -Wl,--import-memory -Wl,--export=__heap_base -Wl,--strip-all \
+  -Wl,--export=malloc -Wl,--export=free -Wl,--export=calloc -Wl,--export=realloc -Wl,--export=malloc_usable_size \
+  dlmalloc/dlmalloc.c -o "$out/dlmalloc/dlmalloc.wasm"
+
+program() { # $1 output, then extra flags
+  local o=$1
+  shift
+  clang --target=wasm32 -O2 -nostdlib -ffreestanding -fno-builtin "$@" \
+    -Wl,--no-entry -Wl,--import-memory -Wl,--export=__heap_base -Wl,--allow-undefined -Wl,--strip-all \
+    program/program.c -o "$o"
+}
+program "$out/program/program.wasm"
+program "$out/program/program-offbyone.wasm" -DOFF_BY_ONE
+
+if [ $check = 1 ]; then
+  status=0
+  for f in dlmalloc/dlmalloc.wasm program/program.wasm program/program-offbyone.wasm; do
+    if cmp -s "$out/$f" "$f"; then echo "$f matches its source"; else echo "$f differs from a fresh build of its source" >&2; status=1; fi
+  done
+  rm -rf "$out"
+  exit $status
+fi
+for f in dlmalloc/dlmalloc.wasm program/program.wasm program/program-offbyone.wasm; do echo "built wasm/$f ($(stat -c %s "$f") bytes)"; done
