@@ -118,7 +118,7 @@ export const enum H {
   HEAP_START = 8, // first chunk
   TOP = 9, // top chunk: everything from here to the memory's end is untouched
   PEAK_TOP = 10,
-  LOCK = 11, // reserved for the threads issue
+  LOCK = 11, // the heap's mutex (threads: true), see threads/lock.ts
   SERIAL = 12, // debug allocation counter
   FL_BITMAP = 13,
   USABLE_ARENAS = 14,
@@ -132,8 +132,14 @@ export const enum H {
   NFP2LASTA = 22,
   ARENA_MAP = 23,
   ARENA_MAP_SLOTS = 24,
-  FLAGS = 25, // option bits (debug etc.), owned by the families layer
-  QUARANTINE = 26, // reserved for debug hooks
+  FLAGS = 25, // HeapFlag bits
+  QUARANTINE = 26, // the debug hooks' quarantine ring
+  THREAD_IDS = 27, // next thread id to hand out (threads: true)
+}
+/** Bits of the header's FLAGS word. */
+export const enum HeapFlag {
+  /** Several threads use the heap: every call takes the heap's lock. */
+  THREADS = 1,
 }
 export const HEADER_SCALAR_BYTES = 128;
 

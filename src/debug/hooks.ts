@@ -35,6 +35,9 @@ export interface DebugOptions {
 const FAMILY_CODES: Record<string, number> = { r: 0x72, m: 0x6d, o: 0x6f };
 const FAMILY_OF_CODE: Record<number, string> = { 0x72: "r", 0x6d: "m", 0x6f: "o" };
 const MAX_LISTED = 64;
+/** Site words: thread id + 1 above this bit, the recording instance's tag below. */
+const SITE_THREAD_SHIFT = 20;
+const SITE_TAG_MASK = (1 << SITE_THREAD_SHIFT) - 1;
 
 /** One family of a debug heap: checks, pads and fills around the family below. */
 export class DebugFamily implements Family {
@@ -158,17 +161,25 @@ export class DebugState {
   /** Stacks by block serial: where each block was allocated and freed (when traced here). */
   private allocSites = new Map<number, Error>();
   private freeSites = new Map<number, Error>();
-  /** Marks headers whose sites this instance recorded. */
+  /**
+   * Written to a header's site words: bits 20-31 the thread id + 1, bits 0-19 a tag marking
+   * the sites this instance recorded (0 when it records none).
+   */
+  private readonly siteWord: number;
   private readonly traceTag: number;
+  /** Thread id of this handle, when threads share the heap. */
+  readonly threadId: number | undefined;
   private readonly wSerial: number;
   private readonly alignMask: number;
   ring = 0;
 
-  constructor(host: DebugHost, opts: DebugOptions, belowOf: Record<string, Family>) {
+  constructor(host: DebugHost, opts: DebugOptions, belowOf: Record<string, Family>, threadId?: number) {
     this.host = host;
     this.opts = opts;
     this.belowOf = belowOf;
-    this.traceTag = 1 + Math.floor(Math.random() * 0x7ffffffe);
+    this.threadId = threadId;
+    this.traceTag = opts.traceAllocations ? 1 + Math.floor(Math.random() * (SITE_TAG_MASK - 1)) : 0;
+    this.siteWord = ((((threadId ?? 0) + 1) << SITE_THREAD_SHIFT) | this.traceTag) >>> 0;
     this.alignMask = host.alignment - 1;
     const v = host.memory.views;
     this.u8 = v.u8;
@@ -215,7 +226,7 @@ export class DebugState {
     const p = base + Debug.HEADER;
     u32[(base + Debug.SIZE) >>> 2] = n;
     u32[(base + Debug.SERIAL) >>> 2] = serial;
-    u32[(base + Debug.ALLOC_SITE) >>> 2] = this.opts.traceAllocations ? this.traceTag : 0;
+    u32[(base + Debug.ALLOC_SITE) >>> 2] = this.siteWord;
     u32[(base + Debug.FREE_SITE) >>> 2] = 0;
     u8[base + Debug.FAMILY] = FAMILY_CODES[fam.id];
     const f64 = this.f64;
@@ -248,10 +259,8 @@ export class DebugState {
     const u8 = this.u8;
     const p = b.base + Debug.HEADER;
     u8[b.base + Debug.FAMILY] |= Debug.FREED_BIT;
-    if (this.opts.traceAllocations) {
-      this.u32[(b.base + Debug.FREE_SITE) >>> 2] = this.traceTag;
-      this.freeSites.set(b.serial, new Error("freed here"));
-    }
+    this.u32[(b.base + Debug.FREE_SITE) >>> 2] = this.siteWord;
+    if (this.opts.traceAllocations) this.freeSites.set(b.serial, new Error("freed here"));
     fillRange(u8, this.f64, p, p + b.size, DEAD_BYTE);
     if (this.ring === 0) {
       this.release(b.base, b.family, b.serial);
@@ -329,12 +338,19 @@ export class DebugState {
     };
   }
 
-  private sitesOf(serial: number, base: number): { allocatedAt?: string; freedAt?: string } {
-    const u32 = this.u32;
-    return {
-      allocatedAt: u32[(base + Debug.ALLOC_SITE) >>> 2] === this.traceTag ? this.allocSites.get(serial)?.stack : undefined,
-      freedAt: u32[(base + Debug.FREE_SITE) >>> 2] === this.traceTag ? this.freeSites.get(serial)?.stack : undefined,
+  private sitesOf(serial: number, base: number): { allocatedAt?: string; freedAt?: string; allocatedInThread?: number; freedInThread?: number } {
+    const a = this.u32[(base + Debug.ALLOC_SITE) >>> 2];
+    const f = this.u32[(base + Debug.FREE_SITE) >>> 2];
+    const mine = (w: number): boolean => this.traceTag !== 0 && (w & SITE_TAG_MASK) === this.traceTag;
+    const sites: { allocatedAt?: string; freedAt?: string; allocatedInThread?: number; freedInThread?: number } = {
+      allocatedAt: mine(a) ? this.allocSites.get(serial)?.stack : undefined,
+      freedAt: mine(f) ? this.freeSites.get(serial)?.stack : undefined,
     };
+    if (this.threadId !== undefined) {
+      if (a >>> SITE_THREAD_SHIFT !== 0) sites.allocatedInThread = (a >>> SITE_THREAD_SHIFT) - 1;
+      if (f >>> SITE_THREAD_SHIFT !== 0) sites.freedInThread = (f >>> SITE_THREAD_SHIFT) - 1;
+    }
+    return sites;
   }
 
   /** A report; with `base` and `serial`, the traced sites are added (formatting stacks is costly). */

@@ -49,6 +49,9 @@ export interface CorruptionReport {
   /** JS stack where the block was allocated, and where it was freed, when traced. */
   allocatedAt?: string;
   freedAt?: string;
+  /** Thread ids (heap.threadId) that allocated and freed the block, when threads share the heap. */
+  allocatedInThread?: number;
+  freedInThread?: number;
   /** What the hooks could tell beyond the fields above. */
   detail: string;
 }
@@ -108,6 +111,8 @@ export function formatReport(r: CorruptionReport): string {
   if (r.usedBy !== undefined) out.push(`  ${r.operation} called through: ${FAMILY_NAMES[r.usedBy] ?? r.usedBy}`);
   if (r.requestedSize !== undefined) out.push(`  requested size: ${r.requestedSize} bytes`);
   if (r.serial !== undefined) out.push(`  serial: ${r.serial} (the ${ordinal(r.serial)} debug allocation of this heap)`);
+  if (r.allocatedInThread !== undefined) out.push(`  allocated in thread ${r.allocatedInThread}`);
+  if (r.freedInThread !== undefined) out.push(`  freed in thread ${r.freedInThread}`);
   if (r.detail) out.push(`  ${r.detail}`);
   if (r.damagedCount > 0) {
     const shown = r.damaged

@@ -10,6 +10,7 @@
 import {
   DEFAULT_MAX_BYTES,
   H,
+  HeapFlag,
   HEAP_MAGIC,
   HEAP_VERSION,
   MODE_IDS,
@@ -27,6 +28,8 @@ import { debugOptions, resolveOptions, type AllocatorMode, type AttachOptions, t
 import { forEachLiveBlock } from "../introspect/walk.js";
 import { debugMallocStats } from "../introspect/mallocstats.js";
 import { wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
+import { SharedLock } from "../threads/lock.js";
+import { LockedFamily, withLock } from "../threads/locked.js";
 
 export interface WalkedBlock {
   address: number;
@@ -54,6 +57,12 @@ export class Heap {
   readonly raw: Family;
   /** The debug hooks, in the debug modes. */
   readonly debug: DebugState | undefined;
+  /** Whether several threads share this heap (createHeap's `threads` option). */
+  readonly threads: boolean;
+  /** This handle's thread id: 0 for the createHeap() thread, then 1, 2... per attachHeap(). */
+  readonly threadId: number;
+  /** The heap's lock (threads only). */
+  readonly lock: SharedLock | undefined;
 
   /** @internal use createHeap() or attachHeap(). */
   constructor(memory: Memory, heapBase: number, debug: DebugOptions) {
@@ -63,23 +72,42 @@ export class Heap {
     const hw = heapBase >>> 2;
     this.mode = MODE_NAMES[u32[hw + H.MODE]];
     if (this.mode === undefined) throw new PymallocError(`heap at ${hex(heapBase)} names an unknown allocator mode ${u32[hw + H.MODE]}`, heapBase);
+    this.threads = (u32[hw + H.FLAGS] & HeapFlag.THREADS) !== 0;
+    if (this.threads) {
+      if (!(memory.buffer instanceof SharedArrayBuffer))
+        throw new TypeError("a heap with threads: true needs a shared memory (SharedArrayBuffer or a shared WebAssembly.Memory)");
+      const i32 = memory.views.i32;
+      this.lock = new SharedLock(i32, hw + H.LOCK);
+      this.threadId = Atomics.add(i32, hw + H.THREAD_IDS, 1);
+    } else {
+      this.lock = undefined;
+      this.threadId = 0;
+    }
     this.rawAllocator = new RawAllocator(memory, heapBase);
     this.objectAllocator = new ObjectAllocator(memory, this.rawAllocator, heapBase);
     const small = this.mode === "malloc" || this.mode === "malloc_debug" ? this.rawAllocator : this.objectAllocator;
     const below = { o: new AllocatorFamily("o", small), m: new AllocatorFamily("m", small), r: new AllocatorFamily("r", this.rawAllocator) };
+    let fams: { o: Family; m: Family; r: Family } = below;
     if (this.mode === "pymalloc" || this.mode === "malloc") {
-      this.obj = below.o;
-      this.mem = below.m;
-      this.raw = below.r;
       this.debug = undefined;
     } else {
       // Debug modes: the hooks wrap each family over whichever allocator is below it.
-      const d = new DebugState(heapDebugHost(this), debug, below);
+      const d = this.locked(() => new DebugState(heapDebugHost(this), debug, below, this.threads ? this.threadId : undefined));
       this.debug = d;
-      this.obj = new DebugFamily("o", below.o, d);
-      this.mem = new DebugFamily("m", below.m, d);
-      this.raw = new DebugFamily("r", below.r, d);
+      fams = { o: new DebugFamily("o", below.o, d), m: new DebugFamily("m", below.m, d), r: new DebugFamily("r", below.r, d) };
     }
+    if (this.lock !== undefined) {
+      const lock = this.lock;
+      fams = { o: new LockedFamily("o", fams.o, lock, memory), m: new LockedFamily("m", fams.m, lock, memory), r: new LockedFamily("r", fams.r, lock, memory) };
+    }
+    this.obj = fams.o;
+    this.mem = fams.m;
+    this.raw = fams.r;
+  }
+
+  /** fn under the heap's lock when threads share it; directly otherwise. */
+  private locked<T>(fn: () => T): T {
+    return this.lock === undefined ? fn() : withLock(this.lock, this.memory, fn);
   }
 
   get buffer(): ArrayBuffer | SharedArrayBuffer {
@@ -110,7 +138,7 @@ export class Heap {
   /** Bytes usable at p (like malloc_usable_size); throws for anything but a live block. */
   usableSize(p: number): number {
     if ((p >>> 0) !== p || p === 0) badPointer("usableSize", p);
-    return this.debug ? this.debug.usableSize(p) : this.objectAllocator.usableSize(p);
+    return this.locked(() => (this.debug ? this.debug.usableSize(p) : this.objectAllocator.usableSize(p)));
   }
 
   /**
@@ -118,6 +146,10 @@ export class Heap {
    * Families and sites are known in the debug modes; release modes list blocks by usable size.
    */
   leaks(): LeakReport {
+    return this.locked(() => this.leaksUnlocked());
+  }
+
+  private leaksUnlocked(): LeakReport {
     if (this.debug) return this.debug.leaks();
     const blocks: LeakReport["blocks"] = [];
     forEachLiveBlock(this, (b) => blocks.push({ address: b.address, size: b.usable, family: "?", serial: 0, site: "(sites are recorded in the debug modes)" }));
@@ -126,12 +158,12 @@ export class Heap {
 
   /** Numbers read from the heap's state: memory, footprint, blocks per size class, arenas. */
   stats(): HeapStats {
-    return heapStats(this);
+    return this.locked(() => heapStats(this));
   }
 
   /** CPython's sys._debugmallocstats() for this heap: size classes, arena and byte accounting, raw allocator. */
   debugMallocStats(): string {
-    return debugMallocStats(this);
+    return this.locked(() => debugMallocStats(this));
   }
 
   /**
@@ -140,6 +172,10 @@ export class Heap {
    * and size class (-1 for raw blocks).
    */
   walk(fn: (block: WalkedBlock) => void): void {
+    this.locked(() => this.walkUnlocked(fn));
+  }
+
+  private walkUnlocked(fn: (block: WalkedBlock) => void): void {
     if (this.debug) {
       this.debug.walk(fn);
       return;
@@ -159,10 +195,17 @@ export class Heap {
     return wasmImports(this, options);
   }
 
+  /** Debug modes: verify and release every quarantined block (no-op otherwise). */
+  drainQuarantine(): void {
+    if (this.debug) this.locked(() => this.debug!.drainQuarantine());
+  }
+
   /** Walk every structure; throws HeapCorruptionError naming the first fault. */
   check(): void {
-    checkHeap(this);
-    this.debug?.checkAll();
+    this.locked(() => {
+      checkHeap(this);
+      this.debug?.checkAll();
+    });
   }
 }
 
@@ -174,7 +217,9 @@ export function createHeap(options: HeapOptions = {}): Heap {
     ? new Memory(o.memory, o.maxBytes)
     : Memory.create(o.memoryKind, o.initialBytes, o.maxBytes);
   const heapBase = Math.ceil(o.heapBase / 16) * 16;
-  const params = { heapBase, poolShift: o.poolShift, arenaShift: o.arenaShift, maxBytes: memory.maxBytes, mode: MODE_IDS[o.mode] };
+  if (o.threads && !(memory.buffer instanceof SharedArrayBuffer))
+    throw new TypeError(`threads: true needs a shared memory (a SharedArrayBuffer or a shared WebAssembly.Memory); this one is a ${memory.kind} ${memory.buffer.constructor.name}`);
+  const params = { heapBase, poolShift: o.poolShift, arenaShift: o.arenaShift, maxBytes: memory.maxBytes, mode: MODE_IDS[o.mode], flags: o.threads ? HeapFlag.THREADS : 0 };
   const layout = computeLayout(params);
   if (!memory.grow(layout.heapStart + 16))
     throw new RangeError(`memory too small for a heap: needs at least ${layout.heapStart + 16} bytes from heapBase ${heapBase}`);

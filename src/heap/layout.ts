@@ -25,6 +25,8 @@ export interface LayoutParams {
   arenaShift: number;
   maxBytes: number;
   mode: number;
+  /** HeapFlag bits. */
+  flags: number;
 }
 
 export interface Layout {
@@ -90,6 +92,7 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   u32[hw + H.NFP2LASTA] = l.nfp2lasta;
   u32[hw + H.ARENA_MAP] = l.arenaMap;
   u32[hw + H.ARENA_MAP_SLOTS] = l.arenaMapSlots;
+  u32[hw + H.FLAGS] = p.flags;
   // Every usedpools list starts empty: the sentinel points at itself.
   for (let i = 0; i < Size.NB_SMALL_SIZE_CLASSES; i++) {
     const sp = p.heapBase + l.usedPools + i * 16 - 8;

@@ -39,6 +39,12 @@ export interface HeapOptions {
   heapBase?: number;
   /** Pool size, a power of two from 4 KiB to 1 MiB (default 16 KiB). */
   poolSize?: number;
+  /**
+   * Several threads (Workers) will use this heap through attachHeap(): every call then takes a
+   * lock in the heap's memory. Needs a shared memory (SharedArrayBuffer or a shared
+   * WebAssembly.Memory); the default memory is one where SharedArrayBuffer can grow.
+   */
+  threads?: boolean;
   /** Arena size, a power of two, 1 to 128 pools (default 1 MiB). */
   arenaSize?: number;
   /** Debug modes: capture a JS stack at every allocation and free (default true in debug modes). */
@@ -80,6 +86,7 @@ export interface ResolvedOptions {
   heapBase: number;
   poolShift: number;
   arenaShift: number;
+  threads: boolean;
   debug: DebugOptions;
 }
 
@@ -119,6 +126,12 @@ function byteOption(v: unknown, name: string, dflt: number): number {
   return v;
 }
 
+function boolOption(v: unknown, name: string, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== "boolean") throw new TypeError(`${name} must be a boolean, got ${typeof v}`);
+  return v;
+}
+
 function shiftOption(v: unknown, name: string, dflt: number): number {
   if (v === undefined) return dflt;
   const n = byteOption(v, name, 0);
@@ -140,6 +153,7 @@ export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
     heapBase: byteOption(o.heapBase, "heapBase", 0),
     poolShift: shiftOption(o.poolSize, "poolSize", DEFAULT_POOL_SHIFT),
     arenaShift: shiftOption(o.arenaSize, "arenaSize", DEFAULT_ARENA_SHIFT),
+    threads: boolOption(o.threads, "threads", false),
     debug: debugOptions(o),
   };
 }

@@ -1,0 +1,83 @@
+/**
+ * threads/locked.ts — the families of a heap shared by several threads.
+ *
+ * Owns: LockedFamily (each call validates its arguments, then runs the family below under the
+ * heap's lock, with this thread's views brought up to date first: another thread may have grown
+ * the memory), and withLock() for the heap's other entry points (stats, check, walk...).
+ * Must not: change what the family below does; a single-threaded heap never loads this path.
+ */
+
+import { badPointer, badSize, callocBytes, type Family } from "../heap/families.js";
+import type { Memory } from "../memory/memory.js";
+import type { SharedLock } from "./lock.js";
+
+export class LockedFamily implements Family {
+  readonly id: string;
+  readonly below: Family;
+  readonly lock: SharedLock;
+  readonly memory: Memory;
+
+  constructor(id: string, below: Family, lock: SharedLock, memory: Memory) {
+    this.id = id;
+    this.below = below;
+    this.lock = lock;
+    this.memory = memory;
+  }
+
+  malloc(n: number): number {
+    if ((n >>> 0) !== n) return badSize(n);
+    this.lock.acquire();
+    this.memory.refresh();
+    try {
+      return this.below.malloc(n);
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  calloc(nelem: number, elsize: number): number {
+    if (callocBytes(nelem, elsize) < 0) return 0;
+    this.lock.acquire();
+    this.memory.refresh();
+    try {
+      return this.below.calloc(nelem, elsize);
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  realloc(p: number, n: number): number {
+    if ((n >>> 0) !== n) return badSize(n);
+    if ((p >>> 0) !== p) badPointer("realloc", p);
+    this.lock.acquire();
+    this.memory.refresh();
+    try {
+      return this.below.realloc(p, n);
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  free(p: number): void {
+    if (p === 0) return;
+    if ((p >>> 0) !== p) badPointer("free", p);
+    this.lock.acquire();
+    this.memory.refresh();
+    try {
+      this.below.free(p);
+    } finally {
+      this.lock.release();
+    }
+  }
+}
+
+/** Run fn under the lock (with current views); for the heap's non-allocating entry points. */
+export function withLock<T>(lock: SharedLock, memory: Memory, fn: () => T): T {
+  lock.acquire();
+  memory.refresh();
+  try {
+    return fn();
+  } finally {
+    lock.release();
+  }
+}
