@@ -16,15 +16,15 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const WASM = join(HERE, "..", "wasm", "dlmalloc", "dlmalloc.wasm");
 
 /** pymalloc in one of its modes; the families by domain, as CPython uses them. */
-function pymalloc(mode, label, note) {
+function pymalloc(mode, label, note, key = mode, threads = false) {
   let memory;
   return {
     name: label,
-    key: mode,
+    key,
     note,
     available: () => true,
     create() {
-      const heap = createHeap({ allocator: mode, memory, traceAllocations: false });
+      const heap = createHeap({ allocator: mode, memory, traceAllocations: false, threads });
       memory = heap.memory.source; // the next run formats a fresh heap into the same memory
       return {
         fams: [heap.raw, heap.mem, heap.obj],
@@ -245,6 +245,7 @@ export function allAdapters() {
   return [
     pymalloc("pymalloc", 'pymalloc ("pymalloc")', "object allocator for <= 512 B, TLSF above"),
     pymalloc("malloc", 'pymalloc ("malloc")', "our raw TLSF allocator alone: the seed's system malloc"),
+    pymalloc("pymalloc", 'pymalloc, threads: true', "every call under the heap's lock, one thread", "threads", true),
     dlmalloc(),
     thing(),
     bump(),

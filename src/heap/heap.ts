@@ -98,7 +98,7 @@ export class Heap {
     }
     if (this.lock !== undefined) {
       const lock = this.lock;
-      fams = { o: new LockedFamily("o", fams.o, lock, memory), m: new LockedFamily("m", fams.m, lock, memory), r: new LockedFamily("r", fams.r, lock, memory) };
+      fams = { o: new LockedFamily("o", fams.o, lock, memory, heapBase), m: new LockedFamily("m", fams.m, lock, memory, heapBase), r: new LockedFamily("r", fams.r, lock, memory, heapBase) };
     }
     this.obj = fams.o;
     this.mem = fams.m;

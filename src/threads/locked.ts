@@ -7,6 +7,7 @@
  * Must not: change what the family below does; a single-threaded heap never loads this path.
  */
 
+import { H } from "../constants.js";
 import { badPointer, badSize, callocBytes, type Family } from "../heap/families.js";
 import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "./lock.js";
@@ -16,18 +17,27 @@ export class LockedFamily implements Family {
   readonly below: Family;
   readonly lock: SharedLock;
   readonly memory: Memory;
+  /** Word index of the header's TOP: the end of everything any thread has allocated. */
+  private readonly wTop: number;
 
-  constructor(id: string, below: Family, lock: SharedLock, memory: Memory) {
+  constructor(id: string, below: Family, lock: SharedLock, memory: Memory, heapBase: number) {
     this.id = id;
     this.below = below;
     this.lock = lock;
     this.memory = memory;
+    this.wTop = (heapBase >>> 2) + H.TOP;
+  }
+
+  /** Views covering every block: another thread may have grown the memory (checked under the lock). */
+  private follow(): void {
+    const v = this.memory.views;
+    if (v.u32[this.wTop] + 8 > v.u8.length) this.memory.refresh();
   }
 
   malloc(n: number): number {
     if ((n >>> 0) !== n) return badSize(n);
     this.lock.acquire();
-    this.memory.refresh();
+    this.follow();
     try {
       return this.below.malloc(n);
     } finally {
@@ -38,7 +48,7 @@ export class LockedFamily implements Family {
   calloc(nelem: number, elsize: number): number {
     if (callocBytes(nelem, elsize) < 0) return 0;
     this.lock.acquire();
-    this.memory.refresh();
+    this.follow();
     try {
       return this.below.calloc(nelem, elsize);
     } finally {
@@ -50,7 +60,7 @@ export class LockedFamily implements Family {
     if ((n >>> 0) !== n) return badSize(n);
     if ((p >>> 0) !== p) badPointer("realloc", p);
     this.lock.acquire();
-    this.memory.refresh();
+    this.follow();
     try {
       return this.below.realloc(p, n);
     } finally {
@@ -62,7 +72,7 @@ export class LockedFamily implements Family {
     if (p === 0) return;
     if ((p >>> 0) !== p) badPointer("free", p);
     this.lock.acquire();
-    this.memory.refresh();
+    this.follow();
     try {
       this.below.free(p);
     } finally {

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// bench/scaling.mjs — `npm run bench:threads`: throughput of one threads: true heap used by 1 and
+// by 2 Workers at once, on a thread-local workload (each Worker allocates and frees its own
+// small blocks, sizes of the bundled trace's obj domain). Prints operations per second and the
+// scaling factor (2 Workers against 1). usage: node bench/scaling.mjs [--ops N] [--runs N]
+import { Worker } from "node:worker_threads";
+import { parseArgs } from "node:util";
+import { createHeap } from "../dist/index.js";
+
+const { values } = parseArgs({ options: { ops: { type: "string", default: "2000000" }, runs: { type: "string", default: "3" } } });
+const ops = Number(values.ops);
+const runs = Number(values.runs);
+
+const WORKER = `
+const { parentPort, workerData } = require("node:worker_threads");
+import(workerData.dist).then(({ attachHeap }) => {
+  const heap = attachHeap(workerData.memory);
+  const obj = heap.obj;
+  const live = new Uint32Array(1024);
+  let s = workerData.seed;
+  const t0 = performance.now();
+  for (let i = 0; i < workerData.ops; i++) {
+    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
+    const k = (s >>> 8) & 1023;
+    if (live[k] !== 0) obj.free(live[k]);
+    live[k] = obj.malloc(16 + ((s >>> 20) & 255));
+  }
+  for (let k = 0; k < 1024; k++) if (live[k] !== 0) obj.free(live[k]);
+  parentPort.postMessage(performance.now() - t0);
+});`;
+
+const dist = new URL("../dist/index.js", import.meta.url).href;
+async function round(workers) {
+  const heap = createHeap({ threads: true, initialBytes: 64 << 20 });
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: workers }, (_, i) =>
+      new Promise((resolve, reject) => {
+        const w = new Worker(WORKER, { eval: true, workerData: { memory: heap.memory.source, ops, seed: 12345 + i, dist } });
+        w.on("message", resolve);
+        w.on("error", reject);
+      }),
+    ),
+  );
+  const ms = performance.now() - t0;
+  heap.check();
+  return (workers * ops) / (ms / 1000);
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const one = [];
+const two = [];
+for (let r = 0; r < runs; r++) {
+  one.push(await round(1));
+  two.push(await round(2));
+}
+const m1 = median(one);
+const m2 = median(two);
+console.log(`1 Worker:  ${(m1 / 1e6).toFixed(2)} M malloc+free pairs/s`);
+console.log(`2 Workers: ${(m2 / 1e6).toFixed(2)} M malloc+free pairs/s (both together)`);
+console.log(`scaling: ${(m2 / m1).toFixed(2)}x (ideal 2x on 2 cores; median of ${runs} runs, ${ops.toLocaleString("en-US")} operations per Worker)`);
