@@ -19,6 +19,7 @@ import {
   type Heap,
   type ForeignHeap,
 } from "../src/index.js";
+import { caught } from "./helpers.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const DLMALLOC = new WebAssembly.Module(readFileSync(join(ROOT, "wasm/dlmalloc/dlmalloc.wasm")));
@@ -220,15 +221,6 @@ describe.each(subjects)("family contract: $name", (s) => {
 describe.each(subjects.filter((s) => s.debug))("debug hooks over $name", (s) => {
   it("overflow, underflow, double free, family mismatch and foreign pointers are reported", () => {
     const h = s.make();
-    const caught = (fn: () => void): MemoryCorruptionError => {
-      try {
-        fn();
-      } catch (e) {
-        if (e instanceof MemoryCorruptionError) return e;
-        throw e;
-      }
-      throw new Error("expected a MemoryCorruptionError");
-    };
     const p = h.mem.malloc(10);
     h.u8[p + 10] = 0x41;
     const over = caught(() => h.mem.free(p));

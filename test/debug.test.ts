@@ -3,20 +3,10 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { createHeap, MemoryCorruptionError, type CorruptionReport, type Heap, constants as C } from "../src/index.js";
 import { readTraceFile } from "../src/trace/file.js";
 import { replayVerify } from "../src/trace/replay.js";
-import { BUNDLED_TRACE } from "./helpers.js";
+import { BUNDLED_TRACE, caught } from "./helpers.js";
 
 const debugModes = ["debug", "pymalloc_debug", "malloc_debug"] as const;
 
-/** The report thrown by fn, failing the test when fn does not throw one. */
-function caught(fn: () => unknown): MemoryCorruptionError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MemoryCorruptionError) return e;
-    throw e;
-  }
-  throw new Error("expected a MemoryCorruptionError");
-}
 
 describe.each(debugModes)("%s mode", (allocator) => {
   const heap = () => createHeap({ allocator });

@@ -2,7 +2,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Heap } from "../src/index.js";
+import { MemoryCorruptionError, type Heap } from "../src/index.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const BUNDLED_TRACE = join(ROOT, "data", "compileall-head.pymtrace.gz");
@@ -56,4 +56,15 @@ export class BlockModel {
       if (spans[i][0] < spans[i - 1][1]) throw new Error(`blocks ${spans[i - 1][0]} and ${spans[i][0]} overlap`);
     for (const p of this.live.keys()) this.verifyBlock(p);
   }
+}
+
+/** The report thrown by fn, failing the test when fn does not throw one. */
+export function caught(fn: () => unknown): MemoryCorruptionError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof MemoryCorruptionError) return e;
+    throw e;
+  }
+  throw new Error("expected a MemoryCorruptionError");
 }

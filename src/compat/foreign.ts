@@ -16,7 +16,7 @@ import { HeapCorruptionError, InvalidPointerError, NotImplementedError, hex } fr
 import { DebugFamily, DebugState, type DebugHost, type LeakReport } from "../debug/hooks.js";
 import { AllocatorFamily, badPointer, type BlockAllocator, type Family } from "../heap/families.js";
 import { debugOptions, type HeapOptions } from "../heap/options.js";
-import { Memory, type MemorySource } from "../memory/memory.js";
+import { Memory, MemoryViews, type MemorySource } from "../memory/memory.js";
 import { Chunk, DEFAULT_MAX_BYTES } from "../constants.js";
 import { LiveCtl, LiveTable } from "./live-table.js";
 import type { WalkedBlock } from "../heap/heap.js";
@@ -147,9 +147,8 @@ function foreignDebugHost(fa: ForeignAllocator, table: LiveTable, alignment: num
 }
 
 /** A heap over a foreign allocator: the same families and views as a pymalloc Heap. */
-export class ForeignHeap {
+export class ForeignHeap extends MemoryViews {
   readonly name: string;
-  readonly memory: Memory;
   readonly mode: "malloc" | "debug";
   readonly alignment: number;
   readonly allocator: ForeignAllocator;
@@ -164,10 +163,10 @@ export class ForeignHeap {
     if (mode !== "malloc" && mode !== "debug") throw new RangeError(`adapter allocator must be "malloc" or "debug", got ${String(mode)}`);
     const alignment = spec.alignment ?? 8;
     if (alignment < 4 || (alignment & (alignment - 1)) !== 0) throw new RangeError(`alignment must be a power of two >= 4, got ${alignment}`);
+    super(new Memory(spec.memory, DEFAULT_MAX_BYTES));
     this.name = spec.name;
     this.mode = mode;
     this.alignment = alignment;
-    this.memory = new Memory(spec.memory, DEFAULT_MAX_BYTES);
     const fa = new ForeignAllocator(spec, this.memory);
     this.allocator = fa;
     if (mode === "debug" || options.trackBlocks === true || !spec.usableSize) {
@@ -188,31 +187,6 @@ export class ForeignHeap {
       this.mem = below.m;
       this.obj = below.o;
     }
-  }
-
-  get buffer(): ArrayBuffer | SharedArrayBuffer {
-    this.memory.refresh();
-    return this.memory.buffer;
-  }
-  get u8(): Uint8Array {
-    this.memory.refresh();
-    return this.memory.views.u8;
-  }
-  get u32(): Uint32Array {
-    this.memory.refresh();
-    return this.memory.views.u32;
-  }
-  get i32(): Int32Array {
-    this.memory.refresh();
-    return this.memory.views.i32;
-  }
-  get f64(): Float64Array {
-    this.memory.refresh();
-    return this.memory.views.f64;
-  }
-  get dv(): DataView {
-    this.memory.refresh();
-    return this.memory.views.dv;
   }
 
   /** Bytes usable at p: the requested size in debug mode, else what the allocator (or our table) says. */
@@ -254,7 +228,7 @@ export class ForeignHeap {
     this.debug?.drainQuarantine();
   }
 
-  toString(): string {
+  override toString(): string {
     return `ForeignHeap(${this.name}, ${this.mode}, ${hex(this.memory.byteLength)} bytes)`;
   }
 }

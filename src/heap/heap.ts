@@ -17,7 +17,7 @@ import {
 } from "../constants.js";
 import { PymallocError, hex } from "../errors.js";
 import { DebugFamily, DebugState, heapDebugHost, type DebugOptions, type LeakReport, leakReport } from "../debug/hooks.js";
-import { Memory, type MemorySource } from "../memory/memory.js";
+import { Memory, MemoryViews, type MemorySource } from "../memory/memory.js";
 import { ObjectAllocator } from "../obmalloc/obmalloc.js";
 import { RawAllocator } from "../raw/tlsf.js";
 import { checkHeap } from "../introspect/check.js";
@@ -41,8 +41,7 @@ export interface WalkedBlock {
 
 const MODE_NAMES = Object.fromEntries(Object.entries(MODE_IDS).map(([k, v]) => [v, k])) as Record<number, AllocatorMode>;
 
-export class Heap {
-  readonly memory: Memory;
+export class Heap extends MemoryViews {
   readonly mode: AllocatorMode;
   readonly heapBase: number;
   /** The general-purpose allocator (every raw block, arenas, and large requests). */
@@ -66,7 +65,7 @@ export class Heap {
 
   /** @internal use createHeap() or attachHeap(). */
   constructor(memory: Memory, heapBase: number, debug: DebugOptions) {
-    this.memory = memory;
+    super(memory);
     this.heapBase = heapBase;
     const u32 = memory.views.u32;
     const hw = heapBase >>> 2;
@@ -108,31 +107,6 @@ export class Heap {
   /** fn under the heap's lock when threads share it; directly otherwise. */
   private locked<T>(fn: () => T): T {
     return this.lock === undefined ? fn() : withLock(this.lock, this.memory, fn);
-  }
-
-  get buffer(): ArrayBuffer | SharedArrayBuffer {
-    this.memory.refresh();
-    return this.memory.buffer;
-  }
-  get u8(): Uint8Array {
-    this.memory.refresh();
-    return this.memory.views.u8;
-  }
-  get u32(): Uint32Array {
-    this.memory.refresh();
-    return this.memory.views.u32;
-  }
-  get i32(): Int32Array {
-    this.memory.refresh();
-    return this.memory.views.i32;
-  }
-  get f64(): Float64Array {
-    this.memory.refresh();
-    return this.memory.views.f64;
-  }
-  get dv(): DataView {
-    this.memory.refresh();
-    return this.memory.views.dv;
   }
 
   /** Bytes usable at p (like malloc_usable_size); throws for anything but a live block. */

@@ -170,3 +170,40 @@ export class Memory {
     }
   }
 }
+
+/**
+ * What a heap shows its user: the memory and views over all of it, brought up to date on every
+ * read (a WebAssembly module or another thread may have grown the memory). Heap and ForeignHeap
+ * extend it.
+ */
+export class MemoryViews {
+  readonly memory: Memory;
+  constructor(memory: Memory) {
+    this.memory = memory;
+  }
+
+  get buffer(): ArrayBuffer | SharedArrayBuffer {
+    this.memory.refresh();
+    return this.memory.buffer;
+  }
+  get u8(): Uint8Array {
+    this.memory.refresh();
+    return this.memory.views.u8;
+  }
+  get u32(): Uint32Array {
+    this.memory.refresh();
+    return this.memory.views.u32;
+  }
+  get i32(): Int32Array {
+    this.memory.refresh();
+    return this.memory.views.i32;
+  }
+  get f64(): Float64Array {
+    this.memory.refresh();
+    return this.memory.views.f64;
+  }
+  get dv(): DataView {
+    this.memory.refresh();
+    return this.memory.views.dv;
+  }
+}
