@@ -13,14 +13,13 @@
  */
 
 import { HeapCorruptionError, InvalidPointerError, NotImplementedError, hex } from "../errors.js";
-import { DebugFamily, DebugState, type DebugHost, type LeakReport } from "../debug/hooks.js";
+import { DebugFamily, DebugState, leakReport, type DebugHost, type LeakReport } from "../debug/hooks.js";
 import { AllocatorFamily, badPointer, type BlockAllocator, type Family } from "../heap/families.js";
 import { debugOptions, type HeapOptions } from "../heap/options.js";
 import { Memory, MemoryViews, type MemorySource } from "../memory/memory.js";
 import { Chunk, DEFAULT_MAX_BYTES } from "../constants.js";
 import { LiveCtl, LiveTable } from "./live-table.js";
 import type { WalkedBlock } from "../heap/heap.js";
-import { leakReport } from "../debug/hooks.js";
 
 /** A foreign allocator, as the adapters describe it. Pointers are byte offsets in `memory`. */
 export interface ForeignSpec {
@@ -141,7 +140,7 @@ function foreignDebugHost(fa: ForeignAllocator, table: LiveTable, alignment: num
     obtained: (base) => table.get(base),
     releasing: () => {},
     usableTrusted: (base) => table.get(base),
-    usableSize: (base) => fa.usable("free", base),
+    usableSize: (base) => fa.usable("lookup", base), // the debug report names the real operation
     forEachBlock: (fn) => table.forEach((base) => fn(base, -1)),
   };
 }
