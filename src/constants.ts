@@ -42,7 +42,9 @@ export const enum Pool {
   SZIDX = 20, // size class index
   NEXTOFFSET = 24, // offset of the next never-used block
   MAXNEXTOFFSET = 28, // last offset a block may start at
-  OVERHEAD = 32, // header bytes; keeps blocks 16-byte aligned
+  OWNER = 32, // thread slot whose usedpools hold this pool (always 0 without threads)
+  REMOTE = 36, // blocks freed by other threads: atomic list head | Remote.FULL
+  OVERHEAD = 48, // header bytes (two spare words); keeps blocks 16-byte aligned
   /** Marks a pool header whose pool holds no size class (never used). */
   SZIDX_NONE = 0xffffffff,
 }
@@ -59,6 +61,35 @@ export const enum Arena {
   OVERHEAD = 32,
   MAGIC_VALUE = 0x4152454e, // "AREN"
 }
+
+/**
+ * The pool word REMOTE, written by threads that free a block of a pool another thread owns
+ * (heaps with threads: true). It heads a list of such blocks, linked through their first word,
+ * which only the owner takes (whole, by exchange). FULL is set by the owner when the pool is full
+ * and out of its usedpools list: the first foreign free then clears it and puts its block on the
+ * owner's delayed list instead (Slot.DELAYED), so that the owner hears of the pool again.
+ */
+export const enum Remote {
+  FULL = 1,
+}
+
+/**
+ * A thread slot in the heap header: per-thread object-allocator state (heaps with threads: true
+ * have MAX_THREADS + 1 of them, the last owning the pools of threads that left; others have one).
+ */
+export const enum Slot {
+  STATE = 0, // SlotState
+  DELAYED = 4, // atomic list head of blocks freed into this thread's full pools by others
+  USEDPOOLS = 32, // 32 usedpools list heads of 16 bytes; sentinel c at USEDPOOLS + 16c - 8
+  BYTES = USEDPOOLS + Size.NB_SMALL_SIZE_CLASSES * 16, // 544
+}
+export const enum SlotState {
+  FREE = 0,
+  LIVE = 1,
+}
+export const DEFAULT_MAX_THREADS = 64;
+/** Thread ids share a debug site word with a 20-bit trace tag (debug/hooks.ts): 12 bits. */
+export const MAX_MAX_THREADS = 4000;
 
 // ---------------------------------------------------------------------------------------------
 // Raw allocator: two-level segregated fit (TLSF) with a top chunk ("wilderness")
@@ -104,7 +135,7 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-export const HEAP_VERSION = 1;
+export const HEAP_VERSION = 2;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,
@@ -128,13 +159,13 @@ export const enum H {
   NARENAS_HIGHWATER = 18,
   SL_BITMAPS = 19, // byte offsets of the tables below, from heapBase
   FREE_HEADS = 20,
-  USEDPOOLS = 21,
+  THREAD_SLOTS = 21, // byte offset of thread slot 0 (Slot.BYTES each)
   NFP2LASTA = 22,
   ARENA_MAP = 23,
   ARENA_MAP_SLOTS = 24,
   FLAGS = 25, // HeapFlag bits
   QUARANTINE = 26, // the debug hooks' quarantine ring
-  THREAD_IDS = 27, // next thread id to hand out (threads: true)
+  MAX_THREADS = 27, // thread slots for threads (threads: true; 0 otherwise); slot MAX_THREADS holds orphans
 }
 /** Bits of the header's FLAGS word. */
 export const enum HeapFlag {

@@ -37,3 +37,8 @@ export class HeapCorruptionError extends PymallocError {
 
 /** A feature that this build does not provide yet. */
 export class NotImplementedError extends PymallocError {}
+
+/** A call through a heap handle after its thread left the heap (heap.detachThread()). */
+export function detachedError(): PymallocError {
+  return new PymallocError("this heap handle was detached from its heap (detachThread): attach again to use it", 0);
+}

@@ -14,6 +14,8 @@ import {
   HEAP_MAGIC,
   HEAP_VERSION,
   MODE_IDS,
+  Slot,
+  SlotState,
 } from "../constants.js";
 import { PymallocError, hex } from "../errors.js";
 import { DebugFamily, DebugState, heapDebugHost, type DebugOptions, type LeakReport, leakReport } from "../debug/hooks.js";
@@ -58,13 +60,16 @@ export class Heap extends MemoryViews {
   readonly debug: DebugState | undefined;
   /** Whether several threads share this heap (createHeap's `threads` option). */
   readonly threads: boolean;
-  /** This handle's thread id: 0 for the createHeap() thread, then 1, 2... per attachHeap(). */
+  /**
+   * This handle's thread id, its slot in the heap: 0 for the createHeap() thread, then the
+   * lowest free one per attachHeap() (ids of detached threads are reused).
+   */
   readonly threadId: number;
   /** The heap's lock (threads only). */
   readonly lock: SharedLock | undefined;
 
   /** @internal use createHeap() or attachHeap(). */
-  constructor(memory: Memory, heapBase: number, debug: DebugOptions) {
+  constructor(memory: Memory, heapBase: number, debug: DebugOptions, created = false) {
     super(memory);
     this.heapBase = heapBase;
     const u32 = memory.views.u32;
@@ -77,13 +82,15 @@ export class Heap extends MemoryViews {
         throw new TypeError("a heap with threads: true needs a shared memory (SharedArrayBuffer or a shared WebAssembly.Memory)");
       const i32 = memory.views.i32;
       this.lock = new SharedLock(i32, hw + H.LOCK);
-      this.threadId = Atomics.add(i32, hw + H.THREAD_IDS, 1);
+      this.threadId = created ? 0 : claimSlot(i32, heapBase);
     } else {
       this.lock = undefined;
       this.threadId = 0;
     }
     this.rawAllocator = new RawAllocator(memory, heapBase);
-    this.objectAllocator = new ObjectAllocator(memory, this.rawAllocator, heapBase);
+    // In pymalloc mode the object allocator takes the lock itself, only for shared work; the
+    // debug modes hold it around every call (their state is shared), so it must not.
+    this.objectAllocator = new ObjectAllocator(memory, this.rawAllocator, heapBase, this.threadId, this.mode === "pymalloc" ? this.lock : undefined);
     const small = this.mode === "malloc" || this.mode === "malloc_debug" ? this.rawAllocator : this.objectAllocator;
     const below = { o: new AllocatorFamily("o", small), m: new AllocatorFamily("m", small), r: new AllocatorFamily("r", this.rawAllocator) };
     let fams: { o: Family; m: Family; r: Family } = below;
@@ -97,7 +104,9 @@ export class Heap extends MemoryViews {
     }
     if (this.lock !== undefined) {
       const lock = this.lock;
-      fams = { o: new LockedFamily("o", fams.o, lock, memory, heapBase), m: new LockedFamily("m", fams.m, lock, memory, heapBase), r: new LockedFamily("r", fams.r, lock, memory, heapBase) };
+      const lockOf = (f: Family): Family => new LockedFamily(f.id, f, lock, memory, heapBase);
+      // pymalloc mode: small blocks come from this thread's own pools, without the lock.
+      fams = this.mode === "pymalloc" ? { o: fams.o, m: fams.m, r: lockOf(fams.r) } : { o: lockOf(fams.o), m: lockOf(fams.m), r: lockOf(fams.r) };
     }
     this.obj = fams.o;
     this.mem = fams.m;
@@ -174,6 +183,46 @@ export class Heap extends MemoryViews {
     if (this.debug) this.locked(() => this.debug!.drainQuarantine());
   }
 
+  /**
+   * Threads: take back the blocks other threads freed into this thread's pools, and return the
+   * pools left empty to their arenas. It happens lazily anyway (when a pool runs dry); call it
+   * when a thread stops allocating some sizes for a while. No-op without threads.
+   */
+  collect(): void {
+    if (this.lock === undefined) return;
+    if (this.mode === "pymalloc") this.objectAllocator.collect();
+    else this.locked(() => this.objectAllocator.collect());
+  }
+
+  /**
+   * Threads: this thread is done with the heap. Its pools go to the heap's orphans (blocks in
+   * them stay valid, and other threads adopt the pools as they need them), its thread id is
+   * freed for reuse, and this handle throws on every later allocation or free. Call it before
+   * a Worker exits; for a thread that died without it, see adoptThread().
+   */
+  detachThread(): void {
+    if (this.lock === undefined) throw new PymallocError("detachThread() is for heaps made with threads: true", this.heapBase);
+    this.releaseSlot(this.threadId);
+    this.lock.close();
+  }
+
+  /**
+   * Threads: take over what thread `threadId` left when it ended without detachThread() (a
+   * Worker that crashed or was terminated): its pools become orphans for others to adopt, and
+   * its id is freed. That thread must not run any more: call this from its 'exit' event.
+   */
+  adoptThread(threadId: number): void {
+    if (this.lock === undefined) throw new PymallocError("adoptThread() is for heaps made with threads: true", this.heapBase);
+    if (threadId === this.threadId) throw new RangeError("adoptThread() is for other threads; this thread calls detachThread()");
+    this.releaseSlot(threadId);
+  }
+
+  private releaseSlot(k: number): void {
+    if (this.mode === "pymalloc") this.objectAllocator.orphanSlot(k);
+    else
+      this.locked(() => this.objectAllocator.orphanSlot(k));
+  }
+
   /** Walk every structure; throws HeapCorruptionError naming the first fault. */
   check(): void {
     this.locked(() => {
@@ -193,12 +242,23 @@ export function createHeap(options: HeapOptions = {}): Heap {
   const heapBase = Math.ceil(o.heapBase / 16) * 16;
   if (o.threads && !(memory.buffer instanceof SharedArrayBuffer))
     throw new TypeError(`threads: true needs a shared memory (a SharedArrayBuffer or a shared WebAssembly.Memory); this one is a ${memory.kind} ${memory.buffer.constructor.name}`);
-  const params = { heapBase, poolShift: o.poolShift, arenaShift: o.arenaShift, maxBytes: memory.maxBytes, mode: MODE_IDS[o.mode], flags: o.threads ? HeapFlag.THREADS : 0 };
+  const params = { heapBase, poolShift: o.poolShift, arenaShift: o.arenaShift, maxBytes: memory.maxBytes, mode: MODE_IDS[o.mode], flags: o.threads ? HeapFlag.THREADS : 0, maxThreads: o.maxThreads };
   const layout = computeLayout(params);
   if (!memory.grow(layout.heapStart + 16))
     throw new RangeError(`memory too small for a heap: needs at least ${layout.heapStart + 16} bytes from heapBase ${heapBase}`);
   formatHeap(memory.views.u8, memory.views.u32, params, layout);
-  return new Heap(memory, heapBase, o.debug);
+  return new Heap(memory, heapBase, o.debug, true);
+}
+
+/** A free thread slot of the heap, claimed for this thread: its id. */
+function claimSlot(i32: Int32Array, heapBase: number): number {
+  const hw = heapBase >>> 2;
+  const max = i32[hw + H.MAX_THREADS];
+  const slots = heapBase + i32[hw + H.THREAD_SLOTS];
+  for (let k = 0; k < max; k++) {
+    if (Atomics.compareExchange(i32, (slots + k * Slot.BYTES + Slot.STATE) >>> 2, SlotState.FREE, SlotState.LIVE) === SlotState.FREE) return k;
+  }
+  throw new PymallocError(`all ${max} thread slots of the heap at ${hex(heapBase)} are in use: threads that are done call detachThread() (raise createHeap's maxThreads otherwise)`, heapBase);
 }
 
 /** The heap already in this memory (made by createHeap here, in another thread, or saved). */

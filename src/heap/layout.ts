@@ -1,8 +1,8 @@
 /**
  * heap/layout.ts — where the heap header and its tables sit, and writing a fresh one.
  *
- * Owns: the order and sizes of the header tables (TLSF bitmaps and list heads, usedpools
- * sentinels, nfp2lasta, arena map) and formatting a new heap in memory.
+ * Owns: the order and sizes of the header tables (TLSF bitmaps and list heads, thread slots with
+ * their usedpools sentinels, nfp2lasta, arena map) and formatting a new heap in memory.
  * Must not: allocate; the allocators read the offsets written here from memory.
  */
 
@@ -17,6 +17,8 @@ import {
   MAX_POOLS_PER_ARENA_SHIFT,
   MAX_POOL_SHIFT,
   MIN_POOL_SHIFT,
+  Slot,
+  SlotState,
 } from "../constants.js";
 
 export interface LayoutParams {
@@ -27,12 +29,16 @@ export interface LayoutParams {
   mode: number;
   /** HeapFlag bits. */
   flags: number;
+  /** Thread slots for threads (0: a heap for one thread, with one slot). */
+  maxThreads: number;
 }
 
 export interface Layout {
   slBitmaps: number; // byte offsets from heapBase
   freeHeads: number;
-  usedPools: number;
+  /** Thread slot 0 (Slot.BYTES each; slot k's usedpools at threadSlots + k * Slot.BYTES + Slot.USEDPOOLS). */
+  threadSlots: number;
+  nSlots: number;
   nfp2lasta: number;
   arenaMap: number;
   arenaMapSlots: number;
@@ -58,9 +64,11 @@ export function computeLayout(p: LayoutParams): Layout {
   off += Tlsf.FL_COUNT * 4;
   const freeHeads = off;
   off += Tlsf.FL_COUNT * Tlsf.SL_COUNT * 4;
-  off = align(off + 8, 16); // room before entry 0 for its sentinel's unused fields
-  const usedPools = off;
-  off += Size.NB_SMALL_SIZE_CLASSES * 16;
+  off = align(off, 16);
+  const threadSlots = off;
+  // With threads, one slot per thread plus one for the pools of threads that left.
+  const nSlots = p.maxThreads === 0 ? 1 : p.maxThreads + 1;
+  off += nSlots * Slot.BYTES;
   const nfp2lasta = off;
   off += ((1 << (p.arenaShift - p.poolShift)) + 1) * 4;
   const arenaMap = off;
@@ -68,7 +76,7 @@ export function computeLayout(p: LayoutParams): Layout {
   off += arenaMapSlots * 2;
   const headerBytes = align(off, Size.ALIGNMENT);
   const heapStart = align(p.heapBase + headerBytes + 8, Size.ALIGNMENT) - 8;
-  return { slBitmaps, freeHeads, usedPools, nfp2lasta, arenaMap, arenaMapSlots, headerBytes, heapStart };
+  return { slBitmaps, freeHeads, threadSlots, nSlots, nfp2lasta, arenaMap, arenaMapSlots, headerBytes, heapStart };
 }
 
 /** Write a fresh, empty heap header at p.heapBase. */
@@ -88,15 +96,20 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   u32[hw + H.PEAK_TOP] = l.heapStart;
   u32[hw + H.SL_BITMAPS] = l.slBitmaps;
   u32[hw + H.FREE_HEADS] = l.freeHeads;
-  u32[hw + H.USEDPOOLS] = l.usedPools;
+  u32[hw + H.THREAD_SLOTS] = l.threadSlots;
+  u32[hw + H.MAX_THREADS] = p.maxThreads;
   u32[hw + H.NFP2LASTA] = l.nfp2lasta;
   u32[hw + H.ARENA_MAP] = l.arenaMap;
   u32[hw + H.ARENA_MAP_SLOTS] = l.arenaMapSlots;
   u32[hw + H.FLAGS] = p.flags;
-  // Every usedpools list starts empty: the sentinel points at itself.
-  for (let i = 0; i < Size.NB_SMALL_SIZE_CLASSES; i++) {
-    const sp = p.heapBase + l.usedPools + i * 16 - 8;
-    u32[(sp + 8) >>> 2] = sp;
-    u32[(sp + 12) >>> 2] = sp;
+  // Every usedpools list starts empty: the sentinel points at itself. Slot 0 is the creator's.
+  for (let k = 0; k < l.nSlots; k++) {
+    const slot = p.heapBase + l.threadSlots + k * Slot.BYTES;
+    for (let i = 0; i < Size.NB_SMALL_SIZE_CLASSES; i++) {
+      const sp = slot + Slot.USEDPOOLS + i * 16 - 8;
+      u32[(sp + 8) >>> 2] = sp;
+      u32[(sp + 12) >>> 2] = sp;
+    }
   }
+  u32[(p.heapBase + l.threadSlots + Slot.STATE) >>> 2] = SlotState.LIVE;
 }

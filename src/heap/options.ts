@@ -6,12 +6,14 @@
  */
 
 import {
+  DEFAULT_MAX_THREADS,
   DEFAULT_QUARANTINE_BLOCKS,
   DEFAULT_QUARANTINE_BYTES,
   DEFAULT_ARENA_SHIFT,
   DEFAULT_INITIAL_BYTES,
   DEFAULT_MAX_BYTES,
   DEFAULT_POOL_SHIFT,
+  MAX_MAX_THREADS,
   MODE_IDS,
 } from "../constants.js";
 import type { MemoryKind, MemorySource } from "../memory/memory.js";
@@ -40,11 +42,15 @@ export interface HeapOptions {
   /** Pool size, a power of two from 4 KiB to 1 MiB (default 16 KiB). */
   poolSize?: number;
   /**
-   * Several threads (Workers) will use this heap through attachHeap(): every call then takes a
-   * lock in the heap's memory. Needs a shared memory (SharedArrayBuffer or a shared
-   * WebAssembly.Memory); the default memory is one where SharedArrayBuffer can grow.
+   * Several threads (Workers) will use this heap through attachHeap(). Each thread allocates
+   * small blocks from pools of its own without a lock; a lock in the heap's memory guards arenas
+   * and the raw allocator (and, in the debug modes, every call). Needs a shared memory
+   * (SharedArrayBuffer or a shared WebAssembly.Memory); the default memory is one where
+   * SharedArrayBuffer can grow.
    */
   threads?: boolean;
+  /** With threads: how many threads may be attached at once (default 64, at most 4000). */
+  maxThreads?: number;
   /** Arena size, a power of two, 1 to 128 pools (default 1 MiB). */
   arenaSize?: number;
   /** Debug modes: capture a JS stack at every allocation and free (default true in debug modes). */
@@ -87,6 +93,8 @@ export interface ResolvedOptions {
   poolShift: number;
   arenaShift: number;
   threads: boolean;
+  /** Thread slots: 0 without threads. */
+  maxThreads: number;
   debug: DebugOptions;
 }
 
@@ -132,6 +140,12 @@ function boolOption(v: unknown, name: string, dflt: boolean): boolean {
   return v;
 }
 
+function threadCount(v: unknown): number {
+  const n = byteOption(v, "maxThreads", DEFAULT_MAX_THREADS);
+  if (n < 1 || n > MAX_MAX_THREADS) throw new RangeError(`maxThreads must be from 1 to ${MAX_MAX_THREADS}, got ${n}`);
+  return n;
+}
+
 function shiftOption(v: unknown, name: string, dflt: number): number {
   if (v === undefined) return dflt;
   const n = byteOption(v, name, 0);
@@ -143,6 +157,8 @@ function shiftOption(v: unknown, name: string, dflt: number): number {
 export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
   if (o === null || typeof o !== "object") throw new TypeError("options must be an object");
   const env = envMode();
+  const threads = boolOption(o.threads, "threads", false);
+  if (o.maxThreads !== undefined && !threads) throw new RangeError("maxThreads is an option of heaps made with threads: true");
   const mode = o.allocator !== undefined ? parseMode(o.allocator, "allocator") : env !== undefined ? parseMode(env, "PYMALLOC") : "pymalloc";
   return {
     mode,
@@ -153,7 +169,8 @@ export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
     heapBase: byteOption(o.heapBase, "heapBase", 0),
     poolShift: shiftOption(o.poolSize, "poolSize", DEFAULT_POOL_SHIFT),
     arenaShift: shiftOption(o.arenaSize, "arenaSize", DEFAULT_ARENA_SHIFT),
-    threads: boolOption(o.threads, "threads", false),
+    threads,
+    maxThreads: threads ? threadCount(o.maxThreads) : 0,
     debug: debugOptions(o),
   };
 }

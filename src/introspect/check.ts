@@ -2,8 +2,9 @@
  * introspect/check.ts — heap.check(): verify every allocator structure, report the first fault.
  *
  * Owns: the invariants of the raw allocator (chunk chain, flags, footers, free lists, bitmaps)
- * and of the object allocator (arenas, pools, pool free lists, usedpools, usable_arenas order,
- * nfp2lasta, arena map, counters). Throws HeapCorruptionError with the address at fault.
+ * and of the object allocator (arenas, pools, pool free lists, every thread's usedpools, pool
+ * owners and blocks freed by other threads, usable_arenas order, nfp2lasta, arena map,
+ * counters). Throws HeapCorruptionError with the address at fault.
  * Must not: write to memory. Bounded loops only: a corrupt list cannot hang it.
  */
 
@@ -16,10 +17,12 @@ import {
   HEAP_MAGIC,
   Size,
   Pool,
+  Slot,
+  SlotState,
 } from "../constants.js";
 import { HeapCorruptionError } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
-import { forEachChunk, forEachPool } from "./walk.js";
+import { forEachChunk, forEachPool, pendingFrees } from "./walk.js";
 
 function fail(at: number, what: string): never {
   throw new HeapCorruptionError(at, what);
@@ -94,7 +97,9 @@ export function checkHeap(heap: Heap): void {
 
   // --- Arenas and pools ---------------------------------------------------------------------
   const arenaSet = new Set(arenas);
+  const pending = pendingFrees(heap);
   const poolInUsed = new Map<number, number>(); // pool -> size class, pools that must be in usedpools
+  const slotState = (k: number): number => u32[(o.slotBase(k) + Slot.STATE) >>> 2];
   for (const a of arenas) {
     const first = a + Arena.OVERHEAD;
     if ((first & o.poolMask) !== 0) fail(a, "arena pools are not pool-aligned");
@@ -116,42 +121,58 @@ export function checkHeap(heap: Heap): void {
     forEachPool(heap, a, (p) => {
       if (!p.carved) return;
       if (u32[(p.pool + Pool.ARENA) >>> 2] !== a) fail(p.pool, "pool's arena link is wrong");
-      if (p.count === 0) {
+      if (p.allocated === 0) {
         if (!freePools.has(p.pool)) fail(p.pool, "empty pool is not on its arena's free-pool list");
         return;
       }
       if (freePools.has(p.pool)) fail(p.pool, "pool with live blocks is on the free-pool list");
       if (p.szidx < 0) fail(p.pool, "pool in use has no size class");
+      const owner = u32[(p.pool + Pool.OWNER) >>> 2];
+      if (owner >= o.nSlots) fail(p.pool, `pool's owner ${owner} is not a thread slot`);
+      if (owner !== o.orphan && slotState(owner) !== SlotState.LIVE) fail(p.pool, `pool's owner, thread ${owner}, is not attached`);
+      const remote = u32[(p.pool + Pool.REMOTE) >>> 2];
+      if (!o.threaded && remote !== 0) fail(p.pool, "pool of a heap without threads has a remote-free list");
       const size = (p.szidx + 1) * 16;
       const no = u32[(p.pool + Pool.NEXTOFFSET) >>> 2];
       if (u32[(p.pool + Pool.MAXNEXTOFFSET) >>> 2] !== o.poolSize - size) fail(p.pool, "pool's last block offset is wrong");
       if (no < Pool.OVERHEAD + size || (no - Pool.OVERHEAD) % size !== 0 || no > o.poolSize) fail(p.pool, "pool's next-block offset is wrong");
-      let nfreeBlocks = 0;
+      const inPool = (b: number): boolean => b >= p.pool + Pool.OVERHEAD && b < p.pool + no && (b - p.pool - Pool.OVERHEAD) % size === 0;
+      const freeBlocks = new Set<number>();
       for (let b = u32[(p.pool + Pool.FREEBLOCK) >>> 2]; b !== 0; b = u32[b >>> 2]) {
-        if (b < p.pool + Pool.OVERHEAD || b >= p.pool + no || (b - p.pool - Pool.OVERHEAD) % size !== 0)
-          fail(b, `pool ${p.pool} free list points outside its carved blocks`);
-        if (++nfreeBlocks > p.carvedBlocks) fail(b, "pool free list is longer than the pool (a cycle?)");
+        if (!inPool(b)) fail(b, `pool ${p.pool} free list points outside its carved blocks`);
+        if (freeBlocks.size >= p.carvedBlocks) fail(b, "pool free list is longer than the pool (a cycle?)");
+        freeBlocks.add(b);
       }
-      if (nfreeBlocks + p.count !== p.carvedBlocks)
-        fail(p.pool, `pool count ${p.count} + ${nfreeBlocks} free blocks != ${p.carvedBlocks} carved blocks`);
-      if (p.count < p.capacity) poolInUsed.set(p.pool, p.szidx);
-    });
+      for (const b of p.pending) {
+        if (!inPool(b)) fail(b, `a block freed into pool ${p.pool} by another thread is not one of its carved blocks`);
+        if (freeBlocks.has(b)) fail(b, "a block freed by another thread is also on its pool's free list (double free)");
+      }
+      if (freeBlocks.size + p.allocated !== p.carvedBlocks)
+        fail(p.pool, `pool count ${p.allocated} + ${freeBlocks.size} free blocks != ${p.carvedBlocks} carved blocks`);
+      if (p.allocated < p.capacity) poolInUsed.set(p.pool, p.szidx);
+    }, pending);
   }
   const w = hw + H.NARENAS_CURRENT;
   if (u32[w] !== arenas.length) fail(heap.heapBase, `header counts ${u32[w]} arenas, the heap holds ${arenas.length}`);
 
-  // --- usedpools -------------------------------------------------------------------------------
+  // --- usedpools of every thread slot --------------------------------------------------------
   let seen = 0;
-  for (let i = 0; i < Size.NB_SMALL_SIZE_CLASSES; i++) {
-    const sp = o.sentinel(i);
-    let prev = sp;
-    for (let p = u32[(sp + Pool.NEXT) >>> 2]; p !== sp; p = u32[(p + Pool.NEXT) >>> 2]) {
-      if (poolInUsed.get(p) !== i) fail(p, `usedpools[${i}] holds a pool that is not a partly used pool of that class`);
-      if (u32[(p + Pool.PREV) >>> 2] !== prev) fail(p, `usedpools[${i}] back link is wrong`);
-      if (++seen > poolInUsed.size) fail(p, "usedpools lists are longer than the pools (a cycle?)");
-      prev = p;
+  for (let k = 0; k < o.nSlots; k++) {
+    const base = o.usedBaseOf(k);
+    const live = k === o.orphan || slotState(k) === SlotState.LIVE;
+    for (let i = 0; i < Size.NB_SMALL_SIZE_CLASSES; i++) {
+      const sp = base + (i << 4) - 8;
+      let prev = sp;
+      for (let p = u32[(sp + Pool.NEXT) >>> 2]; p !== sp; p = u32[(p + Pool.NEXT) >>> 2]) {
+        if (poolInUsed.get(p) !== i) fail(p, `usedpools[${i}] of thread slot ${k} holds a pool that is not a partly used pool of that class`);
+        if (u32[(p + Pool.OWNER) >>> 2] !== k) fail(p, `usedpools[${i}] of thread slot ${k} holds a pool of thread ${u32[(p + Pool.OWNER) >>> 2]}`);
+        if (!live) fail(p, `thread slot ${k} is free but its usedpools[${i}] holds pools`);
+        if (u32[(p + Pool.PREV) >>> 2] !== prev) fail(p, `usedpools[${i}] back link is wrong`);
+        if (++seen > poolInUsed.size) fail(p, "usedpools lists are longer than the pools (a cycle?)");
+        prev = p;
+      }
+      if (u32[(sp + Pool.PREV) >>> 2] !== prev) fail(sp, `usedpools[${i}] tail link is wrong`);
     }
-    if (u32[(sp + Pool.PREV) >>> 2] !== prev) fail(sp, `usedpools[${i}] tail link is wrong`);
   }
   if (seen !== poolInUsed.size) fail(heap.heapBase, `${poolInUsed.size - seen} partly used pools are in no usedpools list`);
 

@@ -9,7 +9,7 @@
 import { Chunk, Pool, Size } from "../constants.js";
 import type { Heap } from "../heap/heap.js";
 import { heapStats, type HeapStats } from "./stats.js";
-import { forEachChunk, forEachPool } from "./walk.js";
+import { forEachChunk, forEachPool, pendingFrees } from "./walk.js";
 
 /** Where every byte of the arenas goes; the parts add up to `arenaBytes`. */
 export interface ArenaAccounting {
@@ -27,12 +27,13 @@ export interface ArenaAccounting {
 export function arenaAccounting(heap: Heap): ArenaAccounting {
   const o = heap.objectAllocator;
   const a: ArenaAccounting = { arenaBytes: 0, allocatedBlocks: 0, availableBlocks: 0, unusedPools: 0, unusedPoolBytes: 0, poolHeaders: 0, quantization: 0, arenaOverhead: 0 };
+  const pending = pendingFrees(heap);
   forEachChunk(heap, (c) => {
     if (!c.arena || c.free) return;
     a.arenaBytes += c.size;
     a.arenaOverhead += c.size - o.arenaSize;
     forEachPool(heap, c.chunk + Chunk.HEADER, (p) => {
-      if (p.count === 0) {
+      if (p.allocated === 0) {
         a.unusedPools++;
         a.unusedPoolBytes += o.poolSize;
         return;
@@ -42,7 +43,7 @@ export function arenaAccounting(heap: Heap): ArenaAccounting {
       a.availableBlocks += (p.capacity - p.count) * size;
       a.poolHeaders += Pool.OVERHEAD;
       a.quantization += o.poolSize - Pool.OVERHEAD - p.capacity * size;
-    });
+    }, pending);
   });
   return a;
 }

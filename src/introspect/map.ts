@@ -11,7 +11,7 @@ import { Chunk, Size } from "../constants.js";
 import type { Heap } from "../heap/heap.js";
 import { arenaAccounting } from "./mallocstats.js";
 import { heapStats } from "./stats.js";
-import { forEachChunk, forEachPool } from "./walk.js";
+import { forEachChunk, forEachPool, pendingFrees } from "./walk.js";
 
 const CELL = 14;
 const GAP = 2;
@@ -64,6 +64,7 @@ export function heapSvg(heap: Heap, title = "pymalloc heap"): string {
   parts.push(`<text x="10" y="${y}" font-size="12">arenas: one row each, one cell per ${o.poolSize / 1024} KiB pool (colour: size class; darker: fuller; grey: empty pool; white: never used)</text>`);
   y += 10;
   let arenas = 0;
+  const pending = pendingFrees(heap);
   forEachChunk(heap, (c) => {
     if (!c.arena || c.free) return;
     arenas++;
@@ -75,7 +76,7 @@ export function heapSvg(heap: Heap, title = "pymalloc heap"): string {
       i++;
       let fill = "#ffffff";
       let tip = `pool ${p.pool}: never used`;
-      if (p.carved && p.count === 0) {
+      if (p.carved && p.allocated === 0) {
         fill = "#bdbdbd";
         tip = `pool ${p.pool}: empty`;
       } else if (p.count > 0) {
@@ -83,7 +84,7 @@ export function heapSvg(heap: Heap, title = "pymalloc heap"): string {
         tip = `pool ${p.pool}: class ${p.szidx} (${(p.szidx + 1) * 16} B), ${p.count}/${p.capacity} blocks`;
       }
       parts.push(`<rect class="pool" x="${x}" y="${y}" width="${CELL}" height="${CELL}" fill="${fill}" stroke="#999" stroke-width="0.5"><title>${tip}</title></rect>`);
-    });
+    }, pending);
     parts.push(`</g>`);
     y += CELL + GAP;
   });

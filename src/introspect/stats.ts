@@ -13,7 +13,7 @@ import {
   classSize,
 } from "../constants.js";
 import type { Heap } from "../heap/heap.js";
-import { forEachChunk, forEachPool } from "./walk.js";
+import { forEachChunk, forEachPool, pendingFrees } from "./walk.js";
 
 export interface SizeClassStats {
   /** Size class index (0..31). */
@@ -110,6 +110,7 @@ export function heapStats(heap: Heap): HeapStats {
     classes,
   };
   const ring = u32[hw + H.QUARANTINE]; // the debug quarantine ring: allocator state, not a user block
+  const pending = pendingFrees(heap);
   forEachChunk(heap, (c) => {
     if (c.chunk + Chunk.HEADER === ring) return;
     if (c.free) {
@@ -120,7 +121,7 @@ export function heapStats(heap: Heap): HeapStats {
       s.arenas.bytes += c.size;
       forEachPool(heap, c.chunk + Chunk.HEADER, (p) => {
         if (!p.carved) s.pools.untouched++;
-        else if (p.count === 0) s.pools.empty++;
+        else if (p.allocated === 0) s.pools.empty++;
         else {
           s.pools.used++;
           s.pools.headerBytes += Pool.OVERHEAD;
@@ -129,7 +130,7 @@ export function heapStats(heap: Heap): HeapStats {
           k.blocksInUse += p.count;
           k.blocksAvailable += p.capacity - p.count;
         }
-      });
+      }, pending);
     } else {
       s.raw.blocks++;
       s.raw.bytes += c.size;

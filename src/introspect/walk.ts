@@ -1,7 +1,8 @@
 /**
  * introspect/walk.ts — read-only walks over the heap's structures, shared by stats and check.
  *
- * Owns: iterating raw chunks (start to top) and the pools of an arena.
+ * Owns: iterating raw chunks (start to top), the pools of an arena, and (threads) the blocks
+ * freed into pools by other threads that their owners have not taken back yet.
  * Must not: write to memory, or trust what it reads beyond the bounds it checks.
  */
 
@@ -10,6 +11,8 @@ import {
   Chunk,
   Flag,
   Pool,
+  Remote,
+  Slot,
 } from "../constants.js";
 import { HeapCorruptionError } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
@@ -40,8 +43,12 @@ export function forEachChunk(heap: Heap, fn: (c: ChunkInfo) => void): void {
 
 export interface PoolInfo {
   pool: number;
-  /** Blocks handed out (0 for a free or never-used pool). */
+  /** Blocks in use (0 for a free or never-used pool). */
   count: number;
+  /** The pool's COUNT word: blocks in use plus those freed by other threads, not yet taken back. */
+  allocated: number;
+  /** Threads: blocks freed into the pool by threads that do not own it, waiting for the owner. */
+  pending: Set<number>;
   /** Size class index, or -1 when the pool holds none. */
   szidx: number;
   /** Whether the pool was ever carved from the arena. */
@@ -52,22 +59,57 @@ export interface PoolInfo {
   capacity: number;
 }
 
-/** Visit every pool of the arena whose header is at a. */
-export function forEachPool(heap: Heap, a: number, fn: (p: PoolInfo) => void): void {
+const NONE: Set<number> = new Set();
+
+/**
+ * Threads: blocks freed by threads that do not own their pool and not yet taken back by the
+ * owner (each pool's REMOTE list and each thread slot's DELAYED list), by pool. Read while other
+ * threads run, the lists may be changing: introspect a quiet heap. Bounded walks.
+ */
+export function pendingFrees(heap: Heap): Map<number, Set<number>> {
+  const out = new Map<number, Set<number>>();
+  const o = heap.objectAllocator;
+  if (!o.threaded) return out;
+  const u32 = o.u32;
+  const add = (b: number): boolean => {
+    if (b === 0 || !o.isOurs(b)) return false;
+    const pool = b - (b & o.poolMask);
+    let s = out.get(pool);
+    if (s === undefined) out.set(pool, (s = new Set()));
+    if (s.has(b) || s.size > o.poolSize >>> 4) return false;
+    s.add(b);
+    return true;
+  };
+  for (let k = 0; k < o.nSlots; k++) {
+    for (let b = u32[(o.slotBase(k) + Slot.DELAYED) >>> 2]; add(b); b = u32[b >>> 2]);
+  }
+  for (const a of heap.rawAllocator.arenas()) {
+    const end = u32[(a + Arena.POOL_ADDRESS) >>> 2];
+    for (let pool = a + Arena.OVERHEAD; pool < end; pool += o.poolSize) {
+      for (let b = (u32[(pool + Pool.REMOTE) >>> 2] & ~Remote.FULL) >>> 0; add(b); b = u32[b >>> 2]);
+    }
+  }
+  return out;
+}
+
+/** Visit every pool of the arena whose header is at a (pending: from pendingFrees(), threads only). */
+export function forEachPool(heap: Heap, a: number, fn: (p: PoolInfo) => void, pending?: Map<number, Set<number>>): void {
   const o = heap.objectAllocator;
   const u32 = o.u32;
   const first = a + Arena.OVERHEAD;
   const poolAddress = u32[(a + Arena.POOL_ADDRESS) >>> 2];
+  if (pending === undefined && o.threaded) pending = pendingFrees(heap);
   for (let i = 0; i < o.poolsPerArena; i++) {
     const pool = first + i * o.poolSize;
     const carved = pool < poolAddress;
-    const count = carved ? u32[(pool + Pool.COUNT) >>> 2] : 0;
+    const allocated = carved ? u32[(pool + Pool.COUNT) >>> 2] : 0;
     const sz = u32[(pool + Pool.SZIDX) >>> 2];
     const szidx = carved && sz < 32 ? sz : -1;
     const size = (szidx + 1) * 16;
     const capacity = szidx < 0 ? 0 : Math.floor((o.poolSize - Pool.OVERHEAD) / size);
     const carvedBlocks = szidx < 0 ? 0 : Math.min(capacity, (u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) / size);
-    fn({ pool, count, szidx, carved, carvedBlocks, capacity });
+    const waiting = (allocated !== 0 && pending?.get(pool)) || NONE;
+    fn({ pool, count: allocated - waiting.size, allocated, pending: waiting, szidx, carved, carvedBlocks, capacity });
   }
 }
 
@@ -92,6 +134,7 @@ export interface LiveBlock {
 /** Visit every block in use: pool blocks (not on their pool's free list) and raw chunks. */
 export function forEachLiveBlock(heap: Heap, fn: (b: LiveBlock) => void): void {
   const u32 = heap.rawAllocator.u32;
+  const pending = pendingFrees(heap);
   forEachChunk(heap, (c) => {
     if (c.free) return;
     if (!c.arena) {
@@ -105,8 +148,8 @@ export function forEachLiveBlock(heap: Heap, fn: (b: LiveBlock) => void): void {
       for (let b = u32[(p.pool + Pool.FREEBLOCK) >>> 2]; b !== 0 && free.size <= p.carvedBlocks; b = u32[b >>> 2]) free.add(b);
       for (let i = 0; i < p.carvedBlocks; i++) {
         const b = p.pool + Pool.OVERHEAD + i * size;
-        if (!free.has(b)) fn({ address: b, usable: size, sizeClass: p.szidx });
+        if (!free.has(b) && !p.pending.has(b)) fn({ address: b, usable: size, sizeClass: p.szidx });
       }
-    });
+    }, pending);
   });
 }

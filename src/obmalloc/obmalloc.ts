@@ -2,12 +2,13 @@
  * obmalloc/obmalloc.ts — the object allocator: CPython's pymalloc, in a typed array.
  *
  * Owns: size classes, pools, arenas, the usedpools lists, the usable_arenas order and the
- * arena map. Requests of 1..512 bytes are served here; 0 and larger ones go to the raw allocator
- * (as in CPython, where 0 bytes becomes a 1-byte libc request).
+ * arena map; with threads, which thread owns each pool and the lists of blocks freed into pools
+ * by threads that do not own them. Requests of 1..512 bytes are served here; 0 and larger ones
+ * go to the raw allocator (as in CPython, where 0 bytes becomes a 1-byte libc request).
  *
  * Design, in CPython's terms:
  * - A request of n bytes uses size class (n - 1) >> 4: 32 classes of 16..512 bytes.
- * - A pool (16 KiB) holds blocks of one class after a 32-byte header. Free blocks form a list
+ * - A pool (16 KiB) holds blocks of one class after a 48-byte header. Free blocks form a list
  *   threaded through their first word; blocks never used yet are carved lazily at nextoffset.
  *   A block has no header: its pool is found by masking the address.
  * - usedpools[c] is a circular list of pools of class c that have a free block, with a sentinel
@@ -21,6 +22,20 @@
  *   arena-sized slot of the address space, the pool index where an arena starts in the slot
  *   (plus one) and where one ends. An arena covers at most two slots.
  *
+ * Threads (a heap made with threads: true; what CPython's pymalloc never had, in mimalloc's way):
+ * - Each thread has a slot in the header with usedpools of its own, and every pool an OWNER
+ *   slot. A thread allocates only from its own pools and frees into them without any lock or
+ *   atomic operation: the fast paths are the same as without threads.
+ * - A block freed by another thread is pushed (compare-and-swap) onto its pool's REMOTE list.
+ *   The owner takes the whole list when the pool's free list runs dry. A full pool is out of
+ *   usedpools, so the owner marks it Remote.FULL; the first foreign free of a FULL pool puts its
+ *   block on the owner's DELAYED list instead, which the owner frees on its slow path, and
+ *   that brings the pool back into usedpools.
+ * - The heap's lock guards what threads share: arenas (taking and returning pools), the raw
+ *   allocator, and the orphan slot, which holds the pools of threads that left (detach()) or
+ *   died (a detach() by another thread for them). Orphan pools are adopted one by one by threads
+ *   that need a pool of their class; until then frees into them take the lock.
+ *
  * Must not: touch raw chunk headers (the raw allocator owns them) or validate sizes (families do).
  */
 
@@ -29,14 +44,20 @@ import {
   Arena,
   H,
   Pool,
+  Remote,
+  Slot,
+  SlotState,
 } from "../constants.js";
-import { InvalidPointerError } from "../errors.js";
+import { InvalidPointerError, detachedError } from "../errors.js";
 import type { Memory, Views } from "../memory/memory.js";
 import type { RawAllocator } from "../raw/tlsf.js";
+import type { SharedLock } from "../threads/lock.js";
 
 export class ObjectAllocator {
   u8: Uint8Array;
   u32: Uint32Array;
+  i32: Int32Array;
+  readonly memory: Memory;
   readonly raw: RawAllocator;
   readonly poolShift: number;
   readonly poolSize: number;
@@ -44,18 +65,44 @@ export class ObjectAllocator {
   readonly arenaShift: number;
   readonly arenaSize: number;
   readonly poolsPerArena: number;
-  /** Address of usedpools entry 0; the sentinel of class c is usedBase + 16c - 8. */
+  /** This thread's slot (0 without threads); pools it allocates from carry it as OWNER. */
+  readonly owner: number;
+  /** Address of thread slot 0. */
+  readonly slotsBase: number;
+  /** Slots in the header: 1 without threads, else maxThreads + 1 (the last holds orphans). */
+  readonly nSlots: number;
+  /** The slot of orphan pools (-1 without threads). */
+  readonly orphan: number;
+  /** Whether several threads share the heap (pools have owners, frees may be remote). */
+  readonly threaded: boolean;
+  /** Address of this slot's usedpools entry 0; the sentinel of class c is usedBase + 16c - 8. */
   readonly usedBase: number;
+  /** Word index of this slot's DELAYED list head. */
+  readonly wDelayed: number;
   readonly wUsable: number;
   readonly wNfp: number;
   readonly wCounters: number;
+  readonly wTop: number;
   readonly mapBase: number;
   readonly mapSlots: number;
+  /**
+   * The heap's lock, when this allocator takes it itself for shared work (pymalloc mode with
+   * threads). Undefined without threads, and in the debug modes, whose families hold the lock
+   * around every call already.
+   */
+  readonly lock: SharedLock | undefined;
+  /** Whether this thread holds the lock through enter() (JS state of this thread only). */
+  private holding = false;
+  /** Set by detach(): this handle's slot is gone. */
+  detached = false;
 
-  constructor(mem: Memory, raw: RawAllocator, heapBase: number) {
+  constructor(mem: Memory, raw: RawAllocator, heapBase: number, slot = 0, lock?: SharedLock) {
+    this.memory = mem;
     this.u8 = mem.views.u8;
     this.u32 = mem.views.u32;
+    this.i32 = mem.views.i32;
     this.raw = raw;
+    this.lock = lock;
     const hw = heapBase >>> 2;
     const u32 = this.u32;
     this.poolShift = u32[hw + H.POOL_SHIFT];
@@ -64,19 +111,38 @@ export class ObjectAllocator {
     this.poolMask = this.poolSize - 1;
     this.arenaSize = 2 ** this.arenaShift;
     this.poolsPerArena = 1 << (this.arenaShift - this.poolShift);
-    this.usedBase = heapBase + u32[hw + H.USEDPOOLS];
+    const maxThreads = u32[hw + H.MAX_THREADS];
+    this.threaded = maxThreads !== 0;
+    this.nSlots = this.threaded ? maxThreads + 1 : 1;
+    this.orphan = this.threaded ? maxThreads : -1;
+    this.owner = slot;
+    this.slotsBase = heapBase + u32[hw + H.THREAD_SLOTS];
+    this.usedBase = this.usedBaseOf(slot);
+    this.wDelayed = (this.slotBase(slot) + Slot.DELAYED) >>> 2;
     this.wUsable = hw + H.USABLE_ARENAS;
     this.wNfp = (heapBase + u32[hw + H.NFP2LASTA]) >>> 2;
     this.wCounters = hw + H.NARENAS_CURRENT;
+    this.wTop = hw + H.TOP;
     this.mapBase = heapBase + u32[hw + H.ARENA_MAP];
     this.mapSlots = u32[hw + H.ARENA_MAP_SLOTS];
     mem.onGrow((v: Views) => {
       this.u8 = v.u8;
       this.u32 = v.u32;
+      this.i32 = v.i32;
     });
   }
 
-  /** The sentinel pseudo-pool of size class idx: its Pool.NEXT/Pool.PREV are the list head. */
+  /** Address of thread slot k. */
+  slotBase(k: number): number {
+    return this.slotsBase + k * Slot.BYTES;
+  }
+
+  /** Address of slot k's usedpools entry 0. */
+  usedBaseOf(k: number): number {
+    return this.slotBase(k) + Slot.USEDPOOLS;
+  }
+
+  /** The sentinel pseudo-pool of size class idx in this thread's usedpools. */
   sentinel(idx: number): number {
     return this.usedBase + (idx << 4) - 8;
   }
@@ -89,6 +155,64 @@ export class ObjectAllocator {
     const mi = this.mapBase + (s << 1);
     const st = this.u8[mi];
     return (st !== 0 && k >= st - 1) || k < this.u8[mi + 1];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The lock (threads): taken for arena work and the raw allocator, never on the fast paths
+  // -------------------------------------------------------------------------------------------
+
+  /** Take the heap's lock unless this allocator does not lock or holds it; true when taken. */
+  private enter(): boolean {
+    if (this.lock === undefined || this.holding) return false;
+    this.lock.acquire();
+    this.holding = true;
+    // Another thread may have grown the memory: views must cover everything up to the top.
+    if (this.u32[this.wTop] + 8 > this.u8.length) this.memory.refresh();
+    return true;
+  }
+
+  private leave(took: boolean): void {
+    if (took) {
+      this.holding = false;
+      this.lock!.release();
+    }
+  }
+
+  private rawMalloc(n: number): number {
+    if (this.lock === undefined) return this.raw.malloc(n);
+    const took = this.enter();
+    try {
+      return this.raw.malloc(n);
+    } finally {
+      this.leave(took);
+    }
+  }
+
+  private rawFree(p: number): void {
+    if (this.lock === undefined) return this.raw.free(p);
+    const took = this.enter();
+    try {
+      this.raw.free(p);
+    } finally {
+      this.leave(took);
+    }
+  }
+
+  private rawRealloc(p: number, n: number): number {
+    if (this.lock === undefined) return this.raw.realloc(p, n);
+    const took = this.enter();
+    try {
+      return this.raw.realloc(p, n);
+    } finally {
+      this.leave(took);
+    }
+  }
+
+  /** p lies past this thread's views: another thread grew the memory. True when they now cover it. */
+  private reach(p: number): boolean {
+    if (!this.threaded || p < this.u8.length) return false;
+    this.memory.refresh();
+    return p < this.u8.length;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -110,31 +234,96 @@ export class ObjectAllocator {
         if (nb === 0) this.extendPool(pool);
         return bp;
       }
-      const bp = this.mallocFromNewPool(idx);
-      if (bp !== 0) return bp;
+      const fresh = this.poolFor(idx);
+      if (fresh !== 0) return this.pop(fresh);
       // No arena could be had: the raw allocator may still have a fitting hole.
     }
-    return this.raw.malloc(n);
+    return this.rawMalloc(n);
   }
 
-  /** The pool's free list ran dry: carve the next never-used block, or unlink the full pool. */
+  /** A block from pool, which is in usedpools (so it has one). */
+  private pop(pool: number): number {
+    const u32 = this.u32;
+    const bp = u32[(pool + Pool.FREEBLOCK) >>> 2];
+    u32[pool >>> 2]++;
+    const nb = u32[bp >>> 2];
+    u32[(pool + Pool.FREEBLOCK) >>> 2] = nb;
+    if (nb === 0) this.extendPool(pool);
+    return bp;
+  }
+
+  /**
+   * The pool's free list ran dry: take back the blocks other threads freed into it, else carve
+   * the next never-used block, else unlink the full pool.
+   */
   private extendPool(pool: number): void {
     const u32 = this.u32;
+    if (this.threaded && this.takeRemote(pool) !== 0) return;
     const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
     if (no <= u32[(pool + Pool.MAXNEXTOFFSET) >>> 2]) {
       const b = pool + no;
       u32[(pool + Pool.FREEBLOCK) >>> 2] = b;
       u32[(pool + Pool.NEXTOFFSET) >>> 2] = no + ((u32[(pool + Pool.SZIDX) >>> 2] + 1) << Size.ALIGNMENT_SHIFT);
       u32[b >>> 2] = 0;
-    } else {
-      const next = u32[(pool + Pool.NEXT) >>> 2];
-      const prev = u32[(pool + Pool.PREV) >>> 2];
-      u32[(next + Pool.PREV) >>> 2] = prev;
-      u32[(prev + Pool.NEXT) >>> 2] = next;
+      return;
+    }
+    // Full. With threads, say so first: a foreign free then reaches us through DELAYED. A block
+    // that arrived in between is taken instead (the pool is not full after all).
+    if (this.threaded && Atomics.compareExchange(this.i32, (pool + Pool.REMOTE) >>> 2, 0, Remote.FULL) !== 0) {
+      this.takeRemote(pool);
+      return;
+    }
+    this.unlinkPool(pool);
+  }
+
+  private unlinkPool(pool: number): void {
+    const u32 = this.u32;
+    const next = u32[(pool + Pool.NEXT) >>> 2];
+    const prev = u32[(pool + Pool.PREV) >>> 2];
+    u32[(next + Pool.PREV) >>> 2] = prev;
+    u32[(prev + Pool.NEXT) >>> 2] = next;
+  }
+
+  /** Put pool at the front of its class's list in the usedpools at usedBase. */
+  private linkPool(pool: number, usedBase: number): void {
+    const u32 = this.u32;
+    const sp = usedBase + (u32[(pool + Pool.SZIDX) >>> 2] << 4) - 8;
+    const next = u32[(sp + Pool.NEXT) >>> 2];
+    u32[(pool + Pool.NEXT) >>> 2] = next;
+    u32[(pool + Pool.PREV) >>> 2] = sp;
+    u32[(next + Pool.PREV) >>> 2] = pool;
+    u32[(sp + Pool.NEXT) >>> 2] = pool;
+  }
+
+  /**
+   * usedpools[idx] of this thread is empty: a pool for it, linked in, with a free block; 0 when
+   * no arena can be had. With threads, blocks freed into our full pools come back first, then an
+   * orphan pool of the class is adopted, and only then is a pool taken from an arena.
+   */
+  private poolFor(idx: number): number {
+    if (this.threaded) {
+      if (this.detached) throw detachedError();
+      if (Atomics.load(this.i32, this.wDelayed) !== 0) {
+        this.takeDelayed();
+        const sp = this.sentinel(idx);
+        const pool = this.u32[(sp + Pool.NEXT) >>> 2];
+        if (pool !== sp) return pool;
+      }
+    }
+    const took = this.enter();
+    try {
+      if (this.threaded) {
+        const pool = this.adoptPool(idx);
+        if (pool !== 0) return pool;
+      }
+      return this.poolFromArena(idx);
+    } finally {
+      this.leave(took);
     }
   }
 
-  private mallocFromNewPool(idx: number): number {
+  /** Take a pool from the fullest usable arena for class idx (shared state: under the lock). */
+  private poolFromArena(idx: number): number {
     let u32 = this.u32;
     const wN = this.wNfp;
     let ao = u32[this.wUsable];
@@ -145,7 +334,6 @@ export class ObjectAllocator {
       u32[this.wUsable] = ao;
       u32[wN + this.poolsPerArena] = ao;
     }
-    // Take a pool from the fullest usable arena.
     let pool = u32[(ao + Arena.FREEPOOLS) >>> 2];
     if (pool !== 0) {
       u32[(ao + Arena.FREEPOOLS) >>> 2] = u32[(pool + Pool.NEXT) >>> 2];
@@ -163,30 +351,20 @@ export class ObjectAllocator {
       if (nx !== 0) u32[(nx + Arena.PREV) >>> 2] = 0;
       u32[(ao + Arena.NEXT) >>> 2] = 0;
     }
-    // Put the pool at the front of usedpools[idx] (the list is empty: that is why we are here).
-    const sp = this.sentinel(idx);
-    u32[(pool + Pool.NEXT) >>> 2] = sp;
-    u32[(pool + Pool.PREV) >>> 2] = sp;
-    u32[(sp + Pool.NEXT) >>> 2] = pool;
-    u32[(sp + Pool.PREV) >>> 2] = pool;
-    u32[(pool + Pool.COUNT) >>> 2] = 1;
-    if (u32[(pool + Pool.SZIDX) >>> 2] === idx) {
-      // Last used for this same class: its free list is still intact.
-      const bp = u32[(pool + Pool.FREEBLOCK) >>> 2];
-      const nb = u32[bp >>> 2];
-      u32[(pool + Pool.FREEBLOCK) >>> 2] = nb;
-      if (nb === 0) this.extendPool(pool);
-      return bp;
-    }
-    const size = (idx + 1) << Size.ALIGNMENT_SHIFT;
-    u32[(pool + Pool.SZIDX) >>> 2] = idx;
-    u32[(pool + Pool.NEXTOFFSET) >>> 2] = Pool.OVERHEAD + 2 * size;
-    u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] = this.poolSize - size;
-    const bp = pool + Pool.OVERHEAD;
-    const fb = bp + size;
-    u32[(pool + Pool.FREEBLOCK) >>> 2] = fb;
-    u32[fb >>> 2] = 0;
-    return bp;
+    u32[(pool + Pool.OWNER) >>> 2] = this.owner;
+    u32[(pool + Pool.REMOTE) >>> 2] = 0;
+    if (u32[(pool + Pool.SZIDX) >>> 2] !== idx) {
+      // Last used for another class (or never): start it afresh, one block on the free list.
+      const size = (idx + 1) << Size.ALIGNMENT_SHIFT;
+      u32[(pool + Pool.SZIDX) >>> 2] = idx;
+      u32[(pool + Pool.NEXTOFFSET) >>> 2] = Pool.OVERHEAD + size;
+      u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] = this.poolSize - size;
+      u32[(pool + Pool.FREEBLOCK) >>> 2] = pool + Pool.OVERHEAD;
+      u32[(pool + Pool.OVERHEAD) >>> 2] = 0;
+    } // else: last used for this same class, its free list is still intact.
+    // usedpools[idx] is empty (that is why we are here): the pool becomes the whole list.
+    this.linkPool(pool, this.usedBase);
+    return pool;
   }
 
   private newArena(): number {
@@ -209,6 +387,8 @@ export class ObjectAllocator {
       u32[(pool + Pool.ARENA) >>> 2] = a;
       u32[(pool + Pool.FREEBLOCK) >>> 2] = 0;
       u32[(pool + Pool.NEXTOFFSET) >>> 2] = 0;
+      u32[(pool + Pool.OWNER) >>> 2] = 0;
+      u32[(pool + Pool.REMOTE) >>> 2] = 0;
     }
     this.markMap(first, true);
     const w = this.wCounters;
@@ -234,7 +414,7 @@ export class ObjectAllocator {
   /** Free p, which may be ours or the raw allocator's. */
   free(p: number): void {
     if (!this.isOurs(p)) {
-      this.raw.free(p);
+      this.rawFree(p);
       return;
     }
     const u32 = this.u32;
@@ -247,14 +427,16 @@ export class ObjectAllocator {
       p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] ||
       off % ((u32[(pool + Pool.SZIDX) >>> 2] + 1) << Size.ALIGNMENT_SHIFT) !== 0
     ) {
+      if (this.reach(p)) return this.free(p);
       throw this.invalid("free", p, pool);
     }
+    if (u32[(pool + Pool.OWNER) >>> 2] !== this.owner) return this.freeForeign(p, pool);
     const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
     if (fb === p) throw new InvalidPointerError("free", p, "double-free", "this block is already free (double free)");
     u32[p >>> 2] = fb;
     u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
     u32[pool >>> 2] = cnt - 1;
-    if (fb === 0) this.relinkFullPool(pool);
+    if (fb === 0) this.relinkFullPool(pool, this.usedBase);
     if (cnt === 1) this.poolEmptied(pool);
   }
 
@@ -269,24 +451,26 @@ export class ObjectAllocator {
     return new InvalidPointerError(op, p, "interior", `points inside a ${size}-byte block, not at its start`);
   }
 
-  /** A pool that was full got a free block: put it back at the front of its usedpools list. */
-  private relinkFullPool(pool: number): void {
-    const u32 = this.u32;
-    const sp = this.sentinel(u32[(pool + Pool.SZIDX) >>> 2]);
-    const next = u32[(sp + Pool.NEXT) >>> 2];
-    u32[(pool + Pool.NEXT) >>> 2] = next;
-    u32[(pool + Pool.PREV) >>> 2] = sp;
-    u32[(next + Pool.PREV) >>> 2] = pool;
-    u32[(sp + Pool.NEXT) >>> 2] = pool;
+  /** A pool that was full got a free block: back to the front of its usedpools list. */
+  private relinkFullPool(pool: number, usedBase: number): void {
+    // With threads, it is no longer FULL (a foreign free may have cleared it already).
+    if (this.threaded) Atomics.compareExchange(this.i32, (pool + Pool.REMOTE) >>> 2, Remote.FULL, 0);
+    this.linkPool(pool, usedBase);
   }
 
-  /** The pool's last block was freed: the pool goes back to its arena. */
+  /** The pool's last block was freed: the pool goes back to its arena (under the lock). */
   private poolEmptied(pool: number): void {
+    const took = this.enter();
+    try {
+      this.returnPool(pool);
+    } finally {
+      this.leave(took);
+    }
+  }
+
+  private returnPool(pool: number): void {
     const u32 = this.u32;
-    const next = u32[(pool + Pool.NEXT) >>> 2];
-    const prev = u32[(pool + Pool.PREV) >>> 2];
-    u32[(next + Pool.PREV) >>> 2] = prev;
-    u32[(prev + Pool.NEXT) >>> 2] = next;
+    this.unlinkPool(pool);
     const ao = u32[(pool + Pool.ARENA) >>> 2];
     u32[(pool + Pool.NEXT) >>> 2] = u32[(ao + Arena.FREEPOOLS) >>> 2];
     u32[(ao + Arena.FREEPOOLS) >>> 2] = pool;
@@ -344,6 +528,185 @@ export class ObjectAllocator {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Threads: frees into pools of other threads, their collection, orphans
+  // -------------------------------------------------------------------------------------------
+
+  /** p is a valid-looking block of a pool this thread does not own. */
+  private freeForeign(p: number, pool: number): void {
+    if (this.detached) throw detachedError();
+    const i32 = this.i32;
+    for (;;) {
+      const owner = Atomics.load(i32, (pool + Pool.OWNER) >>> 2);
+      if (owner === this.owner) return this.free(p); // adopted by this thread meanwhile
+      if (owner !== this.orphan) return this.pushRemote(p, pool, owner);
+      if (this.freeOrphan(p, pool)) return;
+      // adopted by another thread while we waited for the lock: free to it instead
+    }
+  }
+
+  /** Push p onto its pool's REMOTE list (or, if the owner marked the pool FULL, its DELAYED list). */
+  private pushRemote(p: number, pool: number, owner: number): void {
+    const i32 = this.i32;
+    const u32 = this.u32;
+    const w = (pool + Pool.REMOTE) >>> 2;
+    for (;;) {
+      const old = Atomics.load(i32, w);
+      if (old === Remote.FULL) {
+        if (Atomics.compareExchange(i32, w, Remote.FULL, 0) === Remote.FULL) {
+          this.pushDelayed(p, owner);
+          return;
+        }
+        continue;
+      }
+      u32[p >>> 2] = old >>> 0;
+      if (Atomics.compareExchange(i32, w, old, p | 0) === old) return;
+    }
+  }
+
+  private pushDelayed(p: number, owner: number): void {
+    const i32 = this.i32;
+    const w = (this.slotBase(owner) + Slot.DELAYED) >>> 2;
+    for (;;) {
+      const old = Atomics.load(i32, w);
+      this.u32[p >>> 2] = old >>> 0;
+      if (Atomics.compareExchange(i32, w, old, p | 0) === old) return;
+    }
+  }
+
+  /** Free p into an orphan pool, under the lock; false when the pool was adopted meanwhile. */
+  private freeOrphan(p: number, pool: number): boolean {
+    const took = this.enter();
+    try {
+      if (Atomics.load(this.i32, (pool + Pool.OWNER) >>> 2) !== this.orphan) return false;
+      this.absorbRemote(pool, this.usedBaseOf(this.orphan));
+      const u32 = this.u32;
+      const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
+      if (fb === p) throw new InvalidPointerError("free", p, "double-free", "this block is already free (double free)");
+      const cnt = u32[pool >>> 2];
+      u32[p >>> 2] = fb;
+      u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
+      u32[pool >>> 2] = cnt - 1;
+      if (fb === 0) this.relinkFullPool(pool, this.usedBaseOf(this.orphan));
+      if (cnt === 1) this.returnPool(pool);
+      return true;
+    } finally {
+      this.leave(took);
+    }
+  }
+
+  /**
+   * Move the pool's REMOTE blocks onto its free list (the caller owns the pool). Clears FULL.
+   * Returns how many blocks came back.
+   */
+  private takeRemote(pool: number): number {
+    const w = (pool + Pool.REMOTE) >>> 2;
+    if (Atomics.load(this.i32, w) === 0) return 0;
+    const head = (Atomics.exchange(this.i32, w, 0) & ~Remote.FULL) >>> 0;
+    if (head === 0) return 0;
+    const u32 = this.u32;
+    let n = 1;
+    let last = head;
+    for (let b = u32[last >>> 2]; b !== 0; b = u32[b >>> 2]) {
+      last = b;
+      n++;
+    }
+    u32[last >>> 2] = u32[(pool + Pool.FREEBLOCK) >>> 2];
+    u32[(pool + Pool.FREEBLOCK) >>> 2] = head;
+    u32[pool >>> 2] -= n;
+    return n;
+  }
+
+  /** takeRemote, for a pool that may be full and out of the usedpools at usedBase: relinks it. */
+  private absorbRemote(pool: number, usedBase: number): void {
+    const wasFull = this.u32[(pool + Pool.FREEBLOCK) >>> 2] === 0;
+    if (this.takeRemote(pool) !== 0 && wasFull) this.linkPool(pool, usedBase);
+  }
+
+  /** Free the blocks other threads freed into this thread's full pools (they relink them). */
+  private takeDelayed(): void {
+    let b = Atomics.exchange(this.i32, this.wDelayed, 0) >>> 0;
+    while (b !== 0) {
+      const next = this.u32[b >>> 2];
+      this.free(b);
+      b = next;
+    }
+  }
+
+  /** Adopt an orphan pool of class idx into this thread's usedpools (under the lock), or 0. */
+  private adoptPool(idx: number): number {
+    const u32 = this.u32;
+    const osp = this.usedBaseOf(this.orphan) + (idx << 4) - 8;
+    const pool = u32[(osp + Pool.NEXT) >>> 2];
+    if (pool === osp) return 0;
+    this.unlinkPool(pool);
+    Atomics.store(this.i32, (pool + Pool.OWNER) >>> 2, this.owner);
+    this.takeRemote(pool);
+    this.linkPool(pool, this.usedBase);
+    return pool;
+  }
+
+  /**
+   * Take back every block other threads freed into this thread's pools, and return the pools
+   * that became empty. The owner's own housekeeping (also done lazily on its slow paths).
+   */
+  collect(): void {
+    if (!this.threaded) return;
+    if (this.detached) throw detachedError();
+    this.takeDelayed();
+    const u32 = this.u32;
+    for (let idx = 0; idx < Size.NB_SMALL_SIZE_CLASSES; idx++) {
+      const sp = this.sentinel(idx);
+      for (let pool = u32[(sp + Pool.NEXT) >>> 2]; pool !== sp; ) {
+        const next = u32[(pool + Pool.NEXT) >>> 2];
+        if (this.takeRemote(pool) !== 0 && u32[pool >>> 2] === 0) this.poolEmptied(pool);
+        pool = next;
+      }
+    }
+  }
+
+  /**
+   * Hand every pool of thread slot k to the orphan slot and free slot k (under the lock). k is
+   * this thread's slot (detachThread) or the slot of a thread that died without detaching:
+   * that thread must not run any more. Blocks freed into its pools by others are taken back,
+   * pools left empty go back to their arenas, the rest wait for adoption.
+   */
+  orphanSlot(k: number): void {
+    if (!this.threaded) return;
+    if (k < 0 || k >= this.orphan || !Number.isInteger(k)) throw new RangeError(`thread id must be an integer from 0 to ${this.orphan - 1}, got ${k}`);
+    const took = this.enter();
+    try {
+      const i32 = this.i32;
+      const sw = (this.slotBase(k) + Slot.STATE) >>> 2;
+      if (Atomics.load(i32, sw) !== SlotState.LIVE) throw new RangeError(`thread ${k} is not attached to this heap`);
+      const orphans = this.usedBaseOf(this.orphan);
+      for (const a of this.raw.arenas()) {
+        const first = a + Arena.OVERHEAD;
+        const end = this.u32[(a + Arena.POOL_ADDRESS) >>> 2];
+        for (let pool = first; pool < end; pool += this.poolSize) {
+          const u32 = this.u32;
+          if (u32[pool >>> 2] === 0 || u32[(pool + Pool.OWNER) >>> 2] !== k) continue;
+          Atomics.store(i32, (pool + Pool.OWNER) >>> 2, this.orphan);
+          if (u32[(pool + Pool.FREEBLOCK) >>> 2] !== 0) this.unlinkPool(pool);
+          this.takeRemote(pool);
+          if (u32[(pool + Pool.FREEBLOCK) >>> 2] !== 0 || u32[pool >>> 2] === 0) this.linkPool(pool, orphans);
+          if (u32[pool >>> 2] === 0) this.returnPool(pool);
+        }
+      }
+      // Blocks others freed into k's full pools: their pools are orphans now, freed as such.
+      let b = Atomics.exchange(i32, (this.slotBase(k) + Slot.DELAYED) >>> 2, 0) >>> 0;
+      while (b !== 0) {
+        const next = this.u32[b >>> 2];
+        this.free(b);
+        b = next;
+      }
+      Atomics.store(i32, sw, SlotState.FREE);
+      if (k === this.owner) this.detached = true;
+    } finally {
+      this.leave(took);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Resize and size queries
   // -------------------------------------------------------------------------------------------
 
@@ -354,6 +717,7 @@ export class ObjectAllocator {
     const off = p - pool - Pool.OVERHEAD;
     const size = (u32[(pool + Pool.SZIDX) >>> 2] + 1) << Size.ALIGNMENT_SHIFT;
     if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || off % size !== 0) {
+      if (this.reach(p)) return this.blockSize(op, p);
       throw this.invalid(op, p, pool);
     }
     if (u32[(pool + Pool.FREEBLOCK) >>> 2] === p)
@@ -363,7 +727,7 @@ export class ObjectAllocator {
 
   /** CPython's pymalloc_realloc: in place when the class still fits and shrinks by < 25%. */
   realloc(p: number, n: number): number {
-    if (!this.isOurs(p)) return this.raw.realloc(p, n);
+    if (!this.isOurs(p)) return this.rawRealloc(p, n);
     const size = this.blockSize("realloc", p);
     let keep = size;
     if (n <= size) {

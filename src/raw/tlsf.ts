@@ -286,6 +286,21 @@ export class RawAllocator {
     this.releaseChunk(p - Chunk.HEADER, this.validate("free", p));
   }
 
+  /** Payload addresses of the arena chunks, in address order (a walk of every chunk). */
+  arenas(): number[] {
+    const u32 = this.u32;
+    const top = this.top;
+    const out: number[] = [];
+    for (let c = this.start; c < top; ) {
+      const sw = u32[(c + 4) >>> 2];
+      const size = (sw & ~Flag.MASK) >>> 0;
+      if (size === 0) break; // corrupt: check() reports it
+      if ((sw & (Flag.ARENA | Flag.FREE)) === Flag.ARENA) out.push(c + Chunk.HEADER);
+      c += size;
+    }
+    return out;
+  }
+
   /** Release an arena chunk (trusted caller). */
   freeArena(p: number): void {
     const c = p - Chunk.HEADER;

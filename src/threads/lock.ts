@@ -8,6 +8,8 @@
  * Must not: know what it protects.
  */
 
+import { detachedError } from "../errors.js";
+
 const SPINS = 64;
 
 /** Whether this thread may block in Atomics.wait (false on a browser's main thread). */
@@ -25,6 +27,8 @@ export class SharedLock {
   i32: Int32Array;
   readonly index: number;
   readonly mayWait: boolean;
+  /** Set by close(): this handle left the heap (detachThread), and may not take the lock again. */
+  private closed = false;
 
   constructor(i32: Int32Array, index: number) {
     this.i32 = i32;
@@ -33,6 +37,7 @@ export class SharedLock {
   }
 
   acquire(): void {
+    if (this.closed) throw detachedError();
     const i32 = this.i32;
     const i = this.index;
     let c = Atomics.compareExchange(i32, i, 0, 1);
@@ -60,6 +65,10 @@ export class SharedLock {
       }
       c = Atomics.exchange(i32, i, 2);
     }
+  }
+
+  close(): void {
+    this.closed = true;
   }
 
   release(): void {
