@@ -245,7 +245,7 @@ export function allAdapters() {
   return [
     pymalloc("pymalloc", 'pymalloc ("pymalloc")', "object allocator for <= 512 B, TLSF above"),
     pymalloc("malloc", 'pymalloc ("malloc")', "our raw TLSF allocator alone: the seed's system malloc"),
-    pymalloc("pymalloc", 'pymalloc, threads: true', "every call under the heap's lock, one thread", "threads", true),
+    pymalloc("pymalloc", 'pymalloc, threads: true', "one thread: its own pools without a lock; raw blocks and arena work under the heap's lock", "threads", true),
     dlmalloc(),
     thing(),
     bump(),

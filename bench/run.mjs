@@ -2,8 +2,8 @@
 // bench/run.mjs — `npm run bench`: replay CPython traces through every allocator, side by side.
 //
 // usage: npm run bench -- [TRACE.pymtrace.gz ...] [--runs N] [--budget SECONDS] [--only KEYS] [--verify] [--no-write]
-// Default trace: the bundled data/compileall-head.pymtrace.gz. For each allocator: a warm-up run,
-// then N timed runs of the reference loop (FORMAT.md), each on a fresh instance; median and
+// Default trace: the bundled data/compileall-head.pymtrace.gz. For each allocator, in a process of
+// its own (bench/measure.mjs), one after the other: a warm-up run, then N timed runs of the reference loop (FORMAT.md), each on a fresh instance; median and
 // spread of ns/event, events/s, ratio to pymalloc, peak footprint against peak live requested
 // bytes. --verify replays once more with every block's contents checked, before timing. An
 // allocator too slow to finish a run within --budget seconds is timed over the events it
@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { readTraceFile } from "../dist/trace/file.js";
 import { traceStats, OP_FREE } from "../dist/trace/trace.js";
 import { allAdapters } from "./adapters.mjs";
-import { freshLoop, verifyReplay } from "./loop.mjs";
+import { execFileSync } from "node:child_process";
 import { chartSvg } from "./chart.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -42,41 +42,21 @@ if (!Number.isInteger(runs) || runs < 1 || !(budgetMs > 0)) {
 const files = positionals.length ? positionals : [join(ROOT, "data", "compileall-head.pymtrace.gz")];
 const only = values.only ? new Set(values.only.split(",")) : null;
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const mib = (n) => (Number.isFinite(n) ? (n / 2 ** 20).toFixed(2) + " MiB" : "n/a");
+
+/** One allocator on one trace, measured by bench/measure.mjs in a fresh process: its result row. */
+function measureInChild(key, file, info) {
+  const args = ["--expose-gc", join(HERE, "measure.mjs"), "--key", key, "--runs", String(runs), "--budget", String(budgetMs / 1000), "--info", JSON.stringify(info)];
+  if (values.verify) args.push("--verify");
+  const out = execFileSync(process.execPath, [...args, file], { encoding: "utf8", maxBuffer: 1 << 24, stdio: ["ignore", "pipe", "inherit"] });
+  return JSON.parse(out.trim().split("\n").pop());
+}
 
 function describe(t) {
   const st = traceStats(t);
   let total = 0;
   for (let i = 0; i < t.count; i++) if (t.events[2 * i] >>> 30 !== OP_FREE) total += t.events[2 * i + 1];
   return { name: t.name, events: t.count, maxSlots: t.maxSlots, peakLiveBytes: st.peakLiveBytes, totalRequestedBytes: total };
-}
-
-/**
- * Growth of the JS heap plus array buffers over an untimed replay, sampled every 65,536 events
- * (for the GC adapter: V8 keeps small typed arrays inside the JS heap, larger ones outside).
- * A sampled high-water mark, so a lower bound of the true peak.
- */
-function gcFootprint(t, inst) {
-  globalThis.gc?.();
-  const used = () => {
-    const m = process.memoryUsage();
-    return m.heapUsed + m.arrayBuffers;
-  };
-  const base = used();
-  let peak = 0;
-  const loop = freshLoop();
-  const chunk = 65536;
-  const ptr = new Uint32Array(t.maxSlots);
-  for (let start = 0; start < t.count; start += chunk) {
-    const part = { events: t.events.subarray(2 * start, 2 * Math.min(t.count, start + chunk)) };
-    loop(part.events, part.events.length / 2, inst.fams, inst.view, ptr, 0, inst.touch ?? null);
-    peak = Math.max(peak, used() - base);
-  }
-  return peak;
 }
 
 const adapters = [];
@@ -94,51 +74,16 @@ for (const file of files) {
   console.log(`\n${info.name}: ${info.events.toLocaleString("en-US")} events, peak live ${mib(info.peakLiveBytes)}; ${runs} timed runs after a warm-up, budget ${budgetMs / 1000} s a run`);
   const rows = [];
   for (const a of adapters) {
-    const loop = freshLoop();
-    let verified = false;
-    if (values.verify) {
-      try {
-        verifyReplayWithin(t, a, info);
-        verified = true;
-      } catch (e) {
-        console.log(`  ${a.name}: VERIFY FAILED: ${e.message}`);
-        rows.push({ allocator: a.name, key: a.key, error: e.message });
-        continue;
-      }
+    // Each allocator in a process of its own: the engine's type feedback and compiled code for
+    // one allocator (they share classes, e.g. pymalloc with and without threads) never shape
+    // another's, as for a user who runs one of them.
+    const row = measureInChild(a.key, file, info);
+    if (row.error) {
+      console.log(`  ${a.name}: VERIFY FAILED: ${row.error}`);
+      rows.push(row);
+      continue;
     }
-    const times = [];
-    let events = t.count;
-    let footprint = NaN;
-    let byteLength = NaN;
-    for (let r = 0; r <= runs; r++) {
-      const inst = a.create(info);
-      const ptr = new Uint32Array(t.maxSlots);
-      const res = loop(t.events, t.count, inst.fams, inst.view, ptr, performance.now() + budgetMs, inst.touch ?? null);
-      if (r > 0) times.push(res.ns / res.events);
-      events = Math.min(events, res.events);
-      footprint = inst.peakFootprint();
-      byteLength = inst.byteLength();
-      inst.dispose();
-      if (res.events < t.count && r >= 1) break; // over budget: one timed partial run is enough
-    }
-    if (a.key === "gc") footprint = gcFootprint(t, a.create(info));
-    const ns = median(times);
-    const row = {
-      allocator: a.name,
-      key: a.key,
-      note: a.note,
-      nsPerEvent: ns,
-      nsMin: Math.min(...times),
-      nsMax: Math.max(...times),
-      runs: times.length,
-      eventsPerSecond: 1e9 / ns,
-      eventsTimed: events,
-      complete: events === t.count,
-      peakFootprint: footprint,
-      footprintRatio: events === t.count ? footprint / info.peakLiveBytes : NaN,
-      byteLength,
-      verified,
-    };
+    const { nsPerEvent: ns, verified, peakFootprint: footprint, eventsTimed: events } = row;
     rows.push(row);
     console.log(
       `  ${a.name.padEnd(30)} ${ns.toFixed(1).padStart(9)} ns/event (${row.nsMin.toFixed(1)}-${row.nsMax.toFixed(1)})` +
@@ -169,9 +114,4 @@ if (!values["no-write"]) {
   }
   writeFileSync(join(RESULTS, "chart.svg"), chartSvg(allResults));
   console.log(`\nwrote bench/results/{${[...new Set(allResults.map((r) => r.trace.name))].join(",")}}.json and bench/results/chart.svg`);
-}
-
-/** Verify a replay, within the time budget (an allocator too slow for it is verified as far as it gets). */
-function verifyReplayWithin(t, a, info) {
-  verifyReplay(t, a.create(info), performance.now() + budgetMs);
 }

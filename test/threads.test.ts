@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
-import { attachHeap, createHeap, MemoryCorruptionError, type Heap } from "../dist/index.js";
+import { attachHeap, createHeap, MemoryCorruptionError, PymallocError, type Heap } from "../dist/index.js";
 
 const WORKER = join(import.meta.dirname, "workers", "stress.mjs");
 
@@ -14,6 +14,7 @@ interface Done {
   id: number;
   failures: number;
   threadId: number;
+  detached: boolean;
   held: [number, number, number, number][];
 }
 
@@ -25,12 +26,14 @@ function runWorkers(heap: Heap, n: number, opsEach: number, queue: SharedArrayBu
       (_, i) =>
         new Promise<Done>((resolve, reject) => {
           const w = new Worker(WORKER, { workerData: { memory: heap.memory.source, queue, id: i + 1, ops: opsEach, seed: 0x9e3779b9 ^ (i * 7919) } });
+          let done: Done | undefined;
           w.on("message", (m) => {
             if (m.type === "error") errors.push(m.msg);
-            else resolve(m as Done);
+            else done = m as Done;
           });
           w.on("error", reject);
-          w.on("exit", (code) => code !== 0 && reject(new Error(`worker ${i + 1} exited with ${code}: ${errors.join("; ")}`)));
+          // Resolved when the thread is gone: a Worker that did not detach is then adopted.
+          w.on("exit", (code) => (code === 0 && done ? resolve(done) : reject(new Error(`worker ${i + 1} exited with ${code}: ${errors.join("; ")}`))));
         }),
     ),
   ).then((all) => {
@@ -63,6 +66,9 @@ describe.each(configs)("threads: $workers Workers on a $mode heap, $ops operatio
     expect(results.map((r) => r.failures)).toEqual(results.map(() => 0));
     expect(new Set(results.map((r) => r.threadId)).size).toBe(workers); // each Worker got its own id
     expect(heap.u8.length).toBeGreaterThan(1 << 20); // grown by the Workers; this thread's views follow
+    heap.check(); // Workers that did not detach still own their pools
+    for (const r of results) if (!r.detached) heap.adoptThread(r.threadId);
+    expect(results.some((r) => r.detached) && results.some((r) => !r.detached)).toBe(true);
 
     // The live blocks: what each worker holds, plus what is still in the queue.
     const live: { ptr: number; size: number; family: number; value: number }[] = [];
@@ -108,6 +114,8 @@ describe.each(configs)("threads: $workers Workers on a $mode heap, $ops operatio
     heap.check();
     expect(heap.leaks().totalBlocks).toBe(0);
     if (mode !== "debug") expect(heap.stats().bytesInUse).toBe(0);
+    // Every Worker's thread id was given back: the next thread to attach gets the first one.
+    expect(attachHeap(heap.memory.source).threadId).toBe(1);
   });
 });
 
@@ -151,5 +159,121 @@ describe("threads: handles and errors", () => {
     const results = await runWorkers(heap, 2, 50_000, newQueue(256));
     expect(results.every((r) => r.failures === 0)).toBe(true);
     heap.check();
+  });
+});
+
+// Two handles on one heap in this thread act as two threads, one step at a time: each path of the
+// per-thread pools (remote frees, full pools, orphans, adoption) happens at a known moment.
+describe("threads: pools per thread", () => {
+  const CLASS = 512; // 31 blocks per 16 KiB pool
+  const setup = () => {
+    const a = createHeap({ threads: true, maxThreads: 4 });
+    const b = attachHeap(a.memory.source);
+    return { a, b, poolOf: (p: number) => p - (p & a.objectAllocator.poolMask) };
+  };
+
+  it("each thread allocates from pools of its own", () => {
+    const { a, b, poolOf } = setup();
+    const pa = a.obj.malloc(CLASS);
+    const pb = b.obj.malloc(CLASS);
+    expect(poolOf(pa)).not.toBe(poolOf(pb));
+    expect(poolOf(a.obj.malloc(CLASS))).toBe(poolOf(pa));
+    expect(poolOf(b.obj.malloc(CLASS))).toBe(poolOf(pb));
+    a.check();
+  });
+
+  it("a block freed by another thread waits on its pool's remote list until the owner takes it back", () => {
+    const { a, b } = setup();
+    const p1 = b.obj.malloc(CLASS);
+    const p2 = b.obj.malloc(CLASS);
+    a.obj.free(p1); // not a's pool: pushed onto the pool's REMOTE list
+    const before = a.stats();
+    expect(before.bytesInUse).toBe(CLASS); // p1 is no longer counted...
+    a.check(); // ...and check() accounts for it
+    const walked: number[] = [];
+    a.walk((blk) => walked.push(blk.address));
+    expect(walked).toEqual([p2]);
+    // b's free list holds one carved block; when it runs dry, b takes p1 back.
+    const q = b.obj.malloc(CLASS);
+    expect(q).not.toBe(p1);
+    expect(b.obj.malloc(CLASS)).toBe(p1);
+    b.check();
+  });
+
+  it("a block freed into a full pool of another thread reaches the owner through its delayed list", () => {
+    const { a, b, poolOf } = setup();
+    const blocks: number[] = [];
+    const pool = poolOf(b.obj.malloc(CLASS));
+    blocks.push(pool + 48);
+    while (blocks.length < 31) blocks.push(b.obj.malloc(CLASS));
+    expect(blocks.every((p) => poolOf(p) === pool)).toBe(true); // the pool is full
+    a.obj.free(blocks[7]);
+    a.check();
+    expect(b.obj.malloc(CLASS)).toBe(blocks[7]); // not a new pool: the freed block came back
+    a.obj.free(blocks[3]);
+    a.obj.free(blocks[4]); // the second foreign free goes onto the REMOTE list
+    expect(new Set([b.obj.malloc(CLASS), b.obj.malloc(CLASS)])).toEqual(new Set([blocks[3], blocks[4]]));
+    b.check();
+  });
+
+  it("collect() takes back remote frees and returns the pools they emptied", () => {
+    const { a, b } = setup();
+    const ps = Array.from({ length: 500 }, () => b.obj.malloc(64));
+    const used = a.stats().pools.used;
+    for (const p of ps) a.obj.free(p);
+    expect(a.stats().bytesInUse).toBe(0);
+    expect(a.stats().pools.used).toBe(used); // still b's: only b may take them back
+    b.collect();
+    expect(a.stats().pools.used).toBe(0);
+    a.check();
+  });
+
+  it("detachThread() hands the pools to orphans; frees into them work, and another thread adopts them", () => {
+    const { a, b, poolOf } = setup();
+    const kept = Array.from({ length: 40 }, (_, i) => b.mem.malloc(16 + (i % 4) * 100));
+    for (let i = 0; i < 40; i++) a.u8.fill(i, kept[i], kept[i] + 16);
+    const raw = b.raw.malloc(5000);
+    b.detachThread();
+    expect(() => b.obj.malloc(CLASS)).toThrow(PymallocError);
+    expect(() => b.raw.malloc(10)).toThrow(/detached/);
+    expect(() => b.mem.free(kept[0])).toThrow(/detached/);
+    a.check();
+    for (let i = 0; i < 40; i++) expect(a.u8[kept[i] + 15]).toBe(i); // blocks stay valid
+    a.mem.free(kept[1]); // into an orphan pool, under the lock
+    a.check();
+    const adopted = a.mem.malloc(16); // a has no 16-byte pool: it adopts b's
+    expect(poolOf(adopted)).toBe(poolOf(kept[0]));
+    a.check();
+    for (const p of kept) if (p !== kept[1]) a.mem.free(p);
+    a.mem.free(adopted);
+    a.raw.free(raw);
+    a.check();
+    expect(a.stats().bytesInUse).toBe(0);
+    expect(attachHeap(a.memory.source).threadId).toBe(1); // b's id is free again
+  });
+
+  it("adoptThread() takes over the pools of a thread that ended without detaching", () => {
+    const { a, b } = setup();
+    const ps = Array.from({ length: 100 }, (_, i) => b.obj.malloc(8 + i * 4));
+    b.obj.free(ps[0]);
+    a.obj.free(ps[1]);
+    expect(() => a.adoptThread(a.threadId)).toThrow(RangeError);
+    expect(() => a.adoptThread(3)).toThrow(/not attached/);
+    a.adoptThread(b.threadId);
+    a.check();
+    for (const p of ps.slice(2)) a.obj.free(p);
+    a.check();
+    expect(a.stats().bytesInUse).toBe(0);
+  });
+
+  it("thread slots are limited by maxThreads and reused after detachThread()", () => {
+    const a = createHeap({ threads: true, maxThreads: 2 });
+    const b = attachHeap(a.memory.source);
+    expect(() => attachHeap(a.memory.source)).toThrow(/all 2 thread slots/);
+    b.detachThread();
+    expect(attachHeap(a.memory.source).threadId).toBe(1);
+    expect(() => createHeap({ threads: true, maxThreads: 0 })).toThrow(RangeError);
+    expect(() => createHeap({ maxThreads: 4 })).toThrow(/threads: true/);
+    expect(() => createHeap({ threads: true, maxThreads: 1.5 })).toThrow(RangeError);
   });
 });

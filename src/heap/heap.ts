@@ -88,25 +88,30 @@ export class Heap extends MemoryViews {
       this.threadId = 0;
     }
     this.rawAllocator = new RawAllocator(memory, heapBase);
-    // In pymalloc mode the object allocator takes the lock itself, only for shared work; the
-    // debug modes hold it around every call (their state is shared), so it must not.
-    this.objectAllocator = new ObjectAllocator(memory, this.rawAllocator, heapBase, this.threadId, this.mode === "pymalloc" ? this.lock : undefined);
-    const small = this.mode === "malloc" || this.mode === "malloc_debug" ? this.rawAllocator : this.objectAllocator;
-    const below = { o: new AllocatorFamily("o", small), m: new AllocatorFamily("m", small), r: new AllocatorFamily("r", this.rawAllocator) };
+    // Release modes: every family is an AllocatorFamily over an ObjectAllocator (one with pools
+    // for mem/obj in pymalloc mode, pass-through ones otherwise), which takes the lock itself,
+    // only for shared work. The debug modes hold the lock around every call (their state is
+    // shared), so the allocators below them must not take it.
+    const release = this.mode === "pymalloc" || this.mode === "malloc";
+    const lock = release ? this.lock : undefined;
+    const slot = this.threadId;
+    this.objectAllocator = new ObjectAllocator(memory, this.rawAllocator, heapBase, { slot, lock });
+    const passThrough = new ObjectAllocator(memory, this.rawAllocator, heapBase, { slot, lock, small: false });
+    const small = this.mode === "malloc" || this.mode === "malloc_debug" ? passThrough : this.objectAllocator;
+    const below = { o: new AllocatorFamily("o", small), m: new AllocatorFamily("m", small), r: new AllocatorFamily("r", passThrough) };
     let fams: { o: Family; m: Family; r: Family } = below;
-    if (this.mode === "pymalloc" || this.mode === "malloc") {
+    if (release) {
       this.debug = undefined;
     } else {
       // Debug modes: the hooks wrap each family over whichever allocator is below it.
       const d = this.locked(() => new DebugState(heapDebugHost(this), debug, below, this.threads ? this.threadId : undefined));
       this.debug = d;
       fams = { o: new DebugFamily("o", below.o, d), m: new DebugFamily("m", below.m, d), r: new DebugFamily("r", below.r, d) };
-    }
-    if (this.lock !== undefined) {
-      const lock = this.lock;
-      const lockOf = (f: Family): Family => new LockedFamily(f.id, f, lock, memory, heapBase);
-      // pymalloc mode: small blocks come from this thread's own pools, without the lock.
-      fams = this.mode === "pymalloc" ? { o: fams.o, m: fams.m, r: lockOf(fams.r) } : { o: lockOf(fams.o), m: lockOf(fams.m), r: lockOf(fams.r) };
+      if (this.lock !== undefined) {
+        const lk = this.lock;
+        const lockOf = (f: Family): Family => new LockedFamily(f.id, f, lk, memory, heapBase);
+        fams = { o: lockOf(fams.o), m: lockOf(fams.m), r: lockOf(fams.r) };
+      }
     }
     this.obj = fams.o;
     this.mem = fams.m;
@@ -190,7 +195,7 @@ export class Heap extends MemoryViews {
    */
   collect(): void {
     if (this.lock === undefined) return;
-    if (this.mode === "pymalloc") this.objectAllocator.collect();
+    if (this.debug === undefined) this.objectAllocator.collect();
     else this.locked(() => this.objectAllocator.collect());
   }
 
@@ -218,7 +223,7 @@ export class Heap extends MemoryViews {
   }
 
   private releaseSlot(k: number): void {
-    if (this.mode === "pymalloc") this.objectAllocator.orphanSlot(k);
+    if (this.debug === undefined) this.objectAllocator.orphanSlot(k);
     else
       this.locked(() => this.objectAllocator.orphanSlot(k));
   }

@@ -53,6 +53,19 @@ import type { Memory, Views } from "../memory/memory.js";
 import type { RawAllocator } from "../raw/tlsf.js";
 import type { SharedLock } from "../threads/lock.js";
 
+export interface ObjectAllocatorOptions {
+  /** This thread's slot (threads; default 0). */
+  slot?: number;
+  /** The heap's lock, for an allocator that takes it itself (pymalloc mode with threads). */
+  lock?: SharedLock;
+  /**
+   * false: serve nothing from pools, only pass every call to the raw allocator (under the lock
+   * when given). The raw family, and every family in "malloc" mode, use such an allocator, so
+   * that all release-mode families are one class over one class: call sites stay monomorphic.
+   */
+  small?: boolean;
+}
+
 export class ObjectAllocator {
   u8: Uint8Array;
   u32: Uint32Array;
@@ -84,7 +97,10 @@ export class ObjectAllocator {
   readonly wCounters: number;
   readonly wTop: number;
   readonly mapBase: number;
+  /** Arena map entries (0 for an allocator without small blocks). */
   readonly mapSlots: number;
+  /** Size classes served from pools: 32, or 0 for an allocator that passes all to the raw one. */
+  readonly nClasses: number;
   /**
    * The heap's lock, when this allocator takes it itself for shared work (pymalloc mode with
    * threads). Undefined without threads, and in the debug modes, whose families hold the lock
@@ -96,7 +112,9 @@ export class ObjectAllocator {
   /** Set by detach(): this handle's slot is gone. */
   detached = false;
 
-  constructor(mem: Memory, raw: RawAllocator, heapBase: number, slot = 0, lock?: SharedLock) {
+  constructor(mem: Memory, raw: RawAllocator, heapBase: number, opts: ObjectAllocatorOptions = {}) {
+    const slot = opts.slot ?? 0;
+    const lock = opts.lock;
     this.memory = mem;
     this.u8 = mem.views.u8;
     this.u32 = mem.views.u32;
@@ -124,7 +142,10 @@ export class ObjectAllocator {
     this.wCounters = hw + H.NARENAS_CURRENT;
     this.wTop = hw + H.TOP;
     this.mapBase = heapBase + u32[hw + H.ARENA_MAP];
-    this.mapSlots = u32[hw + H.ARENA_MAP_SLOTS];
+    // Without small blocks, no address is ours: every call goes to the raw allocator.
+    const small = opts.small ?? true;
+    this.mapSlots = small ? u32[hw + H.ARENA_MAP_SLOTS] : 0;
+    this.nClasses = small ? Size.NB_SMALL_SIZE_CLASSES : 0;
     mem.onGrow((v: Views) => {
       this.u8 = v.u8;
       this.u32 = v.u32;
@@ -222,7 +243,7 @@ export class ObjectAllocator {
   /** n: a validated uint32. Returns a block address or 0. */
   malloc(n: number): number {
     const idx = (n - 1) >>> Size.ALIGNMENT_SHIFT;
-    if (idx < Size.NB_SMALL_SIZE_CLASSES) {
+    if (idx < this.nClasses) {
       const u32 = this.u32;
       const sp = this.usedBase + (idx << 4) - 8;
       const pool = u32[(sp + Pool.NEXT) >>> 2];
@@ -303,7 +324,7 @@ export class ObjectAllocator {
   private poolFor(idx: number): number {
     if (this.threaded) {
       if (this.detached) throw detachedError();
-      if (Atomics.load(this.i32, this.wDelayed) !== 0) {
+      if (this.u32[this.wDelayed] !== 0) {
         this.takeDelayed();
         const sp = this.sentinel(idx);
         const pool = this.u32[(sp + Pool.NEXT) >>> 2];
@@ -453,8 +474,10 @@ export class ObjectAllocator {
 
   /** A pool that was full got a free block: back to the front of its usedpools list. */
   private relinkFullPool(pool: number, usedBase: number): void {
-    // With threads, it is no longer FULL (a foreign free may have cleared it already).
-    if (this.threaded) Atomics.compareExchange(this.i32, (pool + Pool.REMOTE) >>> 2, Remote.FULL, 0);
+    // With threads, it is no longer FULL (a foreign free may have cleared it already; only this
+    // thread sets FULL, so the plain read sees it).
+    const w = (pool + Pool.REMOTE) >>> 2;
+    if (this.threaded && this.u32[w] === Remote.FULL) Atomics.compareExchange(this.i32, w, Remote.FULL, 0);
     this.linkPool(pool, usedBase);
   }
 
@@ -600,7 +623,9 @@ export class ObjectAllocator {
    */
   private takeRemote(pool: number): number {
     const w = (pool + Pool.REMOTE) >>> 2;
-    if (Atomics.load(this.i32, w) === 0) return 0;
+    // A plain read first: V8's Atomics on a shared buffer cost hundreds of instructions, and this
+    // runs whenever a free list runs dry. A stale 0 only defers the blocks to a later call.
+    if (this.u32[w] === 0) return 0;
     const head = (Atomics.exchange(this.i32, w, 0) & ~Remote.FULL) >>> 0;
     if (head === 0) return 0;
     const u32 = this.u32;

@@ -1,9 +1,12 @@
 /**
- * threads/locked.ts — the families of a heap shared by several threads.
+ * threads/locked.ts — the families of a debug-mode heap shared by several threads.
  *
  * Owns: LockedFamily (each call validates its arguments, then runs the family below under the
  * heap's lock, with this thread's views brought up to date first: another thread may have grown
  * the memory), and withLock() for the heap's other entry points (stats, check, walk...).
+ * The debug hooks' state (serials, quarantine) is shared by all threads, so a debug family's
+ * whole call is one critical section. Release modes do not come here: their object allocator
+ * takes the lock itself, only for shared work (obmalloc/obmalloc.ts).
  * Must not: change what the family below does; a single-threaded heap never loads this path.
  */
 

@@ -4,7 +4,8 @@
 // families; every block it owns is filled with its owner's pattern (worker id, slot) and verified
 // before every free or realloc. Blocks are handed to other workers through a shared queue: the
 // receiver verifies the sender's pattern, then frees the block (a free from another thread) or
-// keeps it under its own pattern. At the end it posts the blocks it still holds.
+// keeps it under its own pattern. At the end it posts the blocks it still holds, and leaves the
+// heap (detachThread) or just exits (the main thread then adopts its pools).
 import { parentPort, workerData } from "node:worker_threads";
 import { attachHeap } from "../../dist/index.js";
 
@@ -134,6 +135,10 @@ for (let i = 0; i < ops; i++) {
   }
 }
 
-// Final check of everything held, then report it (the main thread verifies again).
+// Final check of everything held, then report it (the main thread verifies again). Odd workers
+// leave the heap with detachThread(); the main thread adopts what the others leave behind.
 for (const b of held) verify(b, id, "at the end");
-parentPort.postMessage({ type: "done", id, failures, threadId: heap.threadId, held: held.map((b) => [b.ptr, b.size, b.family, patternOf(id, b.tag)]) });
+const threadId = heap.threadId;
+const detached = id % 2 === 1;
+if (detached) heap.detachThread();
+parentPort.postMessage({ type: "done", id, failures, threadId, detached, held: held.map((b) => [b.ptr, b.size, b.family, patternOf(id, b.tag)]) });
