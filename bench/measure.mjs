@@ -29,6 +29,11 @@ if (!a || positionals.length !== 1) {
   console.error(`measure: need --key (one of ${allAdapters().map((x) => x.key).join(", ")}) and one trace`);
   process.exit(2);
 }
+const ok = await a.available();
+if (ok !== true) {
+  console.error(`measure: ${a.name}: ${ok}`);
+  process.exit(2);
+}
 const t = readTraceFile(positionals[0]);
 const info = JSON.parse(values.info ?? "{}");
 if (info.events !== t.count) {

@@ -161,8 +161,8 @@ export const enum H {
   FREE_HEADS = 20,
   THREAD_SLOTS = 21, // byte offset of thread slot 0 (Slot.BYTES each)
   NFP2LASTA = 22,
-  ARENA_MAP = 23,
-  ARENA_MAP_SLOTS = 24,
+  POOL_MAP = 23, // byte offset of the pool map: one bit per pool-sized slot of the address space
+  POOL_MAP_BYTES = 24,
   FLAGS = 25, // HeapFlag bits
   QUARANTINE = 26, // the debug hooks' quarantine ring
   MAX_THREADS = 27, // thread slots for threads (threads: true; 0 otherwise); slot MAX_THREADS holds orphans

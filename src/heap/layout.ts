@@ -2,7 +2,7 @@
  * heap/layout.ts — where the heap header and its tables sit, and writing a fresh one.
  *
  * Owns: the order and sizes of the header tables (TLSF bitmaps and list heads, thread slots with
- * their usedpools sentinels, nfp2lasta, arena map) and formatting a new heap in memory.
+ * their usedpools sentinels, nfp2lasta, pool map) and formatting a new heap in memory.
  * Must not: allocate; the allocators read the offsets written here from memory.
  */
 
@@ -40,8 +40,8 @@ export interface Layout {
   threadSlots: number;
   nSlots: number;
   nfp2lasta: number;
-  arenaMap: number;
-  arenaMapSlots: number;
+  poolMap: number;
+  poolMapBytes: number;
   headerBytes: number;
   /** Absolute address of the first chunk (≡ 8 mod 16, so payloads are 16-aligned). */
   heapStart: number;
@@ -71,12 +71,12 @@ export function computeLayout(p: LayoutParams): Layout {
   off += nSlots * Slot.BYTES;
   const nfp2lasta = off;
   off += ((1 << (p.arenaShift - p.poolShift)) + 1) * 4;
-  const arenaMap = off;
-  const arenaMapSlots = Math.ceil(p.maxBytes / 2 ** p.arenaShift) + 1;
-  off += arenaMapSlots * 2;
+  const poolMap = off;
+  const poolMapBytes = Math.ceil(p.maxBytes / 2 ** p.poolShift / 8);
+  off += poolMapBytes;
   const headerBytes = align(off, Size.ALIGNMENT);
   const heapStart = align(p.heapBase + headerBytes + 8, Size.ALIGNMENT) - 8;
-  return { slBitmaps, freeHeads, threadSlots, nSlots, nfp2lasta, arenaMap, arenaMapSlots, headerBytes, heapStart };
+  return { slBitmaps, freeHeads, threadSlots, nSlots, nfp2lasta, poolMap, poolMapBytes, headerBytes, heapStart };
 }
 
 /** Write a fresh, empty heap header at p.heapBase. */
@@ -99,8 +99,8 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   u32[hw + H.THREAD_SLOTS] = l.threadSlots;
   u32[hw + H.MAX_THREADS] = p.maxThreads;
   u32[hw + H.NFP2LASTA] = l.nfp2lasta;
-  u32[hw + H.ARENA_MAP] = l.arenaMap;
-  u32[hw + H.ARENA_MAP_SLOTS] = l.arenaMapSlots;
+  u32[hw + H.POOL_MAP] = l.poolMap;
+  u32[hw + H.POOL_MAP_BYTES] = l.poolMapBytes;
   u32[hw + H.FLAGS] = p.flags;
   // Every usedpools list starts empty: the sentinel points at itself. Slot 0 is the creator's.
   for (let k = 0; k < l.nSlots; k++) {

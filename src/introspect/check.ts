@@ -3,7 +3,7 @@
  *
  * Owns: the invariants of the raw allocator (chunk chain, flags, footers, free lists, bitmaps)
  * and of the object allocator (arenas, pools, pool free lists, every thread's usedpools, pool
- * owners and blocks freed by other threads, usable_arenas order, nfp2lasta, arena map,
+ * owners and blocks freed by other threads, usable_arenas order, nfp2lasta, pool map,
  * counters). Throws HeapCorruptionError with the address at fault.
  * Must not: write to memory. Bounded loops only: a corrupt list cannot hang it.
  */
@@ -104,7 +104,7 @@ export function checkHeap(heap: Heap): void {
     const first = a + Arena.OVERHEAD;
     if ((first & o.poolMask) !== 0) fail(a, "arena pools are not pool-aligned");
     if (u32[(a + Arena.MAGIC) >>> 2] !== ((Arena.MAGIC_VALUE ^ a) >>> 0)) fail(a, "arena header magic is wrong");
-    if (!o.isOurs(first) || !o.isOurs(first + o.arenaSize - 1)) fail(a, "arena map does not cover this arena");
+    if (!o.isOurs(first) || !o.isOurs(first + o.arenaSize - 1)) fail(a, "pool map does not cover this arena");
     const total = u32[(a + Arena.NTOTALPOOLS) >>> 2];
     const nfree = u32[(a + Arena.NFREEPOOLS) >>> 2];
     if (total !== o.poolsPerArena || nfree > total) fail(a, `arena pool counts wrong: ${nfree} free of ${total}`);
@@ -199,16 +199,13 @@ export function checkHeap(heap: Heap): void {
     if (u32[o.wNfp + k] !== (lastWith.get(k) ?? 0)) fail(heap.heapBase, `nfp2lasta[${k}] does not name the last arena with ${k} free pools`);
   }
 
-  // --- Arena map: exactly the arenas' pools are "ours" -----------------------------------------
-  const expect = new Uint8Array(o.mapSlots * 2);
+  // --- Pool map: exactly the arenas' pools are "ours" ------------------------------------------
+  const expect = new Uint8Array(o.mapBytes);
   for (const a of arenas) {
-    const first = a + Arena.OVERHEAD;
-    const s = Math.floor(first / o.arenaSize);
-    const k = (first >>> o.poolShift) & (o.poolsPerArena - 1);
-    expect[s * 2] = k + 1;
-    if (k !== 0) expect[(s + 1) * 2 + 1] = k;
+    const q0 = (a + Arena.OVERHEAD) >>> o.poolShift;
+    for (let q = q0; q < q0 + o.poolsPerArena; q++) expect[q >>> 3] |= 1 << (q & 7);
   }
   for (let i = 0; i < expect.length; i++) {
-    if (u8[o.mapBase + i] !== expect[i]) fail(o.mapBase + i, `arena map entry ${i} is ${u8[o.mapBase + i]}, expected ${expect[i]}`);
+    if (u8[o.mapBase + i] !== expect[i]) fail(o.mapBase + i, `pool map byte ${i} is ${u8[o.mapBase + i]}, expected ${expect[i]}`);
   }
 }
