@@ -104,19 +104,21 @@ export function checkHeap(heap: Heap): void {
     const first = a + Arena.OVERHEAD;
     if ((first & o.poolMask) !== 0) fail(a, "arena pools are not pool-aligned");
     if (u32[(a + Arena.MAGIC) >>> 2] !== ((Arena.MAGIC_VALUE ^ a) >>> 0)) fail(a, "arena header magic is wrong");
-    if (!o.isOurs(first) || !o.isOurs(first + o.arenaSize - 1)) fail(a, "pool map does not cover this arena");
     const total = u32[(a + Arena.NTOTALPOOLS) >>> 2];
     const nfree = u32[(a + Arena.NFREEPOOLS) >>> 2];
-    if (total !== o.poolsPerArena || nfree > total) fail(a, `arena pool counts wrong: ${nfree} free of ${total}`);
+    if (total === 0 || total > o.poolsPerArena || nfree > total) fail(a, `arena pool counts wrong: ${nfree} free of ${total}`);
+    const end = first + total * o.poolSize;
+    if (!o.isOurs(first) || !o.isOurs(end - 1)) fail(a, "pool map does not cover this arena");
+    if (raw.usable(a) < Arena.OVERHEAD + total * o.poolSize) fail(a, `arena chunk is too small for its ${total} pools`);
     const poolAddress = u32[(a + Arena.POOL_ADDRESS) >>> 2];
-    if (poolAddress < first || poolAddress > first + o.arenaSize || (poolAddress - first) % o.poolSize !== 0)
+    if (poolAddress < first || poolAddress > end || (poolAddress - first) % o.poolSize !== 0)
       fail(a, "arena's next-pool address is outside the arena");
     const freePools = new Set<number>();
     for (let p = u32[(a + Arena.FREEPOOLS) >>> 2]; p !== 0; p = u32[(p + Pool.NEXT) >>> 2]) {
       if (p < first || p >= poolAddress || (p - first) % o.poolSize !== 0 || freePools.has(p)) fail(p, "arena free-pool list holds a bad pool");
       freePools.add(p);
     }
-    const untouched = (first + o.arenaSize - poolAddress) / o.poolSize;
+    const untouched = (end - poolAddress) / o.poolSize;
     if (freePools.size + untouched !== nfree) fail(a, `arena says ${nfree} free pools, finds ${freePools.size} empty + ${untouched} never used`);
     forEachPool(heap, a, (p) => {
       if (!p.carved) return;
@@ -203,7 +205,8 @@ export function checkHeap(heap: Heap): void {
   const expect = new Uint8Array(o.mapBytes);
   for (const a of arenas) {
     const q0 = (a + Arena.OVERHEAD) >>> o.poolShift;
-    for (let q = q0; q < q0 + o.poolsPerArena; q++) expect[q >>> 3] |= 1 << (q & 7);
+    const total = u32[(a + Arena.NTOTALPOOLS) >>> 2];
+    for (let q = q0; q < q0 + total; q++) expect[q >>> 3] |= 1 << (q & 7);
   }
   for (let i = 0; i < expect.length; i++) {
     if (u8[o.mapBase + i] !== expect[i]) fail(o.mapBase + i, `pool map byte ${i} is ${u8[o.mapBase + i]}, expected ${expect[i]}`);

@@ -6,7 +6,7 @@
  * Must not: read anything stats() does not (every number comes from the heap's state).
  */
 
-import { Chunk, Pool, Size } from "../constants.js";
+import { Arena, Chunk, Pool, Size } from "../constants.js";
 import type { Heap } from "../heap/heap.js";
 import { heapStats, type HeapStats } from "./stats.js";
 import { forEachChunk, forEachPool, pendingFrees } from "./walk.js";
@@ -22,16 +22,20 @@ export interface ArenaAccounting {
   quantization: number;
   /** Arena headers and raw chunk overhead around the pools. */
   arenaOverhead: number;
+  /** Bytes of the arenas' pools (arenas that filled a hole in the raw heap have fewer pools). */
+  poolBytes: number;
 }
 
 export function arenaAccounting(heap: Heap): ArenaAccounting {
   const o = heap.objectAllocator;
-  const a: ArenaAccounting = { arenaBytes: 0, allocatedBlocks: 0, availableBlocks: 0, unusedPools: 0, unusedPoolBytes: 0, poolHeaders: 0, quantization: 0, arenaOverhead: 0 };
+  const a: ArenaAccounting = { arenaBytes: 0, allocatedBlocks: 0, availableBlocks: 0, unusedPools: 0, unusedPoolBytes: 0, poolHeaders: 0, quantization: 0, arenaOverhead: 0, poolBytes: 0 };
   const pending = pendingFrees(heap);
   forEachChunk(heap, (c) => {
     if (!c.arena || c.free) return;
     a.arenaBytes += c.size;
-    a.arenaOverhead += c.size - o.arenaSize;
+    const pools = o.u32[(c.chunk + Chunk.HEADER + Arena.NTOTALPOOLS) >>> 2];
+    a.poolBytes += pools * o.poolSize;
+    a.arenaOverhead += c.size - pools * o.poolSize;
     forEachPool(heap, c.chunk + Chunk.HEADER, (p) => {
       if (p.allocated === 0) {
         a.unusedPools++;
@@ -68,7 +72,7 @@ export function debugMallocStats(heap: Heap, s: HeapStats = heapStats(heap)): st
   out.push(line("# arenas reclaimed", s.arenas.reclaimed));
   out.push(line("# arenas highwater mark", s.arenas.highWater));
   out.push(line("# arenas allocated current", s.arenas.current));
-  out.push(line(`${s.arenas.current} arenas * ${o.arenaSize} bytes/arena`, s.arenas.current * o.arenaSize));
+  out.push(line(`${s.arenas.current} arenas, ${a.poolBytes / o.poolSize} pools * ${o.poolSize} bytes/pool`, a.poolBytes));
   out.push("");
   out.push(line("# bytes in allocated blocks", a.allocatedBlocks));
   out.push(line("# bytes in available blocks", a.availableBlocks));

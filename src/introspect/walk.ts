@@ -99,7 +99,8 @@ export function forEachPool(heap: Heap, a: number, fn: (p: PoolInfo) => void, pe
   const first = a + Arena.OVERHEAD;
   const poolAddress = u32[(a + Arena.POOL_ADDRESS) >>> 2];
   if (pending === undefined && o.threaded) pending = pendingFrees(heap);
-  for (let i = 0; i < o.poolsPerArena; i++) {
+  const total = u32[(a + Arena.NTOTALPOOLS) >>> 2];
+  for (let i = 0; i < total; i++) {
     const pool = first + i * o.poolSize;
     const carved = pool < poolAddress;
     const allocated = carved ? u32[(pool + Pool.COUNT) >>> 2] : 0;

@@ -14,7 +14,9 @@
  * - usedpools[c] is a circular list of pools of class c that have a free block, with a sentinel
  *   in the heap header, so the fast path is: head pool, pop its free block, done.
  * - An arena (1 MiB of pools plus a 32-byte header before them) is one aligned raw chunk. Its
- *   free pools are a list; pools never used are carved lazily at pool_address.
+ *   free pools are a list; pools never used are carved lazily at pool_address. Where a hole in
+ *   the raw heap holds fewer pools (an eighth at least), the arena takes the hole with those:
+ *   like CPython's arenas, each knows its own pool count, and the memory does not grow.
  * - usable_arenas lists the arenas with a free pool, ordered by how few free pools they have, so
  *   new pools come from the fullest arena and emptier ones get a chance to become free and be
  *   returned. nfp2lasta[k] is the last arena with k free pools: reordering is O(1).
@@ -351,7 +353,7 @@ export class ObjectAllocator {
       if (ao === 0) return 0;
       u32 = this.u32;
       u32[this.wUsable] = ao;
-      u32[wN + this.poolsPerArena] = ao;
+      u32[wN + u32[(ao + Arena.NFREEPOOLS) >>> 2]] = ao;
     }
     let pool = u32[(ao + Arena.FREEPOOLS) >>> 2];
     if (pool !== 0) {
@@ -387,10 +389,14 @@ export class ObjectAllocator {
   }
 
   private newArena(): number {
-    const a = this.raw.mallocAligned(Arena.OVERHEAD + this.arenaSize, this.poolSize, Arena.OVERHEAD);
+    // A full arena from the top, or one of an eighth of the pools at least in a hole of the raw
+    // heap. (Smaller arenas from the top for small heaps were tried: each arena costs an
+    // alignment gap of up to a pool, and on compileall the footprint grew from 1.19 to 1.21.)
+    const ppa0 = this.poolsPerArena;
+    const a = this.raw.mallocArena(Math.max(1, ppa0 >>> 3), ppa0, ppa0, this.poolSize, Arena.OVERHEAD);
     if (a === 0) return 0;
     const u32 = this.u32;
-    const ppa = this.poolsPerArena;
+    const ppa = this.raw.arenaPools;
     const first = a + Arena.OVERHEAD;
     u32[(a + Arena.NFREEPOOLS) >>> 2] = ppa;
     u32[(a + Arena.NTOTALPOOLS) >>> 2] = ppa;
@@ -409,7 +415,7 @@ export class ObjectAllocator {
       u32[(pool + Pool.OWNER) >>> 2] = 0;
       u32[(pool + Pool.REMOTE) >>> 2] = 0;
     }
-    this.markMap(first, true);
+    this.markMap(first, ppa, true);
     const w = this.wCounters;
     u32[w]++; // current
     u32[w + 1]++; // allocated in total
@@ -417,11 +423,11 @@ export class ObjectAllocator {
     return a;
   }
 
-  /** Set or clear the pool map bits of the arena whose first pool is at `first`. */
-  private markMap(first: number, on: boolean): void {
+  /** Set or clear the pool map bits of the arena of `pools` pools whose first pool is at `first`. */
+  private markMap(first: number, pools: number, on: boolean): void {
     const u8 = this.u8;
     const q0 = first >>> this.poolShift;
-    for (let q = q0; q < q0 + this.poolsPerArena; q++) {
+    for (let q = q0; q < q0 + pools; q++) {
       const i = this.mapBase + (q >>> 3);
       u8[i] = on ? u8[i] | (1 << (q & 7)) : u8[i] & ~(1 << (q & 7));
     }
@@ -529,7 +535,7 @@ export class ObjectAllocator {
     if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === total && (u32[this.wUsable] !== ao || u32[(ao + Arena.NEXT) >>> 2] !== 0)) {
       if (u32[wN + total] === ao) u32[wN + total] = 0;
       this.unlinkArena(ao);
-      this.markMap(ao + Arena.OVERHEAD, false);
+      this.markMap(ao + Arena.OVERHEAD, total, false);
       u32[(ao + Arena.MAGIC) >>> 2] = 0;
       const w = this.wCounters;
       u32[w]--;

@@ -199,36 +199,82 @@ export class RawAllocator {
     return c + Chunk.HEADER;
   }
 
+  /** Pools in the arena chunk the last mallocArena() returned. */
+  arenaPools = 0;
+
   /**
-   * A chunk whose payload p has (p + offset) % align === 0, flagged as an arena. For the object
-   * allocator: align is the pool size, offset the arena header.
+   * An arena chunk, flagged as such: `header` bytes, then from minPools to maxPools pools of
+   * `poolSize` bytes, the first pool-aligned. Free chunks come first: the first that holds
+   * maxPools, else the one that holds the most (at least minPools), so that the hole a freed
+   * arena left, or most of it, takes an arena again instead of the memory growing. Then the top,
+   * with topPools. Returns the payload (the arena header) or 0; the pool count is in arenaPools.
    */
-  mallocAligned(n: number, align: number, offset: number): number {
-    if (n > Chunk.MAX_REQUEST) return 0;
-    const size = chunkSizeFor(n);
-    const placeAt = (c: number): number => {
-      const p = c + Chunk.HEADER;
-      let q = Math.ceil((p + offset) / align) * align - offset;
-      if (q !== p && q - p < Chunk.MIN) q += align;
-      return q - p;
-    };
-    const c = this.findFit(size + align + Chunk.MIN);
-    if (c === 0) return this.fromTop(size, placeAt(this.u32[this.wTop]), Flag.TAG | Flag.ARENA);
+  mallocArena(minPools: number, maxPools: number, topPools: number, poolSize: number, header: number): number {
     const u32 = this.u32;
-    const csize = (u32[(c + 4) >>> 2] & ~Flag.MASK) >>> 0;
-    this.removeChunk(c, csize);
-    const gap = placeAt(c);
-    let a = c;
-    let flags = Flag.TAG | Flag.ARENA;
-    if (gap !== 0) {
-      u32[(c + 4) >>> 2] = gap | Flag.FREE | Flag.TAG;
-      this.insertChunk(c, gap);
-      a = c + gap;
-      u32[a >>> 2] = gap;
-      flags |= Flag.PREV_FREE;
+    let best = 0;
+    let bestPools = 0;
+    const need = chunkSizeFor(header + minPools * poolSize);
+    // Lists that may hold a chunk of `need` bytes or more: need's own list, then every larger one.
+    let fl = 0;
+    let sl = need >>> 4;
+    if (need >= Tlsf.SMALL_BLOCK) {
+      const msb = 31 - Math.clz32(need);
+      fl = msb - (Tlsf.FL_SHIFT - 1);
+      sl = (need >>> (msb - Tlsf.SL_SHIFT)) ^ Tlsf.SL_COUNT;
     }
-    this.shrinkTo(a, csize - gap, size, flags);
+    let scanned = 0;
+    search: for (; fl < Tlsf.FL_COUNT; fl++, sl = 0) {
+      let slmap = u32[this.wSl + fl] & (-1 << sl);
+      while (slmap !== 0) {
+        const s = ctz(slmap);
+        slmap &= slmap - 1;
+        for (let c = u32[this.wHeads + (fl << Tlsf.SL_SHIFT) + s]; c !== 0; c = u32[(c + Chunk.NEXT_FREE) >>> 2]) {
+          const pools = this.poolsFitting(c, (u32[(c + 4) >>> 2] & ~Flag.MASK) >>> 0, maxPools, poolSize, header);
+          if (pools > bestPools) {
+            best = c;
+            bestPools = pools;
+            if (pools === maxPools) break search;
+          }
+          if (++scanned === 64) break search; // bounded: an arena is rare, a scan must stay cheap
+        }
+      }
+    }
+    const flags = Flag.TAG | Flag.ARENA;
+    if (bestPools < minPools) {
+      this.arenaPools = topPools;
+      return this.fromTop(chunkSizeFor(header + topPools * poolSize), this.arenaGap(u32[this.wTop], poolSize, header), flags);
+    }
+    const csize = (u32[(best + 4) >>> 2] & ~Flag.MASK) >>> 0;
+    this.removeChunk(best, csize);
+    const gap = this.arenaGap(best, poolSize, header);
+    let a = best;
+    let f = flags;
+    if (gap !== 0) {
+      u32[(best + 4) >>> 2] = gap | Flag.FREE | Flag.TAG;
+      this.insertChunk(best, gap);
+      a = best + gap;
+      u32[a >>> 2] = gap;
+      f |= Flag.PREV_FREE;
+    }
+    this.shrinkTo(a, csize - gap, chunkSizeFor(header + bestPools * poolSize), f);
+    this.arenaPools = bestPools;
     return a + Chunk.HEADER;
+  }
+
+  /** Bytes from chunk c to where an arena chunk must start for its pools to be aligned. */
+  private arenaGap(c: number, poolSize: number, header: number): number {
+    const p = c + Chunk.HEADER;
+    let q = Math.ceil((p + header) / poolSize) * poolSize - header;
+    if (q !== p && q - p < Chunk.MIN) q += poolSize;
+    return q - p;
+  }
+
+  /** How many pools (up to max) an arena placed in the free chunk c of csize bytes would hold. */
+  private poolsFitting(c: number, csize: number, max: number, poolSize: number, header: number): number {
+    const room = csize - this.arenaGap(c, poolSize, header);
+    let k = Math.min(max, Math.floor((room - header) / poolSize));
+    while (k > 0 && chunkSizeFor(header + k * poolSize) > room) k--;
+    return Math.max(k, 0);
   }
 
   /** Free a chunk known to be in use (header word `sw`), merging with free neighbours or the top. */
