@@ -3,8 +3,9 @@
 // by 2 Workers at once, on a thread-local workload (each Worker allocates and frees its own
 // small blocks of 16..271 bytes, 1,024 live at a time). Workers attach, wait at a barrier, then
 // time their own loop; throughput = all operations / the slowest Worker's time (thread start-up
-// is not counted). Prints operations per second and the scaling factor (2 Workers against 1).
-// usage: node bench/scaling.mjs [--ops N] [--runs N]
+// is not counted). Prints operations per second and the scaling factor (2 Workers against 1), and,
+// measured in the same rounds, 2 Workers with a heap each: what this machine gives two threads
+// that share nothing, the ceiling to compare with. usage: node bench/scaling.mjs [--ops N] [--runs N]
 import { Worker } from "node:worker_threads";
 import { parseArgs } from "node:util";
 import { createHeap } from "../dist/index.js";
@@ -15,8 +16,8 @@ const runs = Number(values.runs);
 
 const WORKER = `
 const { parentPort, workerData } = require("node:worker_threads");
-import(workerData.dist).then(({ attachHeap }) => {
-  const heap = attachHeap(workerData.memory);
+import(workerData.dist).then(({ attachHeap, createHeap }) => {
+  const heap = workerData.own ? createHeap({ initialBytes: 64 << 20 }) : attachHeap(workerData.memory);
   const obj = heap.obj;
   const live = new Uint32Array(1024);
   let s = workerData.seed;
@@ -32,18 +33,18 @@ import(workerData.dist).then(({ attachHeap }) => {
   }
   for (let k = 0; k < 1024; k++) if (live[k] !== 0) obj.free(live[k]);
   const ms = performance.now() - t0;
-  heap.detachThread();
+  if (!workerData.own) heap.detachThread();
   parentPort.postMessage(ms);
 });`;
 
 const dist = new URL("../dist/index.js", import.meta.url).href;
-async function round(workers) {
+async function round(workers, own = false) {
   const heap = createHeap({ threads: true, initialBytes: 64 << 20 });
   const gate = new SharedArrayBuffer(4);
   const times = await Promise.all(
     Array.from({ length: workers }, (_, i) =>
       new Promise((resolve, reject) => {
-        const w = new Worker(WORKER, { eval: true, workerData: { memory: heap.memory.source, ops, seed: 12345 + i, dist, gate, workers } });
+        const w = new Worker(WORKER, { eval: true, workerData: { memory: heap.memory.source, ops, seed: 12345 + i, dist, gate, workers, own } });
         w.on("message", resolve);
         w.on("error", reject);
       }),
@@ -57,12 +58,16 @@ async function round(workers) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const one = [];
 const two = [];
+const apart = [];
 for (let r = 0; r < runs; r++) {
   one.push(await round(1));
   two.push(await round(2));
+  apart.push(await round(2, true));
 }
 const m1 = median(one);
 const m2 = median(two);
-console.log(`1 Worker:  ${(m1 / 1e6).toFixed(2)} M malloc+free pairs/s`);
-console.log(`2 Workers: ${(m2 / 1e6).toFixed(2)} M malloc+free pairs/s (both together)`);
-console.log(`scaling: ${(m2 / m1).toFixed(2)}x (ideal 2x on 2 cores; median of ${runs} runs, ${ops.toLocaleString("en-US")} operations per Worker)`);
+const ma = median(apart);
+console.log(`1 Worker:                  ${(m1 / 1e6).toFixed(2)} M malloc+free pairs/s`);
+console.log(`2 Workers, one heap:       ${(m2 / 1e6).toFixed(2)} M malloc+free pairs/s (both together)`);
+console.log(`2 Workers, a heap each:    ${(ma / 1e6).toFixed(2)} M malloc+free pairs/s (nothing shared)`);
+console.log(`scaling: ${(m2 / m1).toFixed(2)}x on one heap, ${(ma / m1).toFixed(2)}x for heaps that share nothing (ideal 2x on 2 cores; median of ${runs} rounds, ${ops.toLocaleString("en-US")} operations per Worker)`);

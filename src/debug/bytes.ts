@@ -11,15 +11,13 @@
 /** fill() has a call cost that only long ranges repay. */
 const BUILTIN_FILL_MIN = 512;
 
-const patternCache = new Map<number, number>();
-/** The double whose 8 bytes are all `byte`. */
+/** PATTERNS[b]: the double whose 8 bytes are all b (a NaN for the bytes that make one). */
+const PATTERNS = new Float64Array(new Uint8Array(256 * 8).map((_, i) => i >>> 3).buffer);
+
+/** The double whose 8 bytes are all `byte` (a table load: this runs several times per block). */
 function pattern(byte: number): number {
-  let d = patternCache.get(byte);
-  if (d === undefined) {
-    d = new Float64Array(new Uint8Array(8).fill(byte).buffer)[0];
-    if (Number.isNaN(d)) throw new RangeError(`byte 0x${byte.toString(16)} repeated is a NaN pattern`);
-    patternCache.set(byte, d);
-  }
+  const d = PATTERNS[byte];
+  if (d !== d) throw new RangeError(`byte 0x${byte.toString(16)} repeated is a NaN pattern`);
   return d;
 }
 

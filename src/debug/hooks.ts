@@ -159,6 +159,10 @@ export class DebugState {
   /** Family below each family id, used to release a block by the family that allocated it. */
   readonly belowOf: Record<string, Family>;
   /** Stacks by block serial: where each block was allocated and freed (when traced here). */
+  /** Reports gathered while a block is retired (reused: retire() runs on every free). */
+  private readonly found: CorruptionReport[] = [];
+  /** The default report sink of checkBlock(), made once. */
+  private readonly raiser = (r: CorruptionReport): void => this.raise(r);
   private allocSites = new Map<number, Error>();
   private freeSites = new Map<number, Error>();
   /**
@@ -268,7 +272,7 @@ export class DebugState {
     }
     const u32 = this.u32;
     const r = this.ring;
-    const found: CorruptionReport[] = [];
+    const found = this.found;
     if (u32[(r + Debug.Q_COUNT) >>> 2] === u32[(r + Debug.Q_CAPACITY) >>> 2]) this.evictOldest(found);
     const cap = u32[(r + Debug.Q_CAPACITY) >>> 2];
     const count = u32[(r + Debug.Q_COUNT) >>> 2];
@@ -276,12 +280,20 @@ export class DebugState {
     u32[(r + Debug.Q_COUNT) >>> 2] = count + 1;
     u32[(r + Debug.Q_BYTES) >>> 2] += b.size;
     while (u32[(r + Debug.Q_COUNT) >>> 2] > 0 && u32[(r + Debug.Q_BYTES) >>> 2] > u32[(r + Debug.Q_MAX_BYTES) >>> 2]) this.evictOldest(found);
-    for (const rep of found) this.raise(rep);
+    if (found.length !== 0) this.raiseAll(found);
+  }
+
+  /** Raise reports gathered in `list` (a reused array), emptied first: raise() may throw. */
+  private raiseAll(list: CorruptionReport[]): void {
+    const reports = list.splice(0);
+    for (const rep of reports) this.raise(rep);
   }
 
   private release(base: number, family: string, serial: number): void {
-    this.allocSites.delete(serial);
-    this.freeSites.delete(serial);
+    if (this.opts.traceAllocations) {
+      this.allocSites.delete(serial);
+      this.freeSites.delete(serial);
+    }
     this.host.releasing(base);
     (this.belowOf[family] ?? this.belowOf.r).free(base);
   }
@@ -375,7 +387,7 @@ export class DebugState {
    * touched (invalid pointer, double free). Mismatch, underflow and overflow are reported, then
    * the caller goes on (when onError does not throw).
    */
-  checkBlock(famId: string, p: number, op: string, sink: (r: CorruptionReport) => void = (r) => this.raise(r)): BlockInfo | null {
+  checkBlock(famId: string, p: number, op: string, sink: (r: CorruptionReport) => void = this.raiser): BlockInfo | null {
     const base = p - Debug.HEADER;
     if ((p & this.alignMask) !== 0 || base < 0) {
       sink(this.report("invalid-pointer", op, p, `the address is not ${this.host.alignment}-byte aligned, or lies before the heap: it cannot be a block`, { usedBy: famId }));
@@ -400,8 +412,9 @@ export class DebugState {
     const size = u32[(base + Debug.SIZE) >>> 2];
     const serial = u32[(base + Debug.SERIAL) >>> 2];
     const family = FAMILY_OF_CODE[code & ~Debug.FREED_BIT];
+    // Lists of damaged bytes are made only when there is damage: this runs on every free.
     const leadBad: DamagedByte[] = [];
-    const leadCount = this.damaged(base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE, p, leadBad);
+    const leadCount = firstMismatch(u8, this.f64, base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE) < 0 ? 0 : this.damaged(base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE, p, leadBad);
     if (family === undefined || size + Debug.HEADER > usable) {
       // No sane header: either the pointer is not a block start, or the header was overwritten.
       const kind: CorruptionKind = leadCount > 0 ? "underflow" : "invalid-pointer";
@@ -432,9 +445,9 @@ export class DebugState {
     if (leadCount > 0) {
       sink(this.report("underflow", op, p, "forbidden bytes before the block were overwritten", { ...common, damaged: leadBad, damagedCount: leadCount, ...this.dumps(base, size, usable) }));
     }
-    const tailBad: DamagedByte[] = [];
-    const tailCount = this.damaged(p + size, base + usable, FORBIDDEN_BYTE, p, tailBad);
-    if (tailCount > 0) {
+    if (firstMismatch(u8, this.f64, p + size, base + usable, FORBIDDEN_BYTE) >= 0) {
+      const tailBad: DamagedByte[] = [];
+      const tailCount = this.damaged(p + size, base + usable, FORBIDDEN_BYTE, p, tailBad);
       sink(this.report("overflow", op, p, `forbidden bytes after the ${size} requested bytes were overwritten`, { ...common, damaged: tailBad, damagedCount: tailCount, ...this.dumps(base, size, usable) }));
     }
     return b;
@@ -448,6 +461,14 @@ export class DebugState {
     const size = u32[(base + Debug.SIZE) >>> 2];
     const serial = u32[(base + Debug.SERIAL) >>> 2];
     const usable = this.host.usableTrusted(base);
+    const f64 = this.f64;
+    const dead = p + Math.min(size, usable);
+    if (
+      firstMismatch(u8, f64, base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE) < 0 &&
+      firstMismatch(u8, f64, p, dead, DEAD_BYTE) < 0 &&
+      firstMismatch(u8, f64, p + size, base + usable, FORBIDDEN_BYTE) < 0
+    )
+      return null;
     const bad: DamagedByte[] = [];
     let n = this.damaged(base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE, p, bad);
     n += this.damaged(p, p + Math.min(size, usable), DEAD_BYTE, p, bad);
