@@ -26,14 +26,14 @@ function pymalloc(mode, label, note, key = mode, threads = false) {
     create() {
       const heap = createHeap({ allocator: mode, memory, traceAllocations: false, threads });
       memory = heap.memory.source; // the next run formats a fresh heap into the same memory
+      // The memory replaces its views when it grows: the view follows through onGrow.
+      const view = { u8: heap.memory.views.u8 };
+      heap.memory.onGrow((v) => {
+        view.u8 = v.u8;
+      });
       return {
         fams: [heap.raw, heap.mem, heap.obj],
-        // The memory replaces its views object when it grows: read through a getter.
-        view: {
-          get u8() {
-            return heap.memory.views.u8;
-          },
-        },
+        view,
         peakFootprint: () => heap.stats().peakFootprint,
         byteLength: () => heap.memory.byteLength,
         dispose() {},
