@@ -1,42 +1,10 @@
-// bench/loop.mjs — the replay loop of ../shared/traces/FORMAT.md, one fresh copy per allocator.
+// bench/loop.mjs — the replay loops of ../shared/traces/FORMAT.md for every allocator.
 //
-// Every adapter gets its own copy of the loop's code (new Function over the same source), so the
-// engine's type feedback for one allocator never makes another's calls polymorphic.
-
-function replayLoop(ev, count, fams, view, ptr, deadline, touch) {
-  const n = count * 2;
-  const t0 = process.hrtime.bigint();
-  let i = 0;
-  for (; i < n; i += 2) {
-    if ((i & 0x1fff) === 0 && deadline > 0 && performance.now() > deadline) break;
-    const w = ev[i];
-    const size = ev[i + 1];
-    const f = fams[(w >>> 28) & 3];
-    const slot = w & 0x0fffffff;
-    const op = w >>> 30;
-    let p = 0;
-    if (op === 0) p = f.malloc(size);
-    else if (op === 3) {
-      f.free(ptr[slot]);
-      continue;
-    } else if (op === 2) p = f.realloc(ptr[slot], size);
-    else p = f.calloc(1, size);
-    if (p === 0) throw new Error(`event ${i >>> 1}: allocation of ${size} bytes failed`);
-    ptr[slot] = p;
-    if (size > 0) {
-      if (touch === null) view.u8[p] = slot & 0xff;
-      else touch(view, p, slot & 0xff);
-    }
-  }
-  return { ns: Number(process.hrtime.bigint() - t0), events: i >>> 1 };
-}
-
-const SOURCE = replayLoop.toString();
-
-/** A new, independent copy of the replay loop. */
-export function freshLoop() {
-  return new Function(`return (${SOURCE})`)();
-}
+// The timed loop is the library's own (replayLoop in src/trace/replay.ts), shared with the CLI;
+// each allocator is measured in a process of its own (bench/measure.mjs), so the loop's type
+// feedback for one allocator never makes another's calls polymorphic. Here: the verifying replay
+// (never timed), which works on any adapter, typed arrays left to the GC included.
+export { replayLoop } from "../dist/trace/replay.js";
 
 /** Untimed replay with content verification: every block filled with its own byte and checked. */
 export function verifyReplay(trace, inst, deadline = 0) {

@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { readTraceFile } from "../dist/trace/file.js";
 import { allAdapters } from "./adapters.mjs";
-import { freshLoop, verifyReplay } from "./loop.mjs";
+import { replayLoop, verifyReplay } from "./loop.mjs";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -59,7 +59,7 @@ function gcFootprint(t, inst) {
   };
   const base = used();
   let peak = 0;
-  const loop = freshLoop();
+  const loop = replayLoop;
   const chunk = 65536;
   const ptr = new Uint32Array(t.maxSlots);
   for (let start = 0; start < t.count; start += chunk) {
@@ -71,7 +71,7 @@ function gcFootprint(t, inst) {
 }
 
 function measure() {
-  const loop = freshLoop();
+  const loop = replayLoop;
   let verified = false;
   if (values.verify) {
     try {

@@ -28,15 +28,34 @@ function outOfMemory(i: number, size: number): never {
   throw new ReplayError(`replay: event ${i} could not get ${size} bytes (out of memory)`);
 }
 
-/** The timed loop of FORMAT.md's reference replay rule. */
-export function replayTimed(heap: Heap, t: Trace): ReplayResult {
-  const fams = familiesByDomain(heap);
-  const mem = heap.memory;
-  const ptr = new Uint32Array(t.maxSlots);
-  const ev = t.events;
-  const n = t.count * 2;
+/** What the timed loop writes through: u8 must cover every block (kept current by its owner). */
+export interface ReplayView {
+  u8: Uint8Array;
+}
+
+/** How the loop writes its byte when the allocator is not a byte array (the bench's GC adapter). */
+export type Touch = (view: ReplayView, p: number, value: number) => void;
+
+/**
+ * The timed reference loop of FORMAT.md over any families indexed by domain (the CLI's heaps,
+ * and every allocator of `npm run bench`): decode, call, write one byte (slot & 0xff) at offset 0
+ * of every block of size > 0. Stops early, between events, once `deadline` (performance.now()
+ * milliseconds, 0: none) has passed. Returns the loop's wall time and the events it ran.
+ */
+export function replayLoop(
+  ev: Uint32Array,
+  count: number,
+  fams: ArrayLike<Family>,
+  view: ReplayView,
+  ptr: Uint32Array,
+  deadline = 0,
+  touch: Touch | null = null,
+): { ns: number; events: number } {
+  const n = count * 2;
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < n; i += 2) {
+  let i = 0;
+  for (; i < n; i += 2) {
+    if ((i & 0x1fff) === 0 && deadline > 0 && performance.now() > deadline) break;
     const w = ev[i];
     const size = ev[i + 1];
     const f = fams[(w >>> 28) & 3];
@@ -51,16 +70,30 @@ export function replayTimed(heap: Heap, t: Trace): ReplayResult {
     else p = f.calloc(1, size);
     if (p === 0) outOfMemory(i >>> 1, size);
     ptr[slot] = p;
-    if (size > 0) mem.views.u8[p] = slot & 0xff;
+    if (size > 0) {
+      if (touch === null) view.u8[p] = slot & 0xff;
+      else touch(view, p, slot & 0xff);
+    }
   }
-  const ns = Number(process.hrtime.bigint() - t0);
+  return { ns: Number(process.hrtime.bigint() - t0), events: i >>> 1 };
+}
+
+/** A heap's view for replayLoop(): its u8, replaced when the memory grows. */
+export function heapView(heap: Heap): ReplayView {
+  const view = { u8: heap.memory.views.u8 };
+  heap.memory.onGrow((v) => {
+    view.u8 = v.u8;
+  });
+  return view;
+}
+
+/** The whole trace through a fresh heap, timed: replayLoop() over the heap's families. */
+export function replayTimed(heap: Heap, t: Trace): ReplayResult {
+  const ptr = new Uint32Array(t.maxSlots);
+  const { ns } = replayLoop(t.events, t.count, familiesByDomain(heap), heapView(heap), ptr);
   return { ns, ptr };
 }
 
-/**
- * Replay events [0, upTo) untimed (for looking at the heap at a point of a trace); `onProgress`
- * is called every 65,536 events with the number done.
- */
 export function replayTo(heap: Heap, t: Trace, upTo: number, onProgress?: (done: number) => void): Uint32Array {
   const fams = familiesByDomain(heap);
   const ptr = new Uint32Array(t.maxSlots);
