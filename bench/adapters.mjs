@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHeap } from "../dist/index.js";
+import { heapView } from "../dist/trace/replay.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WASM = join(HERE, "..", "wasm", "dlmalloc", "dlmalloc.wasm");
@@ -26,14 +27,9 @@ function pymalloc(mode, label, note, key = mode, threads = false) {
     create() {
       const heap = createHeap({ allocator: mode, memory, traceAllocations: false, threads });
       memory = heap.memory.source; // the next run formats a fresh heap into the same memory
-      // The memory replaces its views when it grows: the view follows through onGrow.
-      const view = { u8: heap.memory.views.u8 };
-      heap.memory.onGrow((v) => {
-        view.u8 = v.u8;
-      });
       return {
         fams: [heap.raw, heap.mem, heap.obj],
-        view,
+        view: heapView(heap), // follows the memory's growth
         peakFootprint: () => heap.stats().peakFootprint,
         byteLength: () => heap.memory.byteLength,
         dispose() {},

@@ -23,16 +23,10 @@ import {
 import { HeapCorruptionError } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
 import { forEachChunk, forEachPool, pendingFrees } from "./walk.js";
+import { listIndex } from "../raw/tlsf.js";
 
 function fail(at: number, what: string): never {
   throw new HeapCorruptionError(at, what);
-}
-
-/** The (fl, sl) free list a chunk of `size` bytes belongs in. */
-function listOf(size: number): number {
-  if (size < Tlsf.SMALL_BLOCK) return size >>> 4;
-  const msb = 31 - Math.clz32(size);
-  return ((msb - (Tlsf.FL_SHIFT - 1)) << Tlsf.SL_SHIFT) | ((size >>> (msb - Tlsf.SL_SHIFT)) ^ Tlsf.SL_COUNT);
 }
 
 export function checkHeap(heap: Heap): void {
@@ -85,7 +79,7 @@ export function checkHeap(heap: Heap): void {
       while (c !== 0) {
         if (!freeChunks.has(c)) fail(c, `free list (${fl},${sl}) holds a chunk that is not a free chunk`);
         const size = (u32[(c + 4) >>> 2] & ~Flag.MASK) >>> 0;
-        if (listOf(size) !== ((fl << Tlsf.SL_SHIFT) | sl)) fail(c, `free chunk of ${size} bytes is in the wrong list (${fl},${sl})`);
+        if (listIndex(size) !== ((fl << Tlsf.SL_SHIFT) | sl)) fail(c, `free chunk of ${size} bytes is in the wrong list (${fl},${sl})`);
         if (u32[(c + 12) >>> 2] !== prev) fail(c, "free list back link is wrong");
         if (++listed > freeChunks.size) fail(c, "free lists hold more entries than there are free chunks (a cycle?)");
         prev = c;

@@ -114,15 +114,6 @@ export function forEachPool(heap: Heap, a: number, fn: (p: PoolInfo) => void, pe
   }
 }
 
-/** Arena header addresses, in address order. */
-export function arenaHeaders(heap: Heap): number[] {
-  const out: number[] = [];
-  forEachChunk(heap, (c) => {
-    if (c.arena && !c.free) out.push(c.chunk + Chunk.HEADER);
-  });
-  return out;
-}
-
 export interface LiveBlock {
   /** Address handed out by the allocator below the families (the debug header's base in debug modes). */
   address: number;

@@ -651,9 +651,12 @@ export class ObjectAllocator {
     if (this.takeRemote(pool) !== 0 && wasFull) this.linkPool(pool, usedBase);
   }
 
-  /** Free the blocks other threads freed into this thread's full pools (they relink them). */
-  private takeDelayed(): void {
-    let b = Atomics.exchange(this.i32, this.wDelayed, 0) >>> 0;
+  /**
+   * Free the blocks other threads freed into the full pools of a thread (this one by default:
+   * that relinks them; orphanSlot(): a thread that left, whose pools are orphans by then).
+   */
+  private takeDelayed(wDelayed = this.wDelayed): void {
+    let b = Atomics.exchange(this.i32, wDelayed, 0) >>> 0;
     while (b !== 0) {
       const next = this.u32[b >>> 2];
       this.free(b);
@@ -722,12 +725,7 @@ export class ObjectAllocator {
         }
       }
       // Blocks others freed into k's full pools: their pools are orphans now, freed as such.
-      let b = Atomics.exchange(i32, (this.slotBase(k) + Slot.DELAYED) >>> 2, 0) >>> 0;
-      while (b !== 0) {
-        const next = this.u32[b >>> 2];
-        this.free(b);
-        b = next;
-      }
+      this.takeDelayed((this.slotBase(k) + Slot.DELAYED) >>> 2);
       Atomics.store(i32, sw, SlotState.FREE);
       if (k === this.owner) this.detached = true;
     } finally {

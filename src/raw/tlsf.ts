@@ -31,6 +31,13 @@ const ctz = (x: number): number => 31 - Math.clz32(x & -x);
 /** Chunk bytes for a request of n <= Chunk.MAX_REQUEST bytes (larger n would wrap). */
 export const chunkSizeFor = (n: number): number => (n <= 12 ? Chunk.MIN : ((n + 19) >>> 4) * 16);
 
+/** The free list (fl << SL_SHIFT | sl) a free chunk of `size` bytes is kept in (rounding down). */
+export function listIndex(size: number): number {
+  if (size < Tlsf.SMALL_BLOCK) return size >>> 4;
+  const msb = 31 - Math.clz32(size);
+  return ((msb - (Tlsf.FL_SHIFT - 1)) << Tlsf.SL_SHIFT) | ((size >>> (msb - Tlsf.SL_SHIFT)) ^ Tlsf.SL_COUNT);
+}
+
 export class RawAllocator {
   u8: Uint8Array;
   u32: Uint32Array;
@@ -215,13 +222,9 @@ export class RawAllocator {
     let bestPools = 0;
     const need = chunkSizeFor(header + minPools * poolSize);
     // Lists that may hold a chunk of `need` bytes or more: need's own list, then every larger one.
-    let fl = 0;
-    let sl = need >>> 4;
-    if (need >= Tlsf.SMALL_BLOCK) {
-      const msb = 31 - Math.clz32(need);
-      fl = msb - (Tlsf.FL_SHIFT - 1);
-      sl = (need >>> (msb - Tlsf.SL_SHIFT)) ^ Tlsf.SL_COUNT;
-    }
+    const li = listIndex(need);
+    let fl = li >>> Tlsf.SL_SHIFT;
+    let sl = li & (Tlsf.SL_COUNT - 1);
     let scanned = 0;
     search: for (; fl < Tlsf.FL_COUNT; fl++, sl = 0) {
       let slmap = u32[this.wSl + fl] & (-1 << sl);
