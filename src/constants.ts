@@ -49,7 +49,11 @@ export const enum Pool {
   SZIDX_NONE = 0xffffffff,
 }
 
-/** Arena header, just before the arena's first pool (byte offsets). */
+/**
+ * Arena header, in the last bytes of the arena chunk's usable space (the tail of its last pool).
+ * The chunk's payload is the first pool, pool-aligned, and the chunk is a whole number of pools
+ * long, so arenas that follow one another need no alignment gap between them.
+ */
 export const enum Arena {
   NFREEPOOLS = 0,
   NTOTALPOOLS = 4,
@@ -58,6 +62,7 @@ export const enum Arena {
   PREV = 16,
   POOL_ADDRESS = 20, // next never-carved pool
   MAGIC = 24, // MAGIC_VALUE ^ header address
+  FIRST = 28, // the first pool (the arena chunk's payload)
   OVERHEAD = 32,
   MAGIC_VALUE = 0x4152454e, // "AREN"
 }

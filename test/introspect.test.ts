@@ -77,7 +77,7 @@ describe("heap picture", () => {
     const arenas = h.stats().arenas.current;
     expect(svg.startsWith("<svg")).toBe(true);
     expect(svg.match(/<g class="arena">/g)!.length).toBe(arenas);
-    expect(svg.match(/class="pool"/g)!.length).toBe(arenaAccounting(h).poolBytes / h.objectAllocator.poolSize);
+    expect(svg.match(/class="pool"/g)!.length).toBe(arenaAccounting(h).pools);
     expect(svg).toContain('<g class="legend">');
     expect(svg).toContain('<g class="raw-strip">');
     expect(svg).toMatch(/class 31 \(512 B\), \d+\/31 blocks/);

@@ -94,7 +94,7 @@ describe("object allocator (obmalloc)", () => {
     h.check();
     expect(h.rawAllocator.top).toBe(top); // the new arena fit in the rest of the hole
     const totals = new Set<number>();
-    for (const a of h.rawAllocator.arenas()) totals.add(h.u32[(a + C.Arena.NTOTALPOOLS) >>> 2]);
+    for (const first of h.rawAllocator.arenas()) totals.add(h.u32[(o.arenaHeader(first) + C.Arena.NTOTALPOOLS) >>> 2]);
     expect(Math.min(...totals)).toBeLessThan(o.poolsPerArena);
     expect(Math.min(...totals)).toBeGreaterThanOrEqual(o.poolsPerArena / 8);
     for (const p of [...second, third, ...again]) h.obj.free(p);

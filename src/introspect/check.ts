@@ -90,20 +90,22 @@ export function checkHeap(heap: Heap): void {
   if (listed !== freeChunks.size) fail(heap.heapBase, `${freeChunks.size - listed} free chunks are in no free list`);
 
   // --- Arenas and pools ---------------------------------------------------------------------
-  const arenaSet = new Set(arenas);
+  const headers = arenas.map((first) => o.arenaHeader(first));
+  const arenaSet = new Set(headers);
   const pending = pendingFrees(heap);
   const poolInUsed = new Map<number, number>(); // pool -> size class, pools that must be in usedpools
   const slotState = (k: number): number => u32[(o.slotBase(k) + Slot.STATE) >>> 2];
-  for (const a of arenas) {
-    const first = a + Arena.OVERHEAD;
-    if ((first & o.poolMask) !== 0) fail(a, "arena pools are not pool-aligned");
+  for (const first of arenas) {
+    const a = o.arenaHeader(first);
+    if ((first & o.poolMask) !== 0) fail(first, "arena pools are not pool-aligned");
     if (u32[(a + Arena.MAGIC) >>> 2] !== ((Arena.MAGIC_VALUE ^ a) >>> 0)) fail(a, "arena header magic is wrong");
     const total = u32[(a + Arena.NTOTALPOOLS) >>> 2];
     const nfree = u32[(a + Arena.NFREEPOOLS) >>> 2];
     if (total === 0 || total > o.poolsPerArena || nfree > total) fail(a, `arena pool counts wrong: ${nfree} free of ${total}`);
     const end = first + total * o.poolSize;
     if (!o.isOurs(first) || !o.isOurs(end - 1)) fail(a, "pool map does not cover this arena");
-    if (raw.usable(a) < Arena.OVERHEAD + total * o.poolSize) fail(a, `arena chunk is too small for its ${total} pools`);
+    if (u32[(a + Arena.FIRST) >>> 2] !== first) fail(a, "arena header does not name its first pool");
+    if (raw.usable(first) + Chunk.OVERHEAD !== total * o.poolSize) fail(a, `arena chunk is not the size of its ${total} pools`);
     const poolAddress = u32[(a + Arena.POOL_ADDRESS) >>> 2];
     if (poolAddress < first || poolAddress > end || (poolAddress - first) % o.poolSize !== 0)
       fail(a, "arena's next-pool address is outside the arena");
@@ -114,7 +116,7 @@ export function checkHeap(heap: Heap): void {
     }
     const untouched = (end - poolAddress) / o.poolSize;
     if (freePools.size + untouched !== nfree) fail(a, `arena says ${nfree} free pools, finds ${freePools.size} empty + ${untouched} never used`);
-    forEachPool(heap, a, (p) => {
+    forEachPool(heap, first, (p) => {
       if (!p.carved) return;
       if (u32[(p.pool + Pool.ARENA) >>> 2] !== a) fail(p.pool, "pool's arena link is wrong");
       if (p.allocated === 0) {
@@ -130,8 +132,8 @@ export function checkHeap(heap: Heap): void {
       if (!o.threaded && remote !== 0) fail(p.pool, "pool of a heap without threads has a remote-free list");
       const size = (p.szidx + 1) * 16;
       const no = u32[(p.pool + Pool.NEXTOFFSET) >>> 2];
-      if (u32[(p.pool + Pool.MAXNEXTOFFSET) >>> 2] !== o.poolSize - size) fail(p.pool, "pool's last block offset is wrong");
-      if (no < Pool.OVERHEAD + size || (no - Pool.OVERHEAD) % size !== 0 || no > o.poolSize) fail(p.pool, "pool's next-block offset is wrong");
+      if (u32[(p.pool + Pool.MAXNEXTOFFSET) >>> 2] !== p.end - size) fail(p.pool, "pool's last block offset is wrong");
+      if (no < Pool.OVERHEAD + size || (no - Pool.OVERHEAD) % size !== 0 || no > p.end) fail(p.pool, "pool's next-block offset is wrong");
       const inPool = (b: number): boolean => b >= p.pool + Pool.OVERHEAD && b < p.pool + no && (b - p.pool - Pool.OVERHEAD) % size === 0;
       const freeBlocks = new Set<number>();
       for (let b = u32[(p.pool + Pool.FREEBLOCK) >>> 2]; b !== 0; b = u32[b >>> 2]) {
@@ -189,7 +191,7 @@ export function checkHeap(heap: Heap): void {
     prevNf = nf;
   }
   let withFree = 0;
-  for (const a of arenas) if (u32[(a + Arena.NFREEPOOLS) >>> 2] > 0) withFree++;
+  for (const a of headers) if (u32[(a + Arena.NFREEPOOLS) >>> 2] > 0) withFree++;
   if (withFree !== usable) fail(heap.heapBase, `${withFree} arenas have free pools but usable_arenas lists ${usable}`);
   for (let k = 0; k <= o.poolsPerArena; k++) {
     if (u32[o.wNfp + k] !== (lastWith.get(k) ?? 0)) fail(heap.heapBase, `nfp2lasta[${k}] does not name the last arena with ${k} free pools`);
@@ -197,9 +199,9 @@ export function checkHeap(heap: Heap): void {
 
   // --- Pool map: exactly the arenas' pools are "ours" ------------------------------------------
   const expect = new Uint8Array(o.mapBytes);
-  for (const a of arenas) {
-    const q0 = (a + Arena.OVERHEAD) >>> o.poolShift;
-    const total = u32[(a + Arena.NTOTALPOOLS) >>> 2];
+  for (const first of arenas) {
+    const q0 = first >>> o.poolShift;
+    const total = u32[(o.arenaHeader(first) + Arena.NTOTALPOOLS) >>> 2];
     for (let q = q0; q < q0 + total; q++) expect[q >>> 3] |= 1 << (q & 7);
   }
   for (let i = 0; i < expect.length; i++) {

@@ -20,34 +20,38 @@ export interface ArenaAccounting {
   unusedPoolBytes: number;
   poolHeaders: number;
   quantization: number;
-  /** Arena headers and raw chunk overhead around the pools. */
+  /** Arena headers (each in the tail of its arena's last pool, with the raw chunk's overlap word). */
   arenaOverhead: number;
-  /** Bytes of the arenas' pools (arenas that filled a hole in the raw heap have fewer pools). */
+  /** Pools of the arenas (arenas that filled a hole in the raw heap have fewer). */
+  pools: number;
+  /** Bytes of those pools, less the arena headers. */
   poolBytes: number;
 }
 
 export function arenaAccounting(heap: Heap): ArenaAccounting {
   const o = heap.objectAllocator;
-  const a: ArenaAccounting = { arenaBytes: 0, allocatedBlocks: 0, availableBlocks: 0, unusedPools: 0, unusedPoolBytes: 0, poolHeaders: 0, quantization: 0, arenaOverhead: 0, poolBytes: 0 };
+  const a: ArenaAccounting = { arenaBytes: 0, allocatedBlocks: 0, availableBlocks: 0, unusedPools: 0, unusedPoolBytes: 0, poolHeaders: 0, quantization: 0, arenaOverhead: 0, pools: 0, poolBytes: 0 };
   const pending = pendingFrees(heap);
   forEachChunk(heap, (c) => {
     if (!c.arena || c.free) return;
     a.arenaBytes += c.size;
-    const pools = o.u32[(c.chunk + Chunk.HEADER + Arena.NTOTALPOOLS) >>> 2];
-    a.poolBytes += pools * o.poolSize;
-    a.arenaOverhead += c.size - pools * o.poolSize;
+    let room = 0;
     forEachPool(heap, c.chunk + Chunk.HEADER, (p) => {
+      a.pools++;
+      room += p.end;
       if (p.allocated === 0) {
         a.unusedPools++;
-        a.unusedPoolBytes += o.poolSize;
+        a.unusedPoolBytes += p.end;
         return;
       }
       const size = (p.szidx + 1) << Size.ALIGNMENT_SHIFT;
       a.allocatedBlocks += p.count * size;
       a.availableBlocks += (p.capacity - p.count) * size;
       a.poolHeaders += Pool.OVERHEAD;
-      a.quantization += o.poolSize - Pool.OVERHEAD - p.capacity * size;
+      a.quantization += p.end - Pool.OVERHEAD - p.capacity * size;
     }, pending);
+    a.poolBytes += room;
+    a.arenaOverhead += c.size - room;
   });
   return a;
 }
@@ -72,14 +76,14 @@ export function debugMallocStats(heap: Heap, s: HeapStats = heapStats(heap)): st
   out.push(line("# arenas reclaimed", s.arenas.reclaimed));
   out.push(line("# arenas highwater mark", s.arenas.highWater));
   out.push(line("# arenas allocated current", s.arenas.current));
-  out.push(line(`${s.arenas.current} arenas, ${a.poolBytes / o.poolSize} pools * ${o.poolSize} bytes/pool`, a.poolBytes));
+  out.push(line(`${s.arenas.current} arenas, ${a.pools} pools of ${o.poolSize} bytes`, a.poolBytes));
   out.push("");
   out.push(line("# bytes in allocated blocks", a.allocatedBlocks));
   out.push(line("# bytes in available blocks", a.availableBlocks));
-  out.push(line(`${a.unusedPools} unused pools * ${o.poolSize} bytes`, a.unusedPoolBytes));
+  out.push(line(`${a.unusedPools} unused pools`, a.unusedPoolBytes));
   out.push(line("# bytes lost to pool headers", a.poolHeaders));
   out.push(line("# bytes lost to quantization", a.quantization));
-  out.push(line("# bytes lost to arena alignment", a.arenaOverhead));
+  out.push(line("# bytes in arena headers", a.arenaOverhead));
   out.push(line("Total", a.arenaBytes));
   out.push("");
   out.push("Raw allocator (TLSF):");

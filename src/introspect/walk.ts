@@ -57,6 +57,8 @@ export interface PoolInfo {
   carvedBlocks: number;
   /** Blocks the pool can hold. */
   capacity: number;
+  /** Offset where the pool's room for blocks ends: the pool size, less the arena header in an arena's last pool. */
+  end: number;
 }
 
 const NONE: Set<number> = new Set();
@@ -83,20 +85,23 @@ export function pendingFrees(heap: Heap): Map<number, Set<number>> {
   for (let k = 0; k < o.nSlots; k++) {
     for (let b = u32[(o.slotBase(k) + Slot.DELAYED) >>> 2]; add(b); b = u32[b >>> 2]);
   }
-  for (const a of heap.rawAllocator.arenas()) {
-    const end = u32[(a + Arena.POOL_ADDRESS) >>> 2];
-    for (let pool = a + Arena.OVERHEAD; pool < end; pool += o.poolSize) {
+  for (const first of heap.rawAllocator.arenas()) {
+    const end = u32[(o.arenaHeader(first) + Arena.POOL_ADDRESS) >>> 2];
+    for (let pool = first; pool < end; pool += o.poolSize) {
       for (let b = (u32[(pool + Pool.REMOTE) >>> 2] & ~Remote.FULL) >>> 0; add(b); b = u32[b >>> 2]);
     }
   }
   return out;
 }
 
-/** Visit every pool of the arena whose header is at a (pending: from pendingFrees(), threads only). */
-export function forEachPool(heap: Heap, a: number, fn: (p: PoolInfo) => void, pending?: Map<number, Set<number>>): void {
+/**
+ * Visit every pool of the arena whose first pool (its chunk's payload) is at first (pending: from
+ * pendingFrees(), threads only).
+ */
+export function forEachPool(heap: Heap, first: number, fn: (p: PoolInfo) => void, pending?: Map<number, Set<number>>): void {
   const o = heap.objectAllocator;
   const u32 = o.u32;
-  const first = a + Arena.OVERHEAD;
+  const a = o.arenaHeader(first);
   const poolAddress = u32[(a + Arena.POOL_ADDRESS) >>> 2];
   if (pending === undefined && o.threaded) pending = pendingFrees(heap);
   const total = u32[(a + Arena.NTOTALPOOLS) >>> 2];
@@ -107,10 +112,11 @@ export function forEachPool(heap: Heap, a: number, fn: (p: PoolInfo) => void, pe
     const sz = u32[(pool + Pool.SZIDX) >>> 2];
     const szidx = carved && sz < 32 ? sz : -1;
     const size = (szidx + 1) * 16;
-    const capacity = szidx < 0 ? 0 : Math.floor((o.poolSize - Pool.OVERHEAD) / size);
+    const end = Math.min(o.poolSize, a - pool);
+    const capacity = szidx < 0 ? 0 : Math.floor((end - Pool.OVERHEAD) / size);
     const carvedBlocks = szidx < 0 ? 0 : Math.min(capacity, (u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) / size);
     const waiting = (allocated !== 0 && pending?.get(pool)) || NONE;
-    fn({ pool, count: allocated - waiting.size, allocated, pending: waiting, szidx, carved, carvedBlocks, capacity });
+    fn({ pool, count: allocated - waiting.size, allocated, pending: waiting, szidx, carved, carvedBlocks, capacity, end });
   }
 }
 

@@ -13,7 +13,9 @@
  *   A block has no header: its pool is found by masking the address.
  * - usedpools[c] is a circular list of pools of class c that have a free block, with a sentinel
  *   in the heap header, so the fast path is: head pool, pop its free block, done.
- * - An arena (1 MiB of pools plus a 32-byte header before them) is one aligned raw chunk. Its
+ * - An arena (1 MiB of pools) is one raw chunk, its payload pool-aligned and its size exactly the
+ *   pools' bytes, so arenas carved one after another sit back to back with no gap. Its 32-byte
+ *   header takes the tail of its last pool (which holds a block or so less). Its
  *   free pools are a list; pools never used are carved lazily at pool_address. Where a hole in
  *   the raw heap holds fewer pools (an eighth at least), the arena takes the hole with those:
  *   like CPython's arenas, each knows its own pool count, and the memory does not grow.
@@ -380,7 +382,8 @@ export class ObjectAllocator {
       const size = (idx + 1) << Size.ALIGNMENT_SHIFT;
       u32[(pool + Pool.SZIDX) >>> 2] = idx;
       u32[(pool + Pool.NEXTOFFSET) >>> 2] = Pool.OVERHEAD + size;
-      u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] = this.poolSize - size;
+      // The arena's last pool ends where the arena header starts.
+      u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] = Math.min(this.poolSize, ao - pool) - size;
       u32[(pool + Pool.FREEBLOCK) >>> 2] = pool + Pool.OVERHEAD;
       u32[(pool + Pool.OVERHEAD) >>> 2] = 0;
     } // else: last used for this same class, its free list is still intact.
@@ -389,16 +392,20 @@ export class ObjectAllocator {
     return pool;
   }
 
+  /** The header of the arena whose first pool (its raw chunk's payload) is at first. */
+  arenaHeader(first: number): number {
+    return first + this.raw.usable(first) - Arena.OVERHEAD;
+  }
+
   private newArena(): number {
     // A full arena from the top, or one of an eighth of the pools at least in a hole of the raw
-    // heap. (Smaller arenas from the top for small heaps were tried: each arena costs an
-    // alignment gap of up to a pool, and on compileall the footprint grew from 1.19 to 1.21.)
+    // heap.
     const ppa0 = this.poolsPerArena;
-    const a = this.raw.mallocArena(Math.max(1, ppa0 >>> 3), ppa0, ppa0, this.poolSize, Arena.OVERHEAD);
-    if (a === 0) return 0;
+    const first = this.raw.mallocArena(Math.max(1, ppa0 >>> 3), ppa0, ppa0, this.poolSize);
+    if (first === 0) return 0;
     const u32 = this.u32;
     const ppa = this.raw.arenaPools;
-    const first = a + Arena.OVERHEAD;
+    const a = this.arenaHeader(first);
     u32[(a + Arena.NFREEPOOLS) >>> 2] = ppa;
     u32[(a + Arena.NTOTALPOOLS) >>> 2] = ppa;
     u32[(a + Arena.FREEPOOLS) >>> 2] = 0;
@@ -406,6 +413,7 @@ export class ObjectAllocator {
     u32[(a + Arena.PREV) >>> 2] = 0;
     u32[(a + Arena.POOL_ADDRESS) >>> 2] = first;
     u32[(a + Arena.MAGIC) >>> 2] = Arena.MAGIC_VALUE ^ a;
+    u32[(a + Arena.FIRST) >>> 2] = first;
     // Pool headers start blank, so a stray free into a never-used pool is recognised.
     for (let i = 0, pool = first; i < ppa; i++, pool += this.poolSize) {
       u32[(pool + Pool.COUNT) >>> 2] = 0;
@@ -536,12 +544,13 @@ export class ObjectAllocator {
     if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === total && (u32[this.wUsable] !== ao || u32[(ao + Arena.NEXT) >>> 2] !== 0)) {
       if (u32[wN + total] === ao) u32[wN + total] = 0;
       this.unlinkArena(ao);
-      this.markMap(ao + Arena.OVERHEAD, total, false);
+      const first = u32[(ao + Arena.FIRST) >>> 2];
+      this.markMap(first, total, false);
       u32[(ao + Arena.MAGIC) >>> 2] = 0;
       const w = this.wCounters;
       u32[w]--;
       u32[w + 2]++; // reclaimed
-      this.raw.freeArena(ao);
+      this.raw.freeArena(first);
     }
   }
 
@@ -711,9 +720,8 @@ export class ObjectAllocator {
       const sw = (this.slotBase(k) + Slot.STATE) >>> 2;
       if (Atomics.load(i32, sw) !== SlotState.LIVE) throw new RangeError(`thread ${k} is not attached to this heap`);
       const orphans = this.usedBaseOf(this.orphan);
-      for (const a of this.raw.arenas()) {
-        const first = a + Arena.OVERHEAD;
-        const end = this.u32[(a + Arena.POOL_ADDRESS) >>> 2];
+      for (const first of this.raw.arenas()) {
+        const end = this.u32[(this.arenaHeader(first) + Arena.POOL_ADDRESS) >>> 2];
         for (let pool = first; pool < end; pool += this.poolSize) {
           const u32 = this.u32;
           if (u32[pool >>> 2] === 0 || u32[(pool + Pool.OWNER) >>> 2] !== k) continue;

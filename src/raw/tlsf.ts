@@ -210,19 +210,20 @@ export class RawAllocator {
   arenaPools = 0;
 
   /**
-   * An arena chunk, flagged as such: `header` bytes, then from minPools to maxPools pools of
-   * `poolSize` bytes, the first pool-aligned. Free chunks come first: the first that holds
-   * maxPools, else the one that holds the most (at least minPools), so that the hole a freed
-   * arena left, or most of it, takes an arena again instead of the memory growing. Then the top,
-   * with topPools. Returns the payload (the arena header) or 0; the pool count is in arenaPools.
+   * An arena chunk, flagged as such: from minPools to maxPools pools of `poolSize` bytes, its
+   * payload pool-aligned and its size exactly the pools' bytes, so the next arena carved after it
+   * needs no gap (the caller keeps its own header in the last pool's tail). Free chunks come
+   * first: the first that holds maxPools, else the one that holds the most (at least minPools),
+   * so that the hole a freed arena left, or most of it, takes an arena again instead of the
+   * memory growing. Then the top, with topPools. Returns the payload (the first pool) or 0; the
+   * pool count is in arenaPools.
    */
-  mallocArena(minPools: number, maxPools: number, topPools: number, poolSize: number, header: number): number {
+  mallocArena(minPools: number, maxPools: number, topPools: number, poolSize: number): number {
     const u32 = this.u32;
     let best = 0;
     let bestPools = 0;
-    const need = chunkSizeFor(header + minPools * poolSize);
-    // Lists that may hold a chunk of `need` bytes or more: need's own list, then every larger one.
-    const li = listIndex(need);
+    // Lists that may hold a chunk of minPools pools or more: that size's own list, then every larger one.
+    const li = listIndex(minPools * poolSize);
     let fl = li >>> Tlsf.SL_SHIFT;
     let sl = li & (Tlsf.SL_COUNT - 1);
     let scanned = 0;
@@ -232,7 +233,8 @@ export class RawAllocator {
         const s = ctz(slmap);
         slmap &= slmap - 1;
         for (let c = u32[this.wHeads + (fl << Tlsf.SL_SHIFT) + s]; c !== 0; c = u32[(c + Chunk.NEXT_FREE) >>> 2]) {
-          const pools = this.poolsFitting(c, (u32[(c + 4) >>> 2] & ~Flag.MASK) >>> 0, maxPools, poolSize, header);
+          const room = ((u32[(c + 4) >>> 2] & ~Flag.MASK) >>> 0) - this.arenaGap(c, poolSize);
+          const pools = Math.min(maxPools, Math.floor(room / poolSize));
           if (pools > bestPools) {
             best = c;
             bestPools = pools;
@@ -245,11 +247,11 @@ export class RawAllocator {
     const flags = Flag.TAG | Flag.ARENA;
     if (bestPools < minPools) {
       this.arenaPools = topPools;
-      return this.fromTop(chunkSizeFor(header + topPools * poolSize), this.arenaGap(u32[this.wTop], poolSize, header), flags);
+      return this.fromTop(topPools * poolSize, this.arenaGap(u32[this.wTop], poolSize), flags);
     }
     const csize = (u32[(best + 4) >>> 2] & ~Flag.MASK) >>> 0;
     this.removeChunk(best, csize);
-    const gap = this.arenaGap(best, poolSize, header);
+    const gap = this.arenaGap(best, poolSize);
     let a = best;
     let f = flags;
     if (gap !== 0) {
@@ -259,25 +261,17 @@ export class RawAllocator {
       u32[a >>> 2] = gap;
       f |= Flag.PREV_FREE;
     }
-    this.shrinkTo(a, csize - gap, chunkSizeFor(header + bestPools * poolSize), f);
+    this.shrinkTo(a, csize - gap, bestPools * poolSize, f);
     this.arenaPools = bestPools;
     return a + Chunk.HEADER;
   }
 
-  /** Bytes from chunk c to where an arena chunk must start for its pools to be aligned. */
-  private arenaGap(c: number, poolSize: number, header: number): number {
+  /** Bytes from chunk c to where a chunk must start for its payload to be pool-aligned. */
+  private arenaGap(c: number, poolSize: number): number {
     const p = c + Chunk.HEADER;
-    let q = Math.ceil((p + header) / poolSize) * poolSize - header;
+    let q = Math.ceil(p / poolSize) * poolSize;
     if (q !== p && q - p < Chunk.MIN) q += poolSize;
     return q - p;
-  }
-
-  /** How many pools (up to max) an arena placed in the free chunk c of csize bytes would hold. */
-  private poolsFitting(c: number, csize: number, max: number, poolSize: number, header: number): number {
-    const room = csize - this.arenaGap(c, poolSize, header);
-    let k = Math.min(max, Math.floor((room - header) / poolSize));
-    while (k > 0 && chunkSizeFor(header + k * poolSize) > room) k--;
-    return Math.max(k, 0);
   }
 
   /** Free a chunk known to be in use (header word `sw`), merging with free neighbours or the top. */
