@@ -16,8 +16,8 @@ import { heapView } from "../dist/trace/replay.js";
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WASM = join(HERE, "..", "wasm", "dlmalloc", "dlmalloc.wasm");
 
-/** pymalloc in one of its modes; the families by domain, as CPython uses them. */
-function pymalloc(mode, label, note, key = mode, threads = false) {
+/** pymalloc with createHeap options `opts`; the families by domain, as CPython uses them. */
+function pymalloc(key, label, note, opts) {
   let memory;
   return {
     name: label,
@@ -25,7 +25,7 @@ function pymalloc(mode, label, note, key = mode, threads = false) {
     note,
     available: () => true,
     create() {
-      const heap = createHeap({ allocator: mode, memory, traceAllocations: false, threads });
+      const heap = createHeap({ ...opts, memory, traceAllocations: false });
       memory = heap.memory.source; // the next run formats a fresh heap into the same memory
       return {
         fams: [heap.raw, heap.mem, heap.obj],
@@ -239,13 +239,14 @@ function gcTypedArrays() {
 
 export function allAdapters() {
   return [
-    pymalloc("pymalloc", 'pymalloc ("pymalloc")', "object allocator for <= 512 B, TLSF above"),
-    pymalloc("malloc", 'pymalloc ("malloc")', "our raw TLSF allocator alone: the seed's system malloc"),
-    pymalloc("pymalloc", 'pymalloc, threads: true', "one thread: its own pools without a lock; raw blocks and arena work under the heap's lock", "threads", true),
+    pymalloc("pymalloc", 'pymalloc ("pymalloc")', "object allocator for <= 512 B, TLSF above", { allocator: "pymalloc" }),
+    pymalloc("align8", "pymalloc, alignment: 8", "64 size classes of 8 bytes (CPython before 3.8) instead of 32 of 16", { allocator: "pymalloc", alignment: 8 }),
+    pymalloc("malloc", 'pymalloc ("malloc")', "our raw TLSF allocator alone: the seed's system malloc", { allocator: "malloc" }),
+    pymalloc("threads", "pymalloc, threads: true", "one thread: its own pools without a lock; raw blocks and arena work under the heap's lock", { allocator: "pymalloc", threads: true }),
     dlmalloc(),
     thing(),
     bump(),
     gcTypedArrays(),
-    pymalloc("debug", 'pymalloc ("debug", untraced)', "debug hooks over pymalloc, traceAllocations: false"),
+    pymalloc("debug", 'pymalloc ("debug", untraced)', "debug hooks over pymalloc, traceAllocations: false", { allocator: "debug" }),
   ];
 }

@@ -8,18 +8,24 @@
  */
 
 // ---------------------------------------------------------------------------------------------
-// Alignment and size classes (CPython 3.8+ on 64-bit: 16-byte alignment, 32 classes to 512 bytes)
+// Alignment and size classes. CPython 3.8+ on 64-bit: 16-byte alignment, 32 classes to 512 bytes
+// (our default); CPython before 3.8: 8-byte alignment, 64 classes (the `alignment: 8` option).
 // ---------------------------------------------------------------------------------------------
 export const enum Size {
+  /** Default alignment of small blocks, and always that of raw blocks: 16 bytes. */
   ALIGNMENT_SHIFT = 4,
-  ALIGNMENT = 1 << ALIGNMENT_SHIFT, // 16
-  ALIGNMENT_MASK = ALIGNMENT - 1,
+  ALIGNMENT = 1 << ALIGNMENT_SHIFT,
+  /** The finer alignment a heap may choose for its small blocks: 8 bytes. */
+  MIN_ALIGNMENT_SHIFT = 3,
   /** Largest request served by the object allocator; larger ones go to the raw allocator. */
   SMALL_REQUEST_THRESHOLD = 512,
-  NB_SMALL_SIZE_CLASSES = SMALL_REQUEST_THRESHOLD >>> ALIGNMENT_SHIFT, // 32
+  /** Size classes with the finest alignment (64); a 16-byte heap uses the first half (32). */
+  MAX_SIZE_CLASSES = SMALL_REQUEST_THRESHOLD >>> MIN_ALIGNMENT_SHIFT,
 }
-/** Bytes of a block of size class `idx` (0-based). */
-export const classSize = (idx: number): number => (idx + 1) << Size.ALIGNMENT_SHIFT;
+/** Size classes of a heap whose small blocks are aligned to 2^shift bytes. */
+export const sizeClasses = (shift: number): number => Size.SMALL_REQUEST_THRESHOLD >>> shift;
+/** Bytes of a block of size class `idx` (0-based) in a heap whose small blocks are aligned to 2^shift. */
+export const classSize = (idx: number, shift: number): number => (idx + 1) << shift;
 
 // ---------------------------------------------------------------------------------------------
 // Pools and arenas (CPython 3.10+ on 64-bit: 16 KiB pools, 1 MiB arenas)
@@ -31,6 +37,14 @@ export const MAX_POOL_SHIFT = 20;
 export const MAX_ARENA_SHIFT = 26; // 64 MiB
 /** Pools per arena is at most 128, so a pool index plus one fits a byte of the arena map. */
 export const MAX_POOLS_PER_ARENA_SHIFT = 7;
+/**
+ * Arenas carved from the top hold arenaSize >> TOP_ARENA_SHIFT bytes of pools (128 KiB by default);
+ * a hole in the raw heap takes an arena of up to arenaSize, if it holds arenaSize >> HOLE_ARENA_SHIFT.
+ * Footprint over peak live bytes on the shared traces, 16-byte alignment, 1 MiB arenas from the top
+ * before: 1.077-1.186; with these: 1.070-1.164 (median 1.11).
+ */
+export const TOP_ARENA_SHIFT = 3;
+export const HOLE_ARENA_SHIFT = 4;
 
 /** Pool header, at the start of every pool (byte offsets). */
 export const enum Pool {
@@ -44,7 +58,8 @@ export const enum Pool {
   MAXNEXTOFFSET = 28, // last offset a block may start at
   OWNER = 32, // thread slot whose usedpools hold this pool (always 0 without threads)
   REMOTE = 36, // blocks freed by other threads: atomic list head | Remote.FULL
-  OVERHEAD = 48, // header bytes (two spare words); keeps blocks 16-byte aligned
+  SIZE = 40, // block size, (SZIDX + 1) << the heap's alignment shift
+  OVERHEAD = 48, // header bytes (one spare word); keeps blocks 16-byte aligned
   /** Marks a pool header whose pool holds no size class (never used). */
   SZIDX_NONE = 0xffffffff,
 }
@@ -85,8 +100,13 @@ export const enum Remote {
 export const enum Slot {
   STATE = 0, // SlotState
   DELAYED = 4, // atomic list head of blocks freed into this thread's full pools by others
-  USEDPOOLS = 32, // 32 usedpools list heads of 16 bytes; sentinel c at USEDPOOLS + 16c - 8
-  BYTES = USEDPOOLS + Size.NB_SMALL_SIZE_CLASSES * 16, // 544
+  /**
+   * usedpools: a list head of two words (next, prev) per size class. As in CPython, the head of
+   * class c is the NEXT/PREV pair of a pseudo-pool (the sentinel) at USEDPOOLS + 8c - 8, of which
+   * nothing else is ever read or written.
+   */
+  USEDPOOLS = 32,
+  BYTES = USEDPOOLS + Size.MAX_SIZE_CLASSES * 8, // 544
 }
 export const enum SlotState {
   FREE = 0,
@@ -104,7 +124,7 @@ export const enum Tlsf {
   SL_SHIFT = 5,
   SL_COUNT = 1 << SL_SHIFT,
   /** Sizes below 2^FL_SHIFT are "small" and spread linearly over the second level. */
-  FL_SHIFT = SL_SHIFT + Size.ALIGNMENT_SHIFT, // 9
+  FL_SHIFT = SL_SHIFT + Size.ALIGNMENT_SHIFT, // 9 (raw chunks are always 16-byte aligned)
   SMALL_BLOCK = 1 << FL_SHIFT, // 512
   /** First-level classes: sizes up to 2^32 (msb 31) map to fl = msb - FL_SHIFT + 1 ≤ 23. */
   FL_COUNT = 32 - FL_SHIFT + 1, // 24
@@ -140,7 +160,7 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-export const HEAP_VERSION = 2;
+export const HEAP_VERSION = 3;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,
@@ -171,6 +191,7 @@ export const enum H {
   FLAGS = 25, // HeapFlag bits
   QUARANTINE = 26, // the debug hooks' quarantine ring
   MAX_THREADS = 27, // thread slots for threads (threads: true; 0 otherwise); slot MAX_THREADS holds orphans
+  ALIGN_SHIFT = 28, // small blocks are aligned to 2^ALIGN_SHIFT bytes (Size.MIN_ALIGNMENT_SHIFT or Size.ALIGNMENT_SHIFT)
 }
 /** Bits of the header's FLAGS word. */
 export const enum HeapFlag {

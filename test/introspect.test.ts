@@ -23,7 +23,7 @@ describe("debugMallocStats()", () => {
     // Every byte of the used region is a chunk, the header, or... nothing else.
     expect(s.raw.bytes + s.raw.freeBytes + s.arenas.bytes + heap.rawAllocator.start + 8).toBe(s.footprint);
     const text = heap.debugMallocStats();
-    expect(text).toMatch(/^Small block threshold = 512, in 32 size classes\./);
+    expect(text).toMatch(/^Small block threshold = 512, in 32 size classes of 16 bytes\./);
     expect(text).toContain(`# bytes in allocated blocks         =${a.allocatedBlocks.toLocaleString("en-US").padStart(22)}`);
     expect(text).toContain(`Total                               =${a.arenaBytes.toLocaleString("en-US").padStart(22)}`);
     expect(text).toMatch(/# largest free chunk +=/);

@@ -1,21 +1,53 @@
 import { describe, expect, it } from "vitest";
-import { createHeap, InvalidPointerError, constants as C } from "../src/index.js";
+import { attachHeap, createHeap, InvalidPointerError, constants as C } from "../src/index.js";
 
 describe("object allocator (obmalloc)", () => {
-  it("serves 1..512 bytes from 32 size classes of 16 bytes, without headers", () => {
-    const h = createHeap();
-    for (let n = 1; n <= 512; n++) {
-      const p = h.obj.malloc(n);
-      expect(p % 16).toBe(0);
-      expect(h.usableSize(p)).toBe(Math.ceil(n / 16) * 16);
-    }
-    const s = h.stats();
-    expect(s.classes.filter((k) => k.blocksInUse > 0).length).toBe(C.Size.NB_SMALL_SIZE_CLASSES);
-    expect(s.classes[0].blocksInUse).toBe(16);
-    // Blocks of one class are packed back to back: no per-block header.
-    const a = h.obj.malloc(48);
-    const b = h.obj.malloc(48);
-    expect(b - a).toBe(48);
+  for (const alignment of [16, 8] as const) {
+    const classes = 512 / alignment;
+    it(`alignment ${alignment}: serves 1..512 bytes from ${classes} size classes of ${alignment} bytes, without headers`, () => {
+      const h = createHeap({ alignment });
+      const blocks = new Set<number>();
+      for (let n = 1; n <= 512; n++) {
+        const p = h.obj.malloc(n);
+        expect(p % alignment).toBe(0);
+        expect(h.usableSize(p)).toBe(Math.ceil(n / alignment) * alignment);
+        blocks.add(p);
+      }
+      expect(blocks.size).toBe(512);
+      const s = h.stats();
+      expect(s.classes.length).toBe(classes);
+      expect(s.classes.filter((k) => k.blocksInUse > 0).length).toBe(classes);
+      expect(s.classes[0].blocksInUse).toBe(alignment);
+      expect(s.classes[0].size).toBe(alignment);
+      // Blocks of one class are packed back to back: no per-block header.
+      const a = h.obj.malloc(48);
+      const b = h.obj.malloc(48);
+      expect(b - a).toBe(48);
+      const c = h.obj.malloc(40);
+      const d = h.obj.malloc(40);
+      expect(d - c).toBe(alignment === 8 ? 40 : 48);
+      h.check();
+      // An address between two blocks is refused with the heap's alignment in the message.
+      expect(() => h.obj.free(a + 4)).toThrow(new RegExp(`not ${alignment}-byte aligned`));
+      for (const p of [...blocks, a, b, c, d]) h.obj.free(p);
+      h.check();
+      expect(h.stats().bytesInUse).toBe(0);
+    });
+  }
+
+  it("alignment is 8 or 16 and is kept in the heap: attachHeap reads it back", () => {
+    expect(() => createHeap({ alignment: 4 as 8 })).toThrow(RangeError);
+    expect(() => createHeap({ alignment: 32 as 8 })).toThrow(/alignment must be 8 or 16/);
+    const h = createHeap({ alignment: 8, memoryKind: "growable-shared", threads: true });
+    const p = h.obj.malloc(24);
+    const other = attachHeap(h.memory.source);
+    expect(other.objectAllocator.alignShift).toBe(3);
+    expect(other.usableSize(p)).toBe(24);
+    const q = other.obj.malloc(24);
+    expect(other.usableSize(q)).toBe(24);
+    other.obj.free(p);
+    h.obj.free(q);
+    other.detachThread();
     h.check();
   });
 
@@ -79,25 +111,42 @@ describe("object allocator (obmalloc)", () => {
     expect(s.arenas.reclaimed).toBe(s.arenas.allocatedTotal - 1);
   });
 
-  it("a hole left by a freed arena takes a new arena, smaller if a raw block took part of it", () => {
+  it("arenas come from the top an eighth of arenaSize at a time; a hole takes one of up to arenaSize", () => {
     const h = createHeap();
     const o = h.objectAllocator;
-    const perArena = Math.floor((o.poolSize - C.Pool.OVERHEAD) / 512) * o.poolsPerArena;
-    const first = Array.from({ length: perArena }, () => h.obj.malloc(512)); // fills arena 1
-    const second = Array.from({ length: perArena }, () => h.obj.malloc(512)); // fills arena 2
-    const third = h.obj.malloc(512); // arena 3, at the top
-    for (const p of first) h.obj.free(p); // arena 1 is entirely free: back to the raw allocator
-    expect(h.stats().arenas.reclaimed).toBe(1);
-    const raw = h.raw.malloc(200_000); // the best fit for it is the hole arena 1 left
-    const top = h.rawAllocator.top;
-    const again = Array.from({ length: perArena }, () => h.obj.malloc(512));
+    const u32 = () => h.memory.views.u32;
+    const arenaOf = (p: number) => u32()[(p - (p & o.poolMask) + C.Pool.ARENA) >>> 2];
+    const pools = (a: number) => u32()[(a + C.Arena.NTOTALPOOLS) >>> 2];
+    const topPools = o.poolsPerArena >>> C.TOP_ARENA_SHIFT;
+    // 17 arenas' worth of 512-byte blocks from the top, each arena an eighth of arenaSize.
+    const blocks: number[] = [];
+    while (new Set(blocks.map(arenaOf)).size < 17) blocks.push(h.obj.malloc(512));
+    const arenas = [...new Set(blocks.map(arenaOf))];
+    for (const a of arenas) expect(pools(a)).toBe(topPools);
+    // Free every block of the first eight: their chunks merge into one hole of arenaSize bytes.
+    const firstEight = new Set([...arenas].sort((x, y) => x - y).slice(0, 8));
+    const kept = blocks.filter((p) => !firstEight.has(arenaOf(p)));
+    for (const p of blocks) if (firstEight.has(arenaOf(p))) h.obj.free(p);
+    expect(h.stats().arenas.reclaimed).toBe(8);
     h.check();
-    expect(h.rawAllocator.top).toBe(top); // the new arena fit in the rest of the hole
-    const totals = new Set<number>();
-    for (const first of h.rawAllocator.arenas()) totals.add(h.u32[(o.arenaHeader(first) + C.Arena.NTOTALPOOLS) >>> 2]);
-    expect(Math.min(...totals)).toBeLessThan(o.poolsPerArena);
-    expect(Math.min(...totals)).toBeGreaterThanOrEqual(o.poolsPerArena / 8);
-    for (const p of [...second, third, ...again]) h.obj.free(p);
+    const top = h.rawAllocator.top;
+    const fill = (n: number) => Array.from({ length: n }, () => h.obj.malloc(512));
+    // Enough blocks for more than the kept arenas' free room: a new arena, in the hole, of arenaSize.
+    let again = fill(o.poolsPerArena * 20);
+    expect(h.rawAllocator.top).toBe(top);
+    expect(Math.max(...again.map((p) => pools(arenaOf(p))))).toBe(o.poolsPerArena);
+    for (const p of again) h.obj.free(p);
+    h.check();
+    // A raw block takes part of the hole: the next arena there holds what is left (a sixteenth at least).
+    const raw = h.raw.malloc(200_000);
+    expect(h.rawAllocator.top).toBe(top);
+    again = fill(o.poolsPerArena * 20);
+    expect(h.rawAllocator.top).toBe(top);
+    const inHole = Math.max(...again.map((p) => pools(arenaOf(p))));
+    expect(inHole).toBeLessThan(o.poolsPerArena);
+    expect(inHole).toBeGreaterThanOrEqual(o.poolsPerArena >>> C.HOLE_ARENA_SHIFT);
+    h.check();
+    for (const p of [...kept, ...again]) h.obj.free(p);
     h.raw.free(raw);
     h.check();
     expect(h.stats().bytesInUse).toBe(0);

@@ -137,7 +137,7 @@ export function heapDebugHost(heap: Heap): DebugHost {
     memory: heap.memory,
     serialWord: hw + H.SERIAL,
     ringWord: hw + H.QUARANTINE,
-    alignment: 16,
+    alignment: 1 << oa.alignShift,
     allocState: (bytes) => heap.rawAllocator.malloc(bytes),
     obtained: (base) => oa.usableTrusted(base),
     releasing: () => {},

@@ -25,6 +25,8 @@ export interface LayoutParams {
   heapBase: number;
   poolShift: number;
   arenaShift: number;
+  /** Small blocks are aligned to 2^alignShift bytes. */
+  alignShift: number;
   maxBytes: number;
   mode: number;
   /** HeapFlag bits. */
@@ -98,6 +100,7 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   u32[hw + H.FREE_HEADS] = l.freeHeads;
   u32[hw + H.THREAD_SLOTS] = l.threadSlots;
   u32[hw + H.MAX_THREADS] = p.maxThreads;
+  u32[hw + H.ALIGN_SHIFT] = p.alignShift;
   u32[hw + H.NFP2LASTA] = l.nfp2lasta;
   u32[hw + H.POOL_MAP] = l.poolMap;
   u32[hw + H.POOL_MAP_BYTES] = l.poolMapBytes;
@@ -105,8 +108,8 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   // Every usedpools list starts empty: the sentinel points at itself. Slot 0 is the creator's.
   for (let k = 0; k < l.nSlots; k++) {
     const slot = p.heapBase + l.threadSlots + k * Slot.BYTES;
-    for (let i = 0; i < Size.NB_SMALL_SIZE_CLASSES; i++) {
-      const sp = slot + Slot.USEDPOOLS + i * 16 - 8;
+    for (let i = 0; i < Size.MAX_SIZE_CLASSES; i++) {
+      const sp = slot + Slot.USEDPOOLS + i * 8 - 8;
       u32[(sp + 8) >>> 2] = sp;
       u32[(sp + 12) >>> 2] = sp;
     }

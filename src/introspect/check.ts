@@ -130,7 +130,8 @@ export function checkHeap(heap: Heap): void {
       if (owner !== o.orphan && slotState(owner) !== SlotState.LIVE) fail(p.pool, `pool's owner, thread ${owner}, is not attached`);
       const remote = u32[(p.pool + Pool.REMOTE) >>> 2];
       if (!o.threaded && remote !== 0) fail(p.pool, "pool of a heap without threads has a remote-free list");
-      const size = (p.szidx + 1) * 16;
+      const size = p.size;
+      if (u32[(p.pool + Pool.SIZE) >>> 2] !== size) fail(p.pool, `pool's block size word is ${u32[(p.pool + Pool.SIZE) >>> 2]}, its class holds ${size}`);
       const no = u32[(p.pool + Pool.NEXTOFFSET) >>> 2];
       if (u32[(p.pool + Pool.MAXNEXTOFFSET) >>> 2] !== p.end - size) fail(p.pool, "pool's last block offset is wrong");
       if (no < Pool.OVERHEAD + size || (no - Pool.OVERHEAD) % size !== 0 || no > p.end) fail(p.pool, "pool's next-block offset is wrong");
@@ -158,8 +159,8 @@ export function checkHeap(heap: Heap): void {
   for (let k = 0; k < o.nSlots; k++) {
     const base = o.usedBaseOf(k);
     const live = k === o.orphan || slotState(k) === SlotState.LIVE;
-    for (let i = 0; i < Size.NB_SMALL_SIZE_CLASSES; i++) {
-      const sp = base + (i << 4) - 8;
+    for (let i = 0; i < o.nClasses; i++) {
+      const sp = o.sentinelOf(k, i);
       let prev = sp;
       for (let p = u32[(sp + Pool.NEXT) >>> 2]; p !== sp; p = u32[(p + Pool.NEXT) >>> 2]) {
         if (poolInUsed.get(p) !== i) fail(p, `usedpools[${i}] of thread slot ${k} holds a pool that is not a partly used pool of that class`);

@@ -6,7 +6,7 @@
  * Must not: read anything stats() does not (every number comes from the heap's state).
  */
 
-import { Arena, Chunk, Pool, Size } from "../constants.js";
+import { Arena, Chunk, Pool, Size, sizeClasses } from "../constants.js";
 import type { Heap } from "../heap/heap.js";
 import { heapStats, type HeapStats } from "./stats.js";
 import { forEachChunk, forEachPool, pendingFrees } from "./walk.js";
@@ -44,7 +44,7 @@ export function arenaAccounting(heap: Heap): ArenaAccounting {
         a.unusedPoolBytes += p.end;
         return;
       }
-      const size = (p.szidx + 1) << Size.ALIGNMENT_SHIFT;
+      const size = p.size;
       a.allocatedBlocks += p.count * size;
       a.availableBlocks += (p.capacity - p.count) * size;
       a.poolHeaders += Pool.OVERHEAD;
@@ -62,7 +62,7 @@ const line = (label: string, value: number): string => `${label.padEnd(36)}= ${n
 export function debugMallocStats(heap: Heap, s: HeapStats = heapStats(heap)): string {
   const o = heap.objectAllocator;
   const out: string[] = [];
-  out.push(`Small block threshold = ${Size.SMALL_REQUEST_THRESHOLD}, in ${Size.NB_SMALL_SIZE_CLASSES} size classes.`);
+  out.push(`Small block threshold = ${Size.SMALL_REQUEST_THRESHOLD}, in ${sizeClasses(o.alignShift)} size classes of ${1 << o.alignShift} bytes.`);
   out.push("");
   out.push("class   size   num pools   blocks in use  avail blocks");
   out.push("-----   ----   ---------   -------------  ------------");

@@ -7,7 +7,7 @@
  * Must not: write to the heap. Pure function of what the walks report.
  */
 
-import { Chunk, Size } from "../constants.js";
+import { Chunk, Size, classSize, sizeClasses } from "../constants.js";
 import type { Heap } from "../heap/heap.js";
 import { arenaAccounting } from "./mallocstats.js";
 import { heapStats } from "./stats.js";
@@ -20,10 +20,10 @@ const STRIP_H = 28;
 const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 const mib = (n: number): string => (n / 2 ** 20).toFixed(2) + " MiB";
 
-/** Colour of a size class at a fullness in [0, 1]: hue by class, darker when fuller. */
-export function classColour(szidx: number, fullness: number): string {
-  // 0..300 degrees: the first and last classes must not both come out red.
-  const hue = Math.round((szidx * 300) / (Size.NB_SMALL_SIZE_CLASSES - 1));
+/** Colour of a pool of `size`-byte blocks at a fullness in [0, 1]: hue by block size, darker when fuller. */
+export function classColour(size: number, fullness: number): string {
+  // 0..300 degrees: the smallest and largest classes must not both come out red.
+  const hue = Math.round((Math.max(0, size - 16) * 300) / (Size.SMALL_REQUEST_THRESHOLD - 16));
   const light = Math.round(85 - 50 * Math.max(0, Math.min(1, fullness)));
   return `hsl(${hue}, 70%, ${light}%)`;
 }
@@ -80,8 +80,8 @@ export function heapSvg(heap: Heap, title = "pymalloc heap"): string {
         fill = "#bdbdbd";
         tip = `pool ${p.pool}: empty`;
       } else if (p.count > 0) {
-        fill = classColour(p.szidx, p.count / p.capacity);
-        tip = `pool ${p.pool}: class ${p.szidx} (${(p.szidx + 1) * 16} B), ${p.count}/${p.capacity} blocks`;
+        fill = classColour(p.size, p.count / p.capacity);
+        tip = `pool ${p.pool}: class ${p.szidx} (${p.size} B), ${p.count}/${p.capacity} blocks`;
       }
       parts.push(`<rect class="pool" x="${x}" y="${y}" width="${CELL}" height="${CELL}" fill="${fill}" stroke="#999" stroke-width="0.5"><title>${tip}</title></rect>`);
     }, pending);
@@ -97,10 +97,11 @@ export function heapSvg(heap: Heap, title = "pymalloc heap"): string {
   // Legend and totals.
   parts.push(`<g class="legend"><text x="10" y="${y}" font-size="13" font-weight="bold">Legend</text>`);
   y += 8;
-  for (let k = 0; k < Size.NB_SMALL_SIZE_CLASSES; k++) {
+  for (let k = 0; k < sizeClasses(Size.ALIGNMENT_SHIFT); k++) {
     const x = 10 + (k % 16) * 46;
     const yy = y + Math.floor(k / 16) * 20;
-    parts.push(`<rect x="${x}" y="${yy}" width="12" height="12" fill="${classColour(k, 0.7)}"/><text x="${x + 15}" y="${yy + 10}" font-size="10">${(k + 1) * 16}</text>`);
+    const size = classSize(k, Size.ALIGNMENT_SHIFT); // every 16 bytes (8-byte classes fall between)
+    parts.push(`<rect x="${x}" y="${yy}" width="12" height="12" fill="${classColour(size, 0.7)}"/><text x="${x + 15}" y="${yy + 10}" font-size="10">${size}</text>`);
   }
   y += 44;
   let lx = 10;

@@ -8,15 +8,15 @@
 import {
   Chunk,
   H,
-  Size,
   Pool,
   classSize,
+  sizeClasses,
 } from "../constants.js";
 import type { Heap } from "../heap/heap.js";
 import { forEachChunk, forEachPool, pendingFrees } from "./walk.js";
 
 export interface SizeClassStats {
-  /** Size class index (0..31). */
+  /** Size class index (0..31, or 0..63 with alignment 8). */
   sizeClass: number;
   /** Block size in bytes. */
   size: number;
@@ -87,7 +87,8 @@ export function heapStats(heap: Heap): HeapStats {
   const u32 = raw.u32;
   const hw = heap.heapBase >>> 2;
   const classes: SizeClassStats[] = [];
-  for (let i = 0; i < Size.NB_SMALL_SIZE_CLASSES; i++) classes.push({ sizeClass: i, size: classSize(i), pools: 0, blocksInUse: 0, blocksAvailable: 0 });
+  const shift = heap.objectAllocator.alignShift;
+  for (let i = 0; i < sizeClasses(shift); i++) classes.push({ sizeClass: i, size: classSize(i, shift), pools: 0, blocksInUse: 0, blocksAvailable: 0 });
   const s: HeapStats = {
     mode: heap.mode,
     memoryKind: heap.memory.kind,

@@ -13,6 +13,8 @@ import {
   Pool,
   Remote,
   Slot,
+  classSize,
+  sizeClasses,
 } from "../constants.js";
 import { HeapCorruptionError } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
@@ -51,6 +53,8 @@ export interface PoolInfo {
   pending: Set<number>;
   /** Size class index, or -1 when the pool holds none. */
   szidx: number;
+  /** Block size of that class (0 when none). */
+  size: number;
   /** Whether the pool was ever carved from the arena. */
   carved: boolean;
   /** Blocks carved so far (used or free). */
@@ -110,13 +114,13 @@ export function forEachPool(heap: Heap, first: number, fn: (p: PoolInfo) => void
     const carved = pool < poolAddress;
     const allocated = carved ? u32[(pool + Pool.COUNT) >>> 2] : 0;
     const sz = u32[(pool + Pool.SZIDX) >>> 2];
-    const szidx = carved && sz < 32 ? sz : -1;
-    const size = (szidx + 1) * 16;
+    const szidx = carved && sz < sizeClasses(o.alignShift) ? sz : -1;
+    const size = szidx < 0 ? 0 : classSize(szidx, o.alignShift);
     const end = Math.min(o.poolSize, a - pool);
     const capacity = szidx < 0 ? 0 : Math.floor((end - Pool.OVERHEAD) / size);
     const carvedBlocks = szidx < 0 ? 0 : Math.min(capacity, (u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) / size);
     const waiting = (allocated !== 0 && pending?.get(pool)) || NONE;
-    fn({ pool, count: allocated - waiting.size, allocated, pending: waiting, szidx, carved, carvedBlocks, capacity, end });
+    fn({ pool, count: allocated - waiting.size, allocated, pending: waiting, szidx, size, carved, carvedBlocks, capacity, end });
   }
 }
 
@@ -141,7 +145,7 @@ export function forEachLiveBlock(heap: Heap, fn: (b: LiveBlock) => void): void {
     }
     forEachPool(heap, c.chunk + Chunk.HEADER, (p) => {
       if (p.count === 0) return;
-      const size = (p.szidx + 1) * 16;
+      const size = p.size;
       const free = new Set<number>();
       for (let b = u32[(p.pool + Pool.FREEBLOCK) >>> 2]; b !== 0 && free.size <= p.carvedBlocks; b = u32[b >>> 2]) free.add(b);
       for (let i = 0; i < p.carvedBlocks; i++) {

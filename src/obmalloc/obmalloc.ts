@@ -7,18 +7,20 @@
  * go to the raw allocator (as in CPython, where 0 bytes becomes a 1-byte libc request).
  *
  * Design, in CPython's terms:
- * - A request of n bytes uses size class (n - 1) >> 4: 32 classes of 16..512 bytes.
+ * - A request of n bytes uses size class (n - 1) >> 4: 32 classes of 16..512 bytes (with the
+ *   `alignment: 8` option, CPython's layout before 3.8: (n - 1) >> 3, 64 classes of 8..512).
  * - A pool (16 KiB) holds blocks of one class after a 48-byte header. Free blocks form a list
  *   threaded through their first word; blocks never used yet are carved lazily at nextoffset.
  *   A block has no header: its pool is found by masking the address.
  * - usedpools[c] is a circular list of pools of class c that have a free block, with a sentinel
  *   in the heap header, so the fast path is: head pool, pop its free block, done.
- * - An arena (1 MiB of pools) is one raw chunk, its payload pool-aligned and its size exactly the
- *   pools' bytes, so arenas carved one after another sit back to back with no gap. Its 32-byte
- *   header takes the tail of its last pool (which holds a block or so less). Its
- *   free pools are a list; pools never used are carved lazily at pool_address. Where a hole in
- *   the raw heap holds fewer pools (an eighth at least), the arena takes the hole with those:
- *   like CPython's arenas, each knows its own pool count, and the memory does not grow.
+ * - An arena is one raw chunk of pools, its payload pool-aligned and its size exactly the pools'
+ *   bytes, so arenas carved one after another sit back to back with no gap. Its 32-byte header
+ *   takes the tail of its last pool (which holds a block or so less). Its free pools are a list;
+ *   pools never used are carved lazily at pool_address. A hole in the raw heap takes an arena
+ *   of as many pools as fit, up to arenaSize (1 MiB: CPython 3.10's), down to a sixteenth of it;
+ *   the top gives an eighth (128 KiB), so the never-used pools of the newest arena are little
+ *   footprint. Like CPython's arenas, each knows its own pool count.
  * - usable_arenas lists the arenas with a free pool, ordered by how few free pools they have, so
  *   new pools come from the fullest arena and emptier ones get a chance to become free and be
  *   returned. nfp2lasta[k] is the last arena with k free pools: reordering is O(1).
@@ -44,7 +46,10 @@
  */
 
 import {
-  Size,
+  HOLE_ARENA_SHIFT,
+  TOP_ARENA_SHIFT,
+  classSize,
+  sizeClasses,
   Arena,
   H,
   Pool,
@@ -92,7 +97,7 @@ export class ObjectAllocator {
   readonly orphan: number;
   /** Whether several threads share the heap (pools have owners, frees may be remote). */
   readonly threaded: boolean;
-  /** Address of this slot's usedpools entry 0; the sentinel of class c is usedBase + 16c - 8. */
+  /** Address of this slot's usedpools entry 0; the sentinel of class c is usedBase + 8c - 8. */
   readonly usedBase: number;
   /** Word index of this slot's DELAYED list head. */
   readonly wDelayed: number;
@@ -104,7 +109,9 @@ export class ObjectAllocator {
   readonly mapBase: number;
   /** Bytes of the pool map (0 for an allocator without small blocks: nothing is ours). */
   readonly mapBytes: number;
-  /** Size classes served from pools: 32, or 0 for an allocator that passes all to the raw one. */
+  /** Small blocks are aligned to 2^alignShift bytes (4: 16 bytes, 3: 8 bytes); class c holds (c + 1) << alignShift. */
+  readonly alignShift: number;
+  /** Size classes served from pools (32 or 64), or 0 for an allocator that passes all to the raw one. */
   readonly nClasses: number;
   /**
    * The heap's lock, when this allocator takes it itself for shared work (pymalloc mode with
@@ -150,7 +157,8 @@ export class ObjectAllocator {
     // Without small blocks, no address is ours: every call goes to the raw allocator.
     const small = opts.small ?? true;
     this.mapBytes = small ? u32[hw + H.POOL_MAP_BYTES] : 0;
-    this.nClasses = small ? Size.NB_SMALL_SIZE_CLASSES : 0;
+    this.alignShift = u32[hw + H.ALIGN_SHIFT];
+    this.nClasses = small ? sizeClasses(this.alignShift) : 0;
     mem.onGrow((v: Views) => {
       this.u8 = v.u8;
       this.u32 = v.u32;
@@ -170,7 +178,12 @@ export class ObjectAllocator {
 
   /** The sentinel pseudo-pool of size class idx in this thread's usedpools. */
   sentinel(idx: number): number {
-    return this.usedBase + (idx << 4) - 8;
+    return this.usedBase + (idx << 3) - 8;
+  }
+
+  /** The sentinel pseudo-pool of size class idx in thread slot k's usedpools. */
+  sentinelOf(k: number, idx: number): number {
+    return this.usedBaseOf(k) + (idx << 3) - 8;
   }
 
   /** Whether p lies in the pools of one of our arenas (O(1), reads only the pool map). */
@@ -244,10 +257,10 @@ export class ObjectAllocator {
 
   /** n: a validated uint32. Returns a block address or 0. */
   malloc(n: number): number {
-    const idx = (n - 1) >>> Size.ALIGNMENT_SHIFT;
+    const idx = (n - 1) >>> this.alignShift;
     if (idx < this.nClasses) {
       const u32 = this.u32;
-      const sp = this.usedBase + (idx << 4) - 8;
+      const sp = this.usedBase + (idx << 3) - 8;
       const pool = u32[(sp + Pool.NEXT) >>> 2];
       if (pool !== sp) {
         // pop(pool), written out: as a call it costs 14 more instructions a malloc+free (cachegrind).
@@ -287,7 +300,7 @@ export class ObjectAllocator {
     if (no <= u32[(pool + Pool.MAXNEXTOFFSET) >>> 2]) {
       const b = pool + no;
       u32[(pool + Pool.FREEBLOCK) >>> 2] = b;
-      u32[(pool + Pool.NEXTOFFSET) >>> 2] = no + ((u32[(pool + Pool.SZIDX) >>> 2] + 1) << Size.ALIGNMENT_SHIFT);
+      u32[(pool + Pool.NEXTOFFSET) >>> 2] = no + u32[(pool + Pool.SIZE) >>> 2];
       u32[b >>> 2] = 0;
       return;
     }
@@ -311,7 +324,7 @@ export class ObjectAllocator {
   /** Put pool at the front of its class's list in the usedpools at usedBase. */
   private linkPool(pool: number, usedBase: number): void {
     const u32 = this.u32;
-    const sp = usedBase + (u32[(pool + Pool.SZIDX) >>> 2] << 4) - 8;
+    const sp = usedBase + (u32[(pool + Pool.SZIDX) >>> 2] << 3) - 8;
     const next = u32[(sp + Pool.NEXT) >>> 2];
     u32[(pool + Pool.NEXT) >>> 2] = next;
     u32[(pool + Pool.PREV) >>> 2] = sp;
@@ -379,8 +392,9 @@ export class ObjectAllocator {
     u32[(pool + Pool.REMOTE) >>> 2] = 0;
     if (u32[(pool + Pool.SZIDX) >>> 2] !== idx) {
       // Last used for another class (or never): start it afresh, one block on the free list.
-      const size = (idx + 1) << Size.ALIGNMENT_SHIFT;
+      const size = classSize(idx, this.alignShift);
       u32[(pool + Pool.SZIDX) >>> 2] = idx;
+      u32[(pool + Pool.SIZE) >>> 2] = size;
       u32[(pool + Pool.NEXTOFFSET) >>> 2] = Pool.OVERHEAD + size;
       // The arena's last pool ends where the arena header starts.
       u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] = Math.min(this.poolSize, ao - pool) - size;
@@ -398,10 +412,10 @@ export class ObjectAllocator {
   }
 
   private newArena(): number {
-    // A full arena from the top, or one of an eighth of the pools at least in a hole of the raw
-    // heap.
+    // A hole in the raw heap takes an arena of up to arenaSize (at least a sixteenth of it); the
+    // top gives an eighth, so that the newest arena's never-used pools are little footprint.
     const ppa0 = this.poolsPerArena;
-    const first = this.raw.mallocArena(Math.max(1, ppa0 >>> 3), ppa0, ppa0, this.poolSize);
+    const first = this.raw.mallocArena(Math.max(1, ppa0 >>> HOLE_ARENA_SHIFT), ppa0, Math.max(1, ppa0 >>> TOP_ARENA_SHIFT), this.poolSize);
     if (first === 0) return 0;
     const u32 = this.u32;
     const ppa = this.raw.arenaPools;
@@ -458,7 +472,7 @@ export class ObjectAllocator {
     const off = p - pool - Pool.OVERHEAD;
     // A block start: a whole number of blocks from the first. A float division: V8's integer
     // remainder with a variable divisor costs several times the instructions.
-    const nth = off / ((u32[(pool + Pool.SZIDX) >>> 2] + 1) << Size.ALIGNMENT_SHIFT);
+    const nth = off / u32[(pool + Pool.SIZE) >>> 2];
     if (cnt === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth) {
       if (this.reach(p)) return this.free(p);
       throw this.invalid("free", p, pool);
@@ -476,11 +490,12 @@ export class ObjectAllocator {
   /** Why p, inside our arenas, is not a live block: the error to throw. */
   private invalid(op: string, p: number, pool: number): InvalidPointerError {
     const u32 = this.u32;
-    if ((p & 15) !== 0) return new InvalidPointerError(op, p, "misaligned", "not 16-byte aligned, so not a block start");
+    if ((p & ((1 << this.alignShift) - 1)) !== 0)
+      return new InvalidPointerError(op, p, "misaligned", `not ${1 << this.alignShift}-byte aligned, so not a block start`);
     if (u32[pool >>> 2] === 0) return new InvalidPointerError(op, p, "not-a-block", "inside a pool that holds no blocks (never allocated, or already freed)");
     if (p - pool < Pool.OVERHEAD) return new InvalidPointerError(op, p, "internal", "inside a pool header");
     if (p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2]) return new InvalidPointerError(op, p, "not-a-block", "never allocated");
-    const size = (u32[(pool + Pool.SZIDX) >>> 2] + 1) << Size.ALIGNMENT_SHIFT;
+    const size = u32[(pool + Pool.SIZE) >>> 2];
     return new InvalidPointerError(op, p, "interior", `points inside a ${size}-byte block, not at its start`);
   }
 
@@ -676,7 +691,7 @@ export class ObjectAllocator {
   /** Adopt an orphan pool of class idx into this thread's usedpools (under the lock), or 0. */
   private adoptPool(idx: number): number {
     const u32 = this.u32;
-    const osp = this.usedBaseOf(this.orphan) + (idx << 4) - 8;
+    const osp = this.sentinelOf(this.orphan, idx);
     const pool = u32[(osp + Pool.NEXT) >>> 2];
     if (pool === osp) return 0;
     this.unlinkPool(pool);
@@ -695,7 +710,7 @@ export class ObjectAllocator {
     if (this.detached) throw detachedError();
     this.takeDelayed();
     const u32 = this.u32;
-    for (let idx = 0; idx < Size.NB_SMALL_SIZE_CLASSES; idx++) {
+    for (let idx = 0; idx < this.nClasses; idx++) {
       const sp = this.sentinel(idx);
       for (let pool = u32[(sp + Pool.NEXT) >>> 2]; pool !== sp; ) {
         const next = u32[(pool + Pool.NEXT) >>> 2];
@@ -750,7 +765,7 @@ export class ObjectAllocator {
     const u32 = this.u32;
     const pool = p - (p & this.poolMask);
     const off = p - pool - Pool.OVERHEAD;
-    const size = (u32[(pool + Pool.SZIDX) >>> 2] + 1) << Size.ALIGNMENT_SHIFT;
+    const size = u32[(pool + Pool.SIZE) >>> 2];
     if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || off % size !== 0) {
       if (this.reach(p)) return this.blockSize(op, p);
       throw this.invalid(op, p, pool);
@@ -779,7 +794,7 @@ export class ObjectAllocator {
   /** Usable bytes of p, known to be a live block (no checks). */
   usableTrusted(p: number): number {
     if (!this.isOurs(p)) return this.raw.usable(p);
-    return (this.u32[(p - (p & this.poolMask) + Pool.SZIDX) >>> 2] + 1) << Size.ALIGNMENT_SHIFT;
+    return this.u32[(p - (p & this.poolMask) + Pool.SIZE) >>> 2];
   }
 
   usableSize(p: number): number {

@@ -162,6 +162,7 @@ export function replayVerify(heap: Heap, t: Trace, opts: VerifyOptions = {}): Ve
   const len = new Float64Array(t.maxSlots);
   const val = new Uint8Array(t.maxSlots);
   const checkEvery = opts.checkEvery ?? 0;
+  const align = (1 << heap.objectAllocator.alignShift) - 1;
   const ev = t.events;
   const verify = (i: number, slot: number, upTo: number): void => {
     const u8 = heap.memory.views.u8;
@@ -193,7 +194,7 @@ export function replayVerify(heap: Heap, t: Trace, opts: VerifyOptions = {}): Ve
         }
       } else p = op === OP_CALLOC ? f.calloc(1, size) : f.malloc(size);
       if (p === 0) outOfMemory(i, size);
-      if ((p & 15) !== 0) throw new ReplayError(`replay: event ${i}: block ${hex(p)} is not 16-byte aligned`);
+      if ((p & align) !== 0) throw new ReplayError(`replay: event ${i}: block ${hex(p)} is not ${align + 1}-byte aligned`);
       const u8 = heap.memory.views.u8;
       if (heap.usableSize(p) < size) throw new ReplayError(`replay: event ${i}: block ${hex(p)} has ${heap.usableSize(p)} usable bytes, asked ${size}`);
       if (op === OP_CALLOC) {
