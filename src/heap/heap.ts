@@ -20,7 +20,7 @@ import {
 import { PymallocError, hex } from "../errors.js";
 import { DebugFamily, DebugState, heapDebugHost, type DebugOptions, type LeakReport, leakReport } from "../debug/hooks.js";
 import { Memory, MemoryViews, type MemorySource } from "../memory/memory.js";
-import { ObjectAllocator } from "../obmalloc/obmalloc.js";
+import { ObjectAllocator, createObjectAllocator } from "../obmalloc/obmalloc.js";
 import { RawAllocator } from "../raw/tlsf.js";
 import { checkHeap } from "../introspect/check.js";
 import { heapStats, type HeapStats } from "../introspect/stats.js";
@@ -95,8 +95,8 @@ export class Heap extends MemoryViews {
     const release = this.mode === "pymalloc" || this.mode === "malloc";
     const lock = release ? this.lock : undefined;
     const slot = this.threadId;
-    this.objectAllocator = new ObjectAllocator(memory, this.rawAllocator, heapBase, { slot, lock });
-    const passThrough = new ObjectAllocator(memory, this.rawAllocator, heapBase, { slot, lock, small: false });
+    this.objectAllocator = createObjectAllocator(memory, this.rawAllocator, heapBase, { slot, lock });
+    const passThrough = createObjectAllocator(memory, this.rawAllocator, heapBase, { slot, lock, small: false });
     const small = this.mode === "malloc" || this.mode === "malloc_debug" ? passThrough : this.objectAllocator;
     const below = { o: new AllocatorFamily("o", small), m: new AllocatorFamily("m", small), r: new AllocatorFamily("r", passThrough) };
     let fams: { o: Family; m: Family; r: Family } = below;
