@@ -110,3 +110,31 @@ describe("allocator modes", () => {
     for (const m of ALLOCATOR_MODES) expect(createHeap({ allocator: m }).mode).toBe(m);
   });
 });
+
+describe("calloc zeroing", () => {
+  for (const memoryKind of ["growable-shared", "wasm"] as const) {
+    for (const alignment of [16, 8] as const) {
+      it(`${memoryKind} memory, alignment ${alignment}: zeroes n bytes of reused memory, and nothing of the neighbours`, () => {
+        const h = createHeap({ memoryKind, alignment });
+        const sizes = [...Array.from({ length: 72 }, (_, i) => i + 1), 100, 255, 256, 257, 500, 512, 513, 1000, 3000, 5000];
+        for (const fam of families) {
+          const f = h[fam];
+          for (const n of sizes) {
+            const [a, b, c] = [f.malloc(n), f.malloc(n), f.malloc(n)];
+            for (const p of [a, b, c]) h.u8.fill(0xee, p, p + h.usableSize(p));
+            f.free(b);
+            const q = f.calloc(n, 1);
+            for (let k = 0; k < n; k++) if (h.u8[q + k] !== 0) throw new Error(`${fam} calloc(${n}) left byte ${k} at ${h.u8[q + k]}`);
+            for (const p of [a, c]) {
+              if (p === q) continue;
+              for (let k = 0; k < h.usableSize(p); k++) if (h.u8[p + k] !== 0xee) throw new Error(`${fam} calloc(${n}) wrote into a neighbour at +${k}`);
+            }
+            for (const p of [a, c, q]) f.free(p);
+          }
+        }
+        h.check();
+        expect(h.stats().bytesInUse).toBe(0);
+      });
+    }
+  }
+});

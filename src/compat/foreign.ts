@@ -49,6 +49,7 @@ export interface AdapterOptions extends Pick<HeapOptions, "traceAllocations" | "
 export class ForeignAllocator implements BlockAllocator {
   u8: Uint8Array;
   u32: Uint32Array;
+  f64: Float64Array;
   readonly memory: Memory;
   readonly spec: ForeignSpec;
   /** Live blocks, when tracked (see AdapterOptions.trackBlocks). */
@@ -59,9 +60,11 @@ export class ForeignAllocator implements BlockAllocator {
     this.memory = memory;
     this.u8 = memory.views.u8;
     this.u32 = memory.views.u32;
+    this.f64 = memory.views.f64;
     memory.onGrow((v) => {
       this.u8 = v.u8;
       this.u32 = v.u32;
+      this.f64 = v.f64;
     });
   }
 

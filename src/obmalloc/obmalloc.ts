@@ -80,6 +80,8 @@ export class ObjectAllocator {
   u8: Uint8Array;
   u32: Uint32Array;
   i32: Int32Array;
+  /** For calloc's zeroing (heap/families.ts). */
+  f64: Float64Array;
   readonly memory: Memory;
   readonly raw: RawAllocator;
   readonly poolShift: number;
@@ -132,6 +134,7 @@ export class ObjectAllocator {
     this.u8 = mem.views.u8;
     this.u32 = mem.views.u32;
     this.i32 = mem.views.i32;
+    this.f64 = mem.views.f64;
     this.raw = raw;
     this.lock = lock;
     const hw = heapBase >>> 2;
@@ -164,6 +167,7 @@ export class ObjectAllocator {
       this.u8 = v.u8;
       this.u32 = v.u32;
       this.i32 = v.i32;
+      this.f64 = v.f64;
     });
   }
 
