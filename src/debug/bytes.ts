@@ -4,11 +4,13 @@
  * Owns: the two loops the debug hooks run on every block (fill with a byte, find the first byte
  * that differs from one), done bytewise at the ragged ends and through a Float64Array in between
  * (the fill patterns 0x00, 0xCD, 0xDD, 0xFD repeated are ordinary doubles, never NaN, so they
- * store and compare bit-exactly); long fills go to the fill() builtin.
+ * store and compare bit-exactly); long fills go to the fill() builtin, unless the memory is shared.
  * Must not: know about block layouts.
  */
 
-/** fill() has a call cost that only long ranges repay. */
+import { isSharedView } from "../memory/memory.js";
+
+/** fill() has a call cost that only long ranges repay (and in shared memory, none do: isSharedView). */
 const BUILTIN_FILL_MIN = 512;
 
 /** PATTERNS[b]: the double whose 8 bytes are all b (a NaN for the bytes that make one). */
@@ -22,7 +24,7 @@ function pattern(byte: number): number {
 }
 
 export function fillRange(u8: Uint8Array, f64: Float64Array, from: number, to: number, byte: number): void {
-  if (to - from >= BUILTIN_FILL_MIN) {
+  if (to - from >= BUILTIN_FILL_MIN && !isSharedView(u8)) {
     u8.fill(byte, from, to);
     return;
   }

@@ -11,12 +11,9 @@
  */
 
 import { InvalidPointerError } from "../errors.js";
+import { isSharedView } from "../memory/memory.js";
 
-/**
- * calloc zeroes blocks up to this many bytes with a loop, larger ones with fill(), in memory that
- * is not shared. In a SharedArrayBuffer (a shared WebAssembly.Memory too), fill() costs 4-6x the
- * loop at every size (64 B to 8 KiB measured, Node 20), so there the loop does all sizes.
- */
+/** calloc zeroes blocks up to this many bytes with a loop, larger ones with fill() (in shared memory, the loop does all: isSharedView). */
 const CALLOC_LOOP_MAX = 256;
 
 /** One API family: the four calls of C's allocator over byte offsets. */
@@ -72,8 +69,7 @@ export class AllocatorFamily implements Family {
   constructor(id: string, a: BlockAllocator) {
     this.id = id;
     this.a = a;
-    const shared = typeof SharedArrayBuffer !== "undefined" && a.u8.buffer instanceof SharedArrayBuffer;
-    this.zeroLoopMax = shared ? 0xffffffff : CALLOC_LOOP_MAX;
+    this.zeroLoopMax = isSharedView(a.u8) ? 0xffffffff : CALLOC_LOOP_MAX;
   }
 
   malloc(n: number): number {
