@@ -80,7 +80,7 @@ describe("object allocator (obmalloc)", () => {
   });
 
   it("prefers the fullest arena and hands entirely free arenas back", () => {
-    const h = createHeap();
+    const h = createHeap({ arenaSize: 1 << 20 });
     const perArena = (1 << 20) / 512; // blocks of 512 B
     const blocks: number[] = [];
     for (let i = 0; i < perArena * 3; i++) blocks.push(h.obj.malloc(512));
@@ -111,40 +111,35 @@ describe("object allocator (obmalloc)", () => {
     expect(s.arenas.reclaimed).toBe(s.arenas.allocatedTotal - 1);
   });
 
-  it("arenas come from the top an eighth of arenaSize at a time; a hole takes one of up to arenaSize", () => {
+  it("arenas are arenaSize (8 pools by default); a hole of half an arena or more takes one with the pools that fit", () => {
     const h = createHeap();
     const o = h.objectAllocator;
+    expect(o.poolsPerArena).toBe(1 << C.DEFAULT_POOLS_PER_ARENA_SHIFT);
     const u32 = () => h.memory.views.u32;
     const arenaOf = (p: number) => u32()[(p - (p & o.poolMask) + C.Pool.ARENA) >>> 2];
     const pools = (a: number) => u32()[(a + C.Arena.NTOTALPOOLS) >>> 2];
-    const topPools = o.poolsPerArena >>> C.TOP_ARENA_SHIFT;
-    // 17 arenas' worth of 512-byte blocks from the top, each arena an eighth of arenaSize.
+    // 17 arenas' worth of 512-byte blocks, all from the top, back to back.
     const blocks: number[] = [];
     while (new Set(blocks.map(arenaOf)).size < 17) blocks.push(h.obj.malloc(512));
-    const arenas = [...new Set(blocks.map(arenaOf))];
-    for (const a of arenas) expect(pools(a)).toBe(topPools);
-    // Free every block of the first eight: their chunks merge into one hole of arenaSize bytes.
-    const firstEight = new Set([...arenas].sort((x, y) => x - y).slice(0, 8));
+    const arenas = [...new Set(blocks.map(arenaOf))].sort((x, y) => x - y);
+    for (const a of arenas) expect(pools(a)).toBe(o.poolsPerArena);
+    for (let i = 1; i < arenas.length; i++) expect(arenas[i] - arenas[i - 1]).toBe(o.arenaSize); // no gaps
+    // Free every block of the first eight: their chunks merge into one hole of 8 arenas.
+    const firstEight = new Set(arenas.slice(0, 8));
     const kept = blocks.filter((p) => !firstEight.has(arenaOf(p)));
     for (const p of blocks) if (firstEight.has(arenaOf(p))) h.obj.free(p);
     expect(h.stats().arenas.reclaimed).toBe(8);
     h.check();
     const top = h.rawAllocator.top;
-    const fill = (n: number) => Array.from({ length: n }, () => h.obj.malloc(512));
-    // Enough blocks for more than the kept arenas' free room: a new arena, in the hole, of arenaSize.
-    let again = fill(o.poolsPerArena * 20);
+    // A raw block takes the hole but five and a half pools: the next arena takes the rest, with 5 pools.
+    const raw = h.raw.malloc(8 * o.arenaSize - 5.5 * o.poolSize);
     expect(h.rawAllocator.top).toBe(top);
-    expect(Math.max(...again.map((p) => pools(arenaOf(p))))).toBe(o.poolsPerArena);
-    for (const p of again) h.obj.free(p);
-    h.check();
-    // A raw block takes part of the hole: the next arena there holds what is left (a sixteenth at least).
-    const raw = h.raw.malloc(200_000);
-    expect(h.rawAllocator.top).toBe(top);
-    again = fill(o.poolsPerArena * 20);
-    expect(h.rawAllocator.top).toBe(top);
-    const inHole = Math.max(...again.map((p) => pools(arenaOf(p))));
+    const perPool = Math.floor((o.poolSize - C.Pool.OVERHEAD - C.Arena.OVERHEAD) / 512);
+    const again = Array.from({ length: o.poolsPerArena * perPool * 2 }, () => h.obj.malloc(512));
+    const inHole = Math.min(...again.map((p) => pools(arenaOf(p))));
     expect(inHole).toBeLessThan(o.poolsPerArena);
     expect(inHole).toBeGreaterThanOrEqual(o.poolsPerArena >>> C.HOLE_ARENA_SHIFT);
+    expect(again.some((p) => p > raw && p < top)).toBe(true); // in the hole, below the old top
     h.check();
     for (const p of [...kept, ...again]) h.obj.free(p);
     h.raw.free(raw);

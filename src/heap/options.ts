@@ -9,7 +9,7 @@ import {
   DEFAULT_MAX_THREADS,
   DEFAULT_QUARANTINE_BLOCKS,
   DEFAULT_QUARANTINE_BYTES,
-  DEFAULT_ARENA_SHIFT,
+  DEFAULT_POOLS_PER_ARENA_SHIFT,
   DEFAULT_INITIAL_BYTES,
   DEFAULT_MAX_BYTES,
   DEFAULT_POOL_SHIFT,
@@ -60,7 +60,10 @@ export interface HeapOptions {
   threads?: boolean;
   /** With threads: how many threads may be attached at once (default 64, at most 4000). */
   maxThreads?: number;
-  /** Arena size, a power of two, 1 to 128 pools (default 1 MiB). */
+  /**
+   * Arena size, a power of two, 1 to 128 pools (default 8 pools: 128 KiB). A hole in the raw heap
+   * of half that or more takes an arena too, with the pools that fit.
+   */
   arenaSize?: number;
   /** Debug modes: capture a JS stack at every allocation and free (default true in debug modes). */
   traceAllocations?: boolean;
@@ -175,6 +178,7 @@ export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
   const env = envMode();
   const threads = boolOption(o.threads, "threads", false);
   if (o.maxThreads !== undefined && !threads) throw new RangeError("maxThreads is an option of heaps made with threads: true");
+  const poolShift = shiftOption(o.poolSize, "poolSize", DEFAULT_POOL_SHIFT);
   const mode = o.allocator !== undefined ? parseMode(o.allocator, "allocator") : env !== undefined ? parseMode(env, "PYMALLOC") : "pymalloc";
   return {
     mode,
@@ -183,9 +187,9 @@ export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
     initialBytes: byteOption(o.initialBytes, "initialBytes", DEFAULT_INITIAL_BYTES),
     maxBytes: Math.min(byteOption(o.maxBytes, "maxBytes", DEFAULT_MAX_BYTES), DEFAULT_MAX_BYTES),
     heapBase: byteOption(o.heapBase, "heapBase", 0),
-    poolShift: shiftOption(o.poolSize, "poolSize", DEFAULT_POOL_SHIFT),
+    poolShift,
     alignShift: alignOption(o.alignment),
-    arenaShift: shiftOption(o.arenaSize, "arenaSize", DEFAULT_ARENA_SHIFT),
+    arenaShift: shiftOption(o.arenaSize, "arenaSize", poolShift + DEFAULT_POOLS_PER_ARENA_SHIFT),
     threads,
     maxThreads: threads ? threadCount(o.maxThreads) : 0,
     debug: debugOptions(o),

@@ -14,13 +14,12 @@
  *   A block has no header: its pool is found by masking the address.
  * - usedpools[c] is a circular list of pools of class c that have a free block, with a sentinel
  *   in the heap header, so the fast path is: head pool, pop its free block, done.
- * - An arena is one raw chunk of pools, its payload pool-aligned and its size exactly the pools'
- *   bytes, so arenas carved one after another sit back to back with no gap. Its 32-byte header
- *   takes the tail of its last pool (which holds a block or so less). Its free pools are a list;
- *   pools never used are carved lazily at pool_address. A hole in the raw heap takes an arena
- *   of as many pools as fit, up to arenaSize (1 MiB: CPython 3.10's), down to a sixteenth of it;
- *   the top gives an eighth (128 KiB), so the never-used pools of the newest arena are little
- *   footprint. Like CPython's arenas, each knows its own pool count.
+ * - An arena (8 pools, 128 KiB, by default) is one raw chunk, its payload pool-aligned and its
+ *   size exactly the pools' bytes, so arenas carved one after another sit back to back with no
+ *   gap. Its 32-byte header takes the tail of its last pool (which holds a block or so less). Its
+ *   free pools are a list; pools never used are carved lazily at pool_address. A hole in the raw
+ *   heap that holds half an arena or more takes one, with the pools that fit: like CPython's
+ *   arenas, each knows its own pool count, and the memory does not grow.
  * - usable_arenas lists the arenas with a free pool, ordered by how few free pools they have, so
  *   new pools come from the fullest arena and emptier ones get a chance to become free and be
  *   returned. nfp2lasta[k] is the last arena with k free pools: reordering is O(1).
@@ -48,7 +47,6 @@
 import {
   Size,
   HOLE_ARENA_SHIFT,
-  TOP_ARENA_SHIFT,
   classSize,
   sizeClasses,
   Arena,
@@ -425,10 +423,9 @@ export class ObjectAllocator {
   }
 
   private newArena(): number {
-    // A hole in the raw heap takes an arena of up to arenaSize (at least a sixteenth of it); the
-    // top gives an eighth, so that the newest arena's never-used pools are little footprint.
+    // From a hole in the raw heap, if one holds half an arena's pools at least; else from the top.
     const ppa0 = this.poolsPerArena;
-    const first = this.raw.mallocArena(Math.max(1, ppa0 >>> HOLE_ARENA_SHIFT), ppa0, Math.max(1, ppa0 >>> TOP_ARENA_SHIFT), this.poolSize);
+    const first = this.raw.mallocArena(Math.max(1, ppa0 >>> HOLE_ARENA_SHIFT), ppa0, ppa0, this.poolSize);
     if (first === 0) return 0;
     const u32 = this.u32;
     const ppa = this.raw.arenaPools;
