@@ -260,11 +260,16 @@ export class ObjectAllocator {
 
   /**
    * n: a validated uint32. Returns a block address or 0. This is the 16-byte heap's; the 8-byte
-   * heap's is FineObjectAllocator.malloc, the same but for the shift: a shift read from a field
-   * costs V8 4-15 more instructions an event (cachegrind, json and compileall) than a constant.
+   * heap's is FineObjectAllocator.malloc: each passes its class to mallocIn() with a constant
+   * shift, which V8 inlines. (A shift read from a field cost 4-15 more instructions an event,
+   * cachegrind on json and compileall.)
    */
   malloc(n: number): number {
-    const idx = (n - 1) >>> Size.ALIGNMENT_SHIFT;
+    return this.mallocIn(n, (n - 1) >>> Size.ALIGNMENT_SHIFT);
+  }
+
+  /** malloc(n) with n's size class idx (any uint32; idx >= nClasses goes to the raw allocator). */
+  protected mallocIn(n: number, idx: number): number {
     if (idx < this.nClasses) {
       const u32 = this.u32;
       const sp = this.usedBase + (idx << 3) - 8;
@@ -823,22 +828,7 @@ export class ObjectAllocator {
  */
 export class FineObjectAllocator extends ObjectAllocator {
   override malloc(n: number): number {
-    const idx = (n - 1) >>> Size.MIN_ALIGNMENT_SHIFT;
-    if (idx < this.nClasses) {
-      const u32 = this.u32;
-      const sp = this.usedBase + (idx << 3) - 8;
-      const pool = u32[(sp + Pool.NEXT) >>> 2];
-      if (pool !== sp) {
-        const bp = u32[(pool + Pool.FREEBLOCK) >>> 2];
-        u32[pool >>> 2]++;
-        const nb = u32[bp >>> 2];
-        u32[(pool + Pool.FREEBLOCK) >>> 2] = nb;
-        if (nb === 0) this.extendPool(pool);
-        return bp;
-      }
-      return this.mallocFresh(idx, n);
-    }
-    return this.rawMalloc(n);
+    return this.mallocIn(n, (n - 1) >>> Size.MIN_ALIGNMENT_SHIFT);
   }
 }
 
