@@ -157,7 +157,6 @@ export function checkHeap(heap: Heap): void {
   // --- usedpools of every thread slot --------------------------------------------------------
   let seen = 0;
   for (let k = 0; k < o.nSlots; k++) {
-    const base = o.usedBaseOf(k);
     const live = k === o.orphan || slotState(k) === SlotState.LIVE;
     for (let i = 0; i < o.nClasses; i++) {
       const sp = o.sentinelOf(k, i);

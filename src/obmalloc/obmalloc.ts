@@ -217,7 +217,7 @@ export class ObjectAllocator {
     }
   }
 
-  protected rawMalloc(n: number): number {
+  private rawMalloc(n: number): number {
     if (this.lock === undefined) return this.raw.malloc(n);
     const took = this.enter();
     try {
@@ -289,13 +289,13 @@ export class ObjectAllocator {
   }
 
   /** usedpools[idx] is empty: a block from a fresh pool, else (no arena could be had) from the raw allocator. */
-  protected mallocFresh(idx: number, n: number): number {
+  private mallocFresh(idx: number, n: number): number {
     const fresh = this.poolFor(idx);
     return fresh !== 0 ? this.pop(fresh) : this.rawMalloc(n);
   }
 
   /** A block from pool, which is in usedpools (so it has one). */
-  protected pop(pool: number): number {
+  private pop(pool: number): number {
     const u32 = this.u32;
     const bp = u32[(pool + Pool.FREEBLOCK) >>> 2];
     u32[pool >>> 2]++;
@@ -309,7 +309,7 @@ export class ObjectAllocator {
    * The pool's free list ran dry: take back the blocks other threads freed into it, else carve
    * the next never-used block, else unlink the full pool.
    */
-  protected extendPool(pool: number): void {
+  private extendPool(pool: number): void {
     const u32 = this.u32;
     if (this.threaded && this.takeRemote(pool) !== 0) return;
     const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
