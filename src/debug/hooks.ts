@@ -161,6 +161,8 @@ export class DebugState {
   /** Stacks by block serial: where each block was allocated and freed (when traced here). */
   /** Reports gathered while a block is retired (reused: retire() runs on every free). */
   private readonly found: CorruptionReport[] = [];
+  /** What checkBlock() returns, one record reused: valid until the next checkBlock(). */
+  private readonly checked: BlockInfo = { base: 0, size: 0, serial: 0, family: "", usable: 0 };
   /** The default report sink of checkBlock(), made once. */
   private readonly raiser = (r: CorruptionReport): void => this.raise(r);
   private allocSites = new Map<number, Error>();
@@ -383,7 +385,7 @@ export class DebugState {
 
   /**
    * Check that p is a live debug block of this heap, released through the family that allocated
-   * it, with both pads intact. Returns its header, or null when it was reported and must not be
+   * it, with both pads intact. Returns its header (a record reused by the next call), or null when it was reported and must not be
    * touched (invalid pointer, double free). Mismatch, underflow and overflow are reported, then
    * the caller goes on (when onError does not throw).
    */
@@ -412,45 +414,55 @@ export class DebugState {
     const size = u32[(base + Debug.SIZE) >>> 2];
     const serial = u32[(base + Debug.SERIAL) >>> 2];
     const family = FAMILY_OF_CODE[code & ~Debug.FREED_BIT];
-    // Lists of damaged bytes are made only when there is damage: this runs on every free.
-    const leadBad: DamagedByte[] = [];
-    const leadCount = firstMismatch(u8, this.f64, base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE) < 0 ? 0 : this.damaged(base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE, p, leadBad);
+    // Lists of damaged bytes and report details are made only when there is damage: this runs
+    // on every free, and allocates nothing then.
+    const leadBad: DamagedByte[] | null = firstMismatch(u8, this.f64, base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE) < 0 ? null : [];
+    const leadCount = leadBad === null ? 0 : this.damaged(base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE, p, leadBad);
     if (family === undefined || size + Debug.HEADER > usable) {
       // No sane header: either the pointer is not a block start, or the header was overwritten.
       const kind: CorruptionKind = leadCount > 0 ? "underflow" : "invalid-pointer";
       sink(
         this.report(kind, op, p, kind === "underflow" ? "the block's header itself was overwritten from below" : "no debug header here: a pointer into a block, or never allocated by this heap", {
           usedBy: famId,
-          damaged: leadBad,
+          damaged: leadBad ?? [],
           damagedCount: leadCount,
           ...this.dumps(base, 0, usable),
         }),
       );
       return null;
     }
-    const common = { usedBy: famId, allocatedBy: family, requestedSize: size, serial, base };
     if ((code & Debug.FREED_BIT) !== 0) {
       sink(
         this.report(op === "free" ? "double-free" : "use-after-free", op, p, op === "free" ? "the block is in quarantine: it was freed before" : "realloc of a block that was already freed", {
-          ...common,
+          ...this.details(famId, family, size, serial, base),
           ...this.dumps(base, size, usable),
         }),
       );
       return null;
     }
-    const b: BlockInfo = { base, size, serial, family, usable };
     if (famId !== "?" && family !== famId) {
-      sink(this.report("api-mismatch", op, p, `allocated through ${family}, released through ${famId}`, { ...common, ...this.dumps(base, size, usable) }));
+      sink(this.report("api-mismatch", op, p, `allocated through ${family}, released through ${famId}`, { ...this.details(famId, family, size, serial, base), ...this.dumps(base, size, usable) }));
     }
-    if (leadCount > 0) {
-      sink(this.report("underflow", op, p, "forbidden bytes before the block were overwritten", { ...common, damaged: leadBad, damagedCount: leadCount, ...this.dumps(base, size, usable) }));
+    if (leadBad !== null) {
+      sink(this.report("underflow", op, p, "forbidden bytes before the block were overwritten", { ...this.details(famId, family, size, serial, base), damaged: leadBad, damagedCount: leadCount, ...this.dumps(base, size, usable) }));
     }
     if (firstMismatch(u8, this.f64, p + size, base + usable, FORBIDDEN_BYTE) >= 0) {
       const tailBad: DamagedByte[] = [];
       const tailCount = this.damaged(p + size, base + usable, FORBIDDEN_BYTE, p, tailBad);
-      sink(this.report("overflow", op, p, `forbidden bytes after the ${size} requested bytes were overwritten`, { ...common, damaged: tailBad, damagedCount: tailCount, ...this.dumps(base, size, usable) }));
+      sink(this.report("overflow", op, p, `forbidden bytes after the ${size} requested bytes were overwritten`, { ...this.details(famId, family, size, serial, base), damaged: tailBad, damagedCount: tailCount, ...this.dumps(base, size, usable) }));
     }
+    const b = this.checked; // one record, reused: valid until the next checkBlock()
+    b.base = base;
+    b.size = size;
+    b.serial = serial;
+    b.family = family;
+    b.usable = usable;
     return b;
+  }
+
+  /** What a report says of a block whose header is sane. */
+  private details(usedBy: string, allocatedBy: string, requestedSize: number, serial: number, base: number): Partial<CorruptionReport> & { base: number } {
+    return { usedBy, allocatedBy, requestedSize, serial, base };
   }
 
   /** A quarantined block must still read 0xDD with intact pads. Returns a report or null. */
