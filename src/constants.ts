@@ -108,8 +108,12 @@ export const enum Slot {
    * nothing else is ever read or written.
    */
   USEDPOOLS = 32,
-  BYTES = USEDPOOLS + Size.MAX_SIZE_CLASSES * 8, // 544
+  /** Bytes of one usedpools head (next, prev): 1 << HEAD_SHIFT. */
+  HEAD_SHIFT = 3,
+  BYTES = USEDPOOLS + (Size.MAX_SIZE_CLASSES << HEAD_SHIFT), // 544
 }
+/** The sentinel pseudo-pool of size class idx in the usedpools whose head 0 is at usedBase (NEXT/PREV of it are the head). */
+export const usedSentinel = (usedBase: number, idx: number): number => usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
 export const enum SlotState {
   FREE = 0,
   LIVE = 1,

@@ -19,6 +19,7 @@ import {
   MIN_POOL_SHIFT,
   Slot,
   SlotState,
+  usedSentinel,
 } from "../constants.js";
 
 export interface LayoutParams {
@@ -109,7 +110,7 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   for (let k = 0; k < l.nSlots; k++) {
     const slot = p.heapBase + l.threadSlots + k * Slot.BYTES;
     for (let i = 0; i < Size.MAX_SIZE_CLASSES; i++) {
-      const sp = slot + Slot.USEDPOOLS + i * 8 - 8;
+      const sp = usedSentinel(slot + Slot.USEDPOOLS, i);
       u32[(sp + 8) >>> 2] = sp;
       u32[(sp + 12) >>> 2] = sp;
     }

@@ -49,6 +49,7 @@ import {
   HOLE_ARENA_SHIFT,
   classSize,
   sizeClasses,
+  usedSentinel,
   Arena,
   H,
   Pool,
@@ -181,12 +182,12 @@ export class ObjectAllocator {
 
   /** The sentinel pseudo-pool of size class idx in this thread's usedpools. */
   sentinel(idx: number): number {
-    return this.usedBase + (idx << 3) - 8;
+    return usedSentinel(this.usedBase, idx);
   }
 
   /** The sentinel pseudo-pool of size class idx in thread slot k's usedpools. */
   sentinelOf(k: number, idx: number): number {
-    return this.usedBaseOf(k) + (idx << 3) - 8;
+    return usedSentinel(this.usedBaseOf(k), idx);
   }
 
   /** Whether p lies in the pools of one of our arenas (O(1), reads only the pool map). */
@@ -272,7 +273,8 @@ export class ObjectAllocator {
   protected mallocIn(n: number, idx: number): number {
     if (idx < this.nClasses) {
       const u32 = this.u32;
-      const sp = this.usedBase + (idx << 3) - 8;
+      // usedSentinel(this.usedBase, idx), written out: the call costs 4 instructions an event.
+      const sp = this.usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
       const pool = u32[(sp + Pool.NEXT) >>> 2];
       if (pool !== sp) {
         // pop(pool), written out: as a call it costs 14 more instructions a malloc+free (cachegrind).
@@ -340,7 +342,7 @@ export class ObjectAllocator {
   /** Put pool at the front of its class's list in the usedpools at usedBase. */
   private linkPool(pool: number, usedBase: number): void {
     const u32 = this.u32;
-    const sp = usedBase + (u32[(pool + Pool.SZIDX) >>> 2] << 3) - 8;
+    const sp = usedSentinel(usedBase, u32[(pool + Pool.SZIDX) >>> 2]);
     const next = u32[(sp + Pool.NEXT) >>> 2];
     u32[(pool + Pool.NEXT) >>> 2] = next;
     u32[(pool + Pool.PREV) >>> 2] = sp;
