@@ -15,7 +15,6 @@ import {
   Tlsf,
   H,
   HEAP_MAGIC,
-  Size,
   Pool,
   Slot,
   SlotState,

@@ -6,7 +6,7 @@
  * Must not: read anything stats() does not (every number comes from the heap's state).
  */
 
-import { Arena, Chunk, Pool, Size, sizeClasses } from "../constants.js";
+import { Chunk, Pool, Size, sizeClasses } from "../constants.js";
 import type { Heap } from "../heap/heap.js";
 import { heapStats, type HeapStats } from "./stats.js";
 import { forEachChunk, forEachPool, pendingFrees } from "./walk.js";
@@ -29,7 +29,6 @@ export interface ArenaAccounting {
 }
 
 export function arenaAccounting(heap: Heap): ArenaAccounting {
-  const o = heap.objectAllocator;
   const a: ArenaAccounting = { arenaBytes: 0, allocatedBlocks: 0, availableBlocks: 0, unusedPools: 0, unusedPoolBytes: 0, poolHeaders: 0, quantization: 0, arenaOverhead: 0, pools: 0, poolBytes: 0 };
   const pending = pendingFrees(heap);
   forEachChunk(heap, (c) => {
