@@ -1,55 +1,121 @@
 /**
- * debug/bytes.ts — filling and checking byte ranges 8 bytes at a time.
+ * debug/bytes.ts — filling and checking byte ranges a word at a time.
  *
  * Owns: the two loops the debug hooks run on every block (fill with a byte, find the first byte
- * that differs from one), done bytewise at the ragged ends and through a Float64Array in between
- * (the fill patterns 0x00, 0xCD, 0xDD, 0xFD repeated are ordinary doubles, never NaN, so they
- * store and compare bit-exactly); long fills go to the fill() builtin, unless the memory is shared.
- * Must not: know about block layouts.
+ * that differs from one). A range's ragged ends are done as masked 32-bit words (read, merge,
+ * write; or xor and mask), the middle 8 bytes at a time through a Float64Array: the fill
+ * patterns 0xCD, 0xDD, 0xFD repeated are ordinary doubles, never NaN nor zero, so they store and
+ * compare bit-exactly. A byte whose pattern is a NaN (stores may canonicalise it) or a zero (in a
+ * compare, -0.0 equals 0.0) goes through the Uint32Array instead. Long fills of unshared memory go to fill().
+ * Must not: know about block layouts. Every word it touches lies inside [from & ~3, to + 3 & ~3):
+ * a masked word's other bytes are the caller's own (the debug hooks only pass ranges inside one
+ * block, whose start is 8-aligned), and are written back unchanged.
+ * Byte order: little-endian (the typed arrays' order on every platform JS engines run on;
+ * checked when this module loads).
  */
 
 import { isSharedView } from "../memory/memory.js";
 
+if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error("pymalloc's debug hooks need a little-endian platform");
+
 /** fill() has a call cost that only long ranges repay (and in shared memory, none do: isSharedView). */
 const BUILTIN_FILL_MIN = 512;
 
-/** PATTERNS[b]: the double whose 8 bytes are all b (a NaN for the bytes that make one). */
-const PATTERNS = new Float64Array(new Uint8Array(256 * 8).map((_, i) => i >>> 3).buffer);
+/** F64_PATTERN[b]: the double whose 8 bytes are all b (a NaN or a zero for some b: see above). */
+const F64_PATTERN = new Float64Array(new Uint8Array(256 * 8).map((_, i) => i >>> 3).buffer);
 
-/** The double whose 8 bytes are all `byte` (a table load: this runs several times per block). */
-function pattern(byte: number): number {
-  const d = PATTERNS[byte];
-  if (d !== d) throw new RangeError(`byte 0x${byte.toString(16)} repeated is a NaN pattern`);
-  return d;
-}
+/** The 32-bit word whose 4 bytes are all `byte`. */
+const word = (byte: number): number => (byte * 0x01010101) | 0;
 
-export function fillRange(u8: Uint8Array, f64: Float64Array, from: number, to: number, byte: number): void {
+/** Mask of the bytes of a word that lie below byte k (0..3) of it: little-endian. */
+const below = (k: number): number => (1 << (k << 3)) - 1;
+
+export function fillRange(u8: Uint8Array, u32: Uint32Array, f64: Float64Array, from: number, to: number, byte: number): void {
+  if (to - from < 8) {
+    for (let a = from; a < to; a++) u8[a] = byte;
+    return;
+  }
   if (to - from >= BUILTIN_FILL_MIN && !isSharedView(u8)) {
     u8.fill(byte, from, to);
     return;
   }
+  const w = word(byte);
   let a = from;
-  while (a < to && (a & 7) !== 0) u8[a++] = byte;
-  const d = pattern(byte);
-  const wEnd = to - (to & 7);
-  for (; a < wEnd; a += 8) f64[a >>> 3] = d;
-  while (a < to) u8[a++] = byte;
+  if ((a & 3) !== 0) {
+    const i = a >>> 2;
+    const keep = below(a & 3);
+    u32[i] = (u32[i] & keep) | (w & ~keep);
+    a = (a + 4) & ~3;
+  }
+  if ((a & 4) !== 0) {
+    u32[a >>> 2] = w;
+    a += 4;
+  }
+  const d = F64_PATTERN[byte];
+  const wEnd = to & ~7;
+  if (d === d) {
+    // Four stores an iteration: V8 reloads a typed array's map, length and base on every
+    // iteration, and once for all four stores in one.
+    let i = a >>> 3;
+    const iEnd = wEnd >>> 3;
+    for (; i + 4 <= iEnd; i += 4) {
+      f64[i] = d;
+      f64[i + 1] = d;
+      f64[i + 2] = d;
+      f64[i + 3] = d;
+    }
+    for (; i < iEnd; i++) f64[i] = d;
+    a = wEnd;
+  } else for (; a < wEnd; a += 4) u32[a >>> 2] = w; // a NaN may not be stored bit-exactly
+  if (to - a >= 4) {
+    u32[a >>> 2] = w;
+    a += 4;
+  }
+  if (a < to) {
+    const i = a >>> 2;
+    const put = below(to & 3);
+    u32[i] = (u32[i] & ~put) | (w & put);
+  }
 }
 
-/** Index of the first byte in [from, to) that is not `byte`, or -1. */
-export function firstMismatch(u8: Uint8Array, f64: Float64Array, from: number, to: number, byte: number): number {
+/** Whether every byte in [from, to) is `byte` (the hooks' fast check; firstMismatch() says where not). */
+export function isFilled(u8: Uint8Array, u32: Uint32Array, f64: Float64Array, from: number, to: number, byte: number): boolean {
+  if (to - from < 8) {
+    for (let a = from; a < to; a++) if (u8[a] !== byte) return false;
+    return true;
+  }
+  const w = word(byte);
   let a = from;
-  while (a < to && (a & 7) !== 0) {
-    if (u8[a] !== byte) return a;
-    a++;
+  let diff = 0;
+  if ((a & 3) !== 0) {
+    diff = (u32[a >>> 2] ^ w) & ~below(a & 3);
+    a = (a + 4) & ~3;
   }
-  const d = pattern(byte);
-  const wEnd = to - (to & 7);
-  for (; a < wEnd; a += 8) {
-    if (f64[a >>> 3] !== d) {
-      for (let k = a; k < a + 8; k++) if (u8[k] !== byte) return k;
-    }
+  if ((a & 4) !== 0) {
+    diff |= u32[a >>> 2] ^ w;
+    a += 4;
   }
-  for (; a < to; a++) if (u8[a] !== byte) return a;
+  const d = F64_PATTERN[byte];
+  const wEnd = to & ~7;
+  if (d === d && d !== 0) {
+    let i = a >>> 3;
+    const iEnd = wEnd >>> 3;
+    for (; i + 4 <= iEnd; i += 4) if (f64[i] !== d || f64[i + 1] !== d || f64[i + 2] !== d || f64[i + 3] !== d) return false;
+    for (; i < iEnd; i++) if (f64[i] !== d) return false;
+    a = wEnd;
+  } else {
+    for (; a < wEnd; a += 4) diff |= u32[a >>> 2] ^ w;
+  }
+  if (to - a >= 4) {
+    diff |= u32[a >>> 2] ^ w;
+    a += 4;
+  }
+  if (a < to) diff |= (u32[a >>> 2] ^ w) & below(to & 3);
+  return diff === 0;
+}
+
+/** Index of the first byte in [from, to) that is not `byte`, or -1 (a byte loop: for reports). */
+export function firstMismatch(u8: Uint8Array, from: number, to: number, byte: number): number {
+  for (let a = from; a < to; a++) if (u8[a] !== byte) return a;
   return -1;
 }

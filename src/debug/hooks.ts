@@ -16,7 +16,7 @@ import { badPointer, badSize, callocBytes, type Family } from "../heap/families.
 import type { Heap } from "../heap/heap.js";
 import type { Memory } from "../memory/memory.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
-import { fillRange, firstMismatch } from "./bytes.js";
+import { fillRange, firstMismatch, isFilled } from "./bytes.js";
 import { MemoryCorruptionError, hexDump, type CorruptionKind, type CorruptionReport, type DamagedByte } from "./report.js";
 
 export type OnError = "throw" | "warn" | ((report: CorruptionReport) => void);
@@ -32,8 +32,16 @@ export interface DebugOptions {
   quarantineBytes: number;
 }
 
-const FAMILY_CODES: Record<string, number> = { r: 0x72, m: 0x6d, o: 0x6f };
-const FAMILY_OF_CODE: Record<number, string> = { 0x72: "r", 0x6d: "m", 0x6f: "o" };
+/** The family byte of a debug header: CPython's api ids ('r', 'm', 'o'). */
+const enum Fam {
+  RAW = 0x72,
+  MEM = 0x6d,
+  OBJ = 0x6f,
+}
+// Family ids and codes map through comparisons, not object lookups: a keyed lookup in a
+// Record cost ~100 instructions a call on every malloc and free (cachegrind).
+const familyOf = (code: number): string | undefined => (code === Fam.OBJ ? "o" : code === Fam.MEM ? "m" : code === Fam.RAW ? "r" : undefined);
+const codeOf = (id: string): number => (id === "o" ? Fam.OBJ : id === "m" ? Fam.MEM : id === "r" ? Fam.RAW : 0);
 const MAX_LISTED = 64;
 /** Site words: thread id + 1 above this bit, the recording instance's tag below. */
 const SITE_THREAD_SHIFT = 20;
@@ -44,8 +52,11 @@ export class DebugFamily implements Family {
   readonly id: string;
   readonly below: Family;
   readonly d: DebugState;
+  /** The family byte written to this family's block headers. */
+  readonly code: number;
   constructor(id: string, below: Family, d: DebugState) {
     this.id = id;
+    this.code = codeOf(id);
     this.below = below;
     this.d = d;
   }
@@ -76,6 +87,7 @@ interface BlockInfo {
   size: number;
   serial: number;
   family: string;
+  code: number;
   usable: number;
 }
 
@@ -158,11 +170,14 @@ export class DebugState {
   readonly opts: DebugOptions;
   /** Family below each family id, used to release a block by the family that allocated it. */
   readonly belowOf: Record<string, Family>;
+  private readonly belowR: Family;
+  private readonly belowM: Family;
+  private readonly belowO: Family;
   /** Stacks by block serial: where each block was allocated and freed (when traced here). */
   /** Reports gathered while a block is retired (reused: retire() runs on every free). */
   private readonly found: CorruptionReport[] = [];
   /** What checkBlock() returns, one record reused: valid until the next checkBlock(). */
-  private readonly checked: BlockInfo = { base: 0, size: 0, serial: 0, family: "", usable: 0 };
+  private readonly checked: BlockInfo = { base: 0, size: 0, serial: 0, family: "", code: 0, usable: 0 };
   /** The default report sink of checkBlock(), made once. */
   private readonly raiser = (r: CorruptionReport): void => this.raise(r);
   private allocSites = new Map<number, Error>();
@@ -183,6 +198,9 @@ export class DebugState {
     this.host = host;
     this.opts = opts;
     this.belowOf = belowOf;
+    this.belowR = belowOf.r;
+    this.belowM = belowOf.m ?? belowOf.r;
+    this.belowO = belowOf.o ?? belowOf.r;
     this.threadId = threadId;
     this.traceTag = opts.traceAllocations ? 1 + Math.floor(Math.random() * (SITE_TAG_MASK - 1)) : 0;
     this.siteWord = ((((threadId ?? 0) + 1) << SITE_THREAD_SHIFT) | this.traceTag) >>> 0;
@@ -234,11 +252,11 @@ export class DebugState {
     u32[(base + Debug.SERIAL) >>> 2] = serial;
     u32[(base + Debug.ALLOC_SITE) >>> 2] = this.siteWord;
     u32[(base + Debug.FREE_SITE) >>> 2] = 0;
-    u8[base + Debug.FAMILY] = FAMILY_CODES[fam.id];
+    u8[base + Debug.FAMILY] = fam.code;
     const f64 = this.f64;
-    fillRange(u8, f64, base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE);
-    fillRange(u8, f64, p, p + n, zero ? 0 : CLEAN_BYTE);
-    fillRange(u8, f64, p + n, base + usable, FORBIDDEN_BYTE);
+    fillRange(u8, u32, f64, base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE);
+    fillRange(u8, u32, f64, p, p + n, zero ? 0 : CLEAN_BYTE);
+    fillRange(u8, u32, f64, p + n, base + usable, FORBIDDEN_BYTE);
     if (this.opts.traceAllocations) this.allocSites.set(serial, new Error("allocated here"));
     return p;
   }
@@ -267,9 +285,9 @@ export class DebugState {
     u8[b.base + Debug.FAMILY] |= Debug.FREED_BIT;
     this.u32[(b.base + Debug.FREE_SITE) >>> 2] = this.siteWord;
     if (this.opts.traceAllocations) this.freeSites.set(b.serial, new Error("freed here"));
-    fillRange(u8, this.f64, p, p + b.size, DEAD_BYTE);
+    fillRange(u8, this.u32, this.f64, p, p + b.size, DEAD_BYTE);
     if (this.ring === 0) {
-      this.release(b.base, b.family, b.serial);
+      this.release(b.base, b.code, b.serial);
       return;
     }
     const u32 = this.u32;
@@ -291,13 +309,13 @@ export class DebugState {
     for (const rep of reports) this.raise(rep);
   }
 
-  private release(base: number, family: string, serial: number): void {
+  private release(base: number, code: number, serial: number): void {
     if (this.opts.traceAllocations) {
       this.allocSites.delete(serial);
       this.freeSites.delete(serial);
     }
     this.host.releasing(base);
-    (this.belowOf[family] ?? this.belowOf.r).free(base);
+    (code === Fam.OBJ ? this.belowO : code === Fam.MEM ? this.belowM : this.belowR).free(base);
   }
 
   /** Take the oldest block out of quarantine: verify it still reads 0xDD, then release it. */
@@ -312,7 +330,7 @@ export class DebugState {
     const rep = this.verifyQuarantined(old, "quarantine");
     if (rep) found.push(rep);
     // Released even when damaged, so the heap stays consistent whatever onError does.
-    this.release(old, FAMILY_OF_CODE[this.u8[old + Debug.FAMILY] & ~Debug.FREED_BIT] ?? "r", u32[(old + Debug.SERIAL) >>> 2]);
+    this.release(old, this.u8[old + Debug.FAMILY] & ~Debug.FREED_BIT, u32[(old + Debug.SERIAL) >>> 2]);
   }
 
   /** Empty the quarantine (each block verified, then released). */
@@ -330,7 +348,7 @@ export class DebugState {
   /** Bytes in [from, to) that are not `expected`, as offsets from p. */
   private damaged(from: number, to: number, expected: number, p: number, out: DamagedByte[]): number {
     const u8 = this.u8;
-    const first = firstMismatch(u8, this.f64, from, to, expected);
+    const first = firstMismatch(u8, from, to, expected);
     if (first < 0) return 0;
     let n = 0;
     for (let k = first; k < to; k++) {
@@ -413,10 +431,10 @@ export class DebugState {
     const code = u8[base + Debug.FAMILY];
     const size = u32[(base + Debug.SIZE) >>> 2];
     const serial = u32[(base + Debug.SERIAL) >>> 2];
-    const family = FAMILY_OF_CODE[code & ~Debug.FREED_BIT];
+    const family = familyOf(code & ~Debug.FREED_BIT);
     // Lists of damaged bytes and report details are made only when there is damage: this runs
     // on every free, and allocates nothing then.
-    const leadBad: DamagedByte[] | null = firstMismatch(u8, this.f64, base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE) < 0 ? null : [];
+    const leadBad: DamagedByte[] | null = isFilled(u8, this.u32, this.f64, base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE) ? null : [];
     const leadCount = leadBad === null ? 0 : this.damaged(base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE, p, leadBad);
     if (family === undefined || size + Debug.HEADER > usable) {
       // No sane header: either the pointer is not a block start, or the header was overwritten.
@@ -446,7 +464,7 @@ export class DebugState {
     if (leadBad !== null) {
       sink(this.report("underflow", op, p, "forbidden bytes before the block were overwritten", { ...this.details(famId, family, size, serial, base), damaged: leadBad, damagedCount: leadCount, ...this.dumps(base, size, usable) }));
     }
-    if (firstMismatch(u8, this.f64, p + size, base + usable, FORBIDDEN_BYTE) >= 0) {
+    if (!isFilled(u8, this.u32, this.f64, p + size, base + usable, FORBIDDEN_BYTE)) {
       const tailBad: DamagedByte[] = [];
       const tailCount = this.damaged(p + size, base + usable, FORBIDDEN_BYTE, p, tailBad);
       sink(this.report("overflow", op, p, `forbidden bytes after the ${size} requested bytes were overwritten`, { ...this.details(famId, family, size, serial, base), damaged: tailBad, damagedCount: tailCount, ...this.dumps(base, size, usable) }));
@@ -456,6 +474,7 @@ export class DebugState {
     b.size = size;
     b.serial = serial;
     b.family = family;
+    b.code = code;
     b.usable = usable;
     return b;
   }
@@ -476,9 +495,9 @@ export class DebugState {
     const f64 = this.f64;
     const dead = p + Math.min(size, usable);
     if (
-      firstMismatch(u8, f64, base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE) < 0 &&
-      firstMismatch(u8, f64, p, dead, DEAD_BYTE) < 0 &&
-      firstMismatch(u8, f64, p + size, base + usable, FORBIDDEN_BYTE) < 0
+      isFilled(u8, u32, f64, base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE) &&
+      isFilled(u8, u32, f64, p, dead, DEAD_BYTE) &&
+      isFilled(u8, u32, f64, p + size, base + usable, FORBIDDEN_BYTE)
     )
       return null;
     const bad: DamagedByte[] = [];
@@ -487,7 +506,7 @@ export class DebugState {
     n += this.damaged(p + size, base + usable, FORBIDDEN_BYTE, p, bad);
     if (n === 0) return null;
     return this.report("use-after-free", op, p, "the block was written to after it was freed", {
-      allocatedBy: FAMILY_OF_CODE[u8[base + Debug.FAMILY] & ~Debug.FREED_BIT],
+      allocatedBy: familyOf(u8[base + Debug.FAMILY] & ~Debug.FREED_BIT),
       requestedSize: size,
       serial,
       damaged: bad,
@@ -506,7 +525,7 @@ export class DebugState {
         const rep = this.verifyQuarantined(base, "check");
         if (rep) found.push(rep);
       } else {
-        this.checkBlock(FAMILY_OF_CODE[u8[base + Debug.FAMILY]] ?? "?", base + Debug.HEADER, "check", (r) => found.push(r));
+        this.checkBlock(familyOf(u8[base + Debug.FAMILY]) ?? "?", base + Debug.HEADER, "check", (r) => found.push(r));
       }
     });
     for (const rep of found) this.raise(rep);
@@ -526,7 +545,7 @@ export class DebugState {
       fn({
         address: base + Debug.HEADER,
         size: u32[(base + Debug.SIZE) >>> 2],
-        family: FAMILY_OF_CODE[u8[base + Debug.FAMILY]] ?? "?",
+        family: familyOf(u8[base + Debug.FAMILY]) ?? "?",
         sizeClass,
         serial: u32[(base + Debug.SERIAL) >>> 2],
       });
@@ -545,7 +564,7 @@ export class DebugState {
       blocks.push({
         address: base + Debug.HEADER,
         size: u32[(base + Debug.SIZE) >>> 2],
-        family: FAMILY_OF_CODE[u8[base + Debug.FAMILY]] ?? "?",
+        family: familyOf(u8[base + Debug.FAMILY]) ?? "?",
         serial,
         site: siteOf(stack),
       });
