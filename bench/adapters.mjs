@@ -240,7 +240,7 @@ function gcTypedArrays() {
 export function allAdapters() {
   return [
     pymalloc("pymalloc", 'pymalloc ("pymalloc")', "object allocator for <= 512 B, TLSF above", { allocator: "pymalloc" }),
-    pymalloc("align8", "pymalloc, alignment: 8", "64 size classes of 8 bytes (CPython before 3.8) instead of 32 of 16", { allocator: "pymalloc", alignment: 8 }),
+    pymalloc("align16", "pymalloc, alignment: 16", "32 size classes of 16 bytes (CPython 3.8+) instead of 64 of 8", { allocator: "pymalloc", alignment: 16 }),
     pymalloc("malloc", 'pymalloc ("malloc")', "our raw TLSF allocator alone: the seed's system malloc", { allocator: "malloc" }),
     pymalloc("threads", "pymalloc, threads: true", "one thread: its own pools without a lock; raw blocks and arena work under the heap's lock", { allocator: "pymalloc", threads: true }),
     dlmalloc(),

@@ -2,7 +2,7 @@
 
 const COLOURS = {
   pymalloc: "#2e7d32",
-  align8: "#9ccc65",
+  align16: "#9ccc65",
   malloc: "#66bb6a",
   "dlmalloc-wasm": "#1565c0",
   thing: "#8e24aa",

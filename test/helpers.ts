@@ -27,7 +27,8 @@ export class BlockModel {
 
   add(p: number, size: number, value: number, family: string): void {
     if (p === 0) throw new Error("add(0)");
-    if (p % 16 !== 0) throw new Error(`block ${p} is not 16-byte aligned`);
+    const align = size > 512 ? 16 : this.heap.alignment;
+    if (p % align !== 0) throw new Error(`block ${p} (${size} B) is not ${align}-byte aligned`);
     if (this.live.has(p)) throw new Error(`block ${p} handed out twice`);
     if (this.heap.usableSize(p) < size) throw new Error(`block ${p}: usable ${this.heap.usableSize(p)} < ${size}`);
     this.heap.u8.fill(value, p, p + size);

@@ -23,7 +23,7 @@ describe("debugMallocStats()", () => {
     // Every byte of the used region is a chunk, the header, or... nothing else.
     expect(s.raw.bytes + s.raw.freeBytes + s.arenas.bytes + heap.rawAllocator.start + 8).toBe(s.footprint);
     const text = heap.debugMallocStats();
-    expect(text).toMatch(/^Small block threshold = 512, in 32 size classes of 16 bytes\./);
+    expect(text).toMatch(new RegExp(`^Small block threshold = 512, in ${512 / heap.alignment} size classes of ${heap.alignment} bytes\\.`));
     expect(text).toContain(`# bytes in allocated blocks         =${a.allocatedBlocks.toLocaleString("en-US").padStart(22)}`);
     expect(text).toContain(`Total                               =${a.arenaBytes.toLocaleString("en-US").padStart(22)}`);
     expect(text).toMatch(/# largest free chunk +=/);
@@ -47,7 +47,7 @@ describe("walk()", () => {
     h.walk((b) => {
       expect(seen.has(b.address)).toBe(false);
       seen.set(b.address, b.size);
-      expect(b.sizeClass === -1 ? b.size > 512 || want.get(b.address)! > 512 : b.size === (b.sizeClass + 1) * 16).toBe(true);
+      expect(b.sizeClass === -1 ? b.size > 512 || want.get(b.address)! > 512 : b.size === (b.sizeClass + 1) * h.alignment).toBe(true);
     });
     expect([...seen.keys()].sort()).toEqual([...want.keys()].sort());
     for (const [p, n] of want) expect(seen.get(p)!).toBeGreaterThanOrEqual(n);
@@ -80,7 +80,7 @@ describe("heap picture", () => {
     expect(svg.match(/class="pool"/g)!.length).toBe(arenaAccounting(h).pools);
     expect(svg).toContain('<g class="legend">');
     expect(svg).toContain('<g class="raw-strip">');
-    expect(svg).toMatch(/class 31 \(512 B\), \d+\/31 blocks/);
+    expect(svg).toMatch(new RegExp(`class ${512 / h.alignment - 1} \\(512 B\\), \\d+/31 blocks`));
     const html = heapHtml(h, "test heap");
     expect(html).toMatch(/^<!doctype html>/);
     expect(html).toContain("debugMallocStats()");

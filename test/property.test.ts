@@ -70,6 +70,8 @@ describe("random allocation programs keep every block intact", () => {
   const geometries: Array<[string, HeapOptions]> = [
     ["pymalloc", { allocator: "pymalloc" }],
     ["pymalloc, 4 KiB pools / 64 KiB arenas", { allocator: "pymalloc", poolSize: 4096, arenaSize: 65536 }],
+    ["pymalloc, alignment 16", { allocator: "pymalloc", alignment: 16 }],
+    ["debug, alignment 16", { allocator: "debug", alignment: 16, traceAllocations: false }],
     ["malloc", { allocator: "malloc" }],
     ["debug (pymalloc below)", { allocator: "debug", traceAllocations: false }],
     ["malloc_debug, quarantine of 8", { allocator: "malloc_debug", traceAllocations: false, quarantineBlocks: 8 }],

@@ -68,6 +68,11 @@ export class Heap extends MemoryViews {
   /** The heap's lock (threads only). */
   readonly lock: SharedLock | undefined;
 
+  /** Alignment of blocks of 1..512 bytes (createHeap's `alignment`); larger ones are 16-byte aligned. */
+  get alignment(): number {
+    return 1 << this.objectAllocator.alignShift;
+  }
+
   /** @internal use createHeap() or attachHeap(). */
   constructor(memory: Memory, heapBase: number, debug: DebugOptions, created = false) {
     super(memory);

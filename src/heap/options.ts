@@ -6,6 +6,7 @@
  */
 
 import {
+  DEFAULT_ALIGNMENT_SHIFT,
   DEFAULT_MAX_THREADS,
   DEFAULT_QUARANTINE_BLOCKS,
   DEFAULT_QUARANTINE_BYTES,
@@ -43,11 +44,11 @@ export interface HeapOptions {
   /** Pool size, a power of two from 4 KiB to 1 MiB (default 16 KiB). */
   poolSize?: number;
   /**
-   * Alignment of small blocks (1..512 bytes), 16 (default) or 8. 16 is CPython's since 3.8, and
-   * what C code compiled to WebAssembly may assume of malloc (max_align_t). 8 is CPython's
-   * before 3.8 and enough for every JS typed array (Float64Array, BigInt64Array): 64 size
-   * classes of 8 bytes instead of 32 of 16, so a 40-byte request takes 40 bytes, not 48.
-   * Blocks above 512 bytes are always 16-byte aligned.
+   * Alignment of small blocks (1..512 bytes), 8 (default) or 16. 8 is CPython's before 3.8,
+   * that of Emscripten's and wasi-libc's mallocs on wasm32, and enough for every JS typed array
+   * (Float64Array, BigInt64Array) and every WebAssembly load: 64 size classes of 8 bytes, so a
+   * 40-byte request takes 40 bytes, not 48. 16 is CPython's since 3.8: for code that relies on
+   * the low four bits of its pointers. Blocks above 512 bytes are always 16-byte aligned.
    */
   alignment?: 8 | 16;
   /**
@@ -168,7 +169,7 @@ function shiftOption(v: unknown, name: string, dflt: number): number {
 }
 
 function alignOption(v: unknown): number {
-  if (v === undefined) return Size.ALIGNMENT_SHIFT;
+  if (v === undefined) return DEFAULT_ALIGNMENT_SHIFT;
   if (v === 1 << Size.ALIGNMENT_SHIFT || v === 1 << Size.MIN_ALIGNMENT_SHIFT) return Math.log2(v);
   throw new RangeError(`alignment must be ${1 << Size.MIN_ALIGNMENT_SHIFT} or ${1 << Size.ALIGNMENT_SHIFT}, got ${String(v)}`);
 }
