@@ -11,10 +11,10 @@ const debugModes = ["debug", "pymalloc_debug", "malloc_debug"] as const;
 describe.each(debugModes)("%s mode", (allocator) => {
   const heap = () => createHeap({ allocator });
 
-  it("blocks are 16-byte aligned, new bytes are 0xCD, calloc bytes 0, and pads surround them", () => {
+  it("blocks keep the heap's alignment, new bytes are 0xCD, calloc bytes 0, and pads surround them", () => {
     const h = heap();
     const p = h.obj.malloc(20);
-    expect(p % 16).toBe(0);
+    expect(p % h.alignment).toBe(0);
     for (let k = 0; k < 20; k++) expect(h.u8[p + k]).toBe(C.CLEAN_BYTE);
     for (let k = 1; k <= 8; k++) expect(h.u8[p + 20 + k - 1]).toBe(C.FORBIDDEN_BYTE);
     for (let k = 1; k <= 15; k++) expect(h.u8[p - k]).toBe(C.FORBIDDEN_BYTE);
@@ -66,6 +66,21 @@ describe.each(debugModes)("%s mode", (allocator) => {
       expect(e.message).toMatch(/block end:\n +0x[0-9a-f]{8} \(\+\d+\):/);
       if (op !== "check") expect(Buffer.compare(h.u8.slice(0, before.length), before)).toBe(0); // refused, untouched
     });
+  });
+
+  it.each(Array.from({ length: 15 }, (_, k) => -15 + k))("a write at %i, in the lead pad, is found on free and while quarantined", (off) => {
+    const h = heap();
+    const p = h.obj.malloc(24);
+    h.u8[p + off] = 0x41;
+    const e = caught(() => h.obj.free(p));
+    expect(e.kind).toBe("underflow");
+    expect(e.report.damaged).toEqual([{ offset: off, value: 0x41, expected: C.FORBIDDEN_BYTE }]);
+    h.u8[p + off] = C.FORBIDDEN_BYTE; // mended: now freed, then damaged in quarantine
+    h.obj.free(p);
+    h.u8[p + off] = 0x42;
+    const q = caught(() => h.check());
+    expect(q.kind).toBe("use-after-free");
+    expect(q.report.damaged).toEqual([{ offset: off, value: 0x42, expected: C.FORBIDDEN_BYTE }]);
   });
 
   it("a write before the start is an underflow, also when it reaches the header", () => {
