@@ -6,7 +6,8 @@
  * write; or xor and mask), the middle 8 bytes at a time through a Float64Array: the fill
  * patterns 0xCD, 0xDD, 0xFD repeated are ordinary doubles, never NaN nor zero, so they store and
  * compare bit-exactly. A byte whose pattern is a NaN (stores may canonicalise it) or a zero (in a
- * compare, -0.0 equals 0.0) goes through the Uint32Array instead. Long fills of unshared memory go to fill().
+ * compare, -0.0 equals 0.0) goes through the Uint32Array instead. Long fills of unshared memory
+ * go to fill().
  * Must not: know about block layouts. Every word it touches lies inside [from & ~3, to + 3 & ~3):
  * a masked word's other bytes are the caller's own (the debug hooks only pass ranges inside one
  * block, whose start is 8-aligned), and are written back unchanged.
@@ -24,8 +25,11 @@ const BUILTIN_FILL_MIN = 512;
 /** F64_PATTERN[b]: the double whose 8 bytes are all b (a NaN or a zero for some b: see above). */
 const F64_PATTERN = new Float64Array(new Uint8Array(256 * 8).map((_, i) => i >>> 3).buffer);
 
-/** The 32-bit word whose 4 bytes are all `byte`. */
-const word = (byte: number): number => (byte * 0x01010101) | 0;
+/** The 32-bit word whose 4 bytes are all `byte` (unsigned, as a Uint32Array reads it). */
+export const repeatedWord = (byte: number): number => (byte * 0x01010101) >>> 0;
+
+/** The double whose 8 bytes are all `byte` (check it is not a NaN before storing it). */
+export const repeatedDouble = (byte: number): number => F64_PATTERN[byte];
 
 /** Mask of the bytes of a word that lie below byte k (0..3) of it: little-endian. */
 const below = (k: number): number => (1 << (k << 3)) - 1;
@@ -39,7 +43,7 @@ export function fillRange(u8: Uint8Array, u32: Uint32Array, f64: Float64Array, f
     u8.fill(byte, from, to);
     return;
   }
-  const w = word(byte);
+  const w = repeatedWord(byte);
   let a = from;
   if ((a & 3) !== 0) {
     const i = a >>> 2;
@@ -84,7 +88,7 @@ export function isFilled(u8: Uint8Array, u32: Uint32Array, f64: Float64Array, fr
     for (let a = from; a < to; a++) if (u8[a] !== byte) return false;
     return true;
   }
-  const w = word(byte);
+  const w = repeatedWord(byte);
   let a = from;
   let diff = 0;
   if ((a & 3) !== 0) {

@@ -16,7 +16,7 @@ import { badPointer, badSize, callocBytes, type Family } from "../heap/families.
 import type { Heap } from "../heap/heap.js";
 import type { Memory } from "../memory/memory.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
-import { fillRange, firstMismatch, isFilled } from "./bytes.js";
+import { fillRange, firstMismatch, isFilled, repeatedDouble, repeatedWord } from "./bytes.js";
 import { MemoryCorruptionError, hexDump, type CorruptionKind, type CorruptionReport, type DamagedByte } from "./report.js";
 
 export type OnError = "throw" | "warn" | ((report: CorruptionReport) => void);
@@ -44,8 +44,8 @@ const familyOf = (code: number): string | undefined => (code === Fam.OBJ ? "o" :
 const codeOf = (id: string): number => (id === "o" ? Fam.OBJ : id === "m" ? Fam.MEM : id === "r" ? Fam.RAW : 0);
 const MAX_LISTED = 64;
 /** The forbidden byte repeated, as a 32-bit word and as a double (not a NaN: compares bit-exactly). */
-const FORBIDDEN_U32 = (FORBIDDEN_BYTE * 0x01010101) >>> 0;
-const FORBIDDEN_F64 = new Float64Array(new Uint32Array([FORBIDDEN_U32, FORBIDDEN_U32]).buffer)[0];
+const FORBIDDEN_U32 = repeatedWord(FORBIDDEN_BYTE);
+const FORBIDDEN_F64 = repeatedDouble(FORBIDDEN_BYTE);
 // The word-wide header writes and checks (writeHead, leadIntact) rely on this layout: the family
 // byte starts an 8-aligned word of the header, and the lead pad fills the rest of it and the next.
 if (Debug.FAMILY !== 16 || Debug.LEAD_PAD !== Debug.FAMILY + 1 || Debug.HEADER !== Debug.FAMILY + 16) throw new Error("debug header layout");
@@ -175,18 +175,17 @@ export function heapDebugHost(heap: Heap): DebugHost {
 export class DebugState {
   readonly host: DebugHost;
   readonly opts: DebugOptions;
-  /** Family below each family id, used to release a block by the family that allocated it. */
-  readonly belowOf: Record<string, Family>;
+  /** The family below each family, to release a block through the family that allocated it. */
   private readonly belowR: Family;
   private readonly belowM: Family;
   private readonly belowO: Family;
-  /** Stacks by block serial: where each block was allocated and freed (when traced here). */
   /** Reports gathered while a block is retired (reused: retire() runs on every free). */
   private readonly found: CorruptionReport[] = [];
   /** What checkBlock() returns, one record reused: valid until the next checkBlock(). */
   private readonly checked: BlockInfo = { base: 0, size: 0, serial: 0, family: "", code: 0, usable: 0 };
   /** The default report sink of checkBlock(), made once. */
   private readonly raiser = (r: CorruptionReport): void => this.raise(r);
+  /** Stacks by block serial: where each block was allocated and freed (when traced here). */
   private allocSites = new Map<number, Error>();
   private freeSites = new Map<number, Error>();
   /**
@@ -206,7 +205,6 @@ export class DebugState {
   constructor(host: DebugHost, opts: DebugOptions, belowOf: Record<string, Family>, threadId?: number) {
     this.host = host;
     this.opts = opts;
-    this.belowOf = belowOf;
     this.belowR = belowOf.r;
     this.belowM = belowOf.m ?? belowOf.r;
     this.belowO = belowOf.o ?? belowOf.r;
