@@ -36,6 +36,44 @@ describe.each(debugModes)("%s mode", (allocator) => {
     expect(h.u32[(p - 32 + 4) >>> 2]).toBe(2);
   });
 
+  it("every byte of the trailing pad is checked, whatever the size's remainder by 8", () => {
+    // The pads are written and checked a word at a time from the block's start: each size mod 8
+    // puts the pad's first byte at another place in its word, and the block's end may be ragged.
+    const h = heap();
+    for (let size = 1; size <= 40; size++) {
+      const p = h.mem.malloc(size);
+      const end = p + h.usableSize(p) + 8; // at least 8 pad bytes: check those
+      for (let k = p + size; k < end; k++) expect(h.u8[k]).toBe(C.FORBIDDEN_BYTE);
+      for (let k = p + size; k < end; k++) {
+        h.u8[k] = 0x41;
+        const e = caught(() => h.check());
+        expect(e.kind).toBe("overflow");
+        expect(e.report.damaged).toEqual([{ offset: k - p, value: 0x41, expected: C.FORBIDDEN_BYTE }]);
+        h.u8[k] = C.FORBIDDEN_BYTE;
+      }
+      expect(h.u8[p + size - 1]).toBe(C.CLEAN_BYTE);
+      h.mem.free(p);
+    }
+  });
+
+  it("a freed block reads 0xDD up to its end, and a write anywhere there is found", () => {
+    const h = heap();
+    for (const size of [1, 3, 4, 7, 8, 13, 100, 600]) {
+      const p = h.mem.malloc(size);
+      const end = p + size + 8;
+      h.mem.free(p);
+      for (let k = p; k < end; k++) expect(h.u8[k]).toBe(C.DEAD_BYTE);
+      for (const k of [p, p + size - 1, p + size, end - 1]) {
+        h.u8[k] = 0x42;
+        const e = caught(() => h.check());
+        expect(e.kind).toBe("use-after-free");
+        expect(e.report.damaged).toEqual([{ offset: k - p, value: 0x42, expected: C.DEAD_BYTE }]);
+        h.u8[k] = C.DEAD_BYTE;
+      }
+    }
+    h.check();
+  });
+
   it("freed bytes are 0xDD while the block waits in quarantine", () => {
     const h = heap();
     const p = h.obj.malloc(64);

@@ -14,9 +14,9 @@ import { CLEAN_BYTE, DEAD_BYTE, Debug, FORBIDDEN_BYTE, H } from "../constants.js
 import { InvalidPointerError } from "../errors.js";
 import { badPointer, badSize, callocBytes, type Family } from "../heap/families.js";
 import type { Heap } from "../heap/heap.js";
-import type { Memory } from "../memory/memory.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
-import { fillRange, firstMismatch, isFilled, repeatedDouble, repeatedWord } from "./bytes.js";
+import { isSharedView, type Memory } from "../memory/memory.js";
+import { allFrom8, below, BUILTIN_FILL_MIN, fillFrom8, fillRange, firstMismatch, isFilled, repeatedDouble, repeatedWord } from "./bytes.js";
 import { MemoryCorruptionError, hexDump, type CorruptionKind, type CorruptionReport, type DamagedByte } from "./report.js";
 
 export type OnError = "throw" | "warn" | ((report: CorruptionReport) => void);
@@ -43,9 +43,15 @@ const enum Fam {
 const familyOf = (code: number): string | undefined => (code === Fam.OBJ ? "o" : code === Fam.MEM ? "m" : code === Fam.RAW ? "r" : undefined);
 const codeOf = (id: string): number => (id === "o" ? Fam.OBJ : id === "m" ? Fam.MEM : id === "r" ? Fam.RAW : 0);
 const MAX_LISTED = 64;
-/** The forbidden byte repeated, as a 32-bit word and as a double (not a NaN: compares bit-exactly). */
+/** The fill bytes repeated, as 32-bit words and as doubles (none a NaN or a zero: they compare bit-exactly). */
 const FORBIDDEN_U32 = repeatedWord(FORBIDDEN_BYTE);
+const FORBIDDEN_I32 = FORBIDDEN_U32 | 0; // as the bit operators see it
 const FORBIDDEN_F64 = repeatedDouble(FORBIDDEN_BYTE);
+const CLEAN_I32 = repeatedWord(CLEAN_BYTE) | 0;
+const CLEAN_F64 = repeatedDouble(CLEAN_BYTE);
+const DEAD_I32 = repeatedWord(DEAD_BYTE) | 0;
+const DEAD_F64 = repeatedDouble(DEAD_BYTE);
+for (const d of [FORBIDDEN_F64, CLEAN_F64, DEAD_F64]) if (d !== d || d === 0) throw new Error("debug fill bytes must repeat to doubles that are neither NaN nor zero");
 // The word-wide header writes and checks (writeHead, leadIntact) rely on this layout: the family
 // byte starts an 8-aligned word of the header, and the lead pad fills the rest of it and the next.
 if (Debug.FAMILY !== 16 || Debug.LEAD_PAD !== Debug.FAMILY + 1 || Debug.HEADER !== Debug.FAMILY + 16) throw new Error("debug header layout");
@@ -198,8 +204,13 @@ export class DebugState {
   readonly threadId: number | undefined;
   private readonly wSerial: number;
   private readonly alignMask: number;
-  /** Blocks are 8-byte aligned: the header's pad is written and checked as words. */
+  /**
+   * Blocks are 8-byte aligned: the header's pad is written and checked as words, and a block's
+   * bytes from p go a double at a time (fillFrom8, allFrom8).
+   */
   private readonly wordPads: boolean;
+  /** The memory is shared: fill() is no faster than a loop there (see debug/bytes.ts). */
+  private readonly shared: boolean;
   ring = 0;
 
   constructor(host: DebugHost, opts: DebugOptions, belowOf: Record<string, Family>, threadId?: number) {
@@ -214,6 +225,7 @@ export class DebugState {
     this.alignMask = host.alignment - 1;
     this.wordPads = host.alignment >= 8;
     const v = host.memory.views;
+    this.shared = isSharedView(v.u8);
     this.u8 = v.u8;
     this.u32 = v.u32;
     this.f64 = v.f64;
@@ -260,10 +272,12 @@ export class DebugState {
     u32[(base + Debug.SERIAL) >>> 2] = serial;
     u32[(base + Debug.ALLOC_SITE) >>> 2] = this.siteWord;
     u32[(base + Debug.FREE_SITE) >>> 2] = 0;
-    const f64 = this.f64;
     this.writeHead(base, fam.code);
-    fillRange(u8, u32, f64, p, p + n, zero ? 0 : CLEAN_BYTE);
-    fillRange(u8, u32, f64, p + n, base + usable, FORBIDDEN_BYTE);
+    if (this.wordPads) this.paint(p, p + n, base + usable, zero);
+    else {
+      fillRange(u8, u32, this.f64, p, p + n, zero ? 0 : CLEAN_BYTE);
+      fillRange(u8, u32, this.f64, p + n, base + usable, FORBIDDEN_BYTE);
+    }
     if (this.opts.traceAllocations) this.allocSites.set(serial, new Error("allocated here"));
     return p;
   }
@@ -285,14 +299,21 @@ export class DebugState {
     return q;
   }
 
-  /** Mark a checked block freed, fill it with 0xDD and put it in quarantine (or release it). */
+  /**
+   * Mark a checked block freed, fill it with 0xDD and put it in quarantine (or release it). The
+   * fill covers the trailing pad too, as CPython's does: in quarantine the block from p to its
+   * pad's end must read 0xDD.
+   */
   private retire(b: BlockInfo): void {
     const u8 = this.u8;
     const p = b.base + Debug.HEADER;
+    const end = b.base + b.usable;
     u8[b.base + Debug.FAMILY] |= Debug.FREED_BIT;
     this.u32[(b.base + Debug.FREE_SITE) >>> 2] = this.siteWord;
     if (this.opts.traceAllocations) this.freeSites.set(b.serial, new Error("freed here"));
-    fillRange(u8, this.u32, this.f64, p, p + b.size, DEAD_BYTE);
+    if (!this.wordPads) fillRange(u8, this.u32, this.f64, p, end, DEAD_BYTE);
+    else if (end - p >= BUILTIN_FILL_MIN && !this.shared) u8.fill(DEAD_BYTE, p, end);
+    else fillFrom8(u8, this.u32, this.f64, p, end, DEAD_BYTE, DEAD_I32, DEAD_F64);
     if (this.ring === 0) {
       this.release(b.base, b.code, b.serial);
       return;
@@ -368,6 +389,45 @@ export class DebugState {
     }
     this.u8[base + Debug.FAMILY] = code;
     fillRange(this.u8, this.u32, this.f64, base + Debug.LEAD_PAD, base + Debug.HEADER, FORBIDDEN_BYTE);
+  }
+
+  /**
+   * wordPads: the user bytes [p, mid) get 0xCD (0 for calloc), the trailing pad [mid, end) 0xFD.
+   * p is a multiple of 8: doubles, two masked words around mid, doubles (end: mid + 8 or more).
+   */
+  private paint(p: number, mid: number, end: number, zero: boolean): void {
+    const k = mid & 7;
+    const m8 = mid - k;
+    const body = zero ? 0 : CLEAN_I32;
+    if (m8 - p >= BUILTIN_FILL_MIN && !this.shared) this.u8.fill(zero ? 0 : CLEAN_BYTE, p, m8);
+    else fillFrom8(this.u8, this.u32, this.f64, p, m8, zero ? 0 : CLEAN_BYTE, body, zero ? 0 : CLEAN_F64);
+    const u32 = this.u32;
+    const w = m8 >>> 2;
+    if (k < 4) {
+      const keep = below(k);
+      u32[w] = (body & keep) | (FORBIDDEN_I32 & ~keep);
+      u32[w + 1] = FORBIDDEN_I32;
+    } else {
+      const keep = below(k - 4);
+      u32[w] = body;
+      u32[w + 1] = (body & keep) | (FORBIDDEN_I32 & ~keep);
+    }
+    fillFrom8(this.u8, u32, this.f64, m8 + 8, end, FORBIDDEN_BYTE, FORBIDDEN_I32, FORBIDDEN_F64);
+  }
+
+  /** Whether the trailing pad [mid, end) reads all 0xFD (wordPads; mid + 8 <= end). */
+  private tailIntact(mid: number, end: number): boolean {
+    const k = mid & 7;
+    const m8 = mid - k;
+    const w = m8 >>> 2;
+    let lo = this.u32[w] ^ FORBIDDEN_I32;
+    let hi = this.u32[w + 1] ^ FORBIDDEN_I32;
+    if (k < 4) lo &= ~below(k);
+    else {
+      lo = 0;
+      hi &= ~below(k - 4);
+    }
+    return (lo | hi) === 0 && allFrom8(this.u8, this.u32, this.f64, m8 + 8, end, FORBIDDEN_BYTE, FORBIDDEN_I32, FORBIDDEN_F64);
   }
 
   /** Whether the lead pad reads all forbidden bytes (the family byte's word masked). */
@@ -473,7 +533,8 @@ export class DebugState {
     // on every free, and allocates nothing then.
     const leadBad: DamagedByte[] | null = this.leadIntact(base) ? null : [];
     const leadCount = leadBad === null ? 0 : this.damaged(base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE, p, leadBad);
-    if (family === undefined || size + Debug.HEADER > usable) {
+    // Every block was made with at least MIN_TAIL pad bytes: a size that leaves fewer is no size of ours.
+    if (family === undefined || size + Debug.HEADER + Debug.MIN_TAIL > usable) {
       // No sane header: either the pointer is not a block start, or the header was overwritten.
       const kind: CorruptionKind = leadCount > 0 ? "underflow" : "invalid-pointer";
       sink(
@@ -501,9 +562,10 @@ export class DebugState {
     if (leadBad !== null) {
       sink(this.report("underflow", op, p, "forbidden bytes before the block were overwritten", { ...this.details(famId, family, size, serial, base), damaged: leadBad, damagedCount: leadCount, ...this.dumps(base, size, usable) }));
     }
-    if (!isFilled(u8, this.u32, this.f64, p + size, base + usable, FORBIDDEN_BYTE)) {
+    const end = base + usable;
+    if (!(this.wordPads ? this.tailIntact(p + size, end) : isFilled(u8, this.u32, this.f64, p + size, end, FORBIDDEN_BYTE))) {
       const tailBad: DamagedByte[] = [];
-      const tailCount = this.damaged(p + size, base + usable, FORBIDDEN_BYTE, p, tailBad);
+      const tailCount = this.damaged(p + size, end, FORBIDDEN_BYTE, p, tailBad);
       sink(this.report("overflow", op, p, `forbidden bytes after the ${size} requested bytes were overwritten`, { ...this.details(famId, family, size, serial, base), damaged: tailBad, damagedCount: tailCount, ...this.dumps(base, size, usable) }));
     }
     const b = this.checked; // one record, reused: valid until the next checkBlock()
@@ -521,7 +583,7 @@ export class DebugState {
     return { usedBy, allocatedBy, requestedSize, serial, base };
   }
 
-  /** A quarantined block must still read 0xDD with intact pads. Returns a report or null. */
+  /** A quarantined block must still read 0xDD up to its pad's end, lead pad intact. Returns a report or null. */
   private verifyQuarantined(base: number, op: string): CorruptionReport | null {
     const u8 = this.u8;
     const u32 = this.u32;
@@ -529,18 +591,11 @@ export class DebugState {
     const size = u32[(base + Debug.SIZE) >>> 2];
     const serial = u32[(base + Debug.SERIAL) >>> 2];
     const usable = this.host.usableTrusted(base);
-    const f64 = this.f64;
-    const dead = p + Math.min(size, usable);
-    if (
-      this.leadIntact(base) &&
-      isFilled(u8, u32, f64, p, dead, DEAD_BYTE) &&
-      isFilled(u8, u32, f64, p + size, base + usable, FORBIDDEN_BYTE)
-    )
-      return null;
+    const end = base + usable;
+    if (this.leadIntact(base) && (this.wordPads ? allFrom8(u8, u32, this.f64, p, end, DEAD_BYTE, DEAD_I32, DEAD_F64) : isFilled(u8, u32, this.f64, p, end, DEAD_BYTE))) return null;
     const bad: DamagedByte[] = [];
     let n = this.damaged(base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE, p, bad);
-    n += this.damaged(p, p + Math.min(size, usable), DEAD_BYTE, p, bad);
-    n += this.damaged(p + size, base + usable, FORBIDDEN_BYTE, p, bad);
+    n += this.damaged(p, end, DEAD_BYTE, p, bad);
     if (n === 0) return null;
     return this.report("use-after-free", op, p, "the block was written to after it was freed", {
       allocatedBy: familyOf(u8[base + Debug.FAMILY] & ~Debug.FREED_BIT),
