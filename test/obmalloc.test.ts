@@ -216,6 +216,31 @@ describe("object allocator (obmalloc)", () => {
     h.check();
   });
 
+  it("liveUsable() is usableSize() without the throw: the size of a live block, 0 for every pointer usableSize refuses", () => {
+    // The debug hooks' fast check of every free relies on it (and on TLSF's liveUsable below).
+    const h = createHeap();
+    const oa = h.objectAllocator;
+    const small = [8, 24, 64, 500].map((n) => h.obj.malloc(n));
+    const big = [600, 5000].map((n) => h.raw.malloc(n));
+    const freed = [h.obj.malloc(48), h.raw.malloc(2000)];
+    h.obj.malloc(48); // keeps the freed small block's pool in use
+    h.raw.malloc(16); // keeps the freed raw block below the top
+    h.obj.free(freed[0]);
+    h.raw.free(freed[1]);
+    const probes = [...small, ...big, ...freed, small[1] + 8, small[2] + 4, big[0] + 16, big[1] - 8, small[0] + (1 << 14) * 5, 0, 64, h.memory.byteLength + 64];
+    for (const p of probes) {
+      let size = 0;
+      try {
+        size = oa.usableSize(p);
+      } catch (e) {
+        expect(e).toBeInstanceOf(InvalidPointerError);
+      }
+      expect([p, oa.liveUsable(p)]).toEqual([p, size]);
+    }
+    for (const p of [...small, ...big]) expect(oa.liveUsable(p)).toBeGreaterThan(0);
+    h.check();
+  });
+
   it("a free into a pool that holds nothing is refused", () => {
     const h = createHeap();
     h.obj.malloc(32); // keeps the arena around

@@ -132,20 +132,41 @@ export class ForeignAllocator implements BlockAllocator {
   }
 }
 
-/** The debug hooks' view of a foreign allocator: the live-block table answers for it. */
-function foreignDebugHost(fa: ForeignAllocator, table: LiveTable, alignment: number): DebugHost {
-  return {
-    memory: fa.memory,
-    serialWord: (table.ctl + LiveCtl.SERIAL) >>> 2,
-    ringWord: (table.ctl + LiveCtl.RING) >>> 2,
-    alignment,
-    allocState: (bytes) => fa.mallocUntracked(bytes),
-    obtained: (base) => table.get(base),
-    releasing: () => {},
-    usableTrusted: (base) => table.get(base),
-    usableSize: (base) => fa.usable("lookup", base), // the debug report names the real operation
-    forEachBlock: (fn) => table.forEach((base) => fn(base, -1)),
-  };
+/** The debug hooks' view of a foreign allocator: the live-block table answers for it (a class: see HeapDebugHost). */
+class ForeignDebugHost implements DebugHost {
+  readonly memory: Memory;
+  readonly serialWord: number;
+  readonly ringWord: number;
+  readonly alignment: number;
+  private readonly fa: ForeignAllocator;
+  private readonly table: LiveTable;
+  constructor(fa: ForeignAllocator, table: LiveTable, alignment: number) {
+    this.fa = fa;
+    this.table = table;
+    this.memory = fa.memory;
+    this.serialWord = (table.ctl + LiveCtl.SERIAL) >>> 2;
+    this.ringWord = (table.ctl + LiveCtl.RING) >>> 2;
+    this.alignment = alignment;
+  }
+  allocState(bytes: number): number {
+    return this.fa.mallocUntracked(bytes);
+  }
+  obtained(base: number): number {
+    return this.table.get(base);
+  }
+  releasing(): void {}
+  usableTrusted(base: number): number {
+    return this.table.get(base);
+  }
+  usableSize(base: number): number {
+    return this.fa.usable("lookup", base); // the debug report names the real operation
+  }
+  liveUsable(base: number): number {
+    return Math.max(this.table.get(base), 0);
+  }
+  forEachBlock(fn: (base: number, sizeClass: number) => void): void {
+    this.table.forEach((base) => fn(base, -1));
+  }
 }
 
 /** A heap over a foreign allocator: the same families and views as a pymalloc Heap. */
@@ -178,7 +199,7 @@ export class ForeignHeap extends MemoryViews {
     }
     const below = { r: new AllocatorFamily("r", fa), m: new AllocatorFamily("m", fa), o: new AllocatorFamily("o", fa) };
     if (mode === "debug") {
-      const d = new DebugState(foreignDebugHost(fa, fa.table!, alignment), debugOptions(options), below);
+      const d = new DebugState(new ForeignDebugHost(fa, fa.table!, alignment), debugOptions(options), below);
       this.debug = d;
       this.raw = new DebugFamily("r", below.r, d);
       this.mem = new DebugFamily("m", below.m, d);

@@ -150,31 +150,55 @@ export interface DebugHost {
   usableTrusted(base: number): number;
   /** Usable bytes of the block at base; throws InvalidPointerError when it is not a live block. */
   usableSize(base: number): number;
+  /** Usable bytes of the block at base, or 0 when it is not a live block (usableSize() says why). */
+  liveUsable(base: number): number;
   /** Every live block below (quarantined ones included), with its size class (-1: none). */
   forEachBlock(fn: (base: number, sizeClass: number) => void): void;
 }
 
-/** The debug host of a pymalloc heap: its header words, raw allocator and block walk. */
-export function heapDebugHost(heap: Heap): DebugHost {
-  const hw = heap.heapBase >>> 2;
-  const oa = heap.objectAllocator;
-  return {
-    memory: heap.memory,
-    serialWord: hw + H.SERIAL,
-    ringWord: hw + H.QUARANTINE,
-    alignment: 1 << oa.alignShift,
-    allocState: (bytes) => heap.rawAllocator.malloc(bytes),
-    obtained: (base) => oa.usableTrusted(base),
-    releasing: () => {},
-    usableTrusted: (base) => oa.usableTrusted(base),
-    usableSize: (base) => oa.usableSize(base),
-    forEachBlock(fn) {
-      const ring = heap.memory.views.u32[hw + H.QUARANTINE];
-      forEachLiveBlock(heap, (b) => {
-        if (b.address !== ring) fn(b.address, b.sizeClass);
-      });
-    },
-  };
+/**
+ * The debug host of a pymalloc heap: its header words, raw allocator and block walk. A class, not
+ * an object of closures: every heap's host then shares its methods, and V8 inlines them into the
+ * hooks (closures made anew for each heap left those calls uninlined once a second heap existed).
+ */
+export class HeapDebugHost implements DebugHost {
+  readonly memory: Memory;
+  readonly serialWord: number;
+  readonly ringWord: number;
+  readonly alignment: number;
+  private readonly heap: Heap;
+  private readonly oa: Heap["objectAllocator"];
+  constructor(heap: Heap) {
+    const hw = heap.heapBase >>> 2;
+    this.heap = heap;
+    this.oa = heap.objectAllocator;
+    this.memory = heap.memory;
+    this.serialWord = hw + H.SERIAL;
+    this.ringWord = hw + H.QUARANTINE;
+    this.alignment = 1 << this.oa.alignShift;
+  }
+  allocState(bytes: number): number {
+    return this.heap.rawAllocator.malloc(bytes);
+  }
+  obtained(base: number): number {
+    return this.oa.usableTrusted(base);
+  }
+  releasing(): void {}
+  usableTrusted(base: number): number {
+    return this.oa.usableTrusted(base);
+  }
+  usableSize(base: number): number {
+    return this.oa.usableSize(base);
+  }
+  liveUsable(base: number): number {
+    return this.oa.liveUsable(base);
+  }
+  forEachBlock(fn: (base: number, sizeClass: number) => void): void {
+    const ring = this.memory.views.u32[this.ringWord];
+    forEachLiveBlock(this.heap, (b) => {
+      if (b.address !== ring) fn(b.address, b.sizeClass);
+    });
+  }
 }
 
 /** Per-heap debug machinery; state lives in memory, stacks in JS (a diagnostic cache). */
@@ -283,20 +307,46 @@ export class DebugState {
   }
 
   free(fam: DebugFamily, p: number): void {
+    const usable = this.sound(fam, p);
+    if (usable !== 0) {
+      this.retire(p - Debug.HEADER, usable);
+      return;
+    }
     const b = this.checkBlock(fam.id, p, "free");
     if (b === null) return; // reported and not ours to free
-    this.retire(b);
+    this.retire(b.base, b.usable);
   }
 
   realloc(fam: DebugFamily, p: number, n: number): number {
-    const b = this.checkBlock(fam.id, p, "realloc");
-    if (b === null) return 0;
+    let usable = this.sound(fam, p);
+    if (usable === 0) {
+      const b = this.checkBlock(fam.id, p, "realloc");
+      if (b === null) return 0;
+      usable = b.usable;
+    }
+    const base = p - Debug.HEADER;
+    const size = this.u32[(base + Debug.SIZE) >>> 2];
     // Always move: a stale pointer to the old block then reads 0xDD and is caught in quarantine.
     const q = this.alloc(fam, n, false);
     if (q === 0) return 0;
-    this.u8.copyWithin(q, p, p + Math.min(n, b.size));
-    this.retire(b);
+    this.u8.copyWithin(q, p, p + Math.min(n, size));
+    this.retire(base, usable);
     return q;
+  }
+
+  /**
+   * The common case of free and realloc, checked without a report's machinery: p is a live debug
+   * block of `fam`, both pads intact. Returns the usable bytes of the block below, or 0 when
+   * anything is amiss (or the pads are not word-wide): checkBlock() then finds and reports it.
+   */
+  private sound(fam: DebugFamily, p: number): number {
+    const base = p - Debug.HEADER;
+    if (!this.wordPads || (p & this.alignMask) !== 0 || base < 0) return 0;
+    const usable = this.host.liveUsable(base);
+    if (usable === 0 || this.u8[base + Debug.FAMILY] !== fam.code) return 0;
+    const size = this.u32[(base + Debug.SIZE) >>> 2];
+    if (size + Debug.HEADER + Debug.MIN_TAIL > usable || !this.leadIntact(base) || !this.tailIntact(p + size, base + usable)) return 0;
+    return usable;
   }
 
   /**
@@ -304,18 +354,19 @@ export class DebugState {
    * fill covers the trailing pad too, as CPython's does: in quarantine the block from p to its
    * pad's end must read 0xDD.
    */
-  private retire(b: BlockInfo): void {
+  private retire(base: number, usable: number): void {
     const u8 = this.u8;
-    const p = b.base + Debug.HEADER;
-    const end = b.base + b.usable;
-    u8[b.base + Debug.FAMILY] |= Debug.FREED_BIT;
-    this.u32[(b.base + Debug.FREE_SITE) >>> 2] = this.siteWord;
-    if (this.opts.traceAllocations) this.freeSites.set(b.serial, new Error("freed here"));
+    const p = base + Debug.HEADER;
+    const end = base + usable;
+    const code = u8[base + Debug.FAMILY];
+    u8[base + Debug.FAMILY] = code | Debug.FREED_BIT;
+    this.u32[(base + Debug.FREE_SITE) >>> 2] = this.siteWord;
+    if (this.opts.traceAllocations) this.freeSites.set(this.u32[(base + Debug.SERIAL) >>> 2], new Error("freed here"));
     if (!this.wordPads) fillRange(u8, this.u32, this.f64, p, end, DEAD_BYTE);
     else if (end - p >= BUILTIN_FILL_MIN && !this.shared) u8.fill(DEAD_BYTE, p, end);
     else fillFrom8(u8, this.u32, this.f64, p, end, DEAD_BYTE, DEAD_I32, DEAD_F64);
     if (this.ring === 0) {
-      this.release(b.base, b.code, b.serial);
+      this.release(base, code, this.u32[(base + Debug.SERIAL) >>> 2]);
       return;
     }
     const u32 = this.u32;
@@ -327,9 +378,9 @@ export class DebugState {
     // Ring positions wrap by a compare: V8's remainder by a variable costs far more.
     let slot = u32[(r + Debug.Q_HEAD) >>> 2] + count;
     if (slot >= cap) slot -= cap;
-    u32[(r + Debug.Q_ENTRIES + 4 * slot) >>> 2] = b.base;
+    u32[(r + Debug.Q_ENTRIES + 4 * slot) >>> 2] = base;
     u32[(r + Debug.Q_COUNT) >>> 2] = count + 1;
-    u32[(r + Debug.Q_BYTES) >>> 2] += b.size;
+    u32[(r + Debug.Q_BYTES) >>> 2] += u32[(base + Debug.SIZE) >>> 2];
     while (u32[(r + Debug.Q_COUNT) >>> 2] > 0 && u32[(r + Debug.Q_BYTES) >>> 2] > u32[(r + Debug.Q_MAX_BYTES) >>> 2]) this.evictOldest(found);
     if (found.length !== 0) this.raiseAll(found);
   }

@@ -18,7 +18,7 @@ import {
   SlotState,
 } from "../constants.js";
 import { PymallocError, hex } from "../errors.js";
-import { DebugFamily, DebugState, heapDebugHost, type DebugOptions, type LeakReport, leakReport } from "../debug/hooks.js";
+import { DebugFamily, DebugState, HeapDebugHost, type DebugOptions, type LeakReport, leakReport } from "../debug/hooks.js";
 import { Memory, MemoryViews, type MemorySource } from "../memory/memory.js";
 import { ObjectAllocator, createObjectAllocator } from "../obmalloc/obmalloc.js";
 import { RawAllocator } from "../raw/tlsf.js";
@@ -109,7 +109,7 @@ export class Heap extends MemoryViews {
       this.debug = undefined;
     } else {
       // Debug modes: the hooks wrap each family over whichever allocator is below it.
-      const d = this.locked(() => new DebugState(heapDebugHost(this), debug, below, this.threads ? this.threadId : undefined));
+      const d = this.locked(() => new DebugState(new HeapDebugHost(this), debug, below, this.threads ? this.threadId : undefined));
       this.debug = d;
       fams = { o: new DebugFamily("o", below.o, d), m: new DebugFamily("m", below.m, d), r: new DebugFamily("r", below.r, d) };
       if (this.lock !== undefined) {

@@ -768,19 +768,29 @@ export class ObjectAllocator {
   // Resize and size queries
   // -------------------------------------------------------------------------------------------
 
-  /** The size class bytes of our block p, after checking it is a live block start. */
-  private blockSize(op: string, p: number): number {
+  /**
+   * The size class bytes of our block p when it is a live block start (as far as the pool can
+   * tell: not its first free block), else 0 (blockSize() then says why).
+   */
+  private liveSize(p: number): number {
     const u32 = this.u32;
     const pool = p - (p & this.poolMask);
     const off = p - pool - Pool.OVERHEAD;
     const size = u32[(pool + Pool.SIZE) >>> 2];
-    if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || off % size !== 0) {
-      if (this.reach(p)) return this.blockSize(op, p);
-      throw this.invalid(op, p, pool);
-    }
-    if (u32[(pool + Pool.FREEBLOCK) >>> 2] === p)
+    const nth = off / size; // not a remainder: see free()
+    if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth) return 0;
+    return u32[(pool + Pool.FREEBLOCK) >>> 2] === p ? 0 : size;
+  }
+
+  /** The size class bytes of our block p, after checking it is a live block start. */
+  private blockSize(op: string, p: number): number {
+    const size = this.liveSize(p);
+    if (size !== 0) return size;
+    if (this.reach(p)) return this.blockSize(op, p);
+    const pool = p - (p & this.poolMask);
+    if (this.u32[(pool + Pool.FREEBLOCK) >>> 2] === p && this.u32[pool >>> 2] !== 0)
       throw new InvalidPointerError(op, p, "double-free", "this block is already free (use after free)");
-    return size;
+    throw this.invalid(op, p, pool);
   }
 
   /** CPython's pymalloc_realloc: in place when the class still fits and shrinks by < 25%. */
@@ -803,6 +813,12 @@ export class ObjectAllocator {
   usableTrusted(p: number): number {
     if (!this.isOurs(p)) return this.raw.usable(p);
     return this.u32[(p - (p & this.poolMask) + Pool.SIZE) >>> 2];
+  }
+
+  /** Usable bytes of p when it is a live block, else 0 (usableSize() then says why). No throw, no lock. */
+  liveUsable(p: number): number {
+    if (!this.isOurs(p)) return this.raw.liveUsable(p);
+    return p + 4 > this.u8.length ? 0 : this.liveSize(p);
   }
 
   usableSize(p: number): number {

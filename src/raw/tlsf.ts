@@ -323,6 +323,32 @@ export class RawAllocator {
    * InvalidPointerError (touching nothing) for anything else.
    */
   validate(op: string, p: number): number {
+    const live = this.liveSizeWord(p);
+    return live !== 0 ? live : this.invalidPointer(op, p);
+  }
+
+  /** The size word of p's chunk when p is a live user block, else 0 (validate() then says why). */
+  liveSizeWord(p: number): number {
+    const u32 = this.u32;
+    const top = u32[this.wTop];
+    if ((p & 15) !== 0 || p < this.start + Chunk.HEADER || p >= top) return 0;
+    const c = p - Chunk.HEADER;
+    const sw = u32[(c + 4) >>> 2];
+    const size = (sw & ~Flag.MASK) >>> 0;
+    if ((sw & (Flag.TAG | Flag.FREE | Flag.ARENA)) !== Flag.TAG || size < Chunk.MIN || c + size > top) return 0;
+    const n = c + size;
+    if (n !== top && (u32[(n + 4) >>> 2] & (Flag.TAG | Flag.PREV_FREE)) !== Flag.TAG) return 0;
+    return sw;
+  }
+
+  /** Usable bytes of p when it is a live user block, else 0. */
+  liveUsable(p: number): number {
+    const sw = this.liveSizeWord(p);
+    return sw === 0 ? 0 : ((sw & ~Flag.MASK) >>> 0) - Chunk.OVERHEAD;
+  }
+
+  /** Why p is no live user block (liveSizeWord() said it is not): an InvalidPointerError. */
+  private invalidPointer(op: string, p: number): never {
     const u32 = this.u32;
     const top = u32[this.wTop];
     if ((p & 15) !== 0) throw new InvalidPointerError(op, p, "misaligned", "not 16-byte aligned, so not a block start");
@@ -338,7 +364,7 @@ export class RawAllocator {
     const n = c + size;
     if (n !== top && (u32[(n + 4) >>> 2] & (Flag.TAG | Flag.PREV_FREE)) !== Flag.TAG)
       throw new InvalidPointerError(op, p, "not-a-block", "no consistent block here: a pointer into the middle of a block, or never allocated");
-    return sw;
+    throw new InvalidPointerError(op, p, "not-a-block", "not a live block");
   }
 
   free(p: number): void {
