@@ -1,9 +1,10 @@
 // The debug hooks' word-wide byte loops (src/debug/bytes.ts) against a byte-at-a-time model:
 // every alignment of both ends, every fill byte kind (ordinary, zero, NaN patterns), bytes
-// outside the range untouched, and the first differing byte found wherever it is.
+// outside the range untouched, and the first differing byte found wherever it is. The fast
+// paths (ranges from a multiple of 8: doubles, then a ragged end) against the same model.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { fillRange, firstMismatch, isFilled } from "../src/debug/bytes.js";
+import { allDoubles, endIs, fillDoubles, fillEnd, fillRange, firstMismatch, isFilled, repeatedDouble, repeatedWord } from "../src/debug/bytes.js";
 
 const SIZE = 256;
 const views = (shared: boolean) => {
@@ -45,6 +46,40 @@ describe("debug byte loops", () => {
         }
         expect(firstMismatch(v.u8, from, to, byte)).toBe(expected);
         expect(isFilled(v.u8, v.u32, v.f64, from, to, byte)).toBe(expected < 0);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  // The hooks' bytes only: the fast paths take patterns that are doubles neither NaN nor zero.
+  const hookByte = fc.constantFrom(0xfd, 0xdd, 0xcd);
+  const from8 = fc.tuple(fc.integer({ min: 0, max: SIZE / 8 }), fc.integer({ min: 0, max: SIZE })).map(([i, b]) => [8 * i, Math.max(8 * i, b)]);
+
+  it("fillDoubles + fillEnd write exactly [from, to) from a multiple of 8", () => {
+    fc.assert(
+      fc.property(from8, hookByte, fc.boolean(), fc.integer({ min: 0, max: 255 }), ([from, to], byte, shared, bg) => {
+        const v = views(shared);
+        v.u8.fill(bg);
+        fillDoubles(v.f64, from >>> 3, to >>> 3, repeatedDouble(byte));
+        if ((to & 7) !== 0) fillEnd(v.u8, v.u32, to, byte, repeatedWord(byte) | 0);
+        let wrong = -1;
+        for (let a = 0; a < SIZE && wrong < 0; a++) if (v.u8[a] !== (a >= from && a < to ? byte : bg)) wrong = a;
+        expect(wrong).toBe(-1);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("allDoubles + endIs find any differing byte in [from, to) from a multiple of 8", () => {
+    fc.assert(
+      fc.property(from8, hookByte, fc.array(fc.tuple(fc.nat(SIZE - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }), ([from, to], byte, damage) => {
+        const v = views(false);
+        v.u8.fill(byte ^ 0x55);
+        v.u8.fill(byte, from, to);
+        for (const [at, value] of damage) v.u8[at] = value;
+        const w = repeatedWord(byte) | 0;
+        const all = allDoubles(v.f64, from >>> 3, to >>> 3, repeatedDouble(byte)) && ((to & 7) === 0 || endIs(v.u8, v.u32, to, byte, w));
+        expect(all).toBe(firstMismatch(v.u8, from, to, byte) < 0);
       }),
       { numRuns: 3000 },
     );

@@ -35,16 +35,12 @@ export const repeatedDouble = (byte: number): number => F64_PATTERN[byte];
 export const below = (k: number): number => (1 << (k << 3)) - 1;
 
 // The hooks' fast paths, for ranges that start at a multiple of 8: a double a store or compare,
-// then at most one word and three bytes. (The general loops below cost ~100-200 instructions a
-// call on the hooks' short ranges, and a block's life called them five times.)
+// and the rare ragged end (when the block below ends off a multiple of 8) out of line. They are
+// kept small: V8 inlines them into the hooks only while the hooks' inlining budget lasts, and a
+// call that is not inlined costs more than the few doubles of a typical block.
 
-/**
- * Set [from, to) to `byte`; from a multiple of 8. w and d: the byte repeated as a word and as a
- * double (repeatedWord, repeatedDouble), d not a NaN.
- */
-export function fillFrom8(u8: Uint8Array, u32: Uint32Array, f64: Float64Array, from: number, to: number, byte: number, w: number, d: number): void {
-  let i = from >>> 3;
-  const e = to >>> 3;
+/** Set doubles i..e-1 of f64 to d: a repeatedDouble() that is not a NaN. */
+export function fillDoubles(f64: Float64Array, i: number, e: number, d: number): void {
   for (; i + 4 <= e; i += 4) {
     f64[i] = d;
     f64[i + 1] = d;
@@ -52,11 +48,17 @@ export function fillFrom8(u8: Uint8Array, u32: Uint32Array, f64: Float64Array, f
     f64[i + 3] = d;
   }
   for (; i < e; i++) f64[i] = d;
-  if ((to & 7) !== 0) fillEnd(u8, u32, to, byte, w);
 }
 
-/** The last (to & 7) bytes before to (kept out of fillFrom8, which V8 then inlines). */
-function fillEnd(u8: Uint8Array, u32: Uint32Array, to: number, byte: number, w: number): void {
+/** Whether doubles i..e-1 of f64 all are d: a repeatedDouble() neither NaN nor zero. */
+export function allDoubles(f64: Float64Array, i: number, e: number, d: number): boolean {
+  for (; i + 4 <= e; i += 4) if (f64[i] !== d || f64[i + 1] !== d || f64[i + 2] !== d || f64[i + 3] !== d) return false;
+  for (; i < e; i++) if (f64[i] !== d) return false;
+  return true;
+}
+
+/** Set the last (to & 7) bytes before `to` to `byte` (w: the byte as a repeatedWord()). */
+export function fillEnd(u8: Uint8Array, u32: Uint32Array, to: number, byte: number, w: number): void {
   let a = to - (to & 7);
   if ((to & 4) !== 0) {
     u32[a >>> 2] = w;
@@ -65,20 +67,11 @@ function fillEnd(u8: Uint8Array, u32: Uint32Array, to: number, byte: number, w: 
   for (; a < to; a++) u8[a] = byte;
 }
 
-/** Whether [from, to) reads all `byte`; from a multiple of 8; w, d as for fillFrom8, d neither NaN nor zero. */
-export function allFrom8(u8: Uint8Array, u32: Uint32Array, f64: Float64Array, from: number, to: number, byte: number, w: number, d: number): boolean {
-  let i = from >>> 3;
-  const e = to >>> 3;
-  for (; i + 4 <= e; i += 4) if (f64[i] !== d || f64[i + 1] !== d || f64[i + 2] !== d || f64[i + 3] !== d) return false;
-  for (; i < e; i++) if (f64[i] !== d) return false;
-  return (to & 7) === 0 || endIs(u8, u32, to, byte, w);
-}
-
-/** Whether the last (to & 7) bytes before to read all `byte`. */
-function endIs(u8: Uint8Array, u32: Uint32Array, to: number, byte: number, w: number): boolean {
+/** Whether the last (to & 7) bytes before `to` all are `byte` (w: the byte as a repeatedWord()). */
+export function endIs(u8: Uint8Array, u32: Uint32Array, to: number, byte: number, w: number): boolean {
   let a = to - (to & 7);
   if ((to & 4) !== 0) {
-    if ((u32[a >>> 2] ^ w) !== 0) return false;
+    if (u32[a >>> 2] !== w >>> 0) return false;
     a += 4;
   }
   for (; a < to; a++) if (u8[a] !== byte) return false;

@@ -16,7 +16,7 @@ import { badPointer, badSize, callocBytes, type Family } from "../heap/families.
 import type { Heap } from "../heap/heap.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
 import { isSharedView, type Memory } from "../memory/memory.js";
-import { allFrom8, below, BUILTIN_FILL_MIN, fillFrom8, fillRange, firstMismatch, isFilled, repeatedDouble, repeatedWord } from "./bytes.js";
+import { allDoubles, below, BUILTIN_FILL_MIN, endIs, fillDoubles, fillEnd, fillRange, firstMismatch, isFilled, repeatedDouble, repeatedWord } from "./bytes.js";
 import { MemoryCorruptionError, hexDump, type CorruptionKind, type CorruptionReport, type DamagedByte } from "./report.js";
 
 export type OnError = "throw" | "warn" | ((report: CorruptionReport) => void);
@@ -230,7 +230,8 @@ export class DebugState {
   private readonly alignMask: number;
   /**
    * Blocks are 8-byte aligned: the header's pad is written and checked as words, and a block's
-   * bytes from p go a double at a time (fillFrom8, allFrom8).
+   * bytes from p go a double at a time (fillDoubles, allDoubles; fillEnd and endIs for the
+   * last bytes of a block below that ends off a multiple of 8).
    */
   private readonly wordPads: boolean;
   /** The memory is shared: fill() is no faster than a loop there (see debug/bytes.ts). */
@@ -364,7 +365,10 @@ export class DebugState {
     if (this.opts.traceAllocations) this.freeSites.set(this.u32[(base + Debug.SERIAL) >>> 2], new Error("freed here"));
     if (!this.wordPads) fillRange(u8, this.u32, this.f64, p, end, DEAD_BYTE);
     else if (end - p >= BUILTIN_FILL_MIN && !this.shared) u8.fill(DEAD_BYTE, p, end);
-    else fillFrom8(u8, this.u32, this.f64, p, end, DEAD_BYTE, DEAD_I32, DEAD_F64);
+    else {
+      fillDoubles(this.f64, p >>> 3, end >>> 3, DEAD_F64);
+      if ((end & 7) !== 0) fillEnd(u8, this.u32, end, DEAD_BYTE, DEAD_I32);
+    }
     if (this.ring === 0) {
       this.release(base, code, this.u32[(base + Debug.SERIAL) >>> 2]);
       return;
@@ -451,7 +455,7 @@ export class DebugState {
     const m8 = mid - k;
     const body = zero ? 0 : CLEAN_I32;
     if (m8 - p >= BUILTIN_FILL_MIN && !this.shared) this.u8.fill(zero ? 0 : CLEAN_BYTE, p, m8);
-    else fillFrom8(this.u8, this.u32, this.f64, p, m8, zero ? 0 : CLEAN_BYTE, body, zero ? 0 : CLEAN_F64);
+    else fillDoubles(this.f64, p >>> 3, m8 >>> 3, zero ? 0 : CLEAN_F64);
     const u32 = this.u32;
     const w = m8 >>> 2;
     if (k < 4) {
@@ -463,7 +467,8 @@ export class DebugState {
       u32[w] = body;
       u32[w + 1] = (body & keep) | (FORBIDDEN_I32 & ~keep);
     }
-    fillFrom8(this.u8, u32, this.f64, m8 + 8, end, FORBIDDEN_BYTE, FORBIDDEN_I32, FORBIDDEN_F64);
+    fillDoubles(this.f64, (m8 >>> 3) + 1, end >>> 3, FORBIDDEN_F64);
+    if ((end & 7) !== 0) fillEnd(this.u8, u32, end, FORBIDDEN_BYTE, FORBIDDEN_I32);
   }
 
   /** Whether the trailing pad [mid, end) reads all 0xFD (wordPads; mid + 8 <= end). */
@@ -478,7 +483,7 @@ export class DebugState {
       lo = 0;
       hi &= ~below(k - 4);
     }
-    return (lo | hi) === 0 && allFrom8(this.u8, this.u32, this.f64, m8 + 8, end, FORBIDDEN_BYTE, FORBIDDEN_I32, FORBIDDEN_F64);
+    return (lo | hi) === 0 && allDoubles(this.f64, (m8 >>> 3) + 1, end >>> 3, FORBIDDEN_F64) && ((end & 7) === 0 || endIs(this.u8, this.u32, end, FORBIDDEN_BYTE, FORBIDDEN_I32));
   }
 
   /** Whether the lead pad reads all forbidden bytes (the family byte's word masked). */
@@ -643,7 +648,10 @@ export class DebugState {
     const serial = u32[(base + Debug.SERIAL) >>> 2];
     const usable = this.host.usableTrusted(base);
     const end = base + usable;
-    if (this.leadIntact(base) && (this.wordPads ? allFrom8(u8, u32, this.f64, p, end, DEAD_BYTE, DEAD_I32, DEAD_F64) : isFilled(u8, u32, this.f64, p, end, DEAD_BYTE))) return null;
+    const dead = this.wordPads
+      ? allDoubles(this.f64, p >>> 3, end >>> 3, DEAD_F64) && ((end & 7) === 0 || endIs(u8, u32, end, DEAD_BYTE, DEAD_I32))
+      : isFilled(u8, u32, this.f64, p, end, DEAD_BYTE);
+    if (dead && this.leadIntact(base)) return null;
     const bad: DamagedByte[] = [];
     let n = this.damaged(base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE, p, bad);
     n += this.damaged(p, end, DEAD_BYTE, p, bad);
