@@ -67,9 +67,12 @@ export class DebugFamily implements Family {
   readonly d: DebugState;
   /** The family byte written to this family's block headers. */
   readonly code: number;
+  /** The header word that starts with the family byte: the byte, then three forbidden bytes (as an int32). */
+  readonly headWord: number;
   constructor(id: string, below: Family, d: DebugState) {
     this.id = id;
     this.code = codeOf(id);
+    this.headWord = (FORBIDDEN_U32 << 8) | this.code;
     this.below = below;
     this.d = d;
   }
@@ -224,6 +227,8 @@ export class DebugState {
    */
   private readonly siteWord: number;
   private readonly traceTag: number;
+  /** opts.traceAllocations, as a boolean field read on every call (an options object's is slower to test). */
+  private readonly traced: boolean;
   /** Thread id of this handle, when threads share the heap. */
   readonly threadId: number | undefined;
   private readonly wSerial: number;
@@ -245,7 +250,8 @@ export class DebugState {
     this.belowM = belowOf.m ?? belowOf.r;
     this.belowO = belowOf.o ?? belowOf.r;
     this.threadId = threadId;
-    this.traceTag = opts.traceAllocations ? 1 + Math.floor(Math.random() * (SITE_TAG_MASK - 1)) : 0;
+    this.traced = opts.traceAllocations === true;
+    this.traceTag = this.traced ? 1 + Math.floor(Math.random() * (SITE_TAG_MASK - 1)) : 0;
     this.siteWord = ((((threadId ?? 0) + 1) << SITE_THREAD_SHIFT) | this.traceTag) >>> 0;
     this.alignMask = host.alignment - 1;
     this.wordPads = host.alignment >= 8;
@@ -303,7 +309,7 @@ export class DebugState {
       fillRange(u8, u32, this.f64, p, p + n, zero ? 0 : CLEAN_BYTE);
       fillRange(u8, u32, this.f64, p + n, base + usable, FORBIDDEN_BYTE);
     }
-    if (this.opts.traceAllocations) this.allocSites.set(serial, new Error("allocated here"));
+    if (this.traced) this.allocSites.set(serial, new Error("allocated here"));
     return p;
   }
 
@@ -344,9 +350,12 @@ export class DebugState {
     const base = p - Debug.HEADER;
     if (!this.wordPads || (p & this.alignMask) !== 0 || base < 0) return 0;
     const usable = this.host.liveUsable(base);
-    if (usable === 0 || this.u8[base + Debug.FAMILY] !== fam.code) return 0;
-    const size = this.u32[(base + Debug.SIZE) >>> 2];
-    if (size + Debug.HEADER + Debug.MIN_TAIL > usable || !this.leadIntact(base) || !this.tailIntact(p + size, base + usable)) return 0;
+    if (usable === 0) return 0;
+    const u32 = this.u32;
+    // The family byte and the lead pad: two words and a double (see writeHead).
+    if ((u32[(base + Debug.FAMILY) >>> 2] | 0) !== fam.headWord || u32[(base + Debug.FAMILY + 4) >>> 2] !== FORBIDDEN_U32 || this.f64[(base + Debug.FAMILY + 8) >>> 3] !== FORBIDDEN_F64) return 0;
+    const size = u32[(base + Debug.SIZE) >>> 2];
+    if (size + Debug.HEADER + Debug.MIN_TAIL > usable || !this.tailIntact(p + size, base + usable)) return 0;
     return usable;
   }
 
@@ -362,7 +371,7 @@ export class DebugState {
     const code = u8[base + Debug.FAMILY];
     u8[base + Debug.FAMILY] = code | Debug.FREED_BIT;
     this.u32[(base + Debug.FREE_SITE) >>> 2] = this.siteWord;
-    if (this.opts.traceAllocations) this.freeSites.set(this.u32[(base + Debug.SERIAL) >>> 2], new Error("freed here"));
+    if (this.traced) this.freeSites.set(this.u32[(base + Debug.SERIAL) >>> 2], new Error("freed here"));
     if (!this.wordPads) fillRange(u8, this.u32, this.f64, p, end, DEAD_BYTE);
     else if (end - p >= BUILTIN_FILL_MIN && !this.shared) u8.fill(DEAD_BYTE, p, end);
     else {
@@ -396,7 +405,7 @@ export class DebugState {
   }
 
   private release(base: number, code: number, serial: number): void {
-    if (this.opts.traceAllocations) {
+    if (this.traced) {
       this.allocSites.delete(serial);
       this.freeSites.delete(serial);
     }
