@@ -113,6 +113,7 @@ function measure() {
     footprintRatio: events === t.count ? footprint / info.peakLiveBytes : NaN,
     byteLength,
     verified,
+    times, // each timed run's ns/event: bench/run.mjs pools them over rounds
   };
   return row;
 }

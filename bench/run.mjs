@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // bench/run.mjs — `npm run bench`: replay CPython traces through every allocator, side by side.
 //
-// usage: npm run bench -- [TRACE.pymtrace.gz ...] [--runs N] [--budget SECONDS] [--only KEYS] [--verify] [--no-write]
+// usage: npm run bench -- [TRACE.pymtrace.gz ...] [--runs N] [--rounds R] [--budget SECONDS] [--only KEYS] [--verify] [--no-write]
 // Default trace: the bundled data/compileall-head.pymtrace.gz. For each allocator, in a process of
 // its own (bench/measure.mjs), one after the other: a warm-up run, then N timed runs of the reference loop (FORMAT.md), each on a fresh instance; median and
 // spread of ns/event, events/s, ratio to pymalloc, peak footprint against peak live requested
-// bytes. --verify replays once more with every block's contents checked, before timing. An
+// bytes. With --rounds R, the allocators take turns R times (N timed runs each turn, all pooled):
+// a slow spell of a shared machine then falls on every allocator alike, not on whichever ran in it. --verify replays once more with every block's contents checked, before timing. An
 // allocator too slow to finish a run within --budget seconds is timed over the events it
 // reached. Results go to bench/results/<trace>.json and the chart to bench/results/chart.svg.
 
@@ -27,6 +28,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     runs: { type: "string", default: "5" },
+    rounds: { type: "string", default: "1" },
     budget: { type: "string", default: "20" },
     only: { type: "string" },
     verify: { type: "boolean", default: false },
@@ -34,9 +36,10 @@ const { values, positionals } = parseArgs({
   },
 });
 const runs = Number(values.runs);
+const rounds = Number(values.rounds);
 const budgetMs = Number(values.budget) * 1000;
-if (!Number.isInteger(runs) || runs < 1 || !(budgetMs > 0)) {
-  console.error("bench: --runs must be a positive integer and --budget a positive number of seconds");
+if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(rounds) || rounds < 1 || !(budgetMs > 0)) {
+  console.error("bench: --runs and --rounds must be positive integers and --budget a positive number of seconds");
   process.exit(2);
 }
 const files = positionals.length ? positionals : [join(ROOT, "data", "compileall-head.pymtrace.gz")];
@@ -45,11 +48,28 @@ const only = values.only ? new Set(values.only.split(",")) : null;
 const mib = (n) => (Number.isFinite(n) ? (n / 2 ** 20).toFixed(2) + " MiB" : "n/a");
 
 /** One allocator on one trace, measured by bench/measure.mjs in a fresh process: its result row. */
-function measureInChild(key, file, info) {
+function measureInChild(key, file, info, verify) {
   const args = ["--expose-gc", join(HERE, "measure.mjs"), "--key", key, "--runs", String(runs), "--budget", String(budgetMs / 1000), "--info", JSON.stringify(info)];
-  if (values.verify) args.push("--verify");
+  if (verify) args.push("--verify");
   const out = execFileSync(process.execPath, [...args, file], { encoding: "utf8", maxBuffer: 1 << 24, stdio: ["ignore", "pipe", "inherit"] });
   return JSON.parse(out.trim().split("\n").pop());
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Fold a later round's row into the first: its timed runs join the pool the median is taken over. */
+function pool(row, more) {
+  row.times.push(...more.times);
+  row.nsPerEvent = median(row.times);
+  row.nsMin = Math.min(...row.times);
+  row.nsMax = Math.max(...row.times);
+  row.runs = row.times.length;
+  row.eventsPerSecond = 1e9 / row.nsPerEvent;
+  row.peakFootprint = Math.max(row.peakFootprint, more.peakFootprint);
+  row.footprintRatio = Math.max(row.footprintRatio, more.footprintRatio);
 }
 
 function describe(t) {
@@ -71,13 +91,24 @@ const allResults = [];
 for (const file of files) {
   const t = readTraceFile(file);
   const info = describe(t);
-  console.log(`\n${info.name}: ${info.events.toLocaleString("en-US")} events, peak live ${mib(info.peakLiveBytes)}; ${runs} timed runs after a warm-up, budget ${budgetMs / 1000} s a run`);
+  const turns = rounds > 1 ? `${rounds} rounds of ${runs} timed runs` : `${runs} timed runs`;
+  console.log(`\n${info.name}: ${info.events.toLocaleString("en-US")} events, peak live ${mib(info.peakLiveBytes)}; ${turns} after a warm-up, budget ${budgetMs / 1000} s a run`);
+  // Each allocator in a process of its own: the engine's type feedback and compiled code for
+  // one allocator (they share classes, e.g. pymalloc with and without threads) never shape
+  // another's, as for a user who runs one of them. Rounds take the allocators in turn.
+  const byKey = new Map();
+  for (let round = 0; round < rounds; round++) {
+    for (const a of adapters) {
+      const first = byKey.get(a.key);
+      if (first && (first.error || !first.complete)) continue; // failed, or over budget: one round says it
+      const row = measureInChild(a.key, file, info, values.verify && round === 0);
+      if (!first) byKey.set(a.key, row);
+      else pool(first, row);
+    }
+  }
   const rows = [];
   for (const a of adapters) {
-    // Each allocator in a process of its own: the engine's type feedback and compiled code for
-    // one allocator (they share classes, e.g. pymalloc with and without threads) never shape
-    // another's, as for a user who runs one of them.
-    const row = measureInChild(a.key, file, info);
+    const row = byKey.get(a.key);
     if (row.error) {
       console.log(`  ${a.name}: VERIFY FAILED: ${row.error}`);
       rows.push(row);
@@ -97,7 +128,7 @@ for (const file of files) {
   if (base) {
     console.log("  time relative to pymalloc: " + rows.filter((r) => r.nsPerEvent).map((r) => `${r.key} ${r.ratioToPymalloc.toFixed(2)}x`).join(", "));
   }
-  const result = { trace: info, date: new Date().toISOString(), node: process.version, runs, budgetSeconds: budgetMs / 1000, rows };
+  const result = { trace: info, date: new Date().toISOString(), node: process.version, runs, rounds, budgetSeconds: budgetMs / 1000, rows };
   allResults.push(result);
   if (!values["no-write"]) {
     mkdirSync(RESULTS, { recursive: true });
