@@ -85,6 +85,20 @@ describe("debug byte loops", () => {
     );
   });
 
+  it("ranges past 2 GiB, where addresses no longer fit an int32 (memories reach 4 GiB)", () => {
+    const base = 2 ** 31;
+    const buf = new ArrayBuffer(base + 4096); // untouched pages cost no memory
+    const v = { u8: new Uint8Array(buf), u32: new Uint32Array(buf), f64: new Float64Array(buf) };
+    for (const [from, to] of [[base + 5, base + 77], [base - 3, base + 61], [base + 8, base + 1000]]) {
+      fillRange(v.u8, v.u32, v.f64, from, to, 0xdd);
+      expect([v.u8[from - 1], v.u8[from], v.u8[to - 1], v.u8[to]]).toEqual([0, 0xdd, 0xdd, 0]);
+      expect(isFilled(v.u8, v.u32, v.f64, from, to, 0xdd)).toBe(true);
+      v.u8[to - 2] = 1;
+      expect(isFilled(v.u8, v.u32, v.f64, from, to, 0xdd)).toBe(false);
+      v.u8.fill(0, from, to);
+    }
+  });
+
   it("a zero pattern is not fooled by a word that reads as -0.0", () => {
     const v = views(false);
     v.u8.fill(0, 0, 64);

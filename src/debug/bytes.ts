@@ -93,26 +93,16 @@ export function fillRange(u8: Uint8Array, u32: Uint32Array, f64: Float64Array, f
     const i = a >>> 2;
     const keep = below(a & 3);
     u32[i] = (u32[i] & keep) | (w & ~keep);
-    a = (a + 4) & ~3;
+    a += 4 - (a & 3); // not & ~3: addresses reach 2^32, past int32
   }
   if ((a & 4) !== 0) {
     u32[a >>> 2] = w;
     a += 4;
   }
   const d = F64_PATTERN[byte];
-  const wEnd = to & ~7;
+  const wEnd = to - (to & 7);
   if (d === d) {
-    // Four stores an iteration: V8 reloads a typed array's map, length and base on every
-    // iteration, and once for all four stores in one.
-    let i = a >>> 3;
-    const iEnd = wEnd >>> 3;
-    for (; i + 4 <= iEnd; i += 4) {
-      f64[i] = d;
-      f64[i + 1] = d;
-      f64[i + 2] = d;
-      f64[i + 3] = d;
-    }
-    for (; i < iEnd; i++) f64[i] = d;
+    fillDoubles(f64, a >>> 3, wEnd >>> 3, d);
     a = wEnd;
   } else for (; a < wEnd; a += 4) u32[a >>> 2] = w; // a NaN may not be stored bit-exactly
   if (to - a >= 4) {
@@ -137,19 +127,16 @@ export function isFilled(u8: Uint8Array, u32: Uint32Array, f64: Float64Array, fr
   let diff = 0;
   if ((a & 3) !== 0) {
     diff = (u32[a >>> 2] ^ w) & ~below(a & 3);
-    a = (a + 4) & ~3;
+    a += 4 - (a & 3); // not & ~3: addresses reach 2^32, past int32
   }
   if ((a & 4) !== 0) {
     diff |= u32[a >>> 2] ^ w;
     a += 4;
   }
   const d = F64_PATTERN[byte];
-  const wEnd = to & ~7;
+  const wEnd = to - (to & 7);
   if (d === d && d !== 0) {
-    let i = a >>> 3;
-    const iEnd = wEnd >>> 3;
-    for (; i + 4 <= iEnd; i += 4) if (f64[i] !== d || f64[i + 1] !== d || f64[i + 2] !== d || f64[i + 3] !== d) return false;
-    for (; i < iEnd; i++) if (f64[i] !== d) return false;
+    if (!allDoubles(f64, a >>> 3, wEnd >>> 3, d)) return false;
     a = wEnd;
   } else {
     for (; a < wEnd; a += 4) diff |= u32[a >>> 2] ^ w;
