@@ -101,9 +101,6 @@ export class DebugFamily implements Family {
 interface BlockInfo {
   base: number;
   size: number;
-  serial: number;
-  family: string;
-  code: number;
   usable: number;
 }
 
@@ -215,7 +212,7 @@ export class DebugState {
   /** Reports gathered while a block is retired (reused: retire() runs on every free). */
   private readonly found: CorruptionReport[] = [];
   /** What checkBlock() returns, one record reused: valid until the next checkBlock(). */
-  private readonly checked: BlockInfo = { base: 0, size: 0, serial: 0, family: "", code: 0, usable: 0 };
+  private readonly checked: BlockInfo = { base: 0, size: 0, usable: 0 };
   /** The default report sink of checkBlock(), made once. */
   private readonly raiser = (r: CorruptionReport): void => this.raise(r);
   /** Stacks by block serial: where each block was allocated and freed (when traced here). */
@@ -636,9 +633,6 @@ export class DebugState {
     const b = this.checked; // one record, reused: valid until the next checkBlock()
     b.base = base;
     b.size = size;
-    b.serial = serial;
-    b.family = family;
-    b.code = code;
     b.usable = usable;
     return b;
   }
