@@ -376,7 +376,7 @@ export class DebugState {
       if ((end & 7) !== 0) fillEnd(u8, this.u32, end, DEAD_BYTE, DEAD_I32);
     }
     if (this.ring === 0) {
-      this.release(base, code, this.u32[(base + Debug.SERIAL) >>> 2]);
+      this.release(base, code);
       return;
     }
     const u32 = this.u32;
@@ -401,8 +401,9 @@ export class DebugState {
     for (const rep of reports) this.raise(rep);
   }
 
-  private release(base: number, code: number, serial: number): void {
+  private release(base: number, code: number): void {
     if (this.traced) {
+      const serial = this.u32[(base + Debug.SERIAL) >>> 2];
       this.allocSites.delete(serial);
       this.freeSites.delete(serial);
     }
@@ -422,7 +423,7 @@ export class DebugState {
     const rep = this.verifyQuarantined(old, "quarantine");
     if (rep) found.push(rep);
     // Released even when damaged, so the heap stays consistent whatever onError does.
-    this.release(old, this.u8[old + Debug.FAMILY] & ~Debug.FREED_BIT, u32[(old + Debug.SERIAL) >>> 2]);
+    this.release(old, this.u8[old + Debug.FAMILY] & ~Debug.FREED_BIT);
   }
 
   /** Empty the quarantine (each block verified, then released). */
@@ -647,8 +648,6 @@ export class DebugState {
     const u8 = this.u8;
     const u32 = this.u32;
     const p = base + Debug.HEADER;
-    const size = u32[(base + Debug.SIZE) >>> 2];
-    const serial = u32[(base + Debug.SERIAL) >>> 2];
     const usable = this.host.usableTrusted(base);
     const end = base + usable;
     const dead = this.wordPads
@@ -659,6 +658,8 @@ export class DebugState {
     let n = this.damaged(base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE, p, bad);
     n += this.damaged(p, end, DEAD_BYTE, p, bad);
     if (n === 0) return null;
+    const size = u32[(base + Debug.SIZE) >>> 2];
+    const serial = u32[(base + Debug.SERIAL) >>> 2];
     return this.report("use-after-free", op, p, "the block was written to after it was freed", {
       allocatedBy: familyOf(u8[base + Debug.FAMILY] & ~Debug.FREED_BIT),
       requestedSize: size,
