@@ -4,7 +4,8 @@
 // paths (ranges from a multiple of 8: doubles, then a ragged end) against the same model.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { allDoubles, endIs, fillDoubles, fillEnd, fillRange, firstMismatch, isFilled, repeatedDouble, repeatedWord } from "../src/debug/bytes.js";
+import { fillDoubles } from "../src/memory/fill.js";
+import { allDoubles, endIs, fillEnd, fillRange, firstMismatch, isFilled, repeatedDouble, repeatedWord } from "../src/debug/bytes.js";
 
 const SIZE = 256;
 const views = (shared: boolean) => {

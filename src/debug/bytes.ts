@@ -15,6 +15,7 @@
  * checked when this module loads).
  */
 
+import { fillDoubles } from "../memory/fill.js";
 import { isSharedView } from "../memory/memory.js";
 
 if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error("pymalloc's debug hooks need a little-endian platform");
@@ -34,21 +35,11 @@ export const repeatedDouble = (byte: number): number => F64_PATTERN[byte];
 /** Mask of the bytes of a word that lie below byte k (0..3) of it: little-endian. */
 export const below = (k: number): number => (1 << (k << 3)) - 1;
 
-// The hooks' fast paths, for ranges that start at a multiple of 8: a double a store or compare,
-// and the rare ragged end (when the block below ends off a multiple of 8) out of line. They are
-// kept small: V8 inlines them into the hooks only while the hooks' inlining budget lasts, and a
-// call that is not inlined costs more than the few doubles of a typical block.
-
-/** Set doubles i..e-1 of f64 to d: a repeatedDouble() that is not a NaN. */
-export function fillDoubles(f64: Float64Array, i: number, e: number, d: number): void {
-  for (; i + 4 <= e; i += 4) {
-    f64[i] = d;
-    f64[i + 1] = d;
-    f64[i + 2] = d;
-    f64[i + 3] = d;
-  }
-  for (; i < e; i++) f64[i] = d;
-}
+// The hooks' fast paths, for ranges that start at a multiple of 8: a double a store
+// (fillDoubles, in memory/fill.ts, shared with calloc) or compare (allDoubles), and the rare
+// ragged end (when the block below ends off a multiple of 8) out of line. They are kept small:
+// V8 inlines them into the hooks only while the hooks' inlining budget lasts, and a call that is
+// not inlined costs more than the few doubles of a typical block.
 
 /** Whether doubles i..e-1 of f64 all are d: a repeatedDouble() neither NaN nor zero. */
 export function allDoubles(f64: Float64Array, i: number, e: number, d: number): boolean {

@@ -16,7 +16,8 @@ import { badPointer, badSize, callocBytes, type Family } from "../heap/families.
 import type { Heap } from "../heap/heap.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
 import { isSharedView, type Memory } from "../memory/memory.js";
-import { allDoubles, below, BUILTIN_FILL_MIN, endIs, fillDoubles, fillEnd, fillRange, firstMismatch, isFilled, repeatedDouble, repeatedWord } from "./bytes.js";
+import { fillDoubles } from "../memory/fill.js";
+import { allDoubles, below, BUILTIN_FILL_MIN, endIs, fillEnd, fillRange, firstMismatch, isFilled, repeatedDouble, repeatedWord } from "./bytes.js";
 import { MemoryCorruptionError, hexDump, type CorruptionKind, type CorruptionReport, type DamagedByte } from "./report.js";
 
 export type OnError = "throw" | "warn" | ((report: CorruptionReport) => void);

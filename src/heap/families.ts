@@ -11,6 +11,7 @@
  */
 
 import { InvalidPointerError } from "../errors.js";
+import { fillDoubles } from "../memory/fill.js";
 import { isSharedView } from "../memory/memory.js";
 
 /** calloc zeroes blocks up to this many bytes with a loop, larger ones with fill() (in shared memory, the loop does all: isSharedView). */
@@ -93,18 +94,9 @@ export class AllocatorFamily implements Family {
     const u32 = this.a.u32;
     let w = p >>> 2;
     if ((p & 7) === 0) {
-      const f64 = this.a.f64;
-      let i = p >>> 3;
       const e = (p + n) >>> 3;
-      // Four stores an iteration: V8 reloads the array's map, length and base every iteration.
-      for (; i + 4 <= e; i += 4) {
-        f64[i] = 0;
-        f64[i + 1] = 0;
-        f64[i + 2] = 0;
-        f64[i + 3] = 0;
-      }
-      for (; i < e; i++) f64[i] = 0;
-      w = i << 1;
+      fillDoubles(this.a.f64, p >>> 3, e, 0);
+      w = e << 1;
     }
     for (const e = (p + n + 3) >>> 2; w < e; w++) u32[w] = 0;
     return p;

@@ -1,0 +1,20 @@
+/**
+ * memory/fill.ts — setting a run of 8-byte words to one value, for the layers above.
+ *
+ * Owns: fillDoubles(), the loop calloc zeroes blocks with and the debug hooks paint them with.
+ * Must not: know about blocks or fill bytes; callers pick the range and the double.
+ *
+ * Four stores an iteration: V8 reloads a typed array's map, length and base on every iteration,
+ * and once for all four stores in one. Kept small so that V8 inlines it into its callers.
+ */
+
+/** Set doubles i..e-1 of f64 to d (not a NaN: a NaN's bits may change when stored). */
+export function fillDoubles(f64: Float64Array, i: number, e: number, d: number): void {
+  for (; i + 4 <= e; i += 4) {
+    f64[i] = d;
+    f64[i + 1] = d;
+    f64[i + 2] = d;
+    f64[i + 3] = d;
+  }
+  for (; i < e; i++) f64[i] = d;
+}
