@@ -301,7 +301,7 @@ export class DebugState {
     u32[(base + Debug.SERIAL) >>> 2] = serial;
     u32[(base + Debug.ALLOC_SITE) >>> 2] = this.siteWord;
     u32[(base + Debug.FREE_SITE) >>> 2] = 0;
-    this.writeHead(base, fam.code);
+    this.writeHead(base, fam);
     if (this.wordPads) this.paint(p, p + n, base + usable, zero);
     else {
       fillRange(u8, u32, this.f64, p, p + n, zero ? 0 : CLEAN_BYTE);
@@ -350,8 +350,8 @@ export class DebugState {
     const usable = this.host.liveUsable(base);
     if (usable === 0) return 0;
     const u32 = this.u32;
-    // The family byte and the lead pad: two words and a double (see writeHead).
-    if ((u32[(base + Debug.FAMILY) >>> 2] | 0) !== fam.headWord || u32[(base + Debug.FAMILY + 4) >>> 2] !== FORBIDDEN_U32 || this.f64[(base + Debug.FAMILY + 8) >>> 3] !== FORBIDDEN_F64) return 0;
+    // The family byte and the lead pad: the head word, then the pad's word and double (see writeHead).
+    if ((u32[(base + Debug.FAMILY) >>> 2] | 0) !== fam.headWord || !this.leadRestIntact(base)) return 0;
     const size = u32[(base + Debug.SIZE) >>> 2];
     if (size + Debug.HEADER + Debug.MIN_TAIL > usable || !this.tailIntact(p + size, base + usable)) return 0;
     return usable;
@@ -443,14 +443,14 @@ export class DebugState {
    * Write the family byte and the lead pad: three word stores where blocks are 8-byte aligned
    * (calls to the byte loops cost ~100 instructions each, and this runs on every block).
    */
-  private writeHead(base: number, code: number): void {
+  private writeHead(base: number, fam: DebugFamily): void {
     if (this.wordPads) {
-      this.u32[(base + Debug.FAMILY) >>> 2] = (FORBIDDEN_U32 << 8) | code;
+      this.u32[(base + Debug.FAMILY) >>> 2] = fam.headWord;
       this.u32[(base + Debug.FAMILY + 4) >>> 2] = FORBIDDEN_U32;
       this.f64[(base + Debug.FAMILY + 8) >>> 3] = FORBIDDEN_F64;
       return;
     }
-    this.u8[base + Debug.FAMILY] = code;
+    this.u8[base + Debug.FAMILY] = fam.code;
     fillRange(this.u8, this.u32, this.f64, base + Debug.LEAD_PAD, base + Debug.HEADER, FORBIDDEN_BYTE);
   }
 
@@ -496,14 +496,13 @@ export class DebugState {
 
   /** Whether the lead pad reads all forbidden bytes (the family byte's word masked). */
   private leadIntact(base: number): boolean {
-    if (this.wordPads) {
-      return (
-        this.u32[(base + Debug.FAMILY) >>> 2] >>> 8 === FORBIDDEN_U32 >>> 8 &&
-        this.u32[(base + Debug.FAMILY + 4) >>> 2] === FORBIDDEN_U32 &&
-        this.f64[(base + Debug.FAMILY + 8) >>> 3] === FORBIDDEN_F64
-      );
-    }
+    if (this.wordPads) return this.u32[(base + Debug.FAMILY) >>> 2] >>> 8 === FORBIDDEN_U32 >>> 8 && this.leadRestIntact(base);
     return isFilled(this.u8, this.u32, this.f64, base + Debug.LEAD_PAD, base + Debug.HEADER, FORBIDDEN_BYTE);
+  }
+
+  /** wordPads: the lead pad past the family byte's word (a word and a double) reads all forbidden bytes. */
+  private leadRestIntact(base: number): boolean {
+    return this.u32[(base + Debug.FAMILY + 4) >>> 2] === FORBIDDEN_U32 && this.f64[(base + Debug.FAMILY + 8) >>> 3] === FORBIDDEN_F64;
   }
 
   /** Bytes in [from, to) that are not `expected`, as offsets from p. */
