@@ -15,7 +15,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { readTraceFile } from "../dist/trace/file.js";
-import { traceStats, OP_FREE } from "../dist/trace/trace.js";
+import { traceStats, Op } from "../dist/trace/trace.js";
 import { allAdapters } from "./adapters.mjs";
 import { execFileSync } from "node:child_process";
 import { chartSvg } from "./chart.mjs";
@@ -75,7 +75,7 @@ function pool(row, more) {
 function describe(t) {
   const st = traceStats(t);
   let total = 0;
-  for (let i = 0; i < t.count; i++) if (t.events[2 * i] >>> 30 !== OP_FREE) total += t.events[2 * i + 1];
+  for (let i = 0; i < t.count; i++) if (t.events[2 * i] >>> 30 !== Op.FREE) total += t.events[2 * i + 1];
   return { name: t.name, events: t.count, maxSlots: t.maxSlots, peakLiveBytes: st.peakLiveBytes, totalRequestedBytes: total };
 }
 

@@ -10,7 +10,7 @@
 import type { Family } from "../heap/families.js";
 import type { Heap } from "../heap/heap.js";
 import { PymallocError, hex } from "../errors.js";
-import { OP_CALLOC, OP_FREE, OP_MALLOC, OP_REALLOC, type Trace } from "./trace.js";
+import { Op, type Trace } from "./trace.js";
 
 export class ReplayError extends PymallocError {}
 
@@ -62,11 +62,11 @@ export function replayLoop(
     const slot = w & 0x0fffffff;
     const op = w >>> 30;
     let p = 0;
-    if (op === OP_MALLOC) p = f.malloc(size);
-    else if (op === OP_FREE) {
+    if (op === Op.MALLOC) p = f.malloc(size);
+    else if (op === Op.FREE) {
       f.free(ptr[slot]);
       continue;
-    } else if (op === OP_REALLOC) p = f.realloc(ptr[slot], size);
+    } else if (op === Op.REALLOC) p = f.realloc(ptr[slot], size);
     else p = f.calloc(1, size);
     if (p === 0) outOfMemory(i >>> 1, size);
     ptr[slot] = p;
@@ -105,9 +105,9 @@ export function replayTo(heap: Heap, t: Trace, upTo: number, onProgress?: (done:
     const f = fams[(w >>> 28) & 3];
     const slot = w & 0x0fffffff;
     const op = w >>> 30;
-    if (op === OP_FREE) f.free(ptr[slot]);
+    if (op === Op.FREE) f.free(ptr[slot]);
     else {
-      const p = op === OP_MALLOC ? f.malloc(size) : op === OP_REALLOC ? f.realloc(ptr[slot], size) : f.calloc(1, size);
+      const p = op === Op.MALLOC ? f.malloc(size) : op === Op.REALLOC ? f.realloc(ptr[slot], size) : f.calloc(1, size);
       if (p === 0) outOfMemory(i, size);
       ptr[slot] = p;
     }
@@ -125,7 +125,7 @@ export function liveAtEnd(t: Trace): Uint32Array {
     const w = ev[2 * i];
     const op = w >>> 30;
     const slot = w & 0x0fffffff;
-    if (op === OP_FREE) dom[slot] = -1;
+    if (op === Op.FREE) dom[slot] = -1;
     else dom[slot] = (w >>> 28) & 3;
   }
   const out: number[] = [];
@@ -180,24 +180,24 @@ export function replayVerify(heap: Heap, t: Trace, opts: VerifyOptions = {}): Ve
     const op = w >>> 30;
     const f = fams[(w >>> 28) & 3];
     const slot = w & 0x0fffffff;
-    if (op === OP_FREE) {
+    if (op === Op.FREE) {
       verify(i, slot, Infinity);
       f.free(ptr[slot]);
     } else {
       let p: number;
-      if (op === OP_REALLOC) {
+      if (op === Op.REALLOC) {
         verify(i, slot, Infinity);
         p = f.realloc(ptr[slot], size);
         if (p !== 0) {
           ptr[slot] = p;
           verify(i, slot, size);
         }
-      } else p = op === OP_CALLOC ? f.calloc(1, size) : f.malloc(size);
+      } else p = op === Op.CALLOC ? f.calloc(1, size) : f.malloc(size);
       if (p === 0) outOfMemory(i, size);
       if ((p & align) !== 0) throw new ReplayError(`replay: event ${i}: block ${hex(p)} is not ${align + 1}-byte aligned`);
       const u8 = heap.memory.views.u8;
       if (heap.usableSize(p) < size) throw new ReplayError(`replay: event ${i}: block ${hex(p)} has ${heap.usableSize(p)} usable bytes, asked ${size}`);
-      if (op === OP_CALLOC) {
+      if (op === Op.CALLOC) {
         for (let k = p; k < p + size; k++) if (u8[k] !== 0) throw new ReplayError(`replay: event ${i}: calloc block ${hex(p)} not zero at +${k - p}`);
       }
       ptr[slot] = p;
