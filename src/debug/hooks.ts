@@ -16,8 +16,9 @@ import { badPointer, badSize, callocBytes, type Family } from "../heap/families.
 import type { Heap } from "../heap/heap.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
 import { isSharedView, type Memory } from "../memory/memory.js";
-import { fillDoubles } from "../memory/fill.js";
-import { allDoubles, below, BUILTIN_FILL_MIN, endIs, fillEnd, fillRange, firstMismatch, isFilled, repeatedDouble, repeatedWord } from "./bytes.js";
+import * as fill from "../memory/fill.js";
+import * as bytes from "./bytes.js";
+import { BUILTIN_FILL_MIN, fillRange, firstMismatch, isFilled, repeatedDouble, repeatedWord } from "./bytes.js";
 import { MemoryCorruptionError, hexDump, type CorruptionKind, type CorruptionReport, type DamagedByte } from "./report.js";
 
 export type OnError = "throw" | "warn" | ((report: CorruptionReport) => void);
@@ -32,6 +33,15 @@ export interface DebugOptions {
   /** ... and at most this many user bytes (default 1 MiB). */
   quarantineBytes: number;
 }
+
+// The byte helpers of the hot paths, bound to module consts: V8 loads an imported binding from
+// its module cell and checks it for TDZ at every call (~5 instructions each, 7 calls a block's
+// life), where a module-local const is folded into the code.
+const fillDoubles = fill.fillDoubles;
+const allDoubles = bytes.allDoubles;
+const below = bytes.below;
+const endIs = bytes.endIs;
+const fillEnd = bytes.fillEnd;
 
 /** The family byte of a debug header: CPython's api ids ('r', 'm', 'o'). */
 const enum Fam {
@@ -79,15 +89,15 @@ export class DebugFamily implements Family {
   }
   malloc(n: number): number {
     if ((n >>> 0) !== n) return badSize(n);
-    return this.d.alloc(this, n, false);
+    return this.d.alloc(this, n, 0);
   }
   calloc(nelem: number, elsize: number): number {
     const n = callocBytes(nelem, elsize);
-    return n < 0 ? 0 : this.d.alloc(this, n, true);
+    return n < 0 ? 0 : this.d.alloc(this, n, 1);
   }
   realloc(p: number, n: number): number {
     if ((n >>> 0) !== n) return badSize(n);
-    if (p === 0) return this.d.alloc(this, n, false);
+    if (p === 0) return this.d.alloc(this, n, 0);
     if ((p >>> 0) !== p) badPointer("realloc", p);
     return this.d.realloc(this, p, n);
   }
@@ -225,8 +235,12 @@ export class DebugState {
    */
   private readonly siteWord: number;
   private readonly traceTag: number;
-  /** opts.traceAllocations, as a boolean field read on every call (an options object's is slower to test). */
-  private readonly traced: boolean;
+  /**
+   * opts.traceAllocations, read on every call. Flags read on the hot paths are numbers (0 or 1):
+   * V8 tests a boolean field or argument as any value (false, "", undetectable, number, bigint:
+   * ~10 instructions), a small integer with one compare.
+   */
+  private readonly traced: number;
   /** Thread id of this handle, when threads share the heap. */
   readonly threadId: number | undefined;
   private readonly wSerial: number;
@@ -236,9 +250,12 @@ export class DebugState {
    * bytes from p go a double at a time (fillDoubles, allDoubles; fillEnd and endIs for the
    * last bytes of a block below that ends off a multiple of 8).
    */
-  private readonly wordPads: boolean;
-  /** The memory is shared: fill() is no faster than a loop there (see debug/bytes.ts). */
-  private readonly shared: boolean;
+  private readonly wordPads: number;
+  /**
+   * Runs of this many bytes or more are filled with the builtin fill(): BUILTIN_FILL_MIN, or
+   * never where the memory is shared (fill() is no faster than a loop there, see debug/bytes.ts).
+   */
+  private readonly fillMin: number;
   ring = 0;
 
   constructor(host: DebugHost, opts: DebugOptions, belowOf: Record<string, Family>, threadId?: number) {
@@ -248,13 +265,13 @@ export class DebugState {
     this.belowM = belowOf.m ?? belowOf.r;
     this.belowO = belowOf.o ?? belowOf.r;
     this.threadId = threadId;
-    this.traced = opts.traceAllocations === true;
-    this.traceTag = this.traced ? 1 + Math.floor(Math.random() * (SITE_TAG_MASK - 1)) : 0;
+    this.traced = opts.traceAllocations === true ? 1 : 0;
+    this.traceTag = this.traced !== 0 ? 1 + Math.floor(Math.random() * (SITE_TAG_MASK - 1)) : 0;
     this.siteWord = ((((threadId ?? 0) + 1) << SITE_THREAD_SHIFT) | this.traceTag) >>> 0;
     this.alignMask = host.alignment - 1;
-    this.wordPads = host.alignment >= 8;
+    this.wordPads = host.alignment >= 8 ? 1 : 0;
     const v = host.memory.views;
-    this.shared = isSharedView(v.u8);
+    this.fillMin = isSharedView(v.u8) ? 0x7fffffff : BUILTIN_FILL_MIN;
     this.u8 = v.u8;
     this.u32 = v.u32;
     this.f64 = v.f64;
@@ -288,7 +305,8 @@ export class DebugState {
   // Allocation
   // -------------------------------------------------------------------------------------------
 
-  alloc(fam: DebugFamily, n: number, zero: boolean): number {
+  /** A block of n bytes for `fam`: user bytes 0xCD, or zero when `zero` is 1 (calloc). */
+  alloc(fam: DebugFamily, n: number, zero: number): number {
     if (n > 0xffffffff - Debug.HEADER - Debug.MIN_TAIL) return 0;
     const base = fam.below.malloc(n + Debug.HEADER + Debug.MIN_TAIL);
     if (base === 0) return 0;
@@ -302,12 +320,12 @@ export class DebugState {
     u32[(base + Debug.ALLOC_SITE) >>> 2] = this.siteWord;
     u32[(base + Debug.FREE_SITE) >>> 2] = 0;
     this.writeHead(base, fam);
-    if (this.wordPads) this.paint(p, p + n, base + usable, zero);
+    if (this.wordPads !== 0) this.paint(p, p + n, base + usable, zero);
     else {
-      fillRange(u8, u32, this.f64, p, p + n, zero ? 0 : CLEAN_BYTE);
+      fillRange(u8, u32, this.f64, p, p + n, zero !== 0 ? 0 : CLEAN_BYTE);
       fillRange(u8, u32, this.f64, p + n, base + usable, FORBIDDEN_BYTE);
     }
-    if (this.traced) this.allocSites.set(serial, new Error("allocated here"));
+    if (this.traced !== 0) this.allocSites.set(serial, new Error("allocated here"));
     return p;
   }
 
@@ -332,7 +350,7 @@ export class DebugState {
     const base = p - Debug.HEADER;
     const size = this.u32[(base + Debug.SIZE) >>> 2];
     // Always move: a stale pointer to the old block then reads 0xDD and is caught in quarantine.
-    const q = this.alloc(fam, n, false);
+    const q = this.alloc(fam, n, 0);
     if (q === 0) return 0;
     this.u8.copyWithin(q, p, p + Math.min(n, size));
     this.retire(base, usable);
@@ -346,7 +364,7 @@ export class DebugState {
    */
   private sound(fam: DebugFamily, p: number): number {
     const base = p - Debug.HEADER;
-    if (!this.wordPads || (p & this.alignMask) !== 0 || base < 0) return 0;
+    if (this.wordPads === 0 || (p & this.alignMask) !== 0 || base < 0) return 0;
     const usable = this.host.liveUsable(base);
     if (usable === 0) return 0;
     const u32 = this.u32;
@@ -369,9 +387,9 @@ export class DebugState {
     const code = u8[base + Debug.FAMILY];
     u8[base + Debug.FAMILY] = code | Debug.FREED_BIT;
     this.u32[(base + Debug.FREE_SITE) >>> 2] = this.siteWord;
-    if (this.traced) this.freeSites.set(this.u32[(base + Debug.SERIAL) >>> 2], new Error("freed here"));
-    if (!this.wordPads) fillRange(u8, this.u32, this.f64, p, end, DEAD_BYTE);
-    else if (end - p >= BUILTIN_FILL_MIN && !this.shared) u8.fill(DEAD_BYTE, p, end);
+    if (this.traced !== 0) this.freeSites.set(this.u32[(base + Debug.SERIAL) >>> 2], new Error("freed here"));
+    if (this.wordPads === 0) fillRange(u8, this.u32, this.f64, p, end, DEAD_BYTE);
+    else if (end - p >= this.fillMin) u8.fill(DEAD_BYTE, p, end);
     else {
       fillDoubles(this.f64, p >>> 3, end >>> 3, DEAD_F64);
       if ((end & 7) !== 0) fillEnd(u8, this.u32, end, DEAD_BYTE, DEAD_I32);
@@ -403,7 +421,7 @@ export class DebugState {
   }
 
   private release(base: number, code: number): void {
-    if (this.traced) {
+    if (this.traced !== 0) {
       const serial = this.u32[(base + Debug.SERIAL) >>> 2];
       this.allocSites.delete(serial);
       this.freeSites.delete(serial);
@@ -444,7 +462,7 @@ export class DebugState {
    * (calls to the byte loops cost ~100 instructions each, and this runs on every block).
    */
   private writeHead(base: number, fam: DebugFamily): void {
-    if (this.wordPads) {
+    if (this.wordPads !== 0) {
       this.u32[(base + Debug.FAMILY) >>> 2] = fam.headWord;
       this.u32[(base + Debug.FAMILY + 4) >>> 2] = FORBIDDEN_U32;
       this.f64[(base + Debug.FAMILY + 8) >>> 3] = FORBIDDEN_F64;
@@ -458,12 +476,12 @@ export class DebugState {
    * wordPads: the user bytes [p, mid) get 0xCD (0 for calloc), the trailing pad [mid, end) 0xFD.
    * p is a multiple of 8: doubles, two masked words around mid, doubles (end: mid + 8 or more).
    */
-  private paint(p: number, mid: number, end: number, zero: boolean): void {
+  private paint(p: number, mid: number, end: number, zero: number): void {
     const k = mid & 7;
     const m8 = mid - k;
-    const body = zero ? 0 : CLEAN_I32;
-    if (m8 - p >= BUILTIN_FILL_MIN && !this.shared) this.u8.fill(zero ? 0 : CLEAN_BYTE, p, m8);
-    else fillDoubles(this.f64, p >>> 3, m8 >>> 3, zero ? 0 : CLEAN_F64);
+    const body = zero !== 0 ? 0 : CLEAN_I32;
+    if (m8 - p >= this.fillMin) this.u8.fill(zero !== 0 ? 0 : CLEAN_BYTE, p, m8);
+    else fillDoubles(this.f64, p >>> 3, m8 >>> 3, zero !== 0 ? 0 : CLEAN_F64);
     const u32 = this.u32;
     const w = m8 >>> 2;
     if (k < 4) {
@@ -491,12 +509,13 @@ export class DebugState {
       lo = 0;
       hi &= ~below(k - 4);
     }
-    return (lo | hi) === 0 && allDoubles(this.f64, (m8 >>> 3) + 1, end >>> 3, FORBIDDEN_F64) && ((end & 7) === 0 || endIs(this.u8, this.u32, end, FORBIDDEN_BYTE, FORBIDDEN_I32));
+    // "=== true": endIs() is not inlined, so V8 would test its result as any value (~10 instructions).
+    return (lo | hi) === 0 && allDoubles(this.f64, (m8 >>> 3) + 1, end >>> 3, FORBIDDEN_F64) && ((end & 7) === 0 || endIs(this.u8, this.u32, end, FORBIDDEN_BYTE, FORBIDDEN_I32) === true);
   }
 
   /** Whether the lead pad reads all forbidden bytes (the family byte's word masked). */
   private leadIntact(base: number): boolean {
-    if (this.wordPads) return this.u32[(base + Debug.FAMILY) >>> 2] >>> 8 === FORBIDDEN_U32 >>> 8 && this.leadRestIntact(base);
+    if (this.wordPads !== 0) return this.u32[(base + Debug.FAMILY) >>> 2] >>> 8 === FORBIDDEN_U32 >>> 8 && this.leadRestIntact(base);
     return isFilled(this.u8, this.u32, this.f64, base + Debug.LEAD_PAD, base + Debug.HEADER, FORBIDDEN_BYTE);
   }
 
@@ -626,7 +645,7 @@ export class DebugState {
       sink(this.report("underflow", op, p, "forbidden bytes before the block were overwritten", { ...this.details(famId, family, size, serial, base), damaged: leadBad, damagedCount: leadCount, ...this.dumps(base, size, usable) }));
     }
     const end = base + usable;
-    if (!(this.wordPads ? this.tailIntact(p + size, end) : isFilled(u8, this.u32, this.f64, p + size, end, FORBIDDEN_BYTE))) {
+    if (!(this.wordPads !== 0 ? this.tailIntact(p + size, end) : isFilled(u8, this.u32, this.f64, p + size, end, FORBIDDEN_BYTE))) {
       const tailBad: DamagedByte[] = [];
       const tailCount = this.damaged(p + size, end, FORBIDDEN_BYTE, p, tailBad);
       sink(this.report("overflow", op, p, `forbidden bytes after the ${size} requested bytes were overwritten`, { ...this.details(famId, family, size, serial, base), damaged: tailBad, damagedCount: tailCount, ...this.dumps(base, size, usable) }));
@@ -650,8 +669,8 @@ export class DebugState {
     const p = base + Debug.HEADER;
     const usable = this.host.usableTrusted(base);
     const end = base + usable;
-    const dead = this.wordPads
-      ? allDoubles(this.f64, p >>> 3, end >>> 3, DEAD_F64) && ((end & 7) === 0 || endIs(u8, u32, end, DEAD_BYTE, DEAD_I32))
+    const dead = this.wordPads !== 0
+      ? allDoubles(this.f64, p >>> 3, end >>> 3, DEAD_F64) && ((end & 7) === 0 || endIs(u8, u32, end, DEAD_BYTE, DEAD_I32) === true)
       : isFilled(u8, u32, this.f64, p, end, DEAD_BYTE);
     if (dead && this.leadIntact(base)) return null;
     const bad: DamagedByte[] = [];
