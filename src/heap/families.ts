@@ -70,7 +70,8 @@ export class AllocatorFamily implements Family {
   constructor(id: string, a: BlockAllocator) {
     this.id = id;
     this.a = a;
-    this.zeroLoopMax = isSharedView(a.u8) ? 0xffffffff : CALLOC_LOOP_MAX;
+    // In shared memory the loop does every block below 2 GiB (a Smi bound; fill() is correct, only slower).
+    this.zeroLoopMax = isSharedView(a.u8) ? 0x7fffffff : CALLOC_LOOP_MAX;
   }
 
   malloc(n: number): number {
