@@ -179,7 +179,7 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-export const HEAP_VERSION = 3;
+export const HEAP_VERSION = 4;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,
@@ -255,13 +255,19 @@ export const enum Debug {
   /** Trailing pad bytes at least (more when the block below has slack). */
   MIN_TAIL = 8,
   FREED_BIT = 0x80,
-  /** Quarantine ring header (words), then one block base per entry. */
+  /**
+   * Quarantine ring header (words), then one entry per block: its base, and the usable bytes of
+   * the block below as checked when it was freed (read back when it leaves, with no call into
+   * the allocator).
+   */
   Q_CAPACITY = 0,
   Q_HEAD = 4,
   Q_COUNT = 8,
   Q_BYTES = 12,
   Q_MAX_BYTES = 16,
   Q_ENTRIES = 32,
+  Q_ENTRY = 8,
+  Q_ENTRY_USABLE = 4,
 }
 export const DEFAULT_QUARANTINE_BLOCKS = 1024;
 export const DEFAULT_QUARANTINE_BYTES = 1 << 20;

@@ -284,7 +284,7 @@ export class DebugState {
     const hq = host.ringWord;
     this.ring = this.u32[hq];
     if (this.ring === 0 && opts.quarantineBlocks > 0) {
-      const ring = host.allocState(Debug.Q_ENTRIES + 4 * opts.quarantineBlocks);
+      const ring = host.allocState(Debug.Q_ENTRIES + Debug.Q_ENTRY * opts.quarantineBlocks);
       if (ring === 0) throw new RangeError("memory too small for the debug quarantine");
       const u32 = this.u32;
       u32[(ring + Debug.Q_CAPACITY) >>> 2] = opts.quarantineBlocks;
@@ -407,7 +407,9 @@ export class DebugState {
     // Ring positions wrap by a compare: V8's remainder by a variable costs far more.
     let slot = u32[(r + Debug.Q_HEAD) >>> 2] + count;
     if (slot >= cap) slot -= cap;
-    u32[(r + Debug.Q_ENTRIES + 4 * slot) >>> 2] = base;
+    const e = r + Debug.Q_ENTRIES + Debug.Q_ENTRY * slot;
+    u32[e >>> 2] = base;
+    u32[(e + Debug.Q_ENTRY_USABLE) >>> 2] = usable;
     u32[(r + Debug.Q_COUNT) >>> 2] = count + 1;
     u32[(r + Debug.Q_BYTES) >>> 2] += u32[(base + Debug.SIZE) >>> 2];
     while (u32[(r + Debug.Q_COUNT) >>> 2] > 0 && u32[(r + Debug.Q_BYTES) >>> 2] > u32[(r + Debug.Q_MAX_BYTES) >>> 2]) this.evictOldest(found);
@@ -435,11 +437,12 @@ export class DebugState {
     const u32 = this.u32;
     const r = this.ring;
     const head = u32[(r + Debug.Q_HEAD) >>> 2];
-    const old = u32[(r + Debug.Q_ENTRIES + 4 * head) >>> 2];
+    const e = r + Debug.Q_ENTRIES + Debug.Q_ENTRY * head;
+    const old = u32[e >>> 2];
     u32[(r + Debug.Q_HEAD) >>> 2] = head + 1 === u32[(r + Debug.Q_CAPACITY) >>> 2] ? 0 : head + 1;
     u32[(r + Debug.Q_COUNT) >>> 2]--;
     u32[(r + Debug.Q_BYTES) >>> 2] -= u32[(old + Debug.SIZE) >>> 2];
-    const rep = this.verifyQuarantined(old, "quarantine");
+    const rep = this.verifyQuarantined(old, u32[(e + Debug.Q_ENTRY_USABLE) >>> 2], "quarantine");
     if (rep) found.push(rep);
     // Released even when damaged, so the heap stays consistent whatever onError does.
     this.release(old, this.u8[old + Debug.FAMILY] & ~Debug.FREED_BIT);
@@ -662,12 +665,14 @@ export class DebugState {
     return { usedBy, allocatedBy, requestedSize, serial, base };
   }
 
-  /** A quarantined block must still read 0xDD up to its pad's end, lead pad intact. Returns a report or null. */
-  private verifyQuarantined(base: number, op: string): CorruptionReport | null {
+  /**
+   * A quarantined block must still read 0xDD up to its pad's end (base + usable, the block
+   * below's usable bytes), lead pad intact. Returns a report or null.
+   */
+  private verifyQuarantined(base: number, usable: number, op: string): CorruptionReport | null {
     const u8 = this.u8;
     const u32 = this.u32;
     const p = base + Debug.HEADER;
-    const usable = this.host.usableTrusted(base);
     const end = base + usable;
     const dead = this.wordPads !== 0
       ? allDoubles(this.f64, p >>> 3, end >>> 3, DEAD_F64) && ((end & 7) === 0 || endIs(u8, u32, end, DEAD_BYTE, DEAD_I32) === true)
@@ -696,7 +701,7 @@ export class DebugState {
     const u8 = this.u8;
     this.forEachDebugBlock((base, quarantined) => {
       if (quarantined) {
-        const rep = this.verifyQuarantined(base, "check");
+        const rep = this.verifyQuarantined(base, this.host.usableTrusted(base), "check");
         if (rep) found.push(rep);
       } else {
         this.checkBlock(familyOf(u8[base + Debug.FAMILY]) ?? "?", base + Debug.HEADER, "check", (r) => found.push(r));
