@@ -1,7 +1,8 @@
 /**
  * memory/fill.ts — setting a run of 8-byte words to one value, for the layers above.
  *
- * Owns: fillDoubles(), the loop calloc zeroes blocks with and the debug hooks paint them with.
+ * Owns: fillDoubles(), the loop the debug hooks paint and retire blocks with (calloc in
+ * heap/families.ts has the same loop written out, see there).
  * Must not: know about blocks or fill bytes; callers pick the range and the double.
  *
  * Four stores an iteration: V8 reloads a typed array's map, length and base on every iteration,
