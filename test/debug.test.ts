@@ -202,6 +202,25 @@ describe.each(debugModes)("%s mode", (allocator) => {
     h.check(); // the damaged block was released all the same: the heap is consistent
   });
 
+  it("a block leaving the quarantine is checked up to its end, slack included", () => {
+    for (const size of [1, 13, 100, 600]) {
+      const h = createHeap({ allocator, quarantineBlocks: 1 });
+      const p = h.mem.malloc(size);
+      const guard = h.mem.malloc(size); // live: its header ends the run of 0xDD after p
+      h.mem.free(p);
+      let end = p + size;
+      while (h.u8[end] === C.DEAD_BYTE) end++;
+      expect(end).toBeGreaterThanOrEqual(p + size + 8);
+      h.u8[end - 1] = 9; // the block's last byte, in its pad or slack
+      const e = caught(() => h.mem.free(guard)); // guard takes p's place: p leaves, checked
+      expect(e.kind).toBe("use-after-free");
+      expect(e.address).toBe(p);
+      expect(e.report.operation).toBe("quarantine");
+      expect(e.report.damaged).toEqual([{ offset: end - 1 - p, value: 9, expected: C.DEAD_BYTE }]);
+      h.check();
+    }
+  });
+
   it("the quarantine also holds back at most quarantineBytes", () => {
     const h = createHeap({ allocator, quarantineBytes: 1000 });
     const a = h.mem.malloc(600);
