@@ -307,7 +307,10 @@ export class DebugState {
 
   /** A block of n bytes for `fam`: user bytes 0xCD, or zero when `zero` is 1 (calloc). */
   alloc(fam: DebugFamily, n: number, zero: number): number {
-    if (n > 0xffffffff - Debug.HEADER - Debug.MIN_TAIL) return 0;
+    // Stored words go through "| 0": V8 then stores an int32 as it is, where a value it types as
+    // any number is converted through a double (4-8 instructions a store). The first compare
+    // keeps n a small integer on the common path for the same reason.
+    if (n > 0x7fffffff && n > 0xffffffff - Debug.HEADER - Debug.MIN_TAIL) return 0;
     const base = fam.below.malloc(n + Debug.HEADER + Debug.MIN_TAIL);
     if (base === 0) return 0;
     const usable = this.host.obtained(base, n + Debug.HEADER + Debug.MIN_TAIL);
@@ -315,9 +318,9 @@ export class DebugState {
     const u32 = this.u32;
     const serial = (u32[this.wSerial] = (u32[this.wSerial] + 1) >>> 0);
     const p = base + Debug.HEADER;
-    u32[(base + Debug.SIZE) >>> 2] = n;
+    u32[(base + Debug.SIZE) >>> 2] = n | 0;
     u32[(base + Debug.SERIAL) >>> 2] = serial;
-    u32[(base + Debug.ALLOC_SITE) >>> 2] = this.siteWord;
+    u32[(base + Debug.ALLOC_SITE) >>> 2] = this.siteWord | 0;
     u32[(base + Debug.FREE_SITE) >>> 2] = 0;
     this.writeHead(base, fam);
     if (this.wordPads !== 0) this.paint(p, p + n, base + usable, zero);
@@ -386,7 +389,7 @@ export class DebugState {
     const end = base + usable;
     const code = u8[base + Debug.FAMILY];
     u8[base + Debug.FAMILY] = code | Debug.FREED_BIT;
-    this.u32[(base + Debug.FREE_SITE) >>> 2] = this.siteWord;
+    this.u32[(base + Debug.FREE_SITE) >>> 2] = this.siteWord | 0;
     if (this.traced !== 0) this.freeSites.set(this.u32[(base + Debug.SERIAL) >>> 2], new Error("freed here"));
     if (this.wordPads === 0) fillRange(u8, this.u32, this.f64, p, end, DEAD_BYTE);
     else if (end - p >= this.fillMin) u8.fill(DEAD_BYTE, p, end);
@@ -466,7 +469,7 @@ export class DebugState {
    */
   private writeHead(base: number, fam: DebugFamily): void {
     if (this.wordPads !== 0) {
-      this.u32[(base + Debug.FAMILY) >>> 2] = fam.headWord;
+      this.u32[(base + Debug.FAMILY) >>> 2] = fam.headWord | 0;
       this.u32[(base + Debug.FAMILY + 4) >>> 2] = FORBIDDEN_U32;
       this.f64[(base + Debug.FAMILY + 8) >>> 3] = FORBIDDEN_F64;
       return;
