@@ -15,7 +15,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { readTraceFile } from "../dist/trace/file.js";
-import { traceStats, Op } from "../dist/trace/trace.js";
+import { describeTrace } from "./trace-info.mjs";
 import { allAdapters } from "./adapters.mjs";
 import { execFileSync } from "node:child_process";
 import { chartSvg } from "./chart.mjs";
@@ -72,13 +72,6 @@ function pool(row, more) {
   row.footprintRatio = Math.max(row.footprintRatio, more.footprintRatio);
 }
 
-function describe(t) {
-  const st = traceStats(t);
-  let total = 0;
-  for (let i = 0; i < t.count; i++) if (t.events[2 * i] >>> 30 !== Op.FREE) total += t.events[2 * i + 1];
-  return { name: t.name, events: t.count, maxSlots: t.maxSlots, peakLiveBytes: st.peakLiveBytes, totalRequestedBytes: total };
-}
-
 const adapters = [];
 for (const a of allAdapters()) {
   if (only && !only.has(a.key)) continue;
@@ -90,7 +83,7 @@ for (const a of allAdapters()) {
 const allResults = [];
 for (const file of files) {
   const t = readTraceFile(file);
-  const info = describe(t);
+  const info = describeTrace(t);
   const turns = rounds > 1 ? `${rounds} rounds of ${runs} timed runs` : `${runs} timed runs`;
   console.log(`\n${info.name}: ${info.events.toLocaleString("en-US")} events, peak live ${mib(info.peakLiveBytes)}; ${turns} after a warm-up, budget ${budgetMs / 1000} s a run`);
   // Each allocator in a process of its own: the engine's type feedback and compiled code for

@@ -1,37 +1,47 @@
 #!/usr/bin/env node
 // bench/scaling.mjs — `npm run bench:threads`: throughput of one threads: true heap used by 1 and
 // by 2 Workers at once, on a thread-local workload (each Worker allocates and frees its own
-// small blocks of 16..271 bytes, 1,024 live at a time). Workers attach, wait at a barrier, then
-// time their own loop; throughput = all operations / the slowest Worker's time (thread start-up
-// is not counted). Prints operations per second and the scaling factor (2 Workers against 1), and,
-// measured in the same rounds, 2 Workers with a heap each: what this machine gives two threads
-// that share nothing, the ceiling to compare with. usage: node bench/scaling.mjs [--ops N] [--runs N]
+// small blocks of 16..271 bytes, 1,024 live at a time). Workers attach, run the loop once untimed
+// (a warm-up: V8 compiles it on background threads, which on 2 cores would otherwise compete
+// with the second Worker inside the timed part), wait at a barrier, then time their own loop;
+// throughput = all operations / the slowest Worker's time (thread start-up is not counted).
+// Prints operations per second and the scaling factor (2 Workers against 1), and, measured in
+// the same rounds, 2 Workers with a threads: true heap each (the same code, nothing shared):
+// what this machine gives two threads, the ceiling to compare with.
+// usage: node bench/scaling.mjs [--ops N] [--warmup N] [--runs N]
 import { Worker } from "node:worker_threads";
 import { parseArgs } from "node:util";
 import { createHeap } from "../dist/index.js";
 
-const { values } = parseArgs({ options: { ops: { type: "string", default: "2000000" }, runs: { type: "string", default: "3" } } });
+const { values } = parseArgs({
+  options: { ops: { type: "string", default: "4000000" }, warmup: { type: "string", default: "1000000" }, runs: { type: "string", default: "5" } },
+});
 const ops = Number(values.ops);
+const warmup = Number(values.warmup);
 const runs = Number(values.runs);
 
 const WORKER = `
 const { parentPort, workerData } = require("node:worker_threads");
 import(workerData.dist).then(({ attachHeap, createHeap }) => {
-  const heap = workerData.own ? createHeap({ initialBytes: 64 << 20 }) : attachHeap(workerData.memory);
+  const heap = workerData.own ? createHeap({ threads: true, initialBytes: 64 << 20 }) : attachHeap(workerData.memory);
   const obj = heap.obj;
   const live = new Uint32Array(1024);
   let s = workerData.seed;
+  const work = (ops) => {
+    for (let i = 0; i < ops; i++) {
+      s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
+      const k = (s >>> 8) & 1023;
+      if (live[k] !== 0) obj.free(live[k]);
+      live[k] = obj.malloc(16 + ((s >>> 20) & 255));
+    }
+    for (let k = 0; k < 1024; k++) if (live[k] !== 0) { obj.free(live[k]); live[k] = 0; }
+  };
+  work(workerData.warmup);
   const gate = new Int32Array(workerData.gate);
   Atomics.add(gate, 0, 1);
   while (Atomics.load(gate, 0) < workerData.workers) Atomics.wait(gate, 0, Atomics.load(gate, 0), 1);
   const t0 = performance.now();
-  for (let i = 0; i < workerData.ops; i++) {
-    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
-    const k = (s >>> 8) & 1023;
-    if (live[k] !== 0) obj.free(live[k]);
-    live[k] = obj.malloc(16 + ((s >>> 20) & 255));
-  }
-  for (let k = 0; k < 1024; k++) if (live[k] !== 0) obj.free(live[k]);
+  work(workerData.ops);
   const ms = performance.now() - t0;
   if (!workerData.own) heap.detachThread();
   parentPort.postMessage(ms);
@@ -44,7 +54,7 @@ async function round(workers, own = false) {
   const times = await Promise.all(
     Array.from({ length: workers }, (_, i) =>
       new Promise((resolve, reject) => {
-        const w = new Worker(WORKER, { eval: true, workerData: { memory: heap.memory.source, ops, seed: 12345 + i, dist, gate, workers, own } });
+        const w = new Worker(WORKER, { eval: true, workerData: { memory: heap.memory.source, ops, warmup, seed: 12345 + i, dist, gate, workers, own } });
         w.on("message", resolve);
         w.on("error", reject);
       }),
@@ -70,4 +80,4 @@ const ma = median(apart);
 console.log(`1 Worker:                  ${(m1 / 1e6).toFixed(2)} M malloc+free pairs/s`);
 console.log(`2 Workers, one heap:       ${(m2 / 1e6).toFixed(2)} M malloc+free pairs/s (both together)`);
 console.log(`2 Workers, a heap each:    ${(ma / 1e6).toFixed(2)} M malloc+free pairs/s (nothing shared)`);
-console.log(`scaling: ${(m2 / m1).toFixed(2)}x on one heap, ${(ma / m1).toFixed(2)}x for heaps that share nothing (ideal 2x on 2 cores; median of ${runs} rounds, ${ops.toLocaleString("en-US")} operations per Worker)`);
+console.log(`scaling: ${(m2 / m1).toFixed(2)}x on one heap, ${(ma / m1).toFixed(2)}x for heaps that share nothing (ideal 2x on 2 cores; median of ${runs} rounds, ${ops.toLocaleString("en-US")} timed operations per Worker after ${warmup.toLocaleString("en-US")} untimed)`);
