@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { createHeap } from "../dist/index.js";
 
 const { values } = parseArgs({
-  options: { ops: { type: "string", default: "4000000" }, warmup: { type: "string", default: "1000000" }, runs: { type: "string", default: "5" } },
+  options: { ops: { type: "string", default: "10000000" }, warmup: { type: "string", default: "1000000" }, runs: { type: "string", default: "7" } },
 });
 const ops = Number(values.ops);
 const warmup = Number(values.warmup);
@@ -80,4 +80,6 @@ const ma = median(apart);
 console.log(`1 Worker:                  ${(m1 / 1e6).toFixed(2)} M malloc+free pairs/s`);
 console.log(`2 Workers, one heap:       ${(m2 / 1e6).toFixed(2)} M malloc+free pairs/s (both together)`);
 console.log(`2 Workers, a heap each:    ${(ma / 1e6).toFixed(2)} M malloc+free pairs/s (nothing shared)`);
+const perRound = one.map((x, r) => two[r] / x);
+console.log(`per round, 2 Workers on one heap against 1: ${perRound.map((x) => x.toFixed(2)).join(", ")} (median ${median(perRound).toFixed(2)}x)`);
 console.log(`scaling: ${(m2 / m1).toFixed(2)}x on one heap, ${(ma / m1).toFixed(2)}x for heaps that share nothing (ideal 2x on 2 cores; median of ${runs} rounds, ${ops.toLocaleString("en-US")} timed operations per Worker after ${warmup.toLocaleString("en-US")} untimed)`);
