@@ -8,7 +8,10 @@
 // For each allocator and trace, bench/measure.mjs runs under valgrind twice: a warm-up and one
 // timed run, then a warm-up and three. The difference is two steady-state replays (fresh
 // allocator, timed loop), so start-up, decoding and JIT compilation cancel out:
-// instructions an event = (I(3 runs) - I(1 run)) / (2 * events).
+// instructions an event = (I(3 runs) - I(1 run)) / (2 * events). Node runs with
+// --no-concurrent-recompilation: valgrind runs one thread at a time, and with V8's compiler on a
+// background thread the replay went on unoptimized for a varying while (754 against 338-355
+// instructions an event for pymalloc on the bundled trace).
 // Needs valgrind (Debian: apt-get install valgrind); about 30-60 s per allocator and trace.
 
 import { execFileSync, spawnSync } from "node:child_process";
@@ -36,7 +39,7 @@ try {
 /** Instructions executed by measure.mjs for `key` with `runs` timed runs (valgrind's "I refs"). */
 function irefs(key, file, info, runs) {
   const args = ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"];
-  args.push(process.execPath, "--expose-gc", join(HERE, "measure.mjs"), "--key", key, "--runs", String(runs), "--budget", "100000", "--info", JSON.stringify(info), file);
+  args.push(process.execPath, "--expose-gc", "--no-concurrent-recompilation", join(HERE, "measure.mjs"), "--key", key, "--runs", String(runs), "--budget", "100000", "--info", JSON.stringify(info), file);
   const r = spawnSync("valgrind", args, { encoding: "utf8", maxBuffer: 1 << 26 });
   const m = /I\s+refs:\s+([\d,]+)/.exec(r.stderr);
   if (r.status !== 0 || !m) throw new Error(`valgrind ${key} on ${info.name} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
