@@ -100,7 +100,9 @@ export const enum Arena {
  * (heaps with threads: true). It heads a list of such blocks, linked through their first word,
  * which only the owner takes (whole, by exchange). FULL is set by the owner when the pool is full
  * and out of its usedpools list: the first foreign free then clears it and puts its block on the
- * owner's delayed list instead (Slot.DELAYED), so that the owner hears of the pool again.
+ * owner's delayed list instead (Slot.DELAYED), so that the owner hears of the pool again. FULL
+ * stays set when the owner itself frees into the pool (only a foreign free clears it), so it
+ * means "was full since the last foreign free": a pool out of usedpools always has it.
  */
 export const enum Remote {
   FULL = 1,

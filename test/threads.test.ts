@@ -216,6 +216,47 @@ describe("threads: pools per thread", () => {
     b.check();
   });
 
+  it("a pool its owner fills, frees into and fills again keeps its blocks (FULL stays set until a foreign free)", () => {
+    const { a, b, poolOf } = setup();
+    const pool = poolOf(b.obj.malloc(CLASS));
+    const blocks: number[] = [pool + 48];
+    while (blocks.length < 31) blocks.push(b.obj.malloc(CLASS));
+    // Full and out of usedpools. The owner frees into it and takes the block again: full again,
+    // with FULL still set from the first time.
+    b.obj.free(blocks[5]);
+    expect(b.obj.malloc(CLASS)).toBe(blocks[5]);
+    const other = b.obj.malloc(CLASS);
+    expect(other).not.toBe(0);
+    expect(poolOf(other)).not.toBe(pool); // the full pool is out of usedpools
+    b.check();
+    // A foreign free finds FULL: the block goes to b's delayed list and comes back from there.
+    a.obj.free(blocks[9]);
+    expect(a.stats().bytesInUse).toBe(31 * CLASS); // 30 of the full pool's and the other pool's one
+    a.check();
+    b.collect();
+    expect(b.obj.malloc(CLASS)).toBe(blocks[9]);
+    // The owner frees into it again (FULL set again when it filled), then a foreign free arrives
+    // while the pool is not full: it takes the delayed way too, and is not lost.
+    b.obj.free(blocks[3]);
+    a.obj.free(blocks[4]);
+    expect(b.obj.malloc(CLASS)).toBe(blocks[3]);
+    expect(poolOf(b.obj.malloc(CLASS))).not.toBe(pool);
+    b.collect();
+    expect(b.obj.malloc(CLASS)).toBe(blocks[4]);
+    // Full again (FULL set again). The first foreign free clears it and takes the delayed way,
+    // the second goes onto the REMOTE list; collect() brings back both.
+    const inUse = a.stats().bytesInUse;
+    a.obj.free(blocks[2]);
+    a.obj.free(blocks[1]);
+    expect(a.stats().bytesInUse).toBe(inUse - 2 * CLASS);
+    b.collect();
+    expect(new Set([b.obj.malloc(CLASS), b.obj.malloc(CLASS)])).toEqual(new Set([blocks[1], blocks[2]]));
+    b.check();
+    const live = new Set<number>();
+    b.walk((blk) => live.add(blk.address));
+    for (const p of blocks) expect(live.has(p)).toBe(true);
+  });
+
   it("collect() takes back remote frees and returns the pools they emptied", () => {
     const { a, b } = setup();
     const ps = Array.from({ length: 500 }, () => b.obj.malloc(64));
