@@ -257,6 +257,47 @@ describe("threads: pools per thread", () => {
     for (const p of blocks) expect(live.has(p)).toBe(true);
   });
 
+  it("a thread keeps its only pool of a class when it empties; collect() and detachThread() give such pools back", () => {
+    const { a, b, poolOf } = setup();
+    const oa = b.objectAllocator;
+    const idx = (CLASS >>> oa.alignShift) - 1;
+    const sp = oa.sentinel(idx);
+    const head = () => b.u32[(sp + 8) >>> 2]; // usedpools[idx] (the sentinel's NEXT)
+    const p = b.obj.malloc(CLASS);
+    const pool = poolOf(p);
+    b.obj.free(p); // the pool's last block: the pool stays in b's usedpools, empty
+    expect(head()).toBe(pool);
+    a.check();
+    expect(a.stats().bytesInUse).toBe(0);
+    expect(poolOf(b.obj.malloc(CLASS))).toBe(pool);
+    b.obj.free(pool + 48);
+    // Two pools of the class: the first fills (out of usedpools), the second empties and is
+    // kept, being the class's only pool in usedpools then; the first, emptied after it, is not.
+    const many = Array.from({ length: 40 }, () => b.obj.malloc(CLASS));
+    const second = poolOf(many[39]);
+    expect(second).not.toBe(pool);
+    for (const q of many) if (poolOf(q) === second) b.obj.free(q);
+    expect(head()).toBe(second);
+    a.check();
+    for (const q of many) if (poolOf(q) === pool) b.obj.free(q);
+    a.check();
+    let n = 0;
+    for (let q = head(); q !== sp; q = b.u32[(q + 8) >>> 2]) n++;
+    expect(n).toBe(1); // the first went back to its arena
+    expect(head()).toBe(second);
+    expect(a.stats().bytesInUse).toBe(0);
+    b.collect();
+    expect(head()).toBe(sp); // given back to its arena
+    a.check();
+    // detachThread() gives a kept pool back too (its slot's usedpools must end up empty).
+    b.obj.free(b.obj.malloc(64));
+    b.detachThread();
+    a.check();
+    expect(a.stats().bytesInUse).toBe(0);
+    expect(attachHeap(a.memory.source).threadId).toBe(1);
+    a.check();
+  });
+
   it("collect() takes back remote frees and returns the pools they emptied", () => {
     const { a, b } = setup();
     const ps = Array.from({ length: 500 }, () => b.obj.malloc(64));

@@ -93,6 +93,7 @@ export function checkHeap(heap: Heap): void {
   const arenaSet = new Set(headers);
   const pending = pendingFrees(heap);
   const poolInUsed = new Map<number, number>(); // pool -> size class, pools that must be in usedpools
+  const keptEmpty = new Set<number>(); // empty pools a thread kept (threads heaps): in usedpools too
   const slotState = (k: number): number => u32[(o.slotBase(k) + Slot.STATE) >>> 2];
   for (const first of arenas) {
     const a = o.arenaHeader(first);
@@ -118,11 +119,16 @@ export function checkHeap(heap: Heap): void {
     forEachPool(heap, first, (p) => {
       if (!p.carved) return;
       if (u32[(p.pool + Pool.ARENA) >>> 2] !== a) fail(p.pool, "pool's arena link is wrong");
-      if (p.allocated === 0) {
-        if (!freePools.has(p.pool)) fail(p.pool, "empty pool is not on its arena's free-pool list");
+      if (freePools.has(p.pool)) {
+        if (p.allocated !== 0) fail(p.pool, "pool with live blocks is on the free-pool list");
         return;
       }
-      if (freePools.has(p.pool)) fail(p.pool, "pool with live blocks is on the free-pool list");
+      if (p.allocated === 0) {
+        // Only a thread of a threads heap keeps an empty pool: its last of a class (obmalloc's
+        // poolEmptied), still in its usedpools (checked there).
+        if (!o.threaded) fail(p.pool, "empty pool is not on its arena's free-pool list");
+        keptEmpty.add(p.pool);
+      }
       if (p.szidx < 0) fail(p.pool, "pool in use has no size class");
       const owner = u32[(p.pool + Pool.OWNER) >>> 2];
       if (owner >= o.nSlots) fail(p.pool, `pool's owner ${owner} is not a thread slot`);
@@ -160,7 +166,9 @@ export function checkHeap(heap: Heap): void {
     for (let i = 0; i < o.nClasses; i++) {
       const sp = o.sentinelOf(k, i);
       let prev = sp;
+      let empties = 0;
       for (let p = u32[(sp + Pool.NEXT) >>> 2]; p !== sp; p = u32[(p + Pool.NEXT) >>> 2]) {
+        if (keptEmpty.has(p) && (k === o.orphan || ++empties > 1)) fail(p, `usedpools[${i}] of thread slot ${k} holds an empty pool it may not keep`);
         if (poolInUsed.get(p) !== i) fail(p, `usedpools[${i}] of thread slot ${k} holds a pool that is not a partly used pool of that class`);
         if (u32[(p + Pool.OWNER) >>> 2] !== k) fail(p, `usedpools[${i}] of thread slot ${k} holds a pool of thread ${u32[(p + Pool.OWNER) >>> 2]}`);
         if (!live) fail(p, `thread slot ${k} is free but its usedpools[${i}] holds pools`);

@@ -315,18 +315,24 @@ export class ObjectAllocator {
       u32[b >>> 2] = 0;
       return;
     }
-    // Full. With threads, say so first: a foreign free then reaches us through DELAYED. A block
-    // that arrived in between is taken instead (the pool is not full after all). FULL may still
-    // be set from the last time the pool filled (only a foreign free clears it): then it says
-    // so already, with no atomic operation (~140 instructions each in V8).
-    if (this.threaded) {
-      const w = (pool + Pool.REMOTE) >>> 2;
-      if (this.u32[w] !== Remote.FULL && Atomics.compareExchange(this.i32, w, 0, Remote.FULL) !== 0) {
-        this.takeRemote(pool);
-        return;
-      }
-    }
+    // Full. With threads, say so first (markFull), unless blocks arrived meanwhile.
+    if (this.threaded && this.markFull(pool)) return;
     this.unlinkPool(pool);
+  }
+
+  /**
+   * With threads, a pool about to leave usedpools full: mark it FULL, so that a foreign free then
+   * reaches us through DELAYED. FULL may still be set from the last time the pool filled (only a
+   * foreign free clears it): then it says so already, with no atomic operation (~140
+   * instructions each in V8). True when blocks freed by others arrived in between and were taken
+   * instead (the pool is not full after all). Its own function: heaps without threads never call
+   * it, so V8 leaves it out of their inlined fast paths.
+   */
+  private markFull(pool: number): boolean {
+    const w = (pool + Pool.REMOTE) >>> 2;
+    if (this.u32[w] === Remote.FULL || Atomics.compareExchange(this.i32, w, 0, Remote.FULL) === 0) return false;
+    this.takeRemote(pool);
+    return true;
   }
 
   private unlinkPool(pool: number): void {
@@ -514,8 +520,13 @@ export class ObjectAllocator {
     return new InvalidPointerError(op, p, "interior", `points inside a ${size}-byte block, not at its start`);
   }
 
-  /** The pool's last block was freed: the pool goes back to its arena (under the lock). */
-  private poolEmptied(pool: number): void {
+  /**
+   * The pool's last block was freed: the pool goes back to its arena (under the lock). Heaps
+   * with threads keep a thread's only pool of a class instead: SharedObjectAllocator. (Calling
+   * a helper from here, one call deeper, cost minidom 24 instructions an event: V8 inlines this
+   * into free, and free into the replay loop, within a budget.)
+   */
+  protected poolEmptied(pool: number): void {
     const took = this.enter();
     try {
       this.returnPool(pool);
@@ -711,20 +722,26 @@ export class ObjectAllocator {
 
   /**
    * Take back every block other threads freed into this thread's pools, and return the pools
-   * that became empty. The owner's own housekeeping (also done lazily on its slow paths).
+   * that are empty (those emptied by such blocks, and the last pools of their classes that this
+   * thread kept: poolEmptied). The owner's own housekeeping (also done lazily on its slow paths).
    */
   collect(): void {
     if (!this.threaded) return;
     if (this.detached) throw detachedError();
     this.takeDelayed();
-    const u32 = this.u32;
-    for (let idx = 0; idx < this.nClasses; idx++) {
-      const sp = this.sentinel(idx);
-      for (let pool = u32[(sp + Pool.NEXT) >>> 2]; pool !== sp; ) {
-        const next = u32[(pool + Pool.NEXT) >>> 2];
-        if (this.takeRemote(pool) !== 0 && u32[pool >>> 2] === 0) this.poolEmptied(pool);
-        pool = next;
+    const took = this.enter();
+    try {
+      for (let idx = 0; idx < this.nClasses; idx++) {
+        const sp = this.sentinel(idx);
+        for (let pool = this.u32[(sp + Pool.NEXT) >>> 2]; pool !== sp; ) {
+          const next = this.u32[(pool + Pool.NEXT) >>> 2];
+          this.takeRemote(pool);
+          if (this.u32[pool >>> 2] === 0) this.returnPool(pool);
+          pool = next;
+        }
       }
+    } finally {
+      this.leave(took);
     }
   }
 
@@ -742,6 +759,15 @@ export class ObjectAllocator {
       const i32 = this.i32;
       const sw = (this.slotBase(k) + Slot.STATE) >>> 2;
       if (Atomics.load(i32, sw) !== SlotState.LIVE) throw new RangeError(`thread ${k} is not attached to this heap`);
+      // The empty pools k kept as the last of their classes (poolEmptied): back to their arenas.
+      for (let idx = 0; idx < this.nClasses; idx++) {
+        const sp = this.sentinelOf(k, idx);
+        for (let pool = this.u32[(sp + Pool.NEXT) >>> 2]; pool !== sp; ) {
+          const next = this.u32[(pool + Pool.NEXT) >>> 2];
+          if (this.u32[pool >>> 2] === 0) this.returnPool(pool);
+          pool = next;
+        }
+      }
       const orphans = this.usedBaseOf(this.orphan);
       for (const first of this.raw.arenas()) {
         const end = this.u32[(this.arenaHeader(first) + Arena.POOL_ADDRESS) >>> 2];
@@ -841,8 +867,34 @@ export class FineObjectAllocator extends ObjectAllocator {
   }
 }
 
+/**
+ * The object allocator of a heap with threads. A thread keeps its only pool of a class (its
+ * links both the sentinel) when the pool empties, instead of giving it back to its arena:
+ * giving it back and taking a pool again for the class's next block would be two lock cycles
+ * (~600 instructions; on the bundled trace 98% of the pools that empty are their class's only
+ * one, and the class asks for a pool again next). At most one such empty pool per class and
+ * thread; collect() and detachThread() give them back. A class of its own, so that heaps
+ * without threads keep the smaller poolEmptied that V8 inlines into free (an added branch there
+ * cost minidom 25 instructions an event through what V8 then left out of line).
+ */
+export class SharedObjectAllocator extends ObjectAllocator {
+  protected override poolEmptied(pool: number): void {
+    if (this.u32[(pool + Pool.NEXT) >>> 2] !== this.u32[(pool + Pool.PREV) >>> 2]) super.poolEmptied(pool);
+  }
+}
+
+/** SharedObjectAllocator with 8-byte size classes (FineObjectAllocator's malloc). */
+export class SharedFineObjectAllocator extends SharedObjectAllocator {
+  override malloc(n: number): number {
+    return this.mallocIn(n, (n - 1) >>> Size.MIN_ALIGNMENT_SHIFT);
+  }
+}
+
 /** The object allocator for the heap at heapBase, of the class its alignment needs. */
 export function createObjectAllocator(mem: Memory, raw: RawAllocator, heapBase: number, opts: ObjectAllocatorOptions = {}): ObjectAllocator {
-  const fine = mem.views.u32[(heapBase >>> 2) + H.ALIGN_SHIFT] === Size.MIN_ALIGNMENT_SHIFT;
+  const hw = heapBase >>> 2;
+  const fine = mem.views.u32[hw + H.ALIGN_SHIFT] === Size.MIN_ALIGNMENT_SHIFT;
+  if (mem.views.u32[hw + H.MAX_THREADS] !== 0)
+    return fine ? new SharedFineObjectAllocator(mem, raw, heapBase, opts) : new SharedObjectAllocator(mem, raw, heapBase, opts);
   return fine ? new FineObjectAllocator(mem, raw, heapBase, opts) : new ObjectAllocator(mem, raw, heapBase, opts);
 }
