@@ -777,6 +777,9 @@ export class ObjectAllocator {
           Atomics.store(i32, (pool + Pool.OWNER) >>> 2, this.orphan);
           if (u32[(pool + Pool.FREEBLOCK) >>> 2] !== 0) this.unlinkPool(pool);
           this.takeRemote(pool);
+          // No FULL on an orphan: a thread that read the old owner then pushes onto REMOTE
+          // (taken with the pool) instead of onto the delayed list of a slot that is gone.
+          Atomics.compareExchange(i32, (pool + Pool.REMOTE) >>> 2, Remote.FULL, 0);
           if (u32[(pool + Pool.FREEBLOCK) >>> 2] !== 0 || u32[pool >>> 2] === 0) this.linkPool(pool, orphans);
           if (u32[pool >>> 2] === 0) this.returnPool(pool);
         }
