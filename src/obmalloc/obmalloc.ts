@@ -637,8 +637,13 @@ export class ObjectAllocator {
     for (;;) {
       const old = Atomics.load(i32, w);
       this.u32[p >>> 2] = old >>> 0;
-      if (Atomics.compareExchange(i32, w, old, p | 0) === old) return;
+      if (Atomics.compareExchange(i32, w, old, p | 0) === old) break;
     }
+    // The owner may have left meanwhile: orphanSlot drains the list before and after it marks
+    // the slot free, so a block pushed after both finds the slot free here, and this thread
+    // frees what is on the list (into orphan pools by then). Without this, a block could wait
+    // on the list of a slot nobody uses (until a new thread takes the slot).
+    if (Atomics.load(i32, (this.slotBase(owner) + Slot.STATE) >>> 2) !== SlotState.LIVE) this.takeDelayed(w);
   }
 
   /** Free p into an orphan pool, under the lock; false when the pool was adopted meanwhile. */
@@ -784,9 +789,12 @@ export class ObjectAllocator {
           if (u32[pool >>> 2] === 0) this.returnPool(pool);
         }
       }
-      // Blocks others freed into k's full pools: their pools are orphans now, freed as such.
-      this.takeDelayed((this.slotBase(k) + Slot.DELAYED) >>> 2);
+      // Blocks others freed into k's full pools: their pools are orphans now, freed as such;
+      // again once the slot is marked free, for a push that raced with it (pushDelayed).
+      const wk = (this.slotBase(k) + Slot.DELAYED) >>> 2;
+      this.takeDelayed(wk);
       Atomics.store(i32, sw, SlotState.FREE);
+      this.takeDelayed(wk);
       if (k === this.owner) this.detached = true;
     } finally {
       this.leave(took);
