@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { attachHeap, createHeap, MemoryCorruptionError, PymallocError, type Heap } from "../dist/index.js";
+import { Pool } from "../src/constants.js";
 
 const WORKER = join(import.meta.dirname, "workers", "stress.mjs");
 
@@ -262,7 +263,7 @@ describe("threads: pools per thread", () => {
     const oa = b.objectAllocator;
     const idx = (CLASS >>> oa.alignShift) - 1;
     const sp = oa.sentinel(idx);
-    const head = () => b.u32[(sp + 8) >>> 2]; // usedpools[idx] (the sentinel's NEXT)
+    const head = () => b.u32[(sp + Pool.NEXT) >>> 2]; // usedpools[idx] (the sentinel's NEXT)
     const p = b.obj.malloc(CLASS);
     const pool = poolOf(p);
     b.obj.free(p); // the pool's last block: the pool stays in b's usedpools, empty
@@ -282,7 +283,7 @@ describe("threads: pools per thread", () => {
     for (const q of many) if (poolOf(q) === pool) b.obj.free(q);
     a.check();
     let n = 0;
-    for (let q = head(); q !== sp; q = b.u32[(q + 8) >>> 2]) n++;
+    for (let q = head(); q !== sp; q = b.u32[(q + Pool.NEXT) >>> 2]) n++;
     expect(n).toBe(1); // the first went back to its arena
     expect(head()).toBe(second);
     expect(a.stats().bytesInUse).toBe(0);

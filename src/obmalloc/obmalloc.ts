@@ -736,17 +736,26 @@ export class ObjectAllocator {
     this.takeDelayed();
     const took = this.enter();
     try {
-      for (let idx = 0; idx < this.nClasses; idx++) {
-        const sp = this.sentinel(idx);
-        for (let pool = this.u32[(sp + Pool.NEXT) >>> 2]; pool !== sp; ) {
-          const next = this.u32[(pool + Pool.NEXT) >>> 2];
-          this.takeRemote(pool);
-          if (this.u32[pool >>> 2] === 0) this.returnPool(pool);
-          pool = next;
-        }
-      }
+      this.returnEmptyPools(this.owner);
     } finally {
       this.leave(took);
+    }
+  }
+
+  /**
+   * Every pool in thread slot k's usedpools (k: this thread, or one that left): take back the
+   * blocks others freed into it, and give it back to its arena if it is empty (emptied so, or
+   * kept as the last of its class: SharedObjectAllocator). Under the lock.
+   */
+  private returnEmptyPools(k: number): void {
+    for (let idx = 0; idx < this.nClasses; idx++) {
+      const sp = this.sentinelOf(k, idx);
+      for (let pool = this.u32[(sp + Pool.NEXT) >>> 2]; pool !== sp; ) {
+        const next = this.u32[(pool + Pool.NEXT) >>> 2];
+        this.takeRemote(pool);
+        if (this.u32[pool >>> 2] === 0) this.returnPool(pool);
+        pool = next;
+      }
     }
   }
 
@@ -764,15 +773,8 @@ export class ObjectAllocator {
       const i32 = this.i32;
       const sw = (this.slotBase(k) + Slot.STATE) >>> 2;
       if (Atomics.load(i32, sw) !== SlotState.LIVE) throw new RangeError(`thread ${k} is not attached to this heap`);
-      // The empty pools k kept as the last of their classes (poolEmptied): back to their arenas.
-      for (let idx = 0; idx < this.nClasses; idx++) {
-        const sp = this.sentinelOf(k, idx);
-        for (let pool = this.u32[(sp + Pool.NEXT) >>> 2]; pool !== sp; ) {
-          const next = this.u32[(pool + Pool.NEXT) >>> 2];
-          if (this.u32[pool >>> 2] === 0) this.returnPool(pool);
-          pool = next;
-        }
-      }
+      // The empty pools k kept as the last of their classes: back to their arenas.
+      this.returnEmptyPools(k);
       const orphans = this.usedBaseOf(this.orphan);
       for (const first of this.raw.arenas()) {
         const end = this.u32[(this.arenaHeader(first) + Arena.POOL_ADDRESS) >>> 2];
