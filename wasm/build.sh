@@ -30,12 +30,21 @@ program() { # $1 output, then extra flags
 program "$out/program/program.wasm"
 program "$out/program/program-offbyone.wasm" -DOFF_BY_ONE
 
+# --- pymalloc inside WebAssembly (issue #17): C clients of the heap --------------------------
+#   clients/ctors.wasm   allocates from a constructor, 1 MiB stack, names kept (instantiateWithHeap tests)
+mkdir -p "$out/clients"
+clang --target=wasm32 -O2 -nostdlib -ffreestanding -fno-builtin \
+  -Wl,--no-entry -Wl,--import-memory -Wl,--export=__heap_base -Wl,--export=__wasm_call_ctors -Wl,--allow-undefined \
+  -Wl,-z,stack-size=1048576 clients/ctors.c -o "$out/clients/ctors.wasm"
+ours17=(clients/ctors.wasm)
+# --- end of issue #17's block ----------------------------------------------------------------
+
 if [ $check = 1 ]; then
   status=0
-  for f in dlmalloc/dlmalloc.wasm program/program.wasm program/program-offbyone.wasm; do
+  for f in dlmalloc/dlmalloc.wasm program/program.wasm program/program-offbyone.wasm "${ours17[@]}"; do
     if cmp -s "$out/$f" "$f"; then echo "$f matches its source"; else echo "$f differs from a fresh build of its source" >&2; status=1; fi
   done
   rm -rf "$out"
   exit $status
 fi
-for f in dlmalloc/dlmalloc.wasm program/program.wasm program/program-offbyone.wasm; do echo "built wasm/$f ($(stat -c %s "$f") bytes)"; done
+for f in dlmalloc/dlmalloc.wasm program/program.wasm program/program-offbyone.wasm "${ours17[@]}"; do echo "built wasm/$f ($(stat -c %s "$f") bytes)"; done

@@ -11,29 +11,44 @@ import type { Family } from "../heap/families.js";
 
 export type FamilyName = "raw" | "mem" | "obj";
 
-/** What a C module compiled for wasm32 imports: the memory and the four calls. */
-export interface WasmAllocatorImports {
-  memory: WebAssembly.Memory;
+/** The four calls a C module compiled for wasm32 imports from env (signed i32 arguments). */
+export interface AllocatorFunctions {
   malloc(n: number): number;
   free(p: number): void;
   calloc(nelem: number, elsize: number): number;
   realloc(p: number, n: number): number;
 }
 
-export function familyOf(heap: Heap, family: FamilyName | undefined): Family {
+/** What a C module compiled for wasm32 imports: the memory and the four calls. */
+export interface WasmAllocatorImports extends AllocatorFunctions {
+  memory: WebAssembly.Memory;
+}
+
+function familyName(family: FamilyName | undefined): FamilyName {
   const name = family ?? "mem";
   if (name !== "raw" && name !== "mem" && name !== "obj") throw new RangeError(`family must be "raw", "mem" or "obj", got ${String(name)}`);
-  return heap[name];
+  return name;
+}
+
+export function familyOf(heap: Heap, family: FamilyName | undefined): Family {
+  return heap[familyName(family)];
 }
 
 /** Trampolines from wasm32 (signed i32 arguments) to a family (unsigned byte offsets). */
-export function trampolines(fam: () => Family): Omit<WasmAllocatorImports, "memory"> {
+export function trampolines(fam: () => Family): AllocatorFunctions {
   return {
     malloc: (n) => fam().malloc(n >>> 0),
     free: (p) => fam().free(p >>> 0),
     calloc: (a, b) => fam().calloc(a >>> 0, b >>> 0),
     realloc: (p, n) => fam().realloc(p >>> 0, n >>> 0),
   };
+}
+
+/** The allocator functions of the heap that heap() returns (looked up at the first call). */
+export function allocatorImports(heap: () => Heap, family: FamilyName | undefined): AllocatorFunctions {
+  let f: Family | undefined;
+  const name = familyName(family);
+  return trampolines(() => (f ??= heap()[name]));
 }
 
 /**

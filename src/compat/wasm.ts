@@ -1,51 +1,157 @@
 /**
  * compat/wasm.ts — pymalloc as the allocator of WebAssembly code.
  *
- * Owns: instantiateWithHeap(): instantiate a module that imports its allocator from "env" on a
- * memory, then format the heap above the module's __heap_base so that its static data and stack
- * stay untouched.
- * Must not: change the heap's behaviour: these are thin trampolines over one family.
+ * Owns: instantiateWithHeap() and heapForModule(): a memory sized for the module (its declared
+ * minimum at least), a heap formatted above the module's __heap_base (read from its bytes, or
+ * from the instance), the module's env.malloc & co linked to that heap (optionally wrapped by
+ * the caller), refusal of modules that carry an allocator of their own, and the call of the
+ * module's initialiser once its heap exists.
+ * Must not: change the heap's behaviour: the imports are the heap's (compat/wasm-imports.ts).
  */
 
 import { createHeap, type Heap } from "../heap/heap.js";
 import type { HeapOptions } from "../heap/options.js";
-import type { Family } from "../heap/families.js";
-import { familyOf, trampolines, type FamilyName } from "./wasm-imports.js";
+import { DEFAULT_INITIAL_BYTES, DEFAULT_MAX_BYTES, WASM_PAGE } from "../constants.js";
+import { PymallocError } from "../errors.js";
+import { allocatorImports, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
+import { wasmModuleInfo, type WasmModuleInfo } from "./wasm-module.js";
 
 export interface InstantiateOptions extends HeapOptions {
-  /** Other imports of the module; "env" gets memory and the allocator added. */
+  /**
+   * Other imports of the module. env.memory and env.malloc/free/calloc/realloc are the heap's:
+   * passing them here is an error (wrap them with `wrapAllocator` instead).
+   */
   imports?: WebAssembly.Imports;
   /** Family for C's malloc (default "mem"). */
   family?: FamilyName;
-  /** The memory to use (default: a new WebAssembly.Memory of initialBytes, growing to maxBytes). */
+  /** The memory to use (default: a new WebAssembly.Memory, at least the module's declared minimum). */
   memory?: WebAssembly.Memory;
+  /**
+   * Wrap the allocator the module imports: called with the heap's malloc/free/calloc/realloc (as
+   * the module would import them), it returns the functions to import instead, e.g. ones that
+   * count calls and then call the heap's. Functions it leaves out stay the heap's.
+   */
+  wrapAllocator?: (heapFunctions: AllocatorFunctions) => Partial<AllocatorFunctions>;
+  /**
+   * Call the module's `_initialize` (a wasi-libc reactor) or else `__wasm_call_ctors` (C++
+   * constructors) once the heap exists, before returning (default true). Pass false to call it
+   * yourself.
+   */
+  initialize?: boolean;
+}
+
+const ALLOCATOR_NAMES = ["malloc", "free", "calloc", "realloc"] as const;
+
+/** Refuse a module that does not take its allocator from env (a plain wasi-libc build carries dlmalloc). */
+function checkAllocatorImports(module: WebAssembly.Module): void {
+  const imported = WebAssembly.Module.imports(module).filter((d) => d.module === "env" && d.kind === "function" && (ALLOCATOR_NAMES as readonly string[]).includes(d.name));
+  if (imported.length > 0) return;
+  const own = WebAssembly.Module.exports(module).some((d) => d.kind === "function" && d.name === "malloc");
+  throw new PymallocError(
+    own
+      ? "this module carries its own malloc (it exports malloc and imports none of env.malloc/free/calloc/realloc): that malloc would take the memory above __heap_base, where the heap is. " +
+          "Link it against pymalloc instead: compile with wasm/include/pymemcompat.h and link with wasm/pymemcompat.c or -Wl,--allow-undefined, keeping libc's malloc out (see the README's \"pymalloc inside WebAssembly\")"
+      : "this module imports none of env.malloc/free/calloc/realloc: it does not allocate from a heap (nothing to link). Build it so that its malloc is an import (see the README's \"pymalloc inside WebAssembly\")",
+  );
+}
+
+/** A WebAssembly.Memory for the module: its declared minimum at least, within its declared maximum. */
+function memoryFor(info: WasmModuleInfo | undefined, options: InstantiateOptions): WebAssembly.Memory {
+  const pages = (n: number): number => Math.ceil(n / WASM_PAGE);
+  const m = info?.memory;
+  let initial = Math.max(pages(options.initialBytes ?? DEFAULT_INITIAL_BYTES), pages(m?.minBytes ?? 0));
+  let maximum = pages(options.maxBytes ?? DEFAULT_MAX_BYTES);
+  if (m?.maxBytes !== undefined) maximum = Math.min(maximum, pages(m.maxBytes));
+  if (initial > maximum) {
+    if (m !== undefined && pages(m.minBytes) > maximum) throw new RangeError(`the module needs a memory of ${m.minBytes} bytes at least, above maxBytes (${options.maxBytes})`);
+    initial = maximum;
+  }
+  const shared = m?.shared === true || options.threads === true;
+  return new WebAssembly.Memory({ initial, maximum, shared } as WebAssembly.MemoryDescriptor);
+}
+
+function bytesOf(source: WebAssembly.Module | BufferSource): BufferSource | undefined {
+  return source instanceof WebAssembly.Module ? undefined : source;
 }
 
 /**
- * Instantiate a module that imports `env.memory` and `env.malloc/free/calloc/realloc`, and make
- * a heap in that memory starting at the module's exported `__heap_base` (or options.heapBase).
- * The module must not allocate while it is being instantiated (a start function).
+ * A heap for a module, made before it is instantiated: a memory of the module's declared size
+ * at least (or options.memory), formatted from the initial value of its `__heap_base` (or
+ * options.heapBase). Then `heap.wasmImports()` are its imports, which you may wrap, and
+ * `new WebAssembly.Instance(module, { env: { ...heap.wasmImports(), ...yours } })`.
+ */
+export function heapForModule(bytes: BufferSource, options: Omit<InstantiateOptions, "imports" | "wrapAllocator" | "initialize"> = {}): Heap {
+  const info = wasmModuleInfo(bytes);
+  const heapBase = options.heapBase ?? info.heapBase;
+  if (heapBase === undefined) throw new TypeError("the module exports no __heap_base (link with -Wl,--export=__heap_base), and no heapBase option was given");
+  const { family: _family, ...heapOptions } = options;
+  const memory = options.memory ?? memoryFor(info, options);
+  return createHeap({ ...heapOptions, memory, heapBase });
+}
+
+/**
+ * Instantiate a module that imports `env.memory` and (some of) `env.malloc/free/calloc/realloc`
+ * on a heap starting at the module's `__heap_base` (or options.heapBase), then call its
+ * initialiser (`_initialize` or `__wasm_call_ctors`, unless initialize: false).
+ *
+ * Given the module's bytes, the memory and heap are made first, sized and placed from what the
+ * binary declares (the module may then allocate from a start function). Given a compiled
+ * WebAssembly.Module (whose limits JS cannot read), the memory is `initialBytes` long and the
+ * heap is formatted after instantiation from the instance's `__heap_base`.
  */
 export async function instantiateWithHeap(
   source: WebAssembly.Module | BufferSource,
   options: InstantiateOptions = {},
-): Promise<{ instance: WebAssembly.Instance; heap: Heap }> {
-  const { imports = {}, family, ...heapOptions } = options;
-  const pages = (n: number): number => Math.ceil(n / 65536);
-  const memory =
-    options.memory ??
-    new WebAssembly.Memory({ initial: pages(options.initialBytes ?? 1 << 20), maximum: pages(options.maxBytes ?? 2 ** 32 - 65536) });
-  let fam: Family | undefined;
-  const heapNotReady = (): Family => {
-    throw new Error("the module allocated while being instantiated, before its heap exists");
-  };
-  const env = { ...(imports.env ?? {}), memory, ...trampolines(() => fam ?? heapNotReady()) };
+): Promise<{ instance: WebAssembly.Instance; heap: Heap; module: WebAssembly.Module }> {
+  const { imports = {}, family, wrapAllocator, initialize = true, ...heapOptions } = options;
+  const givenEnv = (imports.env ?? {}) as Record<string, unknown>;
+  for (const name of ["memory", ...ALLOCATOR_NAMES])
+    if (name in givenEnv)
+      throw new TypeError(
+        name === "memory"
+          ? "imports.env.memory: pass the memory as the memory option (it becomes the heap's)"
+          : `imports.env.${name} would replace the heap's allocator: to wrap or count allocator calls, pass wrapAllocator: (heap) => ({ ${name}: (...a) => heap.${name}(...a) })`,
+      );
+  const bytes = bytesOf(source);
   const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
-  const instance = await WebAssembly.instantiate(module, { ...imports, env });
-  const exported = instance.exports.__heap_base;
-  const heapBase = options.heapBase ?? (exported instanceof WebAssembly.Global ? (exported.value as number) : undefined);
-  if (heapBase === undefined) throw new TypeError("the module exports no __heap_base (link with -Wl,--export=__heap_base), and no heapBase option was given");
-  const heap = createHeap({ ...heapOptions, memory, heapBase });
-  fam = familyOf(heap, family);
-  return { instance, heap };
+  checkAllocatorImports(module);
+  const info = bytes === undefined ? undefined : wasmModuleInfo(bytes);
+  const memory = options.memory ?? memoryFor(info, options);
+  let heap: Heap | undefined;
+  const heapBase = heapOptions.heapBase ?? info?.heapBase;
+  if (heapBase !== undefined) heap = createHeap({ ...heapOptions, memory, heapBase });
+  let fns = allocatorImports(() => {
+    if (heap === undefined) throw new PymallocError("the module allocated while being instantiated, before its heap exists (pass the module's bytes, not a WebAssembly.Module, so that the heap is made first)");
+    return heap;
+  }, family);
+  if (wrapAllocator !== undefined) {
+    const w = wrapAllocator(fns);
+    fns = { ...fns };
+    for (const name of ALLOCATOR_NAMES) {
+      const f = w[name];
+      if (f === undefined) continue;
+      if (typeof f !== "function") throw new TypeError(`wrapAllocator returned a ${typeof f} for ${name}; expected a function`);
+      (fns as unknown as Record<string, unknown>)[name] = f;
+    }
+  }
+  const env = { ...givenEnv, memory, ...fns };
+  let instance: WebAssembly.Instance;
+  try {
+    instance = await WebAssembly.instantiate(module, { ...imports, env });
+  } catch (e) {
+    if (e instanceof WebAssembly.LinkError && /memory/i.test(e.message) && info === undefined)
+      throw new RangeError(`${e.message}: the memory of initialBytes is smaller than the module declares; pass the module's bytes (the memory is then sized from them) or a larger initialBytes`);
+    throw e;
+  }
+  if (heap === undefined) {
+    const exported = instance.exports.__heap_base;
+    const base = exported instanceof WebAssembly.Global ? (exported.value as number) : undefined;
+    if (base === undefined) throw new TypeError("the module exports no __heap_base (link with -Wl,--export=__heap_base), and no heapBase option was given");
+    heap = createHeap({ ...heapOptions, memory, heapBase: base });
+  }
+  if (initialize) {
+    const init = instance.exports._initialize ?? instance.exports.__wasm_call_ctors;
+    if (typeof init === "function") (init as () => void)();
+  }
+  return { instance, heap, module };
 }

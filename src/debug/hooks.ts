@@ -769,7 +769,7 @@ function siteOf(stack: string | undefined): string {
     .split("\n")
     .slice(1)
     .map((l) => l.trim())
-    .filter((l) => !/[\\/](debug[\\/]hooks|heap[\\/]families)\.[jt]s/.test(l));
+    .filter((l) => !/[\\/](debug[\\/]hooks|heap[\\/]families|compat[\\/]wasm-imports)\.[jt]s/.test(l));
   return frames.slice(0, 3).join(" <- ") || "(unknown)";
 }
 

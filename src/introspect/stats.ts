@@ -7,6 +7,7 @@
 
 import {
   Chunk,
+  Debug,
   H,
   Pool,
   classSize,
@@ -45,8 +46,11 @@ export interface HeapStats {
   headerBytes: number;
   /** Bytes handed out to users: block sizes of small blocks plus usable bytes of raw blocks. */
   bytesInUse: number;
-  /** Blocks handed out to users (small and raw). */
+  /** Blocks handed out to users (small and raw); in the debug modes, blocks in quarantine are not counted. */
   blocksInUse: number;
+  /** Debug modes: freed blocks held in quarantine (not in blocksInUse), and their usable bytes (not in bytesInUse). 0 otherwise. */
+  quarantinedBlocks: number;
+  quarantinedBytes: number;
   raw: {
     /** In-use raw blocks (excluding arenas). */
     blocks: number;
@@ -78,7 +82,7 @@ export interface HeapStats {
     /** Bytes in pool headers of used pools. */
     headerBytes: number;
   };
-  /** Per size class, index = class. */
+  /** Per size class, index = class (pool occupancy: quarantined blocks included). */
   classes: SizeClassStats[];
 }
 
@@ -99,6 +103,8 @@ export function heapStats(heap: Heap): HeapStats {
     headerBytes: u32[hw + H.HEADER_BYTES],
     bytesInUse: 0,
     blocksInUse: 0,
+    quarantinedBlocks: 0,
+    quarantinedBytes: 0,
     raw: { blocks: 0, bytes: 0, freeBlocks: 0, freeBytes: 0, largestFree: 0, topFree: heap.memory.byteLength - raw.top },
     arenas: {
       current: u32[hw + H.NARENAS_CURRENT],
@@ -143,5 +149,18 @@ export function heapStats(heap: Heap): HeapStats {
     s.bytesInUse += k.blocksInUse * k.size;
   }
   s.blocksInUse += s.raw.blocks;
+  // Quarantined blocks are freed as far as the user knows: counted apart.
+  if (ring !== 0) {
+    const cap = u32[(ring + Debug.Q_CAPACITY) >>> 2];
+    const head = u32[(ring + Debug.Q_HEAD) >>> 2];
+    const count = u32[(ring + Debug.Q_COUNT) >>> 2];
+    for (let i = 0; i < count; i++) {
+      const e = ring + Debug.Q_ENTRIES + Debug.Q_ENTRY * ((head + i) % cap);
+      s.quarantinedBlocks++;
+      s.quarantinedBytes += u32[(e + Debug.Q_ENTRY_USABLE) >>> 2];
+    }
+    s.blocksInUse -= s.quarantinedBlocks;
+    s.bytesInUse -= s.quarantinedBytes;
+  }
   return s;
 }

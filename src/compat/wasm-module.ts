@@ -1,0 +1,160 @@
+/**
+ * compat/wasm-module.ts — what a WebAssembly binary says about its memory and allocator, read
+ * from its bytes before anything is instantiated.
+ *
+ * Owns: wasmModuleInfo(): the module's memory import limits, the initial value of its exported
+ * `__heap_base`, whether it imports env.malloc & co or carries an allocator of its own, and its
+ * initialisation exports. A reader of the binary format's import, global and export sections.
+ * Must not: compile, instantiate or touch a heap (compat/wasm.ts does).
+ */
+
+import { WASM_PAGE } from "../constants.js";
+
+export interface WasmModuleInfo {
+  /** The memory the module imports from env (undefined when it imports none). */
+  memory?: { module: string; name: string; minBytes: number; maxBytes?: number; shared: boolean };
+  /** Initial value of the exported global `__heap_base` (undefined when not exported). */
+  heapBase?: number;
+  /** Functions the module imports from "env" among malloc, free, calloc, realloc. */
+  allocatorImports: string[];
+  /** Functions the module exports among malloc, free, calloc, realloc (an allocator of its own). */
+  allocatorExports: string[];
+  /** "_initialize" (a wasi reactor), "__wasm_call_ctors", or undefined. */
+  initializer?: "_initialize" | "__wasm_call_ctors";
+}
+
+const ALLOC = ["malloc", "free", "calloc", "realloc"];
+
+class Reader {
+  pos = 0;
+  constructor(readonly b: Uint8Array) {}
+  byte(): number {
+    if (this.pos >= this.b.length) throw new TypeError("not a WebAssembly module: truncated");
+    return this.b[this.pos++];
+  }
+  u32(): number {
+    let v = 0;
+    for (let shift = 0; ; shift += 7) {
+      const c = this.byte();
+      v += (c & 0x7f) * 2 ** shift;
+      if ((c & 0x80) === 0) return v;
+      if (shift > 28) throw new TypeError("not a WebAssembly module: bad LEB128");
+    }
+  }
+  /** A signed LEB128 i32 (i32.const). */
+  s32(): number {
+    let v = 0;
+    let shift = 0;
+    let c: number;
+    do {
+      c = this.byte();
+      v |= (c & 0x7f) << shift;
+      shift += 7;
+    } while (c & 0x80 && shift < 35);
+    if (shift < 32 && c & 0x40) v |= -1 << shift;
+    return v | 0;
+  }
+  name(): string {
+    const n = this.u32();
+    const s = new TextDecoder().decode(this.b.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return s;
+  }
+  limits(): { min: number; max?: number; shared: boolean } {
+    const flags = this.byte();
+    const min = this.u32();
+    const max = flags & 1 ? this.u32() : undefined;
+    return { min, max, shared: (flags & 2) !== 0 };
+  }
+  /** A constant expression; its value when it is i32.const. */
+  constExpr(): number | undefined {
+    let value: number | undefined;
+    for (;;) {
+      const op = this.byte();
+      if (op === 0x0b) return value;
+      if (op === 0x41) value = this.s32();
+      else if (op === 0x23) this.u32(); // global.get
+      else if (op === 0x42) while (this.byte() & 0x80); // i64.const
+      else if (op === 0x43) this.pos += 4;
+      else if (op === 0x44) this.pos += 8;
+      else if (op === 0xd0) this.byte(); // ref.null
+      else if (op === 0xd2) this.u32(); // ref.func
+      else value = undefined; // extended constant expressions: not a plain value
+    }
+  }
+}
+
+function bytesOf(source: BufferSource): Uint8Array {
+  if (source instanceof Uint8Array) return source;
+  if (ArrayBuffer.isView(source)) return new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+  if (source instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && (source as unknown) instanceof SharedArrayBuffer)) return new Uint8Array(source);
+  throw new TypeError("wasmModuleInfo() needs the module's bytes (an ArrayBuffer or a typed array)");
+}
+
+/**
+ * Read a WebAssembly binary's memory import, `__heap_base` and allocator imports/exports, with
+ * no instance: e.g. to make the memory and the heap before instantiating
+ * (`createHeap({ memory, heapBase: wasmModuleInfo(bytes).heapBase })`).
+ */
+export function wasmModuleInfo(source: BufferSource): WasmModuleInfo {
+  const r = new Reader(bytesOf(source));
+  if (r.b.length < 8 || r.b[0] !== 0 || r.b[1] !== 0x61 || r.b[2] !== 0x73 || r.b[3] !== 0x6d)
+    throw new TypeError("not a WebAssembly module: no \\0asm magic");
+  r.pos = 8;
+  const info: WasmModuleInfo = { allocatorImports: [], allocatorExports: [] };
+  let importedGlobals = 0;
+  const globals: (number | undefined)[] = [];
+  let heapBaseGlobal = -1;
+  while (r.pos < r.b.length) {
+    const id = r.byte();
+    const size = r.u32();
+    const end = r.pos + size;
+    if (id === 2) {
+      for (let n = r.u32(); n > 0; n--) {
+        const mod = r.name();
+        const name = r.name();
+        const kind = r.byte();
+        if (kind === 0) {
+          r.u32();
+          if (mod === "env" && ALLOC.includes(name)) info.allocatorImports.push(name);
+        } else if (kind === 1) {
+          r.byte();
+          r.limits();
+        } else if (kind === 2) {
+          const l = r.limits();
+          info.memory = { module: mod, name, minBytes: l.min * WASM_PAGE, maxBytes: l.max === undefined ? undefined : l.max * WASM_PAGE, shared: l.shared };
+        } else if (kind === 3) {
+          r.byte();
+          r.byte();
+          importedGlobals++;
+          globals.push(undefined);
+        } else if (kind === 4) {
+          r.byte();
+          r.u32();
+        } else throw new TypeError(`not a WebAssembly module: import kind ${kind}`);
+      }
+    } else if (id === 6) {
+      for (let n = r.u32(); n > 0; n--) {
+        r.byte();
+        r.byte();
+        globals.push(r.constExpr());
+      }
+    } else if (id === 7) {
+      for (let n = r.u32(); n > 0; n--) {
+        const name = r.name();
+        const kind = r.byte();
+        const index = r.u32();
+        if (kind === 3 && name === "__heap_base") heapBaseGlobal = index;
+        if (kind === 0 && ALLOC.includes(name)) info.allocatorExports.push(name);
+        if (kind === 0 && name === "_initialize") info.initializer = "_initialize";
+        if (kind === 0 && name === "__wasm_call_ctors" && info.initializer === undefined) info.initializer = "__wasm_call_ctors";
+      }
+    }
+    r.pos = end;
+  }
+  if (heapBaseGlobal >= importedGlobals) {
+    const v = globals[heapBaseGlobal];
+    if (v !== undefined) info.heapBase = v >>> 0;
+  }
+  return info;
+}

@@ -1,0 +1,154 @@
+// pymalloc as the allocator of C code in WebAssembly: what instantiateWithHeap(), heapForModule()
+// and wasmModuleInfo() do with a real module (wasm/clients/ctors.c: allocates from a
+// constructor, 1 MiB stack, names kept), and the faults a new user hit while building such
+// clients (issue #17): a module with its own malloc, the memory's declared minimum, the heap base
+// before instantiation, wrapping the allocator imports, initialisation, quarantined blocks in
+// stats(), and the allocation site of a block allocated by C.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { createHeap, heapForModule, instantiateWithHeap, PymallocError, wasmModuleInfo, type AllocatorFunctions } from "../src/index.js";
+
+const ROOT = join(import.meta.dirname, "..");
+const bytes = (p: string): Uint8Array => new Uint8Array(readFileSync(join(ROOT, p)));
+const CTORS = bytes("wasm/clients/ctors.wasm");
+const DLMALLOC = bytes("wasm/dlmalloc/dlmalloc.wasm");
+const PROGRAM = bytes("wasm/program/program.wasm");
+
+interface Ctors {
+  get_greeting(): number;
+  c_make_block(n: number): number;
+  c_free_block(p: number): void;
+  c_calloc(n: number, m: number): number;
+  c_realloc(p: number, n: number): number;
+  stack_sum(n: number): number;
+  __heap_base: WebAssembly.Global;
+}
+
+const cString = (u8: Uint8Array, p: number): string => {
+  let e = p;
+  while (u8[e] !== 0) e++;
+  return new TextDecoder().decode(u8.subarray(p, e));
+};
+
+describe("wasmModuleInfo(): the module's memory and heap base from its bytes", () => {
+  it("reads the memory import's limits, __heap_base's initial value and the allocator imports", () => {
+    const info = wasmModuleInfo(CTORS);
+    expect(info.memory).toMatchObject({ module: "env", name: "memory", shared: false });
+    expect(info.memory!.minBytes).toBeGreaterThan(1 << 20); // the 1 MiB stack and the data
+    expect(info.allocatorImports.sort()).toEqual(["calloc", "free", "malloc", "realloc"]);
+    expect(info.allocatorExports).toEqual([]);
+    expect(info.initializer).toBe("__wasm_call_ctors");
+    // The value an instance reports.
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(CTORS), {
+      env: { memory: new WebAssembly.Memory({ initial: info.memory!.minBytes / 65536 }), malloc: () => 0, free() {}, calloc: () => 0, realloc: () => 0 },
+    });
+    expect(info.heapBase).toBe((inst.exports.__heap_base as WebAssembly.Global).value);
+    const dl = wasmModuleInfo(DLMALLOC);
+    expect(dl.allocatorImports).toEqual([]);
+    expect(dl.allocatorExports).toContain("malloc");
+    expect(() => wasmModuleInfo(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]))).toThrow(TypeError);
+  });
+});
+
+describe("instantiateWithHeap()", () => {
+  it("refuses a module that carries its own malloc, with a clear error, before it can run", async () => {
+    const err = await instantiateWithHeap(DLMALLOC).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PymallocError);
+    expect((err as Error).message).toMatch(/carries its own malloc.*imports none of env\.malloc/);
+    // Also given compiled: the module's import list is readable from a WebAssembly.Module.
+    await expect(instantiateWithHeap(new WebAssembly.Module(DLMALLOC))).rejects.toThrow(/carries its own malloc/);
+  });
+
+  it("makes the memory at least the module's declared minimum (a 1 MiB stack)", async () => {
+    const need = wasmModuleInfo(CTORS).memory!.minBytes;
+    const { instance, heap } = await instantiateWithHeap(CTORS, { initialBytes: 1 << 16 });
+    expect(heap.memory.byteLength).toBeGreaterThanOrEqual(need);
+    expect((instance.exports as unknown as Ctors).stack_sum(2)).toBe(2 * ((1023 * 1024) / 2));
+    // Given compiled (no bytes to read the limits from), a clear RangeError instead of a bare LinkError.
+    await expect(instantiateWithHeap(new WebAssembly.Module(CTORS), { initialBytes: 1 << 20 })).rejects.toThrow(/pass the module's bytes/);
+  });
+
+  it("runs the module's constructors once the heap exists (allocating from the heap), unless initialize: false", async () => {
+    const { instance, heap } = await instantiateWithHeap(CTORS, { allocator: "pymalloc_debug" });
+    const x = instance.exports as unknown as Ctors;
+    const p = x.get_greeting();
+    expect(p).toBeGreaterThanOrEqual(heap.heapBase);
+    expect(cString(heap.u8, p)).toBe("hello from a constructor");
+    expect(heap.leaks().totalBlocks).toBe(1);
+    heap.check();
+    const lazy = await instantiateWithHeap(CTORS, { initialize: false });
+    expect((lazy.instance.exports as unknown as Ctors).get_greeting()).toBe(0);
+    expect(lazy.heap.stats().blocksInUse).toBe(0);
+  });
+
+  it("lets wrapAllocator wrap and count the module's allocator calls; env.malloc in imports is an error, not overwritten", async () => {
+    const counts = { malloc: 0, free: 0, calloc: 0, realloc: 0 };
+    const { instance, heap } = await instantiateWithHeap(CTORS, {
+      wrapAllocator: (h: AllocatorFunctions) => ({
+        malloc: (n) => (counts.malloc++, h.malloc(n)),
+        free: (p) => (counts.free++, h.free(p)),
+        calloc: (n, m) => (counts.calloc++, h.calloc(n, m)),
+        realloc: (p, n) => (counts.realloc++, h.realloc(p, n)),
+      }),
+    });
+    const x = instance.exports as unknown as Ctors;
+    const a = x.c_make_block(40);
+    const b = x.c_calloc(4, 10);
+    expect(heap.u8.subarray(b, b + 40).every((v) => v === 0)).toBe(true);
+    const c = x.c_realloc(a, 400);
+    x.c_free_block(b);
+    x.c_free_block(c);
+    expect(counts).toEqual({ malloc: 2, free: 2, calloc: 1, realloc: 1 }); // malloc: the constructor's and ours
+    expect(heap.stats().blocksInUse).toBe(1);
+    await expect(instantiateWithHeap(CTORS, { imports: { env: { malloc: () => 0 } } })).rejects.toThrow(/wrapAllocator/);
+    await expect(instantiateWithHeap(CTORS, { wrapAllocator: () => ({ malloc: 3 as never }) })).rejects.toThrow(TypeError);
+  });
+
+  it("heapForModule(): the heap before instantiation, its wasmImports() wrapped by hand", () => {
+    const heap = heapForModule(CTORS, { allocator: "debug" });
+    expect(heap.heapBase).toBe(wasmModuleInfo(CTORS).heapBase);
+    let calls = 0;
+    const imports = heap.wasmImports();
+    const env = { ...imports, malloc: (n: number) => (calls++, imports.malloc(n)) };
+    const x = new WebAssembly.Instance(new WebAssembly.Module(CTORS), { env }).exports as unknown as Ctors & { __wasm_call_ctors(): void };
+    x.__wasm_call_ctors();
+    expect(calls).toBe(1);
+    expect(cString(heap.u8, x.get_greeting())).toBe("hello from a constructor");
+    heap.check();
+    // A module that exports no __heap_base needs the heapBase option.
+    expect(() => heapForModule(PROGRAM.slice(0, 8))).toThrow(/__heap_base/);
+  });
+
+  it("in the debug modes, stats().blocksInUse leaves quarantined blocks out and counts them apart", async () => {
+    for (const allocator of ["debug", "pymalloc_debug", "malloc_debug"] as const) {
+      const { instance, heap } = await instantiateWithHeap(CTORS, { allocator, initialize: false });
+      const x = instance.exports as unknown as Ctors;
+      const blocks = Array.from({ length: 2000 }, (_, i) => x.c_make_block(8 + (i % 600)));
+      const held = heap.stats();
+      expect(held.blocksInUse).toBe(2000);
+      expect(held.quarantinedBlocks).toBe(0);
+      for (const p of blocks) x.c_free_block(p);
+      const s = heap.stats();
+      expect(s.blocksInUse).toBe(0);
+      expect(s.bytesInUse).toBe(0);
+      expect(s.quarantinedBlocks).toBeGreaterThan(0);
+      expect(s.quarantinedBytes).toBeGreaterThan(0);
+      expect(heap.leaks().totalBlocks).toBe(0);
+      heap.debug!.drainQuarantine();
+      expect(heap.stats()).toMatchObject({ blocksInUse: 0, quarantinedBlocks: 0, quarantinedBytes: 0 });
+    }
+    // Release mode: nothing quarantined.
+    expect(createHeap().stats().quarantinedBlocks).toBe(0);
+  });
+
+  it("reports the allocation site of a block allocated by C from the wasm function that called malloc", async () => {
+    const { instance, heap } = await instantiateWithHeap(CTORS, { allocator: "debug", initialize: false });
+    const x = instance.exports as unknown as Ctors;
+    x.c_make_block(24);
+    const [site] = heap.leaks().bySite;
+    expect(site.blocks).toBe(1);
+    expect(site.site).toMatch(/^at c_make_block \(wasm:\/\//);
+    expect(site.site).not.toMatch(/wasm-imports|compat/);
+  });
+});
