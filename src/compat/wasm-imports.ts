@@ -1,13 +1,17 @@
 /**
  * compat/wasm-imports.ts — the functions a WebAssembly module imports to allocate from a heap.
  *
- * Owns: the trampolines from wasm32 calls (signed i32 arguments) to one family, and
- * heap.wasmImports().
+ * Owns: heap.wasmImports() and the allocator functions behind it: in pymalloc mode on a
+ * WebAssembly.Memory, the exports of an instance of the AssemblyScript fast path
+ * (wasm/obmalloc/obmalloc.ts) made for this heap handle (its thread slot), whose slow paths call
+ * the handle's family here; otherwise (debug modes, "malloc" mode, the raw family, a compiled
+ * module linked before its heap exists) trampolines from wasm32 calls to one family.
  * Must not: create heaps (compat/wasm.ts does) or change a family's behaviour.
  */
 
 import type { Heap } from "../heap/heap.js";
 import type { Family } from "../heap/families.js";
+import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "./wasm-fastpath-bytes.js";
 
 export type FamilyName = "raw" | "mem" | "obj";
 
@@ -44,23 +48,82 @@ export function trampolines(fam: () => Family): AllocatorFunctions {
   };
 }
 
-/** The allocator functions of the heap that heap() returns (looked up at the first call). */
+/** The allocator functions of the heap that heap() returns (looked up at the first call): trampolines. */
 export function allocatorImports(heap: () => Heap, family: FamilyName | undefined): AllocatorFunctions {
   let f: Family | undefined;
   const name = familyName(family);
   return trampolines(() => (f ??= heap()[name]));
 }
 
+// ---------------------------------------------------------------------------------------------
+// The fast path in WebAssembly
+// ---------------------------------------------------------------------------------------------
+
+const compiled: { plain?: WebAssembly.Module; shared?: WebAssembly.Module } = {};
+
+function decode(b64: string): Uint8Array<ArrayBuffer> {
+  const s = atob(b64);
+  const out = new Uint8Array(new ArrayBuffer(s.length));
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/** The compiled fast path for an unshared or a shared memory (its memory import says which). */
+export function fastPathModule(shared: boolean): WebAssembly.Module {
+  if (shared) return (compiled.shared ??= new WebAssembly.Module(decode(FASTPATH_SHARED_WASM)));
+  return (compiled.plain ??= new WebAssembly.Module(decode(FASTPATH_WASM)));
+}
+
+/** Whether C code on this heap's `family` gets the WebAssembly fast path (else trampolines into JS). */
+export function hasFastPath(heap: Heap, family?: FamilyName): boolean {
+  return heap.mode === "pymalloc" && familyName(family) !== "raw" && heap.memory.kind === "wasm";
+}
+
+/** One fast-path instance per heap handle (a Worker's handle has its own thread slot) and family. */
+const fastPaths = new WeakMap<Heap, Map<FamilyName, AllocatorFunctions>>();
+
+/**
+ * The four calls for C code allocating from `family` of this heap handle: the exports of a
+ * fast-path instance in pymalloc mode on a WebAssembly.Memory (C's calls to them stay in
+ * WebAssembly), trampolines into the family otherwise (the debug modes keep their JS hooks).
+ */
+export function heapAllocator(heap: Heap, family?: FamilyName): AllocatorFunctions {
+  const name = familyName(family);
+  const fam = heap[name];
+  if (!hasFastPath(heap, name)) return trampolines(() => fam);
+  let byFamily = fastPaths.get(heap);
+  if (byFamily === undefined) fastPaths.set(heap, (byFamily = new Map()));
+  let fns = byFamily.get(name);
+  if (fns !== undefined) return fns;
+  const memory = heap.memory.source as WebAssembly.Memory;
+  const shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
+  // The slow paths: everything the fast path leaves (pools from arenas, raw blocks, other
+  // threads' blocks, the lock, errors) is the family's, on this handle (its thread slot).
+  const slow = {
+    malloc: (n: number) => fam.malloc(n >>> 0),
+    free: (p: number) => fam.free(p >>> 0),
+    calloc: (a: number, b: number) => fam.calloc(a >>> 0, b >>> 0),
+    realloc: (p: number, n: number) => fam.realloc(p >>> 0, n >>> 0),
+  };
+  const x = new WebAssembly.Instance(fastPathModule(shared), { env: { memory }, pymalloc: slow }).exports as unknown as AllocatorFunctions & {
+    init(heapBase: number, slot: number): void;
+  };
+  x.init(heap.heapBase, heap.threadId);
+  fns = { malloc: x.malloc, free: x.free, calloc: x.calloc, realloc: x.realloc };
+  byFamily.set(name, fns);
+  return fns;
+}
+
 /**
  * Imports for a module whose C code calls malloc/free: spread them into its "env". The heap
  * must live in a WebAssembly.Memory (createHeap({ memory: wasmMemory, heapBase })), above the
  * module's static data and stack. `family` picks the family C's malloc goes to (default "mem",
- * the chunk family: small blocks from pymalloc's pools).
+ * the chunk family: small blocks from pymalloc's pools). In pymalloc mode the functions are
+ * WebAssembly (the fast path, see heapAllocator); they return addresses as signed i32, as every
+ * wasm export does (`>>> 0` in JS for addresses above 2 GiB).
  */
 export function wasmImports(heap: Heap, options: { family?: FamilyName } = {}): WasmAllocatorImports {
   if (heap.memory.kind !== "wasm")
     throw new TypeError(`wasmImports() needs a heap in a WebAssembly.Memory (createHeap({ memory: new WebAssembly.Memory(...) })); this one is in a ${heap.memory.kind} buffer`);
-  const f = familyOf(heap, options.family);
-  return { memory: heap.memory.source as WebAssembly.Memory, ...trampolines(() => f) };
+  return { memory: heap.memory.source as WebAssembly.Memory, ...heapAllocator(heap, options.family) };
 }
-

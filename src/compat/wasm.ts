@@ -13,7 +13,7 @@ import { createHeap, type Heap } from "../heap/heap.js";
 import type { HeapOptions } from "../heap/options.js";
 import { DEFAULT_INITIAL_BYTES, DEFAULT_MAX_BYTES, WASM_PAGE } from "../constants.js";
 import { PymallocError } from "../errors.js";
-import { allocatorImports, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
+import { allocatorImports, heapAllocator, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
 import { wasmModuleInfo, type WasmModuleInfo } from "./wasm-module.js";
 
 export interface InstantiateOptions extends HeapOptions {
@@ -120,10 +120,15 @@ export async function instantiateWithHeap(
   let heap: Heap | undefined;
   const heapBase = heapOptions.heapBase ?? info?.heapBase;
   if (heapBase !== undefined) heap = createHeap({ ...heapOptions, memory, heapBase });
-  let fns = allocatorImports(() => {
-    if (heap === undefined) throw new PymallocError("the module allocated while being instantiated, before its heap exists (pass the module's bytes, not a WebAssembly.Module, so that the heap is made first)");
-    return heap;
-  }, family);
+  // With the heap made first, C's calls link to the heap's allocator (in pymalloc mode, the
+  // WebAssembly fast path: no crossing into JS); else to trampolines that find the heap later.
+  let fns =
+    heap !== undefined
+      ? heapAllocator(heap, family)
+      : allocatorImports(() => {
+          if (heap === undefined) throw new PymallocError("the module allocated while being instantiated, before its heap exists (pass the module's bytes, not a WebAssembly.Module, so that the heap is made first)");
+          return heap;
+        }, family);
   if (wrapAllocator !== undefined) {
     const w = wrapAllocator(fns);
     fns = { ...fns };

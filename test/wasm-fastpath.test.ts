@@ -1,0 +1,309 @@
+// The object allocator's fast paths in WebAssembly (wasm/obmalloc/obmalloc.ts, AssemblyScript)
+// on the heap the TypeScript allocator manages, in one WebAssembly.Memory: its layout numbers
+// come from src/constants.ts (layout.ts is generated and checked here), and random programs
+// interleave JS and wasm calls on one heap (either side frees what the other allocated, realloc
+// and calloc on both), with check() after every step and every block's contents verified.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import * as constants from "../src/constants.js";
+import { Pool } from "../src/constants.js";
+import { createHeap, InvalidPointerError, type AllocatorFunctions, type Heap } from "../src/index.js";
+import { fastPathModule, hasFastPath } from "../src/compat/wasm-imports.js";
+import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "../src/compat/wasm-fastpath-bytes.js";
+// @ts-expect-error: a plain .mjs module shared with the build script
+import { layoutSource } from "../wasm/obmalloc/layout.mjs";
+
+const ROOT = join(import.meta.dirname, "..");
+
+describe("the fast path's layout numbers have one source", () => {
+  it("wasm/obmalloc/layout.ts is what src/constants.ts gives (regenerate: npm run build:wasm-fastpath)", () => {
+    const committed = readFileSync(join(ROOT, "wasm/obmalloc/layout.ts"), "utf8");
+    expect(committed).toBe((layoutSource as (c: unknown) => string)(constants));
+    // A changed number is caught: the text depends on the values.
+    expect((layoutSource as (c: unknown) => string)({ ...constants, Pool: { ...constants.Pool, FREEBLOCK: 44 } })).not.toBe(committed);
+  });
+
+  it("the library embeds the committed .wasm files, which import only memory and the four slow paths", () => {
+    for (const [file, b64, shared] of [["obmalloc.wasm", FASTPATH_WASM, false], ["obmalloc-shared.wasm", FASTPATH_SHARED_WASM, true]] as const) {
+      const bytes = readFileSync(join(ROOT, "wasm/obmalloc", file));
+      expect(Buffer.from(b64, "base64").equals(bytes)).toBe(true);
+      const m = fastPathModule(shared);
+      expect(WebAssembly.Module.imports(m).map((d) => `${d.module}.${d.name}`).sort()).toEqual(["env.memory", "pymalloc.calloc", "pymalloc.free", "pymalloc.malloc", "pymalloc.realloc"]);
+      expect(WebAssembly.Module.exports(m).map((d) => d.name).sort()).toEqual(["calloc", "free", "init", "malloc", "realloc"]);
+      // No data segment: nothing of the fast path's own is written into the heap's memory.
+      expect(hasSection(bytes, 11)).toBe(false);
+    }
+  });
+});
+
+function hasSection(b: Uint8Array, id: number): boolean {
+  let i = 8;
+  while (i < b.length) {
+    const s = b[i++];
+    let size = 0;
+    let shift = 0;
+    let c: number;
+    do {
+      c = b[i++];
+      size |= (c & 0x7f) << shift;
+      shift += 7;
+    } while (c & 0x80);
+    if (s === id) return true;
+    i += size;
+  }
+  return false;
+}
+
+function xorshift(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>>= 0);
+  };
+}
+
+interface Block {
+  size: number;
+  tag: number;
+}
+
+/** A random program over one heap: each call made by JS (heap.mem/obj) or by wasm (heap.wasmImports()). */
+function differential(heap: Heap, seed: number, steps: number, checkEvery = 1): void {
+  const rand = xorshift(seed);
+  const w = heap.wasmImports();
+  const sides: AllocatorFunctions[] = [w, heap.mem, heap.obj];
+  const live = new Map<number, Block>();
+  const order: number[] = [];
+  const size = (): number => {
+    const r = rand() % 100;
+    if (r < 3) return 0;
+    if (r < 90) return 1 + (rand() % 512);
+    if (r < 97) return 513 + (rand() % 3000);
+    return 1 + (rand() % 64);
+  };
+  const fill = (p: number, b: Block): void => {
+    for (let k = 0; k < b.size; k++) heap.u8[p + k] = (b.tag + k * 7) & 0xff;
+  };
+  const verify = (p: number, b: Block, n = b.size): void => {
+    for (let k = 0; k < n; k++) if (heap.u8[p + k] !== ((b.tag + k * 7) & 0xff)) throw new Error(`block ${p} (${b.size} B) changed at +${k} (seed ${seed})`);
+  };
+  const take = (): number => {
+    const i = rand() % order.length;
+    const p = order[i];
+    order[i] = order[order.length - 1];
+    order.pop();
+    return p;
+  };
+  for (let step = 0; step < steps; step++) {
+    const side = sides[rand() % 3];
+    const op = rand() % 10;
+    if (op < 4 || order.length === 0) {
+      const n = size();
+      const zero = op === 3;
+      const k = 1 + (rand() % 4);
+      const p = (zero ? side.calloc(k, Math.ceil(n / k)) : side.malloc(n)) >>> 0;
+      const b = { size: n, tag: rand() & 0xff };
+      if (zero) {
+        // calloc(k, ceil(n/k)) zeroes at least n bytes.
+        for (let k = 0; k < n; k++) if (heap.u8[p + k] !== 0) throw new Error(`calloc block ${p} not zero at +${k} (seed ${seed})`);
+      }
+      expect(p).not.toBe(0);
+      expect(live.has(p)).toBe(false);
+      fill(p, b);
+      live.set(p, b);
+      order.push(p);
+    } else if (op < 8) {
+      const p = take();
+      verify(p, live.get(p)!);
+      live.delete(p);
+      side.free(p);
+    } else {
+      const p = take();
+      const old = live.get(p)!;
+      verify(p, old);
+      const n = size();
+      const q = side.realloc(p, n) >>> 0;
+      expect(q).not.toBe(0);
+      live.delete(p);
+      verify(q, old, Math.min(n, old.size));
+      const b = { size: n, tag: rand() & 0xff };
+      fill(q, b);
+      expect(live.has(q)).toBe(false);
+      live.set(q, b);
+      order.push(q);
+    }
+    if (step % checkEvery === 0) heap.check();
+  }
+  for (const [p, b] of live) verify(p, b);
+  for (const p of order) sides[rand() % 3].free(p);
+  heap.check();
+  expect(heap.stats().blocksInUse).toBe(0);
+}
+
+const wasmHeap = (opts: { shared?: boolean; alignment?: 8 | 16; poolSize?: number } = {}): Heap =>
+  createHeap({
+    memory: new WebAssembly.Memory({ initial: 2, maximum: 4096, shared: opts.shared ?? false } as WebAssembly.MemoryDescriptor),
+    heapBase: 4096,
+    alignment: opts.alignment,
+    poolSize: opts.poolSize,
+  });
+
+describe("JS and wasm on one heap", () => {
+  it("pymalloc mode on a WebAssembly.Memory gets the wasm fast path; the debug modes and the raw family keep JS", () => {
+    const heap = wasmHeap();
+    expect(hasFastPath(heap)).toBe(true);
+    expect(heap.wasmImports().malloc).toBeInstanceOf(Function);
+    expect(String(heap.wasmImports().malloc)).toMatch(/native code/); // a wasm export, not a JS closure
+    expect(heap.wasmImports()).toMatchObject({ malloc: heap.wasmImports().malloc }); // one instance per heap handle
+    expect(hasFastPath(heap, "raw")).toBe(false);
+    const dbg = createHeap({ memory: new WebAssembly.Memory({ initial: 2, maximum: 512 }), heapBase: 4096, allocator: "debug" });
+    expect(hasFastPath(dbg)).toBe(false);
+    expect(String(dbg.wasmImports().malloc)).not.toMatch(/native code/);
+  });
+
+  for (const cfg of [
+    { name: "unshared, 8-byte classes", opts: {} },
+    { name: "unshared, 16-byte classes", opts: { alignment: 16 as const } },
+    { name: "shared memory", opts: { shared: true } },
+    { name: "4 KiB pools", opts: { poolSize: 4096 } },
+  ]) {
+    it(`random programs interleave JS and wasm calls, check() after each step (${cfg.name})`, () => {
+      for (let seed = 1; seed <= 2; seed++) differential(wasmHeap(cfg.opts), seed * 7919 + cfg.name.length, 1000);
+    });
+  }
+
+  it("a longer run grows the memory from the slow path while wasm allocates (check every 50 steps)", () => {
+    const heap = wasmHeap();
+    const before = heap.memory.byteLength;
+    differential(heap, 12345, 30_000, 100);
+    expect(heap.memory.byteLength).toBeGreaterThan(before);
+  });
+
+  it("wasm's free reports what JS's does: a double free, an interior pointer, a pointer outside the heap", () => {
+    const heap = wasmHeap();
+    const w = heap.wasmImports();
+    const p = w.malloc(40);
+    w.malloc(40); // keeps the pool in use after p is freed
+    w.free(p);
+    expect(() => w.free(p)).toThrow(InvalidPointerError);
+    const q = w.malloc(40);
+    expect(() => w.free(q + 8)).toThrow(/interior|inside/);
+    expect(() => w.realloc(q + 8, 10)).toThrow(InvalidPointerError);
+    expect(() => w.free(12)).toThrow(InvalidPointerError);
+    heap.check();
+  });
+});
+
+describe("the fast path alone, with its slow paths observed", () => {
+  function instance(heap: Heap) {
+    const calls: string[] = [];
+    const fam = heap.mem;
+    const slow = {
+      malloc: (n: number) => (calls.push(`malloc ${n}`), fam.malloc(n >>> 0)),
+      free: (p: number) => (calls.push(`free`), fam.free(p >>> 0)),
+      calloc: (a: number, b: number) => (calls.push(`calloc`), fam.calloc(a >>> 0, b >>> 0)),
+      realloc: (p: number, n: number) => (calls.push(`realloc`), fam.realloc(p >>> 0, n >>> 0)),
+    };
+    const x = new WebAssembly.Instance(fastPathModule(false), { env: { memory: heap.memory.source as WebAssembly.Memory }, pymalloc: slow }).exports as unknown as AllocatorFunctions & {
+      init(b: number, s: number): void;
+    };
+    x.init(heap.heapBase, heap.threadId);
+    return { x, calls };
+  }
+
+  it("serves the head pool's blocks in wasm and calls JS only for a pool, raw blocks, an emptied pool", () => {
+    const heap = wasmHeap();
+    const { x, calls } = instance(heap);
+    const a = x.malloc(24);
+    expect(calls).toEqual(["malloc 24"]); // the class has no pool yet: JS takes one from an arena
+    const b = x.malloc(24);
+    const c = x.malloc(20); // same 24-byte class (8-byte alignment)
+    expect(calls).toEqual(["malloc 24"]);
+    expect(b - a).toBe(24);
+    expect(c - b).toBe(24);
+    x.free(b);
+    expect(x.malloc(17)).toBe(b); // LIFO, in wasm
+    x.free(c);
+    x.free(b);
+    expect(calls).toEqual(["malloc 24"]);
+    x.free(a); // the pool empties: JS gives it back to its arena
+    expect(calls).toEqual(["malloc 24", "free"]);
+    x.malloc(0);
+    x.malloc(600);
+    expect(calls.slice(2)).toEqual(["malloc 0", "malloc 600"]);
+    const z = x.calloc(3, 8);
+    expect(heap.u8.subarray(z, z + 24).every((v) => v === 0)).toBe(true);
+    expect(calls.length).toBe(5); // calloc(3, 8): a new pool for the class again (JS malloc), zeroed in wasm
+    heap.check();
+  });
+
+  it("does not pop a corrupted link: a link outside the pool, in its header or between blocks goes to JS untouched", () => {
+    const heap = wasmHeap();
+    const { x, calls } = instance(heap);
+    const blocks = Array.from({ length: 4 }, () => x.malloc(32));
+    const pool = blocks[0] & ~(16384 - 1);
+    x.free(blocks[1]);
+    x.free(blocks[2]); // free list: blocks[2] -> blocks[1]
+    for (const bad of [pool + 8, blocks[1] + 4, pool + 16384 + 48, 8]) {
+      calls.length = 0;
+      heap.u32[blocks[2] >>> 2] = bad; // a write after free, over the link
+      const u32 = heap.u32;
+      const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
+      const count = u32[pool >>> 2];
+      // The slow path is called with the heap as it was (here it reports or serves as JS does).
+      try {
+        x.malloc(32);
+      } catch {
+        /* JS may report it */
+      }
+      expect(calls).toEqual(["malloc 32"]);
+      expect(fb).toBe(blocks[2]);
+      expect(count).toBe(2);
+      // Repair for the next case.
+      const h = heap.u32;
+      h[(pool + Pool.FREEBLOCK) >>> 2] = blocks[2];
+      h[pool >>> 2] = 2;
+      h[blocks[2] >>> 2] = blocks[1];
+    }
+    calls.length = 0;
+    expect(x.malloc(32)).toBe(blocks[2]);
+    expect(x.malloc(32)).toBe(blocks[1]);
+    expect(calls).toEqual([]);
+  });
+});
+
+describe("the fast path across Workers (threads: true, a shared WebAssembly.Memory)", () => {
+  it("each Worker's wasm instance allocates from its own slot's pools; blocks freed by other threads, by wasm or JS, come back", async () => {
+    const { Worker } = await import("node:worker_threads");
+    const { createHeap: create } = await import("../dist/index.js");
+    const memory = new WebAssembly.Memory({ initial: 32, maximum: 8192, shared: true } as WebAssembly.MemoryDescriptor);
+    const heap = create({ memory, heapBase: 1024, threads: true });
+    const workers = 4;
+    const perRound = 300;
+    const table = new SharedArrayBuffer(4 * (1 + workers * perRound * 2));
+    const results = await Promise.all(
+      Array.from(
+        { length: workers },
+        (_, i) =>
+          new Promise<{ failures: number }>((resolve, reject) => {
+            const errors: string[] = [];
+            const wk = new Worker(join(import.meta.dirname, "workers", "wasm-fastpath.mjs"), {
+              workerData: { memory, heapBase: 1024, table, id: i + 1, workers, rounds: 12, perRound, seed: 0x2545f491 ^ (i * 7919) },
+            });
+            let done: { failures: number } | undefined;
+            wk.on("message", (m) => (m.type === "error" ? errors.push(m.msg) : (done = m)));
+            wk.on("error", reject);
+            wk.on("exit", (code) => (code === 0 && done && errors.length === 0 ? resolve(done) : reject(new Error(`worker ${i + 1} exited ${code}: ${errors.join("; ")}`))));
+          }),
+      ),
+    );
+    expect(results.map((r) => r.failures)).toEqual([0, 0, 0, 0]);
+    heap.check();
+    heap.collect();
+    expect(heap.stats().blocksInUse).toBe(0);
+    expect(heap.leaks().totalBlocks).toBe(0);
+  });
+});
