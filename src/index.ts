@@ -15,6 +15,6 @@ export { PymallocError, InvalidPointerError, HeapCorruptionError, NotImplemented
 export * as constants from "./constants.js";
 export { fromExports, fromMemPool, fromFunctions, type WasmAllocatorExports, type MemPoolLike, type FunctionsAllocator } from "./compat/adapters.js";
 export { ForeignHeap, type AdapterOptions, type ForeignSpec } from "./compat/foreign.js";
-export { wasmImports, type WasmAllocatorImports, type AllocatorFunctions, type FamilyName } from "./compat/wasm-imports.js";
+export { wasmImports, pymemImports, type WasmAllocatorImports, type AllocatorFunctions, type PyMemImports, type FamilyName } from "./compat/wasm-imports.js";
 export { instantiateWithHeap, heapForModule, type InstantiateOptions } from "./compat/wasm.js";
 export { wasmModuleInfo, type WasmModuleInfo } from "./compat/wasm-module.js";

@@ -7,7 +7,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { createHeap, heapForModule, instantiateWithHeap, PymallocError, wasmModuleInfo, type AllocatorFunctions } from "../src/index.js";
+import { createHeap, heapForModule, instantiateWithHeap, MemoryCorruptionError, PymallocError, pymemImports, wasmModuleInfo, type AllocatorFunctions } from "../src/index.js";
+import { readTraceFile } from "../src/trace/file.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const bytes = (p: string): Uint8Array => new Uint8Array(readFileSync(join(ROOT, p)));
@@ -150,5 +151,108 @@ describe("instantiateWithHeap()", () => {
     expect(site.blocks).toBe(1);
     expect(site.site).toMatch(/^at c_make_block \(wasm:\/\//);
     expect(site.site).not.toMatch(/wasm-imports|compat/);
+  });
+});
+
+describe("C clients: CPython's families through wasm/include/pymemcompat.h", () => {
+  interface Families {
+    obj_new(n: number): number;
+    obj_del(p: number): void;
+    mem_new(n: number): number;
+    mem_resize(p: number, n: number): number;
+    mem_del(p: number): void;
+    raw_new(a: number, b: number): number;
+    raw_del(p: number): void;
+    c_malloc(n: number): number;
+    c_free(p: number): void;
+    buggy_release(n: number): void;
+  }
+  const FAMILIES = bytes("wasm/clients/families.wasm");
+
+  it("a PyObject_Malloc block freed with PyMem_Free is reported as an api-mismatch by the debug hooks", async () => {
+    const { instance, heap } = await instantiateWithHeap(FAMILIES, { allocator: "debug" });
+    const x = instance.exports as unknown as Families;
+    let err: unknown;
+    try {
+      x.buggy_release(40);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(MemoryCorruptionError);
+    expect((err as MemoryCorruptionError).kind).toBe("api-mismatch");
+    expect((err as MemoryCorruptionError).report).toMatchObject({ allocatedBy: "o" });
+    expect((err as Error).message).toMatch(/released through m/);
+  });
+
+  it("each family allocates from its own domain of one heap; the right pairings run clean in every mode", async () => {
+    for (const allocator of ["pymalloc", "debug", "pymalloc_debug", "malloc"] as const) {
+      const { instance, heap } = await instantiateWithHeap(FAMILIES, { allocator });
+      const x = instance.exports as unknown as Families;
+      const o = x.obj_new(24);
+      const m = x.mem_resize(x.mem_new(10), 300);
+      const r = x.raw_new(10, 100);
+      expect(heap.u8.subarray(r, r + 1000).every((v) => v === 0)).toBe(true);
+      const c = x.c_malloc(64);
+      heap.check();
+      if (allocator !== "pymalloc" && allocator !== "malloc") expect(heap.leaks().blocks.map((b) => b.family).sort()).toEqual(["m", "m", "o", "r"]);
+      x.obj_del(o);
+      x.mem_del(m);
+      x.raw_del(r);
+      x.c_free(c);
+      heap.check();
+      expect(heap.stats().blocksInUse).toBe(0);
+    }
+    // pymemImports(): the same twelve functions for a module instantiated by hand.
+    const heap = heapForModule(FAMILIES);
+    const x = new WebAssembly.Instance(new WebAssembly.Module(FAMILIES), { env: { ...heap.wasmImports(), ...pymemImports(heap) } }).exports as unknown as Families;
+    x.obj_del(x.obj_new(8));
+    expect(heap.stats().blocksInUse).toBe(0);
+  });
+});
+
+describe("C clients built with wasi-libc: binary trees and a trace replayed inside wasm", () => {
+  const BT = { pymalloc: bytes("wasm/clients/bintrees-pymalloc.wasm"), dlmalloc: bytes("wasm/clients/bintrees-dlmalloc.wasm") };
+  const RP = { pymalloc: bytes("wasm/clients/replay-pymalloc.wasm"), dlmalloc: bytes("wasm/clients/replay-dlmalloc.wasm") };
+  const dlmallocRun = <T>(b: Uint8Array, fn: (x: Record<string, (...a: number[]) => number>, memory: WebAssembly.Memory) => T): T => {
+    const memory = new WebAssembly.Memory({ initial: Math.ceil(wasmModuleInfo(b).memory!.minBytes / 65536), maximum: 65536 });
+    return fn(new WebAssembly.Instance(new WebAssembly.Module(b), { env: { memory } }).exports as never, memory);
+  };
+
+  it("the pymalloc builds import their allocator (pymemcompat.c kept libc's dlmalloc out); the dlmalloc builds carry one and are refused", async () => {
+    for (const b of [BT.pymalloc, RP.pymalloc]) expect(wasmModuleInfo(b).allocatorExports).toEqual([]);
+    expect(wasmModuleInfo(BT.pymalloc).allocatorImports.sort()).toEqual(["free", "malloc", "realloc"]);
+    expect(wasmModuleInfo(RP.pymalloc).allocatorImports.sort()).toEqual(["calloc", "free", "malloc", "realloc"]);
+    for (const b of [BT.dlmalloc, RP.dlmalloc]) {
+      expect(wasmModuleInfo(b).allocatorImports).toEqual([]);
+      await expect(instantiateWithHeap(b)).rejects.toThrow(PymallocError);
+    }
+  });
+
+  it("binary trees: the same checksum over pymalloc (release and debug) as over dlmalloc; the heap checks clean and holds nothing after", async () => {
+    const want = dlmallocRun(BT.dlmalloc, (x) => x.run(10, 20_000) >>> 0);
+    for (const allocator of ["pymalloc", "pymalloc_debug"] as const) {
+      const { instance, heap } = await instantiateWithHeap(BT.pymalloc, { allocator, traceAllocations: false });
+      expect((instance.exports as unknown as { run(d: number, s: number): number }).run(10, 20_000) >>> 0).toBe(want);
+      heap.check();
+      expect(heap.stats().blocksInUse).toBe(0);
+    }
+  });
+
+  it("the trace replayer: compileall-head replayed inside wasm over pymalloc touches the same bytes as over dlmalloc; check() clean, nothing left", async () => {
+    const t = readTraceFile(join(ROOT, "data/compileall-head.pymtrace.gz"));
+    const replay = (x: Record<string, (...a: number[]) => number>, memory: WebAssembly.Memory): number => {
+      const ev = x.setup(t.count, t.maxSlots) >>> 0;
+      expect(ev).not.toBe(0);
+      new Uint32Array(memory.buffer, ev, 2 * t.count).set(t.events.subarray(0, 2 * t.count));
+      return x.replay(t.count) >>> 0;
+    };
+    const want = dlmallocRun(RP.dlmalloc, replay);
+    const { instance, heap } = await instantiateWithHeap(RP.pymalloc);
+    const x = instance.exports as unknown as Record<string, (...a: number[]) => number>;
+    expect(replay(x, heap.memory.source as WebAssembly.Memory)).toBe(want);
+    heap.check();
+    x.release_all(t.maxSlots);
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(2); // the replayer's event and slot arrays
   });
 });

@@ -36,7 +36,20 @@ mkdir -p "$out/clients"
 clang --target=wasm32 -O2 -nostdlib -ffreestanding -fno-builtin \
   -Wl,--no-entry -Wl,--import-memory -Wl,--export=__heap_base -Wl,--export=__wasm_call_ctors -Wl,--allow-undefined \
   -Wl,-z,stack-size=1048576 clients/ctors.c -o "$out/clients/ctors.wasm"
-ours17=(clients/ctors.wasm)
+# The benchmark's C clients, each built twice from one source: over wasi-libc's dlmalloc inside
+# the module, and over pymalloc (include/pymemcompat.c defines malloc & co as the heap's imports,
+# so wasm-ld takes no dlmalloc out of libc.a).
+wasi17=(--target=wasm32-wasi -isystem /usr/include/wasm32-wasi -L/usr/lib/wasm32-wasi -O2 -nostartfiles
+  -Wl,--no-entry -Wl,--import-memory -Wl,--export=__heap_base -Wl,--strip-all)
+ours17=(clients/ctors.wasm clients/families.wasm)
+#   clients/families.wasm  CPython's families through include/pymemcompat.h, no libc (api-mismatch test)
+clang --target=wasm32 -O2 -nostdlib -ffreestanding -Iinclude \
+  -Wl,--no-entry -Wl,--import-memory -Wl,--export=__heap_base -Wl,--strip-all clients/families.c -o "$out/clients/families.wasm"
+for c in bintrees replay; do
+  clang "${wasi17[@]}" "clients/$c.c" -o "$out/clients/$c-dlmalloc.wasm"
+  clang "${wasi17[@]}" -Iinclude "clients/$c.c" include/pymemcompat.c -o "$out/clients/$c-pymalloc.wasm"
+  ours17+=("clients/$c-dlmalloc.wasm" "clients/$c-pymalloc.wasm")
+done
 # --- end of issue #17's block ----------------------------------------------------------------
 
 if [ $check = 1 ]; then

@@ -114,6 +114,48 @@ export function heapAllocator(heap: Heap, family?: FamilyName): AllocatorFunctio
   return fns;
 }
 
+/** CPython's allocator functions by name, as wasm/include/pymemcompat.h declares them (env imports). */
+export interface PyMemImports {
+  PyMem_RawMalloc(n: number): number;
+  PyMem_RawCalloc(nelem: number, elsize: number): number;
+  PyMem_RawRealloc(p: number, n: number): number;
+  PyMem_RawFree(p: number): void;
+  PyMem_Malloc(n: number): number;
+  PyMem_Calloc(nelem: number, elsize: number): number;
+  PyMem_Realloc(p: number, n: number): number;
+  PyMem_Free(p: number): void;
+  PyObject_Malloc(n: number): number;
+  PyObject_Calloc(nelem: number, elsize: number): number;
+  PyObject_Realloc(p: number, n: number): number;
+  PyObject_Free(p: number): void;
+}
+
+/**
+ * The three families by CPython's names, for C code built with wasm/include/pymemcompat.h:
+ * PyMem_Raw* is the raw family, PyMem_* mem, PyObject_* obj (each the fast path in pymalloc
+ * mode, the debug hooks in the debug modes, which report a block released by another family
+ * than its own as an api-mismatch).
+ */
+export function pymemImports(heap: Heap): PyMemImports {
+  const r = heapAllocator(heap, "raw");
+  const m = heapAllocator(heap, "mem");
+  const o = heapAllocator(heap, "obj");
+  return {
+    PyMem_RawMalloc: r.malloc,
+    PyMem_RawCalloc: r.calloc,
+    PyMem_RawRealloc: r.realloc,
+    PyMem_RawFree: r.free,
+    PyMem_Malloc: m.malloc,
+    PyMem_Calloc: m.calloc,
+    PyMem_Realloc: m.realloc,
+    PyMem_Free: m.free,
+    PyObject_Malloc: o.malloc,
+    PyObject_Calloc: o.calloc,
+    PyObject_Realloc: o.realloc,
+    PyObject_Free: o.free,
+  };
+}
+
 /**
  * Imports for a module whose C code calls malloc/free: spread them into its "env". The heap
  * must live in a WebAssembly.Memory (createHeap({ memory: wasmMemory, heapBase })), above the

@@ -13,7 +13,7 @@ import { createHeap, type Heap } from "../heap/heap.js";
 import type { HeapOptions } from "../heap/options.js";
 import { DEFAULT_INITIAL_BYTES, DEFAULT_MAX_BYTES, WASM_PAGE } from "../constants.js";
 import { PymallocError } from "../errors.js";
-import { allocatorImports, heapAllocator, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
+import { allocatorImports, heapAllocator, pymemImports, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
 import { wasmModuleInfo, type WasmModuleInfo } from "./wasm-module.js";
 
 export interface InstantiateOptions extends HeapOptions {
@@ -44,7 +44,7 @@ const ALLOCATOR_NAMES = ["malloc", "free", "calloc", "realloc"] as const;
 
 /** Refuse a module that does not take its allocator from env (a plain wasi-libc build carries dlmalloc). */
 function checkAllocatorImports(module: WebAssembly.Module): void {
-  const imported = WebAssembly.Module.imports(module).filter((d) => d.module === "env" && d.kind === "function" && (ALLOCATOR_NAMES as readonly string[]).includes(d.name));
+  const imported = WebAssembly.Module.imports(module).filter((d) => d.module === "env" && d.kind === "function" && ((ALLOCATOR_NAMES as readonly string[]).includes(d.name) || /^Py(Mem|Object)_/.test(d.name)));
   if (imported.length > 0) return;
   const own = WebAssembly.Module.exports(module).some((d) => d.kind === "function" && d.name === "malloc");
   throw new PymallocError(
@@ -139,7 +139,10 @@ export async function instantiateWithHeap(
       (fns as unknown as Record<string, unknown>)[name] = f;
     }
   }
-  const env = { ...givenEnv, memory, ...fns };
+  // CPython's names (wasm/include/pymemcompat.h), when the module imports any of them.
+  const pymem = WebAssembly.Module.imports(module).some((d) => d.module === "env" && /^Py(Mem|Object)_/.test(d.name));
+  if (pymem && heap === undefined) throw new PymallocError("the module imports PyMem_*/PyObject_* functions: pass its bytes (not a compiled WebAssembly.Module) so that its heap is made before it is instantiated");
+  const env = { ...givenEnv, memory, ...(pymem ? pymemImports(heap!) : {}), ...fns };
   let instance: WebAssembly.Instance;
   try {
     instance = await WebAssembly.instantiate(module, { ...imports, env });

@@ -1,0 +1,172 @@
+#!/usr/bin/env node
+// bench/wasm.mjs — `npm run bench:wasm`: C code in WebAssembly allocating from pymalloc (its
+// malloc imported from the heap: the AssemblyScript fast path, no call into JS on it) against
+// the same C built with an allocator inside the module (wasi-libc's dlmalloc; emmalloc and
+// mimalloc when their builds are present), side by side in one process, runs interleaved.
+//
+// usage: npm run bench:wasm -- [TRACE.pymtrace.gz ...] [--runs N] [--depth D] [--strings S] [--only a,b] [--instructions]
+// --instructions: machine instructions an event of the replay instead of times, counted by
+// valgrind (cachegrind) as bench:instructions does: (I(warm-up + 3 runs) - I(warm-up + 1 run)) / (2 events),
+// with node --no-liftoff --no-wasm-tier-up (the modules compiled by TurboFan at once).
+// Workloads: wasm/clients/replay.c (FORMAT.md's reference loop inside wasm: ns an event, median
+// of N runs, each on a fresh instance and memory) over every trace given (default: the four of
+// ../shared/traces, else the bundled one), and wasm/clients/bintrees.c (binary trees to depth D
+// and S strings malloc'd/realloc'd/freed: ms a run). Footprint: the allocator's top (pymalloc:
+// stats().peakFootprint; the others: the memory's length, which their sbrk grows by what they
+// ask) above __heap_base, less the replayer's own event and slot arrays.
+// Instantiated the way the README teaches: heapForModule(bytes) and heap.wasmImports() for pymalloc, a plain
+// WebAssembly.instantiate on a memory of the module's minimum for the others.
+
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { heapForModule, wasmModuleInfo } from "../dist/index.js";
+import { readTraceFile } from "../dist/trace/file.js";
+import { traceStats } from "../dist/trace/trace.js";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, "..");
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    runs: { type: "string", default: "5" },
+    depth: { type: "string", default: "16" },
+    strings: { type: "string", default: "1000000" },
+    only: { type: "string" },
+    instructions: { type: "boolean", default: false },
+    child: { type: "string" },
+  },
+});
+const runs = Number(values.runs);
+const SHARED = join(ROOT, "..", "shared", "traces");
+const traces = positionals.length
+  ? positionals
+  : existsSync(SHARED)
+    ? ["compileall", "imports", "json", "minidom"].map((n) => join(SHARED, `${n}.pymtrace.gz`))
+    : [join(ROOT, "data", "compileall-head.pymtrace.gz")];
+
+const PEERS = ["pymalloc", "dlmalloc", "emmalloc", "mimalloc"].filter((a) => !values.only || values.only.split(",").includes(a));
+const mod = (name, alloc) => {
+  const f = join(ROOT, "wasm", "clients", `${name}-${alloc}.wasm`);
+  if (!existsSync(f)) return undefined;
+  const bytes = readFileSync(f);
+  return { bytes, module: new WebAssembly.Module(bytes), info: wasmModuleInfo(bytes) };
+};
+
+/** A fresh instance of the client over its allocator; top() is the allocator's footprint top. */
+async function instantiate(m, alloc) {
+  if (alloc === "pymalloc") {
+    // The module compiled once (V8 tiers it up across instances): heapForModule, then instantiate.
+    const heap = heapForModule(m.bytes, { allocator: "pymalloc" });
+    const instance = await WebAssembly.instantiate(m.module, { env: heap.wasmImports() });
+    return { x: instance.exports, top: () => heap.stats().peakFootprint, base: heap.heapBase, memory: heap.memory.source };
+  }
+  const memory = new WebAssembly.Memory({ initial: Math.ceil(m.info.memory.minBytes / 65536), maximum: 65536 });
+  const instance = await WebAssembly.instantiate(m.module, { env: { memory } });
+  if (typeof instance.exports._initialize === "function") instance.exports._initialize();
+  return { x: instance.exports, top: () => memory.buffer.byteLength, base: m.info.heapBase, memory };
+}
+
+const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+const mib = (n) => (n / 2 ** 20).toFixed(1);
+
+async function replayOnce(m, alloc, t) {
+  const r = await instantiate(m, alloc);
+  const ev = r.x.setup(t.count, t.maxSlots) >>> 0;
+  if (ev === 0) throw new Error(`${alloc}: setup failed`);
+  const own = r.top(); // after the event and slot arrays
+  new Uint32Array(r.memory.buffer, ev, 2 * t.count).set(t.events.subarray(0, 2 * t.count));
+  const t0 = process.hrtime.bigint();
+  const sum = r.x.replay(t.count) >>> 0;
+  const ns = Number(process.hrtime.bigint() - t0);
+  r.x.release_all(t.maxSlots);
+  return { ns, sum, footprint: r.top() - own };
+}
+
+async function bintreesOnce(m, alloc) {
+  const r = await instantiate(m, alloc);
+  const start = r.top();
+  const t0 = process.hrtime.bigint();
+  const sum = r.x.run(Number(values.depth), Number(values.strings)) >>> 0;
+  const ns = Number(process.hrtime.bigint() - t0);
+  return { ns, sum, footprint: r.top() - start };
+}
+
+function table(title, rows, unit) {
+  console.log(`\n${title}`);
+  const base = rows.find((r) => r.alloc === "pymalloc");
+  console.log(`| allocator | ${unit} (median of ${runs}) | runs | / pymalloc | footprint MiB | footprint / pymalloc |`);
+  console.log("|---|---:|---|---:|---:|---:|");
+  for (const r of rows)
+    console.log(
+      `| ${r.alloc} | ${r.value.toFixed(unit === "ms" ? 1 : 2)} | ${r.all.map((v) => v.toFixed(unit === "ms" ? 0 : 1)).join(" ")} | ${(r.value / base.value).toFixed(2)}x | ${mib(r.footprint)} | ${(r.footprint / base.footprint).toFixed(2)} |`,
+    );
+}
+
+async function measure(workload, once, scale, unit) {
+  const mods = PEERS.map((a) => [a, mod(workload.module, a)]).filter(([, m]) => m !== undefined);
+  const res = new Map(mods.map(([a]) => [a, { ns: [], footprint: 0, sum: undefined }]));
+  for (const [a, m] of mods) await once(m, a); // warm-up: V8 tiers the modules up
+  for (let i = 0; i < runs; i++) {
+    // Interleaved, the order turned each run: a slow spell falls on every allocator alike.
+    const order = i % 2 ? [...mods].reverse() : mods;
+    for (const [a, m] of order) {
+      const r = await once(m, a);
+      const s = res.get(a);
+      if (s.sum !== undefined && s.sum !== r.sum) throw new Error(`${a}: checksum changed between runs`);
+      s.sum = r.sum;
+      s.ns.push(r.ns / scale);
+      s.footprint = Math.max(s.footprint, r.footprint);
+    }
+  }
+  const sums = new Set([...res.values()].map((s) => s.sum));
+  if (sums.size !== 1) throw new Error(`${workload.title}: allocators disagree on the checksum: ${[...res].map(([a, s]) => `${a} ${s.sum}`).join(", ")}`);
+  table(workload.title, [...res].map(([alloc, s]) => ({ alloc, value: median(s.ns), all: s.ns, footprint: s.footprint })), unit);
+}
+
+if (values.child !== undefined) {
+  // Under valgrind: a warm-up and `runs` replays of one trace for one allocator.
+  const t = readTraceFile(positionals[0]);
+  const m = mod("replay", values.child);
+  for (let i = 0; i <= runs; i++) await replayOnce(m, values.child, t);
+  process.exit(0);
+}
+
+if (values.instructions) {
+  const { spawnSync } = await import("node:child_process");
+  const irefs = (alloc, path, n) => {
+    const args = ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", process.execPath, "--no-liftoff", "--no-wasm-tier-up", "--no-concurrent-recompilation"];
+    args.push(fileURLToPath(import.meta.url), "--child", alloc, "--runs", String(n), path);
+    const r = spawnSync("valgrind", args, { encoding: "utf8", maxBuffer: 1 << 26 });
+    const m = /I\s+refs:\s+([\d,]+)/.exec(r.stderr);
+    if (r.status !== 0 || !m) throw new Error(`valgrind ${alloc} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
+    return Number(m[1].replace(/,/g, ""));
+  };
+  for (const path of traces) {
+    const t = readTraceFile(path);
+    const row = [];
+    for (const a of PEERS.filter((a) => mod("replay", a))) row.push([a, (irefs(a, path, 3) - irefs(a, path, 1)) / (2 * t.count)]);
+    const base = row[0][1];
+    console.log(`${t.name.padEnd(16)} ` + row.map(([a, v]) => `${a} ${v.toFixed(0)} (${(v / base).toFixed(2)}x)`).join("  ") + "  instructions an event");
+  }
+  process.exit(0);
+}
+
+console.log(`node ${process.version}; ${runs} timed runs each, allocators interleaved; peers present: ${PEERS.filter((a) => mod("replay", a)).join(", ")}`);
+for (const path of traces) {
+  const t = readTraceFile(path);
+  const st = traceStats(t);
+  await measure(
+    { module: "replay", title: `replay in wasm: ${t.name} (${t.count.toLocaleString("en-US")} events, peak live ${mib(st.peakLiveBytes)} MiB)` },
+    (m, a) => replayOnce(m, a, t),
+    t.count,
+    "ns/event",
+  );
+}
+await measure(
+  { module: "bintrees", title: `binary trees in C, depth ${values.depth}, ${Number(values.strings).toLocaleString("en-US")} strings` },
+  bintreesOnce,
+  1e6,
+  "ms",
+);
