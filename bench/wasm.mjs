@@ -14,6 +14,9 @@
 // and S strings malloc'd/realloc'd/freed: ms a run). Footprint: the allocator's top (pymalloc:
 // stats().peakFootprint; the others: the memory's length, which their sbrk grows by what they
 // ask) above __heap_base, less the replayer's own event and slot arrays.
+// Run with node --no-liftoff (npm run bench:wasm does): every wasm function compiled by TurboFan
+// at once, for every allocator alike. (Otherwise a loop called once per instance, as the replay
+// is, may run its whole timed run in Liftoff, V8's baseline compiler: seen in perf profiles.)
 // Instantiated the way the README teaches: heapForModule(bytes) and heap.wasmImports() for pymalloc, a plain
 // WebAssembly.instantiate on a memory of the module's minimum for the others.
 

@@ -1,0 +1,37 @@
+// The README's "pymalloc inside WebAssembly" examples run as written: each ```js block of that
+// section is run by node from the repository's root, with "pymalloc" resolved to the built
+// package (dist/, which `npm test` builds first).
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const ROOT = join(import.meta.dirname, "..");
+const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+const start = readme.indexOf("## pymalloc inside WebAssembly");
+const section = readme.slice(start, readme.indexOf("\n## ", start + 3));
+const blocks = [...section.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
+
+describe("README: pymalloc inside WebAssembly", () => {
+  it("has its examples", () => {
+    expect(start).toBeGreaterThan(0);
+    expect(blocks.length).toBe(3);
+  });
+  blocks.forEach((code, i) => {
+    it(`example ${i + 1} runs as written`, () => {
+      const dir = mkdtempSync(join(tmpdir(), "pymalloc-readme-"));
+      try {
+        const file = join(dir, `example${i + 1}.mjs`);
+        writeFileSync(file, code.replaceAll('from "pymalloc"', `from ${JSON.stringify(pathToFileURL(join(ROOT, "dist", "index.js")).href)}`));
+        const out = execFileSync(process.execPath, [file], { cwd: ROOT, encoding: "utf8" });
+        if (i === 0) expect(out).toMatch(/^\d+ 0\n$/);
+        if (i === 1) expect(out).toMatch(/^[1-9]\d* mallocs from C\n$/);
+        if (i === 2) expect(out).toMatch(/api|famil/i);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+});
