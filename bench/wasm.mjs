@@ -20,7 +20,9 @@
 // Instantiated the way the README teaches: heapForModule(bytes) and heap.wasmImports() for pymalloc, a plain
 // WebAssembly.instantiate on a memory of the module's minimum for the others.
 
-import { existsSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -50,8 +52,49 @@ const traces = positionals.length
     : [join(ROOT, "data", "compileall-head.pymtrace.gz")];
 
 const PEERS = ["pymalloc", "dlmalloc", "emmalloc", "mimalloc"].filter((a) => !values.only || values.only.split(",").includes(a));
+
+/**
+ * emmalloc and mimalloc 2.1.2 built into the same C clients, when their sources can be had:
+ * wasm/peers/ (sources.sh: Debian's emscripten 3.1.69 source package; shim/, emmalloc.c,
+ * mimalloc.c: the benchmark peers' build, issue #16) or PEERS_DIR, with PEERS_SRC naming a folder
+ * that holds emscripten-3.1.69/ already. Built into a temporary folder (not committed), with the
+ * flags of the peers' own build. Returns that folder, or undefined (then only dlmalloc is compared).
+ */
+function buildPeerClients() {
+  const peersDir = process.env.PEERS_DIR ?? join(ROOT, "wasm", "peers");
+  if (!existsSync(join(peersDir, "sources.sh")) || !existsSync(join(peersDir, "shim"))) return undefined;
+  const wanted = PEERS.filter((a) => a === "emmalloc" || a === "mimalloc");
+  if (wanted.length === 0) return undefined;
+  try {
+    const src = process.env.PEERS_SRC ?? execFileSync("bash", [join(peersDir, "sources.sh")], { encoding: "utf8" }).trim();
+    const em = join(src, "emscripten-3.1.69", "system", "lib");
+    const out = mkdtempSync(join(tmpdir(), "pymalloc-peers-"));
+    const base = ["--target=wasm32-wasi", "-isystem", "/usr/include/wasm32-wasi", "-L/usr/lib/wasm32-wasi", "-O2", "-nostartfiles", "-DNDEBUG",
+      "-Wl,--no-entry", "-Wl,--import-memory", "-Wl,--export=__heap_base", "-Wl,--export=__wasm_call_ctors", "-Wl,--strip-all"];
+    for (const client of ["replay", "bintrees"]) {
+      const c = join(ROOT, "wasm", "clients", `${client}.c`);
+      if (wanted.includes("emmalloc"))
+        execFileSync("clang", [...base, "-fno-strict-aliasing", "-I", join(peersDir, "shim"), "-I", join(src, "emscripten-3.1.69"), c, join(peersDir, "emmalloc.c"), "-o", join(out, `${client}-emmalloc.wasm`)]);
+      if (wanted.includes("mimalloc")) {
+        // mimalloc does not override malloc: the client's calls are renamed to its mi_* functions.
+        const mi = ["-Wno-deprecated-pragma", "-DMI_DEBUG=0", "-I", join(em, "mimalloc", "include"), "-I", join(em, "mimalloc")];
+        const obj = join(out, `${client}-mi.o`);
+        execFileSync("clang", [...base, ...mi, "-Dmalloc=mi_malloc", "-Dfree=mi_free", "-Dcalloc=mi_calloc", "-Drealloc=mi_realloc", "-c", c, "-o", obj]);
+        execFileSync("clang", [...base, ...mi, obj, join(peersDir, "mimalloc.c"), "-o", join(out, `${client}-mimalloc.wasm`)]);
+      }
+    }
+    return out;
+  } catch (e) {
+    console.log(`emmalloc/mimalloc not built: ${String(e.message ?? e).split("\n")[0]}`);
+    return undefined;
+  }
+}
+const peerDir = buildPeerClients();
+/** wasi imports the peers' libc code links (never called on the measured paths). */
+const wasi = new Proxy({}, { get: (_, name) => (name === "proc_exit" ? (c) => { throw new Error(`proc_exit(${c})`); } : () => 0) });
+
 const mod = (name, alloc) => {
-  const f = join(ROOT, "wasm", "clients", `${name}-${alloc}.wasm`);
+  const f = (alloc === "emmalloc" || alloc === "mimalloc") && peerDir ? join(peerDir, `${name}-${alloc}.wasm`) : join(ROOT, "wasm", "clients", `${name}-${alloc}.wasm`);
   if (!existsSync(f)) return undefined;
   const bytes = readFileSync(f);
   return { bytes, module: new WebAssembly.Module(bytes), info: wasmModuleInfo(bytes) };
@@ -66,8 +109,9 @@ async function instantiate(m, alloc) {
     return { x: instance.exports, top: () => heap.stats().peakFootprint, base: heap.heapBase, memory: heap.memory.source };
   }
   const memory = new WebAssembly.Memory({ initial: Math.ceil(m.info.memory.minBytes / 65536), maximum: 65536 });
-  const instance = await WebAssembly.instantiate(m.module, { env: { memory } });
-  if (typeof instance.exports._initialize === "function") instance.exports._initialize();
+  const instance = await WebAssembly.instantiate(m.module, { env: { memory }, wasi_snapshot_preview1: wasi });
+  const init = instance.exports._initialize ?? instance.exports.__wasm_call_ctors;
+  if (typeof init === "function") init();
   return { x: instance.exports, top: () => memory.buffer.byteLength, base: m.info.heapBase, memory };
 }
 
@@ -76,9 +120,11 @@ const mib = (n) => (n / 2 ** 20).toFixed(1);
 
 async function replayOnce(m, alloc, t) {
   const r = await instantiate(m, alloc);
+  // The footprint counts from before setup(), less the event and slot arrays it allocates (an
+  // allocator may take memory ahead of need at its first call: mimalloc's segments).
+  const own = r.top() + 8 * t.count + 4 * t.maxSlots;
   const ev = r.x.setup(t.count, t.maxSlots) >>> 0;
   if (ev === 0) throw new Error(`${alloc}: setup failed`);
-  const own = r.top(); // after the event and slot arrays
   new Uint32Array(r.memory.buffer, ev, 2 * t.count).set(t.events.subarray(0, 2 * t.count));
   const t0 = process.hrtime.bigint();
   const sum = r.x.replay(t.count) >>> 0;
