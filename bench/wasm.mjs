@@ -69,8 +69,8 @@ function buildPeerClients() {
     const src = process.env.PEERS_SRC ?? execFileSync("bash", [join(peersDir, "sources.sh")], { encoding: "utf8" }).trim();
     const em = join(src, "emscripten-3.1.69", "system", "lib");
     const out = mkdtempSync(join(tmpdir(), "pymalloc-peers-"));
-    const base = ["--target=wasm32-wasi", "-isystem", "/usr/include/wasm32-wasi", "-L/usr/lib/wasm32-wasi", "-O2", "-nostartfiles", "-DNDEBUG",
-      "-Wl,--no-entry", "-Wl,--import-memory", "-Wl,--export=__heap_base", "-Wl,--export=__wasm_call_ctors", "-Wl,--strip-all"];
+    const cc = ["--target=wasm32-wasi", "-isystem", "/usr/include/wasm32-wasi", "-O2", "-DNDEBUG"];
+    const base = [...cc, "-L/usr/lib/wasm32-wasi", "-nostartfiles", "-Wl,--no-entry", "-Wl,--import-memory", "-Wl,--export=__heap_base", "-Wl,--export=__wasm_call_ctors", "-Wl,--strip-all"];
     for (const client of ["replay", "bintrees"]) {
       const c = join(ROOT, "wasm", "clients", `${client}.c`);
       if (wanted.includes("emmalloc"))
@@ -79,7 +79,7 @@ function buildPeerClients() {
         // mimalloc does not override malloc: the client's calls are renamed to its mi_* functions.
         const mi = ["-Wno-deprecated-pragma", "-DMI_DEBUG=0", "-I", join(em, "mimalloc", "include"), "-I", join(em, "mimalloc")];
         const obj = join(out, `${client}-mi.o`);
-        execFileSync("clang", [...base, ...mi, "-Dmalloc=mi_malloc", "-Dfree=mi_free", "-Dcalloc=mi_calloc", "-Drealloc=mi_realloc", "-c", c, "-o", obj]);
+        execFileSync("clang", [...cc, ...mi, "-Dmalloc=mi_malloc", "-Dfree=mi_free", "-Dcalloc=mi_calloc", "-Drealloc=mi_realloc", "-c", c, "-o", obj]);
         execFileSync("clang", [...base, ...mi, obj, join(peersDir, "mimalloc.c"), "-o", join(out, `${client}-mimalloc.wasm`)]);
       }
     }
