@@ -171,14 +171,14 @@ describe("JS and wasm on one heap", () => {
     { name: "4 KiB pools", opts: { poolSize: 4096 } },
   ]) {
     it(`random programs interleave JS and wasm calls, check() after each step (${cfg.name})`, () => {
-      for (let seed = 1; seed <= 2; seed++) differential(wasmHeap(cfg.opts), seed * 7919 + cfg.name.length, 1000);
+      for (let seed = 1; seed <= 2; seed++) differential(wasmHeap(cfg.opts), seed * 7919 + cfg.name.length, 600);
     });
   }
 
   it("a longer run grows the memory from the slow path while wasm allocates (check every 50 steps)", () => {
     const heap = wasmHeap();
     const before = heap.memory.byteLength;
-    differential(heap, 12345, 30_000, 100);
+    differential(heap, 12345, 20_000, 100);
     expect(heap.memory.byteLength).toBeGreaterThan(before);
   });
 
