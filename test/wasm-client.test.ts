@@ -70,6 +70,21 @@ describe("instantiateWithHeap()", () => {
     await expect(instantiateWithHeap(new WebAssembly.Module(CTORS), { initialBytes: 1 << 20 })).rejects.toThrow(/pass the module's bytes/);
   });
 
+  it("threads: true: a module built for a shared memory runs on the wasm fast path; one built for an unshared memory gets a TypeError saying how to build it", async () => {
+    const { instance, heap } = await instantiateWithHeap(bytes("wasm/clients/ctors-shared.wasm"), { threads: true });
+    expect(heap.threads).toBe(true);
+    expect(heap.memory.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(String(heap.wasmImports().malloc)).toMatch(/native code/);
+    const x = instance.exports as unknown as Ctors;
+    expect(cString(heap.u8, x.get_greeting())).toBe("hello from a constructor");
+    const p = x.c_make_block(40);
+    expect(heap.usableSize(p)).toBe(40);
+    x.c_free_block(p);
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(1);
+    await expect(instantiateWithHeap(CTORS, { threads: true })).rejects.toThrow(/--shared-memory/);
+  });
+
   it("runs the module's constructors once the heap exists (allocating from the heap), unless initialize: false", async () => {
     const { instance, heap } = await instantiateWithHeap(CTORS, { allocator: "pymalloc_debug" });
     const x = instance.exports as unknown as Ctors;

@@ -41,7 +41,11 @@ clang --target=wasm32 -O2 -nostdlib -ffreestanding -fno-builtin \
 # so wasm-ld takes no dlmalloc out of libc.a).
 wasi17=(--target=wasm32-wasi -isystem /usr/include/wasm32-wasi -L/usr/lib/wasm32-wasi -O2 -nostartfiles
   -Wl,--no-entry -Wl,--import-memory -Wl,--export=__heap_base -Wl,--strip-all)
-ours17=(clients/ctors.wasm clients/families.wasm)
+#   clients/ctors-shared.wasm  the same for a shared memory (threads: true)
+clang --target=wasm32 -O2 -nostdlib -ffreestanding -fno-builtin -matomics -mbulk-memory \
+  -Wl,--no-entry -Wl,--import-memory -Wl,--shared-memory -Wl,--max-memory=67108864 -Wl,--export=__heap_base \
+  -Wl,--export=__wasm_call_ctors -Wl,--allow-undefined clients/ctors.c -o "$out/clients/ctors-shared.wasm"
+ours17=(clients/ctors.wasm clients/ctors-shared.wasm clients/families.wasm)
 #   clients/families.wasm  CPython's families through include/pymemcompat.h, no libc (api-mismatch test)
 clang --target=wasm32 -O2 -nostdlib -ffreestanding -Iinclude \
   -Wl,--no-entry -Wl,--import-memory -Wl,--export=__heap_base -Wl,--strip-all clients/families.c -o "$out/clients/families.wasm"

@@ -66,6 +66,10 @@ function memoryFor(info: WasmModuleInfo | undefined, options: InstantiateOptions
     if (m !== undefined && pages(m.minBytes) > maximum) throw new RangeError(`the module needs a memory of ${m.minBytes} bytes at least, above maxBytes (${options.maxBytes})`);
     initial = maximum;
   }
+  if (options.threads === true && m !== undefined && !m.shared && options.memory === undefined)
+    throw new TypeError(
+      "threads: true needs a shared memory, and this module imports an unshared one: build it for a shared memory (clang -matomics -mbulk-memory -Wl,--shared-memory -Wl,--max-memory=...)",
+    );
   const shared = m?.shared === true || options.threads === true;
   return new WebAssembly.Memory({ initial, maximum, shared } as WebAssembly.MemoryDescriptor);
 }
