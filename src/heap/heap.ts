@@ -19,7 +19,7 @@ import {
 } from "../constants.js";
 import { PymallocError, hex } from "../errors.js";
 import { DebugFamily, DebugState, HeapDebugHost, type DebugOptions, type LeakReport, leakReport } from "../debug/hooks.js";
-import { Memory, MemoryViews, type MemorySource } from "../memory/memory.js";
+import { Memory, MemoryViews, isSharedBuffer, type MemorySource } from "../memory/memory.js";
 import { ObjectAllocator, createObjectAllocator } from "../obmalloc/obmalloc.js";
 import { RawAllocator } from "../raw/tlsf.js";
 import { checkHeap } from "../introspect/check.js";
@@ -83,7 +83,7 @@ export class Heap extends MemoryViews {
     if (this.mode === undefined) throw new PymallocError(`heap at ${hex(heapBase)} names an unknown allocator mode ${u32[hw + H.MODE]}`, heapBase);
     this.threads = (u32[hw + H.FLAGS] & HeapFlag.THREADS) !== 0;
     if (this.threads) {
-      if (!(memory.buffer instanceof SharedArrayBuffer))
+      if (!isSharedBuffer(memory.buffer))
         throw new TypeError("a heap with threads: true needs a shared memory (SharedArrayBuffer or a shared WebAssembly.Memory)");
       const i32 = memory.views.i32;
       this.lock = new SharedLock(i32, hw + H.LOCK);
@@ -250,7 +250,7 @@ export function createHeap(options: HeapOptions = {}): Heap {
     ? new Memory(o.memory, o.maxBytes)
     : Memory.create(o.memoryKind, o.initialBytes, o.maxBytes);
   const heapBase = Math.ceil(o.heapBase / 16) * 16;
-  if (o.threads && !(memory.buffer instanceof SharedArrayBuffer))
+  if (o.threads && !isSharedBuffer(memory.buffer))
     throw new TypeError(`threads: true needs a shared memory (a SharedArrayBuffer or a shared WebAssembly.Memory); this one is a ${memory.kind} ${memory.buffer.constructor.name}`);
   const params = { heapBase, poolShift: o.poolShift, arenaShift: o.arenaShift, alignShift: o.alignShift, maxBytes: memory.maxBytes, mode: MODE_IDS[o.mode], flags: o.threads ? HeapFlag.THREADS : 0, maxThreads: o.maxThreads };
   const layout = computeLayout(params);
