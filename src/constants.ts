@@ -213,6 +213,8 @@ export const enum H {
   QUARANTINE = 26, // the debug hooks' quarantine ring
   MAX_THREADS = 27, // thread slots for threads (threads: true; 0 otherwise); slot MAX_THREADS holds orphans
   ALIGN_SHIFT = 28, // small blocks are aligned to 2^ALIGN_SHIFT bytes (Size.MIN_ALIGNMENT_SHIFT or Size.ALIGNMENT_SHIFT)
+  SAMPLES = 29, // sampled sites (createHeap's sampleInterval): the sample table's address, 0 while none (debug/sampling.ts)
+  SAMPLE_INTERVAL = 30, // mean bytes between sampled allocations; 0: sampling off
 }
 /** Bits of the header's FLAGS word. */
 export const enum HeapFlag {
@@ -271,5 +273,29 @@ export const enum Debug {
   Q_ENTRY = 8,
   Q_ENTRY_USABLE = 4,
 }
+/**
+ * The sample table of sampled sites (debug/sampling.ts): a header, then open-addressed entries of
+ * four words: the block's address (0: empty, TOMBSTONE: removed), its requested size, its site
+ * word and its family byte.
+ */
+export const enum Sample {
+  TABLE_WORD = H.SAMPLES,
+  SHIFT = 0, // 32 - log2(capacity): the hash's shift
+  LIVE = 4, // entries in use
+  USED = 8, // entries in use or removed (tombstones)
+  PREV = 12, // threads: the table this one replaced (kept: a lock-free lookup may read it)
+  HEADER = 16,
+  ENTRY = 16,
+  E_SIZE = 4,
+  E_SITE = 8,
+  E_FAMILY = 12,
+  TOMBSTONE = 1,
+  MIN_CAPACITY = 256,
+}
+/** Go's and jemalloc's default: one sampled allocation per 512 KiB on average. */
+export const DEFAULT_SAMPLE_INTERVAL = 512 * 1024;
+/** The largest interval (the countdown stays a small integer). */
+export const MAX_SAMPLE_INTERVAL = 1 << 29;
+
 export const DEFAULT_QUARANTINE_BLOCKS = 1024;
 export const DEFAULT_QUARANTINE_BYTES = 1 << 20;

@@ -17,3 +17,5 @@ export { fromExports, fromMemPool, fromFunctions, type WasmAllocatorExports, typ
 export { ForeignHeap, type AdapterOptions, type ForeignSpec } from "./compat/foreign.js";
 export { wasmImports, type WasmAllocatorImports, type FamilyName } from "./compat/wasm-imports.js";
 export { instantiateWithHeap, type InstantiateOptions } from "./compat/wasm.js";
+export { HeapSnapshot, SnapshotComparison, type SnapshotKey, type SnapshotStat, type SnapshotStatDiff, type SnapshotJSON, type SiteSource } from "./introspect/snapshot.js";
+export { sampleWeight } from "./debug/sampling.js";

@@ -32,6 +32,8 @@ import { debugMallocStats } from "../introspect/mallocstats.js";
 import { wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
 import { SharedLock } from "../threads/lock.js";
 import { LockedFamily, withLock } from "../threads/locked.js";
+import { SampledFamily, Sampler, sampledLeaks } from "../debug/sampling.js";
+import { takeSnapshot, type HeapSnapshot } from "../introspect/snapshot.js";
 
 export interface WalkedBlock {
   address: number;
@@ -67,6 +69,8 @@ export class Heap extends MemoryViews {
   readonly threadId: number;
   /** The heap's lock (threads only). */
   readonly lock: SharedLock | undefined;
+  /** Sampled allocation sites (release modes made with sampleInterval), else undefined. */
+  readonly sampler: Sampler | undefined;
 
   /** Alignment of blocks of 1..512 bytes (createHeap's `alignment`); larger ones are 16-byte aligned. */
   get alignment(): number {
@@ -107,7 +111,13 @@ export class Heap extends MemoryViews {
     let fams: { o: Family; m: Family; r: Family } = below;
     if (release) {
       this.debug = undefined;
+      // Sampled sites: the family class is chosen here, once; a heap without them never runs it.
+      const interval = u32[hw + H.SAMPLE_INTERVAL];
+      this.sampler = interval === 0 ? undefined : new Sampler(memory, heapBase, interval, slot, this.lock, (n) => this.rawAllocator.malloc(n), (p) => this.rawAllocator.free(p));
+      const s = this.sampler;
+      if (s !== undefined) fams = { o: new SampledFamily(below.o, s), m: new SampledFamily(below.m, s), r: new SampledFamily(below.r, s) };
     } else {
+      this.sampler = undefined;
       // Debug modes: the hooks wrap each family over whichever allocator is below it.
       const d = this.locked(() => new DebugState(new HeapDebugHost(this), debug, below, this.threads ? this.threadId : undefined));
       this.debug = d;
@@ -144,9 +154,19 @@ export class Heap extends MemoryViews {
 
   private leaksUnlocked(): LeakReport {
     if (this.debug) return this.debug.leaks();
+    if (this.sampler !== undefined) return sampledLeaks(this, this.sampler);
     const blocks: LeakReport["blocks"] = [];
     forEachLiveBlock(this, (b) => blocks.push({ address: b.address, size: b.usable, family: "?", serial: 0, site: "(sites are recorded in the debug modes)" }));
     return leakReport(blocks);
+  }
+
+  /**
+   * The live blocks now, grouped by size class and family (every mode) and by allocation site
+   * (debug modes with traceAllocations; sampled estimates with sampleInterval), to compare with
+   * a later one: `heap.snapshot().compare(older)` (like tracemalloc's Snapshot.compare_to).
+   */
+  snapshot(): HeapSnapshot {
+    return this.locked(() => takeSnapshot(this));
   }
 
   /** Numbers read from the heap's state: memory, footprint, blocks per size class, arenas. */
@@ -168,14 +188,16 @@ export class Heap extends MemoryViews {
     this.locked(() => this.walkUnlocked(fn));
   }
 
-  private walkUnlocked(fn: (block: WalkedBlock) => void): void {
+  /** @internal walk() without taking the lock (the caller holds it). */
+  walkUnlocked(fn: (block: WalkedBlock) => void): void {
     if (this.debug) {
       this.debug.walk(fn);
       return;
     }
     const ring = this.u32[(this.heapBase >>> 2) + H.QUARANTINE];
+    const tables = this.sampler?.tables();
     forEachLiveBlock(this, (b) => {
-      if (b.address !== ring) fn({ address: b.address, size: b.usable, family: undefined, sizeClass: b.sizeClass });
+      if (b.address !== ring && !tables?.has(b.address)) fn({ address: b.address, size: b.usable, family: undefined, sizeClass: b.sizeClass });
     });
   }
 
@@ -257,6 +279,7 @@ export function createHeap(options: HeapOptions = {}): Heap {
   if (!memory.grow(layout.heapStart + 16))
     throw new RangeError(`memory too small for a heap: needs at least ${layout.heapStart + 16} bytes from heapBase ${heapBase}`);
   formatHeap(memory.views.u8, memory.views.u32, params, layout);
+  if (o.mode === "pymalloc" || o.mode === "malloc") memory.views.u32[(heapBase >>> 2) + H.SAMPLE_INTERVAL] = o.sampleInterval;
   return new Heap(memory, heapBase, o.debug, true);
 }
 

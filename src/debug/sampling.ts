@@ -1,0 +1,366 @@
+/**
+ * debug/sampling.ts — sampled allocation sites for release modes (createHeap's `sampleInterval`).
+ *
+ * Owns: the sampling families (a thin wrapper over each release family, chosen once when the
+ * heap is made: a heap without sampling never loads these paths), the exponential countdown that
+ * picks which allocations are sampled (on average one every `sampleInterval` bytes, as Go's and
+ * jemalloc's heap profilers do), the sample table, and the weights that turn samples back into
+ * estimates of blocks and bytes.
+ * Must not: change the allocators below, or touch a block's bytes (release blocks have no header).
+ *
+ * Where state lives (the rule): everything about a sampled block lives in the heap's memory, in
+ * the sample table, an open-addressing hash table allocated from the raw allocator (its address in
+ * the heap header's SAMPLES word, the interval in SAMPLE_INTERVAL): address, requested size,
+ * family and a site word. Only what cannot live there — the stack strings — lives in JS: each
+ * heap handle interns the stacks it captured in a table of its own, keyed by the site word's id
+ * (like the debug hooks' sites, debug/hooks.ts). Another thread's (or a re-attached heap's) site
+ * ids are not ours to resolve: those samples still count, under "(sampled in thread N)". The
+ * countdown to the next sample is per handle and family (JS fields): it is a random draw, not
+ * heap state.
+ *
+ * Threads: inserts and removals take the heap's lock; a free looks its block up without it (a
+ * block is in the table before any other thread can hold it). A table replaced by a larger one
+ * is not freed in a shared heap (a lock-free lookup may still be reading it): it stays linked
+ * from its successor and is left out of walks and snapshots.
+ */
+
+import { Sample } from "../constants.js";
+import type { Family } from "../heap/families.js";
+import type { Heap } from "../heap/heap.js";
+import type { LeakedBlock, LeakReport, LeakSite } from "./hooks.js";
+import type { Memory } from "../memory/memory.js";
+import type { SharedLock } from "../threads/lock.js";
+
+/** The site word: thread id + 1 above this bit, the handle's interned stack id below. */
+const SITE_THREAD_SHIFT = 20;
+const SITE_ID_MASK = (1 << SITE_THREAD_SHIFT) - 1;
+/** Fibonacci hashing: the top bits of address * 2^32/phi pick the slot. */
+const GOLDEN = 0x9e3779b1 | 0;
+
+const FAMILY_CODE: Record<string, number> = { o: 0x6f, m: 0x6d, r: 0x72 };
+const FAMILY_OF: Record<number, string> = { 0x6f: "o", 0x6d: "m", 0x72: "r" };
+
+/** What a live sampled block stands for: Go's and jemalloc's unbiasing of Poisson sampling. */
+export function sampleWeight(size: number, interval: number): number {
+  // A block of s bytes is sampled with probability 1 - exp(-s/N): it stands for 1/that blocks.
+  const q = 1 - Math.exp(-Math.max(size, 1) / interval);
+  return q > 0 ? 1 / q : 1;
+}
+
+/** One live sampled block, as read from the table. */
+export interface SampledBlock {
+  address: number;
+  size: number;
+  family: string;
+  site: string;
+  /** How many blocks this sample stands for (1 / its probability of being sampled). */
+  weight: number;
+}
+
+/** Per-handle sampling state: the table in memory, the stacks in JS. */
+export class Sampler {
+  readonly memory: Memory;
+  readonly interval: number;
+  /** u32 index of the heap header's SAMPLES word (the table's address). */
+  readonly tableWord: number;
+  private readonly lock: SharedLock | undefined;
+  private readonly threadId: number;
+  private readonly alloc: (bytes: number) => number;
+  private readonly release: (p: number) => void;
+  /** Interned stacks: id - 1 → stack, stack → id. */
+  private readonly stacks: string[] = [];
+  private readonly ids = new Map<string, number>();
+
+  constructor(memory: Memory, heapBase: number, interval: number, threadId: number, lock: SharedLock | undefined, alloc: (bytes: number) => number, release: (p: number) => void) {
+    this.memory = memory;
+    this.interval = interval;
+    this.tableWord = (heapBase >>> 2) + Sample.TABLE_WORD;
+    this.threadId = threadId;
+    this.lock = lock;
+    this.alloc = alloc;
+    this.release = release;
+  }
+
+  /** The next countdown: an exponential draw with mean `interval` bytes (at least 1). */
+  next(): number {
+    return Math.min(0x3fffffff, Math.ceil(-Math.log(1 - Math.random()) * this.interval)) || 1;
+  }
+
+  /** Record p (n bytes, family fam) in the table with the current stack. Returns p. */
+  record(fam: SampledFamily, p: number, n: number): number {
+    const word = this.siteWord();
+    this.locked(() => this.insert(p, n, FAMILY_CODE[fam.id], word));
+    return p;
+  }
+
+  /** The slot of p in the table at t, or 0. No lock: see the header. */
+  find(t: number, p: number): number {
+    let v = this.memory.views;
+    if (t + Sample.HEADER > v.u8.length) {
+      this.memory.refresh();
+      v = this.memory.views;
+    }
+    const u32 = v.u32;
+    const shift = u32[(t + Sample.SHIFT) >>> 2];
+    const mask = (1 << (32 - shift)) - 1;
+    if (t + Sample.HEADER + (mask + 1) * Sample.ENTRY > u32.length * 4) return this.findAfterGrowth(t, p);
+    for (let i = Math.imul(p, GOLDEN) >>> shift; ; i = (i + 1) & mask) {
+      const e = t + Sample.HEADER + i * Sample.ENTRY;
+      const k = u32[e >>> 2];
+      if (k === p) return e;
+      if (k === 0) return 0;
+    }
+  }
+
+  private findAfterGrowth(t: number, p: number): number {
+    this.memory.refresh();
+    return this.find(t, p);
+  }
+
+  /** p was sampled and is being freed (or moved): drop its entry. */
+  forget(p: number): void {
+    this.locked(() => {
+      const t = this.memory.views.u32[this.tableWord];
+      const e = t === 0 ? 0 : this.find(t, p);
+      if (e === 0) return;
+      const u32 = this.memory.views.u32;
+      u32[e >>> 2] = Sample.TOMBSTONE;
+      u32[(t + Sample.LIVE) >>> 2]--;
+    });
+  }
+
+  private locked(fn: () => void): void {
+    if (this.lock === undefined) fn();
+    else {
+      this.lock.acquire();
+      this.memory.refresh();
+      try {
+        fn();
+      } finally {
+        this.lock.release();
+      }
+    }
+  }
+
+  /** The site word for the current stack (interned: one id per distinct stack). */
+  private siteWord(): number {
+    const stack = userFrames(new Error().stack);
+    let id = this.ids.get(stack);
+    if (id === undefined) {
+      id = this.stacks.length + 1;
+      if (id > SITE_ID_MASK) id = 0; // too many distinct sites: this one is "(not recorded)"
+      else {
+        this.stacks.push(stack);
+        this.ids.set(stack, id);
+      }
+    }
+    return (((this.threadId + 1) << SITE_THREAD_SHIFT) | id) >>> 0;
+  }
+
+  private insert(p: number, n: number, code: number, site: number): void {
+    let u32 = this.memory.views.u32;
+    let t = u32[this.tableWord];
+    if (t === 0 || (u32[(t + Sample.USED) >>> 2] + 1) * 2 > tableCapacity(u32, t)) {
+      t = this.rehash(t);
+      if (t === 0) return; // no memory for the table: this sample is lost, the block is fine
+      u32 = this.memory.views.u32;
+    }
+    const shift = u32[(t + Sample.SHIFT) >>> 2];
+    const mask = (1 << (32 - shift)) - 1;
+    let i = Math.imul(p, GOLDEN) >>> shift;
+    let e = t + Sample.HEADER + i * Sample.ENTRY;
+    while (u32[e >>> 2] !== 0 && u32[e >>> 2] !== Sample.TOMBSTONE && u32[e >>> 2] !== p) {
+      i = (i + 1) & mask;
+      e = t + Sample.HEADER + i * Sample.ENTRY;
+    }
+    const was = u32[e >>> 2];
+    u32[(e + Sample.E_SIZE) >>> 2] = n;
+    u32[(e + Sample.E_SITE) >>> 2] = site;
+    u32[(e + Sample.E_FAMILY) >>> 2] = code;
+    // The key last: a lock-free find() sees a whole entry or none.
+    Atomics.store(u32, e >>> 2, p);
+    if (was !== p) u32[(t + Sample.LIVE) >>> 2]++;
+    if (was === 0) u32[(t + Sample.USED) >>> 2]++;
+  }
+
+  /** A new table twice as large as the live entries need, with them moved in; its address or 0. */
+  private rehash(old: number): number {
+    let u32 = this.memory.views.u32;
+    const live = old === 0 ? 0 : u32[(old + Sample.LIVE) >>> 2];
+    let cap = Sample.MIN_CAPACITY;
+    while (cap < (live + 1) * 4) cap *= 2;
+    const t = this.alloc(Sample.HEADER + cap * Sample.ENTRY);
+    if (t === 0) return 0;
+    this.memory.refresh();
+    u32 = this.memory.views.u32;
+    u32.fill(0, t >>> 2, (t + Sample.HEADER + cap * Sample.ENTRY) >>> 2);
+    u32[(t + Sample.SHIFT) >>> 2] = 32 - Math.log2(cap);
+    u32[(t + Sample.PREV) >>> 2] = 0;
+    if (old !== 0) {
+      const shift = u32[(t + Sample.SHIFT) >>> 2];
+      const end = old + Sample.HEADER + tableCapacity(u32, old) * Sample.ENTRY;
+      for (let e = old + Sample.HEADER; e < end; e += Sample.ENTRY) {
+        const k = u32[e >>> 2];
+        if (k === 0 || k === Sample.TOMBSTONE) continue;
+        let i = Math.imul(k, GOLDEN) >>> shift;
+        while (u32[(t + Sample.HEADER + i * Sample.ENTRY) >>> 2] !== 0) i = (i + 1) & (cap - 1);
+        u32.copyWithin((t + Sample.HEADER + i * Sample.ENTRY) >>> 2, e >>> 2, (e + Sample.ENTRY) >>> 2);
+      }
+      u32[(t + Sample.LIVE) >>> 2] = live;
+      u32[(t + Sample.USED) >>> 2] = live;
+      if (this.lock === undefined) this.release(old);
+      else u32[(t + Sample.PREV) >>> 2] = old; // a lock-free find() may still read it
+    }
+    Atomics.store(u32, this.tableWord, t);
+    return t;
+  }
+
+  /** The stack of a site word, when this handle recorded it. */
+  siteOf(word: number): string {
+    const id = word & SITE_ID_MASK;
+    const thread = (word >>> SITE_THREAD_SHIFT) - 1;
+    if (thread !== this.threadId || id === 0 || id > this.stacks.length) return thread >= 0 && thread !== this.threadId ? `(sampled in thread ${thread})` : "(allocation site not recorded)";
+    return this.stacks[id - 1];
+  }
+
+  /** Every live sampled block, with its weight. */
+  samples(): SampledBlock[] {
+    const out: SampledBlock[] = [];
+    const u32 = this.memory.views.u32;
+    const t = u32[this.tableWord];
+    if (t === 0) return out;
+    const end = t + Sample.HEADER + tableCapacity(u32, t) * Sample.ENTRY;
+    for (let e = t + Sample.HEADER; e < end; e += Sample.ENTRY) {
+      const k = u32[e >>> 2];
+      if (k === 0 || k === Sample.TOMBSTONE) continue;
+      const size = u32[(e + Sample.E_SIZE) >>> 2];
+      out.push({ address: k, size, family: FAMILY_OF[u32[(e + Sample.E_FAMILY) >>> 2]] ?? "?", site: this.siteOf(u32[(e + Sample.E_SITE) >>> 2]), weight: sampleWeight(size, this.interval) });
+    }
+    return out;
+  }
+
+  /** Addresses of the sample tables (the current one and, in a shared heap, those it replaced). */
+  tables(): Set<number> {
+    const u32 = this.memory.views.u32;
+    const out = new Set<number>();
+    for (let t = u32[this.tableWord]; t !== 0 && !out.has(t); t = u32[(t + Sample.PREV) >>> 2]) out.add(t);
+    return out;
+  }
+}
+
+function tableCapacity(u32: Uint32Array, t: number): number {
+  return 2 ** (32 - u32[(t + Sample.SHIFT) >>> 2]);
+}
+
+/** The frames of a stack outside pymalloc, at most three (as the debug hooks keep): where user code allocated. */
+export function userFrames(stack: string | undefined): string {
+  if (!stack) return "(unknown)";
+  const frames = stack
+    .split("\n")
+    .slice(1)
+    .map((l) => l.trim())
+    .filter((l) => !/[\\/](debug[\\/]sampling|heap[\\/]families|compat[\\/]imempool|heap[\\/]typed)\.[jt]s/.test(l));
+  return frames.slice(0, 3).join(" <- ") || "(unknown)";
+}
+
+/**
+ * A release family with sampled sites: the countdown of bytes to the next sample is decremented
+ * by every allocation; when it runs out, the block is recorded (stack and all), and a new
+ * countdown is drawn. A free looks the block up in the sample table only when there is one.
+ */
+export class SampledFamily implements Family {
+  readonly id: string;
+  readonly below: Family;
+  readonly s: Sampler;
+  readonly memory: Memory;
+  readonly tableWord: number;
+  /** Bytes left before the next sample (a Smi). */
+  left: number;
+
+  constructor(below: Family, s: Sampler) {
+    this.id = below.id;
+    this.below = below;
+    this.s = s;
+    this.memory = s.memory;
+    this.tableWord = s.tableWord;
+    this.left = s.next();
+  }
+
+  malloc(n: number): number {
+    const p = this.below.malloc(n);
+    if (p === 0) return 0;
+    const left = this.left - n;
+    this.left = left;
+    return left > 0 ? p : this.sampled(p, n);
+  }
+
+  calloc(nelem: number, elsize: number): number {
+    const p = this.below.calloc(nelem, elsize);
+    if (p === 0) return 0;
+    const n = nelem * elsize;
+    const left = this.left - n;
+    this.left = left;
+    return left > 0 ? p : this.sampled(p, n);
+  }
+
+  realloc(p: number, n: number): number {
+    if (p !== 0 && this.known(p)) this.s.forget(p);
+    const q = this.below.realloc(p, n);
+    if (q === 0) return 0;
+    const left = this.left - n;
+    this.left = left;
+    return left > 0 ? q : this.sampled(q, n);
+  }
+
+  free(p: number): void {
+    if (p !== 0 && this.known(p)) this.s.forget(p);
+    this.below.free(p);
+  }
+
+  /** Whether p is in the sample table (no lock: see the file header). */
+  private known(p: number): boolean {
+    const t = this.memory.views.u32[this.tableWord];
+    return t !== 0 && this.s.find(t, p) !== 0;
+  }
+
+  private sampled(p: number, n: number): number {
+    this.left = this.s.next();
+    return this.s.record(this, p, n);
+  }
+}
+
+/**
+ * heap.leaks() of a sampled heap (called under its lock): every live block, exact totals; the
+ * sites are estimates weighted back from the samples (sampled blocks carry their site, the others
+ * "(not sampled)").
+ */
+export function sampledLeaks(heap: Heap, s: Sampler): LeakReport {
+  const samples = s.samples();
+  const byAddress = new Map(samples.map((b) => [b.address, b]));
+  const blocks: LeakedBlock[] = [];
+  let totalBytes = 0;
+  heap.walkUnlocked((b) => {
+    const sb = byAddress.get(b.address);
+    totalBytes += b.size;
+    blocks.push({ address: b.address, size: b.size, family: sb?.family ?? "?", serial: 0, site: sb?.site ?? "(not sampled)" });
+  });
+  const sites = new Map<string, LeakSite>();
+  for (const b of samples) {
+    const g = sites.get(b.site) ?? { site: b.site, blocks: 0, bytes: 0 };
+    g.blocks += b.weight;
+    g.bytes += b.weight * b.size;
+    sites.set(b.site, g);
+  }
+  const bySite = [...sites.values()].sort((a, b) => b.bytes - a.bytes || b.blocks - a.blocks);
+  return {
+    totalBlocks: blocks.length,
+    totalBytes,
+    bySite,
+    blocks,
+    toString() {
+      const lines = [`${blocks.length} live block(s), ${totalBytes} bytes; ${samples.length} sampled (one per ${s.interval} bytes on average), sites estimated from them:`];
+      for (const g of bySite.slice(0, 20)) lines.push(`  ~${String(Math.round(g.bytes)).padStart(10)} B in ~${String(Math.round(g.blocks)).padStart(6)} block(s)  ${g.site}`);
+      return lines.join("\n");
+    },
+  };
+}
