@@ -164,15 +164,25 @@ export class SnapshotComparison {
     return { by: this.by, estimated: this.estimated, totalBlocks: this.totalBlocks, totalBytes: this.totalBytes, blocksDiff: this.blocksDiff, bytesDiff: this.bytesDiff, groups: this.groups.map((g) => ({ ...g })) };
   }
 
-  /** One line a group, like tracemalloc's StatisticDiff: size (+diff), count (+diff), average. */
+  /** Groups that shrank, largest loss first. */
+  get shrunk(): SnapshotStatDiff[] {
+    return this.groups.filter((g) => g.bytesDiff < 0 || (g.bytesDiff === 0 && g.blocksDiff < 0)).reverse();
+  }
+
+  /**
+   * One line a group, like tracemalloc's StatisticDiff (size (+diff), count (+diff), average):
+   * the `limit` groups that grew most, then the `limit` that shrank most.
+   */
   toString(limit = 10): string {
-    const changed = this.groups.filter((g) => g.bytesDiff !== 0 || g.blocksDiff !== 0);
-    const lines = [
-      `${formatBytes(this.bytesDiff, true)} in ${count(this.blocksDiff, true)} block(s) overall (now ${formatBytes(this.totalBytes)} in ${this.totalBlocks}); ` +
-        `top ${Math.min(limit, changed.length)} of ${changed.length} changed ${this.by === "site" ? "sites" : "size groups"}${this.estimated ? " (estimated from samples)" : ""}:`,
-    ];
-    for (const g of changed.slice(0, limit))
-      lines.push(`  ${g.key}: ${formatBytes(g.bytes)} (${formatBytes(g.bytesDiff, true)}), ${count(g.blocks)} block(s) (${count(g.blocksDiff, true)}), average ${formatBytes(g.blocks ? g.bytes / g.blocks : 0)}`);
+    const grown = this.grown;
+    const shrunk = this.shrunk;
+    const what = this.by === "site" ? "sites" : "size groups";
+    const lines = [`${formatBytes(this.bytesDiff, true)} in ${count(this.blocksDiff, true)} block(s) overall, now ${formatBytes(this.totalBytes)} in ${this.totalBlocks}${this.estimated ? " (sites estimated from samples)" : ""}`];
+    const line = (g: SnapshotStatDiff): string =>
+      `  ${g.key}: ${formatBytes(g.bytes)} (${formatBytes(g.bytesDiff, true)}), ${count(g.blocks)} block(s) (${count(g.blocksDiff, true)}), average ${formatBytes(g.blocks ? g.bytes / g.blocks : 0)}`;
+    if (grown.length > 0) lines.push(`grew: ${Math.min(limit, grown.length)} of ${grown.length} ${what}, largest growth first`, ...grown.slice(0, limit).map(line));
+    if (shrunk.length > 0) lines.push(`shrank: ${Math.min(limit, shrunk.length)} of ${shrunk.length} ${what}, largest loss first`, ...shrunk.slice(0, limit).map(line));
+    if (grown.length + shrunk.length === 0) lines.push("no group changed");
     return lines.join("\n");
   }
 }
