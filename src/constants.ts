@@ -276,7 +276,7 @@ export const enum Debug {
 /**
  * The sample table of sampled sites (debug/sampling.ts): a header, then open-addressed entries of
  * four words: the block's address (0: empty, TOMBSTONE: removed), its requested size, its site
- * word and its family byte.
+ * word, and its family byte with the recording handle's tag above it.
  */
 export const enum Sample {
   TABLE_WORD = H.SAMPLES,

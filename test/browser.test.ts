@@ -46,6 +46,7 @@ interface PageResult {
   threadsRefused: string | Step;
   threads: Step;
   snapshot: Step;
+  sampled: Step;
 }
 
 describe("the library in headless Chromium", () => {
@@ -72,6 +73,7 @@ describe("the library in headless Chromium", () => {
   });
 
   async function open(where: "isolated" | "plain"): Promise<PageResult> {
+    errors.length = 0;
     const page = await browser.newPage();
     page.on("pageerror", (e) => errors.push(`${where}: ${e.message}`));
     page.on("console", (m) => {
@@ -108,7 +110,10 @@ describe("the library in headless Chromium", () => {
     expect(r.threads.error).toBeUndefined();
     expect(r.threads).toMatchObject({ allocated: 4000, liveWhileHeld: 4000, freedByOther: 4000, contentsSeenByOther: true, liveAfter: 0, mainThreadId: 0 });
     expect(new Set(r.threads.threadIds as number[]).size).toBe(2);
-    expect(r.snapshot).toEqual({ first: expect.stringMatching(/^m 48 B/), blocksGained: 10 });
+    expect(r.snapshot).toEqual({ first: "48 B", blocksGained: 10 });
+    // Sampled sites in release mode: ~250 samples of 64-byte blocks, the estimate well within 30%.
+    expect(r.sampled).toMatchObject({ site: expect.stringMatching(/page\.js/), liveBlocks: 4000, leakSite: expect.stringMatching(/page\.js/), after: 0 });
+    expect(Math.abs((r.sampled.estimatedBlocks as number) / 4000 - 1)).toBeLessThan(0.3);
     expect(errors).toEqual([]);
   });
 

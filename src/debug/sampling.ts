@@ -70,6 +70,11 @@ export class Sampler {
   /** Interned stacks: id - 1 → stack, stack → id. */
   private readonly stacks: string[] = [];
   private readonly ids = new Map<string, number>();
+  /**
+   * This handle's tag, stored above the family byte of its entries: a site id is resolved only
+   * by the handle that interned it (a re-attached heap's handle has the same thread id).
+   */
+  private readonly tag = 1 + Math.floor(Math.random() * 0xfffffe);
 
   constructor(memory: Memory, heapBase: number, interval: number, threadId: number, lock: SharedLock | undefined, alloc: (bytes: number) => number, release: (p: number) => void) {
     this.memory = memory;
@@ -89,7 +94,7 @@ export class Sampler {
   /** Record p (n bytes, family fam) in the table with the current stack. Returns p. */
   record(fam: SampledFamily, p: number, n: number): number {
     const word = this.siteWord();
-    this.locked(() => this.insert(p, n, FAMILY_CODE[fam.id], word));
+    this.locked(() => this.insert(p, n, FAMILY_CODE[fam.id] | (this.tag << 8), word));
     return p;
   }
 
@@ -215,12 +220,13 @@ export class Sampler {
     return t;
   }
 
-  /** The stack of a site word, when this handle recorded it. */
-  siteOf(word: number): string {
+  /** The stack of a site word, when this handle (tag) recorded it. */
+  siteOf(word: number, tag: number): string {
     const id = word & SITE_ID_MASK;
     const thread = (word >>> SITE_THREAD_SHIFT) - 1;
-    if (thread !== this.threadId || id === 0 || id > this.stacks.length) return thread >= 0 && thread !== this.threadId ? `(sampled in thread ${thread})` : "(allocation site not recorded)";
-    return this.stacks[id - 1];
+    if (id === 0) return "(allocation site not recorded)";
+    if (tag === this.tag && id <= this.stacks.length) return this.stacks[id - 1];
+    return thread !== this.threadId ? `(sampled in thread ${thread})` : "(sampled by another handle of this heap)";
   }
 
   /** Every live sampled block, with its weight. */
@@ -234,7 +240,8 @@ export class Sampler {
       const k = u32[e >>> 2];
       if (k === 0 || k === Sample.TOMBSTONE) continue;
       const size = u32[(e + Sample.E_SIZE) >>> 2];
-      out.push({ address: k, size, family: FAMILY_OF[u32[(e + Sample.E_FAMILY) >>> 2]] ?? "?", site: this.siteOf(u32[(e + Sample.E_SITE) >>> 2]), weight: sampleWeight(size, this.interval) });
+      const fw = u32[(e + Sample.E_FAMILY) >>> 2];
+      out.push({ address: k, size, family: FAMILY_OF[fw & 0xff] ?? "?", site: this.siteOf(u32[(e + Sample.E_SITE) >>> 2], fw >>> 8), weight: sampleWeight(size, this.interval) });
     }
     return out;
   }

@@ -129,5 +129,16 @@ export async function run() {
     const d = heap.snapshot().compare(s0);
     return { first: d.groups[0]?.key ?? null, blocksGained: d.groups[0]?.blocksDiff ?? 0 };
   });
+  await step(out, "sampled", () => {
+    const heap = createHeap({ sampleInterval: 1024 });
+    const s0 = heap.snapshot();
+    const ptrs = [];
+    for (let i = 0; i < 4000; i++) ptrs.push(heap.mem.malloc(64));
+    const top = heap.snapshot().compare(s0).groups[0];
+    const leaks = heap.leaks();
+    for (const p of ptrs) heap.mem.free(p);
+    heap.check();
+    return { site: top.key, estimatedBlocks: top.blocks, liveBlocks: leaks.totalBlocks, leakSite: leaks.bySite[0].site, after: heap.snapshot().statistics("site").length };
+  });
   return out;
 }
