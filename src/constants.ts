@@ -213,8 +213,7 @@ export const enum H {
   QUARANTINE = 26, // the debug hooks' quarantine ring
   MAX_THREADS = 27, // thread slots for threads (threads: true; 0 otherwise); slot MAX_THREADS holds orphans
   ALIGN_SHIFT = 28, // small blocks are aligned to 2^ALIGN_SHIFT bytes (Size.MIN_ALIGNMENT_SHIFT or Size.ALIGNMENT_SHIFT)
-  SAMPLES = 29, // sampled sites (createHeap's sampleInterval): the sample table's address, 0 while none (debug/sampling.ts)
-  SAMPLE_INTERVAL = 30, // mean bytes between sampled allocations; 0: sampling off
+  SAMPLES = 29, // sampled sites (createHeap's sampleInterval): the sampling state's address, 0: off (debug/sampling.ts)
 }
 /** Bits of the header's FLAGS word. */
 export const enum HeapFlag {
@@ -274,12 +273,18 @@ export const enum Debug {
   Q_ENTRY_USABLE = 4,
 }
 /**
- * The sample table of sampled sites (debug/sampling.ts): a header, then open-addressed entries of
- * four words: the block's address (0: empty, TOMBSTONE: removed), its requested size, its site
- * word, and its family byte with the recording handle's tag above it.
+ * Sampled sites (debug/sampling.ts). The sampling state, made with the heap: the current sample
+ * table's address, the mean interval, then a bitmap with one bit per MAP_SHIFT-sized region of
+ * the address space, set where a sampled block starts (a free tests one bit). The sample table:
+ * a header, then open-addressed entries of four words: the block's address (0: empty,
+ * TOMBSTONE: removed), its requested size, its site word, and its family byte with the
+ * recording handle's tag above it.
  */
 export const enum Sample {
-  TABLE_WORD = H.SAMPLES,
+  S_TABLE = 0,
+  S_INTERVAL = 4,
+  S_MAP = 16,
+  MAP_SHIFT = 14,
   SHIFT = 0, // 32 - log2(capacity): the hash's shift
   LIVE = 4, // entries in use
   USED = 8, // entries in use or removed (tombstones)

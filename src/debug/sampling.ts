@@ -8,10 +8,11 @@
  * estimates of blocks and bytes.
  * Must not: change the allocators below, or touch a block's bytes (release blocks have no header).
  *
- * Where state lives (the rule): everything about a sampled block lives in the heap's memory, in
- * the sample table, an open-addressing hash table allocated from the raw allocator (its address in
- * the heap header's SAMPLES word, the interval in SAMPLE_INTERVAL): address, requested size,
- * family and a site word. Only what cannot live there — the stack strings — lives in JS: each
+ * Where state lives (the rule): everything about a sampled block lives in the heap's memory: the
+ * sampling state (made with the heap, its address in the header's SAMPLES word: the interval, a
+ * bitmap with a bit set for each 16 KiB region where a sampled block starts, so that a free tests
+ * one bit) and the sample table it points to, an open-addressing hash table allocated from the
+ * raw allocator: address, requested size, family and a site word per sampled block. Only what cannot live there — the stack strings — lives in JS: each
  * heap handle interns the stacks it captured in a table of its own, keyed by the site word's id
  * (like the debug hooks' sites, debug/hooks.ts). Another thread's (or a re-attached heap's) site
  * ids are not ours to resolve: those samples still count, under "(sampled in thread N)". The
@@ -24,8 +25,9 @@
  * from its successor and is left out of walks and snapshots.
  */
 
-import { Sample } from "../constants.js";
-import type { Family } from "../heap/families.js";
+import { H, Sample } from "../constants.js";
+import { badPointer, badSize, type BlockAllocator, type Family } from "../heap/families.js";
+import type { RawAllocator } from "../raw/tlsf.js";
 import type { Heap } from "../heap/heap.js";
 import type { LeakedBlock, LeakReport, LeakSite } from "./hooks.js";
 import type { Memory } from "../memory/memory.js";
@@ -76,10 +78,18 @@ export class Sampler {
    */
   private readonly tag = 1 + Math.floor(Math.random() * 0xfffffe);
 
-  constructor(memory: Memory, heapBase: number, interval: number, threadId: number, lock: SharedLock | undefined, alloc: (bytes: number) => number, release: (p: number) => void) {
+  /** Address of the sampling state (see the file header) and of its bitmap. */
+  readonly state: number;
+  readonly map: number;
+  private readonly mapBytes: number;
+
+  constructor(memory: Memory, state: number, threadId: number, lock: SharedLock | undefined, alloc: (bytes: number) => number, release: (p: number) => void) {
     this.memory = memory;
-    this.interval = interval;
-    this.tableWord = (heapBase >>> 2) + Sample.TABLE_WORD;
+    this.state = state;
+    this.map = state + Sample.S_MAP;
+    this.mapBytes = mapBytes(memory.maxBytes);
+    this.interval = memory.views.u32[(state + Sample.S_INTERVAL) >>> 2];
+    this.tableWord = (state + Sample.S_TABLE) >>> 2;
     this.threadId = threadId;
     this.lock = lock;
     this.alloc = alloc;
@@ -122,8 +132,11 @@ export class Sampler {
     return this.find(t, p);
   }
 
-  /** p was sampled and is being freed (or moved): drop its entry. */
+  /** p may have been sampled (its region's bit is set) and is being freed or moved: drop its entry. */
   forget(p: number): void {
+    // The bit only says "maybe": most blocks of a marked region were not sampled, and need no lock.
+    const t0 = this.memory.views.u32[this.tableWord];
+    if (t0 === 0 || this.find(t0, p) === 0) return;
     this.locked(() => {
       const t = this.memory.views.u32[this.tableWord];
       const e = t === 0 ? 0 : this.find(t, p);
@@ -182,8 +195,9 @@ export class Sampler {
     u32[(e + Sample.E_SIZE) >>> 2] = n;
     u32[(e + Sample.E_SITE) >>> 2] = site;
     u32[(e + Sample.E_FAMILY) >>> 2] = code;
-    // The key last: a lock-free find() sees a whole entry or none.
+    // The key last: a lock-free find() sees a whole entry or none; then the block's bit.
     Atomics.store(u32, e >>> 2, p);
+    this.memory.views.u8[this.map + (p >>> (Sample.MAP_SHIFT + 3))] |= 1 << ((p >>> Sample.MAP_SHIFT) & 7);
     if (was !== p) u32[(t + Sample.LIVE) >>> 2]++;
     if (was === 0) u32[(t + Sample.USED) >>> 2]++;
   }
@@ -213,8 +227,17 @@ export class Sampler {
       }
       u32[(t + Sample.LIVE) >>> 2] = live;
       u32[(t + Sample.USED) >>> 2] = live;
-      if (this.lock === undefined) this.release(old);
-      else u32[(t + Sample.PREV) >>> 2] = old; // a lock-free find() may still read it
+      if (this.lock === undefined) {
+        this.release(old);
+        // Bits of blocks freed since: cleared, those of the live samples set again.
+        const u8 = this.memory.views.u8;
+        u8.fill(0, this.map, this.map + this.mapBytes);
+        const end = t + Sample.HEADER + cap * Sample.ENTRY;
+        for (let e = t + Sample.HEADER; e < end; e += Sample.ENTRY) {
+          const k = u32[e >>> 2];
+          if (k !== 0) u8[this.map + (k >>> (Sample.MAP_SHIFT + 3))] |= 1 << ((k >>> Sample.MAP_SHIFT) & 7);
+        }
+      } else u32[(t + Sample.PREV) >>> 2] = old; // a lock-free find() may still read it; bits stay set
     }
     Atomics.store(u32, this.tableWord, t);
     return t;
@@ -246,10 +269,10 @@ export class Sampler {
     return out;
   }
 
-  /** Addresses of the sample tables (the current one and, in a shared heap, those it replaced). */
+  /** Blocks of the sampling machinery: the state, the sample table and (in a shared heap) those it replaced. */
   tables(): Set<number> {
     const u32 = this.memory.views.u32;
-    const out = new Set<number>();
+    const out = new Set<number>([this.state]);
     for (let t = u32[this.tableWord]; t !== 0 && !out.has(t); t = u32[(t + Sample.PREV) >>> 2]) out.add(t);
     return out;
   }
@@ -273,32 +296,36 @@ export function userFrames(stack: string | undefined): string {
 /**
  * A release family with sampled sites: the countdown of bytes to the next sample is decremented
  * by every allocation; when it runs out, the block is recorded (stack and all), and a new
- * countdown is drawn. A free looks the block up in the sample table only when there is one.
+ * countdown is drawn. A free tests the bit of the block's region in the sampling state's bitmap,
+ * and looks the block up in the sample table only when it is set. malloc, realloc and free call
+ * the allocator themselves, as AllocatorFamily does (one call deeper cost V8's inlining of the
+ * replay loop); calloc goes through the family below for its zeroing.
  */
 export class SampledFamily implements Family {
   readonly id: string;
   readonly below: Family;
+  readonly a: BlockAllocator;
   readonly s: Sampler;
-  readonly memory: Memory;
-  readonly tableWord: number;
+  /** Byte offset of the bitmap (fixed for the heap's life). */
+  readonly map: number;
   /** Bytes left before the next sample (a Smi). */
   left: number;
 
-  constructor(below: Family, s: Sampler) {
+  constructor(below: Family, a: BlockAllocator, s: Sampler) {
     this.id = below.id;
     this.below = below;
+    this.a = a;
     this.s = s;
-    this.memory = s.memory;
-    this.tableWord = s.tableWord;
+    this.map = s.map;
     this.left = s.next();
   }
 
   malloc(n: number): number {
-    const p = this.below.malloc(n);
-    if (p === 0) return 0;
+    if ((n >>> 0) !== n) return badSize(n);
+    const p = this.a.malloc(n);
     const left = this.left - n;
     this.left = left;
-    return left > 0 ? p : this.sampled(p, n);
+    return left > 0 || p === 0 ? p : this.sampled(p, n);
   }
 
   calloc(nelem: number, elsize: number): number {
@@ -311,29 +338,43 @@ export class SampledFamily implements Family {
   }
 
   realloc(p: number, n: number): number {
-    if (p !== 0 && this.known(p)) this.s.forget(p);
-    const q = this.below.realloc(p, n);
-    if (q === 0) return 0;
+    if ((n >>> 0) !== n) return badSize(n);
+    if (p !== 0) {
+      if ((p >>> 0) !== p) badPointer("realloc", p);
+      if ((this.a.u8[this.map + (p >>> (Sample.MAP_SHIFT + 3))] & (1 << ((p >>> Sample.MAP_SHIFT) & 7))) !== 0) this.s.forget(p);
+    }
+    const q = p === 0 ? this.a.malloc(n) : this.a.realloc(p, n);
     const left = this.left - n;
     this.left = left;
-    return left > 0 ? q : this.sampled(q, n);
+    return left > 0 || q === 0 ? q : this.sampled(q, n);
   }
 
   free(p: number): void {
-    if (p !== 0 && this.known(p)) this.s.forget(p);
-    this.below.free(p);
-  }
-
-  /** Whether p is in the sample table (no lock: see the file header). */
-  private known(p: number): boolean {
-    const t = this.memory.views.u32[this.tableWord];
-    return t !== 0 && this.s.find(t, p) !== 0;
+    if (p === 0) return;
+    if ((p >>> 0) !== p) badPointer("free", p);
+    if ((this.a.u8[this.map + (p >>> (Sample.MAP_SHIFT + 3))] & (1 << ((p >>> Sample.MAP_SHIFT) & 7))) !== 0) this.s.forget(p);
+    this.a.free(p);
   }
 
   private sampled(p: number, n: number): number {
     this.left = this.s.next();
     return this.s.record(this, p, n);
   }
+}
+
+/** Bitmap bytes for a memory of at most maxBytes. */
+const mapBytes = (maxBytes: number): number => Math.ceil(Math.ceil(maxBytes / 2 ** Sample.MAP_SHIFT) / 8);
+
+/** A new heap's sampling state (createHeap with sampleInterval, release modes): written, and named in the header. */
+export function createSamplingState(raw: RawAllocator, memory: Memory, heapBase: number, interval: number): void {
+  const bytes = Sample.S_MAP + mapBytes(memory.maxBytes);
+  const state = raw.malloc(bytes);
+  if (state === 0) throw new RangeError(`sampleInterval: no room for the sampling state (${bytes} bytes) in this memory`);
+  memory.refresh();
+  const v = memory.views;
+  v.u8.fill(0, state, state + bytes);
+  v.u32[(state + Sample.S_INTERVAL) >>> 2] = interval;
+  v.u32[(heapBase >>> 2) + H.SAMPLES] = state;
 }
 
 /**

@@ -32,7 +32,7 @@ import { debugMallocStats } from "../introspect/mallocstats.js";
 import { wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
 import { SharedLock } from "../threads/lock.js";
 import { LockedFamily, withLock } from "../threads/locked.js";
-import { SampledFamily, Sampler, sampledLeaks } from "../debug/sampling.js";
+import { SampledFamily, Sampler, createSamplingState, sampledLeaks } from "../debug/sampling.js";
 import { takeSnapshot, type HeapSnapshot } from "../introspect/snapshot.js";
 
 export interface WalkedBlock {
@@ -78,7 +78,7 @@ export class Heap extends MemoryViews {
   }
 
   /** @internal use createHeap() or attachHeap(). */
-  constructor(memory: Memory, heapBase: number, debug: DebugOptions, created = false) {
+  constructor(memory: Memory, heapBase: number, debug: DebugOptions, created = false, sampleInterval = 0) {
     super(memory);
     this.heapBase = heapBase;
     const u32 = memory.views.u32;
@@ -112,10 +112,10 @@ export class Heap extends MemoryViews {
     if (release) {
       this.debug = undefined;
       // Sampled sites: the family class is chosen here, once; a heap without them never runs it.
-      const interval = u32[hw + H.SAMPLE_INTERVAL];
-      this.sampler = interval === 0 ? undefined : new Sampler(memory, heapBase, interval, slot, this.lock, (n) => this.rawAllocator.malloc(n), (p) => this.rawAllocator.free(p));
-      const s = this.sampler;
-      if (s !== undefined) fams = { o: new SampledFamily(below.o, s), m: new SampledFamily(below.m, s), r: new SampledFamily(below.r, s) };
+      if (created && sampleInterval > 0) createSamplingState(this.rawAllocator, memory, heapBase, sampleInterval);
+      const state = memory.views.u32[hw + H.SAMPLES];
+      const s = (this.sampler = state === 0 ? undefined : new Sampler(memory, state, slot, this.lock, (n) => this.rawAllocator.malloc(n), (p) => this.rawAllocator.free(p)));
+      if (s !== undefined) fams = { o: new SampledFamily(below.o, small, s), m: new SampledFamily(below.m, small, s), r: new SampledFamily(below.r, passThrough, s) };
     } else {
       this.sampler = undefined;
       // Debug modes: the hooks wrap each family over whichever allocator is below it.
@@ -279,8 +279,7 @@ export function createHeap(options: HeapOptions = {}): Heap {
   if (!memory.grow(layout.heapStart + 16))
     throw new RangeError(`memory too small for a heap: needs at least ${layout.heapStart + 16} bytes from heapBase ${heapBase}`);
   formatHeap(memory.views.u8, memory.views.u32, params, layout);
-  if (o.mode === "pymalloc" || o.mode === "malloc") memory.views.u32[(heapBase >>> 2) + H.SAMPLE_INTERVAL] = o.sampleInterval;
-  return new Heap(memory, heapBase, o.debug, true);
+  return new Heap(memory, heapBase, o.debug, true, o.sampleInterval);
 }
 
 /** A free thread slot of the heap, claimed for this thread: its id. */
