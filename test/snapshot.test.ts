@@ -144,6 +144,26 @@ describe("sampled sites (sampleInterval)", () => {
     expect(sites[0].blocks).toBeGreaterThan(50);
   });
 
+  it("site ids of samples another handle freed are swept and reused, never confused", () => {
+    const a = createHeap({ sampleInterval: 1 }); // every allocation sampled
+    const b = attachHeap(a.memory.source);
+    function fromA(n: number): number[] {
+      return Array.from({ length: n }, () => a.mem.malloc(32));
+    }
+    function againFromA(n: number): number[] {
+      return Array.from({ length: n }, () => a.mem.malloc(32));
+    }
+    for (const p of fromA(5000)) b.mem.free(p); // freed by the other handle: a's ids go stale
+    const kept = againFromA(5000); // a runs out of ids, sweeps, reuses them
+    const sites = a.snapshot().statistics("site");
+    expect(sites).toHaveLength(1);
+    expect(sites[0].key).toMatch(/againFromA/);
+    expect(Math.round(sites[0].blocks)).toBe(5000);
+    for (const p of kept) a.mem.free(p);
+    expect(a.snapshot().statistics("site")).toEqual([]);
+    a.check();
+  });
+
   it("is off by default, ignored in debug modes, and checked", () => {
     expect(createHeap().sampler).toBeUndefined();
     expect(createHeap({ sampleInterval: false }).sampler).toBeUndefined();

@@ -13,7 +13,7 @@
  * bitmap with a bit set for each 16 KiB region where a sampled block starts, so that a free tests
  * one bit) and the sample table it points to, an open-addressing hash table allocated from the
  * raw allocator: address, requested size, family and a site word per sampled block. Only what cannot live there — the stack strings — lives in JS: each
- * heap handle interns the stacks it captured in a table of its own, keyed by the site word's id
+ * heap handle keeps the stacks it captured in a table of its own, keyed by the site word's id
  * (like the debug hooks' sites, debug/hooks.ts). Another thread's (or a re-attached heap's) site
  * ids are not ours to resolve: those samples still count, under "(sampled in thread N)". The
  * countdown to the next sample is per handle and family (JS fields): it is a random draw, not
@@ -39,6 +39,10 @@ const SITE_ID_MASK = (1 << SITE_THREAD_SHIFT) - 1;
 /** Fibonacci hashing: the top bits of address * 2^32/phi pick the slot. */
 const GOLDEN = 0x9e3779b1 | 0;
 
+/** Frames a sample captures: the caller of malloc and a few above it (reports show three). */
+const STACK_FRAMES = 5;
+/** Sweep for ids of samples freed by other handles once this many ids are out. */
+const SWEEP_AT = 4096;
 const FAMILY_CODE: Record<string, number> = { o: 0x6f, m: 0x6d, r: 0x72 };
 const FAMILY_OF: Record<number, string> = { 0x6f: "o", 0x6d: "m", 0x72: "r" };
 
@@ -69,9 +73,17 @@ export class Sampler {
   private readonly threadId: number;
   private readonly alloc: (bytes: number) => number;
   private readonly release: (p: number) => void;
-  /** Interned stacks: id - 1 → stack, stack → id. */
-  private readonly stacks: string[] = [];
-  private readonly ids = new Map<string, number>();
+  /**
+   * Captured stacks by site id (index id - 1): the capture object until a report first formats
+   * it, then its string. Capturing is most of a sample's cost, formatting most of the rest, so a
+   * sample only captures (at most STACK_FRAMES frames, those above the family's method left out);
+   * reports format. Ids of freed samples are reused (free list), and those of samples other
+   * threads freed are found by a sweep of the table when the list runs dry.
+   */
+  private readonly stacks: Array<{ stack?: string } | string | undefined> = [];
+  private readonly freeIds: number[] = [];
+  /** Sweep when this many ids are out and none is free (doubles with the live samples). */
+  private sweepAt = SWEEP_AT;
   /**
    * This handle's tag, stored above the family byte of its entries: a site id is resolved only
    * by the handle that interned it (a re-attached heap's handle has the same thread id).
@@ -98,12 +110,12 @@ export class Sampler {
 
   /** The next countdown: an exponential draw with mean `interval` bytes (at least 1). */
   next(): number {
-    return Math.min(0x3fffffff, Math.ceil(-Math.log(1 - Math.random()) * this.interval)) || 1;
+    return (Math.min(0x3fffffff, Math.ceil(-Math.log(1 - Math.random()) * this.interval)) | 0) || 1;
   }
 
   /** Record p (n bytes, family fam) in the table with the current stack. Returns p. */
-  record(fam: SampledFamily, p: number, n: number): number {
-    const word = this.siteWord();
+  record(fam: SampledFamily, p: number, n: number, op: number): number {
+    const word = this.siteWord(op);
     this.locked(() => this.insert(p, n, FAMILY_CODE[fam.id] | (this.tag << 8), word));
     return p;
   }
@@ -142,6 +154,7 @@ export class Sampler {
       const e = t === 0 ? 0 : this.find(t, p);
       if (e === 0) return;
       const u32 = this.memory.views.u32;
+      this.dropSite(e);
       u32[e >>> 2] = Sample.TOMBSTONE;
       u32[(t + Sample.LIVE) >>> 2]--;
     });
@@ -160,19 +173,54 @@ export class Sampler {
     }
   }
 
-  /** The site word for the current stack (interned: one id per distinct stack). */
-  private siteWord(): number {
-    const stack = userFrames(new Error().stack);
-    let id = this.ids.get(stack);
+  /** A new site id holding the current stack (above the family's method `op`). */
+  private siteWord(op: number): number {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = STACK_FRAMES;
+    const e: { stack?: string } = {};
+    Error.captureStackTrace(e, op === 0 ? SampledFamily.prototype.malloc : op === 1 ? SampledFamily.prototype.calloc : SampledFamily.prototype.realloc);
+    Error.stackTraceLimit = limit;
+    if (this.freeIds.length === 0 && this.stacks.length >= this.sweepAt) this.sweep();
+    let id = this.freeIds.pop();
     if (id === undefined) {
       id = this.stacks.length + 1;
-      if (id > SITE_ID_MASK) id = 0; // too many distinct sites: this one is "(not recorded)"
-      else {
-        this.stacks.push(stack);
-        this.ids.set(stack, id);
+      if (id > SITE_ID_MASK) return 0; // too many live samples of this handle: not recorded
+      this.stacks.push(e);
+    } else this.stacks[id - 1] = e;
+    return (((this.threadId + 1) << SITE_THREAD_SHIFT) | id) >>> 0;
+  }
+
+  /** Give back the ids of this handle's stacks that no table entry names any more. */
+  private sweep(): void {
+    const used = new Uint8Array(this.stacks.length + 1);
+    const u32 = this.memory.views.u32;
+    const t = u32[this.tableWord];
+    if (t !== 0) {
+      const end = t + Sample.HEADER + tableCapacity(u32, t) * Sample.ENTRY;
+      for (let e = t + Sample.HEADER; e < end; e += Sample.ENTRY) {
+        const k = u32[e >>> 2];
+        if (k !== 0 && k !== Sample.TOMBSTONE && u32[(e + Sample.E_FAMILY) >>> 2] >>> 8 === this.tag) used[u32[(e + Sample.E_SITE) >>> 2] & SITE_ID_MASK] = 1;
       }
     }
-    return (((this.threadId + 1) << SITE_THREAD_SHIFT) | id) >>> 0;
+    let live = 0;
+    for (let id = this.stacks.length; id >= 1; id--) {
+      if (used[id] !== 0) live++;
+      else if (this.stacks[id - 1] !== undefined) {
+        this.stacks[id - 1] = undefined;
+        this.freeIds.push(id);
+      }
+    }
+    this.sweepAt = Math.max(SWEEP_AT, 2 * live);
+  }
+
+  /** An entry of this handle is leaving the table: its stack's id is free again. */
+  private dropSite(e: number): void {
+    const u32 = this.memory.views.u32;
+    if (u32[(e + Sample.E_FAMILY) >>> 2] >>> 8 !== this.tag) return;
+    const id = u32[(e + Sample.E_SITE) >>> 2] & SITE_ID_MASK;
+    if (id === 0 || this.stacks[id - 1] === undefined) return;
+    this.stacks[id - 1] = undefined;
+    this.freeIds.push(id);
   }
 
   private insert(p: number, n: number, code: number, site: number): void {
@@ -192,6 +240,7 @@ export class Sampler {
       e = t + Sample.HEADER + i * Sample.ENTRY;
     }
     const was = u32[e >>> 2];
+    if (was === p) this.dropSite(e); // a block freed below without our free (cannot happen through the families)
     u32[(e + Sample.E_SIZE) >>> 2] = n;
     u32[(e + Sample.E_SITE) >>> 2] = site;
     u32[(e + Sample.E_FAMILY) >>> 2] = code;
@@ -248,7 +297,11 @@ export class Sampler {
     const id = word & SITE_ID_MASK;
     const thread = (word >>> SITE_THREAD_SHIFT) - 1;
     if (id === 0) return "(allocation site not recorded)";
-    if (tag === this.tag && id <= this.stacks.length) return this.stacks[id - 1];
+    if (tag === this.tag && id <= this.stacks.length) {
+      const st = this.stacks[id - 1];
+      if (typeof st === "string") return st;
+      if (st !== undefined) return (this.stacks[id - 1] = userFrames(st.stack));
+    }
     return thread !== this.threadId ? `(sampled in thread ${thread})` : "(sampled by another handle of this heap)";
   }
 
@@ -269,6 +322,11 @@ export class Sampler {
     return out;
   }
 
+  /** A view of the bitmap over the current buffer. */
+  bitmap(): Uint8Array {
+    return new Uint8Array(this.memory.buffer, this.map, this.mapBytes);
+  }
+
   /** Blocks of the sampling machinery: the state, the sample table and (in a shared heap) those it replaced. */
   tables(): Set<number> {
     const u32 = this.memory.views.u32;
@@ -283,11 +341,11 @@ function tableCapacity(u32: Uint32Array, t: number): number {
 }
 
 /** The frames of a stack outside pymalloc, at most three (as the debug hooks keep): where user code allocated. */
-export function userFrames(stack: string | undefined): string {
+export function userFrames(stack: string | undefined, skip = 1): string {
   if (!stack) return "(unknown)";
   const frames = stack
     .split("\n")
-    .slice(1)
+    .slice(skip)
     .map((l) => l.trim())
     .filter((l) => !/[\\/](debug[\\/]sampling|heap[\\/]families|compat[\\/]imempool|heap[\\/]typed)\.[jt]s/.test(l));
   return frames.slice(0, 3).join(" <- ") || "(unknown)";
@@ -306,8 +364,8 @@ export class SampledFamily implements Family {
   readonly below: Family;
   readonly a: BlockAllocator;
   readonly s: Sampler;
-  /** Byte offset of the bitmap (fixed for the heap's life). */
-  readonly map: number;
+  /** The bitmap (see the file header): a view of its bytes alone, made again when the memory grows. */
+  bits: Uint8Array;
   /** Bytes left before the next sample (a Smi). */
   left: number;
 
@@ -316,8 +374,11 @@ export class SampledFamily implements Family {
     this.below = below;
     this.a = a;
     this.s = s;
-    this.map = s.map;
+    this.bits = s.bitmap();
     this.left = s.next();
+    s.memory.onGrow(() => {
+      this.bits = s.bitmap();
+    });
   }
 
   malloc(n: number): number {
@@ -325,7 +386,7 @@ export class SampledFamily implements Family {
     const p = this.a.malloc(n);
     const left = this.left - n;
     this.left = left;
-    return left > 0 || p === 0 ? p : this.sampled(p, n);
+    return left > 0 || p === 0 ? p : this.sampled(p, n, 0);
   }
 
   calloc(nelem: number, elsize: number): number {
@@ -334,31 +395,31 @@ export class SampledFamily implements Family {
     const n = nelem * elsize;
     const left = this.left - n;
     this.left = left;
-    return left > 0 ? p : this.sampled(p, n);
+    return left > 0 ? p : this.sampled(p, n, 1);
   }
 
   realloc(p: number, n: number): number {
     if ((n >>> 0) !== n) return badSize(n);
     if (p !== 0) {
       if ((p >>> 0) !== p) badPointer("realloc", p);
-      if ((this.a.u8[this.map + (p >>> (Sample.MAP_SHIFT + 3))] & (1 << ((p >>> Sample.MAP_SHIFT) & 7))) !== 0) this.s.forget(p);
+      if ((this.bits[p >>> (Sample.MAP_SHIFT + 3)] & (1 << ((p >>> Sample.MAP_SHIFT) & 7))) !== 0) this.s.forget(p);
     }
     const q = p === 0 ? this.a.malloc(n) : this.a.realloc(p, n);
     const left = this.left - n;
     this.left = left;
-    return left > 0 || q === 0 ? q : this.sampled(q, n);
+    return left > 0 || q === 0 ? q : this.sampled(q, n, 2);
   }
 
   free(p: number): void {
     if (p === 0) return;
     if ((p >>> 0) !== p) badPointer("free", p);
-    if ((this.a.u8[this.map + (p >>> (Sample.MAP_SHIFT + 3))] & (1 << ((p >>> Sample.MAP_SHIFT) & 7))) !== 0) this.s.forget(p);
+    if ((this.bits[p >>> (Sample.MAP_SHIFT + 3)] & (1 << ((p >>> Sample.MAP_SHIFT) & 7))) !== 0) this.s.forget(p);
     this.a.free(p);
   }
 
-  private sampled(p: number, n: number): number {
+  private sampled(p: number, n: number, op: number): number {
     this.left = this.s.next();
-    return this.s.record(this, p, n);
+    return this.s.record(this, p, n, op);
   }
 }
 
