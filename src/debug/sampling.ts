@@ -12,12 +12,13 @@
  * sampling state (made with the heap, its address in the header's SAMPLES word: the interval, a
  * bitmap with a bit set for each 16 KiB region where a sampled block starts, so that a free tests
  * one bit) and the sample table it points to, an open-addressing hash table allocated from the
- * raw allocator: address, requested size, family and a site word per sampled block. Only what cannot live there — the stack strings — lives in JS: each
- * heap handle keeps the stacks it captured in a table of its own, keyed by the site word's id
- * (like the debug hooks' sites, debug/hooks.ts). Another thread's (or a re-attached heap's) site
- * ids are not ours to resolve: those samples still count, under "(sampled in thread N)". The
- * countdown to the next sample is per handle and family (JS fields): it is a random draw, not
- * heap state.
+ * raw allocator: address, requested size, family, the recording handle's tag and a site id per
+ * sampled block. Only what cannot live there, the captured stacks, lives in JS: each heap handle
+ * keeps the stacks it captured in a table of its own, indexed by the site id stored in the heap
+ * (as the debug hooks keep their sites, debug/hooks.ts). Another handle's site ids are not ours
+ * to resolve: those samples still count, under "(sampled in thread N)" or "(sampled by another
+ * handle of this heap)". The countdown to the next sample is per handle and family (a JS field):
+ * it is a random draw, not heap state.
  *
  * Threads: inserts and removals take the heap's lock; a free looks its block up without it (a
  * block is in the table before any other thread can hold it). A table replaced by a larger one
@@ -33,7 +34,7 @@ import type { LeakedBlock, LeakReport, LeakSite } from "./hooks.js";
 import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "../threads/lock.js";
 
-/** The site word: thread id + 1 above this bit, the handle's interned stack id below. */
+/** The site word: thread id + 1 above this bit, the handle's stack id below. */
 const SITE_THREAD_SHIFT = 20;
 const SITE_ID_MASK = (1 << SITE_THREAD_SHIFT) - 1;
 /** Fibonacci hashing: the top bits of address * 2^32/phi pick the slot. */
@@ -139,9 +140,9 @@ export class Sampler {
     }
   }
 
+  /** The table reaches past our views: another thread grew the memory (or the word is damaged: then 0). */
   private findAfterGrowth(t: number, p: number): number {
-    this.memory.refresh();
-    return this.find(t, p);
+    return this.memory.refresh() ? this.find(t, p) : 0;
   }
 
   /** p may have been sampled (its region's bit is set) and is being freed or moved: drop its entry. */
