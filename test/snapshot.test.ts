@@ -1,11 +1,24 @@
 // Heap snapshots (heap.snapshot(), compare()), sampled allocation sites (sampleInterval) and
 // `pymalloc diff`: groups, totals and differences asserted against what the test allocated.
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { attachHeap, createHeap, HeapSnapshot, sampleWeight, type Heap } from "../src/index.js";
 import { BUNDLED_TRACE, ROOT } from "./helpers.js";
+
+/** Run node without blocking the test worker's event loop (a synchronous spawn starved vitest's RPC on a loaded machine). */
+function runNode(args: string[], cwd?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, args, { cwd });
+    let stdout = "";
+    let stderr = "";
+    c.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    c.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    c.on("error", reject);
+    c.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
 
 const keepers: number[] = [];
 function leakSmall(heap: Heap, n: number): void {
@@ -205,23 +218,23 @@ describe("sampled sites (sampleInterval)", () => {
 
 describe("pymalloc diff", () => {
   const BIN = join(ROOT, "dist", "cli", "main.js");
-  const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", cwd: ROOT });
+  const run = (...args: string[]) => runNode([BIN, ...args], ROOT);
 
-  it("prints what each size class and family gained and lost between two events", () => {
-    const r = run("diff", BUNDLED_TRACE, "--from", "10000", "--to", "peak", "--top", "3");
+  it("prints what each size class and family gained and lost between two events", async () => {
+    const r = await run("diff", BUNDLED_TRACE, "--from", "10000", "--to", "peak", "--top", "3");
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^# compileall-head: event 524,843 compared with event 10,000 of 600,000 \(debug\)/);
     expect(r.stdout).toMatch(/grew: 3 of \d+ size groups, largest growth first\n  m 8193-16384 B: [\d.]+ KiB \(\+[\d.]+ KiB\), 497 block\(s\) \(\+456\)/);
   });
 
-  it("--json: the comparison as data, consistent with the replay's own totals", () => {
-    const r = run("diff", BUNDLED_TRACE, "--from", "peak", "--to", "end", "--allocator", "pymalloc", "--json");
+  it("--json: the comparison as data, consistent with the replay's own totals", async () => {
+    const r = await run("diff", BUNDLED_TRACE, "--from", "peak", "--to", "end", "--allocator", "pymalloc", "--json");
     expect(r.status).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j).toMatchObject({ trace: "compileall-head", allocator: "pymalloc", from: 524843, to: 600000, by: "size", estimated: false });
     const sum = j.groups.reduce((n: number, g: { blocksDiff: number }) => n + g.blocksDiff, 0);
     expect(sum).toBe(j.blocksDiff);
-    expect(j.totalBlocks - j.blocksDiff).toBe(47940); // live blocks at the peak (the trace's 47,941 less one freed there... as walked)
+    expect(j.totalBlocks - j.blocksDiff).toBe(47940); // the blocks live at --from peak, as the walk counts them (also the first line of "diff --from peak" by size)
   });
 
   it.each([
@@ -229,8 +242,8 @@ describe("pymalloc diff", () => {
     [["diff", BUNDLED_TRACE, "--from", "x"], /--at must be/],
     [["diff", BUNDLED_TRACE, "--from", "10", "--top", "0"], /--top must be/],
     [["diff"], /expects one trace file/],
-  ])("%j: exit 2 with a one-line error", (args, msg) => {
-    const r = run(...args);
+  ])("%j: exit 2 with a one-line error", async (args, msg) => {
+    const r = await run(...args);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(msg);
   });
