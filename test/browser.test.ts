@@ -128,7 +128,7 @@ describe("the library in headless Chromium", () => {
       expect(r.kinds[`growable-shared/${allocator}`].error).toMatch(/^TypeError: memoryKind "growable-shared" needs SharedArrayBuffer/);
     }
     expect(r.debugReport).toMatchObject({ thrown: true, kind: "overflow" });
-    expect(r.threads.error).toMatch(/^TypeError: threads: true needs a shared memory/);
+    expect(r.threads.error).toMatch(/^TypeError: threads: true needs a shared memory.*a web page must be cross-origin isolated/);
     expect(r.threadsRefused).toEqual({ error: expect.stringMatching(/^TypeError: threads: true needs a shared memory/) });
     expect(errors).toEqual([]);
   });

@@ -273,7 +273,10 @@ export function createHeap(options: HeapOptions = {}): Heap {
     : Memory.create(o.memoryKind, o.initialBytes, o.maxBytes);
   const heapBase = Math.ceil(o.heapBase / 16) * 16;
   if (o.threads && !isSharedBuffer(memory.buffer))
-    throw new TypeError(`threads: true needs a shared memory (a SharedArrayBuffer or a shared WebAssembly.Memory); this one is a ${memory.kind} ${memory.buffer.constructor.name}`);
+    throw new TypeError(
+      `threads: true needs a shared memory (a SharedArrayBuffer or a shared WebAssembly.Memory); this one is a ${memory.kind} ${memory.buffer.constructor.name}` +
+        (typeof SharedArrayBuffer === "undefined" ? " (this context has no SharedArrayBuffer: a web page must be cross-origin isolated, served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)" : ""),
+    );
   const params = { heapBase, poolShift: o.poolShift, arenaShift: o.arenaShift, alignShift: o.alignShift, maxBytes: memory.maxBytes, mode: MODE_IDS[o.mode], flags: o.threads ? HeapFlag.THREADS : 0, maxThreads: o.maxThreads };
   const layout = computeLayout(params);
   if (!memory.grow(layout.heapStart + 16))
