@@ -248,5 +248,7 @@ export function allAdapters() {
     bump(),
     gcTypedArrays(),
     pymalloc("debug", 'pymalloc ("debug", untraced)', "debug hooks over pymalloc, traceAllocations: false", { allocator: "debug" }),
+    pymalloc("sampled", "pymalloc, sampleInterval: true", "sampled allocation sites, one per 512 KiB on average (Go's and jemalloc's default)", { allocator: "pymalloc", sampleInterval: true }),
+    pymalloc("sampled64k", "pymalloc, sampleInterval: 65536", "sampled allocation sites, one per 64 KiB on average", { allocator: "pymalloc", sampleInterval: 65536 }),
   ];
 }

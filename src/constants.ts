@@ -213,6 +213,7 @@ export const enum H {
   QUARANTINE = 26, // the debug hooks' quarantine ring
   MAX_THREADS = 27, // thread slots for threads (threads: true; 0 otherwise); slot MAX_THREADS holds orphans
   ALIGN_SHIFT = 28, // small blocks are aligned to 2^ALIGN_SHIFT bytes (Size.MIN_ALIGNMENT_SHIFT or Size.ALIGNMENT_SHIFT)
+  SAMPLES = 29, // sampled sites (createHeap's sampleInterval): the sampling state's address, 0: off (debug/sampling.ts)
 }
 /** Bits of the header's FLAGS word. */
 export const enum HeapFlag {
@@ -271,5 +272,35 @@ export const enum Debug {
   Q_ENTRY = 8,
   Q_ENTRY_USABLE = 4,
 }
+/**
+ * Sampled sites (debug/sampling.ts). The sampling state, made with the heap: the current sample
+ * table's address, the mean interval, then a bitmap with one bit per MAP_SHIFT-sized region of
+ * the address space, set where a sampled block starts (a free tests one bit). The sample table:
+ * a header, then open-addressed entries of four words: the block's address (0: empty,
+ * TOMBSTONE: removed), its requested size, its site word, and its family byte with the
+ * recording handle's tag above it.
+ */
+export const enum Sample {
+  S_TABLE = 0,
+  S_INTERVAL = 4,
+  S_MAP = 16,
+  MAP_SHIFT = 14,
+  SHIFT = 0, // 32 - log2(capacity): the hash's shift
+  LIVE = 4, // entries in use
+  USED = 8, // entries in use or removed (tombstones)
+  PREV = 12, // threads: the table this one replaced (kept: a lock-free lookup may read it)
+  HEADER = 16,
+  ENTRY = 16,
+  E_SIZE = 4,
+  E_SITE = 8,
+  E_FAMILY = 12,
+  TOMBSTONE = 1,
+  MIN_CAPACITY = 256,
+}
+/** Go's and jemalloc's default: one sampled allocation per 512 KiB on average. */
+export const DEFAULT_SAMPLE_INTERVAL = 512 * 1024;
+/** The largest interval (the countdown stays a small integer). */
+export const MAX_SAMPLE_INTERVAL = 1 << 29;
+
 export const DEFAULT_QUARANTINE_BLOCKS = 1024;
 export const DEFAULT_QUARANTINE_BYTES = 1 << 20;

@@ -18,3 +18,5 @@ export { ForeignHeap, type AdapterOptions, type ForeignSpec } from "./compat/for
 export { wasmImports, pymemImports, type WasmAllocatorImports, type AllocatorFunctions, type PyMemImports, type FamilyName } from "./compat/wasm-imports.js";
 export { instantiateWithHeap, heapForModule, type InstantiateOptions } from "./compat/wasm.js";
 export { wasmModuleInfo, type WasmModuleInfo } from "./compat/wasm-module.js";
+export { HeapSnapshot, SnapshotComparison, type SnapshotKey, type SnapshotStat, type SnapshotStatDiff, type SnapshotJSON, type SiteSource } from "./introspect/snapshot.js";
+export { sampleWeight } from "./debug/sampling.js";

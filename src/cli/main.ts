@@ -12,16 +12,20 @@ import { TraceFormatError } from "../trace/trace.js";
 import { UsageError } from "./args.js";
 import { cmdMap, cmdStats } from "./inspect.js";
 import { cmdReplay } from "./replay.js";
+import { cmdDiff } from "./diff.js";
 
 const USAGE = `usage:
   pymalloc replay TRACE... [--allocator LIST] [--runs N] [--verify] [--untraced] [--json]
   pymalloc stats TRACE [--at peak|end|N] [--allocator MODE]
   pymalloc map TRACE [--at peak|end|N] [--allocator MODE] --out FILE.html|FILE.svg
+  pymalloc diff TRACE --from N [--to M] [--allocator MODE] [--top K] [--json]
 
 Replays CPython allocation traces (.pymtrace or .pymtrace.gz) through pymalloc.
   replay   time each allocator (one warm-up run, then N timed runs), print ns/event and memory
   stats    replay up to a point and print debugMallocStats() (like sys._debugmallocstats())
   map      replay up to a point and draw the heap: arenas as rows of pools, raw blocks, legend
+  diff     replay to event N and snapshot the heap, go on to event M (default end), and print
+           what each size class and family gained and lost (like tracemalloc's compare_to)
 
 options:
   --allocator LIST   comma-separated modes (${ALLOCATOR_MODES.join(", ")}); default pymalloc,malloc
@@ -31,6 +35,9 @@ options:
   --untraced         debug modes: do not capture allocation stacks (traceAllocations: false)
   --json             print replay results as JSON
   --at WHEN          peak (where live bytes peak), end (default), or a number of events
+  --from, --to WHEN  diff's two points, as --at (--to defaults to end); diff's allocator
+                     defaults to debug (families are known there)
+  --top K            diff: the K groups that changed most (default 20)
   --out FILE         where map writes its picture (.html page or .svg image)
   -h, --help         this text`;
 
@@ -44,6 +51,7 @@ export function main(argv: string[]): number {
     if (cmd === "replay") return cmdReplay(rest);
     if (cmd === "stats") return cmdStats(rest);
     if (cmd === "map") return cmdMap(rest);
+    if (cmd === "diff") return cmdDiff(rest);
     throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
   } catch (e) {
     const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");

@@ -19,7 +19,7 @@ import {
 } from "../constants.js";
 import { PymallocError, hex } from "../errors.js";
 import { DebugFamily, DebugState, HeapDebugHost, type DebugOptions, type LeakReport, leakReport } from "../debug/hooks.js";
-import { Memory, MemoryViews, type MemorySource } from "../memory/memory.js";
+import { Memory, MemoryViews, isSharedBuffer, type MemorySource } from "../memory/memory.js";
 import { ObjectAllocator, createObjectAllocator } from "../obmalloc/obmalloc.js";
 import { RawAllocator } from "../raw/tlsf.js";
 import { checkHeap } from "../introspect/check.js";
@@ -32,6 +32,8 @@ import { debugMallocStats } from "../introspect/mallocstats.js";
 import { wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
 import { SharedLock } from "../threads/lock.js";
 import { LockedFamily, withLock } from "../threads/locked.js";
+import { SampledFamily, Sampler, createSamplingState, sampledLeaks } from "../debug/sampling.js";
+import { takeSnapshot, type HeapSnapshot } from "../introspect/snapshot.js";
 
 export interface WalkedBlock {
   address: number;
@@ -67,6 +69,8 @@ export class Heap extends MemoryViews {
   readonly threadId: number;
   /** The heap's lock (threads only). */
   readonly lock: SharedLock | undefined;
+  /** Sampled allocation sites (release modes made with sampleInterval), else undefined. */
+  readonly sampler: Sampler | undefined;
 
   /** Alignment of blocks of 1..512 bytes (createHeap's `alignment`); larger ones are 16-byte aligned. */
   get alignment(): number {
@@ -74,7 +78,7 @@ export class Heap extends MemoryViews {
   }
 
   /** @internal use createHeap() or attachHeap(). */
-  constructor(memory: Memory, heapBase: number, debug: DebugOptions, created = false) {
+  constructor(memory: Memory, heapBase: number, debug: DebugOptions, created = false, sampleInterval = 0) {
     super(memory);
     this.heapBase = heapBase;
     const u32 = memory.views.u32;
@@ -83,7 +87,7 @@ export class Heap extends MemoryViews {
     if (this.mode === undefined) throw new PymallocError(`heap at ${hex(heapBase)} names an unknown allocator mode ${u32[hw + H.MODE]}`, heapBase);
     this.threads = (u32[hw + H.FLAGS] & HeapFlag.THREADS) !== 0;
     if (this.threads) {
-      if (!(memory.buffer instanceof SharedArrayBuffer))
+      if (!isSharedBuffer(memory.buffer))
         throw new TypeError("a heap with threads: true needs a shared memory (SharedArrayBuffer or a shared WebAssembly.Memory)");
       const i32 = memory.views.i32;
       this.lock = new SharedLock(i32, hw + H.LOCK);
@@ -107,7 +111,13 @@ export class Heap extends MemoryViews {
     let fams: { o: Family; m: Family; r: Family } = below;
     if (release) {
       this.debug = undefined;
+      // Sampled sites: the family class is chosen here, once; a heap without them never runs it.
+      if (created && sampleInterval > 0) createSamplingState(this.rawAllocator, memory, heapBase, sampleInterval);
+      const state = memory.views.u32[hw + H.SAMPLES];
+      const s = (this.sampler = state === 0 ? undefined : new Sampler(memory, state, slot, this.lock, (n) => this.rawAllocator.malloc(n), (p) => this.rawAllocator.free(p)));
+      if (s !== undefined) fams = { o: new SampledFamily(below.o, small, s), m: new SampledFamily(below.m, small, s), r: new SampledFamily(below.r, passThrough, s) };
     } else {
+      this.sampler = undefined;
       // Debug modes: the hooks wrap each family over whichever allocator is below it.
       const d = this.locked(() => new DebugState(new HeapDebugHost(this), debug, below, this.threads ? this.threadId : undefined));
       this.debug = d;
@@ -144,9 +154,19 @@ export class Heap extends MemoryViews {
 
   private leaksUnlocked(): LeakReport {
     if (this.debug) return this.debug.leaks();
+    if (this.sampler !== undefined) return sampledLeaks(this, this.sampler);
     const blocks: LeakReport["blocks"] = [];
     forEachLiveBlock(this, (b) => blocks.push({ address: b.address, size: b.usable, family: "?", serial: 0, site: "(sites are recorded in the debug modes)" }));
     return leakReport(blocks);
+  }
+
+  /**
+   * The live blocks now, grouped by size class and family (every mode) and by allocation site
+   * (debug modes with traceAllocations; sampled estimates with sampleInterval), to compare with
+   * a later one: `heap.snapshot().compare(older)` (like tracemalloc's Snapshot.compare_to).
+   */
+  snapshot(): HeapSnapshot {
+    return this.locked(() => takeSnapshot(this));
   }
 
   /** Numbers read from the heap's state: memory, footprint, blocks per size class, arenas. */
@@ -168,14 +188,16 @@ export class Heap extends MemoryViews {
     this.locked(() => this.walkUnlocked(fn));
   }
 
-  private walkUnlocked(fn: (block: WalkedBlock) => void): void {
+  /** @internal walk() without taking the lock (the caller holds it). */
+  walkUnlocked(fn: (block: WalkedBlock) => void): void {
     if (this.debug) {
       this.debug.walk(fn);
       return;
     }
     const ring = this.u32[(this.heapBase >>> 2) + H.QUARANTINE];
+    const tables = this.sampler?.tables();
     forEachLiveBlock(this, (b) => {
-      if (b.address !== ring) fn({ address: b.address, size: b.usable, family: undefined, sizeClass: b.sizeClass });
+      if (b.address !== ring && !tables?.has(b.address)) fn({ address: b.address, size: b.usable, family: undefined, sizeClass: b.sizeClass });
     });
   }
 
@@ -250,14 +272,17 @@ export function createHeap(options: HeapOptions = {}): Heap {
     ? new Memory(o.memory, o.maxBytes)
     : Memory.create(o.memoryKind, o.initialBytes, o.maxBytes);
   const heapBase = Math.ceil(o.heapBase / 16) * 16;
-  if (o.threads && !(memory.buffer instanceof SharedArrayBuffer))
-    throw new TypeError(`threads: true needs a shared memory (a SharedArrayBuffer or a shared WebAssembly.Memory); this one is a ${memory.kind} ${memory.buffer.constructor.name}`);
+  if (o.threads && !isSharedBuffer(memory.buffer))
+    throw new TypeError(
+      `threads: true needs a shared memory (a SharedArrayBuffer or a shared WebAssembly.Memory); this one is a ${memory.kind} ${memory.buffer.constructor.name}` +
+        (typeof SharedArrayBuffer === "undefined" ? " (this context has no SharedArrayBuffer: a web page must be cross-origin isolated, served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)" : ""),
+    );
   const params = { heapBase, poolShift: o.poolShift, arenaShift: o.arenaShift, alignShift: o.alignShift, maxBytes: memory.maxBytes, mode: MODE_IDS[o.mode], flags: o.threads ? HeapFlag.THREADS : 0, maxThreads: o.maxThreads };
   const layout = computeLayout(params);
   if (!memory.grow(layout.heapStart + 16))
     throw new RangeError(`memory too small for a heap: needs at least ${layout.heapStart + 16} bytes from heapBase ${heapBase}`);
   formatHeap(memory.views.u8, memory.views.u32, params, layout);
-  return new Heap(memory, heapBase, o.debug, true);
+  return new Heap(memory, heapBase, o.debug, true, o.sampleInterval);
 }
 
 /** A free thread slot of the heap, claimed for this thread: its id. */

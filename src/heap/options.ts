@@ -14,6 +14,8 @@ import {
   DEFAULT_INITIAL_BYTES,
   DEFAULT_MAX_BYTES,
   DEFAULT_POOL_SHIFT,
+  DEFAULT_SAMPLE_INTERVAL,
+  MAX_SAMPLE_INTERVAL,
   MAX_MAX_THREADS,
   MODE_IDS,
   Size,
@@ -66,6 +68,14 @@ export interface HeapOptions {
    * of half that or more takes an arena too, with the pools that fit.
    */
   arenaSize?: number;
+  /**
+   * Release modes: record the allocation site (a JS stack) of a sample of the allocations, on
+   * average one every this many bytes (`true`: 512 KiB, as Go and jemalloc), so that leaks() and
+   * snapshot() group live blocks by site, with estimates weighted back from the samples. Off by
+   * default (a heap without it pays nothing). Ignored in the debug modes, where
+   * traceAllocations records every site. Kept in the heap: attachHeap() samples too.
+   */
+  sampleInterval?: number | boolean;
   /** Debug modes: capture a JS stack at every allocation and free (default true in debug modes). */
   traceAllocations?: boolean;
   /** Debug modes: "throw" a MemoryCorruptionError (default), "warn" on the console, or call a function. */
@@ -109,6 +119,8 @@ export interface ResolvedOptions {
   threads: boolean;
   /** Thread slots: 0 without threads. */
   maxThreads: number;
+  /** Mean bytes between sampled sites; 0: off. */
+  sampleInterval: number;
   debug: DebugOptions;
 }
 
@@ -154,6 +166,14 @@ function boolOption(v: unknown, name: string, dflt: boolean): boolean {
   return v;
 }
 
+function sampleOption(v: unknown): number {
+  if (v === undefined || v === false) return 0;
+  if (v === true) return DEFAULT_SAMPLE_INTERVAL;
+  const n = byteOption(v, "sampleInterval", 0);
+  if (n < 1 || n > MAX_SAMPLE_INTERVAL) throw new RangeError(`sampleInterval must be true or a number of bytes from 1 to ${MAX_SAMPLE_INTERVAL}, got ${n}`);
+  return n;
+}
+
 function threadCount(v: unknown): number {
   const n = byteOption(v, "maxThreads", DEFAULT_MAX_THREADS);
   if (n < 1 || n > MAX_MAX_THREADS) throw new RangeError(`maxThreads must be from 1 to ${MAX_MAX_THREADS}, got ${n}`);
@@ -193,6 +213,7 @@ export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
     arenaShift: shiftOption(o.arenaSize, "arenaSize", poolShift + DEFAULT_POOLS_PER_ARENA_SHIFT),
     threads,
     maxThreads: threads ? threadCount(o.maxThreads) : 0,
+    sampleInterval: sampleOption(o.sampleInterval),
     debug: debugOptions(o),
   };
 }

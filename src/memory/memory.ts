@@ -33,6 +33,9 @@ const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to;
  */
 export const isSharedView = (v: ArrayBufferView): boolean => typeof SharedArrayBuffer !== "undefined" && v.buffer instanceof SharedArrayBuffer;
 
+/** Whether a buffer is shared; false where SharedArrayBuffer does not exist (a page that is not cross-origin isolated). */
+export const isSharedBuffer = (b: ArrayBufferLike): b is SharedArrayBuffer => typeof SharedArrayBuffer !== "undefined" && b instanceof SharedArrayBuffer;
+
 export function memoryKindOf(src: MemorySource): MemoryKind {
   if (typeof WebAssembly !== "undefined" && src instanceof WebAssembly.Memory) return "wasm";
   if (typeof SharedArrayBuffer !== "undefined" && src instanceof SharedArrayBuffer) {
@@ -86,6 +89,9 @@ export class Memory {
         src = new ArrayBuffer(init, { maxByteLength: max });
         break;
       case "growable-shared":
+        // A page that is not cross-origin isolated has no SharedArrayBuffer at all.
+        if (typeof SharedArrayBuffer === "undefined")
+          throw new TypeError('memoryKind "growable-shared" needs SharedArrayBuffer, which this context lacks (a web page must be cross-origin isolated: serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)');
         src = new SharedArrayBuffer(init, { maxByteLength: max });
         break;
       case "wasm":

@@ -95,11 +95,15 @@ export function replayTimed(heap: Heap, t: Trace): ReplayResult {
 }
 
 export function replayTo(heap: Heap, t: Trace, upTo: number, onProgress?: (done: number) => void): Uint32Array {
+  return replayRange(heap, t, new Uint32Array(t.maxSlots), 0, upTo, onProgress);
+}
+
+/** Events [from, upTo) of the trace through the heap, continuing from the blocks in ptr (replayTo's slots). */
+export function replayRange(heap: Heap, t: Trace, ptr: Uint32Array, from: number, upTo: number, onProgress?: (done: number) => void): Uint32Array {
   const fams = familiesByDomain(heap);
-  const ptr = new Uint32Array(t.maxSlots);
   const ev = t.events;
   const end = Math.min(upTo, t.count);
-  for (let i = 0; i < end; i++) {
+  for (let i = from; i < end; i++) {
     const w = ev[2 * i];
     const size = ev[2 * i + 1];
     const f = fams[(w >>> 28) & 3];

@@ -1,0 +1,476 @@
+/**
+ * debug/sampling.ts — sampled allocation sites for release modes (createHeap's `sampleInterval`).
+ *
+ * Owns: the sampling families (a thin wrapper over each release family, chosen once when the
+ * heap is made: a heap without sampling never loads these paths), the exponential countdown that
+ * picks which allocations are sampled (on average one every `sampleInterval` bytes, as Go's and
+ * jemalloc's heap profilers do), the sample table, and the weights that turn samples back into
+ * estimates of blocks and bytes.
+ * Must not: change the allocators below, or touch a block's bytes (release blocks have no header).
+ *
+ * Where state lives (the rule): everything about a sampled block lives in the heap's memory: the
+ * sampling state (made with the heap, its address in the header's SAMPLES word: the interval, a
+ * bitmap with a bit set for each 16 KiB region where a sampled block starts, so that a free tests
+ * one bit) and the sample table it points to, an open-addressing hash table allocated from the
+ * raw allocator: address, requested size, family, the recording handle's tag and a site id per
+ * sampled block. Only what cannot live there, the captured stacks, lives in JS: each heap handle
+ * keeps the stacks it captured in a table of its own, indexed by the site id stored in the heap
+ * (as the debug hooks keep their sites, debug/hooks.ts). Another handle's site ids are not ours
+ * to resolve: those samples still count, under "(sampled in thread N)" or "(sampled by another
+ * handle of this heap)". The countdown to the next sample is per handle and family (a JS field):
+ * it is a random draw, not heap state.
+ *
+ * Threads: inserts and removals take the heap's lock; a free looks its block up without it (a
+ * block is in the table before any other thread can hold it). A table replaced by a larger one
+ * is not freed in a shared heap (a lock-free lookup may still be reading it): it stays linked
+ * from its successor and is left out of walks and snapshots.
+ */
+
+import { H, Sample } from "../constants.js";
+import { badPointer, badSize, type BlockAllocator, type Family } from "../heap/families.js";
+import type { RawAllocator } from "../raw/tlsf.js";
+import type { Heap } from "../heap/heap.js";
+import type { LeakedBlock, LeakReport, LeakSite } from "./hooks.js";
+import type { Memory } from "../memory/memory.js";
+import type { SharedLock } from "../threads/lock.js";
+
+/** The site word: thread id + 1 above this bit, the handle's stack id below. */
+const SITE_THREAD_SHIFT = 20;
+const SITE_ID_MASK = (1 << SITE_THREAD_SHIFT) - 1;
+/** Fibonacci hashing: the top bits of address * 2^32/phi pick the slot. */
+const GOLDEN = 0x9e3779b1 | 0;
+
+/** Frames a sample captures: the caller of malloc and a few above it (reports show three). */
+const STACK_FRAMES = 5;
+/** Sweep for ids of samples freed by other handles once this many ids are out. */
+const SWEEP_AT = 4096;
+const FAMILY_CODE: Record<string, number> = { o: 0x6f, m: 0x6d, r: 0x72 };
+const FAMILY_OF: Record<number, string> = { 0x6f: "o", 0x6d: "m", 0x72: "r" };
+
+/** What a live sampled block stands for: Go's and jemalloc's unbiasing of Poisson sampling. */
+export function sampleWeight(size: number, interval: number): number {
+  // A block of s bytes is sampled with probability 1 - exp(-s/N): it stands for 1/that blocks.
+  const q = 1 - Math.exp(-Math.max(size, 1) / interval);
+  return q > 0 ? 1 / q : 1;
+}
+
+/** One live sampled block, as read from the table. */
+export interface SampledBlock {
+  address: number;
+  size: number;
+  family: string;
+  site: string;
+  /** How many blocks this sample stands for (1 / its probability of being sampled). */
+  weight: number;
+}
+
+/** Per-handle sampling state: the table in memory, the stacks in JS. */
+export class Sampler {
+  readonly memory: Memory;
+  readonly interval: number;
+  /** u32 index of the heap header's SAMPLES word (the table's address). */
+  readonly tableWord: number;
+  private readonly lock: SharedLock | undefined;
+  private readonly threadId: number;
+  private readonly alloc: (bytes: number) => number;
+  private readonly release: (p: number) => void;
+  /**
+   * Captured stacks by site id (index id - 1): the capture object until a report first formats
+   * it, then its string. Capturing is most of a sample's cost, formatting most of the rest, so a
+   * sample only captures (at most STACK_FRAMES frames, those above the family's method left out);
+   * reports format. Ids of freed samples are reused (free list), and those of samples other
+   * threads freed are found by a sweep of the table when the list runs dry.
+   */
+  private readonly stacks: Array<{ stack?: string } | string | undefined> = [];
+  private readonly freeIds: number[] = [];
+  /** Sweep when this many ids are out and none is free (doubles with the live samples). */
+  private sweepAt = SWEEP_AT;
+  /**
+   * This handle's tag, stored above the family byte of its entries: a site id is resolved only
+   * by the handle that interned it (a re-attached heap's handle has the same thread id).
+   */
+  private readonly tag = 1 + Math.floor(Math.random() * 0xfffffe);
+
+  /** Address of the sampling state (see the file header) and of its bitmap. */
+  readonly state: number;
+  readonly map: number;
+  private readonly mapBytes: number;
+
+  constructor(memory: Memory, state: number, threadId: number, lock: SharedLock | undefined, alloc: (bytes: number) => number, release: (p: number) => void) {
+    this.memory = memory;
+    this.state = state;
+    this.map = state + Sample.S_MAP;
+    this.mapBytes = mapBytes(memory.maxBytes);
+    this.interval = memory.views.u32[(state + Sample.S_INTERVAL) >>> 2];
+    this.tableWord = (state + Sample.S_TABLE) >>> 2;
+    this.threadId = threadId;
+    this.lock = lock;
+    this.alloc = alloc;
+    this.release = release;
+  }
+
+  /** The next countdown: an exponential draw with mean `interval` bytes (at least 1). */
+  next(): number {
+    return (Math.min(0x3fffffff, Math.ceil(-Math.log(1 - Math.random()) * this.interval)) | 0) || 1;
+  }
+
+  /** Record p (n bytes, family fam) in the table with the current stack. Returns p. */
+  record(fam: SampledFamily, p: number, n: number, op: number): number {
+    const word = this.siteWord(op);
+    this.locked(() => this.insert(p, n, FAMILY_CODE[fam.id] | (this.tag << 8), word));
+    return p;
+  }
+
+  /** The slot of p in the table at t, or 0. No lock: see the header. */
+  find(t: number, p: number): number {
+    let v = this.memory.views;
+    if (t + Sample.HEADER > v.u8.length) {
+      this.memory.refresh();
+      v = this.memory.views;
+    }
+    const u32 = v.u32;
+    const shift = u32[(t + Sample.SHIFT) >>> 2];
+    const mask = (1 << (32 - shift)) - 1;
+    if (t + Sample.HEADER + (mask + 1) * Sample.ENTRY > u32.length * 4) return this.findAfterGrowth(t, p);
+    for (let i = Math.imul(p, GOLDEN) >>> shift; ; i = (i + 1) & mask) {
+      const e = t + Sample.HEADER + i * Sample.ENTRY;
+      const k = u32[e >>> 2];
+      if (k === p) return e;
+      if (k === 0) return 0;
+    }
+  }
+
+  /** The table reaches past our views: another thread grew the memory (or the word is damaged: then 0). */
+  private findAfterGrowth(t: number, p: number): number {
+    return this.memory.refresh() ? this.find(t, p) : 0;
+  }
+
+  /** p may have been sampled (its region's bit is set) and is being freed or moved: drop its entry. */
+  forget(p: number): void {
+    // The bit only says "maybe": most blocks of a marked region were not sampled, and need no lock.
+    const t0 = this.memory.views.u32[this.tableWord];
+    if (t0 === 0 || this.find(t0, p) === 0) return;
+    this.locked(() => {
+      const t = this.memory.views.u32[this.tableWord];
+      const e = t === 0 ? 0 : this.find(t, p);
+      if (e === 0) return;
+      const u32 = this.memory.views.u32;
+      this.dropSite(e);
+      u32[e >>> 2] = Sample.TOMBSTONE;
+      u32[(t + Sample.LIVE) >>> 2]--;
+    });
+  }
+
+  private locked(fn: () => void): void {
+    if (this.lock === undefined) fn();
+    else {
+      this.lock.acquire();
+      this.memory.refresh();
+      try {
+        fn();
+      } finally {
+        this.lock.release();
+      }
+    }
+  }
+
+  /** A new site id holding the current stack (above the family's method `op`). */
+  private siteWord(op: number): number {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = STACK_FRAMES;
+    const e: { stack?: string } = {};
+    Error.captureStackTrace(e, op === 0 ? SampledFamily.prototype.malloc : op === 1 ? SampledFamily.prototype.calloc : SampledFamily.prototype.realloc);
+    Error.stackTraceLimit = limit;
+    if (this.freeIds.length === 0 && this.stacks.length >= this.sweepAt) this.sweep();
+    let id = this.freeIds.pop();
+    if (id === undefined) {
+      id = this.stacks.length + 1;
+      if (id > SITE_ID_MASK) return 0; // too many live samples of this handle: not recorded
+      this.stacks.push(e);
+    } else this.stacks[id - 1] = e;
+    return (((this.threadId + 1) << SITE_THREAD_SHIFT) | id) >>> 0;
+  }
+
+  /** Give back the ids of this handle's stacks that no table entry names any more. */
+  private sweep(): void {
+    const used = new Uint8Array(this.stacks.length + 1);
+    const u32 = this.memory.views.u32;
+    const t = u32[this.tableWord];
+    if (t !== 0) {
+      const end = t + Sample.HEADER + tableCapacity(u32, t) * Sample.ENTRY;
+      for (let e = t + Sample.HEADER; e < end; e += Sample.ENTRY) {
+        const k = u32[e >>> 2];
+        if (k !== 0 && k !== Sample.TOMBSTONE && u32[(e + Sample.E_FAMILY) >>> 2] >>> 8 === this.tag) used[u32[(e + Sample.E_SITE) >>> 2] & SITE_ID_MASK] = 1;
+      }
+    }
+    let live = 0;
+    for (let id = this.stacks.length; id >= 1; id--) {
+      if (used[id] !== 0) live++;
+      else if (this.stacks[id - 1] !== undefined) {
+        this.stacks[id - 1] = undefined;
+        this.freeIds.push(id);
+      }
+    }
+    this.sweepAt = Math.max(SWEEP_AT, 2 * live);
+  }
+
+  /** An entry of this handle is leaving the table: its stack's id is free again. */
+  private dropSite(e: number): void {
+    const u32 = this.memory.views.u32;
+    if (u32[(e + Sample.E_FAMILY) >>> 2] >>> 8 !== this.tag) return;
+    const id = u32[(e + Sample.E_SITE) >>> 2] & SITE_ID_MASK;
+    if (id === 0 || this.stacks[id - 1] === undefined) return;
+    this.stacks[id - 1] = undefined;
+    this.freeIds.push(id);
+  }
+
+  private insert(p: number, n: number, code: number, site: number): void {
+    let u32 = this.memory.views.u32;
+    let t = u32[this.tableWord];
+    if (t === 0 || (u32[(t + Sample.USED) >>> 2] + 1) * 2 > tableCapacity(u32, t)) {
+      t = this.rehash(t);
+      if (t === 0) return; // no memory for the table: this sample is lost, the block is fine
+      u32 = this.memory.views.u32;
+    }
+    const shift = u32[(t + Sample.SHIFT) >>> 2];
+    const mask = (1 << (32 - shift)) - 1;
+    let i = Math.imul(p, GOLDEN) >>> shift;
+    let e = t + Sample.HEADER + i * Sample.ENTRY;
+    while (u32[e >>> 2] !== 0 && u32[e >>> 2] !== Sample.TOMBSTONE && u32[e >>> 2] !== p) {
+      i = (i + 1) & mask;
+      e = t + Sample.HEADER + i * Sample.ENTRY;
+    }
+    const was = u32[e >>> 2];
+    if (was === p) this.dropSite(e); // a block freed below without our free (cannot happen through the families)
+    u32[(e + Sample.E_SIZE) >>> 2] = n;
+    u32[(e + Sample.E_SITE) >>> 2] = site;
+    u32[(e + Sample.E_FAMILY) >>> 2] = code;
+    // The key last: a lock-free find() sees a whole entry or none; then the block's bit.
+    Atomics.store(u32, e >>> 2, p);
+    this.memory.views.u8[this.map + (p >>> (Sample.MAP_SHIFT + 3))] |= 1 << ((p >>> Sample.MAP_SHIFT) & 7);
+    if (was !== p) u32[(t + Sample.LIVE) >>> 2]++;
+    if (was === 0) u32[(t + Sample.USED) >>> 2]++;
+  }
+
+  /** A new table twice as large as the live entries need, with them moved in; its address or 0. */
+  private rehash(old: number): number {
+    let u32 = this.memory.views.u32;
+    const live = old === 0 ? 0 : u32[(old + Sample.LIVE) >>> 2];
+    let cap = Sample.MIN_CAPACITY;
+    while (cap < (live + 1) * 4) cap *= 2;
+    const t = this.alloc(Sample.HEADER + cap * Sample.ENTRY);
+    if (t === 0) return 0;
+    this.memory.refresh();
+    u32 = this.memory.views.u32;
+    u32.fill(0, t >>> 2, (t + Sample.HEADER + cap * Sample.ENTRY) >>> 2);
+    u32[(t + Sample.SHIFT) >>> 2] = 32 - Math.log2(cap);
+    u32[(t + Sample.PREV) >>> 2] = 0;
+    if (old !== 0) {
+      const shift = u32[(t + Sample.SHIFT) >>> 2];
+      const end = old + Sample.HEADER + tableCapacity(u32, old) * Sample.ENTRY;
+      for (let e = old + Sample.HEADER; e < end; e += Sample.ENTRY) {
+        const k = u32[e >>> 2];
+        if (k === 0 || k === Sample.TOMBSTONE) continue;
+        let i = Math.imul(k, GOLDEN) >>> shift;
+        while (u32[(t + Sample.HEADER + i * Sample.ENTRY) >>> 2] !== 0) i = (i + 1) & (cap - 1);
+        u32.copyWithin((t + Sample.HEADER + i * Sample.ENTRY) >>> 2, e >>> 2, (e + Sample.ENTRY) >>> 2);
+      }
+      u32[(t + Sample.LIVE) >>> 2] = live;
+      u32[(t + Sample.USED) >>> 2] = live;
+      if (this.lock === undefined) {
+        this.release(old);
+        // Bits of blocks freed since: cleared, those of the live samples set again.
+        const u8 = this.memory.views.u8;
+        u8.fill(0, this.map, this.map + this.mapBytes);
+        const end = t + Sample.HEADER + cap * Sample.ENTRY;
+        for (let e = t + Sample.HEADER; e < end; e += Sample.ENTRY) {
+          const k = u32[e >>> 2];
+          if (k !== 0) u8[this.map + (k >>> (Sample.MAP_SHIFT + 3))] |= 1 << ((k >>> Sample.MAP_SHIFT) & 7);
+        }
+      } else u32[(t + Sample.PREV) >>> 2] = old; // a lock-free find() may still read it; bits stay set
+    }
+    Atomics.store(u32, this.tableWord, t);
+    return t;
+  }
+
+  /** The stack of a site word, when this handle (tag) recorded it. */
+  siteOf(word: number, tag: number): string {
+    const id = word & SITE_ID_MASK;
+    const thread = (word >>> SITE_THREAD_SHIFT) - 1;
+    if (id === 0) return "(allocation site not recorded)";
+    if (tag === this.tag && id <= this.stacks.length) {
+      const st = this.stacks[id - 1];
+      if (typeof st === "string") return st;
+      if (st !== undefined) return (this.stacks[id - 1] = userFrames(st.stack));
+    }
+    return thread !== this.threadId ? `(sampled in thread ${thread})` : "(sampled by another handle of this heap)";
+  }
+
+  /** Every live sampled block, with its weight. */
+  samples(): SampledBlock[] {
+    const out: SampledBlock[] = [];
+    const u32 = this.memory.views.u32;
+    const t = u32[this.tableWord];
+    if (t === 0) return out;
+    const end = t + Sample.HEADER + tableCapacity(u32, t) * Sample.ENTRY;
+    for (let e = t + Sample.HEADER; e < end; e += Sample.ENTRY) {
+      const k = u32[e >>> 2];
+      if (k === 0 || k === Sample.TOMBSTONE) continue;
+      const size = u32[(e + Sample.E_SIZE) >>> 2];
+      const fw = u32[(e + Sample.E_FAMILY) >>> 2];
+      out.push({ address: k, size, family: FAMILY_OF[fw & 0xff] ?? "?", site: this.siteOf(u32[(e + Sample.E_SITE) >>> 2], fw >>> 8), weight: sampleWeight(size, this.interval) });
+    }
+    return out;
+  }
+
+  /** A view of the bitmap over the current buffer. */
+  bitmap(): Uint8Array {
+    return new Uint8Array(this.memory.buffer, this.map, this.mapBytes);
+  }
+
+  /** Blocks of the sampling machinery: the state, the sample table and (in a shared heap) those it replaced. */
+  tables(): Set<number> {
+    const u32 = this.memory.views.u32;
+    const out = new Set<number>([this.state]);
+    for (let t = u32[this.tableWord]; t !== 0 && !out.has(t); t = u32[(t + Sample.PREV) >>> 2]) out.add(t);
+    return out;
+  }
+}
+
+function tableCapacity(u32: Uint32Array, t: number): number {
+  return 2 ** (32 - u32[(t + Sample.SHIFT) >>> 2]);
+}
+
+/** The frames of a stack outside pymalloc, at most three (as the debug hooks keep): where user code allocated. */
+export function userFrames(stack: string | undefined, skip = 1): string {
+  if (!stack) return "(unknown)";
+  const frames = stack
+    .split("\n")
+    .slice(skip)
+    .map((l) => l.trim())
+    .filter((l) => !/[\\/](debug[\\/]sampling|heap[\\/]families|compat[\\/]imempool|heap[\\/]typed)\.[jt]s/.test(l));
+  return frames.slice(0, 3).join(" <- ") || "(unknown)";
+}
+
+/**
+ * A release family with sampled sites: the countdown of bytes to the next sample is decremented
+ * by every allocation; when it runs out, the block is recorded (stack and all), and a new
+ * countdown is drawn. A free tests the bit of the block's region in the sampling state's bitmap,
+ * and looks the block up in the sample table only when it is set. malloc, realloc and free call
+ * the allocator themselves, as AllocatorFamily does (one call deeper cost V8's inlining of the
+ * replay loop); calloc goes through the family below for its zeroing.
+ */
+export class SampledFamily implements Family {
+  readonly id: string;
+  readonly below: Family;
+  readonly a: BlockAllocator;
+  readonly s: Sampler;
+  /** The bitmap (see the file header): a view of its bytes alone, made again when the memory grows. */
+  bits: Uint8Array;
+  /** Bytes left before the next sample (a Smi). */
+  left: number;
+
+  constructor(below: Family, a: BlockAllocator, s: Sampler) {
+    this.id = below.id;
+    this.below = below;
+    this.a = a;
+    this.s = s;
+    this.bits = s.bitmap();
+    this.left = s.next();
+    s.memory.onGrow(() => {
+      this.bits = s.bitmap();
+    });
+  }
+
+  malloc(n: number): number {
+    if ((n >>> 0) !== n) return badSize(n);
+    const p = this.a.malloc(n);
+    const left = this.left - n;
+    this.left = left;
+    return left > 0 || p === 0 ? p : this.sampled(p, n, 0);
+  }
+
+  calloc(nelem: number, elsize: number): number {
+    const p = this.below.calloc(nelem, elsize);
+    if (p === 0) return 0;
+    const n = nelem * elsize;
+    const left = this.left - n;
+    this.left = left;
+    return left > 0 ? p : this.sampled(p, n, 1);
+  }
+
+  realloc(p: number, n: number): number {
+    if ((n >>> 0) !== n) return badSize(n);
+    if (p !== 0) {
+      if ((p >>> 0) !== p) badPointer("realloc", p);
+      if ((this.bits[p >>> (Sample.MAP_SHIFT + 3)] & (1 << ((p >>> Sample.MAP_SHIFT) & 7))) !== 0) this.s.forget(p);
+    }
+    const q = p === 0 ? this.a.malloc(n) : this.a.realloc(p, n);
+    const left = this.left - n;
+    this.left = left;
+    return left > 0 || q === 0 ? q : this.sampled(q, n, 2);
+  }
+
+  free(p: number): void {
+    if (p === 0) return;
+    if ((p >>> 0) !== p) badPointer("free", p);
+    if ((this.bits[p >>> (Sample.MAP_SHIFT + 3)] & (1 << ((p >>> Sample.MAP_SHIFT) & 7))) !== 0) this.s.forget(p);
+    this.a.free(p);
+  }
+
+  private sampled(p: number, n: number, op: number): number {
+    this.left = this.s.next();
+    return this.s.record(this, p, n, op);
+  }
+}
+
+/** Bitmap bytes for a memory of at most maxBytes. */
+const mapBytes = (maxBytes: number): number => Math.ceil(Math.ceil(maxBytes / 2 ** Sample.MAP_SHIFT) / 8);
+
+/** A new heap's sampling state (createHeap with sampleInterval, release modes): written, and named in the header. */
+export function createSamplingState(raw: RawAllocator, memory: Memory, heapBase: number, interval: number): void {
+  const bytes = Sample.S_MAP + mapBytes(memory.maxBytes);
+  const state = raw.malloc(bytes);
+  if (state === 0) throw new RangeError(`sampleInterval: no room for the sampling state (${bytes} bytes) in this memory`);
+  memory.refresh();
+  const v = memory.views;
+  v.u8.fill(0, state, state + bytes);
+  v.u32[(state + Sample.S_INTERVAL) >>> 2] = interval;
+  v.u32[(heapBase >>> 2) + H.SAMPLES] = state;
+}
+
+/**
+ * heap.leaks() of a sampled heap (called under its lock): every live block, exact totals; the
+ * sites are estimates weighted back from the samples (sampled blocks carry their site, the others
+ * "(not sampled)").
+ */
+export function sampledLeaks(heap: Heap, s: Sampler): LeakReport {
+  const samples = s.samples();
+  const byAddress = new Map(samples.map((b) => [b.address, b]));
+  const blocks: LeakedBlock[] = [];
+  let totalBytes = 0;
+  heap.walkUnlocked((b) => {
+    const sb = byAddress.get(b.address);
+    totalBytes += b.size;
+    blocks.push({ address: b.address, size: b.size, family: sb?.family ?? "?", serial: 0, site: sb?.site ?? "(not sampled)" });
+  });
+  const sites = new Map<string, LeakSite>();
+  for (const b of samples) {
+    const g = sites.get(b.site) ?? { site: b.site, blocks: 0, bytes: 0 };
+    g.blocks += b.weight;
+    g.bytes += b.weight * b.size;
+    sites.set(b.site, g);
+  }
+  const bySite = [...sites.values()].sort((a, b) => b.bytes - a.bytes || b.blocks - a.blocks);
+  return {
+    totalBlocks: blocks.length,
+    totalBytes,
+    bySite,
+    blocks,
+    toString() {
+      const lines = [`${blocks.length} live block(s), ${totalBytes} bytes; ${samples.length} sampled (one per ${s.interval} bytes on average), sites estimated from them:`];
+      for (const g of bySite.slice(0, 20)) lines.push(`  ~${String(Math.round(g.bytes)).padStart(10)} B in ~${String(Math.round(g.blocks)).padStart(6)} block(s)  ${g.site}`);
+      return lines.join("\n");
+    },
+  };
+}

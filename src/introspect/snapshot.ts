@@ -1,0 +1,238 @@
+/**
+ * introspect/snapshot.ts — heap snapshots and their comparison, in the spirit of CPython's
+ * tracemalloc (Snapshot.statistics, Snapshot.compare_to).
+ *
+ * Owns: taking a snapshot of the live blocks (grouped by size class and family, from the heap's
+ * own state, in every mode; and by allocation site where sites are recorded: debug modes with
+ * traceAllocations, or sampled sites), comparing two snapshots group by group, and rendering
+ * both as text and JSON.
+ * Must not: write to the heap; a snapshot holds only its totals per group (plain JS data, taken
+ * under the heap's lock), never the heap's memory.
+ */
+
+import type { Heap } from "../heap/heap.js";
+import { Size } from "../constants.js";
+
+/** How blocks are grouped: by allocation site, or by size class and family. */
+export type SnapshotKey = "site" | "size";
+/** Where a snapshot's sites come from: every block (debug tracing), samples (estimates), or nowhere. */
+export type SiteSource = "traced" | "sampled" | "none";
+
+/** One group of live blocks. Sampled sites give estimates: blocks and bytes may be fractional. */
+export interface SnapshotStat {
+  key: string;
+  blocks: number;
+  bytes: number;
+}
+
+/** One group compared with the older snapshot: its size now and what it gained (or lost, < 0). */
+export interface SnapshotStatDiff extends SnapshotStat {
+  blocksDiff: number;
+  bytesDiff: number;
+}
+
+export interface SnapshotJSON {
+  mode: string;
+  sites: SiteSource;
+  sampleInterval: number;
+  totalBlocks: number;
+  totalBytes: number;
+  bySize: SnapshotStat[];
+  bySite?: SnapshotStat[];
+}
+
+const largest = (a: SnapshotStat, b: SnapshotStat): number => b.bytes - a.bytes || b.blocks - a.blocks || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+/** "48 B", "1.5 KiB", "2.0 MiB"; estimates rounded to whole bytes. */
+export function formatBytes(n: number, signed = false): string {
+  const sign = signed && n > 0 ? "+" : n < 0 ? "-" : "";
+  const a = Math.abs(n);
+  const s = a < 10 * 1024 ? `${Math.round(a)} B` : a < 10 * 1024 * 1024 ? `${(a / 1024).toFixed(1)} KiB` : `${(a / 1024 / 1024).toFixed(1)} MiB`;
+  return sign + s;
+}
+
+const count = (n: number, signed = false): string => (signed && n > 0 ? "+" : "") + (Number.isInteger(n) ? String(n) : n.toFixed(1));
+
+/**
+ * The size group of a block of `size` bytes: its size class (the request rounded up to the
+ * alignment) up to 512 bytes, a power-of-two range above.
+ */
+export function sizeGroup(size: number, alignment: number): string {
+  if (size <= Size.SMALL_REQUEST_THRESHOLD) return `${Math.max(alignment, Math.ceil(size / alignment) * alignment)} B`;
+  const hi = 2 ** Math.ceil(Math.log2(size));
+  return `${hi / 2 + 1}-${hi} B`;
+}
+
+/** The live blocks of a heap at one moment, grouped (see Heap.snapshot()). */
+export class HeapSnapshot {
+  readonly mode: string;
+  readonly sites: SiteSource;
+  /** Mean bytes between samples (sites: "sampled"), else 0. */
+  readonly sampleInterval: number;
+  /** Exact totals of the live blocks (requested bytes in debug modes, usable bytes otherwise). */
+  readonly totalBlocks: number;
+  readonly totalBytes: number;
+  private readonly bySize: Map<string, SnapshotStat>;
+  private readonly bySite: Map<string, SnapshotStat> | undefined;
+
+  /** @internal use heap.snapshot(). */
+  constructor(init: { mode: string; sites: SiteSource; sampleInterval: number; totalBlocks: number; totalBytes: number; bySize: Map<string, SnapshotStat>; bySite?: Map<string, SnapshotStat> }) {
+    this.mode = init.mode;
+    this.sites = init.sites;
+    this.sampleInterval = init.sampleInterval;
+    this.totalBlocks = init.totalBlocks;
+    this.totalBytes = init.totalBytes;
+    this.bySize = init.bySize;
+    this.bySite = init.bySite;
+  }
+
+  /** The grouping used when none is given: by site where sites are recorded, else by size. */
+  get defaultKey(): SnapshotKey {
+    return this.bySite !== undefined ? "site" : "size";
+  }
+
+  private groups(by: SnapshotKey): Map<string, SnapshotStat> {
+    if (by === "size") return this.bySize;
+    if (by !== "site") throw new RangeError(`group by "site" or "size", got ${JSON.stringify(by)}`);
+    if (this.bySite === undefined)
+      throw new RangeError(`this ${this.mode} heap records no allocation sites: use a debug mode with traceAllocations, or createHeap's sampleInterval (or group by "size")`);
+    return this.bySite;
+  }
+
+  /** Groups, largest first (tracemalloc's Snapshot.statistics()). */
+  statistics(by: SnapshotKey = this.defaultKey): SnapshotStat[] {
+    return [...this.groups(by).values()].map((s) => ({ ...s })).sort(largest);
+  }
+
+  /**
+   * What changed since `older` (tracemalloc's Snapshot.compare_to()): every group of either
+   * snapshot with its blocks and bytes now and the difference, the largest growth first, the
+   * largest shrinkage last.
+   */
+  compare(older: HeapSnapshot, by: SnapshotKey = this.defaultKey): SnapshotComparison {
+    if (!(older instanceof HeapSnapshot)) throw new TypeError("compare() takes an older HeapSnapshot (heap.snapshot())");
+    const now = this.groups(by);
+    const then = older.groups(by);
+    const out: SnapshotStatDiff[] = [];
+    for (const [key, s] of now) {
+      const o = then.get(key);
+      out.push({ key, blocks: s.blocks, bytes: s.bytes, blocksDiff: s.blocks - (o?.blocks ?? 0), bytesDiff: s.bytes - (o?.bytes ?? 0) });
+    }
+    for (const [key, o] of then) if (!now.has(key)) out.push({ key, blocks: 0, bytes: 0, blocksDiff: -o.blocks, bytesDiff: -o.bytes });
+    out.sort((a, b) => b.bytesDiff - a.bytesDiff || b.blocksDiff - a.blocksDiff || b.bytes - a.bytes || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const estimated = by === "site" && (this.sites === "sampled" || older.sites === "sampled");
+    return new SnapshotComparison(by, out.filter((d) => d.blocksDiff !== 0 || d.bytesDiff !== 0 || d.blocks !== 0), this.totalBlocks - older.totalBlocks, this.totalBytes - older.totalBytes, this.totalBlocks, this.totalBytes, estimated);
+  }
+
+  toJSON(): SnapshotJSON {
+    const j: SnapshotJSON = { mode: this.mode, sites: this.sites, sampleInterval: this.sampleInterval, totalBlocks: this.totalBlocks, totalBytes: this.totalBytes, bySize: this.statistics("size") };
+    if (this.bySite !== undefined) j.bySite = this.statistics("site");
+    return j;
+  }
+
+  /** The largest groups (default grouping), one line each. */
+  toString(limit = 10, by: SnapshotKey = this.defaultKey): string {
+    const stats = this.statistics(by);
+    const est = by === "site" && this.sites === "sampled" ? " (estimated from samples)" : "";
+    const lines = [`${this.totalBlocks} live block(s), ${formatBytes(this.totalBytes)}; top ${Math.min(limit, stats.length)} of ${stats.length} ${by === "site" ? "sites" : "size groups"}${est}:`];
+    for (const s of stats.slice(0, limit)) lines.push(`  ${s.key}: ${formatBytes(s.bytes)} in ${count(s.blocks)} block(s), average ${formatBytes(s.blocks ? s.bytes / s.blocks : 0)}`);
+    return lines.join("\n");
+  }
+}
+
+/** Two snapshots compared (HeapSnapshot.compare()). */
+export class SnapshotComparison {
+  constructor(
+    readonly by: SnapshotKey,
+    /** Groups that changed or are live, the largest growth in bytes first. */
+    readonly groups: SnapshotStatDiff[],
+    /** Exact change of the live blocks' totals. */
+    readonly blocksDiff: number,
+    readonly bytesDiff: number,
+    readonly totalBlocks: number,
+    readonly totalBytes: number,
+    /** Whether the groups are estimates (sampled sites). */
+    readonly estimated: boolean,
+  ) {}
+
+  /** Groups that grew, largest growth first. */
+  get grown(): SnapshotStatDiff[] {
+    return this.groups.filter((g) => g.bytesDiff > 0 || (g.bytesDiff === 0 && g.blocksDiff > 0));
+  }
+
+  toJSON(): { by: SnapshotKey; estimated: boolean; totalBlocks: number; totalBytes: number; blocksDiff: number; bytesDiff: number; groups: SnapshotStatDiff[] } {
+    return { by: this.by, estimated: this.estimated, totalBlocks: this.totalBlocks, totalBytes: this.totalBytes, blocksDiff: this.blocksDiff, bytesDiff: this.bytesDiff, groups: this.groups.map((g) => ({ ...g })) };
+  }
+
+  /** Groups that shrank, largest loss first. */
+  get shrunk(): SnapshotStatDiff[] {
+    return this.groups.filter((g) => g.bytesDiff < 0 || (g.bytesDiff === 0 && g.blocksDiff < 0)).reverse();
+  }
+
+  /**
+   * One line a group, like tracemalloc's StatisticDiff (size (+diff), count (+diff), average):
+   * the `limit` groups that grew most, then the `limit` that shrank most.
+   */
+  toString(limit = 10): string {
+    const grown = this.grown;
+    const shrunk = this.shrunk;
+    const what = this.by === "site" ? "sites" : "size groups";
+    const lines = [`${formatBytes(this.bytesDiff, true)} in ${count(this.blocksDiff, true)} block(s) overall, now ${formatBytes(this.totalBytes)} in ${this.totalBlocks}${this.estimated ? " (sites estimated from samples)" : ""}`];
+    const line = (g: SnapshotStatDiff): string =>
+      `  ${g.key}: ${formatBytes(g.bytes)} (${formatBytes(g.bytesDiff, true)}), ${count(g.blocks)} block(s) (${count(g.blocksDiff, true)}), average ${formatBytes(g.blocks ? g.bytes / g.blocks : 0)}`;
+    if (grown.length > 0) lines.push(`grew: ${Math.min(limit, grown.length)} of ${grown.length} ${what}, largest growth first`, ...grown.slice(0, limit).map(line));
+    if (shrunk.length > 0) lines.push(`shrank: ${Math.min(limit, shrunk.length)} of ${shrunk.length} ${what}, largest loss first`, ...shrunk.slice(0, limit).map(line));
+    if (grown.length + shrunk.length === 0) lines.push("no group changed");
+    return lines.join("\n");
+  }
+}
+
+/** Add a block (or a sample's weight of blocks) to a group. */
+function add(m: Map<string, SnapshotStat>, key: string, blocks: number, bytes: number): void {
+  const s = m.get(key);
+  if (s === undefined) m.set(key, { key, blocks, bytes });
+  else {
+    s.blocks += blocks;
+    s.bytes += bytes;
+  }
+}
+
+/**
+ * A snapshot of the heap (called under its lock by Heap.snapshot()). Size groups come from a walk
+ * of the live blocks; sites from the debug hooks' leak listing or from the sample table.
+ */
+export function takeSnapshot(heap: Heap): HeapSnapshot {
+  const align = heap.alignment;
+  const bySize = new Map<string, SnapshotStat>();
+  let totalBlocks = 0;
+  let totalBytes = 0;
+  let bySite: Map<string, SnapshotStat> | undefined;
+  let sites: SiteSource = "none";
+  const d = heap.debug;
+  if (d !== undefined) {
+    const traced = d.opts.traceAllocations;
+    if (traced) {
+      bySite = new Map();
+      sites = "traced";
+    }
+    for (const b of d.leaks().blocks) {
+      totalBlocks++;
+      totalBytes += b.size;
+      add(bySize, `${b.family} ${sizeGroup(b.size, align)}`, 1, b.size);
+      if (bySite !== undefined) add(bySite, b.site, 1, b.size);
+    }
+  } else {
+    heap.walkUnlocked((b) => {
+      totalBlocks++;
+      totalBytes += b.size;
+      add(bySize, sizeGroup(b.size, align), 1, b.size);
+    });
+    const samples = heap.sampler?.samples();
+    if (samples !== undefined) {
+      bySite = new Map();
+      sites = "sampled";
+      for (const s of samples) add(bySite, s.site, s.weight, s.weight * s.size);
+    }
+  }
+  return new HeapSnapshot({ mode: heap.mode, sites, sampleInterval: heap.sampler?.interval ?? 0, totalBlocks, totalBytes, bySize, bySite });
+}

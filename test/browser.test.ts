@@ -1,0 +1,135 @@
+// The library in headless Chromium: a page served from this test over HTTP on 127.0.0.1 imports
+// dist/ as ES modules (test/browser/page.js) and, once cross-origin isolated (COOP + COEP
+// headers: SharedArrayBuffer exists) and once not, creates heaps of every memory kind, gets a
+// debug report with its allocation site, and shares a threads: true heap with two module Workers.
+// Needs Debian's chromium (CI installs it in .ci/run): without it this test fails, it never skips.
+import { existsSync, readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { extname, join, normalize } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Browser } from "playwright-core";
+import { ROOT } from "./helpers.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const FIXTURES = join(ROOT, "test", "browser");
+const DIST = join(ROOT, "dist");
+const TYPES: Record<string, string> = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".map": "application/json" };
+const ISOLATION = { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" };
+
+/** /isolated/... is served with COOP/COEP, /plain/... without; dist/ under either, fixtures beside it. */
+function serve(): Promise<Server> {
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    const m = /^\/(isolated|plain)\/(.*)$/.exec(url.pathname);
+    const rel = m ? normalize(m[2]) : "";
+    const file = !m || rel.startsWith("..") ? undefined : rel.startsWith("dist/") ? join(DIST, rel.slice(5)) : join(FIXTURES, rel);
+    if (file === undefined || !existsSync(file) || !TYPES[extname(file)]) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    res.writeHead(200, { "Content-Type": TYPES[extname(file)], "Cache-Control": "no-store", ...(m![1] === "isolated" ? ISOLATION : {}) });
+    res.end(readFileSync(file));
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+type Step = { error?: string } & Record<string, unknown>;
+interface PageResult {
+  fatal?: string;
+  isolated: boolean;
+  sharedArrayBuffer: boolean;
+  defaultKind: string | Step;
+  kinds: Record<string, Step>;
+  debugReport: Step;
+  leaks: Step;
+  threadsRefused: string | Step;
+  threads: Step;
+  snapshot: Step;
+  sampled: Step;
+}
+
+describe("the library in headless Chromium", () => {
+  let server: Server;
+  let browser: Browser;
+  let base: string;
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    // Fails here (never skips) when the browser or the build is missing.
+    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (CI: .ci/run)`).toBe(true);
+    expect(existsSync(join(DIST, "index.js")), "dist/ is missing: npm run build").toBe(true);
+    server = await serve();
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { chromium } = await import("playwright-core");
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((r) => server?.close(r));
+  });
+
+  async function open(where: "isolated" | "plain"): Promise<PageResult> {
+    errors.length = 0;
+    const page = await browser.newPage();
+    page.on("pageerror", (e) => errors.push(`${where}: ${e.message}`));
+    page.on("console", (m) => {
+      if (m.type() === "error") errors.push(`${where}: ${m.text()}`);
+    });
+    await page.goto(`${base}/${where}/page.html`);
+    await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result !== undefined, null, { timeout: 120_000 });
+    const r = (await page.evaluate(() => (window as unknown as { __result: unknown }).__result)) as PageResult;
+    await page.close();
+    expect(r.fatal).toBeUndefined();
+    return r;
+  }
+
+  it("cross-origin isolated: every memory kind, debug reports with sites, a heap shared with two Workers, snapshots", async () => {
+    const r = await open("isolated");
+    expect(r.isolated).toBe(true);
+    expect(r.sharedArrayBuffer).toBe(true);
+    expect(r.defaultKind).toBe("growable-shared");
+    for (const kind of ["growable-shared", "wasm", "resizable", "fixed"]) {
+      for (const allocator of ["pymalloc", "malloc", "debug"]) {
+        const s = r.kinds[`${kind}/${allocator}`];
+        // A fixed 1 MiB buffer cannot serve 3 MiB: NULL, and the heap stays consistent.
+        const fixed = kind === "fixed";
+        expect(s, `${kind}/${allocator}`).toEqual({ contentsKept: true, blocks: 0, byteLength: expect.any(Number), bigNull: fixed, mode: allocator, kind });
+        if (fixed) continue;
+        expect(s.byteLength as number).toBeGreaterThan(3 << 20); // grew past initialBytes
+      }
+    }
+    expect(r.debugReport).toMatchObject({ thrown: true, name: "MemoryCorruptionError", kind: "overflow" });
+    expect(r.debugReport.allocatedAt).toMatch(/page\.js/);
+    expect(r.leaks).toMatchObject({ totalBlocks: 2, totalBytes: 80 });
+    expect(r.leaks.site).toMatch(/page\.js/);
+    expect(r.threadsRefused).toEqual({ error: expect.stringMatching(/^TypeError: threads: true needs a shared memory/) });
+    expect(r.threads.error).toBeUndefined();
+    expect(r.threads).toMatchObject({ allocated: 4000, liveWhileHeld: 4000, freedByOther: 4000, contentsSeenByOther: true, liveAfter: 0, mainThreadId: 0 });
+    expect(new Set(r.threads.threadIds as number[]).size).toBe(2);
+    expect(r.snapshot).toEqual({ first: "48 B", blocksGained: 10 });
+    // Sampled sites in release mode: ~250 samples of 64-byte blocks, the estimate well within 30%.
+    expect(r.sampled).toMatchObject({ site: expect.stringMatching(/page\.js/), liveBlocks: 4000, leakSite: expect.stringMatching(/page\.js/), after: 0 });
+    expect(Math.abs((r.sampled.estimatedBlocks as number) / 4000 - 1)).toBeLessThan(0.3);
+    expect(errors).toEqual([]);
+  });
+
+  it("without isolation (no SharedArrayBuffer): the default memory kind is wasm, threads: true is a TypeError", async () => {
+    const r = await open("plain");
+    expect(r.isolated).toBe(false);
+    expect(r.sharedArrayBuffer).toBe(false);
+    expect(r.defaultKind).toBe("wasm");
+    for (const allocator of ["pymalloc", "malloc", "debug"]) {
+      for (const kind of ["wasm", "resizable", "fixed"]) expect(r.kinds[`${kind}/${allocator}`]).toMatchObject({ contentsKept: true, blocks: 0, bigNull: kind === "fixed", mode: allocator, kind });
+      // No SharedArrayBuffer: asking for one is a clear error, not a crash.
+      expect(r.kinds[`growable-shared/${allocator}`].error).toMatch(/^TypeError: memoryKind "growable-shared" needs SharedArrayBuffer/);
+    }
+    expect(r.debugReport).toMatchObject({ thrown: true, kind: "overflow" });
+    expect(r.threads.error).toMatch(/^TypeError: threads: true needs a shared memory.*a web page must be cross-origin isolated/);
+    expect(r.threadsRefused).toEqual({ error: expect.stringMatching(/^TypeError: threads: true needs a shared memory/) });
+    expect(errors).toEqual([]);
+  });
+});

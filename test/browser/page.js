@@ -1,0 +1,144 @@
+// The browser test's page (served by test/browser.test.ts next to dist/): uses the library as a
+// web page would, and returns what it saw for the test to assert on. Nothing is asserted here:
+// every step records its outcome, and an exception is recorded as the step's error.
+import { createHeap, attachHeap, ALLOCATOR_MODES } from "./dist/index.js";
+
+const KINDS = ["growable-shared", "wasm", "resizable", "fixed"];
+
+/** Allocate, write, free and check in every family of one heap; what came out. */
+function exercise(heap) {
+  const live = [];
+  for (const fam of [heap.obj, heap.mem, heap.raw]) {
+    for (const n of [1, 8, 24, 100, 512, 513, 4000, 70000]) {
+      const p = fam.malloc(n);
+      if (p === 0) throw new Error(`malloc(${n}) returned NULL`);
+      heap.u8.fill(n & 0xff, p, p + n);
+      live.push([fam, p, n]);
+    }
+  }
+  // More than the memory's first MiB: a growable kind grows, a fixed buffer says NULL.
+  const big = heap.mem.malloc(3 << 20);
+  const bigNull = big === 0;
+  if (!bigNull) heap.u8.fill(7, big, big + (3 << 20));
+  heap.check();
+  heap.mem.free(big);
+  const grew = heap.u8.length;
+  let ok = true;
+  for (const [, p, n] of live) for (let i = 0; i < n; i += 97) if (heap.u8[p + i] !== (n & 0xff)) ok = false;
+  heap.check();
+  const during = heap.stats();
+  for (const [fam, p] of live.splice(0)) fam.free(p);
+  heap.drainQuarantine();
+  heap.check();
+  return { contentsKept: ok, blocks: live.length, byteLength: grew, bigNull, mode: heap.mode, kind: heap.memory.kind };
+}
+
+async function step(out, name, fn) {
+  try {
+    out[name] = await fn();
+  } catch (e) {
+    out[name] = { error: `${e?.constructor?.name}: ${e?.message}` };
+  }
+}
+
+function threadsInWorkers(heap) {
+  // Two module Workers attach to the heap; each allocates blocks, hands their addresses to the
+  // other, which frees them (foreign frees), then both detach.
+  const N = 2000;
+  const spawn = () => new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  const a = spawn();
+  const b = spawn();
+  const ask = (w, msg) =>
+    new Promise((resolve, reject) => {
+      w.onmessage = (e) => (e.data.error ? reject(new Error(e.data.error)) : resolve(e.data));
+      w.onerror = (e) => reject(new Error(e.message));
+      w.postMessage(msg);
+    });
+  const memory = heap.memory.source;
+  return (async () => {
+    const [ra, rb] = await Promise.all([ask(a, { op: "alloc", memory, n: N, fill: 0xa1 }), ask(b, { op: "alloc", memory, n: N, fill: 0xb2 })]);
+    const midBlocks = countBlocks(heap);
+    const [fa, fb] = await Promise.all([ask(a, { op: "free", ptrs: rb.ptrs, fill: 0xb2 }), ask(b, { op: "free", ptrs: ra.ptrs, fill: 0xa1 })]);
+    await Promise.all([ask(a, { op: "detach" }), ask(b, { op: "detach" })]);
+    a.terminate();
+    b.terminate();
+    heap.collect();
+    heap.check();
+    return {
+      threadIds: [ra.threadId, rb.threadId],
+      allocated: ra.ptrs.length + rb.ptrs.length,
+      liveWhileHeld: midBlocks,
+      freedByOther: fa.freed + fb.freed,
+      contentsSeenByOther: fa.intact && fb.intact,
+      liveAfter: countBlocks(heap),
+      mainThreadId: heap.threadId,
+    };
+  })();
+}
+
+function countBlocks(heap) {
+  let n = 0;
+  heap.walk(() => n++);
+  return n;
+}
+
+export async function run() {
+  const out = {
+    isolated: globalThis.crossOriginIsolated === true,
+    sharedArrayBuffer: typeof SharedArrayBuffer !== "undefined",
+    modes: ALLOCATOR_MODES,
+  };
+  await step(out, "defaultKind", () => createHeap().memory.kind);
+  out.kinds = {};
+  for (const kind of KINDS) {
+    for (const allocator of ["pymalloc", "malloc", "debug"]) {
+      await step(out.kinds, `${kind}/${allocator}`, () => exercise(createHeap({ memoryKind: kind, allocator, initialBytes: 1 << 20 })));
+    }
+  }
+  await step(out, "debugReport", () => {
+    const heap = createHeap({ allocator: "debug" });
+    const p = heap.mem.malloc(16);
+    heap.u8[p + 16] = 0; // one byte past the end
+    try {
+      heap.mem.free(p);
+      return { thrown: false };
+    } catch (e) {
+      return { thrown: true, name: e.name, kind: e.report?.kind, allocatedAt: e.report?.allocatedAt ?? null, message: e.message };
+    }
+  });
+  await step(out, "leaks", () => {
+    const heap = createHeap({ allocator: "debug" });
+    heap.obj.malloc(40);
+    heap.obj.malloc(40);
+    const r = heap.leaks();
+    return { totalBlocks: r.totalBlocks, totalBytes: r.totalBytes, site: r.bySite[0]?.site ?? null };
+  });
+  await step(out, "threadsRefused", () => {
+    createHeap({ threads: true, memoryKind: "wasm" });
+    return "created";
+  });
+  await step(out, "threads", () => {
+    const heap = createHeap({ threads: true });
+    return threadsInWorkers(heap);
+  });
+  await step(out, "snapshot", () => {
+    const heap = createHeap();
+    if (typeof heap.snapshot !== "function") return { error: "no snapshot()" };
+    const s0 = heap.snapshot();
+    for (let i = 0; i < 10; i++) heap.mem.malloc(48);
+    const d = heap.snapshot().compare(s0);
+    return { first: d.groups[0]?.key ?? null, blocksGained: d.groups[0]?.blocksDiff ?? 0 };
+  });
+  await step(out, "sampled", () => {
+    const heap = createHeap({ sampleInterval: 1024 });
+    const s0 = heap.snapshot();
+    const ptrs = [];
+    for (let i = 0; i < 4000; i++) ptrs.push(heap.mem.malloc(64));
+    const top = heap.snapshot().compare(s0).groups[0];
+    const leaks = heap.leaks();
+    for (const p of ptrs) heap.mem.free(p);
+    heap.check();
+    return { site: top.key, estimatedBlocks: top.blocks, liveBlocks: leaks.totalBlocks, leakSite: leaks.bySite[0].site, after: heap.snapshot().statistics("site").length };
+  });
+  return out;
+}

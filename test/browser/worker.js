@@ -1,0 +1,35 @@
+// A module Worker of the browser test's page: attaches to the shared heap it is sent, allocates
+// blocks (each filled with a byte), frees blocks the other Worker allocated, detaches.
+import { attachHeap } from "./dist/index.js";
+
+let heap;
+onmessage = (e) => {
+  const m = e.data;
+  try {
+    if (m.op === "alloc") {
+      heap = attachHeap(m.memory);
+      const ptrs = [];
+      for (let i = 0; i < m.n; i++) {
+        const n = 8 + ((i * 37) % 600);
+        const fam = i % 3 === 0 ? heap.obj : i % 3 === 1 ? heap.mem : heap.raw;
+        const p = fam.malloc(n);
+        if (p === 0) throw new Error(`malloc(${n}) returned NULL in a worker`);
+        heap.u8.fill(m.fill, p, p + n);
+        ptrs.push([i % 3, p, n]);
+      }
+      postMessage({ threadId: heap.threadId, ptrs });
+    } else if (m.op === "free") {
+      let intact = true;
+      for (const [f, p, n] of m.ptrs) {
+        if (heap.u8[p] !== m.fill || heap.u8[p + n - 1] !== m.fill) intact = false;
+        (f === 0 ? heap.obj : f === 1 ? heap.mem : heap.raw).free(p);
+      }
+      postMessage({ freed: m.ptrs.length, intact });
+    } else if (m.op === "detach") {
+      heap.detachThread();
+      postMessage({ done: true });
+    }
+  } catch (err) {
+    postMessage({ error: `${err?.constructor?.name}: ${err?.message}` });
+  }
+};

@@ -1,0 +1,250 @@
+// Heap snapshots (heap.snapshot(), compare()), sampled allocation sites (sampleInterval) and
+// `pymalloc diff`: groups, totals and differences asserted against what the test allocated.
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import { describe, expect, it } from "vitest";
+import { attachHeap, createHeap, HeapSnapshot, sampleWeight, type Heap } from "../src/index.js";
+import { BUNDLED_TRACE, ROOT } from "./helpers.js";
+
+/** Run node without blocking the test worker's event loop (a synchronous spawn starved vitest's RPC on a loaded machine). */
+function runNode(args: string[], cwd?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, args, { cwd });
+    let stdout = "";
+    let stderr = "";
+    c.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    c.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    c.on("error", reject);
+    c.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+const keepers: number[] = [];
+function leakSmall(heap: Heap, n: number): void {
+  for (let i = 0; i < n; i++) keepers.push(heap.mem.malloc(48));
+}
+function leakLarge(heap: Heap, n: number): void {
+  for (let i = 0; i < n; i++) keepers.push(heap.obj.malloc(3000));
+}
+
+describe("heap.snapshot() and compare()", () => {
+  it.each(["pymalloc", "malloc", "debug", "pymalloc_debug", "malloc_debug"] as const)("%s: groups by size class (and family where known), gains and losses", (allocator) => {
+    const heap = createHeap({ allocator, traceAllocations: false });
+    const before = heap.snapshot();
+    const old: number[] = Array.from({ length: 30 }, () => heap.raw.malloc(100));
+    const oldSize = heap.usableSize(old[0]);
+    const mid = heap.snapshot();
+    const small = Array.from({ length: 100 }, () => heap.mem.malloc(41)); // class 48 (alignment 8)
+    const big = Array.from({ length: 5 }, () => heap.obj.malloc(3000));
+    for (const p of old) heap.raw.free(p);
+    heap.drainQuarantine();
+    const after = heap.snapshot();
+    const debug = heap.debug !== undefined;
+    const key = (fam: string, group: string): string => (debug ? `${fam} ${group}` : group);
+    // Requested bytes in the debug modes, usable bytes in release modes.
+    const size = (p: number): number => heap.usableSize(p);
+    const rawKey = key("r", debug ? "104 B" : `${Math.ceil(oldSize / 8) * 8} B`);
+    const d = after.compare(mid);
+    expect(d.by).toBe("size");
+    expect(d.estimated).toBe(false);
+    const g = (k: string) => d.groups.find((x) => x.key === k);
+    expect(g(key("m", "48 B"))).toEqual({ key: key("m", "48 B"), blocks: 100, bytes: size(small[0]) * 100, blocksDiff: 100, bytesDiff: size(small[0]) * 100 });
+    if (debug) expect(size(small[0])).toBe(41);
+    expect(g(key("o", "2049-4096 B"))).toMatchObject({ blocks: 5, blocksDiff: 5 });
+    expect(g(rawKey)).toMatchObject({ blocks: 0, blocksDiff: -30 });
+    expect(d.blocksDiff).toBe(75);
+    expect(d.totalBlocks).toBe(105);
+    // Sorted by growth: the 3000-byte blocks first, the freed 100-byte ones last.
+    expect(d.groups[0].key).toBe(key("o", "2049-4096 B"));
+    expect(d.groups.at(-1)!.key).toBe(rawKey);
+    expect(d.grown.map((x) => x.key)).toEqual([key("o", "2049-4096 B"), key("m", "48 B")]);
+    expect(d.shrunk.map((x) => x.key)).toEqual([rawKey]);
+    expect(String(d)).toMatch(new RegExp(`grew: 2 of 2 size groups[^]*  ${key("m", "48 B")}: [0-9]+ B \\(\\+[0-9]+ B\\), 100 block\\(s\\) \\(\\+100\\)[^]*shrank: 1 of 1[^]*\\(-30\\)`));
+    const j = JSON.parse(JSON.stringify(d));
+    expect(j).toMatchObject({ by: "size", blocksDiff: 75, totalBlocks: 105 });
+    expect(j.groups).toHaveLength(3);
+    expect(after.compare(before).blocksDiff).toBe(105);
+    expect(after.statistics("size")[0]).toMatchObject({ key: key("o", "2049-4096 B"), blocks: 5 });
+    expect(JSON.parse(JSON.stringify(after))).toMatchObject({ mode: allocator, sites: "none", totalBlocks: 105 });
+    expect(() => after.statistics("site")).toThrow(RangeError);
+    expect(() => after.compare({} as HeapSnapshot)).toThrow(TypeError);
+    for (const p of small) heap.mem.free(p);
+    for (const p of big) heap.obj.free(p);
+    heap.drainQuarantine();
+    expect(heap.snapshot().compare(before).groups).toEqual([]);
+    heap.check();
+  });
+
+  it("debug modes with traceAllocations: grouped by allocation site", () => {
+    const heap = createHeap({ allocator: "debug" });
+    keepers.length = 0;
+    const s0 = heap.snapshot();
+    leakSmall(heap, 20);
+    leakLarge(heap, 3);
+    const d = heap.snapshot().compare(s0);
+    expect(d.by).toBe("site");
+    expect(d.groups).toHaveLength(2);
+    // Sorted by growth in bytes: the 9000 bytes come first.
+    expect(d.groups[0]).toMatchObject({ blocks: 3, bytes: 9000, blocksDiff: 3, bytesDiff: 9000 });
+    expect(d.groups[0].key).toMatch(/leakLarge .*snapshot\.test\.ts/);
+    expect(d.groups[1]).toMatchObject({ blocks: 20, bytes: 960, blocksDiff: 20, bytesDiff: 960 });
+    expect(d.groups[1].key).toMatch(/leakSmall .*snapshot\.test\.ts/);
+    for (const p of keepers.splice(0, 20)) heap.mem.free(p);
+    const d2 = heap.snapshot().compare(s0);
+    expect(d2.groups.map((g) => [g.blocksDiff, g.bytesDiff])).toEqual([[3, 9000], [0, 0]].slice(0, 1));
+    expect(String(d2)).toMatch(/grew: 1 of 1 sites, largest growth first\n  at leakLarge/);
+  });
+});
+
+describe("sampled sites (sampleInterval)", () => {
+  it("weights: a sample of s bytes stands for 1/(1-exp(-s/N)) blocks", () => {
+    expect(sampleWeight(512 * 1024, 512 * 1024)).toBeCloseTo(1 / (1 - Math.exp(-1)), 12);
+    expect(sampleWeight(64, 4096)).toBeCloseTo(64.5, 1); // about N/s for small blocks
+    expect(sampleWeight(1 << 30, 4096)).toBe(1);
+  });
+
+  it("estimates blocks and bytes per site within a few percent; leaks() and snapshots work in release mode", () => {
+    const heap = createHeap({ sampleInterval: 4096 });
+    keepers.length = 0;
+    const s0 = heap.snapshot();
+    leakSmall(heap, 40000); // 1.9 MB in 48-byte blocks: ~470 samples
+    leakLarge(heap, 600); // 1.8 MB in 3000-byte blocks: ~430 samples
+    const s1 = heap.snapshot();
+    expect(s1.sites).toBe("sampled");
+    expect(s1.sampleInterval).toBe(4096);
+    const d = s1.compare(s0);
+    expect(d.estimated).toBe(true);
+    const small = d.groups.find((g) => /leakSmall/.test(g.key))!;
+    const large = d.groups.find((g) => /leakLarge/.test(g.key))!;
+    // Poisson sampling: ~470 and ~430 samples, so 20% is more than 4 standard deviations.
+    expect(small.bytes / (40000 * 48)).toBeGreaterThan(0.8);
+    expect(small.bytes / (40000 * 48)).toBeLessThan(1.2);
+    expect(large.bytes / (600 * 3000)).toBeGreaterThan(0.8);
+    expect(large.bytes / (600 * 3000)).toBeLessThan(1.2);
+    expect(small.blocks / 40000).toBeGreaterThan(0.8);
+    expect(small.blocks / 40000).toBeLessThan(1.2);
+    // Exact totals and size groups all the same.
+    expect(d.blocksDiff).toBe(40600);
+    expect(s1.statistics("size").find((g) => g.key === "48 B")).toEqual({ key: "48 B", blocks: 40000, bytes: 40000 * 48 });
+    const leaks = heap.leaks();
+    expect(leaks.totalBlocks).toBe(40600);
+    expect(leaks.bySite.map((s) => s.site).join("\n")).toMatch(/leakSmall[^]*\n.*leakLarge|leakLarge[^]*\n.*leakSmall/);
+    expect(String(leaks)).toMatch(/sampled \(one per 4096 bytes on average\)/);
+    // Freeing takes samples out: the small site goes to about zero.
+    for (const p of keepers.splice(0, 40000)) heap.mem.free(p);
+    const d2 = heap.snapshot().compare(s1);
+    expect(d2.groups.find((g) => /leakSmall/.test(g.key))!).toMatchObject({ blocks: 0, bytes: 0 });
+    expect(d2.blocksDiff).toBe(-40000);
+    // realloc keeps the table right; the table itself is no block of the user's.
+    let p = heap.mem.malloc(10);
+    for (let i = 0; i < 2000; i++) p = heap.mem.realloc(p, 100 + (i % 900));
+    heap.mem.free(p);
+    for (const q of keepers.splice(0)) heap.obj.free(q);
+    const end = heap.snapshot();
+    expect(end.totalBlocks).toBe(0);
+    expect(end.statistics("site")).toEqual([]);
+    heap.check();
+  });
+
+  it("attachHeap keeps sampling; another handle's sites are counted under its thread", () => {
+    const heap = createHeap({ sampleInterval: 64 });
+    for (let i = 0; i < 100; i++) heap.mem.malloc(64);
+    const again = attachHeap(heap.memory.source);
+    expect(again.sampler?.interval).toBe(64);
+    const sites = again.snapshot().statistics("site");
+    expect(sites.map((s) => s.key)).toEqual(["(sampled by another handle of this heap)"]);
+    expect(sites[0].blocks).toBeGreaterThan(50);
+  });
+
+  it("site ids of samples another handle freed are swept and reused, never confused", () => {
+    const a = createHeap({ sampleInterval: 1 }); // every allocation sampled
+    const b = attachHeap(a.memory.source);
+    function fromA(n: number): number[] {
+      return Array.from({ length: n }, () => a.mem.malloc(32));
+    }
+    function againFromA(n: number): number[] {
+      return Array.from({ length: n }, () => a.mem.malloc(32));
+    }
+    for (const p of fromA(5000)) b.mem.free(p); // freed by the other handle: a's ids go stale
+    const kept = againFromA(5000); // a runs out of ids, sweeps, reuses them
+    const sites = a.snapshot().statistics("site");
+    expect(sites).toHaveLength(1);
+    expect(sites[0].key).toMatch(/againFromA/);
+    expect(Math.round(sites[0].blocks)).toBe(5000);
+    for (const p of kept) a.mem.free(p);
+    expect(a.snapshot().statistics("site")).toEqual([]);
+    a.check();
+  });
+
+  it("is off by default, ignored in debug modes, and checked", () => {
+    expect(createHeap().sampler).toBeUndefined();
+    expect(createHeap({ sampleInterval: false }).sampler).toBeUndefined();
+    expect(createHeap({ sampleInterval: true }).sampler?.interval).toBe(512 * 1024);
+    expect(createHeap({ allocator: "debug", sampleInterval: 100 }).sampler).toBeUndefined();
+    expect(() => createHeap({ sampleInterval: 0 })).toThrow(RangeError);
+    expect(() => createHeap({ sampleInterval: -5 })).toThrow(RangeError);
+    expect(() => createHeap({ sampleInterval: 2 ** 40 })).toThrow(RangeError);
+    expect(() => createHeap({ sampleInterval: "1k" as unknown as number })).toThrow(TypeError);
+  });
+
+  it("threads: two Workers sample into one table; frees by the other thread take samples out", async () => {
+    const heap = createHeap({ threads: true, sampleInterval: 256 });
+    const src = `
+      import { workerData, parentPort } from "node:worker_threads";
+      const { attachHeap } = await import(workerData.lib);
+      const heap = attachHeap(workerData.memory);
+      parentPort.on("message", (m) => {
+        if (m.op === "alloc") parentPort.postMessage(Array.from({ length: m.n }, (_, i) => heap.mem.malloc(16 + (i % 200))));
+        else if (m.op === "free") { for (const p of m.ptrs) heap.mem.free(p); heap.detachThread(); parentPort.postMessage("done"); }
+      });`;
+    const lib = new URL("../dist/index.js", import.meta.url).href;
+    const ws = [0, 1].map(() => new Worker(src, { eval: true, workerData: { memory: heap.memory.source, lib } }));
+    const ask = (w: Worker, m: unknown) => new Promise<never>((res, rej) => { w.once("message", res); w.once("error", rej); w.postMessage(m); });
+    const [a, b] = (await Promise.all(ws.map((w) => ask(w, { op: "alloc", n: 20000 })))) as unknown as number[][];
+    const mid = heap.snapshot();
+    expect(mid.totalBlocks).toBe(40000);
+    const est = mid.statistics("site").reduce((n, s) => n + s.blocks, 0);
+    expect(est / 40000).toBeGreaterThan(0.8);
+    expect(est / 40000).toBeLessThan(1.2);
+    await Promise.all([ask(ws[0], { op: "free", ptrs: b }), ask(ws[1], { op: "free", ptrs: a })]);
+    await Promise.all(ws.map((w) => w.terminate()));
+    const end = heap.snapshot();
+    expect(end.totalBlocks).toBe(0);
+    expect(end.statistics("site")).toEqual([]);
+    heap.check();
+  });
+});
+
+describe("pymalloc diff", () => {
+  const BIN = join(ROOT, "dist", "cli", "main.js");
+  const run = (...args: string[]) => runNode([BIN, ...args], ROOT);
+
+  it("prints what each size class and family gained and lost between two events", async () => {
+    const r = await run("diff", BUNDLED_TRACE, "--from", "10000", "--to", "peak", "--top", "3");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^# compileall-head: event 524,843 compared with event 10,000 of 600,000 \(debug\)/);
+    expect(r.stdout).toMatch(/grew: 3 of \d+ size groups, largest growth first\n  m 8193-16384 B: [\d.]+ KiB \(\+[\d.]+ KiB\), 497 block\(s\) \(\+456\)/);
+  });
+
+  it("--json: the comparison as data, consistent with the replay's own totals", async () => {
+    const r = await run("diff", BUNDLED_TRACE, "--from", "peak", "--to", "end", "--allocator", "pymalloc", "--json");
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ trace: "compileall-head", allocator: "pymalloc", from: 524843, to: 600000, by: "size", estimated: false });
+    const sum = j.groups.reduce((n: number, g: { blocksDiff: number }) => n + g.blocksDiff, 0);
+    expect(sum).toBe(j.blocksDiff);
+    expect(j.totalBlocks - j.blocksDiff).toBe(47940); // the blocks live at --from peak, as the walk counts them (also the first line of "diff --from peak" by size)
+  });
+
+  it.each([
+    [["diff", BUNDLED_TRACE], /diff needs --from/],
+    [["diff", BUNDLED_TRACE, "--from", "x"], /--at must be/],
+    [["diff", BUNDLED_TRACE, "--from", "10", "--top", "0"], /--top must be/],
+    [["diff"], /expects one trace file/],
+  ])("%j: exit 2 with a one-line error", async (args, msg) => {
+    const r = await run(...args);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(msg);
+  });
+});
