@@ -17,3 +17,5 @@ export { fromExports, fromMemPool, fromFunctions, type WasmAllocatorExports, typ
 export { ForeignHeap, type AdapterOptions, type ForeignSpec } from "./compat/foreign.js";
 export { wasmImports, type WasmAllocatorImports, type FamilyName } from "./compat/wasm-imports.js";
 export { instantiateWithHeap, type InstantiateOptions } from "./compat/wasm.js";
+export type { TypedArray, TypedArrayType, TypedViews } from "./heap/typed.js";
+export { asMemPool, HeapMemPool, type MemPoolOptions, type MemPoolStats, type MemPoolType } from "./compat/mempool.js";
