@@ -275,3 +275,18 @@ describe.each(modes)("@thi.ng/vector-pools over pymalloc (%s)", (allocator) => {
     heap.check();
   });
 });
+
+describe("HeapMemPool's MemPool properties", () => {
+  it("buf, u8, u32, align, start, end and top are the heap's", () => {
+    const heap = createHeap({ alignment: 16, heapBase: 4096, initialBytes: 1 << 16 });
+    const pool = asMemPool(heap);
+    expect(pool.buf === heap.buffer).toBe(true);
+    expect(pool.u8 === heap.u8 && pool.u32 === heap.u32).toBe(true);
+    expect(pool.align).toBe(16);
+    expect(pool.start).toBe(4096);
+    expect(pool.end).toBe(heap.memory.maxBytes);
+    pool.malloc(100_000);
+    expect(pool.top).toBe(heap.stats().footprint);
+    expect(pool.stats().top).toBe(pool.top);
+  });
+});

@@ -1,8 +1,8 @@
 // The published package: `npm pack` of this checkout (its dist/, built by `npm test`'s tsc or
 // `npm run build`), its contents and size, then installed into a new project: the types resolve
 // under tsc, `import { createHeap } from "pymalloc"` runs, `npx pymalloc --help` runs.
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -27,8 +27,22 @@ function newest(dir: string, ending: string): number {
   return t;
 }
 
-function run(cmd: string, args: string[], cwd: string): string {
-  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", env: { ...process.env, npm_config_update_notifier: "false" } });
+/**
+ * Runs a command to its end: exit status and outputs (ok(): stdout, or an Error). Asynchronous: a spawnSync
+ * of npm blocks the test worker for seconds, long enough on a loaded machine for vitest's calls
+ * between worker and main process to time out.
+ */
+function run(cmd: string, args: string[], cwd: string): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { cwd, encoding: "utf8", maxBuffer: 64 << 20, env: { ...process.env, npm_config_update_notifier: "false" } }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1;
+      resolve({ status: code, stdout, stderr });
+    });
+  });
+}
+
+async function ok(cmd: string, args: string[], cwd: string): Promise<string> {
+  const r = await run(cmd, args, cwd);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
@@ -38,20 +52,20 @@ describe("the npm package", () => {
   let pack: PackResult;
   let project = "";
 
-  beforeAll(() => {
+  beforeAll(async () => {
     // dist/ must be what src/ builds to: `npm test` runs tsc first; alone, run `npm run build`.
     // (The test does not build: other test files run dist/ at the same time.)
     expect(existsSync(join(ROOT, "dist", "index.js")), "dist/ is missing: run `npm run build` first").toBe(true);
     expect(newest(join(ROOT, "dist"), ".js"), "dist/ is older than src/: run `npm run build` first").toBeGreaterThanOrEqual(newest(join(ROOT, "src"), ".ts") - 2000);
     tmp = mkdtempSync(join(tmpdir(), "pymalloc-pack-"));
     // --ignore-scripts: no `prepare` (a build) while other tests read dist/.
-    const out = run("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", tmp], ROOT);
+    const out = await ok("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", tmp], ROOT);
     pack = (JSON.parse(out) as PackResult[])[0];
     project = join(tmp, "app");
-    execFileSync("mkdir", ["-p", project]);
+    mkdirSync(project, { recursive: true });
     writeFileSync(join(project, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", private: true, type: "module" }));
     // Offline: pymalloc has no runtime dependencies (@thi.ng/malloc is an optional peer).
-    run("npm", ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", join(tmp, pack.filename)], project);
+    await ok("npm", ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", join(tmp, pack.filename)], project);
   }, 300_000);
 
   afterAll(() => {
@@ -67,7 +81,7 @@ describe("the npm package", () => {
     expect(pack.unpackedSize).toBeLessThan(4 * MAX_PACKED_BYTES);
   });
 
-  it("installs with no dependencies, and the types resolve under tsc", () => {
+  it("installs with no dependencies, and the types resolve under tsc", async () => {
     expect(readdirSync(join(project, "node_modules")).filter((n) => !n.startsWith("."))).toEqual(["pymalloc"]);
     expect(existsSync(join(project, "node_modules", "pymalloc", "data"))).toBe(false);
     writeFileSync(
@@ -90,21 +104,21 @@ describe("the npm package", () => {
       JSON.stringify({ compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", lib: ["ES2024", "DOM"], types: [], strict: true, noEmit: true, skipLibCheck: false }, files: ["main.ts"] }),
     );
     const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
-    const r = spawnSync(process.execPath, [tsc, "-p", "tsconfig.json"], { cwd: project, encoding: "utf8" });
+    const r = await run(process.execPath, [tsc, "-p", "tsconfig.json"], project);
     expect(r.stdout + r.stderr).toBe("");
     expect(r.status).toBe(0);
   });
 
-  it('runs: import { createHeap } from "pymalloc"', () => {
+  it('runs: import { createHeap } from "pymalloc"', async () => {
     writeFileSync(
       join(project, "main.mjs"),
       `import { createHeap } from "pymalloc";\nconst h = createHeap();\nconst v = h.mem.mallocAs(Float64Array, 3);\nv[2] = 1.5;\nh.mem.freeAs(v);\nh.check();\nconsole.log(h.mode, h.f64[v.byteOffset / 8 + 2]);\n`,
     );
-    expect(run(process.execPath, ["main.mjs"], project).trim()).toBe("pymalloc 1.5");
+    expect((await ok(process.execPath, ["main.mjs"], project)).trim()).toBe("pymalloc 1.5");
   });
 
-  it("npx pymalloc --help runs the command", () => {
-    const out = run("npx", ["--offline", "--no-install", "pymalloc", "--help"], project);
+  it("npx pymalloc --help runs the command", async () => {
+    const out = await ok("npx", ["--offline", "--no-install", "pymalloc", "--help"], project);
     expect(out).toMatch(/^usage:\n\s+pymalloc replay TRACE/);
   });
 

@@ -14,7 +14,7 @@
  * block has the debug hooks' pads, fills and checks, and reports name the pool's caller.
  */
 
-import { H } from "../constants.js";
+import { Chunk, H } from "../constants.js";
 import { PymallocError } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
 import { makeView, viewOffset, type TypedArray, type TypedArrayType } from "../heap/typed.js";
@@ -160,7 +160,7 @@ export class HeapMemPool {
   }
   /** Top of the heap's used region. */
   get top(): number {
-    return this.heap.u32[(this.heap.heapBase >>> 2) + H.TOP] + 8;
+    return this.heap.u32[(this.heap.heapBase >>> 2) + H.TOP] + Chunk.HEADER;
   }
 
   /**
