@@ -78,6 +78,8 @@ describe("the npm package", () => {
     expect(paths.some((p) => p.startsWith("data/"))).toBe(false);
     for (const p of ["dist/index.js", "dist/index.d.ts", "dist/cli/main.js", "dist/heap/typed.js", "dist/compat/mempool.js", "package.json", "README.md"]) expect(paths).toContain(p);
     expect(pack.size).toBeLessThan(MAX_PACKED_BYTES);
+    // @thi.ng/malloc is an optional peer: no module of the library imports it.
+    for (const p of paths.filter((f) => f.endsWith(".js"))) expect(readFileSync(join(ROOT, p), "utf8")).not.toMatch(/from\s*["']@thi\.ng\/|import\(\s*["']@thi\.ng\//);
     expect(pack.unpackedSize).toBeLessThan(4 * MAX_PACKED_BYTES);
   });
 
