@@ -20,3 +20,5 @@ export { instantiateWithHeap, heapForModule, type InstantiateOptions } from "./c
 export { wasmModuleInfo, type WasmModuleInfo } from "./compat/wasm-module.js";
 export { HeapSnapshot, SnapshotComparison, type SnapshotKey, type SnapshotStat, type SnapshotStatDiff, type SnapshotJSON, type SiteSource } from "./introspect/snapshot.js";
 export { sampleWeight } from "./debug/sampling.js";
+export type { TypedArray, TypedArrayType, TypedViews } from "./heap/typed.js";
+export { asMemPool, HeapMemPool, type MemPoolOptions, type MemPoolStats, type MemPoolType } from "./compat/mempool.js";

@@ -68,6 +68,11 @@ export class ForeignAllocator implements BlockAllocator {
     });
   }
 
+  /** Blocks are aligned to 2^alignShift bytes (the spec's alignment, default 8). */
+  get alignShift(): number {
+    return 31 - Math.clz32(this.spec.alignment ?? 8);
+  }
+
   /** The foreign malloc, for memory of our own (tables, the quarantine ring): never tracked. */
   mallocUntracked(n: number): number {
     const p = this.spec.malloc(n) >>> 0;

@@ -13,6 +13,7 @@
 import { CLEAN_BYTE, DEAD_BYTE, Debug, FORBIDDEN_BYTE, H } from "../constants.js";
 import { InvalidPointerError } from "../errors.js";
 import { badPointer, badSize, callocBytes, type Family } from "../heap/families.js";
+import { TypedFamily } from "../heap/typed.js";
 import type { Heap } from "../heap/heap.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
 import { isSharedView, type Memory } from "../memory/memory.js";
@@ -71,8 +72,8 @@ if (Debug.FAMILY !== 16 || Debug.LEAD_PAD !== Debug.FAMILY + 1 || Debug.HEADER !
 const SITE_THREAD_SHIFT = 20;
 const SITE_TAG_MASK = (1 << SITE_THREAD_SHIFT) - 1;
 
-/** One family of a debug heap: checks, pads and fills around the family below. */
-export class DebugFamily implements Family {
+/** One family of a debug heap: checks, pads and fills around the family below (typed views: TypedFamily). */
+export class DebugFamily extends TypedFamily implements Family {
   readonly id: string;
   readonly below: Family;
   readonly d: DebugState;
@@ -81,6 +82,7 @@ export class DebugFamily implements Family {
   /** The header word that starts with the family byte: the byte, then three forbidden bytes (as an int32). */
   readonly headWord: number;
   constructor(id: string, below: Family, d: DebugState) {
+    super();
     this.id = id;
     this.code = codeOf(id);
     this.headWord = (FORBIDDEN_U32 << 8) | this.code;
@@ -105,6 +107,14 @@ export class DebugFamily implements Family {
     if (p === 0) return;
     if ((p >>> 0) !== p) badPointer("free", p);
     this.d.free(this, p);
+  }
+  /** @internal For the typed views (heap/typed.ts). */
+  viewMemory(): Memory {
+    return this.d.host.memory;
+  }
+  /** @internal For the typed views: debug blocks keep the alignment of the blocks below. */
+  viewAlignment(): number {
+    return this.d.host.alignment;
   }
 }
 

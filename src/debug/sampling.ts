@@ -33,6 +33,7 @@ import type { Heap } from "../heap/heap.js";
 import type { LeakedBlock, LeakReport, LeakSite } from "./hooks.js";
 import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "../threads/lock.js";
+import { TypedFamily } from "../heap/typed.js";
 
 /** The site word: thread id + 1 above this bit, the handle's stack id below. */
 const SITE_THREAD_SHIFT = 20;
@@ -360,7 +361,7 @@ export function userFrames(stack: string | undefined, skip = 1): string {
  * the allocator themselves, as AllocatorFamily does (one call deeper cost V8's inlining of the
  * replay loop); calloc goes through the family below for its zeroing.
  */
-export class SampledFamily implements Family {
+export class SampledFamily extends TypedFamily implements Family {
   readonly id: string;
   readonly below: Family;
   readonly a: BlockAllocator;
@@ -371,6 +372,7 @@ export class SampledFamily implements Family {
   left: number;
 
   constructor(below: Family, a: BlockAllocator, s: Sampler) {
+    super();
     this.id = below.id;
     this.below = below;
     this.a = a;
@@ -380,6 +382,16 @@ export class SampledFamily implements Family {
     s.memory.onGrow(() => {
       this.bits = s.bitmap();
     });
+  }
+
+  /** @internal For the typed views (heap/typed.ts). */
+  viewMemory(): Memory {
+    return this.s.memory;
+  }
+
+  /** @internal For the typed views: the family below's. */
+  viewAlignment(): number {
+    return (this.below as Family & Pick<TypedFamily, "viewAlignment">).viewAlignment();
   }
 
   malloc(n: number): number {

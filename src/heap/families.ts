@@ -2,7 +2,8 @@
  * heap/families.ts — the public allocation API: malloc/calloc/realloc/free per family.
  *
  * Owns: argument checking (sizes, pointers, calloc overflow), free(0) and realloc(0, n), calloc's
- * zeroing, and routing each family to the allocator below it.
+ * zeroing, and routing each family to the allocator below it. The typed-view methods (mallocAs...)
+ * are TypedFamily's (heap/typed.ts), inherited.
  * Must not: know how blocks are laid out; that is the allocators' business.
  *
  * Families (CPython's API domains): raw ('r', PyMem_Raw*), mem ('m', PyMem_*), obj ('o',
@@ -11,13 +12,17 @@
  */
 
 import { InvalidPointerError } from "../errors.js";
-import { isSharedView } from "../memory/memory.js";
+import { isSharedView, type Memory } from "../memory/memory.js";
+import { TypedFamily, type TypedViews } from "./typed.js";
 
 /** calloc zeroes blocks up to this many bytes with a loop, larger ones with fill() (in shared memory, the loop does all: isSharedView). */
 const CALLOC_LOOP_MAX = 256;
 
-/** One API family: the four calls of C's allocator over byte offsets. */
-export interface Family {
+/**
+ * One API family: the four calls of C's allocator over byte offsets, and typed-array views of
+ * blocks (mallocAs, callocAs, reallocAs, freeAs, viewAt: heap/typed.ts).
+ */
+export interface Family extends TypedViews {
   /** 'r', 'm' or 'o'. */
   readonly id: string;
   malloc(n: number): number;
@@ -28,6 +33,10 @@ export interface Family {
 
 /** The allocator a family sits on: the object allocator or the raw allocator. */
 export interface BlockAllocator {
+  /** The memory the blocks are in (for typed views). */
+  readonly memory: Memory;
+  /** Every block is aligned to 2^alignShift bytes (at least). */
+  readonly alignShift: number;
   u8: Uint8Array;
   u32: Uint32Array;
   f64: Float64Array;
@@ -60,13 +69,17 @@ export function callocBytes(nelem: number, elsize: number): number {
   return total > 0xffffffff ? -1 : total;
 }
 
-/** A family over one allocator. One class for every family keeps call sites monomorphic. */
-export class AllocatorFamily implements Family {
+/**
+ * A family over one allocator. One class for every family keeps call sites monomorphic. The
+ * typed-view methods come from TypedFamily (heap/typed.ts) and only call the four below.
+ */
+export class AllocatorFamily extends TypedFamily implements Family {
   readonly id: string;
   readonly a: BlockAllocator;
   /** calloc's largest block zeroed by a loop rather than fill(). */
   readonly zeroLoopMax: number;
   constructor(id: string, a: BlockAllocator) {
+    super();
     this.id = id;
     this.a = a;
     // In shared memory the loop does every block below 2 GiB (a Smi bound; fill() is correct, only slower).
@@ -124,5 +137,14 @@ export class AllocatorFamily implements Family {
     if ((p >>> 0) !== p) badPointer("free", p);
     this.a.free(p);
   }
-}
 
+  /** @internal For the typed views (heap/typed.ts). */
+  viewMemory(): Memory {
+    return this.a.memory;
+  }
+
+  /** @internal For the typed views (heap/typed.ts). */
+  viewAlignment(): number {
+    return 1 << this.a.alignShift;
+  }
+}

@@ -14,8 +14,10 @@ import { H } from "../constants.js";
 import { badPointer, badSize, callocBytes, type Family } from "../heap/families.js";
 import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "./lock.js";
+import { TypedFamily } from "../heap/typed.js";
 
-export class LockedFamily implements Family {
+/** A debug family under the heap's lock (typed views: TypedFamily, each call locked through malloc/free...). */
+export class LockedFamily extends TypedFamily implements Family {
   readonly id: string;
   readonly below: Family;
   readonly lock: SharedLock;
@@ -24,6 +26,7 @@ export class LockedFamily implements Family {
   private readonly wTop: number;
 
   constructor(id: string, below: Family, lock: SharedLock, memory: Memory, heapBase: number) {
+    super();
     this.id = id;
     this.below = below;
     this.lock = lock;
@@ -81,6 +84,15 @@ export class LockedFamily implements Family {
     } finally {
       this.lock.release();
     }
+  }
+  /** @internal For the typed views (heap/typed.ts). */
+  viewMemory(): Memory {
+    return this.memory;
+  }
+
+  /** @internal For the typed views: the family below's. */
+  viewAlignment(): number {
+    return (this.below as Family & Pick<TypedFamily, "viewAlignment">).viewAlignment();
   }
 }
 

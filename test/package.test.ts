@@ -1,0 +1,134 @@
+// The published package: `npm pack` of this checkout (its dist/, built by `npm test`'s tsc or
+// `npm run build`), its contents and size, then installed into a new project: the types resolve
+// under tsc, `import { createHeap } from "pymalloc"` runs, `npx pymalloc --help` runs.
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT } from "./helpers.js";
+
+/** Packed tarball size limit: dist's JavaScript and types and the README (125 kB packed on 2026-12-02). */
+const MAX_PACKED_BYTES = 250_000;
+
+interface PackResult {
+  filename: string;
+  size: number;
+  unpackedSize: number;
+  files: Array<{ path: string; size: number }>;
+}
+
+/** Newest modification time of the files under dir with this ending. */
+function newest(dir: string, ending: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile() && e.name.endsWith(ending)) t = Math.max(t, statSync(join(e.parentPath, e.name)).mtimeMs);
+  }
+  return t;
+}
+
+/**
+ * Runs a command to its end: exit status and outputs (ok(): stdout, or an Error). Asynchronous: a spawnSync
+ * of npm blocks the test worker for seconds, long enough on a loaded machine for vitest's calls
+ * between worker and main process to time out.
+ */
+function run(cmd: string, args: string[], cwd: string): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { cwd, encoding: "utf8", maxBuffer: 64 << 20, env: { ...process.env, npm_config_update_notifier: "false" } }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1;
+      resolve({ status: code, stdout, stderr });
+    });
+  });
+}
+
+async function ok(cmd: string, args: string[], cwd: string): Promise<string> {
+  const r = await run(cmd, args, cwd);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+describe("the npm package", () => {
+  let tmp = "";
+  let pack: PackResult;
+  let project = "";
+
+  beforeAll(async () => {
+    // dist/ must be what src/ builds to: `npm test` runs tsc first; alone, run `npm run build`.
+    // (The test does not build: other test files run dist/ at the same time.)
+    expect(existsSync(join(ROOT, "dist", "index.js")), "dist/ is missing: run `npm run build` first").toBe(true);
+    expect(newest(join(ROOT, "dist"), ".js"), "dist/ is older than src/: run `npm run build` first").toBeGreaterThanOrEqual(newest(join(ROOT, "src"), ".ts") - 2000);
+    tmp = mkdtempSync(join(tmpdir(), "pymalloc-pack-"));
+    // --ignore-scripts: no `prepare` (a build) while other tests read dist/.
+    const out = await ok("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", tmp], ROOT);
+    pack = (JSON.parse(out) as PackResult[])[0];
+    project = join(tmp, "app");
+    mkdirSync(project, { recursive: true });
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", private: true, type: "module" }));
+    // Offline: pymalloc has no runtime dependencies (@thi.ng/malloc is an optional peer).
+    await ok("npm", ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", join(tmp, pack.filename)], project);
+  }, 300_000);
+
+  afterAll(() => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("holds dist (JavaScript and types, no source maps), the README and package.json, and no data", () => {
+    const paths = pack.files.map((f) => f.path);
+    for (const p of paths) expect(p).toMatch(/^(dist\/.*\.(js|d\.ts)|README\.md|package\.json|LICENSE(\.\w+)?)$/);
+    expect(paths.some((p) => p.startsWith("data/"))).toBe(false);
+    for (const p of ["dist/index.js", "dist/index.d.ts", "dist/cli/main.js", "dist/heap/typed.js", "dist/compat/mempool.js", "package.json", "README.md"]) expect(paths).toContain(p);
+    expect(pack.size).toBeLessThan(MAX_PACKED_BYTES);
+    // @thi.ng/malloc is an optional peer: no module of the library imports it.
+    for (const p of paths.filter((f) => f.endsWith(".js"))) expect(readFileSync(join(ROOT, p), "utf8")).not.toMatch(/from\s*["']@thi\.ng\/|import\(\s*["']@thi\.ng\//);
+    expect(pack.unpackedSize).toBeLessThan(4 * MAX_PACKED_BYTES);
+  });
+
+  it("installs with no dependencies, and the types resolve under tsc", async () => {
+    expect(readdirSync(join(project, "node_modules")).filter((n) => !n.startsWith("."))).toEqual(["pymalloc"]);
+    expect(existsSync(join(project, "node_modules", "pymalloc", "data"))).toBe(false);
+    writeFileSync(
+      join(project, "main.ts"),
+      [
+        `import { createHeap, asMemPool, type Heap, type HeapStats } from "pymalloc";`,
+        `const heap: Heap = createHeap({ allocator: "debug" });`,
+        `const p: number = heap.mem.malloc(24);`,
+        `const xs: Float64Array | undefined = heap.mem.mallocAs(Float64Array, 4);`,
+        `const s: HeapStats = heap.stats();`,
+        `const pool = asMemPool(heap);`,
+        `const ok: boolean = pool.free(pool.malloc(8));`,
+        `// @ts-expect-error: a size is a number`,
+        `heap.mem.malloc("8");`,
+        `console.log(p > 0, xs?.length, s.mode, ok);`,
+      ].join("\n"),
+    );
+    writeFileSync(
+      join(project, "tsconfig.json"),
+      JSON.stringify({ compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", lib: ["ES2024", "DOM"], types: [], strict: true, noEmit: true, skipLibCheck: false }, files: ["main.ts"] }),
+    );
+    const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
+    const r = await run(process.execPath, [tsc, "-p", "tsconfig.json"], project);
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
+  it('runs: import { createHeap } from "pymalloc"', async () => {
+    writeFileSync(
+      join(project, "main.mjs"),
+      `import { createHeap } from "pymalloc";\nconst h = createHeap();\nconst v = h.mem.mallocAs(Float64Array, 3);\nv[2] = 1.5;\nh.mem.freeAs(v);\nh.check();\nconsole.log(h.mode, h.f64[v.byteOffset / 8 + 2]);\n`,
+    );
+    expect((await ok(process.execPath, ["main.mjs"], project)).trim()).toBe("pymalloc 1.5");
+  });
+
+  it("npx pymalloc --help runs the command", async () => {
+    const out = await ok("npx", ["--offline", "--no-install", "pymalloc", "--help"], project);
+    expect(out).toMatch(/^usage:\n\s+pymalloc replay TRACE/);
+  });
+
+  it("npm start still has its trace in the repository", () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string>; files: string[] };
+    const trace = /(data\/\S+\.pymtrace\.gz)/.exec(pkg.scripts.start)?.[1];
+    expect(trace).toBeDefined();
+    expect(existsSync(join(ROOT, trace!))).toBe(true);
+    expect(pkg.files).not.toContain("data");
+  });
+});
