@@ -11,13 +11,17 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHeap } from "../dist/index.js";
-import { heapView } from "../dist/trace/replay.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WASM = join(HERE, "..", "wasm", "dlmalloc", "dlmalloc.wasm");
 
-/** pymalloc with createHeap options `opts`; the families by domain, as CPython uses them. */
-function pymalloc(key, label, note, opts) {
+/**
+ * pymalloc with createHeap options `opts`; the families by domain, as CPython uses them. The
+ * loop's view is the heap itself: `heap.u8` is read at every event, as the README teaches.
+ * held: instead, a Uint8Array kept in the loop's own object and replaced from the memory's
+ * growth callback (`heap.memory.onGrow`): the reference the getter is measured against.
+ */
+function pymalloc(key, label, note, opts, held = false) {
   let memory;
   return {
     name: label,
@@ -29,13 +33,22 @@ function pymalloc(key, label, note, opts) {
       memory = heap.memory.source; // the next run formats a fresh heap into the same memory
       return {
         fams: [heap.raw, heap.mem, heap.obj],
-        view: heapView(heap), // follows the memory's growth
+        view: held ? heldView(heap) : heap,
         peakFootprint: () => heap.stats().peakFootprint,
         byteLength: () => heap.memory.byteLength,
         dispose() {},
       };
     },
   };
+}
+
+/** A view held by the caller, replaced when the heap's memory grows (public: Memory.onGrow). */
+function heldView(heap) {
+  const view = { u8: heap.u8 };
+  heap.memory.onGrow((v) => {
+    view.u8 = v.u8;
+  });
+  return view;
 }
 
 /** @thi.ng/malloc's MemPool: a fixed buffer, sized for the trace, reused across runs. */
@@ -248,5 +261,6 @@ export function allAdapters() {
     bump(),
     gcTypedArrays(),
     pymalloc("debug", 'pymalloc ("debug", untraced)', "debug hooks over pymalloc, traceAllocations: false", { allocator: "debug" }),
+    pymalloc("held", "pymalloc, view held in a local", "pymalloc with the loop's view held and replaced by a growth callback: what heap.u8 is measured against", { allocator: "pymalloc" }, true),
   ];
 }

@@ -75,7 +75,7 @@ export class Heap extends MemoryViews {
 
   /** @internal use createHeap() or attachHeap(). */
   constructor(memory: Memory, heapBase: number, debug: DebugOptions, created = false) {
-    super(memory);
+    super(memory, (heapBase >>> 2) + H.TOP); // every block lies below the top: the views check it
     this.heapBase = heapBase;
     const u32 = memory.views.u32;
     const hw = heapBase >>> 2;

@@ -18,9 +18,15 @@ export type MemorySource = ArrayBuffer | SharedArrayBuffer | WebAssembly.Memory;
 /** Views over the whole memory; replaced (never mutated) when the memory grows. */
 export interface Views {
   u8: Uint8Array;
+  i8: Int8Array;
+  u16: Uint16Array;
+  i16: Int16Array;
   u32: Uint32Array;
   i32: Int32Array;
+  f32: Float32Array;
   f64: Float64Array;
+  u64: BigUint64Array;
+  i64: BigInt64Array;
   dv: DataView;
 }
 
@@ -116,11 +122,18 @@ export class Memory {
     // Fixed-length views: a view of a length-tracking kind is no faster, and explicit lengths
     // make every layer agree on the same size until the next refresh.
     const len = buf.byteLength - (buf.byteLength & 7);
+    // Growth is rare (the memory doubles): eleven views cost nothing that matters.
     this.views = {
       u8: new Uint8Array(buf, 0, len),
+      i8: new Int8Array(buf, 0, len),
+      u16: new Uint16Array(buf, 0, len >>> 1),
+      i16: new Int16Array(buf, 0, len >>> 1),
       u32: new Uint32Array(buf, 0, len >>> 2),
       i32: new Int32Array(buf, 0, len >>> 2),
+      f32: new Float32Array(buf, 0, len >>> 2),
       f64: new Float64Array(buf, 0, len >>> 3),
+      u64: new BigUint64Array(buf, 0, len >>> 3),
+      i64: new BigInt64Array(buf, 0, len >>> 3),
       dv: new DataView(buf, 0, len),
     };
   }
@@ -179,38 +192,110 @@ export class Memory {
 }
 
 /**
- * What a heap shows its user: the memory and views over all of it, brought up to date on every
- * read (a WebAssembly module or another thread may have grown the memory). Heap and ForeignHeap
- * extend it.
+ * What a heap shows its user: views over the whole memory that cover every block of the heap,
+ * whoever allocated it. Heap and ForeignHeap extend it.
+ *
+ * Cost: a getter is inlined where it is read and does one check before handing out the view it
+ * holds, so `heap.u8[p]` costs a few instructions more than a view kept in a local variable
+ * (docs/performance.md, "Views"). The views are replaced in three ways:
+ * - growth by this handle's allocator: Memory.grow() refreshes, and the listener below takes the
+ *   new views before the allocator returns the block;
+ * - a WebAssembly.Memory grown by anything else (a module's memory.grow): the old buffer is
+ *   detached, the held view reads length 0, and the check fails;
+ * - a shared memory grown by another thread's handle of the same heap: the heap's TOP word (in
+ *   the memory, written by whichever thread grew it) lies past the held view's end, and the check
+ *   fails. Every block of the heap lies below TOP. A ForeignHeap has no such word: its `top` is
+ *   a zero of its own, so only the first two are seen, and refresh() is the one call after a
+ *   foreign allocator in another thread grew a shared memory (README, Use).
+ * Must not: be used for the allocator's own views (those are fixed-length views kept by
+ * listeners; the check above costs nothing only because it is off every allocator path).
  */
 export class MemoryViews {
   readonly memory: Memory;
-  constructor(memory: Memory) {
+  /** @internal the views of the last growth this handle saw. */
+  protected cur: Views;
+  /** @internal where the top word is read: the heap's u32 view, or a zero of our own. */
+  protected topView: Uint32Array;
+  /** @internal index of the top word in topView. */
+  protected readonly topWord: number;
+
+  /**
+   * topWord: the u32 index of a word in the memory below which every block lies and which is at
+   * most the memory's length - 8 (the heap's H.TOP); -1 when there is none (foreign heaps).
+   */
+  constructor(memory: Memory, topWord = -1) {
     this.memory = memory;
+    this.cur = memory.views;
+    const own = topWord < 0;
+    this.topWord = own ? 0 : topWord;
+    this.topView = own ? new Uint32Array(1) : memory.views.u32;
+    memory.onGrow((v) => {
+      this.cur = v;
+      if (!own) this.topView = v.u32;
+    });
+  }
+
+  /**
+   * The current views, after the check of the class comment. A detached view's top reads
+   * undefined, and `undefined + 8 <= n` is false: detachment fails the check too.
+   */
+  private views(): Views {
+    const v = this.cur;
+    return this.topView[this.topWord] + 8 <= v.u8.length ? v : this.sync();
+  }
+
+  private sync(): Views {
+    this.memory.refresh();
+    return this.cur;
+  }
+
+  /**
+   * Make the views current now (they are on every read but in one case: a ForeignHeap over a
+   * shared memory that a foreign allocator grew in another thread). Returns true when they
+   * were replaced.
+   */
+  refresh(): boolean {
+    return this.memory.refresh();
   }
 
   get buffer(): ArrayBuffer | SharedArrayBuffer {
-    this.memory.refresh();
-    return this.memory.buffer;
+    return this.views().u8.buffer;
   }
   get u8(): Uint8Array {
-    this.memory.refresh();
-    return this.memory.views.u8;
+    const v = this.cur;
+    return this.topView[this.topWord] + 8 <= v.u8.length ? v.u8 : this.sync().u8;
+  }
+  get i8(): Int8Array {
+    return this.views().i8;
+  }
+  get u16(): Uint16Array {
+    return this.views().u16;
+  }
+  get i16(): Int16Array {
+    return this.views().i16;
   }
   get u32(): Uint32Array {
-    this.memory.refresh();
-    return this.memory.views.u32;
+    const v = this.cur;
+    return this.topView[this.topWord] + 8 <= v.u8.length ? v.u32 : this.sync().u32;
   }
   get i32(): Int32Array {
-    this.memory.refresh();
-    return this.memory.views.i32;
+    const v = this.cur;
+    return this.topView[this.topWord] + 8 <= v.u8.length ? v.i32 : this.sync().i32;
+  }
+  get f32(): Float32Array {
+    return this.views().f32;
   }
   get f64(): Float64Array {
-    this.memory.refresh();
-    return this.memory.views.f64;
+    const v = this.cur;
+    return this.topView[this.topWord] + 8 <= v.u8.length ? v.f64 : this.sync().f64;
+  }
+  get u64(): BigUint64Array {
+    return this.views().u64;
+  }
+  get i64(): BigInt64Array {
+    return this.views().i64;
   }
   get dv(): DataView {
-    this.memory.refresh();
-    return this.memory.views.dv;
+    return this.views().dv;
   }
 }
