@@ -7,7 +7,26 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { attachHeap, createHeap, fromExports, fromFunctions, type ForeignHeap, type Heap, type MemoryKind } from "../src/index.js";
+import {
+  InvalidPointerError,
+  MemoryCorruptionError,
+  attachHeap,
+  createHeap,
+  fromExports,
+  fromFunctions,
+  type ForeignHeap,
+  type Heap,
+  type MemoryKind,
+} from "../src/index.js";
+
+const thrown = (fn: () => unknown): Error => {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error("no error thrown");
+};
 
 const ROOT = join(import.meta.dirname, "..");
 const DLMALLOC = new WebAssembly.Module(readFileSync(join(ROOT, "wasm/dlmalloc/dlmalloc.wasm")));
@@ -185,16 +204,22 @@ describe("across Workers", () => {
   );
 
   it.each([
-    ["growable SharedArrayBuffer", () => new SharedArrayBuffer(PAGE, { maxByteLength: 256 * PAGE })],
-    ["shared WebAssembly.Memory", () => new WebAssembly.Memory({ initial: 1, maximum: 256, shared: true })],
+    ["growable SharedArrayBuffer", "malloc", () => new SharedArrayBuffer(PAGE, { maxByteLength: 256 * PAGE })],
+    ["shared WebAssembly.Memory", "malloc", () => new WebAssembly.Memory({ initial: 1, maximum: 256, shared: true })],
+    ["growable SharedArrayBuffer", "debug", () => new SharedArrayBuffer(PAGE, { maxByteLength: 256 * PAGE })],
   ] as const)(
-    "ForeignHeap over a %s grown in another thread: heap.refresh() makes the views current",
-    async (_name, make) => {
+    "ForeignHeap over a %s grown in another thread (%s): a block past the views is reported, heap.refresh() makes them current",
+    async (_name, allocator, make) => {
       const memory = make();
-      const heap = fromFunctions({ ...bumpOn(memory instanceof WebAssembly.Memory ? memory.buffer : memory), memory }, { trackBlocks: true });
+      const heap = fromFunctions({ ...bumpOn(memory instanceof WebAssembly.Memory ? memory.buffer : memory), memory }, { allocator, trackBlocks: true, traceAllocations: false });
       const old = heap.u8.length;
       const { p, n } = await inWorker({ role: "grow", memory, past: old * 2, pattern: 0x3c });
       expect(p).toBeGreaterThanOrEqual(old);
+      // Handed a pointer past its views, the heap says so (and names the call) in both modes.
+      const err = thrown(() => heap.mem.free((p + 64) & ~15));
+      expect(err.message).toMatch(/lies beyond this heap's views \(\d+ bytes\).*heap\.refresh\(\)/s);
+      if (allocator === "malloc") expect((err as InvalidPointerError).reason).toBe("beyond-views");
+      else expect(err).toBeInstanceOf(MemoryCorruptionError);
       expect(heap.refresh()).toBe(true); // the README's one call for this case
       expect(heap.u8[p]).toBe(0x3c);
       expect(heap.u8[p + n - 1]).toBe(0x3c);

@@ -91,6 +91,18 @@ export class ForeignAllocator implements BlockAllocator {
     return p;
   }
 
+  /**
+   * The error for a pointer the table does not know. One past the views' end is named as such:
+   * the memory grew where this handle did not see it (a foreign allocator in another thread), so
+   * the views the user was given do not reach the block (README, Use: heap.refresh()).
+   */
+  private notABlock(op: string, p: number): InvalidPointerError {
+    const len = this.u8.length;
+    if (p >= len)
+      return new InvalidPointerError(op, p, "beyond-views", `lies beyond this heap's views (${len} bytes): the memory grew in another thread, and ${this.spec.name} here never allocated it; heap.refresh() makes heap.u8 and the other views reach it`);
+    return new InvalidPointerError(op, p, "not-a-block", `not a live block of ${this.spec.name} (never allocated here, or freed already)`);
+  }
+
   private sizeOf(p: number, requested: number): number {
     return this.spec.usableSize ? this.spec.usableSize(p) >>> 0 : Math.max(requested, 1);
   }
@@ -99,7 +111,7 @@ export class ForeignAllocator implements BlockAllocator {
   usable(op: string, p: number): number {
     if (this.table !== null) {
       const n = this.table.get(p);
-      if (n < 0) throw new InvalidPointerError(op, p, "not-a-block", `not a live block of ${this.spec.name} (never allocated here, or freed already)`);
+      if (n < 0) throw this.notABlock(op, p);
       return n;
     }
     if (this.spec.usableSize) return this.spec.usableSize(p) >>> 0;
@@ -125,8 +137,7 @@ export class ForeignAllocator implements BlockAllocator {
   }
 
   free(p: number): void {
-    if (this.table !== null && this.table.remove(p) < 0)
-      throw new InvalidPointerError("free", p, "not-a-block", `not a live block of ${this.spec.name} (never allocated here, or freed already)`);
+    if (this.table !== null && this.table.remove(p) < 0) throw this.notABlock("free", p);
     this.spec.free(p);
     if (this.u8.length === 0) this.memory.refresh(); // a WebAssembly free that grew the memory
   }
