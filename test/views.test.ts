@@ -229,3 +229,19 @@ describe("across Workers", () => {
     30_000,
   );
 });
+
+describe("README, Use: Views", () => {
+  it("the example runs as written", () => {
+    const heap = createHeap();
+    const sum = (h: typeof heap, p: number, n: number): number => {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += h.f64[(p >>> 3) + i];
+      return s;
+    };
+    const xs = heap.mem.malloc(8 * 1000);
+    heap.f64.fill(0.5, xs >>> 3, (xs >>> 3) + 1000);
+    expect(sum(heap, xs, 1000)).toBe(500);
+    heap.mem.free(xs);
+    heap.check();
+  });
+});
