@@ -4,7 +4,11 @@
 // teaches), run on every allocator that offers that API, and once more with plain JS objects
 // left to the garbage collector.
 //
-// usage: npm run bench:app -- [--depth 16] [--ops 1000000] [--runs 3] [--budget 20] [--only KEYS] [--workload trees,map]
+// usage: npm run bench:app -- [--depth 16] [--ops 1000000] [--runs 3] [--budget 20] [--only KEYS] [--workload trees,map] [--instructions]
+//   keys: pymalloc, malloc, held (pymalloc with the views in fields kept by a growth callback: the
+//   reference for heap.u32's cost), dlmalloc-wasm, thing, js.
+//   --instructions: machine instructions per node / step instead of time, counted by valgrind as
+//   in bench/instructions.mjs (runs of 1 and 3 timed passes; the difference over 2 passes).
 //   trees: the classic binary-trees benchmark: a stretch tree of depth+1, a long-lived tree of
 //          `depth` kept to the end, then for every d = 4, 6, ... depth, 2^(depth-d+4) trees of
 //          depth d built, walked and freed one by one. A node is a 12-byte block (obj family):
@@ -20,7 +24,7 @@
 // bound). An allocator over the time budget is timed over the work it reached (marked *).
 // Results: bench/results/app.json.
 
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -37,6 +41,7 @@ const { values } = parseArgs({
     only: { type: "string" },
     workload: { type: "string", default: "trees,map" },
     child: { type: "string" },
+    instructions: { type: "boolean", default: false },
     "no-write": { type: "boolean", default: false },
   },
 });
@@ -56,6 +61,7 @@ class OutOfMemory extends Error {}
 const ALLOCATORS = [
   { key: "pymalloc", name: 'pymalloc ("pymalloc")', make: () => pymallocHeap("pymalloc") },
   { key: "malloc", name: 'pymalloc ("malloc")', make: () => pymallocHeap("malloc") },
+  { key: "held", name: "pymalloc, views held (reference)", make: heldViews },
   { key: "dlmalloc-wasm", name: "dlmalloc (WebAssembly, fromExports)", make: dlmallocHeap },
   { key: "thing", name: "@thi.ng/malloc (fromMemPool)", make: thingHeap },
   { key: "js", name: "JS objects + GC", make: null },
@@ -64,6 +70,21 @@ const ALLOCATORS = [
 function pymallocHeap(allocator) {
   const heap = createHeap({ allocator });
   return { heap, peak: () => heap.stats().peakFootprint, sample() {} };
+}
+
+/**
+ * pymalloc with the workload's views in plain fields replaced by a growth callback
+ * (heap.memory.onGrow) instead of the getters: what heap.u32 is measured against (bench:app
+ * --instructions --only pymalloc,held).
+ */
+function heldViews() {
+  const heap = createHeap({ allocator: "pymalloc" });
+  const h = { obj: heap.obj, mem: heap.mem, u8: heap.u8, u32: heap.u32 };
+  heap.memory.onGrow((v) => {
+    h.u8 = v.u8;
+    h.u32 = v.u32;
+  });
+  return { heap: h, peak: () => heap.stats().peakFootprint, sample() {} };
 }
 
 function dlmallocHeap() {
@@ -294,7 +315,7 @@ function mapOnHeap(a, deadline) {
   }
   if (i === ops) {
     // Empty the map (untimed work is not separated: freeing is part of the application).
-    for (let j = ops - WINDOW; j < ops; j++) if (!mapDelete(h, m, "key:" + j)) throw new Error("map: a key went missing");
+    for (let j = Math.max(0, ops - WINDOW); j < ops; j++) if (!mapDelete(h, m, "key:" + j)) throw new Error("map: a key went missing");
     if (m.size !== 0) throw new Error("map: entries left");
     h.mem.free(m.tab);
   }
@@ -431,6 +452,21 @@ if (values.child) {
     for (const a of ALLOCATORS) {
       if (only && !only.has(a.key)) continue;
       const args = ["--expose-gc", fileURLToPath(import.meta.url), "--child", `${a.key}:${w}`, "--depth", String(depth), "--ops", String(ops), "--runs", String(runs), "--budget", String(budgetMs / 1000)];
+      if (values.instructions) {
+        const count = (r) => {
+          const vargs = ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", process.execPath, "--no-concurrent-recompilation", ...args.map((x, i) => (args[i - 1] === "--runs" ? String(r) : x))];
+          const res = spawnSync("valgrind", vargs, { encoding: "utf8", maxBuffer: 1 << 26 });
+          const m = /I\s+refs:\s+([\d,]+)/.exec(res.stderr);
+          if (res.status !== 0 || !m) throw new Error(`valgrind ${a.key} ${w} failed:\n${res.stderr.slice(-2000)}`);
+          return { irefs: Number(m[1].replace(/,/g, "")), row: JSON.parse(res.stdout.trim().split("\n").pop()) };
+        };
+        const one = count(1);
+        const three = count(3);
+        const per = (three.irefs - one.irefs) / (2 * three.row.units);
+        rows.push({ ...three.row, instructionsPerUnit: per });
+        console.log(`  ${a.name.padEnd(38)} ${per.toFixed(0).padStart(7)} instructions a ${w === "trees" ? "node" : "step"}`);
+        continue;
+      }
       let row;
       try {
         const out = execFileSync(process.execPath, args, { encoding: "utf8", maxBuffer: 1 << 24, stdio: ["ignore", "pipe", "inherit"] });
@@ -443,7 +479,12 @@ if (values.child) {
       const unit = w === "trees" ? "node" : "step";
       console.log(`  ${row.name.padEnd(38)} ${row.nsPerUnit.toFixed(1).padStart(9)} ns/${unit}${row.complete ? " " : "*"}  peak footprint ${mib(row.peakFootprint).padStart(10)}`);
     }
+    const held = rows.find((r) => r.key === "held" && r.workload === w);
     const base = rows.find((r) => r.key === "pymalloc" && r.workload === w);
+    if (values.instructions) {
+      if (base && held) console.log(`  heap.u32 / held views: ${(base.instructionsPerUnit / held.instructionsPerUnit).toFixed(3)}x`);
+      continue;
+    }
     if (base) console.log("  time relative to pymalloc: " + rows.filter((r) => r.workload === w).map((r) => `${r.key} ${(r.nsPerUnit / base.nsPerUnit).toFixed(2)}x`).join(", "));
   }
   if (!values["no-write"]) {
