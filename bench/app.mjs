@@ -20,7 +20,7 @@
 // Each allocator runs in a Node process of its own (as in `npm run bench`): a warm-up run, then
 // `runs` timed runs, each on a fresh heap; median. Footprint: the allocator's peak (pymalloc:
 // stats().peakFootprint; dlmalloc: its sbrk's high water; @thi.ng/malloc: its top, sampled; JS
-// objects: growth of the JS heap, sampled after each tree and every 4,096 map steps: a lower
+// objects: growth of the JS heap, sampled after each tree and every 256 map steps: a lower
 // bound). An allocator over the time budget is timed over the work it reached (marked *).
 // Results: bench/results/app.json.
 
@@ -53,6 +53,10 @@ const WINDOW = 50_000;
 const MIN_DEPTH = 4;
 
 class OutOfMemory extends Error {}
+/** Thrown from inside a tree's free when a run is over its budget (@thi.ng/malloc's O(live) free). */
+class OverBudget extends Error {}
+let deadlineAt = Infinity;
+let ticks = 0;
 
 // ---------------------------------------------------------------------------------------------
 // The allocators: each gives a heap with the family API (obj, mem, u8, u32) and its peak footprint
@@ -135,6 +139,7 @@ function checkTree(h, p) {
 }
 
 function freeTree(h, p) {
+  if ((++ticks & 4095) === 0 && performance.now() > deadlineAt) throw new OverBudget();
   const w = p >>> 2;
   const l = h.u32[w];
   if (l !== 0) {
@@ -150,6 +155,7 @@ function treesOnHeap(a, deadline) {
   const h = a.heap;
   let nodes = 0;
   let over = false;
+  deadlineAt = deadline;
   const one = (d) => {
     const t = bottomUp(h, d);
     a.sample();
@@ -157,15 +163,20 @@ function treesOnHeap(a, deadline) {
     freeTree(h, t);
     over = performance.now() > deadline;
   };
-  one(depth + 1);
-  const long = bottomUp(h, depth);
-  for (let d = MIN_DEPTH; d <= depth && !over; d += 2) {
-    const iterations = 2 ** (depth - d + MIN_DEPTH);
-    for (let i = 0; i < iterations && !over; i++) one(d);
+  try {
+    one(depth + 1);
+    const long = bottomUp(h, depth);
+    for (let d = MIN_DEPTH; d <= depth && !over; d += 2) {
+      const iterations = 2 ** (depth - d + MIN_DEPTH);
+      for (let i = 0; i < iterations && !over; i++) one(d);
+    }
+    nodes += checkTree(h, long);
+    freeTree(h, long);
+  } catch (e) {
+    if (!(e instanceof OverBudget)) throw e;
+    over = true; // in the middle of a free: the nodes checked so far are the work reached
   }
-  nodes += checkTree(h, long);
-  freeTree(h, long);
-  return { units: nodes, complete: !over };
+  return { units: Math.max(nodes, 1), complete: !over };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,7 +319,7 @@ function mapOnHeap(a, deadline) {
     const v = mapGet(h, m, "key:" + k);
     if (v !== k) throw new Error(`map: key:${k} read ${v}`);
     sum += v;
-    if ((i & 4095) === 0) {
+    if ((i & 255) === 0) {
       a.sample();
       if (performance.now() > deadline) break;
     }
@@ -373,7 +384,7 @@ function mapJs(a, deadline) {
     const lo = i >= WINDOW ? i - WINDOW + 1 : 0;
     const k = lo + (rand() % (i - lo + 1));
     if (get("key:" + k) !== k) throw new Error("map: wrong value");
-    if ((i & 4095) === 0) {
+    if ((i & 255) === 0) {
       a.sample();
       if (performance.now() > deadline) break;
     }
