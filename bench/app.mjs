@@ -12,7 +12,8 @@
 //   trees: the classic binary-trees benchmark: a stretch tree of depth+1, a long-lived tree of
 //          `depth` kept to the end, then for every d = 4, 6, ... depth, 2^(depth-d+4) trees of
 //          depth d built, walked and freed one by one. A node is a 12-byte block (obj family):
-//          left, right, item (u32 words), written and read through heap.u32. Time per node.
+//          left, right, item (u32 words), written and read through heap.u32, read once per
+//          function call after its last allocation (README, Use, Views). Time per node.
 //   map:   a string-keyed hash map with churn: chained buckets in a mem-family array (doubled
 //          when full, entries rehashed), each entry an obj-family block [next, hash, value,
 //          length, key bytes]; `ops` steps each inserting key i, deleting key i - 50,000 and
@@ -124,26 +125,29 @@ function bottomUp(h, d) {
     l = bottomUp(h, d - 1);
     r = bottomUp(h, d - 1);
   }
+  const u32 = h.u32; // read after the allocations above, used before the next one
   const w = p >>> 2;
-  h.u32[w] = l;
-  h.u32[w + 1] = r;
-  h.u32[w + 2] = d;
+  u32[w] = l;
+  u32[w + 1] = r;
+  u32[w + 2] = d;
   return p;
 }
 
 function checkTree(h, p) {
+  const u32 = h.u32;
   const w = p >>> 2;
-  const l = h.u32[w];
+  const l = u32[w];
   if (l === 0) return 1;
-  return 1 + checkTree(h, l) + checkTree(h, h.u32[w + 1]);
+  return 1 + checkTree(h, l) + checkTree(h, u32[w + 1]);
 }
 
 function freeTree(h, p) {
   if ((++ticks & 4095) === 0 && performance.now() > deadlineAt) throw new OverBudget();
+  const u32 = h.u32;
   const w = p >>> 2;
-  const l = h.u32[w];
+  const l = u32[w];
   if (l !== 0) {
-    const r = h.u32[w + 1];
+    const r = u32[w + 1];
     freeTree(h, l);
     freeTree(h, r);
   }
@@ -225,19 +229,22 @@ function mapNew(h, cap) {
   return { tab, cap, size: 0 };
 }
 
-function keyEquals(h, e, key) {
+function keyEquals(u8, u32, e, key) {
   const n = key.length;
-  if (h.u32[(e >>> 2) + 3] !== n) return false;
-  for (let i = 0; i < n; i++) if (h.u8[e + 16 + i] !== key.charCodeAt(i)) return false;
+  if (u32[(e >>> 2) + 3] !== n) return false;
+  for (let i = 0; i < n; i++) if (u8[e + 16 + i] !== key.charCodeAt(i)) return false;
   return true;
 }
 
+// Each function reads heap.u8 / heap.u32 once, after its last allocation (README, Use, Views).
 function mapGet(h, m, key) {
+  const u8 = h.u8;
+  const u32 = h.u32;
   const hash = hashOf(key);
-  let e = h.u32[(m.tab >>> 2) + (hash & (m.cap - 1))];
+  let e = u32[(m.tab >>> 2) + (hash & (m.cap - 1))];
   while (e !== 0) {
-    if (h.u32[(e >>> 2) + 1] === hash && keyEquals(h, e, key)) return h.u32[(e >>> 2) + 2];
-    e = h.u32[e >>> 2];
+    if (u32[(e >>> 2) + 1] === hash && keyEquals(u8, u32, e, key)) return u32[(e >>> 2) + 2];
+    e = u32[e >>> 2];
   }
   return -1;
 }
@@ -246,13 +253,14 @@ function mapGrow(h, m) {
   const cap = m.cap * 2;
   const tab = h.mem.calloc(cap, 4);
   if (tab === 0) throw new OutOfMemory();
+  const u32 = h.u32;
   for (let b = 0; b < m.cap; b++) {
-    let e = h.u32[(m.tab >>> 2) + b];
+    let e = u32[(m.tab >>> 2) + b];
     while (e !== 0) {
-      const next = h.u32[e >>> 2];
-      const slot = (tab >>> 2) + (h.u32[(e >>> 2) + 1] & (cap - 1));
-      h.u32[e >>> 2] = h.u32[slot];
-      h.u32[slot] = e;
+      const next = u32[e >>> 2];
+      const slot = (tab >>> 2) + (u32[(e >>> 2) + 1] & (cap - 1));
+      u32[e >>> 2] = u32[slot];
+      u32[slot] = e;
       e = next;
     }
   }
@@ -266,30 +274,34 @@ function mapPut(h, m, key, value) {
   const n = key.length;
   const e = h.obj.malloc(16 + n);
   if (e === 0) throw new OutOfMemory();
+  const u8 = h.u8;
+  const u32 = h.u32;
   const w = e >>> 2;
   const slot = (m.tab >>> 2) + (hash & (m.cap - 1));
-  h.u32[w] = h.u32[slot];
-  h.u32[w + 1] = hash;
-  h.u32[w + 2] = value;
-  h.u32[w + 3] = n;
-  for (let i = 0; i < n; i++) h.u8[e + 16 + i] = key.charCodeAt(i);
-  h.u32[slot] = e;
+  u32[w] = u32[slot];
+  u32[w + 1] = hash;
+  u32[w + 2] = value;
+  u32[w + 3] = n;
+  for (let i = 0; i < n; i++) u8[e + 16 + i] = key.charCodeAt(i);
+  u32[slot] = e;
   if (++m.size > m.cap - (m.cap >>> 2)) mapGrow(h, m);
 }
 
 function mapDelete(h, m, key) {
+  const u8 = h.u8;
+  const u32 = h.u32;
   const hash = hashOf(key);
   let at = (m.tab >>> 2) + (hash & (m.cap - 1)); // the word that points at e
-  let e = h.u32[at];
+  let e = u32[at];
   while (e !== 0) {
-    if (h.u32[(e >>> 2) + 1] === hash && keyEquals(h, e, key)) {
-      h.u32[at] = h.u32[e >>> 2];
+    if (u32[(e >>> 2) + 1] === hash && keyEquals(u8, u32, e, key)) {
+      u32[at] = u32[e >>> 2];
       h.obj.free(e);
       m.size--;
       return true;
     }
     at = e >>> 2;
-    e = h.u32[at];
+    e = u32[at];
   }
   return false;
 }
