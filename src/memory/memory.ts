@@ -195,29 +195,40 @@ export class Memory {
  * What a heap shows its user: views over the whole memory that cover every block of the heap,
  * whoever allocated it. Heap and ForeignHeap extend it.
  *
- * Cost: a getter is inlined where it is read and does one check before handing out the view it
- * holds, so `heap.u8[p]` costs a few instructions more than a view kept in a local variable
- * (docs/performance.md, "Views"). The views are replaced in three ways:
+ * Cost: V8 inlines a getter where it is read; it makes one check before handing out the view it
+ * holds, `cell[0] <= limit`, so `heap.u8[p]` costs about what a view kept in a local variable
+ * costs (docs/performance.md, "Views"). `cell` is a one-word view over the heap's TOP word (in
+ * the memory: every block lies below it, and it is at most the memory's length - 8); `limit` is
+ * the held views' length - 8. The views are replaced in three ways:
  * - growth by this handle's allocator: Memory.grow() refreshes, and the listener below takes the
  *   new views before the allocator returns the block;
  * - a WebAssembly.Memory grown by anything else (a module's memory.grow): the old buffer is
- *   detached, the held view reads length 0, and the check fails;
- * - a shared memory grown by another thread's handle of the same heap: the heap's TOP word (in
- *   the memory, written by whichever thread grew it) lies past the held view's end, and the check
- *   fails. Every block of the heap lies below TOP. A ForeignHeap has no such word: its `top` is
- *   a zero of its own, so only the first two are seen, and refresh() is the one call after a
- *   foreign allocator in another thread grew a shared memory (README, Use).
- * Must not: be used for the allocator's own views (those are fixed-length views kept by
- * listeners; the check above costs nothing only because it is off every allocator path).
+ *   detached, the cell with it, `cell[0]` reads undefined, and `undefined <= limit` is false;
+ * - a shared memory grown by another thread's handle of the same heap: whoever grew it moved
+ *   TOP past this handle's limit.
+ * A ForeignHeap has no top word: its cell is the memory's first word and its limit Infinity, so
+ * only detachment fails the check, and refresh() is the one call after a foreign allocator in
+ * another thread grew a shared memory (README, Use, Views).
+ * Must not: be used for the allocator's own views (fixed-length views kept by listeners; this
+ * check costs nothing only because it is off every allocator path).
  */
 export class MemoryViews {
   readonly memory: Memory;
-  /** @internal the views of the last growth this handle saw. */
-  protected cur: Views;
-  /** @internal where the top word is read: the heap's u32 view, or a zero of our own. */
-  protected topView: Uint32Array;
-  /** @internal index of the top word in topView. */
-  protected readonly topWord: number;
+  // @internal: the state of the check and the views of the last growth this handle saw.
+  protected cell!: Uint32Array;
+  protected limit = 0;
+  protected _u8!: Uint8Array;
+  protected _i8!: Int8Array;
+  protected _u16!: Uint16Array;
+  protected _i16!: Int16Array;
+  protected _u32!: Uint32Array;
+  protected _i32!: Int32Array;
+  protected _f32!: Float32Array;
+  protected _f64!: Float64Array;
+  protected _u64!: BigUint64Array;
+  protected _i64!: BigInt64Array;
+  protected _dv!: DataView;
+  private readonly topByte: number;
 
   /**
    * topWord: the u32 index of a word in the memory below which every block lies and which is at
@@ -225,28 +236,36 @@ export class MemoryViews {
    */
   constructor(memory: Memory, topWord = -1) {
     this.memory = memory;
-    this.cur = memory.views;
-    const own = topWord < 0;
-    this.topWord = own ? 0 : topWord;
-    this.topView = own ? new Uint32Array(1) : memory.views.u32;
-    memory.onGrow((v) => {
-      this.cur = v;
-      if (!own) this.topView = v.u32;
-    });
+    this.topByte = topWord < 0 ? -1 : topWord * 4;
+    this.take(memory.views);
+    memory.onGrow((v) => this.take(v));
   }
 
-  /**
-   * The current views, after the check of the class comment. A detached view's top reads
-   * undefined, and `undefined + 8 <= n` is false: detachment fails the check too.
-   */
-  private views(): Views {
-    const v = this.cur;
-    return this.topView[this.topWord] + 8 <= v.u8.length ? v : this.sync();
+  private take(v: Views): void {
+    const own = this.topByte < 0;
+    this.cell = new Uint32Array(v.u8.buffer, own ? 0 : this.topByte, 1);
+    this.limit = own ? Infinity : v.u8.length - 8;
+    this._u8 = v.u8;
+    this._i8 = v.i8;
+    this._u16 = v.u16;
+    this._i16 = v.i16;
+    this._u32 = v.u32;
+    this._i32 = v.i32;
+    this._f32 = v.f32;
+    this._f64 = v.f64;
+    this._u64 = v.u64;
+    this._i64 = v.i64;
+    this._dv = v.dv;
   }
 
-  private sync(): Views {
+  /** The views are current (the check of the class comment). */
+  private get ok(): boolean {
+    return this.cell[0] <= this.limit;
+  }
+
+  private sync(): this {
     this.memory.refresh();
-    return this.cur;
+    return this;
   }
 
   /**
@@ -259,43 +278,39 @@ export class MemoryViews {
   }
 
   get buffer(): ArrayBuffer | SharedArrayBuffer {
-    return this.views().u8.buffer;
+    return (this.ok ? this : this.sync())._u8.buffer;
   }
   get u8(): Uint8Array {
-    const v = this.cur;
-    return this.topView[this.topWord] + 8 <= v.u8.length ? v.u8 : this.sync().u8;
+    return this.cell[0] <= this.limit ? this._u8 : this.sync()._u8;
   }
   get i8(): Int8Array {
-    return this.views().i8;
+    return this.cell[0] <= this.limit ? this._i8 : this.sync()._i8;
   }
   get u16(): Uint16Array {
-    return this.views().u16;
+    return this.cell[0] <= this.limit ? this._u16 : this.sync()._u16;
   }
   get i16(): Int16Array {
-    return this.views().i16;
+    return this.cell[0] <= this.limit ? this._i16 : this.sync()._i16;
   }
   get u32(): Uint32Array {
-    const v = this.cur;
-    return this.topView[this.topWord] + 8 <= v.u8.length ? v.u32 : this.sync().u32;
+    return this.cell[0] <= this.limit ? this._u32 : this.sync()._u32;
   }
   get i32(): Int32Array {
-    const v = this.cur;
-    return this.topView[this.topWord] + 8 <= v.u8.length ? v.i32 : this.sync().i32;
+    return this.cell[0] <= this.limit ? this._i32 : this.sync()._i32;
   }
   get f32(): Float32Array {
-    return this.views().f32;
+    return this.cell[0] <= this.limit ? this._f32 : this.sync()._f32;
   }
   get f64(): Float64Array {
-    const v = this.cur;
-    return this.topView[this.topWord] + 8 <= v.u8.length ? v.f64 : this.sync().f64;
+    return this.cell[0] <= this.limit ? this._f64 : this.sync()._f64;
   }
   get u64(): BigUint64Array {
-    return this.views().u64;
+    return this.cell[0] <= this.limit ? this._u64 : this.sync()._u64;
   }
   get i64(): BigInt64Array {
-    return this.views().i64;
+    return this.cell[0] <= this.limit ? this._i64 : this.sync()._i64;
   }
   get dv(): DataView {
-    return this.views().dv;
+    return this.cell[0] <= this.limit ? this._dv : this.sync()._dv;
   }
 }
