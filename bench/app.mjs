@@ -480,7 +480,8 @@ if (values.child) {
       const args = ["--expose-gc", fileURLToPath(import.meta.url), "--child", `${a.key}:${w}`, "--depth", String(depth), "--ops", String(ops), "--runs", String(runs), "--budget", String(budgetMs / 1000)];
       if (values.instructions) {
         const count = (r) => {
-          const vargs = ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", process.execPath, "--no-concurrent-recompilation", ...args.map((x, i) => (args[i - 1] === "--runs" ? String(r) : x))];
+          // No time budget under valgrind (50x slower): every run does the whole workload.
+          const vargs = ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", process.execPath, "--no-concurrent-recompilation", ...args.map((x, i) => (args[i - 1] === "--runs" ? String(r) : args[i - 1] === "--budget" ? "1000000" : x))];
           const res = spawnSync("valgrind", vargs, { encoding: "utf8", maxBuffer: 1 << 26 });
           const m = /I\s+refs:\s+([\d,]+)/.exec(res.stderr);
           if (res.status !== 0 || !m) throw new Error(`valgrind ${a.key} ${w} failed:\n${res.stderr.slice(-2000)}`);
