@@ -3,7 +3,8 @@
  *
  * Owns: the buffer (resizable ArrayBuffer, growable SharedArrayBuffer, WebAssembly.Memory or a
  * fixed buffer), the typed-array views over all of it, and growing it. Views are rebuilt in one
- * place, refresh(), which every layer calls through onGrow listeners.
+ * place, refresh(), which every layer calls through onGrow listeners. MemoryViews: the views a
+ * heap shows its user (heap.u8 ...), current after any growth at the cost of one check.
  * Must not: know anything about allocation; it never writes to the bytes it manages.
  */
 
