@@ -11,13 +11,16 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHeap } from "../dist/index.js";
-import { heapView } from "../dist/trace/replay.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const WASM = join(HERE, "..", "wasm", "dlmalloc", "dlmalloc.wasm");
 
-/** pymalloc with createHeap options `opts`; the families by domain, as CPython uses them. */
-function pymalloc(key, label, note, opts) {
+/**
+ * pymalloc with createHeap options `opts`; the families by domain, as CPython uses them. The
+ * loop's view is the heap itself: `heap.u8` is read at every event, as the README teaches.
+ * held: instead, a Uint8Array kept in the loop's own object and replaced from the memory's
+ * growth callback (`heap.memory.onGrow`): the reference the getter is measured against.
+ */
+function pymalloc(key, label, note, opts, held = false) {
   let memory;
   return {
     name: label,
@@ -29,13 +32,22 @@ function pymalloc(key, label, note, opts) {
       memory = heap.memory.source; // the next run formats a fresh heap into the same memory
       return {
         fams: [heap.raw, heap.mem, heap.obj],
-        view: heapView(heap), // follows the memory's growth
+        view: held ? heldView(heap) : heap,
         peakFootprint: () => heap.stats().peakFootprint,
         byteLength: () => heap.memory.byteLength,
         dispose() {},
       };
     },
   };
+}
+
+/** A view held by the caller, replaced when the heap's memory grows (public: Memory.onGrow). */
+function heldView(heap) {
+  const view = { u8: heap.u8 };
+  heap.memory.onGrow((v) => {
+    view.u8 = v.u8;
+  });
+  return view;
 }
 
 /** @thi.ng/malloc's MemPool: a fixed buffer, sized for the trace, reused across runs. */
@@ -89,49 +101,61 @@ function thing() {
   };
 }
 
-/** dlmalloc (wasi-libc's malloc) compiled to WebAssembly, called per event from JS. */
-function dlmalloc() {
+/**
+ * A malloc compiled to WebAssembly (wasm/build.sh), called per event from JS through its exports,
+ * as a user of an Emscripten-style module calls it; the byte view is replaced when the memory
+ * grows (its old buffer is then detached: length 0), as such a user does.
+ * ctors: the module exports __wasm_call_ctors, to run once per fresh instance (emmalloc, mimalloc).
+ * zero: the whole memory is zeroed before a fresh instance (mimalloc takes sbrk memory as zeroed);
+ * otherwise only the static data below __heap_base (dlmalloc, emmalloc keep their state there).
+ */
+function wasmMalloc(key, name, file, note, { zero = false } = {}) {
   let module;
   let memory;
   let heapBase = 0;
   return {
-    name: "dlmalloc (WebAssembly)",
-    key: "dlmalloc-wasm",
-    note: "wasi-libc malloc built by wasm/build.sh, one export call per event",
+    name,
+    key,
+    note,
     available() {
       try {
-        module = new WebAssembly.Module(readFileSync(WASM));
+        module = new WebAssembly.Module(readFileSync(join(HERE, "..", "wasm", file)));
         return true;
       } catch (e) {
-        return `wasm/dlmalloc/dlmalloc.wasm missing or broken (run wasm/build.sh; needs clang, lld, wasi-libc): ${e.message}`;
+        return `wasm/${file} missing or broken (run wasm/build.sh; needs clang, lld, wasi-libc): ${e.message}`;
       }
     },
     create() {
       if (!memory) memory = new WebAssembly.Memory({ initial: 2, maximum: 65536 });
       else {
-        // Fresh dlmalloc state on the same, warm memory: zero its static data, re-instantiate.
-        new Uint8Array(memory.buffer, 0, heapBase).fill(0);
+        // Fresh allocator state on the same, warm memory: zero its static data, re-instantiate.
+        new Uint8Array(memory.buffer, 0, zero ? memory.buffer.byteLength : heapBase).fill(0);
       }
-      const inst = new WebAssembly.Instance(module, { env: { memory } });
+      // WASI imports of the C library (mimalloc reads the environment and the clock once at
+      // start-up): succeed with nothing (an empty environment, zeroed memory).
+      const wasi = {};
+      for (const i of WebAssembly.Module.imports(module)) if (i.module === "wasi_snapshot_preview1") wasi[i.name] = () => 0;
+      const inst = new WebAssembly.Instance(module, { env: { memory }, wasi_snapshot_preview1: wasi });
       const x = inst.exports;
       heapBase = x.__heap_base.value;
+      x.__wasm_call_ctors?.();
       const view = { u8: new Uint8Array(memory.buffer) };
       const refresh = () => {
         if (view.u8.byteLength === 0) view.u8 = new Uint8Array(memory.buffer);
       };
       const f = {
         malloc: (n) => {
-          const p = x.malloc(n) >>> 0;
+          const p = x.malloc(n || 1) >>> 0; // 0 bytes: emmalloc gives NULL, realloc frees
           refresh();
           return p;
         },
         calloc: (a, b) => {
-          const p = x.calloc(a, b) >>> 0;
+          const p = x.calloc(a, b || 1) >>> 0;
           refresh();
           return p;
         },
         realloc: (p, n) => {
-          const q = x.realloc(p, n) >>> 0;
+          const q = x.realloc(p, n || 1) >>> 0;
           refresh();
           return q;
         },
@@ -243,12 +267,15 @@ export function allAdapters() {
     pymalloc("align16", "pymalloc, alignment: 16", "32 size classes of 16 bytes (CPython 3.8+) instead of 64 of 8", { allocator: "pymalloc", alignment: 16 }),
     pymalloc("malloc", 'pymalloc ("malloc")', "our raw TLSF allocator alone: the seed's system malloc", { allocator: "malloc" }),
     pymalloc("threads", "pymalloc, threads: true", "one thread: its own pools without a lock; raw blocks and arena work under the heap's lock", { allocator: "pymalloc", threads: true }),
-    dlmalloc(),
+    wasmMalloc("dlmalloc-wasm", "dlmalloc (WebAssembly)", "dlmalloc/dlmalloc.wasm", "wasi-libc malloc built by wasm/build.sh, one export call per event"),
+    wasmMalloc("emmalloc-wasm", "emmalloc (WebAssembly)", "peers/emmalloc.wasm", "Emscripten 3.1.69's emmalloc built by wasm/build.sh, one export call per event"),
+    wasmMalloc("mimalloc-wasm", "mimalloc (WebAssembly)", "peers/mimalloc.wasm", "mimalloc 2.1.2 (Emscripten 3.1.69's) built for wasm32-wasi by wasm/build.sh, one export call per event", { zero: true }),
     thing(),
     bump(),
     gcTypedArrays(),
     pymalloc("debug", 'pymalloc ("debug", untraced)', "debug hooks over pymalloc, traceAllocations: false", { allocator: "debug" }),
     pymalloc("sampled", "pymalloc, sampleInterval: true", "sampled allocation sites, one per 512 KiB on average (Go's and jemalloc's default)", { allocator: "pymalloc", sampleInterval: true }),
     pymalloc("sampled64k", "pymalloc, sampleInterval: 65536", "sampled allocation sites, one per 64 KiB on average", { allocator: "pymalloc", sampleInterval: 65536 }),
+    pymalloc("held", "pymalloc, view held in a local", "pymalloc with the loop's view held and replaced by a growth callback: what heap.u8 is measured against", { allocator: "pymalloc" }, true),
   ];
 }

@@ -5,6 +5,8 @@
 // are how a change to a hot path is judged (the README's Numbers and docs/performance.md).
 //
 // usage: npm run bench:instructions -- [TRACE ...] [--only KEYS]   (default: the bundled trace, pymalloc)
+// --only pymalloc,held also prints the ratio of the README's view read (heap.u8 at every event)
+// to a view held in the loop and replaced by a growth callback.
 // For each allocator and trace, bench/measure.mjs runs under valgrind twice: a warm-up and one
 // timed run, then a warm-up and three. The difference is two steady-state replays (fresh
 // allocator, timed loop), so start-up, decoding and JIT compilation cancel out:
@@ -48,10 +50,14 @@ function irefs(key, file, info, runs) {
 
 for (const file of files) {
   const info = describeTrace(readTraceFile(file));
+  const per = {};
   for (const key of keys) {
     const one = irefs(key, file, info, 1);
     const three = irefs(key, file, info, 3);
     const perEvent = (three - one) / (2 * info.events);
+    per[key] = perEvent;
     console.log(`${info.name.padEnd(16)} ${key.padEnd(14)} ${perEvent.toFixed(0).padStart(6)} instructions an event`);
   }
+  // The README's view read (heap.u8 at every event) against a view held in the loop.
+  if (per.pymalloc && per.held) console.log(`${info.name.padEnd(16)} heap.u8 / held view: ${(per.pymalloc / per.held).toFixed(3)}x`);
 }

@@ -20,7 +20,7 @@ export class PymallocError extends Error {
 
 /** A free/realloc/usableSize of something that is not a live block of this heap. */
 export class InvalidPointerError extends PymallocError {
-  /** "not-a-block" | "misaligned" | "out-of-range" | "interior" | "double-free" | "internal" */
+  /** "not-a-block" | "beyond-views" | "misaligned" | "out-of-range" | "interior" | "double-free" | "internal" */
   readonly reason: string;
   constructor(op: string, address: number, reason: string, detail: string) {
     super(`${op}(${hex(address)}): ${detail}`, address);

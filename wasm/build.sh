@@ -4,6 +4,9 @@
 #   dlmalloc/dlmalloc.wasm        wasi-libc's malloc as a module of its own (bench, compat tests)
 #   program/program.wasm          the C test program, importing malloc/free from JS
 #   program/program-offbyone.wasm the same with an off-by-one overflow (debug hooks test)
+#   peers/emmalloc.wasm, peers/mimalloc.wasm  Emscripten's emmalloc and mimalloc 2.1.2, peers of
+#                                 the benchmark (sources: peers/sources.sh, from Debian's
+#                                 emscripten source package; PEERS_SRC=folder to use one at hand)
 # The built modules are committed, so tests and the benchmark run without the toolchain.
 # `build.sh --check` rebuilds into a temporary folder and compares byte for byte (CI does this
 # when clang is present).
@@ -56,12 +59,33 @@ for c in bintrees replay; do
 done
 # --- end of issue #17's block ----------------------------------------------------------------
 
+# --- peers of the benchmark (#16): emmalloc and mimalloc, from Debian's emscripten 3.1.69 ------
+# Their sources are not committed: peers/sources.sh fetches them (once) into peers/src, or
+# PEERS_SRC names a folder that holds emscripten-3.1.69/ already.
+peers=${PEERS_SRC:-$(bash peers/sources.sh)}
+em=$peers/emscripten-3.1.69/system/lib
+mkdir -p "$out/peers"
+peer() { # $1 output, then sources and flags
+  local o=$1
+  shift
+  clang --target=wasm32-wasi -isystem /usr/include/wasm32-wasi -L/usr/lib/wasm32-wasi -O2 -nostartfiles -DNDEBUG "$@" \
+    -Wl,--no-entry -Wl,--import-memory -Wl,--export=__heap_base -Wl,--export=__wasm_call_ctors -Wl,--strip-all \
+    -o "$o"
+}
+# Both have static constructors: exported, __wasm_call_ctors is for the embedder to call once
+# (unexported, wasm-ld would run them at the start of every exported call, and emmalloc's resets
+# its heap). emmalloc built by clang 14 needs -fno-strict-aliasing; mimalloc names its exports.
+peer "$out/peers/emmalloc.wasm" -fno-strict-aliasing \
+  -Wl,--export=malloc -Wl,--export=free -Wl,--export=calloc -Wl,--export=realloc -Wl,--export=malloc_usable_size -I peers/shim -I "$peers/emscripten-3.1.69" peers/emmalloc.c
+peer "$out/peers/mimalloc.wasm" -Wno-deprecated-pragma -DMI_DEBUG=0 -I "$em/mimalloc/include" -I "$em/mimalloc" peers/mimalloc.c
+# --- end of the peers ----------------------------------------------------------------------------
+
 if [ $check = 1 ]; then
   status=0
-  for f in dlmalloc/dlmalloc.wasm program/program.wasm program/program-offbyone.wasm "${ours17[@]}"; do
+  for f in dlmalloc/dlmalloc.wasm program/program.wasm program/program-offbyone.wasm peers/emmalloc.wasm peers/mimalloc.wasm "${ours17[@]}"; do
     if cmp -s "$out/$f" "$f"; then echo "$f matches its source"; else echo "$f differs from a fresh build of its source" >&2; status=1; fi
   done
   rm -rf "$out"
   exit $status
 fi
-for f in dlmalloc/dlmalloc.wasm program/program.wasm program/program-offbyone.wasm "${ours17[@]}"; do echo "built wasm/$f ($(stat -c %s "$f") bytes)"; done
+for f in dlmalloc/dlmalloc.wasm program/program.wasm program/program-offbyone.wasm peers/emmalloc.wasm peers/mimalloc.wasm "${ours17[@]}"; do echo "built wasm/$f ($(stat -c %s "$f") bytes)"; done

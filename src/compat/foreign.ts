@@ -2,8 +2,8 @@
  * compat/foreign.ts — our three families, views and debug hooks over someone else's allocator.
  *
  * Owns: ForeignAllocator (a BlockAllocator over foreign malloc/free/realloc/usable-size
- * functions, refreshing views after every foreign call, since a WebAssembly allocator may grow
- * its memory), the realloc provided on top of malloc/free when the allocator has none, and
+ * functions, refreshing views after a foreign call that grew the memory: a block past the views'
+ * end, or a detached view of a WebAssembly memory), the realloc provided on top of malloc/free when the allocator has none, and
  * ForeignHeap: the object an adapter returns (raw/mem/obj, views, usableSize, check, leaks).
  * Must not: know which foreign allocator it sits on (compat/adapters.ts makes the specs).
  *
@@ -88,12 +88,24 @@ export class ForeignAllocator implements BlockAllocator {
     // Some allocators wrap their size arithmetic on requests near 4 GiB: refuse those here.
     if (n > Chunk.MAX_REQUEST) return 0;
     const p = this.spec.malloc(n === 0 ? 1 : n) >>> 0;
-    this.memory.refresh();
+    if (p + n > this.u8.length) this.memory.refresh(); // it grew the memory (a detached view reads length 0)
     if (p !== 0 && this.table !== null && !this.table.insert(p, this.sizeOf(p, n))) {
       this.spec.free(p);
       return 0;
     }
     return p;
+  }
+
+  /**
+   * The error for a pointer the table does not know. One past the views' end is named as such:
+   * the memory grew where this handle did not see it (a foreign allocator in another thread), so
+   * the views the user was given do not reach the block (README, Use: heap.refresh()).
+   */
+  private notABlock(op: string, p: number): InvalidPointerError {
+    const len = this.u8.length;
+    if (p >= len)
+      return new InvalidPointerError(op, p, "beyond-views", `lies beyond this heap's views (${len} bytes): the memory grew in another thread, and ${this.spec.name} here never allocated it; heap.refresh() makes heap.u8 and the other views reach it`);
+    return new InvalidPointerError(op, p, "not-a-block", `not a live block of ${this.spec.name} (never allocated here, or freed already)`);
   }
 
   private sizeOf(p: number, requested: number): number {
@@ -104,7 +116,7 @@ export class ForeignAllocator implements BlockAllocator {
   usable(op: string, p: number): number {
     if (this.table !== null) {
       const n = this.table.get(p);
-      if (n < 0) throw new InvalidPointerError(op, p, "not-a-block", `not a live block of ${this.spec.name} (never allocated here, or freed already)`);
+      if (n < 0) throw this.notABlock(op, p);
       return n;
     }
     if (this.spec.usableSize) return this.spec.usableSize(p) >>> 0;
@@ -116,7 +128,7 @@ export class ForeignAllocator implements BlockAllocator {
     if (n > Chunk.MAX_REQUEST) return 0;
     if (this.spec.realloc) {
       const q = this.spec.realloc(p, n === 0 ? 1 : n) >>> 0;
-      this.memory.refresh();
+      if (q + n > this.u8.length) this.memory.refresh();
       if (q !== 0 && this.table !== null) this.table.move(p, q, this.sizeOf(q, n));
       return q;
     }
@@ -130,10 +142,9 @@ export class ForeignAllocator implements BlockAllocator {
   }
 
   free(p: number): void {
-    if (this.table !== null && this.table.remove(p) < 0)
-      throw new InvalidPointerError("free", p, "not-a-block", `not a live block of ${this.spec.name} (never allocated here, or freed already)`);
+    if (this.table !== null && this.table.remove(p) < 0) throw this.notABlock("free", p);
     this.spec.free(p);
-    this.memory.refresh();
+    if (this.u8.length === 0) this.memory.refresh(); // a WebAssembly free that grew the memory
   }
 }
 

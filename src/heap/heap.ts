@@ -79,7 +79,7 @@ export class Heap extends MemoryViews {
 
   /** @internal use createHeap() or attachHeap(). */
   constructor(memory: Memory, heapBase: number, debug: DebugOptions, created = false, sampleInterval = 0) {
-    super(memory);
+    super(memory, (heapBase >>> 2) + H.TOP); // every block lies below the top: the views check it
     this.heapBase = heapBase;
     const u32 = memory.views.u32;
     const hw = heapBase >>> 2;

@@ -3,7 +3,8 @@
  *
  * Owns: the buffer (resizable ArrayBuffer, growable SharedArrayBuffer, WebAssembly.Memory or a
  * fixed buffer), the typed-array views over all of it, and growing it. Views are rebuilt in one
- * place, refresh(), which every layer calls through onGrow listeners.
+ * place, refresh(), which every layer calls through onGrow listeners. MemoryViews: the views a
+ * heap shows its user (heap.u8 ...), current after any growth at the cost of one check.
  * Must not: know anything about allocation; it never writes to the bytes it manages.
  */
 
@@ -18,9 +19,15 @@ export type MemorySource = ArrayBuffer | SharedArrayBuffer | WebAssembly.Memory;
 /** Views over the whole memory; replaced (never mutated) when the memory grows. */
 export interface Views {
   u8: Uint8Array;
+  i8: Int8Array;
+  u16: Uint16Array;
+  i16: Int16Array;
   u32: Uint32Array;
   i32: Int32Array;
+  f32: Float32Array;
   f64: Float64Array;
+  u64: BigUint64Array;
+  i64: BigInt64Array;
   dv: DataView;
 }
 
@@ -122,11 +129,18 @@ export class Memory {
     // Fixed-length views: a view of a length-tracking kind is no faster, and explicit lengths
     // make every layer agree on the same size until the next refresh.
     const len = buf.byteLength - (buf.byteLength & 7);
+    // Growth is rare (the memory doubles): eleven views cost nothing that matters.
     this.views = {
       u8: new Uint8Array(buf, 0, len),
+      i8: new Int8Array(buf, 0, len),
+      u16: new Uint16Array(buf, 0, len >>> 1),
+      i16: new Int16Array(buf, 0, len >>> 1),
       u32: new Uint32Array(buf, 0, len >>> 2),
       i32: new Int32Array(buf, 0, len >>> 2),
+      f32: new Float32Array(buf, 0, len >>> 2),
       f64: new Float64Array(buf, 0, len >>> 3),
+      u64: new BigUint64Array(buf, 0, len >>> 3),
+      i64: new BigInt64Array(buf, 0, len >>> 3),
       dv: new DataView(buf, 0, len),
     };
   }
@@ -185,38 +199,134 @@ export class Memory {
 }
 
 /**
- * What a heap shows its user: the memory and views over all of it, brought up to date on every
- * read (a WebAssembly module or another thread may have grown the memory). Heap and ForeignHeap
- * extend it.
+ * What a heap shows its user: views over the whole memory that cover every block of the heap,
+ * whoever allocated it. Heap and ForeignHeap extend it.
+ *
+ * Cost: V8 inlines a getter where it is read; it makes one check before handing out the view it
+ * holds, `cell[0] <= limit`, so `heap.u8[p]` costs about what a view kept in a local variable
+ * costs (docs/performance.md, "Views"). `cell` is a one-word view over the heap's TOP word (in
+ * the memory: every block lies below it, and it is at most the memory's length - 8); `limit` is
+ * the held views' length - 8. The views are replaced in three ways:
+ * - growth by this handle's allocator: Memory.grow() refreshes, and the listener below takes the
+ *   new views before the allocator returns the block;
+ * - a WebAssembly.Memory grown by anything else (a module's memory.grow): the old buffer is
+ *   detached, the cell with it, `cell[0]` reads undefined, and `undefined <= limit` is false;
+ * - a shared memory grown by another thread's handle of the same heap: whoever grew it moved
+ *   TOP past this handle's limit.
+ * A ForeignHeap has no top word: its cell is the memory's first word and its limit Infinity, so
+ * only detachment fails the check, and refresh() is the one call after a foreign allocator in
+ * another thread grew a shared memory (README, Use, Views).
+ * Must not: be used for the allocator's own views (fixed-length views kept by listeners; this
+ * check costs nothing only because it is off every allocator path).
  */
 export class MemoryViews {
   readonly memory: Memory;
-  constructor(memory: Memory) {
+  // @internal: the state of the check and the views of the last growth this handle saw.
+  protected cell!: Uint32Array;
+  protected limit = 0;
+  protected _u8!: Uint8Array;
+  protected _i8!: Int8Array;
+  protected _u16!: Uint16Array;
+  protected _i16!: Int16Array;
+  protected _u32!: Uint32Array;
+  protected _i32!: Int32Array;
+  protected _f32!: Float32Array;
+  protected _f64!: Float64Array;
+  protected _u64!: BigUint64Array;
+  protected _i64!: BigInt64Array;
+  protected _dv!: DataView;
+  private readonly topByte: number;
+
+  /**
+   * topWord: the u32 index of a word in the memory below which every block lies and which is at
+   * most the memory's length - 8 (the heap's H.TOP); -1 when there is none (foreign heaps).
+   */
+  constructor(memory: Memory, topWord = -1) {
     this.memory = memory;
+    this.topByte = topWord < 0 ? -1 : topWord * 4;
+    this.take(memory.views);
+    memory.onGrow((v) => this.take(v));
+  }
+
+  private take(v: Views): void {
+    const own = this.topByte < 0;
+    this.cell = new Uint32Array(v.u8.buffer, own ? 0 : this.topByte, 1);
+    this.limit = own ? Infinity : v.u8.length - 8;
+    this._u8 = v.u8;
+    this._i8 = v.i8;
+    this._u16 = v.u16;
+    this._i16 = v.i16;
+    this._u32 = v.u32;
+    this._i32 = v.i32;
+    this._f32 = v.f32;
+    this._f64 = v.f64;
+    this._u64 = v.u64;
+    this._i64 = v.i64;
+    this._dv = v.dv;
+  }
+
+  /**
+   * The views are current (the check of the class comment). The getters are written as
+   * `this.ok ? this._x : this.fresh._x` because V8 inlines a function of at most 27 bytes of
+   * bytecode wherever it is called, whatever else the caller inlined (--max-inlined-bytecode-size-small):
+   * this shape is 22 bytes and `ok` 18, where the same check written in one getter is 33-40 and
+   * could be left as a call in code that had spent V8's inlining budget (a binary-trees loop: 519
+   * against 466 instructions a node with views held, 495 with the small limit raised to 60; 507
+   * in this shape).
+   */
+  private get ok(): boolean {
+    return this.cell[0] <= this.limit;
+  }
+
+  /** This heap, its views made current (the getters' slow path). */
+  private get fresh(): this {
+    this.memory.refresh();
+    return this;
+  }
+
+  /**
+   * Make the views current now (they are on every read but in one case: a ForeignHeap over a
+   * shared memory that a foreign allocator grew in another thread). Returns true when they
+   * were replaced.
+   */
+  refresh(): boolean {
+    return this.memory.refresh();
   }
 
   get buffer(): ArrayBuffer | SharedArrayBuffer {
-    this.memory.refresh();
-    return this.memory.buffer;
+    return (this.ok ? this : this.fresh)._u8.buffer;
   }
   get u8(): Uint8Array {
-    this.memory.refresh();
-    return this.memory.views.u8;
+    return this.ok ? this._u8 : this.fresh._u8;
+  }
+  get i8(): Int8Array {
+    return this.ok ? this._i8 : this.fresh._i8;
+  }
+  get u16(): Uint16Array {
+    return this.ok ? this._u16 : this.fresh._u16;
+  }
+  get i16(): Int16Array {
+    return this.ok ? this._i16 : this.fresh._i16;
   }
   get u32(): Uint32Array {
-    this.memory.refresh();
-    return this.memory.views.u32;
+    return this.ok ? this._u32 : this.fresh._u32;
   }
   get i32(): Int32Array {
-    this.memory.refresh();
-    return this.memory.views.i32;
+    return this.ok ? this._i32 : this.fresh._i32;
+  }
+  get f32(): Float32Array {
+    return this.ok ? this._f32 : this.fresh._f32;
   }
   get f64(): Float64Array {
-    this.memory.refresh();
-    return this.memory.views.f64;
+    return this.ok ? this._f64 : this.fresh._f64;
+  }
+  get u64(): BigUint64Array {
+    return this.ok ? this._u64 : this.fresh._u64;
+  }
+  get i64(): BigInt64Array {
+    return this.ok ? this._i64 : this.fresh._i64;
   }
   get dv(): DataView {
-    this.memory.refresh();
-    return this.memory.views.dv;
+    return this.ok ? this._dv : this.fresh._dv;
   }
 }

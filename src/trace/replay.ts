@@ -28,7 +28,10 @@ function outOfMemory(i: number, size: number): never {
   throw new ReplayError(`replay: event ${i} could not get ${size} bytes (out of memory)`);
 }
 
-/** What the timed loop writes through: u8 must cover every block (kept current by its owner). */
+/**
+ * What the timed loop writes through, read as `view.u8` at every event: a Heap or ForeignHeap
+ * itself (its getter keeps the view current), or an adapter's object for the benchmark's peers.
+ */
 export interface ReplayView {
   u8: Uint8Array;
 }
@@ -78,19 +81,13 @@ export function replayLoop(
   return { ns: Number(process.hrtime.bigint() - t0), events: i >>> 1 };
 }
 
-/** A heap's view for replayLoop(): its u8, replaced when the memory grows. */
-export function heapView(heap: Heap): ReplayView {
-  const view = { u8: heap.memory.views.u8 };
-  heap.memory.onGrow((v) => {
-    view.u8 = v.u8;
-  });
-  return view;
-}
-
-/** The whole trace through a fresh heap, timed: replayLoop() over the heap's families. */
+/**
+ * The whole trace through a fresh heap, timed: replayLoop() over the heap's families, writing
+ * through `heap.u8` read at every event, as the README teaches (the heap is the loop's view).
+ */
 export function replayTimed(heap: Heap, t: Trace): ReplayResult {
   const ptr = new Uint32Array(t.maxSlots);
-  const { ns } = replayLoop(t.events, t.count, familiesByDomain(heap), heapView(heap), ptr);
+  const { ns } = replayLoop(t.events, t.count, familiesByDomain(heap), heap, ptr);
   return { ns, ptr };
 }
 
@@ -169,7 +166,7 @@ export function replayVerify(heap: Heap, t: Trace, opts: VerifyOptions = {}): Ve
   const align = (1 << heap.objectAllocator.alignShift) - 1;
   const ev = t.events;
   const verify = (i: number, slot: number, upTo: number): void => {
-    const u8 = heap.memory.views.u8;
+    const u8 = heap.u8;
     const p = ptr[slot];
     const v = val[slot];
     const end = p + Math.min(upTo, len[slot]);
@@ -199,7 +196,7 @@ export function replayVerify(heap: Heap, t: Trace, opts: VerifyOptions = {}): Ve
       } else p = op === Op.CALLOC ? f.calloc(1, size) : f.malloc(size);
       if (p === 0) outOfMemory(i, size);
       if ((p & align) !== 0) throw new ReplayError(`replay: event ${i}: block ${hex(p)} is not ${align + 1}-byte aligned`);
-      const u8 = heap.memory.views.u8;
+      const u8 = heap.u8;
       if (heap.usableSize(p) < size) throw new ReplayError(`replay: event ${i}: block ${hex(p)} has ${heap.usableSize(p)} usable bytes, asked ${size}`);
       if (op === Op.CALLOC) {
         for (let k = p; k < p + size; k++) if (u8[k] !== 0) throw new ReplayError(`replay: event ${i}: calloc block ${hex(p)} not zero at +${k - p}`);

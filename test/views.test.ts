@@ -1,0 +1,247 @@
+// Views (heap.u8 ... heap.dv, heap.buffer) cover every block of the heap after every kind of
+// growth: this handle's allocator, another handle (attachHeap, another Worker), a WebAssembly
+// module growing the memory itself, on every memory kind, for Heap and ForeignHeap. The one case
+// that needs a call (a ForeignHeap over a shared memory grown in another thread: heap.refresh())
+// is tested as the README names it.
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import {
+  InvalidPointerError,
+  MemoryCorruptionError,
+  attachHeap,
+  createHeap,
+  fromExports,
+  fromFunctions,
+  type ForeignHeap,
+  type Heap,
+  type MemoryKind,
+} from "../src/index.js";
+
+const thrown = (fn: () => unknown): Error => {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error("no error thrown");
+};
+
+const ROOT = join(import.meta.dirname, "..");
+const DLMALLOC = new WebAssembly.Module(readFileSync(join(ROOT, "wasm/dlmalloc/dlmalloc.wasm")));
+const WORKER = join(import.meta.dirname, "workers", "views.mjs");
+const PAGE = 65536;
+
+/**
+ * A module that imports env.memory and exports grow(pages) = memory.grow(pages): a WebAssembly
+ * module growing the memory by itself. Written out byte by byte (shared: the import is shared).
+ */
+function growerModule(shared: boolean): WebAssembly.Module {
+  const limits = shared ? [0x03, 0x01, 0x80, 0x80, 0x04] : [0x00, 0x01]; // min 1 (max 65536 when shared)
+  const imp = [0x01, 0x03, ...Buffer.from("env"), 0x06, ...Buffer.from("memory"), 0x02, ...limits];
+  const bytes = [
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...[0x01, 0x06, 0x01, 0x60, 0x01, 0x7f, 0x01, 0x7f], // type: (i32) -> i32
+    ...[0x02, imp.length, ...imp],
+    ...[0x03, 0x02, 0x01, 0x00], // one function of type 0
+    ...[0x07, 0x08, 0x01, 0x04, ...Buffer.from("grow"), 0x00, 0x00],
+    ...[0x0a, 0x08, 0x01, 0x06, 0x00, 0x20, 0x00, 0x40, 0x00, 0x0b], // local.get 0; memory.grow 0
+  ];
+  return new WebAssembly.Module(new Uint8Array(bytes));
+}
+const grower = (memory: WebAssembly.Memory): ((pages: number) => number) =>
+  new WebAssembly.Instance(growerModule(memory.buffer instanceof SharedArrayBuffer), { env: { memory } }).exports.grow as (pages: number) => number;
+
+const VIEWS = ["u8", "i8", "u16", "i16", "u32", "i32", "f32", "f64", "u64", "i64", "dv"] as const;
+
+/** Every view of h reaches `end` and is over h.buffer, and a value written through one is read through the others. */
+function expectCovers(h: Heap | ForeignHeap, end: number): void {
+  const buf = h.buffer;
+  expect(buf.byteLength).toBeGreaterThanOrEqual(end);
+  for (const k of VIEWS) {
+    const v = h[k];
+    expect(v.buffer, k).toBe(buf);
+    expect(v.byteLength, k).toBeGreaterThanOrEqual(end - (end & 7));
+  }
+  const at = (end - 16) & ~7;
+  h.f64[at >>> 3] = 1.5;
+  expect(h.dv.getFloat64(at, true)).toBe(1.5);
+  h.u32[at >>> 2] = 0xdeadbeef;
+  expect(h.u8[at]).toBe(0xef);
+  expect(h.i32[at >>> 2]).toBe(0xdeadbeef | 0);
+}
+
+/** Allocate 4000-byte blocks from fam until one ends past `past`: that block. */
+function allocPast(fam: { malloc(n: number): number }, past: number): { p: number; n: number; blocks: number[] } {
+  const blocks: number[] = [];
+  for (;;) {
+    const p = fam.malloc(4000);
+    if (p === 0) throw new Error("out of memory");
+    blocks.push(p);
+    if (p + 4000 > past) return { p, n: 4000, blocks };
+  }
+}
+
+type Kind = MemoryKind | "wasm-shared";
+const memoryOf = (kind: Kind): { memoryKind?: MemoryKind; memory?: WebAssembly.Memory } =>
+  kind === "wasm-shared" ? { memory: new WebAssembly.Memory({ initial: 1, maximum: 1024, shared: true }) } : { memoryKind: kind };
+
+describe.each(["growable-shared", "resizable", "wasm", "wasm-shared"] as const)("Heap views on a %s memory", (kind) => {
+  it.each(["pymalloc", "malloc", "debug"] as const)("cover blocks past the old end after growth by this handle (%s)", (allocator) => {
+    const heap = createHeap({ ...memoryOf(kind), initialBytes: PAGE, allocator, traceAllocations: false });
+    const old = heap.u8.length;
+    const { p, n } = allocPast(heap.mem, old);
+    expect(heap.u8.length).toBeGreaterThan(old);
+    heap.u8.fill(7, p, p + n);
+    expectCovers(heap, p + n);
+    expect(heap.u8[p + n - 1]).toBe(7);
+    heap.check();
+  });
+
+  it("cover blocks another handle of the heap (attachHeap) allocated", () => {
+    const heap = createHeap({ ...memoryOf(kind), initialBytes: PAGE });
+    const other = attachHeap(heap.memory.source);
+    const old = heap.u8.length; // views read once, before the other handle grows the memory
+    const { p, n } = allocPast(other.obj, old * 2);
+    other.u8.fill(9, p, p + n);
+    expect(heap.u8[p + n - 1]).toBe(9); // this handle never allocated: its views followed anyway
+    expectCovers(heap, p + n);
+  });
+});
+
+describe("a WebAssembly module grows the memory itself", () => {
+  it.each([false, true])("Heap (shared memory: %s): views current, blocks past the old end covered", (shared) => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 1024, shared });
+    const heap = createHeap({ memory });
+    const u8 = heap.u8;
+    const old = u8.length;
+    expect(grower(memory)(3)).toBe(old / PAGE);
+    if (!shared) {
+      expect(u8.length).toBe(0); // the held view is detached
+      expect(heap.u8.length).toBe(old + 3 * PAGE); // the getter's is not
+    }
+    const { p, n } = allocPast(heap.mem, old + 3 * PAGE);
+    expectCovers(heap, p + n);
+    heap.check();
+  });
+
+  it("ForeignHeap over dlmalloc: its own growth and a module's growth", () => {
+    const memory = new WebAssembly.Memory({ initial: 2, maximum: 4096 });
+    const inst = new WebAssembly.Instance(DLMALLOC, { env: { memory } });
+    const heap = fromExports(inst.exports as never, { memory });
+    const old = heap.u8.length;
+    const { p, n, blocks } = allocPast(heap.mem, old); // dlmalloc's sbrk grows the memory
+    expectCovers(heap, p + n);
+    const len = memory.buffer.byteLength;
+    grower(memory)(2);
+    expect(heap.u8.length).toBe(len + 2 * PAGE);
+    expectCovers(heap, len + 2 * PAGE);
+    for (const b of blocks) heap.mem.free(b);
+    heap.check();
+  });
+});
+
+/** A bump allocator in JS that grows its buffer (resize / grow): a foreign allocator for fromFunctions. */
+function bumpOn(buf: ArrayBuffer | SharedArrayBuffer): { malloc(n: number): number; free(): void; memory: ArrayBuffer | SharedArrayBuffer } {
+  let top = 16;
+  return {
+    memory: buf,
+    malloc(n: number): number {
+      const p = top;
+      top = (top + n + 15) & ~15;
+      if (top > buf.byteLength) {
+        const want = Math.ceil(top / PAGE) * PAGE * 2;
+        if (buf instanceof SharedArrayBuffer) (buf as SharedArrayBuffer & { grow(n: number): void }).grow(want);
+        else (buf as ArrayBuffer & { resize(n: number): void }).resize(want);
+      }
+      return p;
+    },
+    free(): void {},
+  };
+}
+
+describe("ForeignHeap views on every memory kind", () => {
+  it.each([
+    ["resizable ArrayBuffer", () => new ArrayBuffer(PAGE, { maxByteLength: 256 * PAGE })],
+    ["growable SharedArrayBuffer", () => new SharedArrayBuffer(PAGE, { maxByteLength: 256 * PAGE })],
+  ] as const)("%s grown by the foreign allocator", (_name, make) => {
+    const heap = fromFunctions(bumpOn(make()), { trackBlocks: true });
+    const old = heap.u8.length;
+    const { p, n } = allocPast(heap.mem, old);
+    expectCovers(heap, p + n);
+    heap.check();
+  });
+});
+
+/** Run test/workers/views.mjs with `data`; resolves with what it posted. */
+function inWorker(data: Record<string, unknown>): Promise<{ p: number; n: number; blocks: number[] }> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(WORKER, { workerData: data });
+    w.once("message", resolve);
+    w.once("error", reject);
+    w.once("exit", (code) => code !== 0 && reject(new Error(`views worker exited with ${code}`)));
+  });
+}
+
+describe("across Workers", () => {
+  it.each(["growable-shared", "wasm-shared"] as const)(
+    "Heap (%s, threads: true): blocks another Worker allocated past this thread's views are covered with no call",
+    async (kind) => {
+      const heap = createHeap({ ...memoryOf(kind), initialBytes: PAGE, threads: true, traceAllocations: false });
+      const old = heap.u8.length;
+      const { p, n, blocks } = await inWorker({ role: "heap", memory: heap.memory.source, past: old * 4, pattern: 0x5a });
+      expect(p + n).toBeGreaterThan(old);
+      const u8 = heap.u8; // the first read since the Worker grew the memory
+      expect(u8[p]).toBe(0x5a);
+      expect(u8[p + n - 1]).toBe(0x5a);
+      expectCovers(heap, p + n);
+      for (const b of blocks) heap.mem.free(b); // frees from this thread of the Worker's blocks
+      heap.check();
+      expect(heap.stats().blocksInUse).toBe(0);
+    },
+    30_000,
+  );
+
+  it.each([
+    ["growable SharedArrayBuffer", "malloc", () => new SharedArrayBuffer(PAGE, { maxByteLength: 256 * PAGE })],
+    ["shared WebAssembly.Memory", "malloc", () => new WebAssembly.Memory({ initial: 1, maximum: 256, shared: true })],
+    ["growable SharedArrayBuffer", "debug", () => new SharedArrayBuffer(PAGE, { maxByteLength: 256 * PAGE })],
+  ] as const)(
+    "ForeignHeap over a %s grown in another thread (%s): a block past the views is reported, heap.refresh() makes them current",
+    async (_name, allocator, make) => {
+      const memory = make();
+      const heap = fromFunctions({ ...bumpOn(memory instanceof WebAssembly.Memory ? memory.buffer : memory), memory }, { allocator, trackBlocks: true, traceAllocations: false });
+      const old = heap.u8.length;
+      const { p, n } = await inWorker({ role: "grow", memory, past: old * 2, pattern: 0x3c });
+      expect(p).toBeGreaterThanOrEqual(old);
+      // Handed a pointer past its views, the heap says so (and names the call) in both modes.
+      const err = thrown(() => heap.mem.free((p + 64) & ~15));
+      expect(err.message).toMatch(/lies beyond this heap's views \(\d+ bytes\).*heap\.refresh\(\)/s);
+      if (allocator === "malloc") expect((err as InvalidPointerError).reason).toBe("beyond-views");
+      else expect(err).toBeInstanceOf(MemoryCorruptionError);
+      expect(heap.refresh()).toBe(true); // the README's one call for this case
+      expect(heap.u8[p]).toBe(0x3c);
+      expect(heap.u8[p + n - 1]).toBe(0x3c);
+      expectCovers(heap, p + n);
+      expect(heap.refresh()).toBe(false);
+    },
+    30_000,
+  );
+});
+
+describe("README, Use: Views", () => {
+  it("the example runs as written", () => {
+    const heap = createHeap();
+    const sum = (h: typeof heap, p: number, n: number): number => {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += h.f64[(p >>> 3) + i];
+      return s;
+    };
+    const xs = heap.mem.malloc(8 * 1000);
+    heap.f64.fill(0.5, xs >>> 3, (xs >>> 3) + 1000);
+    expect(sum(heap, xs, 1000)).toBe(500);
+    heap.mem.free(xs);
+    heap.check();
+  });
+});
