@@ -61,6 +61,7 @@ export namespace H {
   export const QUARANTINE: u32 = 26;
   export const MAX_THREADS: u32 = 27;
   export const ALIGN_SHIFT: u32 = 28;
+  export const SAMPLES: u32 = 29;
 }
 export namespace Remote {
   export const FULL: u32 = 1;
