@@ -11,8 +11,6 @@ import {
   DEFAULT_MAX_BYTES,
   H,
   HeapFlag,
-  HEAP_MAGIC,
-  HEAP_VERSION,
   MODE_IDS,
   Slot,
   SlotState,
@@ -25,12 +23,12 @@ import { RawAllocator } from "../raw/tlsf.js";
 import { checkHeap } from "../introspect/check.js";
 import { heapStats, type HeapStats } from "../introspect/stats.js";
 import { AllocatorFamily, badPointer, type Family } from "./families.js";
-import { checkShifts, computeLayout, formatHeap } from "./layout.js";
+import { checkShifts, computeLayout, formatHeap, validateHeader } from "./layout.js";
 import { debugOptions, resolveOptions, type AllocatorMode, type AttachOptions, type HeapOptions } from "./options.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
 import { debugMallocStats } from "../introspect/mallocstats.js";
 import { wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
-import { SharedLock } from "../threads/lock.js";
+import { CHECK_WAIT_MS, SharedLock } from "../threads/lock.js";
 import { LockedFamily, withLock } from "../threads/locked.js";
 
 export interface WalkedBlock {
@@ -233,12 +231,26 @@ export class Heap extends MemoryViews {
       this.locked(() => this.objectAllocator.orphanSlot(k));
   }
 
-  /** Walk every structure; throws HeapCorruptionError naming the first fault. */
+  /**
+   * Walk every structure the allocators follow; throws HeapCorruptionError naming the first
+   * fault's address and field (debug modes: MemoryCorruptionError for a damaged block). Linear
+   * in the heap's size; with threads it waits at most CHECK_WAIT_MS for the lock.
+   */
   check(): void {
-    this.locked(() => {
+    const lock = this.lock;
+    if (lock === undefined) {
       checkHeap(this);
       this.debug?.checkAll();
-    });
+      return;
+    }
+    lock.acquire(CHECK_WAIT_MS);
+    try {
+      this.memory.refresh();
+      checkHeap(this);
+      this.debug?.checkAll();
+    } finally {
+      lock.release();
+    }
   }
 }
 
@@ -271,16 +283,16 @@ function claimSlot(i32: Int32Array, heapBase: number): number {
   throw new PymallocError(`all ${max} thread slots of the heap at ${hex(heapBase)} are in use: threads that are done call detachThread() (raise createHeap's maxThreads otherwise)`, heapBase);
 }
 
-/** The heap already in this memory (made by createHeap here, in another thread, or saved). */
+/**
+ * The heap already in this memory (made by createHeap here, in another thread, or saved).
+ * Its header is validated first (heap/layout.ts validateHeader): a damaged or truncated copy is
+ * a HeapCorruptionError naming the field, before anything follows it. Chunks, pools and lists
+ * are check()'s to verify: call it on a copy you do not trust.
+ */
 export function attachHeap(memory: MemorySource, options: AttachOptions = {}): Heap {
   const heapBase = Math.ceil((options.heapBase ?? 0) / 16) * 16;
   const m = new Memory(memory, DEFAULT_MAX_BYTES);
-  const u32 = m.views.u32;
-  const hw = heapBase >>> 2;
-  if (m.byteLength < heapBase + 128 || u32[hw + H.MAGIC] !== HEAP_MAGIC)
-    throw new PymallocError(`no pymalloc heap at ${hex(heapBase)} in this memory`, heapBase);
-  if (u32[hw + H.VERSION] !== HEAP_VERSION)
-    throw new PymallocError(`heap at ${hex(heapBase)} has layout version ${u32[hw + H.VERSION]}; this build reads ${HEAP_VERSION}`, heapBase);
-  const maxBytes = u32[hw + H.MAX_BYTES];
+  validateHeader(m.views.u32, m.byteLength, heapBase);
+  const maxBytes = m.views.u32[(heapBase >>> 2) + H.MAX_BYTES];
   return new Heap(maxBytes === m.maxBytes ? m : new Memory(memory, maxBytes), heapBase, debugOptions(options));
 }
