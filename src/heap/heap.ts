@@ -292,7 +292,18 @@ function claimSlot(i32: Int32Array, heapBase: number): number {
 export function attachHeap(memory: MemorySource, options: AttachOptions = {}): Heap {
   const heapBase = Math.ceil((options.heapBase ?? 0) / 16) * 16;
   const m = new Memory(memory, DEFAULT_MAX_BYTES);
-  validateHeader(m.views.u32, m.byteLength, heapBase);
+  validateHeader(m.views.u32, m.byteLength, heapBase, true);
+  if ((m.views.u32[(heapBase >>> 2) + H.FLAGS] & HeapFlag.THREADS) !== 0 && m.buffer instanceof SharedArrayBuffer) {
+    // Other threads may be allocating: the rest of the header is read under the lock.
+    const lock = new SharedLock(m.views.i32, (heapBase >>> 2) + H.LOCK);
+    lock.acquire(CHECK_WAIT_MS);
+    try {
+      m.refresh();
+      validateHeader(m.views.u32, m.byteLength, heapBase);
+    } finally {
+      lock.release();
+    }
+  } else validateHeader(m.views.u32, m.byteLength, heapBase);
   const maxBytes = m.views.u32[(heapBase >>> 2) + H.MAX_BYTES];
   return new Heap(maxBytes === m.maxBytes ? m : new Memory(memory, maxBytes), heapBase, debugOptions(options));
 }

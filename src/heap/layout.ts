@@ -148,9 +148,10 @@ export const LOCK_STATES = 3;
  * count, and must be exactly those), the lock word, and every table word that holds an address
  * (TLSF bitmaps and list heads, thread slots and their usedpools, nfp2lasta) against the chunk
  * area. O(header size), no allocation beyond a layout record. Throws HeapCorruptionError
- * naming the word's address and field ("H.TOP", "thread slot 3 DELAYED", ...).
+ * naming the word's address and field ("H.TOP", "thread slot 3 DELAYED", ...). fixedOnly: only
+ * the fields that never change once the heap is made (and the lock word).
  */
-export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: number): void {
+export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: number, fixedOnly = false): void {
   const hw = heapBase >>> 2;
   const bad = (h: number, what: string): never => {
     throw new HeapCorruptionError(heapBase + h * 4, what, FIELD_NAMES[h]);
@@ -186,6 +187,8 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
   for (const [h, v] of expect) if (w(h) !== v) bad(h, `${w(h)}, the layout of these shifts, sizes and threads puts ${v} there`);
   const start = l.heapStart;
   if (start + Chunk.HEADER > byteLength || start + Chunk.HEADER > maxBytes) bad(H.HEAP_START, `the memory (${byteLength} bytes) ends inside the heap header: a truncated copy?`);
+  // What follows changes as threads allocate: read it under the heap's lock (attachHeap).
+  if (fixedOnly) return;
   const top = w(H.TOP);
   const limit = Math.min(byteLength, maxBytes);
   if (top < start || (top - start) % Size.ALIGNMENT !== 0 || top + Chunk.HEADER > limit)
