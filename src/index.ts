@@ -17,3 +17,4 @@ export { fromExports, fromMemPool, fromFunctions, type WasmAllocatorExports, typ
 export { ForeignHeap, type AdapterOptions, type ForeignSpec } from "./compat/foreign.js";
 export { wasmImports, type WasmAllocatorImports, type FamilyName } from "./compat/wasm-imports.js";
 export { instantiateWithHeap, type InstantiateOptions } from "./compat/wasm.js";
+export type { FaultPlan, FaultFamilyName } from "./heap/faults.js";

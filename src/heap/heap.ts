@@ -30,6 +30,7 @@ import { debugMallocStats } from "../introspect/mallocstats.js";
 import { wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
 import { CHECK_WAIT_MS, SharedLock } from "../threads/lock.js";
 import { LockedFamily, withLock } from "../threads/locked.js";
+import { FAULT_FAMILIES, FaultFamily, resolvePlan, type FaultFamilyName, type FaultPlan } from "./faults.js";
 
 export interface WalkedBlock {
   address: number;
@@ -119,6 +120,31 @@ export class Heap extends MemoryViews {
     this.obj = fams.o;
     this.mem = fams.m;
     this.raw = fams.r;
+  }
+
+  /**
+   * Fault injection: make allocations of the chosen families return 0 (NULL), as planned: the
+   * `nth` one, `every` n-th one, or a random share (`probability`, `seed`), at most `limit`
+   * times; counted per family from this call. Frees and the heap's state are untouched, so
+   * check() passes throughout. `null` stops it. Returns the number of allocations refused by
+   * the plan being replaced. Costs nothing when off: the families are swapped for wrappers only
+   * while a plan is in place (per handle: other threads' handles are not affected).
+   */
+  failAllocations(plan: FaultPlan | null): number {
+    const self = this as unknown as Record<FaultFamilyName, Family>;
+    let refused = 0;
+    for (const name of FAULT_FAMILIES) {
+      const f = self[name];
+      if (f instanceof FaultFamily) {
+        refused += f.failed;
+        self[name] = f.below;
+      }
+    }
+    if (plan !== null) {
+      const r = resolvePlan(plan);
+      for (const name of r.families) self[name] = new FaultFamily(self[name], r);
+    }
+    return refused;
   }
 
   /** fn under the heap's lock when threads share it; directly otherwise. */

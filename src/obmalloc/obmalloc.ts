@@ -286,27 +286,33 @@ export class ObjectAllocator {
       if (pool !== sp) {
         // Pop the pool's first free block (a call here cost 14 more instructions a malloc+free).
         const bp = u32[(pool + Pool.FREEBLOCK) >>> 2];
+        u32[pool >>> 2]++;
         const nb = u32[bp >>> 2];
+        u32[(pool + Pool.FREEBLOCK) >>> 2] = nb;
         // The popped link nb, read from a free block (where a stale pointer may have written),
-        // becomes the next block handed out: it must be 0 (list end) or a carved block start of
-        // this pool. The rule, exactly (mirrored by the AssemblyScript port):
-        //   off = nb - pool - Pool.OVERHEAD;  bad when off < 0 (outside the pool, or in its
-        //   header), nb >= pool + NEXTOFFSET (never carved, or past the pool), or off / SIZE
-        //   not an integer (inside a block). Checked before anything is written: the heap is
-        //   left as it was, and HeapCorruptionError names bp (the block whose link is damaged).
-        if (nb !== 0) {
+        // is the next block to hand out: 0 (the list's end), or a carved block of this pool.
+        // The rule, exactly (the AssemblyScript port mirrors it): with off = nb - pool -
+        // Pool.OVERHEAD, bad when (off >>> 0) >= NEXTOFFSET - Pool.OVERHEAD (outside the pool,
+        // in its header, or never carved) or off / SIZE is not an integer (inside a block).
+        // brokenLink() undoes the two writes above and throws HeapCorruptionError naming bp.
+        if (nb === 0) this.extendPool(pool);
+        else {
           const off = nb - pool - Pool.OVERHEAD;
           const nth = off / u32[(pool + Pool.SIZE) >>> 2];
-          if (off < 0 || nb >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth) throw badLink(bp, nb, pool);
+          if (off >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD || (nth | 0) !== nth) this.brokenLink(pool, bp, nb);
         }
-        u32[pool >>> 2]++;
-        u32[(pool + Pool.FREEBLOCK) >>> 2] = nb;
-        if (nb === 0) this.extendPool(pool);
         return bp;
       }
       return this.mallocFresh(idx, n);
     }
     return this.rawMalloc(n);
+  }
+
+  /** mallocIn popped bp, whose link nb is no block of its pool: undo the pop, throw. */
+  private brokenLink(pool: number, bp: number, nb: number): never {
+    this.u32[pool >>> 2]--;
+    this.u32[(pool + Pool.FREEBLOCK) >>> 2] = bp;
+    throw badLink(bp, nb, pool);
   }
 
   /**
