@@ -26,6 +26,11 @@ const rand = () => {
 };
 const ri = (n) => Math.floor(rand() * n);
 const pick = (a) => a[ri(a.length)];
+/** Seed the generator from a case number (scrambled: xorshift's first outputs from small seeds are small). */
+const seedFrom = (seed) => {
+  s = (Math.imul(seed, 0x9e3779b9) ^ 0x5bd1e995) >>> 0 || 1;
+  for (let i = 0; i < 8; i++) rand();
+};
 
 const OPTS = {
   pymalloc: { allocator: "pymalloc" },
@@ -48,6 +53,8 @@ class Model {
     this.heap = heap;
     this.live = new Map();
     this.handles = [heap];
+    // A few sizes most of the time: pools fill, empty and are reused for their class.
+    this.sizes = Array.from({ length: 4 }, () => 1 + ri(512));
   }
   fams(h) {
     return [h.raw, h.mem, h.obj];
@@ -77,7 +84,7 @@ class Model {
     const r = rand();
     const fi = ri(3);
     if (this.live.size === 0 || r < 0.55) {
-      const n = rand() < 0.85 ? 1 + ri(520) : 521 + ri(3000);
+      const n = rand() < 0.6 ? pick(this.sizes) : rand() < 0.8 ? 1 + ri(520) : 521 + ri(3000);
       const p = rand() < 0.2 ? this.fams(h)[fi].calloc(1, n) : this.fams(h)[fi].malloc(n);
       this.added(p, n, fi);
     } else if (r < 0.65) {
@@ -171,12 +178,12 @@ function damage(heap, model, a) {
     const v = pick(vals) >>> 0;
     if (v === old) return null;
     u32[a >>> 2] = v;
-    return `word ${a}: ${old} -> ${v}`;
+    return { a, v, n: 4 };
   }
   const n = 1 + ri(8);
   if (isLive(model, a, n) || a + n > u8.length) return null;
   for (let k = 0; k < n; k++) u8[a + k] = ri(256);
-  return `${n} random bytes at ${a}`;
+  return { a, v: u32[a >>> 2], n };
 }
 
 function typed(e) {
@@ -185,7 +192,7 @@ function typed(e) {
 
 /** One damage case; returns "found" | "ok" | "skip", or throws Bad / an untyped error. */
 function damageCase(seed) {
-  s = seed >>> 0 || 1;
+  seedFrom(seed);
   const heap = newHeap();
   const model = new Model(heap);
   if (mode.startsWith("threads")) model.handles.push(attachHeap(heap.memory.source, { traceAllocations: false }));
@@ -205,11 +212,24 @@ function damageCase(seed) {
   else a = pick(t[k]);
   const what = damage(heap, model, a);
   if (what === null) return "skip";
-  try {
-    heap.check();
-  } catch (e) {
-    if (typed(e)) return "found";
-    throw e;
+  // A free block's link rewritten to anything but a carved block of its own pool (what a stray
+  // write of a pointer or a number mostly gives): release mode must refuse it without check().
+  // (A link to another block of its pool is check()'s to find.)
+  const oa = heap.objectAllocator;
+  let noCheck = false;
+  if (k === "freeLink" && (what.a & 3) === 0 && rand() < 0.5) {
+    const pool = what.a - (what.a % oa.poolSize);
+    const off = what.v - pool - Pool.OVERHEAD;
+    const size = heap.u32[(pool + Pool.SIZE) >>> 2];
+    noCheck = !(off >= 0 && what.v < pool + heap.u32[(pool + Pool.NEXTOFFSET) >>> 2] && off % size === 0);
+  }
+  if (!noCheck) {
+    try {
+      heap.check();
+    } catch (e) {
+      if (typed(e)) return "found";
+      throw e;
+    }
   }
   try {
     for (let i = 0; i < 300; i++) model.step();
@@ -234,7 +254,7 @@ function snapshot() {
 
 /** One attach case: attachHeap on damaged bytes, then check() and operations. */
 function attachCase(seed) {
-  s = seed >>> 0 || 1;
+  seedFrom(seed);
   const way = ri(4);
   let buf;
   if (way === 0) buf = new ArrayBuffer(pick([0, 8, 64, 128, 4096, 65536]));
