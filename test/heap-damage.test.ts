@@ -210,3 +210,48 @@ describe("fault injection: heap.failAllocations", () => {
     h.check();
   });
 });
+
+describe("hardened: true", () => {
+  it("finds a double free of a small block that is not its pool's last freed one", () => {
+    for (const threads of [false, true]) {
+      const h = createHeap({ hardened: true, threads, alignment: threads ? 16 : 8 });
+      const a = h.obj.malloc(32);
+      const b = h.obj.malloc(32);
+      h.obj.free(a);
+      h.obj.free(b);
+      expect(() => h.obj.free(a)).toThrow(InvalidPointerError);
+      h.check();
+      // a live block whose first word looks like a link is freed normally
+      const c = h.obj.malloc(32);
+      const d = h.obj.malloc(32);
+      h.u32[c >>> 2] = d;
+      h.obj.free(c);
+      h.obj.free(d);
+      h.check();
+    }
+  });
+
+  it("refuses a popped link inside its pool but off a block boundary, and a damaged free-list head", () => {
+    const h = createHeap({ hardened: true });
+    const a = h.obj.malloc(48);
+    const b = h.obj.malloc(48);
+    h.obj.malloc(48);
+    h.obj.free(a);
+    h.u32[a >>> 2] = b + 8;
+    expect(corruption(() => h.obj.malloc(48)).address).toBe(a);
+    const pool = a - (a % 16384);
+    h.u32[(pool + Pool.FREEBLOCK) >>> 2] = b + 4;
+    expect(corruption(() => h.obj.malloc(48)).field).toBe("Pool.FREEBLOCK");
+  });
+
+  it("is stored in the heap: attached handles are hardened too; bad values are TypeError", () => {
+    const h = createHeap({ hardened: true, memoryKind: "fixed" });
+    const a = h.obj.malloc(32);
+    const b = h.obj.malloc(32);
+    const t = attachHeap(h.buffer);
+    h.obj.free(a);
+    h.obj.free(b); // a is no longer the list's head: only hardened sees the double free below
+    expect(() => t.obj.free(a)).toThrow(/hardened/);
+    expect(() => createHeap({ hardened: 1 as never })).toThrow(TypeError);
+  });
+});

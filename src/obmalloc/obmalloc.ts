@@ -54,6 +54,7 @@ import {
   usedSentinel,
   Arena,
   H,
+  HeapFlag,
   Pool,
   Remote,
   Slot,
@@ -309,7 +310,7 @@ export class ObjectAllocator {
   }
 
   /** mallocIn popped bp, whose link nb is no block of its pool: undo the pop, throw. */
-  private brokenLink(pool: number, bp: number, nb: number): never {
+  protected brokenLink(pool: number, bp: number, nb: number): never {
     this.u32[pool >>> 2]--;
     this.u32[(pool + Pool.FREEBLOCK) >>> 2] = bp;
     throw badLink(bp, nb, pool);
@@ -774,7 +775,7 @@ export class ObjectAllocator {
   }
 
   /** Whether b is a carved block start of pool (mallocIn's rule for a popped link). */
-  private isBlockOf(pool: number, b: number): boolean {
+  protected isBlockOf(pool: number, b: number): boolean {
     const u32 = this.u32;
     const off = b - pool - Pool.OVERHEAD;
     const nth = off / u32[(pool + Pool.SIZE) >>> 2];
@@ -991,10 +992,66 @@ export class SharedFineObjectAllocator extends SharedObjectAllocator {
   }
 }
 
+/**
+ * hardened: true (HeapFlag.HARDENED): a subclass of any of the four allocators above that checks
+ * more, so that heaps without it run exactly the code they always ran. malloc checks the block
+ * it pops and that block's link are carved block starts of their pool (isBlockOf: in the pool,
+ * past its header, below NEXTOFFSET, on a block boundary) before anything is written; free of a
+ * small block whose first word looks like a free-list link (0, or a block of its pool) walks the
+ * pool's free list, bounded by its blocks, and throws InvalidPointerError "double-free" when the
+ * block is on it (a live block whose first word looks so costs a walk, never a false report).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function hardened<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
+  return class extends Base {
+    protected override mallocIn(n: number, idx: number): number {
+      if (idx < this.nClasses) {
+        const u32 = this.u32;
+        const sp = this.usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
+        const pool = u32[(sp + Pool.NEXT) >>> 2];
+        if (pool !== sp) {
+          const bp = u32[(pool + Pool.FREEBLOCK) >>> 2];
+          if (!this.isBlockOf(pool, bp)) throw new HeapCorruptionError(pool + Pool.FREEBLOCK, `pool's first free block ${hex(bp)} is no block of it`, "Pool.FREEBLOCK");
+          const nb = u32[bp >>> 2];
+          if (nb !== 0 && !this.isBlockOf(pool, nb)) throw badLink(bp, nb, pool);
+        }
+      }
+      return super.mallocIn(n, idx);
+    }
+
+    override free(p: number): void {
+      if (this.isOurs(p)) {
+        const u32 = this.u32;
+        const pool = p - (p & this.poolMask);
+        const link = u32[p >>> 2];
+        const cnt = u32[pool >>> 2];
+        if (cnt !== 0 && this.isBlockOf(pool, p) && (link === 0 || this.isBlockOf(pool, link))) {
+          // Looks free: is it on the free list? (At most the pool's carved blocks are walked.)
+          let k = (u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) / u32[(pool + Pool.SIZE) >>> 2];
+          for (let b = u32[(pool + Pool.FREEBLOCK) >>> 2]; b !== 0 && k-- > 0; b = u32[b >>> 2]) {
+            if (b === p) throw new InvalidPointerError("free", p, "double-free", "this block is already free (double free; found by hardened mode)");
+          }
+        }
+      }
+      super.free(p);
+    }
+  } as T;
+}
+
+const HardenedObjectAllocator = hardened(ObjectAllocator);
+const HardenedFineObjectAllocator = hardened(FineObjectAllocator);
+const HardenedSharedObjectAllocator = hardened(SharedObjectAllocator);
+const HardenedSharedFineObjectAllocator = hardened(SharedFineObjectAllocator);
+
 /** The object allocator for the heap at heapBase, of the class its alignment needs. */
 export function createObjectAllocator(mem: Memory, raw: RawAllocator, heapBase: number, opts: ObjectAllocatorOptions = {}): ObjectAllocator {
   const hw = heapBase >>> 2;
   const fine = mem.views.u32[hw + H.ALIGN_SHIFT] === Size.MIN_ALIGNMENT_SHIFT;
+  if ((mem.views.u32[hw + H.FLAGS] & HeapFlag.HARDENED) !== 0 && (opts.small ?? true)) {
+    if (mem.views.u32[hw + H.MAX_THREADS] !== 0)
+      return fine ? new HardenedSharedFineObjectAllocator(mem, raw, heapBase, opts) : new HardenedSharedObjectAllocator(mem, raw, heapBase, opts);
+    return fine ? new HardenedFineObjectAllocator(mem, raw, heapBase, opts) : new HardenedObjectAllocator(mem, raw, heapBase, opts);
+  }
   if (mem.views.u32[hw + H.MAX_THREADS] !== 0)
     return fine ? new SharedFineObjectAllocator(mem, raw, heapBase, opts) : new SharedObjectAllocator(mem, raw, heapBase, opts);
   return fine ? new FineObjectAllocator(mem, raw, heapBase, opts) : new ObjectAllocator(mem, raw, heapBase, opts);
