@@ -248,6 +248,7 @@ describe("hardened: true", () => {
     const h = createHeap({ hardened: true, memoryKind: "fixed" });
     const a = h.obj.malloc(32);
     const b = h.obj.malloc(32);
+    h.obj.malloc(32); // keeps the pool in use
     const t = attachHeap(h.buffer);
     h.obj.free(a);
     h.obj.free(b); // a is no longer the list's head: only hardened sees the double free below
