@@ -17,7 +17,7 @@ const dist = pathToFileURL(join(ROOT, "dist", "index.js")).href;
 describe("README: a damaged heap, fault injection", () => {
   it("has its examples", () => {
     expect(start).toBeGreaterThan(0);
-    expect(blocks.length).toBe(3);
+    expect(blocks.length).toBe(4);
   });
   it.each(blocks.map((b, i) => [i, b]))("example %i prints what its comments say", (_i, code) => {
     const src = (code as string).replace(/from "pymalloc"/g, `from ${JSON.stringify(dist)}`);
