@@ -248,5 +248,6 @@ export function allAdapters() {
     bump(),
     gcTypedArrays(),
     pymalloc("debug", 'pymalloc ("debug", untraced)', "debug hooks over pymalloc, traceAllocations: false", { allocator: "debug" }),
+    pymalloc("hardened", "pymalloc, hardened: true", "every popped block checked, double frees of small blocks found", { allocator: "pymalloc", hardened: true }),
   ];
 }
