@@ -53,14 +53,26 @@ describe("a damaged heap is found, never trusted", () => {
     h.check();
   });
 
-  it("a link inside its pool but not on a block boundary is refused", () => {
+  it("a link inside its pool but not on a block boundary: check() finds it (malloc too with hardened: true)", () => {
     const h = createHeap();
     const a = h.obj.malloc(48);
     const b = h.obj.malloc(48);
     h.obj.malloc(48);
     h.obj.free(a);
     h.u32[a >>> 2] = b + 8; // inside the live block b
-    expect(corruption(() => h.obj.malloc(48)).address).toBe(a);
+    expect(corruption(() => h.check()).address).toBe(a);
+  });
+
+  it("a link into its pool's header or its never-carved blocks is refused by malloc", () => {
+    const h = createHeap();
+    const a = h.obj.malloc(48);
+    h.obj.malloc(48);
+    h.obj.free(a);
+    const pool = a - (a % 16384);
+    for (const bad of [pool + Pool.FREEBLOCK, pool + 8000, pool + 16384 + 48]) {
+      h.u32[a >>> 2] = bad;
+      expect(corruption(() => h.obj.malloc(48)).address).toBe(a);
+    }
   });
 
   it("threads: a pool's remote-free word damaged is found by check() and by the owner's next malloc, never followed", () => {

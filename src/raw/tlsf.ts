@@ -110,9 +110,8 @@ export class RawAllocator {
     const u32 = this.u32;
     const next = u32[(c + 8) >>> 2];
     const prev = u32[(c + 12) >>> 2];
-    // Links are written through: each must be a free chunk (freeSizeAt), never a wild address.
-    if (next !== 0) this.freeSizeAt(next, c + Chunk.NEXT_FREE, "Chunk.NEXT_FREE");
-    if (prev !== 0) this.freeSizeAt(prev, c + Chunk.PREV_FREE, "Chunk.PREV_FREE");
+    // Links are written through: each neighbour must link back to c (never a wild write).
+    if ((next !== 0 && u32[(next + Chunk.PREV_FREE) >>> 2] !== c) || (prev !== 0 && u32[(prev + Chunk.NEXT_FREE) >>> 2] !== c)) this.brokenList(c);
     if (next !== 0) u32[(next + 12) >>> 2] = prev;
     if (prev !== 0) {
       u32[(prev + 8) >>> 2] = next;
@@ -151,6 +150,16 @@ export class RawAllocator {
 
   private corrupt(at: number, what: string, detail: string): HeapCorruptionError {
     return new HeapCorruptionError(at, detail, what);
+  }
+
+  /** A free chunk's list neighbours do not link back to it (out of line: a cold path). */
+  private brokenList(c: number): never {
+    throw this.corrupt(c + Chunk.NEXT_FREE, "Chunk.NEXT_FREE", `free chunk ${hex(c)}'s list neighbours do not link back to it`);
+  }
+
+  /** A footer (PREV_SIZE word) at `at` disagrees with the free chunk it belongs to. */
+  private brokenFooter(at: number): never {
+    throw this.corrupt(at, "Chunk.PREV_SIZE", "footer and free chunk header disagree on the chunk's size");
   }
 
   /**
@@ -328,8 +337,9 @@ export class RawAllocator {
     let size = (sw & ~Flag.MASK) >>> 0;
     if ((sw & Flag.PREV_FREE) !== 0) {
       const ps = u32[c >>> 2];
-      // The footer must lead to a free chunk of that very size (freeSizeAt checks its header).
-      if (this.freeSizeAt(c - ps, c, "Chunk.PREV_SIZE") !== ps) throw this.corrupt(c, "Chunk.PREV_SIZE", `footer says ${ps} bytes, the chunk there has another size`);
+      // The footer must lead to a free chunk of that very size (a free chunk's header is
+      // exactly size | FREE | TAG: never PREV_FREE, never ARENA).
+      if (u32[(c - ps + Chunk.SIZE) >>> 2] !== (ps | Flag.FREE | Flag.TAG)) this.brokenFooter(c);
       c -= ps;
       this.removeChunk(c, ps);
       size += ps;
@@ -341,7 +351,8 @@ export class RawAllocator {
     }
     const nsw = u32[(n + 4) >>> 2];
     if ((nsw & Flag.FREE) !== 0) {
-      const ns = this.freeSizeAt(n, n + Chunk.SIZE, "Chunk.SIZE");
+      const ns = (nsw & ~Flag.MASK) >>> 0;
+      if (u32[(n + ns) >>> 2] !== ns) this.brokenFooter(n + ns); // its footer repeats its size
       this.removeChunk(n, ns);
       size += ns;
     }
@@ -452,7 +463,8 @@ export class RawAllocator {
     }
     const nsw = u32[(nx + 4) >>> 2];
     if ((nsw & Flag.FREE) !== 0) {
-      const ns = this.freeSizeAt(nx, nx + Chunk.SIZE, "Chunk.SIZE");
+      const ns = (nsw & ~Flag.MASK) >>> 0;
+      if (u32[(nx + ns) >>> 2] !== ns) this.brokenFooter(nx + ns);
       if (csize + ns >= size) {
         this.removeChunk(nx, ns);
         this.shrinkTo(c, csize + ns, size, keep);
