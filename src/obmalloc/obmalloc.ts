@@ -995,9 +995,9 @@ export class SharedFineObjectAllocator extends SharedObjectAllocator {
  * more, so that heaps without it run exactly the code they always ran. malloc checks the block
  * it pops and that block's link are carved block starts of their pool (isBlockOf: in the pool,
  * past its header, below NEXTOFFSET, on a block boundary) before anything is written; free of a
- * small block whose first word looks like a free-list link (0, or a block of its pool) walks the
- * pool's free list, bounded by its blocks, and throws InvalidPointerError "double-free" when the
- * block is on it (a live block whose first word looks so costs a walk, never a false report).
+ * small block whose first word looks like a free-list link (a block of its pool, not 0) walks
+ * the pool's free list, bounded by its blocks, and throws InvalidPointerError "double-free" when
+ * the block is on it (a live block whose first word looks so costs a walk, never a false report).
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function hardened<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
@@ -1023,7 +1023,10 @@ function hardened<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
         const pool = p - (p & this.poolMask);
         const link = u32[p >>> 2];
         const cnt = u32[pool >>> 2];
-        if (cnt !== 0 && this.isBlockOf(pool, p) && (link === 0 || this.isBlockOf(pool, link))) {
+        // Only a non-zero link: live blocks often start with 0, and a walk for each cost the
+        // bundled trace 365 -> 577 instructions an event. (So the block at the end of its
+        // pool's free list, whose link is 0, is not found freed twice.)
+        if (cnt !== 0 && link !== 0 && this.isBlockOf(pool, link) && this.isBlockOf(pool, p)) {
           // Looks free: is it on the free list? (At most the pool's carved blocks are walked.)
           let k = (u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) / u32[(pool + Pool.SIZE) >>> 2];
           for (let b = u32[(pool + Pool.FREEBLOCK) >>> 2]; b !== 0 && k-- > 0; b = u32[b >>> 2]) {
