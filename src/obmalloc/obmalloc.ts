@@ -1013,6 +1013,11 @@ function hardened<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
           const nb = u32[bp >>> 2];
           if (nb !== 0 && !this.isBlockOf(pool, nb)) throw badLink(bp, nb, pool);
         }
+        // Clear the stale link in the block handed out, so that free() does not take a live
+        // block for a free one and walk its list (malloc's memory is uninitialized anyway).
+        const p = super.mallocIn(n, idx);
+        if (p !== 0) this.u32[p >>> 2] = 0;
+        return p;
       }
       return super.mallocIn(n, idx);
     }
