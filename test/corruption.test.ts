@@ -60,7 +60,7 @@ const CASES = 1500;
 const MODES = ["pymalloc", "malloc", "debug", "threads"];
 
 describe("seeded heap damage, every kind of metadata, every mode", () => {
-  it.each(MODES)(`${CASES} damaged %s heaps: a typed error or correct behaviour, each case within its time limit`, async (mode) => {
+  it.concurrent.each(MODES)(`${CASES} damaged %s heaps: a typed error or correct behaviour, each case within its time limit`, async (mode) => {
     const t = await runCases("damage", mode, 1, CASES);
     expect(t.bad).toEqual([]);
     expect(t.found + t.ok + t.skip).toBe(CASES);
@@ -69,7 +69,7 @@ describe("seeded heap damage, every kind of metadata, every mode", () => {
     expect(t.found).toBeGreaterThan(CASES * 0.4);
   }, 600_000);
 
-  it("attachHeap on zeros, random bytes, truncated copies and copies with one header word changed", async () => {
+  it.concurrent("attachHeap on zeros, random bytes, truncated copies and copies with one header word changed", async () => {
     const t = await runCases("attach", "attach", 1, 1000);
     expect(t.bad).toEqual([]);
     expect(t.found).toBeGreaterThan(500);
