@@ -277,5 +277,6 @@ export function allAdapters() {
     pymalloc("sampled", "pymalloc, sampleInterval: true", "sampled allocation sites, one per 512 KiB on average (Go's and jemalloc's default)", { allocator: "pymalloc", sampleInterval: true }),
     pymalloc("sampled64k", "pymalloc, sampleInterval: 65536", "sampled allocation sites, one per 64 KiB on average", { allocator: "pymalloc", sampleInterval: 65536 }),
     pymalloc("held", "pymalloc, view held in a local", "pymalloc with the loop's view held and replaced by a growth callback: what heap.u8 is measured against", { allocator: "pymalloc" }, true),
+    pymalloc("hardened", "pymalloc, hardened: true", "every popped block checked, double frees of small blocks found", { allocator: "pymalloc", hardened: true }),
   ];
 }

@@ -28,10 +28,16 @@ export class InvalidPointerError extends PymallocError {
   }
 }
 
-/** check() found the heap's own structures damaged. */
+/**
+ * The heap's own structures are damaged: found by check(), by attachHeap() validating a header,
+ * or by an allocation that would otherwise have followed a damaged link.
+ */
 export class HeapCorruptionError extends PymallocError {
-  constructor(address: number, detail: string) {
-    super(`heap corrupted at ${hex(address)}: ${detail}`, address);
+  /** The damaged field, e.g. "H.TOP", "Pool.FREEBLOCK", "Chunk.SIZE", "free block link" ("" when not one field). */
+  readonly field: string;
+  constructor(address: number, detail: string, field = "") {
+    super(`heap corrupted at ${hex(address)}${field ? ` (${field})` : ""}: ${detail}`, address);
+    this.field = field;
   }
 }
 

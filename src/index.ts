@@ -22,3 +22,4 @@ export { HeapSnapshot, SnapshotComparison, type SnapshotKey, type SnapshotStat, 
 export { sampleWeight } from "./debug/sampling.js";
 export type { TypedArray, TypedArrayType, TypedViews } from "./heap/typed.js";
 export { asMemPool, HeapMemPool, type MemPoolOptions, type MemPoolStats, type MemPoolType } from "./compat/mempool.js";
+export type { FaultPlan, FaultFamilyName } from "./heap/faults.js";

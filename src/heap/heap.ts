@@ -11,8 +11,6 @@ import {
   DEFAULT_MAX_BYTES,
   H,
   HeapFlag,
-  HEAP_MAGIC,
-  HEAP_VERSION,
   MODE_IDS,
   Slot,
   SlotState,
@@ -25,15 +23,16 @@ import { RawAllocator } from "../raw/tlsf.js";
 import { checkHeap } from "../introspect/check.js";
 import { heapStats, type HeapStats } from "../introspect/stats.js";
 import { AllocatorFamily, badPointer, type Family } from "./families.js";
-import { checkShifts, computeLayout, formatHeap } from "./layout.js";
+import { checkShifts, computeLayout, formatHeap, validateHeader } from "./layout.js";
 import { debugOptions, resolveOptions, type AllocatorMode, type AttachOptions, type HeapOptions } from "./options.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
 import { debugMallocStats } from "../introspect/mallocstats.js";
 import { wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
-import { SharedLock } from "../threads/lock.js";
+import { CHECK_WAIT_MS, SharedLock } from "../threads/lock.js";
 import { LockedFamily, withLock } from "../threads/locked.js";
 import { SampledFamily, Sampler, createSamplingState, sampledLeaks } from "../debug/sampling.js";
 import { takeSnapshot, type HeapSnapshot } from "../introspect/snapshot.js";
+import { FAULT_FAMILIES, FaultFamily, resolvePlan, type FaultFamilyName, type FaultPlan } from "./faults.js";
 
 export interface WalkedBlock {
   address: number;
@@ -131,6 +130,31 @@ export class Heap extends MemoryViews {
     this.obj = fams.o;
     this.mem = fams.m;
     this.raw = fams.r;
+  }
+
+  /**
+   * Fault injection: make allocations of the chosen families return 0 (NULL), as planned: the
+   * `nth` one, `every` n-th one, or a random share (`probability`, `seed`), at most `limit`
+   * times; counted per family from this call. Frees and the heap's state are untouched, so
+   * check() passes throughout. `null` stops it. Returns the number of allocations refused by
+   * the plan being replaced. Costs nothing when off: the families are swapped for wrappers only
+   * while a plan is in place (per handle: other threads' handles are not affected).
+   */
+  failAllocations(plan: FaultPlan | null): number {
+    const self = this as unknown as Record<FaultFamilyName, Family>;
+    let refused = 0;
+    for (const name of FAULT_FAMILIES) {
+      const f = self[name];
+      if (f instanceof FaultFamily) {
+        refused += f.failed;
+        self[name] = f.below;
+      }
+    }
+    if (plan !== null) {
+      const r = resolvePlan(plan);
+      for (const name of r.families) self[name] = new FaultFamily(self[name], r);
+    }
+    return refused;
   }
 
   /** fn under the heap's lock when threads share it; directly otherwise. */
@@ -255,12 +279,26 @@ export class Heap extends MemoryViews {
       this.locked(() => this.objectAllocator.orphanSlot(k));
   }
 
-  /** Walk every structure; throws HeapCorruptionError naming the first fault. */
+  /**
+   * Walk every structure the allocators follow; throws HeapCorruptionError naming the first
+   * fault's address and field (debug modes: MemoryCorruptionError for a damaged block). Linear
+   * in the heap's size; with threads it waits at most CHECK_WAIT_MS for the lock.
+   */
   check(): void {
-    this.locked(() => {
+    const lock = this.lock;
+    if (lock === undefined) {
       checkHeap(this);
       this.debug?.checkAll();
-    });
+      return;
+    }
+    lock.acquire(CHECK_WAIT_MS);
+    try {
+      this.memory.refresh();
+      checkHeap(this);
+      this.debug?.checkAll();
+    } finally {
+      lock.release();
+    }
   }
 }
 
@@ -277,7 +315,7 @@ export function createHeap(options: HeapOptions = {}): Heap {
       `threads: true needs a shared memory (a SharedArrayBuffer or a shared WebAssembly.Memory); this one is a ${memory.kind} ${memory.buffer.constructor.name}` +
         (typeof SharedArrayBuffer === "undefined" ? " (this context has no SharedArrayBuffer: a web page must be cross-origin isolated, served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)" : ""),
     );
-  const params = { heapBase, poolShift: o.poolShift, arenaShift: o.arenaShift, alignShift: o.alignShift, maxBytes: memory.maxBytes, mode: MODE_IDS[o.mode], flags: o.threads ? HeapFlag.THREADS : 0, maxThreads: o.maxThreads };
+  const params = { heapBase, poolShift: o.poolShift, arenaShift: o.arenaShift, alignShift: o.alignShift, maxBytes: memory.maxBytes, mode: MODE_IDS[o.mode], flags: (o.threads ? HeapFlag.THREADS : 0) | (o.hardened ? HeapFlag.HARDENED : 0), maxThreads: o.maxThreads };
   const layout = computeLayout(params);
   if (!memory.grow(layout.heapStart + 16))
     throw new RangeError(`memory too small for a heap: needs at least ${layout.heapStart + 16} bytes from heapBase ${heapBase}`);
@@ -296,16 +334,27 @@ function claimSlot(i32: Int32Array, heapBase: number): number {
   throw new PymallocError(`all ${max} thread slots of the heap at ${hex(heapBase)} are in use: threads that are done call detachThread() (raise createHeap's maxThreads otherwise)`, heapBase);
 }
 
-/** The heap already in this memory (made by createHeap here, in another thread, or saved). */
+/**
+ * The heap already in this memory (made by createHeap here, in another thread, or saved).
+ * Its header is validated first (heap/layout.ts validateHeader): a damaged or truncated copy is
+ * a HeapCorruptionError naming the field, before anything follows it. Chunks, pools and lists
+ * are check()'s to verify: call it on a copy you do not trust.
+ */
 export function attachHeap(memory: MemorySource, options: AttachOptions = {}): Heap {
   const heapBase = Math.ceil((options.heapBase ?? 0) / 16) * 16;
   const m = new Memory(memory, DEFAULT_MAX_BYTES);
-  const u32 = m.views.u32;
-  const hw = heapBase >>> 2;
-  if (m.byteLength < heapBase + 128 || u32[hw + H.MAGIC] !== HEAP_MAGIC)
-    throw new PymallocError(`no pymalloc heap at ${hex(heapBase)} in this memory`, heapBase);
-  if (u32[hw + H.VERSION] !== HEAP_VERSION)
-    throw new PymallocError(`heap at ${hex(heapBase)} has layout version ${u32[hw + H.VERSION]}; this build reads ${HEAP_VERSION}`, heapBase);
-  const maxBytes = u32[hw + H.MAX_BYTES];
+  validateHeader(m.views.u32, m.byteLength, heapBase, true);
+  if ((m.views.u32[(heapBase >>> 2) + H.FLAGS] & HeapFlag.THREADS) !== 0 && m.buffer instanceof SharedArrayBuffer) {
+    // Other threads may be allocating: the rest of the header is read under the lock.
+    const lock = new SharedLock(m.views.i32, (heapBase >>> 2) + H.LOCK);
+    lock.acquire(CHECK_WAIT_MS);
+    try {
+      m.refresh();
+      validateHeader(m.views.u32, m.byteLength, heapBase);
+    } finally {
+      lock.release();
+    }
+  } else validateHeader(m.views.u32, m.byteLength, heapBase);
+  const maxBytes = m.views.u32[(heapBase >>> 2) + H.MAX_BYTES];
   return new Heap(maxBytes === m.maxBytes ? m : new Memory(memory, maxBytes), heapBase, debugOptions(options));
 }

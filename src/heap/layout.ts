@@ -3,6 +3,7 @@
  *
  * Owns: the order and sizes of the header tables (TLSF bitmaps and list heads, thread slots with
  * their usedpools sentinels, nfp2lasta, pool map) and formatting a new heap in memory.
+ * Validating a header before anything trusts it (validateHeader: attachHeap and check()).
  * Must not: allocate; the allocators read the offsets written here from memory.
  */
 
@@ -10,6 +11,11 @@ import {
   Size,
   Tlsf,
   H,
+  HeapFlag,
+  DEFAULT_MAX_BYTES,
+  MAX_MAX_THREADS,
+  MODE_IDS,
+  Chunk,
   HEADER_SCALAR_BYTES,
   HEAP_MAGIC,
   HEAP_VERSION,
@@ -21,6 +27,7 @@ import {
   SlotState,
   usedSentinel,
 } from "../constants.js";
+import { HeapCorruptionError, hex } from "../errors.js";
 
 export interface LayoutParams {
   heapBase: number;
@@ -116,4 +123,124 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
     }
   }
   u32[(p.heapBase + l.threadSlots + Slot.STATE) >>> 2] = SlotState.LIVE;
+}
+
+/** Names of the header's scalar words, for errors. */
+const FIELD_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries({
+    MAGIC: H.MAGIC, VERSION: H.VERSION, HEADER_BYTES: H.HEADER_BYTES, MODE: H.MODE, POOL_SHIFT: H.POOL_SHIFT,
+    ARENA_SHIFT: H.ARENA_SHIFT, MAX_BYTES: H.MAX_BYTES, HEAP_BASE: H.HEAP_BASE, HEAP_START: H.HEAP_START, TOP: H.TOP,
+    PEAK_TOP: H.PEAK_TOP, LOCK: H.LOCK, SERIAL: H.SERIAL, FL_BITMAP: H.FL_BITMAP, USABLE_ARENAS: H.USABLE_ARENAS,
+    NARENAS_CURRENT: H.NARENAS_CURRENT, NARENAS_ALLOCATED: H.NARENAS_ALLOCATED, NARENAS_RECLAIMED: H.NARENAS_RECLAIMED,
+    NARENAS_HIGHWATER: H.NARENAS_HIGHWATER, SL_BITMAPS: H.SL_BITMAPS, FREE_HEADS: H.FREE_HEADS, THREAD_SLOTS: H.THREAD_SLOTS,
+    NFP2LASTA: H.NFP2LASTA, POOL_MAP: H.POOL_MAP, POOL_MAP_BYTES: H.POOL_MAP_BYTES, FLAGS: H.FLAGS, QUARANTINE: H.QUARANTINE,
+    MAX_THREADS: H.MAX_THREADS, ALIGN_SHIFT: H.ALIGN_SHIFT,
+  }).map(([k, v]) => [v, `H.${k}`]),
+);
+
+/** The lock word's values (threads/lock.ts): free, held, held with waiters. */
+export const LOCK_STATES = 3;
+
+/**
+ * Check the heap header at heapBase in a memory of byteLength bytes (u32 its word view) before
+ * anything follows it: magic, version, every scalar against its possible values, the memory's
+ * size and the others (the tables' offsets are recomputed from the shifts, sizes and thread
+ * count, and must be exactly those), the lock word, and every table word that holds an address
+ * (TLSF bitmaps and list heads, thread slots and their usedpools, nfp2lasta) against the chunk
+ * area. O(header size), no allocation beyond a layout record. Throws HeapCorruptionError
+ * naming the word's address and field ("H.TOP", "thread slot 3 DELAYED", ...). fixedOnly: only
+ * the fields that never change once the heap is made (and the lock word).
+ */
+export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: number, fixedOnly = false): void {
+  const hw = heapBase >>> 2;
+  const bad = (h: number, what: string): never => {
+    throw new HeapCorruptionError(heapBase + h * 4, what, FIELD_NAMES[h]);
+  };
+  if (byteLength < heapBase + HEADER_SCALAR_BYTES || u32[hw + H.MAGIC] !== HEAP_MAGIC)
+    throw new HeapCorruptionError(heapBase, `no pymalloc heap at ${hex(heapBase)} in this memory (its first word is not the magic number)`, "H.MAGIC");
+  const w = (h: number): number => u32[hw + h];
+  if (w(H.VERSION) !== HEAP_VERSION) bad(H.VERSION, `layout version ${w(H.VERSION)}; this build reads ${HEAP_VERSION}`);
+  if (w(H.HEAP_BASE) !== heapBase) bad(H.HEAP_BASE, `heap base ${hex(w(H.HEAP_BASE))}, found at ${hex(heapBase)}`);
+  if (!Object.values(MODE_IDS).includes(w(H.MODE) as never)) bad(H.MODE, `unknown allocator mode ${w(H.MODE)}`);
+  const poolShift = w(H.POOL_SHIFT);
+  const arenaShift = w(H.ARENA_SHIFT);
+  if (poolShift < MIN_POOL_SHIFT || poolShift > MAX_POOL_SHIFT) bad(H.POOL_SHIFT, `pool shift ${poolShift} outside ${MIN_POOL_SHIFT}..${MAX_POOL_SHIFT}`);
+  if (arenaShift < poolShift || arenaShift > MAX_ARENA_SHIFT || arenaShift - poolShift > MAX_POOLS_PER_ARENA_SHIFT)
+    bad(H.ARENA_SHIFT, `arena shift ${arenaShift} does not fit pool shift ${poolShift}`);
+  const alignShift = w(H.ALIGN_SHIFT);
+  if (alignShift !== Size.MIN_ALIGNMENT_SHIFT && alignShift !== Size.ALIGNMENT_SHIFT) bad(H.ALIGN_SHIFT, `alignment shift ${alignShift} is neither ${Size.MIN_ALIGNMENT_SHIFT} nor ${Size.ALIGNMENT_SHIFT}`);
+  const flags = w(H.FLAGS);
+  if ((flags & ~(HeapFlag.THREADS | HeapFlag.HARDENED)) !== 0) bad(H.FLAGS, `unknown flag bits ${hex(flags)}`);
+  const maxThreads = w(H.MAX_THREADS);
+  if ((flags & HeapFlag.THREADS) === 0 ? maxThreads !== 0 : maxThreads < 1 || maxThreads > MAX_MAX_THREADS)
+    bad(H.MAX_THREADS, `${maxThreads} thread slots for a heap ${(flags & HeapFlag.THREADS) === 0 ? "without" : "with"} threads`);
+  const maxBytes = w(H.MAX_BYTES);
+  if (maxBytes > DEFAULT_MAX_BYTES || maxBytes < heapBase + HEADER_SCALAR_BYTES) bad(H.MAX_BYTES, `growth limit ${maxBytes} outside [header end, ${DEFAULT_MAX_BYTES}]`);
+  const lock = w(H.LOCK);
+  if (lock >= LOCK_STATES || ((flags & HeapFlag.THREADS) === 0 && lock !== 0)) bad(H.LOCK, `lock word ${lock} is none the lock ever writes`);
+  // Every table offset is a function of the fields above: they must be exactly it.
+  const l = computeLayout({ heapBase, poolShift, arenaShift, alignShift, maxBytes, mode: 0, flags, maxThreads });
+  const expect: Array<[number, number]> = [
+    [H.HEADER_BYTES, l.headerBytes], [H.SL_BITMAPS, l.slBitmaps], [H.FREE_HEADS, l.freeHeads], [H.THREAD_SLOTS, l.threadSlots],
+    [H.NFP2LASTA, l.nfp2lasta], [H.POOL_MAP, l.poolMap], [H.POOL_MAP_BYTES, l.poolMapBytes], [H.HEAP_START, l.heapStart],
+  ];
+  for (const [h, v] of expect) if (w(h) !== v) bad(h, `${w(h)}, the layout of these shifts, sizes and threads puts ${v} there`);
+  const start = l.heapStart;
+  if (start + Chunk.HEADER > byteLength || start + Chunk.HEADER > maxBytes) bad(H.HEAP_START, `the memory (${byteLength} bytes) ends inside the heap header: a truncated copy?`);
+  // What follows changes as threads allocate: read it under the heap's lock (attachHeap).
+  if (fixedOnly) return;
+  const top = w(H.TOP);
+  const limit = Math.min(byteLength, maxBytes);
+  if (top < start || (top - start) % Size.ALIGNMENT !== 0 || top + Chunk.HEADER > limit)
+    bad(H.TOP, `top ${hex(top)} is not a chunk address in [${hex(start)}, ${hex(limit - Chunk.HEADER)}]${top + Chunk.HEADER > byteLength ? ": the memory ends below it (a truncated copy?)" : ""}`);
+  const peak = w(H.PEAK_TOP);
+  if (peak < top || (peak - start) % Size.ALIGNMENT !== 0 || peak + Chunk.HEADER > maxBytes) bad(H.PEAK_TOP, `peak top ${hex(peak)} below the top or not a chunk address`);
+  const inHeap = (a: number): boolean => a >= start && a < top;
+  const chunkAddr = (a: number): boolean => a === 0 || (inHeap(a) && (a - start) % Size.ALIGNMENT === 0);
+  if (w(H.FL_BITMAP) >>> Tlsf.FL_COUNT !== 0) bad(H.FL_BITMAP, `first-level bitmap ${hex(w(H.FL_BITMAP))} has bits past ${Tlsf.FL_COUNT}`);
+  const ua = w(H.USABLE_ARENAS);
+  if (ua !== 0 && !inHeap(ua)) bad(H.USABLE_ARENAS, `usable_arenas head ${hex(ua)} outside the chunks`);
+  const cur = w(H.NARENAS_CURRENT);
+  if (cur > (top - start) / 2 ** poolShift) bad(H.NARENAS_CURRENT, `${cur} arenas cannot fit in ${top - start} bytes`);
+  if (w(H.NARENAS_ALLOCATED) - w(H.NARENAS_RECLAIMED) !== cur) bad(H.NARENAS_ALLOCATED, "arenas allocated - reclaimed is not the arenas in use");
+  if (w(H.NARENAS_HIGHWATER) < cur || w(H.NARENAS_HIGHWATER) > w(H.NARENAS_ALLOCATED)) bad(H.NARENAS_HIGHWATER, "arena high-water mark below the arenas in use or above those ever allocated");
+  const q = w(H.QUARANTINE);
+  if (q !== 0 && (!inHeap(q) || (q & (Size.ALIGNMENT - 1)) !== 0)) bad(H.QUARANTINE, `quarantine ring ${hex(q)} is no block address`);
+  // Tables: TLSF bitmaps agree with each other, list heads are chunk addresses.
+  const tbl = (off: number, what: string, v: number): never => {
+    throw new HeapCorruptionError(heapBase + off, `${what} holds ${hex(v)}, which the allocator never writes there`, what);
+  };
+  const flmap = w(H.FL_BITMAP);
+  for (let fl = 0; fl < Tlsf.FL_COUNT; fl++) {
+    const off = l.slBitmaps + fl * 4;
+    const slmap = u32[(heapBase + off) >>> 2];
+    if (((flmap >>> fl) & 1) !== (slmap !== 0 ? 1 : 0)) tbl(off, `TLSF second-level bitmap ${fl} (first-level bit ${(flmap >>> fl) & 1})`, slmap);
+    for (let sl = 0; sl < Tlsf.SL_COUNT; sl++) {
+      const ho = l.freeHeads + ((fl << Tlsf.SL_SHIFT) + sl) * 4;
+      const head = u32[(heapBase + ho) >>> 2];
+      if (((slmap >>> sl) & 1) !== (head !== 0 ? 1 : 0) || !chunkAddr(head)) tbl(ho, `TLSF free list head (${fl},${sl})`, head);
+    }
+  }
+  // Thread slots: state, delayed list head, usedpools links (a sentinel, or a pool in the chunks).
+  const poolMask = 2 ** poolShift - 1;
+  for (let k = 0; k < l.nSlots; k++) {
+    const slot = heapBase + l.threadSlots + k * Slot.BYTES;
+    const st = u32[(slot + Slot.STATE) >>> 2];
+    if (st !== SlotState.FREE && st !== SlotState.LIVE) tbl(slot + Slot.STATE - heapBase, `thread slot ${k} STATE`, st);
+    const d = u32[(slot + Slot.DELAYED) >>> 2];
+    if (d !== 0 && !inHeap(d)) tbl(slot + Slot.DELAYED - heapBase, `thread slot ${k} DELAYED`, d);
+    for (let i = 0; i < Size.MAX_SIZE_CLASSES; i++) {
+      const sp = usedSentinel(slot + Slot.USEDPOOLS, i);
+      for (const at of [sp + 8, sp + 12]) {
+        const v = u32[at >>> 2];
+        if (v !== sp && !(inHeap(v) && (v & poolMask) === 0)) tbl(at - heapBase, `thread slot ${k} usedpools[${i}] ${at === sp + 8 ? "NEXT" : "PREV"}`, v);
+      }
+    }
+  }
+  for (let k = 0; k <= 1 << (arenaShift - poolShift); k++) {
+    const off = l.nfp2lasta + k * 4;
+    const v = u32[(heapBase + off) >>> 2];
+    if (v !== 0 && !inHeap(v)) tbl(off, `nfp2lasta[${k}]`, v);
+  }
+  if (l.poolMap + l.poolMapBytes > l.headerBytes) bad(H.POOL_MAP, "pool map runs past the header");
 }

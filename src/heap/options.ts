@@ -61,6 +61,13 @@ export interface HeapOptions {
    * SharedArrayBuffer can grow.
    */
   threads?: boolean;
+  /**
+   * Release modes check more (after mimalloc's secure mode): every block malloc hands out and the
+   * link it pops must be carved block starts of their pool (not only inside it), and free()
+   * finds a double free of a small block by walking its pool's free list when the block's first
+   * word looks like a free-list link. Costs instructions (see README); default false.
+   */
+  hardened?: boolean;
   /** With threads: how many threads may be attached at once (default 64, at most 4000). */
   maxThreads?: number;
   /**
@@ -117,6 +124,7 @@ export interface ResolvedOptions {
   alignShift: number;
   arenaShift: number;
   threads: boolean;
+  hardened: boolean;
   /** Thread slots: 0 without threads. */
   maxThreads: number;
   /** Mean bytes between sampled sites; 0: off. */
@@ -212,6 +220,7 @@ export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
     alignShift: alignOption(o.alignment),
     arenaShift: shiftOption(o.arenaSize, "arenaSize", poolShift + DEFAULT_POOLS_PER_ARENA_SHIFT),
     threads,
+    hardened: boolOption(o.hardened, "hardened", false),
     maxThreads: threads ? threadCount(o.maxThreads) : 0,
     sampleInterval: sampleOption(o.sampleInterval),
     debug: debugOptions(o),

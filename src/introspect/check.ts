@@ -1,31 +1,39 @@
 /**
- * introspect/check.ts — heap.check(): verify every allocator structure, report the first fault.
+ * introspect/check.ts — heap.check(): verify everything the allocators will ever follow, report
+ * the first fault.
  *
- * Owns: the invariants of the raw allocator (chunk chain, flags, footers, free lists, bitmaps)
- * and of the object allocator (arenas, pools, pool free lists, every thread's usedpools, pool
- * owners and blocks freed by other threads, usable_arenas order, nfp2lasta, pool map,
- * counters). Throws HeapCorruptionError with the address at fault.
- * Must not: write to memory. Bounded loops only: a corrupt list cannot hang it.
+ * Owns: the invariants of the header (heap/layout.ts validateHeader, and its fields against what
+ * this handle cached), of the raw allocator (chunk chain, flags, footers against neighbours and
+ * the top, free lists, bitmaps) and of the object allocator (arenas and their free-pool lists,
+ * every pool's header and free list whatever its state: in use, full, kept empty, free in its
+ * arena or never carved; every thread's usedpools, pool owners, the REMOTE and DELAYED lists of
+ * blocks freed by other threads, usable_arenas order, nfp2lasta, pool map, counters), and of the
+ * debug quarantine ring. Throws HeapCorruptionError with the address and the field at fault.
+ * Must not: write to memory. Linear in the heap's size, no recursion: every list walk is bounded
+ * by what it may hold, so a corrupt list cannot hang it.
  */
 
 import {
   Arena,
   Chunk,
+  Debug,
   Flag,
   Tlsf,
   H,
-  HEAP_MAGIC,
   Pool,
+  Remote,
   Slot,
   SlotState,
+  classSize,
 } from "../constants.js";
 import { HeapCorruptionError } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
-import { forEachChunk, forEachPool, pendingFrees } from "./walk.js";
+import { validateHeader } from "../heap/layout.js";
+import { forEachChunk, forEachLiveBlock, pendingFrees } from "./walk.js";
 import { listIndex } from "../raw/tlsf.js";
 
-function fail(at: number, what: string): never {
-  throw new HeapCorruptionError(at, what);
+function fail(at: number, what: string, field = ""): never {
+  throw new HeapCorruptionError(at, what, field);
 }
 
 export function checkHeap(heap: Heap): void {
@@ -34,27 +42,36 @@ export function checkHeap(heap: Heap): void {
   const o = heap.objectAllocator;
   const u32 = raw.u32;
   const u8 = raw.u8;
-  const hw = heap.heapBase >>> 2;
-  if (u32[hw + H.MAGIC] !== HEAP_MAGIC) fail(heap.heapBase, "heap header magic is gone");
-  const top = raw.top;
-  if (top < raw.start || top + Chunk.HEADER > u8.length) fail(heap.heapBase, `top ${top} outside [start, memory end - 8]`);
-  if (u32[hw + H.PEAK_TOP] < top) fail(heap.heapBase, "peak footprint below the current top");
+  const hb = heap.heapBase;
+  const hw = hb >>> 2;
 
-  // --- Raw chunk chain --------------------------------------------------------------------
+  // --- Header: valid on its own, and the heap this handle was made for ----------------------
+  validateHeader(u32, u8.length, hb);
+  const same = (h: number, v: number, name: string): void => {
+    if (u32[hw + h] !== v) fail(hb + h * 4, `${name} ${u32[hw + h]} changed under this handle (it was ${v})`, `H.${name}`);
+  };
+  same(H.POOL_SHIFT, o.poolShift, "POOL_SHIFT");
+  same(H.ARENA_SHIFT, o.arenaShift, "ARENA_SHIFT");
+  same(H.ALIGN_SHIFT, o.alignShift, "ALIGN_SHIFT");
+  same(H.MAX_THREADS, o.threaded ? o.nSlots - 1 : 0, "MAX_THREADS");
+  same(H.HEAP_START, raw.start, "HEAP_START");
+  const top = raw.top;
+
+  // --- Raw chunk chain ------------------------------------------------------------------------
   const freeChunks = new Set<number>();
   const arenas: number[] = [];
   let prevFree = false;
   let prevSize = 0;
   let last = 0;
   forEachChunk(heap, (c) => {
-    if ((c.flags & Flag.TAG) === 0) fail(c.chunk, "chunk header lacks its tag bit");
-    if (c.size < Chunk.MIN || c.size % 16 !== 0) fail(c.chunk, `chunk size ${c.size} is not a multiple of 16 of at least 16`);
+    if ((c.flags & Flag.TAG) === 0) fail(c.chunk + Chunk.SIZE, "chunk header lacks its tag bit", "Chunk.SIZE");
+    if (c.size < Chunk.MIN) fail(c.chunk + Chunk.SIZE, `chunk size ${c.size} is below ${Chunk.MIN}`, "Chunk.SIZE");
     const pf = (c.flags & Flag.PREV_FREE) !== 0;
-    if (pf !== prevFree) fail(c.chunk, `PREV_FREE flag is ${pf} but the previous chunk is ${prevFree ? "free" : "in use"}`);
-    if (pf && u32[c.chunk >>> 2] !== prevSize) fail(c.chunk, `footer says the previous chunk has ${u32[c.chunk >>> 2]} bytes, it has ${prevSize}`);
+    if (pf !== prevFree) fail(c.chunk + Chunk.SIZE, `PREV_FREE flag is ${pf} but the previous chunk is ${prevFree ? "free" : "in use"}`, "Chunk.SIZE");
+    if (pf && u32[c.chunk >>> 2] !== prevSize) fail(c.chunk, `footer says the previous chunk has ${u32[c.chunk >>> 2]} bytes, it has ${prevSize}`, "Chunk.PREV_SIZE");
     if (c.free) {
-      if (prevFree) fail(c.chunk, "two free chunks side by side (missed coalescing)");
-      if (c.arena) fail(c.chunk, "a free chunk flagged as an arena");
+      if (prevFree) fail(c.chunk + Chunk.SIZE, "two free chunks side by side (missed coalescing)", "Chunk.SIZE");
+      if (c.arena) fail(c.chunk + Chunk.SIZE, "a free chunk flagged as an arena", "Chunk.SIZE");
       freeChunks.add(c.chunk);
     }
     if (c.arena) arenas.push(c.chunk + Chunk.HEADER);
@@ -62,104 +79,134 @@ export function checkHeap(heap: Heap): void {
     prevSize = c.size;
     last = c.chunk + c.size;
   });
-  if (prevFree) fail(top, "the chunk below the top chunk is free (it should have merged into the top)");
-  if (last !== 0 && last !== top) fail(last, "chunk chain does not end at the top");
+  if (prevFree) fail(top, "the chunk below the top chunk is free (it should have merged into the top)", "H.TOP");
+  if (last !== 0 && last !== top) fail(last, "chunk chain does not end at the top", "Chunk.SIZE");
 
-  // --- TLSF free lists and bitmaps ----------------------------------------------------------
+  // --- TLSF free lists (validateHeader checked the bitmaps against the heads) ---------------------
   let listed = 0;
-  const flmap = u32[raw.wFl];
   for (let fl = 0; fl < Tlsf.FL_COUNT; fl++) {
-    const slmap = u32[raw.wSl + fl];
-    if (((flmap >>> fl) & 1) !== (slmap !== 0 ? 1 : 0)) fail(heap.heapBase, `first-level bitmap bit ${fl} disagrees with its second-level map`);
     for (let sl = 0; sl < Tlsf.SL_COUNT; sl++) {
-      let c = u32[raw.wHeads + (fl << Tlsf.SL_SHIFT) + sl];
-      if (((slmap >>> sl) & 1) !== (c !== 0 ? 1 : 0)) fail(heap.heapBase, `bitmap bit (${fl},${sl}) disagrees with its list`);
+      let at = hb + u32[hw + H.FREE_HEADS] + ((fl << Tlsf.SL_SHIFT) + sl) * 4;
+      let c = u32[at >>> 2];
       let prev = 0;
       while (c !== 0) {
-        if (!freeChunks.has(c)) fail(c, `free list (${fl},${sl}) holds a chunk that is not a free chunk`);
+        if (!freeChunks.has(c)) fail(at, `free list (${fl},${sl}) holds ${c}, which is not a free chunk`, prev === 0 ? "TLSF free list head" : "Chunk.NEXT_FREE");
         const size = (u32[(c + 4) >>> 2] & ~Flag.MASK) >>> 0;
-        if (listIndex(size) !== ((fl << Tlsf.SL_SHIFT) | sl)) fail(c, `free chunk of ${size} bytes is in the wrong list (${fl},${sl})`);
-        if (u32[(c + 12) >>> 2] !== prev) fail(c, "free list back link is wrong");
-        if (++listed > freeChunks.size) fail(c, "free lists hold more entries than there are free chunks (a cycle?)");
+        if (listIndex(size) !== ((fl << Tlsf.SL_SHIFT) | sl)) fail(c + Chunk.SIZE, `free chunk of ${size} bytes is in the wrong list (${fl},${sl})`, "Chunk.SIZE");
+        if (u32[(c + 12) >>> 2] !== prev) fail(c + Chunk.PREV_FREE, "free list back link is wrong", "Chunk.PREV_FREE");
+        if (++listed > freeChunks.size) fail(c + Chunk.NEXT_FREE, "free lists hold more entries than there are free chunks (a cycle?)", "Chunk.NEXT_FREE");
         prev = c;
-        c = u32[(c + 8) >>> 2];
+        at = c + Chunk.NEXT_FREE;
+        c = u32[at >>> 2];
       }
     }
   }
-  if (listed !== freeChunks.size) fail(heap.heapBase, `${freeChunks.size - listed} free chunks are in no free list`);
+  if (listed !== freeChunks.size) fail(hb, `${freeChunks.size - listed} free chunks are in no free list`, "TLSF free list head");
 
-  // --- Arenas and pools ---------------------------------------------------------------------
-  const headers = arenas.map((first) => o.arenaHeader(first));
-  const arenaSet = new Set(headers);
-  const pending = pendingFrees(heap);
+  // --- Arenas and every pool in them ------------------------------------------------------------
+  const headers: number[] = [];
   const poolInUsed = new Map<number, number>(); // pool -> size class, pools that must be in usedpools
   const keptEmpty = new Set<number>(); // empty pools a thread kept (threads heaps): in usedpools too
+  const freeLists = new Map<number, Set<number>>(); // pool in use -> its free blocks
   const slotState = (k: number): number => u32[(o.slotBase(k) + Slot.STATE) >>> 2];
+  const ps = o.poolSize;
   for (const first of arenas) {
     const a = o.arenaHeader(first);
-    if ((first & o.poolMask) !== 0) fail(first, "arena pools are not pool-aligned");
-    if (u32[(a + Arena.MAGIC) >>> 2] !== ((Arena.MAGIC_VALUE ^ a) >>> 0)) fail(a, "arena header magic is wrong");
+    headers.push(a);
+    if ((first & o.poolMask) !== 0) fail(first - Chunk.HEADER, "arena chunk's pools are not pool-aligned", "Chunk.SIZE");
+    if (u32[(a + Arena.MAGIC) >>> 2] !== ((Arena.MAGIC_VALUE ^ a) >>> 0)) fail(a + Arena.MAGIC, "arena header magic is wrong", "Arena.MAGIC");
     const total = u32[(a + Arena.NTOTALPOOLS) >>> 2];
     const nfree = u32[(a + Arena.NFREEPOOLS) >>> 2];
-    if (total === 0 || total > o.poolsPerArena || nfree > total) fail(a, `arena pool counts wrong: ${nfree} free of ${total}`);
-    const end = first + total * o.poolSize;
-    if (!o.isOurs(first) || !o.isOurs(end - 1)) fail(a, "pool map does not cover this arena");
-    if (u32[(a + Arena.FIRST) >>> 2] !== first) fail(a, "arena header does not name its first pool");
-    if (raw.usable(first) + Chunk.OVERHEAD !== total * o.poolSize) fail(a, `arena chunk is not the size of its ${total} pools`);
+    if (total === 0 || total > o.poolsPerArena) fail(a + Arena.NTOTALPOOLS, `arena holds ${total} pools`, "Arena.NTOTALPOOLS");
+    if (nfree > total) fail(a + Arena.NFREEPOOLS, `arena has ${nfree} free pools of ${total}`, "Arena.NFREEPOOLS");
+    if (raw.usable(first) + Chunk.OVERHEAD !== total * ps) fail(a + Arena.NTOTALPOOLS, `arena chunk is not the size of its ${total} pools`, "Arena.NTOTALPOOLS");
+    const end = first + total * ps;
+    if (u32[(a + Arena.FIRST) >>> 2] !== first) fail(a + Arena.FIRST, "arena header does not name its first pool", "Arena.FIRST");
     const poolAddress = u32[(a + Arena.POOL_ADDRESS) >>> 2];
-    if (poolAddress < first || poolAddress > end || (poolAddress - first) % o.poolSize !== 0)
-      fail(a, "arena's next-pool address is outside the arena");
+    if (poolAddress < first || poolAddress > end || (poolAddress - first) % ps !== 0)
+      fail(a + Arena.POOL_ADDRESS, "arena's next-pool address is outside the arena", "Arena.POOL_ADDRESS");
     const freePools = new Set<number>();
-    for (let p = u32[(a + Arena.FREEPOOLS) >>> 2]; p !== 0; p = u32[(p + Pool.NEXT) >>> 2]) {
-      if (p < first || p >= poolAddress || (p - first) % o.poolSize !== 0 || freePools.has(p)) fail(p, "arena free-pool list holds a bad pool");
+    let at = a + Arena.FREEPOOLS;
+    for (let p = u32[at >>> 2]; p !== 0; at = p + Pool.NEXT, p = u32[at >>> 2]) {
+      if (p < first || p >= poolAddress || (p - first) % ps !== 0 || freePools.has(p))
+        fail(at, `arena free-pool list holds ${p}: not a carved pool of this arena, or a cycle`, at === a + Arena.FREEPOOLS ? "Arena.FREEPOOLS" : "Pool.NEXT");
       freePools.add(p);
     }
-    const untouched = (end - poolAddress) / o.poolSize;
-    if (freePools.size + untouched !== nfree) fail(a, `arena says ${nfree} free pools, finds ${freePools.size} empty + ${untouched} never used`);
-    forEachPool(heap, first, (p) => {
-      if (!p.carved) return;
-      if (u32[(p.pool + Pool.ARENA) >>> 2] !== a) fail(p.pool, "pool's arena link is wrong");
-      if (freePools.has(p.pool)) {
-        if (p.allocated !== 0) fail(p.pool, "pool with live blocks is on the free-pool list");
-        return;
+    const untouched = (end - poolAddress) / ps;
+    if (freePools.size + untouched !== nfree) fail(a + Arena.NFREEPOOLS, `arena says ${nfree} free pools, finds ${freePools.size} empty + ${untouched} never used`, "Arena.NFREEPOOLS");
+    for (let pool = first; pool < end; pool += ps) {
+      const w = (f: number): number => u32[(pool + f) >>> 2];
+      if (w(Pool.ARENA) !== a) fail(pool + Pool.ARENA, "pool's arena link is wrong", "Pool.ARENA");
+      if (pool >= poolAddress) {
+        // Never carved: blank as newArena() left it (carving trusts a header whose class matches).
+        if (w(Pool.SZIDX) !== Pool.SZIDX_NONE) fail(pool + Pool.SZIDX, "never-used pool has a size class", "Pool.SZIDX");
+        if (w(Pool.COUNT) !== 0 || w(Pool.FREEBLOCK) !== 0 || w(Pool.REMOTE) !== 0) fail(pool, "never-used pool has blocks", "Pool.COUNT");
+        continue;
       }
-      if (p.allocated === 0) {
-        // Only a thread of a threads heap keeps an empty pool: its last of a class (obmalloc's
-        // poolEmptied), still in its usedpools (checked there).
-        if (!o.threaded) fail(p.pool, "empty pool is not on its arena's free-pool list");
-        keptEmpty.add(p.pool);
+      const szidx = w(Pool.SZIDX);
+      const free = freePools.has(pool);
+      if (szidx >= o.nClasses) {
+        // A free pool that holds no class is rewritten whole when taken; any other needs one.
+        if (free && szidx === Pool.SZIDX_NONE) continue;
+        fail(pool + Pool.SZIDX, `pool's size class ${szidx} is none of the heap's ${o.nClasses}`, "Pool.SZIDX");
       }
-      if (p.szidx < 0) fail(p.pool, "pool in use has no size class");
-      const owner = u32[(p.pool + Pool.OWNER) >>> 2];
-      if (owner >= o.nSlots) fail(p.pool, `pool's owner ${owner} is not a thread slot`);
-      if (owner !== o.orphan && slotState(owner) !== SlotState.LIVE) fail(p.pool, `pool's owner, thread ${owner}, is not attached`);
-      const remote = u32[(p.pool + Pool.REMOTE) >>> 2];
-      if (!o.threaded && remote !== 0) fail(p.pool, "pool of a heap without threads has a remote-free list");
-      const size = p.size;
-      if (u32[(p.pool + Pool.SIZE) >>> 2] !== size) fail(p.pool, `pool's block size word is ${u32[(p.pool + Pool.SIZE) >>> 2]}, its class holds ${size}`);
-      const no = u32[(p.pool + Pool.NEXTOFFSET) >>> 2];
-      if (u32[(p.pool + Pool.MAXNEXTOFFSET) >>> 2] !== p.end - size) fail(p.pool, "pool's last block offset is wrong");
-      if (no < Pool.OVERHEAD + size || (no - Pool.OVERHEAD) % size !== 0 || no > p.end) fail(p.pool, "pool's next-block offset is wrong");
-      const inPool = (b: number): boolean => b >= p.pool + Pool.OVERHEAD && b < p.pool + no && (b - p.pool - Pool.OVERHEAD) % size === 0;
+      const count = w(Pool.COUNT);
+      const size = classSize(szidx, o.alignShift);
+      const room = Math.min(ps, a - pool); // the arena's last pool ends at the arena header
+      const capacity = Math.floor((room - Pool.OVERHEAD) / size);
+      if (w(Pool.SIZE) !== size) fail(pool + Pool.SIZE, `pool's block size word is ${w(Pool.SIZE)}, its class holds ${size}`, "Pool.SIZE");
+      if (w(Pool.MAXNEXTOFFSET) !== room - size) fail(pool + Pool.MAXNEXTOFFSET, "pool's last block offset is wrong", "Pool.MAXNEXTOFFSET");
+      const no = w(Pool.NEXTOFFSET);
+      if (no < Pool.OVERHEAD + size || (no - Pool.OVERHEAD) % size !== 0 || no > room) fail(pool + Pool.NEXTOFFSET, "pool's next-block offset is wrong", "Pool.NEXTOFFSET");
+      const carved = (no - Pool.OVERHEAD) / size;
+      if (count > carved) fail(pool, `pool counts ${count} blocks in use of ${carved} carved`, "Pool.COUNT");
+      // The free list: carved block starts only, each once (bounded by the carved blocks).
       const freeBlocks = new Set<number>();
-      for (let b = u32[(p.pool + Pool.FREEBLOCK) >>> 2]; b !== 0; b = u32[b >>> 2]) {
-        if (!inPool(b)) fail(b, `pool ${p.pool} free list points outside its carved blocks`);
-        if (freeBlocks.size >= p.carvedBlocks) fail(b, "pool free list is longer than the pool (a cycle?)");
+      let fat = pool + Pool.FREEBLOCK;
+      for (let b = u32[fat >>> 2]; b !== 0; fat = b, b = u32[b >>> 2]) {
+        const off = b - pool - Pool.OVERHEAD;
+        if (off < 0 || off % size !== 0 || b >= pool + no) fail(fat, `pool ${pool} free list link ${b} is not one of its carved blocks`, fat === pool + Pool.FREEBLOCK ? "Pool.FREEBLOCK" : "free block link");
+        if (freeBlocks.has(b)) fail(fat, `pool ${pool} free list comes back to ${b} (a cycle, or a double free)`, fat === pool + Pool.FREEBLOCK ? "Pool.FREEBLOCK" : "free block link");
         freeBlocks.add(b);
       }
-      for (const b of p.pending) {
-        if (!inPool(b)) fail(b, `a block freed into pool ${p.pool} by another thread is not one of its carved blocks`);
-        if (freeBlocks.has(b)) fail(b, "a block freed by another thread is also on its pool's free list (double free)");
+      if (free) {
+        if (count !== 0) fail(pool, "pool with live blocks is on the free-pool list", "Pool.COUNT");
+        if (freeBlocks.size !== carved) fail(pool + Pool.FREEBLOCK, `free pool's list holds ${freeBlocks.size} of its ${carved} carved blocks`, "Pool.FREEBLOCK");
+        continue;
       }
-      if (freeBlocks.size + p.allocated !== p.carvedBlocks)
-        fail(p.pool, `pool count ${p.allocated} + ${freeBlocks.size} free blocks != ${p.carvedBlocks} carved blocks`);
-      if (p.allocated < p.capacity) poolInUsed.set(p.pool, p.szidx);
-    }, pending);
+      if (count === 0) {
+        // Only a thread of a threads heap keeps an empty pool: its last of a class (obmalloc's
+        // poolEmptied), still in its usedpools (checked there).
+        if (!o.threaded) fail(pool, "empty pool is not on its arena's free-pool list", "Pool.COUNT");
+        keptEmpty.add(pool);
+      }
+      const owner = w(Pool.OWNER);
+      if (owner >= o.nSlots) fail(pool + Pool.OWNER, `pool's owner ${owner} is not a thread slot`, "Pool.OWNER");
+      if (owner !== o.orphan && slotState(owner) !== SlotState.LIVE) fail(pool + Pool.OWNER, `pool's owner, thread ${owner}, is not attached`, "Pool.OWNER");
+      const remote = w(Pool.REMOTE);
+      if (!o.threaded && remote !== 0) fail(pool + Pool.REMOTE, "pool of a heap without threads has a remote-free list", "Pool.REMOTE");
+      if ((remote & Remote.FULL) !== 0 && remote !== Remote.FULL) fail(pool + Pool.REMOTE, `remote-free word ${remote} is a list head with the FULL bit`, "Pool.REMOTE");
+      freeLists.set(pool, freeBlocks);
+      // malloc pops the head of a pool in usedpools: one with room always has a free block.
+      if (count < capacity && freeBlocks.size === 0) fail(pool + Pool.FREEBLOCK, "pool with room has an empty free list", "Pool.FREEBLOCK");
+      if (freeBlocks.size + count !== carved) fail(pool, `pool count ${count} + ${freeBlocks.size} free blocks != ${carved} carved blocks`, "Pool.COUNT");
+      if (count < capacity) poolInUsed.set(pool, szidx);
+    }
   }
   const w = hw + H.NARENAS_CURRENT;
-  if (u32[w] !== arenas.length) fail(heap.heapBase, `header counts ${u32[w]} arenas, the heap holds ${arenas.length}`);
+  if (u32[w] !== arenas.length) fail(hb + H.NARENAS_CURRENT * 4, `header counts ${u32[w]} arenas, the heap holds ${arenas.length}`, "H.NARENAS_CURRENT");
 
-  // --- usedpools of every thread slot --------------------------------------------------------
+  // --- Blocks freed by other threads (REMOTE and DELAYED lists) ---------------------------------
+  // pendingFrees() throws on a link out of its pool or a cycle; here: pools in use only, and no
+  // block both pending and on its pool's free list.
+  for (const [pool, blocks] of pendingFrees(heap)) {
+    const fl = freeLists.get(pool);
+    if (fl === undefined) fail(pool + Pool.REMOTE, "blocks freed by other threads into a pool that is not in use", "Pool.REMOTE");
+    if (blocks.size > u32[pool >>> 2]) fail(pool, `${blocks.size} blocks pending for a pool counting ${u32[pool >>> 2]} in use`, "Pool.COUNT");
+    for (const b of blocks) if (fl.has(b)) fail(b, "a block freed by another thread is also on its pool's free list (double free)", "Pool.REMOTE");
+  }
+
+  // --- usedpools of every thread slot ----------------------------------------------------------
   let seen = 0;
   for (let k = 0; k < o.nSlots; k++) {
     const live = k === o.orphan || slotState(k) === SlotState.LIVE;
@@ -167,41 +214,46 @@ export function checkHeap(heap: Heap): void {
       const sp = o.sentinelOf(k, i);
       let prev = sp;
       let empties = 0;
-      for (let p = u32[(sp + Pool.NEXT) >>> 2]; p !== sp; p = u32[(p + Pool.NEXT) >>> 2]) {
-        if (keptEmpty.has(p) && (k === o.orphan || ++empties > 1)) fail(p, `usedpools[${i}] of thread slot ${k} holds an empty pool it may not keep`);
-        if (poolInUsed.get(p) !== i) fail(p, `usedpools[${i}] of thread slot ${k} holds a pool that is not a partly used pool of that class`);
-        if (u32[(p + Pool.OWNER) >>> 2] !== k) fail(p, `usedpools[${i}] of thread slot ${k} holds a pool of thread ${u32[(p + Pool.OWNER) >>> 2]}`);
-        if (!live) fail(p, `thread slot ${k} is free but its usedpools[${i}] holds pools`);
-        if (u32[(p + Pool.PREV) >>> 2] !== prev) fail(p, `usedpools[${i}] back link is wrong`);
-        if (++seen > poolInUsed.size) fail(p, "usedpools lists are longer than the pools (a cycle?)");
+      let at = sp + Pool.NEXT;
+      for (let p = u32[at >>> 2]; p !== sp; at = p + Pool.NEXT, p = u32[at >>> 2]) {
+        const field = at === sp + Pool.NEXT ? `thread slot ${k} usedpools[${i}]` : "Pool.NEXT";
+        if (poolInUsed.get(p) !== i) fail(at, `usedpools[${i}] of thread slot ${k} holds ${p}, not a partly used pool of that class`, field);
+        if (keptEmpty.has(p) && (k === o.orphan || ++empties > 1)) fail(p, `usedpools[${i}] of thread slot ${k} holds an empty pool it may not keep`, "Pool.COUNT");
+        if (u32[(p + Pool.OWNER) >>> 2] !== k) fail(p + Pool.OWNER, `usedpools[${i}] of thread slot ${k} holds a pool of thread ${u32[(p + Pool.OWNER) >>> 2]}`, "Pool.OWNER");
+        if (!live) fail(at, `thread slot ${k} is free but its usedpools[${i}] holds pools`, field);
+        if (u32[(p + Pool.PREV) >>> 2] !== prev) fail(p + Pool.PREV, `usedpools[${i}] back link is wrong`, "Pool.PREV");
+        if (++seen > poolInUsed.size) fail(at, "usedpools lists are longer than the pools (a cycle?)", field);
         prev = p;
       }
-      if (u32[(sp + Pool.PREV) >>> 2] !== prev) fail(sp, `usedpools[${i}] tail link is wrong`);
+      if (u32[(sp + Pool.PREV) >>> 2] !== prev) fail(sp + Pool.PREV, `usedpools[${i}] tail link is wrong`, `thread slot ${k} usedpools[${i}]`);
     }
   }
-  if (seen !== poolInUsed.size) fail(heap.heapBase, `${poolInUsed.size - seen} partly used pools are in no usedpools list`);
+  if (seen !== poolInUsed.size) fail(hb, `${poolInUsed.size - seen} partly used pools are in no usedpools list`, "Pool.NEXT");
 
   // --- usable_arenas order and nfp2lasta -------------------------------------------------------
+  const arenaSet = new Set(headers);
   const lastWith = new Map<number, number>();
   let prevA = 0;
   let prevNf = 0;
   let usable = 0;
-  for (let a = u32[o.wUsable]; a !== 0; a = u32[(a + Arena.NEXT) >>> 2]) {
-    if (!arenaSet.has(a)) fail(a, "usable_arenas holds something that is not an arena");
+  let uat = hb + H.USABLE_ARENAS * 4;
+  for (let a = u32[uat >>> 2]; a !== 0; uat = a + Arena.NEXT, a = u32[uat >>> 2]) {
+    const field = prevA === 0 ? "H.USABLE_ARENAS" : "Arena.NEXT";
+    if (!arenaSet.has(a)) fail(uat, `usable_arenas holds ${a}, which is not an arena`, field);
     const nf = u32[(a + Arena.NFREEPOOLS) >>> 2];
-    if (nf === 0) fail(a, "a full arena is on usable_arenas");
-    if (nf < prevNf) fail(a, "usable_arenas is not ordered by free pools");
-    if (u32[(a + Arena.PREV) >>> 2] !== prevA) fail(a, "usable_arenas back link is wrong");
-    if (++usable > arenas.length) fail(a, "usable_arenas is longer than the arenas (a cycle?)");
+    if (nf === 0) fail(uat, "a full arena is on usable_arenas", field);
+    if (nf < prevNf) fail(uat, "usable_arenas is not ordered by free pools", field);
+    if (u32[(a + Arena.PREV) >>> 2] !== prevA) fail(a + Arena.PREV, "usable_arenas back link is wrong", "Arena.PREV");
+    if (++usable > arenas.length) fail(uat, "usable_arenas is longer than the arenas (a cycle?)", field);
     lastWith.set(nf, a);
     prevA = a;
     prevNf = nf;
   }
   let withFree = 0;
   for (const a of headers) if (u32[(a + Arena.NFREEPOOLS) >>> 2] > 0) withFree++;
-  if (withFree !== usable) fail(heap.heapBase, `${withFree} arenas have free pools but usable_arenas lists ${usable}`);
+  if (withFree !== usable) fail(hb + H.USABLE_ARENAS * 4, `${withFree} arenas have free pools but usable_arenas lists ${usable}`, "H.USABLE_ARENAS");
   for (let k = 0; k <= o.poolsPerArena; k++) {
-    if (u32[o.wNfp + k] !== (lastWith.get(k) ?? 0)) fail(heap.heapBase, `nfp2lasta[${k}] does not name the last arena with ${k} free pools`);
+    if (u32[o.wNfp + k] !== (lastWith.get(k) ?? 0)) fail((o.wNfp + k) * 4, `nfp2lasta[${k}] does not name the last arena with ${k} free pools`, `nfp2lasta[${k}]`);
   }
 
   // --- Pool map: exactly the arenas' pools are "ours" ------------------------------------------
@@ -212,6 +264,51 @@ export function checkHeap(heap: Heap): void {
     for (let q = q0; q < q0 + total; q++) expect[q >>> 3] |= 1 << (q & 7);
   }
   for (let i = 0; i < expect.length; i++) {
-    if (u8[o.mapBase + i] !== expect[i]) fail(o.mapBase + i, `pool map byte ${i} is ${u8[o.mapBase + i]}, expected ${expect[i]}`);
+    if (u8[o.mapBase + i] !== expect[i]) fail(o.mapBase + i, `pool map byte ${i} is ${u8[o.mapBase + i]}, expected ${expect[i]}`, "pool map");
   }
+
+  if (heap.debug !== undefined) checkQuarantine(heap);
+}
+
+/**
+ * The debug hooks' quarantine ring: a live raw block big enough for its capacity, its head and
+ * count inside it, every entry a distinct live block below the hooks marked freed (with the
+ * usable size it had), the byte total their sum, and no freed block outside the ring.
+ */
+function checkQuarantine(heap: Heap): void {
+  const u32 = heap.rawAllocator.u32;
+  const u8 = heap.rawAllocator.u8;
+  const ring = u32[(heap.heapBase >>> 2) + H.QUARANTINE];
+  const usable = new Map<number, number>();
+  forEachLiveBlock(heap, (b) => {
+    if (b.address !== ring) usable.set(b.address, b.usable);
+  });
+  let freed = 0;
+  for (const base of usable.keys()) if ((u8[base + Debug.FAMILY] & Debug.FREED_BIT) !== 0) freed++;
+  if (ring === 0) {
+    if (freed !== 0) fail(heap.heapBase + H.QUARANTINE * 4, `no quarantine ring, but ${freed} blocks are marked freed`, "H.QUARANTINE");
+    return;
+  }
+  const rw = heap.rawAllocator.liveUsable(ring);
+  const cap = u32[(ring + Debug.Q_CAPACITY) >>> 2];
+  if (rw === 0) fail(heap.heapBase + H.QUARANTINE * 4, "the quarantine ring is not a live raw block", "H.QUARANTINE");
+  if (cap === 0 || Debug.Q_ENTRIES + Debug.Q_ENTRY * cap > rw) fail(ring + Debug.Q_CAPACITY, `quarantine capacity ${cap} does not fit its ${rw}-byte ring`, "Debug.Q_CAPACITY");
+  const head = u32[(ring + Debug.Q_HEAD) >>> 2];
+  const count = u32[(ring + Debug.Q_COUNT) >>> 2];
+  if (head >= cap) fail(ring + Debug.Q_HEAD, `quarantine head ${head} past its capacity ${cap}`, "Debug.Q_HEAD");
+  if (count > cap) fail(ring + Debug.Q_COUNT, `quarantine holds ${count} of capacity ${cap}`, "Debug.Q_COUNT");
+  if (count !== freed) fail(ring + Debug.Q_COUNT, `quarantine counts ${count} blocks, ${freed} blocks are marked freed`, "Debug.Q_COUNT");
+  const inRing = new Set<number>();
+  let bytes = 0;
+  for (let i = 0; i < count; i++) {
+    const e = ring + Debug.Q_ENTRIES + Debug.Q_ENTRY * ((head + i) % cap);
+    const base = u32[e >>> 2];
+    const u = usable.get(base);
+    if (u === undefined || (u8[base + Debug.FAMILY] & Debug.FREED_BIT) === 0 || inRing.has(base))
+      fail(e, `quarantine entry ${base} is not a freed block below the hooks (or is listed twice)`, "quarantine entry");
+    if (u32[(e + Debug.Q_ENTRY_USABLE) >>> 2] !== u) fail(e + Debug.Q_ENTRY_USABLE, `quarantine entry's usable size is not its block's ${u}`, "quarantine entry usable");
+    inRing.add(base);
+    bytes += u32[(base + Debug.SIZE) >>> 2];
+  }
+  if (u32[(ring + Debug.Q_BYTES) >>> 2] !== bytes) fail(ring + Debug.Q_BYTES, `quarantine counts ${u32[(ring + Debug.Q_BYTES) >>> 2]} bytes, its blocks hold ${bytes}`, "Debug.Q_BYTES");
 }

@@ -70,29 +70,50 @@ const NONE: Set<number> = new Set();
 /**
  * Threads: blocks freed by threads that do not own their pool and not yet taken back by the
  * owner (each pool's REMOTE list and each thread slot's DELAYED list), by pool. Read while other
- * threads run, the lists may be changing: introspect a quiet heap. Bounded walks.
+ * threads run, the lists may be changing: introspect a quiet heap. Every entry must be a carved
+ * block of a pool in use, on one list at most once; anything else (a link out of its pool, a
+ * cycle) is a HeapCorruptionError naming the word that holds it. Linear: each block is visited once.
  */
 export function pendingFrees(heap: Heap): Map<number, Set<number>> {
   const out = new Map<number, Set<number>>();
   const o = heap.objectAllocator;
   if (!o.threaded) return out;
   const u32 = o.u32;
-  const add = (b: number): boolean => {
-    if (b === 0 || !o.isOurs(b)) return false;
+  const nClasses = sizeClasses(o.alignShift);
+  /** Add b (read from the word at `at`, named `what`); false at the list's end. */
+  const add = (b: number, at: number, what: string, pool0: number): boolean => {
+    if (b === 0) return false;
     const pool = b - (b & o.poolMask);
+    const bad = (why: string): never => {
+      throw new HeapCorruptionError(at, `${what} holds ${b >>> 0}: ${why}`, what);
+    };
+    if (!o.isOurs(b)) bad("not an address in the object allocator's pools");
+    if (pool0 !== 0 && pool !== pool0) bad("a block of another pool");
+    const szidx = u32[(pool + Pool.SZIDX) >>> 2];
+    if (u32[pool >>> 2] === 0 || szidx >= nClasses) bad("a block of a pool that holds none");
+    const off = b - pool - Pool.OVERHEAD;
+    const size = classSize(szidx, o.alignShift);
+    if (off < 0 || off % size !== 0 || b >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2]) bad("not a carved block start");
     let s = out.get(pool);
     if (s === undefined) out.set(pool, (s = new Set()));
-    if (s.has(b) || s.size > o.poolSize >>> 4) return false;
+    if (s.has(b)) bad("a block already on a list of blocks freed by other threads (a cycle, or a double free)");
     s.add(b);
     return true;
   };
   for (let k = 0; k < o.nSlots; k++) {
-    for (let b = u32[(o.slotBase(k) + Slot.DELAYED) >>> 2]; add(b); b = u32[b >>> 2]);
+    let at = o.slotBase(k) + Slot.DELAYED;
+    const what = `thread slot ${k} DELAYED list`;
+    for (let b = u32[at >>> 2]; add(b, at, what, 0); at = b, b = u32[b >>> 2]);
   }
   for (const first of heap.rawAllocator.arenas()) {
-    const end = u32[(o.arenaHeader(first) + Arena.POOL_ADDRESS) >>> 2];
+    const a = o.arenaHeader(first);
+    const end = Math.min(u32[(a + Arena.POOL_ADDRESS) >>> 2], a);
     for (let pool = first; pool < end; pool += o.poolSize) {
-      for (let b = (u32[(pool + Pool.REMOTE) >>> 2] & ~Remote.FULL) >>> 0; add(b); b = u32[b >>> 2]);
+      let at = pool + Pool.REMOTE;
+      const head = u32[at >>> 2];
+      if (head === 0 || head === Remote.FULL) continue;
+      const what = "Pool.REMOTE list";
+      for (let b = head; add(b, at, what, pool); at = b, b = u32[b >>> 2]);
     }
   }
   return out;

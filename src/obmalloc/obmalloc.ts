@@ -54,12 +54,18 @@ import {
   usedSentinel,
   Arena,
   H,
+  HeapFlag,
   Pool,
   Remote,
   Slot,
   SlotState,
 } from "../constants.js";
-import { InvalidPointerError, detachedError } from "../errors.js";
+import { HeapCorruptionError, InvalidPointerError, detachedError, hex } from "../errors.js";
+
+/** The free block bp of `pool` links to nb, which is no carved block of that pool (see mallocIn). */
+function badLink(bp: number, nb: number, pool: number): HeapCorruptionError {
+  return new HeapCorruptionError(bp, `free block's link ${hex(nb)} is not a block of its pool ${hex(pool)} (a write into a freed block?)`, "free block link");
+}
 import type { Memory, Views } from "../memory/memory.js";
 import type { RawAllocator } from "../raw/tlsf.js";
 import type { SharedLock } from "../threads/lock.js";
@@ -284,7 +290,16 @@ export class ObjectAllocator {
         u32[pool >>> 2]++;
         const nb = u32[bp >>> 2];
         u32[(pool + Pool.FREEBLOCK) >>> 2] = nb;
+        // The popped link nb, read from a free block (where a stale pointer may have written),
+        // is the next block to hand out: 0 (the list's end), or a block this pool has carved.
+        // The rule, exactly (the AssemblyScript port mirrors it): bad when
+        //   ((nb - pool - Pool.OVERHEAD) >>> 0) >= NEXTOFFSET - Pool.OVERHEAD
+        // (one unsigned compare: outside the pool, in its header, or never carved). Whether nb
+        // is on a block boundary costs a division: hardened: true checks it (HardenedMixin).
+        // brokenLink() undoes the two writes above and throws HeapCorruptionError naming bp.
+        // (With the division too: compileall 304 -> 329 instructions an event; this: 320.)
         if (nb === 0) this.extendPool(pool);
+        else if ((nb - pool - Pool.OVERHEAD) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) this.brokenLink(pool, bp, nb);
         return bp;
       }
       return this.mallocFresh(idx, n);
@@ -292,12 +307,25 @@ export class ObjectAllocator {
     return this.rawMalloc(n);
   }
 
+  /** mallocIn popped bp, whose link nb is no block of its pool: undo the pop, throw. */
+  protected brokenLink(pool: number, bp: number, nb: number): never {
+    this.u32[pool >>> 2]--;
+    this.u32[(pool + Pool.FREEBLOCK) >>> 2] = bp;
+    throw badLink(bp, nb, pool);
+  }
+
   /**
    * usedpools[idx] is empty: poolFor() links a pool with a free block at its head, and mallocIn()
    * then pops it; else (no arena could be had) the raw allocator serves n.
    */
   private mallocFresh(idx: number, n: number): number {
-    return this.poolFor(idx) !== 0 ? this.mallocIn(n, idx) : this.rawMalloc(n);
+    const pool = this.poolFor(idx);
+    if (pool === 0) return this.rawMalloc(n);
+    // poolFor() linked a pool at the head of usedpools[idx]; a damaged class word links it
+    // elsewhere, and mallocIn() would come back here for ever.
+    const sp = this.sentinel(idx);
+    if (this.u32[(sp + Pool.NEXT) >>> 2] !== pool) throw new HeapCorruptionError(pool + Pool.SZIDX, `pool taken for size class ${idx} did not land in its usedpools`, "Pool.SZIDX");
+    return this.mallocIn(n, idx);
   }
 
   /**
@@ -339,6 +367,9 @@ export class ObjectAllocator {
     const u32 = this.u32;
     const next = u32[(pool + Pool.NEXT) >>> 2];
     const prev = u32[(pool + Pool.PREV) >>> 2];
+    // Both neighbours must link back (a pool or a sentinel): never write through a damaged link.
+    if (u32[(next + Pool.PREV) >>> 2] !== pool || u32[(prev + Pool.NEXT) >>> 2] !== pool)
+      throw new HeapCorruptionError(pool + Pool.NEXT, `usedpools links of pool ${hex(pool)} do not come back to it`, "Pool.NEXT");
     u32[(next + Pool.PREV) >>> 2] = prev;
     u32[(prev + Pool.NEXT) >>> 2] = next;
   }
@@ -346,7 +377,9 @@ export class ObjectAllocator {
   /** Put pool at the front of its class's list in the usedpools at usedBase. */
   private linkPool(pool: number, usedBase: number): void {
     const u32 = this.u32;
-    const sp = usedSentinel(usedBase, u32[(pool + Pool.SZIDX) >>> 2]);
+    const idx = u32[(pool + Pool.SZIDX) >>> 2];
+    if (idx >= this.nClasses) throw new HeapCorruptionError(pool + Pool.SZIDX, `pool's size class ${idx} is none of the heap's`, "Pool.SZIDX");
+    const sp = usedSentinel(usedBase, idx);
     const next = u32[(sp + Pool.NEXT) >>> 2];
     u32[(pool + Pool.NEXT) >>> 2] = next;
     u32[(pool + Pool.PREV) >>> 2] = sp;
@@ -393,8 +426,13 @@ export class ObjectAllocator {
       u32[this.wUsable] = ao;
       u32[wN + u32[(ao + Arena.NFREEPOOLS) >>> 2]] = ao;
     }
+    this.arenaOf(0, ao, this.wUsable * 4, "H.USABLE_ARENAS");
     let pool = u32[(ao + Arena.FREEPOOLS) >>> 2];
     if (pool !== 0) {
+      // A free pool of this arena, empty; if it keeps a free list of this class, that list's head.
+      if ((pool & this.poolMask) !== 0 || !this.isOurs(pool) || u32[(pool + Pool.ARENA) >>> 2] !== ao || u32[pool >>> 2] !== 0)
+        throw new HeapCorruptionError(ao + Arena.FREEPOOLS, `arena's free-pool list holds ${hex(pool)}, no free pool of it`, "Arena.FREEPOOLS");
+      if (u32[(pool + Pool.SZIDX) >>> 2] === idx) this.checkKeptList(pool, idx, ao);
       u32[(ao + Arena.FREEPOOLS) >>> 2] = u32[(pool + Pool.NEXT) >>> 2];
     } else {
       pool = u32[(ao + Arena.POOL_ADDRESS) >>> 2];
@@ -426,6 +464,40 @@ export class ObjectAllocator {
     // usedpools[idx] is empty (that is why we are here): the pool becomes the whole list.
     this.linkPool(pool, this.usedBase);
     return pool;
+  }
+
+  /**
+   * ao, read from the word at `at` (field `what`) of pool (0: none), when it is an arena header
+   * (its magic says so, and it is that pool's arena); else HeapCorruptionError.
+   */
+  private arenaOf(pool: number, ao: number, at: number, what: string): number {
+    if (this.u32[(ao + Arena.MAGIC) >>> 2] !== ((Arena.MAGIC_VALUE ^ ao) >>> 0) || (pool !== 0 && (pool < this.u32[(ao + Arena.FIRST) >>> 2] || pool >= ao)))
+      throw new HeapCorruptionError(at, `${hex(ao)} is no arena header${pool !== 0 ? ` of pool ${hex(pool)}` : ""}`, what);
+    return ao;
+  }
+
+  /**
+   * A free pool about to be reused for class idx with the free list it kept: its header must
+   * be that of such a pool (size words, next offset) and its list head a carved block (the rest
+   * is checked as blocks are popped: mallocIn).
+   */
+  private checkKeptList(pool: number, idx: number, ao: number): void {
+    const u32 = this.u32;
+    const size = classSize(idx, this.alignShift);
+    const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
+    const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
+    const off = fb - pool - Pool.OVERHEAD;
+    if (
+      u32[(pool + Pool.SIZE) >>> 2] !== size ||
+      u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] !== Math.min(this.poolSize, ao - pool) - size ||
+      no < Pool.OVERHEAD + size ||
+      no > u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] + size ||
+      (no - Pool.OVERHEAD) % size !== 0 ||
+      off < 0 ||
+      fb >= pool + no ||
+      off % size !== 0
+    )
+      throw new HeapCorruptionError(pool, `free pool ${hex(pool)} of class ${idx} has a damaged header or list head`, "Pool.FREEBLOCK");
   }
 
   /** The header of the arena whose first pool (its raw chunk's payload) is at first. */
@@ -538,7 +610,7 @@ export class ObjectAllocator {
   private returnPool(pool: number): void {
     const u32 = this.u32;
     this.unlinkPool(pool);
-    const ao = u32[(pool + Pool.ARENA) >>> 2];
+    const ao = this.arenaOf(pool, u32[(pool + Pool.ARENA) >>> 2], pool + Pool.ARENA, "Pool.ARENA");
     u32[(pool + Pool.NEXT) >>> 2] = u32[(ao + Arena.FREEPOOLS) >>> 2];
     u32[(ao + Arena.FREEPOOLS) >>> 2] = pool;
     const wN = this.wNfp;
@@ -590,6 +662,8 @@ export class ObjectAllocator {
     const u32 = this.u32;
     const pv = u32[(ao + Arena.PREV) >>> 2];
     const nx = u32[(ao + Arena.NEXT) >>> 2];
+    if ((pv !== 0 ? u32[(pv + Arena.NEXT) >>> 2] : u32[this.wUsable]) !== ao || (nx !== 0 && u32[(nx + Arena.PREV) >>> 2] !== ao))
+      throw new HeapCorruptionError(ao + Arena.NEXT, `usable_arenas links of arena ${hex(ao)} do not come back to it`, "Arena.NEXT");
     if (pv !== 0) u32[(pv + Arena.NEXT) >>> 2] = nx;
     else u32[this.wUsable] = nx;
     if (nx !== 0) u32[(nx + Arena.PREV) >>> 2] = pv;
@@ -681,9 +755,14 @@ export class ObjectAllocator {
     const head = (Atomics.exchange(this.i32, w, 0) & ~Remote.FULL) >>> 0;
     if (head === 0) return 0;
     const u32 = this.u32;
+    // Links written by other threads into freed blocks: each a carved block of this pool, and no
+    // more of them than the pool counts in use (a cycle or a stray write ends in an error).
+    const cnt = u32[pool >>> 2];
+    if (!this.isBlockOf(pool, head)) throw new HeapCorruptionError(pool + Pool.REMOTE, `remote-free list head ${hex(head)} is no block of pool ${hex(pool)}`, "Pool.REMOTE");
     let n = 1;
     let last = head;
     for (let b = u32[last >>> 2]; b !== 0; b = u32[b >>> 2]) {
+      if (!this.isBlockOf(pool, b) || n >= cnt) throw new HeapCorruptionError(last, `remote-free link ${hex(b)} is no block of pool ${hex(pool)}, or the list is longer than its blocks in use`, "free block link");
       last = b;
       n++;
     }
@@ -691,6 +770,14 @@ export class ObjectAllocator {
     u32[(pool + Pool.FREEBLOCK) >>> 2] = head;
     u32[pool >>> 2] -= n;
     return n;
+  }
+
+  /** Whether b is a carved block start of pool (mallocIn's rule for a popped link). */
+  protected isBlockOf(pool: number, b: number): boolean {
+    const u32 = this.u32;
+    const off = b - pool - Pool.OVERHEAD;
+    const nth = off / u32[(pool + Pool.SIZE) >>> 2];
+    return off >= 0 && b < pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] && (nth | 0) === nth;
   }
 
   /** takeRemote, for a pool that may be full and out of the usedpools at usedBase: relinks it. */
@@ -903,10 +990,74 @@ export class SharedFineObjectAllocator extends SharedObjectAllocator {
   }
 }
 
+/**
+ * hardened: true (HeapFlag.HARDENED): a subclass of any of the four allocators above that checks
+ * more, so that heaps without it run exactly the code they always ran. malloc checks the block
+ * it pops and that block's link are carved block starts of their pool (isBlockOf: in the pool,
+ * past its header, below NEXTOFFSET, on a block boundary) before anything is written; free of a
+ * small block whose first word looks like a free-list link (a block of its pool, not 0) walks
+ * the pool's free list, bounded by its blocks, and throws InvalidPointerError "double-free" when
+ * the block is on it (a live block whose first word looks so costs a walk, never a false report).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function hardened<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
+  return class extends Base {
+    protected override mallocIn(n: number, idx: number): number {
+      if (idx < this.nClasses) {
+        const u32 = this.u32;
+        const sp = this.usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
+        const pool = u32[(sp + Pool.NEXT) >>> 2];
+        if (pool !== sp) {
+          const bp = u32[(pool + Pool.FREEBLOCK) >>> 2];
+          if (!this.isBlockOf(pool, bp)) throw new HeapCorruptionError(pool + Pool.FREEBLOCK, `pool's first free block ${hex(bp)} is no block of it`, "Pool.FREEBLOCK");
+          const nb = u32[bp >>> 2];
+          if (nb !== 0 && !this.isBlockOf(pool, nb)) throw badLink(bp, nb, pool);
+        }
+        // Clear the stale link in the block handed out, so that free() does not take a live
+        // block for a free one and walk its list (malloc's memory is uninitialized anyway).
+        const p = super.mallocIn(n, idx);
+        if (p !== 0) this.u32[p >>> 2] = 0;
+        return p;
+      }
+      return super.mallocIn(n, idx);
+    }
+
+    override free(p: number): void {
+      if (this.isOurs(p)) {
+        const u32 = this.u32;
+        const pool = p - (p & this.poolMask);
+        const link = u32[p >>> 2];
+        const cnt = u32[pool >>> 2];
+        // Only a non-zero link: live blocks often start with 0, and a walk for each cost the
+        // bundled trace 365 -> 577 instructions an event. (So the block at the end of its
+        // pool's free list, whose link is 0, is not found freed twice.)
+        if (cnt !== 0 && link !== 0 && this.isBlockOf(pool, link) && this.isBlockOf(pool, p)) {
+          // Looks free: is it on the free list? (At most the pool's carved blocks are walked.)
+          let k = (u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) / u32[(pool + Pool.SIZE) >>> 2];
+          for (let b = u32[(pool + Pool.FREEBLOCK) >>> 2]; b !== 0 && k-- > 0; b = u32[b >>> 2]) {
+            if (b === p) throw new InvalidPointerError("free", p, "double-free", "this block is already free (double free; found by hardened mode)");
+          }
+        }
+      }
+      super.free(p);
+    }
+  } as T;
+}
+
+const HardenedObjectAllocator = hardened(ObjectAllocator);
+const HardenedFineObjectAllocator = hardened(FineObjectAllocator);
+const HardenedSharedObjectAllocator = hardened(SharedObjectAllocator);
+const HardenedSharedFineObjectAllocator = hardened(SharedFineObjectAllocator);
+
 /** The object allocator for the heap at heapBase, of the class its alignment needs. */
 export function createObjectAllocator(mem: Memory, raw: RawAllocator, heapBase: number, opts: ObjectAllocatorOptions = {}): ObjectAllocator {
   const hw = heapBase >>> 2;
   const fine = mem.views.u32[hw + H.ALIGN_SHIFT] === Size.MIN_ALIGNMENT_SHIFT;
+  if ((mem.views.u32[hw + H.FLAGS] & HeapFlag.HARDENED) !== 0 && (opts.small ?? true)) {
+    if (mem.views.u32[hw + H.MAX_THREADS] !== 0)
+      return fine ? new HardenedSharedFineObjectAllocator(mem, raw, heapBase, opts) : new HardenedSharedObjectAllocator(mem, raw, heapBase, opts);
+    return fine ? new HardenedFineObjectAllocator(mem, raw, heapBase, opts) : new HardenedObjectAllocator(mem, raw, heapBase, opts);
+  }
   if (mem.views.u32[hw + H.MAX_THREADS] !== 0)
     return fine ? new SharedFineObjectAllocator(mem, raw, heapBase, opts) : new SharedObjectAllocator(mem, raw, heapBase, opts);
   return fine ? new FineObjectAllocator(mem, raw, heapBase, opts) : new ObjectAllocator(mem, raw, heapBase, opts);

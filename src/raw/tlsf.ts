@@ -22,7 +22,7 @@ import {
   Tlsf,
   H,
 } from "../constants.js";
-import { InvalidPointerError, hex } from "../errors.js";
+import { HeapCorruptionError, InvalidPointerError, hex } from "../errors.js";
 import type { Memory, Views } from "../memory/memory.js";
 
 const ctz = (x: number): number => 31 - Math.clz32(x & -x);
@@ -110,6 +110,8 @@ export class RawAllocator {
     const u32 = this.u32;
     const next = u32[(c + 8) >>> 2];
     const prev = u32[(c + 12) >>> 2];
+    // Links are written through: each neighbour must link back to c (never a wild write).
+    if ((next !== 0 && u32[(next + Chunk.PREV_FREE) >>> 2] !== c) || (prev !== 0 && u32[(prev + Chunk.NEXT_FREE) >>> 2] !== c)) this.brokenList(c);
     if (next !== 0) u32[(next + 12) >>> 2] = prev;
     if (prev !== 0) {
       u32[(prev + 8) >>> 2] = next;
@@ -121,6 +123,43 @@ export class RawAllocator {
         if (m === 0) u32[this.wFl] &= ~(1 << fl);
       }
     }
+  }
+
+  /**
+   * The size of free chunk c, read through the word at `at` (field `what`), after checking what
+   * every free chunk is: a chunk address in [start, top) (start + a multiple of 16), its header
+   * tagged and free (not an arena), its size a multiple of 16 of at least Chunk.MIN, ending below
+   * the top (a free chunk never touches it) where its footer (the next chunk's PREV_SIZE) repeats
+   * the size. Else HeapCorruptionError: a damaged link or header is never followed or written.
+   */
+  private freeSizeAt(c: number, at: number, what: string): number {
+    const u32 = this.u32;
+    const sw = u32[(c + 4) >>> 2];
+    const size = (sw & ~Flag.MASK) >>> 0;
+    if (
+      (sw & (Flag.FREE | Flag.TAG | Flag.ARENA)) !== (Flag.FREE | Flag.TAG) ||
+      c < this.start ||
+      ((c - this.start) & 15) !== 0 ||
+      size < Chunk.MIN ||
+      c + size >= u32[this.wTop] ||
+      u32[(c + size) >>> 2] !== size
+    )
+      throw this.corrupt(at, what, `${hex(c)} is no free chunk (its header, footer or place disagree)`);
+    return size;
+  }
+
+  private corrupt(at: number, what: string, detail: string): HeapCorruptionError {
+    return new HeapCorruptionError(at, detail, what);
+  }
+
+  /** A free chunk's list neighbours do not link back to it (out of line: a cold path). */
+  private brokenList(c: number): never {
+    throw this.corrupt(c + Chunk.NEXT_FREE, "Chunk.NEXT_FREE", `free chunk ${hex(c)}'s list neighbours do not link back to it`);
+  }
+
+  /** A footer (PREV_SIZE word) at `at` disagrees with the free chunk it belongs to. */
+  private brokenFooter(at: number): never {
+    throw this.corrupt(at, "Chunk.PREV_SIZE", "footer and free chunk header disagree on the chunk's size");
   }
 
   /**
@@ -216,7 +255,9 @@ export class RawAllocator {
     let c = size >= Tlsf.SMALL_BLOCK ? this.ownListFit(size) : 0;
     if (c === 0) c = this.findFit(size);
     if (c === 0) return this.fromTop(size, 0, Flag.TAG);
-    const csize = (this.u32[(c + 4) >>> 2] & ~Flag.MASK) >>> 0;
+    // What a list gives is checked like any link: a free chunk, and in a list that fits.
+    const csize = this.freeSizeAt(c, c + Chunk.SIZE, "TLSF free list entry");
+    if (csize < size) throw this.corrupt(c + Chunk.SIZE, "Chunk.SIZE", `free chunk of ${csize} bytes in a list of chunks of ${size} bytes or more`);
     this.removeChunk(c, csize);
     this.shrinkTo(c, csize, size, Flag.TAG);
     return c + Chunk.HEADER;
@@ -265,7 +306,7 @@ export class RawAllocator {
       this.arenaPools = topPools;
       return this.fromTop(topPools * poolSize, this.arenaGap(u32[this.wTop], poolSize), flags);
     }
-    const csize = (u32[(best + 4) >>> 2] & ~Flag.MASK) >>> 0;
+    const csize = this.freeSizeAt(best, best + Chunk.SIZE, "TLSF free list entry");
     this.removeChunk(best, csize);
     const gap = this.arenaGap(best, poolSize);
     let a = best;
@@ -296,6 +337,9 @@ export class RawAllocator {
     let size = (sw & ~Flag.MASK) >>> 0;
     if ((sw & Flag.PREV_FREE) !== 0) {
       const ps = u32[c >>> 2];
+      // The footer must lead to a free chunk of that very size (a free chunk's header is
+      // exactly size | FREE | TAG: never PREV_FREE, never ARENA).
+      if (u32[(c - ps + Chunk.SIZE) >>> 2] !== (ps | Flag.FREE | Flag.TAG)) this.brokenFooter(c);
       c -= ps;
       this.removeChunk(c, ps);
       size += ps;
@@ -308,6 +352,7 @@ export class RawAllocator {
     const nsw = u32[(n + 4) >>> 2];
     if ((nsw & Flag.FREE) !== 0) {
       const ns = (nsw & ~Flag.MASK) >>> 0;
+      if (u32[(n + ns) >>> 2] !== ns) this.brokenFooter(n + ns); // its footer repeats its size
       this.removeChunk(n, ns);
       size += ns;
     }
@@ -419,6 +464,7 @@ export class RawAllocator {
     const nsw = u32[(nx + 4) >>> 2];
     if ((nsw & Flag.FREE) !== 0) {
       const ns = (nsw & ~Flag.MASK) >>> 0;
+      if (u32[(nx + ns) >>> 2] !== ns) this.brokenFooter(nx + ns);
       if (csize + ns >= size) {
         this.removeChunk(nx, ns);
         this.shrinkTo(c, csize + ns, size, keep);

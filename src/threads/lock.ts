@@ -5,12 +5,30 @@
  * waiters (the three-state futex mutex). A contended acquire spins briefly, then sleeps with
  * Atomics.wait where the thread may block (Node's threads, Web Workers), or keeps spinning with
  * back-off where it may not (a browser's main thread).
+ * A word holding anything else, or held far longer than any critical section takes (a thread
+ * died holding it, or a damaged copy of a heap), is heap corruption: acquire() throws
+ * HeapCorruptionError rather than wait forever.
  * Must not: know what it protects.
  */
 
-import { detachedError } from "../errors.js";
+import { HeapCorruptionError, detachedError } from "../errors.js";
 
 const SPINS = 64;
+/** The values the lock word may hold: free, held, held with waiters. */
+const enum LockWord {
+  FREE = 0,
+  HELD = 1,
+  WAITERS = 2,
+}
+/**
+ * A lock held this long is taken for dead (critical sections are a few list edits, or a memory
+ * growth: microseconds to milliseconds). check() waits less (CHECK_WAIT_MS).
+ */
+export const LOCK_STUCK_MS = 10_000;
+/** How long check() waits for the lock before reporting it stuck. */
+export const CHECK_WAIT_MS = 2_000;
+/** One sleep of a waiting thread between looks at the clock. */
+const WAIT_SLICE_MS = 50;
 
 /** Whether this thread may block in Atomics.wait (false on a browser's main thread). */
 export function canWait(i32: Int32Array, index: number): boolean {
@@ -36,7 +54,8 @@ export class SharedLock {
     this.mayWait = canWait(i32, index);
   }
 
-  acquire(): void {
+  /** Take the lock, waiting at most `patienceMs` (default LOCK_STUCK_MS); throws HeapCorruptionError past it or on a word the lock never writes. */
+  acquire(patienceMs = LOCK_STUCK_MS): void {
     if (this.closed) throw detachedError();
     const i32 = this.i32;
     const i = this.index;
@@ -48,23 +67,40 @@ export class SharedLock {
         if (c === 0) return;
       }
     }
-    this.acquireSlow(c);
+    this.acquireSlow(c, patienceMs);
   }
 
-  private acquireSlow(c: number): void {
+  private acquireSlow(c: number, patienceMs: number): void {
     const i32 = this.i32;
     const i = this.index;
     let backoff = 1;
+    const since = Date.now();
     // Announce a waiter (2), sleep while it stays 2, and take it as 2 (others may still wait).
-    if (c !== 2) c = Atomics.exchange(i32, i, 2);
-    while (c !== 0) {
-      if (this.mayWait) Atomics.wait(i32, i, 2);
+    if (c !== LockWord.WAITERS) c = this.damaged(Atomics.exchange(i32, i, LockWord.WAITERS));
+    while (c !== LockWord.FREE) {
+      if (this.mayWait) Atomics.wait(i32, i, LockWord.WAITERS, WAIT_SLICE_MS);
       else {
         for (let k = 0; k < backoff; k++) if (Atomics.load(i32, i) === 0) break;
         if (backoff < 4096) backoff <<= 1;
       }
-      c = Atomics.exchange(i32, i, 2);
+      c = this.damaged(Atomics.exchange(i32, i, LockWord.WAITERS));
+      if (c !== LockWord.FREE && Date.now() - since > patienceMs) {
+        throw new HeapCorruptionError(
+          i * 4,
+          `the heap's lock has been held for over ${patienceMs} ms: a thread died holding it (or the word is damaged)`,
+          "H.LOCK",
+        );
+      }
     }
+  }
+
+  /** c, read from the lock word, when the lock can have written it; else HeapCorruptionError. */
+  private damaged(c: number): number {
+    if (c >>> 0 > LockWord.WAITERS) {
+      Atomics.store(this.i32, this.index, c); // leave the word as found, for whoever looks next
+      throw new HeapCorruptionError(this.index * 4, `lock word ${c} is none the lock ever writes (0, 1, 2)`, "H.LOCK");
+    }
+    return c;
   }
 
   close(): void {

@@ -1,0 +1,125 @@
+/**
+ * heap/faults.ts — fault injection: make chosen allocations fail, to test out-of-memory paths
+ * (what CPython's test suite does with _testcapi.set_nomemory).
+ *
+ * Owns: FaultFamily, a family that answers some malloc/calloc/realloc calls with 0 (NULL)
+ * without calling the family below, and the validation of the fault plan. heap.failAllocations()
+ * puts one in place of each chosen family and takes it away again, so that a heap without fault
+ * injection runs exactly the families it always ran: the feature costs nothing when off.
+ * Must not: touch the heap's memory. A refused call changes nothing (realloc leaves the block as
+ * it was, as C's does), so the heap stays consistent through any plan.
+ */
+
+import type { Family } from "./families.js";
+import type { Memory } from "../memory/memory.js";
+import { TypedFamily } from "./typed.js";
+
+/** Which allocations fail (heap.failAllocations). Counts start at the call, per family. */
+export interface FaultPlan {
+  /** The families that fail: "raw", "mem", "obj" or "all" (default), or a list of them. */
+  family?: FaultFamilyName | "all" | FaultFamilyName[];
+  /** The nth allocation (1 = the next) fails, once. */
+  nth?: number;
+  /** Every `every`-th allocation fails (the every-th, 2 × every-th, ...), from `nth` on when both are given. */
+  every?: number;
+  /** Each allocation fails with this probability (0..1), from a generator seeded by `seed`. */
+  probability?: number;
+  /** Seed of the probability's generator (default 1): the same seed fails the same calls. */
+  seed?: number;
+  /** Stop failing after this many failures (default: no limit, or 1 for nth alone). */
+  limit?: number;
+}
+export type FaultFamilyName = "raw" | "mem" | "obj";
+export const FAULT_FAMILIES: FaultFamilyName[] = ["raw", "mem", "obj"];
+
+function positiveInt(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "number") throw new TypeError(`failAllocations: ${name} must be a number, got ${typeof v}`);
+  if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`failAllocations: ${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/** The plan checked, with the families it names. */
+export function resolvePlan(plan: FaultPlan): { families: FaultFamilyName[]; nth: number; every: number; probability: number; seed: number; limit: number } {
+  if (plan === null || typeof plan !== "object") throw new TypeError("failAllocations: the plan must be an object (or null to stop)");
+  const f = plan.family ?? "all";
+  const families = f === "all" ? FAULT_FAMILIES : Array.isArray(f) ? f : [f];
+  for (const x of families) if (!FAULT_FAMILIES.includes(x)) throw new RangeError(`failAllocations: unknown family ${JSON.stringify(x)}; expected raw, mem, obj or all`);
+  const nth = positiveInt(plan.nth, "nth");
+  const every = positiveInt(plan.every, "every");
+  const p = plan.probability;
+  if (p !== undefined && (typeof p !== "number" || !(p >= 0 && p <= 1))) throw new RangeError(`failAllocations: probability must be a number from 0 to 1, got ${String(p)}`);
+  if (nth === undefined && every === undefined && p === undefined) throw new RangeError("failAllocations: give nth, every or probability");
+  const seed = plan.seed === undefined ? 1 : plan.seed;
+  if (typeof seed !== "number" || !Number.isInteger(seed)) throw new TypeError("failAllocations: seed must be an integer");
+  const limit = positiveInt(plan.limit, "limit") ?? (nth !== undefined && every === undefined && p === undefined ? 1 : Infinity);
+  return { families: [...new Set(families)], nth: nth ?? 0, every: every ?? 0, probability: p ?? 0, seed: seed >>> 0 || 1, limit };
+}
+
+/** A family whose allocations fail as planned; free and everything else go to the family below. */
+export class FaultFamily extends TypedFamily implements Family {
+  readonly id: string;
+  readonly below: Family;
+  /** Allocation calls seen so far (1-based count of the last one). */
+  calls = 0;
+  /** Allocations refused so far. */
+  failed = 0;
+  private rng: number;
+  constructor(
+    below: Family,
+    private readonly plan: ReturnType<typeof resolvePlan>,
+  ) {
+    super();
+    this.id = below.id;
+    this.below = below;
+    this.rng = plan.seed;
+  }
+
+  /** @internal For the typed views (heap/typed.ts): the family below's memory and alignment. */
+  viewMemory(): Memory {
+    return (this.below as Family & Pick<TypedFamily, "viewMemory">).viewMemory();
+  }
+
+  /** @internal For the typed views. */
+  viewAlignment(): number {
+    return (this.below as Family & Pick<TypedFamily, "viewAlignment">).viewAlignment();
+  }
+
+  /** Whether this allocation call fails. */
+  private fails(): boolean {
+    const k = ++this.calls;
+    const pl = this.plan;
+    if (this.failed >= pl.limit) return false;
+    let fail = k === pl.nth;
+    if (pl.every !== 0) {
+      const first = pl.nth !== 0 ? pl.nth : pl.every;
+      if (k >= first && (k - first) % pl.every === 0) fail = true;
+    }
+    if (pl.probability !== 0) {
+      let s = this.rng;
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      this.rng = s >>> 0;
+      if (this.rng / 4294967296 < pl.probability) fail = true;
+    }
+    if (fail) this.failed++;
+    return fail;
+  }
+
+  malloc(n: number): number {
+    return this.fails() ? 0 : this.below.malloc(n);
+  }
+
+  calloc(nelem: number, elsize: number): number {
+    return this.fails() ? 0 : this.below.calloc(nelem, elsize);
+  }
+
+  realloc(p: number, n: number): number {
+    return this.fails() ? 0 : this.below.realloc(p, n);
+  }
+
+  free(p: number): void {
+    this.below.free(p);
+  }
+}

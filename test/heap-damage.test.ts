@@ -1,0 +1,270 @@
+// The examples of issue #18, each ending in a typed error naming the damaged address, and fault
+// injection (heap.failAllocations).
+import { describe, expect, it } from "vitest";
+import { attachHeap, constants, createHeap, HeapCorruptionError, InvalidPointerError, PymallocError, type Heap } from "../src/index.js";
+
+const { H, Pool, Chunk } = constants;
+
+function corruption(fn: () => unknown): HeapCorruptionError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof HeapCorruptionError) return e;
+    throw e;
+  }
+  throw new Error("no HeapCorruptionError");
+}
+
+const copyOf = (h: Heap): ArrayBuffer => {
+  const c = new ArrayBuffer(h.u8.length);
+  new Uint8Array(c).set(h.u8);
+  return c;
+};
+
+describe("a damaged heap is found, never trusted", () => {
+  it("an empty pool's free list pointing at a live block: check() names the block holding the link; malloc refuses it", () => {
+    const h = createHeap();
+    const keep = h.obj.malloc(16);
+    const ps: number[] = [];
+    for (let i = 0; i < 10; i++) ps.push(h.obj.malloc(360));
+    for (const p of ps) h.obj.free(p);
+    h.u32[ps[9] >>> 2] = keep;
+    const e = corruption(() => h.check());
+    expect(e.address).toBe(ps[9]);
+    expect(e.field).toBe("free block link");
+    // malloc would hand out ps[9], then keep: it checks the link before handing out anything
+    const e2 = corruption(() => h.obj.malloc(360));
+    expect(e2.address).toBe(ps[9]);
+    expect(e2.message).toMatch(/link/);
+    expect(corruption(() => h.obj.malloc(360)).address).toBe(ps[9]); // and again: nothing was popped
+  });
+
+  it("a freed block's link made to point far outside the memory: malloc throws instead of returning it", () => {
+    const h = createHeap();
+    const a = h.obj.malloc(32);
+    h.obj.malloc(32);
+    h.obj.free(a);
+    const link = h.u32[a >>> 2];
+    h.u32[a >>> 2] = 0x7fff0000;
+    expect(corruption(() => h.obj.malloc(32)).address).toBe(a);
+    // nothing was written: the heap is as the damage left it, and check() says the same
+    expect(corruption(() => h.check()).address).toBe(a);
+    h.u32[a >>> 2] = link; // repaired by hand
+    h.check();
+  });
+
+  it("a link inside its pool but not on a block boundary: check() finds it (malloc too with hardened: true)", () => {
+    const h = createHeap();
+    const a = h.obj.malloc(48);
+    const b = h.obj.malloc(48);
+    h.obj.malloc(48);
+    h.obj.free(a);
+    h.u32[a >>> 2] = b + 8; // inside the live block b
+    expect(corruption(() => h.check()).address).toBe(a);
+  });
+
+  it("a link into its pool's header or its never-carved blocks is refused by malloc", () => {
+    const h = createHeap();
+    const a = h.obj.malloc(48);
+    h.obj.malloc(48);
+    h.obj.free(a);
+    const pool = a - (a % 16384);
+    for (const bad of [pool + Pool.FREEBLOCK, pool + 8000, pool + 16384 + 48]) {
+      h.u32[a >>> 2] = bad;
+      expect(corruption(() => h.obj.malloc(48)).address).toBe(a);
+    }
+  });
+
+  it("threads: a pool's remote-free word damaged is found by check() and by the owner's next malloc, never followed", () => {
+    const h = createHeap({ threads: true, maxThreads: 2 });
+    const t = attachHeap(h.memory.source);
+    const ps: number[] = [];
+    for (let i = 0; i < 40; i++) ps.push(h.obj.malloc(64));
+    t.obj.free(ps[3]); // a foreign free: onto the pool's REMOTE list
+    const pool = ps[3] - (ps[3] % 16384);
+    expect(h.u32[(pool + Pool.REMOTE) >>> 2]).toBe(ps[3]);
+    h.u32[(pool + Pool.REMOTE) >>> 2] = 0x2e;
+    const e = corruption(() => h.check());
+    expect(e.address).toBe(pool + Pool.REMOTE);
+    expect(() => {
+      for (let i = 0; i < 1000; i++) h.obj.malloc(64);
+    }).toThrow(HeapCorruptionError);
+  });
+
+  it("a free raw chunk's size enlarged over its live neighbour: check() names the chunk, malloc refuses it", () => {
+    const h = createHeap({ allocator: "malloc" });
+    const a = h.mem.malloc(1000);
+    const b = h.mem.malloc(1000);
+    h.mem.malloc(1000);
+    h.mem.free(a);
+    const w = (a - Chunk.HEADER + Chunk.SIZE) >>> 2;
+    h.u32[w] += h.usableSize(b) + Chunk.OVERHEAD; // now claims b's bytes too
+    const e = corruption(() => h.check());
+    expect(e.address).toBeGreaterThanOrEqual(a - Chunk.HEADER);
+    expect(corruption(() => h.mem.malloc(1000)).address).toBe(a - Chunk.HEADER + Chunk.SIZE);
+  });
+
+  it("header fields: attachHeap names the damaged one (lock word, bitmap, arena list head, thread slots, version)", () => {
+    const h = createHeap({ threads: true, maxThreads: 4 });
+    for (let i = 0; i < 300; i++) h.obj.malloc(1 + (i % 600));
+    const base = new SharedArrayBuffer(h.u8.length);
+    const damaged = (word: number, v: number): HeapCorruptionError => {
+      const c = new SharedArrayBuffer(base.byteLength);
+      new Uint8Array(c).set(h.u8);
+      new Uint32Array(c)[word] = v;
+      return corruption(() => attachHeap(c));
+    };
+    expect(damaged(H.LOCK, 7).field).toBe("H.LOCK");
+    expect(damaged(H.LOCK, 7).address).toBe(H.LOCK * 4);
+    expect(damaged(H.FL_BITMAP, 0xffffffff).field).toBe("H.FL_BITMAP");
+    expect(damaged(H.USABLE_ARENAS, 0x7fff0000).field).toBe("H.USABLE_ARENAS");
+    expect(damaged(H.MAX_THREADS, 4000).message).toMatch(/layout/);
+    expect(damaged(H.VERSION, 99).field).toBe("H.VERSION");
+    expect(damaged(H.TOP, h.u32[H.TOP] + 8).field).toBe("H.TOP");
+    expect(damaged(H.ALIGN_SHIFT, 2).field).toBe("H.ALIGN_SHIFT");
+  });
+
+  it("alignment shift flipped in a copy: check() finds pools whose block size no longer fits the class", () => {
+    const h = createHeap();
+    for (let i = 0; i < 100; i++) h.obj.malloc(16);
+    const c = copyOf(h);
+    new Uint32Array(c)[H.ALIGN_SHIFT] = 4;
+    const a = attachHeap(c);
+    expect(corruption(() => a.check()).field).toBe("Pool.SIZE");
+  });
+
+  it("truncated copies, zeros and random bytes: a PymallocError at once, never a RangeError or a stack overflow", () => {
+    const h = createHeap({ initialBytes: 1 << 18 });
+    for (let i = 0; i < 2000; i++) h.obj.malloc(1 + (i % 900));
+    const c = copyOf(h);
+    for (const n of [4096, 8192, 16384, 32768, 65536]) {
+      const e = corruption(() => attachHeap(c.slice(0, n)));
+      expect(e.field).toMatch(/H\.(TOP|HEAP_START)/);
+    }
+    expect(() => attachHeap(new ArrayBuffer(65536))).toThrow(PymallocError);
+    const r = new Uint8Array(65536).map((_, i) => (i * 2654435761) >>> 24);
+    new Uint32Array(r.buffer)[0] = 0x50594d41;
+    expect(() => attachHeap(r.buffer)).toThrow(PymallocError);
+  });
+
+  it("a lock word the lock never writes: check() says so at once instead of waiting for ever", () => {
+    const h = createHeap({ threads: true, maxThreads: 2 });
+    h.u32[H.LOCK] = 77;
+    const e = corruption(() => h.check());
+    expect(e.field).toBe("H.LOCK");
+  });
+
+  it("a lock held by a thread that died: check() gives up after its wait (2 s) with HeapCorruptionError", () => {
+    const h = createHeap({ threads: true, maxThreads: 2 });
+    h.u32[H.LOCK] = 1;
+    const t0 = Date.now();
+    expect(corruption(() => h.check()).message).toMatch(/held for over/);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
+  it("invalid pointers stay InvalidPointerError", () => {
+    const h = createHeap();
+    const p = h.obj.malloc(32);
+    expect(() => h.obj.free(p + 8)).toThrow(InvalidPointerError);
+  });
+});
+
+describe("fault injection: heap.failAllocations", () => {
+  it("the nth allocation fails once, per family; frees and the heap are untouched", () => {
+    const h = createHeap();
+    h.failAllocations({ family: "obj", nth: 3 });
+    const got = [1, 2, 3, 4, 5].map(() => h.obj.malloc(24));
+    expect(got.map((p) => p === 0)).toEqual([false, false, true, false, false]);
+    expect(h.mem.malloc(24)).not.toBe(0); // another family: not counted, not failed
+    for (const p of got) h.obj.free(p);
+    h.check();
+    expect(h.failAllocations(null)).toBe(1);
+    expect(h.obj.malloc(24)).not.toBe(0);
+  });
+
+  it("every nth, and a seeded random share; realloc's failure leaves the block as it was", () => {
+    const h = createHeap({ allocator: "debug", traceAllocations: false });
+    const keep = h.mem.malloc(40);
+    h.u8.fill(9, keep, keep + 40);
+    h.failAllocations({ family: ["mem", "raw"], every: 2 });
+    const ok = [h.raw.malloc(8), h.raw.malloc(8), h.raw.malloc(8), h.raw.malloc(8)].map((p) => p !== 0);
+    expect(ok).toEqual([true, false, true, false]);
+    expect(h.mem.realloc(keep, 4000)).not.toBe(0); // mem call 1
+    h.failAllocations({ family: "mem", nth: 1 });
+    const q = h.mem.malloc(0); // refused
+    expect(q).toBe(0);
+    h.failAllocations({ probability: 0.5, seed: 42 });
+    let refused = 0;
+    const live: number[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const p = h.obj.malloc(1 + (i % 100));
+      if (p === 0) refused++;
+      else live.push(p);
+    }
+    expect(refused).toBeGreaterThan(400);
+    expect(refused).toBeLessThan(600);
+    h.check();
+    for (const p of live) h.obj.free(p);
+    expect(h.failAllocations(null)).toBe(refused);
+    h.check();
+  });
+
+  it("limit stops the failures; bad plans are RangeError / TypeError", () => {
+    const h = createHeap({ allocator: "malloc" });
+    h.failAllocations({ every: 1, limit: 2 });
+    expect([h.raw.calloc(1, 8), h.raw.calloc(1, 8), h.raw.calloc(1, 8)].map((p) => p === 0)).toEqual([true, true, false]);
+    expect(() => h.failAllocations({})).toThrow(RangeError);
+    expect(() => h.failAllocations({ nth: 0 })).toThrow(RangeError);
+    expect(() => h.failAllocations({ probability: 2 })).toThrow(RangeError);
+    expect(() => h.failAllocations({ family: "heap" as never, nth: 1 })).toThrow(RangeError);
+    h.failAllocations(null);
+    expect(h.obj).toBe(h.obj); // the plain families are back
+    h.check();
+  });
+});
+
+describe("hardened: true", () => {
+  it("finds a double free of a small block that is not its pool's last freed one", () => {
+    for (const threads of [false, true]) {
+      const h = createHeap({ hardened: true, threads, alignment: threads ? 16 : 8 });
+      const a = h.obj.malloc(32);
+      const b = h.obj.malloc(32);
+      h.obj.free(a);
+      h.obj.free(b);
+      expect(() => h.obj.free(a)).toThrow(InvalidPointerError);
+      h.check();
+      // a live block whose first word looks like a link is freed normally
+      const c = h.obj.malloc(32);
+      const d = h.obj.malloc(32);
+      h.u32[c >>> 2] = d;
+      h.obj.free(c);
+      h.obj.free(d);
+      h.check();
+    }
+  });
+
+  it("refuses a popped link inside its pool but off a block boundary, and a damaged free-list head", () => {
+    const h = createHeap({ hardened: true });
+    const a = h.obj.malloc(48);
+    const b = h.obj.malloc(48);
+    h.obj.malloc(48);
+    h.obj.free(a);
+    h.u32[a >>> 2] = b + 8;
+    expect(corruption(() => h.obj.malloc(48)).address).toBe(a);
+    const pool = a - (a % 16384);
+    h.u32[(pool + Pool.FREEBLOCK) >>> 2] = b + 4;
+    expect(corruption(() => h.obj.malloc(48)).field).toBe("Pool.FREEBLOCK");
+  });
+
+  it("is stored in the heap: attached handles are hardened too; bad values are TypeError", () => {
+    const h = createHeap({ hardened: true, memoryKind: "fixed" });
+    const a = h.obj.malloc(32);
+    const b = h.obj.malloc(32);
+    h.obj.malloc(32); // keeps the pool in use
+    const t = attachHeap(h.buffer);
+    h.obj.free(a);
+    h.obj.free(b); // a is no longer the list's head: only hardened sees the double free below
+    expect(() => t.obj.free(a)).toThrow(/hardened/);
+    expect(() => createHeap({ hardened: 1 as never })).toThrow(TypeError);
+  });
+});

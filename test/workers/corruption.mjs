@@ -1,0 +1,310 @@
+// test/workers/corruption.mjs — one Worker of the heap-damage test (test/corruption.test.ts).
+//
+// Runs seeded cases one after another and posts each outcome, so that the main thread can time
+// every case (a case that posts nothing within its limit is a hang). A case: a small populated
+// heap in one mode, 1-8 bytes of its metadata damaged (a kind chosen by the seed: free-block
+// links, pool / arena / chunk / heap headers, free chunks, thread lists, debug headers, the
+// quarantine, anywhere outside live bytes), then check() and, if it passes, more operations with
+// every live block's bytes verified. Good outcomes: a PymallocError subclass (the damage was
+// found) or correct behaviour. Bad: any other error, a pointer outside the memory or misaligned,
+// a block overlapping a live one, a live block whose bytes changed.
+// Attach cases: attachHeap on zeros, random bytes, truncated copies and copies with one header
+// word changed: a PymallocError subclass or a heap that checks and works.
+// Loads the built package (dist/), which `npm test` builds first.
+import { parentPort, workerData } from "node:worker_threads";
+import { attachHeap, createHeap, PymallocError, constants } from "../../dist/index.js";
+
+const { H, Pool, Arena, Chunk, Flag, Slot, Debug, Remote } = constants;
+const { kind, mode, first, count } = workerData;
+
+let s = 1;
+const rand = () => {
+  s ^= s << 13;
+  s ^= s >>> 17;
+  s ^= s << 5;
+  return (s >>>= 0) / 4294967296;
+};
+const ri = (n) => Math.floor(rand() * n);
+const pick = (a) => a[ri(a.length)];
+/** Seed the generator from a case number (scrambled: xorshift's first outputs from small seeds are small). */
+const seedFrom = (seed) => {
+  s = (Math.imul(seed, 0x9e3779b9) ^ 0x5bd1e995) >>> 0 || 1;
+  for (let i = 0; i < 8; i++) rand();
+};
+
+const OPTS = {
+  pymalloc: { allocator: "pymalloc" },
+  malloc: { allocator: "malloc" },
+  debug: { allocator: "debug", traceAllocations: false, quarantineBlocks: 16, quarantineBytes: 4096 },
+  threads: { allocator: "pymalloc", threads: true, maxThreads: 3 },
+  threads_debug: { allocator: "debug", threads: true, maxThreads: 3, traceAllocations: false, quarantineBlocks: 16 },
+};
+
+/** A small heap: 4 KiB pools, 4-pool arenas, a few hundred blocks. */
+function newHeap() {
+  return createHeap({ ...OPTS[mode], initialBytes: 65536, maxBytes: 1 << 22, poolSize: 4096, arenaSize: 16384 });
+}
+
+class Bad extends Error {}
+
+/** Live blocks of the test: address -> { size, value, fam }, and their checks. */
+class Model {
+  constructor(heap) {
+    this.heap = heap;
+    this.live = new Map();
+    this.handles = [heap];
+    // A few sizes most of the time: pools fill, empty and are reused for their class.
+    this.sizes = Array.from({ length: 4 }, () => 1 + ri(512));
+  }
+  fams(h) {
+    return [h.raw, h.mem, h.obj];
+  }
+  added(p, n, fam) {
+    const h = this.heap;
+    if (p === 0) return;
+    const align = n > 512 || h.mode === "malloc" ? 16 : h.alignment;
+    if (typeof p !== "number" || p % align !== 0) throw new Bad(`block ${p} of ${n} bytes is misaligned or no number`);
+    if (p < h.heapBase || p + n > h.u8.length) throw new Bad(`block ${p} of ${n} bytes is outside the memory (${h.u8.length} bytes)`);
+    for (const [q, b] of this.live) if (p < q + Math.max(b.size, 1) && q < p + Math.max(n, 1)) throw new Bad(`block ${p} of ${n} bytes overlaps live block ${q} of ${b.size}`);
+    const value = 1 + ri(254);
+    h.u8.fill(value, p, p + n);
+    this.live.set(p, { size: n, value, fam });
+  }
+  verify(p) {
+    const b = this.live.get(p);
+    const u8 = this.heap.u8;
+    for (let k = p; k < p + b.size; k++) if (u8[k] !== b.value) throw new Bad(`live block ${p} of ${b.size} bytes changed at +${k - p}`);
+  }
+  verifyAll() {
+    for (const p of this.live.keys()) this.verify(p);
+  }
+  /** One random operation through a random handle. */
+  step() {
+    const h = pick(this.handles);
+    const r = rand();
+    const fi = ri(3);
+    if (this.live.size === 0 || r < 0.55) {
+      const n = rand() < 0.6 ? pick(this.sizes) : rand() < 0.8 ? 1 + ri(520) : 521 + ri(3000);
+      const p = rand() < 0.2 ? this.fams(h)[fi].calloc(1, n) : this.fams(h)[fi].malloc(n);
+      this.added(p, n, fi);
+    } else if (r < 0.65) {
+      const p = pick([...this.live.keys()]);
+      const b = this.live.get(p);
+      this.verify(p);
+      const n = 1 + ri(800);
+      const q = this.fams(h)[b.fam].realloc(p, n);
+      if (q === 0) return;
+      this.live.delete(p);
+      const keep = Math.min(n, b.size);
+      const u8 = this.heap.u8;
+      for (let k = 0; k < keep; k++) if (u8[q + k] !== b.value) throw new Bad(`realloc ${p} -> ${q} lost byte ${k}`);
+      this.added(q, n, b.fam);
+    } else {
+      const p = pick([...this.live.keys()]);
+      this.verify(p);
+      const b = this.live.get(p);
+      this.live.delete(p);
+      this.fams(h)[b.fam].free(p);
+    }
+  }
+}
+
+/** Byte ranges of metadata, by kind (the generic walk of a populated heap, read-only). */
+function targets(heap, model) {
+  const u32 = heap.u32;
+  const raw = heap.rawAllocator;
+  const oa = heap.objectAllocator;
+  const hb = heap.heapBase;
+  const out = { header: [], headerScalar: [], chunk: [], freeChunk: [], pool: [], arena: [], freeLink: [], freeBlock: [], thread: [], debugHeader: [], quarantine: [], anywhere: [] };
+  const hs = u32[(hb >>> 2) + H.HEAP_START];
+  for (let a = hb; a < hs + 8; a += 4) out.header.push(a);
+  for (let k = 0; k < 29; k++) out.headerScalar.push(hb + 4 * k);
+  const top = raw.top;
+  for (let c = raw.start; c < top; ) {
+    const sw = u32[(c + 4) >>> 2];
+    const size = sw & ~15;
+    if (size === 0) break;
+    out.chunk.push(c, c + 4);
+    if (sw & Flag.FREE) out.freeChunk.push(c + 8, c + 12, c + size);
+    if (sw & Flag.ARENA) {
+      const first = c + 8;
+      const ah = oa.arenaHeader(first);
+      for (let k = 0; k < Arena.OVERHEAD; k += 4) out.arena.push(ah + k);
+      const pa = u32[(ah + Arena.POOL_ADDRESS) >>> 2];
+      for (let pool = first; pool < first + size - 8 && pool < ah; pool += oa.poolSize) {
+        for (let k = 0; k < Pool.OVERHEAD; k += 4) out.pool.push(pool + k);
+        if (pool >= pa) continue;
+        for (let b = u32[(pool + Pool.FREEBLOCK) >>> 2], n = 0; b !== 0 && n < 2000; b = u32[b >>> 2], n++) {
+          out.freeLink.push(b);
+          out.freeBlock.push(b + 4);
+        }
+        const rem = u32[(pool + Pool.REMOTE) >>> 2];
+        if (rem > 1) out.thread.push(pool + Pool.REMOTE, rem);
+      }
+    }
+    c += size;
+  }
+  if (oa.threaded) for (let k = 0; k < oa.nSlots; k++) out.thread.push(oa.slotBase(k) + Slot.DELAYED, oa.slotBase(k) + Slot.STATE, hb + 4 * H.LOCK);
+  if (heap.debug) {
+    for (const p of model.live.keys()) for (let k = -32; k < 0; k += 4) out.debugHeader.push(p + k);
+    const ring = u32[(hb >>> 2) + H.QUARANTINE];
+    if (ring) for (let k = 0; k < 32 + 16 * 8; k += 4) out.quarantine.push(ring + k);
+  }
+  return out;
+}
+
+function isLive(model, a, n) {
+  for (const [p, b] of model.live) if (a < p + b.size && p < a + n) return true;
+  return false;
+}
+
+/** Write 1-8 damaging bytes at a (never over a live block's bytes); returns a description. */
+function damage(heap, model, a) {
+  const u8 = heap.u8;
+  const u32 = heap.u32;
+  const way = ri(5);
+  if (way < 3) {
+    // a word replaced: by a nearby value, a plausible address (a live block, inside one, a pool
+    // or chunk header), 0, or all ones
+    a &= ~3;
+    if (isLive(model, a, 4)) return null;
+    const old = u32[a >>> 2];
+    const liveBlock = model.live.size ? pick([...model.live.keys()]) : 0;
+    const poolOf = (x) => x - (x % heap.objectAllocator.poolSize);
+    const vals = [
+      old + 4, old - 4, old + 8, old + 16, old - 16, old + 48, old - 48, old ^ (1 << ri(32)), ((old & ~0xff) | ri(256)) >>> 0,
+      0, 0xffffffff, 0x7fff0000, ri(u8.length), liveBlock, liveBlock, liveBlock + 8, liveBlock - 8, poolOf(liveBlock), poolOf(liveBlock) + 48, poolOf(old), 1, 2, 3,
+    ];
+    const v = pick(vals) >>> 0;
+    if (v === old) return null;
+    u32[a >>> 2] = v;
+    return { a, v, n: 4 };
+  }
+  const n = 1 + ri(8);
+  if (isLive(model, a, n) || a + n > u8.length) return null;
+  for (let k = 0; k < n; k++) u8[a + k] = ri(256);
+  return { a, v: u32[a >>> 2], n };
+}
+
+function typed(e) {
+  return e instanceof PymallocError;
+}
+
+/** One damage case; returns "found" | "ok" | "skip", or throws Bad / an untyped error. */
+function damageCase(seed) {
+  seedFrom(seed);
+  const heap = newHeap();
+  const model = new Model(heap);
+  if (mode.startsWith("threads")) model.handles.push(attachHeap(heap.memory.source, { traceAllocations: false }));
+  const ops = 150 + ri(250);
+  for (let i = 0; i < ops; i++) model.step();
+  if (mode.startsWith("threads") && rand() < 0.3) {
+    // a thread leaves: its pools become orphans
+    model.handles[1].detachThread();
+    model.handles.pop();
+  }
+  const t = targets(heap, model);
+  const kinds = Object.keys(t).filter((k) => t[k].length > 0);
+  kinds.push("anywhere");
+  const k = pick(kinds);
+  let a;
+  if (k === "anywhere") a = heap.heapBase + ri(heap.rawAllocator.top + 8 - heap.heapBase);
+  else a = pick(t[k]);
+  const what = damage(heap, model, a);
+  if (what === null) return "skip";
+  // A free block's link rewritten to anything outside its pool's carved blocks (what a stray
+  // write of a pointer or a number mostly gives): release mode must refuse it without check().
+  // (A link to another place among its pool's carved blocks is check()'s to find, or malloc's
+  // with hardened: true.)
+  const oa = heap.objectAllocator;
+  let noCheck = false;
+  if (k === "freeLink" && (what.a & 3) === 0 && rand() < 0.5) {
+    const pool = what.a - (what.a % oa.poolSize);
+    const off = what.v - pool - Pool.OVERHEAD;
+    noCheck = !(off >= 0 && what.v < pool + heap.u32[(pool + Pool.NEXTOFFSET) >>> 2]);
+  }
+  if (!noCheck) {
+    try {
+      heap.check();
+    } catch (e) {
+      if (typed(e)) return "found";
+      throw e;
+    }
+  }
+  try {
+    for (let i = 0; i < 300; i++) model.step();
+    model.verifyAll();
+    heap.check();
+  } catch (e) {
+    if (typed(e)) return "found";
+    throw e;
+  }
+  return "ok";
+}
+
+/** A populated heap's bytes, as a plain ArrayBuffer copy (a snapshot). */
+function snapshot() {
+  const heap = createHeap({ allocator: pick(["pymalloc", "malloc", "debug"]), memoryKind: "fixed", initialBytes: 1 << 18, poolSize: 4096, arenaSize: 16384, traceAllocations: false });
+  const model = new Model(heap);
+  for (let i = 0; i < 300; i++) model.step();
+  const copy = new ArrayBuffer(heap.u8.length);
+  new Uint8Array(copy).set(heap.u8);
+  return { heap, copy, model };
+}
+
+/** One attach case: attachHeap on damaged bytes, then check() and operations. */
+function attachCase(seed) {
+  seedFrom(seed);
+  const way = ri(4);
+  let buf;
+  if (way === 0) buf = new ArrayBuffer(pick([0, 8, 64, 128, 4096, 65536]));
+  else if (way === 1) {
+    buf = new ArrayBuffer(4096 * (1 + ri(32)));
+    const u8 = new Uint8Array(buf);
+    for (let i = 0; i < u8.length; i++) u8[i] = ri(256);
+    if (rand() < 0.5) new Uint32Array(buf)[0] = 0x50594d41; // the magic, then garbage
+    if (rand() < 0.3) new Uint32Array(buf)[1] = 4;
+  } else {
+    const { copy } = snapshot();
+    if (way === 2) buf = copy.slice(0, pick([4096, 8192, 16384, 32768, 65536, 1 + ri(copy.byteLength)]));
+    else {
+      buf = copy;
+      const u32 = new Uint32Array(buf);
+      const hs = u32[H.HEAP_START];
+      const w = rand() < 0.6 ? ri(29) : ri((hs + 8) >>> 2);
+      const old = u32[w];
+      u32[w] = pick([old + 1, old - 1, old + 16, old ^ (1 << ri(32)), 0, 0xffffffff, ri(1 << 20)]) >>> 0;
+    }
+  }
+  let heap;
+  try {
+    heap = attachHeap(buf, { traceAllocations: false });
+  } catch (e) {
+    if (typed(e)) return "found";
+    throw e;
+  }
+  try {
+    heap.check();
+    const model = new Model(heap);
+    for (let i = 0; i < 200; i++) model.step();
+    model.verifyAll();
+    heap.check();
+  } catch (e) {
+    if (typed(e)) return "found";
+    throw e;
+  }
+  return "ok";
+}
+
+for (let i = 0; i < count; i++) {
+  const seed = first + i;
+  parentPort.postMessage({ type: "start", seed });
+  let outcome;
+  try {
+    outcome = kind === "attach" ? attachCase(seed) : damageCase(seed);
+  } catch (e) {
+    outcome = `bad: ${e instanceof Bad ? "" : `untyped ${e?.name}: `}${e?.message ?? e}`;
+  }
+  parentPort.postMessage({ type: "done", seed, outcome });
+}
+parentPort.postMessage({ type: "end" });
