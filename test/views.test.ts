@@ -245,3 +245,23 @@ describe("README, Use: Views", () => {
     heap.check();
   });
 });
+
+describe("allocating through wasmImports() after a module grew its (unshared) memory itself", () => {
+  it.each(["pymalloc", "malloc", "debug"] as const)("%s: the imports make the views current first", (allocator) => {
+    const memory = new WebAssembly.Memory({ initial: 16, maximum: 1024 });
+    const h = createHeap({ memory, allocator });
+    const env = h.wasmImports();
+    const before = env.malloc(24);
+    expect(before).toBeGreaterThan(0);
+    grower(memory)(4); // the heap's views are detached now; nobody has read a view since
+    const ps: number[] = [];
+    for (let i = 0; i < 200; i++) ps.push(env.malloc(8 + (i % 9) * 40)); // small, fast path and slow paths
+    ps.push(env.malloc(5000)); // a raw block
+    for (const p of ps) expect(Number.isInteger(p) && p > 0 && p < memory.buffer.byteLength).toBe(true);
+    expect(new Set(ps).size).toBe(ps.length);
+    for (const p of ps) env.free(p);
+    env.free(before);
+    h.check();
+    expect(h.stats().blocksInUse).toBe(0);
+  });
+});

@@ -38,6 +38,16 @@ export function familyOf(heap: Heap, family: FamilyName | undefined): Family {
   return heap[familyName(family)];
 }
 
+/**
+ * The family, with the heap's views made current first when the module (or anything but
+ * pymalloc) grew an unshared WebAssembly.Memory: its old buffer is then detached, every view of
+ * it has length 0, and the allocator would read nothing. One load when nothing happened.
+ */
+function current(heap: Heap, fam: Family): Family {
+  if (heap.memory.views.u8.length === 0) heap.memory.refresh();
+  return fam;
+}
+
 /** Trampolines from wasm32 (signed i32 arguments) to a family (unsigned byte offsets). */
 export function trampolines(fam: () => Family): AllocatorFunctions {
   return {
@@ -52,7 +62,8 @@ export function trampolines(fam: () => Family): AllocatorFunctions {
 export function allocatorImports(heap: () => Heap, family: FamilyName | undefined): AllocatorFunctions {
   let f: Family | undefined;
   const name = familyName(family);
-  return trampolines(() => (f ??= heap()[name]));
+  let h: Heap | undefined;
+  return trampolines(() => current((h ??= heap()), (f ??= h[name])));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -90,7 +101,7 @@ const fastPaths = new WeakMap<Heap, Map<FamilyName, AllocatorFunctions>>();
 export function heapAllocator(heap: Heap, family?: FamilyName): AllocatorFunctions {
   const name = familyName(family);
   const fam = heap[name];
-  if (!hasFastPath(heap, name)) return trampolines(() => fam);
+  if (!hasFastPath(heap, name)) return trampolines(() => current(heap, fam));
   let byFamily = fastPaths.get(heap);
   if (byFamily === undefined) fastPaths.set(heap, (byFamily = new Map()));
   let fns = byFamily.get(name);
@@ -100,10 +111,10 @@ export function heapAllocator(heap: Heap, family?: FamilyName): AllocatorFunctio
   // The slow paths: everything the fast path leaves (pools from arenas, raw blocks, other
   // threads' blocks, the lock, errors) is the family's, on this handle (its thread slot).
   const slow = {
-    malloc: (n: number) => fam.malloc(n >>> 0),
-    free: (p: number) => fam.free(p >>> 0),
-    calloc: (a: number, b: number) => fam.calloc(a >>> 0, b >>> 0),
-    realloc: (p: number, n: number) => fam.realloc(p >>> 0, n >>> 0),
+    malloc: (n: number) => current(heap, fam).malloc(n >>> 0),
+    free: (p: number) => current(heap, fam).free(p >>> 0),
+    calloc: (a: number, b: number) => current(heap, fam).calloc(a >>> 0, b >>> 0),
+    realloc: (p: number, n: number) => current(heap, fam).realloc(p >>> 0, n >>> 0),
   };
   const x = new WebAssembly.Instance(fastPathModule(shared), { env: { memory }, pymalloc: slow }).exports as unknown as AllocatorFunctions & {
     init(heapBase: number, slot: number): void;
