@@ -62,6 +62,11 @@ import {
 } from "../constants.js";
 import { HeapCorruptionError, InvalidPointerError, detachedError, hex } from "../errors.js";
 
+/** A pool header word found damaged on a list edit (out of line: callers are hot). */
+function brokenPool(pool: number, off: number, field: string, why: string): never {
+  throw new HeapCorruptionError(pool + off, `pool ${hex(pool)}: ${why}`, field);
+}
+
 /** The free block bp of `pool` links to nb, which is no carved block of that pool (see mallocIn). */
 function badLink(bp: number, nb: number, pool: number): HeapCorruptionError {
   return new HeapCorruptionError(bp, `free block's link ${hex(nb)} is not a block of its pool ${hex(pool)} (a write into a freed block?)`, "free block link");
@@ -368,8 +373,7 @@ export class ObjectAllocator {
     const next = u32[(pool + Pool.NEXT) >>> 2];
     const prev = u32[(pool + Pool.PREV) >>> 2];
     // Both neighbours must link back (a pool or a sentinel): never write through a damaged link.
-    if (u32[(next + Pool.PREV) >>> 2] !== pool || u32[(prev + Pool.NEXT) >>> 2] !== pool)
-      throw new HeapCorruptionError(pool + Pool.NEXT, `usedpools links of pool ${hex(pool)} do not come back to it`, "Pool.NEXT");
+    if (u32[(next + Pool.PREV) >>> 2] !== pool || u32[(prev + Pool.NEXT) >>> 2] !== pool) brokenPool(pool, Pool.NEXT, "Pool.NEXT", "its usedpools links do not come back to it");
     u32[(next + Pool.PREV) >>> 2] = prev;
     u32[(prev + Pool.NEXT) >>> 2] = next;
   }
@@ -378,7 +382,7 @@ export class ObjectAllocator {
   private linkPool(pool: number, usedBase: number): void {
     const u32 = this.u32;
     const idx = u32[(pool + Pool.SZIDX) >>> 2];
-    if (idx >= this.nClasses) throw new HeapCorruptionError(pool + Pool.SZIDX, `pool's size class ${idx} is none of the heap's`, "Pool.SZIDX");
+    if (idx >= this.nClasses) brokenPool(pool, Pool.SZIDX, "Pool.SZIDX", "its size class is none of the heap's");
     const sp = usedSentinel(usedBase, idx);
     const next = u32[(sp + Pool.NEXT) >>> 2];
     u32[(pool + Pool.NEXT) >>> 2] = next;
