@@ -9,32 +9,6 @@
  * every run, after zeroing everything below __heap_base, which gives dlmalloc a fresh state on
  * warm pages, as every other allocator in the benchmark gets.
  */
-#include <errno.h>
-#include <stdint.h>
 #include <stdlib.h>
 
-extern unsigned char __heap_base;
-static uintptr_t brk_top = 0;
-static uintptr_t brk_peak = 0;
-
-void *sbrk(intptr_t increment) {
-  if (brk_top == 0) brk_top = brk_peak = (uintptr_t)&__heap_base;
-  uintptr_t old = brk_top;
-  if (increment == 0) return (void *)old;
-  if (increment < 0) {
-    brk_top = old + increment;
-    return (void *)old;
-  }
-  uintptr_t want = old + (uintptr_t)increment;
-  uintptr_t have = __builtin_wasm_memory_size(0) * 65536u;
-  if (want > have && __builtin_wasm_memory_grow(0, (want - have + 65535u) / 65536u) == (size_t)-1) {
-    errno = ENOMEM;
-    return (void *)-1;
-  }
-  brk_top = want;
-  if (want > brk_peak) brk_peak = want;
-  return (void *)old;
-}
-
-/* Footprint as an sbrk would report it: the high water of the break. */
-__attribute__((export_name("bench_peak"))) uintptr_t bench_peak(void) { return brk_peak; }
+#include "../peers/sbrk.h" /* sbrk from __heap_base, and bench_peak: the same as the peers' */

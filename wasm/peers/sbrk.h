@@ -1,6 +1,6 @@
 /*
  * wasm/peers/sbrk.h — the sbrk every benchmark peer module uses (included by emmalloc.c and
- * mimalloc.c here; the same as wasm/dlmalloc/dlmalloc.c's): the break starts at __heap_base of an
+ * mimalloc.c here, and by wasm/dlmalloc/dlmalloc.c): the break starts at __heap_base of an
  * imported memory, grows it a page at a time as needed, and keeps its high-water mark, exported
  * as bench_peak (footprint as an sbrk would report it).
  */
