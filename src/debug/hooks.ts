@@ -785,17 +785,26 @@ function siteOf(stack: string | undefined): string {
   return frames.slice(0, 3).join(" <- ") || "(unknown)";
 }
 
-export function leakReport(blocks: LeakedBlock[]): LeakReport {
+/**
+ * Blocks grouped by site, most bytes first: each block counts as `weight` blocks (1 when it has
+ * none; a sampled block stands for the blocks its sample estimates, debug/sampling.ts).
+ */
+export function groupBySite(blocks: Iterable<{ site: string; size: number; weight?: number }>): LeakSite[] {
   const sites = new Map<string, LeakSite>();
-  let totalBytes = 0;
   for (const b of blocks) {
-    totalBytes += b.size;
-    const s = sites.get(b.site) ?? { site: b.site, blocks: 0, bytes: 0 };
-    s.blocks++;
-    s.bytes += b.size;
-    sites.set(b.site, s);
+    const w = b.weight ?? 1;
+    const g = sites.get(b.site) ?? { site: b.site, blocks: 0, bytes: 0 };
+    g.blocks += w;
+    g.bytes += w * b.size;
+    sites.set(b.site, g);
   }
-  const bySite = [...sites.values()].sort((a, b) => b.bytes - a.bytes || b.blocks - a.blocks);
+  return [...sites.values()].sort((a, b) => b.bytes - a.bytes || b.blocks - a.blocks);
+}
+
+export function leakReport(blocks: LeakedBlock[]): LeakReport {
+  let totalBytes = 0;
+  for (const b of blocks) totalBytes += b.size;
+  const bySite = groupBySite(blocks);
   return {
     totalBlocks: blocks.length,
     totalBytes,

@@ -30,7 +30,7 @@ import { H, Sample } from "../constants.js";
 import { badPointer, badSize, type BlockAllocator, type Family } from "../heap/families.js";
 import type { RawAllocator } from "../raw/tlsf.js";
 import type { Heap } from "../heap/heap.js";
-import type { LeakedBlock, LeakReport, LeakSite } from "./hooks.js";
+import { groupBySite, type LeakedBlock, type LeakReport } from "./hooks.js";
 import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "../threads/lock.js";
 import { TypedFamily } from "../heap/typed.js";
@@ -466,14 +466,7 @@ export function sampledLeaks(heap: Heap, s: Sampler): LeakReport {
     totalBytes += b.size;
     blocks.push({ address: b.address, size: b.size, family: sb?.family ?? "?", serial: 0, site: sb?.site ?? "(not sampled)" });
   });
-  const sites = new Map<string, LeakSite>();
-  for (const b of samples) {
-    const g = sites.get(b.site) ?? { site: b.site, blocks: 0, bytes: 0 };
-    g.blocks += b.weight;
-    g.bytes += b.weight * b.size;
-    sites.set(b.site, g);
-  }
-  const bySite = [...sites.values()].sort((a, b) => b.bytes - a.bytes || b.blocks - a.blocks);
+  const bySite = groupBySite(samples);
   return {
     totalBlocks: blocks.length,
     totalBytes,

@@ -1009,7 +1009,7 @@ function hardened<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
     protected override mallocIn(n: number, idx: number): number {
       if (idx < this.nClasses) {
         const u32 = this.u32;
-        const sp = this.usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
+        const sp = this.sentinel(idx);
         const pool = u32[(sp + Pool.NEXT) >>> 2];
         if (pool !== sp) {
           const bp = u32[(pool + Pool.FREEBLOCK) >>> 2];
