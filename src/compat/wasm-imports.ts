@@ -39,12 +39,12 @@ export function familyOf(heap: Heap, family: FamilyName | undefined): Family {
 }
 
 /**
- * The family, with the heap's views made current first when the module (or anything but
- * pymalloc) grew an unshared WebAssembly.Memory: its old buffer is then detached, every view of
- * it has length 0, and the allocator would read nothing. One load when nothing happened.
+ * The family, with the heap's views made current first (the views' own check, MemoryViews.sync):
+ * a module that grew its unshared WebAssembly.Memory itself detached every view of it, and the
+ * allocator would read nothing. One compare when nothing happened.
  */
 function current(heap: Heap, fam: Family): Family {
-  if (heap.memory.views.u8.length === 0) heap.memory.refresh();
+  heap.sync();
   return fam;
 }
 

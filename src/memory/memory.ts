@@ -284,6 +284,11 @@ export class MemoryViews {
     return this;
   }
 
+  /** @internal The getters' check alone, for callers that reach the allocator without reading a view (compat/wasm-imports). */
+  sync(): void {
+    if (!this.ok) this.memory.refresh();
+  }
+
   /**
    * Make the views current now (they are on every read but in one case: a ForeignHeap over a
    * shared memory that a foreign allocator grew in another thread). Returns true when they
