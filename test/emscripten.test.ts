@@ -1,0 +1,83 @@
+// The README's Emscripten build line, run as written: C compiled by emcc (Debian's emscripten,
+// which .ci/run installs; this test fails without it) into a standalone module with no malloc of
+// its own, then run on a pymalloc heap by instantiateWithHeap(). The line is read from the README,
+// so the documented line and the tested one cannot drift apart. Programs: wasm/clients/bintrees.c
+// (plain C: malloc, realloc and free through wasm/include/pymemcompat.c), whose checksum must be
+// the one of the clang-built module over wasi-libc's dlmalloc; wasm/clients/families.c (CPython's
+// families by name), whose family mismatch the debug mode must report.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { instantiateWithHeap, MemoryCorruptionError, wasmModuleInfo } from "../src/index.js";
+
+const ROOT = join(import.meta.dirname, "..");
+const OUT = mkdtempSync(join(tmpdir(), "pymalloc-emcc-"));
+afterAll(() => rmSync(OUT, { recursive: true, force: true }));
+
+/** The README's `emcc ...` command (backslash continuations joined), as argv. */
+function readmeEmccLine(): string[] {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const m = /^emcc (?:[^\n]*\\\n)*[^\n]*/m.exec(readme);
+  if (!m) throw new Error("README has no emcc build line");
+  return m[0].replace(/\\\n/g, " ").trim().split(/\s+/).slice(1);
+}
+
+/** Builds `src` with the README's line (prog.c -> src, prog.wasm -> a file in OUT). */
+function emcc(src: string, name: string): Uint8Array {
+  const out = join(OUT, `${name}.wasm`);
+  const args = readmeEmccLine().map((a) => (a === "prog.c" ? join(ROOT, src) : a === "prog.wasm" ? out : a));
+  expect(args).toContain(join(ROOT, src));
+  execFileSync("emcc", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  return new Uint8Array(readFileSync(out));
+}
+
+interface Bintrees {
+  run(maxDepth: number, strings: number): number;
+}
+
+describe("C built by Emscripten with the README's line", () => {
+  it("bintrees.c: no malloc of its own, the heap's allocator imported, the same checksum as over dlmalloc, on every allocator", async () => {
+    const bytes = emcc("wasm/clients/bintrees.c", "bintrees");
+    const info = wasmModuleInfo(bytes);
+    expect(info.allocatorExports).toEqual([]);
+    expect(info.allocatorImports).toEqual(expect.arrayContaining(["malloc", "free", "realloc"]));
+    expect(info.memory?.maxBytes).toBeGreaterThan(info.memory!.minBytes); // it can grow
+
+    const dlBytes = readFileSync(join(ROOT, "wasm/clients/bintrees-dlmalloc.wasm"));
+    const memory = new WebAssembly.Memory({ initial: Math.ceil(wasmModuleInfo(dlBytes).memory!.minBytes / 65536), maximum: 65536 });
+    const dl = new WebAssembly.Instance(new WebAssembly.Module(dlBytes), { env: { memory } });
+    const want = (dl.exports as unknown as Bintrees).run(10, 20000) >>> 0;
+    for (const allocator of ["pymalloc", "malloc", "debug"] as const) {
+      // traceAllocations off: a JS stack capture through wasm frames costs ~45 us an allocation.
+      const { instance, heap } = await instantiateWithHeap(bytes, { allocator, traceAllocations: false });
+      expect((instance.exports as unknown as Bintrees).run(10, 20000) >>> 0).toBe(want);
+      heap.check();
+      expect(heap.stats().blocksInUse).toBe(0);
+    }
+    // Depth 19 (a long-lived tree and a temporary one of a million 8-byte nodes each) takes more than the initial 16 MiB: the memory grows under the module.
+    const { instance, heap } = await instantiateWithHeap(bytes);
+    const before = heap.memory.byteLength;
+    (instance.exports as unknown as Bintrees).run(19, 0);
+    expect(heap.memory.byteLength).toBeGreaterThan(before);
+    heap.check();
+  }, 120_000);
+
+  it("families.c: PyMem_Free of a PyObject_Malloc block is an api-mismatch in debug mode", async () => {
+    const bytes = emcc("wasm/clients/families.c", "families");
+    const { instance, heap } = await instantiateWithHeap(bytes, { allocator: "debug" });
+    const x = instance.exports as unknown as { obj_new(n: number): number; obj_del(p: number): void; buggy_release(n: number): void };
+    const p = x.obj_new(40);
+    expect(heap.usableSize(p)).toBe(40);
+    x.obj_del(p);
+    let err: unknown;
+    try {
+      x.buggy_release(40);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(MemoryCorruptionError);
+    expect((err as MemoryCorruptionError).kind).toBe("api-mismatch");
+  }, 120_000);
+});
