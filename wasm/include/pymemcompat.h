@@ -16,7 +16,8 @@
  * also compile wasm/include/pymemcompat.c into the module: it defines malloc & co (forwarding to
  * the imports), so that wasm-ld does not pull wasi-libc's dlmalloc out of libc.a for them (a
  * declaration alone does not stop it: libc.a defines malloc). With Emscripten, link with
- * -sMALLOC=none and the same C file. See the README's "pymalloc inside WebAssembly".
+ * -sMALLOC=none -sERROR_ON_UNDEFINED_SYMBOLS=0 and the same C file (the README's line, which
+ * test/emscripten.test.ts runs). See the README's "pymalloc inside WebAssembly".
  */
 #ifndef PYMEMCOMPAT_H
 #define PYMEMCOMPAT_H
