@@ -33,7 +33,7 @@ import type { Heap } from "../heap/heap.js";
 import { groupBySite, type LeakedBlock, type LeakReport } from "./hooks.js";
 import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "../threads/lock.js";
-import { TypedFamily } from "../heap/typed.js";
+import { WrappingFamily } from "../heap/typed.js";
 
 /** The site word: thread id + 1 above this bit, the handle's stack id below. */
 const SITE_THREAD_SHIFT = 20;
@@ -361,7 +361,7 @@ export function userFrames(stack: string | undefined, skip = 1): string {
  * the allocator themselves, as AllocatorFamily does (one call deeper cost V8's inlining of the
  * replay loop); calloc goes through the family below for its zeroing.
  */
-export class SampledFamily extends TypedFamily implements Family {
+export class SampledFamily extends WrappingFamily implements Family {
   readonly id: string;
   readonly below: Family;
   readonly a: BlockAllocator;
@@ -382,16 +382,6 @@ export class SampledFamily extends TypedFamily implements Family {
     s.memory.onGrow(() => {
       this.bits = s.bitmap();
     });
-  }
-
-  /** @internal For the typed views (heap/typed.ts). */
-  viewMemory(): Memory {
-    return this.s.memory;
-  }
-
-  /** @internal For the typed views: the family below's. */
-  viewAlignment(): number {
-    return (this.below as Family & Pick<TypedFamily, "viewAlignment">).viewAlignment();
   }
 
   malloc(n: number): number {

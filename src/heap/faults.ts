@@ -11,8 +11,7 @@
  */
 
 import type { Family } from "./families.js";
-import type { Memory } from "../memory/memory.js";
-import { TypedFamily } from "./typed.js";
+import { WrappingFamily } from "./typed.js";
 
 /** Which allocations fail (heap.failAllocations). Counts start at the call, per family. */
 export interface FaultPlan {
@@ -57,7 +56,7 @@ export function resolvePlan(plan: FaultPlan): { families: FaultFamilyName[]; nth
 }
 
 /** A family whose allocations fail as planned; free and everything else go to the family below. */
-export class FaultFamily extends TypedFamily implements Family {
+export class FaultFamily extends WrappingFamily implements Family {
   readonly id: string;
   readonly below: Family;
   /** Allocation calls seen so far (1-based count of the last one). */
@@ -73,16 +72,6 @@ export class FaultFamily extends TypedFamily implements Family {
     this.id = below.id;
     this.below = below;
     this.rng = plan.seed;
-  }
-
-  /** @internal For the typed views (heap/typed.ts): the family below's memory and alignment. */
-  viewMemory(): Memory {
-    return (this.below as Family & Pick<TypedFamily, "viewMemory">).viewMemory();
-  }
-
-  /** @internal For the typed views. */
-  viewAlignment(): number {
-    return (this.below as Family & Pick<TypedFamily, "viewAlignment">).viewAlignment();
   }
 
   /** Whether this allocation call fails. */

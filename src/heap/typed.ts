@@ -187,3 +187,20 @@ export abstract class TypedFamily implements TypedViews {
     return makeView(memory, type, p, length);
   }
 }
+
+/**
+ * A family that wraps another one (the lock of threads heaps, sampled sites, fault injection):
+ * its blocks are the family below's, so are their memory and alignment.
+ */
+export abstract class WrappingFamily extends TypedFamily {
+  /** The family below: every family of this library is a TypedFamily (typed as Family by callers). */
+  abstract readonly below: object;
+  /** @internal For the typed views: the family below's memory. */
+  viewMemory(): Memory {
+    return (this.below as TypedFamily).viewMemory();
+  }
+  /** @internal For the typed views: the family below's alignment. */
+  viewAlignment(): number {
+    return (this.below as TypedFamily).viewAlignment();
+  }
+}

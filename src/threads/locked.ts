@@ -14,10 +14,10 @@ import { H } from "../constants.js";
 import { badPointer, badSize, callocBytes, type Family } from "../heap/families.js";
 import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "./lock.js";
-import { TypedFamily } from "../heap/typed.js";
+import { WrappingFamily } from "../heap/typed.js";
 
 /** A debug family under the heap's lock (typed views: TypedFamily, each call locked through malloc/free...). */
-export class LockedFamily extends TypedFamily implements Family {
+export class LockedFamily extends WrappingFamily implements Family {
   readonly id: string;
   readonly below: Family;
   readonly lock: SharedLock;
@@ -84,15 +84,6 @@ export class LockedFamily extends TypedFamily implements Family {
     } finally {
       this.lock.release();
     }
-  }
-  /** @internal For the typed views (heap/typed.ts). */
-  viewMemory(): Memory {
-    return this.memory;
-  }
-
-  /** @internal For the typed views: the family below's. */
-  viewAlignment(): number {
-    return (this.below as Family & Pick<TypedFamily, "viewAlignment">).viewAlignment();
   }
 }
 
