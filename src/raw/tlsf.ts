@@ -397,8 +397,12 @@ export class RawAllocator {
     const u32 = this.u32;
     const top = u32[this.wTop];
     if ((p & 15) !== 0) throw new InvalidPointerError(op, p, "misaligned", "not 16-byte aligned, so not a block start");
-    if (p < this.start + Chunk.HEADER || p >= top)
-      throw new InvalidPointerError(op, p, "out-of-range", `outside the heap's blocks [${hex(this.start + Chunk.HEADER)}, ${hex(top)})`);
+    if (p < this.start + Chunk.HEADER)
+      throw new InvalidPointerError(op, p, "out-of-range", `below the heap's blocks, which start at ${hex(this.start + Chunk.HEADER)}`);
+    // Past the top: the top comes down when the last chunk is freed, so a block freed already
+    // (a double free, a use after free) can lie there as well as a pointer never allocated.
+    if (p >= top)
+      throw new InvalidPointerError(op, p, "out-of-range", `past the heap's top (${hex(top)}): never allocated, or freed already and the heap has shrunk since (a double free or use after free)`);
     const c = p - Chunk.HEADER;
     const sw = u32[(c + 4) >>> 2];
     const size = (sw & ~Flag.MASK) >>> 0;
