@@ -89,11 +89,19 @@ describe("raw allocator (TLSF)", () => {
     h.check();
   });
 
+  it("a raw block freed twice after the heap shrank below it is reported as possibly freed already", () => {
+    const h = heapFor();
+    const p = h.raw.malloc(200);
+    h.raw.free(p); // the last chunk: the top comes down past p
+    expect(() => h.raw.free(p)).toThrow(/freed already .*double free/);
+    h.check();
+  });
+
   it.each([
     ["misaligned", (p: number) => p + 4, /not 16-byte aligned/],
     ["interior", (p: number) => p + 32, /no (block header|consistent block)/],
-    ["out of range", (_p: number) => 1 << 30, /outside the heap/],
-    ["the header region", (_p: number) => 64, /outside the heap/],
+    ["out of range", (_p: number) => 1 << 30, /past the heap's top/],
+    ["the header region", (_p: number) => 64, /below the heap's blocks/],
   ])("free of a %s pointer throws InvalidPointerError and changes nothing", (_n, bad, msg) => {
     const h = heapFor();
     const p = h.raw.malloc(200);
