@@ -1,4 +1,5 @@
-// Shared test helpers: paths to traces, and a byte-pattern model of live blocks.
+// Shared test helpers: paths to traces, a byte-pattern model of live blocks, running node.
+import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -68,4 +69,17 @@ export function caught(fn: () => unknown): MemoryCorruptionError {
     throw e;
   }
   throw new Error("expected a MemoryCorruptionError");
+}
+
+/** Run node without blocking the test worker's event loop (a synchronous spawn starved vitest's RPC on a loaded machine). */
+export function runNode(args: string[], cwd?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, args, { cwd });
+    let stdout = "";
+    let stderr = "";
+    c.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    c.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    c.on("error", reject);
+    c.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
 }

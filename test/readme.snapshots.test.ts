@@ -2,26 +2,12 @@
 // resolved to the built dist/), and compares what they print with the output the README shows
 // (the README's file:///home/me/app.mjs is the temporary file here). The sampled example prints
 // estimates that vary from run to run: there, numbers may differ, the rest must match.
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
-import { ROOT } from "./helpers.js";
-
-/** Run node without blocking the test worker's event loop (a synchronous spawn starved vitest's RPC on a loaded machine). */
-function runNode(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, args);
-    let stdout = "";
-    let stderr = "";
-    c.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    c.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    c.on("error", reject);
-    c.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
+import { ROOT, runNode } from "./helpers.js";
 
 const readme = readFileSync(join(ROOT, "README.md"), "utf8");
 const section = readme.slice(readme.indexOf("## Snapshots: what grew, and where"), readme.indexOf("\n## ", readme.indexOf("## Snapshots: what grew, and where") + 5));

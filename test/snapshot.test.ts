@@ -1,24 +1,10 @@
 // Heap snapshots (heap.snapshot(), compare()), sampled allocation sites (sampleInterval) and
 // `pymalloc diff`: groups, totals and differences asserted against what the test allocated.
-import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { attachHeap, createHeap, HeapSnapshot, sampleWeight, type Heap } from "../src/index.js";
-import { BUNDLED_TRACE, ROOT } from "./helpers.js";
-
-/** Run node without blocking the test worker's event loop (a synchronous spawn starved vitest's RPC on a loaded machine). */
-function runNode(args: string[], cwd?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, args, { cwd });
-    let stdout = "";
-    let stderr = "";
-    c.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    c.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    c.on("error", reject);
-    c.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
+import { BUNDLED_TRACE, ROOT, runNode } from "./helpers.js";
 
 const keepers: number[] = [];
 function leakSmall(heap: Heap, n: number): void {
