@@ -223,18 +223,18 @@ function damageCase(seed) {
     const off = what.v - pool - Pool.OVERHEAD;
     noCheck = !(off >= 0 && what.v < pool + heap.u32[(pool + Pool.NEXTOFFSET) >>> 2]);
   }
-  if (!noCheck) {
-    try {
-      heap.check();
-    } catch (e) {
-      if (typed(e)) return "found";
-      throw e;
-    }
-  }
-  try {
+  if (!noCheck && outcome(() => heap.check()) === "found") return "found";
+  return outcome(() => {
     for (let i = 0; i < 300; i++) model.step();
     model.verifyAll();
     heap.check();
+  });
+}
+
+/** Runs fn: "found" when it ends in a typed error, "ok" when it ends; anything else is thrown. */
+function outcome(fn) {
+  try {
+    fn();
   } catch (e) {
     if (typed(e)) return "found";
     throw e;
@@ -276,35 +276,25 @@ function attachCase(seed) {
       u32[w] = pick([old + 1, old - 1, old + 16, old ^ (1 << ri(32)), 0, 0xffffffff, ri(1 << 20)]) >>> 0;
     }
   }
-  let heap;
-  try {
-    heap = attachHeap(buf, { traceAllocations: false });
-  } catch (e) {
-    if (typed(e)) return "found";
-    throw e;
-  }
-  try {
+  return outcome(() => {
+    const heap = attachHeap(buf, { traceAllocations: false });
     heap.check();
     const model = new Model(heap);
     for (let i = 0; i < 200; i++) model.step();
     model.verifyAll();
     heap.check();
-  } catch (e) {
-    if (typed(e)) return "found";
-    throw e;
-  }
-  return "ok";
+  });
 }
 
 for (let i = 0; i < count; i++) {
   const seed = first + i;
   parentPort.postMessage({ type: "start", seed });
-  let outcome;
+  let result;
   try {
-    outcome = kind === "attach" ? attachCase(seed) : damageCase(seed);
+    result = kind === "attach" ? attachCase(seed) : damageCase(seed);
   } catch (e) {
-    outcome = `bad: ${e instanceof Bad ? "" : `untyped ${e?.name}: `}${e?.message ?? e}`;
+    result = `bad: ${e instanceof Bad ? "" : `untyped ${e?.name}: `}${e?.message ?? e}`;
   }
-  parentPort.postMessage({ type: "done", seed, outcome });
+  parentPort.postMessage({ type: "done", seed, outcome: result });
 }
 parentPort.postMessage({ type: "end" });
