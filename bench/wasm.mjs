@@ -4,7 +4,10 @@
 // the same C built with an allocator inside the module (wasi-libc's dlmalloc; emmalloc and
 // mimalloc when their builds are present), side by side in one process, runs interleaved.
 //
-// usage: npm run bench:wasm -- [TRACE.pymtrace.gz ...] [--runs N] [--depth D] [--strings S] [--only a,b] [--instructions]
+// usage: npm run bench:wasm -- [TRACE.pymtrace.gz ...] [--runs N] [--depth D] [--strings S] [--only a,b] [--instructions] [--crossings]
+// --crossings: not timed; how often pymalloc's fast path (wasm) calls into JS (its slow paths),
+// by kind, per trace and for binary trees: the fast path instantiated as heap.wasmImports() does,
+// its four imports wrapped to count (a diagnostic, outside any timed loop).
 // --instructions: machine instructions an event of the replay instead of times, counted by
 // valgrind (cachegrind) as bench:instructions does: (I(warm-up + 3 runs) - I(warm-up + 1 run)) / (2 events),
 // with node --no-liftoff --no-wasm-tier-up (the modules compiled by TurboFan at once).
@@ -27,6 +30,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { heapForModule, wasmModuleInfo } from "../dist/index.js";
+import { fastPathModule } from "../dist/compat/wasm-imports.js";
 import { readTraceFile } from "../dist/trace/file.js";
 import { traceStats } from "../dist/trace/trace.js";
 
@@ -40,6 +44,7 @@ const { values, positionals } = parseArgs({
     strings: { type: "string", default: "1000000" },
     only: { type: "string" },
     instructions: { type: "boolean", default: false },
+    crossings: { type: "boolean", default: false },
     child: { type: "string" },
   },
 });
@@ -179,6 +184,47 @@ if (values.child !== undefined) {
   const t = readTraceFile(positionals[0]);
   const m = mod("replay", values.child);
   for (let i = 0; i <= runs; i++) await replayOnce(m, values.child, t);
+  process.exit(0);
+}
+
+if (values.crossings) {
+  /** The replay or bintrees client over a fast path whose calls into JS are counted by kind. */
+  const counted = async (m) => {
+    const heap = heapForModule(m.bytes, { allocator: "pymalloc" });
+    const memory = heap.memory.source;
+    const fam = heap.mem;
+    const c = { "malloc <= 512": 0, "malloc > 512": 0, "calloc <= 512": 0, "calloc > 512": 0, "free <= 512": 0, "free > 512": 0, realloc: 0 };
+    const small = (p) => p !== 0 && heap.usableSize(p) <= 512;
+    const slow = {
+      malloc: (n) => (c[n >>> 0 <= 512 ? "malloc <= 512" : "malloc > 512"]++, fam.malloc(n >>> 0)),
+      calloc: (a, b) => (c[(a >>> 0) * (b >>> 0) <= 512 ? "calloc <= 512" : "calloc > 512"]++, fam.calloc(a >>> 0, b >>> 0)),
+      free: (p) => (c[small(p >>> 0) ? "free <= 512" : "free > 512"]++, fam.free(p >>> 0)),
+      realloc: (p, n) => (c.realloc++, fam.realloc(p >>> 0, n >>> 0)),
+    };
+    const shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
+    const fp = new WebAssembly.Instance(fastPathModule(shared), { env: { memory }, pymalloc: slow }).exports;
+    fp.init(heap.heapBase, heap.threadId);
+    const env = { memory, malloc: fp.malloc, free: fp.free, calloc: fp.calloc, realloc: fp.realloc };
+    const x = (await WebAssembly.instantiate(m.module, { env })).exports;
+    return { x, c, memory, heap };
+  };
+  const show = (name, events, c) => {
+    const total = Object.values(c).reduce((a, b) => a + b, 0);
+    const parts = Object.entries(c).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`);
+    console.log(`${name.padEnd(16)} ${total} calls into JS (${((1000 * total) / events).toFixed(2)} per 1000 events): ${parts.join(", ")}`);
+  };
+  for (const path of traces) {
+    const t = readTraceFile(path);
+    const r = await counted(mod("replay", "pymalloc"));
+    const ev = r.x.setup(t.count, t.maxSlots) >>> 0;
+    new Uint32Array(r.memory.buffer, ev, 2 * t.count).set(t.events.subarray(0, 2 * t.count));
+    for (const k of Object.keys(r.c)) r.c[k] = 0; // setup's own calls left out
+    r.x.replay(t.count);
+    show(t.name, t.count, r.c);
+  }
+  const b = await counted(mod("bintrees", "pymalloc"));
+  b.x.run(Number(values.depth), Number(values.strings));
+  show("bintrees", 1, b.c);
   process.exit(0);
 }
 

@@ -214,11 +214,11 @@ describe("the fast path alone, with its slow paths observed", () => {
     return { x, calls };
   }
 
-  it("serves the head pool's blocks in wasm and calls JS only for a pool, raw blocks, an emptied pool", () => {
+  it("serves the head pool's blocks in wasm and calls JS only for a new arena, raw blocks, an emptied pool that is not its class's last", () => {
     const heap = wasmHeap();
     const { x, calls } = instance(heap);
     const a = x.malloc(24);
-    expect(calls).toEqual(["malloc 24"]); // the class has no pool yet: JS takes one from an arena
+    expect(calls).toEqual(["malloc 24"]); // no arena yet: JS makes one (and takes the pool)
     const b = x.malloc(24);
     const c = x.malloc(20); // same 24-byte class (8-byte alignment)
     expect(calls).toEqual(["malloc 24"]);
@@ -229,15 +229,70 @@ describe("the fast path alone, with its slow paths observed", () => {
     x.free(c);
     x.free(b);
     expect(calls).toEqual(["malloc 24"]);
-    x.free(a); // the pool empties: JS gives it back to its arena
-    expect(calls).toEqual(["malloc 24", "free"]);
+    x.free(a); // the pool empties, its class's only one: kept in wasm, still listed, empty
+    expect(calls).toEqual(["malloc 24"]);
+    heap.check(); // a kept empty pool is valid on a heap without threads too
+    expect(x.malloc(24)).toBe(a); // and reused at once
+    x.free(a);
+    const d = x.malloc(100); // another class: a pool from the arena, in wasm
+    expect(calls).toEqual(["malloc 24"]);
+    expect(d & ~(16384 - 1)).not.toBe(a & ~(16384 - 1));
+    heap.check();
+    x.free(d);
     x.malloc(0);
     x.malloc(600);
-    expect(calls.slice(2)).toEqual(["malloc 0", "malloc 600"]);
+    expect(calls.slice(1)).toEqual(["malloc 0", "malloc 600"]);
     const z = x.calloc(3, 8);
     expect(heap.u8.subarray(z, z + 24).every((v) => v === 0)).toBe(true);
-    expect(calls.length).toBe(5); // calloc(3, 8): a new pool for the class again (JS malloc), zeroed in wasm
+    expect(calls.length).toBe(3); // calloc(3, 8): the kept pool's block, zeroed in wasm
+    expect(z).toBe(a);
     heap.check();
+  });
+
+  it("fills pools in wasm (a full pool leaves usedpools there), takes the next from the arena, gives back in JS an emptied pool that is not its class's last", () => {
+    const heap = wasmHeap();
+    const { x, calls } = instance(heap);
+    const size = 496;
+    const perPool = Math.floor((16384 - Pool.OVERHEAD) / size); // 32 blocks of 496 bytes
+    x.free(x.malloc(8)); // the first arena, from JS
+    calls.length = 0;
+    const blocks = Array.from({ length: 3 * perPool }, () => x.malloc(size));
+    expect(calls).toEqual([]); // three pools taken from the arena and filled, all in wasm
+    const pools = [...new Set(blocks.map((p) => p & ~(16384 - 1)))];
+    expect(pools.length).toBe(3);
+    heap.check(); // the full pools are out of usedpools, the counts right
+    expect(heap.stats().blocksInUse).toBe(3 * perPool);
+    // The full pools are out of usedpools. The first, freed whole, is the class's only listed
+    // pool when it empties: kept in wasm. The second then empties with the first listed: JS
+    // gives it back to the arena; so does the third.
+    for (const p of blocks.slice(0, perPool)) x.free(p);
+    expect(calls).toEqual([]);
+    for (const p of blocks.slice(perPool, 2 * perPool)) x.free(p);
+    expect(calls).toEqual(["free"]); // a second empty pool of the class: JS gives it back
+    heap.check();
+    for (const p of blocks.slice(2 * perPool)) x.free(p);
+    expect(calls).toEqual(["free", "free"]);
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
+  });
+
+  it("check() lets a thread keep one empty pool of a class in its usedpools, not two", () => {
+    const heap = wasmHeap();
+    const { x } = instance(heap);
+    const size = 496;
+    const perPool = Math.floor((16384 - Pool.OVERHEAD) / size);
+    const blocks = Array.from({ length: 2 * perPool }, () => x.malloc(size));
+    for (const p of blocks.slice(0, perPool)) x.free(p); // first pool: kept, empty
+    for (const p of blocks.slice(perPool + 1)) x.free(p); // the second holds one block
+    heap.check();
+    // Free the last block the way a fast path that kept every emptied pool would: by hand.
+    const last = blocks[perPool];
+    const pool = last & ~(16384 - 1);
+    const u32 = heap.u32;
+    u32[last >>> 2] = u32[(pool + Pool.FREEBLOCK) >>> 2];
+    u32[(pool + Pool.FREEBLOCK) >>> 2] = last;
+    u32[pool >>> 2] = 0;
+    expect(() => heap.check()).toThrow(/empty pool it may not keep/);
   });
 
   it("does not pop a corrupted link: a link outside the pool, in its header or between blocks goes to JS untouched", () => {

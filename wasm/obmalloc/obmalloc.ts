@@ -4,17 +4,22 @@
 // JS and wasm allocate from and free into one heap.
 //
 // Owns: CPython's fast paths, exactly: malloc pops the first free block of the head pool of its
-// size class in this thread's usedpools (or carves the pool's next never-used block), free
-// pushes a block of one of this thread's pools back (relinking a pool that was full), calloc and
-// realloc around them. Every popped link is checked to lie in its pool, past the header, on a
-// block boundary.
-// Must not: do anything else. A pool from an arena, arenas, raw blocks (0 or > 512 bytes),
-// growth, the lock, blocks other threads freed (REMOTE/DELAYED), a pool that empties, a block of
-// another thread's pool, anything invalid: the imported slow paths (the TypeScript allocator's
-// family, bound to this thread's heap handle) do all of it, and report what is wrong. Holds no
-// state but numbers read from the heap header at init().
+// size class in this thread's usedpools (or carves the pool's next never-used block, or hands
+// out a pool's last free block and unlinks the now full pool), free pushes a block of one of
+// this thread's pools back (relinking a pool that was full; keeping a pool that empties when it
+// is its class's only pool, as every heap may: see check()), calloc and realloc around them.
+// On a heap without threads (no lock) also the usual way to a pool: taking one from the first
+// usable arena (its free-pool list or its next never-used pool), as the TypeScript allocator's
+// poolFromArena does, with the same checks. Every popped link is checked to lie in its pool,
+// past the header, on a block boundary; every pool taken from an arena is checked as JS does.
+// Must not: do anything else. A new arena, arenas given back, raw blocks (0 or > 512 bytes),
+// growth, the lock, blocks other threads freed (REMOTE/DELAYED), a pool that empties while
+// others of its class are listed, a block of another thread's pool, anything invalid: the
+// imported slow paths (the TypeScript allocator's family, bound to this thread's heap handle) do
+// all of it, and report what is wrong. Holds no state but numbers read from the heap header at
+// init().
 
-import { H, Pool, Size, Slot } from "./layout";
+import { Arena, H, Pool, Size, Slot, Remote } from "./layout";
 
 @external("pymalloc", "malloc") declare function mallocSlow(n: u32): u32;
 @external("pymalloc", "free") declare function freeSlow(p: u32): void;
@@ -30,6 +35,8 @@ let mapBase: u32 = 0;
 let mapBytes: u32 = 0; // 0 until init(): nothing is ours, every call goes to the slow paths
 let alignShift: u32 = 3;
 let nClasses: u32 = 0;
+let usableAt: u32 = 0; // the header word H.USABLE_ARENAS
+let nfpBase: u32 = 0; // nfp2lasta[0]
 
 /** Read the heap header at heapBase; slot: this thread's (0 without threads). */
 export function init(heapBase: u32, slot: u32): void {
@@ -43,6 +50,8 @@ export function init(heapBase: u32, slot: u32): void {
   usedBase = heapBase + load<u32>(hw + (H.THREAD_SLOTS << 2)) + slot * Slot.BYTES + Slot.USEDPOOLS;
   mapBase = heapBase + load<u32>(hw + (H.POOL_MAP << 2));
   mapBytes = load<u32>(hw + (H.POOL_MAP_BYTES << 2));
+  usableAt = hw + (H.USABLE_ARENAS << 2);
+  nfpBase = heapBase + load<u32>(hw + (H.NFP2LASTA << 2));
 }
 
 @inline function isOurs(p: u32): bool {
@@ -51,13 +60,13 @@ export function init(heapBase: u32, slot: u32): void {
   return i < mapBytes && ((load<u8>(mapBase + i) >> (q & 7)) & 1) != 0;
 }
 
-/** A block of n bytes (1..512) from this thread's pools, or 0 when the fast path cannot serve it. */
-@inline function mallocFast(n: u32): u32 {
-  const idx = (n - 1) >> alignShift;
-  if (idx >= nClasses) return 0;
-  const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
-  const pool = load<u32>(sp + Pool.NEXT);
-  if (pool == sp) return 0; // no pool with a free block: one from an arena (JS)
+/**
+ * Pop a block of pool, the head of its class's list: its first free block, whose link must be
+ * a carved block of the pool (else 0: JS reports it); when the list runs dry, carve the next
+ * never-used block; when that was the pool's last block, unlink the full pool (with threads only
+ * when it is marked FULL already). 0 when JS must do it.
+ */
+@inline function popBlock(pool: u32): u32 {
   const bp = load<u32>(pool + Pool.FREEBLOCK);
   const nb = load<u32>(bp);
   if (nb != 0) {
@@ -67,18 +76,116 @@ export function init(heapBase: u32, slot: u32): void {
     if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD || off % load<u32>(pool + Pool.SIZE) != 0) return 0;
     store<u32>(pool + Pool.FREEBLOCK, nb);
   } else {
-    // The free list runs dry: carve the next never-used block, unless the pool is full or (with
-    // threads) other threads freed blocks into it: JS takes those, or unlinks the full pool.
     const no = load<u32>(pool + Pool.NEXTOFFSET);
-    if (no > load<u32>(pool + Pool.MAXNEXTOFFSET)) return 0;
-    if (threaded && load<u32>(pool + Pool.REMOTE) >> 1 != 0) return 0;
-    const b = pool + no;
-    store<u32>(pool + Pool.FREEBLOCK, b);
-    store<u32>(pool + Pool.NEXTOFFSET, no + load<u32>(pool + Pool.SIZE));
-    store<u32>(b, 0);
+    if (no <= load<u32>(pool + Pool.MAXNEXTOFFSET)) {
+      // Carve the next never-used block, unless (threads) other threads freed blocks into the
+      // pool: JS takes those first.
+      if (threaded && load<u32>(pool + Pool.REMOTE) >> 1 != 0) return 0;
+      const b = pool + no;
+      store<u32>(pool + Pool.FREEBLOCK, b);
+      store<u32>(pool + Pool.NEXTOFFSET, no + load<u32>(pool + Pool.SIZE));
+      store<u32>(b, 0);
+    } else if (!unlinkFull(pool)) return 0;
   }
   store<u32>(pool, load<u32>(pool) + 1);
   return bp;
+}
+
+/**
+ * bp, the pool's last free block, is being handed out: the pool leaves usedpools (obmalloc's
+ * extendPool and unlinkPool), when both neighbours link back to it. With threads, only a pool
+ * marked FULL already (marking it takes an atomic operation, and blocks may arrive: JS).
+ */
+@inline function unlinkFull(pool: u32): bool {
+  if (threaded && load<u32>(pool + Pool.REMOTE) != Remote.FULL) return false;
+  const next = load<u32>(pool + Pool.NEXT);
+  const prev = load<u32>(pool + Pool.PREV);
+  if (load<u32>(next + Pool.PREV) != pool || load<u32>(prev + Pool.NEXT) != pool) return false;
+  store<u32>(next + Pool.PREV, prev);
+  store<u32>(prev + Pool.NEXT, next);
+  store<u32>(pool + Pool.FREEBLOCK, 0);
+  return true;
+}
+
+/**
+ * usedpools[idx] (sentinel sp) is empty: a pool from the first usable arena, as obmalloc's
+ * poolFromArena takes it (its free-pool list first, then its next never-used pool; the arena
+ * list and nfp2lasta kept in order), linked in as the class's only pool. 0 when JS must do it:
+ * threads (the lock), no usable arena (a new one), or anything damaged (JS reports it).
+ */
+@inline function poolFromArena(idx: u32, sp: u32): u32 {
+  if (threaded) return 0;
+  const ao = load<u32>(usableAt);
+  if (ao == 0 || load<u32>(ao + Arena.MAGIC) != (Arena.MAGIC_VALUE ^ ao)) return 0;
+  const size = (idx + 1) << alignShift;
+  let pool = load<u32>(ao + Arena.FREEPOOLS);
+  if (pool != 0) {
+    // An empty pool of this arena; if it kept a free list of this class, that list is reused.
+    if ((pool & poolMask) != 0 || !isOurs(pool) || load<u32>(pool + Pool.ARENA) != ao || load<u32>(pool) != 0) return 0;
+    if (load<u32>(pool + Pool.SZIDX) == idx && !keptListOk(pool, size, ao)) return 0;
+    store<u32>(ao + Arena.FREEPOOLS, load<u32>(pool + Pool.NEXT));
+  } else {
+    pool = load<u32>(ao + Arena.POOL_ADDRESS);
+    store<u32>(ao + Arena.POOL_ADDRESS, pool + (1 << poolShift));
+  }
+  const nf = load<u32>(ao + Arena.NFREEPOOLS);
+  const at = nfpBase + (nf << 2);
+  if (load<u32>(at) == ao) store<u32>(at, 0);
+  if (nf > 1) store<u32>(at - 4, ao);
+  store<u32>(ao + Arena.NFREEPOOLS, nf - 1);
+  if (nf == 1) {
+    const nx = load<u32>(ao + Arena.NEXT);
+    store<u32>(usableAt, nx);
+    if (nx != 0) store<u32>(nx + Arena.PREV, 0);
+    store<u32>(ao + Arena.NEXT, 0);
+  }
+  store<u32>(pool + Pool.OWNER, owner);
+  store<u32>(pool + Pool.REMOTE, 0);
+  if (load<u32>(pool + Pool.SZIDX) != idx) {
+    // Last used for another class (or never): start it afresh, one block on its free list.
+    store<u32>(pool + Pool.SZIDX, idx);
+    store<u32>(pool + Pool.SIZE, size);
+    store<u32>(pool + Pool.NEXTOFFSET, Pool.OVERHEAD + size);
+    // The arena's last pool ends where the arena header starts.
+    store<u32>(pool + Pool.MAXNEXTOFFSET, min<u32>(1 << poolShift, ao - pool) - size);
+    store<u32>(pool + Pool.FREEBLOCK, pool + Pool.OVERHEAD);
+    store<u32>(pool + Pool.OVERHEAD, 0);
+  }
+  store<u32>(pool + Pool.NEXT, sp);
+  store<u32>(pool + Pool.PREV, sp);
+  store<u32>(sp + Pool.NEXT, pool);
+  store<u32>(sp + Pool.PREV, pool);
+  return pool;
+}
+
+/** A free pool of class size `size` about to be reused with its kept list: obmalloc's checkKeptList. */
+function keptListOk(pool: u32, size: u32, ao: u32): bool {
+  const no = load<u32>(pool + Pool.NEXTOFFSET);
+  const fb = load<u32>(pool + Pool.FREEBLOCK);
+  const max = load<u32>(pool + Pool.MAXNEXTOFFSET);
+  return (
+    load<u32>(pool + Pool.SIZE) == size &&
+    max == min<u32>(1 << poolShift, ao - pool) - size &&
+    no >= Pool.OVERHEAD + size &&
+    no <= max + size &&
+    (no - Pool.OVERHEAD) % size == 0 &&
+    fb >= pool + Pool.OVERHEAD &&
+    fb < pool + no &&
+    (fb - pool - Pool.OVERHEAD) % size == 0
+  );
+}
+
+/** A block of n bytes (1..512) from this thread's pools, or 0 when the fast path cannot serve it. */
+@inline function mallocFast(n: u32): u32 {
+  const idx = (n - 1) >> alignShift;
+  if (idx >= nClasses) return 0;
+  const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
+  let pool = load<u32>(sp + Pool.NEXT);
+  if (pool == sp) {
+    pool = poolFromArena(idx, sp);
+    if (pool == 0) return 0;
+  }
+  return popBlock(pool);
 }
 
 /**
@@ -99,8 +206,10 @@ export function init(heapBase: u32, slot: u32): void {
   const pool = ownLiveBlock(p);
   if (pool == 0) return false;
   const cnt = load<u32>(pool);
-  if (cnt == 1) return false; // the pool empties: back to its arena (JS, under the lock)
   const fb = load<u32>(pool + Pool.FREEBLOCK);
+  // The pool empties: kept (still listed, empty) when it is its class's only listed pool (both
+  // links the sentinel), as threads heaps keep one; else back to its arena (JS, under the lock).
+  if (cnt == 1 && (fb == 0 || load<u32>(pool + Pool.NEXT) != load<u32>(pool + Pool.PREV))) return false;
   store<u32>(p, fb);
   store<u32>(pool + Pool.FREEBLOCK, p);
   store<u32>(pool, cnt - 1);
