@@ -7,8 +7,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import * as constants from "../src/constants.js";
-import { Pool } from "../src/constants.js";
-import { createHeap, InvalidPointerError, type AllocatorFunctions, type Heap } from "../src/index.js";
+import { Chunk, Pool } from "../src/constants.js";
+import { createHeap, HeapCorruptionError, InvalidPointerError, type AllocatorFunctions, type Heap } from "../src/index.js";
 import { fastPathModule, hasFastPath } from "../src/compat/wasm-imports.js";
 import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "../src/compat/wasm-fastpath-bytes.js";
 // @ts-expect-error: a plain .mjs module shared with the build script
@@ -214,7 +214,7 @@ describe("the fast path alone, with its slow paths observed", () => {
     return { x, calls };
   }
 
-  it("serves the head pool's blocks in wasm and calls JS only for a new arena, raw blocks, an emptied pool that is not its class's last", () => {
+  it("serves the head pool's blocks in wasm and calls JS only for a new arena, growth, an emptied pool that is not its class's last", () => {
     const heap = wasmHeap();
     const { x, calls } = instance(heap);
     const a = x.malloc(24);
@@ -239,14 +239,85 @@ describe("the fast path alone, with its slow paths observed", () => {
     expect(d & ~(16384 - 1)).not.toBe(a & ~(16384 - 1));
     heap.check();
     x.free(d);
-    x.malloc(0);
-    x.malloc(600);
-    expect(calls.slice(1)).toEqual(["malloc 0", "malloc 600"]);
+    const r0 = x.malloc(0); // raw chunks (0 bytes, > 512 bytes) in wasm while the memory holds them
+    const r1 = x.malloc(600);
+    expect(calls).toEqual(["malloc 24"]);
+    expect(heap.usableSize(r0)).toBe(Chunk.MIN - Chunk.OVERHEAD);
+    expect(heap.usableSize(r1)).toBeGreaterThanOrEqual(600);
+    const big = heap.memory.source.buffer.byteLength; // more than the memory holds: JS grows it
+    const r2 = x.malloc(big);
+    expect(r2).not.toBe(0);
+    expect(calls).toEqual(["malloc 24", `malloc ${big}`]);
     const z = x.calloc(3, 8);
     expect(heap.u8.subarray(z, z + 24).every((v) => v === 0)).toBe(true);
-    expect(calls.length).toBe(3); // calloc(3, 8): the kept pool's block, zeroed in wasm
+    expect(calls.length).toBe(2); // calloc(3, 8): the kept pool's block, zeroed in wasm
     expect(z).toBe(a);
+    for (const p of [r0, r1, r2, z]) x.free(p);
+    expect(calls.length).toBe(2);
     heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
+  });
+
+  it("raw chunks in wasm: split, merged with free neighbours and the top, realloc in place or moved, as JS does; check() after each step", () => {
+    const heap = wasmHeap();
+    const { x, calls } = instance(heap);
+    const top = () => heap.u32[(heap.heapBase >>> 2) + constants.H.TOP];
+    const t0 = top();
+    const a = x.malloc(1000);
+    const b = x.calloc(1, 2000);
+    const c = x.malloc(3000);
+    expect(heap.u8.subarray(b, b + 2000).every((v) => v === 0)).toBe(true);
+    expect([b - a, c - b]).toEqual([1008, 2016]); // carved from the top one after another
+    heap.check();
+    x.free(a);
+    x.free(b); // merges with a's free chunk
+    heap.check();
+    expect(x.malloc(2900)).toBe(a); // the merged chunk, split
+    heap.check();
+    const d = x.realloc(c, 5000); // c touches the top: grows in place
+    expect(d).toBe(c);
+    heap.u8.fill(7, d, d + 5000);
+    const e = x.realloc(d, 100); // shrinks in place (stays a raw chunk), the rest back to the top
+    expect(e).toBe(d);
+    expect(heap.u8[e + 99]).toBe(7);
+    heap.check();
+    const f = x.malloc(700); // now at the top, after e
+    const g = x.realloc(e, 4000); // cannot grow in place (f follows): moved, copied
+    expect(g).not.toBe(e);
+    expect(heap.u8.subarray(g, g + 100).every((v) => v === 7)).toBe(true);
+    heap.check();
+    for (const p of [a, f, g]) x.free(p);
+    expect(top()).toBe(t0); // everything merged back into the top
+    expect(calls).toEqual([]);
+    heap.check();
+  });
+
+  it("raw chunks: a damaged free-list link or footer is never followed in wasm; JS reports it (HeapCorruptionError), the heap untouched", () => {
+    const heap = wasmHeap();
+    const { x, calls } = instance(heap);
+    const a = x.malloc(1000);
+    const guard = x.malloc(1000);
+    const b = x.malloc(1000);
+    x.malloc(1000);
+    x.free(a);
+    x.free(b); // free list of a's size: b -> a
+    heap.check();
+    const link = b - Chunk.HEADER + Chunk.NEXT_FREE;
+    const saved = heap.u32[link >>> 2];
+    for (const bad of [0x7ffffff0, guard - Chunk.HEADER, 12]) {
+      calls.length = 0;
+      heap.u32[link >>> 2] = bad;
+      const before = heap.u8.slice();
+      expect(() => x.malloc(1000)).toThrow(HeapCorruptionError); // b is taken: its link is checked first
+      expect(calls).toEqual(["malloc 1000"]);
+      expect(Buffer.from(heap.u8).equals(Buffer.from(before))).toBe(true);
+      heap.u32[link >>> 2] = saved;
+    }
+    // A footer that disagrees: freeing the chunk after a free one must not merge through it.
+    heap.u32[(b - Chunk.HEADER + 1008) >>> 2] = 9999;
+    calls.length = 0;
+    expect(() => x.free(b + 1008)).toThrow(HeapCorruptionError);
+    expect(calls).toEqual(["free"]);
   });
 
   it("fills pools in wasm (a full pool leaves usedpools there), takes the next from the arena, gives back in JS an emptied pool that is not its class's last", () => {
