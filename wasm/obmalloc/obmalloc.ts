@@ -130,7 +130,7 @@ export function init(heapBase: u32, slot: u32): void {
  * list and nfp2lasta kept in order), linked in as the class's only pool. 0 when JS must do it:
  * threads (the lock), no usable arena (a new one), or anything damaged (JS reports it).
  */
-@inline function poolFromArena(idx: u32, sp: u32): u32 {
+function poolFromArena(idx: u32, sp: u32): u32 {
   if (threaded) return 0;
   const ao = load<u32>(usableAt);
   if (ao == 0 || ao >= <u32>(memory.size() << 16) - Arena.OVERHEAD || load<u32>(ao + Arena.MAGIC) != (Arena.MAGIC_VALUE ^ ao)) return 0;
@@ -194,17 +194,38 @@ function keptListOk(pool: u32, size: u32, ao: u32): bool {
   );
 }
 
-/** A block of n bytes (1..512) from this thread's pools, or 0 when the fast path cannot serve it. */
-@inline function mallocFast(n: u32): u32 {
-  const idx = (n - 1) >> alignShift;
-  if (idx >= nClasses) return 0;
-  const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
-  let pool = load<u32>(sp + Pool.NEXT);
+/**
+ * A block of class idx (sentinel sp, head pool `pool`) when the head pool's free list cannot
+ * simply be popped: no pool (one from an arena), a free list run dry (carve, or unlink the
+ * full pool), a damaged link (JS). 0 when the fast path cannot serve it. Out of line: the pop
+ * that malloc inlines stays small.
+ */
+function mallocMore(idx: u32, sp: u32, pool: u32): u32 {
   if (pool == sp) {
     pool = poolFromArena(idx, sp);
     if (pool == 0) return 0;
   }
   return popBlock(pool);
+}
+
+/** A block of n bytes (1..512) from this thread's pools, or 0 when the fast path cannot serve it. */
+@inline function mallocFast(n: u32): u32 {
+  const idx = (n - 1) >> alignShift;
+  if (idx >= nClasses) return 0;
+  const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
+  const pool = load<u32>(sp + Pool.NEXT);
+  if (pool != sp) {
+    // The common case, popBlock's first branch: a free block whose link is a carved block.
+    const bp = load<u32>(pool + Pool.FREEBLOCK);
+    const nb = load<u32>(bp);
+    const off = nb - pool - Pool.OVERHEAD;
+    if (nb != 0 && off < load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD && off % load<u32>(pool + Pool.SIZE) == 0) {
+      store<u32>(pool + Pool.FREEBLOCK, nb);
+      store<u32>(pool, load<u32>(pool) + 1);
+      return bp;
+    }
+  }
+  return mallocMore(idx, sp, pool);
 }
 
 /**
