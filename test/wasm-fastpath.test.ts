@@ -366,6 +366,23 @@ describe("the fast path alone, with its slow paths observed", () => {
     expect(() => heap.check()).toThrow(/empty pool it may not keep/);
   });
 
+  it("heap.collect() gives back the empty pools wasm kept, on a heap without threads", () => {
+    const heap = wasmHeap();
+    const { x, calls } = instance(heap);
+    const ps = [x.malloc(24), x.malloc(100), x.malloc(300)];
+    for (const p of ps) x.free(p); // three classes, each pool kept empty
+    expect(calls).toEqual(["malloc 24"]);
+    const o = heap.objectAllocator;
+    const listed = () => [24, 100, 300].filter((n) => heap.u32[(o.sentinel((n - 1) >>> 3) + Pool.NEXT) >>> 2] !== o.sentinel((n - 1) >>> 3)).length;
+    expect(listed()).toBe(3); // kept: still in usedpools
+    heap.collect();
+    expect(listed()).toBe(0); // given back to their arena
+    heap.check();
+    expect(x.malloc(100)).not.toBe(0); // a pool again, from the arena's free-pool list, in wasm
+    expect(calls).toEqual(["malloc 24"]);
+    heap.check();
+  });
+
   it("does not pop a corrupted link: a link outside the pool, in its header or between blocks goes to JS untouched", () => {
     const heap = wasmHeap();
     const { x, calls } = instance(heap);
