@@ -13,6 +13,7 @@ import { fastPathModule, hasFastPath } from "../src/compat/wasm-imports.js";
 import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "../src/compat/wasm-fastpath-bytes.js";
 // @ts-expect-error: a plain .mjs module shared with the build script
 import { layoutSource } from "../wasm/obmalloc/layout.mjs";
+import { readTraceFile } from "../src/trace/file.js";
 
 const ROOT = join(import.meta.dirname, "..");
 
@@ -448,5 +449,51 @@ describe("the fast path across Workers (threads: true, a shared WebAssembly.Memo
     heap.collect();
     expect(heap.stats().blocksInUse).toBe(0);
     expect(heap.leaks().totalBlocks).toBe(0);
+  });
+});
+
+describe("calls from the fast path into JS (crossings), with real C clients", () => {
+  /** A C client over a heap whose fast path counts its calls into JS (as bench:wasm --crossings does). */
+  async function counted(file: string) {
+    const bytes = readFileSync(join(ROOT, "wasm/clients", file));
+    const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 32, maximum: 65536 }), heapBase: 1 << 20 });
+    const memory = heap.memory.source as WebAssembly.Memory;
+    const fam = heap.mem;
+    const calls = { small: 0, large: 0 };
+    const kind = (n: number) => (n >>> 0 > 0 && n >>> 0 <= 512 ? "small" : "large");
+    const slow = {
+      malloc: (n: number) => (calls[kind(n)]++, fam.malloc(n >>> 0)),
+      calloc: (a: number, b: number) => (calls[kind((a >>> 0) * (b >>> 0))]++, fam.calloc(a >>> 0, b >>> 0)),
+      free: (p: number) => (calls[heap.usableSize(p >>> 0) <= 512 ? "small" : "large"]++, fam.free(p >>> 0)),
+      realloc: (p: number, n: number) => (calls.large++, fam.realloc(p >>> 0, n >>> 0)),
+    };
+    const fp = new WebAssembly.Instance(fastPathModule(false), { env: { memory }, pymalloc: slow }).exports as unknown as AllocatorFunctions & { init(b: number, s: number): void };
+    fp.init(heap.heapBase, heap.threadId);
+    const { instance } = await WebAssembly.instantiate(bytes, { env: { memory, malloc: fp.malloc, free: fp.free, calloc: fp.calloc, realloc: fp.realloc } });
+    return { x: instance.exports as unknown as Record<string, (...a: number[]) => number>, heap, memory, calls };
+  }
+
+  it("the trace replayer over compileall-head: under 1 call into JS a 1000 events, raw blocks included (the memory grown ahead)", async () => {
+    const t = readTraceFile(join(ROOT, "data/compileall-head.pymtrace.gz"));
+    const { x, heap, memory, calls } = await counted("replay-pymalloc.wasm");
+    const ev = x.setup(t.count, t.maxSlots) >>> 0;
+    new Uint32Array(memory.buffer, ev, 2 * t.count).set(t.events.subarray(0, 2 * t.count));
+    calls.small = calls.large = 0;
+    x.replay(t.count);
+    // Before: 37 a 1000 events (every raw block, every pool taken or given back, every pool that filled).
+    expect(calls.small + calls.large).toBeLessThan(t.count / 1000);
+    expect(calls.large).toBeLessThan(t.count / 20000); // raw blocks: only when the memory grows
+    heap.check();
+    x.release_all(t.maxSlots);
+    heap.check();
+  });
+
+  it("binary trees: pools fill, empty and come back without JS but for the arenas' own work", async () => {
+    const { x, heap, calls } = await counted("bintrees-pymalloc.wasm");
+    x.run(12, 50_000);
+    // Before: a call into JS for every pool that filled, emptied or was taken (2,596 here); now 165.
+    expect(calls.small + calls.large).toBeLessThan(400);
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
   });
 });
