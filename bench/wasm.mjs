@@ -222,7 +222,8 @@ if (values.crossings) {
   const show = (name, events, c) => {
     const total = Object.values(c).reduce((a, b) => a + b, 0);
     const parts = Object.entries(c).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`);
-    console.log(`${name.padEnd(16)} ${total} calls into JS (${((1000 * total) / events).toFixed(2)} per 1000 events): ${parts.join(", ")}`);
+    const rate = events === undefined ? "" : ` (${((1000 * total) / events).toFixed(2)} per 1000 events)`;
+    console.log(`${name.padEnd(16)} ${total} calls into JS${rate}: ${parts.join(", ")}`);
   };
   for (const path of traces) {
     const t = readTraceFile(path);
@@ -235,7 +236,7 @@ if (values.crossings) {
   }
   const b = await counted(mod("bintrees", "pymalloc"));
   b.x.run(Number(values.depth), Number(values.strings));
-  show("bintrees", 1, b.c);
+  show(`bintrees (depth ${values.depth}, ${values.strings} strings)`, undefined, b.c);
   process.exit(0);
 }
 
