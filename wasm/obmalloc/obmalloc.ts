@@ -229,23 +229,18 @@ function mallocMore(idx: u32, sp: u32, pool: u32): u32 {
 }
 
 /**
- * The pool of p (in our pools: isOurs) when p is a live block start of one of this thread's
- * pools (as free() needs it: not the pool's last block, not its first free block), else 0.
+ * Free p, in our pools (isOurs), when it is a live block start of one of this thread's pools
+ * (in the pool, past its header, below the carved blocks, on a block boundary, the pool in
+ * use, not its first free block: a double free) and the pool does not empty unless it is its
+ * class's only listed pool; false (nothing written) when JS must do it or report it.
  */
-@inline function ownLiveBlock(p: u32): u32 {
+@inline function freeSmall(p: u32): bool {
   const pool = p & ~poolMask;
   const off = p - pool - Pool.OVERHEAD;
-  if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD || load<u32>(pool) == 0) return 0;
-  if (off % load<u32>(pool + Pool.SIZE) != 0 || load<u32>(pool + Pool.OWNER) != owner) return 0;
-  if (load<u32>(pool + Pool.FREEBLOCK) == p) return 0; // a double free: JS reports it
-  return pool;
-}
-
-@inline function freeSmall(p: u32): bool {
-  const pool = ownLiveBlock(p);
-  if (pool == 0) return false;
   const cnt = load<u32>(pool);
   const fb = load<u32>(pool + Pool.FREEBLOCK);
+  if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD || cnt == 0 || fb == p) return false;
+  if (off % load<u32>(pool + Pool.SIZE) != 0 || load<u32>(pool + Pool.OWNER) != owner) return false;
   // The pool empties: kept (still listed, empty) when it is its class's only listed pool (both
   // links the sentinel), as threads heaps keep one; else back to its arena (JS, under the lock).
   if (cnt == 1 && (fb == 0 || load<u32>(pool + Pool.NEXT) != load<u32>(pool + Pool.PREV))) return false;
@@ -263,7 +258,6 @@ function mallocMore(idx: u32, sp: u32, pool: u32): u32 {
   }
   return true;
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // The raw allocator's common paths (src/raw/tlsf.ts, the same TLSF lists, chunk headers and
