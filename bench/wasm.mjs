@@ -4,10 +4,14 @@
 // the same C built with an allocator inside the module (wasi-libc's dlmalloc; emmalloc and
 // mimalloc when their builds are present), side by side in one process, runs interleaved.
 //
-// usage: npm run bench:wasm -- [TRACE.pymtrace.gz ...] [--runs N] [--depth D] [--strings S] [--only a,b] [--instructions]
+// usage: npm run bench:wasm -- [TRACE.pymtrace.gz ...] [--runs N] [--depth D] [--strings S] [--only a,b] [--instructions [--bintrees]] [--crossings]
+// --crossings: not timed; how often pymalloc's fast path (wasm) calls into JS (its slow paths),
+// by kind, per trace and for binary trees: the fast path instantiated as heap.wasmImports() does,
+// its four imports wrapped to count (a diagnostic, outside any timed loop).
 // --instructions: machine instructions an event of the replay instead of times, counted by
 // valgrind (cachegrind) as bench:instructions does: (I(warm-up + 3 runs) - I(warm-up + 1 run)) / (2 events),
-// with node --no-liftoff --no-wasm-tier-up (the modules compiled by TurboFan at once).
+// with node --no-liftoff --no-wasm-tier-up (the modules compiled by TurboFan at once); with
+// --bintrees also instructions a binary-trees run ((I(warm-up + 3) - I(warm-up + 1)) / 2).
 // Workloads: wasm/clients/replay.c (FORMAT.md's reference loop inside wasm: ns an event, median
 // of N runs, each on a fresh instance and memory) over every trace given (default: the four of
 // ../shared/traces, else the bundled one), and wasm/clients/bintrees.c (binary trees to depth D
@@ -27,6 +31,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { heapForModule, wasmModuleInfo } from "../dist/index.js";
+import { fastPathModule } from "../dist/compat/wasm-imports.js";
 import { readTraceFile } from "../dist/trace/file.js";
 import { traceStats } from "../dist/trace/trace.js";
 
@@ -40,6 +45,8 @@ const { values, positionals } = parseArgs({
     strings: { type: "string", default: "1000000" },
     only: { type: "string" },
     instructions: { type: "boolean", default: false },
+    crossings: { type: "boolean", default: false },
+    bintrees: { type: "boolean", default: false },
     child: { type: "string" },
   },
 });
@@ -118,10 +125,12 @@ async function instantiate(m, alloc) {
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 const mib = (n) => (n / 2 ** 20).toFixed(1);
 
-async function replayOnce(m, alloc, t) {
+async function replayOnce(m, alloc, t, footprint = true) {
   const r = await instantiate(m, alloc);
   // The footprint counts from before setup(), less the event and slot arrays it allocates (an
-  // allocator may take memory ahead of need at its first call: mimalloc's segments).
+  // allocator may take memory ahead of need at its first call: mimalloc's segments). Not under
+  // valgrind (footprint false): pymalloc's stats() walks the heap, work no other peer does.
+  if (!footprint) r.top = () => 0;
   const own = r.top() + 8 * t.count + 4 * t.maxSlots;
   const ev = r.x.setup(t.count, t.maxSlots) >>> 0;
   if (ev === 0) throw new Error(`${alloc}: setup failed`);
@@ -133,8 +142,9 @@ async function replayOnce(m, alloc, t) {
   return { ns, sum, footprint: r.top() - own };
 }
 
-async function bintreesOnce(m, alloc) {
+async function bintreesOnce(m, alloc, footprint = true) {
   const r = await instantiate(m, alloc);
+  if (!footprint) r.top = () => 0;
   const start = r.top();
   const t0 = process.hrtime.bigint();
   const sum = r.x.run(Number(values.depth), Number(values.strings)) >>> 0;
@@ -175,10 +185,58 @@ async function measure(workload, once, scale, unit) {
 }
 
 if (values.child !== undefined) {
-  // Under valgrind: a warm-up and `runs` replays of one trace for one allocator.
-  const t = readTraceFile(positionals[0]);
-  const m = mod("replay", values.child);
-  for (let i = 0; i <= runs; i++) await replayOnce(m, values.child, t);
+  // Under valgrind: a warm-up and `runs` replays of one trace (or binary-trees runs, when the
+  // trace is "bintrees") for one allocator.
+  if (positionals[0] === "bintrees") {
+    const m = mod("bintrees", values.child);
+    for (let i = 0; i <= runs; i++) await bintreesOnce(m, values.child, false);
+  } else {
+    const t = readTraceFile(positionals[0]);
+    const m = mod("replay", values.child);
+    for (let i = 0; i <= runs; i++) await replayOnce(m, values.child, t, false);
+  }
+  process.exit(0);
+}
+
+if (values.crossings) {
+  /** The replay or bintrees client over a fast path whose calls into JS are counted by kind. */
+  const counted = async (m) => {
+    const heap = heapForModule(m.bytes, { allocator: "pymalloc" });
+    const memory = heap.memory.source;
+    const fam = heap.mem;
+    const c = { "malloc <= 512": 0, "malloc > 512": 0, "calloc <= 512": 0, "calloc > 512": 0, "free <= 512": 0, "free > 512": 0, realloc: 0 };
+    const small = (p) => p !== 0 && heap.usableSize(p) <= 512;
+    const slow = {
+      malloc: (n) => (c[n >>> 0 <= 512 ? "malloc <= 512" : "malloc > 512"]++, fam.malloc(n >>> 0)),
+      calloc: (a, b) => (c[(a >>> 0) * (b >>> 0) <= 512 ? "calloc <= 512" : "calloc > 512"]++, fam.calloc(a >>> 0, b >>> 0)),
+      free: (p) => (c[small(p >>> 0) ? "free <= 512" : "free > 512"]++, fam.free(p >>> 0)),
+      realloc: (p, n) => (c.realloc++, fam.realloc(p >>> 0, n >>> 0)),
+    };
+    const shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
+    const fp = new WebAssembly.Instance(fastPathModule(shared), { env: { memory }, pymalloc: slow }).exports;
+    fp.init(heap.heapBase, heap.threadId);
+    const env = { memory, malloc: fp.malloc, free: fp.free, calloc: fp.calloc, realloc: fp.realloc };
+    const x = (await WebAssembly.instantiate(m.module, { env })).exports;
+    return { x, c, memory, heap };
+  };
+  const show = (name, events, c) => {
+    const total = Object.values(c).reduce((a, b) => a + b, 0);
+    const parts = Object.entries(c).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`);
+    const rate = events === undefined ? "" : ` (${((1000 * total) / events).toFixed(2)} per 1000 events)`;
+    console.log(`${name.padEnd(16)} ${total} calls into JS${rate}: ${parts.join(", ")}`);
+  };
+  for (const path of traces) {
+    const t = readTraceFile(path);
+    const r = await counted(mod("replay", "pymalloc"));
+    const ev = r.x.setup(t.count, t.maxSlots) >>> 0;
+    new Uint32Array(r.memory.buffer, ev, 2 * t.count).set(t.events.subarray(0, 2 * t.count));
+    for (const k of Object.keys(r.c)) r.c[k] = 0; // setup's own calls left out
+    r.x.replay(t.count);
+    show(t.name, t.count, r.c);
+  }
+  const b = await counted(mod("bintrees", "pymalloc"));
+  b.x.run(Number(values.depth), Number(values.strings));
+  show(`bintrees (depth ${values.depth}, ${values.strings} strings)`, undefined, b.c);
   process.exit(0);
 }
 
@@ -186,7 +244,7 @@ if (values.instructions) {
   const { spawnSync } = await import("node:child_process");
   const irefs = (alloc, path, n) => {
     const args = ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", process.execPath, "--no-liftoff", "--no-wasm-tier-up", "--no-concurrent-recompilation"];
-    args.push(fileURLToPath(import.meta.url), "--child", alloc, "--runs", String(n), path);
+    args.push(fileURLToPath(import.meta.url), "--child", alloc, "--runs", String(n), "--depth", values.depth, "--strings", values.strings, path);
     const r = spawnSync("valgrind", args, { encoding: "utf8", maxBuffer: 1 << 26 });
     const m = /I\s+refs:\s+([\d,]+)/.exec(r.stderr);
     if (r.status !== 0 || !m) throw new Error(`valgrind ${alloc} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
@@ -198,6 +256,13 @@ if (values.instructions) {
     for (const a of PEERS.filter((a) => mod("replay", a))) row.push([a, (irefs(a, path, 3) - irefs(a, path, 1)) / (2 * t.count)]);
     const base = row[0][1];
     console.log(`${t.name.padEnd(16)} ` + row.map(([a, v]) => `${a} ${v.toFixed(0)} (${(v / base).toFixed(2)}x)`).join("  ") + "  instructions an event");
+  }
+  if (values.bintrees) {
+    // Binary trees: instructions of one run (depth and strings as given), the same difference.
+    const row = [];
+    for (const a of PEERS.filter((a) => mod("bintrees", a))) row.push([a, (irefs(a, "bintrees", 3) - irefs(a, "bintrees", 1)) / 2]);
+    const base = row[0][1];
+    console.log(`${"bintrees".padEnd(16)} ` + row.map(([a, v]) => `${a} ${(v / 1e6).toFixed(1)}M (${(v / base).toFixed(2)}x)`).join("  ") + `  instructions a run (depth ${values.depth}, ${values.strings} strings)`);
   }
   process.exit(0);
 }

@@ -7,12 +7,13 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import * as constants from "../src/constants.js";
-import { Pool } from "../src/constants.js";
-import { createHeap, InvalidPointerError, type AllocatorFunctions, type Heap } from "../src/index.js";
+import { Chunk, Pool } from "../src/constants.js";
+import { createHeap, HeapCorruptionError, InvalidPointerError, type AllocatorFunctions, type Heap } from "../src/index.js";
 import { fastPathModule, hasFastPath } from "../src/compat/wasm-imports.js";
 import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "../src/compat/wasm-fastpath-bytes.js";
 // @ts-expect-error: a plain .mjs module shared with the build script
 import { layoutSource } from "../wasm/obmalloc/layout.mjs";
+import { readTraceFile } from "../src/trace/file.js";
 
 const ROOT = join(import.meta.dirname, "..");
 
@@ -71,7 +72,7 @@ interface Block {
 }
 
 /** A random program over one heap: each call made by JS (heap.mem/obj) or by wasm (heap.wasmImports()). */
-function differential(heap: Heap, seed: number, steps: number, checkEvery = 1): void {
+function differential(heap: Heap, seed: number, steps: number, checkEvery = 1, large = 7): void {
   const rand = xorshift(seed);
   const w = heap.wasmImports();
   const sides: AllocatorFunctions[] = [w, heap.mem, heap.obj];
@@ -80,8 +81,8 @@ function differential(heap: Heap, seed: number, steps: number, checkEvery = 1): 
   const size = (): number => {
     const r = rand() % 100;
     if (r < 3) return 0;
-    if (r < 90) return 1 + (rand() % 512);
-    if (r < 97) return 513 + (rand() % 3000);
+    if (r < 3 + large) return 513 + (rand() % 3000); // raw chunks: `large` in 100
+    if (r < 97) return 1 + (rand() % 512);
     return 1 + (rand() % 64);
   };
   const fill = (p: number, b: Block): void => {
@@ -175,6 +176,52 @@ describe("JS and wasm on one heap", () => {
     });
   }
 
+  it("raw chunks half the time: wasm's TLSF paths and JS's split, merge and move one heap's chunks (check after each step)", () => {
+    for (let seed = 1; seed <= 2; seed++) differential(wasmHeap(), seed * 104729, 800, 1, 50);
+  });
+
+  it("raw chunks: wasm's TLSF paths make JS's decisions exactly (same addresses, same heap bytes, as a heap served by JS alone)", () => {
+    const a = wasmHeap(); // C's side: the fast path
+    const b = wasmHeap(); // JS alone
+    const wa = a.wasmImports();
+    const rand = xorshift(0x9e3779b9);
+    const liveA: number[] = [];
+    const liveB: number[] = [];
+    for (let step = 0; step < 3000; step++) {
+      const op = rand() % 8;
+      const n = rand() % 8 === 0 ? 0 : 513 + (rand() % 20000); // 0 bytes: a raw chunk too
+      if (op < 3 || liveA.length === 0) {
+        const calloc = op === 2;
+        const pa = (calloc ? wa.calloc(1, n) : wa.malloc(n)) >>> 0;
+        const pb = calloc ? b.mem.calloc(1, n) : b.mem.malloc(n);
+        expect(pa).toBe(pb);
+        liveA.push(pa);
+        liveB.push(pb);
+      } else if (op < 6) {
+        const i = rand() % liveA.length;
+        wa.free(liveA[i]);
+        b.mem.free(liveB[i]);
+        liveA.splice(i, 1);
+        liveB.splice(i, 1);
+      } else {
+        const i = rand() % liveA.length;
+        const pa = wa.realloc(liveA[i], n) >>> 0;
+        const pb = b.mem.realloc(liveB[i], n);
+        expect(pa).toBe(pb);
+        liveA[i] = pa;
+        liveB[i] = pb;
+      }
+    }
+    a.check();
+    b.check();
+    // (Small blocks are left out: wasm keeps a class's emptied pool where JS gives it back to its
+    // arena, so their arenas, and then the raw chunks around them, differ by design.)
+    const u8a = a.u8;
+    const u8b = b.u8;
+    expect(u8a.length).toBe(u8b.length);
+    expect(Buffer.from(u8a.buffer, u8a.byteOffset, u8a.length).equals(Buffer.from(u8b.buffer, u8b.byteOffset, u8b.length))).toBe(true);
+  });
+
   it("a longer run grows the memory from the slow path while wasm allocates (check every 50 steps)", () => {
     const heap = wasmHeap();
     const before = heap.memory.byteLength;
@@ -214,11 +261,11 @@ describe("the fast path alone, with its slow paths observed", () => {
     return { x, calls };
   }
 
-  it("serves the head pool's blocks in wasm and calls JS only for a pool, raw blocks, an emptied pool", () => {
+  it("serves the head pool's blocks in wasm and calls JS only for a new arena, growth, an emptied pool that is not its class's last", () => {
     const heap = wasmHeap();
     const { x, calls } = instance(heap);
     const a = x.malloc(24);
-    expect(calls).toEqual(["malloc 24"]); // the class has no pool yet: JS takes one from an arena
+    expect(calls).toEqual(["malloc 24"]); // no arena yet: JS makes one (and takes the pool)
     const b = x.malloc(24);
     const c = x.malloc(20); // same 24-byte class (8-byte alignment)
     expect(calls).toEqual(["malloc 24"]);
@@ -229,14 +276,157 @@ describe("the fast path alone, with its slow paths observed", () => {
     x.free(c);
     x.free(b);
     expect(calls).toEqual(["malloc 24"]);
-    x.free(a); // the pool empties: JS gives it back to its arena
-    expect(calls).toEqual(["malloc 24", "free"]);
-    x.malloc(0);
-    x.malloc(600);
-    expect(calls.slice(2)).toEqual(["malloc 0", "malloc 600"]);
+    x.free(a); // the pool empties, its class's only one: kept in wasm, still listed, empty
+    expect(calls).toEqual(["malloc 24"]);
+    heap.check(); // a kept empty pool is valid on a heap without threads too
+    expect(x.malloc(24)).toBe(a); // and reused at once
+    x.free(a);
+    const d = x.malloc(100); // another class: a pool from the arena, in wasm
+    expect(calls).toEqual(["malloc 24"]);
+    expect(d & ~(16384 - 1)).not.toBe(a & ~(16384 - 1));
+    heap.check();
+    x.free(d);
+    const r0 = x.malloc(0); // raw chunks (0 bytes, > 512 bytes) in wasm while the memory holds them
+    const r1 = x.malloc(600);
+    expect(calls).toEqual(["malloc 24"]);
+    expect(heap.usableSize(r0)).toBe(Chunk.MIN - Chunk.OVERHEAD);
+    expect(heap.usableSize(r1)).toBeGreaterThanOrEqual(600);
+    const big = heap.memory.source.buffer.byteLength; // more than the memory holds: JS grows it
+    const r2 = x.malloc(big);
+    expect(r2).not.toBe(0);
+    expect(calls).toEqual(["malloc 24", `malloc ${big}`]);
     const z = x.calloc(3, 8);
     expect(heap.u8.subarray(z, z + 24).every((v) => v === 0)).toBe(true);
-    expect(calls.length).toBe(5); // calloc(3, 8): a new pool for the class again (JS malloc), zeroed in wasm
+    expect(calls.length).toBe(2); // calloc(3, 8): the kept pool's block, zeroed in wasm
+    expect(z).toBe(a);
+    for (const p of [r0, r1, r2, z]) x.free(p);
+    expect(calls.length).toBe(2);
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
+  });
+
+  it("raw chunks in wasm: split, merged with free neighbours and the top, realloc in place or moved, as JS does; check() after each step", () => {
+    const heap = wasmHeap();
+    const { x, calls } = instance(heap);
+    const top = () => heap.u32[(heap.heapBase >>> 2) + constants.H.TOP];
+    const t0 = top();
+    const a = x.malloc(1000);
+    const b = x.calloc(1, 2000);
+    const c = x.malloc(3000);
+    expect(heap.u8.subarray(b, b + 2000).every((v) => v === 0)).toBe(true);
+    expect([b - a, c - b]).toEqual([1008, 2016]); // carved from the top one after another
+    heap.check();
+    x.free(a);
+    x.free(b); // merges with a's free chunk
+    heap.check();
+    expect(x.malloc(2900)).toBe(a); // the merged chunk, split
+    heap.check();
+    const d = x.realloc(c, 5000); // c touches the top: grows in place
+    expect(d).toBe(c);
+    heap.u8.fill(7, d, d + 5000);
+    const e = x.realloc(d, 100); // shrinks in place (stays a raw chunk), the rest back to the top
+    expect(e).toBe(d);
+    expect(heap.u8[e + 99]).toBe(7);
+    heap.check();
+    const f = x.malloc(700); // now at the top, after e
+    const g = x.realloc(e, 4000); // cannot grow in place (f follows): moved, copied
+    expect(g).not.toBe(e);
+    expect(heap.u8.subarray(g, g + 100).every((v) => v === 7)).toBe(true);
+    heap.check();
+    for (const p of [a, f, g]) x.free(p);
+    expect(top()).toBe(t0); // everything merged back into the top
+    expect(calls).toEqual([]);
+    heap.check();
+  });
+
+  it("raw chunks: a damaged free-list link or footer is never followed in wasm; JS reports it (HeapCorruptionError), the heap untouched", () => {
+    const heap = wasmHeap();
+    const { x, calls } = instance(heap);
+    const a = x.malloc(1000);
+    const guard = x.malloc(1000);
+    const b = x.malloc(1000);
+    x.malloc(1000);
+    x.free(a);
+    x.free(b); // free list of a's size: b -> a
+    heap.check();
+    const link = b - Chunk.HEADER + Chunk.NEXT_FREE;
+    const saved = heap.u32[link >>> 2];
+    for (const bad of [0x7ffffff0, guard - Chunk.HEADER, 12]) {
+      calls.length = 0;
+      heap.u32[link >>> 2] = bad;
+      const before = heap.u8.slice();
+      expect(() => x.malloc(1000)).toThrow(HeapCorruptionError); // b is taken: its link is checked first
+      expect(calls).toEqual(["malloc 1000"]);
+      expect(Buffer.from(heap.u8).equals(Buffer.from(before))).toBe(true);
+      heap.u32[link >>> 2] = saved;
+    }
+    // A footer that disagrees: freeing the chunk after a free one must not merge through it.
+    heap.u32[(b - Chunk.HEADER + 1008) >>> 2] = 9999;
+    calls.length = 0;
+    expect(() => x.free(b + 1008)).toThrow(HeapCorruptionError);
+    expect(calls).toEqual(["free"]);
+  });
+
+  it("fills pools in wasm (a full pool leaves usedpools there), takes the next from the arena, gives back in JS an emptied pool that is not its class's last", () => {
+    const heap = wasmHeap();
+    const { x, calls } = instance(heap);
+    const size = 496;
+    const perPool = Math.floor((16384 - Pool.OVERHEAD) / size); // 32 blocks of 496 bytes
+    x.free(x.malloc(8)); // the first arena, from JS
+    calls.length = 0;
+    const blocks = Array.from({ length: 3 * perPool }, () => x.malloc(size));
+    expect(calls).toEqual([]); // three pools taken from the arena and filled, all in wasm
+    const pools = [...new Set(blocks.map((p) => p & ~(16384 - 1)))];
+    expect(pools.length).toBe(3);
+    heap.check(); // the full pools are out of usedpools, the counts right
+    expect(heap.stats().blocksInUse).toBe(3 * perPool);
+    // The full pools are out of usedpools. The first, freed whole, is the class's only listed
+    // pool when it empties: kept in wasm. The second then empties with the first listed: JS
+    // gives it back to the arena; so does the third.
+    for (const p of blocks.slice(0, perPool)) x.free(p);
+    expect(calls).toEqual([]);
+    for (const p of blocks.slice(perPool, 2 * perPool)) x.free(p);
+    expect(calls).toEqual(["free"]); // a second empty pool of the class: JS gives it back
+    heap.check();
+    for (const p of blocks.slice(2 * perPool)) x.free(p);
+    expect(calls).toEqual(["free", "free"]);
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
+  });
+
+  it("check() lets a thread keep one empty pool of a class in its usedpools, not two", () => {
+    const heap = wasmHeap();
+    const { x } = instance(heap);
+    const size = 496;
+    const perPool = Math.floor((16384 - Pool.OVERHEAD) / size);
+    const blocks = Array.from({ length: 2 * perPool }, () => x.malloc(size));
+    for (const p of blocks.slice(0, perPool)) x.free(p); // first pool: kept, empty
+    for (const p of blocks.slice(perPool + 1)) x.free(p); // the second holds one block
+    heap.check();
+    // Free the last block the way a fast path that kept every emptied pool would: by hand.
+    const last = blocks[perPool];
+    const pool = last & ~(16384 - 1);
+    const u32 = heap.u32;
+    u32[last >>> 2] = u32[(pool + Pool.FREEBLOCK) >>> 2];
+    u32[(pool + Pool.FREEBLOCK) >>> 2] = last;
+    u32[pool >>> 2] = 0;
+    expect(() => heap.check()).toThrow(/empty pool it may not keep/);
+  });
+
+  it("heap.collect() gives back the empty pools wasm kept, on a heap without threads", () => {
+    const heap = wasmHeap();
+    const { x, calls } = instance(heap);
+    const ps = [x.malloc(24), x.malloc(100), x.malloc(300)];
+    for (const p of ps) x.free(p); // three classes, each pool kept empty
+    expect(calls).toEqual(["malloc 24"]);
+    const o = heap.objectAllocator;
+    const listed = () => [24, 100, 300].filter((n) => heap.u32[(o.sentinel((n - 1) >>> 3) + Pool.NEXT) >>> 2] !== o.sentinel((n - 1) >>> 3)).length;
+    expect(listed()).toBe(3); // kept: still in usedpools
+    heap.collect();
+    expect(listed()).toBe(0); // given back to their arena
+    heap.check();
+    expect(x.malloc(100)).not.toBe(0); // a pool again, from the arena's free-pool list, in wasm
+    expect(calls).toEqual(["malloc 24"]);
     heap.check();
   });
 
@@ -305,5 +495,51 @@ describe("the fast path across Workers (threads: true, a shared WebAssembly.Memo
     heap.collect();
     expect(heap.stats().blocksInUse).toBe(0);
     expect(heap.leaks().totalBlocks).toBe(0);
+  });
+});
+
+describe("calls from the fast path into JS (crossings), with real C clients", () => {
+  /** A C client over a heap whose fast path counts its calls into JS (as bench:wasm --crossings does). */
+  async function counted(file: string) {
+    const bytes = readFileSync(join(ROOT, "wasm/clients", file));
+    const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 32, maximum: 65536 }), heapBase: 1 << 20 });
+    const memory = heap.memory.source as WebAssembly.Memory;
+    const fam = heap.mem;
+    const calls = { small: 0, large: 0 };
+    const kind = (n: number) => (n >>> 0 > 0 && n >>> 0 <= 512 ? "small" : "large");
+    const slow = {
+      malloc: (n: number) => (calls[kind(n)]++, fam.malloc(n >>> 0)),
+      calloc: (a: number, b: number) => (calls[kind((a >>> 0) * (b >>> 0))]++, fam.calloc(a >>> 0, b >>> 0)),
+      free: (p: number) => (calls[heap.usableSize(p >>> 0) <= 512 ? "small" : "large"]++, fam.free(p >>> 0)),
+      realloc: (p: number, n: number) => (calls.large++, fam.realloc(p >>> 0, n >>> 0)),
+    };
+    const fp = new WebAssembly.Instance(fastPathModule(false), { env: { memory }, pymalloc: slow }).exports as unknown as AllocatorFunctions & { init(b: number, s: number): void };
+    fp.init(heap.heapBase, heap.threadId);
+    const { instance } = await WebAssembly.instantiate(bytes, { env: { memory, malloc: fp.malloc, free: fp.free, calloc: fp.calloc, realloc: fp.realloc } });
+    return { x: instance.exports as unknown as Record<string, (...a: number[]) => number>, heap, memory, calls };
+  }
+
+  it("the trace replayer over compileall-head: under 1 call into JS a 1000 events, raw blocks included (the memory grown ahead)", async () => {
+    const t = readTraceFile(join(ROOT, "data/compileall-head.pymtrace.gz"));
+    const { x, heap, memory, calls } = await counted("replay-pymalloc.wasm");
+    const ev = x.setup(t.count, t.maxSlots) >>> 0;
+    new Uint32Array(memory.buffer, ev, 2 * t.count).set(t.events.subarray(0, 2 * t.count));
+    calls.small = calls.large = 0;
+    x.replay(t.count);
+    // Before: 37 a 1000 events (every raw block, every pool taken or given back, every pool that filled).
+    expect(calls.small + calls.large).toBeLessThan(t.count / 1000);
+    expect(calls.large).toBeLessThan(t.count / 20000); // raw blocks: only when the memory grows
+    heap.check();
+    x.release_all(t.maxSlots);
+    heap.check();
+  });
+
+  it("binary trees: pools fill, empty and come back without JS but for the arenas' own work", async () => {
+    const { x, heap, calls } = await counted("bintrees-pymalloc.wasm");
+    x.run(12, 50_000);
+    // Before: a call into JS for every pool that filled, emptied or was taken (2,596 here); now 165.
+    expect(calls.small + calls.large).toBeLessThan(400);
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
   });
 });

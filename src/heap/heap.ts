@@ -242,10 +242,11 @@ export class Heap extends MemoryViews {
   /**
    * Threads: take back the blocks other threads freed into this thread's pools, and return the
    * pools left empty to their arenas. It happens lazily anyway (when a pool runs dry); call it
-   * when a thread stops allocating some sizes for a while. No-op without threads.
+   * when a thread stops allocating some sizes for a while. Every heap: give back the empty pools
+   * kept as the last of their classes (threads keep them, and so does WebAssembly code's fast
+   * path), one a class at most.
    */
   collect(): void {
-    if (this.lock === undefined) return;
     if (this.debug === undefined) this.objectAllocator.collect();
     else this.locked(() => this.objectAllocator.collect());
   }

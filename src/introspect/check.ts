@@ -106,7 +106,7 @@ export function checkHeap(heap: Heap): void {
   // --- Arenas and every pool in them ------------------------------------------------------------
   const headers: number[] = [];
   const poolInUsed = new Map<number, number>(); // pool -> size class, pools that must be in usedpools
-  const keptEmpty = new Set<number>(); // empty pools a thread kept (threads heaps): in usedpools too
+  const keptEmpty = new Set<number>(); // empty pools a thread kept (one a class at most): in usedpools too
   const freeLists = new Map<number, Set<number>>(); // pool in use -> its free blocks
   const slotState = (k: number): number => u32[(o.slotBase(k) + Slot.STATE) >>> 2];
   const ps = o.poolSize;
@@ -175,9 +175,10 @@ export function checkHeap(heap: Heap): void {
         continue;
       }
       if (count === 0) {
-        // Only a thread of a threads heap keeps an empty pool: its last of a class (obmalloc's
-        // poolEmptied), still in its usedpools (checked there).
-        if (!o.threaded) fail(pool, "empty pool is not on its arena's free-pool list", "Pool.COUNT");
+        // An empty pool out of its arena's free-pool list is one a thread kept: at most one of a
+        // class, still in that thread's usedpools (checked there). Threads heaps keep their last
+        // of a class (SharedObjectAllocator); every heap's WebAssembly fast path keeps it too
+        // (wasm/obmalloc/obmalloc.ts). A heap without threads has one slot, so the same rule.
         keptEmpty.add(pool);
       }
       const owner = w(Pool.OWNER);

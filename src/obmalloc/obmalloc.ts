@@ -820,9 +820,10 @@ export class ObjectAllocator {
    * Take back every block other threads freed into this thread's pools, and return the pools
    * that are empty (those emptied by such blocks, and the last pools of their classes that this
    * thread kept: poolEmptied). The owner's own housekeeping (also done lazily on its slow paths).
+   * Without threads: the empty pools the WebAssembly fast path kept (wasm/obmalloc/obmalloc.ts).
    */
   collect(): void {
-    if (!this.threaded) return;
+    if (!this.threaded) return this.returnEmptyPools(this.owner);
     if (this.detached) throw detachedError();
     this.takeDelayed();
     const took = this.enter();

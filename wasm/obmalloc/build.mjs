@@ -1,4 +1,5 @@
-// wasm/obmalloc/build.mjs — builds the AssemblyScript fast path (npm run build:wasm-fastpath):
+// wasm/obmalloc/build.mjs — builds the AssemblyScript fast path (npm run build:wasm-fastpath),
+// obmalloc.ts with raw.ts:
 //   wasm/obmalloc/layout.ts              from src/constants.ts (through dist/constants.js)
 //   wasm/obmalloc/obmalloc.wasm          for an unshared WebAssembly.Memory
 //   wasm/obmalloc/obmalloc-shared.wasm   for a shared one (threads: true)
@@ -22,7 +23,7 @@ const tmp = mkdtempSync(join(tmpdir(), "pymalloc-as-"));
 try {
   // layout.ts must be in place for asc: a check builds from the generated text in the temp folder.
   writeFileSync(join(tmp, "layout.ts"), files.get("wasm/obmalloc/layout.ts"));
-  writeFileSync(join(tmp, "obmalloc.ts"), readFileSync(join(here, "obmalloc.ts")));
+  for (const f of ["obmalloc.ts", "raw.ts"]) writeFileSync(join(tmp, f), readFileSync(join(here, f)));
   const asc = join(root, "node_modules", ".bin", "asc");
   const common = ["obmalloc.ts", "-O3", "--noAssert", "--runtime", "stub", "--use", "abort=", "--importMemory", "--initialMemory", "0", "--noExportMemory", "--enable", "bulk-memory"];
   execFileSync(asc, [...common, "-o", "obmalloc.wasm"], { cwd: tmp, stdio: "inherit" });

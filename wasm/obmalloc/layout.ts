@@ -76,5 +76,32 @@ export namespace Chunk {
   export const MIN: u32 = 16;
   export const MAX_REQUEST: u32 = 4294901728;
 }
+export namespace Arena {
+  export const NFREEPOOLS: u32 = 0;
+  export const NTOTALPOOLS: u32 = 4;
+  export const FREEPOOLS: u32 = 8;
+  export const NEXT: u32 = 12;
+  export const PREV: u32 = 16;
+  export const POOL_ADDRESS: u32 = 20;
+  export const MAGIC: u32 = 24;
+  export const FIRST: u32 = 28;
+  export const OVERHEAD: u32 = 32;
+  export const MAGIC_VALUE: u32 = 1095910734;
+}
+export namespace Flag {
+  export const FREE: u32 = 1;
+  export const PREV_FREE: u32 = 2;
+  export const TAG: u32 = 4;
+  export const ARENA: u32 = 8;
+  export const MASK: u32 = 15;
+}
+export namespace Tlsf {
+  export const SL_SHIFT: u32 = 5;
+  export const SL_COUNT: u32 = 32;
+  export const FL_SHIFT: u32 = 9;
+  export const SMALL_BLOCK: u32 = 512;
+  export const FL_COUNT: u32 = 24;
+  export const OWN_LIST_TRIES: u32 = 4;
+}
 export const HEAP_MAGIC: u32 = 1348029761;
 export const HEAP_VERSION: u32 = 4;

@@ -1,20 +1,28 @@
 // wasm/obmalloc/obmalloc.ts — the object allocator's fast paths in AssemblyScript, on the heap
 // that the TypeScript allocator (src/obmalloc/obmalloc.ts) formats and manages, in the same
 // WebAssembly.Memory: C code linked to these exports allocates without leaving WebAssembly, and
-// JS and wasm allocate from and free into one heap.
+// JS and wasm allocate from and free into one heap. The module's entry point (malloc, free,
+// calloc, realloc, init).
 //
 // Owns: CPython's fast paths, exactly: malloc pops the first free block of the head pool of its
-// size class in this thread's usedpools (or carves the pool's next never-used block), free
-// pushes a block of one of this thread's pools back (relinking a pool that was full), calloc and
-// realloc around them. Every popped link is checked to lie in its pool, past the header, on a
-// block boundary.
-// Must not: do anything else. A pool from an arena, arenas, raw blocks (0 or > 512 bytes),
-// growth, the lock, blocks other threads freed (REMOTE/DELAYED), a pool that empties, a block of
-// another thread's pool, anything invalid: the imported slow paths (the TypeScript allocator's
-// family, bound to this thread's heap handle) do all of it, and report what is wrong. Holds no
-// state but numbers read from the heap header at init().
+// size class in this thread's usedpools (or carves the pool's next never-used block, or hands
+// out a pool's last free block and unlinks the now full pool), free pushes a block of one of
+// this thread's pools back (relinking a pool that was full; keeping a pool that empties when it
+// is its class's only pool, as every heap may: see check()), calloc and realloc around them.
+// On a heap without threads (no lock) also the usual way to a pool: taking one from the first
+// usable arena (its free-pool list or its next never-used pool), as the TypeScript allocator's
+// poolFromArena does, with the same checks; and blocks of 0 or > 512 bytes through raw.ts (the
+// raw allocator's common paths). Every popped link is checked to lie in its pool, past the
+// header, on a block boundary; every pool taken from an arena is checked as JS does.
+// Must not: do anything else. A new arena, arenas given back, growth, the lock (everything but
+// the fast paths on threads heaps), blocks other threads freed (REMOTE/DELAYED), a pool that
+// empties while others of its class are listed, a block of another thread's pool, anything
+// invalid: the imported slow paths (the TypeScript allocator's family, bound to this thread's
+// heap handle) do all of it, and report what is wrong. Holds no state but numbers read from the
+// heap header at init().
 
-import { H, Pool, Size, Slot } from "./layout";
+import { Arena, Chunk, H, Pool, Size, Slot, Remote } from "./layout";
+import { initRaw, rawFree, rawMalloc, rawRealloc } from "./raw";
 
 @external("pymalloc", "malloc") declare function mallocSlow(n: u32): u32;
 @external("pymalloc", "free") declare function freeSlow(p: u32): void;
@@ -30,6 +38,9 @@ let mapBase: u32 = 0;
 let mapBytes: u32 = 0; // 0 until init(): nothing is ours, every call goes to the slow paths
 let alignShift: u32 = 3;
 let nClasses: u32 = 0;
+let usableAt: u32 = 0; // the header word H.USABLE_ARENAS
+let nfpBase: u32 = 0; // nfp2lasta[0]
+let poolsPerArena: u32 = 0;
 
 /** Read the heap header at heapBase; slot: this thread's (0 without threads). */
 export function init(heapBase: u32, slot: u32): void {
@@ -43,6 +54,10 @@ export function init(heapBase: u32, slot: u32): void {
   usedBase = heapBase + load<u32>(hw + (H.THREAD_SLOTS << 2)) + slot * Slot.BYTES + Slot.USEDPOOLS;
   mapBase = heapBase + load<u32>(hw + (H.POOL_MAP << 2));
   mapBytes = load<u32>(hw + (H.POOL_MAP_BYTES << 2));
+  usableAt = hw + (H.USABLE_ARENAS << 2);
+  nfpBase = heapBase + load<u32>(hw + (H.NFP2LASTA << 2));
+  poolsPerArena = 1 << (load<u32>(hw + (H.ARENA_SHIFT << 2)) - poolShift);
+  initRaw(heapBase, !threaded && mapBytes != 0);
 }
 
 @inline function isOurs(p: u32): bool {
@@ -51,13 +66,13 @@ export function init(heapBase: u32, slot: u32): void {
   return i < mapBytes && ((load<u8>(mapBase + i) >> (q & 7)) & 1) != 0;
 }
 
-/** A block of n bytes (1..512) from this thread's pools, or 0 when the fast path cannot serve it. */
-@inline function mallocFast(n: u32): u32 {
-  const idx = (n - 1) >> alignShift;
-  if (idx >= nClasses) return 0;
-  const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
-  const pool = load<u32>(sp + Pool.NEXT);
-  if (pool == sp) return 0; // no pool with a free block: one from an arena (JS)
+/**
+ * Pop a block of pool, the head of its class's list: its first free block, whose link must be
+ * a carved block of the pool (else 0: JS reports it); when the list runs dry, carve the next
+ * never-used block; when that was the pool's last block, unlink the full pool (with threads only
+ * when it is marked FULL already). 0 when JS must do it.
+ */
+@inline function popBlock(pool: u32): u32 {
   const bp = load<u32>(pool + Pool.FREEBLOCK);
   const nb = load<u32>(bp);
   if (nb != 0) {
@@ -67,40 +82,158 @@ export function init(heapBase: u32, slot: u32): void {
     if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD || off % load<u32>(pool + Pool.SIZE) != 0) return 0;
     store<u32>(pool + Pool.FREEBLOCK, nb);
   } else {
-    // The free list runs dry: carve the next never-used block, unless the pool is full or (with
-    // threads) other threads freed blocks into it: JS takes those, or unlinks the full pool.
     const no = load<u32>(pool + Pool.NEXTOFFSET);
-    if (no > load<u32>(pool + Pool.MAXNEXTOFFSET)) return 0;
-    if (threaded && load<u32>(pool + Pool.REMOTE) >> 1 != 0) return 0;
-    const b = pool + no;
-    store<u32>(pool + Pool.FREEBLOCK, b);
-    store<u32>(pool + Pool.NEXTOFFSET, no + load<u32>(pool + Pool.SIZE));
-    store<u32>(b, 0);
+    if (no <= load<u32>(pool + Pool.MAXNEXTOFFSET)) {
+      // Carve the next never-used block, unless (threads) other threads freed blocks into the
+      // pool: JS takes those first.
+      if (threaded && load<u32>(pool + Pool.REMOTE) >> 1 != 0) return 0;
+      const b = pool + no;
+      store<u32>(pool + Pool.FREEBLOCK, b);
+      store<u32>(pool + Pool.NEXTOFFSET, no + load<u32>(pool + Pool.SIZE));
+      store<u32>(b, 0);
+    } else if (!unlinkFull(pool)) return 0;
   }
   store<u32>(pool, load<u32>(pool) + 1);
   return bp;
 }
 
 /**
- * The pool of p when p is a live block start of one of this thread's pools (as free() needs
- * it: not the pool's last block, not its first free block), else 0.
+ * bp, the pool's last free block, is being handed out: the pool leaves usedpools (obmalloc's
+ * extendPool and unlinkPool), when both neighbours link back to it. With threads, only a pool
+ * marked FULL already (marking it takes an atomic operation, and blocks may arrive: JS).
  */
-@inline function ownLiveBlock(p: u32): u32 {
-  if (!isOurs(p)) return 0;
-  const pool = p & ~poolMask;
-  const off = p - pool - Pool.OVERHEAD;
-  if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD || load<u32>(pool) == 0) return 0;
-  if (off % load<u32>(pool + Pool.SIZE) != 0 || load<u32>(pool + Pool.OWNER) != owner) return 0;
-  if (load<u32>(pool + Pool.FREEBLOCK) == p) return 0; // a double free: JS reports it
+@inline function unlinkFull(pool: u32): bool {
+  if (threaded && load<u32>(pool + Pool.REMOTE) != Remote.FULL) return false;
+  const next = load<u32>(pool + Pool.NEXT);
+  const prev = load<u32>(pool + Pool.PREV);
+  const end = <u32>(memory.size() << 16) - Pool.OVERHEAD; // a damaged link is never followed out of the memory
+  if (next >= end || prev >= end || load<u32>(next + Pool.PREV) != pool || load<u32>(prev + Pool.NEXT) != pool) return false;
+  store<u32>(next + Pool.PREV, prev);
+  store<u32>(prev + Pool.NEXT, next);
+  store<u32>(pool + Pool.FREEBLOCK, 0);
+  return true;
+}
+
+/**
+ * usedpools[idx] (sentinel sp) is empty: a pool from the first usable arena, as obmalloc's
+ * poolFromArena takes it (its free-pool list first, then its next never-used pool; the arena
+ * list and nfp2lasta kept in order), linked in as the class's only pool. 0 when JS must do it:
+ * threads (the lock), no usable arena (a new one), or anything damaged (JS reports it).
+ */
+function poolFromArena(idx: u32, sp: u32): u32 {
+  if (threaded) return 0;
+  const ao = load<u32>(usableAt);
+  if (ao == 0 || ao >= <u32>(memory.size() << 16) - Arena.OVERHEAD || load<u32>(ao + Arena.MAGIC) != (Arena.MAGIC_VALUE ^ ao)) return 0;
+  const nf = load<u32>(ao + Arena.NFREEPOOLS);
+  if (nf - 1 >= poolsPerArena) return 0; // a usable arena has 1..poolsPerArena free pools
+  const size = (idx + 1) << alignShift;
+  let pool = load<u32>(ao + Arena.FREEPOOLS);
+  if (pool != 0) {
+    // An empty pool of this arena; if it kept a free list of this class, that list is reused.
+    if ((pool & poolMask) != 0 || !isOurs(pool) || load<u32>(pool + Pool.ARENA) != ao || load<u32>(pool) != 0) return 0;
+    if (load<u32>(pool + Pool.SZIDX) == idx && !keptListOk(pool, size, ao)) return 0;
+    store<u32>(ao + Arena.FREEPOOLS, load<u32>(pool + Pool.NEXT));
+  } else {
+    pool = load<u32>(ao + Arena.POOL_ADDRESS);
+    if ((pool & poolMask) != 0 || !isOurs(pool) || pool >= ao) return 0;
+    store<u32>(ao + Arena.POOL_ADDRESS, pool + (1 << poolShift));
+  }
+  const at = nfpBase + (nf << 2);
+  if (load<u32>(at) == ao) store<u32>(at, 0);
+  if (nf > 1) store<u32>(at - 4, ao);
+  store<u32>(ao + Arena.NFREEPOOLS, nf - 1);
+  if (nf == 1) {
+    const nx = load<u32>(ao + Arena.NEXT);
+    store<u32>(usableAt, nx);
+    if (nx != 0) store<u32>(nx + Arena.PREV, 0);
+    store<u32>(ao + Arena.NEXT, 0);
+  }
+  store<u32>(pool + Pool.OWNER, owner);
+  store<u32>(pool + Pool.REMOTE, 0);
+  if (load<u32>(pool + Pool.SZIDX) != idx) {
+    // Last used for another class (or never): start it afresh, one block on its free list.
+    store<u32>(pool + Pool.SZIDX, idx);
+    store<u32>(pool + Pool.SIZE, size);
+    store<u32>(pool + Pool.NEXTOFFSET, Pool.OVERHEAD + size);
+    // The arena's last pool ends where the arena header starts.
+    store<u32>(pool + Pool.MAXNEXTOFFSET, min<u32>(1 << poolShift, ao - pool) - size);
+    store<u32>(pool + Pool.FREEBLOCK, pool + Pool.OVERHEAD);
+    store<u32>(pool + Pool.OVERHEAD, 0);
+  }
+  store<u32>(pool + Pool.NEXT, sp);
+  store<u32>(pool + Pool.PREV, sp);
+  store<u32>(sp + Pool.NEXT, pool);
+  store<u32>(sp + Pool.PREV, pool);
   return pool;
 }
 
-@inline function freeFast(p: u32): bool {
-  const pool = ownLiveBlock(p);
-  if (pool == 0) return false;
-  const cnt = load<u32>(pool);
-  if (cnt == 1) return false; // the pool empties: back to its arena (JS, under the lock)
+/** A free pool of class size `size` about to be reused with its kept list: obmalloc's checkKeptList. */
+function keptListOk(pool: u32, size: u32, ao: u32): bool {
+  const no = load<u32>(pool + Pool.NEXTOFFSET);
   const fb = load<u32>(pool + Pool.FREEBLOCK);
+  const max = load<u32>(pool + Pool.MAXNEXTOFFSET);
+  return (
+    load<u32>(pool + Pool.SIZE) == size &&
+    max == min<u32>(1 << poolShift, ao - pool) - size &&
+    no >= Pool.OVERHEAD + size &&
+    no <= max + size &&
+    (no - Pool.OVERHEAD) % size == 0 &&
+    fb >= pool + Pool.OVERHEAD &&
+    fb < pool + no &&
+    (fb - pool - Pool.OVERHEAD) % size == 0
+  );
+}
+
+/**
+ * A block of class idx (sentinel sp, head pool `pool`) when the head pool's free list cannot
+ * simply be popped: no pool (one from an arena), a free list run dry (carve, or unlink the
+ * full pool), a damaged link (JS). 0 when the fast path cannot serve it. Out of line: the pop
+ * that malloc inlines stays small.
+ */
+function mallocMore(idx: u32, sp: u32, pool: u32): u32 {
+  if (pool == sp) {
+    pool = poolFromArena(idx, sp);
+    if (pool == 0) return 0;
+  }
+  return popBlock(pool);
+}
+
+/** A block of n bytes (1..512) from this thread's pools, or 0 when the fast path cannot serve it. */
+@inline function mallocFast(n: u32): u32 {
+  const idx = (n - 1) >> alignShift;
+  if (idx >= nClasses) return 0;
+  const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
+  const pool = load<u32>(sp + Pool.NEXT);
+  if (pool != sp) {
+    // The common case, popBlock's first branch: a free block whose link is a carved block.
+    const bp = load<u32>(pool + Pool.FREEBLOCK);
+    const nb = load<u32>(bp);
+    const off = nb - pool - Pool.OVERHEAD;
+    if (nb != 0 && off < load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD && off % load<u32>(pool + Pool.SIZE) == 0) {
+      store<u32>(pool + Pool.FREEBLOCK, nb);
+      store<u32>(pool, load<u32>(pool) + 1);
+      return bp;
+    }
+  }
+  return mallocMore(idx, sp, pool);
+}
+
+/**
+ * Free p, in our pools (isOurs), when it is a live block start of one of this thread's pools
+ * (in the pool, past its header, below the carved blocks, on a block boundary, the pool in
+ * use, not its first free block: a double free) and the pool does not empty unless it is its
+ * class's only listed pool; false (nothing written) when JS must do it or report it.
+ */
+@inline function freeSmall(p: u32): bool {
+  const pool = p & ~poolMask;
+  const off = p - pool - Pool.OVERHEAD;
+  const cnt = load<u32>(pool);
+  const fb = load<u32>(pool + Pool.FREEBLOCK);
+  if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD || cnt == 0 || fb == p) return false;
+  if (off % load<u32>(pool + Pool.SIZE) != 0 || load<u32>(pool + Pool.OWNER) != owner) return false;
+  // The pool empties: kept (still listed, empty) when it is its class's only listed pool (both
+  // links the sentinel), as threads heaps keep one; else back to its arena (JS, under the lock).
+  if (cnt == 1 && (fb == 0 || load<u32>(pool + Pool.NEXT) != load<u32>(pool + Pool.PREV))) return false;
   store<u32>(p, fb);
   store<u32>(pool + Pool.FREEBLOCK, p);
   store<u32>(pool, cnt - 1);
@@ -118,12 +251,20 @@ export function init(heapBase: u32, slot: u32): void {
 
 export function malloc(n: u32): u32 {
   const p = mallocFast(n);
-  return p != 0 ? p : mallocSlow(n);
+  if (p != 0) return p;
+  if ((n - 1) >> alignShift >= nClasses) {
+    const q = rawMalloc(n);
+    if (q != 0) return q;
+  }
+  return mallocSlow(n);
 }
 
 export function free(p: u32): void {
   if (p == 0) return;
-  if (!freeFast(p)) freeSlow(p);
+  if (isOurs(p)) {
+    if (freeSmall(p)) return;
+  } else if (rawFree(p)) return;
+  freeSlow(p);
 }
 
 export function calloc(nelem: u32, elsize: u32): u32 {
@@ -135,6 +276,13 @@ export function calloc(nelem: u32, elsize: u32): u32 {
       memory.fill(p, 0, n);
       return p;
     }
+  } else if (n64 - 1 < <u64>Chunk.MAX_REQUEST) {
+    const n = <u32>n64;
+    const p = rawMalloc(n);
+    if (p != 0) {
+      memory.fill(p, 0, n);
+      return p;
+    }
   }
   return callocSlow(nelem, elsize);
 }
@@ -142,7 +290,10 @@ export function calloc(nelem: u32, elsize: u32): u32 {
 /** CPython's pymalloc_realloc: in place when the class still fits and shrinks by < 25%. */
 export function realloc(p: u32, n: u32): u32 {
   if (p == 0) return malloc(n);
-  if (n - 1 >= Size.SMALL_REQUEST_THRESHOLD || !isOurs(p)) return reallocSlow(p, n);
+  if (!isOurs(p)) {
+    const q = rawRealloc(p, n);
+    return q != 0 ? q : reallocSlow(p, n);
+  }
   const pool = p & ~poolMask;
   const off = p - pool - Pool.OVERHEAD;
   const size = load<u32>(pool + Pool.SIZE);

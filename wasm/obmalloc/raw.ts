@@ -1,0 +1,307 @@
+// wasm/obmalloc/raw.ts — the raw allocator's common paths in AssemblyScript (src/raw/tlsf.ts:
+// the same TLSF lists, bitmaps, chunk headers and footers, in the same memory), for obmalloc.ts
+// on heaps without threads.
+//
+// Owns: a chunk from a free list or the top without growing the memory (malloc), a chunk given
+// back with its free neighbours merged (free), realloc in place or moved, each exactly as
+// tlsf.ts decides it (a test compares the heaps byte for byte). Every check tlsf.ts makes is
+// made before the first write, and a link is followed only within [start, top).
+// Must not: grow the memory, touch arenas, or report anything: each function returns 0 / false,
+// having written nothing, when JS must do it (growth, threads, damage, an invalid pointer), and
+// the caller passes the call to the TypeScript allocator, which reports what is wrong.
+
+import { Chunk, Flag, H, Tlsf } from "./layout";
+
+let rawOn: bool = false; // 0 until initRaw(): every call goes to JS
+let topAt: u32 = 0; // the header word H.TOP
+let peakAt: u32 = 0; // H.PEAK_TOP
+let flAt: u32 = 0; // H.FL_BITMAP
+let slBase: u32 = 0; // the second-level bitmaps
+let headsBase: u32 = 0; // the free-list heads
+let rawStart: u32 = 0; // the first chunk
+
+/** Read the raw allocator's header words of the heap at heapBase; on: serve calls here. */
+export function initRaw(heapBase: u32, on: bool): void {
+  const hw = heapBase;
+  topAt = hw + (H.TOP << 2);
+  peakAt = hw + (H.PEAK_TOP << 2);
+  flAt = hw + (H.FL_BITMAP << 2);
+  slBase = heapBase + load<u32>(hw + (H.SL_BITMAPS << 2));
+  headsBase = heapBase + load<u32>(hw + (H.FREE_HEADS << 2));
+  rawStart = load<u32>(hw + (H.HEAP_START << 2));
+  rawOn = on;
+}
+
+@inline function chunkSizeFor(n: u32): u32 {
+  return n <= 12 ? Chunk.MIN : ((n + 19) >> 4) << 4;
+}
+
+/** The list (fl << SL_SHIFT | sl) a free chunk of `size` bytes is kept in. */
+@inline function listIndex(size: u32): u32 {
+  if (size < Tlsf.SMALL_BLOCK) return size >> 4;
+  const msb = 31 - clz<u32>(size);
+  return ((msb - (Tlsf.FL_SHIFT - 1)) << Tlsf.SL_SHIFT) | ((size >> (msb - Tlsf.SL_SHIFT)) ^ Tlsf.SL_COUNT);
+}
+
+/** Free chunk c's list neighbours link back to it. */
+@inline function linksOk(c: u32): bool {
+  const next = load<u32>(c + Chunk.NEXT_FREE);
+  const prev = load<u32>(c + Chunk.PREV_FREE);
+  return (next == 0 || (inChunks(next) && load<u32>(next + Chunk.PREV_FREE) == c)) && (prev == 0 || (inChunks(prev) && load<u32>(prev + Chunk.NEXT_FREE) == c));
+}
+
+/** x lies among the chunks, [start, top): a link read from the heap is followed only then. */
+@inline function inChunks(x: u32): bool {
+  return x - rawStart < load<u32>(topAt) - rawStart;
+}
+
+function insertChunk(c: u32, size: u32): void {
+  const li = listIndex(size);
+  const fl = li >> Tlsf.SL_SHIFT;
+  const sl = li & (Tlsf.SL_COUNT - 1);
+  const hi = headsBase + (li << 2);
+  const head = load<u32>(hi);
+  store<u32>(c + Chunk.NEXT_FREE, head);
+  store<u32>(c + Chunk.PREV_FREE, 0);
+  if (head != 0) store<u32>(head + Chunk.PREV_FREE, c);
+  store<u32>(hi, c);
+  store<u32>(flAt, load<u32>(flAt) | (1 << fl));
+  const sa = slBase + (fl << 2);
+  store<u32>(sa, load<u32>(sa) | (1 << sl));
+}
+
+/** Unlink free chunk c of `size` bytes (its links checked by the caller: linksOk). */
+function removeChunk(c: u32, size: u32): void {
+  const next = load<u32>(c + Chunk.NEXT_FREE);
+  const prev = load<u32>(c + Chunk.PREV_FREE);
+  if (next != 0) store<u32>(next + Chunk.PREV_FREE, prev);
+  if (prev != 0) {
+    store<u32>(prev + Chunk.NEXT_FREE, next);
+  } else {
+    const li = listIndex(size);
+    store<u32>(headsBase + (li << 2), next);
+    if (next == 0) {
+      const fl = li >> Tlsf.SL_SHIFT;
+      const sa = slBase + (fl << 2);
+      const m = load<u32>(sa) & ~(1 << (li & (Tlsf.SL_COUNT - 1)));
+      store<u32>(sa, m);
+      if (m == 0) store<u32>(flAt, load<u32>(flAt) & ~(1 << fl));
+    }
+  }
+}
+
+/** The size of free chunk c when its header, place and footer say it is one (tlsf.ts freeSizeAt), else 0. */
+@inline function freeSize(c: u32): u32 {
+  if (!inChunks(c) || ((c - rawStart) & 15) != 0) return 0;
+  const sw = load<u32>(c + Chunk.SIZE);
+  const size = sw & ~Flag.MASK;
+  if ((sw & (Flag.FREE | Flag.TAG | Flag.ARENA)) != (Flag.FREE | Flag.TAG) || size < Chunk.MIN) return 0;
+  const end = c + size;
+  if (end < c || end >= load<u32>(topAt) || load<u32>(end) != size) return 0;
+  return size;
+}
+
+/** The first free chunk that holds `size` bytes (tlsf.ts ownListFit, then findFit), or 0. */
+@inline function findChunk(size: u32): u32 {
+  let fl: u32 = 0;
+  let sl: u32;
+  if (size < Tlsf.SMALL_BLOCK) {
+    sl = size >> 4;
+  } else {
+    let c = load<u32>(headsBase + (listIndex(size) << 2));
+    for (let k: u32 = 0; c != 0 && k < Tlsf.OWN_LIST_TRIES; k++, c = load<u32>(c + Chunk.NEXT_FREE)) {
+      if (!inChunks(c) || (load<u32>(c + Chunk.SIZE) & ~Flag.MASK) >= size) return c; // a wild link: rawMalloc's checks refuse it
+    }
+    let msb = 31 - clz<u32>(size);
+    const rounded = <u64>size + <u64>((1 << (msb - Tlsf.SL_SHIFT)) - 1);
+    if (rounded >= 0x100000000) return 0;
+    const r = <u32>rounded;
+    msb = 31 - clz<u32>(r);
+    fl = msb - (Tlsf.FL_SHIFT - 1);
+    sl = (r >> (msb - Tlsf.SL_SHIFT)) ^ Tlsf.SL_COUNT;
+  }
+  let slmap = load<u32>(slBase + (fl << 2)) & (<u32>-1 << sl);
+  if (slmap == 0) {
+    const flmap = fl + 1 < 32 ? load<u32>(flAt) & (<u32>-1 << (fl + 1)) : 0;
+    if (flmap == 0) return 0;
+    fl = ctz<u32>(flmap);
+    slmap = load<u32>(slBase + (fl << 2));
+  }
+  return load<u32>(headsBase + (((fl << Tlsf.SL_SHIFT) + ctz<u32>(slmap)) << 2));
+}
+
+/** A raw chunk for n bytes (the payload), or 0 when JS must serve it (growth, damage, n too large). */
+export function rawMalloc(n: u32): u32 {
+  if (!rawOn || n > Chunk.MAX_REQUEST) return 0;
+  const size = chunkSizeFor(n);
+  const c = findChunk(size);
+  if (c == 0) {
+    // From the top, if the memory holds it already.
+    const top = load<u32>(topAt);
+    const end = top + size;
+    if (end < top || <u64>end + Chunk.HEADER > (<u64>memory.size() << 16)) return 0;
+    store<u32>(top + Chunk.SIZE, size | Flag.TAG);
+    store<u32>(topAt, end);
+    if (end > load<u32>(peakAt)) store<u32>(peakAt, end);
+    return top + Chunk.HEADER;
+  }
+  const csize = freeSize(c);
+  if (csize < size || !linksOk(c)) return 0; // damaged (or 0: no free chunk): JS reports it
+  // A free chunk never touches the top nor another free chunk; one that does goes to JS.
+  const nx = c + csize;
+  if ((load<u32>(nx + Chunk.SIZE) & Flag.FREE) != 0) return 0;
+  removeChunk(c, csize);
+  const rem = csize - size;
+  if (rem >= Chunk.MIN) {
+    // Split: the rest is a free chunk before an in-use one (nothing to merge).
+    store<u32>(c + Chunk.SIZE, size | Flag.TAG);
+    const r = c + size;
+    store<u32>(r + Chunk.SIZE, rem | Flag.FREE | Flag.TAG);
+    store<u32>(nx, rem);
+    insertChunk(r, rem);
+  } else {
+    store<u32>(c + Chunk.SIZE, csize | Flag.TAG);
+    store<u32>(nx + Chunk.SIZE, load<u32>(nx + Chunk.SIZE) & ~Flag.PREV_FREE);
+  }
+  return c + Chunk.HEADER;
+}
+
+/** The size word of p's chunk when p is a live user block (tlsf.ts liveSizeWord), else 0. */
+@inline function liveSizeWord(p: u32): u32 {
+  const top = load<u32>(topAt);
+  if ((p & 15) != 0 || p < rawStart + Chunk.HEADER || p >= top) return 0;
+  const c = p - Chunk.HEADER;
+  const sw = load<u32>(c + Chunk.SIZE);
+  const size = sw & ~Flag.MASK;
+  if ((sw & (Flag.TAG | Flag.FREE | Flag.ARENA)) != Flag.TAG || size < Chunk.MIN || size > top - c) return 0;
+  const n = c + size;
+  if (n != top && (load<u32>(n + Chunk.SIZE) & (Flag.TAG | Flag.PREV_FREE)) != Flag.TAG) return 0;
+  return sw;
+}
+
+/**
+ * Give back in-use chunk c (header word sw), merging with free neighbours or the top
+ * (tlsf.ts releaseChunk), after checking every footer and link it follows; false (nothing
+ * written) when one is wrong.
+ */
+function releaseChunk(c: u32, sw: u32): bool {
+  let size = sw & ~Flag.MASK;
+  let ps: u32 = 0;
+  if ((sw & Flag.PREV_FREE) != 0) {
+    ps = load<u32>(c);
+    if (ps > c - rawStart || load<u32>(c - ps + Chunk.SIZE) != (ps | Flag.FREE | Flag.TAG) || !linksOk(c - ps)) return false;
+  }
+  const n = c + size;
+  const top = load<u32>(topAt);
+  let ns: u32 = 0;
+  if (n != top) {
+    const nsw = load<u32>(n + Chunk.SIZE);
+    if ((nsw & Flag.FREE) != 0) {
+      ns = nsw & ~Flag.MASK;
+      if (ns > top - n || load<u32>(n + ns) != ns || !linksOk(n)) return false;
+    }
+  }
+  if (ps != 0) {
+    c -= ps;
+    removeChunk(c, ps);
+    size += ps;
+  }
+  if (n == top) {
+    store<u32>(topAt, c);
+    return true;
+  }
+  if (ns != 0) {
+    removeChunk(n, ns);
+    size += ns;
+  }
+  store<u32>(c + Chunk.SIZE, size | Flag.FREE | Flag.TAG);
+  const after = c + size;
+  store<u32>(after, size);
+  store<u32>(after + Chunk.SIZE, load<u32>(after + Chunk.SIZE) | Flag.PREV_FREE);
+  insertChunk(c, size);
+  return true;
+}
+
+/** Free raw block p here; false when JS must (threads, not a live block: JS reports it, damage). */
+export function rawFree(p: u32): bool {
+  if (!rawOn) return false;
+  const sw = liveSizeWord(p);
+  return sw != 0 && releaseChunk(p - Chunk.HEADER, sw);
+}
+
+/**
+ * realloc of raw block p (tlsf.ts realloc): in place when it shrinks or the next chunk (free,
+ * or the top within the memory) holds the rest, else a new chunk here and a copy. 0 when JS
+ * must do it (nothing written then).
+ */
+export function rawRealloc(p: u32, n: u32): u32 {
+  if (!rawOn || n > Chunk.MAX_REQUEST) return 0;
+  const sw = liveSizeWord(p);
+  if (sw == 0) return 0;
+  const c = p - Chunk.HEADER;
+  const csize = sw & ~Flag.MASK;
+  const size = chunkSizeFor(n);
+  const keep = (sw & Flag.PREV_FREE) | Flag.TAG;
+  const nx = c + csize;
+  const top = load<u32>(topAt);
+  if (size <= csize) {
+    if (csize - size < Chunk.MIN) return p; // JS's shrinkTo rewrites the same header
+    // The rest is given back: checked before the header shrinks.
+    const r = c + size;
+    if (nx != top) {
+      const nsw = load<u32>(nx + Chunk.SIZE);
+      if ((nsw & Flag.FREE) != 0) {
+        const ns = nsw & ~Flag.MASK;
+        if (ns > top - nx || load<u32>(nx + ns) != ns || !linksOk(nx)) return 0;
+      }
+    }
+    store<u32>(c + Chunk.SIZE, size | keep);
+    store<u32>(r + Chunk.SIZE, (csize - size) | Flag.TAG);
+    releaseChunk(r, (csize - size) | Flag.TAG);
+    return p;
+  }
+  if (nx == top) {
+    const end = c + size;
+    if (end < c || <u64>end + Chunk.HEADER > (<u64>memory.size() << 16)) return 0;
+    store<u32>(c + Chunk.SIZE, size | keep);
+    store<u32>(topAt, end);
+    if (end > load<u32>(peakAt)) store<u32>(peakAt, end);
+    return p;
+  }
+  const nsw = load<u32>(nx + Chunk.SIZE);
+  if ((nsw & Flag.FREE) != 0) {
+    const ns = nsw & ~Flag.MASK;
+    if (ns > top - nx || load<u32>(nx + ns) != ns || !linksOk(nx)) return 0;
+    if (csize + ns >= size) {
+      const after = nx + ns; // in use (a free chunk never touches another) or the top: never
+      if (after == top || (load<u32>(after + Chunk.SIZE) & Flag.FREE) != 0) return 0;
+      removeChunk(nx, ns);
+      const rem = csize + ns - size;
+      if (rem >= Chunk.MIN) {
+        store<u32>(c + Chunk.SIZE, size | keep);
+        const r = c + size;
+        store<u32>(r + Chunk.SIZE, rem | Flag.FREE | Flag.TAG);
+        store<u32>(after, rem);
+        insertChunk(r, rem);
+      } else {
+        store<u32>(c + Chunk.SIZE, (csize + ns) | keep);
+        store<u32>(after + Chunk.SIZE, load<u32>(after + Chunk.SIZE) & ~Flag.PREV_FREE);
+      }
+      return p;
+    }
+  }
+  // Moves: checked first that the old chunk can be given back, then a new one, a copy, the release.
+  if ((sw & Flag.PREV_FREE) != 0) {
+    const ps = load<u32>(c);
+    if (ps > c - rawStart || load<u32>(c - ps + Chunk.SIZE) != (ps | Flag.FREE | Flag.TAG) || !linksOk(c - ps)) return 0;
+  }
+  const q = rawMalloc(n);
+  if (q == 0) return 0;
+  memory.copy(q, p, min<u32>(csize - Chunk.OVERHEAD, n));
+  // Cannot fail: the previous chunk was checked above (rawMalloc may have taken it, whole or
+  // split, leaving a valid header), the next is in use or free and checked, and no list rawMalloc
+  // took from holds it. Were it to fail, the old chunk would stay in use: a leak, never damage.
+  releaseChunk(c, load<u32>(c + Chunk.SIZE));
+  return q;
+}
+
