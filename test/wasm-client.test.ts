@@ -121,6 +121,27 @@ describe("instantiateWithHeap()", () => {
     await expect(instantiateWithHeap(CTORS, { wrapAllocator: () => ({ malloc: 3 as never }) })).rejects.toThrow(TypeError);
   });
 
+  it("failAllocations() reaches C code on the wasm fast path (its allocations go to JS while a plan is in place); hardened and sampled heaps link no fast path", async () => {
+    const { instance, heap } = await instantiateWithHeap(CTORS);
+    expect(String(heap.wasmImports().malloc)).toMatch(/native code/);
+    const x = instance.exports as unknown as Ctors;
+    const keep = x.c_make_block(40);
+    heap.failAllocations({ family: "mem", every: 2 });
+    const got = [x.c_make_block(40), x.c_make_block(40), x.c_calloc(4, 10), x.c_calloc(4, 10), x.c_make_block(4000), x.c_make_block(4000)];
+    expect(got.map((p) => p !== 0)).toEqual([true, false, true, false, true, false]);
+    const moved = x.c_realloc(keep, 400); // the 7th allocation: granted
+    expect(moved).not.toBe(0);
+    expect(x.c_realloc(moved, 4000)).toBe(0); // the 8th: refused, the block stays
+    expect(heap.usableSize(moved)).toBeGreaterThanOrEqual(400);
+    expect(heap.failAllocations(null)).toBe(4);
+    for (let i = 0; i < 10; i++) expect(x.c_make_block(40)).not.toBe(0); // back on the fast path
+    heap.check();
+    for (const options of [{ hardened: true }, { sampleInterval: 4096 }]) {
+      const h = (await instantiateWithHeap(CTORS, options)).heap;
+      expect(String(h.wasmImports().malloc)).not.toMatch(/native code/);
+    }
+  });
+
   it("heapForModule(): the heap before instantiation, its wasmImports() wrapped by hand", () => {
     const heap = heapForModule(CTORS, { allocator: "debug" });
     expect(heap.heapBase).toBe(wasmModuleInfo(CTORS).heapBase);

@@ -85,13 +85,25 @@ export function fastPathModule(shared: boolean): WebAssembly.Module {
   return (compiled.plain ??= new WebAssembly.Module(decode(FASTPATH_WASM)));
 }
 
-/** Whether C code on this heap's `family` gets the WebAssembly fast path (else trampolines into JS). */
+/**
+ * Whether C code on this heap's `family` gets the WebAssembly fast path (else trampolines into
+ * JS): release pymalloc mode in a WebAssembly.Memory, without what only the JS families do
+ * (hardened: true's checks, sampled sites). A fault plan (heap.failAllocations) diverts the fast
+ * path's allocations to JS while it is in place (divertFastPaths).
+ */
 export function hasFastPath(heap: Heap, family?: FamilyName): boolean {
-  return heap.mode === "pymalloc" && familyName(family) !== "raw" && heap.memory.kind === "wasm";
+  return heap.mode === "pymalloc" && familyName(family) !== "raw" && heap.memory.kind === "wasm" && !heap.hardened && heap.sampler === undefined;
 }
 
+type FastPathExports = AllocatorFunctions & { init(heapBase: number, slot: number): void; divert(on: number): void };
+
 /** One fast-path instance per heap handle (a Worker's handle has its own thread slot) and family. */
-const fastPaths = new WeakMap<Heap, Map<FamilyName, AllocatorFunctions>>();
+const fastPaths = new WeakMap<Heap, Map<FamilyName, { fns: AllocatorFunctions; x: FastPathExports }>>();
+
+/** heap.failAllocations(): this handle's fast paths send every allocation to JS (on) or not. */
+export function divertFastPaths(heap: Heap, on: boolean): void {
+  for (const { x } of fastPaths.get(heap)?.values() ?? []) x.divert(on ? 1 : 0);
+}
 
 /**
  * The four calls for C code allocating from `family` of this heap handle: the exports of a
@@ -100,28 +112,22 @@ const fastPaths = new WeakMap<Heap, Map<FamilyName, AllocatorFunctions>>();
  */
 export function heapAllocator(heap: Heap, family?: FamilyName): AllocatorFunctions {
   const name = familyName(family);
-  const fam = heap[name];
-  if (!hasFastPath(heap, name)) return trampolines(() => current(heap, fam));
+  // The family is looked up at every call: heap.failAllocations() swaps it for a wrapper.
+  if (!hasFastPath(heap, name)) return trampolines(() => current(heap, heap[name]));
   let byFamily = fastPaths.get(heap);
   if (byFamily === undefined) fastPaths.set(heap, (byFamily = new Map()));
-  let fns = byFamily.get(name);
-  if (fns !== undefined) return fns;
+  const made = byFamily.get(name);
+  if (made !== undefined) return made.fns;
   const memory = heap.memory.source as WebAssembly.Memory;
   const shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
   // The slow paths: everything the fast path leaves (pools from arenas, raw blocks, other
   // threads' blocks, the lock, errors) is the family's, on this handle (its thread slot).
-  const slow = {
-    malloc: (n: number) => current(heap, fam).malloc(n >>> 0),
-    free: (p: number) => current(heap, fam).free(p >>> 0),
-    calloc: (a: number, b: number) => current(heap, fam).calloc(a >>> 0, b >>> 0),
-    realloc: (p: number, n: number) => current(heap, fam).realloc(p >>> 0, n >>> 0),
-  };
-  const x = new WebAssembly.Instance(fastPathModule(shared), { env: { memory }, pymalloc: slow }).exports as unknown as AllocatorFunctions & {
-    init(heapBase: number, slot: number): void;
-  };
+  const slow = { ...trampolines(() => current(heap, heap[name])) };
+  const x = new WebAssembly.Instance(fastPathModule(shared), { env: { memory }, pymalloc: slow }).exports as unknown as FastPathExports;
   x.init(heap.heapBase, heap.threadId);
-  fns = { malloc: x.malloc, free: x.free, calloc: x.calloc, realloc: x.realloc };
-  byFamily.set(name, fns);
+  x.divert(heap.faultPlanned ? 1 : 0);
+  const fns = { malloc: x.malloc, free: x.free, calloc: x.calloc, realloc: x.realloc };
+  byFamily.set(name, { fns, x });
   return fns;
 }
 

@@ -27,7 +27,7 @@ import { checkShifts, computeLayout, formatHeap, validateHeader } from "./layout
 import { debugOptions, resolveOptions, type AllocatorMode, type AttachOptions, type HeapOptions } from "./options.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
 import { debugMallocStats } from "../introspect/mallocstats.js";
-import { wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
+import { divertFastPaths, wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
 import { CHECK_WAIT_MS, SharedLock } from "../threads/lock.js";
 import { LockedFamily, withLock } from "../threads/locked.js";
 import { SampledFamily, Sampler, createSamplingState, sampledLeaks } from "../debug/sampling.js";
@@ -61,6 +61,8 @@ export class Heap extends MemoryViews {
   readonly debug: DebugState | undefined;
   /** Whether several threads share this heap (createHeap's `threads` option). */
   readonly threads: boolean;
+  /** Whether the object allocator makes hardened mode's checks (createHeap's `hardened` option). */
+  readonly hardened: boolean;
   /**
    * This handle's thread id, its slot in the heap: 0 for the createHeap() thread, then the
    * lowest free one per attachHeap() (ids of detached threads are reused).
@@ -85,6 +87,7 @@ export class Heap extends MemoryViews {
     this.mode = MODE_NAMES[u32[hw + H.MODE]];
     if (this.mode === undefined) throw new PymallocError(`heap at ${hex(heapBase)} names an unknown allocator mode ${u32[hw + H.MODE]}`, heapBase);
     this.threads = (u32[hw + H.FLAGS] & HeapFlag.THREADS) !== 0;
+    this.hardened = (u32[hw + H.FLAGS] & HeapFlag.HARDENED) !== 0;
     if (this.threads) {
       if (!isSharedBuffer(memory.buffer))
         throw new TypeError("a heap with threads: true needs a shared memory (SharedArrayBuffer or a shared WebAssembly.Memory)");
@@ -154,7 +157,15 @@ export class Heap extends MemoryViews {
       const r = resolvePlan(plan);
       for (const name of r.families) self[name] = new FaultFamily(self[name], r);
     }
+    // C code on the WebAssembly fast path allocates through JS while a plan is in place.
+    divertFastPaths(this, plan !== null);
     return refused;
+  }
+
+  /** @internal Whether a fault plan (failAllocations) is in place on this handle. */
+  get faultPlanned(): boolean {
+    const self = this as unknown as Record<FaultFamilyName, Family>;
+    return FAULT_FAMILIES.some((name) => self[name] instanceof FaultFamily);
   }
 
   /** fn under the heap's lock when threads share it; directly otherwise. */

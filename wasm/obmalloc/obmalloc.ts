@@ -41,6 +41,15 @@ let nClasses: u32 = 0;
 let usableAt: u32 = 0; // the header word H.USABLE_ARENAS
 let nfpBase: u32 = 0; // nfp2lasta[0]
 let poolsPerArena: u32 = 0;
+let diverted: bool = false; // divert(true): every allocation goes to JS (frees stay here)
+
+/**
+ * While a fault plan is in place on this handle (heap.failAllocations), every malloc, calloc and
+ * realloc goes to JS, where the plan decides; frees are not affected by a plan.
+ */
+export function divert(on: bool): void {
+  diverted = on;
+}
 
 /** Read the heap header at heapBase; slot: this thread's (0 without threads). */
 export function init(heapBase: u32, slot: u32): void {
@@ -250,6 +259,7 @@ function mallocMore(idx: u32, sp: u32, pool: u32): u32 {
 }
 
 export function malloc(n: u32): u32 {
+  if (diverted) return mallocSlow(n);
   const p = mallocFast(n);
   if (p != 0) return p;
   if ((n - 1) >> alignShift >= nClasses) {
@@ -268,6 +278,7 @@ export function free(p: u32): void {
 }
 
 export function calloc(nelem: u32, elsize: u32): u32 {
+  if (diverted) return callocSlow(nelem, elsize);
   const n64 = <u64>nelem * <u64>elsize;
   if (n64 - 1 < <u64>Size.SMALL_REQUEST_THRESHOLD) {
     const n = <u32>n64;
@@ -290,6 +301,7 @@ export function calloc(nelem: u32, elsize: u32): u32 {
 /** CPython's pymalloc_realloc: in place when the class still fits and shrinks by < 25%. */
 export function realloc(p: u32, n: u32): u32 {
   if (p == 0) return malloc(n);
+  if (diverted) return reallocSlow(p, n);
   if (!isOurs(p)) {
     const q = rawRealloc(p, n);
     return q != 0 ? q : reallocSlow(p, n);
