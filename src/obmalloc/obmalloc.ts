@@ -304,7 +304,7 @@ export class ObjectAllocator {
         // brokenLink() undoes the two writes above and throws HeapCorruptionError naming bp.
         // (With the division too: compileall 304 -> 329 instructions an event; this: 320.)
         if (nb === 0) this.extendPool(pool);
-        else if ((nb - pool - Pool.OVERHEAD) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) this.brokenLink(pool, bp, nb);
+        else if ((nb - pool - Pool.OVERHEAD) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) this.brokenLink(pool, bp);
         return bp;
       }
       return this.mallocFresh(idx, n);
@@ -312,10 +312,16 @@ export class ObjectAllocator {
     return this.rawMalloc(n);
   }
 
-  /** mallocIn popped bp, whose link nb is no block of its pool: undo the pop, throw. */
-  protected brokenLink(pool: number, bp: number, nb: number): never {
-    this.u32[pool >>> 2]--;
-    this.u32[(pool + Pool.FREEBLOCK) >>> 2] = bp;
+  /**
+   * mallocIn popped bp, whose link (now the pool's FREEBLOCK) is no block of its pool: undo the
+   * pop, throw. Two arguments, the link read back here: each argument of the call costs mallocIn
+   * bytecode, and mallocIn's size decides whether V8 inlines malloc into its caller.
+   */
+  protected brokenLink(pool: number, bp: number): never {
+    const u32 = this.u32;
+    const nb = u32[(pool + Pool.FREEBLOCK) >>> 2];
+    u32[pool >>> 2]--;
+    u32[(pool + Pool.FREEBLOCK) >>> 2] = bp;
     throw badLink(bp, nb, pool);
   }
 
