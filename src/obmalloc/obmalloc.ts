@@ -297,14 +297,20 @@ export class ObjectAllocator {
         u32[(pool + Pool.FREEBLOCK) >>> 2] = nb;
         // The popped link nb, read from a free block (where a stale pointer may have written),
         // is the next block to hand out: 0 (the list's end), or a block this pool has carved.
-        // The rule, exactly (the AssemblyScript port mirrors it): bad when
+        // The rule, exactly: bad when
         //   ((nb - pool - Pool.OVERHEAD) >>> 0) >= NEXTOFFSET - Pool.OVERHEAD
         // (one unsigned compare: outside the pool, in its header, or never carved). Whether nb
         // is on a block boundary costs a division: hardened: true checks it (HardenedMixin).
-        // brokenLink() undoes the two writes above and throws HeapCorruptionError naming bp.
-        // (With the division too: compileall 304 -> 329 instructions an event; this: 320.)
+        // The AssemblyScript fast path (wasm/obmalloc) checks both and leaves any other link
+        // to this code. brokenLink() undoes the two writes above and throws HeapCorruptionError
+        // naming bp. (With the division too: compileall 304 -> 329 instructions an event; this:
+        // 320.) Mind this function's bytecode size (187 bytes, extendPool's 106 inlined into
+        // it): V8 inlines malloc into its caller only while malloc with what it inlines fits
+        // the caller's remaining budget (docs/performance.md, heap damage checks); a third
+        // argument to brokenLink() was enough to leave malloc out of the replay loop (json
+        // 239 -> 261 instructions an event).
         if (nb === 0) this.extendPool(pool);
-        else if ((nb - pool - Pool.OVERHEAD) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) this.brokenLink(pool, bp, nb);
+        else if ((nb - pool - Pool.OVERHEAD) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) this.brokenLink(pool, bp);
         return bp;
       }
       return this.mallocFresh(idx, n);
@@ -312,10 +318,16 @@ export class ObjectAllocator {
     return this.rawMalloc(n);
   }
 
-  /** mallocIn popped bp, whose link nb is no block of its pool: undo the pop, throw. */
-  protected brokenLink(pool: number, bp: number, nb: number): never {
-    this.u32[pool >>> 2]--;
-    this.u32[(pool + Pool.FREEBLOCK) >>> 2] = bp;
+  /**
+   * mallocIn popped bp, whose link (now the pool's FREEBLOCK) is no block of its pool: undo the
+   * pop, throw. Two arguments, the link read back here: each argument of the call costs mallocIn
+   * bytecode, and mallocIn's size decides whether V8 inlines malloc into its caller.
+   */
+  protected brokenLink(pool: number, bp: number): never {
+    const u32 = this.u32;
+    const nb = u32[(pool + Pool.FREEBLOCK) >>> 2];
+    u32[pool >>> 2]--;
+    u32[(pool + Pool.FREEBLOCK) >>> 2] = bp;
     throw badLink(bp, nb, pool);
   }
 
@@ -334,12 +346,13 @@ export class ObjectAllocator {
   }
 
   /**
-   * The pool's free list ran dry: take back the blocks other threads freed into it, else carve
-   * the next never-used block, else unlink the full pool.
+   * The pool's free list ran dry: carve the next never-used block, else unlink the full pool.
+   * With threads, SharedObjectAllocator's override takes back the blocks other threads freed
+   * into the pool first. (The threads tests here cost 30 bytes of bytecode: V8 inlines this into
+   * mallocIn, and mallocIn's size with it decides whether malloc is inlined into its caller.)
    */
-  private extendPool(pool: number): void {
+  protected extendPool(pool: number): void {
     const u32 = this.u32;
-    if (this.threaded && this.takeRemote(pool) !== 0) return;
     const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
     if (no <= u32[(pool + Pool.MAXNEXTOFFSET) >>> 2]) {
       const b = pool + no;
@@ -348,8 +361,6 @@ export class ObjectAllocator {
       u32[b >>> 2] = 0;
       return;
     }
-    // Full. With threads, say so first (markFull), unless blocks arrived meanwhile.
-    if (this.threaded && this.markFull(pool)) return;
     this.unlinkPool(pool);
   }
 
@@ -361,14 +372,14 @@ export class ObjectAllocator {
    * instead (the pool is not full after all). Its own function: heaps without threads never call
    * it, so V8 leaves it out of their inlined fast paths.
    */
-  private markFull(pool: number): boolean {
+  protected markFull(pool: number): boolean {
     const w = (pool + Pool.REMOTE) >>> 2;
     if (this.u32[w] === Remote.FULL || Atomics.compareExchange(this.i32, w, 0, Remote.FULL) === 0) return false;
     this.takeRemote(pool);
     return true;
   }
 
-  private unlinkPool(pool: number): void {
+  protected unlinkPool(pool: number): void {
     const u32 = this.u32;
     const next = u32[(pool + Pool.NEXT) >>> 2];
     const prev = u32[(pool + Pool.PREV) >>> 2];
@@ -750,7 +761,7 @@ export class ObjectAllocator {
    * never carries FULL, so taking one leaves REMOTE 0. FULL alone is left as it is.
    * Returns how many blocks came back.
    */
-  private takeRemote(pool: number): number {
+  protected takeRemote(pool: number): number {
     const w = (pool + Pool.REMOTE) >>> 2;
     // A plain read first: V8's Atomics on a shared buffer cost hundreds of instructions, and this
     // runs whenever a free list runs dry. A stale 0 only defers the blocks to a later call. No
@@ -983,6 +994,27 @@ export class FineObjectAllocator extends ObjectAllocator {
  * cost minidom 25 instructions an event through what V8 then left out of line).
  */
 export class SharedObjectAllocator extends ObjectAllocator {
+  /**
+   * extendPool with threads: blocks other threads freed into the pool come back first; a full
+   * pool is marked FULL before it leaves usedpools (markFull), unless blocks arrived meanwhile.
+   * The carve is ObjectAllocator.extendPool's, written out (called, it would read the pool's
+   * offsets twice on every carve).
+   */
+  protected override extendPool(pool: number): void {
+    if (this.takeRemote(pool) !== 0) return;
+    const u32 = this.u32;
+    const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
+    if (no <= u32[(pool + Pool.MAXNEXTOFFSET) >>> 2]) {
+      const b = pool + no;
+      u32[(pool + Pool.FREEBLOCK) >>> 2] = b;
+      u32[(pool + Pool.NEXTOFFSET) >>> 2] = no + u32[(pool + Pool.SIZE) >>> 2];
+      u32[b >>> 2] = 0;
+      return;
+    }
+    if (this.markFull(pool)) return;
+    this.unlinkPool(pool);
+  }
+
   protected override poolEmptied(pool: number): void {
     if (this.u32[(pool + Pool.NEXT) >>> 2] !== this.u32[(pool + Pool.PREV) >>> 2]) super.poolEmptied(pool);
   }
