@@ -60,6 +60,9 @@ ours17=(clients/ctors.wasm clients/ctors-shared.wasm clients/families.wasm)
 #   clients/families.wasm  CPython's families through include/pymemcompat.h, no libc (api-mismatch test)
 clang --target=wasm32 -O2 -nostdlib -ffreestanding -Iinclude \
   -Wl,--no-entry -Wl,--import-memory -Wl,--export=__heap_base -Wl,--strip-all clients/families.c -o "$out/clients/families.wasm"
+#   clients/aligned.wasm  posix_memalign, aligned_alloc and strdup over include/pymemcompat.c (wasi-libc)
+clang "${wasi17[@]}" -Iinclude clients/aligned.c include/pymemcompat.c -o "$out/clients/aligned.wasm"
+ours17+=(clients/aligned.wasm)
 for c in bintrees replay; do
   clang "${wasi17[@]}" "clients/$c.c" -o "$out/clients/$c-dlmalloc.wasm"
   clang "${wasi17[@]}" -Iinclude "clients/$c.c" include/pymemcompat.c -o "$out/clients/$c-pymalloc.wasm"
