@@ -136,6 +136,12 @@ describe("instantiateWithHeap()", () => {
     expect(heap.failAllocations(null)).toBe(4);
     for (let i = 0; i < 10; i++) expect(x.c_make_block(40)).not.toBe(0); // back on the fast path
     heap.check();
+    // A compiled module (linked before its heap exists, through trampolines) sees the plan too.
+    const late = await instantiateWithHeap(new WebAssembly.Module(CTORS), { initialBytes: 4 << 20 });
+    const y = late.instance.exports as unknown as Ctors;
+    late.heap.failAllocations({ family: "mem", nth: 1 });
+    expect(y.c_make_block(40)).toBe(0);
+    expect(y.c_make_block(40)).not.toBe(0);
     for (const options of [{ hardened: true }, { sampleInterval: 4096 }]) {
       const h = (await instantiateWithHeap(CTORS, options)).heap;
       expect(String(h.wasmImports().malloc)).not.toMatch(/native code/);

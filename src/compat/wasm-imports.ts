@@ -58,12 +58,17 @@ export function trampolines(fam: () => Family): AllocatorFunctions {
   };
 }
 
-/** The allocator functions of the heap that heap() returns (looked up at the first call): trampolines. */
+/**
+ * The allocator functions of the heap that heap() returns (the heap looked up at the first call,
+ * its family at every call, as heapAllocator's trampolines do: failAllocations swaps it).
+ */
 export function allocatorImports(heap: () => Heap, family: FamilyName | undefined): AllocatorFunctions {
-  let f: Family | undefined;
   const name = familyName(family);
   let h: Heap | undefined;
-  return trampolines(() => current((h ??= heap()), (f ??= h[name])));
+  return trampolines(() => {
+    h ??= heap();
+    return current(h, h[name]);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
