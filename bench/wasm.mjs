@@ -25,7 +25,7 @@
 // WebAssembly.instantiate on a memory of the module's minimum for the others.
 
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -67,19 +67,8 @@ const PEERS = ["pymalloc", "dlmalloc", "emmalloc", "mimalloc"].filter((a) => !va
  * that holds emscripten-3.1.69/ already. Built into a temporary folder (not committed), with the
  * flags of the peers' own build. Returns that folder, or undefined (then only dlmalloc is compared).
  */
-/**
- * clang runs binaryen's wasm-opt after linking when one is in PATH (Debian's emscripten brings
- * it), which the committed pymalloc and dlmalloc clients were not built with (wasm/build.sh): the
- * peers are built as those were, with a PATH of clang's own folder and links to wasm-ld only.
- */
-function clangEnv(out) {
-  const clang = realpathSync(execFileSync("bash", ["-c", "command -v clang"], { encoding: "utf8" }).trim());
-  const tools = join(out, "tools");
-  mkdirSync(tools);
-  for (const t of execFileSync("bash", ["-c", "compgen -c wasm-ld | sort -u"], { encoding: "utf8" }).trim().split("\n"))
-    symlinkSync(execFileSync("bash", ["-c", `command -v ${t}`], { encoding: "utf8" }).trim(), join(tools, t));
-  return { ...process.env, PATH: `${tools}:${dirname(clang)}` };
-}
+/** wasm/clang.sh: clang as wasm/build.sh runs it (no binaryen wasm-opt pass), for the peers alike. */
+const CLANG = join(ROOT, "wasm", "clang.sh");
 
 function buildPeerClients() {
   const peersDir = process.env.PEERS_DIR ?? join(ROOT, "wasm", "peers");
@@ -90,19 +79,18 @@ function buildPeerClients() {
     const src = process.env.PEERS_SRC ?? execFileSync("bash", [join(peersDir, "sources.sh")], { encoding: "utf8" }).trim();
     const em = join(src, "emscripten-3.1.69", "system", "lib");
     const out = mkdtempSync(join(tmpdir(), "pymalloc-peers-"));
-    const env = clangEnv(out);
     const cc = ["--target=wasm32-wasi", "-isystem", "/usr/include/wasm32-wasi", "-O2", "-DNDEBUG"];
     const base = [...cc, "-L/usr/lib/wasm32-wasi", "-nostartfiles", "-Wl,--no-entry", "-Wl,--import-memory", "-Wl,--export=__heap_base", "-Wl,--export=__wasm_call_ctors", "-Wl,--strip-all"];
     for (const client of ["replay", "bintrees"]) {
       const c = join(ROOT, "wasm", "clients", `${client}.c`);
       if (wanted.includes("emmalloc"))
-        execFileSync("clang", [...base, "-fno-strict-aliasing", "-I", join(peersDir, "shim"), "-I", join(src, "emscripten-3.1.69"), c, join(peersDir, "emmalloc.c"), "-o", join(out, `${client}-emmalloc.wasm`)], { env });
+        execFileSync("bash", [CLANG, ...base, "-fno-strict-aliasing", "-I", join(peersDir, "shim"), "-I", join(src, "emscripten-3.1.69"), c, join(peersDir, "emmalloc.c"), "-o", join(out, `${client}-emmalloc.wasm`)]);
       if (wanted.includes("mimalloc")) {
         // mimalloc does not override malloc: the client's calls are renamed to its mi_* functions.
         const mi = ["-Wno-deprecated-pragma", "-DMI_DEBUG=0", "-I", join(em, "mimalloc", "include"), "-I", join(em, "mimalloc")];
         const obj = join(out, `${client}-mi.o`);
-        execFileSync("clang", [...cc, ...mi, "-Dmalloc=mi_malloc", "-Dfree=mi_free", "-Dcalloc=mi_calloc", "-Drealloc=mi_realloc", "-c", c, "-o", obj], { env });
-        execFileSync("clang", [...base, ...mi, obj, join(peersDir, "mimalloc.c"), "-o", join(out, `${client}-mimalloc.wasm`)], { env });
+        execFileSync("bash", [CLANG, ...cc, ...mi, "-Dmalloc=mi_malloc", "-Dfree=mi_free", "-Dcalloc=mi_calloc", "-Drealloc=mi_realloc", "-c", c, "-o", obj]);
+        execFileSync("bash", [CLANG, ...base, ...mi, obj, join(peersDir, "mimalloc.c"), "-o", join(out, `${client}-mimalloc.wasm`)]);
       }
     }
     return out;

@@ -12,14 +12,8 @@
 # when clang is present).
 set -euo pipefail
 cd "$(dirname "$0")"
-# clang runs binaryen's wasm-opt after linking when it finds one in PATH (Debian's emscripten
-# package brings binaryen), so the output would depend on what else is installed. Each clang
-# below runs with a PATH of its own folder and of links to the wasm-ld commands only.
-CLANG=$(readlink -f "$(command -v clang)")
-tools=$(mktemp -d)
-trap 'rm -rf "$tools"' EXIT
-for t in $(compgen -c wasm-ld | sort -u); do ln -s "$(command -v "$t")" "$tools/$t"; done
-clang() { PATH="$tools:$(dirname "$CLANG")" "$CLANG" "$@"; }
+# Each clang below is wasm/clang.sh: no binaryen wasm-opt pass, whatever else is installed.
+clang() { bash ./clang.sh "$@"; }
 check=0
 [ "${1:-}" = "--check" ] && check=1
 out=.
