@@ -21,7 +21,7 @@ export function sharedTraces(): string[] {
     .map((f) => join(SHARED_TRACES_DIR, f));
 }
 
-/** Live blocks of a heap, each filled with its own byte; verify() checks all of them. */
+/** Live blocks of a heap, each filled with its own byte; verifyAll() checks all of them. */
 export class BlockModel {
   readonly live = new Map<number, { size: number; value: number; family: string }>();
   constructor(readonly heap: Heap) {}

@@ -43,6 +43,13 @@ async function run(heading: string): Promise<string[]> {
 }
 
 describe("README examples", () => {
+  it("Use (the families, alignedAlloc)", async () => {
+    const printed = await run("Use");
+    expect(printed).toHaveLength(2); // heap.stats(), then an aligned block's address mod 64
+    expect(printed[0]).toMatch(/peakFootprint/);
+    expect(printed[1]).toBe("0");
+  });
+
   it("Typed views of blocks", async () => {
     expect(await run("Typed views of blocks")).toEqual(["2.5", "0"]);
   });

@@ -260,31 +260,40 @@ describe("C clients built with wasi-libc: binary trees and a trace replayed insi
     return fn(new WebAssembly.Instance(new WebAssembly.Module(b), { env: { memory } }).exports as never, memory);
   };
 
-  it("aligned allocation and libc's own allocations link over pymemcompat.c (no dlmalloc pulled in): alignments up to 16 served, larger ones NULL/ENOMEM, every mode", async () => {
+  it("aligned allocation and libc's own allocations link over pymemcompat.c (no dlmalloc pulled in): every power-of-two alignment served, freed by free(), overflows of an aligned block reported, every mode", async () => {
     const ALIGNED = bytes("wasm/clients/aligned.wasm");
     expect(wasmModuleInfo(ALIGNED).allocatorExports).toEqual([]);
-    const ENOMEM = 48; // wasi-libc's errno values
-    const EINVAL = 28;
-    for (const allocator of ["pymalloc", "malloc", "debug"] as const) {
+    expect(wasmModuleInfo(ALIGNED).allocatorImports).toContain("aligned_alloc");
+    const EINVAL = 28; // wasi-libc's errno value
+    for (const allocator of ["pymalloc", "malloc", "debug", "malloc_debug"] as const) {
       const { instance, heap } = await instantiateWithHeap(ALIGNED, { allocator, traceAllocations: false });
       const x = instance.exports as unknown as { pm_align(a: number, n: number): number; al_alloc(a: number, n: number): number; c_free(p: number): void; dup_len(): number };
-      for (const [a, n] of [[4, 3], [8, 24], [16, 8], [16, 100], [16, 700], [8, 5000]]) {
+      const live: number[] = [];
+      for (const [a, n] of [[4, 3], [8, 24], [16, 8], [16, 100], [16, 700], [8, 5000], [32, 8], [64, 100], [128, 3000], [4096, 100], [4096, 70000], [65536, 24]]) {
         const p = x.pm_align(a, n);
-        expect(p).toBeGreaterThan(0);
+        expect(p, `posix_memalign(${a}, ${n}) in ${allocator}`).toBeGreaterThan(0);
         expect(p % a).toBe(0);
         expect(heap.usableSize(p)).toBeGreaterThanOrEqual(n);
         expect(heap.u8.subarray(p, p + n).every((v) => v === 0x5a)).toBe(true);
-        x.c_free(p);
         const q = x.al_alloc(a, n);
+        expect(q).toBeGreaterThan(0);
         expect(q % a).toBe(0);
-        x.c_free(q);
+        live.push(q);
+        x.c_free(p);
+        heap.check();
       }
-      expect(x.pm_align(64, 100)).toBe(-ENOMEM); // larger alignments are not supported
-      expect(x.al_alloc(4096, 100)).toBe(0);
+      for (const q of live) x.c_free(q);
       expect(x.pm_align(3, 100)).toBe(-EINVAL);
+      expect(x.al_alloc(48, 100)).toBe(0); // not a power of two
       expect(x.dup_len()).toBe(8);
       heap.check();
-      expect(heap.stats().blocksInUse).toBe(0);
+      expect(heap.leaks().totalBlocks).toBe(0);
+      if (allocator.endsWith("debug")) {
+        // One byte past an aligned block, reported at its free like any other block's.
+        const p = x.al_alloc(256, 40);
+        heap.u8[p + 40] = 1;
+        expect(() => x.c_free(p)).toThrow(MemoryCorruptionError);
+      }
     }
   });
 

@@ -29,6 +29,8 @@ export interface WasmAllocatorExports {
   realloc?: unknown;
   calloc?: unknown;
   malloc_usable_size?: unknown;
+  aligned_alloc?: unknown;
+  memalign?: unknown;
   _malloc?: unknown;
   _free?: unknown;
   _realloc?: unknown;
@@ -38,7 +40,8 @@ export interface WasmAllocatorExports {
 
 /**
  * A heap over a WebAssembly module's exported allocator: `malloc`/`free` (or Emscripten's
- * `_malloc`/`_free`), optional `realloc` and `malloc_usable_size`, and its memory (exported, or
+ * `_malloc`/`_free`), optional `realloc`, `malloc_usable_size` and `aligned_alloc` (or `memalign`:
+ * alignedAlloc() above the module's malloc alignment), and its memory (exported, or
  * given as `memory` when the module imports it). Views follow the module's memory when it grows.
  * wasm32 pointers arrive as signed i32 and are read as unsigned.
  */
@@ -51,6 +54,7 @@ export function fromExports(exports: WasmAllocatorExports, options: AdapterOptio
   const free = need(x, ["free", "_free"], "fromExports");
   const realloc = maybe(x, ["realloc", "_realloc"]);
   const usable = maybe(x, ["malloc_usable_size", "_malloc_usable_size"]);
+  const memalign = maybe(x, ["aligned_alloc", "memalign", "_aligned_alloc", "_memalign"]);
   const spec: ForeignSpec = {
     name: "the WebAssembly module's malloc",
     memory,
@@ -58,6 +62,7 @@ export function fromExports(exports: WasmAllocatorExports, options: AdapterOptio
     free: (p) => void free(p),
     realloc: realloc && ((p, n) => (realloc(p, n) as number) >>> 0),
     usableSize: usable && ((p) => (usable(p) as number) >>> 0),
+    memalign: memalign && ((a, n) => (memalign(a, n) as number) >>> 0),
     alignment: options.alignment ?? 8,
   };
   return new ForeignHeap(spec, options);
@@ -98,6 +103,8 @@ export interface FunctionsAllocator {
   free(p: number): void;
   realloc?: (p: number, n: number) => number;
   usableSize?: (p: number) => number;
+  /** C's aligned_alloc(alignment, n), for alignedAlloc() above `alignment` (else such requests get 0). */
+  memalign?: (alignment: number, n: number) => number;
   /** The memory the pointers index: a buffer or WebAssembly.Memory, or a view over all of it. */
   memory?: MemorySource;
   u8?: Uint8Array;
@@ -120,6 +127,7 @@ export function fromFunctions(f: FunctionsAllocator, options: AdapterOptions = {
     free: (p) => f.free(p),
     realloc: f.realloc && ((p, n) => f.realloc!(p, n) >>> 0),
     usableSize: f.usableSize && ((p) => f.usableSize!(p) >>> 0),
+    memalign: f.memalign && ((a, n) => f.memalign!(a, n) >>> 0),
     alignment: f.alignment ?? 8,
   };
   return new ForeignHeap(spec, options);

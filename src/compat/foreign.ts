@@ -30,6 +30,8 @@ export interface ForeignSpec {
   free(p: number): void;
   realloc?: (p: number, n: number) => number;
   usableSize?: (p: number) => number;
+  /** C's aligned_alloc (alignment a power of two), when the allocator has one. */
+  memalign?: (alignment: number, n: number) => number;
   /** Alignment of the blocks it returns (default 8). */
   alignment?: number;
 }
@@ -89,6 +91,22 @@ export class ForeignAllocator implements BlockAllocator {
     if (n > Chunk.MAX_REQUEST) return 0;
     const p = this.spec.malloc(n === 0 ? 1 : n) >>> 0;
     if (p + n > this.u8.length) this.memory.refresh(); // it grew the memory (a detached view reads length 0)
+    if (p !== 0 && this.table !== null && !this.table.insert(p, this.sizeOf(p, n))) {
+      this.spec.free(p);
+      return 0;
+    }
+    return p;
+  }
+
+  /**
+   * The foreign aligned_alloc, when there is one and the alignment is the block's own (offset a
+   * multiple of it: the debug header must not move the user's bytes off it); else 0.
+   */
+  mallocAligned(n: number, align: number, offset: number): number {
+    const memalign = this.spec.memalign;
+    if (memalign === undefined || offset % align !== 0 || n > Chunk.MAX_REQUEST) return 0;
+    const p = memalign(align, n === 0 ? 1 : n) >>> 0;
+    if (p + n > this.u8.length) this.memory.refresh();
     if (p !== 0 && this.table !== null && !this.table.insert(p, this.sizeOf(p, n))) {
       this.spec.free(p);
       return 0;

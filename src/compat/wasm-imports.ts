@@ -10,20 +10,22 @@
  */
 
 import type { Heap } from "../heap/heap.js";
-import type { Family } from "../heap/families.js";
+import { MAX_ALIGNMENT, type Family } from "../heap/families.js";
 import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "./wasm-fastpath-bytes.js";
 
 export type FamilyName = "raw" | "mem" | "obj";
 
-/** The four calls a C module compiled for wasm32 imports from env (signed i32 arguments). */
+/** The calls a C module compiled for wasm32 imports from env (signed i32 arguments). */
 export interface AllocatorFunctions {
   malloc(n: number): number;
   free(p: number): void;
   calloc(nelem: number, elsize: number): number;
   realloc(p: number, n: number): number;
+  /** C's aligned_alloc (wasm/include/pymemcompat.c's aligned_alloc, memalign, posix_memalign): 0 for an alignment that is not a power of two. */
+  aligned_alloc(alignment: number, n: number): number;
 }
 
-/** What a C module compiled for wasm32 imports: the memory and the four calls. */
+/** What a C module compiled for wasm32 imports: the memory and the allocator calls. */
 export interface WasmAllocatorImports extends AllocatorFunctions {
   memory: WebAssembly.Memory;
 }
@@ -55,7 +57,13 @@ export function trampolines(fam: () => Family): AllocatorFunctions {
     free: (p) => fam().free(p >>> 0),
     calloc: (a, b) => fam().calloc(a >>> 0, b >>> 0),
     realloc: (p, n) => fam().realloc(p >>> 0, n >>> 0),
+    aligned_alloc: (a, n) => alignedOrNull(fam(), a >>> 0, n >>> 0),
   };
+}
+
+/** C's aligned_alloc: NULL, not an exception, for an alignment that is not a power of two. */
+function alignedOrNull(fam: Family, a: number, n: number): number {
+  return a === 0 || (a & (a - 1)) !== 0 || a > MAX_ALIGNMENT ? 0 : fam.alignedAlloc(a, n);
 }
 
 /**
@@ -100,7 +108,7 @@ export function hasFastPath(heap: Heap, family?: FamilyName): boolean {
   return heap.mode === "pymalloc" && familyName(family) !== "raw" && heap.memory.kind === "wasm" && !heap.hardened && heap.sampler === undefined;
 }
 
-type FastPathExports = AllocatorFunctions & { init(heapBase: number, slot: number): void; divert(on: number): void };
+type FastPathExports = Omit<AllocatorFunctions, "aligned_alloc"> & { init(heapBase: number, slot: number): void; divert(on: number): void };
 
 /** One fast-path instance per heap handle (a Worker's handle has its own thread slot) and family. */
 const fastPaths = new WeakMap<Heap, Map<FamilyName, { fns: AllocatorFunctions; x: FastPathExports }>>();
@@ -131,7 +139,8 @@ export function heapAllocator(heap: Heap, family?: FamilyName): AllocatorFunctio
   const x = new WebAssembly.Instance(fastPathModule(shared), { env: { memory }, pymalloc: slow }).exports as unknown as FastPathExports;
   x.init(heap.heapBase, heap.threadId);
   x.divert(heap.faultPlanned ? 1 : 0);
-  const fns = { malloc: x.malloc, free: x.free, calloc: x.calloc, realloc: x.realloc };
+  // aligned_alloc's larger alignments are raw chunks: the family's, through JS.
+  const fns = { malloc: x.malloc, free: x.free, calloc: x.calloc, realloc: x.realloc, aligned_alloc: slow.aligned_alloc };
   byFamily.set(name, { fns, x });
   return fns;
 }

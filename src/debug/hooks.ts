@@ -12,7 +12,7 @@
 
 import { CLEAN_BYTE, DEAD_BYTE, Debug, FORBIDDEN_BYTE, H } from "../constants.js";
 import { InvalidPointerError } from "../errors.js";
-import { badPointer, badSize, callocBytes, type Family } from "../heap/families.js";
+import { badPointer, badSize, callocBytes, checkAlignment, type AllocatorFamily, type Family } from "../heap/families.js";
 import { TypedFamily } from "../heap/typed.js";
 import type { Heap } from "../heap/heap.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
@@ -107,6 +107,11 @@ export class DebugFamily extends TypedFamily implements Family {
     if (p === 0) return;
     if ((p >>> 0) !== p) badPointer("free", p);
     this.d.free(this, p);
+  }
+  alignedAlloc(alignment: number, n: number): number {
+    checkAlignment(alignment);
+    if ((n >>> 0) !== n) return badSize(n);
+    return this.d.alloc(this, n, 0, alignment <= this.d.host.alignment ? 0 : alignment);
   }
   /** @internal For the typed views (heap/typed.ts). */
   viewMemory(): Memory {
@@ -315,13 +320,17 @@ export class DebugState {
   // Allocation
   // -------------------------------------------------------------------------------------------
 
-  /** A block of n bytes for `fam`: user bytes 0xCD, or zero when `zero` is 1 (calloc). */
-  alloc(fam: DebugFamily, n: number, zero: number): number {
+  /**
+   * A block of n bytes for `fam`: user bytes 0xCD, or zero when `zero` is 1 (calloc); its user
+   * bytes aligned to `align` when that is not 0 (alignedAlloc: a chunk aligned past the header).
+   */
+  alloc(fam: DebugFamily, n: number, zero: number, align = 0): number {
     // Stored words go through "| 0": V8 then stores an int32 as it is, where a value it types as
     // any number is converted through a double (4-8 instructions a store). The first compare
     // keeps n a small integer on the common path for the same reason.
     if (n > 0x7fffffff && n > 0xffffffff - Debug.HEADER - Debug.MIN_TAIL) return 0;
-    const base = fam.below.malloc(n + Debug.HEADER + Debug.MIN_TAIL);
+    const base =
+      align === 0 ? fam.below.malloc(n + Debug.HEADER + Debug.MIN_TAIL) : (fam.below as AllocatorFamily).a.mallocAligned(n + Debug.HEADER + Debug.MIN_TAIL, align, Debug.HEADER);
     if (base === 0) return 0;
     const usable = this.host.obtained(base, n + Debug.HEADER + Debug.MIN_TAIL);
     const u8 = this.u8;

@@ -413,6 +413,11 @@ export class SampledFamily extends WrappingFamily implements Family {
     return left > 0 || q === 0 ? q : this.sampled(q, n, 2);
   }
 
+  /** Not sampled: the family below's block (free finds no sample bit for it). */
+  alignedAlloc(alignment: number, n: number): number {
+    return this.below.alignedAlloc(alignment, n);
+  }
+
   free(p: number): void {
     if (p === 0) return;
     if ((p >>> 0) !== p) badPointer("free", p);

@@ -29,6 +29,12 @@ export interface Family extends TypedViews {
   calloc(nelem: number, elsize: number): number;
   realloc(p: number, n: number): number;
   free(p: number): void;
+  /**
+   * C's aligned_alloc: a block of n bytes whose address is a multiple of `alignment` (a power of
+   * two; RangeError otherwise), freed and reallocated like any block of the family (realloc
+   * keeps only the family's usual alignment, as in C). 0 (NULL) when it cannot be served.
+   */
+  alignedAlloc(alignment: number, n: number): number;
 }
 
 /** The allocator a family sits on: the object allocator or the raw allocator. */
@@ -43,6 +49,22 @@ export interface BlockAllocator {
   malloc(n: number): number;
   realloc(p: number, n: number): number;
   free(p: number): void;
+  /**
+   * A block of n bytes at p with (p + offset) a multiple of align (a power of two above the
+   * allocator's own alignment; offset: a debug header's bytes), or 0 when it cannot be served.
+   */
+  mallocAligned(n: number, align: number, offset: number): number;
+}
+
+/** The largest alignment alignedAlloc() takes: 1 GiB (a request is at most 4 GiB). */
+export const MAX_ALIGNMENT = 2 ** 30;
+
+/** alignedAlloc's alignment argument: a power of two up to MAX_ALIGNMENT, else TypeError / RangeError. */
+export function checkAlignment(alignment: unknown): number {
+  if (typeof alignment !== "number") throw new TypeError(`alignment must be a number, got ${typeof alignment}`);
+  if (!Number.isInteger(alignment) || alignment < 1 || alignment > MAX_ALIGNMENT || (alignment & (alignment - 1)) !== 0)
+    throw new RangeError(`alignment must be a power of two from 1 to ${MAX_ALIGNMENT}, got ${alignment}`);
+  return alignment;
 }
 
 /**
@@ -136,6 +158,13 @@ export class AllocatorFamily extends TypedFamily implements Family {
     if (p === 0) return;
     if ((p >>> 0) !== p) badPointer("free", p);
     this.a.free(p);
+  }
+
+  alignedAlloc(alignment: number, n: number): number {
+    checkAlignment(alignment);
+    if ((n >>> 0) !== n) return badSize(n);
+    if (alignment <= 1 << this.a.alignShift) return this.a.malloc(n);
+    return this.a.mallocAligned(n, alignment, 0);
   }
 
   /** @internal For the typed views (heap/typed.ts). */

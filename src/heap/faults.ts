@@ -10,7 +10,7 @@
  * it was, as C's does), so the heap stays consistent through any plan.
  */
 
-import type { Family } from "./families.js";
+import { checkAlignment, type Family } from "./families.js";
 import { WrappingFamily } from "./typed.js";
 
 /** Which allocations fail (heap.failAllocations). Counts start at the call, per family. */
@@ -106,6 +106,11 @@ export class FaultFamily extends WrappingFamily implements Family {
 
   realloc(p: number, n: number): number {
     return this.fails() ? 0 : this.below.realloc(p, n);
+  }
+
+  alignedAlloc(alignment: number, n: number): number {
+    checkAlignment(alignment);
+    return this.fails() ? 0 : this.below.alignedAlloc(alignment, n);
   }
 
   free(p: number): void {

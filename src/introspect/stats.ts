@@ -117,9 +117,10 @@ export function heapStats(heap: Heap): HeapStats {
     classes,
   };
   const ring = u32[hw + H.QUARANTINE]; // the debug quarantine ring: allocator state, not a user block
+  const tables = heap.sampler?.tables(); // sampled sites' state and tables: the same
   const pending = pendingFrees(heap);
   forEachChunk(heap, (c) => {
-    if (c.chunk + Chunk.HEADER === ring) return;
+    if (c.chunk + Chunk.HEADER === ring || tables?.has(c.chunk + Chunk.HEADER)) return;
     if (c.free) {
       s.raw.freeBlocks++;
       s.raw.freeBytes += c.size;

@@ -251,6 +251,17 @@ export class ObjectAllocator {
     }
   }
 
+  /** A raw chunk for aligned_alloc's larger alignments (RawAllocator.mallocAligned). */
+  mallocAligned(n: number, align: number, offset: number): number {
+    if (this.lock === undefined) return this.raw.mallocAligned(n, align, offset);
+    const took = this.enter();
+    try {
+      return this.raw.mallocAligned(n, align, offset);
+    } finally {
+      this.leave(took);
+    }
+  }
+
   private rawRealloc(p: number, n: number): number {
     if (this.lock === undefined) return this.raw.realloc(p, n);
     const took = this.enter();

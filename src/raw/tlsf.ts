@@ -3,7 +3,7 @@
  *
  * Owns: raw chunks (8-byte header, 16-byte aligned payloads), the TLSF free lists and bitmaps,
  * the top chunk (untouched space up to the memory's end, like an sbrk break), growth of the
- * memory when no free chunk fits, and aligned chunks for arenas.
+ * memory when no free chunk fits, and aligned chunks (arenas; aligned_alloc's larger alignments).
  *
  * Design: a free chunk of size s sits in list (fl, sl): fl = floor(log2 s) - 8 (0 for s < 512,
  * which are spread linearly in 16-byte steps), sl = the next 5 bits of s. A request is rounded up
@@ -30,6 +30,18 @@ const ctz = (x: number): number => 31 - Math.clz32(x & -x);
 /** Chunk bytes for a request of n bytes (n a uint32). */
 /** Chunk bytes for a request of n <= Chunk.MAX_REQUEST bytes (larger n would wrap). */
 export const chunkSizeFor = (n: number): number => (n <= 12 ? Chunk.MIN : ((n + 19) >>> 4) * 16);
+
+/**
+ * Bytes from chunk c to where a chunk must start for its payload p to have (p + offset) a
+ * multiple of align: 0, or a lead-in large enough to be a free chunk of its own.
+ */
+function alignGap(c: number, align: number, offset: number): number {
+  const p = c + Chunk.HEADER;
+  const r = (p + offset) % align;
+  let gap = r === 0 ? 0 : align - r;
+  if (gap !== 0 && gap < Chunk.MIN) gap += align;
+  return gap;
+}
 
 /** The free list (fl << SL_SHIFT | sl) a free chunk of `size` bytes is kept in (rounding down). */
 export function listIndex(size: number): number {
@@ -325,10 +337,36 @@ export class RawAllocator {
 
   /** Bytes from chunk c to where a chunk must start for its payload to be pool-aligned. */
   private arenaGap(c: number, poolSize: number): number {
-    const p = c + Chunk.HEADER;
-    let q = Math.ceil(p / poolSize) * poolSize;
-    if (q !== p && q - p < Chunk.MIN) q += poolSize;
-    return q - p;
+    return alignGap(c, poolSize, 0);
+  }
+
+  /**
+   * A chunk for n bytes whose payload p has (p + offset) a multiple of `align` (a power of two
+   * above 16; offset a multiple of 16: a debug header before the user's bytes), or 0. A free
+   * chunk that holds the request with any lead-in is split like an arena's (the lead-in, if any,
+   * stays a free chunk), else the top. The chunk is an ordinary one: free() and realloc() take it.
+   */
+  mallocAligned(n: number, align: number, offset: number): number {
+    if (n > Chunk.MAX_REQUEST - align - Chunk.MIN) return 0;
+    const size = chunkSizeFor(n);
+    const u32 = this.u32;
+    const c = this.findFit(size + align + Chunk.MIN);
+    if (c === 0) return this.fromTop(size, alignGap(u32[this.wTop], align, offset), Flag.TAG);
+    const csize = this.freeSizeAt(c, c + Chunk.SIZE, "TLSF free list entry");
+    if (csize < size + align + Chunk.MIN) throw this.corrupt(c + Chunk.SIZE, "Chunk.SIZE", `free chunk of ${csize} bytes in a list of chunks of ${size + align + Chunk.MIN} bytes or more`);
+    this.removeChunk(c, csize);
+    const gap = alignGap(c, align, offset);
+    let a = c;
+    let f = Flag.TAG;
+    if (gap !== 0) {
+      u32[(c + 4) >>> 2] = gap | Flag.FREE | Flag.TAG;
+      this.insertChunk(c, gap);
+      a = c + gap;
+      u32[a >>> 2] = gap;
+      f |= Flag.PREV_FREE;
+    }
+    this.shrinkTo(a, csize - gap, size, f);
+    return a + Chunk.HEADER;
   }
 
   /** Free a chunk known to be in use (header word `sw`), merging with free neighbours or the top. */

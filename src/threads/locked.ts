@@ -11,7 +11,7 @@
  */
 
 import { H } from "../constants.js";
-import { badPointer, badSize, callocBytes, type Family } from "../heap/families.js";
+import { badPointer, badSize, callocBytes, checkAlignment, type Family } from "../heap/families.js";
 import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "./lock.js";
 import { WrappingFamily } from "../heap/typed.js";
@@ -57,6 +57,18 @@ export class LockedFamily extends WrappingFamily implements Family {
     this.follow();
     try {
       return this.below.calloc(nelem, elsize);
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  alignedAlloc(alignment: number, n: number): number {
+    checkAlignment(alignment);
+    if ((n >>> 0) !== n) return badSize(n);
+    this.lock.acquire();
+    this.follow();
+    try {
+      return this.below.alignedAlloc(alignment, n);
     } finally {
       this.lock.release();
     }
