@@ -260,20 +260,21 @@ describe("C clients built with wasi-libc: binary trees and a trace replayed insi
     return fn(new WebAssembly.Instance(new WebAssembly.Module(b), { env: { memory } }).exports as never, memory);
   };
 
-  it("aligned allocation and libc's own allocations link over pymemcompat.c (no dlmalloc pulled in): every power-of-two alignment served, freed by free(), overflows of an aligned block reported, every mode", async () => {
+  it("aligned allocation, malloc_usable_size and libc's own allocations link over pymemcompat.c (no dlmalloc pulled in): every power-of-two alignment served, freed by free(), overflows of an aligned block reported, every mode", async () => {
     const ALIGNED = bytes("wasm/clients/aligned.wasm");
     expect(wasmModuleInfo(ALIGNED).allocatorExports).toEqual([]);
-    expect(wasmModuleInfo(ALIGNED).allocatorImports).toContain("aligned_alloc");
+    expect(wasmModuleInfo(ALIGNED).allocatorImports).toEqual(expect.arrayContaining(["aligned_alloc", "malloc_usable_size"]));
     const EINVAL = 28; // wasi-libc's errno value
     for (const allocator of ["pymalloc", "malloc", "debug", "malloc_debug"] as const) {
       const { instance, heap } = await instantiateWithHeap(ALIGNED, { allocator, traceAllocations: false });
-      const x = instance.exports as unknown as { pm_align(a: number, n: number): number; al_alloc(a: number, n: number): number; c_free(p: number): void; dup_len(): number };
+      const x = instance.exports as unknown as { pm_align(a: number, n: number): number; al_alloc(a: number, n: number): number; usable(p: number): number; c_free(p: number): void; dup_len(): number };
       const live: number[] = [];
       for (const [a, n] of [[4, 3], [8, 24], [16, 8], [16, 100], [16, 700], [8, 5000], [32, 8], [64, 100], [128, 3000], [4096, 100], [4096, 70000], [65536, 24]]) {
         const p = x.pm_align(a, n);
         expect(p, `posix_memalign(${a}, ${n}) in ${allocator}`).toBeGreaterThan(0);
         expect(p % a).toBe(0);
         expect(heap.usableSize(p)).toBeGreaterThanOrEqual(n);
+        expect(x.usable(p)).toBe(heap.usableSize(p)); // malloc_usable_size
         expect(heap.u8.subarray(p, p + n).every((v) => v === 0x5a)).toBe(true);
         const q = x.al_alloc(a, n);
         expect(q).toBeGreaterThan(0);
@@ -285,6 +286,7 @@ describe("C clients built with wasi-libc: binary trees and a trace replayed insi
       for (const q of live) x.c_free(q);
       expect(x.pm_align(3, 100)).toBe(-EINVAL);
       expect(x.al_alloc(48, 100)).toBe(0); // not a power of two
+      expect(x.usable(0)).toBe(0);
       expect(x.dup_len()).toBe(8);
       heap.check();
       expect(heap.leaks().totalBlocks).toBe(0);

@@ -23,6 +23,8 @@ export interface AllocatorFunctions {
   realloc(p: number, n: number): number;
   /** C's aligned_alloc (wasm/include/pymemcompat.c's aligned_alloc, memalign, posix_memalign): 0 for an alignment that is not a power of two. */
   aligned_alloc(alignment: number, n: number): number;
+  /** C's malloc_usable_size: heap.usableSize (the requested size in the debug modes); 0 for NULL. */
+  malloc_usable_size(p: number): number;
 }
 
 /** What a C module compiled for wasm32 imports: the memory and the allocator calls. */
@@ -50,15 +52,22 @@ function current(heap: Heap, fam: Family): Family {
   return fam;
 }
 
-/** Trampolines from wasm32 (signed i32 arguments) to a family (unsigned byte offsets). */
-export function trampolines(fam: () => Family): AllocatorFunctions {
+/** Trampolines from wasm32 (signed i32 arguments) to a family (unsigned byte offsets) and its heap. */
+export function trampolines(fam: () => Family, heap: () => Heap): AllocatorFunctions {
   return {
     malloc: (n) => fam().malloc(n >>> 0),
     free: (p) => fam().free(p >>> 0),
     calloc: (a, b) => fam().calloc(a >>> 0, b >>> 0),
     realloc: (p, n) => fam().realloc(p >>> 0, n >>> 0),
     aligned_alloc: (a, n) => alignedOrNull(fam(), a >>> 0, n >>> 0),
+    malloc_usable_size: (p) => (p === 0 ? 0 : usable(heap(), p >>> 0)),
   };
+}
+
+/** heap.usableSize with the views made current first (as current() does for the family). */
+function usable(heap: Heap, p: number): number {
+  heap.sync();
+  return heap.usableSize(p);
 }
 
 /** C's aligned_alloc: NULL, not an exception, for an alignment that is not a power of two. */
@@ -73,10 +82,11 @@ function alignedOrNull(fam: Family, a: number, n: number): number {
 export function allocatorImports(heap: () => Heap, family: FamilyName | undefined): AllocatorFunctions {
   const name = familyName(family);
   let h: Heap | undefined;
-  return trampolines(() => {
-    h ??= heap();
-    return current(h, h[name]);
-  });
+  const found = (): Heap => (h ??= heap());
+  return trampolines(
+    () => current(found(), found()[name]),
+    found,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -108,7 +118,7 @@ export function hasFastPath(heap: Heap, family?: FamilyName): boolean {
   return heap.mode === "pymalloc" && familyName(family) !== "raw" && heap.memory.kind === "wasm" && !heap.hardened && heap.sampler === undefined;
 }
 
-type FastPathExports = Omit<AllocatorFunctions, "aligned_alloc"> & { init(heapBase: number, slot: number): void; divert(on: number): void };
+type FastPathExports = Omit<AllocatorFunctions, "aligned_alloc" | "malloc_usable_size"> & { init(heapBase: number, slot: number): void; divert(on: number): void };
 
 /** One fast-path instance per heap handle (a Worker's handle has its own thread slot) and family. */
 const fastPaths = new WeakMap<Heap, Map<FamilyName, { fns: AllocatorFunctions; x: FastPathExports }>>();
@@ -126,7 +136,7 @@ export function divertFastPaths(heap: Heap, on: boolean): void {
 export function heapAllocator(heap: Heap, family?: FamilyName): AllocatorFunctions {
   const name = familyName(family);
   // The family is looked up at every call: heap.failAllocations() swaps it for a wrapper.
-  if (!hasFastPath(heap, name)) return trampolines(() => current(heap, heap[name]));
+  if (!hasFastPath(heap, name)) return trampolines(() => current(heap, heap[name]), () => heap);
   let byFamily = fastPaths.get(heap);
   if (byFamily === undefined) fastPaths.set(heap, (byFamily = new Map()));
   const made = byFamily.get(name);
@@ -135,12 +145,12 @@ export function heapAllocator(heap: Heap, family?: FamilyName): AllocatorFunctio
   const shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
   // The slow paths: everything the fast path leaves (pools from arenas, raw blocks, other
   // threads' blocks, the lock, errors) is the family's, on this handle (its thread slot).
-  const slow = { ...trampolines(() => current(heap, heap[name])) };
+  const slow = { ...trampolines(() => current(heap, heap[name]), () => heap) };
   const x = new WebAssembly.Instance(fastPathModule(shared), { env: { memory }, pymalloc: slow }).exports as unknown as FastPathExports;
   x.init(heap.heapBase, heap.threadId);
   x.divert(heap.faultPlanned ? 1 : 0);
-  // aligned_alloc's larger alignments are raw chunks: the family's, through JS.
-  const fns = { malloc: x.malloc, free: x.free, calloc: x.calloc, realloc: x.realloc, aligned_alloc: slow.aligned_alloc };
+  // aligned_alloc's larger alignments are raw chunks, the family's; malloc_usable_size is the heap's: through JS.
+  const fns = { malloc: x.malloc, free: x.free, calloc: x.calloc, realloc: x.realloc, aligned_alloc: slow.aligned_alloc, malloc_usable_size: slow.malloc_usable_size };
   byFamily.set(name, { fns, x });
   return fns;
 }

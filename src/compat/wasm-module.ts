@@ -15,15 +15,15 @@ export interface WasmModuleInfo {
   memory?: { module: string; name: string; minBytes: number; maxBytes?: number; shared: boolean };
   /** Initial value of the exported global `__heap_base` (undefined when not exported). */
   heapBase?: number;
-  /** Functions the module imports from "env" among malloc, free, calloc, realloc, aligned_alloc. */
+  /** Functions the module imports from "env" among malloc, free, calloc, realloc, aligned_alloc, malloc_usable_size. */
   allocatorImports: string[];
-  /** Functions the module exports among malloc, free, calloc, realloc, aligned_alloc (an allocator of its own). */
+  /** Functions the module exports among malloc, free, calloc, realloc, aligned_alloc, malloc_usable_size (an allocator of its own). */
   allocatorExports: string[];
   /** "_initialize" (a wasi reactor), "__wasm_call_ctors", or undefined. */
   initializer?: "_initialize" | "__wasm_call_ctors";
 }
 
-const ALLOC = ["malloc", "free", "calloc", "realloc", "aligned_alloc"];
+const ALLOC = ["malloc", "free", "calloc", "realloc", "aligned_alloc", "malloc_usable_size"];
 
 class Reader {
   pos = 0;

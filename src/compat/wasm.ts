@@ -40,7 +40,7 @@ export interface InstantiateOptions extends HeapOptions {
   initialize?: boolean;
 }
 
-const ALLOCATOR_NAMES = ["malloc", "free", "calloc", "realloc", "aligned_alloc"] as const;
+const ALLOCATOR_NAMES = ["malloc", "free", "calloc", "realloc", "aligned_alloc", "malloc_usable_size"] as const;
 
 /** Refuse a module that does not take its allocator from env (a plain wasi-libc build carries dlmalloc). */
 function checkAllocatorImports(module: WebAssembly.Module): void {

@@ -5,7 +5,7 @@
  * included. See pymemcompat.h.
  *
  * Also every other function wasi-libc's dlmalloc.o defines (aligned_alloc, posix_memalign,
- * memalign and libc's internal __libc_* names): one reference to any of them would pull that
+ * memalign, malloc_usable_size and libc's internal __libc_* names): one reference to any of them would pull that
  * object out of libc.a, and its malloc would clash with these ("duplicate symbol: malloc").
  * Alignments up to 8 are every block's; larger ones go to env.aligned_alloc (the family's
  * alignedAlloc: a raw chunk aligned as asked, freed by free() like any block). An alignment that
@@ -20,6 +20,8 @@ void *malloc(size_t n) { return pymem_import_malloc(n); }
 void free(void *p) { pymem_import_free(p); }
 void *calloc(size_t nelem, size_t elsize) { return pymem_import_calloc(nelem, elsize); }
 void *realloc(void *p, size_t n) { return pymem_import_realloc(p, n); }
+
+size_t malloc_usable_size(void *p) { return p ? pymem_import_usable_size(p) : 0; }
 
 void *__libc_malloc(size_t n) { return pymem_import_malloc(n); }
 void __libc_free(void *p) { pymem_import_free(p); }

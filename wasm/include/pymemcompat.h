@@ -37,6 +37,8 @@ void *pymem_import_calloc(size_t nelem, size_t elsize) PYMEM_IMPORT_("calloc");
 void *pymem_import_realloc(void *p, size_t n) PYMEM_IMPORT_("realloc");
 /* env.aligned_alloc: a block aligned to a power of two (pymemcompat.c's aligned_alloc & co). */
 void *pymem_import_aligned_alloc(size_t alignment, size_t n) PYMEM_IMPORT_("aligned_alloc");
+/* env.malloc_usable_size: heap.usableSize (the requested size in the debug modes). */
+size_t pymem_import_usable_size(void *p) PYMEM_IMPORT_("malloc_usable_size");
 
 /* CPython's families (env.PyMem_RawMalloc, ...). */
 void *PyMem_RawMalloc(size_t n) PYMEM_IMPORT_("PyMem_RawMalloc");
