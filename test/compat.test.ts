@@ -19,7 +19,7 @@ import {
   type Heap,
   type ForeignHeap,
 } from "../src/index.js";
-import { caught } from "./helpers.js";
+import { caught, xorshift } from "./helpers.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const DLMALLOC = new WebAssembly.Module(readFileSync(join(ROOT, "wasm/dlmalloc/dlmalloc.wasm")));
@@ -85,15 +85,7 @@ const families = (h: AnyHeap): [string, Family][] => [
 ];
 
 /** xorshift32, as in the C program. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s = (s ^ (s << 13)) >>> 0;
-    s = (s ^ (s >>> 17)) >>> 0;
-    s = (s ^ (s << 5)) >>> 0;
-    return s;
-  };
-}
+const rng = xorshift;
 
 describe.each(subjects)("family contract: $name", (s) => {
   const SIZES = [0, 1, 7, 8, 15, 16, 17, 100, 511, 512, 513, 4000, 70_000];

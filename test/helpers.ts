@@ -83,3 +83,14 @@ export function runNode(args: string[], cwd?: string): Promise<{ status: number 
     c.on("close", (status) => resolve({ status, stdout, stderr }));
   });
 }
+
+/** xorshift32: a small deterministic generator of uint32s (never 0). */
+export function xorshift(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>>= 0);
+  };
+}

@@ -14,6 +14,7 @@ import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "../src/compat/wasm-fastpath
 // @ts-expect-error: a plain .mjs module shared with the build script
 import { layoutSource } from "../wasm/obmalloc/layout.mjs";
 import { readTraceFile } from "../src/trace/file.js";
+import { xorshift } from "./helpers.js";
 
 const ROOT = join(import.meta.dirname, "..");
 
@@ -56,15 +57,6 @@ function hasSection(b: Uint8Array, id: number): boolean {
   return false;
 }
 
-function xorshift(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>>= 0);
-  };
-}
 
 interface Block {
   size: number;

@@ -320,18 +320,26 @@ export class RawAllocator {
     }
     const csize = this.freeSizeAt(best, best + Chunk.SIZE, "TLSF free list entry");
     this.removeChunk(best, csize);
-    const gap = this.arenaGap(best, poolSize);
-    let a = best;
-    let f = flags;
-    if (gap !== 0) {
-      u32[(best + 4) >>> 2] = gap | Flag.FREE | Flag.TAG;
-      this.insertChunk(best, gap);
-      a = best + gap;
-      u32[a >>> 2] = gap;
-      f |= Flag.PREV_FREE;
-    }
-    this.shrinkTo(a, csize - gap, bestPools * poolSize, f);
     this.arenaPools = bestPools;
+    return this.takeFrom(best, csize, this.arenaGap(best, poolSize), bestPools * poolSize, flags);
+  }
+
+  /**
+   * Free chunk c of csize bytes, just taken off its list: `size` bytes of it from `gap` on become
+   * a chunk in use (header bits `flags`); the lead-in, if any, stays a free chunk (c's left
+   * neighbour is in use: free chunks never touch), the tail is released. Returns the payload.
+   */
+  private takeFrom(c: number, csize: number, gap: number, size: number, flags: number): number {
+    const u32 = this.u32;
+    let a = c;
+    if (gap !== 0) {
+      u32[(c + 4) >>> 2] = gap | Flag.FREE | Flag.TAG;
+      this.insertChunk(c, gap);
+      a = c + gap;
+      u32[a >>> 2] = gap;
+      flags |= Flag.PREV_FREE;
+    }
+    this.shrinkTo(a, csize - gap, size, flags);
     return a + Chunk.HEADER;
   }
 
@@ -355,18 +363,7 @@ export class RawAllocator {
     const csize = this.freeSizeAt(c, c + Chunk.SIZE, "TLSF free list entry");
     if (csize < size + align + Chunk.MIN) throw this.corrupt(c + Chunk.SIZE, "Chunk.SIZE", `free chunk of ${csize} bytes in a list of chunks of ${size + align + Chunk.MIN} bytes or more`);
     this.removeChunk(c, csize);
-    const gap = alignGap(c, align, offset);
-    let a = c;
-    let f = Flag.TAG;
-    if (gap !== 0) {
-      u32[(c + 4) >>> 2] = gap | Flag.FREE | Flag.TAG;
-      this.insertChunk(c, gap);
-      a = c + gap;
-      u32[a >>> 2] = gap;
-      f |= Flag.PREV_FREE;
-    }
-    this.shrinkTo(a, csize - gap, size, f);
-    return a + Chunk.HEADER;
+    return this.takeFrom(c, csize, alignGap(c, align, offset), size, Flag.TAG);
   }
 
   /** Free a chunk known to be in use (header word `sw`), merging with free neighbours or the top. */
