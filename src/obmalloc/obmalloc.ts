@@ -175,12 +175,16 @@ export class ObjectAllocator {
     this.mapBytes = small ? u32[hw + H.POOL_MAP_BYTES] : 0;
     this.alignShift = u32[hw + H.ALIGN_SHIFT];
     this.nClasses = small ? sizeClasses(this.alignShift) : 0;
-    mem.onGrow((v: Views) => {
+    const take = (v: Views): void => {
       this.u8 = v.u8;
       this.u32 = v.u32;
       this.i32 = v.i32;
       this.f64 = v.f64;
-    });
+    };
+    // Stored a second time now: V8 takes a field stored only once for a constant, and its first
+    // later store (the memory's first growth) deoptimizes every function compiled with it.
+    take(mem.views);
+    mem.onGrow(take);
   }
 
   /** Address of thread slot k. */
@@ -316,13 +320,9 @@ export class ObjectAllocator {
         else if ((nb - pool - Pool.OVERHEAD) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) this.brokenLink(pool, bp);
         return bp;
       }
+      return this.mallocFresh(idx, n);
     }
-    return this.mallocSlow(n, idx);
-  }
-
-  /** mallocIn(n, idx) with no pool to pop from: a pool for a small class, else the raw allocator. One call site in mallocIn, for its bytecode size. */
-  private mallocSlow(n: number, idx: number): number {
-    return idx < this.nClasses ? this.mallocFresh(idx, n) : this.rawMalloc(n);
+    return this.rawMalloc(n);
   }
 
   /**
@@ -637,6 +637,15 @@ export class ObjectAllocator {
    * into free, and free into the replay loop, within a budget.)
    */
   protected poolEmptied(pool: number): void {
+    // Without a lock, no enter()/leave() here: V8 inlined them (79 + 21 bytes) with this into
+    // the replay loop, whose budget then had no room left for the view getter (heap.u8), called
+    // at every event instead (docs/performance.md, 2026-12-02 #16 third pass).
+    if (this.lock === undefined) this.returnPool(pool);
+    else this.returnPoolLocked(pool);
+  }
+
+  /** poolEmptied() of an allocator that takes the heap's lock itself. */
+  private returnPoolLocked(pool: number): void {
     const took = this.enter();
     try {
       this.returnPool(pool);
