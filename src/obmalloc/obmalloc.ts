@@ -311,8 +311,8 @@ export class ObjectAllocator {
         // The AssemblyScript fast path (wasm/obmalloc) checks both and leaves any other link
         // to this code. brokenLink() undoes the two writes above and throws HeapCorruptionError
         // naming bp. (With the division too: compileall 304 -> 329 instructions an event; this:
-        // 320.) Mind this function's bytecode size (178 bytes, 187 before #16's third pass; extendPool's 106 inlined into
-        // it): V8 inlines malloc into its caller only while malloc with what it inlines fits
+        // 320.) Mind this function's bytecode size (178 bytes, 187 before #16's third pass;
+        // extendPool's 106 inlined into it): V8 inlines malloc into its caller only while malloc with what it inlines fits
         // the caller's remaining budget (docs/performance.md, heap damage checks); a third
         // argument to brokenLink() was enough to leave malloc out of the replay loop (json
         // 239 -> 261 instructions an event).
