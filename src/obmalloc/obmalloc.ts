@@ -312,10 +312,10 @@ export class ObjectAllocator {
         // to this code. brokenLink() undoes the two writes above and throws HeapCorruptionError
         // naming bp. (With the division too: compileall 304 -> 329 instructions an event; this:
         // 320.) Mind this function's bytecode size (178 bytes, 187 before #16's third pass;
-        // extendPool's 106 inlined into it): V8 inlines malloc into its caller only while malloc with what it inlines fits
-        // the caller's remaining budget (docs/performance.md, heap damage checks); a third
-        // argument to brokenLink() was enough to leave malloc out of the replay loop (json
-        // 239 -> 261 instructions an event).
+        // extendPool's 106 inlined into it): V8 inlines malloc into its caller only while
+        // malloc with what it inlines fits the caller's remaining budget (docs/performance.md,
+        // heap damage checks); a third argument to brokenLink() was enough to leave malloc out
+        // of the replay loop (json 239 -> 261 instructions an event).
         if (nb === 0) this.extendPool(pool);
         else if ((nb - pool - Pool.OVERHEAD) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) this.brokenLink(pool, bp);
         return bp;
