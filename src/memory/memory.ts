@@ -244,6 +244,9 @@ export class MemoryViews {
   constructor(memory: Memory, topWord = -1) {
     this.memory = memory;
     this.topByte = topWord < 0 ? -1 : topWord * 4;
+    // Twice: V8 takes a field stored once for a constant, and its first later store (the first
+    // growth) deoptimizes every function compiled with it (the getters' callers).
+    this.take(memory.views);
     this.take(memory.views);
     memory.onGrow((v) => this.take(v));
   }

@@ -175,12 +175,16 @@ export class ObjectAllocator {
     this.mapBytes = small ? u32[hw + H.POOL_MAP_BYTES] : 0;
     this.alignShift = u32[hw + H.ALIGN_SHIFT];
     this.nClasses = small ? sizeClasses(this.alignShift) : 0;
-    mem.onGrow((v: Views) => {
+    const take = (v: Views): void => {
       this.u8 = v.u8;
       this.u32 = v.u32;
       this.i32 = v.i32;
       this.f64 = v.f64;
-    });
+    };
+    // Stored a second time now: V8 takes a field stored only once for a constant, and its first
+    // later store (the memory's first growth) deoptimizes every function compiled with it.
+    take(mem.views);
+    mem.onGrow(take);
   }
 
   /** Address of thread slot k. */
@@ -297,15 +301,18 @@ export class ObjectAllocator {
   protected mallocIn(n: number, idx: number): number {
     if (idx < this.nClasses) {
       const u32 = this.u32;
-      // usedSentinel(this.usedBase, idx), written out: the call costs 4 instructions an event.
-      const sp = this.usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
-      const pool = u32[(sp + Pool.NEXT) >>> 2];
-      if (pool !== sp) {
+      // The head word of usedpools[idx] (usedSentinel(this.usedBase, idx) + Pool.NEXT, written
+      // out: the call costs 4 instructions an event); the list is empty when it holds the sentinel.
+      const hp = this.usedBase + (idx << Slot.HEAD_SHIFT);
+      const pool = u32[hp >>> 2];
+      if (pool !== hp - Pool.NEXT) {
         // Pop the pool's first free block (a call here cost 14 more instructions a malloc+free).
-        const bp = u32[(pool + Pool.FREEBLOCK) >>> 2];
+        // The FREEBLOCK word's index is computed once: each repeated index costs bytecode.
+        const fw = (pool + Pool.FREEBLOCK) >>> 2;
+        const bp = u32[fw];
         u32[pool >>> 2]++;
         const nb = u32[bp >>> 2];
-        u32[(pool + Pool.FREEBLOCK) >>> 2] = nb;
+        u32[fw] = nb;
         // The popped link nb, read from a free block (where a stale pointer may have written),
         // is the next block to hand out: 0 (the list's end), or a block this pool has carved.
         // The rule, exactly: bad when
@@ -315,11 +322,11 @@ export class ObjectAllocator {
         // The AssemblyScript fast path (wasm/obmalloc) checks both and leaves any other link
         // to this code. brokenLink() undoes the two writes above and throws HeapCorruptionError
         // naming bp. (With the division too: compileall 304 -> 329 instructions an event; this:
-        // 320.) Mind this function's bytecode size (187 bytes, extendPool's 106 inlined into
-        // it): V8 inlines malloc into its caller only while malloc with what it inlines fits
-        // the caller's remaining budget (docs/performance.md, heap damage checks); a third
-        // argument to brokenLink() was enough to leave malloc out of the replay loop (json
-        // 239 -> 261 instructions an event).
+        // 320.) Mind this function's bytecode size (178 bytes, 187 before #16's third pass;
+        // extendPool's 106 inlined into it): V8 inlines malloc into its caller only while
+        // malloc with what it inlines fits the caller's remaining budget (docs/performance.md,
+        // heap damage checks); a third argument to brokenLink() was enough to leave malloc out
+        // of the replay loop (json 239 -> 261 instructions an event).
         if (nb === 0) this.extendPool(pool);
         else if ((nb - pool - Pool.OVERHEAD) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) this.brokenLink(pool, bp);
         return bp;
@@ -592,18 +599,34 @@ export class ObjectAllocator {
     // A block start: a whole number of blocks from the first. A float division: V8's integer
     // remainder with a variable divisor costs several times the instructions.
     const nth = off / u32[(pool + Pool.SIZE) >>> 2];
-    if (cnt === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth) {
-      if (this.reach(p)) return this.free(p);
-      throw this.invalid("free", p, pool);
-    }
-    if (u32[(pool + Pool.OWNER) >>> 2] !== this.owner) return this.freeForeign(p, pool);
     const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
-    if (fb === p) throw new InvalidPointerError("free", p, "double-free", "this block is already free (double free)");
+    // Everything but a valid block of our own pool that is not its last freed block goes to
+    // freeSlow() (one call: the rare branches' bytecode out of this function, which V8 inlines
+    // into its callers within a budget; docs/performance.md).
+    if (cnt === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth || fb === p || u32[(pool + Pool.OWNER) >>> 2] !== this.owner)
+      return this.freeSlow(p, pool);
     u32[p >>> 2] = fb;
     u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
     u32[pool >>> 2] = cnt - 1;
     if (fb === 0) this.linkPool(pool, this.usedBase); // it was full: back into usedpools (FULL stays set)
     if (cnt === 1) this.poolEmptied(pool);
+  }
+
+  /**
+   * free(p) of a pointer in our arenas that is not a block of this thread's own pool, or is its
+   * pool's last freed block: another thread's memory (reach), an invalid pointer, a block of a
+   * pool another thread owns (freeForeign), a double free. The checks in free()'s order.
+   */
+  private freeSlow(p: number, pool: number): void {
+    const u32 = this.u32;
+    const off = p - pool - Pool.OVERHEAD;
+    const nth = off / u32[(pool + Pool.SIZE) >>> 2];
+    if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth) {
+      if (this.reach(p)) return this.free(p);
+      throw this.invalid("free", p, pool);
+    }
+    if (u32[(pool + Pool.OWNER) >>> 2] !== this.owner) return this.freeForeign(p, pool);
+    throw new InvalidPointerError("free", p, "double-free", "this block is already free (double free)");
   }
 
   /** Why p, inside our arenas, is not a live block: the error to throw. */
@@ -625,6 +648,15 @@ export class ObjectAllocator {
    * into free, and free into the replay loop, within a budget.)
    */
   protected poolEmptied(pool: number): void {
+    // Without a lock, no enter()/leave() here: V8 inlined them (79 + 21 bytes) with this into
+    // the replay loop, whose budget then had no room left for the view getter (heap.u8), called
+    // at every event instead (docs/performance.md, 2026-12-02 #16 third pass).
+    if (this.lock === undefined) this.returnPool(pool);
+    else this.returnPoolLocked(pool);
+  }
+
+  /** poolEmptied() of an allocator that takes the heap's lock itself. */
+  private returnPoolLocked(pool: number): void {
     const took = this.enter();
     try {
       this.returnPool(pool);
