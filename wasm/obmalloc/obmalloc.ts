@@ -276,12 +276,18 @@ export function malloc(n: u32): u32 {
 }
 
 export function free(p: u32): void {
+  // isOurs(p) written out as two tests, so that no boolean is made of it on the common path.
   // NULL is never ours (the pool map's first bit is the heap header's, never a pool's): tested
   // off the common path.
-  if (isOurs(p)) {
-    if (freeSmall(p)) return;
-  } else if (p == 0 || rawFree(p)) return;
-  freeSlow(p);
+  const q = p >> poolShift;
+  const i = q >> 3;
+  if (i < mapBytes) {
+    if (((load<u8>(mapBase + i) >> (q & 7)) & 1) != 0) {
+      if (!freeSmall(p)) freeSlow(p);
+      return;
+    }
+  }
+  if (p != 0 && !rawFree(p)) freeSlow(p);
 }
 
 export function calloc(nelem: u32, elsize: u32): u32 {
