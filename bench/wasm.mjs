@@ -4,7 +4,12 @@
 // the same C built with an allocator inside the module (wasi-libc's dlmalloc; emmalloc and
 // mimalloc when their builds are present), side by side in one process, runs interleaved.
 //
-// usage: npm run bench:wasm -- [TRACE.pymtrace.gz ...] [--runs N] [--depth D] [--strings S] [--only a,b] [--instructions [--bintrees]] [--crossings]
+// usage: npm run bench:wasm -- [TRACE.pymtrace.gz ...] [--runs N] [--depth D] [--strings S] [--only a,b] [--warm] [--instructions [--bintrees]] [--crossings]
+// Each row also gives the page faults of a timed run (process.resourceUsage().minorPageFault
+// around it): every run is on a fresh memory, so each page the allocator touches is a first
+// touch, which costs ~25 us on the project's VM (docs/performance.md, "Where an in-wasm event's
+// time goes"). --warm: the trace (or a binary-trees run) runs once untimed on the same instance
+// first, every block freed, so the timed run reuses memory the allocator touched before.
 // --crossings: not timed; how often pymalloc's fast path (wasm) calls into JS (its slow paths),
 // by kind, per trace and for binary trees: the fast path instantiated as heap.wasmImports() does,
 // its four imports wrapped to count (a diagnostic, outside any timed loop).
@@ -48,6 +53,7 @@ const { values, positionals } = parseArgs({
     crossings: { type: "boolean", default: false },
     bintrees: { type: "boolean", default: false },
     child: { type: "string" },
+    warm: { type: "boolean", default: false },
   },
 });
 const runs = Number(values.runs);
@@ -138,37 +144,49 @@ async function replayOnce(m, alloc, t, footprint = true) {
   const ev = r.x.setup(t.count, t.maxSlots) >>> 0;
   if (ev === 0) throw new Error(`${alloc}: setup failed`);
   new Uint32Array(r.memory.buffer, ev, 2 * t.count).set(t.events.subarray(0, 2 * t.count));
+  if (values.warm) {
+    // --warm: the trace replayed once untimed on this instance first, every block freed: the
+    // timed replay then runs on memory the allocator has used before (as in a program that has
+    // run a while), not on pages the system hands out at their first touch.
+    r.x.replay(t.count);
+    r.x.release_all(t.maxSlots);
+  }
+  const f0 = process.resourceUsage().minorPageFault;
   const t0 = process.hrtime.bigint();
   const sum = r.x.replay(t.count) >>> 0;
   const ns = Number(process.hrtime.bigint() - t0);
+  const faults = process.resourceUsage().minorPageFault - f0;
   r.x.release_all(t.maxSlots);
-  return { ns, sum, footprint: r.top() - own };
+  return { ns, sum, faults, footprint: r.top() - own };
 }
 
 async function bintreesOnce(m, alloc, footprint = true) {
   const r = await instantiate(m, alloc);
   if (!footprint) r.top = () => 0;
   const start = r.top();
+  if (values.warm) r.x.run(Number(values.depth), Number(values.strings)); // --warm: a first run untimed
+  const f0 = process.resourceUsage().minorPageFault;
   const t0 = process.hrtime.bigint();
   const sum = r.x.run(Number(values.depth), Number(values.strings)) >>> 0;
   const ns = Number(process.hrtime.bigint() - t0);
-  return { ns, sum, footprint: r.top() - start };
+  const faults = process.resourceUsage().minorPageFault - f0;
+  return { ns, sum, faults, footprint: r.top() - start };
 }
 
 function table(title, rows, unit) {
   console.log(`\n${title}`);
   const base = rows.find((r) => r.alloc === "pymalloc");
-  console.log(`| allocator | ${unit} (median of ${runs}) | runs | / pymalloc | footprint MiB | footprint / pymalloc |`);
-  console.log("|---|---:|---|---:|---:|---:|");
+  console.log(`| allocator | ${unit} (median of ${runs}) | runs | / pymalloc | footprint MiB | footprint / pymalloc | page faults a run |`);
+  console.log("|---|---:|---|---:|---:|---:|---:|");
   for (const r of rows)
     console.log(
-      `| ${r.alloc} | ${r.value.toFixed(unit === "ms" ? 1 : 2)} | ${r.all.map((v) => v.toFixed(unit === "ms" ? 0 : 1)).join(" ")} | ${(r.value / base.value).toFixed(2)}x | ${mib(r.footprint)} | ${(r.footprint / base.footprint).toFixed(2)} |`,
+      `| ${r.alloc} | ${r.value.toFixed(unit === "ms" ? 1 : 2)} | ${r.all.map((v) => v.toFixed(unit === "ms" ? 0 : 1)).join(" ")} | ${(r.value / base.value).toFixed(2)}x | ${mib(r.footprint)} | ${(r.footprint / base.footprint).toFixed(2)} | ${r.faults} |`,
     );
 }
 
 async function measure(workload, once, scale, unit) {
   const mods = PEERS.map((a) => [a, mod(workload.module, a)]).filter(([, m]) => m !== undefined);
-  const res = new Map(mods.map(([a]) => [a, { ns: [], footprint: 0, sum: undefined }]));
+  const res = new Map(mods.map(([a]) => [a, { ns: [], faults: [], footprint: 0, sum: undefined }]));
   for (const [a, m] of mods) await once(m, a); // warm-up: V8 tiers the modules up
   for (let i = 0; i < runs; i++) {
     // Interleaved, the order turned each run: a slow spell falls on every allocator alike.
@@ -179,12 +197,13 @@ async function measure(workload, once, scale, unit) {
       if (s.sum !== undefined && s.sum !== r.sum) throw new Error(`${a}: checksum changed between runs`);
       s.sum = r.sum;
       s.ns.push(r.ns / scale);
+      s.faults.push(r.faults);
       s.footprint = Math.max(s.footprint, r.footprint);
     }
   }
   const sums = new Set([...res.values()].map((s) => s.sum));
   if (sums.size !== 1) throw new Error(`${workload.title}: allocators disagree on the checksum: ${[...res].map(([a, s]) => `${a} ${s.sum}`).join(", ")}`);
-  table(workload.title, [...res].map(([alloc, s]) => ({ alloc, value: median(s.ns), all: s.ns, footprint: s.footprint })), unit);
+  table(workload.title, [...res].map(([alloc, s]) => ({ alloc, value: median(s.ns), all: s.ns, footprint: s.footprint, faults: median(s.faults) })), unit);
 }
 
 if (values.child !== undefined) {

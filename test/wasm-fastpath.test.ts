@@ -422,14 +422,14 @@ describe("the fast path alone, with its slow paths observed", () => {
     heap.check();
   });
 
-  it("does not pop a corrupted link: a link outside the pool, in its header or between blocks goes to JS untouched", () => {
+  it("does not pop a corrupted link: a link outside the pool, in its header or past the carved blocks goes to JS untouched", () => {
     const heap = wasmHeap();
     const { x, calls } = instance(heap);
     const blocks = Array.from({ length: 4 }, () => x.malloc(32));
     const pool = blocks[0] & ~(16384 - 1);
     x.free(blocks[1]);
     x.free(blocks[2]); // free list: blocks[2] -> blocks[1]
-    for (const bad of [pool + 8, blocks[1] + 4, pool + 16384 + 48, 8]) {
+    for (const bad of [pool + 8, pool + 48 + 100 * 32, pool + 16384 + 48, 8]) {
       calls.length = 0;
       heap.u32[blocks[2] >>> 2] = bad; // a write after free, over the link
       const u32 = heap.u32;
@@ -454,6 +454,25 @@ describe("the fast path alone, with its slow paths observed", () => {
     expect(x.malloc(32)).toBe(blocks[2]);
     expect(x.malloc(32)).toBe(blocks[1]);
     expect(calls).toEqual([]);
+  });
+
+  it("a link rewritten between two blocks of its pool is popped as JS release mode pops it (the block boundary is hardened: true's check); check() reports it", () => {
+    const run = (viaWasm: boolean): number[] => {
+      const heap = wasmHeap();
+      const { x, calls } = instance(heap);
+      const fam = viaWasm ? x : heap.mem;
+      const blocks = Array.from({ length: 4 }, () => fam.malloc(32));
+      fam.free(blocks[1]);
+      fam.free(blocks[2]); // free list: blocks[2] -> blocks[1]
+      heap.u32[blocks[2] >>> 2] = blocks[1] + 8; // a write after free: a link inside blocks[1]
+      calls.length = 0;
+      const got = fam.malloc(32);
+      if (viaWasm) expect(calls).toEqual([]); // served in wasm, as JS serves it
+      expect(() => heap.check()).toThrow(HeapCorruptionError);
+      return [got, heap.u32[((blocks[0] & ~(16384 - 1)) + Pool.FREEBLOCK) >>> 2]];
+    };
+    const js = run(false);
+    expect(run(true)).toEqual(js);
   });
 });
 

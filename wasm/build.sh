@@ -57,9 +57,13 @@ clang --target=wasm32 -O2 -nostdlib -ffreestanding -Iinclude \
 #   clients/aligned.wasm  posix_memalign, aligned_alloc and strdup over include/pymemcompat.c (wasi-libc)
 clang "${wasi17[@]}" -Iinclude clients/aligned.c include/pymemcompat.c -o "$out/clients/aligned.wasm"
 ours17+=(clients/aligned.wasm)
+# The pymalloc builds with -flto (the README's wasi-libc line): pymemcompat.c's malloc & co,
+# one-line forwarders to the imports, are then inlined, so C's calls go straight to the heap's
+# fast path (without it each is a call into the forwarder, then the import call). dlmalloc's
+# malloc comes from libc.a, which is not bitcode: -flto would change nothing there.
 for c in bintrees replay; do
   clang "${wasi17[@]}" "clients/$c.c" -o "$out/clients/$c-dlmalloc.wasm"
-  clang "${wasi17[@]}" -Iinclude "clients/$c.c" include/pymemcompat.c -o "$out/clients/$c-pymalloc.wasm"
+  clang "${wasi17[@]}" -flto -Iinclude "clients/$c.c" include/pymemcompat.c -o "$out/clients/$c-pymalloc.wasm"
   ours17+=("clients/$c-dlmalloc.wasm" "clients/$c-pymalloc.wasm")
 done
 # --- end of issue #17's block ----------------------------------------------------------------

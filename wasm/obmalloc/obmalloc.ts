@@ -13,7 +13,9 @@
 // usable arena (its free-pool list or its next never-used pool), as the TypeScript allocator's
 // poolFromArena does, with the same checks; and blocks of 0 or > 512 bytes through raw.ts (the
 // raw allocator's common paths). Every popped link is checked to lie in its pool, past the
-// header, on a block boundary; every pool taken from an arena is checked as JS does.
+// header, below the carved blocks, as JS release mode checks it (not the block boundary: that is
+// hardened: true's check, and hardened heaps do not use this module); every freed pointer is
+// checked to be a block start; every pool taken from an arena is checked as JS does.
 // Must not: do anything else. A new arena, arenas given back, growth, the lock (everything but
 // the fast paths on threads heaps), blocks other threads freed (REMOTE/DELAYED), a pool that
 // empties while others of its class are listed, a block of another thread's pool, anything
@@ -86,9 +88,11 @@ export function init(heapBase: u32, slot: u32): void {
   const nb = load<u32>(bp);
   if (nb != 0) {
     // The link read from the freed block: inside its pool, past the header, below the carved
-    // blocks, on a block boundary. Anything else goes to JS (which reports it).
+    // blocks (JS release mode's rule, mallocIn's one unsigned compare). Anything else goes to JS
+    // (which reports it). Whether it is on a block boundary costs a division: hardened: true
+    // checks that, and a hardened heap never takes this fast path (hasFastPath); check() finds it.
     const off = nb - pool - Pool.OVERHEAD;
-    if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD || off % load<u32>(pool + Pool.SIZE) != 0) return 0;
+    if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD) return 0;
     store<u32>(pool + Pool.FREEBLOCK, nb);
   } else {
     const no = load<u32>(pool + Pool.NEXTOFFSET);
@@ -218,7 +222,8 @@ function mallocMore(idx: u32, sp: u32, pool: u32): u32 {
     const bp = load<u32>(pool + Pool.FREEBLOCK);
     const nb = load<u32>(bp);
     const off = nb - pool - Pool.OVERHEAD;
-    if (nb != 0 && off < load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD && off % load<u32>(pool + Pool.SIZE) == 0) {
+    // nb == 0 (the list's end) fails the compare too: off wraps to 2^32 - pool - OVERHEAD.
+    if (off < load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD) {
       store<u32>(pool + Pool.FREEBLOCK, nb);
       store<u32>(pool, load<u32>(pool) + 1);
       return bp;
@@ -238,11 +243,12 @@ function mallocMore(idx: u32, sp: u32, pool: u32): u32 {
   const off = p - pool - Pool.OVERHEAD;
   const cnt = load<u32>(pool);
   const fb = load<u32>(pool + Pool.FREEBLOCK);
-  if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD || cnt == 0 || fb == p) return false;
+  if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD || fb == p) return false;
   if (off % load<u32>(pool + Pool.SIZE) != 0 || load<u32>(pool + Pool.OWNER) != owner) return false;
-  // The pool empties: kept (still listed, empty) when it is its class's only listed pool (both
+  // One test on the common path for two rare cases. cnt 0: no live block (JS reports it). cnt 1:
+  // the pool empties: kept (still listed, empty) when it is its class's only listed pool (both
   // links the sentinel), as threads heaps keep one; else back to its arena (JS, under the lock).
-  if (cnt == 1 && (fb == 0 || load<u32>(pool + Pool.NEXT) != load<u32>(pool + Pool.PREV))) return false;
+  if (cnt <= 1 && (cnt == 0 || fb == 0 || load<u32>(pool + Pool.NEXT) != load<u32>(pool + Pool.PREV))) return false;
   store<u32>(p, fb);
   store<u32>(pool + Pool.FREEBLOCK, p);
   store<u32>(pool, cnt - 1);
@@ -270,11 +276,18 @@ export function malloc(n: u32): u32 {
 }
 
 export function free(p: u32): void {
-  if (p == 0) return;
-  if (isOurs(p)) {
-    if (freeSmall(p)) return;
-  } else if (rawFree(p)) return;
-  freeSlow(p);
+  // isOurs(p) written out as two tests, so that no boolean is made of it on the common path.
+  // NULL is never ours (the pool map's first bit is the heap header's, never a pool's): tested
+  // off the common path.
+  const q = p >> poolShift;
+  const i = q >> 3;
+  if (i < mapBytes) {
+    if (((load<u8>(mapBase + i) >> (q & 7)) & 1) != 0) {
+      if (!freeSmall(p)) freeSlow(p);
+      return;
+    }
+  }
+  if (p != 0 && !rawFree(p)) freeSlow(p);
 }
 
 export function calloc(nelem: u32, elsize: u32): u32 {
