@@ -219,7 +219,7 @@ export const enum H {
 export const enum HeapFlag {
   /** Several threads use the heap: every call takes the heap's lock. */
   THREADS = 1,
-  /** createHeap's hardened: true: the object allocator checks more on malloc and free (obmalloc/obmalloc.ts HardenedMixin). */
+  /** createHeap's hardened: true: the object allocator checks more on malloc and free (obmalloc/variants.ts, hardened()). */
   HARDENED = 2,
 }
 export const HEADER_SCALAR_BYTES = 128;

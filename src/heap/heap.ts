@@ -18,7 +18,8 @@ import {
 import { PymallocError, hex } from "../errors.js";
 import { DebugFamily, DebugState, HeapDebugHost, type DebugOptions, type LeakReport, leakReport } from "../debug/hooks.js";
 import { Memory, MemoryViews, isSharedBuffer, type MemorySource } from "../memory/memory.js";
-import { ObjectAllocator, createObjectAllocator } from "../obmalloc/obmalloc.js";
+import type { ObjectAllocator } from "../obmalloc/obmalloc.js";
+import { createObjectAllocator } from "../obmalloc/variants.js";
 import { RawAllocator } from "../raw/tlsf.js";
 import { checkHeap } from "../introspect/check.js";
 import { heapStats, type HeapStats } from "../introspect/stats.js";

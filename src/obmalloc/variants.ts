@@ -1,0 +1,145 @@
+/**
+ * obmalloc/variants.ts — the object allocator's classes, one per kind of heap, and the factory
+ * that picks one.
+ *
+ * Owns: FineObjectAllocator (alignment: 8, malloc's constant shift), SharedObjectAllocator
+ * (threads: a thread keeps its only empty pool of a class; extendPool takes remote frees first),
+ * their hardened: true subclasses (more checks on malloc and free), and createObjectAllocator,
+ * which reads the heap header's flags. Every allocator of one heap is of one class, so the
+ * families' call sites stay monomorphic, and a heap without an option never runs its code.
+ * Must not: change what ObjectAllocator (obmalloc/obmalloc.ts) does for heaps without the option.
+ */
+
+import { Size, H, HeapFlag, Pool } from "../constants.js";
+import { HeapCorruptionError, InvalidPointerError, hex } from "../errors.js";
+import type { Memory } from "../memory/memory.js";
+import type { RawAllocator } from "../raw/tlsf.js";
+import { ObjectAllocator, badLink, type ObjectAllocatorOptions } from "./obmalloc.js";
+
+/**
+ * The object allocator of a heap made with alignment: 8 (64 size classes of 8 bytes). It differs
+ * from ObjectAllocator only in malloc's constant shift; every allocator of one heap is of one
+ * class, so the families' call sites stay monomorphic.
+ */
+export class FineObjectAllocator extends ObjectAllocator {
+  override malloc(n: number): number {
+    return this.mallocIn(n, (n - 1) >>> Size.MIN_ALIGNMENT_SHIFT);
+  }
+}
+
+/**
+ * The object allocator of a heap with threads. A thread keeps its only pool of a class (its
+ * links both the sentinel) when the pool empties, instead of giving it back to its arena:
+ * giving it back and taking a pool again for the class's next block would be two lock cycles
+ * (~600 instructions; on the bundled trace 98% of the pools that empty are their class's only
+ * one, and the class asks for a pool again next). At most one such empty pool per class and
+ * thread; collect() and detachThread() give them back. A class of its own, so that heaps
+ * without threads keep the smaller poolEmptied that V8 inlines into free (an added branch there
+ * cost minidom 25 instructions an event through what V8 then left out of line).
+ */
+export class SharedObjectAllocator extends ObjectAllocator {
+  /**
+   * extendPool with threads: blocks other threads freed into the pool come back first; a full
+   * pool is marked FULL before it leaves usedpools (markFull), unless blocks arrived meanwhile.
+   * The carve is ObjectAllocator.extendPool's, written out (called, it would read the pool's
+   * offsets twice on every carve).
+   */
+  protected override extendPool(pool: number): void {
+    if (this.takeRemote(pool) !== 0) return;
+    const u32 = this.u32;
+    const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
+    if (no <= u32[(pool + Pool.MAXNEXTOFFSET) >>> 2]) {
+      const b = pool + no;
+      u32[(pool + Pool.FREEBLOCK) >>> 2] = b;
+      u32[(pool + Pool.NEXTOFFSET) >>> 2] = no + u32[(pool + Pool.SIZE) >>> 2];
+      u32[b >>> 2] = 0;
+      return;
+    }
+    if (this.markFull(pool)) return;
+    this.unlinkPool(pool);
+  }
+
+  protected override poolEmptied(pool: number): void {
+    if (this.u32[(pool + Pool.NEXT) >>> 2] !== this.u32[(pool + Pool.PREV) >>> 2]) super.poolEmptied(pool);
+  }
+}
+
+/** SharedObjectAllocator with 8-byte size classes (FineObjectAllocator's malloc). */
+export class SharedFineObjectAllocator extends SharedObjectAllocator {
+  override malloc(n: number): number {
+    return this.mallocIn(n, (n - 1) >>> Size.MIN_ALIGNMENT_SHIFT);
+  }
+}
+
+/**
+ * hardened: true (HeapFlag.HARDENED): a subclass of any of the four allocators above that checks
+ * more, so that heaps without it run exactly the code they always ran. malloc checks the block
+ * it pops and that block's link are carved block starts of their pool (isBlockOf: in the pool,
+ * past its header, below NEXTOFFSET, on a block boundary) before anything is written; free of a
+ * small block whose first word looks like a free-list link (a block of its pool, not 0) walks
+ * the pool's free list, bounded by its blocks, and throws InvalidPointerError "double-free" when
+ * the block is on it (a live block whose first word looks so costs a walk, never a false report).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function hardened<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
+  return class extends Base {
+    protected override mallocIn(n: number, idx: number): number {
+      if (idx < this.nClasses) {
+        const u32 = this.u32;
+        const sp = this.sentinel(idx);
+        const pool = u32[(sp + Pool.NEXT) >>> 2];
+        if (pool !== sp) {
+          const bp = u32[(pool + Pool.FREEBLOCK) >>> 2];
+          if (!this.isBlockOf(pool, bp)) throw new HeapCorruptionError(pool + Pool.FREEBLOCK, `pool's first free block ${hex(bp)} is no block of it`, "Pool.FREEBLOCK");
+          const nb = u32[bp >>> 2];
+          if (nb !== 0 && !this.isBlockOf(pool, nb)) throw badLink(bp, nb, pool);
+        }
+        // Clear the stale link in the block handed out, so that free() does not take a live
+        // block for a free one and walk its list (malloc's memory is uninitialized anyway).
+        const p = super.mallocIn(n, idx);
+        if (p !== 0) this.u32[p >>> 2] = 0;
+        return p;
+      }
+      return super.mallocIn(n, idx);
+    }
+
+    override free(p: number): void {
+      if (this.isOurs(p)) {
+        const u32 = this.u32;
+        const pool = p - (p & this.poolMask);
+        const link = u32[p >>> 2];
+        const cnt = u32[pool >>> 2];
+        // Only a non-zero link: live blocks often start with 0, and a walk for each cost the
+        // bundled trace 365 -> 577 instructions an event. (So the block at the end of its
+        // pool's free list, whose link is 0, is not found freed twice.)
+        if (cnt !== 0 && link !== 0 && this.isBlockOf(pool, link) && this.isBlockOf(pool, p)) {
+          // Looks free: is it on the free list? (At most the pool's carved blocks are walked.)
+          let k = (u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) / u32[(pool + Pool.SIZE) >>> 2];
+          for (let b = u32[(pool + Pool.FREEBLOCK) >>> 2]; b !== 0 && k-- > 0; b = u32[b >>> 2]) {
+            if (b === p) throw new InvalidPointerError("free", p, "double-free", "this block is already free (double free; found by hardened mode)");
+          }
+        }
+      }
+      super.free(p);
+    }
+  } as T;
+}
+
+const HardenedObjectAllocator = hardened(ObjectAllocator);
+const HardenedFineObjectAllocator = hardened(FineObjectAllocator);
+const HardenedSharedObjectAllocator = hardened(SharedObjectAllocator);
+const HardenedSharedFineObjectAllocator = hardened(SharedFineObjectAllocator);
+
+/** The object allocator for the heap at heapBase, of the class its alignment needs. */
+export function createObjectAllocator(mem: Memory, raw: RawAllocator, heapBase: number, opts: ObjectAllocatorOptions = {}): ObjectAllocator {
+  const hw = heapBase >>> 2;
+  const fine = mem.views.u32[hw + H.ALIGN_SHIFT] === Size.MIN_ALIGNMENT_SHIFT;
+  if ((mem.views.u32[hw + H.FLAGS] & HeapFlag.HARDENED) !== 0 && (opts.small ?? true)) {
+    if (mem.views.u32[hw + H.MAX_THREADS] !== 0)
+      return fine ? new HardenedSharedFineObjectAllocator(mem, raw, heapBase, opts) : new HardenedSharedObjectAllocator(mem, raw, heapBase, opts);
+    return fine ? new HardenedFineObjectAllocator(mem, raw, heapBase, opts) : new HardenedObjectAllocator(mem, raw, heapBase, opts);
+  }
+  if (mem.views.u32[hw + H.MAX_THREADS] !== 0)
+    return fine ? new SharedFineObjectAllocator(mem, raw, heapBase, opts) : new SharedObjectAllocator(mem, raw, heapBase, opts);
+  return fine ? new FineObjectAllocator(mem, raw, heapBase, opts) : new ObjectAllocator(mem, raw, heapBase, opts);
+}
