@@ -89,46 +89,34 @@ export class RawAllocator {
   // -------------------------------------------------------------------------------------------
 
   private insertChunk(c: number, size: number): void {
-    let fl = 0;
-    let sl = 0;
-    if (size < Tlsf.SMALL_BLOCK) {
-      sl = size >>> 4;
-    } else {
-      const msb = 31 - Math.clz32(size);
-      fl = msb - (Tlsf.FL_SHIFT - 1);
-      sl = (size >>> (msb - Tlsf.SL_SHIFT)) ^ Tlsf.SL_COUNT;
-    }
+    const li = listIndex(size);
+    const fl = li >>> Tlsf.SL_SHIFT;
+    const sl = li & (Tlsf.SL_COUNT - 1);
     const u32 = this.u32;
-    const hi = this.wHeads + (fl << Tlsf.SL_SHIFT) + sl;
+    const hi = this.wHeads + li;
     const head = u32[hi];
-    u32[(c + 8) >>> 2] = head;
-    u32[(c + 12) >>> 2] = 0;
-    if (head !== 0) u32[(head + 12) >>> 2] = c;
+    u32[(c + Chunk.NEXT_FREE) >>> 2] = head;
+    u32[(c + Chunk.PREV_FREE) >>> 2] = 0;
+    if (head !== 0) u32[(head + Chunk.PREV_FREE) >>> 2] = c;
     u32[hi] = c;
     u32[this.wFl] |= 1 << fl;
     u32[this.wSl + fl] |= 1 << sl;
   }
 
   private removeChunk(c: number, size: number): void {
-    let fl = 0;
-    let sl = 0;
-    if (size < Tlsf.SMALL_BLOCK) {
-      sl = size >>> 4;
-    } else {
-      const msb = 31 - Math.clz32(size);
-      fl = msb - (Tlsf.FL_SHIFT - 1);
-      sl = (size >>> (msb - Tlsf.SL_SHIFT)) ^ Tlsf.SL_COUNT;
-    }
+    const li = listIndex(size);
+    const fl = li >>> Tlsf.SL_SHIFT;
+    const sl = li & (Tlsf.SL_COUNT - 1);
     const u32 = this.u32;
-    const next = u32[(c + 8) >>> 2];
-    const prev = u32[(c + 12) >>> 2];
+    const next = u32[(c + Chunk.NEXT_FREE) >>> 2];
+    const prev = u32[(c + Chunk.PREV_FREE) >>> 2];
     // Links are written through: each neighbour must link back to c (never a wild write).
     if ((next !== 0 && u32[(next + Chunk.PREV_FREE) >>> 2] !== c) || (prev !== 0 && u32[(prev + Chunk.NEXT_FREE) >>> 2] !== c)) this.brokenList(c);
-    if (next !== 0) u32[(next + 12) >>> 2] = prev;
+    if (next !== 0) u32[(next + Chunk.PREV_FREE) >>> 2] = prev;
     if (prev !== 0) {
-      u32[(prev + 8) >>> 2] = next;
+      u32[(prev + Chunk.NEXT_FREE) >>> 2] = next;
     } else {
-      u32[this.wHeads + (fl << Tlsf.SL_SHIFT) + sl] = next;
+      u32[this.wHeads + li] = next;
       if (next === 0) {
         const m = u32[this.wSl + fl] & ~(1 << sl);
         u32[this.wSl + fl] = m;
