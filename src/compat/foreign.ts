@@ -89,8 +89,16 @@ export class ForeignAllocator implements BlockAllocator {
   malloc(n: number): number {
     // Some allocators wrap their size arithmetic on requests near 4 GiB: refuse those here.
     if (n > Chunk.MAX_REQUEST) return 0;
-    const p = this.spec.malloc(n === 0 ? 1 : n) >>> 0;
-    if (p + n > this.u8.length) this.memory.refresh(); // it grew the memory (a detached view reads length 0)
+    return this.obtained(this.spec.malloc(n === 0 ? 1 : n) >>> 0, n);
+  }
+
+  /**
+   * Block p (or 0) just handed out for n bytes: views refreshed if the foreign call grew the
+   * memory (a block past their end, or a detached view reading length 0), the block tracked when
+   * blocks are (given back, 0, when the table cannot take it).
+   */
+  private obtained(p: number, n: number): number {
+    if (p + n > this.u8.length) this.memory.refresh();
     if (p !== 0 && this.table !== null && !this.table.insert(p, this.sizeOf(p, n))) {
       this.spec.free(p);
       return 0;
@@ -105,13 +113,7 @@ export class ForeignAllocator implements BlockAllocator {
   mallocAligned(n: number, align: number, offset: number): number {
     const memalign = this.spec.memalign;
     if (memalign === undefined || offset % align !== 0 || n > Chunk.MAX_REQUEST) return 0;
-    const p = memalign(align, n === 0 ? 1 : n) >>> 0;
-    if (p + n > this.u8.length) this.memory.refresh();
-    if (p !== 0 && this.table !== null && !this.table.insert(p, this.sizeOf(p, n))) {
-      this.spec.free(p);
-      return 0;
-    }
-    return p;
+    return this.obtained(memalign(align, n === 0 ? 1 : n) >>> 0, n);
   }
 
   /**

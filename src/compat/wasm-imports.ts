@@ -10,7 +10,7 @@
  */
 
 import type { Heap } from "../heap/heap.js";
-import { MAX_ALIGNMENT, type Family } from "../heap/families.js";
+import { isAlignment, type Family } from "../heap/families.js";
 import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "./wasm-fastpath-bytes.js";
 
 export type FamilyName = "raw" | "mem" | "obj";
@@ -72,7 +72,7 @@ function usable(heap: Heap, p: number): number {
 
 /** C's aligned_alloc: NULL, not an exception, for an alignment that is not a power of two. */
 function alignedOrNull(fam: Family, a: number, n: number): number {
-  return a === 0 || (a & (a - 1)) !== 0 || a > MAX_ALIGNMENT ? 0 : fam.alignedAlloc(a, n);
+  return isAlignment(a) ? fam.alignedAlloc(a, n) : 0;
 }
 
 /**
@@ -83,10 +83,10 @@ export function allocatorImports(heap: () => Heap, family: FamilyName | undefine
   const name = familyName(family);
   let h: Heap | undefined;
   const found = (): Heap => (h ??= heap());
-  return trampolines(
-    () => current(found(), found()[name]),
-    found,
-  );
+  return trampolines(() => {
+    const hp = found();
+    return current(hp, hp[name]);
+  }, found);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -75,13 +75,13 @@ const SITE_TAG_MASK = (1 << SITE_THREAD_SHIFT) - 1;
 /** One family of a debug heap: checks, pads and fills around the family below (typed views: TypedFamily). */
 export class DebugFamily extends TypedFamily implements Family {
   readonly id: string;
-  readonly below: Family;
+  readonly below: AllocatorFamily;
   readonly d: DebugState;
   /** The family byte written to this family's block headers. */
   readonly code: number;
   /** The header word that starts with the family byte: the byte, then three forbidden bytes (as an int32). */
   readonly headWord: number;
-  constructor(id: string, below: Family, d: DebugState) {
+  constructor(id: string, below: AllocatorFamily, d: DebugState) {
     super();
     this.id = id;
     this.code = codeOf(id);
@@ -330,7 +330,7 @@ export class DebugState {
     // keeps n a small integer on the common path for the same reason.
     if (n > 0x7fffffff && n > 0xffffffff - Debug.HEADER - Debug.MIN_TAIL) return 0;
     const base =
-      align === 0 ? fam.below.malloc(n + Debug.HEADER + Debug.MIN_TAIL) : (fam.below as AllocatorFamily).a.mallocAligned(n + Debug.HEADER + Debug.MIN_TAIL, align, Debug.HEADER);
+      align === 0 ? fam.below.malloc(n + Debug.HEADER + Debug.MIN_TAIL) : fam.below.a.mallocAligned(n + Debug.HEADER + Debug.MIN_TAIL, align, Debug.HEADER);
     if (base === 0) return 0;
     const usable = this.host.obtained(base, n + Debug.HEADER + Debug.MIN_TAIL);
     const u8 = this.u8;

@@ -59,11 +59,15 @@ export interface BlockAllocator {
 /** The largest alignment alignedAlloc() takes: 1 GiB (a request is at most 4 GiB). */
 export const MAX_ALIGNMENT = 2 ** 30;
 
+/** Whether `a` is an alignment alignedAlloc() takes: a power of two from 1 to MAX_ALIGNMENT. */
+export function isAlignment(a: number): boolean {
+  return Number.isInteger(a) && a >= 1 && a <= MAX_ALIGNMENT && (a & (a - 1)) === 0;
+}
+
 /** alignedAlloc's alignment argument: a power of two up to MAX_ALIGNMENT, else TypeError / RangeError. */
 export function checkAlignment(alignment: unknown): number {
   if (typeof alignment !== "number") throw new TypeError(`alignment must be a number, got ${typeof alignment}`);
-  if (!Number.isInteger(alignment) || alignment < 1 || alignment > MAX_ALIGNMENT || (alignment & (alignment - 1)) !== 0)
-    throw new RangeError(`alignment must be a power of two from 1 to ${MAX_ALIGNMENT}, got ${alignment}`);
+  if (!isAlignment(alignment)) throw new RangeError(`alignment must be a power of two from 1 to ${MAX_ALIGNMENT}, got ${alignment}`);
   return alignment;
 }
 
