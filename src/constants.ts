@@ -72,9 +72,41 @@ export const enum Pool {
   OWNER = 32, // thread slot whose usedpools hold this pool (always 0 without threads)
   REMOTE = 36, // blocks freed by other threads: atomic list head | Remote.FULL
   SIZE = 40, // block size, (SZIDX + 1) << the heap's alignment shift
-  OVERHEAD = 48, // header bytes (one spare word); keeps blocks 16-byte aligned
+  /**
+   * 0 in a whole pool. In the header of a sub-pool (a pool slot cut into sub-pools of 2^shift
+   * bytes, each with a header of its own: see SubPool) bits 0-7 hold that shift; in the slot's
+   * first header (its sub-pool 0) bits 8-15 also count the slot's sub-pools in use.
+   */
+  SUB = 44,
+  OVERHEAD = 48, // header bytes; keeps blocks 16-byte aligned
   /** Marks a pool header whose pool holds no size class (never used). */
   SZIDX_NONE = 0xffffffff,
+}
+
+/**
+ * Sub-pools: a young size class (one that holds less than a pool's bytes) takes its pools small.
+ * A pool slot of an arena is cut into sub-pools of 2^shift bytes (MIN_SHIFT..poolShift - 1), each
+ * a pool of its own (header, free list, usedpools links): malloc and free's fast paths do not
+ * tell them apart. A block's pool is found by masking its address with the pool size, then, when
+ * that header's Pool.SUB holds a shift, with the sub-pool size (ObjectAllocator.poolOf). free's
+ * fast path masks with the pool size only: a block of any sub-pool but the slot's first lies
+ * past that sub-pool's carved blocks and takes the slow path, which finds its sub-pool. A class
+ * takes sub-pools of doubling size (its first holds two blocks at least, at least 2^MIN_SHIFT
+ * bytes; each next one as many bytes as the class holds) until it holds a pool's bytes, then
+ * whole pools. Free sub-pools wait on one list per shift (the table at H.SUBPOOLS); a slot whose
+ * sub-pools are all free goes back to its arena as a pool. A sub-pool cut short by the arena
+ * header (the arena's last pool's tail) is never used.
+ */
+export const enum SubPool {
+  MIN_SHIFT = 8, // 256 bytes
+  /** Bits of Pool.SUB: the shift, and (slot's first header) the count of sub-pools in use. */
+  SHIFT_MASK = 0xff,
+  USED_SHIFT = 8,
+  /** The table at H.SUBPOOLS (byte offsets): list heads of free sub-pools, one per shift from MIN_SHIFT. */
+  FREE = 0,
+  /** Per size class, bytes of the pools and sub-pools it holds (decides the next one's size). */
+  HELD = 64,
+  BYTES = HELD + Size.MAX_SIZE_CLASSES * 4,
 }
 
 /**
@@ -181,7 +213,7 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-export const HEAP_VERSION = 4;
+export const HEAP_VERSION = 5;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,
@@ -214,6 +246,7 @@ export const enum H {
   MAX_THREADS = 27, // thread slots for threads (threads: true; 0 otherwise); slot MAX_THREADS holds orphans
   ALIGN_SHIFT = 28, // small blocks are aligned to 2^ALIGN_SHIFT bytes (Size.MIN_ALIGNMENT_SHIFT or Size.ALIGNMENT_SHIFT)
   SAMPLES = 29, // sampled sites (createHeap's sampleInterval): the sampling state's address, 0: off (debug/sampling.ts)
+  SUBPOOLS = 30, // byte offset of the sub-pool table (SubPool)
 }
 /** Bits of the header's FLAGS word. */
 export const enum HeapFlag {

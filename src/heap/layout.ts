@@ -25,6 +25,7 @@ import {
   MIN_POOL_SHIFT,
   Slot,
   SlotState,
+  SubPool,
   usedSentinel,
 } from "../constants.js";
 import { HeapCorruptionError, hex } from "../errors.js";
@@ -50,6 +51,8 @@ export interface Layout {
   threadSlots: number;
   nSlots: number;
   nfp2lasta: number;
+  /** The sub-pool table (SubPool): free sub-pool list heads, bytes each size class holds. */
+  subPools: number;
   poolMap: number;
   poolMapBytes: number;
   headerBytes: number;
@@ -81,12 +84,14 @@ export function computeLayout(p: LayoutParams): Layout {
   off += nSlots * Slot.BYTES;
   const nfp2lasta = off;
   off += ((1 << (p.arenaShift - p.poolShift)) + 1) * 4;
+  const subPools = off;
+  off += SubPool.BYTES;
   const poolMap = off;
   const poolMapBytes = Math.ceil(p.maxBytes / 2 ** p.poolShift / 8);
   off += poolMapBytes;
   const headerBytes = align(off, Size.ALIGNMENT);
   const heapStart = align(p.heapBase + headerBytes + 8, Size.ALIGNMENT) - 8;
-  return { slBitmaps, freeHeads, threadSlots, nSlots, nfp2lasta, poolMap, poolMapBytes, headerBytes, heapStart };
+  return { slBitmaps, freeHeads, threadSlots, nSlots, nfp2lasta, subPools, poolMap, poolMapBytes, headerBytes, heapStart };
 }
 
 /** Write a fresh, empty heap header at p.heapBase. */
@@ -110,6 +115,7 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   u32[hw + H.MAX_THREADS] = p.maxThreads;
   u32[hw + H.ALIGN_SHIFT] = p.alignShift;
   u32[hw + H.NFP2LASTA] = l.nfp2lasta;
+  u32[hw + H.SUBPOOLS] = l.subPools;
   u32[hw + H.POOL_MAP] = l.poolMap;
   u32[hw + H.POOL_MAP_BYTES] = l.poolMapBytes;
   u32[hw + H.FLAGS] = p.flags;
@@ -134,7 +140,7 @@ const FIELD_NAMES: Record<number, string> = Object.fromEntries(
     NARENAS_CURRENT: H.NARENAS_CURRENT, NARENAS_ALLOCATED: H.NARENAS_ALLOCATED, NARENAS_RECLAIMED: H.NARENAS_RECLAIMED,
     NARENAS_HIGHWATER: H.NARENAS_HIGHWATER, SL_BITMAPS: H.SL_BITMAPS, FREE_HEADS: H.FREE_HEADS, THREAD_SLOTS: H.THREAD_SLOTS,
     NFP2LASTA: H.NFP2LASTA, POOL_MAP: H.POOL_MAP, POOL_MAP_BYTES: H.POOL_MAP_BYTES, FLAGS: H.FLAGS, QUARANTINE: H.QUARANTINE,
-    MAX_THREADS: H.MAX_THREADS, ALIGN_SHIFT: H.ALIGN_SHIFT,
+    MAX_THREADS: H.MAX_THREADS, ALIGN_SHIFT: H.ALIGN_SHIFT, SAMPLES: H.SAMPLES, SUBPOOLS: H.SUBPOOLS,
   }).map(([k, v]) => [v, `H.${k}`]),
 );
 
@@ -182,7 +188,7 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
   const l = computeLayout({ heapBase, poolShift, arenaShift, alignShift, maxBytes, mode: 0, flags, maxThreads });
   const expect: Array<[number, number]> = [
     [H.HEADER_BYTES, l.headerBytes], [H.SL_BITMAPS, l.slBitmaps], [H.FREE_HEADS, l.freeHeads], [H.THREAD_SLOTS, l.threadSlots],
-    [H.NFP2LASTA, l.nfp2lasta], [H.POOL_MAP, l.poolMap], [H.POOL_MAP_BYTES, l.poolMapBytes], [H.HEAP_START, l.heapStart],
+    [H.NFP2LASTA, l.nfp2lasta], [H.SUBPOOLS, l.subPools], [H.POOL_MAP, l.poolMap], [H.POOL_MAP_BYTES, l.poolMapBytes], [H.HEAP_START, l.heapStart],
   ];
   for (const [h, v] of expect) if (w(h) !== v) bad(h, `${w(h)}, the layout of these shifts, sizes and threads puts ${v} there`);
   const start = l.heapStart;
@@ -221,8 +227,9 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
       if (((slmap >>> sl) & 1) !== (head !== 0 ? 1 : 0) || !chunkAddr(head)) tbl(ho, `TLSF free list head (${fl},${sl})`, head);
     }
   }
-  // Thread slots: state, delayed list head, usedpools links (a sentinel, or a pool in the chunks).
-  const poolMask = 2 ** poolShift - 1;
+  // Thread slots: state, delayed list head, usedpools links (a sentinel, or a pool or sub-pool in
+  // the chunks: aligned to the smallest sub-pool).
+  const poolMask = 2 ** Math.min(poolShift, SubPool.MIN_SHIFT) - 1;
   for (let k = 0; k < l.nSlots; k++) {
     const slot = heapBase + l.threadSlots + k * Slot.BYTES;
     const st = u32[(slot + Slot.STATE) >>> 2];
@@ -241,6 +248,13 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
     const off = l.nfp2lasta + k * 4;
     const v = u32[(heapBase + off) >>> 2];
     if (v !== 0 && !inHeap(v)) tbl(off, `nfp2lasta[${k}]`, v);
+  }
+  // Free sub-pool lists, one head per shift below the pool's: 0, or a sub-pool header in the
+  // chunks, aligned to its size (check() follows the lists).
+  for (let s = SubPool.MIN_SHIFT; s < MAX_POOL_SHIFT; s++) {
+    const off = l.subPools + SubPool.FREE + (s - SubPool.MIN_SHIFT) * 4;
+    const v = u32[(heapBase + off) >>> 2];
+    if (v !== 0 && (s >= poolShift || !inHeap(v) || (v & ((1 << s) - 1)) !== 0)) tbl(off, `free sub-pool list (${2 ** s} bytes) head`, v);
   }
   if (l.poolMap + l.poolMapBytes > l.headerBytes) bad(H.POOL_MAP, "pool map runs past the header");
 }

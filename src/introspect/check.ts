@@ -24,6 +24,7 @@ import {
   Remote,
   Slot,
   SlotState,
+  SubPool,
   classSize,
 } from "../constants.js";
 import { HeapCorruptionError } from "../errors.js";
@@ -107,6 +108,7 @@ export function checkHeap(heap: Heap): void {
   const headers: number[] = [];
   const poolInUsed = new Map<number, number>(); // pool -> size class, pools that must be in usedpools
   const keptEmpty = new Set<number>(); // empty pools a thread kept (one a class at most): in usedpools too
+  const subFree = new Set<number>(); // free sub-pools (of slots cut into sub-pools), each on its free list
   const freeLists = new Map<number, Set<number>>(); // pool in use -> its free blocks
   const slotState = (k: number): number => u32[(o.slotBase(k) + Slot.STATE) >>> 2];
   const ps = o.poolSize;
@@ -134,25 +136,77 @@ export function checkHeap(heap: Heap): void {
     }
     const untouched = (end - poolAddress) / ps;
     if (freePools.size + untouched !== nfree) fail(a + Arena.NFREEPOOLS, `arena says ${nfree} free pools, finds ${freePools.size} empty + ${untouched} never used`, "Arena.NFREEPOOLS");
-    for (let pool = first; pool < end; pool += ps) {
+    for (let slot = first; slot < end; slot += ps) {
+      if (u32[(slot + Pool.ARENA) >>> 2] !== a) fail(slot + Pool.ARENA, "pool's arena link is wrong", "Pool.ARENA");
+      const subWord = u32[(slot + Pool.SUB) >>> 2];
+      if (slot >= poolAddress || freePools.has(slot)) {
+        if (subWord !== 0) fail(slot + Pool.SUB, "a free or never-used pool is cut into sub-pools", "Pool.SUB");
+        checkPool(slot, a, Math.min(ps, a - slot), slot >= poolAddress, freePools.has(slot));
+        continue;
+      }
+      const sub = subWord & SubPool.SHIFT_MASK;
+      if (sub === 0) {
+        if (subWord !== 0) fail(slot + Pool.SUB, `pool's sub-pool word ${subWord} counts sub-pools but gives no size`, "Pool.SUB");
+        checkPool(slot, a, Math.min(ps, a - slot), false, false); // the arena's last pool ends at the arena header
+        continue;
+      }
+      // A slot cut into sub-pools: each one a pool of 2^sub bytes, free (on its list) or in use;
+      // one cut short by the arena header is never used.
+      if (sub < SubPool.MIN_SHIFT || sub >= o.poolShift) fail(slot + Pool.SUB, `sub-pool shift ${sub} outside ${SubPool.MIN_SHIFT}..${o.poolShift - 1}`, "Pool.SUB");
+      let inUse = 0;
+      for (let sp = slot; sp < slot + ps; sp += 1 << sub) {
+        if (u32[(sp + Pool.ARENA) >>> 2] !== a) fail(sp + Pool.ARENA, "sub-pool's arena link is wrong", "Pool.ARENA");
+        if ((u32[(sp + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== sub || (sp !== slot && u32[(sp + Pool.SUB) >>> 2] !== sub))
+          fail(sp + Pool.SUB, "sub-pool's size word is not its slot's", "Pool.SUB");
+        const short = sp + (1 << sub) > a;
+        const freeSub = u32[(sp + Pool.SZIDX) >>> 2] === Pool.SZIDX_NONE;
+        if (freeSub && !short) subFree.add(sp);
+        if (!freeSub) {
+          if (short) fail(sp + Pool.SZIDX, "a sub-pool cut short by the arena header is in use", "Pool.SZIDX");
+          inUse++;
+        }
+        checkPool(sp, a, Math.min(1 << sub, a - sp), short, freeSub);
+      }
+      if (inUse === 0 || subWord >>> SubPool.USED_SHIFT !== inUse) fail(slot + Pool.SUB, `slot counts ${subWord >>> SubPool.USED_SHIFT} sub-pools in use, holds ${inUse}`, "Pool.SUB");
+    }
+  }
+  // Free sub-pool lists: exactly the free sub-pools found above, each on its size's list once.
+  let listedSubs = 0;
+  for (let sub = SubPool.MIN_SHIFT; sub < o.poolShift; sub++) {
+    let at: number = (o.wSub + (SubPool.FREE >>> 2) + sub - SubPool.MIN_SHIFT) * 4;
+    let prev = 0;
+    for (let sp: number = u32[at >>> 2]; sp !== 0; prev = sp, at = sp + Pool.NEXT, sp = u32[at >>> 2]) {
+      const field = prev === 0 ? "free sub-pool list" : "Pool.NEXT";
+      if (!subFree.has(sp) || (u32[(sp + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== sub) fail(at, `free sub-pool list (${1 << sub} bytes) holds ${sp}, no free sub-pool of that size`, field);
+      if (u32[(sp + Pool.PREV) >>> 2] !== prev) fail(sp + Pool.PREV, "free sub-pool list back link is wrong", "Pool.PREV");
+      if (++listedSubs > subFree.size) fail(at, "free sub-pool lists hold more than the free sub-pools (a cycle?)", field);
+    }
+  }
+  if (listedSubs !== subFree.size) fail(hb, `${subFree.size - listedSubs} free sub-pools are on no free sub-pool list`, "free sub-pool list");
+
+  /**
+   * One pool or sub-pool (room: its bytes up to the arena header a): never used (blank as
+   * newArena() or a cut left it), free (an arena's free pool, or a free sub-pool), or in use.
+   */
+  function checkPool(pool: number, a: number, room: number, untouched: boolean, free: boolean): void {
       const w = (f: number): number => u32[(pool + f) >>> 2];
-      if (w(Pool.ARENA) !== a) fail(pool + Pool.ARENA, "pool's arena link is wrong", "Pool.ARENA");
-      if (pool >= poolAddress) {
+      if (untouched) {
         // Never carved: blank as newArena() left it (carving trusts a header whose class matches).
         if (w(Pool.SZIDX) !== Pool.SZIDX_NONE) fail(pool + Pool.SZIDX, "never-used pool has a size class", "Pool.SZIDX");
         if (w(Pool.COUNT) !== 0 || w(Pool.FREEBLOCK) !== 0 || w(Pool.REMOTE) !== 0) fail(pool, "never-used pool has blocks", "Pool.COUNT");
-        continue;
+        return;
       }
       const szidx = w(Pool.SZIDX);
-      const free = freePools.has(pool);
       if (szidx >= o.nClasses) {
         // A free pool that holds no class is rewritten whole when taken; any other needs one.
-        if (free && szidx === Pool.SZIDX_NONE) continue;
+        if (free && szidx === Pool.SZIDX_NONE) {
+          if (w(Pool.COUNT) !== 0) fail(pool, "a free pool counts blocks in use", "Pool.COUNT");
+          return;
+        }
         fail(pool + Pool.SZIDX, `pool's size class ${szidx} is none of the heap's ${o.nClasses}`, "Pool.SZIDX");
       }
       const count = w(Pool.COUNT);
       const size = classSize(szidx, o.alignShift);
-      const room = Math.min(ps, a - pool); // the arena's last pool ends at the arena header
       const capacity = Math.floor((room - Pool.OVERHEAD) / size);
       if (w(Pool.SIZE) !== size) fail(pool + Pool.SIZE, `pool's block size word is ${w(Pool.SIZE)}, its class holds ${size}`, "Pool.SIZE");
       if (w(Pool.MAXNEXTOFFSET) !== room - size) fail(pool + Pool.MAXNEXTOFFSET, "pool's last block offset is wrong", "Pool.MAXNEXTOFFSET");
@@ -172,7 +226,7 @@ export function checkHeap(heap: Heap): void {
       if (free) {
         if (count !== 0) fail(pool, "pool with live blocks is on the free-pool list", "Pool.COUNT");
         if (freeBlocks.size !== carved) fail(pool + Pool.FREEBLOCK, `free pool's list holds ${freeBlocks.size} of its ${carved} carved blocks`, "Pool.FREEBLOCK");
-        continue;
+        return;
       }
       if (count === 0) {
         // An empty pool out of its arena's free-pool list is one a thread kept: at most one of a
@@ -192,7 +246,6 @@ export function checkHeap(heap: Heap): void {
       if (count < capacity && freeBlocks.size === 0) fail(pool + Pool.FREEBLOCK, "pool with room has an empty free list", "Pool.FREEBLOCK");
       if (freeBlocks.size + count !== carved) fail(pool, `pool count ${count} + ${freeBlocks.size} free blocks != ${carved} carved blocks`, "Pool.COUNT");
       if (count < capacity) poolInUsed.set(pool, szidx);
-    }
   }
   const w = hw + H.NARENAS_CURRENT;
   if (u32[w] !== arenas.length) fail(hb + H.NARENAS_CURRENT * 4, `header counts ${u32[w]} arenas, the heap holds ${arenas.length}`, "H.NARENAS_CURRENT");

@@ -83,7 +83,7 @@ export function pendingFrees(heap: Heap): Map<number, Set<number>> {
   /** Add b (read from the word at `at`, named `what`); false at the list's end. */
   const add = (b: number, at: number, what: string, pool0: number): boolean => {
     if (b === 0) return false;
-    const pool = b - (b & o.poolMask);
+    const pool = o.poolOf(b);
     const bad = (why: string): never => {
       throw new HeapCorruptionError(at, `${what} holds ${b >>> 0}: ${why}`, what);
     };
@@ -108,7 +108,7 @@ export function pendingFrees(heap: Heap): Map<number, Set<number>> {
   for (const first of heap.rawAllocator.arenas()) {
     const a = o.arenaHeader(first);
     const end = Math.min(u32[(a + Arena.POOL_ADDRESS) >>> 2], a);
-    for (let pool = first; pool < end; pool += o.poolSize) {
+    for (let slot = first; slot < end; slot += o.poolSize) for (const pool of o.poolsOfSlot(slot, a)) {
       let at = pool + Pool.REMOTE;
       const head = u32[at >>> 2];
       if (head === 0 || head === Remote.FULL) continue;
@@ -131,13 +131,16 @@ export function forEachPool(heap: Heap, first: number, fn: (p: PoolInfo) => void
   if (pending === undefined && o.threaded) pending = pendingFrees(heap);
   const total = u32[(a + Arena.NTOTALPOOLS) >>> 2];
   for (let i = 0; i < total; i++) {
-    const pool = first + i * o.poolSize;
-    const carved = pool < poolAddress;
+    const slot = first + i * o.poolSize;
+    const carved = slot < poolAddress;
+    for (const pool of carved ? o.poolsOfSlot(slot, a) : [slot]) visitPool(pool, carved);
+  }
+  function visitPool(pool: number, carved: boolean): void {
     const allocated = carved ? u32[(pool + Pool.COUNT) >>> 2] : 0;
     const sz = u32[(pool + Pool.SZIDX) >>> 2];
     const szidx = carved && sz < sizeClasses(o.alignShift) ? sz : -1;
     const size = szidx < 0 ? 0 : classSize(szidx, o.alignShift);
-    const end = Math.min(o.poolSize, a - pool);
+    const end = Math.min(o.poolBytes(pool), a - pool);
     const capacity = szidx < 0 ? 0 : Math.floor((end - Pool.OVERHEAD) / size);
     const carvedBlocks = szidx < 0 ? 0 : Math.min(capacity, (u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) / size);
     const waiting = (allocated !== 0 && pending?.get(pool)) || NONE;

@@ -61,6 +61,7 @@ import {
   Remote,
   Slot,
   SlotState,
+  SubPool,
 } from "../constants.js";
 import { HeapCorruptionError, InvalidPointerError, detachedError, hex } from "../errors.js";
 
@@ -122,6 +123,8 @@ export class ObjectAllocator {
   readonly wNfp: number;
   readonly wCounters: number;
   readonly wTop: number;
+  /** Word index of the sub-pool table (SubPool): free sub-pool list heads, then HELD per class. */
+  readonly wSub: number;
   /** Address of the pool map. */
   readonly mapBase: number;
   /** Bytes of the pool map (0 for an allocator without small blocks: nothing is ours). */
@@ -171,6 +174,7 @@ export class ObjectAllocator {
     this.wNfp = (heapBase + u32[hw + H.NFP2LASTA]) >>> 2;
     this.wCounters = hw + H.NARENAS_CURRENT;
     this.wTop = hw + H.TOP;
+    this.wSub = (heapBase + u32[hw + H.SUBPOOLS]) >>> 2;
     this.mapBase = heapBase + u32[hw + H.POOL_MAP];
     // Without small blocks, no address is ours: every call goes to the raw allocator.
     const small = opts.small ?? true;
@@ -214,6 +218,35 @@ export class ObjectAllocator {
     const q = p >>> this.poolShift;
     const i = q >>> 3;
     return i < this.mapBytes && ((this.u8[this.mapBase + i] >>> (q & 7)) & 1) !== 0;
+  }
+
+  /**
+   * The header of the pool (or sub-pool) that address p of our pools lies in: p masked with the
+   * pool size, then, when that header says the slot is cut into sub-pools, with their size.
+   */
+  poolOf(p: number): number {
+    const pool = p - (p & this.poolMask);
+    const sub = this.u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
+    return sub === 0 ? pool : p - (p & ((1 << sub) - 1));
+  }
+
+  /** Bytes of the pool or sub-pool whose header is at pool. */
+  poolBytes(pool: number): number {
+    const sub = this.u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
+    return sub === 0 ? this.poolSize : 1 << sub;
+  }
+
+  /**
+   * The pool headers of the pool slot at slot (carved from its arena): the slot's own, or, when it
+   * is cut into sub-pools, theirs, those long enough to be used (room: to the arena header `ao`).
+   */
+  poolsOfSlot(slot: number, ao: number): number[] {
+    const sub = this.u32[(slot + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
+    if (sub === 0) return [slot];
+    const out: number[] = [];
+    const step = 1 << sub;
+    for (let sp = slot; sp < slot + this.poolSize && sp + step <= ao; sp += step) out.push(sp);
+    return out;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -443,7 +476,8 @@ export class ObjectAllocator {
         const pool = this.adoptPool(idx);
         if (pool !== 0) return pool;
       }
-      return this.poolFromArena(idx);
+      const sub = this.subShift(idx);
+      return sub === 0 ? this.poolFromArena(idx) : this.subPoolFor(idx, sub);
     } finally {
       this.leave(took);
     }
@@ -451,6 +485,124 @@ export class ObjectAllocator {
 
   /** Take a pool from the fullest usable arena for class idx (shared state: under the lock). */
   private poolFromArena(idx: number): number {
+    const pool = this.takeSlot(idx);
+    if (pool === 0) return 0;
+    const u32 = this.u32;
+    u32[(pool + Pool.OWNER) >>> 2] = this.owner;
+    u32[(pool + Pool.REMOTE) >>> 2] = 0;
+    if (u32[(pool + Pool.SZIDX) >>> 2] !== idx) {
+      // Last used for another class (or never): start it afresh, one block on the free list.
+      // The arena's last pool ends where the arena header starts.
+      const ao = u32[(pool + Pool.ARENA) >>> 2];
+      this.startPool(pool, idx, Math.min(this.poolSize, ao - pool));
+    } // else: last used for this same class, its free list is still intact.
+    u32[this.wSub + (SubPool.HELD >>> 2) + idx] += this.poolSize;
+    // usedpools[idx] is empty (that is why we are here): the pool becomes the whole list.
+    this.linkPool(pool, this.usedBase);
+    return pool;
+  }
+
+  /** Make pool (room bytes) a pool of class idx with one block on its free list, the rest uncarved. */
+  private startPool(pool: number, idx: number, room: number): void {
+    const u32 = this.u32;
+    const size = classSize(idx, this.alignShift);
+    u32[(pool + Pool.SZIDX) >>> 2] = idx;
+    u32[(pool + Pool.SIZE) >>> 2] = size;
+    u32[(pool + Pool.NEXTOFFSET) >>> 2] = Pool.OVERHEAD + size;
+    u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] = room - size;
+    u32[(pool + Pool.FREEBLOCK) >>> 2] = pool + Pool.OVERHEAD;
+    u32[(pool + Pool.OVERHEAD) >>> 2] = 0;
+  }
+
+  /**
+   * The size shift of the next pool class idx takes: a sub-pool's (doubling with what the class
+   * holds, holding two blocks at least), or 0 for a whole pool (the class holds a pool's bytes).
+   */
+  private subShift(idx: number): number {
+    const held = this.u32[this.wSub + (SubPool.HELD >>> 2) + idx];
+    if (held >= this.poolSize) return 0;
+    const want = Math.max(held, Pool.OVERHEAD + 2 * classSize(idx, this.alignShift), 1 << SubPool.MIN_SHIFT);
+    const sub = 32 - Math.clz32(want - 1);
+    return sub < this.poolShift ? sub : 0;
+  }
+
+  /**
+   * A sub-pool of 2^sub bytes for class idx, linked in as its class's only pool (under the lock):
+   * a free one of that size, else a pool slot cut into sub-pools. 0 when no arena can be had.
+   */
+  private subPoolFor(idx: number, sub: number): number {
+    let u32 = this.u32;
+    const wHead = this.wSub + (SubPool.FREE >>> 2) + sub - SubPool.MIN_SHIFT;
+    let pool = u32[wHead];
+    if (pool !== 0) {
+      if (!this.isOurs(pool) || (pool & ((1 << sub) - 1)) !== 0 || (u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== sub || u32[pool >>> 2] !== 0 || u32[(pool + Pool.SZIDX) >>> 2] !== Pool.SZIDX_NONE)
+        throw new HeapCorruptionError(wHead * 4, `free sub-pool list holds ${hex(pool)}, no free sub-pool of ${1 << sub} bytes`, "free sub-pool list");
+      this.unlinkFreeSub(pool);
+      u32[(this.slotOf(pool) + Pool.SUB) >>> 2] += 1 << SubPool.USED_SHIFT;
+    } else {
+      const slot = this.takeSlot(Pool.SZIDX_NONE);
+      if (slot === 0) return 0;
+      u32 = this.u32; // a new arena may have grown the memory
+      const ao = u32[(slot + Pool.ARENA) >>> 2];
+      // Cut the slot: every sub-pool blank, the first one in use, the others listed as free
+      // (but one that the arena header cuts short, which stays blank and unused).
+      pool = slot;
+      for (let sp = slot, step = 1 << sub; sp < slot + this.poolSize; sp += step) {
+        u32[sp >>> 2] = 0;
+        u32[(sp + Pool.FREEBLOCK) >>> 2] = 0;
+        u32[(sp + Pool.ARENA) >>> 2] = ao;
+        u32[(sp + Pool.SZIDX) >>> 2] = Pool.SZIDX_NONE;
+        u32[(sp + Pool.NEXTOFFSET) >>> 2] = Pool.OVERHEAD; // nothing carved
+        u32[(sp + Pool.OWNER) >>> 2] = 0;
+        u32[(sp + Pool.REMOTE) >>> 2] = 0;
+        u32[(sp + Pool.SUB) >>> 2] = sub;
+        if (sp !== slot && sp + step <= ao) this.linkFreeSub(sp, wHead);
+      }
+      u32[(slot + Pool.SUB) >>> 2] = sub | (1 << SubPool.USED_SHIFT);
+    }
+    u32[(pool + Pool.OWNER) >>> 2] = this.owner;
+    u32[(pool + Pool.REMOTE) >>> 2] = 0;
+    this.startPool(pool, idx, 1 << sub);
+    u32[this.wSub + (SubPool.HELD >>> 2) + idx] += 1 << sub;
+    this.linkPool(pool, this.usedBase);
+    return pool;
+  }
+
+  /** The pool slot that the pool or sub-pool at pool lies in. */
+  private slotOf(pool: number): number {
+    return pool - (pool & this.poolMask);
+  }
+
+  /** Put the free sub-pool sp at the head of the free list whose head word is wHead. */
+  private linkFreeSub(sp: number, wHead: number): void {
+    const u32 = this.u32;
+    const head = u32[wHead];
+    u32[(sp + Pool.NEXT) >>> 2] = head;
+    u32[(sp + Pool.PREV) >>> 2] = 0;
+    if (head !== 0) u32[(head + Pool.PREV) >>> 2] = sp;
+    u32[wHead] = sp;
+  }
+
+  /** Take the free sub-pool sp off its free list (links checked: never write through a damaged one). */
+  private unlinkFreeSub(sp: number): void {
+    const u32 = this.u32;
+    const sub = u32[(sp + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
+    const wHead = this.wSub + (SubPool.FREE >>> 2) + sub - SubPool.MIN_SHIFT;
+    const next = u32[(sp + Pool.NEXT) >>> 2];
+    const prev = u32[(sp + Pool.PREV) >>> 2];
+    if ((prev === 0 ? u32[wHead] : u32[(prev + Pool.NEXT) >>> 2]) !== sp || (next !== 0 && u32[(next + Pool.PREV) >>> 2] !== sp))
+      brokenPool(sp, Pool.NEXT, "Pool.NEXT", "its free sub-pool list links do not come back to it");
+    if (prev === 0) u32[wHead] = next;
+    else u32[(prev + Pool.NEXT) >>> 2] = next;
+    if (next !== 0) u32[(next + Pool.PREV) >>> 2] = prev;
+  }
+
+  /**
+   * Take a pool slot from the fullest usable arena (a new arena when none): its address, its
+   * header words as they were (a free pool keeps its class and free list: idx, the class it is
+   * for, says whether that list is checked for reuse), or 0 when no arena can be had.
+   */
+  private takeSlot(idx: number): number {
     let u32 = this.u32;
     const wN = this.wNfp;
     let ao = u32[this.wUsable];
@@ -465,9 +617,9 @@ export class ObjectAllocator {
     let pool = u32[(ao + Arena.FREEPOOLS) >>> 2];
     if (pool !== 0) {
       // A free pool of this arena, empty; if it keeps a free list of this class, that list's head.
-      if ((pool & this.poolMask) !== 0 || !this.isOurs(pool) || u32[(pool + Pool.ARENA) >>> 2] !== ao || u32[pool >>> 2] !== 0)
+      if ((pool & this.poolMask) !== 0 || !this.isOurs(pool) || u32[(pool + Pool.ARENA) >>> 2] !== ao || u32[pool >>> 2] !== 0 || u32[(pool + Pool.SUB) >>> 2] !== 0)
         throw new HeapCorruptionError(ao + Arena.FREEPOOLS, `arena's free-pool list holds ${hex(pool)}, no free pool of it`, "Arena.FREEPOOLS");
-      if (u32[(pool + Pool.SZIDX) >>> 2] === idx) this.checkKeptList(pool, idx, ao);
+      if (idx < this.nClasses && u32[(pool + Pool.SZIDX) >>> 2] === idx) this.checkKeptList(pool, idx, ao);
       u32[(ao + Arena.FREEPOOLS) >>> 2] = u32[(pool + Pool.NEXT) >>> 2];
     } else {
       pool = u32[(ao + Arena.POOL_ADDRESS) >>> 2];
@@ -483,21 +635,6 @@ export class ObjectAllocator {
       if (nx !== 0) u32[(nx + Arena.PREV) >>> 2] = 0;
       u32[(ao + Arena.NEXT) >>> 2] = 0;
     }
-    u32[(pool + Pool.OWNER) >>> 2] = this.owner;
-    u32[(pool + Pool.REMOTE) >>> 2] = 0;
-    if (u32[(pool + Pool.SZIDX) >>> 2] !== idx) {
-      // Last used for another class (or never): start it afresh, one block on the free list.
-      const size = classSize(idx, this.alignShift);
-      u32[(pool + Pool.SZIDX) >>> 2] = idx;
-      u32[(pool + Pool.SIZE) >>> 2] = size;
-      u32[(pool + Pool.NEXTOFFSET) >>> 2] = Pool.OVERHEAD + size;
-      // The arena's last pool ends where the arena header starts.
-      u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] = Math.min(this.poolSize, ao - pool) - size;
-      u32[(pool + Pool.FREEBLOCK) >>> 2] = pool + Pool.OVERHEAD;
-      u32[(pool + Pool.OVERHEAD) >>> 2] = 0;
-    } // else: last used for this same class, its free list is still intact.
-    // usedpools[idx] is empty (that is why we are here): the pool becomes the whole list.
-    this.linkPool(pool, this.usedBase);
     return pool;
   }
 
@@ -542,8 +679,11 @@ export class ObjectAllocator {
 
   private newArena(): number {
     // From a hole in the raw heap, if one holds half an arena's pools at least; else from the top.
+    // Arenas come by demand: the first holds one pool, the next two, then four..., up to
+    // poolsPerArena (a small heap's top stays near what it uses).
     const ppa0 = this.poolsPerArena;
-    const first = this.raw.mallocArena(Math.max(1, ppa0 >>> HOLE_ARENA_SHIFT), ppa0, ppa0, this.poolSize);
+    const top = Math.min(ppa0, 2 ** this.u32[this.wCounters]);
+    const first = this.raw.mallocArena(Math.max(1, Math.min(top, ppa0 >>> HOLE_ARENA_SHIFT)), ppa0, top, this.poolSize);
     if (first === 0) return 0;
     const u32 = this.u32;
     const ppa = this.raw.arenaPools;
@@ -562,9 +702,10 @@ export class ObjectAllocator {
       u32[(pool + Pool.SZIDX) >>> 2] = Pool.SZIDX_NONE;
       u32[(pool + Pool.ARENA) >>> 2] = a;
       u32[(pool + Pool.FREEBLOCK) >>> 2] = 0;
-      u32[(pool + Pool.NEXTOFFSET) >>> 2] = 0;
+      u32[(pool + Pool.NEXTOFFSET) >>> 2] = Pool.OVERHEAD; // nothing carved: every free into it fails the carved-range test
       u32[(pool + Pool.OWNER) >>> 2] = 0;
       u32[(pool + Pool.REMOTE) >>> 2] = 0;
+      u32[(pool + Pool.SUB) >>> 2] = 0;
     }
     this.markMap(first, ppa, true);
     const w = this.wCounters;
@@ -620,6 +761,31 @@ export class ObjectAllocator {
    * pool another thread owns (freeForeign), a double free. The checks in free()'s order.
    */
   private freeSlow(p: number, pool: number): void {
+    // A block of a sub-pool other than its slot's first (pool, free()'s mask) lies past that
+    // one's carved blocks: free it into its own sub-pool.
+    const sub = this.u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
+    if (sub !== 0 && p - pool >= 1 << sub) return this.freeSub(p, p - (p & ((1 << sub) - 1)));
+    this.freeRefused(p, pool);
+  }
+
+  /** free(p) of a block of the sub-pool at pool: free()'s own path (its checks, then its writes). */
+  private freeSub(p: number, pool: number): void {
+    const u32 = this.u32;
+    const cnt = u32[pool >>> 2];
+    const off = p - pool - Pool.OVERHEAD;
+    const nth = off / u32[(pool + Pool.SIZE) >>> 2];
+    const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
+    if (cnt === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth || fb === p || u32[(pool + Pool.OWNER) >>> 2] !== this.owner)
+      return this.freeRefused(p, pool);
+    u32[p >>> 2] = fb;
+    u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
+    u32[pool >>> 2] = cnt - 1;
+    if (fb === 0) this.linkPool(pool, this.usedBase);
+    if (cnt === 1) this.poolEmptied(pool);
+  }
+
+  /** free(p) of a block of pool that free()'s fast path does not take: which case, in its order. */
+  private freeRefused(p: number, pool: number): void {
     const u32 = this.u32;
     const off = p - pool - Pool.OVERHEAD;
     const nth = off / u32[(pool + Pool.SIZE) >>> 2];
@@ -670,6 +836,18 @@ export class ObjectAllocator {
   private returnPool(pool: number): void {
     const u32 = this.u32;
     this.unlinkPool(pool);
+    // What its class holds (SubPool.HELD) shrinks by the pool's bytes.
+    const idx = u32[(pool + Pool.SZIDX) >>> 2];
+    if (idx < this.nClasses) {
+      const wHeld = this.wSub + (SubPool.HELD >>> 2) + idx;
+      const bytes = this.poolBytes(pool);
+      u32[wHeld] = u32[wHeld] > bytes ? u32[wHeld] - bytes : 0;
+    }
+    const sub = u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
+    if (sub !== 0) {
+      if (!this.freeSubPool(pool, sub)) return;
+      pool = this.slotOf(pool); // the slot's last sub-pool in use: the slot goes back as a pool
+    }
     const ao = this.arenaOf(pool, u32[(pool + Pool.ARENA) >>> 2], pool + Pool.ARENA, "Pool.ARENA");
     u32[(pool + Pool.NEXT) >>> 2] = u32[(ao + Arena.FREEPOOLS) >>> 2];
     u32[(ao + Arena.FREEPOOLS) >>> 2] = pool;
@@ -716,6 +894,32 @@ export class ObjectAllocator {
       u32[w + 2]++; // reclaimed
       this.raw.freeArena(first);
     }
+  }
+
+  /**
+   * The empty sub-pool at pool (2^sub bytes) is free: onto its free list, unless it was the last
+   * of its slot in use; then the slot's other sub-pools leave the list, the slot's header is
+   * blank (a pool of no class) and true says the slot goes back to its arena.
+   */
+  private freeSubPool(pool: number, sub: number): boolean {
+    const u32 = this.u32;
+    u32[(pool + Pool.SZIDX) >>> 2] = Pool.SZIDX_NONE;
+    const slot = this.slotOf(pool);
+    const word = u32[(slot + Pool.SUB) >>> 2];
+    const used = word >>> SubPool.USED_SHIFT;
+    if ((word & SubPool.SHIFT_MASK) !== sub || used === 0) brokenPool(slot, Pool.SUB, "Pool.SUB", "its sub-pool word does not match the sub-pool freed in it");
+    if (used > 1) {
+      u32[(slot + Pool.SUB) >>> 2] = word - (1 << SubPool.USED_SHIFT);
+      this.linkFreeSub(pool, this.wSub + (SubPool.FREE >>> 2) + sub - SubPool.MIN_SHIFT);
+      return false;
+    }
+    for (const sp of this.poolsOfSlot(slot, u32[(pool + Pool.ARENA) >>> 2])) if (sp !== pool) this.unlinkFreeSub(sp);
+    u32[slot >>> 2] = 0;
+    u32[(slot + Pool.FREEBLOCK) >>> 2] = 0;
+    u32[(slot + Pool.SZIDX) >>> 2] = Pool.SZIDX_NONE;
+    u32[(slot + Pool.NEXTOFFSET) >>> 2] = Pool.OVERHEAD;
+    u32[(slot + Pool.SUB) >>> 2] = 0;
+    return true;
   }
 
   private unlinkArena(ao: number): void {
@@ -925,8 +1129,9 @@ export class ObjectAllocator {
       this.returnEmptyPools(k);
       const orphans = this.usedBaseOf(this.orphan);
       for (const first of this.raw.arenas()) {
-        const end = this.u32[(this.arenaHeader(first) + Arena.POOL_ADDRESS) >>> 2];
-        for (let pool = first; pool < end; pool += this.poolSize) {
+        const ao = this.arenaHeader(first);
+        const end = this.u32[(ao + Arena.POOL_ADDRESS) >>> 2];
+        for (let slot = first; slot < end; slot += this.poolSize) for (const pool of this.poolsOfSlot(slot, ao)) {
           const u32 = this.u32;
           if (u32[pool >>> 2] === 0 || u32[(pool + Pool.OWNER) >>> 2] !== k) continue;
           Atomics.store(i32, (pool + Pool.OWNER) >>> 2, this.orphan);
@@ -961,7 +1166,7 @@ export class ObjectAllocator {
    */
   private liveSize(p: number): number {
     const u32 = this.u32;
-    const pool = p - (p & this.poolMask);
+    const pool = this.poolOf(p);
     const off = p - pool - Pool.OVERHEAD;
     const size = u32[(pool + Pool.SIZE) >>> 2];
     const nth = off / size; // not a remainder: see free()
@@ -974,7 +1179,7 @@ export class ObjectAllocator {
     const size = this.liveSize(p);
     if (size !== 0) return size;
     if (this.reach(p)) return this.blockSize(op, p);
-    const pool = p - (p & this.poolMask);
+    const pool = this.poolOf(p);
     if (this.u32[(pool + Pool.FREEBLOCK) >>> 2] === p && this.u32[pool >>> 2] !== 0)
       throw new InvalidPointerError(op, p, "double-free", "this block is already free (use after free)");
     throw this.invalid(op, p, pool);
@@ -999,7 +1204,7 @@ export class ObjectAllocator {
   /** Usable bytes of p, known to be a live block (no checks). */
   usableTrusted(p: number): number {
     if (!this.isOurs(p)) return this.raw.usable(p);
-    return this.u32[(p - (p & this.poolMask) + Pool.SIZE) >>> 2];
+    return this.u32[(this.poolOf(p) + Pool.SIZE) >>> 2];
   }
 
   /** Usable bytes of p when it is a live block, else 0 (usableSize() then says why). No throw, no lock. */

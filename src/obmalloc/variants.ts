@@ -106,7 +106,7 @@ function hardened<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
     override free(p: number): void {
       if (this.isOurs(p)) {
         const u32 = this.u32;
-        const pool = p - (p & this.poolMask);
+        const pool = this.poolOf(p);
         const link = u32[p >>> 2];
         const cnt = u32[pool >>> 2];
         // Only a non-zero link: live blocks often start with 0, and a walk for each cost the

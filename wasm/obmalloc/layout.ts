@@ -21,6 +21,7 @@ export namespace Pool {
   export const OWNER: u32 = 32;
   export const REMOTE: u32 = 36;
   export const SIZE: u32 = 40;
+  export const SUB: u32 = 44;
   export const OVERHEAD: u32 = 48;
   export const SZIDX_NONE: u32 = 4294967295;
 }
@@ -62,6 +63,7 @@ export namespace H {
   export const MAX_THREADS: u32 = 27;
   export const ALIGN_SHIFT: u32 = 28;
   export const SAMPLES: u32 = 29;
+  export const SUBPOOLS: u32 = 30;
 }
 export namespace Remote {
   export const FULL: u32 = 1;
@@ -103,5 +105,13 @@ export namespace Tlsf {
   export const FL_COUNT: u32 = 24;
   export const OWN_LIST_TRIES: u32 = 4;
 }
+export namespace SubPool {
+  export const MIN_SHIFT: u32 = 8;
+  export const SHIFT_MASK: u32 = 255;
+  export const USED_SHIFT: u32 = 8;
+  export const FREE: u32 = 0;
+  export const HELD: u32 = 64;
+  export const BYTES: u32 = 320;
+}
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 4;
+export const HEAP_VERSION: u32 = 5;

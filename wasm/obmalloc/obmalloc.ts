@@ -23,7 +23,7 @@
 // heap handle) do all of it, and report what is wrong. Holds no state but numbers read from the
 // heap header at init().
 
-import { Arena, Chunk, H, Pool, Size, Slot, Remote } from "./layout";
+import { Arena, Chunk, H, Pool, Size, Slot, Remote, SubPool } from "./layout";
 import { initRaw, rawFree, rawMalloc, rawRealloc } from "./raw";
 
 @external("pymalloc", "malloc") declare function mallocSlow(n: u32): u32;
@@ -43,6 +43,7 @@ let nClasses: u32 = 0;
 let usableAt: u32 = 0; // the header word H.USABLE_ARENAS
 let nfpBase: u32 = 0; // nfp2lasta[0]
 let poolsPerArena: u32 = 0;
+let heldBase: u32 = 0; // SubPool.HELD[0]: bytes of pools each class holds
 let diverted: bool = false; // divert(true): every allocation goes to JS (frees stay here)
 
 /**
@@ -68,6 +69,7 @@ export function init(heapBase: u32, slot: u32): void {
   usableAt = hw + (H.USABLE_ARENAS << 2);
   nfpBase = heapBase + load<u32>(hw + (H.NFP2LASTA << 2));
   poolsPerArena = 1 << (load<u32>(hw + (H.ARENA_SHIFT << 2)) - poolShift);
+  heldBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.HELD;
   initRaw(heapBase, !threaded && mapBytes != 0);
 }
 
@@ -131,10 +133,13 @@ export function init(heapBase: u32, slot: u32): void {
  * usedpools[idx] (sentinel sp) is empty: a pool from the first usable arena, as obmalloc's
  * poolFromArena takes it (its free-pool list first, then its next never-used pool; the arena
  * list and nfp2lasta kept in order), linked in as the class's only pool. 0 when JS must do it:
- * threads (the lock), no usable arena (a new one), or anything damaged (JS reports it).
+ * threads (the lock), a young class (one that holds less than a pool's bytes takes a sub-pool:
+ * SubPool in src/constants.ts), no usable arena (a new one), or anything damaged (JS reports it).
  */
 function poolFromArena(idx: u32, sp: u32): u32 {
   if (threaded) return 0;
+  const heldAt = heldBase + (idx << 2);
+  if (load<u32>(heldAt) < <u32>1 << poolShift) return 0;
   const ao = load<u32>(usableAt);
   if (ao == 0 || ao >= <u32>(memory.size() << 16) - Arena.OVERHEAD || load<u32>(ao + Arena.MAGIC) != (Arena.MAGIC_VALUE ^ ao)) return 0;
   const nf = load<u32>(ao + Arena.NFREEPOOLS);
@@ -143,7 +148,7 @@ function poolFromArena(idx: u32, sp: u32): u32 {
   let pool = load<u32>(ao + Arena.FREEPOOLS);
   if (pool != 0) {
     // An empty pool of this arena; if it kept a free list of this class, that list is reused.
-    if ((pool & poolMask) != 0 || !isOurs(pool) || load<u32>(pool + Pool.ARENA) != ao || load<u32>(pool) != 0) return 0;
+    if ((pool & poolMask) != 0 || !isOurs(pool) || load<u32>(pool + Pool.ARENA) != ao || load<u32>(pool) != 0 || load<u32>(pool + Pool.SUB) != 0) return 0;
     if (load<u32>(pool + Pool.SZIDX) == idx && !keptListOk(pool, size, ao)) return 0;
     store<u32>(ao + Arena.FREEPOOLS, load<u32>(pool + Pool.NEXT));
   } else {
@@ -173,6 +178,7 @@ function poolFromArena(idx: u32, sp: u32): u32 {
     store<u32>(pool + Pool.FREEBLOCK, pool + Pool.OVERHEAD);
     store<u32>(pool + Pool.OVERHEAD, 0);
   }
+  store<u32>(heldAt, load<u32>(heldAt) + (1 << poolShift));
   store<u32>(pool + Pool.NEXT, sp);
   store<u32>(pool + Pool.PREV, sp);
   store<u32>(sp + Pool.NEXT, pool);
