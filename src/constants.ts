@@ -93,7 +93,8 @@ export const enum Pool {
  * past that sub-pool's carved blocks and takes the slow path, which finds its sub-pool. A class
  * takes sub-pools of doubling size (its first holds two blocks at least, at least 2^MIN_SHIFT
  * bytes; each next one as many bytes as the class holds) until it holds a pool's bytes, then
- * whole pools. Free sub-pools wait on one list per shift (the table at H.SUBPOOLS); a slot whose
+ * whole pools, for good (a class that has needed a pool's bytes once is no small one: its
+ * next pools are whole even after it shrank). Free sub-pools wait on one list per shift (the table at H.SUBPOOLS); a slot whose
  * sub-pools are all free goes back to its arena as a pool. A sub-pool cut short by the arena
  * header (the arena's last pool's tail) is never used.
  */
@@ -104,9 +105,11 @@ export const enum SubPool {
   USED_SHIFT = 8,
   /** The table at H.SUBPOOLS (byte offsets): list heads of free sub-pools, one per shift from MIN_SHIFT. */
   FREE = 0,
-  /** Per size class, bytes of the pools and sub-pools it holds (decides the next one's size). */
+  /** Per size class, bytes of the pools and sub-pools it holds (the next sub-pool's size). */
   HELD = 64,
-  BYTES = HELD + Size.MAX_SIZE_CLASSES * 4,
+  /** Per size class, the most bytes it ever held at once: a pool's bytes or more, whole pools from then on. */
+  PEAK = HELD + Size.MAX_SIZE_CLASSES * 4,
+  BYTES = PEAK + Size.MAX_SIZE_CLASSES * 4,
 }
 
 /**
@@ -254,6 +257,8 @@ export const enum HeapFlag {
   THREADS = 1,
   /** createHeap's hardened: true: the object allocator checks more on malloc and free (obmalloc/variants.ts, hardened()). */
   HARDENED = 2,
+  /** createHeap's subPools: false: every size class takes whole pools from its first block (no SubPool stage). */
+  WHOLE_POOLS = 4,
 }
 export const HEADER_SCALAR_BYTES = 128;
 

@@ -23,7 +23,7 @@ const copyOf = (h: Heap): ArrayBuffer => {
 
 describe("a damaged heap is found, never trusted", () => {
   it("an empty pool's free list pointing at a live block: check() names the block holding the link; malloc refuses it", () => {
-    const h = createHeap();
+    const h = createHeap({ subPools: false }); // a whole pool, kept with its free list in its arena
     const keep = h.obj.malloc(16);
     const ps: number[] = [];
     for (let i = 0; i < 10; i++) ps.push(h.obj.malloc(360));
@@ -80,9 +80,11 @@ describe("a damaged heap is found, never trusted", () => {
     const t = attachHeap(h.memory.source);
     const ps: number[] = [];
     for (let i = 0; i < 40; i++) ps.push(h.obj.malloc(64));
-    t.obj.free(ps[3]); // a foreign free: onto the pool's REMOTE list
-    const pool = ps[3] - (ps[3] % 16384);
-    expect(h.u32[(pool + Pool.REMOTE) >>> 2]).toBe(ps[3]);
+    // A foreign free of a block of the class's last pool (not full: the others are, the class's
+    // young sub-pools filling one after another): onto the pool's REMOTE list.
+    t.obj.free(ps[39]);
+    const pool = h.objectAllocator.poolOf(ps[39]);
+    expect(h.u32[(pool + Pool.REMOTE) >>> 2]).toBe(ps[39]);
     h.u32[(pool + Pool.REMOTE) >>> 2] = 0x2e;
     const e = corruption(() => h.check());
     expect(e.address).toBe(pool + Pool.REMOTE);

@@ -136,12 +136,13 @@ function differential(heap: Heap, seed: number, steps: number, checkEvery = 1, l
   expect(heap.stats().blocksInUse).toBe(0);
 }
 
-const wasmHeap = (opts: { shared?: boolean; alignment?: 8 | 16; poolSize?: number } = {}): Heap =>
+const wasmHeap = (opts: { shared?: boolean; alignment?: 8 | 16; poolSize?: number; subPools?: boolean } = {}): Heap =>
   createHeap({
     memory: new WebAssembly.Memory({ initial: 2, maximum: 4096, shared: opts.shared ?? false } as WebAssembly.MemoryDescriptor),
     heapBase: 4096,
     alignment: opts.alignment,
     poolSize: opts.poolSize,
+    subPools: opts.subPools,
   });
 
 describe("JS and wasm on one heap", () => {
@@ -254,7 +255,7 @@ describe("the fast path alone, with its slow paths observed", () => {
   }
 
   it("serves the head pool's blocks in wasm and calls JS only for a new arena, growth, an emptied pool that is not its class's last", () => {
-    const heap = wasmHeap();
+    const heap = wasmHeap({ subPools: false }); // whole pools from the first block (sub-pools: below)
     const { x, calls } = instance(heap);
     const a = x.malloc(24);
     expect(calls).toEqual(["malloc 24"]); // no arena yet: JS makes one (and takes the pool)
@@ -360,7 +361,7 @@ describe("the fast path alone, with its slow paths observed", () => {
   });
 
   it("fills pools in wasm (a full pool leaves usedpools there), takes the next from the arena, gives back in JS an emptied pool that is not its class's last", () => {
-    const heap = wasmHeap();
+    const heap = wasmHeap({ subPools: false });
     const { x, calls } = instance(heap);
     const size = 496;
     const perPool = Math.floor((16384 - Pool.OVERHEAD) / size); // 32 blocks of 496 bytes
@@ -373,8 +374,8 @@ describe("the fast path alone, with its slow paths observed", () => {
     heap.check(); // the full pools are out of usedpools, the counts right
     expect(heap.stats().blocksInUse).toBe(3 * perPool);
     // The full pools are out of usedpools. The first, freed whole, is the class's only listed
-    // pool when it empties: kept in wasm. The second then empties with the first listed: JS
-    // gives it back to the arena; so does the third.
+    // pool when it empties: kept in wasm (the class's spare, at its list's tail). The second then
+    // empties with the spare listed: JS gives it back to the arena; so does the third.
     for (const p of blocks.slice(0, perPool)) x.free(p);
     expect(calls).toEqual([]);
     for (const p of blocks.slice(perPool, 2 * perPool)) x.free(p);
@@ -405,8 +406,47 @@ describe("the fast path alone, with its slow paths observed", () => {
     expect(() => heap.check()).toThrow(/empty pool it may not keep/);
   });
 
-  it("heap.collect() gives back the empty pools wasm kept, on a heap without threads", () => {
+  it("a young class's sub-pools: the first slot cut by JS, the next sub-pools taken and given back in wasm, the spare kept", () => {
     const heap = wasmHeap();
+    const { x, calls } = instance(heap);
+    const o = heap.objectAllocator;
+    const slotOf = (p: number) => p & ~(16384 - 1);
+    const a = x.malloc(24);
+    expect(calls).toEqual(["malloc 24"]); // JS: the first arena, a pool slot cut into sub-pools
+    expect(o.poolBytes(o.poolOf(a))).toBe(256); // the smallest sub-pool: (256 - 48) / 24 = 8 blocks
+    const b = x.malloc(40); // another young class: a free sub-pool of the same slot, in wasm
+    expect(calls).toEqual(["malloc 24"]);
+    expect(slotOf(b)).toBe(slotOf(a));
+    expect(o.poolOf(b)).not.toBe(o.poolOf(a));
+    // Class 24 fills its sub-pool, takes another (256 bytes: it holds 256) in wasm, then a
+    // 512-byte one: none is free, so JS cuts a slot into 512-byte sub-pools.
+    const more = Array.from({ length: 20 }, () => x.malloc(24));
+    expect(calls).toEqual(["malloc 24", "malloc 24"]);
+    calls.length = 1;
+    const subs = [...new Set([a, ...more].map((p) => o.poolOf(p)))];
+    expect(subs.map((p) => o.poolBytes(p))).toEqual([256, 256, 512]);
+    heap.check();
+    heap.u8.fill(0xab, b, b + 40);
+    // Frees into sub-pools past the slot's first: in wasm too. The class's full sub-pools come
+    // back into its list; the first to empty stays as the class's spare; the next to empty goes
+    // onto its free list, in wasm.
+    for (const p of [...more].reverse()) x.free(p);
+    expect(calls).toEqual(["malloc 24"]);
+    heap.check();
+    x.free(a);
+    expect(calls).toEqual(["malloc 24"]);
+    heap.check();
+    expect(heap.u8[b + 39]).toBe(0xab);
+    x.free(b);
+    heap.check();
+    heap.collect(); // the kept spares back to the free lists, the slot back to its arena
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
+    expect(heap.stats().pools.used).toBe(0);
+  });
+
+  it("heap.collect() gives back the empty pools wasm kept, on a heap without threads", () => {
+    const heap = wasmHeap({ subPools: false });
     const { x, calls } = instance(heap);
     const ps = [x.malloc(24), x.malloc(100), x.malloc(300)];
     for (const p of ps) x.free(p); // three classes, each pool kept empty

@@ -68,6 +68,16 @@ export interface HeapOptions {
    * word looks like a free-list link. Costs instructions (see README); default false.
    */
   hardened?: boolean;
+  /**
+   * A size class that holds less than a pool's bytes takes its pools small: sub-pools of 256 bytes
+   * and up, doubling with the class's demand, cut from a shared pool (default true: a small heap
+   * takes little more than it uses), and the first arenas are small too (1, 2, 4 pools, then
+   * arenaSize). false: every class takes a whole pool (16 KiB by default) from its first block
+   * and every arena is arenaSize, as in CPython: for a heap that will be large anyway, where the
+   * young classes' frees then take the fast path too (a free into any sub-pool but its slot's
+   * first takes a slower one).
+   */
+  subPools?: boolean;
   /** With threads: how many threads may be attached at once (default 64, at most 4000). */
   maxThreads?: number;
   /**
@@ -125,6 +135,7 @@ export interface ResolvedOptions {
   arenaShift: number;
   threads: boolean;
   hardened: boolean;
+  subPools: boolean;
   /** Thread slots: 0 without threads. */
   maxThreads: number;
   /** Mean bytes between sampled sites; 0: off. */
@@ -221,6 +232,7 @@ export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
     arenaShift: shiftOption(o.arenaSize, "arenaSize", poolShift + DEFAULT_POOLS_PER_ARENA_SHIFT),
     threads,
     hardened: boolOption(o.hardened, "hardened", false),
+    subPools: boolOption(o.subPools, "subPools", true),
     maxThreads: threads ? threadCount(o.maxThreads) : 0,
     sampleInterval: sampleOption(o.sampleInterval),
     debug: debugOptions(o),

@@ -52,6 +52,7 @@
 import {
   Size,
   HOLE_ARENA_SHIFT,
+  HeapFlag,
   classSize,
   sizeClasses,
   usedSentinel,
@@ -125,6 +126,8 @@ export class ObjectAllocator {
   readonly wTop: number;
   /** Word index of the sub-pool table (SubPool): free sub-pool list heads, then HELD per class. */
   readonly wSub: number;
+  /** Whether young size classes take sub-pools (createHeap's subPools, HeapFlag.WHOLE_POOLS clear). */
+  readonly subPools: boolean;
   /** Address of the pool map. */
   readonly mapBase: number;
   /** Bytes of the pool map (0 for an allocator without small blocks: nothing is ours). */
@@ -175,6 +178,7 @@ export class ObjectAllocator {
     this.wCounters = hw + H.NARENAS_CURRENT;
     this.wTop = hw + H.TOP;
     this.wSub = (heapBase + u32[hw + H.SUBPOOLS]) >>> 2;
+    this.subPools = (u32[hw + H.FLAGS] & HeapFlag.WHOLE_POOLS) === 0;
     this.mapBase = heapBase + u32[hw + H.POOL_MAP];
     // Without small blocks, no address is ours: every call goes to the raw allocator.
     const small = opts.small ?? true;
@@ -496,7 +500,7 @@ export class ObjectAllocator {
       const ao = u32[(pool + Pool.ARENA) >>> 2];
       this.startPool(pool, idx, Math.min(this.poolSize, ao - pool));
     } // else: last used for this same class, its free list is still intact.
-    u32[this.wSub + (SubPool.HELD >>> 2) + idx] += this.poolSize;
+    this.held(idx, this.poolSize);
     // usedpools[idx] is empty (that is why we are here): the pool becomes the whole list.
     this.linkPool(pool, this.usedBase);
     return pool;
@@ -520,7 +524,7 @@ export class ObjectAllocator {
    */
   private subShift(idx: number): number {
     const held = this.u32[this.wSub + (SubPool.HELD >>> 2) + idx];
-    if (held >= this.poolSize) return 0;
+    if (this.u32[this.wSub + (SubPool.PEAK >>> 2) + idx] >= this.poolSize || !this.subPools) return 0;
     const want = Math.max(held, Pool.OVERHEAD + 2 * classSize(idx, this.alignShift), 1 << SubPool.MIN_SHIFT);
     const sub = 32 - Math.clz32(want - 1);
     return sub < this.poolShift ? sub : 0;
@@ -563,9 +567,18 @@ export class ObjectAllocator {
     u32[(pool + Pool.OWNER) >>> 2] = this.owner;
     u32[(pool + Pool.REMOTE) >>> 2] = 0;
     this.startPool(pool, idx, 1 << sub);
-    u32[this.wSub + (SubPool.HELD >>> 2) + idx] += 1 << sub;
+    this.held(idx, 1 << sub);
     this.linkPool(pool, this.usedBase);
     return pool;
+  }
+
+  /** Class idx took a pool or sub-pool of `bytes`: what it holds (SubPool.HELD), and its peak. */
+  private held(idx: number, bytes: number): void {
+    const u32 = this.u32;
+    const w = this.wSub + (SubPool.HELD >>> 2) + idx;
+    const held = (u32[w] += bytes);
+    const wp = this.wSub + (SubPool.PEAK >>> 2) + idx;
+    if (held > u32[wp]) u32[wp] = held;
   }
 
   /** The pool slot that the pool or sub-pool at pool lies in. */
@@ -680,9 +693,11 @@ export class ObjectAllocator {
   private newArena(): number {
     // From a hole in the raw heap, if one holds half an arena's pools at least; else from the top.
     // Arenas come by demand: the first holds one pool, the next two, then four..., up to
-    // poolsPerArena (a small heap's top stays near what it uses).
+    // poolsPerArena (a small heap's top stays near what it uses). By the high-water mark of
+    // arenas, not the count: a heap that shrank takes whole arenas again, not small ones that
+    // come and go as its pools do. (subPools: false: whole arenas from the first.)
     const ppa0 = this.poolsPerArena;
-    const top = Math.min(ppa0, 2 ** this.u32[this.wCounters]);
+    const top = this.subPools ? Math.min(ppa0, 2 ** this.u32[this.wCounters + 3]) : ppa0;
     const first = this.raw.mallocArena(Math.max(1, Math.min(top, ppa0 >>> HOLE_ARENA_SHIFT)), ppa0, top, this.poolSize);
     if (first === 0) return 0;
     const u32 = this.u32;

@@ -111,7 +111,13 @@ export namespace SubPool {
   export const USED_SHIFT: u32 = 8;
   export const FREE: u32 = 0;
   export const HELD: u32 = 64;
-  export const BYTES: u32 = 320;
+  export const PEAK: u32 = 320;
+  export const BYTES: u32 = 576;
+}
+export namespace HeapFlag {
+  export const THREADS: u32 = 1;
+  export const HARDENED: u32 = 2;
+  export const WHOLE_POOLS: u32 = 4;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
 export const HEAP_VERSION: u32 = 5;

@@ -23,7 +23,7 @@
 // heap handle) do all of it, and report what is wrong. Holds no state but numbers read from the
 // heap header at init().
 
-import { Arena, Chunk, H, Pool, Size, Slot, Remote, SubPool } from "./layout";
+import { Arena, Chunk, H, HeapFlag, Pool, Size, Slot, Remote, SubPool } from "./layout";
 import { initRaw, rawFree, rawMalloc, rawRealloc } from "./raw";
 
 @external("pymalloc", "malloc") declare function mallocSlow(n: u32): u32;
@@ -44,6 +44,9 @@ let usableAt: u32 = 0; // the header word H.USABLE_ARENAS
 let nfpBase: u32 = 0; // nfp2lasta[0]
 let poolsPerArena: u32 = 0;
 let heldBase: u32 = 0; // SubPool.HELD[0]: bytes of pools each class holds
+let peakBase: u32 = 0; // SubPool.PEAK[0]: the most each class ever held
+let subFreeBase: u32 = 0; // SubPool.FREE[0]: free sub-pools of 2^SubPool.MIN_SHIFT bytes, then each next shift
+let youngBelow: u32 = 0; // a class holding fewer bytes takes a sub-pool (JS): the pool size, 0 with subPools: false
 let diverted: bool = false; // divert(true): every allocation goes to JS (frees stay here)
 
 /**
@@ -70,7 +73,17 @@ export function init(heapBase: u32, slot: u32): void {
   nfpBase = heapBase + load<u32>(hw + (H.NFP2LASTA << 2));
   poolsPerArena = 1 << (load<u32>(hw + (H.ARENA_SHIFT << 2)) - poolShift);
   heldBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.HELD;
+  peakBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.PEAK;
+  subFreeBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.FREE;
+  youngBelow = (load<u32>(hw + (H.FLAGS << 2)) & HeapFlag.WHOLE_POOLS) != 0 ? 0 : 1 << poolShift;
   initRaw(heapBase, !threaded && mapBytes != 0);
+}
+
+/** The pool or sub-pool header of p in our pools (obmalloc's poolOf: SubPool in src/constants.ts). */
+@inline function poolOf(p: u32): u32 {
+  const pool = p & ~poolMask;
+  const sub = load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK;
+  return sub == 0 ? pool : p & ~((<u32>1 << sub) - 1);
 }
 
 @inline function isOurs(p: u32): bool {
@@ -138,8 +151,8 @@ export function init(heapBase: u32, slot: u32): void {
  */
 function poolFromArena(idx: u32, sp: u32): u32 {
   if (threaded) return 0;
-  const heldAt = heldBase + (idx << 2);
-  if (load<u32>(heldAt) < <u32>1 << poolShift) return 0;
+  const peakAt = peakBase + (idx << 2);
+  if (load<u32>(peakAt) < youngBelow) return subPoolFromList(idx, sp);
   const ao = load<u32>(usableAt);
   if (ao == 0 || ao >= <u32>(memory.size() << 16) - Arena.OVERHEAD || load<u32>(ao + Arena.MAGIC) != (Arena.MAGIC_VALUE ^ ao)) return 0;
   const nf = load<u32>(ao + Arena.NFREEPOOLS);
@@ -178,12 +191,132 @@ function poolFromArena(idx: u32, sp: u32): u32 {
     store<u32>(pool + Pool.FREEBLOCK, pool + Pool.OVERHEAD);
     store<u32>(pool + Pool.OVERHEAD, 0);
   }
-  store<u32>(heldAt, load<u32>(heldAt) + (1 << poolShift));
+  const heldAt = heldBase + (idx << 2);
+  const held = load<u32>(heldAt) + (1 << poolShift);
+  store<u32>(heldAt, held);
+  if (held > load<u32>(peakAt)) store<u32>(peakAt, held);
   store<u32>(pool + Pool.NEXT, sp);
   store<u32>(pool + Pool.PREV, sp);
   store<u32>(sp + Pool.NEXT, pool);
   store<u32>(sp + Pool.PREV, pool);
   return pool;
+}
+
+/**
+ * usedpools[idx] (sentinel sp) of a young class is empty: a free sub-pool of the size the class
+ * takes next (obmalloc's subShift: doubling with what it holds, two blocks at least), from its
+ * free list, linked in as the class's only pool, as obmalloc's subPoolFor takes it. 0 when JS
+ * must do it: no free sub-pool of that size (JS cuts a pool slot), or anything damaged.
+ */
+function subPoolFromList(idx: u32, sp: u32): u32 {
+  const size = (idx + 1) << alignShift;
+  const heldAt = heldBase + (idx << 2);
+  const held = load<u32>(heldAt);
+  const want = max<u32>(max<u32>(held, Pool.OVERHEAD + 2 * size), <u32>1 << SubPool.MIN_SHIFT);
+  const sub: u32 = <u32>32 - clz<u32>(want - 1);
+  if (sub >= poolShift) return 0;
+  const listAt = subFreeBase + ((sub - SubPool.MIN_SHIFT) << 2);
+  const pool = load<u32>(listAt);
+  if (pool == 0 || (pool & ((<u32>1 << sub) - 1)) != 0 || !isOurs(pool)) return 0;
+  if ((load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK) != sub || load<u32>(pool) != 0 || load<u32>(pool + Pool.SZIDX) != Pool.SZIDX_NONE || load<u32>(pool + Pool.PREV) != 0) return 0;
+  const next = load<u32>(pool + Pool.NEXT);
+  if (next != 0 && (next >= <u32>(memory.size() << 16) - Pool.OVERHEAD || load<u32>(next + Pool.PREV) != pool)) return 0;
+  const slot = pool & ~poolMask;
+  const sw = load<u32>(slot + Pool.SUB);
+  if ((sw & SubPool.SHIFT_MASK) != sub) return 0;
+  store<u32>(listAt, next);
+  if (next != 0) store<u32>(next + Pool.PREV, 0);
+  store<u32>(slot + Pool.SUB, sw + (1 << SubPool.USED_SHIFT));
+  store<u32>(pool + Pool.OWNER, owner);
+  store<u32>(pool + Pool.REMOTE, 0);
+  store<u32>(pool + Pool.SZIDX, idx);
+  store<u32>(pool + Pool.SIZE, size);
+  store<u32>(pool + Pool.NEXTOFFSET, Pool.OVERHEAD + size);
+  store<u32>(pool + Pool.MAXNEXTOFFSET, (<u32>1 << sub) - size);
+  store<u32>(pool + Pool.FREEBLOCK, pool + Pool.OVERHEAD);
+  store<u32>(pool + Pool.OVERHEAD, 0);
+  const nowHeld = held + (1 << sub);
+  store<u32>(heldAt, nowHeld);
+  const peakAt = peakBase + (idx << 2);
+  if (nowHeld > load<u32>(peakAt)) store<u32>(peakAt, nowHeld);
+  store<u32>(pool + Pool.NEXT, sp);
+  store<u32>(pool + Pool.PREV, sp);
+  store<u32>(sp + Pool.NEXT, pool);
+  store<u32>(sp + Pool.PREV, pool);
+  return pool;
+}
+
+/**
+ * free(p) empties the pool (or sub-pool) at pool, listed with others of its class (fb: its free
+ * list's head, non-zero). It stays, moved to the list's tail, as the class's spare, unless the
+ * tail already holds an empty pool: then a sub-pool goes onto its free list (freeEmptiedSub), and
+ * anything else is JS's to give back (false, nothing written). So a program whose blocks of a
+ * class hover at a pool's boundary (binary trees) does not give a pool back and take one again
+ * for every tree; at most one empty pool of a class stays listed, as check() requires, and
+ * heap.collect() gives it back.
+ */
+function freeEmptied(p: u32, pool: u32, fb: u32): bool {
+  const idx = load<u32>(pool + Pool.SZIDX);
+  if (idx >= nClasses) return false;
+  const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
+  const tail = load<u32>(sp + Pool.PREV);
+  if (tail != pool && load<u32>(tail) == 0) return freeEmptiedSub(p, pool, fb);
+  const next = load<u32>(pool + Pool.NEXT);
+  const prev = load<u32>(pool + Pool.PREV);
+  const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
+  if (next >= end || prev >= end || tail >= end || load<u32>(next + Pool.PREV) != pool || load<u32>(prev + Pool.NEXT) != pool || load<u32>(tail + Pool.NEXT) != sp) return false;
+  store<u32>(p, fb);
+  store<u32>(pool + Pool.FREEBLOCK, p);
+  store<u32>(pool, 0);
+  if (tail != pool) {
+    store<u32>(next + Pool.PREV, prev);
+    store<u32>(prev + Pool.NEXT, next);
+    store<u32>(pool + Pool.PREV, tail);
+    store<u32>(pool + Pool.NEXT, sp);
+    store<u32>(tail + Pool.NEXT, pool);
+    store<u32>(sp + Pool.PREV, pool);
+  }
+  return true;
+}
+
+/**
+ * free(p) empties the sub-pool at pool (fb: its free list's head, non-zero), which is not its
+ * class's only listed pool: the block freed, the sub-pool out of usedpools and onto the free list
+ * of its size, as obmalloc's returnPool and freeSubPool do; false (nothing written) when JS must
+ * do it: a whole pool (back to its arena), its slot's last sub-pool in use (the slot goes back),
+ * threads, or a damaged link.
+ */
+function freeEmptiedSub(p: u32, pool: u32, fb: u32): bool {
+  if (threaded) return false;
+  const sub = load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK;
+  if (sub == 0) return false;
+  const slot = pool & ~poolMask;
+  const sw = load<u32>(slot + Pool.SUB);
+  if ((sw & SubPool.SHIFT_MASK) != sub || sw >> SubPool.USED_SHIFT <= 1) return false;
+  const idx = load<u32>(pool + Pool.SZIDX);
+  if (idx >= nClasses) return false;
+  const next = load<u32>(pool + Pool.NEXT);
+  const prev = load<u32>(pool + Pool.PREV);
+  const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
+  if (next >= end || prev >= end || load<u32>(next + Pool.PREV) != pool || load<u32>(prev + Pool.NEXT) != pool) return false;
+  const listAt = subFreeBase + ((sub - SubPool.MIN_SHIFT) << 2);
+  const head = load<u32>(listAt);
+  if (head >= end) return false;
+  store<u32>(next + Pool.PREV, prev);
+  store<u32>(prev + Pool.NEXT, next);
+  store<u32>(p, fb);
+  store<u32>(pool + Pool.FREEBLOCK, p);
+  store<u32>(pool, 0);
+  store<u32>(pool + Pool.SZIDX, Pool.SZIDX_NONE);
+  const heldAt = heldBase + (idx << 2);
+  const held = load<u32>(heldAt);
+  store<u32>(heldAt, held > (<u32>1 << sub) ? held - (1 << sub) : 0);
+  store<u32>(pool + Pool.NEXT, head);
+  store<u32>(pool + Pool.PREV, 0);
+  if (head != 0) store<u32>(head + Pool.PREV, pool);
+  store<u32>(listAt, pool);
+  store<u32>(slot + Pool.SUB, sw - (1 << SubPool.USED_SHIFT));
+  return true;
 }
 
 /** A free pool of class size `size` about to be reused with its kept list: obmalloc's checkKeptList. */
@@ -245,16 +378,22 @@ function mallocMore(idx: u32, sp: u32, pool: u32): u32 {
  * class's only listed pool; false (nothing written) when JS must do it or report it.
  */
 @inline function freeSmall(p: u32): bool {
-  const pool = p & ~poolMask;
-  const off = p - pool - Pool.OVERHEAD;
+  let pool = p & ~poolMask;
+  let off = p - pool - Pool.OVERHEAD;
+  if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD) {
+    // Past the slot's first pool's carved blocks: a block of another sub-pool of the slot?
+    pool = poolOf(p);
+    off = p - pool - Pool.OVERHEAD;
+    if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD) return false;
+  }
   const cnt = load<u32>(pool);
   const fb = load<u32>(pool + Pool.FREEBLOCK);
-  if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD || fb == p) return false;
+  if (fb == p) return false;
   if (off % load<u32>(pool + Pool.SIZE) != 0 || load<u32>(pool + Pool.OWNER) != owner) return false;
   // One test on the common path for two rare cases. cnt 0: no live block (JS reports it). cnt 1:
   // the pool empties: kept (still listed, empty) when it is its class's only listed pool (both
   // links the sentinel), as threads heaps keep one; else back to its arena (JS, under the lock).
-  if (cnt <= 1 && (cnt == 0 || fb == 0 || load<u32>(pool + Pool.NEXT) != load<u32>(pool + Pool.PREV))) return false;
+  if (cnt <= 1 && (cnt == 0 || fb == 0 || load<u32>(pool + Pool.NEXT) != load<u32>(pool + Pool.PREV))) return cnt == 1 && fb != 0 && freeEmptied(p, pool, fb);
   store<u32>(p, fb);
   store<u32>(pool + Pool.FREEBLOCK, p);
   store<u32>(pool, cnt - 1);
@@ -325,7 +464,7 @@ export function realloc(p: u32, n: u32): u32 {
     const q = rawRealloc(p, n);
     return q != 0 ? q : reallocSlow(p, n);
   }
-  const pool = p & ~poolMask;
+  const pool = poolOf(p);
   const off = p - pool - Pool.OVERHEAD;
   const size = load<u32>(pool + Pool.SIZE);
   if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD || load<u32>(pool) == 0 || off % size != 0 || load<u32>(pool + Pool.FREEBLOCK) == p)
