@@ -84,29 +84,31 @@ export const enum Pool {
 }
 
 /**
- * Sub-pools: a young size class (one that holds less than a pool's bytes) takes its pools small.
- * A pool slot of an arena is cut into sub-pools of 2^shift bytes (MIN_SHIFT..poolShift - 1), each
- * a pool of its own (header, free list, usedpools links): malloc and free's fast paths do not
- * tell them apart. A block's pool is found by masking its address with the pool size, then, when
- * that header's Pool.SUB holds a shift, with the sub-pool size (ObjectAllocator.poolOf). free's
- * fast path masks with the pool size only: a block of any sub-pool but the slot's first lies
- * past that sub-pool's carved blocks and takes the slow path, which finds its sub-pool. A class
- * takes sub-pools of doubling size (its first holds two blocks at least, at least 2^MIN_SHIFT
- * bytes; each next one as many bytes as the class holds) until it holds a pool's bytes, then
- * whole pools, for good (a class that has needed a pool's bytes once is no small one: its
- * next pools are whole even after it shrank). Free sub-pools wait on one list per shift (the table at H.SUBPOOLS); a slot whose
- * sub-pools are all free goes back to its arena as a pool. A sub-pool cut short by the arena
- * header (the arena's last pool's tail) is never used.
+ * Sub-pools: a young size class (one that has never held a pool's bytes) takes its pools small.
+ * A pool slot of an arena is cut into sub-pools of 2^SHIFT bytes (1 KiB), each a pool of its own
+ * (header, free list, usedpools links): malloc and free's fast paths do not tell them apart. A
+ * block's pool is found by masking its address with the pool size, then, when that header's
+ * Pool.SUB holds a shift, with the sub-pool size (ObjectAllocator.poolOf). free's fast path masks
+ * with the pool size only: a block of any sub-pool but the slot's first lies past that
+ * sub-pool's carved blocks and takes the slow path, which finds its sub-pool. A class takes
+ * sub-pools until it has held a pool's bytes (SubPool.PEAK), then whole pools, for good (a class
+ * that has needed a pool's bytes once is no small one: its next pools are whole even after it
+ * shrank). Free sub-pools wait on a list (the table at H.SUBPOOLS); a slot whose sub-pools are
+ * all free goes back to its arena as a pool. A sub-pool cut short by the arena header (the
+ * arena's last pool's tail) is never used. One size for all: of the sizes tried (256 B to 2 KiB,
+ * doubling with a class's demand or not, two to four blocks at least), one 1 KiB size took the
+ * least footprint from 64 KiB to 16 MiB of live data (bench:footprint; every other size or rule
+ * leaves more slots part-used: one per size), though a 512-byte class gets one block a sub-pool.
  */
 export const enum SubPool {
-  MIN_SHIFT = 8, // 256 bytes
+  SHIFT = 10, // 1 KiB
   /** Bits of Pool.SUB: the shift, and (slot's first header) the count of sub-pools in use. */
   SHIFT_MASK = 0xff,
   USED_SHIFT = 8,
-  /** The table at H.SUBPOOLS (byte offsets): list heads of free sub-pools, one per shift from MIN_SHIFT. */
+  /** The table at H.SUBPOOLS (byte offsets): the head of the list of free sub-pools. */
   FREE = 0,
-  /** Per size class, bytes of the pools and sub-pools it holds (the next sub-pool's size). */
-  HELD = 64,
+  /** Per size class, bytes of the pools and sub-pools it holds. */
+  HELD = 16,
   /** Per size class, the most bytes it ever held at once: a pool's bytes or more, whole pools from then on. */
   PEAK = HELD + Size.MAX_SIZE_CLASSES * 4,
   BYTES = PEAK + Size.MAX_SIZE_CLASSES * 4,

@@ -413,18 +413,22 @@ describe("the fast path alone, with its slow paths observed", () => {
     const slotOf = (p: number) => p & ~(16384 - 1);
     const a = x.malloc(24);
     expect(calls).toEqual(["malloc 24"]); // JS: the first arena, a pool slot cut into sub-pools
-    expect(o.poolBytes(o.poolOf(a))).toBe(256); // the smallest sub-pool: (256 - 48) / 24 = 8 blocks
+    expect(o.poolBytes(o.poolOf(a))).toBe(1024); // a sub-pool: (1024 - 48) / 24 = 40 blocks
     const b = x.malloc(40); // another young class: a free sub-pool of the same slot, in wasm
     expect(calls).toEqual(["malloc 24"]);
     expect(slotOf(b)).toBe(slotOf(a));
     expect(o.poolOf(b)).not.toBe(o.poolOf(a));
-    // Class 24 fills its sub-pool, takes another (256 bytes: it holds 256) in wasm, then a
-    // 512-byte one: none is free, so JS cuts a slot into 512-byte sub-pools.
-    const more = Array.from({ length: 20 }, () => x.malloc(24));
-    expect(calls).toEqual(["malloc 24", "malloc 24"]);
-    calls.length = 1;
+    // Class 24 fills its sub-pool and takes another from the free list, in wasm.
+    const more = Array.from({ length: 60 }, () => x.malloc(24));
+    expect(calls).toEqual(["malloc 24"]);
     const subs = [...new Set([a, ...more].map((p) => o.poolOf(p)))];
-    expect(subs.map((p) => o.poolBytes(p))).toEqual([256, 256, 512]);
+    expect(subs.map((p) => o.poolBytes(p))).toEqual([1024, 1024]);
+    heap.check();
+    // A class with one block a sub-pool (496 bytes): each sub-pool full at once, empty at its free.
+    const big = [x.malloc(496), x.malloc(496)];
+    expect(calls).toEqual(["malloc 24"]);
+    for (const p of big) x.free(p);
+    expect(calls).toEqual(["malloc 24"]);
     heap.check();
     heap.u8.fill(0xab, b, b + 40);
     // Frees into sub-pools past the slot's first: in wasm too. The class's full sub-pools come

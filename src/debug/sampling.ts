@@ -434,9 +434,12 @@ export class SampledFamily extends WrappingFamily implements Family {
 /** Bitmap bytes for a memory of at most maxBytes. */
 const mapBytes = (maxBytes: number): number => Math.ceil(Math.ceil(maxBytes / 2 ** Sample.MAP_SHIFT) / 8);
 
+/** Bytes of the sampling state (with its bitmap) of a heap whose memory holds at most maxBytes. */
+export const samplingStateBytes = (maxBytes: number): number => Sample.S_MAP + mapBytes(maxBytes);
+
 /** A new heap's sampling state (createHeap with sampleInterval, release modes): written, and named in the header. */
 export function createSamplingState(raw: RawAllocator, memory: Memory, heapBase: number, interval: number): void {
-  const bytes = Sample.S_MAP + mapBytes(memory.maxBytes);
+  const bytes = samplingStateBytes(memory.maxBytes);
   const state = raw.malloc(bytes);
   if (state === 0) throw new RangeError(`sampleInterval: no room for the sampling state (${bytes} bytes) in this memory`);
   memory.refresh();

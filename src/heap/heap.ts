@@ -15,7 +15,7 @@ import {
   Slot,
   SlotState,
 } from "../constants.js";
-import { PymallocError, hex } from "../errors.js";
+import { HeapCorruptionError, PymallocError, hex } from "../errors.js";
 import { DebugFamily, DebugState, HeapDebugHost, type DebugOptions, type LeakReport, leakReport } from "../debug/hooks.js";
 import { Memory, MemoryViews, isSharedBuffer, type MemorySource } from "../memory/memory.js";
 import type { ObjectAllocator } from "../obmalloc/obmalloc.js";
@@ -31,7 +31,7 @@ import { debugMallocStats } from "../introspect/mallocstats.js";
 import { divertFastPaths, wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
 import { CHECK_WAIT_MS, SharedLock } from "../threads/lock.js";
 import { LockedFamily, withLock } from "../threads/locked.js";
-import { SampledFamily, Sampler, createSamplingState, sampledLeaks } from "../debug/sampling.js";
+import { SampledFamily, Sampler, createSamplingState, sampledLeaks, samplingStateBytes } from "../debug/sampling.js";
 import { takeSnapshot, type HeapSnapshot } from "../introspect/snapshot.js";
 import { FAULT_FAMILIES, FaultFamily, resolvePlan, type FaultFamilyName, type FaultPlan } from "./faults.js";
 
@@ -117,6 +117,9 @@ export class Heap extends MemoryViews {
       // Sampled sites: the family class is chosen here, once; a heap without them never runs it.
       if (created && sampleInterval > 0) createSamplingState(this.rawAllocator, memory, heapBase, sampleInterval);
       const state = memory.views.u32[hw + H.SAMPLES];
+      // A heap attached from bytes: the state must be a live raw block that holds it.
+      if (state !== 0 && this.rawAllocator.liveUsable(state) < samplingStateBytes(memory.maxBytes))
+        throw new HeapCorruptionError(heapBase + H.SAMPLES * 4, `sampling state ${hex(state)} is no live block of its ${samplingStateBytes(memory.maxBytes)} bytes`, "H.SAMPLES");
       const s = (this.sampler = state === 0 ? undefined : new Sampler(memory, state, slot, this.lock, (n) => this.rawAllocator.malloc(n), (p) => this.rawAllocator.free(p)));
       if (s !== undefined) fams = { o: new SampledFamily(below.o, small, s), m: new SampledFamily(below.m, small, s), r: new SampledFamily(below.r, passThrough, s) };
     } else {

@@ -229,7 +229,7 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
   }
   // Thread slots: state, delayed list head, usedpools links (a sentinel, or a pool or sub-pool in
   // the chunks: aligned to the smallest sub-pool).
-  const poolMask = 2 ** Math.min(poolShift, SubPool.MIN_SHIFT) - 1;
+  const poolMask = 2 ** Math.min(poolShift, SubPool.SHIFT) - 1;
   for (let k = 0; k < l.nSlots; k++) {
     const slot = heapBase + l.threadSlots + k * Slot.BYTES;
     const st = u32[(slot + Slot.STATE) >>> 2];
@@ -249,12 +249,8 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
     const v = u32[(heapBase + off) >>> 2];
     if (v !== 0 && !inHeap(v)) tbl(off, `nfp2lasta[${k}]`, v);
   }
-  // Free sub-pool lists, one head per shift below the pool's: 0, or a sub-pool header in the
-  // chunks, aligned to its size (check() follows the lists).
-  for (let s = SubPool.MIN_SHIFT; s < MAX_POOL_SHIFT; s++) {
-    const off = l.subPools + SubPool.FREE + (s - SubPool.MIN_SHIFT) * 4;
-    const v = u32[(heapBase + off) >>> 2];
-    if (v !== 0 && (s >= poolShift || !inHeap(v) || (v & ((1 << s) - 1)) !== 0)) tbl(off, `free sub-pool list (${2 ** s} bytes) head`, v);
-  }
+  // The free sub-pool list's head: 0, or a sub-pool header in the chunks (check() follows the list).
+  const subHead = u32[(heapBase + l.subPools + SubPool.FREE) >>> 2];
+  if (subHead !== 0 && (!inHeap(subHead) || (subHead & ((1 << SubPool.SHIFT) - 1)) !== 0)) tbl(l.subPools + SubPool.FREE, "free sub-pool list head", subHead);
   if (l.poolMap + l.poolMapBytes > l.headerBytes) bad(H.POOL_MAP, "pool map runs past the header");
 }

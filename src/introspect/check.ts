@@ -152,7 +152,7 @@ export function checkHeap(heap: Heap): void {
       }
       // A slot cut into sub-pools: each one a pool of 2^sub bytes, free (on its list) or in use;
       // one cut short by the arena header is never used.
-      if (sub < SubPool.MIN_SHIFT || sub >= o.poolShift) fail(slot + Pool.SUB, `sub-pool shift ${sub} outside ${SubPool.MIN_SHIFT}..${o.poolShift - 1}`, "Pool.SUB");
+      if (sub !== SubPool.SHIFT) fail(slot + Pool.SUB, `sub-pool shift ${sub}, not ${SubPool.SHIFT}`, "Pool.SUB");
       let inUse = 0;
       for (let sp = slot; sp < slot + ps; sp += 1 << sub) {
         if (u32[(sp + Pool.ARENA) >>> 2] !== a) fail(sp + Pool.ARENA, "sub-pool's arena link is wrong", "Pool.ARENA");
@@ -172,15 +172,13 @@ export function checkHeap(heap: Heap): void {
   }
   // Free sub-pool lists: exactly the free sub-pools found above, each on its size's list once.
   let listedSubs = 0;
-  for (let sub = SubPool.MIN_SHIFT; sub < o.poolShift; sub++) {
-    let at: number = (o.wSub + (SubPool.FREE >>> 2) + sub - SubPool.MIN_SHIFT) * 4;
-    let prev = 0;
-    for (let sp: number = u32[at >>> 2]; sp !== 0; prev = sp, at = sp + Pool.NEXT, sp = u32[at >>> 2]) {
-      const field = prev === 0 ? "free sub-pool list" : "Pool.NEXT";
-      if (!subFree.has(sp) || (u32[(sp + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== sub) fail(at, `free sub-pool list (${1 << sub} bytes) holds ${sp}, no free sub-pool of that size`, field);
-      if (u32[(sp + Pool.PREV) >>> 2] !== prev) fail(sp + Pool.PREV, "free sub-pool list back link is wrong", "Pool.PREV");
-      if (++listedSubs > subFree.size) fail(at, "free sub-pool lists hold more than the free sub-pools (a cycle?)", field);
-    }
+  let at: number = (o.wSub + (SubPool.FREE >>> 2)) * 4;
+  let prev = 0;
+  for (let sp: number = u32[at >>> 2]; sp !== 0; prev = sp, at = sp + Pool.NEXT, sp = u32[at >>> 2]) {
+    const field = prev === 0 ? "free sub-pool list" : "Pool.NEXT";
+    if (!subFree.has(sp) || (u32[(sp + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== SubPool.SHIFT) fail(at, `free sub-pool list holds ${sp}, no free sub-pool`, field);
+    if (u32[(sp + Pool.PREV) >>> 2] !== prev) fail(sp + Pool.PREV, "free sub-pool list back link is wrong", "Pool.PREV");
+    if (++listedSubs > subFree.size) fail(at, "the free sub-pool list holds more than the free sub-pools (a cycle?)", field);
   }
   if (listedSubs !== subFree.size) fail(hb, `${subFree.size - listedSubs} free sub-pools are on no free sub-pool list`, "free sub-pool list");
 

@@ -518,16 +518,9 @@ export class ObjectAllocator {
     u32[(pool + Pool.OVERHEAD) >>> 2] = 0;
   }
 
-  /**
-   * The size shift of the next pool class idx takes: a sub-pool's (doubling with what the class
-   * holds, holding two blocks at least), or 0 for a whole pool (the class holds a pool's bytes).
-   */
+  /** The size shift of the next pool class idx takes: SubPool.SHIFT while the class is young, else 0 (a whole pool). */
   private subShift(idx: number): number {
-    const held = this.u32[this.wSub + (SubPool.HELD >>> 2) + idx];
-    if (this.u32[this.wSub + (SubPool.PEAK >>> 2) + idx] >= this.poolSize || !this.subPools) return 0;
-    const want = Math.max(held, Pool.OVERHEAD + 2 * classSize(idx, this.alignShift), 1 << SubPool.MIN_SHIFT);
-    const sub = 32 - Math.clz32(want - 1);
-    return sub < this.poolShift ? sub : 0;
+    return this.subPools && this.u32[this.wSub + (SubPool.PEAK >>> 2) + idx] < this.poolSize ? SubPool.SHIFT : 0;
   }
 
   /**
@@ -536,7 +529,7 @@ export class ObjectAllocator {
    */
   private subPoolFor(idx: number, sub: number): number {
     let u32 = this.u32;
-    const wHead = this.wSub + (SubPool.FREE >>> 2) + sub - SubPool.MIN_SHIFT;
+    const wHead = this.wSub + (SubPool.FREE >>> 2);
     let pool = u32[wHead];
     if (pool !== 0) {
       if (!this.isOurs(pool) || (pool & ((1 << sub) - 1)) !== 0 || (u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== sub || u32[pool >>> 2] !== 0 || u32[(pool + Pool.SZIDX) >>> 2] !== Pool.SZIDX_NONE)
@@ -599,8 +592,7 @@ export class ObjectAllocator {
   /** Take the free sub-pool sp off its free list (links checked: never write through a damaged one). */
   private unlinkFreeSub(sp: number): void {
     const u32 = this.u32;
-    const sub = u32[(sp + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
-    const wHead = this.wSub + (SubPool.FREE >>> 2) + sub - SubPool.MIN_SHIFT;
+    const wHead = this.wSub + (SubPool.FREE >>> 2);
     const next = u32[(sp + Pool.NEXT) >>> 2];
     const prev = u32[(sp + Pool.PREV) >>> 2];
     if ((prev === 0 ? u32[wHead] : u32[(prev + Pool.NEXT) >>> 2]) !== sp || (next !== 0 && u32[(next + Pool.PREV) >>> 2] !== sp))
@@ -925,7 +917,7 @@ export class ObjectAllocator {
     if ((word & SubPool.SHIFT_MASK) !== sub || used === 0) brokenPool(slot, Pool.SUB, "Pool.SUB", "its sub-pool word does not match the sub-pool freed in it");
     if (used > 1) {
       u32[(slot + Pool.SUB) >>> 2] = word - (1 << SubPool.USED_SHIFT);
-      this.linkFreeSub(pool, this.wSub + (SubPool.FREE >>> 2) + sub - SubPool.MIN_SHIFT);
+      this.linkFreeSub(pool, this.wSub + (SubPool.FREE >>> 2));
       return false;
     }
     for (const sp of this.poolsOfSlot(slot, u32[(pool + Pool.ARENA) >>> 2])) if (sp !== pool) this.unlinkFreeSub(sp);

@@ -210,8 +210,17 @@ function damageCase(seed) {
   let a;
   if (k === "anywhere") a = heap.heapBase + ri(heap.rawAllocator.top + 8 - heap.heapBase);
   else a = pick(t[k]);
+  const chunkStarts = new Set(t.chunk.filter((x) => (x & 15) === 8));
+  const before = heap.u32[(a & ~3) >>> 2];
   const what = damage(heap, model, a);
   if (what === null) return "skip";
+  // Not detectable by design: an in-use raw chunk's size word enlarged to end exactly where a
+  // later chunk starts, its flags intact. The chain stays consistent (the chunks it swallowed are
+  // skipped) and an in-use chunk's size has no second copy (its last word is its user's, TLSF's
+  // layout): README, "A damaged heap", says so. Counted apart, not as found.
+  const c = what.a - Chunk.SIZE;
+  const grown = heap.u32[what.a >>> 2];
+  if (chunkStarts.has(c) && (before & Flag.FREE) === 0 && (grown & 15) === (before & 15) && (grown & ~15) > (before & ~15) && (chunkStarts.has(c + (grown & ~15)) || c + (grown & ~15) === heap.rawAllocator.top)) return "skip";
   // A free block's link rewritten to anything outside its pool's carved blocks (what a stray
   // write of a pointer or a number mostly gives): release mode must refuse it without check().
   // (A link to another place among its pool's carved blocks is check()'s to find, or malloc's

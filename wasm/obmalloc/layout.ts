@@ -106,13 +106,13 @@ export namespace Tlsf {
   export const OWN_LIST_TRIES: u32 = 4;
 }
 export namespace SubPool {
-  export const MIN_SHIFT: u32 = 8;
+  export const SHIFT: u32 = 10;
   export const SHIFT_MASK: u32 = 255;
   export const USED_SHIFT: u32 = 8;
   export const FREE: u32 = 0;
-  export const HELD: u32 = 64;
-  export const PEAK: u32 = 320;
-  export const BYTES: u32 = 576;
+  export const HELD: u32 = 16;
+  export const PEAK: u32 = 272;
+  export const BYTES: u32 = 528;
 }
 export namespace HeapFlag {
   export const THREADS: u32 = 1;

@@ -45,7 +45,7 @@ let nfpBase: u32 = 0; // nfp2lasta[0]
 let poolsPerArena: u32 = 0;
 let heldBase: u32 = 0; // SubPool.HELD[0]: bytes of pools each class holds
 let peakBase: u32 = 0; // SubPool.PEAK[0]: the most each class ever held
-let subFreeBase: u32 = 0; // SubPool.FREE[0]: free sub-pools of 2^SubPool.MIN_SHIFT bytes, then each next shift
+let subFreeBase: u32 = 0; // SubPool.FREE: the head of the free sub-pool list
 let youngBelow: u32 = 0; // a class holding fewer bytes takes a sub-pool (JS): the pool size, 0 with subPools: false
 let diverted: bool = false; // divert(true): every allocation goes to JS (frees stay here)
 
@@ -203,19 +203,16 @@ function poolFromArena(idx: u32, sp: u32): u32 {
 }
 
 /**
- * usedpools[idx] (sentinel sp) of a young class is empty: a free sub-pool of the size the class
- * takes next (obmalloc's subShift: doubling with what it holds, two blocks at least), from its
- * free list, linked in as the class's only pool, as obmalloc's subPoolFor takes it. 0 when JS
- * must do it: no free sub-pool of that size (JS cuts a pool slot), or anything damaged.
+ * usedpools[idx] (sentinel sp) of a young class is empty: a free sub-pool from the free list,
+ * linked in as the class's only pool, as obmalloc's subPoolFor takes it. 0 when JS must do it:
+ * no free sub-pool (JS cuts a pool slot), or anything damaged.
  */
 function subPoolFromList(idx: u32, sp: u32): u32 {
   const size = (idx + 1) << alignShift;
   const heldAt = heldBase + (idx << 2);
   const held = load<u32>(heldAt);
-  const want = max<u32>(max<u32>(held, Pool.OVERHEAD + 2 * size), <u32>1 << SubPool.MIN_SHIFT);
-  const sub: u32 = <u32>32 - clz<u32>(want - 1);
-  if (sub >= poolShift) return 0;
-  const listAt = subFreeBase + ((sub - SubPool.MIN_SHIFT) << 2);
+  const sub: u32 = SubPool.SHIFT;
+  const listAt = subFreeBase;
   const pool = load<u32>(listAt);
   if (pool == 0 || (pool & ((<u32>1 << sub) - 1)) != 0 || !isOurs(pool)) return 0;
   if ((load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK) != sub || load<u32>(pool) != 0 || load<u32>(pool + Pool.SZIDX) != Pool.SZIDX_NONE || load<u32>(pool + Pool.PREV) != 0) return 0;
@@ -260,7 +257,7 @@ function freeEmptied(p: u32, pool: u32, fb: u32): bool {
   if (idx >= nClasses) return false;
   const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
   const tail = load<u32>(sp + Pool.PREV);
-  if (tail != pool && load<u32>(tail) == 0) return freeEmptiedSub(p, pool, fb);
+  if (tail != pool && load<u32>(tail) == 0) return freeEmptiedSub(p, pool, fb, true);
   const next = load<u32>(pool + Pool.NEXT);
   const prev = load<u32>(pool + Pool.PREV);
   const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
@@ -280,13 +277,13 @@ function freeEmptied(p: u32, pool: u32, fb: u32): bool {
 }
 
 /**
- * free(p) empties the sub-pool at pool (fb: its free list's head, non-zero), which is not its
- * class's only listed pool: the block freed, the sub-pool out of usedpools and onto the free list
- * of its size, as obmalloc's returnPool and freeSubPool do; false (nothing written) when JS must
- * do it: a whole pool (back to its arena), its slot's last sub-pool in use (the slot goes back),
- * threads, or a damaged link.
+ * free(p) empties the sub-pool at pool (fb: its free list's head), listed with others of its
+ * class (listed), or full and so out of usedpools (fb 0: a sub-pool of one block): the block
+ * freed, the sub-pool (out of usedpools) onto the free sub-pool list, as obmalloc's returnPool
+ * and freeSubPool do; false (nothing written) when JS must do it: a whole pool (back to its
+ * arena), its slot's last sub-pool in use (the slot goes back), threads, or a damaged link.
  */
-function freeEmptiedSub(p: u32, pool: u32, fb: u32): bool {
+function freeEmptiedSub(p: u32, pool: u32, fb: u32, listed: bool): bool {
   if (threaded) return false;
   const sub = load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK;
   if (sub == 0) return false;
@@ -295,15 +292,17 @@ function freeEmptiedSub(p: u32, pool: u32, fb: u32): bool {
   if ((sw & SubPool.SHIFT_MASK) != sub || sw >> SubPool.USED_SHIFT <= 1) return false;
   const idx = load<u32>(pool + Pool.SZIDX);
   if (idx >= nClasses) return false;
-  const next = load<u32>(pool + Pool.NEXT);
-  const prev = load<u32>(pool + Pool.PREV);
   const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
-  if (next >= end || prev >= end || load<u32>(next + Pool.PREV) != pool || load<u32>(prev + Pool.NEXT) != pool) return false;
-  const listAt = subFreeBase + ((sub - SubPool.MIN_SHIFT) << 2);
+  const listAt = subFreeBase;
   const head = load<u32>(listAt);
   if (head >= end) return false;
-  store<u32>(next + Pool.PREV, prev);
-  store<u32>(prev + Pool.NEXT, next);
+  if (listed) {
+    const next = load<u32>(pool + Pool.NEXT);
+    const prev = load<u32>(pool + Pool.PREV);
+    if (next >= end || prev >= end || load<u32>(next + Pool.PREV) != pool || load<u32>(prev + Pool.NEXT) != pool) return false;
+    store<u32>(next + Pool.PREV, prev);
+    store<u32>(prev + Pool.NEXT, next);
+  }
   store<u32>(p, fb);
   store<u32>(pool + Pool.FREEBLOCK, p);
   store<u32>(pool, 0);
@@ -393,7 +392,7 @@ function mallocMore(idx: u32, sp: u32, pool: u32): u32 {
   // One test on the common path for two rare cases. cnt 0: no live block (JS reports it). cnt 1:
   // the pool empties: kept (still listed, empty) when it is its class's only listed pool (both
   // links the sentinel), as threads heaps keep one; else back to its arena (JS, under the lock).
-  if (cnt <= 1 && (cnt == 0 || fb == 0 || load<u32>(pool + Pool.NEXT) != load<u32>(pool + Pool.PREV))) return cnt == 1 && fb != 0 && freeEmptied(p, pool, fb);
+  if (cnt <= 1 && (cnt == 0 || fb == 0 || load<u32>(pool + Pool.NEXT) != load<u32>(pool + Pool.PREV))) return cnt == 1 && (fb != 0 ? freeEmptied(p, pool, fb) : freeEmptiedSub(p, pool, 0, false));
   store<u32>(p, fb);
   store<u32>(pool + Pool.FREEBLOCK, p);
   store<u32>(pool, cnt - 1);
