@@ -114,6 +114,9 @@ export const enum SubPool {
   BYTES = PEAK + Size.MAX_SIZE_CLASSES * 4,
 }
 
+/** Pages as an OS keeps them resident, for stats().residentBytes: 4 KiB. */
+export const RESIDENT_PAGE_SHIFT = 12;
+
 /**
  * Arena header, in the last bytes of the arena chunk's usable space (the tail of its last pool).
  * The chunk's payload is the first pool, pool-aligned, and the chunk is a whole number of pools

@@ -109,6 +109,7 @@ export function checkHeap(heap: Heap): void {
   const poolInUsed = new Map<number, number>(); // pool -> size class, pools that must be in usedpools
   const keptEmpty = new Set<number>(); // empty pools a thread kept (one a class at most): in usedpools too
   const subFree = new Set<number>(); // free sub-pools (of slots cut into sub-pools), each on its free list
+  const heldBytes = new Array<number>(o.nClasses).fill(0); // per class, bytes of its pools not free (SubPool.HELD)
   const freeLists = new Map<number, Set<number>>(); // pool in use -> its free blocks
   const slotState = (k: number): number => u32[(o.slotBase(k) + Slot.STATE) >>> 2];
   const ps = o.poolSize;
@@ -181,69 +182,77 @@ export function checkHeap(heap: Heap): void {
     if (++listedSubs > subFree.size) fail(at, "the free sub-pool list holds more than the free sub-pools (a cycle?)", field);
   }
   if (listedSubs !== subFree.size) fail(hb, `${subFree.size - listedSubs} free sub-pools are on no free sub-pool list`, "free sub-pool list");
+  // What each class holds (its pools' bytes, kept empty ones too), and never more than its peak.
+  for (let i = 0; i < o.nClasses; i++) {
+    const wh = o.wSub + (SubPool.HELD >>> 2) + i;
+    if (u32[wh] !== heldBytes[i]) fail(wh * 4, `size class ${i} is said to hold ${u32[wh]} bytes of pools, holds ${heldBytes[i]}`, "SubPool.HELD");
+    const wp = o.wSub + (SubPool.PEAK >>> 2) + i;
+    if (u32[wp] < heldBytes[i]) fail(wp * 4, `size class ${i}'s peak ${u32[wp]} is below what it holds (${heldBytes[i]})`, "SubPool.PEAK");
+  }
 
   /**
    * One pool or sub-pool (room: its bytes up to the arena header a): never used (blank as
    * newArena() or a cut left it), free (an arena's free pool, or a free sub-pool), or in use.
    */
   function checkPool(pool: number, a: number, room: number, untouched: boolean, free: boolean): void {
-      const w = (f: number): number => u32[(pool + f) >>> 2];
-      if (untouched) {
-        // Never carved: blank as newArena() left it (carving trusts a header whose class matches).
-        if (w(Pool.SZIDX) !== Pool.SZIDX_NONE) fail(pool + Pool.SZIDX, "never-used pool has a size class", "Pool.SZIDX");
-        if (w(Pool.COUNT) !== 0 || w(Pool.FREEBLOCK) !== 0 || w(Pool.REMOTE) !== 0) fail(pool, "never-used pool has blocks", "Pool.COUNT");
+    const w = (f: number): number => u32[(pool + f) >>> 2];
+    if (untouched) {
+      // Never carved: blank as newArena() left it (carving trusts a header whose class matches).
+      if (w(Pool.SZIDX) !== Pool.SZIDX_NONE) fail(pool + Pool.SZIDX, "never-used pool has a size class", "Pool.SZIDX");
+      if (w(Pool.COUNT) !== 0 || w(Pool.FREEBLOCK) !== 0 || w(Pool.REMOTE) !== 0) fail(pool, "never-used pool has blocks", "Pool.COUNT");
+      return;
+    }
+    const szidx = w(Pool.SZIDX);
+    if (szidx >= o.nClasses) {
+      // A free pool that holds no class is rewritten whole when taken; any other needs one.
+      if (free && szidx === Pool.SZIDX_NONE) {
+        if (w(Pool.COUNT) !== 0) fail(pool, "a free pool counts blocks in use", "Pool.COUNT");
         return;
       }
-      const szidx = w(Pool.SZIDX);
-      if (szidx >= o.nClasses) {
-        // A free pool that holds no class is rewritten whole when taken; any other needs one.
-        if (free && szidx === Pool.SZIDX_NONE) {
-          if (w(Pool.COUNT) !== 0) fail(pool, "a free pool counts blocks in use", "Pool.COUNT");
-          return;
-        }
-        fail(pool + Pool.SZIDX, `pool's size class ${szidx} is none of the heap's ${o.nClasses}`, "Pool.SZIDX");
-      }
-      const count = w(Pool.COUNT);
-      const size = classSize(szidx, o.alignShift);
-      const capacity = Math.floor((room - Pool.OVERHEAD) / size);
-      if (w(Pool.SIZE) !== size) fail(pool + Pool.SIZE, `pool's block size word is ${w(Pool.SIZE)}, its class holds ${size}`, "Pool.SIZE");
-      if (w(Pool.MAXNEXTOFFSET) !== room - size) fail(pool + Pool.MAXNEXTOFFSET, "pool's last block offset is wrong", "Pool.MAXNEXTOFFSET");
-      const no = w(Pool.NEXTOFFSET);
-      if (no < Pool.OVERHEAD + size || (no - Pool.OVERHEAD) % size !== 0 || no > room) fail(pool + Pool.NEXTOFFSET, "pool's next-block offset is wrong", "Pool.NEXTOFFSET");
-      const carved = (no - Pool.OVERHEAD) / size;
-      if (count > carved) fail(pool, `pool counts ${count} blocks in use of ${carved} carved`, "Pool.COUNT");
-      // The free list: carved block starts only, each once (bounded by the carved blocks).
-      const freeBlocks = new Set<number>();
-      let fat = pool + Pool.FREEBLOCK;
-      for (let b = u32[fat >>> 2]; b !== 0; fat = b, b = u32[b >>> 2]) {
-        const off = b - pool - Pool.OVERHEAD;
-        if (off < 0 || off % size !== 0 || b >= pool + no) fail(fat, `pool ${pool} free list link ${b} is not one of its carved blocks`, fat === pool + Pool.FREEBLOCK ? "Pool.FREEBLOCK" : "free block link");
-        if (freeBlocks.has(b)) fail(fat, `pool ${pool} free list comes back to ${b} (a cycle, or a double free)`, fat === pool + Pool.FREEBLOCK ? "Pool.FREEBLOCK" : "free block link");
-        freeBlocks.add(b);
-      }
-      if (free) {
-        if (count !== 0) fail(pool, "pool with live blocks is on the free-pool list", "Pool.COUNT");
-        if (freeBlocks.size !== carved) fail(pool + Pool.FREEBLOCK, `free pool's list holds ${freeBlocks.size} of its ${carved} carved blocks`, "Pool.FREEBLOCK");
-        return;
-      }
-      if (count === 0) {
-        // An empty pool out of its arena's free-pool list is one a thread kept: at most one of a
-        // class, still in that thread's usedpools (checked there). Threads heaps keep their last
-        // of a class (SharedObjectAllocator); every heap's WebAssembly fast path keeps it too
-        // (wasm/obmalloc/obmalloc.ts). A heap without threads has one slot, so the same rule.
-        keptEmpty.add(pool);
-      }
-      const owner = w(Pool.OWNER);
-      if (owner >= o.nSlots) fail(pool + Pool.OWNER, `pool's owner ${owner} is not a thread slot`, "Pool.OWNER");
-      if (owner !== o.orphan && slotState(owner) !== SlotState.LIVE) fail(pool + Pool.OWNER, `pool's owner, thread ${owner}, is not attached`, "Pool.OWNER");
-      const remote = w(Pool.REMOTE);
-      if (!o.threaded && remote !== 0) fail(pool + Pool.REMOTE, "pool of a heap without threads has a remote-free list", "Pool.REMOTE");
-      if ((remote & Remote.FULL) !== 0 && remote !== Remote.FULL) fail(pool + Pool.REMOTE, `remote-free word ${remote} is a list head with the FULL bit`, "Pool.REMOTE");
-      freeLists.set(pool, freeBlocks);
-      // malloc pops the head of a pool in usedpools: one with room always has a free block.
-      if (count < capacity && freeBlocks.size === 0) fail(pool + Pool.FREEBLOCK, "pool with room has an empty free list", "Pool.FREEBLOCK");
-      if (freeBlocks.size + count !== carved) fail(pool, `pool count ${count} + ${freeBlocks.size} free blocks != ${carved} carved blocks`, "Pool.COUNT");
-      if (count < capacity) poolInUsed.set(pool, szidx);
+      fail(pool + Pool.SZIDX, `pool's size class ${szidx} is none of the heap's ${o.nClasses}`, "Pool.SZIDX");
+    }
+    const count = w(Pool.COUNT);
+    const size = classSize(szidx, o.alignShift);
+    const capacity = Math.floor((room - Pool.OVERHEAD) / size);
+    if (w(Pool.SIZE) !== size) fail(pool + Pool.SIZE, `pool's block size word is ${w(Pool.SIZE)}, its class holds ${size}`, "Pool.SIZE");
+    if (w(Pool.MAXNEXTOFFSET) !== room - size) fail(pool + Pool.MAXNEXTOFFSET, "pool's last block offset is wrong", "Pool.MAXNEXTOFFSET");
+    const no = w(Pool.NEXTOFFSET);
+    if (no < Pool.OVERHEAD + size || (no - Pool.OVERHEAD) % size !== 0 || no > room) fail(pool + Pool.NEXTOFFSET, "pool's next-block offset is wrong", "Pool.NEXTOFFSET");
+    const carved = (no - Pool.OVERHEAD) / size;
+    if (count > carved) fail(pool, `pool counts ${count} blocks in use of ${carved} carved`, "Pool.COUNT");
+    // The free list: carved block starts only, each once (bounded by the carved blocks).
+    const freeBlocks = new Set<number>();
+    let fat = pool + Pool.FREEBLOCK;
+    for (let b = u32[fat >>> 2]; b !== 0; fat = b, b = u32[b >>> 2]) {
+      const off = b - pool - Pool.OVERHEAD;
+      if (off < 0 || off % size !== 0 || b >= pool + no) fail(fat, `pool ${pool} free list link ${b} is not one of its carved blocks`, fat === pool + Pool.FREEBLOCK ? "Pool.FREEBLOCK" : "free block link");
+      if (freeBlocks.has(b)) fail(fat, `pool ${pool} free list comes back to ${b} (a cycle, or a double free)`, fat === pool + Pool.FREEBLOCK ? "Pool.FREEBLOCK" : "free block link");
+      freeBlocks.add(b);
+    }
+    if (free) {
+      if (count !== 0) fail(pool, "pool with live blocks is on the free-pool list", "Pool.COUNT");
+      if (freeBlocks.size !== carved) fail(pool + Pool.FREEBLOCK, `free pool's list holds ${freeBlocks.size} of its ${carved} carved blocks`, "Pool.FREEBLOCK");
+      return;
+    }
+    if (count === 0) {
+      // An empty pool out of its arena's free-pool list is one a thread kept: at most one of a
+      // class, still in that thread's usedpools (checked there). Threads heaps keep their last
+      // of a class (SharedObjectAllocator); every heap's WebAssembly fast path keeps it too
+      // (wasm/obmalloc/obmalloc.ts). A heap without threads has one slot, so the same rule.
+      keptEmpty.add(pool);
+    }
+    const owner = w(Pool.OWNER);
+    if (owner >= o.nSlots) fail(pool + Pool.OWNER, `pool's owner ${owner} is not a thread slot`, "Pool.OWNER");
+    if (owner !== o.orphan && slotState(owner) !== SlotState.LIVE) fail(pool + Pool.OWNER, `pool's owner, thread ${owner}, is not attached`, "Pool.OWNER");
+    const remote = w(Pool.REMOTE);
+    if (!o.threaded && remote !== 0) fail(pool + Pool.REMOTE, "pool of a heap without threads has a remote-free list", "Pool.REMOTE");
+    if ((remote & Remote.FULL) !== 0 && remote !== Remote.FULL) fail(pool + Pool.REMOTE, `remote-free word ${remote} is a list head with the FULL bit`, "Pool.REMOTE");
+    freeLists.set(pool, freeBlocks);
+    heldBytes[szidx] += o.poolBytes(pool);
+    // malloc pops the head of a pool in usedpools: one with room always has a free block.
+    if (count < capacity && freeBlocks.size === 0) fail(pool + Pool.FREEBLOCK, "pool with room has an empty free list", "Pool.FREEBLOCK");
+    if (freeBlocks.size + count !== carved) fail(pool, `pool count ${count} + ${freeBlocks.size} free blocks != ${carved} carved blocks`, "Pool.COUNT");
+    if (count < capacity) poolInUsed.set(pool, szidx);
   }
   const w = hw + H.NARENAS_CURRENT;
   if (u32[w] !== arenas.length) fail(hb + H.NARENAS_CURRENT * 4, `header counts ${u32[w]} arenas, the heap holds ${arenas.length}`, "H.NARENAS_CURRENT");

@@ -75,7 +75,7 @@ export function debugMallocStats(heap: Heap, s: HeapStats = heapStats(heap)): st
   out.push(line("# arenas reclaimed", s.arenas.reclaimed));
   out.push(line("# arenas highwater mark", s.arenas.highWater));
   out.push(line("# arenas allocated current", s.arenas.current));
-  out.push(line(`${s.arenas.current} arenas, ${a.pools} pools of ${o.poolSize} bytes`, a.poolBytes));
+  out.push(line(`${s.arenas.current} arenas, ${a.pools} pools of ${o.poolSize} bytes`.replace(" pools", s.pools.subPoolSlots > 0 ? ` pools (${s.pools.subPoolSlots} cut in sub-pools)` : " pools"), a.poolBytes));
   out.push("");
   out.push(line("# bytes in allocated blocks", a.allocatedBlocks));
   out.push(line("# bytes in available blocks", a.availableBlocks));
@@ -94,6 +94,7 @@ export function debugMallocStats(heap: Heap, s: HeapStats = heapStats(heap)): st
   out.push(line("# bytes above the top (never used)", s.raw.topFree));
   out.push(line("# footprint (top of used region)", s.footprint));
   out.push(line("# peak footprint", s.peakFootprint));
+  out.push(line("# resident (4 KiB pages in use)", s.residentBytes));
   out.push(line(`memory (${s.memoryKind}) byte length`, s.byteLength));
   return out.join("\n");
 }

@@ -6,10 +6,13 @@
  */
 
 import {
+  Arena,
   Chunk,
   Debug,
   H,
   Pool,
+  RESIDENT_PAGE_SHIFT,
+  SubPool,
   classSize,
   sizeClasses,
 } from "../constants.js";
@@ -44,6 +47,14 @@ export interface HeapStats {
   peakFootprint: number;
   /** Bytes of the header (allocator state tables) at heapBase. */
   headerBytes: number;
+  /**
+   * Bytes of the 4 KiB pages (RESIDENT_PAGE) below the top that hold, now, what the allocator
+   * wrote or handed out: the header, raw blocks in use, free chunks' headers and footers, arena
+   * headers, every pool and sub-pool header, and pools' carved blocks (header to the next
+   * never-carved block). What the memory must hold at least (a page freed and never written
+   * again may be held too: nothing records it). Pages never touched are not counted.
+   */
+  residentBytes: number;
   /** Bytes handed out to users: block sizes of small blocks plus usable bytes of raw blocks. */
   bytesInUse: number;
   /** Blocks handed out to users (small and raw); in the debug modes, blocks in quarantine are not counted. */
@@ -73,8 +84,10 @@ export interface HeapStats {
     bytes: number;
   };
   pools: {
-    /** Pools holding at least one block. */
+    /** Pools (and sub-pools) holding at least one block. */
     used: number;
+    /** Pool slots cut into sub-pools (young size classes: SubPool in constants.ts). */
+    subPoolSlots: number;
     /** Pools carved once and now empty. */
     empty: number;
     /** Pools never carved yet. */
@@ -113,13 +126,30 @@ export function heapStats(heap: Heap): HeapStats {
       highWater: u32[hw + H.NARENAS_HIGHWATER],
       bytes: 0,
     },
-    pools: { used: 0, empty: 0, untouched: 0, headerBytes: 0 },
+    pools: { used: 0, subPoolSlots: 0, empty: 0, untouched: 0, headerBytes: 0 },
+    residentBytes: 0,
     classes,
   };
   const ring = u32[hw + H.QUARANTINE]; // the debug quarantine ring: allocator state, not a user block
   const tables = heap.sampler?.tables(); // sampled sites' state and tables: the same
   const pending = pendingFrees(heap);
+  // Resident pages: one byte a page up to the top (set: the page holds something now).
+  const pages = new Uint8Array(((raw.top + Chunk.HEADER) >>> RESIDENT_PAGE_SHIFT) + 1);
+  const mark = (a: number, end: number): void => {
+    for (let q = a >>> RESIDENT_PAGE_SHIFT; q <= (end - 1) >>> RESIDENT_PAGE_SHIFT; q++) pages[q] = 1;
+  };
+  mark(heap.heapBase, raw.start + Chunk.HEADER);
   forEachChunk(heap, (c) => {
+    if (c.free) mark(c.chunk, c.chunk + Chunk.HEADER + 8);
+    else if (c.arena) {
+      mark(c.chunk, c.chunk + Chunk.HEADER);
+      const a = heap.objectAllocator.arenaHeader(c.chunk + Chunk.HEADER);
+      mark(a, a + Arena.OVERHEAD);
+      forEachPool(heap, c.chunk + Chunk.HEADER, (p) => {
+        mark(p.pool, p.pool + (p.szidx < 0 ? Pool.OVERHEAD : Pool.OVERHEAD + p.carvedBlocks * p.size));
+        if (p.pool === (p.pool & ~heap.objectAllocator.poolMask) && (u32[(p.pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== 0) s.pools.subPoolSlots++;
+      }, pending);
+    } else mark(c.chunk, c.chunk + c.size + Chunk.OVERHEAD);
     if (c.chunk + Chunk.HEADER === ring || tables?.has(c.chunk + Chunk.HEADER)) return;
     if (c.free) {
       s.raw.freeBlocks++;
@@ -150,6 +180,7 @@ export function heapStats(heap: Heap): HeapStats {
     s.bytesInUse += k.blocksInUse * k.size;
   }
   s.blocksInUse += s.raw.blocks;
+  for (const b of pages) s.residentBytes += b << RESIDENT_PAGE_SHIFT;
   // Quarantined blocks are freed as far as the user knows: counted apart.
   if (ring !== 0) {
     const cap = u32[(ring + Debug.Q_CAPACITY) >>> 2];
