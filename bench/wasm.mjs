@@ -4,7 +4,11 @@
 // the same C built with an allocator inside the module (wasi-libc's dlmalloc; emmalloc and
 // mimalloc when their builds are present), side by side in one process, runs interleaved.
 //
-// usage: npm run bench:wasm -- [TRACE.pymtrace.gz ...] [--runs N] [--depth D] [--strings S] [--only a,b] [--warm] [--instructions [--bintrees]] [--crossings]
+// usage: npm run bench:wasm -- [TRACE.pymtrace.gz ...] [--runs N] [--depth D] [--strings S] [--only a,b] [--warm] [--instructions [--bintrees]] [--crossings] [--fastpath FILE.wasm]
+// --fastpath: one more row, "pymalloc-alt": the same pymalloc client and heap over another build of
+// the fast path (an unshared wasm/obmalloc/obmalloc.wasm, e.g. main's, saved before a change),
+// instantiated as heap.wasmImports() instantiates the built-in one: before and after, side by side
+// in one run (also with --instructions).
 // Each row also gives the page faults of a timed run (process.resourceUsage().minorPageFault
 // around it): every run is on a fresh memory, so each page the allocator touches is a first
 // touch, which costs ~25 us on the project's VM (docs/performance.md, "Where an in-wasm event's
@@ -36,7 +40,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { heapForModule, wasmModuleInfo } from "../dist/index.js";
-import { fastPathModule } from "../dist/compat/wasm-imports.js";
+import { fastPathModule, trampolines } from "../dist/compat/wasm-imports.js";
 import { readTraceFile } from "../dist/trace/file.js";
 import { traceStats } from "../dist/trace/trace.js";
 
@@ -54,6 +58,7 @@ const { values, positionals } = parseArgs({
     bintrees: { type: "boolean", default: false },
     child: { type: "string" },
     warm: { type: "boolean", default: false },
+    fastpath: { type: "string" },
   },
 });
 const runs = Number(values.runs);
@@ -64,7 +69,9 @@ const traces = positionals.length
     ? ["compileall", "imports", "json", "minidom"].map((n) => join(SHARED, `${n}.pymtrace.gz`))
     : [join(ROOT, "data", "compileall-head.pymtrace.gz")];
 
-const PEERS = ["pymalloc", "dlmalloc", "emmalloc", "mimalloc"].filter((a) => !values.only || values.only.split(",").includes(a));
+const PEERS = ["pymalloc", ...(values.fastpath ? ["pymalloc-alt"] : []), "dlmalloc", "emmalloc", "mimalloc"].filter((a) => !values.only || a === "pymalloc-alt" || values.only.split(",").includes(a));
+/** --fastpath: the other fast-path build, compiled once. */
+const altFastPath = values.fastpath ? new WebAssembly.Module(readFileSync(values.fastpath)) : undefined;
 
 /**
  * emmalloc and mimalloc 2.1.2 built into the same C clients, when their sources can be had:
@@ -110,7 +117,8 @@ const peerDir = buildPeerClients();
 const wasi = new Proxy({}, { get: (_, name) => (name === "proc_exit" ? (c) => { throw new Error(`proc_exit(${c})`); } : () => 0) });
 
 const mod = (name, alloc) => {
-  const f = (alloc === "emmalloc" || alloc === "mimalloc") && peerDir ? join(peerDir, `${name}-${alloc}.wasm`) : join(ROOT, "wasm", "clients", `${name}-${alloc}.wasm`);
+  const file = alloc === "pymalloc-alt" ? "pymalloc" : alloc;
+  const f = (alloc === "emmalloc" || alloc === "mimalloc") && peerDir ? join(peerDir, `${name}-${alloc}.wasm`) : join(ROOT, "wasm", "clients", `${name}-${file}.wasm`);
   if (!existsSync(f)) return undefined;
   const bytes = readFileSync(f);
   return { bytes, module: new WebAssembly.Module(bytes), info: wasmModuleInfo(bytes) };
@@ -123,6 +131,17 @@ async function instantiate(m, alloc) {
     const heap = heapForModule(m.bytes, { allocator: "pymalloc" });
     const instance = await WebAssembly.instantiate(m.module, { env: heap.wasmImports() });
     return { x: instance.exports, top: () => heap.stats().peakFootprint, base: heap.heapBase, memory: heap.memory.source };
+  }
+  if (alloc === "pymalloc-alt") {
+    // As heapAllocator() makes the built-in fast path's instance: slow paths into the heap's mem family.
+    const heap = heapForModule(m.bytes, { allocator: "pymalloc" });
+    const memory = heap.memory.source;
+    const slow = trampolines(() => (heap.sync(), heap.mem), () => heap);
+    const fp = new WebAssembly.Instance(altFastPath, { env: { memory }, pymalloc: slow }).exports;
+    fp.init(heap.heapBase, heap.threadId);
+    const env = { ...slow, memory, malloc: fp.malloc, free: fp.free, calloc: fp.calloc, realloc: fp.realloc };
+    const instance = await WebAssembly.instantiate(m.module, { env });
+    return { x: instance.exports, top: () => heap.stats().peakFootprint, base: heap.heapBase, memory };
   }
   const memory = new WebAssembly.Memory({ initial: Math.ceil(m.info.memory.minBytes / 65536), maximum: 65536 });
   const instance = await WebAssembly.instantiate(m.module, { env: { memory }, wasi_snapshot_preview1: wasi });
@@ -176,11 +195,14 @@ async function bintreesOnce(m, alloc, footprint = true) {
 function table(title, rows, unit) {
   console.log(`\n${title}`);
   const base = rows.find((r) => r.alloc === "pymalloc");
-  console.log(`| allocator | ${unit} (median of ${runs}) | runs | / pymalloc | footprint MiB | footprint / pymalloc | page faults a run |`);
-  console.log("|---|---:|---|---:|---:|---:|---:|");
+  // "per run": the median of run i's ratio to pymalloc's run i (the runs interleaved, so a slow
+  // spell of the machine falls on both): steadier than the ratio of the medians on a loaded VM.
+  const paired = (r) => median(r.all.map((v, i) => v / base.all[i]));
+  console.log(`| allocator | ${unit} (median of ${runs}) | runs | / pymalloc | / pymalloc per run | footprint MiB | footprint / pymalloc | page faults a run |`);
+  console.log("|---|---:|---|---:|---:|---:|---:|---:|");
   for (const r of rows)
     console.log(
-      `| ${r.alloc} | ${r.value.toFixed(unit === "ms" ? 1 : 2)} | ${r.all.map((v) => v.toFixed(unit === "ms" ? 0 : 1)).join(" ")} | ${(r.value / base.value).toFixed(2)}x | ${mib(r.footprint)} | ${(r.footprint / base.footprint).toFixed(2)} | ${r.faults} |`,
+      `| ${r.alloc} | ${r.value.toFixed(unit === "ms" ? 1 : 2)} | ${r.all.map((v) => v.toFixed(unit === "ms" ? 0 : 1)).join(" ")} | ${(r.value / base.value).toFixed(2)}x | ${paired(r).toFixed(2)}x | ${mib(r.footprint)} | ${(r.footprint / base.footprint).toFixed(2)} | ${r.faults} |`,
     );
 }
 
@@ -267,6 +289,7 @@ if (values.instructions) {
   const irefs = (alloc, path, n) => {
     const args = ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", process.execPath, "--no-liftoff", "--no-wasm-tier-up", "--no-concurrent-recompilation"];
     args.push(fileURLToPath(import.meta.url), "--child", alloc, "--runs", String(n), "--depth", values.depth, "--strings", values.strings, path);
+    if (values.fastpath) args.push("--fastpath", values.fastpath);
     const r = spawnSync("valgrind", args, { encoding: "utf8", maxBuffer: 1 << 26 });
     const m = /I\s+refs:\s+([\d,]+)/.exec(r.stderr);
     if (r.status !== 0 || !m) throw new Error(`valgrind ${alloc} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);

@@ -36,6 +36,7 @@ let owner: u32 = 0; // this thread's slot: the OWNER of the pools it allocates f
 let threaded: bool = false;
 let poolShift: u32 = 31;
 let poolMask: u32 = 0;
+let poolBits: u32 = 0; // ~poolMask: the pool slot of p is p & poolBits
 let mapBase: u32 = 0;
 let mapBytes: u32 = 0; // 0 until init(): nothing is ours, every call goes to the slow paths
 let alignShift: u32 = 3;
@@ -48,6 +49,7 @@ let peakBase: u32 = 0; // SubPool.PEAK[0]: the most each class ever held
 let subFreeBase: u32 = 0; // SubPool.FREE: the head of the free sub-pool list
 let youngBelow: u32 = 0; // a class holding fewer bytes takes a sub-pool (JS): the pool size, 0 with subPools: false
 let diverted: bool = false; // divert(true): every allocation goes to JS (frees stay here)
+let nFast: u32 = 0; // nClasses, or 0 while diverted: malloc's one class test also sends a diverted call out
 
 /**
  * While a fault plan is in place on this handle (heap.failAllocations), every malloc, calloc and
@@ -55,6 +57,7 @@ let diverted: bool = false; // divert(true): every allocation goes to JS (frees 
  */
 export function divert(on: bool): void {
   diverted = on;
+  nFast = on ? 0 : nClasses;
 }
 
 /** Read the heap header at heapBase; slot: this thread's (0 without threads). */
@@ -62,8 +65,10 @@ export function init(heapBase: u32, slot: u32): void {
   const hw = heapBase;
   poolShift = load<u32>(hw + (H.POOL_SHIFT << 2));
   poolMask = (1 << poolShift) - 1;
+  poolBits = ~poolMask;
   alignShift = load<u32>(hw + (H.ALIGN_SHIFT << 2));
   nClasses = Size.SMALL_REQUEST_THRESHOLD >> alignShift;
+  nFast = diverted ? 0 : nClasses;
   threaded = load<u32>(hw + (H.MAX_THREADS << 2)) != 0;
   owner = slot;
   usedBase = heapBase + load<u32>(hw + (H.THREAD_SLOTS << 2)) + slot * Slot.BYTES + Slot.USEDPOOLS;
@@ -409,14 +414,35 @@ function mallocMore(idx: u32, sp: u32, pool: u32): u32 {
 }
 
 export function malloc(n: u32): u32 {
-  if (diverted) return mallocSlow(n);
-  const p = mallocFast(n);
-  if (p != 0) return p;
-  if ((n - 1) >> alignShift >= nClasses) {
+  // mallocFast written out: the pop of the head pool's first free block, every other small case
+  // in one out-of-line call (mallocSmall); raw blocks (0 or > 512 bytes) and diverted calls
+  // (nFast 0) below.
+  const idx = (n - 1) >> alignShift;
+  if (idx < nFast) {
+    const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
+    const pool = load<u32>(sp + Pool.NEXT);
+    if (pool != sp) {
+      const bp = load<u32>(pool + Pool.FREEBLOCK);
+      const nb = load<u32>(bp);
+      if (nb - pool - Pool.OVERHEAD < load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD) {
+        store<u32>(pool + Pool.FREEBLOCK, nb);
+        store<u32>(pool, load<u32>(pool) + 1);
+        return bp;
+      }
+    }
+    return mallocSmall(n, idx, sp, pool);
+  }
+  if (!diverted) {
     const q = rawMalloc(n);
     if (q != 0) return q;
   }
   return mallocSlow(n);
+}
+
+/** malloc(n) of class idx (sentinel sp, head pool `pool`) when its first free block cannot simply be popped. */
+function mallocSmall(n: u32, idx: u32, sp: u32, pool: u32): u32 {
+  const p = mallocMore(idx, sp, pool);
+  return p != 0 ? p : mallocSlow(n);
 }
 
 export function free(p: u32): void {
@@ -427,6 +453,30 @@ export function free(p: u32): void {
   const i = q >> 3;
   if (i < mapBytes) {
     if (((load<u8>(mapBase + i) >> (q & 7)) & 1) != 0) {
+      // freeSmall's common case first: a live block start of the slot's first (or only) pool,
+      // this thread's, not its first free block, the pool neither full nor emptying. freeSmall
+      // decides the rest (another sub-pool of the slot, a pool that fills or empties, errors)
+      // and makes every test again.
+      const pool = p & poolBits;
+      const off = p - pool - Pool.OVERHEAD;
+      const fb = load<u32>(pool + Pool.FREEBLOCK);
+      const cnt = load<u32>(pool);
+      const lim = load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD;
+      const other = load<u32>(pool + Pool.OWNER) ^ owner;
+      // Five tests as one: each term (u32 values widened to i64) is negative exactly when its
+      // test fails: off past the carved blocks, fb == p (a double free), fewer than 2 blocks in
+      // use (the pool empties), fb == 0 (the pool was full: relinked), another thread's pool.
+      // (Written as nested tests, V8 made a boolean of each pair: more instructions.)
+      const bad = (<i64>lim - 1 - <i64>off) | (<i64>(fb ^ p) - 1) | (<i64>cnt - 2) | (<i64>fb - 1) | (0 - <i64>other);
+      if (bad >= 0) {
+        // On a block boundary: the division last, once the pool is known to be in use.
+        if (off % load<u32>(pool + Pool.SIZE) == 0) {
+          store<u32>(p, fb);
+          store<u32>(pool + Pool.FREEBLOCK, p);
+          store<u32>(pool, cnt - 1);
+          return;
+        }
+      }
       if (!freeSmall(p)) freeSlow(p);
       return;
     }
