@@ -57,7 +57,7 @@ function runCases(kind: "damage" | "attach", mode: string, first: number, count:
 }
 
 const CASES = 1500;
-const MODES = ["pymalloc", "malloc", "debug", "threads"];
+const MODES = ["pymalloc", "malloc", "debug", "threads", "subpools", "subpools_threads"];
 
 describe("seeded heap damage, every kind of metadata, every mode", () => {
   it.concurrent.each(MODES)(`${CASES} damaged %s heaps: a typed error or correct behaviour, each case within its time limit`, async (mode) => {

@@ -114,8 +114,8 @@ describe("object allocator (obmalloc)", () => {
     expect(s.arenas.reclaimed).toBe(s.arenas.allocatedTotal - 1);
   });
 
-  it("arenas are arenaSize (8 pools by default); a hole of half an arena or more takes one with the pools that fit", () => {
-    const h = createHeap();
+  it("arenas are arenaSize (8 pools by default; with subPools, the first hold 1, 2, 4); a hole of half an arena or more takes one with the pools that fit", () => {
+    const h = createHeap({ subPools: true });
     const o = h.objectAllocator;
     expect(o.poolsPerArena).toBe(1 << C.DEFAULT_POOLS_PER_ARENA_SHIFT);
     const u32 = () => h.memory.views.u32;

@@ -76,6 +76,9 @@ describe("random allocation programs keep every block intact", () => {
     ["debug (pymalloc below)", { allocator: "debug", traceAllocations: false }],
     ["malloc_debug, quarantine of 8", { allocator: "malloc_debug", traceAllocations: false, quarantineBlocks: 8 }],
     ["pymalloc on WebAssembly.Memory", { allocator: "pymalloc", memory: undefined }],
+    ["pymalloc, subPools: true", { allocator: "pymalloc", subPools: true }],
+    ["pymalloc, subPools: true, 4 KiB pools", { allocator: "pymalloc", subPools: true, poolSize: 4096, arenaSize: 16384 }],
+    ["debug over pymalloc, subPools: true", { allocator: "debug", subPools: true, traceAllocations: false }],
   ];
   it.each(geometries)("%s", (name, options) => {
     fc.assert(

@@ -407,7 +407,7 @@ describe("the fast path alone, with its slow paths observed", () => {
   });
 
   it("a young class's sub-pools: the first slot cut by JS, the next sub-pools taken and given back in wasm, the spare kept", () => {
-    const heap = wasmHeap();
+    const heap = wasmHeap({ subPools: true });
     const { x, calls } = instance(heap);
     const o = heap.objectAllocator;
     const slotOf = (p: number) => p & ~(16384 - 1);

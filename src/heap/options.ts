@@ -69,13 +69,13 @@ export interface HeapOptions {
    */
   hardened?: boolean;
   /**
-   * A size class that holds less than a pool's bytes takes its pools small: sub-pools of 256 bytes
-   * and up, doubling with the class's demand, cut from a shared pool (default true: a small heap
-   * takes little more than it uses), and the first arenas are small too (1, 2, 4 pools, then
-   * arenaSize). false: every class takes a whole pool (16 KiB by default) from its first block
-   * and every arena is arenaSize, as in CPython: for a heap that will be large anyway, where the
-   * young classes' frees then take the fast path too (a free into any sub-pool but its slot's
-   * first takes a slower one).
+   * true: a size class that has never held a pool's bytes takes 1 KiB sub-pools cut from a
+   * shared pool slot, and the first arenas are small (1, 2, 4 pools, then arenaSize): a small heap
+   * takes little more than it uses (at 64 KiB of live data 2.2-2.7x live instead of 7-13x;
+   * README, Numbers). Costs 7-16% more instructions an event on the shared traces (V8 compiles the
+   * hot paths while every class is young), so not the default yet. false (default): every class
+   * takes a whole pool (16 KiB by default) from its first block and every arena is arenaSize, as
+   * in CPython.
    */
   subPools?: boolean;
   /** With threads: how many threads may be attached at once (default 64, at most 4000). */
@@ -232,7 +232,7 @@ export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
     arenaShift: shiftOption(o.arenaSize, "arenaSize", poolShift + DEFAULT_POOLS_PER_ARENA_SHIFT),
     threads,
     hardened: boolOption(o.hardened, "hardened", false),
-    subPools: boolOption(o.subPools, "subPools", true),
+    subPools: boolOption(o.subPools, "subPools", false),
     maxThreads: threads ? threadCount(o.maxThreads) : 0,
     sampleInterval: sampleOption(o.sampleInterval),
     debug: debugOptions(o),

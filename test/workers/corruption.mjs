@@ -37,6 +37,8 @@ const OPTS = {
   malloc: { allocator: "malloc" },
   debug: { allocator: "debug", traceAllocations: false, quarantineBlocks: 16, quarantineBytes: 4096 },
   threads: { allocator: "pymalloc", threads: true, maxThreads: 3 },
+  subpools: { allocator: "pymalloc", subPools: true },
+  subpools_threads: { allocator: "pymalloc", subPools: true, threads: true, maxThreads: 3 },
   threads_debug: { allocator: "debug", threads: true, maxThreads: 3, traceAllocations: false, quarantineBlocks: 16 },
 };
 
@@ -195,10 +197,10 @@ function damageCase(seed) {
   seedFrom(seed);
   const heap = newHeap();
   const model = new Model(heap);
-  if (mode.startsWith("threads")) model.handles.push(attachHeap(heap.memory.source, { traceAllocations: false }));
+  if (mode.includes("threads")) model.handles.push(attachHeap(heap.memory.source, { traceAllocations: false }));
   const ops = 150 + ri(250);
   for (let i = 0; i < ops; i++) model.step();
-  if (mode.startsWith("threads") && rand() < 0.3) {
+  if (mode.includes("threads") && rand() < 0.3) {
     // a thread leaves: its pools become orphans
     model.handles[1].detachThread();
     model.handles.pop();
