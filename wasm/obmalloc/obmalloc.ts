@@ -196,9 +196,18 @@ function poolFromArena(idx: u32, sp: u32): u32 {
     store<u32>(pool + Pool.FREEBLOCK, pool + Pool.OVERHEAD);
     store<u32>(pool + Pool.OVERHEAD, 0);
   }
+  return tookPool(idx, sp, pool, 1 << poolShift);
+}
+
+/**
+ * Class idx (sentinel sp, its usedpools empty) took the pool or sub-pool at pool, of `bytes`: what
+ * the class holds and its peak (SubPool.HELD, PEAK) grow, and the pool becomes its list. Returns pool.
+ */
+@inline function tookPool(idx: u32, sp: u32, pool: u32, bytes: u32): u32 {
   const heldAt = heldBase + (idx << 2);
-  const held = load<u32>(heldAt) + (1 << poolShift);
+  const held = load<u32>(heldAt) + bytes;
   store<u32>(heldAt, held);
+  const peakAt = peakBase + (idx << 2);
   if (held > load<u32>(peakAt)) store<u32>(peakAt, held);
   store<u32>(pool + Pool.NEXT, sp);
   store<u32>(pool + Pool.PREV, sp);
@@ -214,8 +223,6 @@ function poolFromArena(idx: u32, sp: u32): u32 {
  */
 function subPoolFromList(idx: u32, sp: u32): u32 {
   const size = (idx + 1) << alignShift;
-  const heldAt = heldBase + (idx << 2);
-  const held = load<u32>(heldAt);
   const sub: u32 = SubPool.SHIFT;
   const listAt = subFreeBase;
   const pool = load<u32>(listAt);
@@ -237,15 +244,7 @@ function subPoolFromList(idx: u32, sp: u32): u32 {
   store<u32>(pool + Pool.MAXNEXTOFFSET, (<u32>1 << sub) - size);
   store<u32>(pool + Pool.FREEBLOCK, pool + Pool.OVERHEAD);
   store<u32>(pool + Pool.OVERHEAD, 0);
-  const nowHeld = held + (1 << sub);
-  store<u32>(heldAt, nowHeld);
-  const peakAt = peakBase + (idx << 2);
-  if (nowHeld > load<u32>(peakAt)) store<u32>(peakAt, nowHeld);
-  store<u32>(pool + Pool.NEXT, sp);
-  store<u32>(pool + Pool.PREV, sp);
-  store<u32>(sp + Pool.NEXT, pool);
-  store<u32>(sp + Pool.PREV, pool);
-  return pool;
+  return tookPool(idx, sp, pool, 1 << sub);
 }
 
 /**
