@@ -75,7 +75,8 @@ export function debugMallocStats(heap: Heap, s: HeapStats = heapStats(heap)): st
   out.push(line("# arenas reclaimed", s.arenas.reclaimed));
   out.push(line("# arenas highwater mark", s.arenas.highWater));
   out.push(line("# arenas allocated current", s.arenas.current));
-  out.push(line(`${s.arenas.current} arenas, ${a.pools} pools of ${o.poolSize} bytes`.replace(" pools", s.pools.subPoolSlots > 0 ? ` pools (${s.pools.subPoolSlots} cut in sub-pools)` : " pools"), a.poolBytes));
+  out.push(line(`${s.arenas.current} arenas, ${a.pools} pools of ${o.poolSize} bytes`, a.poolBytes));
+  if (s.pools.subPoolSlots > 0) out.push(line("# pools cut in sub-pools", s.pools.subPoolSlots));
   out.push("");
   out.push(line("# bytes in allocated blocks", a.allocatedBlocks));
   out.push(line("# bytes in available blocks", a.availableBlocks));
