@@ -284,7 +284,7 @@ export class ObjectAllocator {
     }
   }
 
-  private rawFree(p: number): void {
+  protected rawFree(p: number): void {
     if (this.lock === undefined) return this.raw.free(p);
     const took = this.enter();
     try {
@@ -447,7 +447,7 @@ export class ObjectAllocator {
   }
 
   /** Put pool at the front of its class's list in the usedpools at usedBase. */
-  private linkPool(pool: number, usedBase: number): void {
+  protected linkPool(pool: number, usedBase: number): void {
     const u32 = this.u32;
     const idx = u32[(pool + Pool.SZIDX) >>> 2];
     if (idx >= this.nClasses) brokenPool(pool, Pool.SZIDX, "Pool.SZIDX", "its size class is none of the heap's");
@@ -768,15 +768,16 @@ export class ObjectAllocator {
    * finds the slot's first), another thread's memory (reach), an invalid pointer, a block of a
    * pool another thread owns (freeForeign), a double free. The checks in free()'s order.
    *
-   * One function, kept over V8's inlining limit (460 bytes of bytecode; this is ~480): never
-   * inlined anywhere. While every size class is young (the start of every heap with sub-pools),
-   * most frees come here (84% at the start of json), and when freeSlow() and a freeSub() of its
-   * own were small enough, V8 inlined both into free()'s first optimized code (618 bytes with
-   * isOurs): too big for the replay loop, which then called free() out of line at every event
-   * for good (json 232 -> 268 instructions an event, compileall 304 -> 339; docs/performance.md,
-   * sub-pools and V8). Do not split it up again without measuring that.
+   * One function, kept over V8's inlining limit (460 bytes of bytecode; this is ~500): never
+   * inlined anywhere. Heaps with sub-pools free through variants.ts's subPooled free(), which
+   * finds a block's sub-pool itself, so only refusals come here; this body still frees into a
+   * later sub-pool for an ObjectAllocator of such a heap. Before that free(), while every class
+   * was young (the start of every heap with sub-pools), most frees came here (84% at the start
+   * of json), and a small freeSlow() with a freeSub() of its own were inlined into free()'s first
+   * optimized code (618 bytes with isOurs): too big for the replay loop, which then called free()
+   * out of line at every event for good (docs/performance.md, sub-pools and V8).
    */
-  private freeSlow(p: number, pool: number): void {
+  protected freeSlow(p: number, pool: number): void {
     const u32 = this.u32;
     const sub = u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
     if (sub !== 0 && p - pool >= 1 << sub) {
