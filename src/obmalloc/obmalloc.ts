@@ -284,7 +284,7 @@ export class ObjectAllocator {
     }
   }
 
-  private rawFree(p: number): void {
+  protected rawFree(p: number): void {
     if (this.lock === undefined) return this.raw.free(p);
     const took = this.enter();
     try {
@@ -447,7 +447,7 @@ export class ObjectAllocator {
   }
 
   /** Put pool at the front of its class's list in the usedpools at usedBase. */
-  private linkPool(pool: number, usedBase: number): void {
+  protected linkPool(pool: number, usedBase: number): void {
     const u32 = this.u32;
     const idx = u32[(pool + Pool.SZIDX) >>> 2];
     if (idx >= this.nClasses) brokenPool(pool, Pool.SZIDX, "Pool.SZIDX", "its size class is none of the heap's");
@@ -764,36 +764,41 @@ export class ObjectAllocator {
 
   /**
    * free(p) of a pointer in our arenas that is not a block of this thread's own pool, or is its
-   * pool's last freed block: another thread's memory (reach), an invalid pointer, a block of a
+   * pool's last freed block: a block of a sub-pool other than its slot's first (free()'s mask
+   * finds the slot's first), another thread's memory (reach), an invalid pointer, a block of a
    * pool another thread owns (freeForeign), a double free. The checks in free()'s order.
+   *
+   * One function, kept over V8's inlining limit (460 bytes of bytecode; this is ~500): never
+   * inlined anywhere. Heaps with sub-pools free through variants.ts's subPooled free(), which
+   * finds a block's sub-pool itself, so only refusals come here; this body still frees into a
+   * later sub-pool for an ObjectAllocator of such a heap. Before that free(), while every class
+   * was young (the start of every heap with sub-pools), most frees came here (84% at the start
+   * of json), and a small freeSlow() with a freeSub() of its own were inlined into free()'s first
+   * optimized code (618 bytes with isOurs): too big for the replay loop, which then called free()
+   * out of line at every event for good (docs/performance.md, sub-pools and V8).
    */
-  private freeSlow(p: number, pool: number): void {
-    // A block of a sub-pool other than its slot's first (pool, free()'s mask) lies past that
-    // one's carved blocks: free it into its own sub-pool.
-    const sub = this.u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
-    if (sub !== 0 && p - pool >= 1 << sub) return this.freeSub(p, p - (p & ((1 << sub) - 1)));
-    this.freeRefused(p, pool);
-  }
-
-  /** free(p) of a block of the sub-pool at pool: free()'s own path (its checks, then its writes). */
-  private freeSub(p: number, pool: number): void {
+  protected freeSlow(p: number, pool: number): void {
     const u32 = this.u32;
-    const cnt = u32[pool >>> 2];
-    const off = p - pool - Pool.OVERHEAD;
-    const nth = off / u32[(pool + Pool.SIZE) >>> 2];
-    const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
-    if (cnt === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth || fb === p || u32[(pool + Pool.OWNER) >>> 2] !== this.owner)
-      return this.freeRefused(p, pool);
-    u32[p >>> 2] = fb;
-    u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
-    u32[pool >>> 2] = cnt - 1;
-    if (fb === 0) this.linkPool(pool, this.usedBase);
-    if (cnt === 1) this.poolEmptied(pool);
-  }
-
-  /** free(p) of a block of pool that free()'s fast path does not take: which case, in its order. */
-  private freeRefused(p: number, pool: number): void {
-    const u32 = this.u32;
+    const sub = u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
+    if (sub !== 0 && p - pool >= 1 << sub) {
+      // A block of a sub-pool past its slot's first: free()'s own path in its own sub-pool.
+      // Sub-pools have one size: any other shift is a damaged word (never cut with it).
+      if (sub !== SubPool.SHIFT) brokenPool(pool, Pool.SUB, "Pool.SUB", `its sub-pool shift ${sub} is not ${SubPool.SHIFT}`);
+      pool = p - (p & ((1 << sub) - 1));
+      const cnt = u32[pool >>> 2];
+      const off = p - pool - Pool.OVERHEAD;
+      const nth = off / u32[(pool + Pool.SIZE) >>> 2];
+      const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
+      if (!(cnt === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth || fb === p || u32[(pool + Pool.OWNER) >>> 2] !== this.owner)) {
+        u32[p >>> 2] = fb;
+        u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
+        u32[pool >>> 2] = cnt - 1;
+        if (fb === 0) this.linkPool(pool, this.usedBase);
+        if (cnt === 1) this.poolEmptied(pool);
+        return;
+      }
+    }
+    // Refused by the fast path: which case, in its order.
     const off = p - pool - Pool.OVERHEAD;
     const nth = off / u32[(pool + Pool.SIZE) >>> 2];
     if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth) {

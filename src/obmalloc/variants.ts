@@ -10,7 +10,7 @@
  * Must not: change what ObjectAllocator (obmalloc/obmalloc.ts) does for heaps without the option.
  */
 
-import { Size, H, HeapFlag, Pool } from "../constants.js";
+import { Size, H, HeapFlag, Pool, SubPool } from "../constants.js";
 import { HeapCorruptionError, InvalidPointerError, hex } from "../errors.js";
 import type { Memory } from "../memory/memory.js";
 import type { RawAllocator } from "../raw/tlsf.js";
@@ -72,6 +72,57 @@ export class SharedFineObjectAllocator extends SharedObjectAllocator {
 }
 
 /**
+ * subPools: true (HeapFlag.WHOLE_POOLS clear): a subclass of any of the four allocators above
+ * whose free() finds the block's sub-pool itself: a block past the carved blocks of its slot's
+ * header pool (p masked with the pool size) may be one of a later sub-pool; the slot's header
+ * says whether the slot is cut into sub-pools (Pool.SUB), and then p masked with the sub-pool
+ * size is the block's pool (Pool.SUB read on every free instead: compileall 313 against 310
+ * instructions an event, json the same). Without it, a block of any sub-pool
+ * but its slot's first failed free()'s checks (past the first one's carved blocks) and went to
+ * freeSlow() out of line (json: 424,000 of 4 million frees a replay, ~150 instructions each),
+ * and while every class is young that was most frees. Heaps with subPools: false keep
+ * ObjectAllocator's free() unchanged. The rest is ObjectAllocator.free, the same checks.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function subPooled<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
+  return class extends Base {
+    override free(p: number): void {
+      if (!this.isOurs(p)) {
+        this.rawFree(p);
+        return;
+      }
+      const u32 = this.u32;
+      let pool = p - (p & this.poolMask);
+      let end = pool + u32[(pool + Pool.NEXTOFFSET) >>> 2];
+      if (p >= end) {
+        // Past the carved blocks of the slot's header pool: a block of a later sub-pool?
+        const sub = u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
+        if (sub !== 0) {
+          pool = p - (p & ((1 << sub) - 1));
+          end = pool + u32[(pool + Pool.NEXTOFFSET) >>> 2];
+        }
+      }
+      const cnt = u32[pool >>> 2];
+      const off = p - pool - Pool.OVERHEAD;
+      const nth = off / u32[(pool + Pool.SIZE) >>> 2];
+      const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
+      if (cnt === 0 || off < 0 || p >= end || (nth | 0) !== nth || fb === p || u32[(pool + Pool.OWNER) >>> 2] !== this.owner)
+        return this.freeSlow(p, pool);
+      u32[p >>> 2] = fb;
+      u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
+      u32[pool >>> 2] = cnt - 1;
+      if (fb === 0) this.linkPool(pool, this.usedBase);
+      if (cnt === 1) this.poolEmptied(pool);
+    }
+  } as T;
+}
+
+const SubObjectAllocator = subPooled(ObjectAllocator);
+const SubFineObjectAllocator = subPooled(FineObjectAllocator);
+const SubSharedObjectAllocator = subPooled(SharedObjectAllocator);
+const SubSharedFineObjectAllocator = subPooled(SharedFineObjectAllocator);
+
+/**
  * hardened: true (HeapFlag.HARDENED): a subclass of any of the four allocators above that checks
  * more, so that heaps without it run exactly the code they always ran. malloc checks the block
  * it pops and that block's link are carved block starts of their pool (isBlockOf: in the pool,
@@ -129,17 +180,30 @@ const HardenedObjectAllocator = hardened(ObjectAllocator);
 const HardenedFineObjectAllocator = hardened(FineObjectAllocator);
 const HardenedSharedObjectAllocator = hardened(SharedObjectAllocator);
 const HardenedSharedFineObjectAllocator = hardened(SharedFineObjectAllocator);
+const HardenedSubObjectAllocator = hardened(SubObjectAllocator);
+const HardenedSubFineObjectAllocator = hardened(SubFineObjectAllocator);
+const HardenedSubSharedObjectAllocator = hardened(SubSharedObjectAllocator);
+const HardenedSubSharedFineObjectAllocator = hardened(SubSharedFineObjectAllocator);
 
-/** The object allocator for the heap at heapBase, of the class its alignment needs. */
+/** The object allocator for the heap at heapBase, of the class its alignment, threads, hardened and subPools need. */
 export function createObjectAllocator(mem: Memory, raw: RawAllocator, heapBase: number, opts: ObjectAllocatorOptions = {}): ObjectAllocator {
   const hw = heapBase >>> 2;
   const fine = mem.views.u32[hw + H.ALIGN_SHIFT] === Size.MIN_ALIGNMENT_SHIFT;
-  if ((mem.views.u32[hw + H.FLAGS] & HeapFlag.HARDENED) !== 0 && (opts.small ?? true)) {
-    if (mem.views.u32[hw + H.MAX_THREADS] !== 0)
-      return fine ? new HardenedSharedFineObjectAllocator(mem, raw, heapBase, opts) : new HardenedSharedObjectAllocator(mem, raw, heapBase, opts);
+  const flags = mem.views.u32[hw + H.FLAGS];
+  const threads = mem.views.u32[hw + H.MAX_THREADS] !== 0;
+  const sub = (flags & HeapFlag.WHOLE_POOLS) === 0;
+  if ((flags & HeapFlag.HARDENED) !== 0 && (opts.small ?? true)) {
+    if (sub) {
+      if (threads) return fine ? new HardenedSubSharedFineObjectAllocator(mem, raw, heapBase, opts) : new HardenedSubSharedObjectAllocator(mem, raw, heapBase, opts);
+      return fine ? new HardenedSubFineObjectAllocator(mem, raw, heapBase, opts) : new HardenedSubObjectAllocator(mem, raw, heapBase, opts);
+    }
+    if (threads) return fine ? new HardenedSharedFineObjectAllocator(mem, raw, heapBase, opts) : new HardenedSharedObjectAllocator(mem, raw, heapBase, opts);
     return fine ? new HardenedFineObjectAllocator(mem, raw, heapBase, opts) : new HardenedObjectAllocator(mem, raw, heapBase, opts);
   }
-  if (mem.views.u32[hw + H.MAX_THREADS] !== 0)
-    return fine ? new SharedFineObjectAllocator(mem, raw, heapBase, opts) : new SharedObjectAllocator(mem, raw, heapBase, opts);
+  if (sub) {
+    if (threads) return fine ? new SubSharedFineObjectAllocator(mem, raw, heapBase, opts) : new SubSharedObjectAllocator(mem, raw, heapBase, opts);
+    return fine ? new SubFineObjectAllocator(mem, raw, heapBase, opts) : new SubObjectAllocator(mem, raw, heapBase, opts);
+  }
+  if (threads) return fine ? new SharedFineObjectAllocator(mem, raw, heapBase, opts) : new SharedObjectAllocator(mem, raw, heapBase, opts);
   return fine ? new FineObjectAllocator(mem, raw, heapBase, opts) : new ObjectAllocator(mem, raw, heapBase, opts);
 }
