@@ -72,8 +72,8 @@ export interface HeapOptions {
    * true: a size class that has never held a pool's bytes takes 1 KiB sub-pools cut from a
    * shared pool slot, and the first arenas are small (1, 2, 4 pools, then arenaSize): a small heap
    * takes little more than it uses (at 64 KiB of live data 2.2-2.7x live instead of 7-13x;
-   * README, Numbers). Costs 7-16% more instructions an event on the shared traces (V8 compiles the
-   * hot paths while every class is young), so not the default yet. false (default): every class
+   * README, Numbers). Costs 1.6-4.7% more instructions an event on the shared traces, so not the
+   * default yet. false (default): every class
    * takes a whole pool (16 KiB by default) from its first block and every arena is arenaSize, as
    * in CPython.
    */
