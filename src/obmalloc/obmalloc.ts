@@ -226,18 +226,18 @@ export class ObjectAllocator {
 
   /**
    * The header of the pool (or sub-pool) that address p of our pools lies in: p masked with the
-   * pool size, then, when that header says the slot is cut into sub-pools, with their size.
+   * pool size, then, when that header says the slot is cut into sub-pools, with their size (the
+   * one size SubPool.SHIFT, not the shift the word holds: a damaged word never leads out of the
+   * slot; check() reports it).
    */
   poolOf(p: number): number {
     const pool = p - (p & this.poolMask);
-    const sub = this.u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
-    return sub === 0 ? pool : p - (p & ((1 << sub) - 1));
+    return (this.u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === 0 ? pool : p - (p & ((1 << SubPool.SHIFT) - 1));
   }
 
   /** Bytes of the pool or sub-pool whose header is at pool. */
   poolBytes(pool: number): number {
-    const sub = this.u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
-    return sub === 0 ? this.poolSize : 1 << sub;
+    return (this.u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === 0 ? this.poolSize : 1 << SubPool.SHIFT;
   }
 
   /**
@@ -245,10 +245,9 @@ export class ObjectAllocator {
    * is cut into sub-pools, theirs, those long enough to be used (room: to the arena header `ao`).
    */
   poolsOfSlot(slot: number, ao: number): number[] {
-    const sub = this.u32[(slot + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
-    if (sub === 0) return [slot];
+    if ((this.u32[(slot + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === 0) return [slot];
     const out: number[] = [];
-    const step = 1 << sub;
+    const step = 1 << SubPool.SHIFT;
     for (let sp = slot; sp < slot + this.poolSize && sp + step <= ao; sp += step) out.push(sp);
     return out;
   }
@@ -545,14 +544,7 @@ export class ObjectAllocator {
       // (but one that the arena header cuts short, which stays blank and unused).
       pool = slot;
       for (let sp = slot, step = 1 << sub; sp < slot + this.poolSize; sp += step) {
-        u32[sp >>> 2] = 0;
-        u32[(sp + Pool.FREEBLOCK) >>> 2] = 0;
-        u32[(sp + Pool.ARENA) >>> 2] = ao;
-        u32[(sp + Pool.SZIDX) >>> 2] = Pool.SZIDX_NONE;
-        u32[(sp + Pool.NEXTOFFSET) >>> 2] = Pool.OVERHEAD; // nothing carved
-        u32[(sp + Pool.OWNER) >>> 2] = 0;
-        u32[(sp + Pool.REMOTE) >>> 2] = 0;
-        u32[(sp + Pool.SUB) >>> 2] = sub;
+        this.blankPool(sp, ao, sub);
         if (sp !== slot && sp + step <= ao) this.linkFreeSub(sp, wHead);
       }
       u32[(slot + Pool.SUB) >>> 2] = sub | (1 << SubPool.USED_SHIFT);
@@ -572,6 +564,23 @@ export class ObjectAllocator {
     const held = (u32[w] += bytes);
     const wp = this.wSub + (SubPool.PEAK >>> 2) + idx;
     if (held > u32[wp]) u32[wp] = held;
+  }
+
+  /**
+   * Write a blank header at pool (a pool, or a sub-pool of 2^sub bytes; sub 0: a whole pool) of the
+   * arena whose header is ao: no class, no blocks, nothing carved (every free into it fails the
+   * carved-range test), no owner. newArena's pools, a slot cut into sub-pools, a slot given back.
+   */
+  private blankPool(pool: number, ao: number, sub: number): void {
+    const u32 = this.u32;
+    u32[(pool + Pool.COUNT) >>> 2] = 0;
+    u32[(pool + Pool.SZIDX) >>> 2] = Pool.SZIDX_NONE;
+    u32[(pool + Pool.ARENA) >>> 2] = ao;
+    u32[(pool + Pool.FREEBLOCK) >>> 2] = 0;
+    u32[(pool + Pool.NEXTOFFSET) >>> 2] = Pool.OVERHEAD;
+    u32[(pool + Pool.OWNER) >>> 2] = 0;
+    u32[(pool + Pool.REMOTE) >>> 2] = 0;
+    u32[(pool + Pool.SUB) >>> 2] = sub;
   }
 
   /** The pool slot that the pool or sub-pool at pool lies in. */
@@ -704,16 +713,7 @@ export class ObjectAllocator {
     u32[(a + Arena.MAGIC) >>> 2] = Arena.MAGIC_VALUE ^ a;
     u32[(a + Arena.FIRST) >>> 2] = first;
     // Pool headers start blank, so a stray free into a never-used pool is recognised.
-    for (let i = 0, pool = first; i < ppa; i++, pool += this.poolSize) {
-      u32[(pool + Pool.COUNT) >>> 2] = 0;
-      u32[(pool + Pool.SZIDX) >>> 2] = Pool.SZIDX_NONE;
-      u32[(pool + Pool.ARENA) >>> 2] = a;
-      u32[(pool + Pool.FREEBLOCK) >>> 2] = 0;
-      u32[(pool + Pool.NEXTOFFSET) >>> 2] = Pool.OVERHEAD; // nothing carved: every free into it fails the carved-range test
-      u32[(pool + Pool.OWNER) >>> 2] = 0;
-      u32[(pool + Pool.REMOTE) >>> 2] = 0;
-      u32[(pool + Pool.SUB) >>> 2] = 0;
-    }
+    for (let i = 0, pool = first; i < ppa; i++, pool += this.poolSize) this.blankPool(pool, a, 0);
     this.markMap(first, ppa, true);
     const w = this.wCounters;
     u32[w]++; // current
@@ -764,41 +764,14 @@ export class ObjectAllocator {
 
   /**
    * free(p) of a pointer in our arenas that is not a block of this thread's own pool, or is its
-   * pool's last freed block: a block of a sub-pool other than its slot's first (free()'s mask
-   * finds the slot's first), another thread's memory (reach), an invalid pointer, a block of a
-   * pool another thread owns (freeForeign), a double free. The checks in free()'s order.
-   *
-   * One function, kept over V8's inlining limit (460 bytes of bytecode; this is ~500): never
-   * inlined anywhere. Heaps with sub-pools free through variants.ts's subPooled free(), which
-   * finds a block's sub-pool itself, so only refusals come here; this body still frees into a
-   * later sub-pool for an ObjectAllocator of such a heap. Before that free(), while every class
-   * was young (the start of every heap with sub-pools), most frees came here (84% at the start
-   * of json), and a small freeSlow() with a freeSub() of its own were inlined into free()'s first
-   * optimized code (618 bytes with isOurs): too big for the replay loop, which then called free()
-   * out of line at every event for good (docs/performance.md, sub-pools and V8).
+   * pool's last freed block: another thread's memory (reach), an invalid pointer, a block of a
+   * pool another thread owns (freeForeign), a double free. The checks in free()'s order. (A
+   * heap with sub-pools frees through variants.ts's subPooled free(), which finds a block's
+   * sub-pool itself and passes that here; docs/performance.md, sub-pools and V8, has why a
+   * freeSlow() that freed into sub-pools cost every event.)
    */
   protected freeSlow(p: number, pool: number): void {
     const u32 = this.u32;
-    const sub = u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
-    if (sub !== 0 && p - pool >= 1 << sub) {
-      // A block of a sub-pool past its slot's first: free()'s own path in its own sub-pool.
-      // Sub-pools have one size: any other shift is a damaged word (never cut with it).
-      if (sub !== SubPool.SHIFT) brokenPool(pool, Pool.SUB, "Pool.SUB", `its sub-pool shift ${sub} is not ${SubPool.SHIFT}`);
-      pool = p - (p & ((1 << sub) - 1));
-      const cnt = u32[pool >>> 2];
-      const off = p - pool - Pool.OVERHEAD;
-      const nth = off / u32[(pool + Pool.SIZE) >>> 2];
-      const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
-      if (!(cnt === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth || fb === p || u32[(pool + Pool.OWNER) >>> 2] !== this.owner)) {
-        u32[p >>> 2] = fb;
-        u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
-        u32[pool >>> 2] = cnt - 1;
-        if (fb === 0) this.linkPool(pool, this.usedBase);
-        if (cnt === 1) this.poolEmptied(pool);
-        return;
-      }
-    }
-    // Refused by the fast path: which case, in its order.
     const off = p - pool - Pool.OVERHEAD;
     const nth = off / u32[(pool + Pool.SIZE) >>> 2];
     if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth) {
@@ -925,12 +898,9 @@ export class ObjectAllocator {
       this.linkFreeSub(pool, this.wSub + (SubPool.FREE >>> 2));
       return false;
     }
-    for (const sp of this.poolsOfSlot(slot, u32[(pool + Pool.ARENA) >>> 2])) if (sp !== pool) this.unlinkFreeSub(sp);
-    u32[slot >>> 2] = 0;
-    u32[(slot + Pool.FREEBLOCK) >>> 2] = 0;
-    u32[(slot + Pool.SZIDX) >>> 2] = Pool.SZIDX_NONE;
-    u32[(slot + Pool.NEXTOFFSET) >>> 2] = Pool.OVERHEAD;
-    u32[(slot + Pool.SUB) >>> 2] = 0;
+    const ao = u32[(pool + Pool.ARENA) >>> 2];
+    for (const sp of this.poolsOfSlot(slot, ao)) if (sp !== pool) this.unlinkFreeSub(sp);
+    this.blankPool(slot, ao, 0);
     return true;
   }
 

@@ -96,9 +96,10 @@ function subPooled<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
       let end = pool + u32[(pool + Pool.NEXTOFFSET) >>> 2];
       if (p >= end) {
         // Past the carved blocks of the slot's header pool: a block of a later sub-pool?
-        const sub = u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
-        if (sub !== 0) {
-          pool = p - (p & ((1 << sub) - 1));
+        // (The one sub-pool size, not the shift the word holds: a damaged word never leads out
+        // of the slot.)
+        if ((u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== 0) {
+          pool = p - (p & ((1 << SubPool.SHIFT) - 1));
           end = pool + u32[(pool + Pool.NEXTOFFSET) >>> 2];
         }
       }

@@ -88,7 +88,7 @@ export function init(heapBase: u32, slot: u32): void {
 @inline function poolOf(p: u32): u32 {
   const pool = p & ~poolMask;
   const sub = load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK;
-  return sub == 0 ? pool : p & ~((<u32>1 << sub) - 1);
+  return sub == 0 ? pool : p & ~((<u32>1 << SubPool.SHIFT) - 1); // the one size: a damaged word stays in the slot
 }
 
 @inline function isOurs(p: u32): bool {
