@@ -114,19 +114,23 @@ describe("object allocator (obmalloc)", () => {
     expect(s.arenas.reclaimed).toBe(s.arenas.allocatedTotal - 1);
   });
 
-  it("arenas are arenaSize (8 pools by default; with subPools, the first hold 1, 2, 4); a hole of half an arena or more takes one with the pools that fit", () => {
+  it("arenas are arenaSize (8 pools by default; with subPools, the first ONE_POOL_ARENAS hold one pool, the next 2, 4, ...); a hole of half an arena or more takes one with the pools that fit", () => {
     const h = createHeap({ subPools: true });
     const o = h.objectAllocator;
     expect(o.poolsPerArena).toBe(1 << C.DEFAULT_POOLS_PER_ARENA_SHIFT);
     const u32 = () => h.memory.views.u32;
     const arenaOf = (p: number) => u32()[(p - (p & o.poolMask) + C.Pool.ARENA) >>> 2];
     const pools = (a: number) => u32()[(a + C.Arena.NTOTALPOOLS) >>> 2];
-    // 17 arenas' worth of 512-byte blocks, all from the top, back to back. They come by demand:
-    // the first holds one pool, the next two, then four, ... up to poolsPerArena.
+    // ONE_POOL_ARENAS + 6 arenas' worth of 512-byte blocks, all from the top, back to back. They
+    // come by demand: the first ONE_POOL_ARENAS hold one pool each, the next two, then four, ...
+    // up to poolsPerArena.
     const blocks: number[] = [];
-    while (new Set(blocks.map(arenaOf)).size < 17) blocks.push(h.obj.malloc(512));
+    const n = C.ONE_POOL_ARENAS + 6;
+    while (new Set(blocks.map(arenaOf)).size < n) blocks.push(h.obj.malloc(512));
     const arenas = [...new Set(blocks.map(arenaOf))].sort((x, y) => x - y);
-    arenas.forEach((a, i) => expect(pools(a)).toBe(Math.min(o.poolsPerArena, 2 ** i)));
+    expect(arenas.length).toBe(n);
+    arenas.forEach((a, i) => expect(pools(a)).toBe(i < C.ONE_POOL_ARENAS ? 1 : Math.min(o.poolsPerArena, 2 ** (i - C.ONE_POOL_ARENAS + 1))));
+    expect(pools(arenas[n - 1])).toBe(o.poolsPerArena);
     for (let i = 1; i < arenas.length; i++) expect(arenas[i] - arenas[i - 1]).toBe(pools(arenas[i]) * o.poolSize); // no gaps
     // Free every block of the first eight: their chunks merge into one hole of 8 arenas.
     const firstEight = new Set(arenas.slice(0, 8));

@@ -52,6 +52,7 @@
 import {
   Size,
   HOLE_ARENA_SHIFT,
+  ONE_POOL_ARENAS,
   HeapFlag,
   classSize,
   sizeClasses,
@@ -459,6 +460,58 @@ export class ObjectAllocator {
   }
 
   /**
+   * free() of a heap with sub-pools (variants.ts): pool was full until a block was just freed
+   * into it, and rejoins its class's list. A whole pool at the front, as in CPython; a sub-pool
+   * second, behind the head pool (unless the head is the class's empty spare), so that malloc
+   * goes on with the head while the sub-pool gathers frees, instead of filling again with the
+   * next malloc and leaving the list at once (json: 78,000 such round trips a replay in one
+   * class whose young sub-pools hold long-lived blocks). The empty spare stays at the tail.
+   */
+  protected linkFreed(pool: number): void {
+    const u32 = this.u32;
+    const idx = u32[(pool + Pool.SZIDX) >>> 2];
+    if (idx >= this.nClasses) brokenPool(pool, Pool.SZIDX, "Pool.SZIDX", "its size class is none of the heap's");
+    const sp = usedSentinel(this.usedBase, idx);
+    let prev = sp;
+    const head = u32[(sp + Pool.NEXT) >>> 2];
+    if ((u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== 0 && head !== sp && u32[head >>> 2] !== 0) prev = head;
+    this.linkAfter(pool, prev);
+  }
+
+  /**
+   * Free() of a heap with sub-pools emptied pool. A sub-pool stays listed, at the tail, as its
+   * class's spare, unless an empty one is there already (then false: it goes back), so that a
+   * class whose few blocks come and go (one or two 400-byte blocks at a time) does not give a
+   * sub-pool back and cut one again for every block (json: 8,800 a replay in one class). At most
+   * one empty pool of a class is listed, at the tail, as the WebAssembly fast path keeps one
+   * (check() requires it; collect() gives it back).
+   */
+  private keepSpare(pool: number): boolean {
+    const u32 = this.u32;
+    if ((u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === 0) return false;
+    const idx = u32[(pool + Pool.SZIDX) >>> 2];
+    if (idx >= this.nClasses || this.subShift(idx) === 0) return false;
+    const sp = usedSentinel(this.usedBase, idx);
+    const tail = u32[(sp + Pool.PREV) >>> 2];
+    if (tail === pool) return true;
+    if (u32[tail >>> 2] === 0) return false;
+    this.unlinkPool(pool);
+    this.linkAfter(pool, tail);
+    return true;
+  }
+
+  /** Put pool into a usedpools list right after `after` (a pool or the sentinel), whose link is checked first. */
+  private linkAfter(pool: number, after: number): void {
+    const u32 = this.u32;
+    const next = u32[(after + Pool.NEXT) >>> 2];
+    if (u32[(next + Pool.PREV) >>> 2] !== after) brokenPool(after, Pool.NEXT, "Pool.NEXT", "its usedpools links do not come back to it");
+    u32[(pool + Pool.NEXT) >>> 2] = next;
+    u32[(pool + Pool.PREV) >>> 2] = after;
+    u32[(next + Pool.PREV) >>> 2] = pool;
+    u32[(after + Pool.NEXT) >>> 2] = pool;
+  }
+
+  /**
    * usedpools[idx] of this thread is empty: a pool for it, linked in, with a free block; 0 when
    * no arena can be had. With threads, blocks freed into our full pools come back first, then an
    * orphan pool of the class is adopted, and only then is a pool taken from an arena.
@@ -535,7 +588,7 @@ export class ObjectAllocator {
         throw new HeapCorruptionError(wHead * 4, `free sub-pool list holds ${hex(pool)}, no free sub-pool of ${1 << sub} bytes`, "free sub-pool list");
       this.unlinkFreeSub(pool);
       u32[(this.slotOf(pool) + Pool.SUB) >>> 2] += 1 << SubPool.USED_SHIFT;
-    } else {
+    } else if ((pool = this.takeSpare(sub)) === 0) {
       const slot = this.takeSlot(Pool.SZIDX_NONE);
       if (slot === 0) return 0;
       u32 = this.u32; // a new arena may have grown the memory
@@ -555,6 +608,25 @@ export class ObjectAllocator {
     this.held(idx, 1 << sub);
     this.linkPool(pool, this.usedBase);
     return pool;
+  }
+
+  /**
+   * No free sub-pool: take another class's empty spare (keepSpare) before a slot is cut, so
+   * that the spares cost no memory when it runs short. 0 when no class of this thread keeps one.
+   */
+  private takeSpare(sub: number): number {
+    const u32 = this.u32;
+    for (let k = 0; k < this.nClasses; k++) {
+      const sp = this.sentinel(k);
+      const tail = u32[(sp + Pool.PREV) >>> 2];
+      if (tail !== sp && u32[tail >>> 2] === 0 && (u32[(tail + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === sub && u32[(tail + Pool.SZIDX) >>> 2] === k) {
+        this.unlinkPool(tail);
+        const w = this.wSub + (SubPool.HELD >>> 2) + k;
+        u32[w] = u32[w] > 1 << sub ? u32[w] - (1 << sub) : 0;
+        return tail;
+      }
+    }
+    return 0;
   }
 
   /** Class idx took a pool or sub-pool of `bytes`: what it holds (SubPool.HELD), and its peak. */
@@ -693,12 +765,13 @@ export class ObjectAllocator {
 
   private newArena(): number {
     // From a hole in the raw heap, if one holds half an arena's pools at least; else from the top.
-    // Arenas come by demand: the first holds one pool, the next two, then four..., up to
-    // poolsPerArena (a small heap's top stays near what it uses). By the high-water mark of
-    // arenas, not the count: a heap that shrank takes whole arenas again, not small ones that
-    // come and go as its pools do. (subPools: false: whole arenas from the first.)
+    // Arenas come by demand: the first ONE_POOL_ARENAS hold one pool each, the next two, then
+    // four..., up to poolsPerArena (a small heap's top stays near what it uses). By the
+    // high-water mark of arenas, not the count: a heap that shrank takes whole arenas again, not
+    // small ones that come and go as its pools do. (subPools: false: whole arenas from the first.)
     const ppa0 = this.poolsPerArena;
-    const top = this.subPools ? Math.min(ppa0, 2 ** this.u32[this.wCounters + 3]) : ppa0;
+    const hw = this.u32[this.wCounters + 3];
+    const top = !this.subPools ? ppa0 : hw < ONE_POOL_ARENAS ? 1 : Math.min(ppa0, 2 ** Math.min(30, hw - ONE_POOL_ARENAS + 1));
     const first = this.raw.mallocArena(Math.max(1, Math.min(top, ppa0 >>> HOLE_ARENA_SHIFT)), ppa0, top, this.poolSize);
     if (first === 0) return 0;
     const u32 = this.u32;
@@ -804,7 +877,7 @@ export class ObjectAllocator {
     // Without a lock, no enter()/leave() here: V8 inlined them (79 + 21 bytes) with this into
     // the replay loop, whose budget then had no room left for the view getter (heap.u8), called
     // at every event instead (docs/performance.md, 2026-12-02 #16 third pass).
-    if (this.lock === undefined) this.returnPool(pool);
+    if (this.lock === undefined) this.returnPool(pool, true);
     else this.returnPoolLocked(pool);
   }
 
@@ -812,13 +885,19 @@ export class ObjectAllocator {
   private returnPoolLocked(pool: number): void {
     const took = this.enter();
     try {
-      this.returnPool(pool);
+      this.returnPool(pool, true);
     } finally {
       this.leave(took);
     }
   }
 
-  private returnPool(pool: number): void {
+  /**
+   * Give the empty pool (or sub-pool) back: to its arena, or onto the free sub-pool list (its
+   * slot back to the arena when it was the slot's last in use). spare: free() emptied it, and a
+   * sub-pool may stay listed as its class's spare instead (keepSpare).
+   */
+  private returnPool(pool: number, spare: boolean): void {
+    if (spare && this.subPools && this.keepSpare(pool)) return;
     const u32 = this.u32;
     this.unlinkPool(pool);
     // What its class holds (SubPool.HELD) shrinks by the pool's bytes.
@@ -980,7 +1059,7 @@ export class ObjectAllocator {
       u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
       u32[pool >>> 2] = cnt - 1;
       if (fb === 0) this.linkPool(pool, this.usedBaseOf(this.orphan));
-      if (cnt === 1) this.returnPool(pool);
+      if (cnt === 1) this.returnPool(pool, false);
       return true;
     } finally {
       this.leave(took);
@@ -1087,7 +1166,7 @@ export class ObjectAllocator {
       for (let pool = this.u32[(sp + Pool.NEXT) >>> 2]; pool !== sp; ) {
         const next = this.u32[(pool + Pool.NEXT) >>> 2];
         this.takeRemote(pool);
-        if (this.u32[pool >>> 2] === 0) this.returnPool(pool);
+        if (this.u32[pool >>> 2] === 0) this.returnPool(pool, false);
         pool = next;
       }
     }
@@ -1123,7 +1202,7 @@ export class ObjectAllocator {
           // (taken with the pool) instead of onto the delayed list of a slot that is gone.
           Atomics.compareExchange(i32, (pool + Pool.REMOTE) >>> 2, Remote.FULL, 0);
           if (u32[(pool + Pool.FREEBLOCK) >>> 2] !== 0 || u32[pool >>> 2] === 0) this.linkPool(pool, orphans);
-          if (u32[pool >>> 2] === 0) this.returnPool(pool);
+          if (u32[pool >>> 2] === 0) this.returnPool(pool, false);
         }
       }
       // Blocks others freed into k's full pools: their pools are orphans now, freed as such;
