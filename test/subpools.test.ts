@@ -1,4 +1,4 @@
-// createHeap({ subPools: true }) (issue #19): young size classes in 1 KiB sub-pools cut from a
+// createHeap({ subPools: true }), the default (issue #19): young size classes in 1 KiB sub-pools cut from a
 // shared pool slot, the first arenas small. Real CPython traces replayed with every block
 // verified and check() along the way, the footprint it saves, and what stats() says of it.
 // (A file of its own: with the traces of test/traces.test.ts, one worker ran over vitest's
@@ -14,7 +14,7 @@ describe("subPools: true", () => {
 
   it("the bundled trace: every block verified, check() every 50k events, a lower peak footprint than whole pools", () => {
     const sub = replayVerify(createHeap({ subPools: true }), t, { checkEvery: 50000, freeAtEnd: true });
-    const whole = replayVerify(createHeap(), t, { freeAtEnd: true });
+    const whole = replayVerify(createHeap({ subPools: false }), t, { freeAtEnd: true });
     expect(sub.events).toBe(t.count);
     expect(sub.peakFootprint).toBeLessThan(whole.peakFootprint);
   });
@@ -22,7 +22,7 @@ describe("subPools: true", () => {
   it("a small heap: stats() counts the slots cut into sub-pools; the footprint is a fraction of whole pools'", () => {
     const upTo = 2000; // the bundled trace's first events: well under 1 MiB live
     const sub = createHeap({ subPools: true });
-    const whole = createHeap();
+    const whole = createHeap({ subPools: false });
     replayTo(sub, t, upTo);
     replayTo(whole, t, upTo);
     sub.check();

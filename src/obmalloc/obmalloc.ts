@@ -583,12 +583,13 @@ export class ObjectAllocator {
     let u32 = this.u32;
     const wHead = this.wSub + (SubPool.FREE >>> 2);
     let pool = u32[wHead];
+    if (pool === 0 && this.returnSpares(sub)) pool = u32[wHead];
     if (pool !== 0) {
       if (!this.isOurs(pool) || (pool & ((1 << sub) - 1)) !== 0 || (u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== sub || u32[pool >>> 2] !== 0 || u32[(pool + Pool.SZIDX) >>> 2] !== Pool.SZIDX_NONE)
         throw new HeapCorruptionError(wHead * 4, `free sub-pool list holds ${hex(pool)}, no free sub-pool of ${1 << sub} bytes`, "free sub-pool list");
       this.unlinkFreeSub(pool);
       u32[(this.slotOf(pool) + Pool.SUB) >>> 2] += 1 << SubPool.USED_SHIFT;
-    } else if ((pool = this.takeSpare(sub)) === 0) {
+    } else {
       const slot = this.takeSlot(Pool.SZIDX_NONE);
       if (slot === 0) return 0;
       u32 = this.u32; // a new arena may have grown the memory
@@ -611,22 +612,20 @@ export class ObjectAllocator {
   }
 
   /**
-   * No free sub-pool: take another class's empty spare (keepSpare) before a slot is cut, so
-   * that the spares cost no memory when it runs short. 0 when no class of this thread keeps one.
+   * No free sub-pool: the young classes' empty spares (keepSpare) go onto the free list before a
+   * slot is cut, so that the spares cost no memory when it runs short. All of them at once: the
+   * WebAssembly fast path takes sub-pools from that list but never a spare, and one spare taken
+   * at a time left it empty, so that every young class's next sub-pool came through JS. True
+   * when the list holds a sub-pool now.
    */
-  private takeSpare(sub: number): number {
+  private returnSpares(sub: number): boolean {
     const u32 = this.u32;
     for (let k = 0; k < this.nClasses; k++) {
       const sp = this.sentinel(k);
       const tail = u32[(sp + Pool.PREV) >>> 2];
-      if (tail !== sp && u32[tail >>> 2] === 0 && (u32[(tail + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === sub && u32[(tail + Pool.SZIDX) >>> 2] === k) {
-        this.unlinkPool(tail);
-        const w = this.wSub + (SubPool.HELD >>> 2) + k;
-        u32[w] = u32[w] > 1 << sub ? u32[w] - (1 << sub) : 0;
-        return tail;
-      }
+      if (tail !== sp && u32[tail >>> 2] === 0 && (u32[(tail + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === sub) this.returnPool(tail, false);
     }
-    return 0;
+    return u32[this.wSub + (SubPool.FREE >>> 2)] !== 0;
   }
 
   /** Class idx took a pool or sub-pool of `bytes`: what it holds (SubPool.HELD), and its peak. */
@@ -945,18 +944,42 @@ export class ObjectAllocator {
       if (u32[wN + nf + 1] === 0) u32[wN + nf + 1] = ao;
     }
     // An entirely free arena goes back to the raw allocator, unless it is the only usable one
-    // (keeping one avoids thrashing when a program hovers at an arena boundary).
+    // (keeping one avoids thrashing when a program hovers at an arena boundary), or it is a
+    // one-pool arena that free() emptied: those of a small heap (ONE_POOL_ARENAS pools at most)
+    // stay until collect(), or a heap hovering at a pool boundary would give back and take an
+    // arena for every pool (binary trees on the WebAssembly fast path: a call into JS each).
     const total = u32[(ao + Arena.NTOTALPOOLS) >>> 2];
-    if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === total && (u32[this.wUsable] !== ao || u32[(ao + Arena.NEXT) >>> 2] !== 0)) {
-      if (u32[wN + total] === ao) u32[wN + total] = 0;
-      this.unlinkArena(ao);
-      const first = u32[(ao + Arena.FIRST) >>> 2];
-      this.markMap(first, total, false);
-      u32[(ao + Arena.MAGIC) >>> 2] = 0;
-      const w = this.wCounters;
-      u32[w]--;
-      u32[w + 2]++; // reclaimed
-      this.raw.freeArena(first);
+    if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === total && (total > 1 || !spare)) this.releaseArena(ao);
+  }
+
+  /** Give the entirely free arena ao back to the raw allocator, unless it is the only usable one. */
+  private releaseArena(ao: number): void {
+    const u32 = this.u32;
+    if (u32[this.wUsable] === ao && u32[(ao + Arena.NEXT) >>> 2] === 0) return;
+    const total = u32[(ao + Arena.NTOTALPOOLS) >>> 2];
+    const wN = this.wNfp;
+    if (u32[wN + total] === ao) u32[wN + total] = 0;
+    this.unlinkArena(ao);
+    const first = u32[(ao + Arena.FIRST) >>> 2];
+    this.markMap(first, total, false);
+    u32[(ao + Arena.MAGIC) >>> 2] = 0;
+    const w = this.wCounters;
+    u32[w]--;
+    u32[w + 2]++; // reclaimed
+    this.raw.freeArena(first);
+  }
+
+  /** Every entirely free arena back to the raw allocator (collect(): the one-pool arenas free() kept), but one. */
+  private releaseFreeArenas(): void {
+    const u32 = this.u32;
+    // Bounded by the arena count: a damaged list that loops is reported, not followed for ever.
+    let left = u32[this.wCounters] + 1;
+    for (let ao = u32[this.wUsable]; ao !== 0; ) {
+      if (left-- === 0) throw new HeapCorruptionError(this.wUsable * 4, "the usable arena list is longer than the heap's arena count", "H.USABLE_ARENAS");
+      this.arenaOf(0, ao, this.wUsable * 4, "H.USABLE_ARENAS");
+      const next = u32[(ao + Arena.NEXT) >>> 2];
+      if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === u32[(ao + Arena.NTOTALPOOLS) >>> 2]) this.releaseArena(ao);
+      ao = next;
     }
   }
 
@@ -1141,15 +1164,21 @@ export class ObjectAllocator {
    * Take back every block other threads freed into this thread's pools, and return the pools
    * that are empty (those emptied by such blocks, and the last pools of their classes that this
    * thread kept: poolEmptied). The owner's own housekeeping (also done lazily on its slow paths).
-   * Without threads: the empty pools the WebAssembly fast path kept (wasm/obmalloc/obmalloc.ts).
+   * Without threads: the empty pools the WebAssembly fast path kept (wasm/obmalloc/obmalloc.ts)
+   * and the young classes' spare sub-pools (keepSpare). Then every entirely free arena but one
+   * goes back to the raw allocator (the one-pool arenas free() keeps: returnPool).
    */
   collect(): void {
-    if (!this.threaded) return this.returnEmptyPools(this.owner);
+    if (!this.threaded) {
+      this.returnEmptyPools(this.owner);
+      return this.releaseFreeArenas();
+    }
     if (this.detached) throw detachedError();
     this.takeDelayed();
     const took = this.enter();
     try {
       this.returnEmptyPools(this.owner);
+      this.releaseFreeArenas();
     } finally {
       this.leave(took);
     }
