@@ -82,6 +82,23 @@ describe("subPools: true", () => {
     h.check();
   });
 
+  it("free() keeps the one-pool arenas it empties, and gives them back when a raw request would fail without them", () => {
+    const h = createHeap({ maxBytes: 4 << 20 });
+    const ps: number[] = [];
+    for (let i = 0; i < 6000; i++) ps.push(h.obj.malloc(16 + ((i * 40) % 480)));
+    const arenas = h.stats().arenas.current;
+    expect(arenas).toBeGreaterThan(8);
+    for (const p of ps) h.obj.free(p);
+    h.check();
+    expect(h.stats().arenas.current).toBeGreaterThan(1); // kept against churn
+    const big = h.raw.malloc(3 << 20); // fits only in the arenas' memory
+    expect(big).not.toBe(0);
+    h.check();
+    expect(h.stats().arenas.current).toBeLessThan(arenas / 2);
+    h.raw.free(big);
+    h.check();
+  });
+
   const files = sharedTraces();
   if (files.length > 0)
     it.each(files.map((f) => [f.split("/").pop()!, f] as const))("%s: content verified", (_name, file) => {

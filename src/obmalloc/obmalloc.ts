@@ -157,6 +157,7 @@ export class ObjectAllocator {
     this.i32 = mem.views.i32;
     this.f64 = mem.views.f64;
     this.raw = raw;
+    raw.onFull = () => this.releaseKept();
     this.lock = lock;
     const hw = heapBase >>> 2;
     const u32 = this.u32;
@@ -967,6 +968,18 @@ export class ObjectAllocator {
     u32[w]--;
     u32[w + 2]++; // reclaimed
     this.raw.freeArena(first);
+  }
+
+  /**
+   * The raw allocator's top cannot grow (raw.onFull, under the caller's lock): the young
+   * classes' spare sub-pools of this thread and every entirely free arena but one go back, so
+   * that what free() keeps against churn never makes a request fail. True when an arena went back.
+   */
+  private releaseKept(): boolean {
+    const reclaimed = this.u32[this.wCounters + 2];
+    if (this.subPools) this.returnSpares(SubPool.SHIFT);
+    this.releaseFreeArenas();
+    return this.u32[this.wCounters + 2] !== reclaimed;
   }
 
   /** Every entirely free arena back to the raw allocator (collect(): the one-pool arenas free() kept), but one. */

@@ -247,6 +247,26 @@ export class RawAllocator {
     return c + Chunk.HEADER;
   }
 
+  /**
+   * Called when the top cannot grow for a request: the object allocator gives back the free
+   * arenas it keeps (free one-pool arenas, spare sub-pools: obmalloc's releaseKept), true when it
+   * gave any back; the request is then tried once more. Wiring, not heap state: null until an
+   * object allocator sits on this raw allocator.
+   */
+  onFull: (() => boolean) | null = null;
+  private releasing = false;
+
+  /** The top could not grow: whether onFull gave memory back (never from within onFull itself). */
+  private released(): boolean {
+    if (this.onFull === null || this.releasing) return false;
+    this.releasing = true;
+    try {
+      return this.onFull();
+    } finally {
+      this.releasing = false;
+    }
+  }
+
   /** Allocate a chunk for n bytes (n a uint32 already validated). Returns the payload or 0. */
   malloc(n: number): number {
     if (n > Chunk.MAX_REQUEST) return 0;
@@ -254,7 +274,10 @@ export class RawAllocator {
     // Below SMALL_BLOCK, lists hold one size each: findFit()'s own list is exact already.
     let c = size >= Tlsf.SMALL_BLOCK ? this.ownListFit(size) : 0;
     if (c === 0) c = this.findFit(size);
-    if (c === 0) return this.fromTop(size, 0, Flag.TAG);
+    if (c === 0) {
+      const p = this.fromTop(size, 0, Flag.TAG);
+      return p !== 0 || !this.released() ? p : this.malloc(n);
+    }
     // What a list gives is checked like any link: a free chunk, and in a list that fits.
     const csize = this.freeSizeAt(c, c + Chunk.SIZE, "TLSF free list entry");
     if (csize < size) throw this.corrupt(c + Chunk.SIZE, "Chunk.SIZE", `free chunk of ${csize} bytes in a list of chunks of ${size} bytes or more`);
@@ -347,7 +370,10 @@ export class RawAllocator {
     const size = chunkSizeFor(n);
     const u32 = this.u32;
     const c = this.findFit(size + align + Chunk.MIN);
-    if (c === 0) return this.fromTop(size, alignGap(u32[this.wTop], align, offset), Flag.TAG);
+    if (c === 0) {
+      const p = this.fromTop(size, alignGap(u32[this.wTop], align, offset), Flag.TAG);
+      return p !== 0 || !this.released() ? p : this.mallocAligned(n, align, offset);
+    }
     const csize = this.freeSizeAt(c, c + Chunk.SIZE, "TLSF free list entry");
     if (csize < size + align + Chunk.MIN) throw this.corrupt(c + Chunk.SIZE, "Chunk.SIZE", `free chunk of ${csize} bytes in a list of chunks of ${size + align + Chunk.MIN} bytes or more`);
     this.removeChunk(c, csize);
