@@ -9,11 +9,11 @@
 // the fast path (an unshared wasm/obmalloc/obmalloc.wasm, e.g. main's, saved before a change),
 // instantiated as heap.wasmImports() instantiates the built-in one: before and after, side by side
 // in one run (also with --instructions).
-// --merged: one more row, "pymalloc-merged": the fast path merged into the client module by
-// binaryen's wasm-merge (node_modules/.bin, through assemblyscript), so that C's calls to malloc
-// and free are calls inside the module, not to another instance's exports; the same heap and slow
-// paths. A measurement of what such a build step would give (docs/performance.md), not an option
-// of the library: built here into a temporary folder at each run.
+// --merged: one more row, "pymalloc-merged": the same clients with pymalloc's fast path linked in
+// by the documented build step, `pymalloc link client.wasm -o linked.wasm` (binaryen's wasm-merge:
+// C's calls to malloc and free are calls inside the module, not to another instance's exports),
+// instantiated as the README teaches (heapForModule(bytes), then instantiateWithHeap(module,
+// { heap })); the same heap and slow paths. Linked into a temporary folder at each run.
 // Each row also gives the page faults of a timed run (process.resourceUsage().minorPageFault
 // around it): every run is on a fresh memory, so each page the allocator touches is a first
 // touch, which costs ~25 us on the project's VM (docs/performance.md, "Where an in-wasm event's
@@ -39,12 +39,12 @@
 // WebAssembly.instantiate on a memory of the module's minimum for the others.
 
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { heapForModule, wasmModuleInfo } from "../dist/index.js";
+import { heapForModule, instantiateWithHeap, wasmModuleInfo } from "../dist/index.js";
 import { fastPathModule, trampolines } from "../dist/compat/wasm-imports.js";
 import { readTraceFile } from "../dist/trace/file.js";
 import { traceStats } from "../dist/trace/trace.js";
@@ -122,26 +122,11 @@ function buildPeerClients() {
 }
 const peerDir = buildPeerClients();
 
-/**
- * --merged: the replay and bintrees clients over pymalloc with the fast path merged in. The fast
- * path is built from wasm/obmalloc/ as build.mjs builds it, but with its memory exported and
- * imported as pymalloc_env.memory: merged under the name "env", it then provides the client's
- * env.malloc/free/calloc/realloc and env.memory (one memory, no multi-memory), and the merged
- * module imports pymalloc_env.memory and the slow paths (pymalloc.*). Returns the folder.
- */
+/** --merged: the replay and bintrees clients linked by `pymalloc link` (the CLI, as a user runs it). Returns the folder. */
 function buildMergedClients() {
-  const bin = join(ROOT, "node_modules", ".bin");
   const out = mkdtempSync(join(tmpdir(), "pymalloc-merged-"));
-  for (const f of ["obmalloc.ts", "raw.ts", "layout.ts"]) writeFileSync(join(out, f), readFileSync(join(ROOT, "wasm", "obmalloc", f)));
-  const pages = Math.max(...["replay", "bintrees"].map((c) => Math.ceil(wasmModuleInfo(readFileSync(join(ROOT, "wasm", "clients", `${c}-pymalloc.wasm`))).memory.minBytes / 65536)));
-  const run = (tool, args) => execFileSync(join(bin, tool), args, { cwd: out, encoding: "utf8", maxBuffer: 1 << 26 });
-  run("asc", ["obmalloc.ts", "-O3", "--noAssert", "--runtime", "stub", "--use", "abort=", "--importMemory", "--initialMemory", String(pages), "--enable", "bulk-memory", "-o", "fastpath.wasm"]);
-  const wat = run("wasm-dis", ["fastpath.wasm"]).replace('(import "env" "memory"', '(import "pymalloc_env" "memory"');
-  writeFileSync(join(out, "fastpath.wat"), wat);
-  const features = ["--enable-bulk-memory", "--enable-bulk-memory-opt", "--enable-nontrapping-float-to-int", "--enable-sign-ext", "--enable-mutable-globals"];
-  run("wasm-as", [...features, "fastpath.wat", "-o", "fastpath-env.wasm"]);
   for (const c of ["replay", "bintrees"])
-    run("wasm-merge", [...features, "fastpath-env.wasm", "env", join(ROOT, "wasm", "clients", `${c}-pymalloc.wasm`), "client", "-o", `${c}-pymalloc-merged.wasm`]);
+    execFileSync(process.execPath, [join(ROOT, "dist", "cli", "main.js"), "link", join(ROOT, "wasm", "clients", `${c}-pymalloc.wasm`), "-o", join(out, `${c}-pymalloc-merged.wasm`)], { stdio: ["ignore", "ignore", "inherit"] });
   return out;
 }
 const mergedDir = values.merged ? buildMergedClients() : undefined;
@@ -153,9 +138,9 @@ const mod = (name, alloc) => {
   const f = (alloc === "emmalloc" || alloc === "mimalloc") && peerDir ? join(peerDir, `${name}-${alloc}.wasm`) : join(ROOT, "wasm", "clients", `${name}-${file}.wasm`);
   if (!existsSync(f)) return undefined;
   const bytes = readFileSync(f);
-  // pymalloc-merged: the heap is made from the client's own bytes; the merged module is instantiated.
-  const compiled = alloc === "pymalloc-merged" ? readFileSync(join(mergedDir, `${name}-pymalloc-merged.wasm`)) : bytes;
-  return { bytes, module: new WebAssembly.Module(compiled), info: wasmModuleInfo(bytes) };
+  // pymalloc-merged: the linked module's own bytes (heapForModule reads them as the client's).
+  const linked = alloc === "pymalloc-merged" ? readFileSync(join(mergedDir, `${name}-pymalloc-merged.wasm`)) : bytes;
+  return { bytes: linked, module: new WebAssembly.Module(linked), info: wasmModuleInfo(linked) };
 };
 
 /** A fresh instance of the client over its allocator; top() is the allocator's footprint top. */
@@ -167,12 +152,10 @@ async function instantiate(m, alloc) {
     return { x: instance.exports, top: () => heap.stats().peakFootprint, base: heap.heapBase, memory: heap.memory.source };
   }
   if (alloc === "pymalloc-merged") {
+    // The linked module compiled once: heapForModule, then instantiateWithHeap on that heap.
     const heap = heapForModule(m.bytes, { allocator: "pymalloc" });
-    const memory = heap.memory.source;
-    const slow = trampolines(() => (heap.sync(), heap.mem), () => heap);
-    const instance = await WebAssembly.instantiate(m.module, { pymalloc_env: { memory }, pymalloc: slow, env: { ...slow, memory } });
-    instance.exports.init(heap.heapBase, heap.threadId);
-    return { x: instance.exports, top: () => heap.stats().peakFootprint, base: heap.heapBase, memory };
+    const { instance } = await instantiateWithHeap(m.module, { heap });
+    return { x: instance.exports, top: () => heap.stats().peakFootprint, base: heap.heapBase, memory: heap.memory.source };
   }
   if (alloc === "pymalloc-alt") {
     // As heapAllocator() makes the built-in fast path's instance: slow paths into the heap's mem family.

@@ -171,3 +171,18 @@ export function buildId(source: BufferSource): string {
   for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
   return (h >>> 0).toString(16).padStart(8, "0");
 }
+
+/** Whether the module has a custom section of this name. */
+export function hasCustomSection(source: BufferSource, name: string): boolean {
+  const b = asBytes(source);
+  const r = new Reader(b);
+  r.pos = 8;
+  while (r.pos < b.length) {
+    const id = r.byte();
+    const size = r.u32();
+    const end = r.pos + size;
+    if (id === 0 && r.name() === name) return true;
+    r.pos = end;
+  }
+  return false;
+}

@@ -11,7 +11,7 @@
  * linking is a build step (Node, binaryen from npm); everything else here is plain bytes.
  */
 
-import { asBytes, readImports, rewriteImports, withCustomSection } from "./wasm-bytes.js";
+import { asBytes, hasCustomSection, readImports, rewriteImports, withCustomSection } from "./wasm-bytes.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "./wasm-fastpath-bytes.js";
 
 /** The custom section a linked module carries: JSON `{ "fastpath": id, "shared": bool }`. */
@@ -98,13 +98,13 @@ async function findWasmMerge(given: string | undefined): Promise<string> {
 export async function linkFastPath(client: BufferSource, options: LinkOptions = {}): Promise<Uint8Array<ArrayBuffer>> {
   const bytes = asBytes(client);
   const imports = readImports(bytes);
+  if (imports.some((i) => i.module === "pymalloc" || i.module === "pymalloc_env")) throw new TypeError("the module imports from \"pymalloc\": it is linked already (link the module built for pymalloc, not its linked copy)");
   const mem = imports.find((i) => i.kind === 2);
   if (mem === undefined || mem.module !== "env" || mem.name !== "memory" || mem.memory === undefined)
     throw new TypeError("the module imports no env.memory: build it with -Wl,--import-memory (see the README's \"pymalloc inside WebAssembly\")");
   const alloc = imports.filter((i) => i.module === "env" && i.kind === 0 && ALLOC_IMPORTS.includes(i.name));
   if (!alloc.some((i) => i.name === "malloc" || i.name === "calloc" || i.name === "realloc"))
     throw new TypeError("the module imports none of env.malloc/calloc/realloc: nothing to link (build it with wasm/include/pymemcompat.c, see the README's \"pymalloc inside WebAssembly\")");
-  if (imports.some((i) => i.module === "pymalloc" || i.module === "pymalloc_env")) throw new TypeError("the module imports from \"pymalloc\" or \"pymalloc_env\": linked already?");
   const shared = mem.memory.shared;
   // The fast path's memory declared as the client's (wasm-merge checks that an import matches the
   // export it resolves to): the merged module then imports the client's memory.
@@ -122,7 +122,10 @@ export async function linkFastPath(client: BufferSource, options: LinkOptions = 
     // The fast path merged under the name "env": the client's env.malloc & co and env.memory
     // become its exports (its memory is imported as pymalloc_env.memory: one memory).
     const features = ["--enable-sign-ext", "--enable-mutable-globals", "--enable-bulk-memory", "--enable-bulk-memory-opt", "--enable-nontrapping-float-to-int", "--enable-multivalue", "--enable-reference-types", "--enable-simd", "--enable-threads"];
-    execFileSync(process.execPath, [wasmMerge, ...features, "fastpath.wasm", "env", "client.wasm", "client", "-o", "merged.wasm"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 26 });
+    // A client that keeps its function names (linked without --strip-all) keeps them merged: the
+    // debug modes name the C function that allocated a block.
+    const names = hasCustomSection(bytes, "name") ? ["--debuginfo"] : [];
+    execFileSync(process.execPath, [wasmMerge, ...features, ...names, "fastpath.wasm", "env", "client.wasm", "client", "-o", "merged.wasm"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 26 });
     merged = new Uint8Array(readFileSync(join(dir, "merged.wasm")));
   } catch (e) {
     const err = e as { stderr?: Buffer; message?: string };

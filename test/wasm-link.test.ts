@@ -1,0 +1,250 @@
+// pymalloc's fast path linked into a C module (`pymalloc link`, issue #17): the merge-ready
+// builds, the link step (binaryen's wasm-merge, from npm), and instantiateWithHeap with a linked
+// module: the same results as the unlinked module, its fast path in use in pymalloc mode and
+// never in the debug modes (every call then reaches the JS hooks), failAllocations reaching it,
+// hardened and sampled heaps kept in JS, a module linked by another build refused, one instance
+// per Worker on a shared memory.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { heapForModule, instantiateWithHeap, MemoryCorruptionError, PymallocError, wasmModuleInfo, type Heap } from "../src/index.js";
+import { buildId, readImports } from "../src/compat/wasm-bytes.js";
+import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "../src/compat/wasm-fastpath-bytes.js";
+import { LINK_SECTION, linkedInfo, linkFastPath } from "../src/compat/wasm-link.js";
+import { readTraceFile } from "../src/trace/file.js";
+
+const ROOT = join(import.meta.dirname, "..");
+const bytes = (p: string): Uint8Array<ArrayBuffer> => new Uint8Array(readFileSync(join(ROOT, p)));
+const linked: Record<string, Uint8Array<ArrayBuffer>> = {};
+
+interface Ctors {
+  get_greeting(): number;
+  c_make_block(n: number): number;
+  c_free_block(p: number): void;
+  c_calloc(n: number, m: number): number;
+  c_realloc(p: number, n: number): number;
+}
+
+/** Count the calls that reach the heap's mem family in JS (the linked module's slow paths look it up at every call). */
+function countJs(heap: Heap): { calls: number } {
+  const c = { calls: 0 };
+  const fam = heap.mem as unknown as Record<string, (...a: number[]) => number>;
+  for (const name of ["malloc", "free", "calloc", "realloc"]) {
+    const orig = fam[name].bind(fam);
+    fam[name] = (...a: number[]) => (c.calls++, orig(...a));
+  }
+  return c;
+}
+
+beforeAll(async () => {
+  for (const c of ["bintrees-pymalloc", "replay-pymalloc", "ctors", "ctors-shared", "aligned"]) linked[c] = await linkFastPath(bytes(`wasm/clients/${c}.wasm`));
+}, 60_000);
+
+describe("the merge-ready fast path", () => {
+  it("is committed beside the other builds and embedded; it imports its memory as pymalloc_env.memory and the four slow paths, exports the client's four names, pymalloc_init, pymalloc_divert and its memory; its id is its bytes' FNV-1a", () => {
+    for (const [file, b64, id, shared] of [
+      ["obmalloc-merge.wasm", FASTPATH_MERGE_WASM, FASTPATH_MERGE_ID, false],
+      ["obmalloc-merge-shared.wasm", FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_SHARED_ID, true],
+    ] as const) {
+      const b = bytes(`wasm/obmalloc/${file}`);
+      expect(Buffer.from(b).toString("base64")).toBe(b64);
+      expect(buildId(b)).toBe(id);
+      const m = new WebAssembly.Module(b);
+      expect(WebAssembly.Module.imports(m).map((d) => `${d.module}.${d.name}`).sort()).toEqual(["pymalloc.calloc", "pymalloc.free", "pymalloc.malloc", "pymalloc.realloc", "pymalloc_env.memory"]);
+      expect(WebAssembly.Module.exports(m).map((d) => d.name).sort()).toEqual(["calloc", "free", "malloc", "memory", "pymalloc_divert", "pymalloc_init", "realloc"]);
+      expect(readImports(b).find((i) => i.kind === 2)!.memory!.shared).toBe(shared);
+    }
+  });
+});
+
+describe("pymalloc link", () => {
+  it("links a client: its malloc & co are no longer imports, its memory import is the client's (env.memory, same limits), a marker names the build; the same bytes every time", async () => {
+    const client = bytes("wasm/clients/bintrees-pymalloc.wasm");
+    const out = linked["bintrees-pymalloc"];
+    const imports = readImports(out);
+    expect(imports.filter((i) => i.module === "env").map((i) => i.name)).toEqual(["memory"]);
+    expect(imports.find((i) => i.kind === 2)!.memory).toEqual(readImports(client).find((i) => i.kind === 2)!.memory);
+    expect(imports.filter((i) => i.module === "pymalloc").map((i) => i.name).sort()).toEqual(["calloc", "free", "malloc", "realloc"]);
+    const m = new WebAssembly.Module(out);
+    expect(linkedInfo(m)).toEqual({ fastpath: FASTPATH_MERGE_ID, shared: false });
+    expect(linkedInfo(new WebAssembly.Module(client))).toBeUndefined();
+    expect(WebAssembly.Module.exports(m).map((d) => d.name)).toEqual(expect.arrayContaining(["run", "__heap_base", "pymalloc_init", "pymalloc_divert"]));
+    expect(wasmModuleInfo(out).heapBase).toBe(wasmModuleInfo(client).heapBase);
+    expect(Buffer.from(await linkFastPath(client)).equals(Buffer.from(out))).toBe(true);
+    // A shared client gets the shared build, and keeps its maximum.
+    expect(linkedInfo(new WebAssembly.Module(linked["ctors-shared"]))).toEqual({ fastpath: FASTPATH_MERGE_SHARED_ID, shared: true });
+    expect(readImports(linked["ctors-shared"]).find((i) => i.kind === 2)!.memory).toEqual({ min: expect.any(Number), max: 1024, shared: true });
+  });
+
+  it("refuses a module with its own malloc, a linked module, a module with no memory import; the CLI writes the same bytes and reports errors in one line (exit 2)", async () => {
+    await expect(linkFastPath(bytes("wasm/dlmalloc/dlmalloc.wasm"))).rejects.toThrow(/imports none of env\.malloc/);
+    await expect(linkFastPath(linked["ctors"])).rejects.toThrow(/linked already/);
+    await expect(linkFastPath(bytes("wasm/obmalloc/obmalloc.wasm").slice(0, 8))).rejects.toThrow(/env\.memory/);
+    const dir = mkdtempSync(join(tmpdir(), "pymalloc-link-test-"));
+    const bin = join(ROOT, "dist", "cli", "main.js");
+    const ok = spawnSync(process.execPath, [bin, "link", join(ROOT, "wasm/clients/bintrees-pymalloc.wasm"), "-o", join(dir, "bt.wasm")], { encoding: "utf8" });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^linked pymalloc's fast path \(unshared memory, build [0-9a-f]{8}\) into .*bt\.wasm/);
+    expect(readFileSync(join(dir, "bt.wasm")).equals(Buffer.from(linked["bintrees-pymalloc"]))).toBe(true);
+    const bad = spawnSync(process.execPath, [bin, "link", join(ROOT, "wasm/dlmalloc/dlmalloc.wasm"), "-o", join(dir, "dl.wasm")], { encoding: "utf8" });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.split("\n")[0]).toMatch(/^pymalloc: .*dlmalloc\.wasm: the module imports none of env\.malloc/);
+    expect(spawnSync(process.execPath, [bin, "link", "x.wasm"], { encoding: "utf8" }).status).toBe(2);
+  });
+});
+
+describe("instantiateWithHeap() with a linked module", () => {
+  it("binary trees and the trace replayer: the same results as the unlinked module; the fast path serves C inside the module (few calls into JS); the heap checks clean", async () => {
+    const run = async (b: Uint8Array<ArrayBuffer>, allocator: "pymalloc" | "pymalloc_debug") => {
+      const { instance, heap } = await instantiateWithHeap(b, { allocator, traceAllocations: false });
+      const js = countJs(heap);
+      const sum = (instance.exports as unknown as { run(d: number, s: number): number }).run(10, 20_000) >>> 0;
+      heap.check();
+      expect(heap.stats().blocksInUse).toBe(0);
+      return { sum, js: js.calls };
+    };
+    const plain = await run(bytes("wasm/clients/bintrees-pymalloc.wasm"), "pymalloc");
+    const fast = await run(linked["bintrees-pymalloc"], "pymalloc");
+    expect(fast.sum).toBe(plain.sum);
+    expect(fast.js).toBeLessThan(400); // as the unlinked fast path: the arenas' own work
+    const debug = await run(linked["bintrees-pymalloc"], "pymalloc_debug");
+    expect(debug.sum).toBe(plain.sum);
+    expect(debug.js).toBeGreaterThan(100_000); // every call reaches the JS hooks
+    const t = readTraceFile(join(ROOT, "data/compileall-head.pymtrace.gz"));
+    const sums: number[] = [];
+    for (const b of [bytes("wasm/clients/replay-pymalloc.wasm"), linked["replay-pymalloc"]]) {
+      const { instance, heap } = await instantiateWithHeap(b);
+      const x = instance.exports as unknown as Record<string, (...a: number[]) => number>;
+      const ev = x.setup(t.count, t.maxSlots) >>> 0;
+      new Uint32Array((heap.memory.source as WebAssembly.Memory).buffer, ev, 2 * t.count).set(t.events.subarray(0, 2 * t.count));
+      sums.push(x.replay(t.count) >>> 0);
+      heap.check();
+      x.release_all(t.maxSlots);
+      heap.check();
+      expect(heap.stats().blocksInUse).toBe(2);
+    }
+    expect(sums[1]).toBe(sums[0]);
+  });
+
+  it("the debug modes: every call goes to the JS hooks, so an overflow by C is reported with the C function that allocated (names kept when the client kept them)", async () => {
+    for (const allocator of ["debug", "pymalloc_debug"] as const) {
+      const { instance, heap } = await instantiateWithHeap(linked["ctors"], { allocator });
+      const x = instance.exports as unknown as Ctors;
+      expect(heap.leaks().totalBlocks).toBe(1); // the constructor's block, from the heap
+      const p = x.c_make_block(24);
+      // The site's first frame is the linked fast path's malloc (unnamed), then the C function.
+      expect(heap.leaks().bySite.some((s) => / <- at c_make_block \(wasm:\/\//.test(s.site))).toBe(true);
+      heap.u8[p + 24] = 0x41;
+      expect(() => x.c_free_block(p)).toThrow(MemoryCorruptionError);
+    }
+  });
+
+  it("failAllocations() reaches the linked fast path; hardened: true and sampled heaps never start it (their calls go to JS); the raw family neither", async () => {
+    const { instance, heap } = await instantiateWithHeap(linked["ctors"]);
+    const x = instance.exports as unknown as Ctors;
+    const keep = x.c_make_block(40);
+    heap.failAllocations({ family: "mem", every: 2 });
+    const got = [x.c_make_block(40), x.c_make_block(40), x.c_calloc(4, 10), x.c_calloc(4, 10), x.c_make_block(4000), x.c_make_block(4000)];
+    expect(got.map((p) => p !== 0)).toEqual([true, false, true, false, true, false]);
+    const moved = x.c_realloc(keep, 400);
+    expect(moved).not.toBe(0);
+    expect(x.c_realloc(moved, 4000)).toBe(0);
+    expect(heap.failAllocations(null)).toBe(4);
+    const js = countJs(heap);
+    for (let i = 0; i < 10; i++) expect(x.c_make_block(40)).not.toBe(0);
+    expect(js.calls).toBe(0); // back on the fast path
+    heap.check();
+    for (const options of [{ hardened: true }, { sampleInterval: 4096 }, { family: "raw" as const }]) {
+      const r = await instantiateWithHeap(linked["ctors"], options);
+      const c = countJs(r.heap);
+      const raw = options.family === "raw" ? (r.heap.raw as unknown as Record<string, (...a: number[]) => number>) : undefined;
+      let rawCalls = 0;
+      if (raw !== undefined) {
+        const orig = raw.malloc.bind(raw);
+        raw.malloc = (n: number) => (rawCalls++, orig(n));
+      }
+      const y = r.instance.exports as unknown as Ctors;
+      y.c_free_block(y.c_make_block(40));
+      expect(c.calls + rawCalls, JSON.stringify(options)).toBe(options.family === "raw" ? 1 : 2);
+      r.heap.check();
+    }
+  });
+
+  it("a compiled module (the heap made after instantiation), the heap option (compiled once, instantiated on heapForModule's heap), and what is refused: wrapAllocator, a module linked by another build", async () => {
+    const late = await instantiateWithHeap(new WebAssembly.Module(linked["ctors"]), { initialBytes: 4 << 20 });
+    const y = late.instance.exports as unknown as Ctors;
+    const p = y.c_make_block(40);
+    expect(late.heap.usableSize(p)).toBe(40);
+    y.c_free_block(p);
+    late.heap.check();
+    const module = new WebAssembly.Module(linked["bintrees-pymalloc"]);
+    const sums = new Set<number>();
+    for (let i = 0; i < 3; i++) {
+      const heap = heapForModule(linked["bintrees-pymalloc"]);
+      const { instance, heap: same } = await instantiateWithHeap(module, { heap });
+      expect(same).toBe(heap);
+      sums.add((instance.exports as unknown as { run(d: number, s: number): number }).run(8, 1000));
+      heap.check();
+    }
+    expect(sums.size).toBe(1);
+    await expect(instantiateWithHeap(module, { heap: heapForModule(linked["bintrees-pymalloc"]), allocator: "debug" })).rejects.toThrow(/allocator would be options of a new heap/);
+    await expect(instantiateWithHeap(linked["ctors"], { wrapAllocator: (h) => h })).rejects.toThrow(/calls inside the module/);
+    await expect(instantiateWithHeap(linked["ctors"], { imports: { pymalloc: {} } })).rejects.toThrow(/imports\.pymalloc/);
+    // Another build's marker (the id rewritten in place): refused before it can touch the heap.
+    const other = linked["ctors"].slice();
+    const text = Buffer.from(other).indexOf(`{"fastpath":"${FASTPATH_MERGE_ID}"`);
+    expect(text).toBeGreaterThan(0);
+    other.set(new TextEncoder().encode("deadbeef"), text + '{"fastpath":"'.length);
+    const err = await instantiateWithHeap(other).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PymallocError);
+    expect((err as Error).message).toMatch(/linked with another build of pymalloc's fast path \(deadbeef.*pymalloc link/);
+    expect(LINK_SECTION).toBe("pymalloc.linked");
+  });
+
+  it("aligned allocation and malloc_usable_size still reach the heap through env (imports the link leaves)", async () => {
+    const { instance, heap } = await instantiateWithHeap(linked["aligned"]);
+    const x = instance.exports as unknown as { pm_align(a: number, n: number): number; al_alloc(a: number, n: number): number; usable(p: number): number; c_free(p: number): void };
+    for (const [a, n] of [[8, 24], [64, 100], [4096, 70000]]) {
+      const p = x.pm_align(a, n);
+      expect(p % a).toBe(0);
+      expect(x.usable(p)).toBe(heap.usableSize(p));
+      x.c_free(p);
+    }
+    heap.check();
+    expect(heap.leaks().totalBlocks).toBe(0);
+  });
+});
+
+describe("a linked module on a shared memory, one instance per Worker", () => {
+  it("each Worker instantiates the linked module on its own heap handle (its thread slot); blocks freed by another thread's C come back", async () => {
+    const { Worker } = await import("node:worker_threads");
+    const { instance, heap } = await instantiateWithHeap(linked["ctors-shared"], { threads: true });
+    expect((instance.exports as unknown as Ctors).get_greeting()).toBeGreaterThan(0);
+    const memory = heap.memory.source as WebAssembly.Memory;
+    const workers = 3;
+    const perWorker = 2000;
+    const table = new SharedArrayBuffer(4 * (1 + workers * perWorker));
+    const results = await Promise.all(
+      Array.from(
+        { length: workers },
+        (_, i) =>
+          new Promise<{ failures: number; slot: number }>((resolve, reject) => {
+            const wk = new Worker(join(import.meta.dirname, "workers", "wasm-linked.mjs"), {
+              workerData: { memory, heapBase: heap.heapBase, table, id: i, workers, perWorker, module: linked["ctors-shared"] },
+            });
+            let done: { failures: number; slot: number } | undefined;
+            wk.on("message", (m) => (done = m));
+            wk.on("error", reject);
+            wk.on("exit", (code) => (code === 0 && done ? resolve(done) : reject(new Error(`worker ${i} exited ${code}`))));
+          }),
+      ),
+    );
+    expect(results.map((r) => r.failures)).toEqual([0, 0, 0]);
+    expect(new Set(results.map((r) => r.slot)).size).toBe(3);
+    heap.check();
+    heap.collect();
+    expect(heap.stats().blocksInUse).toBe(1); // the main instance's constructor block
+  }, 60_000);
+});
