@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// bench/wasm.mjs — `npm run bench:wasm`: C code in WebAssembly allocating from pymalloc (its
-// malloc imported from the heap: the AssemblyScript fast path, no call into JS on it) against
+// bench/wasm.mjs — `npm run bench:wasm`: C code in WebAssembly allocating from pymalloc (the
+// AssemblyScript fast path linked into the module by `pymalloc link`, or imported from its own
+// instance: no call into JS on it either way) against
 // the same C built with an allocator inside the module (wasi-libc's dlmalloc; emmalloc and
 // mimalloc when their builds are present), side by side in one process, runs interleaved.
 //
@@ -9,11 +10,13 @@
 // the fast path (an unshared wasm/obmalloc/obmalloc.wasm, e.g. main's, saved before a change),
 // instantiated as heap.wasmImports() instantiates the built-in one: before and after, side by side
 // in one run (also with --instructions).
-// --merged: one more row, "pymalloc-merged": the same clients with pymalloc's fast path linked in
-// by the documented build step, `pymalloc link client.wasm -o linked.wasm` (binaryen's wasm-merge:
-// C's calls to malloc and free are calls inside the module, not to another instance's exports),
-// instantiated as the README teaches (heapForModule(bytes), then instantiateWithHeap(module,
-// { heap })); the same heap and slow paths. Linked into a temporary folder at each run.
+// Two pymalloc rows: "pymalloc", the clients with pymalloc's fast path linked in by the documented
+// build step, `pymalloc link client.wasm -o linked.wasm` (binaryen's wasm-merge: C's calls to
+// malloc and free are calls inside the module, as they are to dlmalloc and mimalloc), instantiated
+// as the README teaches (heapForModule(bytes), then instantiateWithHeap(module, { heap })); and
+// "pymalloc-import", the same clients unlinked, importing malloc & co from the fast path's own
+// instance (heapForModule(bytes), heap.wasmImports()). The same heap and slow paths. Linked into a
+// temporary folder at each run (the row that --only always keeps, as pymalloc-alt).
 // Each row also gives the page faults of a timed run (process.resourceUsage().minorPageFault
 // around it): every run is on a fresh memory, so each page the allocator touches is a first
 // touch, which costs ~25 us on the project's VM (docs/performance.md, "Where an in-wasm event's
@@ -64,7 +67,7 @@ const { values, positionals } = parseArgs({
     child: { type: "string" },
     warm: { type: "boolean", default: false },
     fastpath: { type: "string" },
-    merged: { type: "boolean", default: false },
+    merged: { type: "boolean", default: false }, // before 2026-12-03: the linked row was an extra; now always there
   },
 });
 const runs = Number(values.runs);
@@ -75,8 +78,8 @@ const traces = positionals.length
     ? ["compileall", "imports", "json", "minidom"].map((n) => join(SHARED, `${n}.pymtrace.gz`))
     : [join(ROOT, "data", "compileall-head.pymtrace.gz")];
 
-const PEERS = ["pymalloc", ...(values.fastpath ? ["pymalloc-alt"] : []), ...(values.merged ? ["pymalloc-merged"] : []), "dlmalloc", "emmalloc", "mimalloc"].filter(
-  (a) => !values.only || a === "pymalloc-alt" || a === "pymalloc-merged" || values.only.split(",").includes(a),
+const PEERS = ["pymalloc", "pymalloc-import", ...(values.fastpath ? ["pymalloc-alt"] : []), "dlmalloc", "emmalloc", "mimalloc"].filter(
+  (a) => !values.only || a === "pymalloc-alt" || a === "pymalloc-import" || values.only.split(",").includes(a),
 );
 /** --fastpath: the other fast-path build, compiled once. */
 const altFastPath = values.fastpath ? new WebAssembly.Module(readFileSync(values.fastpath)) : undefined;
@@ -122,36 +125,36 @@ function buildPeerClients() {
 }
 const peerDir = buildPeerClients();
 
-/** --merged: the replay and bintrees clients linked by `pymalloc link` (the CLI, as a user runs it). Returns the folder. */
-function buildMergedClients() {
-  const out = mkdtempSync(join(tmpdir(), "pymalloc-merged-"));
+/** The replay and bintrees clients linked by `pymalloc link` (the CLI, as a user runs it), for the pymalloc row. Returns the folder. */
+function linkClients() {
+  const out = mkdtempSync(join(tmpdir(), "pymalloc-linked-"));
   for (const c of ["replay", "bintrees"])
-    execFileSync(process.execPath, [join(ROOT, "dist", "cli", "main.js"), "link", join(ROOT, "wasm", "clients", `${c}-pymalloc.wasm`), "-o", join(out, `${c}-pymalloc-merged.wasm`)], { stdio: ["ignore", "ignore", "inherit"] });
+    execFileSync(process.execPath, [join(ROOT, "dist", "cli", "main.js"), "link", join(ROOT, "wasm", "clients", `${c}-pymalloc.wasm`), "-o", join(out, `${c}-pymalloc-linked.wasm`)], { stdio: ["ignore", "ignore", "inherit"] });
   return out;
 }
-const mergedDir = values.merged ? buildMergedClients() : undefined;
+const linkedDir = PEERS.includes("pymalloc") && (values.child === undefined || values.child === "pymalloc") ? linkClients() : undefined;
 /** wasi imports the peers' libc code links (never called on the measured paths). */
 const wasi = new Proxy({}, { get: (_, name) => (name === "proc_exit" ? (c) => { throw new Error(`proc_exit(${c})`); } : () => 0) });
 
 const mod = (name, alloc) => {
-  const file = alloc === "pymalloc-alt" || alloc === "pymalloc-merged" ? "pymalloc" : alloc;
+  const file = alloc.startsWith("pymalloc") ? "pymalloc" : alloc;
   const f = (alloc === "emmalloc" || alloc === "mimalloc") && peerDir ? join(peerDir, `${name}-${alloc}.wasm`) : join(ROOT, "wasm", "clients", `${name}-${file}.wasm`);
   if (!existsSync(f)) return undefined;
   const bytes = readFileSync(f);
-  // pymalloc-merged: the linked module's own bytes (heapForModule reads them as the client's).
-  const linked = alloc === "pymalloc-merged" ? readFileSync(join(mergedDir, `${name}-pymalloc-merged.wasm`)) : bytes;
+  // pymalloc: the linked module's own bytes (heapForModule reads them as the client's).
+  const linked = alloc === "pymalloc" ? readFileSync(join(linkedDir, `${name}-pymalloc-linked.wasm`)) : bytes;
   return { bytes: linked, module: new WebAssembly.Module(linked), info: wasmModuleInfo(linked) };
 };
 
 /** A fresh instance of the client over its allocator; top() is the allocator's footprint top. */
 async function instantiate(m, alloc) {
-  if (alloc === "pymalloc") {
+  if (alloc === "pymalloc-import") {
     // The module compiled once (V8 tiers it up across instances): heapForModule, then instantiate.
     const heap = heapForModule(m.bytes, { allocator: "pymalloc" });
     const instance = await WebAssembly.instantiate(m.module, { env: heap.wasmImports() });
     return { x: instance.exports, top: () => heap.stats().peakFootprint, base: heap.heapBase, memory: heap.memory.source };
   }
-  if (alloc === "pymalloc-merged") {
+  if (alloc === "pymalloc") {
     // The linked module compiled once: heapForModule, then instantiateWithHeap on that heap.
     const heap = heapForModule(m.bytes, { allocator: "pymalloc" });
     const { instance } = await instantiateWithHeap(m.module, { heap });
@@ -296,14 +299,14 @@ if (values.crossings) {
   };
   for (const path of traces) {
     const t = readTraceFile(path);
-    const r = await counted(mod("replay", "pymalloc"));
+    const r = await counted(mod("replay", "pymalloc-import"));
     const ev = r.x.setup(t.count, t.maxSlots) >>> 0;
     new Uint32Array(r.memory.buffer, ev, 2 * t.count).set(t.events.subarray(0, 2 * t.count));
     for (const k of Object.keys(r.c)) r.c[k] = 0; // setup's own calls left out
     r.x.replay(t.count);
     show(t.name, t.count, r.c);
   }
-  const b = await counted(mod("bintrees", "pymalloc"));
+  const b = await counted(mod("bintrees", "pymalloc-import"));
   b.x.run(Number(values.depth), Number(values.strings));
   show(`bintrees (depth ${values.depth}, ${values.strings} strings)`, undefined, b.c);
   process.exit(0);
@@ -315,7 +318,6 @@ if (values.instructions) {
     const args = ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", process.execPath, "--no-liftoff", "--no-wasm-tier-up", "--no-concurrent-recompilation"];
     args.push(fileURLToPath(import.meta.url), "--child", alloc, "--runs", String(n), "--depth", values.depth, "--strings", values.strings, path);
     if (values.fastpath) args.push("--fastpath", values.fastpath);
-    if (values.merged) args.push("--merged");
     const r = spawnSync("valgrind", args, { encoding: "utf8", maxBuffer: 1 << 26 });
     const m = /I\s+refs:\s+([\d,]+)/.exec(r.stderr);
     if (r.status !== 0 || !m) throw new Error(`valgrind ${alloc} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
