@@ -14,6 +14,7 @@ import { buildId, readImports } from "../src/compat/wasm-bytes.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "../src/compat/wasm-fastpath-bytes.js";
 import { LINK_SECTION, linkedInfo, linkFastPath } from "../src/compat/wasm-link.js";
 import { readTraceFile } from "../src/trace/file.js";
+import { fastPathNumbers, SPECIALIZED_SECTION, specializedFor } from "../src/compat/wasm-specialize.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const bytes = (p: string): Uint8Array<ArrayBuffer> => new Uint8Array(readFileSync(join(ROOT, p)));
@@ -53,7 +54,12 @@ describe("the merge-ready fast path", () => {
       expect(buildId(b)).toBe(id);
       const m = new WebAssembly.Module(b);
       expect(WebAssembly.Module.imports(m).map((d) => `${d.module}.${d.name}`).sort()).toEqual(["pymalloc.calloc", "pymalloc.free", "pymalloc.malloc", "pymalloc.realloc", "pymalloc_env.memory"]);
-      expect(WebAssembly.Module.exports(m).map((d) => d.name).sort()).toEqual(["calloc", "free", "malloc", "memory", "pymalloc_divert", "pymalloc_init", "realloc"]);
+      const names = WebAssembly.Module.exports(m).map((d) => d.name);
+      expect(names.filter((n) => !n.startsWith("pymalloc_k_")).sort()).toEqual(["calloc", "free", "malloc", "memory", "pymalloc_divert", "pymalloc_init", "realloc"]);
+      // The heap's numbers, globals init() alone sets (what specialize: true compiles in).
+      expect(WebAssembly.Module.exports(m).filter((d) => d.name.startsWith("pymalloc_k_")).every((d) => d.kind === "global")).toBe(true);
+      expect(names.filter((n) => n.startsWith("pymalloc_k_"))).toEqual(expect.arrayContaining(["pymalloc_k_poolShift", "pymalloc_k_usedBase", "pymalloc_k_owner", "pymalloc_k_mapBase", "pymalloc_k_mapBytes"]));
+      expect(names).not.toContain("pymalloc_k_nFast"); // changes after init (divert)
       expect(readImports(b).find((i) => i.kind === 2)!.memory!.shared).toBe(shared);
     }
   });
@@ -217,8 +223,65 @@ describe("instantiateWithHeap() with a linked module", () => {
   });
 });
 
+describe("instantiateWithHeap(bytes, { specialize: true }): the heap's numbers compiled in", () => {
+  it("the numbers are the heap's (pool shift, this handle's slot, the pool map); binary trees and the replayer give the unspecialised results; the heap checks clean", async () => {
+    const { instance, heap, module } = await instantiateWithHeap(linked["bintrees-pymalloc"], { specialize: true, poolSize: 4096 });
+    const made = JSON.parse(specializedFor(module)!);
+    expect(made).toEqual(fastPathNumbers(heap, false));
+    expect(made).toMatchObject({ poolShift: 12, owner: heap.threadId, threaded: 0, rawOn: 1 });
+    expect(made.mapBytes).toBeGreaterThan(0);
+    expect(WebAssembly.Module.customSections(module, SPECIALIZED_SECTION)).toHaveLength(1);
+    const plain = await instantiateWithHeap(linked["bintrees-pymalloc"], { poolSize: 4096 });
+    const run = (x: WebAssembly.Exports) => (x as unknown as { run(d: number, s: number): number }).run(12, 20_000) >>> 0;
+    const js = countJs(heap);
+    const plainJs = countJs(plain.heap);
+    expect(run(instance.exports)).toBe(run(plain.instance.exports));
+    expect(js.calls).toBe(plainJs.calls); // the same calls into JS as unspecialised: the fast path in use alike
+    expect(js.calls).toBeLessThan(1000);
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
+    const t = readTraceFile(join(ROOT, "data/compileall-head.pymtrace.gz"));
+    const sums: number[] = [];
+    for (const specialize of [false, true]) {
+      const r = await instantiateWithHeap(linked["replay-pymalloc"], { specialize });
+      const x = r.instance.exports as unknown as Record<string, (...a: number[]) => number>;
+      const ev = x.setup(t.count, t.maxSlots) >>> 0;
+      new Uint32Array((r.heap.memory.source as WebAssembly.Memory).buffer, ev, 2 * t.count).set(t.events.subarray(0, 2 * t.count));
+      sums.push(x.replay(t.count) >>> 0);
+      r.heap.check();
+      x.release_all(t.maxSlots);
+      r.heap.check();
+      expect(r.heap.stats().blocksInUse).toBe(2);
+    }
+    expect(sums[1]).toBe(sums[0]);
+  });
+
+  it("compiled once for heaps with the same numbers; refused on a heap with others; needs the bytes of a linked module; not made in the debug modes (their calls go to JS)", async () => {
+    const b = linked["ctors"];
+    const one = await instantiateWithHeap(b, { specialize: true });
+    const two = await instantiateWithHeap(b, { specialize: true });
+    expect(two.module).toBe(one.module);
+    const other = heapForModule(b, { poolSize: 4096 });
+    await expect(instantiateWithHeap(one.module, { heap: other })).rejects.toThrow(/specialised to another heap's numbers/);
+    await expect(instantiateWithHeap(new WebAssembly.Module(b), { heap: other, specialize: true })).rejects.toThrow(/needs the linked module's bytes/);
+    await expect(instantiateWithHeap(bytes("wasm/clients/ctors.wasm"), { specialize: true })).rejects.toThrow(/for a module linked by pymalloc link/);
+    const debug = await instantiateWithHeap(b, { specialize: true, allocator: "debug" });
+    expect(specializedFor(debug.module)).toBeUndefined();
+    const x = debug.instance.exports as unknown as Ctors;
+    const p = x.c_make_block(24);
+    debug.heap.u8[p + 24] = 1;
+    expect(() => x.c_free_block(p)).toThrow(MemoryCorruptionError);
+    // failAllocations reaches a specialised module too (divert is never specialised).
+    const y = one.instance.exports as unknown as Ctors;
+    one.heap.failAllocations({ family: "mem", nth: 1 });
+    expect(y.c_make_block(40)).toBe(0);
+    expect(y.c_make_block(40)).not.toBe(0);
+    one.heap.check();
+  });
+});
+
 describe("a linked module on a shared memory, one instance per Worker", () => {
-  it("each Worker instantiates the linked module on its own heap handle (its thread slot); blocks freed by another thread's C come back", async () => {
+  it("each Worker instantiates the linked module on its own heap handle (its thread slot; one Worker specialised to it); blocks freed by another thread's C come back", async () => {
     const { Worker } = await import("node:worker_threads");
     const { instance, heap } = await instantiateWithHeap(linked["ctors-shared"], { threads: true });
     expect((instance.exports as unknown as Ctors).get_greeting()).toBeGreaterThan(0);
@@ -230,11 +293,11 @@ describe("a linked module on a shared memory, one instance per Worker", () => {
       Array.from(
         { length: workers },
         (_, i) =>
-          new Promise<{ failures: number; slot: number }>((resolve, reject) => {
+          new Promise<{ failures: number; slot: number; specialized: boolean }>((resolve, reject) => {
             const wk = new Worker(join(import.meta.dirname, "workers", "wasm-linked.mjs"), {
-              workerData: { memory, heapBase: heap.heapBase, table, id: i, workers, perWorker, module: linked["ctors-shared"] },
+              workerData: { memory, heapBase: heap.heapBase, table, id: i, workers, perWorker, module: linked["ctors-shared"], specialize: i === 1 },
             });
-            let done: { failures: number; slot: number } | undefined;
+            let done: { failures: number; slot: number; specialized: boolean } | undefined;
             wk.on("message", (m) => (done = m));
             wk.on("error", reject);
             wk.on("exit", (code) => (code === 0 && done ? resolve(done) : reject(new Error(`worker ${i} exited ${code}`))));
@@ -242,6 +305,7 @@ describe("a linked module on a shared memory, one instance per Worker", () => {
       ),
     );
     expect(results.map((r) => r.failures)).toEqual([0, 0, 0]);
+    expect(results.map((r) => r.specialized)).toEqual([false, true, false]);
     expect(new Set(results.map((r) => r.slot)).size).toBe(3);
     heap.check();
     heap.collect();

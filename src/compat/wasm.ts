@@ -19,6 +19,7 @@ import { PymallocError } from "../errors.js";
 import { allocatorImports, hasFastPath, heapAllocator, pymemImports, registerLinkedFastPath, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
 import { wasmModuleInfo, type WasmModuleInfo } from "./wasm-module.js";
 import { currentFastPathId, linkedInfo, type LinkedInfo } from "./wasm-link.js";
+import { checkSpecialized, specializedFor, specializedModule } from "./wasm-specialize.js";
 
 export interface InstantiateOptions extends HeapOptions {
   /**
@@ -50,6 +51,14 @@ export interface InstantiateOptions extends HeapOptions {
    * given. Returns this heap.
    */
   heap?: Heap;
+  /**
+   * A linked module only (`pymalloc link`): compile a copy of it with this heap handle's numbers
+   * (pool shift, class count, this thread's usedpools, the pool map) as constants in its code,
+   * as an allocator compiled into the module has them (default false). Needs the module's bytes;
+   * one compile per distinct set of numbers (cached); the returned module is that copy, refused
+   * on a heap with other numbers. Nothing changes in the debug modes (the fast path is not started).
+   */
+  specialize?: boolean;
 }
 
 const ALLOCATOR_NAMES = ["malloc", "free", "calloc", "realloc", "aligned_alloc", "malloc_usable_size"] as const;
@@ -93,6 +102,9 @@ function isPymem(module: WebAssembly.Module): boolean {
   return WebAssembly.Module.imports(module).some((d) => d.module === "env" && /^Py(Mem|Object)_/.test(d.name));
 }
 
+/** Linked modules' bytes given with specialize: true, compiled (to read their marker) once. */
+const compiledLinked = new WeakMap<object, WebAssembly.Module>();
+
 export interface LinkedInstantiateOptions {
   /** Other imports of the module (not env.memory, env.malloc & co, nor the module `pymalloc`: they are the heap's). */
   imports?: WebAssembly.Imports;
@@ -100,6 +112,8 @@ export interface LinkedInstantiateOptions {
   family?: FamilyName;
   /** Call the module's `_initialize` or `__wasm_call_ctors` after starting its fast path (default true). */
   initialize?: boolean;
+  /** As InstantiateOptions.specialize (needs the module's bytes). */
+  specialize?: boolean;
 }
 
 /**
@@ -111,13 +125,19 @@ export interface LinkedInstantiateOptions {
  * heap.failAllocations() reaches it. Then its initialiser runs (unless initialize: false).
  */
 export async function instantiateLinked(heap: Heap, source: WebAssembly.Module | BufferSource, options: LinkedInstantiateOptions = {}): Promise<{ instance: WebAssembly.Instance; module: WebAssembly.Module }> {
-  const { imports = {}, family, initialize = true } = options;
+  const { imports = {}, family, initialize = true, specialize = false } = options;
   checkGivenEnv(imports);
-  const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
+  let module = source instanceof WebAssembly.Module ? source : (compiledLinked.get(source) ?? (await WebAssembly.compile(source)));
+  if (specialize && !(source instanceof WebAssembly.Module)) compiledLinked.set(source, module); // bytes given again and again: compiled once
   const info = linkedInfo(module);
   if (info === undefined) throw new TypeError("instantiateLinked() takes a module linked by pymalloc link (linkFastPath); for a module importing env.malloc, use instantiateWithHeap or heap.wasmImports()");
   checkLinked(info);
   if (heap.memory.kind !== "wasm") throw new TypeError(`a linked module needs a heap in a WebAssembly.Memory; this one is in a ${heap.memory.kind} buffer`);
+  if (specialize && hasFastPath(heap, family) && specializedFor(module) === undefined) {
+    if (source instanceof WebAssembly.Module) throw new TypeError("specialize: true needs the linked module's bytes (it compiles a copy of them with this heap's numbers), not a compiled WebAssembly.Module");
+    module = await specializedModule(source, heap, info.shared);
+  }
+  checkSpecialized(module, heap, info.shared);
   const memory = heap.memory.source as WebAssembly.Memory;
   const instance = await WebAssembly.instantiate(module, linkedImports(() => heap, family, imports, memory, () => (isPymem(module) ? { ...pymemImports(heap) } : {})));
   startLinked(instance, heap, family);
@@ -207,7 +227,7 @@ export async function instantiateWithHeap(
   options: InstantiateOptions = {},
 ): Promise<{ instance: WebAssembly.Instance; heap: Heap; module: WebAssembly.Module }> {
   if (options.heap !== undefined) return instantiateOnHeap(options.heap, source, options);
-  const { imports = {}, family, wrapAllocator, initialize = true, ...heapOptions } = options;
+  const { imports = {}, family, wrapAllocator, initialize = true, specialize = false, ...heapOptions } = options;
   const givenEnv = (imports.env ?? {}) as Record<string, unknown>;
   checkGivenEnv(imports);
   const bytes = bytesOf(source);
@@ -216,13 +236,22 @@ export async function instantiateWithHeap(
   if (linked !== undefined) {
     checkLinked(linked);
     if (wrapAllocator !== undefined) throw new TypeError("wrapAllocator: a linked module's C calls to malloc & co are calls inside the module, not imports: wrap the unlinked module's instead");
-  } else checkAllocatorImports(module);
+  } else {
+    checkAllocatorImports(module);
+    if (specialize) throw new TypeError("specialize: true is for a module linked by pymalloc link (this one imports its malloc)");
+  }
   const info = bytes === undefined ? undefined : wasmModuleInfo(bytes);
   const memory = options.memory ?? memoryFor(info, options);
   let heap: Heap | undefined;
   const heapBase = heapOptions.heapBase ?? info?.heapBase;
   if (heapBase !== undefined) heap = createHeap({ ...heapOptions, memory, heapBase });
+  if (linked !== undefined && heap !== undefined) {
+    // The heap exists: the linked module on it (specialised when asked).
+    const { instance, module: used } = await instantiateLinked(heap, specialize ? (bytes ?? module) : module, { imports, family, initialize, specialize });
+    return { instance, heap, module: used };
+  }
   if (linked !== undefined) {
+    if (specialize) throw new TypeError("specialize: true needs the linked module's bytes (its heap is made before it is compiled again), not a compiled WebAssembly.Module");
     // The fast path is inside the module: its slow paths are the heap's family (found later when
     // the heap is made after instantiation), its start once the heap exists.
     const found = (): Heap => {
@@ -266,7 +295,7 @@ export async function instantiateWithHeap(
 
 /** instantiateWithHeap(source, { heap }): the module on a heap that exists. */
 async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | BufferSource, options: InstantiateOptions): Promise<{ instance: WebAssembly.Instance; heap: Heap; module: WebAssembly.Module }> {
-  const { imports = {}, family, wrapAllocator, initialize = true, heap: _heap, ...heapOptions } = options;
+  const { imports = {}, family, wrapAllocator, initialize = true, heap: _heap, specialize = false, ...heapOptions } = options;
   const extra = Object.keys(heapOptions).filter((k) => (heapOptions as Record<string, unknown>)[k] !== undefined);
   if (extra.length > 0) throw new TypeError(`instantiateWithHeap(source, { heap }): ${extra.join(", ")} would be options of a new heap; the given heap has its own`);
   checkGivenEnv(imports);
@@ -274,10 +303,11 @@ async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | Buffer
   const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
   if (linkedInfo(module) !== undefined) {
     if (wrapAllocator !== undefined) throw new TypeError("wrapAllocator: a linked module's C calls to malloc & co are calls inside the module, not imports: wrap the unlinked module's instead");
-    const { instance } = await instantiateLinked(heap, module, { imports, family, initialize });
-    return { instance, heap, module };
+    const { instance, module: used } = await instantiateLinked(heap, specialize && !(source instanceof WebAssembly.Module) ? source : module, { imports, family, initialize, specialize });
+    return { instance, heap, module: used };
   }
   checkAllocatorImports(module);
+  if (specialize) throw new TypeError("specialize: true is for a module linked by pymalloc link (this one imports its malloc)");
   let fns = heapAllocator(heap, family);
   if (wrapAllocator !== undefined) fns = wrapped(fns, wrapAllocator);
   const givenEnv = (imports.env ?? {}) as Record<string, unknown>;

@@ -1,15 +1,15 @@
 // test/workers/wasm-linked.mjs — one Worker of the linked-module threads test
 // (test/wasm-link.test.ts): attaches to a heap in a shared WebAssembly.Memory and instantiates
-// the linked C module on its handle (instantiateWithHeap(module, { heap })): its fast path then
-// allocates from this thread's slot. Allocates blocks by C, fills them, hands them to the next
+// the linked C module on its handle (instantiateWithHeap(module, { heap }), specialised to the
+// handle when asked): its fast path then allocates from this thread's slot. Allocates blocks by C, fills them, hands them to the next
 // worker in a shared table; after a barrier, verifies and frees (by C) the blocks the previous
 // worker handed it: frees into pools another thread owns.
 import { parentPort, workerData } from "node:worker_threads";
 import { attachHeap, instantiateWithHeap } from "../../dist/index.js";
 
-const { memory, heapBase, table, id, workers, perWorker, module } = workerData;
+const { memory, heapBase, table, id, workers, perWorker, module, specialize } = workerData;
 const heap = attachHeap(memory, { heapBase, traceAllocations: false });
-const { instance } = await instantiateWithHeap(module, { heap, initialize: false });
+const { instance, module: used } = await instantiateWithHeap(module, { heap, initialize: false, specialize });
 const x = instance.exports;
 const t = new Int32Array(table);
 let failures = 0;
@@ -36,4 +36,4 @@ for (let k = 0; k < perWorker; k++) {
   for (let j = 0; j < prevSize(k); j++) if (u8[p + j] !== pat(prev, k)) { failures++; break; }
   x.c_free_block(p);
 }
-parentPort.postMessage({ failures, slot: heap.threadId });
+parentPort.postMessage({ failures, slot: heap.threadId, specialized: WebAssembly.Module.customSections(used, "pymalloc.specialized").length > 0 });

@@ -5,9 +5,40 @@
 //
 // Owns: the export names of the merged build: malloc, free, calloc, realloc (the client's
 // imports), pymalloc_init and pymalloc_divert (obmalloc.ts's init and divert, named so that they
-// do not clash with a client's exports), and memory (build.mjs imports it as
+// do not clash with a client's exports), pymalloc_k_* (the heap's numbers, globals set by init
+// only: what a specialised module takes as constants), and memory (build.mjs imports it as
 // pymalloc_env.memory, so the merged module has one memory).
 // Must not: hold code: obmalloc.ts is the fast path, for both builds.
 
 export { malloc, free, calloc, realloc } from "./obmalloc";
 export { init as pymalloc_init, divert as pymalloc_divert } from "./obmalloc";
+// The heap's numbers, set by init only: instantiateWithHeap(..., { specialize: true }) reads them
+// from an instance of this build and writes them into a linked module's code as constants.
+export {
+  usedBase as pymalloc_k_usedBase,
+  owner as pymalloc_k_owner,
+  threaded as pymalloc_k_threaded,
+  poolShift as pymalloc_k_poolShift,
+  poolMask as pymalloc_k_poolMask,
+  poolBits as pymalloc_k_poolBits,
+  mapBase as pymalloc_k_mapBase,
+  mapBytes as pymalloc_k_mapBytes,
+  alignShift as pymalloc_k_alignShift,
+  nClasses as pymalloc_k_nClasses,
+  usableAt as pymalloc_k_usableAt,
+  nfpBase as pymalloc_k_nfpBase,
+  poolsPerArena as pymalloc_k_poolsPerArena,
+  heldBase as pymalloc_k_heldBase,
+  peakBase as pymalloc_k_peakBase,
+  subFreeBase as pymalloc_k_subFreeBase,
+  youngBelow as pymalloc_k_youngBelow,
+} from "./obmalloc";
+export {
+  rawOn as pymalloc_k_rawOn,
+  topAt as pymalloc_k_topAt,
+  peakAt as pymalloc_k_peakAt,
+  flAt as pymalloc_k_flAt,
+  slBase as pymalloc_k_slBase,
+  headsBase as pymalloc_k_headsBase,
+  rawStart as pymalloc_k_rawStart,
+} from "./raw";
