@@ -251,7 +251,7 @@ function rewriteBody(b: Uint8Array, start: number, end: number, consts: Map<numb
   };
   for (let groups = r.u32(); groups > 0; groups--) {
     r.u32();
-    r.byte();
+    if (!VALTYPES.has(r.byte())) return undefined;
   }
   let changed = false;
   while (r.pos < end) {
@@ -272,7 +272,8 @@ function rewriteBody(b: Uint8Array, start: number, end: number, consts: Map<numb
     } else if (op >= 0x02 && op <= 0x04) {
       const t = b[r.pos];
       if (t === 0x40 || VALTYPES.has(t)) r.pos++;
-      else while (r.byte() & 0x80); // a type index (s33)
+      else if ((t & 0xc0) === 0x40) return undefined; // a one-byte negative s33: a reference type of the GC proposal (or worse): not known here
+      else while (r.byte() & 0x80); // a type index (s33, non-negative)
     } else if (op === 0x0c || op === 0x0d || op === 0x10 || op === 0x12 || (op >= 0x20 && op <= 0x26) || op === 0xd2) r.u32();
     else if (op === 0x0e) {
       for (let n = r.u32(); n > 0; n--) r.u32();
