@@ -280,6 +280,83 @@ describe("instantiateWithHeap(bytes, { specialize: true }): the heap's numbers c
   });
 });
 
+describe("random programs: C (linked, plain or specialised) and JS on one heap", () => {
+  /** Each call made by C through the linked module (ctors.c's malloc/free/calloc/realloc wrappers) or by JS (heap.mem/obj); check() every step. */
+  async function program(specialize: boolean, options: { poolSize?: number; alignment?: 8 | 16 }, seed: number, steps: number): Promise<void> {
+    const { instance, heap, module } = await instantiateWithHeap(linked["ctors"], { ...options, specialize, initialize: false });
+    expect(specializedFor(module) !== undefined).toBe(specialize);
+    const x = instance.exports as unknown as Ctors;
+    const c = { malloc: x.c_make_block, free: x.c_free_block, calloc: x.c_calloc, realloc: x.c_realloc };
+    const sides = [c, heap.mem, heap.obj] as { malloc(n: number): number; free(p: number): void; calloc(a: number, b: number): number; realloc(p: number, n: number): number }[];
+    let s = seed >>> 0 || 1;
+    const rand = () => ((s ^= s << 13), (s ^= s >>> 17), (s ^= s << 5), (s >>>= 0));
+    const live = new Map<number, { size: number; tag: number }>();
+    const order: number[] = [];
+    const size = () => (rand() % 100 < 6 ? 513 + (rand() % 3000) : 1 + (rand() % 512));
+    const fill = (p: number, size: number, tag: number) => {
+      for (let k = 0; k < size; k++) heap.u8[p + k] = (tag + k * 7) & 0xff;
+    };
+    const verify = (p: number, n: number, tag: number) => {
+      for (let k = 0; k < n; k++) if (heap.u8[p + k] !== ((tag + k * 7) & 0xff)) throw new Error(`block ${p} changed at +${k} (seed ${seed})`);
+    };
+    const take = () => {
+      const i = rand() % order.length;
+      const p = order[i];
+      order[i] = order[order.length - 1];
+      order.pop();
+      return p;
+    };
+    for (let step = 0; step < steps; step++) {
+      const side = sides[rand() % 3];
+      const op = rand() % 10;
+      if (op < 4 || order.length === 0) {
+        const n = size();
+        const p = (op === 3 ? side.calloc(1, n) : side.malloc(n)) >>> 0;
+        expect(p).not.toBe(0);
+        if (op === 3) for (let k = 0; k < n; k++) expect(heap.u8[p + k]).toBe(0);
+        expect(live.has(p)).toBe(false);
+        const tag = rand() & 0xff;
+        fill(p, n, tag);
+        live.set(p, { size: n, tag });
+        order.push(p);
+      } else if (op < 8) {
+        const p = take();
+        const b = live.get(p)!;
+        verify(p, b.size, b.tag);
+        live.delete(p);
+        side.free(p);
+      } else {
+        const p = take();
+        const b = live.get(p)!;
+        verify(p, b.size, b.tag);
+        const n = size();
+        const q = side.realloc(p, n) >>> 0;
+        expect(q).not.toBe(0);
+        live.delete(p);
+        verify(q, Math.min(n, b.size), b.tag);
+        const tag = rand() & 0xff;
+        fill(q, n, tag);
+        expect(live.has(q)).toBe(false);
+        live.set(q, { size: n, tag });
+        order.push(q);
+      }
+      heap.check();
+    }
+    for (const p of order) sides[rand() % 3].free(p);
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
+  }
+
+  for (const [name, options] of [
+    ["8-byte classes", {}],
+    ["16-byte classes", { alignment: 16 as const }],
+    ["4 KiB pools", { poolSize: 4096 }],
+  ] as const)
+    it(`interleaved C and JS calls, check() after each step (${name}), linked and specialised`, async () => {
+      for (const specialize of [false, true]) for (let seed = 1; seed <= 2; seed++) await program(specialize, options, seed * 7919 + name.length, 600);
+    });
+});
+
 describe("a linked module on a shared memory, one instance per Worker", () => {
   it("each Worker instantiates the linked module on its own heap handle (its thread slot; one Worker specialised to it); blocks freed by another thread's C come back", async () => {
     const { Worker } = await import("node:worker_threads");
