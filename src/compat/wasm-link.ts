@@ -91,7 +91,7 @@ async function findWasmMerge(given: string | undefined): Promise<string> {
  * calls to malloc & co are calls inside it; it imports env.memory (the client's limits), the
  * client's other imports, and the fast path's slow paths (`pymalloc.malloc` & co), and exports
  * the client's exports with `pymalloc_init` and `pymalloc_divert`. Instantiate it with
- * instantiateWithHeap (or instantiateLinked on a heap you have): the slow paths, init and
+ * instantiateWithHeap (with its heap option on a heap you have): the slow paths, init and
  * the debug modes are theirs. The merged module carries the fast path of this version of
  * pymalloc, and is refused by another (link again after upgrading).
  */
