@@ -265,6 +265,9 @@ describe("instantiateWithHeap(bytes, { specialize: true }): the heap's numbers c
     await expect(instantiateWithHeap(one.module, { heap: other })).rejects.toThrow(/specialised to another heap's numbers/);
     await expect(instantiateWithHeap(new WebAssembly.Module(b), { heap: other, specialize: true })).rejects.toThrow(/needs the linked module's bytes/);
     await expect(instantiateWithHeap(bytes("wasm/clients/ctors.wasm"), { specialize: true })).rejects.toThrow(/for a module linked by pymalloc link/);
+    // A specialised module's numbers are constants: where the fast path must not run, refused.
+    for (const options of [{ allocator: "debug" as const }, { hardened: true }, { family: "raw" as const }])
+      await expect(instantiateWithHeap(one.module, { heap: heapForModule(b, options.family ? {} : options), family: options.family })).rejects.toThrow(/runs only where the fast path does/);
     const debug = await instantiateWithHeap(b, { specialize: true, allocator: "debug" });
     expect(specializedFor(debug.module)).toBeUndefined();
     const x = debug.instance.exports as unknown as Ctors;

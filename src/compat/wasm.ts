@@ -137,6 +137,9 @@ export async function instantiateLinked(heap: Heap, source: WebAssembly.Module |
     if (source instanceof WebAssembly.Module) throw new TypeError("specialize: true needs the linked module's bytes (it compiles a copy of them with this heap's numbers), not a compiled WebAssembly.Module");
     module = await specializedModule(source, heap, info.shared);
   }
+  if (specializedFor(module) !== undefined && !hasFastPath(heap, family))
+    // Its numbers are constants: its fast path would serve calls without init, where every call must go to JS.
+    throw new TypeError("a specialised module runs only where the fast path does (pymalloc mode, not hardened or sampled, not the raw family): instantiate the linked module itself here");
   checkSpecialized(module, heap, info.shared);
   const memory = heap.memory.source as WebAssembly.Memory;
   const instance = await WebAssembly.instantiate(module, linkedImports(() => heap, family, imports, memory, () => (isPymem(module) ? { ...pymemImports(heap) } : {})));
@@ -246,7 +249,8 @@ export async function instantiateWithHeap(
   const heapBase = heapOptions.heapBase ?? info?.heapBase;
   if (heapBase !== undefined) heap = createHeap({ ...heapOptions, memory, heapBase });
   if (linked !== undefined && heap !== undefined) {
-    // The heap exists: the linked module on it (specialised when asked).
+    // The heap exists: the linked module on it (specialised when asked; compiled once already).
+    if (specialize && bytes !== undefined) compiledLinked.set(bytes, module);
     const { instance, module: used } = await instantiateLinked(heap, specialize ? (bytes ?? module) : module, { imports, family, initialize, specialize });
     return { instance, heap, module: used };
   }
