@@ -278,6 +278,6 @@ export function allAdapters() {
     pymalloc("sampled64k", "pymalloc, sampleInterval: 65536", "sampled allocation sites, one per 64 KiB on average", { allocator: "pymalloc", sampleInterval: 65536 }),
     pymalloc("held", "pymalloc, view held in a local", "pymalloc with the loop's view held and replaced by a growth callback: what heap.u8 is measured against", { allocator: "pymalloc" }, true),
     pymalloc("hardened", "pymalloc, hardened: true", "every popped block checked, double frees of small blocks found", { allocator: "pymalloc", hardened: true }),
-    pymalloc("subpools", "pymalloc, subPools: true", "young size classes in 1 KiB sub-pools, first arenas of 1, 2, 4 pools: a small heap stays small", { allocator: "pymalloc", subPools: true }),
+    pymalloc("wholepools", "pymalloc, subPools: false", "every size class in whole pools from its first block, whole arenas (CPython's layout; the default until sub-pools)", { allocator: "pymalloc", subPools: false }),
   ];
 }

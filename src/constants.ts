@@ -58,6 +58,13 @@ export const MAX_ARENA_SHIFT = 26; // 64 MiB
 export const MAX_POOLS_PER_ARENA_SHIFT = 7;
 /** A hole in the raw heap takes an arena when it holds this fraction of arenaSize (a half): the arena has fewer pools. */
 export const HOLE_ARENA_SHIFT = 1;
+/**
+ * With sub-pools, the first this-many arenas (by the arenas' high-water mark) hold one pool each;
+ * later ones 2, 4, ... up to poolsPerArena. A new arena's pools lie unused until its classes need
+ * them, and they count in the footprint from the start: one pool at a time while the heap is
+ * small (64 pools: 1 MiB of 16 KiB pools), larger arenas once it is large.
+ */
+export const ONE_POOL_ARENAS = 64;
 
 /** Pool header, at the start of every pool (byte offsets). */
 export const enum Pool {

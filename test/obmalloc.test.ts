@@ -69,7 +69,7 @@ describe("object allocator (obmalloc)", () => {
   });
 
   it("freed blocks are reused LIFO, and an emptied pool returns to its arena", () => {
-    const h = createHeap();
+    const h = createHeap({ subPools: false }); // CPython's whole pools (a young class keeps a spare sub-pool: test/subpools.test.ts)
     const a = h.obj.malloc(64);
     const b = h.obj.malloc(64);
     h.obj.free(a);
@@ -83,7 +83,7 @@ describe("object allocator (obmalloc)", () => {
   });
 
   it("prefers the fullest arena and hands entirely free arenas back", () => {
-    const h = createHeap({ arenaSize: 1 << 20 });
+    const h = createHeap({ arenaSize: 1 << 20, subPools: false }); // whole arenas from the first (one-pool arenas: below)
     const perArena = (1 << 20) / 512; // blocks of 512 B
     const blocks: number[] = [];
     for (let i = 0; i < perArena * 3; i++) blocks.push(h.obj.malloc(512));
@@ -114,25 +114,34 @@ describe("object allocator (obmalloc)", () => {
     expect(s.arenas.reclaimed).toBe(s.arenas.allocatedTotal - 1);
   });
 
-  it("arenas are arenaSize (8 pools by default; with subPools, the first hold 1, 2, 4); a hole of half an arena or more takes one with the pools that fit", () => {
+  it("arenas are arenaSize (8 pools by default; with subPools, the first ONE_POOL_ARENAS hold one pool, the next 2, 4, ...); a hole of half an arena or more takes one with the pools that fit", () => {
     const h = createHeap({ subPools: true });
     const o = h.objectAllocator;
     expect(o.poolsPerArena).toBe(1 << C.DEFAULT_POOLS_PER_ARENA_SHIFT);
     const u32 = () => h.memory.views.u32;
     const arenaOf = (p: number) => u32()[(p - (p & o.poolMask) + C.Pool.ARENA) >>> 2];
     const pools = (a: number) => u32()[(a + C.Arena.NTOTALPOOLS) >>> 2];
-    // 17 arenas' worth of 512-byte blocks, all from the top, back to back. They come by demand:
-    // the first holds one pool, the next two, then four, ... up to poolsPerArena.
+    // ONE_POOL_ARENAS + 6 arenas' worth of 512-byte blocks, all from the top, back to back. They
+    // come by demand: the first ONE_POOL_ARENAS hold one pool each, the next two, then four, ...
+    // up to poolsPerArena.
     const blocks: number[] = [];
-    while (new Set(blocks.map(arenaOf)).size < 17) blocks.push(h.obj.malloc(512));
+    const n = C.ONE_POOL_ARENAS + 6;
+    while (new Set(blocks.map(arenaOf)).size < n) blocks.push(h.obj.malloc(512));
     const arenas = [...new Set(blocks.map(arenaOf))].sort((x, y) => x - y);
-    arenas.forEach((a, i) => expect(pools(a)).toBe(Math.min(o.poolsPerArena, 2 ** i)));
+    expect(arenas.length).toBe(n);
+    arenas.forEach((a, i) => expect(pools(a)).toBe(i < C.ONE_POOL_ARENAS ? 1 : Math.min(o.poolsPerArena, 2 ** (i - C.ONE_POOL_ARENAS + 1))));
+    expect(pools(arenas[n - 1])).toBe(o.poolsPerArena);
     for (let i = 1; i < arenas.length; i++) expect(arenas[i] - arenas[i - 1]).toBe(pools(arenas[i]) * o.poolSize); // no gaps
     // Free every block of the first eight: their chunks merge into one hole of 8 arenas.
     const firstEight = new Set(arenas.slice(0, 8));
     const holeBytes = arenas.slice(0, 8).reduce((n, a) => n + pools(a) * o.poolSize, 0);
     const kept = blocks.filter((p) => !firstEight.has(arenaOf(p)));
     for (const p of blocks) if (firstEight.has(arenaOf(p))) h.obj.free(p);
+    // One-pool arenas that free() emptied stay (a heap hovering at a pool boundary would give
+    // back and take an arena for every pool); collect() gives them back.
+    expect(h.stats().arenas.reclaimed).toBe(0);
+    h.check();
+    h.collect();
     expect(h.stats().arenas.reclaimed).toBe(8);
     h.check();
     const top = h.rawAllocator.top;

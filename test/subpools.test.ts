@@ -1,4 +1,4 @@
-// createHeap({ subPools: true }) (issue #19): young size classes in 1 KiB sub-pools cut from a
+// createHeap({ subPools: true }), the default (issue #19): young size classes in 1 KiB sub-pools cut from a
 // shared pool slot, the first arenas small. Real CPython traces replayed with every block
 // verified and check() along the way, the footprint it saves, and what stats() says of it.
 // (A file of its own: with the traces of test/traces.test.ts, one worker ran over vitest's
@@ -14,7 +14,7 @@ describe("subPools: true", () => {
 
   it("the bundled trace: every block verified, check() every 50k events, a lower peak footprint than whole pools", () => {
     const sub = replayVerify(createHeap({ subPools: true }), t, { checkEvery: 50000, freeAtEnd: true });
-    const whole = replayVerify(createHeap(), t, { freeAtEnd: true });
+    const whole = replayVerify(createHeap({ subPools: false }), t, { freeAtEnd: true });
     expect(sub.events).toBe(t.count);
     expect(sub.peakFootprint).toBeLessThan(whole.peakFootprint);
   });
@@ -22,7 +22,7 @@ describe("subPools: true", () => {
   it("a small heap: stats() counts the slots cut into sub-pools; the footprint is a fraction of whole pools'", () => {
     const upTo = 2000; // the bundled trace's first events: well under 1 MiB live
     const sub = createHeap({ subPools: true });
-    const whole = createHeap();
+    const whole = createHeap({ subPools: false });
     replayTo(sub, t, upTo);
     replayTo(whole, t, upTo);
     sub.check();
@@ -33,6 +33,53 @@ describe("subPools: true", () => {
     expect(s.residentBytes).toBeGreaterThan(0);
     expect(s.residentBytes).toBeLessThanOrEqual(s.footprint + 4096);
     expect(sub.debugMallocStats()).toMatch(/cut in sub-pools/);
+  });
+
+  it("a young class keeps its emptied sub-pool as a spare; another class takes it before a slot is cut; collect() gives it back", () => {
+    const h = createHeap({ subPools: true });
+    const o = h.objectAllocator;
+    const subOf = (p: number) => p - (p & 1023);
+    // A 400-byte block, freed: its sub-pool stays listed, and the next block of the class is the same.
+    const a = h.obj.malloc(400);
+    h.obj.free(a);
+    h.check();
+    expect(h.obj.malloc(400)).toBe(a);
+    h.obj.free(a);
+    const slots = h.stats().pools.subPoolSlots;
+    expect(slots).toBe(1);
+    // The slot's sixteen sub-pools but the last (the one-pool arena's header cuts it short):
+    // fourteen other classes take the free ones, the fifteenth takes the spare.
+    const others = Array.from({ length: 15 }, (_, i) => h.obj.malloc(16 + 16 * i));
+    expect(new Set(others.map(subOf)).size).toBe(15);
+    expect(others.map(subOf)).toContain(subOf(a));
+    expect(h.stats().pools.subPoolSlots).toBe(slots);
+    h.check();
+    for (const p of others) h.obj.free(p);
+    h.check();
+    // The spares of the classes that last emptied stay until collect().
+    const held = h.stats().pools.subPoolSlots;
+    expect(held).toBe(1);
+    h.collect();
+    h.check();
+    expect(h.stats().pools.subPoolSlots).toBe(0);
+    expect(o.poolSize).toBeGreaterThan(1024);
+  });
+
+  it("a full sub-pool that a block is freed into rejoins its class behind the head: malloc goes on with the head", () => {
+    const h = createHeap({ subPools: true });
+    // 464-byte blocks: two to a 1 KiB sub-pool. Three blocks: the first sub-pool full, the second at the head.
+    const [b1, b2, b3] = [h.obj.malloc(464), h.obj.malloc(464), h.obj.malloc(464)];
+    const subOf = (p: number) => p - (p & 1023);
+    expect(subOf(b1)).toBe(subOf(b2));
+    expect(subOf(b3)).not.toBe(subOf(b1));
+    h.obj.free(b1); // the full sub-pool gains a free block: listed behind the head
+    h.check();
+    const b4 = h.obj.malloc(464);
+    expect(subOf(b4)).toBe(subOf(b3)); // from the head, not from the sub-pool just relisted
+    const b5 = h.obj.malloc(464); // the head is full now: the relisted sub-pool serves
+    expect(b5).toBe(b1);
+    for (const p of [b2, b3, b4, b5]) h.obj.free(p);
+    h.check();
   });
 
   const files = sharedTraces();

@@ -69,13 +69,13 @@ export interface HeapOptions {
    */
   hardened?: boolean;
   /**
-   * true: a size class that has never held a pool's bytes takes 1 KiB sub-pools cut from a
-   * shared pool slot, and the first arenas are small (1, 2, 4 pools, then arenaSize): a small heap
-   * takes little more than it uses (at 64 KiB of live data 2.2-2.7x live instead of 7-13x;
-   * README, Numbers). Costs 1.6-4.7% more instructions an event on the shared traces, so not the
-   * default yet. false (default): every class
-   * takes a whole pool (16 KiB by default) from its first block and every arena is arenaSize, as
-   * in CPython.
+   * true (default): a size class that has never held a pool's bytes takes 1 KiB sub-pools cut
+   * from a shared pool slot (a young class keeps one emptied sub-pool as a spare), and the first
+   * 64 arenas hold one pool each (then 2, 4, ... up to arenaSize): a small heap takes little more
+   * than it uses (at 64 KiB of live data 2.2-2.5x live instead of 7-13x, at 1 MiB 1.3x instead
+   * of 1.8x; README, Numbers), for 0.7-3.6% more instructions an event on the shared traces.
+   * false: every class takes a whole pool (16 KiB by default) from its first block and every
+   * arena is arenaSize, as in CPython.
    */
   subPools?: boolean;
   /** With threads: how many threads may be attached at once (default 64, at most 4000). */
@@ -232,7 +232,7 @@ export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
     arenaShift: shiftOption(o.arenaSize, "arenaSize", poolShift + DEFAULT_POOLS_PER_ARENA_SHIFT),
     threads,
     hardened: boolOption(o.hardened, "hardened", false),
-    subPools: boolOption(o.subPools, "subPools", false),
+    subPools: boolOption(o.subPools, "subPools", true),
     maxThreads: threads ? threadCount(o.maxThreads) : 0,
     sampleInterval: sampleOption(o.sampleInterval),
     debug: debugOptions(o),

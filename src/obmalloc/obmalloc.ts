@@ -52,6 +52,7 @@
 import {
   Size,
   HOLE_ARENA_SHIFT,
+  ONE_POOL_ARENAS,
   HeapFlag,
   classSize,
   sizeClasses,
@@ -459,6 +460,58 @@ export class ObjectAllocator {
   }
 
   /**
+   * free() of a heap with sub-pools (variants.ts): pool was full until a block was just freed
+   * into it, and rejoins its class's list. A whole pool at the front, as in CPython; a sub-pool
+   * second, behind the head pool (unless the head is the class's empty spare), so that malloc
+   * goes on with the head while the sub-pool gathers frees, instead of filling again with the
+   * next malloc and leaving the list at once (json: 78,000 such round trips a replay in one
+   * class whose young sub-pools hold long-lived blocks). The empty spare stays at the tail.
+   */
+  protected linkFreed(pool: number): void {
+    const u32 = this.u32;
+    const idx = u32[(pool + Pool.SZIDX) >>> 2];
+    if (idx >= this.nClasses) brokenPool(pool, Pool.SZIDX, "Pool.SZIDX", "its size class is none of the heap's");
+    const sp = usedSentinel(this.usedBase, idx);
+    let prev = sp;
+    const head = u32[(sp + Pool.NEXT) >>> 2];
+    if ((u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== 0 && head !== sp && u32[head >>> 2] !== 0) prev = head;
+    this.linkAfter(pool, prev);
+  }
+
+  /**
+   * Free() of a heap with sub-pools emptied pool. A sub-pool stays listed, at the tail, as its
+   * class's spare, unless an empty one is there already (then false: it goes back), so that a
+   * class whose few blocks come and go (one or two 400-byte blocks at a time) does not give a
+   * sub-pool back and cut one again for every block (json: 8,800 a replay in one class). At most
+   * one empty pool of a class is listed, at the tail, as the WebAssembly fast path keeps one
+   * (check() requires it; collect() gives it back).
+   */
+  private keepSpare(pool: number): boolean {
+    const u32 = this.u32;
+    if ((u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === 0) return false;
+    const idx = u32[(pool + Pool.SZIDX) >>> 2];
+    if (idx >= this.nClasses || this.subShift(idx) === 0) return false;
+    const sp = usedSentinel(this.usedBase, idx);
+    const tail = u32[(sp + Pool.PREV) >>> 2];
+    if (tail === pool) return true;
+    if (u32[tail >>> 2] === 0) return false;
+    this.unlinkPool(pool);
+    this.linkAfter(pool, tail);
+    return true;
+  }
+
+  /** Put pool into a usedpools list right after `after` (a pool or the sentinel), whose link is checked first. */
+  private linkAfter(pool: number, after: number): void {
+    const u32 = this.u32;
+    const next = u32[(after + Pool.NEXT) >>> 2];
+    if (u32[(next + Pool.PREV) >>> 2] !== after) brokenPool(after, Pool.NEXT, "Pool.NEXT", "its usedpools links do not come back to it");
+    u32[(pool + Pool.NEXT) >>> 2] = next;
+    u32[(pool + Pool.PREV) >>> 2] = after;
+    u32[(next + Pool.PREV) >>> 2] = pool;
+    u32[(after + Pool.NEXT) >>> 2] = pool;
+  }
+
+  /**
    * usedpools[idx] of this thread is empty: a pool for it, linked in, with a free block; 0 when
    * no arena can be had. With threads, blocks freed into our full pools come back first, then an
    * orphan pool of the class is adopted, and only then is a pool taken from an arena.
@@ -530,6 +583,7 @@ export class ObjectAllocator {
     let u32 = this.u32;
     const wHead = this.wSub + (SubPool.FREE >>> 2);
     let pool = u32[wHead];
+    if (pool === 0 && this.returnSpares(sub)) pool = u32[wHead];
     if (pool !== 0) {
       if (!this.isOurs(pool) || (pool & ((1 << sub) - 1)) !== 0 || (u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== sub || u32[pool >>> 2] !== 0 || u32[(pool + Pool.SZIDX) >>> 2] !== Pool.SZIDX_NONE)
         throw new HeapCorruptionError(wHead * 4, `free sub-pool list holds ${hex(pool)}, no free sub-pool of ${1 << sub} bytes`, "free sub-pool list");
@@ -555,6 +609,23 @@ export class ObjectAllocator {
     this.held(idx, 1 << sub);
     this.linkPool(pool, this.usedBase);
     return pool;
+  }
+
+  /**
+   * No free sub-pool: the young classes' empty spares (keepSpare) go onto the free list before a
+   * slot is cut, so that the spares cost no memory when it runs short. All of them at once: the
+   * WebAssembly fast path takes sub-pools from that list but never a spare, and one spare taken
+   * at a time left it empty, so that every young class's next sub-pool came through JS. True
+   * when the list holds a sub-pool now.
+   */
+  private returnSpares(sub: number): boolean {
+    const u32 = this.u32;
+    for (let k = 0; k < this.nClasses; k++) {
+      const sp = this.sentinel(k);
+      const tail = u32[(sp + Pool.PREV) >>> 2];
+      if (tail !== sp && u32[tail >>> 2] === 0 && (u32[(tail + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === sub) this.returnPool(tail, false);
+    }
+    return u32[this.wSub + (SubPool.FREE >>> 2)] !== 0;
   }
 
   /** Class idx took a pool or sub-pool of `bytes`: what it holds (SubPool.HELD), and its peak. */
@@ -693,12 +764,13 @@ export class ObjectAllocator {
 
   private newArena(): number {
     // From a hole in the raw heap, if one holds half an arena's pools at least; else from the top.
-    // Arenas come by demand: the first holds one pool, the next two, then four..., up to
-    // poolsPerArena (a small heap's top stays near what it uses). By the high-water mark of
-    // arenas, not the count: a heap that shrank takes whole arenas again, not small ones that
-    // come and go as its pools do. (subPools: false: whole arenas from the first.)
+    // Arenas come by demand: the first ONE_POOL_ARENAS hold one pool each, the next two, then
+    // four..., up to poolsPerArena (a small heap's top stays near what it uses). By the
+    // high-water mark of arenas, not the count: a heap that shrank takes whole arenas again, not
+    // small ones that come and go as its pools do. (subPools: false: whole arenas from the first.)
     const ppa0 = this.poolsPerArena;
-    const top = this.subPools ? Math.min(ppa0, 2 ** this.u32[this.wCounters + 3]) : ppa0;
+    const hw = this.u32[this.wCounters + 3];
+    const top = !this.subPools ? ppa0 : hw < ONE_POOL_ARENAS ? 1 : Math.min(ppa0, 2 ** Math.min(30, hw - ONE_POOL_ARENAS + 1));
     const first = this.raw.mallocArena(Math.max(1, Math.min(top, ppa0 >>> HOLE_ARENA_SHIFT)), ppa0, top, this.poolSize);
     if (first === 0) return 0;
     const u32 = this.u32;
@@ -804,7 +876,7 @@ export class ObjectAllocator {
     // Without a lock, no enter()/leave() here: V8 inlined them (79 + 21 bytes) with this into
     // the replay loop, whose budget then had no room left for the view getter (heap.u8), called
     // at every event instead (docs/performance.md, 2026-12-02 #16 third pass).
-    if (this.lock === undefined) this.returnPool(pool);
+    if (this.lock === undefined) this.returnPool(pool, true);
     else this.returnPoolLocked(pool);
   }
 
@@ -812,13 +884,19 @@ export class ObjectAllocator {
   private returnPoolLocked(pool: number): void {
     const took = this.enter();
     try {
-      this.returnPool(pool);
+      this.returnPool(pool, true);
     } finally {
       this.leave(took);
     }
   }
 
-  private returnPool(pool: number): void {
+  /**
+   * Give the empty pool (or sub-pool) back: to its arena, or onto the free sub-pool list (its
+   * slot back to the arena when it was the slot's last in use). spare: free() emptied it, and a
+   * sub-pool may stay listed as its class's spare instead (keepSpare).
+   */
+  private returnPool(pool: number, spare: boolean): void {
+    if (spare && this.subPools && this.keepSpare(pool)) return;
     const u32 = this.u32;
     this.unlinkPool(pool);
     // What its class holds (SubPool.HELD) shrinks by the pool's bytes.
@@ -866,18 +944,42 @@ export class ObjectAllocator {
       if (u32[wN + nf + 1] === 0) u32[wN + nf + 1] = ao;
     }
     // An entirely free arena goes back to the raw allocator, unless it is the only usable one
-    // (keeping one avoids thrashing when a program hovers at an arena boundary).
+    // (keeping one avoids thrashing when a program hovers at an arena boundary), or it is a
+    // one-pool arena that free() emptied: those of a small heap (ONE_POOL_ARENAS pools at most)
+    // stay until collect(), or a heap hovering at a pool boundary would give back and take an
+    // arena for every pool (binary trees on the WebAssembly fast path: a call into JS each).
     const total = u32[(ao + Arena.NTOTALPOOLS) >>> 2];
-    if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === total && (u32[this.wUsable] !== ao || u32[(ao + Arena.NEXT) >>> 2] !== 0)) {
-      if (u32[wN + total] === ao) u32[wN + total] = 0;
-      this.unlinkArena(ao);
-      const first = u32[(ao + Arena.FIRST) >>> 2];
-      this.markMap(first, total, false);
-      u32[(ao + Arena.MAGIC) >>> 2] = 0;
-      const w = this.wCounters;
-      u32[w]--;
-      u32[w + 2]++; // reclaimed
-      this.raw.freeArena(first);
+    if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === total && (total > 1 || !spare)) this.releaseArena(ao);
+  }
+
+  /** Give the entirely free arena ao back to the raw allocator, unless it is the only usable one. */
+  private releaseArena(ao: number): void {
+    const u32 = this.u32;
+    if (u32[this.wUsable] === ao && u32[(ao + Arena.NEXT) >>> 2] === 0) return;
+    const total = u32[(ao + Arena.NTOTALPOOLS) >>> 2];
+    const wN = this.wNfp;
+    if (u32[wN + total] === ao) u32[wN + total] = 0;
+    this.unlinkArena(ao);
+    const first = u32[(ao + Arena.FIRST) >>> 2];
+    this.markMap(first, total, false);
+    u32[(ao + Arena.MAGIC) >>> 2] = 0;
+    const w = this.wCounters;
+    u32[w]--;
+    u32[w + 2]++; // reclaimed
+    this.raw.freeArena(first);
+  }
+
+  /** Every entirely free arena back to the raw allocator (collect(): the one-pool arenas free() kept), but one. */
+  private releaseFreeArenas(): void {
+    const u32 = this.u32;
+    // Bounded by the arena count: a damaged list that loops is reported, not followed for ever.
+    let left = u32[this.wCounters] + 1;
+    for (let ao = u32[this.wUsable]; ao !== 0; ) {
+      if (left-- === 0) throw new HeapCorruptionError(this.wUsable * 4, "the usable arena list is longer than the heap's arena count", "H.USABLE_ARENAS");
+      this.arenaOf(0, ao, this.wUsable * 4, "H.USABLE_ARENAS");
+      const next = u32[(ao + Arena.NEXT) >>> 2];
+      if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === u32[(ao + Arena.NTOTALPOOLS) >>> 2]) this.releaseArena(ao);
+      ao = next;
     }
   }
 
@@ -980,7 +1082,7 @@ export class ObjectAllocator {
       u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
       u32[pool >>> 2] = cnt - 1;
       if (fb === 0) this.linkPool(pool, this.usedBaseOf(this.orphan));
-      if (cnt === 1) this.returnPool(pool);
+      if (cnt === 1) this.returnPool(pool, false);
       return true;
     } finally {
       this.leave(took);
@@ -1062,15 +1164,21 @@ export class ObjectAllocator {
    * Take back every block other threads freed into this thread's pools, and return the pools
    * that are empty (those emptied by such blocks, and the last pools of their classes that this
    * thread kept: poolEmptied). The owner's own housekeeping (also done lazily on its slow paths).
-   * Without threads: the empty pools the WebAssembly fast path kept (wasm/obmalloc/obmalloc.ts).
+   * Without threads: the empty pools the WebAssembly fast path kept (wasm/obmalloc/obmalloc.ts)
+   * and the young classes' spare sub-pools (keepSpare). Then every entirely free arena but one
+   * goes back to the raw allocator (the one-pool arenas free() keeps: returnPool).
    */
   collect(): void {
-    if (!this.threaded) return this.returnEmptyPools(this.owner);
+    if (!this.threaded) {
+      this.returnEmptyPools(this.owner);
+      return this.releaseFreeArenas();
+    }
     if (this.detached) throw detachedError();
     this.takeDelayed();
     const took = this.enter();
     try {
       this.returnEmptyPools(this.owner);
+      this.releaseFreeArenas();
     } finally {
       this.leave(took);
     }
@@ -1087,7 +1195,7 @@ export class ObjectAllocator {
       for (let pool = this.u32[(sp + Pool.NEXT) >>> 2]; pool !== sp; ) {
         const next = this.u32[(pool + Pool.NEXT) >>> 2];
         this.takeRemote(pool);
-        if (this.u32[pool >>> 2] === 0) this.returnPool(pool);
+        if (this.u32[pool >>> 2] === 0) this.returnPool(pool, false);
         pool = next;
       }
     }
@@ -1123,7 +1231,7 @@ export class ObjectAllocator {
           // (taken with the pool) instead of onto the delayed list of a slot that is gone.
           Atomics.compareExchange(i32, (pool + Pool.REMOTE) >>> 2, Remote.FULL, 0);
           if (u32[(pool + Pool.FREEBLOCK) >>> 2] !== 0 || u32[pool >>> 2] === 0) this.linkPool(pool, orphans);
-          if (u32[pool >>> 2] === 0) this.returnPool(pool);
+          if (u32[pool >>> 2] === 0) this.returnPool(pool, false);
         }
       }
       // Blocks others freed into k's full pools: their pools are orphans now, freed as such;

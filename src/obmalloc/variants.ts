@@ -112,7 +112,7 @@ function subPooled<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
       u32[p >>> 2] = fb;
       u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
       u32[pool >>> 2] = cnt - 1;
-      if (fb === 0) this.linkPool(pool, this.usedBase);
+      if (fb === 0) this.linkFreed(pool);
       if (cnt === 1) this.poolEmptied(pool);
     }
   } as T;
