@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// bench/wasm.mjs — `npm run bench:wasm`: C code in WebAssembly allocating from pymalloc (its
-// malloc imported from the heap: the AssemblyScript fast path, no call into JS on it) against
+// bench/wasm.mjs — `npm run bench:wasm`: C code in WebAssembly allocating from pymalloc (the
+// AssemblyScript fast path linked into the module by `pymalloc link`, or imported from its own
+// instance: no call into JS on it either way) against
 // the same C built with an allocator inside the module (wasi-libc's dlmalloc; emmalloc and
 // mimalloc when their builds are present), side by side in one process, runs interleaved.
 //
@@ -9,11 +10,16 @@
 // the fast path (an unshared wasm/obmalloc/obmalloc.wasm, e.g. main's, saved before a change),
 // instantiated as heap.wasmImports() instantiates the built-in one: before and after, side by side
 // in one run (also with --instructions).
-// --merged: one more row, "pymalloc-merged": the fast path merged into the client module by
-// binaryen's wasm-merge (node_modules/.bin, through assemblyscript), so that C's calls to malloc
-// and free are calls inside the module, not to another instance's exports; the same heap and slow
-// paths. A measurement of what such a build step would give (docs/performance.md), not an option
-// of the library: built here into a temporary folder at each run.
+// Two pymalloc rows: "pymalloc", the clients with pymalloc's fast path linked in by the documented
+// build step, `pymalloc link client.wasm -o linked.wasm` (binaryen's wasm-merge: C's calls to
+// malloc and free are calls inside the module, as they are to dlmalloc and mimalloc), instantiated
+// as the README teaches (heapForModule(bytes), then instantiateWithHeap(module, { heap })); and
+// "pymalloc-import", the same clients unlinked, importing malloc & co from the fast path's own
+// instance (heapForModule(bytes), heap.wasmImports()); and "pymalloc-specialized", the linked
+// clients instantiated with instantiateWithHeap(bytes, { heap, specialize: true }) (the heap's
+// numbers compiled into the fast path's code; one compile, cached, since every run's heap has the
+// same numbers). The same heap and slow paths. Linked into a temporary folder at each run (rows
+// that --only always keeps, as pymalloc-alt).
 // Each row also gives the page faults of a timed run (process.resourceUsage().minorPageFault
 // around it): every run is on a fresh memory, so each page the allocator touches is a first
 // touch, which costs ~25 us on the project's VM (docs/performance.md, "Where an in-wasm event's
@@ -39,12 +45,12 @@
 // WebAssembly.instantiate on a memory of the module's minimum for the others.
 
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { heapForModule, wasmModuleInfo } from "../dist/index.js";
+import { heapForModule, instantiateWithHeap, wasmModuleInfo } from "../dist/index.js";
 import { fastPathModule, trampolines } from "../dist/compat/wasm-imports.js";
 import { readTraceFile } from "../dist/trace/file.js";
 import { traceStats } from "../dist/trace/trace.js";
@@ -64,7 +70,7 @@ const { values, positionals } = parseArgs({
     child: { type: "string" },
     warm: { type: "boolean", default: false },
     fastpath: { type: "string" },
-    merged: { type: "boolean", default: false },
+    merged: { type: "boolean", default: false }, // before 2026-12-03: the linked row was an extra; now always there
   },
 });
 const runs = Number(values.runs);
@@ -75,8 +81,8 @@ const traces = positionals.length
     ? ["compileall", "imports", "json", "minidom"].map((n) => join(SHARED, `${n}.pymtrace.gz`))
     : [join(ROOT, "data", "compileall-head.pymtrace.gz")];
 
-const PEERS = ["pymalloc", ...(values.fastpath ? ["pymalloc-alt"] : []), ...(values.merged ? ["pymalloc-merged"] : []), "dlmalloc", "emmalloc", "mimalloc"].filter(
-  (a) => !values.only || a === "pymalloc-alt" || a === "pymalloc-merged" || values.only.split(",").includes(a),
+const PEERS = ["pymalloc", "pymalloc-specialized", "pymalloc-import", ...(values.fastpath ? ["pymalloc-alt"] : []), "dlmalloc", "emmalloc", "mimalloc"].filter(
+  (a) => !values.only || a === "pymalloc-alt" || a === "pymalloc-import" || a === "pymalloc-specialized" || values.only.split(",").includes(a),
 );
 /** --fastpath: the other fast-path build, compiled once. */
 const altFastPath = values.fastpath ? new WebAssembly.Module(readFileSync(values.fastpath)) : undefined;
@@ -122,57 +128,46 @@ function buildPeerClients() {
 }
 const peerDir = buildPeerClients();
 
-/**
- * --merged: the replay and bintrees clients over pymalloc with the fast path merged in. The fast
- * path is built from wasm/obmalloc/ as build.mjs builds it, but with its memory exported and
- * imported as pymalloc_env.memory: merged under the name "env", it then provides the client's
- * env.malloc/free/calloc/realloc and env.memory (one memory, no multi-memory), and the merged
- * module imports pymalloc_env.memory and the slow paths (pymalloc.*). Returns the folder.
- */
-function buildMergedClients() {
-  const bin = join(ROOT, "node_modules", ".bin");
-  const out = mkdtempSync(join(tmpdir(), "pymalloc-merged-"));
-  for (const f of ["obmalloc.ts", "raw.ts", "layout.ts"]) writeFileSync(join(out, f), readFileSync(join(ROOT, "wasm", "obmalloc", f)));
-  const pages = Math.max(...["replay", "bintrees"].map((c) => Math.ceil(wasmModuleInfo(readFileSync(join(ROOT, "wasm", "clients", `${c}-pymalloc.wasm`))).memory.minBytes / 65536)));
-  const run = (tool, args) => execFileSync(join(bin, tool), args, { cwd: out, encoding: "utf8", maxBuffer: 1 << 26 });
-  run("asc", ["obmalloc.ts", "-O3", "--noAssert", "--runtime", "stub", "--use", "abort=", "--importMemory", "--initialMemory", String(pages), "--enable", "bulk-memory", "-o", "fastpath.wasm"]);
-  const wat = run("wasm-dis", ["fastpath.wasm"]).replace('(import "env" "memory"', '(import "pymalloc_env" "memory"');
-  writeFileSync(join(out, "fastpath.wat"), wat);
-  const features = ["--enable-bulk-memory", "--enable-bulk-memory-opt", "--enable-nontrapping-float-to-int", "--enable-sign-ext", "--enable-mutable-globals"];
-  run("wasm-as", [...features, "fastpath.wat", "-o", "fastpath-env.wasm"]);
+/** The replay and bintrees clients linked by `pymalloc link` (the CLI, as a user runs it), for the pymalloc row. Returns the folder. */
+function linkClients() {
+  const out = mkdtempSync(join(tmpdir(), "pymalloc-linked-"));
   for (const c of ["replay", "bintrees"])
-    run("wasm-merge", [...features, "fastpath-env.wasm", "env", join(ROOT, "wasm", "clients", `${c}-pymalloc.wasm`), "client", "-o", `${c}-pymalloc-merged.wasm`]);
+    execFileSync(process.execPath, [join(ROOT, "dist", "cli", "main.js"), "link", join(ROOT, "wasm", "clients", `${c}-pymalloc.wasm`), "-o", join(out, `${c}-pymalloc-linked.wasm`)], { stdio: ["ignore", "ignore", "inherit"] });
   return out;
 }
-const mergedDir = values.merged ? buildMergedClients() : undefined;
+const linkedDir = values.child === undefined || values.child === "pymalloc" || values.child === "pymalloc-specialized" ? linkClients() : undefined;
 /** wasi imports the peers' libc code links (never called on the measured paths). */
 const wasi = new Proxy({}, { get: (_, name) => (name === "proc_exit" ? (c) => { throw new Error(`proc_exit(${c})`); } : () => 0) });
 
 const mod = (name, alloc) => {
-  const file = alloc === "pymalloc-alt" || alloc === "pymalloc-merged" ? "pymalloc" : alloc;
+  const file = alloc.startsWith("pymalloc") ? "pymalloc" : alloc;
   const f = (alloc === "emmalloc" || alloc === "mimalloc") && peerDir ? join(peerDir, `${name}-${alloc}.wasm`) : join(ROOT, "wasm", "clients", `${name}-${file}.wasm`);
   if (!existsSync(f)) return undefined;
   const bytes = readFileSync(f);
-  // pymalloc-merged: the heap is made from the client's own bytes; the merged module is instantiated.
-  const compiled = alloc === "pymalloc-merged" ? readFileSync(join(mergedDir, `${name}-pymalloc-merged.wasm`)) : bytes;
-  return { bytes, module: new WebAssembly.Module(compiled), info: wasmModuleInfo(bytes) };
+  // pymalloc: the linked module's own bytes (heapForModule reads them as the client's).
+  const linked = alloc === "pymalloc" || alloc === "pymalloc-specialized" ? readFileSync(join(linkedDir, `${name}-pymalloc-linked.wasm`)) : bytes;
+  return { bytes: linked, module: new WebAssembly.Module(linked), info: wasmModuleInfo(linked) };
 };
 
 /** A fresh instance of the client over its allocator; top() is the allocator's footprint top. */
 async function instantiate(m, alloc) {
-  if (alloc === "pymalloc") {
+  if (alloc === "pymalloc-import") {
     // The module compiled once (V8 tiers it up across instances): heapForModule, then instantiate.
     const heap = heapForModule(m.bytes, { allocator: "pymalloc" });
     const instance = await WebAssembly.instantiate(m.module, { env: heap.wasmImports() });
     return { x: instance.exports, top: () => heap.stats().peakFootprint, base: heap.heapBase, memory: heap.memory.source };
   }
-  if (alloc === "pymalloc-merged") {
+  if (alloc === "pymalloc-specialized") {
+    // The linked module's bytes (the same object every run: the specialised copy is compiled once).
     const heap = heapForModule(m.bytes, { allocator: "pymalloc" });
-    const memory = heap.memory.source;
-    const slow = trampolines(() => (heap.sync(), heap.mem), () => heap);
-    const instance = await WebAssembly.instantiate(m.module, { pymalloc_env: { memory }, pymalloc: slow, env: { ...slow, memory } });
-    instance.exports.init(heap.heapBase, heap.threadId);
-    return { x: instance.exports, top: () => heap.stats().peakFootprint, base: heap.heapBase, memory };
+    const { instance } = await instantiateWithHeap(m.bytes, { heap, specialize: true });
+    return { x: instance.exports, top: () => heap.stats().peakFootprint, base: heap.heapBase, memory: heap.memory.source };
+  }
+  if (alloc === "pymalloc") {
+    // The linked module compiled once: heapForModule, then instantiateWithHeap on that heap.
+    const heap = heapForModule(m.bytes, { allocator: "pymalloc" });
+    const { instance } = await instantiateWithHeap(m.module, { heap });
+    return { x: instance.exports, top: () => heap.stats().peakFootprint, base: heap.heapBase, memory: heap.memory.source };
   }
   if (alloc === "pymalloc-alt") {
     // As heapAllocator() makes the built-in fast path's instance: slow paths into the heap's mem family.
@@ -313,14 +308,14 @@ if (values.crossings) {
   };
   for (const path of traces) {
     const t = readTraceFile(path);
-    const r = await counted(mod("replay", "pymalloc"));
+    const r = await counted(mod("replay", "pymalloc-import"));
     const ev = r.x.setup(t.count, t.maxSlots) >>> 0;
     new Uint32Array(r.memory.buffer, ev, 2 * t.count).set(t.events.subarray(0, 2 * t.count));
     for (const k of Object.keys(r.c)) r.c[k] = 0; // setup's own calls left out
     r.x.replay(t.count);
     show(t.name, t.count, r.c);
   }
-  const b = await counted(mod("bintrees", "pymalloc"));
+  const b = await counted(mod("bintrees", "pymalloc-import"));
   b.x.run(Number(values.depth), Number(values.strings));
   show(`bintrees (depth ${values.depth}, ${values.strings} strings)`, undefined, b.c);
   process.exit(0);
@@ -332,7 +327,6 @@ if (values.instructions) {
     const args = ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", process.execPath, "--no-liftoff", "--no-wasm-tier-up", "--no-concurrent-recompilation"];
     args.push(fileURLToPath(import.meta.url), "--child", alloc, "--runs", String(n), "--depth", values.depth, "--strings", values.strings, path);
     if (values.fastpath) args.push("--fastpath", values.fastpath);
-    if (values.merged) args.push("--merged");
     const r = spawnSync("valgrind", args, { encoding: "utf8", maxBuffer: 1 << 26 });
     const m = /I\s+refs:\s+([\d,]+)/.exec(r.stderr);
     if (r.status !== 0 || !m) throw new Error(`valgrind ${alloc} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);

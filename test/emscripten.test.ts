@@ -4,7 +4,8 @@
 // so the documented line and the tested one cannot drift apart. Programs: wasm/clients/bintrees.c
 // (plain C: malloc, realloc and free through wasm/include/pymemcompat.c), whose checksum must be
 // the one of the clang-built module over wasi-libc's dlmalloc; wasm/clients/families.c (CPython's
-// families by name), whose family mismatch the debug mode must report.
+// families by name), whose family mismatch the debug mode must report. The bintrees module is
+// also linked by `pymalloc link` and run linked, plain and specialised.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +13,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { instantiateWithHeap, wasmModuleInfo } from "../src/index.js";
 import { caught } from "./helpers.js";
+import { linkFastPath } from "../src/compat/wasm-link.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const OUT = mkdtempSync(join(tmpdir(), "pymalloc-emcc-"));
@@ -63,6 +65,18 @@ describe("C built by Emscripten with the README's line", () => {
     (instance.exports as unknown as Bintrees).run(19, 0);
     expect(heap.memory.byteLength).toBeGreaterThan(before);
     heap.check();
+    // Linked by `pymalloc link` (the fast path merged in), plain and specialised: the same
+    // checksum; the memory grows under the linked module too.
+    const linked = await linkFastPath(bytes);
+    for (const specialize of [false, true]) {
+      const r = await instantiateWithHeap(linked, { specialize });
+      expect((r.instance.exports as unknown as Bintrees).run(10, 20000) >>> 0).toBe(want);
+      const size = r.heap.memory.byteLength;
+      (r.instance.exports as unknown as Bintrees).run(19, 0);
+      expect(r.heap.memory.byteLength).toBeGreaterThan(size);
+      r.heap.check();
+      expect(r.heap.stats().blocksInUse).toBe(0);
+    }
   }, 120_000);
 
   it("families.c: PyMem_Free of a PyObject_Malloc block is an api-mismatch in debug mode", async () => {

@@ -1,6 +1,7 @@
 // The README's "pymalloc inside WebAssembly" examples run as written: each ```js block of that
 // section is run by node from the repository's root, with "pymalloc" resolved to the built
-// package (dist/, which `npm test` builds first).
+// package (dist/, which `npm test` builds first). The linked-module example runs in a folder where
+// the README's `pymalloc link` line for it has been run (the CLI, on the committed client).
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +18,7 @@ const blocks = [...section.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
 describe("README: pymalloc inside WebAssembly", () => {
   it("has its examples", () => {
     expect(start).toBeGreaterThan(0);
-    expect(blocks.length).toBe(3);
+    expect(blocks.length).toBe(4);
   });
   blocks.forEach((code, i) => {
     it(`example ${i + 1} runs as written`, () => {
@@ -25,10 +26,17 @@ describe("README: pymalloc inside WebAssembly", () => {
       try {
         const file = join(dir, `example${i + 1}.mjs`);
         writeFileSync(file, code.replaceAll('from "pymalloc"', `from ${JSON.stringify(pathToFileURL(join(ROOT, "dist", "index.js")).href)}`));
-        const out = execFileSync(process.execPath, [file], { cwd: ROOT, encoding: "utf8" });
+        const linked = code.includes("bintrees-linked.wasm");
+        if (linked) {
+          const line = /npx pymalloc link (wasm\/clients\/bintrees-pymalloc\.wasm) -o (bintrees-linked\.wasm)/.exec(section);
+          expect(line, "the README's link line for the example").not.toBeNull();
+          execFileSync(process.execPath, [join(ROOT, "dist", "cli", "main.js"), "link", join(ROOT, line![1]), "-o", join(dir, line![2])]);
+        }
+        const out = execFileSync(process.execPath, [file], { cwd: linked ? dir : ROOT, encoding: "utf8" });
         if (i === 0) expect(out).toMatch(/^\d+ 0\n$/);
         if (i === 1) expect(out).toMatch(/^[1-9]\d* mallocs from C\n$/);
         if (i === 2) expect(out).toMatch(/api|famil/i);
+        if (i === 3) expect(out).toMatch(/^\d+ 0\ntrue\n$/);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

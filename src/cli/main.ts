@@ -4,7 +4,7 @@
  *
  * Owns: the usage text, choosing the command, and turning errors into exit codes (0 ok, 1 a
  * replay failed, 2 bad arguments or an unreadable trace: one line, never a stack trace).
- * Must not: contain command logic (replay.ts, inspect.ts).
+ * Must not: contain command logic (replay.ts, inspect.ts, diff.ts, link.ts).
  */
 
 import { ALLOCATOR_MODES } from "../heap/options.js";
@@ -13,12 +13,14 @@ import { UsageError } from "./args.js";
 import { cmdMap, cmdStats } from "./inspect.js";
 import { cmdReplay } from "./replay.js";
 import { cmdDiff } from "./diff.js";
+import { cmdLink } from "./link.js";
 
 const USAGE = `usage:
   pymalloc replay TRACE... [--allocator LIST] [--runs N] [--verify] [--untraced] [--json]
   pymalloc stats TRACE [--at peak|end|N] [--allocator MODE]
   pymalloc map TRACE [--at peak|end|N] [--allocator MODE] --out FILE.html|FILE.svg
   pymalloc diff TRACE --from N [--to M] [--allocator MODE] [--top K] [--json]
+  pymalloc link MODULE.wasm -o OUT.wasm [--wasm-merge PATH]
 
 Replays CPython allocation traces (.pymtrace or .pymtrace.gz) through pymalloc.
   replay   time each allocator (one warm-up run, then N timed runs), print ns/event and memory
@@ -26,6 +28,9 @@ Replays CPython allocation traces (.pymtrace or .pymtrace.gz) through pymalloc.
   map      replay up to a point and draw the heap: arenas as rows of pools, raw blocks, legend
   diff     replay to event N and snapshot the heap, go on to event M (default end), and print
            what each size class and family gained and lost (like tracemalloc's compare_to)
+  link     link pymalloc's fast path into a C module built for it (pymemcompat.c): its malloc
+           and free become calls inside the module (binaryen's wasm-merge, from npm);
+           instantiateWithHeap(OUT.wasm bytes) runs it on a heap
 
 options:
   --allocator LIST   comma-separated modes (${ALLOCATOR_MODES.join(", ")}); default pymalloc,malloc
@@ -39,9 +44,11 @@ options:
                      defaults to debug (families are known there)
   --top K            diff: the K groups that changed most (default 20)
   --out FILE         where map writes its picture (.html page or .svg image)
+  -o OUT.wasm        where link writes the linked module
+  --wasm-merge PATH  link: binaryen's bin/wasm-merge to run (default: the binaryen npm package)
   -h, --help         this text`;
 
-export function main(argv: string[]): number {
+export function main(argv: string[]): number | Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     if (cmd === undefined || cmd === "-h" || cmd === "--help" || cmd === "help") {
@@ -52,8 +59,16 @@ export function main(argv: string[]): number {
     if (cmd === "stats") return cmdStats(rest);
     if (cmd === "map") return cmdMap(rest);
     if (cmd === "diff") return cmdDiff(rest);
+    if (cmd === "link") return cmdLink(rest).catch(failed);
     throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
   } catch (e) {
+    return failed(e);
+  }
+}
+
+/** An error as one line on stderr, and its exit code. */
+function failed(e: unknown): number {
+  {
     const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
     if (usage || e instanceof TraceFormatError) {
       console.error(`pymalloc: ${(e as Error).message}`);
@@ -65,4 +80,6 @@ export function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+void Promise.resolve(main(process.argv.slice(2))).then((code) => {
+  process.exitCode = code;
+});

@@ -123,9 +123,20 @@ type FastPathExports = Omit<AllocatorFunctions, "aligned_alloc" | "malloc_usable
 /** One fast-path instance per heap handle (a Worker's handle has its own thread slot) and family. */
 const fastPaths = new WeakMap<Heap, Map<FamilyName, { fns: AllocatorFunctions; x: FastPathExports }>>();
 
-/** heap.failAllocations(): this handle's fast paths send every allocation to JS (on) or not. */
+/** The divert export of each instance of a linked module (`pymalloc link`) started on a heap handle. */
+const linkedDiverts = new WeakMap<Heap, Set<(on: number) => void>>();
+
+/** A linked module's instance, its fast path started on this handle: failAllocations reaches it too. */
+export function registerLinkedFastPath(heap: Heap, divert: (on: number) => void): void {
+  let set = linkedDiverts.get(heap);
+  if (set === undefined) linkedDiverts.set(heap, (set = new Set()));
+  set.add(divert);
+}
+
+/** heap.failAllocations(): this handle's fast paths (its own instances and linked modules') send every allocation to JS (on) or not. */
 export function divertFastPaths(heap: Heap, on: boolean): void {
   for (const { x } of fastPaths.get(heap)?.values() ?? []) x.divert(on ? 1 : 0);
+  for (const divert of linkedDiverts.get(heap) ?? []) divert(on ? 1 : 0);
 }
 
 /**

@@ -5,7 +5,10 @@
  * minimum at least), a heap formatted above the module's __heap_base (read from its bytes, or
  * from the instance), the module's env.malloc & co linked to that heap (optionally wrapped by
  * the caller), refusal of modules that carry an allocator of their own, and the call of the
- * module's initialiser once its heap exists.
+ * module's initialiser once its heap exists. instantiateLinked(): a module with the fast path
+ * linked in (`pymalloc link`, compat/wasm-link.ts) on a heap handle: its slow paths imported
+ * from the handle's family, its fast path started (pymalloc_init) when the heap has a fast path,
+ * never in the debug modes (every call then goes to the JS hooks), failAllocations reaching it.
  * Must not: change the heap's behaviour: the imports are the heap's (compat/wasm-imports.ts).
  */
 
@@ -13,8 +16,10 @@ import { createHeap, type Heap } from "../heap/heap.js";
 import type { HeapOptions } from "../heap/options.js";
 import { DEFAULT_INITIAL_BYTES, DEFAULT_MAX_BYTES, WASM_PAGE } from "../constants.js";
 import { PymallocError } from "../errors.js";
-import { allocatorImports, heapAllocator, pymemImports, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
+import { allocatorImports, hasFastPath, heapAllocator, pymemImports, registerLinkedFastPath, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
 import { wasmModuleInfo, type WasmModuleInfo } from "./wasm-module.js";
+import { currentFastPathId, linkedInfo, type LinkedInfo } from "./wasm-link.js";
+import { checkSpecialized, specializedFor, specializedModule } from "./wasm-specialize.js";
 
 export interface InstantiateOptions extends HeapOptions {
   /**
@@ -38,9 +43,126 @@ export interface InstantiateOptions extends HeapOptions {
    * yourself.
    */
   initialize?: boolean;
+  /**
+   * Instantiate on this heap (handle) instead of making one: e.g. a heap from
+   * heapForModule(bytes) with the module compiled once and instantiated many times, or a Worker's
+   * handle from attachHeap (one instance per handle: its fast path allocates from that thread's
+   * slot). The heap's own options then apply; memory and the other heap options must not be
+   * given. Returns this heap.
+   */
+  heap?: Heap;
+  /**
+   * A linked module only (`pymalloc link`): compile a copy of it with this heap handle's numbers
+   * (pool shift, class count, this thread's usedpools, the pool map) as constants in its code,
+   * as an allocator compiled into the module has them (default false). Needs the module's bytes;
+   * one compile per distinct set of numbers (cached); the returned module is that copy, refused
+   * on a heap with other numbers. Nothing changes in the debug modes (the fast path is not started).
+   */
+  specialize?: boolean;
 }
 
 const ALLOCATOR_NAMES = ["malloc", "free", "calloc", "realloc", "aligned_alloc", "malloc_usable_size"] as const;
+
+/** A linked module (`pymalloc link`) must carry this version's fast path. */
+function checkLinked(info: LinkedInfo): void {
+  if (info.fastpath !== currentFastPathId(info.shared))
+    throw new PymallocError(
+      `this module was linked with another build of pymalloc's fast path (${info.fastpath}; this pymalloc's is ${currentFastPathId(info.shared)}): its copy of the fast path may not match this heap's layout. Link the unlinked module again with this version (npx pymalloc link in.wasm -o out.wasm)`,
+    );
+}
+
+/** The imports of a linked module's own: its slow paths (`pymalloc.*`), the family's, and env's allocator extras. */
+function linkedImports(
+  heap: () => Heap,
+  family: FamilyName | undefined,
+  imports: WebAssembly.Imports,
+  memory: WebAssembly.Memory,
+  pymem: () => Record<string, unknown>,
+): WebAssembly.Imports {
+  if ("pymalloc" in imports) throw new TypeError("imports.pymalloc: a linked module's pymalloc imports are its slow paths, the heap's");
+  const givenEnv = (imports.env ?? {}) as Record<string, unknown>;
+  const slow = allocatorImports(heap, family);
+  const { malloc, free, calloc, realloc, aligned_alloc, malloc_usable_size } = slow;
+  return { ...imports, env: { ...givenEnv, memory, aligned_alloc, malloc_usable_size, ...pymem() }, pymalloc: { malloc, free, calloc, realloc } };
+}
+
+/** Start a linked module's fast path on this heap handle, unless its calls go to JS (debug modes, hardened, sampled, raw). */
+function startLinked(instance: WebAssembly.Instance, heap: Heap, family: FamilyName | undefined): void {
+  const x = instance.exports as { pymalloc_init?: unknown; pymalloc_divert?: unknown };
+  if (typeof x.pymalloc_init !== "function" || typeof x.pymalloc_divert !== "function") throw new TypeError("this linked module exports no pymalloc_init/pymalloc_divert: not linked by pymalloc link");
+  if (!hasFastPath(heap, family)) return; // never started: every call goes to the family in JS
+  const init = x.pymalloc_init as (heapBase: number, slot: number) => void;
+  const divert = x.pymalloc_divert as (on: number) => void;
+  divert(heap.faultPlanned ? 1 : 0);
+  init(heap.heapBase, heap.threadId);
+  registerLinkedFastPath(heap, divert);
+}
+
+function isPymem(module: WebAssembly.Module): boolean {
+  return WebAssembly.Module.imports(module).some((d) => d.module === "env" && /^Py(Mem|Object)_/.test(d.name));
+}
+
+/** Linked modules' bytes given with specialize: true, compiled (to read their marker) once. */
+const compiledLinked = new WeakMap<object, WebAssembly.Module>();
+
+export interface LinkedInstantiateOptions {
+  /** Other imports of the module (not env.memory, env.malloc & co, nor the module `pymalloc`: they are the heap's). */
+  imports?: WebAssembly.Imports;
+  /** Family for C's malloc (default "mem"). */
+  family?: FamilyName;
+  /** Call the module's `_initialize` or `__wasm_call_ctors` after starting its fast path (default true). */
+  initialize?: boolean;
+  /** As InstantiateOptions.specialize (needs the module's bytes). */
+  specialize?: boolean;
+}
+
+/**
+ * Instantiate a module linked by `pymalloc link` (linkFastPath) on a heap that exists: a heap
+ * from heapForModule(bytes), or a Worker's handle from attachHeap (one instance per handle: the
+ * fast path allocates from that handle's thread slot). Its slow paths are imported from the
+ * handle's family; its fast path is started on the heap (pymalloc mode), or never in the debug
+ * modes, with hardened: true or sampled sites (then every call goes to the family in JS);
+ * heap.failAllocations() reaches it. Then its initialiser runs (unless initialize: false).
+ */
+export async function instantiateLinked(heap: Heap, source: WebAssembly.Module | BufferSource, options: LinkedInstantiateOptions = {}): Promise<{ instance: WebAssembly.Instance; module: WebAssembly.Module }> {
+  const { imports = {}, family, initialize = true, specialize = false } = options;
+  checkGivenEnv(imports);
+  let module = source instanceof WebAssembly.Module ? source : (compiledLinked.get(source) ?? (await WebAssembly.compile(source)));
+  if (specialize && !(source instanceof WebAssembly.Module)) compiledLinked.set(source, module); // bytes given again and again: compiled once
+  const info = linkedInfo(module);
+  if (info === undefined) throw new TypeError("instantiateLinked() takes a module linked by pymalloc link (linkFastPath); for a module importing env.malloc, use instantiateWithHeap or heap.wasmImports()");
+  checkLinked(info);
+  if (heap.memory.kind !== "wasm") throw new TypeError(`a linked module needs a heap in a WebAssembly.Memory; this one is in a ${heap.memory.kind} buffer`);
+  if (specialize && hasFastPath(heap, family) && specializedFor(module) === undefined) {
+    if (source instanceof WebAssembly.Module) throw new TypeError("specialize: true needs the linked module's bytes (it compiles a copy of them with this heap's numbers), not a compiled WebAssembly.Module");
+    module = await specializedModule(source, heap, info.shared);
+  }
+  if (specializedFor(module) !== undefined && !hasFastPath(heap, family))
+    // Its numbers are constants: its fast path would serve calls without init, where every call must go to JS.
+    throw new TypeError("a specialised module runs only where the fast path does (pymalloc mode, not hardened or sampled, not the raw family): instantiate the linked module itself here");
+  checkSpecialized(module, heap, info.shared);
+  const memory = heap.memory.source as WebAssembly.Memory;
+  const instance = await WebAssembly.instantiate(module, linkedImports(() => heap, family, imports, memory, () => (isPymem(module) ? { ...pymemImports(heap) } : {})));
+  startLinked(instance, heap, family);
+  if (initialize) runInitializer(instance);
+  return { instance, module };
+}
+
+function runInitializer(instance: WebAssembly.Instance): void {
+  const init = instance.exports._initialize ?? instance.exports.__wasm_call_ctors;
+  if (typeof init === "function") (init as () => void)();
+}
+
+function checkGivenEnv(imports: WebAssembly.Imports): void {
+  const givenEnv = (imports.env ?? {}) as Record<string, unknown>;
+  for (const name of ["memory", ...ALLOCATOR_NAMES])
+    if (name in givenEnv)
+      throw new TypeError(
+        name === "memory"
+          ? "imports.env.memory: pass the memory as the memory option (it becomes the heap's)"
+          : `imports.env.${name} would replace the heap's allocator: to wrap or count allocator calls, pass wrapAllocator: (heap) => ({ ${name}: (...a) => heap.${name}(...a) })`,
+      );
+}
 
 /** Refuse a module that does not take its allocator from env (a plain wasi-libc build carries dlmalloc). */
 function checkAllocatorImports(module: WebAssembly.Module): void {
@@ -107,23 +229,47 @@ export async function instantiateWithHeap(
   source: WebAssembly.Module | BufferSource,
   options: InstantiateOptions = {},
 ): Promise<{ instance: WebAssembly.Instance; heap: Heap; module: WebAssembly.Module }> {
-  const { imports = {}, family, wrapAllocator, initialize = true, ...heapOptions } = options;
+  if (options.heap !== undefined) return instantiateOnHeap(options.heap, source, options);
+  const { imports = {}, family, wrapAllocator, initialize = true, specialize = false, ...heapOptions } = options;
   const givenEnv = (imports.env ?? {}) as Record<string, unknown>;
-  for (const name of ["memory", ...ALLOCATOR_NAMES])
-    if (name in givenEnv)
-      throw new TypeError(
-        name === "memory"
-          ? "imports.env.memory: pass the memory as the memory option (it becomes the heap's)"
-          : `imports.env.${name} would replace the heap's allocator: to wrap or count allocator calls, pass wrapAllocator: (heap) => ({ ${name}: (...a) => heap.${name}(...a) })`,
-      );
+  checkGivenEnv(imports);
   const bytes = bytesOf(source);
   const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
-  checkAllocatorImports(module);
+  const linked = linkedInfo(module);
+  if (linked !== undefined) {
+    checkLinked(linked);
+    if (wrapAllocator !== undefined) throw new TypeError("wrapAllocator: a linked module's C calls to malloc & co are calls inside the module, not imports: wrap the unlinked module's instead");
+  } else {
+    checkAllocatorImports(module);
+    if (specialize) throw new TypeError("specialize: true is for a module linked by pymalloc link (this one imports its malloc)");
+  }
   const info = bytes === undefined ? undefined : wasmModuleInfo(bytes);
   const memory = options.memory ?? memoryFor(info, options);
   let heap: Heap | undefined;
   const heapBase = heapOptions.heapBase ?? info?.heapBase;
   if (heapBase !== undefined) heap = createHeap({ ...heapOptions, memory, heapBase });
+  if (linked !== undefined && heap !== undefined) {
+    // The heap exists: the linked module on it (specialised when asked; compiled once already).
+    if (specialize && bytes !== undefined) compiledLinked.set(bytes, module);
+    const { instance, module: used } = await instantiateLinked(heap, specialize ? (bytes ?? module) : module, { imports, family, initialize, specialize });
+    return { instance, heap, module: used };
+  }
+  if (linked !== undefined) {
+    if (specialize) throw new TypeError("specialize: true needs the linked module's bytes (its heap is made before it is compiled again), not a compiled WebAssembly.Module");
+    // The fast path is inside the module: its slow paths are the heap's family (found later when
+    // the heap is made after instantiation), its start once the heap exists.
+    const found = (): Heap => {
+      if (heap === undefined) throw new PymallocError("the module allocated while being instantiated, before its heap exists (pass the module's bytes, not a WebAssembly.Module, so that the heap is made first)");
+      return heap;
+    };
+    const pymem = isPymem(module);
+    if (pymem && heap === undefined) throw new PymallocError("the module imports PyMem_*/PyObject_* functions: pass its bytes (not a compiled WebAssembly.Module) so that its heap is made before it is instantiated");
+    const instance = await WebAssembly.instantiate(module, linkedImports(found, family, imports, memory, () => (pymem ? { ...pymemImports(heap!) } : {})));
+    heap ??= heapFromInstance(instance, heapOptions, memory);
+    startLinked(instance, heap, family);
+    if (initialize) runInitializer(instance);
+    return { instance, heap, module };
+  }
   // With the heap made first, C's calls link to the heap's allocator (in pymalloc mode, the
   // WebAssembly fast path: no crossing into JS); else to trampolines that find the heap later.
   let fns =
@@ -133,16 +279,7 @@ export async function instantiateWithHeap(
           if (heap === undefined) throw new PymallocError("the module allocated while being instantiated, before its heap exists (pass the module's bytes, not a WebAssembly.Module, so that the heap is made first)");
           return heap;
         }, family);
-  if (wrapAllocator !== undefined) {
-    const w = wrapAllocator(fns);
-    fns = { ...fns };
-    for (const name of ALLOCATOR_NAMES) {
-      const f = w[name];
-      if (f === undefined) continue;
-      if (typeof f !== "function") throw new TypeError(`wrapAllocator returned a ${typeof f} for ${name}; expected a function`);
-      (fns as unknown as Record<string, unknown>)[name] = f;
-    }
-  }
+  if (wrapAllocator !== undefined) fns = wrapped(fns, wrapAllocator);
   // CPython's names (wasm/include/pymemcompat.h), when the module imports any of them.
   const pymem = WebAssembly.Module.imports(module).some((d) => d.module === "env" && /^Py(Mem|Object)_/.test(d.name));
   if (pymem && heap === undefined) throw new PymallocError("the module imports PyMem_*/PyObject_* functions: pass its bytes (not a compiled WebAssembly.Module) so that its heap is made before it is instantiated");
@@ -155,15 +292,51 @@ export async function instantiateWithHeap(
       throw new RangeError(`${e.message}: the memory of initialBytes is smaller than the module declares; pass the module's bytes (the memory is then sized from them) or a larger initialBytes`);
     throw e;
   }
-  if (heap === undefined) {
-    const exported = instance.exports.__heap_base;
-    const base = exported instanceof WebAssembly.Global ? (exported.value as number) : undefined;
-    if (base === undefined) throw new TypeError("the module exports no __heap_base (link with -Wl,--export=__heap_base), and no heapBase option was given");
-    heap = createHeap({ ...heapOptions, memory, heapBase: base });
-  }
-  if (initialize) {
-    const init = instance.exports._initialize ?? instance.exports.__wasm_call_ctors;
-    if (typeof init === "function") (init as () => void)();
-  }
+  heap ??= heapFromInstance(instance, heapOptions, memory);
+  if (initialize) runInitializer(instance);
   return { instance, heap, module };
+}
+
+/** instantiateWithHeap(source, { heap }): the module on a heap that exists. */
+async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | BufferSource, options: InstantiateOptions): Promise<{ instance: WebAssembly.Instance; heap: Heap; module: WebAssembly.Module }> {
+  const { imports = {}, family, wrapAllocator, initialize = true, heap: _heap, specialize = false, ...heapOptions } = options;
+  const extra = Object.keys(heapOptions).filter((k) => (heapOptions as Record<string, unknown>)[k] !== undefined);
+  if (extra.length > 0) throw new TypeError(`instantiateWithHeap(source, { heap }): ${extra.join(", ")} would be options of a new heap; the given heap has its own`);
+  checkGivenEnv(imports);
+  if (heap.memory.kind !== "wasm") throw new TypeError(`the module needs a heap in a WebAssembly.Memory; this one is in a ${heap.memory.kind} buffer`);
+  const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
+  if (linkedInfo(module) !== undefined) {
+    if (wrapAllocator !== undefined) throw new TypeError("wrapAllocator: a linked module's C calls to malloc & co are calls inside the module, not imports: wrap the unlinked module's instead");
+    const { instance, module: used } = await instantiateLinked(heap, specialize && !(source instanceof WebAssembly.Module) ? source : module, { imports, family, initialize, specialize });
+    return { instance, heap, module: used };
+  }
+  checkAllocatorImports(module);
+  if (specialize) throw new TypeError("specialize: true is for a module linked by pymalloc link (this one imports its malloc)");
+  let fns = heapAllocator(heap, family);
+  if (wrapAllocator !== undefined) fns = wrapped(fns, wrapAllocator);
+  const givenEnv = (imports.env ?? {}) as Record<string, unknown>;
+  const env = { ...givenEnv, memory: heap.memory.source as WebAssembly.Memory, ...(isPymem(module) ? pymemImports(heap) : {}), ...fns };
+  const instance = await WebAssembly.instantiate(module, { ...imports, env });
+  if (initialize) runInitializer(instance);
+  return { instance, heap, module };
+}
+
+function wrapped(fns: AllocatorFunctions, wrapAllocator: (heapFunctions: AllocatorFunctions) => Partial<AllocatorFunctions>): AllocatorFunctions {
+  const w = wrapAllocator(fns);
+  const out = { ...fns };
+  for (const name of ALLOCATOR_NAMES) {
+    const f = w[name];
+    if (f === undefined) continue;
+    if (typeof f !== "function") throw new TypeError(`wrapAllocator returned a ${typeof f} for ${name}; expected a function`);
+    (out as unknown as Record<string, unknown>)[name] = f;
+  }
+  return out;
+}
+
+/** The heap of a module instantiated before it (a compiled module): formatted at the instance's __heap_base. */
+function heapFromInstance(instance: WebAssembly.Instance, heapOptions: HeapOptions, memory: WebAssembly.Memory): Heap {
+  const exported = instance.exports.__heap_base;
+  const base = exported instanceof WebAssembly.Global ? (exported.value as number) : undefined;
+  if (base === undefined) throw new TypeError("the module exports no __heap_base (link with -Wl,--export=__heap_base), and no heapBase option was given");
+  return createHeap({ ...heapOptions, memory, heapBase: base });
 }

@@ -1,9 +1,14 @@
 // wasm/obmalloc/build.mjs — builds the AssemblyScript fast path (npm run build:wasm-fastpath),
-// obmalloc.ts with raw.ts:
+// obmalloc.ts with raw.ts, from its two entry points (instance.ts, merge.ts):
 //   wasm/obmalloc/layout.ts              from src/constants.ts (through dist/constants.js)
 //   wasm/obmalloc/obmalloc.wasm          for an unshared WebAssembly.Memory
 //   wasm/obmalloc/obmalloc-shared.wasm   for a shared one (threads: true)
-//   src/compat/wasm-fastpath-bytes.ts    both, base64, for the library (no fs in browsers)
+//   wasm/obmalloc/obmalloc-merge.wasm    merge.ts: the same, merge-ready (`pymalloc link`): exports
+//                                        pymalloc_init/pymalloc_divert and its memory, which it
+//                                        imports as pymalloc_env.memory
+//   wasm/obmalloc/obmalloc-merge-shared.wasm  the same for a shared memory
+//   src/compat/wasm-fastpath-bytes.ts    all four, base64, for the library (no fs in browsers),
+//                                        with the merge-ready builds' ids (FNV-1a of their bytes)
 // `--check` builds into memory and compares with the committed files (CI runs it).
 // Owns: the asc command lines. Must not: hold layout numbers (layout.mjs writes them).
 import { execFileSync } from "node:child_process";
@@ -12,6 +17,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { layoutSource } from "./layout.mjs";
+import { buildId, rewriteImports } from "../../dist/compat/wasm-bytes.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -23,11 +29,29 @@ const tmp = mkdtempSync(join(tmpdir(), "pymalloc-as-"));
 try {
   // layout.ts must be in place for asc: a check builds from the generated text in the temp folder.
   writeFileSync(join(tmp, "layout.ts"), files.get("wasm/obmalloc/layout.ts"));
-  for (const f of ["obmalloc.ts", "raw.ts"]) writeFileSync(join(tmp, f), readFileSync(join(here, f)));
+  for (const f of ["obmalloc.ts", "raw.ts", "instance.ts", "merge.ts"]) writeFileSync(join(tmp, f), readFileSync(join(here, f)));
   const asc = join(root, "node_modules", ".bin", "asc");
-  const common = ["obmalloc.ts", "-O3", "--noAssert", "--runtime", "stub", "--use", "abort=", "--importMemory", "--initialMemory", "0", "--noExportMemory", "--enable", "bulk-memory"];
+  const common = ["instance.ts", "-O3", "--noAssert", "--runtime", "stub", "--use", "abort=", "--importMemory", "--initialMemory", "0", "--noExportMemory", "--enable", "bulk-memory"];
   execFileSync(asc, [...common, "-o", "obmalloc.wasm"], { cwd: tmp, stdio: "inherit" });
   execFileSync(asc, [...common, "--sharedMemory", "--maximumMemory", "65536", "--enable", "threads", "-o", "obmalloc-shared.wasm"], { cwd: tmp, stdio: "inherit" });
+  // Merge-ready: the memory exported (no --noExportMemory), then imported as pymalloc_env.memory.
+  const mergeCommon = ["merge.ts", ...common.slice(1).filter((a) => a !== "--noExportMemory")];
+  execFileSync(asc, [...mergeCommon, "-o", "obmalloc-merge.wasm"], { cwd: tmp, stdio: "inherit" });
+  execFileSync(asc, [...mergeCommon, "--sharedMemory", "--maximumMemory", "65536", "--enable", "threads", "-o", "obmalloc-merge-shared.wasm"], { cwd: tmp, stdio: "inherit" });
+  const mergeReady = (f) => {
+    const b = readFileSync(join(tmp, f));
+    let renamed = 0;
+    const out = rewriteImports(b, (imp) => (imp.kind === 2 && imp.module === "env" ? (renamed++, { ...imp, module: "pymalloc_env" }) : imp));
+    if (renamed !== 1) throw new Error(`${f}: expected one env memory import, found ${renamed}`);
+    // No data segment: merged into a C module, it would land in the module's own static data.
+    if (WebAssembly.Module.exports(new WebAssembly.Module(out)).filter((e) => !e.name.startsWith("pymalloc_k_")).length !== 7) throw new Error(`${f}: unexpected exports`);
+    if (hasDataSection(out)) throw new Error(`${f}: has a data section (it would overwrite the C module's static data once merged)`);
+    return Buffer.from(out);
+  };
+  const merge = mergeReady("obmalloc-merge.wasm");
+  const mergeShared = mergeReady("obmalloc-merge-shared.wasm");
+  files.set("wasm/obmalloc/obmalloc-merge.wasm", merge);
+  files.set("wasm/obmalloc/obmalloc-merge-shared.wasm", mergeShared);
   const plain = readFileSync(join(tmp, "obmalloc.wasm"));
   const shared = readFileSync(join(tmp, "obmalloc-shared.wasm"));
   files.set("wasm/obmalloc/obmalloc.wasm", plain);
@@ -39,12 +63,37 @@ try {
       "// The built AssemblyScript fast path (wasm/obmalloc/obmalloc.ts), base64: for an unshared and a shared memory.",
       `export const FASTPATH_WASM = "${plain.toString("base64")}";`,
       `export const FASTPATH_SHARED_WASM = "${shared.toString("base64")}";`,
+      "// The merge-ready builds (wasm/obmalloc/merge.ts, `pymalloc link`) and their ids (FNV-1a of the bytes: a linked module names the one it carries).",
+      `export const FASTPATH_MERGE_WASM = "${merge.toString("base64")}";`,
+      `export const FASTPATH_MERGE_SHARED_WASM = "${mergeShared.toString("base64")}";`,
+      `export const FASTPATH_MERGE_ID = "${buildId(merge)}";`,
+      `export const FASTPATH_MERGE_SHARED_ID = "${buildId(mergeShared)}";`,
       "",
     ].join("\n"),
   );
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }
+/** Whether a module has a data section (id 11). */
+function hasDataSection(b) {
+  let pos = 8;
+  const u32 = () => {
+    let v = 0;
+    for (let shift = 0; ; shift += 7) {
+      const c = b[pos++];
+      v += (c & 0x7f) * 2 ** shift;
+      if ((c & 0x80) === 0) return v;
+    }
+  };
+  while (pos < b.length) {
+    const id = b[pos++];
+    const size = u32();
+    if (id === 11) return true;
+    pos += size;
+  }
+  return false;
+}
+
 let status = 0;
 for (const [rel, content] of files) {
   const path = join(root, rel);

@@ -31,23 +31,26 @@ import { initRaw, rawFree, rawMalloc, rawRealloc } from "./raw";
 @external("pymalloc", "calloc") declare function callocSlow(nelem: u32, elsize: u32): u32;
 @external("pymalloc", "realloc") declare function reallocSlow(p: u32, n: u32): u32;
 
-let usedBase: u32 = 0; // this thread's usedpools entry 0
-let owner: u32 = 0; // this thread's slot: the OWNER of the pools it allocates from
-let threaded: bool = false;
-let poolShift: u32 = 31;
-let poolMask: u32 = 0;
-let poolBits: u32 = 0; // ~poolMask: the pool slot of p is p & poolBits
-let mapBase: u32 = 0;
-let mapBytes: u32 = 0; // 0 until init(): nothing is ours, every call goes to the slow paths
-let alignShift: u32 = 3;
-let nClasses: u32 = 0;
-let usableAt: u32 = 0; // the header word H.USABLE_ARENAS
-let nfpBase: u32 = 0; // nfp2lasta[0]
-let poolsPerArena: u32 = 0;
-let heldBase: u32 = 0; // SubPool.HELD[0]: bytes of pools each class holds
-let peakBase: u32 = 0; // SubPool.PEAK[0]: the most each class ever held
-let subFreeBase: u32 = 0; // SubPool.FREE: the head of the free sub-pool list
-let youngBelow: u32 = 0; // a class holding fewer bytes takes a sub-pool (JS): the pool size, 0 with subPools: false
+// The heap's numbers, set by init() only and read-only after it: exported, so that a linked
+// module can be specialised to them (merge.ts, src/compat/wasm-specialize.ts). diverted and nFast
+// change after init (divert()): never specialised.
+export let usedBase: u32 = 0; // this thread's usedpools entry 0
+export let owner: u32 = 0; // this thread's slot: the OWNER of the pools it allocates from
+export let threaded: bool = false;
+export let poolShift: u32 = 31;
+export let poolMask: u32 = 0;
+export let poolBits: u32 = 0; // ~poolMask: the pool slot of p is p & poolBits
+export let mapBase: u32 = 0;
+export let mapBytes: u32 = 0; // 0 until init(): nothing is ours, every call goes to the slow paths
+export let alignShift: u32 = 3;
+export let nClasses: u32 = 0;
+export let usableAt: u32 = 0; // the header word H.USABLE_ARENAS
+export let nfpBase: u32 = 0; // nfp2lasta[0]
+export let poolsPerArena: u32 = 0;
+export let heldBase: u32 = 0; // SubPool.HELD[0]: bytes of pools each class holds
+export let peakBase: u32 = 0; // SubPool.PEAK[0]: the most each class ever held
+export let subFreeBase: u32 = 0; // SubPool.FREE: the head of the free sub-pool list
+export let youngBelow: u32 = 0; // a class holding fewer bytes takes a sub-pool (JS): the pool size, 0 with subPools: false
 let diverted: bool = false; // divert(true): every allocation goes to JS (frees stay here)
 let nFast: u32 = 0; // nClasses, or 0 while diverted: malloc's one class test also sends a diverted call out
 

@@ -12,13 +12,14 @@
 
 import { Chunk, Flag, H, Tlsf } from "./layout";
 
-let rawOn: bool = false; // 0 until initRaw(): every call goes to JS
-let topAt: u32 = 0; // the header word H.TOP
-let peakAt: u32 = 0; // H.PEAK_TOP
-let flAt: u32 = 0; // H.FL_BITMAP
-let slBase: u32 = 0; // the second-level bitmaps
-let headsBase: u32 = 0; // the free-list heads
-let rawStart: u32 = 0; // the first chunk
+// Set by initRaw() only (exported for a specialised linked module, as obmalloc.ts's numbers).
+export let rawOn: bool = false; // 0 until initRaw(): every call goes to JS
+export let topAt: u32 = 0; // the header word H.TOP
+export let peakAt: u32 = 0; // H.PEAK_TOP
+export let flAt: u32 = 0; // H.FL_BITMAP
+export let slBase: u32 = 0; // the second-level bitmaps
+export let headsBase: u32 = 0; // the free-list heads
+export let rawStart: u32 = 0; // the first chunk
 
 /** Read the raw allocator's header words of the heap at heapBase; on: serve calls here. */
 export function initRaw(heapBase: u32, on: bool): void {

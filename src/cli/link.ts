@@ -1,0 +1,39 @@
+/**
+ * cli/link.ts — `pymalloc link`: pymalloc's fast path linked into a C module (issue #17).
+ *
+ * Owns: reading the client module, linking (compat/wasm-link.ts's linkFastPath: binaryen's
+ * wasm-merge) and writing the result; the one-line report of what was linked.
+ * Must not: decide anything about the merge (wasm-link.ts does).
+ */
+
+import { readFileSync, writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { linkFastPath, linkedInfo } from "../compat/wasm-link.js";
+import { UsageError } from "./args.js";
+
+export async function cmdLink(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { out: { type: "string", short: "o" }, "wasm-merge": { type: "string" } },
+  });
+  if (positionals.length !== 1) throw new UsageError(`link expects one module, got ${positionals.length}`);
+  if (values.out === undefined) throw new UsageError("link needs -o OUT.wasm");
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = new Uint8Array(readFileSync(positionals[0]));
+  } catch (e) {
+    throw new UsageError(`cannot read ${positionals[0]}: ${(e as Error).message}`);
+  }
+  let out: Uint8Array<ArrayBuffer>;
+  try {
+    out = await linkFastPath(bytes, { wasmMerge: values["wasm-merge"] });
+  } catch (e) {
+    if (e instanceof TypeError) throw new UsageError(`${positionals[0]}: ${e.message}`);
+    throw e;
+  }
+  writeFileSync(values.out, out);
+  const info = linkedInfo(new WebAssembly.Module(out))!;
+  console.log(`linked pymalloc's fast path (${info.shared ? "shared" : "unshared"} memory, build ${info.fastpath}) into ${values.out} (${out.length} bytes, from ${bytes.length})`);
+  return 0;
+}

@@ -1,0 +1,359 @@
+/**
+ * compat/wasm-bytes.ts — small rewrites of WebAssembly binaries, without compiling them.
+ *
+ * Owns: reading and rewriting a module's import section (names and memory limits; no index
+ * moves), appending a custom section, and the id (FNV-1a) of a build. Used by `pymalloc link`
+ * (compat/wasm-link.ts) and by wasm/obmalloc/build.mjs (the merge-ready fast path's memory import).
+ * Must not: import anything of the library (build.mjs loads it before the fast path is built).
+ */
+
+function u32(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+function nameBytes(s: string): number[] {
+  const b = new TextEncoder().encode(s);
+  return [...u32(b.length), ...b];
+}
+
+class Reader {
+  pos = 0;
+  constructor(readonly b: Uint8Array) {}
+  byte(): number {
+    if (this.pos >= this.b.length) throw new TypeError("not a WebAssembly module: truncated");
+    return this.b[this.pos++];
+  }
+  u32(): number {
+    let v = 0;
+    for (let shift = 0; ; shift += 7) {
+      const c = this.byte();
+      v += (c & 0x7f) * 2 ** shift;
+      if ((c & 0x80) === 0) return v;
+      if (shift > 28) throw new TypeError("not a WebAssembly module: bad LEB128");
+    }
+  }
+  name(): string {
+    const n = this.u32();
+    const s = new TextDecoder().decode(this.b.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return s;
+  }
+}
+
+export function asBytes(source: BufferSource): Uint8Array<ArrayBuffer> {
+  if (source instanceof Uint8Array) return source as Uint8Array<ArrayBuffer>;
+  if (ArrayBuffer.isView(source)) return new Uint8Array(source.buffer as ArrayBuffer, source.byteOffset, source.byteLength);
+  return new Uint8Array(source as ArrayBuffer);
+}
+
+/** An import of a module: a memory import's limits decoded, any other kind's description kept as bytes. */
+export interface WasmImport {
+  module: string;
+  name: string;
+  kind: number;
+  /** kind 2 (memory): its limits, in 64 KiB pages. */
+  memory?: { min: number; max?: number; shared: boolean };
+  /** The description's bytes (every kind but memory, which `memory` describes). */
+  desc: Uint8Array;
+}
+
+function readLimits(r: Reader): { min: number; max?: number; shared: boolean } {
+  const flags = r.byte();
+  if (flags & 4) throw new TypeError("a 64-bit memory: not supported");
+  const min = r.u32();
+  const max = flags & 1 ? r.u32() : undefined;
+  return { min, max, shared: (flags & 2) !== 0 };
+}
+
+function skipLimits(r: Reader): void {
+  const flags = r.byte();
+  r.u32();
+  if (flags & 1) r.u32();
+}
+
+/** The import section's entries, in order. */
+export function readImports(source: BufferSource): WasmImport[] {
+  const b = asBytes(source);
+  const r = new Reader(b);
+  r.pos = 8;
+  while (r.pos < b.length) {
+    const id = r.byte();
+    const size = r.u32();
+    const end = r.pos + size;
+    if (id === 2) {
+      const out: WasmImport[] = [];
+      for (let n = r.u32(); n > 0; n--) {
+        const module = r.name();
+        const name = r.name();
+        const kind = r.byte();
+        const at = r.pos;
+        let memory: WasmImport["memory"];
+        if (kind === 0) r.u32();
+        else if (kind === 1) {
+          r.byte();
+          skipLimits(r);
+        } else if (kind === 2) memory = readLimits(r);
+        else if (kind === 3) {
+          r.byte();
+          r.byte();
+        } else if (kind === 4) {
+          r.byte();
+          r.u32();
+        } else throw new TypeError(`not a WebAssembly module: import kind ${kind}`);
+        out.push({ module, name, kind, memory, desc: b.slice(at, r.pos) });
+      }
+      return out;
+    }
+    r.pos = end;
+  }
+  return [];
+}
+
+/**
+ * The module with its import section rewritten by `f` (called for each import in order; it may
+ * change the module and name, and a memory's limits). The kinds, order and count stay, so no
+ * index of the module moves.
+ */
+export function rewriteImports(source: BufferSource, f: (imp: WasmImport) => WasmImport): Uint8Array<ArrayBuffer> {
+  const b = asBytes(source);
+  const r = new Reader(b);
+  r.pos = 8;
+  while (r.pos < b.length) {
+    const start = r.pos;
+    const id = r.byte();
+    const size = r.u32();
+    const end = r.pos + size;
+    if (id === 2) {
+      const imports = readImports(b).map(f);
+      const body: number[] = [...u32(imports.length)];
+      for (const imp of imports) {
+        body.push(...nameBytes(imp.module), ...nameBytes(imp.name), imp.kind);
+        if (imp.kind === 2 && imp.memory !== undefined) {
+          const m = imp.memory;
+          body.push((m.max !== undefined ? 1 : 0) | (m.shared ? 2 : 0), ...u32(m.min));
+          if (m.max !== undefined) body.push(...u32(m.max));
+        } else body.push(...imp.desc);
+      }
+      const section = [2, ...u32(body.length), ...body];
+      const out = new Uint8Array(start + section.length + (b.length - end));
+      out.set(b.subarray(0, start), 0);
+      out.set(section, start);
+      out.set(b.subarray(end), start + section.length);
+      return out;
+    }
+    r.pos = end;
+  }
+  return b.slice();
+}
+
+/** The module with a custom section appended (name, UTF-8 text). */
+export function withCustomSection(source: BufferSource, name: string, text: string): Uint8Array<ArrayBuffer> {
+  const b = asBytes(source);
+  const payload = [...nameBytes(name), ...new TextEncoder().encode(text)];
+  const section = [0, ...u32(payload.length), ...payload];
+  const out = new Uint8Array(b.length + section.length);
+  out.set(b, 0);
+  out.set(section, b.length);
+  return out;
+}
+
+/** FNV-1a (32 bits) of the bytes, as 8 hex digits: the id of a fast-path build. */
+export function buildId(source: BufferSource): string {
+  const b = asBytes(source);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, "0");
+}
+
+/** Whether the module has a custom section of this name. */
+export function hasCustomSection(source: BufferSource, name: string): boolean {
+  const b = asBytes(source);
+  const r = new Reader(b);
+  r.pos = 8;
+  while (r.pos < b.length) {
+    const id = r.byte();
+    const size = r.u32();
+    const end = r.pos + size;
+    if (id === 0 && r.name() === name) return true;
+    r.pos = end;
+  }
+  return false;
+}
+
+/** The export section's entries: name, kind (0 function, 1 table, 2 memory, 3 global, 4 tag) and index. */
+export function readExports(source: BufferSource): { name: string; kind: number; index: number }[] {
+  const b = asBytes(source);
+  const r = new Reader(b);
+  r.pos = 8;
+  while (r.pos < b.length) {
+    const id = r.byte();
+    const size = r.u32();
+    const end = r.pos + size;
+    if (id === 7) {
+      const out: { name: string; kind: number; index: number }[] = [];
+      for (let n = r.u32(); n > 0; n--) {
+        const name = r.name();
+        const kind = r.byte();
+        out.push({ name, kind, index: r.u32() });
+      }
+      return out;
+    }
+    r.pos = end;
+  }
+  return [];
+}
+
+function s32(v: number): number[] {
+  const out: number[] = [];
+  v |= 0;
+  for (;;) {
+    const b = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+const VALTYPES = new Set([0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f]);
+
+/**
+ * One function body's instructions with every `global.get G` for G in `consts` written as
+ * `i32.const` of its value; undefined when the body holds an instruction this reader does not
+ * know (SIMD, exceptions, GC, ...): the caller then keeps the body as it is. Knows the MVP,
+ * sign extension, saturating truncation, bulk memory, reference types, tail calls and atomics.
+ */
+function rewriteBody(b: Uint8Array, start: number, end: number, consts: Map<number, number>): number[] | undefined {
+  const r = new Reader(b);
+  r.pos = start;
+  const out: number[] = [];
+  let copied = start;
+  const flush = (to: number) => {
+    for (let i = copied; i < to; i++) out.push(b[i]);
+    copied = to;
+  };
+  const push = (bytes: number[]) => {
+    for (const x of bytes) out.push(x);
+  };
+  const memarg = () => {
+    const align = r.u32();
+    if (align & 0x40) r.u32();
+    r.u32();
+  };
+  for (let groups = r.u32(); groups > 0; groups--) {
+    r.u32();
+    if (!VALTYPES.has(r.byte())) return undefined;
+  }
+  let changed = false;
+  while (r.pos < end) {
+    const at = r.pos;
+    const op = r.byte();
+    if (op === 0x23) {
+      const g = r.u32();
+      const v = consts.get(g);
+      if (v !== undefined) {
+        flush(at);
+        out.push(0x41);
+        push(s32(v));
+        copied = r.pos;
+        changed = true;
+      }
+    } else if (op <= 0x01 || op === 0x05 || op === 0x0b || op === 0x0f || op === 0x1a || op === 0x1b || op === 0xd1) {
+      // no immediate
+    } else if (op >= 0x02 && op <= 0x04) {
+      const t = b[r.pos];
+      if (t === 0x40 || VALTYPES.has(t)) r.pos++;
+      else if ((t & 0xc0) === 0x40) return undefined; // a one-byte negative s33: a reference type of the GC proposal (or worse): not known here
+      else while (r.byte() & 0x80); // a type index (s33, non-negative)
+    } else if (op === 0x0c || op === 0x0d || op === 0x10 || op === 0x12 || (op >= 0x20 && op <= 0x26) || op === 0xd2) r.u32();
+    else if (op === 0x0e) {
+      for (let n = r.u32(); n > 0; n--) r.u32();
+      r.u32();
+    } else if (op === 0x11 || op === 0x13) {
+      r.u32();
+      r.u32();
+    } else if (op === 0x1c) {
+      for (let n = r.u32(); n > 0; n--) r.byte();
+    } else if (op >= 0x28 && op <= 0x3e) memarg();
+    else if (op === 0x3f || op === 0x40) r.u32();
+    else if (op === 0x41 || op === 0x42) while (r.byte() & 0x80);
+    else if (op === 0x43) r.pos += 4;
+    else if (op === 0x44) r.pos += 8;
+    else if (op >= 0x45 && op <= 0xc4) {
+      // numeric, sign extension: no immediate
+    } else if (op === 0xd0) r.byte();
+    else if (op === 0xfc) {
+      const sub = r.u32();
+      if (sub <= 7) {
+        // saturating truncation
+      } else if (sub === 8 || sub === 10 || sub === 12 || sub === 14) {
+        r.u32();
+        r.u32();
+      } else if (sub === 9 || sub === 11 || sub === 13 || (sub >= 15 && sub <= 17)) r.u32();
+      else return undefined;
+    } else if (op === 0xfe) {
+      const sub = r.u32();
+      if (sub === 3) r.byte();
+      else if (sub <= 2 || (sub >= 0x10 && sub <= 0x4e)) memarg();
+      else return undefined;
+    } else return undefined;
+  }
+  if (r.pos !== end) return undefined;
+  if (!changed) return undefined;
+  flush(end);
+  return out;
+}
+
+/**
+ * The module with every `global.get G` (G a key of `consts`, an i32 global) in its function
+ * bodies written as `i32.const` of its value: V8 then compiles the numbers into the code. Bodies
+ * that read none of them, or hold an instruction rewriteBody does not know, are kept byte for
+ * byte. The globals stay (their writes too): only the reads change.
+ */
+export function constifyGlobals(source: BufferSource, consts: Map<number, number>): Uint8Array<ArrayBuffer> {
+  const b = asBytes(source);
+  const r = new Reader(b);
+  r.pos = 8;
+  while (r.pos < b.length) {
+    const start = r.pos;
+    const id = r.byte();
+    const size = r.u32();
+    const end = r.pos + size;
+    if (id === 10) {
+      // Chunks, not one array spread: a module's code may be megabytes.
+      const chunks: Uint8Array[] = [];
+      const n = r.u32();
+      chunks.push(new Uint8Array(u32(n)));
+      for (let i = 0; i < n; i++) {
+        const len = r.u32();
+        const from = r.pos;
+        const rewritten = rewriteBody(b, from, from + len, consts);
+        if (rewritten === undefined) chunks.push(new Uint8Array(u32(len)), b.subarray(from, from + len));
+        else chunks.push(new Uint8Array(u32(rewritten.length)), new Uint8Array(rewritten));
+        r.pos = from + len;
+      }
+      const bodyLength = chunks.reduce((a, c) => a + c.length, 0);
+      const head = new Uint8Array([10, ...u32(bodyLength)]);
+      const out = new Uint8Array(start + head.length + bodyLength + (b.length - end));
+      out.set(b.subarray(0, start), 0);
+      let at = start;
+      for (const c of [head, ...chunks]) {
+        out.set(c, at);
+        at += c.length;
+      }
+      out.set(b.subarray(end), at);
+      return out;
+    }
+    r.pos = end;
+  }
+  return b.slice();
+}

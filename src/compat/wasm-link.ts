@@ -1,0 +1,141 @@
+/**
+ * compat/wasm-link.ts — pymalloc's fast path linked into a C module (`pymalloc link`, issue #17).
+ *
+ * Owns: linkFastPath(): a client module that imports env.malloc & co, merged with the merge-ready
+ * build of the fast path (wasm/obmalloc/merge.ts) by binaryen's wasm-merge, so that C's calls to
+ * malloc and free are calls inside the module instead of calls into another instance; the merged
+ * module's memory import put back as the client's (env.memory, its limits); the marker custom
+ * section (LINK_SECTION) that names the fast-path build it carries. linkedInfo() reads that marker
+ * from a compiled module. The binary rewriting helpers (imports, custom sections).
+ * Must not: instantiate anything or touch a heap (compat/wasm.ts does), or run in a browser:
+ * linking is a build step (Node, binaryen from npm); everything else here is plain bytes.
+ */
+
+import { asBytes, hasCustomSection, readImports, rewriteImports, withCustomSection } from "./wasm-bytes.js";
+import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "./wasm-fastpath-bytes.js";
+
+/** The custom section a linked module carries: JSON `{ "fastpath": id, "shared": bool }`. */
+export const LINK_SECTION = "pymalloc.linked";
+
+/** What the marker of a linked module says. */
+export interface LinkedInfo {
+  /** The id of the fast-path build merged in (FNV-1a of its bytes). */
+  fastpath: string;
+  /** Built for a shared memory. */
+  shared: boolean;
+}
+
+const ALLOC_IMPORTS = ["malloc", "free", "calloc", "realloc"];
+
+// ---------------------------------------------------------------------------------------------
+// Linked modules
+// ---------------------------------------------------------------------------------------------
+
+/** The id of this pymalloc's merge-ready fast path for an unshared or a shared memory. */
+export function currentFastPathId(shared: boolean): string {
+  return shared ? FASTPATH_MERGE_SHARED_ID : FASTPATH_MERGE_ID;
+}
+
+/** The marker of a module linked by linkFastPath (`pymalloc link`), or undefined for any other module. */
+export function linkedInfo(module: WebAssembly.Module): LinkedInfo | undefined {
+  const sections = WebAssembly.Module.customSections(module, LINK_SECTION);
+  if (sections.length === 0) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(sections[0]));
+  } catch {
+    v = undefined;
+  }
+  const o = v as Partial<LinkedInfo> | undefined;
+  if (o === undefined || o === null || typeof o.fastpath !== "string" || typeof o.shared !== "boolean") throw new TypeError(`the module's ${LINK_SECTION} section is not pymalloc's marker`);
+  return { fastpath: o.fastpath, shared: o.shared };
+}
+
+function decode(b64: string): Uint8Array<ArrayBuffer> {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/** The merge-ready fast path (wasm/obmalloc/merge.ts) for an unshared or a shared memory. */
+export function mergeReadyFastPath(shared: boolean): Uint8Array<ArrayBuffer> {
+  return decode(shared ? FASTPATH_MERGE_SHARED_WASM : FASTPATH_MERGE_WASM);
+}
+
+export interface LinkOptions {
+  /** The wasm-merge to run (a path to binaryen's `bin/wasm-merge`); default: binaryen from npm, found from this package or the working directory. */
+  wasmMerge?: string;
+}
+
+/** binaryen's wasm-merge (a Node script in the binaryen npm package). */
+async function findWasmMerge(given: string | undefined): Promise<string> {
+  if (given !== undefined) return given;
+  const { createRequire } = await import("node:module");
+  const { join, dirname } = await import("node:path");
+  const { pathToFileURL } = await import("node:url");
+  for (const from of [import.meta.url, pathToFileURL(join(process.cwd(), "index.js")).href]) {
+    try {
+      return join(dirname(createRequire(from).resolve("binaryen/package.json")), "bin", "wasm-merge");
+    } catch {
+      // not installed there
+    }
+  }
+  throw new Error("linking needs binaryen's wasm-merge: npm install --save-dev binaryen (version 116 or later; pymalloc is tested with the version in its package-lock.json)");
+}
+
+/**
+ * Link pymalloc's fast path into a C module (Node only: runs binaryen's wasm-merge): `client` is
+ * a module built as for instantiateWithHeap (it imports env.memory and env.malloc, free, and
+ * maybe calloc, realloc: wasm/include/pymemcompat.c). Returns the merged module's bytes: C's
+ * calls to malloc & co are calls inside it; it imports env.memory (the client's limits), the
+ * client's other imports, and the fast path's slow paths (`pymalloc.malloc` & co), and exports
+ * the client's exports with `pymalloc_init` and `pymalloc_divert`. Instantiate it with
+ * instantiateWithHeap (with its heap option on a heap you have): the slow paths, init and
+ * the debug modes are theirs. The merged module carries the fast path of this version of
+ * pymalloc, and is refused by another (link again after upgrading).
+ */
+export async function linkFastPath(client: BufferSource, options: LinkOptions = {}): Promise<Uint8Array<ArrayBuffer>> {
+  const bytes = asBytes(client);
+  const imports = readImports(bytes);
+  if (imports.some((i) => i.module === "pymalloc" || i.module === "pymalloc_env")) throw new TypeError("the module imports from \"pymalloc\": it is linked already (link the module built for pymalloc, not its linked copy)");
+  const mem = imports.find((i) => i.kind === 2);
+  if (mem === undefined || mem.module !== "env" || mem.name !== "memory" || mem.memory === undefined)
+    throw new TypeError("the module imports no env.memory: build it with -Wl,--import-memory (see the README's \"pymalloc inside WebAssembly\")");
+  const alloc = imports.filter((i) => i.module === "env" && i.kind === 0 && ALLOC_IMPORTS.includes(i.name));
+  if (!alloc.some((i) => i.name === "malloc" || i.name === "calloc" || i.name === "realloc"))
+    throw new TypeError("the module imports none of env.malloc/calloc/realloc: nothing to link (build it with wasm/include/pymemcompat.c, see the README's \"pymalloc inside WebAssembly\")");
+  const shared = mem.memory.shared;
+  // The fast path's memory declared as the client's (wasm-merge checks that an import matches the
+  // export it resolves to): the merged module then imports the client's memory.
+  const fastPath = rewriteImports(mergeReadyFastPath(shared), (imp) => (imp.kind === 2 ? { ...imp, memory: mem.memory } : imp));
+  const wasmMerge = await findWasmMerge(options.wasmMerge);
+  const { mkdtempSync, writeFileSync, readFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { execFileSync } = await import("node:child_process");
+  const dir = mkdtempSync(join(tmpdir(), "pymalloc-link-"));
+  let merged: Uint8Array<ArrayBuffer>;
+  try {
+    writeFileSync(join(dir, "fastpath.wasm"), fastPath);
+    writeFileSync(join(dir, "client.wasm"), bytes);
+    // The fast path merged under the name "env": the client's env.malloc & co and env.memory
+    // become its exports (its memory is imported as pymalloc_env.memory: one memory).
+    const features = ["--enable-sign-ext", "--enable-mutable-globals", "--enable-bulk-memory", "--enable-bulk-memory-opt", "--enable-nontrapping-float-to-int", "--enable-multivalue", "--enable-reference-types", "--enable-simd", "--enable-threads"];
+    // A client that keeps its function names (linked without --strip-all) keeps them merged: the
+    // debug modes name the C function that allocated a block.
+    const names = hasCustomSection(bytes, "name") ? ["--debuginfo"] : [];
+    execFileSync(process.execPath, [wasmMerge, ...features, ...names, "fastpath.wasm", "env", "client.wasm", "client", "-o", "merged.wasm"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 26 });
+    merged = new Uint8Array(readFileSync(join(dir, "merged.wasm")));
+  } catch (e) {
+    const err = e as { stderr?: Buffer; message?: string };
+    throw new Error(`wasm-merge failed: ${(err.stderr?.toString() ?? err.message ?? String(e)).trim().split("\n").slice(-3).join(" / ")}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // The memory import back to the client's name, env.memory (its limits are the client's already).
+  const out = rewriteImports(merged, (imp) => (imp.kind === 2 && imp.module === "pymalloc_env" ? { ...imp, module: "env", name: "memory" } : imp));
+  const left = readImports(out).filter((i) => i.module === "env" && i.kind === 0 && ALLOC_IMPORTS.includes(i.name));
+  if (left.length > 0) throw new Error(`wasm-merge left env.${left[0].name} an import: the merge did not link it`);
+  return withCustomSection(out, LINK_SECTION, JSON.stringify({ fastpath: currentFastPathId(shared), shared }));
+}

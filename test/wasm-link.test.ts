@@ -1,0 +1,394 @@
+// pymalloc's fast path linked into a C module (`pymalloc link`, issue #17): the merge-ready
+// builds, the link step (binaryen's wasm-merge, from npm), and instantiateWithHeap with a linked
+// module: the same results as the unlinked module, its fast path in use in pymalloc mode and
+// never in the debug modes (every call then reaches the JS hooks), failAllocations reaching it,
+// hardened and sampled heaps kept in JS, a module linked by another build refused, one instance
+// per Worker on a shared memory.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { heapForModule, instantiateWithHeap, MemoryCorruptionError, PymallocError, wasmModuleInfo, type Heap } from "../src/index.js";
+import { buildId, readImports } from "../src/compat/wasm-bytes.js";
+import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "../src/compat/wasm-fastpath-bytes.js";
+import { LINK_SECTION, linkedInfo, linkFastPath } from "../src/compat/wasm-link.js";
+import { readTraceFile } from "../src/trace/file.js";
+import { fastPathNumbers, SPECIALIZED_SECTION, specializedFor } from "../src/compat/wasm-specialize.js";
+
+const ROOT = join(import.meta.dirname, "..");
+const bytes = (p: string): Uint8Array<ArrayBuffer> => new Uint8Array(readFileSync(join(ROOT, p)));
+const linked: Record<string, Uint8Array<ArrayBuffer>> = {};
+
+interface Ctors {
+  get_greeting(): number;
+  c_make_block(n: number): number;
+  c_free_block(p: number): void;
+  c_calloc(n: number, m: number): number;
+  c_realloc(p: number, n: number): number;
+}
+
+/** Count the calls that reach the heap's mem family in JS (the linked module's slow paths look it up at every call). */
+function countJs(heap: Heap): { calls: number } {
+  const c = { calls: 0 };
+  const fam = heap.mem as unknown as Record<string, (...a: number[]) => number>;
+  for (const name of ["malloc", "free", "calloc", "realloc"]) {
+    const orig = fam[name].bind(fam);
+    fam[name] = (...a: number[]) => (c.calls++, orig(...a));
+  }
+  return c;
+}
+
+beforeAll(async () => {
+  for (const c of ["bintrees-pymalloc", "replay-pymalloc", "ctors", "ctors-shared", "aligned"]) linked[c] = await linkFastPath(bytes(`wasm/clients/${c}.wasm`));
+}, 60_000);
+
+describe("the merge-ready fast path", () => {
+  it("is committed beside the other builds and embedded; it imports its memory as pymalloc_env.memory and the four slow paths, exports the client's four names, pymalloc_init, pymalloc_divert and its memory; its id is its bytes' FNV-1a", () => {
+    for (const [file, b64, id, shared] of [
+      ["obmalloc-merge.wasm", FASTPATH_MERGE_WASM, FASTPATH_MERGE_ID, false],
+      ["obmalloc-merge-shared.wasm", FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_SHARED_ID, true],
+    ] as const) {
+      const b = bytes(`wasm/obmalloc/${file}`);
+      expect(Buffer.from(b).toString("base64")).toBe(b64);
+      expect(buildId(b)).toBe(id);
+      const m = new WebAssembly.Module(b);
+      expect(WebAssembly.Module.imports(m).map((d) => `${d.module}.${d.name}`).sort()).toEqual(["pymalloc.calloc", "pymalloc.free", "pymalloc.malloc", "pymalloc.realloc", "pymalloc_env.memory"]);
+      const names = WebAssembly.Module.exports(m).map((d) => d.name);
+      expect(names.filter((n) => !n.startsWith("pymalloc_k_")).sort()).toEqual(["calloc", "free", "malloc", "memory", "pymalloc_divert", "pymalloc_init", "realloc"]);
+      // The heap's numbers, globals init() alone sets (what specialize: true compiles in).
+      expect(WebAssembly.Module.exports(m).filter((d) => d.name.startsWith("pymalloc_k_")).every((d) => d.kind === "global")).toBe(true);
+      expect(names.filter((n) => n.startsWith("pymalloc_k_"))).toEqual(expect.arrayContaining(["pymalloc_k_poolShift", "pymalloc_k_usedBase", "pymalloc_k_owner", "pymalloc_k_mapBase", "pymalloc_k_mapBytes"]));
+      expect(names).not.toContain("pymalloc_k_nFast"); // changes after init (divert)
+      expect(readImports(b).find((i) => i.kind === 2)!.memory!.shared).toBe(shared);
+    }
+  });
+});
+
+describe("pymalloc link", () => {
+  it("links a client: its malloc & co are no longer imports, its memory import is the client's (env.memory, same limits), a marker names the build; the same bytes every time", async () => {
+    const client = bytes("wasm/clients/bintrees-pymalloc.wasm");
+    const out = linked["bintrees-pymalloc"];
+    const imports = readImports(out);
+    expect(imports.filter((i) => i.module === "env").map((i) => i.name)).toEqual(["memory"]);
+    expect(imports.find((i) => i.kind === 2)!.memory).toEqual(readImports(client).find((i) => i.kind === 2)!.memory);
+    expect(imports.filter((i) => i.module === "pymalloc").map((i) => i.name).sort()).toEqual(["calloc", "free", "malloc", "realloc"]);
+    const m = new WebAssembly.Module(out);
+    expect(linkedInfo(m)).toEqual({ fastpath: FASTPATH_MERGE_ID, shared: false });
+    expect(linkedInfo(new WebAssembly.Module(client))).toBeUndefined();
+    expect(WebAssembly.Module.exports(m).map((d) => d.name)).toEqual(expect.arrayContaining(["run", "__heap_base", "pymalloc_init", "pymalloc_divert"]));
+    expect(wasmModuleInfo(out).heapBase).toBe(wasmModuleInfo(client).heapBase);
+    expect(Buffer.from(await linkFastPath(client)).equals(Buffer.from(out))).toBe(true);
+    // A shared client gets the shared build, and keeps its maximum.
+    expect(linkedInfo(new WebAssembly.Module(linked["ctors-shared"]))).toEqual({ fastpath: FASTPATH_MERGE_SHARED_ID, shared: true });
+    expect(readImports(linked["ctors-shared"]).find((i) => i.kind === 2)!.memory).toEqual({ min: expect.any(Number), max: 1024, shared: true });
+  });
+
+  it("refuses a module with its own malloc, a linked module, a module with no memory import; the CLI writes the same bytes and reports errors in one line (exit 2)", async () => {
+    await expect(linkFastPath(bytes("wasm/dlmalloc/dlmalloc.wasm"))).rejects.toThrow(/imports none of env\.malloc/);
+    await expect(linkFastPath(linked["ctors"])).rejects.toThrow(/linked already/);
+    await expect(linkFastPath(bytes("wasm/obmalloc/obmalloc.wasm").slice(0, 8))).rejects.toThrow(/env\.memory/);
+    const dir = mkdtempSync(join(tmpdir(), "pymalloc-link-test-"));
+    const bin = join(ROOT, "dist", "cli", "main.js");
+    const ok = spawnSync(process.execPath, [bin, "link", join(ROOT, "wasm/clients/bintrees-pymalloc.wasm"), "-o", join(dir, "bt.wasm")], { encoding: "utf8" });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^linked pymalloc's fast path \(unshared memory, build [0-9a-f]{8}\) into .*bt\.wasm/);
+    expect(readFileSync(join(dir, "bt.wasm")).equals(Buffer.from(linked["bintrees-pymalloc"]))).toBe(true);
+    const bad = spawnSync(process.execPath, [bin, "link", join(ROOT, "wasm/dlmalloc/dlmalloc.wasm"), "-o", join(dir, "dl.wasm")], { encoding: "utf8" });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.split("\n")[0]).toMatch(/^pymalloc: .*dlmalloc\.wasm: the module imports none of env\.malloc/);
+    expect(spawnSync(process.execPath, [bin, "link", "x.wasm"], { encoding: "utf8" }).status).toBe(2);
+  });
+});
+
+describe("instantiateWithHeap() with a linked module", () => {
+  it("binary trees and the trace replayer: the same results as the unlinked module; the fast path serves C inside the module (few calls into JS); the heap checks clean", async () => {
+    const run = async (b: Uint8Array<ArrayBuffer>, allocator: "pymalloc" | "pymalloc_debug") => {
+      const { instance, heap } = await instantiateWithHeap(b, { allocator, traceAllocations: false });
+      const js = countJs(heap);
+      const sum = (instance.exports as unknown as { run(d: number, s: number): number }).run(10, 20_000) >>> 0;
+      heap.check();
+      expect(heap.stats().blocksInUse).toBe(0);
+      return { sum, js: js.calls };
+    };
+    const plain = await run(bytes("wasm/clients/bintrees-pymalloc.wasm"), "pymalloc");
+    const fast = await run(linked["bintrees-pymalloc"], "pymalloc");
+    expect(fast.sum).toBe(plain.sum);
+    expect(fast.js).toBeLessThan(400); // as the unlinked fast path: the arenas' own work
+    const debug = await run(linked["bintrees-pymalloc"], "pymalloc_debug");
+    expect(debug.sum).toBe(plain.sum);
+    expect(debug.js).toBeGreaterThan(100_000); // every call reaches the JS hooks
+    const t = readTraceFile(join(ROOT, "data/compileall-head.pymtrace.gz"));
+    const sums: number[] = [];
+    for (const b of [bytes("wasm/clients/replay-pymalloc.wasm"), linked["replay-pymalloc"]]) {
+      const { instance, heap } = await instantiateWithHeap(b);
+      const x = instance.exports as unknown as Record<string, (...a: number[]) => number>;
+      const ev = x.setup(t.count, t.maxSlots) >>> 0;
+      new Uint32Array((heap.memory.source as WebAssembly.Memory).buffer, ev, 2 * t.count).set(t.events.subarray(0, 2 * t.count));
+      sums.push(x.replay(t.count) >>> 0);
+      heap.check();
+      x.release_all(t.maxSlots);
+      heap.check();
+      expect(heap.stats().blocksInUse).toBe(2);
+    }
+    expect(sums[1]).toBe(sums[0]);
+  });
+
+  it("the debug modes: every call goes to the JS hooks, so an overflow by C is reported with the C function that allocated (names kept when the client kept them)", async () => {
+    for (const allocator of ["debug", "pymalloc_debug"] as const) {
+      const { instance, heap } = await instantiateWithHeap(linked["ctors"], { allocator });
+      const x = instance.exports as unknown as Ctors;
+      expect(heap.leaks().totalBlocks).toBe(1); // the constructor's block, from the heap
+      const p = x.c_make_block(24);
+      // The site's first frame is the linked fast path's malloc (unnamed), then the C function.
+      expect(heap.leaks().bySite.some((s) => / <- at c_make_block \(wasm:\/\//.test(s.site))).toBe(true);
+      heap.u8[p + 24] = 0x41;
+      expect(() => x.c_free_block(p)).toThrow(MemoryCorruptionError);
+    }
+  });
+
+  it("failAllocations() reaches the linked fast path; hardened: true and sampled heaps never start it (their calls go to JS); the raw family neither", async () => {
+    const { instance, heap } = await instantiateWithHeap(linked["ctors"]);
+    const x = instance.exports as unknown as Ctors;
+    const keep = x.c_make_block(40);
+    heap.failAllocations({ family: "mem", every: 2 });
+    const got = [x.c_make_block(40), x.c_make_block(40), x.c_calloc(4, 10), x.c_calloc(4, 10), x.c_make_block(4000), x.c_make_block(4000)];
+    expect(got.map((p) => p !== 0)).toEqual([true, false, true, false, true, false]);
+    const moved = x.c_realloc(keep, 400);
+    expect(moved).not.toBe(0);
+    expect(x.c_realloc(moved, 4000)).toBe(0);
+    expect(heap.failAllocations(null)).toBe(4);
+    const js = countJs(heap);
+    for (let i = 0; i < 10; i++) expect(x.c_make_block(40)).not.toBe(0);
+    expect(js.calls).toBe(0); // back on the fast path
+    heap.check();
+    for (const options of [{ hardened: true }, { sampleInterval: 4096 }, { family: "raw" as const }]) {
+      const r = await instantiateWithHeap(linked["ctors"], options);
+      const c = countJs(r.heap);
+      const raw = options.family === "raw" ? (r.heap.raw as unknown as Record<string, (...a: number[]) => number>) : undefined;
+      let rawCalls = 0;
+      if (raw !== undefined) {
+        const orig = raw.malloc.bind(raw);
+        raw.malloc = (n: number) => (rawCalls++, orig(n));
+      }
+      const y = r.instance.exports as unknown as Ctors;
+      y.c_free_block(y.c_make_block(40));
+      expect(c.calls + rawCalls, JSON.stringify(options)).toBe(options.family === "raw" ? 1 : 2);
+      r.heap.check();
+    }
+  });
+
+  it("a compiled module (the heap made after instantiation), the heap option (compiled once, instantiated on heapForModule's heap), and what is refused: wrapAllocator, a module linked by another build", async () => {
+    const late = await instantiateWithHeap(new WebAssembly.Module(linked["ctors"]), { initialBytes: 4 << 20 });
+    const y = late.instance.exports as unknown as Ctors;
+    const p = y.c_make_block(40);
+    expect(late.heap.usableSize(p)).toBe(40);
+    y.c_free_block(p);
+    late.heap.check();
+    const module = new WebAssembly.Module(linked["bintrees-pymalloc"]);
+    const sums = new Set<number>();
+    for (let i = 0; i < 3; i++) {
+      const heap = heapForModule(linked["bintrees-pymalloc"]);
+      const { instance, heap: same } = await instantiateWithHeap(module, { heap });
+      expect(same).toBe(heap);
+      sums.add((instance.exports as unknown as { run(d: number, s: number): number }).run(8, 1000));
+      heap.check();
+    }
+    expect(sums.size).toBe(1);
+    await expect(instantiateWithHeap(module, { heap: heapForModule(linked["bintrees-pymalloc"]), allocator: "debug" })).rejects.toThrow(/allocator would be options of a new heap/);
+    await expect(instantiateWithHeap(linked["ctors"], { wrapAllocator: (h) => h })).rejects.toThrow(/calls inside the module/);
+    await expect(instantiateWithHeap(linked["ctors"], { imports: { pymalloc: {} } })).rejects.toThrow(/imports\.pymalloc/);
+    // Another build's marker (the id rewritten in place): refused before it can touch the heap.
+    const other = linked["ctors"].slice();
+    const text = Buffer.from(other).indexOf(`{"fastpath":"${FASTPATH_MERGE_ID}"`);
+    expect(text).toBeGreaterThan(0);
+    other.set(new TextEncoder().encode("deadbeef"), text + '{"fastpath":"'.length);
+    const err = await instantiateWithHeap(other).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PymallocError);
+    expect((err as Error).message).toMatch(/linked with another build of pymalloc's fast path \(deadbeef.*pymalloc link/);
+    expect(LINK_SECTION).toBe("pymalloc.linked");
+  });
+
+  it("aligned allocation and malloc_usable_size still reach the heap through env (imports the link leaves)", async () => {
+    const { instance, heap } = await instantiateWithHeap(linked["aligned"]);
+    const x = instance.exports as unknown as { pm_align(a: number, n: number): number; al_alloc(a: number, n: number): number; usable(p: number): number; c_free(p: number): void };
+    for (const [a, n] of [[8, 24], [64, 100], [4096, 70000]]) {
+      const p = x.pm_align(a, n);
+      expect(p % a).toBe(0);
+      expect(x.usable(p)).toBe(heap.usableSize(p));
+      x.c_free(p);
+    }
+    heap.check();
+    expect(heap.leaks().totalBlocks).toBe(0);
+  });
+});
+
+describe("instantiateWithHeap(bytes, { specialize: true }): the heap's numbers compiled in", () => {
+  it("the numbers are the heap's (pool shift, this handle's slot, the pool map); binary trees and the replayer give the unspecialised results; the heap checks clean", async () => {
+    const { instance, heap, module } = await instantiateWithHeap(linked["bintrees-pymalloc"], { specialize: true, poolSize: 4096 });
+    const made = JSON.parse(specializedFor(module)!);
+    expect(made).toEqual(fastPathNumbers(heap, false));
+    expect(made).toMatchObject({ poolShift: 12, owner: heap.threadId, threaded: 0, rawOn: 1 });
+    expect(made.mapBytes).toBeGreaterThan(0);
+    expect(WebAssembly.Module.customSections(module, SPECIALIZED_SECTION)).toHaveLength(1);
+    const plain = await instantiateWithHeap(linked["bintrees-pymalloc"], { poolSize: 4096 });
+    const run = (x: WebAssembly.Exports) => (x as unknown as { run(d: number, s: number): number }).run(12, 20_000) >>> 0;
+    const js = countJs(heap);
+    const plainJs = countJs(plain.heap);
+    expect(run(instance.exports)).toBe(run(plain.instance.exports));
+    expect(js.calls).toBe(plainJs.calls); // the same calls into JS as unspecialised: the fast path in use alike
+    expect(js.calls).toBeLessThan(1000);
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
+    const t = readTraceFile(join(ROOT, "data/compileall-head.pymtrace.gz"));
+    const sums: number[] = [];
+    for (const specialize of [false, true]) {
+      const r = await instantiateWithHeap(linked["replay-pymalloc"], { specialize });
+      const x = r.instance.exports as unknown as Record<string, (...a: number[]) => number>;
+      const ev = x.setup(t.count, t.maxSlots) >>> 0;
+      new Uint32Array((r.heap.memory.source as WebAssembly.Memory).buffer, ev, 2 * t.count).set(t.events.subarray(0, 2 * t.count));
+      sums.push(x.replay(t.count) >>> 0);
+      r.heap.check();
+      x.release_all(t.maxSlots);
+      r.heap.check();
+      expect(r.heap.stats().blocksInUse).toBe(2);
+    }
+    expect(sums[1]).toBe(sums[0]);
+  });
+
+  it("compiled once for heaps with the same numbers; refused on a heap with others; needs the bytes of a linked module; not made in the debug modes (their calls go to JS)", async () => {
+    const b = linked["ctors"];
+    const one = await instantiateWithHeap(b, { specialize: true });
+    const two = await instantiateWithHeap(b, { specialize: true });
+    expect(two.module).toBe(one.module);
+    const other = heapForModule(b, { poolSize: 4096 });
+    await expect(instantiateWithHeap(one.module, { heap: other })).rejects.toThrow(/specialised to another heap's numbers/);
+    await expect(instantiateWithHeap(new WebAssembly.Module(b), { heap: other, specialize: true })).rejects.toThrow(/needs the linked module's bytes/);
+    await expect(instantiateWithHeap(bytes("wasm/clients/ctors.wasm"), { specialize: true })).rejects.toThrow(/for a module linked by pymalloc link/);
+    // A specialised module's numbers are constants: where the fast path must not run, refused.
+    for (const options of [{ allocator: "debug" as const }, { hardened: true }, { family: "raw" as const }])
+      await expect(instantiateWithHeap(one.module, { heap: heapForModule(b, options.family ? {} : options), family: options.family })).rejects.toThrow(/runs only where the fast path does/);
+    const debug = await instantiateWithHeap(b, { specialize: true, allocator: "debug" });
+    expect(specializedFor(debug.module)).toBeUndefined();
+    const x = debug.instance.exports as unknown as Ctors;
+    const p = x.c_make_block(24);
+    debug.heap.u8[p + 24] = 1;
+    expect(() => x.c_free_block(p)).toThrow(MemoryCorruptionError);
+    // failAllocations reaches a specialised module too (divert is never specialised).
+    const y = one.instance.exports as unknown as Ctors;
+    one.heap.failAllocations({ family: "mem", nth: 1 });
+    expect(y.c_make_block(40)).toBe(0);
+    expect(y.c_make_block(40)).not.toBe(0);
+    one.heap.check();
+  });
+});
+
+describe("random programs: C (linked, plain or specialised) and JS on one heap", () => {
+  /** Each call made by C through the linked module (ctors.c's malloc/free/calloc/realloc wrappers) or by JS (heap.mem/obj); check() every step. */
+  async function program(specialize: boolean, options: { poolSize?: number; alignment?: 8 | 16 }, seed: number, steps: number): Promise<void> {
+    const { instance, heap, module } = await instantiateWithHeap(linked["ctors"], { ...options, specialize, initialize: false });
+    expect(specializedFor(module) !== undefined).toBe(specialize);
+    const x = instance.exports as unknown as Ctors;
+    const c = { malloc: x.c_make_block, free: x.c_free_block, calloc: x.c_calloc, realloc: x.c_realloc };
+    const sides = [c, heap.mem, heap.obj] as { malloc(n: number): number; free(p: number): void; calloc(a: number, b: number): number; realloc(p: number, n: number): number }[];
+    let s = seed >>> 0 || 1;
+    const rand = () => ((s ^= s << 13), (s ^= s >>> 17), (s ^= s << 5), (s >>>= 0));
+    const live = new Map<number, { size: number; tag: number }>();
+    const order: number[] = [];
+    const size = () => (rand() % 100 < 6 ? 513 + (rand() % 3000) : 1 + (rand() % 512));
+    const fill = (p: number, size: number, tag: number) => {
+      for (let k = 0; k < size; k++) heap.u8[p + k] = (tag + k * 7) & 0xff;
+    };
+    const verify = (p: number, n: number, tag: number) => {
+      for (let k = 0; k < n; k++) if (heap.u8[p + k] !== ((tag + k * 7) & 0xff)) throw new Error(`block ${p} changed at +${k} (seed ${seed})`);
+    };
+    const take = () => {
+      const i = rand() % order.length;
+      const p = order[i];
+      order[i] = order[order.length - 1];
+      order.pop();
+      return p;
+    };
+    for (let step = 0; step < steps; step++) {
+      const side = sides[rand() % 3];
+      const op = rand() % 10;
+      if (op < 4 || order.length === 0) {
+        const n = size();
+        const p = (op === 3 ? side.calloc(1, n) : side.malloc(n)) >>> 0;
+        expect(p).not.toBe(0);
+        if (op === 3) for (let k = 0; k < n; k++) expect(heap.u8[p + k]).toBe(0);
+        expect(live.has(p)).toBe(false);
+        const tag = rand() & 0xff;
+        fill(p, n, tag);
+        live.set(p, { size: n, tag });
+        order.push(p);
+      } else if (op < 8) {
+        const p = take();
+        const b = live.get(p)!;
+        verify(p, b.size, b.tag);
+        live.delete(p);
+        side.free(p);
+      } else {
+        const p = take();
+        const b = live.get(p)!;
+        verify(p, b.size, b.tag);
+        const n = size();
+        const q = side.realloc(p, n) >>> 0;
+        expect(q).not.toBe(0);
+        live.delete(p);
+        verify(q, Math.min(n, b.size), b.tag);
+        const tag = rand() & 0xff;
+        fill(q, n, tag);
+        expect(live.has(q)).toBe(false);
+        live.set(q, { size: n, tag });
+        order.push(q);
+      }
+      heap.check();
+    }
+    for (const p of order) sides[rand() % 3].free(p);
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
+  }
+
+  for (const [name, options] of [
+    ["8-byte classes", {}],
+    ["16-byte classes", { alignment: 16 as const }],
+    ["4 KiB pools", { poolSize: 4096 }],
+  ] as const)
+    it(`interleaved C and JS calls, check() after each step (${name}), linked and specialised`, async () => {
+      for (const specialize of [false, true]) for (let seed = 1; seed <= 2; seed++) await program(specialize, options, seed * 7919 + name.length, 600);
+    });
+});
+
+describe("a linked module on a shared memory, one instance per Worker", () => {
+  it("each Worker instantiates the linked module on its own heap handle (its thread slot; one Worker specialised to it); blocks freed by another thread's C come back", async () => {
+    const { Worker } = await import("node:worker_threads");
+    const { instance, heap } = await instantiateWithHeap(linked["ctors-shared"], { threads: true });
+    expect((instance.exports as unknown as Ctors).get_greeting()).toBeGreaterThan(0);
+    const memory = heap.memory.source as WebAssembly.Memory;
+    const workers = 3;
+    const perWorker = 2000;
+    const table = new SharedArrayBuffer(4 * (1 + workers * perWorker));
+    const results = await Promise.all(
+      Array.from(
+        { length: workers },
+        (_, i) =>
+          new Promise<{ failures: number; slot: number; specialized: boolean }>((resolve, reject) => {
+            const wk = new Worker(join(import.meta.dirname, "workers", "wasm-linked.mjs"), {
+              workerData: { memory, heapBase: heap.heapBase, table, id: i, workers, perWorker, module: linked["ctors-shared"], specialize: i === 1 },
+            });
+            let done: { failures: number; slot: number; specialized: boolean } | undefined;
+            wk.on("message", (m) => (done = m));
+            wk.on("error", reject);
+            wk.on("exit", (code) => (code === 0 && done ? resolve(done) : reject(new Error(`worker ${i} exited ${code}`))));
+          }),
+      ),
+    );
+    expect(results.map((r) => r.failures)).toEqual([0, 0, 0]);
+    expect(results.map((r) => r.specialized)).toEqual([false, true, false]);
+    expect(new Set(results.map((r) => r.slot)).size).toBe(3);
+    heap.check();
+    heap.collect();
+    expect(heap.stats().blocksInUse).toBe(1); // the main instance's constructor block
+  }, 60_000);
+});
