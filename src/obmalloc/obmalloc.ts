@@ -817,16 +817,20 @@ export class ObjectAllocator {
     }
     const u32 = this.u32;
     const pool = p - (p & this.poolMask);
-    const cnt = u32[pool >>> 2];
+    // The count, size, next offset and owner are read `| 0`: V8 then takes the word as an int32
+    // as it is, where a plain read of a Uint32Array checks that it fits one (two instructions a
+    // read). They are small in any valid pool; a damaged word over 2^31 reads negative and fails
+    // the same tests (freeSlow reads them again). Addresses (FREEBLOCK) stay unsigned.
+    const cnt = u32[pool >>> 2] | 0;
     const off = p - pool - Pool.OVERHEAD;
     // A block start: a whole number of blocks from the first. A float division: V8's integer
     // remainder with a variable divisor costs several times the instructions.
-    const nth = off / u32[(pool + Pool.SIZE) >>> 2];
+    const nth = off / (u32[(pool + Pool.SIZE) >>> 2] | 0);
     const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
     // Everything but a valid block of our own pool that is not its last freed block goes to
     // freeSlow() (one call: the rare branches' bytecode out of this function, which V8 inlines
     // into its callers within a budget; docs/performance.md).
-    if (cnt === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth || fb === p || u32[(pool + Pool.OWNER) >>> 2] !== this.owner)
+    if (cnt === 0 || off < 0 || p >= pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0) || (nth | 0) !== nth || fb === p || (u32[(pool + Pool.OWNER) >>> 2] | 0) !== this.owner)
       return this.freeSlow(p, pool);
     u32[p >>> 2] = fb;
     u32[(pool + Pool.FREEBLOCK) >>> 2] = p;

@@ -93,21 +93,22 @@ function subPooled<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
       }
       const u32 = this.u32;
       let pool = p - (p & this.poolMask);
-      let end = pool + u32[(pool + Pool.NEXTOFFSET) >>> 2];
+      let end = pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0);
       if (p >= end) {
         // Past the carved blocks of the slot's header pool: a block of a later sub-pool?
         // (The one sub-pool size, not the shift the word holds: a damaged word never leads out
         // of the slot.)
         if ((u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== 0) {
           pool = p - (p & ((1 << SubPool.SHIFT) - 1));
-          end = pool + u32[(pool + Pool.NEXTOFFSET) >>> 2];
+          end = pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0);
         }
       }
-      const cnt = u32[pool >>> 2];
+      // Counts, sizes and offsets read `| 0` (int32, as ObjectAllocator.free says why).
+      const cnt = u32[pool >>> 2] | 0;
       const off = p - pool - Pool.OVERHEAD;
-      const nth = off / u32[(pool + Pool.SIZE) >>> 2];
+      const nth = off / (u32[(pool + Pool.SIZE) >>> 2] | 0);
       const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
-      if (cnt === 0 || off < 0 || p >= end || (nth | 0) !== nth || fb === p || u32[(pool + Pool.OWNER) >>> 2] !== this.owner)
+      if (cnt === 0 || off < 0 || p >= end || (nth | 0) !== nth || fb === p || (u32[(pool + Pool.OWNER) >>> 2] | 0) !== this.owner)
         return this.freeSlow(p, pool);
       u32[p >>> 2] = fb;
       u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
