@@ -3,7 +3,8 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { MemoryCorruptionError, type Heap } from "../src/index.js";
+import { expect } from "vitest";
+import { MemoryCorruptionError, type AllocatorFunctions, type Heap } from "../src/index.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const BUNDLED_TRACE = join(ROOT, "data", "compileall-head.pymtrace.gz");
@@ -93,4 +94,96 @@ export function xorshift(seed: number): () => number {
     s ^= s << 5;
     return (s >>>= 0);
   };
+}
+
+interface Block {
+  size: number;
+  tag: number;
+}
+
+/**
+ * A random program over one heap, each call made by one of three sides (wasm through
+ * heap.wasmImports(), C through a linked module, heap.mem, heap.obj: either frees what another
+ * allocated); every block's bytes verified, check() every checkEvery steps, all freed at the end.
+ * `large`: raw-sized requests in 100.
+ */
+export function differential(heap: Heap, sides: AllocatorFunctions[], seed: number, steps: number, checkEvery = 1, large = 7): void {
+  const rand = xorshift(seed);
+  const live = new Map<number, Block>();
+  const order: number[] = [];
+  const size = (): number => {
+    const r = rand() % 100;
+    if (r < 3) return 0;
+    if (r < 3 + large) return 513 + (rand() % 3000); // raw chunks: `large` in 100
+    if (r < 97) return 1 + (rand() % 512);
+    return 1 + (rand() % 64);
+  };
+  const fill = (p: number, b: Block): void => {
+    for (let k = 0; k < b.size; k++) heap.u8[p + k] = (b.tag + k * 7) & 0xff;
+  };
+  const verify = (p: number, b: Block, n = b.size): void => {
+    for (let k = 0; k < n; k++) if (heap.u8[p + k] !== ((b.tag + k * 7) & 0xff)) throw new Error(`block ${p} (${b.size} B) changed at +${k} (seed ${seed})`);
+  };
+  const take = (): number => {
+    const i = rand() % order.length;
+    const p = order[i];
+    order[i] = order[order.length - 1];
+    order.pop();
+    return p;
+  };
+  for (let step = 0; step < steps; step++) {
+    const side = sides[rand() % 3];
+    const op = rand() % 10;
+    if (op < 4 || order.length === 0) {
+      const n = size();
+      const zero = op === 3;
+      const k = 1 + (rand() % 4);
+      const p = (zero ? side.calloc(k, Math.ceil(n / k)) : side.malloc(n)) >>> 0;
+      const b = { size: n, tag: rand() & 0xff };
+      if (zero) {
+        // calloc(k, ceil(n/k)) zeroes at least n bytes.
+        for (let k = 0; k < n; k++) if (heap.u8[p + k] !== 0) throw new Error(`calloc block ${p} not zero at +${k} (seed ${seed})`);
+      }
+      expect(p).not.toBe(0);
+      expect(live.has(p)).toBe(false);
+      fill(p, b);
+      live.set(p, b);
+      order.push(p);
+    } else if (op < 8) {
+      const p = take();
+      verify(p, live.get(p)!);
+      live.delete(p);
+      side.free(p);
+    } else {
+      const p = take();
+      const old = live.get(p)!;
+      verify(p, old);
+      const n = size();
+      const q = side.realloc(p, n) >>> 0;
+      expect(q).not.toBe(0);
+      live.delete(p);
+      verify(q, old, Math.min(n, old.size));
+      const b = { size: n, tag: rand() & 0xff };
+      fill(q, b);
+      expect(live.has(q)).toBe(false);
+      live.set(q, b);
+      order.push(q);
+    }
+    if (step % checkEvery === 0) heap.check();
+  }
+  for (const [p, b] of live) verify(p, b);
+  for (const p of order) sides[rand() % 3].free(p);
+  heap.check();
+  expect(heap.stats().blocksInUse).toBe(0);
+}
+
+/** The exports of wasm/clients/ctors.c (test/wasm-client.test.ts, test/wasm-link.test.ts). */
+export interface Ctors {
+  get_greeting(): number;
+  c_make_block(n: number): number;
+  c_free_block(p: number): void;
+  c_calloc(n: number, m: number): number;
+  c_realloc(p: number, n: number): number;
+  stack_sum(n: number): number;
+  __heap_base: WebAssembly.Global;
 }

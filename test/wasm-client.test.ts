@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import type { Ctors } from "./helpers.js";
 import { createHeap, heapForModule, instantiateWithHeap, MemoryCorruptionError, PymallocError, pymemImports, wasmModuleInfo, type AllocatorFunctions } from "../src/index.js";
 import { readTraceFile } from "../src/trace/file.js";
 
@@ -15,16 +16,6 @@ const bytes = (p: string): Uint8Array => new Uint8Array(readFileSync(join(ROOT, 
 const CTORS = bytes("wasm/clients/ctors.wasm");
 const DLMALLOC = bytes("wasm/dlmalloc/dlmalloc.wasm");
 const PROGRAM = bytes("wasm/program/program.wasm");
-
-interface Ctors {
-  get_greeting(): number;
-  c_make_block(n: number): number;
-  c_free_block(p: number): void;
-  c_calloc(n: number, m: number): number;
-  c_realloc(p: number, n: number): number;
-  stack_sum(n: number): number;
-  __heap_base: WebAssembly.Global;
-}
 
 const cString = (u8: Uint8Array, p: number): string => {
   let e = p;

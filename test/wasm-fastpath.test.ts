@@ -14,7 +14,7 @@ import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "../src/compat/wasm-fastpath
 // @ts-expect-error: a plain .mjs module shared with the build script
 import { layoutSource } from "../wasm/obmalloc/layout.mjs";
 import { readTraceFile } from "../src/trace/file.js";
-import { xorshift } from "./helpers.js";
+import { differential, xorshift } from "./helpers.js";
 
 const ROOT = join(import.meta.dirname, "..");
 
@@ -58,83 +58,8 @@ function hasSection(b: Uint8Array, id: number): boolean {
 }
 
 
-interface Block {
-  size: number;
-  tag: number;
-}
-
-/** A random program over one heap: each call made by JS (heap.mem/obj) or by wasm (heap.wasmImports()). */
-function differential(heap: Heap, seed: number, steps: number, checkEvery = 1, large = 7): void {
-  const rand = xorshift(seed);
-  const w = heap.wasmImports();
-  const sides: AllocatorFunctions[] = [w, heap.mem, heap.obj];
-  const live = new Map<number, Block>();
-  const order: number[] = [];
-  const size = (): number => {
-    const r = rand() % 100;
-    if (r < 3) return 0;
-    if (r < 3 + large) return 513 + (rand() % 3000); // raw chunks: `large` in 100
-    if (r < 97) return 1 + (rand() % 512);
-    return 1 + (rand() % 64);
-  };
-  const fill = (p: number, b: Block): void => {
-    for (let k = 0; k < b.size; k++) heap.u8[p + k] = (b.tag + k * 7) & 0xff;
-  };
-  const verify = (p: number, b: Block, n = b.size): void => {
-    for (let k = 0; k < n; k++) if (heap.u8[p + k] !== ((b.tag + k * 7) & 0xff)) throw new Error(`block ${p} (${b.size} B) changed at +${k} (seed ${seed})`);
-  };
-  const take = (): number => {
-    const i = rand() % order.length;
-    const p = order[i];
-    order[i] = order[order.length - 1];
-    order.pop();
-    return p;
-  };
-  for (let step = 0; step < steps; step++) {
-    const side = sides[rand() % 3];
-    const op = rand() % 10;
-    if (op < 4 || order.length === 0) {
-      const n = size();
-      const zero = op === 3;
-      const k = 1 + (rand() % 4);
-      const p = (zero ? side.calloc(k, Math.ceil(n / k)) : side.malloc(n)) >>> 0;
-      const b = { size: n, tag: rand() & 0xff };
-      if (zero) {
-        // calloc(k, ceil(n/k)) zeroes at least n bytes.
-        for (let k = 0; k < n; k++) if (heap.u8[p + k] !== 0) throw new Error(`calloc block ${p} not zero at +${k} (seed ${seed})`);
-      }
-      expect(p).not.toBe(0);
-      expect(live.has(p)).toBe(false);
-      fill(p, b);
-      live.set(p, b);
-      order.push(p);
-    } else if (op < 8) {
-      const p = take();
-      verify(p, live.get(p)!);
-      live.delete(p);
-      side.free(p);
-    } else {
-      const p = take();
-      const old = live.get(p)!;
-      verify(p, old);
-      const n = size();
-      const q = side.realloc(p, n) >>> 0;
-      expect(q).not.toBe(0);
-      live.delete(p);
-      verify(q, old, Math.min(n, old.size));
-      const b = { size: n, tag: rand() & 0xff };
-      fill(q, b);
-      expect(live.has(q)).toBe(false);
-      live.set(q, b);
-      order.push(q);
-    }
-    if (step % checkEvery === 0) heap.check();
-  }
-  for (const [p, b] of live) verify(p, b);
-  for (const p of order) sides[rand() % 3].free(p);
-  heap.check();
-  expect(heap.stats().blocksInUse).toBe(0);
-}
+/** The three sides of a random program: wasm (heap.wasmImports()), heap.mem and heap.obj. */
+const wasmSides = (heap: Heap): AllocatorFunctions[] => [heap.wasmImports(), heap.mem, heap.obj];
 
 const wasmHeap = (opts: { shared?: boolean; alignment?: 8 | 16; poolSize?: number; subPools?: boolean } = {}): Heap =>
   createHeap({
@@ -165,12 +90,18 @@ describe("JS and wasm on one heap", () => {
     { name: "4 KiB pools", opts: { poolSize: 4096 } },
   ]) {
     it(`random programs interleave JS and wasm calls, check() after each step (${cfg.name})`, () => {
-      for (let seed = 1; seed <= 2; seed++) differential(wasmHeap(cfg.opts), seed * 7919 + cfg.name.length, 600);
+      for (let seed = 1; seed <= 2; seed++) {
+        const heap = wasmHeap(cfg.opts);
+        differential(heap, wasmSides(heap), seed * 7919 + cfg.name.length, 600);
+      }
     });
   }
 
   it("raw chunks half the time: wasm's TLSF paths and JS's split, merge and move one heap's chunks (check after each step)", () => {
-    for (let seed = 1; seed <= 2; seed++) differential(wasmHeap(), seed * 104729, 800, 1, 50);
+    for (let seed = 1; seed <= 2; seed++) {
+      const heap = wasmHeap();
+      differential(heap, wasmSides(heap), seed * 104729, 800, 1, 50);
+    }
   });
 
   it("raw chunks: wasm's TLSF paths make JS's decisions exactly (same addresses, same heap bytes, as a heap served by JS alone)", () => {
@@ -218,7 +149,7 @@ describe("JS and wasm on one heap", () => {
   it("a longer run grows the memory from the slow path while wasm allocates (check every 50 steps)", () => {
     const heap = wasmHeap();
     const before = heap.memory.byteLength;
-    differential(heap, 12345, 20_000, 100);
+    differential(heap, wasmSides(heap), 12345, 20_000, 100);
     expect(heap.memory.byteLength).toBeGreaterThan(before);
   });
 

@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { heapForModule, instantiateWithHeap, MemoryCorruptionError, PymallocError, wasmModuleInfo, type Heap } from "../src/index.js";
+import { heapForModule, instantiateWithHeap, MemoryCorruptionError, PymallocError, wasmModuleInfo, type AllocatorFunctions, type Heap } from "../src/index.js";
+import { differential, type Ctors } from "./helpers.js";
 import { buildId, readImports } from "../src/compat/wasm-bytes.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "../src/compat/wasm-fastpath-bytes.js";
 import { LINK_SECTION, linkedInfo, linkFastPath } from "../src/compat/wasm-link.js";
@@ -19,14 +20,6 @@ import { fastPathNumbers, SPECIALIZED_SECTION, specializedFor } from "../src/com
 const ROOT = join(import.meta.dirname, "..");
 const bytes = (p: string): Uint8Array<ArrayBuffer> => new Uint8Array(readFileSync(join(ROOT, p)));
 const linked: Record<string, Uint8Array<ArrayBuffer>> = {};
-
-interface Ctors {
-  get_greeting(): number;
-  c_make_block(n: number): number;
-  c_free_block(p: number): void;
-  c_calloc(n: number, m: number): number;
-  c_realloc(p: number, n: number): number;
-}
 
 /** Count the calls that reach the heap's mem family in JS (the linked module's slow paths look it up at every call). */
 function countJs(heap: Heap): { calls: number } {
@@ -290,64 +283,7 @@ describe("random programs: C (linked, plain or specialised) and JS on one heap",
     expect(specializedFor(module) !== undefined).toBe(specialize);
     const x = instance.exports as unknown as Ctors;
     const c = { malloc: x.c_make_block, free: x.c_free_block, calloc: x.c_calloc, realloc: x.c_realloc };
-    const sides = [c, heap.mem, heap.obj] as { malloc(n: number): number; free(p: number): void; calloc(a: number, b: number): number; realloc(p: number, n: number): number }[];
-    let s = seed >>> 0 || 1;
-    const rand = () => ((s ^= s << 13), (s ^= s >>> 17), (s ^= s << 5), (s >>>= 0));
-    const live = new Map<number, { size: number; tag: number }>();
-    const order: number[] = [];
-    const size = () => (rand() % 100 < 6 ? 513 + (rand() % 3000) : 1 + (rand() % 512));
-    const fill = (p: number, size: number, tag: number) => {
-      for (let k = 0; k < size; k++) heap.u8[p + k] = (tag + k * 7) & 0xff;
-    };
-    const verify = (p: number, n: number, tag: number) => {
-      for (let k = 0; k < n; k++) if (heap.u8[p + k] !== ((tag + k * 7) & 0xff)) throw new Error(`block ${p} changed at +${k} (seed ${seed})`);
-    };
-    const take = () => {
-      const i = rand() % order.length;
-      const p = order[i];
-      order[i] = order[order.length - 1];
-      order.pop();
-      return p;
-    };
-    for (let step = 0; step < steps; step++) {
-      const side = sides[rand() % 3];
-      const op = rand() % 10;
-      if (op < 4 || order.length === 0) {
-        const n = size();
-        const p = (op === 3 ? side.calloc(1, n) : side.malloc(n)) >>> 0;
-        expect(p).not.toBe(0);
-        if (op === 3) for (let k = 0; k < n; k++) expect(heap.u8[p + k]).toBe(0);
-        expect(live.has(p)).toBe(false);
-        const tag = rand() & 0xff;
-        fill(p, n, tag);
-        live.set(p, { size: n, tag });
-        order.push(p);
-      } else if (op < 8) {
-        const p = take();
-        const b = live.get(p)!;
-        verify(p, b.size, b.tag);
-        live.delete(p);
-        side.free(p);
-      } else {
-        const p = take();
-        const b = live.get(p)!;
-        verify(p, b.size, b.tag);
-        const n = size();
-        const q = side.realloc(p, n) >>> 0;
-        expect(q).not.toBe(0);
-        live.delete(p);
-        verify(q, Math.min(n, b.size), b.tag);
-        const tag = rand() & 0xff;
-        fill(q, n, tag);
-        expect(live.has(q)).toBe(false);
-        live.set(q, { size: n, tag });
-        order.push(q);
-      }
-      heap.check();
-    }
-    for (const p of order) sides[rand() % 3].free(p);
-    heap.check();
-    expect(heap.stats().blocksInUse).toBe(0);
+    differential(heap, [c, heap.mem, heap.obj] as AllocatorFunctions[], seed, steps, 1, 6);
   }
 
   for (const [name, options] of [

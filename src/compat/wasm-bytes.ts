@@ -4,8 +4,11 @@
  * Owns: reading and rewriting a module's import section (names and memory limits; no index
  * moves), appending a custom section, and the id (FNV-1a) of a build. Used by `pymalloc link`
  * (compat/wasm-link.ts) and by wasm/obmalloc/build.mjs (the merge-ready fast path's memory import).
- * Must not: import anything of the library (build.mjs loads it before the fast path is built).
+ * Must not: import anything of the library but wasm-module.ts's Reader (which needs only the
+ * constants): build.mjs loads this file before the fast path is built.
  */
+
+import { Reader } from "./wasm-module.js";
 
 function u32(n: number): number[] {
   const out: number[] = [];
@@ -23,29 +26,6 @@ function nameBytes(s: string): number[] {
   return [...u32(b.length), ...b];
 }
 
-class Reader {
-  pos = 0;
-  constructor(readonly b: Uint8Array) {}
-  byte(): number {
-    if (this.pos >= this.b.length) throw new TypeError("not a WebAssembly module: truncated");
-    return this.b[this.pos++];
-  }
-  u32(): number {
-    let v = 0;
-    for (let shift = 0; ; shift += 7) {
-      const c = this.byte();
-      v += (c & 0x7f) * 2 ** shift;
-      if ((c & 0x80) === 0) return v;
-      if (shift > 28) throw new TypeError("not a WebAssembly module: bad LEB128");
-    }
-  }
-  name(): string {
-    const n = this.u32();
-    const s = new TextDecoder().decode(this.b.subarray(this.pos, this.pos + n));
-    this.pos += n;
-    return s;
-  }
-}
 
 export function asBytes(source: BufferSource): Uint8Array<ArrayBuffer> {
   if (source instanceof Uint8Array) return source as Uint8Array<ArrayBuffer>;
@@ -81,39 +61,44 @@ function skipLimits(r: Reader): void {
 /** The import section's entries, in order. */
 export function readImports(source: BufferSource): WasmImport[] {
   const b = asBytes(source);
+  const r = sectionReader(b, 2);
+  const out: WasmImport[] = [];
+  if (r !== undefined)
+    for (let n = r.u32(); n > 0; n--) {
+      const module = r.name();
+      const name = r.name();
+      const kind = r.byte();
+      const at = r.pos;
+      let memory: WasmImport["memory"];
+      if (kind === 0) r.u32();
+      else if (kind === 1) {
+        r.byte();
+        skipLimits(r);
+      } else if (kind === 2) memory = readLimits(r);
+      else if (kind === 3) {
+        r.byte();
+        r.byte();
+      } else if (kind === 4) {
+        r.byte();
+        r.u32();
+      } else throw new TypeError(`not a WebAssembly module: import kind ${kind}`);
+      out.push({ module, name, kind, memory, desc: b.slice(at, r.pos) });
+    }
+  return out;
+}
+
+/** A reader at the payload of the module's first section `id`, or undefined when it has none. */
+function sectionReader(b: Uint8Array<ArrayBuffer>, id: number): Reader | undefined {
   const r = new Reader(b);
   r.pos = 8;
   while (r.pos < b.length) {
-    const id = r.byte();
+    const sid = r.byte();
     const size = r.u32();
     const end = r.pos + size;
-    if (id === 2) {
-      const out: WasmImport[] = [];
-      for (let n = r.u32(); n > 0; n--) {
-        const module = r.name();
-        const name = r.name();
-        const kind = r.byte();
-        const at = r.pos;
-        let memory: WasmImport["memory"];
-        if (kind === 0) r.u32();
-        else if (kind === 1) {
-          r.byte();
-          skipLimits(r);
-        } else if (kind === 2) memory = readLimits(r);
-        else if (kind === 3) {
-          r.byte();
-          r.byte();
-        } else if (kind === 4) {
-          r.byte();
-          r.u32();
-        } else throw new TypeError(`not a WebAssembly module: import kind ${kind}`);
-        out.push({ module, name, kind, memory, desc: b.slice(at, r.pos) });
-      }
-      return out;
-    }
+    if (sid === id) return r;
     r.pos = end;
   }
-  return [];
+  return undefined;
 }
 
 /**
@@ -122,30 +107,46 @@ export function readImports(source: BufferSource): WasmImport[] {
  * index of the module moves.
  */
 export function rewriteImports(source: BufferSource, f: (imp: WasmImport) => WasmImport): Uint8Array<ArrayBuffer> {
+  return replaceSection(source, 2, (_r, b) => {
+    const imports = readImports(b).map(f);
+    const body: number[] = [...u32(imports.length)];
+    for (const imp of imports) {
+      body.push(...nameBytes(imp.module), ...nameBytes(imp.name), imp.kind);
+      if (imp.kind === 2 && imp.memory !== undefined) {
+        const m = imp.memory;
+        body.push((m.max !== undefined ? 1 : 0) | (m.shared ? 2 : 0), ...u32(m.min));
+        if (m.max !== undefined) body.push(...u32(m.max));
+      } else body.push(...imp.desc);
+    }
+    return [new Uint8Array(body)];
+  });
+}
+
+/**
+ * The module with its section `id` (the first, if any; else a copy of the module) replaced by
+ * one whose payload is the chunks `payload` returns, given a reader at the old payload.
+ */
+function replaceSection(source: BufferSource, id: number, payload: (r: Reader, b: Uint8Array<ArrayBuffer>) => Uint8Array[]): Uint8Array<ArrayBuffer> {
   const b = asBytes(source);
   const r = new Reader(b);
   r.pos = 8;
   while (r.pos < b.length) {
     const start = r.pos;
-    const id = r.byte();
+    const sid = r.byte();
     const size = r.u32();
     const end = r.pos + size;
-    if (id === 2) {
-      const imports = readImports(b).map(f);
-      const body: number[] = [...u32(imports.length)];
-      for (const imp of imports) {
-        body.push(...nameBytes(imp.module), ...nameBytes(imp.name), imp.kind);
-        if (imp.kind === 2 && imp.memory !== undefined) {
-          const m = imp.memory;
-          body.push((m.max !== undefined ? 1 : 0) | (m.shared ? 2 : 0), ...u32(m.min));
-          if (m.max !== undefined) body.push(...u32(m.max));
-        } else body.push(...imp.desc);
-      }
-      const section = [2, ...u32(body.length), ...body];
-      const out = new Uint8Array(start + section.length + (b.length - end));
+    if (sid === id) {
+      const chunks = payload(r, b);
+      const bodyLength = chunks.reduce((n, c) => n + c.length, 0);
+      const head = new Uint8Array([id, ...u32(bodyLength)]);
+      const out = new Uint8Array(start + head.length + bodyLength + (b.length - end));
       out.set(b.subarray(0, start), 0);
-      out.set(section, start);
-      out.set(b.subarray(end), start + section.length);
+      let at = start;
+      for (const c of [head, ...chunks]) {
+        out.set(c, at);
+        at += c.length;
+      }
+      out.set(b.subarray(end), at);
       return out;
     }
     r.pos = end;
@@ -189,25 +190,15 @@ export function hasCustomSection(source: BufferSource, name: string): boolean {
 
 /** The export section's entries: name, kind (0 function, 1 table, 2 memory, 3 global, 4 tag) and index. */
 export function readExports(source: BufferSource): { name: string; kind: number; index: number }[] {
-  const b = asBytes(source);
-  const r = new Reader(b);
-  r.pos = 8;
-  while (r.pos < b.length) {
-    const id = r.byte();
-    const size = r.u32();
-    const end = r.pos + size;
-    if (id === 7) {
-      const out: { name: string; kind: number; index: number }[] = [];
-      for (let n = r.u32(); n > 0; n--) {
-        const name = r.name();
-        const kind = r.byte();
-        out.push({ name, kind, index: r.u32() });
-      }
-      return out;
+  const r = sectionReader(asBytes(source), 7);
+  const out: { name: string; kind: number; index: number }[] = [];
+  if (r !== undefined)
+    for (let n = r.u32(); n > 0; n--) {
+      const name = r.name();
+      const kind = r.byte();
+      out.push({ name, kind, index: r.u32() });
     }
-    r.pos = end;
-  }
-  return [];
+  return out;
 }
 
 function s32(v: number): number[] {
@@ -320,40 +311,19 @@ function rewriteBody(b: Uint8Array, start: number, end: number, consts: Map<numb
  * byte. The globals stay (their writes too): only the reads change.
  */
 export function constifyGlobals(source: BufferSource, consts: Map<number, number>): Uint8Array<ArrayBuffer> {
-  const b = asBytes(source);
-  const r = new Reader(b);
-  r.pos = 8;
-  while (r.pos < b.length) {
-    const start = r.pos;
-    const id = r.byte();
-    const size = r.u32();
-    const end = r.pos + size;
-    if (id === 10) {
-      // Chunks, not one array spread: a module's code may be megabytes.
-      const chunks: Uint8Array[] = [];
-      const n = r.u32();
-      chunks.push(new Uint8Array(u32(n)));
-      for (let i = 0; i < n; i++) {
-        const len = r.u32();
-        const from = r.pos;
-        const rewritten = rewriteBody(b, from, from + len, consts);
-        if (rewritten === undefined) chunks.push(new Uint8Array(u32(len)), b.subarray(from, from + len));
-        else chunks.push(new Uint8Array(u32(rewritten.length)), new Uint8Array(rewritten));
-        r.pos = from + len;
-      }
-      const bodyLength = chunks.reduce((a, c) => a + c.length, 0);
-      const head = new Uint8Array([10, ...u32(bodyLength)]);
-      const out = new Uint8Array(start + head.length + bodyLength + (b.length - end));
-      out.set(b.subarray(0, start), 0);
-      let at = start;
-      for (const c of [head, ...chunks]) {
-        out.set(c, at);
-        at += c.length;
-      }
-      out.set(b.subarray(end), at);
-      return out;
+  return replaceSection(source, 10, (r, b) => {
+    // Chunks, not one array spread: a module's code may be megabytes.
+    const chunks: Uint8Array[] = [];
+    const n = r.u32();
+    chunks.push(new Uint8Array(u32(n)));
+    for (let i = 0; i < n; i++) {
+      const len = r.u32();
+      const from = r.pos;
+      const rewritten = rewriteBody(b, from, from + len, consts);
+      if (rewritten === undefined) chunks.push(new Uint8Array(u32(len)), b.subarray(from, from + len));
+      else chunks.push(new Uint8Array(u32(rewritten.length)), new Uint8Array(rewritten));
+      r.pos = from + len;
     }
-    r.pos = end;
-  }
-  return b.slice();
+    return chunks;
+  });
 }

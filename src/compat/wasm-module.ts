@@ -25,7 +25,8 @@ export interface WasmModuleInfo {
 
 const ALLOC = ["malloc", "free", "calloc", "realloc", "aligned_alloc", "malloc_usable_size"];
 
-class Reader {
+/** A cursor over a module's bytes: LEB128 numbers, names, limits, constant expressions (also wasm-bytes.ts's). */
+export class Reader {
   pos = 0;
   constructor(readonly b: Uint8Array) {}
   byte(): number {
