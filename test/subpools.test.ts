@@ -4,7 +4,7 @@
 // (A file of its own: with the traces of test/traces.test.ts, one worker ran over vitest's
 // 60 s call timeout on this 2-core machine.)
 import { describe, expect, it } from "vitest";
-import { createHeap } from "../src/index.js";
+import { createHeap, constants } from "../src/index.js";
 import { readTraceFile } from "../src/trace/file.js";
 import { replayTo, replayVerify } from "../src/trace/replay.js";
 import { BUNDLED_TRACE, sharedTraces } from "./helpers.js";
@@ -47,10 +47,11 @@ describe("subPools: true", () => {
     h.obj.free(a);
     const slots = h.stats().pools.subPoolSlots;
     expect(slots).toBe(1);
-    // The slot's sixteen sub-pools but the last (the one-pool arena's header cuts it short):
-    // fourteen other classes take the free ones, the fifteenth takes the spare.
-    const others = Array.from({ length: 15 }, (_, i) => h.obj.malloc(16 + 16 * i));
-    expect(new Set(others.map(subOf)).size).toBe(15);
+    // The slot's sixteen sub-pools (the last one ends at the one-pool arena's header, and still
+    // holds a block of every class): fifteen other classes take the free ones, the sixteenth
+    // takes the spare.
+    const others = Array.from({ length: 16 }, (_, i) => h.obj.malloc(16 + 16 * i));
+    expect(new Set(others.map(subOf)).size).toBe(16);
     expect(others.map(subOf)).toContain(subOf(a));
     expect(h.stats().pools.subPoolSlots).toBe(slots);
     h.check();
@@ -63,6 +64,24 @@ describe("subPools: true", () => {
     h.check();
     expect(h.stats().pools.subPoolSlots).toBe(0);
     expect(o.poolSize).toBeGreaterThan(1024);
+  });
+
+  it("a slot's last sub-pool, cut short by its arena's header, holds blocks up to that header and no further", () => {
+    const h = createHeap();
+    const o = h.objectAllocator;
+    // 512-byte blocks, one to a sub-pool: the first slot's sixteen sub-pools, the last one short.
+    const ps = Array.from({ length: 16 }, () => h.obj.malloc(512));
+    const slot = ps[0] - (ps[0] & o.poolMask);
+    const last = slot + 15 * 1024;
+    const ao = h.memory.views.u32[(last + constants.Pool.ARENA) >>> 2];
+    expect(ao).toBeGreaterThan(last);
+    expect(ao - last).toBeLessThan(1024);
+    const p = ps.find((q) => q - (q & 1023) === last)!;
+    expect(p).toBeDefined();
+    expect(p + 512).toBeLessThanOrEqual(ao); // the block ends before the arena header
+    h.check();
+    for (const q of ps) h.obj.free(q);
+    h.check();
   });
 
   it("a full sub-pool that a block is freed into rejoins its class behind the head: malloc goes on with the head", () => {

@@ -524,7 +524,7 @@ describe("calls from the fast path into JS (crossings), with real C clients", ()
     const { x, heap, calls } = await counted("bintrees-pymalloc.wasm");
     x.run(12, 50_000);
     // Before: a call into JS for every pool that filled, emptied or was taken (2,596 here); with
-    // whole pools 70, with sub-pools (the default) 323: a young class's sub-pool when the free list is dry.
+    // whole pools 70, with sub-pools (the default) 169: a young class's sub-pool when the free list is dry.
     expect(calls.small + calls.large).toBeLessThan(400);
     heap.check();
     expect(heap.stats().blocksInUse).toBe(0);

@@ -152,18 +152,19 @@ export function checkHeap(heap: Heap): void {
         continue;
       }
       // A slot cut into sub-pools: each one a pool of 2^sub bytes, free (on its list) or in use;
-      // one cut short by the arena header is never used.
+      // one cut short by the arena header is used when it holds a block of every class
+      // (minSubRoom), with its blocks up to that header, and otherwise never.
       if (sub !== SubPool.SHIFT) fail(slot + Pool.SUB, `sub-pool shift ${sub}, not ${SubPool.SHIFT}`, "Pool.SUB");
       let inUse = 0;
       for (let sp = slot; sp < slot + ps; sp += 1 << sub) {
         if (u32[(sp + Pool.ARENA) >>> 2] !== a) fail(sp + Pool.ARENA, "sub-pool's arena link is wrong", "Pool.ARENA");
         if ((u32[(sp + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== sub || (sp !== slot && u32[(sp + Pool.SUB) >>> 2] !== sub))
           fail(sp + Pool.SUB, "sub-pool's size word is not its slot's", "Pool.SUB");
-        const short = sp + (1 << sub) > a;
+        const short = a - sp < o.minSubRoom;
         const freeSub = u32[(sp + Pool.SZIDX) >>> 2] === Pool.SZIDX_NONE;
         if (freeSub && !short) subFree.add(sp);
         if (!freeSub) {
-          if (short) fail(sp + Pool.SZIDX, "a sub-pool cut short by the arena header is in use", "Pool.SZIDX");
+          if (short) fail(sp + Pool.SZIDX, "a sub-pool the arena header leaves too short is in use", "Pool.SZIDX");
           inUse++;
         }
         checkPool(sp, a, Math.min(1 << sub, a - sp), short, freeSub);

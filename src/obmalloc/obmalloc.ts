@@ -138,6 +138,12 @@ export class ObjectAllocator {
   /** Size classes served from pools (32 or 64), or 0 for an allocator that passes all to the raw one. */
   readonly nClasses: number;
   /**
+   * Bytes a sub-pool needs to be used: its header and one block of the largest class. Only a
+   * slot's last sub-pool can have less (the arena header sits in the tail of an arena's last
+   * pool); with this much it is used like the others, its blocks ending before that header.
+   */
+  readonly minSubRoom: number;
+  /**
    * The heap's lock, when this allocator takes it itself for shared work (pymalloc mode with
    * threads). Undefined without threads, and in the debug modes, whose families hold the lock
    * around every call already.
@@ -187,6 +193,7 @@ export class ObjectAllocator {
     this.mapBytes = small ? u32[hw + H.POOL_MAP_BYTES] : 0;
     this.alignShift = u32[hw + H.ALIGN_SHIFT];
     this.nClasses = small ? sizeClasses(this.alignShift) : 0;
+    this.minSubRoom = Pool.OVERHEAD + classSize(sizeClasses(this.alignShift) - 1, this.alignShift);
     const take = (v: Views): void => {
       this.u8 = v.u8;
       this.u32 = v.u32;
@@ -250,8 +257,21 @@ export class ObjectAllocator {
     if ((this.u32[(slot + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === 0) return [slot];
     const out: number[] = [];
     const step = 1 << SubPool.SHIFT;
-    for (let sp = slot; sp < slot + this.poolSize && sp + step <= ao; sp += step) out.push(sp);
+    for (let sp = slot; sp < slot + this.poolSize && ao - sp >= this.minSubRoom; sp += step) out.push(sp);
     return out;
+  }
+
+  /**
+   * The bytes of the sub-pool at pool (2^sub) up to its arena's header when that header lies in
+   * it (the slot's last sub-pool of an arena's last pool); a header word pointing elsewhere
+   * leaves 2^sub, so a damaged one never widens a sub-pool. Less than a block of size class
+   * `size` needs: the header is damaged.
+   */
+  private subRoom(pool: number, sub: number, size: number): number {
+    const ao = this.u32[(pool + Pool.ARENA) >>> 2];
+    const room = ao > pool && ao - pool < 1 << sub ? ao - pool : 1 << sub;
+    if (room < Pool.OVERHEAD + size) brokenPool(pool, Pool.ARENA, "Pool.ARENA", "its arena header leaves it no room for a block");
+    return room;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -596,17 +616,18 @@ export class ObjectAllocator {
       u32 = this.u32; // a new arena may have grown the memory
       const ao = u32[(slot + Pool.ARENA) >>> 2];
       // Cut the slot: every sub-pool blank, the first one in use, the others listed as free
-      // (but one that the arena header cuts short, which stays blank and unused).
+      // (the last one of an arena's last pool ends at the arena header: used too when that
+      // leaves room for a block of every class, minSubRoom; else it stays blank and unused).
       pool = slot;
       for (let sp = slot, step = 1 << sub; sp < slot + this.poolSize; sp += step) {
         this.blankPool(sp, ao, sub);
-        if (sp !== slot && sp + step <= ao) this.linkFreeSub(sp, wHead);
+        if (sp !== slot && ao - sp >= this.minSubRoom) this.linkFreeSub(sp, wHead);
       }
       u32[(slot + Pool.SUB) >>> 2] = sub | (1 << SubPool.USED_SHIFT);
     }
     u32[(pool + Pool.OWNER) >>> 2] = this.owner;
     u32[(pool + Pool.REMOTE) >>> 2] = 0;
-    this.startPool(pool, idx, 1 << sub);
+    this.startPool(pool, idx, this.subRoom(pool, sub, classSize(idx, this.alignShift)));
     this.held(idx, 1 << sub);
     this.linkPool(pool, this.usedBase);
     return pool;

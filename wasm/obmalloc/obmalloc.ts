@@ -236,6 +236,11 @@ function subPoolFromList(idx: u32, sp: u32): u32 {
   const slot = pool & ~poolMask;
   const sw = load<u32>(slot + Pool.SUB);
   if ((sw & SubPool.SHIFT_MASK) != sub) return 0;
+  // Its bytes: up to the arena header when that lies in it (obmalloc's subRoom).
+  const ao = load<u32>(pool + Pool.ARENA);
+  let room: u32 = <u32>1 << sub;
+  if (ao > pool && ao - pool < room) room = ao - pool;
+  if (room < Pool.OVERHEAD + size) return 0;
   store<u32>(listAt, next);
   if (next != 0) store<u32>(next + Pool.PREV, 0);
   store<u32>(slot + Pool.SUB, sw + (1 << SubPool.USED_SHIFT));
@@ -244,7 +249,7 @@ function subPoolFromList(idx: u32, sp: u32): u32 {
   store<u32>(pool + Pool.SZIDX, idx);
   store<u32>(pool + Pool.SIZE, size);
   store<u32>(pool + Pool.NEXTOFFSET, Pool.OVERHEAD + size);
-  store<u32>(pool + Pool.MAXNEXTOFFSET, (<u32>1 << sub) - size);
+  store<u32>(pool + Pool.MAXNEXTOFFSET, room - size);
   store<u32>(pool + Pool.FREEBLOCK, pool + Pool.OVERHEAD);
   store<u32>(pool + Pool.OVERHEAD, 0);
   return tookPool(idx, sp, pool, 1 << sub);
