@@ -72,7 +72,7 @@ export interface HeapOptions {
    * true (default): a size class that has never held a pool's bytes takes 1 KiB sub-pools cut
    * from a shared pool slot (a young class keeps one emptied sub-pool as a spare), and the first
    * 64 arenas hold one pool each (then 2, 4, ... up to arenaSize): a small heap takes little more
-   * than it uses (at 64 KiB of live data 2.2-2.5x live instead of 7-13x, at 1 MiB 1.3x instead
+   * than it uses (at 64 KiB of live data 2.1-2.5x live instead of 7-13x, at 1 MiB 1.3x instead
    * of 1.8x; README, Numbers), for 0.7-3.6% more instructions an event on the shared traces.
    * false: every class takes a whole pool (16 KiB by default) from its first block and every
    * arena is arenaSize, as in CPython.
