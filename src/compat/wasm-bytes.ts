@@ -4,11 +4,83 @@
  * Owns: reading and rewriting a module's import section (names and memory limits; no index
  * moves), appending a custom section, and the id (FNV-1a) of a build. Used by `pymalloc link`
  * (compat/wasm-link.ts) and by wasm/obmalloc/build.mjs (the merge-ready fast path's memory import).
- * Must not: import anything of the library but wasm-module.ts's Reader (which needs only the
- * constants): build.mjs loads this file before the fast path is built.
+ * The byte reader and the walk over a module's sections, for this file and wasm-module.ts.
+ * Must not: import anything of the library (build.mjs loads it before the fast path is built).
  */
 
-import { Reader } from "./wasm-module.js";
+/** A cursor over a module's bytes: LEB128 numbers, names, limits, constant expressions (wasm-module.ts's reads too). */
+export class Reader {
+  pos = 0;
+  constructor(readonly b: Uint8Array) {}
+  byte(): number {
+    if (this.pos >= this.b.length) throw new TypeError("not a WebAssembly module: truncated");
+    return this.b[this.pos++];
+  }
+  u32(): number {
+    let v = 0;
+    for (let shift = 0; ; shift += 7) {
+      const c = this.byte();
+      v += (c & 0x7f) * 2 ** shift;
+      if ((c & 0x80) === 0) return v;
+      if (shift > 28) throw new TypeError("not a WebAssembly module: bad LEB128");
+    }
+  }
+  /** A signed LEB128 i32 (i32.const). */
+  s32(): number {
+    let v = 0;
+    let shift = 0;
+    let c: number;
+    do {
+      c = this.byte();
+      v |= (c & 0x7f) << shift;
+      shift += 7;
+    } while (c & 0x80 && shift < 35);
+    if (shift < 32 && c & 0x40) v |= -1 << shift;
+    return v | 0;
+  }
+  name(): string {
+    const n = this.u32();
+    const s = new TextDecoder().decode(this.b.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return s;
+  }
+  limits(): { min: number; max?: number; shared: boolean } {
+    const flags = this.byte();
+    const min = this.u32();
+    const max = flags & 1 ? this.u32() : undefined;
+    return { min, max, shared: (flags & 2) !== 0 };
+  }
+  /** A constant expression; its value when it is i32.const. */
+  constExpr(): number | undefined {
+    let value: number | undefined;
+    for (;;) {
+      const op = this.byte();
+      if (op === 0x0b) return value;
+      if (op === 0x41) value = this.s32();
+      else if (op === 0x23) this.u32(); // global.get
+      else if (op === 0x42) while (this.byte() & 0x80); // i64.const
+      else if (op === 0x43) this.pos += 4;
+      else if (op === 0x44) this.pos += 8;
+      else if (op === 0xd0) this.byte(); // ref.null
+      else if (op === 0xd2) this.u32(); // ref.func
+      else value = undefined; // extended constant expressions: not a plain value
+    }
+  }
+}
+
+/** Each section of module b in order: its id, where it starts (its id byte), a reader at its payload, where it ends. */
+export function* sections(b: Uint8Array): Generator<{ id: number; start: number; r: Reader; end: number }> {
+  const r = new Reader(b);
+  r.pos = 8;
+  while (r.pos < b.length) {
+    const start = r.pos;
+    const id = r.byte();
+    const size = r.u32();
+    const end = r.pos + size;
+    yield { id, start, r, end };
+    r.pos = end;
+  }
+}
 
 function u32(n: number): number[] {
   const out: number[] = [];
@@ -52,12 +124,6 @@ function readLimits(r: Reader): { min: number; max?: number; shared: boolean } {
   return { min, max, shared: (flags & 2) !== 0 };
 }
 
-function skipLimits(r: Reader): void {
-  const flags = r.byte();
-  r.u32();
-  if (flags & 1) r.u32();
-}
-
 /** The import section's entries, in order. */
 export function readImports(source: BufferSource): WasmImport[] {
   const b = asBytes(source);
@@ -73,7 +139,7 @@ export function readImports(source: BufferSource): WasmImport[] {
       if (kind === 0) r.u32();
       else if (kind === 1) {
         r.byte();
-        skipLimits(r);
+        r.limits();
       } else if (kind === 2) memory = readLimits(r);
       else if (kind === 3) {
         r.byte();
@@ -89,15 +155,7 @@ export function readImports(source: BufferSource): WasmImport[] {
 
 /** A reader at the payload of the module's first section `id`, or undefined when it has none. */
 function sectionReader(b: Uint8Array<ArrayBuffer>, id: number): Reader | undefined {
-  const r = new Reader(b);
-  r.pos = 8;
-  while (r.pos < b.length) {
-    const sid = r.byte();
-    const size = r.u32();
-    const end = r.pos + size;
-    if (sid === id) return r;
-    r.pos = end;
-  }
+  for (const s of sections(b)) if (s.id === id) return s.r;
   return undefined;
 }
 
@@ -128,13 +186,7 @@ export function rewriteImports(source: BufferSource, f: (imp: WasmImport) => Was
  */
 function replaceSection(source: BufferSource, id: number, payload: (r: Reader, b: Uint8Array<ArrayBuffer>) => Uint8Array[]): Uint8Array<ArrayBuffer> {
   const b = asBytes(source);
-  const r = new Reader(b);
-  r.pos = 8;
-  while (r.pos < b.length) {
-    const start = r.pos;
-    const sid = r.byte();
-    const size = r.u32();
-    const end = r.pos + size;
+  for (const { id: sid, start, r, end } of sections(b)) {
     if (sid === id) {
       const chunks = payload(r, b);
       const bodyLength = chunks.reduce((n, c) => n + c.length, 0);
@@ -149,7 +201,6 @@ function replaceSection(source: BufferSource, id: number, payload: (r: Reader, b
       out.set(b.subarray(end), at);
       return out;
     }
-    r.pos = end;
   }
   return b.slice();
 }
@@ -175,16 +226,7 @@ export function buildId(source: BufferSource): string {
 
 /** Whether the module has a custom section of this name. */
 export function hasCustomSection(source: BufferSource, name: string): boolean {
-  const b = asBytes(source);
-  const r = new Reader(b);
-  r.pos = 8;
-  while (r.pos < b.length) {
-    const id = r.byte();
-    const size = r.u32();
-    const end = r.pos + size;
-    if (id === 0 && r.name() === name) return true;
-    r.pos = end;
-  }
+  for (const { id, r } of sections(asBytes(source))) if (id === 0 && r.name() === name) return true;
   return false;
 }
 

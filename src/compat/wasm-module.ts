@@ -9,6 +9,7 @@
  */
 
 import { WASM_PAGE } from "../constants.js";
+import { Reader, sections } from "./wasm-bytes.js";
 
 export interface WasmModuleInfo {
   /** The memory the module imports from env (undefined when it imports none). */
@@ -25,66 +26,6 @@ export interface WasmModuleInfo {
 
 const ALLOC = ["malloc", "free", "calloc", "realloc", "aligned_alloc", "malloc_usable_size"];
 
-/** A cursor over a module's bytes: LEB128 numbers, names, limits, constant expressions (also wasm-bytes.ts's). */
-export class Reader {
-  pos = 0;
-  constructor(readonly b: Uint8Array) {}
-  byte(): number {
-    if (this.pos >= this.b.length) throw new TypeError("not a WebAssembly module: truncated");
-    return this.b[this.pos++];
-  }
-  u32(): number {
-    let v = 0;
-    for (let shift = 0; ; shift += 7) {
-      const c = this.byte();
-      v += (c & 0x7f) * 2 ** shift;
-      if ((c & 0x80) === 0) return v;
-      if (shift > 28) throw new TypeError("not a WebAssembly module: bad LEB128");
-    }
-  }
-  /** A signed LEB128 i32 (i32.const). */
-  s32(): number {
-    let v = 0;
-    let shift = 0;
-    let c: number;
-    do {
-      c = this.byte();
-      v |= (c & 0x7f) << shift;
-      shift += 7;
-    } while (c & 0x80 && shift < 35);
-    if (shift < 32 && c & 0x40) v |= -1 << shift;
-    return v | 0;
-  }
-  name(): string {
-    const n = this.u32();
-    const s = new TextDecoder().decode(this.b.subarray(this.pos, this.pos + n));
-    this.pos += n;
-    return s;
-  }
-  limits(): { min: number; max?: number; shared: boolean } {
-    const flags = this.byte();
-    const min = this.u32();
-    const max = flags & 1 ? this.u32() : undefined;
-    return { min, max, shared: (flags & 2) !== 0 };
-  }
-  /** A constant expression; its value when it is i32.const. */
-  constExpr(): number | undefined {
-    let value: number | undefined;
-    for (;;) {
-      const op = this.byte();
-      if (op === 0x0b) return value;
-      if (op === 0x41) value = this.s32();
-      else if (op === 0x23) this.u32(); // global.get
-      else if (op === 0x42) while (this.byte() & 0x80); // i64.const
-      else if (op === 0x43) this.pos += 4;
-      else if (op === 0x44) this.pos += 8;
-      else if (op === 0xd0) this.byte(); // ref.null
-      else if (op === 0xd2) this.u32(); // ref.func
-      else value = undefined; // extended constant expressions: not a plain value
-    }
-  }
-}
-
 function bytesOf(source: BufferSource): Uint8Array {
   if (source instanceof Uint8Array) return source;
   if (ArrayBuffer.isView(source)) return new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
@@ -98,18 +39,14 @@ function bytesOf(source: BufferSource): Uint8Array {
  * (`createHeap({ memory, heapBase: wasmModuleInfo(bytes).heapBase })`).
  */
 export function wasmModuleInfo(source: BufferSource): WasmModuleInfo {
-  const r = new Reader(bytesOf(source));
-  if (r.b.length < 8 || r.b[0] !== 0 || r.b[1] !== 0x61 || r.b[2] !== 0x73 || r.b[3] !== 0x6d)
+  const b = bytesOf(source);
+  if (b.length < 8 || b[0] !== 0 || b[1] !== 0x61 || b[2] !== 0x73 || b[3] !== 0x6d)
     throw new TypeError("not a WebAssembly module: no \\0asm magic");
-  r.pos = 8;
   const info: WasmModuleInfo = { allocatorImports: [], allocatorExports: [] };
   let importedGlobals = 0;
   const globals: (number | undefined)[] = [];
   let heapBaseGlobal = -1;
-  while (r.pos < r.b.length) {
-    const id = r.byte();
-    const size = r.u32();
-    const end = r.pos + size;
+  for (const { id, r } of sections(b)) {
     if (id === 2) {
       for (let n = r.u32(); n > 0; n--) {
         const mod = r.name();
@@ -151,7 +88,6 @@ export function wasmModuleInfo(source: BufferSource): WasmModuleInfo {
         if (kind === 0 && name === "__wasm_call_ctors" && info.initializer === undefined) info.initializer = "__wasm_call_ctors";
       }
     }
-    r.pos = end;
   }
   if (heapBaseGlobal >= importedGlobals) {
     const v = globals[heapBaseGlobal];
