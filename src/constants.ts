@@ -56,6 +56,14 @@ export const MAX_POOL_SHIFT = 20;
 export const MAX_ARENA_SHIFT = 26; // 64 MiB
 /** Pools per arena is at most 128, so a pool index plus one fits a byte of the arena map. */
 export const MAX_POOLS_PER_ARENA_SHIFT = 7;
+/**
+ * The pool map (one bit per pool-sized slot of the address space, obmalloc's isOurs) has two
+ * parts: the slots below 2^POOL_MAP_LOW_SHIFT (64 MiB; 512 bytes with 16 KiB pools) in the heap
+ * header, the slots above it (up to the growth limit: 31.5 KiB for 4 GiB) in a raw chunk taken
+ * when an arena first reaches past 64 MiB. A small heap's header is then 6 KiB, not 37 (the
+ * whole map, in the header up to HEAP_VERSION 5, was half the footprint of a 64 KiB heap).
+ */
+export const POOL_MAP_LOW_SHIFT = 26;
 /** A hole in the raw heap takes an arena when it holds this fraction of arenaSize (a half): the arena has fewer pools. */
 export const HOLE_ARENA_SHIFT = 1;
 /**
@@ -228,7 +236,7 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-export const HEAP_VERSION = 5;
+export const HEAP_VERSION = 6;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,
@@ -254,14 +262,16 @@ export const enum H {
   FREE_HEADS = 20,
   THREAD_SLOTS = 21, // byte offset of thread slot 0 (Slot.BYTES each)
   NFP2LASTA = 22,
-  POOL_MAP = 23, // byte offset of the pool map: one bit per pool-sized slot of the address space
-  POOL_MAP_BYTES = 24,
+  POOL_MAP = 23, // byte offset of the pool map's low part: one bit per pool-sized slot below 2^POOL_MAP_LOW_SHIFT
+  POOL_MAP_BYTES = 24, // bytes of that low part (in the header)
   FLAGS = 25, // HeapFlag bits
   QUARANTINE = 26, // the debug hooks' quarantine ring
   MAX_THREADS = 27, // thread slots for threads (threads: true; 0 otherwise); slot MAX_THREADS holds orphans
   ALIGN_SHIFT = 28, // small blocks are aligned to 2^ALIGN_SHIFT bytes (Size.MIN_ALIGNMENT_SHIFT or Size.ALIGNMENT_SHIFT)
   SAMPLES = 29, // sampled sites (createHeap's sampleInterval): the sampling state's address, 0: off (debug/sampling.ts)
   SUBPOOLS = 30, // byte offset of the sub-pool table (SubPool)
+  POOL_MAP_HIGH = 31, // absolute address of the pool map's high part (a raw chunk), 0 until an arena lies past the low part
+  POOL_MAP_HIGH_BYTES = 32, // bytes of the high part: the slots from 2^POOL_MAP_LOW_SHIFT to the growth limit
 }
 /** Bits of the header's FLAGS word. */
 export const enum HeapFlag {
@@ -272,7 +282,7 @@ export const enum HeapFlag {
   /** createHeap's subPools: false: every size class takes whole pools from its first block (no SubPool stage). */
   WHOLE_POOLS = 4,
 }
-export const HEADER_SCALAR_BYTES = 128;
+export const HEADER_SCALAR_BYTES = 144;
 
 /** Allocator modes as stored in the header. */
 export const MODE_IDS = { pymalloc: 1, malloc: 2, debug: 3, pymalloc_debug: 4, malloc_debug: 5 } as const;

@@ -149,7 +149,7 @@ describe("JS and wasm on one heap", () => {
   it("a longer run grows the memory from the slow path while wasm allocates (check every 50 steps)", () => {
     const heap = wasmHeap();
     const before = heap.memory.byteLength;
-    differential(heap, wasmSides(heap), 12345, 20_000, 100);
+    differential(heap, wasmSides(heap), 12345, 20_000, 100, 20);
     expect(heap.memory.byteLength).toBeGreaterThan(before);
   });
 

@@ -2,7 +2,7 @@
  * heap/layout.ts — where the heap header and its tables sit, and writing a fresh one.
  *
  * Owns: the order and sizes of the header tables (TLSF bitmaps and list heads, thread slots with
- * their usedpools sentinels, nfp2lasta, pool map) and formatting a new heap in memory.
+ * their usedpools sentinels, nfp2lasta, the pool map's low part) and formatting a new heap in memory.
  * Validating a header before anything trusts it (validateHeader: attachHeap and check()).
  * Must not: allocate; the allocators read the offsets written here from memory.
  */
@@ -23,6 +23,7 @@ import {
   MAX_POOLS_PER_ARENA_SHIFT,
   MAX_POOL_SHIFT,
   MIN_POOL_SHIFT,
+  POOL_MAP_LOW_SHIFT,
   Slot,
   SlotState,
   SubPool,
@@ -53,8 +54,11 @@ export interface Layout {
   nfp2lasta: number;
   /** The sub-pool table (SubPool): free sub-pool list heads, bytes each size class holds. */
   subPools: number;
+  /** The pool map's low part (slots below 2^POOL_MAP_LOW_SHIFT): offset from heapBase, bytes. */
   poolMap: number;
   poolMapBytes: number;
+  /** Bytes of its high part (the slots above, to the growth limit), a raw chunk taken when first needed. */
+  poolMapHighBytes: number;
   headerBytes: number;
   /** Absolute address of the first chunk (≡ 8 mod 16, so payloads are 16-aligned). */
   heapStart: number;
@@ -87,11 +91,13 @@ export function computeLayout(p: LayoutParams): Layout {
   const subPools = off;
   off += SubPool.BYTES;
   const poolMap = off;
-  const poolMapBytes = Math.ceil(p.maxBytes / 2 ** p.poolShift / 8);
+  const mapAll = Math.ceil(p.maxBytes / 2 ** p.poolShift / 8);
+  const poolMapBytes = Math.min(mapAll, 2 ** (POOL_MAP_LOW_SHIFT - p.poolShift - 3));
+  const poolMapHighBytes = mapAll - poolMapBytes;
   off += poolMapBytes;
   const headerBytes = align(off, Size.ALIGNMENT);
   const heapStart = align(p.heapBase + headerBytes + 8, Size.ALIGNMENT) - 8;
-  return { slBitmaps, freeHeads, threadSlots, nSlots, nfp2lasta, subPools, poolMap, poolMapBytes, headerBytes, heapStart };
+  return { slBitmaps, freeHeads, threadSlots, nSlots, nfp2lasta, subPools, poolMap, poolMapBytes, poolMapHighBytes, headerBytes, heapStart };
 }
 
 /** Write a fresh, empty heap header at p.heapBase. */
@@ -118,6 +124,7 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   u32[hw + H.SUBPOOLS] = l.subPools;
   u32[hw + H.POOL_MAP] = l.poolMap;
   u32[hw + H.POOL_MAP_BYTES] = l.poolMapBytes;
+  u32[hw + H.POOL_MAP_HIGH_BYTES] = l.poolMapHighBytes;
   u32[hw + H.FLAGS] = p.flags;
   // Every usedpools list starts empty: the sentinel points at itself. Slot 0 is the creator's.
   for (let k = 0; k < l.nSlots; k++) {
@@ -141,6 +148,7 @@ const FIELD_NAMES: Record<number, string> = Object.fromEntries(
     NARENAS_HIGHWATER: H.NARENAS_HIGHWATER, SL_BITMAPS: H.SL_BITMAPS, FREE_HEADS: H.FREE_HEADS, THREAD_SLOTS: H.THREAD_SLOTS,
     NFP2LASTA: H.NFP2LASTA, POOL_MAP: H.POOL_MAP, POOL_MAP_BYTES: H.POOL_MAP_BYTES, FLAGS: H.FLAGS, QUARANTINE: H.QUARANTINE,
     MAX_THREADS: H.MAX_THREADS, ALIGN_SHIFT: H.ALIGN_SHIFT, SAMPLES: H.SAMPLES, SUBPOOLS: H.SUBPOOLS,
+    POOL_MAP_HIGH: H.POOL_MAP_HIGH, POOL_MAP_HIGH_BYTES: H.POOL_MAP_HIGH_BYTES,
   }).map(([k, v]) => [v, `H.${k}`]),
 );
 
@@ -188,7 +196,8 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
   const l = computeLayout({ heapBase, poolShift, arenaShift, alignShift, maxBytes, mode: 0, flags, maxThreads });
   const expect: Array<[number, number]> = [
     [H.HEADER_BYTES, l.headerBytes], [H.SL_BITMAPS, l.slBitmaps], [H.FREE_HEADS, l.freeHeads], [H.THREAD_SLOTS, l.threadSlots],
-    [H.NFP2LASTA, l.nfp2lasta], [H.SUBPOOLS, l.subPools], [H.POOL_MAP, l.poolMap], [H.POOL_MAP_BYTES, l.poolMapBytes], [H.HEAP_START, l.heapStart],
+    [H.NFP2LASTA, l.nfp2lasta], [H.SUBPOOLS, l.subPools], [H.POOL_MAP, l.poolMap], [H.POOL_MAP_BYTES, l.poolMapBytes], [H.POOL_MAP_HIGH_BYTES, l.poolMapHighBytes],
+    [H.HEAP_START, l.heapStart],
   ];
   for (const [h, v] of expect) if (w(h) !== v) bad(h, `${w(h)}, the layout of these shifts, sizes and threads puts ${v} there`);
   const start = l.heapStart;
@@ -253,4 +262,9 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
   const subHead = u32[(heapBase + l.subPools + SubPool.FREE) >>> 2];
   if (subHead !== 0 && (!inHeap(subHead) || (subHead & ((1 << SubPool.SHIFT) - 1)) !== 0)) tbl(l.subPools + SubPool.FREE, "free sub-pool list head", subHead);
   if (l.poolMap + l.poolMapBytes > l.headerBytes) bad(H.POOL_MAP, "pool map runs past the header");
+  // The pool map's high part: none yet, or a chunk address past the low part's reach
+  // (check() finds the chunk and compares its bits).
+  const hi = w(H.POOL_MAP_HIGH);
+  if (hi !== 0 && (l.poolMapHighBytes === 0 || !inHeap(hi - Chunk.HEADER) || ((hi - Chunk.HEADER - start) & (Size.ALIGNMENT - 1)) !== 0 || hi + l.poolMapHighBytes > top))
+    bad(H.POOL_MAP_HIGH, `pool map's high part ${hex(hi)} is no chunk payload of ${l.poolMapHighBytes} bytes`);
 }

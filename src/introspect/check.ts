@@ -61,6 +61,7 @@ export function checkHeap(heap: Heap): void {
   // --- Raw chunk chain ------------------------------------------------------------------------
   const freeChunks = new Set<number>();
   const arenas: number[] = [];
+  let mapChunk = 0; // usable bytes of the pool map's high part, once walked
   let prevFree = false;
   let prevSize = 0;
   let last = 0;
@@ -76,6 +77,7 @@ export function checkHeap(heap: Heap): void {
       freeChunks.add(c.chunk);
     }
     if (c.arena) arenas.push(c.chunk + Chunk.HEADER);
+    if (c.poolMap && !c.free) mapChunk = c.size - Chunk.OVERHEAD;
     prevFree = c.free;
     prevSize = c.size;
     last = c.chunk + c.size;
@@ -319,14 +321,24 @@ export function checkHeap(heap: Heap): void {
   }
 
   // --- Pool map: exactly the arenas' pools are "ours" ------------------------------------------
-  const expect = new Uint8Array(o.mapBytes);
+  // Low part in the header; high part (bytes from mapBytes up) in the chunk at H.POOL_MAP_HIGH,
+  // which exists once an arena reached past the low part (validateHeader checked its address).
+  const expect = new Uint8Array(o.mapEnd);
   for (const first of arenas) {
     const q0 = first >>> o.poolShift;
     const total = u32[(o.arenaHeader(first) + Arena.NTOTALPOOLS) >>> 2];
     for (let q = q0; q < q0 + total; q++) expect[q >>> 3] |= 1 << (q & 7);
   }
+  const hi = u32[o.wMapHigh];
+  if (hi !== 0 && !mapChunk) fail(o.wMapHigh * 4, `pool map's high part ${hi} is no chunk flagged as the object allocator's`, "H.POOL_MAP_HIGH");
+  if (hi !== 0 && mapChunk < o.mapEnd - o.mapBytes) fail(o.wMapHigh * 4, `pool map's high part has ${mapChunk} bytes, it needs ${o.mapEnd - o.mapBytes}`, "H.POOL_MAP_HIGH");
   for (let i = 0; i < expect.length; i++) {
-    if (u8[o.mapBase + i] !== expect[i]) fail(o.mapBase + i, `pool map byte ${i} is ${u8[o.mapBase + i]}, expected ${expect[i]}`, "pool map");
+    const at = i < o.mapBytes ? o.mapBase + i : hi + i - o.mapBytes;
+    const v = i < o.mapBytes || hi !== 0 ? u8[at] : 0;
+    if (v !== expect[i]) {
+      if (hi === 0 && i >= o.mapBytes) fail(o.wMapHigh * 4, `an arena lies past the pool map's low part (its byte ${i}) but the map has no high part`, "H.POOL_MAP_HIGH");
+      fail(at, `pool map byte ${i} is ${v}, expected ${expect[i]}`, "pool map");
+    }
   }
 
   if (heap.debug !== undefined) checkQuarantine(heap);

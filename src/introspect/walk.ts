@@ -25,7 +25,10 @@ export interface ChunkInfo {
   size: number;
   flags: number;
   free: boolean;
+  /** An arena of the object allocator (flagged Flag.ARENA, not the pool map's chunk). */
   arena: boolean;
+  /** The pool map's high part (H.POOL_MAP_HIGH): allocator state in a chunk flagged as an arena. */
+  poolMap: boolean;
 }
 
 /** Visit every raw chunk from the heap start up to the top chunk. */
@@ -33,12 +36,14 @@ export function forEachChunk(heap: Heap, fn: (c: ChunkInfo) => void): void {
   const raw = heap.rawAllocator;
   const u32 = raw.u32;
   const top = raw.top;
+  const mapHigh = u32[raw.wMapHigh];
   let c = raw.start;
   while (c < top) {
     const sw = u32[(c + 4) >>> 2];
     const size = (sw & ~Flag.MASK) >>> 0;
     if (size === 0 || c + size > top) throw new HeapCorruptionError(c, `chunk size ${size} runs past the top ${top}`);
-    fn({ chunk: c, size, flags: sw & Flag.MASK, free: (sw & Flag.FREE) !== 0, arena: (sw & Flag.ARENA) !== 0 });
+    const poolMap = c + Chunk.HEADER === mapHigh && (sw & Flag.ARENA) !== 0;
+    fn({ chunk: c, size, flags: sw & Flag.MASK, free: (sw & Flag.FREE) !== 0, arena: (sw & Flag.ARENA) !== 0 && !poolMap, poolMap });
     c += size;
   }
 }
@@ -162,7 +167,7 @@ export function forEachLiveBlock(heap: Heap, fn: (b: LiveBlock) => void): void {
   const u32 = heap.rawAllocator.u32;
   const pending = pendingFrees(heap);
   forEachChunk(heap, (c) => {
-    if (c.free) return;
+    if (c.free || c.poolMap) return;
     if (!c.arena) {
       fn({ address: c.chunk + Chunk.HEADER, usable: c.size - Chunk.OVERHEAD, sizeClass: -1 });
       return;

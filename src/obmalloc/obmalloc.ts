@@ -24,8 +24,11 @@
  *   new pools come from the fullest arena and emptier ones get a chance to become free and be
  *   returned. nfp2lasta[k] is the last arena with k free pools: reordering is O(1).
  * - The pool map tells in O(1) whether an address lies in an arena's pools: one bit per
- *   pool-sized slot of the address space (32 KiB of header for 4 GiB of 16 KiB pools), set while
- *   an arena holds that pool. One shift, one byte load: free() asks it for every pointer.
+ *   pool-sized slot of the address space, set while an arena holds that pool. One shift, one
+ *   byte load: free() asks it for every pointer. The slots below 64 MiB have their bits in the
+ *   header (512 bytes with 16 KiB pools); those above, in a raw chunk taken when the first arena
+ *   lands past 64 MiB (31.5 KiB for a 4 GiB address space) and kept: a small heap does not carry
+ *   the map of a 4 GiB address space (constants.ts, POOL_MAP_LOW_SHIFT).
  *
  * Threads (a heap made with threads: true; what CPython's pymalloc never had, in mimalloc's way):
  * - Each thread has a slot in the header with usedpools of its own, and every pool an OWNER
@@ -129,10 +132,17 @@ export class ObjectAllocator {
   readonly wSub: number;
   /** Whether young size classes take sub-pools (createHeap's subPools, HeapFlag.WHOLE_POOLS clear). */
   readonly subPools: boolean;
-  /** Address of the pool map. */
+  /** Address of the pool map's low part (in the header: the slots below 2^POOL_MAP_LOW_SHIFT). */
   readonly mapBase: number;
-  /** Bytes of the pool map (0 for an allocator without small blocks: nothing is ours). */
+  /** Bytes of the low part (0 for an allocator without small blocks: nothing is ours). */
   readonly mapBytes: number;
+  /** Bytes of both parts (0 without small blocks): slot bytes from mapBytes up are the high part's. */
+  readonly mapEnd: number;
+  /** Word index of H.POOL_MAP_HIGH: the high part's address, 0 until an arena reaches past the low part. */
+  readonly wMapHigh: number;
+  /** Bytes of the low part and of both, as the header has them (mapBytes and mapEnd are 0 without small blocks; arena work uses these). */
+  private readonly mapLow: number;
+  private readonly mapAll: number;
   /** Small blocks are aligned to 2^alignShift bytes (4: 16 bytes, 3: 8 bytes); class c holds (c + 1) << alignShift. */
   readonly alignShift: number;
   /** Size classes served from pools (32 or 64), or 0 for an allocator that passes all to the raw one. */
@@ -191,6 +201,10 @@ export class ObjectAllocator {
     // Without small blocks, no address is ours: every call goes to the raw allocator.
     const small = opts.small ?? true;
     this.mapBytes = small ? u32[hw + H.POOL_MAP_BYTES] : 0;
+    this.mapLow = u32[hw + H.POOL_MAP_BYTES];
+    this.mapAll = this.mapLow + u32[hw + H.POOL_MAP_HIGH_BYTES];
+    this.mapEnd = small ? this.mapAll : 0;
+    this.wMapHigh = hw + H.POOL_MAP_HIGH;
     this.alignShift = u32[hw + H.ALIGN_SHIFT];
     this.nClasses = small ? sizeClasses(this.alignShift) : 0;
     this.minSubRoom = Pool.OVERHEAD + classSize(sizeClasses(this.alignShift) - 1, this.alignShift);
@@ -230,7 +244,21 @@ export class ObjectAllocator {
   isOurs(p: number): boolean {
     const q = p >>> this.poolShift;
     const i = q >>> 3;
-    return i < this.mapBytes && ((this.u8[this.mapBase + i] >>> (q & 7)) & 1) !== 0;
+    if (i < this.mapBytes) return ((this.u8[this.mapBase + i] >>> (q & 7)) & 1) !== 0;
+    return i < this.mapEnd && this.isOursHigh(q);
+  }
+
+  /**
+   * isOurs() of pool slot q past the low part of the map: its bit in the high part, whose address
+   * is read from the header each time (with threads, another thread may have just made it and
+   * grown the memory for it: views refreshed then).
+   */
+  private isOursHigh(q: number): boolean {
+    const hi = this.u32[this.wMapHigh];
+    if (hi === 0) return false;
+    const at = hi + (q >>> 3) - this.mapBytes;
+    if (at >= this.u8.length) this.memory.refresh();
+    return ((this.u8[at] >>> (q & 7)) & 1) !== 0;
   }
 
   /**
@@ -795,8 +823,13 @@ export class ObjectAllocator {
     const top = !this.subPools ? ppa0 : hw < ONE_POOL_ARENAS ? 1 : Math.min(ppa0, 2 ** Math.min(30, hw - ONE_POOL_ARENAS + 1));
     const first = this.raw.mallocArena(Math.max(1, Math.min(top, ppa0 >>> HOLE_ARENA_SHIFT)), ppa0, top, this.poolSize);
     if (first === 0) return 0;
-    const u32 = this.u32;
     const ppa = this.raw.arenaPools;
+    // Past the map's low part: its high part first (taken once, never given back).
+    if (((first >>> this.poolShift) + ppa - 1) >>> 3 >= this.mapLow && this.u32[this.wMapHigh] === 0 && !this.makeMapHigh()) {
+      this.raw.freeArena(first);
+      return 0;
+    }
+    const u32 = this.u32;
     const a = this.arenaHeader(first);
     u32[(a + Arena.NFREEPOOLS) >>> 2] = ppa;
     u32[(a + Arena.NTOTALPOOLS) >>> 2] = ppa;
@@ -816,12 +849,29 @@ export class ObjectAllocator {
     return a;
   }
 
+  /**
+   * The pool map's high part, for an arena past its low part: a raw chunk flagged as the object
+   * allocator's (the raw allocator's free() refuses it), zeroed, its address in H.POOL_MAP_HIGH
+   * (written last: with threads, others read it without the lock). False when memory is short.
+   */
+  private makeMapHigh(): boolean {
+    const bytes = this.mapAll - this.mapLow;
+    const hi = bytes === 0 ? 0 : this.raw.mallocInternal(bytes);
+    if (hi === 0) return false;
+    this.u32[this.wMapHigh] = hi;
+    return true;
+  }
+
   /** Set or clear the pool map bits of the arena of `pools` pools whose first pool is at `first`. */
   private markMap(first: number, pools: number, on: boolean): void {
     const u8 = this.u8;
     const q0 = first >>> this.poolShift;
+    const high = this.u32[this.wMapHigh];
+    if ((q0 + pools - 1) >>> 3 >= this.mapLow && (high === 0 || high + this.mapAll - this.mapLow > this.u8.length))
+      throw new HeapCorruptionError(this.wMapHigh * 4, `an arena lies past the pool map's low part, and its high part is at ${hex(high)}`, "H.POOL_MAP_HIGH");
+    const hi = high - this.mapLow;
     for (let q = q0; q < q0 + pools; q++) {
-      const i = this.mapBase + (q >>> 3);
+      const i = (q >>> 3 < this.mapLow ? this.mapBase : hi) + (q >>> 3);
       u8[i] = on ? u8[i] | (1 << (q & 7)) : u8[i] & ~(1 << (q & 7));
     }
   }

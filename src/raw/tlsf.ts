@@ -58,6 +58,8 @@ export class RawAllocator {
   readonly wTop: number;
   readonly wPeak: number;
   readonly wFl: number;
+  /** The header word of the object allocator's internal chunk (H.POOL_MAP_HIGH), not an arena though flagged as one. */
+  readonly wMapHigh: number;
   readonly wSl: number;
   readonly wHeads: number;
   /** First chunk address. */
@@ -71,6 +73,7 @@ export class RawAllocator {
     this.wTop = hw + H.TOP;
     this.wPeak = hw + H.PEAK_TOP;
     this.wFl = hw + H.FL_BITMAP;
+    this.wMapHigh = hw + H.POOL_MAP_HIGH;
     this.wSl = (heapBase + this.u32[hw + H.SL_BITMAPS]) >>> 2;
     this.wHeads = (heapBase + this.u32[hw + H.FREE_HEADS]) >>> 2;
     this.start = this.u32[hw + H.HEAP_START];
@@ -458,7 +461,7 @@ export class RawAllocator {
     if ((sw & Flag.TAG) === 0 || size < Chunk.MIN || c + size > top)
       throw new InvalidPointerError(op, p, "not-a-block", "no block header here: a pointer into the middle of a block, or never allocated");
     if ((sw & Flag.FREE) !== 0) throw new InvalidPointerError(op, p, "double-free", "this block is already free (double free or use after free)");
-    if ((sw & Flag.ARENA) !== 0) throw new InvalidPointerError(op, p, "internal", "this is an arena of the object allocator, not a user block");
+    if ((sw & Flag.ARENA) !== 0) throw new InvalidPointerError(op, p, "internal", "this is an arena (or the pool map) of the object allocator, not a user block");
     const n = c + size;
     if (n !== top && (u32[(n + 4) >>> 2] & (Flag.TAG | Flag.PREV_FREE)) !== Flag.TAG)
       throw new InvalidPointerError(op, p, "not-a-block", "no consistent block here: a pointer into the middle of a block, or never allocated");
@@ -469,7 +472,20 @@ export class RawAllocator {
     this.releaseChunk(p - Chunk.HEADER, this.validate("free", p));
   }
 
-  /** Payload addresses of the arena chunks, in address order (a walk of every chunk). */
+  /**
+   * A chunk of n bytes for the object allocator's own state (the pool map's high part), zeroed,
+   * flagged Flag.ARENA so that free() and realloc() refuse it as internal; it is never given
+   * back. The payload, or 0 when memory cannot grow.
+   */
+  mallocInternal(n: number): number {
+    const p = this.malloc(n);
+    if (p === 0) return 0;
+    this.u32[(p - Chunk.HEADER + 4) >>> 2] |= Flag.ARENA;
+    this.u8.fill(0, p, p + n);
+    return p;
+  }
+
+  /** Payload addresses of the arena chunks, in address order (a walk of every chunk; not the internal chunk at H.POOL_MAP_HIGH). */
   arenas(): number[] {
     const u32 = this.u32;
     const top = this.top;
@@ -478,7 +494,7 @@ export class RawAllocator {
       const sw = u32[(c + 4) >>> 2];
       const size = (sw & ~Flag.MASK) >>> 0;
       if (size === 0) break; // corrupt: check() reports it
-      if ((sw & (Flag.ARENA | Flag.FREE)) === Flag.ARENA) out.push(c + Chunk.HEADER);
+      if ((sw & (Flag.ARENA | Flag.FREE)) === Flag.ARENA && c + Chunk.HEADER !== u32[this.wMapHigh]) out.push(c + Chunk.HEADER);
       c += size;
     }
     return out;

@@ -64,6 +64,8 @@ export namespace H {
   export const ALIGN_SHIFT: u32 = 28;
   export const SAMPLES: u32 = 29;
   export const SUBPOOLS: u32 = 30;
+  export const POOL_MAP_HIGH: u32 = 31;
+  export const POOL_MAP_HIGH_BYTES: u32 = 32;
 }
 export namespace Remote {
   export const FULL: u32 = 1;
@@ -120,4 +122,4 @@ export namespace HeapFlag {
   export const WHOLE_POOLS: u32 = 4;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 5;
+export const HEAP_VERSION: u32 = 6;

@@ -23,6 +23,8 @@ export {
   poolBits as pymalloc_k_poolBits,
   mapBase as pymalloc_k_mapBase,
   mapBytes as pymalloc_k_mapBytes,
+  mapEnd as pymalloc_k_mapEnd,
+  mapHighAt as pymalloc_k_mapHighAt,
   alignShift as pymalloc_k_alignShift,
   nClasses as pymalloc_k_nClasses,
   usableAt as pymalloc_k_usableAt,

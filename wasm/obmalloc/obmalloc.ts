@@ -41,7 +41,9 @@ export let poolShift: u32 = 31;
 export let poolMask: u32 = 0;
 export let poolBits: u32 = 0; // ~poolMask: the pool slot of p is p & poolBits
 export let mapBase: u32 = 0;
-export let mapBytes: u32 = 0; // 0 until init(): nothing is ours, every call goes to the slow paths
+export let mapBytes: u32 = 0; // the low part's (0 until init(): nothing is ours, every call goes to the slow paths)
+export let mapEnd: u32 = 0; // bytes of both parts: a slot byte from mapBytes up is the high part's
+export let mapHighAt: u32 = 0; // the header word H.POOL_MAP_HIGH: the high part's address, 0 until JS makes it
 export let alignShift: u32 = 3;
 export let nClasses: u32 = 0;
 export let usableAt: u32 = 0; // the header word H.USABLE_ARENAS
@@ -77,6 +79,8 @@ export function init(heapBase: u32, slot: u32): void {
   usedBase = heapBase + load<u32>(hw + (H.THREAD_SLOTS << 2)) + slot * Slot.BYTES + Slot.USEDPOOLS;
   mapBase = heapBase + load<u32>(hw + (H.POOL_MAP << 2));
   mapBytes = load<u32>(hw + (H.POOL_MAP_BYTES << 2));
+  mapEnd = mapBytes + load<u32>(hw + (H.POOL_MAP_HIGH_BYTES << 2));
+  mapHighAt = hw + (H.POOL_MAP_HIGH << 2);
   usableAt = hw + (H.USABLE_ARENAS << 2);
   nfpBase = heapBase + load<u32>(hw + (H.NFP2LASTA << 2));
   poolsPerArena = 1 << (load<u32>(hw + (H.ARENA_SHIFT << 2)) - poolShift);
@@ -97,7 +101,14 @@ export function init(heapBase: u32, slot: u32): void {
 @inline function isOurs(p: u32): bool {
   const q = p >> poolShift;
   const i = q >> 3;
-  return i < mapBytes && ((load<u8>(mapBase + i) >> (q & 7)) & 1) != 0;
+  if (i < mapBytes) return ((load<u8>(mapBase + i) >> (q & 7)) & 1) != 0;
+  return i < mapEnd && isOursHigh(q);
+}
+
+/** isOurs() of pool slot q past the map's low part (a heap over 64 MiB): its bit in the high part (src/obmalloc). */
+function isOursHigh(q: u32): bool {
+  const hi = load<u32>(mapHighAt);
+  return hi != 0 && ((load<u8>(hi + (q >> 3) - mapBytes) >> (q & 7)) & 1) != 0;
 }
 
 /**
@@ -487,6 +498,9 @@ export function free(p: u32): void {
       if (!freeSmall(p)) freeSlow(p);
       return;
     }
+  } else if (i < mapEnd && isOursHigh(q)) {
+    if (!freeSmall(p)) freeSlow(p);
+    return;
   }
   if (p != 0 && !rawFree(p)) freeSlow(p);
 }
