@@ -5,7 +5,9 @@
  * build of the fast path (wasm/obmalloc/merge.ts) by binaryen's wasm-merge, so that C's calls to
  * malloc and free are calls inside the module instead of calls into another instance; the merged
  * module's memory import put back as the client's (env.memory, its limits); the marker custom
- * section (LINK_SECTION) that names the fast-path build it carries. linkedInfo() reads that marker
+ * section (LINK_SECTION) that names the fast-path build it carries; the fast path's function names
+ * in the merged module (`pymalloc.*`, FAST_PATH_NAME_PREFIX: a name section added to the
+ * merge-ready build before the merge, custom sections only). linkedInfo() reads that marker
  * from a compiled module. The binary rewriting helpers (imports, custom sections).
  * Must not: instantiate anything or touch a heap (compat/wasm.ts does), or run in a browser:
  * linking is a build step (Node, binaryen from npm); everything else here is plain bytes.
