@@ -5,15 +5,16 @@
 // hardened and sampled heaps kept in JS, a module linked by another build refused, one instance
 // per Worker on a shared memory.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { heapForModule, instantiateWithHeap, MemoryCorruptionError, PymallocError, wasmModuleInfo, type AllocatorFunctions, type Heap } from "../src/index.js";
 import { differential, type Ctors } from "./helpers.js";
 import { buildId, readImports } from "../src/compat/wasm-bytes.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "../src/compat/wasm-fastpath-bytes.js";
-import { LINK_SECTION, linkedInfo, linkFastPath } from "../src/compat/wasm-link.js";
+import { FAST_PATH_NAME_PREFIX, LINK_SECTION, linkedInfo, linkFastPath } from "../src/compat/wasm-link.js";
 import { readTraceFile } from "../src/trace/file.js";
 import { fastPathNumbers, SPECIALIZED_SECTION, specializedFor } from "../src/compat/wasm-specialize.js";
 
@@ -133,8 +134,8 @@ describe("instantiateWithHeap() with a linked module", () => {
       const x = instance.exports as unknown as Ctors;
       expect(heap.leaks().totalBlocks).toBe(1); // the constructor's block, from the heap
       const p = x.c_make_block(24);
-      // The site's first frame is the linked fast path's malloc (unnamed), then the C function.
-      expect(heap.leaks().bySite.some((s) => / <- at c_make_block \(wasm:\/\//.test(s.site))).toBe(true);
+      // The site's first frame is the C function (the linked fast path's frames, pymalloc.*, dropped).
+      expect(heap.leaks().bySite.some((s) => /^at c_make_block \(wasm:\/\//.test(s.site))).toBe(true);
       heap.u8[p + 24] = 0x41;
       expect(() => x.c_free_block(p)).toThrow(MemoryCorruptionError);
     }
@@ -213,6 +214,107 @@ describe("instantiateWithHeap() with a linked module", () => {
     }
     heap.check();
     expect(heap.leaks().totalBlocks).toBe(0);
+  });
+});
+
+describe("the allocation site of a block C allocated, in the debug modes", () => {
+  /** The site of each live block, by address. */
+  const sites = (heap: Heap): Map<number, string> => new Map(heap.leaks().blocks.map((b) => [b.address, b.site]));
+
+  it("starts at the C function that called malloc, calloc or realloc: a module importing env.malloc, its linked copy, with specialize: true (not made in the debug modes)", async () => {
+    for (const allocator of ["debug", "pymalloc_debug"] as const)
+      for (const [what, b, specialize] of [
+        ["imports", bytes("wasm/clients/ctors.wasm"), false],
+        ["linked", linked["ctors"], false],
+        ["linked, specialize: true", linked["ctors"], true],
+      ] as const) {
+        const { instance, heap } = await instantiateWithHeap(b, { allocator, specialize });
+        const x = instance.exports as unknown as Ctors;
+        const p = x.c_make_block(24);
+        const q = x.c_calloc(3, 8);
+        const r = x.c_realloc(x.c_make_block(8), 100);
+        const at = sites(heap);
+        const label = `${what}, ${allocator}`;
+        expect(at.get(p), label).toMatch(/^at c_make_block \(wasm:\/\/[^)]*\) <- at /);
+        expect(at.get(q), label).toMatch(/^at c_calloc \(wasm:\/\//);
+        expect(at.get(r), label).toMatch(/^at c_realloc \(wasm:\/\//);
+        // The full stack of a report keeps every frame: the linked fast path's named pymalloc.malloc.
+        heap.u8[p + 24] = 0x41;
+        const err = (() => {
+          try {
+            x.c_free_block(p);
+          } catch (e) {
+            return e;
+          }
+        })();
+        expect(err, label).toBeInstanceOf(MemoryCorruptionError);
+        const stack = (err as MemoryCorruptionError).report.allocatedAt!;
+        expect(stack, label).toMatch(what === "imports" ? /\n\s*at c_make_block \(wasm:/ : /\n\s*at pymalloc\.malloc \(wasm:[^\n]*\n\s*at c_make_block \(wasm:/);
+      }
+  });
+
+  it("a client linked without names (--strip-all): the fast path's functions are named pymalloc.* in the linked module, and the site starts at the frame after them (a specialised module keeps the names)", async () => {
+    const { instance, heap } = await instantiateWithHeap(linked["aligned"], { allocator: "debug" });
+    const x = instance.exports as unknown as { pm_align(a: number, n: number): number; c_free(p: number): void };
+    const p = x.pm_align(8, 24); // posix_memalign -> malloc: the linked fast path
+    const site = sites(heap).get(p)!;
+    heap.u8[p + 24] = 0x41;
+    const err = (() => {
+      try {
+        x.c_free(p);
+      } catch (e) {
+        return e as MemoryCorruptionError;
+      }
+    })();
+    expect(err).toBeInstanceOf(MemoryCorruptionError);
+    const frames = err!.report.allocatedAt!.split("\n").map((l) => l.trim());
+    const fast = frames.findIndex((l) => l.startsWith(`at ${FAST_PATH_NAME_PREFIX}malloc (wasm:`));
+    expect(fast, frames.join("\n")).toBeGreaterThan(0);
+    expect(site).not.toContain(FAST_PATH_NAME_PREFIX);
+    expect(site.split(" <- ")[0]).toBe(frames[fast + 1]); // C's frame (posix_memalign, unnamed)
+    // In a specialised module (pymalloc mode) too, C's call into the fast path is named.
+    const s = await instantiateWithHeap(linked["ctors"], { specialize: true });
+    expect(specializedFor(s.module)).toBeDefined();
+    const y = s.instance.exports as unknown as Ctors;
+    const b = y.c_make_block(24);
+    const e = (() => {
+      try {
+        y.c_free_block(b + 4);
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(e?.stack).toMatch(/\n\s*at pymalloc\.free \(wasm:[^\n]*\n\s*at c_free_block \(wasm:/);
+    y.c_free_block(b);
+    s.heap.check();
+  });
+
+  it("wasm/include/pymemcompat.c's forwarders (malloc & co as functions of their own: built without -flto, or called by libc) are not the site", async () => {
+    const wat = `(module
+      (import "env" "memory" (memory 2))
+      (import "env" "malloc" (func $imp_malloc (param i32) (result i32)))
+      (import "env" "free" (func $imp_free (param i32)))
+      (global $__heap_base i32 (i32.const 65536))
+      (export "__heap_base" (global $__heap_base))
+      (func $malloc (param i32) (result i32) (call $imp_malloc (local.get 0)))
+      (func $free (param i32) (call $imp_free (local.get 0)))
+      (func $make_thing (export "make_thing") (param i32) (result i32) (call $malloc (local.get 0)))
+      (func $drop_thing (export "drop_thing") (param i32) (call $free (local.get 0))))`;
+    const dir = mkdtempSync(join(tmpdir(), "pymalloc-site-test-"));
+    writeFileSync(join(dir, "m.wat"), wat);
+    const wasmAs = join(dirname(createRequire(import.meta.url).resolve("binaryen/package.json")), "bin", "wasm-as");
+    const as = spawnSync(process.execPath, [wasmAs, "-g", join(dir, "m.wat"), "-o", join(dir, "m.wasm")], { encoding: "utf8" });
+    expect(as.status, as.stderr).toBe(0);
+    const client = new Uint8Array(readFileSync(join(dir, "m.wasm")));
+    for (const b of [client, await linkFastPath(client)])
+      for (const allocator of ["debug", "pymalloc_debug"] as const) {
+        const { instance, heap } = await instantiateWithHeap(b, { allocator });
+        const x = instance.exports as unknown as { make_thing(n: number): number; drop_thing(p: number): void };
+        const p = x.make_thing(10);
+        expect(sites(heap).get(p)).toMatch(/^at make_thing \(wasm:\/\//);
+        x.drop_thing(p);
+        heap.check();
+      }
   });
 });
 

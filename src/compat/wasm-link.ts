@@ -5,13 +5,15 @@
  * build of the fast path (wasm/obmalloc/merge.ts) by binaryen's wasm-merge, so that C's calls to
  * malloc and free are calls inside the module instead of calls into another instance; the merged
  * module's memory import put back as the client's (env.memory, its limits); the marker custom
- * section (LINK_SECTION) that names the fast-path build it carries. linkedInfo() reads that marker
+ * section (LINK_SECTION) that names the fast-path build it carries; the fast path's function names
+ * in the merged module (`pymalloc.*`, FAST_PATH_NAME_PREFIX: a name section added to the
+ * merge-ready build before the merge, custom sections only). linkedInfo() reads that marker
  * from a compiled module. The binary rewriting helpers (imports, custom sections).
  * Must not: instantiate anything or touch a heap (compat/wasm.ts does), or run in a browser:
  * linking is a build step (Node, binaryen from npm); everything else here is plain bytes.
  */
 
-import { asBytes, hasCustomSection, readImports, rewriteImports, withCustomSection } from "./wasm-bytes.js";
+import { asBytes, readExports, readImports, rewriteImports, sections, withCustomSection } from "./wasm-bytes.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "./wasm-fastpath-bytes.js";
 
 /** The custom section a linked module carries: JSON `{ "fastpath": id, "shared": bool }`. */
@@ -26,6 +28,15 @@ export interface LinkedInfo {
 }
 
 const ALLOC_IMPORTS = ["malloc", "free", "calloc", "realloc"];
+
+/**
+ * The prefix of the fast path's function names in a linked module: `pymalloc.malloc`,
+ * `pymalloc.free`, `pymalloc.calloc`, `pymalloc.realloc`, `pymalloc.init`, `pymalloc.divert`
+ * (its exports), `pymalloc.f<index>` (the others, by their index in the merge-ready build). The
+ * debug modes drop the wasm frames so named from a block's allocation site (debug/hooks.ts,
+ * siteOf), which then starts at the C function that called malloc.
+ */
+export const FAST_PATH_NAME_PREFIX = "pymalloc.";
 
 // ---------------------------------------------------------------------------------------------
 // Linked modules
@@ -61,6 +72,51 @@ function decode(b64: string): Uint8Array<ArrayBuffer> {
 /** The merge-ready fast path (wasm/obmalloc/merge.ts) for an unshared or a shared memory. */
 export function mergeReadyFastPath(shared: boolean): Uint8Array<ArrayBuffer> {
   return decode(shared ? FASTPATH_MERGE_SHARED_WASM : FASTPATH_MERGE_WASM);
+}
+
+function leb(n: number, out: number[]): void {
+  do {
+    let b = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+}
+
+/**
+ * The merge-ready fast path with a name section naming each of its functions
+ * (FAST_PATH_NAME_PREFIX): wasm-merge keeps the names (--debuginfo), and only the custom
+ * sections of the linked module change, not its code.
+ */
+function namedFastPath(source: BufferSource): Uint8Array<ArrayBuffer> {
+  const b = asBytes(source);
+  const imported = readImports(b).filter((i) => i.kind === 0).length;
+  let defined = 0;
+  for (const { id, r } of sections(b)) {
+    if (id === 0 && r.name() === "name") throw new TypeError("the merge-ready fast path has a name section already");
+    if (id === 3) defined = r.u32();
+  }
+  const exported = new Map<number, string>();
+  for (const e of readExports(b)) if (e.kind === 0) exported.set(e.index, e.name.replace(/^pymalloc_/, ""));
+  const enc = new TextEncoder();
+  const map: number[] = [];
+  leb(defined, map);
+  for (let i = imported; i < imported + defined; i++) {
+    const name = enc.encode(FAST_PATH_NAME_PREFIX + (exported.get(i) ?? `f${i}`));
+    leb(i, map);
+    leb(name.length, map);
+    for (const x of name) map.push(x);
+  }
+  const payload: number[] = [4, ...enc.encode("name"), 1]; // the section's name, then subsection 1: function names
+  leb(map.length, payload);
+  for (const x of map) payload.push(x);
+  const head: number[] = [0];
+  leb(payload.length, head);
+  const out = new Uint8Array(b.length + head.length + payload.length);
+  out.set(b, 0);
+  out.set(head, b.length);
+  out.set(payload, b.length + head.length);
+  return out;
 }
 
 export interface LinkOptions {
@@ -108,7 +164,7 @@ export async function linkFastPath(client: BufferSource, options: LinkOptions = 
   const shared = mem.memory.shared;
   // The fast path's memory declared as the client's (wasm-merge checks that an import matches the
   // export it resolves to): the merged module then imports the client's memory.
-  const fastPath = rewriteImports(mergeReadyFastPath(shared), (imp) => (imp.kind === 2 ? { ...imp, memory: mem.memory } : imp));
+  const fastPath = namedFastPath(rewriteImports(mergeReadyFastPath(shared), (imp) => (imp.kind === 2 ? { ...imp, memory: mem.memory } : imp)));
   const wasmMerge = await findWasmMerge(options.wasmMerge);
   const { mkdtempSync, writeFileSync, readFileSync, rmSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
@@ -122,10 +178,10 @@ export async function linkFastPath(client: BufferSource, options: LinkOptions = 
     // The fast path merged under the name "env": the client's env.malloc & co and env.memory
     // become its exports (its memory is imported as pymalloc_env.memory: one memory).
     const features = ["--enable-sign-ext", "--enable-mutable-globals", "--enable-bulk-memory", "--enable-bulk-memory-opt", "--enable-nontrapping-float-to-int", "--enable-multivalue", "--enable-reference-types", "--enable-simd", "--enable-threads"];
-    // A client that keeps its function names (linked without --strip-all) keeps them merged: the
-    // debug modes name the C function that allocated a block.
-    const names = hasCustomSection(bytes, "name") ? ["--debuginfo"] : [];
-    execFileSync(process.execPath, [wasmMerge, ...features, ...names, "fastpath.wasm", "env", "client.wasm", "client", "-o", "merged.wasm"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 26 });
+    // Names kept (--debuginfo): the fast path's (namedFastPath), and the client's when it kept
+    // them (linked without --strip-all): the debug modes then report a block's allocation site
+    // from the C function that called malloc, named when the client has names.
+    execFileSync(process.execPath, [wasmMerge, ...features, "--debuginfo", "fastpath.wasm", "env", "client.wasm", "client", "-o", "merged.wasm"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 26 });
     merged = new Uint8Array(readFileSync(join(dir, "merged.wasm")));
   } catch (e) {
     const err = e as { stderr?: Buffer; message?: string };

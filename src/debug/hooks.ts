@@ -783,14 +783,30 @@ export class DebugState {
   }
 }
 
-/** The first frames of a stack outside pymalloc: where user code allocated. */
+/**
+ * A frame of pymalloc's own, one line of a V8 stack (trimmed): its debug hooks, families and wasm
+ * import trampolines (by file); in a C module, the fast path linked into it (`pymalloc link`:
+ * functions named `pymalloc.*`, compat/wasm-link.ts's FAST_PATH_NAME_PREFIX) and
+ * wasm/include/pymemcompat.c's forwarders to the heap (malloc, calloc, realloc, free,
+ * aligned_alloc, memalign, posix_memalign, __libc_*: functions of their own when the module is
+ * built without -flto, or for libc's calls such as strdup's), named when the module kept its names.
+ */
+const OWN_FRAME =
+  /[\\/](debug[\\/]hooks|heap[\\/]families|compat[\\/]wasm-imports)\.[jt]s|^at (pymalloc\.[^ ]*|malloc|calloc|realloc|free|aligned_alloc|memalign|posix_memalign|pymem_aligned|__libc_(malloc|calloc|free)) \(wasm:/;
+
+/** Whether a (trimmed) stack line is a frame of pymalloc's own: not where user code allocated. */
+export function isOwnFrame(line: string): boolean {
+  return OWN_FRAME.test(line);
+}
+
+/** The first frames of a stack outside pymalloc: where user code allocated (the C function that called malloc, for a wasm module). */
 function siteOf(stack: string | undefined): string {
   if (!stack) return "(allocation site not recorded)";
   const frames = stack
     .split("\n")
     .slice(1)
     .map((l) => l.trim())
-    .filter((l) => !/[\\/](debug[\\/]hooks|heap[\\/]families|compat[\\/]wasm-imports)\.[jt]s/.test(l));
+    .filter((l) => !isOwnFrame(l));
   return frames.slice(0, 3).join(" <- ") || "(unknown)";
 }
 
