@@ -253,6 +253,28 @@ describe("the allocation site of a block C allocated, in the debug modes", () =>
       }
   });
 
+  it("with sampled sites (release mode, sampleInterval) and in a formatted report, C's function is the site too", async () => {
+    for (const [what, b] of [["imports", bytes("wasm/clients/ctors.wasm")], ["linked", linked["ctors"]]] as const) {
+      const { instance, heap } = await instantiateWithHeap(b, { sampleInterval: 1 });
+      const x = instance.exports as unknown as Ctors;
+      x.c_make_block(24);
+      expect(heap.leaks().bySite.map((s) => s.site), what).toContainEqual(expect.stringMatching(/^at c_make_block \(wasm:\/\//));
+    }
+    const { instance, heap } = await instantiateWithHeap(linked["ctors"], { allocator: "debug" });
+    const x = instance.exports as unknown as Ctors;
+    const p = x.c_make_block(24);
+    heap.u8[p + 24] = 0x41;
+    const err = (() => {
+      try {
+        x.c_free_block(p);
+      } catch (e) {
+        return e as MemoryCorruptionError;
+      }
+    })();
+    // formatReport's "allocated at:" lines start at the C function, the fast path's frames left out.
+    expect(String(err?.message)).toMatch(/allocated at:\n\s*at c_make_block \(wasm:/);
+  });
+
   it("a client linked without names (--strip-all): the fast path's functions are named pymalloc.* in the linked module, and the site starts at the frame after them (a specialised module keeps the names)", async () => {
     const { instance, heap } = await instantiateWithHeap(linked["aligned"], { allocator: "debug" });
     const x = instance.exports as unknown as { pm_align(a: number, n: number): number; c_free(p: number): void };

@@ -20,7 +20,7 @@ import { isSharedView, type Memory } from "../memory/memory.js";
 import * as fill from "../memory/fill.js";
 import * as bytes from "./bytes.js";
 import { BUILTIN_FILL_MIN, fillRange, firstMismatch, isFilled, repeatedDouble, repeatedWord } from "./bytes.js";
-import { MemoryCorruptionError, hexDump, type CorruptionKind, type CorruptionReport, type DamagedByte } from "./report.js";
+import { MemoryCorruptionError, hexDump, isOwnFrame, type CorruptionKind, type CorruptionReport, type DamagedByte } from "./report.js";
 
 export type OnError = "throw" | "warn" | ((report: CorruptionReport) => void);
 
@@ -781,22 +781,6 @@ export class DebugState {
     if (b === null) throw new InvalidPointerError("usableSize", p, "not-a-block", "not a live block");
     return b.size;
   }
-}
-
-/**
- * A frame of pymalloc's own, one line of a V8 stack (trimmed): its debug hooks, families and wasm
- * import trampolines (by file); in a C module, the fast path linked into it (`pymalloc link`:
- * functions named `pymalloc.*`, compat/wasm-link.ts's FAST_PATH_NAME_PREFIX) and
- * wasm/include/pymemcompat.c's forwarders to the heap (malloc, calloc, realloc, free,
- * aligned_alloc, memalign, posix_memalign, __libc_*: functions of their own when the module is
- * built without -flto, or for libc's calls such as strdup's), named when the module kept its names.
- */
-const OWN_FRAME =
-  /[\\/](debug[\\/]hooks|heap[\\/]families|compat[\\/]wasm-imports)\.[jt]s|^at (pymalloc\.[^ ]*|malloc|calloc|realloc|free|aligned_alloc|memalign|posix_memalign|pymem_aligned|__libc_(malloc|calloc|free)) \(wasm:/;
-
-/** Whether a (trimmed) stack line is a frame of pymalloc's own: not where user code allocated. */
-export function isOwnFrame(line: string): boolean {
-  return OWN_FRAME.test(line);
 }
 
 /** The first frames of a stack outside pymalloc: where user code allocated (the C function that called malloc, for a wasm module). */

@@ -90,10 +90,26 @@ export function hexDump(u8: Uint8Array, from: number, to: number, origin: number
   return lines.join("\n");
 }
 
+/**
+ * A frame of pymalloc's own, one line of a V8 stack (trimmed): its debug hooks, families and wasm
+ * import trampolines (by file; debug/sampling.ts adds its own); in a C module, the fast path linked into it (`pymalloc link`:
+ * functions named `pymalloc.*`, compat/wasm-link.ts's FAST_PATH_NAME_PREFIX) and
+ * wasm/include/pymemcompat.c's forwarders to the heap (malloc, calloc, realloc, free,
+ * aligned_alloc, memalign, posix_memalign, __libc_*: functions of their own when the module is
+ * built without -flto, or for libc's calls such as strdup's), named when the module kept its names.
+ */
+const OWN_FRAME =
+  /[\\/](debug[\\/]hooks|heap[\\/]families|compat[\\/]wasm-imports)\.[jt]s|^at (pymalloc\.[^ ]*|malloc|calloc|realloc|free|aligned_alloc|memalign|posix_memalign|pymem_aligned|__libc_(malloc|calloc|free)) \(wasm:/;
+
+/** Whether a (trimmed) stack line is a frame of pymalloc's own: not where user code allocated. */
+export function isOwnFrame(line: string): boolean {
+  return OWN_FRAME.test(line);
+}
+
 function trimStack(stack: string | undefined): string | undefined {
   if (!stack) return undefined;
-  // Drop the "Error" line and the frames inside pymalloc's own debug hooks.
-  const frames = stack.split("\n").slice(1).filter((l) => !/[\\/]debug[\\/]hooks\.[jt]s/.test(l));
+  // Drop the "Error" line and pymalloc's own frames (debug hooks, families, a linked fast path).
+  const frames = stack.split("\n").slice(1).filter((l) => !isOwnFrame(l.trim()));
   return frames.slice(0, 8).map((l) => "    " + l.trim()).join("\n");
 }
 

@@ -31,6 +31,7 @@ import { badPointer, badSize, type BlockAllocator, type Family } from "../heap/f
 import type { RawAllocator } from "../raw/tlsf.js";
 import type { Heap } from "../heap/heap.js";
 import { groupBySite, type LeakedBlock, type LeakReport } from "./hooks.js";
+import { isOwnFrame } from "./report.js";
 import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "../threads/lock.js";
 import { WrappingFamily } from "../heap/typed.js";
@@ -349,7 +350,7 @@ export function userFrames(stack: string | undefined, skip = 1): string {
     .split("\n")
     .slice(skip)
     .map((l) => l.trim())
-    .filter((l) => !/[\\/](debug[\\/]sampling|heap[\\/]families|compat[\\/]imempool|heap[\\/]typed)\.[jt]s/.test(l));
+    .filter((l) => !/[\\/](debug[\\/]sampling|heap[\\/]families|compat[\\/]imempool|heap[\\/]typed)\.[jt]s/.test(l) && !isOwnFrame(l));
   return frames.slice(0, 3).join(" <- ") || "(unknown)";
 }
 
