@@ -3,7 +3,7 @@
 // KiB; a large heap's blocks past 64 MiB are found as its own by JS and by the WebAssembly fast
 // path, freed, checked, and the map's chunk is never taken for a user block.
 import { describe, expect, it } from "vitest";
-import { createHeap, constants, InvalidPointerError, type Heap } from "../src/index.js";
+import { attachHeap, createHeap, constants, InvalidPointerError, type Heap } from "../src/index.js";
 import { fastPathModule } from "../src/compat/wasm-imports.js";
 
 const MiB = 2 ** 20;
@@ -66,6 +66,29 @@ describe("pool map", () => {
       expect(h.stats().bytesInUse).toBe(0);
     });
   }
+
+  it("threads: a handle whose views predate the high part (another thread grew the memory for it) frees blocks past 64 MiB as its own", () => {
+    const a = createHeap({ threads: true, maxThreads: 4 });
+    const b = attachHeap(a.memory.source as SharedArrayBuffer); // its views: the memory as it is now
+    expect(b.u8.length).toBeLessThan(LOW);
+    const big = a.mem.malloc(LOW + 2 * MiB);
+    const ps: number[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const p = a.obj.malloc(16 + (i % 400));
+      a.u8[p] = 7;
+      ps.push(p);
+    }
+    expect(mapHigh(a)).toBeGreaterThan(LOW);
+    expect(ps.every((p) => p > LOW)).toBe(true);
+    for (const p of ps) b.obj.free(p); // remote frees: b's isOurs reads the high part past its views
+    a.check();
+    for (let i = 0; i < 3000; i++) ps[i] = a.obj.malloc(16 + (i % 400)); // a takes the blocks back
+    for (const p of ps) a.obj.free(p);
+    a.mem.free(big);
+    b.detachThread();
+    a.check();
+    expect(a.stats().blocksInUse).toBe(0);
+  });
 
   it("a damaged high part is reported by check(): a bit cleared under a live arena, the header word pointing elsewhere", () => {
     const h = createHeap();
