@@ -29,11 +29,11 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./args.mjs";
 import { createHeap, fromExports, fromMemPool } from "../dist/index.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: {
     depth: { type: "string", default: "16" },
     ops: { type: "string", default: "1000000" },

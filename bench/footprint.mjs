@@ -34,7 +34,7 @@
 import { mkdirSync, writeFileSync, readdirSync, existsSync } from "node:fs";
 import { dirname, join, basename } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./args.mjs";
 import { execFileSync } from "node:child_process";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -48,7 +48,7 @@ const LEAD = 16;
 /** Adapters left out by default: no footprint (gc), no free (bump), too slow (thing), debug layout. */
 const NOT_BY_DEFAULT = new Set(["thing", "bump", "gc", "debug"]);
 
-const { values, positionals } = parseArgs({
+const { values, positionals } = benchArgs(import.meta.url, {
   allowPositionals: true,
   options: {
     only: { type: "string" },

@@ -19,12 +19,12 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./args.mjs";
 import { readTraceFile } from "../dist/trace/file.js";
 import { describeTrace } from "./trace-info.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const { values, positionals } = parseArgs({
+const { values, positionals } = benchArgs(import.meta.url, {
   allowPositionals: true,
   options: { only: { type: "string", default: "pymalloc" } },
 });

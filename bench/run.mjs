@@ -13,7 +13,7 @@
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./args.mjs";
 import { readTraceFile } from "../dist/trace/file.js";
 import { describeTrace } from "./trace-info.mjs";
 import { allAdapters } from "./adapters.mjs";
@@ -24,7 +24,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, "..");
 const RESULTS = join(HERE, "results");
 
-const { values, positionals } = parseArgs({
+const { values, positionals } = benchArgs(import.meta.url, {
   allowPositionals: true,
   options: {
     runs: { type: "string", default: "5" },

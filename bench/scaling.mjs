@@ -10,10 +10,10 @@
 // what this machine gives two threads, the ceiling to compare with.
 // usage: node bench/scaling.mjs [--ops N] [--warmup N] [--runs N]
 import { Worker } from "node:worker_threads";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./args.mjs";
 import { createHeap } from "../dist/index.js";
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: { ops: { type: "string", default: "10000000" }, warmup: { type: "string", default: "1000000" }, runs: { type: "string", default: "7" } },
 });
 const ops = Number(values.ops);

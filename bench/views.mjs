@@ -14,10 +14,10 @@
 
 import { spawnSync, execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./args.mjs";
 import { createHeap } from "../dist/index.js";
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: {
     instructions: { type: "boolean", default: false },
     iterations: { type: "string", default: "2000000" },

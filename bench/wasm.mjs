@@ -49,7 +49,7 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./args.mjs";
 import { heapForModule, instantiateWithHeap, wasmModuleInfo } from "../dist/index.js";
 import { fastPathModule, trampolines } from "../dist/compat/wasm-imports.js";
 import { readTraceFile } from "../dist/trace/file.js";
@@ -57,7 +57,7 @@ import { traceStats } from "../dist/trace/trace.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, "..");
-const { values, positionals } = parseArgs({
+const { values, positionals } = benchArgs(import.meta.url, {
   allowPositionals: true,
   options: {
     runs: { type: "string", default: "5" },
