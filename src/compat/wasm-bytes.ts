@@ -82,7 +82,8 @@ export function* sections(b: Uint8Array): Generator<{ id: number; start: number;
   }
 }
 
-function u32(n: number): number[] {
+/** n as an unsigned LEB128 (the wasm binary format's integers). */
+export function u32(n: number): number[] {
   const out: number[] = [];
   do {
     let b = n & 0x7f;
@@ -205,10 +206,10 @@ function replaceSection(source: BufferSource, id: number, payload: (r: Reader, b
   return b.slice();
 }
 
-/** The module with a custom section appended (name, UTF-8 text). */
-export function withCustomSection(source: BufferSource, name: string, text: string): Uint8Array<ArrayBuffer> {
+/** The module with a custom section appended (name, then UTF-8 text or the bytes given). */
+export function withCustomSection(source: BufferSource, name: string, content: string | ArrayLike<number>): Uint8Array<ArrayBuffer> {
   const b = asBytes(source);
-  const payload = [...nameBytes(name), ...new TextEncoder().encode(text)];
+  const payload = [...nameBytes(name), ...(typeof content === "string" ? new TextEncoder().encode(content) : Array.from(content))];
   const section = [0, ...u32(payload.length), ...payload];
   const out = new Uint8Array(b.length + section.length);
   out.set(b, 0);

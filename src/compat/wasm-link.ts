@@ -13,7 +13,7 @@
  * linking is a build step (Node, binaryen from npm); everything else here is plain bytes.
  */
 
-import { asBytes, readExports, readImports, rewriteImports, sections, withCustomSection } from "./wasm-bytes.js";
+import { asBytes, readExports, readImports, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "./wasm-fastpath-bytes.js";
 
 /** The custom section a linked module carries: JSON `{ "fastpath": id, "shared": bool }`. */
@@ -74,15 +74,6 @@ export function mergeReadyFastPath(shared: boolean): Uint8Array<ArrayBuffer> {
   return decode(shared ? FASTPATH_MERGE_SHARED_WASM : FASTPATH_MERGE_WASM);
 }
 
-function leb(n: number, out: number[]): void {
-  do {
-    let b = n & 0x7f;
-    n = Math.floor(n / 128);
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-}
-
 /**
  * The merge-ready fast path with a name section naming each of its functions
  * (FAST_PATH_NAME_PREFIX): wasm-merge keeps the names (--debuginfo), and only the custom
@@ -99,24 +90,13 @@ function namedFastPath(source: BufferSource): Uint8Array<ArrayBuffer> {
   const exported = new Map<number, string>();
   for (const e of readExports(b)) if (e.kind === 0) exported.set(e.index, e.name.replace(/^pymalloc_/, ""));
   const enc = new TextEncoder();
-  const map: number[] = [];
-  leb(defined, map);
+  const map: number[] = [...uleb(defined)];
   for (let i = imported; i < imported + defined; i++) {
     const name = enc.encode(FAST_PATH_NAME_PREFIX + (exported.get(i) ?? `f${i}`));
-    leb(i, map);
-    leb(name.length, map);
-    for (const x of name) map.push(x);
+    map.push(...uleb(i), ...uleb(name.length), ...name);
   }
-  const payload: number[] = [4, ...enc.encode("name"), 1]; // the section's name, then subsection 1: function names
-  leb(map.length, payload);
-  for (const x of map) payload.push(x);
-  const head: number[] = [0];
-  leb(payload.length, head);
-  const out = new Uint8Array(b.length + head.length + payload.length);
-  out.set(b, 0);
-  out.set(head, b.length);
-  out.set(payload, b.length + head.length);
-  return out;
+  // Subsection 1 (function names): its id, its size, the map.
+  return withCustomSection(b, "name", [1, ...uleb(map.length), ...map]);
 }
 
 export interface LinkOptions {
