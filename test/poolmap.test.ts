@@ -3,7 +3,7 @@
 // KiB; a large heap's blocks past 64 MiB are found as its own by JS and by the WebAssembly fast
 // path, freed, checked, and the map's chunk is never taken for a user block.
 import { describe, expect, it } from "vitest";
-import { attachHeap, createHeap, constants, InvalidPointerError, type Heap } from "../src/index.js";
+import { attachHeap, createHeap, constants, heapSvg, InvalidPointerError, type Heap } from "../src/index.js";
 import { fastPathModule } from "../src/compat/wasm-imports.js";
 
 const MiB = 2 ** 20;
@@ -49,6 +49,7 @@ describe("pool map", () => {
       expect(h.stats().raw.blocks).toBe(1);
       expect(() => h.mem.free(hi)).toThrow(InvalidPointerError);
       expect(() => h.mem.free(hi)).toThrow(/pool map/);
+      expect(heapSvg(h)).toContain(`<title>pool map chunk at ${hi - 8},`); // the heap map names it
       for (let i = 0; i < blocks.length; i += 2) h.obj.free(blocks[i]);
       h.check();
       for (let i = 0; i < blocks.length; i++) if (i % 2 === 1) expect(h.u8[blocks[i]]).toBe(i & 0xff);
