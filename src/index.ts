@@ -7,7 +7,8 @@ export { arenaAccounting, type ArenaAccounting } from "./introspect/mallocstats.
 export type { Family } from "./heap/families.js";
 export type { HeapOptions, AttachOptions, AllocatorMode } from "./heap/options.js";
 export { MemoryCorruptionError, type CorruptionReport, type CorruptionKind, type DamagedByte } from "./debug/report.js";
-export type { LeakReport, LeakedBlock, LeakSite, OnError } from "./debug/hooks.js";
+export type { OnError } from "./debug/hooks.js";
+export type { LeakReport, LeakedBlock, LeakSite } from "./debug/leaks.js";
 export { ALLOCATOR_MODES } from "./heap/options.js";
 export type { HeapStats, SizeClassStats } from "./introspect/stats.js";
 export { Memory, memoryKindOf, type MemoryKind, type MemorySource } from "./memory/memory.js";

@@ -13,7 +13,9 @@
  */
 
 import { HeapCorruptionError, InvalidPointerError, NotImplementedError, hex } from "../errors.js";
-import { DebugFamily, DebugState, leakReport, type DebugHost, type LeakReport } from "../debug/hooks.js";
+import { DebugFamily, DebugState } from "../debug/hooks.js";
+import type { DebugHost } from "../debug/host.js";
+import { leakReport, type LeakReport } from "../debug/leaks.js";
 import { AllocatorFamily, badPointer, type BlockAllocator, type Family } from "../heap/families.js";
 import { debugOptions, type HeapOptions } from "../heap/options.js";
 import { Memory, MemoryViews, type MemorySource } from "../memory/memory.js";

@@ -1,26 +1,31 @@
 /**
- * debug/hooks.ts — CPython's debug hooks, and a quarantine CPython lacks.
+ * debug/hooks.ts — CPython's debug hooks.
  *
- * Owns: the debug families (wrapping any family below them), the debug block layout (header
- * with requested size, serial, family id and forbidden bytes; trailing forbidden pad), the fill
- * bytes, the checks on every free/realloc and in check(), the quarantine ring of freed blocks
- * (kept in the heap's memory), allocation-site tracing, and leak listings.
+ * Owns: the debug families (wrapping any family below them) and their per-heap state
+ * (DebugState), the debug block layout (header with requested size, serial, family id and
+ * forbidden bytes; trailing forbidden pad), the fill bytes, the checks on every free/realloc and
+ * in check(), the capture of allocation and free stacks (in this file's frames: report.ts's
+ * isOwnFrame leaves them out by file), and the walks over debug blocks (walk, leaks).
+ * Beside it: the heap below (debug/host.ts), the quarantine of freed blocks
+ * (debug/quarantine.ts), the recorded sites (debug/sites.ts), leak reports (debug/leaks.ts).
  * Must not: change the allocators below; release modes never load this file's code paths.
  *
  * Every check runs before anything is written, so a refused call leaves the heap as it was.
  */
 
-import { CLEAN_BYTE, DEAD_BYTE, Debug, FORBIDDEN_BYTE, H } from "../constants.js";
+import { CLEAN_BYTE, DEAD_BYTE, Debug, FORBIDDEN_BYTE } from "../constants.js";
 import { InvalidPointerError } from "../errors.js";
 import { badPointer, badSize, callocBytes, checkAlignment, type AllocatorFamily, type Family } from "../heap/families.js";
 import { TypedFamily } from "../heap/typed.js";
-import type { Heap } from "../heap/heap.js";
-import { forEachLiveBlock } from "../introspect/walk.js";
 import { isSharedView, type Memory } from "../memory/memory.js";
 import * as fill from "../memory/fill.js";
 import * as bytes from "./bytes.js";
 import { BUILTIN_FILL_MIN, fillRange, firstMismatch, isFilled, repeatedDouble, repeatedWord } from "./bytes.js";
-import { MemoryCorruptionError, hexDump, isOwnFrame, type CorruptionKind, type CorruptionReport, type DamagedByte } from "./report.js";
+import type { DebugHost } from "./host.js";
+import { leakReport, siteOf, type LeakedBlock, type LeakReport } from "./leaks.js";
+import * as quarantine from "./quarantine.js";
+import { MemoryCorruptionError, hexDump, type CorruptionKind, type CorruptionReport, type DamagedByte } from "./report.js";
+import { SiteLog, type BlockSites } from "./sites.js";
 
 export type OnError = "throw" | "warn" | ((report: CorruptionReport) => void);
 
@@ -37,15 +42,20 @@ export interface DebugOptions {
 
 // The byte helpers of the hot paths, bound to module consts: V8 loads an imported binding from
 // its module cell and checks it for TDZ at every call (~5 instructions each, 7 calls a block's
-// life), where a module-local const is folded into the code.
+// life), where a module-local const is folded into the code. So are the quarantine's.
 const fillDoubles = fill.fillDoubles;
 const allDoubles = bytes.allDoubles;
 const below = bytes.below;
 const endIs = bytes.endIs;
 const fillEnd = bytes.fillEnd;
+const evictOldest = quarantine.evictOldest;
+const release = quarantine.release;
 
-/** The family byte of a debug header: CPython's api ids ('r', 'm', 'o'). */
-const enum Fam {
+/**
+ * The family byte of a debug header: CPython's api ids ('r', 'm', 'o'). Exported for
+ * quarantine.ts, which releases a block by it: a const enum, inlined there (no import at run time).
+ */
+export const enum Fam {
   RAW = 0x72,
   MEM = 0x6d,
   OBJ = 0x6f,
@@ -67,10 +77,6 @@ for (const d of [FORBIDDEN_F64, CLEAN_F64, DEAD_F64]) if (d !== d || d === 0) th
 // The word-wide header writes and checks (writeHead, leadIntact) rely on this layout: the family
 // byte starts an 8-aligned word of the header, and the lead pad fills the rest of it and the next.
 if (Debug.FAMILY !== 16 || Debug.LEAD_PAD !== Debug.FAMILY + 1 || Debug.HEADER !== Debug.FAMILY + 16) throw new Error("debug header layout");
-
-/** Site words: thread id + 1 above this bit, the recording instance's tag below. */
-const SITE_THREAD_SHIFT = 20;
-const SITE_TAG_MASK = (1 << SITE_THREAD_SHIFT) - 1;
 
 /** One family of a debug heap: checks, pads and fills around the family below (typed views: TypedFamily). */
 export class DebugFamily extends TypedFamily implements Family {
@@ -130,132 +136,37 @@ interface BlockInfo {
   usable: number;
 }
 
-export interface LeakedBlock {
-  address: number;
-  size: number;
-  family: string;
-  serial: number;
-  site: string;
-}
-
-export interface LeakSite {
-  site: string;
-  blocks: number;
-  bytes: number;
-}
-
-export interface LeakReport {
-  totalBlocks: number;
-  totalBytes: number;
-  /** Sites ordered by bytes, largest first. */
-  bySite: LeakSite[];
-  blocks: LeakedBlock[];
-  toString(): string;
-}
-
-/**
- * What the debug hooks need from the heap below them: its memory, two words of state in that
- * memory, and the allocator's view of a block (usable size, validity, enumeration). A pymalloc
- * heap answers from its own structures; a foreign allocator (compat/) from a live-block table.
- */
-export interface DebugHost {
-  readonly memory: Memory;
-  /** u32 index of the debug allocation counter. */
-  readonly serialWord: number;
-  /** u32 index of the word holding the quarantine ring's address (0: none yet). */
-  readonly ringWord: number;
-  /** Alignment of the blocks below (the user pointer keeps it: the header is 32 bytes). */
-  readonly alignment: number;
-  /** Memory for the quarantine ring, from the raw allocator below; 0 when there is none. */
-  allocState(bytes: number): number;
-  /** A block was just obtained from below with `requested` bytes: its usable size. */
-  obtained(base: number, requested: number): number;
-  /** The block at base is about to be released below. */
-  releasing(base: number): void;
-  /** Usable bytes of a block known to be live. */
-  usableTrusted(base: number): number;
-  /** Usable bytes of the block at base; throws InvalidPointerError when it is not a live block. */
-  usableSize(base: number): number;
-  /** Usable bytes of the block at base, or 0 when it is not a live block (usableSize() says why). */
-  liveUsable(base: number): number;
-  /** Every live block below (quarantined ones included), with its size class (-1: none). */
-  forEachBlock(fn: (base: number, sizeClass: number) => void): void;
-}
-
-/**
- * The debug host of a pymalloc heap: its header words, raw allocator and block walk. A class, not
- * an object of closures: every heap's host then shares its methods, and V8 inlines them into the
- * hooks (closures made anew for each heap left those calls uninlined once a second heap existed).
- */
-export class HeapDebugHost implements DebugHost {
-  readonly memory: Memory;
-  readonly serialWord: number;
-  readonly ringWord: number;
-  readonly alignment: number;
-  private readonly heap: Heap;
-  private readonly oa: Heap["objectAllocator"];
-  constructor(heap: Heap) {
-    const hw = heap.heapBase >>> 2;
-    this.heap = heap;
-    this.oa = heap.objectAllocator;
-    this.memory = heap.memory;
-    this.serialWord = hw + H.SERIAL;
-    this.ringWord = hw + H.QUARANTINE;
-    this.alignment = 1 << this.oa.alignShift;
-  }
-  allocState(bytes: number): number {
-    return this.heap.rawAllocator.malloc(bytes);
-  }
-  obtained(base: number): number {
-    return this.oa.usableTrusted(base);
-  }
-  releasing(): void {}
-  usableTrusted(base: number): number {
-    return this.oa.usableTrusted(base);
-  }
-  usableSize(base: number): number {
-    return this.oa.usableSize(base);
-  }
-  liveUsable(base: number): number {
-    return this.oa.liveUsable(base);
-  }
-  forEachBlock(fn: (base: number, sizeClass: number) => void): void {
-    const ring = this.memory.views.u32[this.ringWord];
-    forEachLiveBlock(this.heap, (b) => {
-      if (b.address !== ring) fn(b.address, b.sizeClass);
-    });
-  }
-}
-
 /** Per-heap debug machinery; state lives in memory, stacks in JS (a diagnostic cache). */
 export class DebugState {
   readonly host: DebugHost;
   readonly opts: DebugOptions;
-  /** The family below each family, to release a block through the family that allocated it. */
-  private readonly belowR: Family;
-  private readonly belowM: Family;
-  private readonly belowO: Family;
-  /** Reports gathered while a block is retired (reused: retire() runs on every free). */
-  private readonly found: CorruptionReport[] = [];
+  /** @internal The family below each family, to release a block through the family that allocated it (quarantine.ts). */
+  readonly belowR: Family;
+  readonly belowM: Family;
+  readonly belowO: Family;
+  /** @internal Reports gathered while a block is retired (reused: retire() runs on every free). */
+  readonly found: CorruptionReport[] = [];
   /** What checkBlock() returns, one record reused: valid until the next checkBlock(). */
   private readonly checked: BlockInfo = { base: 0, size: 0, usable: 0 };
   /** The default report sink of checkBlock(), made once. */
   private readonly raiser = (r: CorruptionReport): void => this.raise(r);
-  /** Stacks by block serial: where each block was allocated and freed (when traced here). */
-  private allocSites = new Map<number, Error>();
-  private freeSites = new Map<number, Error>();
+  /** @internal The sites this handle recorded: stacks by serial, the site word (sites.ts). */
+  readonly sites: SiteLog;
   /**
-   * Written to a header's site words: bits 20-31 the thread id + 1, bits 0-19 a tag marking
-   * the sites this instance recorded (0 when it records none).
+   * @internal sites.allocSites and sites.freeSites, held here too: the hot functions keep the
+   * bytecode size they had (V8 inlines by size: one more load in alloc() cost the replay loop
+   * its inlined heap.u8 getter).
    */
+  readonly allocSites: Map<number, Error>;
+  readonly freeSites: Map<number, Error>;
+  /** sites.siteWord, written to every header: held here, read on every call. */
   private readonly siteWord: number;
-  private readonly traceTag: number;
   /**
-   * opts.traceAllocations, read on every call. Flags read on the hot paths are numbers (0 or 1):
+   * @internal opts.traceAllocations, read on every call. Flags read on the hot paths are numbers (0 or 1):
    * V8 tests a boolean field or argument as any value (false, "", undetectable, number, bigint:
    * ~10 instructions), a small integer with one compare.
    */
-  private readonly traced: number;
+  readonly traced: number;
   /** Thread id of this handle, when threads share the heap. */
   readonly threadId: number | undefined;
   private readonly wSerial: number;
@@ -271,6 +182,7 @@ export class DebugState {
    * never where the memory is shared (fill() is no faster than a loop there, see debug/bytes.ts).
    */
   private readonly fillMin: number;
+  /** The quarantine ring's address in the heap's memory, 0 when there is none (quarantine.ts). */
   ring = 0;
 
   constructor(host: DebugHost, opts: DebugOptions, belowOf: Record<string, Family>, threadId?: number) {
@@ -281,8 +193,10 @@ export class DebugState {
     this.belowO = belowOf.o ?? belowOf.r;
     this.threadId = threadId;
     this.traced = opts.traceAllocations === true ? 1 : 0;
-    this.traceTag = this.traced !== 0 ? 1 + Math.floor(Math.random() * (SITE_TAG_MASK - 1)) : 0;
-    this.siteWord = ((((threadId ?? 0) + 1) << SITE_THREAD_SHIFT) | this.traceTag) >>> 0;
+    this.sites = new SiteLog(this.traced, threadId);
+    this.siteWord = this.sites.siteWord;
+    this.allocSites = this.sites.allocSites;
+    this.freeSites = this.sites.freeSites;
     this.alignMask = host.alignment - 1;
     this.wordPads = host.alignment >= 8 ? 1 : 0;
     const v = host.memory.views;
@@ -296,25 +210,13 @@ export class DebugState {
       this.f64 = nv.f64;
     });
     this.wSerial = host.serialWord;
-    const hq = host.ringWord;
-    this.ring = this.u32[hq];
-    if (this.ring === 0 && opts.quarantineBlocks > 0) {
-      const ring = host.allocState(Debug.Q_ENTRIES + Debug.Q_ENTRY * opts.quarantineBlocks);
-      if (ring === 0) throw new RangeError("memory too small for the debug quarantine");
-      const u32 = this.u32;
-      u32[(ring + Debug.Q_CAPACITY) >>> 2] = opts.quarantineBlocks;
-      u32[(ring + Debug.Q_HEAD) >>> 2] = 0;
-      u32[(ring + Debug.Q_COUNT) >>> 2] = 0;
-      u32[(ring + Debug.Q_BYTES) >>> 2] = 0;
-      u32[(ring + Debug.Q_MAX_BYTES) >>> 2] = opts.quarantineBytes;
-      u32[hq] = ring;
-      this.ring = ring;
-    }
+    this.ring = quarantine.openQuarantine(this);
   }
 
-  private u8: Uint8Array;
-  private u32: Uint32Array;
-  private f64: Float64Array;
+  /** @internal The memory's views, replaced when it grows (read by quarantine.ts too). */
+  u8: Uint8Array;
+  u32: Uint32Array;
+  f64: Float64Array;
 
   // -------------------------------------------------------------------------------------------
   // Allocation
@@ -398,9 +300,9 @@ export class DebugState {
   }
 
   /**
-   * Mark a checked block freed, fill it with 0xDD and put it in quarantine (or release it). The
-   * fill covers the trailing pad too, as CPython's does: in quarantine the block from p to its
-   * pad's end must read 0xDD.
+   * Mark a checked block freed, fill it with 0xDD and put it in quarantine (or release it:
+   * quarantine.ts). The fill covers the trailing pad too, as CPython's does: in quarantine the
+   * block from p to its pad's end must read 0xDD.
    */
   private retire(base: number, usable: number): void {
     const u8 = this.u8;
@@ -419,13 +321,14 @@ export class DebugState {
       if ((end & 7) !== 0) fillEnd(u8, this.u32, end, DEAD_BYTE, DEAD_I32);
     }
     if (this.ring === 0) {
-      this.release(base, code);
+      release(this, base, code);
       return;
     }
+    // The block's ring entry, written here (see quarantine.ts's header for why not there).
     const u32 = this.u32;
     const r = this.ring;
     const found = this.found;
-    if (u32[(r + Debug.Q_COUNT) >>> 2] === u32[(r + Debug.Q_CAPACITY) >>> 2]) this.evictOldest(found);
+    if (u32[(r + Debug.Q_COUNT) >>> 2] === u32[(r + Debug.Q_CAPACITY) >>> 2]) evictOldest(this, found);
     const cap = u32[(r + Debug.Q_CAPACITY) >>> 2];
     const count = u32[(r + Debug.Q_COUNT) >>> 2];
     // Ring positions wrap by a compare: V8's remainder by a variable costs far more.
@@ -436,7 +339,7 @@ export class DebugState {
     u32[(e + Debug.Q_ENTRY_USABLE) >>> 2] = usable;
     u32[(r + Debug.Q_COUNT) >>> 2] = count + 1;
     u32[(r + Debug.Q_BYTES) >>> 2] += u32[(base + Debug.SIZE) >>> 2];
-    while (u32[(r + Debug.Q_COUNT) >>> 2] > 0 && u32[(r + Debug.Q_BYTES) >>> 2] > u32[(r + Debug.Q_MAX_BYTES) >>> 2]) this.evictOldest(found);
+    while (u32[(r + Debug.Q_COUNT) >>> 2] > 0 && u32[(r + Debug.Q_BYTES) >>> 2] > u32[(r + Debug.Q_MAX_BYTES) >>> 2]) evictOldest(this, found);
     if (found.length !== 0) this.raiseAll(found);
   }
 
@@ -446,38 +349,9 @@ export class DebugState {
     for (const rep of reports) this.raise(rep);
   }
 
-  private release(base: number, code: number): void {
-    if (this.traced !== 0) {
-      const serial = this.u32[(base + Debug.SERIAL) >>> 2];
-      this.allocSites.delete(serial);
-      this.freeSites.delete(serial);
-    }
-    this.host.releasing(base);
-    (code === Fam.OBJ ? this.belowO : code === Fam.MEM ? this.belowM : this.belowR).free(base);
-  }
-
-  /** Take the oldest block out of quarantine: verify it still reads 0xDD, then release it. */
-  private evictOldest(found: CorruptionReport[]): void {
-    const u32 = this.u32;
-    const r = this.ring;
-    const head = u32[(r + Debug.Q_HEAD) >>> 2];
-    const e = r + Debug.Q_ENTRIES + Debug.Q_ENTRY * head;
-    const old = u32[e >>> 2];
-    u32[(r + Debug.Q_HEAD) >>> 2] = head + 1 === u32[(r + Debug.Q_CAPACITY) >>> 2] ? 0 : head + 1;
-    u32[(r + Debug.Q_COUNT) >>> 2]--;
-    u32[(r + Debug.Q_BYTES) >>> 2] -= u32[(old + Debug.SIZE) >>> 2];
-    const rep = this.verifyQuarantined(old, u32[(e + Debug.Q_ENTRY_USABLE) >>> 2], "quarantine");
-    if (rep) found.push(rep);
-    // Released even when damaged, so the heap stays consistent whatever onError does.
-    this.release(old, this.u8[old + Debug.FAMILY] & ~Debug.FREED_BIT);
-  }
-
   /** Empty the quarantine (each block verified, then released). */
   drainQuarantine(): void {
-    if (this.ring === 0) return;
-    const found: CorruptionReport[] = [];
-    while (this.u32[(this.ring + Debug.Q_COUNT) >>> 2] > 0) this.evictOldest(found);
-    for (const rep of found) this.raise(rep);
+    quarantine.drainQuarantine(this);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -576,19 +450,9 @@ export class DebugState {
     };
   }
 
-  private sitesOf(serial: number, base: number): { allocatedAt?: string; freedAt?: string; allocatedInThread?: number; freedInThread?: number } {
-    const a = this.u32[(base + Debug.ALLOC_SITE) >>> 2];
-    const f = this.u32[(base + Debug.FREE_SITE) >>> 2];
-    const mine = (w: number): boolean => this.traceTag !== 0 && (w & SITE_TAG_MASK) === this.traceTag;
-    const sites: { allocatedAt?: string; freedAt?: string; allocatedInThread?: number; freedInThread?: number } = {
-      allocatedAt: mine(a) ? this.allocSites.get(serial)?.stack : undefined,
-      freedAt: mine(f) ? this.freeSites.get(serial)?.stack : undefined,
-    };
-    if (this.threadId !== undefined) {
-      if (a >>> SITE_THREAD_SHIFT !== 0) sites.allocatedInThread = (a >>> SITE_THREAD_SHIFT) - 1;
-      if (f >>> SITE_THREAD_SHIFT !== 0) sites.freedInThread = (f >>> SITE_THREAD_SHIFT) - 1;
-    }
-    return sites;
+  /** The sites of the block at base, from its header's site words (sites.ts). */
+  private sitesOf(serial: number, base: number): BlockSites {
+    return this.sites.sitesOf(serial, this.u32[(base + Debug.ALLOC_SITE) >>> 2], this.u32[(base + Debug.FREE_SITE) >>> 2]);
   }
 
   /** A report; with `base` and `serial`, the traced sites are added (formatting stacks is costly). */
@@ -690,10 +554,10 @@ export class DebugState {
   }
 
   /**
-   * A quarantined block must still read 0xDD up to its pad's end (base + usable, the block
-   * below's usable bytes), lead pad intact. Returns a report or null.
+   * @internal A quarantined block must still read 0xDD up to its pad's end (base + usable, the block
+   * below's usable bytes), lead pad intact. Returns a report or null (quarantine.ts calls it on eviction).
    */
-  private verifyQuarantined(base: number, usable: number, op: string): CorruptionReport | null {
+  verifyQuarantined(base: number, usable: number, op: string): CorruptionReport | null {
     const u8 = this.u8;
     const u32 = this.u32;
     const p = base + Debug.HEADER;
@@ -781,48 +645,4 @@ export class DebugState {
     if (b === null) throw new InvalidPointerError("usableSize", p, "not-a-block", "not a live block");
     return b.size;
   }
-}
-
-/** The first frames of a stack outside pymalloc: where user code allocated (the C function that called malloc, for a wasm module). */
-function siteOf(stack: string | undefined): string {
-  if (!stack) return "(allocation site not recorded)";
-  const frames = stack
-    .split("\n")
-    .slice(1)
-    .map((l) => l.trim())
-    .filter((l) => !isOwnFrame(l));
-  return frames.slice(0, 3).join(" <- ") || "(unknown)";
-}
-
-/**
- * Blocks grouped by site, most bytes first: each block counts as `weight` blocks (1 when it has
- * none; a sampled block stands for the blocks its sample estimates, debug/sampling.ts).
- */
-export function groupBySite(blocks: Iterable<{ site: string; size: number; weight?: number }>): LeakSite[] {
-  const sites = new Map<string, LeakSite>();
-  for (const b of blocks) {
-    const w = b.weight ?? 1;
-    const g = sites.get(b.site) ?? { site: b.site, blocks: 0, bytes: 0 };
-    g.blocks += w;
-    g.bytes += w * b.size;
-    sites.set(b.site, g);
-  }
-  return [...sites.values()].sort((a, b) => b.bytes - a.bytes || b.blocks - a.blocks);
-}
-
-export function leakReport(blocks: LeakedBlock[]): LeakReport {
-  let totalBytes = 0;
-  for (const b of blocks) totalBytes += b.size;
-  const bySite = groupBySite(blocks);
-  return {
-    totalBlocks: blocks.length,
-    totalBytes,
-    bySite,
-    blocks,
-    toString() {
-      const lines = [`${blocks.length} live block(s), ${totalBytes} bytes, from ${bySite.length} site(s):`];
-      for (const s of bySite.slice(0, 20)) lines.push(`  ${String(s.bytes).padStart(10)} B in ${String(s.blocks).padStart(6)} block(s)  ${s.site}`);
-      return lines.join("\n");
-    },
-  };
 }

@@ -15,7 +15,7 @@
  * raw allocator: address, requested size, family, the recording handle's tag and a site id per
  * sampled block. Only what cannot live there, the captured stacks, lives in JS: each heap handle
  * keeps the stacks it captured in a table of its own, indexed by the site id stored in the heap
- * (as the debug hooks keep their sites, debug/hooks.ts). Another handle's site ids are not ours
+ * (as the debug hooks keep their sites, debug/sites.ts). Another handle's site ids are not ours
  * to resolve: those samples still count, under "(sampled in thread N)" or "(sampled by another
  * handle of this heap)". The countdown to the next sample is per handle and family (a JS field):
  * it is a random draw, not heap state.
@@ -30,7 +30,7 @@ import { H, Sample } from "../constants.js";
 import { badPointer, badSize, type BlockAllocator, type Family } from "../heap/families.js";
 import type { RawAllocator } from "../raw/tlsf.js";
 import type { Heap } from "../heap/heap.js";
-import { groupBySite, type LeakedBlock, type LeakReport } from "./hooks.js";
+import { groupBySite, type LeakedBlock, type LeakReport } from "./leaks.js";
 import { isOwnFrame } from "./report.js";
 import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "../threads/lock.js";

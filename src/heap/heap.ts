@@ -16,7 +16,9 @@ import {
   SlotState,
 } from "../constants.js";
 import { HeapCorruptionError, PymallocError, hex } from "../errors.js";
-import { DebugFamily, DebugState, HeapDebugHost, type DebugOptions, type LeakReport, leakReport } from "../debug/hooks.js";
+import { DebugFamily, DebugState, type DebugOptions } from "../debug/hooks.js";
+import { HeapDebugHost } from "../debug/host.js";
+import { leakReport, type LeakReport } from "../debug/leaks.js";
 import { Memory, MemoryViews, isSharedBuffer, type MemorySource } from "../memory/memory.js";
 import type { ObjectAllocator } from "../obmalloc/obmalloc.js";
 import { createObjectAllocator } from "../obmalloc/variants.js";

@@ -1,0 +1,88 @@
+/**
+ * debug/host.ts — what the debug hooks stand on: the heap below them.
+ *
+ * Owns: the DebugHost interface (the memory, the two words of state the hooks keep in it, and
+ * the allocator's view of a block) and its pymalloc answer, HeapDebugHost. A foreign allocator's
+ * answer is compat/foreign.ts's.
+ * Must not: read or write a debug block's header or pads (debug/hooks.ts), nor the quarantine
+ * ring's contents (debug/quarantine.ts): a host hands out and sizes blocks, nothing more.
+ */
+
+import { H } from "../constants.js";
+import type { Heap } from "../heap/heap.js";
+import { forEachLiveBlock } from "../introspect/walk.js";
+import type { Memory } from "../memory/memory.js";
+
+/**
+ * What the debug hooks need from the heap below them: its memory, two words of state in that
+ * memory, and the allocator's view of a block (usable size, validity, enumeration). A pymalloc
+ * heap answers from its own structures; a foreign allocator (compat/) from a live-block table.
+ */
+export interface DebugHost {
+  readonly memory: Memory;
+  /** u32 index of the debug allocation counter. */
+  readonly serialWord: number;
+  /** u32 index of the word holding the quarantine ring's address (0: none yet). */
+  readonly ringWord: number;
+  /** Alignment of the blocks below (the user pointer keeps it: the header is 32 bytes). */
+  readonly alignment: number;
+  /** Memory for the quarantine ring, from the raw allocator below; 0 when there is none. */
+  allocState(bytes: number): number;
+  /** A block was just obtained from below with `requested` bytes: its usable size. */
+  obtained(base: number, requested: number): number;
+  /** The block at base is about to be released below. */
+  releasing(base: number): void;
+  /** Usable bytes of a block known to be live. */
+  usableTrusted(base: number): number;
+  /** Usable bytes of the block at base; throws InvalidPointerError when it is not a live block. */
+  usableSize(base: number): number;
+  /** Usable bytes of the block at base, or 0 when it is not a live block (usableSize() says why). */
+  liveUsable(base: number): number;
+  /** Every live block below (quarantined ones included), with its size class (-1: none). */
+  forEachBlock(fn: (base: number, sizeClass: number) => void): void;
+}
+
+/**
+ * The debug host of a pymalloc heap: its header words, raw allocator and block walk. A class, not
+ * an object of closures: every heap's host then shares its methods, and V8 inlines them into the
+ * hooks (closures made anew for each heap left those calls uninlined once a second heap existed).
+ */
+export class HeapDebugHost implements DebugHost {
+  readonly memory: Memory;
+  readonly serialWord: number;
+  readonly ringWord: number;
+  readonly alignment: number;
+  private readonly heap: Heap;
+  private readonly oa: Heap["objectAllocator"];
+  constructor(heap: Heap) {
+    const hw = heap.heapBase >>> 2;
+    this.heap = heap;
+    this.oa = heap.objectAllocator;
+    this.memory = heap.memory;
+    this.serialWord = hw + H.SERIAL;
+    this.ringWord = hw + H.QUARANTINE;
+    this.alignment = 1 << this.oa.alignShift;
+  }
+  allocState(bytes: number): number {
+    return this.heap.rawAllocator.malloc(bytes);
+  }
+  obtained(base: number): number {
+    return this.oa.usableTrusted(base);
+  }
+  releasing(): void {}
+  usableTrusted(base: number): number {
+    return this.oa.usableTrusted(base);
+  }
+  usableSize(base: number): number {
+    return this.oa.usableSize(base);
+  }
+  liveUsable(base: number): number {
+    return this.oa.liveUsable(base);
+  }
+  forEachBlock(fn: (base: number, sizeClass: number) => void): void {
+    const ring = this.memory.views.u32[this.ringWord];
+    forEachLiveBlock(this.heap, (b) => {
+      if (b.address !== ring) fn(b.address, b.sizeClass);
+    });
+  }
+}

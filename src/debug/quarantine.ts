@@ -1,0 +1,77 @@
+/**
+ * debug/quarantine.ts — the quarantine: freed debug blocks held back from reuse (CPython has none).
+ *
+ * Owns: the ring of freed blocks in the heap's memory (a raw block whose address is the host's
+ * ring word; its layout is Debug.Q_* in constants.ts), made with its limits (quarantineBlocks,
+ * quarantineBytes); evicting the oldest block (verified first), draining, and releasing a block
+ * to the family below that allocated it. Functions over the handle's DebugState, which holds
+ * the views and the ring's address.
+ * Blocks enter the ring in DebugState.retire (debug/hooks.ts), which marks, fills and records a
+ * freed block and then writes its ring entry itself: V8 inlines a function by its bytecode size,
+ * and with the entry written here retire became small enough to be inlined into every free,
+ * crowding out the pad checks (+3.5% instructions an event in "debug", +5% in "malloc_debug").
+ * Must not: fill or check a block's bytes, nor capture stacks: the hooks do, in their own frames
+ * (report.ts's isOwnFrame leaves those out by file; verifyQuarantined() checks a leaving block).
+ */
+
+import { Debug } from "../constants.js";
+import type { CorruptionReport } from "./report.js";
+import { Fam, type DebugOptions, type DebugState } from "./hooks.js";
+
+/**
+ * The heap's quarantine ring: the one already in its memory (another handle made it), or a new
+ * one for opts.quarantineBlocks blocks; 0 when there is none (quarantineBlocks 0).
+ */
+export function openQuarantine(d: DebugState): number {
+  const host = d.host;
+  const opts = d.opts;
+  const hq = host.ringWord;
+  let ring = d.u32[hq];
+  if (ring === 0 && opts.quarantineBlocks > 0) {
+    ring = host.allocState(Debug.Q_ENTRIES + Debug.Q_ENTRY * opts.quarantineBlocks);
+    if (ring === 0) throw new RangeError("memory too small for the debug quarantine");
+    const u32 = d.u32;
+    u32[(ring + Debug.Q_CAPACITY) >>> 2] = opts.quarantineBlocks;
+    u32[(ring + Debug.Q_HEAD) >>> 2] = 0;
+    u32[(ring + Debug.Q_COUNT) >>> 2] = 0;
+    u32[(ring + Debug.Q_BYTES) >>> 2] = 0;
+    u32[(ring + Debug.Q_MAX_BYTES) >>> 2] = opts.quarantineBytes;
+    u32[hq] = ring;
+  }
+  return ring;
+}
+
+/** Give a block back to the family below that allocated it (`code`: its family byte). */
+export function release(d: DebugState, base: number, code: number): void {
+  if (d.traced !== 0) {
+    const serial = d.u32[(base + Debug.SERIAL) >>> 2];
+    d.allocSites.delete(serial);
+    d.freeSites.delete(serial);
+  }
+  d.host.releasing(base);
+  (code === Fam.OBJ ? d.belowO : code === Fam.MEM ? d.belowM : d.belowR).free(base);
+}
+
+/** Take the oldest block out of quarantine: verify it still reads 0xDD, then release it. */
+export function evictOldest(d: DebugState, found: CorruptionReport[]): void {
+  const u32 = d.u32;
+  const r = d.ring;
+  const head = u32[(r + Debug.Q_HEAD) >>> 2];
+  const e = r + Debug.Q_ENTRIES + Debug.Q_ENTRY * head;
+  const old = u32[e >>> 2];
+  u32[(r + Debug.Q_HEAD) >>> 2] = head + 1 === u32[(r + Debug.Q_CAPACITY) >>> 2] ? 0 : head + 1;
+  u32[(r + Debug.Q_COUNT) >>> 2]--;
+  u32[(r + Debug.Q_BYTES) >>> 2] -= u32[(old + Debug.SIZE) >>> 2];
+  const rep = d.verifyQuarantined(old, u32[(e + Debug.Q_ENTRY_USABLE) >>> 2], "quarantine");
+  if (rep) found.push(rep);
+  // Released even when damaged, so the heap stays consistent whatever onError does.
+  release(d, old, d.u8[old + Debug.FAMILY] & ~Debug.FREED_BIT);
+}
+
+/** Empty the quarantine (each block verified, then released). */
+export function drainQuarantine(d: DebugState): void {
+  if (d.ring === 0) return;
+  const found: CorruptionReport[] = [];
+  while (d.u32[(d.ring + Debug.Q_COUNT) >>> 2] > 0) evictOldest(d, found);
+  for (const rep of found) d.raise(rep);
+}

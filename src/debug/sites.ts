@@ -1,0 +1,58 @@
+/**
+ * debug/sites.ts — the allocation and free sites a debug handle records (traceAllocations).
+ *
+ * Owns: the site word written to a debug block's header (the recording thread, and a tag that
+ * marks the sites this handle recorded), the stacks captured at each allocation and free (JS
+ * objects: a diagnostic cache by block serial, never heap state), and reading a block's sites
+ * back for a report.
+ * Must not: capture stacks itself. The hooks capture them in their own frames (debug/hooks.ts),
+ * which report.ts's isOwnFrame leaves out by file: a frame of this file would show in every
+ * report and leak listing. Nor read or write the heap: the hooks pass the header's words.
+ */
+
+/** Site words: thread id + 1 above this bit, the recording instance's tag below. */
+const SITE_THREAD_SHIFT = 20;
+const SITE_TAG_MASK = (1 << SITE_THREAD_SHIFT) - 1;
+
+/** A block's sites, as a report carries them. */
+export interface BlockSites {
+  allocatedAt?: string;
+  freedAt?: string;
+  allocatedInThread?: number;
+  freedInThread?: number;
+}
+
+/** The sites of one debug handle (DebugState.sites). */
+export class SiteLog {
+  /** Stacks by block serial: where each block was allocated and freed (when traced here). */
+  readonly allocSites = new Map<number, Error>();
+  readonly freeSites = new Map<number, Error>();
+  /**
+   * Written to a header's site words: bits 20-31 the thread id + 1, bits 0-19 a tag marking
+   * the sites this instance recorded (0 when it records none).
+   */
+  readonly siteWord: number;
+  readonly traceTag: number;
+  /** Thread id of this handle, when threads share the heap. */
+  readonly threadId: number | undefined;
+
+  constructor(traced: number, threadId: number | undefined) {
+    this.threadId = threadId;
+    this.traceTag = traced !== 0 ? 1 + Math.floor(Math.random() * (SITE_TAG_MASK - 1)) : 0;
+    this.siteWord = ((((threadId ?? 0) + 1) << SITE_THREAD_SHIFT) | this.traceTag) >>> 0;
+  }
+
+  /** The sites of block `serial`, from its header's site words `a` (allocation) and `f` (free). */
+  sitesOf(serial: number, a: number, f: number): BlockSites {
+    const mine = (w: number): boolean => this.traceTag !== 0 && (w & SITE_TAG_MASK) === this.traceTag;
+    const sites: BlockSites = {
+      allocatedAt: mine(a) ? this.allocSites.get(serial)?.stack : undefined,
+      freedAt: mine(f) ? this.freeSites.get(serial)?.stack : undefined,
+    };
+    if (this.threadId !== undefined) {
+      if (a >>> SITE_THREAD_SHIFT !== 0) sites.allocatedInThread = (a >>> SITE_THREAD_SHIFT) - 1;
+      if (f >>> SITE_THREAD_SHIFT !== 0) sites.freedInThread = (f >>> SITE_THREAD_SHIFT) - 1;
+    }
+    return sites;
+  }
+}
