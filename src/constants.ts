@@ -187,7 +187,7 @@ export const enum SlotState {
   LIVE = 1,
 }
 export const DEFAULT_MAX_THREADS = 64;
-/** Thread ids share a debug site word with a 20-bit trace tag (debug/hooks.ts): 12 bits. */
+/** Thread ids share a debug site word with a 20-bit trace tag (debug/sites.ts): 12 bits. */
 export const MAX_MAX_THREADS = 4000;
 
 // ---------------------------------------------------------------------------------------------

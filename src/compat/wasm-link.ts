@@ -33,8 +33,8 @@ const ALLOC_IMPORTS = ["malloc", "free", "calloc", "realloc"];
  * The prefix of the fast path's function names in a linked module: `pymalloc.malloc`,
  * `pymalloc.free`, `pymalloc.calloc`, `pymalloc.realloc`, `pymalloc.init`, `pymalloc.divert`
  * (its exports), `pymalloc.f<index>` (the others, by their index in the merge-ready build). The
- * debug modes drop the wasm frames so named from a block's allocation site (debug/hooks.ts,
- * siteOf), which then starts at the C function that called malloc.
+ * debug modes drop the wasm frames so named from a block's allocation site (debug/report.ts,
+ * isOwnFrame; debug/leaks.ts, siteOf), which then starts at the C function that called malloc.
  */
 export const FAST_PATH_NAME_PREFIX = "pymalloc.";
 
