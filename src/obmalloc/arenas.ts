@@ -6,10 +6,10 @@
  * an empty pool's return to its arena (returnPool) and an entirely free arena's to the raw
  * allocator (releaseArena, releaseFreeArenas, releaseKept), the usable_arenas order and
  * nfp2lasta, blank pool headers (blankPool), and the pool map (isOurs, markMap, its high part).
- * Also: ArenaAllocator holds the fields and the constructor of the whole object allocator (the
- * layers above add methods only), so that the object's shape, which V8 compiles the fast paths
- * against, is what one class made it; the thread slot addresses (slotBase, sentinel...) that
- * the constructor needs.
+ * ArenaAllocator also holds the fields and the constructor of every layer (the layers above add
+ * methods only: one constructor makes the object's shape, which V8 compiles the fast paths
+ * against, as when the allocator was one class), and the thread slots' addresses (slotBase,
+ * sentinel...) that the constructor needs.
  *
  * The layers, each a class over the one before: ArenaAllocator (here), SubPoolAllocator
  * (obmalloc/subpools.ts), RemoteAllocator (obmalloc/remote.ts: threads), ObjectAllocator
@@ -20,7 +20,19 @@
  * sub-pools (subpools.ts), touch raw chunk headers (the raw allocator owns them).
  */
 
-import { HOLE_ARENA_SHIFT, ONE_POOL_ARENAS, HeapFlag, classSize, sizeClasses, usedSentinel, Arena, H, Pool, Slot, SubPool } from "../constants.js";
+import {
+  HOLE_ARENA_SHIFT,
+  ONE_POOL_ARENAS,
+  HeapFlag,
+  classSize,
+  sizeClasses,
+  usedSentinel,
+  Arena,
+  H,
+  Pool,
+  Slot,
+  SubPool,
+} from "../constants.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 import type { Memory, Views } from "../memory/memory.js";
 import type { RawAllocator } from "../raw/tlsf.js";

@@ -10,16 +10,19 @@
  *
  * Where each concept lives (one file each, after mimalloc's src/: page.c, segment.c, alloc.c,
  * free.c; each file a class over the one before, its header saying what it owns):
- * - obmalloc/arenas.ts, ArenaAllocator: the fields and the constructor of every layer, arenas,
- *   the usable_arenas order and nfp2lasta, the pool map.
+ * - obmalloc/arenas.ts, ArenaAllocator: the fields and the constructor of every layer, arenas
+ *   (taking a pool slot, giving an empty pool back: returnPool), the usable_arenas order and
+ *   nfp2lasta, the pool map.
  * - obmalloc/subpools.ts, SubPoolAllocator: sub-pools, the young classes' spares, a block's
- *   pool (poolOf), giving an empty pool back (returnPool).
+ *   pool (poolOf), an empty pool leaving its class (leaveClass).
  * - obmalloc/remote.ts, RemoteAllocator: threads: the lock, frees into other threads' pools
  *   (remote and delayed), orphans, collect().
  * - obmalloc/obmalloc.ts (this file), ObjectAllocator: malloc, free, realloc, usedpools.
  * - obmalloc/variants.ts: the subclasses a heap's options pick, and the factory.
- * A lower layer calls up through abstract methods (linkPool, free...), which V8 resolves as it
- * does any method of one class: the split costs the fast paths nothing.
+ * A lower layer calls up through abstract methods (linkPool, free...), which V8 resolves like
+ * any other method. Every function kept its bytecode in the split but returnPool (see there),
+ * so V8 inlines the fast paths as it did when this was one class: mind that when moving code
+ * between these files (an imported helper, for one, costs its callers bytecode: brokenPool).
  *
  * Design, in CPython's terms:
  * - A request of n bytes uses size class (n - 1) >> 4: 32 classes of 16..512 bytes (with the

@@ -5,7 +5,8 @@
  * heap's lock for shared work (enter, leave), a block freed by a thread that does not own its
  * pool (freeForeign: the pool's REMOTE list, the owner's DELAYED list when the pool is FULL,
  * or an orphan pool under the lock), the owner taking such blocks back (takeRemote,
- * absorbRemote, takeDelayed, markFull), orphan pools (orphanSlot, adoptPool), and collect().
+ * absorbRemote, takeDelayed, markFull), orphan pools (orphanSlot, adoptPool), and collect()
+ * (without threads too: the empty pools kept, the free arenas).
  *
  * Must not: take the lock or do an atomic operation on a path a heap without threads runs per
  * call (malloc's and free's fast paths are obmalloc.ts's and the same with threads), or touch

@@ -18,9 +18,9 @@ import { HeapCorruptionError, hex } from "../errors.js";
 import { ArenaAllocator } from "./arenas.js";
 
 /**
- * A pool header word found damaged on a list edit (out of line). A function of this module, as
- * in obmalloc.ts, whose usedpools edits V8 inlines into free()'s callers: an imported one costs
- * each call site 3 bytes of bytecode (a hole check).
+ * A pool header word found damaged on a list edit (out of line). Declared here and in
+ * obmalloc.ts, not imported: an imported function costs each call site 3 bytes of bytecode (a
+ * hole check), and obmalloc.ts's callers are in what V8 inlines into free()'s callers.
  */
 function brokenPool(pool: number, off: number, field: string, why: string): never {
   throw new HeapCorruptionError(pool + off, `pool ${hex(pool)}: ${why}`, field);
@@ -28,6 +28,10 @@ function brokenPool(pool: number, off: number, field: string, why: string): neve
 
 /** The object allocator's second layer: sub-pools (over ArenaAllocator's arenas). */
 export abstract class SubPoolAllocator extends ArenaAllocator {
+  // -------------------------------------------------------------------------------------------
+  // A block's pool or sub-pool
+  // -------------------------------------------------------------------------------------------
+
   /**
    * The header of the pool (or sub-pool) that address p of our pools lies in: p masked with the
    * pool size, then, when that header says the slot is cut into sub-pools, with their size (the
