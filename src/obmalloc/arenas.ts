@@ -1,0 +1,505 @@
+/**
+ * obmalloc/arenas.ts — the object allocator's arenas and pool map, and the fields of every layer.
+ *
+ * Owns: arenas (a raw chunk that is exactly its pools, its header in the tail of the last
+ * pool), taking a pool slot from the fullest usable arena (takeSlot) or a new one (newArena),
+ * an empty pool's return to its arena (returnPool) and an entirely free arena's to the raw
+ * allocator (releaseArena, releaseFreeArenas, releaseKept), the usable_arenas order and
+ * nfp2lasta, blank pool headers (blankPool), and the pool map (isOurs, markMap, its high part).
+ * ArenaAllocator also holds the fields and the constructor of every layer (the layers above add
+ * methods only: one constructor makes the object's shape, which V8 compiles the fast paths
+ * against, as when the allocator was one class), and the thread slots' addresses (slotBase,
+ * sentinel...) that the constructor needs.
+ *
+ * The layers, each a class over the one before: ArenaAllocator (here), SubPoolAllocator
+ * (obmalloc/subpools.ts), RemoteAllocator (obmalloc/remote.ts: threads), ObjectAllocator
+ * (obmalloc/obmalloc.ts: malloc, free, realloc, usedpools; the design comment), and the
+ * variants (obmalloc/variants.ts).
+ *
+ * Must not: touch a pool's blocks, class or usedpools links (obmalloc.ts), cut pool slots into
+ * sub-pools (subpools.ts), touch raw chunk headers (the raw allocator owns them).
+ */
+
+import {
+  HOLE_ARENA_SHIFT,
+  ONE_POOL_ARENAS,
+  HeapFlag,
+  classSize,
+  sizeClasses,
+  usedSentinel,
+  Arena,
+  H,
+  Pool,
+  Slot,
+  SubPool,
+} from "../constants.js";
+import { HeapCorruptionError, hex } from "../errors.js";
+import type { Memory, Views } from "../memory/memory.js";
+import type { RawAllocator } from "../raw/tlsf.js";
+import type { SharedLock } from "../threads/lock.js";
+
+export interface ObjectAllocatorOptions {
+  /** This thread's slot (threads; default 0). */
+  slot?: number;
+  /** The heap's lock, for an allocator that takes it itself (pymalloc mode with threads). */
+  lock?: SharedLock;
+  /**
+   * false: serve nothing from pools, only pass every call to the raw allocator (under the lock
+   * when given). The raw family, and every family in "malloc" mode, use such an allocator, so
+   * that all release-mode families are one class over one class: call sites stay monomorphic.
+   */
+  small?: boolean;
+}
+
+/** The object allocator's lowest layer: its fields and constructor, arenas and the pool map. */
+export abstract class ArenaAllocator {
+  u8: Uint8Array;
+  u32: Uint32Array;
+  i32: Int32Array;
+  /** For calloc's zeroing (heap/families.ts). */
+  f64: Float64Array;
+  readonly memory: Memory;
+  readonly raw: RawAllocator;
+  readonly poolShift: number;
+  readonly poolSize: number;
+  readonly poolMask: number;
+  readonly arenaShift: number;
+  readonly arenaSize: number;
+  readonly poolsPerArena: number;
+  /** This thread's slot (0 without threads); pools it allocates from carry it as OWNER. */
+  readonly owner: number;
+  /** Address of thread slot 0. */
+  readonly slotsBase: number;
+  /** Slots in the header: 1 without threads, else maxThreads + 1 (the last holds orphans). */
+  readonly nSlots: number;
+  /** The slot of orphan pools (-1 without threads). */
+  readonly orphan: number;
+  /** Whether several threads share the heap (pools have owners, frees may be remote). */
+  readonly threaded: boolean;
+  /** Address of this slot's usedpools entry 0; the sentinel of class c is usedBase + 8c - 8. */
+  readonly usedBase: number;
+  /** Word index of this slot's DELAYED list head. */
+  readonly wDelayed: number;
+  readonly wUsable: number;
+  readonly wNfp: number;
+  readonly wCounters: number;
+  readonly wTop: number;
+  /** Word index of the sub-pool table (SubPool): free sub-pool list heads, then HELD per class. */
+  readonly wSub: number;
+  /** Whether young size classes take sub-pools (createHeap's subPools, HeapFlag.WHOLE_POOLS clear). */
+  readonly subPools: boolean;
+  /** Address of the pool map's low part (in the header: the slots below 2^POOL_MAP_LOW_SHIFT). */
+  readonly mapBase: number;
+  /** Bytes of the low part (0 for an allocator without small blocks: nothing is ours). */
+  readonly mapBytes: number;
+  /** Bytes of both parts (0 without small blocks): slot bytes from mapBytes up are the high part's. */
+  readonly mapEnd: number;
+  /** Word index of H.POOL_MAP_HIGH: the high part's address, 0 until an arena reaches past the low part. */
+  readonly wMapHigh: number;
+  /** Bytes of the low part and of both, as the header has them (mapBytes and mapEnd are 0 without small blocks; arena work uses these). */
+  private readonly mapLow: number;
+  private readonly mapAll: number;
+  /** Small blocks are aligned to 2^alignShift bytes (4: 16 bytes, 3: 8 bytes); class c holds (c + 1) << alignShift. */
+  readonly alignShift: number;
+  /** Size classes served from pools (32 or 64), or 0 for an allocator that passes all to the raw one. */
+  readonly nClasses: number;
+  /**
+   * Bytes a sub-pool needs to be used: its header and one block of the largest class. Only a
+   * slot's last sub-pool can have less (the arena header sits in the tail of an arena's last
+   * pool); with this much it is used like the others, its blocks ending before that header.
+   */
+  readonly minSubRoom: number;
+  /**
+   * The heap's lock, when this allocator takes it itself for shared work (pymalloc mode with
+   * threads). Undefined without threads, and in the debug modes, whose families hold the lock
+   * around every call already.
+   */
+  readonly lock: SharedLock | undefined;
+  /** Whether this thread holds the lock through enter() (JS state of this thread only). */
+  protected holding = false;
+  /** Set by detach(): this handle's slot is gone. */
+  detached = false;
+
+  constructor(mem: Memory, raw: RawAllocator, heapBase: number, opts: ObjectAllocatorOptions = {}) {
+    const slot = opts.slot ?? 0;
+    const lock = opts.lock;
+    this.memory = mem;
+    this.u8 = mem.views.u8;
+    this.u32 = mem.views.u32;
+    this.i32 = mem.views.i32;
+    this.f64 = mem.views.f64;
+    this.raw = raw;
+    raw.onFull = () => this.releaseKept();
+    this.lock = lock;
+    const hw = heapBase >>> 2;
+    const u32 = this.u32;
+    this.poolShift = u32[hw + H.POOL_SHIFT];
+    this.arenaShift = u32[hw + H.ARENA_SHIFT];
+    this.poolSize = 1 << this.poolShift;
+    this.poolMask = this.poolSize - 1;
+    this.arenaSize = 2 ** this.arenaShift;
+    this.poolsPerArena = 1 << (this.arenaShift - this.poolShift);
+    const maxThreads = u32[hw + H.MAX_THREADS];
+    this.threaded = maxThreads !== 0;
+    this.nSlots = this.threaded ? maxThreads + 1 : 1;
+    this.orphan = this.threaded ? maxThreads : -1;
+    this.owner = slot;
+    this.slotsBase = heapBase + u32[hw + H.THREAD_SLOTS];
+    this.usedBase = this.usedBaseOf(slot);
+    this.wDelayed = (this.slotBase(slot) + Slot.DELAYED) >>> 2;
+    this.wUsable = hw + H.USABLE_ARENAS;
+    this.wNfp = (heapBase + u32[hw + H.NFP2LASTA]) >>> 2;
+    this.wCounters = hw + H.NARENAS_CURRENT;
+    this.wTop = hw + H.TOP;
+    this.wSub = (heapBase + u32[hw + H.SUBPOOLS]) >>> 2;
+    this.subPools = (u32[hw + H.FLAGS] & HeapFlag.WHOLE_POOLS) === 0;
+    this.mapBase = heapBase + u32[hw + H.POOL_MAP];
+    // Without small blocks, no address is ours: every call goes to the raw allocator.
+    const small = opts.small ?? true;
+    this.mapBytes = small ? u32[hw + H.POOL_MAP_BYTES] : 0;
+    this.mapLow = u32[hw + H.POOL_MAP_BYTES];
+    this.mapAll = this.mapLow + u32[hw + H.POOL_MAP_HIGH_BYTES];
+    this.mapEnd = small ? this.mapAll : 0;
+    this.wMapHigh = hw + H.POOL_MAP_HIGH;
+    this.alignShift = u32[hw + H.ALIGN_SHIFT];
+    this.nClasses = small ? sizeClasses(this.alignShift) : 0;
+    this.minSubRoom = Pool.OVERHEAD + classSize(sizeClasses(this.alignShift) - 1, this.alignShift);
+    const take = (v: Views): void => {
+      this.u8 = v.u8;
+      this.u32 = v.u32;
+      this.i32 = v.i32;
+      this.f64 = v.f64;
+    };
+    // Stored a second time now: V8 takes a field stored only once for a constant, and its first
+    // later store (the memory's first growth) deoptimizes every function compiled with it.
+    take(mem.views);
+    mem.onGrow(take);
+  }
+
+  /** Address of thread slot k. */
+  slotBase(k: number): number {
+    return this.slotsBase + k * Slot.BYTES;
+  }
+
+  /** Address of slot k's usedpools entry 0. */
+  usedBaseOf(k: number): number {
+    return this.slotBase(k) + Slot.USEDPOOLS;
+  }
+
+  /** The sentinel pseudo-pool of size class idx in this thread's usedpools. */
+  sentinel(idx: number): number {
+    return usedSentinel(this.usedBase, idx);
+  }
+
+  /** The sentinel pseudo-pool of size class idx in thread slot k's usedpools. */
+  sentinelOf(k: number, idx: number): number {
+    return usedSentinel(this.usedBaseOf(k), idx);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The pool map
+  // -------------------------------------------------------------------------------------------
+
+  /** Whether p lies in the pools of one of our arenas (O(1), reads only the pool map). */
+  isOurs(p: number): boolean {
+    const q = p >>> this.poolShift;
+    const i = q >>> 3;
+    if (i < this.mapBytes) return ((this.u8[this.mapBase + i] >>> (q & 7)) & 1) !== 0;
+    return i < this.mapEnd && this.isOursHigh(q);
+  }
+
+  /**
+   * isOurs() of pool slot q past the low part of the map: its bit in the high part, whose address
+   * is read from the header each time (with threads, another thread may have just made it and
+   * grown the memory for it: views refreshed then).
+   */
+  private isOursHigh(q: number): boolean {
+    const hi = this.u32[this.wMapHigh];
+    if (hi === 0) return false;
+    const at = hi + (q >>> 3) - this.mapBytes;
+    if (at >= this.u8.length) this.memory.refresh();
+    return ((this.u8[at] >>> (q & 7)) & 1) !== 0;
+  }
+
+  /**
+   * The pool map's high part, for an arena past its low part: a raw chunk flagged as the object
+   * allocator's (the raw allocator's free() refuses it), zeroed, its address in H.POOL_MAP_HIGH
+   * (written last: with threads, others read it without the lock). False when memory is short.
+   */
+  private makeMapHigh(): boolean {
+    const bytes = this.mapAll - this.mapLow;
+    const hi = bytes === 0 ? 0 : this.raw.mallocInternal(bytes);
+    if (hi === 0) return false;
+    this.u32[this.wMapHigh] = hi;
+    return true;
+  }
+
+  /** Set or clear the pool map bits of the arena of `pools` pools whose first pool is at `first`. */
+  private markMap(first: number, pools: number, on: boolean): void {
+    const u8 = this.u8;
+    const q0 = first >>> this.poolShift;
+    const high = this.u32[this.wMapHigh];
+    if ((q0 + pools - 1) >>> 3 >= this.mapLow && (high === 0 || high + this.mapAll - this.mapLow > this.u8.length))
+      throw new HeapCorruptionError(this.wMapHigh * 4, `an arena lies past the pool map's low part, and its high part is at ${hex(high)}`, "H.POOL_MAP_HIGH");
+    const hi = high - this.mapLow;
+    for (let q = q0; q < q0 + pools; q++) {
+      const i = (q >>> 3 < this.mapLow ? this.mapBase : hi) + (q >>> 3);
+      u8[i] = on ? u8[i] | (1 << (q & 7)) : u8[i] & ~(1 << (q & 7));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Taking a pool slot: the usable_arenas order, new arenas
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Take a pool slot from the fullest usable arena (a new arena when none): its address, its
+   * header words as they were (a free pool keeps its class and free list: idx, the class it is
+   * for, says whether that list is checked for reuse), or 0 when no arena can be had.
+   */
+  protected takeSlot(idx: number): number {
+    let u32 = this.u32;
+    const wN = this.wNfp;
+    let ao = u32[this.wUsable];
+    if (ao === 0) {
+      ao = this.newArena();
+      if (ao === 0) return 0;
+      u32 = this.u32;
+      u32[this.wUsable] = ao;
+      u32[wN + u32[(ao + Arena.NFREEPOOLS) >>> 2]] = ao;
+    }
+    this.arenaOf(0, ao, this.wUsable * 4, "H.USABLE_ARENAS");
+    let pool = u32[(ao + Arena.FREEPOOLS) >>> 2];
+    if (pool !== 0) {
+      // A free pool of this arena, empty; if it keeps a free list of this class, that list's head.
+      if ((pool & this.poolMask) !== 0 || !this.isOurs(pool) || u32[(pool + Pool.ARENA) >>> 2] !== ao || u32[pool >>> 2] !== 0 || u32[(pool + Pool.SUB) >>> 2] !== 0)
+        throw new HeapCorruptionError(ao + Arena.FREEPOOLS, `arena's free-pool list holds ${hex(pool)}, no free pool of it`, "Arena.FREEPOOLS");
+      if (idx < this.nClasses && u32[(pool + Pool.SZIDX) >>> 2] === idx) this.checkKeptList(pool, idx, ao);
+      u32[(ao + Arena.FREEPOOLS) >>> 2] = u32[(pool + Pool.NEXT) >>> 2];
+    } else {
+      pool = u32[(ao + Arena.POOL_ADDRESS) >>> 2];
+      u32[(ao + Arena.POOL_ADDRESS) >>> 2] = pool + this.poolSize;
+    }
+    const nf = u32[(ao + Arena.NFREEPOOLS) >>> 2];
+    if (u32[wN + nf] === ao) u32[wN + nf] = 0;
+    if (nf > 1) u32[wN + nf - 1] = ao;
+    u32[(ao + Arena.NFREEPOOLS) >>> 2] = nf - 1;
+    if (nf === 1) {
+      const nx = u32[(ao + Arena.NEXT) >>> 2];
+      u32[this.wUsable] = nx;
+      if (nx !== 0) u32[(nx + Arena.PREV) >>> 2] = 0;
+      u32[(ao + Arena.NEXT) >>> 2] = 0;
+    }
+    return pool;
+  }
+
+  /**
+   * ao, read from the word at `at` (field `what`) of pool (0: none), when it is an arena header
+   * (its magic says so, and it is that pool's arena); else HeapCorruptionError.
+   */
+  private arenaOf(pool: number, ao: number, at: number, what: string): number {
+    if (this.u32[(ao + Arena.MAGIC) >>> 2] !== ((Arena.MAGIC_VALUE ^ ao) >>> 0) || (pool !== 0 && (pool < this.u32[(ao + Arena.FIRST) >>> 2] || pool >= ao)))
+      throw new HeapCorruptionError(at, `${hex(ao)} is no arena header${pool !== 0 ? ` of pool ${hex(pool)}` : ""}`, what);
+    return ao;
+  }
+
+  /**
+   * A free pool about to be reused for class idx with the free list it kept: its header must
+   * be that of such a pool (size words, next offset) and its list head a carved block (the rest
+   * is checked as blocks are popped: mallocIn).
+   */
+  private checkKeptList(pool: number, idx: number, ao: number): void {
+    const u32 = this.u32;
+    const size = classSize(idx, this.alignShift);
+    const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
+    const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
+    const off = fb - pool - Pool.OVERHEAD;
+    if (
+      u32[(pool + Pool.SIZE) >>> 2] !== size ||
+      u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] !== Math.min(this.poolSize, ao - pool) - size ||
+      no < Pool.OVERHEAD + size ||
+      no > u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] + size ||
+      (no - Pool.OVERHEAD) % size !== 0 ||
+      off < 0 ||
+      fb >= pool + no ||
+      off % size !== 0
+    )
+      throw new HeapCorruptionError(pool, `free pool ${hex(pool)} of class ${idx} has a damaged header or list head`, "Pool.FREEBLOCK");
+  }
+
+  /** The header of the arena whose first pool (its raw chunk's payload) is at first. */
+  arenaHeader(first: number): number {
+    return first + this.raw.usable(first) - Arena.OVERHEAD;
+  }
+
+  private newArena(): number {
+    // From a hole in the raw heap, if one holds half an arena's pools at least; else from the top.
+    // Arenas come by demand: the first ONE_POOL_ARENAS hold one pool each, the next two, then
+    // four..., up to poolsPerArena (a small heap's top stays near what it uses). By the
+    // high-water mark of arenas, not the count: a heap that shrank takes whole arenas again, not
+    // small ones that come and go as its pools do. (subPools: false: whole arenas from the first.)
+    const ppa0 = this.poolsPerArena;
+    const hw = this.u32[this.wCounters + 3];
+    const top = !this.subPools ? ppa0 : hw < ONE_POOL_ARENAS ? 1 : Math.min(ppa0, 2 ** Math.min(30, hw - ONE_POOL_ARENAS + 1));
+    const first = this.raw.mallocArena(Math.max(1, Math.min(top, ppa0 >>> HOLE_ARENA_SHIFT)), ppa0, top, this.poolSize);
+    if (first === 0) return 0;
+    const ppa = this.raw.arenaPools;
+    // Past the map's low part: its high part first (taken once, never given back).
+    if (((first >>> this.poolShift) + ppa - 1) >>> 3 >= this.mapLow && this.u32[this.wMapHigh] === 0 && !this.makeMapHigh()) {
+      this.raw.freeArena(first);
+      return 0;
+    }
+    const u32 = this.u32;
+    const a = this.arenaHeader(first);
+    u32[(a + Arena.NFREEPOOLS) >>> 2] = ppa;
+    u32[(a + Arena.NTOTALPOOLS) >>> 2] = ppa;
+    u32[(a + Arena.FREEPOOLS) >>> 2] = 0;
+    u32[(a + Arena.NEXT) >>> 2] = 0;
+    u32[(a + Arena.PREV) >>> 2] = 0;
+    u32[(a + Arena.POOL_ADDRESS) >>> 2] = first;
+    u32[(a + Arena.MAGIC) >>> 2] = Arena.MAGIC_VALUE ^ a;
+    u32[(a + Arena.FIRST) >>> 2] = first;
+    // Pool headers start blank, so a stray free into a never-used pool is recognised.
+    for (let i = 0, pool = first; i < ppa; i++, pool += this.poolSize) this.blankPool(pool, a, 0);
+    this.markMap(first, ppa, true);
+    const w = this.wCounters;
+    u32[w]++; // current
+    u32[w + 1]++; // allocated in total
+    if (u32[w] > u32[w + 3]) u32[w + 3] = u32[w]; // high water
+    return a;
+  }
+
+  /**
+   * Write a blank header at pool (a pool, or a sub-pool of 2^sub bytes; sub 0: a whole pool) of the
+   * arena whose header is ao: no class, no blocks, nothing carved (every free into it fails the
+   * carved-range test), no owner. newArena's pools, a slot cut into sub-pools, a slot given back.
+   */
+  protected blankPool(pool: number, ao: number, sub: number): void {
+    const u32 = this.u32;
+    u32[(pool + Pool.COUNT) >>> 2] = 0;
+    u32[(pool + Pool.SZIDX) >>> 2] = Pool.SZIDX_NONE;
+    u32[(pool + Pool.ARENA) >>> 2] = ao;
+    u32[(pool + Pool.FREEBLOCK) >>> 2] = 0;
+    u32[(pool + Pool.NEXTOFFSET) >>> 2] = Pool.OVERHEAD;
+    u32[(pool + Pool.OWNER) >>> 2] = 0;
+    u32[(pool + Pool.REMOTE) >>> 2] = 0;
+    u32[(pool + Pool.SUB) >>> 2] = sub;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Giving pools and arenas back
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Give the empty pool (or sub-pool) back: to its arena, or onto the free sub-pool list (its
+   * slot back to the arena when it was the slot's last in use). spare: free() emptied it, and a
+   * sub-pool may stay listed as its class's spare instead (keepSpare). Its leaving its class
+   * (usedpools, SubPool.HELD, sub-pools) is SubPoolAllocator.leaveClass, the rest is the
+   * arena's. (One function, called: split the other way, the part that free() calls was small
+   * enough for V8 to inline into free(), and free() no longer fitted into the replay loop.)
+   */
+  protected returnPool(pool: number, spare: boolean): void {
+    pool = this.leaveClass(pool, spare);
+    if (pool === 0) return;
+    const u32 = this.u32;
+    const ao = this.arenaOf(pool, u32[(pool + Pool.ARENA) >>> 2], pool + Pool.ARENA, "Pool.ARENA");
+    u32[(pool + Pool.NEXT) >>> 2] = u32[(ao + Arena.FREEPOOLS) >>> 2];
+    u32[(ao + Arena.FREEPOOLS) >>> 2] = pool;
+    const wN = this.wNfp;
+    const nf = u32[(ao + Arena.NFREEPOOLS) >>> 2];
+    if (nf === 0) {
+      // The arena was full, so not usable: it now has the fewest free pools and leads the list.
+      const head = u32[this.wUsable];
+      u32[(ao + Arena.NEXT) >>> 2] = head;
+      u32[(ao + Arena.PREV) >>> 2] = 0;
+      if (head !== 0) u32[(head + Arena.PREV) >>> 2] = ao;
+      u32[this.wUsable] = ao;
+      u32[(ao + Arena.NFREEPOOLS) >>> 2] = 1;
+      if (u32[wN + 1] === 0) u32[wN + 1] = ao;
+    } else {
+      const lastnf = u32[wN + nf];
+      if (lastnf === ao) {
+        const pv = u32[(ao + Arena.PREV) >>> 2];
+        u32[wN + nf] = pv !== 0 && u32[(pv + Arena.NFREEPOOLS) >>> 2] === nf ? pv : 0;
+      }
+      u32[(ao + Arena.NFREEPOOLS) >>> 2] = nf + 1;
+      if (lastnf !== ao) {
+        // Keep the order: move ao to just after the last arena that still has nf free pools.
+        this.unlinkArena(ao);
+        const nx = u32[(lastnf + Arena.NEXT) >>> 2];
+        u32[(ao + Arena.PREV) >>> 2] = lastnf;
+        u32[(ao + Arena.NEXT) >>> 2] = nx;
+        u32[(lastnf + Arena.NEXT) >>> 2] = ao;
+        if (nx !== 0) u32[(nx + Arena.PREV) >>> 2] = ao;
+      }
+      if (u32[wN + nf + 1] === 0) u32[wN + nf + 1] = ao;
+    }
+    // An entirely free arena goes back to the raw allocator, unless it is the only usable one
+    // (keeping one avoids thrashing when a program hovers at an arena boundary), or it is a
+    // one-pool arena that free() emptied: those of a small heap (ONE_POOL_ARENAS pools at most)
+    // stay until collect(), or a heap hovering at a pool boundary would give back and take an
+    // arena for every pool (binary trees on the WebAssembly fast path: a call into JS each).
+    const total = u32[(ao + Arena.NTOTALPOOLS) >>> 2];
+    if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === total && (total > 1 || !spare)) this.releaseArena(ao);
+  }
+
+  /** Give the entirely free arena ao back to the raw allocator, unless it is the only usable one. */
+  private releaseArena(ao: number): void {
+    const u32 = this.u32;
+    if (u32[this.wUsable] === ao && u32[(ao + Arena.NEXT) >>> 2] === 0) return;
+    const total = u32[(ao + Arena.NTOTALPOOLS) >>> 2];
+    const wN = this.wNfp;
+    if (u32[wN + total] === ao) u32[wN + total] = 0;
+    this.unlinkArena(ao);
+    const first = u32[(ao + Arena.FIRST) >>> 2];
+    this.markMap(first, total, false);
+    u32[(ao + Arena.MAGIC) >>> 2] = 0;
+    const w = this.wCounters;
+    u32[w]--;
+    u32[w + 2]++; // reclaimed
+    this.raw.freeArena(first);
+  }
+
+  /**
+   * The raw allocator's top cannot grow (raw.onFull, under the caller's lock): the young
+   * classes' spare sub-pools of this thread and every entirely free arena but one go back, so
+   * that what free() keeps against churn never makes a request fail. True when an arena went back.
+   */
+  private releaseKept(): boolean {
+    const reclaimed = this.u32[this.wCounters + 2];
+    if (this.subPools) this.returnSpares(SubPool.SHIFT);
+    this.releaseFreeArenas();
+    return this.u32[this.wCounters + 2] !== reclaimed;
+  }
+
+  /** Every entirely free arena back to the raw allocator (collect(): the one-pool arenas free() kept), but one. */
+  protected releaseFreeArenas(): void {
+    const u32 = this.u32;
+    // Bounded by the arena count: a damaged list that loops is reported, not followed for ever.
+    let left = u32[this.wCounters] + 1;
+    for (let ao = u32[this.wUsable]; ao !== 0; ) {
+      if (left-- === 0) throw new HeapCorruptionError(this.wUsable * 4, "the usable arena list is longer than the heap's arena count", "H.USABLE_ARENAS");
+      this.arenaOf(0, ao, this.wUsable * 4, "H.USABLE_ARENAS");
+      const next = u32[(ao + Arena.NEXT) >>> 2];
+      if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === u32[(ao + Arena.NTOTALPOOLS) >>> 2]) this.releaseArena(ao);
+      ao = next;
+    }
+  }
+
+  private unlinkArena(ao: number): void {
+    const u32 = this.u32;
+    const pv = u32[(ao + Arena.PREV) >>> 2];
+    const nx = u32[(ao + Arena.NEXT) >>> 2];
+    if ((pv !== 0 ? u32[(pv + Arena.NEXT) >>> 2] : u32[this.wUsable]) !== ao || (nx !== 0 && u32[(nx + Arena.PREV) >>> 2] !== ao))
+      throw new HeapCorruptionError(ao + Arena.NEXT, `usable_arenas links of arena ${hex(ao)} do not come back to it`, "Arena.NEXT");
+    if (pv !== 0) u32[(pv + Arena.NEXT) >>> 2] = nx;
+    else u32[this.wUsable] = nx;
+    if (nx !== 0) u32[(nx + Arena.PREV) >>> 2] = pv;
+  }
+
+  // Called up: sub-pools (SubPoolAllocator, obmalloc/subpools.ts).
+  /** The young classes' spare sub-pools back onto the free sub-pool list (releaseKept). */
+  protected abstract returnSpares(sub: number): boolean;
+  /** returnPool's first part: the pool leaves its class; the slot that goes back, or 0. */
+  protected abstract leaveClass(pool: number, spare: boolean): number;
+}

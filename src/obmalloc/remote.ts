@@ -1,0 +1,289 @@
+/**
+ * obmalloc/remote.ts — threads: the heap's lock, frees into other threads' pools, orphans.
+ *
+ * Owns (a heap made with threads: true; the design is in obmalloc.ts's header): taking the
+ * heap's lock for shared work (enter, leave), a block freed by a thread that does not own its
+ * pool (freeForeign: the pool's REMOTE list, the owner's DELAYED list when the pool is FULL,
+ * or an orphan pool under the lock), the owner taking such blocks back (takeRemote,
+ * absorbRemote, takeDelayed, markFull), orphan pools (orphanSlot, adoptPool), and collect()
+ * (without threads too: the empty pools kept, the free arenas).
+ *
+ * Must not: take the lock or do an atomic operation on a path a heap without threads runs per
+ * call (malloc's and free's fast paths are obmalloc.ts's and the same with threads), or touch
+ * arenas and sub-pools other than through the layers below.
+ */
+
+import { Arena, Pool, Remote, Slot, SlotState } from "../constants.js";
+import { HeapCorruptionError, InvalidPointerError, detachedError, hex } from "../errors.js";
+import { SubPoolAllocator } from "./subpools.js";
+
+/** The object allocator's third layer: threads' cross-thread frees and orphans (over sub-pools and arenas). */
+export abstract class RemoteAllocator extends SubPoolAllocator {
+  // -------------------------------------------------------------------------------------------
+  // The lock (threads): taken for arena work and the raw allocator, never on the fast paths
+  // -------------------------------------------------------------------------------------------
+
+  /** Take the heap's lock unless this allocator does not lock or holds it; true when taken. */
+  protected enter(): boolean {
+    if (this.lock === undefined || this.holding) return false;
+    this.lock.acquire();
+    this.holding = true;
+    // Another thread may have grown the memory: views must cover everything up to the top.
+    if (this.u32[this.wTop] + 8 > this.u8.length) this.memory.refresh();
+    return true;
+  }
+
+  protected leave(took: boolean): void {
+    if (took) {
+      this.holding = false;
+      this.lock!.release();
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Frees into pools of other threads, their collection, orphans
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * With threads, a pool about to leave usedpools full: mark it FULL, so that a foreign free then
+   * reaches us through DELAYED. FULL may still be set from the last time the pool filled (only a
+   * foreign free clears it): then it says so already, with no atomic operation (~140
+   * instructions each in V8). True when blocks freed by others arrived in between and were taken
+   * instead (the pool is not full after all). Its own function: heaps without threads never call
+   * it, so V8 leaves it out of their inlined fast paths.
+   */
+  protected markFull(pool: number): boolean {
+    const w = (pool + Pool.REMOTE) >>> 2;
+    if (this.u32[w] === Remote.FULL || Atomics.compareExchange(this.i32, w, 0, Remote.FULL) === 0) return false;
+    this.takeRemote(pool);
+    return true;
+  }
+
+  /** p is a valid-looking block of a pool this thread does not own. */
+  protected freeForeign(p: number, pool: number): void {
+    if (this.detached) throw detachedError();
+    const i32 = this.i32;
+    for (;;) {
+      const owner = Atomics.load(i32, (pool + Pool.OWNER) >>> 2);
+      if (owner === this.owner) return this.free(p); // adopted by this thread meanwhile
+      if (owner !== this.orphan) return this.pushRemote(p, pool, owner);
+      if (this.freeOrphan(p, pool)) return;
+      // adopted by another thread while we waited for the lock: free to it instead
+    }
+  }
+
+  /** Push p onto its pool's REMOTE list (or, if the owner marked the pool FULL, its DELAYED list). */
+  private pushRemote(p: number, pool: number, owner: number): void {
+    const i32 = this.i32;
+    const u32 = this.u32;
+    const w = (pool + Pool.REMOTE) >>> 2;
+    for (;;) {
+      const old = Atomics.load(i32, w);
+      if (old === Remote.FULL) {
+        if (Atomics.compareExchange(i32, w, Remote.FULL, 0) === Remote.FULL) {
+          this.pushDelayed(p, owner);
+          return;
+        }
+        continue;
+      }
+      u32[p >>> 2] = old >>> 0;
+      if (Atomics.compareExchange(i32, w, old, p | 0) === old) return;
+    }
+  }
+
+  private pushDelayed(p: number, owner: number): void {
+    const i32 = this.i32;
+    const w = (this.slotBase(owner) + Slot.DELAYED) >>> 2;
+    for (;;) {
+      const old = Atomics.load(i32, w);
+      this.u32[p >>> 2] = old >>> 0;
+      if (Atomics.compareExchange(i32, w, old, p | 0) === old) break;
+    }
+    // The owner may have left meanwhile: orphanSlot drains the list before and after it marks
+    // the slot free, so a block pushed after both finds the slot free here, and this thread
+    // frees what is on the list (into orphan pools by then). Without this, a block could wait
+    // on the list of a slot nobody uses (until a new thread takes the slot).
+    if (Atomics.load(i32, (this.slotBase(owner) + Slot.STATE) >>> 2) !== SlotState.LIVE) this.takeDelayed(w);
+  }
+
+  /** Free p into an orphan pool, under the lock; false when the pool was adopted meanwhile. */
+  private freeOrphan(p: number, pool: number): boolean {
+    const took = this.enter();
+    try {
+      if (Atomics.load(this.i32, (pool + Pool.OWNER) >>> 2) !== this.orphan) return false;
+      this.absorbRemote(pool, this.usedBaseOf(this.orphan));
+      const u32 = this.u32;
+      const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
+      if (fb === p) throw new InvalidPointerError("free", p, "double-free", "this block is already free (double free)");
+      const cnt = u32[pool >>> 2];
+      u32[p >>> 2] = fb;
+      u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
+      u32[pool >>> 2] = cnt - 1;
+      if (fb === 0) this.linkPool(pool, this.usedBaseOf(this.orphan));
+      if (cnt === 1) this.returnPool(pool, false);
+      return true;
+    } finally {
+      this.leave(took);
+    }
+  }
+
+  /**
+   * Move the pool's REMOTE blocks onto its free list (the caller owns the pool); a list head
+   * never carries FULL, so taking one leaves REMOTE 0. FULL alone is left as it is.
+   * Returns how many blocks came back.
+   */
+  protected takeRemote(pool: number): number {
+    const w = (pool + Pool.REMOTE) >>> 2;
+    // A plain read first: V8's Atomics on a shared buffer cost hundreds of instructions, and this
+    // runs whenever a free list runs dry. A stale 0 only defers the blocks to a later call. No
+    // list (0 or FULL alone): nothing to take, and FULL stays as it is.
+    if ((this.u32[w] >>> 1) === 0) return 0;
+    const head = (Atomics.exchange(this.i32, w, 0) & ~Remote.FULL) >>> 0;
+    if (head === 0) return 0;
+    const u32 = this.u32;
+    // Links written by other threads into freed blocks: each a carved block of this pool, and no
+    // more of them than the pool counts in use (a cycle or a stray write ends in an error).
+    const cnt = u32[pool >>> 2];
+    if (!this.isBlockOf(pool, head)) throw new HeapCorruptionError(pool + Pool.REMOTE, `remote-free list head ${hex(head)} is no block of pool ${hex(pool)}`, "Pool.REMOTE");
+    let n = 1;
+    let last = head;
+    for (let b = u32[last >>> 2]; b !== 0; b = u32[b >>> 2]) {
+      if (!this.isBlockOf(pool, b) || n >= cnt) throw new HeapCorruptionError(last, `remote-free link ${hex(b)} is no block of pool ${hex(pool)}, or the list is longer than its blocks in use`, "free block link");
+      last = b;
+      n++;
+    }
+    u32[last >>> 2] = u32[(pool + Pool.FREEBLOCK) >>> 2];
+    u32[(pool + Pool.FREEBLOCK) >>> 2] = head;
+    u32[pool >>> 2] -= n;
+    return n;
+  }
+
+  /** Whether b is a carved block start of pool (mallocIn's rule for a popped link). */
+  protected isBlockOf(pool: number, b: number): boolean {
+    const u32 = this.u32;
+    const off = b - pool - Pool.OVERHEAD;
+    const nth = off / u32[(pool + Pool.SIZE) >>> 2];
+    return off >= 0 && b < pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] && (nth | 0) === nth;
+  }
+
+  /** takeRemote, for a pool that may be full and out of the usedpools at usedBase: relinks it. */
+  private absorbRemote(pool: number, usedBase: number): void {
+    const wasFull = this.u32[(pool + Pool.FREEBLOCK) >>> 2] === 0;
+    if (this.takeRemote(pool) !== 0 && wasFull) this.linkPool(pool, usedBase);
+  }
+
+  /**
+   * Free the blocks other threads freed into the full pools of a thread (this one by default:
+   * that relinks them; orphanSlot(): a thread that left, whose pools are orphans by then).
+   */
+  protected takeDelayed(wDelayed = this.wDelayed): void {
+    let b = Atomics.exchange(this.i32, wDelayed, 0) >>> 0;
+    while (b !== 0) {
+      const next = this.u32[b >>> 2];
+      this.free(b);
+      b = next;
+    }
+  }
+
+  /** Adopt an orphan pool of class idx into this thread's usedpools (under the lock), or 0. */
+  protected adoptPool(idx: number): number {
+    const u32 = this.u32;
+    const osp = this.sentinelOf(this.orphan, idx);
+    const pool = u32[(osp + Pool.NEXT) >>> 2];
+    if (pool === osp) return 0;
+    this.unlinkPool(pool);
+    Atomics.store(this.i32, (pool + Pool.OWNER) >>> 2, this.owner);
+    this.takeRemote(pool);
+    this.linkPool(pool, this.usedBase);
+    return pool;
+  }
+
+  /**
+   * Take back every block other threads freed into this thread's pools, and return the pools
+   * that are empty (those emptied by such blocks, and the last pools of their classes that this
+   * thread kept: poolEmptied). The owner's own housekeeping (also done lazily on its slow paths).
+   * Without threads: the empty pools the WebAssembly fast path kept (wasm/obmalloc/obmalloc.ts)
+   * and the young classes' spare sub-pools (keepSpare). Then every entirely free arena but one
+   * goes back to the raw allocator (the one-pool arenas free() keeps: returnPool).
+   */
+  collect(): void {
+    if (!this.threaded) {
+      this.returnEmptyPools(this.owner);
+      return this.releaseFreeArenas();
+    }
+    if (this.detached) throw detachedError();
+    this.takeDelayed();
+    const took = this.enter();
+    try {
+      this.returnEmptyPools(this.owner);
+      this.releaseFreeArenas();
+    } finally {
+      this.leave(took);
+    }
+  }
+
+  /**
+   * Every pool in thread slot k's usedpools (k: this thread, or one that left): take back the
+   * blocks others freed into it, and give it back to its arena if it is empty (emptied so, or
+   * kept as the last of its class: SharedObjectAllocator). Under the lock.
+   */
+  private returnEmptyPools(k: number): void {
+    for (let idx = 0; idx < this.nClasses; idx++) {
+      const sp = this.sentinelOf(k, idx);
+      for (let pool = this.u32[(sp + Pool.NEXT) >>> 2]; pool !== sp; ) {
+        const next = this.u32[(pool + Pool.NEXT) >>> 2];
+        this.takeRemote(pool);
+        if (this.u32[pool >>> 2] === 0) this.returnPool(pool, false);
+        pool = next;
+      }
+    }
+  }
+
+  /**
+   * Hand every pool of thread slot k to the orphan slot and free slot k (under the lock). k is
+   * this thread's slot (detachThread) or the slot of a thread that died without detaching:
+   * that thread must not run any more. Blocks freed into its pools by others are taken back,
+   * pools left empty go back to their arenas, the rest wait for adoption.
+   */
+  orphanSlot(k: number): void {
+    if (!this.threaded) return;
+    if (k < 0 || k >= this.orphan || !Number.isInteger(k)) throw new RangeError(`thread id must be an integer from 0 to ${this.orphan - 1}, got ${k}`);
+    const took = this.enter();
+    try {
+      const i32 = this.i32;
+      const sw = (this.slotBase(k) + Slot.STATE) >>> 2;
+      if (Atomics.load(i32, sw) !== SlotState.LIVE) throw new RangeError(`thread ${k} is not attached to this heap`);
+      // The empty pools k kept as the last of their classes: back to their arenas.
+      this.returnEmptyPools(k);
+      const orphans = this.usedBaseOf(this.orphan);
+      for (const first of this.raw.arenas()) {
+        const ao = this.arenaHeader(first);
+        const end = this.u32[(ao + Arena.POOL_ADDRESS) >>> 2];
+        for (let slot = first; slot < end; slot += this.poolSize) for (const pool of this.poolsOfSlot(slot, ao)) {
+          const u32 = this.u32;
+          if (u32[pool >>> 2] === 0 || u32[(pool + Pool.OWNER) >>> 2] !== k) continue;
+          Atomics.store(i32, (pool + Pool.OWNER) >>> 2, this.orphan);
+          if (u32[(pool + Pool.FREEBLOCK) >>> 2] !== 0) this.unlinkPool(pool);
+          this.takeRemote(pool);
+          // No FULL on an orphan: a thread that read the old owner then pushes onto REMOTE
+          // (taken with the pool) instead of onto the delayed list of a slot that is gone.
+          Atomics.compareExchange(i32, (pool + Pool.REMOTE) >>> 2, Remote.FULL, 0);
+          if (u32[(pool + Pool.FREEBLOCK) >>> 2] !== 0 || u32[pool >>> 2] === 0) this.linkPool(pool, orphans);
+          if (u32[pool >>> 2] === 0) this.returnPool(pool, false);
+        }
+      }
+      // Blocks others freed into k's full pools: their pools are orphans now, freed as such;
+      // again once the slot is marked free, for a push that raced with it (pushDelayed).
+      const wk = (this.slotBase(k) + Slot.DELAYED) >>> 2;
+      this.takeDelayed(wk);
+      Atomics.store(i32, sw, SlotState.FREE);
+      this.takeDelayed(wk);
+      if (k === this.owner) this.detached = true;
+    } finally {
+      this.leave(took);
+    }
+  }
+
+  /** Called up: free() (ObjectAllocator, obmalloc.ts). */
+  abstract free(p: number): void;
+}

@@ -1,0 +1,255 @@
+/**
+ * obmalloc/subpools.ts — sub-pools: the 1 KiB pools that young size classes take (subPools: true).
+ *
+ * Owns: when a class takes a sub-pool instead of a whole pool (subShift: by what it ever held,
+ * SubPool.PEAK, and holds, SubPool.HELD: held), cutting a pool slot into sub-pools and the free
+ * sub-pool list (subPoolFor, linkFreeSub, unlinkFreeSub, freeSubPool), the young classes' spare
+ * sub-pools (keepSpare, returnSpares), finding a block's pool or sub-pool (poolOf, poolBytes,
+ * poolsOfSlot, slotOf), and an empty pool or sub-pool leaving its class (leaveClass: what its
+ * class holds, the free sub-pool list; the first part of ArenaAllocator.returnPool).
+ *
+ * Must not: touch the arenas' lists or the pool map (obmalloc/arenas.ts), a pool's blocks
+ * (obmalloc.ts), or read Pool.SUB on malloc's or free's fast path (variants.ts's subPooled
+ * free() is the one place a free reads it; docs/performance.md, sub-pools and V8).
+ */
+
+import { classSize, usedSentinel, Pool, SubPool } from "../constants.js";
+import { HeapCorruptionError, hex } from "../errors.js";
+import { ArenaAllocator } from "./arenas.js";
+
+/**
+ * A pool header word found damaged on a list edit (out of line). Declared here and in
+ * obmalloc.ts, not imported: an imported function costs each call site 3 bytes of bytecode (a
+ * hole check), and obmalloc.ts's callers are in what V8 inlines into free()'s callers.
+ */
+function brokenPool(pool: number, off: number, field: string, why: string): never {
+  throw new HeapCorruptionError(pool + off, `pool ${hex(pool)}: ${why}`, field);
+}
+
+/** The object allocator's second layer: sub-pools (over ArenaAllocator's arenas). */
+export abstract class SubPoolAllocator extends ArenaAllocator {
+  // -------------------------------------------------------------------------------------------
+  // A block's pool or sub-pool
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * The header of the pool (or sub-pool) that address p of our pools lies in: p masked with the
+   * pool size, then, when that header says the slot is cut into sub-pools, with their size (the
+   * one size SubPool.SHIFT, not the shift the word holds: a damaged word never leads out of the
+   * slot; check() reports it).
+   */
+  poolOf(p: number): number {
+    const pool = p - (p & this.poolMask);
+    return (this.u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === 0 ? pool : p - (p & ((1 << SubPool.SHIFT) - 1));
+  }
+
+  /** Bytes of the pool or sub-pool whose header is at pool. */
+  poolBytes(pool: number): number {
+    return (this.u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === 0 ? this.poolSize : 1 << SubPool.SHIFT;
+  }
+
+  /**
+   * The pool headers of the pool slot at slot (carved from its arena): the slot's own, or, when it
+   * is cut into sub-pools, theirs, those long enough to be used (room: to the arena header `ao`).
+   */
+  poolsOfSlot(slot: number, ao: number): number[] {
+    if ((this.u32[(slot + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === 0) return [slot];
+    const out: number[] = [];
+    const step = 1 << SubPool.SHIFT;
+    for (let sp = slot; sp < slot + this.poolSize && ao - sp >= this.minSubRoom; sp += step) out.push(sp);
+    return out;
+  }
+
+  /**
+   * The bytes of the sub-pool at pool (2^sub) up to its arena's header when that header lies in
+   * it (the slot's last sub-pool of an arena's last pool); a header word pointing elsewhere
+   * leaves 2^sub, so a damaged one never widens a sub-pool. Less than a block of size class
+   * `size` needs: the header is damaged.
+   */
+  private subRoom(pool: number, sub: number, size: number): number {
+    const ao = this.u32[(pool + Pool.ARENA) >>> 2];
+    const room = ao > pool && ao - pool < 1 << sub ? ao - pool : 1 << sub;
+    if (room < Pool.OVERHEAD + size) brokenPool(pool, Pool.ARENA, "Pool.ARENA", "its arena header leaves it no room for a block");
+    return room;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Taking a sub-pool
+  // -------------------------------------------------------------------------------------------
+
+  /** The size shift of the next pool class idx takes: SubPool.SHIFT while the class is young, else 0 (a whole pool). */
+  protected subShift(idx: number): number {
+    return this.subPools && this.u32[this.wSub + (SubPool.PEAK >>> 2) + idx] < this.poolSize ? SubPool.SHIFT : 0;
+  }
+
+  /**
+   * A sub-pool of 2^sub bytes for class idx, linked in as its class's only pool (under the lock):
+   * a free one of that size, else a pool slot cut into sub-pools. 0 when no arena can be had.
+   */
+  protected subPoolFor(idx: number, sub: number): number {
+    let u32 = this.u32;
+    const wHead = this.wSub + (SubPool.FREE >>> 2);
+    let pool = u32[wHead];
+    if (pool === 0 && this.returnSpares(sub)) pool = u32[wHead];
+    if (pool !== 0) {
+      if (!this.isOurs(pool) || (pool & ((1 << sub) - 1)) !== 0 || (u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== sub || u32[pool >>> 2] !== 0 || u32[(pool + Pool.SZIDX) >>> 2] !== Pool.SZIDX_NONE)
+        throw new HeapCorruptionError(wHead * 4, `free sub-pool list holds ${hex(pool)}, no free sub-pool of ${1 << sub} bytes`, "free sub-pool list");
+      this.unlinkFreeSub(pool);
+      u32[(this.slotOf(pool) + Pool.SUB) >>> 2] += 1 << SubPool.USED_SHIFT;
+    } else {
+      const slot = this.takeSlot(Pool.SZIDX_NONE);
+      if (slot === 0) return 0;
+      u32 = this.u32; // a new arena may have grown the memory
+      const ao = u32[(slot + Pool.ARENA) >>> 2];
+      // Cut the slot: every sub-pool blank, the first one in use, the others listed as free
+      // (the last one of an arena's last pool ends at the arena header: used too when that
+      // leaves room for a block of every class, minSubRoom; else it stays blank and unused).
+      pool = slot;
+      for (let sp = slot, step = 1 << sub; sp < slot + this.poolSize; sp += step) {
+        this.blankPool(sp, ao, sub);
+        if (sp !== slot && ao - sp >= this.minSubRoom) this.linkFreeSub(sp, wHead);
+      }
+      u32[(slot + Pool.SUB) >>> 2] = sub | (1 << SubPool.USED_SHIFT);
+    }
+    u32[(pool + Pool.OWNER) >>> 2] = this.owner;
+    u32[(pool + Pool.REMOTE) >>> 2] = 0;
+    this.startPool(pool, idx, this.subRoom(pool, sub, classSize(idx, this.alignShift)));
+    this.held(idx, 1 << sub);
+    this.linkPool(pool, this.usedBase);
+    return pool;
+  }
+
+  /**
+   * No free sub-pool: the young classes' empty spares (keepSpare) go onto the free list before a
+   * slot is cut, so that the spares cost no memory when it runs short. All of them at once: the
+   * WebAssembly fast path takes sub-pools from that list but never a spare, and one spare taken
+   * at a time left it empty, so that every young class's next sub-pool came through JS. True
+   * when the list holds a sub-pool now.
+   */
+  protected returnSpares(sub: number): boolean {
+    const u32 = this.u32;
+    for (let k = 0; k < this.nClasses; k++) {
+      const sp = this.sentinel(k);
+      const tail = u32[(sp + Pool.PREV) >>> 2];
+      if (tail !== sp && u32[tail >>> 2] === 0 && (u32[(tail + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === sub) this.returnPool(tail, false);
+    }
+    return u32[this.wSub + (SubPool.FREE >>> 2)] !== 0;
+  }
+
+  /** Class idx took a pool or sub-pool of `bytes`: what it holds (SubPool.HELD), and its peak. */
+  protected held(idx: number, bytes: number): void {
+    const u32 = this.u32;
+    const w = this.wSub + (SubPool.HELD >>> 2) + idx;
+    const held = (u32[w] += bytes);
+    const wp = this.wSub + (SubPool.PEAK >>> 2) + idx;
+    if (held > u32[wp]) u32[wp] = held;
+  }
+
+  /** The pool slot that the pool or sub-pool at pool lies in. */
+  private slotOf(pool: number): number {
+    return pool - (pool & this.poolMask);
+  }
+
+  /** Put the free sub-pool sp at the head of the free list whose head word is wHead. */
+  private linkFreeSub(sp: number, wHead: number): void {
+    const u32 = this.u32;
+    const head = u32[wHead];
+    u32[(sp + Pool.NEXT) >>> 2] = head;
+    u32[(sp + Pool.PREV) >>> 2] = 0;
+    if (head !== 0) u32[(head + Pool.PREV) >>> 2] = sp;
+    u32[wHead] = sp;
+  }
+
+  /** Take the free sub-pool sp off its free list (links checked: never write through a damaged one). */
+  private unlinkFreeSub(sp: number): void {
+    const u32 = this.u32;
+    const wHead = this.wSub + (SubPool.FREE >>> 2);
+    const next = u32[(sp + Pool.NEXT) >>> 2];
+    const prev = u32[(sp + Pool.PREV) >>> 2];
+    if ((prev === 0 ? u32[wHead] : u32[(prev + Pool.NEXT) >>> 2]) !== sp || (next !== 0 && u32[(next + Pool.PREV) >>> 2] !== sp))
+      brokenPool(sp, Pool.NEXT, "Pool.NEXT", "its free sub-pool list links do not come back to it");
+    if (prev === 0) u32[wHead] = next;
+    else u32[(prev + Pool.NEXT) >>> 2] = next;
+    if (next !== 0) u32[(next + Pool.PREV) >>> 2] = prev;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Giving a pool or sub-pool back
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Free() of a heap with sub-pools emptied pool. A sub-pool stays listed, at the tail, as its
+   * class's spare, unless an empty one is there already (then false: it goes back), so that a
+   * class whose few blocks come and go (one or two 400-byte blocks at a time) does not give a
+   * sub-pool back and cut one again for every block (json: 8,800 a replay in one class). At most
+   * one empty pool of a class is listed, at the tail, as the WebAssembly fast path keeps one
+   * (check() requires it; collect() gives it back).
+   */
+  private keepSpare(pool: number): boolean {
+    const u32 = this.u32;
+    if ((u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === 0) return false;
+    const idx = u32[(pool + Pool.SZIDX) >>> 2];
+    if (idx >= this.nClasses || this.subShift(idx) === 0) return false;
+    const sp = usedSentinel(this.usedBase, idx);
+    const tail = u32[(sp + Pool.PREV) >>> 2];
+    if (tail === pool) return true;
+    if (u32[tail >>> 2] === 0) return false;
+    this.unlinkPool(pool);
+    this.linkAfter(pool, tail);
+    return true;
+  }
+
+  /**
+   * returnPool's first part (ArenaAllocator.returnPool, obmalloc/arenas.ts): the empty pool (or
+   * sub-pool) leaves its class, unless it stays listed as its class's spare (keepSpare; spare:
+   * free() emptied it); a sub-pool goes onto the free sub-pool list. The pool slot that goes
+   * back to its arena (the pool, or the sub-pool's slot when it was the slot's last in use), or 0.
+   */
+  protected leaveClass(pool: number, spare: boolean): number {
+    if (spare && this.subPools && this.keepSpare(pool)) return 0;
+    const u32 = this.u32;
+    this.unlinkPool(pool);
+    // What its class holds (SubPool.HELD) shrinks by the pool's bytes.
+    const idx = u32[(pool + Pool.SZIDX) >>> 2];
+    if (idx < this.nClasses) {
+      const wHeld = this.wSub + (SubPool.HELD >>> 2) + idx;
+      const bytes = this.poolBytes(pool);
+      u32[wHeld] = u32[wHeld] > bytes ? u32[wHeld] - bytes : 0;
+    }
+    const sub = u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
+    if (sub !== 0) {
+      if (!this.freeSubPool(pool, sub)) return 0;
+      pool = this.slotOf(pool); // the slot's last sub-pool in use: the slot goes back as a pool
+    }
+    return pool;
+  }
+
+  /**
+   * The empty sub-pool at pool (2^sub bytes) is free: onto its free list, unless it was the last
+   * of its slot in use; then the slot's other sub-pools leave the list, the slot's header is
+   * blank (a pool of no class) and true says the slot goes back to its arena.
+   */
+  private freeSubPool(pool: number, sub: number): boolean {
+    const u32 = this.u32;
+    u32[(pool + Pool.SZIDX) >>> 2] = Pool.SZIDX_NONE;
+    const slot = this.slotOf(pool);
+    const word = u32[(slot + Pool.SUB) >>> 2];
+    const used = word >>> SubPool.USED_SHIFT;
+    if ((word & SubPool.SHIFT_MASK) !== sub || used === 0) brokenPool(slot, Pool.SUB, "Pool.SUB", "its sub-pool word does not match the sub-pool freed in it");
+    if (used > 1) {
+      u32[(slot + Pool.SUB) >>> 2] = word - (1 << SubPool.USED_SHIFT);
+      this.linkFreeSub(pool, this.wSub + (SubPool.FREE >>> 2));
+      return false;
+    }
+    const ao = u32[(pool + Pool.ARENA) >>> 2];
+    for (const sp of this.poolsOfSlot(slot, ao)) if (sp !== pool) this.unlinkFreeSub(sp);
+    this.blankPool(slot, ao, 0);
+    return true;
+  }
+
+  // Called up: the usedpools lists and pool headers (ObjectAllocator, obmalloc.ts).
+  protected abstract unlinkPool(pool: number): void;
+  protected abstract linkPool(pool: number, usedBase: number): void;
+  protected abstract linkAfter(pool: number, after: number): void;
+  protected abstract startPool(pool: number, idx: number, room: number): void;
+}
