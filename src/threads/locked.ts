@@ -6,7 +6,7 @@
  * the memory), and withLock() for the heap's other entry points (stats, check, walk...).
  * The debug hooks' state (serials, quarantine) is shared by all threads, so a debug family's
  * whole call is one critical section. Release modes do not come here: their object allocator
- * takes the lock itself, only for shared work (obmalloc/obmalloc.ts).
+ * takes the lock itself, only for shared work (obmalloc/remote.ts, enter/leave).
  * Must not: change what the family below does; a single-threaded heap never loads this path.
  */
 
