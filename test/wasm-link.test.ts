@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { heapForModule, instantiateWithHeap, MemoryCorruptionError, PymallocError, wasmModuleInfo, type AllocatorFunctions, type Heap } from "../src/index.js";
+import { constants, heapForModule, instantiateWithHeap, MemoryCorruptionError, PymallocError, wasmModuleInfo, type AllocatorFunctions, type Heap } from "../src/index.js";
 import { differential, type Ctors } from "./helpers.js";
 import { buildId, readImports } from "../src/compat/wasm-bytes.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "../src/compat/wasm-fastpath-bytes.js";
@@ -96,6 +96,22 @@ describe("pymalloc link", () => {
 });
 
 describe("instantiateWithHeap() with a linked module", () => {
+  it("a heap past 64 MiB (the pool map's high part): linked and specialised modules free there inside wasm, with the unlinked module's results", async () => {
+    const results: number[] = [];
+    for (const [b, specialize] of [[bytes("wasm/clients/bintrees-pymalloc.wasm"), false], [linked["bintrees-pymalloc"], false], [linked["bintrees-pymalloc"], true]] as const) {
+      const { instance, heap } = await instantiateWithHeap(b, { traceAllocations: false, specialize });
+      const big = heap.raw.malloc(66 << 20); // C's blocks land past 64 MiB
+      const js = countJs(heap);
+      results.push((instance.exports as unknown as { run(d: number, s: number): number }).run(10, 2000) >>> 0);
+      expect(heap.u32[(heap.heapBase >>> 2) + constants.H.POOL_MAP_HIGH]).toBeGreaterThan(64 << 20);
+      if (b === linked["bintrees-pymalloc"]) expect(js.calls).toBeLessThan(400); // the fast path serves C past 64 MiB too
+      heap.check();
+      heap.raw.free(big);
+      expect(heap.stats().blocksInUse).toBe(0);
+    }
+    expect(new Set(results).size).toBe(1);
+  });
+
   it("binary trees and the trace replayer: the same results as the unlinked module; the fast path serves C inside the module (few calls into JS); the heap checks clean", async () => {
     const run = async (b: Uint8Array<ArrayBuffer>, allocator: "pymalloc" | "pymalloc_debug") => {
       const { instance, heap } = await instantiateWithHeap(b, { allocator, traceAllocations: false });
