@@ -64,15 +64,19 @@ export function leakReport(blocks: LeakedBlock[]): LeakReport {
   let totalBytes = 0;
   for (const b of blocks) totalBytes += b.size;
   const bySite = groupBySite(blocks);
+  return siteReport(blocks, totalBytes, bySite, `${blocks.length} live block(s), ${totalBytes} bytes, from ${bySite.length} site(s):`, (s) =>
+    `  ${String(s.bytes).padStart(10)} B in ${String(s.blocks).padStart(6)} block(s)  ${s.site}`);
+}
+
+/** A LeakReport of these blocks and site groups, printed as the heading and a row for each of the 20 largest groups. */
+export function siteReport(blocks: LeakedBlock[], totalBytes: number, bySite: LeakSite[], heading: string, row: (s: LeakSite) => string): LeakReport {
   return {
     totalBlocks: blocks.length,
     totalBytes,
     bySite,
     blocks,
     toString() {
-      const lines = [`${blocks.length} live block(s), ${totalBytes} bytes, from ${bySite.length} site(s):`];
-      for (const s of bySite.slice(0, 20)) lines.push(`  ${String(s.bytes).padStart(10)} B in ${String(s.blocks).padStart(6)} block(s)  ${s.site}`);
-      return lines.join("\n");
+      return [heading, ...bySite.slice(0, 20).map(row)].join("\n");
     },
   };
 }

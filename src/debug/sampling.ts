@@ -30,7 +30,7 @@ import { H, Sample } from "../constants.js";
 import { badPointer, badSize, type BlockAllocator, type Family } from "../heap/families.js";
 import type { RawAllocator } from "../raw/tlsf.js";
 import type { Heap } from "../heap/heap.js";
-import { groupBySite, type LeakedBlock, type LeakReport } from "./leaks.js";
+import { groupBySite, siteReport, type LeakedBlock, type LeakReport } from "./leaks.js";
 import { isOwnFrame } from "./report.js";
 import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "../threads/lock.js";
@@ -466,15 +466,6 @@ export function sampledLeaks(heap: Heap, s: Sampler): LeakReport {
     blocks.push({ address: b.address, size: b.size, family: sb?.family ?? "?", serial: 0, site: sb?.site ?? "(not sampled)" });
   });
   const bySite = groupBySite(samples);
-  return {
-    totalBlocks: blocks.length,
-    totalBytes,
-    bySite,
-    blocks,
-    toString() {
-      const lines = [`${blocks.length} live block(s), ${totalBytes} bytes; ${samples.length} sampled (one per ${s.interval} bytes on average), sites estimated from them:`];
-      for (const g of bySite.slice(0, 20)) lines.push(`  ~${String(Math.round(g.bytes)).padStart(10)} B in ~${String(Math.round(g.blocks)).padStart(6)} block(s)  ${g.site}`);
-      return lines.join("\n");
-    },
-  };
+  return siteReport(blocks, totalBytes, bySite, `${blocks.length} live block(s), ${totalBytes} bytes; ${samples.length} sampled (one per ${s.interval} bytes on average), sites estimated from them:`, (g) =>
+    `  ~${String(Math.round(g.bytes)).padStart(10)} B in ~${String(Math.round(g.blocks)).padStart(6)} block(s)  ${g.site}`);
 }
