@@ -1,5 +1,5 @@
 // wasm/obmalloc/obmalloc.ts — the object allocator's fast paths in AssemblyScript, on the heap
-// that the TypeScript allocator (src/obmalloc/obmalloc.ts) formats and manages, in the same
+// that the TypeScript allocator (src/obmalloc/, src/raw/) formats and manages, in the same
 // WebAssembly.Memory: C code linked to these exports allocates without leaving WebAssembly, and
 // JS and wasm allocate from and free into one heap. The module's entry point (malloc, free,
 // calloc, realloc, init).
