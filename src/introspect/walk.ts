@@ -36,13 +36,12 @@ export function forEachChunk(heap: Heap, fn: (c: ChunkInfo) => void): void {
   const raw = heap.rawAllocator;
   const u32 = raw.u32;
   const top = raw.top;
-  const mapHigh = u32[raw.wMapHigh];
   let c = raw.start;
   while (c < top) {
     const sw = u32[(c + 4) >>> 2];
     const size = (sw & ~Flag.MASK) >>> 0;
     if (size === 0 || c + size > top) throw new HeapCorruptionError(c, `chunk size ${size} runs past the top ${top}`);
-    const poolMap = c + Chunk.HEADER === mapHigh && (sw & Flag.ARENA) !== 0;
+    const poolMap = raw.isMapChunk(c, sw);
     fn({ chunk: c, size, flags: sw & Flag.MASK, free: (sw & Flag.FREE) !== 0, arena: (sw & Flag.ARENA) !== 0 && !poolMap, poolMap });
     c += size;
   }

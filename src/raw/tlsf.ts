@@ -59,7 +59,7 @@ export class RawAllocator {
   readonly wPeak: number;
   readonly wFl: number;
   /** The header word of the object allocator's internal chunk (H.POOL_MAP_HIGH), not an arena though flagged as one. */
-  readonly wMapHigh: number;
+  private readonly wMapHigh: number;
   readonly wSl: number;
   readonly wHeads: number;
   /** First chunk address. */
@@ -485,6 +485,11 @@ export class RawAllocator {
     return p;
   }
 
+  /** Whether chunk c (size word sw) is the object allocator's internal chunk, the pool map's high part (H.POOL_MAP_HIGH): flagged as an arena, but none. */
+  isMapChunk(c: number, sw: number): boolean {
+    return (sw & Flag.ARENA) !== 0 && c + Chunk.HEADER === this.u32[this.wMapHigh];
+  }
+
   /** Payload addresses of the arena chunks, in address order (a walk of every chunk; not the internal chunk at H.POOL_MAP_HIGH). */
   arenas(): number[] {
     const u32 = this.u32;
@@ -494,7 +499,7 @@ export class RawAllocator {
       const sw = u32[(c + 4) >>> 2];
       const size = (sw & ~Flag.MASK) >>> 0;
       if (size === 0) break; // corrupt: check() reports it
-      if ((sw & (Flag.ARENA | Flag.FREE)) === Flag.ARENA && c + Chunk.HEADER !== u32[this.wMapHigh]) out.push(c + Chunk.HEADER);
+      if ((sw & (Flag.ARENA | Flag.FREE)) === Flag.ARENA && !this.isMapChunk(c, sw)) out.push(c + Chunk.HEADER);
       c += size;
     }
     return out;
