@@ -79,7 +79,7 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
 
   /** The size shift of the next pool class idx takes: SubPool.SHIFT while the class is young, else 0 (a whole pool). */
   protected subShift(idx: number): number {
-    return this.subPools && this.u32[this.wSub + (SubPool.PEAK >>> 2) + idx] < this.poolSize ? SubPool.SHIFT : 0;
+    return this.subPools && this.u32[this.wSub + (SubPool.PEAK >>> 2) + idx] < this.poolSize << SubPool.YOUNG_SHIFT ? SubPool.SHIFT : 0;
   }
 
   /**

@@ -109,6 +109,7 @@ export namespace Tlsf {
 }
 export namespace SubPool {
   export const SHIFT: u32 = 10;
+  export const YOUNG_SHIFT: u32 = 1;
   export const SHIFT_MASK: u32 = 255;
   export const USED_SHIFT: u32 = 8;
   export const FREE: u32 = 0;
@@ -122,4 +123,4 @@ export namespace HeapFlag {
   export const WHOLE_POOLS: u32 = 4;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 6;
+export const HEAP_VERSION: u32 = 7;

@@ -52,7 +52,7 @@ export let poolsPerArena: u32 = 0;
 export let heldBase: u32 = 0; // SubPool.HELD[0]: bytes of pools each class holds
 export let peakBase: u32 = 0; // SubPool.PEAK[0]: the most each class ever held
 export let subFreeBase: u32 = 0; // SubPool.FREE: the head of the free sub-pool list
-export let youngBelow: u32 = 0; // a class holding fewer bytes takes a sub-pool (JS): the pool size, 0 with subPools: false
+export let youngBelow: u32 = 0; // a class that never held this many bytes takes a sub-pool: 2^YOUNG_SHIFT pools' bytes, 0 with subPools: false
 let diverted: bool = false; // divert(true): every allocation goes to JS (frees stay here)
 let nFast: u32 = 0; // nClasses, or 0 while diverted: malloc's one class test also sends a diverted call out
 
@@ -87,7 +87,7 @@ export function init(heapBase: u32, slot: u32): void {
   heldBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.HELD;
   peakBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.PEAK;
   subFreeBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.FREE;
-  youngBelow = (load<u32>(hw + (H.FLAGS << 2)) & HeapFlag.WHOLE_POOLS) != 0 ? 0 : 1 << poolShift;
+  youngBelow = (load<u32>(hw + (H.FLAGS << 2)) & HeapFlag.WHOLE_POOLS) != 0 ? 0 : 1 << (poolShift + SubPool.YOUNG_SHIFT);
   initRaw(heapBase, !threaded && mapBytes != 0);
 }
 
@@ -105,7 +105,7 @@ export function init(heapBase: u32, slot: u32): void {
   return i < mapEnd && isOursHigh(q);
 }
 
-/** isOurs() of pool slot q past the map's low part (a heap over 64 MiB): its bit in the high part (src/obmalloc). */
+/** isOurs() of pool slot q past the map's low part (a heap over 256 MiB): its bit in the high part (src/obmalloc). */
 function isOursHigh(q: u32): bool {
   const hi = load<u32>(mapHighAt);
   return hi != 0 && ((load<u8>(hi + (q >> 3) - mapBytes) >> (q & 7)) & 1) != 0;
@@ -165,7 +165,7 @@ function isOursHigh(q: u32): bool {
  * usedpools[idx] (sentinel sp) is empty: a pool from the first usable arena, as obmalloc's
  * poolFromArena takes it (its free-pool list first, then its next never-used pool; the arena
  * list and nfp2lasta kept in order), linked in as the class's only pool. 0 when JS must do it:
- * threads (the lock), a young class (one that holds less than a pool's bytes takes a sub-pool:
+ * threads (the lock), a young class (one that never held 2^YOUNG_SHIFT pools' bytes takes a sub-pool:
  * SubPool in src/constants.ts), no usable arena (a new one), or anything damaged (JS reports it).
  */
 function poolFromArena(idx: u32, sp: u32): u32 {
