@@ -102,31 +102,27 @@ export const enum Pool {
 }
 
 /**
- * Sub-pools: a young size class (one that has never held two pools' bytes) takes its pools small.
- * A pool slot of an arena is cut into sub-pools of 2^SHIFT bytes (1 KiB), each a pool of its own
- * (header, free list, usedpools links): malloc and free's fast paths do not tell them apart. A
- * block's pool is found by masking its address with the pool size, then, when that header's
- * Pool.SUB holds a shift, with the sub-pool size (ObjectAllocator.poolOf). free's fast path masks
- * with the pool size only: a block of any sub-pool but the slot's first lies past that
+ * Sub-pools: a young size class (one that has never held its young limit, SubPool.LIMIT) takes
+ * its pools small. A pool slot of an arena is cut into sub-pools of 2^SHIFT bytes (1 KiB), each a
+ * pool of its own (header, free list, usedpools links): malloc and free's fast paths do not tell
+ * them apart. A block's pool is found by masking its address with the pool size, then, when that
+ * header's Pool.SUB holds a shift, with the sub-pool size (ObjectAllocator.poolOf). free's fast
+ * path masks with the pool size only: a block of any sub-pool but the slot's first lies past that
  * sub-pool's carved blocks and takes the slow path, which finds its sub-pool. A class takes
- * sub-pools until it has held two pools' bytes (SubPool.PEAK, YOUNG_SHIFT), then whole pools, for
+ * sub-pools until the most it ever held (SubPool.PEAK) reaches its limit, then whole pools, for
  * good (a class that has needed that much once is no small one: its next pools are whole even
- * after it shrank). Free sub-pools wait on a list (the table at H.SUBPOOLS); a slot whose sub-pools are
- * all free goes back to its arena as a pool. A sub-pool cut short by the arena header (the
- * arena's last pool's tail) is never used. One size for all: of the sizes tried (256 B to 2 KiB,
- * doubling with a class's demand or not, two to four blocks at least), one 1 KiB size took the
- * least footprint from 64 KiB to 16 MiB of live data (bench:footprint; every other size or rule
- * leaves more slots part-used: one per size), though a 512-byte class gets one block a sub-pool.
+ * after it shrank). Free sub-pools wait on a list (the table at H.SUBPOOLS); a slot whose sub-pools
+ * are all free goes back to its arena as a pool. A sub-pool cut short by the arena header (the
+ * arena's last pool's tail) is used when a block of every class fits. One size for all: of the
+ * sizes tried (256 B to 2 KiB, doubling with a class's demand or not, two to four blocks at
+ * least), one 1 KiB size took the least footprint from 64 KiB to 16 MiB of live data
+ * (bench:footprint; every other size or rule leaves more slots part-used: one per size), though a
+ * 512-byte class gets one block a sub-pool.
  */
 export const enum SubPool {
   SHIFT = 10, // 1 KiB
-  /**
-   * A class is young while the most it ever held is under 2^YOUNG_SHIFT pools' bytes (32 KiB with
-   * 16 KiB pools). One pool (0) left a class that had just passed 16 KiB with a fresh whole pool
-   * mostly empty, for each of a 1 MiB heap's busy classes: two pools cut the footprint medians
-   * at 256 KiB and 1 MiB by 4-6% (bench:footprint); four, more at 256 KiB but more at 4 MiB.
-   */
-  YOUNG_SHIFT = 1,
+  /** No class stays young past 2^YOUNG_MAX_SHIFT pools' bytes (youngLimit). */
+  YOUNG_MAX_SHIFT = 3,
   /** Bits of Pool.SUB: the shift, and (slot's first header) the count of sub-pools in use. */
   SHIFT_MASK = 0xff,
   USED_SHIFT = 8,
@@ -134,9 +130,27 @@ export const enum SubPool {
   FREE = 0,
   /** Per size class, bytes of the pools and sub-pools it holds. */
   HELD = 16,
-  /** Per size class, the most bytes it ever held at once: 2^YOUNG_SHIFT pools' bytes or more, whole pools from then on. */
+  /** Per size class, the most bytes it ever held at once: its LIMIT or more, whole pools from then on. */
   PEAK = HELD + Size.MAX_SIZE_CLASSES * 4,
-  BYTES = PEAK + Size.MAX_SIZE_CLASSES * 4,
+  /** Per size class, its young limit (youngLimit; written with the header, 0 with subPools: false): JS and wasm read it here. */
+  LIMIT = PEAK + Size.MAX_SIZE_CLASSES * 4,
+  BYTES = LIMIT + Size.MAX_SIZE_CLASSES * 4,
+}
+
+/**
+ * The most a class of `size`-byte blocks may have held and still take sub-pools (SubPool.LIMIT).
+ * In sub-pools a class loses each one's header and the tail its blocks do not fill (`waste` of
+ * every 2^SHIFT bytes: 48 bytes for 8-byte blocks, 480 for 496-byte ones); in whole pools, the
+ * part-used last pool, half a pool on average. So a class stays young while what its sub-pools
+ * lose is below half a pool: held * waste / 2^SHIFT < poolSize / 2, at least half a pool's bytes
+ * and at most 2^YOUNG_MAX_SHIFT pools'. (One pool for every class before 2026-12-03, then two;
+ * this: footprint medians at 256 KiB 1.38 -> 1.26, 1 MiB 1.24 -> 1.19, docs/performance.md.)
+ */
+export function youngLimit(size: number, poolShift: number): number {
+  const sub = 1 << SubPool.SHIFT;
+  const waste = sub - Math.floor((sub - Pool.OVERHEAD) / size) * size;
+  const half = 1 << (poolShift - 1);
+  return Math.min(1 << (poolShift + SubPool.YOUNG_MAX_SHIFT), Math.max(half, Math.floor((half * sub) / waste)));
 }
 
 /** Pages as an OS keeps them resident, for stats().residentBytes: 4 KiB. */

@@ -48,7 +48,7 @@
  *   lands past 256 MiB (30 KiB for a 4 GiB address space) and kept: a small heap does not carry
  *   the map of a 4 GiB address space (constants.ts, POOL_MAP_LOW_SHIFT). (arenas.ts)
  * - Sub-pools (ours; subPools: false for CPython's layout): a class that has never held
- *   two pools' bytes takes 1 KiB sub-pools cut from one pool slot, each with a pool header of its
+ *   its young limit (youngLimit) takes 1 KiB sub-pools cut from one pool slot, each with a pool header of its
  *   own, so malloc does not tell them apart; constants.ts's SubPool has the rules.
  *   (obmalloc/subpools.ts)
  *

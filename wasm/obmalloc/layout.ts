@@ -109,13 +109,14 @@ export namespace Tlsf {
 }
 export namespace SubPool {
   export const SHIFT: u32 = 10;
-  export const YOUNG_SHIFT: u32 = 1;
+  export const YOUNG_MAX_SHIFT: u32 = 3;
   export const SHIFT_MASK: u32 = 255;
   export const USED_SHIFT: u32 = 8;
   export const FREE: u32 = 0;
   export const HELD: u32 = 16;
   export const PEAK: u32 = 272;
-  export const BYTES: u32 = 528;
+  export const LIMIT: u32 = 528;
+  export const BYTES: u32 = 784;
 }
 export namespace HeapFlag {
   export const THREADS: u32 = 1;
