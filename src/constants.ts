@@ -122,7 +122,7 @@ export const enum Pool {
 export const enum SubPool {
   SHIFT = 10, // 1 KiB
   /** No class stays young past 2^YOUNG_MAX_SHIFT pools' bytes (youngLimit). */
-  YOUNG_MAX_SHIFT = 3,
+  YOUNG_MAX_SHIFT = 2,
   /** Bits of Pool.SUB: the shift, and (slot's first header) the count of sub-pools in use. */
   SHIFT_MASK = 0xff,
   USED_SHIFT = 8,
@@ -144,7 +144,8 @@ export const enum SubPool {
  * part-used last pool, half a pool on average. So a class stays young while what its sub-pools
  * lose is below half a pool: held * waste / 2^SHIFT < poolSize / 2, at least half a pool's bytes
  * and at most 2^YOUNG_MAX_SHIFT pools'. (One pool for every class before 2026-12-03, then two;
- * this: footprint medians at 256 KiB 1.38 -> 1.26, 1 MiB 1.24 -> 1.19, docs/performance.md.)
+ * this, at most four: footprint medians at 256 KiB 1.38 -> 1.26, 1 MiB 1.24 -> 1.21; at most eight
+ * gave 1 MiB 1.19 but compileall's whole replay 1.074 -> 1.093: docs/performance.md.)
  */
 export function youngLimit(size: number, poolShift: number): number {
   const sub = 1 << SubPool.SHIFT;

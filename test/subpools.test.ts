@@ -137,7 +137,7 @@ describe("subPools: true", () => {
     const h = createHeap();
     const lim = limits(h);
     for (let i = 0; i < 64; i++) expect(lim[i]).toBe(youngLimit((i + 1) * 8, 14));
-    expect(lim[0]).toBe(8 * 16384); // 8-byte blocks fill a sub-pool but for its header: eight pools
+    expect(lim[0]).toBe(4 * 16384); // 8-byte blocks fill a sub-pool but for its header: the cap, four pools
     expect(lim[61]).toBeLessThan(16384); // 496-byte blocks leave 480 of each KiB: under a pool
     expect(Math.min(...lim)).toBeGreaterThanOrEqual(8192); // at least half a pool
     expect(limits(createHeap({ subPools: false })).every((x) => x === 0)).toBe(true);

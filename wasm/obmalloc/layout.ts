@@ -109,7 +109,7 @@ export namespace Tlsf {
 }
 export namespace SubPool {
   export const SHIFT: u32 = 10;
-  export const YOUNG_MAX_SHIFT: u32 = 3;
+  export const YOUNG_MAX_SHIFT: u32 = 2;
   export const SHIFT_MASK: u32 = 255;
   export const USED_SHIFT: u32 = 8;
   export const FREE: u32 = 0;
