@@ -177,6 +177,12 @@ export function rawMalloc(n: u32): u32 {
   if ((sw & (Flag.TAG | Flag.FREE | Flag.ARENA)) != Flag.TAG || size < Chunk.MIN || size > top - c) return 0;
   const n = c + size;
   if (n != top && (load<u32>(n + Chunk.SIZE) & (Flag.TAG | Flag.PREV_FREE)) != Flag.TAG) return 0;
+  // A previous free chunk: its footer (c's first word) must lead to it (tlsf.ts prevFreeOk). A
+  // block freed and merged into the free chunk before it keeps its old header, which says in use.
+  if ((sw & Flag.PREV_FREE) != 0) {
+    const ps = load<u32>(c);
+    if ((ps & 15) != 0 || ps < Chunk.MIN || ps > c - rawStart || load<u32>(c - ps + Chunk.SIZE) != (ps | Flag.FREE | Flag.TAG)) return 0;
+  }
   return sw;
 }
 
