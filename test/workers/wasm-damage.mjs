@@ -406,7 +406,7 @@ for (let i = 0; i < count; i++) {
     result = await damageCase(seed);
   } catch (e) {
     result = `bad: ${e instanceof Bad ? "" : `untyped ${e?.name}: `}${e?.message ?? e}`;
-    if (explore && !(e instanceof Bad)) result += ` [${String(e?.stack).split("\n").slice(1, 6).map((l) => l.trim()).join(" | ")}] damage ${JSON.stringify(lastDamage)}`;
+    if (explore) result += ` [${String(e?.stack).split("\n").slice(1, 6).map((l) => l.trim()).join(" | ")}] damage ${JSON.stringify(lastDamage)}`;
   }
   parentPort.postMessage({ type: "done", seed, outcome: result });
 }
