@@ -129,10 +129,9 @@ function isOursHigh(q: u32): bool {
  * when it is marked FULL already). 0 when JS must do it.
  */
 @inline function popBlock(pool: u32): u32 {
-  const end = <u32>(memory.size() << 16) - Pool.OVERHEAD; // a damaged word is never followed out of the memory
-  if (pool > end) return 0;
+  // pool and bp lie in the memory: malloc's inline pop followed both already (unbounded, as JS's
+  // mallocIn does), calloc's mallocFast bounded them, poolFromArena checked its pool.
   const bp = load<u32>(pool + Pool.FREEBLOCK);
-  if (bp > end) return 0;
   const nb = load<u32>(bp);
   if (nb != 0) {
     // The link read from the freed block: inside its pool, past the header, below the carved
@@ -146,11 +145,10 @@ function isOursHigh(q: u32): bool {
     const no = load<u32>(pool + Pool.NEXTOFFSET);
     if (no <= load<u32>(pool + Pool.MAXNEXTOFFSET)) {
       // Carve the next never-used block, unless (threads) other threads freed blocks into the
-      // pool: JS takes those first. A block inside the pool's slot, in the memory (damaged
+      // pool: JS takes those first. A block inside the pool's slot, so in the memory (damaged
       // offsets are JS's to report).
-      if (threaded && load<u32>(pool + Pool.REMOTE) >> 1 != 0) return 0;
+      if (no > poolMask || (threaded && load<u32>(pool + Pool.REMOTE) >> 1 != 0)) return 0;
       const b = pool + no;
-      if (no > poolMask || b > end) return 0;
       store<u32>(pool + Pool.FREEBLOCK, b);
       store<u32>(pool + Pool.NEXTOFFSET, no + load<u32>(pool + Pool.SIZE));
       store<u32>(b, 0);
@@ -396,19 +394,21 @@ function mallocMore(idx: u32, sp: u32, pool: u32): u32 {
   if (idx >= nClasses) return 0;
   const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
   const pool = load<u32>(sp + Pool.NEXT);
-  const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
-  if (pool != sp && pool <= end) {
-    // The common case, popBlock's first branch: a free block whose link is a carved block.
+  if (pool != sp) {
+    // The head pool and its first free block lie in the memory (a damaged word past it is JS's
+    // to report: 0; popBlock relies on it). Off malloc's path: calloc's.
+    const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
+    if (pool > end) return 0;
     const bp = load<u32>(pool + Pool.FREEBLOCK);
-    if (bp <= end) {
-      const nb = load<u32>(bp);
-      const off = nb - pool - Pool.OVERHEAD;
-      // nb == 0 (the list's end) fails the compare too: off wraps to 2^32 - pool - OVERHEAD.
-      if (carved(off, pool)) {
-        store<u32>(pool + Pool.FREEBLOCK, nb);
-        store<u32>(pool, load<u32>(pool) + 1);
-        return bp;
-      }
+    if (bp > end) return 0;
+    // The common case, popBlock's first branch: a free block whose link is a carved block.
+    const nb = load<u32>(bp);
+    const off = nb - pool - Pool.OVERHEAD;
+    // nb == 0 (the list's end) fails the compare too: off wraps to 2^32 - pool - OVERHEAD.
+    if (carved(off, pool)) {
+      store<u32>(pool + Pool.FREEBLOCK, nb);
+      store<u32>(pool, load<u32>(pool) + 1);
+      return bp;
     }
   }
   return mallocMore(idx, sp, pool);
@@ -472,8 +472,8 @@ export function malloc(n: u32): u32 {
     const pool = load<u32>(sp + Pool.NEXT);
     // The usedpools head and the pool's FREEBLOCK are followed as JS's mallocIn follows them,
     // unbounded: damaged past the memory (check() finds both), this load traps where JS hands out
-    // a wrong block. Bounding both here cost ~6 instructions an event (json, cachegrind); the
-    // slow paths (popBlock, calloc's mallocFast) bound them.
+    // a wrong block or errs. Bounding both here cost ~6 instructions an event (json, cachegrind);
+    // calloc's mallocFast bounds them.
     if (pool != sp) {
       const bp = load<u32>(pool + Pool.FREEBLOCK);
       const nb = load<u32>(bp);
