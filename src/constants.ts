@@ -58,12 +58,15 @@ export const MAX_ARENA_SHIFT = 26; // 64 MiB
 export const MAX_POOLS_PER_ARENA_SHIFT = 7;
 /**
  * The pool map (one bit per pool-sized slot of the address space, obmalloc's isOurs) has two
- * parts: the slots below 2^POOL_MAP_LOW_SHIFT (64 MiB; 512 bytes with 16 KiB pools) in the heap
- * header, the slots above it (up to the growth limit: 31.5 KiB for 4 GiB) in a raw chunk taken
- * when an arena first reaches past 64 MiB. A small heap's header is then 6 KiB, not 37 (the
- * whole map, in the header up to HEAP_VERSION 5, was half the footprint of a 64 KiB heap).
+ * parts: the slots below 2^POOL_MAP_LOW_SHIFT (256 MiB; 2 KiB with 16 KiB pools) in the heap
+ * header, the slots above it (up to the growth limit: 30 KiB for 4 GiB) in a raw chunk taken
+ * when an arena first reaches past 256 MiB. A small heap's header is then 7.4 KiB, not 37 (the
+ * whole map, in the header up to HEAP_VERSION 5, was half the footprint of a 64 KiB heap). Not
+ * lower: isOurs tests the high part in a second branch with a call, and a replay loop compiled
+ * with it spills around it (json's heap crossing 64 MiB, the low part's first size: 243-257
+ * instructions an event against 234; docs/performance.md, the pool map's high part and V8).
  */
-export const POOL_MAP_LOW_SHIFT = 26;
+export const POOL_MAP_LOW_SHIFT = 28;
 /** A hole in the raw heap takes an arena when it holds this fraction of arenaSize (a half): the arena has fewer pools. */
 export const HOLE_ARENA_SHIFT = 1;
 /**
@@ -99,24 +102,27 @@ export const enum Pool {
 }
 
 /**
- * Sub-pools: a young size class (one that has never held a pool's bytes) takes its pools small.
- * A pool slot of an arena is cut into sub-pools of 2^SHIFT bytes (1 KiB), each a pool of its own
- * (header, free list, usedpools links): malloc and free's fast paths do not tell them apart. A
- * block's pool is found by masking its address with the pool size, then, when that header's
- * Pool.SUB holds a shift, with the sub-pool size (ObjectAllocator.poolOf). free's fast path masks
- * with the pool size only: a block of any sub-pool but the slot's first lies past that
+ * Sub-pools: a young size class (one that has never held its young limit, SubPool.LIMIT) takes
+ * its pools small. A pool slot of an arena is cut into sub-pools of 2^SHIFT bytes (1 KiB), each a
+ * pool of its own (header, free list, usedpools links): malloc and free's fast paths do not tell
+ * them apart. A block's pool is found by masking its address with the pool size, then, when that
+ * header's Pool.SUB holds a shift, with the sub-pool size (ObjectAllocator.poolOf). free's fast
+ * path masks with the pool size only: a block of any sub-pool but the slot's first lies past that
  * sub-pool's carved blocks and takes the slow path, which finds its sub-pool. A class takes
- * sub-pools until it has held a pool's bytes (SubPool.PEAK), then whole pools, for good (a class
- * that has needed a pool's bytes once is no small one: its next pools are whole even after it
- * shrank). Free sub-pools wait on a list (the table at H.SUBPOOLS); a slot whose sub-pools are
- * all free goes back to its arena as a pool. A sub-pool cut short by the arena header (the
- * arena's last pool's tail) is never used. One size for all: of the sizes tried (256 B to 2 KiB,
- * doubling with a class's demand or not, two to four blocks at least), one 1 KiB size took the
- * least footprint from 64 KiB to 16 MiB of live data (bench:footprint; every other size or rule
- * leaves more slots part-used: one per size), though a 512-byte class gets one block a sub-pool.
+ * sub-pools until the most it ever held (SubPool.PEAK) reaches its limit, then whole pools, for
+ * good (a class that has needed that much once is no small one: its next pools are whole even
+ * after it shrank). Free sub-pools wait on a list (the table at H.SUBPOOLS); a slot whose sub-pools
+ * are all free goes back to its arena as a pool. A sub-pool cut short by the arena header (the
+ * arena's last pool's tail) is used when a block of every class fits. One size for all: of the
+ * sizes tried (256 B to 2 KiB, doubling with a class's demand or not, two to four blocks at
+ * least), one 1 KiB size took the least footprint from 64 KiB to 16 MiB of live data
+ * (bench:footprint; every other size or rule leaves more slots part-used: one per size), though a
+ * 512-byte class gets one block a sub-pool.
  */
 export const enum SubPool {
   SHIFT = 10, // 1 KiB
+  /** No class stays young past 2^YOUNG_MAX_SHIFT pools' bytes (youngLimit). */
+  YOUNG_MAX_SHIFT = 3,
   /** Bits of Pool.SUB: the shift, and (slot's first header) the count of sub-pools in use. */
   SHIFT_MASK = 0xff,
   USED_SHIFT = 8,
@@ -124,9 +130,27 @@ export const enum SubPool {
   FREE = 0,
   /** Per size class, bytes of the pools and sub-pools it holds. */
   HELD = 16,
-  /** Per size class, the most bytes it ever held at once: a pool's bytes or more, whole pools from then on. */
+  /** Per size class, the most bytes it ever held at once: its LIMIT or more, whole pools from then on. */
   PEAK = HELD + Size.MAX_SIZE_CLASSES * 4,
-  BYTES = PEAK + Size.MAX_SIZE_CLASSES * 4,
+  /** Per size class, its young limit (youngLimit; written with the header, 0 with subPools: false): JS and wasm read it here. */
+  LIMIT = PEAK + Size.MAX_SIZE_CLASSES * 4,
+  BYTES = LIMIT + Size.MAX_SIZE_CLASSES * 4,
+}
+
+/**
+ * The most a class of `size`-byte blocks may have held and still take sub-pools (SubPool.LIMIT).
+ * In sub-pools a class loses each one's header and the tail its blocks do not fill (`waste` of
+ * every 2^SHIFT bytes: 48 bytes for 8-byte blocks, 480 for 496-byte ones); in whole pools, the
+ * part-used last pool, half a pool on average. So a class stays young while what its sub-pools
+ * lose is below half a pool: held * waste / 2^SHIFT < poolSize / 2, at least half a pool's bytes
+ * and at most 2^YOUNG_MAX_SHIFT pools'. (One pool for every class before 2026-12-03, then two;
+ * this: footprint medians at 256 KiB 1.38 -> 1.26, 1 MiB 1.24 -> 1.19, docs/performance.md.)
+ */
+export function youngLimit(size: number, poolShift: number): number {
+  const sub = 1 << SubPool.SHIFT;
+  const waste = sub - Math.floor((sub - Pool.OVERHEAD) / size) * size;
+  const half = 1 << (poolShift - 1);
+  return Math.min(1 << (poolShift + SubPool.YOUNG_MAX_SHIFT), Math.max(half, Math.floor((half * sub) / waste)));
 }
 
 /** Pages as an OS keeps them resident, for stats().residentBytes: 4 KiB. */
@@ -236,7 +260,7 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-export const HEAP_VERSION = 6;
+export const HEAP_VERSION = 7;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,

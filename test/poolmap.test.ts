@@ -1,6 +1,6 @@
-// The pool map in two parts (HEAP_VERSION 6): the slots below 64 MiB in the heap header, those above
-// in a raw chunk taken when an arena first lies past 64 MiB. A small heap's header is then a few
-// KiB; a large heap's blocks past 64 MiB are found as its own by JS and by the WebAssembly fast
+// The pool map in two parts (HEAP_VERSION 6, 7): the slots below 256 MiB (POOL_MAP_LOW_SHIFT) in the
+// heap header, those above in a raw chunk taken when an arena first lies past them. A small heap's header is then a few
+// KiB; a large heap's blocks past the low part (256 MiB) are found as its own by JS and by the WebAssembly fast
 // path, freed, checked, and the map's chunk is never taken for a user block.
 import { describe, expect, it } from "vitest";
 import { attachHeap, createHeap, constants, heapSvg, InvalidPointerError, type Heap } from "../src/index.js";
@@ -12,7 +12,7 @@ const LOW = 2 ** constants.POOL_MAP_LOW_SHIFT;
 /** The header word H.POOL_MAP_HIGH (the high part's address, 0 until made). */
 const mapHigh = (h: Heap): number => h.u32[(h.heapBase >>> 2) + constants.H.POOL_MAP_HIGH];
 
-/** Fill the heap with raw blocks past 64 MiB so that the next arenas lie above it. */
+/** Fill the heap with raw blocks past the low part (256 MiB) so that the next arenas lie above it. */
 function pushPastLow(h: Heap): number {
   const big = h.mem.malloc(LOW + 2 * MiB);
   expect(big).not.toBe(0);
@@ -24,13 +24,13 @@ describe("pool map", () => {
     const h = createHeap();
     expect(h.stats().footprint).toBeLessThan(8 * 1024);
     expect(mapHigh(h)).toBe(0);
-    // A heap that cannot grow past 64 MiB has no high part at all.
-    const small = createHeap({ maxBytes: 32 * MiB });
+    // A heap that cannot grow past the low part (256 MiB) has no high part at all.
+    const small = createHeap({ maxBytes: 128 * MiB });
     expect(small.u32[(small.heapBase >>> 2) + constants.H.POOL_MAP_HIGH_BYTES]).toBe(0);
   });
 
   for (const subPools of [true, false]) {
-    it(`blocks past 64 MiB (subPools: ${subPools}): the high part is made, the blocks are ours, freed, check() agrees; the map's chunk is no user block`, () => {
+    it(`blocks past the low part (256 MiB) (subPools: ${subPools}): the high part is made, the blocks are ours, freed, check() agrees; the map's chunk is no user block`, () => {
       const h = createHeap({ subPools });
       const big = pushPastLow(h);
       const blocks: number[] = [];
@@ -68,7 +68,7 @@ describe("pool map", () => {
     });
   }
 
-  it("threads: a handle whose views predate the high part (another thread grew the memory for it) frees blocks past 64 MiB as its own", () => {
+  it("threads: a handle whose views predate the high part (another thread grew the memory for it) frees blocks past the low part (256 MiB) as its own", () => {
     const a = createHeap({ threads: true, maxThreads: 4 });
     const b = attachHeap(a.memory.source as SharedArrayBuffer); // its views: the memory as it is now
     expect(b.u8.length).toBeLessThan(LOW);
@@ -106,7 +106,7 @@ describe("pool map", () => {
     expect(() => h.check()).toThrow(/POOL_MAP_HIGH|high part/);
   });
 
-  it("the WebAssembly fast path frees blocks past 64 MiB in wasm, and JS and wasm mix on them", () => {
+  it("the WebAssembly fast path frees blocks past the low part (256 MiB) in wasm, and JS and wasm mix on them", () => {
     const h = createHeap({ memory: new WebAssembly.Memory({ initial: 2, maximum: 65536 }) });
     pushPastLow(h);
     const w = h.wasmImports();

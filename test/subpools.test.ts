@@ -5,6 +5,8 @@
 // 60 s call timeout on this 2-core machine.)
 import { describe, expect, it } from "vitest";
 import { createHeap, constants } from "../src/index.js";
+import { youngLimit } from "../src/constants.js";
+import { fastPathModule } from "../src/compat/wasm-imports.js";
 import { readTraceFile } from "../src/trace/file.js";
 import { replayTo, replayVerify } from "../src/trace/replay.js";
 import { BUNDLED_TRACE, sharedTraces } from "./helpers.js";
@@ -125,4 +127,42 @@ describe("subPools: true", () => {
       const r = replayVerify(createHeap({ subPools: true }), tr, { checkEvery: 1_000_000, freeAtEnd: true });
       expect(r.events).toBe(tr.count);
     });
+
+  it("each class's young limit (youngLimit, SubPool.LIMIT): in the header, 0 with whole pools; small blocks stay in sub-pools past a pool's bytes, 496-byte ones leave before, in JS and in the wasm fast path", () => {
+    const { H, SubPool, Pool } = constants;
+    const limits = (h: ReturnType<typeof createHeap>): number[] => {
+      const w = (h.heapBase + h.u32[(h.heapBase >>> 2) + H.SUBPOOLS] + SubPool.LIMIT) >>> 2;
+      return Array.from(h.u32.subarray(w, w + 64));
+    };
+    const h = createHeap();
+    const lim = limits(h);
+    for (let i = 0; i < 64; i++) expect(lim[i]).toBe(youngLimit((i + 1) * 8, 14));
+    expect(lim[0]).toBe(8 * 16384); // 8-byte blocks fill a sub-pool but for its header: eight pools
+    expect(lim[61]).toBeLessThan(16384); // 496-byte blocks leave 480 of each KiB: under a pool
+    expect(Math.min(...lim)).toBeGreaterThanOrEqual(8192); // at least half a pool
+    expect(limits(createHeap({ subPools: false })).every((x) => x === 0)).toBe(true);
+    expect(limits(createHeap({ alignment: 16 })).slice(0, 32)).toEqual(Array.from({ length: 32 }, (_, i) => youngLimit((i + 1) * 16, 14)));
+    // Whether the block at p lies in a sub-pool (its slot's first header holds a shift).
+    const inSub = (heap: ReturnType<typeof createHeap>, p: number): boolean => (heap.u32[((p & ~16383) + Pool.SUB) >>> 2] & 0xff) !== 0;
+    for (const via of ["js", "wasm"] as const) {
+      const heap = via === "js" ? createHeap() : createHeap({ memory: new WebAssembly.Memory({ initial: 32, maximum: 4096 }) });
+      let malloc = (n: number): number => heap.obj.malloc(n);
+      if (via === "wasm") {
+        const fam = heap.mem;
+        const slow = { malloc: (n: number) => fam.malloc(n >>> 0), free: (p: number) => fam.free(p >>> 0), calloc: (a: number, b: number) => fam.calloc(a >>> 0, b >>> 0), realloc: (p: number, n: number) => fam.realloc(p >>> 0, n >>> 0) };
+        const x = new WebAssembly.Instance(fastPathModule(false), { env: { memory: heap.memory.source as WebAssembly.Memory }, pymalloc: slow }).exports as unknown as { init(b: number, s: number): void; malloc(n: number): number };
+        x.init(heap.heapBase, heap.threadId);
+        malloc = (n) => x.malloc(n) >>> 0;
+      }
+      // 40 KiB of 8-byte blocks (past two pools' bytes): every one in a sub-pool.
+      const small = Array.from({ length: 5000 }, () => malloc(8));
+      expect(small.every((p) => p !== 0 && inSub(heap, p))).toBe(true);
+      // 496-byte blocks: one a sub-pool until the class has held its limit, whole pools after.
+      const big = Array.from({ length: 60 }, () => malloc(496));
+      const firstWhole = big.findIndex((p) => !inSub(heap, p));
+      expect(firstWhole).toBe(Math.ceil(lim[61] / 1024));
+      expect(big.slice(firstWhole).every((p) => !inSub(heap, p))).toBe(true);
+      heap.check();
+    }
+  });
 });

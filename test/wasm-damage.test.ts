@@ -2,7 +2,7 @@
 // seeded damage with C's malloc, free, calloc and realloc in the traffic, through the fast path
 // imported (heap.wasmImports()), linked into the module (`pymalloc link`) and linked and
 // specialised, on hardened: true and sampled heaps (C's calls in JS), and on a heap whose blocks
-// lie past 64 MiB (the pool map's high part). Each case (test/workers/wasm-damage.mjs) must end in
+// lie past the pool map's low part (256 MiB: its high part). Each case (test/workers/wasm-damage.mjs) must end in
 // a typed error (a PymallocError subclass) or correct behaviour: never a WebAssembly trap, another
 // untyped error, a hang, a wild or misaligned pointer, a block overlapping a live one, or a live
 // block's bytes changed; C's misuse (free of a garbage, interior or past-the-memory pointer, a
@@ -162,12 +162,13 @@ describe("C's misuse and damaged words through the fast path: typed errors, neve
     expect(() => heap.check()).toThrow(HeapCorruptionError);
   });
 
-  it.each(FORMS)("%s: H.POOL_MAP_HIGH damaged past the memory: C's free of a block past 64 MiB is no trap (JS decides), check() names the word", async (form) => {
-    const { heap, c } = await cOnHeap(form, { maxBytes: 80 * MiB });
-    heap.raw.malloc(66 * MiB);
+  it.each(FORMS)("%s: H.POOL_MAP_HIGH damaged past the memory: C's free of a block past the map's low part is no trap (JS decides), check() names the word", async (form) => {
+    const LOW = 2 ** constants.POOL_MAP_LOW_SHIFT;
+    const { heap, c } = await cOnHeap(form, { maxBytes: LOW + 16 * MiB });
+    heap.raw.malloc(LOW + 2 * MiB);
     let p = 0;
-    for (let i = 0; i < 5000 && p < 64 * MiB; i++) p = c.malloc(40);
-    expect(p).toBeGreaterThan(64 * MiB);
+    for (let i = 0; i < 5000 && p < LOW; i++) p = c.malloc(40);
+    expect(p).toBeGreaterThan(LOW);
     heap.u32[word(heap, H.POOL_MAP_HIGH) >>> 2] = 0x7fff0000;
     const e = thrown(() => c.free(p));
     expect(e === undefined || e instanceof PymallocError).toBe(true);

@@ -27,6 +27,8 @@ import {
   Slot,
   SlotState,
   SubPool,
+  classSize,
+  youngLimit,
   usedSentinel,
 } from "../constants.js";
 import { HeapCorruptionError, hex } from "../errors.js";
@@ -126,6 +128,10 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   u32[hw + H.POOL_MAP_BYTES] = l.poolMapBytes;
   u32[hw + H.POOL_MAP_HIGH_BYTES] = l.poolMapHighBytes;
   u32[hw + H.FLAGS] = p.flags;
+  // Each size class's young limit (SubPool.LIMIT; 0 with whole pools: no class is ever young).
+  if ((p.flags & HeapFlag.WHOLE_POOLS) === 0)
+    for (let i = 0; classSize(i, p.alignShift) <= Size.SMALL_REQUEST_THRESHOLD; i++)
+      u32[((p.heapBase + l.subPools + SubPool.LIMIT) >>> 2) + i] = youngLimit(classSize(i, p.alignShift), p.poolShift);
   // Every usedpools list starts empty: the sentinel points at itself. Slot 0 is the creator's.
   for (let k = 0; k < l.nSlots; k++) {
     const slot = p.heapBase + l.threadSlots + k * Slot.BYTES;

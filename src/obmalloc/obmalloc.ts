@@ -43,12 +43,12 @@
  *   returned. nfp2lasta[k] is the last arena with k free pools: reordering is O(1). (arenas.ts)
  * - The pool map tells in O(1) whether an address lies in an arena's pools: one bit per
  *   pool-sized slot of the address space, set while an arena holds that pool. One shift, one
- *   byte load: free() asks it for every pointer. The slots below 64 MiB have their bits in the
- *   header (512 bytes with 16 KiB pools); those above, in a raw chunk taken when the first arena
- *   lands past 64 MiB (31.5 KiB for a 4 GiB address space) and kept: a small heap does not carry
+ *   byte load: free() asks it for every pointer. The slots below 256 MiB have their bits in the
+ *   header (2 KiB with 16 KiB pools); those above, in a raw chunk taken when the first arena
+ *   lands past 256 MiB (30 KiB for a 4 GiB address space) and kept: a small heap does not carry
  *   the map of a 4 GiB address space (constants.ts, POOL_MAP_LOW_SHIFT). (arenas.ts)
- * - Sub-pools (ours; subPools: false for CPython's layout): a class that has never held a
- *   pool's bytes takes 1 KiB sub-pools cut from one pool slot, each with a pool header of its
+ * - Sub-pools (ours; subPools: false for CPython's layout): a class that has never held
+ *   its young limit (youngLimit) takes 1 KiB sub-pools cut from one pool slot, each with a pool header of its
  *   own, so malloc does not tell them apart; constants.ts's SubPool has the rules.
  *   (obmalloc/subpools.ts)
  *

@@ -77,9 +77,9 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
   // Taking a sub-pool
   // -------------------------------------------------------------------------------------------
 
-  /** The size shift of the next pool class idx takes: SubPool.SHIFT while the class is young, else 0 (a whole pool). */
+  /** The size shift of the next pool class idx takes: SubPool.SHIFT while the class is young (the most it held under its SubPool.LIMIT), else 0 (a whole pool). */
   protected subShift(idx: number): number {
-    return this.subPools && this.u32[this.wSub + (SubPool.PEAK >>> 2) + idx] < this.poolSize ? SubPool.SHIFT : 0;
+    return this.subPools && this.u32[this.wSub + (SubPool.PEAK >>> 2) + idx] < this.u32[this.wSub + (SubPool.LIMIT >>> 2) + idx] ? SubPool.SHIFT : 0;
   }
 
   /**

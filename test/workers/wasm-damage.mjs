@@ -13,8 +13,8 @@
 // pointer outside the memory or misaligned, a block overlapping a live one, a live block whose
 // bytes changed.
 // Modes: imported, linked, specialised (the fast path in wasm), hardened and sampled (C's calls
-// in JS: hardened: true's checks, sampled sites), high (the heap's blocks past 64 MiB, the pool
-// map's high part; the three forms at random), unchecked (the three forms, no check() after any
+// in JS: hardened: true's checks, sampled sites), high (the heap's blocks past the pool map's
+// low part, 256 MiB: its high part; the three forms at random), unchecked (the three forms, no check() after any
 // damage but to the two words malloc's inline pop follows unbounded: the fast path must never
 // trap; a wrong block JS's release mode would hand out too is "undetected", counted apart).
 // Loads the built package (dist/).
@@ -65,7 +65,7 @@ async function newCase() {
     subPools: rand() < 0.6,
     poolSize: 4096,
     arenaSize: 16384,
-    maxBytes: mode === "high" ? 80 * MiB : 8 * MiB,
+    maxBytes: mode === "high" ? LOW + 16 * MiB : 8 * MiB,
   };
   if (mode === "hardened") opts.hardened = true;
   if (mode === "sampled") opts.sampleInterval = 1024;
@@ -354,9 +354,9 @@ async function damageCase(seed) {
   const model = new Model(heap, x);
   let big = 0;
   if (mode === "high") {
-    // The heap's blocks past 64 MiB: the next arenas there, their bits in the map's high part.
+    // The heap's blocks past the map's low part: the next arenas there, their bits in the map's high part.
     big = heap.raw.malloc(LOW + 2 * MiB);
-    if (big === 0) throw new Bad("no memory for the block that pushes the heap past 64 MiB");
+    if (big === 0) throw new Bad("no memory for the block that pushes the heap past the map's low part");
     model.added(big, LOW + 2 * MiB, 0, true);
   }
   const ops = 150 + ri(250);
@@ -368,7 +368,7 @@ async function damageCase(seed) {
     throw new Bad(`the undamaged heap fails check() after the traffic and C's misuse: ${e?.message ?? e}`);
   }
   model.verifyAll();
-  if (mode === "high" && heap.u32[(heap.heapBase >>> 2) + H.POOL_MAP_HIGH] === 0) throw new Bad("no arena past 64 MiB");
+  if (mode === "high" && heap.u32[(heap.heapBase >>> 2) + H.POOL_MAP_HIGH] === 0) throw new Bad("no arena past the map's low part");
   const t = targets(heap, model);
   const kinds = Object.keys(t).filter((k) => t[k].length > 0);
   kinds.push("anywhere");

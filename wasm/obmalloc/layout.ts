@@ -109,12 +109,14 @@ export namespace Tlsf {
 }
 export namespace SubPool {
   export const SHIFT: u32 = 10;
+  export const YOUNG_MAX_SHIFT: u32 = 3;
   export const SHIFT_MASK: u32 = 255;
   export const USED_SHIFT: u32 = 8;
   export const FREE: u32 = 0;
   export const HELD: u32 = 16;
   export const PEAK: u32 = 272;
-  export const BYTES: u32 = 528;
+  export const LIMIT: u32 = 528;
+  export const BYTES: u32 = 784;
 }
 export namespace HeapFlag {
   export const THREADS: u32 = 1;
@@ -122,4 +124,4 @@ export namespace HeapFlag {
   export const WHOLE_POOLS: u32 = 4;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 6;
+export const HEAP_VERSION: u32 = 7;

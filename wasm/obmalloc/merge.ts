@@ -33,7 +33,7 @@ export {
   heldBase as pymalloc_k_heldBase,
   peakBase as pymalloc_k_peakBase,
   subFreeBase as pymalloc_k_subFreeBase,
-  youngBelow as pymalloc_k_youngBelow,
+  limitBase as pymalloc_k_limitBase,
 } from "./obmalloc";
 export {
   rawOn as pymalloc_k_rawOn,

@@ -23,7 +23,7 @@
 // heap handle) do all of it, and report what is wrong. Holds no state but numbers read from the
 // heap header at init().
 
-import { Arena, Chunk, H, HeapFlag, Pool, Size, Slot, Remote, SubPool } from "./layout";
+import { Arena, Chunk, H, Pool, Size, Slot, Remote, SubPool } from "./layout";
 import { initRaw, rawFree, rawMalloc, rawRealloc } from "./raw";
 
 @external("pymalloc", "malloc") declare function mallocSlow(n: u32): u32;
@@ -52,7 +52,7 @@ export let poolsPerArena: u32 = 0;
 export let heldBase: u32 = 0; // SubPool.HELD[0]: bytes of pools each class holds
 export let peakBase: u32 = 0; // SubPool.PEAK[0]: the most each class ever held
 export let subFreeBase: u32 = 0; // SubPool.FREE: the head of the free sub-pool list
-export let youngBelow: u32 = 0; // a class holding fewer bytes takes a sub-pool (JS): the pool size, 0 with subPools: false
+export let limitBase: u32 = 0; // SubPool.LIMIT[0]: a class that never held its limit takes a sub-pool (all 0 with subPools: false)
 let diverted: bool = false; // divert(true): every allocation goes to JS (frees stay here)
 let nFast: u32 = 0; // nClasses, or 0 while diverted: malloc's one class test also sends a diverted call out
 
@@ -87,7 +87,7 @@ export function init(heapBase: u32, slot: u32): void {
   heldBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.HELD;
   peakBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.PEAK;
   subFreeBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.FREE;
-  youngBelow = (load<u32>(hw + (H.FLAGS << 2)) & HeapFlag.WHOLE_POOLS) != 0 ? 0 : 1 << poolShift;
+  limitBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.LIMIT;
   initRaw(heapBase, !threaded && mapBytes != 0);
 }
 
@@ -114,7 +114,7 @@ export function init(heapBase: u32, slot: u32): void {
   return i < mapEnd && isOursHigh(q);
 }
 
-/** isOurs() of pool slot q past the map's low part (a heap over 64 MiB): its bit in the high part (src/obmalloc). */
+/** isOurs() of pool slot q past the map's low part (a heap over 256 MiB): its bit in the high part (src/obmalloc). */
 function isOursHigh(q: u32): bool {
   const hi = load<u32>(mapHighAt);
   const at = hi + (q >> 3) - mapBytes;
@@ -179,13 +179,13 @@ function isOursHigh(q: u32): bool {
  * usedpools[idx] (sentinel sp) is empty: a pool from the first usable arena, as obmalloc's
  * poolFromArena takes it (its free-pool list first, then its next never-used pool; the arena
  * list and nfp2lasta kept in order), linked in as the class's only pool. 0 when JS must do it:
- * threads (the lock), a young class (one that holds less than a pool's bytes takes a sub-pool:
+ * threads (the lock), a young class (one that never held its SubPool.LIMIT takes a sub-pool:
  * SubPool in src/constants.ts), no usable arena (a new one), or anything damaged (JS reports it).
  */
 function poolFromArena(idx: u32, sp: u32): u32 {
   if (threaded) return 0;
   const peakAt = peakBase + (idx << 2);
-  if (load<u32>(peakAt) < youngBelow) return subPoolFromList(idx, sp);
+  if (load<u32>(peakAt) < load<u32>(limitBase + (idx << 2))) return subPoolFromList(idx, sp);
   const ao = load<u32>(usableAt);
   if (ao == 0 || ao >= <u32>(memory.size() << 16) - Arena.OVERHEAD || load<u32>(ao + Arena.MAGIC) != (Arena.MAGIC_VALUE ^ ao)) return 0;
   const nf = load<u32>(ao + Arena.NFREEPOOLS);
