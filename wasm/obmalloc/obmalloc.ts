@@ -146,11 +146,12 @@ function isOursHigh(q: u32): bool {
     if (no <= load<u32>(pool + Pool.MAXNEXTOFFSET)) {
       // Carve the next never-used block, unless (threads) other threads freed blocks into the
       // pool: JS takes those first. A block inside the pool's slot, so in the memory (damaged
-      // offsets are JS's to report).
-      if (no > poolMask || (threaded && load<u32>(pool + Pool.REMOTE) >> 1 != 0)) return 0;
+      // offsets or size are JS's to report).
+      const size = load<u32>(pool + Pool.SIZE);
+      if (<u64>(pool & poolMask) + no + size > <u64>poolMask + 1 || (threaded && load<u32>(pool + Pool.REMOTE) >> 1 != 0)) return 0;
       const b = pool + no;
       store<u32>(pool + Pool.FREEBLOCK, b);
-      store<u32>(pool + Pool.NEXTOFFSET, no + load<u32>(pool + Pool.SIZE));
+      store<u32>(pool + Pool.NEXTOFFSET, no + size);
       store<u32>(b, 0);
     } else if (!unlinkFull(pool)) return 0;
   }
