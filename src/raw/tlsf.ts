@@ -435,7 +435,17 @@ export class RawAllocator {
     if ((sw & (Flag.TAG | Flag.FREE | Flag.ARENA)) !== Flag.TAG || size < Chunk.MIN || c + size > top) return 0;
     const n = c + size;
     if (n !== top && (u32[(n + 4) >>> 2] & (Flag.TAG | Flag.PREV_FREE)) !== Flag.TAG) return 0;
+    // A previous free chunk: its footer (this chunk's first word) must lead to it. A block freed
+    // and merged into the free chunk before it keeps its old header, which says in use: its
+    // footer then leads to the merged chunk, larger (a realloc of it, in place, was accepted).
+    if ((sw & Flag.PREV_FREE) !== 0 && !this.prevFreeOk(c)) return 0;
     return sw;
+  }
+
+  /** Chunk c's first word, the footer of the free chunk before it, leads to a free chunk of that size. */
+  private prevFreeOk(c: number): boolean {
+    const ps = this.u32[c >>> 2];
+    return (ps & 15) === 0 && ps >= Chunk.MIN && ps <= c - this.start && this.u32[(c - ps + 4) >>> 2] === (ps | Flag.FREE | Flag.TAG);
   }
 
   /** Usable bytes of p when it is a live user block, else 0. */
@@ -462,6 +472,16 @@ export class RawAllocator {
       throw new InvalidPointerError(op, p, "not-a-block", "no block header here: a pointer into the middle of a block, or never allocated");
     if ((sw & Flag.FREE) !== 0) throw new InvalidPointerError(op, p, "double-free", "this block is already free (double free or use after free)");
     if ((sw & Flag.ARENA) !== 0) throw new InvalidPointerError(op, p, "internal", "this is an arena (or the pool map) of the object allocator, not a user block");
+    if ((sw & Flag.PREV_FREE) !== 0 && !this.prevFreeOk(c)) {
+      // The footer before it leads to a free chunk that is larger and covers it: a block freed
+      // and merged into that chunk, its old header left (a double free, a use after free).
+      // Anything else: the footer is damaged.
+      const ps = u32[c >>> 2];
+      const ph = ps <= c - this.start ? u32[(c - ps + 4) >>> 2] : 0;
+      if ((ph & (Flag.FREE | Flag.TAG | Flag.ARENA | Flag.PREV_FREE)) === (Flag.FREE | Flag.TAG) && ((ph & ~Flag.MASK) >>> 0) > ps)
+        throw new InvalidPointerError(op, p, "double-free", `this block is already free, merged into the free chunk at ${hex(c - ps)} (double free or use after free)`);
+      this.brokenFooter(c);
+    }
     const n = c + size;
     if (n !== top && (u32[(n + 4) >>> 2] & (Flag.TAG | Flag.PREV_FREE)) !== Flag.TAG)
       throw new InvalidPointerError(op, p, "not-a-block", "no consistent block here: a pointer into the middle of a block, or never allocated");

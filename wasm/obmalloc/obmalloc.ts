@@ -91,6 +91,15 @@ export function init(heapBase: u32, slot: u32): void {
   initRaw(heapBase, !threaded && mapBytes != 0);
 }
 
+/**
+ * off (an offset from pool's first block, any u32) lies among the pool's carved blocks: below
+ * NEXTOFFSET - OVERHEAD, compared in i64 so that a damaged NEXTOFFSET below the header carves
+ * nothing (JS's compare, in doubles) instead of wrapping round to 4 GiB (everything carved).
+ */
+@inline function carved(off: u32, pool: u32): bool {
+  return <i64>off < <i64>load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD;
+}
+
 /** The pool or sub-pool header of p in our pools (obmalloc's poolOf: SubPool in src/constants.ts). */
 @inline function poolOf(p: u32): u32 {
   const pool = p & ~poolMask;
@@ -108,7 +117,9 @@ export function init(heapBase: u32, slot: u32): void {
 /** isOurs() of pool slot q past the map's low part (a heap over 256 MiB): its bit in the high part (src/obmalloc). */
 function isOursHigh(q: u32): bool {
   const hi = load<u32>(mapHighAt);
-  return hi != 0 && ((load<u8>(hi + (q >> 3) - mapBytes) >> (q & 7)) & 1) != 0;
+  const at = hi + (q >> 3) - mapBytes;
+  // A damaged H.POOL_MAP_HIGH is never followed out of the memory (JS reports it).
+  return hi != 0 && <u64>at < (<u64>memory.size() << 16) && ((load<u8>(at) >> (q & 7)) & 1) != 0;
 }
 
 /**
@@ -118,6 +129,8 @@ function isOursHigh(q: u32): bool {
  * when it is marked FULL already). 0 when JS must do it.
  */
 @inline function popBlock(pool: u32): u32 {
+  // pool and bp lie in the memory: malloc's inline pop followed both already (unbounded, as JS's
+  // mallocIn does), calloc's mallocFast bounded them, poolFromArena checked its pool.
   const bp = load<u32>(pool + Pool.FREEBLOCK);
   const nb = load<u32>(bp);
   if (nb != 0) {
@@ -126,17 +139,19 @@ function isOursHigh(q: u32): bool {
     // (which reports it). Whether it is on a block boundary costs a division: hardened: true
     // checks that, and a hardened heap never takes this fast path (hasFastPath); check() finds it.
     const off = nb - pool - Pool.OVERHEAD;
-    if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD) return 0;
+    if (!carved(off, pool)) return 0;
     store<u32>(pool + Pool.FREEBLOCK, nb);
   } else {
     const no = load<u32>(pool + Pool.NEXTOFFSET);
     if (no <= load<u32>(pool + Pool.MAXNEXTOFFSET)) {
       // Carve the next never-used block, unless (threads) other threads freed blocks into the
-      // pool: JS takes those first.
-      if (threaded && load<u32>(pool + Pool.REMOTE) >> 1 != 0) return 0;
+      // pool: JS takes those first. A block inside the pool's slot, so in the memory (damaged
+      // offsets or size are JS's to report).
+      const size = load<u32>(pool + Pool.SIZE);
+      if (<u64>(pool & poolMask) + no + size > <u64>poolMask + 1 || (threaded && load<u32>(pool + Pool.REMOTE) >> 1 != 0)) return 0;
       const b = pool + no;
       store<u32>(pool + Pool.FREEBLOCK, b);
-      store<u32>(pool + Pool.NEXTOFFSET, no + load<u32>(pool + Pool.SIZE));
+      store<u32>(pool + Pool.NEXTOFFSET, no + size);
       store<u32>(b, 0);
     } else if (!unlinkFull(pool)) return 0;
   }
@@ -176,6 +191,9 @@ function poolFromArena(idx: u32, sp: u32): u32 {
   if (ao == 0 || ao >= <u32>(memory.size() << 16) - Arena.OVERHEAD || load<u32>(ao + Arena.MAGIC) != (Arena.MAGIC_VALUE ^ ao)) return 0;
   const nf = load<u32>(ao + Arena.NFREEPOOLS);
   if (nf - 1 >= poolsPerArena) return 0; // a usable arena has 1..poolsPerArena free pools
+  // Its last free pool taken, it leaves the usable list: the next arena must link back to it.
+  const nx = load<u32>(ao + Arena.NEXT);
+  if (nf == 1 && nx != 0 && (nx >= <u32>(memory.size() << 16) - Arena.OVERHEAD || load<u32>(nx + Arena.PREV) != ao)) return 0;
   const size = (idx + 1) << alignShift;
   let pool = load<u32>(ao + Arena.FREEPOOLS);
   if (pool != 0) {
@@ -193,7 +211,6 @@ function poolFromArena(idx: u32, sp: u32): u32 {
   if (nf > 1) store<u32>(at - 4, ao);
   store<u32>(ao + Arena.NFREEPOOLS, nf - 1);
   if (nf == 1) {
-    const nx = load<u32>(ao + Arena.NEXT);
     store<u32>(usableAt, nx);
     if (nx != 0) store<u32>(nx + Arena.PREV, 0);
     store<u32>(ao + Arena.NEXT, 0);
@@ -379,12 +396,17 @@ function mallocMore(idx: u32, sp: u32, pool: u32): u32 {
   const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
   const pool = load<u32>(sp + Pool.NEXT);
   if (pool != sp) {
-    // The common case, popBlock's first branch: a free block whose link is a carved block.
+    // The head pool and its first free block lie in the memory (a damaged word past it is JS's
+    // to report: 0; popBlock relies on it). Off malloc's path: calloc's.
+    const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
+    if (pool > end) return 0;
     const bp = load<u32>(pool + Pool.FREEBLOCK);
+    if (bp > end) return 0;
+    // The common case, popBlock's first branch: a free block whose link is a carved block.
     const nb = load<u32>(bp);
     const off = nb - pool - Pool.OVERHEAD;
     // nb == 0 (the list's end) fails the compare too: off wraps to 2^32 - pool - OVERHEAD.
-    if (off < load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD) {
+    if (carved(off, pool)) {
       store<u32>(pool + Pool.FREEBLOCK, nb);
       store<u32>(pool, load<u32>(pool) + 1);
       return bp;
@@ -402,32 +424,42 @@ function mallocMore(idx: u32, sp: u32, pool: u32): u32 {
 @inline function freeSmall(p: u32): bool {
   let pool = p & ~poolMask;
   let off = p - pool - Pool.OVERHEAD;
-  if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD) {
+  if (!carved(off, pool)) {
     // Past the slot's first pool's carved blocks: a block of another sub-pool of the slot?
     pool = poolOf(p);
     off = p - pool - Pool.OVERHEAD;
-    if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD) return false;
+    if (!carved(off, pool)) return false;
   }
   const cnt = load<u32>(pool);
   const fb = load<u32>(pool + Pool.FREEBLOCK);
   if (fb == p) return false;
-  if (off % load<u32>(pool + Pool.SIZE) != 0 || load<u32>(pool + Pool.OWNER) != owner) return false;
+  const size = load<u32>(pool + Pool.SIZE);
+  if (size == 0 || off % size != 0 || load<u32>(pool + Pool.OWNER) != owner) return false;
   // One test on the common path for two rare cases. cnt 0: no live block (JS reports it). cnt 1:
   // the pool empties: kept (still listed, empty) when it is its class's only listed pool (both
   // links the sentinel), as threads heaps keep one; else back to its arena (JS, under the lock).
   if (cnt <= 1 && (cnt == 0 || fb == 0 || load<u32>(pool + Pool.NEXT) != load<u32>(pool + Pool.PREV))) return cnt == 1 && (fb != 0 ? freeEmptied(p, pool, fb) : freeEmptiedSub(p, pool, 0, false));
-  store<u32>(p, fb);
-  store<u32>(pool + Pool.FREEBLOCK, p);
-  store<u32>(pool, cnt - 1);
   if (fb == 0) {
-    // It was full: back to the front of its class's usedpools (FULL, with threads, stays set).
-    const sp = usedBase + (load<u32>(pool + Pool.SZIDX) << Slot.HEAD_SHIFT) - Pool.NEXT;
+    // It was full: back to the front of its class's usedpools (FULL, with threads, stays set),
+    // when its class is one of the heap's (JS's linkPool reports the rest), checked before the
+    // first write. The list's head is followed as JS's linkPool follows it (a check that it
+    // links back cost ~6 instructions an event: a free into a full pool is common).
+    const idx = load<u32>(pool + Pool.SZIDX);
+    if (idx >= nClasses) return false;
+    const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
     const next = load<u32>(sp + Pool.NEXT);
+    store<u32>(p, fb);
+    store<u32>(pool + Pool.FREEBLOCK, p);
+    store<u32>(pool, cnt - 1);
     store<u32>(pool + Pool.NEXT, next);
     store<u32>(pool + Pool.PREV, sp);
     store<u32>(next + Pool.PREV, pool);
     store<u32>(sp + Pool.NEXT, pool);
+    return true;
   }
+  store<u32>(p, fb);
+  store<u32>(pool + Pool.FREEBLOCK, p);
+  store<u32>(pool, cnt - 1);
   return true;
 }
 
@@ -439,10 +471,14 @@ export function malloc(n: u32): u32 {
   if (idx < nFast) {
     const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
     const pool = load<u32>(sp + Pool.NEXT);
+    // The usedpools head and the pool's FREEBLOCK are followed as JS's mallocIn follows them,
+    // unbounded: damaged past the memory (check() finds both), this load traps where JS hands out
+    // a wrong block or errs. Bounding both here cost ~6 instructions an event (json, cachegrind);
+    // calloc's mallocFast bounds them.
     if (pool != sp) {
       const bp = load<u32>(pool + Pool.FREEBLOCK);
       const nb = load<u32>(bp);
-      if (nb - pool - Pool.OVERHEAD < load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD) {
+      if (carved(nb - pool - Pool.OVERHEAD, pool)) {
         store<u32>(pool + Pool.FREEBLOCK, nb);
         store<u32>(pool, load<u32>(pool) + 1);
         return bp;
@@ -479,16 +515,18 @@ export function free(p: u32): void {
       const off = p - pool - Pool.OVERHEAD;
       const fb = load<u32>(pool + Pool.FREEBLOCK);
       const cnt = load<u32>(pool);
-      const lim = load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD;
+      const lim = <i64>load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD; // i64: see carved()
       const other = load<u32>(pool + Pool.OWNER) ^ owner;
       // Five tests as one: each term (u32 values widened to i64) is negative exactly when its
       // test fails: off past the carved blocks, fb == p (a double free), fewer than 2 blocks in
       // use (the pool empties), fb == 0 (the pool was full: relinked), another thread's pool.
       // (Written as nested tests, V8 made a boolean of each pair: more instructions.)
-      const bad = (<i64>lim - 1 - <i64>off) | (<i64>(fb ^ p) - 1) | (<i64>cnt - 2) | (<i64>fb - 1) | (0 - <i64>other);
+      const bad = (lim - 1 - <i64>off) | (<i64>(fb ^ p) - 1) | (<i64>cnt - 2) | (<i64>fb - 1) | (0 - <i64>other);
       if (bad >= 0) {
-        // On a block boundary: the division last, once the pool is known to be in use.
-        if (off % load<u32>(pool + Pool.SIZE) == 0) {
+        // On a block boundary: the division last, once the pool is known to be in use (and
+        // its block size not 0: a damaged word is freeSmall's to refuse, never a trap here).
+        const size = load<u32>(pool + Pool.SIZE);
+        if (size != 0 && off % size == 0) {
           store<u32>(p, fb);
           store<u32>(pool + Pool.FREEBLOCK, p);
           store<u32>(pool, cnt - 1);
@@ -537,7 +575,7 @@ export function realloc(p: u32, n: u32): u32 {
   const pool = poolOf(p);
   const off = p - pool - Pool.OVERHEAD;
   const size = load<u32>(pool + Pool.SIZE);
-  if (off >= load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD || load<u32>(pool) == 0 || off % size != 0 || load<u32>(pool + Pool.FREEBLOCK) == p)
+  if (!carved(off, pool) || load<u32>(pool) == 0 || size == 0 || off % size != 0 || load<u32>(pool + Pool.FREEBLOCK) == p)
     return reallocSlow(p, n); // not a live block: JS reports it
   let keep = size;
   if (n <= size) {

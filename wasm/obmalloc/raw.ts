@@ -51,6 +51,15 @@ export function initRaw(heapBase: u32, on: bool): void {
   return (next == 0 || (inChunks(next) && load<u32>(next + Chunk.PREV_FREE) == c)) && (prev == 0 || (inChunks(prev) && load<u32>(prev + Chunk.NEXT_FREE) == c));
 }
 
+/**
+ * The heap's top lies in the memory: checked on entry to each raw path, so that every bound
+ * below that is the top keeps its loads in the memory (a damaged H.TOP is JS's to report: in
+ * wasm it would be a trap, memory access out of bounds).
+ */
+@inline function topInMemory(): bool {
+  return <u64>load<u32>(topAt) + Chunk.HEADER <= (<u64>memory.size() << 16);
+}
+
 /** x lies among the chunks, [start, top): a link read from the heap is followed only then. */
 @inline function inChunks(x: u32): bool {
   return x - rawStart < load<u32>(topAt) - rawStart;
@@ -64,7 +73,10 @@ function insertChunk(c: u32, size: u32): void {
   const head = load<u32>(hi);
   store<u32>(c + Chunk.NEXT_FREE, head);
   store<u32>(c + Chunk.PREV_FREE, 0);
-  if (head != 0) store<u32>(head + Chunk.PREV_FREE, c);
+  // A list's head has no previous chunk: a damaged head word (outside the chunks, or a chunk
+  // with a previous one) is not written through (a trap out of the memory, a wild write in it);
+  // c's link to it is refused when next followed (linksOk: JS reports it).
+  if (head != 0 && inChunks(head) && load<u32>(head + Chunk.PREV_FREE) == 0) store<u32>(head + Chunk.PREV_FREE, c);
   store<u32>(hi, c);
   store<u32>(flAt, load<u32>(flAt) | (1 << fl));
   const sa = slBase + (fl << 2);
@@ -133,7 +145,7 @@ function removeChunk(c: u32, size: u32): void {
 
 /** A raw chunk for n bytes (the payload), or 0 when JS must serve it (growth, damage, n too large). */
 export function rawMalloc(n: u32): u32 {
-  if (!rawOn || n > Chunk.MAX_REQUEST) return 0;
+  if (!rawOn || n > Chunk.MAX_REQUEST || !topInMemory()) return 0;
   const size = chunkSizeFor(n);
   const c = findChunk(size);
   if (c == 0) {
@@ -177,6 +189,12 @@ export function rawMalloc(n: u32): u32 {
   if ((sw & (Flag.TAG | Flag.FREE | Flag.ARENA)) != Flag.TAG || size < Chunk.MIN || size > top - c) return 0;
   const n = c + size;
   if (n != top && (load<u32>(n + Chunk.SIZE) & (Flag.TAG | Flag.PREV_FREE)) != Flag.TAG) return 0;
+  // A previous free chunk: its footer (c's first word) must lead to it (tlsf.ts prevFreeOk). A
+  // block freed and merged into the free chunk before it keeps its old header, which says in use.
+  if ((sw & Flag.PREV_FREE) != 0) {
+    const ps = load<u32>(c);
+    if ((ps & 15) != 0 || ps < Chunk.MIN || ps > c - rawStart || load<u32>(c - ps + Chunk.SIZE) != (ps | Flag.FREE | Flag.TAG)) return 0;
+  }
   return sw;
 }
 
@@ -225,7 +243,7 @@ function releaseChunk(c: u32, sw: u32): bool {
 
 /** Free raw block p here; false when JS must (threads, not a live block: JS reports it, damage). */
 export function rawFree(p: u32): bool {
-  if (!rawOn) return false;
+  if (!rawOn || !topInMemory()) return false;
   const sw = liveSizeWord(p);
   return sw != 0 && releaseChunk(p - Chunk.HEADER, sw);
 }
@@ -236,7 +254,7 @@ export function rawFree(p: u32): bool {
  * must do it (nothing written then).
  */
 export function rawRealloc(p: u32, n: u32): u32 {
-  if (!rawOn || n > Chunk.MAX_REQUEST) return 0;
+  if (!rawOn || n > Chunk.MAX_REQUEST || !topInMemory()) return 0;
   const sw = liveSizeWord(p);
   if (sw == 0) return 0;
   const c = p - Chunk.HEADER;
