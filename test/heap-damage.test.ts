@@ -164,6 +164,24 @@ describe("a damaged heap is found, never trusted", () => {
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
 
+  it("a pool header's FREEBLOCK overwritten (an overflow of the block before it) is refused by malloc, never handed out over a live block or past the memory", () => {
+    for (const subPools of [true, false]) {
+      for (const target of ["live", "past"] as const) {
+        const h = createHeap({ subPools });
+        const a = h.obj.malloc(64); // its pool's FREEBLOCK is now the next block, never carved before
+        const live = h.obj.calloc(1, 200); // zeros: a link of 0 where the damaged FREEBLOCK points
+        const pool = h.objectAllocator.poolOf(a);
+        const wild = target === "live" ? live : 0x7ff00000;
+        h.u32[(pool + Pool.FREEBLOCK) >>> 2] = wild;
+        const e = corruption(() => h.obj.malloc(64));
+        expect(e.address).toBe(pool + Pool.FREEBLOCK);
+        expect(e.message).toMatch(/free list's head/);
+        expect(h.u32[(pool + Pool.FREEBLOCK) >>> 2]).toBe(wild); // the pop undone: check() finds it too
+        expect(() => h.check()).toThrow(HeapCorruptionError);
+      }
+    }
+  });
+
   it("invalid pointers stay InvalidPointerError", () => {
     const h = createHeap();
     const p = h.obj.malloc(32);

@@ -193,8 +193,14 @@ export class ObjectAllocator extends RemoteAllocator {
         // malloc with what it inlines fits the caller's remaining budget (docs/performance.md,
         // heap damage checks); a third argument to brokenLink() was enough to leave malloc out
         // of the replay loop (json 239 -> 261 instructions an event).
-        if (nb === 0) this.extendPool(pool);
-        else if ((nb - pool - Pool.OVERHEAD) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) this.brokenLink(pool, bp);
+        // bp itself (the pool's FREEBLOCK, which a write past the end of the block before a pool's
+        // or sub-pool's header lands on) is checked where its link gives no proof: a link of 0,
+        // or none (`| 0`: bp past the memory reads undefined). Any other link must be a carved
+        // block of this pool, which a wild bp's word almost never is.
+        if ((nb | 0) === 0) {
+          if ((bp - pool - Pool.OVERHEAD) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) this.brokenLink(pool, bp);
+          this.extendPool(pool);
+        } else if ((nb - pool - Pool.OVERHEAD) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) this.brokenLink(pool, bp);
         return bp;
       }
       return this.mallocFresh(idx, n);
@@ -212,6 +218,8 @@ export class ObjectAllocator extends RemoteAllocator {
     const nb = u32[(pool + Pool.FREEBLOCK) >>> 2];
     u32[pool >>> 2]--;
     u32[(pool + Pool.FREEBLOCK) >>> 2] = bp;
+    if ((bp - pool - Pool.OVERHEAD) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD)
+      brokenPool(pool, Pool.FREEBLOCK, "Pool.FREEBLOCK", `its free list's head ${hex(bp)} is no block of it (a write over the pool's header?)`);
     throw badLink(bp, nb, pool);
   }
 
