@@ -318,6 +318,21 @@ describe("the fast path alone, with its slow paths observed", () => {
     expect(heap.stats().blocksInUse).toBe(0);
   });
 
+  it("a pool's FREEBLOCK overwritten to a zero word of a live block: malloc's pop leaves it to JS, which reports it (never handed out)", () => {
+    for (const subPools of [true, false]) {
+      const heap = wasmHeap({ subPools });
+      const { x, calls } = instance(heap);
+      const a = x.malloc(64) >>> 0;
+      const live = heap.obj.calloc(1, 200);
+      const pool = heap.objectAllocator.poolOf(a);
+      heap.u32[(pool + Pool.FREEBLOCK) >>> 2] = live; // its first word is 0: a link that proves nothing
+      calls.length = 0;
+      expect(() => x.malloc(64)).toThrow(HeapCorruptionError);
+      expect(calls).toEqual(["malloc 64"]);
+      expect(heap.u32[(pool + Pool.FREEBLOCK) >>> 2]).toBe(live);
+    }
+  });
+
   it("check() lets a thread keep one empty pool of a class in its usedpools, not two", () => {
     const heap = wasmHeap({ subPools: false }); // whole pools from the first block (the blocks' pools by mask)
     const { x } = instance(heap);

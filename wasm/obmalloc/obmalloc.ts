@@ -142,6 +142,9 @@ function isOursHigh(q: u32): bool {
     if (!carved(off, pool)) return 0;
     store<u32>(pool + Pool.FREEBLOCK, nb);
   } else {
+    // A link of 0 proves nothing of bp: the pool's FREEBLOCK must itself be a carved block of it
+    // (an overflow of the block before the header lands there; JS's mallocIn checks the same).
+    if (!carved(bp - pool - Pool.OVERHEAD, pool)) return 0;
     const no = load<u32>(pool + Pool.NEXTOFFSET);
     if (no <= load<u32>(pool + Pool.MAXNEXTOFFSET)) {
       // Carve the next never-used block, unless (threads) other threads freed blocks into the
