@@ -7,7 +7,7 @@
 // ending in HeapCorruptionError with the damaged address. The Workers load the built package
 // (dist/), which `npm test` builds first.
 import { describe, expect, it } from "vitest";
-import { Worker } from "node:worker_threads";
+import { runDamageWorker, type DamageTally } from "./helpers.js";
 import { fileURLToPath } from "node:url";
 import { attachHeap, constants, createHeap, HeapCorruptionError, InvalidPointerError, PymallocError } from "../dist/index.js";
 
@@ -15,46 +15,9 @@ const WORKER = fileURLToPath(new URL("./workers/corruption.mjs", import.meta.url
 /** A case that reports nothing for this long hangs (the slowest legitimate one waits 2 s for a stuck lock). */
 const CASE_LIMIT_MS = 20_000;
 
-interface Tally {
-  found: number;
-  ok: number;
-  skip: number;
-  bad: string[];
-}
-
 /** Run cases first..first+count-1 of `kind` in a Worker, timing each. */
-function runCases(kind: "damage" | "attach", mode: string, first: number, count: number): Promise<Tally> {
-  return new Promise((resolve, reject) => {
-    const t: Tally = { found: 0, ok: 0, skip: 0, bad: [] };
-    const w = new Worker(WORKER, { workerData: { kind, mode, first, count } });
-    let current = -1;
-    let timer: NodeJS.Timeout | undefined;
-    const arm = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        t.bad.push(`seed ${current}: no outcome within ${CASE_LIMIT_MS} ms (a hang)`);
-        void w.terminate();
-        resolve(t);
-      }, CASE_LIMIT_MS);
-    };
-    arm();
-    w.on("message", (m: { type: string; seed: number; outcome: string }) => {
-      arm();
-      if (m.type === "start") current = m.seed;
-      else if (m.type === "done") {
-        if (m.outcome === "found" || m.outcome === "ok" || m.outcome === "skip") t[m.outcome]++;
-        else t.bad.push(`${mode} seed ${m.seed}: ${m.outcome}`);
-      } else if (m.type === "end") {
-        clearTimeout(timer);
-        resolve(t);
-      }
-    });
-    w.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
-}
+const runCases = (kind: "damage" | "attach", mode: string, first: number, count: number): Promise<DamageTally> =>
+  runDamageWorker(WORKER, { kind, mode, first, count }, mode, CASE_LIMIT_MS);
 
 const CASES = 1500;
 const MODES = ["pymalloc", "malloc", "debug", "threads", "subpools", "subpools_threads"];

@@ -1,5 +1,6 @@
 // Shared test helpers: paths to traces, a byte-pattern model of live blocks, running node.
 import { spawn } from "node:child_process";
+import { Worker } from "node:worker_threads";
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -186,4 +187,52 @@ export interface Ctors {
   c_realloc(p: number, n: number): number;
   stack_sum(n: number): number;
   __heap_base: WebAssembly.Global;
+}
+
+/** What a seeded damage worker (test/workers/corruption.mjs, wasm-damage.mjs) said of its cases. */
+export interface DamageTally {
+  found: number;
+  ok: number;
+  skip: number;
+  undetected: number;
+  /** Every case that ended otherwise (an untyped error, a wrong block, a hang), with its seed. */
+  bad: string[];
+}
+
+/**
+ * Run a damage worker (its workerData says which cases) and tally its outcomes: each case reports
+ * "start" then "done" with an outcome; one that reports nothing for limitMs hangs (the worker is
+ * then stopped and the tally returned as it is).
+ */
+export function runDamageWorker(worker: string, workerData: Record<string, unknown>, label: string, limitMs: number): Promise<DamageTally> {
+  return new Promise((resolve, reject) => {
+    const t: DamageTally = { found: 0, ok: 0, skip: 0, undetected: 0, bad: [] };
+    const w = new Worker(worker, { workerData });
+    let current = -1;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        t.bad.push(`${label} seed ${current}: no outcome within ${limitMs} ms (a hang)`);
+        void w.terminate();
+        resolve(t);
+      }, limitMs);
+    };
+    arm();
+    w.on("message", (m: { type: string; seed: number; outcome: string }) => {
+      arm();
+      if (m.type === "start") current = m.seed;
+      else if (m.type === "done") {
+        if (m.outcome === "found" || m.outcome === "ok" || m.outcome === "skip" || m.outcome === "undetected") t[m.outcome]++;
+        else t.bad.push(`${label} seed ${m.seed}: ${m.outcome}`);
+      } else if (m.type === "end") {
+        clearTimeout(timer);
+        resolve(t);
+      }
+    });
+    w.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
 }

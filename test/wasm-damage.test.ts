@@ -11,9 +11,9 @@
 // the fast path. The Workers load the built package (dist/), which `npm test` builds first.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
+import { runDamageWorker, type DamageTally } from "./helpers.js";
 import { linkFastPath } from "../src/compat/wasm-link.js";
 import { constants, heapForModule, HeapCorruptionError, instantiateWithHeap, InvalidPointerError, PymallocError, type Heap } from "../src/index.js";
 
@@ -29,47 +29,9 @@ beforeAll(async () => {
   linked = await linkFastPath(client);
 }, 60_000);
 
-interface Tally {
-  found: number;
-  ok: number;
-  skip: number;
-  undetected: number;
-  bad: string[];
-}
-
 /** Run cases first..first+count-1 of `mode` in a Worker, timing each. */
-function runCases(mode: string, first: number, count: number): Promise<Tally> {
-  return new Promise((resolve, reject) => {
-    const t: Tally = { found: 0, ok: 0, skip: 0, undetected: 0, bad: [] };
-    const w = new Worker(WORKER, { workerData: { mode, first, count, client, linked } });
-    let current = -1;
-    let timer: NodeJS.Timeout | undefined;
-    const arm = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        t.bad.push(`seed ${current}: no outcome within ${CASE_LIMIT_MS} ms (a hang)`);
-        void w.terminate();
-        resolve(t);
-      }, CASE_LIMIT_MS);
-    };
-    arm();
-    w.on("message", (m: { type: string; seed: number; outcome: string }) => {
-      arm();
-      if (m.type === "start") current = m.seed;
-      else if (m.type === "done") {
-        if (m.outcome === "found" || m.outcome === "ok" || m.outcome === "skip" || m.outcome === "undetected") t[m.outcome]++;
-        else t.bad.push(`${mode} seed ${m.seed}: ${m.outcome}`);
-      } else if (m.type === "end") {
-        clearTimeout(timer);
-        resolve(t);
-      }
-    });
-    w.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
-}
+const runCases = (mode: string, first: number, count: number): Promise<DamageTally> =>
+  runDamageWorker(WORKER, { mode, first, count, client, linked }, mode, CASE_LIMIT_MS);
 
 const CASES = Number(process.env.WASM_DAMAGE_CASES ?? 300);
 const MODES = ["imported", "linked", "specialised", "hardened", "sampled", "high"];

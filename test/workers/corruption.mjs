@@ -13,24 +13,11 @@
 // Loads the built package (dist/), which `npm test` builds first.
 import { parentPort, workerData } from "node:worker_threads";
 import { attachHeap, createHeap, PymallocError, constants } from "../../dist/index.js";
+import { damage as damageAt, isLive, pick, rand, ri, seedFrom } from "./damage.mjs";
 
 const { H, Pool, Arena, Chunk, Flag, Slot, Debug, Remote } = constants;
 const { kind, mode, first, count } = workerData;
 
-let s = 1;
-const rand = () => {
-  s ^= s << 13;
-  s ^= s >>> 17;
-  s ^= s << 5;
-  return (s >>>= 0) / 4294967296;
-};
-const ri = (n) => Math.floor(rand() * n);
-const pick = (a) => a[ri(a.length)];
-/** Seed the generator from a case number (scrambled: xorshift's first outputs from small seeds are small). */
-const seedFrom = (seed) => {
-  s = (Math.imul(seed, 0x9e3779b9) ^ 0x5bd1e995) >>> 0 || 1;
-  for (let i = 0; i < 8; i++) rand();
-};
 
 const OPTS = {
   pymalloc: { allocator: "pymalloc" },
@@ -155,37 +142,10 @@ function targets(heap, model) {
   return out;
 }
 
-function isLive(model, a, n) {
-  for (const [p, b] of model.live) if (a < p + b.size && p < a + n) return true;
-  return false;
-}
 
-/** Write 1-8 damaging bytes at a (never over a live block's bytes); returns a description. */
+/** Write 1-8 damaging bytes at a (damage.mjs). */
 function damage(heap, model, a) {
-  const u8 = heap.u8;
-  const u32 = heap.u32;
-  const way = ri(5);
-  if (way < 3) {
-    // a word replaced: by a nearby value, a plausible address (a live block, inside one, a pool
-    // or chunk header), 0, or all ones
-    a &= ~3;
-    if (isLive(model, a, 4)) return null;
-    const old = u32[a >>> 2];
-    const liveBlock = model.live.size ? pick([...model.live.keys()]) : 0;
-    const poolOf = (x) => x - (x % heap.objectAllocator.poolSize);
-    const vals = [
-      old + 4, old - 4, old + 8, old + 16, old - 16, old + 48, old - 48, old ^ (1 << ri(32)), ((old & ~0xff) | ri(256)) >>> 0,
-      0, 0xffffffff, 0x7fff0000, ri(u8.length), liveBlock, liveBlock, liveBlock + 8, liveBlock - 8, poolOf(liveBlock), poolOf(liveBlock) + 48, poolOf(old), 1, 2, 3,
-    ];
-    const v = pick(vals) >>> 0;
-    if (v === old) return null;
-    u32[a >>> 2] = v;
-    return { a, v, n: 4 };
-  }
-  const n = 1 + ri(8);
-  if (isLive(model, a, n) || a + n > u8.length) return null;
-  for (let k = 0; k < n; k++) u8[a + k] = ri(256);
-  return { a, v: u32[a >>> 2], n };
+  return damageAt(heap, model, a);
 }
 
 function typed(e) {

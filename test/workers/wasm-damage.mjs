@@ -22,23 +22,11 @@
 // no check(), C's share of the traffic, JS instead of C once damaged, to compare).
 import { parentPort, workerData } from "node:worker_threads";
 import { heapForModule, instantiateWithHeap, InvalidPointerError, PymallocError, constants } from "../../dist/index.js";
+import { damage as damageAt, isLive, pick, rand, ri, seedFrom } from "./damage.mjs";
 
 const { H, Pool, Arena, Chunk, Flag, Sample, SubPool, Slot } = constants;
 const { mode, first, count, client, linked, only, explore } = workerData;
 
-let s = 1;
-const rand = () => {
-  s ^= s << 13;
-  s ^= s >>> 17;
-  s ^= s << 5;
-  return (s >>>= 0) / 4294967296;
-};
-const ri = (n) => Math.floor(rand() * n);
-const pick = (a) => a[ri(a.length)];
-const seedFrom = (seed) => {
-  s = (Math.imul(seed, 0x9e3779b9) ^ 0x5bd1e995) >>> 0 || 1;
-  for (let i = 0; i < 8; i++) rand();
-};
 
 const MiB = 1 << 20;
 const LOW = 1 << constants.POOL_MAP_LOW_SHIFT;
@@ -309,35 +297,10 @@ function touchesPop(heap, a, n) {
   return false;
 }
 
-function isLive(model, a, n) {
-  for (const [p, b] of model.live) if (a < p + b.size && p < a + n) return true;
-  return false;
-}
 
-/** Write 1-8 damaging bytes at a (never over a live block's bytes); returns a description (corruption.mjs's damage()). */
+/** Write 1-8 damaging bytes at a (damage.mjs). */
 function damage(heap, model, a) {
-  const u8 = heap.u8;
-  const u32 = heap.u32;
-  const way = ri(5);
-  if (way < 3) {
-    a &= ~3;
-    if (isLive(model, a, 4)) return null;
-    const old = u32[a >>> 2];
-    const liveBlock = model.anyLive();
-    const poolOf = (x) => x - (x % heap.objectAllocator.poolSize);
-    const vals = [
-      old + 4, old - 4, old + 8, old + 16, old - 16, old + 48, old - 48, old ^ (1 << ri(32)), ((old & ~0xff) | ri(256)) >>> 0,
-      0, 0xffffffff, 0x7fff0000, ri(u8.length), u8.length + ri(1 << 20), liveBlock, liveBlock, liveBlock + 8, liveBlock - 8, poolOf(liveBlock), poolOf(liveBlock) + 48, poolOf(old), 1, 2, 3,
-    ];
-    const v = pick(vals) >>> 0;
-    if (v === old) return null;
-    u32[a >>> 2] = v;
-    return { a, v, n: 4 };
-  }
-  const n = 1 + ri(8);
-  if (isLive(model, a, n) || a + n > u8.length) return null;
-  for (let k = 0; k < n; k++) u8[a + k] = ri(256);
-  return { a, v: u32[a >>> 2], n };
+  return damageAt(heap, model, a, true);
 }
 
 /** Runs fn: "found" when it ends in a typed error, "ok" when it ends; anything else is thrown. */
