@@ -390,8 +390,8 @@ export class RawAllocator {
     if ((sw & Flag.PREV_FREE) !== 0) {
       const ps = u32[c >>> 2];
       // The footer must lead to a free chunk of that very size (a free chunk's header is
-      // exactly size | FREE | TAG: never PREV_FREE, never ARENA).
-      if (u32[(c - ps + Chunk.SIZE) >>> 2] !== (ps | Flag.FREE | Flag.TAG)) this.brokenFooter(c);
+      // exactly size | FREE | TAG: never PREV_FREE, never ARENA): prevFreeOk, validate()'s rule.
+      if (!this.prevFreeOk(c)) this.brokenFooter(c);
       c -= ps;
       this.removeChunk(c, ps);
       size += ps;

@@ -60,6 +60,16 @@ export function initRaw(heapBase: u32, on: bool): void {
   return <u64>load<u32>(topAt) + Chunk.HEADER <= (<u64>memory.size() << 16);
 }
 
+/**
+ * Chunk c's first word, the footer of the free chunk before it, leads to a free chunk of exactly
+ * that size (tlsf.ts prevFreeOk): a block freed and merged into the free chunk before it keeps its
+ * old header, which says in use, and its footer then leads to the larger merged chunk.
+ */
+@inline function prevFreeOk(c: u32): bool {
+  const ps = load<u32>(c);
+  return (ps & 15) == 0 && ps >= Chunk.MIN && ps <= c - rawStart && load<u32>(c - ps + Chunk.SIZE) == (ps | Flag.FREE | Flag.TAG);
+}
+
 /** x lies among the chunks, [start, top): a link read from the heap is followed only then. */
 @inline function inChunks(x: u32): bool {
   return x - rawStart < load<u32>(topAt) - rawStart;
@@ -189,12 +199,8 @@ export function rawMalloc(n: u32): u32 {
   if ((sw & (Flag.TAG | Flag.FREE | Flag.ARENA)) != Flag.TAG || size < Chunk.MIN || size > top - c) return 0;
   const n = c + size;
   if (n != top && (load<u32>(n + Chunk.SIZE) & (Flag.TAG | Flag.PREV_FREE)) != Flag.TAG) return 0;
-  // A previous free chunk: its footer (c's first word) must lead to it (tlsf.ts prevFreeOk). A
-  // block freed and merged into the free chunk before it keeps its old header, which says in use.
-  if ((sw & Flag.PREV_FREE) != 0) {
-    const ps = load<u32>(c);
-    if ((ps & 15) != 0 || ps < Chunk.MIN || ps > c - rawStart || load<u32>(c - ps + Chunk.SIZE) != (ps | Flag.FREE | Flag.TAG)) return 0;
-  }
+  // A previous free chunk: its footer (c's first word) must lead to it.
+  if ((sw & Flag.PREV_FREE) != 0 && !prevFreeOk(c)) return 0;
   return sw;
 }
 
@@ -208,7 +214,7 @@ function releaseChunk(c: u32, sw: u32): bool {
   let ps: u32 = 0;
   if ((sw & Flag.PREV_FREE) != 0) {
     ps = load<u32>(c);
-    if (ps > c - rawStart || load<u32>(c - ps + Chunk.SIZE) != (ps | Flag.FREE | Flag.TAG) || !linksOk(c - ps)) return false;
+    if (!prevFreeOk(c) || !linksOk(c - ps)) return false;
   }
   const n = c + size;
   const top = load<u32>(topAt);
