@@ -248,7 +248,18 @@ export const enum Chunk {
   MIN = 16,
   /** Largest request that could ever fit (a memory is at most 4 GiB - 64 KiB); above it, NULL. */
   MAX_REQUEST = 0xffff0000 - 32,
+  /**
+   * The top's mark: the word where a chunk at the top would keep its size (top + SIZE) holds
+   * TOP_MAGIC ^ top, and no other word below the top does (a top that comes down clears the
+   * mark it leaves). The raw allocator checks it before it carves from the top or merges into
+   * it: H.TOP changed by a stray write (the header sits at address 0 by default: a write through
+   * NULL) would hand out or merge live chunks. Its low bits read TAG, not PREV_FREE: to code
+   * that looks at the chunk after the last one, the top looks like a chunk in use.
+   */
+  TOP_MAGIC = 0x5f0b7e0c,
 }
+/** The mark the word at top + Chunk.SIZE holds (Chunk.TOP_MAGIC). */
+export const topMark = (top: number): number => (Chunk.TOP_MAGIC ^ top) >>> 0;
 export const enum Flag {
   FREE = 1,
   PREV_FREE = 2,
@@ -261,7 +272,7 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-export const HEAP_VERSION = 7;
+export const HEAP_VERSION = 8;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,

@@ -49,6 +49,7 @@ const below = bytes.below;
 const endIs = bytes.endIs;
 const fillEnd = bytes.fillEnd;
 const evictOldest = quarantine.evictOldest;
+const checkRing = quarantine.checkRing;
 const release = quarantine.release;
 
 /**
@@ -328,6 +329,7 @@ export class DebugState {
     const u32 = this.u32;
     const r = this.ring;
     const found = this.found;
+    checkRing(this);
     if (u32[(r + Debug.Q_COUNT) >>> 2] === u32[(r + Debug.Q_CAPACITY) >>> 2]) evictOldest(this, found);
     const cap = u32[(r + Debug.Q_CAPACITY) >>> 2];
     const count = u32[(r + Debug.Q_COUNT) >>> 2];

@@ -15,6 +15,7 @@
  */
 
 import { Debug } from "../constants.js";
+import { HeapCorruptionError, hex } from "../errors.js";
 import type { CorruptionReport } from "./report.js";
 import { Fam, type DebugOptions, type DebugState } from "./hooks.js";
 
@@ -52,6 +53,23 @@ export function release(d: DebugState, base: number, code: number): void {
   (code === Fam.OBJ ? d.belowO : code === Fam.MEM ? d.belowM : d.belowR).free(base);
 }
 
+/**
+ * The ring's words are in the heap's memory, where a stray write can reach them: before the ring
+ * is used, its head and count must lie within its capacity, or a slot would lie outside the
+ * ring and an eviction loop run for ever. HeapCorruptionError naming the word.
+ */
+export function checkRing(d: DebugState): void {
+  const u32 = d.u32;
+  const r = d.ring;
+  const cap = u32[(r + Debug.Q_CAPACITY) >>> 2];
+  const bad = (off: number, what: string): never => {
+    throw new HeapCorruptionError(r + off, `debug quarantine ring at ${hex(r)}: ${what}`, "quarantine");
+  };
+  if (cap === 0 || r + Debug.Q_ENTRIES + Debug.Q_ENTRY * cap > d.u8.length) bad(Debug.Q_CAPACITY, `capacity ${cap} does not fit the memory`);
+  if (u32[(r + Debug.Q_HEAD) >>> 2] >= cap) bad(Debug.Q_HEAD, `head ${u32[(r + Debug.Q_HEAD) >>> 2]} is past its ${cap} entries`);
+  if (u32[(r + Debug.Q_COUNT) >>> 2] > cap) bad(Debug.Q_COUNT, `count ${u32[(r + Debug.Q_COUNT) >>> 2]} is over its ${cap} entries`);
+}
+
 /** Take the oldest block out of quarantine: verify it still reads 0xDD, then release it. */
 export function evictOldest(d: DebugState, found: CorruptionReport[]): void {
   const u32 = d.u32;
@@ -59,6 +77,11 @@ export function evictOldest(d: DebugState, found: CorruptionReport[]): void {
   const head = u32[(r + Debug.Q_HEAD) >>> 2];
   const e = r + Debug.Q_ENTRIES + Debug.Q_ENTRY * head;
   const old = u32[e >>> 2];
+  // An entry is a freed debug block (its family byte marked so), still a live block of the
+  // allocator below with the usable bytes the entry recorded: anything else was written over
+  // (a usable count a stray write enlarged would have the 0xDD scan below run for ever).
+  if (old + Debug.HEADER > d.u8.length || (d.u8[old + Debug.FAMILY] & Debug.FREED_BIT) === 0 || d.host.liveUsable(old) !== u32[(e + Debug.Q_ENTRY_USABLE) >>> 2])
+    throw new HeapCorruptionError(e, `debug quarantine entry ${hex(old)} is no freed block of the recorded size`, "quarantine");
   u32[(r + Debug.Q_HEAD) >>> 2] = head + 1 === u32[(r + Debug.Q_CAPACITY) >>> 2] ? 0 : head + 1;
   u32[(r + Debug.Q_COUNT) >>> 2]--;
   u32[(r + Debug.Q_BYTES) >>> 2] -= u32[(old + Debug.SIZE) >>> 2];
@@ -71,6 +94,7 @@ export function evictOldest(d: DebugState, found: CorruptionReport[]): void {
 /** Empty the quarantine (each block verified, then released). */
 export function drainQuarantine(d: DebugState): void {
   if (d.ring === 0) return;
+  checkRing(d);
   const found: CorruptionReport[] = [];
   while (d.u32[(d.ring + Debug.Q_COUNT) >>> 2] > 0) evictOldest(d, found);
   for (const rep of found) d.raise(rep);

@@ -30,6 +30,7 @@ import {
   classSize,
   youngLimit,
   usedSentinel,
+  topMark,
 } from "../constants.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 
@@ -116,6 +117,7 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   u32[hw + H.HEAP_BASE] = p.heapBase;
   u32[hw + H.HEAP_START] = l.heapStart;
   u32[hw + H.TOP] = l.heapStart;
+  u32[(l.heapStart + Chunk.SIZE) >>> 2] = topMark(l.heapStart);
   u32[hw + H.PEAK_TOP] = l.heapStart;
   u32[hw + H.SL_BITMAPS] = l.slBitmaps;
   u32[hw + H.FREE_HEADS] = l.freeHeads;
@@ -214,6 +216,7 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
   const limit = Math.min(byteLength, maxBytes);
   if (top < start || (top - start) % Size.ALIGNMENT !== 0 || top + Chunk.HEADER > limit)
     bad(H.TOP, `top ${hex(top)} is not a chunk address in [${hex(start)}, ${hex(limit - Chunk.HEADER)}]${top + Chunk.HEADER > byteLength ? ": the memory ends below it (a truncated copy?)" : ""}`);
+  if (u32[(top + Chunk.SIZE) >>> 2] !== topMark(top)) bad(H.TOP, `top ${hex(top)} lacks the top's mark at ${hex(top + Chunk.SIZE)}: no top (a write over the header's TOP word?)`);
   const peak = w(H.PEAK_TOP);
   if (peak < top || (peak - start) % Size.ALIGNMENT !== 0 || peak + Chunk.HEADER > maxBytes) bad(H.PEAK_TOP, `peak top ${hex(peak)} below the top or not a chunk address`);
   const inHeap = (a: number): boolean => a >= start && a < top;

@@ -28,6 +28,8 @@ import {
   sizeClasses,
   usedSentinel,
   Arena,
+  Chunk,
+  Flag,
   H,
   Pool,
   Slot,
@@ -298,8 +300,15 @@ export abstract class ArenaAllocator {
    * (its magic says so, and it is that pool's arena); else HeapCorruptionError.
    */
   private arenaOf(pool: number, ao: number, at: number, what: string): number {
-    if (this.u32[(ao + Arena.MAGIC) >>> 2] !== ((Arena.MAGIC_VALUE ^ ao) >>> 0) || (pool !== 0 && (pool < this.u32[(ao + Arena.FIRST) >>> 2] || pool >= ao)))
+    const u32 = this.u32;
+    const first = u32[(ao + Arena.FIRST) >>> 2];
+    if (u32[(ao + Arena.MAGIC) >>> 2] !== ((Arena.MAGIC_VALUE ^ ao) >>> 0) || (pool !== 0 && (pool < first || pool >= ao)))
       throw new HeapCorruptionError(at, `${hex(ao)} is no arena header${pool !== 0 ? ` of pool ${hex(pool)}` : ""}`, what);
+    // Its pool count decides when the arena is free and goes back: it must be its chunk's (an
+    // arena chunk holds exactly its pools' bytes), and its free pools no more than that.
+    const total = u32[(ao + Arena.NTOTALPOOLS) >>> 2];
+    if (total * this.poolSize !== (u32[(first - Chunk.HEADER + Chunk.SIZE) >>> 2] & ~Flag.MASK) >>> 0 || u32[(ao + Arena.NFREEPOOLS) >>> 2] > total)
+      throw new HeapCorruptionError(ao + Arena.NTOTALPOOLS, `arena ${hex(ao)}: ${total} pools and ${u32[(ao + Arena.NFREEPOOLS) >>> 2]} free do not fit its chunk`, "Arena.NTOTALPOOLS");
     return ao;
   }
 
@@ -325,6 +334,35 @@ export abstract class ArenaAllocator {
       off % size !== 0
     )
       throw new HeapCorruptionError(pool, `free pool ${hex(pool)} of class ${idx} has a damaged header or list head`, "Pool.FREEBLOCK");
+  }
+
+  /**
+   * A pool whose count came down to 0, before it is given back: its offsets agree with its
+   * bytes (next offset within one block past the last, MAXNEXTOFFSET, that within the pool or
+   * sub-pool), and every block it carved is on its free list. free() trusts NEXTOFFSET as the
+   * end of a pool's blocks: raised by a stray write, it takes a later sub-pool's blocks for the
+   * slot's first sub-pool's; and a COUNT lowered by one (an overflow of the block before the
+   * pool's header lands on it) empties the pool while a block of it is live. Either way the
+   * pool's blocks would be handed out again over live ones. The walk visits each block once
+   * per emptying of its pool, bounded by the carved blocks: every one of them was freed since.
+   */
+  protected checkEmptied(pool: number): void {
+    const u32 = this.u32;
+    const size = u32[(pool + Pool.SIZE) >>> 2];
+    const max = u32[(pool + Pool.MAXNEXTOFFSET) >>> 2];
+    const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
+    const bytes = (u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === 0 ? this.poolSize : 1 << SubPool.SHIFT;
+    if (size === 0 || max + size > bytes || no > max + size || no < Pool.OVERHEAD + size)
+      throw new HeapCorruptionError(pool + Pool.NEXTOFFSET, `pool ${hex(pool)}: next offset ${no}, last offset ${max} and block size ${size} do not fit its ${bytes} bytes (a write over the pool's header?)`, "Pool.NEXTOFFSET");
+    const carved = (no - Pool.OVERHEAD) / size;
+    let k = 0;
+    for (let b = u32[(pool + Pool.FREEBLOCK) >>> 2]; b !== 0 && k <= carved; b = u32[b >>> 2]) {
+      const off = b - pool - Pool.OVERHEAD;
+      if (off < 0 || off >= no - Pool.OVERHEAD) break;
+      k++;
+    }
+    if (k !== carved)
+      throw new HeapCorruptionError(pool, `pool ${hex(pool)}: its count says every block is free, but ${k} of its ${carved} blocks are on its free list (a write over COUNT, or over a free block's link?)`, "Pool.COUNT");
   }
 
   /** The header of the arena whose first pool (its raw chunk's payload) is at first. */
@@ -399,6 +437,7 @@ export abstract class ArenaAllocator {
    * enough for V8 to inline into free(), and free() no longer fitted into the replay loop.)
    */
   protected returnPool(pool: number, spare: boolean): void {
+    this.checkEmptied(pool);
     pool = this.leaveClass(pool, spare);
     if (pool === 0) return;
     const u32 = this.u32;

@@ -171,7 +171,11 @@ export class ObjectAllocator extends RemoteAllocator {
       // out: the call costs 4 instructions an event); the list is empty when it holds the sentinel.
       const hp = this.usedBase + (idx << Slot.HEAD_SHIFT);
       const pool = u32[hp >>> 2];
-      if (pool !== hp - Pool.NEXT) {
+      // The head is a pool of this class (its SZIDX says so: a stray write over the header's
+      // usedpools, say through NULL, must not have the two writes below land anywhere), or the
+      // sentinel, whose SZIDX word is the next class's PREV link, an address, never a class:
+      // one test for both, mallocFresh tells them apart.
+      if (u32[(pool + Pool.SZIDX) >>> 2] === idx) {
         // Pop the pool's first free block (a call here cost 14 more instructions a malloc+free).
         // The FREEBLOCK word's index is computed once: each repeated index costs bytecode.
         const fw = (pool + Pool.FREEBLOCK) >>> 2;
@@ -181,26 +185,24 @@ export class ObjectAllocator extends RemoteAllocator {
         u32[fw] = nb;
         // The popped link nb, read from a free block (where a stale pointer may have written),
         // is the next block to hand out: 0 (the list's end), or a block this pool has carved.
-        // The rule, exactly: bad when
-        //   ((nb - pool - Pool.OVERHEAD) >>> 0) >= NEXTOFFSET - Pool.OVERHEAD
-        // (one unsigned compare: outside the pool, in its header, or never carved). Whether nb
-        // is on a block boundary costs a division: hardened: true checks it (HardenedMixin).
-        // The AssemblyScript fast path (wasm/obmalloc) checks both and leaves any other link
-        // to this code. brokenLink() undoes the two writes above and throws HeapCorruptionError
-        // naming bp. (With the division too: compileall 304 -> 329 instructions an event; this:
-        // 320.) Mind this function's bytecode size (178 bytes, 187 before #16's third pass;
+        // Where the link is 0 (or none: `| 0`, bp past the memory reads undefined) it gives no
+        // proof, and bp itself (the pool's FREEBLOCK, which a write past the end of the block
+        // before a pool's header lands on) is checked instead. The rule, for x = nb or bp: bad when
+        //   ((x - pool - Pool.OVERHEAD) | (x << 29)) >>> 0 >= NEXTOFFSET - Pool.OVERHEAD
+        // (one unsigned compare: outside the pool, in its header, never carved, or not 8-byte
+        // aligned: x's low three bits land in bits 29-31). Whether x is on a block boundary
+        // costs a division: hardened: true checks it (HardenedMixin); the AssemblyScript fast
+        // path (wasm/obmalloc) checks it too. brokenLink() undoes the two writes above and
+        // throws HeapCorruptionError naming bp. Mind this function's bytecode size (219 bytes;
         // extendPool's 106 inlined into it): V8 inlines malloc into its caller only while
         // malloc with what it inlines fits the caller's remaining budget (docs/performance.md,
-        // heap damage checks); a third argument to brokenLink() was enough to leave malloc out
-        // of the replay loop (json 239 -> 261 instructions an event).
-        // bp itself (the pool's FREEBLOCK, which a write past the end of the block before a pool's
-        // or sub-pool's header lands on) is checked where its link gives no proof: a link of 0,
-        // or none (`| 0`: bp past the memory reads undefined). Any other link must be a carved
-        // block of this pool, which a wild bp's word almost never is.
-        if ((nb | 0) === 0) {
-          if ((bp - pool - Pool.OVERHEAD) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) this.brokenLink(pool, bp);
-          this.extendPool(pool);
-        } else if ((nb - pool - Pool.OVERHEAD) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) this.brokenLink(pool, bp);
+        // heap damage checks). The usedpools head test above cost 18 bytes and json 238 -> 260
+        // instructions an event (free left the replay loop) until the two link checks became
+        // this one (226 -> 219 bytes; json 241, compileall 312). A count check on each carve
+        // (extendPool, +48 bytes) cost json 8-11 instructions an event the same way.
+        const x = (nb | 0) === 0 ? bp : nb;
+        if (((x - pool - Pool.OVERHEAD) | (x << 29)) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) this.brokenLink(pool, bp);
+        if ((nb | 0) === 0) this.extendPool(pool);
         return bp;
       }
       return this.mallocFresh(idx, n);
@@ -218,9 +220,14 @@ export class ObjectAllocator extends RemoteAllocator {
     const nb = u32[(pool + Pool.FREEBLOCK) >>> 2];
     u32[pool >>> 2]--;
     u32[(pool + Pool.FREEBLOCK) >>> 2] = bp;
-    if ((bp - pool - Pool.OVERHEAD) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD)
+    if (((bp - pool - Pool.OVERHEAD) | (bp << 29)) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD)
       brokenPool(pool, Pool.FREEBLOCK, "Pool.FREEBLOCK", `its free list's head ${hex(bp)} is no block of it (a write over the pool's header?)`);
     throw badLink(bp, nb, pool);
+  }
+
+  /** The usedpools head word at hp holds pool, which is no pool of its class: nothing written yet. */
+  private brokenHead(hp: number, pool: number): never {
+    throw new HeapCorruptionError(hp, `usedpools head ${hex(pool)} is no pool of its size class (a write over the heap header?)`, "usedpools head");
   }
 
   /**
@@ -228,6 +235,8 @@ export class ObjectAllocator extends RemoteAllocator {
    * then pops it; else (no arena could be had) the raw allocator serves n.
    */
   private mallocFresh(idx: number, n: number): number {
+    const hp = this.usedBase + (idx << Slot.HEAD_SHIFT);
+    if (this.u32[hp >>> 2] !== hp - Pool.NEXT) this.brokenHead(hp, this.u32[hp >>> 2]);
     const pool = this.poolFor(idx);
     if (pool === 0) return this.rawMalloc(n);
     // poolFor() linked a pool at the head of usedpools[idx]; a damaged class word links it
@@ -256,6 +265,20 @@ export class ObjectAllocator extends RemoteAllocator {
     this.unlinkPool(pool);
   }
 
+  /**
+   * The pool's free list is empty, so every block it has carved is handed out: its count times
+   * its block size is exactly what it has carved (a NEXTOFFSET or SIZE changed by a stray write
+   * would carve a live block again), and the next block ends within the pool (a MAXNEXTOFFSET
+   * raised would carve past it). Checked before each carve: once per block a pool hands out new.
+   */
+  protected carveOk(pool: number, no: number, size: number): boolean {
+    return Math.imul(this.u32[pool >>> 2], size) === no - Pool.OVERHEAD && no + size <= this.poolBytes(pool);
+  }
+
+  protected brokenCarve(pool: number): never {
+    brokenPool(pool, Pool.NEXTOFFSET, "Pool.NEXTOFFSET", "its blocks handed out, block size and next offset do not agree (a write over the pool's header?)");
+  }
+
   protected unlinkPool(pool: number): void {
     const u32 = this.u32;
     const next = u32[(pool + Pool.NEXT) >>> 2];
@@ -270,7 +293,9 @@ export class ObjectAllocator extends RemoteAllocator {
   protected linkPool(pool: number, usedBase: number): void {
     const u32 = this.u32;
     const idx = u32[(pool + Pool.SZIDX) >>> 2];
-    if (idx >= this.nClasses) brokenPool(pool, Pool.SZIDX, "Pool.SZIDX", "its size class is none of the heap's");
+    // The class the pool joins must be the one its blocks were cut for (SIZE): else the class's
+    // malloc would hand out blocks of another size.
+    if (idx >= this.nClasses || u32[(pool + Pool.SIZE) >>> 2] !== classSize(idx, this.alignShift)) brokenPool(pool, Pool.SZIDX, "Pool.SZIDX", "its size class is none of the heap's, or not its block size's");
     const sp = usedSentinel(usedBase, idx);
     const next = u32[(sp + Pool.NEXT) >>> 2];
     u32[(pool + Pool.NEXT) >>> 2] = next;
@@ -290,7 +315,7 @@ export class ObjectAllocator extends RemoteAllocator {
   protected linkFreed(pool: number): void {
     const u32 = this.u32;
     const idx = u32[(pool + Pool.SZIDX) >>> 2];
-    if (idx >= this.nClasses) brokenPool(pool, Pool.SZIDX, "Pool.SZIDX", "its size class is none of the heap's");
+    if (idx >= this.nClasses || u32[(pool + Pool.SIZE) >>> 2] !== classSize(idx, this.alignShift)) brokenPool(pool, Pool.SZIDX, "Pool.SZIDX", "its size class is none of the heap's, or not its block size's");
     const sp = usedSentinel(this.usedBase, idx);
     let prev = sp;
     const head = u32[(sp + Pool.NEXT) >>> 2];
@@ -473,6 +498,8 @@ export class ObjectAllocator extends RemoteAllocator {
     const size = u32[(pool + Pool.SIZE) >>> 2];
     const nth = off / size; // not a remainder: see free()
     if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth) return 0;
+    // realloc copies this many bytes: a SIZE word a stray write changed must not be trusted.
+    if (size !== classSize(u32[(pool + Pool.SZIDX) >>> 2], this.alignShift)) return 0;
     return u32[(pool + Pool.FREEBLOCK) >>> 2] === p ? 0 : size;
   }
 
@@ -482,6 +509,9 @@ export class ObjectAllocator extends RemoteAllocator {
     if (size !== 0) return size;
     if (this.reach(p)) return this.blockSize(op, p);
     const pool = this.poolOf(p);
+    const bs = this.u32[(pool + Pool.SIZE) >>> 2];
+    if (this.u32[pool >>> 2] !== 0 && bs !== classSize(this.u32[(pool + Pool.SZIDX) >>> 2], this.alignShift))
+      throw new HeapCorruptionError(pool + Pool.SIZE, `pool ${hex(pool)}: block size ${bs} is not its size class's (a write over the pool's header?)`, "Pool.SIZE");
     if (this.u32[(pool + Pool.FREEBLOCK) >>> 2] === p && this.u32[pool >>> 2] !== 0)
       throw new InvalidPointerError(op, p, "double-free", "this block is already free (use after free)");
     throw this.invalid(op, p, pool);

@@ -66,6 +66,8 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
     for (;;) {
       const owner = Atomics.load(i32, (pool + Pool.OWNER) >>> 2);
       if (owner === this.owner) return this.free(p); // adopted by this thread meanwhile
+      // A thread slot or the orphans' (slot MAX_THREADS): anything else a stray write left.
+      if (owner >>> 0 > this.orphan) throw new HeapCorruptionError(pool + Pool.OWNER, `pool ${hex(pool)}: owner ${owner >>> 0} is no thread slot`, "Pool.OWNER");
       if (owner !== this.orphan) return this.pushRemote(p, pool, owner);
       if (this.freeOrphan(p, pool)) return;
       // adopted by another thread while we waited for the lock: free to it instead

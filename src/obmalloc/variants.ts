@@ -49,9 +49,11 @@ export class SharedObjectAllocator extends ObjectAllocator {
     const u32 = this.u32;
     const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
     if (no <= u32[(pool + Pool.MAXNEXTOFFSET) >>> 2]) {
+      const size = u32[(pool + Pool.SIZE) >>> 2];
+      if (!this.carveOk(pool, no, size)) this.brokenCarve(pool);
       const b = pool + no;
       u32[(pool + Pool.FREEBLOCK) >>> 2] = b;
-      u32[(pool + Pool.NEXTOFFSET) >>> 2] = no + u32[(pool + Pool.SIZE) >>> 2];
+      u32[(pool + Pool.NEXTOFFSET) >>> 2] = no + size;
       u32[b >>> 2] = 0;
       return;
     }

@@ -21,6 +21,7 @@ import {
   Flag,
   Tlsf,
   H,
+  topMark,
 } from "../constants.js";
 import { HeapCorruptionError, InvalidPointerError, hex } from "../errors.js";
 import type { Memory, Views } from "../memory/memory.js";
@@ -88,6 +89,35 @@ export class RawAllocator {
   }
 
   // -------------------------------------------------------------------------------------------
+  // The top (H.TOP and its mark, Chunk.TOP_MAGIC)
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * The top, before anything carves from it or merges into it: a chunk address in the memory
+   * whose mark is in place. A top changed by a stray write would hand out, or merge with, live
+   * chunks: HeapCorruptionError naming H.TOP instead.
+   */
+  private checkedTop(): number {
+    const u32 = this.u32;
+    const top = u32[this.wTop];
+    if (((top - this.start) & 15) !== 0 || top < this.start || top + Chunk.HEADER > this.u8.length || u32[(top + Chunk.SIZE) >>> 2] !== topMark(top))
+      throw new HeapCorruptionError(this.wTop << 2, `top ${hex(top)} is no top (not a chunk address in the memory, or its mark at top + ${Chunk.SIZE} is gone): a write over the header?`, "H.TOP");
+    return top;
+  }
+
+  /**
+   * The top moves from old to top (checkedTop() passed for old): its mark moves with it. A top
+   * that comes down clears its old mark (so that no stale mark below the top vouches for a
+   * damaged H.TOP); one that goes up leaves it to the chunk header written over it.
+   */
+  private moveTop(old: number, top: number): void {
+    const u32 = this.u32;
+    u32[this.wTop] = top;
+    u32[(top + Chunk.SIZE) >>> 2] = topMark(top);
+    if (top < old) u32[(old + Chunk.SIZE) >>> 2] = 0;
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Free lists
   // -------------------------------------------------------------------------------------------
 
@@ -98,6 +128,10 @@ export class RawAllocator {
     const u32 = this.u32;
     const hi = this.wHeads + li;
     const head = u32[hi];
+    // The head is written through: it must be a free chunk heading its list (a chunk address
+    // below the top, tagged free, no previous chunk), never a word a stray write left there.
+    if (head !== 0 && (((head - this.start) & 15) !== 0 || head < this.start || head >= u32[this.wTop] || (u32[(head + Chunk.SIZE) >>> 2] & (Flag.FREE | Flag.TAG | Flag.ARENA)) !== (Flag.FREE | Flag.TAG) || u32[(head + Chunk.PREV_FREE) >>> 2] !== 0))
+      throw this.corrupt(hi << 2, "TLSF free list head", `${hex(head)} is no free chunk heading its list`);
     u32[(c + Chunk.NEXT_FREE) >>> 2] = head;
     u32[(c + Chunk.PREV_FREE) >>> 2] = 0;
     if (head !== 0) u32[(head + Chunk.PREV_FREE) >>> 2] = c;
@@ -232,8 +266,7 @@ export class RawAllocator {
 
   /** Carve `size` bytes (plus `gap` bytes of free lead-in) from the top; 0 if memory cannot grow. */
   private fromTop(size: number, gap: number, flags: number): number {
-    const u32 = this.u32;
-    const top = u32[this.wTop];
+    const top = this.checkedTop();
     const c = top + gap;
     const end = c + size;
     if (end + Chunk.HEADER > this.u8.length && !this.mem.grow(end + Chunk.HEADER)) return 0;
@@ -245,7 +278,7 @@ export class RawAllocator {
       flags |= Flag.PREV_FREE;
     }
     v[(c + 4) >>> 2] = size | flags;
-    v[this.wTop] = end;
+    this.moveTop(top, end);
     if (end > v[this.wPeak]) v[this.wPeak] = end;
     return c + Chunk.HEADER;
   }
@@ -398,7 +431,7 @@ export class RawAllocator {
     }
     const n = c + size;
     if (n === u32[this.wTop]) {
-      u32[this.wTop] = c;
+      this.moveTop(this.checkedTop(), c);
       return;
     }
     const nsw = u32[(n + 4) >>> 2];
@@ -433,8 +466,15 @@ export class RawAllocator {
     const sw = u32[(c + 4) >>> 2];
     const size = (sw & ~Flag.MASK) >>> 0;
     if ((sw & (Flag.TAG | Flag.FREE | Flag.ARENA)) !== Flag.TAG || size < Chunk.MIN || c + size > top) return 0;
+    // The next chunk (or the top) must look like a chunk in use: an in-use chunk's size has no
+    // second copy, so a size word a stray write enlarged ends inside a later chunk, where the
+    // words read as a header rarely give a tag, a size of at least Chunk.MIN and an end below
+    // the top all at once.
     const n = c + size;
-    if (n !== top && (u32[(n + 4) >>> 2] & (Flag.TAG | Flag.PREV_FREE)) !== Flag.TAG) return 0;
+    if (n !== top) {
+      const nsw = u32[(n + 4) >>> 2];
+      if ((nsw & (Flag.TAG | Flag.PREV_FREE)) !== Flag.TAG || (nsw & ~Flag.MASK) >>> 0 < Chunk.MIN || (nsw & ~Flag.MASK) >>> 0 > top - n) return 0;
+    }
     // A previous free chunk: its footer (this chunk's first word) must lead to it. A block freed
     // and merged into the free chunk before it keeps its old header, which says in use: its
     // footer then leads to the merged chunk, larger (a realloc of it, in place, was accepted).
@@ -472,19 +512,23 @@ export class RawAllocator {
       throw new InvalidPointerError(op, p, "not-a-block", "no block header here: a pointer into the middle of a block, or never allocated");
     if ((sw & Flag.FREE) !== 0) throw new InvalidPointerError(op, p, "double-free", "this block is already free (double free or use after free)");
     if ((sw & Flag.ARENA) !== 0) throw new InvalidPointerError(op, p, "internal", "this is an arena (or the pool map) of the object allocator, not a user block");
+    // Where its size ends, a chunk in use (liveSizeWord's rule) or the top: else no block
+    // starts at p (a garbage pointer rarely passes this), or a stray write enlarged its size.
+    const n = c + size;
+    const nsw = u32[(n + 4) >>> 2];
+    const nextOk = n === top || ((nsw & (Flag.TAG | Flag.PREV_FREE)) === Flag.TAG && (nsw & ~Flag.MASK) >>> 0 >= Chunk.MIN && (nsw & ~Flag.MASK) >>> 0 <= top - n);
     if ((sw & Flag.PREV_FREE) !== 0 && !this.prevFreeOk(c)) {
       // The footer before it leads to a free chunk that is larger and covers it: a block freed
       // and merged into that chunk, its old header left (a double free, a use after free).
-      // Anything else: the footer is damaged.
+      // Else, with a consistent next chunk, the footer is damaged.
       const ps = u32[c >>> 2];
       const ph = ps <= c - this.start ? u32[(c - ps + 4) >>> 2] : 0;
       if ((ph & (Flag.FREE | Flag.TAG | Flag.ARENA | Flag.PREV_FREE)) === (Flag.FREE | Flag.TAG) && ((ph & ~Flag.MASK) >>> 0) > ps)
         throw new InvalidPointerError(op, p, "double-free", `this block is already free, merged into the free chunk at ${hex(c - ps)} (double free or use after free)`);
-      this.brokenFooter(c);
+      if (nextOk) this.brokenFooter(c);
     }
-    const n = c + size;
-    if (n !== top && (u32[(n + 4) >>> 2] & (Flag.TAG | Flag.PREV_FREE)) !== Flag.TAG)
-      throw new InvalidPointerError(op, p, "not-a-block", "no consistent block here: a pointer into the middle of a block, or never allocated");
+    if (!nextOk)
+      throw new InvalidPointerError(op, p, "not-a-block", `no consistent block here: its size (${size}) does not end where a block in use starts (a pointer into the middle of a block, never allocated, or a header a stray write changed)`);
     throw new InvalidPointerError(op, p, "not-a-block", "not a live block");
   }
 
@@ -545,11 +589,13 @@ export class RawAllocator {
     const u32 = this.u32;
     const nx = c + csize;
     if (nx === u32[this.wTop]) {
+      this.checkedTop();
       const end = c + size;
       if (end + Chunk.HEADER <= this.u8.length || this.mem.grow(end + Chunk.HEADER)) {
         const v = this.u32;
         v[(c + 4) >>> 2] = size | keep;
-        v[this.wTop] = end;
+        this.moveTop(nx, end);
+        v[(nx + Chunk.SIZE) >>> 2] = 0; // the old mark, now inside the block
         if (end > v[this.wPeak]) v[this.wPeak] = end;
         return p;
       }

@@ -79,6 +79,7 @@ export namespace Chunk {
   export const OVERHEAD: u32 = 4;
   export const MIN: u32 = 16;
   export const MAX_REQUEST: u32 = 4294901728;
+  export const TOP_MAGIC: u32 = 1594588684;
 }
 export namespace Arena {
   export const NFREEPOOLS: u32 = 0;
@@ -124,4 +125,4 @@ export namespace HeapFlag {
   export const WHOLE_POOLS: u32 = 4;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 7;
+export const HEAP_VERSION: u32 = 8;

@@ -388,7 +388,7 @@ function mallocMore(idx: u32, sp: u32, pool: u32): u32 {
   if (pool == sp) {
     pool = poolFromArena(idx, sp);
     if (pool == 0) return 0;
-  }
+  } else if (load<u32>(pool + Pool.SZIDX) != idx) return 0; // a damaged usedpools head: JS reports it
   return popBlock(pool);
 }
 
@@ -402,7 +402,7 @@ function mallocMore(idx: u32, sp: u32, pool: u32): u32 {
     // The head pool and its first free block lie in the memory (a damaged word past it is JS's
     // to report: 0; popBlock relies on it). Off malloc's path: calloc's.
     const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
-    if (pool > end) return 0;
+    if (pool > end || load<u32>(pool + Pool.SZIDX) != idx) return 0; // damaged: JS reports it
     const bp = load<u32>(pool + Pool.FREEBLOCK);
     if (bp > end) return 0;
     // The common case, popBlock's first branch: a free block whose link is a carved block.
@@ -475,10 +475,12 @@ export function malloc(n: u32): u32 {
     const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
     const pool = load<u32>(sp + Pool.NEXT);
     // The usedpools head and the pool's FREEBLOCK are followed as JS's mallocIn follows them,
-    // unbounded: damaged past the memory (check() finds both), this load traps where JS hands out
-    // a wrong block or errs. Bounding both here cost ~6 instructions an event (json, cachegrind);
-    // calloc's mallocFast bounds them.
-    if (pool != sp) {
+    // unbounded: damaged past the memory (check() finds both), this load traps where JS errs.
+    // Bounding both here cost ~6 instructions an event (json, cachegrind); calloc's mallocFast
+    // bounds them. The head must be a pool of this class (JS's mallocIn's test: the sentinel's
+    // SZIDX word is the next class's PREV link, never a class, so one test for both); any
+    // other head goes to mallocSmall, which leaves a damaged one to JS (it reports it).
+    if (load<u32>(pool + Pool.SZIDX) == idx) {
       const bp = load<u32>(pool + Pool.FREEBLOCK);
       const nb = load<u32>(bp);
       if (carved(nb - pool - Pool.OVERHEAD, pool)) {

@@ -52,12 +52,21 @@ export function initRaw(heapBase: u32, on: bool): void {
 }
 
 /**
- * The heap's top lies in the memory: checked on entry to each raw path, so that every bound
- * below that is the top keeps its loads in the memory (a damaged H.TOP is JS's to report: in
- * wasm it would be a trap, memory access out of bounds).
+ * The heap's top is a chunk address in the memory with its mark in place (Chunk.TOP_MAGIC in
+ * src/constants.ts): checked on entry to each raw path, so that every bound below that is the
+ * top keeps its loads in the memory, and no damaged H.TOP is carved from or merged into (JS
+ * reports it; in wasm it would be a trap, or live chunks handed out).
  */
-@inline function topInMemory(): bool {
-  return <u64>load<u32>(topAt) + Chunk.HEADER <= (<u64>memory.size() << 16);
+@inline function topOk(): bool {
+  const top = load<u32>(topAt);
+  return <u64>top + Chunk.HEADER <= (<u64>memory.size() << 16) && top >= rawStart && ((top - rawStart) & 15) == 0 && load<u32>(top + Chunk.SIZE) == (Chunk.TOP_MAGIC ^ top);
+}
+
+/** The top moves from old to top, its mark with it; one that comes down clears its old mark (tlsf.ts moveTop). */
+@inline function moveTop(old: u32, top: u32): void {
+  store<u32>(topAt, top);
+  store<u32>(top + Chunk.SIZE, Chunk.TOP_MAGIC ^ top);
+  if (top < old) store<u32>(old + Chunk.SIZE, 0);
 }
 
 /**
@@ -155,7 +164,7 @@ function removeChunk(c: u32, size: u32): void {
 
 /** A raw chunk for n bytes (the payload), or 0 when JS must serve it (growth, damage, n too large). */
 export function rawMalloc(n: u32): u32 {
-  if (!rawOn || n > Chunk.MAX_REQUEST || !topInMemory()) return 0;
+  if (!rawOn || n > Chunk.MAX_REQUEST || !topOk()) return 0;
   const size = chunkSizeFor(n);
   const c = findChunk(size);
   if (c == 0) {
@@ -164,7 +173,7 @@ export function rawMalloc(n: u32): u32 {
     const end = top + size;
     if (end < top || <u64>end + Chunk.HEADER > (<u64>memory.size() << 16)) return 0;
     store<u32>(top + Chunk.SIZE, size | Flag.TAG);
-    store<u32>(topAt, end);
+    moveTop(top, end);
     if (end > load<u32>(peakAt)) store<u32>(peakAt, end);
     return top + Chunk.HEADER;
   }
@@ -198,7 +207,11 @@ export function rawMalloc(n: u32): u32 {
   const size = sw & ~Flag.MASK;
   if ((sw & (Flag.TAG | Flag.FREE | Flag.ARENA)) != Flag.TAG || size < Chunk.MIN || size > top - c) return 0;
   const n = c + size;
-  if (n != top && (load<u32>(n + Chunk.SIZE) & (Flag.TAG | Flag.PREV_FREE)) != Flag.TAG) return 0;
+  if (n != top) {
+    // The next chunk looks like one in use (tlsf.ts liveSizeWord: a size word enlarged by a stray write).
+    const nsw = load<u32>(n + Chunk.SIZE);
+    if ((nsw & (Flag.TAG | Flag.PREV_FREE)) != Flag.TAG || (nsw & ~Flag.MASK) < Chunk.MIN || (nsw & ~Flag.MASK) > top - n) return 0;
+  }
   // A previous free chunk: its footer (c's first word) must lead to it.
   if ((sw & Flag.PREV_FREE) != 0 && !prevFreeOk(c)) return 0;
   return sw;
@@ -232,7 +245,7 @@ function releaseChunk(c: u32, sw: u32): bool {
     size += ps;
   }
   if (n == top) {
-    store<u32>(topAt, c);
+    moveTop(top, c);
     return true;
   }
   if (ns != 0) {
@@ -249,7 +262,7 @@ function releaseChunk(c: u32, sw: u32): bool {
 
 /** Free raw block p here; false when JS must (threads, not a live block: JS reports it, damage). */
 export function rawFree(p: u32): bool {
-  if (!rawOn || !topInMemory()) return false;
+  if (!rawOn || !topOk()) return false;
   const sw = liveSizeWord(p);
   return sw != 0 && releaseChunk(p - Chunk.HEADER, sw);
 }
@@ -260,7 +273,7 @@ export function rawFree(p: u32): bool {
  * must do it (nothing written then).
  */
 export function rawRealloc(p: u32, n: u32): u32 {
-  if (!rawOn || n > Chunk.MAX_REQUEST || !topInMemory()) return 0;
+  if (!rawOn || n > Chunk.MAX_REQUEST || !topOk()) return 0;
   const sw = liveSizeWord(p);
   if (sw == 0) return 0;
   const c = p - Chunk.HEADER;
@@ -289,7 +302,8 @@ export function rawRealloc(p: u32, n: u32): u32 {
     const end = c + size;
     if (end < c || <u64>end + Chunk.HEADER > (<u64>memory.size() << 16)) return 0;
     store<u32>(c + Chunk.SIZE, size | keep);
-    store<u32>(topAt, end);
+    moveTop(top, end);
+    store<u32>(top + Chunk.SIZE, 0); // the old mark, now inside the block
     if (end > load<u32>(peakAt)) store<u32>(peakAt, end);
     return p;
   }
