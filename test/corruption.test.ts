@@ -21,32 +21,28 @@ const runCases = (kind: "damage" | "attach", mode: string, first: number, count:
 
 const CASES = 1500;
 const MODES = ["pymalloc", "malloc", "debug", "threads", "subpools", "subpools_threads"];
+const NO_CHECK_MODES = ["pymalloc", "malloc", "debug", "threads"];
 
 describe("seeded heap damage, every kind of metadata, every mode", () => {
-  it.concurrent.each(MODES)(`${CASES} damaged %s heaps: a typed error or correct behaviour, each case within its time limit`, async (mode) => {
+  it.concurrent.each(MODES)(`${CASES} damaged %s heaps (in four modes then as many used on without check()): a typed error or correct behaviour, each case within its time limit`, async (mode) => {
     const t = await runCases("damage", mode, 1, CASES);
     expect(t.bad).toEqual([]);
     expect(t.found + t.ok + t.skip).toBe(CASES);
     // The damage is real: most cases are found (the rest hit bytes nothing reads, such as a free
     // block's tail, or changed nothing the allocator relies on).
     expect(t.found).toBeGreaterThan(CASES * 0.4);
+    // Then no check() between the damage and the operations (other seeds): what the
+    // allocators' own paths refuse (README, "A damaged heap"). In the same test, after the
+    // cases above: a Worker a mode at a time on CI's two cores.
+    if (!NO_CHECK_MODES.includes(mode)) return;
+    const u = await runCases("damage", mode, 100_001, CASES, true);
+    expect(u.bad).toEqual([]);
+    expect(u.found + u.ok + u.skip + u.undetected).toBe(CASES);
+    expect(u.found).toBeGreaterThan(CASES * 0.4);
+    // A free block's link moved to another carved block of its pool, or a pool's
+    // MAXNEXTOFFSET word raised alone (the two documented gaps): rare among the damage drawn.
+    expect(u.undetected).toBeLessThan(CASES * 0.02);
   }, 600_000);
-
-  // No check() between the damage and the operations: what the allocators' own paths refuse
-  // (README, "A damaged heap"). Other seeds than the cases above.
-  it.concurrent.each(["pymalloc", "malloc", "debug", "threads"])(
-    `${CASES} damaged %s heaps used on without check(): a typed error or correct behaviour, but for the two documented gaps`,
-    async (mode) => {
-      const t = await runCases("damage", mode, 100_001, CASES, true);
-      expect(t.bad).toEqual([]);
-      expect(t.found + t.ok + t.skip + t.undetected).toBe(CASES);
-      expect(t.found).toBeGreaterThan(CASES * 0.4);
-      // A free block's link moved to another carved block of its pool, or a pool's
-      // MAXNEXTOFFSET word raised alone: rare among the kinds of damage drawn.
-      expect(t.undetected).toBeLessThan(CASES * 0.02);
-    },
-    600_000,
-  );
 
   it.concurrent("attachHeap on zeros, random bytes, truncated copies and copies with one header word changed", async () => {
     const t = await runCases("attach", "attach", 1, 1000);

@@ -52,14 +52,21 @@ export function initRaw(heapBase: u32, on: bool): void {
 }
 
 /**
- * The heap's top is a chunk address in the memory with its mark in place (Chunk.TOP_MAGIC in
- * src/constants.ts): checked on entry to each raw path, so that every bound below that is the
- * top keeps its loads in the memory, and no damaged H.TOP is carved from or merged into (JS
- * reports it; in wasm it would be a trap, or live chunks handed out).
+ * The heap's top lies in the memory: checked on entry to each raw path, so that every bound
+ * below that is the top keeps its loads in the memory (a damaged H.TOP is JS's to report: in
+ * wasm it would be a trap, memory access out of bounds).
  */
-@inline function topOk(): bool {
-  const top = load<u32>(topAt);
-  return <u64>top + Chunk.HEADER <= (<u64>memory.size() << 16) && top >= rawStart && ((top - rawStart) & 15) == 0 && load<u32>(top + Chunk.SIZE) == (Chunk.TOP_MAGIC ^ top);
+@inline function topInMemory(): bool {
+  return <u64>load<u32>(topAt) + Chunk.HEADER <= (<u64>memory.size() << 16);
+}
+
+/**
+ * The top (in the memory: topInMemory) is a chunk address with its mark in place (Chunk.TOP_MAGIC
+ * in src/constants.ts): checked before a chunk is carved from the top or merged into it, so that
+ * no damaged H.TOP hands out or swallows live chunks (JS reports it).
+ */
+@inline function topMarked(top: u32): bool {
+  return top >= rawStart && ((top - rawStart) & 15) == 0 && load<u32>(top + Chunk.SIZE) == (Chunk.TOP_MAGIC ^ top);
 }
 
 /** The top moves from old to top, its mark with it; one that comes down clears its old mark (tlsf.ts moveTop). */
@@ -164,14 +171,14 @@ function removeChunk(c: u32, size: u32): void {
 
 /** A raw chunk for n bytes (the payload), or 0 when JS must serve it (growth, damage, n too large). */
 export function rawMalloc(n: u32): u32 {
-  if (!rawOn || n > Chunk.MAX_REQUEST || !topOk()) return 0;
+  if (!rawOn || n > Chunk.MAX_REQUEST || !topInMemory()) return 0;
   const size = chunkSizeFor(n);
   const c = findChunk(size);
   if (c == 0) {
     // From the top, if the memory holds it already.
     const top = load<u32>(topAt);
     const end = top + size;
-    if (end < top || <u64>end + Chunk.HEADER > (<u64>memory.size() << 16)) return 0;
+    if (end < top || <u64>end + Chunk.HEADER > (<u64>memory.size() << 16) || !topMarked(top)) return 0;
     store<u32>(top + Chunk.SIZE, size | Flag.TAG);
     moveTop(top, end);
     if (end > load<u32>(peakAt)) store<u32>(peakAt, end);
@@ -238,7 +245,7 @@ function releaseChunk(c: u32, sw: u32): bool {
       ns = nsw & ~Flag.MASK;
       if (ns > top - n || load<u32>(n + ns) != ns || !linksOk(n)) return false;
     }
-  }
+  } else if (!topMarked(top)) return false;
   if (ps != 0) {
     c -= ps;
     removeChunk(c, ps);
@@ -262,7 +269,7 @@ function releaseChunk(c: u32, sw: u32): bool {
 
 /** Free raw block p here; false when JS must (threads, not a live block: JS reports it, damage). */
 export function rawFree(p: u32): bool {
-  if (!rawOn || !topOk()) return false;
+  if (!rawOn || !topInMemory()) return false;
   const sw = liveSizeWord(p);
   return sw != 0 && releaseChunk(p - Chunk.HEADER, sw);
 }
@@ -273,7 +280,7 @@ export function rawFree(p: u32): bool {
  * must do it (nothing written then).
  */
 export function rawRealloc(p: u32, n: u32): u32 {
-  if (!rawOn || n > Chunk.MAX_REQUEST || !topOk()) return 0;
+  if (!rawOn || n > Chunk.MAX_REQUEST || !topInMemory()) return 0;
   const sw = liveSizeWord(p);
   if (sw == 0) return 0;
   const c = p - Chunk.HEADER;
@@ -292,7 +299,7 @@ export function rawRealloc(p: u32, n: u32): u32 {
         const ns = nsw & ~Flag.MASK;
         if (ns > top - nx || load<u32>(nx + ns) != ns || !linksOk(nx)) return 0;
       }
-    }
+    } else if (!topMarked(top)) return 0;
     store<u32>(c + Chunk.SIZE, size | keep);
     store<u32>(r + Chunk.SIZE, (csize - size) | Flag.TAG);
     releaseChunk(r, (csize - size) | Flag.TAG);
@@ -300,7 +307,7 @@ export function rawRealloc(p: u32, n: u32): u32 {
   }
   if (nx == top) {
     const end = c + size;
-    if (end < c || <u64>end + Chunk.HEADER > (<u64>memory.size() << 16)) return 0;
+    if (end < c || <u64>end + Chunk.HEADER > (<u64>memory.size() << 16) || !topMarked(top)) return 0;
     store<u32>(c + Chunk.SIZE, size | keep);
     moveTop(top, end);
     store<u32>(top + Chunk.SIZE, 0); // the old mark, now inside the block
