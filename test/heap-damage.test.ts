@@ -187,6 +187,85 @@ describe("a damaged heap is found, never trusted", () => {
     const p = h.obj.malloc(32);
     expect(() => h.obj.free(p + 8)).toThrow(InvalidPointerError);
   });
+
+  it("a write through NULL over the heap's top word: the raw allocator refuses the top (its mark is gone) instead of carving over live chunks", () => {
+    for (const allocator of ["malloc", "pymalloc"] as const) {
+      const h = createHeap({ allocator });
+      const blocks = Array.from({ length: 8 }, () => h.raw.malloc(1000));
+      for (const p of blocks) h.u8.fill(7, p, p + 1000);
+      const top = h.u32[(h.heapBase >>> 2) + H.TOP];
+      h.u32[(h.heapBase >>> 2) + H.TOP] = top - 2048; // down into the live chunks, still a chunk address
+      const e = corruption(() => h.raw.malloc(3000));
+      expect(e.field).toBe("H.TOP");
+      expect(corruption(() => h.check()).field).toBe("H.TOP");
+      for (const p of blocks) expect(h.u8.subarray(p, p + 1000).every((b) => b === 7)).toBe(true);
+      h.u32[(h.heapBase >>> 2) + H.TOP] = top; // repaired by hand
+      h.check();
+      expect(h.raw.malloc(3000)).not.toBe(0);
+    }
+  });
+
+  it("a usedpools head written over: malloc of that class refuses it before writing anything", () => {
+    const h = createHeap();
+    const a = h.obj.malloc(40);
+    const ob = h.objectAllocator as unknown as { usedBase: number };
+    const idx = (40 - 1) >>> h.objectAllocator.alignShift;
+    const hp = ob.usedBase + idx * 8;
+    const pool = h.u32[hp >>> 2];
+    expect(pool).toBe(h.objectAllocator.poolOf(a));
+    const wilds = [h.objectAllocator.poolOf(h.obj.malloc(200)), a, 12345, 0x7fff0000];
+    const before = h.u8.slice();
+    for (const wild of wilds) {
+      h.u32[hp >>> 2] = wild;
+      const e = corruption(() => h.obj.malloc(40));
+      expect(e.address).toBe(hp);
+      expect(e.field).toBe("usedpools head");
+      h.u32[hp >>> 2] = pool;
+      expect(h.u8.every((b, i) => b === before[i])).toBe(true); // nothing written
+    }
+    h.check();
+  });
+
+  it("the usedpools sentinel's SZIDX word is never a class: malloc's one test tells an empty list from a pool", () => {
+    for (const opts of [{}, { alignment: 8 }, { threads: true, maxThreads: 3 }, { subPools: false }] as const) {
+      const h = createHeap(opts);
+      const oa = h.objectAllocator as unknown as { usedBase: number; nClasses: number };
+      for (let idx = 0; idx < oa.nClasses; idx++) {
+        const sp = oa.usedBase + idx * 8 - Pool.NEXT;
+        expect(h.u32[(sp + Pool.SZIDX) >>> 2]).not.toBe(idx);
+      }
+      for (let n = 1; n <= 512; n += 7) h.obj.malloc(n);
+      for (let idx = 0; idx < oa.nClasses; idx++) {
+        const sp = oa.usedBase + idx * 8 - Pool.NEXT;
+        expect(h.u32[(sp + Pool.SZIDX) >>> 2]).not.toBe(idx);
+      }
+    }
+  });
+
+  it("a pool's count lowered by an overflow of the block before it: the pool does not go back under its live block", () => {
+    const h = createHeap({ subPools: false });
+    const ps = Array.from({ length: 3 }, () => h.obj.malloc(64));
+    const pool = h.objectAllocator.poolOf(ps[0]);
+    h.u8.fill(9, ps[2], ps[2] + 64);
+    h.u32[pool >>> 2] -= 1; // 3 blocks out, the count says 2
+    h.obj.free(ps[0]);
+    const e = corruption(() => h.obj.free(ps[1]));
+    expect(e.field).toBe("Pool.COUNT");
+    expect(e.address).toBe(pool);
+    expect(h.u8.subarray(ps[2], ps[2] + 64).every((b) => b === 9)).toBe(true);
+  });
+
+  it("a pool's block size written over: realloc does not copy by it", () => {
+    const h = createHeap();
+    const p = h.obj.malloc(300);
+    h.u8.fill(5, p, p + 300);
+    const pool = h.objectAllocator.poolOf(p);
+    h.u32[(pool + Pool.SIZE) >>> 2] = 2;
+    const e = corruption(() => h.obj.realloc(p, 600));
+    expect(e.field).toBe("Pool.SIZE");
+    expect(h.u8.subarray(p, p + 300).every((b) => b === 5)).toBe(true);
+  });
+
 });
 
 describe("fault injection: heap.failAllocations", () => {

@@ -333,6 +333,28 @@ describe("the fast path alone, with its slow paths observed", () => {
     }
   });
 
+  it("a usedpools head overwritten (a pool of another class, a live block, any word): malloc and calloc leave it to JS, which reports it; nothing written", () => {
+    const heap = wasmHeap({});
+    const { x, calls } = instance(heap);
+    const a = x.malloc(64) >>> 0;
+    const other = heap.objectAllocator.poolOf(x.malloc(300) >>> 0);
+    const ob = heap.objectAllocator as unknown as { usedBase: number };
+    const hp = ob.usedBase + ((64 - 1) >>> heap.objectAllocator.alignShift) * 8;
+    const pool = heap.u32[hp >>> 2];
+    expect(pool).toBe(heap.objectAllocator.poolOf(a));
+    for (const wild of [other, a, 4096]) {
+      heap.u32[hp >>> 2] = wild;
+      const before = heap.u8.slice();
+      calls.length = 0;
+      expect(() => x.malloc(64)).toThrow(HeapCorruptionError);
+      expect(() => x.calloc(1, 64)).toThrow(HeapCorruptionError);
+      expect(calls).toEqual(["malloc 64", "calloc"]); // each went to JS once
+      expect(heap.u8.every((b, i) => b === before[i])).toBe(true);
+      heap.u32[hp >>> 2] = pool;
+    }
+    heap.check();
+  });
+
   it("check() lets a thread keep one empty pool of a class in its usedpools, not two", () => {
     const heap = wasmHeap({ subPools: false }); // whole pools from the first block (the blocks' pools by mask)
     const { x } = instance(heap);
