@@ -207,6 +207,7 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
    */
   protected leaveClass(pool: number, spare: boolean): number {
     if (spare && this.subPools && this.keepSpare(pool)) return 0;
+    this.checkEmptied(pool);
     const u32 = this.u32;
     this.unlinkPool(pool);
     // What its class holds (SubPool.HELD) shrinks by the pool's bytes.
