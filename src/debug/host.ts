@@ -8,6 +8,7 @@
  * ring's contents (debug/quarantine.ts): a host hands out and sizes blocks, nothing more.
  */
 
+import { HeapCorruptionError } from "../errors.js";
 import { H } from "../constants.js";
 import type { Heap } from "../heap/heap.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
@@ -66,8 +67,16 @@ export class HeapDebugHost implements DebugHost {
   allocState(bytes: number): number {
     return this.heap.rawAllocator.malloc(bytes);
   }
-  obtained(base: number): number {
-    return this.oa.usableTrusted(base);
+  obtained(base: number, requested: number): number {
+    // The debug layer paints the pads up to this many bytes: a block size a stray write changed
+    // (a pool's SIZE, a chunk's size word) must not send the paint over other blocks. A usable
+    // size is at most an alignment step and a chunk's rounding over the request; anything else
+    // is looked up with every check (usableSize throws the typed error naming the damage).
+    const u = this.oa.usableTrusted(base);
+    if (u >= requested && u - requested < 64) return u;
+    const v = this.oa.usableSize(base);
+    if (v >= requested && v - requested < 64) return v;
+    throw new HeapCorruptionError(base, `a block just obtained for ${requested} bytes reports ${v} usable (a damaged size word?)`, "block size");
   }
   releasing(): void {}
   usableTrusted(base: number): number {

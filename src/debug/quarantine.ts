@@ -65,7 +65,11 @@ export function checkRing(d: DebugState): void {
   const bad = (off: number, what: string): never => {
     throw new HeapCorruptionError(r + off, `debug quarantine ring at ${hex(r)}: ${what}`, "quarantine");
   };
-  if (cap === 0 || r + Debug.Q_ENTRIES + Debug.Q_ENTRY * cap > d.u8.length) bad(Debug.Q_CAPACITY, `capacity ${cap} does not fit the memory`);
+  // Its entries must fit the ring's block (where the host can size it: a foreign allocator's
+  // may not), and the memory.
+  const room = d.host.liveUsable(r);
+  const bytes = Debug.Q_ENTRIES + Debug.Q_ENTRY * cap;
+  if (cap === 0 || r + bytes > d.u8.length || (room !== 0 && bytes > room)) bad(Debug.Q_CAPACITY, `capacity ${cap} does not fit the ring's block`);
   if (u32[(r + Debug.Q_HEAD) >>> 2] >= cap) bad(Debug.Q_HEAD, `head ${u32[(r + Debug.Q_HEAD) >>> 2]} is past its ${cap} entries`);
   if (u32[(r + Debug.Q_COUNT) >>> 2] > cap) bad(Debug.Q_COUNT, `count ${u32[(r + Debug.Q_COUNT) >>> 2]} is over its ${cap} entries`);
 }
