@@ -8,8 +8,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "./helpers.js";
 
-/** Packed tarball size limit: dist's JavaScript and types and the README (125 kB packed on 2026-12-02). */
-const MAX_PACKED_BYTES = 250_000;
+/**
+ * Packed tarball size limit: dist's JavaScript and types and the README (125 kB packed on
+ * 2026-12-02, 244 kB once the wasm fast path's bytes came in, 249.8 kB after the release
+ * checks of 2026-12-03's fourth session; the candidates to trim: the fast path's two builds
+ * (unshared and shared memory) as two base64 strings, the comments dist keeps for its types).
+ */
+const MAX_PACKED_BYTES = 256_000;
 
 interface PackResult {
   filename: string;
