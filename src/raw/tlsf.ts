@@ -525,7 +525,10 @@ export class RawAllocator {
       const ph = ps <= c - this.start ? u32[(c - ps + 4) >>> 2] : 0;
       if ((ph & (Flag.FREE | Flag.TAG | Flag.ARENA | Flag.PREV_FREE)) === (Flag.FREE | Flag.TAG) && ((ph & ~Flag.MASK) >>> 0) > ps)
         throw new InvalidPointerError(op, p, "double-free", `this block is already free, merged into the free chunk at ${hex(c - ps)} (double free or use after free)`);
-      if (nextOk) this.brokenFooter(c);
+      // Else a header that says the chunk before is free, with a footer that does not lead to
+      // one: a block whose footer a stray write changed, or no block at all (a stale header left
+      // inside a larger chunk reads so). Both are p's fault as far as this call can tell.
+      throw new InvalidPointerError(op, p, "not-a-block", `no consistent block here: the footer before it (${ps}) leads to no free chunk (a pointer into a block, never allocated, or a footer a stray write changed)`);
     }
     if (!nextOk)
       throw new InvalidPointerError(op, p, "not-a-block", `no consistent block here: its size (${size}) does not end where a block in use starts (a pointer into the middle of a block, never allocated, or a header a stray write changed)`);
