@@ -526,13 +526,28 @@ export class RawAllocator {
       if ((ph & (Flag.FREE | Flag.TAG | Flag.ARENA | Flag.PREV_FREE)) === (Flag.FREE | Flag.TAG) && ((ph & ~Flag.MASK) >>> 0) > ps)
         throw new InvalidPointerError(op, p, "double-free", `this block is already free, merged into the free chunk at ${hex(c - ps)} (double free or use after free)`);
       // Else a header that says the chunk before is free, with a footer that does not lead to
-      // one: a block whose footer a stray write changed, or no block at all (a stale header left
-      // inside a larger chunk reads so). Both are p's fault as far as this call can tell.
-      throw new InvalidPointerError(op, p, "not-a-block", `no consistent block here: the footer before it (${ps}) leads to no free chunk (a pointer into a block, never allocated, or a footer a stray write changed)`);
+      // one: a block whose footer a stray write changed (HeapCorruptionError), or no block at all
+      // (a stale header left inside a larger chunk reads so). Told apart by the chain of chunks
+      // (an error path: a walk from the first chunk is affordable here).
+      if (nextOk && this.isChunkStart(c)) this.brokenFooter(c);
+      throw new InvalidPointerError(op, p, "not-a-block", `no consistent block here: the footer before it (${ps}) leads to no free chunk, and no chunk starts here (a pointer into a block, or never allocated)`);
     }
     if (!nextOk)
       throw new InvalidPointerError(op, p, "not-a-block", `no consistent block here: its size (${size}) does not end where a block in use starts (a pointer into the middle of a block, never allocated, or a header a stray write changed)`);
     throw new InvalidPointerError(op, p, "not-a-block", "not a live block");
+  }
+
+  /** Whether a chunk starts at c, by the chain of chunks from the first (a walk: error paths only). */
+  private isChunkStart(c: number): boolean {
+    const u32 = this.u32;
+    const top = u32[this.wTop];
+    let x = this.start;
+    while (x < c) {
+      const size = (u32[(x + 4) >>> 2] & ~Flag.MASK) >>> 0;
+      if (size < Chunk.MIN || size > top - x) return false;
+      x += size;
+    }
+    return x === c;
   }
 
   free(p: number): void {
