@@ -235,13 +235,13 @@ export class ObjectAllocator extends RemoteAllocator {
    * then pops it; else (no arena could be had) the raw allocator serves n.
    */
   private mallocFresh(idx: number, n: number): number {
-    const hp = this.usedBase + (idx << Slot.HEAD_SHIFT);
-    if (this.u32[hp >>> 2] !== hp - Pool.NEXT) this.brokenHead(hp, this.u32[hp >>> 2]);
+    // mallocIn came here for a head that is no pool of the class: the sentinel (an empty list), or damage.
+    const sp = this.sentinel(idx);
+    if (this.u32[(sp + Pool.NEXT) >>> 2] !== sp) this.brokenHead(sp + Pool.NEXT, this.u32[(sp + Pool.NEXT) >>> 2]);
     const pool = this.poolFor(idx);
     if (pool === 0) return this.rawMalloc(n);
     // poolFor() linked a pool at the head of usedpools[idx]; a damaged class word links it
     // elsewhere, and mallocIn() would come back here for ever.
-    const sp = this.sentinel(idx);
     if (this.u32[(sp + Pool.NEXT) >>> 2] !== pool) throw new HeapCorruptionError(pool + Pool.SZIDX, `pool taken for size class ${idx} did not land in its usedpools`, "Pool.SZIDX");
     return this.mallocIn(n, idx);
   }

@@ -5,8 +5,9 @@
  * SubPool.PEAK, and holds, SubPool.HELD: held), cutting a pool slot into sub-pools and the free
  * sub-pool list (subPoolFor, linkFreeSub, unlinkFreeSub, freeSubPool), the young classes' spare
  * sub-pools (keepSpare, returnSpares), finding a block's pool or sub-pool (poolOf, poolBytes,
- * poolsOfSlot, slotOf), and an empty pool or sub-pool leaving its class (leaveClass: what its
- * class holds, the free sub-pool list; the first part of ArenaAllocator.returnPool).
+ * poolsOfSlot, slotOf), and an empty pool or sub-pool leaving its class (leaveClass: checked
+ * first, checkEmptied; what its class holds, the free sub-pool list; the first part of
+ * ArenaAllocator.returnPool).
  *
  * Must not: touch the arenas' lists or the pool map (obmalloc/arenas.ts), a pool's blocks
  * (obmalloc.ts), or read Pool.SUB on malloc's or free's fast path (variants.ts's subPooled
@@ -197,6 +198,40 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
     this.unlinkPool(pool);
     this.linkAfter(pool, tail);
     return true;
+  }
+
+  /**
+   * A pool whose count came down to 0, before it is given back: its offsets agree with its
+   * bytes (next offset within one block past the last, MAXNEXTOFFSET, that within the pool or
+   * sub-pool), and every block it carved is on its free list. free() trusts NEXTOFFSET as the
+   * end of a pool's blocks: raised by a stray write, it takes a later sub-pool's blocks for the
+   * slot's first sub-pool's; and a COUNT lowered by one (an overflow of the block before the
+   * pool's header lands on it) empties the pool while a block of it is live. Either way the
+   * pool's blocks would be handed out again over live ones. Checked when the pool leaves its
+   * class (leaveClass), not when it stays as its class's spare: kept, it hands
+   * out only blocks of its free list, and is checked when it leaves. The walk visits each block
+   * once per such leaving, bounded by the carved blocks: every one of them was freed since.
+   */
+  protected checkEmptied(pool: number): void {
+    const u32 = this.u32;
+    const size = u32[(pool + Pool.SIZE) >>> 2];
+    const max = u32[(pool + Pool.MAXNEXTOFFSET) >>> 2];
+    const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
+    const bytes = this.poolBytes(pool);
+    if (size === 0 || max + size > bytes || no > max + size || no < Pool.OVERHEAD + size)
+      throw new HeapCorruptionError(pool + Pool.NEXTOFFSET, `pool ${hex(pool)}: next offset ${no}, last offset ${max} and block size ${size} do not fit its ${bytes} bytes (a write over the pool's header?)`, "Pool.NEXTOFFSET");
+    // The list must end (a link of 0) after exactly the carved blocks. Its links are not
+    // checked one by one here (malloc checks each as it pops it): a wild one is followed at most
+    // `carved` steps, reading (undefined past the memory reads as address 0), and fails the end.
+    const carved = (no - Pool.OVERHEAD) / size;
+    let k = 0;
+    let b = u32[(pool + Pool.FREEBLOCK) >>> 2];
+    while (b !== 0 && k < carved) {
+      b = u32[b >>> 2];
+      k++;
+    }
+    if (k !== carved || b !== 0)
+      throw new HeapCorruptionError(pool, `pool ${hex(pool)}: its count says every block is free, but ${k} of its ${carved} blocks are on its free list (a write over COUNT, or over a free block's link?)`, "Pool.COUNT");
   }
 
   /**
