@@ -102,6 +102,30 @@ export const enum Pool {
 }
 
 /**
+ * The raw start: a size class that has never taken a pool has its blocks served by the raw
+ * allocator (as malloc mode serves them: a 4-byte header, 16-byte granularity), until the
+ * object allocator's raw chunks of the request's chunk size reach SubPool.RAW_FIRST live at
+ * once or RAW_EVER_LIMIT handed out; from then on the class takes pools (sub-pools first) for
+ * good (its SubPool.PEAK is no longer 0), and its raw blocks stay raw until freed. A heap with
+ * a few blocks of most sizes then takes what malloc mode takes (at 64 KiB of live data
+ * 1.15-1.37x live, against 1.42-1.98x with a sub-pool for each class's first block; the 16 KiB
+ * pool slot its sub-pools are cut from is most of that), and a class with many blocks, or one
+ * churning through few, soon has the pools' speed. Counted by chunk size, not class: free
+ * knows a raw chunk's size, not the class it was asked for (its size is one of two classes').
+ * The counts are the object allocator's raw chunks of <= BUCKETS x 16 bytes, kept by its raw
+ * calls (JS ObjectAllocator and the WebAssembly fast path alike); a block of another family
+ * freed here (a misuse the debug modes report) only lowers a count, never below 0.
+ */
+export const enum RawStart {
+  /** Chunk sizes 16..(BUCKETS - 1) x 16 bytes: a request of up to 512 bytes takes at most 528. */
+  BUCKETS = 36,
+  /** The live limit rawFirst: true asks for (createHeap's rawFirst; off by default). */
+  DEFAULT_FIRST = 1024,
+  /** RAW_EVER_LIMIT = EVER_FACTOR x RAW_FIRST. */
+  EVER_FACTOR = 2,
+}
+
+/**
  * Sub-pools: a young size class (one that has never held its young limit, SubPool.LIMIT) takes
  * its pools small. A pool slot of an arena is cut into sub-pools of 2^SHIFT bytes (1 KiB), each a
  * pool of its own (header, free list, usedpools links): malloc and free's fast paths do not tell
@@ -128,14 +152,23 @@ export const enum SubPool {
   USED_SHIFT = 8,
   /** The table at H.SUBPOOLS (byte offsets): the head of the list of free sub-pools. */
   FREE = 0,
+  /** The raw start's live limit (createHeap's rawFirst; 0: off): see RawStart. */
+  RAW_FIRST = 4,
+  /** The raw start's limit on raw chunks ever handed out of one size (RawStart.EVER_FACTOR x RAW_FIRST). */
+  RAW_EVER_LIMIT = 8,
   /** Per size class, bytes of the pools and sub-pools it holds. */
   HELD = 16,
   /** Per size class, the most bytes it ever held at once: its LIMIT or more, whole pools from then on. */
   PEAK = HELD + Size.MAX_SIZE_CLASSES * 4,
   /** Per size class, its young limit (youngLimit; written with the header, 0 with subPools: false): JS and wasm read it here. */
   LIMIT = PEAK + Size.MAX_SIZE_CLASSES * 4,
-  BYTES = LIMIT + Size.MAX_SIZE_CLASSES * 4,
+  /** Per raw chunk size (RawStart.BUCKETS, by size >> 4): the object allocator's raw chunks of that size now live. */
+  RAW_LIVE = LIMIT + Size.MAX_SIZE_CLASSES * 4,
+  /** Per raw chunk size: how many it ever handed out (counts up to RAW_EVER_LIMIT). */
+  RAW_EVER = RAW_LIVE + RawStart.BUCKETS * 4,
+  BYTES = RAW_EVER + RawStart.BUCKETS * 4,
 }
+
 
 /**
  * The most a class of `size`-byte blocks may have held and still take sub-pools (SubPool.LIMIT).
@@ -214,6 +247,8 @@ export const enum SlotState {
 export const DEFAULT_MAX_THREADS = 64;
 /** Thread ids share a debug site word with a 20-bit trace tag (debug/sites.ts): 12 bits. */
 export const MAX_MAX_THREADS = 4000;
+/** Largest rawFirst (HeapOptions.rawFirst): its ever limit, 16 times it, stays far from 2^32. */
+export const MAX_RAW_FIRST = 65536;
 
 // ---------------------------------------------------------------------------------------------
 // Raw allocator: two-level segregated fit (TLSF) with a top chunk ("wilderness")
@@ -272,7 +307,7 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-export const HEAP_VERSION = 8;
+export const HEAP_VERSION = 9;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,

@@ -27,6 +27,7 @@ import {
   Slot,
   SlotState,
   SubPool,
+  RawStart,
   classSize,
   youngLimit,
   usedSentinel,
@@ -46,6 +47,8 @@ export interface LayoutParams {
   flags: number;
   /** Thread slots for threads (0: a heap for one thread, with one slot). */
   maxThreads: number;
+  /** The raw start's live limit (HeapOptions.rawFirst; absent or 0: off). */
+  rawFirst?: number;
 }
 
 export interface Layout {
@@ -134,6 +137,9 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   if ((p.flags & HeapFlag.WHOLE_POOLS) === 0)
     for (let i = 0; classSize(i, p.alignShift) <= Size.SMALL_REQUEST_THRESHOLD; i++)
       u32[((p.heapBase + l.subPools + SubPool.LIMIT) >>> 2) + i] = youngLimit(classSize(i, p.alignShift), p.poolShift);
+  // The raw start (RawStart): its two limits; the counts start at 0.
+  u32[(p.heapBase + l.subPools + SubPool.RAW_FIRST) >>> 2] = p.rawFirst ?? 0;
+  u32[(p.heapBase + l.subPools + SubPool.RAW_EVER_LIMIT) >>> 2] = (p.rawFirst ?? 0) * RawStart.EVER_FACTOR;
   // Every usedpools list starts empty: the sentinel points at itself. Slot 0 is the creator's.
   for (let k = 0; k < l.nSlots; k++) {
     const slot = p.heapBase + l.threadSlots + k * Slot.BYTES;

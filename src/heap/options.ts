@@ -17,6 +17,8 @@ import {
   DEFAULT_SAMPLE_INTERVAL,
   MAX_SAMPLE_INTERVAL,
   MAX_MAX_THREADS,
+  MAX_RAW_FIRST,
+  RawStart,
   MODE_IDS,
   Size,
 } from "../constants.js";
@@ -78,6 +80,19 @@ export interface HeapOptions {
    * arena is arenaSize, as in CPython.
    */
   subPools?: boolean;
+  /**
+   * The raw start, for small heaps: a size class that has never taken a pool has its blocks
+   * served by the raw allocator (as malloc mode serves them) until the raw chunks of that chunk
+   * size (16-byte steps) reach this many live at once or twice this many handed out; then the
+   * class takes pools (sub-pools first) for good. `true`: 1024. A heap of a few blocks of most
+   * sizes then takes what malloc mode takes instead of a 16 KiB pool slot for its first
+   * sub-pools: at 64 KiB of live data 1.15-1.37x live instead of 1.42-1.98x, and less on the
+   * whole shared traces too (README, Numbers). Off by default (false, 0): while the young raw
+   * blocks are most of the first calls, V8 compiles the allocator for them, and the shared
+   * traces' replays then took 8-14% more instructions an event (docs/performance.md). At most
+   * 65536.
+   */
+  rawFirst?: number | boolean;
   /** With threads: how many threads may be attached at once (default 64, at most 4000). */
   maxThreads?: number;
   /**
@@ -136,6 +151,8 @@ export interface ResolvedOptions {
   threads: boolean;
   hardened: boolean;
   subPools: boolean;
+  /** The raw start's live limit (SubPool.RAW_FIRST); 0: off. */
+  rawFirst: number;
   /** Thread slots: 0 without threads. */
   maxThreads: number;
   /** Mean bytes between sampled sites; 0: off. */
@@ -193,6 +210,14 @@ function sampleOption(v: unknown): number {
   return n;
 }
 
+function rawFirstOption(v: unknown): number {
+  if (v === undefined || v === false) return 0;
+  if (v === true) return RawStart.DEFAULT_FIRST;
+  const n = byteOption(v, "rawFirst", 0);
+  if (n > MAX_RAW_FIRST) throw new RangeError(`rawFirst must be from 0 to ${MAX_RAW_FIRST}, got ${n}`);
+  return n;
+}
+
 function threadCount(v: unknown): number {
   const n = byteOption(v, "maxThreads", DEFAULT_MAX_THREADS);
   if (n < 1 || n > MAX_MAX_THREADS) throw new RangeError(`maxThreads must be from 1 to ${MAX_MAX_THREADS}, got ${n}`);
@@ -233,6 +258,7 @@ export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
     threads,
     hardened: boolOption(o.hardened, "hardened", false),
     subPools: boolOption(o.subPools, "subPools", true),
+    rawFirst: rawFirstOption(o.rawFirst),
     maxThreads: threads ? threadCount(o.maxThreads) : 0,
     sampleInterval: sampleOption(o.sampleInterval),
     debug: debugOptions(o),

@@ -90,6 +90,8 @@ export abstract class ArenaAllocator {
   readonly wSub: number;
   /** Whether young size classes take sub-pools (createHeap's subPools, HeapFlag.WHOLE_POOLS clear). */
   readonly subPools: boolean;
+  /** Whether the raw start is on (SubPool.RAW_FIRST not 0, written with the header): its counts are kept only then. */
+  readonly rawStart: boolean;
   /** Address of the pool map's low part (in the header: the slots below 2^POOL_MAP_LOW_SHIFT). */
   readonly mapBase: number;
   /** Bytes of the low part (0 for an allocator without small blocks: nothing is ours). */
@@ -155,6 +157,7 @@ export abstract class ArenaAllocator {
     this.wTop = hw + H.TOP;
     this.wSub = (heapBase + u32[hw + H.SUBPOOLS]) >>> 2;
     this.subPools = (u32[hw + H.FLAGS] & HeapFlag.WHOLE_POOLS) === 0;
+    this.rawStart = u32[this.wSub + (SubPool.RAW_FIRST >>> 2)] !== 0;
     this.mapBase = heapBase + u32[hw + H.POOL_MAP];
     // Without small blocks, no address is ours: every call goes to the raw allocator.
     const small = opts.small ?? true;

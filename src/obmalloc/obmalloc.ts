@@ -101,17 +101,22 @@ export class ObjectAllocator extends RemoteAllocator {
   // The raw allocator's calls (under the lock with threads)
   // -------------------------------------------------------------------------------------------
 
+  // Each raw call keeps the raw start's counts of small raw chunks when it is on (rawCame,
+  // rawWent: subpools.ts), under the lock with threads. Off (the default), nothing is counted:
+  // free()'s raw branch, which V8 inlines with free, stays as small as it was.
+
   private rawMalloc(n: number): number {
-    if (this.lock === undefined) return this.raw.malloc(n);
+    if (this.lock === undefined) return this.rawStart ? this.rawCame(this.raw.malloc(n), 1) : this.raw.malloc(n);
     const took = this.enter();
     try {
-      return this.raw.malloc(n);
+      return this.rawStart ? this.rawCame(this.raw.malloc(n), 1) : this.raw.malloc(n);
     } finally {
       this.leave(took);
     }
   }
 
   protected rawFree(p: number): void {
+    if (this.rawStart) return this.rawFreeCounted(p);
     if (this.lock === undefined) return this.raw.free(p);
     const took = this.enter();
     try {
@@ -121,24 +126,41 @@ export class ObjectAllocator extends RemoteAllocator {
     }
   }
 
+  /** rawFree with the raw start on: the chunk's size word read first (free may merge it away), counted once free has accepted p. */
+  private rawFreeCounted(p: number): void {
+    const took = this.lock === undefined ? false : this.enter();
+    try {
+      const sw = this.u32[(p - 4) >>> 2];
+      this.raw.free(p);
+      this.rawWent(sw);
+    } finally {
+      if (this.lock !== undefined) this.leave(took);
+    }
+  }
+
   /** A raw chunk for aligned_alloc's larger alignments (RawAllocator.mallocAligned). */
   mallocAligned(n: number, align: number, offset: number): number {
-    if (this.lock === undefined) return this.raw.mallocAligned(n, align, offset);
-    const took = this.enter();
+    const took = this.lock === undefined ? false : this.enter();
     try {
-      return this.raw.mallocAligned(n, align, offset);
+      const p = this.raw.mallocAligned(n, align, offset);
+      return this.rawStart ? this.rawCame(p, 1) : p;
     } finally {
-      this.leave(took);
+      if (this.lock !== undefined) this.leave(took);
     }
   }
 
   private rawRealloc(p: number, n: number): number {
-    if (this.lock === undefined) return this.raw.realloc(p, n);
-    const took = this.enter();
+    const took = this.lock === undefined ? false : this.enter();
     try {
-      return this.raw.realloc(p, n);
+      const sw = this.u32[(p - 4) >>> 2];
+      const q = this.raw.realloc(p, n);
+      if (q !== 0 && this.rawStart) {
+        this.rawWent(sw);
+        this.rawCame(q, 0);
+      }
+      return q;
     } finally {
-      this.leave(took);
+      if (this.lock !== undefined) this.leave(took);
     }
   }
 
@@ -238,6 +260,11 @@ export class ObjectAllocator extends RemoteAllocator {
     // mallocIn came here for a head that is no pool of the class: the sentinel (an empty list), or damage.
     const sp = this.sentinel(idx);
     if (this.u32[(sp + Pool.NEXT) >>> 2] !== sp) this.brokenHead(sp + Pool.NEXT, this.u32[(sp + Pool.NEXT) >>> 2]);
+    // The raw start (RawStart): a class that never took a pool, while its size is rare.
+    if (this.rawStart && this.rawYoung(idx, n)) {
+      const p = this.rawMalloc(n);
+      if (p !== 0) return p;
+    }
     const pool = this.poolFor(idx);
     if (pool === 0) return this.rawMalloc(n);
     // poolFor() linked a pool at the head of usedpools[idx]; a damaged class word links it

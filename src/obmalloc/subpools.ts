@@ -14,7 +14,8 @@
  * free() is the one place a free reads it; docs/performance.md, sub-pools and V8).
  */
 
-import { classSize, usedSentinel, Pool, SubPool } from "../constants.js";
+import { classSize, usedSentinel, Flag, Pool, RawStart, SubPool } from "../constants.js";
+import { chunkSizeFor } from "../raw/tlsf.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 import { ArenaAllocator } from "./arenas.js";
 
@@ -81,6 +82,45 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
   /** The size shift of the next pool class idx takes: SubPool.SHIFT while the class is young (the most it held under its SubPool.LIMIT), else 0 (a whole pool). */
   protected subShift(idx: number): number {
     return this.subPools && this.u32[this.wSub + (SubPool.PEAK >>> 2) + idx] < this.u32[this.wSub + (SubPool.LIMIT >>> 2) + idx] ? SubPool.SHIFT : 0;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The raw start (RawStart in constants.ts)
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Whether malloc(n) of class idx, whose usedpools is empty, goes to the raw allocator: the
+   * class never took a pool (SubPool.PEAK 0) and the raw chunks of n's size are below both
+   * limits. (Read without the lock with threads: a count a moment old only moves the switch.)
+   */
+  protected rawYoung(idx: number, n: number): boolean {
+    const u32 = this.u32;
+    const w = this.wSub;
+    if (u32[w + (SubPool.PEAK >>> 2) + idx] !== 0) return false;
+    const b = chunkSizeFor(n) >>> 4;
+    return u32[w + (SubPool.RAW_LIVE >>> 2) + b] < u32[w + (SubPool.RAW_FIRST >>> 2)] && u32[w + (SubPool.RAW_EVER >>> 2) + b] < u32[w + (SubPool.RAW_EVER_LIMIT >>> 2)];
+  }
+
+  /** The raw chunk whose payload is p (0: none) was handed out: counted by its size, `ever` (0 or 1) added to its ever count. Returns p. */
+  protected rawCame(p: number, ever: number): number {
+    if (p === 0) return 0;
+    const u32 = this.u32;
+    const b = (u32[(p - 4) >>> 2] & ~Flag.MASK) >>> 4;
+    if (b < RawStart.BUCKETS) {
+      u32[this.wSub + (SubPool.RAW_LIVE >>> 2) + b]++;
+      const we = this.wSub + (SubPool.RAW_EVER >>> 2) + b;
+      if (u32[we] < u32[this.wSub + (SubPool.RAW_EVER_LIMIT >>> 2)]) u32[we] += ever;
+    }
+    return p;
+  }
+
+  /** A raw chunk whose size word was sw went back: its size's live count, never below 0. */
+  protected rawWent(sw: number): void {
+    const b = ((sw | 0) & ~Flag.MASK) >>> 4;
+    if (b > 0 && b < RawStart.BUCKETS) {
+      const w = this.wSub + (SubPool.RAW_LIVE >>> 2) + b;
+      if (this.u32[w] > 0) this.u32[w]--;
+    }
   }
 
   /**

@@ -114,10 +114,19 @@ export namespace SubPool {
   export const SHIFT_MASK: u32 = 255;
   export const USED_SHIFT: u32 = 8;
   export const FREE: u32 = 0;
+  export const RAW_FIRST: u32 = 4;
+  export const RAW_EVER_LIMIT: u32 = 8;
   export const HELD: u32 = 16;
   export const PEAK: u32 = 272;
   export const LIMIT: u32 = 528;
-  export const BYTES: u32 = 784;
+  export const RAW_LIVE: u32 = 784;
+  export const RAW_EVER: u32 = 928;
+  export const BYTES: u32 = 1072;
+}
+export namespace RawStart {
+  export const BUCKETS: u32 = 36;
+  export const DEFAULT_FIRST: u32 = 1024;
+  export const EVER_FACTOR: u32 = 2;
 }
 export namespace HeapFlag {
   export const THREADS: u32 = 1;
@@ -125,4 +134,4 @@ export namespace HeapFlag {
   export const WHOLE_POOLS: u32 = 4;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 8;
+export const HEAP_VERSION: u32 = 9;

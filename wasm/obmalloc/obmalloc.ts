@@ -23,7 +23,7 @@
 // heap handle) do all of it, and report what is wrong. Holds no state but numbers read from the
 // heap header at init().
 
-import { Arena, Chunk, H, Pool, Size, Slot, Remote, SubPool } from "./layout";
+import { Arena, Chunk, Flag, H, Pool, RawStart, Size, Slot, Remote, SubPool } from "./layout";
 import { initRaw, rawFree, rawMalloc, rawRealloc } from "./raw";
 
 @external("pymalloc", "malloc") declare function mallocSlow(n: u32): u32;
@@ -53,6 +53,8 @@ export let heldBase: u32 = 0; // SubPool.HELD[0]: bytes of pools each class hold
 export let peakBase: u32 = 0; // SubPool.PEAK[0]: the most each class ever held
 export let subFreeBase: u32 = 0; // SubPool.FREE: the head of the free sub-pool list
 export let limitBase: u32 = 0; // SubPool.LIMIT[0]: a class that never held its limit takes a sub-pool (all 0 with subPools: false)
+let subBase: u32 = 0; // the sub-pool table (SubPool): the raw start's limits and counts (RawStart)
+let rawStart: bool = false; // SubPool.RAW_FIRST != 0: the raw start is on and its counts kept
 let diverted: bool = false; // divert(true): every allocation goes to JS (frees stay here)
 let nFast: u32 = 0; // nClasses, or 0 while diverted: malloc's one class test also sends a diverted call out
 
@@ -88,6 +90,8 @@ export function init(heapBase: u32, slot: u32): void {
   peakBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.PEAK;
   subFreeBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.FREE;
   limitBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.LIMIT;
+  subBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2));
+  rawStart = load<u32>(subBase + SubPool.RAW_FIRST) != 0;
   initRaw(heapBase, !threaded && mapBytes != 0);
 }
 
@@ -378,14 +382,50 @@ function keptListOk(pool: u32, size: u32, ao: u32): bool {
   );
 }
 
+// The raw start (RawStart in src/constants.ts; JS: obmalloc/subpools.ts rawYoung, rawCame,
+// rawWent): the object allocator's raw chunks of <= RawStart.BUCKETS x 16 bytes counted by size.
+
+/** malloc(n) of class idx, its usedpools empty, goes to the raw allocator: the class never took a pool and n's chunk size is below both limits. */
+@inline function rawYoung(idx: u32, n: u32): bool {
+  if (load<u32>(peakBase + (idx << 2)) != 0) return false;
+  const b = (n <= 12 ? Chunk.MIN : ((n + 19) >> 4) << 4) >> 4;
+  return load<u32>(subBase + SubPool.RAW_LIVE + (b << 2)) < load<u32>(subBase + SubPool.RAW_FIRST) && load<u32>(subBase + SubPool.RAW_EVER + (b << 2)) < load<u32>(subBase + SubPool.RAW_EVER_LIMIT);
+}
+
+/** The raw chunk at payload p (not 0) was handed out: counted by its size, `ever` added to its ever count. Returns p. */
+function rawCame(p: u32, ever: u32): u32 {
+  const b = (load<u32>(p - 4) & ~Flag.MASK) >> 4;
+  if (b < RawStart.BUCKETS) {
+    const at = subBase + SubPool.RAW_LIVE + (b << 2);
+    store<u32>(at, load<u32>(at) + 1);
+    const ea = subBase + SubPool.RAW_EVER + (b << 2);
+    if (load<u32>(ea) < load<u32>(subBase + SubPool.RAW_EVER_LIMIT)) store<u32>(ea, load<u32>(ea) + ever);
+  }
+  return p;
+}
+
+/** A raw chunk whose size word was sw went back: its size's live count, never below 0. */
+function rawWent(sw: u32): void {
+  const b = (sw & ~Flag.MASK) >> 4;
+  if (b > 0 && b < RawStart.BUCKETS) {
+    const at = subBase + SubPool.RAW_LIVE + (b << 2);
+    const v = load<u32>(at);
+    if (v > 0) store<u32>(at, v - 1);
+  }
+}
+
 /**
  * A block of class idx (sentinel sp, head pool `pool`) when the head pool's free list cannot
- * simply be popped: no pool (one from an arena), a free list run dry (carve, or unlink the
- * full pool), a damaged link (JS). 0 when the fast path cannot serve it. Out of line: the pop
- * that malloc inlines stays small.
+ * simply be popped: no pool (the raw start's raw chunk, or a pool from an arena), a free list
+ * run dry (carve, or unlink the full pool), a damaged link (JS). 0 when the fast path cannot
+ * serve it. Out of line: the pop that malloc inlines stays small.
  */
-function mallocMore(idx: u32, sp: u32, pool: u32): u32 {
+function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
   if (pool == sp) {
+    if (rawStart && rawYoung(idx, n)) {
+      const q = rawMalloc(n);
+      if (q != 0) return rawCame(q, 1);
+    }
     pool = poolFromArena(idx, sp);
     if (pool == 0) return 0;
   } else if (load<u32>(pool + Pool.SZIDX) != idx) return 0; // a damaged usedpools head: JS reports it
@@ -415,7 +455,7 @@ function mallocMore(idx: u32, sp: u32, pool: u32): u32 {
       return bp;
     }
   }
-  return mallocMore(idx, sp, pool);
+  return mallocMore(n, idx, sp, pool);
 }
 
 /**
@@ -493,14 +533,14 @@ export function malloc(n: u32): u32 {
   }
   if (!diverted) {
     const q = rawMalloc(n);
-    if (q != 0) return q;
+    if (q != 0) return rawStart ? rawCame(q, 1) : q;
   }
   return mallocSlow(n);
 }
 
 /** malloc(n) of class idx (sentinel sp, head pool `pool`) when its first free block cannot simply be popped. */
 function mallocSmall(n: u32, idx: u32, sp: u32, pool: u32): u32 {
-  const p = mallocMore(idx, sp, pool);
+  const p = mallocMore(n, idx, sp, pool);
   return p != 0 ? p : mallocSlow(n);
 }
 
@@ -545,7 +585,11 @@ export function free(p: u32): void {
     if (!freeSmall(p)) freeSlow(p);
     return;
   }
-  if (p != 0 && !rawFree(p)) freeSlow(p);
+  if (p != 0) {
+    const sw = rawFree(p);
+    if (sw == 0) freeSlow(p);
+    else if (rawStart) rawWent(sw);
+  }
 }
 
 export function calloc(nelem: u32, elsize: u32): u32 {
@@ -562,7 +606,7 @@ export function calloc(nelem: u32, elsize: u32): u32 {
     const n = <u32>n64;
     const p = rawMalloc(n);
     if (p != 0) {
-      memory.fill(p, 0, n);
+      memory.fill(rawStart ? rawCame(p, 1) : p, 0, n);
       return p;
     }
   }
@@ -574,8 +618,13 @@ export function realloc(p: u32, n: u32): u32 {
   if (p == 0) return malloc(n);
   if (diverted) return reallocSlow(p, n);
   if (!isOurs(p)) {
+    // The size word, for the counts (rawRealloc checks p itself; a p past the memory reads 0 here).
+    const sw = p - 4 < (<u32>memory.size() << 16) - 4 ? load<u32>(p - 4) : 0;
     const q = rawRealloc(p, n);
-    return q != 0 ? q : reallocSlow(p, n);
+    if (q == 0) return reallocSlow(p, n);
+    if (!rawStart) return q;
+    rawWent(sw);
+    return rawCame(q, 0);
   }
   const pool = poolOf(p);
   const off = p - pool - Pool.OVERHEAD;

@@ -267,11 +267,11 @@ function releaseChunk(c: u32, sw: u32): bool {
   return true;
 }
 
-/** Free raw block p here; false when JS must (threads, not a live block: JS reports it, damage). */
-export function rawFree(p: u32): bool {
-  if (!rawOn || !topInMemory()) return false;
+/** Free raw block p here: its size word (for the raw start's counts), or 0 when JS must (threads, not a live block: JS reports it, damage). */
+export function rawFree(p: u32): u32 {
+  if (!rawOn || !topInMemory()) return 0;
   const sw = liveSizeWord(p);
-  return sw != 0 && releaseChunk(p - Chunk.HEADER, sw);
+  return sw != 0 && releaseChunk(p - Chunk.HEADER, sw) ? sw : 0;
 }
 
 /**
