@@ -279,5 +279,6 @@ export function allAdapters() {
     pymalloc("held", "pymalloc, view held in a local", "pymalloc with the loop's view held and replaced by a growth callback: what heap.u8 is measured against", { allocator: "pymalloc" }, true),
     pymalloc("hardened", "pymalloc, hardened: true", "every popped block checked, double frees of small blocks found", { allocator: "pymalloc", hardened: true }),
     pymalloc("wholepools", "pymalloc, subPools: false", "every size class in whole pools from its first block, whole arenas (CPython's layout; the default until sub-pools)", { allocator: "pymalloc", subPools: false }),
+    pymalloc("rawfirst", "pymalloc, rawFirst: true", "young size classes served by the raw allocator until their chunk size is common (the raw start; for small heaps)", { allocator: "pymalloc", rawFirst: true }),
   ];
 }

@@ -200,6 +200,9 @@ function damageCase(seed) {
     gap = off >= 0 && what.v < pool + heap.u32[(pool + Pool.NEXTOFFSET) >>> 2];
   }
   if (k === "pool" && (what.a & 1023 & ~3) === Pool.MAXNEXTOFFSET) gap = true; // from that word on
+  // The same word of any pool or sub-pool header reached by another kind ("anywhere"): a
+  // sub-pool's header lies inside its slot, where "pool" damage does not aim.
+  if (oa !== undefined && oa.isOurs(what.a) && (what.a & ~3) - oa.poolOf(what.a) === Pool.MAXNEXTOFFSET) gap = true;
   const noCheck = noCheckAll || (k === "freeLink" && !gap && rand() < 0.5);
   if (!noCheck && outcome(() => heap.check()) === "found") return "found";
   try {
