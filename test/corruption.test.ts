@@ -20,11 +20,11 @@ const runCases = (kind: "damage" | "attach", mode: string, first: number, count:
   runDamageWorker(WORKER, { kind, mode, first, count, noCheck }, mode, CASE_LIMIT_MS);
 
 const CASES = 1500;
-const MODES = ["pymalloc", "malloc", "debug", "threads", "subpools", "subpools_threads"];
-const NO_CHECK_MODES = ["pymalloc", "malloc", "debug", "threads"];
+const MODES = ["pymalloc", "malloc", "debug", "threads", "threads_debug", "subpools", "subpools_threads", "rawfirst"];
+const NO_CHECK_MODES = ["pymalloc", "malloc", "debug", "threads", "threads_debug", "rawfirst"];
 
 describe("seeded heap damage, every kind of metadata, every mode", () => {
-  it.concurrent.each(MODES)(`${CASES} damaged %s heaps (in four modes then as many used on without check()): a typed error or correct behaviour, each case within its time limit`, async (mode) => {
+  it.concurrent.each(MODES)(`${CASES} damaged %s heaps (in five modes then as many used on without check()): a typed error or correct behaviour, each case within its time limit`, async (mode) => {
     const t = await runCases("damage", mode, 1, CASES);
     expect(t.bad).toEqual([]);
     expect(t.found + t.ok + t.skip).toBe(CASES);

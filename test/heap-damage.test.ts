@@ -266,6 +266,28 @@ describe("a damaged heap is found, never trusted", () => {
     expect(h.u8.subarray(p, p + 300).every((b) => b === 5)).toBe(true);
   });
 
+
+  it("debug modes: the quarantine ring's chunk header written over (its size enlarged, marked free) is found before an entry is written past the ring", () => {
+    for (const allocator of ["debug", "malloc_debug"] as const) {
+      for (const threads of [false, true]) {
+        if (threads && allocator !== "debug") continue;
+        const h = createHeap({ allocator, threads, traceAllocations: false });
+        const a = h.mem.malloc(40);
+        h.mem.free(a); // the ring exists now
+        const ring = h.u32[(h.heapBase >>> 2) + H.QUARANTINE];
+        expect(ring).not.toBe(0);
+        const b = h.mem.malloc(40);
+        // What a stray write of 5 bytes left (the corruption fuzz's threads_debug case 100337):
+        // a huge size with FREE set over the ring chunk's size word, the ring's capacity's first byte.
+        h.u32[(ring - 4) >>> 2] = 0xb5ebcd1b;
+        h.u8[ring] = 0xff;
+        const e = corruption(() => h.mem.free(b));
+        expect(e.address).toBeGreaterThanOrEqual(ring - 4);
+        expect(e.address).toBeLessThan(ring + 16);
+        expect(e.message).toMatch(/quarantine ring/);
+      }
+    }
+  });
 });
 
 describe("fault injection: heap.failAllocations", () => {

@@ -202,6 +202,7 @@ class ForeignDebugHost implements DebugHost {
   liveUsable(base: number): number {
     return Math.max(this.table.get(base), 0);
   }
+  readonly sizesEveryBlock = false;
   forEachBlock(fn: (base: number, sizeClass: number) => void): void {
     this.table.forEach((base) => fn(base, -1));
   }

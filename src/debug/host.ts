@@ -39,6 +39,8 @@ export interface DebugHost {
   usableSize(base: number): number;
   /** Usable bytes of the block at base, or 0 when it is not a live block (usableSize() says why). */
   liveUsable(base: number): number;
+  /** Whether liveUsable() knows every block this host hands out, the quarantine ring's too (a foreign allocator's host may not: 0 then says nothing). */
+  readonly sizesEveryBlock: boolean;
   /** Every live block below (quarantined ones included), with its size class (-1: none). */
   forEachBlock(fn: (base: number, sizeClass: number) => void): void;
 }
@@ -53,6 +55,7 @@ export class HeapDebugHost implements DebugHost {
   readonly serialWord: number;
   readonly ringWord: number;
   readonly alignment: number;
+  readonly sizesEveryBlock = true;
   private readonly heap: Heap;
   private readonly oa: Heap["objectAllocator"];
   constructor(heap: Heap) {

@@ -66,8 +66,10 @@ export function checkRing(d: DebugState): void {
     throw new HeapCorruptionError(r + off, `debug quarantine ring at ${hex(r)}: ${what}`, "quarantine");
   };
   // Its entries must fit the ring's block (where the host can size it: a foreign allocator's
-  // may not), and the memory.
+  // may not), and the memory. A host that sizes every block and finds none there: the ring's
+  // block header was written over (its entries would be written past it).
   const room = d.host.liveUsable(r);
+  if (room === 0 && d.host.sizesEveryBlock) bad(-4, "its block is no live block (a write over the chunk header before it?)");
   const bytes = Debug.Q_ENTRIES + Debug.Q_ENTRY * cap;
   if (cap === 0 || r + bytes > d.u8.length || (room !== 0 && bytes > room)) bad(Debug.Q_CAPACITY, `capacity ${cap} does not fit the ring's block`);
   if (u32[(r + Debug.Q_HEAD) >>> 2] >= cap) bad(Debug.Q_HEAD, `head ${u32[(r + Debug.Q_HEAD) >>> 2]} is past its ${cap} entries`);

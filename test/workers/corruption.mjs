@@ -27,6 +27,7 @@ const OPTS = {
   subpools: { allocator: "pymalloc", subPools: true },
   subpools_threads: { allocator: "pymalloc", subPools: true, threads: true, maxThreads: 3 },
   threads_debug: { allocator: "debug", threads: true, maxThreads: 3, traceAllocations: false, quarantineBlocks: 16 },
+  rawfirst: { allocator: "pymalloc", rawFirst: 8 }, // the raw start: young classes raw, then pools
 };
 
 /** A small heap: 4 KiB pools, 4-pool arenas, a few hundred blocks. */
