@@ -191,7 +191,7 @@ function damageCase(seed) {
   // write of a pointer or a number mostly gives): release mode must refuse it without check().
   // The release paths' two gaps (README, "A damaged heap"): a link rewritten to another place
   // among its pool's carved blocks (check()'s to find, or malloc's with hardened: true), and a
-  // pool's MAXNEXTOFFSET word raised alone (check()'s). Without check(), a wrong block handed
+  // pool's carve words changed while it still carves (check()'s, or found when it empties). Without check(), a wrong block handed
   // out after such damage is "undetected", counted apart; after any other damage it is bad.
   const oa = heap.objectAllocator;
   let gap = false;
@@ -200,10 +200,15 @@ function damageCase(seed) {
     const off = what.v - pool - Pool.OVERHEAD;
     gap = off >= 0 && what.v < pool + heap.u32[(pool + Pool.NEXTOFFSET) >>> 2];
   }
-  if (k === "pool" && (what.a & 1023 & ~3) === Pool.MAXNEXTOFFSET) gap = true; // from that word on
-  // The same word of any pool or sub-pool header reached by another kind ("anywhere"): a
-  // sub-pool's header lies inside its slot, where "pool" damage does not aim.
-  if (oa !== undefined && oa.isOurs(what.a) && (what.a & ~3) - oa.poolOf(what.a) === Pool.MAXNEXTOFFSET) gap = true;
+  // The carve words of any pool or sub-pool header (a sub-pool's lies inside its slot, where
+  // "pool" damage does not aim), reached by any kind: MAXNEXTOFFSET, NEXTOFFSET or SIZE, the
+  // README's carve gap (a pool carving past its end or over a block until it empties).
+  if (oa !== undefined && oa.isOurs(what.a)) {
+    for (let b = what.a & ~3; b < what.a + Math.max(what.n, 1); b += 4) {
+      const off = b - oa.poolOf(b);
+      if (off === Pool.MAXNEXTOFFSET || off === Pool.NEXTOFFSET || off === Pool.SIZE) gap = true;
+    }
+  }
   const noCheck = noCheckAll || (k === "freeLink" && !gap && rand() < 0.5);
   if (!noCheck && outcome(() => heap.check()) === "found") return "found";
   try {
