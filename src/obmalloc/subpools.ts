@@ -7,7 +7,10 @@
  * sub-pools (keepSpare, returnSpares), finding a block's pool or sub-pool (poolOf, poolBytes,
  * poolsOfSlot, slotOf), and an empty pool or sub-pool leaving its class (leaveClass: checked
  * first, checkEmptied; what its class holds, the free sub-pool list; the first part of
- * ArenaAllocator.returnPool).
+ * ArenaAllocator.returnPool). Before any of that, the raw start (createHeap's rawFirst; RawStart
+ * in constants.ts): whether a class that never took a pool is served raw (rawYoung), and the
+ * counts of the object allocator's small raw chunks by size (rawCame, rawWent), which
+ * obmalloc.ts's raw calls keep.
  *
  * Must not: touch the arenas' lists or the pool map (obmalloc/arenas.ts), a pool's blocks
  * (obmalloc.ts), or read Pool.SUB on malloc's or free's fast path (variants.ts's subPooled

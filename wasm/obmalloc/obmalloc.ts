@@ -12,7 +12,8 @@
 // On a heap without threads (no lock) also the usual way to a pool: taking one from the first
 // usable arena (its free-pool list or its next never-used pool), as the TypeScript allocator's
 // poolFromArena does, with the same checks; and blocks of 0 or > 512 bytes through raw.ts (the
-// raw allocator's common paths). Every popped link is checked to lie in its pool, past the
+// raw allocator's common paths), and, with the raw start on (rawFirst), a young class's blocks
+// served raw and the counts of small raw chunks kept as JS keeps them. Every popped link is checked to lie in its pool, past the
 // header, below the carved blocks, as JS release mode checks it (not the block boundary: that is
 // hardened: true's check, and hardened heaps do not use this module); every freed pointer is
 // checked to be a block start; every pool taken from an arena is checked as JS does.
