@@ -161,3 +161,19 @@ describe("the raw start in the WebAssembly fast path", () => {
     heap.check();
   });
 });
+
+describe("the raw start in check()", () => {
+  it("reports its limits written over, and a count past its limit", () => {
+    const heap = createHeap({ rawFirst: 4 });
+    heap.obj.malloc(24);
+    heap.check();
+    const sub = heap.heapBase + heap.u32[(heap.heapBase >>> 2) + constants.H.SUBPOOLS];
+    const at = (off: number) => (sub + off) >>> 2;
+    heap.u32[at(SubPool.RAW_FIRST)] = 5; // no longer half its ever limit
+    expect(() => heap.check()).toThrow(/raw start limits/);
+    heap.u32[at(SubPool.RAW_FIRST)] = 4;
+    heap.check();
+    heap.u32[at(SubPool.RAW_EVER + 2 * 4)] = 9; // 32-byte chunks: past the ever limit 8
+    expect(() => heap.check()).toThrow(/raw start: 9 chunks of 32 bytes/);
+  });
+});

@@ -25,6 +25,8 @@ import {
   Slot,
   SlotState,
   SubPool,
+  RawStart,
+  MAX_RAW_FIRST,
   classSize,
 } from "../constants.js";
 import { HeapCorruptionError } from "../errors.js";
@@ -191,6 +193,16 @@ export function checkHeap(heap: Heap): void {
     if (u32[wh] !== heldBytes[i]) fail(wh * 4, `size class ${i} is said to hold ${u32[wh]} bytes of pools, holds ${heldBytes[i]}`, "SubPool.HELD");
     const wp = o.wSub + (SubPool.PEAK >>> 2) + i;
     if (u32[wp] < heldBytes[i]) fail(wp * 4, `size class ${i}'s peak ${u32[wp]} is below what it holds (${heldBytes[i]})`, "SubPool.PEAK");
+  }
+  // The raw start's limits as createHeap wrote them, and no count past its limit (the counts
+  // themselves only steer which allocator serves a young class: nothing relies on them).
+  const wFirst = o.wSub + (SubPool.RAW_FIRST >>> 2);
+  const wEver = o.wSub + (SubPool.RAW_EVER_LIMIT >>> 2);
+  if (u32[wFirst] > MAX_RAW_FIRST || u32[wEver] !== u32[wFirst] * RawStart.EVER_FACTOR)
+    fail(wFirst * 4, `raw start limits ${u32[wFirst]} live, ${u32[wEver]} ever are not createHeap's (at most ${MAX_RAW_FIRST}, ever ${RawStart.EVER_FACTOR}x live)`, "SubPool.RAW_FIRST");
+  for (let b = 0; b < RawStart.BUCKETS; b++) {
+    const we = o.wSub + (SubPool.RAW_EVER >>> 2) + b;
+    if (u32[we] > u32[wEver]) fail(we * 4, `raw start: ${u32[we]} chunks of ${b * 16} bytes counted, past the limit ${u32[wEver]}`, "SubPool.RAW_EVER");
   }
 
   /**
