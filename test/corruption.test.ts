@@ -24,7 +24,7 @@ const MODES = ["pymalloc", "malloc", "debug", "threads", "threads_debug", "subpo
 const NO_CHECK_MODES = ["pymalloc", "malloc", "debug", "threads", "threads_debug", "rawfirst"];
 
 describe("seeded heap damage, every kind of metadata, every mode", () => {
-  it.concurrent.each(MODES)(`${CASES} damaged %s heaps (in five modes then as many used on without check()): a typed error or correct behaviour, each case within its time limit`, async (mode) => {
+  it.concurrent.each(MODES)(`${CASES} damaged %s heaps (in six modes then as many used on without check()): a typed error or correct behaviour, each case within its time limit`, async (mode) => {
     const t = await runCases("damage", mode, 1, CASES);
     expect(t.bad).toEqual([]);
     expect(t.found + t.ok + t.skip).toBe(CASES);
