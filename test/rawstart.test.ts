@@ -3,12 +3,14 @@
 // limits (RawStart in src/constants.ts), then pools for good. What it hands out, the counts it
 // keeps in the heap (JS and the WebAssembly fast path alike), the footprint it saves.
 import { describe, expect, it } from "vitest";
-import { createHeap, constants, type Heap } from "../src/index.js";
+import { createHeap, constants, instantiateWithHeap, linkFastPath, type Heap } from "../src/index.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { SubPool, RawStart } from "../src/constants.js";
 import { fastPathModule, type AllocatorFunctions } from "../src/compat/wasm-imports.js";
 import { readTraceFile } from "../src/trace/file.js";
 import { replayVerify } from "../src/trace/replay.js";
-import { BUNDLED_TRACE } from "./helpers.js";
+import { BUNDLED_TRACE, ROOT } from "./helpers.js";
 
 /** The raw start's words in the heap's sub-pool table. */
 function rawTable(heap: Heap) {
@@ -175,5 +177,30 @@ describe("the raw start in check()", () => {
     heap.check();
     heap.u32[at(SubPool.RAW_EVER + 2 * 4)] = 9; // 32-byte chunks: past the ever limit 8
     expect(() => heap.check()).toThrow(/raw start: 9 chunks of 32 bytes/);
+  });
+});
+
+describe("the raw start under C code linked with the fast path (pymalloc link), plain and specialised", () => {
+  it("the replayer gives the same results as without it, young classes are served raw (its counts say so), and the heap checks clean", async () => {
+    const linked = await linkFastPath(new Uint8Array(readFileSync(join(ROOT, "wasm/clients/replay-pymalloc.wasm"))));
+    const t = readTraceFile(BUNDLED_TRACE);
+    const sums: number[] = [];
+    for (const [rawFirst, specialize] of [[false, false], [true, false], [true, true]] as const) {
+      const r = await instantiateWithHeap(linked, { specialize, rawFirst });
+      const x = r.instance.exports as unknown as Record<string, (...a: number[]) => number>;
+      const ev = x.setup(t.count, t.maxSlots) >>> 0;
+      new Uint32Array((r.heap.memory.source as WebAssembly.Memory).buffer, ev, 2 * t.count).set(t.events.subarray(0, 2 * t.count));
+      sums.push(x.replay(t.count) >>> 0);
+      r.heap.check();
+      const tbl = rawTable(r.heap);
+      let ever = 0;
+      for (let b = 1; b < RawStart.BUCKETS; b++) ever += tbl.ever(b * 16);
+      if (rawFirst) expect(ever).toBeGreaterThan(1000);
+      else expect(ever).toBe(0);
+      x.release_all(t.maxSlots);
+      r.heap.check();
+    }
+    expect(sums[1]).toBe(sums[0]);
+    expect(sums[2]).toBe(sums[0]);
   });
 });
