@@ -50,18 +50,19 @@ function newQueue(capacity: number): SharedArrayBuffer {
 }
 
 const configs = [
-  { mode: "pymalloc", workers: 2, ops: 600_000 },
-  { mode: "pymalloc", workers: 4, ops: 300_000 },
-  { mode: "pymalloc", workers: 8, ops: 150_000 },
-  { mode: "malloc", workers: 4, ops: 250_000 },
-  { mode: "debug", workers: 2, ops: 100_000 },
-  { mode: "debug", workers: 8, ops: 25_000 },
+  { mode: "pymalloc", workers: 2, ops: 600_000, rawFirst: 0 },
+  { mode: "pymalloc", workers: 4, ops: 300_000, rawFirst: 0 },
+  { mode: "pymalloc", workers: 8, ops: 150_000, rawFirst: 0 },
+  { mode: "pymalloc", workers: 4, ops: 150_000, rawFirst: 64 }, // the raw start: young classes' blocks raw, under the lock
+  { mode: "malloc", workers: 4, ops: 250_000, rawFirst: 0 },
+  { mode: "debug", workers: 2, ops: 100_000, rawFirst: 0 },
+  { mode: "debug", workers: 8, ops: 25_000, rawFirst: 0 },
 ] as const;
 
-describe.each(configs)("threads: $workers Workers on a $mode heap, $ops operations each", ({ mode, workers, ops }) => {
+describe.each(configs)("threads: $workers Workers on a $mode heap (rawFirst $rawFirst), $ops operations each", ({ mode, workers, ops, rawFirst }) => {
   it("every block keeps its owner's bytes; afterwards the heap holds exactly the live blocks", async () => {
     // A small start, so that Workers grow the memory while others use it.
-    const heap = createHeap({ allocator: mode, threads: true, initialBytes: 1 << 20, traceAllocations: false });
+    const heap = createHeap({ allocator: mode, threads: true, initialBytes: 1 << 20, traceAllocations: false, rawFirst });
     const queue = newQueue(4096);
     const results = await runWorkers(heap, workers, ops, queue);
     expect(results.map((r) => r.failures)).toEqual(results.map(() => 0));
