@@ -128,39 +128,40 @@ export class ObjectAllocator extends RemoteAllocator {
 
   /** rawFree with the raw start on: the chunk's size word read first (free may merge it away), counted once free has accepted p. */
   private rawFreeCounted(p: number): void {
-    const took = this.lock === undefined ? false : this.enter();
+    const took = this.enter();
     try {
       const sw = this.u32[(p - 4) >>> 2];
       this.raw.free(p);
       this.rawWent(sw);
     } finally {
-      if (this.lock !== undefined) this.leave(took);
+      this.leave(took);
     }
   }
 
   /** A raw chunk for aligned_alloc's larger alignments (RawAllocator.mallocAligned). */
   mallocAligned(n: number, align: number, offset: number): number {
-    const took = this.lock === undefined ? false : this.enter();
+    const took = this.enter();
     try {
       const p = this.raw.mallocAligned(n, align, offset);
       return this.rawStart ? this.rawCame(p, 1) : p;
     } finally {
-      if (this.lock !== undefined) this.leave(took);
+      this.leave(took);
     }
   }
 
   private rawRealloc(p: number, n: number): number {
-    const took = this.lock === undefined ? false : this.enter();
+    const took = this.enter();
     try {
+      if (!this.rawStart) return this.raw.realloc(p, n);
       const sw = this.u32[(p - 4) >>> 2];
       const q = this.raw.realloc(p, n);
-      if (q !== 0 && this.rawStart) {
+      if (q !== 0) {
         this.rawWent(sw);
         this.rawCame(q, 0);
       }
       return q;
     } finally {
-      if (this.lock !== undefined) this.leave(took);
+      this.leave(took);
     }
   }
 

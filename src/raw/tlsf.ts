@@ -470,16 +470,20 @@ export class RawAllocator {
     // second copy, so a size word a stray write enlarged ends inside a later chunk, where the
     // words read as a header rarely give a tag, a size of at least Chunk.MIN and an end below
     // the top all at once.
-    const n = c + size;
-    if (n !== top) {
-      const nsw = u32[(n + 4) >>> 2];
-      if ((nsw & (Flag.TAG | Flag.PREV_FREE)) !== Flag.TAG || (nsw & ~Flag.MASK) >>> 0 < Chunk.MIN || (nsw & ~Flag.MASK) >>> 0 > top - n) return 0;
-    }
+    if (!this.inUseAt(c + size, top)) return 0;
     // A previous free chunk: its footer (this chunk's first word) must lead to it. A block freed
     // and merged into the free chunk before it keeps its old header, which says in use: its
     // footer then leads to the merged chunk, larger (a realloc of it, in place, was accepted).
     if ((sw & Flag.PREV_FREE) !== 0 && !this.prevFreeOk(c)) return 0;
     return sw;
+  }
+
+  /** Whether n, where a chunk ends, is the top or holds a header of a chunk in use: tagged, the chunk before it not free, at least Chunk.MIN and ending below the top. */
+  private inUseAt(n: number, top: number): boolean {
+    if (n === top) return true;
+    const nsw = this.u32[(n + 4) >>> 2];
+    const size = (nsw & ~Flag.MASK) >>> 0;
+    return (nsw & (Flag.TAG | Flag.PREV_FREE)) === Flag.TAG && size >= Chunk.MIN && size <= top - n;
   }
 
   /** Chunk c's first word, the footer of the free chunk before it, leads to a free chunk of that size. */
@@ -512,11 +516,9 @@ export class RawAllocator {
       throw new InvalidPointerError(op, p, "not-a-block", "no block header here: a pointer into the middle of a block, or never allocated");
     if ((sw & Flag.FREE) !== 0) throw new InvalidPointerError(op, p, "double-free", "this block is already free (double free or use after free)");
     if ((sw & Flag.ARENA) !== 0) throw new InvalidPointerError(op, p, "internal", "this is an arena (or the pool map) of the object allocator, not a user block");
-    // Where its size ends, a chunk in use (liveSizeWord's rule) or the top: else no block
-    // starts at p (a garbage pointer rarely passes this), or a stray write enlarged its size.
-    const n = c + size;
-    const nsw = u32[(n + 4) >>> 2];
-    const nextOk = n === top || ((nsw & (Flag.TAG | Flag.PREV_FREE)) === Flag.TAG && (nsw & ~Flag.MASK) >>> 0 >= Chunk.MIN && (nsw & ~Flag.MASK) >>> 0 <= top - n);
+    // Where its size ends, a chunk in use or the top: else no block starts at p (a garbage
+    // pointer rarely passes this), or a stray write enlarged its size.
+    const nextOk = this.inUseAt(c + size, top);
     if ((sw & Flag.PREV_FREE) !== 0 && !this.prevFreeOk(c)) {
       // The footer before it leads to a free chunk that is larger and covers it: a block freed
       // and merged into that chunk, its old header left (a double free, a use after free).

@@ -25,7 +25,7 @@
 // heap header at init().
 
 import { Arena, Chunk, Flag, H, Pool, RawStart, Size, Slot, Remote, SubPool } from "./layout";
-import { initRaw, rawFree, rawMalloc, rawRealloc } from "./raw";
+import { chunkSizeFor, initRaw, rawFree, rawMalloc, rawRealloc } from "./raw";
 
 @external("pymalloc", "malloc") declare function mallocSlow(n: u32): u32;
 @external("pymalloc", "free") declare function freeSlow(p: u32): void;
@@ -389,7 +389,7 @@ function keptListOk(pool: u32, size: u32, ao: u32): bool {
 /** malloc(n) of class idx, its usedpools empty, goes to the raw allocator: the class never took a pool and n's chunk size is below both limits. */
 @inline function rawYoung(idx: u32, n: u32): bool {
   if (load<u32>(peakBase + (idx << 2)) != 0) return false;
-  const b = (n <= 12 ? Chunk.MIN : ((n + 19) >> 4) << 4) >> 4;
+  const b = chunkSizeFor(n) >> 4;
   return load<u32>(subBase + SubPool.RAW_LIVE + (b << 2)) < load<u32>(subBase + SubPool.RAW_FIRST) && load<u32>(subBase + SubPool.RAW_EVER + (b << 2)) < load<u32>(subBase + SubPool.RAW_EVER_LIMIT);
 }
 

@@ -33,7 +33,7 @@ export function initRaw(heapBase: u32, on: bool): void {
   rawOn = on;
 }
 
-@inline function chunkSizeFor(n: u32): u32 {
+@inline export function chunkSizeFor(n: u32): u32 {
   return n <= 12 ? Chunk.MIN : ((n + 19) >> 4) << 4;
 }
 
