@@ -92,4 +92,12 @@ describe("pymalloc CLI", () => {
     expect(r.stdout).toMatch(/pymalloc replay TRACE/);
     expect(r.stdout).toMatch(/pymalloc map TRACE/);
   });
+
+  it.each(["link", "replay", "diff"])("%s --help (and -h) prints the usage and exits 0", (cmd) => {
+    for (const flag of ["--help", "-h"]) {
+      const r = run(cmd, flag);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/pymalloc link MODULE\.wasm -o OUT\.wasm/);
+    }
+  });
 });

@@ -50,6 +50,17 @@ describe("instantiateWithHeap()", () => {
     expect((err as Error).message).toMatch(/carries its own malloc.*imports none of env\.malloc/);
     // Also given compiled: the module's import list is readable from a WebAssembly.Module.
     await expect(instantiateWithHeap(new WebAssembly.Module(DLMALLOC))).rejects.toThrow(/carries its own malloc/);
+    expect((err as Error).message).toMatch(/wasm\/include\/pymemcompat\.c/);
+  });
+
+  it("refuses a plain wasi-libc build (dlmalloc inside, malloc not exported) and says how to build it for a heap", async () => {
+    // What a user gets from clang --target=wasm32-wasi without pymemcompat.c: a module that
+    // allocates but neither imports nor exports malloc (the C binary-trees client over dlmalloc).
+    const plain = bytes("wasm/clients/bintrees-dlmalloc.wasm");
+    expect(WebAssembly.Module.exports(new WebAssembly.Module(plain)).some((e) => e.name === "malloc")).toBe(false);
+    const err = await instantiateWithHeap(plain).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PymallocError);
+    expect((err as Error).message).toMatch(/imports none of env\.malloc.*carries its own malloc inside.*wasm\/include\/pymemcompat\.h and wasm\/include\/pymemcompat\.c/);
   });
 
   it("makes the memory at least the module's declared minimum (a 1 MiB stack)", async () => {

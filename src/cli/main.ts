@@ -51,7 +51,8 @@ options:
 export function main(argv: string[]): number | Promise<number> {
   const [cmd, ...rest] = argv;
   try {
-    if (cmd === undefined || cmd === "-h" || cmd === "--help" || cmd === "help") {
+    // `pymalloc COMMAND --help` too: the usage covers every command.
+    if (cmd === undefined || cmd === "-h" || cmd === "--help" || cmd === "help" || rest.includes("-h") || rest.includes("--help")) {
       (cmd === undefined ? console.error : console.log)(USAGE);
       return cmd === undefined ? 2 : 0;
     }

@@ -172,8 +172,10 @@ function checkAllocatorImports(module: WebAssembly.Module): void {
   throw new PymallocError(
     own
       ? "this module carries its own malloc (it exports malloc and imports none of env.malloc/free/calloc/realloc): that malloc would take the memory above __heap_base, where the heap is. " +
-          "Link it against pymalloc instead: compile with wasm/include/pymemcompat.h and link with wasm/pymemcompat.c or -Wl,--allow-undefined, keeping libc's malloc out (see the README's \"pymalloc inside WebAssembly\")"
-      : "this module imports none of env.malloc/free/calloc/realloc: it does not allocate from a heap (nothing to link). Build it so that its malloc is an import (see the README's \"pymalloc inside WebAssembly\")",
+          "Link it against pymalloc instead: compile with wasm/include/pymemcompat.h and link with wasm/include/pymemcompat.c (or -Wl,--allow-undefined), keeping libc's malloc out (see the README's \"C code: wasm/include/pymemcompat.h\")"
+      : "this module imports none of env.malloc/free/calloc/realloc, so it takes nothing from a heap: either it never allocates, or it carries its own malloc inside " +
+          "(a plain wasi-libc or Emscripten build links libc's dlmalloc or emmalloc into the module, and that malloc would take the memory above __heap_base, where the heap is). " +
+          "To allocate from a pymalloc heap, build it with wasm/include/pymemcompat.h and wasm/include/pymemcompat.c, which make malloc & co imports (see the README's \"C code: wasm/include/pymemcompat.h\")",
   );
 }
 
