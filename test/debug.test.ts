@@ -246,6 +246,34 @@ describe.each(debugModes)("%s mode", (allocator) => {
     h.u8[p + 10] = 0;
     expect(caught(() => h.obj.free(p)).message).toMatch(/allocated at: unknown/);
   });
+
+  it("traceAllocations: N keeps N frames of the caller's stack (default 4; 0 is off)", () => {
+    // A chain of eight named functions, the innermost allocating: how deep the site reaches.
+    const chain = (h: Heap): number => {
+      const f8 = () => h.obj.malloc(10);
+      const f7 = () => f8(), f6 = () => f7(), f5 = () => f6(), f4 = () => f5(), f3 = () => f4(), f2 = () => f3(), f1 = () => f2();
+      return f1();
+    };
+    const site = (frames: boolean | number): string => {
+      const h = createHeap({ allocator, traceAllocations: frames });
+      const p = chain(h);
+      h.u8[p + 10] = 0;
+      return caught(() => h.obj.free(p)).report.allocatedAt ?? "";
+    };
+    const depth = (s: string) => [8, 7, 6, 5, 4, 3, 2, 1].filter((i) => new RegExp(`\\bf${i}\\b`).test(s)).length;
+    expect(depth(site(1))).toBe(1);
+    expect(site(1)).toMatch(/\bf8\b/); // the caller of malloc
+    expect(depth(site(true))).toBe(C.DEFAULT_TRACE_FRAMES);
+    expect(depth(site(4))).toBe(4);
+    expect(depth(site(12))).toBe(8);
+    expect(site(0)).toBe("");
+    expect(() => createHeap({ allocator, traceAllocations: -1 })).toThrow(RangeError);
+    expect(() => createHeap({ allocator, traceAllocations: 1.5 })).toThrow(RangeError);
+    expect(() => createHeap({ allocator, traceAllocations: C.MAX_TRACE_FRAMES + 1 })).toThrow(RangeError);
+    expect(() => createHeap({ allocator, traceAllocations: "yes" as never })).toThrow(TypeError);
+    // The caller's own Error.stackTraceLimit is left as it was.
+    expect(Error.stackTraceLimit).toBe(10);
+  });
 });
 
 describe("onError", () => {

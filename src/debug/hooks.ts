@@ -13,7 +13,7 @@
  * Every check runs before anything is written, so a refused call leaves the heap as it was.
  */
 
-import { CLEAN_BYTE, DEAD_BYTE, Debug, FORBIDDEN_BYTE } from "../constants.js";
+import { CLEAN_BYTE, DEAD_BYTE, Debug, FORBIDDEN_BYTE, OWN_TRACE_FRAMES } from "../constants.js";
 import { InvalidPointerError } from "../errors.js";
 import { badPointer, badSize, callocBytes, checkAlignment, type AllocatorFamily, type Family } from "../heap/families.js";
 import { TypedFamily } from "../heap/typed.js";
@@ -32,6 +32,8 @@ export type OnError = "throw" | "warn" | ((report: CorruptionReport) => void);
 export interface DebugOptions {
   /** Capture a JS stack at every allocation and free (default true). */
   traceAllocations: boolean;
+  /** Frames each capture keeps below pymalloc's own (0 when traceAllocations is false). */
+  traceFrames: number;
   /** What to do with a report: throw MemoryCorruptionError (default), console.warn it, or call this. */
   onError: OnError;
   /** Freed blocks held back from reuse, at most this many (default 1024; 0 disables). */
@@ -163,7 +165,8 @@ export class DebugState {
   /** sites.siteWord, written to every header: held here, read on every call. */
   private readonly siteWord: number;
   /**
-   * @internal opts.traceAllocations, read on every call. Flags read on the hot paths are numbers (0 or 1):
+   * @internal 0 without traceAllocations, else the Error.stackTraceLimit of an allocation's
+   * capture (opts.traceFrames + OWN_TRACE_FRAMES), read on every call. Flags read on the hot paths are numbers:
    * V8 tests a boolean field or argument as any value (false, "", undetectable, number, bigint:
    * ~10 instructions), a small integer with one compare.
    */
@@ -193,7 +196,7 @@ export class DebugState {
     this.belowM = belowOf.m ?? belowOf.r;
     this.belowO = belowOf.o ?? belowOf.r;
     this.threadId = threadId;
-    this.traced = opts.traceAllocations === true ? 1 : 0;
+    this.traced = opts.traceAllocations ? opts.traceFrames + OWN_TRACE_FRAMES : 0;
     this.sites = new SiteLog(this.traced, threadId);
     this.siteWord = this.sites.siteWord;
     this.allocSites = this.sites.allocSites;
@@ -250,7 +253,13 @@ export class DebugState {
       fillRange(u8, u32, this.f64, p, p + n, zero !== 0 ? 0 : CLEAN_BYTE);
       fillRange(u8, u32, this.f64, p + n, base + usable, FORBIDDEN_BYTE);
     }
-    if (this.traced !== 0) this.allocSites.set(serial, new Error("allocated here"));
+    if (this.traced !== 0) {
+      // Written out, not a helper: a helper's frame would take one of the frames kept.
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = this.traced;
+      this.allocSites.set(serial, new Error("allocated here"));
+      Error.stackTraceLimit = limit;
+    }
     return p;
   }
 
@@ -314,7 +323,12 @@ export class DebugState {
     this.u32[(base + Debug.FREE_SITE) >>> 2] = this.siteWord | 0;
     // The free site is for reports on a quarantined block; one released at once can have none
     // (a third of a traced malloc/free pair's time went to this capture without quarantine).
-    if (this.traced !== 0 && this.ring !== 0) this.freeSites.set(this.u32[(base + Debug.SERIAL) >>> 2], new Error("freed here"));
+    if (this.traced !== 0 && this.ring !== 0) {
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = this.traced + 1; // retire is one frame deeper than alloc
+      this.freeSites.set(this.u32[(base + Debug.SERIAL) >>> 2], new Error("freed here"));
+      Error.stackTraceLimit = limit;
+    }
     if (this.wordPads === 0) fillRange(u8, this.u32, this.f64, p, end, DEAD_BYTE);
     else if (end - p >= this.fillMin) u8.fill(DEAD_BYTE, p, end);
     else {

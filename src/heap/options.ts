@@ -9,6 +9,8 @@ import {
   DEFAULT_ALIGNMENT_SHIFT,
   DEFAULT_MAX_THREADS,
   DEFAULT_QUARANTINE_BLOCKS,
+  DEFAULT_TRACE_FRAMES,
+  MAX_TRACE_FRAMES,
   DEFAULT_QUARANTINE_BYTES,
   DEFAULT_POOLS_PER_ARENA_SHIFT,
   DEFAULT_INITIAL_BYTES,
@@ -108,8 +110,12 @@ export interface HeapOptions {
    * traceAllocations records every site. Kept in the heap: attachHeap() samples too.
    */
   sampleInterval?: number | boolean;
-  /** Debug modes: capture a JS stack at every allocation and free (default true in debug modes). */
-  traceAllocations?: boolean;
+  /**
+   * Debug modes: capture a JS stack at every allocation and free (default true in debug modes),
+   * keeping DEFAULT_TRACE_FRAMES (4) frames below pymalloc's own, or this many (1-64). Each
+   * frame costs time at every capture: fewer for speed, more for deep call chains.
+   */
+  traceAllocations?: boolean | number;
   /** Debug modes: "throw" a MemoryCorruptionError (default), "warn" on the console, or call a function. */
   onError?: OnError;
   /** Debug modes: freed blocks held back from reuse, at most this many (default 1024; 0: none). */
@@ -121,17 +127,22 @@ export interface HeapOptions {
 /** Options of attachHeap: where the heap is, and how its debug hooks (if any) behave here. */
 export interface AttachOptions {
   heapBase?: number;
-  traceAllocations?: boolean;
+  traceAllocations?: boolean | number;
   onError?: OnError;
 }
 
 export function debugOptions(o: HeapOptions | AttachOptions): DebugOptions {
   const on = o.onError ?? "throw";
   if (on !== "throw" && on !== "warn" && typeof on !== "function") throw new RangeError(`onError must be "throw", "warn" or a function`);
-  if (o.traceAllocations !== undefined && typeof o.traceAllocations !== "boolean") throw new TypeError("traceAllocations must be a boolean");
+  const t = o.traceAllocations ?? true;
+  if (typeof t !== "boolean" && typeof t !== "number") throw new TypeError(`traceAllocations must be a boolean or a number of stack frames, got ${typeof t}`);
+  if (typeof t === "number" && (!Number.isInteger(t) || t < 0 || t > MAX_TRACE_FRAMES))
+    throw new RangeError(`traceAllocations: stack frames must be an integer from 0 (off) to ${MAX_TRACE_FRAMES}, got ${t}`);
+  const frames = t === true ? DEFAULT_TRACE_FRAMES : t === false ? 0 : t;
   const h = o as HeapOptions;
   return {
-    traceAllocations: o.traceAllocations ?? true,
+    traceAllocations: frames !== 0,
+    traceFrames: frames,
     onError: on,
     quarantineBlocks: byteOption(h.quarantineBlocks, "quarantineBlocks", DEFAULT_QUARANTINE_BLOCKS),
     quarantineBytes: byteOption(h.quarantineBytes, "quarantineBytes", DEFAULT_QUARANTINE_BYTES),
