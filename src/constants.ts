@@ -224,19 +224,36 @@ export const enum Remote {
 /**
  * A thread slot in the heap header: per-thread object-allocator state (heaps with threads: true
  * have MAX_THREADS + 1 of them, the last owning the pools of threads that left; others have one).
+ * Its usedpools array (Used) is elsewhere, at the address in USED: slot 0's (the creator's) and
+ * the orphan slot's in the header (Layout.usedInline), every other slot's in a raw chunk taken
+ * when the slot is first claimed (heap/heap.ts claimSlot: 544 bytes of header a slot at
+ * HEAP_VERSION 9, 2.2 MB at maxThreads 4000) and kept for the next thread that claims it.
  */
 export const enum Slot {
   STATE = 0, // SlotState
   DELAYED = 4, // atomic list head of blocks freed into this thread's full pools by others
-  /**
-   * usedpools: a list head of two words (next, prev) per size class. As in CPython, the head of
-   * class c is the NEXT/PREV pair of a pseudo-pool (the sentinel) at USEDPOOLS + 8c - 8, of which
-   * nothing else is ever read or written.
-   */
-  USEDPOOLS = 32,
+  /** Address of the slot's usedpools entry 0 (its Used array + Used.HEADS); 0: never claimed (no array yet). */
+  USED = 8,
   /** Bytes of one usedpools head (next, prev): 1 << HEAD_SHIFT. */
   HEAD_SHIFT = 3,
-  BYTES = USEDPOOLS + (Size.MAX_SIZE_CLASSES << HEAD_SHIFT), // 544
+  BYTES = 16,
+}
+/**
+ * A usedpools array: a list head of two words (next, prev) per size class. As in CPython, the
+ * head of class c is the NEXT/PREV pair of a pseudo-pool (the sentinel) at HEADS + 8c - 8, of
+ * which only those two words are written. The sentinel trick (obmalloc.ts mallocIn) reads a
+ * sentinel's SZIDX word, which is the next class's PREV link, an address; the last class's
+ * reads GUARD + 4, past the heads: GUARD's two words hold Pool.SZIDX_NONE, never a class. In a
+ * raw chunk (flagged Flag.ARENA: internal, see raw/tlsf.ts usedChunkSlot), the payload is the
+ * array, whose SLOT word names the slot whose USED points at its HEADS (SLOT and the word after
+ * it are class 0's sentinel's COUNT and FREEBLOCK, never read). 528 bytes: a heap without threads
+ * has the 544 bytes of header its one slot took up to HEAP_VERSION 9.
+ */
+export const enum Used {
+  SLOT = 0, // the thread slot whose array it is (its USED word points back here + HEADS)
+  HEADS = 8,
+  GUARD = HEADS + (Size.MAX_SIZE_CLASSES << Slot.HEAD_SHIFT), // 520: two words of Pool.SZIDX_NONE
+  BYTES = GUARD + 8, // 528
 }
 /** The sentinel pseudo-pool of size class idx in the usedpools whose head 0 is at usedBase (NEXT/PREV of it are the head). */
 export const usedSentinel = (usedBase: number, idx: number): number => usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
@@ -307,7 +324,7 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-export const HEAP_VERSION = 9;
+export const HEAP_VERSION = 10;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,
@@ -331,7 +348,7 @@ export const enum H {
   NARENAS_HIGHWATER = 18,
   SL_BITMAPS = 19, // byte offsets of the tables below, from heapBase
   FREE_HEADS = 20,
-  THREAD_SLOTS = 21, // byte offset of thread slot 0 (Slot.BYTES each)
+  THREAD_SLOTS = 21, // byte offset of thread slot 0 (Slot.BYTES each), then the header's usedpools arrays (Layout.usedInline)
   NFP2LASTA = 22,
   POOL_MAP = 23, // byte offset of the pool map's low part: one bit per pool-sized slot below 2^POOL_MAP_LOW_SHIFT
   POOL_MAP_BYTES = 24, // bytes of that low part (in the header)

@@ -14,6 +14,7 @@ import {
   MODE_IDS,
   Slot,
   SlotState,
+  Used,
 } from "../constants.js";
 import { HeapCorruptionError, PymallocError, hex } from "../errors.js";
 import { DebugFamily, DebugState, type DebugOptions } from "../debug/hooks.js";
@@ -26,7 +27,7 @@ import { RawAllocator } from "../raw/tlsf.js";
 import { checkHeap } from "../introspect/check.js";
 import { heapStats, type HeapStats } from "../introspect/stats.js";
 import { AllocatorFamily, badPointer, type Family } from "./families.js";
-import { checkShifts, computeLayout, formatHeap, validateHeader } from "./layout.js";
+import { checkShifts, computeLayout, formatHeap, formatUsed, validateHeader } from "./layout.js";
 import { debugOptions, resolveOptions, type AllocatorMode, type AttachOptions, type HeapOptions } from "./options.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
 import { debugMallocStats } from "../introspect/mallocstats.js";
@@ -94,14 +95,14 @@ export class Heap extends MemoryViews {
     if (this.threads) {
       if (!isSharedBuffer(memory.buffer))
         throw new TypeError("a heap with threads: true needs a shared memory (SharedArrayBuffer or a shared WebAssembly.Memory)");
-      const i32 = memory.views.i32;
-      this.lock = new SharedLock(i32, hw + H.LOCK);
-      this.threadId = created ? 0 : claimSlot(i32, heapBase);
+      this.lock = new SharedLock(memory.views.i32, hw + H.LOCK);
+      this.rawAllocator = new RawAllocator(memory, heapBase);
+      this.threadId = created ? 0 : claimSlot(memory, this.rawAllocator, this.lock, heapBase);
     } else {
       this.lock = undefined;
       this.threadId = 0;
+      this.rawAllocator = new RawAllocator(memory, heapBase);
     }
-    this.rawAllocator = new RawAllocator(memory, heapBase);
     // Release modes: every family is an AllocatorFamily over an ObjectAllocator (one with pools
     // for mem/obj in pymalloc mode, pass-through ones otherwise), which takes the lock itself,
     // only for shared work. The debug modes hold the lock around every call (their state is
@@ -341,13 +342,38 @@ export function createHeap(options: HeapOptions = {}): Heap {
   return new Heap(memory, heapBase, o.debug, true, o.sampleInterval);
 }
 
-/** A free thread slot of the heap, claimed for this thread: its id. */
-function claimSlot(i32: Int32Array, heapBase: number): number {
+/**
+ * A free thread slot of the heap, claimed for this thread: its id. Under the heap's lock: a slot
+ * claimed for the first time gets its usedpools array (Used), a raw chunk of the allocator's own
+ * (formatUsed), kept when the thread detaches for the next thread that claims the slot; slot 0
+ * and the orphan slot have theirs in the header. check() then never sees a live slot without one.
+ */
+function claimSlot(memory: Memory, raw: RawAllocator, lock: SharedLock, heapBase: number): number {
   const hw = heapBase >>> 2;
-  const max = i32[hw + H.MAX_THREADS];
-  const slots = heapBase + i32[hw + H.THREAD_SLOTS];
-  for (let k = 0; k < max; k++) {
-    if (Atomics.compareExchange(i32, (slots + k * Slot.BYTES + Slot.STATE) >>> 2, SlotState.FREE, SlotState.LIVE) === SlotState.FREE) return k;
+  lock.acquire();
+  let max = 0;
+  try {
+    memory.refresh();
+    const i32 = memory.views.i32;
+    max = i32[hw + H.MAX_THREADS];
+    const slots = heapBase + i32[hw + H.THREAD_SLOTS];
+    for (let k = 0; k < max; k++) {
+      const st = (slots + k * Slot.BYTES + Slot.STATE) >>> 2;
+      if (Atomics.compareExchange(i32, st, SlotState.FREE, SlotState.LIVE) !== SlotState.FREE) continue;
+      const uw = (slots + k * Slot.BYTES + Slot.USED) >>> 2;
+      if (memory.views.u32[uw] === 0) {
+        const at = raw.mallocInternal(Used.BYTES);
+        if (at === 0) {
+          Atomics.store(memory.views.i32, st, SlotState.FREE);
+          throw new PymallocError(`out of memory: thread slot ${k} of the heap at ${hex(heapBase)} needs ${Used.BYTES} bytes for its usedpools`, heapBase);
+        }
+        formatUsed(memory.views.u32, at, k);
+        Atomics.store(memory.views.i32, uw, at + Used.HEADS);
+      }
+      return k;
+    }
+  } finally {
+    lock.release();
   }
   throw new PymallocError(`all ${max} thread slots of the heap at ${hex(heapBase)} are in use: threads that are done call detachThread() (raise createHeap's maxThreads otherwise)`, heapBase);
 }

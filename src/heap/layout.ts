@@ -1,8 +1,8 @@
 /**
  * heap/layout.ts — where the heap header and its tables sit, and writing a fresh one.
  *
- * Owns: the order and sizes of the header tables (TLSF bitmaps and list heads, thread slots with
- * their usedpools sentinels, nfp2lasta, the pool map's low part) and formatting a new heap in memory.
+ * Owns: the order and sizes of the header tables (TLSF bitmaps and list heads, thread slots, the
+ * usedpools arrays of slot 0 and the orphan slot (formatUsed: every other slot's is a raw chunk), nfp2lasta, the pool map's low part) and formatting a new heap in memory.
  * Validating a header before anything trusts it (validateHeader: attachHeap and check()).
  * Must not: allocate; the allocators read the offsets written here from memory.
  */
@@ -16,6 +16,8 @@ import {
   MAX_MAX_THREADS,
   MODE_IDS,
   Chunk,
+  Flag,
+  Pool,
   HEADER_SCALAR_BYTES,
   HEAP_MAGIC,
   HEAP_VERSION,
@@ -26,6 +28,7 @@ import {
   POOL_MAP_LOW_SHIFT,
   Slot,
   SlotState,
+  Used,
   SubPool,
   RawStart,
   classSize,
@@ -54,9 +57,11 @@ export interface LayoutParams {
 export interface Layout {
   slBitmaps: number; // byte offsets from heapBase
   freeHeads: number;
-  /** Thread slot 0 (Slot.BYTES each; slot k's usedpools at threadSlots + k * Slot.BYTES + Slot.USEDPOOLS). */
+  /** Thread slot 0 (Slot.BYTES each; slot k's usedpools at the address in its Slot.USED word). */
   threadSlots: number;
   nSlots: number;
+  /** The usedpools arrays kept in the header (Used.BYTES each): slot 0's, then (threads) the orphan slot's. */
+  usedInline: number;
   nfp2lasta: number;
   /** The sub-pool table (SubPool): free sub-pool list heads, bytes each size class holds. */
   subPools: number;
@@ -92,6 +97,9 @@ export function computeLayout(p: LayoutParams): Layout {
   // With threads, one slot per thread plus one for the pools of threads that left.
   const nSlots = p.maxThreads === 0 ? 1 : p.maxThreads + 1;
   off += nSlots * Slot.BYTES;
+  // Slot 0's usedpools and the orphan slot's; the others' are raw chunks (Slot.USED).
+  const usedInline = off;
+  off += (nSlots === 1 ? 1 : 2) * Used.BYTES;
   const nfp2lasta = off;
   off += ((1 << (p.arenaShift - p.poolShift)) + 1) * 4;
   const subPools = off;
@@ -103,7 +111,7 @@ export function computeLayout(p: LayoutParams): Layout {
   off += poolMapBytes;
   const headerBytes = align(off, Size.ALIGNMENT);
   const heapStart = align(p.heapBase + headerBytes + 8, Size.ALIGNMENT) - 8;
-  return { slBitmaps, freeHeads, threadSlots, nSlots, nfp2lasta, subPools, poolMap, poolMapBytes, poolMapHighBytes, headerBytes, heapStart };
+  return { slBitmaps, freeHeads, threadSlots, nSlots, usedInline, nfp2lasta, subPools, poolMap, poolMapBytes, poolMapHighBytes, headerBytes, heapStart };
 }
 
 /** Write a fresh, empty heap header at p.heapBase. */
@@ -140,16 +148,31 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   // The raw start (RawStart): its two limits; the counts start at 0.
   u32[(p.heapBase + l.subPools + SubPool.RAW_FIRST) >>> 2] = p.rawFirst ?? 0;
   u32[(p.heapBase + l.subPools + SubPool.RAW_EVER_LIMIT) >>> 2] = (p.rawFirst ?? 0) * RawStart.EVER_FACTOR;
-  // Every usedpools list starts empty: the sentinel points at itself. Slot 0 is the creator's.
-  for (let k = 0; k < l.nSlots; k++) {
-    const slot = p.heapBase + l.threadSlots + k * Slot.BYTES;
-    for (let i = 0; i < Size.MAX_SIZE_CLASSES; i++) {
-      const sp = usedSentinel(slot + Slot.USEDPOOLS, i);
-      u32[(sp + 8) >>> 2] = sp;
-      u32[(sp + 12) >>> 2] = sp;
-    }
+  // Slot 0 (the creator's) and the orphan slot have their usedpools in the header; the others
+  // none until first claimed (USED 0).
+  for (const k of l.nSlots === 1 ? [0] : [0, l.nSlots - 1]) {
+    const used = p.heapBase + l.usedInline + (k === 0 ? 0 : Used.BYTES);
+    formatUsed(u32, used, k);
+    u32[(p.heapBase + l.threadSlots + k * Slot.BYTES + Slot.USED) >>> 2] = used + Used.HEADS;
   }
   u32[(p.heapBase + l.threadSlots + Slot.STATE) >>> 2] = SlotState.LIVE;
+}
+
+/**
+ * Write an empty usedpools array (Used) at `at` for thread slot k: every list empty (the
+ * sentinel points at itself), the guard words, the slot's number. Its address + Used.HEADS then
+ * goes into the slot's USED word.
+ */
+export function formatUsed(u32: Uint32Array, at: number, k: number): void {
+  u32[(at + Used.SLOT) >>> 2] = k;
+  const heads = at + Used.HEADS;
+  for (let i = 0; i < Size.MAX_SIZE_CLASSES; i++) {
+    const sp = usedSentinel(heads, i);
+    u32[(sp + 8) >>> 2] = sp;
+    u32[(sp + 12) >>> 2] = sp;
+  }
+  u32[(at + Used.GUARD) >>> 2] = Pool.SZIDX_NONE;
+  u32[(at + Used.GUARD + 4) >>> 2] = Pool.SZIDX_NONE;
 }
 
 /** Names of the header's scalar words, for errors. */
@@ -251,8 +274,10 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
       if (((slmap >>> sl) & 1) !== (head !== 0 ? 1 : 0) || !chunkAddr(head)) tbl(ho, `TLSF free list head (${fl},${sl})`, head);
     }
   }
-  // Thread slots: state, delayed list head, usedpools links (a sentinel, or a pool or sub-pool in
-  // the chunks: aligned to the smallest sub-pool).
+  // Thread slots: state, delayed list head, usedpools address (slot 0 and the orphan slot: in
+  // the header; the others: 0 while never claimed, else the payload of a raw chunk flagged as
+  // internal, of Used.BYTES at least, naming the slot), the array's guard words and its links
+  // (a sentinel, or a pool or sub-pool in the chunks: aligned to the smallest sub-pool).
   const poolMask = 2 ** Math.min(poolShift, SubPool.SHIFT) - 1;
   for (let k = 0; k < l.nSlots; k++) {
     const slot = heapBase + l.threadSlots + k * Slot.BYTES;
@@ -260,8 +285,27 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
     if (st !== SlotState.FREE && st !== SlotState.LIVE) tbl(slot + Slot.STATE - heapBase, `thread slot ${k} STATE`, st);
     const d = u32[(slot + Slot.DELAYED) >>> 2];
     if (d !== 0 && !inHeap(d)) tbl(slot + Slot.DELAYED - heapBase, `thread slot ${k} DELAYED`, d);
+    const heads = u32[(slot + Slot.USED) >>> 2];
+    const usedAt = heads - Used.HEADS;
+    const usedBad = (why: string): never => {
+      throw new HeapCorruptionError(slot + Slot.USED, `thread slot ${k} USED holds ${hex(heads)}: ${why}`, `thread slot ${k} USED`);
+    };
+    const inline = k === 0 ? 0 : k === l.nSlots - 1 ? Used.BYTES : -1;
+    if (inline >= 0) {
+      if (heads !== heapBase + l.usedInline + inline + Used.HEADS) usedBad(`its usedpools are in the header, at ${hex(heapBase + l.usedInline + inline + Used.HEADS)}`);
+    } else if (heads === 0) {
+      if (st !== SlotState.FREE) usedBad("a live slot without usedpools");
+      continue;
+    } else {
+      const c = usedAt - Chunk.HEADER;
+      const sw = inHeap(c) && (c - start) % Size.ALIGNMENT === 0 ? u32[(c + Chunk.SIZE) >>> 2] : 0;
+      if ((sw & (Flag.ARENA | Flag.FREE | Flag.TAG)) !== (Flag.ARENA | Flag.TAG) || ((sw & ~Flag.MASK) >>> 0) < Used.BYTES + Chunk.OVERHEAD || c + ((sw & ~Flag.MASK) >>> 0) > top)
+        usedBad(`no chunk of the allocator's own of ${Used.BYTES} bytes`);
+      if (u32[(usedAt + Used.SLOT) >>> 2] !== k) usedBad(`its chunk names thread slot ${u32[(usedAt + Used.SLOT) >>> 2]}`);
+    }
+    for (const g of [usedAt + Used.GUARD, usedAt + Used.GUARD + 4]) if (u32[g >>> 2] !== Pool.SZIDX_NONE) tbl(g - heapBase, `thread slot ${k} usedpools guard`, u32[g >>> 2]);
     for (let i = 0; i < Size.MAX_SIZE_CLASSES; i++) {
-      const sp = usedSentinel(slot + Slot.USEDPOOLS, i);
+      const sp = usedSentinel(heads, i);
       for (const at of [sp + 8, sp + 12]) {
         const v = u32[at >>> 2];
         if (v !== sp && !(inHeap(v) && (v & poolMask) === 0)) tbl(at - heapBase, `thread slot ${k} usedpools[${i}] ${at === sp + 8 ? "NEXT" : "PREV"}`, v);

@@ -24,6 +24,7 @@ import {
   Remote,
   Slot,
   SlotState,
+  Used,
   SubPool,
   RawStart,
   MAX_RAW_FIRST,
@@ -64,6 +65,7 @@ export function checkHeap(heap: Heap): void {
   const freeChunks = new Set<number>();
   const arenas: number[] = [];
   let mapChunk = 0; // usable bytes of the pool map's high part, once walked
+  const usedChunks = new Map<number, number>(); // slot -> its usedpools chunk's payload (Used), as walked
   let prevFree = false;
   let prevSize = 0;
   let last = 0;
@@ -80,6 +82,7 @@ export function checkHeap(heap: Heap): void {
     }
     if (c.arena) arenas.push(c.chunk + Chunk.HEADER);
     if (c.poolMap && !c.free) mapChunk = c.size - Chunk.OVERHEAD;
+    if (c.usedSlot >= 0 && !c.free) usedChunks.set(c.usedSlot, c.chunk + Chunk.HEADER);
     prevFree = c.free;
     prevSize = c.size;
     last = c.chunk + c.size;
@@ -286,6 +289,12 @@ export function checkHeap(heap: Heap): void {
   let seen = 0;
   for (let k = 0; k < o.nSlots; k++) {
     const live = k === o.orphan || slotState(k) === SlotState.LIVE;
+    // USED: validateHeader checked it names the header's arrays (slot 0, orphans), or 0 (never
+    // claimed: no usedpools), or a chunk of the allocator's own naming slot k; the walk must have met that chunk.
+    const heads = o.usedBaseOf(k);
+    if (heads === 0) continue;
+    if (k !== 0 && k !== o.orphan && usedChunks.get(k) !== heads - Used.HEADS)
+      fail(o.slotBase(k) + Slot.USED, `thread slot ${k}'s usedpools ${heads} are in no chunk of the allocator's own`, `thread slot ${k} USED`);
     for (let i = 0; i < o.nClasses; i++) {
       const sp = o.sentinelOf(k, i);
       let prev = sp;

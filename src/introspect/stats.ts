@@ -150,7 +150,7 @@ export function heapStats(heap: Heap): HeapStats {
         if (p.pool === (p.pool & ~heap.objectAllocator.poolMask) && (u32[(p.pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== 0) s.pools.subPoolSlots++;
       }, pending);
     } else mark(c.chunk, c.chunk + c.size + Chunk.OVERHEAD);
-    if (c.poolMap || c.chunk + Chunk.HEADER === ring || tables?.has(c.chunk + Chunk.HEADER)) return; // allocator state, not user blocks
+    if (c.internal || c.chunk + Chunk.HEADER === ring || tables?.has(c.chunk + Chunk.HEADER)) return; // allocator state, not user blocks
     if (c.free) {
       s.raw.freeBlocks++;
       s.raw.freeBytes += c.size;

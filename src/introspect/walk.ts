@@ -25,10 +25,14 @@ export interface ChunkInfo {
   size: number;
   flags: number;
   free: boolean;
-  /** An arena of the object allocator (flagged Flag.ARENA, not the pool map's chunk). */
+  /** An arena of the object allocator (flagged Flag.ARENA, not an internal chunk). */
   arena: boolean;
   /** The pool map's high part (H.POOL_MAP_HIGH): allocator state in a chunk flagged as an arena. */
   poolMap: boolean;
+  /** The thread slot whose usedpools array (Used) this chunk is (allocator state flagged as an arena), or -1. */
+  usedSlot: number;
+  /** Allocator state, no user block: poolMap, or a slot's usedpools. */
+  internal: boolean;
 }
 
 /** Visit every raw chunk from the heap start up to the top chunk. */
@@ -42,7 +46,9 @@ export function forEachChunk(heap: Heap, fn: (c: ChunkInfo) => void): void {
     const size = (sw & ~Flag.MASK) >>> 0;
     if (size === 0 || c + size > top) throw new HeapCorruptionError(c, `chunk size ${size} runs past the top ${top}`);
     const poolMap = raw.isMapChunk(c, sw);
-    fn({ chunk: c, size, flags: sw & Flag.MASK, free: (sw & Flag.FREE) !== 0, arena: (sw & Flag.ARENA) !== 0 && !poolMap, poolMap });
+    const usedSlot = poolMap ? -1 : raw.usedChunkSlot(c, sw);
+    const internal = poolMap || usedSlot >= 0;
+    fn({ chunk: c, size, flags: sw & Flag.MASK, free: (sw & Flag.FREE) !== 0, arena: (sw & Flag.ARENA) !== 0 && !internal, poolMap, usedSlot, internal });
     c += size;
   }
 }
@@ -166,7 +172,7 @@ export function forEachLiveBlock(heap: Heap, fn: (b: LiveBlock) => void): void {
   const u32 = heap.rawAllocator.u32;
   const pending = pendingFrees(heap);
   forEachChunk(heap, (c) => {
-    if (c.free || c.poolMap) return;
+    if (c.free || c.internal) return;
     if (!c.arena) {
       fn({ address: c.chunk + Chunk.HEADER, usable: c.size - Chunk.OVERHEAD, sizeClass: -1 });
       return;

@@ -78,7 +78,7 @@ export abstract class ArenaAllocator {
   readonly orphan: number;
   /** Whether several threads share the heap (pools have owners, frees may be remote). */
   readonly threaded: boolean;
-  /** Address of this slot's usedpools entry 0; the sentinel of class c is usedBase + 8c - 8. */
+  /** Address of this slot's usedpools entry 0 (read once from its Slot.USED word); the sentinel of class c is usedBase + 8c - 8. */
   readonly usedBase: number;
   /** Word index of this slot's DELAYED list head. */
   readonly wDelayed: number;
@@ -150,6 +150,7 @@ export abstract class ArenaAllocator {
     this.owner = slot;
     this.slotsBase = heapBase + u32[hw + H.THREAD_SLOTS];
     this.usedBase = this.usedBaseOf(slot);
+    if (this.usedBase === 0) throw new HeapCorruptionError(this.slotBase(slot) + Slot.USED, `thread slot ${slot} has no usedpools (its USED word is 0)`, `thread slot ${slot} USED`);
     this.wDelayed = (this.slotBase(slot) + Slot.DELAYED) >>> 2;
     this.wUsable = hw + H.USABLE_ARENAS;
     this.wNfp = (heapBase + u32[hw + H.NFP2LASTA]) >>> 2;
@@ -186,9 +187,12 @@ export abstract class ArenaAllocator {
     return this.slotsBase + k * Slot.BYTES;
   }
 
-  /** Address of slot k's usedpools entry 0. */
+  /**
+   * Address of slot k's usedpools entry 0 (its Slot.USED word): in the header for slot 0 and the
+   * orphan slot, in a raw chunk for the others; 0 for a slot never claimed (no usedpools).
+   */
   usedBaseOf(k: number): number {
-    return this.slotBase(k) + Slot.USEDPOOLS;
+    return this.u32[(this.slotBase(k) + Slot.USED) >>> 2];
   }
 
   /** The sentinel pseudo-pool of size class idx in this thread's usedpools. */

@@ -22,6 +22,8 @@ import {
   Tlsf,
   H,
   topMark,
+  Slot,
+  Used,
 } from "../constants.js";
 import { HeapCorruptionError, InvalidPointerError, hex } from "../errors.js";
 import type { Memory, Views } from "../memory/memory.js";
@@ -61,6 +63,9 @@ export class RawAllocator {
   readonly wFl: number;
   /** The header word of the object allocator's internal chunk (H.POOL_MAP_HIGH), not an arena though flagged as one. */
   private readonly wMapHigh: number;
+  /** Address of thread slot 0 and the slots' count: each slot's USED word may name an internal chunk (Used). */
+  private readonly slotsBase: number;
+  private readonly nSlots: number;
   readonly wSl: number;
   readonly wHeads: number;
   /** First chunk address. */
@@ -75,6 +80,8 @@ export class RawAllocator {
     this.wPeak = hw + H.PEAK_TOP;
     this.wFl = hw + H.FL_BITMAP;
     this.wMapHigh = hw + H.POOL_MAP_HIGH;
+    this.slotsBase = heapBase + this.u32[hw + H.THREAD_SLOTS];
+    this.nSlots = this.u32[hw + H.MAX_THREADS] + 1; // maxThreads + 1 with threads, else 1
     this.wSl = (heapBase + this.u32[hw + H.SL_BITMAPS]) >>> 2;
     this.wHeads = (heapBase + this.u32[hw + H.FREE_HEADS]) >>> 2;
     this.start = this.u32[hw + H.HEAP_START];
@@ -515,7 +522,7 @@ export class RawAllocator {
     if ((sw & Flag.TAG) === 0 || size < Chunk.MIN || c + size > top)
       throw new InvalidPointerError(op, p, "not-a-block", "no block header here: a pointer into the middle of a block, or never allocated");
     if ((sw & Flag.FREE) !== 0) throw new InvalidPointerError(op, p, "double-free", "this block is already free (double free or use after free)");
-    if ((sw & Flag.ARENA) !== 0) throw new InvalidPointerError(op, p, "internal", "this is an arena (or the pool map) of the object allocator, not a user block");
+    if ((sw & Flag.ARENA) !== 0) throw new InvalidPointerError(op, p, "internal", "this is an arena (or the pool map, or usedpools) of the object allocator, not a user block");
     // Where its size ends, a chunk in use or the top: else no block starts at p (a garbage
     // pointer rarely passes this), or a stray write enlarged its size.
     const nextOk = this.inUseAt(c + size, top);
@@ -557,7 +564,8 @@ export class RawAllocator {
   }
 
   /**
-   * A chunk of n bytes for the object allocator's own state (the pool map's high part), zeroed,
+   * A chunk of n bytes for the object allocator's own state (the pool map's high part, a thread
+   * slot's usedpools), zeroed,
    * flagged Flag.ARENA so that free() and realloc() refuse it as internal; it is never given
    * back. The payload, or 0 when memory cannot grow.
    */
@@ -569,12 +577,28 @@ export class RawAllocator {
     return p;
   }
 
-  /** Whether chunk c (size word sw) is the object allocator's internal chunk, the pool map's high part (H.POOL_MAP_HIGH): flagged as an arena, but none. */
+  /** Whether chunk c (size word sw) is the pool map's high part (H.POOL_MAP_HIGH): flagged as an arena, but none. */
   isMapChunk(c: number, sw: number): boolean {
     return (sw & Flag.ARENA) !== 0 && c + Chunk.HEADER === this.u32[this.wMapHigh];
   }
 
-  /** Payload addresses of the arena chunks, in address order (a walk of every chunk; not the internal chunk at H.POOL_MAP_HIGH). */
+  /**
+   * The thread slot whose usedpools array (Used) chunk c (size word sw) is, or -1: flagged as an
+   * arena, its payload names a slot (Used.SLOT) whose USED word points back into it.
+   */
+  usedChunkSlot(c: number, sw: number): number {
+    if ((sw & Flag.ARENA) === 0) return -1;
+    const p = c + Chunk.HEADER;
+    const k = this.u32[(p + Used.SLOT) >>> 2];
+    return k < this.nSlots && this.u32[(this.slotsBase + k * Slot.BYTES + Slot.USED) >>> 2] === p + Used.HEADS ? k : -1;
+  }
+
+  /** Whether chunk c (size word sw) holds the object allocator's own state (isMapChunk, usedChunkSlot): flagged as an arena, but none. */
+  isInternalChunk(c: number, sw: number): boolean {
+    return this.isMapChunk(c, sw) || this.usedChunkSlot(c, sw) >= 0;
+  }
+
+  /** Payload addresses of the arena chunks, in address order (a walk of every chunk; not the internal chunks: isInternalChunk). */
   arenas(): number[] {
     const u32 = this.u32;
     const top = this.top;
@@ -583,7 +607,7 @@ export class RawAllocator {
       const sw = u32[(c + 4) >>> 2];
       const size = (sw & ~Flag.MASK) >>> 0;
       if (size === 0) break; // corrupt: check() reports it
-      if ((sw & (Flag.ARENA | Flag.FREE)) === Flag.ARENA && !this.isMapChunk(c, sw)) out.push(c + Chunk.HEADER);
+      if ((sw & (Flag.ARENA | Flag.FREE)) === Flag.ARENA && !this.isInternalChunk(c, sw)) out.push(c + Chunk.HEADER);
       c += size;
     }
     return out;

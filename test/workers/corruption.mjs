@@ -15,7 +15,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { attachHeap, createHeap, PymallocError, constants } from "../../dist/index.js";
 import { damage as damageAt, isLive, pick, rand, ri, seedFrom } from "./damage.mjs";
 
-const { H, Pool, Arena, Chunk, Flag, Slot, Debug, Remote } = constants;
+const { H, Pool, Arena, Chunk, Flag, Slot, Debug, Remote, Used } = constants;
 const { kind, mode, first, count, noCheck: noCheckAll = false } = workerData;
 
 
@@ -117,7 +117,9 @@ function targets(heap, model) {
     if (size === 0) break;
     out.chunk.push(c, c + 4);
     if (sw & Flag.FREE) out.freeChunk.push(c + 8, c + 12, c + size);
-    if (sw & Flag.ARENA) {
+    // A thread slot's usedpools array (a chunk of the allocator's own): its words, as the header's.
+    if (raw.usedChunkSlot(c, sw) >= 0) for (let k = 8; k < 8 + Used.BYTES; k += 4) out.thread.push(c + k);
+    if (sw & Flag.ARENA && !raw.isInternalChunk(c, sw)) {
       const first = c + 8;
       const ah = oa.arenaHeader(first);
       for (let k = 0; k < Arena.OVERHEAD; k += 4) out.arena.push(ah + k);
@@ -135,7 +137,7 @@ function targets(heap, model) {
     }
     c += size;
   }
-  if (oa.threaded) for (let k = 0; k < oa.nSlots; k++) out.thread.push(oa.slotBase(k) + Slot.DELAYED, oa.slotBase(k) + Slot.STATE, hb + 4 * H.LOCK);
+  if (oa.threaded) for (let k = 0; k < oa.nSlots; k++) out.thread.push(oa.slotBase(k) + Slot.DELAYED, oa.slotBase(k) + Slot.STATE, oa.slotBase(k) + Slot.USED, hb + 4 * H.LOCK);
   if (heap.debug) {
     for (const p of model.live.keys()) for (let k = -32; k < 0; k += 4) out.debugHeader.push(p + k);
     const ring = u32[(hb >>> 2) + H.QUARANTINE];

@@ -24,7 +24,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { heapForModule, instantiateWithHeap, InvalidPointerError, PymallocError, constants } from "../../dist/index.js";
 import { damage as damageAt, isLive, pick, rand, ri, seedFrom } from "./damage.mjs";
 
-const { H, Pool, Arena, Chunk, Flag, Sample, SubPool, Slot } = constants;
+const { H, Pool, Arena, Chunk, Flag, Sample, SubPool, Slot, Used } = constants;
 const { mode, first, count, client, linked, only, explore } = workerData;
 
 
@@ -247,7 +247,7 @@ function targets(heap, model) {
     if (size === 0) break;
     out.chunk.push(c, c + 4);
     if (sw & Flag.FREE) out.freeChunk.push(c + 8, c + 12, c + size);
-    if (sw & Flag.ARENA && c + 8 !== u32[(hb >>> 2) + H.POOL_MAP_HIGH]) {
+    if (sw & Flag.ARENA && !raw.isInternalChunk(c, sw)) {
       const first = c + 8;
       const ah = oa.arenaHeader(first);
       for (let k = 0; k < Arena.OVERHEAD; k += 4) out.arena.push(ah + k);
@@ -291,8 +291,8 @@ const popWords = new Set();
 /** Whether bytes a..a+n-1 touch a pool header (popWords) or a usedpools head of slot 0: what malloc's inline pop follows unbounded, directly or through JS. */
 function touchesPop(heap, a, n) {
   const slots = heap.heapBase + heap.u32[(heap.heapBase >>> 2) + H.THREAD_SLOTS];
-  const used = slots + Slot.USEDPOOLS;
-  if (a < used + (Slot.BYTES - Slot.USEDPOOLS) && used <= a + n - 1) return true;
+  const used = heap.u32[(slots + Slot.USED) >>> 2] - Used.HEADS; // slot 0's usedpools array (Used), in the header
+  if ((a < slots + Slot.BYTES && slots <= a + n - 1) || (a < used + Used.BYTES && used <= a + n - 1)) return true;
   for (let w = a & ~3; w < a + n; w += 4) if (popWords.has(w)) return true;
   return false;
 }

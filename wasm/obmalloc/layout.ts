@@ -28,9 +28,9 @@ export namespace Pool {
 export namespace Slot {
   export const STATE: u32 = 0;
   export const DELAYED: u32 = 4;
-  export const USEDPOOLS: u32 = 32;
+  export const USED: u32 = 8;
   export const HEAD_SHIFT: u32 = 3;
-  export const BYTES: u32 = 544;
+  export const BYTES: u32 = 16;
 }
 export namespace H {
   export const MAGIC: u32 = 0;
@@ -134,4 +134,4 @@ export namespace HeapFlag {
   export const WHOLE_POOLS: u32 = 4;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 9;
+export const HEAP_VERSION: u32 = 10;

@@ -79,7 +79,8 @@ export function init(heapBase: u32, slot: u32): void {
   nFast = diverted ? 0 : nClasses;
   threaded = load<u32>(hw + (H.MAX_THREADS << 2)) != 0;
   owner = slot;
-  usedBase = heapBase + load<u32>(hw + (H.THREAD_SLOTS << 2)) + slot * Slot.BYTES + Slot.USEDPOOLS;
+  // The slot's usedpools: in the header (slot 0, orphans) or a raw chunk JS made when the slot was claimed.
+  usedBase = load<u32>(heapBase + load<u32>(hw + (H.THREAD_SLOTS << 2)) + slot * Slot.BYTES + Slot.USED);
   mapBase = heapBase + load<u32>(hw + (H.POOL_MAP << 2));
   mapBytes = load<u32>(hw + (H.POOL_MAP_BYTES << 2));
   mapEnd = mapBytes + load<u32>(hw + (H.POOL_MAP_HIGH_BYTES << 2));
