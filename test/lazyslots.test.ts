@@ -7,7 +7,7 @@
 // and by attachHeap's header validation.
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
-import { attachHeap, createHeap, HeapCorruptionError, InvalidPointerError, heapSvg, type Heap } from "../dist/index.js";
+import { attachHeap, createHeap, HeapCorruptionError, InvalidPointerError, PymallocError, heapSvg, type Heap } from "../dist/index.js";
 import { H, Pool, Slot, SlotState, Used } from "../src/constants.js";
 
 const headerBytes = (h: Heap): number => h.u32[(h.heapBase >>> 2) + H.HEADER_BYTES];
@@ -83,6 +83,33 @@ describe("lazy usedpools (thread slots)", () => {
     const p = d.obj.malloc(100);
     c.obj.free(p);
     d.obj.free(d.obj.malloc(40));
+    h.check();
+  });
+
+  it("a first claim when the memory is full: PymallocError, the slot free again, the heap intact; it succeeds once memory is freed", () => {
+    const h = createHeap({ threads: true, maxThreads: 4, initialBytes: 1 << 16, maxBytes: 1 << 16 });
+    const held: number[] = [];
+    for (const n of [4096, 512, 16]) for (let p = h.raw.malloc(n); p !== 0; p = h.raw.malloc(n)) held.push(p);
+    expect(h.raw.malloc(16)).toBe(0);
+    const err = (() => {
+      try {
+        attachHeap(h.memory.source);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(PymallocError);
+    expect((err as Error).message).toMatch(/out of memory: thread slot 1 .* needs 528 bytes/);
+    expect(h.u32[(slotAt(h, 1) + Slot.STATE) >>> 2]).toBe(SlotState.FREE);
+    expect(usedOf(h, 1)).toBe(0);
+    h.check();
+    for (const p of held.splice(0, 4)) h.raw.free(p);
+    const b = attachHeap(h.memory.source);
+    expect(b.threadId).toBe(1);
+    expect(usedOf(h, 1)).not.toBe(0);
+    const q = b.obj.malloc(24);
+    expect(q).not.toBe(0);
+    b.obj.free(q);
     h.check();
   });
 
