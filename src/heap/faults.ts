@@ -71,7 +71,7 @@ export class FaultFamily extends WrappingFamily implements Family {
     super();
     this.id = below.id;
     this.below = below;
-    this.rng = plan.seed;
+    this.rng = scrambled(plan.seed);
   }
 
   /** Whether this allocation call fails. */
@@ -116,4 +116,18 @@ export class FaultFamily extends WrappingFamily implements Family {
   free(p: number): void {
     this.below.free(p);
   }
+}
+
+/**
+ * The xorshift32 state for a plan's seed: the seed mixed through murmur3's finalizer first. Seeded
+ * with a small integer itself, xorshift32's first outputs are small too (seed 1 gives 270,369 /
+ * 2^32): every plan with a probability over 1e-4 and a seed below 9 refused its first call.
+ * Never 0 (xorshift32's fixed point).
+ */
+function scrambled(seed: number): number {
+  let h = (seed ^ 0x9e3779b9) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  h = (h ^ (h >>> 16)) >>> 0;
+  return h === 0 ? 0x6d2b79f5 : h;
 }
