@@ -464,9 +464,15 @@ export const DEFAULT_TRACE_FRAMES = 4;
 /** The most frames traceAllocations may ask for. */
 export const MAX_TRACE_FRAMES = 64;
 /**
- * pymalloc's own frames a capture sees before the caller's (the hook that captures, the family
- * method), added to the frames asked for; report.ts leaves them out by file. A wasm import's
- * trampoline or free's extra hook frame takes one of the caller's.
+ * pymalloc's own frames a capture sees before a JS caller's, added to the frames asked for: the
+ * hook that captures and the family method.
  */
 export const OWN_TRACE_FRAMES = 2;
+/**
+ * ... and before C code's, more: a wasm import's trampoline (C importing its malloc), a linked
+ * module's malloc (compat/wasm-imports.ts trampolines set DebugState.fromWasm to this around the
+ * call). A site keeps the first frames asked for that are not pymalloc's (debug/sites.ts;
+ * report.ts's isOwnFrame tells them by file and name), so C code's sites are as deep as JS code's.
+ */
+export const WASM_TRACE_FRAMES = 2;
 export const DEFAULT_QUARANTINE_BYTES = 1 << 20;

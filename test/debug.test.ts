@@ -247,6 +247,17 @@ describe.each(debugModes)("%s mode", (allocator) => {
     expect(caught(() => h.obj.free(p)).message).toMatch(/allocated at: unknown/);
   });
 
+  it("an invalid pointer's report does not blame traceAllocations for a site no block has", () => {
+    const h = createHeap({ allocator });
+    const p = h.obj.malloc(64);
+    const e = caught(() => h.obj.free(p + 16));
+    expect(e.kind).toBe("invalid-pointer");
+    expect(e.message).toMatch(/allocated at: none \(no block of this heap starts at this address/);
+    expect(e.message).not.toMatch(/traceAllocations is off/);
+    h.obj.free(p);
+    h.check();
+  });
+
   it("traceAllocations: N keeps N frames of the caller's stack (default 4; 0 is off)", () => {
     // A chain of eight named functions, the innermost allocating: how deep the site reaches.
     const chain = (h: Heap): number => {

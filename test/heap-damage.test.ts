@@ -330,6 +330,39 @@ describe("fault injection: heap.failAllocations", () => {
     h.check();
   });
 
+  it("a raw block whose header an overflow wrote over: free() and check() say so, naming Chunk.SIZE (not a stray pointer)", () => {
+    for (const allocator of ["malloc", "pymalloc"] as const) {
+      const h = createHeap({ allocator });
+      const a = h.mem.malloc(1000);
+      const b = h.mem.malloc(1000);
+      h.u32[(b - 4) >>> 2] = 0x41414141; // "AAAA" past a's end, over b's size word
+      let e: unknown;
+      try {
+        h.mem.free(b);
+      } catch (x) {
+        e = x;
+      }
+      expect(e).toBeInstanceOf(HeapCorruptionError);
+      expect((e as HeapCorruptionError).field).toBe("Chunk.SIZE");
+      expect((e as Error).message).toMatch(/header of this block holds 0x41414141/);
+      let c: unknown;
+      try {
+        h.check();
+      } catch (x) {
+        c = x;
+      }
+      expect(c).toBeInstanceOf(HeapCorruptionError);
+      expect((c as HeapCorruptionError).field).toBe("Chunk.SIZE");
+      // A pointer into the middle of a block is still an invalid pointer, not damage.
+      const h2 = createHeap({ allocator });
+      const d = h2.mem.malloc(1000);
+      expect(() => h2.mem.free(d + 16)).toThrow(InvalidPointerError);
+      h2.mem.free(d);
+      h2.check();
+      void a;
+    }
+  });
+
   it("a probability plan refuses about its share from the first call, whatever the seed (small seeds are mixed first)", () => {
     // xorshift32 seeded with a small integer as it is gives small first outputs: every seed from 1
     // to 8 refused the first call at probability 0.001 before the seed was mixed.

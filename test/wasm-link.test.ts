@@ -15,6 +15,7 @@ import { differential, type Ctors } from "./helpers.js";
 import { buildId, readImports } from "../src/compat/wasm-bytes.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "../src/compat/wasm-fastpath-bytes.js";
 import { FAST_PATH_NAME_PREFIX, LINK_SECTION, linkedInfo, linkFastPath } from "../src/compat/wasm-link.js";
+import { isOwnFrame } from "../src/debug/report.js";
 import { readTraceFile } from "../src/trace/file.js";
 import { fastPathNumbers, SPECIALIZED_SECTION, specializedFor } from "../src/compat/wasm-specialize.js";
 
@@ -266,6 +267,26 @@ describe("the allocation site of a block C allocated, in the debug modes", () =>
         expect(err, label).toBeInstanceOf(MemoryCorruptionError);
         const stack = (err as MemoryCorruptionError).report.allocatedAt!;
         expect(stack, label).toMatch(what === "imports" ? /\n\s*at c_make_block \(wasm:/ : /\n\s*at pymalloc\.malloc \(wasm:[^\n]*\n\s*at c_make_block \(wasm:/);
+      }
+  });
+
+  it("traceAllocations: N keeps N frames of C's stack whether the module imports its malloc or has the fast path linked in (pymalloc's own frames not counted)", async () => {
+    for (const [what, b] of [["imports", bytes("wasm/clients/ctors.wasm")], ["linked", linked["ctors"]]] as const)
+      for (const frames of [1, 2, 3]) {
+        const { instance, heap } = await instantiateWithHeap(b, { allocator: "debug", traceAllocations: frames });
+        const x = instance.exports as unknown as Ctors;
+        const p = x.c_make_block(24);
+        heap.u8[p + 24] = 0x41;
+        let err: unknown;
+        try {
+          x.c_free_block(p);
+        } catch (e) {
+          err = e;
+        }
+        expect(err, what).toBeInstanceOf(MemoryCorruptionError);
+        const kept = (err as MemoryCorruptionError).report.allocatedAt!.split("\n").slice(1).filter((l) => !isOwnFrame(l.trim()));
+        expect(kept.length, `${what}, ${frames} frames`).toBe(frames);
+        expect(kept[0], what).toMatch(/^\s*at c_make_block \(wasm:/);
       }
   });
 

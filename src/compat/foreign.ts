@@ -280,7 +280,7 @@ export class ForeignHeap extends MemoryViews {
     const t = this.allocator.table;
     if (t !== null) {
       const faults = t.verify();
-      if (faults.length > 0) throw new HeapCorruptionError(t.ctl, faults[0]);
+      if (faults.length > 0) throw new HeapCorruptionError(t.ctl, faults[0], "live-block table");
     }
     this.debug?.checkAll();
   }

@@ -9,6 +9,7 @@
  * Must not: create heaps (compat/wasm.ts does) or change a family's behaviour.
  */
 
+import { WASM_TRACE_FRAMES } from "../constants.js";
 import type { Heap } from "../heap/heap.js";
 import { isAlignment, type Family } from "../heap/families.js";
 import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "./wasm-fastpath-bytes.js";
@@ -54,12 +55,24 @@ function current(heap: Heap, fam: Family): Family {
 
 /** Trampolines from wasm32 (signed i32 arguments) to a family (unsigned byte offsets) and its heap. */
 export function trampolines(fam: () => Family, heap: () => Heap): AllocatorFunctions {
+  // In the debug modes a stack capture allows for the frames between C and the hooks (this
+  // trampoline, a linked module's malloc): fromWasm, set around the call (left set if the call
+  // throws: the next capture then only keeps what it was asked for, from a longer stack).
+  const wasm = (): void => {
+    const d = heap().debug;
+    if (d !== undefined) d.fromWasm = WASM_TRACE_FRAMES;
+  };
+  const done = <T>(r: T): T => {
+    const d = heap().debug;
+    if (d !== undefined) d.fromWasm = 0;
+    return r;
+  };
   return {
-    malloc: (n) => fam().malloc(n >>> 0),
-    free: (p) => fam().free(p >>> 0),
-    calloc: (a, b) => fam().calloc(a >>> 0, b >>> 0),
-    realloc: (p, n) => fam().realloc(p >>> 0, n >>> 0),
-    aligned_alloc: (a, n) => alignedOrNull(fam(), a >>> 0, n >>> 0),
+    malloc: (n) => (wasm(), done(fam().malloc(n >>> 0))),
+    free: (p) => (wasm(), done(fam().free(p >>> 0))),
+    calloc: (a, b) => (wasm(), done(fam().calloc(a >>> 0, b >>> 0))),
+    realloc: (p, n) => (wasm(), done(fam().realloc(p >>> 0, n >>> 0))),
+    aligned_alloc: (a, n) => (wasm(), done(alignedOrNull(fam(), a >>> 0, n >>> 0))),
     malloc_usable_size: (p) => (p === 0 ? 0 : usable(heap(), p >>> 0)),
   };
 }

@@ -171,6 +171,11 @@ export class DebugState {
    * ~10 instructions), a small integer with one compare.
    */
   readonly traced: number;
+  /**
+   * WASM_TRACE_FRAMES while a wasm import's trampoline calls (compat/wasm-imports.ts), else 0:
+   * the frames between C code and the hooks a capture allows for.
+   */
+  fromWasm = 0;
   /** Thread id of this handle, when threads share the heap. */
   readonly threadId: number | undefined;
   private readonly wSerial: number;
@@ -197,7 +202,7 @@ export class DebugState {
     this.belowO = belowOf.o ?? belowOf.r;
     this.threadId = threadId;
     this.traced = opts.traceAllocations ? opts.traceFrames + OWN_TRACE_FRAMES : 0;
-    this.sites = new SiteLog(this.traced, threadId);
+    this.sites = new SiteLog(this.traced, threadId, opts.traceFrames);
     this.siteWord = this.sites.siteWord;
     this.allocSites = this.sites.allocSites;
     this.freeSites = this.sites.freeSites;
@@ -256,7 +261,7 @@ export class DebugState {
     if (this.traced !== 0) {
       // Written out, not a helper: a helper's frame would take one of the frames kept.
       const limit = Error.stackTraceLimit;
-      Error.stackTraceLimit = this.traced;
+      Error.stackTraceLimit = this.traced + this.fromWasm;
       this.allocSites.set(serial, new Error("allocated here"));
       Error.stackTraceLimit = limit;
     }
@@ -325,7 +330,7 @@ export class DebugState {
     // (a third of a traced malloc/free pair's time went to this capture without quarantine).
     if (this.traced !== 0 && this.ring !== 0) {
       const limit = Error.stackTraceLimit;
-      Error.stackTraceLimit = this.traced + 1; // retire is one frame deeper than alloc
+      Error.stackTraceLimit = this.traced + 1 + this.fromWasm; // retire is one frame deeper than alloc
       this.freeSites.set(this.u32[(base + Debug.SERIAL) >>> 2], new Error("freed here"));
       Error.stackTraceLimit = limit;
     }

@@ -141,7 +141,10 @@ export function formatReport(r: CorruptionReport): string {
   if (r.tail) out.push("  block end:\n" + r.tail);
   const alloc = trimStack(r.allocatedAt);
   const freed = trimStack(r.freedAt);
-  out.push(alloc ? "  allocated at:\n" + alloc : "  allocated at: unknown (traceAllocations is off, or another handle allocated it)");
+  // An invalid pointer is no block's start: no block to have a site (the error's own stack is the bad call's).
+  if (alloc) out.push("  allocated at:\n" + alloc);
+  else if (r.kind === "invalid-pointer") out.push("  allocated at: none (no block of this heap starts at this address; this error's stack shows the call)");
+  else out.push("  allocated at: unknown (traceAllocations is off, or another handle allocated it)");
   if (r.kind === "double-free" || r.kind === "use-after-free") out.push(freed ? "  freed at:\n" + freed : "  freed at: unknown");
   return out.join("\n");
 }

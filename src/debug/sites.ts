@@ -10,6 +10,8 @@
  * report and leak listing. Nor read or write the heap: the hooks pass the header's words.
  */
 
+import { isOwnFrame } from "./report.js";
+
 /** Site words: thread id + 1 above this bit, the recording instance's tag below. */
 const SITE_THREAD_SHIFT = 20;
 const SITE_TAG_MASK = (1 << SITE_THREAD_SHIFT) - 1;
@@ -36,18 +38,38 @@ export class SiteLog {
   /** Thread id of this handle, when threads share the heap. */
   readonly threadId: number | undefined;
 
-  constructor(traced: number, threadId: number | undefined) {
+  /** Frames a site keeps that are not pymalloc's own (HeapOptions.traceAllocations). */
+  private readonly frames: number;
+
+  constructor(traced: number, threadId: number | undefined, frames = 0) {
     this.threadId = threadId;
+    this.frames = frames;
     this.traceTag = traced !== 0 ? 1 + Math.floor(Math.random() * (SITE_TAG_MASK - 1)) : 0;
     this.siteWord = ((((threadId ?? 0) + 1) << SITE_THREAD_SHIFT) | this.traceTag) >>> 0;
+  }
+
+  /**
+   * A captured stack with its first `frames` frames that are not pymalloc's own (the capture
+   * allows for the most own frames a caller can have, OWN_TRACE_FRAMES: a JS caller's has room
+   * for more of its own than it asked for).
+   */
+  private keep(stack: string | undefined): string | undefined {
+    if (stack === undefined || this.frames === 0) return stack;
+    const lines = stack.split("\n");
+    const out = [lines[0]];
+    for (let i = 1, n = 0; i < lines.length && n < this.frames; i++) {
+      out.push(lines[i]);
+      if (!isOwnFrame(lines[i].trim())) n++;
+    }
+    return out.join("\n");
   }
 
   /** The sites of block `serial`, from its header's site words `a` (allocation) and `f` (free). */
   sitesOf(serial: number, a: number, f: number): BlockSites {
     const mine = (w: number): boolean => this.traceTag !== 0 && (w & SITE_TAG_MASK) === this.traceTag;
     const sites: BlockSites = {
-      allocatedAt: mine(a) ? this.allocSites.get(serial)?.stack : undefined,
-      freedAt: mine(f) ? this.freeSites.get(serial)?.stack : undefined,
+      allocatedAt: mine(a) ? this.keep(this.allocSites.get(serial)?.stack) : undefined,
+      freedAt: mine(f) ? this.keep(this.freeSites.get(serial)?.stack) : undefined,
     };
     if (this.threadId !== undefined) {
       if (a >>> SITE_THREAD_SHIFT !== 0) sites.allocatedInThread = (a >>> SITE_THREAD_SHIFT) - 1;

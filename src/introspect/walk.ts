@@ -44,7 +44,7 @@ export function forEachChunk(heap: Heap, fn: (c: ChunkInfo) => void): void {
   while (c < top) {
     const sw = u32[(c + 4) >>> 2];
     const size = (sw & ~Flag.MASK) >>> 0;
-    if (size === 0 || c + size > top) throw new HeapCorruptionError(c, `chunk size ${size} runs past the top ${top}`);
+    if (size === 0 || c + size > top) throw new HeapCorruptionError(c + Chunk.SIZE, `chunk size ${size} runs past the top ${top} (a write over the chunk's header?)`, "Chunk.SIZE");
     const poolMap = raw.isMapChunk(c, sw);
     const usedSlot = poolMap ? -1 : raw.usedChunkSlot(c, sw);
     const internal = poolMap || usedSlot >= 0;

@@ -519,8 +519,13 @@ export class RawAllocator {
     const c = p - Chunk.HEADER;
     const sw = u32[(c + 4) >>> 2];
     const size = (sw & ~Flag.MASK) >>> 0;
-    if ((sw & Flag.TAG) === 0 || size < Chunk.MIN || c + size > top)
+    if ((sw & Flag.TAG) === 0 || size < Chunk.MIN || c + size > top) {
+      // A chunk does start here by the chain of chunks (a walk: an error path): its header was
+      // written over (a write past the end of the block before it), not a stray pointer.
+      if (this.isChunkStart(c))
+        throw new HeapCorruptionError(c + Chunk.SIZE, `${op}(${hex(p)}): the header of this block holds ${hex(sw)}, no block's (a write past the end of the block before it?)`, "Chunk.SIZE");
       throw new InvalidPointerError(op, p, "not-a-block", "no block header here: a pointer into the middle of a block, or never allocated");
+    }
     if ((sw & Flag.FREE) !== 0) throw new InvalidPointerError(op, p, "double-free", "this block is already free (double free or use after free)");
     if ((sw & Flag.ARENA) !== 0) throw new InvalidPointerError(op, p, "internal", "this is an arena (or the pool map, or usedpools) of the object allocator, not a user block");
     // Where its size ends, a chunk in use or the top: else no block starts at p (a garbage
