@@ -2,6 +2,7 @@
 // injection (heap.failAllocations).
 import { describe, expect, it } from "vitest";
 import { attachHeap, constants, createHeap, HeapCorruptionError, InvalidPointerError, PymallocError, type Heap } from "../src/index.js";
+import { thrownBy } from "./helpers.js";
 
 const { H, Pool, Chunk } = constants;
 
@@ -336,21 +337,11 @@ describe("fault injection: heap.failAllocations", () => {
       const a = h.mem.malloc(1000);
       const b = h.mem.malloc(1000);
       h.u32[(b - 4) >>> 2] = 0x41414141; // "AAAA" past a's end, over b's size word
-      let e: unknown;
-      try {
-        h.mem.free(b);
-      } catch (x) {
-        e = x;
-      }
+      const e = thrownBy(() => h.mem.free(b));
       expect(e).toBeInstanceOf(HeapCorruptionError);
       expect((e as HeapCorruptionError).field).toBe("Chunk.SIZE");
       expect((e as Error).message).toMatch(/header of this block holds 0x41414141/);
-      let c: unknown;
-      try {
-        h.check();
-      } catch (x) {
-        c = x;
-      }
+      const c = thrownBy(() => h.check());
       expect(c).toBeInstanceOf(HeapCorruptionError);
       expect((c as HeapCorruptionError).field).toBe("Chunk.SIZE");
       // A pointer into the middle of a block is still an invalid pointer, not damage.

@@ -63,6 +63,16 @@ export class BlockModel {
 }
 
 /** The report thrown by fn, failing the test when fn does not throw one. */
+/** What fn() throws (undefined when it returns): for asserting on an error's type and fields. */
+export function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
 export function caught(fn: () => unknown): MemoryCorruptionError {
   try {
     fn();

@@ -9,6 +9,7 @@ import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { attachHeap, createHeap, HeapCorruptionError, InvalidPointerError, PymallocError, heapSvg, type Heap } from "../dist/index.js";
 import { H, Pool, Slot, SlotState, Used } from "../src/constants.js";
+import { thrownBy } from "./helpers.js";
 
 const headerBytes = (h: Heap): number => h.u32[(h.heapBase >>> 2) + H.HEADER_BYTES];
 const slotAt = (h: Heap, k: number): number => h.heapBase + h.u32[(h.heapBase >>> 2) + H.THREAD_SLOTS] + k * Slot.BYTES;
@@ -91,13 +92,7 @@ describe("lazy usedpools (thread slots)", () => {
     const held: number[] = [];
     for (const n of [4096, 512, 16]) for (let p = h.raw.malloc(n); p !== 0; p = h.raw.malloc(n)) held.push(p);
     expect(h.raw.malloc(16)).toBe(0);
-    const err = (() => {
-      try {
-        attachHeap(h.memory.source);
-      } catch (e) {
-        return e;
-      }
-    })();
+    const err = thrownBy(() => attachHeap(h.memory.source));
     expect(err).toBeInstanceOf(PymallocError);
     expect((err as Error).message).toMatch(/out of memory: thread slot 1 .* needs 528 bytes/);
     expect(h.u32[(slotAt(h, 1) + Slot.STATE) >>> 2]).toBe(SlotState.FREE);
