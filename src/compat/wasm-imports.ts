@@ -10,6 +10,7 @@
  */
 
 import { WASM_TRACE_FRAMES } from "../constants.js";
+import type { DebugState } from "../debug/hooks.js";
 import type { Heap } from "../heap/heap.js";
 import { isAlignment, type Family } from "../heap/families.js";
 import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "./wasm-fastpath-bytes.js";
@@ -57,22 +58,23 @@ function current(heap: Heap, fam: Family): Family {
 export function trampolines(fam: () => Family, heap: () => Heap): AllocatorFunctions {
   // In the debug modes a stack capture allows for the frames between C and the hooks (this
   // trampoline, a linked module's malloc): fromWasm, set around the call (left set if the call
-  // throws: the next capture then only keeps what it was asked for, from a longer stack).
-  const wasm = (): void => {
+  // throws: the next capture then only keeps what it was asked for, from a longer stack). The
+  // heap's debug state is looked up once a call (heap() may find its heap at the first call).
+  const enter = (): DebugState | undefined => {
     const d = heap().debug;
     if (d !== undefined) d.fromWasm = WASM_TRACE_FRAMES;
+    return d;
   };
-  const done = <T>(r: T): T => {
-    const d = heap().debug;
+  const leave = <T>(d: DebugState | undefined, r: T): T => {
     if (d !== undefined) d.fromWasm = 0;
     return r;
   };
   return {
-    malloc: (n) => (wasm(), done(fam().malloc(n >>> 0))),
-    free: (p) => (wasm(), done(fam().free(p >>> 0))),
-    calloc: (a, b) => (wasm(), done(fam().calloc(a >>> 0, b >>> 0))),
-    realloc: (p, n) => (wasm(), done(fam().realloc(p >>> 0, n >>> 0))),
-    aligned_alloc: (a, n) => (wasm(), done(alignedOrNull(fam(), a >>> 0, n >>> 0))),
+    malloc: (n) => leave(enter(), fam().malloc(n >>> 0)),
+    free: (p) => leave(enter(), fam().free(p >>> 0)),
+    calloc: (a, b) => leave(enter(), fam().calloc(a >>> 0, b >>> 0)),
+    realloc: (p, n) => leave(enter(), fam().realloc(p >>> 0, n >>> 0)),
+    aligned_alloc: (a, n) => leave(enter(), alignedOrNull(fam(), a >>> 0, n >>> 0)),
     malloc_usable_size: (p) => (p === 0 ? 0 : usable(heap(), p >>> 0)),
   };
 }

@@ -30,9 +30,7 @@ import { SiteLog, type BlockSites } from "./sites.js";
 export type OnError = "throw" | "warn" | ((report: CorruptionReport) => void);
 
 export interface DebugOptions {
-  /** Capture a JS stack at every allocation and free (default true). */
-  traceAllocations: boolean;
-  /** Frames each capture keeps below pymalloc's own (0 when traceAllocations is false). */
+  /** Frames a JS stack captured at every allocation and free keeps below pymalloc's own (HeapOptions.traceAllocations; 0: no capture). */
   traceFrames: number;
   /** What to do with a report: throw MemoryCorruptionError (default), console.warn it, or call this. */
   onError: OnError;
@@ -201,8 +199,8 @@ export class DebugState {
     this.belowM = belowOf.m ?? belowOf.r;
     this.belowO = belowOf.o ?? belowOf.r;
     this.threadId = threadId;
-    this.traced = opts.traceAllocations ? opts.traceFrames + OWN_TRACE_FRAMES : 0;
-    this.sites = new SiteLog(this.traced, threadId, opts.traceFrames);
+    this.traced = opts.traceFrames !== 0 ? opts.traceFrames + OWN_TRACE_FRAMES : 0;
+    this.sites = new SiteLog(opts.traceFrames, threadId);
     this.siteWord = this.sites.siteWord;
     this.allocSites = this.sites.allocSites;
     this.freeSites = this.sites.freeSites;

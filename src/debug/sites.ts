@@ -41,10 +41,10 @@ export class SiteLog {
   /** Frames a site keeps that are not pymalloc's own (HeapOptions.traceAllocations). */
   private readonly frames: number;
 
-  constructor(traced: number, threadId: number | undefined, frames = 0) {
+  constructor(frames: number, threadId: number | undefined) {
     this.threadId = threadId;
     this.frames = frames;
-    this.traceTag = traced !== 0 ? 1 + Math.floor(Math.random() * (SITE_TAG_MASK - 1)) : 0;
+    this.traceTag = frames !== 0 ? 1 + Math.floor(Math.random() * (SITE_TAG_MASK - 1)) : 0;
     this.siteWord = ((((threadId ?? 0) + 1) << SITE_THREAD_SHIFT) | this.traceTag) >>> 0;
   }
 

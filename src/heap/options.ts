@@ -141,7 +141,6 @@ export function debugOptions(o: HeapOptions | AttachOptions): DebugOptions {
   const frames = t === true ? DEFAULT_TRACE_FRAMES : t === false ? 0 : t;
   const h = o as HeapOptions;
   return {
-    traceAllocations: frames !== 0,
     traceFrames: frames,
     onError: on,
     quarantineBlocks: byteOption(h.quarantineBlocks, "quarantineBlocks", DEFAULT_QUARANTINE_BLOCKS),

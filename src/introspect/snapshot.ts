@@ -210,7 +210,7 @@ export function takeSnapshot(heap: Heap): HeapSnapshot {
   let sites: SiteSource = "none";
   const d = heap.debug;
   if (d !== undefined) {
-    const traced = d.opts.traceAllocations;
+    const traced = d.opts.traceFrames !== 0;
     if (traced) {
       bySite = new Map();
       sites = "traced";
