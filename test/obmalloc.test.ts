@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { attachHeap, createHeap, InvalidPointerError, constants as C } from "../src/index.js";
+import { thrownBy } from "./helpers.js";
 
 describe("object allocator (obmalloc)", () => {
   for (const alignment of [16, 8] as const) {
@@ -218,6 +219,26 @@ describe("object allocator (obmalloc)", () => {
     expect((err as InvalidPointerError).address).toBe(bad(p));
     expect(Buffer.compare(h.u8.slice(0, h.stats().footprint), before)).toBe(0);
     h.check();
+  });
+
+  it.each([16, 24, 48])("free of a pointer a whole number of %i-byte blocks before a pool's first block (in its header) throws and changes nothing", (size) => {
+    // free() tests a block's number (offset / size) for a whole number >= 0 in one compare: here
+    // the number is a negative whole number (-1, -2, -3...), which only the sign tells apart.
+    for (const subPools of [true, false]) {
+      const h = createHeap({ subPools });
+      const p = h.obj.malloc(size); // the first block of its class's first pool or sub-pool
+      expect(h.objectAllocator.isOurs(p)).toBe(true);
+      const before = h.u8.slice(0, h.stats().footprint);
+      for (let k = 1; k * size <= 48; k++) {
+        const err = thrownBy(() => h.obj.free(p - k * size));
+        expect(err).toBeInstanceOf(InvalidPointerError);
+        expect((err as InvalidPointerError).reason).toBe("internal");
+      }
+      expect(Buffer.compare(h.u8.slice(0, h.stats().footprint), before)).toBe(0);
+      h.check();
+      h.obj.free(p);
+      expect(h.stats().blocksInUse).toBe(0);
+    }
   });
 
   it("catches an immediate double free and a realloc of the block just freed", () => {

@@ -198,12 +198,13 @@ export class ObjectAllocator extends RemoteAllocator {
       // usedpools, say through NULL, must not have the two writes below land anywhere), or the
       // sentinel, whose SZIDX word is the next class's PREV link, an address, never a class:
       // one test for both, mallocFresh tells them apart.
-      if (u32[(pool + Pool.SZIDX) >>> 2] === idx) {
+      const w = pool >>> 2; // the header's words at w + (Pool.X >>> 2), as in extendPool
+      if (u32[w + (Pool.SZIDX >>> 2)] === idx) {
         // Pop the pool's first free block (a call here cost 14 more instructions a malloc+free).
         // The FREEBLOCK word's index is computed once: each repeated index costs bytecode.
-        const fw = (pool + Pool.FREEBLOCK) >>> 2;
+        const fw = w + (Pool.FREEBLOCK >>> 2);
         const bp = u32[fw];
-        u32[pool >>> 2]++;
+        u32[w]++;
         const nb = u32[bp >>> 2];
         u32[fw] = nb;
         // The popped link nb, read from a free block (where a stale pointer may have written),
@@ -216,15 +217,15 @@ export class ObjectAllocator extends RemoteAllocator {
         // aligned: x's low three bits land in bits 29-31). Whether x is on a block boundary
         // costs a division: hardened: true checks it (HardenedMixin); the AssemblyScript fast
         // path (wasm/obmalloc) checks it too. brokenLink() undoes the two writes above and
-        // throws HeapCorruptionError naming bp. Mind this function's bytecode size (219 bytes;
-        // extendPool's 106 inlined into it): V8 inlines malloc into its caller only while
+        // throws HeapCorruptionError naming bp. Mind this function's bytecode size (210 bytes;
+        // extendPool's 97 inlined into it): V8 inlines malloc into its caller only while
         // malloc with what it inlines fits the caller's remaining budget (docs/performance.md,
         // heap damage checks). The usedpools head test above cost 18 bytes and json 238 -> 260
         // instructions an event (free left the replay loop) until the two link checks became
         // this one (226 -> 219 bytes; json 241, compileall 312). A count check on each carve
         // (extendPool, +48 bytes) cost json 8-11 instructions an event the same way.
         const x = (nb | 0) === 0 ? bp : nb;
-        if (((x - pool - Pool.OVERHEAD) | (x << 29)) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) this.brokenLink(pool, bp);
+        if (((x - pool - Pool.OVERHEAD) | (x << 29)) >>> 0 >= u32[w + (Pool.NEXTOFFSET >>> 2)] - Pool.OVERHEAD) this.brokenLink(pool, bp);
         if ((nb | 0) === 0) this.extendPool(pool);
         return bp;
       }
@@ -282,11 +283,12 @@ export class ObjectAllocator extends RemoteAllocator {
    */
   protected extendPool(pool: number): void {
     const u32 = this.u32;
-    const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
-    if (no <= u32[(pool + Pool.MAXNEXTOFFSET) >>> 2]) {
+    const w = pool >>> 2; // the header's words at w + (Pool.X >>> 2): less bytecode (variants.ts's free says why)
+    const no = u32[w + (Pool.NEXTOFFSET >>> 2)];
+    if (no <= u32[w + (Pool.MAXNEXTOFFSET >>> 2)]) {
       const b = pool + no;
-      u32[(pool + Pool.FREEBLOCK) >>> 2] = b;
-      u32[(pool + Pool.NEXTOFFSET) >>> 2] = no + u32[(pool + Pool.SIZE) >>> 2];
+      u32[w + (Pool.FREEBLOCK >>> 2)] = b;
+      u32[w + (Pool.NEXTOFFSET >>> 2)] = no + u32[w + (Pool.SIZE >>> 2)];
       u32[b >>> 2] = 0;
       return;
     }

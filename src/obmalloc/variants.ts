@@ -94,27 +94,30 @@ function subPooled<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
         return;
       }
       const u32 = this.u32;
+      // The header's words are read at `w + (Pool.X >>> 2)` (w = pool >>> 2, one shift) rather
+      // than `(pool + Pool.X) >>> 2`: three bytes of bytecode less a word, and this function's
+      // bytecode counts against the budget V8 inlines within (docs/performance.md, "The inlining
+      // budget").
       let pool = p - (p & this.poolMask);
-      let end = pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0);
-      if (p >= end) {
-        // Past the carved blocks of the slot's header pool: a block of a later sub-pool?
-        // (The one sub-pool size, not the shift the word holds: a damaged word never leads out
-        // of the slot.)
-        if ((u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== 0) {
-          pool = p - (p & ((1 << SubPool.SHIFT) - 1));
-          end = pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0);
-        }
+      let w = pool >>> 2;
+      let end = pool + (u32[w + (Pool.NEXTOFFSET >>> 2)] | 0);
+      // Past the carved blocks of the slot's header pool: a block of a later sub-pool? (The one
+      // sub-pool size, not the shift the word holds: a damaged word never leads out of the slot.)
+      if (p >= end && (u32[w + (Pool.SUB >>> 2)] & SubPool.SHIFT_MASK) !== 0) {
+        pool = p - (p & ((1 << SubPool.SHIFT) - 1));
+        w = pool >>> 2;
+        end = pool + (u32[w + (Pool.NEXTOFFSET >>> 2)] | 0);
       }
-      // Counts, sizes and offsets read `| 0` (int32, as ObjectAllocator.free says why).
-      const cnt = u32[pool >>> 2] | 0;
-      const off = p - pool - Pool.OVERHEAD;
-      const nth = off / (u32[(pool + Pool.SIZE) >>> 2] | 0);
-      const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
-      if (cnt === 0 || off < 0 || p >= end || (nth | 0) !== nth || fb === p || (u32[(pool + Pool.OWNER) >>> 2] | 0) !== this.owner)
-        return this.freeSlow(p, pool);
+      // Counts, sizes and offsets read `| 0` (int32, as ObjectAllocator.free says why). The
+      // block's number nth must be a whole number >= 0: `nth >>> 0 !== nth` is true for a
+      // fraction, a negative (p in the header) and NaN, the one test for all three.
+      const cnt = u32[w] | 0;
+      const nth = (p - pool - Pool.OVERHEAD) / (u32[w + (Pool.SIZE >>> 2)] | 0);
+      const fb = u32[w + (Pool.FREEBLOCK >>> 2)];
+      if (cnt === 0 || p >= end || nth >>> 0 !== nth || fb === p || (u32[w + (Pool.OWNER >>> 2)] | 0) !== this.owner) return this.freeSlow(p, pool);
       u32[p >>> 2] = fb;
-      u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
-      u32[pool >>> 2] = cnt - 1;
+      u32[w + (Pool.FREEBLOCK >>> 2)] = p;
+      u32[w] = cnt - 1;
       if (fb === 0) this.linkFreed(pool);
       if (cnt === 1) this.poolEmptied(pool);
     }
