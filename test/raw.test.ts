@@ -131,3 +131,43 @@ describe("raw allocator (TLSF)", () => {
     h.obj.free(p);
   });
 });
+
+describe("a heap past 2 GiB (addresses and chunk sizes over 2^31)", () => {
+  it.each(["pymalloc", "malloc"] as const)("%s: blocks above 2 GiB and a free chunk over 2 GiB are handled like any other", (allocator) => {
+    const heap = createHeap({ allocator });
+    // 2,100 raw chunks of 1 MiB take the heap past 2 GiB; small blocks (pools, or raw chunks in
+    // malloc mode) land above it.
+    const big: number[] = [];
+    for (let i = 0; i < 2100; i++) {
+      const p = heap.raw.malloc(1 << 20);
+      expect(p).not.toBe(0);
+      heap.u8[p] = i & 255;
+      big.push(p);
+    }
+    const small: number[] = [];
+    for (let i = 0; i < 5000; i++) {
+      const n = 8 + ((i * 37) % 500);
+      const p = heap.obj.malloc(n);
+      expect(p).toBeGreaterThan(2 ** 31);
+      heap.u8.fill(i & 255, p, p + n);
+      small.push(p, n);
+    }
+    heap.check();
+    // Freed in order, the raw chunks merge into one free chunk of over 2 GiB; the chunk after it
+    // is then freed with a footer (the size of the free chunk before it) over 2^31.
+    for (const p of big) heap.raw.free(p);
+    expect(heap.stats().raw.largestFree).toBeGreaterThan(2 ** 31);
+    heap.check();
+    for (let i = 0; i < small.length; i += 2) {
+      const p = small[i];
+      const n = small[i + 1];
+      const v = (i / 2) & 255;
+      expect(heap.u8[p] === v && heap.u8[p + n - 1] === v).toBe(true);
+      const q = heap.obj.realloc(p, n + 600); // over 512 bytes: a raw chunk (in the free space below 2 GiB)
+      expect(heap.u8[q + n - 1]).toBe(v);
+      heap.obj.free(q);
+    }
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
+  });
+});

@@ -496,7 +496,7 @@ export class RawAllocator {
   /** Chunk c's first word, the footer of the free chunk before it, leads to a free chunk of that size. */
   private prevFreeOk(c: number): boolean {
     const ps = this.u32[c >>> 2];
-    return (ps & 15) === 0 && ps >= Chunk.MIN && ps <= c - this.start && this.u32[(c - ps + 4) >>> 2] === (ps | Flag.FREE | Flag.TAG);
+    return (ps & 15) === 0 && ps >= Chunk.MIN && ps <= c - this.start && this.u32[(c - ps + 4) >>> 2] === ((ps | Flag.FREE | Flag.TAG) >>> 0);
   }
 
   /** Usable bytes of p when it is a live user block, else 0. */
