@@ -23,7 +23,7 @@
 // stats().peakFootprint; dlmalloc: its sbrk's high water; @thi.ng/malloc: its top, sampled; JS
 // objects: growth of the JS heap and array buffers, sampled after every 64th tree and every
 // 16,384 map steps: a lower bound). An allocator over the time budget is timed over the work it reached (marked *).
-// Results: bench/results/app.json.
+// Results: bench/results/app.json (full timed runs only).
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -514,7 +514,10 @@ if (values.child) {
     }
     if (base) console.log("  time relative to pymalloc: " + rows.filter((r) => r.workload === w).map((r) => `${r.key} ${(r.nsPerUnit / base.nsPerUnit).toFixed(2)}x`).join(", "));
   }
-  if (!values["no-write"]) {
+  // Only a full timed run replaces the committed results (an --only or --instructions run
+  // would overwrite the table's source with a part of it).
+  if (values.only || values.instructions) console.log("\nbench/results/app.json not written (a partial run: --only or --instructions)");
+  else if (!values["no-write"]) {
     mkdirSync(join(HERE, "results"), { recursive: true });
     writeFileSync(join(HERE, "results", "app.json"), JSON.stringify({ date: new Date().toISOString(), node: process.version, depth, ops, runs, rows }, null, 2) + "\n");
     console.log("\nwrote bench/results/app.json");
