@@ -11,15 +11,17 @@ import {
   fromExports,
   fromFunctions,
   fromMemPool,
+  HeapCorruptionError,
   instantiateWithHeap,
   InvalidPointerError,
+  PymallocError,
   MemoryCorruptionError,
   type AdapterOptions,
   type Family,
   type Heap,
   type ForeignHeap,
 } from "../src/index.js";
-import { caught, xorshift } from "./helpers.js";
+import { caught, thrownBy, xorshift } from "./helpers.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const DLMALLOC = new WebAssembly.Module(readFileSync(join(ROOT, "wasm/dlmalloc/dlmalloc.wasm")));
@@ -356,5 +358,69 @@ describe("pymalloc as the allocator of a C program compiled to WebAssembly", () 
     await expect(instantiateWithHeap(DLMALLOC, { heapBase: undefined })).rejects.toThrow(/carries its own malloc/);
     const noBase = new WebAssembly.Module(readFileSync(join(ROOT, "wasm/program/program.wasm")));
     await expect(instantiateWithHeap(noBase, { heapBase: 1 << 16 })).resolves.toMatchObject({ heap: { heapBase: 1 << 16 } });
+  });
+});
+
+describe("a foreign allocator that returns what it should not", () => {
+  const memory = () => new WebAssembly.Memory({ initial: 4, maximum: 100 }); // 262,144 bytes
+  const bumper = () => {
+    let nx = 1024;
+    return (n: number) => {
+      const p = nx;
+      nx += Math.max(64, (n + 15) & ~15);
+      return p;
+    };
+  };
+
+  it("an address for pymalloc's own live-block table outside the memory: a PymallocError at creation, not a search that never ends", () => {
+    for (const bad of [-16, 10 * 65536]) {
+      let calls = 0;
+      const err = thrownBy(() => fromFunctions({ memory: memory(), malloc: () => (++calls === 1 ? 1024 : bad), free: () => {} }));
+      expect(err).toBeInstanceOf(PymallocError);
+      expect((err as Error).message).toMatch(/live-block table.*past the end of its memory/);
+    }
+  });
+
+  it("a block outside the memory, a misaligned aligned_alloc, a usable size past the memory: PymallocError naming the address, nothing handed on", () => {
+    const bump = bumper();
+    let mode = "good";
+    const h = fromFunctions({
+      memory: memory(),
+      free: () => {},
+      malloc: (n) => (mode === "good" ? bump(n) : mode === "neg" ? -16 : mode === "past" ? 655360 : 262136),
+      realloc: () => -8,
+      memalign: () => 1032,
+    });
+    for (const m of ["neg", "past", "end"]) {
+      mode = m;
+      const err = thrownBy(() => h.mem.malloc(16));
+      expect(err).toBeInstanceOf(PymallocError);
+      expect((err as Error).message).toMatch(/returned 0x[0-9a-f]+ for \d+ bytes: past the end of its memory/);
+    }
+    mode = "good";
+    const p = h.mem.malloc(16);
+    expect(thrownBy(() => h.mem.realloc(p, 32))).toBeInstanceOf(PymallocError);
+    expect((thrownBy(() => h.mem.alignedAlloc(64, 16)) as Error).message).toMatch(/aligned_alloc\(64, \d+\) returned 0x00000408, not a multiple of 64/);
+    // A usable size past the memory (a signed -5): refused where it is read, never used to fill
+    // or scan 4 GiB (the debug modes' checks of a block's slack)
+    for (const allocator of ["malloc", "debug"] as const) {
+      const lying = fromFunctions({ memory: memory(), free: () => {}, malloc: bumper(), usableSize: () => -5 }, { allocator, traceAllocations: false });
+      const err = thrownBy(() => lying.usableSize(lying.mem.malloc(16)));
+      expect(err).toBeInstanceOf(PymallocError);
+      expect((err as Error).message).toMatch(/usableSize\(0x[0-9a-f]+\) returned 4294967291/);
+    }
+  });
+
+  it("a live-block table overwritten so that no slot is empty: HeapCorruptionError, not a search that never ends", () => {
+    const mem = memory();
+    const h = fromFunctions({ memory: mem, malloc: bumper(), free: () => {} });
+    const p = h.mem.malloc(16);
+    // The table is the allocator's second block (1024 + 64 bytes in): fill every slot's key.
+    const u32 = new Uint32Array(mem.buffer);
+    const t = (1024 + 64) >>> 2;
+    for (let i = 0; i < 256; i++) u32[t + 2 * i] = 0xdead0000 + 16 * i;
+    const err = thrownBy(() => h.mem.free(p + 8));
+    expect(err).toBeInstanceOf(HeapCorruptionError);
+    expect((err as HeapCorruptionError).field).toBe("LiveCtl.TABLE");
   });
 });

@@ -105,3 +105,32 @@ describe("heaps on every memory kind", () => {
     expect(heap.obj.malloc(64)).not.toBe(0);
   });
 });
+
+describe("a memory of exactly 4 GiB (65,536 wasm pages)", () => {
+  it("has views of its whole length (2^32 bytes: lengths by division, `>>> 2` wrapped to 0) and holds a heap", () => {
+    const memory = new WebAssembly.Memory({ initial: 65536, maximum: 65536 });
+    const heap = createHeap({ memory });
+    expect(heap.u8.length).toBe(2 ** 32);
+    expect(heap.u32.length).toBe(2 ** 30);
+    expect(heap.f64.length).toBe(2 ** 29);
+    const p = heap.obj.malloc(100);
+    const q = heap.raw.malloc(1 << 20);
+    heap.u32[(q >>> 2) + 1000] = 7;
+    heap.check();
+    attachHeap(memory).check();
+    heap.obj.free(p);
+    heap.raw.free(q);
+    expect(heap.stats().blocksInUse).toBe(0);
+  });
+
+  it("a heap whose memory something else grows to 4 GiB keeps working", () => {
+    const memory = new WebAssembly.Memory({ initial: 16, maximum: 65536 });
+    const heap = createHeap({ memory });
+    memory.grow(65536 - 16);
+    const p = heap.obj.malloc(50);
+    expect(p).not.toBe(0);
+    expect(heap.u8.length).toBe(2 ** 32);
+    heap.check();
+    heap.obj.free(p);
+  });
+});

@@ -365,3 +365,48 @@ describe("threads: pools per thread", () => {
     expect(() => createHeap({ threads: true, maxThreads: 1.5 })).toThrow(RangeError);
   });
 });
+
+describe("threads: true, a call into the heap from a callback that runs under its lock", () => {
+  // Before, the nested call waited for the lock its own handle held, for LOCK_STUCK_MS (10 s),
+  // then blamed a dead thread (HeapCorruptionError H.LOCK); this test's time limit (5 s) fails then.
+  it("walk()'s callback: PymallocError at once, nothing changed, the heap usable afterwards", () => {
+    const h = createHeap({ threads: true });
+    const p = h.raw.malloc(1000);
+    let err: unknown;
+    h.walk(() => {
+      if (err === undefined) {
+        try {
+          h.raw.malloc(100000);
+        } catch (e) {
+          err = e;
+        }
+      }
+    });
+    expect(err).toBeInstanceOf(PymallocError);
+    expect((err as Error).message).toMatch(/lock is held by this handle already/);
+    h.check();
+    expect(h.stats().blocksInUse).toBe(1);
+    h.raw.free(p);
+    const q = h.obj.malloc(40);
+    expect(q).not.toBe(0);
+    h.obj.free(q);
+    h.check();
+  });
+
+  it("a debug onError handler that asks for stats(): PymallocError from the nested call, at once", () => {
+    const seen: unknown[] = [];
+    const h = createHeap({ threads: true, allocator: "debug", traceAllocations: false, onError: () => {
+      try {
+        h.stats();
+      } catch (e) {
+        seen.push(e);
+      }
+    } });
+    const p = h.obj.malloc(16);
+    h.obj.free(p);
+    h.obj.free(p); // a double free: reported to onError (which returns: the call then goes on)
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen[0]).toBeInstanceOf(PymallocError);
+    h.check();
+  });
+});

@@ -265,3 +265,76 @@ describe("allocating through wasmImports() after a module grew its (unshared) me
     expect(h.stats().blocksInUse).toBe(0);
   });
 });
+
+describe("two handles of one heap in one thread (attachHeap, no threads): each allocates and frees after the other grew the memory", () => {
+  // Each handle's allocator holds views of its own; the other handle's growth put pools,
+  // sub-pools, arenas and raw chunks past them. Before, that read as damage (a false
+  // HeapCorruptionError "usedpools head ... is no pool", "free sub-pool list holds ...", "top ...
+  // is no top", or InvalidPointerError on a valid block) until a view of the handle was read.
+  it.each(
+    (["growable-shared", "resizable", "wasm"] as const).flatMap((kind) => (["pymalloc", "malloc", "debug"] as const).map((allocator) => [kind, allocator] as const)),
+  )("%s memory, %s mode: random traffic through both handles, contents kept, check() clean", (kind, allocator) => {
+    const a = createHeap({ memoryKind: kind, allocator, traceAllocations: false, initialBytes: PAGE });
+    const b = attachHeap(a.memory.source);
+    const hs = [a, b];
+    let seed = 7;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const live: { p: number; n: number; fam: "raw" | "mem" | "obj"; v: number }[] = [];
+    for (let step = 0; step < 6000; step++) {
+      const h = hs[step % 3 === 0 ? 0 : rnd() < 0.5 ? 0 : 1];
+      const x = rnd();
+      if (x < 0.55 || live.length === 0) {
+        const fam = (["raw", "mem", "obj"] as const)[(rnd() * 3) | 0];
+        const n = 1 + (rnd() < 0.1 ? 513 + ((rnd() * 40000) | 0) : (rnd() * 512) | 0);
+        const p = h[fam].malloc(n);
+        expect(p).not.toBe(0);
+        const v = step & 255;
+        h.u8.fill(v, p, p + n);
+        live.push({ p, n, fam, v });
+      } else {
+        const i = (rnd() * live.length) | 0;
+        const blk = live[i];
+        expect(h.u8[blk.p] === blk.v && h.u8[blk.p + blk.n - 1] === blk.v).toBe(true);
+        if (x < 0.85) {
+          // freed without reading a view of h first: the allocator alone must follow
+          h[blk.fam].free(blk.p);
+          live.splice(i, 1);
+        } else {
+          const n = 1 + (rnd() < 0.2 ? 513 + ((rnd() * 40000) | 0) : (rnd() * 512) | 0);
+          const q = h[blk.fam].realloc(blk.p, n);
+          expect(q).not.toBe(0);
+          const keep = Math.min(n, blk.n);
+          expect(h.u8[q] === blk.v && h.u8[q + keep - 1] === blk.v).toBe(true);
+          h.u8.fill(blk.v, q, q + n);
+          live[i] = { ...blk, p: q, n };
+        }
+      }
+    }
+    expect(a.u8.length).toBeGreaterThan(4 * PAGE); // the traffic did grow the memory
+    a.check();
+    b.check();
+    for (const blk of live) b[blk.fam].free(blk.p);
+    a.check();
+    expect(a.stats().blocksInUse).toBe(0);
+  });
+
+  it.each(["pymalloc", "malloc", "debug"] as const)("%s: an unshared WebAssembly.Memory grown from JS: malloc, realloc, usableSize and free from JS work before any view is read", (allocator) => {
+    const memory = new WebAssembly.Memory({ initial: 16, maximum: 1024 });
+    const h = createHeap({ memory, allocator, traceAllocations: false });
+    const small = h.obj.malloc(40);
+    const big = h.raw.malloc(5000);
+    memory.grow(4); // every view of the heap, the allocator's own included, is detached now
+    expect(h.usableSize(small)).toBeGreaterThanOrEqual(40);
+    const q = h.obj.realloc(small, 48);
+    const r = h.raw.realloc(big, 6000);
+    const more: number[] = [];
+    for (let i = 0; i < 300; i++) more.push(h.obj.malloc(8 + (i % 60) * 8));
+    memory.grow(4);
+    for (const p of more) h.obj.free(p);
+    memory.grow(4);
+    h.obj.free(q);
+    h.raw.free(r);
+    h.check();
+    expect(h.stats().blocksInUse).toBe(0);
+  });
+});

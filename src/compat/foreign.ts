@@ -12,7 +12,7 @@
  * pads, fills, family checks, quarantine and reports as on pymalloc.
  */
 
-import { HeapCorruptionError, InvalidPointerError, NotImplementedError, hex } from "../errors.js";
+import { HeapCorruptionError, InvalidPointerError, NotImplementedError, PymallocError, hex } from "../errors.js";
 import { DebugFamily, DebugState } from "../debug/hooks.js";
 import type { DebugHost } from "../debug/host.js";
 import { leakReport, type LeakReport } from "../debug/leaks.js";
@@ -101,6 +101,7 @@ export class ForeignAllocator implements BlockAllocator {
    */
   private obtained(p: number, n: number): number {
     if (p + n > this.u8.length) this.memory.refresh();
+    if (p !== 0) this.checkReturned("malloc", p, n);
     if (p !== 0 && this.table !== null && !this.table.insert(p, this.sizeOf(p, n))) {
       this.spec.free(p);
       return 0;
@@ -115,7 +116,9 @@ export class ForeignAllocator implements BlockAllocator {
   mallocAligned(n: number, align: number, offset: number): number {
     const memalign = this.spec.memalign;
     if (memalign === undefined || offset % align !== 0 || n > Chunk.MAX_REQUEST) return 0;
-    return this.obtained(memalign(align, n === 0 ? 1 : n) >>> 0, n);
+    const p = memalign(align, n === 0 ? 1 : n) >>> 0;
+    if (p % align !== 0) throw new PymallocError(`${this.spec.name}'s aligned_alloc(${align}, ${n}) returned ${hex(p)}, not a multiple of ${align}`, p);
+    return this.obtained(p, n);
   }
 
   /**
@@ -130,8 +133,23 @@ export class ForeignAllocator implements BlockAllocator {
     return new InvalidPointerError(op, p, "not-a-block", `not a live block of ${this.spec.name} (never allocated here, or freed already)`);
   }
 
+  /**
+   * A block the foreign allocator just returned for n bytes must lie in its memory, 4-byte
+   * aligned: handed on as it is, a wrong address (a signed -16 read as 0xfffffff0, an address
+   * past the memory) would be the user's to write through. PymallocError naming it.
+   */
+  private checkReturned(op: string, p: number, n: number): void {
+    if ((p & 3) !== 0 || p + Math.max(n, 1) > this.u8.length)
+      throw new PymallocError(`${this.spec.name}'s ${op} returned ${hex(p)} for ${n} bytes: ${(p & 3) !== 0 ? "not 4-byte aligned" : `past the end of its memory (${this.u8.length} bytes)`}; no block of it was handed on`, p);
+  }
+
+  /** The foreign usableSize of block p (asked for `requested` bytes), checked: at least what was asked for, inside the memory. */
   private sizeOf(p: number, requested: number): number {
-    return this.spec.usableSize ? this.spec.usableSize(p) >>> 0 : Math.max(requested, 1);
+    if (!this.spec.usableSize) return Math.max(requested, 1);
+    const u = this.spec.usableSize(p) >>> 0;
+    if (u < requested || p + u > this.u8.length)
+      throw new PymallocError(`${this.spec.name}'s usableSize(${hex(p)}) returned ${u} for a block of ${requested} bytes: ${u < requested ? "less than was asked for" : "past the end of its memory"}`, p);
+    return u;
   }
 
   /** Usable bytes of a live block; throws InvalidPointerError when the table does not know it. */
@@ -141,7 +159,7 @@ export class ForeignAllocator implements BlockAllocator {
       if (n < 0) throw this.notABlock(op, p);
       return n;
     }
-    if (this.spec.usableSize) return this.spec.usableSize(p) >>> 0;
+    if (this.spec.usableSize) return this.sizeOf(p, 0);
     throw new NotImplementedError(`${this.spec.name} cannot tell block sizes`);
   }
 
@@ -151,6 +169,7 @@ export class ForeignAllocator implements BlockAllocator {
     if (this.spec.realloc) {
       const q = this.spec.realloc(p, n === 0 ? 1 : n) >>> 0;
       if (q + n > this.u8.length) this.memory.refresh();
+      if (q !== 0) this.checkReturned("realloc", q, n);
       if (q !== 0 && this.table !== null) this.table.move(p, q, this.sizeOf(q, n));
       return q;
     }

@@ -11,7 +11,7 @@
  * before the foreign code sees it, answer usable sizes, and walk every live block.
  */
 
-import { PymallocError } from "../errors.js";
+import { HeapCorruptionError, PymallocError, hex } from "../errors.js";
 import type { Memory } from "../memory/memory.js";
 
 /** Control block words (byte offsets). */
@@ -39,6 +39,13 @@ export interface TableMemory {
   free(p: number): void;
 }
 
+/** A block the allocator returned for the table's own use (n bytes) must lie in its memory, 4-byte aligned. */
+function own(m: TableMemory, p: number, n: number): void {
+  if (p + n > m.memory.views.u8.length) m.memory.refresh();
+  if ((p & 3) !== 0 || p + n > m.memory.views.u8.length)
+    throw new PymallocError(`the allocator returned ${hex(p)} for the live-block table's ${n} bytes: ${(p & 3) !== 0 ? "not 4-byte aligned" : `past the end of its memory (${m.memory.views.u8.length} bytes)`}`, p);
+}
+
 const hashOf = (base: number, mask: number): number => (Math.imul(base >>> 3, 0x9e3779b1) >>> 7) & mask;
 
 export class LiveTable {
@@ -55,11 +62,13 @@ export class LiveTable {
   static create(m: TableMemory): LiveTable | null {
     const ctl = m.malloc(LiveCtl.BYTES);
     if (ctl === 0) return null;
+    own(m, ctl, LiveCtl.BYTES);
     const table = m.malloc(INITIAL_CAPACITY * SLOT);
     if (table === 0) {
       m.free(ctl);
       return null;
     }
+    own(m, table, INITIAL_CAPACITY * SLOT);
     const v = m.memory.views;
     v.u8.fill(0, ctl, ctl + LiveCtl.BYTES);
     v.u8.fill(0, table, table + INITIAL_CAPACITY * SLOT);
@@ -86,11 +95,18 @@ export class LiveTable {
     const u32 = this.m.memory.views.u32;
     const t = this.word(LiveCtl.TABLE) >>> 2;
     const mask = this.word(LiveCtl.CAPACITY) - 1;
-    for (let i = hashOf(base, mask); ; i = (i + 1) & mask) {
+    // At most every slot once: a table whose words were overwritten (no EMPTY slot left, or its
+    // TABLE word moved) is reported, never probed for ever.
+    for (let i = hashOf(base, mask), left = mask + 1; left > 0; i = (i + 1) & mask, left--) {
       const k = u32[t + 2 * i];
       if (k === base) return i;
       if (k === EMPTY) return -1;
     }
+    throw this.broken();
+  }
+
+  private broken(): HeapCorruptionError {
+    return new HeapCorruptionError(this.ctl + LiveCtl.TABLE, `the live-block table at ${hex(this.word(LiveCtl.TABLE))} (capacity ${this.word(LiveCtl.CAPACITY)}) has no free slot to end a search (a write over it?)`, "LiveCtl.TABLE");
   }
 
   /** Usable bytes recorded for base, or -1 when base is not a live block. */
@@ -114,7 +130,8 @@ export class LiveTable {
     const t = this.word(LiveCtl.TABLE) >>> 2;
     const mask = this.word(LiveCtl.CAPACITY) - 1;
     let reuse = -1;
-    for (let i = hashOf(base, mask); ; i = (i + 1) & mask) {
+    for (let i = hashOf(base, mask), left = mask + 1; ; i = (i + 1) & mask, left--) {
+      if (left === 0) throw this.broken();
       const k = u32[t + 2 * i];
       if (k === base) throw new PymallocError(`the allocator returned block ${base} twice without a free between`, base);
       if (k === DELETED && reuse < 0) reuse = i;
@@ -157,6 +174,7 @@ export class LiveTable {
     const ncap = count * 2 >= cap ? cap * 2 : cap;
     const nt = this.m.malloc(ncap * SLOT);
     if (nt === 0) return false;
+    own(this.m, nt, ncap * SLOT);
     const v = this.m.memory.views; // after malloc: the memory may have grown
     v.u8.fill(0, nt, nt + ncap * SLOT);
     const old = this.word(LiveCtl.TABLE);

@@ -68,6 +68,16 @@ function kindLimit(src: MemorySource, kind: MemoryKind): number {
   }
 }
 
+/**
+ * The Memory objects over each source in this thread (one per heap handle: createHeap's, and
+ * every attachHeap of the same memory), so that one handle's growth refreshes the others' views
+ * at once: a handle's allocator reads through its own views and takes another handle's
+ * growth for nothing until they are current (no lock, no per-call check, without threads). Weak
+ * both ways: a handle dropped is collected. Other threads hold other objects for the same
+ * memory; with threads: true their allocators refresh under the heap's lock.
+ */
+const sameSource = new WeakMap<object, Set<WeakRef<Memory>>>();
+
 export class Memory {
   readonly source: MemorySource;
   readonly kind: MemoryKind;
@@ -83,6 +93,20 @@ export class Memory {
     this.maxBytes = Math.min(maxBytes, kindLimit(source, this.kind), DEFAULT_MAX_BYTES);
     this.buffer = this.currentBuffer();
     this.makeViews();
+    let set = sameSource.get(source);
+    if (set === undefined) sameSource.set(source, (set = new Set()));
+    set.add(new WeakRef(this));
+  }
+
+  /** After this memory grew: the other handles' views over the same source made current (sameSource). */
+  private refreshSiblings(): void {
+    const set = sameSource.get(this.source);
+    if (set === undefined || set.size < 2) return;
+    for (const ref of set) {
+      const m = ref.deref();
+      if (m === undefined) set.delete(ref);
+      else if (m !== this) m.refresh();
+    }
   }
 
   /** A memory of `kind` created by us. */
@@ -129,18 +153,20 @@ export class Memory {
     // Fixed-length views: a view of a length-tracking kind is no faster, and explicit lengths
     // make every layer agree on the same size until the next refresh.
     const len = buf.byteLength - (buf.byteLength & 7);
-    // Growth is rare (the memory doubles): eleven views cost nothing that matters.
+    // Growth is rare (the memory doubles): eleven views cost nothing that matters. Lengths by
+    // division, not `>>>`: a memory of 4 GiB (65,536 wasm pages) has 2^32 bytes, which `>>> 2`
+    // wraps to 0.
     this.views = {
       u8: new Uint8Array(buf, 0, len),
       i8: new Int8Array(buf, 0, len),
-      u16: new Uint16Array(buf, 0, len >>> 1),
-      i16: new Int16Array(buf, 0, len >>> 1),
-      u32: new Uint32Array(buf, 0, len >>> 2),
-      i32: new Int32Array(buf, 0, len >>> 2),
-      f32: new Float32Array(buf, 0, len >>> 2),
-      f64: new Float64Array(buf, 0, len >>> 3),
-      u64: new BigUint64Array(buf, 0, len >>> 3),
-      i64: new BigInt64Array(buf, 0, len >>> 3),
+      u16: new Uint16Array(buf, 0, len / 2),
+      i16: new Int16Array(buf, 0, len / 2),
+      u32: new Uint32Array(buf, 0, len / 4),
+      i32: new Int32Array(buf, 0, len / 4),
+      f32: new Float32Array(buf, 0, len / 4),
+      f64: new Float64Array(buf, 0, len / 8),
+      u64: new BigUint64Array(buf, 0, len / 8),
+      i64: new BigInt64Array(buf, 0, len / 8),
       dv: new DataView(buf, 0, len),
     };
   }
@@ -171,6 +197,7 @@ export class Memory {
     const target = Math.min(Math.max(need, roundUp(cur * 2, WASM_PAGE)), this.maxBytes - (this.maxBytes % WASM_PAGE));
     if (!this.tryGrowTo(target) && !(target > need && this.tryGrowTo(need))) return false;
     this.refresh();
+    this.refreshSiblings();
     return this.byteLength >= minBytes;
   }
 

@@ -209,6 +209,17 @@ export abstract class ArenaAllocator {
   // The pool map
   // -------------------------------------------------------------------------------------------
 
+  /**
+   * Views that reach the heap's top, before arena and list work: another handle on this memory
+   * (attachHeap in the same thread, without threads: no lock to refresh under) may have grown it
+   * and put arenas, pools or sub-pools past this handle's views, or something else grew an
+   * unshared WebAssembly.Memory and detached them (u32 reads undefined: the test is false). With
+   * threads the lock's enter() does it. Else a list head past the views read as damage.
+   */
+  protected follow(): void {
+    if (!(this.u32[this.wTop] + 8 <= this.u8.length)) this.memory.refresh();
+  }
+
   /** Whether p lies in the pools of one of our arenas (O(1), reads only the pool map). */
   isOurs(p: number): boolean {
     const q = p >>> this.poolShift;
@@ -415,6 +426,7 @@ export abstract class ArenaAllocator {
    * enough for V8 to inline into free(), and free() no longer fitted into the replay loop.)
    */
   protected returnPool(pool: number, spare: boolean): void {
+    this.follow();
     pool = this.leaveClass(pool, spare);
     if (pool === 0) return;
     const u32 = this.u32;

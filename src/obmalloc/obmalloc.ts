@@ -116,6 +116,9 @@ export class ObjectAllocator extends RemoteAllocator {
   }
 
   protected rawFree(p: number): void {
+    // Views of 0 bytes: an unshared WebAssembly.Memory grown by someone else detached them, and
+    // isOurs() read the pool map as empty: made current, p is looked up again.
+    if (this.u8.length === 0 && this.memory.refresh()) return this.free(p);
     if (this.rawStart) return this.rawFreeCounted(p);
     if (this.lock === undefined) return this.raw.free(p);
     const took = this.enter();
@@ -150,6 +153,7 @@ export class ObjectAllocator extends RemoteAllocator {
   }
 
   private rawRealloc(p: number, n: number): number {
+    if (this.u8.length === 0 && this.memory.refresh()) return this.realloc(p, n); // detached views (rawFree says why)
     const took = this.enter();
     try {
       if (!this.rawStart) return this.raw.realloc(p, n);
@@ -165,9 +169,14 @@ export class ObjectAllocator extends RemoteAllocator {
     }
   }
 
-  /** p lies past this thread's views: another thread grew the memory. True when they now cover it. */
+  /**
+   * p lies past this handle's views: another thread or handle grew the memory (or, for an
+   * unshared WebAssembly.Memory grown by someone else, the views were detached: length 0). True
+   * when they now cover it (the caller then tries again; a pointer they still do not cover is
+   * reported as invalid).
+   */
   private reach(p: number): boolean {
-    if (!this.threaded || p < this.u8.length) return false;
+    if (p < this.u8.length) return false;
     this.memory.refresh();
     return p < this.u8.length;
   }
@@ -261,7 +270,13 @@ export class ObjectAllocator extends RemoteAllocator {
   private mallocFresh(idx: number, n: number): number {
     // mallocIn came here for a head that is no pool of the class: the sentinel (an empty list), or damage.
     const sp = this.sentinel(idx);
-    if (this.u32[(sp + Pool.NEXT) >>> 2] !== sp) this.brokenHead(sp + Pool.NEXT, this.u32[(sp + Pool.NEXT) >>> 2]);
+    const head = this.u32[(sp + Pool.NEXT) >>> 2];
+    if (head !== sp) {
+      // A pool past this handle's views (another handle grew the memory; or the views were
+      // detached, and the head read undefined: 0 here): views made current, again.
+      if (this.reach(head >>> 0)) return this.mallocIn(n, idx);
+      this.brokenHead(sp + Pool.NEXT, head);
+    }
     // The raw start (RawStart): a class that never took a pool, while its size is rare.
     if (this.rawStart && this.rawYoung(idx, n)) {
       const p = this.rawMalloc(n);
@@ -577,6 +592,7 @@ export class ObjectAllocator extends RemoteAllocator {
 
   usableSize(p: number): number {
     if (!this.isOurs(p)) {
+      if (this.u8.length === 0 && this.memory.refresh()) return this.usableSize(p); // detached views (rawFree says why)
       this.raw.validate("usableSize", p);
       return this.raw.usable(p);
     }

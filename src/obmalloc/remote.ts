@@ -25,7 +25,10 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
 
   /** Take the heap's lock unless this allocator does not lock or holds it; true when taken. */
   protected enter(): boolean {
-    if (this.lock === undefined || this.holding) return false;
+    if (this.lock === undefined || this.holding) {
+      if (this.lock === undefined) this.follow();
+      return false;
+    }
     this.lock.acquire();
     this.holding = true;
     // Another thread may have grown the memory: views must cover everything up to the top.

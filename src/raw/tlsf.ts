@@ -95,6 +95,17 @@ export class RawAllocator {
     return this.u32[this.wTop];
   }
 
+  /**
+   * Views that reach the heap's top (and the mark past it), looked at before a pointer is called
+   * invalid or the top damaged: true when they were replaced. Something other than this heap's
+   * handles in this thread (whose growth refreshes them all: memory.ts's sameSource) grew an
+   * unshared WebAssembly.Memory and detached them (u32 then reads undefined, and the test is
+   * false). Not on the paths that succeed: no cost there.
+   */
+  private follow(): boolean {
+    return !(this.u32[this.wTop] + 8 <= this.u8.length) && this.mem.refresh();
+  }
+
   // -------------------------------------------------------------------------------------------
   // The top (H.TOP and its mark, Chunk.TOP_MAGIC)
   // -------------------------------------------------------------------------------------------
@@ -107,8 +118,10 @@ export class RawAllocator {
   private checkedTop(): number {
     const u32 = this.u32;
     const top = u32[this.wTop];
-    if (((top - this.start) & 15) !== 0 || top < this.start || top + Chunk.HEADER > this.u8.length || u32[(top + Chunk.SIZE) >>> 2] !== topMark(top))
+    if (((top - this.start) & 15) !== 0 || top < this.start || top + Chunk.HEADER > this.u8.length || u32[(top + Chunk.SIZE) >>> 2] !== topMark(top)) {
+      if (this.follow()) return this.checkedTop(); // views short of the top (follow() says why): current now
       throw new HeapCorruptionError(this.wTop << 2, `top ${hex(top)} is no top (not a chunk address in the memory, or its mark at top + ${Chunk.SIZE} is gone): a write over the header?`, "H.TOP");
+    }
     return top;
   }
 
@@ -461,7 +474,10 @@ export class RawAllocator {
    */
   validate(op: string, p: number): number {
     const live = this.liveSizeWord(p);
-    return live !== 0 ? live : this.invalidPointer(op, p);
+    if (live !== 0) return live;
+    // Not a live block by these views: perhaps they end below the top (follow() says why); made
+    // current, p is looked at again before it is called invalid.
+    return this.follow() ? this.validate(op, p) : this.invalidPointer(op, p);
   }
 
   /** The size word of p's chunk when p is a live user block, else 0 (validate() then says why). */

@@ -11,7 +11,7 @@
  * Must not: know what it protects.
  */
 
-import { HeapCorruptionError, detachedError } from "../errors.js";
+import { HeapCorruptionError, PymallocError, detachedError } from "../errors.js";
 
 const SPINS = 64;
 /** The values the lock word may hold: free, held, held with waiters. */
@@ -47,6 +47,8 @@ export class SharedLock {
   readonly mayWait: boolean;
   /** Set by close(): this handle left the heap (detachThread), and may not take the lock again. */
   private closed = false;
+  /** This handle holds the lock (acquire() to release()). */
+  private held = false;
 
   constructor(i32: Int32Array, index: number) {
     this.i32 = i32;
@@ -57,6 +59,15 @@ export class SharedLock {
   /** Take the lock, waiting at most `patienceMs` (default LOCK_STUCK_MS); throws HeapCorruptionError past it or on a word the lock never writes. */
   acquire(patienceMs = LOCK_STUCK_MS): void {
     if (this.closed) throw detachedError();
+    // This handle already holds it: a call into the heap from a callback that runs under the
+    // lock (walk()'s, a debug onError handler). Waiting would wait for ever (then report a dead
+    // thread after patienceMs): said at once instead.
+    if (this.held) throw new PymallocError("the heap's lock is held by this handle already: with threads: true, a callback that runs under it (walk()'s, a debug onError handler) may not call into the heap; make the call after it returns");
+    this.take(patienceMs);
+    this.held = true;
+  }
+
+  private take(patienceMs: number): void {
     const i32 = this.i32;
     const i = this.index;
     let c = Atomics.compareExchange(i32, i, 0, 1);
@@ -108,6 +119,7 @@ export class SharedLock {
   }
 
   release(): void {
+    this.held = false;
     if (Atomics.sub(this.i32, this.index, 1) !== 1) {
       Atomics.store(this.i32, this.index, 0);
       Atomics.notify(this.i32, this.index, 1);
