@@ -2,6 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BUNDLED_TRACE, ROOT } from "./helpers.js";
@@ -84,6 +85,31 @@ describe("pymalloc CLI", () => {
       expect(r.stderr).toMatch(/corrupt gzip data|truncated/);
       expect(r.stderr).not.toMatch(/\n\s+at /);
     }
+  });
+
+  it("a header whose max_slots the events do not bear out: exit 2 naming it (0xffffffff failed allocating 32 GB); zero events: no NaN speed", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pymalloc-"));
+    const trace = (maxSlots: number, events: number[]) => {
+      const head = Buffer.alloc(32);
+      head.write("PYMTRACE", 0, "ascii");
+      head.writeUInt32LE(1, 8);
+      head.writeBigUInt64LE(BigInt(events.length / 2), 16);
+      head.writeUInt32LE(maxSlots, 24);
+      const f = join(dir, `t${maxSlots}-${events.length}.pymtrace.gz`);
+      writeFileSync(f, gzipSync(Buffer.concat([head, Buffer.from(new Uint32Array(events).buffer)])));
+      return f;
+    };
+    const ok = [((2 << 28) | 0) >>> 0, 16, ((2 << 28) | 1) >>> 0, 24, (((3 << 30) | (2 << 28) | 0) >>> 0), 0]; // malloc slot 0, malloc slot 1, free slot 0
+    for (const bad of [0xffffffff, 1]) {
+      const r = run("stats", trace(bad, ok));
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/max_slots/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+    expect(run("stats", trace(2, ok)).status).toBe(0);
+    const r = run("replay", trace(0, []), "--runs", "1");
+    expect(r.status).toBe(0);
+    expect(r.stdout).not.toMatch(/NaN/);
   });
 
   it("--help exits 0", () => {

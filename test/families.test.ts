@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createHeap, InvalidPointerError, MemoryCorruptionError, ALLOCATOR_MODES } from "../src/index.js";
+import { thrownBy } from "./helpers.js";
 
 const modes = ["pymalloc", "malloc", "debug", "malloc_debug"] as const;
 const families = ["raw", "mem", "obj"] as const;
@@ -137,4 +138,28 @@ describe("calloc zeroing", () => {
       });
     }
   }
+});
+
+describe("realloc to a size that can never be served (2^32 bytes or more)", () => {
+  it.each(["pymalloc", "malloc", "debug"] as const)("%s: checks the pointer as any realloc does, then returns 0 and leaves a valid block as it was", (allocator) => {
+    const h = createHeap({ allocator, traceAllocations: false });
+    for (const fam of [h.raw, h.mem, h.obj]) {
+      const p = fam.malloc(40);
+      h.u8.fill(5, p, p + 40);
+      expect(fam.realloc(p, 2 ** 32)).toBe(0);
+      expect(fam.realloc(p, 2 ** 40)).toBe(0);
+      expect(h.u8[p] === 5 && h.u8[p + 39] === 5).toBe(true);
+      expect(fam.realloc(0, 2 ** 32)).toBe(0);
+      const q = fam.malloc(40);
+      fam.free(q);
+      const errFreed = thrownBy(() => fam.realloc(q, 2 ** 32)); // freed: reported, not passed over
+      expect(errFreed instanceof InvalidPointerError || errFreed instanceof MemoryCorruptionError).toBe(true);
+      const errBad = thrownBy(() => fam.realloc(p + 3, 2 ** 32));
+      expect(errBad instanceof InvalidPointerError || errBad instanceof MemoryCorruptionError).toBe(true);
+      expect(() => fam.realloc(p, -1)).toThrow(RangeError);
+      fam.free(p);
+    }
+    h.check();
+    expect(h.stats().blocksInUse).toBe(0);
+  });
 });

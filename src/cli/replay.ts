@@ -117,7 +117,8 @@ export function cmdReplay(args: string[]): number {
     if (!values.json && modes.includes("pymalloc") && modes.includes("malloc")) {
       const a = rows.find((r) => r.trace === t.name && r.allocator === "pymalloc")!;
       const b = rows.find((r) => r.trace === t.name && r.allocator === "malloc")!;
-      console.log(`  pymalloc is ${(b.nsPerEvent / a.nsPerEvent).toFixed(2)}x the speed of malloc mode`);
+      if (Number.isFinite(b.nsPerEvent / a.nsPerEvent)) console.log(`  pymalloc is ${(b.nsPerEvent / a.nsPerEvent).toFixed(2)}x the speed of malloc mode`);
+      else console.log("  no events timed: no speed to compare");
     }
   }
   if (values.json) console.log(JSON.stringify(rows, null, 2));

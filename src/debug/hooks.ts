@@ -15,7 +15,7 @@
 
 import { CLEAN_BYTE, DEAD_BYTE, Debug, FORBIDDEN_BYTE, OWN_TRACE_FRAMES } from "../constants.js";
 import { InvalidPointerError } from "../errors.js";
-import { badPointer, badSize, callocBytes, checkAlignment, type AllocatorFamily, type Family } from "../heap/families.js";
+import { badPointer, badSize, callocBytes, checkAlignment, reallocTooLarge, type AllocatorFamily, type Family } from "../heap/families.js";
 import { TypedFamily } from "../heap/typed.js";
 import { isSharedView, type Memory } from "../memory/memory.js";
 import * as fill from "../memory/fill.js";
@@ -105,7 +105,7 @@ export class DebugFamily extends TypedFamily implements Family {
     return n < 0 ? 0 : this.d.alloc(this, n, 1);
   }
   realloc(p: number, n: number): number {
-    if ((n >>> 0) !== n) return badSize(n);
+    if ((n >>> 0) !== n) return reallocTooLarge(this, p, n);
     if (p === 0) return this.d.alloc(this, n, 0);
     if ((p >>> 0) !== p) badPointer("realloc", p);
     return this.d.realloc(this, p, n);

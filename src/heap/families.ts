@@ -81,6 +81,17 @@ export function badSize(n: unknown, what = "size"): number {
   return 0;
 }
 
+/**
+ * realloc(p, n) with an n that is no uint32: a TypeError or RangeError for what is no size
+ * (badSize), else (2^32 or more: never served) the answer of realloc(p, 2^32 - 1), which checks
+ * p as any realloc does (an invalid or freed p is reported, not passed over) and then, as no
+ * block that large can be had, returns 0 (NULL) and leaves p as it was.
+ */
+export function reallocTooLarge(f: { realloc(p: number, n: number): number }, p: number, n: unknown): number {
+  badSize(n);
+  return p === 0 ? 0 : f.realloc(p, 0xffffffff);
+}
+
 /** A pointer argument that is not a uint32. */
 export function badPointer(op: string, p: unknown): never {
   if (typeof p !== "number") throw new TypeError(`${op}: pointer must be a number, got ${typeof p}`);
@@ -152,7 +163,7 @@ export class AllocatorFamily extends TypedFamily implements Family {
   }
 
   realloc(p: number, n: number): number {
-    if ((n >>> 0) !== n) return badSize(n);
+    if ((n >>> 0) !== n) return reallocTooLarge(this, p, n);
     if (p === 0) return this.a.malloc(n);
     if ((p >>> 0) !== p) badPointer("realloc", p);
     return this.a.realloc(p, n);

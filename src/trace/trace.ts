@@ -56,7 +56,15 @@ export function parseTrace(data: Uint8Array, name = "trace"): Trace {
   if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
     for (let i = 0; i < events.length; i++) events[i] = dv.getUint32(TRACE_HEADER_BYTES + i * 4, true);
   }
-  return { name, count, maxSlots, events };
+  // FORMAT.md's invariants 3 and 5: max_slots is the largest slot used + 1, slots are below
+  // 2^28. A replayer sizes its arrays by it (0xffffffff asked for 32 GB and failed as a
+  // RangeError): one over 2^28 is refused, one larger than the events need is taken as what they
+  // use (no array bigger than the trace), one smaller is refused (a slot past the arrays).
+  let used = 0;
+  for (let i = 0; i < events.length; i += 2) used = Math.max(used, (events[i] & 0x0fffffff) + 1);
+  if (maxSlots > 2 ** 28 || used > maxSlots)
+    throw new TraceFormatError(`${name}: header says max_slots ${maxSlots}, but the events use slots up to ${used - 1} (max_slots must be that + 1, and at most 2^28)`);
+  return { name, count, maxSlots: used, events };
 }
 
 export interface TraceStats {
