@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Memory, createHeap, attachHeap } from "../src/index.js";
+import { Memory, PymallocError, createHeap, attachHeap } from "../src/index.js";
 
 const MiB = 1 << 20;
 
@@ -132,5 +132,47 @@ describe("a memory of exactly 4 GiB (65,536 wasm pages)", () => {
     expect(heap.u8.length).toBe(2 ** 32);
     heap.check();
     heap.obj.free(p);
+  });
+});
+
+describe("a heap whose ArrayBuffer was transferred away (detached)", () => {
+  it.each([
+    ["fixed", "pymalloc"],
+    ["resizable", "pymalloc"],
+    ["resizable", "debug"],
+    ["fixed", "malloc"],
+  ] as const)("%s buffer, %s mode: every call says the memory is detached (a PymallocError), never damage or stats of nothing; the transferred buffer attaches", (kind, allocator) => {
+    const ab = kind === "resizable" ? new ArrayBuffer(1 << 20, { maxByteLength: 4 << 20 }) : new ArrayBuffer(1 << 20);
+    const h = createHeap({ memory: ab, allocator, traceAllocations: false });
+    const p = h.obj.malloc(10);
+    const q = h.raw.malloc(3000);
+    const moved = structuredClone(ab, { transfer: [ab] });
+    const calls: Array<() => unknown> = [
+      () => h.obj.malloc(10),
+      () => h.obj.free(p),
+      () => h.raw.free(q),
+      () => h.raw.malloc(3000),
+      () => h.usableSize(p),
+      () => h.check(),
+      () => h.stats(),
+      () => h.walk(() => {}),
+      () => h.debugMallocStats(),
+      () => attachHeap(ab),
+    ];
+    for (const call of calls) {
+      let err: unknown;
+      try {
+        call();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(PymallocError);
+      expect((err as Error).message).toMatch(/memory is detached/);
+    }
+    const there = attachHeap(moved);
+    there.obj.free(p);
+    there.raw.free(q);
+    there.check();
+    expect(there.stats().blocksInUse).toBe(0);
   });
 });

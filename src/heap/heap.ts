@@ -177,7 +177,11 @@ export class Heap extends MemoryViews {
 
   /** fn under the heap's lock when threads share it; directly otherwise. */
   private locked<T>(fn: () => T): T {
-    return this.lock === undefined ? fn() : withLock(this.lock, this.memory, fn);
+    if (this.lock !== undefined) return withLock(this.lock, this.memory, fn);
+    // Views of 0 bytes: a WebAssembly.Memory grown by someone else (made current), or a detached
+    // ArrayBuffer (refresh() throws the PymallocError that says so, not stats of nothing).
+    if (this.memory.views.u8.length === 0) this.memory.refresh();
+    return fn();
   }
 
   /** Bytes usable at p (like malloc_usable_size); throws for anything but a live block. */

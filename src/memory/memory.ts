@@ -12,6 +12,16 @@ import {
   DEFAULT_MAX_BYTES,
   WASM_PAGE,
 } from "../constants.js";
+import { PymallocError } from "../errors.js";
+
+/**
+ * An ArrayBuffer memory of 0 bytes: transferred (postMessage, structuredClone) or resized to
+ * nothing. A WebAssembly.Memory's buffer is never left so: its `buffer` is the current one.
+ */
+function detached(buf: ArrayBuffer | SharedArrayBuffer, kind: MemoryKind): PymallocError | null {
+  if (buf.byteLength !== 0 || kind === "wasm") return null;
+  return new PymallocError("the heap's memory is detached (its ArrayBuffer was transferred, to a Worker or by structuredClone, or resized to 0 bytes): this handle cannot reach it any more; attachHeap() the transferred buffer where it went");
+}
 
 export type MemoryKind = "resizable" | "growable-shared" | "wasm" | "fixed";
 export type MemorySource = ArrayBuffer | SharedArrayBuffer | WebAssembly.Memory;
@@ -92,6 +102,8 @@ export class Memory {
     this.kind = memoryKindOf(source);
     this.maxBytes = Math.min(maxBytes, kindLimit(source, this.kind), DEFAULT_MAX_BYTES);
     this.buffer = this.currentBuffer();
+    const gone = detached(this.buffer, this.kind);
+    if (gone !== null) throw gone;
     this.makeViews();
     let set = sameSource.get(source);
     if (set === undefined) sameSource.set(source, (set = new Set()));
@@ -177,7 +189,14 @@ export class Memory {
    */
   refresh(): boolean {
     const buf = this.currentBuffer();
-    if (buf === this.buffer && buf.byteLength - (buf.byteLength & 7) === this.views.u8.length) return false;
+    if (buf === this.buffer && buf.byteLength - (buf.byteLength & 7) === this.views.u8.length) {
+      // Nothing to make current: but views of 0 bytes over a detached buffer are no heap.
+      if (this.views.u8.length === 0) {
+        const gone = detached(buf, this.kind);
+        if (gone !== null) throw gone;
+      }
+      return false;
+    }
     this.buffer = buf;
     this.makeViews();
     for (const fn of this.listeners) fn(this.views);
