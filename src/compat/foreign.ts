@@ -148,7 +148,12 @@ export class ForeignAllocator implements BlockAllocator {
     if (!this.spec.usableSize) return Math.max(requested, 1);
     const u = this.spec.usableSize(p) >>> 0;
     if (u < requested || p + u > this.u8.length)
-      throw new PymallocError(`${this.spec.name}'s usableSize(${hex(p)}) returned ${u} for a block of ${requested} bytes: ${u < requested ? "less than was asked for" : "past the end of its memory"}`, p);
+      throw new PymallocError(
+        requested === 0
+          ? `${this.spec.name}'s usableSize(${hex(p)}) returned ${u}, a size past the end of its memory: no live block at this address?`
+          : `${this.spec.name}'s usableSize(${hex(p)}) returned ${u} for a block of ${requested} bytes: ${u < requested ? "less than was asked for" : "past the end of its memory"}`,
+        p,
+      );
     return u;
   }
 
