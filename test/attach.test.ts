@@ -52,3 +52,16 @@ describe("all state lives in the memory", () => {
     expect(() => attachHeap(new ArrayBuffer(65536))).toThrow(/no pymalloc heap/);
   });
 });
+
+describe("attachHeap's options are checked as createHeap's are", () => {
+  it("a TypeError or RangeError for options that are no object and a heapBase that is no byte offset", () => {
+    const h = createHeap();
+    const src = h.memory.source;
+    expect(() => attachHeap(src, null as never)).toThrow(TypeError);
+    expect(() => attachHeap(src, "nonsense" as never)).toThrow(TypeError);
+    expect(() => attachHeap(src, { heapBase: "0" as never })).toThrow(TypeError);
+    for (const heapBase of [1.5, NaN, -16, Infinity]) expect(() => attachHeap(src, { heapBase })).toThrow(RangeError);
+    attachHeap(src, {}).check();
+    attachHeap(src).check();
+  });
+});

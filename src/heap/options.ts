@@ -199,7 +199,7 @@ export function defaultMemoryKind(): MemoryKind {
   return typeof WebAssembly !== "undefined" ? "wasm" : "resizable";
 }
 
-function byteOption(v: unknown, name: string, dflt: number): number {
+export function byteOption(v: unknown, name: string, dflt: number): number {
   if (v === undefined) return dflt;
   if (typeof v !== "number") throw new TypeError(`${name} must be a number, got ${typeof v}`);
   if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${name} must be a non-negative integer, got ${v}`);
