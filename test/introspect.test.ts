@@ -86,3 +86,19 @@ describe("heap picture", () => {
     expect(html).toContain("debugMallocStats()");
   });
 });
+
+describe("the map helpers' arguments", () => {
+  it("heapSvg, heapHtml and arenaAccounting want a pymalloc heap (a TypeError naming the helper otherwise); a title is shown as text", () => {
+    for (const bad of [undefined, null, {}, 5]) {
+      expect(() => heapSvg(bad as never)).toThrow(/heapSvg: expected a heap/);
+      expect(() => heapHtml(bad as never)).toThrow(TypeError);
+      expect(() => arenaAccounting(bad as never)).toThrow(/arenaAccounting: expected a heap/);
+    }
+    const h = createHeap();
+    expect(heapSvg(h, 5 as never)).toContain(">5</text>");
+    // the legend names each colour once: raw blocks, free chunks, arenas, the allocator's own chunks, the untouched top
+    const svg = heapSvg(h);
+    expect(svg.match(/untouched top<\/text>/g)?.length).toBe(1);
+    expect(svg).toContain("allocator's own (pool map, usedpools)</text>");
+  });
+});

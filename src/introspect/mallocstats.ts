@@ -28,7 +28,14 @@ export interface ArenaAccounting {
   poolBytes: number;
 }
 
+/** The heap argument of the introspection helpers: a pymalloc Heap (a ForeignHeap has no pools or arenas), else TypeError. */
+export function requireHeap(heap: unknown, fn: string): asserts heap is Heap {
+  if (heap === null || typeof heap !== "object" || (heap as Partial<Heap>).objectAllocator === undefined)
+    throw new TypeError(`${fn}: expected a heap of createHeap() or attachHeap() (a heap over another allocator has no pools or arenas), got ${heap === null ? "null" : typeof heap === "object" ? "another object" : typeof heap}`);
+}
+
 export function arenaAccounting(heap: Heap): ArenaAccounting {
+  requireHeap(heap, "arenaAccounting");
   const a: ArenaAccounting = { arenaBytes: 0, allocatedBlocks: 0, availableBlocks: 0, unusedPools: 0, unusedPoolBytes: 0, poolHeaders: 0, quantization: 0, arenaOverhead: 0, pools: 0, poolBytes: 0 };
   const pending = pendingFrees(heap);
   forEachChunk(heap, (c) => {

@@ -9,7 +9,7 @@
 
 import { Chunk, Size, classSize, sizeClasses } from "../constants.js";
 import type { Heap } from "../heap/heap.js";
-import { arenaAccounting } from "./mallocstats.js";
+import { arenaAccounting, requireHeap } from "./mallocstats.js";
 import { heapStats } from "./stats.js";
 import { forEachChunk, forEachPool, pendingFrees } from "./walk.js";
 
@@ -31,6 +31,8 @@ export function classColour(size: number, fullness: number): string {
 const RAW_COLOURS = { used: "#4a6fa5", free: "#f2c14e", arena: "#5fa85f", "pool map": "#2e6b2e", usedpools: "#2e6b2e", top: "#e6e6e6" };
 
 export function heapSvg(heap: Heap, title = "pymalloc heap"): string {
+  requireHeap(heap, "heapSvg");
+  title = String(title);
   const o = heap.objectAllocator;
   const s = heapStats(heap);
   const acc = arenaAccounting(heap);
@@ -105,9 +107,17 @@ export function heapSvg(heap: Heap, title = "pymalloc heap"): string {
   }
   y += 44;
   let lx = 10;
-  for (const [name, colour] of Object.entries(RAW_COLOURS)) {
-    parts.push(`<rect x="${lx}" y="${y}" width="12" height="12" fill="${colour}" stroke="#999" stroke-width="0.5"/><text x="${lx + 15}" y="${y + 10}" font-size="11">${name === "used" ? "raw block" : name === "free" ? "free chunk" : name === "arena" ? "arena" : "untouched top"}</text>`);
-    lx += 130;
+  // One entry a colour: the pool map's high part and thread slots' usedpools share one.
+  const legend: Array<[string, string]> = [
+    ["raw block", RAW_COLOURS.used],
+    ["free chunk", RAW_COLOURS.free],
+    ["arena", RAW_COLOURS.arena],
+    ["allocator's own (pool map, usedpools)", RAW_COLOURS["pool map"]],
+    ["untouched top", RAW_COLOURS.top],
+  ];
+  for (const [label, colour] of legend) {
+    parts.push(`<rect x="${lx}" y="${y}" width="12" height="12" fill="${colour}" stroke="#999" stroke-width="0.5"/><text x="${lx + 15}" y="${y + 10}" font-size="11">${label}</text>`);
+    lx += 30 + label.length * 6;
   }
   parts.push(`</g>`);
   y += 30;
@@ -127,6 +137,8 @@ export function heapSvg(heap: Heap, title = "pymalloc heap"): string {
 }
 
 export function heapHtml(heap: Heap, title = "pymalloc heap"): string {
+  requireHeap(heap, "heapHtml");
+  title = String(title);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <style>body{font-family:sans-serif;margin:16px;background:#fafafa} pre{background:#fff;border:1px solid #ddd;padding:8px;font-size:12px}</style>
