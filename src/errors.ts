@@ -7,6 +7,22 @@
 
 export const hex = (n: number): string => "0x" + (n >>> 0).toString(16).padStart(8, "0");
 
+/** A value as an error message shows it: strings quoted, BigInts and NaN as written (JSON.stringify throws on a BigInt, and says null for NaN). */
+export function shown(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "bigint") return `${v}n`;
+  if (typeof v === "symbol") return v.toString();
+  if (typeof v === "function") return "a function";
+  if (v !== null && typeof v === "object") {
+    try {
+      return JSON.stringify(v);
+    } catch {
+      return "an object";
+    }
+  }
+  return String(v);
+}
+
 /** Base class of every error pymalloc throws on its own account. */
 export class PymallocError extends Error {
   /** The address the error is about (0 when none). */

@@ -163,3 +163,13 @@ describe("realloc to a size that can never be served (2^32 bytes or more)", () =
     expect(h.stats().blocksInUse).toBe(0);
   });
 });
+
+describe("option errors show the value given", () => {
+  it("a BigInt, NaN or a Symbol in allocator, memoryKind or failAllocations' family: a RangeError that shows it (JSON.stringify threw on a BigInt, and showed NaN as null)", () => {
+    expect(() => createHeap({ allocator: 1n as never })).toThrow(/unknown allocator 1n;/);
+    expect(() => createHeap({ allocator: NaN as never })).toThrow(/unknown allocator NaN;/);
+    expect(() => createHeap({ allocator: Symbol("x") as never })).toThrow(/unknown allocator Symbol\(x\);/);
+    expect(() => createHeap({ memoryKind: 1n as never })).toThrow(/unknown kind 1n;/);
+    expect(() => createHeap().failAllocations({ family: 1n as never })).toThrow(/unknown family 1n;/);
+  });
+});

@@ -10,6 +10,7 @@
  * it was, as C's does), so the heap stays consistent through any plan.
  */
 
+import { shown } from "../errors.js";
 import { checkAlignment, type Family } from "./families.js";
 import { WrappingFamily } from "./typed.js";
 
@@ -43,7 +44,7 @@ export function resolvePlan(plan: FaultPlan): { families: FaultFamilyName[]; nth
   if (plan === null || typeof plan !== "object") throw new TypeError("failAllocations: the plan must be an object (or null to stop)");
   const f = plan.family ?? "all";
   const families = f === "all" ? FAULT_FAMILIES : Array.isArray(f) ? f : [f];
-  for (const x of families) if (!FAULT_FAMILIES.includes(x)) throw new RangeError(`failAllocations: unknown family ${JSON.stringify(x)}; expected raw, mem, obj or all`);
+  for (const x of families) if (!FAULT_FAMILIES.includes(x)) throw new RangeError(`failAllocations: unknown family ${shown(x)}; expected raw, mem, obj or all`);
   const nth = positiveInt(plan.nth, "nth");
   const every = positiveInt(plan.every, "every");
   const p = plan.probability;

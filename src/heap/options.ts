@@ -24,6 +24,7 @@ import {
   MODE_IDS,
   Size,
 } from "../constants.js";
+import { shown } from "../errors.js";
 import type { MemoryKind, MemorySource } from "../memory/memory.js";
 import type { DebugOptions, OnError } from "../debug/hooks.js";
 
@@ -178,14 +179,14 @@ function envMode(): string | undefined {
 
 export function parseMode(v: unknown, where: string): AllocatorMode {
   if (typeof v === "string" && (ALLOCATOR_MODES as string[]).includes(v)) return v as AllocatorMode;
-  throw new RangeError(`${where}: unknown allocator ${JSON.stringify(v)}; expected one of ${ALLOCATOR_MODES.join(", ")}`);
+  throw new RangeError(`${where}: unknown allocator ${shown(v)}; expected one of ${ALLOCATOR_MODES.join(", ")}`);
 }
 
 const MEMORY_KINDS: MemoryKind[] = ["growable-shared", "wasm", "resizable", "fixed"];
 
 function parseKind(v: unknown): MemoryKind {
   if ((MEMORY_KINDS as unknown[]).includes(v)) return v as MemoryKind;
-  throw new RangeError(`memoryKind: unknown kind ${JSON.stringify(v)}; expected one of ${MEMORY_KINDS.join(", ")}`);
+  throw new RangeError(`memoryKind: unknown kind ${shown(v)}; expected one of ${MEMORY_KINDS.join(", ")}`);
 }
 
 /** The fastest kind this platform offers (see HeapOptions.memoryKind). */

@@ -10,6 +10,7 @@
  * under the heap's lock), never the heap's memory.
  */
 
+import { shown } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
 import { Size } from "../constants.js";
 
@@ -93,7 +94,7 @@ export class HeapSnapshot {
 
   private groups(by: SnapshotKey): Map<string, SnapshotStat> {
     if (by === "size") return this.bySize;
-    if (by !== "site") throw new RangeError(`group by "site" or "size", got ${JSON.stringify(by)}`);
+    if (by !== "site") throw new RangeError(`group by "site" or "size", got ${shown(by)}`);
     if (this.bySite === undefined)
       throw new RangeError(`this ${this.mode} heap records no allocation sites: use a debug mode with traceAllocations, or createHeap's sampleInterval (or group by "size")`);
     return this.bySite;
