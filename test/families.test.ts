@@ -172,4 +172,9 @@ describe("option errors show the value given", () => {
     expect(() => createHeap({ memoryKind: 1n as never })).toThrow(/unknown kind 1n;/);
     expect(() => createHeap().failAllocations({ family: 1n as never })).toThrow(/unknown family 1n;/);
   });
+
+  it("a memory option that is no memory (0, \"\", false, null, NaN, {}) is a TypeError, not ignored for a new memory", () => {
+    for (const memory of [0, "", false, null, NaN, {}]) expect(() => createHeap({ memory: memory as never })).toThrow(/memory must be an ArrayBuffer/);
+    expect(createHeap({ memory: undefined }).stats().memoryKind).toBe("growable-shared");
+  });
 });

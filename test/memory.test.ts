@@ -176,3 +176,25 @@ describe("a heap whose ArrayBuffer was transferred away (detached)", () => {
     expect(there.stats().blocksInUse).toBe(0);
   });
 });
+
+describe("maxBytes is the user's growth limit", () => {
+  it("a maxBytes below the default start makes the memory start there (a 256 KiB cap gave a 1 MiB heap), and the heap never passes it", () => {
+    for (const memoryKind of ["growable-shared", "wasm", "resizable"] as const) {
+      const h = createHeap({ memoryKind, maxBytes: 256 * 1024 });
+      expect(h.stats().byteLength).toBe(256 * 1024);
+      let got = 0;
+      while (h.raw.malloc(10000) !== 0) got++;
+      expect(got).toBeGreaterThan(20);
+      expect(h.stats().byteLength).toBe(256 * 1024);
+      h.check();
+    }
+    const odd = createHeap({ maxBytes: 300000 }); // whole pages, rounded down
+    expect(odd.stats().maxBytes).toBe(262144);
+  });
+
+  it("a maxBytes under one 64 KiB page, or under the initialBytes given with it, is a RangeError", () => {
+    for (const maxBytes of [0, 4096, 65535]) expect(() => createHeap({ maxBytes })).toThrow(/maxBytes must be at least 65536/);
+    expect(() => createHeap({ initialBytes: 2 << 20, maxBytes: 1 << 20 })).toThrow(/initialBytes 2097152 exceeds maxBytes 1048576/);
+    expect(createHeap({ initialBytes: 1 << 20, maxBytes: 1 << 20 }).stats().byteLength).toBe(1 << 20);
+  });
+});

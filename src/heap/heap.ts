@@ -329,7 +329,7 @@ export class Heap extends MemoryViews {
 export function createHeap(options: HeapOptions = {}): Heap {
   const o = resolveOptions(options);
   checkShifts(o.poolShift, o.arenaShift);
-  const memory = o.memory
+  const memory = o.memory !== undefined
     ? new Memory(o.memory, o.maxBytes)
     : Memory.create(o.memoryKind, o.initialBytes, o.maxBytes);
   const heapBase = Math.ceil(o.heapBase / 16) * 16;

@@ -23,6 +23,7 @@ import {
   RawStart,
   MODE_IDS,
   Size,
+  WASM_PAGE,
 } from "../constants.js";
 import { shown } from "../errors.js";
 import type { MemoryKind, MemorySource } from "../memory/memory.js";
@@ -200,6 +201,20 @@ export function defaultMemoryKind(): MemoryKind {
   return typeof WebAssembly !== "undefined" ? "wasm" : "resizable";
 }
 
+/**
+ * initialBytes and maxBytes of a memory we create: the growth limit is the user's. A maxBytes
+ * below the default start makes the memory start at maxBytes (before, it was raised to 1 MiB:
+ * a 256 KiB cap gave a 1 MiB heap); one below a WebAssembly page (64 KiB, the unit memories grow
+ * by), or below an initialBytes given with it, is a RangeError.
+ */
+function sizes(o: HeapOptions): { initialBytes: number; maxBytes: number } {
+  const maxBytes = Math.min(byteOption(o.maxBytes, "maxBytes", DEFAULT_MAX_BYTES), DEFAULT_MAX_BYTES);
+  if (o.memory === undefined && maxBytes < WASM_PAGE) throw new RangeError(`maxBytes must be at least ${WASM_PAGE} (one WebAssembly page: memories grow by pages), got ${maxBytes}`);
+  const initialBytes = byteOption(o.initialBytes, "initialBytes", Math.min(DEFAULT_INITIAL_BYTES, maxBytes));
+  if (o.memory === undefined && o.initialBytes !== undefined && initialBytes > maxBytes) throw new RangeError(`initialBytes ${initialBytes} exceeds maxBytes ${maxBytes}`);
+  return { initialBytes, maxBytes };
+}
+
 export function byteOption(v: unknown, name: string, dflt: number): number {
   if (v === undefined) return dflt;
   if (typeof v !== "number") throw new TypeError(`${name} must be a number, got ${typeof v}`);
@@ -260,8 +275,7 @@ export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
     mode,
     memory: o.memory,
     memoryKind: o.memoryKind === undefined ? defaultMemoryKind() : parseKind(o.memoryKind),
-    initialBytes: byteOption(o.initialBytes, "initialBytes", DEFAULT_INITIAL_BYTES),
-    maxBytes: Math.min(byteOption(o.maxBytes, "maxBytes", DEFAULT_MAX_BYTES), DEFAULT_MAX_BYTES),
+    ...sizes(o),
     heapBase: byteOption(o.heapBase, "heapBase", 0),
     poolShift,
     alignShift: alignOption(o.alignment),

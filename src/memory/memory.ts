@@ -123,9 +123,10 @@ export class Memory {
 
   /** A memory of `kind` created by us. */
   static create(kind: MemoryKind, initialBytes: number, maxBytes: number): Memory {
-    const init = roundUp(Math.max(initialBytes, WASM_PAGE), WASM_PAGE);
-    const max = Math.max(init, Math.min(maxBytes, DEFAULT_MAX_BYTES));
-    if (init > max) throw new RangeError(`initialBytes ${initialBytes} exceeds maxBytes ${maxBytes}`);
+    // Whole pages (memories grow by them), never past maxBytes: its pages rounded down, the start
+    // rounded up within them (options.ts's sizes() has refused a maxBytes under one page).
+    const max = Math.max(WASM_PAGE, Math.floor(Math.min(maxBytes, DEFAULT_MAX_BYTES) / WASM_PAGE) * WASM_PAGE);
+    const init = Math.min(roundUp(Math.max(initialBytes, WASM_PAGE), WASM_PAGE), max);
     let src: MemorySource;
     switch (kind) {
       case "resizable":
