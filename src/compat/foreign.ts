@@ -20,7 +20,7 @@ import { AllocatorFamily, badPointer, type BlockAllocator, type Family } from ".
 import { debugOptions, type HeapOptions } from "../heap/options.js";
 import { Memory, MemoryViews, type MemorySource } from "../memory/memory.js";
 import { Chunk, DEFAULT_MAX_BYTES } from "../constants.js";
-import { LiveCtl, LiveTable } from "./live-table.js";
+import { LiveCtl, LiveTable, blockFault } from "./live-table.js";
 import type { WalkedBlock } from "../heap/heap.js";
 
 /** A foreign allocator, as the adapters describe it. Pointers are byte offsets in `memory`. */
@@ -139,8 +139,8 @@ export class ForeignAllocator implements BlockAllocator {
    * past the memory) would be the user's to write through. PymallocError naming it.
    */
   private checkReturned(op: string, p: number, n: number): void {
-    if ((p & 3) !== 0 || p + Math.max(n, 1) > this.u8.length)
-      throw new PymallocError(`${this.spec.name}'s ${op} returned ${hex(p)} for ${n} bytes: ${(p & 3) !== 0 ? "not 4-byte aligned" : `past the end of its memory (${this.u8.length} bytes)`}; no block of it was handed on`, p);
+    const why = blockFault(p, n, this.u8.length);
+    if (why !== null) throw new PymallocError(`${this.spec.name}'s ${op} returned ${hex(p)} for ${n} bytes: ${why}; no block of it was handed on`, p);
   }
 
   /** The foreign usableSize of block p (asked for `requested` bytes), checked: at least what was asked for, inside the memory. */

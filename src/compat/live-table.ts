@@ -39,11 +39,21 @@ export interface TableMemory {
   free(p: number): void;
 }
 
+/**
+ * Why a block p of n bytes that an allocator returned cannot be used (not 4-byte aligned, or past
+ * the end of a memory of len bytes), or null when it can: for the table's own blocks here and
+ * the user's in compat/foreign.ts.
+ */
+export function blockFault(p: number, n: number, len: number): string | null {
+  if ((p & 3) !== 0) return "not 4-byte aligned";
+  return p + Math.max(n, 1) > len ? `past the end of its memory (${len} bytes)` : null;
+}
+
 /** A block the allocator returned for the table's own use (n bytes) must lie in its memory, 4-byte aligned. */
 function own(m: TableMemory, p: number, n: number): void {
   if (p + n > m.memory.views.u8.length) m.memory.refresh();
-  if ((p & 3) !== 0 || p + n > m.memory.views.u8.length)
-    throw new PymallocError(`the allocator returned ${hex(p)} for the live-block table's ${n} bytes: ${(p & 3) !== 0 ? "not 4-byte aligned" : `past the end of its memory (${m.memory.views.u8.length} bytes)`}`, p);
+  const why = blockFault(p, n, m.memory.views.u8.length);
+  if (why !== null) throw new PymallocError(`the allocator returned ${hex(p)} for the live-block table's ${n} bytes: ${why}`, p);
 }
 
 const hashOf = (base: number, mask: number): number => (Math.imul(base >>> 3, 0x9e3779b1) >>> 7) & mask;
