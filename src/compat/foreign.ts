@@ -100,7 +100,7 @@ export class ForeignAllocator implements BlockAllocator {
    * blocks are (given back, 0, when the table cannot take it).
    */
   private obtained(p: number, n: number): number {
-    if (p + n > this.u8.length) this.memory.refresh();
+    if (p + n > this.u8.length || this.u32[0] === undefined) this.memory.refresh(); // memory.ts, DETACHED
     if (p !== 0) this.checkReturned("malloc", p, n);
     if (p !== 0 && this.table !== null && !this.table.insert(p, this.sizeOf(p, n))) {
       this.spec.free(p);
@@ -173,7 +173,7 @@ export class ForeignAllocator implements BlockAllocator {
     if (n > Chunk.MAX_REQUEST) return 0;
     if (this.spec.realloc) {
       const q = this.spec.realloc(p, n === 0 ? 1 : n) >>> 0;
-      if (q + n > this.u8.length) this.memory.refresh();
+      if (q + n > this.u8.length || this.u32[0] === undefined) this.memory.refresh(); // memory.ts, DETACHED
       if (q !== 0) this.checkReturned("realloc", q, n);
       if (q !== 0 && this.table !== null) this.table.move(p, q, this.sizeOf(q, n));
       return q;
@@ -190,7 +190,7 @@ export class ForeignAllocator implements BlockAllocator {
   free(p: number): void {
     if (this.table !== null && this.table.remove(p) < 0) throw this.notABlock("free", p);
     this.spec.free(p);
-    if (this.u8.length === 0) this.memory.refresh(); // a WebAssembly free that grew the memory
+    if (this.u32[0] === undefined) this.memory.refresh(); // a WebAssembly free that grew the memory (memory.ts, DETACHED)
   }
 }
 

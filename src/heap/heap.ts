@@ -178,9 +178,9 @@ export class Heap extends MemoryViews {
   /** fn under the heap's lock when threads share it; directly otherwise. */
   private locked<T>(fn: () => T): T {
     if (this.lock !== undefined) return withLock(this.lock, this.memory, fn);
-    // Views of 0 bytes: a WebAssembly.Memory grown by someone else (made current), or a detached
-    // ArrayBuffer (refresh() throws the PymallocError that says so, not stats of nothing).
-    if (this.memory.views.u8.length === 0) this.memory.refresh();
+    // Detached views (memory.ts, DETACHED): a WebAssembly.Memory grown by someone else (made
+    // current), or a transferred ArrayBuffer (refresh() throws the PymallocError that says so).
+    if (this.memory.views.u32[0] === undefined) this.memory.refresh();
     return fn();
   }
 

@@ -41,6 +41,17 @@ export interface Views {
   dv: DataView;
 }
 
+/*
+ * DETACHED: how code tells that its views are over a detached buffer (an unshared
+ * WebAssembly.Memory grown by anything else, an ArrayBuffer transferred). By an element read,
+ * `u32[0] === undefined` (every heap has a word 0), or by the buffer's byteLength; never by a
+ * view's `length`: V8 11 (Node 20), in optimized code that has also seen views over resizable
+ * or growable buffers, reads a detached view's length as the length it had (measured: a
+ * function testing `u8.length === 0` said "not detached" after the grow while `u8.byteLength`,
+ * `u8.buffer.byteLength` and `u32[0]` all saw it: test/workers/grow-warm.mjs).
+ * Lengths of views that are known current are fine everywhere else.
+ */
+
 const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to;
 
 /**
@@ -95,6 +106,8 @@ export class Memory {
   readonly maxBytes: number;
   buffer: ArrayBuffer | SharedArrayBuffer;
   views!: Views;
+  /** The views' length in bytes (DETACHED: kept as a number, not read from a view). */
+  private len = 0;
   private listeners: Array<(v: Views) => void> = [];
 
   constructor(source: MemorySource, maxBytes: number) {
@@ -149,7 +162,7 @@ export class Memory {
   }
 
   get byteLength(): number {
-    return this.views.u8.length;
+    return this.len;
   }
 
   /** Register a callback run with the new views after every growth or refresh. */
@@ -166,6 +179,7 @@ export class Memory {
     // Fixed-length views: a view of a length-tracking kind is no faster, and explicit lengths
     // make every layer agree on the same size until the next refresh.
     const len = buf.byteLength - (buf.byteLength & 7);
+    this.len = len;
     // Growth is rare (the memory doubles): eleven views cost nothing that matters. Lengths by
     // division, not `>>>`: a memory of 4 GiB (65,536 wasm pages) has 2^32 bytes, which `>>> 2`
     // wraps to 0.
@@ -190,14 +204,13 @@ export class Memory {
    */
   refresh(): boolean {
     const buf = this.currentBuffer();
-    if (buf === this.buffer && buf.byteLength - (buf.byteLength & 7) === this.views.u8.length) {
-      // Nothing to make current: but views of 0 bytes over a detached buffer are no heap.
-      if (this.views.u8.length === 0) {
-        const gone = detached(buf, this.kind);
-        if (gone !== null) throw gone;
-      }
-      return false;
+    const len = buf.byteLength - (buf.byteLength & 7);
+    // A detached buffer (DETACHED: its own byteLength, 0) is no heap.
+    if (len === 0) {
+      const gone = detached(buf, this.kind);
+      if (gone !== null) throw gone;
     }
+    if (buf === this.buffer && len === this.len) return false;
     this.buffer = buf;
     this.makeViews();
     for (const fn of this.listeners) fn(this.views);

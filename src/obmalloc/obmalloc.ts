@@ -116,9 +116,9 @@ export class ObjectAllocator extends RemoteAllocator {
   }
 
   protected rawFree(p: number): void {
-    // Views of 0 bytes: an unshared WebAssembly.Memory grown by someone else detached them, and
-    // isOurs() read the pool map as empty: made current, p is looked up again.
-    if (this.u8.length === 0 && this.memory.refresh()) return this.free(p);
+    // Detached views (memory.ts, DETACHED): an unshared WebAssembly.Memory grown by someone else,
+    // and isOurs() read the pool map as empty: made current, p is looked up again.
+    if (this.u32[0] === undefined && this.memory.refresh()) return this.free(p);
     if (this.rawStart) return this.rawFreeCounted(p);
     if (this.lock === undefined) return this.raw.free(p);
     const took = this.enter();
@@ -153,7 +153,7 @@ export class ObjectAllocator extends RemoteAllocator {
   }
 
   private rawRealloc(p: number, n: number): number {
-    if (this.u8.length === 0 && this.memory.refresh()) return this.realloc(p, n); // detached views (rawFree says why)
+    if (this.u32[0] === undefined && this.memory.refresh()) return this.realloc(p, n); // detached views (rawFree says why)
     const took = this.enter();
     try {
       if (!this.rawStart) return this.raw.realloc(p, n);
@@ -592,7 +592,7 @@ export class ObjectAllocator extends RemoteAllocator {
 
   usableSize(p: number): number {
     if (!this.isOurs(p)) {
-      if (this.u8.length === 0 && this.memory.refresh()) return this.usableSize(p); // detached views (rawFree says why)
+      if (this.u32[0] === undefined && this.memory.refresh()) return this.usableSize(p); // detached views (rawFree says why)
       this.raw.validate("usableSize", p);
       return this.raw.usable(p);
     }
