@@ -94,6 +94,27 @@ describe("pymalloc link", () => {
     expect(bad.stderr.split("\n")[0]).toMatch(/^pymalloc: .*dlmalloc\.wasm: the module imports none of env\.malloc/);
     expect(spawnSync(process.execPath, [bin, "link", "x.wasm"], { encoding: "utf8" }).status).toBe(2);
   });
+
+  it("--wasm-merge / wasmMerge: binaryen's npm script by a relative path, a native program run as it is; one that fails, writes nothing or is missing is named in one line", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pymalloc-link-test-"));
+    const bin = join(ROOT, "dist", "cli", "main.js");
+    const client = join(ROOT, "wasm/clients/bintrees-pymalloc.wasm");
+    const run = (merge: string) => spawnSync(process.execPath, [bin, "link", client, "-o", join(dir, "bt.wasm"), "--wasm-merge", merge], { encoding: "utf8", cwd: ROOT });
+    const ok = run("node_modules/binaryen/bin/wasm-merge"); // relative to the working directory, not the linker's own
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(readFileSync(join(dir, "bt.wasm")).equals(Buffer.from(linked["bintrees-pymalloc"]))).toBe(true);
+    for (const [merge, said] of [
+      ["/bin/false", /^pymalloc: wasm-merge \(\/bin\/false\) failed: exit status 1, and said nothing$/],
+      ["/bin/true", /^pymalloc: wasm-merge \(\/bin\/true\) failed: it exited with status 0 but wrote no merged module$/],
+      [join(dir, "none"), /^pymalloc: no wasm-merge at .*none: give the path/],
+    ] as const) {
+      const r = run(merge);
+      expect(r.status, merge).toBe(1);
+      expect(r.stderr.trim(), merge).toMatch(said);
+    }
+    await expect(linkFastPath(bytes("wasm/clients/bintrees-pymalloc.wasm"), { wasmMerge: join(dir, "none") })).rejects.toThrow(/no wasm-merge at/);
+    await expect(linkFastPath(bytes("wasm/clients/bintrees-pymalloc.wasm"), { wasmMerge: 7 as never })).rejects.toThrow(TypeError);
+  });
 });
 
 describe("instantiateWithHeap() with a linked module", () => {

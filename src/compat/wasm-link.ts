@@ -100,13 +100,30 @@ function namedFastPath(source: BufferSource): Uint8Array<ArrayBuffer> {
 }
 
 export interface LinkOptions {
-  /** The wasm-merge to run (a path to binaryen's `bin/wasm-merge`); default: binaryen from npm, found from this package or the working directory. */
+  /**
+   * The wasm-merge to run: a path to binaryen's `bin/wasm-merge` from npm (a Node script, run
+   * with this Node) or to a native build (run as it is); default: binaryen from npm, found from
+   * this package or the working directory.
+   */
   wasmMerge?: string;
 }
 
-/** binaryen's wasm-merge (a Node script in the binaryen npm package). */
+/** Whether the file at path is a Node script (binaryen's npm build) rather than a program to run as it is. */
+function isNodeScript(path: string, read: (p: string) => Buffer): boolean {
+  if (/\.[cm]?js$/.test(path)) return true;
+  const head = read(path).subarray(0, 128).toString("latin1");
+  return head.startsWith("#!") && head.split("\n")[0].includes("node");
+}
+
+/** binaryen's wasm-merge (a Node script in the binaryen npm package), or the one given. */
 async function findWasmMerge(given: string | undefined): Promise<string> {
-  if (given !== undefined) return given;
+  if (given !== undefined) {
+    if (typeof given !== "string" || given === "") throw new TypeError(`wasmMerge must be a path to binaryen's wasm-merge, not ${JSON.stringify(given)}`);
+    const { statSync } = await import("node:fs");
+    if (!statSync(given, { throwIfNoEntry: false })?.isFile()) throw new Error(`no wasm-merge at ${given}: give the path to binaryen's bin/wasm-merge (npm install --save-dev binaryen)`);
+    const { resolve } = await import("node:path");
+    return resolve(given); // run from a temporary directory
+  }
   const { createRequire } = await import("node:module");
   const { join, dirname } = await import("node:path");
   const { pathToFileURL } = await import("node:url");
@@ -146,7 +163,7 @@ export async function linkFastPath(client: BufferSource, options: LinkOptions = 
   // export it resolves to): the merged module then imports the client's memory.
   const fastPath = namedFastPath(rewriteImports(mergeReadyFastPath(shared), (imp) => (imp.kind === 2 ? { ...imp, memory: mem.memory } : imp)));
   const wasmMerge = await findWasmMerge(options.wasmMerge);
-  const { mkdtempSync, writeFileSync, readFileSync, rmSync } = await import("node:fs");
+  const { mkdtempSync, writeFileSync, readFileSync, rmSync, statSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   const { join } = await import("node:path");
   const { execFileSync } = await import("node:child_process");
@@ -161,11 +178,16 @@ export async function linkFastPath(client: BufferSource, options: LinkOptions = 
     // Names kept (--debuginfo): the fast path's (namedFastPath), and the client's when it kept
     // them (linked without --strip-all): the debug modes then report a block's allocation site
     // from the C function that called malloc, named when the client has names.
-    execFileSync(process.execPath, [wasmMerge, ...features, "--debuginfo", "fastpath.wasm", "env", "client.wasm", "client", "-o", "merged.wasm"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 26 });
+    const args = [...features, "--debuginfo", "fastpath.wasm", "env", "client.wasm", "client", "-o", "merged.wasm"];
+    const [cmd, argv] = isNodeScript(wasmMerge, readFileSync) ? [process.execPath, [wasmMerge, ...args]] : [wasmMerge, args];
+    execFileSync(cmd, argv, { cwd: dir, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 26 });
+    if (!statSync(join(dir, "merged.wasm"), { throwIfNoEntry: false })?.isFile()) throw { status: 0, stderr: Buffer.from("it exited with status 0 but wrote no merged module") };
     merged = new Uint8Array(readFileSync(join(dir, "merged.wasm")));
   } catch (e) {
-    const err = e as { stderr?: Buffer; message?: string };
-    throw new Error(`wasm-merge failed: ${(err.stderr?.toString() ?? err.message ?? String(e)).trim().split("\n").slice(-3).join(" / ")}`);
+    const err = e as { stderr?: Buffer; status?: number | null; code?: string; message?: string };
+    const said = (err.stderr?.toString() ?? "").trim().split("\n").slice(-3).join(" / ");
+    const why = err.status === 0 ? "" : err.code !== undefined ? `${err.code} ` : err.status != null ? `exit status ${err.status}` : (err.message ?? String(e));
+    throw new Error(`wasm-merge (${wasmMerge}) failed: ${why}${said ? (why ? `: ${said}` : said) : ", and said nothing"}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
