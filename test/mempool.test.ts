@@ -147,6 +147,14 @@ describe.each(modes)("asMemPool over a %s heap", (allocator) => {
     expect(() => pool.realloc(pool.malloc(8), NaN)).toThrow(RangeError);
     expect(() => pool.mallocAs("f16" as never, 4)).toThrow(TypeError);
     expect(pool.malloc(2 ** 32)).toBe(0);
+    // A count of elements that is no whole number is refused as malloc(1.5) is (a typed array
+    // would round it; MemPool's own mallocAs does).
+    expect(() => pool.mallocAs("f32", 1.5)).toThrow(RangeError);
+    expect(() => pool.callocAs("u8", -1)).toThrow(RangeError);
+    expect(() => pool.mallocAs("f32", "4" as never)).toThrow(TypeError);
+    const a = pool.callocAs("f32", 4, 2)!;
+    expect(() => pool.reallocArray(a, 2.5)).toThrow(RangeError);
+    expect([...a]).toEqual([2, 2, 2, 2]); // untouched
     // Beyond MemPool (whose mallocAs takes names only; vector-pools converts GL numbers first):
     expect(pool.mallocAs(Float64Array, 4)).toBeInstanceOf(Float64Array); // constructors
     expect(pool.mallocAs(GLType.I16, 4)).toBeInstanceOf(Int16Array); // GLType numbers

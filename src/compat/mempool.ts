@@ -102,6 +102,12 @@ export interface MemPoolOptions {
   MemPool?: abstract new (...args: never[]) => object;
 }
 
+/** An element count for mallocAs/callocAs/reallocArray: a whole number of elements (1.5 is a RangeError, as malloc(1.5) is; a typed array would round it). */
+function elementCount(num: number, op: string): void {
+  if (typeof num !== "number") throw new TypeError(`${op}: num must be a number of elements, got ${typeof num}`);
+  if (!Number.isSafeInteger(num) || num < 0) throw new RangeError(`${op}: num must be a non-negative whole number of elements, got ${num}`);
+}
+
 /**
  * A pymalloc heap as an @thi.ng/malloc IMemPool. Blocks come from one family of the heap
  * (`mem` by default); the pool lists them in a table in the heap's memory, so that free of
@@ -232,6 +238,7 @@ export class HeapMemPool {
   /** A block of `num` elements of `type`, as a typed array over it; undefined when it cannot be allocated (or num is 0). */
   mallocAs<T extends MemPoolType>(type: T, num: number): ArrayOf<T> | undefined {
     const t = typeOf(type, "mallocAs");
+    elementCount(num, "mallocAs");
     const p = this.malloc(num * t.BYTES_PER_ELEMENT);
     return p === 0 ? undefined : (makeView(this.heap.memory, t, p, num) as ArrayOf<T>);
   }
@@ -250,6 +257,7 @@ export class HeapMemPool {
   reallocArray<T extends TypedArray>(array: T, num: number): T | undefined {
     const p = viewOffset(this.heap.memory, array, "reallocArray");
     if (p < 0) return undefined;
+    elementCount(num, "reallocArray");
     const q = this.realloc(p, num * array.BYTES_PER_ELEMENT);
     return q === 0 ? undefined : makeView(this.heap.memory, array.constructor as TypedArrayType<T>, q, num);
   }
