@@ -237,7 +237,7 @@ export abstract class ArenaAllocator {
     const hi = this.u32[this.wMapHigh];
     if (hi === 0) return false;
     const at = hi + (q >>> 3) - this.mapBytes;
-    if (at >= this.u8.length) this.memory.refresh();
+    if (this.u8[at] === undefined) this.memory.refresh(); // past the views, or detached (memory.ts, DETACHED)
     return ((this.u8[at] >>> (q & 7)) & 1) !== 0;
   }
 

@@ -171,14 +171,15 @@ export class ObjectAllocator extends RemoteAllocator {
 
   /**
    * p lies past this handle's views: another thread or handle grew the memory (or, for an
-   * unshared WebAssembly.Memory grown by someone else, the views were detached: length 0). True
-   * when they now cover it (the caller then tries again; a pointer they still do not cover is
-   * reported as invalid).
+   * unshared WebAssembly.Memory grown by someone else, the views were detached). True when they
+   * now cover it (the caller then tries again; a pointer they still do not cover is reported as
+   * invalid). Told by an element read, undefined past the views and through detached ones, not
+   * by the views' length (memory.ts, DETACHED).
    */
   private reach(p: number): boolean {
-    if (p < this.u8.length) return false;
+    if (this.u8[p] !== undefined) return false;
     this.memory.refresh();
-    return p < this.u8.length;
+    return this.u8[p] !== undefined;
   }
 
   // -------------------------------------------------------------------------------------------

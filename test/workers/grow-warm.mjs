@@ -54,6 +54,10 @@ for (let round = 0; round < rounds; round++) {
     const big = [h.raw.malloc(5000), h.mem.malloc(70000)];
     memory.grow(4); // every view of the heap, the allocator's own included, is detached now
     try {
+      // malloc first: the usedpools head reads undefined through detached views.
+      for (let i = 0; i < 40; i++) small.push(h.obj.malloc(8 + (i % 60) * 8));
+      big.push(h.raw.malloc(3000));
+      memory.grow(1);
       // free first: the path that failed (isOurs() read the detached pool map as empty).
       for (let i = 2; i < small.length; i++) h.obj.free(small[i]);
       small.length = 2;
@@ -66,6 +70,7 @@ for (let round = 0; round < rounds; round++) {
       big[0] = h.raw.realloc(big[0], 9000);
       h.raw.free(big[0]);
       h.mem.free(big[1]);
+      h.raw.free(big[2]);
       const s = h.stats();
       if (s.blocksInUse !== 0) fail(`${allocator} round ${round} stats`, `blocksInUse ${s.blocksInUse}`);
       h.check();
