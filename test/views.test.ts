@@ -162,6 +162,31 @@ function bumpOn(buf: ArrayBuffer | SharedArrayBuffer): { malloc(n: number): numb
   };
 }
 
+describe("a ForeignHeap whose unshared memory something else grew: the first call after it", () => {
+  // The live-block table (debug mode, trackBlocks) lives in the memory: read through detached
+  // views, check() said "control block lost its magic number" and walk/leaks saw no table.
+  it.each([
+    ["check", (h: ForeignHeap) => h.check()],
+    ["walk", (h: ForeignHeap) => h.walk(() => {})],
+    ["leaks", (h: ForeignHeap) => void h.leaks()],
+    ["usableSize", (h: ForeignHeap, p: number) => expect(h.usableSize(p)).toBeGreaterThanOrEqual(24)],
+    ["free", (h: ForeignHeap, p: number) => h.mem.free(p)],
+    ["realloc", (h: ForeignHeap, p: number) => expect(h.mem.realloc(p, 100)).not.toBe(0)],
+  ] as const)("%s, in debug mode and with trackBlocks", (_op, call) => {
+    for (const options of [{ allocator: "debug" as const, traceAllocations: false }, { trackBlocks: true }]) {
+      const memory = new WebAssembly.Memory({ initial: 2, maximum: 4096 });
+      const inst = new WebAssembly.Instance(DLMALLOC, { env: { memory } });
+      const h = fromExports(inst.exports as never, { memory, ...options });
+      const ps: number[] = [];
+      for (let i = 0; i < 20; i++) ps.push(h.mem.malloc(24 + i));
+      grower(memory)(1);
+      call(h, ps[0]);
+      h.check();
+      expect(h.leaks().blocks.length).toBeGreaterThanOrEqual(19);
+    }
+  });
+});
+
 describe("ForeignHeap views on every memory kind", () => {
   it.each([
     ["resizable ArrayBuffer", () => new ArrayBuffer(PAGE, { maxByteLength: 256 * PAGE })],

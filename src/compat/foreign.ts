@@ -278,11 +278,13 @@ export class ForeignHeap extends MemoryViews {
   /** Bytes usable at p: the requested size in debug mode, else what the allocator (or our table) says. */
   usableSize(p: number): number {
     if ((p >>> 0) !== p || p === 0) badPointer("usableSize", p);
+    this.memory.current(); // views detached by an outside growth made current first (memory.ts, DETACHED)
     return this.debug ? this.debug.usableSize(p) : this.allocator.usable("usableSize", p);
   }
 
   /** Live blocks, from the table (when blocks are tracked). */
   walk(fn: (block: WalkedBlock) => void): void {
+    this.memory.current(); // as in usableSize
     if (this.debug) {
       this.debug.walk(fn);
       return;
@@ -293,6 +295,7 @@ export class ForeignHeap extends MemoryViews {
   }
 
   leaks(): LeakReport {
+    this.memory.current(); // as in usableSize
     if (this.debug) return this.debug.leaks();
     const blocks: LeakReport["blocks"] = [];
     this.walk((b) => blocks.push({ address: b.address, size: b.size, family: "?", serial: 0, site: "(sites are recorded in debug mode)" }));
@@ -301,6 +304,7 @@ export class ForeignHeap extends MemoryViews {
 
   /** Our own structures (the live-block table), then every debug block's pads and quarantine. */
   check(): void {
+    this.memory.current(); // as in usableSize
     const t = this.allocator.table;
     if (t !== null) {
       const faults = t.verify();
@@ -311,6 +315,7 @@ export class ForeignHeap extends MemoryViews {
 
   /** Release every quarantined block to the allocator (debug mode). */
   drainQuarantine(): void {
+    this.memory.current(); // as in usableSize
     this.debug?.drainQuarantine();
   }
 

@@ -51,7 +51,7 @@ export function blockFault(p: number, n: number, len: number): string | null {
 
 /** A block the allocator returned for the table's own use (n bytes) must lie in its memory, 4-byte aligned. */
 function own(m: TableMemory, p: number, n: number): void {
-  if (p + n > m.memory.views.u8.length) m.memory.refresh();
+  if (p + n > m.memory.current().u8.length) m.memory.refresh();
   const why = blockFault(p, n, m.memory.views.u8.length);
   if (why !== null) throw new PymallocError(`the allocator returned ${hex(p)} for the live-block table's ${n} bytes: ${why}`, p);
 }
@@ -79,7 +79,7 @@ export class LiveTable {
       return null;
     }
     own(m, table, INITIAL_CAPACITY * SLOT);
-    const v = m.memory.views;
+    const v = m.memory.current();
     v.u8.fill(0, ctl, ctl + LiveCtl.BYTES);
     v.u8.fill(0, table, table + INITIAL_CAPACITY * SLOT);
     const w = ctl >>> 2;
@@ -90,10 +90,10 @@ export class LiveTable {
   }
 
   private word(off: LiveCtl): number {
-    return this.m.memory.views.u32[(this.ctl + off) >>> 2];
+    return this.m.memory.current().u32[(this.ctl + off) >>> 2];
   }
   private setWord(off: LiveCtl, v: number): void {
-    this.m.memory.views.u32[(this.ctl + off) >>> 2] = v;
+    this.m.memory.current().u32[(this.ctl + off) >>> 2] = v;
   }
 
   get count(): number {
@@ -102,7 +102,7 @@ export class LiveTable {
 
   /** Slot index holding base, or -1. */
   private find(base: number): number {
-    const u32 = this.m.memory.views.u32;
+    const u32 = this.m.memory.current().u32;
     const t = this.word(LiveCtl.TABLE) >>> 2;
     const mask = this.word(LiveCtl.CAPACITY) - 1;
     // At most every slot once: a table whose words were overwritten (no EMPTY slot left, or its
@@ -123,7 +123,7 @@ export class LiveTable {
   get(base: number): number {
     if (base <= DELETED) return -1;
     const i = this.find(base);
-    return i < 0 ? -1 : this.m.memory.views.u32[(this.word(LiveCtl.TABLE) >>> 2) + 2 * i + 1];
+    return i < 0 ? -1 : this.m.memory.current().u32[(this.word(LiveCtl.TABLE) >>> 2) + 2 * i + 1];
   }
 
   /** Record a new live block; false when the table had to grow and could not. */
@@ -136,7 +136,7 @@ export class LiveTable {
   }
 
   private place(base: number, usable: number): void {
-    const u32 = this.m.memory.views.u32;
+    const u32 = this.m.memory.current().u32;
     const t = this.word(LiveCtl.TABLE) >>> 2;
     const mask = this.word(LiveCtl.CAPACITY) - 1;
     let reuse = -1;
@@ -163,7 +163,7 @@ export class LiveTable {
     if (base <= DELETED) return -1;
     const i = this.find(base);
     if (i < 0) return -1;
-    const u32 = this.m.memory.views.u32;
+    const u32 = this.m.memory.current().u32;
     const t = this.word(LiveCtl.TABLE) >>> 2;
     const usable = u32[t + 2 * i + 1];
     u32[t + 2 * i] = DELETED;
@@ -185,7 +185,7 @@ export class LiveTable {
     const nt = this.m.malloc(ncap * SLOT);
     if (nt === 0) return false;
     own(this.m, nt, ncap * SLOT);
-    const v = this.m.memory.views; // after malloc: the memory may have grown
+    const v = this.m.memory.current(); // after malloc: the memory may have grown
     v.u8.fill(0, nt, nt + ncap * SLOT);
     const old = this.word(LiveCtl.TABLE);
     const entries: number[] = [];
@@ -207,7 +207,7 @@ export class LiveTable {
     const cap = this.word(LiveCtl.CAPACITY);
     const t = this.word(LiveCtl.TABLE);
     const blocks: number[] = [];
-    const u32 = this.m.memory.views.u32;
+    const u32 = this.m.memory.current().u32;
     for (let i = 0, w = t >>> 2; i < cap; i++) {
       const k = u32[w + 2 * i];
       if (k > DELETED) blocks.push(k, u32[w + 2 * i + 1]);

@@ -165,6 +165,16 @@ export class Memory {
     return this.len;
   }
 
+  /**
+   * The views, made current first when they are detached (DETACHED): for code outside the
+   * allocator's paths that reads the memory where an outside growth may have come first (the
+   * live-block table, a ForeignHeap's check/walk, introspection).
+   */
+  current(): Views {
+    if (this.views.u32[0] === undefined) this.refresh();
+    return this.views;
+  }
+
   /** Register a callback run with the new views after every growth or refresh. */
   onGrow(fn: (v: Views) => void): void {
     this.listeners.push(fn);
