@@ -162,6 +162,36 @@ function bumpOn(buf: ArrayBuffer | SharedArrayBuffer): { malloc(n: number): numb
   };
 }
 
+describe("every heap variant, its unshared WebAssembly.Memory grown by something else: the first call after it", () => {
+  // hardened: true checked the usedpools head's first block before malloc could notice detached
+  // views: a false HeapCorruptionError "pool's first free block 0x00000000 is no block of it"
+  // (address NaN), and for a transferred ArrayBuffer the same instead of "detached".
+  const variants = [{ hardened: true }, { hardened: true, subPools: false }, { subPools: false }, { alignment: 16 as const }, { rawFirst: true }, { allocator: "pymalloc_debug" as const }];
+  const firsts = [
+    ["obj.malloc", (h: Heap) => expect(h.obj.malloc(40)).toBeGreaterThan(0)],
+    ["mem.calloc", (h: Heap) => expect(h.mem.calloc(3, 16)).toBeGreaterThan(0)],
+    ["free", (h: Heap, p: number) => h.obj.free(p)],
+    ["realloc", (h: Heap, p: number) => expect(h.obj.realloc(p, 64)).toBeGreaterThan(0)],
+  ] as const;
+  it.each(variants.flatMap((v) => firsts.map(([name, call]) => [JSON.stringify(v), name, v, call] as const)))("%s: %s", (_v, _name, v, call) => {
+    const memory = new WebAssembly.Memory({ initial: 16, maximum: 1024 });
+    const h = createHeap({ memory, traceAllocations: false, ...v });
+    const ps: number[] = [];
+    for (let i = 0; i < 50; i++) ps.push(h.obj.malloc(8 + (i % 20) * 8));
+    h.obj.free(ps.pop()!);
+    grower(memory)(2);
+    call(h, ps[0]);
+    h.check();
+  });
+  it.each(variants.map((v) => [JSON.stringify(v), v] as const))("%s: a transferred ArrayBuffer: PymallocError \"detached\" from malloc", (_v, v) => {
+    const buf = new ArrayBuffer(1 << 20);
+    const h = createHeap({ memory: buf, traceAllocations: false, ...v });
+    h.obj.free(h.obj.malloc(40));
+    structuredClone(buf, { transfer: [buf] });
+    expect(() => h.obj.malloc(40)).toThrow(/detached/);
+  });
+});
+
 describe("a ForeignHeap whose unshared memory something else grew: the first call after it", () => {
   // The live-block table (debug mode, trackBlocks) lives in the memory: read through detached
   // views, check() said "control block lost its magic number" and walk/leaks saw no table.

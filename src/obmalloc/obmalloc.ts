@@ -176,7 +176,7 @@ export class ObjectAllocator extends RemoteAllocator {
    * invalid). Told by an element read, undefined past the views and through detached ones, not
    * by the views' length (memory.ts, DETACHED).
    */
-  private reach(p: number): boolean {
+  protected reach(p: number): boolean {
     if (this.u8[p] !== undefined) return false;
     this.memory.refresh();
     return this.u8[p] !== undefined;

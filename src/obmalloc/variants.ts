@@ -148,7 +148,12 @@ function hardened<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
         const pool = u32[(sp + Pool.NEXT) >>> 2];
         if (pool !== sp) {
           const bp = u32[(pool + Pool.FREEBLOCK) >>> 2];
-          if (!this.isBlockOf(pool, bp)) throw new HeapCorruptionError(pool + Pool.FREEBLOCK, `pool's first free block ${hex(bp)} is no block of it`, "Pool.FREEBLOCK");
+          if (!this.isBlockOf(pool, bp)) {
+            // A head past this handle's views, or views detached by an outside growth (the head
+            // read undefined): made current, again (ObjectAllocator.reach). Else damage.
+            if (this.reach(pool >>> 0)) return this.mallocIn(n, idx);
+            throw new HeapCorruptionError(pool + Pool.FREEBLOCK, `pool's first free block ${hex(bp)} is no block of it`, "Pool.FREEBLOCK");
+          }
           const nb = u32[bp >>> 2];
           if (nb !== 0 && !this.isBlockOf(pool, nb)) throw badLink(bp, nb, pool);
         }

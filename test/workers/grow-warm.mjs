@@ -46,9 +46,9 @@ function warm(seed) {
 
 for (let round = 0; round < rounds; round++) {
   warm(7 + round);
-  for (const allocator of ["pymalloc", "malloc", "debug"]) {
+  for (const [allocator, hardened] of [["pymalloc", false], ["malloc", false], ["debug", false], ["pymalloc", true]]) {
     const memory = new WebAssembly.Memory({ initial: 16, maximum: 4096 });
-    const h = createHeap({ memory, allocator, traceAllocations: false });
+    const h = createHeap({ memory, allocator, hardened, traceAllocations: false });
     const small = [];
     for (let i = 0; i < 300; i++) small.push(h.obj.malloc(8 + (i % 60) * 8));
     const big = [h.raw.malloc(5000), h.mem.malloc(70000)];
@@ -64,7 +64,7 @@ for (let round = 0; round < rounds; round++) {
       memory.grow(1);
       small[0] = h.obj.realloc(small[0], 600);
       memory.grow(1);
-      if (h.usableSize(small[1]) < 16) fail(`${allocator} round ${round} usableSize`, "too small");
+      if (h.usableSize(small[1]) < 16) fail(`${hardened ? "hardened" : allocator} round ${round} usableSize`, "too small");
       for (const p of small) h.obj.free(p);
       memory.grow(1);
       big[0] = h.raw.realloc(big[0], 9000);
@@ -72,10 +72,10 @@ for (let round = 0; round < rounds; round++) {
       h.mem.free(big[1]);
       h.raw.free(big[2]);
       const s = h.stats();
-      if (s.blocksInUse !== 0) fail(`${allocator} round ${round} stats`, `blocksInUse ${s.blocksInUse}`);
+      if (s.blocksInUse !== 0) fail(`${hardened ? "hardened" : allocator} round ${round} stats`, `blocksInUse ${s.blocksInUse}`);
       h.check();
     } catch (e) {
-      fail(`${allocator} round ${round}`, e);
+      fail(`${hardened ? "hardened" : allocator} round ${round}`, e);
     }
     // The imports a module calls: the same after another outside growth.
     try {
@@ -86,14 +86,14 @@ for (let round = 0; round < rounds; round++) {
       for (const p of ps) env.free(p);
       h.check();
     } catch (e) {
-      fail(`${allocator} round ${round} wasmImports`, e);
+      fail(`${hardened ? "hardened" : allocator} round ${round} wasmImports`, e);
     }
   }
   // A ForeignHeap (live-block table in the memory) over dlmalloc, its memory grown from outside.
   try {
     const memory = new WebAssembly.Memory({ initial: 2, maximum: 4096 });
     const inst = new WebAssembly.Instance(DLMALLOC, { env: { memory } });
-    const f = fromExports(inst.exports, { memory, debug: true });
+    const f = fromExports(inst.exports, { memory, allocator: "debug", traceAllocations: false });
     const ps = [];
     for (let i = 0; i < 200; i++) ps.push(f.mem.malloc(8 + (i % 30) * 16));
     memory.grow(3);
