@@ -198,3 +198,24 @@ describe("maxBytes is the user's growth limit", () => {
     expect(createHeap({ initialBytes: 1 << 20, maxBytes: 1 << 20 }).stats().byteLength).toBe(1 << 20);
   });
 });
+
+describe("an option no call knows is a TypeError naming it, not ignored", () => {
+  // `debug: true` for a debug heap made a release heap: no hooks, double frees unreported.
+  it("createHeap, attachHeap, asMemPool, the adapters, heapForModule and instantiateWithHeap", async () => {
+    const { asMemPool, fromFunctions, heapForModule, instantiateWithHeap } = await import("../src/index.js");
+    expect(() => createHeap({ debug: true } as never)).toThrow(/createHeap: unknown option "debug" \(a debug heap is allocator: "debug"\)/);
+    expect(() => createHeap({ alignement: 16 } as never)).toThrow(TypeError);
+    expect(createHeap({ allocator: "malloc", maxThreads: undefined }).mode).toBe("malloc"); // undefined values pass
+    const h = createHeap();
+    expect(() => attachHeap(h.memory.source, { allocator: "debug" } as never)).toThrow(/attachHeap: unknown option "allocator" \(an option of createHeap, not of attachHeap\)/);
+    expect(() => asMemPool(h, { famly: "obj" } as never)).toThrow(/asMemPool: unknown option "famly"; its options are family, MemPool/);
+    const buf = new ArrayBuffer(65536);
+    const f = { memory: buf, malloc: () => 16, free: () => {} };
+    expect(() => fromFunctions(f, { debug: true } as never)).toThrow(/fromFunctions: unknown option "debug"/);
+    expect(fromFunctions(f, { allocator: "debug", trackBlocks: true }).mode).toBe("debug");
+    // A module with no imports: the option check comes first.
+    const empty = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+    expect(() => heapForModule(empty, { heapBase: 1024, imports: {} } as never)).toThrow(/heapForModule: unknown option "imports"/);
+    await expect(instantiateWithHeap(empty, { debug: true } as never)).rejects.toThrow(/instantiateWithHeap: unknown option "debug"/);
+  });
+});

@@ -17,7 +17,7 @@ import { DebugFamily, DebugState } from "../debug/hooks.js";
 import type { DebugHost } from "../debug/host.js";
 import { leakReport, type LeakReport } from "../debug/leaks.js";
 import { AllocatorFamily, badPointer, type BlockAllocator, type Family } from "../heap/families.js";
-import { debugOptions, type HeapOptions } from "../heap/options.js";
+import { checkOptionNames, debugOptions, type HeapOptions } from "../heap/options.js";
 import { Memory, MemoryViews, type MemorySource } from "../memory/memory.js";
 import { Chunk, DEFAULT_MAX_BYTES } from "../constants.js";
 import { LiveCtl, LiveTable, blockFault } from "./live-table.js";
@@ -48,6 +48,9 @@ export interface AdapterOptions extends Pick<HeapOptions, "traceAllocations" | "
    */
   trackBlocks?: boolean;
 }
+
+/** The adapters' options, named once at run time (checked against AdapterOptions); fromExports also takes memory and alignment. */
+export const ADAPTER_OPTIONS = { allocator: 1, trackBlocks: 1, traceAllocations: 1, onError: 1, quarantineBlocks: 1, quarantineBytes: 1 } as const satisfies Record<keyof AdapterOptions, 1>;
 
 /** The foreign allocator as the block allocator under our families. */
 export class ForeignAllocator implements BlockAllocator {

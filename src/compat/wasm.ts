@@ -13,7 +13,7 @@
  */
 
 import { createHeap, type Heap } from "../heap/heap.js";
-import type { HeapOptions } from "../heap/options.js";
+import { checkOptionNames, HEAP_OPTIONS, type HeapOptions } from "../heap/options.js";
 import { DEFAULT_INITIAL_BYTES, DEFAULT_MAX_BYTES, WASM_PAGE } from "../constants.js";
 import { PymallocError } from "../errors.js";
 import { allocatorImports, hasFastPath, heapAllocator, pymemImports, registerLinkedFastPath, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
@@ -60,6 +60,14 @@ export interface InstantiateOptions extends HeapOptions {
    */
   specialize?: boolean;
 }
+
+/** instantiateWithHeap's options, named once at run time (checked against InstantiateOptions). */
+const INSTANTIATE_OPTIONS = {
+  ...HEAP_OPTIONS,
+  imports: 1, family: 1, memory: 1, wrapAllocator: 1, initialize: 1, heap: 1, specialize: 1,
+} as const satisfies Record<keyof InstantiateOptions, 1>;
+/** heapForModule's: instantiateWithHeap's but those of the instantiation itself. */
+const { imports: _i, wrapAllocator: _w, initialize: _n, ...HEAP_FOR_MODULE_OPTIONS } = INSTANTIATE_OPTIONS;
 
 const ALLOCATOR_NAMES = ["malloc", "free", "calloc", "realloc", "aligned_alloc", "malloc_usable_size"] as const;
 
@@ -209,10 +217,13 @@ function bytesOf(source: WebAssembly.Module | BufferSource): BufferSource | unde
  * `new WebAssembly.Instance(module, { env: { ...heap.wasmImports(), ...yours } })`.
  */
 export function heapForModule(bytes: BufferSource, options: Omit<InstantiateOptions, "imports" | "wrapAllocator" | "initialize"> = {}): Heap {
+  if (options === null || typeof options !== "object") throw new TypeError("heapForModule: options must be an object");
+  checkOptionNames(options, HEAP_FOR_MODULE_OPTIONS, "heapForModule");
   const info = wasmModuleInfo(bytes);
   const heapBase = options.heapBase ?? info.heapBase;
   if (heapBase === undefined) throw new TypeError("the module exports no __heap_base (link with -Wl,--export=__heap_base), and no heapBase option was given");
-  const { family: _family, ...heapOptions } = options;
+  // Options of instantiateWithHeap's that make no heap: not the heap's.
+  const { family: _family, heap: _heap, specialize: _specialize, ...heapOptions } = options as InstantiateOptions;
   const memory = options.memory ?? memoryFor(info, options);
   return createHeap({ ...heapOptions, memory, heapBase });
 }
@@ -231,6 +242,8 @@ export async function instantiateWithHeap(
   source: WebAssembly.Module | BufferSource,
   options: InstantiateOptions = {},
 ): Promise<{ instance: WebAssembly.Instance; heap: Heap; module: WebAssembly.Module }> {
+  if (options === null || typeof options !== "object") throw new TypeError("instantiateWithHeap: options must be an object");
+  checkOptionNames(options, INSTANTIATE_OPTIONS, "instantiateWithHeap");
   if (options.heap !== undefined) return instantiateOnHeap(options.heap, source, options);
   const { imports = {}, family, wrapAllocator, initialize = true, specialize = false, ...heapOptions } = options;
   const givenEnv = (imports.env ?? {}) as Record<string, unknown>;

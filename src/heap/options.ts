@@ -133,6 +133,27 @@ export interface AttachOptions {
   onError?: OnError;
 }
 
+/** Every option of createHeap, named once at run time (TypeScript checks the list against HeapOptions both ways). */
+export const HEAP_OPTIONS = {
+  allocator: 1, memory: 1, memoryKind: 1, initialBytes: 1, maxBytes: 1, heapBase: 1, poolSize: 1, alignment: 1, threads: 1, hardened: 1,
+  subPools: 1, rawFirst: 1, maxThreads: 1, arenaSize: 1, sampleInterval: 1, traceAllocations: 1, onError: 1, quarantineBlocks: 1, quarantineBytes: 1,
+} as const satisfies Record<keyof HeapOptions, 1>;
+/** attachHeap's options (the rest of a heap's are in its memory). */
+export const ATTACH_OPTIONS = { heapBase: 1, traceAllocations: 1, onError: 1 } as const satisfies Record<keyof AttachOptions, 1>;
+
+/**
+ * TypeError for an option `where` does not know (a typo, or an option of another call), naming
+ * it and what is known: an option that is silently ignored is a bug found late (`debug: true`
+ * for a debug heap made a release one). Keys whose value is undefined are let through.
+ */
+export function checkOptionNames(o: object, known: Readonly<Record<string, unknown>>, where: string): void {
+  for (const k of Object.keys(o)) {
+    if (Object.prototype.hasOwnProperty.call(known, k) || (o as Record<string, unknown>)[k] === undefined) continue;
+    const hint = k === "debug" ? ' (a debug heap is allocator: "debug")' : Object.prototype.hasOwnProperty.call(HEAP_OPTIONS, k) ? ` (an option of createHeap, not of ${where})` : "";
+    throw new TypeError(`${where}: unknown option ${JSON.stringify(k)}${hint}; its options are ${Object.keys(known).join(", ")}`);
+  }
+}
+
 export function debugOptions(o: HeapOptions | AttachOptions): DebugOptions {
   const on = o.onError ?? "throw";
   if (on !== "throw" && on !== "warn" && typeof on !== "function") throw new RangeError(`onError must be "throw", "warn" or a function`);
@@ -266,6 +287,7 @@ function alignOption(v: unknown): number {
 
 export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
   if (o === null || typeof o !== "object") throw new TypeError("options must be an object");
+  checkOptionNames(o, HEAP_OPTIONS, "createHeap");
   const env = envMode();
   const threads = boolOption(o.threads, "threads", false);
   if (o.maxThreads !== undefined && !threads) throw new RangeError("maxThreads is an option of heaps made with threads: true");
