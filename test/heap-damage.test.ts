@@ -435,3 +435,22 @@ describe("hardened: true", () => {
     expect(() => createHeap({ hardened: 1 as never })).toThrow(TypeError);
   });
 });
+
+describe("calls that walk lists end", () => {
+  // In a process of its own under a time limit (test/workers/no-hang.mjs): each case once looped
+  // for ever. collect() walked the usedpools lists through views an outside growth had detached,
+  // a sampled heap's site table probed undefined slots, and a usedpools list with a loop written
+  // into it was followed for ever.
+  it("collect() after an outside growth, a sampled heap's frees after it, collect() over a looped usedpools list", async () => {
+    const { spawnSync } = await import("node:child_process");
+    const { join } = await import("node:path");
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, "workers", "no-hang.mjs")], { encoding: "utf8", timeout: 60_000 });
+    expect(r.signal, "a case did not end within 60 s").toBe(null);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toEqual({
+      "collect after an outside grow": "ok",
+      "collect after an outside grow, sampled": "ok",
+      "collect over a looped usedpools list": "HeapCorruptionError Pool.NEXT",
+    });
+  }, 90_000);
+});

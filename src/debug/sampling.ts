@@ -125,7 +125,7 @@ export class Sampler {
 
   /** The slot of p in the table at t, or 0. No lock: see the header. */
   find(t: number, p: number): number {
-    let v = this.memory.views;
+    let v = this.memory.current(); // detached views made current first (memory.ts, DETACHED)
     if (t + Sample.HEADER > v.u8.length) {
       this.memory.refresh();
       v = this.memory.views;
@@ -134,12 +134,14 @@ export class Sampler {
     const shift = u32[(t + Sample.SHIFT) >>> 2];
     const mask = (1 << (32 - shift)) - 1;
     if (t + Sample.HEADER + (mask + 1) * Sample.ENTRY > u32.length * 4) return this.findAfterGrowth(t, p);
-    for (let i = Math.imul(p, GOLDEN) >>> shift; ; i = (i + 1) & mask) {
+    // Every slot at most once: a table with no empty slot (written over) ends the search.
+    for (let i = Math.imul(p, GOLDEN) >>> shift, left = mask + 1; left > 0; i = (i + 1) & mask, left--) {
       const e = t + Sample.HEADER + i * Sample.ENTRY;
       const k = u32[e >>> 2];
       if (k === p) return e;
       if (k === 0) return 0;
     }
+    return 0;
   }
 
   /** The table reaches past our views: another thread grew the memory (or the word is damaged: then 0). */
@@ -150,7 +152,7 @@ export class Sampler {
   /** p may have been sampled (its region's bit is set) and is being freed or moved: drop its entry. */
   forget(p: number): void {
     // The bit only says "maybe": most blocks of a marked region were not sampled, and need no lock.
-    const t0 = this.memory.views.u32[this.tableWord];
+    const t0 = this.memory.current().u32[this.tableWord];
     if (t0 === 0 || this.find(t0, p) === 0) return;
     this.locked(() => {
       const t = this.memory.views.u32[this.tableWord];
@@ -227,7 +229,7 @@ export class Sampler {
   }
 
   private insert(p: number, n: number, code: number, site: number): void {
-    let u32 = this.memory.views.u32;
+    let u32 = this.memory.current().u32;
     let t = u32[this.tableWord];
     if (t === 0 || (u32[(t + Sample.USED) >>> 2] + 1) * 2 > tableCapacity(u32, t)) {
       t = this.rehash(t);
@@ -238,7 +240,10 @@ export class Sampler {
     const mask = (1 << (32 - shift)) - 1;
     let i = Math.imul(p, GOLDEN) >>> shift;
     let e = t + Sample.HEADER + i * Sample.ENTRY;
-    while (u32[e >>> 2] !== 0 && u32[e >>> 2] !== Sample.TOMBSTONE && u32[e >>> 2] !== p) {
+    // Every slot at most once (the table is kept at most half full; one written over may not be):
+    // no free slot and this sample is lost, the block is fine.
+    for (let left = mask; u32[e >>> 2] !== 0 && u32[e >>> 2] !== Sample.TOMBSTONE && u32[e >>> 2] !== p; left--) {
+      if (left === 0) return;
       i = (i + 1) & mask;
       e = t + Sample.HEADER + i * Sample.ENTRY;
     }

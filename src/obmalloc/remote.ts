@@ -13,7 +13,7 @@
  * arenas and sub-pools other than through the layers below.
  */
 
-import { Arena, Pool, Remote, Slot, SlotState } from "../constants.js";
+import { Arena, Pool, Remote, Slot, SlotState, SubPool } from "../constants.js";
 import { HeapCorruptionError, InvalidPointerError, detachedError, hex } from "../errors.js";
 import { SubPoolAllocator } from "./subpools.js";
 
@@ -213,6 +213,7 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
    */
   collect(): void {
     if (!this.threaded) {
+      this.follow(); // views that reach the top first (ArenaAllocator.follow): lists are walked below
       this.returnEmptyPools(this.owner);
       return this.releaseFreeArenas();
     }
@@ -235,7 +236,12 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
   private returnEmptyPools(k: number): void {
     for (let idx = 0; idx < this.nClasses; idx++) {
       const sp = this.sentinelOf(k, idx);
+      // A list is followed only through pools of ours, at most as many as 1 KiB sub-pools fit
+      // in the memory: a link written over (or a loop) is reported, never followed for ever.
+      let left = Math.ceil(this.u8.length / (1 << SubPool.SHIFT));
       for (let pool = this.u32[(sp + Pool.NEXT) >>> 2]; pool !== sp; ) {
+        if (left-- === 0 || !this.isOurs(pool) || (pool & ((1 << SubPool.SHIFT) - 1)) !== 0)
+          throw new HeapCorruptionError(sp + Pool.NEXT, `usedpools list of size class ${idx} holds ${hex(pool >>> 0)}, no pool of ours, or does not end (a write over a pool's links?)`, "Pool.NEXT");
         const next = this.u32[(pool + Pool.NEXT) >>> 2];
         this.takeRemote(pool);
         if (this.u32[pool >>> 2] === 0) this.returnPool(pool, false);
