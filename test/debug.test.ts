@@ -202,6 +202,30 @@ describe.each(debugModes)("%s mode", (allocator) => {
     h.check(); // the damaged block was released all the same: the heap is consistent
   });
 
+  it("out of memory with blocks in quarantine: they are given back (checked) and the request served, as release mode would", () => {
+    // Before, malloc returned NULL at maxBytes while 800 KB of freed blocks sat in quarantine.
+    const h = createHeap({ allocator, traceAllocations: false, maxBytes: 4 << 20 });
+    const blocks: number[] = [];
+    for (let p = h.mem.malloc(100000); p !== 0; p = h.mem.malloc(100000)) blocks.push(p);
+    expect(blocks.length).toBeGreaterThan(30);
+    for (const p of blocks.splice(0, 8)) h.mem.free(p);
+    expect(h.stats().quarantinedBlocks).toBe(8);
+    const q = h.mem.malloc(100000);
+    expect(q).not.toBe(0);
+    expect(h.stats().quarantinedBlocks).toBe(0);
+    expect(h.mem.malloc(500000)).not.toBe(0); // what is left of the 800 KB
+    expect(h.mem.malloc(4 << 20)).toBe(0); // truly full: NULL
+    // A block damaged in quarantine is still reported when the drain checks it.
+    const r = blocks.pop()!;
+    h.mem.free(r);
+    h.u8[r + 10] = 1; // use after free
+    const e = caught(() => {
+      while (h.mem.malloc(100000) !== 0);
+    });
+    expect(e.kind).toBe("use-after-free");
+    h.check();
+  });
+
   it("a block leaving the quarantine is checked up to its end, slack included", () => {
     for (const size of [1, 13, 100, 600]) {
       const h = createHeap({ allocator, quarantineBlocks: 1 });

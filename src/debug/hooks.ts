@@ -238,9 +238,17 @@ export class DebugState {
     // any number is converted through a double (4-8 instructions a store). The first compare
     // keeps n a small integer on the common path for the same reason.
     if (n > 0x7fffffff && n > 0xffffffff - Debug.HEADER - Debug.MIN_TAIL) return 0;
-    const base =
+    let base =
       align === 0 ? fam.below.malloc(n + Debug.HEADER + Debug.MIN_TAIL) : fam.below.a.mallocAligned(n + Debug.HEADER + Debug.MIN_TAIL, align, Debug.HEADER);
-    if (base === 0) return 0;
+    if (base === 0) {
+      // Out of memory while freed blocks wait in quarantine: they are given back (each checked
+      // first) and the request tried once more, so that the debug modes fail no allocation the
+      // release modes would serve (NULL only when the heap is truly full).
+      if (this.ring === 0 || this.u32[(this.ring + Debug.Q_COUNT) >>> 2] === 0) return 0;
+      this.drainQuarantine();
+      base = align === 0 ? fam.below.malloc(n + Debug.HEADER + Debug.MIN_TAIL) : fam.below.a.mallocAligned(n + Debug.HEADER + Debug.MIN_TAIL, align, Debug.HEADER);
+      if (base === 0) return 0;
+    }
     const usable = this.host.obtained(base, n + Debug.HEADER + Debug.MIN_TAIL);
     const u8 = this.u8;
     const u32 = this.u32;
