@@ -417,7 +417,7 @@ describe("the fast path alone, with its slow paths observed", () => {
     expect(heap.stats().pools.used).toBe(0);
   });
 
-  it("heap.collect() gives back the empty pools wasm kept, on a heap without threads", () => {
+  it("heap.collect() gives back the empty pools wasm kept, and their arena, on a heap without threads", () => {
     const heap = wasmHeap({ subPools: false });
     const { x, calls } = instance(heap);
     const ps = [x.malloc(24), x.malloc(100), x.malloc(300)];
@@ -428,9 +428,11 @@ describe("the fast path alone, with its slow paths observed", () => {
     expect(listed()).toBe(3); // kept: still in usedpools
     heap.collect();
     expect(listed()).toBe(0); // given back to their arena
+    expect(heap.stats().arenas.current).toBe(0); // and the arena, empty, to the raw allocator (collect keeps none)
     heap.check();
-    expect(x.malloc(100)).not.toBe(0); // a pool again, from the arena's free-pool list, in wasm
-    expect(calls).toEqual(["malloc 24"]);
+    expect(x.malloc(100)).not.toBe(0); // a new arena: JS's
+    expect(x.malloc(300)).not.toBe(0); // a pool again, from that arena, in wasm
+    expect(calls).toEqual(["malloc 24", "malloc 100"]);
     heap.check();
   });
 

@@ -471,10 +471,13 @@ export abstract class ArenaAllocator {
     if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === total && (total > 1 || !spare)) this.releaseArena(ao);
   }
 
-  /** Give the entirely free arena ao back to the raw allocator, unless it is the only usable one. */
-  private releaseArena(ao: number): void {
+  /**
+   * Give the entirely free arena ao back to the raw allocator, unless it is the only usable one
+   * and keepOne (free()'s guard against churn; collect() and a full raw allocator give back all).
+   */
+  private releaseArena(ao: number, keepOne = true): void {
     const u32 = this.u32;
-    if (u32[this.wUsable] === ao && u32[(ao + Arena.NEXT) >>> 2] === 0) return;
+    if (keepOne && u32[this.wUsable] === ao && u32[(ao + Arena.NEXT) >>> 2] === 0) return;
     const total = u32[(ao + Arena.NTOTALPOOLS) >>> 2];
     const wN = this.wNfp;
     if (u32[wN + total] === ao) u32[wN + total] = 0;
@@ -490,7 +493,7 @@ export abstract class ArenaAllocator {
 
   /**
    * The raw allocator's top cannot grow (raw.onFull, under the caller's lock): the young
-   * classes' spare sub-pools of this thread and every entirely free arena but one go back, so
+   * classes' spare sub-pools of this thread and every entirely free arena go back, so
    * that what free() keeps against churn never makes a request fail. True when an arena went back.
    */
   private releaseKept(): boolean {
@@ -500,7 +503,11 @@ export abstract class ArenaAllocator {
     return this.u32[this.wCounters + 2] !== reclaimed;
   }
 
-  /** Every entirely free arena back to the raw allocator (collect(): the one-pool arenas free() kept), but one. */
+  /**
+   * Every entirely free arena back to the raw allocator (collect(), and releaseKept when the raw
+   * allocator is full): the one-pool arenas free() kept, and the one it keeps against churn,
+   * which, wherever it sits, would hold the footprint up or cut the free space in two.
+   */
   protected releaseFreeArenas(): void {
     const u32 = this.u32;
     // Bounded by the arena count: a damaged list that loops is reported, not followed for ever.
@@ -509,7 +516,7 @@ export abstract class ArenaAllocator {
       if (left-- === 0) throw new HeapCorruptionError(this.wUsable * 4, "the usable arena list is longer than the heap's arena count", "H.USABLE_ARENAS");
       this.arenaOf(0, ao, this.wUsable * 4, "H.USABLE_ARENAS");
       const next = u32[(ao + Arena.NEXT) >>> 2];
-      if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === u32[(ao + Arena.NTOTALPOOLS) >>> 2]) this.releaseArena(ao);
+      if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === u32[(ao + Arena.NTOTALPOOLS) >>> 2]) this.releaseArena(ao, false);
       ao = next;
     }
   }
