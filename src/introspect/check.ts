@@ -30,7 +30,7 @@ import {
   MAX_RAW_FIRST,
   classSize,
 } from "../constants.js";
-import { HeapCorruptionError } from "../errors.js";
+import { HeapCorruptionError, hex } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
 import { validateHeader } from "../heap/layout.js";
 import { forEachChunk, forEachLiveBlock, pendingFrees } from "./walk.js";
@@ -98,7 +98,7 @@ export function checkHeap(heap: Heap): void {
       let c = u32[at >>> 2];
       let prev = 0;
       while (c !== 0) {
-        if (!freeChunks.has(c)) fail(at, `free list (${fl},${sl}) holds ${c}, which is not a free chunk`, prev === 0 ? "TLSF free list head" : "Chunk.NEXT_FREE");
+        if (!freeChunks.has(c)) fail(at, `free list (${fl},${sl}) holds ${hex(c)}, which is not a free chunk`, prev === 0 ? "TLSF free list head" : "Chunk.NEXT_FREE");
         const size = (u32[(c + 4) >>> 2] & ~Flag.MASK) >>> 0;
         if (listIndex(size) !== ((fl << Tlsf.SL_SHIFT) | sl)) fail(c + Chunk.SIZE, `free chunk of ${size} bytes is in the wrong list (${fl},${sl})`, "Chunk.SIZE");
         if (u32[(c + 12) >>> 2] !== prev) fail(c + Chunk.PREV_FREE, "free list back link is wrong", "Chunk.PREV_FREE");
@@ -139,7 +139,7 @@ export function checkHeap(heap: Heap): void {
     let at = a + Arena.FREEPOOLS;
     for (let p = u32[at >>> 2]; p !== 0; at = p + Pool.NEXT, p = u32[at >>> 2]) {
       if (p < first || p >= poolAddress || (p - first) % ps !== 0 || freePools.has(p))
-        fail(at, `arena free-pool list holds ${p}: not a carved pool of this arena, or a cycle`, at === a + Arena.FREEPOOLS ? "Arena.FREEPOOLS" : "Pool.NEXT");
+        fail(at, `arena free-pool list holds ${hex(p)}: not a carved pool of this arena, or a cycle`, at === a + Arena.FREEPOOLS ? "Arena.FREEPOOLS" : "Pool.NEXT");
       freePools.add(p);
     }
     const untouched = (end - poolAddress) / ps;
@@ -185,7 +185,7 @@ export function checkHeap(heap: Heap): void {
   let prev = 0;
   for (let sp: number = u32[at >>> 2]; sp !== 0; prev = sp, at = sp + Pool.NEXT, sp = u32[at >>> 2]) {
     const field = prev === 0 ? "free sub-pool list" : "Pool.NEXT";
-    if (!subFree.has(sp) || (u32[(sp + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== SubPool.SHIFT) fail(at, `free sub-pool list holds ${sp}, no free sub-pool`, field);
+    if (!subFree.has(sp) || (u32[(sp + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== SubPool.SHIFT) fail(at, `free sub-pool list holds ${hex(sp)}, no free sub-pool`, field);
     if (u32[(sp + Pool.PREV) >>> 2] !== prev) fail(sp + Pool.PREV, "free sub-pool list back link is wrong", "Pool.PREV");
     if (++listedSubs > subFree.size) fail(at, "the free sub-pool list holds more than the free sub-pools (a cycle?)", field);
   }
@@ -243,8 +243,8 @@ export function checkHeap(heap: Heap): void {
     let fat = pool + Pool.FREEBLOCK;
     for (let b = u32[fat >>> 2]; b !== 0; fat = b, b = u32[b >>> 2]) {
       const off = b - pool - Pool.OVERHEAD;
-      if (off < 0 || off % size !== 0 || b >= pool + no) fail(fat, `pool ${pool} free list link ${b} is not one of its carved blocks`, fat === pool + Pool.FREEBLOCK ? "Pool.FREEBLOCK" : "free block link");
-      if (freeBlocks.has(b)) fail(fat, `pool ${pool} free list comes back to ${b} (a cycle, or a double free)`, fat === pool + Pool.FREEBLOCK ? "Pool.FREEBLOCK" : "free block link");
+      if (off < 0 || off % size !== 0 || b >= pool + no) fail(fat, `pool ${hex(pool)} free list link ${hex(b)} is not one of its carved blocks`, fat === pool + Pool.FREEBLOCK ? "Pool.FREEBLOCK" : "free block link");
+      if (freeBlocks.has(b)) fail(fat, `pool ${hex(pool)} free list comes back to ${hex(b)} (a cycle, or a double free)`, fat === pool + Pool.FREEBLOCK ? "Pool.FREEBLOCK" : "free block link");
       freeBlocks.add(b);
     }
     if (free) {
@@ -302,7 +302,7 @@ export function checkHeap(heap: Heap): void {
       let at = sp + Pool.NEXT;
       for (let p = u32[at >>> 2]; p !== sp; at = p + Pool.NEXT, p = u32[at >>> 2]) {
         const field = at === sp + Pool.NEXT ? `thread slot ${k} usedpools[${i}]` : "Pool.NEXT";
-        if (poolInUsed.get(p) !== i) fail(at, `usedpools[${i}] of thread slot ${k} holds ${p}, not a partly used pool of that class`, field);
+        if (poolInUsed.get(p) !== i) fail(at, `usedpools[${i}] of thread slot ${k} holds ${hex(p)}, not a partly used pool of that class`, field);
         if (keptEmpty.has(p) && (k === o.orphan || ++empties > 1)) fail(p, `usedpools[${i}] of thread slot ${k} holds an empty pool it may not keep`, "Pool.COUNT");
         if (u32[(p + Pool.OWNER) >>> 2] !== k) fail(p + Pool.OWNER, `usedpools[${i}] of thread slot ${k} holds a pool of thread ${u32[(p + Pool.OWNER) >>> 2]}`, "Pool.OWNER");
         if (!live) fail(at, `thread slot ${k} is free but its usedpools[${i}] holds pools`, field);
@@ -324,7 +324,7 @@ export function checkHeap(heap: Heap): void {
   let uat = hb + H.USABLE_ARENAS * 4;
   for (let a = u32[uat >>> 2]; a !== 0; uat = a + Arena.NEXT, a = u32[uat >>> 2]) {
     const field = prevA === 0 ? "H.USABLE_ARENAS" : "Arena.NEXT";
-    if (!arenaSet.has(a)) fail(uat, `usable_arenas holds ${a}, which is not an arena`, field);
+    if (!arenaSet.has(a)) fail(uat, `usable_arenas holds ${hex(a)}, which is not an arena`, field);
     const nf = u32[(a + Arena.NFREEPOOLS) >>> 2];
     if (nf === 0) fail(uat, "a full arena is on usable_arenas", field);
     if (nf < prevNf) fail(uat, "usable_arenas is not ordered by free pools", field);
