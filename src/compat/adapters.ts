@@ -9,7 +9,7 @@
 import { InvalidPointerError } from "../errors.js";
 import type { MemorySource } from "../memory/memory.js";
 import { ADAPTER_OPTIONS, ForeignHeap, type AdapterOptions, type ForeignSpec } from "./foreign.js";
-import { checkOptionNames } from "../heap/options.js";
+import { checkOptions } from "../heap/options.js";
 
 type Fn = (...args: number[]) => number | void;
 
@@ -48,8 +48,7 @@ export interface WasmAllocatorExports {
  */
 export function fromExports(exports: WasmAllocatorExports, options: AdapterOptions & { memory?: WebAssembly.Memory; alignment?: number } = {}): ForeignHeap {
   if (exports === null || typeof exports !== "object") throw new TypeError("fromExports: exports must be an object");
-  if (options === null || typeof options !== "object") throw new TypeError("fromExports: options must be an object");
-  checkOptionNames(options, { ...ADAPTER_OPTIONS, memory: 1, alignment: 1 }, "fromExports");
+  checkOptions(options, { ...ADAPTER_OPTIONS, memory: 1, alignment: 1 }, "fromExports");
   const x = exports as Record<string, unknown>;
   const memory = options.memory ?? exports.memory;
   if (!(memory instanceof WebAssembly.Memory)) throw new TypeError("fromExports: no WebAssembly.Memory (exports.memory, or options.memory for a module that imports it)");
@@ -83,8 +82,7 @@ export interface MemPoolLike {
 export function fromMemPool(pool: MemPoolLike, options: AdapterOptions = {}): ForeignHeap {
   if (pool === null || typeof pool !== "object" || typeof pool.malloc !== "function" || typeof pool.free !== "function" || !pool.buf)
     throw new TypeError("fromMemPool: expected an @thi.ng/malloc MemPool");
-  if (options === null || typeof options !== "object") throw new TypeError("fromMemPool: options must be an object");
-  checkOptionNames(options, ADAPTER_OPTIONS, "fromMemPool");
+  checkOptions(options, ADAPTER_OPTIONS, "fromMemPool");
   // MemPool keeps each block's size (header included) in the word 8 bytes before it.
   const internals = pool as unknown as { align?: number; blockSize?: (block: number) => number };
   const blockSize = internals.blockSize?.bind(pool);
@@ -120,8 +118,7 @@ export interface FunctionsAllocator {
 /** A heap over any malloc/free pair (realloc and usable sizes are provided when missing). */
 export function fromFunctions(f: FunctionsAllocator, options: AdapterOptions = {}): ForeignHeap {
   if (f === null || typeof f !== "object") throw new TypeError("fromFunctions: expected { malloc, free, memory | u8 }");
-  if (options === null || typeof options !== "object") throw new TypeError("fromFunctions: options must be an object");
-  checkOptionNames(options, ADAPTER_OPTIONS, "fromFunctions");
+  checkOptions(options, ADAPTER_OPTIONS, "fromFunctions");
   const x = f as unknown as Record<string, unknown>;
   need(x, ["malloc"], "fromFunctions");
   need(x, ["free"], "fromFunctions");

@@ -17,7 +17,7 @@ import { DebugFamily, DebugState } from "../debug/hooks.js";
 import type { DebugHost } from "../debug/host.js";
 import { leakReport, type LeakReport } from "../debug/leaks.js";
 import { AllocatorFamily, badPointer, type BlockAllocator, type Family } from "../heap/families.js";
-import { checkOptionNames, debugOptions, type HeapOptions } from "../heap/options.js";
+import { debugOptions, type HeapOptions } from "../heap/options.js";
 import { Memory, MemoryViews, type MemorySource } from "../memory/memory.js";
 import { Chunk, DEFAULT_MAX_BYTES } from "../constants.js";
 import { LiveCtl, LiveTable, blockFault } from "./live-table.js";

@@ -17,7 +17,7 @@
 import { Chunk, H } from "../constants.js";
 import { PymallocError } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
-import { checkOptionNames } from "../heap/options.js";
+import { checkOptions } from "../heap/options.js";
 import { makeView, viewOffset, type TypedArray, type TypedArrayType } from "../heap/typed.js";
 import { LiveCtl, LiveTable } from "./live-table.js";
 import type { FamilyName } from "./wasm-imports.js";
@@ -323,8 +323,7 @@ const linked = new WeakMap<object, object>();
 export function asMemPool<M extends object>(heap: Heap, options: MemPoolOptions & { MemPool: abstract new (...args: never[]) => M }): HeapMemPool & M;
 export function asMemPool(heap: Heap, options?: MemPoolOptions): HeapMemPool;
 export function asMemPool(heap: Heap, options: MemPoolOptions = {}): HeapMemPool {
-  if (options === null || typeof options !== "object") throw new TypeError("asMemPool: options must be an object");
-  checkOptionNames(options, MEMPOOL_OPTIONS, "asMemPool");
+  checkOptions(options, MEMPOOL_OPTIONS, "asMemPool");
   const pool = new HeapMemPool(heap, options);
   const base = options.MemPool;
   if (base === undefined) return pool;

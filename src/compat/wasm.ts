@@ -13,7 +13,7 @@
  */
 
 import { createHeap, type Heap } from "../heap/heap.js";
-import { checkOptionNames, HEAP_OPTIONS, type HeapOptions } from "../heap/options.js";
+import { checkOptions, HEAP_OPTIONS, type HeapOptions } from "../heap/options.js";
 import { DEFAULT_INITIAL_BYTES, DEFAULT_MAX_BYTES, WASM_PAGE } from "../constants.js";
 import { PymallocError } from "../errors.js";
 import { allocatorImports, hasFastPath, heapAllocator, pymemImports, registerLinkedFastPath, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
@@ -217,8 +217,7 @@ function bytesOf(source: WebAssembly.Module | BufferSource): BufferSource | unde
  * `new WebAssembly.Instance(module, { env: { ...heap.wasmImports(), ...yours } })`.
  */
 export function heapForModule(bytes: BufferSource, options: Omit<InstantiateOptions, "imports" | "wrapAllocator" | "initialize"> = {}): Heap {
-  if (options === null || typeof options !== "object") throw new TypeError("heapForModule: options must be an object");
-  checkOptionNames(options, HEAP_FOR_MODULE_OPTIONS, "heapForModule");
+  checkOptions(options, HEAP_FOR_MODULE_OPTIONS, "heapForModule");
   const info = wasmModuleInfo(bytes);
   const heapBase = options.heapBase ?? info.heapBase;
   if (heapBase === undefined) throw new TypeError("the module exports no __heap_base (link with -Wl,--export=__heap_base), and no heapBase option was given");
@@ -242,8 +241,7 @@ export async function instantiateWithHeap(
   source: WebAssembly.Module | BufferSource,
   options: InstantiateOptions = {},
 ): Promise<{ instance: WebAssembly.Instance; heap: Heap; module: WebAssembly.Module }> {
-  if (options === null || typeof options !== "object") throw new TypeError("instantiateWithHeap: options must be an object");
-  checkOptionNames(options, INSTANTIATE_OPTIONS, "instantiateWithHeap");
+  checkOptions(options, INSTANTIATE_OPTIONS, "instantiateWithHeap");
   if (options.heap !== undefined) return instantiateOnHeap(options.heap, source, options);
   const { imports = {}, family, wrapAllocator, initialize = true, specialize = false, ...heapOptions } = options;
   const givenEnv = (imports.env ?? {}) as Record<string, unknown>;

@@ -28,7 +28,7 @@ import { checkHeap } from "../introspect/check.js";
 import { heapStats, type HeapStats } from "../introspect/stats.js";
 import { AllocatorFamily, badPointer, type Family } from "./families.js";
 import { checkShifts, computeLayout, formatHeap, formatUsed, validateHeader } from "./layout.js";
-import { ATTACH_OPTIONS, byteOption, checkOptionNames, debugOptions, resolveOptions, type AllocatorMode, type AttachOptions, type HeapOptions } from "./options.js";
+import { ATTACH_OPTIONS, byteOption, checkOptions, debugOptions, resolveOptions, type AllocatorMode, type AttachOptions, type HeapOptions } from "./options.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
 import { debugMallocStats } from "../introspect/mallocstats.js";
 import { divertFastPaths, wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
@@ -180,7 +180,7 @@ export class Heap extends MemoryViews {
     if (this.lock !== undefined) return withLock(this.lock, this.memory, fn);
     // Detached views (memory.ts, DETACHED): a WebAssembly.Memory grown by someone else (made
     // current), or a transferred ArrayBuffer (refresh() throws the PymallocError that says so).
-    if (this.memory.views.u32[0] === undefined) this.memory.refresh();
+    this.memory.current();
     return fn();
   }
 
@@ -389,8 +389,7 @@ function claimSlot(memory: Memory, raw: RawAllocator, lock: SharedLock, heapBase
  * are check()'s to verify: call it on a copy you do not trust.
  */
 export function attachHeap(memory: MemorySource, options: AttachOptions = {}): Heap {
-  if (options === null || typeof options !== "object") throw new TypeError(`attachHeap: options must be an object, got ${options === null ? "null" : typeof options}`);
-  checkOptionNames(options, ATTACH_OPTIONS, "attachHeap");
+  checkOptions(options, ATTACH_OPTIONS, "attachHeap");
   const heapBase = Math.ceil(byteOption(options.heapBase, "heapBase", 0) / 16) * 16;
   const m = new Memory(memory, DEFAULT_MAX_BYTES);
   validateHeader(m.views.u32, m.byteLength, heapBase, true);

@@ -142,11 +142,13 @@ export const HEAP_OPTIONS = {
 export const ATTACH_OPTIONS = { heapBase: 1, traceAllocations: 1, onError: 1 } as const satisfies Record<keyof AttachOptions, 1>;
 
 /**
- * TypeError for an option `where` does not know (a typo, or an option of another call), naming
- * it and what is known: an option that is silently ignored is a bug found late (`debug: true`
- * for a debug heap made a release one). Keys whose value is undefined are let through.
+ * The options object of call `where`: a TypeError when it is no object, or for an option the call
+ * does not know (a typo, or an option of another call), naming it and what is known: an option
+ * that is silently ignored is a bug found late (`debug: true` for a debug heap made a release
+ * one). Keys whose value is undefined are let through.
  */
-export function checkOptionNames(o: object, known: Readonly<Record<string, unknown>>, where: string): void {
+export function checkOptions(o: unknown, known: Readonly<Record<string, unknown>>, where: string): void {
+  if (o === null || typeof o !== "object") throw new TypeError(`${where}: options must be an object, got ${o === null ? "null" : typeof o}`);
   for (const k of Object.keys(o)) {
     if (Object.prototype.hasOwnProperty.call(known, k) || (o as Record<string, unknown>)[k] === undefined) continue;
     const hint = k === "debug" ? ' (a debug heap is allocator: "debug")' : Object.prototype.hasOwnProperty.call(HEAP_OPTIONS, k) ? ` (an option of createHeap, not of ${where})` : "";
@@ -286,8 +288,7 @@ function alignOption(v: unknown): number {
 }
 
 export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
-  if (o === null || typeof o !== "object") throw new TypeError("options must be an object");
-  checkOptionNames(o, HEAP_OPTIONS, "createHeap");
+  checkOptions(o, HEAP_OPTIONS, "createHeap");
   const env = envMode();
   const threads = boolOption(o.threads, "threads", false);
   if (o.maxThreads !== undefined && !threads) throw new RangeError("maxThreads is an option of heaps made with threads: true");
