@@ -23,21 +23,46 @@ const copyOf = (h: Heap): ArrayBuffer => {
 };
 
 describe("a damaged heap is found, never trusted", () => {
-  it("an empty pool's free list pointing at a live block: check() names the block holding the link; malloc refuses it", () => {
-    const h = createHeap({ subPools: false }); // a whole pool, kept with its free list in its arena
+  it("an empty pool's stale free list pointing at a live block is never followed: the pool went back of no class, and is carved afresh", () => {
+    const { Pool } = constants;
+    const h = createHeap({ subPools: false }); // a whole pool, given back to its arena when it empties
+    const keep = h.obj.malloc(16);
+    h.u32[keep >>> 2] = 0x5eed;
+    const ps: number[] = [];
+    for (let i = 0; i < 10; i++) ps.push(h.obj.malloc(360));
+    for (const p of ps) h.obj.free(p);
+    const pool = ps[0] & ~(16384 - 1);
+    expect(h.u32[(pool + Pool.SZIDX) >>> 2]).toBe(Pool.SZIDX_NONE);
+    h.u32[ps[9] >>> 2] = keep; // a stray write into the stale list
+    h.check();
+    const again = Array.from({ length: 10 }, () => h.obj.malloc(360));
+    expect(again).not.toContain(keep);
+    expect(new Set(again).size).toBe(10);
+    expect(h.u32[keep >>> 2]).toBe(0x5eed);
+    h.check();
+  });
+
+  it("a kept spare pool's free list pointing at a live block: check() names the block holding the link; malloc refuses it", () => {
+    const h = createHeap(); // the class's emptied pool stays listed as its spare, its free list with it
     const keep = h.obj.malloc(16);
     const ps: number[] = [];
     for (let i = 0; i < 10; i++) ps.push(h.obj.malloc(360));
     for (const p of ps) h.obj.free(p);
-    h.u32[ps[9] >>> 2] = keep;
+    // The spare: the one 1 KiB sub-pool of theirs that still has the class; its list's head.
+    const { Pool } = constants;
+    const spare = [...new Set(ps.map((p) => p & ~1023))].filter((sp) => h.u32[(sp + Pool.SZIDX) >>> 2] !== Pool.SZIDX_NONE);
+    expect(spare.length).toBe(1);
+    const head = h.u32[(spare[0] + Pool.FREEBLOCK) >>> 2];
+    expect(ps).toContain(head);
+    h.u32[head >>> 2] = keep;
     const e = corruption(() => h.check());
-    expect(e.address).toBe(ps[9]);
+    expect(e.address).toBe(head);
     expect(e.field).toBe("free block link");
-    // malloc would hand out ps[9], then keep: it checks the link before handing out anything
+    // malloc would hand out head, then keep: it checks the link before handing out anything
     const e2 = corruption(() => h.obj.malloc(360));
-    expect(e2.address).toBe(ps[9]);
+    expect(e2.address).toBe(head);
     expect(e2.message).toMatch(/link/);
-    expect(corruption(() => h.obj.malloc(360)).address).toBe(ps[9]); // and again: nothing was popped
+    expect(corruption(() => h.obj.malloc(360)).address).toBe(head); // and again: nothing was popped
   });
 
   it("a freed block's link made to point far outside the memory: malloc throws instead of returning it", () => {

@@ -120,6 +120,51 @@ describe("subPools: true", () => {
     h.check();
   });
 
+  it("the classes' spare pools go back when a raw request would fail without them (the heap's pass-through allocator once answered instead: no class, no spare given back)", () => {
+    const h = createHeap({ maxBytes: 4 << 20 });
+    const small: number[] = [];
+    const raw: number[] = [];
+    // A few blocks of every class between 40 KB raw blocks: each class's sub-pools, and then its
+    // spare, sit in slots spread over the heap.
+    for (let k = 0; k < 64; k++) {
+      for (let i = 0; i < 3; i++) small.push(h.obj.malloc(8 * (k + 1)));
+      raw.push(h.mem.malloc(40000));
+    }
+    for (const p of small) h.obj.free(p);
+    for (const p of raw) h.mem.free(p);
+    h.check();
+    expect(h.stats().arenas.current).toBeGreaterThan(1); // the spares' slots, kept
+    expect(h.stats().raw.largestFree).toBeLessThan(3 << 20);
+    const big = h.raw.malloc(3 << 20); // fits only once the spares' slots are given back
+    expect(big).not.toBe(0);
+    expect(h.stats().arenas.current).toBe(0);
+    h.check();
+    h.raw.free(big);
+    h.check();
+  });
+
+  it("a whole pool that empties goes back of no class and is carved afresh when taken again: a class hovering at one block never reuses (nor walks) a long free list", () => {
+    const { Pool } = constants;
+    const h = createHeap();
+    const ps: number[] = [];
+    for (let i = 0; i < 6000; i++) ps.push(h.obj.malloc(32)); // past the class's young limit: whole pools
+    const pools = new Set(ps.map((p) => p & ~(16384 - 1)));
+    expect(pools.size).toBeGreaterThan(6);
+    for (const p of ps) h.obj.free(p);
+    h.check();
+    for (const pool of pools) expect(h.u32[(pool + Pool.SZIDX) >>> 2]).toBe(Pool.SZIDX_NONE);
+    // Hovering at one block: each malloc takes a pool afresh (the block handed out and the next
+    // one carved), each free gives it back after checking the two carved blocks, not 510.
+    for (let i = 0; i < 1000; i++) {
+      const p = h.obj.malloc(32);
+      const pool = p & ~(16384 - 1);
+      expect(p).toBe(pool + Pool.OVERHEAD);
+      expect(h.u32[(pool + Pool.NEXTOFFSET) >>> 2]).toBe(Pool.OVERHEAD + 2 * 32);
+      h.obj.free(p);
+    }
+    h.check();
+  });
+
   const files = sharedTraces();
   if (files.length > 0)
     it.each(files.map((f) => [f.split("/").pop()!, f] as const))("%s: content verified", (_name, file) => {

@@ -436,6 +436,31 @@ describe("the fast path alone, with its slow paths observed", () => {
     heap.check();
   });
 
+  it("whole pools wasm kept empty as its classes' spares go back when a raw request would fail without them", () => {
+    const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 2, maximum: 32 }), heapBase: 4096 }); // 2 MiB at most
+    const { x } = instance(heap);
+    // Ten classes past their young limit (whole pools), filled and freed from wasm: each keeps
+    // its last pool, empty, as its spare; a raw block between them and the top.
+    const sizes = [104, 128, 160, 200, 240, 288, 336, 384, 448, 504];
+    const ps: number[] = [];
+    for (const n of sizes) for (let i = 0; i < Math.ceil((5 * 16384) / n); i++) ps.push(x.malloc(n));
+    expect(ps).not.toContain(0);
+    for (const p of ps.reverse()) x.free(p); // the whole pools empty first: one stays each class's spare
+    const o = heap.objectAllocator;
+    const spares = sizes.filter((n) => {
+      const sp = o.sentinel((n - 1) >>> 3);
+      const pool = heap.u32[(sp + Pool.NEXT) >>> 2];
+      return pool !== sp && heap.u32[pool >>> 2] === 0 && (heap.u32[(pool + Pool.SUB) >>> 2] & 0xff) === 0;
+    });
+    expect(spares.length).toBe(sizes.length); // every class kept a whole pool
+    heap.check();
+    expect(heap.stats().footprint).toBeGreaterThan(2 ** 20 / 2);
+    const big = heap.raw.malloc(1.5 * 2 ** 20); // of 2 MiB: fits only once the spares' arenas are given back
+    expect(big).not.toBe(0);
+    expect(sizes.filter((n) => heap.u32[(o.sentinel((n - 1) >>> 3) + Pool.NEXT) >>> 2] !== o.sentinel((n - 1) >>> 3))).toEqual([]);
+    heap.check();
+  });
+
   it("does not pop a corrupted link: a link outside the pool, in its header or past the carved blocks goes to JS untouched", () => {
     const heap = wasmHeap();
     const { x, calls } = instance(heap);

@@ -133,7 +133,10 @@ export abstract class ArenaAllocator {
     this.i32 = mem.views.i32;
     this.f64 = mem.views.f64;
     this.raw = raw;
-    raw.onFull = () => this.releaseKept();
+    // The allocator of small blocks answers the raw allocator running full; the heap's second,
+    // pass-through instance (small: false, no classes) must not take that over: its
+    // releaseKept would see no class and give back no spare.
+    if (opts.small ?? true) raw.onFull = () => this.releaseKept();
     this.lock = lock;
     const hw = heapBase >>> 2;
     const u32 = this.u32;
@@ -291,7 +294,8 @@ export abstract class ArenaAllocator {
     this.arenaOf(0, ao, this.wUsable * 4, "H.USABLE_ARENAS");
     let pool = u32[(ao + Arena.FREEPOOLS) >>> 2];
     if (pool !== 0) {
-      // A free pool of this arena, empty; if it keeps a free list of this class, that list's head.
+      // A free pool of this arena, empty; if it keeps a free list of this class, that list's head
+      // (pools go back of no class now, leaveClass: a heap written by an earlier version may have one).
       if ((pool & this.poolMask) !== 0 || !this.isOurs(pool) || u32[(pool + Pool.ARENA) >>> 2] !== ao || u32[pool >>> 2] !== 0 || u32[(pool + Pool.SUB) >>> 2] !== 0)
         throw new HeapCorruptionError(ao + Arena.FREEPOOLS, `arena's free-pool list holds ${hex(pool)}, no free pool of it`, "Arena.FREEPOOLS");
       if (idx < this.nClasses && u32[(pool + Pool.SZIDX) >>> 2] === idx) this.checkKeptList(pool, idx, ao);
@@ -492,13 +496,16 @@ export abstract class ArenaAllocator {
   }
 
   /**
-   * The raw allocator's top cannot grow (raw.onFull, under the caller's lock): the young
-   * classes' spare sub-pools of this thread and every entirely free arena go back, so
+   * The raw allocator's top cannot grow (raw.onFull, under the caller's lock): the classes'
+   * spare pools and sub-pools of this thread and every entirely free arena go back, so
    * that what free() keeps against churn never makes a request fail. True when an arena went back.
    */
   private releaseKept(): boolean {
     const reclaimed = this.u32[this.wCounters + 2];
-    if (this.subPools) this.returnSpares(SubPool.SHIFT);
+    if (this.subPools) {
+      this.returnSpares(SubPool.SHIFT);
+      this.returnSpares(0); // whole pools the WebAssembly fast path kept as spares
+    }
     this.releaseFreeArenas();
     return this.u32[this.wCounters + 2] !== reclaimed;
   }
