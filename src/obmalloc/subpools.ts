@@ -228,14 +228,13 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
    * sub-pool back and cut one again for every block (json: 8,800 a replay in one class). At most
    * one empty pool of a class is listed, at the tail, as the WebAssembly fast path keeps one
    * (check() requires it; collect() gives it back, and so does the raw allocator running full:
-   * releaseKept). A whole pool goes back (kept as a spare too, as the fast path keeps it,
-   * compileall's footprint went 1.067 -> 1.092x live: the spares held arenas that raw requests
-   * would have reused).
+   * releaseKept). A whole pool goes back: kept as the fast path keeps it, such spares held
+   * arenas that raw requests would have reused (compileall's footprint 1.067 -> 1.092x live).
    */
   private keepSpare(pool: number): boolean {
     const u32 = this.u32;
-    const idx = u32[(pool + Pool.SZIDX) >>> 2];
     if ((u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === 0) return false;
+    const idx = u32[(pool + Pool.SZIDX) >>> 2];
     if (idx >= this.nClasses || this.subShift(idx) === 0) return false;
     const sp = usedSentinel(this.usedBase, idx);
     const tail = u32[(sp + Pool.PREV) >>> 2];
@@ -307,8 +306,8 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
       // afresh, never reused with the free list it has now. So checkEmptied's walk visits only
       // blocks carved since the pool was last taken, each handed out by a malloc since: reused
       // with its list, a pool that empties, serves one block and empties again was walked whole
-      // each time (a class hovering at one block: 240 ns a free with 510 blocks carved; in the
-      // WebAssembly replays the walks took 7.7% of minidom's time).
+      // each time (a class hovering at one block: 243 ns a malloc and free with 510 blocks
+      // carved, 152 now; docs/performance.md, "Emptied pools").
       u32[(pool + Pool.SZIDX) >>> 2] = Pool.SZIDX_NONE;
     }
     return pool;
