@@ -2,10 +2,12 @@
 // --help, and a usage message (the script's own "// usage:" header lines) instead of a stack
 // trace when an option is unknown or lacks its value.
 //
-// Owns: nothing but that. Must not: know any script's options (each passes its own).
+// Owns: nothing but that, and leaving out trace files with no events (withEvents). Must not:
+// know any script's options (each passes its own).
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { readTraceFile } from "../dist/trace/file.js";
 
 /** The "// usage:" lines at the top of the script at url (and the comment lines that continue them). */
 function usageOf(url) {
@@ -35,4 +37,16 @@ export function benchArgs(url, config) {
     process.exit(0);
   }
   return parsed;
+}
+
+/**
+ * The trace files of `paths` that hold events, in order; each empty one is named on stderr and
+ * left out (a trace of 0 events has no time an event, nor a footprint over live bytes).
+ */
+export function withEvents(paths) {
+  return paths.filter((p) => {
+    if (readTraceFile(p).count > 0) return true;
+    console.error(`${p}: 0 events, nothing to measure: left out`);
+    return false;
+  });
 }

@@ -34,7 +34,7 @@
 import { mkdirSync, writeFileSync, readdirSync, existsSync } from "node:fs";
 import { dirname, join, basename } from "node:path";
 import { fileURLToPath } from "node:url";
-import { benchArgs } from "./args.mjs";
+import { benchArgs, withEvents } from "./args.mjs";
 import { execFileSync } from "node:child_process";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -63,8 +63,8 @@ if (!(maxLive >= 64 * KIB)) {
   process.exit(2);
 }
 const SHARED = join(ROOT, "..", "shared", "traces");
-const files = positionals.length
-  ? positionals
+const files = values.child !== undefined ? positionals : positionals.length
+  ? withEvents(positionals)
   : existsSync(SHARED)
     ? readdirSync(SHARED).filter((f) => f.endsWith(".pymtrace.gz")).sort().map((f) => join(SHARED, f))
     : [join(ROOT, "data", "compileall-head.pymtrace.gz")];

@@ -19,7 +19,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { benchArgs } from "./args.mjs";
+import { benchArgs, withEvents } from "./args.mjs";
 import { readTraceFile } from "../dist/trace/file.js";
 import { describeTrace } from "./trace-info.mjs";
 
@@ -28,7 +28,7 @@ const { values, positionals } = benchArgs(import.meta.url, {
   allowPositionals: true,
   options: { only: { type: "string", default: "pymalloc" } },
 });
-const files = positionals.length ? positionals : [join(HERE, "..", "data", "compileall-head.pymtrace.gz")];
+const files = withEvents(positionals.length ? positionals : [join(HERE, "..", "data", "compileall-head.pymtrace.gz")]);
 const keys = values.only.split(",");
 
 try {

@@ -13,7 +13,7 @@
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { benchArgs } from "./args.mjs";
+import { benchArgs, withEvents } from "./args.mjs";
 import { readTraceFile } from "../dist/trace/file.js";
 import { describeTrace } from "./trace-info.mjs";
 import { allAdapters } from "./adapters.mjs";
@@ -42,7 +42,7 @@ if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(rounds) || rounds <
   console.error("bench: --runs and --rounds must be positive integers and --budget a positive number of seconds");
   process.exit(2);
 }
-const files = positionals.length ? positionals : [join(ROOT, "data", "compileall-head.pymtrace.gz")];
+const files = withEvents(positionals.length ? positionals : [join(ROOT, "data", "compileall-head.pymtrace.gz")]);
 const only = values.only ? new Set(values.only.split(",")) : null;
 
 const mib = (n) => (Number.isFinite(n) ? (n / 2 ** 20).toFixed(2) + " MiB" : "n/a");

@@ -49,7 +49,7 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { benchArgs } from "./args.mjs";
+import { benchArgs, withEvents } from "./args.mjs";
 import { heapForModule, instantiateWithHeap, wasmModuleInfo } from "../dist/index.js";
 import { fastPathModule, trampolines } from "../dist/compat/wasm-imports.js";
 import { readTraceFile } from "../dist/trace/file.js";
@@ -75,8 +75,8 @@ const { values, positionals } = benchArgs(import.meta.url, {
 });
 const runs = Number(values.runs);
 const SHARED = join(ROOT, "..", "shared", "traces");
-const traces = positionals.length
-  ? positionals
+const traces = values.child !== undefined ? positionals : positionals.length
+  ? withEvents(positionals)
   : existsSync(SHARED)
     ? ["compileall", "imports", "json", "minidom"].map((n) => join(SHARED, `${n}.pymtrace.gz`))
     : [join(ROOT, "data", "compileall-head.pymtrace.gz")];

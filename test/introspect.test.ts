@@ -17,6 +17,9 @@ describe("debugMallocStats()", () => {
     expect(a.arenaBytes).toBe(s.arenas.bytes);
     expect(a.allocatedBlocks + a.availableBlocks + a.unusedPoolBytes + a.poolHeaders + a.quantization + a.arenaOverhead).toBe(a.arenaBytes);
     expect(a.poolBytes + a.arenaOverhead).toBe(a.arenaBytes);
+    // The arena line counts pool slots (a slot cut into sub-pools once): slots x pool size are the arenas' bytes.
+    expect(a.slots * heap.objectAllocator.poolSize).toBe(a.arenaBytes);
+    expect(a.pools).toBeGreaterThanOrEqual(a.slots);
     expect(a.poolBytes).toBeLessThanOrEqual(s.arenas.current * heap.objectAllocator.arenaSize);
     // Blocks per class agree with the byte figures.
     expect(s.classes.reduce((n, k) => n + k.blocksInUse * k.size, 0)).toBe(a.allocatedBlocks);
@@ -27,6 +30,7 @@ describe("debugMallocStats()", () => {
     expect(text).toContain(`# bytes in allocated blocks         =${a.allocatedBlocks.toLocaleString("en-US").padStart(22)}`);
     expect(text).toContain(`Total                               =${a.arenaBytes.toLocaleString("en-US").padStart(22)}`);
     expect(text).toMatch(/# largest free chunk +=/);
+    expect(text).toContain(`${s.arenas.current} arenas, ${a.slots} pools of ${heap.objectAllocator.poolSize} bytes`);
     heap.check();
   });
 });

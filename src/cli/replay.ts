@@ -107,11 +107,10 @@ export function cmdReplay(args: string[]): number {
       const row = replayOne(t, st.peakLiveBytes, mode, runs, values.verify!, !values.untraced);
       rows.push(row);
       if (!values.json) {
-        console.log(
-          `  ${mode.padEnd(14)} ${row.nsPerEvent.toFixed(1).padStart(7)} ns/event (min ${row.nsPerEventMin.toFixed(1)}, max ${row.nsPerEventMax.toFixed(1)})` +
-            `  ${(row.eventsPerSecond / 1e6).toFixed(1)} M events/s  peak footprint ${mib(row.peakFootprint)} (x${row.footprintRatio.toFixed(3)} of live)` +
-            `  memory ${mib(row.byteLength)}${row.verified ? "  verified" : ""}`,
-        );
+        // A trace of no events has no time an event, and no live bytes to compare a footprint with.
+        const speed = row.events > 0 ? `${row.nsPerEvent.toFixed(1).padStart(7)} ns/event (min ${row.nsPerEventMin.toFixed(1)}, max ${row.nsPerEventMax.toFixed(1)})  ${(row.eventsPerSecond / 1e6).toFixed(1)} M events/s` : "no events to time";
+        const ratio = row.peakLiveBytes > 0 ? ` (x${row.footprintRatio.toFixed(3)} of live)` : "";
+        console.log(`  ${mode.padEnd(14)} ${speed}  peak footprint ${mib(row.peakFootprint)}${ratio}  memory ${mib(row.byteLength)}${row.verified ? "  verified" : ""}`);
       }
     }
     if (!values.json && modes.includes("pymalloc") && modes.includes("malloc")) {

@@ -22,8 +22,10 @@ export interface ArenaAccounting {
   quantization: number;
   /** Arena headers (each in the tail of its arena's last pool, with the raw chunk's overlap word). */
   arenaOverhead: number;
-  /** Pools of the arenas (arenas that filled a hole in the raw heap have fewer). */
+  /** Pools and sub-pools of the arenas (arenas that filled a hole in the raw heap have fewer). */
   pools: number;
+  /** Pool slots of the arenas (a slot cut into sub-pools counts once). */
+  slots: number;
   /** Bytes of those pools, less the arena headers. */
   poolBytes: number;
 }
@@ -36,11 +38,12 @@ export function requireHeap(heap: unknown, fn: string): asserts heap is Heap {
 
 export function arenaAccounting(heap: Heap): ArenaAccounting {
   requireHeap(heap, "arenaAccounting");
-  const a: ArenaAccounting = { arenaBytes: 0, allocatedBlocks: 0, availableBlocks: 0, unusedPools: 0, unusedPoolBytes: 0, poolHeaders: 0, quantization: 0, arenaOverhead: 0, pools: 0, poolBytes: 0 };
+  const a: ArenaAccounting = { arenaBytes: 0, allocatedBlocks: 0, availableBlocks: 0, unusedPools: 0, unusedPoolBytes: 0, poolHeaders: 0, quantization: 0, arenaOverhead: 0, pools: 0, slots: 0, poolBytes: 0 };
   const pending = pendingFrees(heap);
   forEachChunk(heap, (c) => {
     if (!c.arena || c.free) return;
     a.arenaBytes += c.size;
+    a.slots += c.size / heap.objectAllocator.poolSize; // an arena chunk holds exactly its slots' bytes
     let room = 0;
     forEachPool(heap, c.chunk + Chunk.HEADER, (p) => {
       a.pools++;
@@ -82,7 +85,8 @@ export function debugMallocStats(heap: Heap, s: HeapStats = heapStats(heap)): st
   out.push(line("# arenas reclaimed", s.arenas.reclaimed));
   out.push(line("# arenas highwater mark", s.arenas.highWater));
   out.push(line("# arenas allocated current", s.arenas.current));
-  out.push(line(`${s.arenas.current} arenas, ${a.pools} pools of ${o.poolSize} bytes`, a.poolBytes));
+  // Slots, not pools: with sub-pools a slot holds several pools, and the bytes are the slots'.
+  out.push(line(`${s.arenas.current} arenas, ${a.slots} pools of ${o.poolSize} bytes`, a.poolBytes));
   if (s.pools.subPoolSlots > 0) out.push(line("# pools cut in sub-pools", s.pools.subPoolSlots));
   out.push("");
   out.push(line("# bytes in allocated blocks", a.allocatedBlocks));
