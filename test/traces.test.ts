@@ -4,7 +4,8 @@ import { createHeap } from "../src/index.js";
 import { readTraceFile } from "../src/trace/file.js";
 import { freeLive, liveAtEnd, replayTimed, replayVerify } from "../src/trace/replay.js";
 import { TraceFormatError, encodeTrace, parseTrace, traceStats } from "../src/trace/trace.js";
-import { BUNDLED_TRACE, sharedTraces } from "./helpers.js";
+import { join } from "node:path";
+import { BUNDLED_TRACE, ROOT, sharedTraces } from "./helpers.js";
 
 const modes = ["pymalloc", "malloc"] as const;
 
@@ -33,6 +34,27 @@ describe("bundled trace", () => {
     freeLive(heap, liveAtEnd(t), ptr);
     heap.check();
     expect(heap.stats().blocksInUse).toBe(0);
+  });
+});
+
+describe("recorded small-heap traces (data/recorded)", () => {
+  const RECORDED = ["hello", "argparse_small", "re_small", "difflib_small"].map((n) => join(ROOT, "data", "recorded", `${n}.pymtrace.gz`));
+  const kinds = [
+    ["pymalloc", {}],
+    ["malloc", { allocator: "malloc" }],
+    ["pymalloc_debug", { allocator: "pymalloc_debug", traceAllocations: false }],
+    ["hardened", { hardened: true }],
+    ["whole pools", { subPools: false }],
+    ["rawFirst", { rawFirst: true }],
+  ] as const;
+  it.each(RECORDED.flatMap((f) => kinds.map(([k, o]) => [f.split("/").pop()!, k, f, o] as const)))("%s in %s: every block verified, check() every 2,000 events, the heap empty at the end", (_n, _k, file, opts) => {
+    const t = readTraceFile(file);
+    const heap = createHeap(opts);
+    const r = replayVerify(heap, t, { checkEvery: 2000, freeAtEnd: true });
+    expect(r.events).toBe(t.count);
+    expect(r.peakFootprint).toBeGreaterThan(traceStats(t).peakLiveBytes);
+    expect(heap.stats().bytesInUse).toBe(0);
+    heap.check();
   });
 });
 
