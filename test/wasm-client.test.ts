@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Ctors } from "./helpers.js";
+import { sections } from "../src/compat/wasm-bytes.js";
 import { createHeap, heapForModule, instantiateWithHeap, MemoryCorruptionError, PymallocError, pymemImports, wasmModuleInfo, type AllocatorFunctions } from "../src/index.js";
 import { readTraceFile } from "../src/trace/file.js";
 
@@ -40,6 +41,21 @@ describe("wasmModuleInfo(): the module's memory and heap base from its bytes", (
     expect(dl.allocatorImports).toEqual([]);
     expect(dl.allocatorExports).toContain("malloc");
     expect(() => wasmModuleInfo(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]))).toThrow(TypeError);
+  });
+
+  it("names that are not ASCII (UTF-8) are read whole, and the names after them too", () => {
+    const utf8 = (t: string) => [...new TextEncoder().encode(t)];
+    const str = (t: string) => [utf8(t).length, ...utf8(t)];
+    const imp = (m: string, n: string) => [...str(m), ...str(n), 0x00, 0x00]; // a function of type 0
+    const imports = [2, ...imp("ünïcode→", "f"), ...imp("env", "malloc")];
+    const exportsSec = [1, ...str("größe"), 0x00, 0x00]; // the first imported function
+    const bytes = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 2, imports.length, ...imports, 7, exportsSec.length, ...exportsSec]);
+    const m = new WebAssembly.Module(bytes); // a valid module
+    expect(WebAssembly.Module.imports(m).map((d) => d.module)).toEqual(["ünïcode→", "env"]);
+    expect(wasmModuleInfo(bytes).allocatorImports).toEqual(["malloc"]);
+    const names: string[] = [];
+    for (const { id, r } of sections(bytes)) if (id === 2) for (let n = r.u32(); n > 0; n--, r.pos += 2) names.push(r.name(), r.name());
+    expect(names).toEqual(["ünïcode→", "f", "env", "malloc"]);
   });
 });
 
