@@ -133,10 +133,6 @@ export abstract class ArenaAllocator {
     this.i32 = mem.views.i32;
     this.f64 = mem.views.f64;
     this.raw = raw;
-    // The allocator of small blocks answers the raw allocator running full; the heap's second,
-    // pass-through instance (small: false, no classes) must not take that over: its
-    // releaseKept would see no class and give back no spare.
-    if (opts.small ?? true) raw.onFull = () => this.releaseKept();
     this.lock = lock;
     const hw = heapBase >>> 2;
     const u32 = this.u32;
@@ -172,6 +168,10 @@ export abstract class ArenaAllocator {
     this.wMapHigh = hw + H.POOL_MAP_HIGH;
     this.alignShift = u32[hw + H.ALIGN_SHIFT];
     this.nClasses = small ? sizeClasses(this.alignShift) : 0;
+    // The allocator of small blocks answers the raw allocator running full; the heap's second,
+    // pass-through instance (no classes) must not take that over: its releaseKept would see no
+    // class and give back no spare.
+    if (small) raw.onFull = () => this.releaseKept();
     this.minSubRoom = Pool.OVERHEAD + classSize(sizeClasses(this.alignShift) - 1, this.alignShift);
     const take = (v: Views): void => {
       this.u8 = v.u8;
