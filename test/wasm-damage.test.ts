@@ -229,3 +229,77 @@ describe("C's misuse and damaged words through the fast path: typed errors, neve
       expect(() => heap.check()).toThrow(HeapCorruptionError);
     });
 });
+
+// Found by a stray-write fuzz (2026-12-04): words of a pool header changed by an overflow or an
+// underflow, then the pool's next carve or a realloc of its block trusted them.
+describe("a pool's carve and size words changed by a stray write: never a block handed out twice, past its pool, or resized by a wrong size", () => {
+  const BLOCK = 64;
+  /** Damage to the header of the pool of `a`, a block of BLOCK bytes just handed out. */
+  const carveDamage: Record<string, (heap: Heap, pool: number) => void> = {
+    "NEXTOFFSET lowered by 8 (the next carve would overlap the block before it)": (heap, pool) => void (heap.u32[(pool + Pool.NEXTOFFSET) >>> 2] -= 8),
+    "SIZE halved (blocks carved closer than the class's size)": (heap, pool) => void (heap.u32[(pool + Pool.SIZE) >>> 2] = BLOCK / 2),
+    "SIZE doubled": (heap, pool) => void (heap.u32[(pool + Pool.SIZE) >>> 2] = BLOCK * 2),
+    "COUNT lowered by one (an overflow of the block before the header)": (heap, pool) => void (heap.u32[pool >>> 2] -= 1),
+    "COUNT raised by one": (heap, pool) => void (heap.u32[pool >>> 2] += 1),
+  };
+
+  /** malloc(BLOCK) until it throws (at most 200): what it handed out, and what it threw. */
+  function carveOn(heap: Heap, f: C | Heap["obj"], hurt: (heap: Heap, pool: number) => void): { got: number[]; e: unknown } {
+    const got = [f.malloc(BLOCK)];
+    hurt(heap, heap.objectAllocator.poolOf(got[0]));
+    let e: unknown;
+    for (let i = 0; i < 200 && e === undefined; i++) e = thrown(() => got.push(f.malloc(BLOCK)));
+    return { got, e };
+  }
+
+  const disjoint = (got: number[]): void => {
+    const s = [...got].sort((x, y) => x - y);
+    for (let i = 1; i < s.length; i++) expect(s[i] - s[i - 1], `blocks ${s[i - 1]} and ${s[i]} of ${BLOCK} bytes`).toBeGreaterThanOrEqual(BLOCK);
+  };
+
+  for (const [what, hurt] of Object.entries(carveDamage))
+    it.each(FORMS)(`%s: ${what}: C's and JS's next carve is a HeapCorruptionError naming the pool`, async (form) => {
+      for (const subPools of [false, true])
+        for (const side of ["C", "JS"]) {
+          const { heap, c } = await cOnHeap(form, { subPools });
+          const { got, e } = carveOn(heap, side === "C" ? c : heap.obj, hurt);
+          expect(e, `${side}, subPools ${subPools}`).toBeInstanceOf(HeapCorruptionError);
+          expect((e as HeapCorruptionError).address).toBeGreaterThanOrEqual(heap.objectAllocator.poolOf(got[0]));
+          disjoint(got);
+        }
+    });
+
+  it.each(FORMS)("%s: MAXNEXTOFFSET raised alone: C's carve past the pool stays in JS, which carves as release mode does (README's gap); hardened: true refuses it", async (form) => {
+    // The fast path refuses the carve and passes the call to JS; JS's release mode checks that the
+    // next block follows those handed out, not where its pool ends (docs/performance.md).
+    const { heap, c } = await cOnHeap(form, { subPools: true });
+    const { e } = carveOn(heap, c, (h, pool) => void (h.u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] = 1 << 20));
+    expect(e === undefined || e instanceof PymallocError).toBe(true);
+    expect(() => heap.check()).toThrow(HeapCorruptionError);
+    for (const subPools of [false, true]) {
+      const hard = heapForModule(client, { traceAllocations: false, poolSize: 4096, arenaSize: 16384, subPools, hardened: true });
+      const r = carveOn(hard, hard.obj, (h, pool) => void (h.u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] = 1 << 20));
+      expect(r.e, `hardened, subPools ${subPools}`).toBeInstanceOf(HeapCorruptionError);
+      const pool = hard.objectAllocator.poolOf(r.got[0]);
+      for (const p of r.got) expect(p + BLOCK).toBeLessThanOrEqual(pool + hard.objectAllocator.poolBytes(pool));
+      disjoint(r.got);
+    }
+  });
+
+  it.each(FORMS)("%s: a pool's SIZE word changed: C's and JS's realloc neither keep the block in place nor copy by it (HeapCorruptionError naming Pool.SIZE)", async (form) => {
+    for (const [size, n] of [
+      [512, 400], // in place: 400 bytes in a 104-byte block
+      [16, 50], // a move that would copy 16 of its bytes
+    ])
+      for (const side of ["C", "JS"]) {
+        const { heap, c } = await cOnHeap(form, { subPools: true });
+        const f = side === "C" ? c : heap.obj;
+        const p = f.malloc(100);
+        const pool = heap.objectAllocator.poolOf(p);
+        heap.u32[(pool + Pool.SIZE) >>> 2] = size;
+        const e = thrown(() => f.realloc(p, n));
+        expect(e, `${side}: SIZE ${size}, realloc to ${n}`).toBeInstanceOf(HeapCorruptionError);
+        expect(e).toMatchObject({ field: "Pool.SIZE" });
+      }
+  });
+});

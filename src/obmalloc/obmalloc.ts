@@ -219,7 +219,7 @@ export class ObjectAllocator extends RemoteAllocator {
         u32[fw] = nb;
         // The popped link nb, read from a free block (where a stale pointer may have written),
         // is the next block to hand out: 0 (the list's end), or a block this pool has carved.
-        // Where the link is 0 (or none: `| 0`, bp past the memory reads undefined) it gives no
+        // Where the link is 0 (or none: bp past the memory reads undefined) it gives no
         // proof, and bp itself (the pool's FREEBLOCK, which a write past the end of the block
         // before a pool's header lands on) is checked instead. The rule, for x = nb or bp: bad when
         //   ((x - pool - Pool.OVERHEAD) | (x << 29)) >>> 0 >= NEXTOFFSET - Pool.OVERHEAD
@@ -227,16 +227,20 @@ export class ObjectAllocator extends RemoteAllocator {
         // aligned: x's low three bits land in bits 29-31). Whether x is on a block boundary
         // costs a division: hardened: true checks it (HardenedMixin); the AssemblyScript fast
         // path (wasm/obmalloc) checks it too. brokenLink() undoes the two writes above and
-        // throws HeapCorruptionError naming bp. Mind this function's bytecode size (210 bytes;
-        // extendPool's 97 inlined into it): V8 inlines malloc into its caller only while
+        // throws HeapCorruptionError naming bp. Mind this function's bytecode size (194 bytes;
+        // extendPool's 122 inlined into it): V8 inlines malloc into its caller only while
         // malloc with what it inlines fits the caller's remaining budget (docs/performance.md,
         // heap damage checks). The usedpools head test above cost 18 bytes and json 238 -> 260
         // instructions an event (free left the replay loop) until the two link checks became
-        // this one (226 -> 219 bytes; json 241, compileall 312). A count check on each carve
-        // (extendPool, +48 bytes) cost json 8-11 instructions an event the same way.
-        const x = (nb | 0) === 0 ? bp : nb;
-        if (((x - pool - Pool.OVERHEAD) | (x << 29)) >>> 0 >= u32[w + (Pool.NEXTOFFSET >>> 2)] - Pool.OVERHEAD) this.brokenLink(pool, bp);
-        if ((nb | 0) === 0) this.extendPool(pool);
+        // this one (226 -> 219 bytes; json 241, compileall 312). extendPool's carve check (+24
+        // bytes, 2026-12-04) put minidom's replay loop over it (calloc inlined there instead of
+        // malloc: 250 -> 271 instructions an event) until x was taken as `nb || bp` (nb read
+        // past the memory is undefined: bp) and the carve test became `x === bp` (nb is 0, or a
+        // damaged link to bp itself, which the carve then overwrites or its check refuses): 210
+        // -> 194 bytes (json 253 -> 258 instructions an event with the carve check).
+        const x = nb || bp;
+        if (((x - pool - Pool.OVERHEAD) | (x << 29)) >>> 0 >= ((u32[w + (Pool.NEXTOFFSET >>> 2)] - Pool.OVERHEAD) & this.poolMask)) this.brokenLink(pool, bp);
+        if (x === bp) this.extendPool(pool, bp);
         return bp;
       }
       return this.mallocFresh(idx, n);
@@ -297,17 +301,29 @@ export class ObjectAllocator extends RemoteAllocator {
    * into the pool first. (The threads tests here cost 30 bytes of bytecode: V8 inlines this into
    * mallocIn, and mallocIn's size with it decides whether malloc is inlined into its caller.)
    */
-  protected extendPool(pool: number): void {
+  protected extendPool(pool: number, bp: number): void {
     const u32 = this.u32;
     const w = pool >>> 2; // the header's words at w + (Pool.X >>> 2): less bytecode (variants.ts's free says why)
     const no = u32[w + (Pool.NEXTOFFSET >>> 2)];
-    if (no <= u32[w + (Pool.MAXNEXTOFFSET >>> 2)]) {
-      const b = pool + no;
-      u32[w + (Pool.FREEBLOCK >>> 2)] = b;
-      u32[w + (Pool.NEXTOFFSET >>> 2)] = no + u32[w + (Pool.SIZE >>> 2)];
-      u32[b >>> 2] = 0;
-      return;
-    }
+    const size = u32[w + (Pool.SIZE >>> 2)];
+    // Carve only the block after every one carved, all handed out (the free list is empty, the
+    // block just popped counted): the count times the size is what was carved. A NEXTOFFSET,
+    // SIZE or COUNT a stray write changed would carve over a live block (carveOk's first half;
+    // its second, the block's end within the pool, cost json 12 more instructions an event
+    // here, through what V8 then leaves out of line; hardened: true and the WebAssembly fast
+    // path check both). One test with the pool's end: poolFull tells them apart.
+    if (no > u32[w + (Pool.MAXNEXTOFFSET >>> 2)] || u32[w] * size !== no - Pool.OVERHEAD) return this.poolFull(pool, bp);
+    u32[w + (Pool.FREEBLOCK >>> 2)] = pool + no;
+    u32[w + (Pool.NEXTOFFSET >>> 2)] = no + size;
+    u32[(pool + no) >>> 2] = 0;
+  }
+
+  /**
+   * extendPool found no block to carve after bp was popped: the pool is full (it leaves
+   * usedpools), or its carve words are damaged (brokenCarve puts bp back and throws).
+   */
+  protected poolFull(pool: number, bp: number): void {
+    if (this.u32[(pool + Pool.NEXTOFFSET) >>> 2] <= this.u32[(pool + Pool.MAXNEXTOFFSET) >>> 2]) this.brokenCarve(pool, bp);
     this.unlinkPool(pool);
   }
 
@@ -321,8 +337,19 @@ export class ObjectAllocator extends RemoteAllocator {
     return Math.imul(this.u32[pool >>> 2], size) === no - Pool.OVERHEAD && no + size <= this.poolBytes(pool);
   }
 
-  protected brokenCarve(pool: number): never {
-    brokenPool(pool, Pool.NEXTOFFSET, "Pool.NEXTOFFSET", "its blocks handed out, block size and next offset do not agree (a write over the pool's header?)");
+  /** The carve words of pool do not add up: bp, just popped (mallocIn), goes back on its free list; throw. */
+  protected brokenCarve(pool: number, bp: number): never {
+    const u32 = this.u32;
+    u32[(pool + Pool.FREEBLOCK) >>> 2] = bp;
+    u32[pool >>> 2]--;
+    const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
+    const size = u32[(pool + Pool.SIZE) >>> 2];
+    brokenPool(
+      pool,
+      Pool.NEXTOFFSET,
+      "Pool.NEXTOFFSET",
+      `its next block (offset ${no}, ${size} bytes) would not follow the ${u32[pool >>> 2] + 1} it handed out, or would end past its ${this.poolBytes(pool)} bytes (a write over the pool's header?)`,
+    );
   }
 
   protected unlinkPool(pool: number): void {
@@ -445,10 +472,7 @@ export class ObjectAllocator extends RemoteAllocator {
 
   /** Free p, which may be ours or the raw allocator's. */
   free(p: number): void {
-    if (!this.isOurs(p)) {
-      this.rawFree(p);
-      return;
-    }
+    if (!this.isOurs(p)) return this.rawFree(p);
     const u32 = this.u32;
     const pool = p - (p & this.poolMask);
     // The count, size, next offset and owner are read `| 0`: V8 then takes the word as an int32

@@ -44,13 +44,13 @@ export class SharedObjectAllocator extends ObjectAllocator {
    * The carve is ObjectAllocator.extendPool's, written out (called, it would read the pool's
    * offsets twice on every carve).
    */
-  protected override extendPool(pool: number): void {
+  protected override extendPool(pool: number, bp: number): void {
     if (this.takeRemote(pool) !== 0) return;
     const u32 = this.u32;
     const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
     if (no <= u32[(pool + Pool.MAXNEXTOFFSET) >>> 2]) {
       const size = u32[(pool + Pool.SIZE) >>> 2];
-      if (!this.carveOk(pool, no, size)) this.brokenCarve(pool);
+      if (!this.carveOk(pool, no, size)) this.brokenCarve(pool, bp);
       const b = pool + no;
       u32[(pool + Pool.FREEBLOCK) >>> 2] = b;
       u32[(pool + Pool.NEXTOFFSET) >>> 2] = no + size;
@@ -89,10 +89,7 @@ export class SharedFineObjectAllocator extends SharedObjectAllocator {
 function subPooled<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
   return class extends Base {
     override free(p: number): void {
-      if (!this.isOurs(p)) {
-        this.rawFree(p);
-        return;
-      }
+      if (!this.isOurs(p)) return this.rawFree(p);
       const u32 = this.u32;
       // The header's words are read at `w + (Pool.X >>> 2)` (w = pool >>> 2, one shift) rather
       // than `(pool + Pool.X) >>> 2`: three bytes of bytecode less a word, and this function's
@@ -137,6 +134,8 @@ const SubSharedFineObjectAllocator = subPooled(SharedFineObjectAllocator);
  * small block whose first word looks like a free-list link (a block of its pool, not 0) walks
  * the pool's free list, bounded by its blocks, and throws InvalidPointerError "double-free" when
  * the block is on it (a live block whose first word looks so costs a walk, never a false report).
+ * A carve checks that the block ends within its pool or sub-pool too (carveOk; release mode
+ * checks only that it is the block after those handed out): a MAXNEXTOFFSET raised alone.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function hardened<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
@@ -164,6 +163,13 @@ function hardened<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
         return p;
       }
       return super.mallocIn(n, idx);
+    }
+
+    protected override extendPool(pool: number, bp: number): void {
+      const u32 = this.u32;
+      const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
+      if (no <= u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] && !this.carveOk(pool, no, u32[(pool + Pool.SIZE) >>> 2])) this.brokenCarve(pool, bp);
+      super.extendPool(pool, bp);
     }
 
     override free(p: number): void {

@@ -193,7 +193,7 @@ function damageCase(seed) {
   // write of a pointer or a number mostly gives): release mode must refuse it without check().
   // The release paths' two gaps (README, "A damaged heap"): a link rewritten to another place
   // among its pool's carved blocks (check()'s to find, or malloc's with hardened: true), and a
-  // pool's carve words changed while it still carves (check()'s, or found when it empties). Without check(), a wrong block handed
+  // pool's MAXNEXTOFFSET raised while it still carves (check()'s, or hardened: true's). Without check(), a wrong block handed
   // out after such damage is "undetected", counted apart; after any other damage it is bad.
   const oa = heap.objectAllocator;
   let gap = false;
@@ -202,13 +202,13 @@ function damageCase(seed) {
     const off = what.v - pool - Pool.OVERHEAD;
     gap = off >= 0 && what.v < pool + heap.u32[(pool + Pool.NEXTOFFSET) >>> 2];
   }
-  // The carve words of any pool or sub-pool header (a sub-pool's lies inside its slot, where
-  // "pool" damage does not aim), reached by any kind: MAXNEXTOFFSET, NEXTOFFSET or SIZE, the
-  // README's carve gap (a pool carving past its end or over a block until it empties).
+  // A pool's or sub-pool's MAXNEXTOFFSET (a sub-pool's header lies inside its slot, where
+  // "pool" damage does not aim), reached by any kind: the README's carve gap (raised alone, a
+  // pool carves past its end; release mode's carve checks only that the block follows those
+  // handed out, so NEXTOFFSET, SIZE and COUNT are no gap since 2026-12-04).
   if (oa !== undefined && oa.isOurs(what.a)) {
     for (let b = what.a & ~3; b < what.a + Math.max(what.n, 1); b += 4) {
-      const off = b - oa.poolOf(b);
-      if (off === Pool.MAXNEXTOFFSET || off === Pool.NEXTOFFSET || off === Pool.SIZE) gap = true;
+      if (b - oa.poolOf(b) === Pool.MAXNEXTOFFSET) gap = true;
     }
   }
   const noCheck = noCheckAll || (k === "freeLink" && !gap && rand() < 0.5);

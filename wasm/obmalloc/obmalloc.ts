@@ -103,7 +103,31 @@ export function init(heapBase: u32, slot: u32): void {
  * nothing (JS's compare, in doubles) instead of wrapping round to 4 GiB (everything carved).
  */
 @inline function carved(off: u32, pool: u32): bool {
-  return <i64>off < <i64>load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD;
+  return <i64>off < carvedEnd(pool);
+}
+
+/**
+ * The pool's carved bytes past its header: NEXTOFFSET - OVERHEAD, NEXTOFFSET taken at most the
+ * pool slot's size (JS's mallocIn masks it so): a NEXTOFFSET a stray write raised must not make
+ * a wild link (a live block's data, past the memory) a carved block (test/stray-writes.test.ts).
+ */
+@inline function carvedEnd(pool: u32): i64 {
+  return <i64>min<u32>(load<u32>(pool + Pool.NEXTOFFSET), poolMask + 1) - Pool.OVERHEAD;
+}
+
+/** A free block's link nb of pool is a carved block start: past the header, below NEXTOFFSET, 8-byte aligned (JS's mallocIn rule). */
+@inline function linkOk(nb: u32, pool: u32): bool {
+  return carved((nb - pool - Pool.OVERHEAD) | (nb << 29), pool);
+}
+
+/**
+ * The next block of pool, at offset no and `size` bytes, may be carved (JS's carveOk): the pool's
+ * blocks handed out, with the one being popped (its count + 1), are exactly the carved ones, and
+ * it ends within the pool or sub-pool (its own SUB word's size).
+ */
+@inline function carveOk(pool: u32, no: u32, size: u32): bool {
+  const bytes: u64 = (load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK) == 0 ? <u64>poolMask + 1 : <u64>1 << SubPool.SHIFT;
+  return <u64>no + size <= bytes && <i64>(<u64>load<u32>(pool) + 1) * <i64>size == <i64>no - Pool.OVERHEAD;
 }
 
 /** The pool or sub-pool header of p in our pools (obmalloc's poolOf: SubPool in src/constants.ts). */
@@ -135,17 +159,18 @@ function isOursHigh(q: u32): bool {
  * when it is marked FULL already). 0 when JS must do it.
  */
 @inline function popBlock(pool: u32): u32 {
-  // pool and bp lie in the memory: malloc's inline pop followed both already (unbounded, as JS's
-  // mallocIn does), calloc's mallocFast bounded them, poolFromArena checked its pool.
+  // pool lies in the memory: malloc's inline pop followed it already (unbounded, as JS's
+  // mallocIn does), calloc's mallocFast bounded it, poolFromArena checked it. bp must lie in
+  // the pool's slot (else JS reports it).
   const bp = load<u32>(pool + Pool.FREEBLOCK);
+  if (bp - pool > poolMask) return 0;
   const nb = load<u32>(bp);
   if (nb != 0) {
     // The link read from the freed block: inside its pool, past the header, below the carved
     // blocks (JS release mode's rule, mallocIn's one unsigned compare). Anything else goes to JS
     // (which reports it). Whether it is on a block boundary costs a division: hardened: true
     // checks that, and a hardened heap never takes this fast path (hasFastPath); check() finds it.
-    const off = nb - pool - Pool.OVERHEAD;
-    if (!carved(off, pool)) return 0;
+    if (!linkOk(nb, pool)) return 0;
     store<u32>(pool + Pool.FREEBLOCK, nb);
   } else {
     // A link of 0 proves nothing of bp: the pool's FREEBLOCK must itself be a carved block of it
@@ -154,10 +179,12 @@ function isOursHigh(q: u32): bool {
     const no = load<u32>(pool + Pool.NEXTOFFSET);
     if (no <= load<u32>(pool + Pool.MAXNEXTOFFSET)) {
       // Carve the next never-used block, unless (threads) other threads freed blocks into the
-      // pool: JS takes those first. A block inside the pool's slot, so in the memory (damaged
-      // offsets or size are JS's to report).
+      // pool: JS takes those first. The block must be the one after every block handed out (bp
+      // with them: the count times the size is what was carved) and end within the pool or
+      // sub-pool (JS's carveOk): a NEXTOFFSET, MAXNEXTOFFSET, SIZE or COUNT a stray write changed
+      // would carve over a live block. JS reports those.
       const size = load<u32>(pool + Pool.SIZE);
-      if (<u64>(pool & poolMask) + no + size > <u64>poolMask + 1 || (threaded && load<u32>(pool + Pool.REMOTE) >> 1 != 0)) return 0;
+      if (!carveOk(pool, no, size) || (threaded && load<u32>(pool + Pool.REMOTE) >> 1 != 0)) return 0;
       const b = pool + no;
       store<u32>(pool + Pool.FREEBLOCK, b);
       store<u32>(pool + Pool.NEXTOFFSET, no + size);
@@ -449,9 +476,8 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
     if (bp > end) return 0;
     // The common case, popBlock's first branch: a free block whose link is a carved block.
     const nb = load<u32>(bp);
-    const off = nb - pool - Pool.OVERHEAD;
-    // nb == 0 (the list's end) fails the compare too: off wraps to 2^32 - pool - OVERHEAD.
-    if (carved(off, pool)) {
+    // nb == 0 (the list's end) fails the compare too: its offset wraps to 2^32 - pool - OVERHEAD.
+    if (linkOk(nb, pool)) {
       store<u32>(pool + Pool.FREEBLOCK, nb);
       store<u32>(pool, load<u32>(pool) + 1);
       return bp;
@@ -516,19 +542,26 @@ export function malloc(n: u32): u32 {
   if (idx < nFast) {
     const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
     const pool = load<u32>(sp + Pool.NEXT);
-    // The usedpools head and the pool's FREEBLOCK are followed as JS's mallocIn follows them,
-    // unbounded: damaged past the memory (check() finds both), this load traps where JS errs.
-    // Bounding both here cost ~6 instructions an event (json, cachegrind); calloc's mallocFast
-    // bounds them. The head must be a pool of this class (JS's mallocIn's test: the sentinel's
+    // The usedpools head is followed as JS's mallocIn follows it, unbounded: damaged past the
+    // memory (check() finds it; a head lies in the heap's header, above the module's data),
+    // this load traps where JS errs. Bounding it and FREEBLOCK against memory.size() cost ~6
+    // instructions an event (json, cachegrind); FREEBLOCK is bounded by its pool's slot below
+    // (a stray write's FREEBLOCK trapped, test/stray-writes.test.ts); calloc's mallocFast
+    // bounds both. The head must be a pool of this class (JS's mallocIn's test: the sentinel's
     // SZIDX word is the next class's PREV link, never a class, so one test for both); any
     // other head goes to mallocSmall, which leaves a damaged one to JS (it reports it).
     if (load<u32>(pool + Pool.SZIDX) == idx) {
       const bp = load<u32>(pool + Pool.FREEBLOCK);
-      const nb = load<u32>(bp);
-      if (carved(nb - pool - Pool.OVERHEAD, pool)) {
-        store<u32>(pool + Pool.FREEBLOCK, nb);
-        store<u32>(pool, load<u32>(pool) + 1);
-        return bp;
+      // bp within the pool's slot, so in the memory: a FREEBLOCK a stray write changed (or a
+      // user's data over the header, past a carve a MAXNEXTOFFSET raised) must not trap here
+      // (mallocSmall leaves it to JS, which reports it). One compare, no memory.size().
+      if (bp - pool <= poolMask) {
+        const nb = load<u32>(bp);
+        if (linkOk(nb, pool)) {
+          store<u32>(pool + Pool.FREEBLOCK, nb);
+          store<u32>(pool, load<u32>(pool) + 1);
+          return bp;
+        }
       }
     }
     return mallocSmall(n, idx, sp, pool);
@@ -562,7 +595,7 @@ export function free(p: u32): void {
       const off = p - pool - Pool.OVERHEAD;
       const fb = load<u32>(pool + Pool.FREEBLOCK);
       const cnt = load<u32>(pool);
-      const lim = <i64>load<u32>(pool + Pool.NEXTOFFSET) - Pool.OVERHEAD; // i64: see carved()
+      const lim = carvedEnd(pool); // i64: see carved()
       const other = load<u32>(pool + Pool.OWNER) ^ owner;
       // Five tests as one: each term (u32 values widened to i64) is negative exactly when its
       // test fails: off past the carved blocks, fb == p (a double free), fewer than 2 blocks in
@@ -631,7 +664,10 @@ export function realloc(p: u32, n: u32): u32 {
   const pool = poolOf(p);
   const off = p - pool - Pool.OVERHEAD;
   const size = load<u32>(pool + Pool.SIZE);
-  if (!carved(off, pool) || load<u32>(pool) == 0 || size == 0 || off % size != 0 || load<u32>(pool + Pool.FREEBLOCK) == p)
+  // The block size is its class's (JS's liveSize): realloc copies, and keeps in place, by it, so
+  // a SIZE word a stray write changed must not be trusted (JS reports it).
+  const idx = load<u32>(pool + Pool.SZIDX);
+  if (!carved(off, pool) || load<u32>(pool) == 0 || idx >= nClasses || size != (idx + 1) << alignShift || off % size != 0 || load<u32>(pool + Pool.FREEBLOCK) == p)
     return reallocSlow(p, n); // not a live block: JS reports it
   let keep = size;
   if (n <= size) {
