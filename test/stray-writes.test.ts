@@ -169,19 +169,18 @@ function strayCase(seed: number, opts: HeapOptions & { wasm?: boolean }, kind: K
   return "ok";
 }
 
-describe("stray writes of a user's bug: a typed error or every block intact, in every mode", () => {
-  it.each(Object.keys(MODES))(`%s: ${CASES} programs for each kind of stray write`, (mode) => {
+describe.each(Object.keys(MODES))("stray writes of a user's bug, %s: a typed error or every block intact", (mode) => {
+  it.each(KINDS)(`${CASES} programs, each with one stray write: %s`, (kind) => {
     const bad: string[] = [];
     let typed = 0;
-    KINDS.forEach((kind, k) => {
-      for (let s = 1; s <= CASES; s++) {
-        const r = strayCase(s * 8 + k + 1000 * Object.keys(MODES).indexOf(mode), MODES[mode], kind);
-        if (r === "typed") typed++;
-        else if (r !== "ok") bad.push(`${kind} #${s}: ${r}`);
-      }
-    });
+    for (let s = 1; s <= CASES; s++) {
+      const r = strayCase(s * 8 + KINDS.indexOf(kind) + 1000 * Object.keys(MODES).indexOf(mode), MODES[mode], kind);
+      if (r === "typed") typed++;
+      else if (r !== "ok") bad.push(`#${s}: ${r}`);
+    }
     expect(bad).toEqual([]);
-    // The writes are real: a good share ends in an error the allocator raised.
-    expect(typed).toBeGreaterThan(CASES * KINDS.length * 0.15);
+    // The writes are real: underflows and header words mostly end in an error the allocator
+    // raised (a wild or stale word often lands where nothing reads it, an overflow in a block).
+    if (kind === "underflow" || kind === "pool header") expect(typed).toBeGreaterThan(CASES / 4);
   }, 120_000);
 });
