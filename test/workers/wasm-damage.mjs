@@ -15,8 +15,8 @@
 // Modes: imported, linked, specialised (the fast path in wasm), hardened and sampled (C's calls
 // in JS: hardened: true's checks, sampled sites), high (the heap's blocks past the pool map's
 // low part, 256 MiB: its high part; the three forms at random), unchecked (the three forms, no check() after any
-// damage but to what malloc's inline pop follows unbounded (usedpools heads, pool headers): the
-// fast path must never trap; a wrong block JS's release mode would hand out too is "undetected", counted apart).
+// damage: the fast path must never trap; a wrong block JS's release mode would hand out too is
+// "undetected", counted apart).
 // Loads the built package (dist/).
 // workerData.only and .explore: for exploring by hand (damage kinds; { noCheck, cShare, jsOnly }:
 // no check(), C's share of the traffic, JS instead of C once damaged, to compare).
@@ -24,7 +24,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { heapForModule, instantiateWithHeap, InvalidPointerError, PymallocError, constants } from "../../dist/index.js";
 import { damage as damageAt, isLive, pick, rand, ri, seedFrom } from "./damage.mjs";
 
-const { H, Pool, Arena, Chunk, Flag, Sample, SubPool, Slot, Used } = constants;
+const { H, Pool, Arena, Chunk, Flag, Sample, SubPool } = constants;
 const { mode, first, count, client, linked, only, explore } = workerData;
 
 
@@ -233,10 +233,6 @@ function targets(heap, model) {
   const oa = heap.objectAllocator;
   const hb = heap.heapBase;
   const out = { header: [], headerScalar: [], chunk: [], freeChunk: [], pool: [], arena: [], freeLink: [], freeBlock: [], samples: [], mapHigh: [] };
-  // The words malloc's inline pop follows unbounded (obmalloc.ts, malloc): each pool's FREEBLOCK,
-  // and the usedpools heads (below); and the rest of each pool header, from which JS's own
-  // release paths (extendPool's carve) may set FREEBLOCK past the memory, left to check().
-  popWords.clear();
   const hs = u32[(hb >>> 2) + H.HEAP_START];
   for (let a = hb; a < hs + 8; a += 4) out.header.push(a);
   for (let k = 0; k < 34; k++) out.headerScalar.push(hb + 4 * k);
@@ -256,10 +252,7 @@ function targets(heap, model) {
         const sub = u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
         for (let j = 0; j < (sub ? oa.poolSize >>> sub : 1); j++) {
           const sp = pool + (j << sub);
-          for (let k = 0; k < Pool.OVERHEAD; k += 4) {
-            out.pool.push(sp + k);
-            popWords.add(sp + k);
-          }
+          for (let k = 0; k < Pool.OVERHEAD; k += 4) out.pool.push(sp + k);
           if (pool >= pa) continue;
           for (let b = u32[(sp + Pool.FREEBLOCK) >>> 2], n = 0; b !== 0 && n < 2000 && b < heap.u8.length; b = u32[b >>> 2], n++) {
             out.freeLink.push(b);
@@ -285,18 +278,6 @@ function targets(heap, model) {
   }
   return out;
 }
-
-const popWords = new Set();
-
-/** Whether bytes a..a+n-1 touch a pool header (popWords) or a usedpools head of slot 0: what malloc's inline pop follows unbounded, directly or through JS. */
-function touchesPop(heap, a, n) {
-  const slots = heap.heapBase + heap.u32[(heap.heapBase >>> 2) + H.THREAD_SLOTS];
-  const used = heap.u32[(slots + Slot.USED) >>> 2] - Used.HEADS; // slot 0's usedpools array (Used), in the header
-  if ((a < slots + Slot.BYTES && slots <= a + n - 1) || (a < used + Used.BYTES && used <= a + n - 1)) return true;
-  for (let w = a & ~3; w < a + n; w += 4) if (popWords.has(w)) return true;
-  return false;
-}
-
 
 /** Write 1-8 damaging bytes at a (damage.mjs). */
 function damage(heap, model, a) {
@@ -374,10 +355,8 @@ async function damageCase(seed) {
   const freeChunkWord = k === "freeChunk" || (k === "chunk" && (before & Flag.FREE) !== 0);
   if (freeChunkWord && rand() < 0.5) noCheck = true;
   if (explore?.noCheck || mode === "unchecked") noCheck = true; // no check() before the traffic, whatever the damage
-  // Unchecked: not the words malloc's inline pop follows unbounded, as JS's mallocIn does (a
-  // usedpools head, a pool header: past the memory, a trap there; a wrong block from JS):
-  // check()'s to find (a test shows it).
-  if (mode === "unchecked" && !explore && touchesPop(heap, what.a, what.n)) return "skip";
+  // Unchecked: every word, pool headers and usedpools heads too (malloc's inline pop bounds the
+  // head by the memory and FREEBLOCK by its pool's slot since 2026-12-04: no trap there either).
   if (!noCheck && outcome(() => heap.check()) === "found") return "found";
   // Damage check() passes: mostly C's traffic from here.
   model.cShare = explore?.cShare ?? 0.85;

@@ -457,7 +457,7 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
     }
     pool = poolFromArena(idx, sp);
     if (pool == 0) return 0;
-  } else if (load<u32>(pool + Pool.SZIDX) != idx) return 0; // a damaged usedpools head: JS reports it
+  } else if (pool > (<u32>memory.size() << 16) - Pool.OVERHEAD || load<u32>(pool + Pool.SZIDX) != idx) return 0; // a damaged usedpools head: JS reports it
   return popBlock(pool);
 }
 
@@ -542,15 +542,14 @@ export function malloc(n: u32): u32 {
   if (idx < nFast) {
     const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
     const pool = load<u32>(sp + Pool.NEXT);
-    // The usedpools head is followed as JS's mallocIn follows it, unbounded: damaged past the
-    // memory (check() finds it; a head lies in the heap's header, above the module's data),
-    // this load traps where JS errs. Bounding it and FREEBLOCK against memory.size() cost ~6
-    // instructions an event (json, cachegrind); FREEBLOCK is bounded by its pool's slot below
-    // (a stray write's FREEBLOCK trapped, test/stray-writes.test.ts); calloc's mallocFast
-    // bounds both. The head must be a pool of this class (JS's mallocIn's test: the sentinel's
+    // The usedpools head lies in the memory, FREEBLOCK in its pool's slot: a damaged word past
+    // the memory trapped here where JS errs (test/stray-writes.test.ts; wasm-damage's unchecked
+    // mode). Both bounded: 0-8 instructions an event in bench:wasm --instructions (json 167 both
+    // ways; minidom 171 -> 179, within what one build measures run to run; bounding both
+    // against memory.size() was ~6 when measured on 2026-12-02). The head must be a pool of this class (JS's mallocIn's test: the sentinel's
     // SZIDX word is the next class's PREV link, never a class, so one test for both); any
     // other head goes to mallocSmall, which leaves a damaged one to JS (it reports it).
-    if (load<u32>(pool + Pool.SZIDX) == idx) {
+    if (pool < (<u32>memory.size() << 16) - Pool.OVERHEAD && load<u32>(pool + Pool.SZIDX) == idx) {
       const bp = load<u32>(pool + Pool.FREEBLOCK);
       // bp within the pool's slot, so in the memory: a FREEBLOCK a stray write changed (or a
       // user's data over the header, past a carve a MAXNEXTOFFSET raised) must not trap here
