@@ -193,8 +193,9 @@ function damageCase(seed) {
   // write of a pointer or a number mostly gives): release mode must refuse it without check().
   // The release paths' two gaps (README, "A damaged heap"): a link rewritten to another place
   // among its pool's carved blocks (check()'s to find, or malloc's with hardened: true), and a
-  // pool's MAXNEXTOFFSET raised while it still carves (check()'s, or hardened: true's). Without check(), a wrong block handed
-  // out after such damage is "undetected", counted apart; after any other damage it is bad.
+  // pool's MAXNEXTOFFSET raised while it still carves (check()'s, or hardened: true's). Without
+  // check(), a wrong block handed out after such damage is "undetected", counted apart; after
+  // any other damage it is bad.
   const oa = heap.objectAllocator;
   let gap = false;
   if (k === "freeLink" && (what.a & 3) === 0) {

@@ -159,9 +159,8 @@ function isOursHigh(q: u32): bool {
  * when it is marked FULL already). 0 when JS must do it.
  */
 @inline function popBlock(pool: u32): u32 {
-  // pool lies in the memory: malloc's inline pop followed it already (unbounded, as JS's
-  // mallocIn does), calloc's mallocFast bounded it, poolFromArena checked it. bp must lie in
-  // the pool's slot (else JS reports it).
+  // pool lies in the memory: mallocMore bounded a usedpools head (as calloc's mallocFast does),
+  // poolFromArena checked its pool. bp must lie in the pool's slot (else JS reports it).
   const bp = load<u32>(pool + Pool.FREEBLOCK);
   if (bp - pool > poolMask) return 0;
   const nb = load<u32>(bp);
@@ -546,9 +545,10 @@ export function malloc(n: u32): u32 {
     // the memory trapped here where JS errs (test/stray-writes.test.ts; wasm-damage's unchecked
     // mode). Both bounded: 0-8 instructions an event in bench:wasm --instructions (json 167 both
     // ways; minidom 171 -> 179, within what one build measures run to run; bounding both
-    // against memory.size() was ~6 when measured on 2026-12-02). The head must be a pool of this class (JS's mallocIn's test: the sentinel's
-    // SZIDX word is the next class's PREV link, never a class, so one test for both); any
-    // other head goes to mallocSmall, which leaves a damaged one to JS (it reports it).
+    // against memory.size() was ~6 when measured on 2026-12-02). The head must be a pool of
+    // this class (JS's mallocIn's test: the sentinel's SZIDX word is the next class's PREV
+    // link, never a class, so one test for both); any other head goes to mallocSmall, which
+    // leaves a damaged one to JS (it reports it).
     if (pool < (<u32>memory.size() << 16) - Pool.OVERHEAD && load<u32>(pool + Pool.SZIDX) == idx) {
       const bp = load<u32>(pool + Pool.FREEBLOCK);
       // bp within the pool's slot, so in the memory: a FREEBLOCK a stray write changed (or a
