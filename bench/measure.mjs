@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // bench/measure.mjs — one allocator on one trace, in this process alone; run by bench/run.mjs.
 //
-// usage: node --expose-gc bench/measure.mjs --key KEY --info JSON [--runs N] [--budget S] [--verify] TRACE
+// usage: node --expose-gc bench/measure.mjs --key KEY --info JSON [--runs N] [--budget S] [--warmup EVENTS] [--verify] TRACE
 // (--info: the trace's description from bench/run.mjs: events, peak live and total requested bytes)
-// Prints one JSON result row on its last line: a warm-up run, then N timed runs of the reference
+// Prints one JSON result row on its last line: warm-up runs (WARMUP_EVENTS), then N timed runs of the reference
 // loop (FORMAT.md), each on a fresh instance, median and spread of ns/event, peak footprint; with
 // --verify, first an untimed replay with every block's contents checked.
 
@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { readTraceFile } from "../dist/trace/file.js";
 import { allAdapters } from "./adapters.mjs";
 import { replayLoop, verifyReplay } from "./loop.mjs";
+import { WARMUP_EVENTS, warmupRuns } from "../dist/trace/replay.js";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -18,11 +19,13 @@ const { values, positionals } = parseArgs({
     key: { type: "string" },
     runs: { type: "string", default: "5" },
     budget: { type: "string", default: "20" },
+    warmup: { type: "string", default: String(WARMUP_EVENTS) },
     info: { type: "string" },
     verify: { type: "boolean", default: false },
   },
 });
 const runs = Number(values.runs);
+const warmupEvents = Number(values.warmup);
 const budgetMs = Number(values.budget) * 1000;
 const a = allAdapters().find((x) => x.key === values.key);
 if (!a || positionals.length !== 1) {
@@ -85,16 +88,24 @@ function measure() {
   let events = t.count;
   let footprint = NaN;
   let byteLength = NaN;
-  for (let r = 0; r <= runs; r++) {
+  let first = NaN;
+  // Warm-up (untimed): the trace again and again until WARMUP_EVENTS (at least once), as the
+  // CLI's replay does; a run over budget ends it (the trace is long enough). The first run's
+  // time is reported as nsFirst: the allocator cold, in a fresh process.
+  const warmup = warmupRuns(t.count, warmupEvents);
+  let warm = 0;
+  for (let r = 0; ; r++) {
     const inst = a.create(info);
     const ptr = new Uint32Array(t.maxSlots);
     const res = loop(t.events, t.count, inst.fams, inst.view, ptr, performance.now() + budgetMs, inst.touch ?? null);
-    if (r > 0) times.push(res.ns / res.events);
+    if (r === 0) first = res.ns / res.events;
+    if (warm >= warmup) times.push(res.ns / res.events);
+    else warm = res.events < t.count ? warmup : warm + 1;
     events = Math.min(events, res.events);
     footprint = inst.peakFootprint();
     byteLength = inst.byteLength();
     inst.dispose();
-    if (res.events < t.count && r >= 1) break; // over budget: one timed partial run is enough
+    if (times.length >= runs || (res.events < t.count && times.length >= 1)) break; // over budget: one timed partial run is enough
   }
   if (a.key === "gc") footprint = gcFootprint(t, a.create(info));
   const ns = median(times);
@@ -105,6 +116,8 @@ function measure() {
     nsPerEvent: ns,
     nsMin: Math.min(...times),
     nsMax: Math.max(...times),
+    nsFirst: first,
+    warmupRuns: warmup,
     runs: times.length,
     eventsPerSecond: 1e9 / ns,
     eventsTimed: events,

@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // bench/run.mjs — `npm run bench`: replay CPython traces through every allocator, side by side.
 //
-// usage: npm run bench -- [TRACE.pymtrace.gz ...] [--runs N] [--rounds R] [--budget SECONDS] [--only KEYS] [--verify] [--no-write]
+// usage: npm run bench -- [TRACE.pymtrace.gz ...] [--runs N] [--rounds R] [--budget SECONDS] [--warmup EVENTS] [--only KEYS] [--verify] [--no-write]
 // Default trace: the bundled data/compileall-head.pymtrace.gz. For each allocator, in a process of
-// its own (bench/measure.mjs), one after the other: a warm-up run, then N timed runs of the reference loop (FORMAT.md), each on a fresh instance; median and
+// its own (bench/measure.mjs), one after the other: warm-up runs (the trace replayed untimed until
+// 2,000,000 events, at least once: WARMUP_EVENTS in src/trace/replay.ts; --warmup EVENTS), then N
+// timed runs of the reference loop (FORMAT.md), each on a fresh instance; the first run's time
+// (cold, in a fresh process) printed beside; median and
 // spread of ns/event, events/s, ratio to pymalloc, peak footprint against peak live requested
 // bytes. With --rounds R, the allocators take turns R times (N timed runs each turn, all pooled):
 // a slow spell of a shared machine then falls on every allocator alike, not on whichever ran in it. --verify replays once more with every block's contents checked, before timing. An
@@ -15,6 +18,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchArgs, withEvents } from "./args.mjs";
 import { readTraceFile } from "../dist/trace/file.js";
+import { WARMUP_EVENTS, warmupRuns } from "../dist/trace/replay.js";
 import { describeTrace } from "./trace-info.mjs";
 import { allAdapters } from "./adapters.mjs";
 import { execFileSync } from "node:child_process";
@@ -30,6 +34,7 @@ const { values, positionals } = benchArgs(import.meta.url, {
     runs: { type: "string", default: "5" },
     rounds: { type: "string", default: "1" },
     budget: { type: "string", default: "20" },
+    warmup: { type: "string" },
     only: { type: "string" },
     verify: { type: "boolean", default: false },
     "no-write": { type: "boolean", default: false },
@@ -50,6 +55,7 @@ const mib = (n) => (Number.isFinite(n) ? (n / 2 ** 20).toFixed(2) + " MiB" : "n/
 /** One allocator on one trace, measured by bench/measure.mjs in a fresh process: its result row. */
 function measureInChild(key, file, info, verify) {
   const args = ["--expose-gc", join(HERE, "measure.mjs"), "--key", key, "--runs", String(runs), "--budget", String(budgetMs / 1000), "--info", JSON.stringify(info)];
+  if (values.warmup !== undefined) args.push("--warmup", values.warmup);
   if (verify) args.push("--verify");
   const out = execFileSync(process.execPath, [...args, file], { encoding: "utf8", maxBuffer: 1 << 24, stdio: ["ignore", "pipe", "inherit"] });
   return JSON.parse(out.trim().split("\n").pop());
@@ -63,6 +69,8 @@ const median = (xs) => {
 /** Fold a later round's row into the first: its timed runs join the pool the median is taken over. */
 function pool(row, more) {
   row.times.push(...more.times);
+  row.firsts = [...(row.firsts ?? [row.nsFirst]), more.nsFirst]; // each round's process cold
+  row.nsFirst = median(row.firsts);
   row.nsPerEvent = median(row.times);
   row.nsMin = Math.min(...row.times);
   row.nsMax = Math.max(...row.times);
@@ -85,7 +93,7 @@ for (const file of files) {
   const t = readTraceFile(file);
   const info = describeTrace(t);
   const turns = rounds > 1 ? `${rounds} rounds of ${runs} timed runs` : `${runs} timed runs`;
-  console.log(`\n${info.name}: ${info.events.toLocaleString("en-US")} events, peak live ${mib(info.peakLiveBytes)}; ${turns} after a warm-up, budget ${budgetMs / 1000} s a run`);
+  console.log(`\n${info.name}: ${info.events.toLocaleString("en-US")} events, peak live ${mib(info.peakLiveBytes)}; ${turns} after ${warmupRuns(info.events, values.warmup === undefined ? WARMUP_EVENTS : Number(values.warmup))} warm-up run(s), budget ${budgetMs / 1000} s a run`);
   // Each allocator in a process of its own: the engine's type feedback and compiled code for
   // one allocator (they share classes, e.g. pymalloc with and without threads) never shape
   // another's, as for a user who runs one of them. Rounds take the allocators in turn.
@@ -110,7 +118,7 @@ for (const file of files) {
     const { nsPerEvent: ns, verified, peakFootprint: footprint, eventsTimed: events } = row;
     rows.push(row);
     console.log(
-      `  ${a.name.padEnd(30)} ${ns.toFixed(1).padStart(9)} ns/event (${row.nsMin.toFixed(1)}-${row.nsMax.toFixed(1)})` +
+      `  ${a.name.padEnd(30)} ${ns.toFixed(1).padStart(9)} ns/event (${row.nsMin.toFixed(1)}-${row.nsMax.toFixed(1)}; first run ${row.nsFirst.toFixed(1)})` +
         `  ${(row.eventsPerSecond / 1e6).toFixed(2).padStart(6)} M/s  footprint ${mib(footprint).padStart(11)}` +
         `  x${Number.isFinite(row.footprintRatio) ? row.footprintRatio.toFixed(3) : "n/a  "}` +
         `${row.complete ? "" : `  (budget: ${events.toLocaleString("en-US")} events timed)`}${verified ? "  verified" : ""}`,

@@ -29,6 +29,22 @@ describe("pymalloc CLI", () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ trace: "compileall-head", allocator: "pymalloc", events: 600000, peakLiveBytes: 7673351 });
     expect(rows[0].peakFootprint).toBeGreaterThan(7673351);
+    // Warm-up: 2,000,000 events by default, so a 600,000-event trace is replayed 4 times untimed.
+    expect(rows[0].warmupRuns).toBe(4);
+    expect(rows[0].nsPerEventFirst).toBeGreaterThan(0);
+  });
+
+  it("--warmup sets the untimed events before the timed runs (at least one replay); the debug modes warm up once", () => {
+    const t = join(ROOT, "data", "recorded", "hello.pymtrace.gz"); // 2,886 events
+    const rows = (...args: string[]) => {
+      const r = run("replay", t, "--runs", "1", "--json", ...args);
+      expect(r.status).toBe(0);
+      return JSON.parse(r.stdout) as { allocator: string; warmupRuns: number }[];
+    };
+    expect(rows("--allocator", "pymalloc", "--warmup", "0")[0].warmupRuns).toBe(1);
+    expect(rows("--allocator", "pymalloc", "--warmup", "10000")[0].warmupRuns).toBe(4);
+    expect(rows("--allocator", "pymalloc_debug")[0].warmupRuns).toBe(1);
+    expect(rows("--allocator", "pymalloc_debug", "--warmup", "5773")[0].warmupRuns).toBe(3);
   });
 
   it.each([
@@ -36,6 +52,8 @@ describe("pymalloc CLI", () => {
     [["replay", "nope.pymtrace.gz"], /cannot read \(ENOENT\)/],
     [["replay", BUNDLED_TRACE, "--allocator", "jemalloc"], /unknown allocator "jemalloc"/],
     [["replay", BUNDLED_TRACE, "--runs", "0"], /--runs must be/],
+    [["replay", BUNDLED_TRACE, "--warmup", "lots"], /--warmup must be a number of events/],
+    [["replay", BUNDLED_TRACE, "--warmup=-5"], /--warmup must be a number of events/],
     [["replay", BUNDLED_TRACE, "--frobnicate"], /Unknown option/],
     [["explode"], /unknown command/],
     [["replay", join(ROOT, "package.json")], /not a pymtrace file/],

@@ -16,14 +16,14 @@ import { cmdDiff } from "./diff.js";
 import { cmdLink } from "./link.js";
 
 const USAGE = `usage:
-  pymalloc replay TRACE... [--allocator LIST] [--runs N] [--verify] [--untraced] [--json]
+  pymalloc replay TRACE... [--allocator LIST] [--runs N] [--warmup EVENTS] [--verify] [--untraced] [--json]
   pymalloc stats TRACE [--at peak|end|N] [--allocator MODE]
   pymalloc map TRACE [--at peak|end|N] [--allocator MODE] --out FILE.html|FILE.svg
   pymalloc diff TRACE --from N [--to M] [--allocator MODE] [--top K] [--json]
   pymalloc link MODULE.wasm -o OUT.wasm [--wasm-merge PATH]
 
 Replays CPython allocation traces (.pymtrace or .pymtrace.gz) through pymalloc.
-  replay   time each allocator (one warm-up run, then N timed runs), print ns/event and memory
+  replay   time each allocator (warm-up runs, then N timed runs), print ns/event and memory
   stats    replay up to a point and print debugMallocStats() (like sys._debugmallocstats())
   map      replay up to a point and draw the heap: arenas as rows of pools, raw blocks, legend
   diff     replay to event N and snapshot the heap, go on to event M (default end), and print
@@ -35,7 +35,10 @@ Replays CPython allocation traces (.pymtrace or .pymtrace.gz) through pymalloc.
 options:
   --allocator LIST   comma-separated modes (${ALLOCATOR_MODES.join(", ")}); default pymalloc,malloc
                      for replay, pymalloc otherwise
-  --runs N           timed runs per allocator after one warm-up run (default 5)
+  --runs N           timed runs per allocator after the warm-up (default 5)
+  --warmup EVENTS    untimed replays first, at least one, until this many events (default
+                     2000000: a short trace is replayed several times while the JIT settles;
+                     the debug modes: one replay); the first run's time is printed too
   --verify           also replay once with content verification and heap.check()
   --untraced         debug modes: do not capture allocation stacks (traceAllocations: false)
   --json             print replay results as JSON

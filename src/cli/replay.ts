@@ -11,7 +11,7 @@ import { createHeap } from "../heap/heap.js";
 import type { AllocatorMode } from "../heap/options.js";
 import type { MemorySource } from "../memory/memory.js";
 import { readTraceFile } from "../trace/file.js";
-import { freeLive, liveAtEnd, replayTimed, replayVerify } from "../trace/replay.js";
+import { WARMUP_EVENTS, freeLive, liveAtEnd, replayTimed, replayVerify, warmupRuns } from "../trace/replay.js";
 import { traceStats, type Trace } from "../trace/trace.js";
 import { UsageError, parseAllocators, parseRuns } from "./args.js";
 import { Progress } from "./progress.js";
@@ -30,6 +30,10 @@ export interface ReplayRow {
   nsPerEvent: number;
   nsPerEventMin: number;
   nsPerEventMax: number;
+  /** The first replay in this process (the first warm-up run), cold: what a short-lived program pays. */
+  nsPerEventFirst: number;
+  /** Untimed runs before the timed ones (warmupRuns). */
+  warmupRuns: number;
   eventsPerSecond: number;
   peakLiveBytes: number;
   peakFootprint: number;
@@ -38,9 +42,9 @@ export interface ReplayRow {
   verified: boolean;
 }
 
-function replayOne(t: Trace, peakLive: number, allocator: AllocatorMode, runs: number, verify: boolean, traceAllocations: boolean): ReplayRow {
+function replayOne(t: Trace, peakLive: number, allocator: AllocatorMode, runs: number, warmup: number, verify: boolean, traceAllocations: boolean): ReplayRow {
   const live = liveAtEnd(t);
-  const bar = new Progress(`${t.name} ${allocator}`, runs + 1 + (verify ? 1 : 0));
+  const bar = new Progress(`${t.name} ${allocator}`, warmup + runs + (verify ? 1 : 0));
   let step = 0;
   bar.update(0);
   if (verify) {
@@ -51,9 +55,11 @@ function replayOne(t: Trace, peakLive: number, allocator: AllocatorMode, runs: n
   let peakFootprint = 0;
   let byteLength = 0;
   let memory: MemorySource | undefined;
-  for (let r = 0; r <= runs; r++) {
-    // Run 0 (the warm-up) gets a fresh memory; the timed runs format a fresh heap into that same,
-    // already touched memory, so first-touch page faults (very costly on VMs) are not timed.
+  let first = NaN;
+  for (let r = 0; r < warmup + runs; r++) {
+    // Runs 0..warmup-1 warm up (WARMUP_EVENTS: a short trace is replayed several times); the
+    // first gets a fresh memory, and every later run formats a fresh heap into that same, already
+    // touched memory, so first-touch page faults (very costly on VMs) are not timed.
     const heap = createHeap({ allocator, memory, traceAllocations });
     memory = heap.memory.source;
     const { ns, ptr } = replayTimed(heap, t);
@@ -61,7 +67,8 @@ function replayOne(t: Trace, peakLive: number, allocator: AllocatorMode, runs: n
     peakFootprint = s.peakFootprint;
     if (r === 0) byteLength = s.byteLength;
     freeLive(heap, live, ptr);
-    if (r > 0) times.push(ns / t.count);
+    if (r === 0) first = ns / t.count;
+    if (r >= warmup) times.push(ns / t.count);
     bar.update(++step);
   }
   bar.finish();
@@ -73,6 +80,8 @@ function replayOne(t: Trace, peakLive: number, allocator: AllocatorMode, runs: n
     nsPerEvent,
     nsPerEventMin: Math.min(...times),
     nsPerEventMax: Math.max(...times),
+    nsPerEventFirst: first,
+    warmupRuns: warmup,
     eventsPerSecond: 1e9 / nsPerEvent,
     peakLiveBytes: peakLive,
     peakFootprint,
@@ -89,6 +98,7 @@ export function cmdReplay(args: string[]): number {
     options: {
       allocator: { type: "string", default: "pymalloc,malloc" },
       runs: { type: "string", default: "5" },
+      warmup: { type: "string" },
       verify: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       untraced: { type: "boolean", default: false },
@@ -97,6 +107,9 @@ export function cmdReplay(args: string[]): number {
   if (positionals.length === 0) throw new UsageError("replay needs at least one trace file");
   const modes = parseAllocators(values.allocator!);
   const runs = parseRuns(values.runs!);
+  const warmupEvents = values.warmup === undefined ? undefined : Number(values.warmup);
+  if (warmupEvents !== undefined && (!Number.isSafeInteger(warmupEvents) || warmupEvents < 0))
+    throw new UsageError(`--warmup must be a number of events (0 or more), not ${JSON.stringify(values.warmup)}`);
   const rows: ReplayRow[] = [];
   for (const file of positionals) {
     const t = readTraceFile(file);
@@ -104,11 +117,13 @@ export function cmdReplay(args: string[]): number {
     if (!values.json)
       console.log(`${t.name}: ${fmtInt(t.count)} events, peak live ${mib(st.peakLiveBytes)} in ${fmtInt(st.peakLiveBlocks)} blocks`);
     for (const mode of modes) {
-      const row = replayOne(t, st.peakLiveBytes, mode, runs, values.verify!, !values.untraced);
+      // The debug modes' time is their checks and stacks, not the JIT's warm-up: one run, unless asked.
+      const warmup = warmupEvents === undefined && mode.includes("debug") ? 1 : warmupRuns(t.count, warmupEvents ?? WARMUP_EVENTS);
+      const row = replayOne(t, st.peakLiveBytes, mode, runs, warmup, values.verify!, !values.untraced);
       rows.push(row);
       if (!values.json) {
         // A trace of no events has no time an event, and no live bytes to compare a footprint with.
-        const speed = row.events > 0 ? `${row.nsPerEvent.toFixed(1).padStart(7)} ns/event (min ${row.nsPerEventMin.toFixed(1)}, max ${row.nsPerEventMax.toFixed(1)})  ${(row.eventsPerSecond / 1e6).toFixed(1)} M events/s` : "no events to time";
+        const speed = row.events > 0 ? `${row.nsPerEvent.toFixed(1).padStart(7)} ns/event (min ${row.nsPerEventMin.toFixed(1)}, max ${row.nsPerEventMax.toFixed(1)}; first run ${row.nsPerEventFirst.toFixed(1)})  ${(row.eventsPerSecond / 1e6).toFixed(1)} M events/s` : "no events to time";
         const ratio = row.peakLiveBytes > 0 ? ` (x${row.footprintRatio.toFixed(3)} of live)` : "";
         console.log(`  ${mode.padEnd(14)} ${speed}  peak footprint ${mib(row.peakFootprint)}${ratio}  memory ${mib(row.byteLength)}${row.verified ? "  verified" : ""}`);
       }

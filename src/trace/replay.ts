@@ -24,6 +24,22 @@ export interface ReplayResult {
   ptr: Uint32Array;
 }
 
+/**
+ * Events replayed untimed before the timed runs (the CLI's replay, `npm run bench`): the trace
+ * again and again, at least once, until this many. A JIT-compiled allocator (pymalloc's JS, the
+ * JS glue around a WebAssembly one) is still compiling its slow paths after a short trace's first
+ * replay: re_small (76,000 events) ran at 117-285 ns an event in runs 1-5 of a process, then
+ * 19-34 (dlmalloc in WebAssembly called from JS: 121-235, then 33-37). One replay of a short trace
+ * measured that warm-up, not the allocator; the first run's time is reported beside (cold).
+ */
+export const WARMUP_EVENTS = 2_000_000;
+
+/** Untimed runs of a trace of `events` events before the timed ones: enough for `warmup` events, at least 1, at most 1000. */
+export function warmupRuns(events: number, warmup: number = WARMUP_EVENTS): number {
+  if (!(events > 0)) return 1;
+  return Math.min(1000, Math.max(1, Math.ceil(warmup / events)));
+}
+
 function outOfMemory(i: number, size: number): never {
   throw new ReplayError(`replay: event ${i} could not get ${size} bytes (out of memory)`);
 }
