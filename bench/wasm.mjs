@@ -54,6 +54,7 @@ import { heapForModule, instantiateWithHeap, wasmModuleInfo } from "../dist/inde
 import { fastPathModule, trampolines } from "../dist/compat/wasm-imports.js";
 import { readTraceFile } from "../dist/trace/file.js";
 import { traceStats } from "../dist/trace/trace.js";
+import { warmupRuns } from "../dist/trace/replay.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, "..");
@@ -243,10 +244,12 @@ function table(title, rows, unit) {
     );
 }
 
-async function measure(workload, once, scale, unit) {
+async function measure(workload, once, scale, unit, warmups = 1) {
   const mods = PEERS.map((a) => [a, mod(workload.module, a)]).filter(([, m]) => m !== undefined);
   const res = new Map(mods.map(([a]) => [a, { ns: [], faults: [], footprint: 0, sum: undefined }]));
-  for (const [a, m] of mods) await once(m, a); // warm-up: V8 tiers the modules up
+  // Warm-up: V8 tiers the modules up, and compiles the JS slow paths pymalloc's fast path calls
+  // (a trace: until WARMUP_EVENTS, as npm run bench and the CLI's replay do).
+  for (const [a, m] of mods) for (let w = 0; w < warmups; w++) await once(m, a);
   for (let i = 0; i < runs; i++) {
     // Interleaved, the order turned each run: a slow spell falls on every allocator alike.
     const order = i % 2 ? [...mods].reverse() : mods;
@@ -358,6 +361,7 @@ for (const path of traces) {
     (m, a) => replayOnce(m, a, t),
     t.count,
     "ns/event",
+    warmupRuns(t.count),
   );
 }
 await measure(
