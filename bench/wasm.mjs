@@ -193,11 +193,14 @@ const mib = (n) => (n / 2 ** 20).toFixed(1);
 
 async function replayOnce(m, alloc, t, footprint = true) {
   const r = await instantiate(m, alloc);
-  // The footprint counts from before setup(), less the event and slot arrays it allocates (an
-  // allocator may take memory ahead of need at its first call: mimalloc's segments). Not under
-  // valgrind (footprint false): pymalloc's stats() walks the heap, work no other peer does.
+  // The footprint: the allocator's top above __heap_base, less the event and slot arrays setup()
+  // allocates (what an allocator takes ahead of need at its first call counts: mimalloc's
+  // segments). Not under valgrind (footprint false): pymalloc's stats() walks the heap, work no
+  // other peer does.
   if (!footprint) r.top = () => 0;
-  const own = r.top() + 8 * t.count + 4 * t.maxSlots;
+  // From __heap_base for every allocator (r.base): pymalloc's header counts, as do the module's
+  // initial pages above __heap_base that a peer's sbrk uses before the memory grows.
+  const own = (footprint ? r.base : 0) + 8 * t.count + 4 * t.maxSlots;
   const ev = r.x.setup(t.count, t.maxSlots) >>> 0;
   if (ev === 0) throw new Error(`${alloc}: setup failed`);
   new Uint32Array(r.memory.buffer, ev, 2 * t.count).set(t.events.subarray(0, 2 * t.count));
@@ -220,7 +223,7 @@ async function replayOnce(m, alloc, t, footprint = true) {
 async function bintreesOnce(m, alloc, footprint = true) {
   const r = await instantiate(m, alloc);
   if (!footprint) r.top = () => 0;
-  const start = r.top();
+  const start = footprint ? r.base : 0; // from __heap_base, as replayOnce counts
   if (values.warm) r.x.run(Number(values.depth), Number(values.strings)); // --warm: a first run untimed
   const f0 = process.resourceUsage().minorPageFault;
   const t0 = process.hrtime.bigint();
