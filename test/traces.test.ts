@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { createHeap } from "../src/index.js";
 import { readTraceFile } from "../src/trace/file.js";
-import { freeLive, liveAtEnd, replayTimed, replayVerify } from "../src/trace/replay.js";
+import { WARMUP_EVENTS, freeLive, liveAtEnd, replayTimed, replayVerify, warmupRuns } from "../src/trace/replay.js";
 import { TraceFormatError, encodeTrace, parseTrace, traceStats } from "../src/trace/trace.js";
 import { join } from "node:path";
 import { BUNDLED_TRACE, ROOT, sharedTraces } from "./helpers.js";
@@ -55,6 +55,20 @@ describe("recorded small-heap traces (data/recorded)", () => {
     expect(r.peakFootprint).toBeGreaterThan(traceStats(t).peakLiveBytes);
     expect(heap.stats().bytesInUse).toBe(0);
     heap.check();
+  });
+});
+
+describe("replay warm-up (warmupRuns)", () => {
+  it("replays a trace until WARMUP_EVENTS, at least once, at most 1000 times", () => {
+    expect(WARMUP_EVENTS).toBe(2_000_000);
+    expect(warmupRuns(8_022_157)).toBe(1); // json: once
+    expect(warmupRuns(1_875_241)).toBe(2); // imports: 3.75 million events
+    expect(warmupRuns(600_000)).toBe(4); // the bundled trace
+    expect(warmupRuns(2_886)).toBe(694); // hello
+    expect(warmupRuns(1)).toBe(1000);
+    expect(warmupRuns(0)).toBe(1); // a trace of no events: one run, which times nothing
+    expect(warmupRuns(600_000, 0)).toBe(1);
+    expect(warmupRuns(600_000, 1_200_001)).toBe(3);
   });
 });
 
