@@ -4,7 +4,7 @@
 // usage: npm run bench -- [TRACE.pymtrace.gz ...] [--runs N] [--rounds R] [--budget SECONDS] [--warmup EVENTS] [--only KEYS] [--verify] [--no-write]
 // Default trace: the bundled data/compileall-head.pymtrace.gz. For each allocator, in a process of
 // its own (bench/measure.mjs), one after the other: warm-up runs (the trace replayed untimed until
-// 2,000,000 events, at least once: WARMUP_EVENTS in src/trace/replay.ts; --warmup EVENTS), then N
+// 5,000,000 events, at least once: WARMUP_EVENTS in src/trace/replay.ts; --warmup EVENTS), then N
 // timed runs of the reference loop (FORMAT.md), each on a fresh instance; the first run's time
 // (cold, in a fresh process) printed beside; median and
 // spread of ns/event, events/s, ratio to pymalloc, peak footprint against peak live requested

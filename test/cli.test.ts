@@ -29,8 +29,8 @@ describe("pymalloc CLI", () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ trace: "compileall-head", allocator: "pymalloc", events: 600000, peakLiveBytes: 7673351 });
     expect(rows[0].peakFootprint).toBeGreaterThan(7673351);
-    // Warm-up: 2,000,000 events by default, so a 600,000-event trace is replayed 4 times untimed.
-    expect(rows[0].warmupRuns).toBe(4);
+    // Warm-up: 5,000,000 events by default, so a 600,000-event trace is replayed 9 times untimed.
+    expect(rows[0].warmupRuns).toBe(9);
     expect(rows[0].nsPerEventFirst).toBeGreaterThan(0);
   });
 

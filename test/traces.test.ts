@@ -60,11 +60,13 @@ describe("recorded small-heap traces (data/recorded)", () => {
 
 describe("replay warm-up (warmupRuns)", () => {
   it("replays a trace until WARMUP_EVENTS, at least once, at most 1000 times", () => {
-    expect(WARMUP_EVENTS).toBe(2_000_000);
+    expect(WARMUP_EVENTS).toBe(5_000_000);
     expect(warmupRuns(8_022_157)).toBe(1); // json: once
-    expect(warmupRuns(1_875_241)).toBe(2); // imports: 3.75 million events
-    expect(warmupRuns(600_000)).toBe(4); // the bundled trace
-    expect(warmupRuns(2_886)).toBe(694); // hello
+    expect(warmupRuns(4_743_318)).toBe(2); // minidom
+    expect(warmupRuns(1_875_241)).toBe(3); // imports: 5.6 million events
+    expect(warmupRuns(600_000)).toBe(9); // the bundled trace
+    expect(warmupRuns(2_886)).toBe(1000); // hello: at most 1000 runs
+    expect(warmupRuns(75_993)).toBe(66); // re_small
     expect(warmupRuns(1)).toBe(1000);
     expect(warmupRuns(0)).toBe(1); // a trace of no events: one run, which times nothing
     expect(warmupRuns(600_000, 0)).toBe(1);

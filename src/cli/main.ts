@@ -37,7 +37,7 @@ options:
                      for replay, pymalloc otherwise
   --runs N           timed runs per allocator after the warm-up (default 5)
   --warmup EVENTS    untimed replays first, at least one, until this many events (default
-                     2000000: a short trace is replayed several times while the JIT settles;
+                     5000000: a short trace is replayed several times while the JIT settles;
                      the debug modes: one replay); the first run's time is printed too
   --verify           also replay once with content verification and heap.check()
   --untraced         debug modes: do not capture allocation stacks (traceAllocations: false)

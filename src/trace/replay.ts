@@ -30,9 +30,12 @@ export interface ReplayResult {
  * JS glue around a WebAssembly one) is still compiling its slow paths after a short trace's first
  * replay: re_small (76,000 events) ran at 117-285 ns an event in runs 1-5 of a process, then
  * 19-34 (dlmalloc in WebAssembly called from JS: 121-235, then 33-37). One replay of a short trace
- * measured that warm-up, not the allocator; the first run's time is reported beside (cold).
+ * measured that warm-up, not the allocator; the first run's time is reported beside (cold). 5
+ * million, not 2: the rare slow paths (a new arena: mallocArena, takeSlot, fromTop; 9 ms of
+ * compile between them) are compiled after 2.4 million events of the bundled trace, and re_small
+ * settles after 1.4-2 million (docs/performance.md, "Warm-up by events").
  */
-export const WARMUP_EVENTS = 2_000_000;
+export const WARMUP_EVENTS = 5_000_000;
 
 /** Untimed runs of a trace of `events` events before the timed ones: enough for `warmup` events, at least 1, at most 1000. */
 export function warmupRuns(events: number, warmup: number = WARMUP_EVENTS): number {
