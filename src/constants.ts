@@ -52,6 +52,13 @@ export const DEFAULT_POOL_SHIFT = 14; // 16 KiB
  */
 export const DEFAULT_POOLS_PER_ARENA_SHIFT = 3;
 export const MIN_POOL_SHIFT = 12; // 4 KiB: room for the largest class with a sane count
+/**
+ * A pool whose free list ran dry carves up to this many bytes of never-used blocks at once (at
+ * least one block; CPython carves one): malloc's call to carve (extendPool) is then rare enough
+ * that V8 leaves it out of line, which keeps malloc small enough to inline into its callers, and
+ * the carve can check the pool's words whole (docs/performance.md, "Carving in batches").
+ */
+export const CARVE_BYTES = 512;
 export const MAX_POOL_SHIFT = 20;
 export const MAX_ARENA_SHIFT = 26; // 64 MiB
 /** Pools per arena is at most 128, so a pool index plus one fits a byte of the arena map. */

@@ -281,6 +281,24 @@ describe("a damaged heap is found, never trusted", () => {
     expect(h.u8.subarray(ps[2], ps[2] + 64).every((b) => b === 9)).toBe(true);
   });
 
+  it.each([false, true])("a pool's MAXNEXTOFFSET raised (subPools %s): release mode's next carve past the pool's end is a HeapCorruptionError, no block handed out over the next header", (subPools) => {
+    const h = createHeap({ subPools });
+    const oa = h.objectAllocator;
+    const first = h.obj.malloc(64);
+    const pool = oa.poolOf(first);
+    h.u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] = 1 << 20;
+    const got = [first];
+    const e = corruption(() => {
+      for (let i = 0; i < 1000; i++) got.push(h.obj.malloc(64));
+    });
+    expect(e.field).toBe("Pool.NEXTOFFSET");
+    expect(e.address).toBe(pool + Pool.NEXTOFFSET);
+    const mine = got.filter((p) => oa.poolOf(p) === pool);
+    expect(mine.length).toBeGreaterThan(1);
+    for (const p of mine) expect(p + 64).toBeLessThanOrEqual(pool + oa.poolBytes(pool));
+    expect(new Set(got).size).toBe(got.length);
+  });
+
   it("a pool's block size written over: realloc does not copy by it", () => {
     const h = createHeap();
     const p = h.obj.malloc(300);
@@ -433,6 +451,17 @@ describe("hardened: true", () => {
       h.obj.free(d);
       h.check();
     }
+  });
+
+  it("finds a free of a block its pool carved ahead but never handed out (a pointer past the last block)", () => {
+    const h = createHeap({ hardened: true });
+    const p = h.obj.malloc(32);
+    h.obj.malloc(32);
+    // Carving goes in batches (CARVE_BYTES): the blocks after these two are on the free list.
+    const e = thrownBy(() => h.obj.free(p + 3 * 32));
+    expect(e).toBeInstanceOf(InvalidPointerError);
+    expect((e as InvalidPointerError).reason).toBe("double-free");
+    h.check();
   });
 
   it("refuses a popped link inside its pool but off a block boundary, and a damaged free-list head", () => {

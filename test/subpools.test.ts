@@ -5,7 +5,7 @@
 // 60 s call timeout on this 2-core machine.)
 import { describe, expect, it } from "vitest";
 import { createHeap, constants } from "../src/index.js";
-import { youngLimit } from "../src/constants.js";
+import { CARVE_BYTES, youngLimit } from "../src/constants.js";
 import { fastPathModule } from "../src/compat/wasm-imports.js";
 import { readTraceFile } from "../src/trace/file.js";
 import { replayTo, replayVerify } from "../src/trace/replay.js";
@@ -153,13 +153,14 @@ describe("subPools: true", () => {
     for (const p of ps) h.obj.free(p);
     h.check();
     for (const pool of pools) expect(h.u32[(pool + Pool.SZIDX) >>> 2]).toBe(Pool.SZIDX_NONE);
-    // Hovering at one block: each malloc takes a pool afresh (the block handed out and the next
-    // one carved), each free gives it back after checking the two carved blocks, not 510.
+    // Hovering at one block: each malloc takes a pool afresh (the block handed out and a batch of
+    // CARVE_BYTES carved after it), each free gives it back after checking those 17 carved
+    // blocks, not 510.
     for (let i = 0; i < 1000; i++) {
       const p = h.obj.malloc(32);
       const pool = p & ~(16384 - 1);
       expect(p).toBe(pool + Pool.OVERHEAD);
-      expect(h.u32[(pool + Pool.NEXTOFFSET) >>> 2]).toBe(Pool.OVERHEAD + 2 * 32);
+      expect(h.u32[(pool + Pool.NEXTOFFSET) >>> 2]).toBe(Pool.OVERHEAD + 32 + CARVE_BYTES);
       h.obj.free(p);
     }
     h.check();

@@ -75,7 +75,7 @@
  * Must not: touch raw chunk headers (the raw allocator owns them) or validate sizes (families do).
  */
 
-import { Size, classSize, usedSentinel, Pool, Slot, SubPool } from "../constants.js";
+import { CARVE_BYTES, Size, classSize, usedSentinel, Pool, Slot, SubPool } from "../constants.js";
 import { HeapCorruptionError, InvalidPointerError, detachedError, hex } from "../errors.js";
 import { RemoteAllocator } from "./remote.js";
 
@@ -296,34 +296,49 @@ export class ObjectAllocator extends RemoteAllocator {
   }
 
   /**
-   * The pool's free list ran dry: carve the next never-used block, else unlink the full pool.
-   * With threads, SharedObjectAllocator's override takes back the blocks other threads freed
-   * into the pool first. (The threads tests here cost 30 bytes of bytecode: V8 inlines this into
-   * mallocIn, and mallocIn's size with it decides whether malloc is inlined into its caller.)
+   * The pool's free list ran dry: carve never-used blocks, else unlink the full pool. A batch of
+   * CARVE_BYTES (at least one block, at most to the pool's end) goes onto the free list at once,
+   * so this runs once for every few blocks handed out new and V8 leaves it out of line: malloc,
+   * which calls it, stays small enough to inline into its callers. With threads,
+   * SharedObjectAllocator's override takes back the blocks other threads freed into the pool
+   * first (and carves one block at a time).
    */
   protected extendPool(pool: number, bp: number): void {
     const u32 = this.u32;
-    const w = pool >>> 2; // the header's words at w + (Pool.X >>> 2): less bytecode (variants.ts's free says why)
+    const w = pool >>> 2;
     const no = u32[w + (Pool.NEXTOFFSET >>> 2)];
     const size = u32[w + (Pool.SIZE >>> 2)];
-    // Carve only the block after every one carved, all handed out (the free list is empty, the
-    // block just popped counted): the count times the size is what was carved. A NEXTOFFSET,
-    // SIZE or COUNT a stray write changed would carve over a live block (carveOk's first half;
-    // its second, the block's end within the pool, cost json 12 more instructions an event
-    // here, through what V8 then leaves out of line; hardened: true and the WebAssembly fast
-    // path check both). One test with the pool's end: poolFull tells them apart.
-    if (no > u32[w + (Pool.MAXNEXTOFFSET >>> 2)] || u32[w] * size !== no - Pool.OVERHEAD) return this.poolFull(pool, bp);
+    const max = u32[w + (Pool.MAXNEXTOFFSET >>> 2)];
+    if (no > max) return this.poolFull(pool, bp);
+    // Carve only after every block carved, all handed out (the free list is empty, the block just
+    // popped counted): the count times the size is what was carved; and never past the pool's
+    // end, its slot's or sub-pool's bytes or its arena's header (carveEnd): a NEXTOFFSET, SIZE,
+    // COUNT or MAXNEXTOFFSET a stray write changed would carve over a live block or a header.
+    const end = this.carveEnd(pool);
+    if (!(size > 0) || u32[w] * size !== no - Pool.OVERHEAD || no + size > end) this.brokenCarve(pool, bp);
+    // The batch: blocks at no, no + size, ... while they start at max at most and end by `end`.
+    let k = Math.max(1, Math.floor(CARVE_BYTES / size));
+    k = Math.min(k, Math.floor((max - no) / size) + 1, Math.floor((end - no) / size));
+    const last = pool + no + (k - 1) * size;
+    for (let b = pool + no; b < last; b += size) u32[b >>> 2] = b + size;
+    u32[last >>> 2] = 0;
     u32[w + (Pool.FREEBLOCK >>> 2)] = pool + no;
-    u32[w + (Pool.NEXTOFFSET >>> 2)] = no + size;
-    u32[(pool + no) >>> 2] = 0;
+    u32[w + (Pool.NEXTOFFSET >>> 2)] = no + k * size;
   }
 
   /**
-   * extendPool found no block to carve after bp was popped: the pool is full (it leaves
-   * usedpools), or its carve words are damaged (brokenCarve puts bp back and throws).
+   * Where the pool or sub-pool at pool ends, as an offset from it: its bytes (poolBytes), or its
+   * arena's header when that lies within them (the arena's last pool); a header word pointing
+   * elsewhere leaves the pool's bytes, so a damaged one never widens it.
    */
-  protected poolFull(pool: number, bp: number): void {
-    if (this.u32[(pool + Pool.NEXTOFFSET) >>> 2] <= this.u32[(pool + Pool.MAXNEXTOFFSET) >>> 2]) this.brokenCarve(pool, bp);
+  protected carveEnd(pool: number): number {
+    const bytes = this.poolBytes(pool);
+    const ao = this.u32[(pool + Pool.ARENA) >>> 2];
+    return ao > pool && ao - pool < bytes ? ao - pool : bytes;
+  }
+
+  /** extendPool found the pool's never-used blocks all carved after bp was popped: it is full, and leaves usedpools. */
+  protected poolFull(pool: number, _bp: number): void {
     this.unlinkPool(pool);
   }
 
@@ -331,10 +346,10 @@ export class ObjectAllocator extends RemoteAllocator {
    * The pool's free list is empty, so every block it has carved is handed out: its count times
    * its block size is exactly what it has carved (a NEXTOFFSET or SIZE changed by a stray write
    * would carve a live block again), and the next block ends within the pool (a MAXNEXTOFFSET
-   * raised would carve past it). Checked before each carve: once per block a pool hands out new.
+   * raised would carve past it). Checked before each carve (threads, hardened: true).
    */
   protected carveOk(pool: number, no: number, size: number): boolean {
-    return Math.imul(this.u32[pool >>> 2], size) === no - Pool.OVERHEAD && no + size <= this.poolBytes(pool);
+    return Math.imul(this.u32[pool >>> 2], size) === no - Pool.OVERHEAD && no + size <= this.carveEnd(pool);
   }
 
   /** The carve words of pool do not add up: bp, just popped (mallocIn), goes back on its free list; throw. */
@@ -348,7 +363,7 @@ export class ObjectAllocator extends RemoteAllocator {
       pool,
       Pool.NEXTOFFSET,
       "Pool.NEXTOFFSET",
-      `its next block (offset ${no}, ${size} bytes) would not follow the ${u32[pool >>> 2] + 1} it handed out, or would end past its ${this.poolBytes(pool)} bytes (a write over the pool's header?)`,
+      `its next block (offset ${no}, ${size} bytes) would not follow the ${u32[pool >>> 2] + 1} it handed out, or would end past its ${this.carveEnd(pool)} bytes (a write over the pool's header?)`,
     );
   }
 
