@@ -13,8 +13,10 @@ import { ROOT } from "./helpers.js";
  * 2026-12-02, 244 kB once the wasm fast path's bytes came in, 256.9 kB after the raw start of
  * 2026-12-03's fifth session; then 196 kB with dist's JavaScript emitted without comments
  * (tsconfig.json's removeComments; the declarations keep theirs, 50 kB packed, from a second
- * pass: tsconfig.types.json). Left to trim: the internal classes' documentation in their
- * declarations (stripInternal), the fast path's four builds as base64 strings (44 kB of dist).
+ * pass: tsconfig.types.json); 209.6 kB on 2026-12-04 with the README's grown tables, then 195.9
+ * kB with the allocator layers' declarations (dist/obmalloc, dist/raw) stripped of their doc
+ * comments (scripts/strip-internal-docs.mjs). Left to trim: the fast path's four builds as base64
+ * strings (44 kB of dist).
  */
 const MAX_PACKED_BYTES = 210_000;
 
