@@ -309,7 +309,7 @@ export class ObjectAllocator extends RemoteAllocator {
     const no = u32[w + (Pool.NEXTOFFSET >>> 2)];
     const size = u32[w + (Pool.SIZE >>> 2)];
     const max = u32[w + (Pool.MAXNEXTOFFSET >>> 2)];
-    if (no > max) return this.poolFull(pool, bp);
+    if (no > max) return this.unlinkPool(pool); // every block carved, all handed out: the pool is full
     // Carve only after every block carved, all handed out (the free list is empty, the block just
     // popped counted): the count times the size is what was carved; and never past the pool's
     // end, its slot's or sub-pool's bytes or its arena's header (carveEnd): a NEXTOFFSET, SIZE,
@@ -335,11 +335,6 @@ export class ObjectAllocator extends RemoteAllocator {
     const bytes = this.poolBytes(pool);
     const ao = this.u32[(pool + Pool.ARENA) >>> 2];
     return ao > pool && ao - pool < bytes ? ao - pool : bytes;
-  }
-
-  /** extendPool found the pool's never-used blocks all carved after bp was popped: it is full, and leaves usedpools. */
-  protected poolFull(pool: number, _bp: number): void {
-    this.unlinkPool(pool);
   }
 
   /**

@@ -134,8 +134,8 @@ const SubSharedFineObjectAllocator = subPooled(SharedFineObjectAllocator);
  * small block whose first word looks like a free-list link (a block of its pool, not 0) walks
  * the pool's free list, bounded by its blocks, and throws InvalidPointerError "double-free" when
  * the block is on it (a live block whose first word looks so costs a walk, never a false report).
- * A carve checks that the block ends within its pool or sub-pool too (carveOk; release mode
- * checks only that it is the block after those handed out): a MAXNEXTOFFSET raised alone.
+ * (A carve's checks, the pool's end included, are every mode's since carving went in batches:
+ * ObjectAllocator.extendPool, SharedObjectAllocator's carveOk.)
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function hardened<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
@@ -163,13 +163,6 @@ function hardened<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
         return p;
       }
       return super.mallocIn(n, idx);
-    }
-
-    protected override extendPool(pool: number, bp: number): void {
-      const u32 = this.u32;
-      const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
-      if (no <= u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] && !this.carveOk(pool, no, u32[(pool + Pool.SIZE) >>> 2])) this.brokenCarve(pool, bp);
-      super.extendPool(pool, bp);
     }
 
     override free(p: number): void {
