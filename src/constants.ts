@@ -109,6 +109,23 @@ export const enum Pool {
 }
 
 /**
+ * A free block of a pool (on its free list, or carved ahead of use): its first word links to the
+ * next free block (0 at the list's end), its second holds TAG. Every push writes the tag (free,
+ * the batch carve, a pool's first block, other threads' frees), every pop clears it (malloc), and
+ * free() of a block whose second word holds the tag, or that is its pool's first free block, walks
+ * the pool's free list (bounded by its carved blocks): found there, the free is a double free, or
+ * of a block never handed out (InvalidPointerError "double-free"); not found, the block is a live
+ * one whose data happens to hold the tag, and is freed. As glibc's tcache `key`. The tag is a
+ * constant in V8's small-integer range (one immediate in free's code), odd (never an address),
+ * unlikely in data. check() reports a free block whose tag was overwritten: written after free.
+ */
+export const enum FreeBlock {
+  LINK = 0,
+  TAG = 4,
+  TAG_VALUE = 0x2b7e1517,
+}
+
+/**
  * The raw start: a size class that has never taken a pool has its blocks served by the raw
  * allocator (as malloc mode serves them: a 4-byte header, 16-byte granularity), until the
  * object allocator's raw chunks of the request's chunk size reach SubPool.RAW_FIRST live at
@@ -331,7 +348,8 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-export const HEAP_VERSION = 10;
+/** 11: free blocks carry FreeBlock.TAG_VALUE (a heap of 10 has free blocks without it). */
+export const HEAP_VERSION = 11;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,

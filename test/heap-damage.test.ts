@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { attachHeap, constants, createHeap, HeapCorruptionError, InvalidPointerError, PymallocError, type Heap } from "../src/index.js";
 import { thrownBy } from "./helpers.js";
 
-const { H, Pool, Chunk } = constants;
+const { H, Pool, Chunk, FreeBlock } = constants;
 
 function corruption(fn: () => unknown): HeapCorruptionError {
   try {
@@ -433,6 +433,104 @@ describe("fault injection: heap.failAllocations", () => {
   });
 });
 
+describe("release mode: free blocks carry a tag (FreeBlock), so a double free is found wherever the block is on its list", () => {
+  const KINDS = [{}, { subPools: false }, { threads: true }, { alignment: 16 }, { threads: true, subPools: false }] as const;
+
+  it.each(KINDS.map((k) => [JSON.stringify(k), k] as const))("%s: free(a), free(b), free(a) is InvalidPointerError double-free, nothing written", (_name, opts) => {
+    const h = createHeap(opts);
+    const a = h.obj.malloc(32);
+    const b = h.obj.malloc(32);
+    h.obj.malloc(32); // keeps the pool in use
+    h.obj.free(a);
+    h.obj.free(b);
+    const e = thrownBy(() => h.obj.free(a));
+    expect(e).toBeInstanceOf(InvalidPointerError);
+    expect(e).toMatchObject({ address: a, reason: "double-free" });
+    h.check();
+    // The list is as it was: the next mallocs hand out b, a, then new blocks, never one twice.
+    const got = Array.from({ length: 40 }, () => h.obj.malloc(32));
+    expect(new Set(got).size).toBe(got.length);
+    h.check();
+  });
+
+  it.each(KINDS.map((k) => [JSON.stringify(k), k] as const))("%s: a free of a block its pool carved ahead but never handed out is refused", (_name, opts) => {
+    const h = createHeap(opts);
+    const p = h.obj.malloc(64);
+    h.obj.malloc(64);
+    // Carving goes in batches (CARVE_BYTES); with threads one block ahead: p + 2 * 64 is on the list.
+    expect(thrownBy(() => h.obj.free(p + 2 * 64))).toMatchObject({ reason: "double-free" });
+    h.check();
+  });
+
+  it("a live block whose data holds the tag is freed as any other (one walk of its pool's list), in every kind of heap", () => {
+    for (const opts of KINDS) {
+      const h = createHeap(opts);
+      const blocks = Array.from({ length: 100 }, () => h.obj.malloc(24));
+      for (const p of blocks) {
+        h.u32[p >>> 2] = blocks[0]; // a first word that looks like a link, too
+        h.u32[(p + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
+      }
+      for (const p of blocks) h.obj.free(p);
+      h.check();
+      expect(h.stats().blocksInUse).toBe(0);
+    }
+  });
+
+  it("check() reports a free block written after it was freed (its tag gone), naming the block", () => {
+    const h = createHeap();
+    const a = h.obj.malloc(48);
+    h.obj.malloc(48);
+    h.obj.free(a);
+    h.check();
+    h.u32[(a + 4) >>> 2] = 7; // a write through a stale pointer
+    const e = corruption(() => h.check());
+    expect(e.address).toBe(a + FreeBlock.TAG);
+    expect(e.field).toBe("free block tag");
+    expect(e.message).toMatch(/written after it was freed/);
+  });
+
+  it("random programs with double frees among their frees: each one refused, the heap whole, no block handed out twice", () => {
+    let seed = 0x9e3779b9;
+    const rnd = (n: number) => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    for (const opts of KINDS) {
+      const h = createHeap(opts);
+      const live: number[] = [];
+      const freed: number[] = []; // recently freed, not handed out since
+      let refused = 0;
+      for (let i = 0; i < 20_000; i++) {
+        const r = rnd(10);
+        if (r < 5 || live.length === 0) {
+          const p = h.obj.malloc(1 + rnd(200));
+          expect(live.includes(p)).toBe(false);
+          live.push(p);
+          const k = freed.indexOf(p);
+          if (k >= 0) freed.splice(k, 1);
+        } else if (r < 9) {
+          const k = rnd(live.length);
+          const p = live[k];
+          live[k] = live[live.length - 1];
+          live.pop();
+          h.obj.free(p);
+          freed.push(p);
+          if (freed.length > 64) freed.shift();
+        } else if (freed.length > 0) {
+          // Its pool may have emptied and gone back (then the block is in no pool: "not-a-block").
+          const p = freed[rnd(freed.length)];
+          expect(thrownBy(() => h.obj.free(p))).toBeInstanceOf(InvalidPointerError);
+          refused++;
+        }
+      }
+      expect(refused).toBeGreaterThan(100);
+      h.check();
+    }
+  });
+});
+
 describe("hardened: true", () => {
   it("finds a double free of a small block that is not its pool's last freed one", () => {
     for (const threads of [false, true]) {
@@ -478,14 +576,17 @@ describe("hardened: true", () => {
   });
 
   it("is stored in the heap: attached handles are hardened too; bad values are TypeError", () => {
-    const h = createHeap({ hardened: true, memoryKind: "fixed" });
-    const a = h.obj.malloc(32);
-    const b = h.obj.malloc(32);
-    h.obj.malloc(32); // keeps the pool in use
-    const t = attachHeap(h.buffer);
-    h.obj.free(a);
-    h.obj.free(b); // a is no longer the list's head: only hardened sees the double free below
-    expect(() => t.obj.free(a)).toThrow(/hardened/);
+    for (const hardened of [true, false]) {
+      const h = createHeap({ hardened, memoryKind: "fixed" });
+      const a = h.obj.malloc(48);
+      const b = h.obj.malloc(48);
+      h.obj.malloc(48); // keeps the pool in use
+      const t = attachHeap(h.buffer);
+      h.obj.free(a);
+      h.u32[a >>> 2] = b + 8; // a link inside the pool, off a block boundary: hardened's check alone
+      if (hardened) expect(corruption(() => t.obj.malloc(48)).address).toBe(a);
+      else expect(t.obj.malloc(48)).toBe(a);
+    }
     expect(() => createHeap({ hardened: 1 as never })).toThrow(TypeError);
   });
 });

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import * as constants from "../src/constants.js";
-import { Chunk, Pool } from "../src/constants.js";
+import { Chunk, FreeBlock, Pool } from "../src/constants.js";
 import { createHeap, HeapCorruptionError, InvalidPointerError, type AllocatorFunctions, type Heap } from "../src/index.js";
 import { fastPathModule, hasFastPath } from "../src/compat/wasm-imports.js";
 import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "../src/compat/wasm-fastpath-bytes.js";
@@ -369,6 +369,7 @@ describe("the fast path alone, with its slow paths observed", () => {
     const pool = last & ~(16384 - 1);
     const u32 = heap.u32;
     u32[last >>> 2] = u32[(pool + Pool.FREEBLOCK) >>> 2];
+    u32[(last + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
     u32[(pool + Pool.FREEBLOCK) >>> 2] = last;
     u32[pool >>> 2] = 0;
     expect(() => heap.check()).toThrow(/empty pool it may not keep/);

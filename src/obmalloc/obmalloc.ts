@@ -75,7 +75,7 @@
  * Must not: touch raw chunk headers (the raw allocator owns them) or validate sizes (families do).
  */
 
-import { CARVE_BYTES, Size, classSize, usedSentinel, Pool, Slot, SubPool } from "../constants.js";
+import { CARVE_BYTES, Size, classSize, usedSentinel, FreeBlock, Pool, Slot, SubPool } from "../constants.js";
 import { HeapCorruptionError, InvalidPointerError, detachedError, hex } from "../errors.js";
 import { RemoteAllocator } from "./remote.js";
 
@@ -215,7 +215,9 @@ export class ObjectAllocator extends RemoteAllocator {
         const fw = w + (Pool.FREEBLOCK >>> 2);
         const bp = u32[fw];
         u32[w]++;
-        const nb = u32[bp >>> 2];
+        const bw = bp >>> 2;
+        const nb = u32[bw];
+        u32[bw + 1] = 0; // the free block's tag (FreeBlock): handed out, it is live
         u32[fw] = nb;
         // The popped link nb, read from a free block (where a stale pointer may have written),
         // is the next block to hand out: 0 (the list's end), or a block this pool has carved.
@@ -258,6 +260,7 @@ export class ObjectAllocator extends RemoteAllocator {
     const nb = u32[(pool + Pool.FREEBLOCK) >>> 2];
     u32[pool >>> 2]--;
     u32[(pool + Pool.FREEBLOCK) >>> 2] = bp;
+    u32[(bp + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
     if (((bp - pool - Pool.OVERHEAD) | (bp << 29)) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD)
       brokenPool(pool, Pool.FREEBLOCK, "Pool.FREEBLOCK", `its free list's head ${hex(bp)} is no block of it (a write over the pool's header?)`);
     throw badLink(bp, nb, pool);
@@ -320,8 +323,12 @@ export class ObjectAllocator extends RemoteAllocator {
     let k = Math.max(1, Math.floor(CARVE_BYTES / size));
     k = Math.min(k, Math.floor((max - no) / size) + 1, Math.floor((end - no) / size));
     const last = pool + no + (k - 1) * size;
-    for (let b = pool + no; b < last; b += size) u32[b >>> 2] = b + size;
+    for (let b = pool + no; b < last; b += size) {
+      u32[b >>> 2] = b + size;
+      u32[(b + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
+    }
     u32[last >>> 2] = 0;
+    u32[(last + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
     u32[w + (Pool.FREEBLOCK >>> 2)] = pool + no;
     u32[w + (Pool.NEXTOFFSET >>> 2)] = no + k * size;
   }
@@ -351,6 +358,7 @@ export class ObjectAllocator extends RemoteAllocator {
   protected brokenCarve(pool: number, bp: number): never {
     const u32 = this.u32;
     u32[(pool + Pool.FREEBLOCK) >>> 2] = bp;
+    u32[(bp + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
     u32[pool >>> 2]--;
     const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
     const size = u32[(pool + Pool.SIZE) >>> 2];
@@ -474,6 +482,7 @@ export class ObjectAllocator extends RemoteAllocator {
     u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] = room - size;
     u32[(pool + Pool.FREEBLOCK) >>> 2] = pool + Pool.OVERHEAD;
     u32[(pool + Pool.OVERHEAD) >>> 2] = 0;
+    u32[(pool + Pool.OVERHEAD + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -498,9 +507,11 @@ export class ObjectAllocator extends RemoteAllocator {
     // Everything but a valid block of our own pool that is not its last freed block goes to
     // freeSlow() (one call: the rare branches' bytecode out of this function, which V8 inlines
     // into its callers within a budget; docs/performance.md).
-    if (cnt === 0 || off < 0 || p >= pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0) || (nth | 0) !== nth || fb === p || (u32[(pool + Pool.OWNER) >>> 2] | 0) !== this.owner)
+    const pw = p >>> 2;
+    if (cnt === 0 || off < 0 || p >= pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0) || (nth | 0) !== nth || u32[pw + 1] === FreeBlock.TAG_VALUE || (u32[(pool + Pool.OWNER) >>> 2] | 0) !== this.owner)
       return this.freeSlow(p, pool);
-    u32[p >>> 2] = fb;
+    u32[pw] = fb;
+    u32[pw + 1] = FreeBlock.TAG_VALUE;
     u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
     u32[pool >>> 2] = cnt - 1;
     if (fb === 0) this.linkPool(pool, this.usedBase); // it was full: back into usedpools (FULL stays set)
@@ -524,7 +535,22 @@ export class ObjectAllocator extends RemoteAllocator {
       throw this.invalid("free", p, pool);
     }
     if (u32[(pool + Pool.OWNER) >>> 2] !== this.owner) return this.freeForeign(p, pool);
-    throw new InvalidPointerError("free", p, "double-free", "this block is already free (double free)");
+    // This thread's block, and its pool's first free block or tagged free (FreeBlock): on the
+    // pool's free list or (threads) the list of blocks other threads freed into it, a double free
+    // or a block carved ahead and never handed out; else live data that holds the tag (or a
+    // block another thread freed onto this thread's delayed list: takeDelayed).
+    if (this.onFreeList(pool, p) || (this.threaded && this.onRemoteList(pool, p))) throw new InvalidPointerError("free", p, "double-free", "this block is already free (a double free, or a block never handed out)");
+    const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
+    const cnt = u32[pool >>> 2];
+    u32[p >>> 2] = fb;
+    u32[(p + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
+    u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
+    u32[pool >>> 2] = cnt - 1;
+    if (fb === 0) {
+      if (this.subPools) this.linkFreed(pool);
+      else this.linkPool(pool, this.usedBase);
+    }
+    if (cnt === 1) this.poolEmptied(pool);
   }
 
   /** Why p, inside our arenas, is not a live block: the error to throw. */

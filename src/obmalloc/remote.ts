@@ -13,7 +13,7 @@
  * arenas and sub-pools other than through the layers below.
  */
 
-import { Arena, Pool, Remote, Slot, SlotState, SubPool } from "../constants.js";
+import { Arena, FreeBlock, Pool, Remote, Slot, SlotState, SubPool } from "../constants.js";
 import { HeapCorruptionError, InvalidPointerError, detachedError, hex } from "../errors.js";
 import { SubPoolAllocator } from "./subpools.js";
 
@@ -92,6 +92,7 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
         continue;
       }
       u32[p >>> 2] = old >>> 0;
+      u32[(p + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
       if (Atomics.compareExchange(i32, w, old, p | 0) === old) return;
     }
   }
@@ -102,6 +103,7 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
     for (;;) {
       const old = Atomics.load(i32, w);
       this.u32[p >>> 2] = old >>> 0;
+      this.u32[(p + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
       if (Atomics.compareExchange(i32, w, old, p | 0) === old) break;
     }
     // The owner may have left meanwhile: orphanSlot drains the list before and after it marks
@@ -119,9 +121,11 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
       this.absorbRemote(pool, this.usedBaseOf(this.orphan));
       const u32 = this.u32;
       const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
-      if (fb === p) throw new InvalidPointerError("free", p, "double-free", "this block is already free (double free)");
+      if (fb === p || (u32[(p + FreeBlock.TAG) >>> 2] === FreeBlock.TAG_VALUE && this.onFreeList(pool, p)))
+        throw new InvalidPointerError("free", p, "double-free", "this block is already free (a double free, or a block never handed out)");
       const cnt = u32[pool >>> 2];
       u32[p >>> 2] = fb;
+      u32[(p + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
       u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
       u32[pool >>> 2] = cnt - 1;
       if (fb === 0) this.linkPool(pool, this.usedBaseOf(this.orphan));
@@ -161,6 +165,18 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
     u32[(pool + Pool.FREEBLOCK) >>> 2] = head;
     u32[pool >>> 2] -= n;
     return n;
+  }
+
+  /**
+   * Whether p is on pool's REMOTE list (blocks other threads freed into it, not yet taken back),
+   * walked at most as far as the blocks the pool counts in use. Safe while others push: a push
+   * only puts a block before the head read here.
+   */
+  protected onRemoteList(pool: number, p: number): boolean {
+    const u32 = this.u32;
+    let k = u32[pool >>> 2];
+    for (let b = (Atomics.load(this.i32, (pool + Pool.REMOTE) >>> 2) & ~Remote.FULL) >>> 0; b !== 0 && b !== undefined && k-- > 0; b = u32[b >>> 2]) if (b === p) return true;
+    return false;
   }
 
   /** Whether b is a carved block start of pool (mallocIn's rule for a popped link). */

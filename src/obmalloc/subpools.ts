@@ -280,6 +280,18 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
   }
 
   /**
+   * Whether p is on pool's free list: free() of a block tagged free (FreeBlock in constants.ts),
+   * or its pool's first free block. Walked at most as far as the pool's carved blocks (a wild
+   * link read past the memory, undefined, ends it).
+   */
+  protected onFreeList(pool: number, p: number): boolean {
+    const u32 = this.u32;
+    let k = (u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) / u32[(pool + Pool.SIZE) >>> 2];
+    for (let b = u32[(pool + Pool.FREEBLOCK) >>> 2]; b !== 0 && b !== undefined && k-- > 0; b = u32[b >>> 2]) if (b === p) return true;
+    return false;
+  }
+
+  /**
    * returnPool's first part (ArenaAllocator.returnPool, obmalloc/arenas.ts): the empty pool (or
    * sub-pool) leaves its class, unless it stays listed as its class's spare (keepSpare; spare:
    * free() emptied it); a sub-pool goes onto the free sub-pool list. The pool slot that goes

@@ -10,8 +10,8 @@
  * Must not: change what ObjectAllocator (obmalloc/obmalloc.ts) does for heaps without the option.
  */
 
-import { Size, H, HeapFlag, Pool, SubPool } from "../constants.js";
-import { HeapCorruptionError, InvalidPointerError, hex } from "../errors.js";
+import { Size, H, HeapFlag, FreeBlock, Pool, SubPool } from "../constants.js";
+import { HeapCorruptionError, hex } from "../errors.js";
 import type { Memory } from "../memory/memory.js";
 import type { RawAllocator } from "../raw/tlsf.js";
 import { ObjectAllocator, badLink, type ObjectAllocatorOptions } from "./obmalloc.js";
@@ -55,6 +55,7 @@ export class SharedObjectAllocator extends ObjectAllocator {
       u32[(pool + Pool.FREEBLOCK) >>> 2] = b;
       u32[(pool + Pool.NEXTOFFSET) >>> 2] = no + size;
       u32[b >>> 2] = 0;
+      u32[(b + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
       return;
     }
     if (this.markFull(pool)) return;
@@ -111,8 +112,10 @@ function subPooled<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
       const cnt = u32[w] | 0;
       const nth = (p - pool - Pool.OVERHEAD) / (u32[w + (Pool.SIZE >>> 2)] | 0);
       const fb = u32[w + (Pool.FREEBLOCK >>> 2)];
-      if (cnt === 0 || p >= end || nth >>> 0 !== nth || fb === p || (u32[w + (Pool.OWNER >>> 2)] | 0) !== this.owner) return this.freeSlow(p, pool);
-      u32[p >>> 2] = fb;
+      const pw = p >>> 2;
+      if (cnt === 0 || p >= end || nth >>> 0 !== nth || u32[pw + 1] === FreeBlock.TAG_VALUE || (u32[w + (Pool.OWNER >>> 2)] | 0) !== this.owner) return this.freeSlow(p, pool);
+      u32[pw] = fb;
+      u32[pw + 1] = FreeBlock.TAG_VALUE;
       u32[w + (Pool.FREEBLOCK >>> 2)] = p;
       u32[w] = cnt - 1;
       if (fb === 0) this.linkFreed(pool);
@@ -130,12 +133,12 @@ const SubSharedFineObjectAllocator = subPooled(SharedFineObjectAllocator);
  * hardened: true (HeapFlag.HARDENED): a subclass of any of the four allocators above that checks
  * more, so that heaps without it run exactly the code they always ran. malloc checks the block
  * it pops and that block's link are carved block starts of their pool (isBlockOf: in the pool,
- * past its header, below NEXTOFFSET, on a block boundary) before anything is written; free of a
- * small block whose first word looks like a free-list link (a block of its pool, not 0) walks
- * the pool's free list, bounded by its blocks, and throws InvalidPointerError "double-free" when
- * the block is on it (a live block whose first word looks so costs a walk, never a false report).
- * (A carve's checks, the pool's end included, are every mode's since carving went in batches:
- * ObjectAllocator.extendPool, SharedObjectAllocator's carveOk.)
+ * past its header, below NEXTOFFSET, on a block boundary) before anything is written. (A carve's
+ * checks, the pool's end included, are every mode's since carving went in batches:
+ * ObjectAllocator.extendPool, SharedObjectAllocator's carveOk; so is finding a double free of a
+ * small block anywhere on its pool's list, since free blocks carry a tag: FreeBlock in
+ * constants.ts. Until then hardened's free walked the list when a block's first word looked like
+ * a link.)
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function hardened<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
@@ -156,33 +159,8 @@ function hardened<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
           const nb = u32[bp >>> 2];
           if (nb !== 0 && !this.isBlockOf(pool, nb)) throw badLink(bp, nb, pool);
         }
-        // Clear the stale link in the block handed out, so that free() does not take a live
-        // block for a free one and walk its list (malloc's memory is uninitialized anyway).
-        const p = super.mallocIn(n, idx);
-        if (p !== 0) this.u32[p >>> 2] = 0;
-        return p;
       }
       return super.mallocIn(n, idx);
-    }
-
-    override free(p: number): void {
-      if (this.isOurs(p)) {
-        const u32 = this.u32;
-        const pool = this.poolOf(p);
-        const link = u32[p >>> 2];
-        const cnt = u32[pool >>> 2];
-        // Only a non-zero link: live blocks often start with 0, and a walk for each cost the
-        // bundled trace 365 -> 577 instructions an event. (So the block at the end of its
-        // pool's free list, whose link is 0, is not found freed twice.)
-        if (cnt !== 0 && link !== 0 && this.isBlockOf(pool, link) && this.isBlockOf(pool, p)) {
-          // Looks free: is it on the free list? (At most the pool's carved blocks are walked.)
-          let k = (u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) / u32[(pool + Pool.SIZE) >>> 2];
-          for (let b = u32[(pool + Pool.FREEBLOCK) >>> 2]; b !== 0 && k-- > 0; b = u32[b >>> 2]) {
-            if (b === p) throw new InvalidPointerError("free", p, "double-free", "this block is already free (double free; found by hardened mode)");
-          }
-        }
-      }
-      super.free(p);
     }
   } as T;
 }

@@ -133,5 +133,10 @@ export namespace HeapFlag {
   export const HARDENED: u32 = 2;
   export const WHOLE_POOLS: u32 = 4;
 }
+export namespace FreeBlock {
+  export const LINK: u32 = 0;
+  export const TAG: u32 = 4;
+  export const TAG_VALUE: u32 = 729683223;
+}
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 10;
+export const HEAP_VERSION: u32 = 11;

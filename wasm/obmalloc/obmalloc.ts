@@ -24,7 +24,7 @@
 // heap handle) do all of it, and report what is wrong. Holds no state but numbers read from the
 // heap header at init().
 
-import { Arena, Chunk, Flag, H, Pool, RawStart, Size, Slot, Remote, SubPool } from "./layout";
+import { Arena, Chunk, Flag, FreeBlock, H, Pool, RawStart, Size, Slot, Remote, SubPool } from "./layout";
 import { chunkSizeFor, initRaw, rawFree, rawMalloc, rawRealloc } from "./raw";
 
 @external("pymalloc", "malloc") declare function mallocSlow(n: u32): u32;
@@ -188,9 +188,11 @@ function isOursHigh(q: u32): bool {
       store<u32>(pool + Pool.FREEBLOCK, b);
       store<u32>(pool + Pool.NEXTOFFSET, no + size);
       store<u32>(b, 0);
+      store<u32>(b + FreeBlock.TAG, FreeBlock.TAG_VALUE);
     } else if (!unlinkFull(pool)) return 0;
   }
   store<u32>(pool, load<u32>(pool) + 1);
+  store<u32>(bp + FreeBlock.TAG, 0); // handed out: live (FreeBlock in src/constants.ts)
   return bp;
 }
 
@@ -261,6 +263,7 @@ function poolFromArena(idx: u32, sp: u32): u32 {
     store<u32>(pool + Pool.MAXNEXTOFFSET, min<u32>(1 << poolShift, ao - pool) - size);
     store<u32>(pool + Pool.FREEBLOCK, pool + Pool.OVERHEAD);
     store<u32>(pool + Pool.OVERHEAD, 0);
+    store<u32>(pool + Pool.OVERHEAD + FreeBlock.TAG, FreeBlock.TAG_VALUE);
   }
   return tookPool(idx, sp, pool, 1 << poolShift);
 }
@@ -315,6 +318,7 @@ function subPoolFromList(idx: u32, sp: u32): u32 {
   store<u32>(pool + Pool.MAXNEXTOFFSET, room - size);
   store<u32>(pool + Pool.FREEBLOCK, pool + Pool.OVERHEAD);
   store<u32>(pool + Pool.OVERHEAD, 0);
+  store<u32>(pool + Pool.OVERHEAD + FreeBlock.TAG, FreeBlock.TAG_VALUE);
   return tookPool(idx, sp, pool, 1 << sub);
 }
 
@@ -338,6 +342,7 @@ function freeEmptied(p: u32, pool: u32, fb: u32): bool {
   const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
   if (next >= end || prev >= end || tail >= end || load<u32>(next + Pool.PREV) != pool || load<u32>(prev + Pool.NEXT) != pool || load<u32>(tail + Pool.NEXT) != sp) return false;
   store<u32>(p, fb);
+  store<u32>(p + FreeBlock.TAG, FreeBlock.TAG_VALUE);
   store<u32>(pool + Pool.FREEBLOCK, p);
   store<u32>(pool, 0);
   if (tail != pool) {
@@ -379,6 +384,7 @@ function freeEmptiedSub(p: u32, pool: u32, fb: u32, listed: bool): bool {
     store<u32>(prev + Pool.NEXT, next);
   }
   store<u32>(p, fb);
+  store<u32>(p + FreeBlock.TAG, FreeBlock.TAG_VALUE);
   store<u32>(pool + Pool.FREEBLOCK, p);
   store<u32>(pool, 0);
   store<u32>(pool + Pool.SZIDX, Pool.SZIDX_NONE);
@@ -479,6 +485,7 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
     if (linkOk(nb, pool)) {
       store<u32>(pool + Pool.FREEBLOCK, nb);
       store<u32>(pool, load<u32>(pool) + 1);
+      store<u32>(bp + FreeBlock.TAG, 0);
       return bp;
     }
   }
@@ -502,7 +509,8 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
   }
   const cnt = load<u32>(pool);
   const fb = load<u32>(pool + Pool.FREEBLOCK);
-  if (fb == p) return false;
+  // Its pool's first free block, or tagged free (FreeBlock): JS walks the list (a double free, or live data that holds the tag).
+  if (fb == p || load<u32>(p + FreeBlock.TAG) == FreeBlock.TAG_VALUE) return false;
   const size = load<u32>(pool + Pool.SIZE);
   if (size == 0 || off % size != 0 || load<u32>(pool + Pool.OWNER) != owner) return false;
   // One test on the common path for two rare cases. cnt 0: no live block (JS reports it). cnt 1:
@@ -519,6 +527,7 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
     const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
     const next = load<u32>(sp + Pool.NEXT);
     store<u32>(p, fb);
+    store<u32>(p + FreeBlock.TAG, FreeBlock.TAG_VALUE);
     store<u32>(pool + Pool.FREEBLOCK, p);
     store<u32>(pool, cnt - 1);
     store<u32>(pool + Pool.NEXT, next);
@@ -528,6 +537,7 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
     return true;
   }
   store<u32>(p, fb);
+  store<u32>(p + FreeBlock.TAG, FreeBlock.TAG_VALUE);
   store<u32>(pool + Pool.FREEBLOCK, p);
   store<u32>(pool, cnt - 1);
   return true;
@@ -559,6 +569,7 @@ export function malloc(n: u32): u32 {
         if (linkOk(nb, pool)) {
           store<u32>(pool + Pool.FREEBLOCK, nb);
           store<u32>(pool, load<u32>(pool) + 1);
+          store<u32>(bp + FreeBlock.TAG, 0); // handed out: live (FreeBlock in src/constants.ts)
           return bp;
         }
       }
@@ -600,13 +611,14 @@ export function free(p: u32): void {
       // test fails: off past the carved blocks, fb == p (a double free), fewer than 2 blocks in
       // use (the pool empties), fb == 0 (the pool was full: relinked), another thread's pool.
       // (Written as nested tests, V8 made a boolean of each pair: more instructions.)
-      const bad = (lim - 1 - <i64>off) | (<i64>(fb ^ p) - 1) | (<i64>cnt - 2) | (<i64>fb - 1) | (0 - <i64>other);
+      const bad = (lim - 1 - <i64>off) | (<i64>(fb ^ p) - 1) | (<i64>cnt - 2) | (<i64>fb - 1) | (0 - <i64>other) | (<i64>(load<u32>(p + FreeBlock.TAG) ^ FreeBlock.TAG_VALUE) - 1);
       if (bad >= 0) {
         // On a block boundary: the division last, once the pool is known to be in use (and
         // its block size not 0: a damaged word is freeSmall's to refuse, never a trap here).
         const size = load<u32>(pool + Pool.SIZE);
         if (size != 0 && off % size == 0) {
           store<u32>(p, fb);
+          store<u32>(p + FreeBlock.TAG, FreeBlock.TAG_VALUE);
           store<u32>(pool + Pool.FREEBLOCK, p);
           store<u32>(pool, cnt - 1);
           return;
