@@ -110,19 +110,24 @@ export const enum Pool {
 
 /**
  * A free block of a pool (on its free list, or carved ahead of use): its first word links to the
- * next free block (0 at the list's end), its second holds TAG. Every push writes the tag (free,
- * the batch carve, a pool's first block, other threads' frees), every pop clears it (malloc), and
- * free() of a block whose second word holds the tag, or that is its pool's first free block, walks
- * the pool's free list (bounded by its carved blocks): found there, the free is a double free, or
- * of a block never handed out (InvalidPointerError "double-free"); not found, the block is a live
- * one whose data happens to hold the tag, and is freed. As glibc's tcache `key`. The tag is a
- * constant in V8's small-integer range (one immediate in free's code), odd (never an address),
- * unlikely in data. check() reports a free block whose tag was overwritten: written after free.
+ * next free block (0 at the list's end), its second holds the tag, TAG_VALUE as a uint32
+ * (0xffffffab). Every push writes the tag (free, the batch carve, a pool's first block, other
+ * threads' frees; JS and the WebAssembly fast path), every pop checks and clears it (malloc). So
+ * free() of a block whose second word holds the tag (or that is its pool's first free block)
+ * walks the pool's free list, bounded by its carved blocks (with threads also the list of blocks
+ * other threads freed into it): found there, the free is a double free, or of a block carved
+ * ahead and never handed out (InvalidPointerError "double-free"); not found, the block is a live
+ * one whose data happens to hold the tag, and is freed. And malloc refuses to hand out a block
+ * without it (HeapCorruptionError "free block tag"): a freed block written since, or a live
+ * block a damaged link leads to. check() reports a free block without it. As glibc's tcache
+ * `key`. A negative small integer, so that JS's code holds it in a one-byte immediate (each use
+ * counts against the bytecode budget V8 inlines malloc and free within): words are read as
+ * uint32, so JS tests a word with `(w ^ TAG_VALUE) === 0`, never `w === TAG_VALUE`.
  */
 export const enum FreeBlock {
   LINK = 0,
   TAG = 4,
-  TAG_VALUE = 0x2b7e1517,
+  TAG_VALUE = -0x55,
 }
 
 /**

@@ -14,7 +14,7 @@ import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "../src/compat/wasm-fastpath
 // @ts-expect-error: a plain .mjs module shared with the build script
 import { layoutSource } from "../wasm/obmalloc/layout.mjs";
 import { readTraceFile } from "../src/trace/file.js";
-import { differential, xorshift } from "./helpers.js";
+import { differential, thrownBy, xorshift } from "./helpers.js";
 
 const ROOT = join(import.meta.dirname, "..");
 
@@ -165,6 +165,32 @@ describe("JS and wasm on one heap", () => {
     expect(() => w.realloc(q + 8, 10)).toThrow(InvalidPointerError);
     expect(() => w.free(12)).toThrow(InvalidPointerError);
     heap.check();
+  });
+
+  it("a double free anywhere on the pool's list is found, whichever side freed the block first; the heap stays whole", () => {
+    for (const subPools of [true, false]) {
+      const heap = wasmHeap({ subPools });
+      const w = heap.wasmImports();
+      const [a, b, c] = [w.malloc(40), w.malloc(40), w.malloc(40)];
+      heap.mem.malloc(40); // keeps the pool in use
+      w.free(a);
+      heap.mem.free(b); // JS's free: a is no longer the list's head
+      expect(thrownBy(() => w.free(a))).toMatchObject({ address: a, reason: "double-free" });
+      expect(thrownBy(() => heap.mem.free(a))).toMatchObject({ address: a, reason: "double-free" });
+      w.free(c);
+      expect(thrownBy(() => w.free(b))).toMatchObject({ address: b, reason: "double-free" });
+      heap.check();
+      // A block the pool carved ahead and never handed out (the fast path carves one ahead).
+      const d = w.malloc(200);
+      expect(thrownBy(() => w.free(d + 200))).toMatchObject({ reason: "double-free" });
+      // The list as it was: no block handed out twice.
+      const got = Array.from({ length: 50 }, () => w.malloc(40));
+      expect(new Set(got).size).toBe(got.length);
+      // Live data that holds the tag is freed as any block (JS walks the list once).
+      for (const p of got) heap.u32[(p + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
+      for (const p of got) w.free(p);
+      heap.check();
+    }
   });
 });
 

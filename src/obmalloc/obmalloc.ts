@@ -217,7 +217,6 @@ export class ObjectAllocator extends RemoteAllocator {
         u32[w]++;
         const bw = bp >>> 2;
         const nb = u32[bw];
-        u32[bw + 1] = 0; // the free block's tag (FreeBlock): handed out, it is live
         u32[fw] = nb;
         // The popped link nb, read from a free block (where a stale pointer may have written),
         // is the next block to hand out: 0 (the list's end), or a block this pool has carved.
@@ -240,8 +239,10 @@ export class ObjectAllocator extends RemoteAllocator {
         // past the memory is undefined: bp) and the carve test became `x === bp` (nb is 0, or a
         // damaged link to bp itself, which the carve then overwrites or its check refuses): 210
         // -> 194 bytes (json 253 -> 258 instructions an event with the carve check).
+        // And bp must hold the free tag (FreeBlock): a FREEBLOCK or link a stray write pointed at
+        // a live block, or a freed block written since, is found before its tag is cleared.
         const x = nb || bp;
-        if (((x - pool - Pool.OVERHEAD) | (x << 29)) >>> 0 >= ((u32[w + (Pool.NEXTOFFSET >>> 2)] - Pool.OVERHEAD) & this.poolMask)) this.brokenLink(pool, bp);
+        if ((u32[bw + 1] ^= FreeBlock.TAG_VALUE) !== 0 || ((x - pool - Pool.OVERHEAD) | (x << 29)) >>> 0 >= ((u32[w + (Pool.NEXTOFFSET >>> 2)] - Pool.OVERHEAD) & this.poolMask)) this.brokenLink(pool, bp);
         if (x === bp) this.extendPool(pool, bp);
         return bp;
       }
@@ -251,8 +252,8 @@ export class ObjectAllocator extends RemoteAllocator {
   }
 
   /**
-   * mallocIn popped bp, whose link (now the pool's FREEBLOCK) is no block of its pool: undo the
-   * pop, throw. Two arguments, the link read back here: each argument of the call costs mallocIn
+   * mallocIn popped bp, whose link (now the pool's FREEBLOCK) is no block of its pool, or which
+   * lacks the free tag (FreeBlock): undo the pop, throw. Two arguments, the link read back here: each argument of the call costs mallocIn
    * bytecode, and mallocIn's size decides whether V8 inlines malloc into its caller.
    */
   protected brokenLink(pool: number, bp: number): never {
@@ -260,10 +261,11 @@ export class ObjectAllocator extends RemoteAllocator {
     const nb = u32[(pool + Pool.FREEBLOCK) >>> 2];
     u32[pool >>> 2]--;
     u32[(pool + Pool.FREEBLOCK) >>> 2] = bp;
-    u32[(bp + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
+    u32[(bp + FreeBlock.TAG) >>> 2] ^= FreeBlock.TAG_VALUE; // the tag word as it was
     if (((bp - pool - Pool.OVERHEAD) | (bp << 29)) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD)
       brokenPool(pool, Pool.FREEBLOCK, "Pool.FREEBLOCK", `its free list's head ${hex(bp)} is no block of it (a write over the pool's header?)`);
-    throw badLink(bp, nb, pool);
+    if (nb !== 0 && ((nb - pool - Pool.OVERHEAD) | (nb << 29)) >>> 0 >= ((u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) & this.poolMask)) throw badLink(bp, nb, pool);
+    throw new HeapCorruptionError(bp + FreeBlock.TAG, `free block ${hex(bp)} of pool ${hex(pool)} lost its free tag: written after it was freed, or a live block a damaged link leads to`, "free block tag");
   }
 
   /** The usedpools head word at hp holds pool, which is no pool of its class: nothing written yet. */
@@ -508,7 +510,7 @@ export class ObjectAllocator extends RemoteAllocator {
     // freeSlow() (one call: the rare branches' bytecode out of this function, which V8 inlines
     // into its callers within a budget; docs/performance.md).
     const pw = p >>> 2;
-    if (cnt === 0 || off < 0 || p >= pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0) || (nth | 0) !== nth || u32[pw + 1] === FreeBlock.TAG_VALUE || (u32[(pool + Pool.OWNER) >>> 2] | 0) !== this.owner)
+    if (cnt === 0 || off < 0 || p >= pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0) || (nth | 0) !== nth || !(u32[pw + 1] ^ FreeBlock.TAG_VALUE) || (u32[(pool + Pool.OWNER) >>> 2] | 0) !== this.owner)
       return this.freeSlow(p, pool);
     u32[pw] = fb;
     u32[pw + 1] = FreeBlock.TAG_VALUE;

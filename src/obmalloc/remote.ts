@@ -121,7 +121,7 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
       this.absorbRemote(pool, this.usedBaseOf(this.orphan));
       const u32 = this.u32;
       const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
-      if (fb === p || (u32[(p + FreeBlock.TAG) >>> 2] === FreeBlock.TAG_VALUE && this.onFreeList(pool, p)))
+      if (fb === p || ((u32[(p + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) === 0 && this.onFreeList(pool, p)))
         throw new InvalidPointerError("free", p, "double-free", "this block is already free (a double free, or a block never handed out)");
       const cnt = u32[pool >>> 2];
       u32[p >>> 2] = fb;

@@ -23,7 +23,7 @@ export function layoutSource(c) {
     if (e === undefined || typeof e !== "object") throw new Error(`src/constants.ts has no enum ${name} at run time (preserveConstEnums?)`);
     out.push(`export namespace ${name} {`);
     for (const [k, v] of Object.entries(e)) {
-      if (/^\d+$/.test(k)) continue; // a numeric enum's reverse mapping
+      if (/^-?\d+$/.test(k)) continue; // a numeric enum's reverse mapping
       if (typeof v !== "number" || !Number.isInteger(v) || v < -(2 ** 31) || v > 0xffffffff) throw new Error(`${name}.${k} is not a 32-bit integer`);
       out.push(`  export const ${k}: u32 = ${v >>> 0};`);
     }

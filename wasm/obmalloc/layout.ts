@@ -136,7 +136,7 @@ export namespace HeapFlag {
 export namespace FreeBlock {
   export const LINK: u32 = 0;
   export const TAG: u32 = 4;
-  export const TAG_VALUE: u32 = 729683223;
+  export const TAG_VALUE: u32 = 4294967211;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
 export const HEAP_VERSION: u32 = 11;

@@ -162,7 +162,9 @@ function isOursHigh(q: u32): bool {
   // pool lies in the memory: mallocMore bounded a usedpools head (as calloc's mallocFast does),
   // poolFromArena checked its pool. bp must lie in the pool's slot (else JS reports it).
   const bp = load<u32>(pool + Pool.FREEBLOCK);
-  if (bp - pool > poolMask) return 0;
+  // bp must hold the free tag (FreeBlock in src/constants.ts): a link a stray write pointed at a
+  // live block, or a freed block written since, goes to JS, which reports it.
+  if (bp - pool > poolMask || load<u32>(bp + FreeBlock.TAG) != FreeBlock.TAG_VALUE) return 0;
   const nb = load<u32>(bp);
   if (nb != 0) {
     // The link read from the freed block: inside its pool, past the header, below the carved
@@ -482,7 +484,7 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
     // The common case, popBlock's first branch: a free block whose link is a carved block.
     const nb = load<u32>(bp);
     // nb == 0 (the list's end) fails the compare too: its offset wraps to 2^32 - pool - OVERHEAD.
-    if (linkOk(nb, pool)) {
+    if (linkOk(nb, pool) && load<u32>(bp + FreeBlock.TAG) == FreeBlock.TAG_VALUE) {
       store<u32>(pool + Pool.FREEBLOCK, nb);
       store<u32>(pool, load<u32>(pool) + 1);
       store<u32>(bp + FreeBlock.TAG, 0);
@@ -566,7 +568,8 @@ export function malloc(n: u32): u32 {
       // (mallocSmall leaves it to JS, which reports it). One compare, no memory.size().
       if (bp - pool <= poolMask) {
         const nb = load<u32>(bp);
-        if (linkOk(nb, pool)) {
+        // bp must hold the free tag (FreeBlock), as JS's mallocIn checks: else mallocSmall, JS.
+        if (linkOk(nb, pool) && load<u32>(bp + FreeBlock.TAG) == FreeBlock.TAG_VALUE) {
           store<u32>(pool + Pool.FREEBLOCK, nb);
           store<u32>(pool, load<u32>(pool) + 1);
           store<u32>(bp + FreeBlock.TAG, 0); // handed out: live (FreeBlock in src/constants.ts)
@@ -608,10 +611,11 @@ export function free(p: u32): void {
       const lim = carvedEnd(pool); // i64: see carved()
       const other = load<u32>(pool + Pool.OWNER) ^ owner;
       // Five tests as one: each term (u32 values widened to i64) is negative exactly when its
-      // test fails: off past the carved blocks, fb == p (a double free), fewer than 2 blocks in
-      // use (the pool empties), fb == 0 (the pool was full: relinked), another thread's pool.
-      // (Written as nested tests, V8 made a boolean of each pair: more instructions.)
-      const bad = (lim - 1 - <i64>off) | (<i64>(fb ^ p) - 1) | (<i64>cnt - 2) | (<i64>fb - 1) | (0 - <i64>other) | (<i64>(load<u32>(p + FreeBlock.TAG) ^ FreeBlock.TAG_VALUE) - 1);
+      // test fails: off past the carved blocks, p holds the free tag (FreeBlock: a double free,
+      // or live data that holds it; every push tags, so this covers fb == p too), fewer than 2
+      // blocks in use (the pool empties), fb == 0 (the pool was full: relinked), another
+      // thread's pool. (Written as nested tests, V8 made a boolean of each pair: more instructions.)
+      const bad = (lim - 1 - <i64>off) | (<i64>(load<u32>(p + FreeBlock.TAG) ^ FreeBlock.TAG_VALUE) - 1) | (<i64>cnt - 2) | (<i64>fb - 1) | (0 - <i64>other);
       if (bad >= 0) {
         // On a block boundary: the division last, once the pool is known to be in use (and
         // its block size not 0: a damaged word is freeSmall's to refuse, never a trap here).
