@@ -489,6 +489,44 @@ describe("release mode: free blocks carry a tag (FreeBlock), so a double free is
     expect(e.message).toMatch(/written after it was freed/);
   });
 
+  it("realloc and usableSize of a block freed earlier (not its pool's last freed one) are refused, nothing allocated", () => {
+    for (const opts of KINDS) {
+      const h = createHeap(opts);
+      const a = h.obj.malloc(32);
+      const b = h.obj.malloc(32);
+      h.obj.malloc(32);
+      h.obj.free(a);
+      h.obj.free(b);
+      const before = h.stats().blocksInUse;
+      expect(thrownBy(() => h.obj.realloc(a, 20))).toMatchObject({ address: a, reason: "double-free" }); // in place, once
+      expect(thrownBy(() => h.obj.realloc(a, 300))).toMatchObject({ address: a, reason: "double-free" });
+      expect(thrownBy(() => h.usableSize(a))).toBeInstanceOf(InvalidPointerError);
+      expect(h.stats().blocksInUse).toBe(before);
+      h.check();
+    }
+  });
+
+  it("malloc never hands out a block without the tag: a freed block written since, or a live block a rewritten link leads to", () => {
+    for (const opts of KINDS) {
+      const h = createHeap(opts);
+      const a = h.obj.malloc(48);
+      const b = h.obj.malloc(48);
+      h.obj.malloc(48);
+      h.obj.free(a);
+      h.u32[(a + 4) >>> 2] = 123; // a stale pointer writes into the freed block
+      const e = corruption(() => h.obj.malloc(48));
+      expect(e).toMatchObject({ address: a + FreeBlock.TAG, field: "free block tag" });
+      expect(corruption(() => h.check()).field).toBe("free block tag"); // nothing was handed out
+      h.u32[(a + 4) >>> 2] = FreeBlock.TAG_VALUE; // repaired: the heap is whole again
+      h.check();
+      // A link rewritten to a live block (carved, aligned: release's link rule lets it through):
+      // a is handed out, b is not handed out twice.
+      h.u32[a >>> 2] = b;
+      expect(h.obj.malloc(48)).toBe(a);
+      expect(corruption(() => h.obj.malloc(48))).toMatchObject({ address: b + FreeBlock.TAG, field: "free block tag" });
+    }
+  });
+
   it("random programs with double frees among their frees: each one refused, the heap whole, no block handed out twice", () => {
     let seed = 0x9e3779b9;
     const rnd = (n: number) => {

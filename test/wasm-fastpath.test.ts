@@ -167,6 +167,22 @@ describe("JS and wasm on one heap", () => {
     heap.check();
   });
 
+  it("the fast path hands out only a block that holds the free tag: else JS reports it, nothing handed out", () => {
+    for (const subPools of [true, false]) {
+      const heap = wasmHeap({ subPools });
+      const w = heap.wasmImports();
+      const [a, b] = [w.malloc(40), w.malloc(40)];
+      w.malloc(40);
+      w.free(a);
+      heap.u32[(a + FreeBlock.TAG) >>> 2] = 0; // written after it was freed
+      expect(thrownBy(() => w.malloc(40))).toMatchObject({ name: "HeapCorruptionError", address: a + FreeBlock.TAG, field: "free block tag" });
+      heap.u32[(a + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
+      heap.u32[a >>> 2] = b; // its link rewritten to a live block
+      expect(w.malloc(40)).toBe(a);
+      expect(thrownBy(() => w.malloc(40))).toMatchObject({ name: "HeapCorruptionError", address: b + FreeBlock.TAG, field: "free block tag" });
+    }
+  });
+
   it("a double free anywhere on the pool's list is found, whichever side freed the block first; the heap stays whole", () => {
     for (const subPools of [true, false]) {
       const heap = wasmHeap({ subPools });
@@ -179,6 +195,8 @@ describe("JS and wasm on one heap", () => {
       expect(thrownBy(() => heap.mem.free(a))).toMatchObject({ address: a, reason: "double-free" });
       w.free(c);
       expect(thrownBy(() => w.free(b))).toMatchObject({ address: b, reason: "double-free" });
+      expect(thrownBy(() => w.realloc(a, 30))).toMatchObject({ address: a, reason: "double-free" }); // in place, once
+      expect(thrownBy(() => w.realloc(b, 300))).toMatchObject({ address: b, reason: "double-free" });
       heap.check();
       // A block the pool carved ahead and never handed out (the fast path carves one ahead).
       const d = w.malloc(200);

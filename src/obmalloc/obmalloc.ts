@@ -596,8 +596,8 @@ export class ObjectAllocator extends RemoteAllocator {
   // -------------------------------------------------------------------------------------------
 
   /**
-   * The size class bytes of our block p when it is a live block start (as far as the pool can
-   * tell: not its first free block), else 0 (blockSize() then says why).
+   * The size class bytes of our block p when it is a live block start (not on its pool's free
+   * list: a block holding the free tag is looked for there), else 0 (blockSize() then says why).
    */
   private liveSize(p: number): number {
     const u32 = this.u32;
@@ -608,7 +608,7 @@ export class ObjectAllocator extends RemoteAllocator {
     if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth) return 0;
     // realloc copies this many bytes: a SIZE word a stray write changed must not be trusted.
     if (size !== classSize(u32[(pool + Pool.SZIDX) >>> 2], this.alignShift)) return 0;
-    return u32[(pool + Pool.FREEBLOCK) >>> 2] === p ? 0 : size;
+    return (u32[(p + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) === 0 && this.onFreeList(pool, p) ? 0 : size;
   }
 
   /** The size class bytes of our block p, after checking it is a live block start. */
@@ -620,8 +620,7 @@ export class ObjectAllocator extends RemoteAllocator {
     const bs = this.u32[(pool + Pool.SIZE) >>> 2];
     if (this.u32[pool >>> 2] !== 0 && bs !== classSize(this.u32[(pool + Pool.SZIDX) >>> 2], this.alignShift))
       throw new HeapCorruptionError(pool + Pool.SIZE, `pool ${hex(pool)}: block size ${bs} is not its size class's (a write over the pool's header?)`, "Pool.SIZE");
-    if (this.u32[(pool + Pool.FREEBLOCK) >>> 2] === p && this.u32[pool >>> 2] !== 0)
-      throw new InvalidPointerError(op, p, "double-free", "this block is already free (use after free)");
+    if (this.u32[pool >>> 2] !== 0 && this.onFreeList(pool, p)) throw new InvalidPointerError(op, p, "double-free", "this block is already free (use after free)");
     throw this.invalid(op, p, pool);
   }
 

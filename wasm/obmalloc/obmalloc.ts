@@ -682,8 +682,8 @@ export function realloc(p: u32, n: u32): u32 {
   // The block size is its class's (JS's liveSize): realloc copies, and keeps in place, by it, so
   // a SIZE word a stray write changed must not be trusted (JS reports it).
   const idx = load<u32>(pool + Pool.SZIDX);
-  if (!carved(off, pool) || load<u32>(pool) == 0 || idx >= nClasses || size != (idx + 1) << alignShift || off % size != 0 || load<u32>(pool + Pool.FREEBLOCK) == p)
-    return reallocSlow(p, n); // not a live block: JS reports it
+  if (!carved(off, pool) || load<u32>(pool) == 0 || idx >= nClasses || size != (idx + 1) << alignShift || off % size != 0 || load<u32>(p + FreeBlock.TAG) == FreeBlock.TAG_VALUE)
+    return reallocSlow(p, n); // not a live block, or one that holds the free tag: JS walks its list, reports it
   let keep = size;
   if (n <= size) {
     if (4 * n > 3 * size) return p;
