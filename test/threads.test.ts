@@ -4,6 +4,7 @@
 // built package (dist/), which `npm test` builds first.
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
+import { thrownBy } from "./helpers.js";
 import { describe, expect, it } from "vitest";
 import { attachHeap, createHeap, MemoryCorruptionError, PymallocError, type Heap } from "../dist/index.js";
 import { Pool } from "../src/constants.js";
@@ -203,6 +204,23 @@ describe("threads: pools per thread", () => {
     const q = b.obj.malloc(CLASS);
     expect(q).not.toBe(p1);
     expect(b.obj.malloc(CLASS)).toBe(p1);
+    b.check();
+  });
+
+  it("a double free across threads is found: on the remote list (another thread, twice), or on the owner's list (the owner, after another thread freed it)", () => {
+    const { a, b } = setup();
+    const [p1, p2, p3] = [b.obj.malloc(CLASS), b.obj.malloc(CLASS), b.obj.malloc(CLASS)];
+    b.obj.malloc(CLASS);
+    a.obj.free(p1); // onto the pool's REMOTE list
+    a.obj.free(p2);
+    expect(thrownBy(() => a.obj.free(p1))).toMatchObject({ address: p1, reason: "double-free" });
+    expect(thrownBy(() => b.obj.free(p1))).toMatchObject({ address: p1, reason: "double-free" }); // the owner, p1 still remote
+    b.obj.free(p3);
+    expect(thrownBy(() => b.obj.free(p3))).toMatchObject({ address: p3, reason: "double-free" });
+    a.check();
+    // No block handed out twice.
+    const got = Array.from({ length: 40 }, () => b.obj.malloc(CLASS));
+    expect(new Set(got).size).toBe(got.length);
     b.check();
   });
 

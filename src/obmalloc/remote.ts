@@ -71,7 +71,14 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
       if (owner === this.owner) return this.free(p); // adopted by this thread meanwhile
       // A thread slot or the orphans' (slot MAX_THREADS): anything else a stray write left.
       if (owner >>> 0 > this.orphan) throw new HeapCorruptionError(pool + Pool.OWNER, `pool ${hex(pool)}: owner ${owner >>> 0} is no thread slot`, "Pool.OWNER");
-      if (owner !== this.orphan) return this.pushRemote(p, pool, owner);
+      if (owner !== this.orphan) {
+        // A block that holds the free tag and is on the pool's REMOTE list already: freed twice
+        // by other threads (the owner's own list is the owner's to walk: a block freed twice
+        // across it is refused when the owner would hand it out again, by its cleared tag).
+        if ((this.u32[(p + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) === 0 && this.onRemoteList(pool, p))
+          throw new InvalidPointerError("free", p, "double-free", "this block is already free (a double free: it waits for its owner thread)");
+        return this.pushRemote(p, pool, owner);
+      }
       if (this.freeOrphan(p, pool)) return;
       // adopted by another thread while we waited for the lock: free to it instead
     }
