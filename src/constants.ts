@@ -112,17 +112,20 @@ export const enum Pool {
  * A free block of a pool (on its free list, or carved ahead of use): its first word links to the
  * next free block (0 at the list's end), its second holds the tag, TAG_VALUE as a uint32
  * (0xffffffab). Every push writes the tag (free, the batch carve, a pool's first block, other
- * threads' frees; JS and the WebAssembly fast path), every pop checks and clears it (malloc). So
- * free() of a block whose second word holds the tag (or that is its pool's first free block)
- * walks the pool's free list, bounded by its carved blocks (with threads also the list of blocks
- * other threads freed into it): found there, the free is a double free, or of a block carved
- * ahead and never handed out (InvalidPointerError "double-free"); not found, the block is a live
- * one whose data happens to hold the tag, and is freed. And malloc refuses to hand out a block
- * without it (HeapCorruptionError "free block tag"): a freed block written since, or a live
- * block a damaged link leads to. check() reports a free block without it. As glibc's tcache
- * `key`. A negative small integer, so that JS's code holds it in a one-byte immediate (each use
- * counts against the bytecode budget V8 inlines malloc and free within): words are read as
- * uint32, so JS tests a word with `(w ^ TAG_VALUE) === 0`, never `w === TAG_VALUE`.
+ * threads' frees; JS and the WebAssembly fast path), every pop checks and clears it (malloc), as
+ * glibc's tcache `key`. So malloc never hands out a block twice: a block freed twice is on its
+ * list twice (or its list loops back to it), and the second time malloc comes to it its tag is
+ * gone (HeapCorruptionError "free block tag", nothing handed out); so is a freed block written
+ * since, or a live block a damaged link leads to. Release modes' free does not read the block (a
+ * load of a cold block at every free cost the replays 7-14% of their time: docs/performance.md,
+ * "Double frees in release mode"): it refuses a free of its pool's last freed block at once, any
+ * other double free is refused by malloc later; hardened: true's free (and realloc, usableSize in
+ * every mode) walks the pool's free list when the block holds the tag: found there, a double free
+ * or a block carved ahead and never handed out (InvalidPointerError "double-free"); not found,
+ * live data that happens to hold the tag. check() reports a listed block without it. A negative
+ * small integer, so that JS's code holds it in a one-byte immediate (each use counts against the
+ * bytecode budget V8 inlines malloc and free within): words are read as uint32, so JS tests a
+ * word with `(w ^ TAG_VALUE) === 0`, never `w === TAG_VALUE`.
  */
 export const enum FreeBlock {
   LINK = 0,

@@ -433,24 +433,39 @@ describe("fault injection: heap.failAllocations", () => {
   });
 });
 
-describe("release mode: free blocks carry a tag (FreeBlock), so a double free is found wherever the block is on its list", () => {
+describe("free blocks carry a tag (FreeBlock): a block freed twice is never handed out twice", () => {
   const KINDS = [{}, { subPools: false }, { threads: true }, { alignment: 16 }, { threads: true, subPools: false }] as const;
+  /** Blocks a and b of `size` bytes, and a third kept live so that their pool stays in use. */
+  const twoOfThree = (h: Heap, size: number): [number, number] => {
+    const a = h.obj.malloc(size);
+    const b = h.obj.malloc(size);
+    h.obj.malloc(size);
+    return [a, b];
+  };
 
-  it.each(KINDS.map((k) => [JSON.stringify(k), k] as const))("%s: free(a), free(b), free(a) is InvalidPointerError double-free, nothing written", (_name, opts) => {
+  it.each(KINDS.map((k) => [JSON.stringify(k), k] as const))("%s: free(a), free(b), free(a): hardened refuses the free (InvalidPointerError double-free, nothing written); release modes the malloc that would hand a out twice", (_name, opts) => {
+    const hh = createHeap({ ...opts, hardened: true });
+    const [ha, hb] = twoOfThree(hh, 32);
+    hh.obj.free(ha);
+    hh.obj.free(hb);
+    expect(thrownBy(() => hh.obj.free(ha))).toMatchObject({ name: "InvalidPointerError", address: ha, reason: "double-free" });
+    hh.check();
+    const hgot = Array.from({ length: 40 }, () => hh.obj.malloc(32));
+    expect(new Set(hgot).size).toBe(hgot.length);
+    hh.check();
+    // Release: the free goes through (its pool's last freed block is b); a and b come back once
+    // each, and the malloc that would hand a out again is refused, nothing handed out.
+    // (Or the free itself is refused when it empties the pool by its count: whole pools check
+    // every carved block is on the list before they go back.)
     const h = createHeap(opts);
-    const a = h.obj.malloc(32);
-    const b = h.obj.malloc(32);
-    h.obj.malloc(32); // keeps the pool in use
+    const [a, b] = twoOfThree(h, 32);
     h.obj.free(a);
     h.obj.free(b);
     const e = thrownBy(() => h.obj.free(a));
-    expect(e).toBeInstanceOf(InvalidPointerError);
-    expect(e).toMatchObject({ address: a, reason: "double-free" });
-    h.check();
-    // The list is as it was: the next mallocs hand out b, a, then new blocks, never one twice.
-    const got = Array.from({ length: 40 }, () => h.obj.malloc(32));
-    expect(new Set(got).size).toBe(got.length);
-    h.check();
+    if (e !== undefined) expect(e).toMatchObject({ name: "HeapCorruptionError", field: "Pool.COUNT" });
+    expect(new Set([h.obj.malloc(32), h.obj.malloc(32)])).toEqual(new Set([a, b]));
+    expect(corruption(() => h.obj.malloc(32))).toMatchObject({ address: a + FreeBlock.TAG, field: "free block tag" });
+    expect(corruption(() => h.obj.malloc(32)).field).toBe("free block tag"); // the list stays refused
   });
 
   it.each(KINDS.map((k) => [JSON.stringify(k), k] as const))("%s: a free of a block its pool carved ahead but never handed out is refused", (_name, opts) => {
@@ -492,9 +507,7 @@ describe("release mode: free blocks carry a tag (FreeBlock), so a double free is
   it("realloc and usableSize of a block freed earlier (not its pool's last freed one) are refused, nothing allocated", () => {
     for (const opts of KINDS) {
       const h = createHeap(opts);
-      const a = h.obj.malloc(32);
-      const b = h.obj.malloc(32);
-      h.obj.malloc(32);
+      const [a, b] = twoOfThree(h, 32);
       h.obj.free(a);
       h.obj.free(b);
       const before = h.stats().blocksInUse;
@@ -509,9 +522,7 @@ describe("release mode: free blocks carry a tag (FreeBlock), so a double free is
   it("malloc never hands out a block without the tag: a freed block written since, or a live block a rewritten link leads to", () => {
     for (const opts of KINDS) {
       const h = createHeap(opts);
-      const a = h.obj.malloc(48);
-      const b = h.obj.malloc(48);
-      h.obj.malloc(48);
+      const [a, b] = twoOfThree(h, 48);
       h.obj.free(a);
       h.u32[(a + 4) >>> 2] = 123; // a stale pointer writes into the freed block
       const e = corruption(() => h.obj.malloc(48));
@@ -527,7 +538,7 @@ describe("release mode: free blocks carry a tag (FreeBlock), so a double free is
     }
   });
 
-  it("random programs with double frees among their frees: each one refused, the heap whole, no block handed out twice", () => {
+  it("random programs with double frees among their frees: hardened refuses each one; release modes never hand a live block out", () => {
     let seed = 0x9e3779b9;
     const rnd = (n: number) => {
       seed ^= seed << 13;
@@ -536,35 +547,67 @@ describe("release mode: free blocks carry a tag (FreeBlock), so a double free is
       return (seed >>> 0) % n;
     };
     for (const opts of KINDS) {
-      const h = createHeap(opts);
-      const live: number[] = [];
-      const freed: number[] = []; // recently freed, not handed out since
-      let refused = 0;
-      for (let i = 0; i < 20_000; i++) {
-        const r = rnd(10);
-        if (r < 5 || live.length === 0) {
-          const p = h.obj.malloc(1 + rnd(200));
-          expect(live.includes(p)).toBe(false);
-          live.push(p);
-          const k = freed.indexOf(p);
-          if (k >= 0) freed.splice(k, 1);
-        } else if (r < 9) {
-          const k = rnd(live.length);
-          const p = live[k];
-          live[k] = live[live.length - 1];
-          live.pop();
-          h.obj.free(p);
-          freed.push(p);
-          if (freed.length > 64) freed.shift();
-        } else if (freed.length > 0) {
-          // Its pool may have emptied and gone back (then the block is in no pool: "not-a-block").
-          const p = freed[rnd(freed.length)];
-          expect(thrownBy(() => h.obj.free(p))).toBeInstanceOf(InvalidPointerError);
-          refused++;
+      for (const hardened of [true, false]) {
+        const h = createHeap({ ...opts, hardened });
+        const live: number[] = [];
+        const liveSet = new Set<number>();
+        const freed: number[] = []; // recently freed, not handed out since
+        let refused = 0;
+        let damaged = false;
+        // Release mode: after a double free it does not refuse, any call may find the damage
+        // (a PymallocError: the program stops there); until then no live block is handed out.
+        const call = <T,>(fn: () => T): T | undefined => {
+          if (hardened) return fn();
+          try {
+            return fn();
+          } catch (e) {
+            expect(e).toBeInstanceOf(PymallocError);
+            damaged = true;
+            return undefined;
+          }
+        };
+        for (let i = 0; i < 20_000 && !damaged; i++) {
+          const r = rnd(10);
+          if (r < 5 || live.length === 0) {
+            const p = call(() => h.obj.malloc(1 + rnd(200)));
+            if (p === undefined) break;
+            expect(liveSet.has(p)).toBe(false);
+            live.push(p);
+            liveSet.add(p);
+            const k = freed.indexOf(p);
+            if (k >= 0) freed.splice(k, 1);
+          } else if (r < 9) {
+            const k = rnd(live.length);
+            const p = live[k];
+            live[k] = live[live.length - 1];
+            live.pop();
+            liveSet.delete(p);
+            call(() => h.obj.free(p));
+            freed.push(p);
+            if (freed.length > 64) freed.shift();
+          } else if (freed.length > 0) {
+            // Its pool may have emptied and gone back (then the block is in no pool: "not-a-block").
+            const p = freed[rnd(freed.length)];
+            const e = thrownBy(() => h.obj.free(p));
+            if (hardened || e !== undefined) expect(e).toBeInstanceOf(PymallocError);
+            if (!hardened) damaged = true; // on its list twice now, or refused
+            if (hardened) expect(e).toBeInstanceOf(InvalidPointerError);
+            refused++;
+          }
         }
+        if (!hardened) {
+          // Whatever it damaged is found: the next mallocs of every class never hand out a live block.
+          for (let n = 8; n <= 512 && damaged; n += 8)
+            for (let k = 0; k < 64; k++) {
+              const p = call(() => h.obj.malloc(n));
+              if (p === undefined) break;
+              expect(liveSet.has(p)).toBe(false);
+              liveSet.add(p);
+            }
+        }
+        expect(refused).toBeGreaterThan(hardened ? 100 : 0);
+        if (hardened) h.check();
       }
-      expect(refused).toBeGreaterThan(100);
-      h.check();
     }
   });
 });

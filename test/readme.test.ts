@@ -45,7 +45,7 @@ async function run(heading: string): Promise<string[]> {
 describe("README examples", () => {
   it("Use (the families, alignedAlloc)", async () => {
     const printed = await run("Use");
-    expect(printed).toHaveLength(3); // heap.stats(), an aligned block's address mod 64, a double free's error
+    expect(printed).toHaveLength(3); // heap.stats(), an aligned block's address mod 64, a realloc of a freed block's error
     expect(printed[0]).toMatch(/peakFootprint/);
     expect(printed[1]).toBe("0");
     expect(printed[2]).toBe("InvalidPointerError double-free");

@@ -183,7 +183,7 @@ describe("JS and wasm on one heap", () => {
     }
   });
 
-  it("a double free anywhere on the pool's list is found, whichever side freed the block first; the heap stays whole", () => {
+  it("a block freed twice (either side first) is never handed out twice; realloc of a freed block is refused", () => {
     for (const subPools of [true, false]) {
       const heap = wasmHeap({ subPools });
       const w = heap.wasmImports();
@@ -191,24 +191,39 @@ describe("JS and wasm on one heap", () => {
       heap.mem.malloc(40); // keeps the pool in use
       w.free(a);
       heap.mem.free(b); // JS's free: a is no longer the list's head
-      expect(thrownBy(() => w.free(a))).toMatchObject({ address: a, reason: "double-free" });
-      expect(thrownBy(() => heap.mem.free(a))).toMatchObject({ address: a, reason: "double-free" });
-      w.free(c);
-      expect(thrownBy(() => w.free(b))).toMatchObject({ address: b, reason: "double-free" });
       expect(thrownBy(() => w.realloc(a, 30))).toMatchObject({ address: a, reason: "double-free" }); // in place, once
       expect(thrownBy(() => w.realloc(b, 300))).toMatchObject({ address: b, reason: "double-free" });
+      expect(thrownBy(() => w.free(b))).toMatchObject({ address: b, reason: "double-free" }); // its pool's last freed block
       heap.check();
+      w.free(c);
       // A block the pool carved ahead and never handed out (the fast path carves one ahead).
       const d = w.malloc(200);
       expect(thrownBy(() => w.free(d + 200))).toMatchObject({ reason: "double-free" });
-      // The list as it was: no block handed out twice.
-      const got = Array.from({ length: 50 }, () => w.malloc(40));
-      expect(new Set(got).size).toBe(got.length);
-      // Live data that holds the tag is freed as any block (JS walks the list once).
-      for (const p of got) heap.u32[(p + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
-      for (const p of got) w.free(p);
-      heap.check();
+      // a freed again, not the list's head: release modes take the free, and refuse the malloc
+      // that would hand a out a second time (C's malloc through the fast path, reported by JS).
+      w.free(a);
+      const got = new Set<number>();
+      let refused: unknown;
+      for (let k = 0; k < 10 && refused === undefined; k++) {
+        refused = thrownBy(() => {
+          const p = w.malloc(40);
+          expect(got.has(p)).toBe(false);
+          got.add(p);
+        });
+      }
+      expect(refused).toMatchObject({ name: "HeapCorruptionError", field: "free block tag" });
     }
+  });
+
+  it("live data that holds the free tag is freed as any block", () => {
+    const heap = wasmHeap();
+    const w = heap.wasmImports();
+    const got = Array.from({ length: 50 }, () => w.malloc(40));
+    expect(new Set(got).size).toBe(got.length);
+    for (const p of got) heap.u32[(p + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
+    for (const p of got) w.free(p);
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
   });
 });
 

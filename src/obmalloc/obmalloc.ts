@@ -510,7 +510,7 @@ export class ObjectAllocator extends RemoteAllocator {
     // freeSlow() (one call: the rare branches' bytecode out of this function, which V8 inlines
     // into its callers within a budget; docs/performance.md).
     const pw = p >>> 2;
-    if (cnt === 0 || off < 0 || p >= pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0) || (nth | 0) !== nth || !(u32[pw + 1] ^ FreeBlock.TAG_VALUE) || (u32[(pool + Pool.OWNER) >>> 2] | 0) !== this.owner)
+    if (cnt === 0 || off < 0 || p >= pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0) || (nth | 0) !== nth || fb === p || (u32[(pool + Pool.OWNER) >>> 2] | 0) !== this.owner)
       return this.freeSlow(p, pool);
     u32[pw] = fb;
     u32[pw + 1] = FreeBlock.TAG_VALUE;

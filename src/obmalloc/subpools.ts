@@ -276,7 +276,13 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
       k++;
     }
     if (k !== carved || b !== 0)
-      throw new HeapCorruptionError(pool, `pool ${hex(pool)}: its count says every block is free, but ${k} of its ${carved} blocks are on its free list (a write over COUNT, or over a free block's link?)`, "Pool.COUNT");
+      throw new HeapCorruptionError(
+        pool,
+        b !== 0
+          ? `pool ${hex(pool)}: its count says every block is free, but its free list holds more than its ${carved} blocks (a block freed twice, or a write over a free block's link?)`
+          : `pool ${hex(pool)}: its count says every block is free, but ${k} of its ${carved} blocks are on its free list (a write over COUNT, or over a free block's link?)`,
+        "Pool.COUNT",
+      );
   }
 
   /**

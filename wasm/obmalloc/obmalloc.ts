@@ -511,8 +511,7 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
   }
   const cnt = load<u32>(pool);
   const fb = load<u32>(pool + Pool.FREEBLOCK);
-  // Its pool's first free block, or tagged free (FreeBlock): JS walks the list (a double free, or live data that holds the tag).
-  if (fb == p || load<u32>(p + FreeBlock.TAG) == FreeBlock.TAG_VALUE) return false;
+  if (fb == p) return false;
   const size = load<u32>(pool + Pool.SIZE);
   if (size == 0 || off % size != 0 || load<u32>(pool + Pool.OWNER) != owner) return false;
   // One test on the common path for two rare cases. cnt 0: no live block (JS reports it). cnt 1:
@@ -611,11 +610,12 @@ export function free(p: u32): void {
       const lim = carvedEnd(pool); // i64: see carved()
       const other = load<u32>(pool + Pool.OWNER) ^ owner;
       // Five tests as one: each term (u32 values widened to i64) is negative exactly when its
-      // test fails: off past the carved blocks, p holds the free tag (FreeBlock: a double free,
-      // or live data that holds it; every push tags, so this covers fb == p too), fewer than 2
-      // blocks in use (the pool empties), fb == 0 (the pool was full: relinked), another
-      // thread's pool. (Written as nested tests, V8 made a boolean of each pair: more instructions.)
-      const bad = (lim - 1 - <i64>off) | (<i64>(load<u32>(p + FreeBlock.TAG) ^ FreeBlock.TAG_VALUE) - 1) | (<i64>cnt - 2) | (<i64>fb - 1) | (0 - <i64>other);
+      // test fails: off past the carved blocks, fb == p (a double free), fewer than 2 blocks in
+      // use (the pool empties), fb == 0 (the pool was full: relinked), another thread's pool.
+      // (Written as nested tests, V8 made a boolean of each pair: more instructions.) p's own
+      // words are not read (its free tag: a cold block's load at every free costs more time than
+      // its instructions say); a block freed twice is refused when a pop would hand it out again.
+      const bad = (lim - 1 - <i64>off) | (<i64>(fb ^ p) - 1) | (<i64>cnt - 2) | (<i64>fb - 1) | (0 - <i64>other);
       if (bad >= 0) {
         // On a block boundary: the division last, once the pool is known to be in use (and
         // its block size not 0: a damaged word is freeSmall's to refuse, never a trap here).
