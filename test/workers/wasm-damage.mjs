@@ -198,8 +198,8 @@ class Model {
     // A pointer that is a block as far as the heap can tell (a freed block that is not its
     // pool's last freed one, a garbage address on a block boundary): no misuse the release
     // modes can see (README, Errors): not made.
-    if (this.live.has(p) || (kind !== "double" && kind !== "realloc-freed" && seemsLive(h, p))) return;
     const realloc = kind.startsWith("realloc");
+    if (this.live.has(p) || (kind !== "double" && kind !== "realloc-freed" && seemsLive(h, p, !realloc))) return;
     try {
       if (realloc) c.realloc(p, 1 + ri(600));
       else c.free(p);
@@ -215,14 +215,20 @@ class Model {
   }
 }
 
-/** Whether p looks like a live block to the heap (its usableSize answers): then a free of it cannot be refused. */
-function seemsLive(h, p) {
+/**
+ * Whether p looks like a live block (its usableSize answers): then a free or realloc of it cannot
+ * be refused. For free (forFree), also a freed block that is not its pool's last freed one, outside hardened heaps:
+ * usableSize and realloc refuse it (its free tag), release modes' free takes it (the malloc that
+ * would hand it out twice refuses it later: README, Errors).
+ */
+function seemsLive(h, p, forFree) {
   try {
     h.usableSize(p);
     return true;
   } catch (e) {
-    if (e instanceof PymallocError) return false;
-    throw e;
+    if (!(e instanceof PymallocError)) throw e;
+    if (!forFree || h.hardened || !(e instanceof InvalidPointerError) || e.reason !== "double-free") return false;
+    return h.u32[(h.objectAllocator.poolOf(p) + Pool.FREEBLOCK) >>> 2] !== p;
   }
 }
 
