@@ -253,7 +253,8 @@ export class ObjectAllocator extends RemoteAllocator {
 
   /**
    * mallocIn popped bp, whose link (now the pool's FREEBLOCK) is no block of its pool, or which
-   * lacks the free tag (FreeBlock): undo the pop, throw. Two arguments, the link read back here: each argument of the call costs mallocIn
+   * lacks the free tag (FreeBlock; mallocIn's xor left it changed: xored back here): undo the pop,
+   * throw. Two arguments, the link read back here: each argument of the call costs mallocIn
    * bytecode, and mallocIn's size decides whether V8 inlines malloc into its caller.
    */
   protected brokenLink(pool: number, bp: number): never {
@@ -537,22 +538,9 @@ export class ObjectAllocator extends RemoteAllocator {
       throw this.invalid("free", p, pool);
     }
     if (u32[(pool + Pool.OWNER) >>> 2] !== this.owner) return this.freeForeign(p, pool);
-    // This thread's block, and its pool's first free block or tagged free (FreeBlock): on the
-    // pool's free list or (threads) the list of blocks other threads freed into it, a double free
-    // or a block carved ahead and never handed out; else live data that holds the tag (or a
-    // block another thread freed onto this thread's delayed list: takeDelayed).
-    if (this.onFreeList(pool, p) || (this.threaded && this.onRemoteList(pool, p))) throw new InvalidPointerError("free", p, "double-free", "this block is already free (a double free, or a block never handed out)");
-    const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
-    const cnt = u32[pool >>> 2];
-    u32[p >>> 2] = fb;
-    u32[(p + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
-    u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
-    u32[pool >>> 2] = cnt - 1;
-    if (fb === 0) {
-      if (this.subPools) this.linkFreed(pool);
-      else this.linkPool(pool, this.usedBase);
-    }
-    if (cnt === 1) this.poolEmptied(pool);
+    // This thread's block, and its pool's first free block (free() comes here for nothing else
+    // valid): freed twice. (hardened: true's free finds one deeper in the list: variants.ts.)
+    throw new InvalidPointerError("free", p, "double-free", "this block is already free (double free)");
   }
 
   /** Why p, inside our arenas, is not a live block: the error to throw. */
