@@ -29,7 +29,9 @@
  *   `alignment: 8` option, CPython's layout before 3.8: (n - 1) >> 3, 64 classes of 8..512).
  * - A pool (16 KiB) holds blocks of one class after a 48-byte header. Free blocks form a list
  *   threaded through their first word; blocks never used yet are carved lazily at nextoffset.
- *   A block has no header: its pool is found by masking the address.
+ *   A block has no header: its pool is found by masking the address. (Ours: a free block's
+ *   second word holds a tag, written by each push, checked and cleared by each pop, so malloc
+ *   never hands out a block that is not free: FreeBlock in constants.ts.)
  * - usedpools[c] is a circular list of pools of class c that have a free block, with a sentinel
  *   in the heap header, so the fast path is: head pool, pop its free block, done.
  * - An arena (8 pools, 128 KiB, by default) is one raw chunk, its payload pool-aligned and its
