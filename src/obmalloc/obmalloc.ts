@@ -598,6 +598,7 @@ export class ObjectAllocator extends RemoteAllocator {
     if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth) return 0;
     // realloc copies this many bytes: a SIZE word a stray write changed must not be trusted.
     if (size !== classSize(u32[(pool + Pool.SZIDX) >>> 2], this.alignShift)) return 0;
+    // holdsFreeTag written out: liveSize is in realloc's chain, which V8 inlines into its callers.
     return (u32[(p + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) === 0 && this.onFreeList(pool, p) ? 0 : size;
   }
 

@@ -75,7 +75,7 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
         // A block that holds the free tag and is on the pool's REMOTE list already: freed twice
         // by other threads (the owner's own list is the owner's to walk: a block freed twice
         // across it is refused when the owner would hand it out again, by its cleared tag).
-        if ((this.u32[(p + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) === 0 && this.onRemoteList(pool, p))
+        if (this.holdsFreeTag(p) && this.onRemoteList(pool, p))
           throw new InvalidPointerError("free", p, "double-free", "this block is already free (a double free: it waits for its owner thread)");
         return this.pushRemote(p, pool, owner);
       }
@@ -128,7 +128,7 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
       this.absorbRemote(pool, this.usedBaseOf(this.orphan));
       const u32 = this.u32;
       const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
-      if (fb === p || ((u32[(p + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) === 0 && this.onFreeList(pool, p)))
+      if (fb === p || (this.holdsFreeTag(p) && this.onFreeList(pool, p)))
         throw new InvalidPointerError("free", p, "double-free", "this block is already free (a double free, or a block never handed out)");
       const cnt = u32[pool >>> 2];
       u32[p >>> 2] = fb;

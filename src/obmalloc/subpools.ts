@@ -17,7 +17,7 @@
  * free() is the one place a free reads it; docs/performance.md, sub-pools and V8).
  */
 
-import { classSize, usedSentinel, Flag, Pool, RawStart, SubPool } from "../constants.js";
+import { classSize, usedSentinel, Flag, FreeBlock, Pool, RawStart, SubPool } from "../constants.js";
 import { chunkSizeFor } from "../raw/tlsf.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 import { ArenaAllocator } from "./arenas.js";
@@ -285,10 +285,16 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
       );
   }
 
+  /** Whether the block at p holds the free tag (FreeBlock: a uint32 word tested by xor). */
+  protected holdsFreeTag(p: number): boolean {
+    return (this.u32[(p + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) === 0;
+  }
+
   /**
-   * Whether p is on pool's free list: free() of a block tagged free (FreeBlock in constants.ts),
-   * or its pool's first free block. Walked at most as far as the pool's carved blocks (a wild
-   * link read past the memory, undefined, ends it).
+   * Whether p is on pool's free list: asked of a block that holds the free tag (FreeBlock in
+   * constants.ts) by realloc and usableSize (liveSize), hardened: true's free and an orphan
+   * pool's free. Walked at most as far as the pool's carved blocks (a wild link read past the
+   * memory, undefined, ends it).
    */
   protected onFreeList(pool: number, p: number): boolean {
     const u32 = this.u32;
