@@ -6,7 +6,7 @@
 //
 // usage: npm run bench:app -- [--depth 16] [--ops 1000000] [--runs 3] [--budget 20] [--only KEYS] [--workload trees,map] [--instructions]
 //   keys: pymalloc, malloc, held (pymalloc with the views in fields kept by a growth callback: the
-//   reference for heap.u32's cost), dlmalloc-wasm, thing, js.
+//   reference for heap.u32's cost), dlmalloc-wasm, thing, bump (no free: the floor), js.
 //   --instructions: machine instructions per node / step instead of time, counted by valgrind as
 //   in bench/instructions.mjs (runs of 1 and 3 timed passes; the difference over 2 passes).
 //   trees: the classic binary-trees benchmark: a stretch tree of depth+1, a long-lived tree of
@@ -69,6 +69,7 @@ const ALLOCATORS = [
   { key: "held", name: "pymalloc, views held (reference)", make: heldViews },
   { key: "dlmalloc-wasm", name: "dlmalloc (WebAssembly, fromExports)", make: dlmallocHeap },
   { key: "thing", name: "@thi.ng/malloc (fromMemPool)", make: thingHeap },
+  { key: "bump", name: "bump (JS, no free: the floor)", make: bumpHeap },
   { key: "js", name: "JS objects + GC", make: null },
 ];
 
@@ -97,6 +98,37 @@ function dlmallocHeap() {
   const memory = new WebAssembly.Memory({ initial: 2, maximum: 65536 });
   const x = new WebAssembly.Instance(module, { env: { memory } }).exports;
   return { heap: fromExports(x, { memory }), peak: () => x.bench_peak() >>> 0, sample() {} };
+}
+
+/**
+ * The speed floor of the family API: a bump allocator in plain JS whose free does nothing, its
+ * views plain fields that never change. One 1 GiB ArrayBuffer for the whole process, its top reset
+ * for each run, so that the timed runs reuse the pages the warm-up touched (a fresh buffer a run
+ * put ~60 ns a node of first-touch page faults into binary-trees on this VM); calloc zeroes what
+ * it hands out, as those bytes were used before. What any allocator called this way, with views
+ * read this way, costs at the least; not a real allocator (nothing is ever freed): the floor row,
+ * as in `npm run bench`.
+ */
+let bumpBuffer = null;
+function bumpHeap() {
+  bumpBuffer ??= new ArrayBuffer(1 << 30);
+  const u8 = new Uint8Array(bumpBuffer);
+  let top = 16;
+  const malloc = (n) => {
+    const p = top;
+    const next = top + ((n + 7) & ~7);
+    if (next > u8.length) return 0;
+    top = next;
+    return p;
+  };
+  const calloc = (k, n) => {
+    const p = malloc(k * n);
+    if (p !== 0) u8.fill(0, p, p + k * n);
+    return p;
+  };
+  const family = { malloc, calloc, free() {} };
+  const heap = { obj: family, mem: family, raw: family, u8, u32: new Uint32Array(bumpBuffer) };
+  return { heap, peak: () => top, sample() {} };
 }
 
 async function thingHeap() {
