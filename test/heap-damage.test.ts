@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { attachHeap, constants, createHeap, HeapCorruptionError, InvalidPointerError, PymallocError, type Heap } from "../src/index.js";
 import { thrownBy } from "./helpers.js";
+import { hex } from "../src/errors.js";
 
 const { H, Pool, Chunk, FreeBlock } = constants;
 
@@ -278,7 +279,24 @@ describe("a damaged heap is found, never trusted", () => {
     const e = corruption(() => h.obj.free(ps[1]));
     expect(e.field).toBe("Pool.COUNT");
     expect(e.address).toBe(pool);
+    expect(e.message).toContain(`block at ${hex(ps[2])} is not`);
     expect(h.u8.subarray(ps[2], ps[2] + 64).every((b) => b === 9)).toBe(true);
+  });
+
+  it("an emptying pool's check reads each carved block: a live block whose first word is a link of its pool, or whose second holds the tag alone, is still live", () => {
+    for (const [link, tag] of [
+      [true, false],
+      [false, true],
+    ]) {
+      const h = createHeap({ subPools: false });
+      const ps = Array.from({ length: 3 }, () => h.obj.malloc(64));
+      const pool = h.objectAllocator.poolOf(ps[0]);
+      h.u32[ps[2] >>> 2] = link ? ps[1] : 0xdead0000; // a link inside the pool, or none
+      h.u32[(ps[2] + FreeBlock.TAG) >>> 2] = tag ? FreeBlock.TAG_VALUE >>> 0 : 7;
+      h.u32[pool >>> 2] -= 1;
+      h.obj.free(ps[0]);
+      expect(corruption(() => h.obj.free(ps[1])).field).toBe("Pool.COUNT");
+    }
   });
 
   it.each([false, true])("a pool's MAXNEXTOFFSET raised (subPools %s): release mode's next carve past the pool's end is a HeapCorruptionError, no block handed out over the next header", (subPools) => {
@@ -456,8 +474,8 @@ describe("free blocks carry a tag (FreeBlock): a block freed twice is never hand
     hh.check();
     // Release: the free goes through (its pool's last freed block is b); a and b come back once
     // each, and the malloc that would hand a out again is refused, nothing handed out.
-    // (Or the free itself is refused when it empties the pool by its count: whole pools check
-    // every carved block is on the list before they go back.)
+    // (Or the free itself is refused when it empties the pool by its count: a pool checks that
+    // every carved block is free before it goes back, and the third block is live.)
     const h = createHeap(opts);
     const [a, b] = twoOfThree(h, 32);
     h.obj.free(a);
