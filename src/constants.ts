@@ -356,8 +356,8 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-/** 11: free blocks carry FreeBlock.TAG_VALUE (a heap of 10 has free blocks without it). */
-export const HEAP_VERSION = 11;
+/** 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
+export const HEAP_VERSION = 12;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,
@@ -393,6 +393,14 @@ export const enum H {
   SUBPOOLS = 30, // byte offset of the sub-pool table (SubPool)
   POOL_MAP_HIGH = 31, // absolute address of the pool map's high part (a raw chunk), 0 until an arena lies past the low part
   POOL_MAP_HIGH_BYTES = 32, // bytes of the high part: the slots from 2^POOL_MAP_LOW_SHIFT to the growth limit
+  // The views' check (memory/memory.ts, MemoryViews): the memory's byte length L, as the last
+  // element index of a view of 1, 2, 4 and 8-byte elements over all of it (L / size - 1). A
+  // handle's view of that width is current exactly when that element exists in it. Written by
+  // every handle that takes new views (only ever raised: the memory never shrinks).
+  VIEW_END_1 = 33,
+  VIEW_END_2 = 34,
+  VIEW_END_4 = 35,
+  VIEW_END_8 = 36,
 }
 /** Bits of the header's FLAGS word. */
 export const enum HeapFlag {
@@ -403,7 +411,7 @@ export const enum HeapFlag {
   /** createHeap's subPools: false: every size class takes whole pools from its first block (no SubPool stage). */
   WHOLE_POOLS = 4,
 }
-export const HEADER_SCALAR_BYTES = 144;
+export const HEADER_SCALAR_BYTES = 160;
 
 /** Allocator modes as stored in the header. */
 export const MODE_IDS = { pymalloc: 1, malloc: 2, debug: 3, pymalloc_debug: 4, malloc_debug: 5 } as const;

@@ -151,6 +151,8 @@ describe("a damaged heap is found, never trusted", () => {
     expect(damaged(H.VERSION, 99).field).toBe("H.VERSION");
     expect(damaged(H.TOP, h.u32[H.TOP] + 8).field).toBe("H.TOP");
     expect(damaged(H.ALIGN_SHIFT, 2).field).toBe("H.ALIGN_SHIFT");
+    expect(damaged(H.VIEW_END_4, 0).field).toBe("H.VIEW_END_4");
+    expect(damaged(H.VIEW_END_1, 0xffffffff).field).toBe("H.VIEW_END_1");
   });
 
   it("alignment shift flipped in a copy: check() finds pools whose block size no longer fits the class", () => {

@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import {
+  HeapCorruptionError,
   InvalidPointerError,
   MemoryCorruptionError,
   attachHeap,
@@ -19,6 +20,7 @@ import {
   type Heap,
   type MemoryKind,
 } from "../src/index.js";
+import { H } from "../src/constants.js";
 
 const thrown = (fn: () => unknown): Error => {
   try {
@@ -406,4 +408,69 @@ describe("an unshared WebAssembly.Memory grown from outside, after V8 optimized 
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout.trim().split("\n").pop()!)).toEqual({ failures: [] });
   }, 60_000);
+});
+
+describe("the views' check: the header words H.VIEW_END_1, _2, _4, _8 (memory/memory.ts)", () => {
+  const words = (h: Heap): number[] => [0, 1, 2, 3].map((i) => h.u32[(h.heapBase >>> 2) + H.VIEW_END_1 + i]);
+  const expected = (bytes: number): number[] => [1, 2, 4, 8].map((s) => bytes / s - 1);
+
+  it("hold the memory's length as each width's last element index, raised by whichever handle grows it", () => {
+    const h = createHeap({ initialBytes: PAGE, memoryKind: "growable-shared" });
+    expect(words(h)).toEqual(expected(h.u8.length));
+    const other = attachHeap(h.buffer as SharedArrayBuffer);
+    const p = other.obj.malloc(3 * PAGE); // grows the memory through the other handle
+    expect(p).not.toBe(0);
+    expect(words(h)).toEqual(expected((h.buffer as SharedArrayBuffer).byteLength));
+    // This handle's views were taken before: its getters see the words and take the new ones.
+    h.f64[(p + 3 * PAGE - 8) / 8] = 1.5;
+    expect(other.f64[(p + 3 * PAGE - 8) / 8]).toBe(1.5);
+    expect(h.u8.length).toBe((h.buffer as SharedArrayBuffer).byteLength);
+  });
+
+  it("damaged: check() names the word; one raised past the memory only makes reads refresh, never wrong", () => {
+    const h = createHeap({ initialBytes: PAGE });
+    const p = h.obj.malloc(64);
+    h.u32[p >>> 2] = 0x1234;
+    const at = (h.heapBase >>> 2) + H.VIEW_END_8;
+    const was = h.u32[at];
+    h.u32[at] = 0x7fffffff; // a stray write
+    for (let i = 0; i < 1000; i++) expect(h.u32[p >>> 2]).toBe(0x1234);
+    expect(h.f64.length).toBe(h.u8.length / 8);
+    const e = thrown(() => h.check());
+    expect(e).toBeInstanceOf(HeapCorruptionError);
+    expect((e as HeapCorruptionError).field).toBe("H.VIEW_END_8");
+    expect((e as HeapCorruptionError).address).toBe(at * 4);
+    h.u32[at] = was;
+    h.u32[(h.heapBase >>> 2) + H.VIEW_END_2] = 3; // below the top chunk
+    expect((thrown(() => h.check()) as HeapCorruptionError).field).toBe("H.VIEW_END_2");
+  });
+
+  it("every view getter is at most 27 bytes of bytecode and its own optimized code inlines nothing, so V8 inlines it wherever it is read", () => {
+    // V8 inlines a function of <= 27 bytes (--max-inlined-bytecode-size-small) at every call, but
+    // adds to its size what the function's own optimized code inlined: each getter is optimized
+    // here on its own (as a loop that runs unoptimized for a while makes V8 do), then both counted.
+    const KEYS = ["u8", "i8", "u16", "i16", "u32", "i32", "f32", "f64", "u64", "i64"];
+    const script = `import("${join(ROOT, "dist", "index.js").replaceAll("\\\\", "/")}").then((m) => {
+      const h = m.createHeap();
+      let proto = Object.getPrototypeOf(h);
+      while (!Object.getOwnPropertyDescriptor(proto, "u8")) proto = Object.getPrototypeOf(proto);
+      for (const k of ${JSON.stringify(KEYS)}) {
+        const g = Object.getOwnPropertyDescriptor(proto, k).get;
+        %PrepareFunctionForOptimization(g);
+        g.call(h); g.call(h);
+        %OptimizeFunctionOnNextCall(g);
+        g.call(h);
+      }
+    })`;
+    const r = spawnSync(process.execPath, ["--allow-natives-syntax", "--trace-turbo-inlining", "--print-bytecode", "--print-bytecode-filter=get *", "-e", script], { encoding: "utf8", maxBuffer: 1 << 26 });
+    expect(r.status, r.stderr).toBe(0);
+    const sizes: Record<string, number> = {};
+    for (const m of r.stdout.matchAll(/function: get (\w+) \(.*\n(?:.*\n)?Bytecode length: (\d+)/g)) sizes[m[1]] = Number(m[2]);
+    for (const k of KEYS) {
+      expect(sizes[k], `get ${k}`).toBeDefined();
+      expect(sizes[k], `get ${k}: ${sizes[k]} bytes of bytecode`).toBeLessThanOrEqual(27);
+    }
+    const inlinedIntoGetters = r.stdout.split("\n").filter((l) => /^Inlining .* into .*SharedFunctionInfo get (u8|i8|u16|i16|u32|i32|f32|f64|u64|i64)>/.test(l));
+    expect(inlinedIntoGetters).toEqual([]);
+  });
 });

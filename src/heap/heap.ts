@@ -84,7 +84,7 @@ export class Heap extends MemoryViews {
 
   /** @internal use createHeap() or attachHeap(). */
   constructor(memory: Memory, heapBase: number, debug: DebugOptions, created = false, sampleInterval = 0) {
-    super(memory, (heapBase >>> 2) + H.TOP); // every block lies below the top: the views check it
+    super(memory, (heapBase >>> 2) + H.VIEW_END_1); // the views' check reads the memory's length there
     this.heapBase = heapBase;
     const u32 = memory.views.u32;
     const hw = heapBase >>> 2;

@@ -130,6 +130,7 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   u32[hw + H.TOP] = l.heapStart;
   u32[(l.heapStart + Chunk.SIZE) >>> 2] = topMark(l.heapStart);
   u32[hw + H.PEAK_TOP] = l.heapStart;
+  for (let i = 0; i < 4; i++) u32[hw + H.VIEW_END_1 + i] = u8.length / 2 ** i - 1; // the views' check (memory/memory.ts)
   u32[hw + H.SL_BITMAPS] = l.slBitmaps;
   u32[hw + H.FREE_HEADS] = l.freeHeads;
   u32[hw + H.THREAD_SLOTS] = l.threadSlots;
@@ -186,6 +187,7 @@ const FIELD_NAMES: Record<number, string> = Object.fromEntries(
     NFP2LASTA: H.NFP2LASTA, POOL_MAP: H.POOL_MAP, POOL_MAP_BYTES: H.POOL_MAP_BYTES, FLAGS: H.FLAGS, QUARANTINE: H.QUARANTINE,
     MAX_THREADS: H.MAX_THREADS, ALIGN_SHIFT: H.ALIGN_SHIFT, SAMPLES: H.SAMPLES, SUBPOOLS: H.SUBPOOLS,
     POOL_MAP_HIGH: H.POOL_MAP_HIGH, POOL_MAP_HIGH_BYTES: H.POOL_MAP_HIGH_BYTES,
+    VIEW_END_1: H.VIEW_END_1, VIEW_END_2: H.VIEW_END_2, VIEW_END_4: H.VIEW_END_4, VIEW_END_8: H.VIEW_END_8,
   }).map(([k, v]) => [v, `H.${k}`]),
 );
 
@@ -246,6 +248,16 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
   if (top < start || (top - start) % Size.ALIGNMENT !== 0 || top + Chunk.HEADER > limit)
     bad(H.TOP, `top ${hex(top)} is not a chunk address in [${hex(start)}, ${hex(limit - Chunk.HEADER)}]${top + Chunk.HEADER > byteLength ? ": the memory ends below it (a truncated copy?)" : ""}`);
   if (u32[(top + Chunk.SIZE) >>> 2] !== topMark(top)) bad(H.TOP, `top ${hex(top)} lacks the top's mark at ${hex(top + Chunk.SIZE)}: no top (a write over the header's TOP word?)`);
+  // The views' words (memory/memory.ts, MemoryViews): each the last element index of a view of
+  // its width over a memory at least as long as the top chunk's header's end (whoever grew the
+  // memory raised them) and no longer than the memory can be. Too low, another thread's growth
+  // would go unseen by this thread's views; too high, every view read would refresh.
+  for (let i = 0; i < 4; i++) {
+    const h = H.VIEW_END_1 + i;
+    const bytes = (w(h) + 1) * 2 ** i;
+    if (bytes < top + Chunk.HEADER || bytes > Math.max(byteLength, maxBytes))
+      bad(h, `${w(h)}: the views' check would take the memory for ${bytes} bytes long, outside [${top + Chunk.HEADER}, ${Math.max(byteLength, maxBytes)}] (a write over the header?)`);
+  }
   const peak = w(H.PEAK_TOP);
   if (peak < top || (peak - start) % Size.ALIGNMENT !== 0 || peak + Chunk.HEADER > maxBytes) bad(H.PEAK_TOP, `peak top ${hex(peak)} below the top or not a chunk address`);
   const inHeap = (a: number): boolean => a >= start && a < top;

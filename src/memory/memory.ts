@@ -273,27 +273,41 @@ export class Memory {
  * whoever allocated it. Heap and ForeignHeap extend it.
  *
  * Cost: V8 inlines a getter where it is read; it makes one check before handing out the view it
- * holds, `cell[0] <= limit`, so `heap.u8[p]` costs about what a view kept in a local variable
- * costs (docs/performance.md, "Views"). `cell` is a one-word view over the heap's TOP word (in
- * the memory: every block lies below it, and it is at most the memory's length - 8); `limit` is
- * the held views' length - 8. The views are replaced in three ways:
+ * holds, so `heap.u8[p]` costs about what a view kept in a local variable costs (docs/performance.md,
+ * "Views"). The check reads one element of the view itself: the memory's last element for a view
+ * of that width, at the index the header word H.VIEW_END_<width> holds (the memory's byte length /
+ * width - 1; `c1`, `c2`, `c4`, `c8` are one-word views over those words). A current view has that
+ * element; a view taken before the memory grew is shorter and reads undefined there, as does a
+ * detached one. The views are replaced in three ways:
  * - growth by this handle's allocator: Memory.grow() refreshes, and the listener below takes the
- *   new views before the allocator returns the block;
+ *   new views (and raises the words) before the allocator returns the block;
  * - a WebAssembly.Memory grown by anything else (a module's memory.grow): the old buffer is
- *   detached, the cell with it, `cell[0]` reads undefined, and `undefined <= limit` is false;
- * - a shared memory grown by another thread's handle of the same heap: whoever grew it moved
- *   TOP past this handle's limit.
- * A ForeignHeap has no top word: its cell is the memory's first word and its limit Infinity, so
- * only detachment fails the check, and refresh() is the one call after a foreign allocator in
+ *   detached, its views and the word views with it, and the element reads undefined;
+ * - a shared memory grown by another thread's handle of the same heap: that handle raised the
+ *   words past this handle's views.
+ * A ForeignHeap has no header: its words are its own (a private array, the length of its views),
+ * so only detachment fails the check, and refresh() is the one call after a foreign allocator in
  * another thread grew a shared memory (README, Use, Views).
+ *
+ * Why the getters are written as they are: V8 inlines a function of at most 27 bytes of bytecode
+ * wherever it is called, whatever else the caller inlined (--max-inlined-bytecode-size-small), but
+ * it counts in a function's size the bytecode its own optimized code inlined, and a getter read in
+ * a loop that runs unoptimized for a while gets optimized code of its own first. The earlier shape,
+ * `this.ok ? this._u8 : this.fresh._u8` (22 bytes, and `ok`'s 18 that its own code inlined), was
+ * then 40 and left as a call wherever the caller had spent V8's inlining budget: every event of
+ * `npm run bench`'s replay called it (docs/performance.md, "The views' getters and V8's inlining
+ * budget"). Each getter is now 27 bytes and its code inlines nothing (the fresh getters are cold
+ * calls, below V8's inlining frequency).
  * Must not: be used for the allocator's own views (fixed-length views kept by listeners; this
  * check costs nothing only because it is off every allocator path).
  */
 export class MemoryViews {
   readonly memory: Memory;
-  // @internal: the state of the check and the views of the last growth this handle saw.
-  protected cell!: Uint32Array;
-  protected limit = 0;
+  // @internal: the check's word views and the views of the last growth this handle saw.
+  protected c1!: Uint32Array;
+  protected c2!: Uint32Array;
+  protected c4!: Uint32Array;
+  protected c8!: Uint32Array;
   protected _u8!: Uint8Array;
   protected _i8!: Int8Array;
   protected _u16!: Uint16Array;
@@ -305,15 +319,15 @@ export class MemoryViews {
   protected _u64!: BigUint64Array;
   protected _i64!: BigInt64Array;
   protected _dv!: DataView;
-  private readonly topByte: number;
+  private readonly endByte: number;
 
   /**
-   * topWord: the u32 index of a word in the memory below which every block lies and which is at
-   * most the memory's length - 8 (the heap's H.TOP); -1 when there is none (foreign heaps).
+   * endWord: the u32 index of the heap header's H.VIEW_END_1 (H.VIEW_END_2, _4, _8 follow it);
+   * -1 when there is none (foreign heaps).
    */
-  constructor(memory: Memory, topWord = -1) {
+  constructor(memory: Memory, endWord = -1) {
     this.memory = memory;
-    this.topByte = topWord < 0 ? -1 : topWord * 4;
+    this.endByte = endWord < 0 ? -1 : endWord * 4;
     // Twice: V8 takes a field stored once for a constant, and its first later store (the first
     // growth) deoptimizes every function compiled with it (the getters' callers).
     this.take(memory.views);
@@ -322,9 +336,21 @@ export class MemoryViews {
   }
 
   private take(v: Views): void {
-    const own = this.topByte < 0;
-    this.cell = new Uint32Array(v.u8.buffer, own ? 0 : this.topByte, 1);
-    this.limit = own ? Infinity : v.u8.length - 8;
+    const len = v.u8.length; // a multiple of 8 (Memory.makeViews)
+    let buf: ArrayBufferLike = v.u8.buffer;
+    let at = this.endByte;
+    if (at < 0) {
+      // A foreign heap: words of its own, never changed by anyone else.
+      buf = new ArrayBuffer(16);
+      at = 0;
+    }
+    const words = new Uint32Array(buf, at, 4);
+    // Raised, never lowered: another thread may have grown the memory further meanwhile.
+    for (let i = 0; i < 4; i++) raiseWord(words, i, len / (1 << i) - 1);
+    this.c1 = new Uint32Array(buf, at, 1);
+    this.c2 = new Uint32Array(buf, at + 4, 1);
+    this.c4 = new Uint32Array(buf, at + 8, 1);
+    this.c8 = new Uint32Array(buf, at + 12, 1);
     this._u8 = v.u8;
     this._i8 = v.i8;
     this._u16 = v.u16;
@@ -338,28 +364,9 @@ export class MemoryViews {
     this._dv = v.dv;
   }
 
-  /**
-   * The views are current (the check of the class comment). The getters are written as
-   * `this.ok ? this._x : this.fresh._x` because V8 inlines a function of at most 27 bytes of
-   * bytecode wherever it is called, whatever else the caller inlined (--max-inlined-bytecode-size-small):
-   * this shape is 22 bytes and `ok` 18, where the same check written in one getter is 33-40 and
-   * could be left as a call in code that had spent V8's inlining budget (a binary-trees loop: 519
-   * against 466 instructions a node with views held, 495 with the small limit raised to 60; 507
-   * in this shape).
-   */
-  private get ok(): boolean {
-    return this.cell[0] <= this.limit;
-  }
-
-  /** This heap, its views made current (the getters' slow path). */
-  private get fresh(): this {
-    this.memory.refresh();
-    return this;
-  }
-
   /** @internal The getters' check alone, for callers that reach the allocator without reading a view (compat/wasm-imports). */
   sync(): void {
-    if (!this.ok) this.memory.refresh();
+    if (this._u8[this.c1[0]] === undefined) this.memory.refresh();
   }
 
   /**
@@ -372,39 +379,116 @@ export class MemoryViews {
   }
 
   get buffer(): ArrayBuffer | SharedArrayBuffer {
-    return (this.ok ? this : this.fresh)._u8.buffer;
+    const v = this._u8;
+    return (v[this.c1[0]] !== undefined ? v : this.u8Fresh).buffer as ArrayBuffer | SharedArrayBuffer;
   }
   get u8(): Uint8Array {
-    return this.ok ? this._u8 : this.fresh._u8;
+    const v = this._u8;
+    if (v[this.c1[0]] !== undefined) return v;
+    return this.u8Fresh;
   }
   get i8(): Int8Array {
-    return this.ok ? this._i8 : this.fresh._i8;
+    const v = this._i8;
+    if (v[this.c1[0]] !== undefined) return v;
+    return this.i8Fresh;
   }
   get u16(): Uint16Array {
-    return this.ok ? this._u16 : this.fresh._u16;
+    const v = this._u16;
+    if (v[this.c2[0]] !== undefined) return v;
+    return this.u16Fresh;
   }
   get i16(): Int16Array {
-    return this.ok ? this._i16 : this.fresh._i16;
+    const v = this._i16;
+    if (v[this.c2[0]] !== undefined) return v;
+    return this.i16Fresh;
   }
   get u32(): Uint32Array {
-    return this.ok ? this._u32 : this.fresh._u32;
+    const v = this._u32;
+    if (v[this.c4[0]] !== undefined) return v;
+    return this.u32Fresh;
   }
   get i32(): Int32Array {
-    return this.ok ? this._i32 : this.fresh._i32;
+    const v = this._i32;
+    if (v[this.c4[0]] !== undefined) return v;
+    return this.i32Fresh;
   }
   get f32(): Float32Array {
-    return this.ok ? this._f32 : this.fresh._f32;
+    const v = this._f32;
+    if (v[this.c4[0]] !== undefined) return v;
+    return this.f32Fresh;
   }
   get f64(): Float64Array {
-    return this.ok ? this._f64 : this.fresh._f64;
+    const v = this._f64;
+    if (v[this.c8[0]] !== undefined) return v;
+    return this.f64Fresh;
   }
   get u64(): BigUint64Array {
-    return this.ok ? this._u64 : this.fresh._u64;
+    const v = this._u64;
+    if (v[this.c8[0]] !== undefined) return v;
+    return this.u64Fresh;
   }
   get i64(): BigInt64Array {
-    return this.ok ? this._i64 : this.fresh._i64;
+    const v = this._i64;
+    if (v[this.c8[0]] !== undefined) return v;
+    return this.i64Fresh;
   }
   get dv(): DataView {
-    return this.ok ? this._dv : this.fresh._dv;
+    if (this._u8[this.c1[0]] !== undefined) return this._dv;
+    return this.dvFresh;
+  }
+
+  // The getters' slow paths: the views made current, then the one asked for. One each: a shared
+  // `this.fresh._x` would make every getter 32 bytes.
+  private get u8Fresh(): Uint8Array {
+    this.memory.refresh();
+    return this._u8;
+  }
+  private get i8Fresh(): Int8Array {
+    this.memory.refresh();
+    return this._i8;
+  }
+  private get u16Fresh(): Uint16Array {
+    this.memory.refresh();
+    return this._u16;
+  }
+  private get i16Fresh(): Int16Array {
+    this.memory.refresh();
+    return this._i16;
+  }
+  private get u32Fresh(): Uint32Array {
+    this.memory.refresh();
+    return this._u32;
+  }
+  private get i32Fresh(): Int32Array {
+    this.memory.refresh();
+    return this._i32;
+  }
+  private get f32Fresh(): Float32Array {
+    this.memory.refresh();
+    return this._f32;
+  }
+  private get f64Fresh(): Float64Array {
+    this.memory.refresh();
+    return this._f64;
+  }
+  private get u64Fresh(): BigUint64Array {
+    this.memory.refresh();
+    return this._u64;
+  }
+  private get i64Fresh(): BigInt64Array {
+    this.memory.refresh();
+    return this._i64;
+  }
+  private get dvFresh(): DataView {
+    this.memory.refresh();
+    return this._dv;
+  }
+}
+
+/** words[i] = max(words[i], value), atomically (the word may be in shared memory). */
+function raiseWord(words: Uint32Array, i: number, value: number): void {
+  for (;;) {
+    const old = Atomics.load(words, i);
+    if (old >= value || Atomics.compareExchange(words, i, old, value) === old) return;
   }
 }

@@ -66,6 +66,10 @@ export namespace H {
   export const SUBPOOLS: u32 = 30;
   export const POOL_MAP_HIGH: u32 = 31;
   export const POOL_MAP_HIGH_BYTES: u32 = 32;
+  export const VIEW_END_1: u32 = 33;
+  export const VIEW_END_2: u32 = 34;
+  export const VIEW_END_4: u32 = 35;
+  export const VIEW_END_8: u32 = 36;
 }
 export namespace Remote {
   export const FULL: u32 = 1;
@@ -139,4 +143,4 @@ export namespace FreeBlock {
   export const TAG_VALUE: u32 = 4294967211;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 11;
+export const HEAP_VERSION: u32 = 12;
