@@ -427,6 +427,20 @@ describe("the views' check: the header words H.VIEW_END_1, _2, _4, _8 (memory/me
     expect(h.u8.length).toBe((h.buffer as SharedArrayBuffer).byteLength);
   });
 
+  it("a heap copied into a shorter buffer (its used part) and attached: the words follow the new memory", () => {
+    const h = createHeap({ initialBytes: 16 * PAGE, memoryKind: "resizable" });
+    const p = h.obj.malloc(100);
+    h.u8[p] = 7;
+    const used = Math.ceil((h.stats().peakFootprint + 64) / PAGE) * PAGE;
+    expect(used).toBeLessThan(h.u8.length);
+    const copy = new SharedArrayBuffer(used, { maxByteLength: 64 * PAGE });
+    new Uint8Array(copy).set(h.u8.subarray(0, used));
+    const a = attachHeap(copy);
+    expect(words(a)).toEqual(expected(used));
+    expect(a.u8[p]).toBe(7);
+    a.check();
+  });
+
   it("damaged: check() names the word; one raised past the memory only makes reads refresh, never wrong", () => {
     const h = createHeap({ initialBytes: PAGE });
     const p = h.obj.malloc(64);

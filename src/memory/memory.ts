@@ -345,8 +345,12 @@ export class MemoryViews {
       at = 0;
     }
     const words = new Uint32Array(buf, at, 4);
-    // Raised, never lowered: another thread may have grown the memory further meanwhile.
-    for (let i = 0; i < 4; i++) raiseWord(words, i, len / (1 << i) - 1);
+    // Raised, never lowered below this handle's length (another thread may have grown the memory
+    // further meanwhile), but never left past the memory as it is now (the buffer's live length:
+    // a heap copied into a shorter buffer, attachHeap of its used part): the memory never shrinks,
+    // so such a word is no one's, and every view read would refresh.
+    const live = buf.byteLength - (buf.byteLength & 7);
+    for (let i = 0; i < 4; i++) raiseWord(words, i, len / (1 << i) - 1, live / (1 << i) - 1);
     this.c1 = new Uint32Array(buf, at, 1);
     this.c2 = new Uint32Array(buf, at + 4, 1);
     this.c4 = new Uint32Array(buf, at + 8, 1);
@@ -485,10 +489,11 @@ export class MemoryViews {
   }
 }
 
-/** words[i] = max(words[i], value), atomically (the word may be in shared memory). */
-function raiseWord(words: Uint32Array, i: number, value: number): void {
+/** words[i] = max(words[i], value), or value when words[i] is past cap; atomically (the word may be in shared memory). */
+function raiseWord(words: Uint32Array, i: number, value: number, cap: number): void {
   for (;;) {
     const old = Atomics.load(words, i);
-    if (old >= value || Atomics.compareExchange(words, i, old, value) === old) return;
+    const want = old > cap ? value : Math.max(old, value);
+    if (want === old || Atomics.compareExchange(words, i, old, want) === old) return;
   }
 }
