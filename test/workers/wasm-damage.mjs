@@ -384,6 +384,11 @@ async function damageCase(seed) {
   }
 }
 
+// The event loop kept alive while the cases run: each case awaits a WebAssembly compile, and a
+// Worker whose loop runs empty meanwhile enters Node's NodePlatform::DrainTasks, which in Node 20
+// can wait for ever on background tasks of other isolates (nodejs/node#54918, #58047: seen here as
+// several Workers of one process stopping at once, every thread asleep in DrainTasks or idle).
+const keepAlive = setInterval(() => {}, 1000);
 for (let i = 0; i < count; i++) {
   const seed = first + i;
   parentPort.postMessage({ type: "start", seed });
@@ -396,4 +401,5 @@ for (let i = 0; i < count; i++) {
   }
   parentPort.postMessage({ type: "done", seed, outcome: result });
 }
+clearInterval(keepAlive);
 parentPort.postMessage({ type: "end" });
