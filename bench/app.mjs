@@ -513,53 +513,53 @@ if (values.child) {
     // With --rounds R, the allocators take turns R times, a process each, and each one's fastest
     // process counts: a process of this VM can run a third slower throughout (docs/performance.md,
     // "Slow processes"), and a spell then falls on whichever ran in it.
-    const turns = values.instructions ? [ALLOCATORS] : Array.from({ length: rounds }, () => ALLOCATORS);
+    const turns = values.instructions ? 1 : rounds;
     const byKey = new Map();
-    for (const [round, list] of turns.entries())
-    for (const a of list) {
-      if (only && !only.has(a.key)) continue;
-      const args = ["--expose-gc", fileURLToPath(import.meta.url), "--child", `${a.key}:${w}`, "--depth", String(depth), "--ops", String(ops), "--runs", String(runs), "--budget", String(budgetMs / 1000)];
-      if (values.instructions) {
-        const count = (r) => {
-          // No time budget under valgrind (50x slower): every run does the whole workload.
-          const vargs = ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", process.execPath, "--no-concurrent-recompilation", ...args.map((x, i) => (args[i - 1] === "--runs" ? String(r) : args[i - 1] === "--budget" ? "1000000" : x))];
-          const res = spawnSync("valgrind", vargs, { encoding: "utf8", maxBuffer: 1 << 26 });
-          const m = /I\s+refs:\s+([\d,]+)/.exec(res.stderr);
-          if (res.status !== 0 || !m) throw new Error(`valgrind ${a.key} ${w} failed:\n${res.stderr.slice(-2000)}`);
-          return { irefs: Number(m[1].replace(/,/g, "")), row: JSON.parse(res.stdout.trim().split("\n").pop()) };
-        };
-        const one = count(1);
-        const three = count(3);
-        const per = (three.irefs - one.irefs) / (2 * three.row.units);
-        rows.push({ ...three.row, instructionsPerUnit: per });
-        console.log(`  ${a.name.padEnd(38)} ${per.toFixed(0).padStart(7)} instructions a ${w === "trees" ? "node" : "step"}`);
-        continue;
+    for (let round = 0; round < turns; round++) {
+      for (const a of ALLOCATORS) {
+        if (only && !only.has(a.key)) continue;
+        const args = ["--expose-gc", fileURLToPath(import.meta.url), "--child", `${a.key}:${w}`, "--depth", String(depth), "--ops", String(ops), "--runs", String(runs), "--budget", String(budgetMs / 1000)];
+        if (values.instructions) {
+          const count = (r) => {
+            // No time budget under valgrind (50x slower): every run does the whole workload.
+            const vargs = ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", process.execPath, "--no-concurrent-recompilation", ...args.map((x, i) => (args[i - 1] === "--runs" ? String(r) : args[i - 1] === "--budget" ? "1000000" : x))];
+            const res = spawnSync("valgrind", vargs, { encoding: "utf8", maxBuffer: 1 << 26 });
+            const m = /I\s+refs:\s+([\d,]+)/.exec(res.stderr);
+            if (res.status !== 0 || !m) throw new Error(`valgrind ${a.key} ${w} failed:\n${res.stderr.slice(-2000)}`);
+            return { irefs: Number(m[1].replace(/,/g, "")), row: JSON.parse(res.stdout.trim().split("\n").pop()) };
+          };
+          const one = count(1);
+          const three = count(3);
+          const per = (three.irefs - one.irefs) / (2 * three.row.units);
+          rows.push({ ...three.row, instructionsPerUnit: per });
+          console.log(`  ${a.name.padEnd(38)} ${per.toFixed(0).padStart(7)} instructions a ${w === "trees" ? "node" : "step"}`);
+          continue;
+        }
+        let row;
+        try {
+          const out = execFileSync(process.execPath, args, { encoding: "utf8", maxBuffer: 1 << 24, stdio: ["ignore", "pipe", "inherit"] });
+          row = JSON.parse(out.trim().split("\n").pop());
+        } catch (e) {
+          console.log(`  ${a.name}: failed: ${e.message.split("\n")[0]}`);
+          continue;
+        }
+        const first = byKey.get(a.key);
+        if (first) {
+          first.processes.push(row.nsPerUnit);
+          first.nsPerUnit = Math.min(first.nsPerUnit, row.nsPerUnit);
+          first.complete &&= row.complete;
+          first.peakFootprint = Math.max(first.peakFootprint, row.peakFootprint);
+        } else {
+          row.processes = [row.nsPerUnit];
+          byKey.set(a.key, row);
+          rows.push(row);
+        }
       }
-      let row;
-      try {
-        const out = execFileSync(process.execPath, args, { encoding: "utf8", maxBuffer: 1 << 24, stdio: ["ignore", "pipe", "inherit"] });
-        row = JSON.parse(out.trim().split("\n").pop());
-      } catch (e) {
-        console.log(`  ${a.name}: failed: ${e.message.split("\n")[0]}`);
-        continue;
-      }
-      const unit = w === "trees" ? "node" : "step";
-      const first = byKey.get(a.key);
-      if (first) {
-        first.processes.push(row.nsPerUnit);
-        first.nsPerUnit = Math.min(first.nsPerUnit, row.nsPerUnit);
-        first.complete &&= row.complete;
-        first.peakFootprint = Math.max(first.peakFootprint, row.peakFootprint);
-      } else {
-        row.processes = [row.nsPerUnit];
-        byKey.set(a.key, row);
-        rows.push(row);
-      }
-      if (round === rounds - 1) {
-        const r = byKey.get(a.key);
-        const each = rounds > 1 ? ` (fastest of ${r.processes.map((x) => x.toFixed(1)).join(", ")})` : "";
-        console.log(`  ${r.name.padEnd(38)} ${r.nsPerUnit.toFixed(1).padStart(9)} ns/${unit}${r.complete ? " " : "*"}  peak footprint ${mib(r.peakFootprint).padStart(10)}${each}`);
-      }
+    }
+    const unit = w === "trees" ? "node" : "step";
+    for (const r of byKey.values()) {
+      const each = rounds > 1 ? ` (fastest of ${r.processes.map((x) => x.toFixed(1)).join(", ")})` : "";
+      console.log(`  ${r.name.padEnd(38)} ${r.nsPerUnit.toFixed(1).padStart(9)} ns/${unit}${r.complete ? " " : "*"}  peak footprint ${mib(r.peakFootprint).padStart(10)}${each}`);
     }
     const held = rows.find((r) => r.key === "held" && r.workload === w);
     const base = rows.find((r) => r.key === "pymalloc" && r.workload === w);

@@ -337,7 +337,9 @@ export class MemoryViews {
 
   private take(v: Views): void {
     const len = v.u8.length; // a multiple of 8 (Memory.makeViews)
-    let buf: ArrayBufferLike = v.u8.buffer;
+    const mem = v.u8.buffer;
+    const live = mem.byteLength - (mem.byteLength & 7);
+    let buf: ArrayBufferLike = mem;
     let at = this.endByte;
     if (at < 0) {
       // A foreign heap: words of its own, never changed by anyone else.
@@ -349,7 +351,6 @@ export class MemoryViews {
     // further meanwhile), but never left past the memory as it is now (the buffer's live length:
     // a heap copied into a shorter buffer, attachHeap of its used part): the memory never shrinks,
     // so such a word is no one's, and every view read would refresh.
-    const live = buf.byteLength - (buf.byteLength & 7);
     for (let i = 0; i < 4; i++) raiseWord(words, i, len / (1 << i) - 1, live / (1 << i) - 1);
     this.c1 = new Uint32Array(buf, at, 1);
     this.c2 = new Uint32Array(buf, at + 4, 1);
