@@ -9,7 +9,11 @@ import { attachHeap, instantiateWithHeap } from "../../dist/index.js";
 
 const { memory, heapBase, table, id, workers, perWorker, module, specialize } = workerData;
 const heap = attachHeap(memory, { heapBase, traceAllocations: false });
+// The loop kept alive while the compile is awaited: Node 20 can hang a Worker whose loop runs
+// empty there (test/workers/wasm-damage.mjs says how; the README's WebAssembly threads paragraph).
+const keepAlive = setInterval(() => {}, 1000);
 const { instance, module: used } = await instantiateWithHeap(module, { heap, initialize: false, specialize });
+clearInterval(keepAlive);
 const x = instance.exports;
 const t = new Int32Array(table);
 let failures = 0;
