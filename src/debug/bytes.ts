@@ -36,7 +36,7 @@ export const repeatedDouble = (byte: number): number => F64_PATTERN[byte];
 export const below = (k: number): number => (1 << (k << 3)) - 1;
 
 // The hooks' fast paths, for ranges that start at a multiple of 8: a double a store
-// (fillDoubles, in memory/fill.ts; calloc has its own copy) or compare (allDoubles), and the rare
+// (fillDoubles, in memory/fill.ts; calloc has stores of its own) or compare (allDoubles), and the rare
 // ragged end (when the block below ends off a multiple of 8) out of line. They are kept small:
 // V8 inlines them into the hooks only while the hooks' inlining budget lasts, and a call that is
 // not inlined costs more than the few doubles of a typical block.

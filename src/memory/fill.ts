@@ -2,7 +2,8 @@
  * memory/fill.ts — setting a run of 8-byte words to one value, for the layers above.
  *
  * Owns: fillDoubles(), the loop the debug hooks paint and retire blocks with (calloc in
- * heap/families.ts has the same loop written out, see there).
+ * heap/families.ts zeroes with stores of its own written out: a switch for up to 8 doubles,
+ * then eight an iteration; see there).
  * Must not: know about blocks or fill bytes; callers pick the range and the double.
  *
  * Four stores an iteration: V8 reloads a typed array's map, length and base on every iteration,
