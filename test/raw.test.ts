@@ -161,6 +161,20 @@ describe("the raw cache (freed chunks of up to RawCache.MAX_SIZE bytes, kept unm
     h.check();
   });
 
+  it("realloc grows in place into a cached neighbour (the cache merged first), as into a free one", () => {
+    const h = heapFor();
+    const b = h.raw.malloc(100);
+    const c = h.raw.malloc(1000);
+    h.raw.malloc(16); // keeps c from the top
+    h.raw.free(c);
+    expect(cachedCount(h)).toBe(1);
+    h.u8.fill(9, b, b + 100);
+    expect(h.raw.realloc(b, 1000)).toBe(b);
+    expect(cachedCount(h)).toBe(0);
+    expect(h.u8.subarray(b, b + 100).every((v) => v === 9)).toBe(true);
+    h.check();
+  });
+
   it("a chunk of another size on a shared list is passed over, not handed out", () => {
     const h = heapFor();
     // 2064 and 16 bytes share list 1 ((size >> 4) & (BINS - 1)).

@@ -795,6 +795,11 @@ export class RawAllocator {
         this.shrinkTo(c, csize + ns, size, keep);
         return p;
       }
+    } else if ((nsw & (Flag.FREE | Flag.ARENA)) === (Flag.FREE | Flag.ARENA)) {
+      // A cached chunk follows: merged (with the rest of the cache), it may hold the growth in
+      // place, as it would have without the cache (buffers that double grow so: compileall).
+      this.flushCache();
+      return this.realloc(p, n);
     }
     const q = this.malloc(n);
     if (q === 0) return 0;

@@ -396,6 +396,8 @@ export function rawRealloc(p: u32, n: u32): u32 {
       return p;
     }
   }
+  // A cached chunk follows: JS empties the cache and grows the chunk into it (tlsf.ts realloc).
+  if ((nsw & (Flag.FREE | Flag.ARENA)) == (Flag.FREE | Flag.ARENA)) return 0;
   // Moves: checked first that the old chunk can be given back, then a new one, a copy, the release.
   if ((sw & Flag.PREV_FREE) != 0) {
     const ps = load<u32>(c);
