@@ -194,6 +194,7 @@ describe("the raw cache (freed chunks of up to RawCache.MAX_SIZE bytes, kept unm
 
   it("cached chunks merge before the top grows: the footprint is TLSF's alone", () => {
     const h = heapFor();
+    h.raw.malloc(1 << 20); // a heap of 1 MiB: the cache may hold 16 chunks
     const ps = Array.from({ length: 8 }, () => h.raw.malloc(1000));
     h.raw.malloc(16); // a guard: the chunks never touch the top
     const fp = h.stats().footprint;
@@ -209,27 +210,33 @@ describe("the raw cache (freed chunks of up to RawCache.MAX_SIZE bytes, kept unm
   it("the top coming down empties the cache: a heap that freed everything has its first footprint", () => {
     const h = heapFor();
     const empty = h.stats().footprint;
+    const big = h.raw.malloc(8 << 20); // a heap of 8 MiB: the cache may hold RawCache.LIMIT chunks
     const ps = Array.from({ length: 50 }, (_, i) => h.raw.malloc(16 + ((i * 97) % 4000)));
     for (let i = 0; i < ps.length; i += 2) h.raw.free(ps[i]);
     expect(cachedCount(h)).toBe(25);
     for (let i = ps.length - 1; i > 0; i -= 2) h.raw.free(ps[i]);
     expect(cachedCount(h)).toBe(0);
+    h.raw.free(big);
     expect(h.stats().footprint).toBe(empty);
     expect(h.stats().raw.freeBlocks).toBe(0);
     h.check();
   });
 
-  it(`never holds more than RawCache.LIMIT (${C.RawCache.LIMIT}) chunks: a free past it merges them first`, () => {
+  it.each([
+    ["8 MiB", 8 << 20, C.RawCache.LIMIT],
+    ["1 MiB", 1 << 20, 16], // one chunk a 64 KiB (RawCache.HEAP_SHIFT)
+    ["small", 0, C.RawCache.MIN_LIMIT],
+  ])("never holds more chunks than a heap of %s may (a free past it merges them first)", (_n, lead, limit) => {
     const h = heapFor();
-    const ps = Array.from({ length: 3 * C.RawCache.LIMIT }, (_, i) => h.raw.malloc(100 + (i % 7) * 300));
+    if (lead !== 0) h.raw.malloc(lead - 160 * 1024); // with the blocks below: that much from the start to the top
+    const ps = Array.from({ length: 160 }, (_, i) => h.raw.malloc(100 + (i % 7) * 300 - 4)); // 160 KiB
     h.raw.malloc(16);
     let most = 0;
     for (const p of ps) {
       h.raw.free(p);
       most = Math.max(most, cachedCount(h));
-      expect(cachedCount(h)).toBeLessThanOrEqual(C.RawCache.LIMIT);
     }
-    expect(most).toBe(C.RawCache.LIMIT);
+    expect(most).toBe(limit);
     h.check();
   });
 

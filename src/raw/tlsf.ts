@@ -392,6 +392,9 @@ export class RawAllocator {
    */
   mallocArena(minPools: number, maxPools: number, topPools: number, poolSize: number): number {
     const u32 = this.u32;
+    // Arenas are rare: the cache is merged first, so that the holes they take are the ones TLSF
+    // alone would have (a cached chunk in a hole makes it hold fewer pools).
+    if (u32[this.wCache] > 0) this.flushCache();
     let best = 0;
     let bestPools = 0;
     // Lists that may hold a chunk of minPools pools or more: that size's own list, then every larger one.
@@ -418,7 +421,6 @@ export class RawAllocator {
     }
     const flags = Flag.TAG | Flag.ARENA;
     if (bestPools < minPools) {
-      if (u32[this.wCache] > 0) return this.flushCache(), this.mallocArena(minPools, maxPools, topPools, poolSize);
       this.arenaPools = topPools;
       return this.fromTop(topPools * poolSize, this.arenaGap(u32[this.wTop], poolSize), flags);
     }
@@ -462,9 +464,9 @@ export class RawAllocator {
     if (n > Chunk.MAX_REQUEST - align - Chunk.MIN) return 0;
     const size = chunkSizeFor(n);
     const u32 = this.u32;
+    if (u32[this.wCache] > 0) this.flushCache(); // rare: the holes TLSF alone would have, as mallocArena
     const c = this.findFit(size + align + Chunk.MIN);
     if (c === 0) {
-      if (u32[this.wCache] > 0) return this.flushCache(), this.mallocAligned(n, align, offset);
       const p = this.fromTop(size, alignGap(u32[this.wTop], align, offset), Flag.TAG);
       return p !== 0 || !this.released() ? p : this.mallocAligned(n, align, offset);
     }
@@ -628,8 +630,9 @@ export class RawAllocator {
     if (size > RawCache.MAX_SIZE || c + size === this.u32[this.wTop]) return this.releaseChunk(c, sw);
     const u32 = this.u32;
     const count = u32[this.wCache];
-    // Full: every cached chunk is merged first (which may change p's chunk's PREV_FREE bit, or bring the top down to it).
-    if (count >= RawCache.LIMIT) return this.flushCache(), this.free(p);
+    // Full (RawCache: by the heap's size): every cached chunk is merged first (which may change
+    // p's chunk's PREV_FREE bit, or bring the top down to it).
+    if (count >= RawCache.LIMIT || (count >= RawCache.MIN_LIMIT && count << RawCache.HEAP_SHIFT >= u32[this.wTop] - this.start)) return this.flushCache(), this.free(p);
     const hi = this.wCache + 1 + ((size >>> 4) & (RawCache.BINS - 1));
     u32[(c + Chunk.NEXT_FREE) >>> 2] = u32[hi];
     u32[hi] = c;

@@ -140,6 +140,8 @@ export namespace RawCache {
   export const BINS: u32 = 128;
   export const MAX_SIZE: u32 = 4096;
   export const LIMIT: u32 = 128;
+  export const MIN_LIMIT: u32 = 4;
+  export const HEAP_SHIFT: u32 = 16;
   export const BYTES: u32 = 516;
 }
 export namespace HeapFlag {

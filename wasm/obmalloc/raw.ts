@@ -323,7 +323,7 @@ export function rawFree(p: u32): u32 {
   if (size <= RawCache.MAX_SIZE && c + size != load<u32>(topAt)) {
     // Into the raw cache (tlsf.ts free); a full one JS empties first.
     const count = cached();
-    if (count >= RawCache.LIMIT) return 0;
+    if (count >= RawCache.LIMIT || (count >= RawCache.MIN_LIMIT && count << RawCache.HEAP_SHIFT >= load<u32>(topAt) - rawStart)) return 0; // full: JS empties it
     const hi = cacheHead(size);
     store<u32>(c + Chunk.NEXT_FREE, load<u32>(hi));
     store<u32>(hi, c);
