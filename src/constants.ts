@@ -341,7 +341,22 @@ export const enum Chunk {
    * that looks at the chunk after the last one, the top looks like a chunk in use.
    */
   TOP_MAGIC = 0x5f0b7e0c,
+  /**
+   * A header word holds its chunk's size xor SIZE_KEY (sizeOf, header; the flags, its low 4
+   * bits, are plain). A chunk in use has no second copy of its size (its last word is the
+   * user's), so a stray write that enlarged it to land on a chunk boundary, which the checks of
+   * the next chunk cannot tell from the real one, would free or grow the chunk over live ones:
+   * an underflow of 3 bytes holding a small number made a malloc-mode raw block's size 1-16 KiB
+   * in 3.3% of such writes before the key (docs/performance.md, "A raw chunk's size word").
+   * Stored xor the key, zeros and small numbers read as sizes of about 1.4 GiB: past the top of
+   * any heap smaller than that, and refused. Free chunks' footers hold the plain size.
+   */
+  SIZE_KEY = 0x5a5a5a50,
 }
+/** The size of a chunk whose header word is sw (its size bits are stored xor Chunk.SIZE_KEY). */
+export const sizeOf = (sw: number): number => ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
+/** A chunk's header word: its size, stored xor Chunk.SIZE_KEY, and its flags (Flag bits). */
+export const header = (size: number, flags: number): number => (size ^ Chunk.SIZE_KEY) | flags;
 /** The mark the word at top + Chunk.SIZE holds (Chunk.TOP_MAGIC). */
 export const topMark = (top: number): number => (Chunk.TOP_MAGIC ^ top) >>> 0;
 export const enum Flag {
@@ -356,8 +371,8 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-/** 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
-export const HEAP_VERSION = 12;
+/** 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
+export const HEAP_VERSION = 13;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,

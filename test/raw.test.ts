@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createHeap, InvalidPointerError, constants as C } from "../src/index.js";
+import { createHeap, InvalidPointerError, PymallocError, constants as C } from "../src/index.js";
 
 const heapFor = () => createHeap({ allocator: "malloc" });
 
@@ -120,6 +120,27 @@ describe("raw allocator (TLSF)", () => {
     h.raw.free(p);
     expect(() => h.raw.free(p)).toThrow(/already free/);
     expect(() => h.raw.realloc(p, 10)).toThrow(/already free/);
+    h.check();
+  });
+
+  it.each(["malloc", "pymalloc"] as const)("%s: a size word given a small number by an underflow is refused, never freed or grown over live blocks (Chunk.SIZE_KEY)", (allocator) => {
+    const h = createHeap({ allocator });
+    const ps = Array.from({ length: 40 }, (_, i) => h.raw.malloc(allocator === "malloc" ? 8 + ((i * 37) % 600) : 513 + ((i * 97) % 3000)));
+    for (let i = 0; i < ps.length; i += 3) h.raw.free(ps[i]);
+    const live = ps.filter((_, i) => i % 3 !== 0);
+    for (const p of live) {
+      for (const v of [0, 1, 4, 16, 63, 200]) {
+        // An underflow of 3 bytes holding v (little-endian: v, 0, 0) over the size word's bytes 1-3.
+        const saved = h.u8.slice(p - 3, p);
+        h.u8.set([v, 0, 0], p - 3);
+        expect(() => h.raw.free(p)).toThrow(PymallocError);
+        expect(() => h.raw.realloc(p, 100)).toThrow(PymallocError);
+        expect(() => h.usableSize(p)).toThrow(PymallocError);
+        h.u8.set(saved, p - 3);
+      }
+    }
+    h.check();
+    for (const p of live) h.raw.free(p);
     h.check();
   });
 

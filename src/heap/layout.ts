@@ -35,6 +35,7 @@ import {
   youngLimit,
   usedSentinel,
   topMark,
+  sizeOf,
 } from "../constants.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 
@@ -311,7 +312,7 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
     } else {
       const c = usedAt - Chunk.HEADER;
       const sw = inHeap(c) && (c - start) % Size.ALIGNMENT === 0 ? u32[(c + Chunk.SIZE) >>> 2] : 0;
-      if ((sw & (Flag.ARENA | Flag.FREE | Flag.TAG)) !== (Flag.ARENA | Flag.TAG) || ((sw & ~Flag.MASK) >>> 0) < Used.BYTES + Chunk.OVERHEAD || c + ((sw & ~Flag.MASK) >>> 0) > top)
+      if ((sw & (Flag.ARENA | Flag.FREE | Flag.TAG)) !== (Flag.ARENA | Flag.TAG) || sizeOf(sw) < Used.BYTES + Chunk.OVERHEAD || c + sizeOf(sw) > top)
         usedBad(`no chunk of the allocator's own of ${Used.BYTES} bytes`);
       if (u32[(usedAt + Used.SLOT) >>> 2] !== k) usedBad(`its chunk names thread slot ${u32[(usedAt + Used.SLOT) >>> 2]}`);
     }

@@ -30,6 +30,7 @@ import {
   RawStart,
   MAX_RAW_FIRST,
   classSize,
+  sizeOf,
 } from "../constants.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
@@ -100,7 +101,7 @@ export function checkHeap(heap: Heap): void {
       let prev = 0;
       while (c !== 0) {
         if (!freeChunks.has(c)) fail(at, `free list (${fl},${sl}) holds ${hex(c)}, which is not a free chunk`, prev === 0 ? "TLSF free list head" : "Chunk.NEXT_FREE");
-        const size = (u32[(c + 4) >>> 2] & ~Flag.MASK) >>> 0;
+        const size = sizeOf(u32[(c + 4) >>> 2]);
         if (listIndex(size) !== ((fl << Tlsf.SL_SHIFT) | sl)) fail(c + Chunk.SIZE, `free chunk of ${size} bytes is in the wrong list (${fl},${sl})`, "Chunk.SIZE");
         if (u32[(c + 12) >>> 2] !== prev) fail(c + Chunk.PREV_FREE, "free list back link is wrong", "Chunk.PREV_FREE");
         if (++listed > freeChunks.size) fail(c + Chunk.NEXT_FREE, "free lists hold more entries than there are free chunks (a cycle?)", "Chunk.NEXT_FREE");

@@ -15,6 +15,7 @@ import {
   Slot,
   classSize,
   sizeClasses,
+  sizeOf,
 } from "../constants.js";
 import { HeapCorruptionError } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
@@ -43,7 +44,7 @@ export function forEachChunk(heap: Heap, fn: (c: ChunkInfo) => void): void {
   let c = raw.start;
   while (c < top) {
     const sw = u32[(c + 4) >>> 2];
-    const size = (sw & ~Flag.MASK) >>> 0;
+    const size = sizeOf(sw);
     if (size === 0 || c + size > top) throw new HeapCorruptionError(c + Chunk.SIZE, `chunk size ${size} runs past the top ${top} (a write over the chunk's header?)`, "Chunk.SIZE");
     const poolMap = raw.isMapChunk(c, sw);
     const usedSlot = poolMap ? -1 : raw.usedChunkSlot(c, sw);

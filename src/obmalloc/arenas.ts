@@ -34,6 +34,7 @@ import {
   Pool,
   Slot,
   SubPool,
+  sizeOf,
 } from "../constants.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 import type { Memory, Views } from "../memory/memory.js";
@@ -329,7 +330,7 @@ export abstract class ArenaAllocator {
     // Its pool count decides when the arena is free and goes back: it must be its chunk's (an
     // arena chunk holds exactly its pools' bytes), and its free pools no more than that.
     const total = u32[(ao + Arena.NTOTALPOOLS) >>> 2];
-    if (total * this.poolSize !== (u32[(first - Chunk.HEADER + Chunk.SIZE) >>> 2] & ~Flag.MASK) >>> 0 || u32[(ao + Arena.NFREEPOOLS) >>> 2] > total)
+    if (total * this.poolSize !== sizeOf(u32[(first - Chunk.HEADER + Chunk.SIZE) >>> 2]) || u32[(ao + Arena.NFREEPOOLS) >>> 2] > total)
       throw new HeapCorruptionError(ao + Arena.NTOTALPOOLS, `arena ${hex(ao)}: ${total} pools and ${u32[(ao + Arena.NFREEPOOLS) >>> 2]} free do not fit its chunk`, "Arena.NTOTALPOOLS");
     return ao;
   }

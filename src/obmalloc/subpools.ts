@@ -17,7 +17,7 @@
  * free() is the one place a free reads it; docs/performance.md, sub-pools and V8).
  */
 
-import { classSize, usedSentinel, Flag, FreeBlock, Pool, RawStart, SubPool } from "../constants.js";
+import { classSize, usedSentinel, sizeOf, FreeBlock, Pool, RawStart, SubPool } from "../constants.js";
 import { chunkSizeFor } from "../raw/tlsf.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 import { ArenaAllocator } from "./arenas.js";
@@ -108,7 +108,7 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
   protected rawCame(p: number, ever: number): number {
     if (p === 0) return 0;
     const u32 = this.u32;
-    const b = (u32[(p - 4) >>> 2] & ~Flag.MASK) >>> 4;
+    const b = sizeOf(u32[(p - 4) >>> 2]) >>> 4;
     if (b < RawStart.BUCKETS) {
       u32[this.wSub + (SubPool.RAW_LIVE >>> 2) + b]++;
       const we = this.wSub + (SubPool.RAW_EVER >>> 2) + b;
@@ -119,7 +119,7 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
 
   /** A raw chunk whose size word was sw went back: its size's live count, never below 0. */
   protected rawWent(sw: number): void {
-    const b = ((sw | 0) & ~Flag.MASK) >>> 4;
+    const b = sizeOf(sw | 0) >>> 4;
     if (b > 0 && b < RawStart.BUCKETS) {
       const w = this.wSub + (SubPool.RAW_LIVE >>> 2) + b;
       if (this.u32[w] > 0) this.u32[w]--;

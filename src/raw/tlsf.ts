@@ -192,7 +192,7 @@ export class RawAllocator {
   private freeSizeAt(c: number, at: number, what: string): number {
     const u32 = this.u32;
     const sw = u32[(c + 4) >>> 2];
-    const size = (sw & ~Flag.MASK) >>> 0;
+    const size = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
     if (
       (sw & (Flag.FREE | Flag.TAG | Flag.ARENA)) !== (Flag.FREE | Flag.TAG) ||
       c < this.start ||
@@ -227,8 +227,8 @@ export class RawAllocator {
   private ownListFit(size: number): number {
     const u32 = this.u32;
     let c = u32[this.wHeads + listIndex(size)];
-    for (let k = 0; c !== 0 && k < Tlsf.OWN_LIST_TRIES; k++, c = u32[(c + Chunk.NEXT_FREE) >>> 2]) {
-      if (((u32[(c + 4) >>> 2] & ~Flag.MASK) >>> 0) >= size) return c;
+    for (let k = 0; c > 0 && k < Tlsf.OWN_LIST_TRIES; k++, c = u32[(c + Chunk.NEXT_FREE) >>> 2]) {
+      if (((((u32[(c + 4) >>> 2]) ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0) >= size) return c;
     }
     return 0;
   }
@@ -273,12 +273,12 @@ export class RawAllocator {
     const u32 = this.u32;
     const rem = csize - size;
     if (rem >= Chunk.MIN) {
-      u32[(c + 4) >>> 2] = size | flags;
+      u32[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | flags;
       const r = c + size;
-      u32[(r + 4) >>> 2] = rem | Flag.TAG;
-      this.releaseChunk(r, rem | Flag.TAG);
+      u32[(r + 4) >>> 2] = (rem ^ Chunk.SIZE_KEY) | Flag.TAG;
+      this.releaseChunk(r, (rem ^ Chunk.SIZE_KEY) | Flag.TAG);
     } else {
-      u32[(c + 4) >>> 2] = csize | flags;
+      u32[(c + 4) >>> 2] = (csize ^ Chunk.SIZE_KEY) | flags;
       const n = c + csize;
       u32[(n + 4) >>> 2] &= ~Flag.PREV_FREE;
     }
@@ -292,12 +292,12 @@ export class RawAllocator {
     if (end + Chunk.HEADER > this.u8.length && !this.mem.grow(end + Chunk.HEADER)) return 0;
     const v = this.u32; // grow() may have replaced the views
     if (gap !== 0) {
-      v[(top + 4) >>> 2] = gap | Flag.FREE | Flag.TAG;
+      v[(top + 4) >>> 2] = (gap ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
       v[c >>> 2] = gap;
       this.insertChunk(top, gap);
       flags |= Flag.PREV_FREE;
     }
-    v[(c + 4) >>> 2] = size | flags;
+    v[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | flags;
     this.moveTop(top, end);
     if (end > v[this.wPeak]) v[this.wPeak] = end;
     return c + Chunk.HEADER;
@@ -369,7 +369,7 @@ export class RawAllocator {
         const s = ctz(slmap);
         slmap &= slmap - 1;
         for (let c = u32[this.wHeads + (fl << Tlsf.SL_SHIFT) + s]; c !== 0; c = u32[(c + Chunk.NEXT_FREE) >>> 2]) {
-          const room = ((u32[(c + 4) >>> 2] & ~Flag.MASK) >>> 0) - this.arenaGap(c, poolSize);
+          const room = ((((u32[(c + 4) >>> 2]) ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0) - this.arenaGap(c, poolSize);
           const pools = Math.min(maxPools, Math.floor(room / poolSize));
           if (pools > bestPools) {
             best = c;
@@ -400,7 +400,7 @@ export class RawAllocator {
     const u32 = this.u32;
     let a = c;
     if (gap !== 0) {
-      u32[(c + 4) >>> 2] = gap | Flag.FREE | Flag.TAG;
+      u32[(c + 4) >>> 2] = (gap ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
       this.insertChunk(c, gap);
       a = c + gap;
       u32[a >>> 2] = gap;
@@ -439,7 +439,7 @@ export class RawAllocator {
   /** Free a chunk known to be in use (header word `sw`), merging with free neighbours or the top. */
   releaseChunk(c: number, sw: number): void {
     const u32 = this.u32;
-    let size = (sw & ~Flag.MASK) >>> 0;
+    let size = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
     if ((sw & Flag.PREV_FREE) !== 0) {
       const ps = u32[c >>> 2];
       // The footer must lead to a free chunk of that very size (a free chunk's header is
@@ -456,12 +456,12 @@ export class RawAllocator {
     }
     const nsw = u32[(n + 4) >>> 2];
     if ((nsw & Flag.FREE) !== 0) {
-      const ns = (nsw & ~Flag.MASK) >>> 0;
+      const ns = ((nsw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
       if (u32[(n + ns) >>> 2] !== ns) this.brokenFooter(n + ns); // its footer repeats its size
       this.removeChunk(n, ns);
       size += ns;
     }
-    u32[(c + 4) >>> 2] = size | Flag.FREE | Flag.TAG;
+    u32[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
     const after = c + size;
     u32[after >>> 2] = size;
     u32[(after + 4) >>> 2] |= Flag.PREV_FREE;
@@ -487,7 +487,7 @@ export class RawAllocator {
     if ((p & 15) !== 0 || p < this.start + Chunk.HEADER || p >= top) return 0;
     const c = p - Chunk.HEADER;
     const sw = u32[(c + 4) >>> 2];
-    const size = (sw & ~Flag.MASK) >>> 0;
+    const size = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
     if ((sw & (Flag.TAG | Flag.FREE | Flag.ARENA)) !== Flag.TAG || size < Chunk.MIN || c + size > top) return 0;
     // The next chunk (or the top) must look like a chunk in use: an in-use chunk's size has no
     // second copy, so a size word a stray write enlarged ends inside a later chunk, where the
@@ -505,20 +505,20 @@ export class RawAllocator {
   private inUseAt(n: number, top: number): boolean {
     if (n === top) return true;
     const nsw = this.u32[(n + 4) >>> 2];
-    const size = (nsw & ~Flag.MASK) >>> 0;
+    const size = ((nsw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
     return (nsw & (Flag.TAG | Flag.PREV_FREE)) === Flag.TAG && size >= Chunk.MIN && size <= top - n;
   }
 
   /** Chunk c's first word, the footer of the free chunk before it, leads to a free chunk of that size. */
   private prevFreeOk(c: number): boolean {
     const ps = this.u32[c >>> 2];
-    return (ps & 15) === 0 && ps >= Chunk.MIN && ps <= c - this.start && this.u32[(c - ps + 4) >>> 2] === ((ps | Flag.FREE | Flag.TAG) >>> 0);
+    return (ps & 15) === 0 && ps >= Chunk.MIN && ps <= c - this.start && this.u32[(c - ps + 4) >>> 2] === (((ps ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG) >>> 0);
   }
 
   /** Usable bytes of p when it is a live user block, else 0. */
   liveUsable(p: number): number {
     const sw = this.liveSizeWord(p);
-    return sw === 0 ? 0 : ((sw & ~Flag.MASK) >>> 0) - Chunk.OVERHEAD;
+    return sw === 0 ? 0 : (((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0) - Chunk.OVERHEAD;
   }
 
   /** Why p is no live user block (liveSizeWord() said it is not): an InvalidPointerError. */
@@ -534,7 +534,7 @@ export class RawAllocator {
       throw new InvalidPointerError(op, p, "out-of-range", `past the heap's top (${hex(top)}): never allocated, or freed already and the heap has shrunk since (a double free or use after free)`);
     const c = p - Chunk.HEADER;
     const sw = u32[(c + 4) >>> 2];
-    const size = (sw & ~Flag.MASK) >>> 0;
+    const size = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
     if ((sw & Flag.TAG) === 0 || size < Chunk.MIN || c + size > top) {
       // A chunk does start here by the chain of chunks (a walk: an error path): its header was
       // written over (a write past the end of the block before it), not a stray pointer.
@@ -553,7 +553,7 @@ export class RawAllocator {
       // Else, with a consistent next chunk, the footer is damaged.
       const ps = u32[c >>> 2];
       const ph = ps <= c - this.start ? u32[(c - ps + 4) >>> 2] : 0;
-      if ((ph & (Flag.FREE | Flag.TAG | Flag.ARENA | Flag.PREV_FREE)) === (Flag.FREE | Flag.TAG) && ((ph & ~Flag.MASK) >>> 0) > ps)
+      if ((ph & (Flag.FREE | Flag.TAG | Flag.ARENA | Flag.PREV_FREE)) === (Flag.FREE | Flag.TAG) && (((ph ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0) > ps)
         throw new InvalidPointerError(op, p, "double-free", `this block is already free, merged into the free chunk at ${hex(c - ps)} (double free or use after free)`);
       // Else a header that says the chunk before is free, with a footer that does not lead to
       // one: a block whose footer a stray write changed (HeapCorruptionError), or no block at all
@@ -573,7 +573,7 @@ export class RawAllocator {
     const top = u32[this.wTop];
     let x = this.start;
     while (x < c) {
-      const size = (u32[(x + 4) >>> 2] & ~Flag.MASK) >>> 0;
+      const size = (((u32[(x + 4) >>> 2]) ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
       if (size < Chunk.MIN || size > top - x) return false;
       x += size;
     }
@@ -626,7 +626,7 @@ export class RawAllocator {
     const out: number[] = [];
     for (let c = this.start; c < top; ) {
       const sw = u32[(c + 4) >>> 2];
-      const size = (sw & ~Flag.MASK) >>> 0;
+      const size = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
       if (size === 0) break; // corrupt: check() reports it
       if ((sw & (Flag.ARENA | Flag.FREE)) === Flag.ARENA && !this.isInternalChunk(c, sw)) out.push(c + Chunk.HEADER);
       c += size;
@@ -644,7 +644,7 @@ export class RawAllocator {
     const sw = this.validate("realloc", p);
     if (n > Chunk.MAX_REQUEST) return 0;
     const c = p - Chunk.HEADER;
-    const csize = (sw & ~Flag.MASK) >>> 0;
+    const csize = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
     const size = chunkSizeFor(n);
     const keep = (sw & Flag.PREV_FREE) | Flag.TAG;
     if (size <= csize) {
@@ -658,7 +658,7 @@ export class RawAllocator {
       const end = c + size;
       if (end + Chunk.HEADER <= this.u8.length || this.mem.grow(end + Chunk.HEADER)) {
         const v = this.u32;
-        v[(c + 4) >>> 2] = size | keep;
+        v[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | keep;
         this.moveTop(nx, end);
         v[(nx + Chunk.SIZE) >>> 2] = 0; // the old mark, now inside the block
         if (end > v[this.wPeak]) v[this.wPeak] = end;
@@ -668,7 +668,7 @@ export class RawAllocator {
     }
     const nsw = u32[(nx + 4) >>> 2];
     if ((nsw & Flag.FREE) !== 0) {
-      const ns = (nsw & ~Flag.MASK) >>> 0;
+      const ns = ((nsw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
       if (u32[(nx + ns) >>> 2] !== ns) this.brokenFooter(nx + ns);
       if (csize + ns >= size) {
         this.removeChunk(nx, ns);
@@ -685,6 +685,6 @@ export class RawAllocator {
 
   /** Usable bytes of the chunk whose payload is p (trusted). */
   usable(p: number): number {
-    return ((this.u32[(p - 4) >>> 2] & ~Flag.MASK) >>> 0) - Chunk.OVERHEAD;
+    return ((((this.u32[(p - 4) >>> 2]) ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0) - Chunk.OVERHEAD;
   }
 }

@@ -113,7 +113,7 @@ function targets(heap, model) {
   const top = raw.top;
   for (let c = raw.start; c < top; ) {
     const sw = u32[(c + 4) >>> 2];
-    const size = sw & ~15;
+    const size = constants.sizeOf(sw);
     if (size === 0) break;
     out.chunk.push(c, c + 4);
     if (sw & Flag.FREE) out.freeChunk.push(c + 8, c + 12, c + size);
@@ -188,7 +188,8 @@ function damageCase(seed) {
   // layout): README, "A damaged heap", says so. Counted apart, not as found.
   const c = what.a - Chunk.SIZE;
   const grown = heap.u32[what.a >>> 2];
-  if (chunkStarts.has(c) && (before & Flag.FREE) === 0 && (grown & 15) === (before & 15) && (grown & ~15) > (before & ~15) && (chunkStarts.has(c + (grown & ~15)) || c + (grown & ~15) === heap.rawAllocator.top)) return "skip";
+  const sz = constants.sizeOf; // header words hold the size xor Chunk.SIZE_KEY: an old +- 16 still reads as a size
+  if (chunkStarts.has(c) && (before & Flag.FREE) === 0 && (grown & 15) === (before & 15) && sz(grown) > sz(before) && (chunkStarts.has(c + sz(grown)) || c + sz(grown) === heap.rawAllocator.top)) return "skip";
   // A free block's link rewritten to anything outside its pool's carved blocks (what a stray
   // write of a pointer or a number mostly gives): release mode must refuse it without check().
   // The release paths' gap (README, "A damaged heap"): a link rewritten to another place among

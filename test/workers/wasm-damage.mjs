@@ -245,7 +245,7 @@ function targets(heap, model) {
   const top = raw.top;
   for (let c = raw.start; c < top; ) {
     const sw = u32[(c + 4) >>> 2];
-    const size = sw & ~15;
+    const size = constants.sizeOf(sw);
     if (size === 0) break;
     out.chunk.push(c, c + 4);
     if (sw & Flag.FREE) out.freeChunk.push(c + 8, c + 12, c + size);
@@ -344,7 +344,8 @@ async function damageCase(seed) {
   // enlarged to end exactly where a later chunk starts.
   const c = what.a - Chunk.SIZE;
   const grown = heap.u32[what.a >>> 2];
-  if (chunkStarts.has(c) && (before & Flag.FREE) === 0 && (grown & 15) === (before & 15) && (grown & ~15) > (before & ~15) && (chunkStarts.has(c + (grown & ~15)) || c + (grown & ~15) === heap.rawAllocator.top)) return "skip";
+  const sz = constants.sizeOf; // header words hold the size xor Chunk.SIZE_KEY: an old +- 16 still reads as a size
+  if (chunkStarts.has(c) && (before & Flag.FREE) === 0 && (grown & 15) === (before & 15) && sz(grown) > sz(before) && (chunkStarts.has(c + sz(grown)) || c + sz(grown) === heap.rawAllocator.top)) return "skip";
   // A free block's link rewritten out of its pool's carved blocks: release mode (here C's
   // malloc in wasm) must refuse it without check().
   const oa = heap.objectAllocator;

@@ -84,6 +84,7 @@ export namespace Chunk {
   export const MIN: u32 = 16;
   export const MAX_REQUEST: u32 = 4294901728;
   export const TOP_MAGIC: u32 = 1594588684;
+  export const SIZE_KEY: u32 = 1515870800;
 }
 export namespace Arena {
   export const NFREEPOOLS: u32 = 0;
@@ -143,4 +144,4 @@ export namespace FreeBlock {
   export const TAG_VALUE: u32 = 4294967211;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 12;
+export const HEAP_VERSION: u32 = 13;

@@ -25,7 +25,7 @@
 // heap header at init().
 
 import { Arena, Chunk, Flag, FreeBlock, H, Pool, RawStart, Size, Slot, Remote, SubPool } from "./layout";
-import { chunkSizeFor, initRaw, rawFree, rawMalloc, rawRealloc } from "./raw";
+import { chunkSizeFor, initRaw, rawFree, rawMalloc, rawRealloc, sizeOf } from "./raw";
 
 @external("pymalloc", "malloc") declare function mallocSlow(n: u32): u32;
 @external("pymalloc", "free") declare function freeSlow(p: u32): void;
@@ -430,7 +430,7 @@ function keptListOk(pool: u32, size: u32, ao: u32): bool {
 
 /** The raw chunk at payload p (not 0) was handed out: counted by its size, `ever` added to its ever count. Returns p. */
 function rawCame(p: u32, ever: u32): u32 {
-  const b = (load<u32>(p - 4) & ~Flag.MASK) >> 4;
+  const b = sizeOf(load<u32>(p - 4)) >> 4;
   if (b < RawStart.BUCKETS) {
     const at = subBase + SubPool.RAW_LIVE + (b << 2);
     store<u32>(at, load<u32>(at) + 1);
@@ -442,7 +442,7 @@ function rawCame(p: u32, ever: u32): u32 {
 
 /** A raw chunk whose size word was sw went back: its size's live count, never below 0. */
 function rawWent(sw: u32): void {
-  const b = (sw & ~Flag.MASK) >> 4;
+  const b = sizeOf(sw) >> 4;
   if (b > 0 && b < RawStart.BUCKETS) {
     const at = subBase + SubPool.RAW_LIVE + (b << 2);
     const v = load<u32>(at);

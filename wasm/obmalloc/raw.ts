@@ -12,6 +12,16 @@
 
 import { Chunk, Flag, H, Tlsf } from "./layout";
 
+/** The size of a chunk whose header word is sw: its size bits are stored xor Chunk.SIZE_KEY (src/constants.ts sizeOf). */
+@inline export function sizeOf(sw: u32): u32 {
+  return (sw ^ Chunk.SIZE_KEY) & ~Flag.MASK;
+}
+
+/** A chunk's header word (src/constants.ts header). */
+@inline function header(size: u32, flags: u32): u32 {
+  return (size ^ Chunk.SIZE_KEY) | flags;
+}
+
 // Set by initRaw() only (exported for a specialised linked module, as obmalloc.ts's numbers).
 export let rawOn: bool = false; // 0 until initRaw(): every call goes to JS
 export let topAt: u32 = 0; // the header word H.TOP
@@ -83,7 +93,7 @@ export function initRaw(heapBase: u32, on: bool): void {
  */
 @inline function prevFreeOk(c: u32): bool {
   const ps = load<u32>(c);
-  return (ps & 15) == 0 && ps >= Chunk.MIN && ps <= c - rawStart && load<u32>(c - ps + Chunk.SIZE) == (ps | Flag.FREE | Flag.TAG);
+  return (ps & 15) == 0 && ps >= Chunk.MIN && ps <= c - rawStart && load<u32>(c - ps + Chunk.SIZE) == header(ps, Flag.FREE | Flag.TAG);
 }
 
 /** x lies among the chunks, [start, top): a link read from the heap is followed only then. */
@@ -133,7 +143,7 @@ function removeChunk(c: u32, size: u32): void {
 @inline function freeSize(c: u32): u32 {
   if (!inChunks(c) || ((c - rawStart) & 15) != 0) return 0;
   const sw = load<u32>(c + Chunk.SIZE);
-  const size = sw & ~Flag.MASK;
+  const size = sizeOf(sw);
   if ((sw & (Flag.FREE | Flag.TAG | Flag.ARENA)) != (Flag.FREE | Flag.TAG) || size < Chunk.MIN) return 0;
   const end = c + size;
   if (end < c || end >= load<u32>(topAt) || load<u32>(end) != size) return 0;
@@ -149,7 +159,7 @@ function removeChunk(c: u32, size: u32): void {
   } else {
     let c = load<u32>(headsBase + (listIndex(size) << 2));
     for (let k: u32 = 0; c != 0 && k < Tlsf.OWN_LIST_TRIES; k++, c = load<u32>(c + Chunk.NEXT_FREE)) {
-      if (!inChunks(c) || (load<u32>(c + Chunk.SIZE) & ~Flag.MASK) >= size) return c; // a wild link: rawMalloc's checks refuse it
+      if (!inChunks(c) || sizeOf(load<u32>(c + Chunk.SIZE)) >= size) return c; // a wild link: rawMalloc's checks refuse it
     }
     let msb = 31 - clz<u32>(size);
     const rounded = <u64>size + <u64>((1 << (msb - Tlsf.SL_SHIFT)) - 1);
@@ -179,7 +189,7 @@ export function rawMalloc(n: u32): u32 {
     const top = load<u32>(topAt);
     const end = top + size;
     if (end < top || <u64>end + Chunk.HEADER > (<u64>memory.size() << 16) || !topMarked(top)) return 0;
-    store<u32>(top + Chunk.SIZE, size | Flag.TAG);
+    store<u32>(top + Chunk.SIZE, header(size, Flag.TAG));
     moveTop(top, end);
     if (end > load<u32>(peakAt)) store<u32>(peakAt, end);
     return top + Chunk.HEADER;
@@ -193,13 +203,13 @@ export function rawMalloc(n: u32): u32 {
   const rem = csize - size;
   if (rem >= Chunk.MIN) {
     // Split: the rest is a free chunk before an in-use one (nothing to merge).
-    store<u32>(c + Chunk.SIZE, size | Flag.TAG);
+    store<u32>(c + Chunk.SIZE, header(size, Flag.TAG));
     const r = c + size;
-    store<u32>(r + Chunk.SIZE, rem | Flag.FREE | Flag.TAG);
+    store<u32>(r + Chunk.SIZE, header(rem, Flag.FREE | Flag.TAG));
     store<u32>(nx, rem);
     insertChunk(r, rem);
   } else {
-    store<u32>(c + Chunk.SIZE, csize | Flag.TAG);
+    store<u32>(c + Chunk.SIZE, header(csize, Flag.TAG));
     store<u32>(nx + Chunk.SIZE, load<u32>(nx + Chunk.SIZE) & ~Flag.PREV_FREE);
   }
   return c + Chunk.HEADER;
@@ -211,13 +221,13 @@ export function rawMalloc(n: u32): u32 {
   if ((p & 15) != 0 || p < rawStart + Chunk.HEADER || p >= top) return 0;
   const c = p - Chunk.HEADER;
   const sw = load<u32>(c + Chunk.SIZE);
-  const size = sw & ~Flag.MASK;
+  const size = sizeOf(sw);
   if ((sw & (Flag.TAG | Flag.FREE | Flag.ARENA)) != Flag.TAG || size < Chunk.MIN || size > top - c) return 0;
   const n = c + size;
   if (n != top) {
     // The next chunk looks like one in use (tlsf.ts liveSizeWord: a size word enlarged by a stray write).
     const nsw = load<u32>(n + Chunk.SIZE);
-    if ((nsw & (Flag.TAG | Flag.PREV_FREE)) != Flag.TAG || (nsw & ~Flag.MASK) < Chunk.MIN || (nsw & ~Flag.MASK) > top - n) return 0;
+    if ((nsw & (Flag.TAG | Flag.PREV_FREE)) != Flag.TAG || sizeOf(nsw) < Chunk.MIN || sizeOf(nsw) > top - n) return 0;
   }
   // A previous free chunk: its footer (c's first word) must lead to it.
   if ((sw & Flag.PREV_FREE) != 0 && !prevFreeOk(c)) return 0;
@@ -230,7 +240,7 @@ export function rawMalloc(n: u32): u32 {
  * written) when one is wrong.
  */
 function releaseChunk(c: u32, sw: u32): bool {
-  let size = sw & ~Flag.MASK;
+  let size = sizeOf(sw);
   let ps: u32 = 0;
   if ((sw & Flag.PREV_FREE) != 0) {
     ps = load<u32>(c);
@@ -242,7 +252,7 @@ function releaseChunk(c: u32, sw: u32): bool {
   if (n != top) {
     const nsw = load<u32>(n + Chunk.SIZE);
     if ((nsw & Flag.FREE) != 0) {
-      ns = nsw & ~Flag.MASK;
+      ns = sizeOf(nsw);
       if (ns > top - n || load<u32>(n + ns) != ns || !linksOk(n)) return false;
     }
   } else if (!topMarked(top)) return false;
@@ -259,7 +269,7 @@ function releaseChunk(c: u32, sw: u32): bool {
     removeChunk(n, ns);
     size += ns;
   }
-  store<u32>(c + Chunk.SIZE, size | Flag.FREE | Flag.TAG);
+  store<u32>(c + Chunk.SIZE, header(size, Flag.FREE | Flag.TAG));
   const after = c + size;
   store<u32>(after, size);
   store<u32>(after + Chunk.SIZE, load<u32>(after + Chunk.SIZE) | Flag.PREV_FREE);
@@ -284,7 +294,7 @@ export function rawRealloc(p: u32, n: u32): u32 {
   const sw = liveSizeWord(p);
   if (sw == 0) return 0;
   const c = p - Chunk.HEADER;
-  const csize = sw & ~Flag.MASK;
+  const csize = sizeOf(sw);
   const size = chunkSizeFor(n);
   const keep = (sw & Flag.PREV_FREE) | Flag.TAG;
   const nx = c + csize;
@@ -296,19 +306,19 @@ export function rawRealloc(p: u32, n: u32): u32 {
     if (nx != top) {
       const nsw = load<u32>(nx + Chunk.SIZE);
       if ((nsw & Flag.FREE) != 0) {
-        const ns = nsw & ~Flag.MASK;
+        const ns = sizeOf(nsw);
         if (ns > top - nx || load<u32>(nx + ns) != ns || !linksOk(nx)) return 0;
       }
     } else if (!topMarked(top)) return 0;
-    store<u32>(c + Chunk.SIZE, size | keep);
-    store<u32>(r + Chunk.SIZE, (csize - size) | Flag.TAG);
-    releaseChunk(r, (csize - size) | Flag.TAG);
+    store<u32>(c + Chunk.SIZE, header(size, keep));
+    store<u32>(r + Chunk.SIZE, header(csize - size, Flag.TAG));
+    releaseChunk(r, header(csize - size, Flag.TAG));
     return p;
   }
   if (nx == top) {
     const end = c + size;
     if (end < c || <u64>end + Chunk.HEADER > (<u64>memory.size() << 16) || !topMarked(top)) return 0;
-    store<u32>(c + Chunk.SIZE, size | keep);
+    store<u32>(c + Chunk.SIZE, header(size, keep));
     moveTop(top, end);
     store<u32>(top + Chunk.SIZE, 0); // the old mark, now inside the block
     if (end > load<u32>(peakAt)) store<u32>(peakAt, end);
@@ -316,7 +326,7 @@ export function rawRealloc(p: u32, n: u32): u32 {
   }
   const nsw = load<u32>(nx + Chunk.SIZE);
   if ((nsw & Flag.FREE) != 0) {
-    const ns = nsw & ~Flag.MASK;
+    const ns = sizeOf(nsw);
     if (ns > top - nx || load<u32>(nx + ns) != ns || !linksOk(nx)) return 0;
     if (csize + ns >= size) {
       const after = nx + ns; // in use (a free chunk never touches another) or the top: never
@@ -324,13 +334,13 @@ export function rawRealloc(p: u32, n: u32): u32 {
       removeChunk(nx, ns);
       const rem = csize + ns - size;
       if (rem >= Chunk.MIN) {
-        store<u32>(c + Chunk.SIZE, size | keep);
+        store<u32>(c + Chunk.SIZE, header(size, keep));
         const r = c + size;
-        store<u32>(r + Chunk.SIZE, rem | Flag.FREE | Flag.TAG);
+        store<u32>(r + Chunk.SIZE, header(rem, Flag.FREE | Flag.TAG));
         store<u32>(after, rem);
         insertChunk(r, rem);
       } else {
-        store<u32>(c + Chunk.SIZE, (csize + ns) | keep);
+        store<u32>(c + Chunk.SIZE, header(csize + ns, keep));
         store<u32>(after + Chunk.SIZE, load<u32>(after + Chunk.SIZE) & ~Flag.PREV_FREE);
       }
       return p;
@@ -339,7 +349,7 @@ export function rawRealloc(p: u32, n: u32): u32 {
   // Moves: checked first that the old chunk can be given back, then a new one, a copy, the release.
   if ((sw & Flag.PREV_FREE) != 0) {
     const ps = load<u32>(c);
-    if (ps > c - rawStart || load<u32>(c - ps + Chunk.SIZE) != (ps | Flag.FREE | Flag.TAG) || !linksOk(c - ps)) return 0;
+    if (ps > c - rawStart || load<u32>(c - ps + Chunk.SIZE) != header(ps, Flag.FREE | Flag.TAG) || !linksOk(c - ps)) return 0;
   }
   const q = rawMalloc(n);
   if (q == 0) return 0;
