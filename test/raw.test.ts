@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createHeap, InvalidPointerError, PymallocError, constants as C } from "../src/index.js";
+import { createHeap, HeapCorruptionError, InvalidPointerError, PymallocError, constants as C } from "../src/index.js";
 
 const heapFor = () => createHeap({ allocator: "malloc" });
 
@@ -22,10 +22,11 @@ describe("raw allocator (TLSF)", () => {
 
   it("merges free neighbours at once, in both directions", () => {
     const h = heapFor();
+    // Chunks over the raw cache's largest size (RawCache.MAX_SIZE): free() merges them at once.
     const guard0 = h.raw.malloc(100);
-    const a = h.raw.malloc(1000);
-    const b = h.raw.malloc(1000);
-    const c = h.raw.malloc(1000);
+    const a = h.raw.malloc(5000);
+    const b = h.raw.malloc(5000);
+    const c = h.raw.malloc(5000);
     const guard = h.raw.malloc(100);
     h.raw.free(a);
     h.raw.free(c);
@@ -33,11 +34,11 @@ describe("raw allocator (TLSF)", () => {
     h.raw.free(b); // joins a and c into one
     const s = h.stats();
     expect(s.raw.freeBlocks).toBe(1);
-    expect(s.raw.largestFree).toBe(3 * 1008);
+    expect(s.raw.largestFree).toBe(3 * 5008);
     h.check();
     // The merged hole serves a request of the combined size without growing the top.
     const top = h.stats().footprint;
-    const big = h.raw.malloc(3000);
+    const big = h.raw.malloc(15000);
     expect(big).toBe(a);
     expect(h.stats().footprint).toBe(top);
     h.raw.free(big);
@@ -67,7 +68,7 @@ describe("raw allocator (TLSF)", () => {
     const a = h.raw.realloc(a0, 5000);
     expect(a).toBe(a0); // a is next to the top
     const b = h.raw.malloc(100);
-    const c = h.raw.malloc(100);
+    const c = h.raw.malloc(5000); // over RawCache.MAX_SIZE: free() merges it, no cache keeps it
     h.raw.malloc(16); // keeps c away from the top
     h.raw.free(c);
     expect(h.raw.realloc(b, 200)).toBe(b); // grows into free c
@@ -150,6 +151,137 @@ describe("raw allocator (TLSF)", () => {
     expect(() => h.raw.free(p)).toThrow(InvalidPointerError);
     h.check();
     h.obj.free(p);
+  });
+});
+
+describe("the raw cache (freed chunks of up to RawCache.MAX_SIZE bytes, kept unmerged)", () => {
+  const cacheAt = (h: ReturnType<typeof heapFor>) => h.heapBase + h.u32[(h.heapBase >>> 2) + C.H.RAW_CACHE];
+  const cachedCount = (h: ReturnType<typeof heapFor>) => h.u32[cacheAt(h) >>> 2];
+
+  it.each(["malloc", "pymalloc"] as const)("%s mode: the next malloc of a freed chunk's size takes it back, and check() and stats() count it free", (allocator) => {
+    const h = createHeap({ allocator });
+    const a = h.raw.malloc(640);
+    const b = h.raw.malloc(640);
+    h.raw.malloc(16); // keeps b from the top
+    h.u8.fill(7, a, a + 640);
+    h.raw.free(a);
+    h.raw.free(b);
+    expect(cachedCount(h)).toBe(2);
+    const s = h.stats();
+    expect(s.raw.freeBlocks).toBe(2); // cached chunks are free bytes, unmerged
+    expect(s.raw.freeBytes).toBe(2 * 656);
+    h.check();
+    expect(() => h.raw.free(a)).toThrow(/already free/); // a cached chunk freed again: a double free
+    expect(() => h.raw.realloc(b, 10)).toThrow(/already free/);
+    expect(() => h.usableSize(a)).toThrow(InvalidPointerError);
+    // Last in, first out, for a request of the same chunk size (641..652 bytes round to 656 too).
+    expect(h.raw.malloc(650)).toBe(b);
+    expect(h.raw.malloc(640)).toBe(a);
+    expect(h.raw.malloc(640)).not.toBe(a); // the list is empty: a new chunk
+    expect(cachedCount(h)).toBe(0);
+    h.check();
+  });
+
+  it("realloc grows in place into a cached neighbour (the cache merged first), as into a free one", () => {
+    const h = heapFor();
+    const b = h.raw.malloc(100);
+    const c = h.raw.malloc(1000);
+    h.raw.malloc(16); // keeps c from the top
+    h.raw.free(c);
+    expect(cachedCount(h)).toBe(1);
+    h.u8.fill(9, b, b + 100);
+    expect(h.raw.realloc(b, 1000)).toBe(b);
+    expect(cachedCount(h)).toBe(0);
+    expect(h.u8.subarray(b, b + 100).every((v) => v === 9)).toBe(true);
+    h.check();
+  });
+
+  it("a chunk of another size on a shared list is passed over, not handed out", () => {
+    const h = heapFor();
+    // 2064 and 16 bytes share list 1 ((size >> 4) & (BINS - 1)).
+    const hole = h.raw.malloc(5000); // a free chunk for the 16-byte request (over 4096 bytes: not cached)
+    h.raw.malloc(16);
+    const big = h.raw.malloc(2064 - 4);
+    h.raw.malloc(16);
+    h.raw.free(hole);
+    h.raw.free(big);
+    const other = h.raw.malloc(8); // a 16-byte chunk: list 1 too, its head passed over
+    expect(other).toBe(hole);
+    expect(cachedCount(h)).toBe(1);
+    expect(h.raw.malloc(2060)).toBe(big); // its own size: taken
+    expect(cachedCount(h)).toBe(0);
+    h.check();
+  });
+
+  it("cached chunks merge before the top grows: the footprint is TLSF's alone", () => {
+    const h = heapFor();
+    h.raw.malloc(1 << 20); // a heap of 1 MiB: the cache may hold 16 chunks
+    const ps = Array.from({ length: 8 }, () => h.raw.malloc(1000));
+    h.raw.malloc(16); // a guard: the chunks never touch the top
+    const fp = h.stats().footprint;
+    for (const p of ps) h.raw.free(p);
+    expect(cachedCount(h)).toBe(8);
+    // 8 x 1008 bytes, merged, hold a request for 7,900 bytes: no growth.
+    expect(h.raw.malloc(7900)).toBe(ps[0]);
+    expect(cachedCount(h)).toBe(0);
+    expect(h.stats().footprint).toBe(fp);
+    h.check();
+  });
+
+  it("the top coming down empties the cache: a heap that freed everything has its first footprint", () => {
+    const h = heapFor();
+    const empty = h.stats().footprint;
+    const big = h.raw.malloc(8 << 20); // a heap of 8 MiB: the cache may hold RawCache.LIMIT chunks
+    const ps = Array.from({ length: 50 }, (_, i) => h.raw.malloc(16 + ((i * 97) % 4000)));
+    for (let i = 0; i < ps.length; i += 2) h.raw.free(ps[i]);
+    expect(cachedCount(h)).toBe(25);
+    for (let i = ps.length - 1; i > 0; i -= 2) h.raw.free(ps[i]);
+    expect(cachedCount(h)).toBe(0);
+    h.raw.free(big);
+    expect(h.stats().footprint).toBe(empty);
+    expect(h.stats().raw.freeBlocks).toBe(0);
+    h.check();
+  });
+
+  it.each([
+    ["8 MiB", 8 << 20, C.RawCache.LIMIT],
+    ["1 MiB", 1 << 20, 16], // one chunk a 64 KiB (RawCache.HEAP_SHIFT)
+    ["small", 0, C.RawCache.MIN_LIMIT],
+  ])("never holds more chunks than a heap of %s may (a free past it merges them first)", (_n, lead, limit) => {
+    const h = heapFor();
+    if (lead !== 0) h.raw.malloc(lead - 160 * 1024); // with the blocks below: that much from the start to the top
+    const ps = Array.from({ length: 160 }, (_, i) => h.raw.malloc(100 + (i % 7) * 300 - 4)); // 160 KiB
+    h.raw.malloc(16);
+    let most = 0;
+    for (const p of ps) {
+      h.raw.free(p);
+      most = Math.max(most, cachedCount(h));
+    }
+    expect(most).toBe(limit);
+    h.check();
+  });
+
+  it("a damaged list head or link is reported (HeapCorruptionError naming it), never followed", () => {
+    for (const what of ["head", "link", "count"] as const) {
+      const h = heapFor();
+      const a = h.raw.malloc(640);
+      const b = h.raw.malloc(640);
+      const live = h.raw.malloc(640);
+      h.raw.malloc(16);
+      h.raw.free(a);
+      h.raw.free(b); // list: b -> a
+      const head = (cacheAt(h) + C.RawCache.HEADS + ((656 >>> 4) & (C.RawCache.BINS - 1)) * 4) >>> 2;
+      if (what === "head") h.u32[head] = live - 8; // a live chunk
+      if (what === "link") h.u32[(b - 8 + 8) >>> 2] = live - 8 + 16; // no chunk at all
+      if (what === "count") h.u32[cacheAt(h) >>> 2] = 5;
+      expect(() => h.check()).toThrow(HeapCorruptionError);
+      if (what === "count") continue;
+      expect(() => {
+        h.raw.malloc(640);
+        h.raw.malloc(640);
+      }).toThrow(HeapCorruptionError);
+      expect(h.u32[(live - 8 + 4) >>> 2] & 15).toBe(4); // the live chunk still reads in use (TAG only)
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * heap/layout.ts — where the heap header and its tables sit, and writing a fresh one.
  *
- * Owns: the order and sizes of the header tables (TLSF bitmaps and list heads, thread slots, the
+ * Owns: the order and sizes of the header tables (TLSF bitmaps and list heads, the raw cache (RawCache), thread slots, the
  * usedpools arrays of slot 0 and the orphan slot (formatUsed: every other slot's is a raw chunk), nfp2lasta, the pool map's low part) and formatting a new heap in memory.
  * Validating a header before anything trusts it (validateHeader: attachHeap and check()).
  * Must not: allocate; the allocators read the offsets written here from memory.
@@ -31,6 +31,7 @@ import {
   Used,
   SubPool,
   RawStart,
+  RawCache,
   classSize,
   youngLimit,
   usedSentinel,
@@ -58,6 +59,8 @@ export interface LayoutParams {
 export interface Layout {
   slBitmaps: number; // byte offsets from heapBase
   freeHeads: number;
+  /** The raw cache's table (RawCache). */
+  rawCache: number;
   /** Thread slot 0 (Slot.BYTES each; slot k's usedpools at the address in its Slot.USED word). */
   threadSlots: number;
   nSlots: number;
@@ -93,6 +96,8 @@ export function computeLayout(p: LayoutParams): Layout {
   off += Tlsf.FL_COUNT * 4;
   const freeHeads = off;
   off += Tlsf.FL_COUNT * Tlsf.SL_COUNT * 4;
+  const rawCache = off;
+  off += RawCache.BYTES;
   off = align(off, 16);
   const threadSlots = off;
   // With threads, one slot per thread plus one for the pools of threads that left.
@@ -112,7 +117,7 @@ export function computeLayout(p: LayoutParams): Layout {
   off += poolMapBytes;
   const headerBytes = align(off, Size.ALIGNMENT);
   const heapStart = align(p.heapBase + headerBytes + 8, Size.ALIGNMENT) - 8;
-  return { slBitmaps, freeHeads, threadSlots, nSlots, usedInline, nfp2lasta, subPools, poolMap, poolMapBytes, poolMapHighBytes, headerBytes, heapStart };
+  return { slBitmaps, freeHeads, rawCache, threadSlots, nSlots, usedInline, nfp2lasta, subPools, poolMap, poolMapBytes, poolMapHighBytes, headerBytes, heapStart };
 }
 
 /** Write a fresh, empty heap header at p.heapBase. */
@@ -134,6 +139,7 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   for (let i = 0; i < 4; i++) u32[hw + H.VIEW_END_1 + i] = u8.length / 2 ** i - 1; // the views' check (memory/memory.ts)
   u32[hw + H.SL_BITMAPS] = l.slBitmaps;
   u32[hw + H.FREE_HEADS] = l.freeHeads;
+  u32[hw + H.RAW_CACHE] = l.rawCache;
   u32[hw + H.THREAD_SLOTS] = l.threadSlots;
   u32[hw + H.MAX_THREADS] = p.maxThreads;
   u32[hw + H.ALIGN_SHIFT] = p.alignShift;
@@ -188,7 +194,7 @@ const FIELD_NAMES: Record<number, string> = Object.fromEntries(
     NFP2LASTA: H.NFP2LASTA, POOL_MAP: H.POOL_MAP, POOL_MAP_BYTES: H.POOL_MAP_BYTES, FLAGS: H.FLAGS, QUARANTINE: H.QUARANTINE,
     MAX_THREADS: H.MAX_THREADS, ALIGN_SHIFT: H.ALIGN_SHIFT, SAMPLES: H.SAMPLES, SUBPOOLS: H.SUBPOOLS,
     POOL_MAP_HIGH: H.POOL_MAP_HIGH, POOL_MAP_HIGH_BYTES: H.POOL_MAP_HIGH_BYTES,
-    VIEW_END_1: H.VIEW_END_1, VIEW_END_2: H.VIEW_END_2, VIEW_END_4: H.VIEW_END_4, VIEW_END_8: H.VIEW_END_8,
+    VIEW_END_1: H.VIEW_END_1, VIEW_END_2: H.VIEW_END_2, VIEW_END_4: H.VIEW_END_4, VIEW_END_8: H.VIEW_END_8, RAW_CACHE: H.RAW_CACHE,
   }).map(([k, v]) => [v, `H.${k}`]),
 );
 
@@ -235,7 +241,7 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
   // Every table offset is a function of the fields above: they must be exactly it.
   const l = computeLayout({ heapBase, poolShift, arenaShift, alignShift, maxBytes, mode: 0, flags, maxThreads });
   const expect: Array<[number, number]> = [
-    [H.HEADER_BYTES, l.headerBytes], [H.SL_BITMAPS, l.slBitmaps], [H.FREE_HEADS, l.freeHeads], [H.THREAD_SLOTS, l.threadSlots],
+    [H.HEADER_BYTES, l.headerBytes], [H.SL_BITMAPS, l.slBitmaps], [H.FREE_HEADS, l.freeHeads], [H.RAW_CACHE, l.rawCache], [H.THREAD_SLOTS, l.threadSlots],
     [H.NFP2LASTA, l.nfp2lasta], [H.SUBPOOLS, l.subPools], [H.POOL_MAP, l.poolMap], [H.POOL_MAP_BYTES, l.poolMapBytes], [H.POOL_MAP_HIGH_BYTES, l.poolMapHighBytes],
     [H.HEAP_START, l.heapStart],
   ];
@@ -286,6 +292,15 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
       const head = u32[(heapBase + ho) >>> 2];
       if (((slmap >>> sl) & 1) !== (head !== 0 ? 1 : 0) || !chunkAddr(head)) tbl(ho, `TLSF free list head (${fl},${sl})`, head);
     }
+  }
+  // The raw cache: its count at most its limit, and nothing cached when it says 0; each list
+  // head a chunk address (check() follows the lists).
+  const cached = u32[(heapBase + l.rawCache + RawCache.COUNT) >>> 2];
+  if (cached > RawCache.LIMIT) tbl(l.rawCache + RawCache.COUNT, "raw cache count", cached);
+  for (let i = 0; i < RawCache.BINS; i++) {
+    const ho = l.rawCache + RawCache.HEADS + i * 4;
+    const head = u32[(heapBase + ho) >>> 2];
+    if (!chunkAddr(head) || (cached === 0 && head !== 0)) tbl(ho, `raw cache list head ${i}`, head);
   }
   // Thread slots: state, delayed list head, usedpools address (slot 0 and the orphan slot: in
   // the header; the others: 0 while never claimed, else the payload of a raw chunk flagged as

@@ -19,6 +19,7 @@ import {
   Chunk,
   Debug,
   Flag,
+  RawCache,
   Tlsf,
   H,
   Pool,
@@ -65,6 +66,7 @@ export function checkHeap(heap: Heap): void {
 
   // --- Raw chunk chain ------------------------------------------------------------------------
   const freeChunks = new Set<number>();
+  const cachedChunks = new Set<number>(); // chunks in the raw cache (RawCache): to their neighbours, in use
   const arenas: number[] = [];
   let mapChunk = 0; // usable bytes of the pool map's high part, once walked
   const usedChunks = new Map<number, number>(); // slot -> its usedpools chunk's payload (Used), as walked
@@ -77,15 +79,18 @@ export function checkHeap(heap: Heap): void {
     const pf = (c.flags & Flag.PREV_FREE) !== 0;
     if (pf !== prevFree) fail(c.chunk + Chunk.SIZE, `PREV_FREE flag is ${pf} but the previous chunk is ${prevFree ? "free" : "in use"}`, "Chunk.SIZE");
     if (pf && u32[c.chunk >>> 2] !== prevSize) fail(c.chunk, `footer says the previous chunk has ${u32[c.chunk >>> 2]} bytes, it has ${prevSize}`, "Chunk.PREV_SIZE");
-    if (c.free) {
+    if (c.cached) {
+      if (c.size > RawCache.MAX_SIZE) fail(c.chunk + Chunk.SIZE, `a cached chunk of ${c.size} bytes, over the raw cache's ${RawCache.MAX_SIZE}`, "Chunk.SIZE");
+      if (c.chunk + c.size === top) fail(c.chunk + Chunk.SIZE, "a cached chunk touches the top (the cache is emptied when the top comes down)", "Chunk.SIZE");
+      cachedChunks.add(c.chunk);
+    } else if (c.free) {
       if (prevFree) fail(c.chunk + Chunk.SIZE, "two free chunks side by side (missed coalescing)", "Chunk.SIZE");
-      if (c.arena) fail(c.chunk + Chunk.SIZE, "a free chunk flagged as an arena", "Chunk.SIZE");
       freeChunks.add(c.chunk);
     }
     if (c.arena) arenas.push(c.chunk + Chunk.HEADER);
     if (c.poolMap && !c.free) mapChunk = c.size - Chunk.OVERHEAD;
     if (c.usedSlot >= 0 && !c.free) usedChunks.set(c.usedSlot, c.chunk + Chunk.HEADER);
-    prevFree = c.free;
+    prevFree = c.free && !c.cached;
     prevSize = c.size;
     last = c.chunk + c.size;
   });
@@ -112,6 +117,24 @@ export function checkHeap(heap: Heap): void {
     }
   }
   if (listed !== freeChunks.size) fail(hb, `${freeChunks.size - listed} free chunks are in no free list`, "TLSF free list head");
+
+  // --- The raw cache: its lists hold exactly the cached chunks, each on its size's list once -----
+  const cacheAt = hb + u32[hw + H.RAW_CACHE];
+  let cachedListed = 0;
+  for (let i = 0; i < RawCache.BINS; i++) {
+    let at = cacheAt + RawCache.HEADS + i * 4;
+    let c = u32[at >>> 2];
+    while (c !== 0) {
+      if (!cachedChunks.has(c)) fail(at, `raw cache list ${i} holds ${hex(c)}, which is no cached chunk`, at < raw.start ? "raw cache list head" : "Chunk.NEXT_FREE");
+      const size = sizeOf(u32[(c + 4) >>> 2]);
+      if (((size >>> 4) & (RawCache.BINS - 1)) !== i) fail(c + Chunk.SIZE, `cached chunk of ${size} bytes on raw cache list ${i}`, "Chunk.SIZE");
+      if (++cachedListed > cachedChunks.size) fail(c + Chunk.NEXT_FREE, "raw cache lists hold more entries than there are cached chunks (a cycle?)", "Chunk.NEXT_FREE");
+      at = c + Chunk.NEXT_FREE;
+      c = u32[at >>> 2];
+    }
+  }
+  if (cachedListed !== cachedChunks.size) fail(cacheAt, `${cachedChunks.size - cachedListed} cached chunks are on no raw cache list`, "raw cache list head");
+  if (u32[(cacheAt + RawCache.COUNT) >>> 2] !== cachedListed) fail(cacheAt + RawCache.COUNT, `raw cache count says ${u32[(cacheAt + RawCache.COUNT) >>> 2]} chunks, its lists hold ${cachedListed}`, "raw cache count");
 
   // --- Arenas and every pool in them ------------------------------------------------------------
   const headers: number[] = [];

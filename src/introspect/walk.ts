@@ -25,7 +25,10 @@ export interface ChunkInfo {
   chunk: number;
   size: number;
   flags: number;
+  /** Free bytes: a free chunk (on a TLSF list) or a cached one (cached). */
   free: boolean;
+  /** A chunk in the raw cache (RawCache): freed, kept unmerged for the next malloc of its size. */
+  cached: boolean;
   /** An arena of the object allocator (flagged Flag.ARENA, not an internal chunk). */
   arena: boolean;
   /** The pool map's high part (H.POOL_MAP_HIGH): allocator state in a chunk flagged as an arena. */
@@ -49,7 +52,8 @@ export function forEachChunk(heap: Heap, fn: (c: ChunkInfo) => void): void {
     const poolMap = raw.isMapChunk(c, sw);
     const usedSlot = poolMap ? -1 : raw.usedChunkSlot(c, sw);
     const internal = poolMap || usedSlot >= 0;
-    fn({ chunk: c, size, flags: sw & Flag.MASK, free: (sw & Flag.FREE) !== 0, arena: (sw & Flag.ARENA) !== 0 && !internal, poolMap, usedSlot, internal });
+    const free = (sw & Flag.FREE) !== 0;
+    fn({ chunk: c, size, flags: sw & Flag.MASK, free, cached: free && (sw & Flag.ARENA) !== 0, arena: !free && (sw & Flag.ARENA) !== 0 && !internal, poolMap, usedSlot, internal });
     c += size;
   }
 }

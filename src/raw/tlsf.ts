@@ -1,7 +1,7 @@
 /**
  * raw/tlsf.ts — the general-purpose ("system malloc") allocator: two-level segregated fit.
  *
- * Owns: raw chunks (8-byte header, 16-byte aligned payloads), the TLSF free lists and bitmaps,
+ * Owns: raw chunks (8-byte header, 16-byte aligned payloads), the TLSF free lists and bitmaps, the raw cache,
  * the top chunk (untouched space up to the memory's end, like an sbrk break), growth of the
  * memory when no free chunk fits, and aligned chunks (arenas; aligned_alloc's larger alignments).
  *
@@ -11,6 +11,10 @@
  * malloc and free are O(1) (two bitmap scans, a few list edits). Freed chunks merge at once with
  * free neighbours; a free chunk never touches another free chunk nor the top chunk. Free lists
  * are tried before the top, so the top (the footprint) only rises when nothing free fits.
+ * Before all of that, the raw cache (RawCache in constants.ts, glibc's tcache): free() keeps a
+ * chunk of up to RawCache.MAX_SIZE bytes whole on a list of its size, and malloc takes it back
+ * from there; the cache is emptied into the lists (flushCache) before the top grows or takes a
+ * chunk, when the top comes down and when it is full, so the footprint is the lists' alone.
  *
  * Must not: know about pools, size classes or families. Pointers are validated by free() and
  * realloc() (the public entry points); the *Chunk methods trust their callers.
@@ -19,6 +23,7 @@
 import {
   Chunk,
   Flag,
+  RawCache,
   Tlsf,
   H,
   topMark,
@@ -68,6 +73,8 @@ export class RawAllocator {
   private readonly nSlots: number;
   readonly wSl: number;
   readonly wHeads: number;
+  /** The raw cache's table (RawCache): its COUNT word; list head i at wCache + 1 + i. */
+  readonly wCache: number;
   /** First chunk address. */
   readonly start: number;
 
@@ -84,6 +91,7 @@ export class RawAllocator {
     this.nSlots = this.u32[hw + H.MAX_THREADS] + 1; // maxThreads + 1 with threads, else 1
     this.wSl = (heapBase + this.u32[hw + H.SL_BITMAPS]) >>> 2;
     this.wHeads = (heapBase + this.u32[hw + H.FREE_HEADS]) >>> 2;
+    this.wCache = (heapBase + this.u32[hw + H.RAW_CACHE]) >>> 2;
     this.start = this.u32[hw + H.HEAP_START];
     mem.onGrow((v: Views) => {
       this.u8 = v.u8;
@@ -327,10 +335,38 @@ export class RawAllocator {
   malloc(n: number): number {
     if (n > Chunk.MAX_REQUEST) return 0;
     const size = chunkSizeFor(n);
+    if (size <= RawCache.MAX_SIZE) {
+      // The raw cache's list of this size: its head, when it is a cached chunk of exactly this
+      // size (header size ^ SIZE_KEY | FREE | ARENA | TAG, PREV_FREE aside) at a chunk address below the top,
+      // with a count to take it from. Else cacheMiss() says whether it is another size's (sizes
+      // over 2048 share lists) or damage. Written out here, not called: this is malloc's path
+      // for every raw chunk of up to 4 KiB.
+      const u32 = this.u32;
+      const hi = this.wCache + 1 + ((size >>> 4) & (RawCache.BINS - 1));
+      const h = u32[hi];
+      if (h > 0) {
+        const sw = u32[(h + 4) >>> 2];
+        const count = u32[this.wCache];
+        if (((sw | Flag.PREV_FREE) ^ size ^ Chunk.SIZE_KEY) === Flag.MASK && h >= this.start && ((h - this.start) & 15) === 0 && h + size <= u32[this.wTop] && count > 0) {
+          u32[hi] = u32[(h + Chunk.NEXT_FREE) >>> 2];
+          u32[this.wCache] = count - 1;
+          u32[(h + 4) >>> 2] = sw & ~(Flag.FREE | Flag.ARENA);
+          return h + Chunk.HEADER;
+        }
+        this.cacheMiss(h, hi, size);
+      }
+    }
+    return this.mallocListed(n, size);
+  }
+
+  /** malloc() past the raw cache: a chunk of `size` bytes from the TLSF lists or the top. */
+  private mallocListed(n: number, size: number): number {
     // Below SMALL_BLOCK, lists hold one size each: findFit()'s own list is exact already.
     let c = size >= Tlsf.SMALL_BLOCK ? this.ownListFit(size) : 0;
     if (c === 0) c = this.findFit(size);
     if (c === 0) {
+      // Nothing free fits: the cached chunks, merged, may (the footprint TLSF alone would have).
+      if (this.u32[this.wCache] > 0) return this.flushCache(), this.malloc(n);
       const p = this.fromTop(size, 0, Flag.TAG);
       return p !== 0 || !this.released() ? p : this.malloc(n);
     }
@@ -356,6 +392,9 @@ export class RawAllocator {
    */
   mallocArena(minPools: number, maxPools: number, topPools: number, poolSize: number): number {
     const u32 = this.u32;
+    // Arenas are rare: the cache is merged first, so that the holes they take are the ones TLSF
+    // alone would have (a cached chunk in a hole makes it hold fewer pools).
+    if (u32[this.wCache] > 0) this.flushCache();
     let best = 0;
     let bestPools = 0;
     // Lists that may hold a chunk of minPools pools or more: that size's own list, then every larger one.
@@ -425,6 +464,7 @@ export class RawAllocator {
     if (n > Chunk.MAX_REQUEST - align - Chunk.MIN) return 0;
     const size = chunkSizeFor(n);
     const u32 = this.u32;
+    if (u32[this.wCache] > 0) this.flushCache(); // rare: the holes TLSF alone would have, as mallocArena
     const c = this.findFit(size + align + Chunk.MIN);
     if (c === 0) {
       const p = this.fromTop(size, alignGap(u32[this.wTop], align, offset), Flag.TAG);
@@ -452,10 +492,12 @@ export class RawAllocator {
     const n = c + size;
     if (n === u32[this.wTop]) {
       this.moveTop(this.checkedTop(), c);
+      // The top came down: cached chunks merge (into it, when they can), no footprint stays up for them.
+      if (u32[this.wCache] > 0) this.flushCache();
       return;
     }
     const nsw = u32[(n + 4) >>> 2];
-    if ((nsw & Flag.FREE) !== 0) {
+    if ((nsw & (Flag.FREE | Flag.ARENA)) === Flag.FREE) {
       const ns = ((nsw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
       if (u32[(n + ns) >>> 2] !== ns) this.brokenFooter(n + ns); // its footer repeats its size
       this.removeChunk(n, ns);
@@ -581,7 +623,88 @@ export class RawAllocator {
   }
 
   free(p: number): void {
-    this.releaseChunk(p - Chunk.HEADER, this.validate("free", p));
+    const sw = this.validate("free", p);
+    const c = p - Chunk.HEADER;
+    const size = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
+    // Cached when small enough, unless it ends at the top (then the top comes down: footprint).
+    if (size > RawCache.MAX_SIZE || c + size === this.u32[this.wTop]) return this.releaseChunk(c, sw);
+    const u32 = this.u32;
+    const count = u32[this.wCache];
+    // Full (RawCache: by the heap's size): every cached chunk is merged first (which may change
+    // p's chunk's PREV_FREE bit, or bring the top down to it).
+    if (count >= RawCache.LIMIT || (count >= RawCache.MIN_LIMIT && count << RawCache.HEAP_SHIFT >= u32[this.wTop] - this.start)) return this.flushCache(), this.free(p);
+    const hi = this.wCache + 1 + ((size >>> 4) & (RawCache.BINS - 1));
+    u32[(c + Chunk.NEXT_FREE) >>> 2] = u32[hi];
+    u32[hi] = c;
+    u32[(c + 4) >>> 2] = sw | Flag.FREE | Flag.ARENA;
+    u32[this.wCache] = count + 1;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The raw cache (RawCache)
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * The size of cached chunk c, read through the word at `at` (a list head or link), after
+   * checking what every cached chunk is: a chunk address in [start, top), its header's state
+   * FREE | ARENA | TAG, a size of Chunk.MIN to RawCache.MAX_SIZE that belongs on the list at
+   * `at`... (its bin), ending at or below the top. Else HeapCorruptionError: a damaged head or
+   * link is never followed or written.
+   */
+  private cachedSizeAt(c: number, at: number): number {
+    const u32 = this.u32;
+    const sw = u32[(c + 4) >>> 2];
+    const size = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
+    if (
+      (sw & (Flag.FREE | Flag.ARENA | Flag.TAG)) !== (Flag.FREE | Flag.ARENA | Flag.TAG) ||
+      c < this.start ||
+      ((c - this.start) & 15) !== 0 ||
+      size < Chunk.MIN ||
+      size > RawCache.MAX_SIZE ||
+      c + size > u32[this.wTop]
+    )
+      throw this.corrupt(at, at < this.start ? "raw cache list head" : "Chunk.NEXT_FREE", `${hex(c)} is no cached chunk (its header or place disagree)`);
+    return size;
+  }
+
+  /**
+   * malloc() did not take cached chunk h, the head of the list at word hi, for a chunk of `size`
+   * bytes: fine when h is a cached chunk of another size that shares the list, else damage
+   * (HeapCorruptionError: the head, the chunk's header, or the count).
+   */
+  private cacheMiss(h: number, hi: number, size: number): void {
+    if (this.cachedSizeAt(h, hi << 2) === size) throw this.corrupt(this.wCache << 2, "raw cache count", "0 chunks cached, but a list holds one");
+  }
+
+  /**
+   * Empty the raw cache: every cached chunk is released as free() without the cache would have
+   * released it (merged with its free neighbours, listed, or into the top). Each list is taken
+   * off whole before its chunks are released, and the count is 0 first, so releaseChunk's own
+   * call here (the top coming down) finds nothing to do.
+   */
+  flushCache(): void {
+    const u32 = this.u32;
+    const count = u32[this.wCache];
+    u32[this.wCache] = 0;
+    let seen = 0;
+    for (let i = 0; i < RawCache.BINS; i++) {
+      const hi = this.wCache + 1 + i;
+      let c = u32[hi];
+      u32[hi] = 0;
+      let at = hi << 2;
+      while (c !== 0) {
+        const size = this.cachedSizeAt(c, at);
+        if (((size >>> 4) & (RawCache.BINS - 1)) !== i) throw this.corrupt(c + Chunk.SIZE, "Chunk.SIZE", `cached chunk of ${size} bytes on raw cache list ${i}`);
+        if (++seen > count) throw this.corrupt(this.wCache << 2, "raw cache count", `the raw cache's lists hold more than its count, ${count} (a cycle?)`);
+        const next = u32[(c + Chunk.NEXT_FREE) >>> 2];
+        const sw = u32[(c + 4) >>> 2] & ~(Flag.FREE | Flag.ARENA);
+        u32[(c + 4) >>> 2] = sw;
+        this.releaseChunk(c, sw);
+        at = c + Chunk.NEXT_FREE;
+        c = next;
+      }
+    }
+    if (seen !== count) throw this.corrupt(this.wCache << 2, "raw cache count", `the raw cache's lists hold ${seen} chunks, its count says ${count}`);
   }
 
   /**
@@ -600,7 +723,7 @@ export class RawAllocator {
 
   /** Whether chunk c (size word sw) is the pool map's high part (H.POOL_MAP_HIGH): flagged as an arena, but none. */
   isMapChunk(c: number, sw: number): boolean {
-    return (sw & Flag.ARENA) !== 0 && c + Chunk.HEADER === this.u32[this.wMapHigh];
+    return (sw & (Flag.ARENA | Flag.FREE)) === Flag.ARENA && c + Chunk.HEADER === this.u32[this.wMapHigh];
   }
 
   /**
@@ -608,7 +731,7 @@ export class RawAllocator {
    * arena, its payload names a slot (Used.SLOT) whose USED word points back into it.
    */
   usedChunkSlot(c: number, sw: number): number {
-    if ((sw & Flag.ARENA) === 0) return -1;
+    if ((sw & (Flag.ARENA | Flag.FREE)) !== Flag.ARENA) return -1;
     const p = c + Chunk.HEADER;
     const k = this.u32[(p + Used.SLOT) >>> 2];
     return k < this.nSlots && this.u32[(this.slotsBase + k * Slot.BYTES + Slot.USED) >>> 2] === p + Used.HEADS ? k : -1;
@@ -667,7 +790,7 @@ export class RawAllocator {
       return 0;
     }
     const nsw = u32[(nx + 4) >>> 2];
-    if ((nsw & Flag.FREE) !== 0) {
+    if ((nsw & (Flag.FREE | Flag.ARENA)) === Flag.FREE) {
       const ns = ((nsw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
       if (u32[(nx + ns) >>> 2] !== ns) this.brokenFooter(nx + ns);
       if (csize + ns >= size) {
@@ -675,6 +798,11 @@ export class RawAllocator {
         this.shrinkTo(c, csize + ns, size, keep);
         return p;
       }
+    } else if ((nsw & (Flag.FREE | Flag.ARENA)) === (Flag.FREE | Flag.ARENA)) {
+      // A cached chunk follows: merged (with the rest of the cache), it may hold the growth in
+      // place, as it would have without the cache (buffers that double grow so: compileall).
+      this.flushCache();
+      return this.realloc(p, n);
     }
     const q = this.malloc(n);
     if (q === 0) return 0;

@@ -8,7 +8,7 @@
 // Must not: hold a number of its own.
 
 /** The enums and scalars of src/constants.ts the fast path reads. */
-export const ENUMS = ["Size", "Pool", "Slot", "H", "Remote", "Chunk", "Arena", "Flag", "Tlsf", "SubPool", "RawStart", "HeapFlag", "FreeBlock"];
+export const ENUMS = ["Size", "Pool", "Slot", "H", "Remote", "Chunk", "Arena", "Flag", "Tlsf", "SubPool", "RawStart", "RawCache", "HeapFlag", "FreeBlock"];
 export const SCALARS = ["HEAP_MAGIC", "HEAP_VERSION"];
 
 export function layoutSource(c) {

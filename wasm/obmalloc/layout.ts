@@ -70,6 +70,7 @@ export namespace H {
   export const VIEW_END_2: u32 = 34;
   export const VIEW_END_4: u32 = 35;
   export const VIEW_END_8: u32 = 36;
+  export const RAW_CACHE: u32 = 37;
 }
 export namespace Remote {
   export const FULL: u32 = 1;
@@ -133,6 +134,17 @@ export namespace RawStart {
   export const DEFAULT_FIRST: u32 = 1024;
   export const EVER_FACTOR: u32 = 2;
 }
+export namespace RawCache {
+  export const COUNT: u32 = 0;
+  export const HEADS: u32 = 4;
+  export const BINS_SHIFT: u32 = 7;
+  export const BINS: u32 = 128;
+  export const MAX_SIZE: u32 = 4096;
+  export const LIMIT: u32 = 128;
+  export const MIN_LIMIT: u32 = 4;
+  export const HEAP_SHIFT: u32 = 16;
+  export const BYTES: u32 = 516;
+}
 export namespace HeapFlag {
   export const THREADS: u32 = 1;
   export const HARDENED: u32 = 2;
@@ -144,4 +156,4 @@ export namespace FreeBlock {
   export const TAG_VALUE: u32 = 4294967211;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 13;
+export const HEAP_VERSION: u32 = 14;

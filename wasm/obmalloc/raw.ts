@@ -2,15 +2,18 @@
 // the same TLSF lists, bitmaps, chunk headers and footers, in the same memory), for obmalloc.ts
 // on heaps without threads.
 //
-// Owns: a chunk from a free list or the top without growing the memory (malloc), a chunk given
-// back with its free neighbours merged (free), realloc in place or moved, each exactly as
+// Owns: a chunk from the raw cache, a free list or the top without growing the memory (malloc), a
+// chunk given back into the raw cache or with its free neighbours merged (free), realloc in place
+// or moved, each exactly as
 // tlsf.ts decides it (a test compares the heaps byte for byte). Every check tlsf.ts makes is
 // made before the first write, and a link is followed only within [start, top).
-// Must not: grow the memory, touch arenas, or report anything: each function returns 0 / false,
-// having written nothing, when JS must do it (growth, threads, damage, an invalid pointer), and
+// Must not: grow the memory, touch arenas, empty the raw cache (JS does, when the top would grow
+// or come down with chunks cached, or the cache is full), or report anything: each function
+// returns 0 / false, having written nothing, when JS must do it (growth, threads, damage, an
+// invalid pointer, the cache to empty), and
 // the caller passes the call to the TypeScript allocator, which reports what is wrong.
 
-import { Chunk, Flag, H, Tlsf } from "./layout";
+import { Chunk, Flag, H, RawCache, Tlsf } from "./layout";
 
 /** The size of a chunk whose header word is sw: its size bits are stored xor Chunk.SIZE_KEY (src/constants.ts sizeOf). */
 @inline export function sizeOf(sw: u32): u32 {
@@ -30,6 +33,7 @@ export let flAt: u32 = 0; // H.FL_BITMAP
 export let slBase: u32 = 0; // the second-level bitmaps
 export let headsBase: u32 = 0; // the free-list heads
 export let rawStart: u32 = 0; // the first chunk
+export let cacheAt: u32 = 0; // the raw cache's table (RawCache): its COUNT word, then its list heads
 
 /** Read the raw allocator's header words of the heap at heapBase; on: serve calls here. */
 export function initRaw(heapBase: u32, on: bool): void {
@@ -40,6 +44,7 @@ export function initRaw(heapBase: u32, on: bool): void {
   slBase = heapBase + load<u32>(hw + (H.SL_BITMAPS << 2));
   headsBase = heapBase + load<u32>(hw + (H.FREE_HEADS << 2));
   rawStart = load<u32>(hw + (H.HEAP_START << 2));
+  cacheAt = heapBase + load<u32>(hw + (H.RAW_CACHE << 2));
   rawOn = on;
 }
 
@@ -179,12 +184,53 @@ function removeChunk(c: u32, size: u32): void {
   return load<u32>(headsBase + (((fl << Tlsf.SL_SHIFT) + ctz<u32>(slmap)) << 2));
 }
 
+/** Chunks in the raw cache now (RawCache in src/constants.ts). */
+@inline function cached(): u32 {
+  return load<u32>(cacheAt + RawCache.COUNT);
+}
+
+/** The word heading the raw cache's list of chunks of `size` bytes. */
+@inline function cacheHead(size: u32): u32 {
+  return cacheAt + RawCache.HEADS + (((size >> 4) & (RawCache.BINS - 1)) << 2);
+}
+
+/**
+ * The size of cached chunk c when its header and place say it is one (tlsf.ts cachedSizeAt:
+ * state FREE | ARENA | TAG, a chunk address in [start, top), a size up to RawCache.MAX_SIZE
+ * ending at or below the top), else 0.
+ */
+@inline function cachedSize(c: u32): u32 {
+  if (!inChunks(c) || ((c - rawStart) & 15) != 0) return 0;
+  const sw = load<u32>(c + Chunk.SIZE);
+  const size = sizeOf(sw);
+  if ((sw & (Flag.FREE | Flag.ARENA | Flag.TAG)) != (Flag.FREE | Flag.ARENA | Flag.TAG) || size < Chunk.MIN || size > RawCache.MAX_SIZE || size > load<u32>(topAt) - c) return 0;
+  return size;
+}
+
 /** A raw chunk for n bytes (the payload), or 0 when JS must serve it (growth, damage, n too large). */
 export function rawMalloc(n: u32): u32 {
   if (!rawOn || n > Chunk.MAX_REQUEST || !topInMemory()) return 0;
   const size = chunkSizeFor(n);
+  if (size <= RawCache.MAX_SIZE) {
+    // The raw cache first (tlsf.ts malloc): its list's head, when it is exactly this size.
+    const hi = cacheHead(size);
+    const h = load<u32>(hi);
+    if (h != 0) {
+      const hs = cachedSize(h);
+      const count = cached();
+      if (hs == 0 || count == 0) return 0; // damaged: JS reports it
+      if (hs == size) {
+        store<u32>(hi, load<u32>(h + Chunk.NEXT_FREE));
+        store<u32>(cacheAt + RawCache.COUNT, count - 1);
+        store<u32>(h + Chunk.SIZE, load<u32>(h + Chunk.SIZE) & ~(Flag.FREE | Flag.ARENA));
+        return h + Chunk.HEADER;
+      }
+    }
+  }
   const c = findChunk(size);
   if (c == 0) {
+    // Nothing free fits: with chunks cached, JS merges them first (tlsf.ts malloc).
+    if (cached() != 0) return 0;
     // From the top, if the memory holds it already.
     const top = load<u32>(topAt);
     const end = top + size;
@@ -198,7 +244,7 @@ export function rawMalloc(n: u32): u32 {
   if (csize < size || !linksOk(c)) return 0; // damaged (or 0: no free chunk): JS reports it
   // A free chunk never touches the top nor another free chunk; one that does goes to JS.
   const nx = c + csize;
-  if ((load<u32>(nx + Chunk.SIZE) & Flag.FREE) != 0) return 0;
+  if ((load<u32>(nx + Chunk.SIZE) & (Flag.FREE | Flag.ARENA)) == Flag.FREE) return 0;
   removeChunk(c, csize);
   const rem = csize - size;
   if (rem >= Chunk.MIN) {
@@ -251,11 +297,11 @@ function releaseChunk(c: u32, sw: u32): bool {
   let ns: u32 = 0;
   if (n != top) {
     const nsw = load<u32>(n + Chunk.SIZE);
-    if ((nsw & Flag.FREE) != 0) {
+    if ((nsw & (Flag.FREE | Flag.ARENA)) == Flag.FREE) {
       ns = sizeOf(nsw);
       if (ns > top - n || load<u32>(n + ns) != ns || !linksOk(n)) return false;
     }
-  } else if (!topMarked(top)) return false;
+  } else if (!topMarked(top) || cached() != 0) return false; // the top comes down: JS empties the cache then (tlsf.ts releaseChunk)
   if (ps != 0) {
     c -= ps;
     removeChunk(c, ps);
@@ -281,7 +327,21 @@ function releaseChunk(c: u32, sw: u32): bool {
 export function rawFree(p: u32): u32 {
   if (!rawOn || !topInMemory()) return 0;
   const sw = liveSizeWord(p);
-  return sw != 0 && releaseChunk(p - Chunk.HEADER, sw) ? sw : 0;
+  if (sw == 0) return 0;
+  const c = p - Chunk.HEADER;
+  const size = sizeOf(sw);
+  if (size <= RawCache.MAX_SIZE && c + size != load<u32>(topAt)) {
+    // Into the raw cache (tlsf.ts free); a full one JS empties first.
+    const count = cached();
+    if (count >= RawCache.LIMIT || (count >= RawCache.MIN_LIMIT && count << RawCache.HEAP_SHIFT >= load<u32>(topAt) - rawStart)) return 0; // full: JS empties it
+    const hi = cacheHead(size);
+    store<u32>(c + Chunk.NEXT_FREE, load<u32>(hi));
+    store<u32>(hi, c);
+    store<u32>(c + Chunk.SIZE, sw | Flag.FREE | Flag.ARENA);
+    store<u32>(cacheAt + RawCache.COUNT, count + 1);
+    return sw;
+  }
+  return releaseChunk(c, sw) ? sw : 0;
 }
 
 /**
@@ -305,11 +365,11 @@ export function rawRealloc(p: u32, n: u32): u32 {
     const r = c + size;
     if (nx != top) {
       const nsw = load<u32>(nx + Chunk.SIZE);
-      if ((nsw & Flag.FREE) != 0) {
+      if ((nsw & (Flag.FREE | Flag.ARENA)) == Flag.FREE) {
         const ns = sizeOf(nsw);
         if (ns > top - nx || load<u32>(nx + ns) != ns || !linksOk(nx)) return 0;
       }
-    } else if (!topMarked(top)) return 0;
+    } else if (!topMarked(top) || cached() != 0) return 0; // the rest merges into the top: JS empties the cache then
     store<u32>(c + Chunk.SIZE, header(size, keep));
     store<u32>(r + Chunk.SIZE, header(csize - size, Flag.TAG));
     releaseChunk(r, header(csize - size, Flag.TAG));
@@ -325,12 +385,12 @@ export function rawRealloc(p: u32, n: u32): u32 {
     return p;
   }
   const nsw = load<u32>(nx + Chunk.SIZE);
-  if ((nsw & Flag.FREE) != 0) {
+  if ((nsw & (Flag.FREE | Flag.ARENA)) == Flag.FREE) {
     const ns = sizeOf(nsw);
     if (ns > top - nx || load<u32>(nx + ns) != ns || !linksOk(nx)) return 0;
     if (csize + ns >= size) {
       const after = nx + ns; // in use (a free chunk never touches another) or the top: never
-      if (after == top || (load<u32>(after + Chunk.SIZE) & Flag.FREE) != 0) return 0;
+      if (after == top || (load<u32>(after + Chunk.SIZE) & (Flag.FREE | Flag.ARENA)) == Flag.FREE) return 0;
       removeChunk(nx, ns);
       const rem = csize + ns - size;
       if (rem >= Chunk.MIN) {
@@ -346,6 +406,8 @@ export function rawRealloc(p: u32, n: u32): u32 {
       return p;
     }
   }
+  // A cached chunk follows: JS empties the cache and grows the chunk into it (tlsf.ts realloc).
+  if ((nsw & (Flag.FREE | Flag.ARENA)) == (Flag.FREE | Flag.ARENA)) return 0;
   // Moves: checked first that the old chunk can be given back, then a new one, a copy, the release.
   if ((sw & Flag.PREV_FREE) != 0) {
     const ps = load<u32>(c);
