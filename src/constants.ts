@@ -341,6 +341,8 @@ export const enum RawCache {
   COUNT = 0,
   /** BINS list heads (chunk addresses, 0 at a list's end). */
   HEADS = 4,
+  /** HEADS in words, for code that indexes the table as words (src/raw/tlsf.ts). */
+  HEAD_WORDS = HEADS >>> 2,
   BINS_SHIFT = 7,
   BINS = 1 << BINS_SHIFT,
   /** The largest chunk size cached (a request of up to MAX_SIZE - 4 bytes). */

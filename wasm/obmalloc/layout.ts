@@ -137,6 +137,7 @@ export namespace RawStart {
 export namespace RawCache {
   export const COUNT: u32 = 0;
   export const HEADS: u32 = 4;
+  export const HEAD_WORDS: u32 = 1;
   export const BINS_SHIFT: u32 = 7;
   export const BINS: u32 = 128;
   export const MAX_SIZE: u32 = 4096;
