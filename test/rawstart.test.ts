@@ -5,6 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { createHeap, constants, instantiateWithHeap, linkFastPath, type Heap } from "../src/index.js";
 import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { pathToFileURL } from "node:url";
 import { join } from "node:path";
 import { SubPool, RawStart } from "../src/constants.js";
 import { fastPathModule, type AllocatorFunctions } from "../src/compat/wasm-imports.js";
@@ -202,5 +204,22 @@ describe("the raw start under C code linked with the fast path (pymalloc link), 
     }
     expect(sums[1]).toBe(sums[0]);
     expect(sums[2]).toBe(sums[0]);
+  });
+});
+
+describe("the raw start's slow paths stay out of line (src/obmalloc/obmalloc.ts, outOfLine)", () => {
+  // V8 (Node 20) never inlines a function of more than 460 bytes of bytecode. mallocFresh and
+  // rawFree are padded past that so that the raw start's first calls, which make them hot, do not
+  // get them inlined into malloc and free (rawFirst: +15-23% instructions an event without it).
+  // An edit that shrinks either below the limit fails here, not silently in a benchmark.
+  it.each(["mallocFresh", "rawFree"])("%s has more than 460 bytes of bytecode", (fn) => {
+    const script = `import { createHeap } from ${JSON.stringify(pathToFileURL(join(ROOT, "dist", "index.js")).href)};
+const h = createHeap({ allocator: "pymalloc", rawFirst: true });
+for (let i = 0; i < 200; i++) h.obj.free(h.obj.malloc(8 + i));`;
+    const r = spawnSync(process.execPath, ["--print-bytecode", `--print-bytecode-filter=${fn}`, "--input-type=module", "-e", script], { encoding: "utf8" });
+    expect(r.status).toBe(0);
+    const lengths = [...r.stdout.matchAll(/Bytecode length: (\d+)/g)].map((m) => Number(m[1]));
+    expect(lengths.length).toBeGreaterThan(0);
+    for (const n of lengths) expect(n).toBeGreaterThan(460);
   });
 });

@@ -91,10 +91,11 @@ export interface HeapOptions {
    * class takes pools (sub-pools first) for good. `true`: 1024. A heap of a few blocks of most
    * sizes then takes what malloc mode takes instead of a 16 KiB pool slot for its first
    * sub-pools: at 64 KiB of live data 1.15-1.37x live instead of 1.42-1.98x, and less on the
-   * whole shared traces too (README, Numbers). Off by default (false, 0): while the young raw
-   * blocks are most of the first calls, V8 compiles the allocator for them, and the shared
-   * traces' replays then took 8-14% more instructions an event (docs/performance.md). At most
-   * 65536.
+   * whole shared traces too (README, Numbers). Off by default (false, 0): the shared traces'
+   * replays take 1-12% more instructions an event with it (json +1%, minidom +5%, compileall +7%,
+   * imports +12%: young raw blocks cost a raw call each, and V8 compiles the allocator while they
+   * are most of the calls; +15-23% before mallocFresh and rawFree were kept out of line,
+   * docs/performance.md). At most 65536.
    */
   rawFirst?: number | boolean;
   /** With threads: how many threads may be attached at once (default 64, at most 4000). */

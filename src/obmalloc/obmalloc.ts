@@ -92,6 +92,22 @@ function brokenPool(pool: number, off: number, field: string, why: string): neve
   throw new HeapCorruptionError(pool + off, `pool ${hex(pool)}: ${why}`, field);
 }
 
+/**
+ * Kept out of line (mallocFresh, rawFree): V8 never inlines a function whose bytecode is longer
+ * than 460 bytes (--max-inlined-bytecode-size), and both are padded past that by a branch that
+ * never runs. Why: V8 decides what to inline from the first calls a process makes, and never
+ * revisits it in code already optimized. With the raw start (rawFirst) a heap's first small
+ * blocks are raw, so mallocFresh (which serves them) and rawFree (which frees them) were hot
+ * then: V8 inlined them, and the raw allocator under them, into malloc and free, which grew too
+ * large for the replay loop to inline (json: free's optimized code held 882 bytes of inlined
+ * bytecode, malloc's 779). Padded, rawFirst's cost on the shared traces fell from +15-23% to
+ * +0-10% more instructions an event (docs/performance.md, "The raw start kept out of line"); a
+ * heap without it never calls them on its fast paths, and its counts did not move.
+ */
+function outOfLine(q: number): never {
+  throw new RangeError(`unreachable (${q})`);
+}
+
 /** The free block bp of `pool` links to nb, which is no carved block of that pool (see mallocIn). */
 export function badLink(bp: number, nb: number, pool: number): HeapCorruptionError {
   return new HeapCorruptionError(bp, `free block's link ${hex(nb)} is not a block of its pool ${hex(pool)} (a write into a freed block?)`, "free block link");
@@ -118,6 +134,37 @@ export class ObjectAllocator extends RemoteAllocator {
   }
 
   protected rawFree(p: number): void {
+    if (p < 0) {
+      // Never runs (p is never negative): its bytecode keeps this function out of line (outOfLine, above).
+      let q = p;
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      outOfLine(q);
+    }
     // Detached views (memory.ts, DETACHED): an unshared WebAssembly.Memory grown by someone else,
     // and isOurs() read the pool map as empty: made current, p is looked up again.
     if (this.u32[0] === undefined && this.memory.refresh()) return this.free(p);
@@ -281,6 +328,31 @@ export class ObjectAllocator extends RemoteAllocator {
    * then pops it; else (no arena could be had) the raw allocator serves n.
    */
   private mallocFresh(idx: number, n: number): number {
+    if (idx < 0) {
+      // Never runs (idx is never negative): its bytecode keeps this function out of line (outOfLine, above).
+      let q = idx;
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      outOfLine(q);
+    }
     // mallocIn came here for a head that is no pool of the class: the sentinel (an empty list), or damage.
     const sp = this.sentinel(idx);
     const head = this.u32[(sp + Pool.NEXT) >>> 2];
