@@ -74,8 +74,14 @@ export const MAX_POOLS_PER_ARENA_SHIFT = 7;
  * instructions an event against 234; docs/performance.md, the pool map's high part and V8).
  */
 export const POOL_MAP_LOW_SHIFT = 28;
-/** A hole in the raw heap takes an arena when it holds this fraction of arenaSize (a half): the arena has fewer pools. */
-export const HOLE_ARENA_SHIFT = 1;
+/**
+ * A hole in the raw heap takes an arena when it holds this fraction of arenaSize (an eighth: one
+ * pool with the default 8-pool arenas); the arena then has the pools that fit. A half until
+ * 2026-12-05: holes of one to three pools stayed empty while the top grew for new arenas, and
+ * the whole shared traces' peaks held them (bench:footprint: compileall 1.110 -> 1.081, json
+ * 1.106 -> 1.054, minidom 1.134 -> 1.120 of peak live; docs/performance.md, "Holes of one pool").
+ */
+export const HOLE_ARENA_SHIFT = 3;
 /**
  * With sub-pools, the first this-many arenas (by the arenas' high-water mark) hold one pool each;
  * later ones 2, 4, ... up to poolsPerArena. A new arena's pools lie unused until its classes need

@@ -115,7 +115,7 @@ describe("object allocator (obmalloc)", () => {
     expect(s.arenas.reclaimed).toBe(s.arenas.allocatedTotal - 1);
   });
 
-  it("arenas are arenaSize (8 pools by default; with subPools, the first ONE_POOL_ARENAS hold one pool, the next 2, 4, ...); a hole of half an arena or more takes one with the pools that fit", () => {
+  it("arenas are arenaSize (8 pools by default; with subPools, the first ONE_POOL_ARENAS hold one pool, the next 2, 4, ...); a hole of an eighth of an arena or more takes one with the pools that fit", () => {
     const h = createHeap({ subPools: true });
     const o = h.objectAllocator;
     expect(o.poolsPerArena).toBe(1 << C.DEFAULT_POOLS_PER_ARENA_SHIFT);
@@ -158,6 +158,42 @@ describe("object allocator (obmalloc)", () => {
     h.check();
     for (const p of [...kept, ...again]) h.obj.free(p);
     h.raw.free(raw);
+    h.check();
+    expect(h.stats().bytesInUse).toBe(0);
+  });
+
+  it("a hole of one or two pools between raw blocks takes the next arena: the top does not grow for it (HOLE_ARENA_SHIFT)", () => {
+    // The whole shared traces' peaks held such holes while the top grew for new arenas (a hole
+    // took one only from half an arena: 4 pools) until 2026-12-05.
+    const h = createHeap({ subPools: true });
+    const o = h.objectAllocator;
+    expect(o.poolsPerArena >>> C.HOLE_ARENA_SHIFT).toBe(1);
+    const u32 = () => h.memory.views.u32;
+    const arenaOf = (p: number) => u32()[(p - (p & o.poolMask) + C.Pool.ARENA) >>> 2];
+    // Enough arenas that the next ones are whole (poolsPerArena pools), then a raw block of three
+    // pools' bytes between two others, freed: a hole of 3 pools' bytes (2 or 3 aligned pools).
+    const blocks: number[] = [];
+    while (new Set(blocks.map(arenaOf)).size < C.ONE_POOL_ARENAS + 8) blocks.push(h.obj.malloc(512));
+    // (Raw blocks larger than any free chunk, so that all three come from the top in this order.)
+    const before = h.raw.malloc(2 * o.poolSize);
+    const hole = h.raw.malloc(3 * o.poolSize);
+    const after = h.raw.malloc(2 * o.poolSize);
+    expect(before < hole && hole < after).toBe(true);
+    h.raw.free(hole);
+    h.check();
+    const top = h.rawAllocator.top;
+    // Fill every pool the arenas hold now, then one block more: a new arena, in the hole.
+    const seen = new Set(blocks.map(arenaOf));
+    let p = h.obj.malloc(512);
+    const more = [p];
+    while (seen.has(arenaOf(p))) more.push((p = h.obj.malloc(512)));
+    expect(p).toBeGreaterThan(hole - o.poolSize);
+    expect(p).toBeLessThan(after);
+    expect(h.rawAllocator.top).toBe(top);
+    h.check();
+    for (const q of [...blocks, ...more]) h.obj.free(q);
+    h.raw.free(before);
+    h.raw.free(after);
     h.check();
     expect(h.stats().bytesInUse).toBe(0);
   });

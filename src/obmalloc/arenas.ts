@@ -365,7 +365,7 @@ export abstract class ArenaAllocator {
   }
 
   private newArena(): number {
-    // From a hole in the raw heap, if one holds half an arena's pools at least; else from the top.
+    // From a hole in the raw heap, if one holds an eighth of an arena's pools at least (HOLE_ARENA_SHIFT); else from the top.
     // Arenas come by demand: the first ONE_POOL_ARENAS hold one pool each, the next two, then
     // four..., up to poolsPerArena (a small heap's top stays near what it uses). By the
     // high-water mark of arenas, not the count: a heap that shrank takes whole arenas again, not

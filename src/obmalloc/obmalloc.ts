@@ -38,7 +38,7 @@
  *   size exactly the pools' bytes, so arenas carved one after another sit back to back with no
  *   gap. Its 32-byte header takes the tail of its last pool (which holds a block or so less). Its
  *   free pools are a list; pools never used are carved lazily at pool_address. A hole in the raw
- *   heap that holds half an arena or more takes one, with the pools that fit: like CPython's
+ *   heap that holds an eighth of an arena or more takes one, with the pools that fit: like CPython's
  *   arenas, each knows its own pool count, and the memory does not grow. (obmalloc/arenas.ts)
  * - usable_arenas lists the arenas with a free pool, ordered by how few free pools they have, so
  *   new pools come from the fullest arena and emptier ones get a chance to become free and be
