@@ -100,8 +100,8 @@ function brokenPool(pool: number, off: number, field: string, why: string): neve
  * blocks are raw, so mallocFresh (which serves them) and rawFree (which frees them) were hot
  * then: V8 inlined them, and the raw allocator under them, into malloc and free, which grew too
  * large for the replay loop to inline (json: free's optimized code held 882 bytes of inlined
- * bytecode, malloc's 779). Padded, rawFirst's cost on the shared traces fell from +15-23% to
- * +0-10% more instructions an event (docs/performance.md, "The raw start kept out of line"); a
+ * bytecode, malloc's 779). Padded, rawFirst's cost on the shared traces fell from +16-23% to
+ * +1-12% more instructions an event (docs/performance.md, "The raw start kept out of line"); a
  * heap without it never calls them on its fast paths, and its counts did not move.
  */
 function outOfLine(q: number): never {
