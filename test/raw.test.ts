@@ -261,6 +261,25 @@ describe("the raw cache (freed chunks of up to RawCache.MAX_SIZE bytes, kept unm
     h.check();
   });
 
+  it("emptied, the cache reads its lists only up to its count; a count lowered by a stray write is reported, its chunks never merged nor handed out unchecked", () => {
+    const h = heapFor();
+    const a = h.raw.malloc(60); // list 4 (64-byte chunks)
+    const b = h.raw.malloc(600); // list 38 (608-byte chunks)
+    const live = h.raw.malloc(600);
+    h.raw.malloc(16); // keeps them from the top
+    h.raw.free(a);
+    h.raw.free(b);
+    expect(cachedCount(h)).toBe(2);
+    h.u32[cacheAt(h) >>> 2] = 1; // the count says one chunk: b, on the later list, is past it
+    h.raw.malloc(1 << 20); // the top grows: the cache is emptied first
+    expect(cachedCount(h)).toBe(0);
+    // a merged and listed as TLSF has it; b still reads cached (FREE | ARENA), merged with nothing.
+    expect(h.u32[(b - 8 + 4) >>> 2] & (15 & ~C.Flag.PREV_FREE)).toBe(C.Flag.FREE | C.Flag.ARENA | C.Flag.TAG);
+    expect(h.u32[(live - 8 + 4) >>> 2] & 15).toBe(C.Flag.TAG);
+    expect(() => h.check()).toThrow(HeapCorruptionError);
+    expect(() => h.raw.malloc(600)).toThrow(/0 chunks cached, but a list holds one/);
+  });
+
   it("a damaged list head or link is reported (HeapCorruptionError naming it), never followed", () => {
     for (const what of ["head", "link", "count"] as const) {
       const h = heapFor();

@@ -692,7 +692,11 @@ export class RawAllocator {
     const count = u32[this.wCache];
     u32[this.wCache] = 0;
     let seen = 0;
-    for (let i = 0; i < RawCache.BINS; i++) {
+    // Up to the last list that holds a chunk (seen reaching count): a cache of a few small chunks,
+    // emptied often while a heap is small, leaves the other lists unread. A count a stray write
+    // lowered leaves chunks listed past it: a later malloc that meets one with nothing counted,
+    // or the next flush that finds more than the count, reports it (cacheMiss, the check below).
+    for (let i = 0; seen < count && i < RawCache.BINS; i++) {
       const hi = this.wCache + RawCache.HEAD_WORDS + i;
       let c = u32[hi];
       u32[hi] = 0;
