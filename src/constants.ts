@@ -484,6 +484,8 @@ export const MODE_IDS = { pymalloc: 1, malloc: 2, debug: 3, pymalloc_debug: 4, m
 // ---------------------------------------------------------------------------------------------
 export const WASM_PAGE = 65536;
 export const DEFAULT_INITIAL_BYTES = 1 << 20;
+/** A Worker's WebAssembly instance's C stack (instantiateWithHeap's stackBytes): wasm-ld's default stack size. */
+export const DEFAULT_STACK_BYTES = 65536;
 export const DEFAULT_MAX_BYTES = 2 ** 32 - WASM_PAGE;
 
 // ---------------------------------------------------------------------------------------------

@@ -50,7 +50,11 @@ wasi17=(--target=wasm32-wasi -isystem /usr/include/wasm32-wasi -L/usr/lib/wasm32
 clang --target=wasm32 -O2 -nostdlib -ffreestanding -fno-builtin -matomics -mbulk-memory \
   -Wl,--no-entry -Wl,--import-memory -Wl,--shared-memory -Wl,--max-memory=67108864 -Wl,--export=__heap_base \
   -Wl,--export=__wasm_call_ctors -Wl,--allow-undefined clients/ctors.c -o "$out/clients/ctors-shared.wasm"
-ours17=(clients/ctors.wasm clients/ctors-shared.wasm clients/families.wasm)
+#   clients/stack-shared.wasm  locals on the C stack, the stack pointer exported (one stack per Worker's instance)
+clang --target=wasm32 -O2 -nostdlib -ffreestanding -fno-builtin -matomics -mbulk-memory -mmutable-globals \
+  -Wl,--no-entry -Wl,--import-memory -Wl,--shared-memory -Wl,--max-memory=67108864 -Wl,--export=__heap_base \
+  -Wl,--export=__stack_pointer -Wl,--allow-undefined clients/stack.c -o "$out/clients/stack-shared.wasm"
+ours17=(clients/ctors.wasm clients/ctors-shared.wasm clients/stack-shared.wasm clients/families.wasm)
 #   clients/families.wasm  CPython's families through include/pymemcompat.h, no libc (api-mismatch test)
 clang --target=wasm32 -O2 -nostdlib -ffreestanding -Iinclude \
   -Wl,--no-entry -Wl,--import-memory -Wl,--export=__heap_base -Wl,--strip-all clients/families.c -o "$out/clients/families.wasm"

@@ -14,7 +14,7 @@
 
 import { createHeap, type Heap } from "../heap/heap.js";
 import { checkOptions, HEAP_OPTIONS, type HeapOptions } from "../heap/options.js";
-import { DEFAULT_INITIAL_BYTES, DEFAULT_MAX_BYTES, WASM_PAGE } from "../constants.js";
+import { DEFAULT_INITIAL_BYTES, DEFAULT_MAX_BYTES, DEFAULT_STACK_BYTES, WASM_PAGE } from "../constants.js";
 import { PymallocError } from "../errors.js";
 import { allocatorImports, hasFastPath, heapAllocator, pymemImports, registerLinkedFastPath, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
 import { wasmModuleInfo, type WasmModuleInfo } from "./wasm-module.js";
@@ -39,10 +39,21 @@ export interface InstantiateOptions extends HeapOptions {
   wrapAllocator?: (heapFunctions: AllocatorFunctions) => Partial<AllocatorFunctions>;
   /**
    * Call the module's `_initialize` (a wasi-libc reactor) or else `__wasm_call_ctors` (C++
-   * constructors) once the heap exists, before returning (default true). Pass false to call it
+   * constructors) once the heap exists, before returning (default true; false on a Worker's
+   * handle from attachHeap over a shared memory: the first instance, on the heap's own handle,
+   * initialised the module's data in the memory all instances share). Pass false to call it
    * yourself.
    */
   initialize?: boolean;
+  /**
+   * A Worker's instance (on a handle from attachHeap over a shared memory): bytes of the C stack
+   * it gets from the heap (a raw-family block, set as its exported `__stack_pointer`; default
+   * 65536). Instances of one module all start with the same stack pointer, so threads running
+   * at once would write over each other's locals: link with `-mmutable-globals
+   * -Wl,--export=__stack_pointer`. 0: the module's own stack (only for code that keeps no locals
+   * in memory). The block is returned as `stack`; free it with heap.raw.free when the Worker is done.
+   */
+  stackBytes?: number;
   /**
    * Instantiate on this heap (handle) instead of making one: e.g. a heap from
    * heapForModule(bytes) with the module compiled once and instantiated many times, or a Worker's
@@ -64,10 +75,10 @@ export interface InstantiateOptions extends HeapOptions {
 /** instantiateWithHeap's options, named once at run time (checked against InstantiateOptions). */
 const INSTANTIATE_OPTIONS = {
   ...HEAP_OPTIONS,
-  imports: 1, family: 1, memory: 1, wrapAllocator: 1, initialize: 1, heap: 1, specialize: 1,
+  imports: 1, family: 1, memory: 1, wrapAllocator: 1, initialize: 1, heap: 1, specialize: 1, stackBytes: 1,
 } as const satisfies Record<keyof InstantiateOptions, 1>;
 /** heapForModule's: instantiateWithHeap's but those of the instantiation itself. */
-const { imports: _i, wrapAllocator: _w, initialize: _n, ...HEAP_FOR_MODULE_OPTIONS } = INSTANTIATE_OPTIONS;
+const { imports: _i, wrapAllocator: _w, initialize: _n, stackBytes: _s, ...HEAP_FOR_MODULE_OPTIONS } = INSTANTIATE_OPTIONS;
 
 const ALLOCATOR_NAMES = ["malloc", "free", "calloc", "realloc", "aligned_alloc", "malloc_usable_size"] as const;
 
@@ -118,8 +129,10 @@ export interface LinkedInstantiateOptions {
   imports?: WebAssembly.Imports;
   /** Family for C's malloc (default "mem"). */
   family?: FamilyName;
-  /** Call the module's `_initialize` or `__wasm_call_ctors` after starting its fast path (default true). */
+  /** Call the module's `_initialize` or `__wasm_call_ctors` after starting its fast path (default as InstantiateOptions.initialize). */
   initialize?: boolean;
+  /** As InstantiateOptions.stackBytes. */
+  stackBytes?: number;
   /** As InstantiateOptions.specialize (needs the module's bytes). */
   specialize?: boolean;
 }
@@ -132,8 +145,9 @@ export interface LinkedInstantiateOptions {
  * modes, with hardened: true or sampled sites (then every call goes to the family in JS);
  * heap.failAllocations() reaches it. Then its initialiser runs (unless initialize: false).
  */
-export async function instantiateLinked(heap: Heap, source: WebAssembly.Module | BufferSource, options: LinkedInstantiateOptions = {}): Promise<{ instance: WebAssembly.Instance; module: WebAssembly.Module }> {
-  const { imports = {}, family, initialize = true, specialize = false } = options;
+export async function instantiateLinked(heap: Heap, source: WebAssembly.Module | BufferSource, options: LinkedInstantiateOptions = {}): Promise<{ instance: WebAssembly.Instance; module: WebAssembly.Module; stack: number }> {
+  const { imports = {}, family, initialize = !threadHandle(heap), specialize = false } = options;
+  const stackBytes = stackOption(options.stackBytes);
   checkGivenEnv(imports);
   let module = source instanceof WebAssembly.Module ? source : (compiledLinked.get(source) ?? (await WebAssembly.compile(source)));
   if (specialize && !(source instanceof WebAssembly.Module)) compiledLinked.set(source, module); // bytes given again and again: compiled once
@@ -151,9 +165,46 @@ export async function instantiateLinked(heap: Heap, source: WebAssembly.Module |
   checkSpecialized(module, heap, info.shared);
   const memory = heap.memory.source as WebAssembly.Memory;
   const instance = await WebAssembly.instantiate(module, linkedImports(() => heap, family, imports, memory, () => (isPymem(module) ? { ...pymemImports(heap) } : {})));
+  const stack = threadHandle(heap) ? giveStack(instance, heap, stackBytes) : 0;
   startLinked(instance, heap, family);
   if (initialize) runInitializer(instance);
-  return { instance, module };
+  return { instance, module, stack };
+}
+
+/** A Worker's handle: from attachHeap, over a shared memory (its instances run beside others). */
+function threadHandle(heap: Heap): boolean {
+  return heap.attached && heap.memory.source instanceof WebAssembly.Memory && typeof SharedArrayBuffer !== "undefined" && heap.memory.source.buffer instanceof SharedArrayBuffer;
+}
+
+/** stackBytes: a whole number of bytes below 2^31, rounded up to 16 (default 65536). */
+function stackOption(v: unknown): number {
+  if (v === undefined) return DEFAULT_STACK_BYTES;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0x7fff0000) throw new RangeError(`stackBytes must be a whole number of bytes from 0 to ${0x7fff0000}, got ${String(v)}`);
+  return Math.ceil(v / 16) * 16;
+}
+
+/**
+ * The instance's own C stack (a Worker's: threadHandle), `bytes` from the heap's raw family, its
+ * exported __stack_pointer set to the block's end (stacks grow down). Returns the block (0: bytes 0,
+ * the module's own stack). Throws, nothing allocated, for a module whose stack pointer cannot be set.
+ */
+function giveStack(instance: WebAssembly.Instance, heap: Heap, bytes: number): number {
+  if (bytes === 0) return 0;
+  const sp = instance.exports.__stack_pointer;
+  if (!(sp instanceof WebAssembly.Global))
+    throw new TypeError(
+      "this module's C stack pointer (__stack_pointer) is not exported, so every instance on this shared memory runs on the same stack and threads running at once would write over each other's locals: " +
+        "link it with -mmutable-globals -Wl,--export=__stack_pointer (each Worker's instance then gets a stack of stackBytes from the heap), or pass stackBytes: 0 if its code keeps no locals in memory",
+    );
+  const p = heap.raw.malloc(bytes);
+  if (p === 0) throw new RangeError(`no room in the heap for this instance's C stack of ${bytes} bytes (stackBytes)`);
+  try {
+    sp.value = p + bytes;
+  } catch {
+    heap.raw.free(p);
+    throw new TypeError("this module exports __stack_pointer as an immutable global: link it with -mmutable-globals so that each Worker's instance can be given a stack of its own");
+  }
+  return p;
 }
 
 function runInitializer(instance: WebAssembly.Instance): void {
@@ -216,7 +267,7 @@ function bytesOf(source: WebAssembly.Module | BufferSource): BufferSource | unde
  * options.heapBase). Then `heap.wasmImports()` are its imports, which you may wrap, and
  * `new WebAssembly.Instance(module, { env: { ...heap.wasmImports(), ...yours } })`.
  */
-export function heapForModule(bytes: BufferSource, options: Omit<InstantiateOptions, "imports" | "wrapAllocator" | "initialize"> = {}): Heap {
+export function heapForModule(bytes: BufferSource, options: Omit<InstantiateOptions, "imports" | "wrapAllocator" | "initialize" | "stackBytes"> = {}): Heap {
   checkOptions(options, HEAP_FOR_MODULE_OPTIONS, "heapForModule");
   const info = wasmModuleInfo(bytes);
   const heapBase = options.heapBase ?? info.heapBase;
@@ -240,10 +291,11 @@ export function heapForModule(bytes: BufferSource, options: Omit<InstantiateOpti
 export async function instantiateWithHeap(
   source: WebAssembly.Module | BufferSource,
   options: InstantiateOptions = {},
-): Promise<{ instance: WebAssembly.Instance; heap: Heap; module: WebAssembly.Module }> {
+): Promise<{ instance: WebAssembly.Instance; heap: Heap; module: WebAssembly.Module; stack: number }> {
   checkOptions(options, INSTANTIATE_OPTIONS, "instantiateWithHeap");
   if (options.heap !== undefined) return instantiateOnHeap(options.heap, source, options);
-  const { imports = {}, family, wrapAllocator, initialize = true, specialize = false, ...heapOptions } = options;
+  const { imports = {}, family, wrapAllocator, initialize = true, specialize = false, stackBytes: _stackBytes, ...heapOptions } = options;
+  stackOption(_stackBytes); // checked; a heap made here is no Worker's: the module's own stack
   const givenEnv = (imports.env ?? {}) as Record<string, unknown>;
   checkGivenEnv(imports);
   const bytes = bytesOf(source);
@@ -265,7 +317,7 @@ export async function instantiateWithHeap(
     // The heap exists: the linked module on it (specialised when asked; compiled once already).
     if (specialize && bytes !== undefined) compiledLinked.set(bytes, module);
     const { instance, module: used } = await instantiateLinked(heap, specialize ? (bytes ?? module) : module, { imports, family, initialize, specialize });
-    return { instance, heap, module: used };
+    return { instance, heap, module: used, stack: 0 };
   }
   if (linked !== undefined) {
     if (specialize) throw new TypeError("specialize: true needs the linked module's bytes (its heap is made before it is compiled again), not a compiled WebAssembly.Module");
@@ -281,7 +333,7 @@ export async function instantiateWithHeap(
     heap ??= heapFromInstance(instance, heapOptions, memory);
     startLinked(instance, heap, family);
     if (initialize) runInitializer(instance);
-    return { instance, heap, module };
+    return { instance, heap, module, stack: 0 };
   }
   // With the heap made first, C's calls link to the heap's allocator (in pymalloc mode, the
   // WebAssembly fast path: no crossing into JS); else to trampolines that find the heap later.
@@ -307,12 +359,13 @@ export async function instantiateWithHeap(
   }
   heap ??= heapFromInstance(instance, heapOptions, memory);
   if (initialize) runInitializer(instance);
-  return { instance, heap, module };
+  return { instance, heap, module, stack: 0 };
 }
 
 /** instantiateWithHeap(source, { heap }): the module on a heap that exists. */
-async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | BufferSource, options: InstantiateOptions): Promise<{ instance: WebAssembly.Instance; heap: Heap; module: WebAssembly.Module }> {
-  const { imports = {}, family, wrapAllocator, initialize = true, heap: _heap, specialize = false, ...heapOptions } = options;
+async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | BufferSource, options: InstantiateOptions): Promise<{ instance: WebAssembly.Instance; heap: Heap; module: WebAssembly.Module; stack: number }> {
+  const { imports = {}, family, wrapAllocator, initialize = !threadHandle(heap), heap: _heap, specialize = false, stackBytes, ...heapOptions } = options;
+  const stackSize = stackOption(stackBytes);
   const extra = Object.keys(heapOptions).filter((k) => (heapOptions as Record<string, unknown>)[k] !== undefined);
   if (extra.length > 0) throw new TypeError(`instantiateWithHeap(source, { heap }): ${extra.join(", ")} would be options of a new heap; the given heap has its own`);
   checkGivenEnv(imports);
@@ -320,8 +373,8 @@ async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | Buffer
   const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
   if (linkedInfo(module) !== undefined) {
     if (wrapAllocator !== undefined) throw new TypeError("wrapAllocator: a linked module's C calls to malloc & co are calls inside the module, not imports: wrap the unlinked module's instead");
-    const { instance, module: used } = await instantiateLinked(heap, specialize && !(source instanceof WebAssembly.Module) ? source : module, { imports, family, initialize, specialize });
-    return { instance, heap, module: used };
+    const { instance, module: used, stack } = await instantiateLinked(heap, specialize && !(source instanceof WebAssembly.Module) ? source : module, { imports, family, initialize, specialize, stackBytes: stackSize });
+    return { instance, heap, module: used, stack };
   }
   checkAllocatorImports(module);
   if (specialize) throw new TypeError("specialize: true is for a module linked by pymalloc link (this one imports its malloc)");
@@ -330,8 +383,9 @@ async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | Buffer
   const givenEnv = (imports.env ?? {}) as Record<string, unknown>;
   const env = { ...givenEnv, memory: heap.memory.source as WebAssembly.Memory, ...(isPymem(module) ? pymemImports(heap) : {}), ...fns };
   const instance = await WebAssembly.instantiate(module, { ...imports, env });
+  const stack = threadHandle(heap) ? giveStack(instance, heap, stackSize) : 0;
   if (initialize) runInitializer(instance);
-  return { instance, heap, module };
+  return { instance, heap, module, stack };
 }
 
 function wrapped(fns: AllocatorFunctions, wrapAllocator: (heapFunctions: AllocatorFunctions) => Partial<AllocatorFunctions>): AllocatorFunctions {

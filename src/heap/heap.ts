@@ -72,6 +72,8 @@ export class Heap extends MemoryViews {
    * lowest free one per attachHeap() (ids of detached threads are reused).
    */
   readonly threadId: number;
+  /** Whether attachHeap() made this handle (false: createHeap(), the heap's first handle). */
+  readonly attached: boolean;
   /** The heap's lock (threads only). */
   readonly lock: SharedLock | undefined;
   /** Sampled allocation sites (release modes made with sampleInterval), else undefined. */
@@ -86,6 +88,7 @@ export class Heap extends MemoryViews {
   constructor(memory: Memory, heapBase: number, debug: DebugOptions, created = false, sampleInterval = 0) {
     super(memory, (heapBase >>> 2) + H.VIEW_END_1); // the views' check reads the memory's length there
     this.heapBase = heapBase;
+    this.attached = !created;
     const u32 = memory.views.u32;
     const hw = heapBase >>> 2;
     this.mode = MODE_NAMES[u32[hw + H.MODE]];

@@ -12,7 +12,7 @@ const heap = attachHeap(memory, { heapBase, traceAllocations: false });
 // The loop kept alive while the compile is awaited: Node 20 can hang a Worker whose loop runs
 // empty there (test/workers/wasm-damage.mjs says how; the README's WebAssembly threads paragraph).
 const keepAlive = setInterval(() => {}, 1000);
-const { instance, module: used } = await instantiateWithHeap(module, { heap, initialize: false, specialize });
+const { instance, module: used } = await instantiateWithHeap(module, { heap, specialize, stackBytes: 0 }); // its C code keeps no locals in memory; initialize: false by default on a Worker's handle
 clearInterval(keepAlive);
 const x = instance.exports;
 const t = new Int32Array(table);
