@@ -302,6 +302,7 @@ describe("C clients built with wasi-libc: binary trees and a trace replayed insi
         heap.check();
       }
       for (const q of live) x.c_free(q);
+      expect((instance.exports as unknown as { enomem_bits(): number }).enomem_bits(), allocator).toBe(63); // errno ENOMEM after every failed request, as wasi-libc's malloc sets it
       expect(x.pm_align(3, 100)).toBe(-EINVAL);
       expect(x.al_alloc(48, 100)).toBe(0); // not a power of two
       expect(x.usable(0)).toBe(0);

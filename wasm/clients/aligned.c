@@ -27,3 +27,35 @@ __attribute__((export_name("dup_len"))) int dup_len(void) {
   free(s);
   return n;
 }
+
+/*
+ * errno after allocations that fail, one bit each when it reads ENOMEM (errno cleared before
+ * each): malloc, calloc that overflows, calloc too large, realloc, aligned_alloc of an
+ * impossible size; bit 5: posix_memalign's failure left errno as it was. Called through
+ * volatile pointers: clang takes its builtin malloc & co to leave errno alone and would fold
+ * the reads.
+ */
+__attribute__((export_name("enomem_bits"))) int enomem_bits(void) {
+  void *(*volatile m)(size_t) = malloc;
+  void *(*volatile c)(size_t, size_t) = calloc;
+  void *(*volatile r)(void *, size_t) = realloc;
+  void *(*volatile a)(size_t, size_t) = aligned_alloc;
+  int (*volatile pm)(void **, size_t, size_t) = posix_memalign;
+  int bits = 0;
+  void *p = m(16);
+  errno = 0;
+  if (m((size_t)-1) == 0 && errno == ENOMEM) bits |= 1;
+  errno = 0;
+  if (c((size_t)-1 / 2, 4) == 0 && errno == ENOMEM) bits |= 2;
+  errno = 0;
+  if (c(1, (size_t)-16) == 0 && errno == ENOMEM) bits |= 4;
+  errno = 0;
+  if (r(p, (size_t)-8) == 0 && errno == ENOMEM) bits |= 8;
+  errno = 0;
+  if (a(64, (size_t)-128) == 0 && errno == ENOMEM) bits |= 16;
+  void *q = 0;
+  errno = 0;
+  if (pm(&q, 64, (size_t)-128) == ENOMEM && errno == 0) bits |= 32;
+  free(p);
+  return bits;
+}

@@ -9,29 +9,39 @@
  * object out of libc.a, and its malloc would clash with these ("duplicate symbol: malloc").
  * Alignments up to 8 are every block's; larger ones go to env.aligned_alloc (the family's
  * alignedAlloc: a raw chunk aligned as asked, freed by free() like any block). An alignment that
- * is not a power of two gets NULL (posix_memalign: EINVAL).
+ * is not a power of two gets NULL (posix_memalign: EINVAL). A NULL for a request of some bytes
+ * sets errno to ENOMEM, as wasi-libc's malloc does.
  */
 #define PYMEMCOMPAT_NO_LIBC_NAMES
 #include "pymemcompat.h"
 #include <errno.h>
 
 
-void *malloc(size_t n) { return pymem_import_malloc(n); }
+/* A NULL for a request of some bytes: errno says ENOMEM, as C's malloc & co (wasi-libc's) say it. */
+static inline void *pymem_result(void *p, size_t n) {
+  if (p == 0 && n != 0) errno = ENOMEM;
+  return p;
+}
+
+void *malloc(size_t n) { return pymem_result(pymem_import_malloc(n), n); }
 void free(void *p) { pymem_import_free(p); }
-void *calloc(size_t nelem, size_t elsize) { return pymem_import_calloc(nelem, elsize); }
-void *realloc(void *p, size_t n) { return pymem_import_realloc(p, n); }
+void *calloc(size_t nelem, size_t elsize) { return pymem_result(pymem_import_calloc(nelem, elsize), nelem && elsize); }
+void *realloc(void *p, size_t n) { return pymem_result(pymem_import_realloc(p, n), n); }
 
 size_t malloc_usable_size(void *p) { return p ? pymem_import_usable_size(p) : 0; }
 
-void *__libc_malloc(size_t n) { return pymem_import_malloc(n); }
+void *__libc_malloc(size_t n) { return malloc(n); }
 void __libc_free(void *p) { pymem_import_free(p); }
-void *__libc_calloc(size_t nelem, size_t elsize) { return pymem_import_calloc(nelem, elsize); }
+void *__libc_calloc(size_t nelem, size_t elsize) { return calloc(nelem, elsize); }
 
-/* A block of n bytes aligned to `alignment` (a power of two), or NULL. */
+/* A block of n bytes aligned to `alignment` (a power of two), or NULL (errno EINVAL or ENOMEM). */
 static void *pymem_aligned(size_t alignment, size_t n) {
-  if (alignment == 0 || (alignment & (alignment - 1)) != 0) return 0;
-  if (alignment <= 8) return pymem_import_malloc(n);
-  return pymem_import_aligned_alloc(alignment, n);
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
+    errno = EINVAL;
+    return 0;
+  }
+  if (alignment <= 8) return malloc(n);
+  return pymem_result(pymem_import_aligned_alloc(alignment, n), n);
 }
 
 void *aligned_alloc(size_t alignment, size_t n) { return pymem_aligned(alignment, n); }
@@ -39,7 +49,9 @@ void *memalign(size_t alignment, size_t n) { return pymem_aligned(alignment, n);
 
 int posix_memalign(void **out, size_t alignment, size_t n) {
   if (alignment < sizeof(void *) || (alignment & (alignment - 1)) != 0) return EINVAL;
+  int saved = errno; /* posix_memalign returns its error; errno stays as it was */
   void *p = pymem_aligned(alignment, n);
+  errno = saved;
   if (p == 0) return ENOMEM;
   *out = p;
   return 0;

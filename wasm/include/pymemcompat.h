@@ -1,9 +1,9 @@
 /*
  * wasm/include/pymemcompat.h — pymalloc for C compiled to WebAssembly: C's malloc, free, calloc
  * and realloc, and CPython's three allocator families by their names, from the pymalloc heap
- * the module shares with JS (instantiateWithHeap() or heap.wasmImports() / heap.pymemImports()
- * link them; in pymalloc mode they are WebAssembly functions: no call leaves wasm on the fast
- * path). Like CPython's Misc/pymemcompat.h, a C project copies it into its build.
+ * the module shares with JS (instantiateWithHeap() links them; or heap.wasmImports() and, for
+ * the Py* names, pymemImports(heap); in pymalloc mode they are WebAssembly functions: no call
+ * leaves wasm on the fast path). Like CPython's Misc/pymemcompat.h, a C project copies it into its build.
  *
  *   PyMem_RawMalloc/RawCalloc/RawRealloc/RawFree   the raw family  ('r')
  *   PyMem_Malloc/Calloc/Realloc/Free               the mem family  ('m', C's malloc too)
