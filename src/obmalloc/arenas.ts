@@ -485,7 +485,12 @@ export abstract class ArenaAllocator {
     if (keepOne && u32[this.wUsable] === ao && u32[(ao + Arena.NEXT) >>> 2] === 0) return;
     const total = u32[(ao + Arena.NTOTALPOOLS) >>> 2];
     const wN = this.wNfp;
-    if (u32[wN + total] === ao) u32[wN + total] = 0;
+    if (u32[wN + total] === ao) {
+      // The last arena with `total` free pools now: the one before it, when it has as many (an
+      // arena of more pools, partly used: arenas differ in size, a hole's holds fewer pools).
+      const pv = u32[(ao + Arena.PREV) >>> 2];
+      u32[wN + total] = pv !== 0 && u32[(pv + Arena.NFREEPOOLS) >>> 2] === total ? pv : 0;
+    }
     this.unlinkArena(ao);
     const first = u32[(ao + Arena.FIRST) >>> 2];
     this.markMap(first, total, false);
