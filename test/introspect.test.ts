@@ -1,6 +1,6 @@
 // debugMallocStats(), stats(), walk() and the heap picture, read from real heaps.
 import { describe, expect, it } from "vitest";
-import { createHeap, arenaAccounting, heapSvg, heapHtml } from "../src/index.js";
+import { createHeap, arenaAccounting, heapSvg, heapHtml, HeapCorruptionError } from "../src/index.js";
 import { readTraceFile } from "../src/trace/file.js";
 import { replayTo } from "../src/trace/replay.js";
 import { traceStats } from "../src/trace/trace.js";
@@ -36,6 +36,21 @@ describe("debugMallocStats()", () => {
 });
 
 describe("walk()", () => {
+  it("a free list that comes back on itself (a release-mode double free) or leads out of its pool: walk(), snapshot() and leaks() report it, never loop", () => {
+    for (const damage of ["cycle", "wild"] as const) {
+      const h = createHeap();
+      const [a, b] = [h.obj.malloc(48), h.obj.malloc(48), h.obj.malloc(48), h.obj.malloc(48)];
+      h.obj.free(a);
+      h.obj.free(b);
+      if (damage === "cycle") h.obj.free(a); // accepted in release mode (a not its pool's first free block): a -> b -> a
+      else h.u32[b >>> 2] = b + 8; // b's link: inside a block, no block start
+      expect(() => h.walk(() => {})).toThrow(HeapCorruptionError);
+      expect(() => h.snapshot()).toThrow(HeapCorruptionError);
+      expect(() => h.leaks()).toThrow(HeapCorruptionError);
+      expect(() => h.check()).toThrow(HeapCorruptionError);
+    }
+  });
+
   it("visits every live block once, with its size and size class", () => {
     const h = createHeap();
     const want = new Map<number, number>();

@@ -17,7 +17,7 @@ import {
   sizeClasses,
   sizeOf,
 } from "../constants.js";
-import { HeapCorruptionError } from "../errors.js";
+import { HeapCorruptionError, hex } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
 
 export interface ChunkInfo {
@@ -185,8 +185,19 @@ export function forEachLiveBlock(heap: Heap, fn: (b: LiveBlock) => void): void {
     forEachPool(heap, c.chunk + Chunk.HEADER, (p) => {
       if (p.count === 0) return;
       const size = p.size;
+      // Its free list: carved blocks of the pool, each once. A link a stray write or a double free
+      // turned elsewhere, or back into the list (a cycle), is reported, never followed for ever.
       const free = new Set<number>();
-      for (let b = u32[(p.pool + Pool.FREEBLOCK) >>> 2]; b !== 0 && free.size <= p.carvedBlocks; b = u32[b >>> 2]) free.add(b);
+      for (let at = p.pool + Pool.FREEBLOCK, b = u32[at >>> 2]; b !== 0; at = b, b = u32[b >>> 2]) {
+        const off = b - p.pool - Pool.OVERHEAD;
+        if (free.has(b) || !(off >= 0 && off < p.carvedBlocks * size && off % size === 0))
+          throw new HeapCorruptionError(
+            at,
+            `pool ${hex(p.pool)} free list ${free.has(b) ? `comes back to ${hex(b)} (a cycle, or a double free)` : `leads to ${hex(b)}, no block of it`}`,
+            at === p.pool + Pool.FREEBLOCK ? "Pool.FREEBLOCK" : "free block link",
+          );
+        free.add(b);
+      }
       for (let i = 0; i < p.carvedBlocks; i++) {
         const b = p.pool + Pool.OVERHEAD + i * size;
         if (!free.has(b) && !p.pending.has(b)) fn({ address: b, usable: size, sizeClass: p.szidx });
