@@ -167,6 +167,34 @@ describe("threads: handles and errors", () => {
 
 // Two handles on one heap in this thread act as two threads, one step at a time: each path of the
 // per-thread pools (remote frees, full pools, orphans, adoption) happens at a known moment.
+describe("threads: a block another thread freed, waiting for its owner", () => {
+  // On its pool's REMOTE list, or (its pool full) on the owner's DELAYED list: realloc and
+  // usableSize by either thread refuse it before anything else, as any freed block (a realloc by
+  // the other thread allocated its new block first, then its free of the old one threw: leaked).
+  it.each([false, true])("REMOTE and DELAYED lists, hardened %s: InvalidPointerError, nothing allocated, the heap checks clean", (hardened) => {
+    const h1 = createHeap({ threads: true, hardened, traceAllocations: false });
+    const h2 = attachHeap(h1.memory.source, { traceAllocations: false });
+    const blocks = Array.from({ length: 3000 }, () => h1.obj.malloc(48)); // full pools, then a part-used one
+    const remote = blocks[blocks.length - 1]; // in the part-used pool: onto its REMOTE list
+    const delayed = blocks[0]; // in a full pool: onto h1's DELAYED list
+    h2.obj.free(remote);
+    h2.obj.free(delayed);
+    const used = h1.stats().blocksInUse;
+    for (const p of [remote, delayed])
+      for (const h of [h1, h2]) {
+        expect(thrownBy(() => h.usableSize(p))).toMatchObject({ reason: "double-free" });
+        expect(thrownBy(() => h.obj.realloc(p, 100))).toMatchObject({ reason: "double-free" });
+        expect(thrownBy(() => h.obj.realloc(p, 8))).toMatchObject({ reason: "double-free" });
+      }
+    expect(h1.stats().blocksInUse).toBe(used);
+    h1.check();
+    for (const p of blocks.slice(1, -1)) h1.obj.free(p);
+    h1.collect();
+    expect(h1.stats().blocksInUse).toBe(0);
+    h1.check();
+  });
+});
+
 describe("threads: pools per thread", () => {
   const CLASS = 512; // 31 blocks per 16 KiB pool; a young class's sub-pools hold fewer
   const setup = () => {

@@ -671,7 +671,7 @@ export class ObjectAllocator extends RemoteAllocator {
     // realloc copies this many bytes: a SIZE word a stray write changed must not be trusted.
     if (size !== classSize(u32[(pool + Pool.SZIDX) >>> 2], this.alignShift)) return 0;
     // holdsFreeTag written out: liveSize is in realloc's chain, which V8 inlines into its callers.
-    return (u32[(p + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) === 0 && this.onFreeList(pool, p) ? 0 : size;
+    return (u32[(p + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) === 0 && this.isFreed(pool, p) ? 0 : size;
   }
 
   /** The size class bytes of our block p, after checking it is a live block start. */
@@ -683,7 +683,8 @@ export class ObjectAllocator extends RemoteAllocator {
     const bs = this.u32[(pool + Pool.SIZE) >>> 2];
     if (this.u32[pool >>> 2] !== 0 && bs !== classSize(this.u32[(pool + Pool.SZIDX) >>> 2], this.alignShift))
       throw new HeapCorruptionError(pool + Pool.SIZE, `pool ${hex(pool)}: block size ${bs} is not its size class's (a write over the pool's header?)`, "Pool.SIZE");
-    if (this.u32[pool >>> 2] !== 0 && this.onFreeList(pool, p)) throw new InvalidPointerError(op, p, "double-free", "this block is already free (use after free)");
+    if (this.u32[pool >>> 2] !== 0 && this.isFreed(pool, p))
+      throw new InvalidPointerError(op, p, "double-free", this.onFreeList(pool, p) ? "this block is already free (use after free)" : "this block is already free (use after free: another thread freed it, it waits for its owner thread)");
     throw this.invalid(op, p, pool);
   }
 

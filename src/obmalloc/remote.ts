@@ -186,6 +186,25 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
     return false;
   }
 
+  /**
+   * Whether p, which holds the free tag, is free: on its pool's free list, or (threads) waiting
+   * for the pool's owner on the pool's REMOTE list or the owner's DELAYED list. realloc and
+   * usableSize refuse such a block before anything else (a realloc by another thread allocated
+   * first, then its free of p refused it: the new block leaked).
+   */
+  protected isFreed(pool: number, p: number): boolean {
+    if (this.onFreeList(pool, p)) return true;
+    if (!this.threaded) return false;
+    if (this.onRemoteList(pool, p)) return true;
+    const owner = this.u32[(pool + Pool.OWNER) >>> 2];
+    if (owner >= this.nSlots) return false;
+    // The DELAYED list: walked at most as far as the heap has room for blocks (a wild link or a cycle ends it).
+    const u32 = this.u32;
+    let k = u32[this.wTop] >>> 3;
+    for (let b = Atomics.load(this.i32, (this.slotBase(owner) + Slot.DELAYED) >>> 2) >>> 0; b !== 0 && b !== undefined && k-- > 0; b = u32[b >>> 2]) if (b === p) return true;
+    return false;
+  }
+
   /** Whether b is a carved block start of pool (mallocIn's rule for a popped link). */
   protected isBlockOf(pool: number, b: number): boolean {
     const u32 = this.u32;
