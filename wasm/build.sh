@@ -50,10 +50,11 @@ wasi17=(--target=wasm32-wasi -isystem /usr/include/wasm32-wasi -L/usr/lib/wasm32
 clang --target=wasm32 -O2 -nostdlib -ffreestanding -fno-builtin -matomics -mbulk-memory \
   -Wl,--no-entry -Wl,--import-memory -Wl,--shared-memory -Wl,--max-memory=67108864 -Wl,--export=__heap_base \
   -Wl,--export=__wasm_call_ctors -Wl,--allow-undefined clients/ctors.c -o "$out/clients/ctors-shared.wasm"
-#   clients/stack-shared.wasm  locals on the C stack, the stack pointer exported (one stack per Worker's instance)
-clang --target=wasm32 -O2 -nostdlib -ffreestanding -fno-builtin -matomics -mbulk-memory -mmutable-globals \
+#   clients/stack-shared.wasm  locals on the C stack and a thread-local, their symbols exported (one stack and TLS block per Worker's instance)
+clang --target=wasm32 -O2 -nostdlib -ffreestanding -fno-builtin -ftls-model=local-exec -matomics -mbulk-memory -mmutable-globals \
   -Wl,--no-entry -Wl,--import-memory -Wl,--shared-memory -Wl,--max-memory=67108864 -Wl,--export=__heap_base \
-  -Wl,--export=__stack_pointer -Wl,--allow-undefined clients/stack.c -o "$out/clients/stack-shared.wasm"
+  -Wl,--export=__stack_pointer -Wl,--export=__wasm_init_tls -Wl,--export=__tls_size -Wl,--export=__tls_align \
+  -Wl,--allow-undefined clients/stack.c -o "$out/clients/stack-shared.wasm"
 ours17=(clients/ctors.wasm clients/ctors-shared.wasm clients/stack-shared.wasm clients/families.wasm)
 #   clients/families.wasm  CPython's families through include/pymemcompat.h, no libc (api-mismatch test)
 clang --target=wasm32 -O2 -nostdlib -ffreestanding -Iinclude \

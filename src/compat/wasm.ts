@@ -51,7 +51,9 @@ export interface InstantiateOptions extends HeapOptions {
    * 65536). Instances of one module all start with the same stack pointer, so threads running
    * at once would write over each other's locals: link with `-mmutable-globals
    * -Wl,--export=__stack_pointer`. 0: the module's own stack (only for code that keeps no locals
-   * in memory). The block is returned as `stack`; free it with heap.raw.free when the Worker is done.
+   * in memory). A module that exports __wasm_init_tls and __tls_size gets its thread-locals'
+   * block at the start of the same block. The block is returned as `stack`; free it with
+   * heap.raw.free when the Worker is done.
    */
   stackBytes?: number;
   /**
@@ -185,25 +187,36 @@ function stackOption(v: unknown): number {
 
 /**
  * The instance's own C stack (a Worker's: threadHandle), `bytes` from the heap's raw family, its
- * exported __stack_pointer set to the block's end (stacks grow down). Returns the block (0: bytes 0,
- * the module's own stack). Throws, nothing allocated, for a module whose stack pointer cannot be set.
+ * exported __stack_pointer set to the block's end (stacks grow down); and, when the module has
+ * thread-locals and exports __wasm_init_tls and __tls_size (`-Wl,--export=...`), its own TLS block
+ * at the block's start, initialised by __wasm_init_tls (else every instance would share the first
+ * one's thread-locals). Returns the block (0: bytes 0, the module's own stack and TLS). Throws,
+ * nothing allocated, for a module whose stack pointer cannot be set.
  */
 function giveStack(instance: WebAssembly.Instance, heap: Heap, bytes: number): number {
   if (bytes === 0) return 0;
-  const sp = instance.exports.__stack_pointer;
+  const x = instance.exports;
+  const sp = x.__stack_pointer;
   if (!(sp instanceof WebAssembly.Global))
     throw new TypeError(
       "this module's C stack pointer (__stack_pointer) is not exported, so every instance on this shared memory runs on the same stack and threads running at once would write over each other's locals: " +
         "link it with -mmutable-globals -Wl,--export=__stack_pointer (each Worker's instance then gets a stack of stackBytes from the heap), or pass stackBytes: 0 if its code keeps no locals in memory",
     );
-  const p = heap.raw.malloc(bytes);
-  if (p === 0) throw new RangeError(`no room in the heap for this instance's C stack of ${bytes} bytes (stackBytes)`);
+  const initTls = x.__wasm_init_tls;
+  const tlsSize = typeof initTls === "function" && x.__tls_size instanceof WebAssembly.Global ? Number(x.__tls_size.value) >>> 0 : 0;
+  const tlsAlign = tlsSize > 0 && x.__tls_align instanceof WebAssembly.Global ? Math.max(16, Number(x.__tls_align.value) >>> 0) : 16;
+  // The TLS block first, aligned as the module asks (a raw block is 16-aligned), the stack above it.
+  const lead = tlsSize > 0 ? Math.ceil(tlsSize / 16) * 16 + tlsAlign - 16 : 0;
+  if ((tlsAlign & (tlsAlign - 1)) !== 0 || bytes + lead > 0x7fff0000) throw new RangeError(`this module's thread-locals (__tls_size ${tlsSize}, __tls_align ${tlsAlign}) cannot be placed`);
+  const p = heap.raw.malloc(bytes + lead);
+  if (p === 0) throw new RangeError(`no room in the heap for this instance's C stack of ${bytes} bytes (stackBytes)${lead > 0 ? ` and its ${tlsSize} bytes of thread-locals` : ""}`);
   try {
-    sp.value = p + bytes;
+    sp.value = p + lead + bytes;
   } catch {
     heap.raw.free(p);
     throw new TypeError("this module exports __stack_pointer as an immutable global: link it with -mmutable-globals so that each Worker's instance can be given a stack of its own");
   }
+  if (tlsSize > 0) (initTls as (at: number) => void)(Math.ceil(p / tlsAlign) * tlsAlign);
   return p;
 }
 

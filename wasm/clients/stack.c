@@ -1,9 +1,10 @@
 /*
  * wasm/clients/stack.c — a client whose locals live on the C stack (a buffer a function that is
  * not inlined fills and reads), built for a shared memory with its stack pointer exported
- * (-mmutable-globals -Wl,--export=__stack_pointer): Workers that each instantiate it on one heap
- * need a stack apiece (instantiateWithHeap gives an attached handle's instance one), else they
- * write over each other's locals (test/wasm-stack.test.ts). No libc.
+ * (-mmutable-globals -Wl,--export=__stack_pointer), and a thread-local counter (its TLS symbols
+ * exported): Workers that each instantiate it on one heap need a stack and a TLS block apiece
+ * (instantiateWithHeap gives an attached handle's instance both), else they write over each
+ * other's locals (test/wasm-stack.test.ts). No libc.
  */
 #include <stddef.h>
 
@@ -20,10 +21,17 @@ __attribute__((noinline)) static unsigned sum(volatile unsigned char *buf, int n
   return s;
 }
 
+/* A thread-local counter (-ftls-model=local-exec): each Worker's instance needs its own copy too. */
+static _Thread_local unsigned rounds_done = 7;
+
+__attribute__((noinline)) static unsigned count_round(void) { return ++rounds_done; }
+
 /* rounds x (a 256-byte buffer on the stack filled from seed, a heap block between, the buffer read back). */
 __attribute__((export_name("run"))) unsigned run(unsigned seed, int rounds) {
   unsigned s = 0;
+  rounds_done = seed;
   for (int r = 0; r < rounds; r++) {
+    s += count_round();
     volatile unsigned char buf[256];
     fill(buf, 256, seed + (unsigned)r);
     unsigned char *p = malloc(24 + (unsigned)(r % 200));
