@@ -271,7 +271,7 @@ export function checkHeap(heap: Heap): void {
       if (off < 0 || off % size !== 0 || b >= pool + no) fail(fat, `pool ${hex(pool)} free list link ${hex(b)} is not one of its carved blocks`, fat === pool + Pool.FREEBLOCK ? "Pool.FREEBLOCK" : "free block link");
       if (freeBlocks.has(b)) fail(fat, `pool ${hex(pool)} free list comes back to ${hex(b)} (a cycle, or a double free)`, fat === pool + Pool.FREEBLOCK ? "Pool.FREEBLOCK" : "free block link");
       // Every push tags the block (FreeBlock): a tag gone is a write into the block after it was freed.
-      if ((u32[(b + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) !== 0) fail(b + FreeBlock.TAG, `free block ${hex(b)} of pool ${hex(pool)} was written after it was freed (its free tag is gone)`, "free block tag");
+      if ((u32[(b + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) !== 0) fail(b + FreeBlock.TAG, `free block ${hex(b)} of pool ${hex(pool)} was written after it was freed, or freed twice and handed out once since (its free tag is gone)`, "free block tag");
       freeBlocks.add(b);
     }
     if (free) {

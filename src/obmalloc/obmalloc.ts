@@ -315,7 +315,7 @@ export class ObjectAllocator extends RemoteAllocator {
     if (((bp - pool - Pool.OVERHEAD) | (bp << 29)) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD)
       brokenPool(pool, Pool.FREEBLOCK, "Pool.FREEBLOCK", `its free list's head ${hex(bp)} is no block of it (a write over the pool's header?)`);
     if (nb !== 0 && ((nb - pool - Pool.OVERHEAD) | (nb << 29)) >>> 0 >= ((u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) & this.poolMask)) throw badLink(bp, nb, pool);
-    throw new HeapCorruptionError(bp + FreeBlock.TAG, `free block ${hex(bp)} of pool ${hex(pool)} lost its free tag: written after it was freed, or a live block a damaged link leads to`, "free block tag");
+    throw new HeapCorruptionError(bp + FreeBlock.TAG, `free block ${hex(bp)} of pool ${hex(pool)} lost its free tag: freed twice (release mode finds a double free here, before the block is handed out again), written after it was freed, or a live block a damaged link leads to`, "free block tag");
   }
 
   /** The usedpools head word at hp holds pool, which is no pool of its class: nothing written yet. */
