@@ -10,6 +10,7 @@
  */
 
 import { WASM_TRACE_FRAMES } from "../constants.js";
+import { isSharedBuffer } from "../memory/memory.js";
 import type { DebugState } from "../debug/hooks.js";
 import type { Heap } from "../heap/heap.js";
 import { isAlignment, type Family } from "../heap/families.js";
@@ -168,7 +169,7 @@ export function heapAllocator(heap: Heap, family?: FamilyName): AllocatorFunctio
   const made = byFamily.get(name);
   if (made !== undefined) return made.fns;
   const memory = heap.memory.source as WebAssembly.Memory;
-  const shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
+  const shared = isSharedBuffer(memory.buffer);
   // The slow paths: everything the fast path leaves (pools from arenas, raw blocks, other
   // threads' blocks, the lock, errors) is the family's, on this handle (its thread slot).
   const slow = { ...trampolines(() => current(heap, heap[name]), () => heap) };

@@ -16,6 +16,7 @@ import { createHeap, type Heap } from "../heap/heap.js";
 import { checkOptions, HEAP_OPTIONS, type HeapOptions } from "../heap/options.js";
 import { DEFAULT_INITIAL_BYTES, DEFAULT_MAX_BYTES, DEFAULT_STACK_BYTES, WASM_PAGE } from "../constants.js";
 import { PymallocError } from "../errors.js";
+import { isSharedBuffer } from "../memory/memory.js";
 import { allocatorImports, hasFastPath, heapAllocator, pymemImports, registerLinkedFastPath, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
 import { wasmModuleInfo, type WasmModuleInfo } from "./wasm-module.js";
 import { currentFastPathId, linkedInfo, type LinkedInfo } from "./wasm-link.js";
@@ -175,7 +176,7 @@ export async function instantiateLinked(heap: Heap, source: WebAssembly.Module |
 
 /** A Worker's handle: from attachHeap, over a shared memory (its instances run beside others). */
 function threadHandle(heap: Heap): boolean {
-  return heap.attached && heap.memory.source instanceof WebAssembly.Memory && typeof SharedArrayBuffer !== "undefined" && heap.memory.source.buffer instanceof SharedArrayBuffer;
+  return heap.attached && heap.memory.kind === "wasm" && isSharedBuffer(heap.memory.buffer);
 }
 
 /** stackBytes: a whole number of bytes below 2^31, rounded up to 16 (default 65536). */

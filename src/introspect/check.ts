@@ -36,7 +36,7 @@ import {
 import { HeapCorruptionError, hex } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
 import { validateHeader } from "../heap/layout.js";
-import { forEachChunk, forEachLiveBlock, pendingFrees } from "./walk.js";
+import { forEachChunk, forEachLiveBlock, freeListOf, pendingFrees } from "./walk.js";
 import { listIndex } from "../raw/tlsf.js";
 
 function fail(at: number, what: string, field = ""): never {
@@ -263,17 +263,11 @@ export function checkHeap(heap: Heap): void {
     if (no < Pool.OVERHEAD + size || (no - Pool.OVERHEAD) % size !== 0 || no > room) fail(pool + Pool.NEXTOFFSET, "pool's next-block offset is wrong", "Pool.NEXTOFFSET");
     const carved = (no - Pool.OVERHEAD) / size;
     if (count > carved) fail(pool, `pool counts ${count} blocks in use of ${carved} carved`, "Pool.COUNT");
-    // The free list: carved block starts only, each once (bounded by the carved blocks).
-    const freeBlocks = new Set<number>();
-    let fat = pool + Pool.FREEBLOCK;
-    for (let b = u32[fat >>> 2]; b !== 0; fat = b, b = u32[b >>> 2]) {
-      const off = b - pool - Pool.OVERHEAD;
-      if (off < 0 || off % size !== 0 || b >= pool + no) fail(fat, `pool ${hex(pool)} free list link ${hex(b)} is not one of its carved blocks`, fat === pool + Pool.FREEBLOCK ? "Pool.FREEBLOCK" : "free block link");
-      if (freeBlocks.has(b)) fail(fat, `pool ${hex(pool)} free list comes back to ${hex(b)} (a cycle, or a double free)`, fat === pool + Pool.FREEBLOCK ? "Pool.FREEBLOCK" : "free block link");
-      // Every push tags the block (FreeBlock): a tag gone is a write into the block after it was freed.
+    // The free list: carved block starts only, each once (freeListOf). Every push tags the block
+    // (FreeBlock): a tag gone is a write into the block after it was freed.
+    const freeBlocks = freeListOf(u32, pool, size, pool + no, (b) => {
       if ((u32[(b + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) !== 0) fail(b + FreeBlock.TAG, `free block ${hex(b)} of pool ${hex(pool)} was written after it was freed, or freed twice and handed out once since (its free tag is gone)`, "free block tag");
-      freeBlocks.add(b);
-    }
+    });
     if (free) {
       if (count !== 0) fail(pool, "pool with live blocks is on the free-pool list", "Pool.COUNT");
       if (freeBlocks.size !== carved) fail(pool + Pool.FREEBLOCK, `free pool's list holds ${freeBlocks.size} of its ${carved} carved blocks`, "Pool.FREEBLOCK");

@@ -173,6 +173,25 @@ export interface LiveBlock {
 }
 
 /** Visit every block in use: pool blocks (not on their pool's free list) and raw chunks. */
+/**
+ * The blocks on the free list of pool `pool` (blocks of `size` bytes, carved up to address
+ * `end`): each link a carved block start, each once, else a HeapCorruptionError naming the word
+ * that holds the bad link (a stray write, or a double free that made a cycle: never followed for
+ * ever). `each` sees every block as it is read (check() tests its free tag there).
+ */
+export function freeListOf(u32: Uint32Array, pool: number, size: number, end: number, each?: (b: number) => void): Set<number> {
+  const free = new Set<number>();
+  for (let at = pool + Pool.FREEBLOCK, b = u32[at >>> 2]; b !== 0; at = b, b = u32[b >>> 2]) {
+    const field = at === pool + Pool.FREEBLOCK ? "Pool.FREEBLOCK" : "free block link";
+    const off = b - pool - Pool.OVERHEAD;
+    if (off < 0 || off % size !== 0 || b >= end) throw new HeapCorruptionError(at, `pool ${hex(pool)} free list link ${hex(b)} is not one of its carved blocks`, field);
+    if (free.has(b)) throw new HeapCorruptionError(at, `pool ${hex(pool)} free list comes back to ${hex(b)} (a cycle, or a double free)`, field);
+    each?.(b);
+    free.add(b);
+  }
+  return free;
+}
+
 export function forEachLiveBlock(heap: Heap, fn: (b: LiveBlock) => void): void {
   const u32 = heap.rawAllocator.u32;
   const pending = pendingFrees(heap);
@@ -185,19 +204,7 @@ export function forEachLiveBlock(heap: Heap, fn: (b: LiveBlock) => void): void {
     forEachPool(heap, c.chunk + Chunk.HEADER, (p) => {
       if (p.count === 0) return;
       const size = p.size;
-      // Its free list: carved blocks of the pool, each once. A link a stray write or a double free
-      // turned elsewhere, or back into the list (a cycle), is reported, never followed for ever.
-      const free = new Set<number>();
-      for (let at = p.pool + Pool.FREEBLOCK, b = u32[at >>> 2]; b !== 0; at = b, b = u32[b >>> 2]) {
-        const off = b - p.pool - Pool.OVERHEAD;
-        if (free.has(b) || !(off >= 0 && off < p.carvedBlocks * size && off % size === 0))
-          throw new HeapCorruptionError(
-            at,
-            `pool ${hex(p.pool)} free list ${free.has(b) ? `comes back to ${hex(b)} (a cycle, or a double free)` : `leads to ${hex(b)}, no block of it`}`,
-            at === p.pool + Pool.FREEBLOCK ? "Pool.FREEBLOCK" : "free block link",
-          );
-        free.add(b);
-      }
+      const free = freeListOf(u32, p.pool, size, p.pool + Pool.OVERHEAD + p.carvedBlocks * size);
       for (let i = 0; i < p.carvedBlocks; i++) {
         const b = p.pool + Pool.OVERHEAD + i * size;
         if (!free.has(b) && !p.pending.has(b)) fn({ address: b, usable: size, sizeClass: p.szidx });
