@@ -235,11 +235,12 @@ async function bintreesOnce(m, alloc, footprint = true) {
 
 function table(title, rows, unit) {
   console.log(`\n${title}`);
-  const base = rows.find((r) => r.alloc === "pymalloc");
-  // "per run": the median of run i's ratio to pymalloc's run i (the runs interleaved, so a slow
+  // The ratios are to the "pymalloc" row, or to the first row when --only left it out.
+  const base = rows.find((r) => r.alloc === "pymalloc") ?? rows[0];
+  // "per run": the median of run i's ratio to the base's run i (the runs interleaved, so a slow
   // spell of the machine falls on both): steadier than the ratio of the medians on a loaded VM.
   const paired = (r) => median(r.all.map((v, i) => v / base.all[i]));
-  console.log(`| allocator | ${unit} (median of ${runs}) | runs | / pymalloc | / pymalloc per run | footprint MiB | footprint / pymalloc | page faults a run |`);
+  console.log(`| allocator | ${unit} (median of ${runs}) | runs | / ${base.alloc} | / ${base.alloc} per run | footprint MiB | footprint / ${base.alloc} | page faults a run |`);
   console.log("|---|---:|---|---:|---:|---:|---:|---:|");
   for (const r of rows)
     console.log(
