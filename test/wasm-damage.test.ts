@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runDamageWorker, type DamageTally } from "./helpers.js";
 import { linkFastPath } from "../src/compat/wasm-link.js";
-import { constants, heapForModule, HeapCorruptionError, instantiateWithHeap, InvalidPointerError, PymallocError, type Heap } from "../src/index.js";
+import { constants, createHeap, heapForModule, HeapCorruptionError, instantiateWithHeap, InvalidPointerError, PymallocError, type Heap } from "../src/index.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const WORKER = fileURLToPath(new URL("./workers/wasm-damage.mjs", import.meta.url));
@@ -61,7 +61,7 @@ describe("seeded heap damage under C code, every form of the fast path", () => {
 // What the fuzz found, one case each, in every form of the fast path
 // ---------------------------------------------------------------------------------------------
 
-const { H, Pool, Slot } = constants;
+const { Arena, H, Pool, Slot, SubPool } = constants;
 const MiB = 2 ** 20;
 const FORMS = ["imported", "linked", "specialised"] as const;
 type Form = (typeof FORMS)[number];
@@ -74,7 +74,7 @@ interface C {
 }
 
 /** The C client (ctors.wasm: malloc, free, realloc from C) on a heap of 4 KiB pools, in one form of the fast path. */
-async function cOnHeap(form: Form, opts: { subPools?: boolean; maxBytes?: number } = {}): Promise<{ heap: Heap; c: C }> {
+async function cOnHeap(form: Form, opts: { subPools?: boolean; maxBytes?: number; poolSize?: number; arenaSize?: number } = {}): Promise<{ heap: Heap; c: C }> {
   const bytes = form === "imported" ? client : linked;
   const heap = heapForModule(bytes, { traceAllocations: false, poolSize: 4096, arenaSize: 16384, subPools: false, ...opts });
   const { instance } = await instantiateWithHeap(form === "specialised" ? bytes : new WebAssembly.Module(bytes), { heap, specialize: form === "specialised" });
@@ -308,5 +308,138 @@ describe("a pool's carve and size words changed by a stray write: never a block 
         expect(e, `${side}: SIZE ${size}, realloc to ${n}`).toBeInstanceOf(HeapCorruptionError);
         expect(e).toMatchObject({ field: "Pool.SIZE" });
       }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// What the fast path's misuse and damage fuzz of 2026-12-05 found (a helper's, over C's calls and
+// JS's on one heap), one case each, in every form of the fast path; each failed before its fix.
+// ---------------------------------------------------------------------------------------------
+
+describe("the fast path's fuzz of 2026-12-05: a typed error, never a trap nor a live block handed out", () => {
+  it.each(FORMS)("%s: a double free (free a, free b, free a) that empties a sub-pool with a block still live: the sub-pool is not given to another class (HeapCorruptionError naming Pool.COUNT, C as JS); C's free gave it back and a malloc(64) returned the live block's bytes", async (form) => {
+    const subOf = (p: number): number => p - (p % (1 << SubPool.SHIFT));
+    for (const side of ["C", "JS"]) {
+      const { heap, c } = await cOnHeap(form, { subPools: true, poolSize: 16384, arenaSize: 262144 });
+      const f = side === "C" ? c : heap.mem;
+      // 88-byte blocks (11 a sub-pool), a class the client's constructors leave alone: the
+      // sub-pool's blocks are all this test's.
+      const ps: number[] = [];
+      for (let i = 0; i < 15; i++) ps.push(f.malloc(88)); // one sub-pool full, the next one started
+      const s0 = ps.filter((p) => subOf(p) === subOf(ps[0]));
+      const s1 = ps.filter((p) => subOf(p) !== subOf(ps[0]));
+      expect(s1.length).toBeGreaterThan(0);
+      expect(heap.u32[subOf(ps[0]) >>> 2], "the sub-pool's count: only this test's blocks").toBe(s0.length);
+      const z = s0[s0.length - 1];
+      heap.u8.fill(0x5a, z, z + 88);
+      const got: number[] = [];
+      const e = thrown(() => {
+        for (const p of s1) f.free(p); // the second sub-pool empties: its class's spare
+        f.free(s0[0]);
+        f.free(s0[1]);
+        f.free(s0[0]); // the double free: not the pool's last freed block, so not refused here
+        for (let i = 2; i < s0.length - 1; i++) f.free(s0[i]); // the count reaches 0 with z live
+        for (let i = 0; i < 16; i++) got.push(f.malloc(64));
+      });
+      expect(e, side).toBeInstanceOf(HeapCorruptionError);
+      expect(e).toMatchObject({ field: "Pool.COUNT" });
+      for (const p of got) expect(p + 64 <= z || p >= z + 88, `${side}: ${p} overlaps the live block ${z}`).toBe(true);
+      expect([...heap.u8.subarray(z, z + 88)].every((b) => b === 0x5a)).toBe(true);
+    }
+  });
+
+  /** 4 KiB pools of 32-byte blocks (126 a pool): the first two pools' blocks, and class 32's usedpools head word. */
+  function twoPools(heap: Heap, f: C): { p0: number[]; p1: number[]; head: number } {
+    const poolOf = (p: number): number => p - (p % 4096);
+    const ps: number[] = [];
+    for (let i = 0; i < 250; i++) ps.push(f.malloc(32));
+    const p0 = ps.filter((p) => poolOf(p) === poolOf(ps[0]));
+    const p1 = ps.filter((p) => poolOf(p) !== poolOf(ps[0]));
+    return { p0, p1, head: heap.objectAllocator.usedBase + (((32 - 1) >> 3) << Slot.HEAD_SHIFT) };
+  }
+
+  it.each(FORMS)("%s: a damaged usedpools head, then a free into a full pool: HeapCorruptionError naming Pool.NEXT, C as JS, nothing written through it (C trapped past the memory; inside it, C and JS wrote the pool's address into a live block)", async (form) => {
+    for (const side of ["C", "JS"])
+      for (const inside of [false, true]) {
+        const { heap, c } = await cOnHeap(form);
+        const f = side === "C" ? c : heap.mem;
+        const { p0, head } = twoPools(heap, f);
+        const L = heap.mem.malloc(2000);
+        heap.u8.fill(0xab, L, L + 2000);
+        heap.u32[head >>> 2] = inside ? L - 12 : 0x7fff0000;
+        const e = thrown(() => f.free(p0[0]));
+        expect(e, `${side}, head ${inside ? "inside" : "past"} the memory`).toBeInstanceOf(HeapCorruptionError);
+        expect(e).toMatchObject({ field: "Pool.NEXT" });
+        expect([...heap.u8.subarray(L, L + 2000)].every((b) => b === 0xab)).toBe(true);
+      }
+  });
+
+  it.each(FORMS)("%s: a damaged usedpools tail word, then a pool listed with others empties: HeapCorruptionError, C as JS (C trapped)", async (form) => {
+    for (const side of ["C", "JS"]) {
+      const { heap, c } = await cOnHeap(form);
+      const f = side === "C" ? c : heap.mem;
+      const { p0, p1, head } = twoPools(heap, f);
+      f.free(p0[0]); // the full first pool rejoins the list: two pools listed
+      for (const p of p1.slice(1)) f.free(p);
+      heap.u32[(head + 4) >>> 2] = 0x7fff0000;
+      const e = thrown(() => f.free(p1[0]));
+      expect(e, side).toBeInstanceOf(HeapCorruptionError);
+      expect(() => heap.check()).toThrow(HeapCorruptionError);
+    }
+  });
+
+  it.each(FORMS)("%s: Arena.POOL_ADDRESS moved by a stray write (to 0, or back over a pool in use): the next pool is refused (HeapCorruptionError naming it), C as JS; JS took a pool below the heap, or over live blocks", async (form) => {
+    for (const side of ["C", "JS"])
+      for (const to of ["zero", "back"]) {
+        const { heap, c } = await cOnHeap(form, { arenaSize: 65536 });
+        const f = side === "C" ? c : heap.mem;
+        const live: number[] = [];
+        for (let i = 0; i < 5; i++) live.push(f.malloc(16), f.malloc(100));
+        for (const p of live) heap.u8.fill(0x66, p, p + 16);
+        const below = heap.u8.slice(0, heap.heapBase);
+        const ao = heap.u32[(heap.heapBase >>> 2) + H.USABLE_ARENAS];
+        const pa = heap.u32[(ao + Arena.POOL_ADDRESS) >>> 2];
+        heap.u32[(ao + Arena.POOL_ADDRESS) >>> 2] = to === "zero" ? 0 : pa - 4096;
+        const e = thrown(() => {
+          for (const n of [32, 48, 64, 200]) f.malloc(n);
+        });
+        expect(e, `${side}, ${to}`).toBeInstanceOf(HeapCorruptionError);
+        expect(e).toMatchObject({ field: "Arena.POOL_ADDRESS" });
+        for (const p of live) expect([...heap.u8.subarray(p, p + 16)].every((b) => b === 0x66)).toBe(true);
+        expect(Buffer.compare(heap.u8.subarray(0, heap.heapBase), below), "the memory below the heap changed").toBe(0);
+      }
+  });
+
+  it("malloc's inline pop: a usedpools head pointed at data near the memory's end, its FREEBLOCK past the end: HeapCorruptionError, as calloc and JS give (malloc trapped)", () => {
+    for (const call of ["malloc", "calloc", "JS"]) {
+      const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 16, maximum: 16 }) });
+      const W = heap.wasmImports();
+      const end = heap.u8.length;
+      let big = 0;
+      for (let n = end; n > 0 && big === 0; n -= 4096) big = heap.mem.malloc(n);
+      const X = end - 200; // inside the big block: data that looks like a pool header of class 0
+      expect(X).toBeGreaterThan(big);
+      heap.u32[(X + Pool.FREEBLOCK) >>> 2] = X + 1000;
+      heap.u32[(X + Pool.SZIDX) >>> 2] = 0;
+      heap.u32[heap.objectAllocator.usedBase >>> 2] = X;
+      const e = thrown(() => (call === "malloc" ? W.malloc(8) : call === "calloc" ? W.calloc(1, 8) : heap.mem.malloc(8)));
+      expect(e, call).toBeInstanceOf(HeapCorruptionError);
+    }
+  });
+
+  it.each(FORMS)("%s: a header word the fast path reads at its start, damaged before the fast path starts on the heap: HeapCorruptionError naming the word where it starts (it trapped then, or in a later malloc or free)", async (form) => {
+    const bytes = form === "imported" ? client : linked;
+    for (const h of ["THREAD_SLOTS", "SUBPOOLS", "POOL_MAP", "SL_BITMAPS", "FREE_HEADS", "RAW_CACHE"] as const) {
+      const heap = heapForModule(bytes, { traceAllocations: false });
+      heap.mem.malloc(40);
+      heap.mem.malloc(1000);
+      heap.u32[(heap.heapBase >>> 2) + H[h]] = 0x7fff0000;
+      const e = await instantiateWithHeap(form === "specialised" ? bytes : new WebAssembly.Module(bytes), { heap, specialize: form === "specialised" }).then(
+        () => (form === "imported" ? thrown(() => heap.wasmImports()) : undefined),
+        (err: unknown) => err,
+      );
+      expect(e, h).toBeInstanceOf(HeapCorruptionError);
+      expect(e).toMatchObject({ field: `H.${h}` });
+    }
   });
 });

@@ -9,7 +9,9 @@
  * Must not: create heaps (compat/wasm.ts does) or change a family's behaviour.
  */
 
-import { WASM_TRACE_FRAMES } from "../constants.js";
+import { Slot, WASM_TRACE_FRAMES } from "../constants.js";
+import { HeapCorruptionError, hex } from "../errors.js";
+import { validateHeader } from "../heap/layout.js";
 import { isSharedBuffer } from "../memory/memory.js";
 import type { DebugState } from "../debug/hooks.js";
 import type { Heap } from "../heap/heap.js";
@@ -134,6 +136,22 @@ export function hasFastPath(heap: Heap, family?: FamilyName): boolean {
   return heap.mode === "pymalloc" && familyName(family) !== "raw" && heap.memory.kind === "wasm" && !heap.hardened && heap.sampler === undefined;
 }
 
+/**
+ * Before a fast path's init() reads the heap header (once, and trusts it for good): the words it
+ * reads must be this heap's. The JS allocator read them when the handle was made and keeps them;
+ * a stray write over the header since (the header sits at heapBase, where a NULL-based C pointer
+ * lands) would otherwise make the fast path trap, or follow a wild table. HeapCorruptionError
+ * naming the word (layout.ts's validateHeader, the fields that never change; this handle's
+ * thread slot's usedpools word).
+ */
+export function checkHeaderForFastPath(heap: Heap): void {
+  const u32 = heap.memory.views.u32;
+  validateHeader(u32, heap.memory.byteLength, heap.heapBase, true);
+  const a = heap.objectAllocator;
+  const at = a.slotBase(heap.threadId) + Slot.USED;
+  if (u32[at >>> 2] !== a.usedBase) throw new HeapCorruptionError(at, `thread slot ${heap.threadId}'s usedpools word holds ${hex(u32[at >>> 2])}, not ${hex(a.usedBase)} (a write over the header?)`, `thread slot ${heap.threadId} USED`);
+}
+
 type FastPathExports = Omit<AllocatorFunctions, "aligned_alloc" | "malloc_usable_size"> & { init(heapBase: number, slot: number): void; divert(on: number): void };
 
 /** One fast-path instance per heap handle (a Worker's handle has its own thread slot) and family. */
@@ -174,6 +192,7 @@ export function heapAllocator(heap: Heap, family?: FamilyName): AllocatorFunctio
   // threads' blocks, the lock, errors) is the family's, on this handle (its thread slot).
   const slow = { ...trampolines(() => current(heap, heap[name]), () => heap) };
   const x = new WebAssembly.Instance(fastPathModule(shared), { env: { memory }, pymalloc: slow }).exports as unknown as FastPathExports;
+  checkHeaderForFastPath(heap);
   x.init(heap.heapBase, heap.threadId);
   x.divert(heap.faultPlanned ? 1 : 0);
   // aligned_alloc's larger alignments are raw chunks, the family's; malloc_usable_size is the heap's: through JS.

@@ -18,6 +18,7 @@
 import type { Heap } from "../heap/heap.js";
 import { PymallocError } from "../errors.js";
 import { constifyGlobals, readExports, withCustomSection } from "./wasm-bytes.js";
+import { checkHeaderForFastPath } from "./wasm-imports.js";
 import { mergeReadyFastPath } from "./wasm-link.js";
 
 const PREFIX = "pymalloc_k_";
@@ -34,6 +35,7 @@ export function fastPathNumbers(heap: Heap, shared: boolean): Record<string, num
   };
   const memory = heap.memory.source as WebAssembly.Memory;
   const x = new WebAssembly.Instance(m, { pymalloc_env: { memory }, pymalloc: { malloc: none, free: none, calloc: none, realloc: none } }).exports as Record<string, unknown>;
+  checkHeaderForFastPath(heap);
   (x.pymalloc_init as (b: number, s: number) => void)(heap.heapBase, heap.threadId);
   const out: Record<string, number> = {};
   for (const [name, v] of Object.entries(x)) if (name.startsWith(PREFIX)) out[name.slice(PREFIX.length)] = (v as WebAssembly.Global).value as number;

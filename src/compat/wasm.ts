@@ -17,7 +17,7 @@ import { checkOptions, HEAP_OPTIONS, type HeapOptions } from "../heap/options.js
 import { DEFAULT_INITIAL_BYTES, DEFAULT_MAX_BYTES, DEFAULT_STACK_BYTES, WASM_PAGE } from "../constants.js";
 import { PymallocError } from "../errors.js";
 import { isSharedBuffer } from "../memory/memory.js";
-import { allocatorImports, hasFastPath, heapAllocator, pymemImports, registerLinkedFastPath, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
+import { allocatorImports, checkHeaderForFastPath, hasFastPath, heapAllocator, pymemImports, registerLinkedFastPath, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
 import { wasmModuleInfo, type WasmModuleInfo } from "./wasm-module.js";
 import { currentFastPathId, linkedInfo, type LinkedInfo } from "./wasm-link.js";
 import { checkSpecialized, specializedFor, specializedModule } from "./wasm-specialize.js";
@@ -116,6 +116,7 @@ function startLinked(instance: WebAssembly.Instance, heap: Heap, family: FamilyN
   const init = x.pymalloc_init as (heapBase: number, slot: number) => void;
   const divert = x.pymalloc_divert as (on: number) => void;
   divert(heap.faultPlanned ? 1 : 0);
+  checkHeaderForFastPath(heap);
   init(heap.heapBase, heap.threadId);
   registerLinkedFastPath(heap, divert);
 }

@@ -302,7 +302,14 @@ export abstract class ArenaAllocator {
       if (idx < this.nClasses && u32[(pool + Pool.SZIDX) >>> 2] === idx) this.checkKeptList(pool, idx, ao);
       u32[(ao + Arena.FREEPOOLS) >>> 2] = u32[(pool + Pool.NEXT) >>> 2];
     } else {
+      // The next never-carved pool. With no pool on the free-pool list, every free pool of the
+      // arena is never carved, so it lies exactly nf pools before the arena's end (arenaOf
+      // checked FIRST and the pool count): a POOL_ADDRESS a stray write moved must not start a
+      // pool over one in use, or outside the arena (below the heap).
       pool = u32[(ao + Arena.POOL_ADDRESS) >>> 2];
+      const nf = u32[(ao + Arena.NFREEPOOLS) >>> 2];
+      if (nf === 0 || pool !== u32[(ao + Arena.FIRST) >>> 2] + (u32[(ao + Arena.NTOTALPOOLS) >>> 2] - nf) * this.poolSize)
+        throw new HeapCorruptionError(ao + Arena.POOL_ADDRESS, `arena ${hex(ao)}: its next never-used pool ${hex(pool)} is not the one its ${nf} free pools put there (a write over the arena's header?)`, "Arena.POOL_ADDRESS");
       u32[(ao + Arena.POOL_ADDRESS) >>> 2] = pool + this.poolSize;
     }
     const nf = u32[(ao + Arena.NFREEPOOLS) >>> 2];

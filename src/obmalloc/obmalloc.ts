@@ -466,6 +466,8 @@ export class ObjectAllocator extends RemoteAllocator {
     if (idx >= this.nClasses || u32[(pool + Pool.SIZE) >>> 2] !== classSize(idx, this.alignShift)) brokenPool(pool, Pool.SZIDX, "Pool.SZIDX", "its size class is none of the heap's, or not its block size's");
     const sp = usedSentinel(usedBase, idx);
     const next = u32[(sp + Pool.NEXT) >>> 2];
+    // The head must link back to the sentinel: a damaged head word is never written through.
+    if (u32[(next + Pool.PREV) >>> 2] !== sp) brokenPool(sp, Pool.NEXT, "Pool.NEXT", "its usedpools links do not come back to it");
     u32[(pool + Pool.NEXT) >>> 2] = next;
     u32[(pool + Pool.PREV) >>> 2] = sp;
     u32[(next + Pool.PREV) >>> 2] = pool;

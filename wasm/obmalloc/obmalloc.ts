@@ -164,7 +164,7 @@ function isOursHigh(q: u32): bool {
   const bp = load<u32>(pool + Pool.FREEBLOCK);
   // bp must hold the free tag (FreeBlock in src/constants.ts): a link a stray write pointed at a
   // live block, or a freed block written since, goes to JS, which reports it.
-  if (bp - pool > poolMask || load<u32>(bp + FreeBlock.TAG) != FreeBlock.TAG_VALUE) return 0;
+  if (bp - pool > poolMask || bp >= (<u32>memory.size() << 16) - Pool.OVERHEAD || load<u32>(bp + FreeBlock.TAG) != FreeBlock.TAG_VALUE) return 0;
   const nb = load<u32>(bp);
   if (nb != 0) {
     // The link read from the freed block: inside its pool, past the header, below the carved
@@ -241,8 +241,12 @@ function poolFromArena(idx: u32, sp: u32): u32 {
     if (load<u32>(pool + Pool.SZIDX) == idx && !keptListOk(pool, size, ao)) return 0;
     store<u32>(ao + Arena.FREEPOOLS, load<u32>(pool + Pool.NEXT));
   } else {
+    // The next never-carved pool. With no pool on the free-pool list, every free pool of the
+    // arena is never carved, so it lies exactly nf pools before the arena's end (JS's takeSlot
+    // tests the same): a POOL_ADDRESS a stray write moved would start a pool over one in use, or
+    // below the arena. JS reports it.
     pool = load<u32>(ao + Arena.POOL_ADDRESS);
-    if ((pool & poolMask) != 0 || !isOurs(pool) || pool >= ao) return 0;
+    if ((pool & poolMask) != 0 || !isOurs(pool) || pool >= ao || pool != load<u32>(ao + Arena.FIRST) + ((load<u32>(ao + Arena.NTOTALPOOLS) - nf) << poolShift)) return 0;
     store<u32>(ao + Arena.POOL_ADDRESS, pool + (1 << poolShift));
   }
   const at = nfpBase + (nf << 2);
@@ -338,11 +342,12 @@ function freeEmptied(p: u32, pool: u32, fb: u32): bool {
   if (idx >= nClasses) return false;
   const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
   const tail = load<u32>(sp + Pool.PREV);
+  const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
+  if (tail >= end) return false; // a damaged tail word is never read through (it trapped): JS reports it
   if (tail != pool && load<u32>(tail) == 0) return freeEmptiedSub(p, pool, fb, true);
   const next = load<u32>(pool + Pool.NEXT);
   const prev = load<u32>(pool + Pool.PREV);
-  const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
-  if (next >= end || prev >= end || tail >= end || load<u32>(next + Pool.PREV) != pool || load<u32>(prev + Pool.NEXT) != pool || load<u32>(tail + Pool.NEXT) != sp) return false;
+  if (next >= end || prev >= end || load<u32>(next + Pool.PREV) != pool || load<u32>(prev + Pool.NEXT) != pool || load<u32>(tail + Pool.NEXT) != sp) return false;
   store<u32>(p, fb);
   store<u32>(p + FreeBlock.TAG, FreeBlock.TAG_VALUE);
   store<u32>(pool + Pool.FREEBLOCK, p);
@@ -373,7 +378,7 @@ function freeEmptiedSub(p: u32, pool: u32, fb: u32, listed: bool): bool {
   const sw = load<u32>(slot + Pool.SUB);
   if ((sw & SubPool.SHIFT_MASK) != sub || sw >> SubPool.USED_SHIFT <= 1) return false;
   const idx = load<u32>(pool + Pool.SZIDX);
-  if (idx >= nClasses) return false;
+  if (idx >= nClasses || !emptiedOk(pool, p)) return false;
   const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
   const listAt = subFreeBase;
   const head = load<u32>(listAt);
@@ -398,6 +403,31 @@ function freeEmptiedSub(p: u32, pool: u32, fb: u32, listed: bool): bool {
   if (head != 0) store<u32>(head + Pool.PREV, pool);
   store<u32>(listAt, pool);
   store<u32>(slot + Pool.SUB, sw - (1 << SubPool.USED_SHIFT));
+  return true;
+}
+
+/**
+ * The sub-pool at pool, whose count is about to reach 0 by the free of p, holds no live block:
+ * every other block carved in it holds the free tag and a link to a carved block or 0 (JS's
+ * checkEmptied, obmalloc/subpools.ts). It goes onto the free sub-pool list and another class
+ * carves it afresh, so a count a double free left one short (free a, free b, free a: the second
+ * free of a is not its pool's last freed block, so not refused at the free) must not hand a live
+ * block's bytes to another class: false, and JS, which makes the same test, reports it. One read
+ * of each carved block's two words, when a sub-pool empties, as JS does.
+ */
+function emptiedOk(pool: u32, p: u32): bool {
+  const size = load<u32>(pool + Pool.SIZE);
+  const no = load<u32>(pool + Pool.NEXTOFFSET);
+  const max = load<u32>(pool + Pool.MAXNEXTOFFSET);
+  // The carve words fit the sub-pool (so every block read lies in its slot, in the memory).
+  if (size == 0 || <u64>max + size > (<u64>1 << SubPool.SHIFT) || no > max + size || no < Pool.OVERHEAD + size) return false;
+  const first = pool + Pool.OVERHEAD;
+  const carvedBytes = no - Pool.OVERHEAD;
+  for (let b = first; b < pool + no; b += size) {
+    if (b == p) continue; // the block being freed: live until now
+    const link = load<u32>(b);
+    if (load<u32>(b + FreeBlock.TAG) != FreeBlock.TAG_VALUE || (link != 0 && link - first >= carvedBytes)) return false;
+  }
   return true;
 }
 
@@ -523,10 +553,14 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
     // when its class is one of the heap's (JS's linkPool reports the rest), checked before the
     // first write. The list's head is followed as JS's linkPool follows it (a check that it
     // links back cost ~6 instructions an event: a free into a full pool is common).
+    // The head must link back to the sentinel (JS's linkPool tests the same): a damaged head
+    // word is never written through (past the memory it trapped here; inside it, the pool's
+    // address landed in whatever block the word pointed at). JS reports it.
     const idx = load<u32>(pool + Pool.SZIDX);
     if (idx >= nClasses) return false;
     const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
     const next = load<u32>(sp + Pool.NEXT);
+    if (next >= <u32>(memory.size() << 16) - Pool.OVERHEAD || load<u32>(next + Pool.PREV) != sp) return false;
     store<u32>(p, fb);
     store<u32>(p + FreeBlock.TAG, FreeBlock.TAG_VALUE);
     store<u32>(pool + Pool.FREEBLOCK, p);
@@ -560,12 +594,15 @@ export function malloc(n: u32): u32 {
     // this class (JS's mallocIn's test: the sentinel's SZIDX word is the next class's PREV
     // link, never a class, so one test for both); any other head goes to mallocSmall, which
     // leaves a damaged one to JS (it reports it).
-    if (pool < (<u32>memory.size() << 16) - Pool.OVERHEAD && load<u32>(pool + Pool.SZIDX) == idx) {
+    const end = (<u32>memory.size() << 16) - Pool.OVERHEAD;
+    if (pool < end && load<u32>(pool + Pool.SZIDX) == idx) {
       const bp = load<u32>(pool + Pool.FREEBLOCK);
-      // bp within the pool's slot, so in the memory: a FREEBLOCK a stray write changed (or a
+      // bp within the pool's slot and in the memory: a FREEBLOCK a stray write changed (or a
       // user's data over the header, past a carve a MAXNEXTOFFSET raised) must not trap here
-      // (mallocSmall leaves it to JS, which reports it). One compare, no memory.size().
-      if (bp - pool <= poolMask) {
+      // (mallocSmall leaves it to JS, which reports it). A head a stray write pointed at data
+      // near the memory's end (no pool, so its "slot" may run past the end) is bounded by the
+      // second compare.
+      if (bp - pool <= poolMask && bp < end) {
         const nb = load<u32>(bp);
         // bp must hold the free tag (FreeBlock), as JS's mallocIn checks: else mallocSmall, JS.
         if (linkOk(nb, pool) && load<u32>(bp + FreeBlock.TAG) == FreeBlock.TAG_VALUE) {
