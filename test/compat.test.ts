@@ -268,6 +268,23 @@ describe("release adapters", () => {
     expect(() => fromExports({ memory: new WebAssembly.Memory({ initial: 1 }), free: () => {} })).toThrow(/malloc or _malloc/);
     expect(() => fromFunctions({ malloc: () => 0, free: () => {} })).toThrow(/memory/);
     expect(() => fromMemPool({} as never)).toThrow(TypeError);
+    const pool = new MemPool({ size: 1 << 16 });
+    expect(() => fromMemPool({ malloc: pool.malloc.bind(pool), free: pool.free.bind(pool), buf: pool.buf } as never), "a pool without realloc").toThrow(TypeError);
+  });
+
+  it("alignment: a number, a power of two from 4 to 2^30 (TypeError / RangeError otherwise); a block off it is refused, given back, never handed on (mallocAs took V8's bare RangeError and kept the block)", () => {
+    const memory = new ArrayBuffer(1 << 16);
+    for (const alignment of [NaN, 4.5, 2 ** 32, Infinity, 2, 24]) expect(() => fromFunctions({ malloc: () => 64, free: () => {}, memory, alignment }), String(alignment)).toThrow(RangeError);
+    expect(() => fromFunctions({ malloc: () => 64, free: () => {}, memory, alignment: "16" as never })).toThrow(TypeError);
+    // An allocator that hands out 4-aligned blocks, declared 8-aligned (the default).
+    let next = 0x884;
+    const live = new Set<number>();
+    const h = fromFunctions({ malloc: () => (live.add(next), (next += 100) - 100), free: (p) => void live.delete(p), memory });
+    const before = live.size; // the adapter's own table of live blocks
+    const e = thrownBy(() => h.mem.mallocAs(Float64Array, 4));
+    expect(e).toBeInstanceOf(PymallocError);
+    expect(String((e as Error).message)).toMatch(/not 8-byte aligned/);
+    expect(live.size, "the block went back").toBe(before);
     expect(() => fromExports(dlmallocExports(), { allocator: "pymalloc" as never })).toThrow(RangeError);
   });
 });

@@ -451,6 +451,39 @@ describe("fault injection: heap.failAllocations", () => {
     expect(h.obj).toBe(h.obj); // the plain families are back
     h.check();
   });
+
+  it("a plan never hides bad input: sizes, alignments and pointers are checked before a refusal, in release and debug modes; a plan's unknown key or empty family list is a TypeError / RangeError", () => {
+    for (const allocator of ["pymalloc", "debug"] as const) {
+      const freed = new Map<Heap, number>();
+      const made = (): Heap => {
+        const h = createHeap({ allocator, traceAllocations: false });
+        const a = h.obj.malloc(40);
+        h.obj.free(a);
+        freed.set(h, a);
+        return h;
+      };
+      const plain = made();
+      const planned = made();
+      planned.failAllocations({ every: 1 }); // refuses every call
+      const calls: Array<[string, (h: Heap) => unknown]> = [
+        ["malloc(-1)", (h) => h.obj.malloc(-1)],
+        ['malloc("12")', (h) => h.obj.malloc("12" as never)],
+        ["calloc(NaN, 8)", (h) => h.obj.calloc(NaN, 8)],
+        ["alignedAlloc(64, -5)", (h) => h.mem.alignedAlloc(64, -5)],
+        ["realloc(12345, 64)", (h) => h.obj.realloc(12345, 64)],
+        ["realloc(freed, 64)", (h) => h.obj.realloc(freed.get(h)!, 64)],
+      ];
+      for (const [what, call] of calls) {
+        const want = thrownBy(() => call(plain));
+        expect(want, `${allocator} ${what} without a plan`).toBeInstanceOf(Error);
+        expect(thrownBy(() => call(planned)), `${allocator} ${what} with a plan`).toBeInstanceOf((want as Error).constructor);
+      }
+      expect(planned.failAllocations(null), "none of them counted as refused").toBe(0);
+    }
+    const h = createHeap();
+    expect(() => h.failAllocations({ famly: "obj", nth: 1 } as never)).toThrow(TypeError);
+    expect(() => h.failAllocations({ family: [], nth: 1 })).toThrow(RangeError);
+  });
 });
 
 describe("free blocks carry a tag (FreeBlock): a block freed twice is never handed out twice", () => {

@@ -80,7 +80,7 @@ export interface MemPoolLike {
 
 /** A heap over an @thi.ng/malloc MemPool (pass the pool; the package is an optional peer). */
 export function fromMemPool(pool: MemPoolLike, options: AdapterOptions = {}): ForeignHeap {
-  if (pool === null || typeof pool !== "object" || typeof pool.malloc !== "function" || typeof pool.free !== "function" || !pool.buf)
+  if (pool === null || typeof pool !== "object" || typeof pool.malloc !== "function" || typeof pool.free !== "function" || typeof pool.realloc !== "function" || !pool.buf)
     throw new TypeError("fromMemPool: expected an @thi.ng/malloc MemPool");
   checkOptions(options, ADAPTER_OPTIONS, "fromMemPool");
   // MemPool keeps each block's size (header included) in the word 8 bytes before it.

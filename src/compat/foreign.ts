@@ -16,7 +16,7 @@ import { HeapCorruptionError, InvalidPointerError, NotImplementedError, Pymalloc
 import { DebugFamily, DebugState } from "../debug/hooks.js";
 import type { DebugHost } from "../debug/host.js";
 import { leakReport, type LeakReport } from "../debug/leaks.js";
-import { AllocatorFamily, badPointer, type BlockAllocator, type Family } from "../heap/families.js";
+import { AllocatorFamily, MAX_ALIGNMENT, badPointer, type BlockAllocator, type Family } from "../heap/families.js";
 import { debugOptions, type HeapOptions } from "../heap/options.js";
 import { Memory, MemoryViews, type MemorySource } from "../memory/memory.js";
 import { Chunk, DEFAULT_MAX_BYTES } from "../constants.js";
@@ -144,6 +144,13 @@ export class ForeignAllocator implements BlockAllocator {
   private checkReturned(op: string, p: number, n: number): void {
     const why = blockFault(p, n, this.u8.length);
     if (why !== null) throw new PymallocError(`${this.spec.name}'s ${op} returned ${hex(p)} for ${n} bytes: ${why}; no block of it was handed on`, p);
+    // The alignment the adapter was told (mallocAs and the debug header rely on it): a block off
+    // it goes back to the allocator, and the call is refused with the reason.
+    const align = 1 << this.alignShift;
+    if ((p & (align - 1)) !== 0) {
+      this.spec.free(p);
+      throw new PymallocError(`${this.spec.name}'s ${op} returned ${hex(p)}, not ${align}-byte aligned as its adapter was told (alignment: ${align}); the block went back to it`, p);
+    }
   }
 
   /** The foreign usableSize of block p (asked for `requested` bytes), checked: at least what was asked for, inside the memory. */
@@ -251,7 +258,9 @@ export class ForeignHeap extends MemoryViews {
     const mode = options.allocator ?? "malloc";
     if (mode !== "malloc" && mode !== "debug") throw new RangeError(`adapter allocator must be "malloc" or "debug", got ${String(mode)}`);
     const alignment = spec.alignment ?? 8;
-    if (alignment < 4 || (alignment & (alignment - 1)) !== 0) throw new RangeError(`alignment must be a power of two >= 4, got ${alignment}`);
+    if (typeof alignment !== "number") throw new TypeError(`alignment must be a number, got ${typeof alignment}`);
+    if (!Number.isInteger(alignment) || alignment < 4 || alignment > MAX_ALIGNMENT || (alignment & (alignment - 1)) !== 0)
+      throw new RangeError(`alignment must be a power of two from 4 to ${MAX_ALIGNMENT}, got ${alignment}`);
     super(new Memory(spec.memory, DEFAULT_MAX_BYTES));
     this.name = spec.name;
     this.mode = mode;

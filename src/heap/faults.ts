@@ -11,7 +11,8 @@
  */
 
 import { shown } from "../errors.js";
-import { checkAlignment, type Family } from "./families.js";
+import { checkOptions } from "./options.js";
+import { badPointer, badSize, callocBytes, checkAlignment, type Family } from "./families.js";
 import { WrappingFamily } from "./typed.js";
 
 /** Which allocations fail (heap.failAllocations). Counts start at the call, per family. */
@@ -32,6 +33,9 @@ export interface FaultPlan {
 export type FaultFamilyName = "raw" | "mem" | "obj";
 export const FAULT_FAMILIES: FaultFamilyName[] = ["raw", "mem", "obj"];
 
+/** The keys a plan may have (FaultPlan's). */
+const PLAN_KEYS: Readonly<Record<keyof FaultPlan, true>> = { family: true, nth: true, every: true, probability: true, seed: true, limit: true };
+
 function positiveInt(v: unknown, name: string): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== "number") throw new TypeError(`failAllocations: ${name} must be a number, got ${typeof v}`);
@@ -42,8 +46,10 @@ function positiveInt(v: unknown, name: string): number | undefined {
 /** The plan checked, with the families it names. */
 export function resolvePlan(plan: FaultPlan): { families: FaultFamilyName[]; nth: number; every: number; probability: number; seed: number; limit: number } {
   if (plan === null || typeof plan !== "object") throw new TypeError("failAllocations: the plan must be an object (or null to stop)");
+  checkOptions(plan, PLAN_KEYS, "failAllocations"); // a typo (famly) would fail every family
   const f = plan.family ?? "all";
   const families = f === "all" ? FAULT_FAMILIES : Array.isArray(f) ? f : [f];
+  if (families.length === 0) throw new RangeError("failAllocations: family is an empty list; name raw, mem, obj or all");
   for (const x of families) if (!FAULT_FAMILIES.includes(x)) throw new RangeError(`failAllocations: unknown family ${shown(x)}; expected raw, mem, obj or all`);
   const nth = positiveInt(plan.nth, "nth");
   const every = positiveInt(plan.every, "every");
@@ -68,6 +74,8 @@ export class FaultFamily extends WrappingFamily implements Family {
   constructor(
     below: Family,
     private readonly plan: ReturnType<typeof resolvePlan>,
+    /** Throws what the heap says of p (InvalidPointerError, the debug modes' use-after-free) when it is no live block: realloc checks its pointer before a refusal. */
+    private readonly checkLive: (p: number) => void,
   ) {
     super();
     this.id = below.id;
@@ -97,20 +105,30 @@ export class FaultFamily extends WrappingFamily implements Family {
     return fail;
   }
 
+  // Each call's arguments are checked before the plan may refuse it, as the family below checks
+  // them: bad input is the same RangeError, TypeError or InvalidPointerError with a plan in place
+  // as without, never a refusal (0) that hides it, nor counted as one.
+
   malloc(n: number): number {
+    if ((n >>> 0) !== n) badSize(n);
     return this.fails() ? 0 : this.below.malloc(n);
   }
 
   calloc(nelem: number, elsize: number): number {
+    callocBytes(nelem, elsize);
     return this.fails() ? 0 : this.below.calloc(nelem, elsize);
   }
 
   realloc(p: number, n: number): number {
+    if ((p >>> 0) !== p) badPointer("realloc", p);
+    if ((n >>> 0) !== n) badSize(n);
+    if (p !== 0) this.checkLive(p);
     return this.fails() ? 0 : this.below.realloc(p, n);
   }
 
   alignedAlloc(alignment: number, n: number): number {
     checkAlignment(alignment);
+    if ((n >>> 0) !== n) badSize(n);
     return this.fails() ? 0 : this.below.alignedAlloc(alignment, n);
   }
 

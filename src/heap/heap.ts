@@ -165,7 +165,7 @@ export class Heap extends MemoryViews {
     }
     if (plan !== null) {
       const r = resolvePlan(plan);
-      for (const name of r.families) self[name] = new FaultFamily(self[name], r);
+      for (const name of r.families) self[name] = new FaultFamily(self[name], r, (p) => void this.usableSize(p));
     }
     // C code on the WebAssembly fast path allocates through JS while a plan is in place.
     divertFastPaths(this, plan !== null);
