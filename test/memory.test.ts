@@ -197,6 +197,35 @@ describe("maxBytes is the user's growth limit", () => {
     expect(() => createHeap({ initialBytes: 2 << 20, maxBytes: 1 << 20 })).toThrow(/initialBytes 2097152 exceeds maxBytes 1048576/);
     expect(createHeap({ initialBytes: 1 << 20, maxBytes: 1 << 20 }).stats().byteLength).toBe(1 << 20);
   });
+
+  it("holds in a memory given longer than it: a request past it returns 0 (JS and the WebAssembly fast path), check() and attachHeap pass; a maxBytes under the header's end is a RangeError at creation (the heap took the whole memory and then failed its own check())", () => {
+    const memories = {
+      "fixed ArrayBuffer": () => new ArrayBuffer(8 * MiB),
+      "resizable ArrayBuffer": () => new ArrayBuffer(MiB, { maxByteLength: 64 * MiB }),
+      "growable SharedArrayBuffer": () => new SharedArrayBuffer(MiB, { maxByteLength: 64 * MiB }),
+      "WebAssembly.Memory": () => new WebAssembly.Memory({ initial: 16, maximum: 1000 }),
+    };
+    for (const [name, make] of Object.entries(memories)) {
+      const h = createHeap({ memory: make() as never, maxBytes: 65536 });
+      expect(h.raw.malloc(200000), name).toBe(0);
+      let small = 0;
+      while (h.obj.malloc(200) !== 0) small++;
+      expect(small, name).toBeGreaterThan(100);
+      expect(h.stats().peakFootprint, name).toBeLessThanOrEqual(65536);
+      h.check();
+      attachHeap(h.memory.source as never);
+      expect(() => createHeap({ memory: make() as never, maxBytes: 100 }), name).toThrow(/maxBytes is 100/);
+    }
+    // C's malloc, on the fast path in the module's memory: its raw allocator stops at maxBytes too.
+    const h = createHeap({ memory: new WebAssembly.Memory({ initial: 16, maximum: 1000 }), maxBytes: 131072 });
+    const c = h.wasmImports();
+    expect(c.malloc(200000) >>> 0).toBe(0);
+    let raw = 0;
+    while (c.malloc(3000) >>> 0 !== 0) raw++;
+    expect(raw).toBeGreaterThan(10);
+    expect(h.stats().peakFootprint).toBeLessThanOrEqual(131072);
+    h.check();
+  });
 });
 
 describe("an option no call knows is a TypeError naming it, not ignored", () => {

@@ -344,7 +344,7 @@ export function createHeap(options: HeapOptions = {}): Heap {
   const params = { heapBase, poolShift: o.poolShift, arenaShift: o.arenaShift, alignShift: o.alignShift, maxBytes: memory.maxBytes, mode: MODE_IDS[o.mode], flags: (o.threads ? HeapFlag.THREADS : 0) | (o.hardened ? HeapFlag.HARDENED : 0) | (o.subPools ? 0 : HeapFlag.WHOLE_POOLS), maxThreads: o.maxThreads, rawFirst: o.rawFirst };
   const layout = computeLayout(params);
   if (!memory.grow(layout.heapStart + 16))
-    throw new RangeError(`memory too small for a heap: needs at least ${layout.heapStart + 16} bytes from heapBase ${heapBase}`);
+    throw new RangeError(`memory too small for a heap: needs at least ${layout.heapStart + 16} bytes from heapBase ${heapBase}${layout.heapStart + 16 > memory.maxBytes ? ` (maxBytes is ${memory.maxBytes})` : ""}`);
   formatHeap(memory.views.u8, memory.views.u32, params, layout);
   return new Heap(memory, heapBase, o.debug, true, o.sampleInterval);
 }

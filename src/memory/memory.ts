@@ -234,8 +234,10 @@ export class Memory {
   grow(minBytes: number): boolean {
     this.refresh();
     const cur = this.byteLength;
+    // maxBytes first: a memory given longer than maxBytes holds the heap within maxBytes too.
+    if (minBytes > this.maxBytes) return false;
     if (minBytes <= cur) return true;
-    if (minBytes > this.maxBytes || this.kind === "fixed") return false;
+    if (this.kind === "fixed") return false;
     const need = roundUp(minBytes, WASM_PAGE);
     const target = Math.min(Math.max(need, roundUp(cur * 2, WASM_PAGE)), this.maxBytes - (this.maxBytes % WASM_PAGE));
     if (!this.tryGrowTo(target) && !(target > need && this.tryGrowTo(need))) return false;

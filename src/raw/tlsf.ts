@@ -302,7 +302,8 @@ export class RawAllocator {
     const top = this.checkedTop();
     const c = top + gap;
     const end = c + size;
-    if (end + Chunk.HEADER > this.u8.length && !this.mem.grow(end + Chunk.HEADER)) return 0;
+    // Past the memory's end, or past maxBytes in a memory given longer than it: grow() says.
+    if ((end + Chunk.HEADER > this.u8.length || end + Chunk.HEADER > this.mem.maxBytes) && !this.mem.grow(end + Chunk.HEADER)) return 0;
     const v = this.u32; // grow() may have replaced the views
     if (gap !== 0) {
       v[(top + 4) >>> 2] = (gap ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
@@ -788,7 +789,7 @@ export class RawAllocator {
     if (nx === u32[this.wTop]) {
       this.checkedTop();
       const end = c + size;
-      if (end + Chunk.HEADER <= this.u8.length || this.mem.grow(end + Chunk.HEADER)) {
+      if ((end + Chunk.HEADER <= this.u8.length && end + Chunk.HEADER <= this.mem.maxBytes) || this.mem.grow(end + Chunk.HEADER)) {
         const v = this.u32;
         v[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | keep;
         this.moveTop(nx, end);

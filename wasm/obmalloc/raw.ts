@@ -34,6 +34,7 @@ export let slBase: u32 = 0; // the second-level bitmaps
 export let headsBase: u32 = 0; // the free-list heads
 export let rawStart: u32 = 0; // the first chunk
 export let cacheAt: u32 = 0; // the raw cache's table (RawCache): its COUNT word, then its list heads
+export let maxBytes: u32 = 0; // H.MAX_BYTES: the top never passes it, in a memory given longer than it too (as JS's Memory.grow)
 
 /** Read the raw allocator's header words of the heap at heapBase; on: serve calls here. */
 export function initRaw(heapBase: u32, on: bool): void {
@@ -45,6 +46,7 @@ export function initRaw(heapBase: u32, on: bool): void {
   headsBase = heapBase + load<u32>(hw + (H.FREE_HEADS << 2));
   rawStart = load<u32>(hw + (H.HEAP_START << 2));
   cacheAt = heapBase + load<u32>(hw + (H.RAW_CACHE << 2));
+  maxBytes = load<u32>(hw + (H.MAX_BYTES << 2));
   rawOn = on;
 }
 
@@ -234,7 +236,7 @@ export function rawMalloc(n: u32): u32 {
     // From the top, if the memory holds it already.
     const top = load<u32>(topAt);
     const end = top + size;
-    if (end < top || <u64>end + Chunk.HEADER > (<u64>memory.size() << 16) || !topMarked(top)) return 0;
+    if (end < top || <u64>end + Chunk.HEADER > (<u64>memory.size() << 16) || <u64>end + Chunk.HEADER > <u64>maxBytes || !topMarked(top)) return 0;
     store<u32>(top + Chunk.SIZE, header(size, Flag.TAG));
     moveTop(top, end);
     if (end > load<u32>(peakAt)) store<u32>(peakAt, end);
@@ -377,7 +379,7 @@ export function rawRealloc(p: u32, n: u32): u32 {
   }
   if (nx == top) {
     const end = c + size;
-    if (end < c || <u64>end + Chunk.HEADER > (<u64>memory.size() << 16) || !topMarked(top)) return 0;
+    if (end < c || <u64>end + Chunk.HEADER > (<u64>memory.size() << 16) || <u64>end + Chunk.HEADER > <u64>maxBytes || !topMarked(top)) return 0;
     store<u32>(c + Chunk.SIZE, header(size, keep));
     moveTop(top, end);
     store<u32>(top + Chunk.SIZE, 0); // the old mark, now inside the block
