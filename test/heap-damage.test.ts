@@ -1,11 +1,11 @@
 // The examples of issue #18, each ending in a typed error naming the damaged address, and fault
 // injection (heap.failAllocations).
 import { describe, expect, it } from "vitest";
-import { attachHeap, constants, createHeap, HeapCorruptionError, InvalidPointerError, PymallocError, type Heap } from "../src/index.js";
+import { attachHeap, constants, createHeap, heapSvg, HeapCorruptionError, InvalidPointerError, PymallocError, type Heap } from "../src/index.js";
 import { thrownBy } from "./helpers.js";
 import { hex } from "../src/errors.js";
 
-const { H, Pool, Chunk, FreeBlock } = constants;
+const { Arena, Debug, Flag, H, Pool, Chunk, FreeBlock } = constants;
 
 function corruption(fn: () => unknown): HeapCorruptionError {
   try {
@@ -745,4 +745,71 @@ describe("calls that walk lists end", () => {
       "collect over a looped usedpools list": "HeapCorruptionError Pool.NEXT",
     });
   }, 90_000);
+});
+
+describe("introspection of a damaged heap ends in a HeapCorruptionError (a helper's fuzz of 2026-12-05: these hung or threw a bare TypeError)", () => {
+  const calls = (h: Heap): Array<[string, () => unknown]> => [
+    ["stats", () => h.stats()],
+    ["debugMallocStats", () => h.debugMallocStats()],
+    ["heapSvg", () => heapSvg(h)],
+    ["walk", () => h.walk(() => {})],
+    ["leaks", () => h.leaks()],
+    ["snapshot", () => h.snapshot()],
+  ];
+  const damages: Array<[string, () => Heap]> = [
+    ["an arena's NTOTALPOOLS raised", () => {
+      const h = createHeap();
+      h.obj.malloc(32);
+      const a = h.objectAllocator.arenaHeader(h.rawAllocator.arenas()[0]);
+      h.u32[(a + Arena.NTOTALPOOLS) >>> 2] = 0x7fffffff;
+      return h;
+    }],
+    ["a raw block's chunk header flagged an arena", () => {
+      const h = createHeap();
+      const p = h.raw.malloc(100);
+      h.u8.fill(0x77, p, p + 100);
+      h.raw.malloc(100);
+      h.u32[(p - 4) >>> 2] |= Flag.ARENA;
+      return h;
+    }],
+    ["a pool in use's SZIDX", () => {
+      const h = createHeap();
+      const p = h.obj.malloc(8);
+      h.u32[(h.objectAllocator.poolOf(p) + Pool.SZIDX) >>> 2] = 0x1000;
+      return h;
+    }],
+    ["the debug quarantine's count", () => {
+      const h = createHeap({ allocator: "debug", traceAllocations: false });
+      h.obj.malloc(32);
+      h.obj.free(h.obj.malloc(32));
+      const ring = h.u32[(h.heapBase >>> 2) + H.QUARANTINE];
+      h.u32[(ring + Debug.Q_COUNT) >>> 2] = 0xffffffff;
+      return h;
+    }],
+  ];
+  it.each(damages)("%s: check() and every walk say HeapCorruptionError", (_, make) => {
+    expect(() => make().check()).toThrow(HeapCorruptionError);
+    for (const [name, call] of calls(make())) {
+      const e = thrownBy(call);
+      // walk, leaks and snapshot of a pool's SZIDX or the quarantine may read right past it: then no error, but never another one.
+      if (e !== undefined || !["walk", "leaks", "snapshot"].includes(name)) expect(e, name).toBeInstanceOf(HeapCorruptionError);
+    }
+  });
+
+  it("a sampled heap's sample table: its pointer or its shift changed is found by check() and by the next lookup, never a search or walk that does not end", () => {
+    for (const damage of ["pointer", "shift"] as const) {
+      const h = createHeap({ sampleInterval: 256 });
+      for (let i = 0; i < 200; i++) h.mem.malloc(100);
+      const state = h.u32[(h.heapBase >>> 2) + H.SAMPLES];
+      const table = h.u32[state >>> 2];
+      if (damage === "pointer") h.u32[state >>> 2] = 16;
+      else h.u32[table >>> 2] = 0;
+      expect(() => h.check(), damage).toThrow(HeapCorruptionError);
+      expect(thrownBy(() => String(h.leaks())), damage).toBeInstanceOf(HeapCorruptionError);
+      const e = thrownBy(() => {
+        for (let i = 0; i < 2000; i++) h.mem.free(h.mem.malloc(100));
+      });
+      expect(e, damage).toBeInstanceOf(HeapCorruptionError);
+    }
+  });
 });

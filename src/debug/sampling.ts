@@ -27,6 +27,7 @@
  */
 
 import { H, Sample } from "../constants.js";
+import { HeapCorruptionError, hex } from "../errors.js";
 import { badPointer, badSize, type BlockAllocator, type Family } from "../heap/families.js";
 import type { RawAllocator } from "../raw/tlsf.js";
 import type { Heap } from "../heap/heap.js";
@@ -98,7 +99,13 @@ export class Sampler {
   readonly map: number;
   private readonly mapBytes: number;
 
-  constructor(memory: Memory, state: number, threadId: number, lock: SharedLock | undefined, alloc: (bytes: number) => number, release: (p: number) => void) {
+  /** The table this handle last found sound (tableAt), and its shift: a cache of a check, not state. */
+  private seenTable = 0;
+  private seenShift = 0;
+  private readonly usable: (p: number) => number;
+
+  constructor(memory: Memory, state: number, threadId: number, lock: SharedLock | undefined, alloc: (bytes: number) => number, release: (p: number) => void, usable: (p: number) => number) {
+    this.usable = usable;
     this.memory = memory;
     this.state = state;
     this.map = state + Sample.S_MAP;
@@ -121,6 +128,38 @@ export class Sampler {
     const word = this.siteWord(op);
     this.locked(() => this.insert(p, n, FAMILY_CODE[fam.id] | (this.tag << 8), word));
     return p;
+  }
+
+  /**
+   * The sample table the state's S_TABLE word names (0: none yet), after checking what every walk
+   * of it follows: a live raw block long enough for the capacity its SHIFT word gives (256 to 2^28
+   * entries), its counts within that capacity. A stray write over the word or the table's header
+   * is a HeapCorruptionError naming it, never a search or walk that does not end, nor entries
+   * written into a user's block. Checked once per table and shift this handle sees (a cache).
+   */
+  tableAt(u32: Uint32Array): number {
+    const t = u32[this.tableWord];
+    if (t === 0) return 0;
+    const shift = u32[(t + Sample.SHIFT) >>> 2];
+    if (t === this.seenTable && shift === this.seenShift) return t;
+    const at = this.tableWord * 4;
+    if ((t & 7) !== 0 || t + Sample.HEADER > u32.length * 4) throw new HeapCorruptionError(at, `sample table ${hex(t)} is no block address`, "Sample.S_TABLE");
+    if (shift < 32 - MAX_TABLE_SHIFT || shift > 32 - Math.log2(Sample.MIN_CAPACITY))
+      throw new HeapCorruptionError(t + Sample.SHIFT, `sample table ${hex(t)}: shift ${shift} gives no capacity it is ever made with`, "Sample.SHIFT");
+    const cap = 2 ** (32 - shift);
+    const bytes = this.usable(t);
+    if (bytes < Sample.HEADER + cap * Sample.ENTRY) throw new HeapCorruptionError(at, `sample table ${hex(t)} is no live block of its ${Sample.HEADER + cap * Sample.ENTRY} bytes`, "Sample.S_TABLE");
+    const live = u32[(t + Sample.LIVE) >>> 2];
+    const used = u32[(t + Sample.USED) >>> 2];
+    if (live > used || used > cap) throw new HeapCorruptionError(t + Sample.USED, `sample table ${hex(t)}: ${live} live and ${used} used entries of ${cap}`, "Sample.USED");
+    this.seenTable = t;
+    this.seenShift = shift;
+    return t;
+  }
+
+  /** check(): the next tableAt checks the table again, whatever this handle saw before. */
+  forgetSeen(): void {
+    this.seenTable = 0;
   }
 
   /** The slot of p in the table at t, or 0. No lock: see the header. */
@@ -152,10 +191,10 @@ export class Sampler {
   /** p may have been sampled (its region's bit is set) and is being freed or moved: drop its entry. */
   forget(p: number): void {
     // The bit only says "maybe": most blocks of a marked region were not sampled, and need no lock.
-    const t0 = this.memory.current().u32[this.tableWord];
+    const t0 = this.tableAt(this.memory.current().u32);
     if (t0 === 0 || this.find(t0, p) === 0) return;
     this.locked(() => {
-      const t = this.memory.views.u32[this.tableWord];
+      const t = this.tableAt(this.memory.views.u32);
       const e = t === 0 ? 0 : this.find(t, p);
       if (e === 0) return;
       const u32 = this.memory.views.u32;
@@ -199,7 +238,7 @@ export class Sampler {
   private sweep(): void {
     const used = new Uint8Array(this.stacks.length + 1);
     const u32 = this.memory.views.u32;
-    const t = u32[this.tableWord];
+    const t = this.tableAt(u32);
     if (t !== 0) {
       const end = t + Sample.HEADER + tableCapacity(u32, t) * Sample.ENTRY;
       for (let e = t + Sample.HEADER; e < end; e += Sample.ENTRY) {
@@ -230,7 +269,7 @@ export class Sampler {
 
   private insert(p: number, n: number, code: number, site: number): void {
     let u32 = this.memory.current().u32;
-    let t = u32[this.tableWord];
+    let t = this.tableAt(u32);
     if (t === 0 || (u32[(t + Sample.USED) >>> 2] + 1) * 2 > tableCapacity(u32, t)) {
       t = this.rehash(t);
       if (t === 0) return; // no memory for the table: this sample is lost, the block is fine
@@ -317,7 +356,7 @@ export class Sampler {
   samples(): SampledBlock[] {
     const out: SampledBlock[] = [];
     const u32 = this.memory.views.u32;
-    const t = u32[this.tableWord];
+    const t = this.tableAt(u32);
     if (t === 0) return out;
     const end = t + Sample.HEADER + tableCapacity(u32, t) * Sample.ENTRY;
     for (let e = t + Sample.HEADER; e < end; e += Sample.ENTRY) {
@@ -343,6 +382,9 @@ export class Sampler {
     return out;
   }
 }
+
+/** The largest table's shift: 32 - 28 (2^28 entries of 16 bytes fill 4 GiB). */
+const MAX_TABLE_SHIFT = 28;
 
 function tableCapacity(u32: Uint32Array, t: number): number {
   return 2 ** (32 - u32[(t + Sample.SHIFT) >>> 2]);

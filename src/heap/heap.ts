@@ -126,7 +126,7 @@ export class Heap extends MemoryViews {
       // A heap attached from bytes: the state must be a live raw block that holds it.
       if (state !== 0 && this.rawAllocator.liveUsable(state) < samplingStateBytes(memory.maxBytes))
         throw new HeapCorruptionError(heapBase + H.SAMPLES * 4, `sampling state ${hex(state)} is no live block of its ${samplingStateBytes(memory.maxBytes)} bytes`, "H.SAMPLES");
-      const s = (this.sampler = state === 0 ? undefined : new Sampler(memory, state, slot, this.lock, (n) => this.rawAllocator.malloc(n), (p) => this.rawAllocator.free(p)));
+      const s = (this.sampler = state === 0 ? undefined : new Sampler(memory, state, slot, this.lock, (n) => this.rawAllocator.malloc(n), (p) => this.rawAllocator.free(p), (p) => this.rawAllocator.liveUsable(p)));
       if (s !== undefined) fams = { o: new SampledFamily(below.o, small, s), m: new SampledFamily(below.m, small, s), r: new SampledFamily(below.r, passThrough, s) };
     } else {
       this.sampler = undefined;

@@ -384,6 +384,12 @@ export function checkHeap(heap: Heap): void {
   }
 
   if (heap.debug !== undefined) checkQuarantine(heap);
+  // Sampled sites: the sample table the state names, as every lookup and walk of it follows it
+  // (debug/sampling.ts, tableAt: a live raw block of its capacity, its counts within it).
+  if (heap.sampler !== undefined) {
+    heap.sampler.forgetSeen();
+    heap.sampler.tableAt(u32);
+  }
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   sizeClasses,
 } from "../constants.js";
 import type { Heap } from "../heap/heap.js";
+import { HeapCorruptionError, hex } from "../errors.js";
 import { forEachChunk, forEachPool, pendingFrees } from "./walk.js";
 
 export interface SizeClassStats {
@@ -163,6 +164,8 @@ export function heapStats(heap: Heap): HeapStats {
         else {
           s.pools.used++;
           s.pools.headerBytes += Pool.OVERHEAD;
+          // A pool in use names its size class (check() names the word otherwise).
+          if (p.szidx < 0) throw new HeapCorruptionError(p.pool + Pool.SZIDX, `pool ${hex(p.pool)} holds ${p.allocated} blocks but no size class of the heap`, "Pool.SZIDX");
           const k = classes[p.szidx];
           k.pools++;
           k.blocksInUse += p.count;
@@ -186,11 +189,17 @@ export function heapStats(heap: Heap): HeapStats {
     const cap = u32[(ring + Debug.Q_CAPACITY) >>> 2];
     const head = u32[(ring + Debug.Q_HEAD) >>> 2];
     const count = u32[(ring + Debug.Q_COUNT) >>> 2];
+    // The ring's words as check() tests them: never read past the ring, nor for ever.
+    const rw = heap.rawAllocator.liveUsable(ring);
+    if (rw === 0 || cap === 0 || Debug.Q_ENTRIES + Debug.Q_ENTRY * cap > rw || head >= cap || count > cap)
+      throw new HeapCorruptionError(ring + Debug.Q_COUNT, `quarantine ring ${hex(ring)}: capacity ${cap}, head ${head} and count ${count} do not fit its ${rw} bytes`, "Debug.Q_COUNT");
     for (let i = 0; i < count; i++) {
       const e = ring + Debug.Q_ENTRIES + Debug.Q_ENTRY * ((head + i) % cap);
       s.quarantinedBlocks++;
       s.quarantinedBytes += u32[(e + Debug.Q_ENTRY_USABLE) >>> 2];
     }
+    if (s.quarantinedBlocks > s.blocksInUse || s.quarantinedBytes > s.bytesInUse)
+      throw new HeapCorruptionError(ring + Debug.Q_COUNT, `quarantine ring ${hex(ring)} holds ${s.quarantinedBlocks} blocks of ${s.quarantinedBytes} bytes, more than the heap's ${s.blocksInUse} blocks in use`, "Debug.Q_COUNT");
     s.blocksInUse -= s.quarantinedBlocks;
     s.bytesInUse -= s.quarantinedBytes;
   }

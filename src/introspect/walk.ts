@@ -145,6 +145,13 @@ export function forEachPool(heap: Heap, first: number, fn: (p: PoolInfo) => void
   const poolAddress = u32[(a + Arena.POOL_ADDRESS) >>> 2];
   if (pending === undefined && o.threaded) pending = pendingFrees(heap);
   const total = u32[(a + Arena.NTOTALPOOLS) >>> 2];
+  // An arena's header, its magic and its pool count, are what the walk follows: a chunk whose
+  // ARENA flag a stray write set, or a count changed, must not be walked for ever (check()
+  // names the same words).
+  if (u32[(a + Arena.MAGIC) >>> 2] !== ((Arena.MAGIC_VALUE ^ a) >>> 0))
+    throw new HeapCorruptionError(first - Chunk.HEADER + Chunk.SIZE, `chunk ${hex(first - Chunk.HEADER)} is flagged an arena, but holds no arena header (a write over the chunk's header?)`, "Chunk.SIZE");
+  if (total * o.poolSize !== sizeOf(u32[(first - Chunk.HEADER + Chunk.SIZE) >>> 2]))
+    throw new HeapCorruptionError(a + Arena.NTOTALPOOLS, `arena ${hex(a)}: ${total} pools do not fit its chunk`, "Arena.NTOTALPOOLS");
   for (let i = 0; i < total; i++) {
     const slot = first + i * o.poolSize;
     const carved = slot < poolAddress;
