@@ -5,7 +5,7 @@ import { attachHeap, constants, createHeap, heapSvg, HeapCorruptionError, Invali
 import { thrownBy } from "./helpers.js";
 import { hex } from "../src/errors.js";
 
-const { Arena, Debug, Flag, H, Pool, Chunk, FreeBlock } = constants;
+const { Arena, Debug, Flag, H, Pool, Slot, Chunk, FreeBlock } = constants;
 
 function corruption(fn: () => unknown): HeapCorruptionError {
   try {
@@ -811,5 +811,46 @@ describe("introspection of a damaged heap ends in a HeapCorruptionError (a helpe
       });
       expect(e, damage).toBeInstanceOf(HeapCorruptionError);
     }
+  });
+});
+
+describe("threads: the lists of blocks other threads freed, damaged (a helper's fuzz of 2026-12-05)", () => {
+  const threadsHeap = (): Heap => createHeap({ threads: true, traceAllocations: false, memory: new WebAssembly.Memory({ initial: 32, maximum: 1024, shared: true }) });
+
+  it("a thread slot's DELAYED word pointed at a live block: HeapCorruptionError at the owner's next collect() or slow path, the block never freed from under its user nor handed out again", () => {
+    for (const via of ["collect", "malloc"]) {
+      const h = threadsHeap();
+      const blocks: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const p = h.mem.malloc(32);
+        h.u8.fill(0, p, p + 32);
+        h.u8[p + 8] = 0x55;
+        blocks.push(p);
+      }
+      const victim = blocks[3];
+      h.u32[(h.objectAllocator.slotBase(h.threadId) + Slot.DELAYED) >>> 2] = victim;
+      const e = thrownBy(() => {
+        if (via === "collect") h.collect();
+        for (let i = 0; i < 2000; i++) expect(h.mem.malloc(32)).not.toBe(victim);
+      });
+      expect(e, via).toBeInstanceOf(HeapCorruptionError);
+      expect([...h.u8.subarray(victim, victim + 9)]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0x55]);
+    }
+  });
+
+  it("a pool's REMOTE word pointed at a live block: HeapCorruptionError before anything is written (the block's first word was overwritten)", () => {
+    const h = threadsHeap();
+    const blocks: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const p = h.mem.malloc(32);
+      h.u8.fill(0, p, p + 32);
+      h.u8[p + 8] = 0x55;
+      blocks.push(p);
+    }
+    const victim = blocks[3];
+    const pool = h.objectAllocator.poolOf(victim);
+    h.u32[(pool + Pool.REMOTE) >>> 2] = victim;
+    expect(thrownBy(() => h.collect())).toBeInstanceOf(HeapCorruptionError);
+    expect([...h.u8.subarray(victim, victim + 9)]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0x55]);
   });
 });

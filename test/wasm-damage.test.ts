@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runDamageWorker, type DamageTally } from "./helpers.js";
 import { linkFastPath } from "../src/compat/wasm-link.js";
-import { constants, createHeap, heapForModule, HeapCorruptionError, instantiateWithHeap, InvalidPointerError, PymallocError, type Heap } from "../src/index.js";
+import { attachHeap, constants, createHeap, heapForModule, HeapCorruptionError, instantiateWithHeap, InvalidPointerError, PymallocError, type Heap } from "../src/index.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const WORKER = fileURLToPath(new URL("./workers/wasm-damage.mjs", import.meta.url));
@@ -25,6 +25,7 @@ const WORKER = fileURLToPath(new URL("./workers/wasm-damage.mjs", import.meta.ur
 const CASE_LIMIT_MS = 60_000;
 
 const client = new Uint8Array(readFileSync(join(ROOT, "wasm/clients/ctors.wasm")));
+const sharedClient = new Uint8Array(readFileSync(join(ROOT, "wasm/clients/ctors-shared.wasm")));
 let linked: Uint8Array;
 
 beforeAll(async () => {
@@ -425,6 +426,54 @@ describe("the fast path's fuzz of 2026-12-05: a typed error, never a trap nor a 
       const e = thrown(() => (call === "malloc" ? W.malloc(8) : call === "calloc" ? W.calloc(1, 8) : heap.mem.malloc(8)));
       expect(e, call).toBeInstanceOf(HeapCorruptionError);
     }
+  });
+
+  it.each(FORMS)("%s: a pool's FREEBLOCK raised by 1-3 (a one-byte overflow into its low byte): HeapCorruptionError naming Pool.FREEBLOCK, C as JS (both handed out a misaligned pointer, no block start)", async (form) => {
+    for (const side of ["C", "JS"])
+      for (const delta of [1, 2, 3]) {
+        const { heap, c } = await cOnHeap(form, { subPools: true, poolSize: 16384, arenaSize: 262144 });
+        const f = side === "C" ? c : heap.mem;
+        const ps: number[] = [];
+        for (let i = 0; i < 6; i++) ps.push(f.malloc(40));
+        f.free(ps[5]);
+        const pool = heap.objectAllocator.poolOf(ps[0]);
+        heap.u32[(pool + Pool.FREEBLOCK) >>> 2] += delta;
+        const got: number[] = [];
+        const e = thrown(() => got.push(f.malloc(40)));
+        expect(e, `${side}, +${delta}: got ${got}`).toBeInstanceOf(HeapCorruptionError);
+        expect(e).toMatchObject({ field: "Pool.FREEBLOCK" });
+      }
+  });
+
+  it.each(FORMS)("%s: after detachThread() the handle's fast path and families refuse every call, also once another thread took its slot (they went on with the slot's pools: a block handed to both)", async (form) => {
+    const bytes = form === "imported" ? client : await linkFastPath(sharedClient);
+    const memory = new WebAssembly.Memory({ initial: 32, maximum: 1024, shared: true });
+    const main = heapForModule(form === "imported" ? sharedClient : bytes, { threads: true, traceAllocations: false, memory });
+    const a = attachHeap(memory, { heapBase: main.heapBase, traceAllocations: false });
+    let A: C;
+    if (form === "imported") {
+      const w = a.wasmImports();
+      A = { malloc: (n) => w.malloc(n) >>> 0, calloc: (x, y) => w.calloc(x, y) >>> 0, free: (p) => w.free(p), realloc: (p, n) => w.realloc(p, n) >>> 0 };
+    } else {
+      const { instance } = await instantiateWithHeap(form === "specialised" ? bytes : new WebAssembly.Module(bytes), { heap: a, stackBytes: 0, specialize: form === "specialised" });
+      const x = instance.exports as unknown as { c_make_block(n: number): number; c_free_block(p: number): void };
+      A = { malloc: (n) => x.c_make_block(n) >>> 0, calloc: () => 0, free: (p) => x.c_free_block(p), realloc: () => 0 };
+    }
+    A.free(A.malloc(32)); // the fast path has the slot's pool of 32-byte blocks
+    a.detachThread();
+    const b = attachHeap(memory, { heapBase: main.heapBase, traceAllocations: false });
+    expect(b.threadId).toBe(a.threadId); // the slot taken again
+    const held = [b.mem.malloc(32), b.mem.malloc(32)];
+    for (const p of held) b.u8.fill(0xbb, p, p + 32);
+    for (const [what, call] of [
+      ["C's malloc", () => A.malloc(32)],
+      ["C's free of b's block", () => A.free(held[0])],
+      ["a.mem.malloc", () => a.mem.malloc(32)],
+      ["a.obj.free", () => a.obj.free(held[1])],
+    ] as const)
+      expect(thrown(call), `${form}: ${what}`).toBeInstanceOf(PymallocError);
+    for (const p of held) expect([...b.u8.subarray(p, p + 32)].every((x) => x === 0xbb)).toBe(true);
+    b.check();
   });
 
   it.each(FORMS)("%s: a header word the fast path reads at its start, damaged before the fast path starts on the heap: HeapCorruptionError naming the word where it starts (it trapped then, or in a later malloc or free)", async (form) => {

@@ -32,7 +32,7 @@ describe("the fast path's layout numbers have one source", () => {
       expect(Buffer.from(b64, "base64").equals(bytes)).toBe(true);
       const m = fastPathModule(shared);
       expect(WebAssembly.Module.imports(m).map((d) => `${d.module}.${d.name}`).sort()).toEqual(["env.memory", "pymalloc.calloc", "pymalloc.free", "pymalloc.malloc", "pymalloc.realloc"]);
-      expect(WebAssembly.Module.exports(m).map((d) => d.name).sort()).toEqual(["calloc", "divert", "free", "init", "malloc", "realloc"]);
+      expect(WebAssembly.Module.exports(m).map((d) => d.name).sort()).toEqual(["calloc", "divert", "free", "init", "malloc", "realloc", "stop"]);
       // No data segment: nothing of the fast path's own is written into the heap's memory.
       expect(hasSection(bytes, 11)).toBe(false);
     }

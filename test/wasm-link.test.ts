@@ -39,7 +39,7 @@ beforeAll(async () => {
 }, 60_000);
 
 describe("the merge-ready fast path", () => {
-  it("is committed beside the other builds and embedded; it imports its memory as pymalloc_env.memory and the four slow paths, exports the client's four names, pymalloc_init, pymalloc_divert and its memory; its id is its bytes' FNV-1a", () => {
+  it("is committed beside the other builds and embedded; it imports its memory as pymalloc_env.memory and the four slow paths, exports the client's four names, pymalloc_init, pymalloc_divert, pymalloc_stop and its memory; its id is its bytes' FNV-1a", () => {
     for (const [file, b64, id, shared] of [
       ["obmalloc-merge.wasm", FASTPATH_MERGE_WASM, FASTPATH_MERGE_ID, false],
       ["obmalloc-merge-shared.wasm", FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_SHARED_ID, true],
@@ -50,11 +50,12 @@ describe("the merge-ready fast path", () => {
       const m = new WebAssembly.Module(b);
       expect(WebAssembly.Module.imports(m).map((d) => `${d.module}.${d.name}`).sort()).toEqual(["pymalloc.calloc", "pymalloc.free", "pymalloc.malloc", "pymalloc.realloc", "pymalloc_env.memory"]);
       const names = WebAssembly.Module.exports(m).map((d) => d.name);
-      expect(names.filter((n) => !n.startsWith("pymalloc_k_")).sort()).toEqual(["calloc", "free", "malloc", "memory", "pymalloc_divert", "pymalloc_init", "realloc"]);
+      expect(names.filter((n) => !n.startsWith("pymalloc_k_")).sort()).toEqual(["calloc", "free", "malloc", "memory", "pymalloc_divert", "pymalloc_init", "pymalloc_stop", "realloc"]);
       // The heap's numbers, globals init() alone sets (what specialize: true compiles in).
       expect(WebAssembly.Module.exports(m).filter((d) => d.name.startsWith("pymalloc_k_")).every((d) => d.kind === "global")).toBe(true);
       expect(names.filter((n) => n.startsWith("pymalloc_k_"))).toEqual(expect.arrayContaining(["pymalloc_k_poolShift", "pymalloc_k_usedBase", "pymalloc_k_owner", "pymalloc_k_mapBase", "pymalloc_k_mapBytes"]));
       expect(names).not.toContain("pymalloc_k_nFast"); // changes after init (divert)
+      expect(names).not.toContain("pymalloc_k_freeOwner"); // changes after init (stop)
       expect(readImports(b).find((i) => i.kind === 2)!.memory!.shared).toBe(shared);
     }
   });

@@ -152,25 +152,35 @@ export function checkHeaderForFastPath(heap: Heap): void {
   if (u32[at >>> 2] !== a.usedBase) throw new HeapCorruptionError(at, `thread slot ${heap.threadId}'s usedpools word holds ${hex(u32[at >>> 2])}, not ${hex(a.usedBase)} (a write over the header?)`, `thread slot ${heap.threadId} USED`);
 }
 
-type FastPathExports = Omit<AllocatorFunctions, "aligned_alloc" | "malloc_usable_size"> & { init(heapBase: number, slot: number): void; divert(on: number): void };
+type FastPathExports = Omit<AllocatorFunctions, "aligned_alloc" | "malloc_usable_size"> & { init(heapBase: number, slot: number): void; divert(on: number): void; stop(): void };
 
 /** One fast-path instance per heap handle (a Worker's handle has its own thread slot) and family. */
 const fastPaths = new WeakMap<Heap, Map<FamilyName, { fns: AllocatorFunctions; x: FastPathExports }>>();
 
-/** The divert export of each instance of a linked module (`pymalloc link`) started on a heap handle. */
-const linkedDiverts = new WeakMap<Heap, Set<(on: number) => void>>();
+/** The divert and stop exports of each instance of a linked module (`pymalloc link`) started on a heap handle. */
+const linkedDiverts = new WeakMap<Heap, Set<{ divert: (on: number) => void; stop: (() => void) | undefined }>>();
 
-/** A linked module's instance, its fast path started on this handle: failAllocations reaches it too. */
-export function registerLinkedFastPath(heap: Heap, divert: (on: number) => void): void {
+/** A linked module's instance, its fast path started on this handle: failAllocations and detachThread reach it too. */
+export function registerLinkedFastPath(heap: Heap, divert: (on: number) => void, stop?: () => void): void {
   let set = linkedDiverts.get(heap);
   if (set === undefined) linkedDiverts.set(heap, (set = new Set()));
-  set.add(divert);
+  set.add({ divert, stop });
 }
 
 /** heap.failAllocations(): this handle's fast paths (its own instances and linked modules') send every allocation to JS (on) or not. */
 export function divertFastPaths(heap: Heap, on: boolean): void {
   for (const { x } of fastPaths.get(heap)?.values() ?? []) x.divert(on ? 1 : 0);
-  for (const divert of linkedDiverts.get(heap) ?? []) divert(on ? 1 : 0);
+  for (const { divert } of linkedDiverts.get(heap) ?? []) divert(on ? 1 : 0);
+}
+
+/**
+ * heap.detachThread(): this handle's fast paths send every call to JS from now on, which refuses
+ * it as the handle's families do (the slot may be another thread's soon: a fast path that went on
+ * would work on its pools without the lock).
+ */
+export function stopFastPaths(heap: Heap): void {
+  for (const { x } of fastPaths.get(heap)?.values() ?? []) x.stop();
+  for (const { stop } of linkedDiverts.get(heap) ?? []) stop?.();
 }
 
 /**

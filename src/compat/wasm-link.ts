@@ -143,7 +143,7 @@ async function findWasmMerge(given: string | undefined): Promise<string> {
  * maybe calloc, realloc: wasm/include/pymemcompat.c). Returns the merged module's bytes: C's
  * calls to malloc & co are calls inside it; it imports env.memory (the client's limits), the
  * client's other imports, and the fast path's slow paths (`pymalloc.malloc` & co), and exports
- * the client's exports with `pymalloc_init` and `pymalloc_divert`. Instantiate it with
+ * the client's exports with `pymalloc_init`, `pymalloc_divert` and `pymalloc_stop`. Instantiate it with
  * instantiateWithHeap (with its heap option on a heap you have): the slow paths, init and
  * the debug modes are theirs. The merged module carries the fast path of this version of
  * pymalloc, and is refused by another (link again after upgrading).

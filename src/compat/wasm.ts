@@ -115,10 +115,11 @@ function startLinked(instance: WebAssembly.Instance, heap: Heap, family: FamilyN
   if (!hasFastPath(heap, family)) return; // never started: every call goes to the family in JS
   const init = x.pymalloc_init as (heapBase: number, slot: number) => void;
   const divert = x.pymalloc_divert as (on: number) => void;
+  const stop = (instance.exports as { pymalloc_stop?: unknown }).pymalloc_stop as (() => void) | undefined;
   divert(heap.faultPlanned ? 1 : 0);
   checkHeaderForFastPath(heap);
   init(heap.heapBase, heap.threadId);
-  registerLinkedFastPath(heap, divert);
+  registerLinkedFastPath(heap, divert, stop);
 }
 
 function isPymem(module: WebAssembly.Module): boolean {

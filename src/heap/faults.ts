@@ -10,7 +10,7 @@
  * it was, as C's does), so the heap stays consistent through any plan.
  */
 
-import { shown } from "../errors.js";
+import { detachedError, shown } from "../errors.js";
 import { checkOptions } from "./options.js";
 import { badPointer, badSize, callocBytes, checkAlignment, type Family } from "./families.js";
 import { WrappingFamily } from "./typed.js";
@@ -149,4 +149,34 @@ function scrambled(seed: number): number {
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   h = (h ^ (h >>> 16)) >>> 0;
   return h === 0 ? 0x6d2b79f5 : h;
+}
+
+/**
+ * A heap handle's family after heap.detachThread(): every call throws (detachedError). The
+ * family's own fast paths would otherwise go on popping from and pushing into the pools of the
+ * thread slot the handle had, which another thread may own by then, without the lock.
+ */
+export class DetachedFamily extends WrappingFamily implements Family {
+  readonly id: string;
+  readonly below: Family;
+  constructor(below: Family) {
+    super();
+    this.id = below.id;
+    this.below = below;
+  }
+  malloc(): number {
+    throw detachedError();
+  }
+  calloc(): number {
+    throw detachedError();
+  }
+  realloc(): number {
+    throw detachedError();
+  }
+  alignedAlloc(): number {
+    throw detachedError();
+  }
+  free(): void {
+    throw detachedError();
+  }
 }

@@ -31,12 +31,12 @@ import { checkShifts, computeLayout, formatHeap, formatUsed, validateHeader } fr
 import { ATTACH_OPTIONS, byteOption, checkOptions, debugOptions, resolveOptions, type AllocatorMode, type AttachOptions, type HeapOptions } from "./options.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
 import { debugMallocStats } from "../introspect/mallocstats.js";
-import { divertFastPaths, wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
+import { divertFastPaths, stopFastPaths, wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
 import { CHECK_WAIT_MS, SharedLock } from "../threads/lock.js";
 import { LockedFamily, withLock } from "../threads/locked.js";
 import { SampledFamily, Sampler, createSamplingState, sampledLeaks, samplingStateBytes } from "../debug/sampling.js";
 import { takeSnapshot, type HeapSnapshot } from "../introspect/snapshot.js";
-import { FAULT_FAMILIES, FaultFamily, resolvePlan, type FaultFamilyName, type FaultPlan } from "./faults.js";
+import { DetachedFamily, FAULT_FAMILIES, FaultFamily, resolvePlan, type FaultFamilyName, type FaultPlan } from "./faults.js";
 
 export interface WalkedBlock {
   address: number;
@@ -284,8 +284,13 @@ export class Heap extends MemoryViews {
    */
   detachThread(): void {
     if (this.lock === undefined) throw new PymallocError("detachThread() is for heaps made with threads: true", this.heapBase);
+    stopFastPaths(this); // C code's calls on this handle go to JS, which refuses them from now on
     this.releaseSlot(this.threadId);
     this.lock.close();
+    // Its families refuse every call from now on: their own fast paths would go on with the slot's
+    // pools, which the next thread to attach may take (a block handed to both).
+    const self = this as unknown as Record<FaultFamilyName, Family>;
+    for (const name of FAULT_FAMILIES) self[name] = new DetachedFamily(self[name] instanceof FaultFamily ? (self[name] as FaultFamily).below : self[name]);
   }
 
   /**

@@ -290,8 +290,10 @@ export class ObjectAllocator extends RemoteAllocator {
         // -> 194 bytes (json 253 -> 258 instructions an event with the carve check).
         // And bp must hold the free tag (FreeBlock): a FREEBLOCK or link a stray write pointed at
         // a live block, or a freed block written since, is found before its tag is cleared.
+        // bp's own alignment joins x's (x | bp: a FREEBLOCK a one-byte overflow raised by 1-3
+        // reads its link and tag through the rounded index, and would be handed out misaligned).
         const x = nb || bp;
-        if ((u32[bw + 1] ^= FreeBlock.TAG_VALUE) !== 0 || ((x - pool - Pool.OVERHEAD) | (x << 29)) >>> 0 >= ((u32[w + (Pool.NEXTOFFSET >>> 2)] - Pool.OVERHEAD) & this.poolMask)) this.brokenLink(pool, bp);
+        if ((u32[bw + 1] ^= FreeBlock.TAG_VALUE) !== 0 || ((x - pool - Pool.OVERHEAD) | ((x | bp) << 29)) >>> 0 >= ((u32[w + (Pool.NEXTOFFSET >>> 2)] - Pool.OVERHEAD) & this.poolMask)) this.brokenLink(pool, bp);
         if (x === bp) this.extendPool(pool, bp);
         return bp;
       }

@@ -159,12 +159,14 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
     const u32 = this.u32;
     // Links written by other threads into freed blocks: each a carved block of this pool, and no
     // more of them than the pool counts in use (a cycle or a stray write ends in an error).
+    // Each holds the free tag its free wrote (a live block a stray write linked in must not be
+    // written through): checked before anything is written.
     const cnt = u32[pool >>> 2];
-    if (!this.isBlockOf(pool, head)) throw new HeapCorruptionError(pool + Pool.REMOTE, `remote-free list head ${hex(head)} is no block of pool ${hex(pool)}`, "Pool.REMOTE");
+    if (!this.isBlockOf(pool, head) || !this.holdsFreeTag(head)) throw new HeapCorruptionError(pool + Pool.REMOTE, `remote-free list head ${hex(head)} is no freed block of pool ${hex(pool)}`, "Pool.REMOTE");
     let n = 1;
     let last = head;
     for (let b = u32[last >>> 2]; b !== 0; b = u32[b >>> 2]) {
-      if (!this.isBlockOf(pool, b) || n >= cnt) throw new HeapCorruptionError(last, `remote-free link ${hex(b)} is no block of pool ${hex(pool)}, or the list is longer than its blocks in use`, "free block link");
+      if (!this.isBlockOf(pool, b) || n >= cnt || !this.holdsFreeTag(b)) throw new HeapCorruptionError(last, `remote-free link ${hex(b)} is no freed block of pool ${hex(pool)}, or the list is longer than its blocks in use`, "free block link");
       last = b;
       n++;
     }
@@ -225,9 +227,17 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
    */
   protected takeDelayed(wDelayed = this.wDelayed): void {
     let b = Atomics.exchange(this.i32, wDelayed, 0) >>> 0;
+    // Each entry holds the free tag pushDelayed wrote: a live block a stray write put on the list
+    // (the slot's DELAYED word, or a link) is never freed from under its user. At most as many
+    // entries as the heap has room for blocks (a cycle ends in an error, never a loop).
+    let at = wDelayed * 4;
+    let k = this.u32[this.wTop] >>> 3;
     while (b !== 0) {
+      if (b + 8 > this.u8.length || (b & 7) !== 0 || !this.holdsFreeTag(b) || k-- <= 0)
+        throw new HeapCorruptionError(at, `delayed-free list holds ${hex(b)}, no block another thread freed (a write over the list?)`, at === wDelayed * 4 ? "Slot.DELAYED" : "free block link");
       const next = this.u32[b >>> 2];
       this.free(b);
+      at = b;
       b = next;
     }
   }

@@ -44,7 +44,7 @@ try {
     const out = rewriteImports(b, (imp) => (imp.kind === 2 && imp.module === "env" ? (renamed++, { ...imp, module: "pymalloc_env" }) : imp));
     if (renamed !== 1) throw new Error(`${f}: expected one env memory import, found ${renamed}`);
     // No data segment: merged into a C module, it would land in the module's own static data.
-    if (WebAssembly.Module.exports(new WebAssembly.Module(out)).filter((e) => !e.name.startsWith("pymalloc_k_")).length !== 7) throw new Error(`${f}: unexpected exports`);
+    if (WebAssembly.Module.exports(new WebAssembly.Module(out)).filter((e) => !e.name.startsWith("pymalloc_k_")).length !== 8) throw new Error(`${f}: unexpected exports`); // malloc, free, calloc, realloc, init, divert, stop, memory
     if (hasDataSection(out)) throw new Error(`${f}: has a data section (it would overwrite the C module's static data once merged)`);
     return Buffer.from(out);
   };

@@ -11,7 +11,7 @@
 // Must not: hold code: obmalloc.ts is the fast path, for both builds.
 
 export { malloc, free, calloc, realloc } from "./obmalloc";
-export { init as pymalloc_init, divert as pymalloc_divert } from "./obmalloc";
+export { init as pymalloc_init, divert as pymalloc_divert, stop as pymalloc_stop } from "./obmalloc";
 // The heap's numbers, set by init only: instantiateWithHeap(..., { specialize: true }) reads them
 // from an instance of this build and writes them into a linked module's code as constants.
 export {

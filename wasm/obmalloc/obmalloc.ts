@@ -58,14 +58,29 @@ let subBase: u32 = 0; // the sub-pool table (SubPool): the raw start's limits an
 let rawStart: bool = false; // SubPool.RAW_FIRST != 0: the raw start is on and its counts kept
 let diverted: bool = false; // divert(true): every allocation goes to JS (frees stay here)
 let nFast: u32 = 0; // nClasses, or 0 while diverted: malloc's one class test also sends a diverted call out
+let stopped: bool = false; // stop(): the handle was detached, every call goes to JS (which refuses it)
+let freeOwner: u32 = 0; // owner, for free's tests (not specialised: stop() changes it, so that no pool is this thread's)
 
 /**
  * While a fault plan is in place on this handle (heap.failAllocations), every malloc, calloc and
  * realloc goes to JS, where the plan decides; frees are not affected by a plan.
  */
 export function divert(on: bool): void {
-  diverted = on;
-  nFast = on ? 0 : nClasses;
+  diverted = on || stopped;
+  nFast = diverted ? 0 : nClasses;
+}
+
+/**
+ * The heap handle was detached (heap.detachThread): from now on every call goes to JS, which
+ * refuses it, as the handle's families do. Its thread slot may be another thread's soon: no pool
+ * is this instance's any more (free's owner test fails for all), no allocation is served here.
+ * For good: init() does not undo it.
+ */
+export function stop(): void {
+  stopped = true;
+  diverted = true;
+  nFast = 0;
+  freeOwner = 0xffffffff;
 }
 
 /** Read the heap header at heapBase; slot: this thread's (0 without threads). */
@@ -76,9 +91,11 @@ export function init(heapBase: u32, slot: u32): void {
   poolBits = ~poolMask;
   alignShift = load<u32>(hw + (H.ALIGN_SHIFT << 2));
   nClasses = Size.SMALL_REQUEST_THRESHOLD >> alignShift;
+  diverted = diverted || stopped;
   nFast = diverted ? 0 : nClasses;
   threaded = load<u32>(hw + (H.MAX_THREADS << 2)) != 0;
   owner = slot;
+  freeOwner = stopped ? 0xffffffff : slot;
   // The slot's usedpools: in the header (slot 0, orphans) or a raw chunk JS made when the slot was claimed.
   usedBase = load<u32>(heapBase + load<u32>(hw + (H.THREAD_SLOTS << 2)) + slot * Slot.BYTES + Slot.USED);
   mapBase = heapBase + load<u32>(hw + (H.POOL_MAP << 2));
@@ -164,7 +181,7 @@ function isOursHigh(q: u32): bool {
   const bp = load<u32>(pool + Pool.FREEBLOCK);
   // bp must hold the free tag (FreeBlock in src/constants.ts): a link a stray write pointed at a
   // live block, or a freed block written since, goes to JS, which reports it.
-  if (bp - pool > poolMask || bp >= (<u32>memory.size() << 16) - Pool.OVERHEAD || load<u32>(bp + FreeBlock.TAG) != FreeBlock.TAG_VALUE) return 0;
+  if (bp - pool > poolMask || (bp & 7) != 0 || bp >= (<u32>memory.size() << 16) - Pool.OVERHEAD || load<u32>(bp + FreeBlock.TAG) != FreeBlock.TAG_VALUE) return 0;
   const nb = load<u32>(bp);
   if (nb != 0) {
     // The link read from the freed block: inside its pool, past the header, below the carved
@@ -514,7 +531,8 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
     // The common case, popBlock's first branch: a free block whose link is a carved block.
     const nb = load<u32>(bp);
     // nb == 0 (the list's end) fails the compare too: its offset wraps to 2^32 - pool - OVERHEAD.
-    if (linkOk(nb, pool) && load<u32>(bp + FreeBlock.TAG) == FreeBlock.TAG_VALUE) {
+    // bp's own alignment joins the link's test, as in malloc.
+    if (linkOk(nb | (bp & 7), pool) && load<u32>(bp + FreeBlock.TAG) == FreeBlock.TAG_VALUE) {
       store<u32>(pool + Pool.FREEBLOCK, nb);
       store<u32>(pool, load<u32>(pool) + 1);
       store<u32>(bp + FreeBlock.TAG, 0);
@@ -543,7 +561,7 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
   const fb = load<u32>(pool + Pool.FREEBLOCK);
   if (fb == p) return false;
   const size = load<u32>(pool + Pool.SIZE);
-  if (size == 0 || off % size != 0 || load<u32>(pool + Pool.OWNER) != owner) return false;
+  if (size == 0 || off % size != 0 || load<u32>(pool + Pool.OWNER) != freeOwner) return false;
   // One test on the common path for two rare cases. cnt 0: no live block (JS reports it). cnt 1:
   // the pool empties: kept (still listed, empty) when it is its class's only listed pool (both
   // links the sentinel), as threads heaps keep one; else back to its arena (JS, under the lock).
@@ -597,15 +615,17 @@ export function malloc(n: u32): u32 {
     const end = (<u32>memory.size() << 16) - Pool.OVERHEAD;
     if (pool < end && load<u32>(pool + Pool.SZIDX) == idx) {
       const bp = load<u32>(pool + Pool.FREEBLOCK);
-      // bp within the pool's slot and in the memory: a FREEBLOCK a stray write changed (or a
-      // user's data over the header, past a carve a MAXNEXTOFFSET raised) must not trap here
-      // (mallocSmall leaves it to JS, which reports it). A head a stray write pointed at data
-      // near the memory's end (no pool, so its "slot" may run past the end) is bounded by the
-      // second compare.
-      if (bp - pool <= poolMask && bp < end) {
+      // bp in the memory: a FREEBLOCK a stray write changed (or a user's data over the header,
+      // past a carve a MAXNEXTOFFSET raised) must not trap here (mallocSmall leaves it to JS,
+      // which reports it). One compare, against the memory's end, not the pool's slot: a head a
+      // stray write pointed at data near the memory's end has no slot in the memory. Where bp
+      // lies is then proved as JS's mallocIn proves it: its link must be a carved block of this
+      // pool (linkOk; 0 fails it too) and bp must hold the free tag.
+      if (bp < end) {
         const nb = load<u32>(bp);
         // bp must hold the free tag (FreeBlock), as JS's mallocIn checks: else mallocSmall, JS.
-        if (linkOk(nb, pool) && load<u32>(bp + FreeBlock.TAG) == FreeBlock.TAG_VALUE) {
+        // bp's own alignment joins the link's test (nb | bp & 7: a FREEBLOCK raised by 1-3).
+        if (linkOk(nb | (bp & 7), pool) && load<u32>(bp + FreeBlock.TAG) == FreeBlock.TAG_VALUE) {
           store<u32>(pool + Pool.FREEBLOCK, nb);
           store<u32>(pool, load<u32>(pool) + 1);
           store<u32>(bp + FreeBlock.TAG, 0); // handed out: live (FreeBlock in src/constants.ts)
@@ -645,7 +665,7 @@ export function free(p: u32): void {
       const fb = load<u32>(pool + Pool.FREEBLOCK);
       const cnt = load<u32>(pool);
       const lim = carvedEnd(pool); // i64: see carved()
-      const other = load<u32>(pool + Pool.OWNER) ^ owner;
+      const other = load<u32>(pool + Pool.OWNER) ^ freeOwner;
       // Five tests as one: each term (u32 values widened to i64) is negative exactly when its
       // test fails: off past the carved blocks, fb == p (a double free), fewer than 2 blocks in
       // use (the pool empties), fb == 0 (the pool was full: relinked), another thread's pool.
