@@ -165,7 +165,7 @@ export function heapStats(heap: Heap): HeapStats {
           s.pools.used++;
           s.pools.headerBytes += Pool.OVERHEAD;
           // A pool in use names its size class (check() names the word otherwise).
-          if (p.szidx < 0) throw new HeapCorruptionError(p.pool + Pool.SZIDX, `pool ${hex(p.pool)} holds ${p.allocated} blocks but no size class of the heap`, "Pool.SZIDX");
+          if (p.szidx < 0) noClass(p.pool, p.allocated);
           const k = classes[p.szidx];
           k.pools++;
           k.blocksInUse += p.count;
@@ -204,4 +204,9 @@ export function heapStats(heap: Heap): HeapStats {
     s.bytesInUse -= s.quarantinedBytes;
   }
   return s;
+}
+
+/** A pool in use with no size class of the heap (stats() of a damaged heap). */
+function noClass(pool: number, allocated: number): never {
+  throw new HeapCorruptionError(pool + Pool.SZIDX, `pool ${hex(pool)} holds ${allocated} blocks but no size class of the heap`, "Pool.SZIDX");
 }
