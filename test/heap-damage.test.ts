@@ -815,19 +815,22 @@ describe("introspection of a damaged heap ends in a HeapCorruptionError (a helpe
 });
 
 describe("threads: the lists of blocks other threads freed, damaged (a helper's fuzz of 2026-12-05)", () => {
-  const threadsHeap = (): Heap => createHeap({ threads: true, traceAllocations: false, memory: new WebAssembly.Memory({ initial: 32, maximum: 1024, shared: true }) });
+  /** A threads heap and a live 32-byte block of it (zeros, then 0x55 at byte 8) among nine others. */
+  const heapWithVictim = (): { h: Heap; victim: number } => {
+    const h = createHeap({ threads: true, traceAllocations: false, memory: new WebAssembly.Memory({ initial: 32, maximum: 1024, shared: true }) });
+    const blocks: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const p = h.mem.malloc(32);
+      h.u8.fill(0, p, p + 32);
+      h.u8[p + 8] = 0x55;
+      blocks.push(p);
+    }
+    return { h, victim: blocks[3] };
+  };
 
   it("a thread slot's DELAYED word pointed at a live block: HeapCorruptionError at the owner's next collect() or slow path, the block never freed from under its user nor handed out again", () => {
     for (const via of ["collect", "malloc"]) {
-      const h = threadsHeap();
-      const blocks: number[] = [];
-      for (let i = 0; i < 10; i++) {
-        const p = h.mem.malloc(32);
-        h.u8.fill(0, p, p + 32);
-        h.u8[p + 8] = 0x55;
-        blocks.push(p);
-      }
-      const victim = blocks[3];
+      const { h, victim } = heapWithVictim();
       h.u32[(h.objectAllocator.slotBase(h.threadId) + Slot.DELAYED) >>> 2] = victim;
       const e = thrownBy(() => {
         if (via === "collect") h.collect();
@@ -839,15 +842,7 @@ describe("threads: the lists of blocks other threads freed, damaged (a helper's 
   });
 
   it("a pool's REMOTE word pointed at a live block: HeapCorruptionError before anything is written (the block's first word was overwritten)", () => {
-    const h = threadsHeap();
-    const blocks: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      const p = h.mem.malloc(32);
-      h.u8.fill(0, p, p + 32);
-      h.u8[p + 8] = 0x55;
-      blocks.push(p);
-    }
-    const victim = blocks[3];
+    const { h, victim } = heapWithVictim();
     const pool = h.objectAllocator.poolOf(victim);
     h.u32[(pool + Pool.REMOTE) >>> 2] = victim;
     expect(thrownBy(() => h.collect())).toBeInstanceOf(HeapCorruptionError);
