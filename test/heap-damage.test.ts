@@ -849,3 +849,45 @@ describe("threads: the lists of blocks other threads freed, damaged (a helper's 
     expect([...h.u8.subarray(victim, victim + 9)]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0x55]);
   });
 });
+
+describe("the usable_arenas list's links, damaged (a helper's fuzz of 2026-12-05): a HeapCorruptionError before anything is written through them", () => {
+  const intact = (h: Heap, victim: number): boolean => [...h.u8.subarray(victim, victim + 64)].every((b) => b === 0xab);
+
+  it.each(["JS", "C"])("an arena's NEXT aimed at a live block, its last free pool then taken (%s): takeSlot zeroed a word of the block", (side) => {
+    const h = createHeap({ subPools: false, poolSize: 4096, memory: new WebAssembly.Memory({ initial: 16, maximum: 4096 }) });
+    const w = h.wasmImports();
+    const malloc = side === "C" ? (n: number): number => w.malloc(n) >>> 0 : (n: number): number => h.obj.malloc(n);
+    const wU = (h.heapBase >>> 2) + H.USABLE_ARENAS;
+    h.obj.malloc(512);
+    const ao = h.u32[wU];
+    const victim = h.raw.malloc(64);
+    h.u8.fill(0xab, victim, victim + 64);
+    while (h.u32[(ao + Arena.NFREEPOOLS) >>> 2] > 1) h.obj.malloc(512);
+    h.u32[(ao + Arena.NEXT) >>> 2] = victim;
+    expect(() => h.check()).toThrow(HeapCorruptionError);
+    expect(thrownBy(() => malloc(8))).toMatchObject({ constructor: HeapCorruptionError, field: "Arena.NEXT" });
+    expect(intact(h, victim)).toBe(true);
+  });
+
+  it("H.USABLE_ARENAS aimed at a live block, then a full arena gets a pool back: returnPool wrote the arena's address into the block", () => {
+    const h = createHeap({ subPools: false, poolSize: 4096 });
+    const wU = (h.heapBase >>> 2) + H.USABLE_ARENAS;
+    const byPool = new Map<number, number[]>();
+    const take = (): void => {
+      const p = h.obj.malloc(512);
+      const k = p - (p % 4096);
+      byPool.set(k, [...(byPool.get(k) ?? []), p]);
+    };
+    const victim = h.raw.malloc(64);
+    h.u8.fill(0xab, victim, victim + 64);
+    take();
+    const A = h.u32[wU];
+    while (h.u32[wU] === A) take(); // A full, a second arena leads
+    const k = [...byPool.keys()].find((q) => q < A && q > A - 0x100000)!;
+    h.u32[wU] = victim;
+    expect(thrownBy(() => {
+      for (const q of byPool.get(k)!) h.obj.free(q);
+    })).toMatchObject({ constructor: HeapCorruptionError, field: "H.USABLE_ARENAS" });
+    expect(intact(h, victim)).toBe(true);
+  });
+});

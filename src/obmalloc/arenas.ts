@@ -293,6 +293,8 @@ export abstract class ArenaAllocator {
       u32[wN + u32[(ao + Arena.NFREEPOOLS) >>> 2]] = ao;
     }
     this.arenaOf(0, ao, this.wUsable * 4, "H.USABLE_ARENAS");
+    // Its last free pool taken, it leaves the list: the next arena's PREV is written below.
+    if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === 1) this.checkedNext(ao);
     let pool = u32[(ao + Arena.FREEPOOLS) >>> 2];
     if (pool !== 0) {
       // A free pool of this arena, empty; if it keeps a free list of this class, that list's head
@@ -323,6 +325,19 @@ export abstract class ArenaAllocator {
       u32[(ao + Arena.NEXT) >>> 2] = 0;
     }
     return pool;
+  }
+
+  /**
+   * Arena a's usable_arenas successor: 0, or an arena header (its magic) whose PREV is a; else
+   * HeapCorruptionError naming a's NEXT, before anything is written through it (takeSlot and
+   * returnPool write the successor's PREV).
+   */
+  private checkedNext(a: number): number {
+    const u32 = this.u32;
+    const nx = u32[(a + Arena.NEXT) >>> 2];
+    if (nx !== 0 && ((nx & 3) !== 0 || nx + Arena.OVERHEAD > this.u8.length || u32[(nx + Arena.MAGIC) >>> 2] !== ((Arena.MAGIC_VALUE ^ nx) >>> 0) || u32[(nx + Arena.PREV) >>> 2] !== a))
+      throw new HeapCorruptionError(a + Arena.NEXT, `arena ${hex(a)}: its usable_arenas link ${hex(nx)} is no arena that links back to it`, "Arena.NEXT");
+    return nx;
   }
 
   /**
@@ -443,6 +458,17 @@ export abstract class ArenaAllocator {
     if (pool === 0) return;
     const u32 = this.u32;
     const ao = this.arenaOf(pool, u32[(pool + Pool.ARENA) >>> 2], pool + Pool.ARENA, "Pool.ARENA");
+    // The arenas whose links are written below, checked before anything is written: the list's
+    // head (ao was full) or the last arena with as many free pools and the one after it.
+    const nf0 = u32[(ao + Arena.NFREEPOOLS) >>> 2];
+    if (nf0 === 0) {
+      const head = u32[this.wUsable];
+      if (head !== 0 && (this.arenaOf(0, head, this.wUsable * 4, "H.USABLE_ARENAS"), u32[(head + Arena.PREV) >>> 2] !== 0))
+        throw new HeapCorruptionError(this.wUsable * 4, `usable_arenas head ${hex(head)} has an arena before it`, "H.USABLE_ARENAS");
+    } else {
+      const last = u32[this.wNfp + nf0];
+      if (last !== ao && last !== 0) this.checkedNext(this.arenaOf(0, last, (this.wNfp + nf0) * 4, "nfp2lasta"));
+    }
     u32[(pool + Pool.NEXT) >>> 2] = u32[(ao + Arena.FREEPOOLS) >>> 2];
     u32[(ao + Arena.FREEPOOLS) >>> 2] = pool;
     const wN = this.wNfp;
