@@ -131,7 +131,10 @@ export const enum Pool {
  * live data that happens to hold the tag. check() reports a listed block without it. A negative
  * small integer, so that JS's code holds it in a one-byte immediate (each use counts against the
  * bytecode budget V8 inlines malloc and free within): words are read as uint32, so JS tests a
- * word with `(w ^ TAG_VALUE) === 0`, never `w === TAG_VALUE`.
+ * word with `(w ^ TAG_VALUE) === 0`, never `w === TAG_VALUE`. Its low byte (0xab) is none of
+ * its other three (0xff): the tag word read 1-7 bytes off a free block's start never matches, so
+ * the WebAssembly fast path's inline pop needs no alignment test of a FREEBLOCK a one-byte
+ * overflow changed (test/wasm-damage.test.ts checks both).
  */
 export const enum FreeBlock {
   LINK = 0,

@@ -429,6 +429,9 @@ describe("the fast path's fuzz of 2026-12-05: a typed error, never a trap nor a 
   });
 
   it.each(FORMS)("%s: a pool's FREEBLOCK raised by 1-3 (a one-byte overflow into its low byte): HeapCorruptionError naming Pool.FREEBLOCK, C as JS (both handed out a misaligned pointer, no block start)", async (form) => {
+    // The fast path's inline pop relies on the tag's bytes (constants.ts, FreeBlock): its low byte is none of the others.
+    const tag = constants.FreeBlock.TAG_VALUE >>> 0;
+    for (let k = 1; k < 4; k++) expect((tag >>> (8 * k)) & 0xff).not.toBe(tag & 0xff);
     for (const side of ["C", "JS"])
       for (const delta of [1, 2, 3]) {
         const { heap, c } = await cOnHeap(form, { subPools: true, poolSize: 16384, arenaSize: 262144 });

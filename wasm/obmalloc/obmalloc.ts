@@ -531,8 +531,8 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
     // The common case, popBlock's first branch: a free block whose link is a carved block.
     const nb = load<u32>(bp);
     // nb == 0 (the list's end) fails the compare too: its offset wraps to 2^32 - pool - OVERHEAD.
-    // bp's own alignment joins the link's test, as in malloc.
-    if (linkOk(nb | (bp & 7), pool) && load<u32>(bp + FreeBlock.TAG) == FreeBlock.TAG_VALUE) {
+    // A misaligned bp fails the tag test (see malloc).
+    if (linkOk(nb, pool) && load<u32>(bp + FreeBlock.TAG) == FreeBlock.TAG_VALUE) {
       store<u32>(pool + Pool.FREEBLOCK, nb);
       store<u32>(pool, load<u32>(pool) + 1);
       store<u32>(bp + FreeBlock.TAG, 0);
@@ -621,11 +621,14 @@ export function malloc(n: u32): u32 {
       // stray write pointed at data near the memory's end has no slot in the memory. Where bp
       // lies is then proved as JS's mallocIn proves it: its link must be a carved block of this
       // pool (linkOk; 0 fails it too) and bp must hold the free tag.
+      // Its alignment needs no test of its own here: a bp off a free block by 1-7 bytes reads
+      // the tag's high bytes (0xff) or what follows it as the low byte of its tag word, never
+      // FreeBlock.TAG_VALUE's (0xab), so the tag test below refuses it and mallocSmall leaves
+      // it to JS (JS reads words through bp >>> 2, rounded: it tests bp's alignment itself).
       if (bp < end) {
         const nb = load<u32>(bp);
         // bp must hold the free tag (FreeBlock), as JS's mallocIn checks: else mallocSmall, JS.
-        // bp's own alignment joins the link's test (nb | bp & 7: a FREEBLOCK raised by 1-3).
-        if (linkOk(nb | (bp & 7), pool) && load<u32>(bp + FreeBlock.TAG) == FreeBlock.TAG_VALUE) {
+        if (linkOk(nb, pool) && load<u32>(bp + FreeBlock.TAG) == FreeBlock.TAG_VALUE) {
           store<u32>(pool + Pool.FREEBLOCK, nb);
           store<u32>(pool, load<u32>(pool) + 1);
           store<u32>(bp + FreeBlock.TAG, 0); // handed out: live (FreeBlock in src/constants.ts)
