@@ -36,7 +36,7 @@ import {
 import { HeapCorruptionError, hex } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
 import { validateHeader } from "../heap/layout.js";
-import { forEachChunk, forEachLiveBlock, freeListOf, pendingFrees } from "./walk.js";
+import { forEachChunk, forEachLiveBlock, freeListOf, pendingFrees, quarantineRing } from "./walk.js";
 import { listIndex } from "../raw/tlsf.js";
 
 function fail(at: number, what: string, field = ""): never {
@@ -411,14 +411,7 @@ function checkQuarantine(heap: Heap): void {
     if (freed !== 0) fail(heap.heapBase + H.QUARANTINE * 4, `no quarantine ring, but ${freed} blocks are marked freed`, "H.QUARANTINE");
     return;
   }
-  const rw = heap.rawAllocator.liveUsable(ring);
-  const cap = u32[(ring + Debug.Q_CAPACITY) >>> 2];
-  if (rw === 0) fail(heap.heapBase + H.QUARANTINE * 4, "the quarantine ring is not a live raw block", "H.QUARANTINE");
-  if (cap === 0 || Debug.Q_ENTRIES + Debug.Q_ENTRY * cap > rw) fail(ring + Debug.Q_CAPACITY, `quarantine capacity ${cap} does not fit its ${rw}-byte ring`, "Debug.Q_CAPACITY");
-  const head = u32[(ring + Debug.Q_HEAD) >>> 2];
-  const count = u32[(ring + Debug.Q_COUNT) >>> 2];
-  if (head >= cap) fail(ring + Debug.Q_HEAD, `quarantine head ${head} past its capacity ${cap}`, "Debug.Q_HEAD");
-  if (count > cap) fail(ring + Debug.Q_COUNT, `quarantine holds ${count} of capacity ${cap}`, "Debug.Q_COUNT");
+  const { cap, head, count } = quarantineRing(heap, ring);
   if (count !== freed) fail(ring + Debug.Q_COUNT, `quarantine counts ${count} blocks, ${freed} blocks are marked freed`, "Debug.Q_COUNT");
   const inRing = new Set<number>();
   let bytes = 0;

@@ -18,7 +18,7 @@ import {
 } from "../constants.js";
 import type { Heap } from "../heap/heap.js";
 import { HeapCorruptionError, hex } from "../errors.js";
-import { forEachChunk, forEachPool, pendingFrees } from "./walk.js";
+import { forEachChunk, forEachPool, pendingFrees, quarantineRing } from "./walk.js";
 
 export interface SizeClassStats {
   /** Size class index (0..31, or 0..63 with alignment 8). */
@@ -186,13 +186,7 @@ export function heapStats(heap: Heap): HeapStats {
   for (const b of pages) s.residentBytes += b << RESIDENT_PAGE_SHIFT;
   // Quarantined blocks are freed as far as the user knows: counted apart.
   if (ring !== 0) {
-    const cap = u32[(ring + Debug.Q_CAPACITY) >>> 2];
-    const head = u32[(ring + Debug.Q_HEAD) >>> 2];
-    const count = u32[(ring + Debug.Q_COUNT) >>> 2];
-    // The ring's words as check() tests them: never read past the ring, nor for ever.
-    const rw = heap.rawAllocator.liveUsable(ring);
-    if (rw === 0 || cap === 0 || Debug.Q_ENTRIES + Debug.Q_ENTRY * cap > rw || head >= cap || count > cap)
-      throw new HeapCorruptionError(ring + Debug.Q_COUNT, `quarantine ring ${hex(ring)}: capacity ${cap}, head ${head} and count ${count} do not fit its ${rw} bytes`, "Debug.Q_COUNT");
+    const { cap, head, count } = quarantineRing(heap, ring); // never read past the ring, nor for ever
     for (let i = 0; i < count; i++) {
       const e = ring + Debug.Q_ENTRIES + Debug.Q_ENTRY * ((head + i) % cap);
       s.quarantinedBlocks++;

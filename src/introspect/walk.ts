@@ -9,6 +9,8 @@
 import {
   Arena,
   Chunk,
+  Debug,
+  H,
   Flag,
   Pool,
   Remote,
@@ -148,10 +150,7 @@ export function forEachPool(heap: Heap, first: number, fn: (p: PoolInfo) => void
   // An arena's header, its magic and its pool count, are what the walk follows: a chunk whose
   // ARENA flag a stray write set, or a count changed, must not be walked for ever (check()
   // names the same words).
-  if (u32[(a + Arena.MAGIC) >>> 2] !== ((Arena.MAGIC_VALUE ^ a) >>> 0))
-    throw new HeapCorruptionError(first - Chunk.HEADER + Chunk.SIZE, `chunk ${hex(first - Chunk.HEADER)} is flagged an arena, but holds no arena header (a write over the chunk's header?)`, "Chunk.SIZE");
-  if (total * o.poolSize !== sizeOf(u32[(first - Chunk.HEADER + Chunk.SIZE) >>> 2]))
-    throw new HeapCorruptionError(a + Arena.NTOTALPOOLS, `arena ${hex(a)}: ${total} pools do not fit its chunk`, "Arena.NTOTALPOOLS");
+  o.arenaOf(0, a, first - Chunk.HEADER + Chunk.SIZE, "Chunk.SIZE");
   for (let i = 0; i < total; i++) {
     const slot = first + i * o.poolSize;
     const carved = slot < poolAddress;
@@ -218,4 +217,23 @@ export function forEachLiveBlock(heap: Heap, fn: (b: LiveBlock) => void): void {
       }
     }, pending);
   });
+}
+
+/**
+ * The debug hooks' quarantine ring at ring (H.QUARANTINE, not 0): its capacity, head and count,
+ * after checking the words every reader of it follows: a live raw block big enough for its
+ * capacity, its head and count within it. Else HeapCorruptionError naming the word. Read by
+ * check() and stats() alike.
+ */
+export function quarantineRing(heap: Heap, ring: number): { cap: number; head: number; count: number } {
+  const u32 = heap.rawAllocator.u32;
+  const rw = heap.rawAllocator.liveUsable(ring);
+  const cap = u32[(ring + Debug.Q_CAPACITY) >>> 2];
+  if (rw === 0) throw new HeapCorruptionError(heap.heapBase + H.QUARANTINE * 4, "the quarantine ring is not a live raw block", "H.QUARANTINE");
+  if (cap === 0 || Debug.Q_ENTRIES + Debug.Q_ENTRY * cap > rw) throw new HeapCorruptionError(ring + Debug.Q_CAPACITY, `quarantine capacity ${cap} does not fit its ${rw}-byte ring`, "Debug.Q_CAPACITY");
+  const head = u32[(ring + Debug.Q_HEAD) >>> 2];
+  const count = u32[(ring + Debug.Q_COUNT) >>> 2];
+  if (head >= cap) throw new HeapCorruptionError(ring + Debug.Q_HEAD, `quarantine head ${head} past its capacity ${cap}`, "Debug.Q_HEAD");
+  if (count > cap) throw new HeapCorruptionError(ring + Debug.Q_COUNT, `quarantine holds ${count} of capacity ${cap}`, "Debug.Q_COUNT");
+  return { cap, head, count };
 }

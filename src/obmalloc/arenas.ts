@@ -335,16 +335,17 @@ export abstract class ArenaAllocator {
   private checkedNext(a: number): number {
     const u32 = this.u32;
     const nx = u32[(a + Arena.NEXT) >>> 2];
-    if (nx !== 0 && ((nx & 3) !== 0 || nx + Arena.OVERHEAD > this.u8.length || u32[(nx + Arena.MAGIC) >>> 2] !== ((Arena.MAGIC_VALUE ^ nx) >>> 0) || u32[(nx + Arena.PREV) >>> 2] !== a))
-      throw new HeapCorruptionError(a + Arena.NEXT, `arena ${hex(a)}: its usable_arenas link ${hex(nx)} is no arena that links back to it`, "Arena.NEXT");
+    if (nx !== 0 && (this.arenaOf(0, nx, a + Arena.NEXT, "Arena.NEXT"), u32[(nx + Arena.PREV) >>> 2] !== a))
+      throw new HeapCorruptionError(a + Arena.NEXT, `arena ${hex(a)}: its usable_arenas link ${hex(nx)} is an arena that does not link back to it`, "Arena.NEXT");
     return nx;
   }
 
   /**
    * ao, read from the word at `at` (field `what`) of pool (0: none), when it is an arena header
-   * (its magic says so, and it is that pool's arena); else HeapCorruptionError.
+   * (its magic says so, and it is that pool's arena); else HeapCorruptionError. Also the
+   * introspection walks' test of an arena before they follow it (introspect/walk.ts).
    */
-  private arenaOf(pool: number, ao: number, at: number, what: string): number {
+  arenaOf(pool: number, ao: number, at: number, what: string): number {
     const u32 = this.u32;
     const first = u32[(ao + Arena.FIRST) >>> 2];
     if (u32[(ao + Arena.MAGIC) >>> 2] !== ((Arena.MAGIC_VALUE ^ ao) >>> 0) || (pool !== 0 && (pool < first || pool >= ao)))
