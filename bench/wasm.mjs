@@ -10,16 +10,17 @@
 // the fast path (an unshared wasm/obmalloc/obmalloc.wasm, e.g. main's, saved before a change),
 // instantiated as heap.wasmImports() instantiates the built-in one: before and after, side by side
 // in one run (also with --instructions).
-// Two pymalloc rows: "pymalloc", the clients with pymalloc's fast path linked in by the documented
+// Three pymalloc rows: "pymalloc", the clients with pymalloc's fast path linked in by the documented
 // build step, `pymalloc link client.wasm -o linked.wasm` (binaryen's wasm-merge: C's calls to
 // malloc and free are calls inside the module, as they are to dlmalloc and mimalloc), instantiated
-// as the README teaches (heapForModule(bytes), then instantiateWithHeap(module, { heap })); and
-// "pymalloc-import", the same clients unlinked, importing malloc & co from the fast path's own
-// instance (heapForModule(bytes), heap.wasmImports()); and "pymalloc-specialized", the linked
-// clients instantiated with instantiateWithHeap(bytes, { heap, specialize: true }) (the heap's
-// numbers compiled into the fast path's code; one compile, cached, since every run's heap has the
-// same numbers). The same heap and slow paths. Linked into a temporary folder at each run (rows
-// that --only always keeps, as pymalloc-alt).
+// as the README teaches (heapForModule(bytes), then instantiateWithHeap(bytes, { heap }): the
+// linked module's bytes, which instantiateWithHeap compiles with the heap's numbers as constants,
+// once, cached, since every run's heap has the same numbers); "pymalloc-module", the same linked
+// module compiled as it is (instantiateWithHeap(module, { heap }) with a WebAssembly.Module: its
+// numbers read from globals); and "pymalloc-import", the same clients unlinked, importing malloc &
+// co from the fast path's own instance (heapForModule(bytes), heap.wasmImports()). The same heap
+// and slow paths. Linked into a temporary folder at each run (rows that --only always keeps, as
+// pymalloc-alt).
 // Each row also gives the page faults of a timed run (process.resourceUsage().minorPageFault
 // around it): every run is on a fresh memory, so each page the allocator touches is a first
 // touch, which costs ~25 us on the project's VM (docs/performance.md, "Where an in-wasm event's
@@ -82,8 +83,8 @@ const traces = values.child !== undefined ? positionals : positionals.length
     ? ["compileall", "imports", "json", "minidom"].map((n) => join(SHARED, `${n}.pymtrace.gz`))
     : [join(ROOT, "data", "compileall-head.pymtrace.gz")];
 
-const PEERS = ["pymalloc", "pymalloc-specialized", "pymalloc-import", ...(values.fastpath ? ["pymalloc-alt"] : []), "dlmalloc", "emmalloc", "mimalloc"].filter(
-  (a) => !values.only || a === "pymalloc-alt" || a === "pymalloc-import" || a === "pymalloc-specialized" || values.only.split(",").includes(a),
+const PEERS = ["pymalloc", "pymalloc-module", "pymalloc-import", ...(values.fastpath ? ["pymalloc-alt"] : []), "dlmalloc", "emmalloc", "mimalloc"].filter(
+  (a) => !values.only || a === "pymalloc-alt" || a === "pymalloc-import" || a === "pymalloc-module" || values.only.split(",").includes(a),
 );
 /** --fastpath: the other fast-path build, compiled once. */
 const altFastPath = values.fastpath ? new WebAssembly.Module(readFileSync(values.fastpath)) : undefined;
@@ -136,7 +137,7 @@ function linkClients() {
     execFileSync(process.execPath, [join(ROOT, "dist", "cli", "main.js"), "link", join(ROOT, "wasm", "clients", `${c}-pymalloc.wasm`), "-o", join(out, `${c}-pymalloc-linked.wasm`)], { stdio: ["ignore", "ignore", "inherit"] });
   return out;
 }
-const linkedDir = values.child === undefined || values.child === "pymalloc" || values.child === "pymalloc-specialized" ? linkClients() : undefined;
+const linkedDir = values.child === undefined || values.child === "pymalloc" || values.child === "pymalloc-module" ? linkClients() : undefined;
 /** wasi imports the peers' libc code links (never called on the measured paths). */
 const wasi = new Proxy({}, { get: (_, name) => (name === "proc_exit" ? (c) => { throw new Error(`proc_exit(${c})`); } : () => 0) });
 
@@ -146,7 +147,7 @@ const mod = (name, alloc) => {
   if (!existsSync(f)) return undefined;
   const bytes = readFileSync(f);
   // pymalloc: the linked module's own bytes (heapForModule reads them as the client's).
-  const linked = alloc === "pymalloc" || alloc === "pymalloc-specialized" ? readFileSync(join(linkedDir, `${name}-pymalloc-linked.wasm`)) : bytes;
+  const linked = alloc === "pymalloc" || alloc === "pymalloc-module" ? readFileSync(join(linkedDir, `${name}-pymalloc-linked.wasm`)) : bytes;
   return { bytes: linked, module: new WebAssembly.Module(linked), info: wasmModuleInfo(linked) };
 };
 
@@ -158,14 +159,15 @@ async function instantiate(m, alloc) {
     const instance = await WebAssembly.instantiate(m.module, { env: heap.wasmImports() });
     return { x: instance.exports, top: () => heap.stats().peakFootprint, base: heap.heapBase, memory: heap.memory.source };
   }
-  if (alloc === "pymalloc-specialized") {
-    // The linked module's bytes (the same object every run: the specialised copy is compiled once).
+  if (alloc === "pymalloc") {
+    // The linked module's bytes (the same object every run: its copy specialised to the heap's
+    // numbers is compiled once): heapForModule, then instantiateWithHeap on that heap.
     const heap = heapForModule(m.bytes, { allocator: "pymalloc" });
-    const { instance } = await instantiateWithHeap(m.bytes, { heap, specialize: true });
+    const { instance } = await instantiateWithHeap(m.bytes, { heap });
     return { x: instance.exports, top: () => heap.stats().peakFootprint, base: heap.heapBase, memory: heap.memory.source };
   }
-  if (alloc === "pymalloc") {
-    // The linked module compiled once: heapForModule, then instantiateWithHeap on that heap.
+  if (alloc === "pymalloc-module") {
+    // The linked module compiled once as it is (a WebAssembly.Module: not specialised).
     const heap = heapForModule(m.bytes, { allocator: "pymalloc" });
     const { instance } = await instantiateWithHeap(m.module, { heap });
     return { x: instance.exports, top: () => heap.stats().peakFootprint, base: heap.heapBase, memory: heap.memory.source };

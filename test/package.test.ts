@@ -15,10 +15,11 @@ import { ROOT } from "./helpers.js";
  * (tsconfig.json's removeComments; the declarations keep theirs, 50 kB packed, from a second
  * pass: tsconfig.types.json); 209.6 kB on 2026-12-04 with the README's grown tables, then 195.9
  * kB with the allocator layers' declarations (dist/obmalloc, dist/raw) stripped of their doc
- * comments (scripts/strip-internal-docs.mjs). Left to trim: the fast path's four builds as base64
- * strings (44 kB of dist).
+ * comments (scripts/strip-internal-docs.mjs); 211.1 kB on 2026-12-05 (the fast path's batch carve
+ * in its four builds, the README). Left to trim: the fast path's four builds as base64 strings
+ * (45 kB of dist).
  */
-const MAX_PACKED_BYTES = 210_000;
+const MAX_PACKED_BYTES = 216_000;
 
 interface PackResult {
   filename: string;

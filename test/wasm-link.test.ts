@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { constants, heapForModule, instantiateWithHeap, MemoryCorruptionError, PymallocError, wasmModuleInfo, type AllocatorFunctions, type Heap } from "../src/index.js";
 import { differential, type Ctors } from "./helpers.js";
 import { buildId, readImports } from "../src/compat/wasm-bytes.js";
@@ -55,7 +55,8 @@ describe("the merge-ready fast path", () => {
       expect(WebAssembly.Module.exports(m).filter((d) => d.name.startsWith("pymalloc_k_")).every((d) => d.kind === "global")).toBe(true);
       expect(names.filter((n) => n.startsWith("pymalloc_k_"))).toEqual(expect.arrayContaining(["pymalloc_k_poolShift", "pymalloc_k_usedBase", "pymalloc_k_owner", "pymalloc_k_mapBase", "pymalloc_k_mapBytes"]));
       expect(names).not.toContain("pymalloc_k_nFast"); // changes after init (divert)
-      expect(names).not.toContain("pymalloc_k_freeOwner"); // changes after init (stop)
+      // Changes after init on a threads heap only (stop(), heap.detachThread): specialised without threads.
+      expect(names).toContain("pymalloc_k_freeOwner");
       expect(readImports(b).find((i) => i.kind === 2)!.memory!.shared).toBe(shared);
     }
   });
@@ -407,7 +408,8 @@ describe("instantiateWithHeap(bytes, { specialize: true }): the heap's numbers c
     expect(made).toMatchObject({ poolShift: 12, owner: heap.threadId, threaded: 0, rawOn: 1 });
     expect(made.mapBytes).toBeGreaterThan(0);
     expect(WebAssembly.Module.customSections(module, SPECIALIZED_SECTION)).toHaveLength(1);
-    const plain = await instantiateWithHeap(linked["bintrees-pymalloc"], { poolSize: 4096 });
+    const plain = await instantiateWithHeap(linked["bintrees-pymalloc"], { poolSize: 4096, specialize: false });
+    expect(specializedFor(plain.module)).toBeUndefined();
     const run = (x: WebAssembly.Exports) => (x as unknown as { run(d: number, s: number): number }).run(12, 20_000) >>> 0;
     const js = countJs(heap);
     const plainJs = countJs(plain.heap);
@@ -430,6 +432,37 @@ describe("instantiateWithHeap(bytes, { specialize: true }): the heap's numbers c
       expect(r.heap.stats().blocksInUse).toBe(2);
     }
     expect(sums[1]).toBe(sums[0]);
+  });
+
+  it("the default for a linked module's bytes: specialised, one compile (the module as linked is never compiled); specialize: false, a compiled module, an unlinked module: run as they are, with the same results", async () => {
+    const b = new Uint8Array(linked["ctors"]); // a bytes object of its own: nothing compiled for it yet
+    const compile = vi.spyOn(WebAssembly, "compile");
+    let one: Awaited<ReturnType<typeof instantiateWithHeap>>;
+    try {
+      one = await instantiateWithHeap(b);
+      expect(compile).toHaveBeenCalledTimes(1);
+      const again = await instantiateWithHeap(b, { heap: heapForModule(b) });
+      expect(again.module).toBe(one.module); // the same numbers: the copy compiled before
+      expect(compile).toHaveBeenCalledTimes(1);
+    } finally {
+      compile.mockRestore();
+    }
+    expect(JSON.parse(specializedFor(one.module)!)).toEqual(fastPathNumbers(one.heap, false));
+    const off = await instantiateWithHeap(b, { specialize: false });
+    const compiled = await instantiateWithHeap(new WebAssembly.Module(b), { heap: heapForModule(b) });
+    const unlinked = await instantiateWithHeap(bytes("wasm/clients/ctors.wasm"));
+    for (const r of [off, compiled, unlinked]) expect(specializedFor(r.module)).toBeUndefined();
+    // The same program on each: the same blocks, the heaps check clean.
+    const results = [one, off, compiled, unlinked].map((r) => {
+      const x = r.instance.exports as unknown as Ctors;
+      const ps = [8, 24, 40, 600, 24].map((n) => x.c_make_block(n));
+      x.c_free_block(ps[1]);
+      const q = x.c_make_block(24);
+      for (const p of [ps[0], ps[2], ps[3], ps[4], q]) x.c_free_block(p);
+      r.heap.check();
+      return [...ps, q].map((p) => p - r.heap.heapBase);
+    });
+    for (const got of results.slice(1)) expect(got).toEqual(results[0]);
   });
 
   it("compiled once for heaps with the same numbers; refused on a heap with others; needs the bytes of a linked module; not made in the debug modes (their calls go to JS)", async () => {

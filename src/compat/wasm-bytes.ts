@@ -242,8 +242,14 @@ export function buildId(source: BufferSource): string {
 
 /** Whether the module has a custom section of this name. */
 export function hasCustomSection(source: BufferSource, name: string): boolean {
-  for (const { id, r } of sections(asBytes(source))) if (id === 0 && r.name() === name) return true;
-  return false;
+  return customSection(source, name) !== undefined;
+}
+
+/** The content of the module's first custom section of this name (as WebAssembly.Module.customSections reads it), or undefined. */
+export function customSection(source: BufferSource, name: string): Uint8Array | undefined {
+  const b = asBytes(source);
+  for (const { id, r, end } of sections(b)) if (id === 0 && r.name() === name) return b.subarray(r.pos, end);
+  return undefined;
 }
 
 /** The export section's entries: name, kind (0 function, 1 table, 2 memory, 3 global, 4 tag) and index. */

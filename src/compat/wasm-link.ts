@@ -13,7 +13,7 @@
  * linking is a build step (Node, binaryen from npm); everything else here is plain bytes.
  */
 
-import { asBytes, readExports, readImports, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
+import { asBytes, customSection, readExports, readImports, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "./wasm-fastpath-bytes.js";
 
 /** The custom section a linked module carries: JSON `{ "fastpath": id, "shared": bool }`. */
@@ -47,13 +47,16 @@ export function currentFastPathId(shared: boolean): string {
   return shared ? FASTPATH_MERGE_SHARED_ID : FASTPATH_MERGE_ID;
 }
 
-/** The marker of a module linked by linkFastPath (`pymalloc link`), or undefined for any other module. */
-export function linkedInfo(module: WebAssembly.Module): LinkedInfo | undefined {
-  const sections = WebAssembly.Module.customSections(module, LINK_SECTION);
-  if (sections.length === 0) return undefined;
+/**
+ * The marker of a module linked by linkFastPath (`pymalloc link`), or undefined for any other
+ * module: read from a compiled module, or from the module's bytes (which need no compile).
+ */
+export function linkedInfo(module: WebAssembly.Module | BufferSource): LinkedInfo | undefined {
+  const section = module instanceof WebAssembly.Module ? WebAssembly.Module.customSections(module, LINK_SECTION)[0] : customSection(module, LINK_SECTION);
+  if (section === undefined) return undefined;
   let v: unknown;
   try {
-    v = JSON.parse(new TextDecoder().decode(sections[0]));
+    v = JSON.parse(new TextDecoder().decode(section));
   } catch {
     v = undefined;
   }

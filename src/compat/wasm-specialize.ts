@@ -1,6 +1,6 @@
 /**
  * compat/wasm-specialize.ts — a linked module (`pymalloc link`) specialised to one heap handle:
- * instantiateWithHeap(bytes, { specialize: true }).
+ * what instantiateWithHeap compiles for a linked module's bytes (unless specialize: false).
  *
  * Owns: the heap's numbers as the linked fast path computes them (pool shift, class count,
  * this thread's usedpools and owner slot, the pool map's place and size, the raw allocator's
@@ -12,7 +12,7 @@
  * instantiation (a specialised module on another heap would corrupt it); a cache of the
  * compiled specialised modules by source and numbers.
  * Must not: change what the fast path does (the same code, its numbers constant), or specialise
- * a global that changes after init (diverted, nFast: divert()).
+ * a global that changes after init (diverted, nFast: divert(); freeOwner on a threads heap: stop()).
  */
 
 import type { Heap } from "../heap/heap.js";
@@ -22,6 +22,13 @@ import { checkHeaderForFastPath } from "./wasm-imports.js";
 import { mergeReadyFastPath } from "./wasm-link.js";
 
 const PREFIX = "pymalloc_k_";
+/**
+ * Numbers that change after init on a threads heap: freeOwner, which stop() sets when the handle
+ * is detached (heap.detachThread, threads heaps only), so that its frees go to JS. Without threads
+ * nothing calls stop(), and free's owner test takes it as a constant (a global read at every free
+ * cost binary trees 2.9% more instructions, docs/performance.md, session 31).
+ */
+const THREADS_CHANGE = new Set(["freeOwner"]);
 /** The custom section of a specialised module: JSON of the numbers it was specialised to. */
 export const SPECIALIZED_SECTION = "pymalloc.specialized";
 
@@ -49,32 +56,43 @@ export function specializedFor(module: WebAssembly.Module): string | undefined {
 }
 
 const cache = new WeakMap<object, Map<string, WebAssembly.Module>>();
+/** Compiled specialised copies kept for one bytes object (e.g. one a thread slot of a threads heap). */
+const CACHED = 16;
 
 /**
- * The linked module `bytes` specialised to this heap handle's numbers, compiled (cached by the
- * bytes object and the numbers: heaps with the same numbers share one compiled module).
+ * The linked module `bytes` specialised to a heap handle's numbers (fastPathNumbers), compiled
+ * (cached by the bytes object and the numbers: heaps with the same numbers share one compiled module).
  */
-export async function specializedModule(bytes: BufferSource, heap: Heap, shared: boolean): Promise<WebAssembly.Module> {
-  const numbers = fastPathNumbers(heap, shared);
+export async function specializedModule(bytes: BufferSource, numbers: Record<string, number>): Promise<WebAssembly.Module> {
   const key = JSON.stringify(numbers);
   let byKey = cache.get(bytes);
   if (byKey === undefined) cache.set(bytes, (byKey = new Map()));
   const hit = byKey.get(key);
   if (hit !== undefined) return hit;
   const consts = new Map<number, number>();
-  for (const e of readExports(bytes)) if (e.kind === 3 && e.name.startsWith(PREFIX)) consts.set(e.index, numbers[e.name.slice(PREFIX.length)] | 0);
-  if (consts.size !== Object.keys(numbers).length) throw new TypeError("this linked module does not export the fast path's numbers (pymalloc_k_*): link it again with this version of pymalloc");
+  let found = 0;
+  for (const e of readExports(bytes)) {
+    if (e.kind !== 3 || !e.name.startsWith(PREFIX)) continue;
+    found++;
+    const name = e.name.slice(PREFIX.length);
+    if (numbers.threaded !== 0 && THREADS_CHANGE.has(name)) continue;
+    consts.set(e.index, numbers[name] | 0);
+  }
+  if (found !== Object.keys(numbers).length) throw new TypeError("this linked module does not export the fast path's numbers (pymalloc_k_*): link it again with this version of pymalloc");
   const module = await WebAssembly.compile(withCustomSection(constifyGlobals(bytes, consts), SPECIALIZED_SECTION, key));
+  // At most CACHED copies a bytes object (the oldest dropped): heaps at ever new places must
+  // not keep every compiled copy alive.
+  if (byKey.size >= CACHED) byKey.delete(byKey.keys().next().value!);
   byKey.set(key, module);
   return module;
 }
 
-/** Refuse a specialised module on a heap handle whose numbers differ from those compiled into it. */
-export function checkSpecialized(module: WebAssembly.Module, heap: Heap, shared: boolean): void {
+/** Refuse a specialised module on a heap handle whose numbers (fastPathNumbers) differ from those compiled into it. */
+export function checkSpecialized(module: WebAssembly.Module, numbers: Record<string, number>): void {
   const made = specializedFor(module);
   if (made === undefined) return;
-  if (made !== JSON.stringify(fastPathNumbers(heap, shared)))
+  if (made !== JSON.stringify(numbers))
     throw new PymallocError(
-      "this module was specialised to another heap's numbers (instantiateWithHeap's specialize: true): its fast path would misread this heap. Instantiate the linked module's bytes with specialize: true on this heap instead",
+      "this module was specialised to another heap's numbers (instantiateWithHeap compiles a linked module's bytes so): its fast path would misread this heap. Instantiate the linked module's bytes on this heap instead (they are specialised to it)",
     );
 }

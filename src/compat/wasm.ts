@@ -20,7 +20,8 @@ import { isSharedBuffer } from "../memory/memory.js";
 import { allocatorImports, checkHeaderForFastPath, hasFastPath, heapAllocator, pymemImports, registerLinkedFastPath, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
 import { wasmModuleInfo, type WasmModuleInfo } from "./wasm-module.js";
 import { currentFastPathId, linkedInfo, type LinkedInfo } from "./wasm-link.js";
-import { checkSpecialized, specializedFor, specializedModule } from "./wasm-specialize.js";
+import { checkSpecialized, fastPathNumbers, SPECIALIZED_SECTION, specializedFor, specializedModule } from "./wasm-specialize.js";
+import { asBytes, customSection } from "./wasm-bytes.js";
 
 export interface InstantiateOptions extends HeapOptions {
   /**
@@ -68,9 +69,12 @@ export interface InstantiateOptions extends HeapOptions {
   /**
    * A linked module only (`pymalloc link`): compile a copy of it with this heap handle's numbers
    * (pool shift, class count, this thread's usedpools, the pool map) as constants in its code,
-   * as an allocator compiled into the module has them (default false). Needs the module's bytes;
-   * one compile per distinct set of numbers (cached); the returned module is that copy, refused
-   * on a heap with other numbers. Nothing changes in the debug modes (the fast path is not started).
+   * as an allocator compiled into the module has them. The default for a linked module's bytes
+   * (false turns it off); a compiled WebAssembly.Module is instantiated as it is (true then
+   * throws: it needs the bytes). One compile per distinct set of numbers (cached by the bytes
+   * object: pass the same one again, and heaps made alike share it), instead of the module's
+   * own; the returned module is that copy, refused on a heap with other numbers. Nothing changes
+   * in the debug modes, hardened, sampled or the raw family (the fast path is not started).
    */
   specialize?: boolean;
 }
@@ -126,7 +130,7 @@ function isPymem(module: WebAssembly.Module): boolean {
   return WebAssembly.Module.imports(module).some((d) => d.module === "env" && /^Py(Mem|Object)_/.test(d.name));
 }
 
-/** Linked modules' bytes given with specialize: true, compiled (to read their marker) once. */
+/** Linked modules' bytes instantiated as they are (specialize: false, or where the fast path does not run), compiled once. */
 const compiledLinked = new WeakMap<object, WebAssembly.Module>();
 
 export interface LinkedInstantiateOptions {
@@ -151,29 +155,48 @@ export interface LinkedInstantiateOptions {
  * heap.failAllocations() reaches it. Then its initialiser runs (unless initialize: false).
  */
 export async function instantiateLinked(heap: Heap, source: WebAssembly.Module | BufferSource, options: LinkedInstantiateOptions = {}): Promise<{ instance: WebAssembly.Instance; module: WebAssembly.Module; stack: number }> {
-  const { imports = {}, family, initialize = !threadHandle(heap), specialize = false } = options;
+  const { imports = {}, family, initialize = !threadHandle(heap), specialize } = options;
   const stackBytes = stackOption(options.stackBytes);
   checkGivenEnv(imports);
-  let module = source instanceof WebAssembly.Module ? source : (compiledLinked.get(source) ?? (await WebAssembly.compile(source)));
-  if (specialize && !(source instanceof WebAssembly.Module)) compiledLinked.set(source, module); // bytes given again and again: compiled once
-  const info = linkedInfo(module);
+  const given = source instanceof WebAssembly.Module ? source : undefined;
+  const info = linkedInfoOf(source);
   if (info === undefined) throw new TypeError("instantiateLinked() takes a module linked by pymalloc link (linkFastPath); for a module importing env.malloc, use instantiateWithHeap or heap.wasmImports()");
   checkLinked(info);
   if (heap.memory.kind !== "wasm") throw new TypeError(`a linked module needs a heap in a WebAssembly.Memory; this one is in a ${heap.memory.kind} buffer`);
-  if (specialize && hasFastPath(heap, family) && specializedFor(module) === undefined) {
-    if (source instanceof WebAssembly.Module) throw new TypeError("specialize: true needs the linked module's bytes (it compiles a copy of them with this heap's numbers), not a compiled WebAssembly.Module");
-    module = await specializedModule(source, heap, info.shared);
+  const runs = hasFastPath(heap, family);
+  // The heap's numbers, read once (an instance of the merge-ready build initialised on the heap).
+  const numbers = runs ? fastPathNumbers(heap, info.shared) : undefined;
+  let module: WebAssembly.Module;
+  if (given !== undefined) {
+    if (specialize === true && runs && specializedFor(given) === undefined) throw new TypeError("specialize: true needs the linked module's bytes (it compiles a copy of them with this heap's numbers), not a compiled WebAssembly.Module");
+    module = given;
+  } else if (runs && specialize !== false && customSection(source as BufferSource, SPECIALIZED_SECTION) === undefined) {
+    // The default for a linked module's bytes: its copy with this heap's numbers compiled in
+    // (compiled once for each set of numbers; the module as linked is not compiled at all).
+    module = await specializedModule(source as BufferSource, numbers!);
+  } else {
+    const bytes = source as BufferSource;
+    module = compiledLinked.get(bytes) ?? (await WebAssembly.compile(bytes));
+    compiledLinked.set(bytes, module); // bytes given again and again: compiled once
   }
-  if (specializedFor(module) !== undefined && !hasFastPath(heap, family))
+  if (specializedFor(module) !== undefined && !runs)
     // Its numbers are constants: its fast path would serve calls without init, where every call must go to JS.
     throw new TypeError("a specialised module runs only where the fast path does (pymalloc mode, not hardened or sampled, not the raw family): instantiate the linked module itself here");
-  checkSpecialized(module, heap, info.shared);
+  if (numbers !== undefined) checkSpecialized(module, numbers);
   const memory = heap.memory.source as WebAssembly.Memory;
   const instance = await WebAssembly.instantiate(module, linkedImports(() => heap, family, imports, memory, () => (isPymem(module) ? { ...pymemImports(heap) } : {})));
   const stack = threadHandle(heap) ? giveStack(instance, heap, stackBytes) : 0;
   startLinked(instance, heap, family);
   if (initialize) runInitializer(instance);
   return { instance, module, stack };
+}
+
+/** The linked marker of a compiled module or of a module's bytes (undefined for bytes that are no module: compiling them says why). */
+function linkedInfoOf(source: WebAssembly.Module | BufferSource): LinkedInfo | undefined {
+  if (source instanceof WebAssembly.Module) return linkedInfo(source);
+  const b = asBytes(source);
+  if (b.length < 8 || b[0] !== 0 || b[1] !== 0x61 || b[2] !== 0x73 || b[3] !== 0x6d) return undefined;
+  return linkedInfo(b);
 }
 
 /** A Worker's handle: from attachHeap, over a shared memory (its instances run beside others). */
@@ -310,19 +333,22 @@ export async function instantiateWithHeap(
 ): Promise<{ instance: WebAssembly.Instance; heap: Heap; module: WebAssembly.Module; stack: number }> {
   checkOptions(options, INSTANTIATE_OPTIONS, "instantiateWithHeap");
   if (options.heap !== undefined) return instantiateOnHeap(options.heap, source, options);
-  const { imports = {}, family, wrapAllocator, initialize = true, specialize = false, stackBytes: _stackBytes, ...heapOptions } = options;
+  const { imports = {}, family, wrapAllocator, initialize = true, specialize, stackBytes: _stackBytes, ...heapOptions } = options;
   stackOption(_stackBytes); // checked; a heap made here is no Worker's: the module's own stack
   const givenEnv = (imports.env ?? {}) as Record<string, unknown>;
   checkGivenEnv(imports);
   const bytes = bytesOf(source);
-  const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
-  const linked = linkedInfo(module);
+  // A linked module's bytes are not compiled here: instantiateLinked compiles the copy it runs
+  // (specialised to the heap by default), once.
+  const linked = linkedInfoOf(source);
+  let module = source instanceof WebAssembly.Module ? source : undefined;
   if (linked !== undefined) {
     checkLinked(linked);
     if (wrapAllocator !== undefined) throw new TypeError("wrapAllocator: a linked module's C calls to malloc & co are calls inside the module, not imports: wrap the unlinked module's instead");
   } else {
+    module ??= await WebAssembly.compile(source as BufferSource);
     checkAllocatorImports(module);
-    if (specialize) throw new TypeError("specialize: true is for a module linked by pymalloc link (this one imports its malloc)");
+    if (specialize === true) throw new TypeError("specialize: true is for a module linked by pymalloc link (this one imports its malloc)");
   }
   const info = bytes === undefined ? undefined : wasmModuleInfo(bytes);
   const memory = options.memory ?? memoryFor(info, options);
@@ -330,13 +356,13 @@ export async function instantiateWithHeap(
   const heapBase = heapOptions.heapBase ?? info?.heapBase;
   if (heapBase !== undefined) heap = createHeap({ ...heapOptions, memory, heapBase });
   if (linked !== undefined && heap !== undefined) {
-    // The heap exists: the linked module on it (specialised when asked; compiled once already).
-    if (specialize && bytes !== undefined) compiledLinked.set(bytes, module);
-    const { instance, module: used } = await instantiateLinked(heap, specialize ? (bytes ?? module) : module, { imports, family, initialize, specialize });
+    // The heap exists: the linked module on it (its bytes specialised to it unless specialize: false).
+    const { instance, module: used } = await instantiateLinked(heap, source, { imports, family, initialize, specialize });
     return { instance, heap, module: used, stack: 0 };
   }
   if (linked !== undefined) {
-    if (specialize) throw new TypeError("specialize: true needs the linked module's bytes (its heap is made before it is compiled again), not a compiled WebAssembly.Module");
+    if (specialize === true) throw new TypeError("specialize: true needs the linked module's bytes (its heap is made before it is compiled again), not a compiled WebAssembly.Module");
+    module ??= await WebAssembly.compile(source as BufferSource);
     // The fast path is inside the module: its slow paths are the heap's family (found later when
     // the heap is made after instantiation), its start once the heap exists.
     const found = (): Heap => {
@@ -351,6 +377,7 @@ export async function instantiateWithHeap(
     if (initialize) runInitializer(instance);
     return { instance, heap, module, stack: 0 };
   }
+  const plain = module!; // not linked: compiled above
   // With the heap made first, C's calls link to the heap's allocator (in pymalloc mode, the
   // WebAssembly fast path: no crossing into JS); else to trampolines that find the heap later.
   let fns =
@@ -362,12 +389,12 @@ export async function instantiateWithHeap(
         }, family);
   if (wrapAllocator !== undefined) fns = wrapped(fns, wrapAllocator);
   // CPython's names (wasm/include/pymemcompat.h), when the module imports any of them.
-  const pymem = WebAssembly.Module.imports(module).some((d) => d.module === "env" && /^Py(Mem|Object)_/.test(d.name));
+  const pymem = WebAssembly.Module.imports(plain).some((d) => d.module === "env" && /^Py(Mem|Object)_/.test(d.name));
   if (pymem && heap === undefined) throw new PymallocError("the module imports PyMem_*/PyObject_* functions: pass its bytes (not a compiled WebAssembly.Module) so that its heap is made before it is instantiated");
   const env = { ...givenEnv, memory, ...(pymem ? pymemImports(heap!) : {}), ...fns };
   let instance: WebAssembly.Instance;
   try {
-    instance = await WebAssembly.instantiate(module, { ...imports, env });
+    instance = await WebAssembly.instantiate(plain, { ...imports, env });
   } catch (e) {
     if (e instanceof WebAssembly.LinkError && /memory/i.test(e.message) && info === undefined)
       throw new RangeError(`${e.message}: the memory of initialBytes is smaller than the module declares; pass the module's bytes (the memory is then sized from them) or a larger initialBytes`);
@@ -375,25 +402,25 @@ export async function instantiateWithHeap(
   }
   heap ??= heapFromInstance(instance, heapOptions, memory);
   if (initialize) runInitializer(instance);
-  return { instance, heap, module, stack: 0 };
+  return { instance, heap, module: plain, stack: 0 };
 }
 
 /** instantiateWithHeap(source, { heap }): the module on a heap that exists. */
 async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | BufferSource, options: InstantiateOptions): Promise<{ instance: WebAssembly.Instance; heap: Heap; module: WebAssembly.Module; stack: number }> {
-  const { imports = {}, family, wrapAllocator, initialize = !threadHandle(heap), heap: _heap, specialize = false, stackBytes, ...heapOptions } = options;
+  const { imports = {}, family, wrapAllocator, initialize = !threadHandle(heap), heap: _heap, specialize, stackBytes, ...heapOptions } = options;
   const stackSize = stackOption(stackBytes);
   const extra = Object.keys(heapOptions).filter((k) => (heapOptions as Record<string, unknown>)[k] !== undefined);
   if (extra.length > 0) throw new TypeError(`instantiateWithHeap(source, { heap }): ${extra.join(", ")} would be options of a new heap; the given heap has its own`);
   checkGivenEnv(imports);
   if (heap.memory.kind !== "wasm") throw new TypeError(`the module needs a heap in a WebAssembly.Memory; this one is in a ${heap.memory.kind} buffer`);
-  const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
-  if (linkedInfo(module) !== undefined) {
+  if (linkedInfoOf(source) !== undefined) {
     if (wrapAllocator !== undefined) throw new TypeError("wrapAllocator: a linked module's C calls to malloc & co are calls inside the module, not imports: wrap the unlinked module's instead");
-    const { instance, module: used, stack } = await instantiateLinked(heap, specialize && !(source instanceof WebAssembly.Module) ? source : module, { imports, family, initialize, specialize, stackBytes: stackSize });
+    const { instance, module: used, stack } = await instantiateLinked(heap, source, { imports, family, initialize, specialize, stackBytes: stackSize });
     return { instance, heap, module: used, stack };
   }
+  const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
   checkAllocatorImports(module);
-  if (specialize) throw new TypeError("specialize: true is for a module linked by pymalloc link (this one imports its malloc)");
+  if (specialize === true) throw new TypeError("specialize: true is for a module linked by pymalloc link (this one imports its malloc)");
   let fns = heapAllocator(heap, family);
   if (wrapAllocator !== undefined) fns = wrapped(fns, wrapAllocator);
   const givenEnv = (imports.env ?? {}) as Record<string, unknown>;

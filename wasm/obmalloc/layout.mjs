@@ -9,7 +9,7 @@
 
 /** The enums and scalars of src/constants.ts the fast path reads. */
 export const ENUMS = ["Size", "Pool", "Slot", "H", "Remote", "Chunk", "Arena", "Flag", "Tlsf", "SubPool", "RawStart", "RawCache", "HeapFlag", "FreeBlock"];
-export const SCALARS = ["HEAP_MAGIC", "HEAP_VERSION"];
+export const SCALARS = ["HEAP_MAGIC", "HEAP_VERSION", "CARVE_BYTES"];
 
 export function layoutSource(c) {
   const out = [

@@ -158,3 +158,4 @@ export namespace FreeBlock {
 }
 export const HEAP_MAGIC: u32 = 1348029761;
 export const HEAP_VERSION: u32 = 14;
+export const CARVE_BYTES: u32 = 512;

@@ -34,6 +34,7 @@ export {
   peakBase as pymalloc_k_peakBase,
   subFreeBase as pymalloc_k_subFreeBase,
   limitBase as pymalloc_k_limitBase,
+  freeOwner as pymalloc_k_freeOwner, // also set by stop(), which only threads heaps call: specialised without threads only
 } from "./obmalloc";
 export {
   rawOn as pymalloc_k_rawOn,

@@ -24,7 +24,7 @@
 // heap handle) do all of it, and report what is wrong. Holds no state but numbers read from the
 // heap header at init().
 
-import { Arena, Chunk, Flag, FreeBlock, H, Pool, RawStart, Size, Slot, Remote, SubPool } from "./layout";
+import { Arena, CARVE_BYTES, Chunk, Flag, FreeBlock, H, Pool, RawStart, Size, Slot, Remote, SubPool } from "./layout";
 import { chunkSizeFor, initRaw, rawFree, rawMalloc, rawRealloc, sizeOf } from "./raw";
 
 @external("pymalloc", "malloc") declare function mallocSlow(n: u32): u32;
@@ -34,7 +34,7 @@ import { chunkSizeFor, initRaw, rawFree, rawMalloc, rawRealloc, sizeOf } from ".
 
 // The heap's numbers, set by init() only and read-only after it: exported, so that a linked
 // module can be specialised to them (merge.ts, src/compat/wasm-specialize.ts). diverted and nFast
-// change after init (divert()): never specialised.
+// change after init (divert()): never specialised; freeOwner (below) only without threads.
 export let usedBase: u32 = 0; // this thread's usedpools entry 0
 export let owner: u32 = 0; // this thread's slot: the OWNER of the pools it allocates from
 export let threaded: bool = false;
@@ -59,7 +59,10 @@ let rawStart: bool = false; // SubPool.RAW_FIRST != 0: the raw start is on and i
 let diverted: bool = false; // divert(true): every allocation goes to JS (frees stay here)
 let nFast: u32 = 0; // nClasses, or 0 while diverted: malloc's one class test also sends a diverted call out
 let stopped: bool = false; // stop(): the handle was detached, every call goes to JS (which refuses it)
-let freeOwner: u32 = 0; // owner, for free's tests (not specialised: stop() changes it, so that no pool is this thread's)
+// owner, for free's tests. stop() changes it (so that no pool is this thread's), and stop() is
+// for threads heaps only (heap.detachThread): a specialised module takes it as a constant when
+// the heap has no threads (src/compat/wasm-specialize.ts), as it takes owner.
+export let freeOwner: u32 = 0;
 
 /**
  * While a fault plan is in place on this handle (heap.failAllocations), every malloc, calloc and
@@ -203,16 +206,45 @@ function isOursHigh(q: u32): bool {
       // would carve over a live block. JS reports those.
       const size = load<u32>(pool + Pool.SIZE);
       if (!carveOk(pool, no, size) || (threaded && load<u32>(pool + Pool.REMOTE) >> 1 != 0)) return 0;
-      const b = pool + no;
-      store<u32>(pool + Pool.FREEBLOCK, b);
-      store<u32>(pool + Pool.NEXTOFFSET, no + size);
-      store<u32>(b, 0);
-      store<u32>(b + FreeBlock.TAG, FreeBlock.TAG_VALUE);
+      if (!carveBatch(pool, no, size)) return 0;
     } else if (!unlinkFull(pool)) return 0;
   }
   store<u32>(pool, load<u32>(pool) + 1);
   store<u32>(bp + FreeBlock.TAG, 0); // handed out: live (FreeBlock in src/constants.ts)
   return bp;
+}
+
+/**
+ * Carve never-used blocks onto pool's empty free list from offset no (carveOk passed), as JS's
+ * extendPool does: CARVE_BYTES of blocks at once (at least one), each linked to the next and
+ * tagged free, while each starts at MAXNEXTOFFSET at most and ends within the pool or sub-pool
+ * and below its arena's header (JS's carveEnd: a damaged MAXNEXTOFFSET never carves past them).
+ * One block at a time sent every pop of a pool being filled out of malloc's inline pop (its
+ * link is 0): binary trees carved a quarter of their nodes so (docs/performance.md, session 31).
+ */
+@inline function carveBatch(pool: u32, no: u32, size: u32): bool {
+  let end: u32 = (load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK) == 0 ? poolMask + 1 : <u32>1 << SubPool.SHIFT;
+  const ao = load<u32>(pool + Pool.ARENA);
+  if (ao > pool && ao - pool < end) end = ao - pool;
+  if (no + size > end) return false; // over the arena's header: JS reports it
+  // popBlock tested no <= MAXNEXTOFFSET: k >= 1.
+  let k = CARVE_BYTES / size;
+  const byMax = (load<u32>(pool + Pool.MAXNEXTOFFSET) - no) / size + 1;
+  const byEnd = (end - no) / size;
+  if (byMax < k) k = byMax;
+  if (byEnd < k) k = byEnd;
+  if (k == 0) k = 1;
+  const first = pool + no;
+  const last = first + (k - 1) * size;
+  for (let b = first; b < last; b += size) {
+    store<u32>(b, b + size);
+    store<u32>(b + FreeBlock.TAG, FreeBlock.TAG_VALUE);
+  }
+  store<u32>(last, 0);
+  store<u32>(last + FreeBlock.TAG, FreeBlock.TAG_VALUE);
+  store<u32>(pool + Pool.FREEBLOCK, first);
+  store<u32>(pool + Pool.NEXTOFFSET, no + k * size);
+  return true;
 }
 
 /**
