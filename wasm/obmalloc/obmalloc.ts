@@ -645,7 +645,9 @@ export function malloc(n: u32): u32 {
     // link, never a class, so one test for both); any other head goes to mallocSmall, which
     // leaves a damaged one to JS (it reports it).
     const end = (<u32>memory.size() << 16) - Pool.OVERHEAD;
-    if (pool < end && load<u32>(pool + Pool.SZIDX) == idx) {
+    // Nested tests, not &&: AssemblyScript's && is a value, which V8 made a boolean of (setcc,
+    // movzx) and tested again: 4 instructions a test (docs/performance.md, session 31).
+    if (pool < end) if (load<u32>(pool + Pool.SZIDX) == idx) {
       const bp = load<u32>(pool + Pool.FREEBLOCK);
       // bp in the memory: a FREEBLOCK a stray write changed (or a user's data over the header,
       // past a carve a MAXNEXTOFFSET raised) must not trap here (mallocSmall leaves it to JS,
@@ -660,7 +662,7 @@ export function malloc(n: u32): u32 {
       if (bp < end) {
         const nb = load<u32>(bp);
         // bp must hold the free tag (FreeBlock), as JS's mallocIn checks: else mallocSmall, JS.
-        if (linkOk(nb, pool) && load<u32>(bp + FreeBlock.TAG) == FreeBlock.TAG_VALUE) {
+        if (linkOk(nb, pool)) if (load<u32>(bp + FreeBlock.TAG) == FreeBlock.TAG_VALUE) {
           store<u32>(pool + Pool.FREEBLOCK, nb);
           store<u32>(pool, load<u32>(pool) + 1);
           store<u32>(bp + FreeBlock.TAG, 0); // handed out: live (FreeBlock in src/constants.ts)
