@@ -9,8 +9,8 @@ import { describe, expect, it } from "vitest";
 import * as constants from "../src/constants.js";
 import { Chunk, FreeBlock, Pool } from "../src/constants.js";
 import { createHeap, HeapCorruptionError, InvalidPointerError, type AllocatorFunctions, type Heap } from "../src/index.js";
-import { fastPathModule, hasFastPath } from "../src/compat/wasm-imports.js";
-import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "../src/compat/wasm-fastpath-bytes.js";
+import { fastPathModule, fastPathModuleOf, hasFastPath } from "../src/compat/wasm-imports.js";
+import { FASTPATH_MERGE_WASM, FASTPATH_SHARED_WASM, FASTPATH_WASM } from "../src/compat/wasm-fastpath-bytes.js";
 // @ts-expect-error: a plain .mjs module shared with the build script
 import { layoutSource } from "../wasm/obmalloc/layout.mjs";
 import { readTraceFile } from "../src/trace/file.js";
@@ -32,10 +32,45 @@ describe("the fast path's layout numbers have one source", () => {
       expect(Buffer.from(b64, "base64").equals(bytes)).toBe(true);
       const m = fastPathModule(shared);
       expect(WebAssembly.Module.imports(m).map((d) => `${d.module}.${d.name}`).sort()).toEqual(["env.memory", "pymalloc.calloc", "pymalloc.free", "pymalloc.malloc", "pymalloc.realloc"]);
-      expect(WebAssembly.Module.exports(m).map((d) => d.name).sort()).toEqual(["calloc", "divert", "free", "init", "malloc", "realloc", "stop"]);
+      const names = WebAssembly.Module.exports(m).map((d) => d.name);
+      expect(names.filter((n) => !n.startsWith("pymalloc_k_")).sort()).toEqual(["calloc", "divert", "free", "init", "malloc", "realloc", "stop"]);
+      // The heap's numbers (wasm/obmalloc/numbers.ts): heapAllocator compiles a copy with them as constants.
+      expect(names.filter((n) => n.startsWith("pymalloc_k_")).sort()).toEqual(WebAssembly.Module.exports(new WebAssembly.Module(Buffer.from(FASTPATH_MERGE_WASM, "base64"))).map((d) => d.name).filter((n) => n.startsWith("pymalloc_k_")).sort());
       // No data segment: nothing of the fast path's own is written into the heap's memory.
       expect(hasSection(bytes, 11)).toBe(false);
     }
+  });
+});
+
+describe("heap.wasmImports(): the fast path specialised to the heap handle", () => {
+  it("a copy of the build with the handle's numbers as constants, compiled once for heaps made alike and again for other numbers; C's calls give the same blocks as on the build as it is", () => {
+    const made = (options: Parameters<typeof createHeap>[0]) => {
+      const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 32, maximum: 512 }), traceAllocations: false, ...options });
+      const w = heap.wasmImports();
+      return { heap, w, module: fastPathModuleOf(heap, "mem")! };
+    };
+    const a = made({ poolSize: 8192 });
+    const b = made({ poolSize: 8192 });
+    const c = made({ poolSize: 4096 });
+    expect(a.module).toBeInstanceOf(WebAssembly.Module);
+    expect(a.module).not.toBe(fastPathModule(false)); // not the build as it is
+    expect(b.module).toBe(a.module); // heaps made alike: compiled once
+    expect(c.module).not.toBe(a.module); // other numbers, another copy
+    expect(fastPathModuleOf(a.heap, "obj")).toBeUndefined(); // made when first asked for
+    // The same program, the same blocks on each heap made alike, the heap checked by JS.
+    const run = ({ heap, w }: { heap: Heap; w: AllocatorFunctions }) => {
+      const ps = [8, 24, 40, 600, 24, 512].map((n) => w.malloc(n) >>> 0);
+      w.free(ps[1]);
+      const q = w.malloc(24) >>> 0;
+      const r = w.realloc(ps[2], 100) >>> 0;
+      heap.check();
+      for (const p of [ps[0], ps[3], ps[4], ps[5], q, r]) w.free(p);
+      heap.check();
+      expect(heap.stats().blocksInUse).toBe(0);
+      return [...ps, q, r].map((p) => p - heap.heapBase);
+    };
+    expect(run(b)).toEqual(run(a));
+    run(c);
   });
 });
 

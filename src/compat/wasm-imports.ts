@@ -3,8 +3,9 @@
  *
  * Owns: heap.wasmImports() and the allocator functions behind it: in pymalloc mode on a
  * WebAssembly.Memory, the exports of an instance of the AssemblyScript fast path
- * (wasm/obmalloc/obmalloc.ts) made for this heap handle (its thread slot), whose slow paths call
- * the handle's family here; otherwise (debug modes, "malloc" mode, the raw family, a compiled
+ * (wasm/obmalloc/obmalloc.ts) made for this heap handle (its thread slot; a copy of the build
+ * with the handle's numbers as constants, compiled once for heaps made alike), whose slow paths
+ * call the handle's family here; otherwise (debug modes, "malloc" mode, the raw family, a compiled
  * module linked before its heap exists) trampolines from wasm32 calls to one family.
  * Must not: create heaps (compat/wasm.ts does) or change a family's behaviour.
  */
@@ -17,6 +18,8 @@ import type { DebugState } from "../debug/hooks.js";
 import type { Heap } from "../heap/heap.js";
 import { isAlignment, type Family } from "../heap/families.js";
 import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "./wasm-fastpath-bytes.js";
+import { constifyGlobals } from "./wasm-bytes.js";
+import { constantsFor, numbersOf } from "./wasm-numbers.js";
 
 export type FamilyName = "raw" | "mem" | "obj";
 
@@ -126,6 +129,63 @@ export function fastPathModule(shared: boolean): WebAssembly.Module {
   return (compiled.plain ??= new WebAssembly.Module(decode(FASTPATH_WASM)));
 }
 
+/** The fast path's copies compiled with a heap handle's numbers as constants, by build and numbers. */
+const specialized = { plain: new Map<string, WebAssembly.Module>(), shared: new Map<string, WebAssembly.Module>() };
+/** Each copy's numbers (JSON), to check an instance of it against the heap it was initialised on. */
+const numbersKey = new WeakMap<WebAssembly.Module, string>();
+/** The copy last used at a heap base and thread slot, tried first there (an instance costs ~90 us). */
+const lastAt = new Map<string, WebAssembly.Module>();
+/** Copies kept a build (the oldest dropped): e.g. one a thread slot of a threads heap. */
+const SPECIALIZED_KEPT = 16;
+
+/**
+ * The fast path's build with `numbers` (an instance's, initialised on the heap handle: wasm-numbers.ts)
+ * written into its code as constants, compiled once for each distinct set of numbers: V8 then
+ * compiles them into malloc's and free's code, as a C allocator's own constants are (binary trees,
+ * the client importing the fast path: 859.8 -> XXX M instructions a run; docs/performance.md,
+ * session 31). Heaps made alike share it.
+ */
+function specializedFastPath(shared: boolean, numbers: Record<string, number>): WebAssembly.Module {
+  const byKey = shared ? specialized.shared : specialized.plain;
+  const key = JSON.stringify(numbers);
+  const hit = byKey.get(key);
+  if (hit !== undefined) return hit;
+  const bytes = decode(shared ? FASTPATH_SHARED_WASM : FASTPATH_WASM);
+  const consts = constantsFor(bytes, numbers);
+  if (consts === undefined) throw new Error("unreachable: the fast path's build exports its numbers");
+  const module = new WebAssembly.Module(constifyGlobals(bytes, consts));
+  if (byKey.size >= SPECIALIZED_KEPT) byKey.delete(byKey.keys().next().value!);
+  byKey.set(key, module);
+  numbersKey.set(module, key);
+  return module;
+}
+
+/**
+ * An initialised instance of the fast path specialised to this heap handle. The copy last used at
+ * the same heap base and slot is tried first: its init() sets the globals from this heap's header
+ * (the code reads its constants instead), and they must read as the numbers it was compiled with;
+ * else (another heap's layout there) an instance of the build as it is reads this heap's numbers
+ * (init only reads the header) and their copy is taken, compiled once for heaps made alike.
+ */
+function specializedInstance(heap: Heap, shared: boolean, imports: WebAssembly.Imports): { x: FastPathExports; module: WebAssembly.Module } {
+  checkHeaderForFastPath(heap);
+  const at = `${shared ? "s" : "p"}${heap.heapBase}/${heap.threadId}`;
+  const tried = lastAt.get(at);
+  if (tried !== undefined) {
+    const exports = new WebAssembly.Instance(tried, imports).exports;
+    (exports.init as (heapBase: number, slot: number) => void)(heap.heapBase, heap.threadId);
+    if (JSON.stringify(numbersOf(exports)) === numbersKey.get(tried)) return { x: exports as unknown as FastPathExports, module: tried };
+  }
+  const reader = new WebAssembly.Instance(fastPathModule(shared), imports).exports;
+  (reader.init as (heapBase: number, slot: number) => void)(heap.heapBase, heap.threadId);
+  const module = specializedFastPath(shared, numbersOf(reader));
+  if (lastAt.size >= SPECIALIZED_KEPT * 4) lastAt.delete(lastAt.keys().next().value!);
+  lastAt.set(at, module);
+  const x = new WebAssembly.Instance(module, imports).exports as unknown as FastPathExports;
+  x.init(heap.heapBase, heap.threadId);
+  return { x, module };
+}
+
 /**
  * Whether C code on this heap's `family` gets the WebAssembly fast path (else trampolines into
  * JS): release pymalloc mode in a WebAssembly.Memory, without what only the JS families do
@@ -155,7 +215,12 @@ export function checkHeaderForFastPath(heap: Heap): void {
 type FastPathExports = Omit<AllocatorFunctions, "aligned_alloc" | "malloc_usable_size"> & { init(heapBase: number, slot: number): void; divert(on: number): void; stop(): void };
 
 /** One fast-path instance per heap handle (a Worker's handle has its own thread slot) and family. */
-const fastPaths = new WeakMap<Heap, Map<FamilyName, { fns: AllocatorFunctions; x: FastPathExports }>>();
+const fastPaths = new WeakMap<Heap, Map<FamilyName, { fns: AllocatorFunctions; x: FastPathExports; module: WebAssembly.Module }>>();
+
+/** The compiled fast path behind heap.wasmImports() of this handle and family (undefined before it, or without a fast path). */
+export function fastPathModuleOf(heap: Heap, family?: FamilyName): WebAssembly.Module | undefined {
+  return fastPaths.get(heap)?.get(familyName(family))?.module;
+}
 
 /** The divert and stop exports of each instance of a linked module (`pymalloc link`) started on a heap handle. */
 const linkedDiverts = new WeakMap<Heap, Set<{ divert: (on: number) => void; stop: (() => void) | undefined }>>();
@@ -201,13 +266,11 @@ export function heapAllocator(heap: Heap, family?: FamilyName): AllocatorFunctio
   // The slow paths: everything the fast path leaves (pools from arenas, raw blocks, other
   // threads' blocks, the lock, errors) is the family's, on this handle (its thread slot).
   const slow = { ...trampolines(() => current(heap, heap[name]), () => heap) };
-  const x = new WebAssembly.Instance(fastPathModule(shared), { env: { memory }, pymalloc: slow }).exports as unknown as FastPathExports;
-  checkHeaderForFastPath(heap);
-  x.init(heap.heapBase, heap.threadId);
+  const { x, module } = specializedInstance(heap, shared, { env: { memory }, pymalloc: slow });
   x.divert(heap.faultPlanned ? 1 : 0);
   // aligned_alloc's larger alignments are raw chunks, the family's; malloc_usable_size is the heap's: through JS.
   const fns = { malloc: x.malloc, free: x.free, calloc: x.calloc, realloc: x.realloc, aligned_alloc: slow.aligned_alloc, malloc_usable_size: slow.malloc_usable_size };
-  byFamily.set(name, { fns, x });
+  byFamily.set(name, { fns, x, module });
   return fns;
 }
 

@@ -2,11 +2,9 @@
  * compat/wasm-specialize.ts — a linked module (`pymalloc link`) specialised to one heap handle:
  * what instantiateWithHeap compiles for a linked module's bytes (unless specialize: false).
  *
- * Owns: the heap's numbers as the linked fast path computes them (pool shift, class count,
- * this thread's usedpools and owner slot, the pool map's place and size, the raw allocator's
- * header words: the merge-ready build's `pymalloc_k_*` globals, which its init() alone sets),
- * read from an instance of the merge-ready build initialised on the heap (init only reads the
- * heap header); the linked module with each read of those globals written as a constant
+ * Owns: the heap's numbers as the linked fast path computes them (compat/wasm-numbers.ts), read
+ * from an instance of the merge-ready build initialised on the heap (init only reads the heap
+ * header); the linked module with each read of those globals written as a constant
  * (compat/wasm-bytes.ts's constifyGlobals), so that V8 compiles them into the code, as a C
  * allocator's own constants are; a marker section naming the numbers, checked at every
  * instantiation (a specialised module on another heap would corrupt it); a cache of the
@@ -17,18 +15,11 @@
 
 import type { Heap } from "../heap/heap.js";
 import { PymallocError } from "../errors.js";
-import { constifyGlobals, readExports, withCustomSection } from "./wasm-bytes.js";
+import { constifyGlobals, withCustomSection } from "./wasm-bytes.js";
+import { constantsFor, numbersOf } from "./wasm-numbers.js";
 import { checkHeaderForFastPath } from "./wasm-imports.js";
 import { mergeReadyFastPath } from "./wasm-link.js";
 
-const PREFIX = "pymalloc_k_";
-/**
- * Numbers that change after init on a threads heap: freeOwner, which stop() sets when the handle
- * is detached (heap.detachThread, threads heaps only), so that its frees go to JS. Without threads
- * nothing calls stop(), and free's owner test takes it as a constant (a global read at every free
- * cost binary trees 2.9% more instructions, docs/performance.md, session 31).
- */
-const THREADS_CHANGE = new Set(["freeOwner"]);
 /** The custom section of a specialised module: JSON of the numbers it was specialised to. */
 export const SPECIALIZED_SECTION = "pymalloc.specialized";
 
@@ -44,9 +35,7 @@ export function fastPathNumbers(heap: Heap, shared: boolean): Record<string, num
   const x = new WebAssembly.Instance(m, { pymalloc_env: { memory }, pymalloc: { malloc: none, free: none, calloc: none, realloc: none } }).exports as Record<string, unknown>;
   checkHeaderForFastPath(heap);
   (x.pymalloc_init as (b: number, s: number) => void)(heap.heapBase, heap.threadId);
-  const out: Record<string, number> = {};
-  for (const [name, v] of Object.entries(x)) if (name.startsWith(PREFIX)) out[name.slice(PREFIX.length)] = (v as WebAssembly.Global).value as number;
-  return out;
+  return numbersOf(x as WebAssembly.Exports);
 }
 
 /** The numbers a specialised module was made for, or undefined for any other module. */
@@ -69,16 +58,8 @@ export async function specializedModule(bytes: BufferSource, numbers: Record<str
   if (byKey === undefined) cache.set(bytes, (byKey = new Map()));
   const hit = byKey.get(key);
   if (hit !== undefined) return hit;
-  const consts = new Map<number, number>();
-  let found = 0;
-  for (const e of readExports(bytes)) {
-    if (e.kind !== 3 || !e.name.startsWith(PREFIX)) continue;
-    found++;
-    const name = e.name.slice(PREFIX.length);
-    if (numbers.threaded !== 0 && THREADS_CHANGE.has(name)) continue;
-    consts.set(e.index, numbers[name] | 0);
-  }
-  if (found !== Object.keys(numbers).length) throw new TypeError("this linked module does not export the fast path's numbers (pymalloc_k_*): link it again with this version of pymalloc");
+  const consts = constantsFor(bytes, numbers);
+  if (consts === undefined) throw new TypeError("this linked module does not export the fast path's numbers (pymalloc_k_*): link it again with this version of pymalloc");
   const module = await WebAssembly.compile(withCustomSection(constifyGlobals(bytes, consts), SPECIALIZED_SECTION, key));
   // At most CACHED copies a bytes object (the oldest dropped): heaps at ever new places must
   // not keep every compiled copy alive.

@@ -164,16 +164,17 @@ export async function instantiateLinked(heap: Heap, source: WebAssembly.Module |
   checkLinked(info);
   if (heap.memory.kind !== "wasm") throw new TypeError(`a linked module needs a heap in a WebAssembly.Memory; this one is in a ${heap.memory.kind} buffer`);
   const runs = hasFastPath(heap, family);
-  // The heap's numbers, read once (an instance of the merge-ready build initialised on the heap).
-  const numbers = runs ? fastPathNumbers(heap, info.shared) : undefined;
   let module: WebAssembly.Module;
+  let numbers: Record<string, number> | undefined;
   if (given !== undefined) {
     if (specialize === true && runs && specializedFor(given) === undefined) throw new TypeError("specialize: true needs the linked module's bytes (it compiles a copy of them with this heap's numbers), not a compiled WebAssembly.Module");
     module = given;
   } else if (runs && specialize !== false && customSection(source as BufferSource, SPECIALIZED_SECTION) === undefined) {
     // The default for a linked module's bytes: its copy with this heap's numbers compiled in
-    // (compiled once for each set of numbers; the module as linked is not compiled at all).
-    module = await specializedModule(source as BufferSource, numbers!);
+    // (compiled once for each set of numbers; the module as linked is not compiled at all). The
+    // numbers: an instance of the merge-ready build initialised on the heap.
+    numbers = fastPathNumbers(heap, info.shared);
+    module = await specializedModule(source as BufferSource, numbers);
   } else {
     const bytes = source as BufferSource;
     module = compiledLinked.get(bytes) ?? (await WebAssembly.compile(bytes));
@@ -182,7 +183,7 @@ export async function instantiateLinked(heap: Heap, source: WebAssembly.Module |
   if (specializedFor(module) !== undefined && !runs)
     // Its numbers are constants: its fast path would serve calls without init, where every call must go to JS.
     throw new TypeError("a specialised module runs only where the fast path does (pymalloc mode, not hardened or sampled, not the raw family): instantiate the linked module itself here");
-  if (numbers !== undefined) checkSpecialized(module, numbers);
+  if (specializedFor(module) !== undefined) checkSpecialized(module, numbers ?? fastPathNumbers(heap, info.shared));
   const memory = heap.memory.source as WebAssembly.Memory;
   const instance = await WebAssembly.instantiate(module, linkedImports(() => heap, family, imports, memory, () => (isPymem(module) ? { ...pymemImports(heap) } : {})));
   const stack = threadHandle(heap) ? giveStack(instance, heap, stackBytes) : 0;

@@ -12,36 +12,5 @@
 
 export { malloc, free, calloc, realloc } from "./obmalloc";
 export { init as pymalloc_init, divert as pymalloc_divert, stop as pymalloc_stop } from "./obmalloc";
-// The heap's numbers, set by init only: instantiateWithHeap(..., { specialize: true }) reads them
-// from an instance of this build and writes them into a linked module's code as constants.
-export {
-  usedBase as pymalloc_k_usedBase,
-  owner as pymalloc_k_owner,
-  threaded as pymalloc_k_threaded,
-  poolShift as pymalloc_k_poolShift,
-  poolMask as pymalloc_k_poolMask,
-  poolBits as pymalloc_k_poolBits,
-  mapBase as pymalloc_k_mapBase,
-  mapBytes as pymalloc_k_mapBytes,
-  mapEnd as pymalloc_k_mapEnd,
-  mapHighAt as pymalloc_k_mapHighAt,
-  alignShift as pymalloc_k_alignShift,
-  nClasses as pymalloc_k_nClasses,
-  usableAt as pymalloc_k_usableAt,
-  nfpBase as pymalloc_k_nfpBase,
-  poolsPerArena as pymalloc_k_poolsPerArena,
-  heldBase as pymalloc_k_heldBase,
-  peakBase as pymalloc_k_peakBase,
-  subFreeBase as pymalloc_k_subFreeBase,
-  limitBase as pymalloc_k_limitBase,
-  freeOwner as pymalloc_k_freeOwner, // also set by stop(), which only threads heaps call: specialised without threads only
-} from "./obmalloc";
-export {
-  rawOn as pymalloc_k_rawOn,
-  topAt as pymalloc_k_topAt,
-  peakAt as pymalloc_k_peakAt,
-  flAt as pymalloc_k_flAt,
-  slBase as pymalloc_k_slBase,
-  headsBase as pymalloc_k_headsBase,
-  rawStart as pymalloc_k_rawStart,
-} from "./raw";
+// The heap's numbers (pymalloc_k_*): numbers.ts, shared with instance.ts.
+export * from "./numbers";
