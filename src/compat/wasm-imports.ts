@@ -142,7 +142,7 @@ const SPECIALIZED_KEPT = 16;
  * The fast path's build with `numbers` (an instance's, initialised on the heap handle: wasm-numbers.ts)
  * written into its code as constants, compiled once for each distinct set of numbers: V8 then
  * compiles them into malloc's and free's code, as a C allocator's own constants are (binary trees,
- * the client importing the fast path: 859.8 -> XXX M instructions a run; docs/performance.md,
+ * the client importing the fast path: 835.0 -> 808.4 M instructions a run; docs/performance.md,
  * session 31). Heaps made alike share it.
  */
 function specializedFastPath(shared: boolean, numbers: Record<string, number>): WebAssembly.Module {
