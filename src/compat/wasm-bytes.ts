@@ -240,6 +240,11 @@ export function buildId(source: BufferSource): string {
   return (h >>> 0).toString(16).padStart(8, "0");
 }
 
+/** Whether b starts as a WebAssembly binary does (the \0asm magic; the version word not read). */
+export function hasWasmMagic(b: Uint8Array): boolean {
+  return b.length >= 8 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d;
+}
+
 /** Whether the module has a custom section of this name. */
 export function hasCustomSection(source: BufferSource, name: string): boolean {
   return customSection(source, name) !== undefined;

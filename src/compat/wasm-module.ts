@@ -9,7 +9,7 @@
  */
 
 import { WASM_PAGE } from "../constants.js";
-import { Reader, sections } from "./wasm-bytes.js";
+import { hasWasmMagic, Reader, sections } from "./wasm-bytes.js";
 
 export interface WasmModuleInfo {
   /** The memory the module imports from env (undefined when it imports none). */
@@ -40,7 +40,7 @@ function bytesOf(source: BufferSource): Uint8Array {
  */
 export function wasmModuleInfo(source: BufferSource): WasmModuleInfo {
   const b = bytesOf(source);
-  if (b.length < 8 || b[0] !== 0 || b[1] !== 0x61 || b[2] !== 0x73 || b[3] !== 0x6d)
+  if (!hasWasmMagic(b))
     throw new TypeError("not a WebAssembly module: no \\0asm magic");
   const info: WasmModuleInfo = { allocatorImports: [], allocatorExports: [] };
   let importedGlobals = 0;

@@ -68,10 +68,8 @@ export async function specializedModule(bytes: BufferSource, numbers: Record<str
   return module;
 }
 
-/** Refuse a specialised module on a heap handle whose numbers (fastPathNumbers) differ from those compiled into it. */
-export function checkSpecialized(module: WebAssembly.Module, numbers: Record<string, number>): void {
-  const made = specializedFor(module);
-  if (made === undefined) return;
+/** Refuse a specialised module (`made`: specializedFor's) on a heap handle whose numbers (fastPathNumbers) differ from those compiled into it. */
+export function checkSpecialized(made: string, numbers: Record<string, number>): void {
   if (made !== JSON.stringify(numbers))
     throw new PymallocError(
       "this module was specialised to another heap's numbers (instantiateWithHeap compiles a linked module's bytes so): its fast path would misread this heap. Instantiate the linked module's bytes on this heap instead (they are specialised to it)",

@@ -21,7 +21,7 @@ import { allocatorImports, checkHeaderForFastPath, hasFastPath, heapAllocator, p
 import { wasmModuleInfo, type WasmModuleInfo } from "./wasm-module.js";
 import { currentFastPathId, linkedInfo, type LinkedInfo } from "./wasm-link.js";
 import { checkSpecialized, fastPathNumbers, SPECIALIZED_SECTION, specializedFor, specializedModule } from "./wasm-specialize.js";
-import { asBytes, customSection } from "./wasm-bytes.js";
+import { asBytes, customSection, hasWasmMagic } from "./wasm-bytes.js";
 
 export interface InstantiateOptions extends HeapOptions {
   /**
@@ -180,10 +180,11 @@ export async function instantiateLinked(heap: Heap, source: WebAssembly.Module |
     module = compiledLinked.get(bytes) ?? (await WebAssembly.compile(bytes));
     compiledLinked.set(bytes, module); // bytes given again and again: compiled once
   }
-  if (specializedFor(module) !== undefined && !runs)
+  const made = specializedFor(module);
+  if (made !== undefined && !runs)
     // Its numbers are constants: its fast path would serve calls without init, where every call must go to JS.
     throw new TypeError("a specialised module runs only where the fast path does (pymalloc mode, not hardened or sampled, not the raw family): instantiate the linked module itself here");
-  if (specializedFor(module) !== undefined) checkSpecialized(module, numbers ?? fastPathNumbers(heap, info.shared));
+  if (made !== undefined) checkSpecialized(made, numbers ?? fastPathNumbers(heap, info.shared));
   const memory = heap.memory.source as WebAssembly.Memory;
   const instance = await WebAssembly.instantiate(module, linkedImports(() => heap, family, imports, memory, () => (isPymem(module) ? { ...pymemImports(heap) } : {})));
   const stack = threadHandle(heap) ? giveStack(instance, heap, stackBytes) : 0;
@@ -196,8 +197,7 @@ export async function instantiateLinked(heap: Heap, source: WebAssembly.Module |
 function linkedInfoOf(source: WebAssembly.Module | BufferSource): LinkedInfo | undefined {
   if (source instanceof WebAssembly.Module) return linkedInfo(source);
   const b = asBytes(source);
-  if (b.length < 8 || b[0] !== 0 || b[1] !== 0x61 || b[2] !== 0x73 || b[3] !== 0x6d) return undefined;
-  return linkedInfo(b);
+  return hasWasmMagic(b) ? linkedInfo(b) : undefined;
 }
 
 /** A Worker's handle: from attachHeap, over a shared memory (its instances run beside others). */

@@ -141,20 +141,30 @@ export function init(heapBase: u32, slot: u32): void {
 }
 
 /**
+ * Where blocks of pool may be carved up to, as an offset from it (JS's carveEnd): its bytes (the
+ * pool's, or its own SUB word's size for a sub-pool), or its arena's header when that lies within
+ * them (an arena's last pool).
+ */
+@inline function carveEnd(pool: u32): u32 {
+  const end: u32 = (load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK) == 0 ? poolMask + 1 : <u32>1 << SubPool.SHIFT;
+  const ao = load<u32>(pool + Pool.ARENA);
+  return ao > pool && ao - pool < end ? ao - pool : end;
+}
+
+/**
  * The next block of pool, at offset no and `size` bytes, may be carved (JS's carveOk): the pool's
  * blocks handed out, with the one being popped (its count + 1), are exactly the carved ones, and
- * it ends within the pool or sub-pool (its own SUB word's size).
+ * it ends by carveEnd.
  */
 @inline function carveOk(pool: u32, no: u32, size: u32): bool {
-  const bytes: u64 = (load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK) == 0 ? <u64>poolMask + 1 : <u64>1 << SubPool.SHIFT;
-  return <u64>no + size <= bytes && <i64>(<u64>load<u32>(pool) + 1) * <i64>size == <i64>no - Pool.OVERHEAD;
+  return <u64>no + size <= <u64>carveEnd(pool) && <i64>(<u64>load<u32>(pool) + 1) * <i64>size == <i64>no - Pool.OVERHEAD;
 }
 
 /** The pool or sub-pool header of p in our pools (obmalloc's poolOf: SubPool in src/constants.ts). */
 @inline function poolOf(p: u32): u32 {
-  const pool = p & ~poolMask;
-  const sub = load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK;
-  return sub == 0 ? pool : p & ~((<u32>1 << SubPool.SHIFT) - 1); // the one size: a damaged word stays in the slot
+  const slot = p & poolBits;
+  // A select (free's first pass takes it at every call): the one size, so a damaged word stays in the slot.
+  return select<u32>(slot, p & ~((<u32>1 << SubPool.SHIFT) - 1), (load<u32>(slot + Pool.SUB) & SubPool.SHIFT_MASK) == 0);
 }
 
 @inline function isOurs(p: u32): bool {
@@ -201,12 +211,12 @@ function isOursHigh(q: u32): bool {
     if (no <= load<u32>(pool + Pool.MAXNEXTOFFSET)) {
       // Carve the next never-used block, unless (threads) other threads freed blocks into the
       // pool: JS takes those first. The block must be the one after every block handed out (bp
-      // with them: the count times the size is what was carved) and end within the pool or
-      // sub-pool (JS's carveOk): a NEXTOFFSET, MAXNEXTOFFSET, SIZE or COUNT a stray write changed
-      // would carve over a live block. JS reports those.
+      // with them: the count times the size is what was carved) and end by carveEnd (within the
+      // pool or sub-pool, below an arena header: JS's carveOk): a NEXTOFFSET, MAXNEXTOFFSET, SIZE
+      // or COUNT a stray write changed would carve over a live block. JS reports those.
       const size = load<u32>(pool + Pool.SIZE);
       if (!carveOk(pool, no, size) || (threaded && load<u32>(pool + Pool.REMOTE) >> 1 != 0)) return 0;
-      if (!carveBatch(pool, no, size)) return 0;
+      carveBatch(pool, no, size);
     } else if (!unlinkFull(pool)) return 0;
   }
   store<u32>(pool, load<u32>(pool) + 1);
@@ -217,23 +227,19 @@ function isOursHigh(q: u32): bool {
 /**
  * Carve never-used blocks onto pool's empty free list from offset no (carveOk passed), as JS's
  * extendPool does: CARVE_BYTES of blocks at once (at least one), each linked to the next and
- * tagged free, while each starts at MAXNEXTOFFSET at most and ends within the pool or sub-pool
- * and below its arena's header (JS's carveEnd: a damaged MAXNEXTOFFSET never carves past them).
+ * tagged free, while each starts at MAXNEXTOFFSET at most and ends by carveEnd (a damaged
+ * MAXNEXTOFFSET never carves past the pool or its arena's header).
  * One block at a time sent every pop of a pool being filled out of malloc's inline pop (its
  * link is 0): binary trees carved a quarter of their nodes so (docs/performance.md, session 31).
  */
-@inline function carveBatch(pool: u32, no: u32, size: u32): bool {
-  let end: u32 = (load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK) == 0 ? poolMask + 1 : <u32>1 << SubPool.SHIFT;
-  const ao = load<u32>(pool + Pool.ARENA);
-  if (ao > pool && ao - pool < end) end = ao - pool;
-  if (no + size > end) return false; // over the arena's header: JS reports it
-  // popBlock tested no <= MAXNEXTOFFSET: k >= 1.
+@inline function carveBatch(pool: u32, no: u32, size: u32): void {
+  // popBlock tested no <= MAXNEXTOFFSET and carveOk no + size <= carveEnd: k >= 1.
   let k = CARVE_BYTES / size;
   const byMax = (load<u32>(pool + Pool.MAXNEXTOFFSET) - no) / size + 1;
-  const byEnd = (end - no) / size;
+  const byEnd = (carveEnd(pool) - no) / size;
   if (byMax < k) k = byMax;
   if (byEnd < k) k = byEnd;
-  if (k == 0) k = 1;
+  if (k == 0) k = 1; // a SIZE over CARVE_BYTES (damaged: classes end at 512) carves one block, as JS's max(1, ...)
   const first = pool + no;
   const last = first + (k - 1) * size;
   for (let b = first; b < last; b += size) {
@@ -244,7 +250,6 @@ function isOursHigh(q: u32): bool {
   store<u32>(last + FreeBlock.TAG, FreeBlock.TAG_VALUE);
   store<u32>(pool + Pool.FREEBLOCK, first);
   store<u32>(pool + Pool.NEXTOFFSET, no + k * size);
-  return true;
 }
 
 /**
@@ -698,11 +703,10 @@ export function free(p: u32): void {
       // decides the rest (another sub-pool of the slot, a pool that fills or empties, errors)
       // and makes every test again.
       // The block's pool: its slot, or, in a slot cut into sub-pools (its SUB word), its sub-pool
-      // (obmalloc's poolOf, a select). Young classes' blocks are in sub-pools: with the slot alone,
+      // (poolOf). Young classes' blocks are in sub-pools: with the slot alone,
       // a block of any sub-pool but the slot's first went to freeSmall's second pass (binary
       // trees' strings: 1.17 M of 1.22 M frees, ~100 instructions more each).
-      const slot = p & poolBits;
-      const pool = select<u32>(slot, p & ~((<u32>1 << SubPool.SHIFT) - 1), (load<u32>(slot + Pool.SUB) & SubPool.SHIFT_MASK) == 0);
+      const pool = poolOf(p);
       const off = p - pool - Pool.OVERHEAD;
       const fb = load<u32>(pool + Pool.FREEBLOCK);
       const cnt = load<u32>(pool);
