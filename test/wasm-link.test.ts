@@ -36,6 +36,8 @@ function countJs(heap: Heap): { calls: number } {
 
 beforeAll(async () => {
   for (const c of ["bintrees-pymalloc", "replay-pymalloc", "ctors", "ctors-shared", "aligned"]) linked[c] = await linkFastPath(bytes(`wasm/clients/${c}.wasm`));
+  // Linked with malloc and free kept as functions (inline: false, `pymalloc link --no-inline`).
+  for (const c of ["ctors", "aligned"]) linked[`${c}-calls`] = await linkFastPath(bytes(`wasm/clients/${c}.wasm`), { inline: false });
 }, 60_000);
 
 describe("the merge-ready fast path", () => {
@@ -95,6 +97,30 @@ describe("pymalloc link", () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr.split("\n")[0]).toMatch(/^pymalloc: .*dlmalloc\.wasm: the module imports none of env\.malloc/);
     expect(spawnSync(process.execPath, [bin, "link", "x.wasm"], { encoding: "utf8" }).status).toBe(2);
+  });
+
+  it("inlines malloc and free at C's calls by default; inline: false (the CLI's --no-inline) keeps them calls; a non-boolean inline is a TypeError", async () => {
+    const client = bytes("wasm/clients/bintrees-pymalloc.wasm");
+    const calls = await linkFastPath(client, { inline: false });
+    expect(linkedInfo(new WebAssembly.Module(calls))).toEqual({ fastpath: FASTPATH_MERGE_ID, shared: false });
+    // Inlined: the fast path's malloc and free written into each C function that calls them.
+    expect(linked["bintrees-pymalloc"].length).toBeGreaterThan(calls.length);
+    const dir = mkdtempSync(join(tmpdir(), "pymalloc-link-test-"));
+    const r = spawnSync(process.execPath, [join(ROOT, "dist", "cli", "main.js"), "link", join(ROOT, "wasm/clients/bintrees-pymalloc.wasm"), "-o", join(dir, "bt.wasm"), "--no-inline"], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/malloc and free not inlined\)$/m);
+    expect(readFileSync(join(dir, "bt.wasm")).equals(Buffer.from(calls))).toBe(true);
+    await expect(linkFastPath(client, { inline: "yes" as never })).rejects.toThrow(TypeError);
+    // Both compute what the module as it is computes (the same checksum).
+    const results = [];
+    for (const b of [linked["bintrees-pymalloc"], calls]) {
+      const { instance, heap } = await instantiateWithHeap(b);
+      results.push((instance.exports as unknown as { run(d: number, s: number): number }).run(8, 2000));
+      heap.check();
+      expect(heap.stats().blocksInUse).toBe(0);
+    }
+    const { instance } = await instantiateWithHeap(client);
+    expect(results).toEqual([0, 0].map(() => (instance.exports as unknown as { run(d: number, s: number): number }).run(8, 2000)));
   });
 
   it("--wasm-merge / wasmMerge: binaryen's npm script by a relative path, a native program run as it is; one that fails, writes nothing or is missing is named in one line", async () => {
@@ -267,6 +293,7 @@ describe("the allocation site of a block C allocated, in the debug modes", () =>
         ["imports", bytes("wasm/clients/ctors.wasm"), false],
         ["linked", linked["ctors"], false],
         ["linked, specialize: true", linked["ctors"], true],
+        ["linked --no-inline", linked["ctors-calls"], false],
       ] as const) {
         const { instance, heap } = await instantiateWithHeap(b, { allocator, specialize });
         const x = instance.exports as unknown as Ctors;
@@ -278,7 +305,9 @@ describe("the allocation site of a block C allocated, in the debug modes", () =>
         expect(at.get(p), label).toMatch(/^at c_make_block \(wasm:\/\/[^)]*\) <- at /);
         expect(at.get(q), label).toMatch(/^at c_calloc \(wasm:\/\//);
         expect(at.get(r), label).toMatch(/^at c_realloc \(wasm:\/\//);
-        // The full stack of a report keeps every frame: the linked fast path's named pymalloc.malloc.
+        // The full stack of a report keeps every frame: linked --no-inline, the fast path's named
+        // pymalloc.malloc; linked (malloc inlined into C's function), C's function called the
+        // slow path itself, as a module importing its malloc does.
         heap.u8[p + 24] = 0x41;
         const err = (() => {
           try {
@@ -289,7 +318,8 @@ describe("the allocation site of a block C allocated, in the debug modes", () =>
         })();
         expect(err, label).toBeInstanceOf(MemoryCorruptionError);
         const stack = (err as MemoryCorruptionError).report.allocatedAt!;
-        expect(stack, label).toMatch(what === "imports" ? /\n\s*at c_make_block \(wasm:/ : /\n\s*at pymalloc\.malloc \(wasm:[^\n]*\n\s*at c_make_block \(wasm:/);
+        expect(stack, label).toMatch(what === "linked --no-inline" ? /\n\s*at pymalloc\.malloc \(wasm:[^\n]*\n\s*at c_make_block \(wasm:/ : /\n\s*at c_make_block \(wasm:/);
+        if (what !== "linked --no-inline") expect(stack, label).not.toContain(FAST_PATH_NAME_PREFIX);
       }
   });
 
@@ -336,39 +366,51 @@ describe("the allocation site of a block C allocated, in the debug modes", () =>
   });
 
   it("a client linked without names (--strip-all): the fast path's functions are named pymalloc.* in the linked module, and the site starts at the frame after them (a specialised module keeps the names)", async () => {
-    const { instance, heap } = await instantiateWithHeap(linked["aligned"], { allocator: "debug" });
-    const x = instance.exports as unknown as { pm_align(a: number, n: number): number; c_free(p: number): void };
-    const p = x.pm_align(8, 24); // posix_memalign -> malloc: the linked fast path
-    const site = sites(heap).get(p)!;
-    heap.u8[p + 24] = 0x41;
-    const err = (() => {
-      try {
-        x.c_free(p);
-      } catch (e) {
-        return e as MemoryCorruptionError;
+    for (const [what, b] of [["linked", linked["aligned"]], ["linked --no-inline", linked["aligned-calls"]]] as const) {
+      const { instance, heap } = await instantiateWithHeap(b, { allocator: "debug" });
+      const x = instance.exports as unknown as { pm_align(a: number, n: number): number; c_free(p: number): void };
+      const p = x.pm_align(8, 24); // posix_memalign -> malloc: the linked fast path
+      const site = sites(heap).get(p)!;
+      heap.u8[p + 24] = 0x41;
+      const err = (() => {
+        try {
+          x.c_free(p);
+        } catch (e) {
+          return e as MemoryCorruptionError;
+        }
+      })();
+      expect(err, what).toBeInstanceOf(MemoryCorruptionError);
+      const frames = err!.report.allocatedAt!.split("\n").map((l) => l.trim());
+      expect(site, what).not.toContain(FAST_PATH_NAME_PREFIX);
+      // C's frame (posix_memalign, unnamed): after pymalloc.malloc's (--no-inline), or the first wasm frame (malloc inlined into it).
+      const first = frames.findIndex((l) => l.includes("(wasm:"));
+      if (what === "linked --no-inline") {
+        expect(frames[first], frames.join("\n")).toMatch(new RegExp(`^at ${FAST_PATH_NAME_PREFIX.replace(".", "\\.")}malloc \\(wasm:`));
+        expect(site.split(" <- ")[0]).toBe(frames[first + 1]);
+      } else {
+        expect(frames.join("\n")).not.toContain(FAST_PATH_NAME_PREFIX);
+        expect(site.split(" <- ")[0]).toBe(frames[first]);
       }
-    })();
-    expect(err).toBeInstanceOf(MemoryCorruptionError);
-    const frames = err!.report.allocatedAt!.split("\n").map((l) => l.trim());
-    const fast = frames.findIndex((l) => l.startsWith(`at ${FAST_PATH_NAME_PREFIX}malloc (wasm:`));
-    expect(fast, frames.join("\n")).toBeGreaterThan(0);
-    expect(site).not.toContain(FAST_PATH_NAME_PREFIX);
-    expect(site.split(" <- ")[0]).toBe(frames[fast + 1]); // C's frame (posix_memalign, unnamed)
-    // In a specialised module (pymalloc mode) too, C's call into the fast path is named.
-    const s = await instantiateWithHeap(linked["ctors"], { specialize: true });
-    expect(specializedFor(s.module)).toBeDefined();
-    const y = s.instance.exports as unknown as Ctors;
-    const b = y.c_make_block(24);
-    const e = (() => {
-      try {
-        y.c_free_block(b + 4);
-      } catch (e) {
-        return e as Error;
-      }
-    })();
-    expect(e?.stack).toMatch(/\n\s*at pymalloc\.free \(wasm:[^\n]*\n\s*at c_free_block \(wasm:/);
-    y.c_free_block(b);
-    s.heap.check();
+    }
+    // In a specialised module (pymalloc mode) too: free's slow part is called by C's function
+    // (free inlined into it), or by pymalloc.free, named (--no-inline).
+    for (const [what, b] of [["linked", linked["ctors"]], ["linked --no-inline", linked["ctors-calls"]]] as const) {
+      const s = await instantiateWithHeap(b, { specialize: true });
+      expect(specializedFor(s.module)).toBeDefined();
+      const y = s.instance.exports as unknown as Ctors;
+      const blk = y.c_make_block(24);
+      const e = (() => {
+        try {
+          y.c_free_block(blk + 4);
+        } catch (e) {
+          return e as Error;
+        }
+      })();
+      expect(e, what).toBeInstanceOf(PymallocError);
+      expect(e?.stack, what).toMatch(what === "linked" ? /\n\s*at c_free_block \(wasm:/ : /\n\s*at pymalloc\.free \(wasm:[^\n]*\n\s*at c_free_block \(wasm:/);
+      y.c_free_block(blk);
+      s.heap.check();
+    }
   });
 
   it("wasm/include/pymemcompat.c's forwarders (malloc & co as functions of their own: built without -flto, or called by libc) are not the site", async () => {

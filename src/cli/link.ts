@@ -15,7 +15,7 @@ export async function cmdLink(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { out: { type: "string", short: "o" }, "wasm-merge": { type: "string" } },
+    options: { out: { type: "string", short: "o" }, "wasm-merge": { type: "string" }, "no-inline": { type: "boolean", default: false } },
   });
   if (positionals.length !== 1) throw new UsageError(`link expects one module, got ${positionals.length}`);
   if (values.out === undefined) throw new UsageError("link needs -o OUT.wasm");
@@ -27,13 +27,13 @@ export async function cmdLink(args: string[]): Promise<number> {
   }
   let out: Uint8Array<ArrayBuffer>;
   try {
-    out = await linkFastPath(bytes, { wasmMerge: values["wasm-merge"] });
+    out = await linkFastPath(bytes, { wasmMerge: values["wasm-merge"], inline: !values["no-inline"] });
   } catch (e) {
     if (e instanceof TypeError) throw new UsageError(`${positionals[0]}: ${e.message}`);
     throw e;
   }
   writeFileSync(values.out, out);
   const info = linkedInfo(new WebAssembly.Module(out))!;
-  console.log(`linked pymalloc's fast path (${info.shared ? "shared" : "unshared"} memory, build ${info.fastpath}) into ${values.out} (${out.length} bytes, from ${bytes.length})`);
+  console.log(`linked pymalloc's fast path (${info.shared ? "shared" : "unshared"} memory, build ${info.fastpath}) into ${values.out} (${out.length} bytes, from ${bytes.length}${values["no-inline"] ? "; malloc and free not inlined" : ""})`);
   return 0;
 }

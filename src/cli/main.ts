@@ -20,7 +20,7 @@ const USAGE = `usage:
   pymalloc stats TRACE [--at peak|end|N] [--allocator MODE]
   pymalloc map TRACE [--at peak|end|N] [--allocator MODE] --out FILE.html|FILE.svg
   pymalloc diff TRACE --from N [--to M] [--allocator MODE] [--top K] [--json]
-  pymalloc link MODULE.wasm -o OUT.wasm [--wasm-merge PATH]
+  pymalloc link MODULE.wasm -o OUT.wasm [--wasm-merge PATH] [--no-inline]
 
 Replays CPython allocation traces (.pymtrace or .pymtrace.gz) through pymalloc.
   replay   time each allocator (warm-up runs, then N timed runs), print ns/event and memory
@@ -29,7 +29,7 @@ Replays CPython allocation traces (.pymtrace or .pymtrace.gz) through pymalloc.
   diff     replay to event N and snapshot the heap, go on to event M (default end), and print
            what each size class and family gained and lost (like tracemalloc's compare_to)
   link     link pymalloc's fast path into a C module built for it (pymemcompat.c): its malloc
-           and free become calls inside the module (binaryen's wasm-merge, from npm);
+           and free become code inside the module, inlined at C's calls (binaryen from npm);
            instantiateWithHeap(OUT.wasm bytes) runs it on a heap
 
 options:
@@ -49,6 +49,7 @@ options:
   --out FILE         where map writes its picture (.html page or .svg image)
   -o OUT.wasm        where link writes the linked module
   --wasm-merge PATH  link: binaryen's bin/wasm-merge to run (default: the binaryen npm package)
+  --no-inline        link: keep malloc and free as functions C calls (default: inlined at each call)
   -h, --help         this text`;
 
 export function main(argv: string[]): number | Promise<number> {
