@@ -7,8 +7,9 @@
  * module's memory import put back as the client's (env.memory, its limits); the marker custom
  * section (LINK_SECTION) that names the fast-path build it carries; the fast path's function names
  * in the merged module (`pymalloc.*`, FAST_PATH_NAME_PREFIX: a name section added to the
- * merge-ready build before the merge, custom sections only). linkedInfo() reads that marker
- * from a compiled module. The binary rewriting helpers (imports, custom sections).
+ * merge-ready build before the merge, custom sections only); the fast path's malloc and free
+ * inlined at the client's calls (inlineFastPath: binaryen's JS API, every other function marked
+ * no-inline). linkedInfo() reads that marker from a compiled module.
  * Must not: instantiate anything or touch a heap (compat/wasm.ts does), or run in a browser:
  * linking is a build step (Node, binaryen from npm); everything else here is plain bytes.
  */
