@@ -14,7 +14,7 @@ import { constants, heapForModule, instantiateWithHeap, MemoryCorruptionError, P
 import { differential, type Ctors } from "./helpers.js";
 import { buildId, readImports } from "../src/compat/wasm-bytes.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "../src/compat/wasm-fastpath-bytes.js";
-import { FAST_PATH_NAME_PREFIX, LINK_SECTION, linkedInfo, linkFastPath } from "../src/compat/wasm-link.js";
+import { FAST_PATH_NAME_PREFIX, INLINED, LINK_SECTION, linkedInfo, linkFastPath, noInlinePatterns, wildcardMatch } from "../src/compat/wasm-link.js";
 import { isOwnFrame } from "../src/debug/report.js";
 import { readTraceFile } from "../src/trace/file.js";
 import { fastPathNumbers, SPECIALIZED_SECTION, specializedFor } from "../src/compat/wasm-specialize.js";
@@ -121,6 +121,20 @@ describe("pymalloc link", () => {
     }
     const { instance } = await instantiateWithHeap(client);
     expect(results).toEqual([0, 0].map(() => (instance.exports as unknown as { run(d: number, s: number): number }).run(8, 2000)));
+  });
+
+  it("the no-inline patterns match every function but malloc and free, with few patterns for many names; a name no pattern can tell from theirs is an error", () => {
+    expect(wildcardMatch("ab*", "abc")).toBe(true);
+    expect(wildcardMatch("a?c", "abc")).toBe(true);
+    expect(wildcardMatch("a*c", "ac")).toBe(true);
+    expect(wildcardMatch("ab", "abc")).toBe(false);
+    expect(wildcardMatch("b*", "abc")).toBe(false);
+    const names = [...INLINED, "main", "malloc", "pymalloc.calloc", "pymalloc.f12", "pymalloc.f7", "pymalloc.fr", "pymalloc.mal", "pymalloc.malloc2", "a*b", "x?", ""];
+    for (let i = 0; i < 2000; i++) names.push(`c_function_${i}`, `_ZN3foo${i}Ev`);
+    const patterns = noInlinePatterns(names, INLINED);
+    expect(patterns.length).toBeLessThan(20);
+    for (const n of names) expect(patterns.some((q) => wildcardMatch(q, n)), n).toBe(!INLINED.includes(n));
+    expect(() => noInlinePatterns(["pymalloc.mall?c"], INLINED)).toThrow(/cannot be kept from inlining.*--no-inline/);
   });
 
   it("--wasm-merge / wasmMerge: binaryen's npm script by a relative path, a native program run as it is; one that fails, writes nothing or is missing is named in one line", async () => {

@@ -166,6 +166,46 @@ interface BinaryenModule {
   dispose(): void;
 }
 
+/** binaryen's wildcard match (String::wildcardMatch): `*` any run of characters, `?` any one. */
+export function wildcardMatch(pattern: string, name: string): boolean {
+  const go = (i: number, j: number): boolean => {
+    for (; i < pattern.length; i++, j++) {
+      if (pattern[i] === "*") {
+        for (let k = j; k <= name.length; k++) if (go(i + 1, k)) return true;
+        return false;
+      }
+      if (j >= name.length || (pattern[i] !== "?" && pattern[i] !== name[j])) return false;
+    }
+    return j === name.length;
+  };
+  return go(0, 0);
+}
+
+/**
+ * Wildcards for binaryen's no-inline pass that together match every name but the targets' and
+ * none of the targets: the shortest prefix of each name that no target starts with, then `*`
+ * (few patterns for thousands of functions: the pass is run once a pattern), or the name itself
+ * when it is a prefix of a target. `*` and `?` in a name are matched as `?`; a name that can be
+ * told from a target by no pattern is an error (inlining would reach it).
+ */
+export function noInlinePatterns(names: readonly string[], targets: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const name of names) {
+    if (targets.includes(name)) continue;
+    const esc = name.replace(/[*?]/g, "?");
+    let pattern = esc;
+    for (let n = 1; n <= name.length; n++) {
+      if (targets.some((t) => t.startsWith(name.slice(0, n)))) continue;
+      pattern = `${esc.slice(0, n)}*`;
+      break;
+    }
+    if (targets.some((t) => wildcardMatch(pattern, t))) pattern = esc;
+    if (targets.some((t) => wildcardMatch(pattern, t))) throw new Error(`the module's function ${JSON.stringify(name)} cannot be kept from inlining (its name matches ${targets.join(" or ")}): link with inline: false (--no-inline)`);
+    out.add(pattern);
+  }
+  return [...out];
+}
+
 /**
  * The linked module with the fast path's malloc and free (INLINED) inlined at every call (binaryen's
  * inlining pass), every other function kept as it is (binaryen's no-inline mark on each: C's
@@ -185,9 +225,8 @@ async function inlineFastPath(bytes: Uint8Array): Promise<Uint8Array<ArrayBuffer
     const missing = INLINED.filter((f) => !names.includes(f));
     if (missing.length > 0) throw new Error(`the merged module has no ${missing[0]}: nothing to inline`);
     // One wildcard per run of the no-inline pass (its argument is a single pattern); its mark stays on the function.
-    for (const name of names) {
-      if (INLINED.includes(name)) continue;
-      b.setPassArgument("no-inline", name.replace(/[*?]/g, "?"));
+    for (const pattern of noInlinePatterns(names, INLINED)) {
+      b.setPassArgument("no-inline", pattern);
       m.runPasses(["no-inline"]);
     }
     b.setPassArgument("no-inline", null);
