@@ -603,29 +603,7 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
   // the pool empties: kept (still listed, empty) when it is its class's only listed pool (both
   // links the sentinel), as threads heaps keep one; else back to its arena (JS, under the lock).
   if (cnt <= 1 && (cnt == 0 || fb == 0 || load<u32>(pool + Pool.NEXT) != load<u32>(pool + Pool.PREV))) return cnt == 1 && (fb != 0 ? freeEmptied(p, pool, fb) : freeEmptiedSub(p, pool, 0, false));
-  if (fb == 0) {
-    // It was full: back to the front of its class's usedpools (FULL, with threads, stays set),
-    // when its class is one of the heap's (JS's linkPool reports the rest), checked before the
-    // first write. The list's head is followed as JS's linkPool follows it (a check that it
-    // links back cost ~6 instructions an event: a free into a full pool is common).
-    // The head must link back to the sentinel (JS's linkPool tests the same): a damaged head
-    // word is never written through (past the memory it trapped here; inside it, the pool's
-    // address landed in whatever block the word pointed at). JS reports it.
-    const idx = load<u32>(pool + Pool.SZIDX);
-    if (idx >= nClasses) return false;
-    const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
-    const next = load<u32>(sp + Pool.NEXT);
-    if (next >= <u32>(memory.size() << 16) - Pool.OVERHEAD || load<u32>(next + Pool.PREV) != sp) return false;
-    store<u32>(p, fb);
-    store<u32>(p + FreeBlock.TAG, FreeBlock.TAG_VALUE);
-    store<u32>(pool + Pool.FREEBLOCK, p);
-    store<u32>(pool, cnt - 1);
-    store<u32>(pool + Pool.NEXT, next);
-    store<u32>(pool + Pool.PREV, sp);
-    store<u32>(next + Pool.PREV, pool);
-    store<u32>(sp + Pool.NEXT, pool);
-    return true;
-  }
+  if (fb == 0) return relinkFull(p, pool, cnt); // it was full
   store<u32>(p, fb);
   store<u32>(p + FreeBlock.TAG, FreeBlock.TAG_VALUE);
   store<u32>(pool + Pool.FREEBLOCK, p);
@@ -691,10 +669,15 @@ function mallocSmall(n: u32, idx: u32, sp: u32, pool: u32): u32 {
 }
 
 /**
- * free's first pass found p a live block of a full pool (fb 0) of this thread, in use by two or
- * more: push it and put the pool back at the front of its class's usedpools, as freeSmall's
- * relink does (the same tests of the class and the list's head), without freeSmall's second round
- * of the tests free made. False (nothing written) when JS must do it.
+ * p is a live block of a full pool (fb 0) of this thread, in use by two or more (free's first
+ * pass or freeSmall tested it): push it and put the pool back at the front of its class's
+ * usedpools (FULL, with threads, stays set), when its class is one of the heap's (JS's linkPool
+ * reports the rest), checked before the first write. The list's head is followed as JS's
+ * linkPool follows it (a check that it links back cost ~6 instructions an event: a free into a
+ * full pool is common). The head must link back to the sentinel (JS's linkPool tests the same):
+ * a damaged head word is never written through (past the memory it trapped here; inside it, the
+ * pool's address landed in whatever block the word pointed at). False (nothing written) when JS
+ * must do it: JS reports it.
  */
 function relinkFull(p: u32, pool: u32, cnt: u32): bool {
   const idx = load<u32>(pool + Pool.SZIDX);
