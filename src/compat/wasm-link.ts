@@ -126,21 +126,28 @@ export interface LinkOptions {
  */
 export const INLINED = ["malloc", "free"].map((f) => FAST_PATH_NAME_PREFIX + f);
 
-/** binaryen's JS API (its npm package's index.js), found as findWasmMerge finds its wasm-merge. */
-async function findBinaryen(): Promise<BinaryenApi> {
+/** binaryen's npm package folder, from this package or the working directory; undefined when neither has it. */
+async function binaryenDir(): Promise<string | undefined> {
   const { createRequire } = await import("node:module");
   const { join, dirname } = await import("node:path");
   const { pathToFileURL } = await import("node:url");
   for (const from of [import.meta.url, pathToFileURL(join(process.cwd(), "index.js")).href]) {
-    let dir: string;
     try {
-      dir = dirname(createRequire(from).resolve("binaryen/package.json"));
+      return dirname(createRequire(from).resolve("binaryen/package.json"));
     } catch {
-      continue; // not installed there
+      // not installed there
     }
-    return ((await import(pathToFileURL(join(dir, "index.js")).href)) as { default: BinaryenApi }).default;
   }
-  throw new Error("inlining needs binaryen from npm: npm install --save-dev binaryen (or link with inline: false, `pymalloc link --no-inline`)");
+  return undefined;
+}
+
+/** binaryen's JS API (its npm package's index.js), found where findWasmMerge finds its wasm-merge. */
+async function findBinaryen(): Promise<BinaryenApi> {
+  const dir = await binaryenDir();
+  if (dir === undefined) throw new Error("inlining needs binaryen from npm: npm install --save-dev binaryen (or link with inline: false, `pymalloc link --no-inline`)");
+  const { join } = await import("node:path");
+  const { pathToFileURL } = await import("node:url");
+  return ((await import(pathToFileURL(join(dir, "index.js")).href)) as { default: BinaryenApi }).default;
 }
 
 /** What inlineFastPath uses of binaryen's JS API (index.d.ts has it all). */
@@ -260,15 +267,10 @@ async function findWasmMerge(given: string | undefined): Promise<string> {
     const { resolve } = await import("node:path");
     return resolve(given); // run from a temporary directory
   }
-  const { createRequire } = await import("node:module");
-  const { join, dirname } = await import("node:path");
-  const { pathToFileURL } = await import("node:url");
-  for (const from of [import.meta.url, pathToFileURL(join(process.cwd(), "index.js")).href]) {
-    try {
-      return join(dirname(createRequire(from).resolve("binaryen/package.json")), "bin", "wasm-merge");
-    } catch {
-      // not installed there
-    }
+  const dir = await binaryenDir();
+  if (dir !== undefined) {
+    const { join } = await import("node:path");
+    return join(dir, "bin", "wasm-merge");
   }
   throw new Error("linking needs binaryen's wasm-merge: npm install --save-dev binaryen (version 116 or later; pymalloc is tested with the version in its package-lock.json)");
 }
@@ -285,6 +287,7 @@ async function findWasmMerge(given: string | undefined): Promise<string> {
  * pymalloc, and is refused by another (link again after upgrading).
  */
 export async function linkFastPath(client: BufferSource, options: LinkOptions = {}): Promise<Uint8Array<ArrayBuffer>> {
+  if (options.inline !== undefined && typeof options.inline !== "boolean") throw new TypeError(`inline must be a boolean, not ${JSON.stringify(options.inline)}`);
   const bytes = asBytes(client);
   const imports = readImports(bytes);
   if (imports.some((i) => i.module === "pymalloc" || i.module === "pymalloc_env")) throw new TypeError("the module imports from \"pymalloc\": it is linked already (link the module built for pymalloc, not its linked copy)");
@@ -328,7 +331,6 @@ export async function linkFastPath(client: BufferSource, options: LinkOptions = 
     rmSync(dir, { recursive: true, force: true });
   }
   // The memory import back to the client's name, env.memory (its limits are the client's already).
-  if (options.inline !== false && options.inline !== true && options.inline !== undefined) throw new TypeError(`inline must be a boolean, not ${JSON.stringify(options.inline)}`);
   if (options.inline !== false) merged = await inlineFastPath(merged);
   const out = rewriteImports(merged, (imp) => (imp.kind === 2 && imp.module === "pymalloc_env" ? { ...imp, module: "env", name: "memory" } : imp));
   const left = readImports(out).filter((i) => i.module === "env" && i.kind === 0 && ALLOC_IMPORTS.includes(i.name));
