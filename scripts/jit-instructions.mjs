@@ -4,6 +4,7 @@
 // usage:
 //   valgrind --tool=callgrind --dump-instr=yes --callgrind-out-file=cg.out \
 //     node --no-concurrent-recompilation --print-opt-code --code-comments SCRIPT ARGS > code.txt
+//   (WebAssembly: node --no-liftoff --print-wasm-code SCRIPT ARGS > code.txt; its functions by name)
 //   node scripts/jit-instructions.mjs cg.out code.txt [FUNCTION]
 // Without FUNCTION: instructions (millions) per optimized code object, largest first. With it:
 // that function's listing, each instruction with how often it ran (millions).
@@ -44,13 +45,13 @@ for (const line of readFileSync(cgFile, "utf8").split("\n")) {
 const objects = [];
 let obj = null;
 for (const line of readFileSync(codeFile, "utf8").split("\n")) {
-  if (line.startsWith("--- Optimized code ---")) {
+  if (line.startsWith("--- Optimized code ---") || line.startsWith("--- WebAssembly code ---")) {
     obj = { name: "(top-level or unnamed)", lines: [] };
     objects.push(obj);
     continue;
   }
-  if (line.startsWith("name = ") && obj) {
-    obj.name = line.slice(7).trim() || obj.name;
+  if ((line.startsWith("name = ") || line.startsWith("name: ")) && obj) {
+    obj.name = line.slice(line.indexOf(line[4] === "=" ? "=" : ":") + 1).trim() || obj.name;
     continue;
   }
   const m = /^(0x[0-9a-f]+)\s+([0-9a-f]+)\s+[0-9a-f]+\s+(.*)$/.exec(line);

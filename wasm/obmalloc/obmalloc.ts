@@ -194,7 +194,13 @@ function isOursHigh(q: u32): bool {
   const bp = load<u32>(pool + Pool.FREEBLOCK);
   // bp must hold the free tag (FreeBlock in src/constants.ts): a link a stray write pointed at a
   // live block, or a freed block written since, goes to JS, which reports it.
-  if (bp - pool > poolMask || (bp & 7) != 0 || bp >= (<u32>memory.size() << 16) - Pool.OVERHEAD || load<u32>(bp + FreeBlock.TAG) != FreeBlock.TAG_VALUE) return 0;
+  // Each test returns on its own: AssemblyScript makes a value of `a || b`, which V8 turns into a
+  // boolean and tests again (setcc, movzx: ~4 instructions a term; this path runs at every fill
+  // of a pool: binary trees' strings, half their mallocs).
+  if (bp - pool > poolMask) return 0;
+  if ((bp & 7) != 0) return 0;
+  if (bp >= (<u32>memory.size() << 16) - Pool.OVERHEAD) return 0;
+  if (load<u32>(bp + FreeBlock.TAG) != FreeBlock.TAG_VALUE) return 0;
   const nb = load<u32>(bp);
   if (nb != 0) {
     // The link read from the freed block: inside its pool, past the header, below the carved
@@ -215,7 +221,8 @@ function isOursHigh(q: u32): bool {
       // pool or sub-pool, below an arena header: JS's carveOk): a NEXTOFFSET, MAXNEXTOFFSET, SIZE
       // or COUNT a stray write changed would carve over a live block. JS reports those.
       const size = load<u32>(pool + Pool.SIZE);
-      if (!carveOk(pool, no, size) || (threaded && load<u32>(pool + Pool.REMOTE) >> 1 != 0)) return 0;
+      if (!carveOk(pool, no, size)) return 0;
+      if (threaded) if (load<u32>(pool + Pool.REMOTE) >> 1 != 0) return 0;
       carveBatch(pool, no, size);
     } else if (!unlinkFull(pool)) return 0;
   }
@@ -258,11 +265,15 @@ function isOursHigh(q: u32): bool {
  * marked FULL already (marking it takes an atomic operation, and blocks may arrive: JS).
  */
 @inline function unlinkFull(pool: u32): bool {
-  if (threaded && load<u32>(pool + Pool.REMOTE) != Remote.FULL) return false;
+  if (threaded) if (load<u32>(pool + Pool.REMOTE) != Remote.FULL) return false;
   const next = load<u32>(pool + Pool.NEXT);
   const prev = load<u32>(pool + Pool.PREV);
   const end = <u32>(memory.size() << 16) - Pool.OVERHEAD; // a damaged link is never followed out of the memory
-  if (next >= end || prev >= end || load<u32>(next + Pool.PREV) != pool || load<u32>(prev + Pool.NEXT) != pool) return false;
+  // One test a return, as popBlock's.
+  if (next >= end) return false;
+  if (prev >= end) return false;
+  if (load<u32>(next + Pool.PREV) != pool) return false;
+  if (load<u32>(prev + Pool.NEXT) != pool) return false;
   store<u32>(next + Pool.PREV, prev);
   store<u32>(prev + Pool.NEXT, next);
   store<u32>(pool + Pool.FREEBLOCK, 0);
@@ -281,18 +292,27 @@ function poolFromArena(idx: u32, sp: u32): u32 {
   const peakAt = peakBase + (idx << 2);
   if (load<u32>(peakAt) < load<u32>(limitBase + (idx << 2))) return subPoolFromList(idx, sp);
   const ao = load<u32>(usableAt);
-  if (ao == 0 || ao >= <u32>(memory.size() << 16) - Arena.OVERHEAD || load<u32>(ao + Arena.MAGIC) != (Arena.MAGIC_VALUE ^ ao)) return 0;
+  if (ao == 0) return 0;
+  if (ao >= <u32>(memory.size() << 16) - Arena.OVERHEAD) return 0;
+  if (load<u32>(ao + Arena.MAGIC) != (Arena.MAGIC_VALUE ^ ao)) return 0;
   const nf = load<u32>(ao + Arena.NFREEPOOLS);
   if (nf - 1 >= poolsPerArena) return 0; // a usable arena has 1..poolsPerArena free pools
   // Its last free pool taken, it leaves the usable list: the next arena must link back to it.
   const nx = load<u32>(ao + Arena.NEXT);
-  if (nf == 1 && nx != 0 && (nx >= <u32>(memory.size() << 16) - Arena.OVERHEAD || load<u32>(nx + Arena.PREV) != ao)) return 0;
+  if (nf == 1) if (nx != 0) {
+    if (nx >= <u32>(memory.size() << 16) - Arena.OVERHEAD) return 0;
+    if (load<u32>(nx + Arena.PREV) != ao) return 0;
+  }
   const size = (idx + 1) << alignShift;
   let pool = load<u32>(ao + Arena.FREEPOOLS);
   if (pool != 0) {
     // An empty pool of this arena; if it kept a free list of this class, that list is reused.
-    if ((pool & poolMask) != 0 || !isOurs(pool) || load<u32>(pool + Pool.ARENA) != ao || load<u32>(pool) != 0 || load<u32>(pool + Pool.SUB) != 0) return 0;
-    if (load<u32>(pool + Pool.SZIDX) == idx && !keptListOk(pool, size, ao)) return 0;
+    if ((pool & poolMask) != 0) return 0;
+    if (!isOurs(pool)) return 0;
+    if (load<u32>(pool + Pool.ARENA) != ao) return 0;
+    if (load<u32>(pool) != 0) return 0;
+    if (load<u32>(pool + Pool.SUB) != 0) return 0;
+    if (load<u32>(pool + Pool.SZIDX) == idx) if (!keptListOk(pool, size, ao)) return 0;
     store<u32>(ao + Arena.FREEPOOLS, load<u32>(pool + Pool.NEXT));
   } else {
     // The next never-carved pool. With no pool on the free-pool list, every free pool of the
@@ -300,7 +320,10 @@ function poolFromArena(idx: u32, sp: u32): u32 {
     // tests the same): a POOL_ADDRESS a stray write moved would start a pool over one in use, or
     // below the arena. JS reports it.
     pool = load<u32>(ao + Arena.POOL_ADDRESS);
-    if ((pool & poolMask) != 0 || !isOurs(pool) || pool >= ao || pool != load<u32>(ao + Arena.FIRST) + ((load<u32>(ao + Arena.NTOTALPOOLS) - nf) << poolShift)) return 0;
+    if ((pool & poolMask) != 0) return 0;
+    if (!isOurs(pool)) return 0;
+    if (pool >= ao) return 0;
+    if (pool != load<u32>(ao + Arena.FIRST) + ((load<u32>(ao + Arena.NTOTALPOOLS) - nf) << poolShift)) return 0;
     store<u32>(ao + Arena.POOL_ADDRESS, pool + (1 << poolShift));
   }
   const at = nfpBase + (nf << 2);
@@ -355,10 +378,18 @@ function subPoolFromList(idx: u32, sp: u32): u32 {
   const sub: u32 = SubPool.SHIFT;
   const listAt = subFreeBase;
   const pool = load<u32>(listAt);
-  if (pool == 0 || (pool & ((<u32>1 << sub) - 1)) != 0 || !isOurs(pool)) return 0;
-  if ((load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK) != sub || load<u32>(pool) != 0 || load<u32>(pool + Pool.SZIDX) != Pool.SZIDX_NONE || load<u32>(pool + Pool.PREV) != 0) return 0;
+  if (pool == 0) return 0;
+  if ((pool & ((<u32>1 << sub) - 1)) != 0) return 0;
+  if (!isOurs(pool)) return 0;
+  if ((load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK) != sub) return 0;
+  if (load<u32>(pool) != 0) return 0;
+  if (load<u32>(pool + Pool.SZIDX) != Pool.SZIDX_NONE) return 0;
+  if (load<u32>(pool + Pool.PREV) != 0) return 0;
   const next = load<u32>(pool + Pool.NEXT);
-  if (next != 0 && (next >= <u32>(memory.size() << 16) - Pool.OVERHEAD || load<u32>(next + Pool.PREV) != pool)) return 0;
+  if (next != 0) {
+    if (next >= <u32>(memory.size() << 16) - Pool.OVERHEAD) return 0;
+    if (load<u32>(next + Pool.PREV) != pool) return 0;
+  }
   const slot = pool & ~poolMask;
   const sw = load<u32>(slot + Pool.SUB);
   if ((sw & SubPool.SHIFT_MASK) != sub) return 0;
@@ -398,10 +429,14 @@ function freeEmptied(p: u32, pool: u32, fb: u32): bool {
   const tail = load<u32>(sp + Pool.PREV);
   const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
   if (tail >= end) return false; // a damaged tail word is never read through (it trapped): JS reports it
-  if (tail != pool && load<u32>(tail) == 0) return freeEmptiedSub(p, pool, fb, true);
+  if (tail != pool) if (load<u32>(tail) == 0) return freeEmptiedSub(p, pool, fb, true);
   const next = load<u32>(pool + Pool.NEXT);
   const prev = load<u32>(pool + Pool.PREV);
-  if (next >= end || prev >= end || load<u32>(next + Pool.PREV) != pool || load<u32>(prev + Pool.NEXT) != pool || load<u32>(tail + Pool.NEXT) != sp) return false;
+  if (next >= end) return false;
+  if (prev >= end) return false;
+  if (load<u32>(next + Pool.PREV) != pool) return false;
+  if (load<u32>(prev + Pool.NEXT) != pool) return false;
+  if (load<u32>(tail + Pool.NEXT) != sp) return false;
   store<u32>(p, fb);
   store<u32>(p + FreeBlock.TAG, FreeBlock.TAG_VALUE);
   store<u32>(pool + Pool.FREEBLOCK, p);
@@ -430,9 +465,11 @@ function freeEmptiedSub(p: u32, pool: u32, fb: u32, listed: bool): bool {
   if (sub == 0) return false;
   const slot = pool & ~poolMask;
   const sw = load<u32>(slot + Pool.SUB);
-  if ((sw & SubPool.SHIFT_MASK) != sub || sw >> SubPool.USED_SHIFT <= 1) return false;
+  if ((sw & SubPool.SHIFT_MASK) != sub) return false;
+  if (sw >> SubPool.USED_SHIFT <= 1) return false;
   const idx = load<u32>(pool + Pool.SZIDX);
-  if (idx >= nClasses || !emptiedOk(pool, p)) return false;
+  if (idx >= nClasses) return false;
+  if (!emptiedOk(pool, p)) return false;
   const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
   const listAt = subFreeBase;
   const head = load<u32>(listAt);
@@ -440,7 +477,10 @@ function freeEmptiedSub(p: u32, pool: u32, fb: u32, listed: bool): bool {
   if (listed) {
     const next = load<u32>(pool + Pool.NEXT);
     const prev = load<u32>(pool + Pool.PREV);
-    if (next >= end || prev >= end || load<u32>(next + Pool.PREV) != pool || load<u32>(prev + Pool.NEXT) != pool) return false;
+    if (next >= end) return false;
+    if (prev >= end) return false;
+    if (load<u32>(next + Pool.PREV) != pool) return false;
+    if (load<u32>(prev + Pool.NEXT) != pool) return false;
     store<u32>(next + Pool.PREV, prev);
     store<u32>(prev + Pool.NEXT, next);
   }
@@ -474,13 +514,17 @@ function emptiedOk(pool: u32, p: u32): bool {
   const no = load<u32>(pool + Pool.NEXTOFFSET);
   const max = load<u32>(pool + Pool.MAXNEXTOFFSET);
   // The carve words fit the sub-pool (so every block read lies in its slot, in the memory).
-  if (size == 0 || <u64>max + size > (<u64>1 << SubPool.SHIFT) || no > max + size || no < Pool.OVERHEAD + size) return false;
+  if (size == 0) return false;
+  if (<u64>max + size > (<u64>1 << SubPool.SHIFT)) return false;
+  if (no > max + size) return false;
+  if (no < Pool.OVERHEAD + size) return false;
   const first = pool + Pool.OVERHEAD;
   const carvedBytes = no - Pool.OVERHEAD;
   for (let b = first; b < pool + no; b += size) {
     if (b == p) continue; // the block being freed: live until now
     const link = load<u32>(b);
-    if (load<u32>(b + FreeBlock.TAG) != FreeBlock.TAG_VALUE || (link != 0 && link - first >= carvedBytes)) return false;
+    if (load<u32>(b + FreeBlock.TAG) != FreeBlock.TAG_VALUE) return false;
+    if (link != 0) if (link - first >= carvedBytes) return false;
   }
   return true;
 }
@@ -548,7 +592,11 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
     }
     pool = poolFromArena(idx, sp);
     if (pool == 0) return 0;
-  } else if (pool > (<u32>memory.size() << 16) - Pool.OVERHEAD || load<u32>(pool + Pool.SZIDX) != idx) return 0; // a damaged usedpools head: JS reports it
+  } else {
+    // A damaged usedpools head: JS reports it.
+    if (pool > (<u32>memory.size() << 16) - Pool.OVERHEAD) return 0;
+    if (load<u32>(pool + Pool.SZIDX) != idx) return 0;
+  }
   return popBlock(pool);
 }
 
@@ -562,14 +610,15 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
     // The head pool and its first free block lie in the memory (a damaged word past it is JS's
     // to report: 0; popBlock relies on it). Off malloc's path: calloc's.
     const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
-    if (pool > end || load<u32>(pool + Pool.SZIDX) != idx) return 0; // damaged: JS reports it
+    if (pool > end) return 0; // damaged: JS reports it
+    if (load<u32>(pool + Pool.SZIDX) != idx) return 0;
     const bp = load<u32>(pool + Pool.FREEBLOCK);
     if (bp > end) return 0;
     // The common case, popBlock's first branch: a free block whose link is a carved block.
     const nb = load<u32>(bp);
     // nb == 0 (the list's end) fails the compare too: its offset wraps to 2^32 - pool - OVERHEAD.
     // A misaligned bp fails the tag test (see malloc).
-    if (linkOk(nb, pool) && load<u32>(bp + FreeBlock.TAG) == FreeBlock.TAG_VALUE) {
+    if (linkOk(nb, pool)) if (load<u32>(bp + FreeBlock.TAG) == FreeBlock.TAG_VALUE) {
       store<u32>(pool + Pool.FREEBLOCK, nb);
       store<u32>(pool, load<u32>(pool) + 1);
       store<u32>(bp + FreeBlock.TAG, 0);
@@ -598,11 +647,17 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
   const fb = load<u32>(pool + Pool.FREEBLOCK);
   if (fb == p) return false;
   const size = load<u32>(pool + Pool.SIZE);
-  if (size == 0 || off % size != 0 || load<u32>(pool + Pool.OWNER) != freeOwner) return false;
+  if (size == 0) return false;
+  if (off % size != 0) return false;
+  if (load<u32>(pool + Pool.OWNER) != freeOwner) return false;
   // One test on the common path for two rare cases. cnt 0: no live block (JS reports it). cnt 1:
   // the pool empties: kept (still listed, empty) when it is its class's only listed pool (both
   // links the sentinel), as threads heaps keep one; else back to its arena (JS, under the lock).
-  if (cnt <= 1 && (cnt == 0 || fb == 0 || load<u32>(pool + Pool.NEXT) != load<u32>(pool + Pool.PREV))) return cnt == 1 && (fb != 0 ? freeEmptied(p, pool, fb) : freeEmptiedSub(p, pool, 0, false));
+  if (cnt <= 1) {
+    if (cnt == 0) return false;
+    if (fb == 0) return freeEmptiedSub(p, pool, 0, false);
+    if (load<u32>(pool + Pool.NEXT) != load<u32>(pool + Pool.PREV)) return freeEmptied(p, pool, fb);
+  }
   if (fb == 0) return relinkFull(p, pool, cnt); // it was full
   store<u32>(p, fb);
   store<u32>(p + FreeBlock.TAG, FreeBlock.TAG_VALUE);
@@ -684,7 +739,8 @@ function relinkFull(p: u32, pool: u32, cnt: u32): bool {
   if (idx >= nClasses) return false;
   const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
   const next = load<u32>(sp + Pool.NEXT);
-  if (next >= <u32>(memory.size() << 16) - Pool.OVERHEAD || load<u32>(next + Pool.PREV) != sp) return false;
+  if (next >= <u32>(memory.size() << 16) - Pool.OVERHEAD) return false;
+  if (load<u32>(next + Pool.PREV) != sp) return false;
   store<u32>(p, 0);
   store<u32>(p + FreeBlock.TAG, FreeBlock.TAG_VALUE);
   store<u32>(pool + Pool.FREEBLOCK, p);
@@ -732,7 +788,7 @@ export function free(p: u32): void {
         // On a block boundary: the division last, once the pool is known to be in use (and
         // its block size not 0: a damaged word is freeSmall's to refuse, never a trap here).
         const size = load<u32>(pool + Pool.SIZE);
-        if (size != 0 && off % size == 0) {
+        if (size != 0) if (off % size == 0) {
           if (fb != 0) {
             store<u32>(p, fb);
             store<u32>(p + FreeBlock.TAG, FreeBlock.TAG_VALUE);
@@ -797,8 +853,14 @@ export function realloc(p: u32, n: u32): u32 {
   // The block size is its class's (JS's liveSize): realloc copies, and keeps in place, by it, so
   // a SIZE word a stray write changed must not be trusted (JS reports it).
   const idx = load<u32>(pool + Pool.SZIDX);
-  if (!carved(off, pool) || load<u32>(pool) == 0 || idx >= nClasses || size != (idx + 1) << alignShift || off % size != 0 || load<u32>(p + FreeBlock.TAG) == FreeBlock.TAG_VALUE)
-    return reallocSlow(p, n); // not a live block, or one that holds the free tag: JS walks its list, reports it
+  // Not a live block, or one that holds the free tag: JS walks its list, reports it. One test a
+  // return (popBlock's note: AssemblyScript's || is a value V8 tests twice).
+  if (!carved(off, pool)) return reallocSlow(p, n);
+  if (load<u32>(pool) == 0) return reallocSlow(p, n);
+  if (idx >= nClasses) return reallocSlow(p, n);
+  if (size != (idx + 1) << alignShift) return reallocSlow(p, n);
+  if (off % size != 0) return reallocSlow(p, n);
+  if (load<u32>(p + FreeBlock.TAG) == FreeBlock.TAG_VALUE) return reallocSlow(p, n);
   let keep = size;
   if (n <= size) {
     if (4 * n > 3 * size) return p;

@@ -148,12 +148,18 @@ function removeChunk(c: u32, size: u32): void {
 
 /** The size of free chunk c when its header, place and footer say it is one (tlsf.ts freeSizeAt), else 0. */
 @inline function freeSize(c: u32): u32 {
-  if (!inChunks(c) || ((c - rawStart) & 15) != 0) return 0;
+  // One test a return here and on the other common raw paths: AssemblyScript makes a value of
+  // `a || b`, which V8 turns into a boolean and tests again (obmalloc.ts, popBlock).
+  if (!inChunks(c)) return 0;
+  if (((c - rawStart) & 15) != 0) return 0;
   const sw = load<u32>(c + Chunk.SIZE);
   const size = sizeOf(sw);
-  if ((sw & (Flag.FREE | Flag.TAG | Flag.ARENA)) != (Flag.FREE | Flag.TAG) || size < Chunk.MIN) return 0;
+  if ((sw & (Flag.FREE | Flag.TAG | Flag.ARENA)) != (Flag.FREE | Flag.TAG)) return 0;
+  if (size < Chunk.MIN) return 0;
   const end = c + size;
-  if (end < c || end >= load<u32>(topAt) || load<u32>(end) != size) return 0;
+  if (end < c) return 0;
+  if (end >= load<u32>(topAt)) return 0;
+  if (load<u32>(end) != size) return 0;
   return size;
 }
 
@@ -202,16 +208,22 @@ function removeChunk(c: u32, size: u32): void {
  * ending at or below the top), else 0.
  */
 @inline function cachedSize(c: u32): u32 {
-  if (!inChunks(c) || ((c - rawStart) & 15) != 0) return 0;
+  if (!inChunks(c)) return 0;
+  if (((c - rawStart) & 15) != 0) return 0;
   const sw = load<u32>(c + Chunk.SIZE);
   const size = sizeOf(sw);
-  if ((sw & (Flag.FREE | Flag.ARENA | Flag.TAG)) != (Flag.FREE | Flag.ARENA | Flag.TAG) || size < Chunk.MIN || size > RawCache.MAX_SIZE || size > load<u32>(topAt) - c) return 0;
+  if ((sw & (Flag.FREE | Flag.ARENA | Flag.TAG)) != (Flag.FREE | Flag.ARENA | Flag.TAG)) return 0;
+  if (size < Chunk.MIN) return 0;
+  if (size > RawCache.MAX_SIZE) return 0;
+  if (size > load<u32>(topAt) - c) return 0;
   return size;
 }
 
 /** A raw chunk for n bytes (the payload), or 0 when JS must serve it (growth, damage, n too large). */
 export function rawMalloc(n: u32): u32 {
-  if (!rawOn || n > Chunk.MAX_REQUEST || !topInMemory()) return 0;
+  if (!rawOn) return 0;
+  if (n > Chunk.MAX_REQUEST) return 0;
+  if (!topInMemory()) return 0;
   const size = chunkSizeFor(n);
   if (size <= RawCache.MAX_SIZE) {
     // The raw cache first (tlsf.ts malloc): its list's head, when it is exactly this size.
@@ -220,7 +232,8 @@ export function rawMalloc(n: u32): u32 {
     if (h != 0) {
       const hs = cachedSize(h);
       const count = cached();
-      if (hs == 0 || count == 0) return 0; // damaged: JS reports it
+      if (hs == 0) return 0; // damaged: JS reports it
+      if (count == 0) return 0;
       if (hs == size) {
         store<u32>(hi, load<u32>(h + Chunk.NEXT_FREE));
         store<u32>(cacheAt + RawCache.COUNT, count - 1);
@@ -236,14 +249,18 @@ export function rawMalloc(n: u32): u32 {
     // From the top, if the memory holds it already.
     const top = load<u32>(topAt);
     const end = top + size;
-    if (end < top || <u64>end + Chunk.HEADER > (<u64>memory.size() << 16) || <u64>end + Chunk.HEADER > <u64>maxBytes || !topMarked(top)) return 0;
+    if (end < top) return 0;
+    if (<u64>end + Chunk.HEADER > (<u64>memory.size() << 16)) return 0;
+    if (<u64>end + Chunk.HEADER > <u64>maxBytes) return 0;
+    if (!topMarked(top)) return 0;
     store<u32>(top + Chunk.SIZE, header(size, Flag.TAG));
     moveTop(top, end);
     if (end > load<u32>(peakAt)) store<u32>(peakAt, end);
     return top + Chunk.HEADER;
   }
   const csize = freeSize(c);
-  if (csize < size || !linksOk(c)) return 0; // damaged (or 0: no free chunk): JS reports it
+  if (csize < size) return 0; // damaged (or 0: no free chunk): JS reports it
+  if (!linksOk(c)) return 0;
   // A free chunk never touches the top nor another free chunk; one that does goes to JS.
   const nx = c + csize;
   if ((load<u32>(nx + Chunk.SIZE) & (Flag.FREE | Flag.ARENA)) == Flag.FREE) return 0;
@@ -266,19 +283,25 @@ export function rawMalloc(n: u32): u32 {
 /** The size word of p's chunk when p is a live user block (tlsf.ts liveSizeWord), else 0. */
 @inline function liveSizeWord(p: u32): u32 {
   const top = load<u32>(topAt);
-  if ((p & 15) != 0 || p < rawStart + Chunk.HEADER || p >= top) return 0;
+  if ((p & 15) != 0) return 0;
+  if (p < rawStart + Chunk.HEADER) return 0;
+  if (p >= top) return 0;
   const c = p - Chunk.HEADER;
   const sw = load<u32>(c + Chunk.SIZE);
   const size = sizeOf(sw);
-  if ((sw & (Flag.TAG | Flag.FREE | Flag.ARENA)) != Flag.TAG || size < Chunk.MIN || size > top - c) return 0;
+  if ((sw & (Flag.TAG | Flag.FREE | Flag.ARENA)) != Flag.TAG) return 0;
+  if (size < Chunk.MIN) return 0;
+  if (size > top - c) return 0;
   const n = c + size;
   if (n != top) {
     // The next chunk looks like one in use (tlsf.ts liveSizeWord: a size word enlarged by a stray write).
     const nsw = load<u32>(n + Chunk.SIZE);
-    if ((nsw & (Flag.TAG | Flag.PREV_FREE)) != Flag.TAG || sizeOf(nsw) < Chunk.MIN || sizeOf(nsw) > top - n) return 0;
+    if ((nsw & (Flag.TAG | Flag.PREV_FREE)) != Flag.TAG) return 0;
+    if (sizeOf(nsw) < Chunk.MIN) return 0;
+    if (sizeOf(nsw) > top - n) return 0;
   }
   // A previous free chunk: its footer (c's first word) must lead to it.
-  if ((sw & Flag.PREV_FREE) != 0 && !prevFreeOk(c)) return 0;
+  if ((sw & Flag.PREV_FREE) != 0) if (!prevFreeOk(c)) return 0;
   return sw;
 }
 
@@ -292,7 +315,8 @@ function releaseChunk(c: u32, sw: u32): bool {
   let ps: u32 = 0;
   if ((sw & Flag.PREV_FREE) != 0) {
     ps = load<u32>(c);
-    if (!prevFreeOk(c) || !linksOk(c - ps)) return false;
+    if (!prevFreeOk(c)) return false;
+    if (!linksOk(c - ps)) return false;
   }
   const n = c + size;
   const top = load<u32>(topAt);
@@ -301,9 +325,15 @@ function releaseChunk(c: u32, sw: u32): bool {
     const nsw = load<u32>(n + Chunk.SIZE);
     if ((nsw & (Flag.FREE | Flag.ARENA)) == Flag.FREE) {
       ns = sizeOf(nsw);
-      if (ns > top - n || load<u32>(n + ns) != ns || !linksOk(n)) return false;
+      if (ns > top - n) return false;
+      if (load<u32>(n + ns) != ns) return false;
+      if (!linksOk(n)) return false;
     }
-  } else if (!topMarked(top) || cached() != 0) return false; // the top comes down: JS empties the cache then (tlsf.ts releaseChunk)
+  } else {
+    // The top comes down: JS empties the cache then (tlsf.ts releaseChunk).
+    if (!topMarked(top)) return false;
+    if (cached() != 0) return false;
+  }
   if (ps != 0) {
     c -= ps;
     removeChunk(c, ps);
@@ -327,15 +357,17 @@ function releaseChunk(c: u32, sw: u32): bool {
 
 /** Free raw block p here: its size word (for the raw start's counts), or 0 when JS must (threads, not a live block: JS reports it, damage). */
 export function rawFree(p: u32): u32 {
-  if (!rawOn || !topInMemory()) return 0;
+  if (!rawOn) return 0;
+  if (!topInMemory()) return 0;
   const sw = liveSizeWord(p);
   if (sw == 0) return 0;
   const c = p - Chunk.HEADER;
   const size = sizeOf(sw);
-  if (size <= RawCache.MAX_SIZE && c + size != load<u32>(topAt)) {
+  if (size <= RawCache.MAX_SIZE) if (c + size != load<u32>(topAt)) {
     // Into the raw cache (tlsf.ts free); a full one JS empties first.
     const count = cached();
-    if (count >= RawCache.LIMIT || (count >= RawCache.MIN_LIMIT && count << RawCache.HEAP_SHIFT >= load<u32>(topAt) - rawStart)) return 0; // full: JS empties it
+    if (count >= RawCache.LIMIT) return 0; // full: JS empties it
+    if (count >= RawCache.MIN_LIMIT) if (count << RawCache.HEAP_SHIFT >= load<u32>(topAt) - rawStart) return 0;
     const hi = cacheHead(size);
     store<u32>(c + Chunk.NEXT_FREE, load<u32>(hi));
     store<u32>(hi, c);
@@ -352,7 +384,9 @@ export function rawFree(p: u32): u32 {
  * must do it (nothing written then).
  */
 export function rawRealloc(p: u32, n: u32): u32 {
-  if (!rawOn || n > Chunk.MAX_REQUEST || !topInMemory()) return 0;
+  if (!rawOn) return 0;
+  if (n > Chunk.MAX_REQUEST) return 0;
+  if (!topInMemory()) return 0;
   const sw = liveSizeWord(p);
   if (sw == 0) return 0;
   const c = p - Chunk.HEADER;
