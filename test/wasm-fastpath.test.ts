@@ -458,8 +458,8 @@ describe("the fast path alone, with its slow paths observed", () => {
     expect(calls).toEqual(["free"]);
   });
 
-  it("fills pools in wasm (a full pool leaves usedpools there), takes the next from the arena, gives back in JS an emptied pool that is not its class's last", () => {
-    const heap = wasmHeap({ subPools: false });
+  it("fills pools in wasm (a full pool leaves usedpools there), takes the next from the arena, gives back in wasm an emptied pool that is not its class's last", () => {
+    const heap = wasmHeap({ subPools: false }); // arenas of 8 whole pools
     const { x, calls } = instance(heap);
     const size = 496;
     const perPool = Math.floor((16384 - Pool.OVERHEAD) / size); // 32 blocks of 496 bytes
@@ -471,16 +471,80 @@ describe("the fast path alone, with its slow paths observed", () => {
     expect(pools.length).toBe(3);
     heap.check(); // the full pools are out of usedpools, the counts right
     expect(heap.stats().blocksInUse).toBe(3 * perPool);
+    const ao = heap.u32[(pools[0] + Pool.ARENA) >>> 2];
+    const freePools = () => heap.u32[(ao + constants.Arena.NFREEPOOLS) >>> 2];
+    expect(freePools()).toBe(4); // 8 pools: class 8's, the three, four never used
     // The full pools are out of usedpools. The first, freed whole, is the class's only listed
     // pool when it empties: kept in wasm (the class's spare, at its list's tail). The second then
-    // empties with the spare listed: JS gives it back to the arena; so does the third.
+    // empties with the spare listed: wasm gives it back to the arena (of no class, its blocks
+    // checked free first), as JS would; so does the third.
     for (const p of blocks.slice(0, perPool)) x.free(p);
     expect(calls).toEqual([]);
     for (const p of blocks.slice(perPool, 2 * perPool)) x.free(p);
-    expect(calls).toEqual(["free"]); // a second empty pool of the class: JS gives it back
-    heap.check();
+    expect(calls).toEqual([]);
+    expect(freePools()).toBe(5);
+    expect(heap.u32[(pools[1] + Pool.SZIDX) >>> 2]).toBe(Pool.SZIDX_NONE);
+    heap.check(); // usable_arenas, nfp2lasta, the class's pools
     for (const p of blocks.slice(2 * perPool)) x.free(p);
-    expect(calls).toEqual(["free", "free"]);
+    expect(calls).toEqual([]);
+    expect(freePools()).toBe(6);
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
+    // Taken again by another class, carved afresh, in wasm.
+    const q = x.malloc(200);
+    expect(calls).toEqual([]);
+    expect(pools).toContain(q & ~(16384 - 1));
+    heap.check();
+  });
+
+  it("emptied whole pools go back to their arenas in wasm, usable_arenas kept in order; JS only for an arena that would be entirely free; check() after each", () => {
+    const heap = wasmHeap({ subPools: false }); // arenas of 8 whole pools
+    const { x, calls } = instance(heap);
+    const rnd = xorshift(7);
+    const sizes = [32, 48, 200, 496];
+    const live: { p: number; n: number; v: number }[] = [];
+    let emptied = 0;
+    let checks = 0;
+    for (let round = 0; round < 10; round++) {
+      // Grow to a few thousand blocks over several arenas, then free most in random order.
+      for (let i = 0; i < 2500; i++) {
+        const n = sizes[rnd() % sizes.length];
+        const p = x.malloc(n) >>> 0;
+        expect(p).not.toBe(0);
+        const v = rnd() & 0xff;
+        heap.u8.fill(v, p, p + n);
+        live.push({ p, n, v });
+      }
+      calls.length = 0;
+      // Pool by pool: a random live block's pool freed whole, its blocks in random order (some
+      // rounds keep more blocks, so that arenas keep pools in use).
+      const keep = round % 2 === 0 ? 100 : 900;
+      while (live.length > keep) {
+        const pool = live[rnd() % live.length].p & ~(16384 - 1);
+        const mine = live.filter((b) => (b.p & ~(16384 - 1)) === pool);
+        for (let i = live.length - 1; i >= 0; i--) if ((live[i].p & ~(16384 - 1)) === pool) live.splice(i, 1);
+        for (let i = mine.length - 1; i > 0; i--) {
+          const j = rnd() % (i + 1);
+          [mine[i], mine[j]] = [mine[j], mine[i]];
+        }
+        for (const { p, n, v } of mine) {
+          for (let b = p; b < p + n; b += 61) expect(heap.u8[b]).toBe(v);
+          const cnt = heap.u32[pool >>> 2];
+          x.free(p);
+          if (cnt === 1) {
+            emptied++;
+            if (++checks % 3 === 0) heap.check();
+          }
+        }
+      }
+      heap.check();
+      // Every free that went to JS: a pool that left an arena of 8 entirely free (JS gives it
+      // back unless it is the only usable one), never an arena that keeps a pool in use.
+      expect(calls.every((c) => c === "free")).toBe(true);
+      expect(calls.length).toBeLessThan(emptied / 4);
+    }
+    expect(emptied).toBeGreaterThan(200);
+    for (const { p } of live) x.free(p);
     heap.check();
     expect(heap.stats().blocksInUse).toBe(0);
   });

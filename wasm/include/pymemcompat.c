@@ -26,7 +26,9 @@ static inline void *pymem_result(void *p, size_t n) {
 void *malloc(size_t n) { return pymem_result(pymem_import_malloc(n), n); }
 void free(void *p) { pymem_import_free(p); }
 void *calloc(size_t nelem, size_t elsize) { return pymem_result(pymem_import_calloc(nelem, elsize), nelem && elsize); }
-void *realloc(void *p, size_t n) { return pymem_result(pymem_import_realloc(p, n), n); }
+/* realloc(NULL, n) is malloc(n) here, in C: `pymalloc link` inlines malloc at every call, so a
+ * program that allocates through realloc (Lua's allocator: every block) takes the inlined path. */
+void *realloc(void *p, size_t n) { return p == 0 ? malloc(n) : pymem_result(pymem_import_realloc(p, n), n); }
 
 size_t malloc_usable_size(void *p) { return p ? pymem_import_usable_size(p) : 0; }
 
