@@ -11,15 +11,18 @@
 // is its class's only pool, as every heap may: see check()), calloc and realloc around them.
 // On a heap without threads (no lock) also the usual way to a pool: taking one from the first
 // usable arena (its free-pool list or its next never-used pool), as the TypeScript allocator's
-// poolFromArena does, with the same checks; and blocks of 0 or > 512 bytes through raw.ts (the
+// poolFromArena does, with the same checks, and giving an emptied pool back to its arena or to
+// the free sub-pool list (freeEmptiedWhole, freeEmptiedSub), as returnPool does, unless its
+// arena would then be entirely free (JS gives such an arena back); and blocks of 0 or > 512
+// bytes through raw.ts (the
 // raw allocator's common paths), and, with the raw start on (rawFirst), a young class's blocks
 // served raw and the counts of small raw chunks kept as JS keeps them. Every popped link is checked to lie in its pool, past the
 // header, below the carved blocks, as JS release mode checks it (not the block boundary: that is
 // hardened: true's check, and hardened heaps do not use this module); every freed pointer is
 // checked to be a block start; every pool taken from an arena is checked as JS does.
 // Must not: do anything else. A new arena, arenas given back, growth, the lock (everything but
-// the fast paths on threads heaps), blocks other threads freed (REMOTE/DELAYED), a pool that
-// empties while others of its class are listed, a block of another thread's pool, anything
+// the fast paths on threads heaps), blocks other threads freed (REMOTE/DELAYED), a block of
+// another thread's pool, anything
 // invalid: the imported slow paths (the TypeScript allocator's family, bound to this thread's
 // heap handle) do all of it, and report what is wrong. Holds no state but numbers read from the
 // heap header at init().
@@ -419,8 +422,9 @@ function subPoolFromList(idx: u32, sp: u32): u32 {
 /**
  * free(p) empties the pool (or sub-pool) at pool, listed with others of its class (fb: its free
  * list's head, non-zero). It stays, moved to the list's tail, as the class's spare, unless the
- * tail already holds an empty pool: then a sub-pool goes onto its free list (freeEmptiedSub), and
- * anything else is JS's to give back (false, nothing written). So a program whose blocks of a
+ * tail already holds an empty pool: then a sub-pool goes onto its free list (freeEmptiedSub), a
+ * whole pool back to its arena (freeEmptiedWhole), and what those leave (an arena that would be
+ * entirely free, anything damaged) is JS's (false, nothing written). So a program whose blocks of a
  * class hover at a pool's boundary (binary trees) does not give a pool back and take one again
  * for every tree; at most one empty pool of a class stays listed, as check() requires, and
  * heap.collect() gives it back.
