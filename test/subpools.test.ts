@@ -120,6 +120,37 @@ describe("subPools: true", () => {
     h.check();
   });
 
+  it("the one-pool arenas free() keeps go back before the top grows for a raw request, which then takes their room (JS and the WebAssembly fast path)", () => {
+    for (const viaWasm of [false, true]) {
+      const h = createHeap({ memory: new WebAssembly.Memory({ initial: 64, maximum: 1024 }) });
+      const x = viaWasm ? h.wasmImports() : h.mem;
+      // Small blocks of many classes between raw blocks (SQLite's page cache among its objects),
+      // then the small ones freed: their one-pool arenas are kept, empty, between the raw blocks.
+      const small: number[] = [];
+      const pages: number[] = [];
+      for (let i = 0; i < 4000; i++) {
+        small.push(x.malloc(16 + ((i * 24) % 400)) >>> 0);
+        if (i % 10 === 0) pages.push(x.malloc(1032) >>> 0);
+      }
+      for (const p of small) x.free(p);
+      h.check();
+      const kept = h.stats().arenas.current;
+      expect(kept).toBeGreaterThan(4); // kept against churn while only small blocks come and go
+      const top = h.stats().footprint;
+      // More pages than the free raw chunks hold: before the top grows, the kept arenas go back,
+      // and the pages fill their room.
+      const more: number[] = [];
+      for (let i = 0; i < kept * 14; i++) more.push(x.malloc(1032) >>> 0);
+      expect(more).not.toContain(0);
+      h.check();
+      expect(h.stats().arenas.current).toBeLessThan(kept / 2);
+      expect(h.stats().footprint).toBeLessThan(top + (kept * 14 * 1040) / 2);
+      for (const p of [...pages, ...more]) x.free(p);
+      h.check();
+      expect(h.stats().blocksInUse).toBe(0);
+    }
+  });
+
   it("the classes' spare pools go back when a raw request would fail without them (the heap's pass-through allocator once answered instead: no class, no spare given back)", () => {
     const h = createHeap({ maxBytes: 4 << 20 });
     const small: number[] = [];

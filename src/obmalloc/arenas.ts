@@ -172,7 +172,10 @@ export abstract class ArenaAllocator {
     // The allocator of small blocks answers the raw allocator running full; the heap's second,
     // pass-through instance (no classes) must not take that over: its releaseKept would see no
     // class and give back no spare.
-    if (small) raw.onFull = () => this.releaseKept();
+    if (small) {
+      raw.onFull = () => this.releaseKept();
+      raw.onTop = () => this.releaseBeforeTop();
+    }
     this.minSubRoom = Pool.OVERHEAD + classSize(sizeClasses(this.alignShift) - 1, this.alignShift);
     const take = (v: Views): void => {
       this.u8 = v.u8;
@@ -468,7 +471,10 @@ export abstract class ArenaAllocator {
         throw new HeapCorruptionError(this.wUsable * 4, `usable_arenas head ${hex(head)} has an arena before it`, "H.USABLE_ARENAS");
     } else {
       const last = u32[this.wNfp + nf0];
-      if (last !== ao && last !== 0) this.checkedNext(this.arenaOf(0, last, (this.wNfp + nf0) * 4, "nfp2lasta"));
+      // ao has nf0 free pools, so some arena is the last with as many: a 0 here is a damaged
+      // word, which the move below would follow as an arena at address 0 (writing under the heap).
+      if (last === 0) throw new HeapCorruptionError((this.wNfp + nf0) * 4, `nfp2lasta[${nf0}] is 0, but arena ${hex(ao)} has ${nf0} free pools`, "nfp2lasta");
+      if (last !== ao) this.checkedNext(this.arenaOf(0, last, (this.wNfp + nf0) * 4, "nfp2lasta"));
     }
     u32[(pool + Pool.NEXT) >>> 2] = u32[(ao + Arena.FREEPOOLS) >>> 2];
     u32[(ao + Arena.FREEPOOLS) >>> 2] = pool;
@@ -548,6 +554,25 @@ export abstract class ArenaAllocator {
     }
     this.releaseFreeArenas();
     return this.u32[this.wCounters + 2] !== reclaimed;
+  }
+
+  /**
+   * The raw allocator is about to grow its top for a request nothing free fits (raw.onTop, under
+   * the caller's lock): when the usable list's head is an entirely free arena (where free() puts
+   * the one-pool arenas it empties and keeps), every entirely free arena goes back, so that the
+   * request may take their room instead of new memory. True when any went back. A heap that only
+   * allocates small blocks never comes here: its one-pool arenas stay against churn, as before.
+   */
+  private releaseBeforeTop(): boolean {
+    this.follow();
+    const u32 = this.u32;
+    const head = u32[this.wUsable];
+    if (head === 0) return false;
+    this.arenaOf(0, head, this.wUsable * 4, "H.USABLE_ARENAS");
+    if (u32[(head + Arena.NFREEPOOLS) >>> 2] !== u32[(head + Arena.NTOTALPOOLS) >>> 2]) return false;
+    const reclaimed = u32[this.wCounters + 2];
+    this.releaseFreeArenas();
+    return u32[this.wCounters + 2] !== reclaimed;
   }
 
   /**

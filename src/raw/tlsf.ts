@@ -324,7 +324,26 @@ export class RawAllocator {
    * object allocator sits on this raw allocator.
    */
   onFull: (() => boolean) | null = null;
+  /**
+   * Called before the top grows for a request nothing free fits: the object allocator gives back
+   * the entirely free arenas it keeps (free()'s one-pool arenas, its arena kept against churn),
+   * true when it gave any back; the request is then tried again, in their room. Without it a
+   * program whose small blocks come and go between raw blocks (SQLite's page cache) kept 51
+   * empty one-pool arenas at its peak, 0.8 MiB the raw blocks could not use. Wiring, as onFull.
+   */
+  onTop: (() => boolean) | null = null;
   private releasing = false;
+
+  /** The top is about to grow: whether onTop gave arenas back (never from within onTop or onFull). */
+  private releasedBeforeTop(): boolean {
+    if (this.onTop === null || this.releasing) return false;
+    this.releasing = true;
+    try {
+      return this.onTop();
+    } finally {
+      this.releasing = false;
+    }
+  }
 
   /** The top could not grow: whether onFull gave memory back (never from within onFull itself). */
   private released(): boolean {
@@ -373,6 +392,8 @@ export class RawAllocator {
     if (c === 0) {
       // Nothing free fits: the cached chunks, merged, may (the footprint TLSF alone would have).
       if (this.u32[this.wCache] > 0) return this.flushCache(), this.malloc(n);
+      // The top checked first, as fromTop checks it (views current, a detached memory reported).
+      if (this.onTop !== null && (this.checkedTop(), this.releasedBeforeTop())) return this.malloc(n);
       const p = this.fromTop(size, 0, Flag.TAG);
       return p !== 0 || !this.released() ? p : this.malloc(n);
     }

@@ -13,7 +13,7 @@
 // invalid pointer, the cache to empty), and
 // the caller passes the call to the TypeScript allocator, which reports what is wrong.
 
-import { Chunk, Flag, H, RawCache, Tlsf } from "./layout";
+import { Arena, Chunk, Flag, H, RawCache, Tlsf } from "./layout";
 
 /** The size of a chunk whose header word is sw: its size bits are stored xor Chunk.SIZE_KEY (src/constants.ts sizeOf). */
 @inline export function sizeOf(sw: u32): u32 {
@@ -35,6 +35,7 @@ export let headsBase: u32 = 0; // the free-list heads
 export let rawStart: u32 = 0; // the first chunk
 export let cacheAt: u32 = 0; // the raw cache's table (RawCache): its COUNT word, then its list heads
 export let maxBytes: u32 = 0; // H.MAX_BYTES: the top never passes it, in a memory given longer than it too (as JS's Memory.grow)
+let arenasAt: u32 = 0; // H.USABLE_ARENAS: the object allocator's usable_arenas head (keptArenaFirst)
 
 /** Read the raw allocator's header words of the heap at heapBase; on: serve calls here. */
 export function initRaw(heapBase: u32, on: bool): void {
@@ -47,6 +48,7 @@ export function initRaw(heapBase: u32, on: bool): void {
   rawStart = load<u32>(hw + (H.HEAP_START << 2));
   cacheAt = heapBase + load<u32>(hw + (H.RAW_CACHE << 2));
   maxBytes = load<u32>(hw + (H.MAX_BYTES << 2));
+  arenasAt = hw + (H.USABLE_ARENAS << 2);
   rawOn = on;
 }
 
@@ -219,6 +221,18 @@ function removeChunk(c: u32, size: u32): void {
   return size;
 }
 
+/**
+ * The usable_arenas head is an entirely free arena (one the object allocator keeps: free()'s
+ * one-pool arenas go to the head): JS gives such arenas back before the top grows (tlsf.ts onTop).
+ * A head word past the memory reads as one too (JS reports it).
+ */
+@inline function keptArenaFirst(): bool {
+  const ua = load<u32>(arenasAt);
+  if (ua == 0) return false;
+  if (ua >= <u32>(memory.size() << 16) - Arena.OVERHEAD) return true;
+  return load<u32>(ua + Arena.NFREEPOOLS) == load<u32>(ua + Arena.NTOTALPOOLS);
+}
+
 /** A raw chunk for n bytes (the payload), or 0 when JS must serve it (growth, damage, n too large). */
 export function rawMalloc(n: u32): u32 {
   if (!rawOn) return 0;
@@ -246,6 +260,9 @@ export function rawMalloc(n: u32): u32 {
   if (c == 0) {
     // Nothing free fits: with chunks cached, JS merges them first (tlsf.ts malloc).
     if (cached() != 0) return 0;
+    // The object allocator's entirely free arenas go back before the top grows (tlsf.ts onTop):
+    // JS does that, when the usable list's head is one (where free() puts those it keeps).
+    if (keptArenaFirst()) return 0;
     // From the top, if the memory holds it already.
     const top = load<u32>(topAt);
     const end = top + size;
