@@ -558,20 +558,25 @@ export abstract class ArenaAllocator {
 
   /**
    * The raw allocator is about to grow its top for a request nothing free fits (raw.onTop, under
-   * the caller's lock): when the usable list's head is an entirely free arena (where free() puts
-   * the one-pool arenas it empties and keeps), every entirely free arena goes back, so that the
-   * request may take their room instead of new memory. True when any went back. A heap that only
-   * allocates small blocks never comes here: its one-pool arenas stay against churn, as before.
+   * the caller's lock): when the usable list's head is an empty one-pool arena (where free() puts
+   * those it empties and keeps), every empty one-pool arena goes back, so that the request may
+   * take their room instead of new memory. True when any went back. The arena of several pools
+   * kept against churn (the only usable one) stays. A heap that only allocates small blocks never
+   * comes here: its one-pool arenas stay against churn, as before. Runs at every growth of the
+   * top (imports: most of its raw blocks'), so the head's two words are read first, as they are
+   * (a view a growth from outside left short or detached reads them as undefined: nothing goes
+   * back then); the views are brought up and the head checked as an arena only when they say so.
+   * Never allocates (the raw allocator calls it without a guard against reentry).
    */
   private releaseBeforeTop(): boolean {
-    this.follow();
-    const u32 = this.u32;
+    let u32 = this.u32;
     const head = u32[this.wUsable];
-    if (head === 0) return false;
+    if (u32[(head + Arena.NTOTALPOOLS) >>> 2] !== 1 || u32[(head + Arena.NFREEPOOLS) >>> 2] !== 1 || head === 0) return false;
+    this.follow();
+    u32 = this.u32;
     this.arenaOf(0, head, this.wUsable * 4, "H.USABLE_ARENAS");
-    if (u32[(head + Arena.NFREEPOOLS) >>> 2] !== u32[(head + Arena.NTOTALPOOLS) >>> 2]) return false;
     const reclaimed = u32[this.wCounters + 2];
-    this.releaseFreeArenas();
+    this.releaseFreeArenas(true);
     return u32[this.wCounters + 2] !== reclaimed;
   }
 
@@ -580,7 +585,7 @@ export abstract class ArenaAllocator {
    * allocator is full): the one-pool arenas free() kept, and the one it keeps against churn,
    * which, wherever it sits, would hold the footprint up or cut the free space in two.
    */
-  protected releaseFreeArenas(): void {
+  protected releaseFreeArenas(onePool = false): void {
     const u32 = this.u32;
     // Bounded by the arena count: a damaged list that loops is reported, not followed for ever.
     let left = u32[this.wCounters] + 1;
@@ -588,7 +593,8 @@ export abstract class ArenaAllocator {
       if (left-- === 0) throw new HeapCorruptionError(this.wUsable * 4, "the usable arena list is longer than the heap's arena count", "H.USABLE_ARENAS");
       this.arenaOf(0, ao, this.wUsable * 4, "H.USABLE_ARENAS");
       const next = u32[(ao + Arena.NEXT) >>> 2];
-      if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === u32[(ao + Arena.NTOTALPOOLS) >>> 2]) this.releaseArena(ao, false);
+      const total = u32[(ao + Arena.NTOTALPOOLS) >>> 2];
+      if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === total && (total === 1 || !onePool)) this.releaseArena(ao, false);
       ao = next;
     }
   }

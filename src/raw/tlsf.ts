@@ -326,24 +326,14 @@ export class RawAllocator {
   onFull: (() => boolean) | null = null;
   /**
    * Called before the top grows for a request nothing free fits: the object allocator gives back
-   * the entirely free arenas it keeps (free()'s one-pool arenas, its arena kept against churn),
-   * true when it gave any back; the request is then tried again, in their room. Without it a
+   * the empty one-pool arenas free() keeps, true when it gave any back; the request is then tried
+   * again, in their room. Without it a
    * program whose small blocks come and go between raw blocks (SQLite's page cache) kept 51
    * empty one-pool arenas at its peak, 0.8 MiB the raw blocks could not use. Wiring, as onFull.
    */
   onTop: (() => boolean) | null = null;
   private releasing = false;
 
-  /** The top is about to grow: whether onTop gave arenas back (never from within onTop or onFull). */
-  private releasedBeforeTop(): boolean {
-    if (this.onTop === null || this.releasing) return false;
-    this.releasing = true;
-    try {
-      return this.onTop();
-    } finally {
-      this.releasing = false;
-    }
-  }
 
   /** The top could not grow: whether onFull gave memory back (never from within onFull itself). */
   private released(): boolean {
@@ -392,9 +382,7 @@ export class RawAllocator {
     if (c === 0) {
       // Nothing free fits: the cached chunks, merged, may (the footprint TLSF alone would have).
       if (this.u32[this.wCache] > 0) return this.flushCache(), this.malloc(n);
-      // The top checked first, as fromTop checks it (views current, a detached memory reported).
-      if (this.onTop !== null && (this.checkedTop(), this.releasedBeforeTop())) return this.malloc(n);
-      const p = this.fromTop(size, 0, Flag.TAG);
+      const p = this.fromTopFirst(size, n);
       return p !== 0 || !this.released() ? p : this.malloc(n);
     }
     // What a list gives is checked like any link: a free chunk, and in a list that fits.
@@ -403,6 +391,16 @@ export class RawAllocator {
     this.removeChunk(c, csize);
     this.shrinkTo(c, csize, size, Flag.TAG);
     return c + Chunk.HEADER;
+  }
+
+  /**
+   * mallocListed's chunk of `size` bytes from the top, for a request of n bytes: first the free
+   * arenas the object allocator keeps go back (onTop, which never allocates, and is not called
+   * while onFull gives memory back) and n is tried again in their room.
+   */
+  private fromTopFirst(size: number, n: number): number {
+    if (this.onTop !== null && !this.releasing && this.onTop()) return this.malloc(n);
+    return this.fromTop(size, 0, Flag.TAG);
   }
 
   /** Pools in the arena chunk the last mallocArena() returned. */

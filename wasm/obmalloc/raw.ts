@@ -222,15 +222,16 @@ function removeChunk(c: u32, size: u32): void {
 }
 
 /**
- * The usable_arenas head is an entirely free arena (one the object allocator keeps: free()'s
- * one-pool arenas go to the head): JS gives such arenas back before the top grows (tlsf.ts onTop).
+ * The usable_arenas head is an empty one-pool arena (free() keeps those it empties, at the head):
+ * JS gives such arenas back before the top grows (tlsf.ts onTop, obmalloc's releaseBeforeTop).
  * A head word past the memory reads as one too (JS reports it).
  */
 @inline function keptArenaFirst(): bool {
   const ua = load<u32>(arenasAt);
   if (ua == 0) return false;
   if (ua >= <u32>(memory.size() << 16) - Arena.OVERHEAD) return true;
-  return load<u32>(ua + Arena.NFREEPOOLS) == load<u32>(ua + Arena.NTOTALPOOLS);
+  if (load<u32>(ua + Arena.NTOTALPOOLS) != 1) return false;
+  return load<u32>(ua + Arena.NFREEPOOLS) == 1;
 }
 
 /** A raw chunk for n bytes (the payload), or 0 when JS must serve it (growth, damage, n too large). */
