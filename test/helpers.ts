@@ -6,6 +6,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
 import { MemoryCorruptionError, type AllocatorFunctions, type Heap } from "../src/index.js";
+import { fastPathModule } from "../src/compat/wasm-imports.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const BUNDLED_TRACE = join(ROOT, "data", "compileall-head.pymtrace.gz");
@@ -245,4 +246,25 @@ export function runDamageWorker(worker: string, workerData: Record<string, unkno
       reject(e);
     });
   });
+}
+
+/**
+ * The WebAssembly fast path's own build (not specialised) on the heap, its slow paths the heap's
+ * JS family heap.mem, each call into JS recorded in `calls` ("malloc N", "free", "calloc",
+ * "realloc"): for tests of what the fast path does itself and what it leaves to JS.
+ */
+export function fastPathInstance(heap: Heap) {
+  const calls: string[] = [];
+  const fam = heap.mem;
+  const slow = {
+    malloc: (n: number) => (calls.push(`malloc ${n}`), fam.malloc(n >>> 0)),
+    free: (p: number) => (calls.push(`free`), fam.free(p >>> 0)),
+    calloc: (a: number, b: number) => (calls.push(`calloc`), fam.calloc(a >>> 0, b >>> 0)),
+    realloc: (p: number, n: number) => (calls.push(`realloc`), fam.realloc(p >>> 0, n >>> 0)),
+  };
+  const x = new WebAssembly.Instance(fastPathModule(false), { env: { memory: heap.memory.source as WebAssembly.Memory }, pymalloc: slow }).exports as unknown as AllocatorFunctions & {
+    init(b: number, s: number): void;
+  };
+  x.init(heap.heapBase, heap.threadId);
+  return { x, calls };
 }

@@ -24,27 +24,9 @@
 import { describe, expect, it } from "vitest";
 import { Arena, H, Pool } from "../src/constants.js";
 import { createHeap, HeapCorruptionError, InvalidPointerError, type AllocatorFunctions, type Heap } from "../src/index.js";
-import { fastPathModule } from "../src/compat/wasm-imports.js";
-import { xorshift } from "./helpers.js";
+import { fastPathInstance as instance, xorshift } from "./helpers.js";
 
 const POOL_BYTES = 16384;
-
-/** The fast path's build (not specialised) on the heap, its slow paths JS's heap.mem, counted (test/wasm-fastpath.test.ts). */
-function instance(heap: Heap) {
-  const calls: string[] = [];
-  const fam = heap.mem;
-  const slow = {
-    malloc: (n: number) => (calls.push(`malloc ${n}`), fam.malloc(n >>> 0)),
-    free: (p: number) => (calls.push(`free`), fam.free(p >>> 0)),
-    calloc: (a: number, b: number) => (calls.push(`calloc`), fam.calloc(a >>> 0, b >>> 0)),
-    realloc: (p: number, n: number) => (calls.push(`realloc`), fam.realloc(p >>> 0, n >>> 0)),
-  };
-  const x = new WebAssembly.Instance(fastPathModule(false), { env: { memory: heap.memory.source as WebAssembly.Memory }, pymalloc: slow }).exports as unknown as AllocatorFunctions & {
-    init(b: number, s: number): void;
-  };
-  x.init(heap.heapBase, heap.threadId);
-  return { x, calls };
-}
 
 interface Live {
   p: number;

@@ -14,7 +14,7 @@ import { FASTPATH_MERGE_WASM, FASTPATH_SHARED_WASM, FASTPATH_WASM } from "../src
 // @ts-expect-error: a plain .mjs module shared with the build script
 import { layoutSource } from "../wasm/obmalloc/layout.mjs";
 import { readTraceFile } from "../src/trace/file.js";
-import { differential, thrownBy, xorshift } from "./helpers.js";
+import { differential, fastPathInstance, thrownBy, xorshift } from "./helpers.js";
 
 const ROOT = join(import.meta.dirname, "..");
 
@@ -263,21 +263,7 @@ describe("JS and wasm on one heap", () => {
 });
 
 describe("the fast path alone, with its slow paths observed", () => {
-  function instance(heap: Heap) {
-    const calls: string[] = [];
-    const fam = heap.mem;
-    const slow = {
-      malloc: (n: number) => (calls.push(`malloc ${n}`), fam.malloc(n >>> 0)),
-      free: (p: number) => (calls.push(`free`), fam.free(p >>> 0)),
-      calloc: (a: number, b: number) => (calls.push(`calloc`), fam.calloc(a >>> 0, b >>> 0)),
-      realloc: (p: number, n: number) => (calls.push(`realloc`), fam.realloc(p >>> 0, n >>> 0)),
-    };
-    const x = new WebAssembly.Instance(fastPathModule(false), { env: { memory: heap.memory.source as WebAssembly.Memory }, pymalloc: slow }).exports as unknown as AllocatorFunctions & {
-      init(b: number, s: number): void;
-    };
-    x.init(heap.heapBase, heap.threadId);
-    return { x, calls };
-  }
+  const instance = fastPathInstance;
 
   it("serves the head pool's blocks in wasm and calls JS only for a new arena, growth, an emptied pool that is not its class's last", () => {
     const heap = wasmHeap({ subPools: false }); // whole pools from the first block (sub-pools: below)
