@@ -571,7 +571,7 @@ export abstract class ArenaAllocator {
   private releaseBeforeTop(): boolean {
     let u32 = this.u32;
     const head = u32[this.wUsable];
-    if (u32[(head + Arena.NTOTALPOOLS) >>> 2] !== 1 || u32[(head + Arena.NFREEPOOLS) >>> 2] !== 1 || head === 0) return false;
+    if (head === 0 || u32[(head + Arena.NTOTALPOOLS) >>> 2] !== 1 || u32[(head + Arena.NFREEPOOLS) >>> 2] !== 1) return false;
     this.follow();
     u32 = this.u32;
     this.arenaOf(0, head, this.wUsable * 4, "H.USABLE_ARENAS");

@@ -327,13 +327,12 @@ export class RawAllocator {
   /**
    * Called before the top grows for a request nothing free fits: the object allocator gives back
    * the empty one-pool arenas free() keeps, true when it gave any back; the request is then tried
-   * again, in their room. Without it a
-   * program whose small blocks come and go between raw blocks (SQLite's page cache) kept 51
-   * empty one-pool arenas at its peak, 0.8 MiB the raw blocks could not use. Wiring, as onFull.
+   * again, in their room. Without it a program whose small blocks come and go between raw blocks
+   * (SQLite's page cache) kept 51 empty one-pool arenas at its peak, 0.8 MiB the raw blocks could
+   * not use. Wiring, as onFull.
    */
   onTop: (() => boolean) | null = null;
   private releasing = false;
-
 
   /** The top could not grow: whether onFull gave memory back (never from within onFull itself). */
   private released(): boolean {

@@ -299,8 +299,7 @@ function poolFromArena(idx: u32, sp: u32): u32 {
   if (load<u32>(peakAt) < load<u32>(limitBase + (idx << 2))) return subPoolFromList(idx, sp);
   const ao = load<u32>(usableAt);
   if (ao == 0) return 0;
-  if (ao >= <u32>(memory.size() << 16) - Arena.OVERHEAD) return 0;
-  if (load<u32>(ao + Arena.MAGIC) != (Arena.MAGIC_VALUE ^ ao)) return 0;
+  if (!arenaAt(ao)) return 0;
   const nf = load<u32>(ao + Arena.NFREEPOOLS);
   if (nf - 1 >= poolsPerArena) return 0; // a usable arena has 1..poolsPerArena free pools
   // Its last free pool taken, it leaves the usable list: the next arena must link back to it.

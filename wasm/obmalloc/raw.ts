@@ -261,7 +261,7 @@ export function rawMalloc(n: u32): u32 {
   if (c == 0) {
     // Nothing free fits: with chunks cached, JS merges them first (tlsf.ts malloc).
     if (cached() != 0) return 0;
-    // The object allocator's entirely free arenas go back before the top grows (tlsf.ts onTop):
+    // The object allocator's empty one-pool arenas go back before the top grows (tlsf.ts onTop):
     // JS does that, when the usable list's head is one (where free() puts those it keeps).
     if (keptArenaFirst()) return 0;
     // From the top, if the memory holds it already.
