@@ -67,5 +67,5 @@ if (only) {
 } else {
   const rows = objects.map((o) => ({ name: o.name, n: o.lines.reduce((s, l) => s + (cost.get(l.addr) ?? 0), 0), size: o.lines.length }));
   rows.sort((a, b) => b.n - a.n);
-  for (const r of rows.filter((x) => x.n > 0).slice(0, 30)) console.log(`${M(r.n)} M  ${r.name} (${r.size} instructions)`);
+  for (const r of rows.filter((x) => x.n > 0).slice(0, Number(process.env.TOP ?? 30))) console.log(`${M(r.n)} M  ${r.name} (${r.size} instructions)`);
 }

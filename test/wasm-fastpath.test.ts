@@ -361,12 +361,15 @@ describe("the fast path alone, with its slow paths observed", () => {
     expect(calls).toEqual(["realloc"]);
     expect(heap.u8.subarray(h0, h0 + 1000).every((v) => v === 5)).toBe(true);
     heap.check();
-    // With a chunk cached, a malloc that nothing free fits goes to JS, which merges the cache
-    // before the top would grow (the footprint is the TLSF lists' alone).
+    // With a chunk cached, a malloc that nothing free fits merges the cache first, in wasm as
+    // tlsf.ts does, before the top would grow (the footprint is the TLSF lists' alone; the next
+    // test compares such heaps with JS's byte for byte).
     x.free(h0);
     calls.length = 0;
     const m = x.malloc(3000);
-    expect(calls).toEqual(["malloc 3000"]);
+    expect(calls).toEqual([]);
+    expect(heap.u32[(heap.heapBase + heap.u32[(heap.heapBase >>> 2) + constants.H.RAW_CACHE]) >>> 2]).toBe(0); // emptied
+    heap.check();
     x.free(m);
     calls.length = 0;
     for (const p of [a, f, g]) x.free(p); // a merged (over 4096 bytes), f and g cached, in wasm
@@ -378,6 +381,74 @@ describe("the fast path alone, with its slow paths observed", () => {
     expect(calls).toEqual(["free"]);
     expect(top()).toBe(t0);
     heap.check();
+  });
+
+  it("a full raw cache is emptied in wasm, as JS empties it: same addresses, same heap bytes, no call into JS", () => {
+    const a = wasmHeap(); // C's side: the fast path
+    const b = wasmHeap(); // JS alone
+    const { x, calls } = instance(a);
+    const rand = xorshift(0x2545f491);
+    const liveA: number[] = [];
+    const liveB: number[] = [];
+    const cacheAt = a.heapBase + a.u32[(a.heapBase >>> 2) + constants.H.RAW_CACHE];
+    let flushes = 0;
+    // A heap of a few hundred KiB: a full cache holds a few chunks (RawCache.MIN_LIMIT, one for
+    // every 64 KiB), so frees of 600-4000 byte chunks fill it again and again.
+    for (let i = 0; i < 200; i++) {
+      const n = 600 + (rand() % 3400);
+      liveA.push(x.malloc(n) >>> 0);
+      liveB.push(b.mem.malloc(n));
+    }
+    calls.length = 0;
+    for (let step = 0; step < 4000; step++) {
+      const i = rand() % liveA.length;
+      const before = a.u32[cacheAt >>> 2];
+      x.free(liveA[i]);
+      b.mem.free(liveB[i]);
+      if (a.u32[cacheAt >>> 2] < before) flushes++;
+      const n = 600 + (rand() % 3400);
+      liveA[i] = x.malloc(n) >>> 0;
+      liveB[i] = b.mem.malloc(n);
+      expect(liveA[i]).toBe(liveB[i]);
+      if (step % 500 === 0) a.check();
+    }
+    expect(flushes).toBeGreaterThan(50);
+    // Only growth (the top past the memory's end) and the top coming down with chunks cached go to JS.
+    expect(calls.filter((c) => !c.startsWith("malloc") && c !== "free")).toEqual([]);
+    expect(calls.length).toBeLessThan(flushes);
+    a.check();
+    b.check();
+    const [u8a, u8b] = [a.u8, b.u8];
+    expect(Buffer.from(u8a.buffer, u8a.byteOffset, u8a.length).equals(Buffer.from(u8b.buffer, u8b.byteOffset, u8b.length))).toBe(true);
+  });
+
+  it("the raw cache emptied in wasm: a damaged cached chunk stops it where JS reports it (HeapCorruptionError), nothing of it released", () => {
+    const heap = wasmHeap();
+    const { x, calls } = instance(heap);
+    const cacheAt = heap.heapBase + heap.u32[(heap.heapBase >>> 2) + constants.H.RAW_CACHE];
+    const ps: number[] = [];
+    for (let i = 0; i < 12; i++) ps.push(x.malloc(1000), x.malloc(24)); // small blocks between: no merging
+    calls.length = 0; // (the first small block's pool came from JS)
+    const min = constants.RawCache.MIN_LIMIT;
+    for (let i = 0; i < min; i++) x.free(ps[2 * i]); // the cache full (a small heap holds MIN_LIMIT)
+    expect(heap.u32[cacheAt >>> 2]).toBe(min);
+    expect(calls).toEqual([]);
+    heap.check();
+    // The second chunk on the list (the list is LIFO: ps[2 * (min - 2)]) gets a header a stray
+    // write changed: the flush releases the first, then stops there.
+    const victim = ps[2 * (min - 2)] - Chunk.HEADER;
+    const saved = heap.u32[(victim + Chunk.SIZE) >>> 2];
+    heap.u32[(victim + Chunk.SIZE) >>> 2] = saved & ~8; // no longer ARENA: not a cached chunk
+    const err = thrownBy(() => x.free(ps[2 * min]));
+    expect(err).toBeInstanceOf(HeapCorruptionError);
+    // Reached through the list's head: wasm released the chunk before it and left the victim there.
+    const head = cacheAt + constants.RawCache.HEADS + ((1008 >>> 4) & (constants.RawCache.BINS - 1)) * 4;
+    expect(err).toMatchObject({ address: head });
+    expect(String((err as Error).message)).toMatch(/no cached chunk/);
+    expect(heap.u32[(victim + Chunk.SIZE) >>> 2]).toBe(saved & ~8); // never released
+    expect(calls).toEqual(["free"]); // wasm stopped, JS went on from there and reported it
+    // The list's first chunk was released by wasm before it stopped (no longer cached: ARENA off).
+    expect(heap.u32[(ps[2 * (min - 1)] - Chunk.HEADER + Chunk.SIZE) >>> 2] & 8).toBe(0);
   });
 
   it("the raw cache in wasm: a damaged list head or link is never followed; JS reports it, the heap untouched", () => {
