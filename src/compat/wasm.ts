@@ -12,7 +12,7 @@
  * Must not: change the heap's behaviour: the imports are the heap's (compat/wasm-imports.ts).
  */
 
-import { createHeap, type Heap } from "../heap/heap.js";
+import { createHeap, Heap } from "../heap/heap.js";
 import { checkOptions, HEAP_OPTIONS, type HeapOptions } from "../heap/options.js";
 import { DEFAULT_INITIAL_BYTES, DEFAULT_MAX_BYTES, DEFAULT_STACK_BYTES, WASM_PAGE } from "../constants.js";
 import { PymallocError } from "../errors.js";
@@ -88,6 +88,33 @@ const INSTANTIATE_OPTIONS = {
 const { imports: _i, wrapAllocator: _w, initialize: _n, stackBytes: _s, ...HEAP_FOR_MODULE_OPTIONS } = INSTANTIATE_OPTIONS;
 
 const ALLOCATOR_NAMES = ["malloc", "free", "calloc", "realloc", "aligned_alloc", "malloc_usable_size"] as const;
+
+/**
+ * The options of instantiateWithHeap that are not a heap's, checked before anything is made: a
+ * TypeError naming the option for a value of the wrong kind (imports: null read as "no imports"
+ * threw "Cannot read properties of null (reading 'env')"; heap: {} "... reading 'kind'";
+ * initialize: "no" and specialize: 1 were taken as their defaults).
+ */
+/** A pymalloc heap handle (of this copy of the library or another: by its shape, not instanceof). */
+function isHeap(h: unknown): boolean {
+  if (h instanceof Heap) return true;
+  const o = h as { wasmImports?: unknown; objectAllocator?: unknown; memory?: { kind?: unknown } } | null;
+  return o !== null && typeof o === "object" && typeof o.wasmImports === "function" && typeof o.objectAllocator === "object" && typeof o.memory?.kind === "string";
+}
+
+function checkInstantiateOptions(o: InstantiateOptions): void {
+  const { imports, heap, wrapAllocator, initialize, specialize, memory } = o as Record<string, unknown>;
+  if (imports !== undefined && (imports === null || typeof imports !== "object")) throw new TypeError(`imports must be an object of import modules ({ env: {...}, ... }), got ${imports === null ? "null" : typeof imports}`);
+  if (imports !== undefined) {
+    const env = (imports as Record<string, unknown>).env;
+    if (env !== undefined && (env === null || typeof env !== "object")) throw new TypeError(`imports.env must be an object, got ${env === null ? "null" : typeof env}`);
+  }
+  if (heap !== undefined && !isHeap(heap)) throw new TypeError(`heap must be a heap of createHeap(), attachHeap() or heapForModule() (a Heap), got ${heap === null ? "null" : typeof heap}`);
+  if (wrapAllocator !== undefined && typeof wrapAllocator !== "function") throw new TypeError(`wrapAllocator must be a function (heapFunctions) => ({ malloc, ... }), got ${wrapAllocator === null ? "null" : typeof wrapAllocator}`);
+  if (initialize !== undefined && typeof initialize !== "boolean") throw new TypeError(`initialize must be a boolean, got ${initialize === null ? "null" : typeof initialize}`);
+  if (specialize !== undefined && typeof specialize !== "boolean") throw new TypeError(`specialize must be a boolean, got ${specialize === null ? "null" : typeof specialize}`);
+  if (memory !== undefined && !(memory instanceof WebAssembly.Memory)) throw new TypeError(`memory must be a WebAssembly.Memory (the module imports it), got ${memory === null ? "null" : memory instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && memory instanceof SharedArrayBuffer) ? (memory as object).constructor.name : typeof memory}`);
+}
 
 /** A linked module (`pymalloc link`) must carry this version's fast path. */
 function checkLinked(info: LinkedInfo): void {
@@ -309,6 +336,7 @@ function bytesOf(source: WebAssembly.Module | BufferSource): BufferSource | unde
  */
 export function heapForModule(bytes: BufferSource, options: Omit<InstantiateOptions, "imports" | "wrapAllocator" | "initialize" | "stackBytes"> = {}): Heap {
   checkOptions(options, HEAP_FOR_MODULE_OPTIONS, "heapForModule");
+  checkInstantiateOptions(options);
   const info = wasmModuleInfo(bytes);
   const heapBase = options.heapBase ?? info.heapBase;
   if (heapBase === undefined) throw new TypeError("the module exports no __heap_base (link with -Wl,--export=__heap_base), and no heapBase option was given");
@@ -333,6 +361,7 @@ export async function instantiateWithHeap(
   options: InstantiateOptions = {},
 ): Promise<{ instance: WebAssembly.Instance; heap: Heap; module: WebAssembly.Module; stack: number }> {
   checkOptions(options, INSTANTIATE_OPTIONS, "instantiateWithHeap");
+  checkInstantiateOptions(options);
   if (options.heap !== undefined) return instantiateOnHeap(options.heap, source, options);
   const { imports = {}, family, wrapAllocator, initialize = true, specialize, stackBytes: _stackBytes, ...heapOptions } = options;
   stackOption(_stackBytes); // checked; a heap made here is no Worker's: the module's own stack
@@ -433,10 +462,11 @@ async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | Buffer
 }
 
 function wrapped(fns: AllocatorFunctions, wrapAllocator: (heapFunctions: AllocatorFunctions) => Partial<AllocatorFunctions>): AllocatorFunctions {
-  const w = wrapAllocator(fns);
+  const w = wrapAllocator(fns) as unknown;
+  if (w === null || typeof w !== "object") throw new TypeError(`wrapAllocator must return an object of the functions to import instead ({ malloc, ... }), got ${w === null ? "null" : typeof w}`);
   const out = { ...fns };
   for (const name of ALLOCATOR_NAMES) {
-    const f = w[name];
+    const f = (w as Partial<AllocatorFunctions>)[name];
     if (f === undefined) continue;
     if (typeof f !== "function") throw new TypeError(`wrapAllocator returned a ${typeof f} for ${name}; expected a function`);
     (out as unknown as Record<string, unknown>)[name] = f;
