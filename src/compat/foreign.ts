@@ -16,7 +16,7 @@ import { HeapCorruptionError, InvalidPointerError, NotImplementedError, Pymalloc
 import { DebugFamily, DebugState } from "../debug/hooks.js";
 import type { DebugHost } from "../debug/host.js";
 import { leakReport, type LeakReport } from "../debug/leaks.js";
-import { AllocatorFamily, MAX_ALIGNMENT, badPointer, type BlockAllocator, type Family } from "../heap/families.js";
+import { AllocatorFamily, MAX_ALIGNMENT, badPointer, checkWalker, type BlockAllocator, type Family } from "../heap/families.js";
 import { debugOptions, type HeapOptions } from "../heap/options.js";
 import { Memory, MemoryViews, type MemorySource } from "../memory/memory.js";
 import { Chunk, DEFAULT_MAX_BYTES } from "../constants.js";
@@ -296,6 +296,7 @@ export class ForeignHeap extends MemoryViews {
 
   /** Live blocks, from the table (when blocks are tracked). */
   walk(fn: (block: WalkedBlock) => void): void {
+    checkWalker(fn);
     this.memory.current(); // as in usableSize
     if (this.debug) {
       this.debug.walk(fn);

@@ -98,6 +98,11 @@ export function badPointer(op: string, p: unknown): never {
   throw new InvalidPointerError(op, Number.isFinite(p) ? p : 0, "out-of-range", `${p} is not a byte offset (a non-negative 32-bit integer)`);
 }
 
+/** walk()'s callback: a TypeError before anything is visited (not "fn is not a function" at the first block, nor nothing on an empty heap). */
+export function checkWalker(fn: unknown): void {
+  if (typeof fn !== "function") throw new TypeError(`walk() takes a function called with each live block, got ${fn === null ? "null" : typeof fn}`);
+}
+
 /** calloc's byte count, or -1 when nelem * elsize overflows what can be served. */
 export function callocBytes(nelem: number, elsize: number): number {
   if ((nelem >>> 0) !== nelem) return badSize(nelem, "nelem") - 1;

@@ -26,7 +26,7 @@ import { createObjectAllocator } from "../obmalloc/variants.js";
 import { RawAllocator } from "../raw/tlsf.js";
 import { checkHeap } from "../introspect/check.js";
 import { heapStats, type HeapStats } from "../introspect/stats.js";
-import { AllocatorFamily, badPointer, type Family } from "./families.js";
+import { AllocatorFamily, badPointer, checkWalker, type Family } from "./families.js";
 import { checkShifts, computeLayout, formatHeap, formatUsed, validateHeader } from "./layout.js";
 import { ATTACH_OPTIONS, byteOption, checkOptions, debugOptions, resolveOptions, type AllocatorMode, type AttachOptions, type HeapOptions } from "./options.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
@@ -45,6 +45,9 @@ export interface WalkedBlock {
   sizeClass: number;
   serial?: number;
 }
+
+/** heap.wasmImports()'s options. */
+const WASM_IMPORTS_OPTIONS = { family: 1 } as const;
 
 const MODE_NAMES = Object.fromEntries(Object.entries(MODE_IDS).map(([k, v]) => [v, k])) as Record<number, AllocatorMode>;
 
@@ -234,6 +237,7 @@ export class Heap extends MemoryViews {
    * and size class (-1 for raw blocks).
    */
   walk(fn: (block: WalkedBlock) => void): void {
+    checkWalker(fn);
     this.locked(() => this.walkUnlocked(fn));
   }
 
@@ -256,6 +260,7 @@ export class Heap extends MemoryViews {
    * static data (heapBase: its __heap_base); `family` defaults to "mem". See instantiateWithHeap().
    */
   wasmImports(options: { family?: FamilyName } = {}): WasmAllocatorImports {
+    checkOptions(options, WASM_IMPORTS_OPTIONS, "wasmImports");
     return wasmImports(this, options);
   }
 
