@@ -52,6 +52,9 @@ const FAMILY_OF: Record<number, string> = { 0x6f: "o", 0x6d: "m", 0x72: "r" };
 
 /** What a live sampled block stands for: Go's and jemalloc's unbiasing of Poisson sampling. */
 export function sampleWeight(size: number, interval: number): number {
+  if (typeof size !== "number" || typeof interval !== "number") throw new TypeError(`sampleWeight(size, interval) takes two numbers, got ${typeof size} and ${typeof interval}`);
+  if (!(size >= 0 && size < Infinity)) throw new RangeError(`sampleWeight: size must be a non-negative number of bytes, got ${size}`);
+  if (!(interval > 0 && interval < Infinity)) throw new RangeError(`sampleWeight: interval must be a positive number of bytes, got ${interval}`);
   // A block of s bytes is sampled with probability 1 - exp(-s/N): it stands for 1/that blocks.
   const q = 1 - Math.exp(-Math.max(size, 1) / interval);
   return q > 0 ? 1 / q : 1;

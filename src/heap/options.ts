@@ -158,10 +158,11 @@ export function checkOptions(o: unknown, known: Readonly<Record<string, unknown>
 }
 
 export function debugOptions(o: HeapOptions | AttachOptions): DebugOptions {
-  const on = o.onError ?? "throw";
-  if (on !== "throw" && on !== "warn" && typeof on !== "function") throw new RangeError(`onError must be "throw", "warn" or a function`);
-  const t = o.traceAllocations ?? true;
-  if (typeof t !== "boolean" && typeof t !== "number") throw new TypeError(`traceAllocations must be a boolean or a number of stack frames, got ${typeof t}`);
+  // undefined is "not given" (checkOptions); null is no setting: an error, as for every other option.
+  const on = o.onError === undefined ? "throw" : o.onError;
+  if (on !== "throw" && on !== "warn" && typeof on !== "function") throw new RangeError(`onError must be "throw", "warn" or a function, got ${shown(on)}`);
+  const t = o.traceAllocations === undefined ? true : o.traceAllocations;
+  if (typeof t !== "boolean" && typeof t !== "number") throw new TypeError(`traceAllocations must be a boolean or a number of stack frames, got ${t === null ? "null" : typeof t}`);
   if (typeof t === "number" && (!Number.isInteger(t) || t < 0 || t > MAX_TRACE_FRAMES))
     throw new RangeError(`traceAllocations: stack frames must be an integer from 0 (off) to ${MAX_TRACE_FRAMES}, got ${t}`);
   const frames = t === true ? DEFAULT_TRACE_FRAMES : t === false ? 0 : t;

@@ -64,6 +64,12 @@ export function sizeGroup(size: number, alignment: number): string {
   return `${hi / 2 + 1}-${hi} B`;
 }
 
+/** toString()'s limit: how many groups to list, a non-negative integer (or Infinity for all). */
+function checkLimit(limit: unknown): void {
+  if (typeof limit !== "number") throw new TypeError(`toString(limit): limit must be a number of groups, got ${typeof limit}`);
+  if (!(Number.isInteger(limit) || limit === Infinity) || limit < 0) throw new RangeError(`toString(limit): limit must be a non-negative integer (or Infinity), got ${limit}`);
+}
+
 /** The live blocks of a heap at one moment, grouped (see Heap.snapshot()). */
 export class HeapSnapshot {
   readonly mode: string;
@@ -133,6 +139,7 @@ export class HeapSnapshot {
 
   /** The largest groups (default grouping), one line each. */
   toString(limit = 10, by: SnapshotKey = this.defaultKey): string {
+    checkLimit(limit);
     const stats = this.statistics(by);
     const est = by === "site" && this.sites === "sampled" ? " (estimated from samples)" : "";
     const lines = [`${this.totalBlocks} live block(s), ${formatBytes(this.totalBytes)}; top ${Math.min(limit, stats.length)} of ${stats.length} ${by === "site" ? "sites" : "size groups"}${est}:`];
@@ -175,6 +182,7 @@ export class SnapshotComparison {
    * the `limit` groups that grew most, then the `limit` that shrank most.
    */
   toString(limit = 10): string {
+    checkLimit(limit);
     const grown = this.grown;
     const shrunk = this.shrunk;
     const what = this.by === "site" ? "sites" : "size groups";
