@@ -112,6 +112,13 @@ function elementCount(num: number, op: string): void {
   if (!Number.isSafeInteger(num) || num < 0) throw new RangeError(`${op}: num must be a non-negative whole number of elements, got ${num}`);
 }
 
+/** calloc's and callocAs's fill value: a number (a BigInt too for the 64-bit integer types), an integer for those. */
+function checkFill(fill: unknown, bigint: boolean, op: string): void {
+  if (typeof fill === "bigint" && bigint) return;
+  if (typeof fill !== "number") throw new TypeError(`${op}: fill must be a number${bigint ? " or a BigInt" : ""}, got ${typeof fill}`);
+  if (bigint && !Number.isInteger(fill)) throw new RangeError(`${op}: fill of a 64-bit integer array must be an integer, got ${fill}`);
+}
+
 /**
  * A pymalloc heap as an @thi.ng/malloc IMemPool. Blocks come from one family of the heap
  * (`mem` by default); the pool lists them in a table in the heap's memory, so that free of
@@ -179,7 +186,7 @@ export class HeapMemPool {
    */
   malloc(size: number): number {
     const table = this.live();
-    if ((size >>> 0) !== size) {
+    if (typeof size !== "number" || (size >>> 0) !== size) {
       if (typeof size !== "number") throw new TypeError(`malloc: size must be a number, got ${typeof size}`);
       if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`malloc: size must be a non-negative safe integer, got ${size}`);
       return 0;
@@ -197,6 +204,7 @@ export class HeapMemPool {
 
   /** malloc, then every byte set to `fill` (default 0). */
   calloc(size: number, fill = 0): number {
+    checkFill(fill, false, "calloc"); // before the block is taken: a bad fill must not leave it allocated
     const p = this.malloc(size);
     if (p !== 0) this.heap.u8.fill(fill, p, p + size);
     return p;
@@ -209,12 +217,12 @@ export class HeapMemPool {
    */
   realloc(ptr: number, size: number): number {
     const table = this.live();
-    if ((size >>> 0) !== size) {
+    if (typeof size !== "number" || (size >>> 0) !== size) {
       if (typeof size !== "number") throw new TypeError(`realloc: size must be a number, got ${typeof size}`);
       if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`realloc: size must be a non-negative safe integer, got ${size}`);
       return 0;
     }
-    if (size === 0 || (ptr >>> 0) !== ptr || table.get(ptr) < 0) return 0;
+    if (size === 0 || typeof ptr !== "number" || (ptr >>> 0) !== ptr || table.get(ptr) < 0) return 0;
     const q = this.heap[this.family].realloc(ptr, size);
     if (q !== 0) table.move(ptr, q, size);
     return q;
@@ -249,9 +257,12 @@ export class HeapMemPool {
 
   /** mallocAs, then every element set to `fill` (default 0). */
   callocAs<T extends MemPoolType>(type: T, num: number, fill = 0): ArrayOf<T> | undefined {
+    const t = typeOf(type, "callocAs");
+    const int64 = t === BigInt64Array || t === BigUint64Array || t.prototype instanceof BigInt64Array || t.prototype instanceof BigUint64Array;
+    checkFill(fill, int64, "callocAs"); // before the block is taken
     const a = this.mallocAs(type, num);
     if (a !== undefined) {
-      if (a instanceof BigInt64Array || a instanceof BigUint64Array) a.fill(BigInt(fill));
+      if (a instanceof BigInt64Array || a instanceof BigUint64Array) a.fill(BigInt(fill as number | bigint));
       else (a as Exclude<TypedArray, BigInt64Array | BigUint64Array>).fill(fill);
     }
     return a;
