@@ -8,6 +8,7 @@
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { hasWasmMagic } from "../compat/wasm-bytes.js";
 import { linkFastPath, linkedInfo } from "../compat/wasm-link.js";
 import { UsageError } from "./args.js";
 
@@ -25,6 +26,9 @@ export async function cmdLink(args: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError(`cannot read ${positionals[0]}: ${(e as Error).message}`);
   }
+  // linkFastPath reads the import section of whatever it is given: a file that is no module (a
+  // trace, a text file) was reported as "the module imports no env.memory".
+  if (!hasWasmMagic(bytes)) throw new UsageError(`${positionals[0]}: not a WebAssembly module (no \\0asm magic at its start)`);
   let out: Uint8Array<ArrayBuffer>;
   try {
     out = await linkFastPath(bytes, { wasmMerge: values["wasm-merge"], inline: !values["no-inline"] });
