@@ -23,6 +23,12 @@ function detached(buf: ArrayBuffer | SharedArrayBuffer, kind: MemoryKind): Pymal
   return new PymallocError("the heap's memory is detached (its ArrayBuffer was transferred, to a Worker or by structuredClone, or resized to 0 bytes): this handle cannot reach it any more; attachHeap() the transferred buffer where it went");
 }
 
+/** A byte count given to this file's exported API: a number, not NaN, not negative (Infinity: no limit). */
+function byteCount(v: unknown, what: string): void {
+  if (typeof v !== "number") throw new TypeError(`${what} must be a number, got ${typeof v}`);
+  if (!(v >= 0)) throw new RangeError(`${what} must be a non-negative number of bytes, got ${v}`);
+}
+
 export type MemoryKind = "resizable" | "growable-shared" | "wasm" | "fixed";
 export type MemorySource = ArrayBuffer | SharedArrayBuffer | WebAssembly.Memory;
 
@@ -113,6 +119,7 @@ export class Memory {
   constructor(source: MemorySource, maxBytes: number) {
     this.source = source;
     this.kind = memoryKindOf(source);
+    byteCount(maxBytes, "Memory: maxBytes");
     this.maxBytes = Math.min(maxBytes, kindLimit(source, this.kind), DEFAULT_MAX_BYTES);
     this.buffer = this.currentBuffer();
     const gone = detached(this.buffer, this.kind);
@@ -136,6 +143,12 @@ export class Memory {
 
   /** A memory of `kind` created by us. */
   static create(kind: MemoryKind, initialBytes: number, maxBytes: number): Memory {
+    // Checked here too, for callers of this exported class (createHeap's options are checked in
+    // options.ts): a NaN made a buffer of 0 bytes, reported as a detached memory.
+    if (kind !== "resizable" && kind !== "growable-shared" && kind !== "wasm" && kind !== "fixed")
+      throw new RangeError(`Memory.create: unknown kind ${typeof kind === "string" ? JSON.stringify(kind) : String(kind as unknown)}; expected "growable-shared", "wasm", "resizable" or "fixed"`);
+    byteCount(initialBytes, "Memory.create: initialBytes");
+    byteCount(maxBytes, "Memory.create: maxBytes");
     // Whole pages (memories grow by them), never past maxBytes: its pages rounded down, the start
     // rounded up within them (options.ts's sizes() has refused a maxBytes under one page).
     const max = Math.max(WASM_PAGE, Math.floor(Math.min(maxBytes, DEFAULT_MAX_BYTES) / WASM_PAGE) * WASM_PAGE);
