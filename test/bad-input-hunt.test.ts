@@ -20,7 +20,10 @@ import {
   fromMemPool,
   heapForModule,
   instantiateWithHeap,
+  linkFastPath,
   Memory,
+  pymemImports,
+  wasmImports,
   PymallocError,
   sampleWeight,
   type Heap,
@@ -88,6 +91,31 @@ describe("heap.wasmImports(options)", () => {
     expect(() => heap.wasmImports({ family: "bogus" as never })).toThrow(RangeError);
     expect(typeof heap.wasmImports({ family: "obj" }).malloc).toBe("function");
     heap.check();
+  });
+});
+
+describe("the exported wasmImports(heap), pymemImports(heap), linkFastPath(bytes) and attachHeap's heapBase", () => {
+  it("wasmImports and pymemImports of something that is no heap are TypeErrors naming the call ('Cannot read properties of undefined'; pymemImports(5) returned an object)", () => {
+    for (const bad of [undefined, null, 5, {}, { memory: {} }]) {
+      expect(() => wasmImports(bad as never)).toThrow(/wasmImports\(\) takes a heap/);
+      expect(() => pymemImports(bad as never)).toThrow(/pymemImports\(\) takes a heap/);
+      expect(thrown(() => wasmImports(bad as never))).toBeInstanceOf(TypeError);
+    }
+    const heap = createHeap({ memoryKind: "wasm" });
+    expect(typeof wasmImports(heap).malloc).toBe("function");
+    expect(typeof pymemImports(heap).PyObject_Malloc).toBe("function");
+  });
+
+  it("linkFastPath of bytes that are no module says so (it said 'the module imports no env.memory')", async () => {
+    for (const bytes of [new Uint8Array(0), new TextEncoder().encode("not wasm at all"), gzipSync(Buffer.from("x"))]) {
+      await expect(linkFastPath(bytes)).rejects.toThrow(/not a WebAssembly module/);
+    }
+  });
+
+  it("attachHeap with a heapBase past the memory is a RangeError, not 'no pymalloc heap at 0x00000000'", () => {
+    const heap = createHeap({ memoryKind: "fixed", initialBytes: 1 << 20 });
+    for (const heapBase of [2 ** 32, 1 << 20, (1 << 20) + 16]) expect(() => attachHeap(heap.memory.source as ArrayBuffer, { heapBase })).toThrow(RangeError);
+    expect(attachHeap(heap.memory.source as ArrayBuffer).heapBase).toBe(heap.heapBase);
   });
 });
 

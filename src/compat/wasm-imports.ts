@@ -297,6 +297,7 @@ export interface PyMemImports {
  * than its own as an api-mismatch).
  */
 export function pymemImports(heap: Heap): PyMemImports {
+  checkHeap(heap, "pymemImports");
   const r = heapAllocator(heap, "raw");
   const m = heapAllocator(heap, "mem");
   const o = heapAllocator(heap, "obj");
@@ -317,6 +318,20 @@ export function pymemImports(heap: Heap): PyMemImports {
 }
 
 /**
+ * A pymalloc heap handle (of this copy of the library or another: by its shape, not instanceof):
+ * a Heap, or an object with its wasmImports, objectAllocator and memory.kind.
+ */
+export function isHeap(h: unknown): boolean {
+  const o = h as { wasmImports?: unknown; objectAllocator?: unknown; memory?: { kind?: unknown } } | null;
+  return o !== null && typeof o === "object" && typeof o.wasmImports === "function" && typeof o.objectAllocator === "object" && typeof o.memory?.kind === "string";
+}
+
+/** A TypeError naming fn when heap is no heap handle (not "Cannot read properties of undefined" later). */
+function checkHeap(heap: unknown, fn: string): void {
+  if (!isHeap(heap)) throw new TypeError(`${fn}() takes a heap of createHeap(), attachHeap() or heapForModule(), got ${heap === null ? "null" : typeof heap}`);
+}
+
+/**
  * Imports for a module whose C code calls malloc/free: spread them into its "env". The heap
  * must live in a WebAssembly.Memory (createHeap({ memory: wasmMemory, heapBase })), above the
  * module's static data and stack. `family` picks the family C's malloc goes to (default "mem",
@@ -325,6 +340,7 @@ export function pymemImports(heap: Heap): PyMemImports {
  * wasm export does (`>>> 0` in JS for addresses above 2 GiB).
  */
 export function wasmImports(heap: Heap, options: { family?: FamilyName } = {}): WasmAllocatorImports {
+  checkHeap(heap, "wasmImports");
   if (heap.memory.kind !== "wasm")
     throw new TypeError(`wasmImports() needs a heap in a WebAssembly.Memory (createHeap({ memory: new WebAssembly.Memory(...) })); this one is in a ${heap.memory.kind} buffer`);
   return { memory: heap.memory.source as WebAssembly.Memory, ...heapAllocator(heap, options.family) };

@@ -14,7 +14,7 @@
  * linking is a build step (Node, binaryen from npm); everything else here is plain bytes.
  */
 
-import { asBytes, customSection, readExports, readImports, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
+import { asBytes, customSection, hasWasmMagic, readExports, readImports, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "./wasm-fastpath-bytes.js";
 
 /** The custom section a linked module carries: JSON `{ "fastpath": id, "shared": bool }`. */
@@ -289,6 +289,8 @@ async function findWasmMerge(given: string | undefined): Promise<string> {
 export async function linkFastPath(client: BufferSource, options: LinkOptions = {}): Promise<Uint8Array<ArrayBuffer>> {
   if (options.inline !== undefined && typeof options.inline !== "boolean") throw new TypeError(`inline must be a boolean, not ${JSON.stringify(options.inline)}`);
   const bytes = asBytes(client);
+  // Bytes that are no module (a trace, a text file) would be read as a module without imports.
+  if (!hasWasmMagic(bytes)) throw new TypeError("not a WebAssembly module (no \\0asm magic at its start)");
   const imports = readImports(bytes);
   if (imports.some((i) => i.module === "pymalloc" || i.module === "pymalloc_env")) throw new TypeError("the module imports from \"pymalloc\": it is linked already (link the module built for pymalloc, not its linked copy)");
   const mem = imports.find((i) => i.kind === 2);

@@ -12,12 +12,12 @@
  * Must not: change the heap's behaviour: the imports are the heap's (compat/wasm-imports.ts).
  */
 
-import { createHeap, Heap } from "../heap/heap.js";
+import { createHeap, type Heap } from "../heap/heap.js";
 import { checkOptions, HEAP_OPTIONS, type HeapOptions } from "../heap/options.js";
 import { DEFAULT_INITIAL_BYTES, DEFAULT_MAX_BYTES, DEFAULT_STACK_BYTES, WASM_PAGE } from "../constants.js";
 import { PymallocError } from "../errors.js";
 import { isSharedBuffer } from "../memory/memory.js";
-import { allocatorImports, checkHeaderForFastPath, hasFastPath, heapAllocator, pymemImports, registerLinkedFastPath, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
+import { allocatorImports, checkHeaderForFastPath, hasFastPath, heapAllocator, isHeap, pymemImports, registerLinkedFastPath, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
 import { wasmModuleInfo, type WasmModuleInfo } from "./wasm-module.js";
 import { currentFastPathId, linkedInfo, type LinkedInfo } from "./wasm-link.js";
 import { checkSpecialized, fastPathNumbers, SPECIALIZED_SECTION, specializedFor, specializedModule } from "./wasm-specialize.js";
@@ -95,13 +95,6 @@ const ALLOCATOR_NAMES = ["malloc", "free", "calloc", "realloc", "aligned_alloc",
  * threw "Cannot read properties of null (reading 'env')"; heap: {} "... reading 'kind'";
  * initialize: "no" and specialize: 1 were taken as their defaults).
  */
-/** A pymalloc heap handle (of this copy of the library or another: by its shape, not instanceof). */
-function isHeap(h: unknown): boolean {
-  if (h instanceof Heap) return true;
-  const o = h as { wasmImports?: unknown; objectAllocator?: unknown; memory?: { kind?: unknown } } | null;
-  return o !== null && typeof o === "object" && typeof o.wasmImports === "function" && typeof o.objectAllocator === "object" && typeof o.memory?.kind === "string";
-}
-
 function checkInstantiateOptions(o: InstantiateOptions): void {
   const { imports, heap, wrapAllocator, initialize, specialize, memory } = o as Record<string, unknown>;
   if (imports !== undefined && (imports === null || typeof imports !== "object")) throw new TypeError(`imports must be an object of import modules ({ env: {...}, ... }), got ${imports === null ? "null" : typeof imports}`);

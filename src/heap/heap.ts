@@ -405,6 +405,9 @@ export function attachHeap(memory: MemorySource, options: AttachOptions = {}): H
   checkOptions(options, ATTACH_OPTIONS, "attachHeap");
   const heapBase = Math.ceil(byteOption(options.heapBase, "heapBase", 0) / 16) * 16;
   const m = new Memory(memory, DEFAULT_MAX_BYTES);
+  // A heapBase past the memory is the caller's mistake, not a heap's damage (2 ** 32 read as
+  // "no pymalloc heap at 0x00000000").
+  if (heapBase >= m.byteLength) throw new RangeError(`heapBase ${heapBase} lies past the memory's ${m.byteLength} bytes`);
   validateHeader(m.views.u32, m.byteLength, heapBase, true);
   if ((m.views.u32[(heapBase >>> 2) + H.FLAGS] & HeapFlag.THREADS) !== 0 && m.buffer instanceof SharedArrayBuffer) {
     // Other threads may be allocating: the rest of the header is read under the lock.
