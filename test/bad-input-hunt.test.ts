@@ -28,20 +28,11 @@ import {
   sampleWeight,
   type Heap,
 } from "../src/index.js";
-import { ROOT } from "./helpers.js";
+import { ROOT, thrownBy as thrown } from "./helpers.js";
 
 const BINTREES = readFileSync(join(ROOT, "wasm", "clients", "bintrees-pymalloc.wasm"));
 const BIN = join(ROOT, "dist", "cli", "main.js");
 
-/** The error fn throws (or undefined). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
 
 /** No message of a JS engine's own about our internals. */
 const INTERNAL = /Cannot read properties|is not a function|is not iterable|Cannot mix BigInt|Cannot convert a (BigInt|Symbol)/;

@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
-import { runDamageWorker, type DamageTally } from "./helpers.js";
+import { runDamageWorker, thrownBy, type DamageTally } from "./helpers.js";
 import { linkFastPath } from "../src/compat/wasm-link.js";
 import { attachHeap, constants, createHeap, heapForModule, HeapCorruptionError, instantiateWithHeap, InvalidPointerError, PymallocError, type Heap } from "../src/index.js";
 
@@ -84,14 +84,7 @@ async function cOnHeap(form: Form, opts: { subPools?: boolean; maxBytes?: number
 }
 
 /** Runs fn: what it threw (a WebAssembly trap is a RuntimeError: never acceptable), or undefined. */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
+const thrown = thrownBy;
 
 const word = (heap: Heap, k: number): number => heap.heapBase + 4 * k;
 
