@@ -19,7 +19,7 @@ import type { Heap } from "../heap/heap.js";
 import { isAlignment, type Family } from "../heap/families.js";
 import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "./wasm-fastpath-bytes.js";
 import { constifyGlobals } from "./wasm-bytes.js";
-import { constantsFor, numbersOf } from "./wasm-numbers.js";
+import { constantsFor, numbersOf, SpecializedCopies } from "./wasm-numbers.js";
 
 export type FamilyName = "raw" | "mem" | "obj";
 
@@ -129,14 +129,14 @@ export function fastPathModule(shared: boolean): WebAssembly.Module {
   return (compiled.plain ??= new WebAssembly.Module(decode(FASTPATH_WASM)));
 }
 
+/** Copies kept a build (the oldest dropped): e.g. one a thread slot of a threads heap. */
+const SPECIALIZED_KEPT = 16;
 /** The fast path's copies compiled with a heap handle's numbers as constants, by build and numbers. */
-const specialized = { plain: new Map<string, WebAssembly.Module>(), shared: new Map<string, WebAssembly.Module>() };
+const specialized = { plain: new SpecializedCopies(SPECIALIZED_KEPT), shared: new SpecializedCopies(SPECIALIZED_KEPT) };
 /** Each copy's numbers (JSON), to check an instance of it against the heap it was initialised on. */
 const numbersKey = new WeakMap<WebAssembly.Module, string>();
 /** The copy last used at a heap base and thread slot, tried first there (an instance costs ~90 us). */
 const lastAt = new Map<string, WebAssembly.Module>();
-/** Copies kept a build (the oldest dropped): e.g. one a thread slot of a threads heap. */
-const SPECIALIZED_KEPT = 16;
 
 /**
  * The fast path's build with `numbers` (an instance's, initialised on the heap handle: wasm-numbers.ts)
@@ -153,9 +153,7 @@ function specializedFastPath(shared: boolean, numbers: Record<string, number>): 
   const bytes = decode(shared ? FASTPATH_SHARED_WASM : FASTPATH_WASM);
   const consts = constantsFor(bytes, numbers);
   if (consts === undefined) throw new Error("unreachable: the fast path's build exports its numbers");
-  const module = new WebAssembly.Module(constifyGlobals(bytes, consts));
-  if (byKey.size >= SPECIALIZED_KEPT) byKey.delete(byKey.keys().next().value!);
-  byKey.set(key, module);
+  const module = byKey.keep(key, new WebAssembly.Module(constifyGlobals(bytes, consts)));
   numbersKey.set(module, key);
   return module;
 }

@@ -6,7 +6,8 @@
  *
  * Owns: reading the numbers from an initialised instance's exports; which of them stay globals
  * (THREADS_CHANGE); the map from a build's global indexes to the constants (constifyGlobals'
- * input). Must not: compile or instantiate (its callers do, and cache what they compile).
+ * input); the bounded table its callers keep their compiled copies in (SpecializedCopies).
+ * Must not: compile or instantiate (its callers do, and cache what they compile).
  */
 
 import { readExports } from "./wasm-bytes.js";
@@ -44,4 +45,25 @@ export function constantsFor(bytes: BufferSource, numbers: Record<string, number
     consts.set(e.index, numbers[name] | 0);
   }
   return found === Object.keys(numbers).length ? consts : undefined;
+}
+
+/**
+ * Compiled specialised copies by the JSON of their numbers, at most `kept` (the oldest dropped
+ * first): heaps at ever new places (or a threads heap's slots) must not keep every compiled copy
+ * alive. Heaps made alike share one.
+ */
+export class SpecializedCopies {
+  private readonly byKey = new Map<string, WebAssembly.Module>();
+  constructor(private readonly kept: number) {}
+
+  get(key: string): WebAssembly.Module | undefined {
+    return this.byKey.get(key);
+  }
+
+  /** Keep `module` for `key` (dropping the oldest copy when full); returns it. */
+  keep(key: string, module: WebAssembly.Module): WebAssembly.Module {
+    if (this.byKey.size >= this.kept) this.byKey.delete(this.byKey.keys().next().value!);
+    this.byKey.set(key, module);
+    return module;
+  }
 }

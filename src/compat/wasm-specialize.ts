@@ -16,7 +16,7 @@
 import type { Heap } from "../heap/heap.js";
 import { PymallocError } from "../errors.js";
 import { constifyGlobals, withCustomSection } from "./wasm-bytes.js";
-import { constantsFor, numbersOf } from "./wasm-numbers.js";
+import { constantsFor, numbersOf, SpecializedCopies } from "./wasm-numbers.js";
 import { checkHeaderForFastPath } from "./wasm-imports.js";
 import { mergeReadyFastPath } from "./wasm-link.js";
 
@@ -44,9 +44,9 @@ export function specializedFor(module: WebAssembly.Module): string | undefined {
   return s.length === 0 ? undefined : new TextDecoder().decode(s[0]);
 }
 
-const cache = new WeakMap<object, Map<string, WebAssembly.Module>>();
 /** Compiled specialised copies kept for one bytes object (e.g. one a thread slot of a threads heap). */
 const CACHED = 16;
+const cache = new WeakMap<object, SpecializedCopies>();
 
 /**
  * The linked module `bytes` specialised to a heap handle's numbers (fastPathNumbers), compiled
@@ -55,17 +55,12 @@ const CACHED = 16;
 export async function specializedModule(bytes: BufferSource, numbers: Record<string, number>): Promise<WebAssembly.Module> {
   const key = JSON.stringify(numbers);
   let byKey = cache.get(bytes);
-  if (byKey === undefined) cache.set(bytes, (byKey = new Map()));
+  if (byKey === undefined) cache.set(bytes, (byKey = new SpecializedCopies(CACHED)));
   const hit = byKey.get(key);
   if (hit !== undefined) return hit;
   const consts = constantsFor(bytes, numbers);
   if (consts === undefined) throw new TypeError("this linked module does not export the fast path's numbers (pymalloc_k_*): link it again with this version of pymalloc");
-  const module = await WebAssembly.compile(withCustomSection(constifyGlobals(bytes, consts), SPECIALIZED_SECTION, key));
-  // At most CACHED copies a bytes object (the oldest dropped): heaps at ever new places must
-  // not keep every compiled copy alive.
-  if (byKey.size >= CACHED) byKey.delete(byKey.keys().next().value!);
-  byKey.set(key, module);
-  return module;
+  return byKey.keep(key, await WebAssembly.compile(withCustomSection(constifyGlobals(bytes, consts), SPECIALIZED_SECTION, key)));
 }
 
 /** Refuse a specialised module (`made`: specializedFor's) on a heap handle whose numbers (fastPathNumbers) differ from those compiled into it. */
