@@ -451,6 +451,34 @@ describe("the fast path alone, with its slow paths observed", () => {
     expect(heap.u32[(ps[2 * (min - 1)] - Chunk.HEADER + Chunk.SIZE) >>> 2] & 8).toBe(0);
   });
 
+  it("realloc that moves a small block gives the old one back to its pool in wasm: pushed when the pool stays in use, else as free() does", () => {
+    const heap = wasmHeap();
+    const { x, calls } = instance(heap);
+    const a = x.malloc(40);
+    const b = x.malloc(40);
+    const c = x.malloc(40);
+    calls.length = 0;
+    heap.u8.fill(3, b, b + 40);
+    const b2 = x.realloc(b, 200); // another class: moved, copied, b pushed onto its pool
+    expect(b2).not.toBe(b);
+    expect(heap.u8.subarray(b2, b2 + 40).every((v) => v === 3)).toBe(true);
+    expect(heap.usableSize(b2)).toBeGreaterThanOrEqual(200);
+    heap.check();
+    expect(x.malloc(40)).toBe(b); // b, first on its pool's free list
+    // The pool's last block moved: the pool empties, its class's only pool, kept as free() keeps it.
+    for (const p of [a, b, c]) x.realloc(p, 300);
+    heap.check();
+    expect(calls.filter((k) => !k.startsWith("malloc"))).toEqual([]); // (a new class's pool: JS's malloc)
+    // A full pool's block moved: the pool goes back onto its class's list, as free() puts it.
+    const many: number[] = [];
+    for (let i = 0; i < 400; i++) many.push(x.malloc(96));
+    const moved = many.map((p) => x.realloc(p, 24));
+    heap.check();
+    for (const p of moved) x.free(p);
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(4); // b2 and the three 300-byte blocks
+  });
+
   it("the raw cache in wasm: a damaged list head or link is never followed; JS reports it, the heap untouched", () => {
     const heap = wasmHeap();
     const { x, calls } = instance(heap);

@@ -1019,6 +1019,18 @@ export function realloc(p: u32, n: u32): u32 {
   const q = malloc(n);
   if (q == 0) return 0;
   copySmall(q, p, keep);
+  // p, checked above as a live block of pool (q is another class's, so pool is as it was), goes
+  // back as free's common case pushes it, without free's tests again (the pool map, the block's
+  // pool, its division): when the pool neither empties nor was full and is this thread's.
+  const cnt = load<u32>(pool);
+  const fb = load<u32>(pool + Pool.FREEBLOCK);
+  if (cnt >= 2) if (fb != 0) if (load<u32>(pool + Pool.OWNER) == freeOwner) {
+    store<u32>(p, fb);
+    store<u32>(p + FreeBlock.TAG, FreeBlock.TAG_VALUE);
+    store<u32>(pool + Pool.FREEBLOCK, p);
+    store<u32>(pool, cnt - 1);
+    return q;
+  }
   free(p);
   return q;
 }
