@@ -14,7 +14,7 @@
  */
 
 import { CLEAN_BYTE, DEAD_BYTE, Debug, FORBIDDEN_BYTE, OWN_TRACE_FRAMES } from "../constants.js";
-import { InvalidPointerError } from "../errors.js";
+import { InvalidPointerError, PymallocError } from "../errors.js";
 import { badPointer, badSize, callocBytes, checkAlignment, reallocTooLarge, type AllocatorFamily, type Family } from "../heap/families.js";
 import { TypedFamily } from "../heap/typed.js";
 import { isSharedView, type Memory } from "../memory/memory.js";
@@ -130,6 +130,11 @@ export class DebugFamily extends TypedFamily implements Family {
   }
 }
 
+/** A free or realloc from a debug onError function: refused (DebugState.reporting). */
+function nestedCall(op: string): never {
+  throw new PymallocError(`${op}() from a debug onError handler: the call being reported has not released its block yet (a free of it there would free it twice); make the call after the handler returns`);
+}
+
 /** A live (or quarantined) debug block, as read from its header. */
 interface BlockInfo {
   base: number;
@@ -191,6 +196,12 @@ export class DebugState {
   private readonly fillMin: number;
   /** The quarantine ring's address in the heap's memory, 0 when there is none (quarantine.ts). */
   ring = 0;
+  /**
+   * 1 while an onError function runs (raise). A free or realloc from it came before the call it
+   * reports had released its block: the block it named went into the quarantine twice (check()
+   * then failed for good). With threads the heap's lock refuses such a call; without, this does.
+   */
+  private reporting = 0;
 
   constructor(host: DebugHost, opts: DebugOptions, belowOf: Record<string, Family>, threadId?: number) {
     this.host = host;
@@ -275,6 +286,7 @@ export class DebugState {
   }
 
   free(fam: DebugFamily, p: number): void {
+    if (this.reporting !== 0) nestedCall("free");
     const usable = this.sound(fam, p);
     if (usable !== 0) {
       this.retire(p - Debug.HEADER, usable);
@@ -286,6 +298,7 @@ export class DebugState {
   }
 
   realloc(fam: DebugFamily, p: number, n: number): number {
+    if (this.reporting !== 0) nestedCall("realloc");
     let usable = this.sound(fam, p);
     if (usable === 0) {
       const b = this.checkBlock(fam.id, p, "realloc");
@@ -495,7 +508,14 @@ export class DebugState {
     if (on === "throw") throw new MemoryCorruptionError(r);
     const err = new MemoryCorruptionError(r);
     if (on === "warn") console.warn(`pymalloc: ${err.message}`);
-    else on(r);
+    else {
+      this.reporting = 1;
+      try {
+        on(r);
+      } finally {
+        this.reporting = 0;
+      }
+    }
   }
 
   /**
@@ -549,7 +569,7 @@ export class DebugState {
     }
     if ((code & Debug.FREED_BIT) !== 0) {
       sink(
-        this.report(op === "free" ? "double-free" : "use-after-free", op, p, op === "free" ? "the block is in quarantine: it was freed before" : "realloc of a block that was already freed", {
+        this.report(op === "free" ? "double-free" : "use-after-free", op, p, op === "free" ? "the block is in quarantine: it was freed before" : `${op} of a block that was already freed (it waits in the quarantine)`, {
           ...this.details(famId, family, size, serial, base),
           ...this.dumps(base, size, usable),
         }),

@@ -62,7 +62,7 @@ const KIND_TITLES: Record<CorruptionKind, string> = {
   "api-mismatch": "API family mismatch: the block is released by another family than the one that allocated it",
   "double-free": "double free: the block was already freed",
   "invalid-pointer": "invalid pointer: not the start of a block allocated by this heap",
-  "use-after-free": "use after free: a freed block was written to, or passed to realloc",
+  "use-after-free": "use after free: a freed block was written to, or passed to realloc or usableSize",
 };
 
 /** A memory bug found by the debug hooks; `report` has every detail. */
@@ -124,7 +124,8 @@ export function formatReport(r: CorruptionReport): string {
   out.push(`${KIND_TITLES[r.kind]} (found by ${r.operation})`);
   out.push(`  address: ${hex(r.address)}`);
   if (r.allocatedBy !== undefined) out.push(`  allocated by: ${FAMILY_NAMES[r.allocatedBy] ?? JSON.stringify(r.allocatedBy)}`);
-  if (r.usedBy !== undefined) out.push(`  ${r.operation} called through: ${FAMILY_NAMES[r.usedBy] ?? r.usedBy}`);
+  // "?": a call of no family (usableSize), which has nothing to say here.
+  if (r.usedBy !== undefined && r.usedBy !== "?") out.push(`  ${r.operation} called through: ${FAMILY_NAMES[r.usedBy] ?? r.usedBy}`);
   if (r.requestedSize !== undefined) out.push(`  requested size: ${r.requestedSize} bytes`);
   if (r.serial !== undefined) out.push(`  serial: ${r.serial} (the ${ordinal(r.serial)} debug allocation of this heap)`);
   if (r.allocatedInThread !== undefined) out.push(`  allocated in thread ${r.allocatedInThread}`);

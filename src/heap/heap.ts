@@ -16,7 +16,7 @@ import {
   SlotState,
   Used,
 } from "../constants.js";
-import { HeapCorruptionError, PymallocError, hex } from "../errors.js";
+import { HeapCorruptionError, PymallocError, detachedError, hex } from "../errors.js";
 import { DebugFamily, DebugState, type DebugOptions } from "../debug/hooks.js";
 import { HeapDebugHost } from "../debug/host.js";
 import { leakReport, type LeakReport } from "../debug/leaks.js";
@@ -139,7 +139,7 @@ export class Heap extends MemoryViews {
       fams = { o: new DebugFamily("o", below.o, d), m: new DebugFamily("m", below.m, d), r: new DebugFamily("r", below.r, d) };
       if (this.lock !== undefined) {
         const lk = this.lock;
-        const lockOf = (f: Family): Family => new LockedFamily(f.id, f, lk, memory, heapBase);
+        const lockOf = (f: Family): Family => new LockedFamily(f.id, f, lk, memory, heapBase, this.threadId);
         fams = { o: lockOf(fams.o), m: lockOf(fams.m), r: lockOf(fams.r) };
       }
     }
@@ -158,6 +158,9 @@ export class Heap extends MemoryViews {
    */
   failAllocations(plan: FaultPlan | null): number {
     const self = this as unknown as Record<FaultFamilyName, Family>;
+    // A detached handle refuses every call: a plan over its families answered 0 (NULL) where
+    // they throw, as if the call had been served by the plan.
+    if (self.obj instanceof DetachedFamily) throw detachedError();
     let refused = 0;
     for (const name of FAULT_FAMILIES) {
       const f = self[name];
@@ -421,5 +424,14 @@ export function attachHeap(memory: MemorySource, options: AttachOptions = {}): H
     }
   } else validateHeader(m.views.u32, m.byteLength, heapBase);
   const maxBytes = m.views.u32[(heapBase >>> 2) + H.MAX_BYTES];
+  // A threads heap is grown by whichever thread needs room. Through a SharedArrayBuffer that
+  // cannot grow (a shared WebAssembly.Memory's .buffer, say), this handle would never see the
+  // bytes past its length: once another thread grew the memory, it read the intact heap as
+  // damaged ("top ... is no top", a live block "not a block"). Refused here, saying what to pass.
+  if ((m.views.u32[(heapBase >>> 2) + H.FLAGS] & HeapFlag.THREADS) !== 0 && memory instanceof SharedArrayBuffer && !(memory as { growable?: boolean }).growable && maxBytes > m.byteLength)
+    throw new TypeError(
+      `attachHeap: this heap (threads: true) may grow to ${maxBytes} bytes, but this SharedArrayBuffer is fixed at ${m.byteLength}: another thread's growth would be out of this handle's sight. ` +
+        "Pass the memory the heap was made in (heap.memory.source: the WebAssembly.Memory itself, not its .buffer, or the growable SharedArrayBuffer); a copy of the heap's bytes goes in a growable SharedArrayBuffer (new SharedArrayBuffer(n, { maxByteLength }))",
+    );
   return new Heap(maxBytes === m.maxBytes ? m : new Memory(memory, maxBytes), heapBase, debugOptions(options));
 }

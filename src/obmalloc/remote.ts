@@ -14,7 +14,7 @@
  */
 
 import { Arena, FreeBlock, Pool, Remote, Slot, SlotState, SubPool } from "../constants.js";
-import { HeapCorruptionError, InvalidPointerError, detachedError, hex } from "../errors.js";
+import { HeapCorruptionError, InvalidPointerError, PymallocError, detachedError, hex } from "../errors.js";
 import { SubPoolAllocator } from "./subpools.js";
 
 /** The object allocator's third layer: threads' cross-thread frees and orphans (over sub-pools and arenas). */
@@ -33,6 +33,15 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
     this.holding = true;
     // Another thread may have grown the memory: views must cover everything up to the top.
     if (this.u32[this.wTop] + 8 > this.u8.length) this.memory.refresh();
+    // This thread's slot freed under it: another thread called adoptThread() with its id while it
+    // ran. Going on, it took pools for a slot nobody holds (check() then failed for good) and
+    // freed into pools that had become orphans. Refused from here on, as after detachThread().
+    if (this.threaded && this.u32[(this.slotBase(this.owner) + Slot.STATE) >>> 2] !== SlotState.LIVE) {
+      this.holding = false;
+      this.lock.release();
+      this.detached = true;
+      throw new PymallocError(`thread slot ${this.owner} of this heap handle was freed by adoptThread() while the handle was still in use (adoptThread() is for threads that ended): attach again to use the heap`);
+    }
     return true;
   }
 
@@ -72,11 +81,14 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
       // A thread slot or the orphans' (slot MAX_THREADS): anything else a stray write left.
       if (owner >>> 0 > this.orphan) throw new HeapCorruptionError(pool + Pool.OWNER, `pool ${hex(pool)}: owner ${owner >>> 0} is no thread slot`, "Pool.OWNER");
       if (owner !== this.orphan) {
-        // A block that holds the free tag and is on the pool's REMOTE list already: freed twice
-        // by other threads (the owner's own list is the owner's to walk: a block freed twice
-        // across it is refused when the owner would hand it out again, by its cleared tag).
-        if (this.holdsFreeTag(p) && this.onRemoteList(pool, p))
-          throw new InvalidPointerError("free", p, "double-free", "this block is already free (a double free: it waits for its owner thread)");
+        // A block that holds the free tag and is free already: on the pool's REMOTE list, on the
+        // owner's DELAYED list (the pool was FULL at the first free), or on the pool's free list
+        // (the owner took it back): freed twice. Pushed again, it would sit on two lists at once,
+        // its link rewritten: the owner's next pool refill threw (not this thread's call) and left
+        // the pool's accounting wrong for good. Only a block with the tag is looked up (isFreed,
+        // as realloc and usableSize do): a live block does not pay for it.
+        if (this.holdsFreeTag(p) && this.isFreed(pool, p))
+          throw new InvalidPointerError("free", p, "double-free", "this block is already free (a double free: freed by another thread, or waiting for its owner thread)");
         return this.pushRemote(p, pool, owner);
       }
       if (this.freeOrphan(p, pool)) return;

@@ -10,7 +10,8 @@
  * Must not: change what the family below does; a single-threaded heap never loads this path.
  */
 
-import { H } from "../constants.js";
+import { H, Slot, SlotState } from "../constants.js";
+import { PymallocError } from "../errors.js";
 import { badPointer, badSize, callocBytes, checkAlignment, type Family } from "../heap/families.js";
 import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "./lock.js";
@@ -25,19 +26,34 @@ export class LockedFamily extends WrappingFamily implements Family {
   /** Word index of the header's TOP: the end of everything any thread has allocated. */
   private readonly wTop: number;
 
-  constructor(id: string, below: Family, lock: SharedLock, memory: Memory, heapBase: number) {
+  /** This handle's thread slot, and the word index of its state (0: not checked). */
+  private readonly slot: number;
+  private readonly wSlotState: number;
+
+  constructor(id: string, below: Family, lock: SharedLock, memory: Memory, heapBase: number, slot = -1) {
     super();
     this.id = id;
     this.below = below;
     this.lock = lock;
     this.memory = memory;
     this.wTop = (heapBase >>> 2) + H.TOP;
+    this.slot = slot;
+    this.wSlotState = slot < 0 ? 0 : (heapBase + memory.views.u32[(heapBase >>> 2) + H.THREAD_SLOTS] + slot * Slot.BYTES + Slot.STATE) >>> 2;
   }
 
-  /** Views covering every block: another thread may have grown the memory (checked under the lock). */
+  /**
+   * Views covering every block: another thread may have grown the memory (checked under the
+   * lock). And this thread's slot still its own: freed by another thread's adoptThread() while
+   * this handle ran, it would go on with pools that are orphans by then (refused, as after
+   * detachThread()).
+   */
   private follow(): void {
     const v = this.memory.views;
     if (v.u32[this.wTop] + 8 > v.u8.length) this.memory.refresh();
+    if (this.wSlotState !== 0 && this.memory.views.u32[this.wSlotState] !== SlotState.LIVE) {
+      this.lock.release(); // taken by the caller, outside its try
+      throw new PymallocError(`thread slot ${this.slot} of this heap handle was freed by adoptThread() while the handle was still in use (adoptThread() is for threads that ended): attach again to use the heap`);
+    }
   }
 
   malloc(n: number): number {
