@@ -51,6 +51,22 @@ describe("a block freed twice by threads that do not own it (threads: true)", ()
       });
 });
 
+describe("hardened: true, the owner frees a block another thread freed first", () => {
+  it("refused at the owner's free (isFreed: the DELAYED list too); it was accepted, check() then failed (Pool.REMOTE) and the owner's mallocs threw (Slot.DELAYED)", () => {
+    const A = createHeap({ threads: true, hardened: true, traceAllocations: false });
+    const B = attachHeap(A.memory.source);
+    const blocks: number[] = [];
+    for (let i = 0; i < 400; i++) blocks.push(B.obj.malloc(64));
+    A.obj.free(blocks[10]); // on B's DELAYED list: its pool was FULL
+    const e = thrownBy(() => B.obj.free(blocks[10]));
+    expect(e).toBeInstanceOf(InvalidPointerError);
+    expect(e).toMatchObject({ reason: "double-free", address: blocks[10] });
+    A.check();
+    distinctBlocks(B, 800, 64);
+    A.check();
+  });
+});
+
 describe("thread lifecycle misuse", () => {
   it("adoptThread() of a handle still in use: that handle's next call is a PymallocError, not pools taken for a freed slot (check() failed for good: 'pool's owner is not attached')", () => {
     for (const allocator of ["pymalloc", "malloc", "debug"] as const) {

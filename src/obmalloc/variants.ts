@@ -166,12 +166,13 @@ function hardened<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
 
     override free(p: number): void {
       // A small block that holds the free tag (FreeBlock): on its pool's free list (or, with
-      // threads, the list of blocks other threads freed into it) it is freed twice, refused here,
-      // at the free. Release modes do not read the block on free (a load of a cold block at every
-      // free cost 7-14% of the replays' time): they refuse it when malloc would hand it out twice.
+      // threads, the pool's REMOTE list or its owner's DELAYED list: isFreed) it is freed twice,
+      // refused here, at the free. Release modes do not read the block on free (a load of a cold
+      // block at every free cost 7-14% of the replays' time): they refuse it when malloc would
+      // hand it out twice.
       if (this.isOurs(p) && this.holdsFreeTag(p)) {
         const pool = this.poolOf(p);
-        if (this.u32[pool >>> 2] !== 0 && (this.onFreeList(pool, p) || (this.threaded && this.onRemoteList(pool, p))))
+        if (this.u32[pool >>> 2] !== 0 && this.isFreed(pool, p))
           throw new InvalidPointerError("free", p, "double-free", "this block is already free (a double free, or a block never handed out; found by hardened mode)");
       }
       super.free(p);
