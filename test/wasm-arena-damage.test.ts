@@ -1,4 +1,4 @@
-// The WebAssembly fast path's freeEmptiedWhole (wasm/obmalloc/obmalloc.ts) under damage: the
+// The WebAssembly fast path's freeEmptiedWhole (wasm/obmalloc/arenas.ts) under damage: the
 // free of a whole pool's last block, while its class already keeps an empty spare pool, gives
 // the pool back to its arena in wasm (its carved blocks checked free, emptiedOk; the pool
 // unlinked from usedpools; its arena moved in usable_arenas, kept in order of free pools with

@@ -29,7 +29,7 @@ const tmp = mkdtempSync(join(tmpdir(), "pymalloc-as-"));
 try {
   // layout.ts must be in place for asc: a check builds from the generated text in the temp folder.
   writeFileSync(join(tmp, "layout.ts"), files.get("wasm/obmalloc/layout.ts"));
-  for (const f of ["obmalloc.ts", "raw.ts", "numbers.ts", "instance.ts", "merge.ts"]) writeFileSync(join(tmp, f), readFileSync(join(here, f)));
+  for (const f of ["obmalloc.ts", "state.ts", "pool.ts", "arenas.ts", "rawstart.ts", "raw.ts", "numbers.ts", "instance.ts", "merge.ts"]) writeFileSync(join(tmp, f), readFileSync(join(here, f)));
   const asc = join(root, "node_modules", ".bin", "asc");
   const common = ["instance.ts", "-O3", "--noAssert", "--runtime", "stub", "--use", "abort=", "--importMemory", "--initialMemory", "0", "--noExportMemory", "--enable", "bulk-memory"];
   execFileSync(asc, [...common, "-o", "obmalloc.wasm"], { cwd: tmp, stdio: "inherit" });

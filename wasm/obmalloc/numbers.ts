@@ -26,7 +26,7 @@ export {
   subFreeBase as pymalloc_k_subFreeBase,
   limitBase as pymalloc_k_limitBase,
   freeOwner as pymalloc_k_freeOwner, // also set by stop(), which only threads heaps call: specialised without threads only
-} from "./obmalloc";
+} from "./state";
 export {
   rawOn as pymalloc_k_rawOn,
   topAt as pymalloc_k_topAt,
