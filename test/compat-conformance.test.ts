@@ -184,3 +184,227 @@ describe("asMemPool against @thi.ng/malloc's MemPool: one script, the same answe
     expect(got.length).toBe(reference.length);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// (2) The family API over other allocators, as on a pymalloc heap.
+
+const DLMALLOC = new WebAssembly.Module(readFileSync(join(import.meta.dirname, "..", "wasm/dlmalloc/dlmalloc.wasm")));
+function dlmalloc(): WebAssembly.Exports & { memory: WebAssembly.Memory } {
+  const memory = new WebAssembly.Memory({ initial: 2, maximum: 4096 });
+  return { ...new WebAssembly.Instance(DLMALLOC, { env: { memory } }).exports, memory };
+}
+type AnyHeap = Heap | ForeignHeap;
+interface Subject {
+  name: string;
+  make: () => AnyHeap;
+  /** The MemPool underneath, to see that it keeps no block we gave back. */
+  pool?: MemPool;
+}
+const foreign: Array<() => Subject> = [
+  () => ({ name: "pymalloc", make: () => createHeap({ allocator: "pymalloc" }) }),
+  () => ({ name: "pymalloc debug", make: () => createHeap({ allocator: "debug" }) }),
+  ...(["malloc", "debug"] as const).flatMap((allocator) => [
+    () => ({ name: `fromExports(dlmalloc) ${allocator}`, make: () => fromExports(dlmalloc(), { allocator }) }),
+    () => ({ name: `fromExports(dlmalloc) ${allocator} trackBlocks`, make: () => fromExports(dlmalloc(), { allocator, trackBlocks: true }) }),
+    (): Subject => {
+      const s: Subject = { name: `fromMemPool ${allocator}`, make: () => fromMemPool((s.pool = new MemPool({ buf: new ArrayBuffer(4 * MiB) })), { allocator }) };
+      return s;
+    },
+    (): Subject => {
+      const s: Subject = { name: `fromMemPool(SharedArrayBuffer, align 16) ${allocator}`, make: () => fromMemPool((s.pool = new MemPool({ buf: new SharedArrayBuffer(4 * MiB), align: 16 })), { allocator }) };
+      return s;
+    },
+  ]),
+];
+
+describe.each(foreign.map((f) => [f().name, f] as const))("the family API over %s", (_name, subject) => {
+  it("C's edge cases: malloc(0) unique, realloc(0, n) is malloc, realloc(p, 0) resizes, free(0) does nothing, impossible requests are 0", () => {
+    const h = subject().make();
+    for (const f of [h.raw, h.mem, h.obj]) {
+      const a = f.malloc(0);
+      const b = f.malloc(0);
+      expect(a).not.toBe(0);
+      expect(b).not.toBe(a);
+      const c = f.realloc(0, 24);
+      expect(c).not.toBe(0);
+      h.u8.fill(9, c, c + 24);
+      const d = f.realloc(c, 0);
+      expect(d).not.toBe(0); // resized, not freed
+      f.free(0);
+      expect(f.calloc(2 ** 16, 2 ** 16 + 1)).toBe(0); // overflow of nelem * elsize
+      expect(f.malloc(2 ** 32 - 8)).toBe(0);
+      expect(f.malloc(TOO_BIG * 1024)).toBe(0);
+      for (const p of [a, b, d]) f.free(p);
+    }
+    h.check();
+  });
+
+  it("bad input is a typed error and the heap is unchanged", () => {
+    const h = subject().make();
+    const p = h.mem.malloc(32);
+    expect(() => h.mem.malloc(-1)).toThrow(RangeError);
+    expect(() => h.mem.malloc(1.5)).toThrow(RangeError);
+    expect(() => h.mem.malloc(NaN)).toThrow(RangeError);
+    expect(() => h.mem.malloc("8" as never)).toThrow(TypeError);
+    expect(() => h.mem.calloc(-1, 4)).toThrow(RangeError);
+    expect(() => h.mem.realloc(p, -4)).toThrow(RangeError);
+    expect(() => h.mem.alignedAlloc(3, 8)).toThrow(RangeError);
+    expect(() => h.usableSize(-8)).toThrow(InvalidPointerError);
+    expect(() => h.usableSize(1.5)).toThrow(InvalidPointerError);
+    h.mem.free(p);
+    h.check();
+  });
+
+  it("alignedAlloc: up to the heap's alignment always; above it a multiple of the alignment, or 0", () => {
+    const h = subject().make();
+    for (const a of [1, 2, 4, 8, 16, 64, 4096]) {
+      const p = h.mem.alignedAlloc(a, 100);
+      if (a <= h.alignment) expect(p).not.toBe(0);
+      if (p !== 0) {
+        expect(p % a).toBe(0);
+        expect(h.usableSize(p)).toBeGreaterThanOrEqual(100);
+        h.mem.free(p);
+      }
+    }
+    h.check();
+  });
+
+  it("typed views: mallocAs, callocAs (zeroed over reused bytes), reallocAs (elements kept), freeAs, viewAt", () => {
+    const h = subject().make();
+    const junk = h.mem.malloc(800);
+    h.u8.fill(0xee, junk, junk + 800);
+    h.mem.free(junk);
+    const z = h.mem.callocAs(Float64Array, 100)!;
+    expect(z).toBeInstanceOf(Float64Array);
+    expect(z.every((x) => x === 0)).toBe(true);
+    z.set([1, 2, 3]);
+    const y = h.mem.reallocAs(z, 5000)!;
+    expect([...y.subarray(0, 3)]).toEqual([1, 2, 3]);
+    expect(y.length).toBe(5000);
+    expect(y.buffer).toBe(h.buffer);
+    const w = h.mem.viewAt(Float64Array, y.byteOffset, 3);
+    expect([...w]).toEqual([1, 2, 3]);
+    h.mem.freeAs(y);
+    const u = h.raw.mallocAs(Uint16Array, 7)!;
+    expect(u.length).toBe(7);
+    h.raw.freeAs(u);
+    h.check();
+  });
+
+  it("random traffic: every byte of usableSize(p) is the block's own, contents survive realloc, nothing leaks", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom("malloc", "calloc", "realloc", "free"), fc.nat(3000), fc.nat()), { minLength: 1, maxLength: 80 }),
+        (ops) => {
+          const s = subject();
+          const h = s.make();
+          const before = s.pool?.stats().used.count;
+          const live: Array<{ p: number; n: number; tag: number }> = [];
+          let tag = 0;
+          const stamp = (b: { p: number; n: number; tag: number }): void => {
+            b.n = h.usableSize(b.p);
+            h.u8.fill(b.tag, b.p, b.p + b.n); // every usable byte is ours to write
+          };
+          const verify = (): void => {
+            for (const b of live) {
+              const got = h.u8.subarray(b.p, b.p + b.n);
+              if (!got.every((x) => x === b.tag)) throw new Error(`block ${b.p} (tag ${b.tag}, ${b.n} bytes) was overwritten`);
+            }
+          };
+          for (const [op, size, pick] of ops) {
+            const f = h.mem;
+            if (op === "malloc" || op === "calloc" || live.length === 0) {
+              const p = op === "calloc" ? f.calloc(1, size) : f.malloc(size);
+              if (p === 0) continue;
+              if (op === "calloc") expect(h.u8.subarray(p, p + size).every((x) => x === 0)).toBe(true);
+              const b = { p, n: 0, tag: (++tag % 254) + 1 };
+              stamp(b);
+              live.push(b);
+            } else if (op === "realloc") {
+              const b = live[pick % live.length];
+              const q = f.realloc(b.p, size);
+              if (q === 0) continue;
+              const kept = Math.min(size, b.n);
+              expect(h.u8.subarray(q, q + kept).every((x) => x === b.tag)).toBe(true);
+              b.p = q;
+              stamp(b);
+            } else {
+              const [b] = live.splice(pick % live.length, 1);
+              f.free(b.p);
+            }
+            verify();
+          }
+          h.check();
+          for (const b of live) h.mem.free(b.p);
+          if ("drainQuarantine" in h) h.drainQuarantine();
+          if (s.pool) expect(s.pool.stats().used.count).toBe(before);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe("fromExports: views current after the module grows its memory", () => {
+  it.each(["malloc", "debug"] as const)("%s: a block past the old end is reachable through every view at once", (allocator) => {
+    const x = dlmalloc();
+    const h = fromExports(x, { allocator });
+    const small = h.mem.malloc(16);
+    const n = 16 * MiB;
+    const p = h.mem.malloc(n);
+    expect(p).not.toBe(0);
+    expect(h.u8.length).toBe(x.memory.buffer.byteLength);
+    h.f64[(p + n - 8) >>> 3] = 2.5;
+    expect(new DataView(x.memory.buffer).getFloat64(p + n - 8, true)).toBe(2.5);
+    expect(h.usableSize(p)).toBeGreaterThanOrEqual(n);
+    const q = h.mem.realloc(small, 8 * MiB); // grows again from realloc
+    expect(q).not.toBe(0);
+    expect(h.u8.length).toBe(x.memory.buffer.byteLength);
+    h.mem.free(p);
+    h.mem.free(q);
+    h.check();
+  });
+});
+
+describe("fromMemPool over MemPool 6.1.150's realloc", () => {
+  it("a realloc that moves the block gives the old one back to the MemPool (MemPool's own realloc kept it allocated)", () => {
+    const pool = new MemPool({ buf: new ArrayBuffer(MiB) });
+    const h = fromMemPool(pool);
+    const p = h.mem.malloc(40);
+    const other = h.mem.malloc(8); // p is not the last block: it has to move
+    h.u8.fill(3, p, p + 40);
+    const q = h.mem.realloc(p, 400);
+    expect(q).not.toBe(p);
+    expect([...h.u8.subarray(q, q + 40)]).toEqual(new Array(40).fill(3));
+    expect(pool.stats().used.count).toBe(2);
+    h.mem.free(q);
+    h.mem.free(other);
+    expect(pool.stats().used).toEqual({ count: 0, size: 0 });
+  });
+
+  it("a shrink of the last block: usableSize stays the block's own (MemPool lowered its top inside it, the next malloc overlapped)", () => {
+    const pool = new MemPool({ buf: new ArrayBuffer(MiB) });
+    const h = fromMemPool(pool);
+    const p = h.mem.realloc(h.mem.malloc(40), 32);
+    const q = h.mem.malloc(8);
+    h.u8.fill(1, q, q + h.usableSize(q));
+    h.u8.fill(0xff, p, p + h.usableSize(p)); // every usable byte of p
+    expect(p + h.usableSize(p) <= q - 8 || q + h.usableSize(q) <= p - 8).toBe(true);
+    expect(h.u8.subarray(q, q + h.usableSize(q)).every((x) => x === 1)).toBe(true);
+    h.mem.free(q);
+    h.mem.free(p);
+    expect(pool.stats().used).toEqual({ count: 0, size: 0 });
+  });
+
+  it("a realloc that cannot be served returns 0 and keeps the block", () => {
+    const pool = new MemPool({ buf: new ArrayBuffer(1 << 16) });
+    const h = fromMemPool(pool);
+    const p = h.mem.malloc(100);
+    h.mem.malloc(8);
+    h.u8.fill(6, p, p + 100);
+    expect(h.mem.realloc(p, 1 << 17)).toBe(0);
+    expect(h.u8.subarray(p, p + 100).every((x) => x === 6)).toBe(true);
+    expect(h.usableSize(p)).toBeGreaterThanOrEqual(100);
+    h.mem.free(p);
+  });
+});

@@ -93,7 +93,23 @@ export function fromMemPool(pool: MemPoolLike, options: AdapterOptions = {}): Fo
     free: (p) => {
       if (!pool.free(p)) throw new InvalidPointerError("free", p, "not-a-block", "the MemPool has no such allocated block");
     },
-    realloc: (p, n) => pool.realloc(p, n),
+    // Not MemPool's realloc (6.1.150): a block it moves stays in its used list (the old address
+    // is never freed: a leak at every moving realloc), and a shrink of its last block lowers its
+    // top without the block's size, so the next malloc overlaps what usableSize reports. Here a
+    // block keeps its place while the new size fits (as pymalloc's small blocks do), else moves.
+    // Without blockSize, the adapter tracks blocks and provides realloc over malloc and free.
+    realloc:
+      blockSize &&
+      ((p, n) => {
+        const have = blockSize(p - 8) - 8;
+        if (n <= have) return p;
+        const q = pool.malloc(n);
+        if (q !== 0) {
+          new Uint8Array(pool.buf).copyWithin(q, p, p + have);
+          pool.free(p);
+        }
+        return q;
+      }),
     usableSize: blockSize && ((p) => blockSize(p - 8) - 8),
     alignment: Math.max(4, internals.align ?? 8),
   };
