@@ -185,6 +185,90 @@ describe("asMemPool against @thi.ng/malloc's MemPool: one script, the same answe
   });
 });
 
+type Op =
+  | { op: "malloc" | "calloc"; n: number; fill: number }
+  | { op: "mallocAs" | "callocAs"; type: string; num: number; fill: number }
+  | { op: "grow"; pick: number; by: number }
+  | { op: "free" | "freeView"; pick: number }
+  | { op: "freeAll" | "stats" };
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ op: fc.constantFrom("malloc" as const, "calloc" as const), n: fc.integer({ min: 0, max: 2000 }), fill: fc.integer({ min: -300, max: 300 }) }),
+  fc.record({ op: fc.constantFrom("mallocAs" as const, "callocAs" as const), type: fc.constantFrom(...NAMES.filter((t) => t !== "i64" && t !== "u64")), num: fc.integer({ min: 0, max: 300 }), fill: fc.integer({ min: -5, max: 300 }) }),
+  fc.record({ op: fc.constant("grow" as const), pick: fc.nat(), by: fc.integer({ min: 0, max: 3000 }) }),
+  fc.record({ op: fc.constantFrom("free" as const, "freeView" as const), pick: fc.nat() }),
+  fc.record({ op: fc.constantFrom("freeAll" as const, "stats" as const) }),
+);
+
+/** Runs ops over a pool: what the program sees at each step, and every live block's bytes. */
+function replay(pool: AnyPool, ops: Op[]): unknown[] {
+  const out: unknown[] = [];
+  const live: Array<{ p: number; n: number; view?: { constructor: new (b: ArrayBufferLike, o: number, l: number) => unknown; length: number } }> = [];
+  let seed = 0;
+  for (const o of ops) {
+    if (o.op === "malloc" || o.op === "calloc") {
+      const p = o.op === "malloc" ? pool.malloc(o.n) : pool.calloc(o.n, o.fill);
+      out.push([o.op, seen(pool, p), p === 0 ? [] : bytes(pool, p, o.n).filter((_, i) => o.op === "calloc" || i < 0)]);
+      if (p !== 0) {
+        fill(pool, p, o.n, ++seed);
+        live.push({ p, n: o.n });
+      }
+    } else if (o.op === "mallocAs" || o.op === "callocAs") {
+      const a = o.op === "mallocAs" ? pool.mallocAs(o.type, o.num) : pool.callocAs(o.type, o.num, o.fill);
+      const shown = seen(pool, a) as { items?: unknown };
+      out.push([o.op, o.op === "mallocAs" && a !== undefined ? { ...shown, items: undefined } : shown]);
+      if (a !== undefined) {
+        fill(pool, a.byteOffset, a.byteLength, ++seed);
+        live.push({ p: a.byteOffset, n: a.byteLength, view: a });
+      }
+    } else if (o.op === "grow" && live.length > 0) {
+      const b = live[o.pick % live.length];
+      if (b.view) {
+        const per = b.n / b.view.length || 1;
+        const num = b.view.length + Math.ceil(o.by / per);
+        const a = pool.reallocArray(b.view, num);
+        out.push(["reallocArray", a === undefined ? undefined : { ...(seen(pool, a) as object), items: undefined }, a === undefined ? [] : bytes(pool, a.byteOffset, b.n)]);
+        if (a !== undefined) {
+          if (a.byteOffset !== b.p && pool instanceof MemPool) pool.free(b.p); // MemPool leaves the old block allocated
+          Object.assign(b, { p: a.byteOffset, view: a });
+          fill(pool, b.p, (b.n = a.byteLength), ++seed);
+        }
+      } else {
+        const q = pool.realloc(b.p, b.n + o.by);
+        out.push(["realloc", seen(pool, q), q === 0 ? [] : bytes(pool, q, b.n)]);
+        if (q !== 0) {
+          if (q !== b.p && pool instanceof MemPool) pool.free(b.p);
+          b.p = q;
+          fill(pool, b.p, (b.n += o.by), ++seed);
+        }
+      }
+    } else if ((o.op === "free" || o.op === "freeView") && live.length > 0) {
+      const [b] = live.splice(o.pick % live.length, 1);
+      const arg = o.op === "freeView" && b.view ? b.view : b.p;
+      out.push(["free", pool.free(arg), pool.free(arg)]);
+    } else if (o.op === "freeAll") {
+      pool.freeAll();
+      out.push(["freeAll", pool.stats().used, live.map((b) => pool.free(b.p))]);
+      live.length = 0;
+    } else if (o.op === "stats") {
+      const s = pool.stats();
+      out.push(["stats", s.used.count, s.top <= s.total, s.total === pool.buf.byteLength, s.available >= s.free.size]);
+    }
+    out.push(["contents", live.map((b) => bytes(pool, b.p, b.n))]);
+  }
+  return out;
+}
+
+describe("asMemPool against MemPool: random sequences", () => {
+  it.each(ours)("%s", (_n, make) => {
+    fc.assert(
+      fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), (ops) => {
+        expect(replay(make(), ops)).toEqual(replay(refs[0][1](), ops));
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // (2) The family API over other allocators, as on a pymalloc heap.
 
@@ -406,5 +490,77 @@ describe("fromMemPool over MemPool 6.1.150's realloc", () => {
     expect(h.u8.subarray(p, p + 100).every((x) => x === 6)).toBe(true);
     expect(h.usableSize(p)).toBeGreaterThanOrEqual(100);
     h.mem.free(p);
+  });
+});
+
+describe("where asMemPool differs from MemPool 6.1.150 on purpose (README, asMemPool)", () => {
+  const pair = (): [AnyPool, AnyPool] => [refs[0][1](), asMemPool(createHeap({ memory: new ArrayBuffer(MiB) })) as unknown as AnyPool];
+
+  it("sizes that are no byte count: MemPool returns 0 for negatives and a block for the rest; ours are typed errors", () => {
+    const [m, o] = pair();
+    expect(m.malloc(-1)).toBe(0);
+    expect(() => o.malloc(-1)).toThrow(RangeError);
+    for (const bad of [1.5, NaN, Infinity]) {
+      expect(m.malloc(bad)).not.toBe(0); // MemPool: a block (of 0 bytes for NaN and Infinity)
+      expect(() => o.malloc(bad)).toThrow(RangeError);
+    }
+    expect(m.malloc(undefined as never)).not.toBe(0);
+    expect(() => o.malloc(undefined as never)).toThrow(TypeError);
+  });
+
+  it("requests of 4 GiB and more: MemPool wraps its arithmetic and returns a small block; ours return 0", () => {
+    const [m, o] = pair();
+    expect(m.malloc(2 ** 32)).not.toBe(0);
+    expect(o.malloc(2 ** 32)).toBe(0);
+    expect(o.malloc(2 ** 40)).toBe(0);
+  });
+
+  it("a realloc that moves frees the old block (MemPool keeps it allocated: its free answers true, ours false)", () => {
+    for (const pool of pair()) {
+      const p = pool.malloc(40);
+      pool.malloc(8);
+      const q = pool.realloc(p, 400);
+      expect(q).not.toBe(p);
+      expect(pool.free(p)).toBe(pool instanceof MemPool);
+      expect(pool.stats().used.count).toBe(2);
+    }
+  });
+
+  it("callocAs of i64/u64: MemPool throws (after taking the block); ours fill with BigInts", () => {
+    const [m, o] = pair();
+    expect(() => m.callocAs("i64", 2)).toThrow(TypeError);
+    expect(m.stats().used.count).toBe(1);
+    expect([...o.callocAs("u64", 2, 3)]).toEqual([3n, 3n]);
+    expect([...o.callocAs("i64", 2)]).toEqual([0n, 0n]);
+  });
+
+  it("free of something that is neither a number nor a view: MemPool false (TypeError for null), ours TypeError", () => {
+    const [m, o] = pair();
+    expect(m.free("16")).toBe(false);
+    expect(() => m.free(null)).toThrow(TypeError);
+    for (const bad of ["16", {}, null, undefined]) expect(() => o.free(bad)).toThrow(TypeError);
+  });
+
+  it("stats: used.size counts MemPool's 8-byte headers and padding, ours usable bytes; end is the growth limit", () => {
+    const [m, o] = pair();
+    m.malloc(40);
+    o.malloc(40);
+    expect(m.stats().used).toEqual({ count: 1, size: 48 });
+    expect(o.stats().used).toEqual({ count: 1, size: 40 });
+    const heap = createHeap({ memoryKind: "resizable", initialBytes: MiB, maxBytes: 4 * MiB });
+    const g = asMemPool(heap);
+    expect(g.end).toBe(4 * MiB);
+    expect(g.stats().total).toBe(heap.buffer.byteLength);
+    expect(g.stats().available).toBeGreaterThan(g.stats().total - g.stats().top);
+  });
+
+  it("after release(): MemPool drops buf/u8/u32 (undefined); ours keep the heap's, and every method but release throws", () => {
+    const [m, o] = pair();
+    m.release();
+    o.release();
+    expect(m.buf).toBeUndefined();
+    expect(o.buf).toBeDefined();
+    for (const f of [() => o.malloc(8), () => o.free(16), () => o.stats(), () => o.freeAll(), () => o.realloc(16, 8)]) expect(f).toThrow(/released/);
+    expect(o.release()).toBe(true);
   });
 });
