@@ -103,6 +103,16 @@ describe("the exported wasmImports(heap), pymemImports(heap), linkFastPath(bytes
     }
   });
 
+  it("a memory of 0 bytes is a RangeError saying so; a detached one is still called detached", () => {
+    for (const memory of [new ArrayBuffer(0), new SharedArrayBuffer(0)]) {
+      expect(() => createHeap({ memory })).toThrow(/the memory has 0 bytes/);
+      expect(thrown(() => attachHeap(memory))).toBeInstanceOf(RangeError);
+    }
+    const gone = new ArrayBuffer(1 << 16);
+    structuredClone(gone, { transfer: [gone] });
+    expect(() => createHeap({ memory: gone })).toThrow(/detached/);
+  });
+
   it("attachHeap with a heapBase past the memory is a RangeError, not 'no pymalloc heap at 0x00000000'", () => {
     const heap = createHeap({ memoryKind: "fixed", initialBytes: 1 << 20 });
     for (const heapBase of [2 ** 32, 1 << 20, (1 << 20) + 16]) expect(() => attachHeap(heap.memory.source as ArrayBuffer, { heapBase })).toThrow(RangeError);

@@ -123,7 +123,15 @@ export class Memory {
     this.maxBytes = Math.min(maxBytes, kindLimit(source, this.kind), DEFAULT_MAX_BYTES);
     this.buffer = this.currentBuffer();
     const gone = detached(this.buffer, this.kind);
-    if (gone !== null) throw gone;
+    if (gone !== null) {
+      // 0 bytes: detached (a typed array over it cannot be made), or a buffer made empty.
+      try {
+        new Uint8Array(this.buffer);
+      } catch {
+        throw gone;
+      }
+      throw new RangeError("the memory has 0 bytes: a heap needs room for its header and blocks (give a buffer of initialBytes, or let createHeap make one)");
+    }
     this.makeViews();
     let set = sameSource.get(source);
     if (set === undefined) sameSource.set(source, (set = new Set()));
