@@ -33,6 +33,8 @@ interface Combo {
   limits: Limits;
   heapBase: number;
   sampleInterval: number; // 0: off
+  quarantine: "small" | "none" | "large"; // debug modes: 16 blocks; 0; 1024 blocks and 1 GiB
+  maxThreads: number; // threads kinds
 }
 
 const DIMS: { [K in keyof Combo]: readonly Combo[K][] } = {
@@ -59,6 +61,8 @@ const DIMS: { [K in keyof Combo]: readonly Combo[K][] } = {
   limits: ["tiny", "small", "medium"],
   heapBase: [0, 1000, 65536],
   sampleInterval: [0, 4096],
+  quarantine: ["small", "none", "large"],
+  maxThreads: [2, 64],
 };
 const KEYS = Object.keys(DIMS) as (keyof Combo)[];
 const LIMITS: Record<Limits, { initialBytes: number; maxBytes: number }> = {
@@ -116,7 +120,9 @@ function optionsOf(c: Combo): HeapOptions {
     heapBase: c.heapBase || undefined,
     sampleInterval: c.sampleInterval || undefined,
     traceAllocations: c.allocator.includes("debug") ? false : undefined,
-    quarantineBlocks: c.allocator.includes("debug") ? 16 : undefined,
+    quarantineBlocks: c.allocator.includes("debug") ? { small: 16, none: 0, large: 1024 }[c.quarantine] : undefined,
+    quarantineBytes: c.allocator.includes("debug") && c.quarantine === "large" ? 2 ** 30 : undefined,
+    maxThreads: c.kind.endsWith("+threads") ? c.maxThreads : undefined,
   };
   switch (c.kind) {
     case "fixed":
@@ -155,13 +161,14 @@ type Side = { malloc(n: number): number; calloc(a: number, b: number): number; r
 const byte = (b: Live, k: number): number => (b.tag + k * 7) & 0xff;
 
 /** Runs a seeded program on one heap; throws with the step on the first disagreement. */
-export function fuzz(heap: Heap, seed: number, steps: number, checkEvery: number, maxBytes: number, maxKnown = true): { ooms: number; ops: number } {
+export function fuzz(heap: Heap, seed: number, steps: number, checkEvery: number, maxBytes: number, maxKnown = true, second = heap.lock === undefined): { ooms: number; ops: number } {
   const rand = xorshift(seed);
   const isDebug = heap.debug !== undefined;
   const wasmMem = heap.memory.source instanceof WebAssembly.Memory ? heap.memory.source : undefined;
   const wasm = wasmMem ? heap.wasmImports() : undefined;
-  // A second handle of the heap in this thread (a heap without threads: they share growth).
-  const other = heap.lock === undefined ? attachHeap(heap.memory.source, { heapBase: heap.heapBase, ...(isDebug ? { traceAllocations: false } : {}) }) : undefined;
+  // A second handle of the heap in this thread (without threads they share growth; with threads
+  // it holds a thread slot of its own, and frees of each other's blocks go to the owner's lists).
+  const other = second ? attachHeap(heap.memory.source, { heapBase: heap.heapBase, ...(isDebug ? { traceAllocations: false } : {}) }) : undefined;
   const otherWasm = other && wasmMem && rand() % 2 === 0 ? other.wasmImports() : undefined;
   const limit = heap.stats().maxBytes;
   if (maxKnown && limit > maxBytes) throw new Error(`seed ${seed}: stats().maxBytes ${limit} above the maxBytes asked, ${maxBytes}`);
@@ -259,18 +266,24 @@ export function fuzz(heap: Heap, seed: number, steps: number, checkEvery: number
     const len = src.length;
     const max = heap.stats().maxBytes;
     const shared = heap.memory.buffer instanceof SharedArrayBuffer;
-    const buf = shared ? new SharedArrayBuffer(len, { maxByteLength: Math.max(len, max) }) : new ArrayBuffer(len, { maxByteLength: Math.max(len, max) });
-    new Uint8Array(buf).set(src);
+    // The copy goes in a growable buffer, or (every other time) in a WebAssembly.Memory, where
+    // the copy's own allocations take the wasm fast path (pymalloc mode) whatever the original's memory.
+    const inWasm = rand() % 2 === 0 && len % 65536 === 0;
+    const pages = Math.min(65535, Math.ceil(Math.max(len, max) / 65536));
+    const wmem = inWasm ? new WebAssembly.Memory({ initial: len / 65536, maximum: pages, shared }) : undefined;
+    const buf = wmem ?? (shared ? new SharedArrayBuffer(len, { maxByteLength: Math.max(len, max) }) : new ArrayBuffer(len, { maxByteLength: Math.max(len, max) }));
+    new Uint8Array(wmem ? wmem.buffer : (buf as ArrayBuffer)).set(src);
     const copy = attachHeap(buf, isDebug ? { heapBase: heap.heapBase, traceAllocations: false } : { heapBase: heap.heapBase });
     copy.check();
     for (const [p, b] of live) verify(p, b, b.size, copy.u8);
     if (copy.stats().blocksInUse !== live.size) fail(`copy's blocksInUse ${copy.stats().blocksInUse} != ${live.size}`);
     // Allocation goes on in the copy with the contents intact, and the original is untouched.
     const extra: [number, Fam, number][] = [];
+    const copyWasm = wmem ? copy.wasmImports() : undefined;
     for (let i = 0; i < 12; i++) {
       const fam = fams[rand() % 3];
       const n = i % 4 === 3 ? 600 + (rand() % 3000) : 1 + (rand() % 300);
-      const p = copy[fam].malloc(n);
+      const p = (wmem && fam === "mem" ? copyWasm!.malloc(n) : copy[fam].malloc(n)) >>> 0;
       if (p === 0) continue;
       if (live.has(p) && live.get(p)) {
         // the copy may reuse a block free in the copy: it must not be one the copy holds live
@@ -283,8 +296,8 @@ export function fuzz(heap: Heap, seed: number, steps: number, checkEvery: number
     copy.check();
     // Free half of the copied blocks in the copy, and what it allocated.
     let k = 0;
-    for (const [p, b] of live) if (k++ % 2 === 0) copy[b.fam].free(p);
-    for (const [p, fam] of extra) copy[fam].free(p);
+    for (const [p, b] of live) if (k++ % 2 === 0) (copyWasm && b.fam === "mem" && rand() % 2 === 0 ? copyWasm : copy[b.fam]).free(p);
+    for (const [p, fam] of extra) (copyWasm && fam === "mem" && rand() % 2 === 0 ? copyWasm : copy[fam]).free(p);
     copy.check();
     for (const [p, b] of live) verify(p, b); // the original heap still holds its bytes
     if (copy.lock !== undefined) copy.detachThread();
@@ -379,6 +392,7 @@ export function fuzz(heap: Heap, seed: number, steps: number, checkEvery: number
     sideOf(b.fam).free(p);
   }
   live.clear();
+  if (other?.lock !== undefined) other.detachThread();
   heap.drainQuarantine();
   heap.check();
   const s = heap.stats();
@@ -390,7 +404,7 @@ export function runCombo(c: Combo, seed: number, steps: number): { ooms: number 
   const o = optionsOf(c);
   const heap = createHeap(o);
   // A WebAssembly.Memory given without maxBytes: its maximum is out of JS's sight (README, Options).
-  const r = fuzz(heap, seed, steps, 50, LIMITS[c.limits].maxBytes, !(o.memory instanceof WebAssembly.Memory && o.maxBytes === undefined));
+  const r = fuzz(heap, seed, steps, 50, LIMITS[c.limits].maxBytes, !(o.memory instanceof WebAssembly.Memory && o.maxBytes === undefined), !o.threads || c.maxThreads > 2);
   // After everything is freed, the heap serves small and large requests again (when an arena fits).
   const fits = c.poolSize * c.poolsPerArena <= LIMITS[c.limits].maxBytes / 4 || c.subPools || c.allocator.startsWith("malloc");
   if (fits) {
