@@ -4,7 +4,7 @@
 // against a model of what the test holds. Invalid combinations must be typed errors.
 import { describe, expect, it } from "vitest";
 import { attachHeap, createHeap, PymallocError, type Heap, type HeapOptions } from "../src/index.js";
-import { xorshift } from "./helpers.js";
+import { thrownBy, xorshift } from "./helpers.js";
 
 type Kind =
   | "fixed"
@@ -27,7 +27,7 @@ interface Combo {
   poolSize: number;
   poolsPerArena: number; // arenaSize = poolSize * this (8: the default, left out)
   subPools: boolean;
-  rawFirst: boolean;
+  rawFirst: boolean | number;
   hardened: boolean;
   kind: Kind;
   limits: Limits;
@@ -43,7 +43,7 @@ const DIMS: { [K in keyof Combo]: readonly Combo[K][] } = {
   poolSize: [4096, 16384, 65536],
   poolsPerArena: [1, 8, 32],
   subPools: [true, false],
-  rawFirst: [false, true],
+  rawFirst: [false, true, 1, 3],
   hardened: [false, true],
   kind: [
     "fixed",
@@ -273,7 +273,15 @@ export function fuzz(heap: Heap, seed: number, steps: number, checkEvery: number
     const wmem = inWasm ? new WebAssembly.Memory({ initial: len / 65536, maximum: pages, shared }) : undefined;
     const buf = wmem ?? (shared ? new SharedArrayBuffer(len, { maxByteLength: Math.max(len, max) }) : new ArrayBuffer(len, { maxByteLength: Math.max(len, max) }));
     new Uint8Array(wmem ? wmem.buffer : (buf as ArrayBuffer)).set(src);
-    const copy = attachHeap(buf, isDebug ? { heapBase: heap.heapBase, traceAllocations: false } : { heapBase: heap.heapBase });
+    let copy: Heap;
+    try {
+      copy = attachHeap(buf, isDebug ? { heapBase: heap.heapBase, traceAllocations: false } : { heapBase: heap.heapBase });
+    } catch (e) {
+      // A threads heap's new handle takes a thread slot, whose first claim needs 528 bytes from
+      // the raw allocator: a copy of a full heap at its maxBytes has none (a typed refusal).
+      if (heap.lock !== undefined && e instanceof PymallocError && /out of memory: thread slot/.test(e.message)) return;
+      throw e;
+    }
     copy.check();
     for (const [p, b] of live) verify(p, b, b.size, copy.u8);
     if (copy.stats().blocksInUse !== live.size) fail(`copy's blocksInUse ${copy.stats().blocksInUse} != ${live.size}`);
@@ -487,5 +495,32 @@ describe("invalid option combinations are typed errors", () => {
       expect(err, label(c)).toBeInstanceOf(TypeError);
       expect(err).not.toBeInstanceOf(PymallocError);
     }
+  });
+});
+
+describe("copies of a threads heap: attaching one takes a thread slot (found by the fuzz)", () => {
+  const copyOf = (heap: Heap): SharedArrayBuffer => {
+    const buf = new SharedArrayBuffer(heap.u8.length, { maxByteLength: heap.stats().maxBytes });
+    new Uint8Array(buf).set(heap.u8);
+    return buf;
+  };
+
+  it("a copy of a full heap at its maxBytes is refused with a typed error, the original intact", () => {
+    // options of the fuzz's failing case: pymalloc, subPools false, growable-shared + threads, maxBytes 384 KiB
+    const heap = createHeap({ threads: true, memoryKind: "growable-shared", initialBytes: 65536, maxBytes: 393216, subPools: false });
+    while (heap.raw.malloc(4096) !== 0);
+    while (heap.raw.malloc(16) !== 0);
+    const e = thrownBy(() => attachHeap(copyOf(heap)));
+    expect(e).toBeInstanceOf(PymallocError);
+    expect((e as Error).message).toMatch(/out of memory: thread slot 1/);
+    heap.check();
+  });
+
+  it("a copy of a heap whose thread slots are all live cannot be attached (maxThreads: 1)", () => {
+    const heap = createHeap({ threads: true, maxThreads: 1, memoryKind: "growable-shared", initialBytes: 1 << 20, maxBytes: 4 << 20 });
+    heap.obj.malloc(40);
+    const e = thrownBy(() => attachHeap(copyOf(heap)));
+    expect(e).toBeInstanceOf(PymallocError);
+    expect((e as Error).message).toMatch(/all 1 thread slots/);
   });
 });
