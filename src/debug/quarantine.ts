@@ -100,6 +100,10 @@ export function evictOldest(d: DebugState, found: CorruptionReport[]): void {
 /** Empty the quarantine (each block verified, then released). */
 export function drainQuarantine(d: DebugState): void {
   if (d.ring === 0) return;
+  // Views detached by an outside growth of a WebAssembly.Memory (memory.ts, DETACHED) made
+  // current first: an allocation that failed before touching the memory (a request too large
+  // to serve) reaches here with them, and the ring read through them looked damaged.
+  d.host.memory.current();
   checkRing(d);
   const found: CorruptionReport[] = [];
   while (d.u32[(d.ring + Debug.Q_COUNT) >>> 2] > 0) evictOldest(d, found);
