@@ -280,9 +280,6 @@ export function fuzz(heap: Heap, seed: number, steps: number, checkEvery: number
       // A threads heap's new handle takes a thread slot, whose first claim needs 528 bytes from
       // the raw allocator: a copy of a full heap at its maxBytes has none (a typed refusal).
       if (heap.lock !== undefined && e instanceof PymallocError && /out of memory: thread slot/.test(e.message)) return;
-      // A debug heap made with quarantineBlocks: 0 has no ring; a new handle opens one (attachHeap
-      // takes no quarantine options: 1024 blocks), which a full copy has no room for (reported).
-      if (isDebug && e instanceof RangeError && /memory too small for the debug quarantine/.test(e.message)) return;
       throw e;
     }
     copy.check();
@@ -543,6 +540,33 @@ describe("debug modes on a WebAssembly.Memory grown by something else (found by 
     const p = heap.obj.malloc(10);
     expect(p).not.toBe(0);
     heap.obj.free(p);
+    heap.check();
+  });
+});
+
+describe("a debug heap made with quarantineBlocks: 0 keeps none when another handle attaches (found by the fuzz)", () => {
+  // options=debug,growable-shared+threads,limits=tiny,quarantine=none,... seed 1100108: attaching
+  // a copy of the full heap threw RangeError "memory too small for the debug quarantine": the
+  // new handle opened a quarantine of its own, with attachHeap's defaults (1024 blocks).
+  it("an attached handle quarantines nothing, and a full heap attaches", () => {
+    const heap = createHeap({ allocator: "debug", quarantineBlocks: 0, memoryKind: "resizable", initialBytes: 131072, maxBytes: 131072, traceAllocations: false });
+    const other = attachHeap(heap.memory.source, { traceAllocations: false });
+    other.mem.free(other.mem.malloc(10));
+    expect(heap.stats().quarantinedBlocks).toBe(0);
+    while (heap.raw.malloc(1000) !== 0);
+    while (heap.raw.malloc(8) !== 0);
+    const copy = new ArrayBuffer(heap.u8.length);
+    new Uint8Array(copy).set(heap.u8);
+    const again = attachHeap(copy, { traceAllocations: false });
+    again.check();
+    heap.check();
+  });
+
+  it("an attached handle of a heap with a quarantine uses that ring", () => {
+    const heap = createHeap({ allocator: "debug", quarantineBlocks: 4, traceAllocations: false });
+    const other = attachHeap(heap.memory.source, { traceAllocations: false });
+    other.mem.free(other.mem.malloc(10));
+    expect(heap.stats().quarantinedBlocks).toBe(1);
     heap.check();
   });
 });

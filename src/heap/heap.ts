@@ -134,7 +134,12 @@ export class Heap extends MemoryViews {
     } else {
       this.sampler = undefined;
       // Debug modes: the hooks wrap each family over whichever allocator is below it.
-      const d = this.locked(() => new DebugState(new HeapDebugHost(this), debug, below, this.threads ? this.threadId : undefined));
+      // The quarantine is the creator's choice, kept in the memory (its ring, or none for
+      // quarantineBlocks: 0): a handle that attaches uses the ring there and never opens one (it
+      // did, with the defaults: a heap made without quarantine got one of 1024 blocks, and a full
+      // heap could not be attached at all, "memory too small for the debug quarantine").
+      const opts = created ? debug : { ...debug, quarantineBlocks: 0 };
+      const d = this.locked(() => new DebugState(new HeapDebugHost(this), opts, below, this.threads ? this.threadId : undefined));
       this.debug = d;
       fams = { o: new DebugFamily("o", below.o, d), m: new DebugFamily("m", below.m, d), r: new DebugFamily("r", below.r, d) };
       if (this.lock !== undefined) {
