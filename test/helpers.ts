@@ -136,13 +136,7 @@ export function differential(heap: Heap, sides: AllocatorFunctions[], seed: numb
   const verify = (p: number, b: Block, n = b.size): void => {
     for (let k = 0; k < n; k++) if (heap.u8[p + k] !== ((b.tag + k * 7) & 0xff)) throw new Error(`block ${p} (${b.size} B) changed at +${k} (seed ${seed})`);
   };
-  const take = (): number => {
-    const i = rand() % order.length;
-    const p = order[i];
-    order[i] = order[order.length - 1];
-    order.pop();
-    return p;
-  };
+  const take = (): number => takeRandom(order, rand);
   for (let step = 0; step < steps; step++) {
     const side = sides[rand() % 3];
     const op = rand() % 10;
@@ -267,4 +261,13 @@ export function fastPathInstance(heap: Heap) {
   };
   x.init(heap.heapBase, heap.threadId);
   return { x, calls };
+}
+
+/** A random element of order (rand: a seeded generator), taken out of it (the last moves into its place). */
+export function takeRandom(order: number[], rand: () => number): number {
+  const i = rand() % order.length;
+  const p = order[i];
+  order[i] = order[order.length - 1];
+  order.pop();
+  return p;
 }

@@ -4,7 +4,7 @@
 // against a model of what the test holds. Invalid combinations must be typed errors.
 import { describe, expect, it } from "vitest";
 import { attachHeap, createHeap, PymallocError, type Heap, type HeapOptions } from "../src/index.js";
-import { thrownBy, xorshift } from "./helpers.js";
+import { takeRandom, thrownBy, xorshift } from "./helpers.js";
 
 type Kind =
   | "fixed"
@@ -213,13 +213,7 @@ export function fuzz(heap: Heap, seed: number, steps: number, checkEvery: number
     live.set(p, b);
     order.push(p);
   };
-  const take = (): number => {
-    const i = rand() % order.length;
-    const p = order[i];
-    order[i] = order[order.length - 1];
-    order.pop();
-    return p;
-  };
+  const take = (): number => takeRandom(order, rand);
   const oom = (what: string): void => {
     ooms++;
     heap.check(); // a failed request leaves the heap consistent
