@@ -10,7 +10,7 @@
 
 import { Arena, FreeBlock, Pool, Slot, SubPool } from "./layout";
 import { alignShift, heldBase, limitBase, nClasses, nfpBase, owner, peakBase, poolMask, poolShift, poolsPerArena, subFreeBase, threaded, usableAt, usedBase } from "./state";
-import { isOurs, poolOf, popBlock } from "./pool";
+import { isOurs, linksBack, poolOf, popBlock } from "./pool";
 
 /**
  * usedpools[idx] (sentinel sp) is empty: a pool from the first usable arena, as obmalloc's
@@ -164,10 +164,7 @@ export function freeEmptied(p: u32, pool: u32, fb: u32): bool {
   if (tail != pool) if (load<u32>(tail) == 0) return freeEmptiedSub(p, pool, fb, true);
   const next = load<u32>(pool + Pool.NEXT);
   const prev = load<u32>(pool + Pool.PREV);
-  if (next >= end) return false;
-  if (prev >= end) return false;
-  if (load<u32>(next + Pool.PREV) != pool) return false;
-  if (load<u32>(prev + Pool.NEXT) != pool) return false;
+  if (!linksBack(pool, next, prev, end)) return false;
   if (load<u32>(tail + Pool.NEXT) != sp) return false;
   store<u32>(p, fb);
   store<u32>(p + FreeBlock.TAG, FreeBlock.TAG_VALUE);
@@ -209,10 +206,7 @@ export function freeEmptiedSub(p: u32, pool: u32, fb: u32, listed: bool): bool {
   if (listed) {
     const next = load<u32>(pool + Pool.NEXT);
     const prev = load<u32>(pool + Pool.PREV);
-    if (next >= end) return false;
-    if (prev >= end) return false;
-    if (load<u32>(next + Pool.PREV) != pool) return false;
-    if (load<u32>(prev + Pool.NEXT) != pool) return false;
+    if (!linksBack(pool, next, prev, end)) return false;
     store<u32>(next + Pool.PREV, prev);
     store<u32>(prev + Pool.NEXT, next);
   }
@@ -271,10 +265,7 @@ export function freeEmptiedWhole(p: u32, pool: u32, fb: u32, listed: bool): bool
   if (listed) {
     next = load<u32>(pool + Pool.NEXT);
     prev = load<u32>(pool + Pool.PREV);
-    if (next >= end) return false;
-    if (prev >= end) return false;
-    if (load<u32>(next + Pool.PREV) != pool) return false;
-    if (load<u32>(prev + Pool.NEXT) != pool) return false;
+    if (!linksBack(pool, next, prev, end)) return false;
   }
   // The arenas whose links are written below, checked first (JS's returnPool checks the same):
   // ao was full, so it goes to the list's head, which has no arena before it; or ao moves to just
