@@ -7,6 +7,16 @@
 
 export const hex = (n: number): string => "0x" + (n >>> 0).toString(16).padStart(8, "0");
 
+/** What a value is, for "got ..." in a TypeError: "null", or its typeof. */
+export function typeName(v: unknown): string {
+  return v === null ? "null" : typeof v;
+}
+
+/** A heap handle whose thread slot another thread freed with adoptThread() while it ran. */
+export function adoptedError(slot: number): PymallocError {
+  return new PymallocError(`thread slot ${slot} of this heap handle was freed by adoptThread() while the handle was still in use (adoptThread() is for threads that ended): attach again to use the heap`);
+}
+
 /** A value as an error message shows it: strings quoted, BigInts and NaN as written (JSON.stringify throws on a BigInt, and says null for NaN). */
 export function shown(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v);

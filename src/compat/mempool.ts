@@ -264,7 +264,7 @@ export class HeapMemPool {
     checkFill(fill, int64, "callocAs"); // before the block is taken
     const a = this.mallocAs(type, num);
     if (a !== undefined) {
-      if (a instanceof BigInt64Array || a instanceof BigUint64Array) a.fill(BigInt(fill as number | bigint));
+      if (int64) (a as BigInt64Array | BigUint64Array).fill(BigInt(fill as number | bigint));
       else (a as Exclude<TypedArray, BigInt64Array | BigUint64Array>).fill(fill);
     }
     return a;

@@ -11,7 +11,7 @@
  */
 
 import { Slot, WASM_TRACE_FRAMES } from "../constants.js";
-import { HeapCorruptionError, hex } from "../errors.js";
+import { HeapCorruptionError, hex, typeName } from "../errors.js";
 import { validateHeader } from "../heap/layout.js";
 import { isSharedBuffer } from "../memory/memory.js";
 import type { DebugState } from "../debug/hooks.js";
@@ -326,7 +326,7 @@ export function isHeap(h: unknown): boolean {
 
 /** A TypeError naming fn when heap is no heap handle (not "Cannot read properties of undefined" later). */
 function checkHeap(heap: unknown, fn: string): void {
-  if (!isHeap(heap)) throw new TypeError(`${fn}() takes a heap of createHeap(), attachHeap() or heapForModule(), got ${heap === null ? "null" : typeof heap}`);
+  if (!isHeap(heap)) throw new TypeError(`${fn}() takes a heap of createHeap(), attachHeap() or heapForModule(), got ${typeName(heap)}`);
 }
 
 /**

@@ -15,7 +15,7 @@
 import { createHeap, type Heap } from "../heap/heap.js";
 import { checkOptions, HEAP_OPTIONS, type HeapOptions } from "../heap/options.js";
 import { DEFAULT_INITIAL_BYTES, DEFAULT_MAX_BYTES, DEFAULT_STACK_BYTES, WASM_PAGE } from "../constants.js";
-import { PymallocError } from "../errors.js";
+import { PymallocError, typeName } from "../errors.js";
 import { isSharedBuffer } from "../memory/memory.js";
 import { allocatorImports, checkHeaderForFastPath, hasFastPath, heapAllocator, isHeap, pymemImports, registerLinkedFastPath, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
 import { wasmModuleInfo, type WasmModuleInfo } from "./wasm-module.js";
@@ -97,15 +97,15 @@ const ALLOCATOR_NAMES = ["malloc", "free", "calloc", "realloc", "aligned_alloc",
  */
 function checkInstantiateOptions(o: InstantiateOptions): void {
   const { imports, heap, wrapAllocator, initialize, specialize, memory } = o as Record<string, unknown>;
-  if (imports !== undefined && (imports === null || typeof imports !== "object")) throw new TypeError(`imports must be an object of import modules ({ env: {...}, ... }), got ${imports === null ? "null" : typeof imports}`);
+  if (imports !== undefined && (imports === null || typeof imports !== "object")) throw new TypeError(`imports must be an object of import modules ({ env: {...}, ... }), got ${typeName(imports)}`);
   if (imports !== undefined) {
     const env = (imports as Record<string, unknown>).env;
-    if (env !== undefined && (env === null || typeof env !== "object")) throw new TypeError(`imports.env must be an object, got ${env === null ? "null" : typeof env}`);
+    if (env !== undefined && (env === null || typeof env !== "object")) throw new TypeError(`imports.env must be an object, got ${typeName(env)}`);
   }
-  if (heap !== undefined && !isHeap(heap)) throw new TypeError(`heap must be a heap of createHeap(), attachHeap() or heapForModule() (a Heap), got ${heap === null ? "null" : typeof heap}`);
-  if (wrapAllocator !== undefined && typeof wrapAllocator !== "function") throw new TypeError(`wrapAllocator must be a function (heapFunctions) => ({ malloc, ... }), got ${wrapAllocator === null ? "null" : typeof wrapAllocator}`);
-  if (initialize !== undefined && typeof initialize !== "boolean") throw new TypeError(`initialize must be a boolean, got ${initialize === null ? "null" : typeof initialize}`);
-  if (specialize !== undefined && typeof specialize !== "boolean") throw new TypeError(`specialize must be a boolean, got ${specialize === null ? "null" : typeof specialize}`);
+  if (heap !== undefined && !isHeap(heap)) throw new TypeError(`heap must be a heap of createHeap(), attachHeap() or heapForModule() (a Heap), got ${typeName(heap)}`);
+  if (wrapAllocator !== undefined && typeof wrapAllocator !== "function") throw new TypeError(`wrapAllocator must be a function (heapFunctions) => ({ malloc, ... }), got ${typeName(wrapAllocator)}`);
+  if (initialize !== undefined && typeof initialize !== "boolean") throw new TypeError(`initialize must be a boolean, got ${typeName(initialize)}`);
+  if (specialize !== undefined && typeof specialize !== "boolean") throw new TypeError(`specialize must be a boolean, got ${typeName(specialize)}`);
   if (memory !== undefined && !(memory instanceof WebAssembly.Memory)) throw new TypeError(`memory must be a WebAssembly.Memory (the module imports it), got ${memory === null ? "null" : memory instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && memory instanceof SharedArrayBuffer) ? (memory as object).constructor.name : typeof memory}`);
 }
 
@@ -456,7 +456,7 @@ async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | Buffer
 
 function wrapped(fns: AllocatorFunctions, wrapAllocator: (heapFunctions: AllocatorFunctions) => Partial<AllocatorFunctions>): AllocatorFunctions {
   const w = wrapAllocator(fns) as unknown;
-  if (w === null || typeof w !== "object") throw new TypeError(`wrapAllocator must return an object of the functions to import instead ({ malloc, ... }), got ${w === null ? "null" : typeof w}`);
+  if (w === null || typeof w !== "object") throw new TypeError(`wrapAllocator must return an object of the functions to import instead ({ malloc, ... }), got ${typeName(w)}`);
   const out = { ...fns };
   for (const name of ALLOCATOR_NAMES) {
     const f = (w as Partial<AllocatorFunctions>)[name];

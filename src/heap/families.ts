@@ -11,7 +11,7 @@
  * the raw allocator.
  */
 
-import { InvalidPointerError } from "../errors.js";
+import { InvalidPointerError, typeName } from "../errors.js";
 import { isSharedView, type Memory } from "../memory/memory.js";
 import { TypedFamily, type TypedViews } from "./typed.js";
 
@@ -100,7 +100,7 @@ export function badPointer(op: string, p: unknown): never {
 
 /** walk()'s callback: a TypeError before anything is visited (not "fn is not a function" at the first block, nor nothing on an empty heap). */
 export function checkWalker(fn: unknown): void {
-  if (typeof fn !== "function") throw new TypeError(`walk() takes a function called with each live block, got ${fn === null ? "null" : typeof fn}`);
+  if (typeof fn !== "function") throw new TypeError(`walk() takes a function called with each live block, got ${typeName(fn)}`);
 }
 
 /** calloc's byte count, or -1 when nelem * elsize overflows what can be served. */

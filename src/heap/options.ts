@@ -25,8 +25,8 @@ import {
   Size,
   WASM_PAGE,
 } from "../constants.js";
-import { shown } from "../errors.js";
-import type { MemoryKind, MemorySource } from "../memory/memory.js";
+import { shown, typeName } from "../errors.js";
+import { MEMORY_KINDS, type MemoryKind, type MemorySource } from "../memory/memory.js";
 import type { DebugOptions, OnError } from "../debug/hooks.js";
 
 export type AllocatorMode = keyof typeof MODE_IDS;
@@ -149,7 +149,7 @@ export const ATTACH_OPTIONS = { heapBase: 1, traceAllocations: 1, onError: 1 } a
  * one). Keys whose value is undefined are let through.
  */
 export function checkOptions(o: unknown, known: Readonly<Record<string, unknown>>, where: string): void {
-  if (o === null || typeof o !== "object") throw new TypeError(`${where}: options must be an object, got ${o === null ? "null" : typeof o}`);
+  if (o === null || typeof o !== "object") throw new TypeError(`${where}: options must be an object, got ${typeName(o)}`);
   for (const k of Object.keys(o)) {
     if (Object.prototype.hasOwnProperty.call(known, k) || (o as Record<string, unknown>)[k] === undefined) continue;
     const hint = k === "debug" ? ' (a debug heap is allocator: "debug")' : Object.prototype.hasOwnProperty.call(HEAP_OPTIONS, k) ? ` (an option of createHeap, not of ${where})` : "";
@@ -162,7 +162,7 @@ export function debugOptions(o: HeapOptions | AttachOptions): DebugOptions {
   const on = o.onError === undefined ? "throw" : o.onError;
   if (on !== "throw" && on !== "warn" && typeof on !== "function") throw new RangeError(`onError must be "throw", "warn" or a function, got ${shown(on)}`);
   const t = o.traceAllocations === undefined ? true : o.traceAllocations;
-  if (typeof t !== "boolean" && typeof t !== "number") throw new TypeError(`traceAllocations must be a boolean or a number of stack frames, got ${t === null ? "null" : typeof t}`);
+  if (typeof t !== "boolean" && typeof t !== "number") throw new TypeError(`traceAllocations must be a boolean or a number of stack frames, got ${typeName(t)}`);
   if (typeof t === "number" && (!Number.isInteger(t) || t < 0 || t > MAX_TRACE_FRAMES))
     throw new RangeError(`traceAllocations: stack frames must be an integer from 0 (off) to ${MAX_TRACE_FRAMES}, got ${t}`);
   const frames = t === true ? DEFAULT_TRACE_FRAMES : t === false ? 0 : t;
@@ -207,8 +207,6 @@ export function parseMode(v: unknown, where: string): AllocatorMode {
   if (typeof v === "string" && (ALLOCATOR_MODES as string[]).includes(v)) return v as AllocatorMode;
   throw new RangeError(`${where}: unknown allocator ${shown(v)}; expected one of ${ALLOCATOR_MODES.join(", ")}`);
 }
-
-const MEMORY_KINDS: MemoryKind[] = ["growable-shared", "wasm", "resizable", "fixed"];
 
 function parseKind(v: unknown): MemoryKind {
   if ((MEMORY_KINDS as unknown[]).includes(v)) return v as MemoryKind;

@@ -16,7 +16,7 @@
  * keep the block's address and call viewAt() for a current view.
  */
 
-import { InvalidPointerError } from "../errors.js";
+import { InvalidPointerError, typeName } from "../errors.js";
 import type { Memory } from "../memory/memory.js";
 
 /** A typed array a block can be viewed as. */
@@ -104,7 +104,7 @@ export function makeView<T extends TypedArray>(memory: Memory, type: TypedArrayT
  * anything but a typed array, and for a view detached by a WebAssembly.Memory's growth.
  */
 export function viewOffset(memory: Memory, view: unknown, op: string): number {
-  if (!ArrayBuffer.isView(view) || view instanceof DataView) throw new TypeError(`${op}: expected a typed array, got ${view === null ? "null" : typeof view}`);
+  if (!ArrayBuffer.isView(view) || view instanceof DataView) throw new TypeError(`${op}: expected a typed array, got ${typeName(view)}`);
   const buf = view.buffer;
   memory.refresh();
   if (buf === memory.buffer) return view.byteOffset;
@@ -179,7 +179,7 @@ export abstract class TypedFamily implements TypedViews {
   viewAt<T extends TypedArray>(type: TypedArrayType<T>, p: number, length: number): T {
     const size = elementSize(type, "viewAt");
     const n = viewBytes(length, size, "viewAt");
-    if (typeof p !== "number") throw new TypeError(`viewAt: address must be a number, got ${p === null ? "null" : typeof p}`);
+    if (typeof p !== "number") throw new TypeError(`viewAt: address must be a number, got ${typeName(p)}`);
     if ((p >>> 0) !== p || p === 0) throw new InvalidPointerError("viewAt", Number.isFinite(p) ? p >>> 0 : 0, "out-of-range", `${p} is not a block address`);
     if (p % size !== 0) throw new InvalidPointerError("viewAt", p, "misaligned", `not aligned for ${type.name} (${size} bytes)`);
     const memory = this.viewMemory();

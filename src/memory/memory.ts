@@ -30,6 +30,8 @@ function byteCount(v: unknown, what: string): void {
 }
 
 export type MemoryKind = "resizable" | "growable-shared" | "wasm" | "fixed";
+/** Every MemoryKind, as options and Memory.create name them. */
+export const MEMORY_KINDS: readonly MemoryKind[] = ["growable-shared", "wasm", "resizable", "fixed"];
 export type MemorySource = ArrayBuffer | SharedArrayBuffer | WebAssembly.Memory;
 
 /** Views over the whole memory; replaced (never mutated) when the memory grows. */
@@ -153,8 +155,8 @@ export class Memory {
   static create(kind: MemoryKind, initialBytes: number, maxBytes: number): Memory {
     // Checked here too, for callers of this exported class (createHeap's options are checked in
     // options.ts): a NaN made a buffer of 0 bytes, reported as a detached memory.
-    if (kind !== "resizable" && kind !== "growable-shared" && kind !== "wasm" && kind !== "fixed")
-      throw new RangeError(`Memory.create: unknown kind ${typeof kind === "string" ? JSON.stringify(kind) : String(kind as unknown)}; expected "growable-shared", "wasm", "resizable" or "fixed"`);
+    if (!MEMORY_KINDS.includes(kind))
+      throw new RangeError(`Memory.create: unknown kind ${typeof kind === "string" ? JSON.stringify(kind) : String(kind as unknown)}; expected one of ${MEMORY_KINDS.join(", ")}`);
     byteCount(initialBytes, "Memory.create: initialBytes");
     byteCount(maxBytes, "Memory.create: maxBytes");
     // Whole pages (memories grow by them), never past maxBytes: its pages rounded down, the start

@@ -14,7 +14,7 @@
  */
 
 import { Arena, FreeBlock, Pool, Remote, Slot, SlotState, SubPool } from "../constants.js";
-import { HeapCorruptionError, InvalidPointerError, PymallocError, detachedError, hex } from "../errors.js";
+import { HeapCorruptionError, InvalidPointerError, adoptedError, detachedError, hex } from "../errors.js";
 import { SubPoolAllocator } from "./subpools.js";
 
 /** The object allocator's third layer: threads' cross-thread frees and orphans (over sub-pools and arenas). */
@@ -40,7 +40,7 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
       this.holding = false;
       this.lock.release();
       this.detached = true;
-      throw new PymallocError(`thread slot ${this.owner} of this heap handle was freed by adoptThread() while the handle was still in use (adoptThread() is for threads that ended): attach again to use the heap`);
+      throw adoptedError(this.owner);
     }
     return true;
   }

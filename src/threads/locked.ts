@@ -11,7 +11,7 @@
  */
 
 import { H, Slot, SlotState } from "../constants.js";
-import { PymallocError } from "../errors.js";
+import { adoptedError } from "../errors.js";
 import { badPointer, badSize, callocBytes, checkAlignment, type Family } from "../heap/families.js";
 import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "./lock.js";
@@ -52,7 +52,7 @@ export class LockedFamily extends WrappingFamily implements Family {
     if (v.u32[this.wTop] + 8 > v.u8.length) this.memory.refresh();
     if (this.wSlotState !== 0 && this.memory.views.u32[this.wSlotState] !== SlotState.LIVE) {
       this.lock.release(); // taken by the caller, outside its try
-      throw new PymallocError(`thread slot ${this.slot} of this heap handle was freed by adoptThread() while the handle was still in use (adoptThread() is for threads that ended): attach again to use the heap`);
+      throw adoptedError(this.slot);
     }
   }
 
