@@ -1,9 +1,13 @@
 // The library in headless Chromium: a page served from this test over HTTP on 127.0.0.1 imports
 // dist/ as ES modules (test/browser/page.js) and, once cross-origin isolated (COOP + COEP
 // headers: SharedArrayBuffer exists) and once not, creates heaps of every memory kind, gets a
-// debug report with its allocation site, and shares a threads: true heap with two module Workers.
+// debug report with its allocation site, shares a threads: true heap with two module Workers, and runs
+// C compiled to WebAssembly on a heap (the fast path imported and linked in; a debug report from C;
+// with isolation, one C module in two Workers on a threads: true heap).
 // Needs Debian's chromium (CI installs it in .ci/run): without it this test fails, it never skips.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { tmpdir } from "node:os";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { extname, join, normalize } from "node:path";
@@ -14,16 +18,19 @@ import { ROOT } from "./helpers.js";
 const CHROMIUM = "/usr/bin/chromium";
 const FIXTURES = join(ROOT, "test", "browser");
 const DIST = join(ROOT, "dist");
-const TYPES: Record<string, string> = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".map": "application/json" };
+const TYPES: Record<string, string> = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".map": "application/json", ".wasm": "application/wasm" };
+/** The C clients (wasm/build.sh), served as clients/...; linked/bintrees.wasm is made by beforeAll (`pymalloc link`). */
+const CLIENTS = join(ROOT, "wasm", "clients");
+const LINKED = mkdtempSync(join(tmpdir(), "pymalloc-browser-"));
 const ISOLATION = { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" };
 
-/** /isolated/... is served with COOP/COEP, /plain/... without; dist/ under either, fixtures beside it. */
+/** /isolated/... is served with COOP/COEP, /plain/... without; dist/, clients/ and linked/ under either, fixtures beside them. */
 function serve(): Promise<Server> {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const m = /^\/(isolated|plain)\/(.*)$/.exec(url.pathname);
     const rel = m ? normalize(m[2]) : "";
-    const file = !m || rel.startsWith("..") ? undefined : rel.startsWith("dist/") ? join(DIST, rel.slice(5)) : join(FIXTURES, rel);
+    const file = !m || rel.startsWith("..") ? undefined : rel.startsWith("dist/") ? join(DIST, rel.slice(5)) : rel.startsWith("clients/") ? join(CLIENTS, rel.slice(8)) : rel.startsWith("linked/") ? join(LINKED, rel.slice(7)) : join(FIXTURES, rel);
     if (file === undefined || !existsSync(file) || !TYPES[extname(file)]) {
       res.writeHead(404).end("not found");
       return;
@@ -47,6 +54,20 @@ interface PageResult {
   threads: Step;
   snapshot: Step;
   sampled: Step;
+  cInWasm: Step;
+  cInWorkers?: Step;
+}
+
+/** C in WebAssembly on the page (page.js cInWasm): imported and linked fast paths match dlmalloc's checksum; the debug hooks report a family mismatch. */
+function expectCInWasm(c: Step, where: string): void {
+  expect(c.error, "cInWasm").toBeUndefined();
+  expect(c.where).toBe(where);
+  expect(c.dlmalloc).toEqual(expect.any(Number));
+  for (const name of ["imported", "linked"]) {
+    expect(c[name], name).toEqual({ sums: [c.dlmalloc, c.dlmalloc], blocksInUse: 0, mode: "pymalloc", linked: name === "linked" });
+  }
+  expect(c.mismatch).toMatchObject({ thrown: true, typed: true, kind: "api-mismatch" });
+  expect((c.mismatch as { message: string }).message).toMatch(/released through m/);
 }
 
 describe("the library in headless Chromium", () => {
@@ -59,6 +80,8 @@ describe("the library in headless Chromium", () => {
     // Fails here (never skips) when the browser or the build is missing.
     expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (CI: .ci/run)`).toBe(true);
     expect(existsSync(join(DIST, "index.js")), "dist/ is missing: npm run build").toBe(true);
+    // The bintrees client linked with the fast path as a user links it (the CLI), for the page to load.
+    execFileSync(process.execPath, [join(DIST, "cli", "main.js"), "link", join(CLIENTS, "bintrees-pymalloc.wasm"), "-o", join(LINKED, "bintrees.wasm")], { stdio: "pipe" });
     server = await serve();
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const { chromium } = await import("playwright-core");
@@ -70,6 +93,7 @@ describe("the library in headless Chromium", () => {
   afterAll(async () => {
     await browser?.close();
     await new Promise((r) => server?.close(r));
+    rmSync(LINKED, { recursive: true, force: true });
   });
 
   async function open(where: "isolated" | "plain"): Promise<PageResult> {
@@ -87,7 +111,7 @@ describe("the library in headless Chromium", () => {
     return r;
   }
 
-  it("cross-origin isolated: every memory kind, debug reports with sites, a heap shared with two Workers, snapshots", async () => {
+  it("cross-origin isolated: every memory kind, debug reports with sites, a heap shared with two Workers, snapshots, C in wasm (also in two Workers)", async () => {
     const r = await open("isolated");
     expect(r.isolated).toBe(true);
     expect(r.sharedArrayBuffer).toBe(true);
@@ -114,10 +138,12 @@ describe("the library in headless Chromium", () => {
     // Sampled sites in release mode: ~250 samples of 64-byte blocks, the estimate well within 30%.
     expect(r.sampled).toMatchObject({ site: expect.stringMatching(/page\.js/), liveBlocks: 4000, leakSite: expect.stringMatching(/page\.js/), after: 0 });
     expect(Math.abs((r.sampled.estimatedBlocks as number) / 4000 - 1)).toBeLessThan(0.3);
+    expectCInWasm(r.cInWasm, "isolated");
+    expect(r.cInWorkers).toEqual({ same: true, stacks: 2, threads: 2, blocksInUse: 0 });
     expect(errors).toEqual([]);
   });
 
-  it("without isolation (no SharedArrayBuffer): the default memory kind is wasm, threads: true is a TypeError", async () => {
+  it("without isolation (no SharedArrayBuffer): the default memory kind is wasm, threads: true is a TypeError, C in wasm runs", async () => {
     const r = await open("plain");
     expect(r.isolated).toBe(false);
     expect(r.sharedArrayBuffer).toBe(false);
@@ -130,6 +156,7 @@ describe("the library in headless Chromium", () => {
     expect(r.debugReport).toMatchObject({ thrown: true, kind: "overflow" });
     expect(r.threads.error).toMatch(/^TypeError: threads: true needs a shared memory.*a web page must be cross-origin isolated/);
     expect(r.threadsRefused).toEqual({ error: expect.stringMatching(/^TypeError: threads: true needs a shared memory/) });
+    expectCInWasm(r.cInWasm, "plain");
     expect(errors).toEqual([]);
   });
 });

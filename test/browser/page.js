@@ -1,7 +1,7 @@
 // The browser test's page (served by test/browser.test.ts next to dist/): uses the library as a
 // web page would, and returns what it saw for the test to assert on. Nothing is asserted here:
 // every step records its outcome, and an exception is recorded as the step's error.
-import { createHeap, attachHeap, ALLOCATOR_MODES } from "./dist/index.js";
+import { createHeap, attachHeap, ALLOCATOR_MODES, instantiateWithHeap, heapForModule, MemoryCorruptionError } from "./dist/index.js";
 
 const KINDS = ["growable-shared", "wasm", "resizable", "fixed"];
 
@@ -82,6 +82,80 @@ function countBlocks(heap) {
   return n;
 }
 
+/** wasi-libc's imports the dlmalloc build may name: none is called by run(). */
+const WASI = new Proxy({}, { get: () => () => 0 });
+
+/**
+ * C compiled to WebAssembly on pymalloc, as a page would run it: wasm/clients/bintrees.c built
+ * against pymalloc (imports malloc & co: the fast path's own instance), the same source linked
+ * with the fast path by `pymalloc link` (the test links it before the page loads), and built over
+ * wasi-libc's dlmalloc (the checksum to match); then families.c in debug mode, whose
+ * PyMem_Free of a PyObject_Malloc block must come out of the wasm call as an api-mismatch.
+ */
+async function cInWasm(where) {
+  const get = async (path) => new Uint8Array(await (await fetch(path)).arrayBuffer());
+  const [imported, linked, dl, families] = await Promise.all(["clients/bintrees-pymalloc.wasm", "linked/bintrees.wasm", "clients/bintrees-dlmalloc.wasm", "clients/families.wasm"].map(get));
+  const out = {};
+  const depth = 10, strings = 20000;
+  {
+    const info = WebAssembly.Module.imports(new WebAssembly.Module(dl));
+    const memory = new WebAssembly.Memory({ initial: 64, maximum: 65536 });
+    const { instance } = await WebAssembly.instantiate(dl, { env: { memory }, wasi_snapshot_preview1: WASI });
+    (instance.exports._initialize ?? instance.exports.__wasm_call_ctors)?.();
+    out.dlmalloc = instance.exports.run(depth, strings) >>> 0;
+    out.dlImports = info.length;
+  }
+  for (const [name, bytes] of [["imported", imported], ["linked", linked]]) {
+    const heap = heapForModule(bytes);
+    const { instance } = await instantiateWithHeap(bytes, { heap });
+    const sums = [instance.exports.run(depth, strings) >>> 0, instance.exports.run(depth, strings) >>> 0];
+    heap.check();
+    const s = heap.stats();
+    out[name] = { sums, blocksInUse: s.blocksInUse, mode: heap.mode, linked: WebAssembly.Module.customSections(new WebAssembly.Module(bytes), "pymalloc.linked").length > 0 };
+  }
+  {
+    const { instance, heap } = await instantiateWithHeap(families, { allocator: "debug" });
+    const o = instance.exports.obj_new(24);
+    heap.u8.fill(5, o, o + 24);
+    instance.exports.obj_del(o);
+    try {
+      instance.exports.buggy_release(40);
+      out.mismatch = { thrown: false };
+    } catch (e) {
+      out.mismatch = { thrown: true, typed: e instanceof MemoryCorruptionError, kind: e.kind, message: e.message };
+    }
+  }
+  out.where = where;
+  return out;
+}
+
+/**
+ * A C module (wasm/clients/stack.c, built for a shared memory) on a threads: true heap: run on the
+ * page's handle, then in two module Workers at once, each on its own handle (its own C stack from
+ * the heap): the same results, the heap consistent and empty after.
+ */
+async function cInWorkers() {
+  const bytes = new Uint8Array(await (await fetch("clients/stack-shared.wasm")).arrayBuffer());
+  const heap = heapForModule(bytes, { threads: true });
+  const { instance } = await instantiateWithHeap(bytes, { heap });
+  const seeds = [11, 22];
+  const rounds = 5000;
+  const want = seeds.map((s) => instance.exports.run(s, rounds) >>> 0);
+  const got = await Promise.all(
+    seeds.map(
+      (seed) =>
+        new Promise((resolve, reject) => {
+          const w = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+          w.onmessage = (e) => (w.terminate(), e.data.error ? reject(new Error(e.data.error)) : resolve(e.data));
+          w.onerror = (e) => reject(new Error(e.message));
+          w.postMessage({ op: "c", memory: heap.memory.source, heapBase: heap.heapBase, bytes, seed, rounds });
+        }),
+    ),
+  );
+  heap.check();
+  return { same: got.every((g, i) => g.result === want[i]), stacks: new Set(got.map((g) => g.stack)).size, threads: new Set(got.map((g) => g.threadId)).size, blocksInUse: heap.stats().blocksInUse };
+}
+
 export async function run() {
   const out = {
     isolated: globalThis.crossOriginIsolated === true,
@@ -140,5 +214,7 @@ export async function run() {
     heap.check();
     return { site: top.key, estimatedBlocks: top.blocks, liveBlocks: leaks.totalBlocks, leakSite: leaks.bySite[0].site, after: heap.snapshot().statistics("site").length };
   });
+  await step(out, "cInWasm", () => cInWasm(out.isolated ? "isolated" : "plain"));
+  if (out.isolated) await step(out, "cInWorkers", cInWorkers);
   return out;
 }

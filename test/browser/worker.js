@@ -1,6 +1,7 @@
 // A module Worker of the browser test's page: attaches to the shared heap it is sent, allocates
-// blocks (each filled with a byte), frees blocks the other Worker allocated, detaches.
-import { attachHeap } from "./dist/index.js";
+// blocks (each filled with a byte), frees blocks the other Worker allocated, detaches; or ("c")
+// runs a C module (wasm/clients/stack.c, shared memory) on its own handle of the heap.
+import { attachHeap, instantiateWithHeap } from "./dist/index.js";
 
 let heap;
 onmessage = (e) => {
@@ -25,6 +26,17 @@ onmessage = (e) => {
         (f === 0 ? heap.obj : f === 1 ? heap.mem : heap.raw).free(p);
       }
       postMessage({ freed: m.ptrs.length, intact });
+    } else if (m.op === "c") {
+      const h = attachHeap(m.memory, { heapBase: m.heapBase });
+      instantiateWithHeap(m.bytes, { heap: h }).then(
+        ({ instance, stack }) => {
+          const result = instance.exports.run(m.seed, m.rounds) >>> 0;
+          h.raw.free(stack);
+          h.detachThread();
+          postMessage({ result, stack, threadId: h.threadId });
+        },
+        (err) => postMessage({ error: `${err?.constructor?.name}: ${err?.message}` }),
+      );
     } else if (m.op === "detach") {
       heap.detachThread();
       postMessage({ done: true });
