@@ -151,6 +151,40 @@ describe("subPools: true", () => {
     }
   });
 
+  it("the kept one-pool arenas lead the usable list when a full arena of two pools gets one back: they still go back before the top grows (JS and the WebAssembly fast path)", () => {
+    const { Arena, Pool } = constants;
+    for (const viaWasm of [false, true]) {
+      const h = createHeap({ memory: new WebAssembly.Memory({ initial: 64, maximum: 4096 }) });
+      const x = viaWasm ? h.wasmImports() : h.obj;
+      // 16-byte blocks past the 64 one-pool arenas, into arenas of two pools.
+      const blocks = Array.from({ length: 75000 }, () => x.malloc(16) >>> 0);
+      const word = (at: number) => h.u32[at >>> 2];
+      const poolOf = (p: number) => p - (p & 16383);
+      const arenaOf = (p: number) => word(poolOf(p) + Pool.ARENA);
+      const byArena = new Map<number, number[]>();
+      for (const p of blocks) (byArena.get(arenaOf(p)) ?? byArena.set(arenaOf(p), []).get(arenaOf(p))!).push(p);
+      const one = [...byArena.keys()].filter((ao) => word(ao + Arena.NTOTALPOOLS) === 1);
+      const full2 = [...byArena.keys()].filter((ao) => word(ao + Arena.NTOTALPOOLS) === 2 && word(ao + Arena.NFREEPOOLS) === 0);
+      expect(one.length).toBe(64);
+      expect(full2.length).toBeGreaterThan(0);
+      // The one-pool arenas emptied (kept by free()), then one pool of a full two-pool arena.
+      for (const ao of one) for (const p of byArena.get(ao)!) x.free(p);
+      const kept = h.stats().arenas.current;
+      const pool = poolOf(byArena.get(full2[0])![0]);
+      for (const p of byArena.get(full2[0])!) if (poolOf(p) === pool) x.free(p);
+      h.check();
+      // It joins the arenas with one free pool behind the kept ones (at the head, it hid them:
+      // the top grew 800 KB for the raw blocks below, the 64 empty arenas kept).
+      expect(word(h.heapBase + constants.H.USABLE_ARENAS * 4)).not.toBe(full2[0]);
+      const top = h.stats().footprint;
+      const big = Array.from({ length: 40 }, () => x.malloc(20000) >>> 0);
+      expect(big).not.toContain(0);
+      h.check();
+      expect(h.stats().footprint).toBe(top);
+      expect(h.stats().arenas.current).toBeLessThan(kept - 60);
+    }
+  });
+
   it("the classes' spare pools go back when a raw request would fail without them (the heap's pass-through allocator once answered instead: no class, no spare given back)", () => {
     const h = createHeap({ maxBytes: 4 << 20 });
     const small: number[] = [];

@@ -465,10 +465,18 @@ export abstract class ArenaAllocator {
     // The arenas whose links are written below, checked before anything is written: the list's
     // head (ao was full) or the last arena with as many free pools and the one after it.
     const nf0 = u32[(ao + Arena.NFREEPOOLS) >>> 2];
+    const total = u32[(ao + Arena.NTOTALPOOLS) >>> 2];
+    // An arena of several pools that was full joins the arenas with one free pool after the last
+    // of them (nfp2lasta[1]), behind the one-pool arenas free() keeps, which lead the list: the
+    // head is a kept arena whenever one is, where releaseBeforeTop and the WebAssembly fast
+    // path's rawMalloc look for them (an arena of two pools that got one back last, at the head,
+    // hid 64 kept arenas from them: the top grew past their room).
+    const after1 = nf0 === 0 && total > 1 ? u32[this.wNfp + 1] : 0;
     if (nf0 === 0) {
       const head = u32[this.wUsable];
       if (head !== 0 && (this.arenaOf(0, head, this.wUsable * 4, "H.USABLE_ARENAS"), u32[(head + Arena.PREV) >>> 2] !== 0))
         throw new HeapCorruptionError(this.wUsable * 4, `usable_arenas head ${hex(head)} has an arena before it`, "H.USABLE_ARENAS");
+      if (after1 !== 0) this.checkedNext(this.arenaOf(0, after1, (this.wNfp + 1) * 4, "nfp2lasta"));
     } else {
       const last = u32[this.wNfp + nf0];
       // ao has nf0 free pools, so some arena is the last with as many: a 0 here is a damaged
@@ -480,7 +488,16 @@ export abstract class ArenaAllocator {
     u32[(ao + Arena.FREEPOOLS) >>> 2] = pool;
     const wN = this.wNfp;
     const nf = u32[(ao + Arena.NFREEPOOLS) >>> 2];
-    if (nf === 0) {
+    if (nf === 0 && after1 !== 0) {
+      // The arena was full, so not usable: it now has the fewest free pools, after the last with as few.
+      const nx = u32[(after1 + Arena.NEXT) >>> 2];
+      u32[(ao + Arena.PREV) >>> 2] = after1;
+      u32[(ao + Arena.NEXT) >>> 2] = nx;
+      u32[(after1 + Arena.NEXT) >>> 2] = ao;
+      if (nx !== 0) u32[(nx + Arena.PREV) >>> 2] = ao;
+      u32[(ao + Arena.NFREEPOOLS) >>> 2] = 1;
+      u32[wN + 1] = ao;
+    } else if (nf === 0) {
       // The arena was full, so not usable: it now has the fewest free pools and leads the list.
       const head = u32[this.wUsable];
       u32[(ao + Arena.NEXT) >>> 2] = head;
@@ -512,7 +529,6 @@ export abstract class ArenaAllocator {
     // one-pool arena that free() emptied: those of a small heap (ONE_POOL_ARENAS pools at most)
     // stay until collect(), or a heap hovering at a pool boundary would give back and take an
     // arena for every pool (binary trees on the WebAssembly fast path: a call into JS each).
-    const total = u32[(ao + Arena.NTOTALPOOLS) >>> 2];
     if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === total && (total > 1 || !spare)) this.releaseArena(ao);
   }
 

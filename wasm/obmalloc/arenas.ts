@@ -276,11 +276,22 @@ export function freeEmptiedWhole(p: u32, pool: u32, fb: u32, listed: bool): bool
   let aprev: u32 = 0;
   let anext: u32 = 0;
   let lnext: u32 = 0;
+  // A full arena of several pools joins those with one free pool after the last of them (JS's
+  // returnPool: behind the one-pool arenas free() keeps, which lead the list).
+  const after1: u32 = nf == 0 && total > 1 ? load<u32>(nfpBase + 4) : 0;
   if (nf == 0) {
     const head = load<u32>(usableAt);
     if (head != 0) {
       if (!arenaAt(head)) return false;
       if (load<u32>(head + Arena.PREV) != 0) return false;
+    }
+    if (after1 != 0) {
+      if (!arenaAt(after1)) return false;
+      lnext = load<u32>(after1 + Arena.NEXT);
+      if (lnext != 0) {
+        if (!arenaAt(lnext)) return false;
+        if (load<u32>(lnext + Arena.PREV) != after1) return false;
+      }
     }
   } else {
     lastnf = load<u32>(nfAt);
@@ -323,6 +334,16 @@ export function freeEmptiedWhole(p: u32, pool: u32, fb: u32, listed: bool): bool
   // Onto its arena's free pools (JS's returnPool, the same writes in the same order).
   store<u32>(pool + Pool.NEXT, load<u32>(ao + Arena.FREEPOOLS));
   store<u32>(ao + Arena.FREEPOOLS, pool);
+  if (after1 != 0) {
+    // The arena was full: after the last arena with one free pool.
+    store<u32>(ao + Arena.PREV, after1);
+    store<u32>(ao + Arena.NEXT, lnext);
+    store<u32>(after1 + Arena.NEXT, ao);
+    if (lnext != 0) store<u32>(lnext + Arena.PREV, ao);
+    store<u32>(ao + Arena.NFREEPOOLS, 1);
+    store<u32>(nfpBase + 4, ao);
+    return true;
+  }
   if (nf == 0) {
     // The arena was full, so not usable: it now has the fewest free pools and leads the list.
     const head = load<u32>(usableAt);
