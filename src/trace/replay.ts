@@ -10,7 +10,7 @@
 import type { Family } from "../heap/families.js";
 import type { Heap } from "../heap/heap.js";
 import { PymallocError, hex } from "../errors.js";
-import { Op, type Trace } from "./trace.js";
+import { Op, checkTrace, type Trace } from "./trace.js";
 
 export class ReplayError extends PymallocError {}
 
@@ -120,6 +120,7 @@ function replayEvents(ev: Uint32Array, count: number, fams: ArrayLike<Family>, v
  * through `heap.u8` read at every event, as the README teaches (the heap is the loop's view).
  */
 export function replayTimed(heap: Heap, t: Trace): ReplayResult {
+  checkTrace(t);
   const ptr = new Uint32Array(t.maxSlots);
   const { ns } = replayLoop(t.events, t.count, familiesByDomain(heap), heap, ptr);
   return { ns, ptr };
@@ -131,6 +132,11 @@ export function replayTo(heap: Heap, t: Trace, upTo: number, onProgress?: (done:
 
 /** Events [from, upTo) of the trace through the heap, continuing from the blocks in ptr (replayTo's slots). */
 export function replayRange(heap: Heap, t: Trace, ptr: Uint32Array, from: number, upTo: number, onProgress?: (done: number) => void): Uint32Array {
+  checkTrace(t);
+  if (!(ptr instanceof Uint32Array) || ptr.length < t.maxSlots) throw new RangeError(`replayRange: ptr must be a Uint32Array of the trace's ${t.maxSlots} slots`);
+  // A NaN ran no event and reported NaN done; an end before the start, likewise nothing.
+  if (!Number.isSafeInteger(from) || !(Number.isSafeInteger(upTo) || upTo === Infinity) || from < 0 || upTo < from)
+    throw new RangeError(`replayRange: events [${from}, ${upTo}) are not a range of event counts (integers, 0 <= from <= upTo)`);
   const fams = familiesByDomain(heap);
   const ev = t.events;
   const end = Math.min(upTo, t.count);
@@ -154,6 +160,7 @@ export function replayRange(heap: Heap, t: Trace, ptr: Uint32Array, from: number
 
 /** Slots live after the last event, with their domain (2 bits) in the top bits. */
 export function liveAtEnd(t: Trace): Uint32Array {
+  checkTrace(t);
   const dom = new Int8Array(t.maxSlots).fill(-1);
   const ev = t.events;
   for (let i = 0; i < t.count; i++) {
@@ -192,11 +199,13 @@ export interface VerifyResult {
  * full before each realloc (up to the smaller size) and free; calloc blocks must read as zero.
  */
 export function replayVerify(heap: Heap, t: Trace, opts: VerifyOptions = {}): VerifyResult {
+  checkTrace(t);
   const fams = familiesByDomain(heap);
   const ptr = new Uint32Array(t.maxSlots);
   const len = new Float64Array(t.maxSlots);
   const val = new Uint8Array(t.maxSlots);
   const checkEvery = opts.checkEvery ?? 0;
+  if (!Number.isSafeInteger(checkEvery) || checkEvery < 0) throw new RangeError(`replayVerify: checkEvery must be a number of events (an integer, 0 or more), got ${checkEvery}`);
   const align = (1 << heap.objectAllocator.alignShift) - 1;
   const ev = t.events;
   const verify = (i: number, slot: number, upTo: number): void => {

@@ -6,7 +6,7 @@
  * Must not: allocate from a heap (replay.ts does) or touch the file system (file.ts does).
  */
 
-import { PymallocError } from "../errors.js";
+import { PymallocError, typeName } from "../errors.js";
 
 export const TRACE_MAGIC = "PYMTRACE";
 export const TRACE_VERSION = 1;
@@ -37,6 +37,7 @@ export interface Trace {
 
 /** Decode a decompressed trace. Throws TraceFormatError naming what is wrong. */
 export function parseTrace(data: Uint8Array, name = "trace"): Trace {
+  if (!(data instanceof Uint8Array)) throw new TypeError(`parseTrace: data must be a Uint8Array (the decompressed trace), got ${typeName(data)}`);
   if (data.length < TRACE_HEADER_BYTES) throw new TraceFormatError(`${name}: ${data.length} bytes is shorter than the 32-byte header`);
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   let magic = "";
@@ -44,6 +45,10 @@ export function parseTrace(data: Uint8Array, name = "trace"): Trace {
   if (magic !== TRACE_MAGIC) throw new TraceFormatError(`${name}: not a pymtrace file (magic ${JSON.stringify(magic)})`);
   const version = dv.getUint32(8, true);
   if (version !== TRACE_VERSION) throw new TraceFormatError(`${name}: trace version ${version}, this reader knows ${TRACE_VERSION}`);
+  // FORMAT.md: flags is 0 in version 1. A flag is something a reader must understand (the
+  // events would mean something else): one this reader does not know was read as if absent.
+  const flags = dv.getUint32(12, true);
+  if (flags !== 0) throw new TraceFormatError(`${name}: header flags 0x${flags.toString(16)}, this reader knows none (version ${TRACE_VERSION} has flags 0)`);
   const count64 = dv.getBigUint64(16, true);
   const maxSlots = dv.getUint32(24, true);
   const expect = BigInt(TRACE_HEADER_BYTES) + BigInt(EVENT_BYTES) * count64;
@@ -60,11 +65,78 @@ export function parseTrace(data: Uint8Array, name = "trace"): Trace {
   // 2^28. A replayer sizes its arrays by it (0xffffffff asked for 32 GB and failed as a
   // RangeError): one over 2^28 is refused, one larger than the events need is taken as what they
   // use (no array bigger than the trace), one smaller is refused (a slot past the arrays).
-  let used = 0;
-  for (let i = 0; i < events.length; i += 2) used = Math.max(used, (events[i] & 0x0fffffff) + 1);
+  const used = slotsUsed(events, count);
   if (maxSlots > 2 ** 28 || used > maxSlots)
     throw new TraceFormatError(`${name}: header says max_slots ${maxSlots}, but the events use slots up to ${used - 1} (max_slots must be that + 1, and at most 2^28)`);
-  return { name, count, maxSlots: used, events };
+  const t = { name, count, maxSlots: used, events };
+  checkEvents(t);
+  return t;
+}
+
+/** Largest slot of the first `count` events + 1. */
+function slotsUsed(events: Uint32Array, count: number): number {
+  let used = 0;
+  for (let i = 0; i < 2 * count; i += 2) {
+    const s = (events[i] & 0x0fffffff) + 1;
+    if (s > used) used = s;
+  }
+  return used;
+}
+
+/** Traces whose events checkEvents() passed, with the count and maxSlots it passed them for. */
+const checked = new WeakMap<Uint32Array, { count: number; maxSlots: number }>();
+
+/**
+ * FORMAT.md's invariants over every event (domain 3 unused, a malloc/calloc names a dead slot,
+ * a realloc/free a live one of the domain that made it live, a free's size is 0): the replays
+ * index the families by domain and the blocks by slot and trust both. parseTrace() checked only
+ * the header and the slots' range: a free of a slot never allocated freed address 0 (nothing), a
+ * double free was found or not depending on the mode, a malloc into a live slot leaked its block
+ * and domain 3 was "Cannot read properties of undefined" (only the CLI's traceStats() refused them).
+ */
+function checkEvents(t: Trace): void {
+  const dom = new Int8Array(t.maxSlots).fill(-1);
+  const ev = t.events;
+  for (let i = 0; i < t.count; i++) {
+    const w = ev[2 * i];
+    const op = w >>> 30;
+    const d = (w >>> 28) & 3;
+    const slot = w & 0x0fffffff;
+    if (d === 3) throw new TraceFormatError(`${t.name}: event ${i}: domain 3 (FORMAT.md's domains are 0 raw, 1 mem, 2 obj)`);
+    if (slot >= t.maxSlots) throw new TraceFormatError(`${t.name}: event ${i}: slot ${slot} is not below max_slots ${t.maxSlots}`);
+    if (op <= Op.CALLOC) {
+      if (dom[slot] >= 0) throw new TraceFormatError(`${t.name}: event ${i}: ${op === Op.MALLOC ? "malloc" : "calloc"} into live slot ${slot}`);
+      dom[slot] = d;
+    } else {
+      if (dom[slot] !== d)
+        throw new TraceFormatError(`${t.name}: event ${i}: ${op === Op.FREE ? "free" : "realloc"} of slot ${slot} that is not live in domain ${d} (${DOMAINS[d]})${dom[slot] >= 0 ? `: it is live in domain ${dom[slot]} (${DOMAINS[dom[slot]]})` : ""}`);
+      if (op === Op.FREE) {
+        if (ev[2 * i + 1] !== 0) throw new TraceFormatError(`${t.name}: event ${i}: free of slot ${slot} with size ${ev[2 * i + 1]} (a free's size is always 0)`);
+        dom[slot] = -1;
+      }
+    }
+  }
+  checked.set(t.events, { count: t.count, maxSlots: t.maxSlots });
+}
+
+/**
+ * Check a Trace before replaying it: its shape (a count of events the array holds, maxSlots
+ * above every slot and at most 2^28) and FORMAT.md's invariants (checkEvents). Traces from
+ * parseTrace() are known good (one lookup); one made by hand is checked once. TypeError for a
+ * value that is no Trace, RangeError for numbers out of range, TraceFormatError for events.
+ */
+export function checkTrace(t: Trace): void {
+  if (t === null || typeof t !== "object") throw new TypeError(`expected a Trace (parseTrace, readTraceFile), got ${typeName(t)}`);
+  if (!(t.events instanceof Uint32Array)) throw new TypeError(`trace ${String(t.name)}: events must be a Uint32Array of 2 words an event`);
+  const known = checked.get(t.events);
+  if (known !== undefined && known.count === t.count && known.maxSlots === t.maxSlots) return;
+  if (!Number.isSafeInteger(t.count) || t.count < 0 || 2 * t.count > t.events.length)
+    throw new RangeError(`trace ${String(t.name)}: count ${t.count} is not a number of events its array of ${t.events.length} words holds (2 words an event)`);
+  if (!Number.isSafeInteger(t.maxSlots) || t.maxSlots < 0 || t.maxSlots > 2 ** 28)
+    throw new RangeError(`trace ${String(t.name)}: maxSlots ${t.maxSlots} must be an integer from 0 to 2^28`);
+  const used = slotsUsed(t.events, t.count);
+  if (used > t.maxSlots) throw new TraceFormatError(`${t.name}: maxSlots ${t.maxSlots}, but the events use slots up to ${used - 1}`);
+  checkEvents(t);
 }
 
 export interface TraceStats {
@@ -83,6 +155,7 @@ export interface TraceStats {
  * live one of the same domain, slots below maxSlots) and measures the peak live bytes.
  */
 export function traceStats(t: Trace): TraceStats {
+  checkTrace(t);
   const size = new Float64Array(t.maxSlots);
   const dom = new Int8Array(t.maxSlots).fill(-1);
   const perOp = [0, 0, 0, 0];
@@ -130,6 +203,11 @@ export function traceStats(t: Trace): TraceStats {
 
 /** The decompressed bytes of a trace of the first `count` events of t (maxSlots recomputed). */
 export function encodeTrace(t: Trace, count = t.count): Uint8Array {
+  // A count past the trace wrote zero words as events (malloc of 0 bytes into slot 0), and a
+  // NaN (cut-trace.mjs without its N) failed in DataView with "Offset is outside the bounds".
+  checkTrace(t);
+  if (!Number.isSafeInteger(count) || count < 0 || count > t.count)
+    throw new RangeError(`encodeTrace: count must be an integer from 0 to the trace's ${t.count} events, got ${count}`);
   let maxSlots = 0;
   for (let i = 0; i < count; i++) maxSlots = Math.max(maxSlots, (t.events[2 * i] & 0x0fffffff) + 1);
   const out = new Uint8Array(TRACE_HEADER_BYTES + EVENT_BYTES * count);
