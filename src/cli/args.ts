@@ -33,8 +33,16 @@ export function parseAt(at: string, st: TraceStats): number {
   throw new UsageError(`--at must be "peak", "end" or an event count, got ${JSON.stringify(at)}`);
 }
 
+/**
+ * A count written in decimal (5000000, or 5e6), else NaN. Number() alone read "" and " " as 0
+ * (--warmup "" ran no warm-up) and "0x10" as 16.
+ */
+export function decimalCount(v: string): number {
+  return /^\d+(\.\d+)?(e\+?\d+)?$/i.test(v) ? Number(v) : NaN;
+}
+
 export function parseRuns(v: string): number {
-  const runs = Number(v);
-  if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new UsageError(`--runs must be an integer from 1 to 1000, got ${v}`);
+  const runs = decimalCount(v);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new UsageError(`--runs must be an integer from 1 to 1000, got ${JSON.stringify(v)}`);
   return runs;
 }

@@ -12,7 +12,7 @@ import type { HeapSnapshot } from "../introspect/snapshot.js";
 import { readTraceFile } from "../trace/file.js";
 import { replayRange } from "../trace/replay.js";
 import { traceStats } from "../trace/trace.js";
-import { UsageError, parseAllocators, parseAt } from "./args.js";
+import { UsageError, decimalCount, parseAllocators, parseAt } from "./args.js";
 import { Progress } from "./progress.js";
 
 export function cmdDiff(args: string[]): number {
@@ -31,8 +31,8 @@ export function cmdDiff(args: string[]): number {
   if (values.from === undefined) throw new UsageError("diff needs --from N (an event count, peak or end)");
   const [allocator, ...more] = parseAllocators(values.allocator!);
   if (more.length > 0) throw new UsageError("--allocator takes one mode here");
-  const top = Number(values.top);
-  if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top must be a positive integer, got ${values.top}`);
+  const top = decimalCount(values.top!);
+  if (!Number.isSafeInteger(top) || top < 1) throw new UsageError(`--top must be a positive integer, got ${JSON.stringify(values.top)}`);
   const t = readTraceFile(positionals[0]);
   const st = traceStats(t);
   const from = parseAt(values.from, st);

@@ -13,7 +13,7 @@ import type { MemorySource } from "../memory/memory.js";
 import { readTraceFile } from "../trace/file.js";
 import { WARMUP_EVENTS, freeLive, liveAtEnd, replayTimed, replayVerify, warmupRuns } from "../trace/replay.js";
 import { traceStats, type Trace } from "../trace/trace.js";
-import { UsageError, parseAllocators, parseRuns } from "./args.js";
+import { UsageError, decimalCount, parseAllocators, parseRuns } from "./args.js";
 import { Progress } from "./progress.js";
 
 const fmtInt = (n: number): string => Math.round(n).toLocaleString("en-US");
@@ -107,7 +107,7 @@ export function cmdReplay(args: string[]): number {
   if (positionals.length === 0) throw new UsageError("replay needs at least one trace file");
   const modes = parseAllocators(values.allocator!);
   const runs = parseRuns(values.runs!);
-  const warmupEvents = values.warmup === undefined ? undefined : Number(values.warmup);
+  const warmupEvents = values.warmup === undefined ? undefined : decimalCount(values.warmup);
   if (warmupEvents !== undefined && (!Number.isSafeInteger(warmupEvents) || warmupEvents < 0))
     throw new UsageError(`--warmup must be a number of events (0 or more), not ${JSON.stringify(values.warmup)}`);
   const rows: ReplayRow[] = [];
