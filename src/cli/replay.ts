@@ -6,13 +6,14 @@
  * Must not: contain allocator logic.
  */
 
+import { accessSync, constants } from "node:fs";
 import { parseArgs } from "node:util";
 import { createHeap } from "../heap/heap.js";
 import type { AllocatorMode } from "../heap/options.js";
 import type { MemorySource } from "../memory/memory.js";
 import { readTraceFile } from "../trace/file.js";
 import { WARMUP_EVENTS, freeLive, liveAtEnd, replayTimed, replayVerify, warmupRuns } from "../trace/replay.js";
-import { traceStats, type Trace } from "../trace/trace.js";
+import { TraceFormatError, traceStats, type Trace } from "../trace/trace.js";
 import { UsageError, decimalCount, parseAllocators, parseRuns } from "./args.js";
 import { Progress } from "./progress.js";
 
@@ -110,9 +111,19 @@ export function cmdReplay(args: string[]): number {
   const warmupEvents = values.warmup === undefined ? undefined : decimalCount(values.warmup);
   if (warmupEvents !== undefined && (!Number.isSafeInteger(warmupEvents) || warmupEvents < 0))
     throw new UsageError(`--warmup must be a number of events (0 or more), not ${JSON.stringify(values.warmup)}`);
+  // Every file there before the first is replayed: a missing second trace ended the command
+  // after the first one's whole replay, its results unprinted under --json.
+  for (const file of positionals) {
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (e) {
+      throw new TraceFormatError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  }
   const rows: ReplayRow[] = [];
   for (const file of positionals) {
     const t = readTraceFile(file);
+    const mine: ReplayRow[] = [];
     const st = traceStats(t);
     if (!values.json)
       console.log(`${t.name}: ${fmtInt(t.count)} events, peak live ${mib(st.peakLiveBytes)} in ${fmtInt(st.peakLiveBlocks)} blocks`);
@@ -121,6 +132,7 @@ export function cmdReplay(args: string[]): number {
       const warmup = warmupEvents === undefined && mode.includes("debug") ? 1 : warmupRuns(t.count, warmupEvents ?? WARMUP_EVENTS);
       const row = replayOne(t, st.peakLiveBytes, mode, runs, warmup, values.verify!, !values.untraced);
       rows.push(row);
+      mine.push(row);
       if (!values.json) {
         // A trace of no events has no time an event, and no live bytes to compare a footprint with.
         const speed = row.events > 0 ? `${row.nsPerEvent.toFixed(1).padStart(7)} ns/event (min ${row.nsPerEventMin.toFixed(1)}, max ${row.nsPerEventMax.toFixed(1)}; first run ${row.nsPerEventFirst.toFixed(1)})  ${(row.eventsPerSecond / 1e6).toFixed(1)} M events/s` : "no events to time";
@@ -129,8 +141,10 @@ export function cmdReplay(args: string[]): number {
       }
     }
     if (!values.json && modes.includes("pymalloc") && modes.includes("malloc")) {
-      const a = rows.find((r) => r.trace === t.name && r.allocator === "pymalloc")!;
-      const b = rows.find((r) => r.trace === t.name && r.allocator === "malloc")!;
+      // This file's rows: two traces of one name (a.pymtrace and b/a.pymtrace.gz) were compared
+      // by the first one's rows.
+      const a = mine.find((r) => r.allocator === "pymalloc")!;
+      const b = mine.find((r) => r.allocator === "malloc")!;
       if (Number.isFinite(b.nsPerEvent / a.nsPerEvent)) console.log(`  pymalloc is ${(b.nsPerEvent / a.nsPerEvent).toFixed(2)}x the speed of malloc mode`);
       else console.log("  no events timed: no speed to compare");
     }
