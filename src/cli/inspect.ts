@@ -51,7 +51,13 @@ export function cmdStats(args: string[]): number {
 export function cmdMap(args: string[]): number {
   const { heap, label, out } = heapAt(args, true);
   const text = extname(out!) === ".svg" ? heapSvg(heap, label) : heapHtml(heap, label);
-  writeFileSync(out!, text);
+  // A directory that does not exist, or one not writable: the user's --out, said as such (it was
+  // "ENOENT: no such file or directory, open ..." and exit 1, a failed replay, after the replay).
+  try {
+    writeFileSync(out!, text);
+  } catch (e) {
+    throw new UsageError(`cannot write --out ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
   console.log(`wrote ${out} (${text.length.toLocaleString("en-US")} bytes): ${label}`);
   return 0;
 }
