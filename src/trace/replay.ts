@@ -159,21 +159,37 @@ export function replayRange(heap: Heap, t: Trace, ptr: Uint32Array, from: number
   return ptr;
 }
 
-/** Slots live after the last event, with their domain (2 bits) in the top bits. */
+/**
+ * Slots live after the last event, with their domain (2 bits) in the top bits, in the order of
+ * the events that made them live. Found from the events, not by scanning every slot: a trace
+ * whose one slot is 2^28 - 1 filled and scanned 2^28 bytes (3.5 s of a 1-event replay).
+ */
 export function liveAtEnd(t: Trace): Uint32Array {
   checkTrace(t);
-  const dom = new Int8Array(t.maxSlots).fill(-1);
+  const dom = new Uint8Array(t.maxSlots); // domain + 1 while live
   const ev = t.events;
+  let n = 0;
   for (let i = 0; i < t.count; i++) {
     const w = ev[2 * i];
     const op = w >>> 30;
-    const slot = w & 0x0fffffff;
-    if (op === Op.FREE) dom[slot] = -1;
-    else dom[slot] = (w >>> 28) & 3;
+    if (op === Op.FREE) {
+      dom[w & 0x0fffffff] = 0;
+      n--;
+    } else if (op !== Op.REALLOC) {
+      dom[w & 0x0fffffff] = ((w >>> 28) & 3) + 1;
+      n++;
+    }
   }
-  const out: number[] = [];
-  for (let s = 0; s < t.maxSlots; s++) if (dom[s] >= 0) out.push(((dom[s] << 28) | s) >>> 0);
-  return Uint32Array.from(out);
+  const out = new Uint32Array(n);
+  for (let i = 0, k = 0; k < n; i++) {
+    const w = ev[2 * i];
+    const slot = w & 0x0fffffff;
+    if (w >>> 30 <= Op.CALLOC && dom[slot] !== 0) {
+      out[k++] = (((dom[slot] - 1) << 28) | slot) >>> 0;
+      dom[slot] = 0;
+    }
+  }
+  return out;
 }
 
 /** Free what a replay left live (untimed). */
@@ -225,7 +241,7 @@ export function replayVerify(heap: Heap, t: Trace, opts: VerifyOptions = {}): Ve
   checkTrace(t);
   const fams = familiesByDomain(heap);
   const ptr = new Uint32Array(t.maxSlots);
-  const len = new Float64Array(t.maxSlots);
+  const len = new Uint32Array(t.maxSlots); // sizes are 32-bit (a Float64Array reserved 2 GiB for 2^28 slots)
   const val = new Uint8Array(t.maxSlots);
   const checkEvery = opts.checkEvery ?? 0;
   if (!Number.isSafeInteger(checkEvery) || checkEvery < 0) throw new RangeError(`replayVerify: checkEvery must be a number of events (an integer, 0 or more), got ${checkEvery}`);

@@ -95,7 +95,9 @@ const checked = new WeakMap<Uint32Array, { count: number; maxSlots: number }>();
  * and domain 3 was "Cannot read properties of undefined" (only the CLI's traceStats() refused them).
  */
 function checkEvents(t: Trace): void {
-  const dom = new Int8Array(t.maxSlots).fill(-1);
+  // Each slot's domain + 1, 0 while not live: no fill, so the pages of slots no event uses are
+  // never touched (a trace whose one slot is 2^28 - 1 filled 256 MiB).
+  const dom = new Uint8Array(t.maxSlots);
   const ev = t.events;
   for (let i = 0; i < t.count; i++) {
     const w = ev[2 * i];
@@ -105,14 +107,14 @@ function checkEvents(t: Trace): void {
     if (d === 3) throw new TraceFormatError(`${t.name}: event ${i}: domain 3 (FORMAT.md's domains are 0 raw, 1 mem, 2 obj)`);
     if (slot >= t.maxSlots) throw new TraceFormatError(`${t.name}: event ${i}: slot ${slot} is not below max_slots ${t.maxSlots}`);
     if (op <= Op.CALLOC) {
-      if (dom[slot] >= 0) throw new TraceFormatError(`${t.name}: event ${i}: ${op === Op.MALLOC ? "malloc" : "calloc"} into live slot ${slot}`);
-      dom[slot] = d;
+      if (dom[slot] !== 0) throw new TraceFormatError(`${t.name}: event ${i}: ${op === Op.MALLOC ? "malloc" : "calloc"} into live slot ${slot}`);
+      dom[slot] = d + 1;
     } else {
-      if (dom[slot] !== d)
-        throw new TraceFormatError(`${t.name}: event ${i}: ${op === Op.FREE ? "free" : "realloc"} of slot ${slot} that is not live in domain ${d} (${DOMAINS[d]})${dom[slot] >= 0 ? `: it is live in domain ${dom[slot]} (${DOMAINS[dom[slot]]})` : ""}`);
+      if (dom[slot] !== d + 1)
+        throw new TraceFormatError(`${t.name}: event ${i}: ${op === Op.FREE ? "free" : "realloc"} of slot ${slot} that is not live in domain ${d} (${DOMAINS[d]})${dom[slot] !== 0 ? `: it is live in domain ${dom[slot] - 1} (${DOMAINS[dom[slot] - 1]})` : ""}`);
       if (op === Op.FREE) {
         if (ev[2 * i + 1] !== 0) throw new TraceFormatError(`${t.name}: event ${i}: free of slot ${slot} with size ${ev[2 * i + 1]} (a free's size is always 0)`);
-        dom[slot] = -1;
+        dom[slot] = 0;
       }
     }
   }
@@ -155,9 +157,11 @@ export interface TraceStats {
  * live one of the same domain, slots below maxSlots) and measures the peak live bytes.
  */
 export function traceStats(t: Trace): TraceStats {
+  // checkTrace() has checked the invariants: no state but each live slot's size here (a Uint32Array:
+  // sizes are 32-bit; slots nobody uses are pages never touched, where an Int8Array filled with -1
+  // and a Float64Array touched 256 MiB and reserved 2 GiB for a trace whose only slot is 2^28 - 1).
   checkTrace(t);
-  const size = new Float64Array(t.maxSlots);
-  const dom = new Int8Array(t.maxSlots).fill(-1);
+  const size = new Uint32Array(t.maxSlots);
   const perOp = [0, 0, 0, 0];
   const perDomain = [0, 0, 0, 0];
   let live = 0;
@@ -170,24 +174,17 @@ export function traceStats(t: Trace): TraceStats {
     const w = ev[2 * i];
     const n = ev[2 * i + 1];
     const op = w >>> 30;
-    const d = (w >>> 28) & 3;
     const slot = w & 0x0fffffff;
     perOp[op]++;
-    perDomain[d]++;
-    if (slot >= t.maxSlots || d === 3) throw new TraceFormatError(`${t.name}: event ${i}: slot ${slot} / domain ${d} out of range`);
+    perDomain[(w >>> 28) & 3]++;
     if (op <= Op.CALLOC) {
-      if (dom[slot] >= 0) throw new TraceFormatError(`${t.name}: event ${i}: malloc into live slot ${slot}`);
-      dom[slot] = d;
       size[slot] = n;
       live += n;
       liveBlocks++;
     } else {
-      if (dom[slot] !== d) throw new TraceFormatError(`${t.name}: event ${i}: ${op === Op.FREE ? "free" : "realloc"} of slot ${slot} that is not live in domain ${d}`);
       live -= size[slot];
-      if (op === Op.FREE) {
-        dom[slot] = -1;
-        liveBlocks--;
-      } else {
+      if (op === Op.FREE) liveBlocks--;
+      else {
         size[slot] = n;
         live += n;
       }
