@@ -231,6 +231,16 @@ describe("malformed traces: a TraceFormatError from the library, one line and ex
     expect(replayVerify(createHeap(), ok, { freeAtEnd: true }).events).toBe(1);
   });
 
+  it("a replay given no heap says so (it was 'Cannot read properties of null', or of undefined from inside the timed loop)", () => {
+    const ok = parseTrace(traceBytes([[MALLOC, OBJ, 0, 16]]));
+    for (const h of [null, undefined, {}, 5]) {
+      for (const f of [() => replayVerify(h as never, ok), () => replayTimed(h as never, ok), () => replayTo(h as never, ok, 1)]) {
+        expect(f).toThrow(TypeError);
+        expect(f).toThrow(/replay: expected a heap/);
+      }
+    }
+  });
+
   it("encodeTrace refuses a count that is not a prefix of the trace (past the end it wrote zero words as events)", () => {
     const t = parseTrace(traceBytes([[MALLOC, OBJ, 3, 16], [FREE, OBJ, 3, 0]]));
     for (const n of [3, -1, 1.5, NaN]) expect(() => encodeTrace(t, n)).toThrow(RangeError);

@@ -10,13 +10,22 @@
 import { Buffer } from "node:buffer";
 import type { Family } from "../heap/families.js";
 import type { Heap } from "../heap/heap.js";
-import { PymallocError, hex } from "../errors.js";
+import { PymallocError, hex, typeName } from "../errors.js";
 import { Op, checkTrace, type Trace } from "./trace.js";
 
 export class ReplayError extends PymallocError {}
 
-/** Families of a heap indexed by trace domain (0 raw, 1 mem, 2 obj). */
-export const familiesByDomain = (heap: Heap): Family[] => [heap.raw, heap.mem, heap.obj];
+/**
+ * Families of a heap indexed by trace domain (0 raw, 1 mem, 2 obj). TypeError naming the
+ * argument for anything else (null was "Cannot read properties of null (reading 'raw')", {} a
+ * missing 'malloc' from inside the timed loop).
+ */
+export function familiesByDomain(heap: Heap): Family[] {
+  const fams = heap !== null && typeof heap === "object" ? [heap.raw, heap.mem, heap.obj] : [];
+  if (fams.length !== 3 || !fams.every((f) => f !== null && typeof f === "object" && typeof f.malloc === "function"))
+    throw new TypeError(`replay: expected a heap (createHeap, attachHeap) with raw, mem and obj families, got ${heap === null || typeof heap !== "object" ? typeName(heap) : "an object without them"}`);
+  return fams;
+}
 
 export interface ReplayResult {
   /** Wall time of the loop in nanoseconds. */
