@@ -52,8 +52,25 @@ options:
   --no-inline        link: keep malloc and free as functions C calls (default: inlined at each call)
   -h, --help         this text`;
 
+/** Options whose value is a number: `--runs -1` is that option with a negative value. */
+const NUMERIC = new Set(["--runs", "--warmup", "--top", "--at", "--from", "--to"]);
+
+/**
+ * `--runs -1` as `--runs=-1`: parseArgs calls a value starting with a dash ambiguous and said so
+ * in three lines ("Did you forget to specify the option argument ..."), never reaching the
+ * option's own check; now the option says what it takes, in one line.
+ */
+function joinNegatives(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (NUMERIC.has(args[i]) && i + 1 < args.length && /^-[\d.]/.test(args[i + 1])) out.push(`${args[i]}=${args[++i]}`);
+    else out.push(args[i]);
+  }
+  return out;
+}
+
 export function main(argv: string[]): number | Promise<number> {
-  const [cmd, ...rest] = argv;
+  const [cmd, ...rest] = joinNegatives(argv);
   try {
     // `pymalloc COMMAND --help` too: the usage covers every command.
     if (cmd === undefined || cmd === "-h" || cmd === "--help" || cmd === "help" || rest.includes("-h") || rest.includes("--help")) {
@@ -76,7 +93,8 @@ function failed(e: unknown): number {
   {
     const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
     if (usage || e instanceof TraceFormatError) {
-      console.error(`pymalloc: ${(e as Error).message}`);
+      // parseArgs' messages may run over several lines: one line, as every other.
+      console.error(`pymalloc: ${(e as Error).message.replace(/\s*\n\s*/g, " ")}`);
       if (usage) console.error("try: pymalloc --help");
       return 2;
     }
