@@ -5,8 +5,8 @@
  * Must not: time anything (replay.ts does).
  */
 
-import { writeFileSync } from "node:fs";
-import { extname } from "node:path";
+import { accessSync, constants, writeFileSync } from "node:fs";
+import { dirname, extname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createHeap, type Heap } from "../heap/heap.js";
 import { heapHtml, heapSvg } from "../introspect/map.js";
@@ -30,6 +30,12 @@ function heapAt(args: string[], needOut: boolean): { heap: Heap; label: string; 
   if (needOut) {
     if (!values.out) throw new UsageError("map needs --out FILE.html or FILE.svg");
     if (![".html", ".svg"].includes(extname(values.out))) throw new UsageError(`--out must end in .html or .svg, got ${values.out}`);
+    // Before the replay, which may take minutes: a directory that is not there is known now.
+    try {
+      accessSync(dirname(resolve(values.out)), constants.W_OK);
+    } catch (e) {
+      throw new UsageError(`cannot write --out ${values.out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
   }
   const t = readTraceFile(positionals[0]);
   const st = traceStats(t);
