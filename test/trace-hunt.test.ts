@@ -278,6 +278,11 @@ describe("CLI options with odd values: one line, exit 2", () => {
     [["replay", f, "--runs", "0x2"], /--runs must be an integer from 1 to 1000/],
     [["replay", f, "--runs", " 2"], /--runs must be an integer from 1 to 1000/],
     [["replay", f, "--runs=-1"], /--runs must be an integer/],
+    [["replay", f, "--runs", "-1"], /--runs must be an integer from 1 to 1000, got "-1"/],
+    [["replay", f, "--warmup", "-5"], /--warmup must be a number of events/],
+    [["stats", f, "--at", "-1"], /--at must be "peak", "end" or an event count, got "-1"/],
+    [["diff", f, "--from", "1", "--top", "-2"], /--top must be a positive integer, got "-2"/],
+    [["replay", f, "--allocator", "-x"], /argument is ambiguous\. Did you forget/],
     [["replay", f, "--runs", "NaN"], /--runs must be an integer/],
     [["replay", f, "--runs"], /argument missing/],
     [["replay", f, "--allocator", "pymalloc,"], /unknown allocator ""/],
@@ -293,6 +298,8 @@ describe("CLI options with odd values: one line, exit 2", () => {
     const r = run(...args);
     expect(r.stderr).toMatch(msg);
     expect(r.status).toBe(2);
+    // One line (and the hint): parseArgs' "ambiguous" message for `--runs -1` took three.
+    expect(r.stderr.trim().split("\n").filter((l) => !l.startsWith("try: "))).toHaveLength(1);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     // A bad second trace is found before the first is replayed (it was, after a whole replay).
     expect(r.stderr).not.toMatch(/small pymalloc: 100%/);
