@@ -20,7 +20,15 @@ if (!file) {
   process.exit(2);
 }
 const name = basename(file).replace(/\.pymtrace(\.gz)?$/, "");
-const buf = gunzipSync(readFileSync(file), { maxOutputLength: 2 ** 32 });
+// An unreadable file or corrupt gzip: one line and exit 2 (it was an uncaught error's stack).
+let buf;
+try {
+  const raw = readFileSync(file);
+  buf = raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw, { maxOutputLength: 2 ** 32 }) : raw; // .pymtrace uncompressed, as the CLI reads it
+} catch (e) {
+  console.error(`${file}: ${e.code === "ENOENT" || e.code === "EISDIR" || e.code === "EACCES" ? `cannot read (${e.code})` : `corrupt gzip data (${e.message})`}`);
+  process.exit(2);
+}
 const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 const fail = (m) => {
   console.error(`${file}: ${m}`);
