@@ -347,6 +347,26 @@ describe("scripts/cut-trace.mjs", () => {
   });
 });
 
+describe("scripts/record/sidecar.mjs (the recorder's checker)", () => {
+  const sidecar = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, "scripts", "record", "sidecar.mjs"), ...args, "--no-write"], { encoding: "utf8", cwd: ROOT });
+  it("an unreadable file or corrupt gzip is one line and exit 2 (it was an uncaught error's stack); an uncompressed trace is read as the CLI reads it", () => {
+    const gz = gzipSync(traceBytes([[MALLOC, OBJ, 0, 16], [FREE, OBJ, 0, 0]]));
+    for (const [f, msg] of [
+      [join(DIR, "absent.pymtrace.gz"), /cannot read \(ENOENT\)/],
+      [traceFile(gz.subarray(0, 20)), /corrupt gzip data/],
+    ] as const) {
+      const r = sidecar(f);
+      expect(r.stderr).toMatch(msg);
+      expect(r.status).toBe(2);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+    expect(sidecar(traceFile(traceBytes([[MALLOC, OBJ, 0, 16], [FREE, OBJ, 0, 0]]), "plain", ".pymtrace")).status).toBe(0);
+    const bad = sidecar(traceFile(gzipSync(traceBytes([[FREE, OBJ, 0, 0]]))));
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/free of slot 0 not live/);
+  });
+});
+
 describe("large heaps", () => {
   // The bundled trace's request sizes and domains, in the order recorded, scaled by `scale`;
   // blocks are freed at random (a third as many frees as allocations while the heap grows, some
