@@ -41,6 +41,20 @@ export function canWait(i32: Int32Array, index: number): boolean {
   }
 }
 
+/** A word no one notifies: Atomics.wait on it sleeps (nap). */
+let napWord: Int32Array | undefined;
+let napMayWait: boolean | undefined;
+
+/** Sleep about ms (a spin where this thread may not block: a browser's main thread). */
+export function nap(ms: number): void {
+  if (napWord === undefined) {
+    napWord = new Int32Array(new SharedArrayBuffer(4));
+    napMayWait = canWait(napWord, 0);
+  }
+  if (napMayWait) Atomics.wait(napWord, 0, 0, ms);
+  else for (const end = performance.now() + ms; performance.now() < end; );
+}
+
 export class SharedLock {
   i32: Int32Array;
   readonly index: number;
@@ -85,17 +99,29 @@ export class SharedLock {
     const i32 = this.i32;
     const i = this.index;
     let backoff = 1;
-    const since = Date.now();
+    // Since when the lock has been seen held by one holder. A lock that changes hands is not
+    // held for that long, however long this thread waits for its turn: the lock is not fair,
+    // and under load (more threads than cores) a waiter lost the race to the others for over
+    // check()'s 2 s (reported as a dead thread, HeapCorruptionError). Evidence that the holder
+    // let go since this thread wrote WAITERS: a wake-up (its release notifies), a word that is
+    // not WAITERS when the wait starts, or an exchange that finds HELD (taken again since).
+    let since = Date.now();
     // Announce a waiter (2), sleep while it stays 2, and take it as 2 (others may still wait).
     if (c !== LockWord.WAITERS) c = this.damaged(Atomics.exchange(i32, i, LockWord.WAITERS));
     while (c !== LockWord.FREE) {
-      if (this.mayWait) Atomics.wait(i32, i, LockWord.WAITERS, WAIT_SLICE_MS);
+      let moved = false;
+      if (this.mayWait) moved = Atomics.wait(i32, i, LockWord.WAITERS, WAIT_SLICE_MS) !== "timed-out";
       else {
-        for (let k = 0; k < backoff; k++) if (Atomics.load(i32, i) === 0) break;
+        for (let k = 0; k < backoff; k++)
+          if (Atomics.load(i32, i) !== LockWord.WAITERS) {
+            moved = true;
+            break;
+          }
         if (backoff < 4096) backoff <<= 1;
       }
       c = this.damaged(Atomics.exchange(i32, i, LockWord.WAITERS));
-      if (c !== LockWord.FREE && Date.now() - since > patienceMs) {
+      if (moved || c === LockWord.HELD) since = Date.now();
+      else if (c !== LockWord.FREE && Date.now() - since > patienceMs) {
         throw new HeapCorruptionError(
           i * 4,
           `the heap's lock has been held for over ${patienceMs} ms: a thread died holding it (or the word is damaged)`,
@@ -112,6 +138,16 @@ export class SharedLock {
       throw new HeapCorruptionError(this.index * 4, `lock word ${c} is none the lock ever writes (0, 1, 2)`, "H.LOCK");
     }
     return c;
+  }
+
+  /**
+   * After a release: let the threads that wait for the lock take it first, waiting until one
+   * has (the word leaves FREE) or ms have passed. For a caller about to take it again at once
+   * (Heap.settled()), which would otherwise win it back before a waiter wakes.
+   */
+  letWaitersIn(ms: number): void {
+    const end = Date.now() + ms;
+    while (Atomics.load(this.i32, this.index) === LockWord.FREE && Date.now() < end) nap(0.2);
   }
 
   close(): void {
