@@ -32,7 +32,7 @@ import { ATTACH_OPTIONS, byteOption, checkOptions, debugOptions, resolveOptions,
 import { forEachLiveBlock } from "../introspect/walk.js";
 import { debugMallocStats } from "../introspect/mallocstats.js";
 import { divertFastPaths, stopFastPaths, wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
-import { CHECK_WAIT_MS, SharedLock } from "../threads/lock.js";
+import { CHECK_WAIT_MS, LOCK_STUCK_MS, SharedLock, nap } from "../threads/lock.js";
 import { LockedFamily, withLock } from "../threads/locked.js";
 import { SampledFamily, Sampler, createSamplingState, sampledLeaks, samplingStateBytes } from "../debug/sampling.js";
 import { takeSnapshot, type HeapSnapshot } from "../introspect/snapshot.js";
@@ -50,6 +50,31 @@ export interface WalkedBlock {
 const WASM_IMPORTS_OPTIONS = { family: 1 } as const;
 
 const MODE_NAMES = Object.fromEntries(Object.entries(MODE_IDS).map(([k, v]) => [v, k])) as Record<number, AllocatorMode>;
+
+/**
+ * The thread slots held by this thread's handles (this JS realm's), by memory source and
+ * heapBase: a slot in there cannot be running while this thread reads the heap (settled()).
+ * Added when a threads heap's handle is made, removed when its slot is given back.
+ */
+const localSlots = new WeakMap<object, Map<number, Set<number>>>();
+
+function localSlotsOf(source: object, heapBase: number): Set<number> {
+  let byBase = localSlots.get(source);
+  if (byBase === undefined) localSlots.set(source, (byBase = new Map()));
+  let set = byBase.get(heapBase);
+  if (set === undefined) byBase.set(heapBase, (set = new Set()));
+  return set;
+}
+
+/**
+ * settled(): a fault found while other threads run is reported once found at the same address
+ * in this many runs in a row, over at least SETTLE_MS (damage stays where it is; another
+ * thread's edit in progress moves on, even one descheduled for a while under load); faults that
+ * keep moving for SETTLE_GIVE_UP_MS are reported as the last one found.
+ */
+const SETTLE_RUNS = 3;
+const SETTLE_MS = 250;
+const SETTLE_GIVE_UP_MS = 5_000;
 
 export class Heap extends MemoryViews {
   readonly mode: AllocatorMode;
@@ -104,6 +129,7 @@ export class Heap extends MemoryViews {
       this.lock = new SharedLock(memory.views.i32, hw + H.LOCK);
       this.rawAllocator = new RawAllocator(memory, heapBase);
       this.threadId = created ? 0 : claimSlot(memory, this.rawAllocator, this.lock, heapBase);
+      localSlotsOf(memory.source, heapBase).add(this.threadId);
     } else {
       this.lock = undefined;
       this.threadId = 0;
@@ -189,6 +215,76 @@ export class Heap extends MemoryViews {
     return FAULT_FAMILIES.some((name) => self[name] instanceof FaultFamily);
   }
 
+  /**
+   * Whether other threads' handles change this heap without its lock: threads in pymalloc's
+   * release mode, where each thread allocates from and frees into its own pools lock-free (the
+   * debug modes and the malloc mode do everything under the lock).
+   */
+  private get lockFree(): boolean {
+    return this.lock !== undefined && this.debug === undefined && this.mode === "pymalloc";
+  }
+
+  /**
+   * fn, an introspection (stats, snapshot, leaks, walk, check...), under the heap's lock, then
+   * then(fn's result) under it too. Where other threads change the heap without the lock
+   * (lockFree) and one of them is attached from another thread, fn may meet their pools, free
+   * lists and usedpools halfway through an edit, or left so by a thread that waits for the lock
+   * fn holds (a pool just emptied, given back under the lock): a HeapCorruptionError from fn is
+   * then looked at again, the lock let go in between to whoever waits for it, and reported only
+   * when found at the same address and field SETTLE_RUNS times in a row over SETTLE_MS (damage
+   * stays; an edit moves on). Those calls threw a false HeapCorruptionError while Workers
+   * allocated (check(): one call in 20 with two Workers; walk() and snapshot() rarely: a block
+   * just carved, its link not written yet).
+   */
+  private settled<T, R = T>(fn: () => T, then?: (r: T) => R, patienceMs = LOCK_STUCK_MS): R {
+    const lock = this.lock;
+    if (lock === undefined || !this.lockFree) return this.locked(() => (then === undefined ? (fn() as unknown as R) : then(fn())));
+    const start = Date.now();
+    let at = -1;
+    let field = "";
+    let runs = 0;
+    let since = 0;
+    for (;;) {
+      let fault: HeapCorruptionError | undefined;
+      lock.acquire(patienceMs);
+      try {
+        this.memory.refresh();
+        let r: T;
+        try {
+          r = fn();
+        } catch (e) {
+          if (!(e instanceof HeapCorruptionError) || !this.othersRunning()) throw e;
+          fault = e;
+        }
+        if (fault === undefined) return then === undefined ? (r! as unknown as R) : then(r!);
+      } finally {
+        lock.release();
+      }
+      const now = Date.now();
+      if (fault.address === at && fault.field === field) runs++;
+      else {
+        at = fault.address;
+        field = fault.field;
+        runs = 1;
+        since = now;
+      }
+      if ((runs >= SETTLE_RUNS && now - since >= SETTLE_MS) || now - start >= SETTLE_GIVE_UP_MS) throw fault;
+      // The threads that wait for the lock first (one may be halfway through the edit fn met),
+      // then a pause that does not fall in step with a thread's loop.
+      lock.letWaitersIn(2);
+      nap(1 + Math.random() * 4);
+    }
+  }
+
+  /** Whether a thread slot other than this thread's handles' is attached (settled()). */
+  private othersRunning(): boolean {
+    const o = this.objectAllocator;
+    const mine = localSlotsOf(this.memory.source, this.heapBase);
+    const u32 = this.memory.views.u32;
+    for (let k = 0; k < o.orphan; k++) if (!mine.has(k) && u32[(o.slotBase(k) + Slot.STATE) >>> 2] === SlotState.LIVE) return true;
+    return false;
+  }
+
   /** fn under the heap's lock when threads share it; directly otherwise. */
   private locked<T>(fn: () => T): T {
     if (this.lock !== undefined) return withLock(this.lock, this.memory, fn);
@@ -209,7 +305,7 @@ export class Heap extends MemoryViews {
    * Families and sites are known in the debug modes; release modes list blocks by usable size.
    */
   leaks(): LeakReport {
-    return this.locked(() => this.leaksUnlocked());
+    return this.settled(() => this.leaksUnlocked());
   }
 
   private leaksUnlocked(): LeakReport {
@@ -226,17 +322,17 @@ export class Heap extends MemoryViews {
    * a later one: `heap.snapshot().compare(older)` (like tracemalloc's Snapshot.compare_to).
    */
   snapshot(): HeapSnapshot {
-    return this.locked(() => takeSnapshot(this));
+    return this.settled(() => takeSnapshot(this));
   }
 
   /** Numbers read from the heap's state: memory, footprint, blocks per size class, arenas. */
   stats(): HeapStats {
-    return this.locked(() => heapStats(this));
+    return this.settled(() => heapStats(this));
   }
 
   /** CPython's sys._debugmallocstats() for this heap: size classes, arena and byte accounting, raw allocator. */
   debugMallocStats(): string {
-    return this.locked(() => debugMallocStats(this));
+    return this.settled(() => debugMallocStats(this));
   }
 
   /**
@@ -246,7 +342,16 @@ export class Heap extends MemoryViews {
    */
   walk(fn: (block: WalkedBlock) => void): void {
     checkWalker(fn);
-    this.locked(() => this.walkUnlocked(fn));
+    if (!this.lockFree) return this.locked(() => this.walkUnlocked(fn));
+    // Blocks gathered first, the callback called once the walk is whole (settled() may walk
+    // again), under the lock as ever.
+    this.settled(() => {
+      const blocks: WalkedBlock[] = [];
+      this.walkUnlocked((b) => blocks.push(b));
+      return blocks;
+    }, (blocks) => {
+      for (const b of blocks) fn(b);
+    });
   }
 
   /** @internal walk() without taking the lock (the caller holds it). */
@@ -321,6 +426,7 @@ export class Heap extends MemoryViews {
     if (this.debug === undefined) this.objectAllocator.orphanSlot(k);
     else
       this.locked(() => this.objectAllocator.orphanSlot(k));
+    localSlotsOf(this.memory.source, this.heapBase).delete(k); // the next thread of the slot may be another
   }
 
   /**
@@ -335,6 +441,7 @@ export class Heap extends MemoryViews {
       this.debug?.checkAll();
       return;
     }
+    if (this.lockFree) return this.settled(() => checkHeap(this), undefined, CHECK_WAIT_MS);
     lock.acquire(CHECK_WAIT_MS);
     try {
       this.memory.refresh();

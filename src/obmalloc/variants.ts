@@ -52,10 +52,13 @@ export class SharedObjectAllocator extends ObjectAllocator {
       const size = u32[(pool + Pool.SIZE) >>> 2];
       if (!this.carveOk(pool, no, size)) this.brokenCarve(pool, bp);
       const b = pool + no;
-      u32[(pool + Pool.FREEBLOCK) >>> 2] = b;
-      u32[(pool + Pool.NEXTOFFSET) >>> 2] = no + size;
+      // The block's link and tag before the words that list it: another thread's walk (stats(),
+      // walk(): Heap.settled) then never follows the bytes a block of the pool's last class
+      // left there.
       u32[b >>> 2] = 0;
       u32[(b + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
+      u32[(pool + Pool.NEXTOFFSET) >>> 2] = no + size;
+      u32[(pool + Pool.FREEBLOCK) >>> 2] = b;
       return;
     }
     if (this.markFull(pool)) return;
