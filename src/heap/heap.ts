@@ -152,8 +152,11 @@ export class Heap extends MemoryViews {
       // Sampled sites: the family class is chosen here, once; a heap without them never runs it.
       if (created && sampleInterval > 0) createSamplingState(this.rawAllocator, memory, heapBase, sampleInterval);
       const state = memory.views.u32[hw + H.SAMPLES];
-      // A heap attached from bytes: the state must be a live raw block that holds it.
-      if (state !== 0 && this.rawAllocator.liveUsable(state) < samplingStateBytes(memory.maxBytes))
+      // A heap attached from bytes: the state must be a live raw block that holds it. Checked
+      // under the lock with threads: the check reads the chunk after the state and the top,
+      // which another thread may be changing (the chunk given back, the top coming down onto
+      // the state's end: read between the two, a sound state was no live block).
+      if (state !== 0 && this.locked(() => this.rawAllocator.liveUsable(state)) < samplingStateBytes(memory.maxBytes))
         throw new HeapCorruptionError(heapBase + H.SAMPLES * 4, `sampling state ${hex(state)} is no live block of its ${samplingStateBytes(memory.maxBytes)} bytes`, "H.SAMPLES");
       const s = (this.sampler = state === 0 ? undefined : new Sampler(memory, state, slot, this.lock, (n) => this.rawAllocator.malloc(n), (p) => this.rawAllocator.free(p), (p) => this.rawAllocator.liveUsable(p)));
       if (s !== undefined) fams = { o: new SampledFamily(below.o, small, s), m: new SampledFamily(below.m, small, s), r: new SampledFamily(below.r, passThrough, s) };
