@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
-import { attachHeap, createHeap, HeapCorruptionError, type Heap } from "../dist/index.js";
+import { arenaAccounting, attachHeap, createHeap, heapSvg, HeapCorruptionError, type Heap } from "../dist/index.js";
 import { H, Pool } from "../src/constants.js";
 
 const HOLD = join(import.meta.dirname, "workers", "race-hold.mjs");
@@ -123,4 +123,91 @@ describe("introspection while other threads allocate (pymalloc, threads: true)",
     other.detachThread();
     heap.check();
   });
+});
+
+describe("heapSvg() and arenaAccounting() on a heap other threads use", () => {
+  // Found by Workers allocating (raw blocks, growth) while the main thread drew the heap: 2 of
+  // 2 rounds threw "chunk size 1515870800 runs past the top" (a header word of 0 read: a chunk
+  // met halfway through a change). The two read the heap without its lock; now under it.
+  it("a raw chunk halfway through a split under the lock: both wait for it, then read the whole heap", async () => {
+    const heap = createHeap({ threads: true, maxThreads: 4 });
+    const p = heap.obj.malloc(100);
+    const { ctl, exited } = await holder(heap, "split", { holdMs: 100 });
+    expect(heapSvg(heap)).toContain("<svg"); // threw HeapCorruptionError (Chunk.SIZE)
+    Atomics.store(ctl, 1, 1);
+    Atomics.notify(ctl, 1);
+    await until(() => Atomics.load(ctl, 0) === 3, 10_000);
+    expect(arenaAccounting(heap).allocatedBlocks).toBeGreaterThan(0); // threw so too
+    Atomics.store(ctl, 1, 2);
+    Atomics.notify(ctl, 1);
+    expect(await exited).toBe(0);
+    heap.obj.free(p);
+    heap.check();
+  });
+});
+
+describe("a stress run: Workers allocate while this thread reads the heap", () => {
+  // test/workers/race-stress.mjs: three Workers (malloc, calloc, realloc and free through the
+  // three families, blocks handed between them and freed by the receiver, growth, collect()),
+  // while this thread calls every introspection in turn and attaches and detaches handles of
+  // its own. Before the fixes above, check() threw within the first second of most runs.
+  it.each([
+    ["pymalloc", {}],
+    ["pymalloc, sampled sites, sub-pools", { sampleInterval: 2048, subPools: true }],
+    ["debug", { allocator: "debug", traceAllocations: false }],
+  ] as const)("%s: no error in any thread, and the heap checks clean afterwards", async (_, opts) => {
+    const heap = createHeap({ threads: true, initialBytes: 1 << 20, maxThreads: 8, ...opts });
+    const queue = new SharedArrayBuffer(4 * (4 + 3 * 1024));
+    new Int32Array(queue)[3] = 1024;
+    const errors: string[] = [];
+    let running = 3;
+    const done = new Promise<void>((resolve) => {
+      for (let i = 0; i < 3; i++) {
+        const w = new Worker(join(import.meta.dirname, "workers", "race-stress.mjs"), {
+          workerData: { memory: heap.memory.source, queue, id: i + 1, ops: "allocator" in opts ? 6_000 : 25_000, seed: 0x2545f491 ^ (i * 7919), large: true },
+        });
+        w.on("message", (m) => m.type === "error" && errors.push(m.msg));
+        w.on("error", (e) => errors.push(String(e)));
+        w.on("exit", () => --running === 0 && resolve());
+      }
+    });
+    let stop = false;
+    void done.then(() => (stop = true));
+    const calls = [
+      () => heap.check(),
+      () => heap.stats(),
+      () => heap.walk(() => {}),
+      () => heap.snapshot(),
+      () => heap.leaks(),
+      () => heap.debugMallocStats(),
+      () => heapSvg(heap),
+      () => arenaAccounting(heap),
+      () => {
+        const h = attachHeap(heap.memory.source, { traceAllocations: false });
+        h.obj.free(h.obj.malloc(40));
+        h.detachThread();
+      },
+    ];
+    for (let k = 0; !stop; k++) {
+      try {
+        calls[k % calls.length]();
+      } catch (e) {
+        errors.push(`main: ${String(e)}`);
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    await done;
+    expect(errors).toEqual([]);
+    heap.check();
+    // The blocks still in the queue (ptr, size, family), freed by this thread.
+    const q = new Int32Array(queue);
+    const fams = [heap.raw, heap.mem, heap.obj];
+    for (let k = 0; k < q[2]; k++) {
+      const at = 4 + 3 * ((q[1] + k) % q[3]);
+      fams[q[at + 2]].free(q[at] >>> 0);
+    }
+    heap.drainQuarantine();
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
+  }, 30_000);
 });

@@ -279,6 +279,11 @@ export class Heap extends MemoryViews {
     }
   }
 
+  /** @internal fn, an introspection of this heap (heapSvg, arenaAccounting), under its lock: settled(). */
+  introspect<T>(fn: () => T): T {
+    return this.settled(fn);
+  }
+
   /** Whether a thread slot other than this thread's handles' is attached (settled()). */
   private othersRunning(): boolean {
     const o = this.objectAllocator;

@@ -36,8 +36,18 @@ export function requireHeap(heap: unknown, fn: string): asserts heap is Heap {
     throw new TypeError(`${fn}: expected a heap of createHeap() or attachHeap() (a heap over another allocator has no pools or arenas), got ${heap === null ? "null" : typeof heap === "object" ? "another object" : typeof heap}`);
 }
 
+/**
+ * The arenas' byte accounting of debugMallocStats(), read under the heap's lock (threads: other
+ * threads split and merge raw chunks under it, and grow the memory: read without it, a chunk's
+ * header was met halfway through a change, "chunk size ... runs past the top").
+ */
 export function arenaAccounting(heap: Heap): ArenaAccounting {
   requireHeap(heap, "arenaAccounting");
+  return heap.introspect(() => arenaAccountingUnlocked(heap));
+}
+
+/** arenaAccounting() for a caller that holds the heap's lock. */
+export function arenaAccountingUnlocked(heap: Heap): ArenaAccounting {
   const a: ArenaAccounting = { arenaBytes: 0, allocatedBlocks: 0, availableBlocks: 0, unusedPools: 0, unusedPoolBytes: 0, poolHeaders: 0, quantization: 0, arenaOverhead: 0, pools: 0, slots: 0, poolBytes: 0 };
   const pending = pendingFrees(heap);
   forEachChunk(heap, (c) => {
@@ -80,7 +90,7 @@ export function debugMallocStats(heap: Heap, s: HeapStats = heapStats(heap)): st
     out.push(`${String(k.sizeClass).padStart(5)}   ${String(k.size).padStart(4)}   ${String(k.pools).padStart(9)}   ${String(k.blocksInUse).padStart(13)}  ${String(k.blocksAvailable).padStart(12)}`);
   }
   out.push("");
-  const a = arenaAccounting(heap);
+  const a = arenaAccountingUnlocked(heap);
   out.push(line("# arenas allocated total", s.arenas.allocatedTotal));
   out.push(line("# arenas reclaimed", s.arenas.reclaimed));
   out.push(line("# arenas highwater mark", s.arenas.highWater));

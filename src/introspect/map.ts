@@ -9,7 +9,7 @@
 
 import { Chunk, Size, classSize, sizeClasses } from "../constants.js";
 import type { Heap } from "../heap/heap.js";
-import { arenaAccounting, requireHeap } from "./mallocstats.js";
+import { arenaAccountingUnlocked, requireHeap } from "./mallocstats.js";
 import { heapStats } from "./stats.js";
 import { forEachChunk, forEachPool, pendingFrees } from "./walk.js";
 
@@ -33,9 +33,15 @@ const RAW_COLOURS = { used: "#4a6fa5", free: "#f2c14e", arena: "#5fa85f", "pool 
 export function heapSvg(heap: Heap, title = "pymalloc heap"): string {
   requireHeap(heap, "heapSvg");
   title = String(title);
+  // Under the heap's lock (threads: other threads change chunks and grow the memory under it;
+  // read without it, a chunk's header was met halfway through a change: HeapCorruptionError).
+  return heap.introspect(() => svgOf(heap, title));
+}
+
+function svgOf(heap: Heap, title: string): string {
   const o = heap.objectAllocator;
   const s = heapStats(heap);
-  const acc = arenaAccounting(heap);
+  const acc = arenaAccountingUnlocked(heap);
   const ppa = o.poolsPerArena;
   const rowW = ppa * (CELL + GAP);
   const width = Math.max(LABEL_W + rowW + 20, 760);

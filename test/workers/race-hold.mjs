@@ -6,6 +6,8 @@
 //     holdMs (the word goes back from WAITERS to HELD, as when the holder releases and another
 //     thread takes it before a waiter wakes: a lock that changes hands, never free for long),
 //     then release it as the lock does. Step 1 once it holds the word, 2 once released.
+//   split: attach, take a raw block, and twice hold the lock with the block's chunk halfway
+//     through a split (below), step 1 then 3; step 5 once done.
 //   empty-pool: attach, fill four pools of 256-byte blocks, free the last pool's blocks (it
 //     empties as its class's only listed pool: kept), then all but one block of the first
 //     (full, so back in usedpools before the kept one), step 1; at go, free the first pool's
@@ -13,7 +15,7 @@
 //     back to its arena under the lock, waiting there when the main thread holds it (two empty
 //     pools listed meanwhile). Step 2 after that free returned, 3 after detachThread().
 import { workerData } from "node:worker_threads";
-import { attachHeap } from "../../dist/index.js";
+import { attachHeap, constants } from "../../dist/index.js";
 
 const { mode, memory, lockIndex, holdMs, stepMs } = workerData;
 const ctl = new Int32Array(workerData.ctl);
@@ -36,6 +38,33 @@ if (mode === "relay") {
     Atomics.notify(i32, lockIndex, 1);
   }
   step(2);
+} else if (mode === "split") {
+  // Twice: hold the lock halfway through a split of a raw chunk (its header says 1024 bytes,
+  // the rest's header is not written yet: the block's bytes are there), as the raw allocator's
+  // shrinkTo() is between its two writes; step 1 (then 3), holdMs later the chunk as it was and
+  // the lock released; go (1, then 2) from the main thread before the next.
+  const { Chunk, Flag } = constants;
+  const heap = attachHeap(memory);
+  const i32 = heap.i32;
+  const p = heap.raw.malloc(4000);
+  heap.u8.fill(0x5a, p, p + 4000);
+  const hw = (p - Chunk.HEADER + 4) >>> 2;
+  for (let round = 0; round < 2; round++) {
+    while (Atomics.compareExchange(i32, lockIndex, 0, 1) !== 0) sleep(1);
+    const old = heap.u32[hw];
+    heap.u32[hw] = (((1024 ^ Chunk.SIZE_KEY) & ~Flag.MASK) | (old & Flag.MASK)) >>> 0;
+    step(2 * round + 1);
+    sleep(holdMs);
+    heap.u32[hw] = old;
+    if (Atomics.sub(i32, lockIndex, 1) !== 1) {
+      Atomics.store(i32, lockIndex, 0);
+      Atomics.notify(i32, lockIndex, 1);
+    }
+    while (Atomics.load(ctl, 1) < round + 1) Atomics.wait(ctl, 1, round, 10_000);
+  }
+  heap.raw.free(p);
+  heap.detachThread();
+  step(5);
 } else if (mode === "empty-pool") {
   const heap = attachHeap(memory);
   const poolSize = workerData.poolSize;
