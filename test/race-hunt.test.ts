@@ -164,7 +164,7 @@ describe("a stress run: Workers allocate while this thread reads the heap", () =
     const done = new Promise<void>((resolve) => {
       for (let i = 0; i < 3; i++) {
         const w = new Worker(join(import.meta.dirname, "workers", "race-stress.mjs"), {
-          workerData: { memory: heap.memory.source, queue, id: i + 1, ops: "allocator" in opts ? 6_000 : 25_000, seed: 0x2545f491 ^ (i * 7919), large: true },
+          workerData: { memory: heap.memory.source, queue, id: i + 1, ops: "allocator" in opts ? 4_000 : 15_000, seed: 0x2545f491 ^ (i * 7919), large: true },
         });
         w.on("message", (m) => m.type === "error" && errors.push(m.msg));
         w.on("error", (e) => errors.push(String(e)));
