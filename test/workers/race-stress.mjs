@@ -5,11 +5,12 @@
 // families, sizes small, medium and large (growth), handing blocks to other Workers through a
 // shared queue (they free them: frees from another thread), with collect() now and then. Every
 // block holds its owner's byte pattern, verified before it is freed. Posts { type: "error" } for
-// each thrown error or changed block, then { type: "done" } after detachThread().
+// each thrown error or changed block, then { type: "done" } after detachThread() (none with
+// workerData.keep: the main thread then adopts the slot).
 import { parentPort, workerData } from "node:worker_threads";
 import { attachHeap } from "../../dist/index.js";
 
-const { memory, queue, id, ops, seed, large } = workerData;
+const { memory, queue, id, ops, seed, large, keep } = workerData;
 const heap = attachHeap(memory, { traceAllocations: false });
 const fams = [heap.raw, heap.mem, heap.obj];
 const q = new Int32Array(queue);
@@ -105,8 +106,9 @@ try {
     check(p, n, "at the end");
     fams[f].free(p);
   }
-  heap.detachThread();
+  // keep: leave without detachThread() (the main thread adopts the slot at 'exit').
+  if (!keep) heap.detachThread();
 } catch (e) {
   fail(`worker ${id}: ${e?.name}: ${e?.message}\n${e?.stack?.split("\n").slice(1, 6).join("\n")}`);
 }
-parentPort.postMessage({ type: "done", id, errors });
+parentPort.postMessage({ type: "done", id, errors, threadId: heap.threadId, detached: !keep });
