@@ -139,7 +139,7 @@ describe("the library in headless Chromium", () => {
     expect(r.sampled).toMatchObject({ site: expect.stringMatching(/page\.js/), liveBlocks: 4000, leakSite: expect.stringMatching(/page\.js/), after: 0 });
     expect(Math.abs((r.sampled.estimatedBlocks as number) / 4000 - 1)).toBeLessThan(0.3);
     expectCInWasm(r.cInWasm, "isolated");
-    expect(r.cInWorkers).toEqual({ same: true, stacks: 2, threads: 2, blocksInUse: 0 });
+    expect(r.cInWorkers).toEqual({ same: true, workers: 2, stacksFromHeap: true, blocksInUse: 0 });
     expect(errors).toEqual([]);
   });
 
