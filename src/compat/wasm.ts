@@ -4,7 +4,9 @@
  * Owns: instantiateWithHeap() and heapForModule(): a memory sized for the module (its declared
  * minimum at least), a heap formatted above the module's __heap_base (read from its bytes, or
  * from the instance), the module's env.malloc & co linked to that heap (optionally wrapped by
- * the caller), refusal of modules that carry an allocator of their own, and the call of the
+ * the caller), refusal of modules that carry an allocator of their own, that take no env.memory
+ * (built without -Wl,--import-memory) or whose data and stack lie over the heap (a heap below
+ * their __heap_base), and the call of the
  * module's initialiser once its heap exists. instantiateLinked(): a module with the fast path
  * linked in (`pymalloc link`, compat/wasm-link.ts) on a heap handle: its slow paths imported
  * from the handle's family, its fast path started (pymalloc_init) when the heap has a fast path,
@@ -15,7 +17,7 @@
 import { createHeap, type Heap } from "../heap/heap.js";
 import { checkOptions, HEAP_OPTIONS, type HeapOptions } from "../heap/options.js";
 import { DEFAULT_INITIAL_BYTES, DEFAULT_MAX_BYTES, DEFAULT_STACK_BYTES, WASM_PAGE } from "../constants.js";
-import { PymallocError, typeName } from "../errors.js";
+import { hex, PymallocError, typeName } from "../errors.js";
 import { isSharedBuffer } from "../memory/memory.js";
 import { allocatorImports, checkHeaderForFastPath, hasFastPath, heapAllocator, isHeap, pymemImports, registerLinkedFastPath, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
 import { wasmModuleInfo, type WasmModuleInfo } from "./wasm-module.js";
@@ -207,6 +209,7 @@ export async function instantiateLinked(heap: Heap, source: WebAssembly.Module |
   if (made !== undefined) checkSpecialized(made, numbers ?? fastPathNumbers(heap, info.shared));
   const memory = heap.memory.source as WebAssembly.Memory;
   const instance = await WebAssembly.instantiate(module, linkedImports(() => heap, family, imports, memory, () => (isPymem(module) ? { ...pymemImports(heap) } : {})));
+  checkBaseOfInstance(instance, heap);
   const stack = threadHandle(heap) ? giveStack(instance, heap, stackBytes) : 0;
   startLinked(instance, heap, family);
   if (initialize) runInitializer(instance);
@@ -298,6 +301,53 @@ function checkAllocatorImports(module: WebAssembly.Module): void {
   );
 }
 
+/**
+ * A heap that starts below the module's `__heap_base` (`moduleBase`): the module's data segments
+ * and C stack lie below that address, so instantiating it writes its data over the heap's header
+ * and blocks, and every C call writes its locals there.
+ */
+function overlapError(heapBase: number, moduleBase: number, where: string): RangeError {
+  return new RangeError(
+    `${where}: the heap starts at ${hex(heapBase)}, below the module's __heap_base (${hex(moduleBase)}): the module's static data and C stack lie below that address, ` +
+      `so they would be written over the heap's header and blocks. Make the heap at the module's __heap_base or above (heapForModule(bytes), or heapBase: wasmModuleInfo(bytes).heapBase)`,
+  );
+}
+
+/** Refuse a heap (or heapBase) below the __heap_base the module's bytes declare; nothing is instantiated yet. */
+function checkBaseFromBytes(heapBase: number, source: WebAssembly.Module | BufferSource, where: string): void {
+  if (source instanceof WebAssembly.Module) return; // its __heap_base is read from the instance (checkBaseOfInstance)
+  const b = asBytes(source);
+  if (!hasWasmMagic(b)) return; // compiling it says what it is
+  const moduleBase = wasmModuleInfo(b).heapBase;
+  if (moduleBase !== undefined && heapBase < moduleBase) throw overlapError(heapBase, moduleBase, where);
+}
+
+/** A compiled module's __heap_base, known once instantiated: its data is over the heap already, which the error says. */
+function checkBaseOfInstance(instance: WebAssembly.Instance, heap: Heap, where = "instantiateWithHeap(module, { heap })"): void {
+  const g = instance.exports.__heap_base;
+  const moduleBase = g instanceof WebAssembly.Global ? (g.value as number) >>> 0 : undefined;
+  if (moduleBase !== undefined && heap.heapBase < moduleBase) {
+    const e = overlapError(heap.heapBase, moduleBase, where);
+    e.message += " (this module was given compiled: instantiating it has written its data over the heap already; pass its bytes to have this refused first)";
+    throw e;
+  }
+}
+
+const NO_HEAP_BASE = "the module exports no __heap_base (link with -Wl,--export=__heap_base), and no heapBase option was given";
+
+/**
+ * Refuse a module that does not take its memory from env.memory (built without
+ * -Wl,--import-memory: it defines a memory of its own): the heap would be in a memory its C code
+ * never reads, so every block it got would be bytes of its own data, stack or nothing at all.
+ */
+const NO_MEMORY_IMPORT = "the module imports no env.memory: it defines a memory of its own, and the heap (in the memory given to it) would be in another memory than the one its C code reads and writes. Build it with -Wl,--import-memory (see the README's \"pymalloc inside WebAssembly\")";
+function checkMemoryImport(module: WebAssembly.Module): void {
+  const mems = WebAssembly.Module.imports(module).filter((d) => d.kind === "memory");
+  if (mems.some((d) => d.module === "env" && d.name === "memory")) return;
+  if (mems.length > 0) throw new TypeError(`the module imports its memory as ${mems[0]!.module}.${mems[0]!.name}, not env.memory: the heap's memory is given to it as env.memory (build it with clang's -Wl,--import-memory, which names it so)`);
+  throw new TypeError(NO_MEMORY_IMPORT);
+}
+
 /** A WebAssembly.Memory for the module: its declared minimum at least, within its declared maximum. */
 function memoryFor(info: WasmModuleInfo | undefined, options: InstantiateOptions): WebAssembly.Memory {
   const pages = (n: number): number => Math.ceil(n / WASM_PAGE);
@@ -332,7 +382,9 @@ export function heapForModule(bytes: BufferSource, options: Omit<InstantiateOpti
   checkInstantiateOptions(options);
   const info = wasmModuleInfo(bytes);
   const heapBase = options.heapBase ?? info.heapBase;
-  if (heapBase === undefined) throw new TypeError("the module exports no __heap_base (link with -Wl,--export=__heap_base), and no heapBase option was given");
+  if (heapBase === undefined) throw new TypeError(NO_HEAP_BASE);
+  if (info.memory === undefined) throw new TypeError(NO_MEMORY_IMPORT);
+  if (info.heapBase !== undefined && heapBase < info.heapBase) throw overlapError(heapBase, info.heapBase, "heapForModule: heapBase");
   // Options of instantiateWithHeap's that make no heap: not the heap's.
   const { family: _family, heap: _heap, specialize: _specialize, ...heapOptions } = options as InstantiateOptions;
   const memory = options.memory ?? memoryFor(info, options);
@@ -371,13 +423,18 @@ export async function instantiateWithHeap(
   } else {
     module ??= await WebAssembly.compile(source as BufferSource);
     checkAllocatorImports(module);
+    checkMemoryImport(module);
     if (specialize === true) throw new TypeError("specialize: true is for a module linked by pymalloc link (this one imports its malloc)");
   }
   const info = bytes === undefined ? undefined : wasmModuleInfo(bytes);
   const memory = options.memory ?? memoryFor(info, options);
   let heap: Heap | undefined;
   const heapBase = heapOptions.heapBase ?? info?.heapBase;
+  if (heapBase !== undefined && info?.heapBase !== undefined && heapBase < info.heapBase) throw overlapError(heapBase, info.heapBase, "instantiateWithHeap: heapBase");
   if (heapBase !== undefined) heap = createHeap({ ...heapOptions, memory, heapBase });
+  else if (!WebAssembly.Module.exports((module ??= await WebAssembly.compile(source as BufferSource))).some((d) => d.name === "__heap_base" && d.kind === "global"))
+    // Said before anything is instantiated (not after, nor as the PyMem_* refusal below, which asks for the bytes it was given).
+    throw new TypeError(NO_HEAP_BASE);
   if (linked !== undefined && heap !== undefined) {
     // The heap exists: the linked module on it (its bytes specialised to it unless specialize: false).
     const { instance, module: used } = await instantiateLinked(heap, source, { imports, family, initialize, specialize });
@@ -423,6 +480,7 @@ export async function instantiateWithHeap(
       throw new RangeError(`${e.message}: the memory of initialBytes is smaller than the module declares; pass the module's bytes (the memory is then sized from them) or a larger initialBytes`);
     throw e;
   }
+  if (heap !== undefined) checkBaseOfInstance(instance, heap, "instantiateWithHeap(module, { heapBase })");
   heap ??= heapFromInstance(instance, heapOptions, memory);
   if (initialize) runInitializer(instance);
   return { instance, heap, module: plain, stack: 0 };
@@ -436,6 +494,7 @@ async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | Buffer
   if (extra.length > 0) throw new TypeError(`instantiateWithHeap(source, { heap }): ${extra.join(", ")} would be options of a new heap; the given heap has its own`);
   checkGivenEnv(imports);
   if (heap.memory.kind !== "wasm") throw new TypeError(`the module needs a heap in a WebAssembly.Memory; this one is in a ${heap.memory.kind} buffer`);
+  checkBaseFromBytes(heap.heapBase, source, "instantiateWithHeap(bytes, { heap })");
   if (linkedInfoOf(source) !== undefined) {
     if (wrapAllocator !== undefined) throw new TypeError("wrapAllocator: a linked module's C calls to malloc & co are calls inside the module, not imports: wrap the unlinked module's instead");
     const { instance, module: used, stack } = await instantiateLinked(heap, source, { imports, family, initialize, specialize, stackBytes: stackSize });
@@ -443,12 +502,14 @@ async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | Buffer
   }
   const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
   checkAllocatorImports(module);
+  checkMemoryImport(module);
   if (specialize === true) throw new TypeError("specialize: true is for a module linked by pymalloc link (this one imports its malloc)");
   let fns = heapAllocator(heap, family);
   if (wrapAllocator !== undefined) fns = wrapped(fns, wrapAllocator);
   const givenEnv = (imports.env ?? {}) as Record<string, unknown>;
   const env = { ...givenEnv, memory: heap.memory.source as WebAssembly.Memory, ...(isPymem(module) ? pymemImports(heap) : {}), ...fns };
   const instance = await WebAssembly.instantiate(module, { ...imports, env });
+  checkBaseOfInstance(instance, heap);
   const stack = threadHandle(heap) ? giveStack(instance, heap, stackSize) : 0;
   if (initialize) runInitializer(instance);
   return { instance, heap, module, stack };
@@ -471,6 +532,6 @@ function wrapped(fns: AllocatorFunctions, wrapAllocator: (heapFunctions: Allocat
 function heapFromInstance(instance: WebAssembly.Instance, heapOptions: HeapOptions, memory: WebAssembly.Memory): Heap {
   const exported = instance.exports.__heap_base;
   const base = exported instanceof WebAssembly.Global ? (exported.value as number) : undefined;
-  if (base === undefined) throw new TypeError("the module exports no __heap_base (link with -Wl,--export=__heap_base), and no heapBase option was given");
+  if (base === undefined) throw new TypeError(NO_HEAP_BASE);
   return createHeap({ ...heapOptions, memory, heapBase: base });
 }

@@ -1,0 +1,151 @@
+// C programs compiled to WebAssembly on a pymalloc heap, built here with the project's clang line
+// (wasm/clang.sh, as wasm/build.sh runs it): the ways a C user builds, links and misuses them
+// that a hunt found ending in silent damage or an untyped crash, one test each. Every case must
+// end in a typed error naming what was wrong (RangeError, TypeError, a PymallocError) or in
+// correct behaviour, checked by block contents and heap.check().
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { linkFastPath } from "../src/compat/wasm-link.js";
+import { createHeap, heapForModule, instantiateWithHeap, type Heap } from "../src/index.js";
+
+const ROOT = join(import.meta.dirname, "..");
+const OUT = mkdtempSync(join(tmpdir(), "pymalloc-c-hunt-"));
+afterAll(() => rmSync(OUT, { recursive: true, force: true }));
+
+/** A small C program: malloc & co and CPython's families through pymemcompat.h, and helpers to fill and verify bytes. */
+const PROBE_C = String.raw`
+#include "pymemcompat.h"
+#define X(n) __attribute__((export_name(#n)))
+X(m) void *m(size_t n) { return malloc(n); }
+X(f) void f(void *p) { free(p); }
+X(c) void *c(size_t a, size_t b) { return calloc(a, b); }
+X(r) void *r(void *p, size_t n) { return realloc(p, n); }
+X(om) void *om(size_t n) { return PyObject_Malloc(n); }
+X(of) void of(void *p) { PyObject_Free(p); }
+X(grow) int grow(int pages) { return __builtin_wasm_memory_grow(0, pages); }
+X(fill) void fill(unsigned char *p, size_t n, int seed) { for (size_t i = 0; i < n; i++) ((volatile unsigned char *)p)[i] = (unsigned char)(seed + i * 7); }
+X(verify) int verify(unsigned char *p, size_t n, int seed) { for (size_t i = 0; i < n; i++) if (p[i] != (unsigned char)(seed + i * 7)) return (int)i; return -1; }
+static char greeting[] = "hello from static data";
+X(greeting_at) char *greeting_at(void) { return greeting; }
+X(greeting_ok) int greeting_ok(void) { const char *t = "hello from static data"; for (int i = 0; t[i]; i++) if (greeting[i] != t[i]) return 0; return 1; }
+`;
+
+interface Probe {
+  m(n: number): number;
+  f(p: number): void;
+  c(a: number, b: number): number;
+  r(p: number, n: number): number;
+  om(n: number): number;
+  of(p: number): void;
+  grow(pages: number): number;
+  fill(p: number, n: number, seed: number): void;
+  verify(p: number, n: number, seed: number): number;
+  greeting_at(): number;
+  greeting_ok(): number;
+}
+
+/** Builds PROBE_C with the README's no-libc line plus `flags` (the link flags that differ between cases). */
+function build(name: string, flags: string[]): Uint8Array {
+  const src = join(OUT, "probe.c");
+  writeFileSync(src, PROBE_C);
+  const out = join(OUT, `${name}.wasm`);
+  execFileSync("bash", [join(ROOT, "wasm/clang.sh"), "--target=wasm32", "-O2", "-nostdlib", "-ffreestanding", "-fno-builtin", `-I${join(ROOT, "wasm/include")}`, "-Wl,--no-entry", ...flags, src, "-o", out], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return new Uint8Array(readFileSync(out));
+}
+
+let probe: Uint8Array; // -Wl,--import-memory -Wl,--export=__heap_base: as the README builds it
+let ownMemory: Uint8Array; // without -Wl,--import-memory: the module defines its memory
+let noHeapBase: Uint8Array; // without -Wl,--export=__heap_base
+let probeLinked: Uint8Array;
+
+beforeAll(async () => {
+  probe = build("probe", ["-Wl,--import-memory", "-Wl,--export=__heap_base"]);
+  ownMemory = build("own-memory", ["-Wl,--export=__heap_base"]);
+  noHeapBase = build("no-heap-base", ["-Wl,--import-memory"]);
+  probeLinked = await linkFastPath(probe);
+}, 120_000);
+
+/** What a promise rejected with, or "resolved" (never the resolved value: a heap's views are too large for vitest to print). */
+const rejection = async (p: Promise<unknown>): Promise<unknown> => p.then(() => "resolved", (e: unknown) => e);
+
+describe("modules built without the README's link flags: refused with a TypeError saying which flag, before C runs on a heap it cannot see", () => {
+  it("a module built without -Wl,--import-memory (it defines its own memory): instantiateWithHeap and heapForModule refuse it; it ran on a heap in another memory (C's bytes never reached the blocks it was given: memory access out of bounds in C, or silent damage of its own data)", async () => {
+    for (const source of [ownMemory, new WebAssembly.Module(ownMemory)]) {
+      const e = await rejection(instantiateWithHeap(source));
+      expect(e).toBeInstanceOf(TypeError);
+      expect((e as Error).message).toMatch(/imports no env\.memory.*-Wl,--import-memory/);
+    }
+    // On a heap made beforehand too.
+    const heap = heapForModule(probe);
+    const e = await rejection(instantiateWithHeap(ownMemory, { heap }));
+    expect(e).toBeInstanceOf(TypeError);
+    expect((e as Error).message).toMatch(/-Wl,--import-memory/);
+    expect(() => heapForModule(ownMemory)).toThrow(/imports no env\.memory.*-Wl,--import-memory/);
+    // `pymalloc link` refused it already, with the same advice.
+    await expect(linkFastPath(ownMemory)).rejects.toThrow(/-Wl,--import-memory/);
+  });
+
+  it("a module that imports PyMem_*/PyObject_* and exports no __heap_base, given as bytes: the TypeError names __heap_base (it said 'pass its bytes (not a compiled WebAssembly.Module)', which it had been given)", async () => {
+    for (const source of [noHeapBase, new WebAssembly.Module(noHeapBase)]) {
+      const e = await rejection(instantiateWithHeap(source));
+      expect(e).toBeInstanceOf(TypeError);
+      expect((e as Error).message).toMatch(/exports no __heap_base.*-Wl,--export=__heap_base/);
+    }
+    // With the heapBase option it runs.
+    const { instance, heap } = await instantiateWithHeap(noHeapBase, { heapBase: 1 << 20, initialBytes: 4 << 20 });
+    const x = instance.exports as unknown as Probe;
+    const p = x.om(40) >>> 0;
+    expect(p).toBeGreaterThanOrEqual(1 << 20);
+    x.of(p);
+    heap.check();
+  });
+});
+
+describe("a heap below the module's __heap_base: refused (the module's data and C stack would be written over the heap)", () => {
+  /** A heap in a new memory at `heapBase` (createHeap's default when undefined: the memory's start). */
+  const heapAt = (heapBase?: number): Heap => createHeap({ memory: new WebAssembly.Memory({ initial: 32, maximum: 65536 }), ...(heapBase === undefined ? {} : { heapBase }) });
+
+  it("instantiateWithHeap(bytes, { heap }) of a heap made by createHeap({ memory }) (at 0) or at an address inside the module's data: a RangeError naming both addresses, the heap untouched (the module's data segments overwrote the heap's header: HeapCorruptionError 'top 0x00000000 is no top' at C's first malloc, or silent damage)", async () => {
+    for (const bytes of [probe, probeLinked]) {
+      for (const base of [undefined, 1024, 65536]) {
+        const heap = heapAt(base);
+        const e = await rejection(instantiateWithHeap(bytes, { heap }));
+        expect(e).toBeInstanceOf(RangeError);
+        expect((e as Error).message).toMatch(/the heap starts at 0x[0-9a-f]{8}, below the module's __heap_base \(0x[0-9a-f]{8}\)/);
+        heap.check(); // nothing was instantiated over it
+        heap.mem.free(heap.mem.malloc(100));
+      }
+    }
+  });
+
+  it("given a compiled module (its __heap_base known only once instantiated): a RangeError saying so, not a damaged heap found later", async () => {
+    for (const bytes of [probe, probeLinked]) {
+      const e = await rejection(instantiateWithHeap(new WebAssembly.Module(bytes), { heap: heapAt() }));
+      expect(e).toBeInstanceOf(RangeError);
+      expect((e as Error).message).toMatch(/below the module's __heap_base.*given compiled/);
+      const e2 = await rejection(instantiateWithHeap(new WebAssembly.Module(bytes), { heapBase: 4096 }));
+      expect(e2).toBeInstanceOf(RangeError);
+    }
+  });
+
+  it("the heapBase option below the module's __heap_base (instantiateWithHeap, heapForModule): a RangeError; at or above it, C's static data and the heap's blocks stay apart", async () => {
+    expect(await rejection(instantiateWithHeap(probe, { heapBase: 4096 }))).toBeInstanceOf(RangeError);
+    expect(() => heapForModule(probe, { heapBase: 4096 })).toThrow(/below the module's __heap_base/);
+    const { instance, heap } = await instantiateWithHeap(probe, { heapBase: 1 << 20, initialBytes: 4 << 20 });
+    const x = instance.exports as unknown as Probe;
+    const ps = Array.from({ length: 200 }, (_, i) => {
+      const p = x.m(8 + i * 5) >>> 0;
+      x.fill(p, 8 + i * 5, i);
+      return p;
+    });
+    expect(x.greeting_ok()).toBe(1);
+    ps.forEach((p, i) => expect(x.verify(p, 8 + i * 5, i)).toBe(-1));
+    ps.forEach((p) => x.f(p));
+    heap.check();
+  });
+});
