@@ -149,3 +149,33 @@ describe("a heap below the module's __heap_base: refused (the module's data and 
     heap.check();
   });
 });
+
+describe("a memory shared where the module's is not, or the other way round: a TypeError before a heap is made in it", () => {
+  let sharedProbe: Uint8Array;
+  beforeAll(() => {
+    sharedProbe = build("probe-shared", ["-matomics", "-mbulk-memory", "-Wl,--import-memory", "-Wl,--shared-memory", "-Wl,--max-memory=67108864", "-Wl,--export=__heap_base"]);
+  }, 60_000);
+  const memory = (shared: boolean): WebAssembly.Memory => new WebAssembly.Memory({ initial: 32, maximum: 1024, shared } as WebAssembly.MemoryDescriptor);
+
+  it("the memory option of instantiateWithHeap and heapForModule, and a heap's memory given with { heap } (a bare LinkError 'mismatch in shared state of memory' after the heap was made; heapForModule accepted it)", async () => {
+    for (const [bytes, shared] of [[probe, true], [sharedProbe, false]] as const) {
+      for (const source of [bytes, await linkFastPath(bytes)]) {
+        const e = await rejection(instantiateWithHeap(source, { memory: memory(shared) }));
+        expect(e).toBeInstanceOf(TypeError);
+        expect((e as Error).message).toMatch(shared ? /is a shared WebAssembly\.Memory, and the module imports an unshared one/ : /is an unshared WebAssembly\.Memory, and the module imports a shared one/);
+        expect(() => heapForModule(source, { memory: memory(shared) })).toThrow(TypeError);
+        const heap = heapForModule(bytes === probe ? sharedProbe : probe, shared ? { threads: true } : {}); // a heap made for the other build
+        expect(await rejection(instantiateWithHeap(source, { heap }))).toBeInstanceOf(TypeError);
+        heap.check();
+      }
+    }
+    // The right memory runs.
+    const { instance, heap } = await instantiateWithHeap(sharedProbe, { memory: memory(true), threads: true });
+    const x = instance.exports as unknown as Probe;
+    const p = x.m(100) >>> 0;
+    x.fill(p, 100, 3);
+    expect(x.verify(p, 100, 3)).toBe(-1);
+    x.f(p);
+    heap.check();
+  });
+});

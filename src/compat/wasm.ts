@@ -348,6 +348,23 @@ function checkMemoryImport(module: WebAssembly.Module): void {
   throw new TypeError(NO_MEMORY_IMPORT);
 }
 
+/**
+ * A memory given for a module (the memory option, or a heap's) must be shared exactly when the
+ * module's memory import is: said before a heap is made in it (instantiating said only
+ * "LinkError: mismatch in shared state of memory", or nothing until then for heapForModule).
+ */
+function checkSharing(info: WasmModuleInfo | undefined, memory: WebAssembly.Memory, what: string): void {
+  const m = info?.memory;
+  if (m === undefined || !(memory instanceof WebAssembly.Memory)) return;
+  const shared = isSharedBuffer(memory.buffer);
+  if (shared === m.shared) return;
+  throw new TypeError(
+    m.shared
+      ? `${what} is an unshared WebAssembly.Memory, and the module imports a shared one (it was built with -Wl,--shared-memory): give it a shared memory (new WebAssembly.Memory({ initial, maximum, shared: true }), or threads: true)`
+      : `${what} is a shared WebAssembly.Memory, and the module imports an unshared one: give it an unshared memory, or build the module for a shared one (clang -matomics -mbulk-memory -Wl,--shared-memory -Wl,--max-memory=...)`,
+  );
+}
+
 /** A WebAssembly.Memory for the module: its declared minimum at least, within its declared maximum. */
 function memoryFor(info: WasmModuleInfo | undefined, options: InstantiateOptions): WebAssembly.Memory {
   const pages = (n: number): number => Math.ceil(n / WASM_PAGE);
@@ -388,6 +405,7 @@ export function heapForModule(bytes: BufferSource, options: Omit<InstantiateOpti
   // Options of instantiateWithHeap's that make no heap: not the heap's.
   const { family: _family, heap: _heap, specialize: _specialize, ...heapOptions } = options as InstantiateOptions;
   const memory = options.memory ?? memoryFor(info, options);
+  if (options.memory !== undefined) checkSharing(info, options.memory, "the memory option");
   return createHeap({ ...heapOptions, memory, heapBase });
 }
 
@@ -428,6 +446,7 @@ export async function instantiateWithHeap(
   }
   const info = bytes === undefined ? undefined : wasmModuleInfo(bytes);
   const memory = options.memory ?? memoryFor(info, options);
+  if (options.memory !== undefined) checkSharing(info, options.memory, "the memory option");
   let heap: Heap | undefined;
   const heapBase = heapOptions.heapBase ?? info?.heapBase;
   if (heapBase !== undefined && info?.heapBase !== undefined && heapBase < info.heapBase) throw overlapError(heapBase, info.heapBase, "instantiateWithHeap: heapBase");
@@ -495,6 +514,7 @@ async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | Buffer
   checkGivenEnv(imports);
   if (heap.memory.kind !== "wasm") throw new TypeError(`the module needs a heap in a WebAssembly.Memory; this one is in a ${heap.memory.kind} buffer`);
   checkBaseFromBytes(heap.heapBase, source, "instantiateWithHeap(bytes, { heap })");
+  if (!(source instanceof WebAssembly.Module) && hasWasmMagic(asBytes(source))) checkSharing(wasmModuleInfo(source), heap.memory.source as WebAssembly.Memory, "the heap's memory");
   if (linkedInfoOf(source) !== undefined) {
     if (wrapAllocator !== undefined) throw new TypeError("wrapAllocator: a linked module's C calls to malloc & co are calls inside the module, not imports: wrap the unlinked module's instead");
     const { instance, module: used, stack } = await instantiateLinked(heap, source, { imports, family, initialize, specialize, stackBytes: stackSize });
