@@ -31,6 +31,18 @@ X(verify) int verify(unsigned char *p, size_t n, int seed) { for (size_t i = 0; 
 static char greeting[] = "hello from static data";
 X(greeting_at) char *greeting_at(void) { return greeting; }
 X(greeting_ok) int greeting_ok(void) { const char *t = "hello from static data"; for (int i = 0; t[i]; i++) if (greeting[i] != t[i]) return 0; return 1; }
+#ifdef EXPORT_MALLOC
+/* malloc & co exported for the module's JS (strings passed in), as Emscripten-style modules do. */
+static int js_calls;
+__attribute__((export_name("malloc"))) void *js_malloc(size_t n) { js_calls++; return malloc(n); }
+__attribute__((export_name("free"))) void js_free(void *p) { js_calls++; free(p); }
+__attribute__((export_name("calloc"))) void *js_calloc(size_t a, size_t b) { js_calls++; return calloc(a, b); }
+__attribute__((export_name("realloc"))) void *js_realloc(void *p, size_t n) { js_calls++; return realloc(p, n); }
+X(js_count) int js_count(void) { return js_calls; }
+#endif
+#ifdef EXPORT_RESERVED
+X(pymalloc_init) int own_init(void) { return 7; }
+#endif
 `;
 
 interface Probe {
@@ -69,6 +81,15 @@ beforeAll(async () => {
   noHeapBase = build("no-heap-base", ["-Wl,--import-memory"]);
   probeLinked = await linkFastPath(probe);
 }, 120_000);
+
+/** A C module's exports as JS calls them. */
+interface ExportsMalloc extends Probe {
+  malloc(n: number): number;
+  free(p: number): void;
+  calloc(a: number, b: number): number;
+  realloc(p: number, n: number): number;
+  js_count(): number;
+}
 
 /** What a promise rejected with, or "resolved" (never the resolved value: a heap's views are too large for vitest to print). */
 const rejection = async (p: Promise<unknown>): Promise<unknown> => p.then(() => "resolved", (e: unknown) => e);
@@ -177,5 +198,39 @@ describe("a memory shared where the module's is not, or the other way round: a T
     expect(x.verify(p, 100, 3)).toBe(-1);
     x.f(p);
     heap.check();
+  });
+});
+
+describe("pymalloc link: a C module that exports malloc & co for its JS", () => {
+  it("links (wasm-merge failed with a bare Error 'Export name conflict: malloc'); the module's own exports keep their names and are the C functions, on every form of the fast path", async () => {
+    const bytes = build("exports-malloc", ["-DEXPORT_MALLOC", "-Wl,--import-memory", "-Wl,--export=__heap_base"]);
+    for (const inline of [true, false]) {
+      const linked = await linkFastPath(bytes, { inline });
+      const names = WebAssembly.Module.exports(new WebAssembly.Module(linked)).map((e) => e.name);
+      for (const n of ["malloc", "free", "calloc", "realloc", "js_count", "pymalloc_init", "pymalloc_divert"]) expect(names.filter((x) => x === n)).toEqual([n]);
+      expect(names.some((n) => n.includes("\u0000"))).toBe(false);
+      for (const opts of [{}, { specialize: false }, { allocator: "pymalloc_debug" as const }, { allocator: "malloc" as const }]) {
+        const { instance, heap } = await instantiateWithHeap(linked, opts);
+        const x = instance.exports as unknown as ExportsMalloc;
+        const p = x.malloc(100) >>> 0;
+        x.fill(p, 100, 4);
+        const q = x.realloc(p, 3000) >>> 0;
+        expect(x.verify(q, 100, 4)).toBe(-1);
+        const z = x.calloc(10, 10) >>> 0;
+        expect(heap.u8.subarray(z, z + 100).every((v) => v === 0)).toBe(true);
+        x.free(q);
+        x.free(z);
+        expect(x.js_count()).toBe(5); // the module's own functions, not the fast path's under their names
+        heap.check();
+        expect(heap.stats().blocksInUse).toBe(0);
+      }
+    }
+  });
+
+  it("an export named as the fast path's own (pymalloc_init): a TypeError naming it, not a merge failure or a module that JS cannot start", async () => {
+    const bytes = build("exports-reserved", ["-DEXPORT_RESERVED", "-Wl,--import-memory", "-Wl,--export=__heap_base"]);
+    const e = await rejection(linkFastPath(bytes));
+    expect(e).toBeInstanceOf(TypeError);
+    expect((e as Error).message).toMatch(/exports "pymalloc_init"/);
   });
 });

@@ -2,7 +2,7 @@
  * compat/wasm-bytes.ts — small rewrites of WebAssembly binaries, without compiling them.
  *
  * Owns: reading and rewriting a module's import section (names and memory limits; no index
- * moves), appending a custom section, and the id (FNV-1a) of a build. Used by `pymalloc link`
+ * moves) and export section (names, dropping some), appending a custom section, and the id (FNV-1a) of a build. Used by `pymalloc link`
  * (compat/wasm-link.ts) and by wasm/obmalloc/build.mjs (the merge-ready fast path's memory import).
  * The byte reader and the walk over a module's sections, for this file and wasm-module.ts.
  * Must not: import anything of the library (build.mjs loads it before the fast path is built).
@@ -268,6 +268,16 @@ export function readExports(source: BufferSource): { name: string; kind: number;
       out.push({ name, kind, index: r.u32() });
     }
   return out;
+}
+
+/** The module with its export section rewritten by `f` (undefined drops the export): names and which exports, no index moves. */
+export function rewriteExports(source: BufferSource, f: (e: { name: string; kind: number; index: number }) => { name: string; kind: number; index: number } | undefined): Uint8Array<ArrayBuffer> {
+  return replaceSection(source, 7, (_r, b) => {
+    const kept = readExports(b).map(f).filter((e) => e !== undefined);
+    const body: number[] = [...u32(kept.length)];
+    for (const e of kept) body.push(...nameBytes(e.name), e.kind, ...u32(e.index));
+    return [new Uint8Array(body)];
+  });
 }
 
 function s32(v: number): number[] {

@@ -14,7 +14,7 @@
  * linking is a build step (Node, binaryen from npm); everything else here is plain bytes.
  */
 
-import { asBytes, customSection, hasWasmMagic, readExports, readImports, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
+import { asBytes, customSection, hasWasmMagic, readExports, readImports, rewriteExports, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "./wasm-fastpath-bytes.js";
 
 /** The custom section a linked module carries: JSON `{ "fastpath": id, "shared": bool }`. */
@@ -303,6 +303,17 @@ export async function linkFastPath(client: BufferSource, options: LinkOptions = 
   // The fast path's memory declared as the client's (wasm-merge checks that an import matches the
   // export it resolves to): the merged module then imports the client's memory.
   const fastPath = namedFastPath(rewriteImports(mergeReadyFastPath(shared), (imp) => (imp.kind === 2 ? { ...imp, memory: mem.memory } : imp)));
+  // The client's exports named as the fast path's (a C module exporting malloc and free for its
+  // JS, -Wl,--export=malloc): wasm-merge refuses two exports of one name, so the client's are
+  // merged under a reserved name and take their own name back after, in place of the fast
+  // path's (which only resolved the client's env.malloc & co). The names JS starts the fast path
+  // by (pymalloc_*) cannot be the client's.
+  const ours = new Set(readExports(fastPath).map((e) => e.name));
+  const clash = readExports(bytes).filter((e) => ours.has(e.name));
+  const reserved = clash.find((e) => e.name.startsWith("pymalloc_"));
+  if (reserved !== undefined) throw new TypeError(`the module exports ${JSON.stringify(reserved.name)}, a name of pymalloc's fast path in a linked module (pymalloc_*): rename that export`);
+  const CLIENT = "\u0000pymalloc-client:";
+  const clientBytes = clash.length === 0 ? bytes : rewriteExports(bytes, (e) => (ours.has(e.name) ? { ...e, name: CLIENT + e.name } : e));
   const wasmMerge = await findWasmMerge(options.wasmMerge);
   const { mkdtempSync, writeFileSync, readFileSync, rmSync, statSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
@@ -312,7 +323,7 @@ export async function linkFastPath(client: BufferSource, options: LinkOptions = 
   let merged: Uint8Array<ArrayBuffer>;
   try {
     writeFileSync(join(dir, "fastpath.wasm"), fastPath);
-    writeFileSync(join(dir, "client.wasm"), bytes);
+    writeFileSync(join(dir, "client.wasm"), clientBytes);
     // The fast path merged under the name "env": the client's env.malloc & co and env.memory
     // become its exports (its memory is imported as pymalloc_env.memory: one memory).
     const features = ["--enable-sign-ext", "--enable-mutable-globals", "--enable-bulk-memory", "--enable-bulk-memory-opt", "--enable-nontrapping-float-to-int", "--enable-multivalue", "--enable-reference-types", "--enable-simd", "--enable-threads"];
@@ -334,6 +345,10 @@ export async function linkFastPath(client: BufferSource, options: LinkOptions = 
   }
   // The memory import back to the client's name, env.memory (its limits are the client's already).
   if (options.inline !== false) merged = await inlineFastPath(merged);
+  if (clash.length > 0) {
+    const taken = new Set(clash.map((e) => e.name));
+    merged = rewriteExports(merged, (e) => (e.name.startsWith(CLIENT) ? { ...e, name: e.name.slice(CLIENT.length) } : taken.has(e.name) ? undefined : e));
+  }
   const out = rewriteImports(merged, (imp) => (imp.kind === 2 && imp.module === "pymalloc_env" ? { ...imp, module: "env", name: "memory" } : imp));
   const left = readImports(out).filter((i) => i.module === "env" && i.kind === 0 && ALLOC_IMPORTS.includes(i.name));
   if (left.length > 0) throw new Error(`wasm-merge left env.${left[0].name} an import: the merge did not link it`);
