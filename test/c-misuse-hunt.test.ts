@@ -40,6 +40,11 @@ __attribute__((export_name("calloc"))) void *js_calloc(size_t a, size_t b) { js_
 __attribute__((export_name("realloc"))) void *js_realloc(void *p, size_t n) { js_calls++; return realloc(p, n); }
 X(js_count) int js_count(void) { return js_calls; }
 #endif
+#ifdef WRONG_MALLOC_TYPE
+/* malloc declared by hand with another type than C's (a 64-bit size). */
+__attribute__((import_module("env"), import_name("malloc"))) void *malloc64(unsigned long long n);
+X(wrong) void *wrong(void) { return malloc64(100); }
+#endif
 #ifdef EXPORT_RESERVED
 X(pymalloc_init) int own_init(void) { return 7; }
 #endif
@@ -232,5 +237,16 @@ describe("pymalloc link: a C module that exports malloc & co for its JS", () => 
     const e = await rejection(linkFastPath(bytes));
     expect(e).toBeInstanceOf(TypeError);
     expect((e as Error).message).toMatch(/exports "pymalloc_init"/);
+  });
+});
+
+describe("pymalloc link: env.malloc & co imported with another type than C's", () => {
+  it("is a TypeError naming the import and both types (wasm-merge failed with a bare Error 'Type mismatch when importing function malloc')", async () => {
+    const bytes = build("wrong-type", ["-DWRONG_MALLOC_TYPE", "-Wl,--import-memory", "-Wl,--export=__heap_base"]);
+    const e = await rejection(linkFastPath(bytes));
+    expect(e).toBeInstanceOf(TypeError);
+    expect((e as Error).message).toMatch(/imports env\.malloc as \(i64\) -> \(i32\), not as C's malloc on wasm32 \(i32\) -> \(i32\)/);
+    // Unlinked, the engine refuses it with a LinkError naming the import.
+    expect(await rejection(instantiateWithHeap(bytes))).toBeInstanceOf(WebAssembly.LinkError);
   });
 });

@@ -169,6 +169,35 @@ export function readImports(source: BufferSource): WasmImport[] {
   return out;
 }
 
+/**
+ * The function types of the type section as signatures ("i32,i32->i32"; value types by their
+ * byte, 7f i32, 7e i64, 7d f32, 7c f64), by type index; undefined when a type is not a plain
+ * function type (the GC proposal's), which this reader leaves to the engine.
+ */
+export function readFunctionTypes(source: BufferSource): string[] | undefined {
+  const r = sectionReader(asBytes(source), 1);
+  const out: string[] = [];
+  if (r === undefined) return out;
+  const name: Record<number, string> = { 0x7f: "i32", 0x7e: "i64", 0x7d: "f32", 0x7c: "f64", 0x7b: "v128", 0x70: "funcref", 0x6f: "externref" };
+  const vec = (): string | undefined => {
+    const v: string[] = [];
+    for (let n = r.u32(); n > 0; n--) {
+      const t = name[r.byte()];
+      if (t === undefined) return undefined;
+      v.push(t);
+    }
+    return v.join(",");
+  };
+  for (let n = r.u32(); n > 0; n--) {
+    if (r.byte() !== 0x60) return undefined;
+    const params = vec();
+    const results = params === undefined ? undefined : vec();
+    if (results === undefined) return undefined;
+    out.push(`${params}->${results}`);
+  }
+  return out;
+}
+
 /** A reader at the payload of the module's first section `id`, or undefined when it has none. */
 function sectionReader(b: Uint8Array<ArrayBuffer>, id: number): Reader | undefined {
   for (const s of sections(b)) if (s.id === id) return s.r;

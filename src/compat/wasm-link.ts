@@ -14,7 +14,7 @@
  * linking is a build step (Node, binaryen from npm); everything else here is plain bytes.
  */
 
-import { asBytes, customSection, hasWasmMagic, readExports, readImports, rewriteExports, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
+import { asBytes, customSection, hasWasmMagic, readExports, readFunctionTypes, readImports, Reader, rewriteExports, type WasmImport, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "./wasm-fastpath-bytes.js";
 
 /** The custom section a linked module carries: JSON `{ "fastpath": id, "shared": bool }`. */
@@ -101,6 +101,26 @@ function namedFastPath(source: BufferSource): Uint8Array<ArrayBuffer> {
   }
   // Subsection 1 (function names): its id, its size, the map.
   return withCustomSection(b, "name", [1, ...uleb(map.length), ...map]);
+}
+
+/** C's malloc & co as wasm32 C declares them (wasm/include/pymemcompat.h). */
+const ALLOC_TYPES: Record<string, string> = { malloc: "i32->i32", free: "i32->", calloc: "i32,i32->i32", realloc: "i32,i32->i32" };
+
+/**
+ * The client's env.malloc & co of the types C's declarations give them: another type (a
+ * declaration of its own, `void *malloc(unsigned long long)`, or a wasm64 build) is a TypeError
+ * naming the import, before wasm-merge fails on it with a bare Error ("Type mismatch when
+ * importing function malloc").
+ */
+function checkAllocatorTypes(bytes: Uint8Array<ArrayBuffer>, alloc: WasmImport[]): void {
+  const types = readFunctionTypes(bytes);
+  if (types === undefined) return; // types this reader does not know: wasm-merge says
+  for (const imp of alloc) {
+    const got = types[new Reader(imp.desc).u32()];
+    const want = ALLOC_TYPES[imp.name];
+    if (got !== undefined && got !== want)
+      throw new TypeError(`the module imports env.${imp.name} as (${got.replace("->", ") -> (")}), not as C's ${imp.name} on wasm32 (${want.replace("->", ") -> (")}): declare it as wasm/include/pymemcompat.h does`);
+  }
 }
 
 export interface LinkOptions {
@@ -299,6 +319,7 @@ export async function linkFastPath(client: BufferSource, options: LinkOptions = 
   const alloc = imports.filter((i) => i.module === "env" && i.kind === 0 && ALLOC_IMPORTS.includes(i.name));
   if (!alloc.some((i) => i.name === "malloc" || i.name === "calloc" || i.name === "realloc"))
     throw new TypeError("the module imports none of env.malloc/calloc/realloc: nothing to link (build it with wasm/include/pymemcompat.c, see the README's \"pymalloc inside WebAssembly\")");
+  checkAllocatorTypes(bytes, alloc);
   const shared = mem.memory.shared;
   // The fast path's memory declared as the client's (wasm-merge checks that an import matches the
   // export it resolves to): the merged module then imports the client's memory.
