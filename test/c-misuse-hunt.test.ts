@@ -45,6 +45,11 @@ X(js_count) int js_count(void) { return js_calls; }
 __attribute__((import_module("env"), import_name("malloc"))) void *malloc64(unsigned long long n);
 X(wrong) void *wrong(void) { return malloc64(100); }
 #endif
+#ifdef TAIL_CALLS
+/* Built with -mtail-call: the recursive call is a return_call. */
+__attribute__((noinline)) static int count(int n, int acc) { if (n == 0) return acc; volatile char *p = malloc(16); p[0] = (char)(n & 7); acc += p[0]; free((void *)p); return count(n - 1, acc); }
+X(count_down) int count_down(int n) { return count(n, 0); }
+#endif
 #ifdef EXPORT_RESERVED
 X(pymalloc_init) int own_init(void) { return 7; }
 #endif
@@ -248,5 +253,18 @@ describe("pymalloc link: env.malloc & co imported with another type than C's", (
     expect((e as Error).message).toMatch(/imports env\.malloc as \(i64\) -> \(i32\), not as C's malloc on wasm32 \(i32\) -> \(i32\)/);
     // Unlinked, the engine refuses it with a LinkError naming the import.
     expect(await rejection(instantiateWithHeap(bytes))).toBeInstanceOf(WebAssembly.LinkError);
+  });
+});
+
+describe("pymalloc link: C built with the tail-call feature (clang -mtail-call)", () => {
+  it("links and runs (wasm-merge failed with a bare Error 'error in validating final merged': the feature was not enabled for the merge)", async () => {
+    const bytes = build("tail-call", ["-DTAIL_CALLS", "-mtail-call", "-Wl,--import-memory", "-Wl,--export=__heap_base"]);
+    const want = Array.from({ length: 200_000 }, (_, i) => (i + 1) & 7).reduce((a, b) => a + b, 0);
+    for (const source of [bytes, await linkFastPath(bytes), await linkFastPath(bytes, { inline: false })]) {
+      const { instance, heap } = await instantiateWithHeap(source);
+      expect((instance.exports as unknown as { count_down(n: number): number }).count_down(200_000)).toBe(want); // deeper than any stack without tail calls
+      heap.check();
+      expect(heap.stats().blocksInUse).toBe(0);
+    }
   });
 });

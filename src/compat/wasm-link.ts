@@ -347,7 +347,7 @@ export async function linkFastPath(client: BufferSource, options: LinkOptions = 
     writeFileSync(join(dir, "client.wasm"), clientBytes);
     // The fast path merged under the name "env": the client's env.malloc & co and env.memory
     // become its exports (its memory is imported as pymalloc_env.memory: one memory).
-    const features = ["--enable-sign-ext", "--enable-mutable-globals", "--enable-bulk-memory", "--enable-bulk-memory-opt", "--enable-nontrapping-float-to-int", "--enable-multivalue", "--enable-reference-types", "--enable-simd", "--enable-threads"];
+    const features = ["--enable-sign-ext", "--enable-mutable-globals", "--enable-bulk-memory", "--enable-bulk-memory-opt", "--enable-nontrapping-float-to-int", "--enable-multivalue", "--enable-reference-types", "--enable-simd", "--enable-threads", "--enable-tail-call", "--enable-exception-handling", "--enable-extended-const", "--enable-relaxed-simd"];
     // Names kept (--debuginfo): the fast path's (namedFastPath), and the client's when it kept
     // them (linked without --strip-all): the debug modes then report a block's allocation site
     // from the C function that called malloc, named when the client has names.
