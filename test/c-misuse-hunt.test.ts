@@ -23,8 +23,10 @@ X(m) void *m(size_t n) { return malloc(n); }
 X(f) void f(void *p) { free(p); }
 X(c) void *c(size_t a, size_t b) { return calloc(a, b); }
 X(r) void *r(void *p, size_t n) { return realloc(p, n); }
+#ifndef NO_PYMEM
 X(om) void *om(size_t n) { return PyObject_Malloc(n); }
 X(of) void of(void *p) { PyObject_Free(p); }
+#endif
 X(grow) int grow(int pages) { return __builtin_wasm_memory_grow(0, pages); }
 X(fill) void fill(unsigned char *p, size_t n, int seed) { for (size_t i = 0; i < n; i++) ((volatile unsigned char *)p)[i] = (unsigned char)(seed + i * 7); }
 X(verify) int verify(unsigned char *p, size_t n, int seed) { for (size_t i = 0; i < n; i++) if (p[i] != (unsigned char)(seed + i * 7)) return (int)i; return -1; }
@@ -265,6 +267,27 @@ describe("pymalloc link: C built with the tail-call feature (clang -mtail-call)"
       expect((instance.exports as unknown as { count_down(n: number): number }).count_down(200_000)).toBe(want); // deeper than any stack without tail calls
       heap.check();
       expect(heap.stats().blocksInUse).toBe(0);
+    }
+  });
+});
+
+describe("a compiled module (limits unknown to JS) whose memory import refuses the memory made for it: the error names the option that fixes it", () => {
+  it("a module built with -Wl,--shared-memory -Wl,--max-memory=64 MiB: the maximum is a RangeError naming maxBytes, the sharing a TypeError naming threads (both said 'the memory of initialBytes is smaller than the module declares ... a larger initialBytes'); with both right it runs", async () => {
+    const bytes = build("shared-compiled", ["-DNO_PYMEM", "-matomics", "-mbulk-memory", "-Wl,--import-memory", "-Wl,--shared-memory", "-Wl,--max-memory=67108864", "-Wl,--export=__heap_base"]);
+    // Built without PyMem_* names (-DNO_PYMEM): those need a heap made first, which a compiled module does not have.
+    for (const source of [bytes, await linkFastPath(bytes)]) {
+      const module = new WebAssembly.Module(source);
+      const max = await rejection(instantiateWithHeap(module, { threads: true }));
+      expect(max).toBeInstanceOf(RangeError);
+      expect((max as Error).message).toMatch(/pass maxBytes at most that/);
+      expect((max as Error).message).not.toMatch(/larger initialBytes/);
+      const sharing = await rejection(instantiateWithHeap(module, { maxBytes: 64 << 20 }));
+      expect(sharing).toBeInstanceOf(TypeError);
+      expect((sharing as Error).message).toMatch(/threads: true for a module built with -Wl,--shared-memory/);
+      const { instance, heap } = await instantiateWithHeap(module, { threads: true, maxBytes: 64 << 20 });
+      const x = instance.exports as unknown as Probe;
+      x.f(x.m(100));
+      heap.check();
     }
   });
 });

@@ -365,6 +365,20 @@ function checkSharing(info: WasmModuleInfo | undefined, memory: WebAssembly.Memo
   );
 }
 
+/**
+ * What a compiled module's memory import refused (the engine's LinkError, a memory made without
+ * the limits JS cannot read from a compiled module), said with the option that fixes it: its
+ * maximum (maxBytes) or sharing (threads) as well as its size (initialBytes).
+ */
+function memoryLinkError(e: unknown, given: boolean): unknown {
+  if (!(e instanceof WebAssembly.LinkError) || !/memory/i.test(e.message)) return e;
+  const bytes = "or pass the module's bytes (the memory is then made from its declared limits)";
+  if (/shared/i.test(e.message))
+    return new TypeError(`${e.message}: the memory's sharing is not the module's: threads: true for a module built with -Wl,--shared-memory, no threads for one built without it (${given ? "or give the memory option as the module declares it" : bytes})`);
+  if (/maximum/i.test(e.message)) return new RangeError(`${e.message}: the memory's maximum is above the module's declared maximum (its -Wl,--max-memory): pass maxBytes at most that, ${bytes}`);
+  return new RangeError(`${e.message}: the memory of initialBytes is smaller than the module declares; pass the module's bytes (the memory is then sized from them) or a larger initialBytes`);
+}
+
 /** A WebAssembly.Memory for the module: its declared minimum at least, within its declared maximum. */
 function memoryFor(info: WasmModuleInfo | undefined, options: InstantiateOptions): WebAssembly.Memory {
   const pages = (n: number): number => Math.ceil(n / WASM_PAGE);
@@ -470,7 +484,9 @@ export async function instantiateWithHeap(
     };
     const pymem = isPymem(module);
     if (pymem && heap === undefined) throw new PymallocError("the module imports PyMem_*/PyObject_* functions: pass its bytes (not a compiled WebAssembly.Module) so that its heap is made before it is instantiated");
-    const instance = await WebAssembly.instantiate(module, linkedImports(found, family, imports, memory, () => (pymem ? { ...pymemImports(heap!) } : {})));
+    const instance = await WebAssembly.instantiate(module, linkedImports(found, family, imports, memory, () => (pymem ? { ...pymemImports(heap!) } : {}))).catch((e: unknown) => {
+      throw info === undefined ? memoryLinkError(e, options.memory !== undefined) : e;
+    });
     heap ??= heapFromInstance(instance, heapOptions, memory);
     startLinked(instance, heap, family);
     if (initialize) runInitializer(instance);
@@ -495,8 +511,7 @@ export async function instantiateWithHeap(
   try {
     instance = await WebAssembly.instantiate(plain, { ...imports, env });
   } catch (e) {
-    if (e instanceof WebAssembly.LinkError && /memory/i.test(e.message) && info === undefined)
-      throw new RangeError(`${e.message}: the memory of initialBytes is smaller than the module declares; pass the module's bytes (the memory is then sized from them) or a larger initialBytes`);
+    if (info === undefined) throw memoryLinkError(e, options.memory !== undefined);
     throw e;
   }
   if (heap !== undefined) checkBaseOfInstance(instance, heap, "instantiateWithHeap(module, { heapBase })");
