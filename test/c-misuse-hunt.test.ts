@@ -291,3 +291,15 @@ describe("a compiled module (limits unknown to JS) whose memory import refuses t
     }
   });
 });
+
+describe("pymemImports(heap) of a heap that is not in a WebAssembly.Memory", () => {
+  it("is a TypeError as wasmImports() is (it returned the twelve functions, over a memory no module can import)", async () => {
+    const { pymemImports, wasmImports } = await import("../src/index.js");
+    for (const memoryKind of ["growable-shared", "resizable", "fixed"] as const) {
+      const heap = createHeap({ memoryKind });
+      expect(() => wasmImports(heap)).toThrow(TypeError);
+      expect(() => pymemImports(heap)).toThrow(/pymemImports\(\) needs a heap in a WebAssembly\.Memory/);
+    }
+    expect(typeof pymemImports(createHeap({ memoryKind: "wasm" })).PyMem_Free).toBe("function");
+  });
+});

@@ -296,6 +296,9 @@ export interface PyMemImports {
  */
 export function pymemImports(heap: Heap): PyMemImports {
   checkHeap(heap, "pymemImports");
+  // As wasmImports(): a module reaches no other memory, so functions over one would hand C addresses into bytes it cannot see.
+  if (heap.memory.kind !== "wasm")
+    throw new TypeError(`pymemImports() needs a heap in a WebAssembly.Memory (createHeap({ memory: new WebAssembly.Memory(...) })); this one is in a ${heap.memory.kind} buffer`);
   const r = heapAllocator(heap, "raw");
   const m = heapAllocator(heap, "mem");
   const o = heapAllocator(heap, "obj");
