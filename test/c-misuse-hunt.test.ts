@@ -303,3 +303,15 @@ describe("pymemImports(heap) of a heap that is not in a WebAssembly.Memory", () 
     expect(typeof pymemImports(createHeap({ memoryKind: "wasm" })).PyMem_Free).toBe("function");
   });
 });
+
+describe("wasm/program/program.wasm given compiled with heapBase 0x10000, 1 KiB below its __heap_base (0x10410)", () => {
+  it("is a RangeError: the top of its C stack is there, and its first run() wrote its locals over the heap's header (HeapCorruptionError 'TLSF free list head ... holds 0x3438336b', bytes of a key string); at its __heap_base it runs and the heap checks clean", async () => {
+    const program = new Uint8Array(readFileSync(join(ROOT, "wasm/program/program.wasm")));
+    const e = await rejection(instantiateWithHeap(new WebAssembly.Module(program), { heapBase: 1 << 16 }));
+    expect(e).toBeInstanceOf(RangeError);
+    expect((e as Error).message).toMatch(/the heap starts at 0x00010000, below the module's __heap_base \(0x00010410\)/);
+    const { instance, heap } = await instantiateWithHeap(new WebAssembly.Module(program), { heapBase: 1 << 17 });
+    (instance.exports as unknown as { run(seed: number, ops: number): number }).run(7, 2000);
+    heap.check();
+  });
+});
