@@ -9,25 +9,14 @@
 // workerData.keep: the main thread then adopts the slot).
 import { parentPort, workerData } from "node:worker_threads";
 import { attachHeap } from "../../dist/index.js";
+import { queueLock, xorshift } from "./shared-queue.mjs";
 
 const { memory, queue, id, ops, seed, large, keep } = workerData;
 const heap = attachHeap(memory, { traceAllocations: false });
 const fams = [heap.raw, heap.mem, heap.obj];
 const q = new Int32Array(queue);
-const lockQ = () => {
-  while (Atomics.compareExchange(q, 0, 0, 1) !== 0) Atomics.wait(q, 0, 1, 1);
-};
-const unlockQ = () => {
-  Atomics.store(q, 0, 0);
-  Atomics.notify(q, 0, 1);
-};
-let s = seed >>> 0 || 1;
-const rand = () => {
-  s = (s ^ (s << 13)) >>> 0;
-  s = (s ^ (s >>> 17)) >>> 0;
-  s = (s ^ (s << 5)) >>> 0;
-  return s;
-};
+const { lock: lockQ, unlock: unlockQ } = queueLock(q);
+const rand = xorshift(seed);
 let errors = 0;
 const fail = (msg) => {
   if (errors++ < 5) parentPort.postMessage({ type: "error", id, msg });

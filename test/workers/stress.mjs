@@ -8,6 +8,7 @@
 // heap (detachThread) or just exits (the main thread then adopts its pools).
 import { parentPort, workerData } from "node:worker_threads";
 import { attachHeap } from "../../dist/index.js";
+import { queueLock, xorshift } from "./shared-queue.mjs";
 
 const { memory, queue, id, ops, seed } = workerData;
 const heap = attachHeap(memory, { traceAllocations: false });
@@ -15,21 +16,9 @@ const fams = [heap.raw, heap.mem, heap.obj];
 
 // Queue: i32[0] lock, [1] head, [2] count, [3] capacity, then 3 words per entry (ptr, size, family|owner<<8|tag<<16).
 const q = new Int32Array(queue);
-const lockQ = () => {
-  while (Atomics.compareExchange(q, 0, 0, 1) !== 0) Atomics.wait(q, 0, 1, 1);
-};
-const unlockQ = () => {
-  Atomics.store(q, 0, 0);
-  Atomics.notify(q, 0, 1);
-};
+const { lock: lockQ, unlock: unlockQ } = queueLock(q);
 
-let s = seed >>> 0 || 1;
-const rand = () => {
-  s = (s ^ (s << 13)) >>> 0;
-  s = (s ^ (s >>> 17)) >>> 0;
-  s = (s ^ (s << 5)) >>> 0;
-  return s;
-};
+const rand = xorshift(seed);
 const patternOf = (owner, tag) => ((owner * 37 + tag * 11) & 0xff) | 1;
 
 /** Blocks this worker holds: ptr, size, family, tag (the pattern is patternOf(id, tag)). */
