@@ -2,21 +2,24 @@
 // scripts/strip-internal-docs.mjs — run after the declarations' build (npm run build, npm test,
 // prepare): removes the doc comments from the declarations of the allocator's internal layers
 // (dist/obmalloc/, dist/raw/: the classes behind heap.objectAllocator and heap.rawAllocator,
-// which users reach through the families), keeping their types. Their design notes live in the
+// which users reach through the families), of the CLI (dist/cli/) and of the heap's layout
+// (dist/constants.d.ts), keeping their types. Their design notes live in the
 // sources; the public API's declarations keep their documentation (an editor shows it). It
-// saves 13.7 kB of the packed package (209.5 -> 195.9 kB on 2026-12-04; test/package.test.ts).
+// saves 13.7 kB of the packed package (209.5 -> 195.9 kB on 2026-12-04; test/package.test.ts);
+// the CLI's and the layout's, added 2026-12-05 (session 35): 218.3 -> 209.8 kB with this README.
 // Owns: nothing but that edit. Must not: touch any other folder's declarations.
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const dist = join(dirname(fileURLToPath(import.meta.url)), "..", "dist");
-for (const dir of ["obmalloc", "raw"]) {
-  for (const f of readdirSync(join(dist, dir))) {
-    if (!f.endsWith(".d.ts")) continue;
-    const p = join(dist, dir, f);
-    const text = readFileSync(p, "utf8");
-    // Declarations hold no string that contains a comment opener: every /** ... */ is a comment.
-    writeFileSync(p, text.replace(/^[ \t]*\/\*\*[\s\S]*?\*\/[ \t]*\r?\n/gm, ""));
-  }
+const files = ["obmalloc", "raw", "cli"].flatMap((dir) => readdirSync(join(dist, dir)).map((f) => join(dist, dir, f)));
+// The heap's layout (constants.d.ts: the words and fields a heap's bytes hold, exported as
+// `constants` for tools that read a heap): its notes are the design's, kept in the source.
+files.push(join(dist, "constants.d.ts"));
+for (const p of files) {
+  if (!p.endsWith(".d.ts")) continue;
+  const text = readFileSync(p, "utf8");
+  // Declarations hold no string that contains a comment opener: every /** ... */ is a comment.
+  writeFileSync(p, text.replace(/^[ \t]*\/\*\*[\s\S]*?\*\/[ \t]*\r?\n/gm, ""));
 }
