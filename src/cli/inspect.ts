@@ -34,7 +34,7 @@ function heapAt(args: string[], needOut: boolean): { heap: Heap; label: string; 
     try {
       accessSync(dirname(resolve(values.out)), constants.W_OK);
     } catch (e) {
-      throw new UsageError(`cannot write --out ${values.out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw outError(values.out, e);
     }
   }
   const t = readTraceFile(positionals[0]);
@@ -54,6 +54,11 @@ export function cmdStats(args: string[]): number {
   return 0;
 }
 
+/** The usage error for an --out that cannot be written (its code: ENOENT, EACCES, ...). */
+function outError(out: string, e: unknown): UsageError {
+  return new UsageError(`cannot write --out ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+}
+
 export function cmdMap(args: string[]): number {
   const { heap, label, out } = heapAt(args, true);
   const text = extname(out!) === ".svg" ? heapSvg(heap, label) : heapHtml(heap, label);
@@ -62,7 +67,7 @@ export function cmdMap(args: string[]): number {
   try {
     writeFileSync(out!, text);
   } catch (e) {
-    throw new UsageError(`cannot write --out ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw outError(out!, e);
   }
   console.log(`wrote ${out} (${text.length.toLocaleString("en-US")} bytes): ${label}`);
   return 0;

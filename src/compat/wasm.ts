@@ -313,19 +313,20 @@ function overlapError(heapBase: number, moduleBase: number, where: string): Rang
   );
 }
 
-/** Refuse a heap (or heapBase) below the __heap_base the module's bytes declare; nothing is instantiated yet. */
-function checkBaseFromBytes(heapBase: number, source: WebAssembly.Module | BufferSource, where: string): void {
-  if (source instanceof WebAssembly.Module) return; // its __heap_base is read from the instance (checkBaseOfInstance)
-  const b = asBytes(source);
-  if (!hasWasmMagic(b)) return; // compiling it says what it is
-  const moduleBase = wasmModuleInfo(b).heapBase;
+/** Refuse a heap (or heapBase) below the __heap_base the module's bytes declare (moduleBase, undefined: none known); nothing is instantiated yet. */
+function checkBase(heapBase: number, moduleBase: number | undefined, where: string): void {
   if (moduleBase !== undefined && heapBase < moduleBase) throw overlapError(heapBase, moduleBase, where);
+}
+
+/** The __heap_base an instance exports, or undefined. */
+function exportedHeapBase(instance: WebAssembly.Instance): number | undefined {
+  const g = instance.exports.__heap_base;
+  return g instanceof WebAssembly.Global ? (g.value as number) >>> 0 : undefined;
 }
 
 /** A compiled module's __heap_base, known once instantiated: its data is over the heap already, which the error says. */
 function checkBaseOfInstance(instance: WebAssembly.Instance, heap: Heap, where = "instantiateWithHeap(module, { heap })"): void {
-  const g = instance.exports.__heap_base;
-  const moduleBase = g instanceof WebAssembly.Global ? (g.value as number) >>> 0 : undefined;
+  const moduleBase = exportedHeapBase(instance);
   if (moduleBase !== undefined && heap.heapBase < moduleBase) {
     const e = overlapError(heap.heapBase, moduleBase, where);
     e.message += " (this module was given compiled: instantiating it has written its data over the heap already; pass its bytes to have this refused first)";
@@ -415,7 +416,7 @@ export function heapForModule(bytes: BufferSource, options: Omit<InstantiateOpti
   const heapBase = options.heapBase ?? info.heapBase;
   if (heapBase === undefined) throw new TypeError(NO_HEAP_BASE);
   if (info.memory === undefined) throw new TypeError(NO_MEMORY_IMPORT);
-  if (info.heapBase !== undefined && heapBase < info.heapBase) throw overlapError(heapBase, info.heapBase, "heapForModule: heapBase");
+  checkBase(heapBase, info.heapBase, "heapForModule: heapBase");
   // Options of instantiateWithHeap's that make no heap: not the heap's.
   const { family: _family, heap: _heap, specialize: _specialize, ...heapOptions } = options as InstantiateOptions;
   const memory = options.memory ?? memoryFor(info, options);
@@ -463,7 +464,7 @@ export async function instantiateWithHeap(
   if (options.memory !== undefined) checkSharing(info, options.memory, "the memory option");
   let heap: Heap | undefined;
   const heapBase = heapOptions.heapBase ?? info?.heapBase;
-  if (heapBase !== undefined && info?.heapBase !== undefined && heapBase < info.heapBase) throw overlapError(heapBase, info.heapBase, "instantiateWithHeap: heapBase");
+  if (heapBase !== undefined) checkBase(heapBase, info?.heapBase, "instantiateWithHeap: heapBase");
   if (heapBase !== undefined) heap = createHeap({ ...heapOptions, memory, heapBase });
   else if (!WebAssembly.Module.exports((module ??= await WebAssembly.compile(source as BufferSource))).some((d) => d.name === "__heap_base" && d.kind === "global"))
     // Said before anything is instantiated (not after, nor as the PyMem_* refusal below, which asks for the bytes it was given).
@@ -528,8 +529,11 @@ async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | Buffer
   if (extra.length > 0) throw new TypeError(`instantiateWithHeap(source, { heap }): ${extra.join(", ")} would be options of a new heap; the given heap has its own`);
   checkGivenEnv(imports);
   if (heap.memory.kind !== "wasm") throw new TypeError(`the module needs a heap in a WebAssembly.Memory; this one is in a ${heap.memory.kind} buffer`);
-  checkBaseFromBytes(heap.heapBase, source, "instantiateWithHeap(bytes, { heap })");
-  if (!(source instanceof WebAssembly.Module) && hasWasmMagic(asBytes(source))) checkSharing(wasmModuleInfo(source), heap.memory.source as WebAssembly.Memory, "the heap's memory");
+  // From the bytes, before anything is instantiated (a compiled module's __heap_base is read from
+  // its instance: checkBaseOfInstance; bytes that are no module are for compiling to name).
+  const info = source instanceof WebAssembly.Module || !hasWasmMagic(asBytes(source)) ? undefined : wasmModuleInfo(source);
+  checkBase(heap.heapBase, info?.heapBase, "instantiateWithHeap(bytes, { heap })");
+  checkSharing(info, heap.memory.source as WebAssembly.Memory, "the heap's memory");
   if (linkedInfoOf(source) !== undefined) {
     if (wrapAllocator !== undefined) throw new TypeError("wrapAllocator: a linked module's C calls to malloc & co are calls inside the module, not imports: wrap the unlinked module's instead");
     const { instance, module: used, stack } = await instantiateLinked(heap, source, { imports, family, initialize, specialize, stackBytes: stackSize });
@@ -565,8 +569,7 @@ function wrapped(fns: AllocatorFunctions, wrapAllocator: (heapFunctions: Allocat
 
 /** The heap of a module instantiated before it (a compiled module): formatted at the instance's __heap_base. */
 function heapFromInstance(instance: WebAssembly.Instance, heapOptions: HeapOptions, memory: WebAssembly.Memory): Heap {
-  const exported = instance.exports.__heap_base;
-  const base = exported instanceof WebAssembly.Global ? (exported.value as number) : undefined;
+  const base = exportedHeapBase(instance);
   if (base === undefined) throw new TypeError(NO_HEAP_BASE);
   return createHeap({ ...heapOptions, memory, heapBase: base });
 }

@@ -139,12 +139,24 @@ export class Sampler {
    * entries), its counts within that capacity. A stray write over the word or the table's header
    * is a HeapCorruptionError naming it, never a search or walk that does not end, nor entries
    * written into a user's block. Checked once per table and shift this handle sees (a cache).
+   * unlocked: the caller does not hold the lock. A table not checked yet is then checked under
+   * it: the check reads the raw allocator's chunk headers around the table, which another thread
+   * may be rewriting (a neighbour split or merged, the top moving), and the table may lie past
+   * this thread's views (another thread grew the memory): unlocked, a sound table could be
+   * called damaged.
    */
-  tableAt(u32: Uint32Array): number {
+  tableAt(u32: Uint32Array, unlocked = false): number {
     const t = u32[this.tableWord];
     if (t === 0) return 0;
     const shift = u32[(t + Sample.SHIFT) >>> 2];
     if (t === this.seenTable && shift === this.seenShift) return t;
+    if (unlocked && this.lock !== undefined) {
+      let checked = 0;
+      this.locked(() => {
+        checked = this.tableAt(this.memory.views.u32);
+      });
+      return checked;
+    }
     const at = this.tableWord * 4;
     if ((t & 7) !== 0 || t + Sample.HEADER > u32.length * 4) throw new HeapCorruptionError(at, `sample table ${hex(t)} is no block address`, "Sample.S_TABLE");
     if (shift < 32 - MAX_TABLE_SHIFT || shift > 32 - Math.log2(Sample.MIN_CAPACITY))
@@ -194,7 +206,7 @@ export class Sampler {
   /** p may have been sampled (its region's bit is set) and is being freed or moved: drop its entry. */
   forget(p: number): void {
     // The bit only says "maybe": most blocks of a marked region were not sampled, and need no lock.
-    const t0 = this.tableUnlocked();
+    const t0 = this.tableAt(this.memory.current().u32, true);
     if (t0 === 0 || this.find(t0, p) === 0) return;
     this.locked(() => {
       const t = this.tableAt(this.memory.views.u32);
@@ -205,25 +217,6 @@ export class Sampler {
       u32[e >>> 2] = Sample.TOMBSTONE;
       u32[(t + Sample.LIVE) >>> 2]--;
     });
-  }
-
-  /**
-   * tableAt() for a caller without the lock. A table this handle has not checked yet is checked
-   * under the lock: the check reads the raw allocator's chunk headers around the table, which
-   * another thread may be rewriting (a neighbour split or merged, the top moving), and the table
-   * may lie past this thread's views (another thread grew the memory): unlocked, a sound table
-   * could be called damaged.
-   */
-  private tableUnlocked(): number {
-    const u32 = this.memory.current().u32;
-    const t = u32[this.tableWord];
-    if (t === 0) return 0;
-    if (this.lock === undefined || (t === this.seenTable && u32[(t + Sample.SHIFT) >>> 2] === this.seenShift)) return this.tableAt(u32);
-    let checked = 0;
-    this.locked(() => {
-      checked = this.tableAt(this.memory.views.u32);
-    });
-    return checked;
   }
 
   private locked(fn: () => void): void {
@@ -259,7 +252,7 @@ export class Sampler {
   /** Give back the ids of this handle's stacks that no table entry names any more. */
   private sweep(): void {
     const used = new Uint8Array(this.stacks.length + 1);
-    const t = this.tableUnlocked();
+    const t = this.tableAt(this.memory.current().u32, true);
     const u32 = this.memory.views.u32;
     if (t !== 0) {
       const end = t + Sample.HEADER + tableCapacity(u32, t) * Sample.ENTRY;

@@ -490,11 +490,7 @@ export abstract class ArenaAllocator {
     const nf = u32[(ao + Arena.NFREEPOOLS) >>> 2];
     if (nf === 0 && after1 !== 0) {
       // The arena was full, so not usable: it now has the fewest free pools, after the last with as few.
-      const nx = u32[(after1 + Arena.NEXT) >>> 2];
-      u32[(ao + Arena.PREV) >>> 2] = after1;
-      u32[(ao + Arena.NEXT) >>> 2] = nx;
-      u32[(after1 + Arena.NEXT) >>> 2] = ao;
-      if (nx !== 0) u32[(nx + Arena.PREV) >>> 2] = ao;
+      this.linkArenaAfter(ao, after1);
       u32[(ao + Arena.NFREEPOOLS) >>> 2] = 1;
       u32[wN + 1] = ao;
     } else if (nf === 0) {
@@ -516,11 +512,7 @@ export abstract class ArenaAllocator {
       if (lastnf !== ao) {
         // Keep the order: move ao to just after the last arena that still has nf free pools.
         this.unlinkArena(ao);
-        const nx = u32[(lastnf + Arena.NEXT) >>> 2];
-        u32[(ao + Arena.PREV) >>> 2] = lastnf;
-        u32[(ao + Arena.NEXT) >>> 2] = nx;
-        u32[(lastnf + Arena.NEXT) >>> 2] = ao;
-        if (nx !== 0) u32[(nx + Arena.PREV) >>> 2] = ao;
+        this.linkArenaAfter(ao, lastnf);
       }
       if (u32[wN + nf + 1] === 0) u32[wN + nf + 1] = ao;
     }
@@ -613,6 +605,16 @@ export abstract class ArenaAllocator {
       if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === total && (total === 1 || !onePool)) this.releaseArena(ao, false);
       ao = next;
     }
+  }
+
+  /** Put ao into usable_arenas right after `after` (its successor's link checked by the caller: checkedNext). */
+  private linkArenaAfter(ao: number, after: number): void {
+    const u32 = this.u32;
+    const nx = u32[(after + Arena.NEXT) >>> 2];
+    u32[(ao + Arena.PREV) >>> 2] = after;
+    u32[(ao + Arena.NEXT) >>> 2] = nx;
+    u32[(after + Arena.NEXT) >>> 2] = ao;
+    if (nx !== 0) u32[(nx + Arena.PREV) >>> 2] = ao;
   }
 
   private unlinkArena(ao: number): void {

@@ -226,6 +226,23 @@ export function freeEmptiedSub(p: u32, pool: u32, fb: u32, listed: bool): bool {
   return true;
 }
 
+/** Arena a's usable_arenas successor is 0 or an arena that links back to it (JS's checkedNext). */
+@inline function nextLinksBack(a: u32): bool {
+  const nx = load<u32>(a + Arena.NEXT);
+  if (nx == 0) return true;
+  if (!arenaAt(nx)) return false;
+  return load<u32>(nx + Arena.PREV) == a;
+}
+
+/** Put ao into usable_arenas right after `after` (links checked first: nextLinksBack), as JS's linkArenaAfter. */
+@inline function linkArenaAfter(ao: u32, after: u32): void {
+  const nx = load<u32>(after + Arena.NEXT);
+  store<u32>(ao + Arena.PREV, after);
+  store<u32>(ao + Arena.NEXT, nx);
+  store<u32>(after + Arena.NEXT, ao);
+  if (nx != 0) store<u32>(nx + Arena.PREV, ao);
+}
+
 /**
  * An arena header at ao (in the memory, its magic in place): the checks poolFromArena and
  * freeEmptiedWhole make before they write through an arena link (JS's arenaOf reports the rest).
@@ -275,7 +292,6 @@ export function freeEmptiedWhole(p: u32, pool: u32, fb: u32, listed: bool): bool
   let lastnf: u32 = 0;
   let aprev: u32 = 0;
   let anext: u32 = 0;
-  let lnext: u32 = 0;
   // A full arena of several pools joins those with one free pool after the last of them (JS's
   // returnPool: behind the one-pool arenas free() keeps, which lead the list).
   const after1: u32 = nf == 0 && total > 1 ? load<u32>(nfpBase + 4) : 0;
@@ -287,11 +303,7 @@ export function freeEmptiedWhole(p: u32, pool: u32, fb: u32, listed: bool): bool
     }
     if (after1 != 0) {
       if (!arenaAt(after1)) return false;
-      lnext = load<u32>(after1 + Arena.NEXT);
-      if (lnext != 0) {
-        if (!arenaAt(lnext)) return false;
-        if (load<u32>(lnext + Arena.PREV) != after1) return false;
-      }
+      if (!nextLinksBack(after1)) return false;
     }
   } else {
     lastnf = load<u32>(nfAt);
@@ -304,15 +316,8 @@ export function freeEmptiedWhole(p: u32, pool: u32, fb: u32, listed: bool): bool
         if (!arenaAt(aprev)) return false;
         if (load<u32>(aprev + Arena.NEXT) != ao) return false;
       } else if (load<u32>(usableAt) != ao) return false;
-      if (anext != 0) {
-        if (!arenaAt(anext)) return false;
-        if (load<u32>(anext + Arena.PREV) != ao) return false;
-      }
-      lnext = load<u32>(lastnf + Arena.NEXT);
-      if (lnext != 0) {
-        if (!arenaAt(lnext)) return false;
-        if (load<u32>(lnext + Arena.PREV) != lastnf) return false;
-      }
+      if (!nextLinksBack(ao)) return false;
+      if (!nextLinksBack(lastnf)) return false;
     } else {
       aprev = load<u32>(ao + Arena.PREV);
       if (aprev != 0) if (!arenaAt(aprev)) return false;
@@ -336,10 +341,7 @@ export function freeEmptiedWhole(p: u32, pool: u32, fb: u32, listed: bool): bool
   store<u32>(ao + Arena.FREEPOOLS, pool);
   if (after1 != 0) {
     // The arena was full: after the last arena with one free pool.
-    store<u32>(ao + Arena.PREV, after1);
-    store<u32>(ao + Arena.NEXT, lnext);
-    store<u32>(after1 + Arena.NEXT, ao);
-    if (lnext != 0) store<u32>(lnext + Arena.PREV, ao);
+    linkArenaAfter(ao, after1);
     store<u32>(ao + Arena.NFREEPOOLS, 1);
     store<u32>(nfpBase + 4, ao);
     return true;
@@ -362,11 +364,7 @@ export function freeEmptiedWhole(p: u32, pool: u32, fb: u32, listed: bool): bool
     if (aprev != 0) store<u32>(aprev + Arena.NEXT, anext);
     else store<u32>(usableAt, anext);
     if (anext != 0) store<u32>(anext + Arena.PREV, aprev);
-    lnext = load<u32>(lastnf + Arena.NEXT); // ao's own unlink may have changed it (ao was lastnf's successor)
-    store<u32>(ao + Arena.PREV, lastnf);
-    store<u32>(ao + Arena.NEXT, lnext);
-    store<u32>(lastnf + Arena.NEXT, ao);
-    if (lnext != 0) store<u32>(lnext + Arena.PREV, ao);
+    linkArenaAfter(ao, lastnf); // reads lastnf's successor now: ao's own unlink may have changed it (ao was lastnf's successor)
   }
   const upAt = nfAt + 4;
   if (load<u32>(upAt) == 0) store<u32>(upAt, ao);
