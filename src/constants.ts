@@ -392,6 +392,14 @@ export const enum Chunk {
    */
   TOP_MAGIC = 0x5f0b7e0c,
   /**
+   * A fence's mark (raw/tlsf.ts fence()): pages a WebAssembly module grew for itself (its own
+   * memory.grow, past H.END) lie inside an in-use chunk flagged ARENA, its fence, that the heap
+   * never hands out, merges or frees. The fence ends 8 bytes into the heap's own pages that follow
+   * the module's; those hold FENCE_MAGIC ^ c (c the fence's address: fenceMark) and the address
+   * where the module's pages begin. Walkers tell a fence from an arena by that mark.
+   */
+  FENCE_MAGIC = 0x46e4ce5d,
+  /**
    * A header word holds its chunk's size xor SIZE_KEY (sizeOf, header; the flags, its low 4
    * bits, are plain). A chunk in use has no second copy of its size (its last word is the
    * user's), so a stray write that enlarged it to land on a chunk boundary, which the checks of
@@ -409,6 +417,8 @@ export const sizeOf = (sw: number): number => ((sw ^ Chunk.SIZE_KEY) & ~Flag.MAS
 export const header = (size: number, flags: number): number => (size ^ Chunk.SIZE_KEY) | flags;
 /** The mark the word at top + Chunk.SIZE holds (Chunk.TOP_MAGIC). */
 export const topMark = (top: number): number => (Chunk.TOP_MAGIC ^ top) >>> 0;
+/** The mark the fence chunk at c of `size` bytes holds at c + size - 8 (Chunk.FENCE_MAGIC). */
+export const fenceMark = (c: number): number => (Chunk.FENCE_MAGIC ^ c) >>> 0;
 export const enum Flag {
   FREE = 1,
   PREV_FREE = 2,
@@ -421,8 +431,8 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-/** 14: the raw cache (H.RAW_CACHE, RawCache); 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
-export const HEAP_VERSION = 14;
+/** 15: the heap's own end (H.END) and fences over pages a module grew; 14: the raw cache (H.RAW_CACHE, RawCache); 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
+export const HEAP_VERSION = 15;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,
@@ -434,7 +444,7 @@ export const enum H {
   MAX_BYTES = 6,
   HEAP_BASE = 7,
   HEAP_START = 8, // first chunk
-  TOP = 9, // top chunk: everything from here to the memory's end is untouched
+  TOP = 9, // top chunk: everything from here to END is untouched
   PEAK_TOP = 10,
   LOCK = 11, // the heap's mutex (threads: true), see threads/lock.ts
   SERIAL = 12, // debug allocation counter
@@ -467,6 +477,11 @@ export const enum H {
   VIEW_END_4 = 35,
   VIEW_END_8 = 36,
   RAW_CACHE = 37, // byte offset of the raw cache's table (RawCache), from heapBase
+  // The heap's own end: the memory's length when the heap last grew it (or was made). Pages past
+  // it that the memory has are not the heap's: a WebAssembly module sharing the memory grew them
+  // for itself (its own memory.grow). The top never carves past END; the growth that passes it
+  // first puts a fence (Chunk.FENCE_MAGIC) over such pages (raw/tlsf.ts extend()).
+  END = 38,
 }
 /** Bits of the header's FLAGS word. */
 export const enum HeapFlag {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { linkFastPath } from "../src/compat/wasm-link.js";
 import { createHeap, heapForModule, instantiateWithHeap, type Heap } from "../src/index.js";
+import { forEachChunk } from "../src/introspect/walk.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const OUT = mkdtempSync(join(tmpdir(), "pymalloc-c-hunt-"));
@@ -313,5 +314,62 @@ describe("wasm/program/program.wasm given compiled with heapBase 0x10000, 1 KiB 
     const { instance, heap } = await instantiateWithHeap(new WebAssembly.Module(program), { heapBase: 1 << 17 });
     (instance.exports as unknown as { run(seed: number, ops: number): number }).run(7, 2000);
     heap.check();
+  });
+});
+
+describe("a C module that grows the memory for itself (__builtin_wasm_memory_grow) to keep pages of its own", () => {
+  it("keeps them: the heap's blocks (C's malloc through the imports and through the linked fast path, small, raw and reallocated) never land on them, and the heap fences them (pymalloc's top grew into them and handed them out: silent damage check() could not see)", async () => {
+    for (const [bytes, opts] of [
+      [probe, {}],
+      [probeLinked, {}],
+      [probeLinked, { allocator: "malloc" as const }],
+      [probe, { allocator: "pymalloc_debug" as const }],
+    ] as const) {
+      const { instance, heap } = await instantiateWithHeap(bytes, { ...opts, initialBytes: 1 << 20 });
+      const x = instance.exports as unknown as Probe;
+      const theirs: Array<[number, number, number]> = [];
+      const live: Array<[number, number, number]> = [];
+      let seed = 1;
+      for (let round = 0; round < 6; round++) {
+        const pages = 1 + (round % 3);
+        const at = x.grow(pages) * 65536;
+        x.fill(at, pages * 65536, 100 + round);
+        theirs.push([at, pages * 65536, 100 + round]);
+        for (let k = 0; k < 120; k++) {
+          const n = k % 7 === 0 ? 5000 + k * 700 : k % 11 === 0 ? 70_000 : 8 + ((k * 37) % 500);
+          const p = x.m(n) >>> 0;
+          expect(p).not.toBe(0);
+          x.fill(p, n, ++seed);
+          live.push([p, n, seed]);
+        }
+        for (let k = 0; k < 10; k++) {
+          const b = live[(round * 17 + k * 29) % live.length];
+          expect(x.verify(b[0], b[1], b[2])).toBe(-1);
+          const q = x.r(b[0], b[1] * 3) >>> 0;
+          expect(q).not.toBe(0);
+          x.fill(q, b[1] * 3, ++seed);
+          b.splice(0, 3, q, b[1] * 3, seed);
+        }
+        for (let k = 0; k < 60; k++) {
+          const [p, n, s] = live.splice((round * 13 + k * 7) % live.length, 1)[0];
+          expect(x.verify(p, n, s)).toBe(-1);
+          x.f(p);
+        }
+        for (const [a, n, s] of theirs) expect(x.verify(a, n, s), `the module's pages at ${a}`).toBe(-1);
+        heap.check();
+      }
+      let fenced = 0;
+      forEachChunk(heap, (c) => {
+        if (c.fence) fenced++;
+      });
+      expect(fenced).toBeGreaterThan(0);
+      for (const [p, n, s] of live) {
+        expect(x.verify(p, n, s)).toBe(-1);
+        x.f(p);
+      }
+      heap.check();
+      expect(heap.stats().blocksInUse).toBe(0);
+      for (const [a, n, s] of theirs) expect(x.verify(a, n, s)).toBe(-1);
+    }
   });
 });

@@ -21,6 +21,7 @@ import {
   type MemoryKind,
 } from "../src/index.js";
 import { H } from "../src/constants.js";
+import { grower } from "./helpers.js";
 
 const thrown = (fn: () => unknown): Error => {
   try {
@@ -35,26 +36,6 @@ const ROOT = join(import.meta.dirname, "..");
 const DLMALLOC = new WebAssembly.Module(readFileSync(join(ROOT, "wasm/dlmalloc/dlmalloc.wasm")));
 const WORKER = join(import.meta.dirname, "workers", "views.mjs");
 const PAGE = 65536;
-
-/**
- * A module that imports env.memory and exports grow(pages) = memory.grow(pages): a WebAssembly
- * module growing the memory by itself. Written out byte by byte (shared: the import is shared).
- */
-function growerModule(shared: boolean): WebAssembly.Module {
-  const limits = shared ? [0x03, 0x01, 0x80, 0x80, 0x04] : [0x00, 0x01]; // min 1 (max 65536 when shared)
-  const imp = [0x01, 0x03, ...Buffer.from("env"), 0x06, ...Buffer.from("memory"), 0x02, ...limits];
-  const bytes = [
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...[0x01, 0x06, 0x01, 0x60, 0x01, 0x7f, 0x01, 0x7f], // type: (i32) -> i32
-    ...[0x02, imp.length, ...imp],
-    ...[0x03, 0x02, 0x01, 0x00], // one function of type 0
-    ...[0x07, 0x08, 0x01, 0x04, ...Buffer.from("grow"), 0x00, 0x00],
-    ...[0x0a, 0x08, 0x01, 0x06, 0x00, 0x20, 0x00, 0x40, 0x00, 0x0b], // local.get 0; memory.grow 0
-  ];
-  return new WebAssembly.Module(new Uint8Array(bytes));
-}
-const grower = (memory: WebAssembly.Memory): ((pages: number) => number) =>
-  new WebAssembly.Instance(growerModule(memory.buffer instanceof SharedArrayBuffer), { env: { memory } }).exports.grow as (pages: number) => number;
 
 const VIEWS = ["u8", "i8", "u16", "i16", "u32", "i32", "f32", "f64", "u64", "i64", "dv"] as const;
 

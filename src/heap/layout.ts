@@ -137,6 +137,7 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   u32[(l.heapStart + Chunk.SIZE) >>> 2] = topMark(l.heapStart);
   u32[hw + H.PEAK_TOP] = l.heapStart;
   for (let i = 0; i < 4; i++) u32[hw + H.VIEW_END_1 + i] = u8.length / 2 ** i - 1; // the views' check (memory/memory.ts)
+  u32[hw + H.END] = Math.min(u8.length, DEFAULT_MAX_BYTES); // the heap's own pages: all the memory has now (a word: a 4 GiB memory's length is not one)
   u32[hw + H.SL_BITMAPS] = l.slBitmaps;
   u32[hw + H.FREE_HEADS] = l.freeHeads;
   u32[hw + H.RAW_CACHE] = l.rawCache;
@@ -195,6 +196,7 @@ const FIELD_NAMES: Record<number, string> = Object.fromEntries(
     MAX_THREADS: H.MAX_THREADS, ALIGN_SHIFT: H.ALIGN_SHIFT, SAMPLES: H.SAMPLES, SUBPOOLS: H.SUBPOOLS,
     POOL_MAP_HIGH: H.POOL_MAP_HIGH, POOL_MAP_HIGH_BYTES: H.POOL_MAP_HIGH_BYTES,
     VIEW_END_1: H.VIEW_END_1, VIEW_END_2: H.VIEW_END_2, VIEW_END_4: H.VIEW_END_4, VIEW_END_8: H.VIEW_END_8, RAW_CACHE: H.RAW_CACHE,
+    END: H.END,
   }).map(([k, v]) => [v, `H.${k}`]),
 );
 
@@ -265,6 +267,12 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
     if (bytes < top + Chunk.HEADER || bytes > Math.max(byteLength, maxBytes))
       bad(h, `${w(h)}: the views' check would take the memory for ${bytes} bytes long, outside [${top + Chunk.HEADER}, ${Math.max(byteLength, maxBytes)}] (a write over the header?)`);
   }
+  // The heap's own end: at or past the top chunk's header (the top never carves past it), a
+  // multiple of 8, and no further than the memory is or may grow (a copy may end below it: the
+  // heap grows its memory back from where it ends, raw/tlsf.ts extend()).
+  const end = w(H.END);
+  if (end < top + Chunk.HEADER || (end & 7) !== 0 || end > Math.max(byteLength, maxBytes))
+    bad(H.END, `the heap's end ${hex(end)} is not a multiple of 8 in [${hex(top + Chunk.HEADER)}, ${hex(Math.max(byteLength, maxBytes))}] (a write over the header?)`);
   const peak = w(H.PEAK_TOP);
   if (peak < top || (peak - start) % Size.ALIGNMENT !== 0 || peak + Chunk.HEADER > maxBytes) bad(H.PEAK_TOP, `peak top ${hex(peak)} below the top or not a chunk address`);
   const inHeap = (a: number): boolean => a >= start && a < top;

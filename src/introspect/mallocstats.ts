@@ -116,6 +116,7 @@ export function debugMallocStats(heap: Heap, s: HeapStats = heapStats(heap)): st
   out.push(line("# bytes above the top (never used)", s.raw.topFree));
   out.push(line("# footprint (top of used region)", s.footprint));
   out.push(line("# peak footprint", s.peakFootprint));
+  if (s.fencedBytes > 0) out.push(line("# bytes fenced (pages of others)", s.fencedBytes));
   out.push(line("# resident (4 KiB pages in use)", s.residentBytes));
   out.push(line(`memory (${s.memoryKind}) byte length`, s.byteLength));
   return out.join("\n");

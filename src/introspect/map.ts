@@ -28,7 +28,7 @@ export function classColour(size: number, fullness: number): string {
   return `hsl(${hue}, 70%, ${light}%)`;
 }
 
-const RAW_COLOURS = { used: "#4a6fa5", free: "#f2c14e", arena: "#5fa85f", "pool map": "#2e6b2e", usedpools: "#2e6b2e", top: "#e6e6e6" };
+const RAW_COLOURS = { used: "#4a6fa5", free: "#f2c14e", arena: "#5fa85f", "pool map": "#2e6b2e", fence: "#b0b0b0", usedpools: "#2e6b2e", top: "#e6e6e6" };
 
 export function heapSvg(heap: Heap, title = "pymalloc heap"): string {
   requireHeap(heap, "heapSvg");
@@ -58,7 +58,7 @@ function svgOf(heap: Heap, title: string): string {
   y += 18;
   parts.push(`<g class="raw-strip">`);
   forEachChunk(heap, (c) => {
-    const kind = c.free ? "free" : c.arena ? "arena" : c.poolMap ? "pool map" : c.internal ? "usedpools" : "used";
+    const kind = c.free ? "free" : c.arena ? "arena" : c.poolMap ? "pool map" : c.fence ? "fence" : c.internal ? "usedpools" : "used";
     const x = 10 + ((c.chunk - start) / span) * stripW;
     const w = Math.max(0.5, (c.size / span) * stripW);
     parts.push(`<rect x="${x.toFixed(2)}" y="${y}" width="${w.toFixed(2)}" height="${STRIP_H}" fill="${RAW_COLOURS[kind]}"><title>${kind} chunk at ${c.chunk}, ${c.size} bytes</title></rect>`);

@@ -44,6 +44,12 @@ export interface HeapStats {
   maxBytes: number;
   /** Top of the used region (what an sbrk would have handed out), in bytes from address 0. */
   footprint: number;
+  /**
+   * Bytes below the footprint that are not the heap's: pages a WebAssembly module (or anything
+   * else) grew for itself in the heap's memory, which the heap fenced off and grew past
+   * (README, Views). 0 unless something else grows the memory.
+   */
+  fencedBytes: number;
   /** High water of footprint. */
   peakFootprint: number;
   /** Bytes of the header (allocator state tables) at heapBase. */
@@ -73,7 +79,7 @@ export interface HeapStats {
     freeBytes: number;
     /** Largest free chunk in the free lists. */
     largestFree: number;
-    /** Bytes from the top chunk to the memory's end (never used, or given back). */
+    /** Bytes from the top chunk to the heap's own end (never used, or given back): pages past it that something else grew are not counted. */
     topFree: number;
   };
   arenas: {
@@ -113,13 +119,14 @@ export function heapStats(heap: Heap): HeapStats {
     byteLength: heap.memory.byteLength,
     maxBytes: heap.memory.maxBytes,
     footprint: raw.top + Chunk.HEADER,
+    fencedBytes: 0,
     peakFootprint: u32[hw + H.PEAK_TOP] + Chunk.HEADER,
     headerBytes: u32[hw + H.HEADER_BYTES],
     bytesInUse: 0,
     blocksInUse: 0,
     quarantinedBlocks: 0,
     quarantinedBytes: 0,
-    raw: { blocks: 0, bytes: 0, freeBlocks: 0, freeBytes: 0, largestFree: 0, topFree: heap.memory.byteLength - raw.top },
+    raw: { blocks: 0, bytes: 0, freeBlocks: 0, freeBytes: 0, largestFree: 0, topFree: Math.max(0, Math.min(heap.memory.byteLength, u32[hw + H.END]) - raw.top) },
     arenas: {
       current: u32[hw + H.NARENAS_CURRENT],
       allocatedTotal: u32[hw + H.NARENAS_ALLOCATED],
@@ -150,6 +157,11 @@ export function heapStats(heap: Heap): HeapStats {
         mark(p.pool, p.pool + (p.szidx < 0 ? Pool.OVERHEAD : Pool.OVERHEAD + p.carvedBlocks * p.size));
         if (p.pool === (p.pool & ~heap.objectAllocator.poolMask) && (u32[(p.pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== 0) s.pools.subPoolSlots++;
       }, pending);
+    } else if (c.fence) {
+      // Its header and its last two words (the mark) are the heap's; the rest, someone else's pages.
+      mark(c.chunk, c.chunk + Chunk.HEADER);
+      mark(c.chunk + c.size - 8, c.chunk + c.size);
+      s.fencedBytes += c.size;
     } else mark(c.chunk, c.chunk + c.size + Chunk.OVERHEAD);
     if (c.internal || c.chunk + Chunk.HEADER === ring || tables?.has(c.chunk + Chunk.HEADER)) return; // allocator state, not user blocks
     if (c.free) {

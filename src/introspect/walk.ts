@@ -37,7 +37,13 @@ export interface ChunkInfo {
   poolMap: boolean;
   /** The thread slot whose usedpools array (Used) this chunk is (allocator state flagged as an arena), or -1. */
   usedSlot: number;
-  /** Allocator state, no user block: poolMap, or a slot's usedpools. */
+  /**
+   * A fence: pages a WebAssembly module grew for itself (its own memory.grow) in the middle of the
+   * heap, inside a chunk the heap never hands out (raw/tlsf.ts fence()). Their bytes are the
+   * module's: nothing reads them.
+   */
+  fence: boolean;
+  /** No user block: allocator state (poolMap, or a slot's usedpools) or a fence. */
   internal: boolean;
 }
 
@@ -53,9 +59,10 @@ export function forEachChunk(heap: Heap, fn: (c: ChunkInfo) => void): void {
     if (size === 0 || c + size > top) throw new HeapCorruptionError(c + Chunk.SIZE, `chunk size ${size} runs past the top ${top} (a write over the chunk's header?)`, "Chunk.SIZE");
     const poolMap = raw.isMapChunk(c, sw);
     const usedSlot = poolMap ? -1 : raw.usedChunkSlot(c, sw);
-    const internal = poolMap || usedSlot >= 0;
+    const fence = !poolMap && usedSlot < 0 && raw.isFence(c, sw);
+    const internal = poolMap || usedSlot >= 0 || fence;
     const free = (sw & Flag.FREE) !== 0;
-    fn({ chunk: c, size, flags: sw & Flag.MASK, free, cached: free && (sw & Flag.ARENA) !== 0, arena: !free && (sw & Flag.ARENA) !== 0 && !internal, poolMap, usedSlot, internal });
+    fn({ chunk: c, size, flags: sw & Flag.MASK, free, cached: free && (sw & Flag.ARENA) !== 0, arena: !free && (sw & Flag.ARENA) !== 0 && !internal, poolMap, usedSlot, fence, internal });
     c += size;
   }
 }

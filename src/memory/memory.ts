@@ -117,6 +117,12 @@ export class Memory {
   /** The views' length in bytes (DETACHED: kept as a number, not read from a view). */
   private len = 0;
   private listeners: Array<(v: Views) => void> = [];
+  /**
+   * Where the pages the last grow() added begin (the memory's length just before, as the engine
+   * reported it), or -1 when that call added none. The heap's raw allocator reads it to tell its
+   * own pages from pages a WebAssembly module grew at the same moment (raw/tlsf.ts extend()).
+   */
+  grownFrom = -1;
 
   constructor(source: MemorySource, maxBytes: number) {
     this.source = source;
@@ -257,6 +263,7 @@ export class Memory {
   grow(minBytes: number): boolean {
     this.refresh();
     const cur = this.byteLength;
+    this.grownFrom = -1;
     // maxBytes first: a memory given longer than maxBytes holds the heap within maxBytes too.
     if (minBytes > this.maxBytes) return false;
     if (minBytes <= cur) return true;
@@ -273,15 +280,19 @@ export class Memory {
     try {
       switch (this.kind) {
         case "resizable":
+          this.grownFrom = (this.source as ArrayBuffer).byteLength;
           (this.source as ArrayBuffer & { resize(n: number): void }).resize(bytes);
           return true;
         case "growable-shared":
+          this.grownFrom = (this.source as SharedArrayBuffer).byteLength;
           (this.source as SharedArrayBuffer & { grow(n: number): void }).grow(bytes);
           return true;
         case "wasm": {
           const mem = this.source as WebAssembly.Memory;
           const have = mem.buffer.byteLength;
-          if (bytes > have) mem.grow((bytes - have) / WASM_PAGE);
+          // The engine's answer, not `have`: a module in another thread may have grown the memory
+          // in between, and those pages are its own (raw/tlsf.ts extend()).
+          if (bytes > have) this.grownFrom = mem.grow((bytes - have) / WASM_PAGE) * WASM_PAGE;
           return true;
         }
         default:

@@ -2,8 +2,9 @@
  * raw/tlsf.ts — the general-purpose ("system malloc") allocator: two-level segregated fit.
  *
  * Owns: raw chunks (8-byte header, 16-byte aligned payloads), the TLSF free lists and bitmaps, the raw cache,
- * the top chunk (untouched space up to the memory's end, like an sbrk break), growth of the
- * memory when no free chunk fits, and aligned chunks (arenas; aligned_alloc's larger alignments).
+ * the top chunk (untouched space up to the heap's end, H.END, like an sbrk break), growth of the
+ * memory when no free chunk fits, fences over pages a WebAssembly module grew for itself (extend()),
+ * and aligned chunks (arenas; aligned_alloc's larger alignments).
  *
  * Design: a free chunk of size s sits in list (fl, sl): fl = floor(log2 s) - 8 (0 for s < 512,
  * which are spread linearly in 16-byte steps), sl = the next 5 bits of s. A request is rounded up
@@ -32,6 +33,8 @@ import {
   Tlsf,
   H,
   topMark,
+  fenceMark,
+  DEFAULT_MAX_BYTES,
   Slot,
   Used,
 } from "../constants.js";
@@ -39,6 +42,10 @@ import { HeapCorruptionError, InvalidPointerError, hex } from "../errors.js";
 import type { Memory, Views } from "../memory/memory.js";
 
 const ctz = (x: number): number => 31 - Math.clz32(x & -x);
+
+/** extend()'s answers besides 0 (the memory cannot grow): the top holds the request; a fence moved the top. */
+const GROWN = 1;
+const MOVED = 2;
 
 /** Chunk bytes for a request of n bytes (n a uint32). */
 /** Chunk bytes for a request of n <= Chunk.MAX_REQUEST bytes (larger n would wrap). */
@@ -70,6 +77,8 @@ export class RawAllocator {
   /** Word indexes of header fields and tables. */
   readonly wTop: number;
   readonly wPeak: number;
+  /** H.END: the heap's own pages end there; the top never carves past it. */
+  readonly wEnd: number;
   readonly wFl: number;
   /** The header word of the object allocator's internal chunk (H.POOL_MAP_HIGH), not an arena though flagged as one. */
   private readonly wMapHigh: number;
@@ -90,6 +99,7 @@ export class RawAllocator {
     const hw = heapBase >>> 2;
     this.wTop = hw + H.TOP;
     this.wPeak = hw + H.PEAK_TOP;
+    this.wEnd = hw + H.END;
     this.wFl = hw + H.FL_BITMAP;
     this.wMapHigh = hw + H.POOL_MAP_HIGH;
     this.slotsBase = heapBase + this.u32[hw + H.THREAD_SLOTS];
@@ -297,14 +307,80 @@ export class RawAllocator {
     }
   }
 
-  /** Carve `size` bytes (plus `gap` bytes of free lead-in) from the top; 0 if memory cannot grow. */
-  private fromTop(size: number, gap: number, flags: number): number {
+  /**
+   * The top must reach `lim` (a chunk carved from it and the header after it), past the heap's
+   * end (H.END) or the memory's. Returns 0 when the memory cannot grow that far; GROWN when it
+   * holds lim and H.END is past it; MOVED when pages a WebAssembly module grew for itself (its
+   * own memory.grow: the memory is longer than H.END says, or pages appeared before those this
+   * call grew) now lie in a fence and the top moved past them: the caller starts again from the
+   * new top. Memory.grow()'s grownFrom tells this heap's pages from the module's.
+   */
+  private extend(top: number, lim: number): number {
+    if (lim > this.mem.maxBytes) return 0;
+    this.mem.refresh();
+    const own = this.u32[this.wEnd];
+    const len = this.u8.length;
+    if (own < top + Chunk.HEADER || (own & 7) !== 0 || own > Math.max(len, this.mem.maxBytes))
+      throw this.corrupt(this.wEnd << 2, "H.END", `the heap's end ${hex(own)} is not a multiple of 8 in [${hex(top + Chunk.HEADER)}, ${hex(Math.max(len, this.mem.maxBytes))}]: a write over the header?`);
+    if (lim <= own && lim <= len) return GROWN; // only the views were short
+    // A memory no longer than the heap's end (shorter: a copy of the heap that ends below it):
+    // the pages grown now are the heap's, unless a module's came first (grownFrom past the end).
+    // A longer one: the pages from the end on are a module's; those grown past them, the heap's.
+    const ok = len <= own ? this.mem.grow(lim) : this.mem.grow(len + (lim - top) + 2 * Chunk.MIN);
+    if (!ok) return 0;
+    const from = this.mem.grownFrom;
+    if (from === -1) return MOVED; // the memory grew elsewhere in between: look again
+    if (from > own) this.fence(top, own, from);
+    this.u32[this.wEnd] = Math.min(this.u8.length, DEFAULT_MAX_BYTES);
+    return from > own ? MOVED : GROWN;
+  }
+
+  /**
+   * Put the pages [own, from) a module grew for itself into a fence, an in-use chunk flagged
+   * ARENA that nothing hands out, merges or frees, and move the top past it. The fence begins at
+   * the last chunk address whose header is in the heap's own pages (the top's room before it, if
+   * a chunk fits there, stays a free chunk) and ends 8 bytes or more into the pages from `from`,
+   * the heap's: its last two words hold its mark (fenceMark) and `own`.
+   */
+  private fence(top: number, own: number, from: number): void {
+    const u32 = this.u32;
+    const f0 = own - Chunk.HEADER - ((own - Chunk.HEADER - this.start) & 15);
+    const g = from + 8 + ((this.start - (from + 8)) & 15);
+    let f = top;
+    let flags = Flag.TAG | Flag.ARENA;
+    if (f0 - top >= Chunk.MIN) {
+      const lead = f0 - top;
+      u32[(top + 4) >>> 2] = (lead ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
+      u32[f0 >>> 2] = lead;
+      this.insertChunk(top, lead);
+      f = f0;
+      flags |= Flag.PREV_FREE;
+    }
+    u32[(f + 4) >>> 2] = ((g - f) ^ Chunk.SIZE_KEY) | flags;
+    u32[(g - 8) >>> 2] = fenceMark(f);
+    u32[(g - 4) >>> 2] = own;
+    this.moveTop(top, g);
+    if (g > u32[this.wPeak]) u32[this.wPeak] = g;
+  }
+
+  /**
+   * Carve `size` bytes from the top, its payload p with (p + offset) a multiple of `align` (0: any
+   * chunk address; the lead-in that takes stays a free chunk); 0 if memory cannot grow.
+   */
+  private fromTop(size: number, align: number, offset: number, flags: number): number {
     const top = this.checkedTop();
+    const gap = align === 0 ? 0 : alignGap(top, align, offset);
     const c = top + gap;
     const end = c + size;
-    // Past the memory's end, or past maxBytes in a memory given longer than it: grow() says.
-    if ((end + Chunk.HEADER > this.u8.length || end + Chunk.HEADER > this.mem.maxBytes) && !this.mem.grow(end + Chunk.HEADER)) return 0;
-    const v = this.u32; // grow() may have replaced the views
+    const lim = end + Chunk.HEADER;
+    // Past the heap's end, the memory's (views short of it), or maxBytes in a memory given longer
+    // than it: extend() grows the memory, or fences pages a module grew and moves the top past them.
+    if (lim > this.u32[this.wEnd] || lim > this.u8.length || lim > this.mem.maxBytes) {
+      const r = this.extend(top, lim);
+      if (r === 0) return 0;
+      if (r === MOVED) return this.fromTop(size, align, offset, flags);
+    }
+    const v = this.u32; // extend() may have replaced the views
     if (gap !== 0) {
       v[(top + 4) >>> 2] = (gap ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
       v[c >>> 2] = gap;
@@ -399,7 +475,7 @@ export class RawAllocator {
    */
   private fromTopFirst(size: number, n: number): number {
     if (this.onTop !== null && !this.releasing && this.onTop()) return this.malloc(n);
-    return this.fromTop(size, 0, Flag.TAG);
+    return this.fromTop(size, 0, 0, Flag.TAG);
   }
 
   /** Pools in the arena chunk the last mallocArena() returned. */
@@ -446,7 +522,7 @@ export class RawAllocator {
     const flags = Flag.TAG | Flag.ARENA;
     if (bestPools < minPools) {
       this.arenaPools = topPools;
-      return this.fromTop(topPools * poolSize, this.arenaGap(u32[this.wTop], poolSize), flags);
+      return this.fromTop(topPools * poolSize, poolSize, 0, flags);
     }
     const csize = this.freeSizeAt(best, best + Chunk.SIZE, "TLSF free list entry");
     this.removeChunk(best, csize);
@@ -491,7 +567,7 @@ export class RawAllocator {
     if (u32[this.wCache] > 0) this.flushCache(); // rare: the holes TLSF alone would have, as mallocArena
     const c = this.findFit(size + align + Chunk.MIN);
     if (c === 0) {
-      const p = this.fromTop(size, alignGap(u32[this.wTop], align, offset), Flag.TAG);
+      const p = this.fromTop(size, align, offset, Flag.TAG);
       return p !== 0 || !this.released() ? p : this.mallocAligned(n, align, offset);
     }
     const csize = this.freeSizeAt(c, c + Chunk.SIZE, "TLSF free list entry");
@@ -765,9 +841,24 @@ export class RawAllocator {
     return k < this.nSlots && this.u32[(this.slotsBase + k * Slot.BYTES + Slot.USED) >>> 2] === p + Used.HEADS ? k : -1;
   }
 
-  /** Whether chunk c (size word sw) holds the object allocator's own state (isMapChunk, usedChunkSlot): flagged as an arena, but none. */
+  /**
+   * Whether chunk c (size word sw) is a fence (fence()): flagged as an arena, its last two words
+   * its mark and the heap's end it began at, which lies inside it.
+   */
+  isFence(c: number, sw: number): boolean {
+    if ((sw & (Flag.ARENA | Flag.FREE)) !== Flag.ARENA) return false;
+    const e = c + (((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0);
+    if (e < c + 2 * Chunk.MIN || e > this.u8.length) return false;
+    const own = this.u32[(e - 4) >>> 2];
+    return this.u32[(e - 8) >>> 2] === fenceMark(c) && own > c && own <= e - 8;
+  }
+
+  /**
+   * Whether chunk c (size word sw) holds no arena though flagged as one: the object allocator's
+   * own state (isMapChunk, usedChunkSlot) or a fence over a module's pages (isFence).
+   */
   isInternalChunk(c: number, sw: number): boolean {
-    return this.isMapChunk(c, sw) || this.usedChunkSlot(c, sw) >= 0;
+    return this.isMapChunk(c, sw) || this.usedChunkSlot(c, sw) >= 0 || this.isFence(c, sw);
   }
 
   /** Payload addresses of the arena chunks, in address order (a walk of every chunk; not the internal chunks: isInternalChunk). */
@@ -807,7 +898,11 @@ export class RawAllocator {
     if (nx === u32[this.wTop]) {
       this.checkedTop();
       const end = c + size;
-      if ((end + Chunk.HEADER <= this.u8.length && end + Chunk.HEADER <= this.mem.maxBytes) || this.mem.grow(end + Chunk.HEADER)) {
+      const lim = end + Chunk.HEADER;
+      const r = lim <= u32[this.wEnd] && lim <= this.u8.length && lim <= this.mem.maxBytes ? GROWN : this.extend(nx, lim);
+      // A fence now follows the chunk (MOVED): it cannot grow in place; the next chunk decides.
+      if (r === MOVED) return this.realloc(p, n);
+      if (r === GROWN) {
         const v = this.u32;
         v[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | keep;
         this.moveTop(nx, end);

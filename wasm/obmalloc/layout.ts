@@ -71,6 +71,7 @@ export namespace H {
   export const VIEW_END_4: u32 = 35;
   export const VIEW_END_8: u32 = 36;
   export const RAW_CACHE: u32 = 37;
+  export const END: u32 = 38;
 }
 export namespace Remote {
   export const FULL: u32 = 1;
@@ -85,6 +86,7 @@ export namespace Chunk {
   export const MIN: u32 = 16;
   export const MAX_REQUEST: u32 = 4294901728;
   export const TOP_MAGIC: u32 = 1594588684;
+  export const FENCE_MAGIC: u32 = 1189400157;
   export const SIZE_KEY: u32 = 1515870800;
 }
 export namespace Arena {
@@ -157,5 +159,5 @@ export namespace FreeBlock {
   export const TAG_VALUE: u32 = 4294967211;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 14;
+export const HEAP_VERSION: u32 = 15;
 export const CARVE_BYTES: u32 = 512;

@@ -29,6 +29,7 @@ import { Arena, Chunk, Flag, H, RawCache, Tlsf } from "./layout";
 export let rawOn: bool = false; // 0 until initRaw(): every call goes to JS
 export let topAt: u32 = 0; // the header word H.TOP
 export let peakAt: u32 = 0; // H.PEAK_TOP
+export let endAt: u32 = 0; // H.END: the heap's own pages end there (pages past it a module grew for itself: JS fences them)
 export let flAt: u32 = 0; // H.FL_BITMAP
 export let slBase: u32 = 0; // the second-level bitmaps
 export let headsBase: u32 = 0; // the free-list heads
@@ -42,6 +43,7 @@ export function initRaw(heapBase: u32, on: bool): void {
   const hw = heapBase;
   topAt = hw + (H.TOP << 2);
   peakAt = hw + (H.PEAK_TOP << 2);
+  endAt = hw + (H.END << 2);
   flAt = hw + (H.FL_BITMAP << 2);
   slBase = heapBase + load<u32>(hw + (H.SL_BITMAPS << 2));
   headsBase = heapBase + load<u32>(hw + (H.FREE_HEADS << 2));
@@ -77,6 +79,16 @@ export function initRaw(heapBase: u32, on: bool): void {
  */
 @inline function topInMemory(): bool {
   return <u64>load<u32>(topAt) + Chunk.HEADER <= (<u64>memory.size() << 16);
+}
+
+/**
+ * A chunk carved from the top may end at `end`: the header after it lies within the heap's own
+ * pages (H.END), the memory and maxBytes. Else JS grows the memory (and fences pages a module
+ * grew for itself: tlsf.ts extend()).
+ */
+@inline function topHolds(end: u32): bool {
+  const lim = <u64>end + Chunk.HEADER;
+  return lim <= <u64>load<u32>(endAt) && lim <= (<u64>memory.size() << 16) && lim <= <u64>maxBytes;
 }
 
 /**
@@ -268,8 +280,7 @@ export function rawMalloc(n: u32): u32 {
     const top = load<u32>(topAt);
     const end = top + size;
     if (end < top) return 0;
-    if (<u64>end + Chunk.HEADER > (<u64>memory.size() << 16)) return 0;
-    if (<u64>end + Chunk.HEADER > <u64>maxBytes) return 0;
+    if (!topHolds(end)) return 0;
     if (!topMarked(top)) return 0;
     store<u32>(top + Chunk.SIZE, header(size, Flag.TAG));
     moveTop(top, end);
@@ -478,7 +489,7 @@ export function rawRealloc(p: u32, n: u32): u32 {
   }
   if (nx == top) {
     const end = c + size;
-    if (end < c || <u64>end + Chunk.HEADER > (<u64>memory.size() << 16) || <u64>end + Chunk.HEADER > <u64>maxBytes || !topMarked(top)) return 0;
+    if (end < c || !topHolds(end) || !topMarked(top)) return 0;
     store<u32>(c + Chunk.SIZE, header(size, keep));
     moveTop(top, end);
     store<u32>(top + Chunk.SIZE, 0); // the old mark, now inside the block
