@@ -477,11 +477,13 @@ export const enum H {
   VIEW_END_4 = 35,
   VIEW_END_8 = 36,
   RAW_CACHE = 37, // byte offset of the raw cache's table (RawCache), from heapBase
-  // The heap's own end: the memory's length when the heap last grew it (or was made). Pages past
+  // The heap's own end: the memory's length when the heap last grew it (or was made), at most
+  // H.MAX_BYTES (so the top's one test against END keeps it under maxBytes too). Pages past
   // it that the memory has are not the heap's: a WebAssembly module sharing the memory grew them
   // for itself (its own memory.grow). The top never carves past END; the growth that passes it
   // first puts a fence (Chunk.FENCE_MAGIC) over such pages (raw/tlsf.ts extend()).
   END = 38,
+  FENCED = 39, // bytes in fences (stats().fencedBytes), raised by each fence put up
 }
 /** Bits of the header's FLAGS word. */
 export const enum HeapFlag {

@@ -227,3 +227,23 @@ describe("pages grown by something else are not the heap's", () => {
     heap.check();
   });
 });
+
+describe("H.FENCED (the fences' bytes, stats().fencedBytes)", () => {
+  it("counts every fence's bytes; written over, check() names it", () => {
+    const memory = new WebAssembly.Memory({ initial: 2, maximum: 1024 });
+    const heap = createHeap({ memory, heapBase: 1024, initialBytes: 2 * PAGE });
+    memory.grow(1);
+    expect(heap.raw.malloc(200_000)).not.toBe(0);
+    memory.grow(2);
+    expect(heap.raw.malloc(600_000)).not.toBe(0);
+    const fs = fences(heap);
+    expect(fs.length).toBe(2);
+    expect(heap.stats().fencedBytes).toBe(fs[0][1] + fs[1][1]);
+    heap.check();
+    const w = (heap.heapBase >>> 2) + H.FENCED;
+    heap.u32[w] += 16;
+    expect(() => heap.check()).toThrow(expect.objectContaining({ field: "H.FENCED" }));
+    heap.u32[w] -= 16;
+    heap.check();
+  });
+});

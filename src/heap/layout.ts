@@ -137,7 +137,7 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   u32[(l.heapStart + Chunk.SIZE) >>> 2] = topMark(l.heapStart);
   u32[hw + H.PEAK_TOP] = l.heapStart;
   for (let i = 0; i < 4; i++) u32[hw + H.VIEW_END_1 + i] = u8.length / 2 ** i - 1; // the views' check (memory/memory.ts)
-  u32[hw + H.END] = Math.min(u8.length, DEFAULT_MAX_BYTES); // the heap's own pages: all the memory has now (a word: a 4 GiB memory's length is not one)
+  u32[hw + H.END] = Math.min(u8.length, p.maxBytes); // the heap's own pages: all the memory has now, up to maxBytes (a memory given longer than that)
   u32[hw + H.SL_BITMAPS] = l.slBitmaps;
   u32[hw + H.FREE_HEADS] = l.freeHeads;
   u32[hw + H.RAW_CACHE] = l.rawCache;
@@ -196,7 +196,7 @@ const FIELD_NAMES: Record<number, string> = Object.fromEntries(
     MAX_THREADS: H.MAX_THREADS, ALIGN_SHIFT: H.ALIGN_SHIFT, SAMPLES: H.SAMPLES, SUBPOOLS: H.SUBPOOLS,
     POOL_MAP_HIGH: H.POOL_MAP_HIGH, POOL_MAP_HIGH_BYTES: H.POOL_MAP_HIGH_BYTES,
     VIEW_END_1: H.VIEW_END_1, VIEW_END_2: H.VIEW_END_2, VIEW_END_4: H.VIEW_END_4, VIEW_END_8: H.VIEW_END_8, RAW_CACHE: H.RAW_CACHE,
-    END: H.END,
+    END: H.END, FENCED: H.FENCED,
   }).map(([k, v]) => [v, `H.${k}`]),
 );
 

@@ -73,7 +73,9 @@ export function checkHeap(heap: Heap): void {
   let prevFree = false;
   let prevSize = 0;
   let last = 0;
+  let fenced = 0;
   forEachChunk(heap, (c) => {
+    if (c.fence) fenced += c.size;
     if ((c.flags & Flag.TAG) === 0) fail(c.chunk + Chunk.SIZE, "chunk header lacks its tag bit", "Chunk.SIZE");
     if (c.size < Chunk.MIN) fail(c.chunk + Chunk.SIZE, `chunk size ${c.size} is below ${Chunk.MIN}`, "Chunk.SIZE");
     const pf = (c.flags & Flag.PREV_FREE) !== 0;
@@ -96,6 +98,7 @@ export function checkHeap(heap: Heap): void {
   });
   if (prevFree) fail(top, "the chunk below the top chunk is free (it should have merged into the top)", "H.TOP");
   if (last !== 0 && last !== top) fail(last, "chunk chain does not end at the top", "Chunk.SIZE");
+  if (u32[hw + H.FENCED] !== fenced) fail(hb + H.FENCED * 4, `${u32[hw + H.FENCED]} bytes in fences, the chunks' fences hold ${fenced}`, "H.FENCED");
 
   // --- TLSF free lists (validateHeader checked the bitmaps against the heads) ---------------------
   let listed = 0;

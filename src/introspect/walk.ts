@@ -57,9 +57,12 @@ export function forEachChunk(heap: Heap, fn: (c: ChunkInfo) => void): void {
     const sw = u32[(c + 4) >>> 2];
     const size = sizeOf(sw);
     if (size === 0 || c + size > top) throw new HeapCorruptionError(c + Chunk.SIZE, `chunk size ${size} runs past the top ${top} (a write over the chunk's header?)`, "Chunk.SIZE");
-    const poolMap = raw.isMapChunk(c, sw);
-    const usedSlot = poolMap ? -1 : raw.usedChunkSlot(c, sw);
-    const fence = !poolMap && usedSlot < 0 && raw.isFence(c, sw);
+    // Only a chunk in use flagged as an arena can be internal: the three tests for it alone (this
+    // walk runs under every stats(), once a run in the benchmark's instruction counts).
+    const flagged = (sw & (Flag.ARENA | Flag.FREE)) === Flag.ARENA;
+    const poolMap = flagged && raw.isMapChunk(c, sw);
+    const usedSlot = !flagged || poolMap ? -1 : raw.usedChunkSlot(c, sw);
+    const fence = flagged && !poolMap && usedSlot < 0 && raw.isFence(c, sw);
     const internal = poolMap || usedSlot >= 0 || fence;
     const free = (sw & Flag.FREE) !== 0;
     fn({ chunk: c, size, flags: sw & Flag.MASK, free, cached: free && (sw & Flag.ARENA) !== 0, arena: !free && (sw & Flag.ARENA) !== 0 && !internal, poolMap, usedSlot, fence, internal });

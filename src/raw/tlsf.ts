@@ -34,7 +34,6 @@ import {
   H,
   topMark,
   fenceMark,
-  DEFAULT_MAX_BYTES,
   Slot,
   Used,
 } from "../constants.js";
@@ -308,6 +307,14 @@ export class RawAllocator {
   }
 
   /**
+   * fromTop() past the heap's end or its views': the memory grown (extend()), then fromTop() again,
+   * from the new top if a fence moved it. Apart from fromTop, which V8 inlines into malloc's paths.
+   */
+  private fromTopPast(size: number, align: number, offset: number, flags: number, top: number, lim: number): number {
+    return this.extend(top, lim) === 0 ? 0 : this.fromTop(size, align, offset, flags);
+  }
+
+  /**
    * The top must reach `lim` (a chunk carved from it and the header after it), past the heap's
    * end (H.END) or the memory's. Returns 0 when the memory cannot grow that far; GROWN when it
    * holds lim and H.END is past it; MOVED when pages a WebAssembly module grew for itself (its
@@ -331,7 +338,7 @@ export class RawAllocator {
     const from = this.mem.grownFrom;
     if (from === -1) return MOVED; // the memory grew elsewhere in between: look again
     if (from > own) this.fence(top, own, from);
-    this.u32[this.wEnd] = Math.min(this.u8.length, DEFAULT_MAX_BYTES);
+    this.u32[this.wEnd] = Math.min(this.u8.length, this.mem.maxBytes);
     return from > own ? MOVED : GROWN;
   }
 
@@ -361,6 +368,7 @@ export class RawAllocator {
     u32[(g - 4) >>> 2] = own;
     this.moveTop(top, g);
     if (g > u32[this.wPeak]) u32[this.wPeak] = g;
+    u32[this.wEnd + (H.FENCED - H.END)] += g - f;
   }
 
   /**
@@ -372,15 +380,10 @@ export class RawAllocator {
     const gap = align === 0 ? 0 : alignGap(top, align, offset);
     const c = top + gap;
     const end = c + size;
-    const lim = end + Chunk.HEADER;
-    // Past the heap's end, the memory's (views short of it), or maxBytes in a memory given longer
-    // than it: extend() grows the memory, or fences pages a module grew and moves the top past them.
-    if (lim > this.u32[this.wEnd] || lim > this.u8.length || lim > this.mem.maxBytes) {
-      const r = this.extend(top, lim);
-      if (r === 0) return 0;
-      if (r === MOVED) return this.fromTop(size, align, offset, flags);
-    }
-    const v = this.u32; // extend() may have replaced the views
+    // Past the heap's own end (H.END, never past maxBytes) or its views' (another thread grew the
+    // memory): fromTopPast().
+    if (end + Chunk.HEADER > this.u32[this.wEnd] || end + Chunk.HEADER > this.u8.length) return this.fromTopPast(size, align, offset, flags, top, end + Chunk.HEADER);
+    const v = this.u32;
     if (gap !== 0) {
       v[(top + 4) >>> 2] = (gap ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
       v[c >>> 2] = gap;
@@ -899,7 +902,7 @@ export class RawAllocator {
       this.checkedTop();
       const end = c + size;
       const lim = end + Chunk.HEADER;
-      const r = lim <= u32[this.wEnd] && lim <= this.u8.length && lim <= this.mem.maxBytes ? GROWN : this.extend(nx, lim);
+      const r = lim <= u32[this.wEnd] && lim <= this.u8.length ? GROWN : this.extend(nx, lim);
       // A fence now follows the chunk (MOVED): it cannot grow in place; the next chunk decides.
       if (r === MOVED) return this.realloc(p, n);
       if (r === GROWN) {

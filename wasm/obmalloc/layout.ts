@@ -72,6 +72,7 @@ export namespace H {
   export const VIEW_END_8: u32 = 36;
   export const RAW_CACHE: u32 = 37;
   export const END: u32 = 38;
+  export const FENCED: u32 = 39;
 }
 export namespace Remote {
   export const FULL: u32 = 1;
