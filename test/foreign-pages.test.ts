@@ -2,6 +2,8 @@
 // memory.grow() or SharedArrayBuffer.grow() from JS) stay its own: the heap fences them
 // (H.END, raw/tlsf.ts extend() and fence()) and carries on past them. Before, the heap's top
 // grew into them and handed them out as blocks: silent damage that check() could not see.
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { createHeap, HeapCorruptionError, InvalidPointerError, type Heap } from "../src/index.js";
 import { H } from "../src/constants.js";
@@ -244,6 +246,47 @@ describe("H.FENCED (the fences' bytes, stats().fencedBytes)", () => {
     heap.u32[w] += 16;
     expect(() => heap.check()).toThrow(expect.objectContaining({ field: "H.FENCED" }));
     heap.u32[w] -= 16;
+    heap.check();
+  });
+});
+
+describe("a module's thread growing a shared memory while the heap's thread allocates", () => {
+  it("its pages keep their bytes, the heap's blocks theirs, and check() passes (the growths race: Memory.grow's grownFrom tells whose pages are whose)", async () => {
+    const memory = new WebAssembly.Memory({ initial: 4, maximum: 16384, shared: true });
+    const heap = createHeap({ memory, heapBase: 1024, threads: true, initialBytes: 4 * PAGE });
+    const done = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(join(import.meta.dirname, "workers", "foreign-grow.mjs"), { workerData: { memory, rounds: 150, done } });
+    const result = new Promise<{ pages: number[]; bad: number }>((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+    });
+    const rand = xorshift(7);
+    const live: Array<{ p: number; n: number; v: number }> = [];
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    let v = 0;
+    // Blocks kept (the heap grows all along, past the module's pages), some freed, until the module is done.
+    for (let i = 0; Atomics.load(done, 0) === 0 || i < 500; i++) {
+      const n = rand() % 2 === 0 ? 8_000 + (rand() % 40_000) : 16 + (rand() % 2000);
+      const p = heap.raw.malloc(n);
+      expect(p).not.toBe(0);
+      v = (v + 1) & 255;
+      heap.u8.fill(v, p, p + n);
+      live.push({ p, n, v });
+      if (rand() % 4 === 0) {
+        const b = live.splice(rand() % live.length, 1)[0];
+        expect(heap.u8.subarray(b.p, b.p + b.n).every((x) => x === b.v)).toBe(true);
+        heap.raw.free(b.p);
+      }
+      Atomics.wait(nap, 0, 0, 0.2);
+    }
+    const { pages, bad } = await result;
+    await worker.terminate();
+    expect(pages.length).toBeGreaterThan(20);
+    expect(bad).toBe(0);
+    for (const b of live) expect(heap.u8.subarray(b.p, b.p + b.n).every((x) => x === b.v)).toBe(true);
+    heap.check();
+    expect(heap.stats().fencedBytes).toBeGreaterThan(0);
+    for (const b of live) heap.raw.free(b.p);
     heap.check();
   });
 });
