@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
-import { createHeap, HeapCorruptionError, InvalidPointerError, type Heap } from "../src/index.js";
+import { createHeap, HeapCorruptionError, heapSvg, InvalidPointerError, type Heap } from "../src/index.js";
 import { H } from "../src/constants.js";
 import { forEachChunk } from "../src/introspect/walk.js";
 import { grower, xorshift } from "./helpers.js";
@@ -167,6 +167,7 @@ describe("pages grown by something else are not the heap's", () => {
     expect(st.fencedBytes).toBe(size);
     expect(st.residentBytes).toBeLessThan(st.footprint - PAGE);
     expect(st.raw.topFree).toBe(heap.u32[(heap.heapBase >>> 2) + H.END] - heap.u32[(heap.heapBase >>> 2) + H.TOP]);
+    expect(heapSvg(heap)).toMatch(/<title>fence chunk at \d+, \d+ bytes<\/title>.*pages grown by others \(fence\)/s);
     expect(heap.debugMallocStats()).toMatch(/# bytes fenced \(pages of others\)\s+=\s+[\d,]+/);
   });
 

@@ -119,6 +119,7 @@ function svgOf(heap: Heap, title: string): string {
     ["free chunk", RAW_COLOURS.free],
     ["arena", RAW_COLOURS.arena],
     ["allocator's own (pool map, usedpools)", RAW_COLOURS["pool map"]],
+    ...(s.fencedBytes > 0 ? ([["pages grown by others (fence)", RAW_COLOURS.fence]] as Array<[string, string]>) : []),
     ["untouched top", RAW_COLOURS.top],
   ];
   for (const [label, colour] of legend) {
