@@ -155,7 +155,10 @@ describe("pages grown by something else are not the heap's", () => {
     const [[c, size]] = fences(heap);
     expect(c).toBeLessThan(at);
     expect(c + size).toBeGreaterThanOrEqual(at + PAGE);
-    for (const fn of [() => heap.raw.free(c + 8), () => heap.raw.realloc(c + 8, 10), () => heap.mem.free(c + 8), () => heap.obj.free(at)]) expect(fn).toThrow(InvalidPointerError);
+    for (const fn of [() => heap.raw.free(c + 8), () => heap.raw.realloc(c + 8, 10), () => heap.mem.free(c + 8), () => heap.obj.free(at), () => heap.raw.free(at + 4096), () => heap.usableSize(at + 64)]) {
+      expect(fn).toThrow(InvalidPointerError);
+      expect(fn).toThrow(/fence.*grew for itself/);
+    }
     let inside = 0;
     heap.walk((b) => {
       if (b.address < at + PAGE && b.address + b.size > at) inside++;

@@ -685,10 +685,11 @@ export class RawAllocator {
       // written over (a write past the end of the block before it), not a stray pointer.
       if (this.isChunkStart(c))
         throw new HeapCorruptionError(c + Chunk.SIZE, `${op}(${hex(p)}): the header of this block holds ${hex(sw)}, no block's (a write past the end of the block before it?)`, "Chunk.SIZE");
-      throw new InvalidPointerError(op, p, "not-a-block", "no block header here: a pointer into the middle of a block, or never allocated");
+      throw this.notABlock(op, p, "no block header here: a pointer into the middle of a block, or never allocated");
     }
     if ((sw & Flag.FREE) !== 0) throw new InvalidPointerError(op, p, "double-free", "this block is already free (double free or use after free)");
-    if ((sw & Flag.ARENA) !== 0) throw new InvalidPointerError(op, p, "internal", "this is an arena (or the pool map, or usedpools) of the object allocator, not a user block");
+    if ((sw & Flag.ARENA) !== 0)
+      throw new InvalidPointerError(op, p, "internal", this.isFence(c, sw) ? "this is a fence: pages something else grew for itself in the heap's memory (a module's memory.grow), not a block of the heap" : "this is an arena (or the pool map, or usedpools) of the object allocator, not a user block");
     // Where its size ends, a chunk in use or the top: else no block starts at p (a garbage
     // pointer rarely passes this), or a stray write enlarged its size.
     const nextOk = this.inUseAt(c + size, top);
@@ -705,11 +706,32 @@ export class RawAllocator {
       // (a stale header left inside a larger chunk reads so). Told apart by the chain of chunks
       // (an error path: a walk from the first chunk is affordable here).
       if (nextOk && this.isChunkStart(c)) this.brokenFooter(c);
-      throw new InvalidPointerError(op, p, "not-a-block", `no consistent block here: the footer before it (${ps}) leads to no free chunk, and no chunk starts here (a pointer into a block, or never allocated)`);
+      throw this.notABlock(op, p, `no consistent block here: the footer before it (${ps}) leads to no free chunk, and no chunk starts here (a pointer into a block, or never allocated)`);
     }
     if (!nextOk)
-      throw new InvalidPointerError(op, p, "not-a-block", `no consistent block here: its size (${size}) does not end where a block in use starts (a pointer into the middle of a block, never allocated, or a header a stray write changed)`);
-    throw new InvalidPointerError(op, p, "not-a-block", "not a live block");
+      throw this.notABlock(op, p, `no consistent block here: its size (${size}) does not end where a block in use starts (a pointer into the middle of a block, never allocated, or a header a stray write changed)`);
+    throw this.notABlock(op, p, "not a live block");
+  }
+
+  /**
+   * The error for p, where no block of the heap starts: InvalidPointerError "not-a-block" with
+   * `detail`, or, when p lies in a fence, saying whose pages those are (a walk: error paths only).
+   */
+  private notABlock(op: string, p: number, detail: string): InvalidPointerError {
+    const u32 = this.u32;
+    const top = u32[this.wTop];
+    for (let x = this.start; x < top && x < p; ) {
+      const sw = u32[(x + 4) >>> 2];
+      const size = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
+      if (size < Chunk.MIN) break;
+      if (p < x + size) {
+        if (this.isFence(x, sw))
+          return new InvalidPointerError(op, p, "not-a-block", `inside a fence (${hex(x)}, ${size} bytes): pages something else grew for itself in the heap's memory (a module's memory.grow), not the heap's`);
+        break;
+      }
+      x += size;
+    }
+    return new InvalidPointerError(op, p, "not-a-block", detail);
   }
 
   /** Whether a chunk starts at c, by the chain of chunks from the first (a walk: error paths only). */
