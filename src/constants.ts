@@ -484,6 +484,10 @@ export const enum H {
   // first puts a fence (Chunk.FENCE_MAGIC) over such pages (raw/tlsf.ts extend()).
   END = 38,
   FENCED = 39, // bytes in fences (stats().fencedBytes), raised by each fence put up
+  // The lock's heartbeat (threads/lock.ts): a holder whose work under the lock is long (a walk
+  // of a large heap: check(), stats(), snapshot()) adds to it as it goes, so that a waiter does
+  // not take a live holder for a dead one.
+  LOCK_BEAT = 40,
 }
 /** Bits of the header's FLAGS word. */
 export const enum HeapFlag {
@@ -494,7 +498,7 @@ export const enum HeapFlag {
   /** createHeap's subPools: false: every size class takes whole pools from its first block (no SubPool stage). */
   WHOLE_POOLS = 4,
 }
-export const HEADER_SCALAR_BYTES = 160;
+export const HEADER_SCALAR_BYTES = 176;
 
 /** Allocator modes as stored in the header. */
 export const MODE_IDS = { pymalloc: 1, malloc: 2, debug: 3, pymalloc_debug: 4, malloc_debug: 5 } as const;

@@ -46,6 +46,28 @@ describe("the heap's lock: a waiter that loses the race for it is not a dead thr
     expect(await exited).toBe(0);
   });
 
+  it("check() waits past its 2 s for one holder at long work that beats (a walk of a large heap), and run once it is done", async () => {
+    const heap = createHeap({ threads: true, maxThreads: 4 });
+    const { ctl, exited } = await holder(heap, "beat", { holdMs: 3000, stepMs: 100 });
+    const t0 = Date.now();
+    heap.check(); // threw HeapCorruptionError (H.LOCK) after 2 s: one holder, the word never moved
+    expect(Date.now() - t0).toBeGreaterThan(2000);
+    expect(Atomics.load(ctl, 0)).toBe(2);
+    expect(await exited).toBe(0);
+  });
+
+  it("a walk of a large heap under the lock beats: a waiter sees the heartbeat move", () => {
+    const heap = createHeap({ threads: true, maxThreads: 4 });
+    const blocks: number[] = [];
+    for (let i = 0; i < 5000; i++) blocks.push(heap.raw.malloc(600 + (i % 7) * 16));
+    const b = (heap.heapBase >>> 2) + H.LOCK_BEAT;
+    const before = Atomics.load(heap.i32, b);
+    heap.check();
+    heap.stats();
+    expect(Atomics.load(heap.i32, b) - before).toBeGreaterThanOrEqual(8); // 5,000 chunks, a beat every 1,024, in each walk
+    for (const p of blocks) heap.raw.free(p);
+  });
+
   it("a lock held by one holder that never lets go is still reported after the wait", () => {
     const heap = createHeap({ threads: true, maxThreads: 4 });
     heap.u32[(heap.heapBase >>> 2) + H.LOCK] = 1;

@@ -53,7 +53,11 @@ export function forEachChunk(heap: Heap, fn: (c: ChunkInfo) => void): void {
   const u32 = raw.u32;
   const top = raw.top;
   let c = raw.start;
+  const lock = heap.lock;
+  let n = 0;
   while (c < top) {
+    // Every 1024 chunks, a heartbeat for threads that wait for the lock (a large heap's walk outlasted check()'s 2 s).
+    if ((++n & 1023) === 0 && lock !== undefined) lock.beat();
     const sw = u32[(c + 4) >>> 2];
     const size = sizeOf(sw);
     if (size === 0 || c + size > top) throw new HeapCorruptionError(c + Chunk.SIZE, `chunk size ${size} runs past the top ${top} (a write over the chunk's header?)`, "Chunk.SIZE");

@@ -11,6 +11,7 @@
  * Must not: know what it protects.
  */
 
+import { H } from "../constants.js";
 import { HeapCorruptionError, PymallocError, detachedError } from "../errors.js";
 
 const SPINS = 64;
@@ -58,6 +59,8 @@ export function nap(ms: number): void {
 export class SharedLock {
   i32: Int32Array;
   readonly index: number;
+  /** The heartbeat word (H.LOCK_BEAT): beat() adds to it; a waiter that sees it move waits on. */
+  readonly beatIndex: number;
   readonly mayWait: boolean;
   /** Set by close(): this handle left the heap (detachThread), and may not take the lock again. */
   private closed = false;
@@ -67,6 +70,7 @@ export class SharedLock {
   constructor(i32: Int32Array, index: number) {
     this.i32 = i32;
     this.index = index;
+    this.beatIndex = index + (H.LOCK_BEAT - H.LOCK);
     this.mayWait = canWait(i32, index);
   }
 
@@ -106,6 +110,8 @@ export class SharedLock {
     // let go since this thread wrote WAITERS: a wake-up (its release notifies), a word that is
     // not WAITERS when the wait starts, or an exchange that finds HELD (taken again since).
     let since = Date.now();
+    // And the holder's heartbeat (beat()): a holder at long work (a walk of a large heap) is alive.
+    let beat = Atomics.load(i32, this.beatIndex);
     // Announce a waiter (2), sleep while it stays 2, and take it as 2 (others may still wait).
     if (c !== LockWord.WAITERS) c = this.damaged(Atomics.exchange(i32, i, LockWord.WAITERS));
     while (c !== LockWord.FREE) {
@@ -120,7 +126,11 @@ export class SharedLock {
         if (backoff < 4096) backoff <<= 1;
       }
       c = this.damaged(Atomics.exchange(i32, i, LockWord.WAITERS));
-      if (moved || c === LockWord.HELD) since = Date.now();
+      const b = Atomics.load(i32, this.beatIndex);
+      if (moved || c === LockWord.HELD || b !== beat) {
+        since = Date.now();
+        beat = b;
+      }
       else if (c !== LockWord.FREE && Date.now() - since > patienceMs) {
         throw new HeapCorruptionError(
           i * 4,
@@ -152,6 +162,14 @@ export class SharedLock {
 
   close(): void {
     this.closed = true;
+  }
+
+  /**
+   * Tell the threads waiting for the lock that its holder (this handle) is at work, not dead:
+   * called by work under the lock that may outlast a waiter's patience (walks: forEachChunk).
+   */
+  beat(): void {
+    if (this.held) Atomics.add(this.i32, this.beatIndex, 1);
   }
 
   release(): void {

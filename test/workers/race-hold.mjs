@@ -6,6 +6,8 @@
 //     holdMs (the word goes back from WAITERS to HELD, as when the holder releases and another
 //     thread takes it before a waiter wakes: a lock that changes hands, never free for long),
 //     then release it as the lock does. Step 1 once it holds the word, 2 once released.
+//   beat: take the heap's lock word and hold it for holdMs, raising the lock's heartbeat
+//     (H.LOCK_BEAT) every stepMs as a long walk does; step 1 once held, 2 once released.
 //   split: attach, take a raw block, and twice hold the lock with the block's chunk halfway
 //     through a split (below), step 1 then 3; step 5 once done.
 //   empty-pool: attach, fill four pools of 256-byte blocks, free the last pool's blocks (it
@@ -32,6 +34,22 @@ if (mode === "relay") {
   for (const end = Date.now() + holdMs; Date.now() < end; ) {
     sleep(stepMs);
     Atomics.compareExchange(i32, lockIndex, 2, 1);
+  }
+  if (Atomics.sub(i32, lockIndex, 1) !== 1) {
+    Atomics.store(i32, lockIndex, 0);
+    Atomics.notify(i32, lockIndex, 1);
+  }
+  step(2);
+} else if (mode === "beat") {
+  // One holder at long work: the word held for holdMs, the heartbeat (H.LOCK_BEAT) raised every
+  // stepMs, as a walk of a large heap does (walk.ts forEachChunk); step 1 once held, 2 once released.
+  const i32 = new Int32Array(memory instanceof WebAssembly.Memory ? memory.buffer : memory);
+  const beatIndex = lockIndex + (constants.H.LOCK_BEAT - constants.H.LOCK);
+  while (Atomics.compareExchange(i32, lockIndex, 0, 1) !== 0) sleep(1);
+  step(1);
+  for (const end = Date.now() + holdMs; Date.now() < end; ) {
+    sleep(stepMs);
+    Atomics.add(i32, beatIndex, 1);
   }
   if (Atomics.sub(i32, lockIndex, 1) !== 1) {
     Atomics.store(i32, lockIndex, 0);

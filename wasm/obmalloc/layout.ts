@@ -73,6 +73,7 @@ export namespace H {
   export const RAW_CACHE: u32 = 37;
   export const END: u32 = 38;
   export const FENCED: u32 = 39;
+  export const LOCK_BEAT: u32 = 40;
 }
 export namespace Remote {
   export const FULL: u32 = 1;
