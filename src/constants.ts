@@ -183,6 +183,15 @@ export const enum RawStart {
  * least), one 1 KiB size took the least footprint from 64 KiB to 16 MiB of live data
  * (bench:footprint; every other size or rule leaves more slots part-used: one per size), though a
  * 512-byte class gets one block a sub-pool.
+ * Churn: a young class whose few blocks fill its sub-pools over and over (a sub-pool of two
+ * 400-byte blocks fills at nearly every malloc of the class and un-fills at nearly every free,
+ * each a usedpools unlink or relink, several times the work of a pop or push) pays for the bytes
+ * sub-pools save many times over. Its fills are counted (SubPool.FILLS, heaps without threads,
+ * JS and the WebAssembly fast path alike, at the malloc that hands out a sub-pool's last block),
+ * and a class whose sub-pools filled FILL_FLOOR times and FILL_RATIO times for every KiB it ever
+ * held is no longer young (its PEAK raised to its LIMIT): whole pools from then on, as if it had
+ * held its limit. A heap that grows and shrinks without such churn never meets it (the footprint
+ * sweep's traces: none), a class that churns pays at most a pool's bytes once for it.
  */
 export const enum SubPool {
   SHIFT = 10, // 1 KiB
@@ -207,7 +216,13 @@ export const enum SubPool {
   RAW_LIVE = LIMIT + Size.MAX_SIZE_CLASSES * 4,
   /** Per raw chunk size: how many it ever handed out (counts up to RAW_EVER_LIMIT). */
   RAW_EVER = RAW_LIVE + RawStart.BUCKETS * 4,
-  BYTES = RAW_EVER + RawStart.BUCKETS * 4,
+  /** Per size class: how many times its sub-pools filled (heaps without threads; see Churn above). */
+  FILLS = RAW_EVER + RawStart.BUCKETS * 4,
+  BYTES = FILLS + Size.MAX_SIZE_CLASSES * 4,
+  /** A class churns (Churn above) once its sub-pools filled at least FILL_FLOOR times ... */
+  FILL_FLOOR = 1024,
+  /** ... and 2^FILL_RATIO_SHIFT (256) times for every 2^SHIFT bytes (KiB) of its PEAK. */
+  FILL_RATIO_SHIFT = 8,
 }
 
 
@@ -431,8 +446,8 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-/** 15: the heap's own end (H.END) and fences over pages a module grew; 14: the raw cache (H.RAW_CACHE, RawCache); 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
-export const HEAP_VERSION = 15;
+/** 16: SubPool.FILLS (a young class's sub-pool fills); 15: the heap's own end (H.END) and fences over pages a module grew; 14: the raw cache (H.RAW_CACHE, RawCache); 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
+export const HEAP_VERSION = 16;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,

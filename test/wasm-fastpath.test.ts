@@ -734,6 +734,52 @@ describe("the fast path alone, with its slow paths observed", () => {
     expect(heap.stats().pools.used).toBe(0);
   });
 
+  it("a young class that churns (its sub-pools fill again and again) takes whole pools, in wasm as in JS, with no call into JS", () => {
+    // A ring of five 400-byte blocks (two a 1 KiB sub-pool), the oldest freed before each malloc:
+    // a sub-pool fills at about every other malloc, the class far below its young limit.
+    const churn = (heap: Heap, malloc: (n: number) => number, free: (p: number) => void) => {
+      const sub = heap.heapBase + heap.u32[(heap.heapBase >>> 2) + constants.H.SUBPOOLS];
+      const idx = (400 >>> heap.objectAllocator.alignShift) - 1;
+      const word = (table: number) => heap.u32[((sub + table) >>> 2) + idx];
+      const limit = word(constants.SubPool.LIMIT);
+      const o = heap.objectAllocator;
+      const ring: number[] = [];
+      let graduatedAt = -1;
+      let wholeAt = -1;
+      for (let step = 0; step < 6000; step++) {
+        if (ring.length === 5) {
+          const p = ring.shift()!;
+          expect(heap.u8[p + 399]).toBe((step - 5) & 0xff);
+          free(p);
+        }
+        const p = malloc(400);
+        heap.u8.fill(step & 0xff, p, p + 400);
+        ring.push(p);
+        if (graduatedAt < 0 && word(constants.SubPool.PEAK) >= limit) graduatedAt = step;
+        if (wholeAt < 0 && o.poolBytes(o.poolOf(p)) === 16384) wholeAt = step;
+        if (step % 1000 === 0) heap.check();
+      }
+      heap.check();
+      return { graduatedAt, wholeAt, fills: word(constants.SubPool.FILLS), lastPool: o.poolBytes(o.poolOf(ring[4])) };
+    };
+    const a = wasmHeap({ subPools: true }); // C's side: the fast path
+    const { x, calls } = instance(a);
+    const w = churn(a, (n) => x.malloc(n) >>> 0, (p) => x.free(p));
+    const b = wasmHeap({ subPools: true }); // JS alone
+    const j = churn(b, (n) => b.obj.malloc(n), (p) => b.obj.free(p));
+    for (const r of [w, j]) {
+      // Young until FILL_FLOOR fills (its peak of a few KiB asks for no more), then whole pools.
+      expect(r.graduatedAt).toBeGreaterThan(constants.SubPool.FILL_FLOOR);
+      expect(r.graduatedAt).toBeLessThan(3 * constants.SubPool.FILL_FLOOR);
+      expect(r.wholeAt).toBeGreaterThan(r.graduatedAt);
+      expect(r.lastPool).toBe(16384);
+      // Its sub-pools stop filling: each goes behind the whole pool, gathers frees, and goes back.
+      expect(r.fills).toBeLessThan(constants.SubPool.FILL_FLOOR + 16);
+    }
+    // In wasm: only the first arena and the whole pool's arena went to JS.
+    expect(calls.length).toBeLessThan(4);
+  });
+
   it("heap.collect() gives back the empty pools wasm kept, and their arena, on a heap without threads", () => {
     const heap = wasmHeap({ subPools: false });
     const { x, calls } = instance(heap);

@@ -391,7 +391,12 @@ export class ObjectAllocator extends RemoteAllocator {
     const no = u32[w + (Pool.NEXTOFFSET >>> 2)];
     const size = u32[w + (Pool.SIZE >>> 2)];
     const max = u32[w + (Pool.MAXNEXTOFFSET >>> 2)];
-    if (no > max) return this.unlinkPool(pool); // every block carved, all handed out: the pool is full
+    if (no > max) {
+      // Every block carved, all handed out: the pool is full. A sub-pool's fill is counted (churn: SubPool in constants.ts).
+      this.unlinkPool(pool);
+      if ((u32[w + (Pool.SUB >>> 2)] & SubPool.SHIFT_MASK) !== 0) this.subPoolFilled(pool);
+      return;
+    }
     // Carve only after every block carved, all handed out (the free list is empty, the block just
     // popped counted): the count times the size is what was carved; and never past the pool's
     // end, its slot's or sub-pool's bytes or its arena's header (carveEnd): a NEXTOFFSET, SIZE,

@@ -180,6 +180,27 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
     return u32[this.wSub + (SubPool.FREE >>> 2)] !== 0;
   }
 
+  /**
+   * The sub-pool at pool filled (its last block handed out), on a heap without threads (their
+   * extendPool is SharedObjectAllocator's): its class's fills counted, and a class that churns
+   * (SubPool in constants.ts: FILL_FLOOR fills, FILL_RATIO_SHIFT) is young no more: its PEAK
+   * raised to its LIMIT. The WebAssembly fast path's unlinkFull counts the same.
+   */
+  protected subPoolFilled(pool: number): void {
+    const u32 = this.u32;
+    const idx = u32[(pool + Pool.SZIDX) >>> 2];
+    if (idx >= this.nClasses) return; // unlinkPool has checked the links; a class word is check()'s
+    const wf = this.wSub + (SubPool.FILLS >>> 2) + idx;
+    const fills = (u32[wf] + 1) >>> 0;
+    u32[wf] = fills;
+    if (fills < SubPool.FILL_FLOOR) return;
+    const wp = this.wSub + (SubPool.PEAK >>> 2) + idx;
+    const peak = u32[wp];
+    if (fills >>> SubPool.FILL_RATIO_SHIFT < peak >>> SubPool.SHIFT) return;
+    const limit = u32[this.wSub + (SubPool.LIMIT >>> 2) + idx];
+    if (peak < limit) u32[wp] = limit;
+  }
+
   /** Class idx took a pool or sub-pool of `bytes`: what it holds (SubPool.HELD), and its peak. */
   protected held(idx: number, bytes: number): void {
     const u32 = this.u32;

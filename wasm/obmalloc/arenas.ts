@@ -21,8 +21,7 @@ import { isOurs, linksBack, poolOf, popBlock } from "./pool";
  */
 export function poolFromArena(idx: u32, sp: u32): u32 {
   if (threaded) return 0;
-  const peakAt = peakBase + (idx << 2);
-  if (load<u32>(peakAt) < load<u32>(limitBase + (idx << 2))) return subPoolFromList(idx, sp);
+  if (young(idx)) return subPoolFromList(idx, sp);
   const ao = load<u32>(usableAt);
   if (ao == 0) return 0;
   if (!arenaAt(ao)) return 0;
@@ -80,6 +79,11 @@ export function poolFromArena(idx: u32, sp: u32): u32 {
     store<u32>(pool + Pool.OVERHEAD + FreeBlock.TAG, FreeBlock.TAG_VALUE);
   }
   return tookPool(idx, sp, pool, 1 << poolShift);
+}
+
+/** Class idx (< nClasses) is young: it never held its limit (nor churned), and takes sub-pools (SubPool in src/constants.ts). */
+@inline export function young(idx: u32): bool {
+  return load<u32>(peakBase + (idx << 2)) < load<u32>(limitBase + (idx << 2));
 }
 
 /**

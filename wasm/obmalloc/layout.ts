@@ -131,7 +131,10 @@ export namespace SubPool {
   export const LIMIT: u32 = 528;
   export const RAW_LIVE: u32 = 784;
   export const RAW_EVER: u32 = 928;
-  export const BYTES: u32 = 1072;
+  export const FILLS: u32 = 1072;
+  export const BYTES: u32 = 1328;
+  export const FILL_FLOOR: u32 = 1024;
+  export const FILL_RATIO_SHIFT: u32 = 8;
 }
 export namespace RawStart {
   export const BUCKETS: u32 = 36;
@@ -161,5 +164,5 @@ export namespace FreeBlock {
   export const TAG_VALUE: u32 = 4294967211;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 15;
+export const HEAP_VERSION: u32 = 16;
 export const CARVE_BYTES: u32 = 512;

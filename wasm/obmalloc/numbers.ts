@@ -25,6 +25,7 @@ export {
   peakBase as pymalloc_k_peakBase,
   subFreeBase as pymalloc_k_subFreeBase,
   limitBase as pymalloc_k_limitBase,
+  fillsBase as pymalloc_k_fillsBase,
   freeOwner as pymalloc_k_freeOwner, // also set by stop(), which only threads heaps call: specialised without threads only
 } from "./state";
 export {

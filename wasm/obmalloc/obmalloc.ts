@@ -21,11 +21,11 @@
 // family, bound to this thread's heap handle) do all of it, and report what is wrong. Holds no
 // state (state.ts holds the numbers read from the heap header at init()).
 
-import { Chunk, FreeBlock, Pool, Size, Slot } from "./layout";
+import { Chunk, FreeBlock, Pool, Size, Slot, SubPool } from "./layout";
 import { rawFree, rawMalloc, rawRealloc } from "./raw";
 import { alignShift, diverted, freeOwner, mapBase, mapBytes, mapEnd, nClasses, nFast, poolMask, poolShift, rawStart, threaded, usedBase } from "./state";
 import { carved, carvedEnd, isOurs, isOursHigh, linkOk, popBlock, poolOf } from "./pool";
-import { freeEmptied, freeEmptiedSub, poolFromArena } from "./arenas";
+import { freeEmptied, freeEmptiedSub, poolFromArena, young } from "./arenas";
 import { rawCame, rawWent, rawYoung } from "./rawstart";
 
 export { divert, init, stop } from "./state";
@@ -116,6 +116,13 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
   if (cnt <= 1) {
     if (cnt == 0) return false;
     if (fb == 0) return freeEmptiedSub(p, pool, 0, false);
+    // A sub-pool of a class that is young no more (it held its limit, or churned: SubPool in
+    // src/constants.ts) is never kept, as its only pool or its spare (JS's keepSpare keeps none
+    // either): its next pool is whole. (Threads: JS decides, as before.)
+    if (!threaded) if ((load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK) != 0) {
+      const idx = load<u32>(pool + Pool.SZIDX);
+      if (idx < nClasses) if (!young(idx)) return freeEmptiedSub(p, pool, fb, true);
+    }
     if (load<u32>(pool + Pool.NEXT) != load<u32>(pool + Pool.PREV)) return freeEmptied(p, pool, fb);
   }
   if (fb == 0) return relinkFull(p, pool, cnt); // it was full
@@ -201,14 +208,27 @@ function relinkFull(p: u32, pool: u32, cnt: u32): bool {
   const next = load<u32>(sp + Pool.NEXT);
   if (next >= <u32>(memory.size() << 16) - Pool.OVERHEAD) return false;
   if (load<u32>(next + Pool.PREV) != sp) return false;
+  let after = sp;
+  let before = next;
+  // A sub-pool of a class young no more goes behind the head (a whole pool, or another of its
+  // sub-pools in use), as JS's linkFreed puts every sub-pool: malloc goes on with the head while
+  // the sub-pool gathers frees and empties (then given back: freeSmall), instead of filling again
+  // at the next malloc for as long as the class's blocks come and go (its churn goes on).
+  if (!threaded) if ((load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK) != 0) if (next != sp) if (load<u32>(next) != 0) if (!young(idx)) {
+    const nn = load<u32>(next + Pool.NEXT);
+    if (nn >= <u32>(memory.size() << 16) - Pool.OVERHEAD) return false;
+    if (load<u32>(nn + Pool.PREV) != next) return false;
+    after = next;
+    before = nn;
+  }
   store<u32>(p, 0);
   store<u32>(p + FreeBlock.TAG, FreeBlock.TAG_VALUE);
   store<u32>(pool + Pool.FREEBLOCK, p);
   store<u32>(pool, cnt - 1);
-  store<u32>(pool + Pool.NEXT, next);
-  store<u32>(pool + Pool.PREV, sp);
-  store<u32>(next + Pool.PREV, pool);
-  store<u32>(sp + Pool.NEXT, pool);
+  store<u32>(pool + Pool.NEXT, before);
+  store<u32>(pool + Pool.PREV, after);
+  store<u32>(before + Pool.PREV, pool);
+  store<u32>(after + Pool.NEXT, pool);
   return true;
 }
 

@@ -3,12 +3,12 @@
 // pools at all (the pool map), the pop of a pool's first free block (carving the next ones when
 // its list runs dry, unlinking it when it fills).
 //
-// Owns: popBlock, carveBatch, unlinkFull and the tests they and free make (carved, linkOk,
-// carveOk, poolOf, isOurs). Must not: take or give back pools (arenas.ts), or decide what goes to
+// Owns: popBlock, carveBatch, unlinkFull (with a sub-pool's fill counted: subPoolFilled) and the
+// tests they and free make (carved, linkOk, carveOk, poolOf, isOurs). Must not: take or give back pools (arenas.ts), or decide what goes to
 // JS (obmalloc.ts): a function here returns 0 / false, having written nothing, when it cannot.
 
 import { CARVE_BYTES, FreeBlock, Pool, Remote, SubPool } from "./layout";
-import { mapBase, mapBytes, mapEnd, mapHighAt, poolBits, poolMask, poolShift, threaded } from "./state";
+import { fillsBase, limitBase, mapBase, mapBytes, mapEnd, mapHighAt, nClasses, peakBase, poolBits, poolMask, poolShift, threaded } from "./state";
 
 /**
  * off (an offset from pool's first block, any u32) lies among the pool's carved blocks: below
@@ -183,5 +183,26 @@ export function isOursHigh(q: u32): bool {
   store<u32>(next + Pool.PREV, prev);
   store<u32>(prev + Pool.NEXT, next);
   store<u32>(pool + Pool.FREEBLOCK, 0);
+  if (!threaded) if ((load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK) != 0) subPoolFilled(pool);
   return true;
+}
+
+/**
+ * A sub-pool filled (unlinkFull, heaps without threads): its class's fills counted, and a class
+ * that churns young no more (its PEAK raised to its LIMIT), as JS's subPoolFilled (obmalloc/
+ * subpools.ts; the rule: SubPool in src/constants.ts). Out of line: a fill of a whole pool pays
+ * one load and test.
+ */
+function subPoolFilled(pool: u32): void {
+  const idx = load<u32>(pool + Pool.SZIDX);
+  if (idx >= nClasses) return;
+  const at = fillsBase + (idx << 2);
+  const fills = load<u32>(at) + 1;
+  store<u32>(at, fills);
+  if (fills < SubPool.FILL_FLOOR) return;
+  const pk = peakBase + (idx << 2);
+  const peak = load<u32>(pk);
+  if (fills >> SubPool.FILL_RATIO_SHIFT < peak >> SubPool.SHIFT) return;
+  const limit = load<u32>(limitBase + (idx << 2));
+  if (peak < limit) store<u32>(pk, limit);
 }

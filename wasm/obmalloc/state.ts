@@ -31,6 +31,7 @@ export let heldBase: u32 = 0; // SubPool.HELD[0]: bytes of pools each class hold
 export let peakBase: u32 = 0; // SubPool.PEAK[0]: the most each class ever held
 export let subFreeBase: u32 = 0; // SubPool.FREE: the head of the free sub-pool list
 export let limitBase: u32 = 0; // SubPool.LIMIT[0]: a class that never held its limit takes a sub-pool (all 0 with subPools: false)
+export let fillsBase: u32 = 0; // SubPool.FILLS[0]: how many times each class's sub-pools filled (churn)
 export let subBase: u32 = 0; // the sub-pool table (SubPool): the raw start's limits and counts (RawStart)
 export let rawStart: bool = false; // SubPool.RAW_FIRST != 0: the raw start is on and its counts kept
 export let diverted: bool = false; // divert(true): every allocation goes to JS (frees stay here)
@@ -89,6 +90,7 @@ export function init(heapBase: u32, slot: u32): void {
   peakBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.PEAK;
   subFreeBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.FREE;
   limitBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.LIMIT;
+  fillsBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.FILLS;
   subBase = heapBase + load<u32>(hw + (H.SUBPOOLS << 2));
   rawStart = load<u32>(subBase + SubPool.RAW_FIRST) != 0;
   initRaw(heapBase, !threaded && mapBytes != 0);
