@@ -216,9 +216,15 @@ export const enum SubPool {
   RAW_LIVE = LIMIT + Size.MAX_SIZE_CLASSES * 4,
   /** Per raw chunk size: how many it ever handed out (counts up to RAW_EVER_LIMIT). */
   RAW_EVER = RAW_LIVE + RawStart.BUCKETS * 4,
-  /** Per size class: how many times its sub-pools filled (heaps without threads; see Churn above). */
-  FILLS = RAW_EVER + RawStart.BUCKETS * 4,
-  BYTES = FILLS + Size.MAX_SIZE_CLASSES * 4,
+  /**
+   * Per size class: how many times its sub-pools filled (heaps without threads and without the
+   * raw start; see Churn above). Over RAW_LIVE and the start of RAW_EVER, which only the raw
+   * start (rawFirst) keeps: the header stays the size it was (a table of its own moved every
+   * chunk 256 bytes up, and that alone moved bench:footprint's rows: json whole 1.054 -> 1.104,
+   * compileall cut 4 MiB 1.087 -> 1.116; docs/performance.md, session 36).
+   */
+  FILLS = RAW_LIVE,
+  BYTES = RAW_EVER + RawStart.BUCKETS * 4,
   /** A class churns (Churn above) once its sub-pools filled at least FILL_FLOOR times ... */
   FILL_FLOOR = 1024,
   /** ... and 2^FILL_RATIO_SHIFT (256) times for every 2^SHIFT bytes (KiB) of its PEAK. */

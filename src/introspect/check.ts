@@ -231,7 +231,8 @@ export function checkHeap(heap: Heap): void {
   const wEver = o.wSub + (SubPool.RAW_EVER_LIMIT >>> 2);
   if (u32[wFirst] > MAX_RAW_FIRST || u32[wEver] !== u32[wFirst] * RawStart.EVER_FACTOR)
     fail(wFirst * 4, `raw start limits ${u32[wFirst]} live, ${u32[wEver]} ever are not createHeap's (at most ${MAX_RAW_FIRST}, ever ${RawStart.EVER_FACTOR}x live)`, "SubPool.RAW_FIRST");
-  for (let b = 0; b < RawStart.BUCKETS; b++) {
+  // (Off, the raw start's tables hold the sub-pool fills: SubPool.FILLS.)
+  for (let b = 0; u32[wFirst] !== 0 && b < RawStart.BUCKETS; b++) {
     const we = o.wSub + (SubPool.RAW_EVER >>> 2) + b;
     if (u32[we] > u32[wEver]) fail(we * 4, `raw start: ${u32[we]} chunks of ${b * 16} bytes counted, past the limit ${u32[wEver]}`, "SubPool.RAW_EVER");
   }

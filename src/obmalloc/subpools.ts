@@ -187,6 +187,7 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
    * raised to its LIMIT. The WebAssembly fast path's unlinkFull counts the same.
    */
   protected subPoolFilled(pool: number): void {
+    if (this.rawStart) return; // its counts are where FILLS lies (SubPool in constants.ts)
     const u32 = this.u32;
     const idx = u32[(pool + Pool.SZIDX) >>> 2];
     if (idx >= this.nClasses) return; // unlinkPool has checked the links; a class word is check()'s

@@ -131,8 +131,8 @@ export namespace SubPool {
   export const LIMIT: u32 = 528;
   export const RAW_LIVE: u32 = 784;
   export const RAW_EVER: u32 = 928;
-  export const FILLS: u32 = 1072;
-  export const BYTES: u32 = 1328;
+  export const FILLS: u32 = 784;
+  export const BYTES: u32 = 1072;
   export const FILL_FLOOR: u32 = 1024;
   export const FILL_RATIO_SHIFT: u32 = 8;
 }

@@ -8,7 +8,7 @@
 // JS (obmalloc.ts): a function here returns 0 / false, having written nothing, when it cannot.
 
 import { CARVE_BYTES, FreeBlock, Pool, Remote, SubPool } from "./layout";
-import { fillsBase, limitBase, mapBase, mapBytes, mapEnd, mapHighAt, nClasses, peakBase, poolBits, poolMask, poolShift, threaded } from "./state";
+import { fillsBase, limitBase, mapBase, mapBytes, mapEnd, mapHighAt, nClasses, peakBase, poolBits, poolMask, poolShift, rawStart, threaded } from "./state";
 
 /**
  * off (an offset from pool's first block, any u32) lies among the pool's carved blocks: below
@@ -194,6 +194,7 @@ export function isOursHigh(q: u32): bool {
  * one load and test.
  */
 function subPoolFilled(pool: u32): void {
+  if (rawStart) return; // its counts are where FILLS lies (SubPool in src/constants.ts)
   const idx = load<u32>(pool + Pool.SZIDX);
   if (idx >= nClasses) return;
   const at = fillsBase + (idx << 2);
