@@ -218,8 +218,9 @@ export const enum SubPool {
   RAW_EVER = RAW_LIVE + RawStart.BUCKETS * 4,
   /**
    * Per size class: how many times its sub-pools filled (heaps without threads and without the
-   * raw start; see Churn above). Over RAW_LIVE and the start of RAW_EVER, which only the raw
-   * start (rawFirst) keeps: the header stays the size it was (a table of its own moved every
+   * raw start; see Churn above), a 16-bit count each (at most 0xffff; 64 classes: 128 bytes).
+   * Over RAW_LIVE (144 bytes), which only the raw start (rawFirst) keeps: the header stays the
+   * size it was (a table of its own moved every
    * chunk 256 bytes up, and that alone moved bench:footprint's rows: json whole 1.054 -> 1.104,
    * compileall cut 4 MiB 1.087 -> 1.116; docs/performance.md, session 36).
    */

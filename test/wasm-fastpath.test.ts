@@ -760,7 +760,7 @@ describe("the fast path alone, with its slow paths observed", () => {
         if (step % 1000 === 0) heap.check();
       }
       heap.check();
-      return { graduatedAt, wholeAt, fills: word(constants.SubPool.FILLS), lastPool: o.poolBytes(o.poolOf(ring[4])) };
+      return { graduatedAt, wholeAt, fills: (heap.u32[((sub + constants.SubPool.FILLS) >>> 2) + (idx >>> 1)] >>> ((idx & 1) * 16)) & 0xffff, lastPool: o.poolBytes(o.poolOf(ring[4])) };
     };
     const a = wasmHeap({ subPools: true }); // C's side: the fast path
     const { x, calls } = instance(a);

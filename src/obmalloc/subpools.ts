@@ -191,9 +191,13 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
     const u32 = this.u32;
     const idx = u32[(pool + Pool.SZIDX) >>> 2];
     if (idx >= this.nClasses) return; // unlinkPool has checked the links; a class word is check()'s
-    const wf = this.wSub + (SubPool.FILLS >>> 2) + idx;
-    const fills = (u32[wf] + 1) >>> 0;
-    u32[wf] = fills;
+    // A 16-bit count a class (FILLS: two a word, the even class's in the low half), at most 0xffff.
+    const wf = this.wSub + (SubPool.FILLS >>> 2) + (idx >>> 1);
+    const sh = (idx & 1) << 4;
+    const word = u32[wf];
+    const fills = ((word >>> sh) & 0xffff) + 1;
+    if (fills > 0xffff) return;
+    u32[wf] = ((word & ~(0xffff << sh)) | (fills << sh)) >>> 0;
     if (fills < SubPool.FILL_FLOOR) return;
     const wp = this.wSub + (SubPool.PEAK >>> 2) + idx;
     const peak = u32[wp];

@@ -197,9 +197,10 @@ function subPoolFilled(pool: u32): void {
   if (rawStart) return; // its counts are where FILLS lies (SubPool in src/constants.ts)
   const idx = load<u32>(pool + Pool.SZIDX);
   if (idx >= nClasses) return;
-  const at = fillsBase + (idx << 2);
-  const fills = load<u32>(at) + 1;
-  store<u32>(at, fills);
+  const at = fillsBase + (idx << 1); // 16-bit counts (SubPool.FILLS), at most 0xffff
+  const fills = <u32>load<u16>(at) + 1;
+  if (fills > 0xffff) return;
+  store<u16>(at, <u16>fills);
   if (fills < SubPool.FILL_FLOOR) return;
   const pk = peakBase + (idx << 2);
   const peak = load<u32>(pk);
