@@ -439,6 +439,13 @@ export const sizeOf = (sw: number): number => ((sw ^ Chunk.SIZE_KEY) & ~Flag.MAS
 export const header = (size: number, flags: number): number => (size ^ Chunk.SIZE_KEY) | flags;
 /** The mark the word at top + Chunk.SIZE holds (Chunk.TOP_MAGIC). */
 export const topMark = (top: number): number => (Chunk.TOP_MAGIC ^ top) >>> 0;
+/**
+ * Whether `end` can be H.END over a top at `top` in a memory of byteLength bytes growing to
+ * maxBytes: at or past the top chunk's header, a multiple of 8, no further than the memory is or
+ * may grow (a copy may end below it). validateHeader and the raw allocator's growth test it.
+ */
+export const endOk = (end: number, top: number, byteLength: number, maxBytes: number): boolean =>
+  end >= top + Chunk.HEADER && (end & 7) === 0 && end <= Math.max(byteLength, maxBytes);
 /** The mark the fence chunk at c of `size` bytes holds at c + size - 8 (Chunk.FENCE_MAGIC). */
 export const fenceMark = (c: number): number => (Chunk.FENCE_MAGIC ^ c) >>> 0;
 export const enum Flag {

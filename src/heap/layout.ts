@@ -21,6 +21,7 @@ import {
   HEADER_SCALAR_BYTES,
   HEAP_MAGIC,
   HEAP_VERSION,
+  endOk,
   MAX_ARENA_SHIFT,
   MAX_POOLS_PER_ARENA_SHIFT,
   MAX_POOL_SHIFT,
@@ -271,7 +272,7 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
   // multiple of 8, and no further than the memory is or may grow (a copy may end below it: the
   // heap grows its memory back from where it ends, raw/tlsf.ts extend()).
   const end = w(H.END);
-  if (end < top + Chunk.HEADER || (end & 7) !== 0 || end > Math.max(byteLength, maxBytes))
+  if (!endOk(end, top, byteLength, maxBytes))
     bad(H.END, `the heap's end ${hex(end)} is not a multiple of 8 in [${hex(top + Chunk.HEADER)}, ${hex(Math.max(byteLength, maxBytes))}] (a write over the header?)`);
   const peak = w(H.PEAK_TOP);
   if (peak < top || (peak - start) % Size.ALIGNMENT !== 0 || peak + Chunk.HEADER > maxBytes) bad(H.PEAK_TOP, `peak top ${hex(peak)} below the top or not a chunk address`);

@@ -126,7 +126,7 @@ export function heapStats(heap: Heap): HeapStats {
     blocksInUse: 0,
     quarantinedBlocks: 0,
     quarantinedBytes: 0,
-    raw: { blocks: 0, bytes: 0, freeBlocks: 0, freeBytes: 0, largestFree: 0, topFree: heap.memory.byteLength - raw.top },
+    raw: { blocks: 0, bytes: 0, freeBlocks: 0, freeBytes: 0, largestFree: 0, topFree: 0 },
     arenas: {
       current: u32[hw + H.NARENAS_CURRENT],
       allocatedTotal: u32[hw + H.NARENAS_ALLOCATED],
@@ -198,7 +198,7 @@ export function heapStats(heap: Heap): HeapStats {
       if (c.fence) pages.fill(0, (c.chunk + Chunk.HEADER + (1 << RESIDENT_PAGE_SHIFT) - 1) >>> RESIDENT_PAGE_SHIFT, (c.chunk + c.size - 8) >>> RESIDENT_PAGE_SHIFT);
     });
   }
-  // Pages past the heap's own end (H.END) are not its top's either.
+  // Bytes from the top to the heap's own end (H.END): pages past it are not the top's.
   s.raw.topFree = Math.max(0, Math.min(s.byteLength, u32[hw + H.END]) - raw.top);
   for (const b of pages) s.residentBytes += b << RESIDENT_PAGE_SHIFT;
   // Quarantined blocks are freed as far as the user knows: counted apart.

@@ -34,6 +34,7 @@ import {
   H,
   topMark,
   fenceMark,
+  endOk,
   Slot,
   Used,
 } from "../constants.js";
@@ -327,7 +328,7 @@ export class RawAllocator {
     this.mem.refresh();
     const own = this.u32[this.wEnd];
     const len = this.u8.length;
-    if (own < top + Chunk.HEADER || (own & 7) !== 0 || own > Math.max(len, this.mem.maxBytes))
+    if (!endOk(own, top, len, this.mem.maxBytes))
       throw this.corrupt(this.wEnd << 2, "H.END", `the heap's end ${hex(own)} is not a multiple of 8 in [${hex(top + Chunk.HEADER)}, ${hex(Math.max(len, this.mem.maxBytes))}]: a write over the header?`);
     if (lim <= own && lim <= len) return GROWN; // only the views were short
     // A memory no longer than the heap's end (shorter: a copy of the heap that ends below it):
@@ -356,10 +357,7 @@ export class RawAllocator {
     let f = top;
     let flags = Flag.TAG | Flag.ARENA;
     if (f0 - top >= Chunk.MIN) {
-      const lead = f0 - top;
-      u32[(top + 4) >>> 2] = (lead ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
-      u32[f0 >>> 2] = lead;
-      this.insertChunk(top, lead);
+      this.leadIn(top, f0 - top);
       f = f0;
       flags |= Flag.PREV_FREE;
     }
@@ -385,9 +383,7 @@ export class RawAllocator {
     if (end + Chunk.HEADER > this.u32[this.wEnd] || end + Chunk.HEADER > this.u8.length) return this.fromTopPast(size, align, offset, flags, top, end + Chunk.HEADER);
     const v = this.u32;
     if (gap !== 0) {
-      v[(top + 4) >>> 2] = (gap ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
-      v[c >>> 2] = gap;
-      this.insertChunk(top, gap);
+      this.leadIn(top, gap);
       flags |= Flag.PREV_FREE;
     }
     v[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | flags;
@@ -542,14 +538,23 @@ export class RawAllocator {
     const u32 = this.u32;
     let a = c;
     if (gap !== 0) {
-      u32[(c + 4) >>> 2] = (gap ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
-      this.insertChunk(c, gap);
+      this.leadIn(c, gap);
       a = c + gap;
-      u32[a >>> 2] = gap;
       flags |= Flag.PREV_FREE;
     }
     this.shrinkTo(a, csize - gap, size, flags);
     return a + Chunk.HEADER;
+  }
+
+  /**
+   * The `gap` bytes from c become a free chunk on its list, footer written (a lead-in before an
+   * aligned chunk or a fence; c's left neighbour is in use): the chunk after it gets PREV_FREE.
+   */
+  private leadIn(c: number, gap: number): void {
+    const u32 = this.u32;
+    u32[(c + 4) >>> 2] = (gap ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
+    u32[(c + gap) >>> 2] = gap;
+    this.insertChunk(c, gap);
   }
 
   /** Bytes from chunk c to where a chunk must start for its payload to be pool-aligned. */
