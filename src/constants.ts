@@ -307,7 +307,7 @@ export const enum Slot {
  * which only those two words are written. The sentinel trick (obmalloc.ts mallocIn) reads a
  * sentinel's SZIDX word, which is the next class's PREV link, an address; the last class's
  * reads GUARD + 4, past the heads: GUARD's two words hold Pool.SZIDX_NONE, never a class. In a
- * raw chunk (flagged Flag.ARENA: internal, see raw/tlsf.ts usedChunkSlot), the payload is the
+ * raw chunk (flagged Flag.ARENA: internal, see raw/chunks.ts usedChunkSlot), the payload is the
  * array, whose SLOT word names the slot whose USED points at its HEADS (SLOT and the word after
  * it are class 0's sentinel's COUNT and FREEBLOCK, never read). 528 bytes: a heap without threads
  * has the 544 bytes of header its one slot took up to HEAP_VERSION 9.
@@ -414,7 +414,7 @@ export const enum Chunk {
    */
   TOP_MAGIC = 0x5f0b7e0c,
   /**
-   * A fence's mark (raw/tlsf.ts fence()): pages a WebAssembly module grew for itself (its own
+   * A fence's mark (raw/top.ts fence()): pages a WebAssembly module grew for itself (its own
    * memory.grow, past H.END) lie inside an in-use chunk flagged ARENA, its fence, that the heap
    * never hands out, merges or frees. The fence ends 8 bytes into the heap's own pages that follow
    * the module's; those hold FENCE_MAGIC ^ c (c the fence's address: fenceMark) and the address
@@ -510,7 +510,7 @@ export const enum H {
   // H.MAX_BYTES (so the top's one test against END keeps it under maxBytes too). Pages past
   // it that the memory has are not the heap's: a WebAssembly module sharing the memory grew them
   // for itself (its own memory.grow). The top never carves past END; the growth that passes it
-  // first puts a fence (Chunk.FENCE_MAGIC) over such pages (raw/tlsf.ts extend()).
+  // first puts a fence (Chunk.FENCE_MAGIC) over such pages (raw/top.ts extend()).
   END = 38,
   FENCED = 39, // bytes in fences (stats().fencedBytes), raised by each fence put up
   // The lock's heartbeat (threads/lock.ts): a holder whose work under the lock is long (a walk

@@ -1,6 +1,6 @@
 // Pages something else grew for itself in the heap's memory (a WebAssembly module's memory.grow,
 // memory.grow() or SharedArrayBuffer.grow() from JS) stay its own: the heap fences them
-// (H.END, raw/tlsf.ts extend() and fence()) and carries on past them. Before, the heap's top
+// (H.END, raw/top.ts extend() and fence()) and carries on past them. Before, the heap's top
 // grew into them and handed them out as blocks: silent damage that check() could not see.
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";

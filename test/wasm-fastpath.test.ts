@@ -305,7 +305,7 @@ describe("the fast path alone, with its slow paths observed", () => {
     expect(z).toBe(a);
     for (const p of [r0, r1, r2, z]) x.free(p);
     // r0 and r1 go to the raw cache in wasm; r2, the last chunk, brings the top down with chunks
-    // cached: JS empties the cache then (tlsf.ts releaseChunk), so that call is JS's.
+    // cached: JS empties the cache then (raw/tlsf.ts releaseChunk), so that call is JS's.
     expect(calls.slice(2)).toEqual(["free"]);
     heap.check();
     expect(heap.stats().blocksInUse).toBe(0);

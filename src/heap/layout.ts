@@ -270,7 +270,7 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
   }
   // The heap's own end: at or past the top chunk's header (the top never carves past it), a
   // multiple of 8, and no further than the memory is or may grow (a copy may end below it: the
-  // heap grows its memory back from where it ends, raw/tlsf.ts extend()).
+  // heap grows its memory back from where it ends, raw/top.ts extend()).
   const end = w(H.END);
   if (!endOk(end, top, byteLength, maxBytes))
     bad(H.END, `the heap's end ${hex(end)} is not a multiple of 8 in [${hex(top + Chunk.HEADER)}, ${hex(Math.max(byteLength, maxBytes))}] (a write over the header?)`);

@@ -39,7 +39,7 @@ export interface ChunkInfo {
   usedSlot: number;
   /**
    * A fence: pages a WebAssembly module grew for itself (its own memory.grow) in the middle of the
-   * heap, inside a chunk the heap never hands out (raw/tlsf.ts fence()). Their bytes are the
+   * heap, inside a chunk the heap never hands out (raw/top.ts fence()). Their bytes are the
    * module's: nothing reads them.
    */
   fence: boolean;

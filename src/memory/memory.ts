@@ -120,7 +120,7 @@ export class Memory {
   /**
    * Where the pages the last grow() added begin (the memory's length just before, as the engine
    * reported it), or -1 when that call added none. The heap's raw allocator reads it to tell its
-   * own pages from pages a WebAssembly module grew at the same moment (raw/tlsf.ts extend()).
+   * own pages from pages a WebAssembly module grew at the same moment (raw/top.ts extend()).
    */
   grownFrom = -1;
 
@@ -291,7 +291,7 @@ export class Memory {
           const mem = this.source as WebAssembly.Memory;
           const have = mem.buffer.byteLength;
           // The engine's answer, not `have`: a module in another thread may have grown the memory
-          // in between, and those pages are its own (raw/tlsf.ts extend()).
+          // in between, and those pages are its own (raw/top.ts extend()).
           if (bytes > have) this.grownFrom = mem.grow((bytes - have) / WASM_PAGE) * WASM_PAGE;
           return true;
         }

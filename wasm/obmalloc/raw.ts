@@ -1,11 +1,11 @@
-// wasm/obmalloc/raw.ts — the raw allocator's common paths in AssemblyScript (src/raw/tlsf.ts:
-// the same TLSF lists, bitmaps, chunk headers and footers, in the same memory), for obmalloc.ts
+// wasm/obmalloc/raw.ts — the raw allocator's common paths in AssemblyScript (src/raw/: lists.ts,
+// top.ts, chunks.ts, tlsf.ts; the same TLSF lists, bitmaps, chunk headers and footers, in the same memory), for obmalloc.ts
 // on heaps without threads.
 //
 // Owns: a chunk from the raw cache, a free list or the top without growing the memory (malloc), a
 // chunk given back into the raw cache or with its free neighbours merged (free), the cache
 // emptied when it is full or nothing free fits (flushCache), realloc in place or moved, each
-// exactly as tlsf.ts decides it (a test compares the heaps byte for byte). Every check tlsf.ts
+// exactly as src/raw/ decides it (a test compares the heaps byte for byte). Every check src/raw/
 // makes is made before the first write, and a link is followed only within [start, top).
 // Must not: grow the memory, touch arenas, or report anything: each function returns 0 / false,
 // having written nothing (flushCache: leaving the chunks it did not release as JS finds them),
@@ -84,7 +84,7 @@ export function initRaw(heapBase: u32, on: bool): void {
 /**
  * A chunk carved from the top may end at `end`: the header after it lies within the heap's own
  * pages (H.END), the memory and maxBytes. Else JS grows the memory (and fences pages a module
- * grew for itself: tlsf.ts extend()).
+ * grew for itself: raw/top.ts extend()).
  */
 @inline function topHolds(end: u32): bool {
   const lim = <u64>end + Chunk.HEADER;
@@ -100,7 +100,7 @@ export function initRaw(heapBase: u32, on: bool): void {
   return top >= rawStart && ((top - rawStart) & 15) == 0 && load<u32>(top + Chunk.SIZE) == (Chunk.TOP_MAGIC ^ top);
 }
 
-/** The top moves from old to top, its mark with it; one that comes down clears its old mark (tlsf.ts moveTop). */
+/** The top moves from old to top, its mark with it; one that comes down clears its old mark (raw/top.ts moveTop). */
 @inline function moveTop(old: u32, top: u32): void {
   store<u32>(topAt, top);
   store<u32>(top + Chunk.SIZE, Chunk.TOP_MAGIC ^ top);
@@ -109,7 +109,7 @@ export function initRaw(heapBase: u32, on: bool): void {
 
 /**
  * Chunk c's first word, the footer of the free chunk before it, leads to a free chunk of exactly
- * that size (tlsf.ts prevFreeOk): a block freed and merged into the free chunk before it keeps its
+ * that size (raw/chunks.ts prevFreeOk): a block freed and merged into the free chunk before it keeps its
  * old header, which says in use, and its footer then leads to the larger merged chunk.
  */
 @inline function prevFreeOk(c: u32): bool {
@@ -160,7 +160,7 @@ function removeChunk(c: u32, size: u32): void {
   }
 }
 
-/** The size of free chunk c when its header, place and footer say it is one (tlsf.ts freeSizeAt), else 0. */
+/** The size of free chunk c when its header, place and footer say it is one (raw/lists.ts freeSizeAt), else 0. */
 @inline function freeSize(c: u32): u32 {
   // One test a return here and on the other common raw paths: AssemblyScript makes a value of
   // `a || b`, which V8 turns into a boolean and tests again (obmalloc.ts, popBlock).
@@ -177,7 +177,7 @@ function removeChunk(c: u32, size: u32): void {
   return size;
 }
 
-/** The first free chunk that holds `size` bytes (tlsf.ts ownListFit, then findFit), or 0. */
+/** The first free chunk that holds `size` bytes (raw/lists.ts ownListFit, then findFit), or 0. */
 @inline function findChunk(size: u32): u32 {
   let fl: u32 = 0;
   let sl: u32;
@@ -235,7 +235,7 @@ function removeChunk(c: u32, size: u32): void {
 
 /**
  * The usable_arenas head is an empty one-pool arena (free() keeps those it empties, at the head):
- * JS gives such arenas back before the top grows (tlsf.ts onTop, obmalloc's releaseBeforeTop).
+ * JS gives such arenas back before the top grows (raw/top.ts onTop, obmalloc's releaseBeforeTop).
  * A head word past the memory reads as one too (JS reports it).
  */
 @inline function keptArenaFirst(): bool {
@@ -273,7 +273,7 @@ export function rawMalloc(n: u32): u32 {
   if (c == 0) {
     // Nothing free fits: the cached chunks, merged, may (tlsf.ts malloc).
     if (cached() != 0) return flushCache() ? rawMalloc(n) : 0;
-    // The object allocator's empty one-pool arenas go back before the top grows (tlsf.ts onTop):
+    // The object allocator's empty one-pool arenas go back before the top grows (raw/top.ts onTop):
     // JS does that, when the usable list's head is one (where free() puts those it keeps).
     if (keptArenaFirst()) return 0;
     // From the top, if the memory holds it already.
@@ -309,7 +309,7 @@ export function rawMalloc(n: u32): u32 {
   return c + Chunk.HEADER;
 }
 
-/** The size word of p's chunk when p is a live user block (tlsf.ts liveSizeWord), else 0. */
+/** The size word of p's chunk when p is a live user block (raw/chunks.ts liveSizeWord), else 0. */
 @inline function liveSizeWord(p: u32): u32 {
   const top = load<u32>(topAt);
   if ((p & 15) != 0) return 0;
@@ -323,7 +323,7 @@ export function rawMalloc(n: u32): u32 {
   if (size > top - c) return 0;
   const n = c + size;
   if (n != top) {
-    // The next chunk looks like one in use (tlsf.ts liveSizeWord: a size word enlarged by a stray write).
+    // The next chunk looks like one in use (raw/chunks.ts liveSizeWord: a size word enlarged by a stray write).
     const nsw = load<u32>(n + Chunk.SIZE);
     if ((nsw & (Flag.TAG | Flag.PREV_FREE)) != Flag.TAG) return 0;
     if (sizeOf(nsw) < Chunk.MIN) return 0;
