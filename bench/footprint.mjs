@@ -22,8 +22,10 @@
 //
 // Two measures, peak values over the workload, divided by its peak live requested bytes:
 // - footprint: the top of the used region, what an sbrk would have handed out (pymalloc's
-//   stats().peakFootprint, dlmalloc's sbrk high water, ...), from address 0 (allocator header or
-//   static data included, as `npm run bench` reports it);
+//   stats().peakFootprint, dlmalloc's sbrk high water, ...), from where the allocator's memory
+//   starts: pymalloc's heap start (address 0 here, its header included), a WebAssembly peer's
+//   __heap_base (its module's static data and 64 KiB C stack below it are not heap; before
+//   2026-12-06 they were counted, 65.5 KiB for dlmalloc), as `npm run bench` reports it;
 // - resident: 4 KiB pages ever written, with every block written over its whole requested size
 //   (at least one byte) and the 16 bytes before it, marked in a bitmap by this replay for every
 //   allocator alike.
