@@ -197,6 +197,14 @@ export class DebugState {
   /** The quarantine ring's address in the heap's memory, 0 when there is none (quarantine.ts). */
   ring = 0;
   /**
+   * The most entries the ring's block holds, as the host sized that block when this handle
+   * opened the ring (the block is never freed nor resized while the heap lives); 0 when the host
+   * cannot size it. retire() checks the ring's words against it and calls checkRing (which
+   * looks the block up) only when they do not fit: the look-up on every free was ~110
+   * instructions an event.
+   */
+  ringCap = 0;
+  /**
    * 1 while an onError function runs (raise). A free or realloc from it came before the call it
    * reports had released its block: the block it named went into the quarantine twice (check()
    * then failed for good). With threads the heap's lock refuses such a call; without, this does.
@@ -229,6 +237,7 @@ export class DebugState {
     });
     this.wSerial = host.serialWord;
     this.ring = quarantine.openQuarantine(this);
+    this.ringCap = quarantine.ringCapacity(this);
   }
 
   /** @internal The memory's views, replaced when it grows (read by quarantine.ts too). */
@@ -367,10 +376,15 @@ export class DebugState {
     const u32 = this.u32;
     const r = this.ring;
     const found = this.found;
-    checkRing(this);
-    if (u32[(r + Debug.Q_COUNT) >>> 2] === u32[(r + Debug.Q_CAPACITY) >>> 2]) evictOldest(this, found);
-    const cap = u32[(r + Debug.Q_CAPACITY) >>> 2];
-    const count = u32[(r + Debug.Q_COUNT) >>> 2];
+    // The ring's words are in the heap's memory, where a stray write can reach them (checkRing).
+    let cap = u32[(r + Debug.Q_CAPACITY) >>> 2];
+    let count = u32[(r + Debug.Q_COUNT) >>> 2];
+    if (cap > this.ringCap || u32[(r + Debug.Q_HEAD) >>> 2] >= cap || count > cap) checkRing(this);
+    if (count === cap) {
+      evictOldest(this, found);
+      cap = u32[(r + Debug.Q_CAPACITY) >>> 2];
+      count = u32[(r + Debug.Q_COUNT) >>> 2];
+    }
     // Ring positions wrap by a compare: V8's remainder by a variable costs far more.
     let slot = u32[(r + Debug.Q_HEAD) >>> 2] + count;
     if (slot >= cap) slot -= cap;
@@ -632,6 +646,7 @@ export class DebugState {
 
   /** Every debug block: pads of live ones, 0xDD of quarantined ones (for heap.check()). */
   checkAll(): void {
+    if (this.ring !== 0) checkRing(this); // the ring's block too (retire() trusts its size)
     const found: CorruptionReport[] = [];
     const u8 = this.u8;
     this.forEachDebugBlock((base, quarantined) => {

@@ -42,6 +42,16 @@ export function openQuarantine(d: DebugState): number {
   return ring;
 }
 
+/**
+ * The most entries the ring's block holds (DebugState.ringCap), from the host's size of the
+ * block: 0 when there is no ring or the host cannot size it (every free then runs checkRing).
+ */
+export function ringCapacity(d: DebugState): number {
+  if (d.ring === 0) return 0;
+  const room = d.host.liveUsable(d.ring);
+  return room < Debug.Q_ENTRIES ? 0 : Math.floor((room - Debug.Q_ENTRIES) / Debug.Q_ENTRY);
+}
+
 /** Give a block back to the family below that allocated it (`code`: its family byte). */
 export function release(d: DebugState, base: number, code: number): void {
   if (d.traced !== 0) {
