@@ -421,8 +421,11 @@ export class DebugState {
       this.u32[(base + Debug.FAMILY) >>> 2] = fam.headWord | 0;
       this.u32[(base + Debug.FAMILY + 4) >>> 2] = FORBIDDEN_U32;
       this.f64[(base + Debug.FAMILY + 8) >>> 3] = FORBIDDEN_F64;
-      return;
-    }
+    } else this.writeHeadBytes(base, fam);
+  }
+
+  /** writeHead where blocks are not 8-byte aligned (out of line: V8 counts an inlined callee's bytecode against the caller's budget). */
+  private writeHeadBytes(base: number, fam: DebugFamily): void {
     this.u8[base + Debug.FAMILY] = fam.code;
     fillRange(this.u8, this.u32, this.f64, base + Debug.LEAD_PAD, base + Debug.HEADER, FORBIDDEN_BYTE);
   }
@@ -627,6 +630,15 @@ export class DebugState {
       ? allDoubles(this.f64, p >>> 3, end >>> 3, DEAD_F64) && ((end & 7) === 0 || endIs(u8, u32, end, DEAD_BYTE, DEAD_I32) === true)
       : isFilled(u8, u32, this.f64, p, end, DEAD_BYTE);
     if (dead && this.leadIntact(base)) return null;
+    return this.quarantineDamage(base, usable, op);
+  }
+
+  /** verifyQuarantined's report, out of line (see writeHeadBytes). */
+  private quarantineDamage(base: number, usable: number, op: string): CorruptionReport | null {
+    const u8 = this.u8;
+    const u32 = this.u32;
+    const p = base + Debug.HEADER;
+    const end = base + usable;
     const bad: DamagedByte[] = [];
     let n = this.damaged(base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE, p, bad);
     n += this.damaged(p, end, DEAD_BYTE, p, bad);

@@ -76,7 +76,10 @@ export class HeapDebugHost implements DebugHost {
     // size is at most an alignment step and a chunk's rounding over the request; anything else
     // is looked up with every check (usableSize throws the typed error naming the damage).
     const u = this.oa.usableTrusted(base);
-    if (u >= requested && u - requested < 64) return u;
+    return u >= requested && u - requested < 64 ? u : this.obtainedChecked(base, requested);
+  }
+  /** obtained() when the trusted size is off: looked up with every check (out of line: V8 counts an inlined callee's bytecode against the caller's budget). */
+  private obtainedChecked(base: number, requested: number): number {
     const v = this.oa.usableSize(base);
     if (v >= requested && v - requested < 64) return v;
     throw new HeapCorruptionError(base, `a block just obtained for ${requested} bytes reports ${v} usable (a damaged size word?)`, "block size");
