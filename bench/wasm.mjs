@@ -191,7 +191,7 @@ async function instantiate(m, alloc) {
 }
 
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
-const mib = (n) => (n / 2 ** 20).toFixed(1);
+const mib = (n) => (n / 2 ** 20).toFixed(Number(process.env.MIB_DIGITS ?? 1));
 
 async function replayOnce(m, alloc, t, footprint = true) {
   const r = await instantiate(m, alloc);

@@ -824,6 +824,41 @@ describe("the fast path alone, with its slow paths observed", () => {
     heap.check();
   });
 
+  it("whole pools wasm kept empty as its classes' spares go back before a new arena is taken: the top does not grow while they are kept", () => {
+    const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 2, maximum: 256 }), heapBase: 4096 });
+    const { x } = instance(heap);
+    // As above: ten classes past their young limit, filled and freed from wasm, each keeping its
+    // last whole pool, empty, as its only pool (one-pool arenas: fewer than ONE_POOL_ARENAS).
+    const sizes = [104, 128, 160, 200, 240, 288, 336, 384, 448, 504];
+    const ps: number[] = [];
+    for (const n of sizes) for (let i = 0; i < Math.ceil((5 * 16384) / n); i++) ps.push(x.malloc(n));
+    expect(ps).not.toContain(0);
+    for (const p of ps.reverse()) x.free(p);
+    const o = heap.objectAllocator;
+    const kept = () =>
+      sizes.filter((n) => {
+        const sp = o.sentinel((n - 1) >>> 3);
+        const pool = heap.u32[(sp + Pool.NEXT) >>> 2];
+        return pool !== sp && heap.u32[pool >>> 2] === 0 && (heap.u32[(pool + Pool.SUB) >>> 2] & 0xff) === 0;
+      }).length;
+    expect(kept()).toBe(sizes.length);
+    heap.check();
+    // Another class takes pools (the kept one-pool arenas the frees emptied first): by the time
+    // the top grows for an arena, no class keeps an empty pool (before: all ten still did).
+    const top0 = heap.rawAllocator.top;
+    const qs: number[] = [];
+    let grewWith = -1;
+    for (let i = 0; i < 40000 && grewWith < 0; i++) {
+      qs.push(x.malloc(56));
+      if (heap.rawAllocator.top !== top0) grewWith = kept();
+    }
+    expect(qs).not.toContain(0);
+    expect(grewWith).toBe(0);
+    heap.check();
+    for (const q of qs) x.free(q);
+    heap.check();
+  });
+
   it("does not pop a corrupted link: a link outside the pool, in its header or past the carved blocks goes to JS untouched", () => {
     const heap = wasmHeap();
     const { x, calls } = instance(heap);

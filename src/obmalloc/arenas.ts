@@ -288,6 +288,18 @@ export abstract class ArenaAllocator {
     let u32 = this.u32;
     const wN = this.wNfp;
     let ao = u32[this.wUsable];
+    if (ao === 0 && this.subPools) {
+      // No usable arena: first the empty whole pools kept listed as their classes' only pools go
+      // back (the WebAssembly fast path keeps one when a class's last pool empties, where JS gives
+      // it back; threads heaps keep a thread's), as releaseKept gives them back when the raw
+      // allocator is full. What free() keeps against churn is then taken before the heap grows by
+      // a new arena, as the young classes' spare sub-pools are before a slot is cut (subPoolFor).
+      // compileall in wasm held 6 such pools (96 KiB) at its peak while arenas came from the top:
+      // docs/performance.md, "compileall's in-wasm footprint against dlmalloc's".
+      this.returnSpares(0);
+      u32 = this.u32;
+      ao = u32[this.wUsable];
+    }
     if (ao === 0) {
       ao = this.newArena();
       if (ao === 0) return 0;
