@@ -6,6 +6,7 @@
 // mimalloc when their builds are present), side by side in one process, runs interleaved.
 //
 // usage: npm run bench:wasm -- [TRACE.pymtrace.gz ...] [--runs N] [--depth D] [--strings S] [--only a,b] [--warm] [--instructions [--bintrees]] [--crossings] [--fastpath FILE.wasm]
+// MIB_DIGITS=4 (environment): footprints to four decimals (MiB), not one (a change of a few KB shows).
 // --fastpath: one more row, "pymalloc-alt": the same pymalloc client and heap over another build of
 // the fast path (an unshared wasm/obmalloc/obmalloc.wasm, e.g. main's, saved before a change),
 // instantiated as heap.wasmImports() instantiates the built-in one: before and after, side by side
