@@ -352,6 +352,26 @@ describe("a damaged heap is found, never trusted", () => {
       }
     }
   });
+
+  it("debug modes: the quarantine ring's chunk header alone written over: frees go on within the ring (its size was taken when it opened), check() names it", () => {
+    for (const allocator of ["debug", "malloc_debug"] as const) {
+      const h = createHeap({ allocator, traceAllocations: false });
+      const a = h.mem.malloc(40);
+      h.mem.free(a); // the ring exists now
+      const ring = h.u32[(h.heapBase >>> 2) + H.QUARANTINE];
+      expect(ring).not.toBe(0);
+      const sw = h.u32[(ring - 4) >>> 2];
+      h.u32[(ring - 4) >>> 2] = 0xb5ebcd1b; // a huge size with FREE set; the ring's own words intact
+      const live: number[] = [];
+      for (let i = 0; i < 3000; i++) live.push(h.mem.malloc(8 + (i % 100)));
+      for (const p of live) h.mem.free(p); // more frees than the ring holds: entries wrap and evict
+      const e = corruption(() => h.check()); // the walk of chunks meets the ring's size word first
+      expect(e.address).toBe(ring - 4);
+      expect(e.message).toMatch(/chunk size \d+ runs past the top/);
+      h.u32[(ring - 4) >>> 2] = sw; // repaired: the heap checks clean (no entry was written past the ring)
+      h.check();
+    }
+  });
 });
 
 describe("fault injection: heap.failAllocations", () => {
