@@ -37,7 +37,7 @@ import { HeapCorruptionError, hex } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
 import { validateHeader } from "../heap/layout.js";
 import { forEachChunk, forEachLiveBlock, freeListOf, pendingFrees, quarantineRing } from "./walk.js";
-import { listIndex } from "../raw/tlsf.js";
+import { listIndex } from "../raw/lists.js";
 
 function fail(at: number, what: string, field = ""): never {
   throw new HeapCorruptionError(at, what, field);

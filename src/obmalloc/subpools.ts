@@ -18,7 +18,7 @@
  */
 
 import { classSize, usedSentinel, sizeOf, FreeBlock, Pool, RawStart, SubPool } from "../constants.js";
-import { chunkSizeFor } from "../raw/tlsf.js";
+import { chunkSizeFor } from "../raw/lists.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 import { ArenaAllocator } from "./arenas.js";
 

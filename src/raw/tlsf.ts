@@ -23,8 +23,6 @@ import { chunkSizeFor, ctz, listIndex } from "./lists.js";
 import { alignGap, GROWN, MOVED } from "./top.js";
 import { CheckedChunks } from "./chunks.js";
 
-export { chunkSizeFor, listIndex } from "./lists.js";
-
 export class RawAllocator extends CheckedChunks {
   /** Allocate a chunk for n bytes (n a uint32 already validated). Returns the payload or 0. */
   malloc(n: number): number {
