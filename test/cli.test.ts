@@ -47,6 +47,21 @@ describe("pymalloc CLI", () => {
     expect(rows("--allocator", "pymalloc_debug", "--warmup", "5773")[0].warmupRuns).toBe(3);
   });
 
+  it("replay's debug modes capture no stacks unless --traced (a replay's stacks are all its loop's)", () => {
+    const t = join(ROOT, "data", "recorded", "hello.pymtrace.gz");
+    const rows = (...args: string[]) => {
+      const r = run("replay", t, "--runs", "1", "--json", "--allocator", "pymalloc,pymalloc_debug", ...args);
+      expect(r.status).toBe(0);
+      return (JSON.parse(r.stdout) as { allocator: string; traced: boolean }[]).map((x) => [x.allocator, x.traced]);
+    };
+    expect(rows()).toEqual([["pymalloc", false], ["pymalloc_debug", false]]);
+    expect(rows("--untraced")).toEqual([["pymalloc", false], ["pymalloc_debug", false]]);
+    expect(rows("--traced")).toEqual([["pymalloc", false], ["pymalloc_debug", true]]);
+    const both = run("replay", t, "--traced", "--untraced");
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(/--traced and --untraced contradict/);
+  });
+
   it.each([
     [["replay"], /needs at least one trace/],
     [["replay", "nope.pymtrace.gz"], /cannot read \(ENOENT\)/],

@@ -16,7 +16,7 @@ import { cmdDiff } from "./diff.js";
 import { cmdLink } from "./link.js";
 
 const USAGE = `usage:
-  pymalloc replay TRACE... [--allocator LIST] [--runs N] [--warmup EVENTS] [--verify] [--untraced] [--json]
+  pymalloc replay TRACE... [--allocator LIST] [--runs N] [--warmup EVENTS] [--verify] [--traced] [--json]
   pymalloc stats TRACE [--at peak|end|N] [--allocator MODE]
   pymalloc map TRACE [--at peak|end|N] [--allocator MODE] --out FILE.html|FILE.svg
   pymalloc diff TRACE --from N [--to M] [--allocator MODE] [--top K] [--json]
@@ -40,7 +40,10 @@ options:
                      5000000: a short trace is replayed several times while the JIT settles;
                      the debug modes: one replay); the first run's time is printed too
   --verify           also replay once with content verification and heap.check()
-  --untraced         debug modes: do not capture allocation stacks (traceAllocations: false)
+  --traced           debug modes: capture each block's allocation stack (traceAllocations:
+                     true; off by default: a replay's stacks are all the replay loop's, and
+                     capturing them costs ~8x the time an event); --untraced, the default, is
+                     still accepted
   --json             print replay results as JSON
   --at WHEN          peak (where live bytes peak), end (default), or a number of events
   --from, --to WHEN  diff's two points, as --at (--to defaults to end); diff's allocator
