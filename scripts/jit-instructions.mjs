@@ -51,7 +51,8 @@ for (const line of readFileSync(codeFile, "utf8").split("\n")) {
     continue;
   }
   if ((line.startsWith("name = ") || line.startsWith("name: ")) && obj) {
-    obj.name = line.slice(line.indexOf(line[4] === "=" ? "=" : ":") + 1).trim() || obj.name;
+    // "name = F" (JS) or "name: F" (WebAssembly): F alone, so that FUNCTION matches it.
+    obj.name = line.slice(line.startsWith("name = ") ? 7 : 6).trim() || obj.name;
     continue;
   }
   const m = /^(0x[0-9a-f]+)\s+([0-9a-f]+)\s+[0-9a-f]+\s+(.*)$/.exec(line);

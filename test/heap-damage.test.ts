@@ -911,3 +911,55 @@ describe("the usable_arenas list's links, damaged (a helper's fuzz of 2026-12-05
     expect(intact(h, victim)).toBe(true);
   });
 });
+
+describe("a sub-pool's Pool.SUB word written over (test/stray-writes.test.ts, seeds 200,000 up, 2026-12-06)", () => {
+  // A sub-pool past its slot's first whose SUB word a stray write set to a shift of 0 (256: the
+  // shift 0, a used count of 1) read as a whole pool: when it emptied, free gave it back to its
+  // arena as one, its slot's live sub-pools with it, and the raw allocator handed out their memory
+  // again (malloc(2445) over a live 382-byte block). Off its slot's start a header is a sub-pool's.
+  const { SubPool } = constants;
+  for (const wasm of [false, true]) {
+    it(`${wasm ? "the WebAssembly fast path's" : "JS's"} free of its last block: the sub-pool never goes back as a pool; a HeapCorruptionError names the word, and no block is handed out over a live one`, () => {
+      const h = createHeap(wasm ? { memory: new WebAssembly.Memory({ initial: 16, maximum: 1024 }) } : {});
+      const env = wasm ? h.wasmImports({ family: "obj" }) : null;
+      const malloc = (n: number): number => (env ? env.malloc(n) >>> 0 : h.obj.malloc(n));
+      const free = (p: number): void => (env ? env.free(p) : h.obj.free(p));
+      const live = [64, 128, 192, 256, 320, 384].map((n) => ({ p: malloc(n), n }));
+      const poolSize = h.objectAllocator.poolSize;
+      const sub = 1 << SubPool.SHIFT;
+      const victim = live.find((b) => b.p % poolSize >= sub)!; // a sub-pool other than its slot's first
+      const sp = victim.p - (victim.p % sub);
+      expect(h.u32[(sp + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK).toBe(SubPool.SHIFT);
+      h.u32[(sp + Pool.SUB) >>> 2] = 256;
+      const others = live.filter((b) => b !== victim);
+      for (const b of others) h.u8.fill(b.n & 0xff, b.p, b.p + b.n);
+      let err: unknown;
+      try {
+        free(victim.p); // in wasm the emptied sub-pool stays as its class's spare: nothing read through the word
+        // Its class's next pools come and go, so that the spare leaves: through JS either way.
+        for (let round = 0; round < 4; round++) {
+          const more = Array.from({ length: 40 }, () => malloc(victim.n));
+          for (const q of more) free(q);
+        }
+        h.obj.free(h.obj.malloc(victim.n));
+        // Raw blocks: would they be cut from the slot the sub-pool's arena gave back?
+        for (let i = 0; i < 20; i++) {
+          const q = h.raw.malloc(2445);
+          for (const b of others) expect(q + 2445 <= b.p || b.p + b.n <= q, `raw block ${q} over live ${b.p}`).toBe(true);
+        }
+      } catch (e) {
+        err = e;
+      }
+      const checked = corruption(() => h.check());
+      expect(checked.field).toBe("Pool.SUB");
+      expect(checked.address).toBe(sp + Pool.SUB);
+      if (!wasm || err !== undefined) {
+        expect(err).toBeInstanceOf(HeapCorruptionError);
+        expect((err as HeapCorruptionError).field).toBe("Pool.SUB");
+        expect((err as HeapCorruptionError).address).toBe(sp + Pool.SUB);
+      }
+      // The other blocks were never written over.
+      for (const b of others) for (let k = 0; k < b.n; k++) expect(h.u8[b.p + k]).toBe(b.n & 0xff);
+    });
+  }
+});

@@ -184,3 +184,16 @@ describe.each(Object.keys(MODES))("stray writes of a user's bug, %s: a typed err
     if (kind === "underflow" || kind === "pool header") expect(typed).toBeGreaterThan(CASES / 4);
   }, 120_000);
 });
+
+describe("stray writes found by runs past the default cases (STRAY_CASES, other seeds), kept as cases", () => {
+  // seed, mode, kind, and what it did before the fix.
+  const FOUND: [number, string, Kind, string][] = [
+    // 2026-12-06: a sub-pool's Pool.SUB word set to 256 (shift 0) went back to its arena as a
+    // whole pool; malloc(2445) then gave a raw block over a live 382-byte one.
+    [207404, "WebAssembly fast path", "pool header", "a sub-pool's SUB word read as a whole pool's"],
+  ];
+  it.each(FOUND)("seed %i, %s, %s: %s", (seed, mode, kind) => {
+    const r = strayCase(seed, MODES[mode], kind);
+    expect(["typed", "ok"]).toContain(r);
+  });
+});

@@ -48,9 +48,13 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
     return (this.u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === 0 ? pool : p - (p & ((1 << SubPool.SHIFT) - 1));
   }
 
-  /** Bytes of the pool or sub-pool whose header is at pool. */
+  /**
+   * Bytes of the pool or sub-pool whose header is at pool. A header off its slot's start is a
+   * sub-pool's whatever its Pool.SUB says (whole pools start their slots): a sub-pool's word
+   * written to a shift of 0 made it a 16 KiB pool, carved and checked over its neighbours.
+   */
   poolBytes(pool: number): number {
-    return (this.u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === 0 ? this.poolSize : 1 << SubPool.SHIFT;
+    return (pool & this.poolMask) === 0 && (this.u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === 0 ? this.poolSize : 1 << SubPool.SHIFT;
   }
 
   /**
@@ -350,6 +354,11 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
       u32[wHeld] = u32[wHeld] > bytes ? u32[wHeld] - bytes : 0;
     }
     const sub = u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
+    // Whole pools start their slots and sub-pools are 2^SubPool.SHIFT: any other word (a stray
+    // write's) would send a sub-pool back to its arena as a whole pool, its slot's live sub-pools
+    // with it, and the raw allocator would hand them out again.
+    if (sub === 0 ? (pool & this.poolMask) !== 0 : sub !== SubPool.SHIFT)
+      brokenPool(pool, Pool.SUB, "Pool.SUB", `its sub-pool word ${hex(u32[(pool + Pool.SUB) >>> 2])} does not fit a ${(pool & this.poolMask) === 0 ? "pool" : "sub-pool"} at this address`);
     if (sub !== 0) {
       if (!this.freeSubPool(pool, sub)) return 0;
       pool = this.slotOf(pool); // the slot's last sub-pool in use: the slot goes back as a pool

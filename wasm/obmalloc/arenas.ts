@@ -269,6 +269,8 @@ export function freeEmptiedSub(p: u32, pool: u32, fb: u32, listed: bool): bool {
  * through JS before.
  */
 export function freeEmptiedWhole(p: u32, pool: u32, fb: u32, listed: bool): bool {
+  // A whole pool starts its slot: off it, a sub-pool whose SUB word was written to 0 (JS reports it).
+  if ((pool & poolMask) != 0) return false;
   const idx = load<u32>(pool + Pool.SZIDX);
   if (idx >= nClasses) return false;
   const ao = load<u32>(pool + Pool.ARENA);

@@ -39,7 +39,8 @@ import { fillsBase, limitBase, mapBase, mapBytes, mapEnd, mapHighAt, nClasses, p
  * them (an arena's last pool).
  */
 @inline export function carveEnd(pool: u32): u32 {
-  const end: u32 = (load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK) == 0 ? poolMask + 1 : <u32>1 << SubPool.SHIFT;
+  // Off its slot's start a header is a sub-pool's, whatever its SUB word says (JS's poolBytes).
+  const end: u32 = ((pool & poolMask) | (load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK)) == 0 ? poolMask + 1 : <u32>1 << SubPool.SHIFT;
   const ao = load<u32>(pool + Pool.ARENA);
   return ao > pool && ao - pool < end ? ao - pool : end;
 }
