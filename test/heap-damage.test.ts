@@ -962,4 +962,31 @@ describe("a sub-pool's Pool.SUB word written over (test/stray-writes.test.ts, se
       for (const b of others) for (let k = 0; k < b.n; k++) expect(h.u8[b.p + k]).toBe(b.n & 0xff);
     });
   }
+
+  it("the slot's own word set to a shift of 0: its first sub-pool, emptied, is refused as a whole pool (its last offset is a sub-pool's), before anything is written", () => {
+    const h = createHeap();
+    const live = [64, 128, 192, 256, 320, 384].map((n) => ({ p: h.obj.malloc(n), n }));
+    const poolSize = h.objectAllocator.poolSize;
+    const first = live.filter((b) => b.p % poolSize < 1 << SubPool.SHIFT);
+    const others = live.filter((b) => !first.includes(b));
+    expect(first.length).toBeGreaterThan(0);
+    expect(others.length).toBeGreaterThan(0);
+    const slot = first[0].p - (first[0].p % poolSize);
+    for (const b of others) h.u8.fill(b.n & 0xff, b.p, b.p + b.n);
+    h.u32[(slot + Pool.SUB) >>> 2] &= ~SubPool.SHIFT_MASK;
+    const before = copyOf(h);
+    const e = corruption(() => {
+      for (const b of first) h.obj.free(b.p);
+    });
+    expect(e.field).toBe("Pool.NEXTOFFSET");
+    expect(e.address).toBe(slot + Pool.NEXTOFFSET);
+    // The free itself was made (the block's link and tag, its pool's COUNT and FREEBLOCK); the
+    // pool went nowhere: nothing else was written.
+    const now = new Uint8Array(copyOf(h));
+    const was = new Uint8Array(before);
+    const freed = first[first.length - 1].p;
+    const allowed = (a: number): boolean => (a >= freed && a < freed + 8) || (a >= slot + Pool.COUNT && a < slot + Pool.COUNT + 4) || (a >= slot + Pool.FREEBLOCK && a < slot + Pool.FREEBLOCK + 4);
+    for (let a = 0; a < was.length; a++) if (now[a] !== was[a]) expect(allowed(a), `byte ${a} written`).toBe(true);
+    expect(corruption(() => h.check()).field).toBe("Pool.SUB");
+  });
 });

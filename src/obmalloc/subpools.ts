@@ -300,8 +300,11 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
     const size = u32[(pool + Pool.SIZE) >>> 2];
     const max = u32[(pool + Pool.MAXNEXTOFFSET) >>> 2];
     const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
-    const bytes = this.poolBytes(pool);
-    if (size === 0 || max + size > bytes || no > max + size || no < Pool.OVERHEAD + size)
+    // Its last offset is what startPool set, to the byte: the pool's end (carveEnd) less a block.
+    // Only <= was tested before 2026-12-06; a slot's first sub-pool whose slot word a stray write
+    // set to a shift of 0 then passed as a whole pool, emptied with its slot's live sub-pools.
+    const bytes = this.carveEnd(pool);
+    if (size === 0 || max + size !== bytes || no > max + size || no < Pool.OVERHEAD + size)
       throw new HeapCorruptionError(pool + Pool.NEXTOFFSET, `pool ${hex(pool)}: next offset ${no}, last offset ${max} and block size ${size} do not fit its ${bytes} bytes (a write over the pool's header?)`, "Pool.NEXTOFFSET");
     const first = pool + Pool.OVERHEAD;
     const carvedBytes = no - Pool.OVERHEAD;
@@ -402,4 +405,5 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
   protected abstract linkPool(pool: number, usedBase: number): void;
   protected abstract linkAfter(pool: number, after: number): void;
   protected abstract startPool(pool: number, idx: number, room: number): void;
+  protected abstract carveEnd(pool: number): number;
 }

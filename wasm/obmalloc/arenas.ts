@@ -392,7 +392,11 @@ export function emptiedOk(pool: u32, p: u32, bytes: u32): bool {
   const max = load<u32>(pool + Pool.MAXNEXTOFFSET);
   // The carve words fit the pool or sub-pool of `bytes` (so every block read lies in its slot, in the memory).
   if (size == 0) return false;
-  if (<u64>max + size > <u64>bytes) return false;
+  // MAXNEXTOFFSET is what the pool was started with, to the byte: its end (the arena header's
+  // place when that lies within it) less a block (JS's checkEmptied).
+  const ao = load<u32>(pool + Pool.ARENA);
+  const room: u32 = ao > pool && ao - pool < bytes ? ao - pool : bytes;
+  if (<u64>max + size != <u64>room) return false;
   if (no > max + size) return false;
   if (no < Pool.OVERHEAD + size) return false;
   const first = pool + Pool.OVERHEAD;
