@@ -990,3 +990,20 @@ describe("a sub-pool's Pool.SUB word written over (test/stray-writes.test.ts, se
     expect(corruption(() => h.check()).field).toBe("Pool.SUB");
   });
 });
+
+describe("a raw chunk's size word given the cached flags (test/corruption.test.ts past its seeds, 2026-12-06)", () => {
+  for (const allocator of ["malloc", "pymalloc"] as const) {
+    it(`${allocator}: realloc growing into it empties the raw cache once, then says the chunk is damaged (it recursed until the stack overflowed: an untyped RangeError)`, () => {
+      const h = createHeap({ allocator });
+      const a = h.raw.malloc(1000);
+      const b = h.raw.malloc(1000);
+      h.raw.malloc(1000); // b is not the last chunk
+      const nb = b - Chunk.HEADER;
+      expect(nb).toBe(a - Chunk.HEADER + ((h.u32[(a - Chunk.HEADER + Chunk.SIZE) >>> 2] ^ constants.Chunk.SIZE_KEY) & ~15));
+      h.u32[(nb + Chunk.SIZE) >>> 2] |= Flag.FREE | Flag.ARENA;
+      const e = corruption(() => h.raw.realloc(a, 1500));
+      expect(e.field).toBe("Chunk.SIZE");
+      expect(e.address).toBe(nb + Chunk.SIZE);
+    });
+  }
+});

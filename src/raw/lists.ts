@@ -232,6 +232,11 @@ export class TlsfLists {
     throw this.corrupt(c + Chunk.NEXT_FREE, "Chunk.NEXT_FREE", `free chunk ${hex(c)}'s list neighbours do not link back to it`);
   }
 
+  /** A chunk whose size word reads as cached (FREE | ARENA) after the cache was emptied. */
+  protected notCached(c: number): never {
+    throw this.corrupt(c + Chunk.SIZE, "Chunk.SIZE", `chunk ${hex(c)} reads as a cached chunk, but the raw cache was just emptied (a write over its size word?)`);
+  }
+
   /** A footer (PREV_SIZE word) at `at` disagrees with the free chunk it belongs to. */
   protected brokenFooter(at: number): never {
     throw this.corrupt(at, "Chunk.PREV_SIZE", "footer and free chunk header disagree on the chunk's size");

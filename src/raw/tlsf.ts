@@ -142,6 +142,9 @@ export class RawAllocator extends CheckedChunks {
       // A cached chunk follows: merged (with the rest of the cache), it may hold the growth in
       // place, as it would have without the cache (buffers that double grow so: compileall).
       this.flushCache();
+      // Emptied, the cache holds no chunk: one that still reads as cached (a stray write gave a
+      // chunk's size word FREE | ARENA) would send this realloc round again, for ever.
+      if (nx !== u32[this.wTop] && (u32[(nx + 4) >>> 2] & (Flag.FREE | Flag.ARENA)) === (Flag.FREE | Flag.ARENA)) this.notCached(nx);
       return this.realloc(p, n);
     }
     const q = this.malloc(n);
