@@ -21,13 +21,15 @@ const CASE_LIMIT_MS = 60_000;
 const runCases = (kind: "damage" | "attach", mode: string, first: number, count: number, noCheck = false): Promise<DamageTally> =>
   runDamageWorker(WORKER, { kind, mode, first, count, noCheck }, mode, CASE_LIMIT_MS);
 
-const CASES = 1500;
+const CASES = Number(process.env.CORRUPTION_CASES ?? 1500);
+/** Other seeds than CI's (a hunt: CORRUPTION_FROM=1000000 CORRUPTION_CASES=4000 npx vitest run test/corruption.test.ts). */
+const FROM = Number(process.env.CORRUPTION_FROM ?? 1);
 const MODES = ["pymalloc", "malloc", "debug", "threads", "threads_debug", "subpools", "subpools_threads", "rawfirst"];
 const NO_CHECK_MODES = ["pymalloc", "malloc", "debug", "threads", "threads_debug", "rawfirst"];
 
 describe("seeded heap damage, every kind of metadata, every mode", () => {
   it.concurrent.each(MODES)(`${CASES} damaged %s heaps (in six modes then as many used on without check()): a typed error or correct behaviour, each case within its time limit`, async (mode) => {
-    const t = await runCases("damage", mode, 1, CASES);
+    const t = await runCases("damage", mode, FROM, CASES);
     expect(t.bad).toEqual([]);
     expect(t.found + t.ok + t.skip).toBe(CASES);
     // The damage is real: most cases are found (the rest hit bytes nothing reads, such as a free
@@ -37,7 +39,7 @@ describe("seeded heap damage, every kind of metadata, every mode", () => {
     // allocators' own paths refuse (README, "A damaged heap"). In the same test, after the
     // cases above: a Worker a mode at a time on CI's two cores.
     if (!NO_CHECK_MODES.includes(mode)) return;
-    const u = await runCases("damage", mode, 100_001, CASES, true);
+    const u = await runCases("damage", mode, FROM + 100_000, CASES, true);
     expect(u.bad).toEqual([]);
     expect(u.found + u.ok + u.skip + u.undetected).toBe(CASES);
     expect(u.found).toBeGreaterThan(CASES * 0.4);
