@@ -1007,3 +1007,30 @@ describe("a raw chunk's size word given the cached flags (test/corruption.test.t
     });
   }
 });
+
+describe("a pool's SIZE raised under the debug modes (test/corruption.test.ts with 16 KiB pools, past its seeds, 2026-12-06)", () => {
+  // The debug layer paints a new block's pads up to its usable size. A pool's SIZE raised by 48
+  // (176 -> 224) passed the 64 bytes of slack allowed, and the pad was painted over the next
+  // block, a live one. A pool's block is now its class's size to within an alignment step.
+  for (const threads of [false, true]) {
+    it(`threads: ${threads}: the next block of that pool is refused (HeapCorruptionError), the live block after it untouched`, () => {
+      const h = createHeap({ allocator: "debug", traceAllocations: false, threads });
+      const n = 130; // 130 + the debug header and tail: the 176-byte class
+      const blocks = Array.from({ length: 6 }, () => h.obj.malloc(n));
+      for (const p of blocks) h.u8.fill(0x5a, p, p + n);
+      const pools = [...new Set(blocks.map((p) => h.objectAllocator.poolOf(p)))]; // 1 KiB sub-pools
+      for (const pool of pools) expect(h.u32[(pool + Pool.SIZE) >>> 2]).toBe(176);
+      h.obj.free(blocks[2]);
+      h.drainQuarantine(); // blocks[2] is its pool's free block now
+      for (const pool of pools) h.u32[(pool + Pool.SIZE) >>> 2] = 224;
+      let err: unknown;
+      try {
+        h.obj.malloc(n);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(PymallocError);
+      for (const p of [blocks[3], blocks[4]]) for (let k = 0; k < n; k++) expect(h.u8[p + k], `block ${p} +${k}`).toBe(0x5a);
+    });
+  }
+});

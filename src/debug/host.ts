@@ -72,16 +72,18 @@ export class HeapDebugHost implements DebugHost {
   }
   obtained(base: number, requested: number): number {
     // The debug layer paints the pads up to this many bytes: a block size a stray write changed
-    // (a pool's SIZE, a chunk's size word) must not send the paint over other blocks. A usable
-    // size is at most an alignment step and a chunk's rounding over the request; anything else
-    // is looked up with every check (usableSize throws the typed error naming the damage).
+    // (a pool's SIZE, a chunk's size word) must not send the paint over other blocks. A pool's
+    // block is its request's size class, less than an alignment step over it (a SIZE raised by
+    // 48 passed the 64 bytes allowed before 2026-12-06, and the pad was painted over the next
+    // block); a raw chunk's rounding is under 64 bytes. Anything else is looked up with every
+    // check (usableSize throws the typed error naming the damage).
     const u = this.oa.usableTrusted(base);
-    return u >= requested && u - requested < 64 ? u : this.obtainedChecked(base, requested);
+    return u >= requested && u - requested < (this.oa.isOurs(base) ? this.alignment : 64) ? u : this.obtainedChecked(base, requested);
   }
   /** obtained() when the trusted size is off: looked up with every check (out of line: V8 counts an inlined callee's bytecode against the caller's budget). */
   private obtainedChecked(base: number, requested: number): number {
     const v = this.oa.usableSize(base);
-    if (v >= requested && v - requested < 64) return v;
+    if (v >= requested && v - requested < (this.oa.isOurs(base) ? this.alignment : 64)) return v;
     throw new HeapCorruptionError(base, `a block just obtained for ${requested} bytes reports ${v} usable (a damaged size word?)`, "block size");
   }
   releasing(): void {}
