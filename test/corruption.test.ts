@@ -24,8 +24,8 @@ const runCases = (kind: "damage" | "attach", mode: string, first: number, count:
 const CASES = Number(process.env.CORRUPTION_CASES ?? 1500);
 /** Other seeds than CI's (a hunt: CORRUPTION_FROM=1000000 CORRUPTION_CASES=4000 npx vitest run test/corruption.test.ts). */
 const FROM = Number(process.env.CORRUPTION_FROM ?? 1);
-const MODES = ["pymalloc", "malloc", "debug", "threads", "threads_debug", "subpools", "subpools_threads", "rawfirst"];
-const NO_CHECK_MODES = ["pymalloc", "malloc", "debug", "threads", "threads_debug", "rawfirst"];
+const MODES = ["pymalloc", "malloc", "debug", "threads", "threads_debug", "subpools", "subpools_threads", "rawfirst", "default", "debug_default", "threads_debug_default"];
+const NO_CHECK_MODES = ["pymalloc", "malloc", "debug", "threads", "threads_debug", "rawfirst", "default", "debug_default", "threads_debug_default"];
 
 describe("seeded heap damage, every kind of metadata, every mode", () => {
   it.concurrent.each(MODES)(`${CASES} damaged %s heaps (in six modes then as many used on without check()): a typed error or correct behaviour, each case within its time limit`, async (mode) => {

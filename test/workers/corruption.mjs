@@ -28,11 +28,18 @@ const OPTS = {
   subpools_threads: { allocator: "pymalloc", subPools: true, threads: true, maxThreads: 3 },
   threads_debug: { allocator: "debug", threads: true, maxThreads: 3, traceAllocations: false, quarantineBlocks: 16 },
   rawfirst: { allocator: "pymalloc", rawFirst: 8 }, // the raw start: young classes raw, then pools
+  // The default layout (16 KiB pools cut into 1 KiB sub-pools, 128 KiB arenas): the hunt past the
+  // seeds found a pool's SIZE the debug layer trusted there (2026-12-06).
+  default: { allocator: "pymalloc", layout: "default" },
+  debug_default: { allocator: "debug", traceAllocations: false, quarantineBlocks: 16, quarantineBytes: 4096, layout: "default" },
+  threads_debug_default: { allocator: "debug", threads: true, maxThreads: 3, traceAllocations: false, quarantineBlocks: 16, layout: "default" },
 };
 
-/** A small heap: 4 KiB pools, 4-pool arenas, a few hundred blocks. */
+/** A small heap: 4 KiB pools, 4-pool arenas, a few hundred blocks (or the default pools and arenas). */
 function newHeap() {
-  return createHeap({ ...OPTS[mode], initialBytes: 65536, maxBytes: 1 << 22, poolSize: 4096, arenaSize: 16384 });
+  const { layout, ...opts } = OPTS[mode];
+  if (layout === "default") return createHeap({ ...opts, initialBytes: 65536, maxBytes: 1 << 24 });
+  return createHeap({ ...opts, initialBytes: 65536, maxBytes: 1 << 22, poolSize: 4096, arenaSize: 16384 });
 }
 
 class Bad extends Error {}
