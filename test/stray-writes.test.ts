@@ -32,6 +32,10 @@ const MODES: Record<string, HeapOptions & { wasm?: boolean }> = {
   rawFirst: { rawFirst: true },
   "WebAssembly fast path": { wasm: true },
   "WebAssembly fast path, whole pools": { wasm: true, subPools: false },
+  // 2026-12-06: run past the default seeds with these, clean; kept so that CI runs them too.
+  debug: { allocator: "debug", traceAllocations: false },
+  "debug, WebAssembly fast path": { allocator: "debug", traceAllocations: false, wasm: true },
+  "alignment 16": { alignment: 16 },
 };
 
 function xorshift(seed: number): () => number {
