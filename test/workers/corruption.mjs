@@ -196,7 +196,11 @@ function damageCase(seed) {
   const c = what.a - Chunk.SIZE;
   const grown = heap.u32[what.a >>> 2];
   const sz = constants.sizeOf; // header words hold the size xor Chunk.SIZE_KEY: an old +- 16 still reads as a size
-  const enlarged = chunkStarts.has(c) && (before & Flag.FREE) === 0 && (grown & 15) === (before & 15) && sz(grown) > sz(before) && c + sz(grown) <= heap.rawAllocator.top;
+  // (Its PREV_FREE bit may change with it: cleared, the free chunk before it is not merged, and
+  // nothing cross-checks an in-use chunk's claim that the chunk before it is in use; seed
+  // 5300118 of threads mode.)
+  const kept = Flag.TAG | Flag.FREE | Flag.ARENA;
+  const enlarged = chunkStarts.has(c) && (before & Flag.FREE) === 0 && (grown & kept) === (before & kept) && sz(grown) > sz(before) && c + sz(grown) <= heap.rawAllocator.top;
   if (enlarged && (chunkStarts.has(c + sz(grown)) || c + sz(grown) === heap.rawAllocator.top)) return "skip";
   // The same gap reached later: enlarged to end inside a later chunk, where a chunk comes to
   // start after the damage (a free chunk split there, 2026-12-06: seed 1601776 of malloc mode),
