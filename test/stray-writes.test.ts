@@ -36,6 +36,7 @@ const MODES: Record<string, HeapOptions & { wasm?: boolean }> = {
   debug: { allocator: "debug", traceAllocations: false },
   "debug, WebAssembly fast path": { allocator: "debug", traceAllocations: false, wasm: true },
   "alignment 16": { alignment: 16 },
+  "threads, WebAssembly fast path": { threads: true, wasm: true }, // a shared WebAssembly.Memory
 };
 
 function xorshift(seed: number): () => number {
@@ -68,7 +69,7 @@ function strayCase(seed: number, opts: HeapOptions & { wasm?: boolean }, kind: K
   const rand = xorshift(seed * 2654435761);
   const ri = (n: number): number => Math.floor(rand() * n);
   const { wasm, ...heapOpts } = opts;
-  const h: Heap = createHeap(wasm ? { ...heapOpts, memory: new WebAssembly.Memory({ initial: 16, maximum: 1024 }) } : heapOpts);
+  const h: Heap = createHeap(wasm ? { ...heapOpts, memory: new WebAssembly.Memory({ initial: 16, maximum: 1024, shared: heapOpts.threads === true }) } : heapOpts);
   const fams: Fam[] = [h.raw, h.mem, h.obj];
   if (wasm) {
     const env = h.wasmImports({ family: "obj" });
