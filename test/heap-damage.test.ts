@@ -1034,3 +1034,36 @@ describe("a pool's SIZE raised under the debug modes (test/corruption.test.ts wi
     });
   }
 });
+
+describe("a cached raw chunk's size raised by 2048 (test/corruption.test.ts past its seeds, 2026-12-06)", () => {
+  // Raw cache lists are by (size >> 4) & 127: sizes 2048 bytes apart share one. A cached chunk's
+  // size word raised by 2048 stayed on its list and was released (or handed out) over the chunks
+  // after it. Where a cached chunk ends must now look like a chunk, as for a live one.
+  const { Chunk: C } = constants;
+  for (const allocator of ["malloc", "pymalloc"] as const) {
+    for (const how of ["malloc of the raised size", "the cache emptied"] as const) {
+      it(`${allocator}, ${how}: HeapCorruptionError naming the chunk's size word, the live block after it untouched`, () => {
+        const h = createHeap({ allocator });
+        const a = h.raw.malloc(660); // a 672-byte chunk
+        const b = h.raw.malloc(100);
+        const far = h.raw.malloc(4000); // a's raised end lies in it, below the top
+        h.u8.fill(0x77, b, b + 100);
+        h.u8.fill(0x77, far, far + 4000);
+        h.raw.free(a); // into the raw cache
+        const ca = a - C.HEADER;
+        const w = (ca + C.SIZE) >>> 2;
+        const flags = h.u32[w] & 15;
+        const size = ((h.u32[w] ^ C.SIZE_KEY) & ~15) >>> 0;
+        expect(size).toBe(672);
+        h.u32[w] = (((size + 2048) ^ C.SIZE_KEY) & ~15) | flags;
+        const e = corruption(() => {
+          if (how === "malloc of the raised size") h.raw.malloc(2720 - 4);
+          else for (let i = 0; i < 40; i++) h.raw.malloc(5000 + i); // nothing free fits: the cache is emptied
+        });
+        expect(e.field).toBe("Chunk.SIZE");
+        expect(e.address).toBe(ca + C.SIZE);
+        for (let k = 0; k < 100; k++) expect(h.u8[b + k]).toBe(0x77);
+      });
+    }
+  }
+});

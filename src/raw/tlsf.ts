@@ -40,7 +40,9 @@ export class RawAllocator extends CheckedChunks {
       if (h > 0) {
         const sw = u32[(h + 4) >>> 2];
         const count = u32[this.wCache];
-        if (((sw | Flag.PREV_FREE) ^ size ^ Chunk.SIZE_KEY) === Flag.MASK && h >= this.start && ((h - this.start) & 15) === 0 && h + size <= u32[this.wTop] && count > 0) {
+        // (Where it ends must look like a chunk, tagged, its PREV_FREE clear: cachedSizeAt says why.)
+        const e = h + size;
+        if (((sw | Flag.PREV_FREE) ^ size ^ Chunk.SIZE_KEY) === Flag.MASK && h >= this.start && ((h - this.start) & 15) === 0 && e <= u32[this.wTop] && count > 0 && (e === u32[this.wTop] || (u32[(e + 4) >>> 2] & (Flag.TAG | Flag.PREV_FREE)) === Flag.TAG)) {
           u32[hi] = u32[(h + Chunk.NEXT_FREE) >>> 2];
           u32[this.wCache] = count - 1;
           u32[(h + 4) >>> 2] = sw & ~(Flag.FREE | Flag.ARENA);
@@ -334,6 +336,11 @@ export class RawAllocator extends CheckedChunks {
       c + size > u32[this.wTop]
     )
       throw this.corrupt(at, at < this.start ? "raw cache list head" : "Chunk.NEXT_FREE", `${hex(c)} is no cached chunk (its header or place disagree)`);
+    // Its size, as an in-use chunk's, has no second copy, and sizes 2048 bytes apart share a list:
+    // where it ends must look like a chunk (validate()'s test), or a size word a stray write
+    // raised by 2048 would be released over the chunks after it (seed 7103966 of corruption's
+    // default mode, 2026-12-06).
+    if (!this.inUseAt(c + size, u32[this.wTop])) throw this.corrupt(c + Chunk.SIZE, "Chunk.SIZE", `cached chunk ${hex(c)} of ${size} bytes ends where no chunk starts (a write over its size word?)`);
     return size;
   }
 

@@ -229,7 +229,18 @@ function removeChunk(c: u32, size: u32): void {
   if ((sw & (Flag.FREE | Flag.ARENA | Flag.TAG)) != (Flag.FREE | Flag.ARENA | Flag.TAG)) return 0;
   if (size < Chunk.MIN) return 0;
   if (size > RawCache.MAX_SIZE) return 0;
-  if (size > load<u32>(topAt) - c) return 0;
+  const top = load<u32>(topAt);
+  if (size > top - c) return 0;
+  // Where it ends looks like a chunk (liveSizeWord's test; tlsf.ts cachedSizeAt): sizes 2048
+  // bytes apart share a list, and a size word raised by 2048 would be handed out or released
+  // over the chunks after it.
+  const n = c + size;
+  if (n != top) {
+    const nsw = load<u32>(n + Chunk.SIZE);
+    if ((nsw & (Flag.TAG | Flag.PREV_FREE)) != Flag.TAG) return 0;
+    if (sizeOf(nsw) < Chunk.MIN) return 0;
+    if (sizeOf(nsw) > top - n) return 0;
+  }
   return size;
 }
 
