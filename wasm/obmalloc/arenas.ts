@@ -10,7 +10,7 @@
 
 import { Arena, FreeBlock, Pool, Slot, SubPool } from "./layout";
 import { alignShift, heldBase, limitBase, nClasses, nfpBase, owner, peakBase, poolMask, poolShift, poolsPerArena, subFreeBase, threaded, usableAt, usedBase } from "./state";
-import { isOurs, linksBack, poolOf, popBlock } from "./pool";
+import { carveEnd, isOurs, linksBack, poolOf, popBlock } from "./pool";
 
 /**
  * usedpools[idx] (sentinel sp) is empty: a pool from the first usable arena, as obmalloc's
@@ -202,7 +202,7 @@ export function freeEmptiedSub(p: u32, pool: u32, fb: u32, listed: bool): bool {
   if (sw >> SubPool.USED_SHIFT <= 1) return false;
   const idx = load<u32>(pool + Pool.SZIDX);
   if (idx >= nClasses) return false;
-  if (!emptiedOk(pool, p, <u32>1 << SubPool.SHIFT)) return false;
+  if (!emptiedOk(pool, p)) return false;
   const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
   const listAt = subFreeBase;
   const head = load<u32>(listAt);
@@ -281,7 +281,7 @@ export function freeEmptiedWhole(p: u32, pool: u32, fb: u32, listed: bool): bool
   const nf = load<u32>(ao + Arena.NFREEPOOLS);
   if (total - 1 >= poolsPerArena) return false; // 1..poolsPerArena pools
   if (nf + 1 >= total) if (total != 1 || nf != 0) return false; // entirely free: JS decides (or damaged)
-  if (!emptiedOk(pool, p, poolMask + 1)) return false;
+  if (!emptiedOk(pool, p)) return false;
   const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
   let next: u32 = 0;
   let prev: u32 = 0;
@@ -386,17 +386,15 @@ export function freeEmptiedWhole(p: u32, pool: u32, fb: u32, listed: bool): bool
  * block's bytes to another class: false, and JS, which makes the same test, reports it. One read
  * of each carved block's two words, when a sub-pool empties, as JS does.
  */
-export function emptiedOk(pool: u32, p: u32, bytes: u32): bool {
+export function emptiedOk(pool: u32, p: u32): bool {
   const size = load<u32>(pool + Pool.SIZE);
   const no = load<u32>(pool + Pool.NEXTOFFSET);
   const max = load<u32>(pool + Pool.MAXNEXTOFFSET);
-  // The carve words fit the pool or sub-pool of `bytes` (so every block read lies in its slot, in the memory).
+  // The carve words fit the pool or sub-pool (so every block read lies in its slot, in the memory).
   if (size == 0) return false;
-  // MAXNEXTOFFSET is what the pool was started with, to the byte: its end (the arena header's
-  // place when that lies within it) less a block (JS's checkEmptied).
-  const ao = load<u32>(pool + Pool.ARENA);
-  const room: u32 = ao > pool && ao - pool < bytes ? ao - pool : bytes;
-  if (<u64>max + size != <u64>room) return false;
+  // MAXNEXTOFFSET is what the pool was started with, to the byte: its end (carveEnd: the arena
+  // header's place when that lies within it) less a block (JS's checkEmptied).
+  if (<u64>max + size != <u64>carveEnd(pool)) return false;
   if (no > max + size) return false;
   if (no < Pool.OVERHEAD + size) return false;
   const first = pool + Pool.OVERHEAD;

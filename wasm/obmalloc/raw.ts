@@ -231,17 +231,20 @@ function removeChunk(c: u32, size: u32): void {
   if (size > RawCache.MAX_SIZE) return 0;
   const top = load<u32>(topAt);
   if (size > top - c) return 0;
-  // Where it ends looks like a chunk (liveSizeWord's test; tlsf.ts cachedSizeAt): sizes 2048
-  // bytes apart share a list, and a size word raised by 2048 would be handed out or released
-  // over the chunks after it.
-  const n = c + size;
-  if (n != top) {
-    const nsw = load<u32>(n + Chunk.SIZE);
-    if ((nsw & (Flag.TAG | Flag.PREV_FREE)) != Flag.TAG) return 0;
-    if (sizeOf(nsw) < Chunk.MIN) return 0;
-    if (sizeOf(nsw) > top - n) return 0;
-  }
-  return size;
+  // Where it ends looks like a chunk (tlsf.ts cachedSizeAt): sizes 2048 bytes apart share a
+  // list, and a size word raised by 2048 would be handed out or released over the chunks after it.
+  return chunkAfter(c + size, top) ? size : 0;
+}
+
+/**
+ * Whether n, where a chunk below it ends, is the top or looks like a chunk whose previous one is
+ * not free (tagged, PREV_FREE clear, its size within the top): a size word enlarged by a stray
+ * write ends elsewhere (raw/chunks.ts liveSizeWord, tlsf.ts cachedSizeAt).
+ */
+@inline function chunkAfter(n: u32, top: u32): bool {
+  if (n == top) return true;
+  const nsw = load<u32>(n + Chunk.SIZE);
+  return (nsw & (Flag.TAG | Flag.PREV_FREE)) == Flag.TAG && sizeOf(nsw) >= Chunk.MIN && sizeOf(nsw) <= top - n;
 }
 
 /**
@@ -332,14 +335,7 @@ export function rawMalloc(n: u32): u32 {
   if ((sw & (Flag.TAG | Flag.FREE | Flag.ARENA)) != Flag.TAG) return 0;
   if (size < Chunk.MIN) return 0;
   if (size > top - c) return 0;
-  const n = c + size;
-  if (n != top) {
-    // The next chunk looks like one in use (raw/chunks.ts liveSizeWord: a size word enlarged by a stray write).
-    const nsw = load<u32>(n + Chunk.SIZE);
-    if ((nsw & (Flag.TAG | Flag.PREV_FREE)) != Flag.TAG) return 0;
-    if (sizeOf(nsw) < Chunk.MIN) return 0;
-    if (sizeOf(nsw) > top - n) return 0;
-  }
+  if (!chunkAfter(c + size, top)) return 0;
   // A previous free chunk: its footer (c's first word) must lead to it.
   if ((sw & Flag.PREV_FREE) != 0) if (!prevFreeOk(c)) return 0;
   return sw;
