@@ -389,10 +389,13 @@ export const enum RawCache {
 
 /**
  * A raw chunk at address c (c ≡ 8 mod 16), payload at c + 8:
- *   [c + 0] size of the previous chunk, valid only while that chunk is free (its footer)
+ *   [c + 0] size of the previous chunk (its footer): a free one's, and an in-use one's too
+ *           (HEAP_VERSION 17), unless that chunk is flagged ARENA (the object allocator's)
  *   [c + 4] size | flags
  *   [c + 8] free chunks: next free chunk; [c + 12]: previous free chunk
- * An in-use chunk may use the first word of the next chunk, so usable = size - 4.
+ * usable = size - 8: the footer is not the user's. An in-use chunk's size has a second copy, so a
+ * size word a stray write changed to end at another chunk's start is seen (the footer there is
+ * that chunk's neighbour's size, always smaller), and so is a write of 1-4 bytes past a block.
  */
 export const enum Chunk {
   PREV_SIZE = 0,
@@ -400,7 +403,7 @@ export const enum Chunk {
   NEXT_FREE = 8,
   PREV_FREE = 12,
   HEADER = 8, // payload offset
-  OVERHEAD = 4, // bytes of a chunk a user cannot use
+  OVERHEAD = 8, // bytes of a chunk a user cannot use (its header word and its footer)
   MIN = 16,
   /** Largest request that could ever fit (a memory is at most 4 GiB - 64 KiB); above it, NULL. */
   MAX_REQUEST = 0xffff0000 - 32,
@@ -460,8 +463,8 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-/** 16: SubPool.FILLS (a young class's sub-pool fills); 15: the heap's own end (H.END) and fences over pages a module grew; 14: the raw cache (H.RAW_CACHE, RawCache); 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
-export const HEAP_VERSION = 16;
+/** 17: in-use raw chunks keep a footer (Chunk.OVERHEAD 8); 16: SubPool.FILLS (a young class's sub-pool fills); 15: the heap's own end (H.END) and fences over pages a module grew; 14: the raw cache (H.RAW_CACHE, RawCache); 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
+export const HEAP_VERSION = 17;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,

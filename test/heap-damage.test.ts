@@ -1057,7 +1057,7 @@ describe("a cached raw chunk's size raised by 2048 (test/corruption.test.ts past
         expect(size).toBe(672);
         h.u32[w] = (((size + 2048) ^ C.SIZE_KEY) & ~15) | flags;
         const e = corruption(() => {
-          if (how === "malloc of the raised size") h.raw.malloc(2720 - 4);
+          if (how === "malloc of the raised size") h.raw.malloc(2720 - C.OVERHEAD);
           else for (let i = 0; i < 40; i++) h.raw.malloc(5000 + i); // nothing free fits: the cache is emptied
         });
         expect(e.field).toBe("Chunk.SIZE");
@@ -1066,4 +1066,76 @@ describe("a cached raw chunk's size raised by 2048 (test/corruption.test.ts past
       });
     }
   }
+});
+
+describe("an in-use raw chunk's size has a second copy, its footer (Chunk, HEAP_VERSION 17)", () => {
+  // Until the footer, a chunk in use whose size word a stray write enlarged to end exactly where
+  // a later chunk starts passed every test (the chain of chunks stays consistent): freed, it
+  // took the chunks it swallowed with it, and a later malloc handed them out over live blocks.
+  const { Chunk: C } = constants;
+  const sizeAt = (h: Heap, c: number): number => ((h.u32[(c + C.SIZE) >>> 2] ^ C.SIZE_KEY) & ~15) >>> 0;
+  const setSize = (h: Heap, c: number, size: number): void => {
+    const w = (c + C.SIZE) >>> 2;
+    h.u32[w] = (((size ^ C.SIZE_KEY) & ~15) | (h.u32[w] & 15)) >>> 0;
+  };
+  for (const allocator of ["malloc", "pymalloc"] as const) {
+    for (const op of ["free", "realloc", "usableSize"] as const) {
+      it(`${allocator}: ${op} of a block whose size word was enlarged to end where a later block starts is a HeapCorruptionError; the blocks it swallowed stay as they are`, () => {
+        const h = createHeap({ allocator });
+        const a = h.raw.malloc(1000);
+        const b = h.raw.malloc(1200);
+        const c = h.raw.malloc(1400);
+        h.raw.malloc(600); // keeps c from the top
+        h.u8.fill(0x66, b, b + 1200);
+        const ca = a - C.HEADER;
+        const grown = sizeAt(h, ca) + sizeAt(h, b - C.HEADER); // a now ends where c's chunk starts
+        expect(ca + grown).toBe(c - C.HEADER);
+        setSize(h, ca, grown);
+        const e = corruption(() => (op === "free" ? h.raw.free(a) : op === "realloc" ? h.raw.realloc(a, 1500) : h.usableSize(a)));
+        expect(e.field).toBe("Chunk.SIZE");
+        expect(e.address).toBe(ca + C.SIZE);
+        expect(e.message).toMatch(/its copy after the block/);
+        for (let k = 0; k < 1200; k++) if (h.u8[b + k] !== 0x66) throw new Error(`byte ${k} of the swallowed block changed`);
+        expect(() => h.check()).toThrow(HeapCorruptionError); // check() sees it too
+      });
+    }
+  }
+
+  it("in the WebAssembly fast path: the footer is checked before wasm frees a raw block; JS reports it", () => {
+    const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 2, maximum: 4096 }), heapBase: 4096 });
+    const w = heap.wasmImports();
+    const a = w.malloc(1000) >>> 0;
+    const b = w.malloc(1200) >>> 0;
+    w.malloc(1400);
+    w.malloc(600);
+    heap.u8.fill(0x66, b, b + 1200);
+    const ca = a - C.HEADER;
+    setSize(heap, ca, sizeAt(heap, ca) + sizeAt(heap, b - C.HEADER));
+    expect(thrownBy(() => w.free(a))).toMatchObject({ name: "HeapCorruptionError", field: "Chunk.SIZE", address: ca + C.SIZE });
+    for (let k = 0; k < 1200; k++) if (heap.u8[b + k] !== 0x66) throw new Error(`byte ${k} of the swallowed block changed`);
+  });
+
+  for (const n of [1, 2, 3, 4]) {
+    it(`a write of ${n} byte(s) past a raw block's usable end is found at its free, in release mode (HeapCorruptionError naming the block)`, () => {
+      const h = createHeap();
+      const p = h.raw.malloc(1000);
+      h.raw.malloc(700);
+      const end = p + h.usableSize(p);
+      for (let k = 0; k < n; k++) h.u8[end + k] = 0x41;
+      const e = corruption(() => h.raw.free(p));
+      expect(e.address).toBe(p - C.HEADER + C.SIZE);
+      expect(e.message).toContain(`free(${hex(p)})`);
+      expect(e.message).toMatch(/a write past the end of this block/);
+    });
+  }
+
+  it("the footer costs no chunk bytes for 8-aligned requests: a chunk is the request and 8 bytes, in 16-byte steps", () => {
+    const h = createHeap({ allocator: "malloc" });
+    for (const [n, chunk] of [[1, 16], [8, 16], [9, 32], [24, 32], [40, 48], [41, 64], [1000, 1008], [1001, 1024]] as const) {
+      const p = h.raw.malloc(n);
+      expect(sizeAt(h, p - C.HEADER)).toBe(chunk);
+      expect(h.usableSize(p)).toBe(chunk - C.OVERHEAD);
+    }
+    h.check();
+  });
 });

@@ -81,6 +81,10 @@ export function checkHeap(heap: Heap): void {
     const pf = (c.flags & Flag.PREV_FREE) !== 0;
     if (pf !== prevFree) fail(c.chunk + Chunk.SIZE, `PREV_FREE flag is ${pf} but the previous chunk is ${prevFree ? "free" : "in use"}`, "Chunk.SIZE");
     if (pf && u32[c.chunk >>> 2] !== prevSize) fail(c.chunk, `footer says the previous chunk has ${u32[c.chunk >>> 2]} bytes, it has ${prevSize}`, "Chunk.PREV_SIZE");
+    // An in-use chunk's footer repeats its size (Chunk, HEAP_VERSION 17): not the object
+    // allocator's chunks (flagged ARENA: an arena's last word is its own), but cached ones.
+    if ((c.cached || (!c.free && (c.flags & Flag.ARENA) === 0)) && u32[(c.chunk + c.size) >>> 2] !== c.size)
+      fail(c.chunk + c.size, `the footer of the chunk in use at ${c.chunk} says ${u32[(c.chunk + c.size) >>> 2]} bytes, its header ${c.size} (a write past the end of its block, or over its header)`, "Chunk.PREV_SIZE");
     if (c.cached) {
       if (c.size > RawCache.MAX_SIZE) fail(c.chunk + Chunk.SIZE, `a cached chunk of ${c.size} bytes, over the raw cache's ${RawCache.MAX_SIZE}`, "Chunk.SIZE");
       if (c.chunk + c.size === top) fail(c.chunk + Chunk.SIZE, "a cached chunk touches the top (the cache is emptied when the top comes down)", "Chunk.SIZE");

@@ -7,9 +7,9 @@
  * hold no arena (the pool map's high part, a thread slot's usedpools, a fence: isInternalChunk);
  * the arena chunks' list (arenas); a chunk's usable bytes.
  *
- * Design: an in-use chunk's size has no second copy, so a pointer is accepted only when the
- * chunk where its size ends looks in use too (inUseAt) and a footer before it leads to a free
- * chunk of that size (prevFreeOk); the walks from the first chunk (isChunkStart, notABlock) run
+ * Design: a pointer is accepted only when the chunk where its size ends looks in use too
+ * (inUseAt), its footer there repeats its size (Chunk) and a footer before it that says free
+ * leads to a free chunk of that size (prevFreeOk); the walks from the first chunk (isChunkStart, notABlock) run
  * on error paths only.
  *
  * Must not: change any chunk (every method here only reads), allocate or free (raw/tlsf.ts).
@@ -51,6 +51,9 @@ export class CheckedChunks extends TopChunk {
     // words read as a header rarely give a tag, a size of at least Chunk.MIN and an end below
     // the top all at once.
     if (!this.inUseAt(c + size, top)) return 0;
+    // Its footer, the next chunk's first word, repeats its size (Chunk, HEAP_VERSION 17): a size
+    // word changed to end where another chunk starts, or a write of 1-4 bytes past the block.
+    if (u32[(c + size) >>> 2] !== size) return 0;
     // A previous free chunk: its footer (this chunk's first word) must lead to it. A block freed
     // and merged into the free chunk before it keeps its old header, which says in use: its
     // footer then leads to the merged chunk, larger (a realloc of it, in place, was accepted).
@@ -127,6 +130,13 @@ export class CheckedChunks extends TopChunk {
     }
     if (!nextOk)
       throw this.notABlock(op, p, `no consistent block here: its size (${size}) does not end where a block in use starts (a pointer into the middle of a block, never allocated, or a header a stray write changed)`);
+    const f = u32[(c + size) >>> 2];
+    if (f !== size && this.isChunkStart(c))
+      throw new HeapCorruptionError(
+        c + Chunk.SIZE,
+        `${op}(${hex(p)}): this block's size word says ${size} bytes, and its copy after the block (at ${hex(c + size)}) says ${f}: a write past the end of this block (up to 4 bytes), or over its size word`,
+        "Chunk.SIZE",
+      );
     throw this.notABlock(op, p, "not a live block");
   }
 

@@ -29,7 +29,7 @@ import type { Memory, Views } from "../memory/memory.js";
 export const ctz = (x: number): number => 31 - Math.clz32(x & -x);
 
 /** Chunk bytes for a request of n <= Chunk.MAX_REQUEST bytes (larger n would wrap). */
-export const chunkSizeFor = (n: number): number => (n <= 12 ? Chunk.MIN : ((n + 19) >>> 4) * 16);
+export const chunkSizeFor = (n: number): number => (n <= Chunk.MIN - Chunk.OVERHEAD ? Chunk.MIN : ((n + Chunk.OVERHEAD + 15) >>> 4) * 16);
 
 /** The free list (fl << SL_SHIFT | sl) a free chunk of `size` bytes is kept in (rounding down). */
 export function listIndex(size: number): number {

@@ -126,6 +126,7 @@ export class RawAllocator extends CheckedChunks {
         v[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | keep;
         this.moveTop(nx, end);
         v[(nx + Chunk.SIZE) >>> 2] = 0; // the old mark, now inside the block
+        v[end >>> 2] = size; // the footer (Chunk)
         if (end > v[this.wPeak]) v[this.wPeak] = end;
         return p;
       }
@@ -201,14 +202,19 @@ export class RawAllocator extends CheckedChunks {
   private shrinkTo(c: number, csize: number, size: number, flags: number): void {
     const u32 = this.u32;
     const rem = csize - size;
+    // An in-use chunk's footer (Chunk) is the next chunk's first word: written here for every
+    // chunk a split or a merge made (an arena's last word is its own: no footer).
+    const footer = (flags & Flag.ARENA) === 0;
     if (rem >= Chunk.MIN) {
       u32[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | flags;
       const r = c + size;
+      if (footer) u32[r >>> 2] = size;
       u32[(r + 4) >>> 2] = (rem ^ Chunk.SIZE_KEY) | Flag.TAG;
       this.releaseChunk(r, (rem ^ Chunk.SIZE_KEY) | Flag.TAG);
     } else {
       u32[(c + 4) >>> 2] = (csize ^ Chunk.SIZE_KEY) | flags;
       const n = c + csize;
+      if (footer) u32[n >>> 2] = csize;
       u32[(n + 4) >>> 2] &= ~Flag.PREV_FREE;
     }
   }

@@ -82,6 +82,7 @@ export class TopChunk extends TlsfLists {
     }
     v[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | flags;
     this.moveTop(top, end);
+    if ((flags & Flag.ARENA) === 0) v[end >>> 2] = size; // its footer (Chunk), the new top's first word
     if (end > v[this.wPeak]) v[this.wPeak] = end;
     return c + Chunk.HEADER;
   }

@@ -84,7 +84,7 @@ export namespace Chunk {
   export const NEXT_FREE: u32 = 8;
   export const PREV_FREE: u32 = 12;
   export const HEADER: u32 = 8;
-  export const OVERHEAD: u32 = 4;
+  export const OVERHEAD: u32 = 8;
   export const MIN: u32 = 16;
   export const MAX_REQUEST: u32 = 4294901728;
   export const TOP_MAGIC: u32 = 1594588684;
@@ -164,5 +164,5 @@ export namespace FreeBlock {
   export const TAG_VALUE: u32 = 4294967211;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 16;
+export const HEAP_VERSION: u32 = 17;
 export const CARVE_BYTES: u32 = 512;

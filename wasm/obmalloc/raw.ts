@@ -55,7 +55,7 @@ export function initRaw(heapBase: u32, on: bool): void {
 }
 
 @inline export function chunkSizeFor(n: u32): u32 {
-  return n <= 12 ? Chunk.MIN : ((n + 19) >> 4) << 4;
+  return n <= Chunk.MIN - Chunk.OVERHEAD ? Chunk.MIN : ((n + Chunk.OVERHEAD + 15) >> 4) << 4;
 }
 
 /** The list (fl << SL_SHIFT | sl) a free chunk of `size` bytes is kept in. */
@@ -298,6 +298,7 @@ export function rawMalloc(n: u32): u32 {
     if (!topMarked(top)) return 0;
     store<u32>(top + Chunk.SIZE, header(size, Flag.TAG));
     moveTop(top, end);
+    store<u32>(end, size); // its footer (Chunk), the new top's first word
     if (end > load<u32>(peakAt)) store<u32>(peakAt, end);
     return top + Chunk.HEADER;
   }
@@ -313,11 +314,13 @@ export function rawMalloc(n: u32): u32 {
     // Split: the rest is a free chunk before an in-use one (nothing to merge).
     store<u32>(c + Chunk.SIZE, header(size, Flag.TAG));
     const r = c + size;
+    store<u32>(r, size); // the footer (Chunk)
     store<u32>(r + Chunk.SIZE, header(rem, Flag.FREE | Flag.TAG));
     store<u32>(nx, rem);
     insertChunk(r, rem);
   } else {
     store<u32>(c + Chunk.SIZE, header(csize, Flag.TAG));
+    store<u32>(nx, csize);
     store<u32>(nx + Chunk.SIZE, load<u32>(nx + Chunk.SIZE) & ~Flag.PREV_FREE);
   }
   return c + Chunk.HEADER;
@@ -336,6 +339,8 @@ export function rawMalloc(n: u32): u32 {
   if (size < Chunk.MIN) return 0;
   if (size > top - c) return 0;
   if (!chunkAfter(c + size, top)) return 0;
+  // Its footer repeats its size (Chunk; raw/chunks.ts liveSizeWord).
+  if (load<u32>(c + size) != size) return 0;
   // A previous free chunk: its footer (c's first word) must lead to it.
   if ((sw & Flag.PREV_FREE) != 0) if (!prevFreeOk(c)) return 0;
   return sw;
@@ -490,6 +495,7 @@ export function rawRealloc(p: u32, n: u32): u32 {
       }
     } else if (!topMarked(top) || cached() != 0) return 0; // the rest merges into the top: JS empties the cache then
     store<u32>(c + Chunk.SIZE, header(size, keep));
+    store<u32>(r, size);
     store<u32>(r + Chunk.SIZE, header(csize - size, Flag.TAG));
     releaseChunk(r, header(csize - size, Flag.TAG));
     return p;
@@ -500,6 +506,7 @@ export function rawRealloc(p: u32, n: u32): u32 {
     store<u32>(c + Chunk.SIZE, header(size, keep));
     moveTop(top, end);
     store<u32>(top + Chunk.SIZE, 0); // the old mark, now inside the block
+    store<u32>(end, size);
     if (end > load<u32>(peakAt)) store<u32>(peakAt, end);
     return p;
   }
@@ -515,11 +522,13 @@ export function rawRealloc(p: u32, n: u32): u32 {
       if (rem >= Chunk.MIN) {
         store<u32>(c + Chunk.SIZE, header(size, keep));
         const r = c + size;
+        store<u32>(r, size);
         store<u32>(r + Chunk.SIZE, header(rem, Flag.FREE | Flag.TAG));
         store<u32>(after, rem);
         insertChunk(r, rem);
       } else {
         store<u32>(c + Chunk.SIZE, header(csize + ns, keep));
+        store<u32>(after, csize + ns);
         store<u32>(after + Chunk.SIZE, load<u32>(after + Chunk.SIZE) & ~Flag.PREV_FREE);
       }
       return p;
