@@ -144,7 +144,7 @@ export const enum FreeBlock {
 
 /**
  * The raw start: a size class that has never taken a pool has its blocks served by the raw
- * allocator (as malloc mode serves them: a 4-byte header, 16-byte granularity), until the
+ * allocator (as malloc mode serves them: 8 bytes a chunk, 16-byte granularity), until the
  * object allocator's raw chunks of the request's chunk size reach SubPool.RAW_FIRST live at
  * once or RAW_EVER_LIMIT handed out; from then on the class takes pools (sub-pools first) for
  * good (its SubPool.PEAK is no longer 0), and its raw blocks stay raw until freed. A heap with
@@ -426,13 +426,11 @@ export const enum Chunk {
   FENCE_MAGIC = 0x46e4ce5d,
   /**
    * A header word holds its chunk's size xor SIZE_KEY (sizeOf, header; the flags, its low 4
-   * bits, are plain). A chunk in use has no second copy of its size (its last word is the
-   * user's), so a stray write that enlarged it to land on a chunk boundary, which the checks of
-   * the next chunk cannot tell from the real one, would free or grow the chunk over live ones:
-   * an underflow of 3 bytes holding a small number made a malloc-mode raw block's size 1-16 KiB
-   * in 3.3% of such writes before the key (docs/performance.md, "A raw chunk's size word").
-   * Stored xor the key, zeros and small numbers read as sizes of about 1.4 GiB: past the top of
-   * any heap smaller than that, and refused. Free chunks' footers hold the plain size.
+   * bits, are plain): an underflow of 3 bytes holding a small number made a malloc-mode raw
+   * block's size 1-16 KiB in 3.3% of such writes before the key (docs/performance.md, "A raw
+   * chunk's size word"). Stored xor the key, zeros and small numbers read as sizes of about 1.4
+   * GiB: past the top of any heap smaller than that, and refused. Footers (the next chunk's
+   * PREV_SIZE, free chunks' and, since HEAP_VERSION 17, in-use ones') hold the plain size.
    */
   SIZE_KEY = 0x5a5a5a50,
 }

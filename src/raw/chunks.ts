@@ -46,10 +46,9 @@ export class CheckedChunks extends TopChunk {
     const sw = u32[(c + 4) >>> 2];
     const size = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
     if ((sw & (Flag.TAG | Flag.FREE | Flag.ARENA)) !== Flag.TAG || size < Chunk.MIN || c + size > top) return 0;
-    // The next chunk (or the top) must look like a chunk in use: an in-use chunk's size has no
-    // second copy, so a size word a stray write enlarged ends inside a later chunk, where the
-    // words read as a header rarely give a tag, a size of at least Chunk.MIN and an end below
-    // the top all at once.
+    // The next chunk (or the top) must look like a chunk in use: a size word a stray write
+    // enlarged ends inside a later chunk, where the words read as a header rarely give a tag, a
+    // size of at least Chunk.MIN and an end below the top all at once.
     if (!this.inUseAt(c + size, top)) return 0;
     // Its footer, the next chunk's first word, repeats its size (Chunk, HEAP_VERSION 17): a size
     // word changed to end where another chunk starts, or a write of 1-4 bytes past the block.

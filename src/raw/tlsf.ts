@@ -342,8 +342,8 @@ export class RawAllocator extends CheckedChunks {
       c + size > u32[this.wTop]
     )
       throw this.corrupt(at, at < this.start ? "raw cache list head" : "Chunk.NEXT_FREE", `${hex(c)} is no cached chunk (its header or place disagree)`);
-    // Its size, as an in-use chunk's, has no second copy, and sizes 2048 bytes apart share a list:
-    // where it ends must look like a chunk (validate()'s test), or a size word a stray write
+    // Sizes 2048 bytes apart share a list: where it ends must look like a chunk (validate()'s
+    // test; its footer is check()'s, kept off the flush's path), or a size word a stray write
     // raised by 2048 would be released over the chunks after it (seed 7103966 of corruption's
     // default mode, 2026-12-06).
     if (!this.inUseAt(c + size, u32[this.wTop])) throw this.corrupt(c + Chunk.SIZE, "Chunk.SIZE", `cached chunk ${hex(c)} of ${size} bytes ends where no chunk starts (a write over its size word?)`);
