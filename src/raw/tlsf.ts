@@ -40,9 +40,9 @@ export class RawAllocator extends CheckedChunks {
       if (h > 0) {
         const sw = u32[(h + 4) >>> 2];
         const count = u32[this.wCache];
-        // (Where it ends must look like a chunk, tagged, its PREV_FREE clear: cachedSizeAt says why.)
+        // (Its footer repeats its size: cachedSizeAt says why.)
         const e = h + size;
-        if (((sw | Flag.PREV_FREE) ^ size ^ Chunk.SIZE_KEY) === Flag.MASK && h >= this.start && ((h - this.start) & 15) === 0 && e <= u32[this.wTop] && count > 0 && (e === u32[this.wTop] || (u32[(e + 4) >>> 2] & (Flag.TAG | Flag.PREV_FREE)) === Flag.TAG)) {
+        if (((sw | Flag.PREV_FREE) ^ size ^ Chunk.SIZE_KEY) === Flag.MASK && h >= this.start && ((h - this.start) & 15) === 0 && e <= u32[this.wTop] && count > 0 && u32[e >>> 2] === size) {
           u32[hi] = u32[(h + Chunk.NEXT_FREE) >>> 2];
           u32[this.wCache] = count - 1;
           u32[(h + 4) >>> 2] = sw & ~(Flag.FREE | Flag.ARENA);
@@ -342,12 +342,17 @@ export class RawAllocator extends CheckedChunks {
       c + size > u32[this.wTop]
     )
       throw this.corrupt(at, at < this.start ? "raw cache list head" : "Chunk.NEXT_FREE", `${hex(c)} is no cached chunk (its header or place disagree)`);
-    // Sizes 2048 bytes apart share a list: where it ends must look like a chunk (validate()'s
-    // test; its footer is check()'s, kept off the flush's path), or a size word a stray write
-    // raised by 2048 would be released over the chunks after it (seed 7103966 of corruption's
-    // default mode, 2026-12-06).
-    if (!this.inUseAt(c + size, u32[this.wTop])) throw this.corrupt(c + Chunk.SIZE, "Chunk.SIZE", `cached chunk ${hex(c)} of ${size} bytes ends where no chunk starts (a write over its size word?)`);
+    // Sizes 2048 bytes apart share a list: its footer (Chunk: kept from when it was in use) must
+    // repeat its size, or a size word a stray write raised by 2048 would be released over the
+    // chunks after it (seed 7103966 of corruption's default mode, 2026-12-06; the footer there
+    // is the size of a chunk inside the raised span: smaller).
+    if (u32[(c + size) >>> 2] !== size) this.cachedFooterWrong(c, size);
     return size;
+  }
+
+  /** Cached chunk c's footer does not repeat its size: damage (out of line: cachedSizeAt is on the flush's path). */
+  private cachedFooterWrong(c: number, size: number): never {
+    throw this.corrupt(c + Chunk.SIZE, "Chunk.SIZE", `cached chunk ${hex(c)} says ${size} bytes, its footer ${this.u32[(c + size) >>> 2]} (a write over its size word, or past its end?)`);
   }
 
   /**

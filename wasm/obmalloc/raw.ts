@@ -231,15 +231,15 @@ function removeChunk(c: u32, size: u32): void {
   if (size > RawCache.MAX_SIZE) return 0;
   const top = load<u32>(topAt);
   if (size > top - c) return 0;
-  // Where it ends looks like a chunk (tlsf.ts cachedSizeAt): sizes 2048 bytes apart share a
-  // list, and a size word raised by 2048 would be handed out or released over the chunks after it.
-  return chunkAfter(c + size, top) ? size : 0;
+  // Its footer repeats its size (tlsf.ts cachedSizeAt): sizes 2048 bytes apart share a list, and
+  // a size word raised by 2048 would be handed out or released over the chunks after it.
+  return load<u32>(c + size) == size ? size : 0;
 }
 
 /**
  * Whether n, where a chunk below it ends, is the top or looks like a chunk whose previous one is
  * not free (tagged, PREV_FREE clear, its size within the top): a size word enlarged by a stray
- * write ends elsewhere (raw/chunks.ts liveSizeWord, tlsf.ts cachedSizeAt).
+ * write ends elsewhere (raw/chunks.ts liveSizeWord's inUseAt).
  */
 @inline function chunkAfter(n: u32, top: u32): bool {
   if (n == top) return true;
