@@ -1023,13 +1023,7 @@ describe("a pool's SIZE raised under the debug modes (test/corruption.test.ts wi
       h.obj.free(blocks[2]);
       h.drainQuarantine(); // blocks[2] is its pool's free block now
       for (const pool of pools) h.u32[(pool + Pool.SIZE) >>> 2] = 224;
-      let err: unknown;
-      try {
-        h.obj.malloc(n);
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(PymallocError);
+      expect(thrownBy(() => h.obj.malloc(n))).toBeInstanceOf(PymallocError);
       for (const p of [blocks[3], blocks[4]]) for (let k = 0; k < n; k++) expect(h.u8[p + k], `block ${p} +${k}`).toBe(0x5a);
     });
   }

@@ -131,12 +131,7 @@ describe("threads: handles and errors", () => {
     expect(b.threads).toBe(true);
     const p = b.mem.malloc(40);
     c.mem.free(p);
-    let err: unknown;
-    try {
-      a.mem.free(p);
-    } catch (e) {
-      err = e;
-    }
+    const err = thrownBy(() => a.mem.free(p));
     expect(err).toBeInstanceOf(MemoryCorruptionError);
     const rep = (err as MemoryCorruptionError).report;
     expect(rep.kind).toBe("double-free");
