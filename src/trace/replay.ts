@@ -84,7 +84,7 @@ export function replayLoop(
   touch: Touch | null = null,
 ): { ns: number; events: number } {
   const t0 = process.hrtime.bigint();
-  const end = replayEvents(ev, count, fams, view, ptr, deadline, touch);
+  const end = replayEvents(ev, count * 2, fams, view, ptr, deadline, touch);
   return { ns: Number(process.hrtime.bigint() - t0), events: end >>> 1 };
 }
 
@@ -97,9 +97,15 @@ export function replayLoop(
  * inlined as a small function: every event then called it (minidom: 268 against 237
  * instructions an event with a held view). Returns where it stopped in `ev` (2 words an event):
  * not the event count, whose shift would be an operation without feedback after the loop.
+ * Nothing runs before the loop either: `n` (two words an event) comes from the caller. The first
+ * call's operations before the loop run before V8 has allocated the function's feedback vector
+ * (it does so lazily, during the loop), so the function's own optimized code, compiled later for
+ * its next calls, deoptimized at its first line ("insufficient type feedback for binary
+ * operation" at `count * 2`) and, depending on when that happened, left some processes' timed runs
+ * in a slower version: 4 of 8 processes of the bundled trace at 25-33 ns an event against 22-23
+ * (docs/performance.md, "Slow processes, found").
  */
-function replayEvents(ev: Uint32Array, count: number, fams: ArrayLike<Family>, view: ReplayView, ptr: Uint32Array, deadline: number, touch: Touch | null): number {
-  const n = count * 2;
+function replayEvents(ev: Uint32Array, n: number, fams: ArrayLike<Family>, view: ReplayView, ptr: Uint32Array, deadline: number, touch: Touch | null): number {
   let i = 0;
   for (; i < n; i += 2) {
     if ((i & 0x1fff) === 0 && deadline > 0 && performance.now() > deadline) break;
