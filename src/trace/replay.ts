@@ -101,9 +101,7 @@ export function replayLoop(
  * call's operations before the loop run before V8 has allocated the function's feedback vector
  * (it does so lazily, during the loop), so the function's own optimized code, compiled later for
  * its next calls, deoptimized at its first line ("insufficient type feedback for binary
- * operation" at `count * 2`) and, depending on when that happened, left some processes' timed runs
- * in a slower version: 4 of 8 processes of the bundled trace at 25-33 ns an event against 22-23
- * (docs/performance.md, "Slow processes, found").
+ * operation" at `count * 2`; docs/performance.md, "Slow processes again").
  */
 function replayEvents(ev: Uint32Array, n: number, fams: ArrayLike<Family>, view: ReplayView, ptr: Uint32Array, deadline: number, touch: Touch | null): number {
   let i = 0;
