@@ -207,14 +207,20 @@ describe("the raw start under C code linked with the fast path (pymalloc link), 
   });
 });
 
-describe("the raw start's slow paths stay out of line (src/obmalloc/obmalloc.ts, outOfLine)", () => {
+describe("slow paths padded out of line (src/obmalloc/obmalloc.ts, outOfLine)", () => {
   // V8 (Node 20) never inlines a function of more than 460 bytes of bytecode. mallocFresh and
   // rawFree are padded past that so that the raw start's first calls, which make them hot, do not
-  // get them inlined into malloc and free (rawFirst: +15-23% instructions an event without it).
-  // An edit that shrinks either below the limit fails here, not silently in a benchmark.
-  it.each(["mallocFresh", "rawFree"])("%s has more than 460 bytes of bytecode", (fn) => {
+  // get them inlined into malloc and free (rawFirst: +15-23% instructions an event without it);
+  // a threads heap's extendPool (SharedObjectAllocator's) so that mallocIn stays small enough for
+  // the caller's loop to inline (imports with threads: true, +18% time an event without it).
+  // An edit that shrinks one below the limit fails here, not silently in a benchmark.
+  it.each([
+    ["mallocFresh", "{ allocator: \"pymalloc\", rawFirst: true }"],
+    ["rawFree", "{ allocator: \"pymalloc\", rawFirst: true }"],
+    ["extendPool", "{ allocator: \"pymalloc\", threads: true }"],
+  ])("%s has more than 460 bytes of bytecode (heap %s)", (fn, options) => {
     const script = `import { createHeap } from ${JSON.stringify(pathToFileURL(join(ROOT, "dist", "index.js")).href)};
-const h = createHeap({ allocator: "pymalloc", rawFirst: true });
+const h = createHeap(${options});
 for (let i = 0; i < 200; i++) h.obj.free(h.obj.malloc(8 + i));`;
     const r = spawnSync(process.execPath, ["--print-bytecode", `--print-bytecode-filter=${fn}`, "--input-type=module", "-e", script], { encoding: "utf8" });
     expect(r.status).toBe(0);

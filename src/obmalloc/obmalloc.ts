@@ -104,7 +104,7 @@ function brokenPool(pool: number, off: number, field: string, why: string): neve
  * +1-12% more instructions an event (docs/performance.md, "The raw start kept out of line"); a
  * heap without it never calls them on its fast paths, and its counts did not move.
  */
-function outOfLine(q: number): never {
+export function outOfLine(q: number): never {
   throw new RangeError(`unreachable (${q})`);
 }
 

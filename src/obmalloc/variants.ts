@@ -14,7 +14,7 @@ import { Size, H, HeapFlag, FreeBlock, Pool, SubPool } from "../constants.js";
 import { HeapCorruptionError, InvalidPointerError, hex } from "../errors.js";
 import type { Memory } from "../memory/memory.js";
 import type { RawAllocator } from "../raw/tlsf.js";
-import { ObjectAllocator, badLink, type ObjectAllocatorOptions } from "./obmalloc.js";
+import { ObjectAllocator, badLink, outOfLine, type ObjectAllocatorOptions } from "./obmalloc.js";
 
 /**
  * The object allocator of a heap made with alignment: 8 (64 size classes of 8 bytes). It differs
@@ -45,6 +45,41 @@ export class SharedObjectAllocator extends ObjectAllocator {
    * offsets twice on every carve).
    */
   protected override extendPool(pool: number, bp: number): void {
+    if (bp < 0) {
+      // Never runs (bp is never negative): its bytecode keeps this function out of line
+      // (obmalloc.ts, outOfLine). Inlined into mallocIn, with takeRemote and the carve's checks,
+      // it made mallocIn's optimized code too large for the replay loop to inline (732 bytes of
+      // inlined bytecode, over V8's 460): every malloc of a threads heap was a call, +18% time
+      // an event on imports against +8% now (docs/performance.md, "threads: true's mallocIn").
+      let q = bp;
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      outOfLine(q);
+    }
     if (this.takeRemote(pool) !== 0) return;
     const u32 = this.u32;
     const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
