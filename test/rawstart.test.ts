@@ -225,7 +225,9 @@ for (let i = 0; i < 200; i++) h.obj.free(h.obj.malloc(8 + i));`;
     const r = spawnSync(process.execPath, ["--print-bytecode", `--print-bytecode-filter=${fn}`, "--input-type=module", "-e", script], { encoding: "utf8" });
     expect(r.status).toBe(0);
     const lengths = [...r.stdout.matchAll(/Bytecode length: (\d+)/g)].map((m) => Number(m[1]));
+    // extendPool: the threads heap's override calls ObjectAllocator's (printed too, 410 bytes,
+    // which V8 may inline into the override): the longest of the printed ones is the override.
     expect(lengths.length).toBeGreaterThan(0);
-    for (const n of lengths) expect(n).toBeGreaterThan(460);
+    expect(Math.max(...lengths)).toBeGreaterThan(460);
   });
 });

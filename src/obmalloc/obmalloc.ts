@@ -383,7 +383,7 @@ export class ObjectAllocator extends RemoteAllocator {
    * so this runs once for every few blocks handed out new and V8 leaves it out of line: malloc,
    * which calls it, stays small enough to inline into its callers. With threads,
    * SharedObjectAllocator's override takes back the blocks other threads freed into the pool
-   * first (and carves one block at a time).
+   * first, and marks a full pool FULL before it leaves usedpools.
    */
   protected extendPool(pool: number, bp: number): void {
     const u32 = this.u32;
@@ -426,16 +426,6 @@ export class ObjectAllocator extends RemoteAllocator {
     const bytes = this.poolBytes(pool);
     const ao = this.u32[(pool + Pool.ARENA) >>> 2];
     return ao > pool && ao - pool < bytes ? ao - pool : bytes;
-  }
-
-  /**
-   * The pool's free list is empty, so every block it has carved is handed out: its count times
-   * its block size is exactly what it has carved (a NEXTOFFSET or SIZE changed by a stray write
-   * would carve a live block again), and the next block ends within the pool (a MAXNEXTOFFSET
-   * raised would carve past it). Checked before each carve (threads, hardened: true).
-   */
-  protected carveOk(pool: number, no: number, size: number): boolean {
-    return Math.imul(this.u32[pool >>> 2], size) === no - Pool.OVERHEAD && no + size <= this.carveEnd(pool);
   }
 
   /** The carve words of pool do not add up: bp, just popped (mallocIn), goes back on its free list; throw. */

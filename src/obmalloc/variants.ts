@@ -41,17 +41,21 @@ export class SharedObjectAllocator extends ObjectAllocator {
   /**
    * extendPool with threads: blocks other threads freed into the pool come back first; a full
    * pool is marked FULL before it leaves usedpools (markFull), unless blocks arrived meanwhile.
-   * The carve is ObjectAllocator.extendPool's, written out (called, it would read the pool's
-   * offsets twice on every carve).
+   * The carve is ObjectAllocator.extendPool's (a batch of CARVE_BYTES).
    */
   protected override extendPool(pool: number, bp: number): void {
     if (bp < 0) {
       // Never runs (bp is never negative): its bytecode keeps this function out of line
       // (obmalloc.ts, outOfLine). Inlined into mallocIn, with takeRemote and the carve's checks,
       // it made mallocIn's optimized code too large for the replay loop to inline (732 bytes of
-      // inlined bytecode, over V8's 460): every malloc of a threads heap was a call, +18% time
-      // an event on imports against +8% now (docs/performance.md, "threads: true's mallocIn").
+      // inlined bytecode, over V8's 460): every malloc of a threads heap was a call (imports:
+      // 17% more instructions an event than pymalloc's, 11% with this; docs/performance.md,
+      // "threads: true's mallocIn").
       let q = bp;
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
       q = (q * 33) ^ (q >>> 7);
       q = (q * 33) ^ (q >>> 7);
       q = (q * 33) ^ (q >>> 7);
@@ -81,21 +85,12 @@ export class SharedObjectAllocator extends ObjectAllocator {
       outOfLine(q);
     }
     if (this.takeRemote(pool) !== 0) return;
+    // Blocks never carved: ObjectAllocator.extendPool's batch (its links and tags written before
+    // FREEBLOCK and NEXTOFFSET list them, so another thread's walk never follows the bytes a
+    // block of the pool's last class left there). One block a call before 2026-12-06: a call
+    // for every new block (the bundled trace: 188 M instructions in extendPool against 84 M).
     const u32 = this.u32;
-    const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
-    if (no <= u32[(pool + Pool.MAXNEXTOFFSET) >>> 2]) {
-      const size = u32[(pool + Pool.SIZE) >>> 2];
-      if (!this.carveOk(pool, no, size)) this.brokenCarve(pool, bp);
-      const b = pool + no;
-      // The block's link and tag before the words that list it: another thread's walk (stats(),
-      // walk(): Heap.settled) then never follows the bytes a block of the pool's last class
-      // left there.
-      u32[b >>> 2] = 0;
-      u32[(b + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
-      u32[(pool + Pool.NEXTOFFSET) >>> 2] = no + size;
-      u32[(pool + Pool.FREEBLOCK) >>> 2] = b;
-      return;
-    }
+    if (u32[(pool + Pool.NEXTOFFSET) >>> 2] <= u32[(pool + Pool.MAXNEXTOFFSET) >>> 2]) return super.extendPool(pool, bp);
     if (this.markFull(pool)) return;
     this.unlinkPool(pool);
   }
@@ -176,8 +171,8 @@ const SubSharedFineObjectAllocator = subPooled(SharedFineObjectAllocator);
  * bounded by its blocks, and throws InvalidPointerError "double-free" when the block is on it (a
  * live block whose data holds the tag costs a walk, never a false report). Release modes refuse
  * such a block later, when malloc would hand it out twice. (A carve's checks, the pool's end
- * included, are every mode's since carving went in batches: ObjectAllocator.extendPool,
- * SharedObjectAllocator's carveOk.)
+ * included, are every mode's since carving went in batches: ObjectAllocator.extendPool, which
+ * SharedObjectAllocator's calls.)
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function hardened<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {

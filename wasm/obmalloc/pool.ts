@@ -46,7 +46,7 @@ import { fillsBase, limitBase, mapBase, mapBytes, mapEnd, mapHighAt, nClasses, p
 }
 
 /**
- * The next block of pool, at offset no and `size` bytes, may be carved (JS's carveOk): the pool's
+ * The next block of pool, at offset no and `size` bytes, may be carved (JS's extendPool checks the same): the pool's
  * blocks handed out, with the one being popped (its count + 1), are exactly the carved ones, and
  * it ends by carveEnd.
  */
@@ -112,7 +112,7 @@ export function isOursHigh(q: u32): bool {
       // Carve the next never-used block, unless (threads) other threads freed blocks into the
       // pool: JS takes those first. The block must be the one after every block handed out (bp
       // with them: the count times the size is what was carved) and end by carveEnd (within the
-      // pool or sub-pool, below an arena header: JS's carveOk): a NEXTOFFSET, MAXNEXTOFFSET, SIZE
+      // pool or sub-pool, below an arena header: JS's extendPool): a NEXTOFFSET, MAXNEXTOFFSET, SIZE
       // or COUNT a stray write changed would carve over a live block. JS reports those.
       const size = load<u32>(pool + Pool.SIZE);
       if (!carveOk(pool, no, size)) return 0;
