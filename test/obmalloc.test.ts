@@ -287,6 +287,60 @@ describe("object allocator (obmalloc)", () => {
     h.check();
   });
 
+  it.each([{}, { subPools: false }, { threads: true }])("a double free further down the list (%j), the block handed out and written since: the report names the double free, not a write into a freed block", (opts) => {
+    // free(a), free(b), free(a): release mode takes the second free of a (not the list's head).
+    // The next malloc hands a out (tag still there), the program writes it; the malloc that would
+    // hand it out a second time finds a without its tag and with the user's bytes as its link.
+    const h = createHeap(opts);
+    const a = h.obj.malloc(32);
+    const b = h.obj.malloc(32);
+    const c = h.obj.malloc(32); // live: with sub-pools the count's drop to 0 leaves the pool listed
+    h.u8.fill(0xcc, c, c + 32);
+    h.obj.free(a);
+    h.obj.free(b);
+    const third = thrownBy(() => h.obj.free(a)); // whole pools: the emptied pool's check finds c live
+    if (third !== undefined) {
+      expect((third as { field?: string }).field).toBe("Pool.COUNT");
+      expect(String(third)).toMatch(/freed twice/);
+      return;
+    }
+    expect(h.obj.malloc(32)).toBe(a);
+    h.u8.fill(0x11, a, a + 32);
+    expect(h.obj.malloc(32)).toBe(b);
+    const e = thrownBy(() => h.obj.malloc(32)) as { field?: string; address?: number; message: string };
+    expect(e.field).toBe("free block tag");
+    expect(e.address).toBe(a + C.FreeBlock.TAG);
+    expect(e.message).toMatch(/freed twice/);
+    expect(e.message).toMatch(/0x11111111/);
+    for (let k = 0; k < 32; k++) expect(h.u8[c + k]).toBe(0xcc); // never handed out over c
+  });
+
+  it("a live block of a pool whose count a double free brought to 0: its free names the earlier double free", () => {
+    const h = createHeap();
+    const [a, b, c] = [h.obj.malloc(32), h.obj.malloc(32), h.obj.malloc(32)];
+    h.obj.free(a);
+    h.obj.free(b);
+    h.obj.free(a);
+    const e = thrownBy(() => h.obj.free(c)) as InvalidPointerError;
+    expect(e).toBeInstanceOf(InvalidPointerError);
+    expect(e.address).toBe(c);
+    expect(e.message).toMatch(/freed twice before/);
+  });
+
+  it.each([
+    [{ heapBase: 65536 }, 8],
+    [{ heapBase: 65536 }, 65536 + 8],
+    [{}, 24],
+  ])("a pointer below the heap (%j, %i) is out-of-range whatever its alignment", (opts, p) => {
+    const h = createHeap(opts);
+    for (const f of [h.obj, h.mem, h.raw]) {
+      const e = thrownBy(() => f.free(p)) as InvalidPointerError;
+      expect(e).toBeInstanceOf(InvalidPointerError);
+      expect(e.reason).toBe("out-of-range");
+      expect(e.message).toMatch(/below the heap/);
+    }
+  });
+
   it("liveUsable() is usableSize() without the throw: the size of a live block, 0 for every pointer usableSize refuses", () => {
     // The debug hooks' fast check of every free relies on it (and on TLSF's liveUsable below).
     const h = createHeap();

@@ -316,8 +316,16 @@ export class ObjectAllocator extends RemoteAllocator {
     u32[(bp + FreeBlock.TAG) >>> 2] ^= FreeBlock.TAG_VALUE; // the tag word as it was
     if (((bp - pool - Pool.OVERHEAD) | (bp << 29)) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD)
       brokenPool(pool, Pool.FREEBLOCK, "Pool.FREEBLOCK", `its free list's head ${hex(bp)} is no block of it (a write over the pool's header?)`);
-    if (nb !== 0 && ((nb - pool - Pool.OVERHEAD) | (nb << 29)) >>> 0 >= ((u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) & this.poolMask)) throw badLink(bp, nb, pool);
-    throw new HeapCorruptionError(bp + FreeBlock.TAG, `free block ${hex(bp)} of pool ${hex(pool)} lost its free tag: freed twice (release mode finds a double free here, before the block is handed out again), written after it was freed, or a live block a damaged link leads to`, "free block tag");
+    const linkBad = nb !== 0 && ((nb - pool - Pool.OVERHEAD) | (nb << 29)) >>> 0 >= ((u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) & this.poolMask);
+    // A block with neither its tag nor a link of its pool is a live block on the list: most often
+    // one freed twice, handed out once since and written by its user (its link is their data).
+    // The tag says so; the link alone would blame a write into a freed block.
+    if (linkBad && (u32[(bp + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) === 0) throw badLink(bp, nb, pool);
+    throw new HeapCorruptionError(
+      bp + FreeBlock.TAG,
+      `free block ${hex(bp)} of pool ${hex(pool)} lost its free tag${linkBad ? ` and its link (${hex(nb)}, no block of the pool)` : ""}: freed twice (release mode finds a double free here, before the block is handed out again${linkBad ? "; it was handed out once since and written" : ""}), written after it was freed, or a live block a damaged link leads to`,
+      "free block tag",
+    );
   }
 
   /** The usedpools head word at hp holds pool, which is no pool of its class: nothing written yet. */
@@ -621,7 +629,8 @@ export class ObjectAllocator extends RemoteAllocator {
     const u32 = this.u32;
     if ((p & ((1 << this.alignShift) - 1)) !== 0)
       return new InvalidPointerError(op, p, "misaligned", `not ${1 << this.alignShift}-byte aligned, so not a block start`);
-    if (u32[pool >>> 2] === 0) return new InvalidPointerError(op, p, "not-a-block", "inside a pool that holds no blocks (never allocated, or already freed)");
+    if (u32[pool >>> 2] === 0)
+      return new InvalidPointerError(op, p, "not-a-block", "inside a pool whose count says it holds no blocks: never allocated, or already freed; or, if this block is live, another block of its pool was freed twice before (release mode takes such a free; hardened: true and the debug modes refuse it)");
     if (p - pool < Pool.OVERHEAD) return new InvalidPointerError(op, p, "internal", "inside a pool header");
     if (p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2]) return new InvalidPointerError(op, p, "not-a-block", "never allocated");
     const size = u32[(pool + Pool.SIZE) >>> 2];

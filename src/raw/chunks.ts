@@ -89,13 +89,15 @@ export class CheckedChunks extends TopChunk {
   protected invalidPointer(op: string, p: number): never {
     const u32 = this.u32;
     const top = u32[this.wTop];
-    if ((p & 15) !== 0) throw new InvalidPointerError(op, p, "misaligned", "not 16-byte aligned, so not a block start");
+    // Out of range first: an address below the heap (8, say, on a heap at 64 KiB) is no block
+    // whatever its alignment, and a heap of 8-byte alignment has blocks at 8 mod 16.
     if (p < this.start + Chunk.HEADER)
       throw new InvalidPointerError(op, p, "out-of-range", `below the heap's blocks, which start at ${hex(this.start + Chunk.HEADER)}`);
     // Past the top: the top comes down when the last chunk is freed, so a block freed already
     // (a double free, a use after free) can lie there as well as a pointer never allocated.
     if (p >= top)
       throw new InvalidPointerError(op, p, "out-of-range", `past the heap's top (${hex(top)}): never allocated, or freed already and the heap has shrunk since (a double free or use after free)`);
+    if ((p & 15) !== 0) throw new InvalidPointerError(op, p, "misaligned", "not 16-byte aligned, so not a block start (no pool holds it, and blocks outside pools start 16-byte aligned)");
     const c = p - Chunk.HEADER;
     const sw = u32[(c + 4) >>> 2];
     const size = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
