@@ -15,6 +15,7 @@
  */
 
 import { asBytes, customSection, hasWasmMagic, readExports, readFunctionTypes, readImports, Reader, rewriteExports, type WasmImport, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
+import { PYMEM_NAMES } from "./wasm-module.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "./wasm-fastpath-bytes.js";
 
 /** The custom section a linked module carries: JSON `{ "fastpath": id, "shared": bool }`. */
@@ -317,8 +318,15 @@ export async function linkFastPath(client: BufferSource, options: LinkOptions = 
   if (mem === undefined || mem.module !== "env" || mem.name !== "memory" || mem.memory === undefined)
     throw new TypeError("the module imports no env.memory: build it with -Wl,--import-memory (see the README's \"pymalloc inside WebAssembly\")");
   const alloc = imports.filter((i) => i.module === "env" && i.kind === 0 && ALLOC_IMPORTS.includes(i.name));
-  if (!alloc.some((i) => i.name === "malloc" || i.name === "calloc" || i.name === "realloc"))
+  if (!alloc.some((i) => i.name === "malloc" || i.name === "calloc" || i.name === "realloc")) {
+    // A module built with pymemcompat.c that calls only CPython's names: its calls are env's
+    // PyMem_*/PyObject_* imports, which stay calls into JS (the debug modes tell the families
+    // apart there); the fast path is C's malloc & co, which it does not call.
+    const py = imports.filter((i) => i.module === "env" && i.kind === 0 && PYMEM_NAMES.includes(i.name)).map((i) => i.name);
+    if (py.length > 0)
+      throw new TypeError(`the module calls the heap only by CPython's names (env.${py.slice(0, 3).join(", env.")}${py.length > 3 ? ", ..." : ""}), which stay calls into JS: pymalloc link makes C's malloc, free, calloc and realloc calls inside the module, and it has none. Instantiate it as it is (instantiateWithHeap), or call malloc & co where speed matters`);
     throw new TypeError("the module imports none of env.malloc/calloc/realloc: nothing to link (build it with wasm/include/pymemcompat.c, see the README's \"pymalloc inside WebAssembly\")");
+  }
   checkAllocatorTypes(bytes, alloc);
   const shared = mem.memory.shared;
   // The fast path's memory declared as the client's (wasm-merge checks that an import matches the

@@ -18,6 +18,8 @@ export interface WasmModuleInfo {
   heapBase?: number;
   /** Functions the module imports from "env" among malloc, free, calloc, realloc, aligned_alloc, malloc_usable_size. */
   allocatorImports: string[];
+  /** Functions the module imports from "env" by CPython's names (PyMem_RawMalloc ... PyObject_Free: wasm/include/pymemcompat.h). */
+  pymemImports: string[];
   /** Functions the module exports among malloc, free, calloc, realloc, aligned_alloc, malloc_usable_size (an allocator of its own). */
   allocatorExports: string[];
   /** "_initialize" (a wasi reactor), "__wasm_call_ctors", or undefined. */
@@ -25,6 +27,11 @@ export interface WasmModuleInfo {
 }
 
 const ALLOC = ["malloc", "free", "calloc", "realloc", "aligned_alloc", "malloc_usable_size"];
+
+/** CPython's allocator functions, the env imports of wasm/include/pymemcompat.h (compat/wasm-imports.ts's pymemImports() serves them). */
+export const PYMEM_NAMES: readonly string[] = ["Raw", "", "Object"].flatMap((f) =>
+  ["Malloc", "Calloc", "Realloc", "Free"].map((op) => (f === "Object" ? `PyObject_${op}` : `PyMem_${f}${op}`)),
+);
 
 function bytesOf(source: BufferSource): Uint8Array {
   if (source instanceof Uint8Array) return source;
@@ -42,7 +49,7 @@ export function wasmModuleInfo(source: BufferSource): WasmModuleInfo {
   const b = bytesOf(source);
   if (!hasWasmMagic(b))
     throw new TypeError("not a WebAssembly module: no \\0asm magic");
-  const info: WasmModuleInfo = { allocatorImports: [], allocatorExports: [] };
+  const info: WasmModuleInfo = { allocatorImports: [], pymemImports: [], allocatorExports: [] };
   let importedGlobals = 0;
   const globals: (number | undefined)[] = [];
   let heapBaseGlobal = -1;
@@ -55,6 +62,7 @@ export function wasmModuleInfo(source: BufferSource): WasmModuleInfo {
         if (kind === 0) {
           r.u32();
           if (mod === "env" && ALLOC.includes(name)) info.allocatorImports.push(name);
+          if (mod === "env" && PYMEM_NAMES.includes(name)) info.pymemImports.push(name);
         } else if (kind === 1) {
           r.byte();
           r.limits();

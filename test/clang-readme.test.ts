@@ -1,0 +1,155 @@
+// The README's clang build lines (wasi-libc with pymemcompat.c, and without libc), run as
+// written on a C program with a constructor that allocates: instantiateWithHeap must run the
+// constructor once, not at every call. The lines are read from the README, so the documented
+// lines and the tested ones cannot drift apart. Before 2026-12-06 the lines did not export
+// __wasm_call_ctors, and wasm-ld then wraps every export of a module with constructors in a call
+// to them: each call ran the constructors again (and leaked what they allocated). Also here: a
+// program that uses only CPython's names (PyMem_Malloc, PyObject_Malloc...): listed in
+// wasmModuleInfo's pymemImports, and `pymalloc link` says why it has nothing to link (those
+// names stay calls into JS, where the debug modes tell the families apart).
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { instantiateWithHeap, wasmModuleInfo } from "../src/index.js";
+import { linkFastPath } from "../src/compat/wasm-link.js";
+
+const ROOT = join(import.meta.dirname, "..");
+const OUT = mkdtempSync(join(tmpdir(), "pymalloc-clang-"));
+afterAll(() => rmSync(OUT, { recursive: true, force: true }));
+
+/** The README's `clang --target=TARGET ...` command (backslash continuations joined), as argv. */
+function readmeClangLine(target: string): string[] {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const m = new RegExp(`^clang --target=${target} (?:[^\\n]*\\\\\\n)*[^\\n]*`, "m").exec(readme);
+  if (!m) throw new Error(`README has no clang --target=${target} build line`);
+  return m[0].replace(/\\\n/g, " ").trim().split(/\s+/).slice(1);
+}
+
+/** Builds C source `code` with the README's line for `target` (prog.c, prog.wasm replaced), less the arguments in `drop`. */
+function build(target: string, name: string, code: string, drop: string[] = []): Uint8Array {
+  const src = join(OUT, `${name}.c`);
+  writeFileSync(src, code);
+  const out = join(OUT, `${name}.wasm`);
+  const args = readmeClangLine(target)
+    .filter((a) => !drop.includes(a))
+    .map((a) => (a === "prog.c" ? src : a === "prog.wasm" ? out : a));
+  expect(args).toContain(src);
+  execFileSync("clang", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  return new Uint8Array(readFileSync(out));
+}
+
+/** A constructor that allocates; exports that allocate and free. With wasi-libc: strdup and qsort too. */
+const WITH_LIBC = `
+#include <stdlib.h>
+#include <string.h>
+static char *greeting;
+static int runs;
+__attribute__((constructor)) static void init(void) { runs++; greeting = strdup("constructed"); }
+__attribute__((export_name("runs"))) int get_runs(void) { return runs; }
+__attribute__((export_name("greeting"))) char *get_greeting(void) { return greeting; }
+static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+__attribute__((export_name("churn"))) unsigned churn(int n) {
+  char **s = malloc(n * sizeof *s);
+  for (int i = 0; i < n; i++) {
+    char buf[16]; int k = 0; unsigned v = (unsigned)i * 2654435761u;
+    do buf[k++] = (char)('a' + v % 26); while ((v /= 26) != 0 && k < 15);
+    buf[k] = 0;
+    s[i] = strdup(buf);
+  }
+  qsort(s, n, sizeof *s, cmp);
+  unsigned h = 0;
+  for (int i = 0; i < n; i++) { for (char *c = s[i]; *c; c++) h = h * 31 + (unsigned char)*c; free(s[i]); }
+  free(s);
+  return h;
+}
+`;
+
+/** The same without libc: malloc & co declared by pymemcompat.h. */
+const NO_LIBC = `
+#include "pymemcompat.h"
+static char *greeting;
+static int runs;
+__attribute__((constructor)) static void init(void) { runs++; greeting = malloc(12); if (greeting) greeting[0] = 'c'; }
+__attribute__((export_name("runs"))) int get_runs(void) { return runs; }
+__attribute__((export_name("greeting"))) char *get_greeting(void) { return greeting; }
+__attribute__((export_name("churn"))) unsigned churn(int n) {
+  unsigned h = 0;
+  for (int i = 0; i < n; i++) { char *p = malloc(8 + i % 200); p[0] = (char)i; h += (unsigned char)p[0]; free(p); }
+  return h;
+}
+`;
+
+/** Only CPython's names: no malloc, free, calloc or realloc of C's. */
+const PY_NAMES = `
+#include <string.h>
+#include "pymemcompat.h"
+__attribute__((export_name("churn"))) unsigned churn(int n) {
+  unsigned h = 0;
+  for (int i = 0; i < n; i++) {
+    char *o = PyObject_Malloc(16 + i % 300), *m = PyMem_Calloc(1, 24), *r = PyMem_RawMalloc(1000);
+    o[0] = (char)i; m[0] = 1; r[999] = 2;
+    o = PyObject_Realloc(o, 40 + i % 500);
+    h += (unsigned char)o[0] + (unsigned char)m[0] + (unsigned char)r[999];
+    PyObject_Free(o); PyMem_Free(m); PyMem_RawFree(r);
+  }
+  return h;
+}
+`;
+
+interface Prog {
+  runs(): number;
+  greeting(): number;
+  churn(n: number): number;
+}
+
+describe("C built by clang with the README's lines", () => {
+  it.each([
+    ["wasm32-wasi", WITH_LIBC],
+    ["wasm32", NO_LIBC],
+  ])("--target=%s: the constructors run once, however many calls follow", async (target, code) => {
+    const bytes = build(target, `ctor-${target}`, code);
+    expect(wasmModuleInfo(bytes).initializer).toBe("__wasm_call_ctors");
+    for (const linked of [false, true]) {
+      const { instance, heap } = await instantiateWithHeap(linked ? await linkFastPath(bytes) : bytes);
+      const x = instance.exports as unknown as Prog;
+      const g = x.greeting();
+      expect(g).not.toBe(0);
+      const want = x.churn(500);
+      for (let i = 0; i < 5; i++) expect(x.churn(500)).toBe(want);
+      expect(x.runs()).toBe(1);
+      expect(x.greeting()).toBe(g);
+      expect(heap.stats().blocksInUse).toBe(1); // the constructor's block, nothing leaked
+      heap.check();
+    }
+  }, 120_000);
+
+  it("without -Wl,--export=__wasm_call_ctors the same program runs its constructor at every call (why the README's lines export it)", async () => {
+    const bytes = build("wasm32-wasi", "ctor-unexported", WITH_LIBC, ["-Wl,--export=__wasm_call_ctors"]);
+    expect(wasmModuleInfo(bytes).initializer).toBeUndefined();
+    const { instance, heap } = await instantiateWithHeap(bytes);
+    const x = instance.exports as unknown as Prog;
+    x.churn(10);
+    x.churn(10);
+    expect(x.runs()).toBeGreaterThan(1);
+    expect(heap.stats().blocksInUse).toBeGreaterThan(1);
+  }, 120_000);
+
+  it("a program that uses only CPython's names (wasi-libc line): wasmModuleInfo lists them, it runs in every mode, and pymalloc link says why it has nothing to link", async () => {
+    const bytes = build("wasm32-wasi", "py-names", PY_NAMES);
+    const info = wasmModuleInfo(bytes);
+    expect(info.allocatorImports).toEqual([]);
+    expect(info.pymemImports).toEqual(expect.arrayContaining(["PyObject_Malloc", "PyObject_Realloc", "PyObject_Free", "PyMem_Calloc", "PyMem_Free", "PyMem_RawMalloc", "PyMem_RawFree"]));
+    let want: number | undefined;
+    for (const allocator of ["pymalloc", "malloc", "debug"] as const) {
+      const { instance, heap } = await instantiateWithHeap(bytes, { allocator, traceAllocations: false });
+      const got = (instance.exports as unknown as Prog).churn(2000);
+      want ??= got;
+      expect(got).toBe(want);
+      heap.check();
+      expect(heap.stats().blocksInUse).toBe(0);
+    }
+    await expect(linkFastPath(bytes)).rejects.toThrow(/only by CPython's names \(env\.Py.*stay calls into JS/);
+  }, 120_000);
+});
