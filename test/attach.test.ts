@@ -46,6 +46,8 @@ describe("all state lives in the memory", () => {
     const a = attachHeap(mem, { heapBase: 5000 });
     a.check();
     expect(() => attachHeap(mem)).toThrow(PymallocError);
+    // ... and says where the heap is (attachHeap without the base it was made with)
+    expect(() => attachHeap(mem)).toThrow(/no pymalloc heap at 0x00000000.*a heap starts at 0x00001390: attach it with \{ heapBase: 5008 \}/);
   });
 
   it("attachHeap refuses memory without a heap", () => {

@@ -274,10 +274,31 @@ describe.each(debugModes)("%s mode", (allocator) => {
   it("an invalid pointer's report does not blame traceAllocations for a site no block has", () => {
     const h = createHeap({ allocator });
     const p = h.obj.malloc(64);
-    const e = caught(() => h.obj.free(p + 16));
+    const e = caught(() => h.obj.free(p + 64 * 40)); // in no block
     expect(e.kind).toBe("invalid-pointer");
     expect(e.message).toMatch(/allocated at: none \(no block of this heap starts at this address/);
     expect(e.message).not.toMatch(/traceAllocations is off/);
+    h.obj.free(p);
+    h.check();
+  });
+
+  it.each([
+    ["into", 16, /16 bytes into the live 64-byte block at/],
+    ["misaligned, into", 3, /3 bytes into the live 64-byte block at/],
+    ["before", -8, /8 bytes before the start of the live 64-byte block at/],
+    ["past the end of", 70, /6 bytes past the end of the 64 requested bytes of the live 64-byte block at/],
+  ])("a pointer %s a block: the report says where, in the user's terms, with that block's size and allocation site", (_w, off, where) => {
+    const h = createHeap({ allocator });
+    const makeTheBlock = (): number => h.obj.malloc(64);
+    const p = makeTheBlock();
+    const e = caught(() => h.mem.free(p + off));
+    expect(e.kind).toBe("invalid-pointer");
+    expect(e.report.address).toBe(p + off);
+    expect(e.message).toMatch(where);
+    expect(e.message).toContain(`block at 0x${p.toString(16).padStart(8, "0")}`);
+    expect(e.report.requestedSize).toBe(64);
+    expect(e.report.allocatedBy).toBe("o");
+    expect(e.report.allocatedAt).toMatch(/makeTheBlock/);
     h.obj.free(p);
     h.check();
   });

@@ -79,6 +79,14 @@ describe("instantiateWithHeap()", () => {
     expect((err as Error).message).toMatch(/imports none of env\.malloc.*carries its own malloc inside.*wasm\/include\/pymemcompat\.h and wasm\/include\/pymemcompat\.c/);
   });
 
+  it("memoryKind: only \"wasm\" (the module imports a WebAssembly.Memory); another kind is a TypeError, not ignored", async () => {
+    await expect(instantiateWithHeap(CTORS, { memoryKind: "fixed" })).rejects.toThrow(/memoryKind: a module's heap is in the WebAssembly.Memory it imports/);
+    await expect(instantiateWithHeap(CTORS, { memoryKind: "growable-shared" })).rejects.toThrow(TypeError);
+    expect(() => heapForModule(CTORS, { memoryKind: "resizable" })).toThrow(TypeError);
+    const { heap } = await instantiateWithHeap(CTORS, { memoryKind: "wasm" });
+    expect(heap.memory.kind).toBe("wasm");
+  });
+
   it("makes the memory at least the module's declared minimum (a 1 MiB stack)", async () => {
     const need = wasmModuleInfo(CTORS).memory!.minBytes;
     const { instance, heap } = await instantiateWithHeap(CTORS, { initialBytes: 1 << 16 });

@@ -98,7 +98,11 @@ const ALLOCATOR_NAMES = ["malloc", "free", "calloc", "realloc", "aligned_alloc",
  * initialize: "no" and specialize: 1 were taken as their defaults).
  */
 function checkInstantiateOptions(o: InstantiateOptions): void {
-  const { imports, heap, wrapAllocator, initialize, specialize, memory } = o as Record<string, unknown>;
+  const { imports, heap, wrapAllocator, initialize, specialize, memory, memoryKind } = o as Record<string, unknown>;
+  // A module imports its memory as env.memory: the heap is always in a WebAssembly.Memory (shared
+  // or not, as the module declares it). Another kind was taken and ignored before.
+  if (memoryKind !== undefined && memoryKind !== "wasm")
+    throw new TypeError(`memoryKind: a module's heap is in the WebAssembly.Memory it imports (memoryKind "wasm", shared when the module declares a shared memory), got ${JSON.stringify(memoryKind)}`);
   if (imports !== undefined && (imports === null || typeof imports !== "object")) throw new TypeError(`imports must be an object of import modules ({ env: {...}, ... }), got ${typeName(imports)}`);
   if (imports !== undefined) {
     const env = (imports as Record<string, unknown>).env;

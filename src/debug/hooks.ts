@@ -14,7 +14,7 @@
  */
 
 import { CLEAN_BYTE, DEAD_BYTE, Debug, FORBIDDEN_BYTE, OWN_TRACE_FRAMES } from "../constants.js";
-import { InvalidPointerError, PymallocError } from "../errors.js";
+import { InvalidPointerError, PymallocError, hex } from "../errors.js";
 import { badPointer, badSize, callocBytes, checkAlignment, reallocTooLarge, type AllocatorFamily, type Family } from "../heap/families.js";
 import { TypedFamily } from "../heap/typed.js";
 import { isSharedView, type Memory } from "../memory/memory.js";
@@ -544,7 +544,7 @@ export class DebugState {
   checkBlock(famId: string, p: number, op: string, sink: (r: CorruptionReport) => void = this.raiser): BlockInfo | null {
     const base = p - Debug.HEADER;
     if ((p & this.alignMask) !== 0 || base < 0) {
-      sink(this.report("invalid-pointer", op, p, `the address is not ${this.host.alignment}-byte aligned, or lies before the heap: it cannot be a block`, { usedBy: famId }));
+      sink(this.invalidReport(op, p, famId, `the address is not ${this.host.alignment}-byte aligned, or lies before the heap: it cannot be a block`, {}));
       return null;
     }
     let usable: number;
@@ -554,9 +554,9 @@ export class DebugState {
       if (!(e instanceof InvalidPointerError)) throw e;
       const freed = e.reason === "double-free";
       sink(
-        this.report(freed ? "double-free" : "invalid-pointer", op, p, freed ? "the block was freed earlier and has already left the quarantine" : `the allocator below says: ${e.message}`, {
-          usedBy: famId,
-        }),
+        freed
+          ? this.report("double-free", op, p, "the block was freed earlier and has already left the quarantine", { usedBy: famId })
+          : this.invalidReport(op, p, famId, `the allocator below says: ${e.message}`, {}),
       );
       return null;
     }
@@ -574,13 +574,11 @@ export class DebugState {
     if (family === undefined || size + Debug.HEADER + Debug.MIN_TAIL > usable) {
       // No sane header: either the pointer is not a block start, or the header was overwritten.
       const kind: CorruptionKind = leadCount > 0 ? "underflow" : "invalid-pointer";
+      const extra = { usedBy: famId, damaged: leadBad ?? [], damagedCount: leadCount, ...this.dumps(base, 0, usable) };
       sink(
-        this.report(kind, op, p, kind === "underflow" ? "the block's header itself was overwritten from below" : "no debug header here: a pointer into a block, or never allocated by this heap", {
-          usedBy: famId,
-          damaged: leadBad ?? [],
-          damagedCount: leadCount,
-          ...this.dumps(base, 0, usable),
-        }),
+        kind === "underflow"
+          ? this.report(kind, op, p, "the block's header itself was overwritten from below", extra)
+          : this.invalidReport(op, p, famId, "no debug header here: a pointer into a block, or never allocated by this heap", extra),
       );
       return null;
     }
@@ -610,6 +608,32 @@ export class DebugState {
     b.size = size;
     b.usable = usable;
     return b;
+  }
+
+  /**
+   * An invalid pointer's report. When p lies in a debug block (its header, requested bytes or
+   * pad: found by a walk of every block, an error path's, which a damaged heap ends), the detail
+   * says where in it, in the user's terms, and the report carries that block's family, size,
+   * serial and sites; else `fallback`.
+   */
+  private invalidReport(op: string, p: number, famId: string, fallback: string, extra: Partial<CorruptionReport>): CorruptionReport {
+    let base = -1;
+    try {
+      this.host.forEachBlock((b) => {
+        if (base < 0 && p >= b && p < b + this.host.liveUsable(b)) base = b;
+      });
+    } catch {
+      base = -1;
+    }
+    const family = base < 0 ? undefined : familyOf(this.u8[base + Debug.FAMILY] & ~Debug.FREED_BIT);
+    if (family === undefined) return this.report("invalid-pointer", op, p, fallback, { usedBy: famId, ...extra });
+    const start = base + Debug.HEADER;
+    const size = this.u32[(base + Debug.SIZE) >>> 2];
+    const which = (this.u8[base + Debug.FAMILY] & Debug.FREED_BIT) !== 0 ? "freed (quarantined)" : "live";
+    const where =
+      p < start ? `${start - p} bytes before the start of` : p < start + size ? `${p - start} bytes into` : `${p - start - size} bytes past the end of the ${size} requested bytes of`;
+    const detail = `${hex(p)} is ${where} the ${which} ${size}-byte block at ${hex(start)}, not a block start (the block's details and sites here are that block's)`;
+    return this.report("invalid-pointer", op, p, detail, { ...extra, ...this.details(famId, family, size, this.u32[(base + Debug.SERIAL) >>> 2], base) });
   }
 
   /** What a report says of a block whose header is sane. */

@@ -205,6 +205,19 @@ const FIELD_NAMES: Record<number, string> = Object.fromEntries(
 export const LOCK_STATES = 3;
 
 /**
+ * A heap at another base (attachHeap without the heapBase the heap was made with, a module's
+ * __heap_base): "; a heap starts at 0x...: ..." when one is found in the first 64 MiB (16-byte
+ * steps, its magic and its own base word agreeing), else "". An error path's search.
+ */
+function heapElsewhere(u32: Uint32Array, byteLength: number, heapBase: number): string {
+  const end = Math.min(byteLength, 64 << 20) - HEADER_SCALAR_BYTES;
+  for (let b = 0; b <= end; b += 16)
+    if (b !== heapBase && u32[(b >>> 2) + H.MAGIC] === HEAP_MAGIC && u32[(b >>> 2) + H.HEAP_BASE] === b)
+      return `; a heap starts at ${hex(b)}: attach it with { heapBase: ${b} } (the base it was made with, a module's __heap_base)`;
+  return "";
+}
+
+/**
  * Check the heap header at heapBase in a memory of byteLength bytes (u32 its word view) before
  * anything follows it: magic, version, every scalar against its possible values, the memory's
  * size and the others (the tables' offsets are recomputed from the shifts, sizes and thread
@@ -220,7 +233,7 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
     throw new HeapCorruptionError(heapBase + h * 4, what, FIELD_NAMES[h]);
   };
   if (byteLength < heapBase + HEADER_SCALAR_BYTES || u32[hw + H.MAGIC] !== HEAP_MAGIC)
-    throw new HeapCorruptionError(heapBase, `no pymalloc heap at ${hex(heapBase)} in this memory (its first word is not the magic number)`, "H.MAGIC");
+    throw new HeapCorruptionError(heapBase, `no pymalloc heap at ${hex(heapBase)} in this memory (its first word is not the magic number)${heapElsewhere(u32, byteLength, heapBase)}`, "H.MAGIC");
   const w = (h: number): number => u32[hw + h];
   if (w(H.VERSION) !== HEAP_VERSION) bad(H.VERSION, `layout version ${w(H.VERSION)}; this build reads ${HEAP_VERSION}`);
   if (w(H.HEAP_BASE) !== heapBase) bad(H.HEAP_BASE, `heap base ${hex(w(H.HEAP_BASE))}, found at ${hex(heapBase)}`);
