@@ -624,10 +624,13 @@ export const DEFAULT_TRACE_FRAMES = 4;
 /** The most frames traceAllocations may ask for. */
 export const MAX_TRACE_FRAMES = 64;
 /**
- * pymalloc's own frames a capture sees before a JS caller's, added to the frames asked for: the
- * hook that captures and the family method.
+ * pymalloc's own frames a capture sees before a JS caller's, added to the frames asked for: at
+ * most the hook that captures, realloc's (DebugState.realloc), the family method and a wrapper of
+ * the family's (the typed views' mallocAs, callocAs, reallocAs, asMemPool's methods). A capture
+ * with fewer has frames to spare, which the site does not keep. (2 before 2026-12-06: with
+ * traceAllocations: 1, a realloc's site was none.)
  */
-export const OWN_TRACE_FRAMES = 2;
+export const OWN_TRACE_FRAMES = 4; // report.ts's isOwnFrame drops them from a site
 /**
  * ... and before C code's, more: a wasm import's trampoline (C importing its malloc), a linked
  * module's malloc (compat/wasm-imports.ts trampolines set DebugState.fromWasm to this around the

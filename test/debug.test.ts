@@ -1,6 +1,6 @@
 // The debug hooks: every misuse CPython's test suite tries (and a few more), with the report.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createHeap, MemoryCorruptionError, type CorruptionReport, type Heap, constants as C } from "../src/index.js";
+import { asMemPool, createHeap, MemoryCorruptionError, type CorruptionReport, type Heap, constants as C } from "../src/index.js";
 import { readTraceFile } from "../src/trace/file.js";
 import { replayVerify } from "../src/trace/replay.js";
 import { BUNDLED_TRACE, caught } from "./helpers.js";
@@ -329,6 +329,32 @@ describe.each(debugModes)("%s mode", (allocator) => {
     expect(() => createHeap({ allocator, traceAllocations: "yes" as never })).toThrow(TypeError);
     // The caller's own Error.stackTraceLimit is left as it was.
     expect(Error.stackTraceLimit).toBe(10);
+  });
+
+  it("a block allocated through a typed view (mallocAs, callocAs, reallocAs) or asMemPool: its site starts at the user's frame, even with traceAllocations: 1", () => {
+    for (const frames of [1, 4]) {
+      const h = createHeap({ allocator, traceAllocations: frames });
+      const pool = asMemPool(h);
+      const viaMallocAs = () => h.mem.mallocAs(Float64Array, 4);
+      const viaCallocAs = () => h.obj.callocAs(Uint32Array, 3);
+      const viaReallocAs = (v: Float64Array) => h.mem.reallocAs(v, 40);
+      const viaRealloc = (p: number) => h.obj.realloc(p, 300);
+      const d = viaRealloc(h.obj.malloc(8));
+      const viaPool = () => pool.malloc(64);
+      const a = viaReallocAs(viaMallocAs());
+      const b = viaCallocAs();
+      const c = viaPool();
+      const sites = h.leaks().bySite.map((s) => s.site).join("\n");
+      expect(sites).toMatch(/viaReallocAs/);
+      expect(sites).toMatch(/viaCallocAs/);
+      expect(sites).toMatch(/viaPool/);
+      expect(sites).toMatch(/viaRealloc\b/);
+      expect(sites).not.toMatch(/typed\.[jt]s|mempool\.[jt]s/);
+      h.mem.freeAs(a);
+      h.obj.freeAs(b);
+      pool.free(c);
+      h.obj.free(d);
+    }
   });
 });
 
