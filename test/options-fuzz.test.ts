@@ -450,6 +450,7 @@ describe("invalid option combinations are typed errors", () => {
     ["arenaSize not a power of two", () => ({ arenaSize: 3 * 16384 }), RangeError],
     ["alignment 4", () => ({ alignment: 4 as 8 }), RangeError],
     ["alignment 32", () => ({ alignment: 32 as 16 }), RangeError],
+    ["alignment a string", () => ({ alignment: "16" as unknown as 16 }), TypeError],
     ["initialBytes above maxBytes", () => ({ initialBytes: 1 << 21, maxBytes: 1 << 20 }), RangeError],
     ["maxBytes below a page", () => ({ maxBytes: 4096 }), RangeError],
     ["rawFirst too large", () => ({ rawFirst: 70000 }), RangeError],

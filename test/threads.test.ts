@@ -387,6 +387,7 @@ describe("threads: pools per thread", () => {
     a.obj.free(ps[1]);
     expect(() => a.adoptThread(a.threadId)).toThrow(RangeError);
     expect(() => a.adoptThread(3)).toThrow(/not attached/);
+    expect(() => a.adoptThread(String(b.threadId) as never)).toThrow(TypeError); // not a confusing "from 0 to 1, got 1"
     a.adoptThread(b.threadId);
     a.check();
     for (const p of ps.slice(2)) a.obj.free(p);

@@ -79,6 +79,12 @@ describe("instantiateWithHeap()", () => {
     expect((err as Error).message).toMatch(/imports none of env\.malloc.*carries its own malloc inside.*wasm\/include\/pymemcompat\.h and wasm\/include\/pymemcompat\.c/);
   });
 
+  it("a source that is neither bytes nor a WebAssembly.Module is a TypeError naming what it needs", async () => {
+    for (const bad of [null, "x", 42, {}, [0, 97, 115, 109]])
+      await expect(instantiateWithHeap(bad as never)).rejects.toThrow(/instantiateWithHeap: the module must be its bytes/);
+    await expect(instantiateWithHeap(null as never, { heap: createHeap({ memory: new WebAssembly.Memory({ initial: 2 }) }) })).rejects.toThrow(TypeError);
+  });
+
   it("memoryKind: only \"wasm\" (the module imports a WebAssembly.Memory); another kind is a TypeError, not ignored", async () => {
     await expect(instantiateWithHeap(CTORS, { memoryKind: "fixed" })).rejects.toThrow(/memoryKind: a module's heap is in the WebAssembly.Memory it imports/);
     await expect(instantiateWithHeap(CTORS, { memoryKind: "growable-shared" })).rejects.toThrow(TypeError);

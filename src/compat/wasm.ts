@@ -404,7 +404,11 @@ function memoryFor(info: WasmModuleInfo | undefined, options: InstantiateOptions
 }
 
 function bytesOf(source: WebAssembly.Module | BufferSource): BufferSource | undefined {
-  return source instanceof WebAssembly.Module ? undefined : source;
+  if (source instanceof WebAssembly.Module) return undefined;
+  // Not WebAssembly.compile's "Argument 0 must be a buffer source" from deep inside.
+  if (!(ArrayBuffer.isView(source) || source instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && (source as unknown) instanceof SharedArrayBuffer)))
+    throw new TypeError(`instantiateWithHeap: the module must be its bytes (an ArrayBuffer or a typed array, e.g. readFileSync's Buffer) or a WebAssembly.Module, got ${typeName(source)}`);
+  return source;
 }
 
 /**
@@ -444,6 +448,7 @@ export async function instantiateWithHeap(
 ): Promise<{ instance: WebAssembly.Instance; heap: Heap; module: WebAssembly.Module; stack: number }> {
   checkOptions(options, INSTANTIATE_OPTIONS, "instantiateWithHeap");
   checkInstantiateOptions(options);
+  bytesOf(source); // a TypeError for what is neither bytes nor a module
   if (options.heap !== undefined) return instantiateOnHeap(options.heap, source, options);
   const { imports = {}, family, wrapAllocator, initialize = true, specialize, stackBytes: _stackBytes, ...heapOptions } = options;
   stackOption(_stackBytes); // checked; a heap made here is no Worker's: the module's own stack

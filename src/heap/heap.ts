@@ -16,7 +16,7 @@ import {
   SlotState,
   Used,
 } from "../constants.js";
-import { HeapCorruptionError, PymallocError, detachedError, hex } from "../errors.js";
+import { HeapCorruptionError, PymallocError, detachedError, hex, typeName } from "../errors.js";
 import { DebugFamily, DebugState, type DebugOptions } from "../debug/hooks.js";
 import { HeapDebugHost } from "../debug/host.js";
 import { leakReport, type LeakReport } from "../debug/leaks.js";
@@ -426,6 +426,7 @@ export class Heap extends MemoryViews {
    */
   adoptThread(threadId: number): void {
     if (this.lock === undefined) throw new PymallocError("adoptThread() is for heaps made with threads: true", this.heapBase);
+    if (typeof threadId !== "number") throw new TypeError(`adoptThread(threadId): the thread id (heap.threadId of the thread that died) is a number, got ${typeName(threadId)}`);
     if (threadId === this.threadId) throw new RangeError("adoptThread() is for other threads; this thread calls detachThread()");
     this.releaseSlot(threadId);
   }

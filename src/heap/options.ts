@@ -284,6 +284,7 @@ function shiftOption(v: unknown, name: string, dflt: number): number {
 function alignOption(v: unknown): number {
   if (v === undefined) return DEFAULT_ALIGNMENT_SHIFT;
   if (v === 1 << Size.ALIGNMENT_SHIFT || v === 1 << Size.MIN_ALIGNMENT_SHIFT) return Math.log2(v);
+  if (typeof v !== "number") throw new TypeError(`alignment must be a number (${1 << Size.MIN_ALIGNMENT_SHIFT} or ${1 << Size.ALIGNMENT_SHIFT}), got ${typeof v} ${JSON.stringify(String(v))}`);
   throw new RangeError(`alignment must be ${1 << Size.MIN_ALIGNMENT_SHIFT} or ${1 << Size.ALIGNMENT_SHIFT}, got ${String(v)}`);
 }
 
