@@ -176,6 +176,40 @@ describe("sampled sites (sampleInterval)", () => {
     expect(() => createHeap({ sampleInterval: "1k" as unknown as number })).toThrow(TypeError);
   });
 
+  it("the sample table is counted (stats().internalBytes) and shrinks: collect() gives a table back that freed samples left large, and a full raw allocator has it make room", () => {
+    for (const sampleInterval of [true, 64] as const) {
+      const h = createHeap({ sampleInterval });
+      const fresh = h.stats().footprint;
+      const ps: number[] = [];
+      for (let i = 0; i < 20000; i++) ps.push(h.mem.malloc(100));
+      const big = h.raw.malloc(1 << 20); // above the table: the footprint comes down only if the table goes
+      const during = h.stats();
+      // Every byte below the footprint accounted for (the top chunk's header aside).
+      expect(during.headerBytes + during.internalBytes + during.raw.bytes + during.raw.freeBytes + during.arenas.bytes).toBe(during.footprint - 16);
+      expect(during.internalBytes).toBeGreaterThan(sampleInterval === 64 ? 300_000 : 32_000); // the state's bitmap, and the table
+      for (const p of ps) h.mem.free(p);
+      h.raw.free(big);
+      h.collect();
+      const after = h.stats();
+      expect(after.footprint).toBe(fresh); // the table was given back with the blocks
+      expect(h.debugMallocStats()).toMatch(/# bytes in allocator chunks/);
+      expect(h.leaks().totalBlocks).toBe(0);
+      // Sampling goes on: a new table when the next sample comes.
+      const again = Array.from({ length: 2000 }, () => h.obj.malloc(300));
+      expect(h.leaks().totalBlocks).toBe(2000);
+      for (const p of again) h.obj.free(p);
+      h.check();
+    }
+    // A fixed 1 MiB heap whose samples came and went: a large request finds the table's room.
+    const f = createHeap({ memoryKind: "fixed", initialBytes: 1 << 20, maxBytes: 1 << 20, sampleInterval: 1024 });
+    const ps = Array.from({ length: 4000 }, () => f.mem.malloc(120));
+    for (const p of ps) f.mem.free(p);
+    const q = f.raw.malloc(900_000);
+    expect(q).not.toBe(0);
+    f.raw.free(q);
+    f.check();
+  });
+
   it("threads: two Workers sample into one table; frees by the other thread take samples out", async () => {
     const heap = createHeap({ threads: true, sampleInterval: 256 });
     const src = `

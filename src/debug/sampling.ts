@@ -389,6 +389,30 @@ export class Sampler {
     return new Uint8Array(this.memory.buffer, this.map, this.mapBytes);
   }
 
+  /**
+   * heap.collect() and a raw allocator that cannot grow: a table far larger than its live
+   * samples need (it grows with them, and a burst of samples freed since leaves it so) is made
+   * again at the size they need, or given back when none is left. Whether bytes went back.
+   * Heaps with threads keep theirs: a lock-free find() may be reading it (see the header).
+   */
+  shrink(): boolean {
+    if (this.lock !== undefined) return false;
+    const u32 = this.memory.current().u32;
+    const t = this.tableAt(u32);
+    if (t === 0) return false;
+    const live = u32[(t + Sample.LIVE) >>> 2];
+    if (live === 0) {
+      this.release(t);
+      Atomics.store(this.memory.views.u32, this.tableWord, 0);
+      this.memory.views.u8.fill(0, this.map, this.map + this.mapBytes); // no sample left: no region is marked
+      this.seenTable = 0;
+      return true;
+    }
+    let need = Sample.MIN_CAPACITY;
+    while (need < (live + 1) * 4) need *= 2;
+    return need * 4 <= tableCapacity(u32, t) && this.rehash(t) !== 0;
+  }
+
   /** Blocks of the sampling machinery: the state, the sample table and (in a shared heap) those it replaced. */
   tables(): Set<number> {
     const u32 = this.memory.views.u32;
@@ -412,7 +436,7 @@ export function userFrames(stack: string | undefined, skip = 1): string {
     .split("\n")
     .slice(skip)
     .map((l) => l.trim())
-    .filter((l) => !/[\\/](debug[\\/]sampling|heap[\\/]families|compat[\\/]imempool|heap[\\/]typed)\.[jt]s/.test(l) && !isOwnFrame(l));
+    .filter((l) => !/[\\/]debug[\\/]sampling\.[jt]s/.test(l) && !isOwnFrame(l));
   return frames.slice(0, 3).join(" <- ") || "(unknown)";
 }
 

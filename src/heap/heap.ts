@@ -160,6 +160,15 @@ export class Heap extends MemoryViews {
         throw new HeapCorruptionError(heapBase + H.SAMPLES * 4, `sampling state ${hex(state)} is no live block of its ${samplingStateBytes(memory.maxBytes)} bytes`, "H.SAMPLES");
       const s = (this.sampler = state === 0 ? undefined : new Sampler(memory, state, slot, this.lock, (n) => this.rawAllocator.malloc(n), (p) => this.rawAllocator.free(p), (p) => this.rawAllocator.liveUsable(p)));
       if (s !== undefined) fams = { o: new SampledFamily(below.o, small, s), m: new SampledFamily(below.m, small, s), r: new SampledFamily(below.r, passThrough, s) };
+      if (s !== undefined && this.lock === undefined) {
+        // A request the top cannot grow for: the sample table too makes room (Sampler.shrink).
+        const raw = this.rawAllocator;
+        const kept = raw.onFull;
+        raw.onFull = () => {
+          const gave = kept !== null && kept();
+          return s.shrink() || gave;
+        };
+      }
     } else {
       this.sampler = undefined;
       // Debug modes: the hooks wrap each family over whichever allocator is below it.
@@ -400,6 +409,7 @@ export class Heap extends MemoryViews {
   collect(): void {
     if (this.debug === undefined) this.objectAllocator.collect();
     else this.locked(() => this.objectAllocator.collect());
+    this.sampler?.shrink(); // a sample table left large by samples freed since (heaps without threads)
   }
 
   /**

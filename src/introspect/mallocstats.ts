@@ -113,6 +113,7 @@ export function debugMallocStats(heap: Heap, s: HeapStats = heapStats(heap)): st
   out.push(line("# free chunks", s.raw.freeBlocks));
   out.push(line("# bytes in free chunks", s.raw.freeBytes));
   out.push(line("# largest free chunk", s.raw.largestFree));
+  if (s.internalBytes > 0) out.push(line("# bytes in allocator chunks (map, ring, samples)", s.internalBytes));
   out.push(line("# bytes above the top (never used)", s.raw.topFree));
   out.push(line("# footprint (top of used region)", s.footprint));
   out.push(line("# peak footprint", s.peakFootprint));

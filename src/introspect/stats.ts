@@ -55,6 +55,13 @@ export interface HeapStats {
   /** Bytes of the header (allocator state tables) at heapBase. */
   headerBytes: number;
   /**
+   * Bytes of the allocator's own chunks outside the header (chunk headers included): the pool
+   * map's high part, the debug modes' quarantine ring, sampled sites' state and sample tables.
+   * With headerBytes, raw.bytes, raw.freeBytes, arenas.bytes and fencedBytes, what lies below
+   * the footprint.
+   */
+  internalBytes: number;
+  /**
    * Bytes of the 4 KiB pages (RESIDENT_PAGE) below the top that hold, now, what the allocator
    * wrote or handed out: the header, raw blocks in use, free chunks' headers and footers, arena
    * headers, every pool and sub-pool header, and pools' carved blocks (header to the next
@@ -122,6 +129,7 @@ export function heapStats(heap: Heap): HeapStats {
     fencedBytes: u32[hw + H.FENCED],
     peakFootprint: u32[hw + H.PEAK_TOP] + Chunk.HEADER,
     headerBytes: u32[hw + H.HEADER_BYTES],
+    internalBytes: 0,
     bytesInUse: 0,
     blocksInUse: 0,
     quarantinedBlocks: 0,
@@ -158,7 +166,10 @@ export function heapStats(heap: Heap): HeapStats {
         if (p.pool === (p.pool & ~heap.objectAllocator.poolMask) && (u32[(p.pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== 0) s.pools.subPoolSlots++;
       }, pending);
     } else mark(c.chunk, c.chunk + c.size + Chunk.OVERHEAD);
-    if (c.internal || c.chunk + Chunk.HEADER === ring || tables?.has(c.chunk + Chunk.HEADER)) return; // allocator state, not user blocks
+    if (c.internal || c.chunk + Chunk.HEADER === ring || tables?.has(c.chunk + Chunk.HEADER)) {
+      s.internalBytes += c.size; // allocator state, not user blocks
+      return;
+    }
     if (c.free) {
       s.raw.freeBlocks++;
       s.raw.freeBytes += c.size;
