@@ -45,6 +45,9 @@ export interface ReplayRow {
   traced: boolean;
 }
 
+/** Warm-up events of the debug modes (a run at least): a million events is 0.1-0.5 s of debug replay. */
+const DEBUG_WARMUP_EVENTS = 1_000_000;
+
 function replayOne(t: Trace, peakLive: number, allocator: AllocatorMode, runs: number, warmup: number, verify: boolean, traceAllocations: boolean): ReplayRow {
   const live = liveAtEnd(t);
   const bar = new Progress(`${t.name} ${allocator}`, warmup + runs + (verify ? 1 : 0));
@@ -135,8 +138,11 @@ export function cmdReplay(args: string[]): number {
     if (!values.json)
       console.log(`${t.name}: ${fmtInt(t.count)} events, peak live ${mib(st.peakLiveBytes)} in ${fmtInt(st.peakLiveBlocks)} blocks`);
     for (const mode of modes) {
-      // The debug modes' time is their checks and stacks, not the JIT's warm-up: one run, unless asked.
-      const warmup = warmupEvents === undefined && mode.includes("debug") ? 1 : warmupRuns(t.count, warmupEvents ?? WARMUP_EVENTS);
+      // The debug modes' time is their checks and stacks more than the JIT's warm-up: fewer events
+      // of warm-up than the release modes' (DEBUG_WARMUP_EVENTS), unless asked. One run was too
+      // few for a short trace: a 13,000-event trace's debug row read 88-1,042 ns an event by the
+      // order of the modes in the command (2026-12-06).
+      const warmup = warmupRuns(t.count, warmupEvents ?? (mode.includes("debug") ? DEBUG_WARMUP_EVENTS : WARMUP_EVENTS));
       const row = replayOne(t, st.peakLiveBytes, mode, runs, warmup, values.verify!, values.traced!);
       rows.push(row);
       mine.push(row);
