@@ -134,6 +134,24 @@ describe.each(debugModes)("%s mode", (allocator) => {
   });
 
   it.each([
+    ["its size word made too large", 0, 12345, /size word \(12345\)/],
+    ["its size word made 5000", 0, 5000, /size word \(5000\)/],
+    ["its family byte", 16, 0x41, /family byte \(0x41\)/],
+  ])("a write over the header alone (%s), the lead pad intact: an underflow naming the word, from free and from check()", (_n, at, v, what) => {
+    for (const op of ["free", "check"] as const) {
+      const h = heap();
+      const p = h.obj.malloc(40);
+      if (at === 16) h.u8[p - 32 + at] = v;
+      else h.u32[(p - 32 + at) >>> 2] = v;
+      const e = caught(() => (op === "free" ? h.obj.free(p) : h.check()));
+      expect(e.kind).toBe("underflow");
+      expect(e.report.address).toBe(p);
+      expect(e.message).toMatch(/debug header was overwritten/);
+      expect(e.message).toMatch(what);
+    }
+  });
+
+  it.each([
     ["o", "m"],
     ["m", "r"],
     ["r", "o"],

@@ -573,11 +573,20 @@ export class DebugState {
     // Every block was made with at least MIN_TAIL pad bytes: a size that leaves fewer is no size of ours.
     if (family === undefined || size + Debug.HEADER + Debug.MIN_TAIL > usable) {
       // No sane header: either the pointer is not a block start, or the header was overwritten.
-      const kind: CorruptionKind = leadCount > 0 ? "underflow" : "invalid-pointer";
+      // A host that knows every block (pymalloc's: usableSize() above found a live block at
+      // base, and every block of a debug heap is a debug block) says p is a block start: then
+      // the header was written over (a size word too large for the block, a family byte none
+      // of the three), an underflow, even with the lead pad intact (a 4-byte write 32 bytes
+      // below the block). A foreign allocator's usableSize may answer for any address.
+      const kind: CorruptionKind = leadCount > 0 || this.host.sizesEveryBlock ? "underflow" : "invalid-pointer";
       const extra = { usedBy: famId, damaged: leadBad ?? [], damagedCount: leadCount, ...this.dumps(base, 0, usable) };
+      const what =
+        family === undefined
+          ? `its family byte (0x${code.toString(16).padStart(2, "0")}) is none of the three`
+          : `its size word (${size}) is more than the ${usable}-byte block below can hold with the header and pads`;
       sink(
         kind === "underflow"
-          ? this.report(kind, op, p, "the block's header itself was overwritten from below", extra)
+          ? this.report(kind, op, p, leadCount > 0 ? "the block's header itself was overwritten from below" : `the block's debug header was overwritten: ${what} (a write before the block's start, or through a stale pointer)`, extra)
           : this.invalidReport(op, p, famId, "no debug header here: a pointer into a block, or never allocated by this heap", extra),
       );
       return null;
