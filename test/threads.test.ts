@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { thrownBy } from "./helpers.js";
 import { describe, expect, it } from "vitest";
-import { attachHeap, createHeap, MemoryCorruptionError, PymallocError, type Heap } from "../dist/index.js";
+import { attachHeap, createHeap, MemoryCorruptionError, PymallocError, type Family, type Heap } from "../dist/index.js";
 import { Pool } from "../src/constants.js";
 
 const WORKER = join(import.meta.dirname, "workers", "stress.mjs");
@@ -410,29 +410,32 @@ describe("threads: pools per thread", () => {
 describe("threads: true, a call into the heap from a callback that runs under its lock", () => {
   // Before, the nested call waited for the lock its own handle held, for LOCK_STUCK_MS (10 s),
   // then blamed a dead thread (HeapCorruptionError H.LOCK); this test's time limit (5 s) fails then.
-  it("walk()'s callback: PymallocError at once, nothing changed, the heap usable afterwards", () => {
-    const h = createHeap({ threads: true });
-    const p = h.raw.malloc(1000);
-    let err: unknown;
-    h.walk(() => {
-      if (err === undefined) {
-        try {
-          h.raw.malloc(100000);
-        } catch (e) {
-          err = e;
-        }
-      }
-    });
-    expect(err).toBeInstanceOf(PymallocError);
-    expect((err as Error).message).toMatch(/lock is held by this handle already/);
-    h.check();
-    expect(h.stats().blocksInUse).toBe(1);
-    h.raw.free(p);
-    const q = h.obj.malloc(40);
-    expect(q).not.toBe(0);
-    h.obj.free(q);
-    h.check();
-  });
+  it.each([{ threads: true }, { threads: true, allocator: "debug" as const }, {}, { allocator: "debug" as const }, { allocator: "malloc" as const }])(
+    "walk()'s callback runs after the walk, the lock let go (%j): every call it makes runs, and the walk visits only the blocks live when it started",
+    (opts) => {
+      // Before 2026-12-06: with threads, a callback's raw.malloc threw (the lock held) while its
+      // small malloc ran; without, every call ran in the middle of the walk, which then visited
+      // the blocks the callback made (and could go on making more).
+      const h = createHeap({ traceAllocations: false, ...opts });
+      const before = [h.raw.malloc(1000), ...Array.from({ length: 30 }, (_, i) => h.obj.malloc(8 + i * 16))];
+      const made: [Family, number][] = [];
+      let visits = 0;
+      h.walk(() => {
+        visits++;
+        made.push([h.obj, h.obj.malloc(24)], [h.raw, h.raw.malloc(100_000)], [h.mem, h.mem.malloc(5000)]);
+        h.stats();
+        h.mem.free(h.mem.malloc(8));
+      });
+      expect(visits).toBe(before.length);
+      expect(made.every(([, p]) => p !== 0)).toBe(true);
+      h.check();
+      expect(h.stats().blocksInUse).toBe(before.length + made.length);
+      for (const [f, p] of made) f.free(p);
+      for (const p of before.slice(1)) h.obj.free(p);
+      h.raw.free(before[0]);
+      h.check();
+    },
+  );
 
   it("a debug onError handler that asks for stats(): PymallocError from the nested call, at once", () => {
     const seen: unknown[] = [];

@@ -355,20 +355,23 @@ export class Heap extends MemoryViews {
   /**
    * Visit every live block: its address (the pointer the user holds), size (requested bytes in
    * the debug modes, usable bytes otherwise), family ('r', 'm', 'o'; known in the debug modes)
-   * and size class (-1 for raw blocks).
+   * and size class (-1 for raw blocks). The blocks are those live when walk() was called: the
+   * callback runs after the walk, and may allocate and free.
    */
   walk(fn: (block: WalkedBlock) => void): void {
     checkWalker(fn);
-    if (!this.lockFree) return this.locked(() => this.walkUnlocked(fn));
-    // Blocks gathered first, the callback called once the walk is whole (settled() may walk
-    // again), under the lock as ever.
-    this.settled(() => {
+    // Blocks gathered first (settled() may walk again), the callback called once the walk is
+    // whole and the lock let go: it may call into the heap, every call alike. Called during the
+    // walk, a callback's malloc in a heap without threads ran in the middle of it (the blocks it
+    // made were walked too, and could make more), and with threads some calls threw (the lock
+    // held) while a small malloc ran (none taken).
+    const gather = (): WalkedBlock[] => {
       const blocks: WalkedBlock[] = [];
       this.walkUnlocked((b) => blocks.push(b));
       return blocks;
-    }, (blocks) => {
-      for (const b of blocks) fn(b);
-    });
+    };
+    const blocks = this.lockFree ? this.settled(gather) : this.locked(gather);
+    for (let i = 0; i < blocks.length; i++) fn(blocks[i]);
   }
 
   /** @internal walk() without taking the lock (the caller holds it). */
