@@ -2,8 +2,8 @@
 // scripts/strip-internal-docs.mjs — run after the declarations' build (npm run build, npm test,
 // prepare): removes the doc comments from the declarations of the allocator's internal layers
 // (dist/obmalloc/, dist/raw/: the classes behind heap.objectAllocator and heap.rawAllocator,
-// which users reach through the families), of the CLI (dist/cli/) and of the heap's layout
-// (dist/constants.d.ts), keeping their types. Their design notes live in the
+// which users reach through the families), of the CLI (dist/cli/), of the heap's layout
+// (dist/constants.d.ts) and of the debug hooks' state (dist/debug/hooks.d.ts), keeping their types. Their design notes live in the
 // sources; the public API's declarations keep their documentation (an editor shows it). It
 // saves 13.7 kB of the packed package (209.5 -> 195.9 kB on 2026-12-04; test/package.test.ts);
 // the CLI's and the layout's, added 2026-12-05 (session 35): 218.3 -> 209.8 kB with this README.
@@ -17,6 +17,10 @@ const files = ["obmalloc", "raw", "cli"].flatMap((dir) => readdirSync(join(dist,
 // The heap's layout (constants.d.ts: the words and fields a heap's bytes hold, exported as
 // `constants` for tools that read a heap): its notes are the design's, kept in the source.
 files.push(join(dist, "constants.d.ts"));
+// The debug hooks' machinery (DebugState, DebugFamily: heap.debug, which the README does not
+// teach; users reach it through the families, check(), leaks() and the reports), added
+// 2026-12-06 (session 41): with that session's README, 216.2 -> 213.3 kB packed.
+files.push(join(dist, "debug", "hooks.d.ts"));
 for (const p of files) {
   if (!p.endsWith(".d.ts")) continue;
   const text = readFileSync(p, "utf8");

@@ -266,10 +266,12 @@ describe("the exported Memory class", () => {
 });
 
 describe("fuzz: every family call with arguments that are no uint32", () => {
-  // BigInt and Symbol are left out: the release families' `(n >>> 0) !== n` test throws the
-  // engine's own TypeError for them before the argument checks run (a TypeError, but its
-  // message says nothing of the size; changing it means a test on the hot path).
+  // BigInt and Symbol too (a BigInt64Array's element, a wasm i64): the families test `typeof`
+  // before `(n >>> 0) !== n`, which threw the engine's "Cannot mix BigInt and other types" for
+  // them (left out here until 2026-12-06; the test costs no instructions an event: V8 folds it
+  // into the number check, bench:instructions 336/315/270/284 -> 337/317/267/282).
   const junk = fc.oneof(
+    fc.constantFrom(8n, 0n, -1n, 2n ** 70n, Symbol("size")),
     fc.constantFrom(NaN, -1, -0, 1.5, 2 ** 31, 2 ** 32, 2 ** 32 - 1, 2 ** 53, 2 ** 53 - 1, Infinity, -Infinity, 1e300, 0xfffffff0),
     fc.double(),
     fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
@@ -300,6 +302,7 @@ describe("fuzz: every family call with arguments that are no uint32", () => {
           if (e !== undefined) {
             expect(typed(e), String(e)).toBe(true);
             expect((e as Error).message).not.toMatch(INTERNAL);
+            expect((e as Error).message).not.toMatch(/Cannot (mix BigInt|convert a (Symbol|BigInt))/);
           } else if (typeof r === "number" && r !== 0) {
             // a block after all (a valid size such as -0, or 2^31 that fits): give it back
             if (call <= 3 || call === 6 || call === 7) f.free(r);

@@ -289,7 +289,7 @@ export class ForeignHeap extends MemoryViews {
 
   /** Bytes usable at p: the requested size in debug mode, else what the allocator (or our table) says. */
   usableSize(p: number): number {
-    if ((p >>> 0) !== p || p === 0) badPointer("usableSize", p);
+    if (typeof p !== "number" || (p >>> 0) !== p || p === 0) badPointer("usableSize", p);
     this.memory.current(); // views detached by an outside growth made current first (memory.ts, DETACHED)
     return this.debug ? this.debug.usableSize(p) : this.allocator.usable("usableSize", p);
   }

@@ -243,7 +243,7 @@ export class HeapMemPool {
       p = viewOffset(this.heap.memory, view, "free");
       if (p < 0) return false;
     }
-    if ((p >>> 0) !== p || table.get(p) < 0) return false;
+    if (typeof p !== "number" || (p >>> 0) !== p || table.get(p) < 0) return false;
     this.heap[this.family].free(p);
     table.remove(p);
     return true;

@@ -97,7 +97,7 @@ export class DebugFamily extends TypedFamily implements Family {
     this.d = d;
   }
   malloc(n: number): number {
-    if ((n >>> 0) !== n) return badSize(n);
+    if (typeof n !== "number" || (n >>> 0) !== n) return badSize(n);
     return this.d.alloc(this, n, 0);
   }
   calloc(nelem: number, elsize: number): number {
@@ -105,19 +105,19 @@ export class DebugFamily extends TypedFamily implements Family {
     return n < 0 ? 0 : this.d.alloc(this, n, 1);
   }
   realloc(p: number, n: number): number {
-    if ((n >>> 0) !== n) return reallocTooLarge(this, p, n);
+    if (typeof n !== "number" || (n >>> 0) !== n) return reallocTooLarge(this, p, n);
     if (p === 0) return this.d.alloc(this, n, 0);
-    if ((p >>> 0) !== p) badPointer("realloc", p);
+    if (typeof p !== "number" || (p >>> 0) !== p) badPointer("realloc", p);
     return this.d.realloc(this, p, n);
   }
   free(p: number): void {
     if (p === 0) return;
-    if ((p >>> 0) !== p) badPointer("free", p);
+    if (typeof p !== "number" || (p >>> 0) !== p) badPointer("free", p);
     this.d.free(this, p);
   }
   alignedAlloc(alignment: number, n: number): number {
     checkAlignment(alignment);
-    if ((n >>> 0) !== n) return badSize(n);
+    if (typeof n !== "number" || (n >>> 0) !== n) return badSize(n);
     return this.d.alloc(this, n, 0, alignment <= this.d.host.alignment ? 0 : alignment);
   }
   /** @internal For the typed views (heap/typed.ts). */

@@ -472,7 +472,7 @@ export class SampledFamily extends WrappingFamily implements Family {
   }
 
   malloc(n: number): number {
-    if ((n >>> 0) !== n) return badSize(n);
+    if (typeof n !== "number" || (n >>> 0) !== n) return badSize(n);
     const p = this.a.malloc(n);
     const left = this.left - n;
     this.left = left;
@@ -489,9 +489,9 @@ export class SampledFamily extends WrappingFamily implements Family {
   }
 
   realloc(p: number, n: number): number {
-    if ((n >>> 0) !== n) return badSize(n);
+    if (typeof n !== "number" || (n >>> 0) !== n) return badSize(n);
     if (p !== 0) {
-      if ((p >>> 0) !== p) badPointer("realloc", p);
+      if (typeof p !== "number" || (p >>> 0) !== p) badPointer("realloc", p);
       if ((this.bits[p >>> (Sample.MAP_SHIFT + 3)] & (1 << ((p >>> Sample.MAP_SHIFT) & 7))) !== 0) this.s.forget(p);
     }
     const q = p === 0 ? this.a.malloc(n) : this.a.realloc(p, n);
@@ -507,7 +507,7 @@ export class SampledFamily extends WrappingFamily implements Family {
 
   free(p: number): void {
     if (p === 0) return;
-    if ((p >>> 0) !== p) badPointer("free", p);
+    if (typeof p !== "number" || (p >>> 0) !== p) badPointer("free", p);
     if ((this.bits[p >>> (Sample.MAP_SHIFT + 3)] & (1 << ((p >>> Sample.MAP_SHIFT) & 7))) !== 0) this.s.forget(p);
     this.a.free(p);
   }

@@ -105,6 +105,7 @@ export function checkWalker(fn: unknown): void {
 
 /** calloc's byte count, or -1 when nelem * elsize overflows what can be served. */
 export function callocBytes(nelem: number, elsize: number): number {
+  if (typeof nelem !== "number" || typeof elsize !== "number") return badSize(typeof nelem !== "number" ? nelem : elsize, typeof nelem !== "number" ? "nelem" : "elsize") - 1;
   if ((nelem >>> 0) !== nelem) return badSize(nelem, "nelem") - 1;
   if ((elsize >>> 0) !== elsize) return badSize(elsize, "elsize") - 1;
   const total = nelem * elsize;
@@ -129,7 +130,7 @@ export class AllocatorFamily extends TypedFamily implements Family {
   }
 
   malloc(n: number): number {
-    if ((n >>> 0) !== n) return badSize(n);
+    if (typeof n !== "number" || (n >>> 0) !== n) return badSize(n);
     return this.a.malloc(n);
   }
 
@@ -204,21 +205,21 @@ export class AllocatorFamily extends TypedFamily implements Family {
   }
 
   realloc(p: number, n: number): number {
-    if ((n >>> 0) !== n) return reallocTooLarge(this, p, n);
+    if (typeof n !== "number" || (n >>> 0) !== n) return reallocTooLarge(this, p, n);
     if (p === 0) return this.a.malloc(n);
-    if ((p >>> 0) !== p) badPointer("realloc", p);
+    if (typeof p !== "number" || (p >>> 0) !== p) badPointer("realloc", p);
     return this.a.realloc(p, n);
   }
 
   free(p: number): void {
     if (p === 0) return;
-    if ((p >>> 0) !== p) badPointer("free", p);
+    if (typeof p !== "number" || (p >>> 0) !== p) badPointer("free", p);
     this.a.free(p);
   }
 
   alignedAlloc(alignment: number, n: number): number {
     checkAlignment(alignment);
-    if ((n >>> 0) !== n) return badSize(n);
+    if (typeof n !== "number" || (n >>> 0) !== n) return badSize(n);
     if (alignment <= 1 << this.a.alignShift) return this.a.malloc(n);
     return this.a.mallocAligned(n, alignment, 0);
   }

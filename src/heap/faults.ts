@@ -110,7 +110,7 @@ export class FaultFamily extends WrappingFamily implements Family {
   // as without, never a refusal (0) that hides it, nor counted as one.
 
   malloc(n: number): number {
-    if ((n >>> 0) !== n) badSize(n);
+    if (typeof n !== "number" || (n >>> 0) !== n) badSize(n);
     return this.fails() ? 0 : this.below.malloc(n);
   }
 
@@ -120,15 +120,15 @@ export class FaultFamily extends WrappingFamily implements Family {
   }
 
   realloc(p: number, n: number): number {
-    if ((p >>> 0) !== p) badPointer("realloc", p);
-    if ((n >>> 0) !== n) badSize(n);
+    if (typeof p !== "number" || (p >>> 0) !== p) badPointer("realloc", p);
+    if (typeof n !== "number" || (n >>> 0) !== n) badSize(n);
     if (p !== 0) this.checkLive(p);
     return this.fails() ? 0 : this.below.realloc(p, n);
   }
 
   alignedAlloc(alignment: number, n: number): number {
     checkAlignment(alignment);
-    if ((n >>> 0) !== n) badSize(n);
+    if (typeof n !== "number" || (n >>> 0) !== n) badSize(n);
     return this.fails() ? 0 : this.below.alignedAlloc(alignment, n);
   }
 

@@ -313,7 +313,7 @@ export class Heap extends MemoryViews {
 
   /** Bytes usable at p (like malloc_usable_size); throws for anything but a live block. */
   usableSize(p: number): number {
-    if ((p >>> 0) !== p || p === 0) badPointer("usableSize", p);
+    if (typeof p !== "number" || (p >>> 0) !== p || p === 0) badPointer("usableSize", p);
     return this.locked(() => (this.debug ? this.debug.usableSize(p) : this.objectAllocator.usableSize(p)));
   }
 

@@ -57,7 +57,7 @@ export class LockedFamily extends WrappingFamily implements Family {
   }
 
   malloc(n: number): number {
-    if ((n >>> 0) !== n) return badSize(n);
+    if (typeof n !== "number" || (n >>> 0) !== n) return badSize(n);
     this.lock.acquire();
     this.follow();
     try {
@@ -80,7 +80,7 @@ export class LockedFamily extends WrappingFamily implements Family {
 
   alignedAlloc(alignment: number, n: number): number {
     checkAlignment(alignment);
-    if ((n >>> 0) !== n) return badSize(n);
+    if (typeof n !== "number" || (n >>> 0) !== n) return badSize(n);
     this.lock.acquire();
     this.follow();
     try {
@@ -91,8 +91,8 @@ export class LockedFamily extends WrappingFamily implements Family {
   }
 
   realloc(p: number, n: number): number {
-    if ((n >>> 0) !== n) return badSize(n);
-    if ((p >>> 0) !== p) badPointer("realloc", p);
+    if (typeof n !== "number" || (n >>> 0) !== n) return badSize(n);
+    if (typeof p !== "number" || (p >>> 0) !== p) badPointer("realloc", p);
     this.lock.acquire();
     this.follow();
     try {
@@ -104,7 +104,7 @@ export class LockedFamily extends WrappingFamily implements Family {
 
   free(p: number): void {
     if (p === 0) return;
-    if ((p >>> 0) !== p) badPointer("free", p);
+    if (typeof p !== "number" || (p >>> 0) !== p) badPointer("free", p);
     this.lock.acquire();
     this.follow();
     try {
