@@ -40,7 +40,7 @@ export interface HeapStats {
   memoryKind: string;
   /** Current byte length of the memory. */
   byteLength: number;
-  /** Growth limit. */
+  /** Growth limit: the option's (a WebAssembly.Memory's own `maximum`, which JS cannot read, may be lower: growth then stops there). */
   maxBytes: number;
   /** Top of the used region (what an sbrk would have handed out), in bytes from address 0. */
   footprint: number;
