@@ -16,6 +16,7 @@
 
 import { asBytes, customSection, hasWasmMagic, readExports, readFunctionTypes, readImports, Reader, rewriteExports, type WasmImport, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
 import { PYMEM_NAMES } from "./wasm-module.js";
+import { PymallocError } from "../errors.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "./wasm-fastpath-bytes.js";
 
 /** The custom section a linked module carries: JSON `{ "fastpath": id, "shared": bool }`. */
@@ -308,6 +309,10 @@ async function findWasmMerge(given: string | undefined): Promise<string> {
  * pymalloc, and is refused by another (link again after upgrading).
  */
 export async function linkFastPath(client: BufferSource, options: LinkOptions = {}): Promise<Uint8Array<ArrayBuffer>> {
+  // A build step: in a browser the imports of node: modules below failed as fetches of
+  // "node:module" (a TypeError from the loader and console errors about CORS).
+  if (typeof process === "undefined" || typeof process.versions?.node !== "string")
+    throw new PymallocError("linkFastPath (pymalloc link) runs binaryen's wasm-merge in Node: link the module as a build step (npx pymalloc link in.wasm -o out.wasm) and serve the linked bytes; instantiateWithHeap runs them in a browser");
   if (options.inline !== undefined && typeof options.inline !== "boolean") throw new TypeError(`inline must be a boolean, not ${JSON.stringify(options.inline)}`);
   const bytes = asBytes(client);
   // Bytes that are no module (a trace, a text file) would be read as a module without imports.

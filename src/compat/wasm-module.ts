@@ -10,6 +10,7 @@
 
 import { WASM_PAGE } from "../constants.js";
 import { hasWasmMagic, Reader, sections } from "./wasm-bytes.js";
+import { isSharedBuffer } from "../memory/memory.js";
 
 export interface WasmModuleInfo {
   /** The memory the module imports from env (undefined when it imports none). */
@@ -36,7 +37,7 @@ export const PYMEM_NAMES: readonly string[] = ["Raw", "", "Object"].flatMap((f) 
 function bytesOf(source: BufferSource): Uint8Array {
   if (source instanceof Uint8Array) return source;
   if (ArrayBuffer.isView(source)) return new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
-  if (source instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && (source as unknown) instanceof SharedArrayBuffer)) return new Uint8Array(source);
+  if (source instanceof ArrayBuffer || isSharedBuffer(source)) return new Uint8Array(source as ArrayBuffer);
   throw new TypeError("wasmModuleInfo() needs the module's bytes (an ArrayBuffer or a typed array)");
 }
 

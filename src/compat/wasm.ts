@@ -112,7 +112,7 @@ function checkInstantiateOptions(o: InstantiateOptions): void {
   if (wrapAllocator !== undefined && typeof wrapAllocator !== "function") throw new TypeError(`wrapAllocator must be a function (heapFunctions) => ({ malloc, ... }), got ${typeName(wrapAllocator)}`);
   if (initialize !== undefined && typeof initialize !== "boolean") throw new TypeError(`initialize must be a boolean, got ${typeName(initialize)}`);
   if (specialize !== undefined && typeof specialize !== "boolean") throw new TypeError(`specialize must be a boolean, got ${typeName(specialize)}`);
-  if (memory !== undefined && !(memory instanceof WebAssembly.Memory)) throw new TypeError(`memory must be a WebAssembly.Memory (the module imports it), got ${memory === null ? "null" : memory instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && memory instanceof SharedArrayBuffer) ? (memory as object).constructor.name : typeof memory}`);
+  if (memory !== undefined && !(memory instanceof WebAssembly.Memory)) throw new TypeError(`memory must be a WebAssembly.Memory (the module imports it), got ${memory === null ? "null" : memory instanceof ArrayBuffer || isSharedBuffer(memory) ? (memory as object).constructor.name : typeof memory}`);
 }
 
 /** A linked module (`pymalloc link`) must carry this version's fast path. */
@@ -406,7 +406,7 @@ function memoryFor(info: WasmModuleInfo | undefined, options: InstantiateOptions
 function bytesOf(source: WebAssembly.Module | BufferSource): BufferSource | undefined {
   if (source instanceof WebAssembly.Module) return undefined;
   // Not WebAssembly.compile's "Argument 0 must be a buffer source" from deep inside.
-  if (!(ArrayBuffer.isView(source) || source instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && (source as unknown) instanceof SharedArrayBuffer)))
+  if (!(ArrayBuffer.isView(source) || source instanceof ArrayBuffer || isSharedBuffer(source)))
     throw new TypeError(`instantiateWithHeap: the module must be its bytes (an ArrayBuffer or a typed array, e.g. readFileSync's Buffer) or a WebAssembly.Module, got ${typeName(source)}`);
   return source;
 }

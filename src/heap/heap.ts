@@ -547,7 +547,7 @@ export function attachHeap(memory: MemorySource, options: AttachOptions = {}): H
   if (heapBase >= m.byteLength) throw new RangeError(`heapBase ${heapBase} lies past the memory's ${m.byteLength} bytes`);
   validateHeader(m.views.u32, m.byteLength, heapBase, true);
   const threads = (m.views.u32[(heapBase >>> 2) + H.FLAGS] & HeapFlag.THREADS) !== 0;
-  if (threads && m.buffer instanceof SharedArrayBuffer) {
+  if (threads && isSharedBuffer(m.buffer)) {
     // Other threads may be allocating: the rest of the header is read under the lock.
     const lock = new SharedLock(m.views.i32, (heapBase >>> 2) + H.LOCK);
     lock.acquire(CHECK_WAIT_MS);
@@ -563,7 +563,7 @@ export function attachHeap(memory: MemorySource, options: AttachOptions = {}): H
   // cannot grow (a shared WebAssembly.Memory's .buffer, say), this handle would never see the
   // bytes past its length: once another thread grew the memory, it read the intact heap as
   // damaged ("top ... is no top", a live block "not a block"). Refused here, saying what to pass.
-  if (threads && memory instanceof SharedArrayBuffer && !(memory as { growable?: boolean }).growable && maxBytes > m.byteLength)
+  if (threads && isSharedBuffer(memory) && !(memory as { growable?: boolean }).growable && maxBytes > m.byteLength)
     throw new TypeError(
       `attachHeap: this heap (threads: true) may grow to ${maxBytes} bytes, but this SharedArrayBuffer is fixed at ${m.byteLength}: another thread's growth would be out of this handle's sight. ` +
         "Pass the memory the heap was made in (heap.memory.source: the WebAssembly.Memory itself, not its .buffer, or the growable SharedArrayBuffer); a copy of the heap's bytes goes in a growable SharedArrayBuffer (new SharedArrayBuffer(n, { maxByteLength }))",

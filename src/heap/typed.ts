@@ -17,7 +17,7 @@
  */
 
 import { InvalidPointerError, typeName } from "../errors.js";
-import type { Memory } from "../memory/memory.js";
+import { isSharedBuffer, type Memory } from "../memory/memory.js";
 
 /** A typed array a block can be viewed as. */
 export type TypedArray =
@@ -114,7 +114,7 @@ export function viewOffset(memory: Memory, view: unknown, op: string): number {
   // earlier ones stay valid and see the same bytes. They cannot be told from another
   // SharedArrayBuffer of no greater length: the address is then checked like any pointer.
   const cur = memory.buffer;
-  const sharedWasm = memory.kind === "wasm" && buf instanceof SharedArrayBuffer && cur instanceof SharedArrayBuffer && buf.byteLength <= cur.byteLength;
+  const sharedWasm = memory.kind === "wasm" && isSharedBuffer(buf) && isSharedBuffer(cur) && buf.byteLength <= cur.byteLength;
   return sharedWasm ? view.byteOffset : -1;
 }
 

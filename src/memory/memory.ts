@@ -67,14 +67,23 @@ const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to;
  * WebAssembly.Memory's buffer). fill() on such a view costs 4-6x a loop of 8-byte stores at every
  * length in V8 (Node 20, 64 B to 8 KiB measured), so byte loops choose by this.
  */
-export const isSharedView = (v: ArrayBufferView): boolean => typeof SharedArrayBuffer !== "undefined" && v.buffer instanceof SharedArrayBuffer;
+export const isSharedView = (v: ArrayBufferView): boolean => isSharedBuffer(v.buffer);
 
-/** Whether a buffer is shared; false where SharedArrayBuffer does not exist (a page that is not cross-origin isolated). */
-export const isSharedBuffer = (b: ArrayBufferLike): b is SharedArrayBuffer => typeof SharedArrayBuffer !== "undefined" && b instanceof SharedArrayBuffer;
+/** The SharedArrayBuffer constructor, when this context has the global. */
+const SAB: (new (n: number) => SharedArrayBuffer) | undefined = typeof SharedArrayBuffer !== "undefined" ? SharedArrayBuffer : undefined;
+
+/**
+ * Whether a buffer is a SharedArrayBuffer. A page that is not cross-origin isolated has no
+ * SharedArrayBuffer global, yet Chromium makes a shared WebAssembly.Memory there, whose buffer is
+ * one: told by its tag then (a test of the global alone took such a memory for an unshared one,
+ * and the fast path's unshared build failed to link to it: a LinkError from inside pymalloc).
+ */
+export const isSharedBuffer = (b: unknown): b is SharedArrayBuffer =>
+  SAB !== undefined ? b instanceof SAB : Object.prototype.toString.call(b) === "[object SharedArrayBuffer]";
 
 export function memoryKindOf(src: MemorySource): MemoryKind {
   if (typeof WebAssembly !== "undefined" && src instanceof WebAssembly.Memory) return "wasm";
-  if (typeof SharedArrayBuffer !== "undefined" && src instanceof SharedArrayBuffer) {
+  if (isSharedBuffer(src)) {
     return (src as SharedArrayBuffer & { growable?: boolean }).growable ? "growable-shared" : "fixed";
   }
   if (src instanceof ArrayBuffer) {

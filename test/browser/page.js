@@ -1,7 +1,7 @@
 // The browser test's page (served by test/browser.test.ts next to dist/): uses the library as a
 // web page would, and returns what it saw for the test to assert on. Nothing is asserted here:
 // every step records its outcome, and an exception is recorded as the step's error.
-import { createHeap, attachHeap, ALLOCATOR_MODES, instantiateWithHeap, heapForModule, MemoryCorruptionError } from "./dist/index.js";
+import { createHeap, attachHeap, ALLOCATOR_MODES, instantiateWithHeap, heapForModule, linkFastPath, MemoryCorruptionError } from "./dist/index.js";
 
 const KINDS = ["growable-shared", "wasm", "resizable", "fixed"];
 
@@ -214,6 +214,35 @@ export async function run() {
     for (const p of ptrs) heap.mem.free(p);
     heap.check();
     return { site: top.key, estimatedBlocks: top.blocks, liveBlocks: leaks.totalBlocks, leakSite: leaks.bySite[0].site, after: heap.snapshot().statistics("site").length };
+  });
+  // A shared WebAssembly.Memory, which Chromium makes even without isolation (its buffer is a
+  // SharedArrayBuffer where the global is hidden): a module built for one, and typed views on it.
+  await step(out, "sharedWasm", async () => {
+    const bytes = new Uint8Array(await (await fetch("clients/ctors-shared.wasm")).arrayBuffer());
+    const { instance, heap } = await instantiateWithHeap(bytes);
+    const g = instance.exports.get_greeting();
+    const text = new TextDecoder().decode(heap.u8.slice(g, g + 24));
+    heap.check();
+    const h2 = createHeap({ memory: new WebAssembly.Memory({ initial: 4, maximum: 64, shared: true }) });
+    const v = h2.mem.mallocAs(Float64Array, 4);
+    v[0] = 1.5;
+    h2.mem.freeAs(v);
+    let foreign = "no error";
+    try {
+      h2.mem.freeAs(new Float64Array(4));
+    } catch (e) {
+      foreign = `${e.name}: ${e.message}`;
+    }
+    h2.check();
+    return { text, kind: h2.memory.kind, foreign, blocks: h2.stats().blocksInUse };
+  });
+  await step(out, "linkInBrowser", async () => {
+    try {
+      await linkFastPath(new Uint8Array(await (await fetch("clients/ctors.wasm")).arrayBuffer()));
+      return "linked";
+    } catch (e) {
+      return `${e.name}: ${e.message}`;
+    }
   });
   await step(out, "cInWasm", () => cInWasm(out.isolated ? "isolated" : "plain"));
   if (out.isolated) await step(out, "cInWorkers", cInWorkers);
