@@ -82,6 +82,9 @@ describe("instantiateWithHeap()", () => {
   it("a source that is neither bytes nor a WebAssembly.Module is a TypeError naming what it needs", async () => {
     for (const bad of [null, "x", 42, {}, [0, 97, 115, 109]])
       await expect(instantiateWithHeap(bad as never)).rejects.toThrow(/instantiateWithHeap: the module must be its bytes/);
+    const response = new Response(new Uint8Array(CTORS));
+    await expect(instantiateWithHeap(response as never)).rejects.toThrow(/a fetch's Promise or Response: pass await \(await fetch\(url\)\)\.arrayBuffer\(\)/);
+    await expect(instantiateWithHeap(Promise.resolve(response) as never)).rejects.toThrow(/a fetch's Promise or Response/);
     await expect(instantiateWithHeap(null as never, { heap: createHeap({ memory: new WebAssembly.Memory({ initial: 2 }) }) })).rejects.toThrow(TypeError);
   });
 

@@ -407,7 +407,12 @@ function bytesOf(source: WebAssembly.Module | BufferSource): BufferSource | unde
   if (source instanceof WebAssembly.Module) return undefined;
   // Not WebAssembly.compile's "Argument 0 must be a buffer source" from deep inside.
   if (!(ArrayBuffer.isView(source) || source instanceof ArrayBuffer || isSharedBuffer(source)))
-    throw new TypeError(`instantiateWithHeap: the module must be its bytes (an ArrayBuffer or a typed array, e.g. readFileSync's Buffer) or a WebAssembly.Module, got ${typeName(source)}`);
+    throw new TypeError(
+      `instantiateWithHeap: the module must be its bytes (an ArrayBuffer or a typed array, e.g. readFileSync's Buffer) or a WebAssembly.Module, got ${typeName(source)}` +
+        (typeof (source as { then?: unknown } | null)?.then === "function" || typeof (source as { arrayBuffer?: unknown } | null)?.arrayBuffer === "function"
+          ? " (a fetch's Promise or Response: pass await (await fetch(url)).arrayBuffer())"
+          : ""),
+    );
   return source;
 }
 
