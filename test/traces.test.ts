@@ -38,7 +38,7 @@ describe("bundled trace", () => {
 });
 
 describe("recorded small-heap traces (data/recorded)", () => {
-  const RECORDED = ["hello", "argparse_small", "re_small", "difflib_small"].map((n) => join(ROOT, "data", "recorded", `${n}.pymtrace.gz`));
+  const RECORDED = ["hello", "argparse_small", "re_small", "difflib_small", "s_tiny_fmt", "s_classes_fmt"].map((n) => join(ROOT, "data", "recorded", `${n}.pymtrace.gz`));
   const kinds = [
     ["pymalloc", {}],
     ["malloc", { allocator: "malloc" }],
