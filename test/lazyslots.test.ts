@@ -137,6 +137,37 @@ describe("lazy usedpools (thread slots)", () => {
     h.check();
   });
 
+  it("a heap made without threads: true in a shared memory, attached in a Worker: a warning there, once; none for this thread's own handles", async () => {
+    const h = createHeap(); // a growable SharedArrayBuffer
+    const seen: string[] = [];
+    const warn = console.warn;
+    console.warn = (...a: unknown[]) => void seen.push(a.join(" "));
+    try {
+      attachHeap(h.memory.source).check();
+    } finally {
+      console.warn = warn;
+    }
+    expect(seen).toEqual([]);
+    const url = new URL("../dist/index.js", import.meta.url).href;
+    const code = `
+      const { parentPort, workerData } = require("node:worker_threads");
+      const seen = [];
+      console.warn = (...a) => seen.push(a.join(" "));
+      import(${JSON.stringify(url)}).then(({ attachHeap }) => {
+        attachHeap(workerData);
+        attachHeap(workerData);
+        parentPort.postMessage(seen);
+      });`;
+    const warned = await new Promise<string[]>((resolve, reject) => {
+      const w = new Worker(code, { eval: true, workerData: h.memory.source });
+      w.once("message", resolve);
+      w.once("error", reject);
+    });
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatch(/made without threads: true in another thread; if both threads use it, they race/);
+    h.check(); // the token is in a word check() leaves alone without threads
+  });
+
   describe("a damaged USED word or usedpools array is found by check() and by attachHeap", () => {
     const damaged = (hurt: (h: Heap, used1: number) => void, field: RegExp) => () => {
       const h = createHeap({ threads: true, maxThreads: 8 });

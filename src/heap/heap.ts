@@ -493,8 +493,22 @@ export function createHeap(options: HeapOptions = {}): Heap {
   if (!memory.grow(layout.heapStart + 16))
     throw new RangeError(`memory too small for a heap: needs at least ${layout.heapStart + 16} bytes from heapBase ${heapBase}${layout.heapStart + 16 > memory.maxBytes ? ` (maxBytes is ${memory.maxBytes})` : ""}`);
   formatHeap(memory.views.u8, memory.views.u32, params, layout);
+  // A heap without threads in a shared memory: the making thread's token in the lock's heartbeat
+  // word (a threads heap's alone), for attachHeap in another thread to warn (AGENT_TOKEN).
+  if (!o.threads && isSharedBuffer(memory.buffer)) memory.views.u32[(heapBase >>> 2) + H.LOCK_BEAT] = AGENT_TOKEN;
   return new Heap(memory, heapBase, o.debug, true, o.sampleInterval);
 }
+
+/**
+ * This thread's token (each Worker loads this module anew: another token), written by createHeap
+ * into a heap made without threads in a shared memory. Such a heap attached where the token
+ * differs is another thread's: both using it would race (two threads popping one free list can
+ * hand one block to both), so attachHeap warns once per memory. Not an error: a thread may take
+ * a heap over from one that stopped using it. (Nothing was said before: a helper's two Workers on
+ * such a heap got misleading HeapCorruptionErrors, 2026-12-06.)
+ */
+const AGENT_TOKEN = ((Math.random() * 0x7fffffff) | 0) || 1;
+const warnedOthers = new WeakSet<object>();
 
 /**
  * A free thread slot of the heap, claimed for this thread: its id. Under the heap's lock: a slot
@@ -558,6 +572,13 @@ export function attachHeap(memory: MemorySource, options: AttachOptions = {}): H
       lock.release();
     }
   } else validateHeader(m.views.u32, m.byteLength, heapBase);
+  const token = m.views.u32[(heapBase >>> 2) + H.LOCK_BEAT];
+  if (!threads && isSharedBuffer(m.buffer) && token !== 0 && token !== AGENT_TOKEN && !warnedOthers.has(memory)) {
+    warnedOthers.add(memory);
+    console.warn(
+      `pymalloc: attachHeap: the heap at ${hex(heapBase)} was made without threads: true in another thread; if both threads use it, they race (a block handed to both, heaps reported damaged). Make it with createHeap({ threads: true }) to share it between Workers`,
+    );
+  }
   const maxBytes = m.views.u32[(heapBase >>> 2) + H.MAX_BYTES];
   // A threads heap is grown by whichever thread needs room. Through a SharedArrayBuffer that
   // cannot grow (a shared WebAssembly.Memory's .buffer, say), this handle would never see the
