@@ -104,7 +104,19 @@ interface Prog {
   churn(n: number): number;
 }
 
+/** printf: wasi-libc's stdio, which imports WASI's fd_write & co. */
+const PRINTS = `
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((export_name("say"))) int say(int n) { char *p = malloc(32); int k = snprintf(p, 32, "%d", n); printf("%s\\n", p); free(p); return k; }
+`;
+
 describe("C built by clang with the README's lines", () => {
+  it("a module that calls WASI (printf) instantiated without WASI imports: a TypeError naming the import and what to pass (was V8's 'module is not an object or function')", async () => {
+    const bytes = build("wasm32-wasi", "prints", PRINTS);
+    await expect(instantiateWithHeap(bytes)).rejects.toThrow(/the module imports wasi_snapshot_preview1\.\w+ \(a function\), and imports\.wasi_snapshot_preview1 is not given: .*node:wasi/);
+  }, 120_000);
+
   it.each([
     ["wasm32-wasi", WITH_LIBC],
     ["wasm32", NO_LIBC],

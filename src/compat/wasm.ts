@@ -212,7 +212,7 @@ export async function instantiateLinked(heap: Heap, source: WebAssembly.Module |
     throw new TypeError("a specialised module runs only where the fast path does (pymalloc mode, not hardened or sampled, not the raw family): instantiate the linked module itself here");
   if (made !== undefined) checkSpecialized(made, numbers ?? fastPathNumbers(heap, info.shared));
   const memory = heap.memory.source as WebAssembly.Memory;
-  const instance = await WebAssembly.instantiate(module, linkedImports(() => heap, family, imports, memory, () => (isPymem(module) ? { ...pymemImports(heap) } : {})));
+  const instance = await instantiateChecked(module, linkedImports(() => heap, family, imports, memory, () => (isPymem(module) ? { ...pymemImports(heap) } : {})));
   checkBaseOfInstance(instance, heap);
   const stack = threadHandle(heap) ? giveStack(instance, heap, stackBytes) : 0;
   startLinked(instance, heap, family);
@@ -403,6 +403,24 @@ function memoryFor(info: WasmModuleInfo | undefined, options: InstantiateOptions
   return new WebAssembly.Memory({ initial, maximum, shared } as WebAssembly.MemoryDescriptor);
 }
 
+/**
+ * WebAssembly.instantiate, after a TypeError naming any import module the imports lack: V8 said
+ * "Import #0 \"wasi_snapshot_preview1\": module is not an object or function" (a C module built
+ * with wasi-libc calls WASI: pass node:wasi's `new WASI({ version: "preview1" }).wasiImport`,
+ * or a browser shim).
+ */
+async function instantiateChecked(module: WebAssembly.Module, imports: WebAssembly.Imports): Promise<WebAssembly.Instance> {
+  for (const d of WebAssembly.Module.imports(module)) {
+    const m = (imports as Record<string, unknown>)[d.module];
+    if (m === null || (typeof m !== "object" && typeof m !== "function"))
+      throw new TypeError(
+        `the module imports ${d.module}.${d.name} (a ${d.kind}), and imports.${d.module} is ${m === undefined ? "not given" : typeName(m)}: pass imports: { ${d.module}: { ... } }` +
+          (d.module.startsWith("wasi") ? ` (WASI: node:wasi's new WASI({ version: "preview1" }).wasiImport, or a browser's WASI shim)` : ""),
+      );
+  }
+  return WebAssembly.instantiate(module, imports);
+}
+
 function bytesOf(source: WebAssembly.Module | BufferSource): BufferSource | undefined {
   if (source instanceof WebAssembly.Module) return undefined;
   // Not WebAssembly.compile's "Argument 0 must be a buffer source" from deep inside.
@@ -499,7 +517,7 @@ export async function instantiateWithHeap(
     };
     const pymem = isPymem(module);
     if (pymem && heap === undefined) throw new PymallocError("the module imports PyMem_*/PyObject_* functions: pass its bytes (not a compiled WebAssembly.Module) so that its heap is made before it is instantiated");
-    const instance = await WebAssembly.instantiate(module, linkedImports(found, family, imports, memory, () => (pymem ? { ...pymemImports(heap!) } : {}))).catch((e: unknown) => {
+    const instance = await instantiateChecked(module, linkedImports(found, family, imports, memory, () => (pymem ? { ...pymemImports(heap!) } : {}))).catch((e: unknown) => {
       throw info === undefined ? memoryLinkError(e, options.memory !== undefined) : e;
     });
     heap ??= heapFromInstance(instance, heapOptions, memory);
@@ -524,7 +542,7 @@ export async function instantiateWithHeap(
   const env = { ...givenEnv, memory, ...(pymem ? pymemImports(heap!) : {}), ...fns };
   let instance: WebAssembly.Instance;
   try {
-    instance = await WebAssembly.instantiate(plain, { ...imports, env });
+    instance = await instantiateChecked(plain, { ...imports, env });
   } catch (e) {
     if (info === undefined) throw memoryLinkError(e, options.memory !== undefined);
     throw e;
@@ -561,7 +579,7 @@ async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | Buffer
   if (wrapAllocator !== undefined) fns = wrapped(fns, wrapAllocator);
   const givenEnv = (imports.env ?? {}) as Record<string, unknown>;
   const env = { ...givenEnv, memory: heap.memory.source as WebAssembly.Memory, ...(isPymem(module) ? pymemImports(heap) : {}), ...fns };
-  const instance = await WebAssembly.instantiate(module, { ...imports, env });
+  const instance = await instantiateChecked(module, { ...imports, env });
   checkBaseOfInstance(instance, heap);
   const stack = threadHandle(heap) ? giveStack(instance, heap, stackSize) : 0;
   if (initialize) runInitializer(instance);
