@@ -30,7 +30,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { benchArgs } from "./args.mjs";
+import { benchArgs, onlyKeys } from "./args.mjs";
 import { createHeap, fromExports, fromMemPool } from "../dist/index.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -504,8 +504,12 @@ function treeNodes() {
 if (values.child) {
   console.log(JSON.stringify(await child(values.child)));
 } else {
-  const only = values.only ? new Set(values.only.split(",")) : null;
+  const only = onlyKeys(values.only, ALLOCATORS.map((a) => a.key), "bench:app");
   const workloads = values.workload.split(",");
+  if (workloads.some((w) => w !== "trees" && w !== "map")) {
+    console.error(`bench:app: --workload takes trees, map or both (trees,map), not ${JSON.stringify(values.workload)}`);
+    process.exit(2);
+  }
   const rows = [];
   const mib = (n) => (n / 2 ** 20).toFixed(1) + " MiB";
   for (const w of workloads) {

@@ -2,8 +2,9 @@
 // --help, and a usage message (the script's own "// usage:" header lines) instead of a stack
 // trace when an option is unknown or lacks its value.
 //
-// Owns: nothing but that, and leaving out trace files with no events (withEvents). Must not:
-// know any script's options (each passes its own).
+// Owns: nothing but that, the numeric options' checks by name (NUMERIC), --only's keys against
+// a script's list (onlyKeys), and the trace files (withEvents: an unreadable one is a usage error,
+// one with no events is left out). Must not: know any script's other options.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -36,7 +37,48 @@ export function benchArgs(url, config) {
     console.log(usageOf(url));
     process.exit(0);
   }
+  // Numeric options, by name, checked for every script alike: "abc" read as NaN made a warm-up
+  // loop that never ended (bench/measure.mjs), and 0 runs printed NaN and Infinity.
+  for (const [name, rule] of Object.entries(NUMERIC)) {
+    const v = parsed.values[name];
+    if (v === undefined || !(name in config.options)) continue;
+    const n = /^\s*$/.test(v) ? NaN : Number(v);
+    if (!rule.ok(n)) {
+      console.error(`--${name} must be ${rule.what}, not ${JSON.stringify(v)}\n${usageOf(url)}`);
+      process.exit(2);
+    }
+  }
   return parsed;
+}
+
+const count = { ok: (n) => Number.isSafeInteger(n) && n >= 1, what: "a whole number of 1 or more" };
+const NUMERIC = {
+  runs: count,
+  rounds: count,
+  ops: count,
+  pairs: count,
+  passes: count,
+  iterations: count,
+  depth: { ok: (n) => Number.isSafeInteger(n) && n >= 4 && n <= 24, what: "a whole number from 4 to 24 (binary trees' depth)" },
+  strings: { ok: (n) => Number.isSafeInteger(n) && n >= 0, what: "a whole number of 0 or more" },
+  warmup: { ok: (n) => Number.isSafeInteger(n) && n >= 0, what: "a whole number of events, 0 or more" },
+  budget: { ok: (n) => Number.isFinite(n) && n > 0, what: "a positive number of seconds" },
+  "max-live": { ok: (n) => Number.isFinite(n) && n > 0, what: "a positive number of MiB" },
+};
+
+/**
+ * The keys of --only, checked against the script's known keys: an unknown key (a typo) or an
+ * empty list is a usage error (exit 2), not a run of nothing, or of everything. null when not given.
+ */
+export function onlyKeys(value, known, script) {
+  if (value === undefined) return null;
+  const keys = value.split(",").map((k) => k.trim()).filter((k) => k !== "");
+  const bad = keys.filter((k) => !known.includes(k));
+  if (keys.length === 0 || bad.length > 0) {
+    console.error(`${script}: --only ${keys.length === 0 ? "names no allocator" : `does not know ${bad.join(", ")}`}; its keys are ${known.join(", ")}`);
+    process.exit(2);
+  }
+  return new Set(keys);
 }
 
 /**
@@ -45,7 +87,16 @@ export function benchArgs(url, config) {
  */
 export function withEvents(paths) {
   return paths.filter((p) => {
-    if (readTraceFile(p).count > 0) return true;
+    let t;
+    try {
+      t = readTraceFile(p);
+    } catch (e) {
+      // A missing, unreadable or corrupt trace: one line, as the CLI says it (TraceFormatError, ENOENT).
+      const msg = e instanceof Error ? e.message : String(e);
+      console.error(msg.includes(p) ? msg : `${p}: ${msg}`);
+      process.exit(2);
+    }
+    if (t.count > 0) return true;
     console.error(`${p}: 0 events, nothing to measure: left out`);
     return false;
   });

@@ -19,7 +19,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { benchArgs, withEvents } from "./args.mjs";
+import { benchArgs, onlyKeys, withEvents } from "./args.mjs";
 import { readTraceFile } from "../dist/trace/file.js";
 import { describeTrace } from "./trace-info.mjs";
 
@@ -29,7 +29,8 @@ const { values, positionals } = benchArgs(import.meta.url, {
   options: { only: { type: "string", default: "pymalloc" } },
 });
 const files = withEvents(positionals.length ? positionals : [join(HERE, "..", "data", "compileall-head.pymtrace.gz")]);
-const keys = values.only.split(",");
+const { allAdapters } = await import("./adapters.mjs");
+const keys = [...onlyKeys(values.only, allAdapters().map((a) => a.key), "bench:instructions")];
 
 try {
   execFileSync("valgrind", ["--version"], { stdio: "ignore" });

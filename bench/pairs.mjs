@@ -13,7 +13,7 @@
 
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { benchArgs } from "./args.mjs";
+import { benchArgs, onlyKeys } from "./args.mjs";
 import { allAdapters } from "./adapters.mjs";
 
 const { values } = benchArgs(import.meta.url, {
@@ -26,6 +26,12 @@ const { values } = benchArgs(import.meta.url, {
   },
 });
 const sizes = values.sizes.split(",").map(Number);
+// Sizes a heap can serve (a failed malloc, 0, was timed as a pair before; "abc" a RangeError).
+if (sizes.length === 0 || sizes.some((n) => !Number.isSafeInteger(n) || n < 1 || n > 2 ** 30)) {
+  console.error(`bench:pairs: --sizes takes whole numbers of bytes from 1 to 2^30, comma-separated, not ${JSON.stringify(values.sizes)}`);
+  process.exit(2);
+}
+if (!values.child) onlyKeys(values.only, allAdapters().map((a) => a.key).filter((k) => k !== "bump" && k !== "gc" && k !== "thing"), "bench:pairs");
 const pairs = Number(values.pairs);
 const rounds = Number(values.rounds);
 const LIVE = 64;

@@ -19,7 +19,7 @@
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { benchArgs, withEvents } from "./args.mjs";
+import { benchArgs, onlyKeys, withEvents } from "./args.mjs";
 import { readTraceFile } from "../dist/trace/file.js";
 import { WARMUP_EVENTS, warmupRuns } from "../dist/trace/replay.js";
 import { describeTrace } from "./trace-info.mjs";
@@ -51,7 +51,7 @@ if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(rounds) || rounds <
   process.exit(2);
 }
 const files = withEvents(positionals.length ? positionals : [join(ROOT, "data", "compileall-head.pymtrace.gz")]);
-const only = values.only ? new Set(values.only.split(",")) : null;
+const only = onlyKeys(values.only, allAdapters().map((a) => a.key), "bench");
 
 const mib = (n) => (Number.isFinite(n) ? (n / 2 ** 20).toFixed(2) + " MiB" : "n/a");
 

@@ -51,7 +51,7 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { benchArgs, withEvents } from "./args.mjs";
+import { benchArgs, onlyKeys, withEvents } from "./args.mjs";
 import { heapForModule, instantiateWithHeap, wasmModuleInfo } from "../dist/index.js";
 import { fastPathModule, trampolines } from "../dist/compat/wasm-imports.js";
 import { readTraceFile } from "../dist/trace/file.js";
@@ -84,11 +84,18 @@ const traces = values.child !== undefined ? positionals : positionals.length
     ? ["compileall", "imports", "json", "minidom"].map((n) => join(SHARED, `${n}.pymtrace.gz`))
     : [join(ROOT, "data", "compileall-head.pymtrace.gz")];
 
+const onlyPeers = onlyKeys(values.only, ["pymalloc", "dlmalloc", "emmalloc", "mimalloc"], "bench:wasm");
 const PEERS = ["pymalloc", "pymalloc-module", "pymalloc-import", ...(values.fastpath ? ["pymalloc-alt"] : []), "dlmalloc", "emmalloc", "mimalloc"].filter(
-  (a) => !values.only || a === "pymalloc-alt" || a === "pymalloc-import" || a === "pymalloc-module" || values.only.split(",").includes(a),
+  (a) => !onlyPeers || a === "pymalloc-alt" || a === "pymalloc-import" || a === "pymalloc-module" || onlyPeers.has(a),
 );
-/** --fastpath: the other fast-path build, compiled once. */
-const altFastPath = values.fastpath ? new WebAssembly.Module(readFileSync(values.fastpath)) : undefined;
+/** --fastpath: the other fast-path build, compiled once (a file that is none: a one-line usage error). */
+let altFastPath;
+try {
+  altFastPath = values.fastpath ? new WebAssembly.Module(readFileSync(values.fastpath)) : undefined;
+} catch (e) {
+  console.error(`bench:wasm: --fastpath ${values.fastpath}: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(2);
+}
 
 /**
  * emmalloc and mimalloc 2.1.2 built into the same C clients, when their sources can be had:

@@ -42,13 +42,13 @@ options:
   --verify           also replay once with content verification and heap.check()
   --traced           debug modes: capture each block's allocation stack (traceAllocations:
                      true; off by default: a replay's stacks are all the replay loop's, and
-                     capturing them costs ~8x the time an event); --untraced, the default, is
+                     capturing them costs ~25-40x the time an event); --untraced, the default, is
                      still accepted
   --json             print replay results as JSON
   --at WHEN          peak (where live bytes peak), end (default), or a number of events
   --from, --to WHEN  diff's two points, as --at (--to defaults to end); diff's allocator
                      defaults to debug (families are known there)
-  --top K            diff: the K groups that changed most (default 20)
+  --top K            diff: the K groups that grew and the K that shrank most (default 20; --json lists every group)
   --out FILE         where map writes its picture (.html page or .svg image)
   -o OUT.wasm        where link writes the linked module
   --wasm-merge PATH  link: binaryen's bin/wasm-merge to run (default: the binaryen npm package)

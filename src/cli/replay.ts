@@ -109,7 +109,7 @@ export function cmdReplay(args: string[]): number {
       verify: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       // Stacks are off by default, as in stats, map and diff: a replay's every stack is the
-      // replay loop's, and capturing them took the debug modes ~8x the time an event.
+      // replay loop's, and capturing them took the debug modes ~27x the time an event (4.46 against 0.165 us on the bundled trace, 2026-12-06).
       traced: { type: "boolean", default: false },
       untraced: { type: "boolean", default: false },
     },
