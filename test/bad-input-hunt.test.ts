@@ -247,6 +247,22 @@ describe("pymalloc link on a file that is no WebAssembly module", () => {
   });
 });
 
+describe("pymalloc link -o where nothing can be written", () => {
+  it("exit 2 at once, one line (it was exit 1 after the link's seconds)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pymalloc-hunt-"));
+    for (const [out, why] of [
+      [join(dir, "no", "such", "dir", "x.wasm"), /ENOENT/],
+      [dir, /EISDIR/],
+    ] as const) {
+      const r = spawnSync(process.execPath, [BIN, "link", join(ROOT, "wasm/clients/ctors.wasm"), "-o", out], { encoding: "utf8", cwd: ROOT });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/cannot write -o/);
+      expect(r.stderr).toMatch(why);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+});
+
 describe("the exported Memory class", () => {
   it("a maxBytes, initialBytes or kind that is no such thing is a TypeError or RangeError (NaN made a 0-byte buffer reported as 'detached'; new Memory(buf, NaN) had maxBytes NaN)", () => {
     for (const v of [NaN, -1, -Infinity]) {

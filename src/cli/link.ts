@@ -6,7 +6,8 @@
  * Must not: decide anything about the merge (wasm-link.ts does).
  */
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { accessSync, constants, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { hasWasmMagic } from "../compat/wasm-bytes.js";
 import { linkFastPath, linkedInfo } from "../compat/wasm-link.js";
@@ -20,6 +21,13 @@ export async function cmdLink(args: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError(`link expects one module, got ${positionals.length}`);
   if (values.out === undefined) throw new UsageError("link needs -o OUT.wasm");
+  // Before the link (seconds of wasm-merge), as map does: a folder that is not there, or -o a folder.
+  try {
+    accessSync(dirname(resolve(values.out)), constants.W_OK);
+    if (statSync(values.out, { throwIfNoEntry: false })?.isDirectory()) throw Object.assign(new Error("a directory"), { code: "EISDIR" });
+  } catch (e) {
+    throw new UsageError(`cannot write -o ${values.out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
   let bytes: Uint8Array<ArrayBuffer>;
   try {
     bytes = new Uint8Array(readFileSync(positionals[0]));
