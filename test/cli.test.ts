@@ -100,6 +100,12 @@ describe("pymalloc CLI", () => {
     expect(r.stdout).toMatch(/# arenas allocated current +=\s+0/);
   });
 
+  it("stats --out is a usage error (stats writes no file; it was taken and ignored)", () => {
+    const r = run("stats", BUNDLED_TRACE, "--out", "x.svg");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--out is map's/);
+  });
+
   it.each(["svg", "html"])("map writes a %s picture", (ext) => {
     const out = join(mkdtempSync(join(tmpdir(), "pymalloc-")), `heap.${ext}`);
     const r = run("map", BUNDLED_TRACE, "--at", "end", "--out", out);

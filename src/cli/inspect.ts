@@ -27,6 +27,7 @@ function heapAt(args: string[], needOut: boolean): { heap: Heap; label: string; 
   if (positionals.length !== 1) throw new UsageError(`expected one trace file, got ${positionals.length}`);
   const [allocator, ...more] = parseAllocators(values.allocator);
   if (more.length > 0) throw new UsageError("--allocator takes one mode here");
+  if (!needOut && values.out !== undefined) throw new UsageError("stats prints to stdout and writes no file: --out is map's");
   if (needOut) {
     if (!values.out) throw new UsageError("map needs --out FILE.html or FILE.svg");
     if (![".html", ".svg"].includes(extname(values.out))) throw new UsageError(`--out must end in .html or .svg, got ${values.out}`);
