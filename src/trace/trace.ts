@@ -67,7 +67,11 @@ export function parseTrace(data: Uint8Array, name = "trace"): Trace {
   // use (no array bigger than the trace), one smaller is refused (a slot past the arrays).
   const used = slotsUsed(events, count);
   if (maxSlots > 2 ** 28 || used > maxSlots)
-    throw new TraceFormatError(`${name}: header says max_slots ${maxSlots}, but the events use slots up to ${used - 1} (max_slots must be that + 1, and at most 2^28)`);
+    throw new TraceFormatError(
+      used === 0
+        ? `${name}: header says max_slots ${maxSlots}, but the events use no slot (max_slots is at most 2^28)`
+        : `${name}: header says max_slots ${maxSlots}, but the events use slots up to ${used - 1} (max_slots must be that + 1, and at most 2^28)`,
+    );
   const t = { name, count, maxSlots: used, events };
   checkEvents(t);
   return t;
