@@ -100,6 +100,17 @@ describe("pymalloc CLI", () => {
     expect(r.stdout).toMatch(/# arenas allocated current +=\s+0/);
   });
 
+  it("replay --json over a good trace then a corrupt one: the good one's rows on stdout, then exit 2 (they were lost)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pymalloc-"));
+    const bad = join(dir, "trunc.pymtrace.gz");
+    writeFileSync(bad, readFileSync(join(ROOT, "data", "recorded", "hello.pymtrace.gz")).subarray(0, 1500));
+    const r = run("replay", join(ROOT, "data", "recorded", "hello.pymtrace.gz"), bad, "--json", "--runs", "1", "--warmup", "0");
+    expect(r.status).toBe(2);
+    const rows = JSON.parse(r.stdout) as { trace: string }[];
+    expect(rows.map((x) => x.trace)).toEqual(["hello", "hello"]);
+    expect(r.stderr).toMatch(/trunc\.pymtrace\.gz: corrupt gzip data/);
+  });
+
   it("stats --out is a usage error (stats writes no file; it was taken and ignored)", () => {
     const r = run("stats", BUNDLED_TRACE, "--out", "x.svg");
     expect(r.status).toBe(2);

@@ -132,7 +132,15 @@ export function cmdReplay(args: string[]): number {
   }
   const rows: ReplayRow[] = [];
   for (const file of positionals) {
-    const t = readTraceFile(file);
+    let t: Trace;
+    try {
+      t = readTraceFile(file);
+    } catch (e) {
+      // A later trace that turns out corrupt: the rows already measured are printed first (under
+      // --json they were lost with the error), then the error (exit 2).
+      if (values.json && rows.length > 0) console.log(JSON.stringify(rows, null, 2));
+      throw e;
+    }
     const mine: ReplayRow[] = [];
     const st = traceStats(t);
     if (!values.json)
