@@ -111,6 +111,18 @@ describe("pymalloc CLI", () => {
     expect(r.stderr).toMatch(/trunc\.pymtrace\.gz: corrupt gzip data/);
   });
 
+  it("diff names the option whose event is past the end; link refuses a file with the magic that does not validate", () => {
+    const r = run("diff", join(ROOT, "data", "recorded", "hello.pymtrace.gz"), "--from", "10", "--to", "1000000000");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--to 1000000000: the trace has only 2886 events/);
+    const dir = mkdtempSync(join(tmpdir(), "pymalloc-"));
+    const bad = join(dir, "bad.wasm");
+    writeFileSync(bad, Buffer.from("\0asm\x01\0\0\0garbage"));
+    const l = run("link", bad, "-o", join(dir, "out.wasm"));
+    expect(l.status).toBe(2);
+    expect(l.stderr).toMatch(/not a valid WebAssembly module .*does not validate/);
+  });
+
   it("stats --out is a usage error (stats writes no file; it was taken and ignored)", () => {
     const r = run("stats", BUNDLED_TRACE, "--out", "x.svg");
     expect(r.status).toBe(2);

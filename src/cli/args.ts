@@ -22,15 +22,15 @@ export function parseAllocators(list: string): AllocatorMode[] {
 }
 
 /** --at peak | end | N (events replayed) → a number of events. */
-export function parseAt(at: string, st: TraceStats): number {
+export function parseAt(at: string, st: TraceStats, option = "--at"): number {
   if (at === "end") return st.events;
   if (at === "peak") return st.peakEvent;
   if (/^\d+$/.test(at)) {
     const n = Number(at);
-    if (n > st.events) throw new UsageError(`--at ${at}: the trace has only ${st.events} events`);
+    if (n > st.events) throw new UsageError(`${option} ${at}: the trace has only ${st.events} events`);
     return n;
   }
-  throw new UsageError(`--at must be "peak", "end" or an event count, got ${JSON.stringify(at)}`);
+  throw new UsageError(`${option} must be "peak", "end" or an event count, got ${JSON.stringify(at)}`);
 }
 
 /**

@@ -35,8 +35,8 @@ export function cmdDiff(args: string[]): number {
   if (!Number.isSafeInteger(top) || top < 1) throw new UsageError(`--top must be a positive integer, got ${JSON.stringify(values.top)}`);
   const t = readTraceFile(positionals[0]);
   const st = traceStats(t);
-  const from = parseAt(values.from, st);
-  const to = parseAt(values.to!, st);
+  const from = parseAt(values.from, st, "--from");
+  const to = parseAt(values.to!, st, "--to");
   // Sites of a replay would all be the replay loop: group by size class and family (known in
   // the debug modes, which are the default here for that reason).
   const heap = createHeap({ allocator, traceAllocations: false });

@@ -37,6 +37,8 @@ export async function cmdLink(args: string[]): Promise<number> {
   // linkFastPath reads the import section of whatever it is given: a file that is no module (a
   // trace, a text file) was reported as "the module imports no env.memory".
   if (!hasWasmMagic(bytes)) throw new UsageError(`${positionals[0]}: not a WebAssembly module (no \\0asm magic at its start)`);
+  // The magic and then no module (a truncated or damaged file) read as "imports no env.memory".
+  if (!WebAssembly.validate(bytes)) throw new UsageError(`${positionals[0]}: not a valid WebAssembly module (it starts with the \\0asm magic, but does not validate: truncated or damaged?)`);
   let out: Uint8Array<ArrayBuffer>;
   try {
     out = await linkFastPath(bytes, { wasmMerge: values["wasm-merge"], inline: !values["no-inline"] });
