@@ -261,7 +261,7 @@ describe("pymalloc diff", () => {
 
   it.each([
     [["diff", BUNDLED_TRACE], /diff needs --from/],
-    [["diff", BUNDLED_TRACE, "--from", "x"], /--at must be/],
+    [["diff", BUNDLED_TRACE, "--from", "x"], /--from must be "peak", "end" or an event count/],
     [["diff", BUNDLED_TRACE, "--from", "10", "--top", "0"], /--top must be/],
     [["diff"], /expects one trace file/],
   ])("%j: exit 2 with a one-line error", async (args, msg) => {
