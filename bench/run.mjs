@@ -43,13 +43,10 @@ const { values, positionals } = benchArgs(import.meta.url, {
     "no-write": { type: "boolean", default: false },
   },
 });
+// benchArgs has checked them (bench/args.mjs, NUMERIC): whole numbers of 1 or more, a positive budget.
 const runs = Number(values.runs);
 const rounds = Number(values.rounds);
 const budgetMs = Number(values.budget) * 1000;
-if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(rounds) || rounds < 1 || !(budgetMs > 0)) {
-  console.error("bench: --runs and --rounds must be positive integers and --budget a positive number of seconds");
-  process.exit(2);
-}
 const files = withEvents(positionals.length ? positionals : [join(ROOT, "data", "compileall-head.pymtrace.gz")]);
 const only = onlyKeys(values.only, allAdapters().map((a) => a.key), "bench");
 

@@ -105,9 +105,8 @@ export function checkWalker(fn: unknown): void {
 
 /** calloc's byte count, or -1 when nelem * elsize overflows what can be served. */
 export function callocBytes(nelem: number, elsize: number): number {
-  if (typeof nelem !== "number" || typeof elsize !== "number") return badSize(typeof nelem !== "number" ? nelem : elsize, typeof nelem !== "number" ? "nelem" : "elsize") - 1;
-  if ((nelem >>> 0) !== nelem) return badSize(nelem, "nelem") - 1;
-  if ((elsize >>> 0) !== elsize) return badSize(elsize, "elsize") - 1;
+  if (typeof nelem !== "number" || (nelem >>> 0) !== nelem) return badSize(nelem, "nelem") - 1;
+  if (typeof elsize !== "number" || (elsize >>> 0) !== elsize) return badSize(elsize, "elsize") - 1;
   const total = nelem * elsize;
   return total > 0xffffffff ? -1 : total;
 }
