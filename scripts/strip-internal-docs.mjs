@@ -2,7 +2,7 @@
 // scripts/strip-internal-docs.mjs — run after the declarations' build (npm run build, npm test,
 // prepare): removes the doc comments from the declarations of the allocator's internal layers
 // (dist/obmalloc/, dist/raw/: the classes behind heap.objectAllocator and heap.rawAllocator,
-// which users reach through the families), of the CLI (dist/cli/), of the heap's layout
+// which users reach through the families), of the threads layer (dist/threads/), of the CLI (dist/cli/), of the heap's layout
 // (dist/constants.d.ts) and of the debug hooks' state (dist/debug/hooks.d.ts), keeping their types. Their design notes live in the
 // sources; the public API's declarations keep their documentation (an editor shows it). It
 // saves 13.7 kB of the packed package (209.5 -> 195.9 kB on 2026-12-04; test/package.test.ts);
@@ -21,6 +21,9 @@ files.push(join(dist, "constants.d.ts"));
 // teach; users reach it through the families, check(), leaks() and the reports), added
 // 2026-12-06 (session 41): with that session's README, 216.2 -> 213.3 kB packed.
 files.push(join(dist, "debug", "hooks.d.ts"));
+// The threads layer (SharedLock, LockedFamily: internal, reached through the heap's threads
+// option), added 2026-12-06 (session 42, the lock's owner word and takeover).
+for (const f of readdirSync(join(dist, "threads"))) files.push(join(dist, "threads", f));
 for (const p of files) {
   if (!p.endsWith(".d.ts")) continue;
   const text = readFileSync(p, "utf8");

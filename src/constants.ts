@@ -515,9 +515,12 @@ export const enum H {
   END = 38,
   FENCED = 39, // bytes in fences (stats().fencedBytes), raised by each fence put up
   // The lock's heartbeat (threads/lock.ts): a holder whose work under the lock is long (a walk
-  // of a large heap: check(), stats(), snapshot()) adds to it as it goes, so that a waiter does
-  // not take a live holder for a dead one.
+  // of a large heap: check(), stats(), snapshot(); a long raw copy: BEAT_BYTES) adds to it as it
+  // goes, so that a waiter does not take a live holder for a dead one.
   LOCK_BEAT = 40,
+  // The lock's last holder (threads/lock.ts): its thread id + 1, written as it takes the lock
+  // (a plain store). adoptThread() of a thread that died holding it takes the lock over.
+  LOCK_OWNER = 41,
 }
 /** Bits of the header's FLAGS word. */
 export const enum HeapFlag {
@@ -541,6 +544,13 @@ export const DEFAULT_INITIAL_BYTES = 1 << 20;
 /** A Worker's WebAssembly instance's C stack (instantiateWithHeap's stackBytes): wasm-ld's default stack size. */
 export const DEFAULT_STACK_BYTES = 65536;
 export const DEFAULT_MAX_BYTES = 2 ** 32 - WASM_PAGE;
+
+/**
+ * Work under a threads heap's lock that can outlast a waiter's patience (a raw realloc that moves
+ * hundreds of MiB onto fresh pages: 500 MiB took 2.5 s) goes in steps of this many bytes, the
+ * lock's heartbeat (H.LOCK_BEAT) beaten after each, so that waiters see a live holder.
+ */
+export const BEAT_BYTES = 1 << 24;
 
 // ---------------------------------------------------------------------------------------------
 // Debug hooks (CPython's values)

@@ -9,6 +9,8 @@
 
 import {
   DEFAULT_MAX_BYTES,
+  HEAP_MAGIC,
+  MAX_MAX_THREADS,
   H,
   HeapFlag,
   MODE_IDS,
@@ -129,6 +131,7 @@ export class Heap extends MemoryViews {
       this.lock = new SharedLock(memory.views.i32, hw + H.LOCK);
       this.rawAllocator = new RawAllocator(memory, heapBase);
       this.threadId = created ? 0 : claimSlot(memory, this.rawAllocator, this.lock, heapBase);
+      this.lock.tag = this.threadId + 1;
       localSlotsOf(memory.source, heapBase).add(this.threadId);
     } else {
       this.lock = undefined;
@@ -441,13 +444,34 @@ export class Heap extends MemoryViews {
     if (this.lock === undefined) throw new PymallocError("adoptThread() is for heaps made with threads: true", this.heapBase);
     if (typeof threadId !== "number") throw new TypeError(`adoptThread(threadId): the thread id (heap.threadId of the thread that died) is a number, got ${typeName(threadId)}`);
     if (threadId === this.threadId) throw new RangeError("adoptThread() is for other threads; this thread calls detachThread()");
-    this.releaseSlot(threadId);
+    // A thread terminated in a call may have died holding the lock (its id in H.LOCK_OWNER):
+    // taken over here (waiting for it reported a dead thread after 10 s, and so did every call
+    // after). What it was doing under the lock may be half done: check() says whether the heap
+    // is whole, once the slot is free.
+    const tookOver = Number.isInteger(threadId) && threadId >= 0 && this.lock.takeOver(threadId);
+    try {
+      this.releaseSlot(threadId, true, tookOver);
+    } finally {
+      if (tookOver) this.lock.release();
+    }
+    if (!tookOver) return;
+    try {
+      this.check();
+    } catch (e) {
+      // HeapCorruptionError, or the debug modes' MemoryCorruptionError (it died painting a block).
+      if (!(e instanceof PymallocError) || (e.name !== "HeapCorruptionError" && e.name !== "MemoryCorruptionError")) throw e;
+      const field = (e as { field?: string }).field ?? "";
+      throw new HeapCorruptionError(e.address, `thread ${threadId} died holding the heap's lock (a Worker terminated in a call) and left the heap damaged: ${e.message.replace(/^heap corrupted at [^:]*: /, "")}`, field);
+    }
   }
 
-  private releaseSlot(k: number): void {
-    if (this.debug === undefined) this.objectAllocator.orphanSlot(k);
-    else
-      this.locked(() => this.objectAllocator.orphanSlot(k));
+  /** Slot k's pools to the orphan slot, k freed; dead: k's thread died (adoptThread), lockHeld: its lock taken over. */
+  private releaseSlot(k: number, dead = false, lockHeld = false): void {
+    if (this.debug === undefined) this.objectAllocator.orphanSlot(k, dead, lockHeld);
+    else if (lockHeld) {
+      this.memory.refresh();
+      this.objectAllocator.orphanSlot(k, dead);
+    } else this.locked(() => this.objectAllocator.orphanSlot(k, dead));
     localSlotsOf(this.memory.source, this.heapBase).delete(k); // the next thread of the slot may be another
   }
 
@@ -492,11 +516,37 @@ export function createHeap(options: HeapOptions = {}): Heap {
   const layout = computeLayout(params);
   if (!memory.grow(layout.heapStart + 16))
     throw new RangeError(`memory too small for a heap: needs at least ${layout.heapStart + 16} bytes from heapBase ${heapBase}${layout.heapStart + 16 > memory.maxBytes ? ` (maxBytes is ${memory.maxBytes})` : ""}`);
+  if (isSharedBuffer(memory.buffer)) refuseOthersHeap(memory, heapBase);
   formatHeap(memory.views.u8, memory.views.u32, params, layout);
   // A heap without threads in a shared memory: the making thread's token in the lock's heartbeat
   // word (a threads heap's alone), for attachHeap in another thread to warn (AGENT_TOKEN).
   if (!o.threads && isSharedBuffer(memory.buffer)) memory.views.u32[(heapBase >>> 2) + H.LOCK_BEAT] = AGENT_TOKEN;
   return new Heap(memory, heapBase, o.debug, true, o.sampleInterval);
+}
+
+/**
+ * createHeap over a shared memory whose heapBase holds a heap with threads that a thread still
+ * uses (a live thread slot: this thread's handle or another Worker's): formatting it anew would
+ * hand out blocks over that thread's live ones, and nothing would notice (a Worker that called
+ * createHeap on the memory it was sent instead of attachHeap: a helper's probe, 2026-12-06).
+ * Read without the lock: a header that does not look like one is none to refuse.
+ */
+function refuseOthersHeap(memory: Memory, heapBase: number): void {
+  const u32 = memory.views.u32;
+  const hw = heapBase >>> 2;
+  if (hw + H.LOCK_BEAT >= u32.length || u32[hw + H.MAGIC] !== HEAP_MAGIC || u32[hw + H.HEAP_BASE] !== heapBase || (u32[hw + H.FLAGS] & HeapFlag.THREADS) === 0) return;
+  const max = u32[hw + H.MAX_THREADS];
+  const slots = heapBase + u32[hw + H.THREAD_SLOTS];
+  if (max > MAX_MAX_THREADS || slots + max * Slot.BYTES > u32.length * 4) return;
+  const mine = localSlots.get(memory.source)?.get(heapBase);
+  for (let k = 0; k < max; k++) {
+    if (u32[(slots + k * Slot.BYTES + Slot.STATE) >>> 2] !== SlotState.LIVE) continue;
+    const who = mine?.has(k) === true ? "a handle in this thread" : "a handle in another thread";
+    throw new PymallocError(
+      `createHeap: this memory already holds a heap with threads at ${hex(heapBase)}, in use by thread ${k} (${who}); a new heap over it would hand out blocks over that thread's. Open it with attachHeap(memory${heapBase === 0 ? "" : `, { heapBase: ${heapBase} }`}); a new heap may be made there once every thread has called detachThread() or been adopted (adoptThread)`,
+      heapBase,
+    );
+  }
 }
 
 /**

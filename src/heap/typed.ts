@@ -110,12 +110,22 @@ export function viewOffset(memory: Memory, view: unknown, op: string): number {
   if (buf === memory.buffer) return view.byteOffset;
   if (buf.byteLength === 0 && view.byteOffset === 0)
     throw new TypeError(`${op}: the view is detached (its WebAssembly.Memory grew since it was made): pass the block's address to free/realloc, or get a current view with viewAt(type, address, length)`);
-  // A shared WebAssembly.Memory hands out a new SharedArrayBuffer at each growth; views over the
-  // earlier ones stay valid and see the same bytes. They cannot be told from another
-  // SharedArrayBuffer of no greater length: the address is then checked like any pointer.
+  // Shared memory reaches each thread as a SharedArrayBuffer object of its own (a view another
+  // Worker posted is over that thread's object), and a shared WebAssembly.Memory hands out a new
+  // one at each growth; views over any of them see the same bytes. They cannot be told from
+  // another SharedArrayBuffer of the same shape: the address is then checked like any pointer.
+  // (A growable SharedArrayBuffer's view from another Worker was refused as another buffer's.)
   const cur = memory.buffer;
-  const sharedWasm = memory.kind === "wasm" && isSharedBuffer(buf) && isSharedBuffer(cur) && buf.byteLength <= cur.byteLength;
-  return sharedWasm ? view.byteOffset : -1;
+  if (!isSharedBuffer(buf) || !isSharedBuffer(cur)) return -1;
+  const b = buf as SharedArrayBuffer & { growable?: boolean; maxByteLength?: number };
+  const c = cur as SharedArrayBuffer & { growable?: boolean; maxByteLength?: number };
+  const same =
+    memory.kind === "wasm"
+      ? b.byteLength <= c.byteLength
+      : memory.kind === "growable-shared"
+        ? b.growable === true && b.maxByteLength === c.maxByteLength
+        : b.growable !== true && b.byteLength === c.byteLength;
+  return same ? view.byteOffset : -1;
 }
 
 /**

@@ -313,7 +313,10 @@ export class ObjectAllocator extends RemoteAllocator {
     const nb = u32[(pool + Pool.FREEBLOCK) >>> 2];
     u32[pool >>> 2]--;
     u32[(pool + Pool.FREEBLOCK) >>> 2] = bp;
-    u32[(bp + FreeBlock.TAG) >>> 2] ^= FreeBlock.TAG_VALUE; // the tag word as it was
+    // The tag word as it was: mallocIn's word index, (bp >>> 2) + 1, not (bp + 4) >>> 2, which for
+    // a FREEBLOCK of 0xfffffffc..0xffffffff (a 0xff memset over the header) wraps to word 0 and
+    // wrote below the heap (mallocIn's own index is past the views there: no write).
+    u32[(bp >>> 2) + 1] ^= FreeBlock.TAG_VALUE;
     if (((bp - pool - Pool.OVERHEAD) | (bp << 29)) >>> 0 >= u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD)
       brokenPool(pool, Pool.FREEBLOCK, "Pool.FREEBLOCK", `its free list's head ${hex(bp)} is no block of it (a write over the pool's header?)`);
     const linkBad = nb !== 0 && ((nb - pool - Pool.OVERHEAD) | (nb << 29)) >>> 0 >= ((u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) & this.poolMask);

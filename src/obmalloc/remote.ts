@@ -320,29 +320,48 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
    * that thread must not run any more. Blocks freed into its pools by others are taken back,
    * pools left empty go back to their arenas, the rest wait for adoption.
    */
-  orphanSlot(k: number): void {
+  orphanSlot(k: number, dead = false, lockHeld = false): void {
     if (!this.threaded) return;
     if (k < 0 || k >= this.orphan || !Number.isInteger(k)) throw new RangeError(`thread id must be an integer from 0 to ${this.orphan - 1}, got ${k}`);
-    const took = this.enter();
+    // lockHeld: the caller took the lock over from thread k, which died holding it (adoptThread).
+    const took = lockHeld ? false : this.enter();
+    const wasHolding = this.holding;
+    if (lockHeld) {
+      this.holding = true;
+      // What enter() does first: the dead thread may have grown the memory.
+      if (this.u32[this.wTop] + 8 > this.u8.length) this.memory.refresh();
+    }
     try {
       const i32 = this.i32;
       const sw = (this.slotBase(k) + Slot.STATE) >>> 2;
       if (Atomics.load(i32, sw) !== SlotState.LIVE) throw new RangeError(`thread ${k} is not attached to this heap`);
-      // The empty pools k kept as the last of their classes: back to their arenas.
-      this.returnEmptyPools(k);
+      // A thread that died (adoptThread) may have stopped between two edits of its own pools
+      // (a Worker's terminate() lands at a call or a loop's turn): a malloc that popped a pool's
+      // last free block before its carve ran, a free between a full pool's list and its
+      // usedpools link, a pool emptied before it went back. Its usedpools lists are then not
+      // followed: they are made empty, and each of its pools found by the walk below is put
+      // right from its own words. (They were followed, and check() failed for good: a helper's
+      // probe terminated Workers mid-call, 2026-12-06.) A detaching thread's lists are sound:
+      // the empty pools it kept as the last of their classes go back to their arenas.
+      if (dead) this.emptyUsedLists(k);
+      else this.returnEmptyPools(k);
       const orphans = this.usedBaseOf(this.orphan);
       for (const first of this.raw.arenas()) {
         const ao = this.arenaHeader(first);
         const end = this.u32[(ao + Arena.POOL_ADDRESS) >>> 2];
         for (let slot = first; slot < end; slot += this.poolSize) for (const pool of this.poolsOfSlot(slot, ao)) {
           const u32 = this.u32;
-          if (u32[pool >>> 2] === 0 || u32[(pool + Pool.OWNER) >>> 2] !== k) continue;
+          if (u32[(pool + Pool.OWNER) >>> 2] !== k) continue;
+          // An empty pool is k's only when it still has its class (one kept as its class's last,
+          // or a spare): pools back in their arenas have none (leaveClass).
+          if (u32[pool >>> 2] === 0 && (!dead || u32[(pool + Pool.SZIDX) >>> 2] >= this.nClasses)) continue;
           Atomics.store(i32, (pool + Pool.OWNER) >>> 2, this.orphan);
-          if (u32[(pool + Pool.FREEBLOCK) >>> 2] !== 0) this.unlinkPool(pool);
+          if (!dead && u32[(pool + Pool.FREEBLOCK) >>> 2] !== 0) this.unlinkPool(pool);
           this.takeRemote(pool);
           // No FULL on an orphan: a thread that read the old owner then pushes onto REMOTE
           // (taken with the pool) instead of onto the delayed list of a slot that is gone.
           Atomics.compareExchange(i32, (pool + Pool.REMOTE) >>> 2, Remote.FULL, 0);
+          if (dead && u32[(pool + Pool.FREEBLOCK) >>> 2] === 0) this.carveDead(pool);
           if (u32[(pool + Pool.FREEBLOCK) >>> 2] !== 0 || u32[pool >>> 2] === 0) this.linkPool(pool, orphans);
           if (u32[pool >>> 2] === 0) this.returnPool(pool, false);
         }
@@ -355,10 +374,36 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
       this.takeDelayed(wk);
       if (k === this.owner) this.detached = true;
     } finally {
+      if (lockHeld) this.holding = wasHolding;
       this.leave(took);
     }
   }
 
+  /** Every usedpools list of slot k made empty (a dead thread's: orphanSlot). */
+  private emptyUsedLists(k: number): void {
+    const u32 = this.u32;
+    for (let idx = 0; idx < this.nClasses; idx++) {
+      const sp = this.sentinelOf(k, idx);
+      u32[(sp + Pool.NEXT) >>> 2] = sp;
+      u32[(sp + Pool.PREV) >>> 2] = sp;
+    }
+  }
+
+  /**
+   * A dead thread's pool with no free block: when its blocks in use are all it carved and it has
+   * room for more (a malloc popped the last free block and stopped before its carve), the carve
+   * runs now; the block popped stays counted in use (nobody holds it: the thread is gone).
+   */
+  private carveDead(pool: number): void {
+    const u32 = this.u32;
+    const w = pool >>> 2;
+    const no = u32[w + (Pool.NEXTOFFSET >>> 2)];
+    const size = u32[w + (Pool.SIZE >>> 2)];
+    if (size > 0 && no <= u32[w + (Pool.MAXNEXTOFFSET >>> 2)] && u32[w] * size === no - Pool.OVERHEAD && no + size <= this.carveEnd(pool)) this.extendPool(pool, pool + Pool.OVERHEAD);
+  }
+
   /** Called up: free() (ObjectAllocator, obmalloc.ts). */
   abstract free(p: number): void;
+  /** Called up: a pool's carve (ObjectAllocator.extendPool, obmalloc.ts). */
+  protected abstract extendPool(pool: number, bp: number): void;
 }

@@ -228,6 +228,12 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
   private linkFreeSub(sp: number, wHead: number): void {
     const u32 = this.u32;
     const head = u32[wHead];
+    // The head is written through (its PREV): it must be a free sub-pool at the list's head, as
+    // subPoolFor checks one it takes. Unchecked, a head a stray write set to a live block's
+    // address, or to 0xfffffff4, had this sub-pool's address written into that block or below
+    // the heap (a helper's damage scan, 2026-12-06).
+    if (head !== 0 && (!this.isOurs(head) || (head & ((1 << SubPool.SHIFT) - 1)) !== 0 || u32[(head + Pool.PREV) >>> 2] !== 0 || u32[head >>> 2] !== 0 || u32[(head + Pool.SZIDX) >>> 2] !== Pool.SZIDX_NONE))
+      throw new HeapCorruptionError(wHead * 4, `free sub-pool list holds ${hex(head)}, no free sub-pool at the list's head (a write over the heap header?)`, "free sub-pool list");
     u32[(sp + Pool.NEXT) >>> 2] = head;
     u32[(sp + Pool.PREV) >>> 2] = 0;
     if (head !== 0) u32[(head + Pool.PREV) >>> 2] = sp;

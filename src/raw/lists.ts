@@ -22,7 +22,7 @@
  * (raw/chunks.ts), allocate or free (raw/tlsf.ts); know about pools, size classes or families.
  */
 
-import { Chunk, Flag, Tlsf, H } from "../constants.js";
+import { Chunk, Flag, Tlsf, H, HeapFlag } from "../constants.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 import type { Memory, Views } from "../memory/memory.js";
 
@@ -60,6 +60,8 @@ export class TlsfLists {
   readonly wCache: number;
   /** First chunk address. */
   readonly start: number;
+  /** Int32 index of the lock's heartbeat word in a heap with threads, else -1 (BEAT_BYTES). */
+  protected readonly wBeat: number;
 
   constructor(mem: Memory, heapBase: number) {
     this.mem = mem;
@@ -77,6 +79,7 @@ export class TlsfLists {
     this.wHeads = (heapBase + this.u32[hw + H.FREE_HEADS]) >>> 2;
     this.wCache = (heapBase + this.u32[hw + H.RAW_CACHE]) >>> 2;
     this.start = this.u32[hw + H.HEAP_START];
+    this.wBeat = (this.u32[hw + H.FLAGS] & HeapFlag.THREADS) !== 0 ? hw + H.LOCK_BEAT : -1;
     mem.onGrow((v: Views) => {
       this.u8 = v.u8;
       this.u32 = v.u32;

@@ -28,6 +28,8 @@ const enum LockWord {
 export const LOCK_STUCK_MS = 10_000;
 /** How long check() waits for the lock before reporting it stuck. */
 export const CHECK_WAIT_MS = 2_000;
+/** How long takeOver() waits before it looks at the owner word again. */
+const TAKEOVER_WAIT_MS = 20;
 /** One sleep of a waiting thread between looks at the clock. */
 const WAIT_SLICE_MS = 50;
 
@@ -62,6 +64,9 @@ export class SharedLock {
   /** The heartbeat word (H.LOCK_BEAT): beat() adds to it; a waiter that sees it move waits on. */
   readonly beatIndex: number;
   readonly mayWait: boolean;
+  /** The H.LOCK_OWNER word's index, and this handle's thread id + 1, written there as it takes the lock (0 until it has an id). */
+  readonly ownerIndex: number;
+  tag = 0;
   /** Set by close(): this handle left the heap (detachThread), and may not take the lock again. */
   private closed = false;
   /** This handle holds the lock (acquire() to release()). */
@@ -71,6 +76,7 @@ export class SharedLock {
     this.i32 = i32;
     this.index = index;
     this.beatIndex = index + (H.LOCK_BEAT - H.LOCK);
+    this.ownerIndex = index + (H.LOCK_OWNER - H.LOCK);
     this.mayWait = canWait(i32, index);
   }
 
@@ -85,15 +91,45 @@ export class SharedLock {
     this.held = true;
   }
 
+  /**
+   * Take over the lock from thread `threadId`, which died holding it (a Worker terminated in a
+   * call: adoptThread). True when that thread held it (by the owner word) and this handle holds it
+   * now; false, changing nothing, otherwise. The word stays held (1 or 2): waiters wait on, and
+   * release() hands it on as from any holder.
+   */
+  takeOver(threadId: number): boolean {
+    const i32 = this.i32;
+    if (this.closed || this.held || Atomics.load(i32, this.index) === LockWord.FREE) return false;
+    if (Atomics.compareExchange(i32, this.ownerIndex, threadId + 1, this.tag) !== threadId + 1) return false;
+    // The owner word keeps the last holder's id after its release (clearing it there left a
+    // window: terminate() lands at a builtin's call, and a held lock then named nobody). So a
+    // live thread that has just taken the lock may not have written its id yet: it does so at
+    // once, over this one. Looked at again after a moment: still this handle's, the lock held,
+    // and the holder was the dead thread (a dead thread releases nothing).
+    nap(TAKEOVER_WAIT_MS);
+    if (Atomics.load(i32, this.ownerIndex) !== this.tag || Atomics.load(i32, this.index) === LockWord.FREE) return false;
+    this.held = true;
+    return true;
+  }
+
   private take(patienceMs: number): void {
     const i32 = this.i32;
     const i = this.index;
+    // The owner word is written right after the exchange that takes the lock, before any return:
+    // a Worker's terminate() lands at a call's return or a loop's turn, and one that landed
+    // between the two left a held lock that named no holder (adoptThread could not take it over).
     let c = Atomics.compareExchange(i32, i, 0, 1);
-    if (c === 0) return;
+    if (c === 0) {
+      i32[this.ownerIndex] = this.tag;
+      return;
+    }
     for (let s = 0; s < SPINS; s++) {
       if (Atomics.load(i32, i) === 0) {
         c = Atomics.compareExchange(i32, i, 0, 1);
-        if (c === 0) return;
+        if (c === 0) {
+          i32[this.ownerIndex] = this.tag;
+          return;
+        }
       }
     }
     this.acquireSlow(c, patienceMs);
@@ -113,8 +149,15 @@ export class SharedLock {
     // And the holder's heartbeat (beat()): a holder at long work (a walk of a large heap) is alive.
     let beat = Atomics.load(i32, this.beatIndex);
     // Announce a waiter (2), sleep while it stays 2, and take it as 2 (others may still wait).
-    if (c !== LockWord.WAITERS) c = this.damaged(Atomics.exchange(i32, i, LockWord.WAITERS));
-    while (c !== LockWord.FREE) {
+    if (c !== LockWord.WAITERS) {
+      c = Atomics.exchange(i32, i, LockWord.WAITERS);
+      if (c === LockWord.FREE) {
+        i32[this.ownerIndex] = this.tag; // at once: see take()
+        return;
+      }
+      this.damaged(c);
+    }
+    for (;;) {
       let moved = false;
       if (this.mayWait) moved = Atomics.wait(i32, i, LockWord.WAITERS, WAIT_SLICE_MS) !== "timed-out";
       else {
@@ -125,7 +168,12 @@ export class SharedLock {
           }
         if (backoff < 4096) backoff <<= 1;
       }
-      c = this.damaged(Atomics.exchange(i32, i, LockWord.WAITERS));
+      c = Atomics.exchange(i32, i, LockWord.WAITERS);
+      if (c === LockWord.FREE) {
+        i32[this.ownerIndex] = this.tag; // at once: see take()
+        return;
+      }
+      this.damaged(c);
       const b = Atomics.load(i32, this.beatIndex);
       if (moved || c === LockWord.HELD || b !== beat) {
         since = Date.now();
@@ -134,11 +182,17 @@ export class SharedLock {
       else if (c !== LockWord.FREE && Date.now() - since > patienceMs) {
         throw new HeapCorruptionError(
           i * 4,
-          `the heap's lock has been held for over ${patienceMs} ms: a thread died holding it (or the word is damaged)`,
+          `the heap's lock has been held for over ${patienceMs} ms: a thread died holding it (or the word is damaged)${this.holderNote()}`,
           "H.LOCK",
         );
       }
     }
+  }
+
+  /** Which thread holds the lock, by the owner word, and the call that takes it over from a dead one. */
+  private holderNote(): string {
+    const t = Atomics.load(this.i32, this.ownerIndex);
+    return t > 0 ? `; its holder is thread ${t - 1}: if that thread is gone (a Worker terminated), heap.adoptThread(${t - 1}) takes the lock over` : "";
   }
 
   /** c, read from the lock word, when the lock can have written it; else HeapCorruptionError. */

@@ -207,6 +207,8 @@ export function freeEmptiedSub(p: u32, pool: u32, fb: u32, listed: bool): bool {
   const listAt = subFreeBase;
   const head = load<u32>(listAt);
   if (head >= end) return false;
+  // Written through below: a free sub-pool at the list's head, or JS says what is wrong (linkFreeSub).
+  if (head != 0 && ((head & ((<u32>1 << SubPool.SHIFT) - 1)) != 0 || load<u32>(head + Pool.PREV) != 0 || load<u32>(head) != 0 || load<u32>(head + Pool.SZIDX) != Pool.SZIDX_NONE)) return false;
   if (listed) {
     const next = load<u32>(pool + Pool.NEXT);
     const prev = load<u32>(pool + Pool.PREV);
