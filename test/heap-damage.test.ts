@@ -1133,3 +1133,53 @@ describe("an in-use raw chunk's size has a second copy, its footer (Chunk, HEAP_
     h.check();
   });
 });
+
+describe("a damaged word is never written through (a helper's damage scan of 2026-12-06)", () => {
+  const HB = 4096;
+  const modes: [string, Record<string, unknown>, boolean][] = [
+    ["pymalloc", {}, false],
+    ["hardened", { hardened: true }, false],
+    ["debug", { allocator: "debug", traceAllocations: false, quarantineBlocks: 0 }, false],
+    ["WebAssembly fast path", {}, true],
+  ];
+  for (const [name, opts, wasm] of modes) {
+    for (const how of ["a live block", "an address that wraps"]) {
+      it(`the free sub-pool list's head set to ${how}: refused before a sub-pool is pushed (${name})`, () => {
+        const h = createHeap({ ...opts, heapBase: HB, ...(wasm ? { memory: new WebAssembly.Memory({ initial: 32, maximum: 1024 }) } : {}) });
+        const env = wasm ? h.wasmImports({ family: "obj" }) : undefined;
+        const objMalloc = (n: number): number => (env ? (env.malloc(n) as number) >>> 0 : h.obj.malloc(n));
+        const objFree = (p: number): void => (env ? void env.free(p) : h.obj.free(p));
+        h.u8.fill(0xa5, 0, HB); // below the heap: a module's data
+        const victim = h.raw.malloc(64);
+        h.u8.fill(0x11, victim, victim + 64);
+        const ps: number[] = [];
+        for (let i = 0; i < 200; i++) ps.push(objMalloc(32)); // a young class: sub-pools
+        const wHead = (HB + h.u32[(HB >>> 2) + constants.H.SUBPOOLS]) >>> 2; // SubPool.FREE
+        h.u32[wHead] = how === "a live block" ? victim - 12 : 0xfffffffc; // the stray write
+        const e = thrownBy(() => {
+          for (const p of ps) objFree(p); // emptied sub-pools go back onto the free list
+        });
+        expect(e).toBeInstanceOf(HeapCorruptionError);
+        expect((e as HeapCorruptionError).field).toBe("free sub-pool list");
+        expect(h.u8.subarray(victim, victim + 64).every((b) => b === 0x11)).toBe(true);
+        expect(h.u8.subarray(0, HB).every((b) => b === 0xa5)).toBe(true);
+      });
+    }
+  }
+
+  for (const heapBase of [0, HB]) {
+    it(`a pool's FREEBLOCK of 0xffffffff: malloc's report writes nothing below the heap (heapBase ${heapBase})`, () => {
+      const h = createHeap({ heapBase });
+      if (heapBase !== 0) h.u8.fill(0xa5, 0, heapBase);
+      const w0 = h.u32[0];
+      const a = h.obj.malloc(32);
+      h.obj.malloc(32);
+      const pool = a - (a % 1024);
+      h.u32[(pool + 4) >>> 2] = 0xffffffff; // Pool.FREEBLOCK: a 0xff memset over the header
+      const e = thrownBy(() => h.obj.malloc(32));
+      expect(e).toBeInstanceOf(HeapCorruptionError);
+      expect(h.u32[0]).toBe(w0); // word 0: the heap's magic, or a module's data (was xored)
+      if (heapBase === 0) expect(() => attachHeap(h.memory.source)).not.toThrow();
+    });
+  }
+});
