@@ -117,6 +117,19 @@ describe("C built by clang with the README's lines", () => {
     await expect(instantiateWithHeap(bytes)).rejects.toThrow(/the module imports wasi_snapshot_preview1\.\w+ \(a function\), and imports\.wasi_snapshot_preview1 is not given: .*node:wasi/);
   }, 120_000);
 
+  it("a module that imports env.posix_memalign (a build that left out pymemcompat.c): our PymallocError saying to compile it in (was V8's bare LinkError)", async () => {
+    const bytes = build(
+      "wasm32",
+      "posix-memalign",
+      `#include <stddef.h>
+int imported_memalign(void **out, size_t alignment, size_t n) __attribute__((import_module("env"), import_name("posix_memalign")));
+void *imported_malloc(size_t n) __attribute__((import_module("env"), import_name("malloc")));
+__attribute__((export_name("f"))) void *f(void) { void *p = imported_malloc(8); imported_memalign(&p, 64, 100); return p; }
+`,
+    );
+    await expect(instantiateWithHeap(bytes)).rejects.toThrow(/the module imports env\.posix_memalign, one of C's allocator functions that pymalloc does not link .*compile wasm\/include\/pymemcompat\.c into the module/);
+  }, 120_000);
+
   it.each([
     ["wasm32-wasi", WITH_LIBC],
     ["wasm32", NO_LIBC],

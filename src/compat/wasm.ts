@@ -412,6 +412,13 @@ function memoryFor(info: WasmModuleInfo | undefined, options: InstantiateOptions
 async function instantiateChecked(module: WebAssembly.Module, imports: WebAssembly.Imports): Promise<WebAssembly.Instance> {
   for (const d of WebAssembly.Module.imports(module)) {
     const m = (imports as Record<string, unknown>)[d.module];
+    // C's other allocator functions, which libc defines over malloc & co when its own malloc is
+    // left out: pymemcompat.c defines them (an Emscripten build without it failed with the
+    // engine's bare "LinkError: ... function="posix_memalign" error: function import requires a callable").
+    if (d.module === "env" && d.kind === "function" && LIBC_ALLOCATORS.has(d.name) && typeof (m as Record<string, unknown> | undefined)?.[d.name] !== "function")
+      throw new PymallocError(
+        `the module imports env.${d.name}, one of C's allocator functions that pymalloc does not link (it links malloc, free, calloc, realloc, aligned_alloc and malloc_usable_size): compile wasm/include/pymemcompat.c into the module (the README's build lines), which defines ${d.name} over those`,
+      );
     if (m === null || (typeof m !== "object" && typeof m !== "function"))
       throw new TypeError(
         `the module imports ${d.module}.${d.name} (a ${d.kind}), and imports.${d.module} is ${m === undefined ? "not given" : typeName(m)}: pass imports: { ${d.module}: { ... } }` +
@@ -420,6 +427,9 @@ async function instantiateChecked(module: WebAssembly.Module, imports: WebAssemb
   }
   return WebAssembly.instantiate(module, imports);
 }
+
+/** C library allocator functions a module may import when built without pymemcompat.c (instantiateChecked). */
+const LIBC_ALLOCATORS = new Set(["posix_memalign", "memalign", "valloc", "pvalloc", "reallocarray", "__libc_malloc", "__libc_free", "__libc_calloc", "__libc_realloc", "__libc_memalign"]);
 
 function bytesOf(source: WebAssembly.Module | BufferSource): BufferSource | undefined {
   if (source instanceof WebAssembly.Module) return undefined;

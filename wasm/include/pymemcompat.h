@@ -40,6 +40,9 @@ void *pymem_import_aligned_alloc(size_t alignment, size_t n) PYMEM_IMPORT_("alig
 /* env.malloc_usable_size: heap.usableSize (the requested size in the debug modes). */
 size_t pymem_import_usable_size(void *p) PYMEM_IMPORT_("malloc_usable_size");
 
+/* pymemcompat.c's memalign (wasi-libc's headers do not declare it). */
+void *memalign(size_t alignment, size_t n);
+
 /* CPython's families (env.PyMem_RawMalloc, ...). */
 void *PyMem_RawMalloc(size_t n) PYMEM_IMPORT_("PyMem_RawMalloc");
 void *PyMem_RawCalloc(size_t nelem, size_t elsize) PYMEM_IMPORT_("PyMem_RawCalloc");
