@@ -24,6 +24,9 @@ files.push(join(dist, "debug", "hooks.d.ts"));
 // The threads layer (SharedLock, LockedFamily: internal, reached through the heap's threads
 // option), added 2026-12-06 (session 42, the lock's owner word and takeover).
 for (const f of readdirSync(join(dist, "threads"))) files.push(join(dist, "threads", f));
+// compat/'s internal helpers (the fast path's bytes, their rewriting and numbers, the adapters'
+// live-block table), which index.ts does not export; the same session.
+for (const f of ["wasm-bytes", "wasm-numbers", "wasm-specialize", "wasm-fastpath-bytes", "live-table"]) files.push(join(dist, "compat", `${f}.d.ts`));
 for (const p of files) {
   if (!p.endsWith(".d.ts")) continue;
   const text = readFileSync(p, "utf8");

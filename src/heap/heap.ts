@@ -451,17 +451,38 @@ export class Heap extends MemoryViews {
     const tookOver = Number.isInteger(threadId) && threadId >= 0 && this.lock.takeOver(threadId);
     try {
       this.releaseSlot(threadId, true, tookOver);
+      if (tookOver) this.checkAfterDeath(threadId);
     } finally {
       if (tookOver) this.lock.release();
     }
-    if (!tookOver) return;
+  }
+
+  /**
+   * Under the lock taken over from thread k, which died holding it: check() the heap; a fault
+   * found there may be the raw allocator's lists or cache left half edited, which relist() makes
+   * anew from the chunks, or the sub-pools' counts, which recount() counts again (then checked
+   * again). A fault that stays is thrown, naming k.
+   */
+  private checkAfterDeath(k: number): void {
+    const whole = (): void => {
+      this.memory.refresh();
+      checkHeap(this);
+      this.debug?.checkAll();
+    };
     try {
-      this.check();
+      whole();
     } catch (e) {
       // HeapCorruptionError, or the debug modes' MemoryCorruptionError (it died painting a block).
       if (!(e instanceof PymallocError) || (e.name !== "HeapCorruptionError" && e.name !== "MemoryCorruptionError")) throw e;
-      const field = (e as { field?: string }).field ?? "";
-      throw new HeapCorruptionError(e.address, `thread ${threadId} died holding the heap's lock (a Worker terminated in a call) and left the heap damaged: ${e.message.replace(/^heap corrupted at [^:]*: /, "")}`, field);
+      try {
+        this.rawAllocator.relist();
+        this.objectAllocator.recount();
+        whole();
+        return;
+      } catch {
+        const field = (e as { field?: string }).field ?? "";
+        throw new HeapCorruptionError(e.address, `thread ${k} died holding the heap's lock (a Worker terminated in a call) and left the heap damaged: ${e.message.replace(/^heap corrupted at [^:]*: /, "")}`, field);
+      }
     }
   }
 

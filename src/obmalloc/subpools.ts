@@ -17,7 +17,7 @@
  * free() is the one place a free reads it; docs/performance.md, sub-pools and V8).
  */
 
-import { classSize, usedSentinel, sizeOf, FreeBlock, Pool, RawStart, SubPool } from "../constants.js";
+import { classSize, usedSentinel, sizeOf, Arena, FreeBlock, Pool, RawStart, SubPool } from "../constants.js";
 import { chunkSizeFor } from "../raw/lists.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 import { ArenaAllocator } from "./arenas.js";
@@ -238,6 +238,54 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
     u32[(sp + Pool.PREV) >>> 2] = 0;
     if (head !== 0) u32[(head + Pool.PREV) >>> 2] = sp;
     u32[wHead] = sp;
+  }
+
+  /**
+   * What the sub-pool table and the slots count, counted anew from the pools themselves, for a
+   * heap whose lock a dead thread held (adoptThread, after check() found fault): the bytes each
+   * class holds (SubPool.HELD, its PEAK raised to it), each cut slot's sub-pools in use, and the
+   * free sub-pool list, made again of the free sub-pools. A thread stopped between a sub-pool's
+   * taking and these counts left them off by one. Called under the lock; check() judges after.
+   */
+  recount(): void {
+    const u32 = this.u32;
+    const held = new Array<number>(this.nClasses).fill(0);
+    const wHead = this.wSub + (SubPool.FREE >>> 2);
+    let tail = 0;
+    u32[wHead] = 0;
+    for (const first of this.raw.arenas()) {
+      const ao = this.arenaHeader(first);
+      const end = u32[(ao + Arena.POOL_ADDRESS) >>> 2];
+      for (let slot = first; slot < end; slot += this.poolSize) {
+        const sub = u32[(slot + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
+        if (sub === 0) {
+          const idx = u32[(slot + Pool.SZIDX) >>> 2];
+          if (idx < this.nClasses) held[idx] += this.poolBytes(slot);
+          continue;
+        }
+        let inUse = 0;
+        for (let sp = slot; sp < slot + this.poolSize; sp += 1 << sub) {
+          const idx = u32[(sp + Pool.SZIDX) >>> 2];
+          if (idx < this.nClasses) {
+            inUse++;
+            held[idx] += this.poolBytes(sp);
+          } else if (ao - sp >= this.minSubRoom) {
+            // Free: onto the list's end (PREV the one before, NEXT 0).
+            u32[(sp + Pool.PREV) >>> 2] = tail;
+            u32[(sp + Pool.NEXT) >>> 2] = 0;
+            if (tail === 0) u32[wHead] = sp;
+            else u32[(tail + Pool.NEXT) >>> 2] = sp;
+            tail = sp;
+          }
+        }
+        u32[(slot + Pool.SUB) >>> 2] = sub | (inUse << SubPool.USED_SHIFT);
+      }
+    }
+    for (let i = 0; i < this.nClasses; i++) {
+      u32[this.wSub + (SubPool.HELD >>> 2) + i] = held[i];
+      const wp = this.wSub + (SubPool.PEAK >>> 2) + i;
+      if (u32[wp] < held[i]) u32[wp] = held[i];
+    }
   }
 
   /** Take the free sub-pool sp off its free list (links checked: never write through a damaged one). */

@@ -17,7 +17,7 @@
  * realloc() (the public entry points); the *Chunk methods trust their callers.
  */
 
-import { BEAT_BYTES, Chunk, Flag, RawCache, Tlsf } from "../constants.js";
+import { BEAT_BYTES, Chunk, Flag, RawCache, Tlsf, sizeOf } from "../constants.js";
 import { hex } from "../errors.js";
 import { chunkSizeFor, ctz, listIndex } from "./lists.js";
 import { alignGap, GROWN, MOVED } from "./top.js";
@@ -414,6 +414,55 @@ export class RawAllocator extends CheckedChunks {
       }
     }
     if (seen !== count) throw this.corrupt(this.wCache << 2, "raw cache count", `the raw cache's lists hold ${seen} chunks, its count says ${count}`);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // After a thread died holding the lock
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * The free lists and the raw cache made anew from the chunks themselves, for a heap whose lock
+   * a dead thread held (adoptThread, after check() found fault): that thread may have stopped
+   * between a chunk's header and its listing (a merged chunk on no list) or in a cache push. Every
+   * list head and bitmap is cleared, then the chunks are walked in address order: runs of free
+   * and cached chunks become one free chunk each (header, footer, the next chunk's PREV_FREE),
+   * listed, or the top's when they reach it; an in-use chunk's PREV_FREE is set from what precedes
+   * it. Throws HeapCorruptionError, having written nothing, when a chunk's size does not lead to
+   * the next one (a split it left half done): no list is then rebuilt over a broken walk.
+   */
+  relist(): void {
+    const u32 = this.u32;
+    const top = this.checkedTop();
+    // First the walk alone: every size must lead to the top.
+    for (let c = this.start; c < top; ) {
+      const size = sizeOf(u32[(c + 4) >>> 2]);
+      if (size < Chunk.MIN || (size & 15) !== 0 || c + size > top) throw this.corrupt(c + Chunk.SIZE, "Chunk.SIZE", `chunk ${hex(c)}: its size ${size} does not lead to the next chunk`);
+      c += size;
+    }
+    u32[this.wFl] = 0;
+    for (let i = 0; i < Tlsf.FL_COUNT; i++) u32[this.wSl + i] = 0;
+    for (let i = 0; i < Tlsf.FL_COUNT * Tlsf.SL_COUNT; i++) u32[this.wHeads + i] = 0;
+    u32[this.wCache] = 0;
+    for (let i = 0; i < RawCache.BINS; i++) u32[this.wCache + RawCache.HEAD_WORDS + i] = 0;
+    let run = 0; // the free run's first chunk (0: none)
+    for (let c = this.start; c < top; ) {
+      const sw = u32[(c + 4) >>> 2];
+      const size = sizeOf(sw);
+      if ((sw & Flag.FREE) !== 0) {
+        if (run === 0) run = c;
+      } else {
+        if (run !== 0) {
+          const rs = c - run;
+          u32[(run + 4) >>> 2] = (rs ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
+          u32[c >>> 2] = rs;
+          this.insertChunk(run, rs);
+        }
+        u32[(c + 4) >>> 2] = run !== 0 ? sw | Flag.PREV_FREE : sw & ~Flag.PREV_FREE;
+        run = 0;
+      }
+      c += size;
+    }
+    if (run !== 0) this.moveTop(top, run);
   }
 
   // -------------------------------------------------------------------------------------------
