@@ -546,8 +546,9 @@ export function createHeap(options: HeapOptions = {}): Heap {
 }
 
 /**
- * createHeap over a shared memory whose heapBase holds a heap with threads that a thread still
- * uses (a live thread slot: this thread's handle or another Worker's): formatting it anew would
+ * createHeap over a shared memory whose heapBase holds a heap with threads that another thread
+ * still uses (a live thread slot this thread's handles did not claim; this thread may make a
+ * heap anew over its own, as the benchmarks do between runs): formatting it anew would
  * hand out blocks over that thread's live ones, and nothing would notice (a Worker that called
  * createHeap on the memory it was sent instead of attachHeap: a helper's probe, 2026-12-06).
  * Read without the lock: a header that does not look like one is none to refuse.
@@ -561,10 +562,9 @@ function refuseOthersHeap(memory: Memory, heapBase: number): void {
   if (max > MAX_MAX_THREADS || slots + max * Slot.BYTES > u32.length * 4) return;
   const mine = localSlots.get(memory.source)?.get(heapBase);
   for (let k = 0; k < max; k++) {
-    if (u32[(slots + k * Slot.BYTES + Slot.STATE) >>> 2] !== SlotState.LIVE) continue;
-    const who = mine?.has(k) === true ? "a handle in this thread" : "a handle in another thread";
+    if (u32[(slots + k * Slot.BYTES + Slot.STATE) >>> 2] !== SlotState.LIVE || mine?.has(k) === true) continue;
     throw new PymallocError(
-      `createHeap: this memory already holds a heap with threads at ${hex(heapBase)}, in use by thread ${k} (${who}); a new heap over it would hand out blocks over that thread's. Open it with attachHeap(memory${heapBase === 0 ? "" : `, { heapBase: ${heapBase} }`}); a new heap may be made there once every thread has called detachThread() or been adopted (adoptThread)`,
+      `createHeap: this memory already holds a heap with threads at ${hex(heapBase)}, in use by thread ${k} (a handle in another thread); a new heap over it would hand out blocks over that thread's. Open it with attachHeap(memory${heapBase === 0 ? "" : `, { heapBase: ${heapBase} }`}); a new heap may be made there once every other thread has called detachThread() or been adopted (adoptThread)`,
       heapBase,
     );
   }
