@@ -150,3 +150,30 @@ describe("long work under the lock", () => {
     heap.check();
   });
 });
+
+describe("adoptThread waits for the thread to stop", () => {
+  it("a thread still allocating is not adopted until its pools stop changing (a browser's terminate() lets a busy Worker run on)", async () => {
+    for (const allocator of ["pymalloc", "debug"] as const) {
+      const heap = createHeap({ threads: true, allocator });
+      const { w, msg } = await start(heap, { stopAfterMs: 400 }); // allocates for 400 ms, then stops without detaching
+      const t0 = Date.now();
+      heap.adoptThread(msg.id); // waits for the pools to stop changing
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+      heap.check();
+      for (let i = 0; i < 3000; i++) heap.obj.free(heap.obj.malloc(8 + (i % 500)));
+      heap.check();
+      await w.terminate();
+    }
+  }, 30_000);
+
+  it("debug sites with threads start at the user's function, not the locked family", () => {
+    const heap = createHeap({ allocator: "debug", threads: true });
+    function makeParticle(): number {
+      return heap.obj.malloc(10);
+    }
+    makeParticle();
+    const site = heap.leaks().bySite[0].site;
+    expect(site).toMatch(/^at makeParticle/);
+    expect(site).not.toMatch(/LockedFamily|threads[\\/]locked/);
+  });
+});

@@ -92,7 +92,7 @@ export function hexDump(u8: Uint8Array, from: number, to: number, origin: number
 
 /**
  * A frame of pymalloc's own, one line of a V8 stack (trimmed): its debug hooks, families, typed
- * views, asMemPool's pool, wasm import trampolines and instantiateWithHeap's call of a module's
+ * views, threads heaps' locked families, asMemPool's pool, wasm import trampolines and instantiateWithHeap's call of a module's
  * initialiser (by file; debug/sampling.ts adds its own); in a C module, the fast path linked into it (`pymalloc link`:
  * functions named `pymalloc.*`, compat/wasm-link.ts's FAST_PATH_NAME_PREFIX) and
  * wasm/include/pymemcompat.c's forwarders to the heap (malloc, calloc, realloc, free,
@@ -100,7 +100,7 @@ export function hexDump(u8: Uint8Array, from: number, to: number, origin: number
  * built without -flto, or for libc's calls such as strdup's), named when the module kept its names.
  */
 const OWN_FRAME =
-  /[\\/](debug[\\/]hooks|heap[\\/](families|typed)|compat[\\/](wasm|wasm-imports|mempool))\.[jt]s|^at (pymalloc\.[^ ]*|malloc|calloc|realloc|free|aligned_alloc|memalign|posix_memalign|pymem_aligned|__libc_(malloc|calloc|free)) \(wasm:/;
+  /[\\/](debug[\\/]hooks|heap[\\/](families|typed)|threads[\\/]locked|compat[\\/](wasm|wasm-imports|mempool))\.[jt]s|^at (pymalloc\.[^ ]*|malloc|calloc|realloc|free|aligned_alloc|memalign|posix_memalign|pymem_aligned|__libc_(malloc|calloc|free)) \(wasm:/;
 
 /** Whether a (trimmed) stack line is a frame of pymalloc's own: not where user code allocated. */
 export function isOwnFrame(line: string): boolean {

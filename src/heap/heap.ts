@@ -444,6 +444,10 @@ export class Heap extends MemoryViews {
     if (this.lock === undefined) throw new PymallocError("adoptThread() is for heaps made with threads: true", this.heapBase);
     if (typeof threadId !== "number") throw new TypeError(`adoptThread(threadId): the thread id (heap.threadId of the thread that died) is a number, got ${typeName(threadId)}`);
     if (threadId === this.threadId) throw new RangeError("adoptThread() is for other threads; this thread calls detachThread()");
+    // A browser's terminate() lets a busy Worker run on for about 2 s (Chromium: a helper's probe,
+    // 2026-12-06), and a Worker's fast paths take no lock: its pools handed to others while it
+    // still allocated were corrupted. So first its pools must stop changing.
+    this.awaitStopped(threadId);
     // A thread terminated in a call may have died holding the lock (its id in H.LOCK_OWNER):
     // taken over here (waiting for it reported a dead thread after 10 s, and so did every call
     // after). What it was doing under the lock may be half done: check() says whether the heap
@@ -454,6 +458,27 @@ export class Heap extends MemoryViews {
       if (tookOver) this.checkAfterDeath(threadId);
     } finally {
       if (tookOver) this.lock.release();
+    }
+  }
+
+  /**
+   * Returns once thread k's pools have not changed for ADOPT_QUIET looks ADOPT_LOOK_MS apart;
+   * PymallocError when they still change after ADOPT_WAIT_MS (the thread is running).
+   */
+  private awaitStopped(k: number): void {
+    if (!Number.isInteger(k) || k < 0 || k >= this.objectAllocator.orphan) return; // orphanSlot says why
+    let last = this.objectAllocator.slotFingerprint(k);
+    const end = Date.now() + ADOPT_WAIT_MS;
+    for (let quiet = 0; quiet < ADOPT_QUIET; ) {
+      nap(ADOPT_LOOK_MS);
+      const f = this.objectAllocator.slotFingerprint(k);
+      if (f === last) quiet++;
+      else {
+        quiet = 0;
+        last = f;
+        if (Date.now() > end)
+          throw new PymallocError(`adoptThread(${k}): thread ${k} is still allocating after ${ADOPT_WAIT_MS} ms: adopt a thread only once it has ended (Node: its Worker's 'exit' event; a browser's terminate() lets a busy Worker run on for a while)`, this.heapBase);
+      }
     }
   }
 
@@ -569,6 +594,11 @@ function refuseOthersHeap(memory: Memory, heapBase: number): void {
     );
   }
 }
+
+/** adoptThread waits for the adopted thread's pools to stop changing: this many looks in a row, this far apart, for at most this long. */
+const ADOPT_QUIET = 2;
+const ADOPT_LOOK_MS = 25;
+const ADOPT_WAIT_MS = 10_000;
 
 /**
  * This thread's token (each Worker loads this module anew: another token), written by createHeap

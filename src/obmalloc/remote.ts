@@ -13,7 +13,7 @@
  * arenas and sub-pools other than through the layers below.
  */
 
-import { Arena, FreeBlock, Pool, Remote, Slot, SlotState, SubPool } from "../constants.js";
+import { Arena, FreeBlock, Pool, Remote, Slot, SlotState, SubPool, usedSentinel } from "../constants.js";
 import { HeapCorruptionError, InvalidPointerError, adoptedError, detachedError, hex } from "../errors.js";
 import { SubPoolAllocator } from "./subpools.js";
 
@@ -377,6 +377,25 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
       if (lockHeld) this.holding = wasHolding;
       this.leave(took);
     }
+  }
+
+  /**
+   * A number that changes when thread k allocates or frees (its usedpools heads, their pools'
+   * counts and free-list heads, its delayed list): adoptThread waits until it stops changing.
+   * Read without the lock; a word past the views reads 0.
+   */
+  slotFingerprint(k: number): number {
+    const u32 = this.u32;
+    let h = u32[(this.slotBase(k) + Slot.DELAYED) >>> 2] | 0;
+    const base = this.usedBaseOf(k);
+    if (base === 0) return h;
+    for (let idx = 0; idx < this.nClasses; idx++) {
+      const sp = usedSentinel(base, idx);
+      const pool = u32[(sp + Pool.NEXT) >>> 2] | 0;
+      h = Math.imul(h ^ pool, 0x9e3779b1);
+      if (pool !== sp) h = Math.imul(h ^ (u32[pool >>> 2] | 0), 0x85ebca6b) ^ (u32[(pool + Pool.FREEBLOCK) >>> 2] | 0);
+    }
+    return h;
   }
 
   /** Every usedpools list of slot k made empty (a dead thread's: orphanSlot). */

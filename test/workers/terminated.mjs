@@ -15,7 +15,10 @@ if (workerData.view) {
   const fams = [heap.obj, heap.mem, heap.raw];
   const live = new Array(512).fill(0);
   const fam = new Array(512).fill(0);
+  // stopAfterMs: stop after that long, as a terminated thread stops, without detaching (then sleep).
+  const until = workerData.stopAfterMs === undefined ? Infinity : Date.now() + workerData.stopAfterMs;
   for (let i = 0; ; i++) {
+    if ((i & 1023) === 0 && Date.now() > until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
     const k = (i * 7919) % 512;
     if (live[k] !== 0) fams[fam[k]].free(live[k]);
     fam[k] = i % 3;
