@@ -1183,3 +1183,15 @@ describe("a damaged word is never written through (a helper's damage scan of 202
     });
   }
 });
+
+describe("check() of a release heap follows the quarantine word as stats() does", () => {
+  it("a flipped bit in H.QUARANTINE is found by check(), not first by stats()", () => {
+    const h = createHeap();
+    const p = h.raw.malloc(4000);
+    h.u32[constants.H.QUARANTINE] = p; // a real block's address (a bit flip made it one)
+    expect(() => h.check()).toThrow(HeapCorruptionError);
+    expect(thrownBy(() => h.check())).toMatchObject({ field: expect.stringMatching(/H.QUARANTINE|Debug.Q_CAPACITY/) });
+    h.u32[constants.H.QUARANTINE] = 0;
+    h.check();
+  });
+});

@@ -81,6 +81,10 @@ describe("trace format errors", () => {
     const bad = good.slice();
     bad[0] = 0x41;
     expect(() => parseTrace(bad)).toThrow(/not a pymtrace file/);
+    // A heap's saved bytes given where a trace goes: said so (a helper's probe, 2026-12-06).
+    const heap = createHeap({ memoryKind: "fixed", initialBytes: 1 << 20, maxBytes: 1 << 20 });
+    const heapBytes = heap.u8.slice(0, heap.stats().footprint);
+    expect(() => parseTrace(heapBytes)).toThrow(/not a pymtrace file .*: these are a heap's bytes .*attachHeap\(\) opens/);
     const v2 = good.slice();
     v2[8] = 2;
     expect(() => parseTrace(v2)).toThrow(/version 2/);

@@ -286,7 +286,7 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
   // heap grows its memory back from where it ends, raw/top.ts extend()).
   const end = w(H.END);
   if (!endOk(end, top, byteLength, maxBytes))
-    bad(H.END, `the heap's end ${hex(end)} is not a multiple of 8 in [${hex(top + Chunk.HEADER)}, ${hex(Math.max(byteLength, maxBytes))}] (a write over the header?)`);
+    bad(H.END, `the heap's end ${hex(end)} is out of range or not a multiple of 8: it must lie within [${hex(top + Chunk.HEADER)}, ${hex(Math.max(byteLength, maxBytes))}] (a write over the header?)`);
   const peak = w(H.PEAK_TOP);
   if (peak < top || (peak - start) % Size.ALIGNMENT !== 0 || peak + Chunk.HEADER > maxBytes) bad(H.PEAK_TOP, `peak top ${hex(peak)} below the top or not a chunk address`);
   const inHeap = (a: number): boolean => a >= start && a < top;

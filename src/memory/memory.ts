@@ -20,7 +20,7 @@ import { PymallocError } from "../errors.js";
  */
 function detached(buf: ArrayBuffer | SharedArrayBuffer, kind: MemoryKind): PymallocError | null {
   if (buf.byteLength !== 0 || kind === "wasm") return null;
-  return new PymallocError("the heap's memory is detached (its ArrayBuffer was transferred, to a Worker or by structuredClone, or resized to 0 bytes): this handle cannot reach it any more; attachHeap() the transferred buffer where it went");
+  return new PymallocError("the heap's memory is detached (its ArrayBuffer was transferred, to a Worker or by structuredClone, or resized to 0 bytes; or it was a WebAssembly.Memory's .buffer, which the memory's growth detaches): this handle cannot reach it any more; attachHeap() the transferred buffer where it went, or the WebAssembly.Memory itself");
 }
 
 /** A byte count given to this file's exported API: a number, not NaN, not negative (Infinity: no limit). */

@@ -109,7 +109,7 @@ export class TopChunk extends TlsfLists {
     const own = this.u32[this.wEnd];
     const len = this.u8.length;
     if (!endOk(own, top, len, this.mem.maxBytes))
-      throw this.corrupt(this.wEnd << 2, "H.END", `the heap's end ${hex(own)} is not a multiple of 8 in [${hex(top + Chunk.HEADER)}, ${hex(Math.max(len, this.mem.maxBytes))}]: a write over the header?`);
+      throw this.corrupt(this.wEnd << 2, "H.END", `the heap's end ${hex(own)} is out of range or not a multiple of 8: it must lie within [${hex(top + Chunk.HEADER)}, ${hex(Math.max(len, this.mem.maxBytes))}]: a write over the header?`);
     if (lim <= own && lim <= len) return GROWN; // only the views were short
     // A memory no longer than the heap's end (shorter: a copy of the heap that ends below it):
     // the pages grown now are the heap's, unless a module's came first (grownFrom past the end).

@@ -42,7 +42,10 @@ export function parseTrace(data: Uint8Array, name = "trace"): Trace {
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   let magic = "";
   for (let i = 0; i < 8; i++) magic += String.fromCharCode(data[i]);
-  if (magic !== TRACE_MAGIC) throw new TraceFormatError(`${name}: not a pymtrace file (magic ${JSON.stringify(magic)})`);
+  if (magic !== TRACE_MAGIC)
+    throw new TraceFormatError(
+      `${name}: not a pymtrace file (magic ${JSON.stringify(magic)})` + (magic.startsWith("AMYP") ? ": these are a heap's bytes (pymalloc's heap magic), which attachHeap() opens; the CLI reads allocation traces" : ""),
+    );
   const version = dv.getUint32(8, true);
   if (version !== TRACE_VERSION) throw new TraceFormatError(`${name}: trace version ${version}, this reader knows ${TRACE_VERSION}`);
   // FORMAT.md: flags is 0 in version 1. A flag is something a reader must understand (the
