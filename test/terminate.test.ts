@@ -4,7 +4,7 @@
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
-import { createHeap, HeapCorruptionError, PymallocError, type Heap } from "../dist/index.js";
+import { attachHeap, createHeap, HeapCorruptionError, PymallocError, type Heap } from "../dist/index.js";
 import { H } from "../src/constants.js";
 
 const WORKER = join(import.meta.dirname, "workers", "terminated.mjs");
@@ -176,4 +176,29 @@ describe("adoptThread waits for the thread to stop", () => {
     expect(site).toMatch(/^at makeParticle/);
     expect(site).not.toMatch(/LockedFamily|threads[\\/]locked/);
   });
+});
+
+describe("a saved copy of a threads heap, attached with restored: true", () => {
+  it("frees the saving threads' slots and a lock the copy was taken under; without it the copy's lock is a dead holder's", () => {
+    const heap = createHeap({ threads: true, maxThreads: 4, maxBytes: 64 << 20 });
+    const h2 = attachHeap(heap.memory.source); // a second thread slot, live in the copy
+    const ps = [heap.obj.malloc(40), h2.mem.malloc(300), h2.raw.malloc(5000)];
+    heap.u8.fill(9, ps[1], ps[1] + 300);
+    const save = (lockHeld: boolean): SharedArrayBuffer => {
+      const len = heap.memory.buffer.byteLength;
+      const copy = new SharedArrayBuffer(len, { maxByteLength: 64 << 20 });
+      new Uint8Array(copy).set(new Uint8Array(heap.memory.buffer, 0, len));
+      if (lockHeld) new Int32Array(copy)[H.LOCK] = 1; // copied while a thread held the lock
+      return copy;
+    };
+    const r = attachHeap(save(true), { restored: true });
+    expect(r.threadId).toBe(2);
+    r.check();
+    expect(r.u8[ps[1] + 299]).toBe(9);
+    for (const p of ps) r.mem.free(p); // the saving threads' blocks, theirs no more
+    for (let i = 0; i < 3; i++) expect(attachHeap(r.memory.source).threadId).toBeLessThan(4); // the three other slots free again
+    r.check();
+    expect(() => attachHeap(save(true))).toThrow(HeapCorruptionError); // held for good without restored
+    expect(() => attachHeap(save(false), { restored: "yes" as unknown as boolean })).toThrow(TypeError);
+  }, 30_000);
 });

@@ -511,6 +511,19 @@ export class Heap extends MemoryViews {
     }
   }
 
+  /**
+   * @internal attachHeap's restored: every live thread slot but this handle's freed as a dead
+   * thread's (adoptThread's repairs, without its wait: no thread of the copy runs), then checked.
+   */
+  reclaimSlots(): void {
+    const o = this.objectAllocator;
+    for (let k = 0; k < o.orphan; k++) {
+      if (k === this.threadId || this.memory.views.u32[(o.slotBase(k) + Slot.STATE) >>> 2] !== SlotState.LIVE) continue;
+      this.releaseSlot(k, true);
+    }
+    this.check();
+  }
+
   /** Slot k's pools to the orphan slot, k freed; dead: k's thread died (adoptThread), lockHeld: its lock taken over. */
   private releaseSlot(k: number, dead = false, lockHeld = false): void {
     if (this.debug === undefined) this.objectAllocator.orphanSlot(k, dead, lockHeld);
@@ -656,12 +669,16 @@ function claimSlot(memory: Memory, raw: RawAllocator, lock: SharedLock, heapBase
 export function attachHeap(memory: MemorySource, options: AttachOptions = {}): Heap {
   checkOptions(options, ATTACH_OPTIONS, "attachHeap");
   const heapBase = Math.ceil(byteOption(options.heapBase, "heapBase", 0) / 16) * 16;
+  if (options.restored !== undefined && typeof options.restored !== "boolean") throw new TypeError(`attachHeap: restored must be true or false, got ${typeName(options.restored)}`);
+  const restored = options.restored === true;
   const m = new Memory(memory, DEFAULT_MAX_BYTES);
   // A heapBase past the memory is the caller's mistake, not a heap's damage (2 ** 32 read as
   // "no pymalloc heap at 0x00000000").
   if (heapBase >= m.byteLength) throw new RangeError(`heapBase ${heapBase} lies past the memory's ${m.byteLength} bytes`);
   validateHeader(m.views.u32, m.byteLength, heapBase, true);
   const threads = (m.views.u32[(heapBase >>> 2) + H.FLAGS] & HeapFlag.THREADS) !== 0;
+  // A copy taken while a thread held the lock holds it still, and nobody is left to let it go.
+  if (threads && restored && m.views.u32[(heapBase >>> 2) + H.LOCK] <= 2) m.views.u32[(heapBase >>> 2) + H.LOCK] = 0;
   if (threads && isSharedBuffer(m.buffer)) {
     // Other threads may be allocating: the rest of the header is read under the lock.
     const lock = new SharedLock(m.views.i32, (heapBase >>> 2) + H.LOCK);
@@ -674,7 +691,8 @@ export function attachHeap(memory: MemorySource, options: AttachOptions = {}): H
     }
   } else validateHeader(m.views.u32, m.byteLength, heapBase);
   const token = m.views.u32[(heapBase >>> 2) + H.LOCK_BEAT];
-  if (!threads && isSharedBuffer(m.buffer) && token !== 0 && token !== AGENT_TOKEN && !warnedOthers.has(memory)) {
+  if (!threads && restored && isSharedBuffer(m.buffer)) m.views.u32[(heapBase >>> 2) + H.LOCK_BEAT] = AGENT_TOKEN; // this thread's now
+  else if (!threads && isSharedBuffer(m.buffer) && token !== 0 && token !== AGENT_TOKEN && !warnedOthers.has(memory)) {
     warnedOthers.add(memory);
     console.warn(
       `pymalloc: attachHeap: the heap at ${hex(heapBase)} was made without threads: true in another thread; if both threads use it, they race (a block handed to both, heaps reported damaged). Make it with createHeap({ threads: true }) to share it between Workers`,
@@ -690,5 +708,7 @@ export function attachHeap(memory: MemorySource, options: AttachOptions = {}): H
       `attachHeap: this heap (threads: true) may grow to ${maxBytes} bytes, but this SharedArrayBuffer is fixed at ${m.byteLength}: another thread's growth would be out of this handle's sight. ` +
         "Pass the memory the heap was made in (heap.memory.source: the WebAssembly.Memory itself, not its .buffer, or the growable SharedArrayBuffer); a copy of the heap's bytes goes in a growable SharedArrayBuffer (new SharedArrayBuffer(n, { maxByteLength }))",
     );
-  return new Heap(maxBytes === m.maxBytes ? m : new Memory(memory, maxBytes), heapBase, debugOptions(options));
+  const heap = new Heap(maxBytes === m.maxBytes ? m : new Memory(memory, maxBytes), heapBase, debugOptions(options));
+  if (threads && restored) heap.reclaimSlots();
+  return heap;
 }

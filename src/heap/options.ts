@@ -132,6 +132,13 @@ export interface AttachOptions {
   heapBase?: number;
   traceAllocations?: boolean | number;
   onError?: OnError;
+  /**
+   * The heap is a copy (saved bytes loaded again) or its memory's other threads have all ended:
+   * no other thread uses it. A heap with threads then has every other thread slot freed (their
+   * pools become orphans, adopted as used) and a lock the copy was taken under released; a heap
+   * without threads is this thread's (no warning). Default false.
+   */
+  restored?: boolean;
 }
 
 /** Every option of createHeap, named once at run time (TypeScript checks the list against HeapOptions both ways). */
@@ -140,7 +147,7 @@ export const HEAP_OPTIONS = {
   subPools: 1, rawFirst: 1, maxThreads: 1, arenaSize: 1, sampleInterval: 1, traceAllocations: 1, onError: 1, quarantineBlocks: 1, quarantineBytes: 1,
 } as const satisfies Record<keyof HeapOptions, 1>;
 /** attachHeap's options (the rest of a heap's are in its memory). */
-export const ATTACH_OPTIONS = { heapBase: 1, traceAllocations: 1, onError: 1 } as const satisfies Record<keyof AttachOptions, 1>;
+export const ATTACH_OPTIONS = { heapBase: 1, traceAllocations: 1, onError: 1, restored: 1 } as const satisfies Record<keyof AttachOptions, 1>;
 
 /**
  * The options object of call `where`: a TypeError when it is no object, or for an option the call
