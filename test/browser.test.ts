@@ -139,7 +139,7 @@ describe("the library in headless Chromium", () => {
     expect(r.sampled).toMatchObject({ site: expect.stringMatching(/page\.js/), liveBlocks: 4000, leakSite: expect.stringMatching(/page\.js/), after: 0 });
     expect(Math.abs((r.sampled.estimatedBlocks as number) / 4000 - 1)).toBeLessThan(0.3);
     expectCInWasm(r.cInWasm, "isolated");
-    expect(r.sharedWasm).toMatchObject({ text: "hello from a constructor", kind: "wasm", blocks: 0 });
+    expect(r.sharedWasm).toMatchObject({ text: "hello from a constructor", kind: "wasm", blocks: 0, isolationWarned: false });
     expect(r.cInWorkers).toEqual({ same: true, workers: 2, stacksFromHeap: true, blocksInUse: 0 });
     expect(errors).toEqual([]);
   });
@@ -161,7 +161,7 @@ describe("the library in headless Chromium", () => {
     // A shared WebAssembly.Memory without the SharedArrayBuffer global: taken for an unshared
     // one before 2026-12-06 (a LinkError from inside pymalloc, freeAs a ReferenceError).
     expect(r.linkInBrowser).toMatch(/^PymallocError: linkFastPath \(pymalloc link\) runs binaryen's wasm-merge in Node/); // no fetch of node:module
-    expect(r.sharedWasm).toEqual({ text: "hello from a constructor", kind: "wasm", foreign: expect.stringMatching(/^TypeError: freeAs: the view is over another buffer/), blocks: 0 });
+    expect(r.sharedWasm).toEqual({ text: "hello from a constructor", kind: "wasm", foreign: expect.stringMatching(/^TypeError: freeAs: the view is over another buffer/), blocks: 0, isolationWarned: true });
     expect(errors).toEqual([]);
   });
 });

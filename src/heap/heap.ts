@@ -571,6 +571,12 @@ export function createHeap(options: HeapOptions = {}): Heap {
       `threads: true needs a shared memory (a SharedArrayBuffer or a shared WebAssembly.Memory); this one is a ${memory.kind} ${memory.buffer.constructor.name}` +
         (typeof SharedArrayBuffer === "undefined" ? " (this context has no SharedArrayBuffer: a web page must be cross-origin isolated, served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)" : ""),
     );
+  // A page without cross-origin isolation may still make shared memory (Chromium makes a shared
+  // WebAssembly.Memory), but cannot post it to a Worker (DataCloneError): said at once.
+  if (o.threads && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false && !warnedIsolation) {
+    warnedIsolation = true;
+    console.warn("pymalloc: createHeap({ threads: true }) in a page that is not cross-origin isolated: its memory cannot be posted to Workers (serve the page with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)");
+  }
   const params = { heapBase, poolShift: o.poolShift, arenaShift: o.arenaShift, alignShift: o.alignShift, maxBytes: memory.maxBytes, mode: MODE_IDS[o.mode], flags: (o.threads ? HeapFlag.THREADS : 0) | (o.hardened ? HeapFlag.HARDENED : 0) | (o.subPools ? 0 : HeapFlag.WHOLE_POOLS), maxThreads: o.maxThreads, rawFirst: o.rawFirst };
   const layout = computeLayout(params);
   if (!memory.grow(layout.heapStart + 16))
@@ -623,6 +629,7 @@ const ADOPT_WAIT_MS = 10_000;
  */
 const AGENT_TOKEN = ((Math.random() * 0x7fffffff) | 0) || 1;
 const warnedOthers = new WeakSet<object>();
+let warnedIsolation = false;
 
 /**
  * A free thread slot of the heap, claimed for this thread: its id. Under the heap's lock: a slot

@@ -234,7 +234,17 @@ export async function run() {
       foreign = `${e.name}: ${e.message}`;
     }
     h2.check();
-    return { text, kind: h2.memory.kind, foreign, blocks: h2.stats().blocksInUse };
+    // threads: true over it: a page without isolation cannot post it to a Worker, and is told so.
+    const warnings = [];
+    const warn = console.warn;
+    console.warn = (m) => warnings.push(String(m));
+    try {
+      createHeap({ threads: true, memory: new WebAssembly.Memory({ initial: 4, maximum: 64, shared: true }) });
+    } finally {
+      console.warn = warn;
+    }
+    const isolationWarned = warnings.some((w) => /not cross-origin isolated: its memory cannot be posted to Workers/.test(w));
+    return { text, kind: h2.memory.kind, foreign, blocks: h2.stats().blocksInUse, isolationWarned };
   });
   await step(out, "linkInBrowser", async () => {
     try {
