@@ -1184,14 +1184,23 @@ describe("a damaged word is never written through (a helper's damage scan of 202
   }
 });
 
-describe("check() of a release heap follows the quarantine word as stats() does", () => {
-  it("a flipped bit in H.QUARANTINE is found by check(), not first by stats()", () => {
+describe("the mode word against what the heap holds (a helper's probe of reloaded heaps, 2026-12-06)", () => {
+  it("a flipped bit in a release heap's H.QUARANTINE is found by check(), not first by stats()", () => {
     const h = createHeap();
     const p = h.raw.malloc(4000);
     h.u32[constants.H.QUARANTINE] = p; // a real block's address (a bit flip made it one)
-    expect(() => h.check()).toThrow(HeapCorruptionError);
-    expect(thrownBy(() => h.check())).toMatchObject({ field: expect.stringMatching(/H.QUARANTINE|Debug.Q_CAPACITY/) });
+    expect(thrownBy(() => h.check())).toMatchObject({ name: "HeapCorruptionError", message: expect.stringMatching(/release mode, yet the heap keeps a debug quarantine ring/) });
     h.u32[constants.H.QUARANTINE] = 0;
     h.check();
+  });
+
+  it("a debug heap whose mode word reads malloc (3 -> 2) is refused at attach", () => {
+    const h = createHeap({ allocator: "debug" });
+    const ps = Array.from({ length: 200 }, (_, i) => h.obj.malloc(16 + i));
+    for (const p of ps.slice(0, 50)) h.obj.free(p); // the quarantine ring exists
+    h.u32[constants.H.MODE] = 2;
+    expect(() => attachHeap(h.memory.source)).toThrow(/a mode word written over\?/);
+    h.u32[constants.H.MODE] = 3;
+    attachHeap(h.memory.source).check();
   });
 });

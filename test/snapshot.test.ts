@@ -270,3 +270,27 @@ describe("pymalloc diff", () => {
     expect(r.stderr).toMatch(msg);
   });
 });
+
+describe("HeapSnapshot.fromJSON", () => {
+  it("brings a saved snapshot back, to compare with a later one (text or object); anything else is a TypeError", () => {
+    const heap = createHeap({ allocator: "debug" });
+    const keep: number[] = [];
+    function remember(n: number): void {
+      for (let i = 0; i < n; i++) keep.push(heap.obj.malloc(48));
+    }
+    remember(10);
+    const saved = JSON.stringify(heap.snapshot());
+    remember(100);
+    const now = heap.snapshot();
+    for (const before of [HeapSnapshot.fromJSON(saved), HeapSnapshot.fromJSON(JSON.parse(saved))]) {
+      expect(before).toBeInstanceOf(HeapSnapshot);
+      expect(JSON.stringify(before)).toBe(saved);
+      const d = now.compare(before);
+      expect(d.blocksDiff).toBe(100);
+      expect(d.groups[0].key).toMatch(/remember/);
+      expect(now.compare(before, "size").groups[0]).toMatchObject({ blocksDiff: 100 });
+    }
+    expect(() => HeapSnapshot.fromJSON("{}")).toThrow(TypeError);
+    expect(() => HeapSnapshot.fromJSON({ ...JSON.parse(saved), bySize: [{ key: 1 }] })).toThrow(/bySize holds/);
+  });
+});

@@ -391,13 +391,7 @@ export function checkHeap(heap: Heap): void {
     }
   }
 
-  if (heap.debug !== undefined) checkQuarantine(heap);
-  else {
-    // A release handle: stats() still follows a ring the word names (a heap once used in a debug
-    // mode), so the word is checked as stats() reads it (a flipped bit there passed check()).
-    const ring = heap.rawAllocator.u32[(heap.heapBase >>> 2) + H.QUARANTINE];
-    if (ring !== 0) quarantineRing(heap, ring);
-  }
+  if (heap.debug !== undefined) checkQuarantine(heap); // a release heap's ring word is 0: validateHeader
   // Sampled sites: the sample table the state names, as every lookup and walk of it follows it
   // (debug/sampling.ts, tableAt: a live raw block of its capacity, its counts within it).
   if (heap.sampler !== undefined) {

@@ -131,6 +131,35 @@ export class HeapSnapshot {
     return new SnapshotComparison(by, out.filter((d) => d.blocksDiff !== 0 || d.bytesDiff !== 0 || d.blocks !== 0), this.totalBlocks - older.totalBlocks, this.totalBytes - older.totalBytes, this.totalBlocks, this.totalBytes, estimated);
   }
 
+  /**
+   * A snapshot again from its toJSON() (the object, or the JSON text), to compare with later ones
+   * (another process's, a saved one). TypeError for anything else.
+   */
+  static fromJSON(json: SnapshotJSON | string): HeapSnapshot {
+    const j = (typeof json === "string" ? JSON.parse(json) : json) as Partial<SnapshotJSON> | null;
+    const stats = (a: unknown, what: string): Map<string, SnapshotStat> => {
+      if (!Array.isArray(a)) throw new TypeError(`HeapSnapshot.fromJSON: ${what} must be an array of { key, blocks, bytes }`);
+      const m = new Map<string, SnapshotStat>();
+      for (const x of a as SnapshotStat[]) {
+        if (x === null || typeof x !== "object" || typeof x.key !== "string" || !Number.isFinite(x.blocks) || !Number.isFinite(x.bytes))
+          throw new TypeError(`HeapSnapshot.fromJSON: ${what} holds ${JSON.stringify(x)}, not a { key, blocks, bytes }`);
+        m.set(x.key, { key: x.key, blocks: x.blocks, bytes: x.bytes });
+      }
+      return m;
+    };
+    if (j === null || typeof j !== "object" || typeof j.mode !== "string" || (j.sites !== "traced" && j.sites !== "sampled" && j.sites !== "none") || !Number.isFinite(j.sampleInterval) || !Number.isFinite(j.totalBlocks) || !Number.isFinite(j.totalBytes))
+      throw new TypeError("HeapSnapshot.fromJSON: expected a snapshot's toJSON() (mode, sites, sampleInterval, totalBlocks, totalBytes, bySize, bySite)");
+    return new HeapSnapshot({
+      mode: j.mode,
+      sites: j.sites,
+      sampleInterval: j.sampleInterval as number,
+      totalBlocks: j.totalBlocks as number,
+      totalBytes: j.totalBytes as number,
+      bySize: stats(j.bySize, "bySize"),
+      bySite: j.bySite === undefined ? undefined : stats(j.bySite, "bySite"),
+    });
+  }
+
   toJSON(): SnapshotJSON {
     const j: SnapshotJSON = { mode: this.mode, sites: this.sites, sampleInterval: this.sampleInterval, totalBlocks: this.totalBlocks, totalBytes: this.totalBytes, bySize: this.statistics("size") };
     if (this.bySite !== undefined) j.bySite = this.statistics("site");
