@@ -67,3 +67,24 @@ describe("attachHeap's options are checked as createHeap's are", () => {
     attachHeap(src).check();
   });
 });
+
+describe("attachHeap(copy, { restored: true }) into a longer memory", () => {
+  it("the bytes past the copy are the heap's, up to its growth limit (without it they stay unused)", () => {
+    const heap = createHeap({ memoryKind: "resizable", initialBytes: 1 << 20 });
+    const p = heap.raw.malloc(100_000);
+    heap.u8.fill(5, p, p + 100_000);
+    const load = (): ArrayBuffer => {
+      const ab = new ArrayBuffer(8 << 20); // a fixed buffer, longer than the saved 1 MiB
+      new Uint8Array(ab).set(heap.u8.subarray(0, heap.memory.byteLength));
+      return ab;
+    };
+    expect(attachHeap(load()).raw.malloc(4 << 20)).toBe(0); // past the heap's end: not its pages
+    const r = attachHeap(load(), { restored: true });
+    const q = r.raw.malloc(4 << 20);
+    expect(q).not.toBe(0);
+    r.u8.fill(7, q, q + (4 << 20));
+    expect(r.u8[p + 99_999]).toBe(5);
+    expect(r.stats().fencedBytes).toBe(0);
+    r.check();
+  });
+});

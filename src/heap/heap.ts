@@ -706,6 +706,12 @@ export function attachHeap(memory: MemorySource, options: AttachOptions = {}): H
     );
   }
   const maxBytes = m.views.u32[(heapBase >>> 2) + H.MAX_BYTES];
+  // A copy loaded into a longer memory: the pages past the heap's end are its own (nothing else
+  // grew them), up to its growth limit; else they were fenced off, never used (a helper's probe).
+  if (restored) {
+    const own = Math.floor(Math.min(m.byteLength, maxBytes) / 8) * 8;
+    if (own > m.views.u32[(heapBase >>> 2) + H.END]) m.views.u32[(heapBase >>> 2) + H.END] = own;
+  }
   // A threads heap is grown by whichever thread needs room. Through a SharedArrayBuffer that
   // cannot grow (a shared WebAssembly.Memory's .buffer, say), this handle would never see the
   // bytes past its length: once another thread grew the memory, it read the intact heap as

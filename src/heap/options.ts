@@ -136,7 +136,8 @@ export interface AttachOptions {
    * The heap is a copy (saved bytes loaded again) or its memory's other threads have all ended:
    * no other thread uses it. A heap with threads then has every other thread slot freed (their
    * pools become orphans, adopted as used) and a lock the copy was taken under released; a heap
-   * without threads is this thread's (no warning). Default false.
+   * without threads is this thread's (no warning); a memory longer than the copy is the heap's to
+   * its growth limit. Default false.
    */
   restored?: boolean;
 }
