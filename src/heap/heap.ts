@@ -22,6 +22,7 @@ import { HeapCorruptionError, PymallocError, detachedError, hex, typeName } from
 import { DebugFamily, DebugState, type DebugOptions } from "../debug/hooks.js";
 import { HeapDebugHost } from "../debug/host.js";
 import { leakReport, type LeakReport } from "../debug/leaks.js";
+import { MemoryCorruptionError } from "../debug/report.js";
 import { Memory, MemoryViews, isSharedBuffer, type MemorySource } from "../memory/memory.js";
 import type { ObjectAllocator } from "../obmalloc/obmalloc.js";
 import { createObjectAllocator } from "../obmalloc/variants.js";
@@ -447,12 +448,14 @@ export class Heap extends MemoryViews {
     // A browser's terminate() lets a busy Worker run on for about 2 s (Chromium: a helper's probe,
     // 2026-12-06), and a Worker's fast paths take no lock: its pools handed to others while it
     // still allocated were corrupted. So first its pools must stop changing.
-    this.awaitStopped(threadId);
+    // (An id out of range goes straight to orphanSlot, which says why.)
+    const inRange = Number.isInteger(threadId) && threadId >= 0 && threadId < this.objectAllocator.orphan;
+    if (inRange) this.awaitStopped(threadId);
     // A thread terminated in a call may have died holding the lock (its id in H.LOCK_OWNER):
     // taken over here (waiting for it reported a dead thread after 10 s, and so did every call
     // after). What it was doing under the lock may be half done: check() says whether the heap
     // is whole, once the slot is free.
-    const tookOver = Number.isInteger(threadId) && threadId >= 0 && this.lock.takeOver(threadId);
+    const tookOver = inRange && this.lock.takeOver(threadId);
     try {
       this.releaseSlot(threadId, true, tookOver);
       if (tookOver) this.checkAfterDeath(threadId);
@@ -466,7 +469,6 @@ export class Heap extends MemoryViews {
    * PymallocError when they still change after ADOPT_WAIT_MS (the thread is running).
    */
   private awaitStopped(k: number): void {
-    if (!Number.isInteger(k) || k < 0 || k >= this.objectAllocator.orphan) return; // orphanSlot says why
     let last = this.objectAllocator.slotFingerprint(k);
     const end = Date.now() + ADOPT_WAIT_MS;
     for (let quiet = 0; quiet < ADOPT_QUIET; ) {
@@ -498,14 +500,14 @@ export class Heap extends MemoryViews {
       whole();
     } catch (e) {
       // HeapCorruptionError, or the debug modes' MemoryCorruptionError (it died painting a block).
-      if (!(e instanceof PymallocError) || (e.name !== "HeapCorruptionError" && e.name !== "MemoryCorruptionError")) throw e;
+      if (!(e instanceof HeapCorruptionError) && !(e instanceof MemoryCorruptionError)) throw e;
       try {
         this.rawAllocator.relist();
         this.objectAllocator.recount();
         whole();
         return;
       } catch {
-        const field = (e as { field?: string }).field ?? "";
+        const field = e instanceof HeapCorruptionError ? e.field : "";
         throw new HeapCorruptionError(e.address, `thread ${k} died holding the heap's lock (a Worker terminated in a call) and left the heap damaged: ${e.message.replace(/^heap corrupted at [^:]*: /, "")}`, field);
       }
     }

@@ -270,8 +270,7 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
   // pools have arenas. A mode word a bit flip changed (debug 3 -> malloc 2) passed check() and
   // failed at the first free (a helper's probe of reloaded heaps, 2026-12-06).
   const mode = w(H.MODE);
-  const debugMode = mode === MODE_IDS.debug || mode === MODE_IDS.pymalloc_debug || mode === MODE_IDS.malloc_debug;
-  if (!debugMode && w(H.QUARANTINE) !== 0) bad(H.MODE, `mode ${mode} is a release mode, yet the heap keeps a debug quarantine ring (H.QUARANTINE ${hex(w(H.QUARANTINE))}): a mode word written over?`);
+  if ((mode === MODE_IDS.pymalloc || mode === MODE_IDS.malloc) && w(H.QUARANTINE) !== 0) bad(H.MODE, `mode ${mode} is a release mode, yet the heap keeps a debug quarantine ring (H.QUARANTINE ${hex(w(H.QUARANTINE))}): a mode word written over?`);
   if ((mode === MODE_IDS.malloc || mode === MODE_IDS.malloc_debug) && w(H.NARENAS_CURRENT) !== 0) bad(H.MODE, `mode ${mode} has no pools, yet the heap holds ${w(H.NARENAS_CURRENT)} arenas: a mode word written over?`);
   const top = w(H.TOP);
   const limit = Math.min(byteLength, maxBytes);
