@@ -49,7 +49,8 @@ export class InvalidPointerError extends PymallocError {
   /** "not-a-block" | "beyond-views" | "misaligned" | "out-of-range" | "interior" | "double-free" | "internal" */
   readonly reason: string;
   constructor(op: string, address: number, reason: string, detail: string) {
-    super(`${op}(${hex(address)}): ${detail}`, address);
+    // A number that is no 32-bit address (2 ** 32, NaN, 1.5) shown as given, not wrapped to one.
+    super(`${op}(${(address >>> 0) === address ? hex(address) : String(address)}): ${detail}`, address);
     this.reason = reason;
   }
 }

@@ -17,7 +17,10 @@ import {
   asMemPool,
   attachHeap,
   createHeap,
+  fromFunctions,
   fromMemPool,
+  InvalidPointerError,
+  HeapCorruptionError,
   heapForModule,
   instantiateWithHeap,
   linkFastPath,
@@ -103,10 +106,10 @@ describe("the exported wasmImports(heap), pymemImports(heap), linkFastPath(bytes
     }
   });
 
-  it("a memory of 0 bytes is a RangeError saying so; a detached one is still called detached", () => {
+  it("a memory of 0 bytes is a RangeError saying so (attachHeap: a HeapCorruptionError, an empty copy); a detached one is still called detached", () => {
     for (const memory of [new ArrayBuffer(0), new SharedArrayBuffer(0)]) {
       expect(() => createHeap({ memory })).toThrow(/the memory has 0 bytes/);
-      expect(thrown(() => attachHeap(memory))).toBeInstanceOf(RangeError);
+      expect(thrown(() => attachHeap(memory))).toBeInstanceOf(HeapCorruptionError);
     }
     const gone = new ArrayBuffer(1 << 16);
     structuredClone(gone, { transfer: [gone] });
@@ -331,4 +334,51 @@ describe("fuzz: every family call with arguments that are no uint32", () => {
       expect(heap.usableSize(live)).toBeGreaterThanOrEqual(40);
     });
   }
+});
+
+describe("a user's probe of 2026-12-06 (session 43): values that are no address, and a memory too short for a heap", () => {
+  it("fromFunctions: a foreign malloc's result that is no 32-bit address is a PymallocError naming it, never wrapped to another block's address", () => {
+    const memory = new WebAssembly.Memory({ initial: 4 });
+    for (const bad of [2 ** 32 + 4096, 1.5, NaN, "x", 2 ** 40, -(2 ** 31) - 8]) {
+      let freed = 0;
+      const e = thrown(() => fromFunctions({ memory, malloc: () => bad as unknown as number, free: () => void freed++ }).mem.malloc(64));
+      expect(e).toBeInstanceOf(PymallocError);
+      expect((e as Error).message).toMatch(/no address/);
+      expect(freed).toBe(0);
+    }
+    // NULL as JS allocators may say it, and a wasm export's negative i32 (an address past 2 GiB: checked against the memory as before).
+    // (The adapter's own table is allocated first, from a bump pointer; the user's calls then get v.)
+    const adapter = (v: unknown) => {
+      let next = 1 << 16;
+      let made = false;
+      const heap = fromFunctions({ memory, malloc: (n) => (made ? (v as number) : ((next += (n + 15) & ~15), next - ((n + 15) & ~15))), free: () => {} });
+      made = true;
+      return heap;
+    };
+    for (const nul of [0, null, undefined]) expect(adapter(nul).mem.malloc(64)).toBe(0);
+    expect(thrown(() => adapter(-16).mem.malloc(64))).toMatchObject({ message: expect.stringMatching(/0xfffffff0/) });
+  });
+
+  it("attachHeap of an empty or few-byte memory is a HeapCorruptionError (a truncated copy), not a RangeError; a heapBase past a real memory stays a RangeError", () => {
+    for (const n of [0, 4, 8, 100]) {
+      const e = thrown(() => attachHeap(new ArrayBuffer(n)));
+      expect(e).toBeInstanceOf(HeapCorruptionError);
+      if (n < 8) expect((e as Error).message).toMatch(new RegExp(`${n} bytes`));
+    }
+    expect(thrown(() => attachHeap(new ArrayBuffer(1024), { heapBase: 4096 }))).toBeInstanceOf(RangeError);
+  });
+
+  it("a pointer that is no byte offset is shown as given (2 ** 32 was 0x00000000); usableSize(0) names NULL", () => {
+    const heap = createHeap();
+    for (const [p, shown] of [[2 ** 32, "4294967296"], [NaN, "NaN"], [1.5, "1.5"], [-8, "-8"]] as const) {
+      const e = thrown(() => heap.mem.free(p));
+      expect(e).toBeInstanceOf(InvalidPointerError);
+      expect((e as Error).message).toContain(`free(${shown})`);
+      expect((e as Error).message).not.toMatch(/0x00000000/);
+    }
+    const e = thrown(() => heap.usableSize(0));
+    expect(e).toBeInstanceOf(InvalidPointerError);
+    expect((e as Error).message).toMatch(/NULL/);
+    heap.check();
+  });
 });

@@ -1167,6 +1167,63 @@ describe("a damaged word is never written through (a helper's damage scan of 202
     }
   }
 
+  for (const [name, opts, wasm] of modes) {
+    it(`a pool-map bit set over raw blocks: free of a raw block refuses the user's bytes before it as a pool header and writes nothing (${name})`, () => {
+      const h = createHeap({ ...opts, heapBase: HB, ...(wasm ? { memory: new WebAssembly.Memory({ initial: 32, maximum: 1024 }) } : {}) });
+      const env = wasm ? h.wasmImports({ family: "obj" }) : undefined;
+      const objMalloc = (n: number): number => (env ? (env.malloc(n) as number) >>> 0 : h.obj.malloc(n));
+      const objFree = (p: number): void => (env ? void env.free(p) : h.obj.free(p));
+      const hw = HB >>> 2;
+      const poolSize = 2 ** h.u32[hw + constants.H.POOL_SHIFT];
+      const ps: number[] = [];
+      for (let i = 0; i < 64; i++) ps.push(objMalloc(1000)); // raw blocks (over 512 bytes)
+      // A pool slot's start inside one raw block's bytes (q), another raw block p later in the slot.
+      let q = 0;
+      let p = 0;
+      for (const a of ps) {
+        const s = a - (a % poolSize) + poolSize;
+        if (s + Pool.OVERHEAD > a + 1000) continue;
+        const b = ps.find((x) => x > s + Pool.OVERHEAD + 64 && x < s + poolSize);
+        if (b !== undefined) [q, p] = [a, b];
+        if (p !== 0) break;
+      }
+      expect(p).not.toBe(0);
+      const slot = p - (p % poolSize);
+      // The user's bytes where the slot starts, which a "pool header" there would be: they pass
+      // every test of free's but the arena's (a zeroed ARENA word, as user data often has).
+      const off = p - slot - Pool.OVERHEAD;
+      const w = slot >>> 2;
+      h.u32[w + (Pool.COUNT >>> 2)] = 5;
+      h.u32[w + (Pool.FREEBLOCK >>> 2)] = slot + Pool.OVERHEAD;
+      h.u32[w + (Pool.ARENA >>> 2)] = 0;
+      h.u32[w + (Pool.NEXTOFFSET >>> 2)] = poolSize;
+      h.u32[w + (Pool.OWNER >>> 2)] = 0;
+      h.u32[w + (Pool.SIZE >>> 2)] = off;
+      h.u32[w + (Pool.SUB >>> 2)] = 0;
+      const before = h.u8.slice(q, q + 1000);
+      const pBefore = h.u8.slice(p, p + 16);
+      const mapByte = HB + h.u32[hw + constants.H.POOL_MAP] + ((slot / poolSize) >>> 3);
+      const bit = 1 << ((slot / poolSize) & 7);
+      expect(h.u8[mapByte] & bit).toBe(0);
+      h.u8[mapByte] |= bit; // the stray write
+      const e = thrownBy(() => objFree(p));
+      expect(e).toBeInstanceOf(HeapCorruptionError);
+      if (name === "debug") {
+        // The debug hooks read the "pool"'s block size first, before free's own tests.
+        expect((e as HeapCorruptionError).field).toBe("Pool.SIZE");
+      } else {
+        expect((e as HeapCorruptionError).field).toBe("Pool.ARENA");
+        expect((e as HeapCorruptionError).address).toBe(slot + Pool.ARENA);
+        expect((e as Error).message).toMatch(/pool map/);
+      }
+      expect(h.u8.slice(q, q + 1000)).toEqual(before); // the user's bytes: nothing written (was: count and free list head)
+      expect(h.u8.slice(p, p + 16)).toEqual(pBefore);
+      h.u8[mapByte] &= ~bit; // the map mended: p is a raw block again, freed as one
+      objFree(p);
+      h.check();
+    });
+  }
+
   for (const heapBase of [0, HB]) {
     it(`a pool's FREEBLOCK of 0xffffffff: malloc's report writes nothing below the heap (heapBase ${heapBase})`, () => {
       const h = createHeap({ heapBase });

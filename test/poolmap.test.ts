@@ -57,14 +57,45 @@ describe("pool map", () => {
       h.collect();
       h.check();
       // Arenas given back (all but the one usable arena kept): their bits are clear again, the
-      // map's chunk stays.
+      // map's chunk stays while an arena lies past the low part, and goes back with the last one.
       const kept = blocks.filter((p) => h.objectAllocator.isOurs(p));
       expect(kept.length).toBeLessThan(blocks.length / 10);
       if (kept.length > 0) expect(Math.max(...kept) - Math.min(...kept)).toBeLessThan(h.objectAllocator.arenaSize);
-      expect(mapHigh(h)).toBe(hi);
+      expect(mapHigh(h)).toBe(kept.length > 0 ? hi : 0);
       h.mem.free(big);
       h.check();
       expect(h.stats().bytesInUse).toBe(0);
+    });
+  }
+
+  for (const collect of [true, false]) {
+    it(`an emptied heap gives the map's high part back (${collect ? "collect()" : "a request nothing else fits"}): it serves a request a new heap of its limit serves (the part pinned the top)`, () => {
+      const h = createHeap({ maxBytes: 512 * MiB });
+      const big = h.raw.malloc(300 * MiB);
+      const o = h.obj.malloc(16);
+      expect(o).toBeGreaterThan(LOW);
+      expect(mapHigh(h)).not.toBe(0);
+      h.u8[o] = 7;
+      h.obj.free(o);
+      h.raw.free(big);
+      if (collect) {
+        h.collect();
+        expect(mapHigh(h)).toBe(0);
+        h.check();
+        expect(h.stats().footprint).toBeLessThan(64 * 1024);
+      }
+      const b2 = h.raw.malloc(400 * MiB);
+      expect(b2).not.toBe(0);
+      expect(mapHigh(h)).toBe(0);
+      h.check();
+      // And the map is made again when an arena lands past the low part once more.
+      const o2 = h.obj.malloc(16);
+      expect(o2).toBeGreaterThan(LOW);
+      expect(mapHigh(h)).not.toBe(0);
+      expect(h.objectAllocator.isOurs(o2)).toBe(true);
+      h.obj.free(o2);
+      h.raw.free(b2);
+      h.check();
     });
   }
 

@@ -143,11 +143,12 @@ export function fromFunctions(f: FunctionsAllocator, options: AdapterOptions = {
   const spec: ForeignSpec = {
     name: f.name ?? "the given allocator",
     memory,
-    malloc: (n) => f.malloc(n) >>> 0,
+    // Results as they are: ForeignHeap checks that each is an address (2 ** 32 + 4096 wrapped to 4096 was handed on).
+    malloc: (n) => f.malloc(n),
     free: (p) => f.free(p),
-    realloc: f.realloc && ((p, n) => f.realloc!(p, n) >>> 0),
+    realloc: f.realloc && ((p, n) => f.realloc!(p, n)),
     usableSize: f.usableSize && ((p) => f.usableSize!(p) >>> 0),
-    memalign: f.memalign && ((a, n) => f.memalign!(a, n) >>> 0),
+    memalign: f.memalign && ((a, n) => f.memalign!(a, n)),
     alignment: f.alignment ?? 8,
   };
   return new ForeignHeap(spec, options);

@@ -82,7 +82,7 @@ export class ForeignAllocator implements BlockAllocator {
 
   /** The foreign malloc, for memory of our own (tables, the quarantine ring): never tracked. */
   mallocUntracked(n: number): number {
-    const p = this.spec.malloc(n) >>> 0;
+    const p = this.address("malloc", this.spec.malloc(n));
     this.memory.refresh();
     return p;
   }
@@ -94,7 +94,19 @@ export class ForeignAllocator implements BlockAllocator {
   malloc(n: number): number {
     // Some allocators wrap their size arithmetic on requests near 4 GiB: refuse those here.
     if (n > Chunk.MAX_REQUEST) return 0;
-    return this.obtained(this.spec.malloc(n === 0 ? 1 : n) >>> 0, n);
+    return this.obtained(this.address("malloc", this.spec.malloc(n === 0 ? 1 : n)), n);
+  }
+
+  /**
+   * What a foreign allocation call returned, as an address: a wasm export's i32 (negative past
+   * 2 GiB) or a JS function's number from 0 to 2^32 - 1; null and undefined are NULL. Anything
+   * else (2^32 + 4096, a fraction, NaN, a string) is no address, and wrapping it to 32 bits would
+   * hand on another block's: PymallocError naming the value.
+   */
+  private address(op: string, v: unknown): number {
+    if (typeof v === "number" && ((v | 0) === v || (v >>> 0) === v)) return v >>> 0;
+    if (v === null || v === undefined) return 0;
+    throw new PymallocError(`${this.spec.name}'s ${op} returned ${typeof v === "number" ? String(v) : typeof v === "string" ? JSON.stringify(v) : typeof v}, which is no address in a 32-bit memory (an integer from 0 to 2^32 - 1, or a wasm i32); nothing was handed on`, 0);
   }
 
   /**
@@ -119,7 +131,7 @@ export class ForeignAllocator implements BlockAllocator {
   mallocAligned(n: number, align: number, offset: number): number {
     const memalign = this.spec.memalign;
     if (memalign === undefined || offset % align !== 0 || n > Chunk.MAX_REQUEST) return 0;
-    const p = memalign(align, n === 0 ? 1 : n) >>> 0;
+    const p = this.address("aligned_alloc", memalign(align, n === 0 ? 1 : n));
     if (p % align !== 0) throw new PymallocError(`${this.spec.name}'s aligned_alloc(${align}, ${n}) returned ${hex(p)}, not a multiple of ${align}`, p);
     return this.obtained(p, n);
   }
@@ -182,7 +194,7 @@ export class ForeignAllocator implements BlockAllocator {
     const old = this.table !== null ? this.usable("realloc", p) : -1;
     if (n > Chunk.MAX_REQUEST) return 0;
     if (this.spec.realloc) {
-      const q = this.spec.realloc(p, n === 0 ? 1 : n) >>> 0;
+      const q = this.address("realloc", this.spec.realloc(p, n === 0 ? 1 : n));
       if (q + n > this.u8.length || this.u32[0] === undefined) this.memory.refresh(); // memory.ts, DETACHED
       if (q !== 0) this.checkReturned("realloc", q, n);
       if (q !== 0 && this.table !== null) this.table.move(p, q, this.sizeOf(q, n));

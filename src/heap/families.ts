@@ -95,7 +95,8 @@ export function reallocTooLarge(f: { realloc(p: number, n: number): number }, p:
 /** A pointer argument that is not a uint32. */
 export function badPointer(op: string, p: unknown): never {
   if (typeof p !== "number") throw new TypeError(`${op}: pointer must be a number, got ${typeof p}`);
-  throw new InvalidPointerError(op, Number.isFinite(p) ? p : 0, "out-of-range", `${p} is not a byte offset (a non-negative 32-bit integer)`);
+  if (p === 0) throw new InvalidPointerError(op, 0, "not-a-block", "NULL (0) is no block");
+  throw new InvalidPointerError(op, p, "out-of-range", `${p} is not a byte offset (an integer from 0 to 2^32 - 1)`);
 }
 
 /** walk()'s callback: a TypeError before anything is visited (not "fn is not a function" at the first block, nor nothing on an empty heap). */

@@ -669,6 +669,18 @@ function claimSlot(memory: Memory, raw: RawAllocator, lock: SharedLock, heapBase
   throw new PymallocError(`all ${max} thread slots of the heap at ${hex(heapBase)} are in use: threads that are done call detachThread() (raise createHeap's maxThreads otherwise)`, heapBase);
 }
 
+/** A buffer of 0 bytes that is not detached (Memory calls that a RangeError: nothing to make a heap in): attachHeap's truncated copy. */
+function isEmptyCopy(memory: MemorySource): boolean {
+  const buf = memory instanceof WebAssembly.Memory ? memory.buffer : memory;
+  if (!(buf instanceof ArrayBuffer || isSharedBuffer(buf)) || buf.byteLength !== 0) return false;
+  try {
+    new Uint8Array(buf); // throws when detached (Memory says so)
+  } catch {
+    return false;
+  }
+  return true;
+}
+
 /**
  * The heap already in this memory (made by createHeap here, in another thread, or saved).
  * Its header is validated first (heap/layout.ts validateHeader): a damaged or truncated copy is
@@ -680,10 +692,16 @@ export function attachHeap(memory: MemorySource, options: AttachOptions = {}): H
   const heapBase = Math.ceil(byteOption(options.heapBase, "heapBase", 0) / 16) * 16;
   if (options.restored !== undefined && typeof options.restored !== "boolean") throw new TypeError(`attachHeap: restored must be true or false, got ${typeName(options.restored)}`);
   const restored = options.restored === true;
+  if (isEmptyCopy(memory)) throw new HeapCorruptionError(heapBase, "no pymalloc heap: the memory has 0 bytes (an empty or truncated copy?)", "H.MAGIC");
   const m = new Memory(memory, DEFAULT_MAX_BYTES);
   // A heapBase past the memory is the caller's mistake, not a heap's damage (2 ** 32 read as
   // "no pymalloc heap at 0x00000000").
-  if (heapBase >= m.byteLength) throw new RangeError(`heapBase ${heapBase} lies past the memory's ${m.byteLength} bytes`);
+  // An empty or few-byte memory with no heapBase given is a truncated copy: the header's to say.
+  if (heapBase >= m.byteLength) {
+    if (options.heapBase === undefined || heapBase === 0)
+      throw new HeapCorruptionError(heapBase, `no pymalloc heap: the memory has ${m.buffer.byteLength} bytes, fewer than a heap header (a truncated copy?)`, "H.MAGIC");
+    throw new RangeError(`heapBase ${heapBase} lies past the memory's ${m.byteLength} bytes`);
+  }
   validateHeader(m.views.u32, m.byteLength, heapBase, true);
   const threads = (m.views.u32[(heapBase >>> 2) + H.FLAGS] & HeapFlag.THREADS) !== 0;
   // A copy taken while a thread held the lock holds it still, and nobody is left to let it go.

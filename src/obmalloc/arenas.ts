@@ -573,7 +573,26 @@ export abstract class ArenaAllocator {
       this.returnSpares(0); // whole pools the WebAssembly fast path kept as spares
     }
     this.releaseFreeArenas();
-    return this.u32[this.wCounters + 2] !== reclaimed;
+    const released = this.releaseMapHigh();
+    return this.u32[this.wCounters + 2] !== reclaimed || released;
+  }
+
+  /**
+   * The pool map's high part goes back when no arena lies past the low part any more (its bits
+   * all clear): it is taken at the top when the first arena lands there, and kept, it pinned the
+   * top high, so that an emptied heap could not serve a request a new heap serves. collect() and
+   * the raw allocator's full path (releaseKept). Not with threads: other threads read its address
+   * without the lock, and a raw block reusing its bytes would read as pools to them. True when it
+   * went back.
+   */
+  protected releaseMapHigh(): boolean {
+    const hi = this.u32[this.wMapHigh];
+    if (hi === 0 || this.threaded) return false;
+    const u8 = this.u8;
+    for (let i = hi, end = hi + this.mapAll - this.mapLow; i < end; i++) if (u8[i] !== 0) return false;
+    this.u32[this.wMapHigh] = 0;
+    this.raw.freeArena(hi);
+    return true;
   }
 
   /**

@@ -594,8 +594,11 @@ export class ObjectAllocator extends RemoteAllocator {
     // Everything but a valid block of our own pool that is not its last freed block goes to
     // freeSlow() (one call: the rare branches' bytecode out of this function, which V8 inlines
     // into its callers within a budget; docs/performance.md).
+    // The pool's arena header lies within an arena's bytes above it (arenaSpan): a pool-map bit a
+    // stray write set over raw chunks makes user bytes a "pool header", whose ARENA word fails
+    // this (zeroed data, any random word but one in 2^14), so free never writes through it.
     const pw = p >>> 2;
-    if (cnt === 0 || off < 0 || p >= pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0) || (nth | 0) !== nth || fb === p || (u32[(pool + Pool.OWNER) >>> 2] | 0) !== this.owner)
+    if (cnt === 0 || off < 0 || p >= pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0) || (nth | 0) !== nth || fb === p || ((u32[(pool + Pool.OWNER) >>> 2] ^ this.owner) | ((u32[(pool + Pool.ARENA) >>> 2] - pool) >>> Pool.ARENA_REACH_SHIFT)) !== 0)
       return this.freeSlow(p, pool);
     u32[pw] = fb;
     u32[pw + 1] = FreeBlock.TAG_VALUE;
@@ -615,6 +618,10 @@ export class ObjectAllocator extends RemoteAllocator {
    */
   protected freeSlow(p: number, pool: number): void {
     const u32 = this.u32;
+    // The pool map says p's slot is an arena's, but its header names no arena above it: a stray
+    // write over the map (user bytes read as a pool header) or over the header's ARENA word.
+    // (Views another thread's growth left short read undefined here: 0, passed on to reach.)
+    if ((u32[(pool + Pool.ARENA) >>> 2] - pool) >>> Pool.ARENA_REACH_SHIFT !== 0) throw this.noArena(pool);
     const off = p - pool - Pool.OVERHEAD;
     const nth = off / u32[(pool + Pool.SIZE) >>> 2];
     if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth) {
@@ -625,6 +632,16 @@ export class ObjectAllocator extends RemoteAllocator {
     // This thread's block, and its pool's first free block (free() comes here for nothing else
     // valid): freed twice. (hardened: true's free finds one deeper in the list: variants.ts.)
     throw new InvalidPointerError("free", p, "double-free", "this block is already free (double free)");
+  }
+
+  /** freeSlow's error for a pool header whose ARENA word names no arena above it. */
+  private noArena(pool: number): HeapCorruptionError {
+    const ao = this.u32[(pool + Pool.ARENA) >>> 2];
+    return new HeapCorruptionError(
+      pool + Pool.ARENA,
+      `the pool map marks ${hex(pool)} as a pool, but its header names no arena above it (${hex(ao)}): a write over the pool map (raw blocks' bytes read as a pool header) or over the pool's header`,
+      "Pool.ARENA",
+    );
   }
 
   /** Why p, inside our arenas, is not a live block: the error to throw. */

@@ -279,7 +279,9 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
     if (!this.threaded) {
       this.follow(); // views that reach the top first (ArenaAllocator.follow): lists are walked below
       this.returnEmptyPools(this.owner);
-      return this.releaseFreeArenas();
+      this.releaseFreeArenas();
+      this.releaseMapHigh();
+      return;
     }
     if (this.detached) throw detachedError();
     this.takeDelayed();

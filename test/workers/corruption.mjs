@@ -264,12 +264,13 @@ function attachCase(seed) {
       u32[w] = pick([old + 1, old - 1, old + 16, old ^ (1 << ri(32)), 0, 0xffffffff, ri(1 << 20)]) >>> 0;
     }
   }
-  // A buffer of 0 bytes is the caller's mistake, not damage: a RangeError saying so.
+  // A buffer of 0 bytes is a copy truncated to nothing: a PymallocError saying so (README: never
+  // a RangeError; createHeap's 0 bytes stays one, the caller's mistake).
   if (buf.byteLength === 0) {
     try {
       attachHeap(buf, { traceAllocations: false });
     } catch (e) {
-      if (e instanceof RangeError && /0 bytes/.test(e.message)) return "found";
+      if (e instanceof PymallocError && /0 bytes/.test(e.message)) return "found";
       throw e;
     }
     throw new Bad("attachHeap of 0 bytes did not throw");
