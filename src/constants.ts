@@ -609,7 +609,9 @@ export const enum Debug {
 export const enum Sample {
   S_TABLE = 0,
   S_INTERVAL = 4,
+  S_MAGIC = 8, // S_MAGIC_VALUE ^ the state's address: H.SAMPLES a stray write moved onto a user's block is refused
   S_MAP = 16,
+  S_MAGIC_VALUE = 0x53414d50, // "SAMP"
   MAP_SHIFT = 14,
   SHIFT = 0, // 32 - log2(capacity): the hash's shift
   LIVE = 4, // entries in use

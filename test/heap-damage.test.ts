@@ -5,7 +5,7 @@ import { attachHeap, constants, createHeap, heapSvg, HeapCorruptionError, Invali
 import { thrownBy } from "./helpers.js";
 import { hex } from "../src/errors.js";
 
-const { Arena, Debug, Flag, H, Pool, Slot, Chunk, FreeBlock } = constants;
+const { Arena, Debug, Flag, H, Pool, Sample, Slot, Chunk, FreeBlock } = constants;
 
 function corruption(fn: () => unknown): HeapCorruptionError {
   try {
@@ -1168,7 +1168,7 @@ describe("a damaged word is never written through (a helper's damage scan of 202
   }
 
   for (const [name, opts, wasm] of modes) {
-    it(`a pool-map bit set over raw blocks: free of a raw block refuses the user's bytes before it as a pool header and writes nothing (${name})`, () => {
+    it(`a pool-map bit set over raw blocks: free of a raw block whose neighbour's bytes are no pool header names the pool map, writes nothing (${name})`, () => {
       const h = createHeap({ ...opts, heapBase: HB, ...(wasm ? { memory: new WebAssembly.Memory({ initial: 32, maximum: 1024 }) } : {}) });
       const env = wasm ? h.wasmImports({ family: "obj" }) : undefined;
       const objMalloc = (n: number): number => (env ? (env.malloc(n) as number) >>> 0 : h.obj.malloc(n));
@@ -1189,17 +1189,10 @@ describe("a damaged word is never written through (a helper's damage scan of 202
       }
       expect(p).not.toBe(0);
       const slot = p - (p % poolSize);
-      // The user's bytes where the slot starts, which a "pool header" there would be: they pass
-      // every test of free's but the arena's (a zeroed ARENA word, as user data often has).
-      const off = p - slot - Pool.OVERHEAD;
-      const w = slot >>> 2;
-      h.u32[w + (Pool.COUNT >>> 2)] = 5;
-      h.u32[w + (Pool.FREEBLOCK >>> 2)] = slot + Pool.OVERHEAD;
-      h.u32[w + (Pool.ARENA >>> 2)] = 0;
-      h.u32[w + (Pool.NEXTOFFSET >>> 2)] = poolSize;
-      h.u32[w + (Pool.OWNER >>> 2)] = 0;
-      h.u32[w + (Pool.SIZE >>> 2)] = off;
-      h.u32[w + (Pool.SUB >>> 2)] = 0;
+      // The user's bytes where the slot starts, which a "pool header" there would be: zeroed, as
+      // user data often is (bytes that pass every test of free's fast path are not refused:
+      // docs/performance.md, "A pool-map bit over raw blocks").
+      h.u8.fill(0, slot, slot + Pool.OVERHEAD);
       const before = h.u8.slice(q, q + 1000);
       const pBefore = h.u8.slice(p, p + 16);
       const mapByte = HB + h.u32[hw + constants.H.POOL_MAP] + ((slot / poolSize) >>> 3);
@@ -1207,11 +1200,11 @@ describe("a damaged word is never written through (a helper's damage scan of 202
       expect(h.u8[mapByte] & bit).toBe(0);
       h.u8[mapByte] |= bit; // the stray write
       const e = thrownBy(() => objFree(p));
-      expect(e).toBeInstanceOf(HeapCorruptionError);
       if (name === "debug") {
-        // The debug hooks read the "pool"'s block size first, before free's own tests.
-        expect((e as HeapCorruptionError).field).toBe("Pool.SIZE");
+        // The debug hooks refuse it first, by their own tests of the block.
+        expect(e).toBeInstanceOf(PymallocError);
       } else {
+        expect(e).toBeInstanceOf(HeapCorruptionError);
         expect((e as HeapCorruptionError).field).toBe("Pool.ARENA");
         expect((e as HeapCorruptionError).address).toBe(slot + Pool.ARENA);
         expect((e as Error).message).toMatch(/pool map/);
@@ -1259,5 +1252,50 @@ describe("the mode word against what the heap holds (a helper's probe of reloade
     expect(() => attachHeap(h.memory.source)).toThrow(/a mode word written over\?/);
     h.u32[constants.H.MODE] = 3;
     attachHeap(h.memory.source).check();
+  });
+});
+
+describe("sampled sites' words (a helper's probe of 2026-12-06, session 43)", () => {
+  for (const opts of [{}, { threads: true }]) {
+    it(`H.SAMPLES pointed at a user's live raw block is refused by check() and attachHeap, never written through (${JSON.stringify(opts)})`, () => {
+      const heap = createHeap(opts);
+      const user = heap.raw.malloc(40000);
+      heap.u8.fill(0, user, user + 40000);
+      heap.u32[(user + 4) >>> 2] = 64; // a small number where the interval would be
+      heap.u32[(heap.heapBase >>> 2) + H.SAMPLES] = user; // the stray write
+      expect(corruption(() => heap.check()).field).toBe("H.SAMPLES");
+      expect(corruption(() => attachHeap(heap.memory.source)).field).toBe("H.SAMPLES");
+      heap.u32[(heap.heapBase >>> 2) + H.SAMPLES] = 0;
+      heap.check();
+      if (opts.threads) heap.detachThread();
+    });
+  }
+
+  it("a sampled heap's state without its magic or with a mean interval of 0 is refused at attach (snapshot() threw a RangeError)", () => {
+    const heap = createHeap({ sampleInterval: 4096 });
+    const state = heap.u32[(heap.heapBase >>> 2) + H.SAMPLES];
+    heap.check();
+    expect(() => attachHeap(heap.memory.source).check()).not.toThrow();
+    heap.u32[(state + Sample.S_INTERVAL) >>> 2] = 0;
+    expect(corruption(() => attachHeap(heap.memory.source)).field).toBe("H.SAMPLES");
+    expect(corruption(() => heap.check()).field).toBe("H.SAMPLES");
+    heap.u32[(state + Sample.S_INTERVAL) >>> 2] = 4096;
+    heap.u32[(state + Sample.S_MAGIC) >>> 2] ^= 1;
+    expect(corruption(() => attachHeap(heap.memory.source)).message).toMatch(/magic/);
+  });
+
+  it("the sample table's LIVE count lowered: check() names it, and the next rehash sizes the table by its entries (it probed for a free slot for ever)", () => {
+    const heap = createHeap({ sampleInterval: 16 }); // nearly every allocation sampled
+    const state = heap.u32[(heap.heapBase >>> 2) + H.SAMPLES];
+    const live: number[] = [];
+    for (let i = 0; i < 3000; i++) live.push(heap.mem.malloc(64));
+    const t = heap.u32[(state + Sample.S_TABLE) >>> 2];
+    expect(heap.u32[(t + Sample.LIVE) >>> 2]).toBeGreaterThan(256);
+    heap.u32[(t + Sample.LIVE) >>> 2] = 0; // the stray write
+    expect(corruption(() => heap.check()).field).toBe("Sample.LIVE");
+    for (let i = 0; i < 20000; i++) live.push(heap.mem.malloc(64)); // rehashes: each ends
+    for (const p of live) heap.mem.free(p);
+    expect(heap.stats().blocksInUse).toBe(0);
+    heap.check(); // the table made again holds its true count
   });
 });

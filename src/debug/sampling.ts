@@ -172,6 +172,17 @@ export class Sampler {
     return t;
   }
 
+  /** Entries in use (neither empty nor removed) in the table at t, counted. */
+  countEntries(u32: Uint32Array, t: number): number {
+    let n = 0;
+    const end = t + Sample.HEADER + tableCapacity(u32, t) * Sample.ENTRY;
+    for (let e = t + Sample.HEADER; e < end; e += Sample.ENTRY) {
+      const k = u32[e >>> 2];
+      if (k !== 0 && k !== Sample.TOMBSTONE) n++;
+    }
+    return n;
+  }
+
   /** check(): the next tableAt checks the table again, whatever this handle saw before. */
   forgetSeen(): void {
     this.seenTable = 0;
@@ -316,7 +327,9 @@ export class Sampler {
   /** A new table twice as large as the live entries need, with them moved in; its address or 0. */
   private rehash(old: number): number {
     let u32 = this.memory.views.u32;
-    const live = old === 0 ? 0 : u32[(old + Sample.LIVE) >>> 2];
+    // The entries counted, not read from LIVE: a LIVE a stray write lowered sized a table too
+    // small for them, and the move below probed it for a free slot for ever.
+    const live = old === 0 ? 0 : this.countEntries(u32, old);
     let cap = Sample.MIN_CAPACITY;
     while (cap < (live + 1) * 4) cap *= 2;
     const t = this.alloc(Sample.HEADER + cap * Sample.ENTRY);
@@ -533,7 +546,22 @@ export function createSamplingState(raw: RawAllocator, memory: Memory, heapBase:
   const v = memory.views;
   v.u8.fill(0, state, state + bytes);
   v.u32[(state + Sample.S_INTERVAL) >>> 2] = interval;
+  v.u32[(state + Sample.S_MAGIC) >>> 2] = (Sample.S_MAGIC_VALUE ^ state) >>> 0;
   v.u32[(heapBase >>> 2) + H.SAMPLES] = state;
+}
+
+/**
+ * Why the sampling state H.SAMPLES names is none (attachHeap and check()), or null: a live raw
+ * block of its bytes (usable: the raw allocator's liveUsable), holding its magic (a stray write
+ * that pointed H.SAMPLES at a user's block of that size passed, and the sampler wrote into it)
+ * and a mean interval of at least 1 (0 made snapshot()'s weights a RangeError).
+ */
+export function samplingStateFault(u32: Uint32Array, state: number, maxBytes: number, usable: (p: number) => number): string | null {
+  const bytes = samplingStateBytes(maxBytes);
+  if ((state & 7) !== 0 || usable(state) < bytes) return `sampling state ${hex(state)} is no live block of its ${bytes} bytes`;
+  if (u32[(state + Sample.S_MAGIC) >>> 2] !== ((Sample.S_MAGIC_VALUE ^ state) >>> 0)) return `sampling state ${hex(state)} lacks its magic word: no sampling state (a write over H.SAMPLES?)`;
+  if (u32[(state + Sample.S_INTERVAL) >>> 2] === 0) return `sampling state ${hex(state)}: mean interval 0`;
+  return null;
 }
 
 /**

@@ -37,7 +37,7 @@ import { debugMallocStats } from "../introspect/mallocstats.js";
 import { divertFastPaths, stopFastPaths, wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
 import { CHECK_WAIT_MS, LOCK_STUCK_MS, SharedLock, nap } from "../threads/lock.js";
 import { LockedFamily, withLock } from "../threads/locked.js";
-import { SampledFamily, Sampler, createSamplingState, sampledLeaks, samplingStateBytes } from "../debug/sampling.js";
+import { SampledFamily, Sampler, createSamplingState, sampledLeaks, samplingStateFault } from "../debug/sampling.js";
 import { takeSnapshot, type HeapSnapshot } from "../introspect/snapshot.js";
 import { DetachedFamily, FAULT_FAMILIES, FaultFamily, resolvePlan, type FaultFamilyName, type FaultPlan } from "./faults.js";
 
@@ -160,8 +160,8 @@ export class Heap extends MemoryViews {
       // under the lock with threads: the check reads the chunk after the state and the top,
       // which another thread may be changing (the chunk given back, the top coming down onto
       // the state's end: read between the two, a sound state was no live block).
-      if (state !== 0 && this.locked(() => this.rawAllocator.liveUsable(state)) < samplingStateBytes(memory.maxBytes))
-        throw new HeapCorruptionError(heapBase + H.SAMPLES * 4, `sampling state ${hex(state)} is no live block of its ${samplingStateBytes(memory.maxBytes)} bytes`, "H.SAMPLES");
+      const fault = state === 0 ? null : this.locked(() => samplingStateFault(memory.views.u32, state, memory.maxBytes, (p) => this.rawAllocator.liveUsable(p)));
+      if (fault !== null) throw new HeapCorruptionError(heapBase + H.SAMPLES * 4, fault, "H.SAMPLES");
       const s = (this.sampler = state === 0 ? undefined : new Sampler(memory, state, slot, this.lock, (n) => this.rawAllocator.malloc(n), (p) => this.rawAllocator.free(p), (p) => this.rawAllocator.liveUsable(p)));
       if (s !== undefined) fams = { o: new SampledFamily(below.o, small, s), m: new SampledFamily(below.m, small, s), r: new SampledFamily(below.r, passThrough, s) };
       if (s !== undefined && this.lock === undefined) {

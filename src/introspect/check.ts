@@ -29,6 +29,7 @@ import {
   Used,
   SubPool,
   RawStart,
+  Sample,
   MAX_RAW_FIRST,
   classSize,
   sizeOf,
@@ -37,6 +38,7 @@ import { HeapCorruptionError, hex } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
 import { validateHeader } from "../heap/layout.js";
 import { forEachChunk, forEachLiveBlock, freeListOf, pendingFrees, quarantineRing } from "./walk.js";
+import { samplingStateFault } from "../debug/sampling.js";
 import { listIndex } from "../raw/lists.js";
 
 function fail(at: number, what: string, field = ""): never {
@@ -394,9 +396,16 @@ export function checkHeap(heap: Heap): void {
   if (heap.debug !== undefined) checkQuarantine(heap); // a release heap's ring word is 0: validateHeader
   // Sampled sites: the sample table the state names, as every lookup and walk of it follows it
   // (debug/sampling.ts, tableAt: a live raw block of its capacity, its counts within it).
+  const samples = u32[(heap.heapBase >>> 2) + H.SAMPLES];
+  if (samples !== (heap.sampler?.state ?? 0)) fail(heap.heapBase + H.SAMPLES * 4, `sampling state word ${hex(samples)}: this handle's is ${hex(heap.sampler?.state ?? 0)}`, "H.SAMPLES");
   if (heap.sampler !== undefined) {
+    const why = samplingStateFault(u32, samples, heap.memory.maxBytes, (p) => heap.rawAllocator.liveUsable(p));
+    if (why !== null) fail(heap.heapBase + H.SAMPLES * 4, why, "H.SAMPLES");
     heap.sampler.forgetSeen();
-    heap.sampler.tableAt(u32);
+    const t = heap.sampler.tableAt(u32);
+    // Its LIVE count is the entries in it (a lowered one made the next rehash loop for ever).
+    if (t !== 0 && heap.sampler.countEntries(u32, t) !== u32[(t + Sample.LIVE) >>> 2])
+      fail(t + Sample.LIVE, `sample table ${hex(t)}: LIVE says ${u32[(t + Sample.LIVE) >>> 2]} entries, it holds ${heap.sampler.countEntries(u32, t)}`, "Sample.LIVE");
   }
 }
 

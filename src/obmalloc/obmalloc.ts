@@ -594,11 +594,8 @@ export class ObjectAllocator extends RemoteAllocator {
     // Everything but a valid block of our own pool that is not its last freed block goes to
     // freeSlow() (one call: the rare branches' bytecode out of this function, which V8 inlines
     // into its callers within a budget; docs/performance.md).
-    // The pool's arena header lies within an arena's bytes above it (arenaSpan): a pool-map bit a
-    // stray write set over raw chunks makes user bytes a "pool header", whose ARENA word fails
-    // this (zeroed data, any random word but one in 2^14), so free never writes through it.
     const pw = p >>> 2;
-    if (cnt === 0 || off < 0 || p >= pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0) || (nth | 0) !== nth || fb === p || ((u32[(pool + Pool.OWNER) >>> 2] ^ this.owner) | ((u32[(pool + Pool.ARENA) >>> 2] - pool) >>> Pool.ARENA_REACH_SHIFT)) !== 0)
+    if (cnt === 0 || off < 0 || p >= pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0) || (nth | 0) !== nth || fb === p || (u32[(pool + Pool.OWNER) >>> 2] | 0) !== this.owner)
       return this.freeSlow(p, pool);
     u32[pw] = fb;
     u32[pw + 1] = FreeBlock.TAG_VALUE;

@@ -129,15 +129,16 @@ function subPooled<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
       // than `(pool + Pool.X) >>> 2`: three bytes of bytecode less a word, and this function's
       // bytecode counts against the budget V8 inlines within (docs/performance.md, "The inlining
       // budget").
-      // The block's pool: its slot, or in a slot cut into sub-pools (the slot's first header's
-      // SUB word), its sub-pool. (The one sub-pool size, not the shift the word holds: a damaged
-      // word never leads out of the slot.) The SUB word read at every free, rather than only past
-      // the first pool's carved blocks: 26 bytes of bytecode less, which the ARENA test below
-      // needed to keep free within the budget V8 inlines it into its caller by.
       let pool = p - (p & this.poolMask);
-      if ((u32[(pool >>> 2) + (Pool.SUB >>> 2)] & SubPool.SHIFT_MASK) !== 0) pool = p - (p & ((1 << SubPool.SHIFT) - 1));
-      const w = pool >>> 2;
-      const end = pool + (u32[w + (Pool.NEXTOFFSET >>> 2)] | 0);
+      let w = pool >>> 2;
+      let end = pool + (u32[w + (Pool.NEXTOFFSET >>> 2)] | 0);
+      // Past the carved blocks of the slot's header pool: a block of a later sub-pool? (The one
+      // sub-pool size, not the shift the word holds: a damaged word never leads out of the slot.)
+      if (p >= end && (u32[w + (Pool.SUB >>> 2)] & SubPool.SHIFT_MASK) !== 0) {
+        pool = p - (p & ((1 << SubPool.SHIFT) - 1));
+        w = pool >>> 2;
+        end = pool + (u32[w + (Pool.NEXTOFFSET >>> 2)] | 0);
+      }
       // Counts, sizes and offsets read `| 0` (int32, as ObjectAllocator.free says why). The
       // block's number nth must be a whole number >= 0: `nth >>> 0 !== nth` is true for a
       // fraction, a negative (p in the header) and NaN, the one test for all three.
@@ -145,11 +146,7 @@ function subPooled<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
       const nth = (p - pool - Pool.OVERHEAD) / (u32[w + (Pool.SIZE >>> 2)] | 0);
       const fb = u32[w + (Pool.FREEBLOCK >>> 2)];
       const pw = p >>> 2;
-      // One test for two words: this thread's pool (OWNER), whose header names an arena less
-      // than 2^ARENA_REACH_SHIFT bytes above it (ARENA; ObjectAllocator.free says why), so that
-      // free never writes through user bytes a pool-map bit made a "pool header".
-      if (cnt === 0 || p >= end || nth >>> 0 !== nth || fb === p || ((u32[w + (Pool.OWNER >>> 2)] ^ this.owner) | ((u32[w + (Pool.ARENA >>> 2)] - pool) >>> Pool.ARENA_REACH_SHIFT)) !== 0)
-        return this.freeSlow(p, pool);
+      if (cnt === 0 || p >= end || nth >>> 0 !== nth || fb === p || (u32[w + (Pool.OWNER >>> 2)] | 0) !== this.owner) return this.freeSlow(p, pool);
       u32[pw] = fb;
       u32[pw + 1] = FreeBlock.TAG_VALUE;
       u32[w + (Pool.FREEBLOCK >>> 2)] = p;

@@ -106,9 +106,6 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
   const cnt = load<u32>(pool);
   const fb = load<u32>(pool + Pool.FREEBLOCK);
   if (fb == p) return false;
-  // Its arena header less than 2^ARENA_REACH_SHIFT bytes above it (JS's free test: a pool-map bit a
-  // stray write set over raw blocks makes user bytes a "pool header"; JS reports it).
-  if ((load<u32>(pool + Pool.ARENA) - pool) >> Pool.ARENA_REACH_SHIFT != 0) return false;
   const size = load<u32>(pool + Pool.SIZE);
   if (size == 0) return false;
   if (off % size != 0) return false;
@@ -256,6 +253,7 @@ export function free(p: u32): void {
       const fb = load<u32>(pool + Pool.FREEBLOCK);
       const cnt = load<u32>(pool);
       const lim = carvedEnd(pool); // i64: see carved()
+      const other = load<u32>(pool + Pool.OWNER) ^ freeOwner;
       // Four tests as one: each term (u32 values widened to i64) is negative exactly when its
       // test fails: off past the carved blocks, fb == p (a double free), fewer than 2 blocks in
       // use (the pool empties), another thread's pool. fb == 0 (the pool was full) is relinked
@@ -265,10 +263,6 @@ export function free(p: u32): void {
       // (Written as nested tests, V8 made a boolean of each pair: more instructions.) p's own
       // words are not read (its free tag: a cold block's load at every free costs more time than
       // its instructions say); a block freed twice is refused when a pop would hand it out again.
-      // The pool's ARENA word less than 2^ARENA_REACH_SHIFT bytes above it (see freeSmall), folded
-      // into `other`: both 0 exactly when they pass (u32 arithmetic in a local: inside
-      // `<i64>(...)` AssemblyScript would subtract in i64, without the wrap).
-      const other = (load<u32>(pool + Pool.OWNER) ^ freeOwner) | ((load<u32>(pool + Pool.ARENA) - pool) >> Pool.ARENA_REACH_SHIFT);
       const bad = (lim - 1 - <i64>off) | (<i64>(fb ^ p) - 1) | (<i64>cnt - 2) | (0 - <i64>other);
       if (bad >= 0) {
         // On a block boundary: the division last, once the pool is known to be in use (and
