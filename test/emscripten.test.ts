@@ -7,11 +7,11 @@
 // families by name), whose family mismatch the debug mode must report. The bintrees module is
 // also linked by `pymalloc link` and run linked, plain and specialised.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { instantiateWithHeap, wasmModuleInfo } from "../src/index.js";
+import { heapForModule, instantiateWithHeap, PymallocError, wasmModuleInfo } from "../src/index.js";
 import { caught } from "./helpers.js";
 import { linkFastPath } from "../src/compat/wasm-link.js";
 
@@ -77,6 +77,40 @@ describe("C built by Emscripten with the README's line", () => {
       r.heap.check();
       expect(r.heap.stats().blocksInUse).toBe(0);
     }
+  }, 120_000);
+
+  it("a program calling getenv: Emscripten's libc allocates by its emscripten_builtin_* names, which pymemcompat.c defines (they were env imports nobody provides: a LinkError)", async () => {
+    const src = join(OUT, "getenv.c");
+    writeFileSync(
+      src,
+      `#include <stdlib.h>\n#include <string.h>\n__attribute__((export_name("run"))) int run(void) { const char *h = getenv("HOME"); char *p = malloc(32); strcpy(p, h ? h : "(none)"); int n = strlen(p); free(p); return n; }\n`,
+    );
+    const bytes = emcc(relative(ROOT, src), "getenv");
+    const imports = WebAssembly.Module.imports(new WebAssembly.Module(bytes)).map((i) => `${i.module}.${i.name}`);
+    expect(imports.filter((i) => i.includes("emscripten_builtin"))).toEqual([]);
+    // An empty environment (WASI's two environ calls): HOME unset.
+    const heap = heapForModule(bytes);
+    const memory = heap.memory.source as WebAssembly.Memory;
+    const zero = (at: number): void => void new DataView(memory.buffer).setUint32(at, 0, true);
+    const wasi = { environ_sizes_get: (count: number, size: number) => (zero(count), zero(size), 0), environ_get: () => 0 };
+    const { instance } = await instantiateWithHeap(bytes, { heap, imports: { wasi_snapshot_preview1: wasi } });
+    expect((instance.exports as unknown as { run(): number }).run()).toBe("(none)".length);
+    heap.check();
+  }, 120_000);
+
+  it("a program calling a C function Emscripten's standalone libc lacks (rename): the module's missing imports are named, all at once (a bare LinkError naming import #N)", async () => {
+    const src = join(OUT, "undef.c");
+    writeFileSync(src, `#include <stdio.h>\n#include <stdlib.h>\nvoid *volatile sink;\n__attribute__((export_name("run"))) int run(void) { sink = malloc(10); free(sink); return rename("a", "b"); }\n`);
+    const bytes = emcc(relative(ROOT, src), "undef");
+    const missing = WebAssembly.Module.imports(new WebAssembly.Module(bytes)).filter((i) => i.module === "env" && i.kind === "function" && !["malloc", "free", "calloc", "realloc", "aligned_alloc", "malloc_usable_size"].includes(i.name));
+    expect(missing.length).toBeGreaterThan(0);
+    const wasi = new Proxy({}, { get: () => () => 0 }); // any WASI call: success
+    const e = await instantiateWithHeap(bytes, { imports: { wasi_snapshot_preview1: wasi } }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(e).toBeInstanceOf(PymallocError);
+    for (const m of missing) expect((e as Error).message).toContain(`env.${m.name}`);
   }, 120_000);
 
   it("families.c: PyMem_Free of a PyObject_Malloc block is an api-mismatch in debug mode", async () => {

@@ -425,6 +425,16 @@ async function instantiateChecked(module: WebAssembly.Module, imports: WebAssemb
           (d.module.startsWith("wasi") ? ` (WASI: node:wasi's new WASI({ version: "preview1" }).wasiImport, or a browser's WASI shim)` : ""),
       );
   }
+  // Functions the imports lack, all named at once (the engine names the first, by number: "Import
+  // #7 \"env\" \"rename\": function import requires a callable"): C the build left undefined
+  // (the README's emcc line hides undefined symbols until here).
+  const missing = WebAssembly.Module.imports(module)
+    .filter((d) => d.kind === "function" && typeof (imports as Record<string, Record<string, unknown>>)[d.module][d.name] !== "function")
+    .map((d) => `${d.module}.${d.name}`);
+  if (missing.length > 0)
+    throw new PymallocError(
+      `the module imports ${missing.length === 1 ? "a function" : `${missing.length} functions`} the imports do not give: ${missing.join(", ")}. C functions the build left undefined (emcc's -sERROR_ON_UNDEFINED_SYMBOLS=0 hides them until here): define them in the module, or pass them in imports`,
+    );
   return WebAssembly.instantiate(module, imports);
 }
 

@@ -58,3 +58,14 @@ int posix_memalign(void **out, size_t alignment, size_t n) {
   *out = p;
   return 0;
 }
+
+#ifdef __EMSCRIPTEN__
+/* Emscripten's libc calls its allocator by these names too (getenv's environment, mmap, strdup of
+ * some paths): with -sMALLOC=none nothing defines them, and the module imported them from env,
+ * which nobody provides (a LinkError naming env.emscripten_builtin_malloc). */
+void *emscripten_builtin_malloc(size_t n) { return malloc(n); }
+void emscripten_builtin_free(void *p) { free(p); }
+void *emscripten_builtin_memalign(size_t alignment, size_t n) { return pymem_aligned(alignment, n); }
+void *emscripten_builtin_calloc(size_t nelem, size_t elsize) { return calloc(nelem, elsize); }
+void *emscripten_builtin_realloc(void *p, size_t n) { return realloc(p, n); }
+#endif
