@@ -450,3 +450,22 @@ describe("debug modes under load", () => {
     }
   });
 });
+
+describe("a report delivered to onError is made once (a C programmer's probe, 2026-12-06, session 43)", () => {
+  for (const [kind, write] of [
+    ["underflow", (h: ReturnType<typeof createHeap>, p: number) => void (h.u8[p - 1] = 1)],
+    ["overflow", (h: ReturnType<typeof createHeap>, p: number) => void (h.u8[p + 24] = 1)],
+  ] as const) {
+    it(`an ${kind} found at free is not reported again, as a use after free, when the block leaves the quarantine`, () => {
+      const reports: string[] = [];
+      const heap = createHeap({ allocator: "debug", traceAllocations: false, onError: (r) => void reports.push(r.kind) });
+      const p = heap.mem.malloc(24);
+      write(heap, p);
+      heap.mem.free(p);
+      expect(reports).toEqual([kind]);
+      for (let i = 0; i < 3000; i++) heap.mem.free(heap.mem.malloc(100)); // p leaves the quarantine
+      heap.check();
+      expect(reports).toEqual([kind]);
+    });
+  }
+});

@@ -1299,3 +1299,37 @@ describe("sampled sites' words (a helper's probe of 2026-12-06, session 43)", ()
     heap.check(); // the table made again holds its true count
   });
 });
+
+describe("the heap's end (a helper's probe of 2026-12-06, session 43)", () => {
+  it("H.END raised past the memory is found by check(); unfound, the pages a module grew next would have been carved as the heap's", () => {
+    const memory = new WebAssembly.Memory({ initial: 2, maximum: 256 });
+    const heap = createHeap({ memory });
+    heap.raw.malloc(1000);
+    heap.check();
+    heap.u32[(heap.heapBase >>> 2) + H.END] += 65536; // the stray write
+    expect(corruption(() => heap.check()).field).toBe("H.END");
+    heap.u32[(heap.heapBase >>> 2) + H.END] -= 65536;
+    heap.check();
+  });
+
+  it("a copy attached in a shorter memory: its end comes down to the memory's, and a module's pages grown next are fenced, never handed out", () => {
+    const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 4, maximum: 256 }) });
+    heap.raw.malloc(1000);
+    const top = heap.stats().footprint;
+    const pages = Math.ceil((top + 70000) / 65536);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: 256 });
+    new Uint8Array(memory.buffer).set(heap.u8.subarray(0, pages * 65536));
+    const copy = attachHeap(memory);
+    copy.check();
+    expect(copy.u32[(copy.heapBase >>> 2) + H.END]).toBe(pages * 65536);
+    const old = memory.grow(2); // the module's own pages
+    new Uint8Array(memory.buffer, old * 65536, 2 * 65536).fill(0x5a);
+    let p = 0;
+    while (p < (old + 2) * 65536) {
+      p = copy.raw.malloc(3000);
+      copy.u8.fill(1, p, p + 3000);
+    }
+    expect(new Uint8Array(memory.buffer, old * 65536, 2 * 65536).every((b) => b === 0x5a)).toBe(true);
+    copy.check();
+  });
+});

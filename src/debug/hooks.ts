@@ -603,14 +603,20 @@ export class DebugState {
     if (famId !== "?" && family !== famId) {
       sink(this.report("api-mismatch", op, p, `allocated through ${family}, released through ${famId}`, { ...this.details(famId, family, size, serial, base), ...this.dumps(base, size, usable) }));
     }
+    // A block released (free, realloc) after its report, when onError did not throw: its pads
+    // painted again, so that the same damage is not reported a second time, as a use after
+    // free, when the block leaves the quarantine (check() and usableSize leave them as found).
+    const released = op === "free" || op === "realloc";
     if (leadBad !== null) {
       sink(this.report("underflow", op, p, "forbidden bytes before the block were overwritten", { ...this.details(famId, family, size, serial, base), damaged: leadBad, damagedCount: leadCount, ...this.dumps(base, size, usable) }));
+      if (released) u8.fill(FORBIDDEN_BYTE, base + Debug.LEAD_PAD, p);
     }
     const end = base + usable;
     if (!(this.wordPads !== 0 ? this.tailIntact(p + size, end) : isFilled(u8, this.u32, this.f64, p + size, end, FORBIDDEN_BYTE))) {
       const tailBad: DamagedByte[] = [];
       const tailCount = this.damaged(p + size, end, FORBIDDEN_BYTE, p, tailBad);
       sink(this.report("overflow", op, p, `forbidden bytes after the ${size} requested bytes were overwritten`, { ...this.details(famId, family, size, serial, base), damaged: tailBad, damagedCount: tailCount, ...this.dumps(base, size, usable) }));
+      if (released) u8.fill(FORBIDDEN_BYTE, p + size, end);
     }
     const b = this.checked; // one record, reused: valid until the next checkBlock()
     b.base = base;

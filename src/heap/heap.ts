@@ -732,6 +732,10 @@ export function attachHeap(memory: MemorySource, options: AttachOptions = {}): H
     const own = Math.floor(Math.min(m.byteLength, maxBytes) / 8) * 8;
     if (own > m.views.u32[(heapBase >>> 2) + H.END]) m.views.u32[(heapBase >>> 2) + H.END] = own;
   }
+  // A copy in a shorter memory (no threads: one that a live thread may be growing is read under
+  // its lock): its end comes down to the memory's, so that pages a module grows before the heap
+  // does are fenced as the module's, not taken as the heap's (check() holds the end to it).
+  if (!threads && m.views.u32[(heapBase >>> 2) + H.END] > m.byteLength) m.views.u32[(heapBase >>> 2) + H.END] = Math.floor(m.byteLength / 8) * 8;
   // A threads heap is grown by whichever thread needs room. Through a SharedArrayBuffer that
   // cannot grow (a shared WebAssembly.Memory's .buffer, say), this handle would never see the
   // bytes past its length: once another thread grew the memory, it read the intact heap as

@@ -64,6 +64,11 @@ export function checkHeap(heap: Heap): void {
   same(H.ALIGN_SHIFT, o.alignShift, "ALIGN_SHIFT");
   same(H.MAX_THREADS, o.threaded ? o.nSlots - 1 : 0, "MAX_THREADS");
   same(H.HEAP_START, raw.start, "HEAP_START");
+  // The heap's own pages end where the memory does, or before (attachHeap brings a copy's end
+  // down to a shorter memory's): an end past it would take pages someone else grows next as the
+  // heap's, unfenced. (With threads another thread may grow the memory and the end meanwhile.)
+  if (!o.threaded && u32[hw + H.END] > u8.length)
+    fail(hb + H.END * 4, `the heap's end ${hex(u32[hw + H.END])} lies past the memory's ${u8.length} bytes: pages grown later by others would be taken as the heap's (a write over the header?)`, "H.END");
   const top = raw.top;
 
   // --- Raw chunk chain ------------------------------------------------------------------------
