@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { attachHeap, createHeap, HeapCorruptionError, PymallocError, type Heap } from "../dist/index.js";
-import { H } from "../src/constants.js";
+import { Chunk, H, sizeOf } from "../src/constants.js";
 
 const WORKER = join(import.meta.dirname, "workers", "terminated.mjs");
 
@@ -201,4 +201,43 @@ describe("a saved copy of a threads heap, attached with restored: true", () => {
     expect(() => attachHeap(save(true))).toThrow(HeapCorruptionError); // held for good without restored
     expect(() => attachHeap(save(false), { restored: "yes" as unknown as boolean })).toThrow(TypeError);
   }, 30_000);
+});
+
+describe("relist() after a thread died in the raw allocator (a user's probe of 2026-12-06, session 43)", () => {
+  it("an in-use chunk whose footer its header's edit left behind is put right from the header (check() failed after adoptThread for good)", () => {
+    const heap = createHeap({ threads: true });
+    const ps = Array.from({ length: 20 }, (_, i) => heap.raw.malloc(700 + i * 64));
+    heap.raw.free(ps[5]);
+    heap.raw.free(ps[11]);
+    heap.check();
+    const c = ps[8] - Chunk.HEADER;
+    const size = sizeOf(heap.u32[(c + 4) >>> 2]);
+    heap.u32[(c + size) >>> 2] = 12345; // the footer a dead thread did not get to write
+    expect(() => heap.check()).toThrow(HeapCorruptionError);
+    heap.rawAllocator.relist();
+    heap.check();
+    for (const p of ps) if (p !== ps[5] && p !== ps[11]) heap.raw.free(p);
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
+  });
+});
+
+describe("recount() after a thread died taking a pool (a user's probe of 2026-12-06, session 43)", () => {
+  it("a pool taken off its arena but never started (no class, no list) becomes an empty pool the orphan slot holds (check() failed for good: 'size class 4294967295')", () => {
+    const heap = createHeap({ threads: true });
+    const keep = Array.from({ length: 100 }, () => heap.obj.malloc(40));
+    // What a thread that died inside poolFromArena leaves: a slot taken from an arena, not started.
+    const o = heap.objectAllocator as unknown as { takeSlot(idx: number): number; recount(): void };
+    const pool = o.takeSlot(0xffffffff);
+    expect(pool).not.toBe(0);
+    expect(() => heap.check()).toThrow(/size class 4294967295/);
+    o.recount();
+    heap.check();
+    // The heap goes on, and every block comes back.
+    const more = Array.from({ length: 5000 }, (_, i) => heap.obj.malloc(8 + (i % 200)));
+    expect(more.every((p) => p !== 0)).toBe(true);
+    for (const p of [...keep, ...more]) heap.obj.free(p);
+    heap.check();
+    expect(heap.stats().blocksInUse).toBe(0);
+  });
 });

@@ -245,7 +245,9 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
    * heap whose lock a dead thread held (adoptThread, after check() found fault): the bytes each
    * class holds (SubPool.HELD, its PEAK raised to it), each cut slot's sub-pools in use, and the
    * free sub-pool list, made again of the free sub-pools. A thread stopped between a sub-pool's
-   * taking and these counts left them off by one. Called under the lock; check() judges after.
+   * taking and these counts left them off by one; one stopped between a pool's taking and its
+   * start left a pool of no class off its arena's free list (started, then given back to it).
+   * Called under the lock; check() judges after.
    */
   recount(): void {
     const u32 = this.u32;
@@ -253,14 +255,21 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
     const wHead = this.wSub + (SubPool.FREE >>> 2);
     let tail = 0;
     u32[wHead] = 0;
+    const taken: number[] = [];
     for (const first of this.raw.arenas()) {
       const ao = this.arenaHeader(first);
       const end = u32[(ao + Arena.POOL_ADDRESS) >>> 2];
+      // The arena's free pools (its list, at most its pool count long).
+      const free = new Set<number>();
+      for (let fp = u32[(ao + Arena.FREEPOOLS) >>> 2], n = u32[(ao + Arena.NTOTALPOOLS) >>> 2]; fp !== 0 && n > 0; fp = u32[(fp + Pool.NEXT) >>> 2], n--) free.add(fp);
       for (let slot = first; slot < end; slot += this.poolSize) {
         const sub = u32[(slot + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
         if (sub === 0) {
           const idx = u32[(slot + Pool.SZIDX) >>> 2];
           if (idx < this.nClasses) held[idx] += this.poolBytes(slot);
+          // Of no class, yet off its arena's free list: taken by a thread that died before it
+          // started the pool (poolFromArena) or cut it into sub-pools. Started below.
+          else if (idx === Pool.SZIDX_NONE && u32[slot >>> 2] === 0 && !free.has(slot)) taken.push(slot);
           continue;
         }
         let inUse = 0;
@@ -285,6 +294,17 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
       u32[this.wSub + (SubPool.HELD >>> 2) + i] = held[i];
       const wp = this.wSub + (SubPool.PEAK >>> 2) + i;
       if (u32[wp] < held[i]) u32[wp] = held[i];
+    }
+    // Each such pool started as an empty pool of class 0 in the orphan slot's usedpools, then
+    // given back to its arena as any emptied pool is (returnPool keeps the arena order).
+    for (const pool of taken) {
+      const ao = u32[(pool + Pool.ARENA) >>> 2];
+      u32[(pool + Pool.OWNER) >>> 2] = this.orphan;
+      u32[(pool + Pool.REMOTE) >>> 2] = 0;
+      this.startPool(pool, 0, Math.min(this.poolSize, ao - pool));
+      this.linkPool(pool, this.usedBaseOf(this.orphan));
+      u32[this.wSub + (SubPool.HELD >>> 2)] += this.poolBytes(pool);
+      this.returnPool(pool, false);
     }
   }
 

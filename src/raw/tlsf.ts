@@ -427,7 +427,7 @@ export class RawAllocator extends CheckedChunks {
    * list head and bitmap is cleared, then the chunks are walked in address order: runs of free
    * and cached chunks become one free chunk each (header, footer, the next chunk's PREV_FREE),
    * listed, or the top's when they reach it; an in-use chunk's PREV_FREE is set from what precedes
-   * it. Throws HeapCorruptionError, having written nothing, when a chunk's size does not lead to
+   * it, and its footer from its header. Throws HeapCorruptionError, having written nothing, when a chunk's size does not lead to
    * the next one (a split it left half done): no list is then rebuilt over a broken walk.
    */
   relist(): void {
@@ -458,6 +458,9 @@ export class RawAllocator extends CheckedChunks {
           this.insertChunk(run, rs);
         }
         u32[(c + 4) >>> 2] = run !== 0 ? sw | Flag.PREV_FREE : sw & ~Flag.PREV_FREE;
+        // Its footer (the next chunk's first word) repeats its size: a thread that died between
+        // a chunk's header and its footer (a split, a merge) left the footer as it was.
+        if ((sw & Flag.ARENA) === 0) u32[(c + size) >>> 2] = size;
         run = 0;
       }
       c += size;
