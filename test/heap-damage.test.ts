@@ -1333,3 +1333,20 @@ describe("the heap's end (a helper's probe of 2026-12-06, session 43)", () => {
     copy.check();
   });
 });
+
+describe("the mode word and saved snapshots (helpers' probes of 2026-12-06, session 43)", () => {
+  it("H.MODE flipped to another mode is found by check() on the handle that knows its mode (a release heap read as debug with no ring passed)", () => {
+    for (const [allocator, to] of [["pymalloc", 3], ["pymalloc", 4], ["malloc", 5]] as const) {
+      const heap = createHeap({ allocator });
+      heap.mem.free(heap.mem.malloc(40));
+      heap.u32[(heap.heapBase >>> 2) + H.MODE] = to;
+      expect(corruption(() => heap.check()).field).toBe("H.MODE");
+    }
+  });
+
+  it("HeapSnapshot.fromJSON of text that is no JSON is a TypeError naming it (JSON's SyntaxError)", async () => {
+    const { HeapSnapshot } = await import("../src/index.js");
+    expect(() => HeapSnapshot.fromJSON("not json")).toThrow(TypeError);
+    expect(() => HeapSnapshot.fromJSON("not json")).toThrow(/fromJSON/);
+  });
+});

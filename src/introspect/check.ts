@@ -30,6 +30,7 @@ import {
   SubPool,
   RawStart,
   Sample,
+  MODE_IDS,
   MAX_RAW_FIRST,
   classSize,
   sizeOf,
@@ -64,6 +65,7 @@ export function checkHeap(heap: Heap): void {
   same(H.ALIGN_SHIFT, o.alignShift, "ALIGN_SHIFT");
   same(H.MAX_THREADS, o.threaded ? o.nSlots - 1 : 0, "MAX_THREADS");
   same(H.HEAP_START, raw.start, "HEAP_START");
+  same(H.MODE, MODE_IDS[heap.mode], "MODE"); // one flipped to another mode's reads as a heap of that mode to the next attachHeap
   // The heap's own pages end where the memory does, or before (attachHeap brings a copy's end
   // down to a shorter memory's): an end past it would take pages someone else grows next as the
   // heap's, unfenced. (With threads another thread may grow the memory and the end meanwhile.)

@@ -136,7 +136,7 @@ export class HeapSnapshot {
    * (another process's, a saved one). TypeError for anything else.
    */
   static fromJSON(json: SnapshotJSON | string): HeapSnapshot {
-    const j = (typeof json === "string" ? JSON.parse(json) : json) as Partial<SnapshotJSON> | null;
+    const j = (typeof json === "string" ? parseSnapshot(json) : json) as Partial<SnapshotJSON> | null;
     const stats = (a: unknown, what: string): Map<string, SnapshotStat> => {
       if (!Array.isArray(a)) throw new TypeError(`HeapSnapshot.fromJSON: ${what} must be an array of { key, blocks, bytes }`);
       const m = new Map<string, SnapshotStat>();
@@ -273,4 +273,13 @@ export function takeSnapshot(heap: Heap): HeapSnapshot {
     }
   }
   return new HeapSnapshot({ mode: heap.mode, sites, sampleInterval: heap.sampler?.interval ?? 0, totalBlocks, totalBytes, bySize, bySite });
+}
+
+/** JSON.parse of a saved snapshot: a TypeError naming fromJSON for text that is no JSON (JSON's own SyntaxError said nothing of where). */
+function parseSnapshot(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new TypeError(`HeapSnapshot.fromJSON: the text is no JSON (${(e as Error).message}): pass what JSON.stringify(snapshot) made`);
+  }
 }
