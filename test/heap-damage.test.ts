@@ -1350,3 +1350,62 @@ describe("the mode word and saved snapshots (helpers' probes of 2026-12-06, sess
     expect(() => HeapSnapshot.fromJSON("not json")).toThrow(/fromJSON/);
   });
 });
+
+describe("a write just before a pool's first block (a C programmer's probe of 2026-12-06, session 43)", () => {
+  it("check() says what the byte before the first block is: the header's last byte (it said only that the slot counts 65538 sub-pools)", () => {
+    const heap = createHeap();
+    const ps = Array.from({ length: 8 }, () => heap.mem.malloc(40));
+    const first = ps.find((p) => p % 16384 === Pool.OVERHEAD)!;
+    expect(first).toBeDefined();
+    heap.u8[first - 1] = 1; // p[-1]
+    const e = corruption(() => heap.check());
+    expect(e.field).toBe("Pool.SUB");
+    expect(e.message).toMatch(/write before a block's start/);
+  });
+});
+
+
+describe("a debug heap's quarantine after a thread died in a free (a user's probe of 2026-12-06, session 43)", () => {
+  it("a block marked freed but never put in the ring, and a count one off: mendQuarantine() releases the one and counts the ring again (check() failed for good after adoptThread)", async () => {
+    const { mendQuarantine } = await import("../src/debug/quarantine.js");
+    const heap = createHeap({ allocator: "debug", threads: true, traceAllocations: false });
+    const ps = Array.from({ length: 50 }, (_, i) => heap.mem.malloc(24 + i));
+    for (let i = 0; i < 10; i++) heap.mem.free(ps[i]);
+    heap.check();
+    // What retire() leaves when its thread stops after marking the block freed, before its entry:
+    const base = ps[20] - Debug.HEADER;
+    heap.u8[base + Debug.FAMILY] |= Debug.FREED_BIT;
+    heap.u8.fill(0xdd, ps[20], ps[20] + 10); // half painted
+    expect(() => heap.check()).toThrow(/marked freed/);
+    mendQuarantine(heap.debug!);
+    heap.check();
+    // And a count raised before its entry was written:
+    const ring = heap.u32[(heap.heapBase >>> 2) + H.QUARANTINE];
+    heap.u32[(ring + Debug.Q_COUNT) >>> 2]++;
+    expect(() => heap.check()).toThrow();
+    mendQuarantine(heap.debug!);
+    heap.check();
+    for (let i = 10; i < 50; i++) if (i !== 20) heap.mem.free(ps[i]);
+    heap.check();
+    expect(heap.leaks().blocks.length).toBe(0);
+  });
+
+  it("the block a thread was allocating when it died, its pads half painted: mendNewest() releases it (check() reported an underflow no user made)", async () => {
+    const { mendNewest } = await import("../src/debug/quarantine.js");
+    const heap = createHeap({ allocator: "debug", threads: true, traceAllocations: false });
+    const ps = Array.from({ length: 20 }, (_, i) => heap.mem.malloc(24 + i));
+    const last = heap.mem.malloc(40); // the newest serial
+    heap.u8.fill(0, last - 8, last); // its lead pad not painted yet
+    expect(() => heap.check()).toThrow(/underflow/);
+    mendNewest(heap.debug!);
+    heap.check();
+    for (const p of ps) heap.mem.free(p);
+    heap.check();
+    expect(heap.leaks().blocks.length).toBe(0);
+    // A newest block with whole pads stays.
+    const keep = heap.mem.malloc(40);
+    mendNewest(heap.debug!);
+    heap.mem.free(keep);
+    heap.check();
+  });
+});

@@ -14,7 +14,7 @@
  * (report.ts's isOwnFrame leaves those out by file; verifyQuarantined() checks a leaving block).
  */
 
-import { Debug } from "../constants.js";
+import { Debug, FORBIDDEN_BYTE } from "../constants.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 import type { CorruptionReport } from "./report.js";
 import { Fam, type DebugOptions, type DebugState } from "./hooks.js";
@@ -118,4 +118,81 @@ export function drainQuarantine(d: DebugState): void {
   const found: CorruptionReport[] = [];
   while (d.u32[(d.ring + Debug.Q_COUNT) >>> 2] > 0) evictOldest(d, found);
   for (const rep of found) d.raise(rep);
+}
+
+/**
+ * adoptThread's mend of a debug heap whose lock a dead thread held (called under it, after the
+ * raw lists were made again): the thread may have stopped inside a free, between marking a
+ * block freed and its ring entry, or inside an eviction, between the ring's words and the
+ * release. The ring keeps its valid entries (freed blocks of the recorded size, each once), its
+ * count and byte total counted from them; a block marked freed that the ring does not hold was
+ * being freed: released to the family below (never verified: it may be half painted). Throws
+ * HeapCorruptionError (checkRing) when the ring's own words are out of range.
+ */
+export function mendQuarantine(d: DebugState): void {
+  if (d.ring === 0) return;
+  checkRing(d);
+  const u32 = d.u32;
+  const u8 = d.u8;
+  const r = d.ring;
+  const cap = u32[(r + Debug.Q_CAPACITY) >>> 2];
+  const head = u32[(r + Debug.Q_HEAD) >>> 2];
+  const count = u32[(r + Debug.Q_COUNT) >>> 2];
+  const kept: number[] = [];
+  const held = new Set<number>();
+  for (let i = 0; i < count; i++) {
+    const e = r + Debug.Q_ENTRIES + Debug.Q_ENTRY * ((head + i) % cap);
+    const base = u32[e >>> 2];
+    const usable = u32[(e + Debug.Q_ENTRY_USABLE) >>> 2];
+    if (base + Debug.HEADER > u8.length || held.has(base) || (u8[base + Debug.FAMILY] & Debug.FREED_BIT) === 0 || d.host.liveUsable(base) !== usable) continue;
+    held.add(base);
+    kept.push(base, usable);
+  }
+  let bytes = 0;
+  for (let i = 0; i < kept.length; i += 2) {
+    const e = r + Debug.Q_ENTRIES + Debug.Q_ENTRY * (i >>> 1);
+    u32[e >>> 2] = kept[i];
+    u32[(e + Debug.Q_ENTRY_USABLE) >>> 2] = kept[i + 1];
+    bytes += u32[(kept[i] + Debug.SIZE) >>> 2];
+  }
+  u32[(r + Debug.Q_HEAD) >>> 2] = 0;
+  u32[(r + Debug.Q_COUNT) >>> 2] = kept.length >>> 1;
+  u32[(r + Debug.Q_BYTES) >>> 2] = bytes;
+  const stray: number[] = [];
+  d.host.forEachBlock((base) => {
+    if (base !== r && (u8[base + Debug.FAMILY] & Debug.FREED_BIT) !== 0 && !held.has(base)) stray.push(base);
+  });
+  for (const base of stray) release(d, base, u8[base + Debug.FAMILY] & ~Debug.FREED_BIT);
+}
+
+/**
+ * adoptThread's mend, after mendQuarantine: the block a dead thread was allocating when it
+ * stopped (the newest serial, host.serialWord: allocations take it in order, under the lock),
+ * its header or pads half written (check() reported an underflow or overflow the user never
+ * made), is released: it was never handed out. A block whose pads are whole stays; one with no
+ * debug header at all (its family byte none of the three) is released.
+ */
+export function mendNewest(d: DebugState): void {
+  const u32 = d.u32;
+  const u8 = d.u8;
+  const serial = u32[d.host.serialWord];
+  let newest = 0;
+  // A live block below with no family byte at all had its header not yet written: released too
+  // (every block of a debug heap but the ring is a debug block).
+  const headless: number[] = [];
+  d.host.forEachBlock((base) => {
+    if (base === d.ring) return;
+    const code = u8[base + Debug.FAMILY] & ~Debug.FREED_BIT;
+    if (code !== Fam.RAW && code !== Fam.MEM && code !== Fam.OBJ) headless.push(base);
+    else if ((u8[base + Debug.FAMILY] & Debug.FREED_BIT) === 0 && u32[(base + Debug.SERIAL) >>> 2] === serial) newest = base;
+  });
+  for (const base of headless) release(d, base, Fam.MEM);
+  if (newest === 0) return;
+  const size = u32[(newest + Debug.SIZE) >>> 2];
+  const end = newest + d.host.liveUsable(newest);
+  let whole = newest + Debug.HEADER + size <= end;
+  for (let i = newest + Debug.LEAD_PAD; whole && i < newest + Debug.HEADER; i++) whole = u8[i] === FORBIDDEN_BYTE;
+  for (let i = newest + Debug.HEADER + size; whole && i < end; i++) whole = u8[i] === FORBIDDEN_BYTE;
+  const code = u8[newest + Debug.FAMILY];
+  if (!whole) release(d, newest, code === Fam.RAW || code === Fam.OBJ ? code : Fam.MEM);
 }

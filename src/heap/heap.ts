@@ -23,6 +23,7 @@ import { DebugFamily, DebugState, type DebugOptions } from "../debug/hooks.js";
 import { HeapDebugHost } from "../debug/host.js";
 import { leakReport, type LeakReport } from "../debug/leaks.js";
 import { MemoryCorruptionError } from "../debug/report.js";
+import { mendNewest, mendQuarantine } from "../debug/quarantine.js";
 import { Memory, MemoryViews, isSharedBuffer, type MemorySource } from "../memory/memory.js";
 import type { ObjectAllocator } from "../obmalloc/obmalloc.js";
 import { createObjectAllocator } from "../obmalloc/variants.js";
@@ -487,8 +488,9 @@ export class Heap extends MemoryViews {
   /**
    * Under the lock taken over from thread k, which died holding it: check() the heap; a fault
    * found there may be the raw allocator's lists or cache left half edited, which relist() makes
-   * anew from the chunks, or the sub-pools' counts, which recount() counts again (then checked
-   * again). A fault that stays is thrown, naming k.
+   * anew from the chunks, or the sub-pools' counts, which recount() counts again, or a debug
+   * heap's quarantine, which mendQuarantine() puts right (then checked again). A fault that
+   * stays is thrown, naming k.
    */
   private checkAfterDeath(k: number): void {
     const whole = (): void => {
@@ -504,11 +506,17 @@ export class Heap extends MemoryViews {
       try {
         this.rawAllocator.relist();
         this.objectAllocator.recount();
+        if (this.debug !== undefined) {
+          mendQuarantine(this.debug);
+          mendNewest(this.debug);
+        }
         whole();
         return;
-      } catch {
-        const field = e instanceof HeapCorruptionError ? e.field : "";
-        throw new HeapCorruptionError(e.address, `thread ${k} died holding the heap's lock (a Worker terminated in a call) and left the heap damaged: ${e.message.replace(/^heap corrupted at [^:]*: /, "")}`, field);
+      } catch (after) {
+        // What stays after the mends (a mend that threw: what it found), else what was found first.
+        const f = after instanceof HeapCorruptionError || after instanceof MemoryCorruptionError ? after : e;
+        const field = f instanceof HeapCorruptionError ? f.field : "";
+        throw new HeapCorruptionError(f.address, `thread ${k} died holding the heap's lock (a Worker terminated in a call) and left the heap damaged: ${f.message.replace(/^heap corrupted at [^:]*: /, "")}`, field);
       }
     }
   }

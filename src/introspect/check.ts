@@ -217,7 +217,12 @@ export function checkHeap(heap: Heap): void {
         }
         checkPool(sp, a, Math.min(1 << sub, a - sp), short, freeSub);
       }
-      if (inUse === 0 || subWord >>> SubPool.USED_SHIFT !== inUse) fail(slot + Pool.SUB, `slot counts ${subWord >>> SubPool.USED_SHIFT} sub-pools in use, holds ${inUse}`, "Pool.SUB");
+      if (inUse === 0 || subWord >>> SubPool.USED_SHIFT !== inUse)
+        fail(
+          slot + Pool.SUB,
+          `slot counts ${subWord >>> SubPool.USED_SHIFT} sub-pools in use, holds ${inUse}${subWord >>> 24 !== 0 ? ` (the header's last byte, just before the pool's first block ${hex(slot + Pool.OVERHEAD)}, was written: a write before a block's start?)` : ""}`,
+          "Pool.SUB",
+        );
     }
   }
   // Free sub-pool lists: exactly the free sub-pools found above, each on its size's list once.
