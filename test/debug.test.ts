@@ -469,3 +469,13 @@ describe("a report delivered to onError is made once (a C programmer's probe, 20
     });
   }
 });
+
+describe("a free of what is no block, in the user's terms (a C programmer's probe, 2026-12-06, session 43)", () => {
+  it("names the missing debug header, not the allocator below's usableSize of an address 32 bytes off", () => {
+    const heap = createHeap({ allocator: "debug", traceAllocations: false, heapBase: 65536, memory: new WebAssembly.Memory({ initial: 4, maximum: 100 }) });
+    const e = caught(() => heap.mem.free(1024)); // a C stack or static address, below the heap
+    expect(e.kind).toBe("invalid-pointer");
+    expect(e.message).not.toMatch(/usableSize\(/);
+    expect(e.message).toMatch(/no debug block's header 32 bytes before it/);
+  });
+});

@@ -556,7 +556,7 @@ export class DebugState {
       sink(
         freed
           ? this.report("double-free", op, p, "the block was freed earlier and has already left the quarantine", { usedBy: famId })
-          : this.invalidReport(op, p, famId, `the allocator below says: ${e.message}`, {}),
+          : this.invalidReport(op, p, famId, `no debug block's header ${Debug.HEADER} bytes before it: ${e.message.replace(/^\w+\([^)]*\): /, "")}`, {}),
       );
       return null;
     }
