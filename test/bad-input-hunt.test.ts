@@ -382,3 +382,13 @@ describe("a user's probe of 2026-12-06 (session 43): values that are no address,
     heap.check();
   });
 });
+
+describe("threads: true over a fixed memory (a user's probe of 2026-12-06, session 43)", () => {
+  it("the TypeError says how to make a shared heap of a fixed size", () => {
+    expect(() => createHeap({ memoryKind: "fixed", threads: true })).toThrow(/memory: new SharedArrayBuffer\(bytes\)/);
+    const heap = createHeap({ memory: new SharedArrayBuffer(1 << 20), threads: true });
+    heap.mem.free(heap.mem.malloc(100));
+    heap.check();
+  });
+});
+

@@ -115,6 +115,10 @@ describe("pymalloc CLI", () => {
     const r = run("diff", join(ROOT, "data", "recorded", "hello.pymtrace.gz"), "--from", "10", "--to", "1000000000");
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--to 1000000000: the trace has only 2886 events/);
+    // --to before --from: a usage error (it printed the comparison reversed).
+    const rev = run("diff", join(ROOT, "data", "recorded", "hello.pymtrace.gz"), "--from", "100", "--to", "10");
+    expect(rev.status).toBe(2);
+    expect(rev.stderr).toMatch(/--to \(event 10\) comes before --from \(event 100\)/);
     const dir = mkdtempSync(join(tmpdir(), "pymalloc-"));
     const bad = join(dir, "bad.wasm");
     writeFileSync(bad, Buffer.from("\0asm\x01\0\0\0garbage"));

@@ -37,6 +37,7 @@ export function cmdDiff(args: string[]): number {
   const st = traceStats(t);
   const from = parseAt(values.from, st, "--from");
   const to = parseAt(values.to!, st, "--to");
+  if (to < from) throw new UsageError(`--to (event ${to}) comes before --from (event ${from}): the comparison goes from the earlier snapshot to the later`);
   // Sites of a replay would all be the replay loop: group by size class and family (known in
   // the debug modes, which are the default here for that reason).
   const heap = createHeap({ allocator, traceAllocations: false });

@@ -579,7 +579,11 @@ export function createHeap(options: HeapOptions = {}): Heap {
   if (o.threads && !isSharedBuffer(memory.buffer))
     throw new TypeError(
       `threads: true needs a shared memory (a SharedArrayBuffer or a shared WebAssembly.Memory); this one is a ${memory.kind} ${memory.buffer.constructor.name}` +
-        (typeof SharedArrayBuffer === "undefined" ? " (this context has no SharedArrayBuffer: a web page must be cross-origin isolated, served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)" : ""),
+        (typeof SharedArrayBuffer === "undefined"
+          ? " (this context has no SharedArrayBuffer: a web page must be cross-origin isolated, served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)"
+          : memory.kind === "fixed"
+            ? " (a shared heap of a fixed size: memory: new SharedArrayBuffer(bytes))"
+            : ""),
     );
   // A page without cross-origin isolation may still make shared memory (Chromium makes a shared
   // WebAssembly.Memory), but cannot post it to a Worker (DataCloneError): said at once.
