@@ -60,7 +60,7 @@ export const MIN_POOL_SHIFT = 12; // 4 KiB: room for the largest class with a sa
  */
 export const CARVE_BYTES = 512;
 export const MAX_POOL_SHIFT = 20;
-export const MAX_ARENA_SHIFT: number = Pool.ARENA_REACH_SHIFT; // 64 MiB
+export const MAX_ARENA_SHIFT = 26; // 64 MiB
 /** Pools per arena is at most 128, so a pool index plus one fits a byte of the arena map. */
 export const MAX_POOLS_PER_ARENA_SHIFT = 7;
 /**
@@ -110,12 +110,6 @@ export const enum Pool {
    */
   SUB = 44,
   OVERHEAD = 48, // header bytes; keeps blocks 16-byte aligned
-  /**
-   * A pool's ARENA word lies less than 2^this bytes above it (the largest arena, MAX_ARENA_SHIFT):
-   * free's test of it as one shift (a pool-map bit a stray write set makes user bytes a "pool
-   * header", and zeroed data, most random words, fail it).
-   */
-  ARENA_REACH_SHIFT = 26,
   /** Marks a pool header whose pool holds no size class (never used). */
   SZIDX_NONE = 0xffffffff,
 }

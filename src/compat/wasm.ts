@@ -410,6 +410,10 @@ function memoryFor(info: WasmModuleInfo | undefined, options: InstantiateOptions
  * or a browser shim).
  */
 async function instantiateChecked(module: WebAssembly.Module, imports: WebAssembly.Imports): Promise<WebAssembly.Instance> {
+  // Functions the imports lack, all named at once after the loop (the engine names the first, by
+  // number: "Import #7 \"env\" \"rename\": function import requires a callable"): C the build
+  // left undefined (the README's emcc line hides undefined symbols until here).
+  const missing: string[] = [];
   for (const d of WebAssembly.Module.imports(module)) {
     const m = (imports as Record<string, unknown>)[d.module];
     // C's other allocator functions, which libc defines over malloc & co when its own malloc is
@@ -424,13 +428,8 @@ async function instantiateChecked(module: WebAssembly.Module, imports: WebAssemb
         `the module imports ${d.module}.${d.name} (a ${d.kind}), and imports.${d.module} is ${m === undefined ? "not given" : typeName(m)}: pass imports: { ${d.module}: { ... } }` +
           (d.module.startsWith("wasi") ? ` (WASI: node:wasi's new WASI({ version: "preview1" }).wasiImport, or a browser's WASI shim)` : ""),
       );
+    if (d.kind === "function" && typeof (m as Record<string, unknown>)[d.name] !== "function") missing.push(`${d.module}.${d.name}`);
   }
-  // Functions the imports lack, all named at once (the engine names the first, by number: "Import
-  // #7 \"env\" \"rename\": function import requires a callable"): C the build left undefined
-  // (the README's emcc line hides undefined symbols until here).
-  const missing = WebAssembly.Module.imports(module)
-    .filter((d) => d.kind === "function" && typeof (imports as Record<string, Record<string, unknown>>)[d.module][d.name] !== "function")
-    .map((d) => `${d.module}.${d.name}`);
   if (missing.length > 0)
     throw new PymallocError(
       `the module imports ${missing.length === 1 ? "a function" : `${missing.length} functions`} the imports do not give: ${missing.join(", ")}. C functions the build left undefined (emcc's -sERROR_ON_UNDEFINED_SYMBOLS=0 hides them until here): define them in the module, or pass them in imports`,

@@ -18,6 +18,7 @@ import { Debug, FORBIDDEN_BYTE } from "../constants.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 import type { CorruptionReport } from "./report.js";
 import { Fam, type DebugOptions, type DebugState } from "./hooks.js";
+import { isFilled } from "./bytes.js";
 
 /**
  * The heap's quarantine ring: the one already in its memory (another handle made it), or a new
@@ -190,9 +191,10 @@ export function mendNewest(d: DebugState): void {
   if (newest === 0) return;
   const size = u32[(newest + Debug.SIZE) >>> 2];
   const end = newest + d.host.liveUsable(newest);
-  let whole = newest + Debug.HEADER + size <= end;
-  for (let i = newest + Debug.LEAD_PAD; whole && i < newest + Debug.HEADER; i++) whole = u8[i] === FORBIDDEN_BYTE;
-  for (let i = newest + Debug.HEADER + size; whole && i < end; i++) whole = u8[i] === FORBIDDEN_BYTE;
+  const whole =
+    newest + Debug.HEADER + size <= end &&
+    isFilled(u8, u32, d.f64, newest + Debug.LEAD_PAD, newest + Debug.HEADER, FORBIDDEN_BYTE) &&
+    isFilled(u8, u32, d.f64, newest + Debug.HEADER + size, end, FORBIDDEN_BYTE);
   const code = u8[newest + Debug.FAMILY];
   if (!whole) release(d, newest, code === Fam.RAW || code === Fam.OBJ ? code : Fam.MEM);
 }

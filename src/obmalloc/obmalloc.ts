@@ -618,7 +618,7 @@ export class ObjectAllocator extends RemoteAllocator {
     // The pool map says p's slot is an arena's, but its header names no arena above it: a stray
     // write over the map (user bytes read as a pool header) or over the header's ARENA word.
     // (Views another thread's growth left short read undefined here: 0, passed on to reach.)
-    if ((u32[(pool + Pool.ARENA) >>> 2] - pool) >>> Pool.ARENA_REACH_SHIFT !== 0) throw this.noArena(pool);
+    if ((u32[(pool + Pool.ARENA) >>> 2] - pool) >>> 0 > this.arenaSize) throw this.noArena(pool);
     const off = p - pool - Pool.OVERHEAD;
     const nth = off / u32[(pool + Pool.SIZE) >>> 2];
     if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth) {

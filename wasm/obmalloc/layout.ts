@@ -23,7 +23,6 @@ export namespace Pool {
   export const SIZE: u32 = 40;
   export const SUB: u32 = 44;
   export const OVERHEAD: u32 = 48;
-  export const ARENA_REACH_SHIFT: u32 = 26;
   export const SZIDX_NONE: u32 = 4294967295;
 }
 export namespace Slot {
