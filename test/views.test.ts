@@ -440,6 +440,24 @@ describe("the views' check: the header words H.VIEW_END_1, _2, _4, _8 (memory/me
     expect((thrown(() => h.check()) as HeapCorruptionError).field).toBe("H.VIEW_END_2");
   });
 
+  it("lowered above the top but below the heap's end: check() names it (another handle's views would pass as current and miss blocks carved up to the end)", () => {
+    const h = createHeap({ initialBytes: 4 * PAGE, memoryKind: "growable-shared", threads: true });
+    const other = attachHeap(h.buffer as SharedArrayBuffer);
+    h.obj.malloc(100);
+    const end = h.u32[(h.heapBase >>> 2) + H.END];
+    const top = h.stats().footprint + h.heapBase;
+    expect(end - top).toBeGreaterThan(PAGE);
+    const at = (h.heapBase >>> 2) + H.VIEW_END_1;
+    const was = h.u32[at];
+    h.u32[at] = top + 4096; // a stray write: above the top chunk, below the end
+    const e = thrown(() => other.check());
+    expect(e).toBeInstanceOf(HeapCorruptionError);
+    expect((e as HeapCorruptionError).field).toBe("H.VIEW_END_1");
+    h.u32[at] = was;
+    other.check();
+    other.detachThread();
+  });
+
   it("every view getter is at most 27 bytes of bytecode and its own optimized code inlines nothing, so V8 inlines it wherever it is read", () => {
     // V8 inlines a function of <= 27 bytes (--max-inlined-bytecode-size-small) at every call, but
     // adds to its size what the function's own optimized code inlined: each getter is optimized

@@ -277,22 +277,26 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
   if (top < start || (top - start) % Size.ALIGNMENT !== 0 || top + Chunk.HEADER > limit)
     bad(H.TOP, `top ${hex(top)} is not a chunk address in [${hex(start)}, ${hex(limit - Chunk.HEADER)}]${top + Chunk.HEADER > byteLength ? ": the memory ends below it (a truncated copy?)" : ""}`);
   if (u32[(top + Chunk.SIZE) >>> 2] !== topMark(top)) bad(H.TOP, `top ${hex(top)} lacks the top's mark at ${hex(top + Chunk.SIZE)}: no top (a write over the header's TOP word?)`);
-  // The views' words (memory/memory.ts, MemoryViews): each the last element index of a view of
-  // its width over a memory at least as long as the top chunk's header's end (whoever grew the
-  // memory raised them) and no longer than the memory can be. Too low, another thread's growth
-  // would go unseen by this thread's views; too high, every view read would refresh.
-  for (let i = 0; i < 4; i++) {
-    const h = H.VIEW_END_1 + i;
-    const bytes = (w(h) + 1) * 2 ** i;
-    if (bytes < top + Chunk.HEADER || bytes > Math.max(byteLength, maxBytes))
-      bad(h, `${w(h)}: the views' check would take the memory for ${bytes} bytes long, outside [${top + Chunk.HEADER}, ${Math.max(byteLength, maxBytes)}] (a write over the header?)`);
-  }
   // The heap's own end: at or past the top chunk's header (the top never carves past it), a
   // multiple of 8, and no further than the memory is or may grow (a copy may end below it: the
   // heap grows its memory back from where it ends, raw/top.ts extend()).
   const end = w(H.END);
   if (!endOk(end, top, byteLength, maxBytes))
     bad(H.END, `the heap's end ${hex(end)} is out of range or not a multiple of 8: it must lie within [${hex(top + Chunk.HEADER)}, ${hex(Math.max(byteLength, maxBytes))}] (a write over the header?)`);
+  // The views' words (memory/memory.ts, MemoryViews): each the last element index of a view of
+  // its width over a memory at least as long as the heap's own end (whoever grew the memory
+  // raised them before writing the end; every block lies below it) and no longer than the memory
+  // can be. Too low, another thread's growth would go unseen by this thread's views (a block
+  // carved past them read undefined, its writes dropped: words lowered between the top and the
+  // end passed until 2026-12-06); too high, every view read would refresh. (An end past the
+  // memory is the end's fault: check() names it.)
+  const viewsMin = Math.min(end, byteLength);
+  for (let i = 0; i < 4; i++) {
+    const h = H.VIEW_END_1 + i;
+    const bytes = (w(h) + 1) * 2 ** i;
+    if (bytes < viewsMin || bytes > Math.max(byteLength, maxBytes))
+      bad(h, `${w(h)}: the views' check would take the memory for ${bytes} bytes long, outside [${viewsMin}, ${Math.max(byteLength, maxBytes)}] (a write over the header?)`);
+  }
   const peak = w(H.PEAK_TOP);
   if (peak < top || (peak - start) % Size.ALIGNMENT !== 0 || peak + Chunk.HEADER > maxBytes) bad(H.PEAK_TOP, `peak top ${hex(peak)} below the top or not a chunk address`);
   const inHeap = (a: number): boolean => a >= start && a < top;
