@@ -479,3 +479,30 @@ describe("a free of what is no block, in the user's terms (a C programmer's prob
     expect(e.message).toMatch(/no debug block's header 32 bytes before it/);
   });
 });
+
+describe("walk() and leaks() over a debug header written over (a helper's probe, session 43)", () => {
+  it.each(debugModes)("%s: a block whose size word was changed is reported as check() reports it, never listed as a 4 GiB block", (allocator) => {
+    const h = createHeap({ allocator });
+    const keep = [h.obj.malloc(24), h.mem.malloc(1000), h.obj.malloc(40)];
+    h.u32[(keep[1] - 32) >>> 2] = 0xfffffff0; // the requested-size word of the debug header
+    const fromCheck = caught(() => h.check());
+    expect(fromCheck).toBeInstanceOf(MemoryCorruptionError);
+    const fromWalk = caught(() => h.walk(() => {}));
+    expect(fromWalk).toBeInstanceOf(MemoryCorruptionError);
+    expect((fromWalk as MemoryCorruptionError).report.kind).toBe((fromCheck as MemoryCorruptionError).report.kind);
+    expect((fromWalk as MemoryCorruptionError).report.address).toBe(keep[1]);
+    expect(caught(() => h.leaks())).toBeInstanceOf(MemoryCorruptionError);
+    // With a callback, the report is delivered and the block left out of the listings.
+    const seen: CorruptionReport[] = [];
+    const g = createHeap({ allocator, onError: (r) => seen.push(r) });
+    const q = [g.obj.malloc(24), g.mem.malloc(1000)];
+    g.u32[(q[1] - 32) >>> 2] = 0xfffffff0;
+    const sizes: number[] = [];
+    g.walk((b) => sizes.push(b.size));
+    expect(sizes).toEqual([24]);
+    expect(seen.map((r) => r.address)).toEqual([q[1]]);
+    const r = g.leaks();
+    expect(r.totalBlocks).toBe(1);
+    expect(r.totalBytes).toBe(24);
+  });
+});

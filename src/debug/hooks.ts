@@ -716,12 +716,25 @@ export class DebugState {
     this.host.forEachBlock((base) => fn(base, (u8[base + Debug.FAMILY] & Debug.FREED_BIT) !== 0));
   }
 
+  /**
+   * A live debug block whose header walk() and leaks() can quote: a family byte of the three and
+   * a size word its block below holds with the header and pads. Else its damage is reported as
+   * check() reports it (an underflow: the header written over) and the block is left out (its
+   * size word changed read as a 4 GiB block in walk() and leaks(), 2026-12-06).
+   */
+  private quotable(base: number): boolean {
+    const size = this.u32[(base + Debug.SIZE) >>> 2];
+    if (familyOf(this.u8[base + Debug.FAMILY]) !== undefined && size + Debug.HEADER + Debug.MIN_TAIL <= this.host.liveUsable(base)) return true;
+    this.checkBlock("?", base + Debug.HEADER, "walk", (r) => this.raise(r));
+    return false;
+  }
+
   /** Visit live (not quarantined) debug blocks as the user sees them. */
   walk(fn: (b: { address: number; size: number; family: string; sizeClass: number; serial: number }) => void): void {
     const u32 = this.u32;
     const u8 = this.u8;
     this.host.forEachBlock((base, sizeClass) => {
-      if ((u8[base + Debug.FAMILY] & Debug.FREED_BIT) !== 0) return;
+      if ((u8[base + Debug.FAMILY] & Debug.FREED_BIT) !== 0 || !this.quotable(base)) return;
       fn({
         address: base + Debug.HEADER,
         size: u32[(base + Debug.SIZE) >>> 2],
@@ -738,7 +751,7 @@ export class DebugState {
     const u8 = this.u8;
     const blocks: LeakedBlock[] = [];
     this.forEachDebugBlock((base, quarantined) => {
-      if (quarantined) return;
+      if (quarantined || !this.quotable(base)) return;
       const serial = u32[(base + Debug.SERIAL) >>> 2];
       const stack = this.sitesOf(serial, base).allocatedAt;
       blocks.push({
