@@ -1298,6 +1298,26 @@ describe("sampled sites' words (a helper's probe of 2026-12-06, session 43)", ()
     expect(heap.stats().blocksInUse).toBe(0);
     heap.check(); // the table made again holds its true count
   });
+
+  it.each([false, true])("the sample table's PREV word pointed at a user's block (threads: %s): check() names it, and leaks() still lists the block", (threads) => {
+    const heap = createHeap({ sampleInterval: 16, threads, memoryKind: threads ? "growable-shared" : undefined });
+    const state = heap.u32[(heap.heapBase >>> 2) + H.SAMPLES];
+    const live: number[] = [];
+    for (let i = 0; i < 3000; i++) live.push(heap.mem.malloc(64)); // rehashes: with threads, the replaced tables are kept on PREV
+    const victim = heap.raw.malloc(100_000);
+    heap.check();
+    const blocks = heap.leaks().totalBlocks;
+    let t = heap.u32[(state + Sample.S_TABLE) >>> 2];
+    while (heap.u32[(t + Sample.PREV) >>> 2] !== 0) t = heap.u32[(t + Sample.PREV) >>> 2]; // the chain's last
+    heap.u32[(t + Sample.PREV) >>> 2] = victim; // the stray write
+    const e = corruption(() => heap.check());
+    expect(e.field).toBe("Sample.PREV");
+    expect(e.address).toBe(t + Sample.PREV);
+    expect(heap.leaks().totalBlocks).toBe(blocks);
+    heap.u32[(t + Sample.PREV) >>> 2] = 0;
+    heap.check();
+    if (threads) heap.detachThread();
+  });
 });
 
 describe("the heap's end (a helper's probe of 2026-12-06, session 43)", () => {

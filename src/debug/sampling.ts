@@ -426,12 +426,42 @@ export class Sampler {
     return need * 4 <= tableCapacity(u32, t) && this.rehash(t) !== 0;
   }
 
-  /** Blocks of the sampling machinery: the state, the sample table and (in a shared heap) those it replaced. */
+  /**
+   * Blocks of the sampling machinery: the state, the sample table and (in a shared heap) those it
+   * replaced, as far as their PREV words name tables (prevFault(): check() names a stray one; it
+   * is not followed, or a user's block it named would leave leaks() and stats() as ours).
+   */
   tables(): Set<number> {
     const u32 = this.memory.views.u32;
     const out = new Set<number>([this.state]);
-    for (let t = u32[this.tableWord]; t !== 0 && !out.has(t); t = u32[(t + Sample.PREV) >>> 2]) out.add(t);
+    const t = u32[this.tableWord];
+    if (t === 0) return out;
+    out.add(t);
+    for (let prev = u32[(t + Sample.PREV) >>> 2]; prev !== 0 && this.replacedTable(u32, prev) && !out.has(prev); prev = u32[(prev + Sample.PREV) >>> 2]) out.add(prev);
     return out;
+  }
+
+  /** Whether t can be a table rehash() replaced in this heap: with threads, a live raw block of the capacity its SHIFT says. */
+  private replacedTable(u32: Uint32Array, t: number): boolean {
+    if (this.lock === undefined || (t & 7) !== 0 || t + Sample.HEADER > u32.length * 4) return false;
+    const shift = u32[(t + Sample.SHIFT) >>> 2];
+    return shift >= 32 - MAX_TABLE_SHIFT && shift <= 32 - Math.log2(Sample.MIN_CAPACITY) && this.usable(t) >= Sample.HEADER + 2 ** (32 - shift) * Sample.ENTRY;
+  }
+
+  /**
+   * check(): the first PREV word from the table at t that names no table rehash() replaced, as
+   * [its address, why], or null. Without threads a replaced table is given back (PREV stays 0);
+   * with them each is kept, a live raw block of its capacity, and none comes twice.
+   */
+  prevFault(u32: Uint32Array, t: number): [number, string] | null {
+    const seen = new Set<number>([t]);
+    for (let at = t + Sample.PREV, prev = u32[at >>> 2]; prev !== 0; at = prev + Sample.PREV, prev = u32[at >>> 2]) {
+      if (seen.has(prev)) return [at, `sample table ${hex(at - Sample.PREV)}: PREV ${hex(prev)} names a table already in the chain`];
+      if (!this.replacedTable(u32, prev))
+        return [at, `sample table ${hex(at - Sample.PREV)}: PREV ${hex(prev)} names no sample table it replaced${this.lock === undefined ? " (a heap without threads gives replaced tables back)" : ""}: a write over the word?`];
+      seen.add(prev);
+    }
+    return null;
   }
 }
 

@@ -418,6 +418,9 @@ export function checkHeap(heap: Heap): void {
     // Its LIVE count is the entries in it (a lowered one made the next rehash loop for ever).
     if (t !== 0 && heap.sampler.countEntries(u32, t) !== u32[(t + Sample.LIVE) >>> 2])
       fail(t + Sample.LIVE, `sample table ${hex(t)}: LIVE says ${u32[(t + Sample.LIVE) >>> 2]} entries, it holds ${heap.sampler.countEntries(u32, t)}`, "Sample.LIVE");
+    // The tables it replaced, which leaks() and stats() leave out as the sampler's own.
+    const prev = t === 0 ? null : heap.sampler.prevFault(u32, t);
+    if (prev !== null) fail(prev[0], prev[1], "Sample.PREV");
   }
 }
 
