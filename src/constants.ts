@@ -297,6 +297,14 @@ export const enum Slot {
   DELAYED = 4, // atomic list head of blocks freed into this thread's full pools by others
   /** Address of the slot's usedpools entry 0 (its Used array + Used.HEADS); 0: never claimed (no array yet). */
   USED = 8,
+  /**
+   * Threads: the claim of the handle that holds the slot (a random non-zero word it wrote when
+   * it claimed the slot, HEAP_VERSION 18), 0 while the slot is free. A STATE word a stray write
+   * set to FREE left a held slot to the next attachHeap, and two handles allocated through one
+   * usedpools: a free slot whose claim is not 0 is refused as damaged (heap/heap.ts claimSlot).
+   * Unused (0) without threads.
+   */
+  CLAIM = 12,
   /** Bytes of one usedpools head (next, prev): 1 << HEAD_SHIFT. */
   HEAD_SHIFT = 3,
   BYTES = 16,
@@ -461,8 +469,8 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-/** 17: in-use raw chunks keep a footer (Chunk.OVERHEAD 8); 16: SubPool.FILLS (a young class's sub-pool fills); 15: the heap's own end (H.END) and fences over pages a module grew; 14: the raw cache (H.RAW_CACHE, RawCache); 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
-export const HEAP_VERSION = 17;
+/** 18: a thread slot's claim word (Slot.CLAIM); 17: in-use raw chunks keep a footer (Chunk.OVERHEAD 8); 16: SubPool.FILLS (a young class's sub-pool fills); 15: the heap's own end (H.END) and fences over pages a module grew; 14: the raw cache (H.RAW_CACHE, RawCache); 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
+export const HEAP_VERSION = 18;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,

@@ -189,3 +189,66 @@ describe("lazy usedpools (thread slots)", () => {
     it("a head in the chunk", damaged((h, u) => (h.u32[(u + 8 * 3) >>> 2] = 0x1234), /^thread slot 1 usedpools\[3\] NEXT$/));
   });
 });
+
+describe("a thread slot's claim word (Slot.CLAIM, HEAP_VERSION 18)", () => {
+  const claimOf = (h: Heap, k: number): number => h.u32[(slotAt(h, k) + Slot.CLAIM) >>> 2];
+
+  it("a live slot holds its handle's claim, a free one none: detach and adoption clear it", () => {
+    const h = createHeap({ threads: true, maxThreads: 4 });
+    const b = attachHeap(h.buffer as SharedArrayBuffer);
+    const c = attachHeap(h.buffer as SharedArrayBuffer);
+    expect(claimOf(h, 0)).not.toBe(0);
+    expect(claimOf(h, b.threadId)).not.toBe(0);
+    expect(claimOf(h, b.threadId)).not.toBe(claimOf(h, 0));
+    for (const k of [3, 4]) expect(claimOf(h, k)).toBe(0); // free, and the orphan slot
+    b.obj.malloc(40);
+    b.detachThread();
+    expect(claimOf(h, 1)).toBe(0);
+    h.adoptThread(c.threadId);
+    expect(claimOf(h, 2)).toBe(0);
+    h.check();
+  });
+
+  it("a live slot's STATE set to FREE by a stray write: attachHeap refuses the slot instead of giving two handles one usedpools; the holder and check() name the word", () => {
+    const h = createHeap({ threads: true, maxThreads: 4 });
+    const b = attachHeap(h.buffer as SharedArrayBuffer);
+    const keep = [b.obj.malloc(40), b.mem.malloc(3000)];
+    const st = (slotAt(h, b.threadId) + Slot.STATE) >>> 2;
+    h.u32[st] = SlotState.FREE; // the stray write
+    const e = thrownBy(() => attachHeap(h.buffer as SharedArrayBuffer));
+    expect(e).toBeInstanceOf(HeapCorruptionError);
+    expect((e as HeapCorruptionError).field).toBe("Slot.STATE");
+    expect((e as HeapCorruptionError).address).toBe(st * 4);
+    expect(h.u32[st]).toBe(SlotState.FREE); // left as found
+    expect((thrownBy(() => h.check()) as HeapCorruptionError).field).toBe("Slot.STATE");
+    // The holder's next call that takes the lock says what happened (it said "freed by adoptThread()").
+    const f = thrownBy(() => {
+      for (let i = 0; i < 100; i++) b.mem.malloc(100_000);
+    });
+    expect(f).toBeInstanceOf(HeapCorruptionError);
+    expect((f as HeapCorruptionError).message).toMatch(/STATE word/);
+    h.u32[st] = SlotState.LIVE;
+    h.check();
+    expect(h.mem.malloc(10)).not.toBe(0);
+    void keep;
+  });
+
+  it("a live slot's claim zeroed, or a handle's slot taken by another handle after adoptThread(): check() names Slot.CLAIM", () => {
+    const h = createHeap({ threads: true, maxThreads: 4 });
+    const b = attachHeap(h.buffer as SharedArrayBuffer);
+    const cw = (slotAt(h, b.threadId) + Slot.CLAIM) >>> 2;
+    const was = h.u32[cw];
+    h.u32[cw] = 0;
+    expect((thrownBy(() => h.check()) as HeapCorruptionError).field).toBe("Slot.CLAIM");
+    h.u32[cw] = was;
+    h.check();
+    // adoptThread() of a thread that still runs (a misuse), then another handle takes the slot:
+    // the first handle's check() sees a claim that is not its own.
+    h.adoptThread(b.threadId);
+    const c = attachHeap(h.buffer as SharedArrayBuffer);
+    expect(c.threadId).toBe(b.threadId);
+    const e = thrownBy(() => b.check());
+    expect(e).toBeInstanceOf(PymallocError);
+    c.check();
+  });
+});

@@ -104,6 +104,8 @@ export class Heap extends MemoryViews {
    * lowest free one per attachHeap() (ids of detached threads are reused).
    */
   readonly threadId: number;
+  /** @internal Threads: the claim word this handle wrote in its slot (Slot.CLAIM); check() compares it. */
+  readonly claim: number;
   /** Whether attachHeap() made this handle (false: createHeap(), the heap's first handle). */
   readonly attached: boolean;
   /** The heap's lock (threads only). */
@@ -132,12 +134,15 @@ export class Heap extends MemoryViews {
         throw new TypeError("a heap with threads: true needs a shared memory (SharedArrayBuffer or a shared WebAssembly.Memory)");
       this.lock = new SharedLock(memory.views.i32, hw + H.LOCK);
       this.rawAllocator = new RawAllocator(memory, heapBase);
-      this.threadId = created ? 0 : claimSlot(memory, this.rawAllocator, this.lock, heapBase);
+      this.claim = ((Math.random() * 0x7fffffff) | 0) || 1;
+      this.threadId = created ? 0 : claimSlot(memory, this.rawAllocator, this.lock, heapBase, this.claim);
+      if (created) memory.views.u32[(heapBase + u32[hw + H.THREAD_SLOTS] + Slot.CLAIM) >>> 2] = this.claim;
       this.lock.tag = this.threadId + 1;
       localSlotsOf(memory.source, heapBase).add(this.threadId);
     } else {
       this.lock = undefined;
       this.threadId = 0;
+      this.claim = 0;
       this.rawAllocator = new RawAllocator(memory, heapBase);
     }
     // Release modes: every family is an AllocatorFamily over an ObjectAllocator (one with pools
@@ -651,7 +656,7 @@ let warnedIsolation = false;
  * (formatUsed), kept when the thread detaches for the next thread that claims the slot; slot 0
  * and the orphan slot have theirs in the header. check() then never sees a live slot without one.
  */
-function claimSlot(memory: Memory, raw: RawAllocator, lock: SharedLock, heapBase: number): number {
+function claimSlot(memory: Memory, raw: RawAllocator, lock: SharedLock, heapBase: number, claim: number): number {
   const hw = heapBase >>> 2;
   lock.acquire();
   let max = 0;
@@ -663,6 +668,18 @@ function claimSlot(memory: Memory, raw: RawAllocator, lock: SharedLock, heapBase
     for (let k = 0; k < max; k++) {
       const st = (slots + k * Slot.BYTES + Slot.STATE) >>> 2;
       if (Atomics.compareExchange(i32, st, SlotState.FREE, SlotState.LIVE) !== SlotState.FREE) continue;
+      // A free slot has no claim (orphanSlot clears it with STATE). One that has is held by a
+      // handle whose STATE word a stray write set to FREE: taken, two handles would allocate
+      // through one usedpools. Left as found, refused (check() names it too).
+      const held = Atomics.load(i32, (slots + k * Slot.BYTES + Slot.CLAIM) >>> 2);
+      if (held !== 0) {
+        Atomics.store(i32, st, SlotState.FREE);
+        throw new HeapCorruptionError(
+          slots + k * Slot.BYTES + Slot.STATE,
+          `thread slot ${k}: its STATE word says free, but the slot holds a handle's claim (${hex(held >>> 0)}): a write over the STATE word (taking the slot would give two handles one slot)`,
+          "Slot.STATE",
+        );
+      }
       const uw = (slots + k * Slot.BYTES + Slot.USED) >>> 2;
       if (memory.views.u32[uw] === 0) {
         const at = raw.mallocInternal(Used.BYTES);
@@ -673,6 +690,7 @@ function claimSlot(memory: Memory, raw: RawAllocator, lock: SharedLock, heapBase
         formatUsed(memory.views.u32, at, k);
         Atomics.store(memory.views.i32, uw, at + Used.HEADS);
       }
+      Atomics.store(memory.views.i32, (slots + k * Slot.BYTES + Slot.CLAIM) >>> 2, claim);
       return k;
     }
   } finally {

@@ -71,6 +71,22 @@ export function checkHeap(heap: Heap): void {
   // heap's, unfenced. (With threads another thread may grow the memory and the end meanwhile.)
   if (!o.threaded && u32[hw + H.END] > u8.length)
     fail(hb + H.END * 4, `the heap's end ${hex(u32[hw + H.END])} lies past the memory's ${u8.length} bytes: pages grown later by others would be taken as the heap's (a write over the header?)`, "H.END");
+  // --- Thread slots' claims (Slot.CLAIM): a live slot holds its handle's, a free one none. Before
+  // the pools: a STATE word set to FREE is named as such, not as its pools' owner not attached.
+  if (o.threaded) {
+    for (let k = 0; k <= o.orphan; k++) {
+      const sb = o.slotBase(k);
+      const claim = u32[(sb + Slot.CLAIM) >>> 2];
+      if (k === o.orphan || u32[(sb + Slot.STATE) >>> 2] !== SlotState.LIVE) {
+        if (claim !== 0) fail(sb + Slot.STATE, `thread slot ${k}: its STATE word says ${k === o.orphan ? "orphans" : "free"}, but the slot holds a handle's claim (${hex(claim)}): a write over the STATE word?`, "Slot.STATE");
+      } else if (claim === 0) {
+        fail(sb + Slot.CLAIM, `thread slot ${k} is live but holds no handle's claim: a write over the claim word, or a thread that died while it attached (adoptThread(${k}) frees the slot)`, "Slot.CLAIM");
+      } else if (k === heap.threadId && claim !== heap.claim) {
+        fail(sb + Slot.CLAIM, `thread slot ${k}, this handle's, holds another handle's claim (${hex(claim)}, this handle wrote ${hex(heap.claim)}): adoptThread(${k}) freed it while this handle ran and another handle took it, or a write over the word`, "Slot.CLAIM");
+      }
+    }
+  }
+
   const top = raw.top;
 
   // --- Raw chunk chain ------------------------------------------------------------------------

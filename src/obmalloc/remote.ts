@@ -40,7 +40,7 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
       this.holding = false;
       this.lock.release();
       this.detached = true;
-      throw adoptedError(this.owner);
+      throw slotLostError(this.u32, this.slotBase(this.owner), this.owner);
     }
     return true;
   }
@@ -372,6 +372,7 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
       // again once the slot is marked free, for a push that raced with it (pushDelayed).
       const wk = (this.slotBase(k) + Slot.DELAYED) >>> 2;
       this.takeDelayed(wk);
+      Atomics.store(i32, sw + ((Slot.CLAIM - Slot.STATE) >>> 2), 0); // no handle's claim on a free slot (claimSlot)
       Atomics.store(i32, sw, SlotState.FREE);
       this.takeDelayed(wk);
       if (k === this.owner) this.detached = true;
@@ -427,4 +428,19 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
   abstract free(p: number): void;
   /** Called up: a pool's carve (ObjectAllocator.extendPool, obmalloc.ts). */
   protected abstract extendPool(pool: number, bp: number): void;
+}
+
+/**
+ * The error for a handle that finds its thread slot no longer live (enter(), and the debug
+ * modes' LockedFamily): adoptThread() freed it (which clears the slot's claim), or, when the
+ * slot still holds a claim, a stray write over its STATE word (it was taken for adoption).
+ */
+export function slotLostError(u32: Uint32Array, slotBase: number, slot: number): Error {
+  const claim = u32[(slotBase + Slot.CLAIM) >>> 2];
+  if (claim === 0) return adoptedError(slot);
+  return new HeapCorruptionError(
+    slotBase + Slot.STATE,
+    `thread slot ${slot} of this heap handle: its STATE word reads ${u32[(slotBase + Slot.STATE) >>> 2]}, not live, though the slot still holds a handle's claim (${hex(claim)}): a write over the STATE word (adoptThread() clears the claim)`,
+    "Slot.STATE",
+  );
 }

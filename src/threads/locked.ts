@@ -11,7 +11,7 @@
  */
 
 import { H, Slot, SlotState } from "../constants.js";
-import { adoptedError } from "../errors.js";
+import { slotLostError } from "../obmalloc/remote.js";
 import { badPointer, badSize, callocBytes, checkAlignment, type Family } from "../heap/families.js";
 import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "./lock.js";
@@ -52,7 +52,7 @@ export class LockedFamily extends WrappingFamily implements Family {
     if (v.u32[this.wTop] + 8 > v.u8.length) this.memory.refresh();
     if (this.wSlotState !== 0 && this.memory.views.u32[this.wSlotState] !== SlotState.LIVE) {
       this.lock.release(); // taken by the caller, outside its try
-      throw adoptedError(this.slot);
+      throw slotLostError(this.memory.views.u32, (this.wSlotState << 2) - Slot.STATE, this.slot);
     }
   }
 

@@ -29,6 +29,7 @@ export namespace Slot {
   export const STATE: u32 = 0;
   export const DELAYED: u32 = 4;
   export const USED: u32 = 8;
+  export const CLAIM: u32 = 12;
   export const HEAD_SHIFT: u32 = 3;
   export const BYTES: u32 = 16;
 }
@@ -165,5 +166,5 @@ export namespace FreeBlock {
   export const TAG_VALUE: u32 = 4294967211;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 17;
+export const HEAP_VERSION: u32 = 18;
 export const CARVE_BYTES: u32 = 512;
