@@ -100,7 +100,14 @@ export const enum Pool {
   SZIDX = 20, // size class index
   NEXTOFFSET = 24, // offset of the next never-used block
   MAXNEXTOFFSET = 28, // last offset a block may start at
-  OWNER = 32, // thread slot whose usedpools hold this pool (always 0 without threads)
+  /**
+   * The thread slot whose usedpools hold this pool, as OWNER_KEY + the slot (slot 0 without
+   * threads); 0 in a pool back in its arena. Never a small number: free() already compares this
+   * word with its own, so bytes that are not a pool header (a stray bit of the pool map over raw
+   * blocks: free takes a raw block's neighbours as a pool header) fail that test and go to
+   * freeSlow, which names them, where zeros and small integers there passed (HEAP_VERSION 18).
+   */
+  OWNER = 32,
   REMOTE = 36, // blocks freed by other threads: atomic list head | Remote.FULL
   SIZE = 40, // block size, (SZIDX + 1) << the heap's alignment shift
   /**
@@ -112,7 +119,11 @@ export const enum Pool {
   OVERHEAD = 48, // header bytes; keeps blocks 16-byte aligned
   /** Marks a pool header whose pool holds no size class (never used). */
   SZIDX_NONE = 0xffffffff,
+  /** OWNER's key (OWNER_KEY + slot): far from 0 and small integers, and below 2^30 with any slot, so V8 keeps the word a small integer. */
+  OWNER_KEY = 0x2f5a0000,
 }
+/** The OWNER word of a pool in thread slot k's usedpools (Pool.OWNER). */
+export const ownerWord = (slot: number): number => Pool.OWNER_KEY + slot;
 
 /**
  * A free block of a pool (on its free list, or carved ahead of use): its first word links to the
@@ -469,7 +480,7 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-/** 18: a thread slot's claim word (Slot.CLAIM); 17: in-use raw chunks keep a footer (Chunk.OVERHEAD 8); 16: SubPool.FILLS (a young class's sub-pool fills); 15: the heap's own end (H.END) and fences over pages a module grew; 14: the raw cache (H.RAW_CACHE, RawCache); 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
+/** 18: a thread slot's claim word (Slot.CLAIM), pools' OWNER words keyed (Pool.OWNER_KEY); 17: in-use raw chunks keep a footer (Chunk.OVERHEAD 8); 16: SubPool.FILLS (a young class's sub-pool fills); 15: the heap's own end (H.END) and fences over pages a module grew; 14: the raw cache (H.RAW_CACHE, RawCache); 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
 export const HEAP_VERSION = 18;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {

@@ -1167,8 +1167,8 @@ describe("a damaged word is never written through (a helper's damage scan of 202
     }
   }
 
-  for (const [name, opts, wasm] of modes) {
-    it(`a pool-map bit set over raw blocks: free of a raw block whose neighbour's bytes are no pool header names the pool map, writes nothing (${name})`, () => {
+  for (const [name, opts, wasm] of modes) for (const crafted of [false, true]) {
+    it(`a pool-map bit set over raw blocks: free of a raw block whose neighbour's bytes are no pool header (${crafted ? "small integers that pass free's other tests" : "zeros"}) names the pool map, writes nothing (${name})`, () => {
       const h = createHeap({ ...opts, heapBase: HB, ...(wasm ? { memory: new WebAssembly.Memory({ initial: 32, maximum: 1024 }) } : {}) });
       const env = wasm ? h.wasmImports({ family: "obj" }) : undefined;
       const objMalloc = (n: number): number => (env ? (env.malloc(n) as number) >>> 0 : h.obj.malloc(n));
@@ -1193,6 +1193,16 @@ describe("a damaged word is never written through (a helper's damage scan of 202
       // user data often is (bytes that pass every test of free's fast path are not refused:
       // docs/performance.md, "A pool-map bit over raw blocks").
       h.u8.fill(0, slot, slot + Pool.OVERHEAD);
+      if (crafted) {
+        // Words as a program's data has them, each passing free's fast-path test of its field:
+        // blocks in use, a free list head that is not p, 16-byte blocks carved past p, and an
+        // OWNER word of 0, which a heap without threads had in every pool until HEAP_VERSION 18
+        // (now keyed: Pool.OWNER_KEY + the slot). Written through before (count and free list).
+        h.u32[(slot + Pool.COUNT) >>> 2] = 5;
+        h.u32[(slot + Pool.FREEBLOCK) >>> 2] = 0x100;
+        h.u32[(slot + Pool.NEXTOFFSET) >>> 2] = poolSize;
+        h.u32[(slot + Pool.SIZE) >>> 2] = 16;
+      }
       const before = h.u8.slice(q, q + 1000);
       const pBefore = h.u8.slice(p, p + 16);
       const mapByte = HB + h.u32[hw + constants.H.POOL_MAP] + ((slot / poolSize) >>> 3);

@@ -461,7 +461,7 @@ describe("instantiateWithHeap(bytes, { specialize: true }): the heap's numbers c
     const { instance, heap, module } = await instantiateWithHeap(linked["bintrees-pymalloc"], { specialize: true, poolSize: 4096 });
     const made = JSON.parse(specializedFor(module)!);
     expect(made).toEqual(fastPathNumbers(heap, false));
-    expect(made).toMatchObject({ poolShift: 12, owner: heap.threadId, threaded: 0, rawOn: 1 });
+    expect(made).toMatchObject({ poolShift: 12, owner: constants.Pool.OWNER_KEY + heap.threadId, threaded: 0, rawOn: 1 });
     expect(made.mapBytes).toBeGreaterThan(0);
     expect(WebAssembly.Module.customSections(module, SPECIALIZED_SECTION)).toHaveLength(1);
     const plain = await instantiateWithHeap(linked["bintrees-pymalloc"], { poolSize: 4096, specialize: false });

@@ -27,6 +27,7 @@ import {
   classSize,
   sizeClasses,
   usedSentinel,
+  ownerWord,
   Arena,
   Chunk,
   Flag,
@@ -69,8 +70,12 @@ export abstract class ArenaAllocator {
   readonly arenaShift: number;
   readonly arenaSize: number;
   readonly poolsPerArena: number;
-  /** This thread's slot (0 without threads); pools it allocates from carry it as OWNER. */
+  /** This thread's slot (0 without threads). */
   readonly owner: number;
+  /** The OWNER word of the pools it allocates from (ownerWord(owner)): free's fast path compares it. */
+  readonly ownerWord: number;
+  /** The OWNER word of orphan pools (0 without threads: none). */
+  readonly orphanWord: number;
   /** Address of thread slot 0. */
   readonly slotsBase: number;
   /** Slots in the header: 1 without threads, else maxThreads + 1 (the last holds orphans). */
@@ -148,6 +153,8 @@ export abstract class ArenaAllocator {
     this.nSlots = this.threaded ? maxThreads + 1 : 1;
     this.orphan = this.threaded ? maxThreads : -1;
     this.owner = slot;
+    this.ownerWord = ownerWord(slot);
+    this.orphanWord = this.threaded ? ownerWord(this.orphan) : 0;
     this.slotsBase = heapBase + u32[hw + H.THREAD_SLOTS];
     this.usedBase = this.usedBaseOf(slot);
     if (this.usedBase === 0) throw new HeapCorruptionError(this.slotBase(slot) + Slot.USED, `thread slot ${slot} has no usedpools (its USED word is 0)`, `thread slot ${slot} USED`);

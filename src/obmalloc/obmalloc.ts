@@ -545,7 +545,7 @@ export class ObjectAllocator extends RemoteAllocator {
     const pool = this.takeSlot(idx);
     if (pool === 0) return 0;
     const u32 = this.u32;
-    u32[(pool + Pool.OWNER) >>> 2] = this.owner;
+    u32[(pool + Pool.OWNER) >>> 2] = this.ownerWord;
     u32[(pool + Pool.REMOTE) >>> 2] = 0;
     if (u32[(pool + Pool.SZIDX) >>> 2] !== idx) {
       // Last used for another class (or never): start it afresh, one block on the free list.
@@ -595,7 +595,7 @@ export class ObjectAllocator extends RemoteAllocator {
     // freeSlow() (one call: the rare branches' bytecode out of this function, which V8 inlines
     // into its callers within a budget; docs/performance.md).
     const pw = p >>> 2;
-    if (cnt === 0 || off < 0 || p >= pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0) || (nth | 0) !== nth || fb === p || (u32[(pool + Pool.OWNER) >>> 2] | 0) !== this.owner)
+    if (cnt === 0 || off < 0 || p >= pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0) || (nth | 0) !== nth || fb === p || (u32[(pool + Pool.OWNER) >>> 2] | 0) !== this.ownerWord)
       return this.freeSlow(p, pool);
     u32[pw] = fb;
     u32[pw + 1] = FreeBlock.TAG_VALUE;
@@ -625,7 +625,7 @@ export class ObjectAllocator extends RemoteAllocator {
       if (this.reach(p)) return this.free(p);
       throw this.invalid("free", p, pool);
     }
-    if (u32[(pool + Pool.OWNER) >>> 2] !== this.owner) return this.freeForeign(p, pool);
+    if (u32[(pool + Pool.OWNER) >>> 2] !== this.ownerWord) return this.freeForeign(p, pool);
     // This thread's block, and its pool's first free block (free() comes here for nothing else
     // valid): freed twice. (hardened: true's free finds one deeper in the list: variants.ts.)
     throw new InvalidPointerError("free", p, "double-free", "this block is already free (double free)");

@@ -13,7 +13,7 @@
  * arenas and sub-pools other than through the layers below.
  */
 
-import { Arena, FreeBlock, Pool, Remote, Slot, SlotState, SubPool, usedSentinel } from "../constants.js";
+import { Arena, FreeBlock, Pool, Remote, Slot, SlotState, SubPool, ownerWord, usedSentinel } from "../constants.js";
 import { HeapCorruptionError, InvalidPointerError, adoptedError, detachedError, hex } from "../errors.js";
 import { SubPoolAllocator } from "./subpools.js";
 
@@ -76,10 +76,11 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
     if (this.detached) throw detachedError();
     const i32 = this.i32;
     for (;;) {
-      const owner = Atomics.load(i32, (pool + Pool.OWNER) >>> 2);
-      if (owner === this.owner) return this.free(p); // adopted by this thread meanwhile
-      // A thread slot or the orphans' (slot MAX_THREADS): anything else a stray write left.
-      if (owner >>> 0 > this.orphan) throw new HeapCorruptionError(pool + Pool.OWNER, `pool ${hex(pool)}: owner ${owner >>> 0} is no thread slot`, "Pool.OWNER");
+      const word = Atomics.load(i32, (pool + Pool.OWNER) >>> 2);
+      if (word === this.ownerWord) return this.free(p); // adopted by this thread meanwhile
+      // A thread slot or the orphans' (slot MAX_THREADS), keyed (Pool.OWNER_KEY): anything else a stray write left.
+      const owner = word - Pool.OWNER_KEY;
+      if (owner >>> 0 > this.orphan) throw new HeapCorruptionError(pool + Pool.OWNER, `pool ${hex(pool)}: owner word ${hex(word >>> 0)} names no thread slot`, "Pool.OWNER");
       if (owner !== this.orphan) {
         // A block that holds the free tag and is free already: on the pool's REMOTE list, on the
         // owner's DELAYED list (the pool was FULL at the first free), or on the pool's free list
@@ -136,7 +137,7 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
   private freeOrphan(p: number, pool: number): boolean {
     const took = this.enter();
     try {
-      if (Atomics.load(this.i32, (pool + Pool.OWNER) >>> 2) !== this.orphan) return false;
+      if (Atomics.load(this.i32, (pool + Pool.OWNER) >>> 2) !== this.orphanWord) return false;
       this.absorbRemote(pool, this.usedBaseOf(this.orphan));
       const u32 = this.u32;
       const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
@@ -210,8 +211,8 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
     if (this.onFreeList(pool, p)) return true;
     if (!this.threaded) return false;
     if (this.onRemoteList(pool, p)) return true;
-    const owner = this.u32[(pool + Pool.OWNER) >>> 2];
-    if (owner >= this.nSlots) return false;
+    const owner = this.u32[(pool + Pool.OWNER) >>> 2] - Pool.OWNER_KEY;
+    if (owner >>> 0 >= this.nSlots) return false;
     // The DELAYED list: walked at most as far as the heap has room for blocks (a wild link or a cycle ends it).
     const u32 = this.u32;
     let k = u32[this.wTop] >>> 3;
@@ -261,7 +262,7 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
     const pool = u32[(osp + Pool.NEXT) >>> 2];
     if (pool === osp) return 0;
     this.unlinkPool(pool);
-    Atomics.store(this.i32, (pool + Pool.OWNER) >>> 2, this.owner);
+    Atomics.store(this.i32, (pool + Pool.OWNER) >>> 2, this.ownerWord);
     this.takeRemote(pool);
     this.linkPool(pool, this.usedBase);
     return pool;
@@ -353,11 +354,11 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
         const end = this.u32[(ao + Arena.POOL_ADDRESS) >>> 2];
         for (let slot = first; slot < end; slot += this.poolSize) for (const pool of this.poolsOfSlot(slot, ao)) {
           const u32 = this.u32;
-          if (u32[(pool + Pool.OWNER) >>> 2] !== k) continue;
+          if (u32[(pool + Pool.OWNER) >>> 2] !== ownerWord(k)) continue;
           // An empty pool is k's only when it still has its class (one kept as its class's last,
           // or a spare): pools back in their arenas have none (leaveClass).
           if (u32[pool >>> 2] === 0 && (!dead || u32[(pool + Pool.SZIDX) >>> 2] >= this.nClasses)) continue;
-          Atomics.store(i32, (pool + Pool.OWNER) >>> 2, this.orphan);
+          Atomics.store(i32, (pool + Pool.OWNER) >>> 2, this.orphanWord);
           if (!dead && u32[(pool + Pool.FREEBLOCK) >>> 2] !== 0) this.unlinkPool(pool);
           this.takeRemote(pool);
           // No FULL on an orphan: a thread that read the old owner then pushes onto REMOTE

@@ -159,7 +159,7 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
       }
       u32[(slot + Pool.SUB) >>> 2] = sub | (1 << SubPool.USED_SHIFT);
     }
-    u32[(pool + Pool.OWNER) >>> 2] = this.owner;
+    u32[(pool + Pool.OWNER) >>> 2] = this.ownerWord;
     u32[(pool + Pool.REMOTE) >>> 2] = 0;
     this.startPool(pool, idx, this.subRoom(pool, sub, classSize(idx, this.alignShift)));
     this.held(idx, 1 << sub);
@@ -299,7 +299,7 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
     // given back to its arena as any emptied pool is (returnPool keeps the arena order).
     for (const pool of taken) {
       const ao = u32[(pool + Pool.ARENA) >>> 2];
-      u32[(pool + Pool.OWNER) >>> 2] = this.orphan;
+      u32[(pool + Pool.OWNER) >>> 2] = this.orphanWord;
       u32[(pool + Pool.REMOTE) >>> 2] = 0;
       this.startPool(pool, 0, Math.min(this.poolSize, ao - pool));
       this.linkPool(pool, this.usedBaseOf(this.orphan));

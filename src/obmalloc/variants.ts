@@ -146,7 +146,7 @@ function subPooled<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
       const nth = (p - pool - Pool.OVERHEAD) / (u32[w + (Pool.SIZE >>> 2)] | 0);
       const fb = u32[w + (Pool.FREEBLOCK >>> 2)];
       const pw = p >>> 2;
-      if (cnt === 0 || p >= end || nth >>> 0 !== nth || fb === p || (u32[w + (Pool.OWNER >>> 2)] | 0) !== this.owner) return this.freeSlow(p, pool);
+      if (cnt === 0 || p >= end || nth >>> 0 !== nth || fb === p || (u32[w + (Pool.OWNER >>> 2)] | 0) !== this.ownerWord) return this.freeSlow(p, pool);
       u32[pw] = fb;
       u32[pw + 1] = FreeBlock.TAG_VALUE;
       u32[w + (Pool.FREEBLOCK >>> 2)] = p;

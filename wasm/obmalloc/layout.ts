@@ -24,6 +24,7 @@ export namespace Pool {
   export const SUB: u32 = 44;
   export const OVERHEAD: u32 = 48;
   export const SZIDX_NONE: u32 = 4294967295;
+  export const OWNER_KEY: u32 = 794427392;
 }
 export namespace Slot {
   export const STATE: u32 = 0;

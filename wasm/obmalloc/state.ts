@@ -6,14 +6,14 @@
 // or change a number after init() but diverted, nFast and freeOwner (numbers.ts says which a
 // specialised copy takes as constants).
 
-import { H, Size, Slot, SubPool } from "./layout";
+import { H, Pool, Size, Slot, SubPool } from "./layout";
 import { initRaw } from "./raw";
 
 // The heap's numbers, set by init() only and read-only after it: exported, so that a linked
 // module can be specialised to them (merge.ts, src/compat/wasm-specialize.ts). diverted and nFast
 // change after init (divert()): never specialised; freeOwner (below) only without threads.
 export let usedBase: u32 = 0; // this thread's usedpools entry 0
-export let owner: u32 = 0; // this thread's slot: the OWNER of the pools it allocates from
+export let owner: u32 = 0; // the OWNER word of the pools this thread allocates from: Pool.OWNER_KEY + its slot
 export let threaded: bool = false;
 export let poolShift: u32 = 31;
 export let poolMask: u32 = 0;
@@ -75,8 +75,8 @@ export function init(heapBase: u32, slot: u32): void {
   diverted = diverted || stopped;
   nFast = diverted ? 0 : nClasses;
   threaded = load<u32>(hw + (H.MAX_THREADS << 2)) != 0;
-  owner = slot;
-  freeOwner = stopped ? 0xffffffff : slot;
+  owner = Pool.OWNER_KEY + slot;
+  freeOwner = stopped ? 0xffffffff : owner;
   // The slot's usedpools: in the header (slot 0, orphans) or a raw chunk JS made when the slot was claimed.
   usedBase = load<u32>(heapBase + load<u32>(hw + (H.THREAD_SLOTS << 2)) + slot * Slot.BYTES + Slot.USED);
   mapBase = heapBase + load<u32>(hw + (H.POOL_MAP << 2));
