@@ -202,7 +202,7 @@ describe("debug options given as null", () => {
     expect(() => createHeap({ allocator: "debug", onError: null as never })).toThrow(/onError must be "throw", "warn" or a function, got null/);
     expect(() => createHeap({ allocator: "debug", traceAllocations: null as never })).toThrow(/traceAllocations must be a boolean or a number of stack frames, got null/);
     const heap = createHeap({ allocator: "debug", onError: undefined, traceAllocations: undefined });
-    expect(() => attachHeap(heap.buffer, { onError: null as never })).toThrow(RangeError);
+    expect(() => attachHeap(heap.buffer, { onError: null as never })).toThrow(TypeError);
     expect(() => attachHeap(heap.buffer, { traceAllocations: null as never })).toThrow(TypeError);
     heap.check();
   });

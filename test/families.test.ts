@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { createHeap, InvalidPointerError, MemoryCorruptionError, ALLOCATOR_MODES } from "../src/index.js";
+import { constants, createHeap, InvalidPointerError, MemoryCorruptionError, ALLOCATOR_MODES } from "../src/index.js";
 import { thrownBy } from "./helpers.js";
 
 const modes = ["pymalloc", "malloc", "debug", "malloc_debug"] as const;
@@ -171,6 +171,19 @@ describe("option errors show the value given", () => {
     expect(() => createHeap({ allocator: Symbol("x") as never })).toThrow(/unknown allocator Symbol\(x\);/);
     expect(() => createHeap({ memoryKind: 1n as never })).toThrow(/unknown kind 1n;/);
     expect(() => createHeap().failAllocations({ family: 1n as never })).toThrow(/unknown family 1n;/);
+  });
+
+  it("allocator, memoryKind and onError of the wrong type are TypeErrors, an unknown string a RangeError (a new user's probe, session 44)", () => {
+    for (const o of [{ allocator: 1 }, { memoryKind: 5 }, { allocator: "debug", onError: 5 }, { allocator: 1n }, { memoryKind: null }]) expect(() => createHeap(o as never)).toThrow(TypeError);
+    for (const o of [{ allocator: "jemalloc" }, { memoryKind: "huge" }, { allocator: "debug", onError: "ignore" }]) expect(() => createHeap(o as never)).toThrow(RangeError);
+  });
+
+  it("the Options block's defaults given as written work: maxThreads without threads is checked, then has no effect (it was a RangeError)", () => {
+    const h = createHeap({ threads: false, maxThreads: 64 });
+    expect(h.u32[(h.heapBase >>> 2) + constants.H.MAX_THREADS]).toBe(0);
+    expect(h.obj.malloc(10)).not.toBe(0);
+    expect(() => createHeap({ maxThreads: 0 })).toThrow(RangeError);
+    expect(() => createHeap({ maxThreads: "4" as never })).toThrow(TypeError);
   });
 
   it("a memory option that is no memory (0, \"\", false, null, NaN, {}) is a TypeError, not ignored for a new memory", () => {

@@ -183,7 +183,7 @@ interface BinaryenApi {
   setFlexibleInlineMaxSize(n: number): void;
   getDebugInfo(): boolean;
   setDebugInfo(on: boolean): void;
-  Features: { All: number };
+  Features: { All: number; CompactImports?: number };
 }
 interface BinaryenModule {
   setFeatures(f: number): void;
@@ -247,7 +247,10 @@ async function inlineFastPath(bytes: Uint8Array): Promise<Uint8Array<ArrayBuffer
   const m = b.readBinary(bytes);
   const saved = [b.getAlwaysInlineMaxSize(), b.getFlexibleInlineMaxSize(), b.getDebugInfo()] as const;
   try {
-    m.setFeatures(b.Features.All);
+    // Every feature a C module may use, but those that change how binaryen writes what every
+    // engine reads: with binaryen 132's CompactImports on, it wrote the import section in that
+    // proposal's form (import kind 0x7f), which Node 20 and this package's reader refuse.
+    m.setFeatures(b.Features.All & ~(b.Features.CompactImports ?? 0));
     b.setDebugInfo(true); // names kept: allocation sites name C's functions
     const names: string[] = [];
     for (let i = 0; i < m.getNumFunctions(); i++) names.push(b.getFunctionInfo(m.getFunctionByIndex(i)).name);

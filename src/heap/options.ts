@@ -168,7 +168,7 @@ export function checkOptions(o: unknown, known: Readonly<Record<string, unknown>
 export function debugOptions(o: HeapOptions | AttachOptions): DebugOptions {
   // undefined is "not given" (checkOptions); null is no setting: an error, as for every other option.
   const on = o.onError === undefined ? "throw" : o.onError;
-  if (on !== "throw" && on !== "warn" && typeof on !== "function") throw new RangeError(`onError must be "throw", "warn" or a function, got ${shown(on)}`);
+  if (on !== "throw" && on !== "warn" && typeof on !== "function") throw new (typeof on === "string" ? RangeError : TypeError)(`onError must be "throw", "warn" or a function, got ${shown(on)}`);
   const t = o.traceAllocations === undefined ? true : o.traceAllocations;
   if (typeof t !== "boolean" && typeof t !== "number") throw new TypeError(`traceAllocations must be a boolean or a number of stack frames, got ${typeName(t)}`);
   if (typeof t === "number" && (!Number.isInteger(t) || t < 0 || t > MAX_TRACE_FRAMES))
@@ -213,12 +213,13 @@ function envMode(): string | undefined {
 
 export function parseMode(v: unknown, where: string): AllocatorMode {
   if (typeof v === "string" && (ALLOCATOR_MODES as string[]).includes(v)) return v as AllocatorMode;
-  throw new RangeError(`${where}: unknown allocator ${shown(v)}; expected one of ${ALLOCATOR_MODES.join(", ")}`);
+  // A value of the wrong type is a TypeError, as for every other option; a string none of the modes, a RangeError.
+  throw new (typeof v === "string" ? RangeError : TypeError)(`${where}: unknown allocator ${shown(v)}; expected one of ${ALLOCATOR_MODES.join(", ")}`);
 }
 
 function parseKind(v: unknown): MemoryKind {
   if ((MEMORY_KINDS as unknown[]).includes(v)) return v as MemoryKind;
-  throw new RangeError(`memoryKind: unknown kind ${shown(v)}; expected one of ${MEMORY_KINDS.join(", ")}`);
+  throw new (typeof v === "string" ? RangeError : TypeError)(`memoryKind: unknown kind ${shown(v)}; expected one of ${MEMORY_KINDS.join(", ")}`);
 }
 
 /** The fastest kind this platform offers (see HeapOptions.memoryKind). */
@@ -300,7 +301,8 @@ export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
   checkOptions(o, HEAP_OPTIONS, "createHeap");
   const env = envMode();
   const threads = boolOption(o.threads, "threads", false);
-  if (o.maxThreads !== undefined && !threads) throw new RangeError("maxThreads is an option of heaps made with threads: true");
+  // maxThreads without threads: checked, no effect (one options object serves every setting).
+  const maxThreads = threadCount(o.maxThreads);
   const poolShift = shiftOption(o.poolSize, "poolSize", DEFAULT_POOL_SHIFT);
   const mode = o.allocator !== undefined ? parseMode(o.allocator, "allocator") : env !== undefined ? parseMode(env, "PYMALLOC") : "pymalloc";
   return {
@@ -316,7 +318,7 @@ export function resolveOptions(o: HeapOptions = {}): ResolvedOptions {
     hardened: boolOption(o.hardened, "hardened", false),
     subPools: boolOption(o.subPools, "subPools", true),
     rawFirst: rawFirstOption(o.rawFirst),
-    maxThreads: threads ? threadCount(o.maxThreads) : 0,
+    maxThreads: threads ? maxThreads : 0,
     sampleInterval: sampleOption(o.sampleInterval),
     debug: debugOptions(o),
   };
