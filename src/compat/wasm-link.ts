@@ -148,11 +148,22 @@ export interface LinkOptions {
  */
 export const INLINED = ["malloc", "free"].map((f) => FAST_PATH_NAME_PREFIX + f);
 
+/**
+ * A Node built-in module, loaded when linking runs (linking is a Node build step). The specifier
+ * is made at run time so that a bundler for the browser leaves it alone: the package's index
+ * re-exports linkFastPath, and literal `import("node:fs")` calls here made esbuild's browser
+ * bundle of any page that imports pymalloc fail (a new user's probe, 2026-12-06).
+ */
+function nodeBuiltin<T>(name: string): Promise<T> {
+  const specifier = "node:" + name;
+  return import(specifier) as Promise<T>;
+}
+
 /** binaryen's npm package folder, from this package or the working directory; undefined when neither has it. */
 async function binaryenDir(): Promise<string | undefined> {
-  const { createRequire } = await import("node:module");
-  const { join, dirname } = await import("node:path");
-  const { pathToFileURL } = await import("node:url");
+  const { createRequire } = await nodeBuiltin<typeof import("node:module")>("module");
+  const { join, dirname } = await nodeBuiltin<typeof import("node:path")>("path");
+  const { pathToFileURL } = await nodeBuiltin<typeof import("node:url")>("url");
   for (const from of [import.meta.url, pathToFileURL(join(process.cwd(), "index.js")).href]) {
     try {
       return dirname(createRequire(from).resolve("binaryen/package.json"));
@@ -167,8 +178,8 @@ async function binaryenDir(): Promise<string | undefined> {
 async function findBinaryen(): Promise<BinaryenApi> {
   const dir = await binaryenDir();
   if (dir === undefined) throw new Error("inlining needs binaryen from npm: npm install --save-dev binaryen (or link with inline: false, `pymalloc link --no-inline`)");
-  const { join } = await import("node:path");
-  const { pathToFileURL } = await import("node:url");
+  const { join } = await nodeBuiltin<typeof import("node:path")>("path");
+  const { pathToFileURL } = await nodeBuiltin<typeof import("node:url")>("url");
   return ((await import(pathToFileURL(join(dir, "index.js")).href)) as { default: BinaryenApi }).default;
 }
 
@@ -287,14 +298,14 @@ function isNodeScript(path: string, read: (p: string) => Buffer): boolean {
 async function findWasmMerge(given: string | undefined): Promise<string> {
   if (given !== undefined) {
     if (typeof given !== "string" || given === "") throw new TypeError(`wasmMerge must be a path to binaryen's wasm-merge, not ${JSON.stringify(given)}`);
-    const { statSync } = await import("node:fs");
+    const { statSync } = await nodeBuiltin<typeof import("node:fs")>("fs");
     if (!statSync(given, { throwIfNoEntry: false })?.isFile()) throw new Error(`no wasm-merge at ${given}: give the path to binaryen's bin/wasm-merge (npm install --save-dev binaryen)`);
-    const { resolve } = await import("node:path");
+    const { resolve } = await nodeBuiltin<typeof import("node:path")>("path");
     return resolve(given); // run from a temporary directory
   }
   const dir = await binaryenDir();
   if (dir !== undefined) {
-    const { join } = await import("node:path");
+    const { join } = await nodeBuiltin<typeof import("node:path")>("path");
     return join(dir, "bin", "wasm-merge");
   }
   throw new Error("linking needs binaryen's wasm-merge: npm install --save-dev binaryen (version 116 or later; pymalloc is tested with the version in its package-lock.json)");
@@ -352,10 +363,10 @@ export async function linkFastPath(client: BufferSource, options: LinkOptions = 
   const CLIENT = "\u0000pymalloc-client:";
   const clientBytes = clash.length === 0 ? bytes : rewriteExports(bytes, (e) => (ours.has(e.name) ? { ...e, name: CLIENT + e.name } : e));
   const wasmMerge = await findWasmMerge(options.wasmMerge);
-  const { mkdtempSync, writeFileSync, readFileSync, rmSync, statSync } = await import("node:fs");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
-  const { execFileSync } = await import("node:child_process");
+  const { mkdtempSync, writeFileSync, readFileSync, rmSync, statSync } = await nodeBuiltin<typeof import("node:fs")>("fs");
+  const { tmpdir } = await nodeBuiltin<typeof import("node:os")>("os");
+  const { join } = await nodeBuiltin<typeof import("node:path")>("path");
+  const { execFileSync } = await nodeBuiltin<typeof import("node:child_process")>("child_process");
   const dir = mkdtempSync(join(tmpdir(), "pymalloc-link-"));
   let merged: Uint8Array<ArrayBuffer>;
   try {
