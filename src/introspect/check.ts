@@ -83,7 +83,7 @@ export function checkHeap(heap: Heap): void {
       } else if (claim === 0) {
         fail(sb + Slot.CLAIM, `thread slot ${k} is live but holds no handle's claim: a write over the claim word, or a thread that died while it attached (adoptThread(${k}) frees the slot)`, "Slot.CLAIM");
       } else if (k === heap.threadId && claim !== heap.claim) {
-        fail(sb + Slot.CLAIM, `thread slot ${k}, this handle's, holds another handle's claim (${hex(claim)}, this handle wrote ${hex(heap.claim)}): adoptThread(${k}) freed it while this handle ran and another handle took it, or a write over the word`, "Slot.CLAIM");
+        fail(sb + Slot.CLAIM, `thread slot ${k}, this handle's, holds another handle's claim (${hex(claim)}, this handle wrote ${hex(heap.claim)}): another handle took it after adoptThread(${k}) freed it while this handle ran, or createHeap() made a new heap over this memory (this handle's heap is gone), or a write over the word`, "Slot.CLAIM");
       }
     }
   }
