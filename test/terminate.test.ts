@@ -241,3 +241,231 @@ describe("recount() after a thread died taking a pool (a user's probe of 2026-12
     expect(heap.stats().blocksInUse).toBe(0);
   });
 });
+
+describe("a thread that died in the raw allocator's top or in a split: adoptThread completes or rolls back what it left (deaths injected where terminate() lands: a call's entry or return)", () => {
+  class Death extends Error {}
+  type Fn = (this: unknown, ...a: number[]) => unknown;
+  /**
+   * h2 (a second handle of this thread, as a Worker's would be) dies in op where its raw
+   * allocator's `method`, replaced by how(the method), throws; the lock stays held (a dead thread
+   * releases nothing), naming h2. Then this thread adopts it.
+   */
+  function dieIn(heap: Heap, h2: Heap, method: string, how: (orig: Fn) => Fn, op: () => unknown): void {
+    const raw = h2.rawAllocator as unknown as Record<string, Fn>;
+    raw[method] = how(raw[method]);
+    (h2 as unknown as { lock: { release(): void } }).lock.release = () => {};
+    expect(op).toThrow(Death);
+    expect(Atomics.load(words(heap), (heap.heapBase >>> 2) + H.LOCK)).not.toBe(0);
+    heap.adoptThread(h2.threadId);
+    heap.check();
+  }
+  const atEntry = (): Fn => () => {
+    throw new Death();
+  };
+  const atReturn = (orig: Fn): Fn =>
+    function (this: unknown, ...a: number[]) {
+      orig.apply(this, a);
+      throw new Death();
+    };
+  // moveTop's first store, then its call of topMark(): H.TOP moved, its mark not yet written.
+  const atTopMark = (): Fn =>
+    function (this: unknown, _old: number, top: number) {
+      const r = this as { u32: Uint32Array; wTop: number };
+      r.u32[r.wTop] = top;
+      throw new Death();
+    };
+  /** The heap goes on: blocks of every family, contents kept, all freed, check() whole. */
+  function goesOn(heap: Heap): void {
+    const ps: [number, number, number][] = [];
+    for (let i = 0; i < 300; i++) {
+      const f = i % 3;
+      const n = f === 2 ? 700 + ((i * 977) % 60_000) : 1 + ((i * 97) % 512);
+      const p = [heap.obj, heap.mem, heap.raw][f].malloc(n);
+      expect(p).not.toBe(0);
+      heap.u8.fill(i & 255, p, p + n);
+      ps.push([p, f, n]);
+    }
+    ps.forEach(([p, , n], i) => expect(heap.u8.subarray(p, p + n).every((b) => b === (i & 255))).toBe(true));
+    for (const [p, f] of ps) [heap.obj, heap.mem, heap.raw][f].free(p);
+    heap.check();
+  }
+  const filled = (heap: Heap, p: number, n: number, v: number): boolean => heap.u8.subarray(p, p + n).every((b) => b === v);
+
+  it("a chunk carved from the top, dead at moveTop's entry (its header over the top's mark, H.TOP unmoved): rolled back (adoptThread reported 'top ... is no top', as a probe's terminate() did)", () => {
+    const heap = createHeap({ threads: true });
+    const h2 = attachHeap(heap.memory.source);
+    const keep = heap.raw.malloc(3000);
+    heap.u8.fill(5, keep, keep + 3000);
+    const top = heap.rawAllocator.top;
+    dieIn(heap, h2, "moveTop", atEntry, () => h2.raw.malloc(100_000));
+    expect(heap.rawAllocator.top).toBe(top);
+    expect(filled(heap, keep, 3000, 5)).toBe(true);
+    goesOn(heap);
+  });
+
+  it("a chunk carved from the top, dead at topMark() inside moveTop (H.TOP moved, no mark there): completed", () => {
+    const heap = createHeap({ threads: true });
+    const h2 = attachHeap(heap.memory.source);
+    const top = heap.rawAllocator.top;
+    dieIn(heap, h2, "moveTop", atTopMark, () => h2.raw.malloc(100_000));
+    expect(heap.rawAllocator.top).toBeGreaterThan(top + 100_000);
+    goesOn(heap);
+  });
+
+  it("a chunk carved from the top, dead at moveTop's return (H.PEAK_TOP not raised yet): completed", () => {
+    const heap = createHeap({ threads: true });
+    const h2 = attachHeap(heap.memory.source);
+    dieIn(heap, h2, "moveTop", atReturn, () => h2.raw.malloc(100_000));
+    expect(heap.memory.views.u32[H.PEAK_TOP]).toBe(heap.rawAllocator.top);
+    goesOn(heap);
+  });
+
+  it("the top coming down (a free of the last chunk), dead at topMark(): completed, the old mark cleared", () => {
+    const heap = createHeap({ threads: true });
+    const h2 = attachHeap(heap.memory.source);
+    const keep = heap.raw.malloc(3000);
+    const p = h2.raw.malloc(100_000);
+    const old = heap.rawAllocator.top;
+    dieIn(heap, h2, "moveTop", atTopMark, () => h2.raw.free(p));
+    expect(heap.rawAllocator.top).toBe(p - Chunk.HEADER);
+    expect(heap.memory.views.u32[(old + Chunk.SIZE) >>> 2]).toBe(0);
+    heap.raw.free(keep);
+    goesOn(heap);
+  });
+
+  it("a fence over pages a module grew, dead in its moveTop (at its entry: rolled back; at topMark(): completed, with H.END and H.FENCED as extend() and fence() would leave them)", () => {
+    for (const how of [atEntry, atTopMark]) {
+      const memory = new WebAssembly.Memory({ initial: 4, maximum: 1024, shared: true });
+      const heap = createHeap({ memory, heapBase: 1024, threads: true, initialBytes: 4 * 65536 });
+      const h2 = attachHeap(heap.memory.source, { heapBase: 1024 });
+      const keep = heap.raw.malloc(3000);
+      heap.u8.fill(5, keep, keep + 3000);
+      memory.grow(1); // a module's page, past the heap's end
+      const raw = h2.rawAllocator as unknown as Record<string, Fn>;
+      let fenced = false;
+      const fence = raw.fence;
+      raw.fence = function (this: unknown, ...a: number[]) {
+        fenced = true;
+        return fence.apply(this, a);
+      };
+      dieIn(heap, h2, "moveTop", how, () => h2.raw.malloc(300_000));
+      expect(fenced).toBe(true);
+      if (how === atEntry) expect(heap.stats().fencedBytes).toBe(0);
+      else expect(heap.stats().fencedBytes).toBeGreaterThan(65536);
+      expect(filled(heap, keep, 3000, 5)).toBe(true);
+      goesOn(heap);
+      expect(heap.raw.malloc(600_000)).not.toBe(0); // past the module's page, fenced now either way
+      heap.check();
+      expect(heap.stats().fencedBytes).toBeGreaterThan(0);
+    }
+  });
+
+  it("a realloc growing a block in place at the top, dead at moveTop's entry (its header already past the top): cut back, the block as it was", () => {
+    const heap = createHeap({ threads: true });
+    const h2 = attachHeap(heap.memory.source);
+    const p = h2.raw.malloc(5000);
+    heap.u8.fill(3, p, p + 5000);
+    const usable = heap.usableSize(p);
+    dieIn(heap, h2, "moveTop", atEntry, () => h2.raw.realloc(p, 50_000));
+    expect(heap.usableSize(p)).toBe(usable);
+    expect(filled(heap, p, 5000, 3)).toBe(true);
+    heap.raw.free(p); // the dead thread's block, freed by another thread
+    goesOn(heap);
+  });
+
+  /** A free chunk [c, n) between a block and y, this thread's, that an aligned chunk with a lead-in is split from. */
+  function holeBeforeLive(heap: Heap): { c: number; y: number; ny: number } {
+    heap.raw.malloc(5000);
+    const big = heap.raw.malloc(200_000);
+    const bigChunk = heap.usableSize(big) + Chunk.OVERHEAD;
+    heap.raw.malloc(5000);
+    heap.raw.free(big);
+    const c = big - Chunk.HEADER;
+    const x = heap.raw.malloc(100_000 - Chunk.OVERHEAD);
+    const ny = bigChunk - 100_000 - Chunk.OVERHEAD;
+    const y = heap.raw.malloc(ny);
+    expect([x, y]).toEqual([big, big + 100_000]);
+    heap.u8.fill(7, y, y + ny);
+    heap.raw.free(x);
+    heap.check();
+    return { c, y, ny };
+  }
+
+  it("an aligned chunk split from a free chunk, dead after its lead-in, before shrinkTo: the split rolled back (adoptThread reported 'its size does not lead to the next chunk')", () => {
+    const heap = createHeap({ threads: true });
+    const h2 = attachHeap(heap.memory.source);
+    const { c, y, ny } = holeBeforeLive(heap);
+    const before = heap.stats().raw;
+    dieIn(heap, h2, "shrinkTo", atEntry, () => h2.raw.alignedAlloc(1 << 16, 100));
+    const after = heap.stats().raw;
+    expect([after.freeBlocks, after.freeBytes, after.largestFree]).toEqual([before.freeBlocks, before.freeBytes, before.largestFree]);
+    expect(filled(heap, y, ny, 7)).toBe(true);
+    const p = heap.raw.alignedAlloc(1 << 16, 100); // the same split, whole this time
+    expect(p - Chunk.HEADER).toBeGreaterThan(c);
+    expect(p).toBeLessThan(y);
+    heap.raw.free(p);
+    heap.raw.free(y);
+    goesOn(heap);
+  });
+
+  it("the same, with stale headers at the split point (an earlier chunk there) whose span runs over a live block: that block is not lost (adoptThread and check() passed, then the block was handed out again, a later typed error)", () => {
+    for (const stale of ["in use", "free"]) {
+      const heap = createHeap({ threads: true });
+      const h2 = attachHeap(heap.memory.source);
+      const ALIGN = 1 << 16;
+      heap.raw.malloc(5000);
+      const big = heap.raw.malloc(200_000);
+      const guard = heap.raw.malloc(5000);
+      const c = big - Chunk.HEADER;
+      const n2 = guard - Chunk.HEADER;
+      heap.raw.free(big);
+      // Where an aligned chunk split from c starts (a); then a chunk from a to n2, freed: its
+      // header stays at a + 4 inside the free chunk (in use, or free: a remainder merged).
+      let q = heap.raw.alignedAlloc(ALIGN, 100);
+      const a = q - Chunk.HEADER;
+      heap.raw.free(q);
+      heap.rawAllocator.flushCache();
+      const x0 = heap.raw.malloc(a - c - Chunk.HEADER);
+      expect(x0).toBe(big);
+      if (stale === "in use") {
+        q = heap.raw.malloc(n2 - a - Chunk.HEADER);
+        expect(q).toBe(a + Chunk.HEADER);
+        heap.raw.free(x0);
+        heap.raw.free(q);
+      } else heap.raw.free(x0);
+      heap.rawAllocator.flushCache();
+      // x then y, this thread's, from [c, n2); x freed: the free chunk [c, y) is the hole.
+      const x = heap.raw.malloc(ALIGN + 32 + 8192 - Chunk.HEADER);
+      const ny = n2 - (x + ALIGN + 32 + 8192 - Chunk.HEADER) - Chunk.HEADER;
+      const y = heap.raw.malloc(ny);
+      expect([x, y - Chunk.HEADER]).toEqual([big, c + ALIGN + 32 + 8192]);
+      heap.u8.fill(7, y, y + ny);
+      heap.raw.free(x);
+      heap.check();
+      dieIn(heap, h2, "shrinkTo", atEntry, () => h2.raw.alignedAlloc(ALIGN, 100));
+      expect(heap.usableSize(y)).toBe(ny);
+      const ps = Array.from({ length: 40 }, (_, i) => {
+        const p = heap.raw.malloc(5000 + i * 997);
+        heap.u8.fill(1, p, p + 5000 + i * 997);
+        return p;
+      });
+      expect(filled(heap, y, ny, 7)).toBe(true);
+      for (const p of ps) heap.raw.free(p);
+      heap.raw.free(y);
+      goesOn(heap);
+    }
+  });
+
+  it("a split's remainder, dead at releaseChunk's entry: a free chunk relist() lists, not an in-use chunk nobody holds", () => {
+    const heap = createHeap({ threads: true });
+    const h2 = attachHeap(heap.memory.source);
+    const { y } = holeBeforeLive(heap);
+    const before = heap.stats().raw;
+    dieIn(heap, h2, "releaseChunk", atEntry, () => h2.raw.malloc(20_000 - Chunk.OVERHEAD)); // a chunk of 20,000 bytes
+    const after = heap.stats().raw;
+    expect(after.blocks).toBe(before.blocks + 1); // the dead thread's block, no other
+    expect(after.freeBytes).toBe(before.freeBytes - 20_000);
+    heap.raw.free(y);
+    goesOn(heap);
+  });
+});

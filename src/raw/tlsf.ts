@@ -17,7 +17,7 @@
  * realloc() (the public entry points); the *Chunk methods trust their callers.
  */
 
-import { BEAT_BYTES, Chunk, Flag, RawCache, Tlsf, sizeOf } from "../constants.js";
+import { BEAT_BYTES, Chunk, Flag, H, RawCache, Tlsf, sizeOf, topMark } from "../constants.js";
 import { hex } from "../errors.js";
 import { chunkSizeFor, ctz, listIndex } from "./lists.js";
 import { alignGap, GROWN, MOVED } from "./top.js";
@@ -226,7 +226,10 @@ export class RawAllocator extends CheckedChunks {
       u32[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | flags;
       const r = c + size;
       if (footer) u32[r >>> 2] = size;
-      u32[(r + 4) >>> 2] = (rem ^ Chunk.SIZE_KEY) | Flag.TAG;
+      // The remainder's header says free (releaseChunk goes by the word it is given, and writes
+      // the header it ends with): a thread that dies at releaseChunk's entry leaves a free chunk
+      // that relist() lists (merged with a free one after it), not an in-use chunk nobody holds.
+      u32[(r + 4) >>> 2] = (rem ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
       this.releaseChunk(r, (rem ^ Chunk.SIZE_KEY) | Flag.TAG);
     } else {
       u32[(c + 4) >>> 2] = (csize ^ Chunk.SIZE_KEY) | flags;
@@ -300,8 +303,23 @@ export class RawAllocator extends CheckedChunks {
   private takeFrom(c: number, csize: number, gap: number, size: number, flags: number): number {
     let a = c;
     if (gap !== 0) {
-      this.leadIn(c, gap);
       a = c + gap;
+      // The order of stores, for a thread that dies at a call's entry or return (a Worker's
+      // terminate(): adoptThread, relist()): the chunk from a gets a header first, free and on no
+      // list, then the lead-in (leadIn: its header, its footer, insertChunk), then shrinkTo.
+      // Dead before leadIn: c's header still says csize, a's lies inside c unread, and relist()
+      // lists c whole again. Dead in leadIn or before shrinkTo: c (gap bytes) and a (the rest)
+      // are two free chunks side by side, which relist() merges back into c. Either way the split
+      // is rolled back. Lead-in first (until 2026-12-06), a death before shrinkTo left c's header
+      // saying gap over a header-less a: the chain of chunks broken there (adoptThread reported
+      // "its size ... does not lead to the next chunk"), or, where a stale header of an earlier
+      // chunk lay at a (an arena's hole or an aligned block is split again at the same aligned
+      // place), a chain through stale headers that relist() made whole: a live block inside a
+      // chunk nobody holds, or inside a free one handed out again, with adoptThread and check()
+      // passing (a later call's typed error). Injected deaths: 17 of 423 aimed at takeFrom and
+      // the calls around it failed so; none since (test/terminate.test.ts).
+      this.u32[(a + 4) >>> 2] = ((csize - gap) ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
+      this.leadIn(c, gap);
       flags |= Flag.PREV_FREE;
     }
     this.shrinkTo(a, csize - gap, size, flags);
@@ -427,10 +445,13 @@ export class RawAllocator extends CheckedChunks {
    * list head and bitmap is cleared, then the chunks are walked in address order: runs of free
    * and cached chunks become one free chunk each (header, footer, the next chunk's PREV_FREE),
    * listed, or the top's when they reach it; an in-use chunk's PREV_FREE is set from what precedes
-   * it, and its footer from its header. Throws HeapCorruptionError, having written nothing, when a chunk's size does not lead to
-   * the next one (a split it left half done): no list is then rebuilt over a broken walk.
+   * it, and its footer from its header. First the top is put right (mendTop: a top it was
+   * moving). Throws HeapCorruptionError, having written nothing, when a chunk's size does not
+   * lead to the next one: no list is then rebuilt over a broken walk. (No raw allocator's call
+   * leaves one now: a split writes the chunk after the cut before the one it cuts, takeFrom.)
    */
   relist(): void {
+    this.mendTop();
     const u32 = this.u32;
     const top = this.checkedTop();
     // First the walk alone: every size must lead to the top.
@@ -466,6 +487,81 @@ export class RawAllocator extends CheckedChunks {
       c += size;
     }
     if (run !== 0) this.moveTop(top, run);
+  }
+
+  /**
+   * The top put right for relist(): a thread that died holding the lock may have stopped in the
+   * middle of moving it. A Worker's terminate() lands at a call's entry or return (or a loop's
+   * turn), so the states left are those between the calls below; the stores of each, in order:
+   *
+   * - fromTop (a chunk carved from the top t, to e = c + size; c = t, or t + gap after a lead-in):
+   *   [leadIn: header at t (over the mark), footer, insertChunk()] header at c (over the mark when
+   *   c = t), moveTop(t, e) [H.TOP = e; topMark() call; the mark at e], footer at e, H.PEAK_TOP.
+   *   Dead before moveTop: H.TOP still t, its mark written over by a header, the chain from the
+   *   first chunk ending at t. Rolled back: the mark at t again (the chunk was never returned to
+   *   anyone; a lead-in listed above the top leaves the lists, which relist() makes anew).
+   *   Dead inside moveTop (at topMark()): H.TOP e, no mark there, the chain ending at e. Completed:
+   *   the mark at e. Dead after it: H.PEAK_TOP below the top: raised to it.
+   * - fence (extend(), pages a module grew): leadIn, the fence's header and marks, moveTop(t, g),
+   *   H.PEAK_TOP, H.FENCED += its size; then extend() raises H.END. Before moveTop: rolled back
+   *   as above (H.END and H.FENCED were not raised yet). After H.TOP: completed, the mark, H.END
+   *   (the memory's end, as extend() writes it) and H.FENCED (the fences the chain holds).
+   * - realloc of the chunk c below the top t, grown in place: header (the new size, past t),
+   *   moveTop(t, e), the old mark cleared, footer, H.PEAK_TOP. Dead before moveTop: H.TOP and its
+   *   mark still t, the last chunk of the chain ends past it. Rolled back: its size back to t - c
+   *   (the realloc did not return: the block keeps its old size and bytes). Inside or after
+   *   moveTop: as fromTop's (the old mark then stays inside the block: a word of the user's).
+   * - releaseChunk (and flushCache's) into the top: the chunk's header is left as it was,
+   *   moveTop(o, c) [H.TOP = c; topMark(); the mark at c; the mark at o cleared]. Dead at
+   *   topMark(): H.TOP c, the chain ending there, no mark at c, o's still there, the chunks from c
+   *   leading to it. Completed: the mark at c, o's cleared.
+   *
+   * So: a chain from the first chunk that ends at H.TOP with no mark there gets the mark (and a
+   * mark the chunks above still lead to is cleared); one whose last chunk, in use, runs past a
+   * top that has its mark is cut back to it. Anything else is left for relist() to report.
+   */
+  private mendTop(): void {
+    const u32 = this.u32;
+    const top = u32[this.wTop];
+    if (((top - this.start) & 15) !== 0 || top < this.start || top + Chunk.HEADER > this.u8.length) return; // no top: checkedTop() says so
+    const marked = u32[(top + Chunk.SIZE) >>> 2] === topMark(top);
+    let fenced = 0;
+    let c = this.start;
+    while (c < top) {
+      const sw = u32[(c + 4) >>> 2];
+      const size = sizeOf(sw);
+      if (size < Chunk.MIN || (size & 15) !== 0 || c + size > this.u8.length) return; // a broken chain: relist() reports it
+      if (c + size > top) {
+        // realloc's growth in place, stopped before moveTop: cut back to the top.
+        if (marked && (sw & (Flag.FREE | Flag.ARENA | Flag.TAG)) === Flag.TAG && top - c >= Chunk.MIN) u32[(c + 4) >>> 2] = ((top - c) ^ Chunk.SIZE_KEY) | (sw & Flag.MASK);
+        return;
+      }
+      if (this.isFence(c, sw)) fenced += size;
+      c += size;
+    }
+    if (!marked) {
+      // Headers from the top that lead to a mark: a top coming down, stopped before it cleared
+      // the old one (a chunk being released, and the free one before it it merged with).
+      for (let x = top, k = 0; k < 2; k++) {
+        const size = sizeOf(u32[(x + 4) >>> 2]);
+        if (size < Chunk.MIN || (size & 15) !== 0 || x + size + Chunk.HEADER > this.u8.length) break;
+        x += size;
+        if (u32[(x + Chunk.SIZE) >>> 2] === topMark(x)) {
+          u32[(x + Chunk.SIZE) >>> 2] = 0;
+          break;
+        }
+      }
+      u32[(top + Chunk.SIZE) >>> 2] = topMark(top);
+    }
+    if (u32[this.wPeak] < top) u32[this.wPeak] = top;
+    // A fence's top, stopped before extend() raised H.END (and before fence() counted it).
+    if (u32[this.wEnd] < top + Chunk.HEADER) {
+      const end = Math.min(this.u8.length, this.mem.maxBytes);
+      if (end >= top + Chunk.HEADER) {
+        u32[this.wEnd] = end - (end & 7);
+        u32[this.wEnd + (H.FENCED - H.END)] = fenced;
+      }
+    }
   }
 
   // -------------------------------------------------------------------------------------------
