@@ -569,6 +569,55 @@ export abstract class ArenaAllocator {
   }
 
   /**
+   * For recount() (adoptThread, under the lock a dead thread held): an arena that thread was
+   * making, or giving back, goes back to the raw allocator. newArena's stores, in order, with
+   * the calls between them (where a Worker's terminate() lands: a call's entry or return, a
+   * loop's turn): raw.mallocArena() [the chunk, flagged ARENA], makeMapHigh(), arenaHeader(),
+   * the header's words (MAGIC among them: no call between), blankPool() for each pool, markMap()
+   * (a loop over the map's bits), the counters; then takeSlot lists it on usable_arenas (two
+   * stores, no call between) and takes its first pool. releaseArena's: unlinkArena(), markMap()
+   * clearing the bits, MAGIC 0, the counters, raw.freeArena(). So an arena whose MAGIC is wrong
+   * with none of its pools' map bits set is one never made or being given back: no block was
+   * carved from it since its bits went (and a made arena whose MAGIC a stray write changed keeps
+   * its bits: not taken for one). One whose MAGIC is right, entirely free (all its pools) and
+   * on no usable_arenas list was made and not listed yet, or was being given back (an arena
+   * with a free pool is always listed, and one entirely free that stays is the list's only).
+   * Neither holds a block: its map bits are cleared and its chunk released (relist() has made
+   * the raw lists whole first). The arena counters then count the arenas left (the current
+   * count, and the reclaimed one for an arena counted already). Returns how many went back.
+   */
+  protected releaseUnmade(): number {
+    const u32 = this.u32;
+    const ps = this.poolSize;
+    const firsts = this.raw.arenas();
+    const listed = new Set<number>();
+    for (let ao = u32[this.wUsable], n = firsts.length; ao !== 0 && n > 0; ao = u32[(ao + Arena.NEXT) >>> 2], n--) listed.add(ao);
+    let released = 0;
+    for (const first of firsts) {
+      const a = this.arenaHeader(first);
+      const pools = Math.floor((this.raw.usable(first) + Chunk.OVERHEAD) / ps);
+      let marked = 0;
+      for (let i = 0; i < pools; i++) if (this.isOurs(first + i * ps)) marked++;
+      const made = u32[(a + Arena.MAGIC) >>> 2] === ((Arena.MAGIC_VALUE ^ a) >>> 0);
+      const unmade = made
+        ? !listed.has(a) && u32[(a + Arena.FIRST) >>> 2] === first && u32[(a + Arena.NTOTALPOOLS) >>> 2] === pools && u32[(a + Arena.NFREEPOOLS) >>> 2] === pools
+        : marked === 0;
+      if (!unmade) continue;
+      if (marked !== 0) this.markMap(first, pools, false);
+      u32[(a + Arena.MAGIC) >>> 2] = 0;
+      this.raw.freeArena(first);
+      released++;
+    }
+    if (released !== 0) {
+      const w = this.wCounters;
+      const left = firsts.length - released;
+      if (u32[w] > left) u32[w + 2] += u32[w] - left; // reclaimed: those counted already
+      u32[w] = left;
+    }
+    return released;
+  }
+
+  /**
    * The raw allocator's top cannot grow (raw.onFull, under the caller's lock): the classes'
    * spare pools and sub-pools of this thread and every entirely free arena go back, so
    * that what free() keeps against churn never makes a request fail. True when an arena went back.

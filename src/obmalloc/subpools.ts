@@ -250,6 +250,7 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
    * Called under the lock; check() judges after.
    */
   recount(): void {
+    this.releaseUnmade();
     const u32 = this.u32;
     const held = new Array<number>(this.nClasses).fill(0);
     const wHead = this.wSub + (SubPool.FREE >>> 2);
@@ -270,6 +271,28 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
           // Of no class, yet off its arena's free list: taken by a thread that died before it
           // started the pool (poolFromArena) or cut it into sub-pools. Started below.
           else if (idx === Pool.SZIDX_NONE && u32[slot >>> 2] === 0 && !free.has(slot)) taken.push(slot);
+          continue;
+        }
+        // A slot being cut (subPoolFor: blankPool() and linkFreeSub() for each sub-pool, a call
+        // each, then the slot's count of 1 in use, then its first sub-pool started) by a thread
+        // that died before the count (none counted: those not blanked yet hold stale words), or
+        // before the start (none of a class); or being given back (freeSubPool: its last
+        // sub-pool of no class, the others unlinked one call each, then the slot blank). A cut
+        // slot never stays with none of a class (its last sub-pool's free gives it back, a spare
+        // keeps its class). No sub-pool of it holds a block: it becomes a whole pool of no
+        // class, off its arena's free list, as one taken and never started, given back below.
+        let cutting = true;
+        if (u32[(slot + Pool.SUB) >>> 2] >>> SubPool.USED_SHIFT !== 0) {
+          for (let sp = slot; sp < slot + this.poolSize; sp += 1 << sub) {
+            if (u32[(sp + Pool.SZIDX) >>> 2] !== Pool.SZIDX_NONE) {
+              cutting = false;
+              break;
+            }
+          }
+        }
+        if (cutting) {
+          this.blankPool(slot, ao, 0);
+          if (!free.has(slot)) taken.push(slot);
           continue;
         }
         let inUse = 0;

@@ -530,7 +530,7 @@ export class RawAllocator extends CheckedChunks {
     while (c < top) {
       const sw = u32[(c + 4) >>> 2];
       const size = sizeOf(sw);
-      if (size < Chunk.MIN || (size & 15) !== 0 || c + size > this.u8.length) return; // a broken chain: relist() reports it
+      if (size < Chunk.MIN || c + size > this.u8.length) return; // a broken chain: relist() reports it (sizeOf's are multiples of 16)
       if (c + size > top) {
         // realloc's growth in place, stopped before moveTop: cut back to the top.
         if (marked && (sw & (Flag.FREE | Flag.ARENA | Flag.TAG)) === Flag.TAG && top - c >= Chunk.MIN) u32[(c + 4) >>> 2] = ((top - c) ^ Chunk.SIZE_KEY) | (sw & Flag.MASK);
@@ -544,7 +544,7 @@ export class RawAllocator extends CheckedChunks {
       // the old one (a chunk being released, and the free one before it it merged with).
       for (let x = top, k = 0; k < 2; k++) {
         const size = sizeOf(u32[(x + 4) >>> 2]);
-        if (size < Chunk.MIN || (size & 15) !== 0 || x + size + Chunk.HEADER > this.u8.length) break;
+        if (size < Chunk.MIN || x + size + Chunk.HEADER > this.u8.length) break;
         x += size;
         if (u32[(x + Chunk.SIZE) >>> 2] === topMark(x)) {
           u32[(x + Chunk.SIZE) >>> 2] = 0;
