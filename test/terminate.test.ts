@@ -19,6 +19,35 @@ function start(heap: Heap, extra: Record<string, unknown> = {}): Promise<{ w: Wo
 
 const words = (heap: Heap): Int32Array => new Int32Array(heap.memory.views.u32.buffer);
 
+
+/** An injected death: a thread that stops where terminate() lands, at a call's entry or return. */
+class Death extends Error {}
+type Fn = (this: unknown, ...a: number[]) => unknown;
+const atEntry = (): Fn => () => {
+  throw new Death();
+};
+const atReturn = (orig: Fn): Fn =>
+  function (this: unknown, ...a: number[]) {
+    orig.apply(this, a);
+    throw new Death();
+  };
+
+/** The heap goes on: n blocks of every family (raw ones of 700 + (i * step) % span bytes), contents kept, all freed, check() whole. */
+function goesOn(heap: Heap, n = 300, step = 977, span = 60_000): void {
+  const ps: [number, number, number][] = [];
+  for (let i = 0; i < n; i++) {
+    const f = i % 3;
+    const size = f === 2 ? 700 + ((i * step) % span) : 1 + ((i * 97) % 512);
+    const p = [heap.obj, heap.mem, heap.raw][f].malloc(size);
+    expect(p).not.toBe(0);
+    heap.u8.fill(i & 255, p, p + size);
+    ps.push([p, f, size]);
+  }
+  ps.forEach(([p, , size], i) => expect(heap.u8.subarray(p, p + size).every((b) => b === (i & 255))).toBe(true));
+  for (const [p, f] of ps) [heap.obj, heap.mem, heap.raw][f].free(p);
+  heap.check();
+}
+
 describe("a Worker terminated in a call: adoptThread takes over what it left", () => {
   it("lock held or not, pools half edited or not: adoptThread leaves a whole heap at once, or says the dead thread damaged it", async () => {
     let heldByDead = 0;
@@ -46,18 +75,7 @@ describe("a Worker terminated in a call: adoptThread takes over what it left", (
       expect(Date.now() - t0).toBeLessThan(2000); // not the 10 s wait for a dead holder
       heap.check();
       // The heap goes on: blocks of every family, contents kept, nothing left behind.
-      const ps: [number, number, number][] = [];
-      for (let i = 0; i < 2000; i++) {
-        const f = i % 3;
-        const n = f === 2 ? 700 + (i % 5000) : 1 + ((i * 97) % 512);
-        const p = [heap.obj, heap.mem, heap.raw][f].malloc(n);
-        expect(p).not.toBe(0);
-        heap.u8.fill(i & 255, p, p + n);
-        ps.push([p, f, n]);
-      }
-      ps.forEach(([p, , n], i) => expect(heap.u8.subarray(p, p + n).every((b) => b === (i & 255))).toBe(true));
-      for (const [p, f] of ps) [heap.obj, heap.mem, heap.raw][f].free(p);
-      heap.check();
+      goesOn(heap, 2000, 1, 5000);
       // The dead thread's slot is free again: a new Worker takes it and works.
       const next = await start(heap);
       expect(next.msg.id).toBe(msg.id);
@@ -245,8 +263,6 @@ describe("recount() after a thread died taking a pool (a user's probe of 2026-12
 });
 
 describe("a thread that died in the raw allocator's top or in a split: adoptThread completes or rolls back what it left (deaths injected where terminate() lands: a call's entry or return)", () => {
-  class Death extends Error {}
-  type Fn = (this: unknown, ...a: number[]) => unknown;
   /**
    * h2 (a second handle of this thread, as a Worker's would be) dies in op where its raw
    * allocator's `method`, replaced by how(the method), throws; the lock stays held (a dead thread
@@ -261,14 +277,6 @@ describe("a thread that died in the raw allocator's top or in a split: adoptThre
     heap.adoptThread(h2.threadId);
     heap.check();
   }
-  const atEntry = (): Fn => () => {
-    throw new Death();
-  };
-  const atReturn = (orig: Fn): Fn =>
-    function (this: unknown, ...a: number[]) {
-      orig.apply(this, a);
-      throw new Death();
-    };
   // moveTop's first store, then its call of topMark(): H.TOP moved, its mark not yet written.
   const atTopMark = (): Fn =>
     function (this: unknown, _old: number, top: number) {
@@ -276,21 +284,6 @@ describe("a thread that died in the raw allocator's top or in a split: adoptThre
       r.u32[r.wTop] = top;
       throw new Death();
     };
-  /** The heap goes on: blocks of every family, contents kept, all freed, check() whole. */
-  function goesOn(heap: Heap): void {
-    const ps: [number, number, number][] = [];
-    for (let i = 0; i < 300; i++) {
-      const f = i % 3;
-      const n = f === 2 ? 700 + ((i * 977) % 60_000) : 1 + ((i * 97) % 512);
-      const p = [heap.obj, heap.mem, heap.raw][f].malloc(n);
-      expect(p).not.toBe(0);
-      heap.u8.fill(i & 255, p, p + n);
-      ps.push([p, f, n]);
-    }
-    ps.forEach(([p, , n], i) => expect(heap.u8.subarray(p, p + n).every((b) => b === (i & 255))).toBe(true));
-    for (const [p, f] of ps) [heap.obj, heap.mem, heap.raw][f].free(p);
-    heap.check();
-  }
   const filled = (heap: Heap, p: number, n: number, v: number): boolean => heap.u8.subarray(p, p + n).every((b) => b === v);
 
   it("a chunk carved from the top, dead at moveTop's entry (its header over the top's mark, H.TOP unmoved): rolled back (adoptThread reported 'top ... is no top', as a probe's terminate() did)", () => {
@@ -473,16 +466,6 @@ describe("a thread that died in the raw allocator's top or in a split: adoptThre
 });
 
 describe("a thread that died making an arena or cutting a pool slot into sub-pools: adoptThread gives them back (deaths injected where terminate() lands)", () => {
-  class Death extends Error {}
-  type Fn = (this: unknown, ...a: number[]) => unknown;
-  const atEntry = (): Fn => () => {
-    throw new Death();
-  };
-  const atReturn = (orig: Fn): Fn =>
-    function (this: unknown, ...a: number[]) {
-      orig.apply(this, a);
-      throw new Death();
-    };
   /** h2's first small block, from an arena it makes: it dies where `of`'s `method` throws; then adopted. */
   function dieIn(of: "objectAllocator" | "rawAllocator", method: string, how: (orig: Fn) => Fn): Heap {
     const heap = createHeap({ threads: true });
