@@ -541,3 +541,116 @@ describe("a thread that died making an arena or cutting a pool slot into sub-poo
     heap.check();
   });
 });
+
+describe("a thread that died moving an arena on usable_arenas, or between a debug block's taking and its header (deaths injected where terminate() lands)", () => {
+  class Death extends Error {}
+  type Fn = (this: unknown, ...a: number[]) => unknown;
+  /** h2's lock, as a dead thread leaves it: held from the death on (released normally before). */
+  function dieHolding(h2: Heap): { dead(): void } {
+    const lock = (h2 as unknown as { lock: { release(): void } }).lock;
+    const release = lock.release;
+    let dead = false;
+    lock.release = function (this: unknown) {
+      if (!dead) release.call(this);
+    };
+    return { dead: () => (dead = true) };
+  }
+
+  /**
+   * h2's small blocks of `size` spread over several arenas, then freed in a scattered order: an
+   * emptied pool goes back to its arena (returnPool), which moves on usable_arenas. h2 dies at
+   * the first move's linkArenaAfter() entry: after unlinkArena() ("moved": the arena had free
+   * pools) or with no unlink before it (the arena was full: its free pool on its list, its
+   * NFREEPOOLS not yet 1).
+   */
+  function dieMovingArena(moved: boolean, size: number): void {
+    const heap = createHeap({ threads: true });
+    const h2 = attachHeap(heap.memory.source);
+    heap.obj.malloc(40); // this thread's arena, so that h2's are not the only ones
+    const ps = Array.from({ length: 6000 }, () => h2.obj.malloc(size));
+    const o = h2.objectAllocator as unknown as Record<string, Fn>;
+    const unlink = o.unlinkArena;
+    const link = o.linkArenaAfter;
+    const lock = dieHolding(h2);
+    let armed = false;
+    let unlinked = false;
+    o.unlinkArena = function (this: unknown, ...a: number[]) {
+      unlinked = armed;
+      return unlink.apply(this, a);
+    };
+    o.linkArenaAfter = function (this: unknown, ...a: number[]) {
+      if (armed && unlinked === moved) {
+        lock.dead();
+        throw new Death();
+      }
+      unlinked = false;
+      return link.apply(this, a);
+    };
+    expect(() => {
+      for (let i = 0; i < ps.length; i++) {
+        armed = i > 100;
+        unlinked = false;
+        h2.obj.free(ps[(i * 7919) % ps.length]);
+      }
+    }).toThrow(Death);
+    // adoptThread threw, for good: 'left the heap damaged: 14 arenas have free pools but
+    // usable_arenas lists 13' (moved), 'arena says 0 free pools, finds 1 empty + 0 never used'.
+    heap.adoptThread(h2.threadId);
+    heap.check();
+    // The arena's free pools are taken again, and every block comes back.
+    const qs = Array.from({ length: 20_000 }, (_, i) => heap.obj.malloc(8 + (i % 500)));
+    expect(qs.every((p) => p !== 0)).toBe(true);
+    for (const p of qs) heap.obj.free(p);
+    heap.collect();
+    heap.check();
+  }
+
+  it("dead between returnPool's unlinkArena() and linkArenaAfter() (an arena with free pools moved to keep the order): the arena, on no list, back on usable_arenas in order", () => {
+    dieMovingArena(true, 500);
+    dieMovingArena(true, 300);
+  });
+
+  it("dead at returnPool's linkArenaAfter() entry for an arena that was full (its free pool listed, NFREEPOOLS still 0): counted and listed", () => {
+    dieMovingArena(false, 500);
+    dieMovingArena(false, 300);
+  });
+
+  it("debug: dead after the block below was taken, before alloc() wrote its header, the bytes there a former block's 0xDD fill (its 'family byte' reads freed but is none of the three): released, the ring counting what it holds", () => {
+    for (const allocator of ["debug", "pymalloc_debug"] as const) {
+      const heap = createHeap({ threads: true, allocator, quarantineBlocks: 8 });
+      const h2 = attachHeap(heap.memory.source);
+      // Blocks freed through the quarantine, most evicted and released below: pools emptied
+      // with their bytes 0xDD, given back to their arenas, then started for another size class.
+      const ps = Array.from({ length: 3000 }, () => h2.obj.malloc(200));
+      for (const p of ps) h2.obj.free(p);
+      const o = h2.objectAllocator as unknown as Record<string, Fn>;
+      const malloc = o.malloc;
+      const lock = dieHolding(h2);
+      const u8 = (): Uint8Array => heap.memory.views.u8;
+      let stale = 0;
+      o.malloc = function (this: unknown, ...a: number[]) {
+        const base = malloc.apply(this, a) as number;
+        const b = u8()[base + 16]; // Debug.FAMILY
+        if ((b & 0x80) !== 0 && ![0x72, 0x6d, 0x6f].includes(b & 0x7f)) {
+          stale = b;
+          lock.dead();
+          throw new Death();
+        }
+        return base;
+      };
+      expect(() => {
+        for (let i = 0; i < 5000; i++) h2.obj.malloc(24 + (i % 7) * 8);
+      }).toThrow(Death);
+      expect(stale).toBe(0xdd);
+      // adoptThread threw, for good: 'left the heap damaged: quarantine counts N blocks, N+1
+      // blocks are marked freed' (mendQuarantine released the headless block through the raw
+      // family, whose free() refused a pool's block).
+      heap.adoptThread(h2.threadId);
+      heap.check();
+      const qs = Array.from({ length: 3000 }, (_, i) => heap.obj.malloc(1 + (i % 600)));
+      expect(qs.every((p) => p !== 0)).toBe(true);
+      for (const p of qs) heap.obj.free(p);
+      heap.check();
+    }
+  });
+});

@@ -159,11 +159,34 @@ export function mendQuarantine(d: DebugState): void {
   u32[(r + Debug.Q_HEAD) >>> 2] = 0;
   u32[(r + Debug.Q_COUNT) >>> 2] = kept.length >>> 1;
   u32[(r + Debug.Q_BYTES) >>> 2] = bytes;
+  // A block outside the ring that reads as freed is one of two things. (a) A debug block the dead
+  // thread was retiring or evicting: retire() stores FAMILY | FREED_BIT first, then the fill, then
+  // the ring entry, COUNT and BYTES, in that order; evictOldest() stores HEAD, COUNT and BYTES
+  // before it releases the block below. A death between the first store and COUNT's (or between
+  // HEAD's and the release) leaves a block marked freed whose entry lies outside [head, head +
+  // count): it was being freed, and is released now. (b) A block the dead thread had just
+  // obtained from below (alloc(): below.malloc() returned, or died after taking the block but
+  // before returning) whose header alloc() had not written yet: its bytes are what the memory
+  // held, often a former block's 0xDD fill (or a 0xFD pad) read as the family byte, which has
+  // FREED_BIT set but with it cleared is none of 'r', 'm', 'o'. That one is no debug block at all:
+  // it is left to mendNewest(), which releases every headless block through a family below that
+  // frees any block of the heap. Released here as freed, by the byte's low bits, it went to the raw
+  // family, whose free() threw InvalidPointerError on a pool's block, and the mend stopped with
+  // the ring counting one block fewer than were marked freed (check(): "quarantine counts N
+  // blocks, N+1 are marked freed"; ~3 in 100 injected deaths in "debug" below alloc()). A stale
+  // header of a former debug block ('r' | FREED_BIT on what is now a pool's block) is released
+  // through the pools' family (the raw family's free() refuses a pool's block).
   const stray: number[] = [];
-  d.host.forEachBlock((base) => {
-    if (base !== r && (u8[base + Debug.FAMILY] & Debug.FREED_BIT) !== 0 && !held.has(base)) stray.push(base);
+  const codes: number[] = [];
+  d.host.forEachBlock((base, sizeClass) => {
+    const b = u8[base + Debug.FAMILY];
+    if (base === r || (b & Debug.FREED_BIT) === 0 || held.has(base)) return;
+    const code = b & ~Debug.FREED_BIT;
+    if (code !== Fam.RAW && code !== Fam.MEM && code !== Fam.OBJ) return; // headless: mendNewest's
+    stray.push(base);
+    codes.push(code === Fam.RAW && sizeClass >= 0 ? Fam.MEM : code);
   });
-  for (const base of stray) release(d, base, u8[base + Debug.FAMILY] & ~Debug.FREED_BIT);
+  for (let i = 0; i < stray.length; i++) release(d, stray[i], codes[i]);
 }
 
 /**

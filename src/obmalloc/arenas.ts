@@ -618,6 +618,84 @@ export abstract class ArenaAllocator {
   }
 
   /**
+   * For recount() (adoptThread, under the lock a dead thread held), after releaseUnmade(): every
+   * made arena with a free pool back on usable_arenas, in order, and nfp2lasta made again from
+   * the list. returnPool's stores, in order, with the calls between them (where a Worker's
+   * terminate() lands): the pool onto the arena's FREEPOOLS list (two stores); then, for an
+   * arena that was full, linkArenaAfter() (a call; its four stores have none between) before its
+   * NFREEPOOLS and nfp2lasta[1]; for one that had free pools, nfp2lasta[nf] and NFREEPOOLS
+   * (nf + 1), then, to keep the order, unlinkArena() and linkArenaAfter() (a call each), then
+   * nfp2lasta[nf + 1]. A death between the two calls (at unlinkArena's return or
+   * linkArenaAfter's entry) left an arena with free pools on no list: its free pools never taken
+   * again, check() failing for good ("N arenas have free pools but usable_arenas lists N-1"); one
+   * at the first linkArenaAfter's entry left a free pool on a full arena's list, its NFREEPOOLS
+   * still 0. So each arena's NFREEPOOLS is counted again from its free-pool list and its
+   * never-carved pools (what takeSlot takes from; takeSlot's own stores have no call between),
+   * and the list made again: the arenas it holds, in its order (a list whole before the death
+   * is left as it was), an arena it lacks put where returnPool would have (one-pool arenas, kept
+   * by free(), at the head; others after the last arena with as few free pools or fewer), then
+   * ordered by free pools (a stable sort: equal counts keep their order). Full arenas leave it.
+   * The fast paths never come here. Returns how many arenas were put back on the list.
+   */
+  protected relinkArenas(): number {
+    const u32 = this.u32;
+    const ps = this.poolSize;
+    const made = new Map<number, number>(); // header -> its free pools
+    for (const first of this.raw.arenas()) {
+      const a = this.arenaHeader(first);
+      if (u32[(a + Arena.MAGIC) >>> 2] !== ((Arena.MAGIC_VALUE ^ a) >>> 0) || u32[(a + Arena.FIRST) >>> 2] !== first) continue;
+      const total = u32[(a + Arena.NTOTALPOOLS) >>> 2];
+      const end = first + total * ps;
+      const poolAddress = u32[(a + Arena.POOL_ADDRESS) >>> 2];
+      if (total === 0 || total > this.poolsPerArena || poolAddress < first || poolAddress > end || (poolAddress - first) % ps !== 0) continue; // damaged: check() names it
+      let nf = (end - poolAddress) / ps;
+      let whole = true;
+      for (let fp = u32[(a + Arena.FREEPOOLS) >>> 2], n = total; fp !== 0; fp = u32[(fp + Pool.NEXT) >>> 2], n--) {
+        if (n === 0 || fp < first || fp >= poolAddress || (fp - first) % ps !== 0) {
+          whole = false; // a cycle or a stray link: left for check() to name
+          break;
+        }
+        nf++;
+      }
+      if (!whole) continue;
+      u32[(a + Arena.NFREEPOOLS) >>> 2] = nf;
+      made.set(a, nf);
+    }
+    // The list as it stands: made arenas with free pools, each once, bounded by their count.
+    const order: number[] = [];
+    const listed = new Set<number>();
+    for (let a = u32[this.wUsable], n = made.size + 1; a !== 0 && n > 0 && made.has(a) && !listed.has(a); a = u32[(a + Arena.NEXT) >>> 2], n--) {
+      listed.add(a);
+      if (made.get(a)! > 0) order.push(a);
+    }
+    let added = 0;
+    for (const [a, nf] of made) {
+      if (nf === 0 || listed.has(a)) continue;
+      added++;
+      if (u32[(a + Arena.NTOTALPOOLS) >>> 2] === 1) order.unshift(a);
+      else {
+        let at = order.length;
+        while (at > 0 && made.get(order[at - 1])! > nf) at--;
+        order.splice(at, 0, a);
+      }
+    }
+    const sorted = order.map((a, i) => [a, i]).sort((x, y) => made.get(x[0])! - made.get(y[0])! || x[1] - y[1]);
+    const wN = this.wNfp;
+    for (let k = 0; k <= this.poolsPerArena; k++) u32[wN + k] = 0;
+    let prev = 0;
+    u32[this.wUsable] = 0;
+    for (const [a] of sorted) {
+      u32[(a + Arena.PREV) >>> 2] = prev;
+      u32[(a + Arena.NEXT) >>> 2] = 0;
+      if (prev === 0) u32[this.wUsable] = a;
+      else u32[(prev + Arena.NEXT) >>> 2] = a;
+      u32[wN + made.get(a)!] = a;
+      prev = a;
+    }
+    return added;
+  }
+
+  /**
    * The raw allocator's top cannot grow (raw.onFull, under the caller's lock): the classes'
    * spare pools and sub-pools of this thread and every entirely free arena go back, so
    * that what free() keeps against churn never makes a request fail. True when an arena went back.

@@ -251,6 +251,7 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
    */
   recount(): void {
     this.releaseUnmade();
+    this.relinkArenas();
     const u32 = this.u32;
     const held = new Array<number>(this.nClasses).fill(0);
     const wHead = this.wSub + (SubPool.FREE >>> 2);
