@@ -70,12 +70,12 @@ export abstract class ArenaAllocator {
   readonly arenaShift: number;
   readonly arenaSize: number;
   readonly poolsPerArena: number;
-  /** This thread's slot (0 without threads). */
-  readonly owner: number;
-  /** The OWNER word of the pools it allocates from (ownerWord(owner)): free's fast path compares it. */
+  /**
+   * The OWNER word of the pools this thread allocates from (ownerWord(slot)): free's fast path
+   * compares it. (The slot itself is the getter `owner`: no field more, V8 keeps this class's
+   * fields in the object itself up to a limit, and the hot ones come after this one.)
+   */
   readonly ownerWord: number;
-  /** The OWNER word of orphan pools (0 without threads: none). */
-  readonly orphanWord: number;
   /** Address of thread slot 0. */
   readonly slotsBase: number;
   /** Slots in the header: 1 without threads, else maxThreads + 1 (the last holds orphans). */
@@ -152,9 +152,7 @@ export abstract class ArenaAllocator {
     this.threaded = maxThreads !== 0;
     this.nSlots = this.threaded ? maxThreads + 1 : 1;
     this.orphan = this.threaded ? maxThreads : -1;
-    this.owner = slot;
     this.ownerWord = ownerWord(slot);
-    this.orphanWord = this.threaded ? ownerWord(this.orphan) : 0;
     this.slotsBase = heapBase + u32[hw + H.THREAD_SLOTS];
     this.usedBase = this.usedBaseOf(slot);
     if (this.usedBase === 0) throw new HeapCorruptionError(this.slotBase(slot) + Slot.USED, `thread slot ${slot} has no usedpools (its USED word is 0)`, `thread slot ${slot} USED`);
@@ -194,6 +192,16 @@ export abstract class ArenaAllocator {
     // later store (the memory's first growth) deoptimizes every function compiled with it.
     take(mem.views);
     mem.onGrow(take);
+  }
+
+  /** This thread's slot (0 without threads). */
+  get owner(): number {
+    return this.ownerWord - Pool.OWNER_KEY;
+  }
+
+  /** The OWNER word of orphan pools (0 without threads: none). */
+  get orphanWord(): number {
+    return this.threaded ? ownerWord(this.orphan) : 0;
   }
 
   /** Address of thread slot k. */
