@@ -51,6 +51,10 @@ describe("README examples", () => {
     expect(printed[2]).toBe("InvalidPointerError double-free");
   });
 
+  it("Options: the defaults as written, and the two attachHeap calls", async () => {
+    expect(await run("Options")).toEqual([]);
+  });
+
   it("Typed views of blocks", async () => {
     expect(await run("Typed views of blocks")).toEqual(["2.5", "0"]);
   });
