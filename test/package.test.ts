@@ -20,9 +20,11 @@ import { ROOT } from "./helpers.js";
  * (45 kB of dist). 218.3 kB on 2026-12-05 evening (three hunts' checks, the README), 209.8 kB
  * with the CLI's and the layout's declarations stripped of their doc comments as well. 219 kB
  * on 2026-12-06 (session 44): the C header and file (wasm/include, 2.8 kB packed), which the
- * README tells C users to add to their build, were not in the package (a new user's probe).
+ * README tells C users to add to their build, were not in the package (a new user's probe);
+ * 219.1 kB the same day with adoptThread's mends of what a terminated Worker left half done (the
+ * raw top, arenas, the debug quarantine: ~1.4 kB), the README trimmed by 1.9 kB meanwhile.
  */
-const MAX_PACKED_BYTES = 219_000;
+const MAX_PACKED_BYTES = 220_000;
 
 interface PackResult {
   filename: string;
