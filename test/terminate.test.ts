@@ -6,6 +6,7 @@ import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { attachHeap, createHeap, HeapCorruptionError, PymallocError, type Heap } from "../dist/index.js";
 import { Chunk, H, sizeOf } from "../src/constants.js";
+import { thrownBy } from "./helpers.js";
 
 const WORKER = join(import.meta.dirname, "workers", "terminated.mjs");
 
@@ -651,6 +652,34 @@ describe("a thread that died moving an arena on usable_arenas, or between a debu
       expect(qs.every((p) => p !== 0)).toBe(true);
       for (const p of qs) heap.obj.free(p);
       heap.check();
+    }
+  });
+});
+
+describe("adoptThread beside a live Worker: a fault is looked at again as check() does with threads before it is blamed on the dead thread (a probe, session 44)", () => {
+  it("damage that stays is still reported, naming the dead thread, after the looks (a live thread's half-made edit, waiting for the lock, passed for damage: 1-3 in 25 adoptions threw)", async () => {
+    const heap = createHeap({ threads: true, subPools: false }); // whole pools: p's pool is its slot
+    const { w } = await start(heap, { stopAfterMs: 30 }); // attached, then idle: another thread's slot is live
+    try {
+      const h2 = attachHeap(heap.memory.source);
+      const p = heap.obj.malloc(64);
+      heap.obj.malloc(64);
+      heap.obj.free(p);
+      const pool = p - (p % 16384);
+      const o = h2.rawAllocator as unknown as Record<string, Fn>;
+      o.moveTop = atEntry();
+      (h2 as unknown as { lock: { release(): void } }).lock.release = () => {};
+      expect(() => h2.raw.malloc(100_000)).toThrow(Death);
+      heap.u32[(pool + 4) >>> 2] = p + 3; // damage the mends do not touch: a free-list head inside a block
+      const t0 = Date.now();
+      const e = thrownBy(() => heap.adoptThread(h2.threadId));
+      expect(e).toBeInstanceOf(HeapCorruptionError);
+      expect((e as Error).message).toMatch(new RegExp(`thread ${h2.threadId} died holding the heap's lock`));
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(200); // looked at again over the settle time, the lock let go between
+      heap.u32[(pool + 4) >>> 2] = p;
+      heap.check();
+    } finally {
+      await w.terminate();
     }
   });
 });
