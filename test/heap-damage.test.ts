@@ -155,12 +155,17 @@ describe("a damaged heap is found, never trusted", () => {
     expect(damaged(H.VIEW_END_1, 0xffffffff).field).toBe("H.VIEW_END_1");
   });
 
-  it("alignment shift flipped in a copy: check() finds pools whose block size no longer fits the class", () => {
+  it("alignment shift flipped in a copy: attachHeap names it (the young limits record it); with whole pools, check() finds pools whose block size no longer fits the class", () => {
     const h = createHeap();
     for (let i = 0; i < 100; i++) h.obj.malloc(16);
     const c = copyOf(h);
     new Uint32Array(c)[H.ALIGN_SHIFT] = 4;
-    const a = attachHeap(c);
+    expect(corruption(() => attachHeap(c)).field).toBe("H.ALIGN_SHIFT");
+    const w = createHeap({ subPools: false });
+    for (let i = 0; i < 100; i++) w.obj.malloc(16);
+    const d = copyOf(w);
+    new Uint32Array(d)[H.ALIGN_SHIFT] = 4;
+    const a = attachHeap(d);
     expect(corruption(() => a.check()).field).toBe("Pool.SIZE");
   });
 
@@ -1437,5 +1442,37 @@ describe("a debug heap's quarantine after a thread died in a free (a user's prob
     mendNewest(heap.debug!);
     heap.mem.free(keep);
     heap.check();
+  });
+});
+
+describe("header words the young limits record (a stray-write hunt, session 44)", () => {
+  const limitsWord = (h: ReturnType<typeof createHeap>): number => (h.heapBase + h.u32[(h.heapBase >>> 2) + constants.H.SUBPOOLS] + constants.SubPool.LIMIT) >>> 2;
+  it.each([8, 16] as const)("ALIGN_SHIFT flipped on a heap of %i-byte alignment: attachHeap and check() name it (a handle attached next handed out blocks over live ones)", (alignment) => {
+    const heap = createHeap({ alignment, memoryKind: "fixed", initialBytes: 1 << 20 });
+    const live = Array.from({ length: 200 }, (_, i) => heap.mem.malloc(1 + ((i * 37) % 500)));
+    const at = (heap.heapBase >>> 2) + constants.H.ALIGN_SHIFT;
+    heap.u32[at] ^= 7; // 3 <-> 4
+    for (const f of [() => heap.check(), () => attachHeap(heap.buffer)]) {
+      const e = thrownBy(f);
+      expect(e).toBeInstanceOf(HeapCorruptionError);
+      expect((e as HeapCorruptionError).field).toBe("H.ALIGN_SHIFT");
+    }
+    heap.u32[at] ^= 7;
+    heap.check();
+    expect(live.every((p) => p !== 0)).toBe(true);
+  });
+
+  it("the WHOLE_POOLS flag set on a heap with sub-pools, or a young limit changed: named (a handle attached next refused valid frees)", () => {
+    const heap = createHeap({ memoryKind: "fixed", initialBytes: 1 << 20 });
+    heap.obj.malloc(24);
+    const fw = (heap.heapBase >>> 2) + constants.H.FLAGS;
+    heap.u32[fw] |= constants.HeapFlag.WHOLE_POOLS;
+    expect((thrownBy(() => attachHeap(heap.buffer)) as HeapCorruptionError).field).toBe("H.FLAGS");
+    heap.u32[fw] &= ~constants.HeapFlag.WHOLE_POOLS;
+    const lw = limitsWord(heap) + 5;
+    heap.u32[lw] += 1;
+    expect((thrownBy(() => heap.check()) as HeapCorruptionError).field).toBe("SubPool.LIMIT");
+    heap.u32[lw] -= 1;
+    attachHeap(heap.buffer).check();
   });
 });

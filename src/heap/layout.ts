@@ -334,6 +334,22 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
     const head = u32[(heapBase + ho) >>> 2];
     if (!chunkAddr(head) || (cached === 0 && head !== 0)) tbl(ho, `raw cache list head ${i}`, head);
   }
+  // The young limits (SubPool.LIMIT), written once when the heap was made from its alignment,
+  // pool size and WHOLE_POOLS flag and never changed: a second record of those three words. An
+  // ALIGN_SHIFT flipped 3 -> 4 passed here, and a handle attached next took every pool of 8-byte
+  // classes for a class of twice the size: blocks over live ones (a stray-write hunt, session 44);
+  // a WHOLE_POOLS bit set passed, and that handle refused valid frees of sub-pools' blocks.
+  const limitsOf = (align: number, pool: number, whole: boolean): number[] =>
+    Array.from({ length: Size.MAX_SIZE_CLASSES }, (_, i) => (!whole && classSize(i, align) <= Size.SMALL_REQUEST_THRESHOLD ? youngLimit(classSize(i, align), pool) : 0));
+  const limitsAt = (heapBase + l.subPools + SubPool.LIMIT) >>> 2;
+  const limitsAre = (want: number[]): boolean => want.every((v, i) => u32[limitsAt + i] === v);
+  const wholePools = (flags & HeapFlag.WHOLE_POOLS) !== 0;
+  if (!limitsAre(limitsOf(alignShift, poolShift, wholePools))) {
+    const other = Size.MIN_ALIGNMENT_SHIFT + Size.ALIGNMENT_SHIFT - alignShift;
+    if (limitsAre(limitsOf(other, poolShift, wholePools))) bad(H.ALIGN_SHIFT, `alignment shift ${alignShift}: the heap was made with ${other} (its size classes' young limits say so)`);
+    if (limitsAre(limitsOf(alignShift, poolShift, !wholePools))) bad(H.FLAGS, `flags ${hex(flags)}: the heap was made ${wholePools ? "with" : "without"} sub-pools (its size classes' young limits say so), its WHOLE_POOLS bit says otherwise`);
+    throw new HeapCorruptionError(limitsAt * 4, `the size classes' young limits are not those the heap's alignment, pool size and flags give: a write over the sub-pool table?`, "SubPool.LIMIT");
+  }
   // Thread slots: state, delayed list head, usedpools address (slot 0 and the orphan slot: in
   // the header; the others: 0 while never claimed, else the payload of a raw chunk flagged as
   // internal, of Used.BYTES at least, naming the slot), the array's guard words and its links
