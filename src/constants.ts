@@ -124,6 +124,8 @@ export const enum Pool {
 }
 /** The OWNER word of a pool in thread slot k's usedpools (Pool.OWNER). */
 export const ownerWord = (slot: number): number => Pool.OWNER_KEY + slot;
+/** The thread slot an OWNER word names (ownerWord's inverse), as a uint32: far past any slot for a word no ownerWord() wrote. */
+export const ownerSlot = (word: number): number => (word - Pool.OWNER_KEY) >>> 0;
 
 /**
  * A free block of a pool (on its free list, or carved ahead of use): its first word links to the

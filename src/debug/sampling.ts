@@ -158,12 +158,11 @@ export class Sampler {
       return checked;
     }
     const at = this.tableWord * 4;
-    if ((t & 7) !== 0 || t + Sample.HEADER > u32.length * 4) throw new HeapCorruptionError(at, `sample table ${hex(t)} is no block address`, "Sample.S_TABLE");
-    if (shift < 32 - MAX_TABLE_SHIFT || shift > 32 - Math.log2(Sample.MIN_CAPACITY))
-      throw new HeapCorruptionError(t + Sample.SHIFT, `sample table ${hex(t)}: shift ${shift} gives no capacity it is ever made with`, "Sample.SHIFT");
+    const shape = this.tableShape(u32, t);
+    if (shape === TableShape.ADDRESS) throw new HeapCorruptionError(at, `sample table ${hex(t)} is no block address`, "Sample.S_TABLE");
+    if (shape === TableShape.SHIFT) throw new HeapCorruptionError(t + Sample.SHIFT, `sample table ${hex(t)}: shift ${shift} gives no capacity it is ever made with`, "Sample.SHIFT");
     const cap = 2 ** (32 - shift);
-    const bytes = this.usable(t);
-    if (bytes < Sample.HEADER + cap * Sample.ENTRY) throw new HeapCorruptionError(at, `sample table ${hex(t)} is no live block of its ${Sample.HEADER + cap * Sample.ENTRY} bytes`, "Sample.S_TABLE");
+    if (shape === TableShape.BLOCK) throw new HeapCorruptionError(at, `sample table ${hex(t)} is no live block of its ${Sample.HEADER + cap * Sample.ENTRY} bytes`, "Sample.S_TABLE");
     const live = u32[(t + Sample.LIVE) >>> 2];
     const used = u32[(t + Sample.USED) >>> 2];
     if (live > used || used > cap) throw new HeapCorruptionError(t + Sample.USED, `sample table ${hex(t)}: ${live} live and ${used} used entries of ${cap}`, "Sample.USED");
@@ -443,9 +442,15 @@ export class Sampler {
 
   /** Whether t can be a table rehash() replaced in this heap: with threads, a live raw block of the capacity its SHIFT says. */
   private replacedTable(u32: Uint32Array, t: number): boolean {
-    if (this.lock === undefined || (t & 7) !== 0 || t + Sample.HEADER > u32.length * 4) return false;
+    return this.lock !== undefined && this.tableShape(u32, t) === TableShape.OK;
+  }
+
+  /** Whether t is a table's block as rehash() makes one, else the first test it fails (tableAt's and replacedTable's). */
+  private tableShape(u32: Uint32Array, t: number): TableShape {
+    if ((t & 7) !== 0 || t + Sample.HEADER > u32.length * 4) return TableShape.ADDRESS;
     const shift = u32[(t + Sample.SHIFT) >>> 2];
-    return shift >= 32 - MAX_TABLE_SHIFT && shift <= 32 - Math.log2(Sample.MIN_CAPACITY) && this.usable(t) >= Sample.HEADER + 2 ** (32 - shift) * Sample.ENTRY;
+    if (shift < 32 - MAX_TABLE_SHIFT || shift > 32 - Math.log2(Sample.MIN_CAPACITY)) return TableShape.SHIFT;
+    return this.usable(t) >= Sample.HEADER + 2 ** (32 - shift) * Sample.ENTRY ? TableShape.OK : TableShape.BLOCK;
   }
 
   /**
@@ -463,6 +468,14 @@ export class Sampler {
     }
     return null;
   }
+}
+
+/** tableShape()'s answer: a sample table's block, or the first test it fails. */
+const enum TableShape {
+  OK,
+  ADDRESS, // not 8-aligned, or past the memory
+  SHIFT, // a shift of no capacity a table is made with
+  BLOCK, // no live raw block of that capacity
 }
 
 /** The largest table's shift: 32 - 28 (2^28 entries of 16 bytes fill 4 GiB). */

@@ -134,7 +134,7 @@ export class Heap extends MemoryViews {
         throw new TypeError("a heap with threads: true needs a shared memory (SharedArrayBuffer or a shared WebAssembly.Memory)");
       this.lock = new SharedLock(memory.views.i32, hw + H.LOCK);
       this.rawAllocator = new RawAllocator(memory, heapBase);
-      this.claim = ((Math.random() * 0x7fffffff) | 0) || 1;
+      this.claim = randomToken();
       this.threadId = created ? 0 : claimSlot(memory, this.rawAllocator, this.lock, heapBase, this.claim);
       if (created) memory.views.u32[(heapBase + u32[hw + H.THREAD_SLOTS] + Slot.CLAIM) >>> 2] = this.claim;
       this.lock.tag = this.threadId + 1;
@@ -479,10 +479,7 @@ export class Heap extends MemoryViews {
     // naming the dead thread, only if it stays.
     if (fault !== undefined) {
       try {
-        this.settled(() => {
-          this.memory.refresh();
-          checkHeap(this);
-        });
+        this.settled(() => checkHeap(this)); // settled() refreshes the views before each look
       } catch (e) {
         if (!(e instanceof HeapCorruptionError)) throw e;
         throw this.leftDamaged(threadId, e);
@@ -673,7 +670,12 @@ const ADOPT_WAIT_MS = 10_000;
  * a heap over from one that stopped using it. (Nothing was said before: a helper's two Workers on
  * such a heap got misleading HeapCorruptionErrors, 2026-12-06.)
  */
-const AGENT_TOKEN = ((Math.random() * 0x7fffffff) | 0) || 1;
+const AGENT_TOKEN = randomToken();
+
+/** A random non-zero word below 2^31: a thread's token (AGENT_TOKEN), a slot's claim (Slot.CLAIM). */
+function randomToken(): number {
+  return ((Math.random() * 0x7fffffff) | 0) || 1;
+}
 const warnedOthers = new WeakSet<object>();
 let warnedIsolation = false;
 

@@ -152,9 +152,7 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   u32[hw + H.POOL_MAP_HIGH_BYTES] = l.poolMapHighBytes;
   u32[hw + H.FLAGS] = p.flags;
   // Each size class's young limit (SubPool.LIMIT; 0 with whole pools: no class is ever young).
-  if ((p.flags & HeapFlag.WHOLE_POOLS) === 0)
-    for (let i = 0; classSize(i, p.alignShift) <= Size.SMALL_REQUEST_THRESHOLD; i++)
-      u32[((p.heapBase + l.subPools + SubPool.LIMIT) >>> 2) + i] = youngLimit(classSize(i, p.alignShift), p.poolShift);
+  u32.set(youngLimits(p.alignShift, p.poolShift, (p.flags & HeapFlag.WHOLE_POOLS) !== 0), (p.heapBase + l.subPools + SubPool.LIMIT) >>> 2);
   // The raw start (RawStart): its two limits; the counts start at 0.
   u32[(p.heapBase + l.subPools + SubPool.RAW_FIRST) >>> 2] = p.rawFirst ?? 0;
   u32[(p.heapBase + l.subPools + SubPool.RAW_EVER_LIMIT) >>> 2] = (p.rawFirst ?? 0) * RawStart.EVER_FACTOR;
@@ -215,6 +213,15 @@ function heapElsewhere(u32: Uint32Array, byteLength: number, heapBase: number): 
     if (b !== heapBase && u32[(b >>> 2) + H.MAGIC] === HEAP_MAGIC && u32[(b >>> 2) + H.HEAP_BASE] === b)
       return `; a heap starts at ${hex(b)}: attach it with { heapBase: ${b} } (the base it was made with, a module's __heap_base)`;
   return "";
+}
+
+
+/**
+ * The SubPool.LIMIT table of a heap made with these alignment and pool shifts and whole pools
+ * or not: formatHeap writes it, validateHeader compares it with the header's words.
+ */
+function youngLimits(alignShift: number, poolShift: number, wholePools: boolean): number[] {
+  return Array.from({ length: Size.MAX_SIZE_CLASSES }, (_, i) => (!wholePools && classSize(i, alignShift) <= Size.SMALL_REQUEST_THRESHOLD ? youngLimit(classSize(i, alignShift), poolShift) : 0));
 }
 
 /**
@@ -339,15 +346,13 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
   // ALIGN_SHIFT flipped 3 -> 4 passed here, and a handle attached next took every pool of 8-byte
   // classes for a class of twice the size: blocks over live ones (a stray-write hunt, session 44);
   // a WHOLE_POOLS bit set passed, and that handle refused valid frees of sub-pools' blocks.
-  const limitsOf = (align: number, pool: number, whole: boolean): number[] =>
-    Array.from({ length: Size.MAX_SIZE_CLASSES }, (_, i) => (!whole && classSize(i, align) <= Size.SMALL_REQUEST_THRESHOLD ? youngLimit(classSize(i, align), pool) : 0));
   const limitsAt = (heapBase + l.subPools + SubPool.LIMIT) >>> 2;
   const limitsAre = (want: number[]): boolean => want.every((v, i) => u32[limitsAt + i] === v);
   const wholePools = (flags & HeapFlag.WHOLE_POOLS) !== 0;
-  if (!limitsAre(limitsOf(alignShift, poolShift, wholePools))) {
+  if (!limitsAre(youngLimits(alignShift, poolShift, wholePools))) {
     const other = Size.MIN_ALIGNMENT_SHIFT + Size.ALIGNMENT_SHIFT - alignShift;
-    if (limitsAre(limitsOf(other, poolShift, wholePools))) bad(H.ALIGN_SHIFT, `alignment shift ${alignShift}: the heap was made with ${other} (its size classes' young limits say so)`);
-    if (limitsAre(limitsOf(alignShift, poolShift, !wholePools))) bad(H.FLAGS, `flags ${hex(flags)}: the heap was made ${wholePools ? "with" : "without"} sub-pools (its size classes' young limits say so), its WHOLE_POOLS bit says otherwise`);
+    if (limitsAre(youngLimits(other, poolShift, wholePools))) bad(H.ALIGN_SHIFT, `alignment shift ${alignShift}: the heap was made with ${other} (its size classes' young limits say so)`);
+    if (limitsAre(youngLimits(alignShift, poolShift, !wholePools))) bad(H.FLAGS, `flags ${hex(flags)}: the heap was made ${wholePools ? "with" : "without"} sub-pools (its size classes' young limits say so), its WHOLE_POOLS bit says otherwise`);
     throw new HeapCorruptionError(limitsAt * 4, `the size classes' young limits are not those the heap's alignment, pool size and flags give: a write over the sub-pool table?`, "SubPool.LIMIT");
   }
   // Thread slots: state, delayed list head, usedpools address (slot 0 and the orphan slot: in

@@ -34,6 +34,7 @@ import {
   MAX_RAW_FIRST,
   classSize,
   sizeOf,
+  ownerSlot,
   ownerWord,
 } from "../constants.js";
 import { HeapCorruptionError, hex } from "../errors.js";
@@ -319,7 +320,7 @@ export function checkHeap(heap: Heap): void {
       // (wasm/obmalloc/obmalloc.ts). A heap without threads has one slot, so the same rule.
       keptEmpty.add(pool);
     }
-    const owner = (w(Pool.OWNER) - Pool.OWNER_KEY) >>> 0; // keyed (Pool.OWNER)
+    const owner = ownerSlot(w(Pool.OWNER));
     if (owner >= o.nSlots) fail(pool + Pool.OWNER, `pool's owner word ${hex(w(Pool.OWNER))} names no thread slot`, "Pool.OWNER");
     if (owner !== o.orphan && slotState(owner) !== SlotState.LIVE) fail(pool + Pool.OWNER, `pool's owner, thread ${owner}, is not attached`, "Pool.OWNER");
     const remote = w(Pool.REMOTE);
@@ -364,7 +365,7 @@ export function checkHeap(heap: Heap): void {
         const field = at === sp + Pool.NEXT ? `thread slot ${k} usedpools[${i}]` : "Pool.NEXT";
         if (poolInUsed.get(p) !== i) fail(at, `usedpools[${i}] of thread slot ${k} holds ${hex(p)}, not a partly used pool of that class`, field);
         if (keptEmpty.has(p) && (k === o.orphan || ++empties > 1)) fail(p, `usedpools[${i}] of thread slot ${k} holds an empty pool it may not keep`, "Pool.COUNT");
-        if (u32[(p + Pool.OWNER) >>> 2] !== ownerWord(k)) fail(p + Pool.OWNER, `usedpools[${i}] of thread slot ${k} holds a pool of thread ${u32[(p + Pool.OWNER) >>> 2] - Pool.OWNER_KEY}`, "Pool.OWNER");
+        if (u32[(p + Pool.OWNER) >>> 2] !== ownerWord(k)) fail(p + Pool.OWNER, `usedpools[${i}] of thread slot ${k} holds a pool of thread ${ownerSlot(u32[(p + Pool.OWNER) >>> 2])}`, "Pool.OWNER");
         if (!live) fail(at, `thread slot ${k} is free but its usedpools[${i}] holds pools`, field);
         if (u32[(p + Pool.PREV) >>> 2] !== prev) fail(p + Pool.PREV, `usedpools[${i}] back link is wrong`, "Pool.PREV");
         if (++seen > poolInUsed.size) fail(at, "usedpools lists are longer than the pools (a cycle?)", field);

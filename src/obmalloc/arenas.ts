@@ -27,6 +27,7 @@ import {
   classSize,
   sizeClasses,
   usedSentinel,
+  ownerSlot,
   ownerWord,
   Arena,
   Chunk,
@@ -196,7 +197,7 @@ export abstract class ArenaAllocator {
 
   /** This thread's slot (0 without threads). */
   get owner(): number {
-    return this.ownerWord - Pool.OWNER_KEY;
+    return ownerSlot(this.ownerWord);
   }
 
   /** The OWNER word of orphan pools (0 without threads: none). */

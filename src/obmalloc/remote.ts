@@ -13,7 +13,7 @@
  * arenas and sub-pools other than through the layers below.
  */
 
-import { Arena, FreeBlock, Pool, Remote, Slot, SlotState, SubPool, ownerWord, usedSentinel } from "../constants.js";
+import { Arena, FreeBlock, Pool, Remote, Slot, SlotState, SubPool, ownerSlot, ownerWord, usedSentinel } from "../constants.js";
 import { HeapCorruptionError, InvalidPointerError, adoptedError, detachedError, hex } from "../errors.js";
 import { SubPoolAllocator } from "./subpools.js";
 
@@ -79,8 +79,8 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
       const word = Atomics.load(i32, (pool + Pool.OWNER) >>> 2);
       if (word === this.ownerWord) return this.free(p); // adopted by this thread meanwhile
       // A thread slot or the orphans' (slot MAX_THREADS), keyed (Pool.OWNER_KEY): anything else a stray write left.
-      const owner = word - Pool.OWNER_KEY;
-      if (owner >>> 0 > this.orphan) throw new HeapCorruptionError(pool + Pool.OWNER, `pool ${hex(pool)}: owner word ${hex(word >>> 0)} names no thread slot`, "Pool.OWNER");
+      const owner = ownerSlot(word);
+      if (owner > this.orphan) throw new HeapCorruptionError(pool + Pool.OWNER, `pool ${hex(pool)}: owner word ${hex(word >>> 0)} names no thread slot`, "Pool.OWNER");
       if (owner !== this.orphan) {
         // A block that holds the free tag and is free already: on the pool's REMOTE list, on the
         // owner's DELAYED list (the pool was FULL at the first free), or on the pool's free list
@@ -211,8 +211,8 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
     if (this.onFreeList(pool, p)) return true;
     if (!this.threaded) return false;
     if (this.onRemoteList(pool, p)) return true;
-    const owner = this.u32[(pool + Pool.OWNER) >>> 2] - Pool.OWNER_KEY;
-    if (owner >>> 0 >= this.nSlots) return false;
+    const owner = ownerSlot(this.u32[(pool + Pool.OWNER) >>> 2]);
+    if (owner >= this.nSlots) return false;
     // The DELAYED list: walked at most as far as the heap has room for blocks (a wild link or a cycle ends it).
     const u32 = this.u32;
     let k = u32[this.wTop] >>> 3;
