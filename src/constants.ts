@@ -483,7 +483,7 @@ export const enum Flag {
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
 /** 18: a thread slot's claim word (Slot.CLAIM), pools' OWNER words keyed (Pool.OWNER_KEY); 17: in-use raw chunks keep a footer (Chunk.OVERHEAD 8); 16: SubPool.FILLS (a young class's sub-pool fills); 15: the heap's own end (H.END) and fences over pages a module grew; 14: the raw cache (H.RAW_CACHE, RawCache); 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
-export const HEAP_VERSION = 18;
+export const HEAP_VERSION = 19;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,
@@ -551,6 +551,16 @@ export const enum HeapFlag {
   HARDENED = 2,
   /** createHeap's subPools: false: every size class takes whole pools from its first block (no SubPool stage). */
   WHOLE_POOLS = 4,
+  /**
+   * createHeap's sampleInterval: the heap has a sampling state (H.SAMPLES). Set with that word, never
+   * cleared: a stray 0 over H.SAMPLES made the next handle take the sampler's blocks for users'.
+   */
+  SAMPLED = 8,
+  /**
+   * The heap's ALIGN_SHIFT is Size.MIN_ALIGNMENT_SHIFT (8-byte alignment): a second record of that
+   * word where the young limits are none (subPools: false), whose flip passed attachHeap.
+   */
+  MIN_ALIGNMENT = 16,
 }
 export const HEADER_SCALAR_BYTES = 176;
 
@@ -625,6 +635,7 @@ export const enum Sample {
   S_TABLE = 0,
   S_INTERVAL = 4,
   S_MAGIC = 8, // S_MAGIC_VALUE ^ the state's address: H.SAMPLES a stray write moved onto a user's block is refused
+  S_TABLES = 12, // sample tables held: the current one and (threads) those it replaced; a stray 0 over S_TABLE is named
   S_MAP = 16,
   S_MAGIC_VALUE = 0x53414d50, // "SAMP"
   MAP_SHIFT = 14,

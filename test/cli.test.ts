@@ -1,6 +1,6 @@
 // Runs the real `pymalloc` binary (built into dist/ by `npm test`).
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
@@ -12,6 +12,14 @@ const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], {
 
 describe("pymalloc CLI", () => {
   it("is built", () => expect(existsSync(BIN)).toBe(true));
+
+  it("is executable after `npm run build`, so `npx pymalloc` runs in a clone (npm sets the mode only when it installs a package)", () => {
+    expect(statSync(BIN).mode & 0o111).not.toBe(0);
+    if (process.platform === "win32") return;
+    const r = spawnSync(BIN, ["--help"], { encoding: "utf8", cwd: ROOT });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/replay/);
+  });
 
   it("replays the bundled trace in both modes and prints speed and memory", () => {
     const r = run("replay", BUNDLED_TRACE, "--runs", "1", "--verify");

@@ -155,7 +155,7 @@ describe("a damaged heap is found, never trusted", () => {
     expect(damaged(H.VIEW_END_1, 0xffffffff).field).toBe("H.VIEW_END_1");
   });
 
-  it("alignment shift flipped in a copy: attachHeap names it (the young limits record it); with whole pools, check() finds pools whose block size no longer fits the class", () => {
+  it("alignment shift flipped in a copy: attachHeap names it (the young limits record it; with whole pools, the MIN_ALIGNMENT flag), and check() finds pools whose block size no longer fits the class", () => {
     const h = createHeap();
     for (let i = 0; i < 100; i++) h.obj.malloc(16);
     const c = copyOf(h);
@@ -165,6 +165,9 @@ describe("a damaged heap is found, never trusted", () => {
     for (let i = 0; i < 100; i++) w.obj.malloc(16);
     const d = copyOf(w);
     new Uint32Array(d)[H.ALIGN_SHIFT] = 4;
+    expect(corruption(() => attachHeap(d)).field).toBe("H.ALIGN_SHIFT");
+    // The flag too (as validateHeader sees both words agree): the pools still say 8-byte classes.
+    new Uint32Array(d)[H.FLAGS] &= ~constants.HeapFlag.MIN_ALIGNMENT;
     const a = attachHeap(d);
     expect(corruption(() => a.check()).field).toBe("Pool.SIZE");
   });

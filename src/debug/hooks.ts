@@ -14,7 +14,7 @@
  */
 
 import { CLEAN_BYTE, DEAD_BYTE, Debug, FORBIDDEN_BYTE, OWN_TRACE_FRAMES } from "../constants.js";
-import { InvalidPointerError, PymallocError, hex } from "../errors.js";
+import { HeapCorruptionError, InvalidPointerError, PymallocError, hex } from "../errors.js";
 import { badPointer, badSize, callocBytes, checkAlignment, reallocTooLarge, type AllocatorFamily, type Family } from "../heap/families.js";
 import { TypedFamily } from "../heap/typed.js";
 import { isSharedView, type Memory } from "../memory/memory.js";
@@ -729,12 +729,30 @@ export class DebugState {
     return false;
   }
 
+  /**
+   * After a walk that met `freed` blocks marked freed (the first at `first`): the quarantine ring
+   * holds as many, or a live block's family byte written over (the freed bit set) left it out of
+   * walk() and leaks(). check() names the same.
+   */
+  private freedCounted(freed: number, first: number): void {
+    const count = this.ring === 0 ? 0 : this.u32[(this.ring + Debug.Q_COUNT) >>> 2];
+    if (count === freed) return;
+    if (this.ring === 0) throw new HeapCorruptionError(first + Debug.FAMILY, `block ${hex(first + Debug.HEADER)} is marked freed, but this heap quarantines no block (a write over its debug header?)`, "Debug.FAMILY");
+    throw new HeapCorruptionError(this.ring + Debug.Q_COUNT, `quarantine counts ${count} blocks, ${freed} blocks are marked freed (a write over a live block's debug header?)`, "Debug.Q_COUNT");
+  }
+
   /** Visit live (not quarantined) debug blocks as the user sees them. */
   walk(fn: (b: { address: number; size: number; family: string; sizeClass: number; serial: number }) => void): void {
     const u32 = this.u32;
     const u8 = this.u8;
+    let freed = 0;
+    let first = 0;
     this.host.forEachBlock((base, sizeClass) => {
-      if ((u8[base + Debug.FAMILY] & Debug.FREED_BIT) !== 0 || !this.quotable(base)) return;
+      if ((u8[base + Debug.FAMILY] & Debug.FREED_BIT) !== 0) {
+        if (freed++ === 0) first = base;
+        return;
+      }
+      if (!this.quotable(base)) return;
       fn({
         address: base + Debug.HEADER,
         size: u32[(base + Debug.SIZE) >>> 2],
@@ -743,6 +761,7 @@ export class DebugState {
         serial: u32[(base + Debug.SERIAL) >>> 2],
       });
     });
+    this.freedCounted(freed, first);
   }
 
   /** Live blocks grouped by allocation site (like a tracemalloc snapshot's statistics). */
@@ -750,7 +769,10 @@ export class DebugState {
     const u32 = this.u32;
     const u8 = this.u8;
     const blocks: LeakedBlock[] = [];
+    let freed = 0;
+    let first = 0;
     this.forEachDebugBlock((base, quarantined) => {
+      if (quarantined && freed++ === 0) first = base;
       if (quarantined || !this.quotable(base)) return;
       const serial = u32[(base + Debug.SERIAL) >>> 2];
       const stack = this.sitesOf(serial, base).allocatedAt;
@@ -762,6 +784,7 @@ export class DebugState {
         site: siteOf(stack),
       });
     });
+    this.freedCounted(freed, first);
     return leakReport(blocks);
   }
 

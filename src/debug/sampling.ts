@@ -26,7 +26,7 @@
  * from its successor and is left out of walks and snapshots.
  */
 
-import { H, Sample } from "../constants.js";
+import { H, HeapFlag, Sample } from "../constants.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 import { badPointer, badSize, type BlockAllocator, type Family } from "../heap/families.js";
 import type { RawAllocator } from "../raw/tlsf.js";
@@ -335,6 +335,7 @@ export class Sampler {
     if (t === 0) return 0;
     this.memory.refresh();
     u32 = this.memory.views.u32;
+    u32[(this.state + Sample.S_TABLES) >>> 2]++;
     u32.fill(0, t >>> 2, (t + Sample.HEADER + cap * Sample.ENTRY) >>> 2);
     u32[(t + Sample.SHIFT) >>> 2] = 32 - Math.log2(cap);
     u32[(t + Sample.PREV) >>> 2] = 0;
@@ -352,6 +353,7 @@ export class Sampler {
       u32[(t + Sample.USED) >>> 2] = live;
       if (this.lock === undefined) {
         this.release(old);
+        u32[(this.state + Sample.S_TABLES) >>> 2]--;
         // Bits of blocks freed since: cleared, those of the live samples set again.
         const u8 = this.memory.views.u8;
         u8.fill(0, this.map, this.map + this.mapBytes);
@@ -393,6 +395,9 @@ export class Sampler {
       const fw = u32[(e + Sample.E_FAMILY) >>> 2];
       out.push({ address: k, size, family: FAMILY_OF[fw & 0xff] ?? "?", site: this.siteOf(u32[(e + Sample.E_SITE) >>> 2], fw >>> 8), weight: sampleWeight(size, this.interval) });
     }
+    // Every entry in use read (an entry's address written over lost a sample from the estimates).
+    const live = u32[(t + Sample.LIVE) >>> 2];
+    if (out.length !== live) throw new HeapCorruptionError(t + Sample.LIVE, `sample table ${hex(t)}: LIVE says ${live} entries, it holds ${out.length} (a write over an entry?)`, "Sample.LIVE");
     return out;
   }
 
@@ -416,6 +421,7 @@ export class Sampler {
     if (live === 0) {
       this.release(t);
       Atomics.store(this.memory.views.u32, this.tableWord, 0);
+      this.memory.views.u32[(this.state + Sample.S_TABLES) >>> 2] = 0;
       this.memory.views.u8.fill(0, this.map, this.map + this.mapBytes); // no sample left: no region is marked
       this.seenTable = 0;
       return true;
@@ -433,7 +439,10 @@ export class Sampler {
   tables(): Set<number> {
     const u32 = this.memory.views.u32;
     const out = new Set<number>([this.state]);
-    const t = u32[this.tableWord];
+    const t = this.tableAt(u32); // a word that names no table is named, not walked as one
+    const held = u32[(this.state + Sample.S_TABLES) >>> 2];
+    // A table held but none named: its block would read as a user's (check() names the count too).
+    if (t === 0 && held !== 0) throw new HeapCorruptionError(this.tableWord * 4, `the sampling state names no sample table but holds ${held} (a write over the word?)`, "Sample.S_TABLE");
     if (t === 0) return out;
     out.add(t);
     for (let prev = u32[(t + Sample.PREV) >>> 2]; prev !== 0 && this.replacedTable(u32, prev) && !out.has(prev); prev = u32[(prev + Sample.PREV) >>> 2]) out.add(prev);
@@ -591,6 +600,7 @@ export function createSamplingState(raw: RawAllocator, memory: Memory, heapBase:
   v.u32[(state + Sample.S_INTERVAL) >>> 2] = interval;
   v.u32[(state + Sample.S_MAGIC) >>> 2] = (Sample.S_MAGIC_VALUE ^ state) >>> 0;
   v.u32[(heapBase >>> 2) + H.SAMPLES] = state;
+  v.u32[(heapBase >>> 2) + H.FLAGS] |= HeapFlag.SAMPLED;
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   MAX_MAX_THREADS,
   H,
   HeapFlag,
+  Size,
   MODE_IDS,
   Slot,
   SlotState,
@@ -620,7 +621,7 @@ export function createHeap(options: HeapOptions = {}): Heap {
     warnedIsolation = true;
     console.warn("pymalloc: createHeap({ threads: true }) in a page that is not cross-origin isolated: its memory cannot be posted to Workers (serve the page with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)");
   }
-  const params = { heapBase, poolShift: o.poolShift, arenaShift: o.arenaShift, alignShift: o.alignShift, maxBytes: memory.maxBytes, mode: MODE_IDS[o.mode], flags: (o.threads ? HeapFlag.THREADS : 0) | (o.hardened ? HeapFlag.HARDENED : 0) | (o.subPools ? 0 : HeapFlag.WHOLE_POOLS), maxThreads: o.maxThreads, rawFirst: o.rawFirst };
+  const params = { heapBase, poolShift: o.poolShift, arenaShift: o.arenaShift, alignShift: o.alignShift, maxBytes: memory.maxBytes, mode: MODE_IDS[o.mode], flags: (o.threads ? HeapFlag.THREADS : 0) | (o.hardened ? HeapFlag.HARDENED : 0) | (o.subPools ? 0 : HeapFlag.WHOLE_POOLS) | (o.alignShift === Size.MIN_ALIGNMENT_SHIFT ? HeapFlag.MIN_ALIGNMENT : 0), maxThreads: o.maxThreads, rawFirst: o.rawFirst };
   const layout = computeLayout(params);
   if (!memory.grow(layout.heapStart + 16))
     throw new RangeError(`memory too small for a heap: needs at least ${layout.heapStart + 16} bytes from heapBase ${heapBase}${layout.heapStart + 16 > memory.maxBytes ? ` (maxBytes is ${memory.maxBytes})` : ""}`);

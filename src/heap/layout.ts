@@ -253,7 +253,11 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
   const alignShift = w(H.ALIGN_SHIFT);
   if (alignShift !== Size.MIN_ALIGNMENT_SHIFT && alignShift !== Size.ALIGNMENT_SHIFT) bad(H.ALIGN_SHIFT, `alignment shift ${alignShift} is neither ${Size.MIN_ALIGNMENT_SHIFT} nor ${Size.ALIGNMENT_SHIFT}`);
   const flags = w(H.FLAGS);
-  if ((flags & ~(HeapFlag.THREADS | HeapFlag.HARDENED | HeapFlag.WHOLE_POOLS)) !== 0) bad(H.FLAGS, `unknown flag bits ${hex(flags)}`);
+  if ((flags & ~(HeapFlag.THREADS | HeapFlag.HARDENED | HeapFlag.WHOLE_POOLS | HeapFlag.SAMPLED | HeapFlag.MIN_ALIGNMENT)) !== 0) bad(H.FLAGS, `unknown flag bits ${hex(flags)}`);
+  if (((flags & HeapFlag.MIN_ALIGNMENT) !== 0) !== (alignShift === Size.MIN_ALIGNMENT_SHIFT))
+    bad(H.ALIGN_SHIFT, `alignment shift ${alignShift}: the heap was made with ${(flags & HeapFlag.MIN_ALIGNMENT) !== 0 ? Size.MIN_ALIGNMENT_SHIFT : Size.ALIGNMENT_SHIFT} (its MIN_ALIGNMENT flag says so)`);
+  if (((flags & HeapFlag.SAMPLED) !== 0) !== (w(H.SAMPLES) !== 0))
+    bad(H.SAMPLES, (flags & HeapFlag.SAMPLED) !== 0 ? "the heap was made with sampled sites, but names no sampling state (a write over the word?)" : `sampling state word ${hex(w(H.SAMPLES))} in a heap made without sampled sites`);
   const maxThreads = w(H.MAX_THREADS);
   if ((flags & HeapFlag.THREADS) === 0 ? maxThreads !== 0 : maxThreads < 1 || maxThreads > MAX_MAX_THREADS)
     bad(H.MAX_THREADS, `${maxThreads} thread slots for a heap ${(flags & HeapFlag.THREADS) === 0 ? "without" : "with"} threads`);

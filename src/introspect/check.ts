@@ -40,7 +40,7 @@ import {
 import { HeapCorruptionError, hex } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
 import { validateHeader } from "../heap/layout.js";
-import { forEachChunk, forEachLiveBlock, freeListOf, pendingFrees, quarantineRing } from "./walk.js";
+import { forEachChunk, forEachLiveBlock, freeListOf, pendingFrees, poolClass, quarantineRing } from "./walk.js";
 import { samplingStateFault } from "../debug/sampling.js";
 import { listIndex } from "../raw/lists.js";
 
@@ -285,24 +285,16 @@ export function checkHeap(heap: Heap): void {
       if (w(Pool.COUNT) !== 0 || w(Pool.FREEBLOCK) !== 0 || w(Pool.REMOTE) !== 0) fail(pool, "never-used pool has blocks", "Pool.COUNT");
       return;
     }
-    const szidx = w(Pool.SZIDX);
-    if (szidx >= o.nClasses) {
-      // A free pool that holds no class is rewritten whole when taken; any other needs one.
-      if (free && szidx === Pool.SZIDX_NONE) {
-        if (w(Pool.COUNT) !== 0) fail(pool, "a free pool counts blocks in use", "Pool.COUNT");
-        return;
-      }
-      fail(pool + Pool.SZIDX, `pool's size class ${szidx} is none of the heap's ${o.nClasses}`, "Pool.SZIDX");
-    }
+    // A free pool that holds no class is rewritten whole when taken; any other needs one. Its
+    // header words as every walk tests them (walk.ts, poolClass).
+    if (!free && w(Pool.SZIDX) === Pool.SZIDX_NONE) fail(pool + Pool.SZIDX, `pool's size class ${w(Pool.SZIDX)} is none of the heap's ${o.nClasses}`, "Pool.SZIDX");
+    const szidx = poolClass(o, pool, room);
+    if (szidx < 0) return;
     const count = w(Pool.COUNT);
     const size = classSize(szidx, o.alignShift);
     const capacity = Math.floor((room - Pool.OVERHEAD) / size);
-    if (w(Pool.SIZE) !== size) fail(pool + Pool.SIZE, `pool's block size word is ${w(Pool.SIZE)}, its class holds ${size}`, "Pool.SIZE");
-    if (w(Pool.MAXNEXTOFFSET) !== room - size) fail(pool + Pool.MAXNEXTOFFSET, "pool's last block offset is wrong", "Pool.MAXNEXTOFFSET");
     const no = w(Pool.NEXTOFFSET);
-    if (no < Pool.OVERHEAD + size || (no - Pool.OVERHEAD) % size !== 0 || no > room) fail(pool + Pool.NEXTOFFSET, "pool's next-block offset is wrong", "Pool.NEXTOFFSET");
     const carved = (no - Pool.OVERHEAD) / size;
-    if (count > carved) fail(pool, `pool counts ${count} blocks in use of ${carved} carved`, "Pool.COUNT");
     // The free list: carved block starts only, each once (freeListOf). Every push tags the block
     // (FreeBlock): a tag gone is a write into the block after it was freed.
     const freeBlocks = freeListOf(u32, pool, size, pool + no, (b) => {
@@ -439,6 +431,10 @@ export function checkHeap(heap: Heap): void {
     // The tables it replaced, which leaks() and stats() leave out as the sampler's own.
     const prev = t === 0 ? null : heap.sampler.prevFault(u32, t);
     if (prev !== null) fail(prev[0], prev[1], "Sample.PREV");
+    // As many tables held as named: a stray 0 over S_TABLE left its table to read as a user's block.
+    const held = u32[(samples + Sample.S_TABLES) >>> 2];
+    const named = t === 0 ? 0 : heap.sampler.tables().size - 1;
+    if (held !== named) fail(samples + Sample.S_TABLES, `the sampling state holds ${held} sample tables, names ${named} (a write over S_TABLE or S_TABLES?)`, t === 0 ? "Sample.S_TABLE" : "Sample.S_TABLES");
   }
 }
 

@@ -15,12 +15,14 @@ import {
   Pool,
   Remote,
   Slot,
+  SubPool,
   classSize,
   sizeClasses,
   sizeOf,
 } from "../constants.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
+import type { ObjectAllocator } from "../obmalloc/obmalloc.js";
 
 export interface ChunkInfo {
   /** Chunk address (payload = chunk + 8). */
@@ -65,6 +67,9 @@ export function forEachChunk(heap: Heap, fn: (c: ChunkInfo) => void): void {
     // walk runs under every stats(), once a run in the benchmark's instruction counts).
     const flagged = (sw & (Flag.ARENA | Flag.FREE)) === Flag.ARENA;
     const poolMap = flagged && raw.isMapChunk(c, sw);
+    // The map's chunk holds no arena: H.POOL_MAP_HIGH moved onto an arena hid its blocks.
+    if (poolMap && heap.objectAllocator.isArenaHeader(heap.objectAllocator.arenaHeader(c + Chunk.HEADER)))
+      throw new HeapCorruptionError(heap.heapBase + H.POOL_MAP_HIGH * 4, `the pool map's high part ${hex(c + Chunk.HEADER)} is an arena (a write over the word?)`, "H.POOL_MAP_HIGH");
     const usedSlot = !flagged || poolMap ? -1 : raw.usedChunkSlot(c, sw);
     const fence = flagged && !poolMap && usedSlot < 0 && raw.isFence(c, sw);
     const internal = poolMap || usedSlot >= 0 || fence;
@@ -165,22 +170,67 @@ export function forEachPool(heap: Heap, first: number, fn: (p: PoolInfo) => void
   // ARENA flag a stray write set, or a count changed, must not be walked for ever (check()
   // names the same words).
   o.arenaOf(0, a, first - Chunk.HEADER + Chunk.SIZE, "Chunk.SIZE");
+  if (poolAddress < first || poolAddress > first + total * o.poolSize || (poolAddress - first) % o.poolSize !== 0)
+    throw new HeapCorruptionError(a + Arena.POOL_ADDRESS, "arena's next-pool address is outside the arena", "Arena.POOL_ADDRESS");
   for (let i = 0; i < total; i++) {
     const slot = first + i * o.poolSize;
     const carved = slot < poolAddress;
+    const sub = u32[(slot + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
+    if (sub !== 0 && !carved) neverCarved(slot);
+    if (sub !== 0 && sub !== SubPool.SHIFT) throw new HeapCorruptionError(slot + Pool.SUB, `pool slot ${hex(slot)}: sub-pool shift ${sub}, not ${SubPool.SHIFT}`, "Pool.SUB");
     for (const pool of carved ? o.poolsOfSlot(slot, a) : [slot]) visitPool(pool, carved);
   }
+  function neverCarved(pool: number): never {
+    throw new HeapCorruptionError(a + Arena.POOL_ADDRESS, `arena ${hex(a)}: pool ${hex(pool)} lies past its next-pool address ${hex(poolAddress)} but is cut into sub-pools, or has a size class or blocks`, "Arena.POOL_ADDRESS");
+  }
   function visitPool(pool: number, carved: boolean): void {
-    const allocated = carved ? u32[(pool + Pool.COUNT) >>> 2] : 0;
-    const sz = u32[(pool + Pool.SZIDX) >>> 2];
-    const szidx = carved && sz < sizeClasses(o.alignShift) ? sz : -1;
-    const size = szidx < 0 ? 0 : classSize(szidx, o.alignShift);
     const end = Math.min(o.poolBytes(pool), a - pool);
+    if (!carved) {
+      // Never carved: blank (a POOL_ADDRESS lowered over carved pools hid their blocks).
+      if (u32[(pool + Pool.SZIDX) >>> 2] !== Pool.SZIDX_NONE || u32[(pool + Pool.COUNT) >>> 2] !== 0) neverCarved(pool);
+      fn({ pool, count: 0, allocated: 0, pending: NONE, szidx: -1, size: 0, carved, carvedBlocks: 0, capacity: 0, end });
+      return;
+    }
+    const szidx = poolClass(o, pool, end);
+    const allocated = u32[(pool + Pool.COUNT) >>> 2];
+    const size = szidx < 0 ? 0 : classSize(szidx, o.alignShift);
     const capacity = szidx < 0 ? 0 : Math.floor((end - Pool.OVERHEAD) / size);
-    const carvedBlocks = szidx < 0 ? 0 : Math.min(capacity, (u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) / size);
+    const carvedBlocks = szidx < 0 ? 0 : (u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) / size;
+    // A free list is empty exactly when every carved block is counted (walks that do not follow
+    // the list, stats(), test that much of the count).
+    if (szidx >= 0 && (u32[(pool + Pool.FREEBLOCK) >>> 2] === 0) !== (allocated === carvedBlocks))
+      throw new HeapCorruptionError(pool, `pool ${hex(pool)} counts ${allocated} of ${carvedBlocks} carved blocks, and its free list is ${u32[(pool + Pool.FREEBLOCK) >>> 2] === 0 ? "empty" : "not empty"}`, "Pool.COUNT");
     const waiting = (allocated !== 0 && pending?.get(pool)) || NONE;
     fn({ pool, count: allocated - waiting.size, allocated, pending: waiting, szidx, size, carved, carvedBlocks, capacity, end });
   }
+}
+
+/**
+ * The header of carved pool (or sub-pool) `pool`, as every walk reads it (room: its bytes, up to
+ * the arena header in an arena's last pool): its class one of the heap's, its size words that
+ * class's, its next offset the end of a carved block within the room, its count no more than the
+ * blocks carved. A free pool may hold no class (Pool.SZIDX_NONE), and then no block. Anything
+ * else is a HeapCorruptionError naming the word, as check() names it (check() also knows which
+ * pools are free, and follows free lists and owners). Its class, or -1 for none.
+ */
+export function poolClass(o: ObjectAllocator, pool: number, room: number): number {
+  const u32 = o.u32;
+  const szidx = u32[(pool + Pool.SZIDX) >>> 2];
+  const count = u32[(pool + Pool.COUNT) >>> 2];
+  if (szidx >= o.nClasses) {
+    if (szidx !== Pool.SZIDX_NONE) throw new HeapCorruptionError(pool + Pool.SZIDX, `pool's size class ${szidx} is none of the heap's ${o.nClasses}`, "Pool.SZIDX");
+    if (count !== 0) throw new HeapCorruptionError(pool, `pool ${hex(pool)} holds no size class but counts ${count} blocks in use`, "Pool.COUNT");
+    return -1;
+  }
+  const size = classSize(szidx, o.alignShift);
+  const sizeWord = u32[(pool + Pool.SIZE) >>> 2];
+  if (sizeWord !== size) throw new HeapCorruptionError(pool + Pool.SIZE, `pool's block size word is ${sizeWord}, its class holds ${size}`, "Pool.SIZE");
+  if (u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] !== room - size) throw new HeapCorruptionError(pool + Pool.MAXNEXTOFFSET, "pool's last block offset is wrong", "Pool.MAXNEXTOFFSET");
+  const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
+  if (no < Pool.OVERHEAD + size || (no - Pool.OVERHEAD) % size !== 0 || no > room) throw new HeapCorruptionError(pool + Pool.NEXTOFFSET, "pool's next-block offset is wrong", "Pool.NEXTOFFSET");
+  const carved = (no - Pool.OVERHEAD) / size;
+  if (count > carved) throw new HeapCorruptionError(pool, `pool counts ${count} blocks in use of ${carved} carved`, "Pool.COUNT");
+  return szidx;
 }
 
 export interface LiveBlock {
@@ -222,9 +272,13 @@ export function forEachLiveBlock(heap: Heap, fn: (b: LiveBlock) => void): void {
       return;
     }
     forEachPool(heap, c.chunk + Chunk.HEADER, (p) => {
-      if (p.count === 0) return;
+      if (p.szidx < 0) return;
       const size = p.size;
       const free = freeListOf(u32, p.pool, size, p.pool + Pool.OVERHEAD + p.carvedBlocks * size);
+      // Every carved block free or counted (an empty pool's too: a count written to 0 hid its
+      // blocks; check() names the same word).
+      if (free.size + p.allocated !== p.carvedBlocks) throw new HeapCorruptionError(p.pool, `pool count ${p.allocated} + ${free.size} free blocks != ${p.carvedBlocks} carved blocks`, "Pool.COUNT");
+      if (p.count === 0) return;
       for (let i = 0; i < p.carvedBlocks; i++) {
         const b = p.pool + Pool.OVERHEAD + i * size;
         if (!free.has(b) && !p.pending.has(b)) fn({ address: b, usable: size, sizeClass: p.szidx });

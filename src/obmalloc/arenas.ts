@@ -371,6 +371,11 @@ export abstract class ArenaAllocator {
     return nx;
   }
 
+  /** Whether ao holds an arena header's magic (nothing else checked: arenaOf). */
+  isArenaHeader(ao: number): boolean {
+    return this.u32[(ao + Arena.MAGIC) >>> 2] === ((Arena.MAGIC_VALUE ^ ao) >>> 0);
+  }
+
   /**
    * ao, read from the word at `at` (field `what`) of pool (0: none), when it is an arena header
    * (its magic says so, and it is that pool's arena); else HeapCorruptionError. Also the

@@ -160,6 +160,8 @@ export namespace HeapFlag {
   export const THREADS: u32 = 1;
   export const HARDENED: u32 = 2;
   export const WHOLE_POOLS: u32 = 4;
+  export const SAMPLED: u32 = 8;
+  export const MIN_ALIGNMENT: u32 = 16;
 }
 export namespace FreeBlock {
   export const LINK: u32 = 0;
@@ -167,5 +169,5 @@ export namespace FreeBlock {
   export const TAG_VALUE: u32 = 4294967211;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 18;
+export const HEAP_VERSION: u32 = 19;
 export const CARVE_BYTES: u32 = 512;
