@@ -602,13 +602,14 @@ export const enum Debug {
   SIZE = 0,
   SERIAL = 4,
   ALLOC_SITE = 8,
-  FREE_SITE = 12,
+  FREE_SITE = 12, // while the block is live: SIZE ^ SIZE_CHECK (a size word written over is seen); once freed, the free site
   FAMILY = 16,
   LEAD_PAD = 17,
   HEADER = 32,
   /** Trailing pad bytes at least (more when the block below has slack). */
   MIN_TAIL = 8,
   FREED_BIT = 0x80,
+  SIZE_CHECK = 0x2d5e0000,
   /**
    * Quarantine ring header (words), then one entry per block: its base, and the usable bytes of
    * the block below as checked when it was freed (read back when it leaves, with no call into

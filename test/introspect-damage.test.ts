@@ -2,7 +2,7 @@
 // stats() and leaks() either give what the undamaged heap gives or throw a HeapCorruptionError
 // naming the word; before session 45 each case below counted blocks wrong without an error.
 import { describe, expect, it } from "vitest";
-import { attachHeap, constants, createHeap, HeapCorruptionError, type Heap } from "../src/index.js";
+import { attachHeap, constants, createHeap, HeapCorruptionError, MemoryCorruptionError, type Heap } from "../src/index.js";
 
 const { Arena, Debug, H, Pool, Sample } = constants;
 
@@ -14,6 +14,16 @@ function corruption(fn: () => unknown): HeapCorruptionError {
     throw e;
   }
   throw new Error("no HeapCorruptionError");
+}
+
+function caughtKind(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof MemoryCorruptionError) return e.kind;
+    throw e;
+  }
+  return "no error";
 }
 
 /** A heap with small blocks of several classes in several pools, some freed. */
@@ -114,6 +124,18 @@ describe("walk() and leaks() over a damaged debug header or sampling state", () 
       expect(corruption(() => h.walk(() => {})).field).toBe(field);
       expect(corruption(() => h.leaks()).field).toBe(field);
       expect(() => h.check()).toThrow();
+    }
+  });
+
+  it("a live debug block's size word changed to another that fits: named (its check copy), not walked at that size", () => {
+    for (const delta of [-1, 1, 8, -8]) {
+      const h = createHeap({ allocator: "debug", traceAllocations: false });
+      const ps = [10, 100, 300, 2000].map((n) => h.obj.malloc(n));
+      const base = ps[2] - Debug.HEADER;
+      h.u32[(base + Debug.SIZE) >>> 2] += delta; // 300 + delta still fits the block with its pads
+      expect(caughtKind(() => h.walk(() => {}))).toBe("underflow");
+      expect(caughtKind(() => h.check())).toBe("underflow");
+      expect(caughtKind(() => h.obj.free(ps[2]))).toBe("underflow");
     }
   });
 

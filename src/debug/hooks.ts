@@ -277,7 +277,7 @@ export class DebugState {
     u32[(base + Debug.SIZE) >>> 2] = n | 0;
     u32[(base + Debug.SERIAL) >>> 2] = serial;
     u32[(base + Debug.ALLOC_SITE) >>> 2] = this.siteWord | 0;
-    u32[(base + Debug.FREE_SITE) >>> 2] = 0;
+    u32[(base + Debug.FREE_SITE) >>> 2] = n ^ Debug.SIZE_CHECK;
     this.writeHead(base, fam);
     if (this.wordPads !== 0) this.paint(p, p + n, base + usable, zero);
     else {
@@ -338,7 +338,7 @@ export class DebugState {
     // The family byte and the lead pad: the head word, then the pad's word and double (see writeHead).
     if ((u32[(base + Debug.FAMILY) >>> 2] | 0) !== fam.headWord || !this.leadRestIntact(base)) return 0;
     const size = u32[(base + Debug.SIZE) >>> 2];
-    if (size + Debug.HEADER + Debug.MIN_TAIL > usable || !this.tailIntact(p + size, base + usable)) return 0;
+    if (size + Debug.HEADER + Debug.MIN_TAIL > usable || (u32[(base + Debug.FREE_SITE) >>> 2] ^ size) !== Debug.SIZE_CHECK || !this.tailIntact(p + size, base + usable)) return 0;
     return usable;
   }
 
@@ -509,7 +509,8 @@ export class DebugState {
 
   /** The sites of the block at base, from its header's site words (sites.ts). */
   private sitesOf(serial: number, base: number): BlockSites {
-    return this.sites.sitesOf(serial, this.u32[(base + Debug.ALLOC_SITE) >>> 2], this.u32[(base + Debug.FREE_SITE) >>> 2]);
+    const freed = (this.u8[base + Debug.FAMILY] & Debug.FREED_BIT) !== 0; // a live block's FREE_SITE holds its size's check
+    return this.sites.sitesOf(serial, this.u32[(base + Debug.ALLOC_SITE) >>> 2], freed ? this.u32[(base + Debug.FREE_SITE) >>> 2] : 0);
   }
 
   /** A report; with `base` and `serial`, the traced sites are added (formatting stacks is costly). */
@@ -571,7 +572,9 @@ export class DebugState {
     const leadBad: DamagedByte[] | null = this.leadIntact(base) ? null : [];
     const leadCount = leadBad === null ? 0 : this.damaged(base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE, p, leadBad);
     // Every block was made with at least MIN_TAIL pad bytes: a size that leaves fewer is no size of ours.
-    if (family === undefined || size + Debug.HEADER + Debug.MIN_TAIL > usable) {
+    // A live block's size has a check copy (Debug.FREE_SITE): a size word changed to another that fits read as a block of that size.
+    const sizeOk = size + Debug.HEADER + Debug.MIN_TAIL <= usable && ((code & Debug.FREED_BIT) !== 0 || (u32[(base + Debug.FREE_SITE) >>> 2] ^ size) === Debug.SIZE_CHECK);
+    if (family === undefined || !sizeOk) {
       // No sane header: either the pointer is not a block start, or the header was overwritten.
       // A host that knows every block (pymalloc's: usableSize() above found a live block at
       // base, and every block of a debug heap is a debug block) says p is a block start: then
@@ -583,7 +586,9 @@ export class DebugState {
       const what =
         family === undefined
           ? `its family byte (0x${code.toString(16).padStart(2, "0")}) is none of the three`
-          : `its size word (${size}) is more than the ${usable}-byte block below can hold with the header and pads`;
+          : size + Debug.HEADER + Debug.MIN_TAIL > usable
+            ? `its size word (${size}) is more than the ${usable}-byte block below can hold with the header and pads`
+            : `its size word (${size}) disagrees with its check copy (${(u32[(base + Debug.FREE_SITE) >>> 2] ^ Debug.SIZE_CHECK) >>> 0})`;
       sink(
         kind === "underflow"
           ? this.report(kind, op, p, leadCount > 0 ? "the block's header itself was overwritten from below" : `the block's debug header was overwritten: ${what} (a write before the block's start, or through a stale pointer)`, extra)
@@ -724,7 +729,7 @@ export class DebugState {
    */
   private quotable(base: number): boolean {
     const size = this.u32[(base + Debug.SIZE) >>> 2];
-    if (familyOf(this.u8[base + Debug.FAMILY]) !== undefined && size + Debug.HEADER + Debug.MIN_TAIL <= this.host.liveUsable(base)) return true;
+    if (familyOf(this.u8[base + Debug.FAMILY]) !== undefined && size + Debug.HEADER + Debug.MIN_TAIL <= this.host.liveUsable(base) && (this.u32[(base + Debug.FREE_SITE) >>> 2] ^ size) === Debug.SIZE_CHECK) return true;
     this.checkBlock("?", base + Debug.HEADER, "walk", (r) => this.raise(r));
     return false;
   }
