@@ -625,7 +625,7 @@ export const enum Debug {
   Q_ENTRY_USABLE = 4,
 }
 /**
- * Sampled sites (debug/sampling.ts). The sampling state, made with the heap: the current sample
+ * Sampled sites (debug/sampling.ts, debug/sampler.ts). The sampling state, made with the heap: the current sample
  * table's address, the mean interval, then a bitmap with one bit per MAP_SHIFT-sized region of
  * the address space, set where a sampled block starts (a free tests one bit). The sample table:
  * a header, then open-addressed entries of four words: the block's address (0: empty,

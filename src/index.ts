@@ -21,7 +21,7 @@ export { instantiateWithHeap, heapForModule, type InstantiateOptions } from "./c
 export { linkFastPath, type LinkOptions } from "./compat/wasm-link.js";
 export { wasmModuleInfo, type WasmModuleInfo } from "./compat/wasm-module.js";
 export { HeapSnapshot, SnapshotComparison, type SnapshotKey, type SnapshotStat, type SnapshotStatDiff, type SnapshotJSON, type SiteSource } from "./introspect/snapshot.js";
-export { sampleWeight } from "./debug/sampling.js";
+export { sampleWeight } from "./debug/sampler.js";
 export type { TypedArray, TypedArrayType, TypedViews } from "./heap/typed.js";
 export { asMemPool, HeapMemPool, type MemPoolOptions, type MemPoolStats, type MemPoolType } from "./compat/mempool.js";
 export type { FaultPlan, FaultFamilyName } from "./heap/faults.js";

@@ -93,7 +93,7 @@ export function hexDump(u8: Uint8Array, from: number, to: number, origin: number
 /**
  * A frame of pymalloc's own, one line of a V8 stack (trimmed): its debug hooks, families, typed
  * views, threads heaps' locked families, asMemPool's pool, wasm import trampolines and instantiateWithHeap's call of a module's
- * initialiser (by file; debug/sampling.ts adds its own); in a C module, the fast path linked into it (`pymalloc link`:
+ * initialiser (by file; debug/sampler.ts adds its own and sampling.ts's); in a C module, the fast path linked into it (`pymalloc link`:
  * functions named `pymalloc.*`, compat/wasm-link.ts's FAST_PATH_NAME_PREFIX) and
  * wasm/include/pymemcompat.c's forwarders to the heap (malloc, calloc, realloc, free,
  * aligned_alloc, memalign, posix_memalign, __libc_*: functions of their own when the module is

@@ -39,7 +39,8 @@ import { debugMallocStats } from "../introspect/mallocstats.js";
 import { divertFastPaths, stopFastPaths, wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
 import { CHECK_WAIT_MS, LOCK_STUCK_MS, SharedLock, nap } from "../threads/lock.js";
 import { LockedFamily, withLock } from "../threads/locked.js";
-import { SampledFamily, Sampler, createSamplingState, sampledLeaks, samplingStateFault } from "../debug/sampling.js";
+import { SampledFamily, createSamplingState, sampledLeaks, samplingStateFault } from "../debug/sampling.js";
+import { Sampler } from "../debug/sampler.js";
 import { takeSnapshot, type HeapSnapshot } from "../introspect/snapshot.js";
 import { DetachedFamily, FAULT_FAMILIES, FaultFamily, resolvePlan, type FaultFamilyName, type FaultPlan } from "./faults.js";
 

@@ -417,7 +417,7 @@ export function checkHeap(heap: Heap): void {
 
   if (heap.debug !== undefined) checkQuarantine(heap); // a release heap's ring word is 0: validateHeader
   // Sampled sites: the sample table the state names, as every lookup and walk of it follows it
-  // (debug/sampling.ts, tableAt: a live raw block of its capacity, its counts within it).
+  // (debug/sampler.ts, tableAt: a live raw block of its capacity, its counts within it).
   const samples = u32[(heap.heapBase >>> 2) + H.SAMPLES];
   if (samples !== (heap.sampler?.state ?? 0)) fail(heap.heapBase + H.SAMPLES * 4, `sampling state word ${hex(samples)}: this handle's is ${hex(heap.sampler?.state ?? 0)}`, "H.SAMPLES");
   if (heap.sampler !== undefined) {
