@@ -542,6 +542,11 @@ export const enum H {
   // The lock's last holder (threads/lock.ts): its thread id + 1, written as it takes the lock
   // (a plain store). adoptThread() of a thread that died holding it takes the lock over.
   LOCK_OWNER = 41,
+  // The heap's identity: a random non-zero word written when it is made (createHeap) and when a
+  // restored copy is attached, never else. It tells this heap's memory from another of the same
+  // shape (a typed view over another Worker's or another heap's SharedArrayBuffer: heap/typed.ts
+  // viewOffset), and a handle's heap from one made anew over its memory (check()).
+  IDENTITY = 42,
 }
 /** Bits of the header's FLAGS word. */
 export const enum HeapFlag {

@@ -32,7 +32,7 @@ import { RawAllocator } from "../raw/tlsf.js";
 import { checkHeap } from "../introspect/check.js";
 import { heapStats, type HeapStats } from "../introspect/stats.js";
 import { AllocatorFamily, badPointer, checkWalker, type Family } from "./families.js";
-import { checkShifts, computeLayout, formatHeap, formatUsed, validateHeader } from "./layout.js";
+import { checkShifts, computeLayout, formatHeap, formatUsed, heapIdentity, validateHeader } from "./layout.js";
 import { ATTACH_OPTIONS, byteOption, checkOptions, debugOptions, resolveOptions, type AllocatorMode, type AttachOptions, type HeapOptions } from "./options.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
 import { debugMallocStats } from "../introspect/mallocstats.js";
@@ -108,6 +108,8 @@ export class Heap extends MemoryViews {
   readonly threadId: number;
   /** @internal Threads: the claim word this handle wrote in its slot (Slot.CLAIM); check() compares it. */
   readonly claim: number;
+  /** @internal The heap's identity word (H.IDENTITY) as this handle found it: check() compares. */
+  readonly identity: number;
   /** Whether attachHeap() made this handle (false: createHeap(), the heap's first handle). */
   readonly attached: boolean;
   /** The heap's lock (threads only). */
@@ -131,6 +133,8 @@ export class Heap extends MemoryViews {
     if (this.mode === undefined) throw new PymallocError(`heap at ${hex(heapBase)} names an unknown allocator mode ${u32[hw + H.MODE]}`, heapBase);
     this.threads = (u32[hw + H.FLAGS] & HeapFlag.THREADS) !== 0;
     this.hardened = (u32[hw + H.FLAGS] & HeapFlag.HARDENED) !== 0;
+    this.identity = u32[hw + H.IDENTITY];
+    memory.identify(heapBase + H.IDENTITY * 4, this.identity);
     if (this.threads) {
       if (!isSharedBuffer(memory.buffer))
         throw new TypeError("a heap with threads: true needs a shared memory (SharedArrayBuffer or a shared WebAssembly.Memory)");
@@ -645,7 +649,16 @@ export function createHeap(options: HeapOptions = {}): Heap {
 function refuseOthersHeap(memory: Memory, heapBase: number): void {
   const u32 = memory.views.u32;
   const hw = heapBase >>> 2;
-  if (hw + H.LOCK_BEAT >= u32.length || u32[hw + H.MAGIC] !== HEAP_MAGIC || u32[hw + H.HEAP_BASE] !== heapBase || (u32[hw + H.FLAGS] & HeapFlag.THREADS) === 0) return;
+  if (hw + H.LOCK_BEAT >= u32.length || u32[hw + H.MAGIC] !== HEAP_MAGIC || u32[hw + H.HEAP_BASE] !== heapBase) return;
+  if ((u32[hw + H.FLAGS] & HeapFlag.THREADS) === 0) {
+    // A heap without threads made by another thread (its token, AGENT_TOKEN, in LOCK_BEAT).
+    const token = u32[hw + H.LOCK_BEAT];
+    if (token === 0 || token === AGENT_TOKEN) return;
+    throw new PymallocError(
+      `createHeap: this memory already holds a heap at ${hex(heapBase)}, made by another thread; a new heap over it would hand out blocks over that heap's. Open it with attachHeap(memory${heapBase === 0 ? "" : `, { heapBase: ${heapBase} }`}) (with restored: true to take it over from a thread that stopped using it); to make a new heap there anyway, clear the old one's first word (its magic number) first`,
+      heapBase,
+    );
+  }
   const max = u32[hw + H.MAX_THREADS];
   const slots = heapBase + u32[hw + H.THREAD_SLOTS];
   if (max > MAX_MAX_THREADS || slots + max * Slot.BYTES > u32.length * 4) return;
@@ -806,6 +819,9 @@ export function attachHeap(memory: MemorySource, options: AttachOptions = {}): H
       `attachHeap: this heap (threads: true) may grow to ${maxBytes} bytes, but this SharedArrayBuffer is fixed at ${m.byteLength}: another thread's growth would be out of this handle's sight. ` +
         "Pass the memory the heap was made in (heap.memory.source: the WebAssembly.Memory itself, not its .buffer, or the growable SharedArrayBuffer); a copy of the heap's bytes goes in a growable SharedArrayBuffer (new SharedArrayBuffer(n, { maxByteLength }))",
     );
+  // A restored copy is a heap of its own from here: another identity than the heap it was copied
+  // from (views over the original's memory are not its views).
+  if (restored) m.views.u32[(heapBase >>> 2) + H.IDENTITY] = heapIdentity();
   const heap = new Heap(maxBytes === m.maxBytes ? m : new Memory(memory, maxBytes), heapBase, debugOptions(options));
   if (threads && restored) heap.reclaimSlots();
   return heap;

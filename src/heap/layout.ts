@@ -91,6 +91,11 @@ export function checkShifts(poolShift: number, arenaShift: number): void {
     );
 }
 
+/** A new heap's identity (H.IDENTITY): random, non-zero, below 2^31 (a small integer in V8). */
+export function heapIdentity(): number {
+  return ((Math.random() * 0x7fffffff) | 0) || 1;
+}
+
 export function computeLayout(p: LayoutParams): Layout {
   let off = HEADER_SCALAR_BYTES;
   const slBitmaps = off;
@@ -151,6 +156,7 @@ export function formatHeap(u8: Uint8Array, u32: Uint32Array, p: LayoutParams, l:
   u32[hw + H.POOL_MAP_BYTES] = l.poolMapBytes;
   u32[hw + H.POOL_MAP_HIGH_BYTES] = l.poolMapHighBytes;
   u32[hw + H.FLAGS] = p.flags;
+  u32[hw + H.IDENTITY] = heapIdentity();
   // Each size class's young limit (SubPool.LIMIT; 0 with whole pools: no class is ever young).
   u32.set(youngLimits(p.alignShift, p.poolShift, (p.flags & HeapFlag.WHOLE_POOLS) !== 0), (p.heapBase + l.subPools + SubPool.LIMIT) >>> 2);
   // The raw start (RawStart): its two limits; the counts start at 0.
@@ -195,7 +201,7 @@ const FIELD_NAMES: Record<number, string> = Object.fromEntries(
     MAX_THREADS: H.MAX_THREADS, ALIGN_SHIFT: H.ALIGN_SHIFT, SAMPLES: H.SAMPLES, SUBPOOLS: H.SUBPOOLS,
     POOL_MAP_HIGH: H.POOL_MAP_HIGH, POOL_MAP_HIGH_BYTES: H.POOL_MAP_HIGH_BYTES,
     VIEW_END_1: H.VIEW_END_1, VIEW_END_2: H.VIEW_END_2, VIEW_END_4: H.VIEW_END_4, VIEW_END_8: H.VIEW_END_8, RAW_CACHE: H.RAW_CACHE,
-    END: H.END, FENCED: H.FENCED, LOCK_BEAT: H.LOCK_BEAT,
+    END: H.END, FENCED: H.FENCED, LOCK_BEAT: H.LOCK_BEAT, LOCK_OWNER: H.LOCK_OWNER, IDENTITY: H.IDENTITY,
   }).map(([k, v]) => [v, `H.${k}`]),
 );
 
@@ -258,6 +264,7 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
     bad(H.ALIGN_SHIFT, `alignment shift ${alignShift}: the heap was made with ${(flags & HeapFlag.MIN_ALIGNMENT) !== 0 ? Size.MIN_ALIGNMENT_SHIFT : Size.ALIGNMENT_SHIFT} (its MIN_ALIGNMENT flag says so)`);
   if (((flags & HeapFlag.SAMPLED) !== 0) !== (w(H.SAMPLES) !== 0))
     bad(H.SAMPLES, (flags & HeapFlag.SAMPLED) !== 0 ? "the heap was made with sampled sites, but names no sampling state (a write over the word?)" : `sampling state word ${hex(w(H.SAMPLES))} in a heap made without sampled sites`);
+  if (w(H.IDENTITY) === 0) bad(H.IDENTITY, "the heap's identity word is 0 (a write over the header?)");
   const maxThreads = w(H.MAX_THREADS);
   if ((flags & HeapFlag.THREADS) === 0 ? maxThreads !== 0 : maxThreads < 1 || maxThreads > MAX_MAX_THREADS)
     bad(H.MAX_THREADS, `${maxThreads} thread slots for a heap ${(flags & HeapFlag.THREADS) === 0 ? "without" : "with"} threads`);

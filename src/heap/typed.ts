@@ -17,7 +17,7 @@
  */
 
 import { InvalidPointerError, typeName } from "../errors.js";
-import { isSharedBuffer, type Memory } from "../memory/memory.js";
+import type { Memory } from "../memory/memory.js";
 
 /** A typed array a block can be viewed as. */
 export type TypedArray =
@@ -112,20 +112,12 @@ export function viewOffset(memory: Memory, view: unknown, op: string): number {
     throw new TypeError(`${op}: the view is detached (its WebAssembly.Memory grew since it was made): pass the block's address to free/realloc, or get a current view with viewAt(type, address, length)`);
   // Shared memory reaches each thread as a SharedArrayBuffer object of its own (a view another
   // Worker posted is over that thread's object), and a shared WebAssembly.Memory hands out a new
-  // one at each growth; views over any of them see the same bytes. They cannot be told from
-  // another SharedArrayBuffer of the same shape: the address is then checked like any pointer.
-  // (A growable SharedArrayBuffer's view from another Worker was refused as another buffer's.)
-  const cur = memory.buffer;
-  if (!isSharedBuffer(buf) || !isSharedBuffer(cur)) return -1;
-  const b = buf as SharedArrayBuffer & { growable?: boolean; maxByteLength?: number };
-  const c = cur as SharedArrayBuffer & { growable?: boolean; maxByteLength?: number };
-  const same =
-    memory.kind === "wasm"
-      ? b.byteLength <= c.byteLength
-      : memory.kind === "growable-shared"
-        ? b.growable === true && b.maxByteLength === c.maxByteLength
-        : b.growable !== true && b.byteLength === c.byteLength;
-  return same ? view.byteOffset : -1;
+  // one at each growth; views over any of them see the same bytes. A buffer this memory had, or
+  // one that holds its heap's identity word (H.IDENTITY), is this memory's: a buffer of the same
+  // shape is not enough (every createHeap() in Node makes one alike: another heap's view freed
+  // this heap's block at its offset). A memory with no heap of ours (an adapter's) knows only
+  // the buffers it had in this thread.
+  return memory.isOwnBuffer(buf) ? view.byteOffset : -1;
 }
 
 /**

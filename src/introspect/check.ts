@@ -68,6 +68,10 @@ export function checkHeap(heap: Heap): void {
   same(H.MAX_THREADS, o.threaded ? o.nSlots - 1 : 0, "MAX_THREADS");
   same(H.HEAP_START, raw.start, "HEAP_START");
   same(H.MODE, MODE_IDS[heap.mode], "MODE"); // one flipped to another mode's reads as a heap of that mode to the next attachHeap
+  // A heap made anew over this handle's memory (createHeap instead of attachHeap): this handle's
+  // blocks are gone, and its frees would free the new heap's blocks at their offsets.
+  if (u32[hw + H.IDENTITY] !== heap.identity)
+    fail(hb + H.IDENTITY * 4, `the heap this handle was made for is gone: its identity word is ${hex(u32[hw + H.IDENTITY])}, this handle's ${hex(heap.identity)} (createHeap() made a new heap over its memory, or attachHeap() of it with restored: true; open the new one with attachHeap), or a write over the word`, "H.IDENTITY");
   // The heap's own pages end where the memory does, or before (attachHeap brings a copy's end
   // down to a shorter memory's): an end past it would take pages someone else grows next as the
   // heap's, unfenced. (With threads another thread may grow the memory and the end meanwhile.)

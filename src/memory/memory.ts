@@ -126,6 +126,10 @@ export class Memory {
   /** The views' length in bytes (DETACHED: kept as a number, not read from a view). */
   private len = 0;
   private listeners: Array<(v: Views) => void> = [];
+  /** Buffers this memory has had in this thread, and those found to hold its identity (isOwnBuffer). */
+  private readonly seen = new WeakSet<object>();
+  private identityAt = -1;
+  private identity = 0;
   /**
    * Where the pages the last grow() added begin (the memory's length just before, as the engine
    * reported it), or -1 when that call added none. The heap's raw allocator reads it to tell its
@@ -222,8 +226,31 @@ export class Memory {
     return this.kind === "wasm" ? (this.source as WebAssembly.Memory).buffer : (this.source as ArrayBuffer);
   }
 
+  /**
+   * Whether buf is, or was, this memory's buffer in this thread (a shared WebAssembly.Memory hands
+   * out a new SharedArrayBuffer object at each growth: views over the old ones stay good), or a
+   * shared buffer over the same memory that holds this memory's identity word (identify()).
+   */
+  isOwnBuffer(buf: ArrayBufferLike): boolean {
+    if (this.seen.has(buf)) return true;
+    const at = this.identityAt;
+    if (at < 0 || !isSharedBuffer(buf) || buf.byteLength < at + 4 || new Uint32Array(buf, at, 1)[0] !== this.identity) return false;
+    this.seen.add(buf);
+    return true;
+  }
+
+  /**
+   * A heap's identity word (H.IDENTITY) at byte `at` holds `value`: shared buffers from another
+   * thread are told from another memory's of the same shape by it (isOwnBuffer).
+   */
+  identify(at: number, value: number): void {
+    this.identityAt = at;
+    this.identity = value;
+  }
+
   private makeViews(): void {
     const buf = this.buffer;
+    this.seen.add(buf);
     // Fixed-length views: a view of a length-tracking kind is no faster, and explicit lengths
     // make every layer agree on the same size until the next refresh.
     const len = buf.byteLength - (buf.byteLength & 7);

@@ -77,6 +77,7 @@ export namespace H {
   export const FENCED: u32 = 39;
   export const LOCK_BEAT: u32 = 40;
   export const LOCK_OWNER: u32 = 41;
+  export const IDENTITY: u32 = 42;
 }
 export namespace Remote {
   export const FULL: u32 = 1;
