@@ -68,7 +68,7 @@ export class ForeignAllocator implements BlockAllocator {
     this.u8 = memory.views.u8;
     this.u32 = memory.views.u32;
     this.f64 = memory.views.f64;
-    memory.onGrow((v) => {
+    memory.onViews((v) => {
       this.u8 = v.u8;
       this.u32 = v.u32;
       this.f64 = v.f64;

@@ -230,7 +230,7 @@ export class DebugState {
     this.u8 = v.u8;
     this.u32 = v.u32;
     this.f64 = v.f64;
-    host.memory.onGrow((nv) => {
+    host.memory.onViews((nv) => {
       this.u8 = nv.u8;
       this.u32 = nv.u32;
       this.f64 = nv.f64;
@@ -523,7 +523,10 @@ export class DebugState {
   /** Apply the onError policy. */
   raise(r: CorruptionReport): void {
     const on = this.opts.onError;
-    if (on === "throw") throw new MemoryCorruptionError(r);
+    // A report made while the handler runs (its check(), walk() or leaks() met damage, the block
+    // being reported among it) is thrown to the handler, not handed to it again: handed, a
+    // handler that calls check() recursed until the stack overflowed (a misuse hunt's F08).
+    if (on === "throw" || this.reporting !== 0) throw new MemoryCorruptionError(r);
     const err = new MemoryCorruptionError(r);
     if (on === "warn") console.warn(`pymalloc: ${err.message}`);
     else {

@@ -103,6 +103,25 @@ const OWN_FRAME =
   /[\\/](debug[\\/]hooks|heap[\\/](families|typed)|threads[\\/]locked|compat[\\/](wasm|wasm-imports|mempool))\.[jt]s|^at (pymalloc\.[^ ]*|malloc|calloc|realloc|free|aligned_alloc|memalign|posix_memalign|pymem_aligned|__libc_(malloc|calloc|free)) \(wasm:/;
 
 /** Whether a (trimmed) stack line is a frame of pymalloc's own: not where user code allocated. */
+/**
+ * The text of a captured stack in V8's own format, whatever a global Error.prepareStackTrace
+ * would make of it (V8 formats a stack when it is first read: a hook returning CallSites broke
+ * reports, leaks() and snapshot(), and one that allocated from the heap changed the sample table
+ * under a walk of it; a misuse hunt's F09). undefined when there is none.
+ */
+export function stackText(e: { stack?: unknown } | undefined): string | undefined {
+  if (e === undefined) return undefined;
+  const E = Error as { prepareStackTrace?: unknown };
+  const hook = E.prepareStackTrace;
+  if (hook !== undefined) E.prepareStackTrace = undefined;
+  try {
+    const s = e.stack;
+    return typeof s === "string" ? s : undefined;
+  } finally {
+    if (hook !== undefined) E.prepareStackTrace = hook;
+  }
+}
+
 export function isOwnFrame(line: string): boolean {
   return OWN_FRAME.test(line);
 }

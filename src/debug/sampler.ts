@@ -27,7 +27,7 @@
 
 import { Sample } from "../constants.js";
 import { HeapCorruptionError, hex } from "../errors.js";
-import { isOwnFrame } from "./report.js";
+import { isOwnFrame, stackText } from "./report.js";
 import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "../threads/lock.js";
 import type { SampledFamily } from "./sampling.js";
@@ -374,7 +374,7 @@ export class Sampler {
     if (tag === this.tag && id <= this.stacks.length) {
       const st = this.stacks[id - 1];
       if (typeof st === "string") return st;
-      if (st !== undefined) return (this.stacks[id - 1] = userFrames(st.stack));
+      if (st !== undefined) return (this.stacks[id - 1] = userFrames(stackText(st)));
     }
     return thread !== this.threadId ? `(sampled in thread ${thread})` : "(sampled by another handle of this heap)";
   }

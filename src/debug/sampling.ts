@@ -48,7 +48,7 @@ export class SampledFamily extends WrappingFamily implements Family {
     this.s = s;
     this.bits = s.bitmap();
     this.left = s.next();
-    s.memory.onGrow(() => {
+    s.memory.onViews(() => {
       this.bits = s.bitmap();
     });
   }

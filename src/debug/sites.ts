@@ -10,7 +10,7 @@
  * report and leak listing. Nor read or write the heap: the hooks pass the header's words.
  */
 
-import { isOwnFrame } from "./report.js";
+import { isOwnFrame, stackText } from "./report.js";
 
 /** Site words: thread id + 1 above this bit, the recording instance's tag below. */
 const SITE_THREAD_SHIFT = 20;
@@ -68,8 +68,8 @@ export class SiteLog {
   sitesOf(serial: number, a: number, f: number): BlockSites {
     const mine = (w: number): boolean => this.traceTag !== 0 && (w & SITE_TAG_MASK) === this.traceTag;
     const sites: BlockSites = {
-      allocatedAt: mine(a) ? this.keep(this.allocSites.get(serial)?.stack) : undefined,
-      freedAt: mine(f) ? this.keep(this.freeSites.get(serial)?.stack) : undefined,
+      allocatedAt: mine(a) ? this.keep(stackText(this.allocSites.get(serial))) : undefined,
+      freedAt: mine(f) ? this.keep(stackText(this.freeSites.get(serial))) : undefined,
     };
     if (this.threadId !== undefined) {
       if (a >>> SITE_THREAD_SHIFT !== 0) sites.allocatedInThread = (a >>> SITE_THREAD_SHIFT) - 1;

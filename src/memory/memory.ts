@@ -126,6 +126,9 @@ export class Memory {
   /** The views' length in bytes (DETACHED: kept as a number, not read from a view). */
   private len = 0;
   private listeners: Array<(v: Views) => void> = [];
+  private layers: Array<(v: Views) => void> = [];
+  private held = 0;
+  private waiting = false;
   /** Buffers this memory has had in this thread, and those found to hold its identity (isOwnBuffer). */
   private readonly seen = new WeakSet<object>();
   private identityAt = -1;
@@ -217,9 +220,34 @@ export class Memory {
     return this.views;
   }
 
-  /** Register a callback run with the new views after every growth or refresh. */
+  /**
+   * Register a callback run with the new views after every growth or refresh. A growth by the
+   * heap's own allocator calls it once the allocator's state is whole again (the callback may
+   * allocate and free: called in the middle of the growth, an allocation took the growth under
+   * way for a module's pages and fenced them, a misuse hunt's F07).
+   */
   onGrow(fn: (v: Views) => void): void {
     this.listeners.push(fn);
+  }
+
+  /** @internal A layer of the allocator's own: its views taken at once, at every refresh (it never calls into the heap). */
+  onViews(fn: (v: Views) => void): void {
+    this.layers.push(fn);
+  }
+
+  /**
+   * @internal The allocator is growing the memory (raw/top.ts extend): onGrow callbacks wait for
+   * release(). Calls nest.
+   */
+  hold(): void {
+    this.held++;
+  }
+
+  /** @internal The growth is done: onGrow callbacks that waited run now, with the current views. */
+  release(): void {
+    if (--this.held > 0 || !this.waiting) return;
+    this.waiting = false;
+    for (const fn of this.listeners) fn(this.views);
   }
 
   private currentBuffer(): ArrayBuffer | SharedArrayBuffer {
@@ -288,7 +316,9 @@ export class Memory {
     if (buf === this.buffer && len === this.len) return false;
     this.buffer = buf;
     this.makeViews();
-    for (const fn of this.listeners) fn(this.views);
+    for (const fn of this.layers) fn(this.views);
+    if (this.held > 0) this.waiting = true;
+    else for (const fn of this.listeners) fn(this.views);
     return true;
   }
 
@@ -404,7 +434,7 @@ export class MemoryViews {
     // growth) deoptimizes every function compiled with it (the getters' callers).
     this.take(memory.views);
     this.take(memory.views);
-    memory.onGrow((v) => this.take(v));
+    memory.onViews((v) => this.take(v));
   }
 
   private take(v: Views): void {

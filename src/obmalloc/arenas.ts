@@ -192,7 +192,7 @@ export abstract class ArenaAllocator {
     // Stored a second time now: V8 takes a field stored only once for a constant, and its first
     // later store (the memory's first growth) deoptimizes every function compiled with it.
     take(mem.views);
-    mem.onGrow(take);
+    mem.onViews(take);
   }
 
   /** This thread's slot (0 without threads). */

@@ -80,7 +80,7 @@ export class TlsfLists {
     this.wCache = (heapBase + this.u32[hw + H.RAW_CACHE]) >>> 2;
     this.start = this.u32[hw + H.HEAP_START];
     this.wBeat = (this.u32[hw + H.FLAGS] & HeapFlag.THREADS) !== 0 ? hw + H.LOCK_BEAT : -1;
-    mem.onGrow((v: Views) => {
+    mem.onViews((v: Views) => {
       this.u8 = v.u8;
       this.u32 = v.u32;
     });

@@ -105,6 +105,17 @@ export class TopChunk extends TlsfLists {
    */
   protected extend(top: number, lim: number): number {
     if (lim > this.mem.maxBytes) return 0;
+    // onGrow callbacks (users') run once H.END and any fence are written: one that allocates
+    // would else grow again with the end not moved yet, and the pages grown now be fenced.
+    this.mem.hold();
+    try {
+      return this.extendHeld(top, lim);
+    } finally {
+      this.mem.release();
+    }
+  }
+
+  private extendHeld(top: number, lim: number): number {
     this.mem.refresh();
     const own = this.u32[this.wEnd];
     const len = this.u8.length;

@@ -1,0 +1,102 @@
+// Calls back into the heap from the library's own callbacks, and a user's global stack hook (a
+// misuse hunt's F07, F08, F09, session 45): each case below damaged the heap, overflowed the
+// stack or lost the report it was meant to give.
+import { afterEach, describe, expect, it } from "vitest";
+import { createHeap, MemoryCorruptionError } from "../src/index.js";
+
+describe("a memory.onGrow() callback that allocates", () => {
+  for (const allocator of ["pymalloc", "malloc", "debug"] as const) {
+    for (const memoryKind of [undefined, "wasm"] as const) {
+      it(`runs once the growth is whole: no fence, check() passes, every block intact (${allocator}${memoryKind ? ", wasm memory" : ""})`, () => {
+        const heap = createHeap({ allocator, initialBytes: 65536, ...(memoryKind ? { memoryKind } : {}) });
+        let inside = false;
+        const made: number[] = [];
+        heap.memory.onGrow(() => {
+          if (inside) return;
+          inside = true;
+          const p = heap.raw.malloc(300_000); // it grows the memory again
+          if (p !== 0) {
+            heap.u8.fill(0xee, p, p + 300_000);
+            made.push(p);
+          }
+          inside = false;
+        });
+        const blocks: number[] = [];
+        for (let i = 0; i < 300; i++) {
+          const p = heap.raw.malloc(3000);
+          heap.u8.fill(i & 255, p, p + 3000);
+          blocks.push(p);
+        }
+        expect(made.length).toBeGreaterThan(0);
+        for (let i = 0; i < blocks.length; i++) for (let j = 0; j < 3000; j += 97) expect(heap.u8[blocks[i] + j]).toBe(i & 255);
+        for (const p of made) expect(heap.u8[p + 299_999]).toBe(0xee);
+        heap.check();
+        expect(heap.stats().fencedBytes).toBe(0); // nothing else grew this memory
+      });
+    }
+  }
+});
+
+describe("a debug onError handler that calls check()", () => {
+  it("gets the nested report thrown to it (a MemoryCorruptionError), not handed to it again until the stack overflows", () => {
+    let calls = 0;
+    let nested: unknown;
+    const heap = createHeap({
+      allocator: "debug",
+      onError: () => {
+        calls++;
+        try {
+          heap.check();
+        } catch (e) {
+          nested = e;
+        }
+      },
+    });
+    const p = heap.obj.malloc(10);
+    heap.u8[p + 10] = 1; // one byte too far
+    heap.obj.free(p);
+    expect(calls).toBe(1);
+    expect(nested).toBeInstanceOf(MemoryCorruptionError);
+    expect((nested as MemoryCorruptionError).kind).toBe("overflow");
+    heap.u8[p + 10] = 0xfd;
+    heap.check();
+  });
+});
+
+describe("a global Error.prepareStackTrace", () => {
+  const E = Error as { prepareStackTrace?: unknown };
+  const saved = E.prepareStackTrace;
+  afterEach(() => {
+    E.prepareStackTrace = saved;
+  });
+
+  it("that returns CallSites: reports, leaks() and snapshot() still name their sites", () => {
+    const heap = createHeap({ allocator: "debug" });
+    const p = heap.obj.malloc(24);
+    E.prepareStackTrace = (_e: Error, sites: unknown[]) => sites;
+    expect(String(heap.leaks())).toMatch(/1 live block/);
+    expect(String(heap.snapshot())).toMatch(/1 live block/);
+    heap.obj.free(p);
+    let e: unknown;
+    try {
+      heap.obj.free(p);
+    } catch (x) {
+      e = x;
+    }
+    expect(e).toBeInstanceOf(MemoryCorruptionError);
+    expect((e as MemoryCorruptionError).kind).toBe("double-free");
+    expect((e as MemoryCorruptionError).report.allocatedAt).toMatch(/reentry\.test/);
+  });
+
+  it("that allocates from the heap: leaks() of a sampled heap is not thrown off by it", () => {
+    const heap = createHeap({ sampleInterval: 1 });
+    for (let i = 0; i < 20; i++) heap.mem.malloc(24);
+    E.prepareStackTrace = (e: Error) => {
+      heap.mem.malloc(24); // a logger's buffer, say
+      return String(e);
+    };
+    expect(String(heap.leaks())).toMatch(/20 live block/);
+    E.prepareStackTrace = saved;
+    heap.check();
+  });
+});
