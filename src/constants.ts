@@ -570,7 +570,7 @@ export const enum HeapFlag {
 export const HEADER_SCALAR_BYTES = 176;
 
 /** Allocator modes as stored in the header. */
-export const MODE_IDS = { pymalloc: 1, malloc: 2, debug: 3, pymalloc_debug: 4, malloc_debug: 5 } as const;
+export const MODE_IDS = Object.freeze({ pymalloc: 1, malloc: 2, debug: 3, pymalloc_debug: 4, malloc_debug: 5 } as const);
 
 // ---------------------------------------------------------------------------------------------
 // Memory

@@ -100,3 +100,37 @@ describe("a global Error.prepareStackTrace", () => {
     heap.check();
   });
 });
+
+describe("saved snapshots and the exported tables (misuse hunt F03, F15)", () => {
+  it("HeapSnapshot.fromJSON refuses values no snapshot holds, naming them", async () => {
+    const { HeapSnapshot } = await import("../src/index.js");
+    const heap = createHeap({ allocator: "debug" });
+    heap.obj.malloc(40);
+    heap.mem.malloc(1000);
+    const good = heap.snapshot().toJSON();
+    expect(HeapSnapshot.fromJSON(JSON.stringify(good)).totalBlocks).toBe(2);
+    const edited = (f: (j: typeof good) => void): typeof good => {
+      const j = JSON.parse(JSON.stringify(good));
+      f(j);
+      return j;
+    };
+    for (const [j, what] of [
+      [edited((j) => (j.totalBlocks = -5)), /totalBlocks -5/],
+      [edited((j) => (j.bySize[0].blocks = -3)), /blocks -3/],
+      [edited((j) => (j.bySize[0].bytes = 1e300)), /bytes 1e\+300/],
+      [edited((j) => (j.totalBytes += 1)), /groups hold .* the totals say/],
+      [edited((j) => j.bySize.push({ ...j.bySize[0] })), /twice/],
+      [edited((j) => (j.mode = "zz")), /mode "zz"/],
+      [edited((j) => (j.bySize[0].blocks = 1.5)), /whole numbers/],
+      [edited((j) => (j.sampleInterval = 64)), /sampleInterval 64/],
+    ] as const)
+      expect(() => HeapSnapshot.fromJSON(j)).toThrow(what);
+  });
+
+  it("ALLOCATOR_MODES and MODE_IDS are frozen", async () => {
+    const { ALLOCATOR_MODES, constants } = await import("../src/index.js");
+    expect(() => (ALLOCATOR_MODES as string[]).push("turbo")).toThrow(TypeError);
+    expect(Object.isFrozen(constants.MODE_IDS)).toBe(true);
+    expect(() => createHeap({ allocator: "turbo" as never })).toThrow(RangeError);
+  });
+});

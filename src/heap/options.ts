@@ -30,7 +30,8 @@ import { MEMORY_KINDS, type MemoryKind, type MemorySource } from "../memory/memo
 import type { DebugOptions, OnError } from "../debug/hooks.js";
 
 export type AllocatorMode = keyof typeof MODE_IDS;
-export const ALLOCATOR_MODES = Object.keys(MODE_IDS) as AllocatorMode[];
+/** The allocator modes (frozen: a mode pushed onto it passed the option check and failed later). */
+export const ALLOCATOR_MODES: readonly AllocatorMode[] = Object.freeze(Object.keys(MODE_IDS) as AllocatorMode[]);
 
 export interface HeapOptions {
   /** "pymalloc" (default), "malloc", or a debug variant. Default: $PYMALLOC, else "pymalloc". */
@@ -212,7 +213,7 @@ function envMode(): string | undefined {
 }
 
 export function parseMode(v: unknown, where: string): AllocatorMode {
-  if (typeof v === "string" && (ALLOCATOR_MODES as string[]).includes(v)) return v as AllocatorMode;
+  if (typeof v === "string" && (ALLOCATOR_MODES as readonly string[]).includes(v)) return v as AllocatorMode;
   // A value of the wrong type is a TypeError, as for every other option; a string none of the modes, a RangeError.
   throw new (typeof v === "string" ? RangeError : TypeError)(`${where}: unknown allocator ${shown(v)}; expected one of ${ALLOCATOR_MODES.join(", ")}`);
 }

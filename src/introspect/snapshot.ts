@@ -13,6 +13,7 @@
 import { shown } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
 import { Size } from "../constants.js";
+import { ALLOCATOR_MODES } from "../heap/options.js";
 
 /** How blocks are grouped: by allocation site, or by size class and family. */
 export type SnapshotKey = "site" | "size";
@@ -137,26 +138,50 @@ export class HeapSnapshot {
    */
   static fromJSON(json: SnapshotJSON | string): HeapSnapshot {
     const j = (typeof json === "string" ? parseSnapshot(json) : json) as Partial<SnapshotJSON> | null;
-    const stats = (a: unknown, what: string): Map<string, SnapshotStat> => {
+    if (j === null || typeof j !== "object" || typeof j.mode !== "string" || (j.sites !== "traced" && j.sites !== "sampled" && j.sites !== "none") || !Number.isFinite(j.sampleInterval) || !Number.isFinite(j.totalBlocks) || !Number.isFinite(j.totalBytes))
+      throw new TypeError("HeapSnapshot.fromJSON: expected a snapshot's toJSON() (mode, sites, sampleInterval, totalBlocks, totalBytes, bySize, bySite)");
+    // The values a snapshot can hold (a saved one edited, or another program's JSON, made reports
+    // of "-5 live block(s)", and comparisons of totals its groups did not add up to).
+    const bad = (what: string): never => {
+      throw new RangeError(`HeapSnapshot.fromJSON: ${what}`);
+    };
+    if (!(ALLOCATOR_MODES as readonly string[]).includes(j.mode)) bad(`mode ${JSON.stringify(j.mode)} is none of ${ALLOCATOR_MODES.join(", ")}`);
+    const sampled = j.sites === "sampled";
+    if (sampled ? !(j.sampleInterval! >= 1) : j.sampleInterval !== 0) bad(`sampleInterval ${j.sampleInterval} for sites "${j.sites}" (${sampled ? "at least 1" : "0"} expected)`);
+    const count = (n: number, what: string, estimate: boolean): void => {
+      if (n < 0 || n > 2 ** 32 || (!estimate && !Number.isInteger(n))) bad(`${what} ${n} is not a count of live blocks or bytes${estimate ? "" : " (whole numbers: only sampled sites are estimates)"}`);
+    };
+    count(j.totalBlocks!, "totalBlocks", false);
+    count(j.totalBytes!, "totalBytes", false);
+    const stats = (a: unknown, what: string, estimate: boolean): Map<string, SnapshotStat> => {
       if (!Array.isArray(a)) throw new TypeError(`HeapSnapshot.fromJSON: ${what} must be an array of { key, blocks, bytes }`);
       const m = new Map<string, SnapshotStat>();
+      let blocks = 0;
+      let bytes = 0;
       for (const x of a as SnapshotStat[]) {
         if (x === null || typeof x !== "object" || typeof x.key !== "string" || !Number.isFinite(x.blocks) || !Number.isFinite(x.bytes))
           throw new TypeError(`HeapSnapshot.fromJSON: ${what} holds ${JSON.stringify(x)}, not a { key, blocks, bytes }`);
+        if (m.has(x.key)) bad(`${what} holds the group ${JSON.stringify(x.key)} twice`);
+        count(x.blocks, `${what} ${JSON.stringify(x.key)} blocks`, estimate);
+        count(x.bytes, `${what} ${JSON.stringify(x.key)} bytes`, estimate);
         m.set(x.key, { key: x.key, blocks: x.blocks, bytes: x.bytes });
+        blocks += x.blocks;
+        bytes += x.bytes;
       }
+      // Exact groups add up to the totals; estimates only roughly (each sample's weight).
+      if (!estimate && (blocks !== j.totalBlocks || bytes !== j.totalBytes)) bad(`${what}'s groups hold ${blocks} blocks of ${bytes} bytes, the totals say ${j.totalBlocks} of ${j.totalBytes}`);
       return m;
     };
-    if (j === null || typeof j !== "object" || typeof j.mode !== "string" || (j.sites !== "traced" && j.sites !== "sampled" && j.sites !== "none") || !Number.isFinite(j.sampleInterval) || !Number.isFinite(j.totalBlocks) || !Number.isFinite(j.totalBytes))
-      throw new TypeError("HeapSnapshot.fromJSON: expected a snapshot's toJSON() (mode, sites, sampleInterval, totalBlocks, totalBytes, bySize, bySite)");
+    if (j.sites !== "none" && j.bySite === undefined) throw new TypeError(`HeapSnapshot.fromJSON: sites "${j.sites}" but no bySite groups`);
+    if (j.sites === "none" && j.bySite !== undefined) bad('bySite groups in a snapshot whose sites are "none"');
     return new HeapSnapshot({
       mode: j.mode,
       sites: j.sites,
       sampleInterval: j.sampleInterval as number,
       totalBlocks: j.totalBlocks as number,
       totalBytes: j.totalBytes as number,
-      bySize: stats(j.bySize, "bySize"),
-      bySite: j.bySite === undefined ? undefined : stats(j.bySite, "bySite"),
+      bySize: stats(j.bySize, "bySize", false),
+      bySite: j.bySite === undefined ? undefined : stats(j.bySite, "bySite", sampled),
     });
   }
 
