@@ -109,3 +109,24 @@ describe("a heap made anew over a memory that holds one", () => {
     expect(() => attachHeap(h.memory.source as SharedArrayBuffer)).toThrow(PymallocError);
   });
 });
+
+describe("two heaps in one memory", () => {
+  it("whose ranges overlap: the second createHeap is a RangeError naming both (misuse hunt F16)", () => {
+    const buf = new ArrayBuffer(4 << 20);
+    const a = createHeap({ memory: buf }); // may grow over the whole memory
+    expect(() => createHeap({ memory: buf, heapBase: 1 << 20 })).toThrow(/would overlap the heap at 0x00000000/);
+    a.check();
+  });
+
+  it("each in its own range: both made, each refuses the other's pointers", () => {
+    const buf = new ArrayBuffer(4 << 20);
+    const a = createHeap({ memory: buf, maxBytes: 1 << 20 });
+    const b = createHeap({ memory: buf, heapBase: 1 << 20 });
+    const p = a.obj.malloc(24);
+    const q = b.obj.malloc(24);
+    expect(() => a.obj.free(q)).toThrow(PymallocError);
+    expect(() => b.obj.free(p)).toThrow(PymallocError);
+    // A heap made anew at the same base is no overlap.
+    createHeap({ memory: buf, heapBase: 1 << 20 }).check();
+  });
+});

@@ -104,21 +104,34 @@ const OWN_FRAME =
 
 /** Whether a (trimmed) stack line is a frame of pymalloc's own: not where user code allocated. */
 /**
- * The text of a captured stack in V8's own format, whatever a global Error.prepareStackTrace
- * would make of it (V8 formats a stack when it is first read: a hook returning CallSites broke
- * reports, leaks() and snapshot(), and one that allocated from the heap changed the sample table
- * under a walk of it; a misuse hunt's F09). undefined when there is none.
+ * The text of a captured stack (V8 formats it when it is first read, through a global
+ * Error.prepareStackTrace when there is one: a source-map hook's frames are kept). A hook's answer
+ * that is no string, or a hook that throws, gives V8's own format of the frames instead (one that
+ * returned CallSites made reports, leaks() and snapshot() throw "stack.split is not a function":
+ * a misuse hunt's F09). undefined when there is none.
  */
 export function stackText(e: { stack?: unknown } | undefined): string | undefined {
   if (e === undefined) return undefined;
   const E = Error as { prepareStackTrace?: unknown };
   const hook = E.prepareStackTrace;
-  if (hook !== undefined) E.prepareStackTrace = undefined;
+  if (typeof hook !== "function") {
+    const s = e.stack;
+    return typeof s === "string" ? s : undefined;
+  }
+  E.prepareStackTrace = (err: Error, frames: unknown[]): string => {
+    try {
+      const r: unknown = hook(err, frames);
+      if (typeof r === "string") return r;
+    } catch {
+      // the hook's failure is not the report's
+    }
+    return [`${err}`, ...frames.map((f) => `    at ${String(f)}`)].join("\n");
+  };
   try {
     const s = e.stack;
     return typeof s === "string" ? s : undefined;
   } finally {
-    if (hook !== undefined) E.prepareStackTrace = hook;
+    E.prepareStackTrace = hook;
   }
 }
 

@@ -385,17 +385,22 @@ export class Sampler {
     const u32 = this.memory.views.u32;
     const t = this.tableAt(u32);
     if (t === 0) return out;
+    // The entries read first, their sites named after: naming one formats a stack, which a
+    // global Error.prepareStackTrace may answer by allocating (a sample added under this walk).
+    const words: number[] = [];
     const end = t + Sample.HEADER + tableCapacity(u32, t) * Sample.ENTRY;
     for (let e = t + Sample.HEADER; e < end; e += Sample.ENTRY) {
       const k = u32[e >>> 2];
-      if (k === 0 || k === Sample.TOMBSTONE) continue;
-      const size = u32[(e + Sample.E_SIZE) >>> 2];
-      const fw = u32[(e + Sample.E_FAMILY) >>> 2];
-      out.push({ address: k, size, family: FAMILY_OF[fw & 0xff] ?? "?", site: this.siteOf(u32[(e + Sample.E_SITE) >>> 2], fw >>> 8), weight: sampleWeight(size, this.interval) });
+      if (k !== 0 && k !== Sample.TOMBSTONE) words.push(k, u32[(e + Sample.E_SIZE) >>> 2], u32[(e + Sample.E_SITE) >>> 2], u32[(e + Sample.E_FAMILY) >>> 2]);
     }
     // Every entry in use read (an entry's address written over lost a sample from the estimates).
     const live = u32[(t + Sample.LIVE) >>> 2];
-    if (out.length !== live) throw new HeapCorruptionError(t + Sample.LIVE, `sample table ${hex(t)}: LIVE says ${live} entries, it holds ${out.length} (a write over an entry?)`, "Sample.LIVE");
+    if (words.length / 4 !== live) throw new HeapCorruptionError(t + Sample.LIVE, `sample table ${hex(t)}: LIVE says ${live} entries, it holds ${words.length / 4} (a write over an entry?)`, "Sample.LIVE");
+    for (let i = 0; i < words.length; i += 4) {
+      const size = words[i + 1];
+      const fw = words[i + 3];
+      out.push({ address: words[i], size, family: FAMILY_OF[fw & 0xff] ?? "?", site: this.siteOf(words[i + 2], fw >>> 8), weight: sampleWeight(size, this.interval) });
+    }
     return out;
   }
 

@@ -631,11 +631,41 @@ export function createHeap(options: HeapOptions = {}): Heap {
   if (!memory.grow(layout.heapStart + 16))
     throw new RangeError(`memory too small for a heap: needs at least ${layout.heapStart + 16} bytes from heapBase ${heapBase}${layout.heapStart + 16 > memory.maxBytes ? ` (maxBytes is ${memory.maxBytes})` : ""}`);
   if (isSharedBuffer(memory.buffer)) refuseOthersHeap(memory, heapBase);
+  refuseOverlap(memory, heapBase);
   formatHeap(memory.views.u8, memory.views.u32, params, layout);
   // A heap without threads in a shared memory: the making thread's token in the lock's heartbeat
   // word (a threads heap's alone), for attachHeap in another thread to warn (AGENT_TOKEN).
   if (!o.threads && isSharedBuffer(memory.buffer)) memory.views.u32[(heapBase >>> 2) + H.LOCK_BEAT] = AGENT_TOKEN;
   return new Heap(memory, heapBase, o.debug, true, o.sampleInterval);
+}
+
+/** Heaps made in this thread, by memory: heapBase -> the end the heap may grow to (refuseOverlap). */
+const madeHere = new WeakMap<object, Map<number, number>>();
+
+/**
+ * createHeap at a heapBase inside the room of another heap made in this thread over the same
+ * memory (one made without maxBytes may grow over the whole memory), or whose own room takes in
+ * that heap's base: a RangeError naming both (two heaps allowed to grow over one another's
+ * blocks and header: the damage surfaced much later as "a write over the heap header?"). A heap
+ * whose header is gone (magic or base) no longer counts; the same heapBase is a heap made anew.
+ */
+function refuseOverlap(memory: Memory, heapBase: number): void {
+  let made = madeHere.get(memory.source);
+  if (made === undefined) madeHere.set(memory.source, (made = new Map()));
+  const u32 = memory.views.u32;
+  const end = memory.maxBytes;
+  for (const [base, to] of made) {
+    const alive = (base >>> 2) + H.HEAP_BASE < u32.length && u32[base >>> 2] === HEAP_MAGIC && u32[(base >>> 2) + H.HEAP_BASE] === base;
+    if (!alive || base === heapBase) {
+      made.delete(base);
+      continue;
+    }
+    if (heapBase < to && base < end)
+      throw new RangeError(
+        `createHeap: a heap at ${hex(heapBase)} growing to ${hex(end)} would overlap the heap at ${hex(base)} of this memory, which may grow to ${hex(to)}: give each heap its own range (maxBytes of the lower one at most the higher one's heapBase)`,
+      );
+  }
+  made.set(heapBase, end);
 }
 
 /**
