@@ -239,7 +239,8 @@ describe("an option no call knows is a TypeError naming it, not ignored", () => 
     expect(() => attachHeap(h.memory.source, { allocator: "debug" } as never)).toThrow(/attachHeap: unknown option "allocator" \(an option of createHeap, not of attachHeap\)/);
     expect(() => asMemPool(h, { famly: "obj" } as never)).toThrow(/asMemPool: unknown option "famly"; its options are family, MemPool/);
     const buf = new ArrayBuffer(65536);
-    const f = { memory: buf, malloc: () => 16, free: () => {} };
+    let top = 16; // a bump allocator: one that returned 16 every time handed the live-block table's two blocks out over each other (refused since 2026-12-06)
+    const f = { memory: buf, malloc: (n: number) => ((top += (Math.max(n, 1) + 15) & ~15) - ((Math.max(n, 1) + 15) & ~15)), free: () => {} };
     expect(() => fromFunctions(f, { debug: true } as never)).toThrow(/fromFunctions: unknown option "debug"/);
     expect(fromFunctions(f, { allocator: "debug", trackBlocks: true }).mode).toBe("debug");
     // A module with no imports: the option check comes first.

@@ -6,7 +6,7 @@
  * Must not: import @thi.ng/malloc (an optional peer: the pool object is passed in) or keep state.
  */
 
-import { InvalidPointerError } from "../errors.js";
+import { InvalidPointerError, PymallocError, hex } from "../errors.js";
 import type { MemorySource } from "../memory/memory.js";
 import { ADAPTER_OPTIONS, ForeignHeap, type AdapterOptions, type ForeignSpec } from "./foreign.js";
 import { checkOptions } from "../heap/options.js";
@@ -131,6 +131,26 @@ export interface FunctionsAllocator {
   name?: string;
 }
 
+/**
+ * fromFunctions' u8: a Uint8Array over all of its buffer, the memory (when given too) its buffer.
+ * The adapter's views start at byte 0 of the buffer: a view at an offset (a subarray for the
+ * allocator's region) had every block used u8.byteOffset bytes lower, over bytes the allocator
+ * does not own, and a u8 of another buffer than memory's was ignored (2026-12-06).
+ */
+function checkU8(u8: unknown, memory: MemorySource | undefined): void {
+  if (!(u8 instanceof Uint8Array)) throw new TypeError("fromFunctions: u8 must be a Uint8Array");
+  const buf = u8.buffer;
+  if (u8.byteOffset !== 0 || u8.byteLength !== buf.byteLength)
+    throw new TypeError(`fromFunctions: u8 covers bytes ${u8.byteOffset} to ${u8.byteOffset + u8.byteLength} of its buffer, and pointers index it from byte 0: pass a view over all of it, or the buffer as memory`);
+  if (memory !== undefined && (memory instanceof WebAssembly.Memory ? memory.buffer : memory) !== buf) throw new TypeError("fromFunctions: memory and u8 name different buffers: pass one of them");
+}
+
+/** What a given usableSize returned, as a number (a BigInt gave the engine's "Cannot mix BigInt and other types"). */
+function usableNumber(u: unknown, p: number): number {
+  if (typeof u !== "number") throw new PymallocError(`usableSize(${hex(p)}) returned ${typeof u}, not a number`, p);
+  return u >>> 0;
+}
+
 /** A heap over any malloc/free pair (realloc and usable sizes are provided when missing). */
 export function fromFunctions(f: FunctionsAllocator, options: AdapterOptions = {}): ForeignHeap {
   if (f === null || typeof f !== "object") throw new TypeError("fromFunctions: expected { malloc, free, memory | u8 }");
@@ -140,6 +160,7 @@ export function fromFunctions(f: FunctionsAllocator, options: AdapterOptions = {
   need(x, ["free"], "fromFunctions");
   const memory = f.memory ?? (f.u8 instanceof Uint8Array ? (f.u8.buffer as MemorySource) : undefined);
   if (memory === undefined) throw new TypeError("fromFunctions: give the memory the pointers index (memory, or u8)");
+  if (f.u8 !== undefined) checkU8(f.u8, f.memory);
   const spec: ForeignSpec = {
     name: f.name ?? "the given allocator",
     memory,
@@ -147,7 +168,7 @@ export function fromFunctions(f: FunctionsAllocator, options: AdapterOptions = {
     malloc: (n) => f.malloc(n),
     free: (p) => f.free(p),
     realloc: f.realloc && ((p, n) => f.realloc!(p, n)),
-    usableSize: f.usableSize && ((p) => f.usableSize!(p) >>> 0),
+    usableSize: f.usableSize && ((p) => usableNumber(f.usableSize!(p), p)),
     memalign: f.memalign && ((a, n) => f.memalign!(a, n)),
     alignment: f.alignment ?? 8,
   };

@@ -12,7 +12,7 @@
  * pads, fills, family checks, quarantine and reports as on pymalloc.
  */
 
-import { HeapCorruptionError, InvalidPointerError, NotImplementedError, PymallocError, hex } from "../errors.js";
+import { InvalidPointerError, NotImplementedError, PymallocError, hex, typeName } from "../errors.js";
 import { DebugFamily, DebugState } from "../debug/hooks.js";
 import type { DebugHost } from "../debug/host.js";
 import { leakReport, type LeakReport } from "../debug/leaks.js";
@@ -20,7 +20,7 @@ import { AllocatorFamily, MAX_ALIGNMENT, badPointer, checkWalker, type BlockAllo
 import { debugOptions, type HeapOptions } from "../heap/options.js";
 import { Memory, MemoryViews, type MemorySource } from "../memory/memory.js";
 import { Chunk, DEFAULT_MAX_BYTES } from "../constants.js";
-import { LiveCtl, LiveTable, blockFault } from "./live-table.js";
+import { LiveCtl, LiveTable, blockFault, handedTwice } from "./live-table.js";
 import type { WalkedBlock } from "../heap/heap.js";
 
 /** A foreign allocator, as the adapters describe it. Pointers are byte offsets in `memory`. */
@@ -61,6 +61,7 @@ export class ForeignAllocator implements BlockAllocator {
   readonly spec: ForeignSpec;
   /** Live blocks, when tracked (see AdapterOptions.trackBlocks). */
   table: LiveTable | null = null;
+  private readonly alignMask: number; // the blocks' alignment - 1 (checkReturned)
 
   constructor(spec: ForeignSpec, memory: Memory) {
     this.spec = spec;
@@ -68,6 +69,7 @@ export class ForeignAllocator implements BlockAllocator {
     this.u8 = memory.views.u8;
     this.u32 = memory.views.u32;
     this.f64 = memory.views.f64;
+    this.alignMask = (spec.alignment ?? 8) - 1;
     memory.onViews((v) => {
       this.u8 = v.u8;
       this.u32 = v.u32;
@@ -148,6 +150,18 @@ export class ForeignAllocator implements BlockAllocator {
     return new InvalidPointerError(op, p, "not-a-block", `not a live block of ${this.spec.name} (never allocated here, or freed already)`);
   }
 
+  private impossible(op: string, p: number): void {
+    // Untracked blocks (no live-block table): a pointer no block can start at is refused before
+    // the foreign code sees it, which would read past the memory (a WebAssembly trap, "memory
+    // access out of bounds") or take it: past the memory's end (after a refresh: it may have grown
+    // in another thread) "beyond-views", off the blocks' alignment "misaligned". Called when p >=
+    // the views' length or is off the alignment (one test on the path, inline).
+    if (p >= this.u8.length) this.memory.refresh();
+    const len = this.u8.length;
+    if (p >= len) throw new InvalidPointerError(op, p, "beyond-views", `past the memory's end (${len} bytes): no block is there`);
+    if ((p & this.alignMask) !== 0) throw new InvalidPointerError(op, p, "misaligned", `not ${this.alignMask + 1}-byte aligned as every block is: no block starts here`);
+  }
+
   /**
    * A block the foreign allocator just returned for n bytes must lie in its memory, 4-byte
    * aligned: handed on as it is, a wrong address (a signed -16 read as 0xfffffff0, an address
@@ -186,12 +200,16 @@ export class ForeignAllocator implements BlockAllocator {
       if (n < 0) throw this.notABlock(op, p);
       return n;
     }
-    if (this.spec.usableSize) return this.sizeOf(p, 0);
+    if (this.spec.usableSize) {
+      if (p >= this.u8.length || (p & this.alignMask) !== 0) this.impossible(op, p);
+      return this.sizeOf(p, 0);
+    }
     throw new NotImplementedError(`${this.spec.name} cannot tell block sizes`);
   }
 
   realloc(p: number, n: number): number {
     const old = this.table !== null ? this.usable("realloc", p) : -1;
+    if (this.table === null && (p >= this.u8.length || (p & this.alignMask) !== 0)) this.impossible("realloc", p);
     if (n > Chunk.MAX_REQUEST) return 0;
     if (this.spec.realloc) {
       const q = this.address("realloc", this.spec.realloc(p, n === 0 ? 1 : n));
@@ -210,7 +228,9 @@ export class ForeignAllocator implements BlockAllocator {
   }
 
   free(p: number): void {
-    if (this.table !== null && this.table.remove(p) < 0) throw this.notABlock("free", p);
+    if (this.table !== null) {
+      if (this.table.remove(p) < 0) throw this.notABlock("free", p);
+    } else if (p >= this.u8.length || (p & this.alignMask) !== 0) this.impossible("free", p);
     this.spec.free(p);
     if (this.u32[0] === undefined) this.memory.refresh(); // a WebAssembly free that grew the memory (memory.ts, DETACHED)
   }
@@ -233,7 +253,9 @@ class ForeignDebugHost implements DebugHost {
     this.alignment = alignment;
   }
   allocState(bytes: number): number {
-    return this.fa.mallocUntracked(bytes);
+    const p = this.fa.mallocUntracked(bytes);
+    if (p !== 0 && this.table.overlaps(p, bytes)) throw handedTwice(p, "the debug quarantine");
+    return p;
   }
   obtained(base: number): number {
     return this.table.get(base);
@@ -254,6 +276,15 @@ class ForeignDebugHost implements DebugHost {
   }
 }
 
+/** The spec of a `new ForeignHeap()` (an exported class): TypeError naming what is missing or wrong. */
+function checkSpec(spec: ForeignSpec): void {
+  if (spec === null || typeof spec !== "object") throw new TypeError(`ForeignHeap: spec must be { name, memory, malloc, free }, got ${typeName(spec)}`);
+  if (typeof spec.name !== "string") throw new TypeError("ForeignHeap: spec.name must be a string");
+  if (spec.memory == null) throw new TypeError("ForeignHeap: spec.memory is missing (a buffer or WebAssembly.Memory)");
+  for (const k of ["malloc", "free", "realloc", "usableSize", "memalign"] as const)
+    if (typeof spec[k] !== "function" && (k === "malloc" || k === "free" || spec[k] !== undefined)) throw new TypeError(`ForeignHeap: spec.${k} must be a function`);
+}
+
 /** A heap over a foreign allocator: the same families and views as a pymalloc Heap. */
 export class ForeignHeap extends MemoryViews {
   readonly name: string;
@@ -266,6 +297,7 @@ export class ForeignHeap extends MemoryViews {
   readonly debug: DebugState | undefined;
 
   constructor(spec: ForeignSpec, options: AdapterOptions = {}) {
+    checkSpec(spec);
     if (options === null || typeof options !== "object") throw new TypeError("adapter options must be an object");
     const mode = options.allocator ?? "malloc";
     if (mode !== "malloc" && mode !== "debug") throw new RangeError(`adapter allocator must be "malloc" or "debug", got ${String(mode)}`);
@@ -280,7 +312,8 @@ export class ForeignHeap extends MemoryViews {
     const fa = new ForeignAllocator(spec, this.memory);
     this.allocator = fa;
     if (mode === "debug" || options.trackBlocks === true || !spec.usableSize) {
-      const table = LiveTable.create({ memory: this.memory, malloc: (n) => fa.mallocUntracked(n), free: (p) => fa.freeUntracked(p) });
+      const usable = spec.usableSize;
+      const table = LiveTable.create({ memory: this.memory, malloc: (n) => fa.mallocUntracked(n), free: (p) => fa.freeUntracked(p), size: usable && ((p) => Number(usable(p)) >>> 0) });
       if (table === null) throw new RangeError(`${spec.name} could not allocate pymalloc's live-block table`);
       fa.table = table;
     }
@@ -332,8 +365,7 @@ export class ForeignHeap extends MemoryViews {
     this.memory.current(); // as in usableSize
     const t = this.allocator.table;
     if (t !== null) {
-      const faults = t.verify();
-      if (faults.length > 0) throw new HeapCorruptionError(t.ctl, faults[0], "live-block table");
+      t.verify(); // HeapCorruptionError naming the word
     }
     this.debug?.checkAll();
   }

@@ -19,7 +19,7 @@ import { PymallocError } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
 import { checkOptions } from "../heap/options.js";
 import { makeView, viewOffset, type TypedArray, type TypedArrayType } from "../heap/typed.js";
-import { LiveCtl, LiveTable } from "./live-table.js";
+import { LiveTable } from "./live-table.js";
 import type { FamilyName } from "./wasm-imports.js";
 
 /** @thi.ng/api's element types ("u8" ... "f64", and "i64"/"u64"), its GLType numbers, or a typed-array constructor. */
@@ -143,8 +143,12 @@ export class HeapMemPool {
     if (family !== "mem" && family !== "obj" && family !== "raw") throw new RangeError(`HeapMemPool: family must be "mem", "obj" or "raw", got ${String(family)}`);
     this.heap = heap;
     this.family = family;
-    const raw = heap.raw;
-    this.table = LiveTable.create({ memory: heap.memory, malloc: (n) => raw.malloc(n), free: (p) => raw.free(p) });
+    // The table's blocks are the heap's own state, not the user's: from below the debug hooks,
+    // sampling and fault plans (heap.mallocState), so that walk(), leaks() and stats() leave them
+    // out (a teardown that freed every block walk() listed freed the table too, and the pool's
+    // next free() probed 4 billion slots, 2026-12-06), a debug family's free of one is refused, and
+    // failAllocations({ family: "raw" }) does not refuse the pool its table.
+    this.table = LiveTable.create({ memory: heap.memory, malloc: (n) => heap.mallocState(n), free: (p) => heap.freeState(p), size: (p) => heap.rawAllocator.liveUsable(p) });
     if (this.table === null) throw new RangeError("HeapMemPool: the heap could not allocate the pool's block table");
   }
 
@@ -316,10 +320,7 @@ export class HeapMemPool {
   release(): boolean {
     if (this.table === null) return true;
     this.freeAll();
-    const ctl = this.table.ctl;
-    const raw = this.heap.raw;
-    raw.free(this.heap.u32[(ctl + LiveCtl.TABLE) >>> 2]);
-    raw.free(ctl);
+    this.table.dispose((p) => this.heap.freeState(p));
     this.table = null;
     return true;
   }

@@ -12,6 +12,7 @@ import { HeapCorruptionError } from "../errors.js";
 import { H } from "../constants.js";
 import type { Heap } from "../heap/heap.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
+import { isLiveTableBlock } from "../compat/live-table.js";
 import type { Memory } from "../memory/memory.js";
 
 /**
@@ -99,7 +100,8 @@ export class HeapDebugHost implements DebugHost {
   forEachBlock(fn: (base: number, sizeClass: number) => void): void {
     const ring = this.memory.views.u32[this.ringWord];
     forEachLiveBlock(this.heap, (b) => {
-      if (b.address !== ring) fn(b.address, b.sizeClass);
+      // The quarantine ring and a pool's live-block table (asMemPool): no debug blocks.
+      if (b.address !== ring && !isLiveTableBlock(this.memory.views.u32, b.address)) fn(b.address, b.sizeClass);
     });
   }
 }

@@ -36,6 +36,7 @@ import { checkShifts, computeLayout, formatHeap, formatUsed, heapIdentity, valid
 import { ATTACH_OPTIONS, byteOption, checkOptions, debugOptions, resolveOptions, type AllocatorMode, type AttachOptions, type HeapOptions } from "./options.js";
 import { forEachLiveBlock } from "../introspect/walk.js";
 import { debugMallocStats } from "../introspect/mallocstats.js";
+import { isLiveTableBlock } from "../compat/live-table.js";
 import { divertFastPaths, stopFastPaths, wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
 import { CHECK_WAIT_MS, LOCK_STUCK_MS, SharedLock, nap } from "../threads/lock.js";
 import { LockedFamily, withLock } from "../threads/locked.js";
@@ -345,7 +346,9 @@ export class Heap extends MemoryViews {
     if (this.debug) return this.debug.leaks();
     if (this.sampler !== undefined) return sampledLeaks(this, this.sampler);
     const blocks: LeakReport["blocks"] = [];
-    forEachLiveBlock(this, (b) => blocks.push({ address: b.address, size: b.usable, family: "?", serial: 0, site: "(sites are recorded in the debug modes)" }));
+    forEachLiveBlock(this, (b) => {
+      if (!isLiveTableBlock(this.memory.views.u32, b.address)) blocks.push({ address: b.address, size: b.usable, family: "?", serial: 0, site: "(sites are recorded in the debug modes)" });
+    });
     return leakReport(blocks);
   }
 
@@ -390,6 +393,21 @@ export class Heap extends MemoryViews {
     for (let i = 0; i < blocks.length; i++) fn(blocks[i]);
   }
 
+  /** @internal A raw block for the library's own state in the heap (asMemPool's table), 0 when there is no room. */
+  mallocState(n: number): number {
+    // From the raw allocator, below the debug hooks, sampling and fault plans, under the lock. Not
+    // a user block: walk(), leaks() and stats() tell it by its contents (compat/live-table.ts
+    // isLiveTableBlock), and a debug family's free refuses it.
+    if (this.obj instanceof DetachedFamily) throw detachedError();
+    return this.locked(() => this.rawAllocator.malloc(n));
+  }
+
+  /** @internal */
+  freeState(p: number): void {
+    if (this.obj instanceof DetachedFamily) throw detachedError();
+    this.locked(() => this.rawAllocator.free(p));
+  }
+
   /** @internal walk() without taking the lock (the caller holds it). */
   walkUnlocked(fn: (block: WalkedBlock) => void): void {
     if (this.debug) {
@@ -399,7 +417,7 @@ export class Heap extends MemoryViews {
     const ring = this.u32[(this.heapBase >>> 2) + H.QUARANTINE];
     const tables = this.sampler?.tables();
     forEachLiveBlock(this, (b) => {
-      if (b.address !== ring && !tables?.has(b.address)) fn({ address: b.address, size: b.usable, family: undefined, sizeClass: b.sizeClass });
+      if (b.address !== ring && !tables?.has(b.address) && !isLiveTableBlock(this.memory.views.u32, b.address)) fn({ address: b.address, size: b.usable, family: undefined, sizeClass: b.sizeClass });
     });
   }
 

@@ -42,6 +42,7 @@ import type { Heap } from "../heap/heap.js";
 import { validateHeader } from "../heap/layout.js";
 import { forEachChunk, forEachLiveBlock, freeListOf, pendingFrees, poolClass, quarantineRing } from "./walk.js";
 import { samplingStateFault } from "../debug/sampling.js";
+import { isLiveTableBlock } from "../compat/live-table.js";
 import { listIndex } from "../raw/lists.js";
 
 function fail(at: number, what: string, field = ""): never {
@@ -453,7 +454,7 @@ function checkQuarantine(heap: Heap): void {
   const ring = u32[(heap.heapBase >>> 2) + H.QUARANTINE];
   const usable = new Map<number, number>();
   forEachLiveBlock(heap, (b) => {
-    if (b.address !== ring) usable.set(b.address, b.usable);
+    if (b.address !== ring && !isLiveTableBlock(u32, b.address)) usable.set(b.address, b.usable); // no debug blocks: the ring, a pool's table
   });
   let freed = 0;
   for (const base of usable.keys()) if ((u8[base + Debug.FAMILY] & Debug.FREED_BIT) !== 0) freed++;

@@ -19,6 +19,7 @@ import {
 import type { Heap } from "../heap/heap.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 import { forEachChunk, forEachPool, pendingFrees, quarantineRing } from "./walk.js";
+import { isLiveTableBlock } from "../compat/live-table.js";
 
 export interface SizeClassStats {
   /** Size class index (0..31, or 0..63 with alignment 8). */
@@ -166,7 +167,7 @@ export function heapStats(heap: Heap): HeapStats {
         if (p.pool === (p.pool & ~heap.objectAllocator.poolMask) && (u32[(p.pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== 0) s.pools.subPoolSlots++;
       }, pending);
     } else mark(c.chunk, c.chunk + c.size + Chunk.OVERHEAD);
-    if (c.internal || c.chunk + Chunk.HEADER === ring || tables?.has(c.chunk + Chunk.HEADER)) {
+    if (c.internal || c.chunk + Chunk.HEADER === ring || tables?.has(c.chunk + Chunk.HEADER) || (!c.free && !c.arena && isLiveTableBlock(u32, c.chunk + Chunk.HEADER))) {
       s.internalBytes += c.size; // allocator state, not user blocks
       return;
     }
