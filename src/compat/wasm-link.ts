@@ -15,7 +15,7 @@
  */
 
 import { asBytes, customSection, hasWasmMagic, readExports, readFunctionTypes, readImports, Reader, rewriteExports, type WasmImport, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
-import { PYMEM_NAMES } from "./wasm-module.js";
+import { allocatorTypeError, C_ALLOCATOR_TYPES, PYMEM_NAMES } from "./wasm-module.js";
 import { PymallocError } from "../errors.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "./wasm-fastpath-bytes.js";
 
@@ -105,23 +105,18 @@ function namedFastPath(source: BufferSource): Uint8Array<ArrayBuffer> {
   return withCustomSection(b, "name", [1, ...uleb(map.length), ...map]);
 }
 
-/** C's malloc & co as wasm32 C declares them (wasm/include/pymemcompat.h). */
-const ALLOC_TYPES: Record<string, string> = { malloc: "i32->i32", free: "i32->", calloc: "i32,i32->i32", realloc: "i32,i32->i32" };
-
 /**
  * The client's env.malloc & co of the types C's declarations give them: another type (a
  * declaration of its own, `void *malloc(unsigned long long)`, or a wasm64 build) is a TypeError
  * naming the import, before wasm-merge fails on it with a bare Error ("Type mismatch when
- * importing function malloc").
+ * importing function malloc"). instantiateWithHeap checks the same (wasm-module.ts's checkedModuleInfo).
  */
 function checkAllocatorTypes(bytes: Uint8Array<ArrayBuffer>, alloc: WasmImport[]): void {
   const types = readFunctionTypes(bytes);
   if (types === undefined) return; // types this reader does not know: wasm-merge says
   for (const imp of alloc) {
     const got = types[new Reader(imp.desc).u32()];
-    const want = ALLOC_TYPES[imp.name];
-    if (got !== undefined && got !== want)
-      throw new TypeError(`the module imports env.${imp.name} as (${got.replace("->", ") -> (")}), not as C's ${imp.name} on wasm32 (${want.replace("->", ") -> (")}): declare it as wasm/include/pymemcompat.h does`);
+    if (got !== undefined && got !== C_ALLOCATOR_TYPES[imp.name]) throw allocatorTypeError(imp.name, got);
   }
 }
 

@@ -9,7 +9,7 @@
  */
 
 import { WASM_PAGE } from "../constants.js";
-import { hasWasmMagic, Reader, sections } from "./wasm-bytes.js";
+import { hasWasmMagic, Reader, readFunctionTypes, sections } from "./wasm-bytes.js";
 import { isSharedBuffer } from "../memory/memory.js";
 
 export interface WasmModuleInfo {
@@ -41,37 +41,116 @@ function bytesOf(source: BufferSource): Uint8Array {
   throw new TypeError("wasmModuleInfo() needs the module's bytes (an ArrayBuffer or a typed array)");
 }
 
+/** The wasm types of C's allocator imports on wasm32 (wasm/include/pymemcompat.h). */
+export const C_ALLOCATOR_TYPES: Readonly<Record<string, string>> = Object.freeze({
+  malloc: "i32->i32",
+  free: "i32->",
+  calloc: "i32,i32->i32",
+  realloc: "i32,i32->i32",
+  aligned_alloc: "i32,i32->i32",
+  malloc_usable_size: "i32->i32",
+  ...Object.fromEntries(PYMEM_NAMES.map((n) => [n, n.endsWith("Malloc") ? "i32->i32" : n.endsWith("Free") ? "i32->" : "i32,i32->i32"])),
+});
+
+/** A signature "i32,i32->i32" as "(i32, i32) -> (i32)". */
+const shownType = (t: string): string => `(${t.replace(/,/g, ", ").replace("->", ") -> (")})`;
+
+/** An allocator import of another type (`got`, as readFunctionTypes writes it) than C's on wasm32. */
+export function allocatorTypeError(name: string, got: string | undefined): TypeError {
+  const want = C_ALLOCATOR_TYPES[name];
+  return new TypeError(
+    `the module imports env.${name} as ${got === undefined ? "another type" : shownType(got)}, not as C's ${name} on wasm32 ${shownType(want)}: declare it as wasm/include/pymemcompat.h does`,
+  );
+}
+
+/** Value types by their byte (the binary format's). */
+const VALTYPES: Record<number, string> = { 0x7e: "i64", 0x7d: "f32", 0x7c: "f64" };
+
+/** What readModule finds beside the info: what the heap's checks need (checkedModuleInfo). */
+interface ModuleFacts {
+  info: WasmModuleInfo;
+  /** env's allocator imports (C's and CPython's names): the type index each is imported with. */
+  allocatorTypeIndex: Map<string, number>;
+  /** The module's function types (readFunctionTypes; undefined: types this reader leaves to the engine). */
+  types: () => string[] | undefined;
+  /** The value type of the exported __heap_base global (its byte), when exported as a global. */
+  heapBaseType?: number;
+  /** The memory import is a 64-bit memory (memory64: a wasm64 build). */
+  memory64: boolean;
+}
+
 /**
  * Read a WebAssembly binary's memory import, `__heap_base` and allocator imports/exports, with
  * no instance: e.g. to make the memory and the heap before instantiating
  * (`createHeap({ memory, heapBase: wasmModuleInfo(bytes).heapBase })`).
  */
 export function wasmModuleInfo(source: BufferSource): WasmModuleInfo {
+  return readModule(source).info;
+}
+
+/** wasmModuleInfo(), and a TypeError for a module no heap serves: a 64-bit memory, an __heap_base or allocator import not of C's wasm32 type. */
+export function checkedModuleInfo(source: BufferSource): WasmModuleInfo {
+  const m = readModule(source);
+  if (m.memory64)
+    throw new TypeError(
+      "the module imports a 64-bit memory (memory64: a wasm64 build): pymalloc's heaps are wasm32's; build it for wasm32",
+    );
+  if (m.heapBaseType !== undefined && m.heapBaseType !== 0x7f)
+    throw new TypeError(
+      `the module exports __heap_base as a global of type ${VALTYPES[m.heapBaseType] ?? m.heapBaseType}, not i32 (wasm32's): build it for wasm32`,
+    );
+  if (m.allocatorTypeIndex.size > 0) {
+    const types = m.types();
+    if (types !== undefined)
+      for (const [name, index] of m.allocatorTypeIndex) {
+        const got = types[index];
+        if (got !== C_ALLOCATOR_TYPES[name]) throw allocatorTypeError(name, got);
+      }
+  }
+  return m.info;
+}
+
+function readModule(source: BufferSource): ModuleFacts {
   const b = bytesOf(source);
   if (!hasWasmMagic(b))
     throw new TypeError("not a WebAssembly module: no \\0asm magic");
   const info: WasmModuleInfo = { allocatorImports: [], pymemImports: [], allocatorExports: [] };
+  const allocatorTypeIndex = new Map<string, number>();
+  let memory64 = false;
   let importedGlobals = 0;
   const globals: (number | undefined)[] = [];
+  const globalTypes: number[] = [];
   let heapBaseGlobal = -1;
-  for (const { id, r } of sections(b)) {
-    if (id === 2) {
+  let typeEnd = -1;
+  for (const section of sections(b)) {
+    const { id, start, end } = section;
+    // A section whose size runs past the module's end (its bytes cut, or a size that is garbage):
+    // refused, not read on into nothing (the info was made of whatever the reads found).
+    if (end > b.length)
+      throw new TypeError(`not a WebAssembly module: truncated (section ${id} at byte ${start} runs past the end, byte ${b.length})`);
+    // Reads bounded by the section's end: a section whose contents run past it is truncated, not read on into the next.
+    const r = new Reader(b.subarray(0, end));
+    r.pos = section.r.pos;
+    if (id === 1) typeEnd = end;
+    else if (id === 2) {
       for (let n = r.u32(); n > 0; n--) {
         const mod = r.name();
         const name = r.name();
         const kind = r.byte();
         if (kind === 0) {
-          r.u32();
+          const type = r.u32();
           if (mod === "env" && ALLOC.includes(name)) info.allocatorImports.push(name);
           if (mod === "env" && PYMEM_NAMES.includes(name)) info.pymemImports.push(name);
+          if (mod === "env" && Object.prototype.hasOwnProperty.call(C_ALLOCATOR_TYPES, name)) allocatorTypeIndex.set(name, type);
         } else if (kind === 1) {
           r.byte();
           r.limits();
         } else if (kind === 2) {
+          if (r.pos < r.b.length && (r.b[r.pos] & 4) !== 0) memory64 = true;
           const l = r.limits();
           info.memory = { module: mod, name, minBytes: l.min * WASM_PAGE, maxBytes: l.max === undefined ? undefined : l.max * WASM_PAGE, shared: l.shared };
         } else if (kind === 3) {
-          r.byte();
+          globalTypes.push(r.byte());
           r.byte();
           importedGlobals++;
           globals.push(undefined);
@@ -82,7 +161,7 @@ export function wasmModuleInfo(source: BufferSource): WasmModuleInfo {
       }
     } else if (id === 6) {
       for (let n = r.u32(); n > 0; n--) {
-        r.byte();
+        globalTypes.push(r.byte());
         r.byte();
         globals.push(r.constExpr());
       }
@@ -102,5 +181,12 @@ export function wasmModuleInfo(source: BufferSource): WasmModuleInfo {
     const v = globals[heapBaseGlobal];
     if (v !== undefined) info.heapBase = v >>> 0;
   }
-  return info;
+  return {
+    info,
+    allocatorTypeIndex,
+    // The type section alone (its end checked above): a type read past it is the section's truncation.
+    types: () => (typeEnd < 0 ? [] : readFunctionTypes(b.subarray(0, typeEnd) as Uint8Array<ArrayBuffer>)),
+    heapBaseType: heapBaseGlobal >= 0 ? globalTypes[heapBaseGlobal] : undefined,
+    memory64,
+  };
 }

@@ -20,7 +20,7 @@ import { DEFAULT_INITIAL_BYTES, DEFAULT_MAX_BYTES, DEFAULT_STACK_BYTES, WASM_PAG
 import { hex, PymallocError, typeName } from "../errors.js";
 import { isSharedBuffer } from "../memory/memory.js";
 import { allocatorImports, checkHeaderForFastPath, hasFastPath, heapAllocator, isHeap, pymemImports, registerLinkedFastPath, type AllocatorFunctions, type FamilyName } from "./wasm-imports.js";
-import { wasmModuleInfo, type WasmModuleInfo } from "./wasm-module.js";
+import { allocatorTypeError, C_ALLOCATOR_TYPES, checkedModuleInfo, type WasmModuleInfo } from "./wasm-module.js";
 import { currentFastPathId, linkedInfo, type LinkedInfo } from "./wasm-link.js";
 import { checkSpecialized, fastPathNumbers, SPECIALIZED_SECTION, specializedFor, specializedModule } from "./wasm-specialize.js";
 import { asBytes, customSection, hasWasmMagic } from "./wasm-bytes.js";
@@ -322,10 +322,15 @@ function checkBase(heapBase: number, moduleBase: number | undefined, where: stri
   if (moduleBase !== undefined && heapBase < moduleBase) throw overlapError(heapBase, moduleBase, where);
 }
 
-/** The __heap_base an instance exports, or undefined. */
+/** The __heap_base an instance exports, or undefined; a TypeError for a global that is no i32 (a compiled module's: its bytes are checked before). */
 function exportedHeapBase(instance: WebAssembly.Instance): number | undefined {
   const g = instance.exports.__heap_base;
-  return g instanceof WebAssembly.Global ? (g.value as number) >>> 0 : undefined;
+  if (!(g instanceof WebAssembly.Global)) return undefined;
+  const v: unknown = g.value;
+  // An i64 global's value is a BigInt ("Cannot mix BigInt and other types" from >>> 0 before).
+  if (typeof v !== "number" || !Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 32)
+    throw new TypeError(`the module exports __heap_base as a global of another type than i32 (its value is ${typeof v === "bigint" ? `${v}n, an i64` : String(v)}): build it for wasm32`);
+  return v >>> 0;
 }
 
 /** A compiled module's __heap_base, known once instantiated: its data is over the heap already, which the error says. */
@@ -434,7 +439,23 @@ async function instantiateChecked(module: WebAssembly.Module, imports: WebAssemb
     throw new PymallocError(
       `the module imports ${missing.length === 1 ? "a function" : `${missing.length} functions`} the imports do not give: ${missing.join(", ")}. C functions the build left undefined (emcc's -sERROR_ON_UNDEFINED_SYMBOLS=0 hides them until here): define them in the module, or pass them in imports`,
     );
-  return WebAssembly.instantiate(module, imports);
+  return WebAssembly.instantiate(module, imports).catch((e: unknown) => {
+    throw allocatorLinkError(e);
+  });
+}
+
+/**
+ * The engine's LinkError for an allocator import of another type than the heap's function (a
+ * compiled module, whose import types JS cannot read before: its bytes are checked first, in
+ * every mode): a TypeError naming the import and C's type.
+ */
+function allocatorLinkError(e: unknown): unknown {
+  if (!(e instanceof WebAssembly.LinkError)) return e;
+  const name = /module="env" function="([^"]+)"/.exec(e.message)?.[1];
+  if (name === undefined || !Object.prototype.hasOwnProperty.call(C_ALLOCATOR_TYPES, name) || !/type/i.test(e.message)) return e;
+  const t = allocatorTypeError(name, undefined);
+  t.message += ` (${e.message})`;
+  return t;
 }
 
 /** C library allocator functions a module may import when built without pymemcompat.c (instantiateChecked). */
@@ -462,7 +483,7 @@ function bytesOf(source: WebAssembly.Module | BufferSource): BufferSource | unde
 export function heapForModule(bytes: BufferSource, options: Omit<InstantiateOptions, "imports" | "wrapAllocator" | "initialize" | "stackBytes"> = {}): Heap {
   checkOptions(options, HEAP_FOR_MODULE_OPTIONS, "heapForModule");
   checkInstantiateOptions(options);
-  const info = wasmModuleInfo(bytes);
+  const info = checkedModuleInfo(bytes);
   const heapBase = options.heapBase ?? info.heapBase;
   if (heapBase === undefined) throw new TypeError(NO_HEAP_BASE);
   if (info.memory === undefined) throw new TypeError(NO_MEMORY_IMPORT);
@@ -497,6 +518,10 @@ export async function instantiateWithHeap(
   const givenEnv = (imports.env ?? {}) as Record<string, unknown>;
   checkGivenEnv(imports);
   const bytes = bytesOf(source);
+  // What the bytes say, checked before they are compiled (a wasm64 module's, the engine's
+  // CompileError) or instantiated: import and __heap_base types no heap serves, in every mode.
+  // Bytes that are no module are for compiling to name.
+  const info = bytes === undefined || !hasWasmMagic(asBytes(bytes)) ? undefined : checkedModuleInfo(bytes);
   // A linked module's bytes are not compiled here: instantiateLinked compiles the copy it runs
   // (specialised to the heap by default), once.
   const linked = linkedInfoOf(source);
@@ -510,7 +535,6 @@ export async function instantiateWithHeap(
     checkMemoryImport(module);
     if (specialize === true) throw new TypeError("specialize: true is for a module linked by pymalloc link (this one imports its malloc)");
   }
-  const info = bytes === undefined ? undefined : wasmModuleInfo(bytes);
   const memory = options.memory ?? memoryFor(info, options);
   if (options.memory !== undefined) checkSharing(info, options.memory, "the memory option");
   let heap: Heap | undefined;
@@ -582,7 +606,7 @@ async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | Buffer
   if (heap.memory.kind !== "wasm") throw new TypeError(`the module needs a heap in a WebAssembly.Memory; this one is in a ${heap.memory.kind} buffer`);
   // From the bytes, before anything is instantiated (a compiled module's __heap_base is read from
   // its instance: checkBaseOfInstance; bytes that are no module are for compiling to name).
-  const info = source instanceof WebAssembly.Module || !hasWasmMagic(asBytes(source)) ? undefined : wasmModuleInfo(source);
+  const info = source instanceof WebAssembly.Module || !hasWasmMagic(asBytes(source)) ? undefined : checkedModuleInfo(source);
   checkBase(heap.heapBase, info?.heapBase, "instantiateWithHeap(bytes, { heap })");
   checkSharing(info, heap.memory.source as WebAssembly.Memory, "the heap's memory");
   if (linkedInfoOf(source) !== undefined) {

@@ -1,0 +1,167 @@
+// Misuse of the WebAssembly entry points that a hunt found ending in an engine's message, in a
+// mode-dependent outcome or in a silently ignored argument (/tmp/hunt REPORT F13, F01 and the
+// note on wasmModuleInfo): each must end in a typed error naming what was wrong, the same in
+// every allocator mode, before anything is compiled or instantiated.
+import binaryen from "binaryen";
+import { describe, expect, it } from "vitest";
+import { heapForModule, instantiateWithHeap, linkFastPath, wasmModuleInfo } from "../src/index.js";
+import { thrownBy } from "./helpers.js";
+
+/** A module from its text (binaryen's parser). */
+function wasm(wat: string): Uint8Array<ArrayBuffer> {
+  const m = binaryen.parseText(wat);
+  try {
+    return new Uint8Array(m.emitBinary());
+  } finally {
+    m.dispose();
+  }
+}
+
+const HEAP_BASE = `(global $hb i32 (i32.const 4096)) (export "__heap_base" (global $hb))`;
+/** A module importing env.memory, `imports` (function imports) and exporting __heap_base (i32 unless told). */
+const moduleWith = (imports: string, heapBase = HEAP_BASE): Uint8Array<ArrayBuffer> => wasm(`(module (import "env" "memory" (memory 2)) ${imports} ${heapBase})`);
+
+const MODES = ["pymalloc", "malloc", "debug", "pymalloc_debug"] as const;
+
+/** The error instantiateWithHeap (or heapForModule) ends in, or "accepted". */
+async function outcome(f: () => Promise<unknown> | unknown): Promise<unknown> {
+  try {
+    await f();
+  } catch (e) {
+    return e;
+  }
+  return "accepted";
+}
+
+describe("F13: allocator imports and __heap_base of other types than C's wasm32 ones", () => {
+  const wrong: [string, string, RegExp][] = [
+    ["malloc (i64)->i64", `(import "env" "malloc" (func (param i64) (result i64)))`, /env\.malloc as \(i64\) -> \(i64\), not as C's malloc on wasm32 \(i32\) -> \(i32\)/],
+    ["free (i32)->i32", `(import "env" "malloc" (func (param i32) (result i32))) (import "env" "free" (func (param i32) (result i32)))`, /env\.free as \(i32\) -> \(i32\), not as C's free on wasm32 \(i32\) -> \(\)/],
+    ["calloc (i32)->i32", `(import "env" "calloc" (func (param i32) (result i32)))`, /env\.calloc as \(i32\) -> \(i32\), not as C's calloc on wasm32 \(i32, i32\) -> \(i32\)/],
+    ["realloc (i32,i32)->()", `(import "env" "realloc" (func (param i32 i32)))`, /env\.realloc as \(i32, i32\) -> \(\), not as C's realloc/],
+    ["aligned_alloc (i32)->i32", `(import "env" "malloc" (func (param i32) (result i32))) (import "env" "aligned_alloc" (func (param i32) (result i32)))`, /env\.aligned_alloc as \(i32\) -> \(i32\)/],
+    ["malloc_usable_size (i32)->i64", `(import "env" "malloc" (func (param i32) (result i32))) (import "env" "malloc_usable_size" (func (param i32) (result i64)))`, /env\.malloc_usable_size as \(i32\) -> \(i64\)/],
+    ["PyMem_Malloc (i32,i32)->i32", `(import "env" "PyMem_Malloc" (func (param i32 i32) (result i32)))`, /env\.PyMem_Malloc as \(i32, i32\) -> \(i32\), not as C's PyMem_Malloc on wasm32 \(i32\) -> \(i32\)/],
+    ["PyObject_Free (f64)->()", `(import "env" "PyObject_Malloc" (func (param i32) (result i32))) (import "env" "PyObject_Free" (func (param f64)))`, /env\.PyObject_Free as \(f64\) -> \(\), not as C's PyObject_Free on wasm32 \(i32\) -> \(\)/],
+    ["PyMem_RawCalloc (i64,i64)->i64", `(import "env" "PyMem_RawCalloc" (func (param i64 i64) (result i64)))`, /env\.PyMem_RawCalloc as \(i64, i64\) -> \(i64\)/],
+  ];
+
+  it("a wrong import type is a TypeError naming the import, its type and C's, in every allocator mode, from instantiateWithHeap(bytes) and heapForModule", async () => {
+    for (const [label, imports, message] of wrong) {
+      const bytes = moduleWith(imports);
+      for (const allocator of MODES) {
+        const e = await outcome(() => instantiateWithHeap(bytes, { allocator }));
+        expect(e, `${label} ${allocator}`).toBeInstanceOf(TypeError);
+        expect((e as Error).message, `${label} ${allocator}`).toMatch(message);
+        const f = await outcome(() => heapForModule(bytes, { allocator }));
+        expect(f, `heapForModule ${label} ${allocator}`).toBeInstanceOf(TypeError);
+        expect((f as Error).message).toMatch(message);
+      }
+    }
+  });
+
+  it("with { heap }: refused before the heap is touched, in every mode; the heap keeps working", async () => {
+    const bytes = moduleWith(wrong[0][1]);
+    for (const allocator of MODES) {
+      const heap = heapForModule(moduleWith(`(import "env" "malloc" (func (param i32) (result i32)))`), { allocator });
+      const e = await outcome(() => instantiateWithHeap(bytes, { heap }));
+      expect(e, allocator).toBeInstanceOf(TypeError);
+      expect((e as Error).message).toMatch(wrong[0][2]);
+      const p = heap.mem.malloc(24);
+      expect(p).not.toBe(0);
+      heap.mem.free(p);
+      heap.check();
+    }
+  });
+
+  it("a compiled module with a wrong import type on a heap with the fast path: a TypeError naming the import, not a bare LinkError", async () => {
+    const module = await WebAssembly.compile(moduleWith(wrong[0][1]));
+    const heap = heapForModule(moduleWith(`(import "env" "malloc" (func (param i32) (result i32)))`), { allocator: "pymalloc" });
+    const e = await outcome(() => instantiateWithHeap(module, { heap }));
+    expect(e).toBeInstanceOf(TypeError);
+    expect((e as Error).message).toMatch(/env\.malloc as another type, not as C's malloc on wasm32 \(i32\) -> \(i32\)/);
+    heap.check();
+  });
+
+  it("C's types are accepted in every mode: malloc & co and CPython's names, the module's calls served", async () => {
+    const bytes = wasm(`(module (import "env" "memory" (memory 2))
+      (import "env" "malloc" (func $m (param i32) (result i32))) (import "env" "free" (func $f (param i32)))
+      (import "env" "calloc" (func $c (param i32 i32) (result i32))) (import "env" "realloc" (func $r (param i32 i32) (result i32)))
+      (import "env" "aligned_alloc" (func $a (param i32 i32) (result i32))) (import "env" "malloc_usable_size" (func $u (param i32) (result i32)))
+      (import "env" "PyObject_Malloc" (func $om (param i32) (result i32))) (import "env" "PyObject_Free" (func $of (param i32)))
+      (import "env" "PyMem_RawCalloc" (func $rc (param i32 i32) (result i32))) (import "env" "PyMem_RawFree" (func $rf (param i32)))
+      ${HEAP_BASE}
+      (func (export "run") (result i32) (local $p i32) (local $q i32)
+        (local.set $p (call $r (call $c (i32.const 2) (i32.const 8)) (i32.const 40)))
+        (local.set $q (call $om (i32.const 24)))
+        (call $of (local.get $q))
+        (call $rf (call $rc (i32.const 3) (i32.const 4)))
+        (call $f (call $a (i32.const 64) (i32.const 8)))
+        (call $f (call $m (i32.const 8)))
+        (i32.ge_u (call $u (local.get $p)) (i32.const 40))))`);
+    for (const allocator of MODES) {
+      const { instance, heap } = await instantiateWithHeap(bytes, { allocator });
+      expect((instance.exports.run as () => number)(), allocator).toBe(1);
+      heap.check();
+    }
+  });
+
+  it("an i64 (or f64) __heap_base is a TypeError naming it, in every mode, from the bytes; from a compiled module after instantiation (was \"Cannot mix BigInt and other types\")", async () => {
+    const malloc = `(import "env" "malloc" (func (param i32) (result i32)))`;
+    for (const [type, init] of [["i64", "(i64.const 4096)"], ["f64", "(f64.const 4096)"]]) {
+      const bytes = moduleWith(malloc, `(global $hb ${type} ${init}) (export "__heap_base" (global $hb))`);
+      for (const allocator of MODES) {
+        const e = await outcome(() => instantiateWithHeap(bytes, { allocator }));
+        expect(e, `${type} ${allocator}`).toBeInstanceOf(TypeError);
+        expect((e as Error).message).toMatch(new RegExp(`exports __heap_base as a global of type ${type}, not i32`));
+        expect(await outcome(() => heapForModule(bytes, { allocator }))).toBeInstanceOf(TypeError);
+      }
+    }
+    const i64 = await WebAssembly.compile(moduleWith(malloc, `(global $hb i64 (i64.const 4096)) (export "__heap_base" (global $hb))`));
+    for (const allocator of MODES) {
+      const e = await outcome(() => instantiateWithHeap(i64, { allocator }));
+      expect(e, allocator).toBeInstanceOf(TypeError);
+      expect((e as Error).message).toMatch(/__heap_base as a global of another type than i32 \(its value is 4096n, an i64\)/);
+    }
+  });
+
+  it("a wasm64 module (a 64-bit memory) is refused with a TypeError saying so, before it is compiled", async () => {
+    // env.memory as a memory64 import (limits flags 0x04, 1 page): the engine may not even compile it.
+    const bytes = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 2, 15, 1, 3, 0x65, 0x6e, 0x76, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 4, 1]);
+    for (const allocator of MODES) {
+      const e = await outcome(() => instantiateWithHeap(bytes, { allocator, heapBase: 4096 }));
+      expect(e, allocator).toBeInstanceOf(TypeError);
+      expect((e as Error).message).toMatch(/64-bit memory \(memory64: a wasm64 build\)/);
+      expect((await outcome(() => heapForModule(bytes, { allocator, heapBase: 4096 })) as Error).message).toMatch(/64-bit memory/);
+    }
+  });
+
+  it("pymalloc link says the same for a wrong import type", async () => {
+    const e = await outcome(() => linkFastPath(moduleWith(`(import "env" "malloc" (func (param i32) (result i32))) (import "env" "free" (func (param i32) (result i32)))`)));
+    expect(e).toBeInstanceOf(TypeError);
+    expect((e as Error).message).toMatch(/env\.free as \(i32\) -> \(i32\), not as C's free on wasm32 \(i32\) -> \(\)/);
+  });
+});
+
+describe("wasmModuleInfo: a section that runs past the module's end", () => {
+  const magic = [0, 0x61, 0x73, 0x6d, 1, 0, 0, 0];
+  it("a section size past the end is a TypeError (was info read from nothing)", () => {
+    const b = new Uint8Array([...magic, 5, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+    expect(() => wasmModuleInfo(b)).toThrow(TypeError);
+    expect(() => wasmModuleInfo(b)).toThrow(/truncated \(section 5 at byte 8 runs past the end, byte 14\)/);
+    // One byte short of the last section's size.
+    const mem = [2, 15, 1, 3, 0x65, 0x6e, 0x76, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0, 1];
+    expect(wasmModuleInfo(new Uint8Array([...magic, ...mem])).memory).toEqual({ module: "env", name: "memory", minBytes: 65536, maxBytes: undefined, shared: false });
+    expect(() => wasmModuleInfo(new Uint8Array([...magic, ...mem.slice(0, -1)]))).toThrow(TypeError);
+    expect(() => heapForModule(new Uint8Array([...magic, ...mem.slice(0, -1)]))).toThrow(TypeError);
+  });
+
+  it("a section whose contents run past its own size is truncated, not read on into the next section", () => {
+    // The import section says 13 bytes, its entry (env.memory, limits 0 0) needs 15: its last two
+    // bytes read as an empty custom section too (they were read twice: a memory import found).
+    const b = new Uint8Array([...magic, 2, 13, 1, 3, 0x65, 0x6e, 0x76, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0, 0]);
+    const e = thrownBy(() => wasmModuleInfo(b));
+    expect(e).toBeInstanceOf(TypeError);
+    expect((e as Error).message).toMatch(/not a WebAssembly module/);
+  });
+});
