@@ -2,10 +2,14 @@
 // mode-dependent outcome or in a silently ignored argument (/tmp/hunt REPORT F13, F01 and the
 // note on wasmModuleInfo): each must end in a typed error naming what was wrong, the same in
 // every allocator mode, before anything is compiled or instantiated.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import binaryen from "binaryen";
 import { describe, expect, it } from "vitest";
-import { heapForModule, instantiateWithHeap, linkFastPath, wasmModuleInfo } from "../src/index.js";
+import { createHeap, heapForModule, instantiateWithHeap, linkFastPath, pymemImports, wasmImports, wasmModuleInfo, type Heap } from "../src/index.js";
 import { thrownBy } from "./helpers.js";
+
+const ROOT = join(import.meta.dirname, "..");
 
 /** A module from its text (binaryen's parser). */
 function wasm(wat: string): Uint8Array<ArrayBuffer> {
@@ -163,5 +167,64 @@ describe("wasmModuleInfo: a section that runs past the module's end", () => {
     const e = thrownBy(() => wasmModuleInfo(b));
     expect(e).toBeInstanceOf(TypeError);
     expect((e as Error).message).toMatch(/not a WebAssembly module/);
+  });
+});
+
+describe("F01: wasmImports(heap, options), pymemImports and linkFastPath check their arguments as heap.wasmImports() does", () => {
+  const heap: Heap = createHeap({ memoryKind: "wasm" });
+  const bad: [unknown, typeof TypeError | typeof RangeError, RegExp][] = [
+    [null, TypeError, /wasmImports: options must be an object, got null/],
+    [5, TypeError, /wasmImports: options must be an object, got number/],
+    ["obj", TypeError, /options must be an object, got string/],
+    [{ familly: "obj" }, TypeError, /wasmImports: unknown option "familly"; its options are family/],
+    [{ family: "obj", debug: true }, TypeError, /unknown option "debug"/],
+    [{ allocator: "debug" }, TypeError, /unknown option "allocator" \(an option of createHeap, not of wasmImports\)/],
+    [{ family: 5 }, TypeError, /family must be "raw", "mem" or "obj", got number/],
+    [{ family: null }, TypeError, /family must be "raw", "mem" or "obj", got null/],
+    [{ family: "object" }, RangeError, /family must be "raw", "mem" or "obj", got "object"/],
+  ];
+
+  it("the exported function: the method's errors, word for word (one check)", () => {
+    for (const [options, type, message] of bad) {
+      const f = thrownBy(() => wasmImports(heap, options as never));
+      const m = thrownBy(() => heap.wasmImports(options as never));
+      expect(f, String(JSON.stringify(options))).toBeInstanceOf(type);
+      expect((f as Error).message).toMatch(message);
+      expect(m).toBeInstanceOf(type);
+      expect((f as Error).message).toBe((m as Error).message);
+    }
+    // What is right still works, and undefined is "not given".
+    expect(typeof wasmImports(heap, { family: "obj" }).malloc).toBe("function");
+    expect(typeof wasmImports(heap, { family: undefined }).malloc).toBe("function");
+    expect(typeof wasmImports(heap).malloc).toBe("function");
+  });
+
+  it("pymemImports takes the heap only: a second argument (an options object it would ignore) is a TypeError", () => {
+    expect(() => (pymemImports as (...a: unknown[]) => unknown)(heap, { family: "obj" })).toThrow(TypeError);
+    expect(() => (pymemImports as (...a: unknown[]) => unknown)(heap, { family: "obj" })).toThrow(/pymemImports\(\) takes the heap only/);
+    expect(() => (pymemImports as (...a: unknown[]) => unknown)({})).toThrow(/pymemImports\(\) takes a heap/);
+    expect(typeof pymemImports(heap).PyObject_Malloc).toBe("function");
+  });
+
+  it("linkFastPath: bytes that are no bytes, and bad options, are TypeErrors naming them (was an engine's message or ignored)", async () => {
+    const client = new Uint8Array(readFileSync(join(ROOT, "wasm/clients/bintrees-pymalloc.wasm")));
+    for (const b of [-1, 2 ** 40, 1n, 0, null, undefined, {}, [0, 0x61], "bytes"]) {
+      const e = await outcome(() => linkFastPath(b as never));
+      expect(e, String(b)).toBeInstanceOf(TypeError);
+      expect((e as Error).message).toMatch(/linkFastPath: the module must be its bytes \(an ArrayBuffer or a typed array/);
+    }
+    const cases: [unknown, RegExp][] = [
+      [null, /linkFastPath: options must be an object, got null/],
+      [5, /linkFastPath: options must be an object, got number/],
+      [{ inlin: false }, /linkFastPath: unknown option "inlin"; its options are wasmMerge, inline/],
+      [{ inline: "no" }, /inline must be a boolean/],
+      [{ wasmMerge: 5 }, /wasmMerge must be a path to binaryen's wasm-merge/],
+      [{ wasmMerge: "" }, /wasmMerge must be a path/],
+    ];
+    for (const [options, message] of cases) {
+      const e = await outcome(() => linkFastPath(client, options as never));
+      expect(e, JSON.stringify(options)).toBeInstanceOf(TypeError);
+      expect((e as Error).message).toMatch(message);
+    }
   });
 });

@@ -17,6 +17,7 @@ import { isSharedBuffer } from "../memory/memory.js";
 import type { DebugState } from "../debug/hooks.js";
 import type { Heap } from "../heap/heap.js";
 import { isAlignment, type Family } from "../heap/families.js";
+import { checkOptions } from "../heap/options.js";
 import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "./wasm-fastpath-bytes.js";
 import { constifyGlobals } from "./wasm-bytes.js";
 import { constantsFor, numbersOf, SpecializedCopies } from "./wasm-numbers.js";
@@ -41,8 +42,10 @@ export interface WasmAllocatorImports extends AllocatorFunctions {
 }
 
 function familyName(family: FamilyName | undefined): FamilyName {
-  const name = family ?? "mem";
-  if (name !== "raw" && name !== "mem" && name !== "obj") throw new RangeError(`family must be "raw", "mem" or "obj", got ${String(name)}`);
+  // undefined is "not given"; null is no family (an error, as for every other option).
+  const name = family === undefined ? "mem" : family;
+  if (name !== "raw" && name !== "mem" && name !== "obj")
+    throw new (typeof name === "string" ? RangeError : TypeError)(`family must be "raw", "mem" or "obj", got ${typeof name === "string" ? JSON.stringify(name) : typeName(name)}`);
   return name;
 }
 
@@ -296,6 +299,8 @@ export interface PyMemImports {
  */
 export function pymemImports(heap: Heap): PyMemImports {
   checkHeap(heap, "pymemImports");
+  // Its families are CPython's names, not an option: pymemImports(heap, { family: "obj" }) was ignored.
+  if (arguments.length > 1) throw new TypeError(`pymemImports() takes the heap only (its functions name their families), got ${arguments.length} arguments`);
   // As wasmImports(): a module reaches no other memory, so functions over one would hand C addresses into bytes it cannot see.
   if (heap.memory.kind !== "wasm")
     throw new TypeError(`pymemImports() needs a heap in a WebAssembly.Memory (createHeap({ memory: new WebAssembly.Memory(...) })); this one is in a ${heap.memory.kind} buffer`);
@@ -332,6 +337,9 @@ function checkHeap(heap: unknown, fn: string): void {
   if (!isHeap(heap)) throw new TypeError(`${fn}() takes a heap of createHeap(), attachHeap() or heapForModule(), got ${typeName(heap)}`);
 }
 
+/** wasmImports' options, named once at run time: heap.wasmImports() is this function, one check. */
+const WASM_IMPORTS_OPTIONS = { family: 1 } as const satisfies Record<keyof NonNullable<Parameters<typeof wasmImports>[1]>, 1>;
+
 /**
  * Imports for a module whose C code calls malloc/free: spread them into its "env". The heap
  * must live in a WebAssembly.Memory (createHeap({ memory: wasmMemory, heapBase })), above the
@@ -342,6 +350,9 @@ function checkHeap(heap: unknown, fn: string): void {
  */
 export function wasmImports(heap: Heap, options: { family?: FamilyName } = {}): WasmAllocatorImports {
   checkHeap(heap, "wasmImports");
+  // As heap.wasmImports() checks them (null was "Cannot read properties of null", 5 and a typo ignored).
+  checkOptions(options, WASM_IMPORTS_OPTIONS, "wasmImports");
+  familyName(options.family);
   if (heap.memory.kind !== "wasm")
     throw new TypeError(`wasmImports() needs a heap in a WebAssembly.Memory (createHeap({ memory: new WebAssembly.Memory(...) })); this one is in a ${heap.memory.kind} buffer`);
   return { memory: heap.memory.source as WebAssembly.Memory, ...heapAllocator(heap, options.family) };

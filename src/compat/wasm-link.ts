@@ -16,7 +16,9 @@
 
 import { asBytes, customSection, hasWasmMagic, readExports, readFunctionTypes, readImports, Reader, rewriteExports, type WasmImport, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
 import { allocatorTypeError, C_ALLOCATOR_TYPES, PYMEM_NAMES } from "./wasm-module.js";
-import { PymallocError } from "../errors.js";
+import { PymallocError, typeName } from "../errors.js";
+import { checkOptions } from "../heap/options.js";
+import { isSharedBuffer } from "../memory/memory.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "./wasm-fastpath-bytes.js";
 
 /** The custom section a linked module carries: JSON `{ "fastpath": id, "shared": bool }`. */
@@ -134,6 +136,24 @@ export interface LinkOptions {
    * --no-inline` writes).
    */
   inline?: boolean;
+}
+
+/** linkFastPath's options, named once at run time (checked against LinkOptions). */
+const LINK_OPTIONS = { wasmMerge: 1, inline: 1 } as const satisfies Record<keyof LinkOptions, 1>;
+
+/**
+ * linkFastPath's arguments, checked before anything is read or run: the module's bytes (a number
+ * was taken as a typed array's length: "Invalid typed array length: -1", a BigInt "Cannot convert
+ * a BigInt value to a number"), the options as heap.wasmImports() checks its own (checkOptions:
+ * null was "Cannot read properties of null (reading 'inline')", 5 and a typo were ignored).
+ */
+function checkLinkArguments(client: unknown, options: unknown): void {
+  if (!(ArrayBuffer.isView(client) || client instanceof ArrayBuffer || isSharedBuffer(client)))
+    throw new TypeError(`linkFastPath: the module must be its bytes (an ArrayBuffer or a typed array, e.g. readFileSync's Buffer), got ${typeName(client)}`);
+  checkOptions(options, LINK_OPTIONS, "linkFastPath");
+  const { inline, wasmMerge } = options as LinkOptions;
+  if (inline !== undefined && typeof inline !== "boolean") throw new TypeError(`inline must be a boolean, not ${JSON.stringify(inline)}`);
+  if (wasmMerge !== undefined && (typeof wasmMerge !== "string" || wasmMerge === "")) throw new TypeError(`wasmMerge must be a path to binaryen's wasm-merge, not ${JSON.stringify(wasmMerge)}`);
 }
 
 /**
@@ -292,7 +312,6 @@ function isNodeScript(path: string, read: (p: string) => Buffer): boolean {
 /** binaryen's wasm-merge (a Node script in the binaryen npm package), or the one given. */
 async function findWasmMerge(given: string | undefined): Promise<string> {
   if (given !== undefined) {
-    if (typeof given !== "string" || given === "") throw new TypeError(`wasmMerge must be a path to binaryen's wasm-merge, not ${JSON.stringify(given)}`);
     const { statSync } = await nodeBuiltin<typeof import("node:fs")>("fs");
     if (!statSync(given, { throwIfNoEntry: false })?.isFile()) throw new Error(`no wasm-merge at ${given}: give the path to binaryen's bin/wasm-merge (npm install --save-dev binaryen)`);
     const { resolve } = await nodeBuiltin<typeof import("node:path")>("path");
@@ -322,7 +341,7 @@ export async function linkFastPath(client: BufferSource, options: LinkOptions = 
   // "node:module" (a TypeError from the loader and console errors about CORS).
   if (typeof process === "undefined" || typeof process.versions?.node !== "string")
     throw new PymallocError("linkFastPath (pymalloc link) runs binaryen's wasm-merge in Node: link the module as a build step (npx pymalloc link in.wasm -o out.wasm) and serve the linked bytes; instantiateWithHeap runs them in a browser");
-  if (options.inline !== undefined && typeof options.inline !== "boolean") throw new TypeError(`inline must be a boolean, not ${JSON.stringify(options.inline)}`);
+  checkLinkArguments(client, options);
   const bytes = asBytes(client);
   // Bytes that are no module (a trace, a text file) would be read as a module without imports.
   if (!hasWasmMagic(bytes)) throw new TypeError("not a WebAssembly module (no \\0asm magic at its start)");
