@@ -24,7 +24,12 @@ import { ROOT } from "./helpers.js";
  * 219.1 kB the same day with adoptThread's mends of what a terminated Worker left half done (the
  * raw top, arenas, the debug quarantine: ~1.4 kB), the README trimmed by 1.9 kB meanwhile.
  */
-const MAX_PACKED_BYTES = 220_000;
+// 2026-12-06, session 45: 220 -> 226 kB for the damage and misuse checks a hunt of the public API
+// asked for (the compat adapters' live-block table checked and hidden, views told apart by the
+// heap's identity, import types read before instantiating, introspection's pool tests: ~4.5 kB
+// of code), with the README cut by ~6 kB of text (~1.9 kB packed) meanwhile. Next, before raising
+// it again: move the README's measurement tables to docs/performance.md.
+const MAX_PACKED_BYTES = 226_000;
 
 interface PackResult {
   filename: string;

@@ -53,9 +53,6 @@ export interface WalkedBlock {
   serial?: number;
 }
 
-/** heap.wasmImports()'s options. */
-const WASM_IMPORTS_OPTIONS = { family: 1 } as const;
-
 const MODE_NAMES = Object.fromEntries(Object.entries(MODE_IDS).map(([k, v]) => [v, k])) as Record<number, AllocatorMode>;
 
 /**
@@ -427,8 +424,7 @@ export class Heap extends MemoryViews {
    * static data (heapBase: its __heap_base); `family` defaults to "mem". See instantiateWithHeap().
    */
   wasmImports(options: { family?: FamilyName } = {}): WasmAllocatorImports {
-    checkOptions(options, WASM_IMPORTS_OPTIONS, "wasmImports");
-    return wasmImports(this, options);
+    return wasmImports(this, options); // which checks the options (compat/wasm-imports.ts)
   }
 
   /** Debug modes: verify and release every quarantined block (no-op otherwise). */
