@@ -2,7 +2,7 @@
 // misuse hunt's F07, F08, F09, session 45): each case below damaged the heap, overflowed the
 // stack or lost the report it was meant to give.
 import { afterEach, describe, expect, it } from "vitest";
-import { createHeap, MemoryCorruptionError } from "../src/index.js";
+import { constants, createHeap, MemoryCorruptionError } from "../src/index.js";
 
 describe("a memory.onGrow() callback that allocates", () => {
   for (const allocator of ["pymalloc", "malloc", "debug"] as const) {
@@ -141,5 +141,26 @@ describe("saved snapshots and the exported tables (misuse hunt F03, F15)", () =>
     expect(() => (ALLOCATOR_MODES as string[]).push("turbo")).toThrow(TypeError);
     expect(Object.isFrozen(constants.MODE_IDS)).toBe(true);
     expect(() => createHeap({ allocator: "turbo" as never })).toThrow(RangeError);
+  });
+});
+
+describe("threads, debug: an onError function runs with the heap's lock let go (misuse hunt F14)", () => {
+  it("so a slow handler (a breakpoint in it) holds no other thread up, and may read the heap", () => {
+    const seen: Array<{ kind: string; blocks: number; lock: number }> = [];
+    const heap = createHeap({
+      allocator: "debug",
+      threads: true,
+      onError: (r) => {
+        // The lock word is free while it runs (other Workers go on), and the heap can be read.
+        const lock = Atomics.load(new Int32Array(heap.memory.views.u32.buffer), (heap.heapBase >>> 2) + constants.H.LOCK);
+        seen.push({ kind: r.kind, blocks: heap.stats().blocksInUse, lock });
+      },
+    });
+    const p = heap.obj.malloc(10);
+    heap.obj.malloc(20);
+    heap.u8[p + 10] = 1; // one byte too far
+    heap.obj.free(p); // reported, then freed (as onError functions have it)
+    expect(seen).toEqual([{ kind: "overflow", blocks: 1, lock: 0 }]);
+    heap.check();
   });
 });

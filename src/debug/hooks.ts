@@ -521,12 +521,43 @@ export class DebugState {
   }
 
   /** Apply the onError policy. */
+  /**
+   * Threads (threads/locked.ts): reports for an onError function made while the heap's lock is
+   * held wait here, and the function gets them once it is let go: a handler that ran long under
+   * the lock (a breakpoint in it) made the other threads take this one for dead (a misuse hunt's
+   * F14). null: not holding (heaps without threads, or outside a locked call).
+   */
+  private held: CorruptionReport[] | null = null;
+
+  holdReports(): void {
+    if (this.held === null) this.held = [];
+  }
+
+  releaseReports(): void {
+    const q = this.held;
+    this.held = null;
+    if (q === null || q.length === 0) return;
+    const on = this.opts.onError as (r: CorruptionReport) => void;
+    for (const r of q) {
+      this.reporting = 1; // a free or realloc from it is refused, a report it makes thrown to it
+      try {
+        on(r);
+      } finally {
+        this.reporting = 0;
+      }
+    }
+  }
+
   raise(r: CorruptionReport): void {
     const on = this.opts.onError;
     // A report made while the handler runs (its check(), walk() or leaks() met damage, the block
     // being reported among it) is thrown to the handler, not handed to it again: handed, a
     // handler that calls check() recursed until the stack overflowed (a misuse hunt's F08).
     if (on === "throw" || this.reporting !== 0) throw new MemoryCorruptionError(r);
+    if (on !== "warn" && this.held !== null) {
+      this.held.push(r); // threads: handed to the function once the heap's lock is let go
+      return;
+    }
     const err = new MemoryCorruptionError(r);
     if (on === "warn") console.warn(`pymalloc: ${err.message}`);
     else {

@@ -196,7 +196,7 @@ export class Heap extends MemoryViews {
       fams = { o: new DebugFamily("o", below.o, d), m: new DebugFamily("m", below.m, d), r: new DebugFamily("r", below.r, d) };
       if (this.lock !== undefined) {
         const lk = this.lock;
-        const lockOf = (f: Family): Family => new LockedFamily(f.id, f, lk, memory, heapBase, this.threadId);
+        const lockOf = (f: Family): Family => new LockedFamily(f.id, f, lk, memory, heapBase, this.threadId, d);
         fams = { o: lockOf(fams.o), m: lockOf(fams.m), r: lockOf(fams.r) };
       }
     }
@@ -318,7 +318,7 @@ export class Heap extends MemoryViews {
 
   /** fn under the heap's lock when threads share it; directly otherwise. */
   private locked<T>(fn: () => T): T {
-    if (this.lock !== undefined) return withLock(this.lock, this.memory, fn);
+    if (this.lock !== undefined) return withLock(this.lock, this.memory, fn, this.debug);
     // Detached views (memory.ts, DETACHED): a WebAssembly.Memory grown by someone else (made
     // current), or a transferred ArrayBuffer (refresh() throws the PymallocError that says so).
     this.memory.current();
@@ -607,12 +607,14 @@ export class Heap extends MemoryViews {
     }
     if (this.lockFree) return this.settled(() => checkHeap(this), undefined, CHECK_WAIT_MS);
     lock.acquire(CHECK_WAIT_MS);
+    this.debug?.holdReports();
     try {
       this.memory.refresh();
       checkHeap(this);
       this.debug?.checkAll();
     } finally {
       lock.release();
+      this.debug?.releaseReports(); // an onError function's reports, once the lock is let go
     }
   }
 }

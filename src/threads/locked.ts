@@ -17,6 +17,17 @@ import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "./lock.js";
 import { WrappingFamily } from "../heap/typed.js";
 
+/**
+ * The debug hooks' reports for an onError function, held while the lock is (holdReports) and
+ * handed to the function once it is let go (releaseReports): a handler that ran long under the
+ * lock (a breakpoint in it) made other threads take its thread for one that died holding it
+ * (a misuse hunt's F14). DebugState implements it.
+ */
+export interface HeldReports {
+  holdReports(): void;
+  releaseReports(): void;
+}
+
 /** A debug family under the heap's lock (typed views: TypedFamily, each call locked through malloc/free...). */
 export class LockedFamily extends WrappingFamily implements Family {
   readonly id: string;
@@ -30,8 +41,11 @@ export class LockedFamily extends WrappingFamily implements Family {
   private readonly slot: number;
   private readonly wSlotState: number;
 
-  constructor(id: string, below: Family, lock: SharedLock, memory: Memory, heapBase: number, slot = -1) {
+  private readonly reports: HeldReports | undefined;
+
+  constructor(id: string, below: Family, lock: SharedLock, memory: Memory, heapBase: number, slot = -1, reports?: HeldReports) {
     super();
+    this.reports = reports;
     this.id = id;
     this.below = below;
     this.lock = lock;
@@ -60,10 +74,12 @@ export class LockedFamily extends WrappingFamily implements Family {
     if (typeof n !== "number" || (n >>> 0) !== n) return badSize(n);
     this.lock.acquire();
     this.follow();
+    this.reports?.holdReports();
     try {
       return this.below.malloc(n);
     } finally {
       this.lock.release();
+      this.reports?.releaseReports();
     }
   }
 
@@ -71,10 +87,12 @@ export class LockedFamily extends WrappingFamily implements Family {
     if (callocBytes(nelem, elsize) < 0) return 0;
     this.lock.acquire();
     this.follow();
+    this.reports?.holdReports();
     try {
       return this.below.calloc(nelem, elsize);
     } finally {
       this.lock.release();
+      this.reports?.releaseReports();
     }
   }
 
@@ -83,10 +101,12 @@ export class LockedFamily extends WrappingFamily implements Family {
     if (typeof n !== "number" || (n >>> 0) !== n) return badSize(n);
     this.lock.acquire();
     this.follow();
+    this.reports?.holdReports();
     try {
       return this.below.alignedAlloc(alignment, n);
     } finally {
       this.lock.release();
+      this.reports?.releaseReports();
     }
   }
 
@@ -95,10 +115,12 @@ export class LockedFamily extends WrappingFamily implements Family {
     if (typeof p !== "number" || (p >>> 0) !== p) badPointer("realloc", p);
     this.lock.acquire();
     this.follow();
+    this.reports?.holdReports();
     try {
       return this.below.realloc(p, n);
     } finally {
       this.lock.release();
+      this.reports?.releaseReports();
     }
   }
 
@@ -107,21 +129,25 @@ export class LockedFamily extends WrappingFamily implements Family {
     if (typeof p !== "number" || (p >>> 0) !== p) badPointer("free", p);
     this.lock.acquire();
     this.follow();
+    this.reports?.holdReports();
     try {
       this.below.free(p);
     } finally {
       this.lock.release();
+      this.reports?.releaseReports();
     }
   }
 }
 
 /** Run fn under the lock (with current views); for the heap's non-allocating entry points. */
-export function withLock<T>(lock: SharedLock, memory: Memory, fn: () => T): T {
+export function withLock<T>(lock: SharedLock, memory: Memory, fn: () => T, reports?: HeldReports): T {
   lock.acquire();
   memory.refresh();
+  reports?.holdReports();
   try {
     return fn();
   } finally {
     lock.release();
+    reports?.releaseReports();
   }
 }
