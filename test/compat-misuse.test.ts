@@ -20,7 +20,7 @@ import {
   type ForeignSpec,
   type HeapMemPool,
 } from "../src/index.js";
-import { ROOT, thrownBy } from "./helpers.js";
+import { corruption, ROOT, thrownBy } from "./helpers.js";
 
 const DLMALLOC = new WebAssembly.Module(readFileSync(join(ROOT, "wasm/dlmalloc/dlmalloc.wasm")));
 
@@ -44,11 +44,6 @@ function bumping(memory: WebAssembly.Memory | ArrayBuffer) {
   };
 }
 
-function corruption(fn: () => unknown): HeapCorruptionError {
-  const e = thrownBy(fn);
-  if (e instanceof HeapCorruptionError) return e;
-  throw e instanceof Error ? e : new Error(`no HeapCorruptionError: ${String(e)}`);
-}
 
 describe("F12: the live-block table checks its control words before it searches", () => {
   for (const allocator of ["pymalloc", "debug"] as const) {

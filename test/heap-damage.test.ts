@@ -2,20 +2,11 @@
 // injection (heap.failAllocations).
 import { describe, expect, it } from "vitest";
 import { attachHeap, constants, createHeap, heapSvg, HeapCorruptionError, InvalidPointerError, PymallocError, type Heap } from "../src/index.js";
-import { thrownBy } from "./helpers.js";
+import { corruption, thrownBy } from "./helpers.js";
 import { hex } from "../src/errors.js";
 
 const { Arena, Debug, Flag, H, Pool, Sample, Slot, Chunk, FreeBlock } = constants;
 
-function corruption(fn: () => unknown): HeapCorruptionError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof HeapCorruptionError) return e;
-    throw e;
-  }
-  throw new Error("no HeapCorruptionError");
-}
 
 const copyOf = (h: Heap): ArrayBuffer => {
   const c = new ArrayBuffer(h.u8.length);

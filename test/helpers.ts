@@ -5,7 +5,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
-import { MemoryCorruptionError, type AllocatorFunctions, type Heap } from "../src/index.js";
+import { HeapCorruptionError, MemoryCorruptionError, type AllocatorFunctions, type Heap } from "../src/index.js";
 import { fastPathModule } from "../src/compat/wasm-imports.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -63,7 +63,6 @@ export class BlockModel {
   }
 }
 
-/** The report thrown by fn, failing the test when fn does not throw one. */
 /** What fn() throws (undefined when it returns): for asserting on an error's type and fields. */
 export function thrownBy(fn: () => unknown): unknown {
   try {
@@ -74,6 +73,18 @@ export function thrownBy(fn: () => unknown): unknown {
   return undefined;
 }
 
+/** The HeapCorruptionError fn throws, failing the test when it throws none (or another error). */
+export function corruption(fn: () => unknown): HeapCorruptionError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof HeapCorruptionError) return e;
+    throw e;
+  }
+  throw new Error("no HeapCorruptionError");
+}
+
+/** The MemoryCorruptionError fn throws, failing the test when it throws none (or another error). */
 export function caught(fn: () => unknown): MemoryCorruptionError {
   try {
     fn();

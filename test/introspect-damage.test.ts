@@ -2,19 +2,11 @@
 // stats() and leaks() either give what the undamaged heap gives or throw a HeapCorruptionError
 // naming the word; before session 45 each case below counted blocks wrong without an error.
 import { describe, expect, it } from "vitest";
-import { attachHeap, constants, createHeap, HeapCorruptionError, MemoryCorruptionError, type Heap } from "../src/index.js";
+import { attachHeap, constants, createHeap, MemoryCorruptionError, type Heap } from "../src/index.js";
+import { corruption } from "./helpers.js";
 
 const { Arena, Debug, H, Pool, Sample } = constants;
 
-function corruption(fn: () => unknown): HeapCorruptionError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof HeapCorruptionError) return e;
-    throw e;
-  }
-  throw new Error("no HeapCorruptionError");
-}
 
 function caughtKind(fn: () => unknown): string {
   try {
@@ -187,7 +179,7 @@ describe("walk() and leaks() over a damaged debug header or sampling state", () 
 
 describe("ALIGN_SHIFT where the young limits record none (subPools: false)", () => {
   it("a flipped alignment word is refused by attachHeap, as with sub-pools (HeapFlag.MIN_ALIGNMENT)", () => {
-    for (const opts of [{ subPools: false }, { subPools: false, alignment: 16 }, { alignment: 16 }, {}]) {
+    for (const opts of [{ subPools: false }, { subPools: false, alignment: 16 }, { alignment: 16 }, {}] as const) {
       const h = createHeap({ ...opts, memory: new SharedArrayBuffer(1 << 20, { maxByteLength: 1 << 24 }) });
       for (let i = 0; i < 50; i++) h.mem.malloc(1 + i * 9);
       h.u32[(h.heapBase >>> 2) + H.ALIGN_SHIFT] ^= 7; // 3 <-> 4
