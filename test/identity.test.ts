@@ -40,18 +40,23 @@ describe("typed views over another heap's memory of the same shape", () => {
     });
   }
 
-  it("adapters over same-size SharedArrayBuffers: each refuses the other's views", () => {
-    const make = () => {
-      const buf = new SharedArrayBuffer(1 << 16);
-      let top = 64;
-      return fromFunctions({ malloc: (n: number) => { const p = top; top += (n + 15) & ~15; return p; }, free: () => {}, memory: buf });
-    };
-    const a = make();
-    const b = make();
-    a.mem.mallocAs(Uint8Array, 16);
-    const theirs = b.mem.mallocAs(Uint8Array, 16)!;
-    expect(() => a.mem.freeAs(theirs)).toThrow(/another buffer/);
-  });
+  for (const kind of ["fixed-shared", "growable-shared", "wasm-shared"] as const) {
+    it(`adapters (no heap of ours in the memory) still take views another Worker's adapter posted (${kind})`, async () => {
+      const memory =
+        kind === "fixed-shared" ? new SharedArrayBuffer(1 << 20) : kind === "growable-shared" ? new SharedArrayBuffer(1 << 20, { maxByteLength: 1 << 24 }) : new WebAssembly.Memory({ initial: 16, maximum: 256, shared: true });
+      const { sharedBump } = await import("./workers/shared-bump.mjs");
+      const h = fromFunctions({ ...sharedBump(memory), memory });
+      const w = new Worker(join(ROOT, "test", "workers", "adapter-view.mjs"), { workerData: { memory } });
+      const { view } = await new Promise<{ view: Float64Array }>((resolve, reject) => {
+        w.once("message", resolve);
+        w.once("error", reject);
+      });
+      await w.terminate();
+      expect(view.buffer).not.toBe(h.buffer);
+      expect(view[15]).toBe(2.5);
+      h.mem.freeAs(view); // over this memory, by another thread's buffer object
+    }, 30_000);
+  }
 
   it("a restored copy is a heap of its own: views over the heap it was copied from are refused", () => {
     const a = createHeap();

@@ -115,8 +115,7 @@ export function viewOffset(memory: Memory, view: unknown, op: string): number {
   // one at each growth; views over any of them see the same bytes. A buffer this memory had, or
   // one that holds its heap's identity word (H.IDENTITY), is this memory's: a buffer of the same
   // shape is not enough (every createHeap() in Node makes one alike: another heap's view freed
-  // this heap's block at its offset). A memory with no heap of ours (an adapter's) knows only
-  // the buffers it had in this thread.
+  // this heap's block at its offset). A memory with no heap of ours (an adapter's) goes by shape.
   return memory.isOwnBuffer(buf) ? view.byteOffset : -1;
 }
 

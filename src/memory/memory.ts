@@ -222,9 +222,10 @@ export class Memory {
 
   /**
    * Register a callback run with the new views after every growth or refresh. A growth by the
-   * heap's own allocator calls it once the allocator's state is whole again (the callback may
-   * allocate and free: called in the middle of the growth, an allocation took the growth under
-   * way for a module's pages and fenced them, a misuse hunt's F07).
+   * heap's own allocator calls it once the allocator's state is whole again: in a heap without
+   * threads the callback may allocate and free (called in the middle of the growth, an allocation
+   * took the growth under way for a module's pages and fenced them, a misuse hunt's F07); with
+   * threads: true it runs under the heap's lock, and a call into the heap is a PymallocError.
    */
   onGrow(fn: (v: Views) => void): void {
     this.listeners.push(fn);
@@ -261,10 +262,27 @@ export class Memory {
    */
   isOwnBuffer(buf: ArrayBufferLike): boolean {
     if (this.seen.has(buf)) return true;
+    if (!isSharedBuffer(buf)) return false;
     const at = this.identityAt;
-    if (at < 0 || !isSharedBuffer(buf) || buf.byteLength < at + 4 || new Uint32Array(buf, at, 1)[0] !== this.identity) return false;
+    if (at < 0) return this.sameShape(buf); // no heap of ours in it (an adapter's memory): its shape is all there is
+    if (buf.byteLength < at + 4 || new Uint32Array(buf, at, 1)[0] !== this.identity) return false;
     this.seen.add(buf);
     return true;
+  }
+
+  /**
+   * Whether a shared buffer from another thread can be this memory by its shape: a shared
+   * WebAssembly.Memory's earlier buffers are no longer, a growable SharedArrayBuffer's have its
+   * maximum, a fixed one's its length. Memories with a heap of ours tell theirs by its identity
+   * word instead (every createHeap() in Node has the same shape); an adapter's (fromFunctions,
+   * fromExports) cannot: there a view over another same-shaped shared memory passes, and its
+   * address is checked like any pointer (views a Worker posted back must pass).
+   */
+  private sameShape(buf: SharedArrayBuffer): boolean {
+    const b = buf as SharedArrayBuffer & { growable?: boolean; maxByteLength?: number };
+    const c = this.buffer as SharedArrayBuffer & { growable?: boolean; maxByteLength?: number };
+    if (!isSharedBuffer(c)) return false;
+    return this.kind === "wasm" ? b.byteLength <= c.byteLength : this.kind === "growable-shared" ? b.growable === true && b.maxByteLength === c.maxByteLength : b.growable !== true && b.byteLength === c.byteLength;
   }
 
   /**
