@@ -164,3 +164,17 @@ describe("threads, debug: an onError function runs with the heap's lock let go (
     heap.check();
   });
 });
+
+describe("options that are no options object (a misuse hunt's minor notes)", () => {
+  it("a memory, an array or a Map where createHeap's options go: a TypeError, not a default heap in a new memory", async () => {
+    const { attachHeap } = await import("../src/index.js");
+    const sab = new SharedArrayBuffer(1 << 20, { maxByteLength: 1 << 24 });
+    expect(() => createHeap(sab as never)).toThrow(/pass a memory as \{ memory \}/);
+    expect(() => createHeap(new WebAssembly.Memory({ initial: 1 }) as never)).toThrow(TypeError);
+    expect(() => createHeap(new Uint8Array(8) as never)).toThrow(TypeError);
+    expect(() => createHeap(new Map([["allocator", "debug"]]) as never)).toThrow(/plain object/);
+    expect(() => createHeap([] as never)).toThrow(TypeError);
+    const h = createHeap({ memory: sab });
+    expect(() => attachHeap(h.memory.source as SharedArrayBuffer, new Map() as never)).toThrow(TypeError);
+  });
+});

@@ -157,8 +157,16 @@ export const ATTACH_OPTIONS = { heapBase: 1, traceAllocations: 1, onError: 1, re
  * that is silently ignored is a bug found late (`debug: true` for a debug heap made a release
  * one). Keys whose value is undefined are let through.
  */
+const ctorName = (o: object): string => (o as { constructor?: { name?: string } }).constructor?.name ?? "object";
+
 export function checkOptions(o: unknown, known: Readonly<Record<string, unknown>>, where: string): void {
   if (o === null || typeof o !== "object") throw new TypeError(`${where}: options must be an object, got ${typeName(o)}`);
+  // A memory passed where the options go (createHeap(buffer)) made a default heap in a new
+  // memory; a Map's or an array's entries are no options either: both passed silently.
+  const M = globalThis as { SharedArrayBuffer?: Function; WebAssembly?: { Memory?: Function } };
+  if (o instanceof ArrayBuffer || (M.SharedArrayBuffer !== undefined && o instanceof M.SharedArrayBuffer) || (M.WebAssembly?.Memory !== undefined && o instanceof M.WebAssembly.Memory) || ArrayBuffer.isView(o))
+    throw new TypeError(`${where}: options must be an object of options, got a ${ctorName(o)}: pass a memory as { memory }`);
+  if (Array.isArray(o) || o instanceof Map || o instanceof Set) throw new TypeError(`${where}: options must be a plain object of options, got a ${ctorName(o)}`);
   for (const k of Object.keys(o)) {
     if (Object.prototype.hasOwnProperty.call(known, k) || (o as Record<string, unknown>)[k] === undefined) continue;
     const hint = k === "debug" ? ' (a debug heap is allocator: "debug")' : Object.prototype.hasOwnProperty.call(HEAP_OPTIONS, k) ? ` (an option of createHeap, not of ${where})` : "";
