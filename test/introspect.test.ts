@@ -115,6 +115,8 @@ describe("the map helpers' arguments", () => {
     }
     const h = createHeap();
     expect(heapSvg(h, 5 as never)).toContain(">5</text>");
+    expect(() => heapSvg(h, {} as never)).toThrow(/title must be a string, got object/);
+    expect(() => heapHtml(h, null as never)).toThrow(TypeError);
     // the legend names each colour once: raw blocks, free chunks, arenas, the allocator's own chunks, the untouched top
     const svg = heapSvg(h);
     expect(svg.match(/untouched top<\/text>/g)?.length).toBe(1);

@@ -30,9 +30,15 @@ export function classColour(size: number, fullness: number): string {
 
 const RAW_COLOURS = { used: "#4a6fa5", free: "#f2c14e", arena: "#5fa85f", "pool map": "#2e6b2e", fence: "#b0b0b0", usedpools: "#2e6b2e", top: "#e6e6e6" };
 
+/** A picture's title: a string, or a number shown as text (an object's "[object Object]" was taken as one). */
+function titleOf(title: unknown, where: string): string {
+  if (typeof title !== "string" && typeof title !== "number") throw new TypeError(`${where}: the title must be a string, got ${title === null ? "null" : typeof title}`);
+  return String(title);
+}
+
 export function heapSvg(heap: Heap, title = "pymalloc heap"): string {
   requireHeap(heap, "heapSvg");
-  title = String(title);
+  title = titleOf(title, "heapSvg");
   // Under the heap's lock (threads: other threads change chunks and grow the memory under it;
   // read without it, a chunk's header was met halfway through a change: HeapCorruptionError).
   return heap.introspect(() => svgOf(heap, title));
@@ -145,7 +151,7 @@ function svgOf(heap: Heap, title: string): string {
 
 export function heapHtml(heap: Heap, title = "pymalloc heap"): string {
   requireHeap(heap, "heapHtml");
-  title = String(title);
+  title = titleOf(title, "heapHtml");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <style>body{font-family:sans-serif;margin:16px;background:#fafafa} pre{background:#fff;border:1px solid #ddd;padding:8px;font-size:12px}</style>
