@@ -228,3 +228,17 @@ describe("F01: wasmImports(heap, options), pymemImports and linkFastPath check t
     }
   });
 });
+
+describe("wrapAllocator's answer (a misuse hunt's minor notes)", () => {
+  it("a key that names no allocator function is a TypeError (a typo left the real malloc unwrapped)", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { instantiateWithHeap } = await import("../src/index.js");
+    const bytes = readFileSync(join(__dirname, "..", "wasm", "clients", "bintrees-pymalloc.wasm"));
+    await expect(instantiateWithHeap(bytes, { wrapAllocator: (h) => ({ mallok: h.malloc }) as never })).rejects.toThrow(/"mallok", which is none of the allocator's functions/);
+    let n = 0;
+    const { instance } = await instantiateWithHeap(bytes, { wrapAllocator: (h) => ({ malloc: (x: number) => (n++, h.malloc(x)) }) });
+    (instance.exports as { run(d: number, s: number): number }).run(4, 10);
+    expect(n).toBeGreaterThan(0);
+  });
+});

@@ -633,6 +633,8 @@ function wrapped(fns: AllocatorFunctions, wrapAllocator: (heapFunctions: Allocat
   const w = wrapAllocator(fns) as unknown;
   if (w === null || typeof w !== "object") throw new TypeError(`wrapAllocator must return an object of the functions to import instead ({ malloc, ... }), got ${typeName(w)}`);
   const out = { ...fns };
+  // A key that names no allocator function (a typo: "mallok") left the real one unwrapped, silently.
+  for (const k of Object.keys(w)) if (!(ALLOCATOR_NAMES as readonly string[]).includes(k)) throw new TypeError(`wrapAllocator returned ${JSON.stringify(k)}, which is none of the allocator's functions (${ALLOCATOR_NAMES.join(", ")})`);
   for (const name of ALLOCATOR_NAMES) {
     const f = (w as Partial<AllocatorFunctions>)[name];
     if (f === undefined) continue;
