@@ -73,27 +73,22 @@ export function thrownBy(fn: () => unknown): unknown {
   return undefined;
 }
 
-/** The HeapCorruptionError fn throws, failing the test when it throws none (or another error). */
-export function corruption(fn: () => unknown): HeapCorruptionError {
+/** The error of class `cls` fn throws, failing the test when it throws none (or another error). */
+function thrownOf<E extends Error>(cls: abstract new (...args: never[]) => E, fn: () => unknown): E {
   try {
     fn();
   } catch (e) {
-    if (e instanceof HeapCorruptionError) return e;
+    if (e instanceof cls) return e;
     throw e;
   }
-  throw new Error("no HeapCorruptionError");
+  throw new Error(`expected a ${cls.name}`);
 }
 
+/** The HeapCorruptionError fn throws, failing the test when it throws none (or another error). */
+export const corruption = (fn: () => unknown): HeapCorruptionError => thrownOf(HeapCorruptionError, fn);
+
 /** The MemoryCorruptionError fn throws, failing the test when it throws none (or another error). */
-export function caught(fn: () => unknown): MemoryCorruptionError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MemoryCorruptionError) return e;
-    throw e;
-  }
-  throw new Error("expected a MemoryCorruptionError");
-}
+export const caught = (fn: () => unknown): MemoryCorruptionError => thrownOf(MemoryCorruptionError, fn);
 
 /** Run node without blocking the test worker's event loop (a synchronous spawn starved vitest's RPC on a loaded machine). */
 export function runNode(args: string[], cwd?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {

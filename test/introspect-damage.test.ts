@@ -2,21 +2,11 @@
 // stats() and leaks() either give what the undamaged heap gives or throw a HeapCorruptionError
 // naming the word; before session 45 each case below counted blocks wrong without an error.
 import { describe, expect, it } from "vitest";
-import { attachHeap, constants, createHeap, MemoryCorruptionError, type Heap } from "../src/index.js";
-import { corruption } from "./helpers.js";
+import { attachHeap, constants, createHeap, type Heap } from "../src/index.js";
+import { caught, corruption } from "./helpers.js";
 
 const { Arena, Debug, H, Pool, Sample } = constants;
 
-
-function caughtKind(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MemoryCorruptionError) return e.kind;
-    throw e;
-  }
-  return "no error";
-}
 
 /** A heap with small blocks of several classes in several pools, some freed. */
 function heapWithPools(options = {}): { h: Heap; live: number[] } {
@@ -125,9 +115,9 @@ describe("walk() and leaks() over a damaged debug header or sampling state", () 
       const ps = [10, 100, 300, 2000].map((n) => h.obj.malloc(n));
       const base = ps[2] - Debug.HEADER;
       h.u32[(base + Debug.SIZE) >>> 2] += delta; // 300 + delta still fits the block with its pads
-      expect(caughtKind(() => h.walk(() => {}))).toBe("underflow");
-      expect(caughtKind(() => h.check())).toBe("underflow");
-      expect(caughtKind(() => h.obj.free(ps[2]))).toBe("underflow");
+      expect(caught(() => h.walk(() => {})).kind).toBe("underflow");
+      expect(caught(() => h.check()).kind).toBe("underflow");
+      expect(caught(() => h.obj.free(ps[2])).kind).toBe("underflow");
     }
   });
 

@@ -544,8 +544,6 @@ describe("a thread that died making an arena or cutting a pool slot into sub-poo
 });
 
 describe("a thread that died moving an arena on usable_arenas, or between a debug block's taking and its header (deaths injected where terminate() lands)", () => {
-  class Death extends Error {}
-  type Fn = (this: unknown, ...a: number[]) => unknown;
   /** h2's lock, as a dead thread leaves it: held from the death on (released normally before). */
   function dieHolding(h2: Heap): { dead(): void } {
     const lock = (h2 as unknown as { lock: { release(): void } }).lock;

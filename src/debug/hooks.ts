@@ -338,7 +338,7 @@ export class DebugState {
     // The family byte and the lead pad: the head word, then the pad's word and double (see writeHead).
     if ((u32[(base + Debug.FAMILY) >>> 2] | 0) !== fam.headWord || !this.leadRestIntact(base)) return 0;
     const size = u32[(base + Debug.SIZE) >>> 2];
-    if (size + Debug.HEADER + Debug.MIN_TAIL > usable || (u32[(base + Debug.FREE_SITE) >>> 2] ^ size) !== Debug.SIZE_CHECK || !this.tailIntact(p + size, base + usable)) return 0;
+    if (size + Debug.HEADER + Debug.MIN_TAIL > usable || !this.sizeChecked(base, size) || !this.tailIntact(p + size, base + usable)) return 0;
     return usable;
   }
 
@@ -411,6 +411,11 @@ export class DebugState {
   // -------------------------------------------------------------------------------------------
   // Checks
   // -------------------------------------------------------------------------------------------
+
+  /** Whether a live block's size word `size` agrees with its check copy (Debug.FREE_SITE, written by alloc). */
+  private sizeChecked(base: number, size: number): boolean {
+    return (this.u32[(base + Debug.FREE_SITE) >>> 2] ^ size) === Debug.SIZE_CHECK;
+  }
 
   /**
    * Write the family byte and the lead pad: three word stores where blocks are 8-byte aligned
@@ -520,7 +525,6 @@ export class DebugState {
     return { kind, operation: op, address: p, damaged: [], damagedCount: 0, detail, ...rest, ...sites };
   }
 
-  /** Apply the onError policy. */
   /**
    * Threads (threads/locked.ts): reports for an onError function made while the heap's lock is
    * held wait here, and the function gets them once it is let go: a handler that ran long under
@@ -537,17 +541,20 @@ export class DebugState {
     const q = this.held;
     this.held = null;
     if (q === null || q.length === 0) return;
-    const on = this.opts.onError as (r: CorruptionReport) => void;
-    for (const r of q) {
-      this.reporting = 1; // a free or realloc from it is refused, a report it makes thrown to it
-      try {
-        on(r);
-      } finally {
-        this.reporting = 0;
-      }
+    for (const r of q) this.hand(r);
+  }
+
+  /** Give an onError function report r: a free or realloc from it is refused, a report it makes thrown to it. */
+  private hand(r: CorruptionReport): void {
+    this.reporting = 1;
+    try {
+      (this.opts.onError as (r: CorruptionReport) => void)(r);
+    } finally {
+      this.reporting = 0;
     }
   }
 
+  /** Apply the onError policy. */
   raise(r: CorruptionReport): void {
     const on = this.opts.onError;
     // A report made while the handler runs (its check(), walk() or leaks() met damage, the block
@@ -558,16 +565,8 @@ export class DebugState {
       this.held.push(r); // threads: handed to the function once the heap's lock is let go
       return;
     }
-    const err = new MemoryCorruptionError(r);
-    if (on === "warn") console.warn(`pymalloc: ${err.message}`);
-    else {
-      this.reporting = 1;
-      try {
-        on(r);
-      } finally {
-        this.reporting = 0;
-      }
-    }
+    if (on === "warn") console.warn(`pymalloc: ${new MemoryCorruptionError(r).message}`);
+    else this.hand(r);
   }
 
   /**
@@ -607,7 +606,7 @@ export class DebugState {
     const leadCount = leadBad === null ? 0 : this.damaged(base + Debug.LEAD_PAD, p, FORBIDDEN_BYTE, p, leadBad);
     // Every block was made with at least MIN_TAIL pad bytes: a size that leaves fewer is no size of ours.
     // A live block's size has a check copy (Debug.FREE_SITE): a size word changed to another that fits read as a block of that size.
-    const sizeOk = size + Debug.HEADER + Debug.MIN_TAIL <= usable && ((code & Debug.FREED_BIT) !== 0 || (u32[(base + Debug.FREE_SITE) >>> 2] ^ size) === Debug.SIZE_CHECK);
+    const sizeOk = size + Debug.HEADER + Debug.MIN_TAIL <= usable && ((code & Debug.FREED_BIT) !== 0 || this.sizeChecked(base, size));
     if (family === undefined || !sizeOk) {
       // No sane header: either the pointer is not a block start, or the header was overwritten.
       // A host that knows every block (pymalloc's: usableSize() above found a live block at
@@ -763,7 +762,7 @@ export class DebugState {
    */
   private quotable(base: number): boolean {
     const size = this.u32[(base + Debug.SIZE) >>> 2];
-    if (familyOf(this.u8[base + Debug.FAMILY]) !== undefined && size + Debug.HEADER + Debug.MIN_TAIL <= this.host.liveUsable(base) && (this.u32[(base + Debug.FREE_SITE) >>> 2] ^ size) === Debug.SIZE_CHECK) return true;
+    if (familyOf(this.u8[base + Debug.FAMILY]) !== undefined && size + Debug.HEADER + Debug.MIN_TAIL <= this.host.liveUsable(base) && this.sizeChecked(base, size)) return true;
     this.checkBlock("?", base + Debug.HEADER, "walk", (r) => this.raise(r));
     return false;
   }

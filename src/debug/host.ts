@@ -11,8 +11,7 @@
 import { HeapCorruptionError } from "../errors.js";
 import { H } from "../constants.js";
 import type { Heap } from "../heap/heap.js";
-import { forEachLiveBlock } from "../introspect/walk.js";
-import { isLiveTableBlock } from "../compat/live-table.js";
+import { forEachLiveBlock, ownBlocks } from "../introspect/walk.js";
 import type { Memory } from "../memory/memory.js";
 
 /**
@@ -98,10 +97,9 @@ export class HeapDebugHost implements DebugHost {
     return this.oa.liveUsable(base);
   }
   forEachBlock(fn: (base: number, sizeClass: number) => void): void {
-    const ring = this.memory.views.u32[this.ringWord];
+    const own = ownBlocks(this.heap); // the quarantine ring and a pool's live-block table (asMemPool): no debug blocks
     forEachLiveBlock(this.heap, (b) => {
-      // The quarantine ring and a pool's live-block table (asMemPool): no debug blocks.
-      if (b.address !== ring && !isLiveTableBlock(this.memory.views.u32, b.address)) fn(b.address, b.sizeClass);
+      if (!own(b.address)) fn(b.address, b.sizeClass);
     });
   }
 }

@@ -102,7 +102,6 @@ export function hexDump(u8: Uint8Array, from: number, to: number, origin: number
 const OWN_FRAME =
   /[\\/](debug[\\/]hooks|heap[\\/](families|typed)|threads[\\/]locked|compat[\\/](wasm|wasm-imports|mempool))\.[jt]s|^at (pymalloc\.[^ ]*|malloc|calloc|realloc|free|aligned_alloc|memalign|posix_memalign|pymem_aligned|__libc_(malloc|calloc|free)) \(wasm:/;
 
-/** Whether a (trimmed) stack line is a frame of pymalloc's own: not where user code allocated. */
 /**
  * The text of a captured stack (V8 formats it when it is first read, through a global
  * Error.prepareStackTrace when there is one: a source-map hook's frames are kept). A hook's answer
@@ -135,6 +134,7 @@ export function stackText(e: { stack?: unknown } | undefined): string | undefine
   }
 }
 
+/** Whether a (trimmed) stack line is a frame of pymalloc's own: not where user code allocated. */
 export function isOwnFrame(line: string): boolean {
   return OWN_FRAME.test(line);
 }

@@ -34,9 +34,8 @@ import { heapStats, type HeapStats } from "../introspect/stats.js";
 import { AllocatorFamily, badPointer, checkWalker, type Family } from "./families.js";
 import { checkShifts, computeLayout, formatHeap, formatUsed, heapIdentity, validateHeader } from "./layout.js";
 import { ATTACH_OPTIONS, byteOption, checkOptions, debugOptions, resolveOptions, type AllocatorMode, type AttachOptions, type HeapOptions } from "./options.js";
-import { forEachLiveBlock } from "../introspect/walk.js";
+import { forEachLiveBlock, ownBlocks } from "../introspect/walk.js";
 import { debugMallocStats } from "../introspect/mallocstats.js";
-import { isLiveTableBlock } from "../compat/live-table.js";
 import { divertFastPaths, stopFastPaths, wasmImports, type FamilyName, type WasmAllocatorImports } from "../compat/wasm-imports.js";
 import { CHECK_WAIT_MS, LOCK_STUCK_MS, SharedLock, nap } from "../threads/lock.js";
 import { LockedFamily, withLock } from "../threads/locked.js";
@@ -343,8 +342,9 @@ export class Heap extends MemoryViews {
     if (this.debug) return this.debug.leaks();
     if (this.sampler !== undefined) return sampledLeaks(this, this.sampler);
     const blocks: LeakReport["blocks"] = [];
+    const own = ownBlocks(this);
     forEachLiveBlock(this, (b) => {
-      if (!isLiveTableBlock(this.memory.views.u32, b.address)) blocks.push({ address: b.address, size: b.usable, family: "?", serial: 0, site: "(sites are recorded in the debug modes)" });
+      if (!own(b.address)) blocks.push({ address: b.address, size: b.usable, family: "?", serial: 0, site: "(sites are recorded in the debug modes)" });
     });
     return leakReport(blocks);
   }
@@ -393,8 +393,8 @@ export class Heap extends MemoryViews {
   /** @internal A raw block for the library's own state in the heap (asMemPool's table), 0 when there is no room. */
   mallocState(n: number): number {
     // From the raw allocator, below the debug hooks, sampling and fault plans, under the lock. Not
-    // a user block: walk(), leaks() and stats() tell it by its contents (compat/live-table.ts
-    // isLiveTableBlock), and a debug family's free refuses it.
+    // a user block: walk(), leaks() and stats() tell it by its contents (introspect/walk.ts
+    // ownBlocks, compat/live-table.ts isLiveTableBlock), and a debug family's free refuses it.
     if (this.obj instanceof DetachedFamily) throw detachedError();
     return this.locked(() => this.rawAllocator.malloc(n));
   }
@@ -411,10 +411,9 @@ export class Heap extends MemoryViews {
       this.debug.walk(fn);
       return;
     }
-    const ring = this.u32[(this.heapBase >>> 2) + H.QUARANTINE];
-    const tables = this.sampler?.tables();
+    const own = ownBlocks(this);
     forEachLiveBlock(this, (b) => {
-      if (b.address !== ring && !tables?.has(b.address) && !isLiveTableBlock(this.memory.views.u32, b.address)) fn({ address: b.address, size: b.usable, family: undefined, sizeClass: b.sizeClass });
+      if (!own(b.address)) fn({ address: b.address, size: b.usable, family: undefined, sizeClass: b.sizeClass });
     });
   }
 
@@ -606,16 +605,16 @@ export class Heap extends MemoryViews {
       return;
     }
     if (this.lockFree) return this.settled(() => checkHeap(this), undefined, CHECK_WAIT_MS);
-    lock.acquire(CHECK_WAIT_MS);
-    this.debug?.holdReports();
-    try {
-      this.memory.refresh();
-      checkHeap(this);
-      this.debug?.checkAll();
-    } finally {
-      lock.release();
-      this.debug?.releaseReports(); // an onError function's reports, once the lock is let go
-    }
+    withLock(
+      lock,
+      this.memory,
+      () => {
+        checkHeap(this);
+        this.debug?.checkAll();
+      },
+      this.debug,
+      CHECK_WAIT_MS,
+    );
   }
 }
 

@@ -40,9 +40,8 @@ import {
 import { HeapCorruptionError, hex } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
 import { validateHeader } from "../heap/layout.js";
-import { forEachChunk, forEachLiveBlock, freeListOf, pendingFrees, poolClass, quarantineRing } from "./walk.js";
+import { forEachChunk, forEachLiveBlock, freeListOf, ownBlocks, pendingFrees, poolAddressOf, poolClass, quarantineRing } from "./walk.js";
 import { samplingStateFault } from "../debug/sampling.js";
-import { isLiveTableBlock } from "../compat/live-table.js";
 import { listIndex } from "../raw/lists.js";
 
 function fail(at: number, what: string, field = ""): never {
@@ -196,9 +195,7 @@ export function checkHeap(heap: Heap): void {
     if (raw.usable(first) + Chunk.OVERHEAD !== total * ps) fail(a + Arena.NTOTALPOOLS, `arena chunk is not the size of its ${total} pools`, "Arena.NTOTALPOOLS");
     const end = first + total * ps;
     if (u32[(a + Arena.FIRST) >>> 2] !== first) fail(a + Arena.FIRST, "arena header does not name its first pool", "Arena.FIRST");
-    const poolAddress = u32[(a + Arena.POOL_ADDRESS) >>> 2];
-    if (poolAddress < first || poolAddress > end || (poolAddress - first) % ps !== 0)
-      fail(a + Arena.POOL_ADDRESS, "arena's next-pool address is outside the arena", "Arena.POOL_ADDRESS");
+    const poolAddress = poolAddressOf(o, a, first, total);
     const freePools = new Set<number>();
     let at = a + Arena.FREEPOOLS;
     for (let p = u32[at >>> 2]; p !== 0; at = p + Pool.NEXT, p = u32[at >>> 2]) {
@@ -453,8 +450,9 @@ function checkQuarantine(heap: Heap): void {
   const u8 = heap.rawAllocator.u8;
   const ring = u32[(heap.heapBase >>> 2) + H.QUARANTINE];
   const usable = new Map<number, number>();
+  const own = ownBlocks(heap); // no debug blocks: the ring, a pool's table
   forEachLiveBlock(heap, (b) => {
-    if (b.address !== ring && !isLiveTableBlock(u32, b.address)) usable.set(b.address, b.usable); // no debug blocks: the ring, a pool's table
+    if (!own(b.address)) usable.set(b.address, b.usable);
   });
   let freed = 0;
   for (const base of usable.keys()) if ((u8[base + Debug.FAMILY] & Debug.FREED_BIT) !== 0) freed++;

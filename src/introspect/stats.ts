@@ -18,8 +18,7 @@ import {
 } from "../constants.js";
 import type { Heap } from "../heap/heap.js";
 import { HeapCorruptionError, hex } from "../errors.js";
-import { forEachChunk, forEachPool, pendingFrees, quarantineRing } from "./walk.js";
-import { isLiveTableBlock } from "../compat/live-table.js";
+import { forEachChunk, forEachPool, ownBlocks, pendingFrees, quarantineRing } from "./walk.js";
 
 export interface SizeClassStats {
   /** Size class index (0..31, or 0..63 with alignment 8). */
@@ -147,8 +146,8 @@ export function heapStats(heap: Heap): HeapStats {
     residentBytes: 0,
     classes,
   };
-  const ring = u32[hw + H.QUARANTINE]; // the debug quarantine ring: allocator state, not a user block
-  const tables = heap.sampler?.tables(); // sampled sites' state and tables: the same
+  const ring = u32[hw + H.QUARANTINE]; // the debug quarantine ring (counted apart below)
+  const own = ownBlocks(heap); // allocator state, not user blocks: the ring, sampled sites' state and tables, live-block tables
   const pending = pendingFrees(heap);
   // Resident pages: one byte a page up to the top (set: the page holds something now).
   const pages = new Uint8Array(((raw.top + Chunk.HEADER) >>> RESIDENT_PAGE_SHIFT) + 1);
@@ -167,7 +166,7 @@ export function heapStats(heap: Heap): HeapStats {
         if (p.pool === (p.pool & ~heap.objectAllocator.poolMask) && (u32[(p.pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) !== 0) s.pools.subPoolSlots++;
       }, pending);
     } else mark(c.chunk, c.chunk + c.size + Chunk.OVERHEAD);
-    if (c.internal || c.chunk + Chunk.HEADER === ring || tables?.has(c.chunk + Chunk.HEADER) || (!c.free && !c.arena && isLiveTableBlock(u32, c.chunk + Chunk.HEADER))) {
+    if (c.internal || (!c.free && !c.arena && own(c.chunk + Chunk.HEADER))) {
       s.internalBytes += c.size; // allocator state, not user blocks
       return;
     }

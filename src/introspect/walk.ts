@@ -23,6 +23,20 @@ import {
 import { HeapCorruptionError, hex } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
 import type { ObjectAllocator } from "../obmalloc/obmalloc.js";
+import { isLiveTableBlock } from "../compat/live-table.js";
+
+/**
+ * The library's own raw blocks among the live ones, as a test of a block's address: the debug
+ * quarantine ring, the sampler's state and tables, asMemPool's and the adapters' live-block
+ * tables (allocator state, not a user's: walk(), leaks(), stats() and the debug hooks' walks
+ * leave them out). Read once per walk: the ring's and the tables' addresses as they are now.
+ */
+export function ownBlocks(heap: Heap): (address: number) => boolean {
+  const u32 = heap.rawAllocator.u32;
+  const ring = u32[(heap.heapBase >>> 2) + H.QUARANTINE];
+  const tables = heap.sampler?.tables();
+  return (p) => (ring !== 0 && p === ring) || tables?.has(p) === true || isLiveTableBlock(u32, p);
+}
 
 export interface ChunkInfo {
   /** Chunk address (payload = chunk + 8). */
@@ -163,15 +177,13 @@ export function forEachPool(heap: Heap, first: number, fn: (p: PoolInfo) => void
   const o = heap.objectAllocator;
   const u32 = o.u32;
   const a = o.arenaHeader(first);
-  const poolAddress = u32[(a + Arena.POOL_ADDRESS) >>> 2];
   if (pending === undefined && o.threaded) pending = pendingFrees(heap);
   const total = u32[(a + Arena.NTOTALPOOLS) >>> 2];
   // An arena's header, its magic and its pool count, are what the walk follows: a chunk whose
   // ARENA flag a stray write set, or a count changed, must not be walked for ever (check()
   // names the same words).
   o.arenaOf(0, a, first - Chunk.HEADER + Chunk.SIZE, "Chunk.SIZE");
-  if (poolAddress < first || poolAddress > first + total * o.poolSize || (poolAddress - first) % o.poolSize !== 0)
-    throw new HeapCorruptionError(a + Arena.POOL_ADDRESS, "arena's next-pool address is outside the arena", "Arena.POOL_ADDRESS");
+  const poolAddress = poolAddressOf(o, a, first, total);
   for (let i = 0; i < total; i++) {
     const slot = first + i * o.poolSize;
     const carved = slot < poolAddress;
@@ -203,6 +215,18 @@ export function forEachPool(heap: Heap, first: number, fn: (p: PoolInfo) => void
     const waiting = (allocated !== 0 && pending?.get(pool)) || NONE;
     fn({ pool, count: allocated - waiting.size, allocated, pending: waiting, szidx, size, carved, carvedBlocks, capacity, end });
   }
+}
+
+/**
+ * The next-pool address (Arena.POOL_ADDRESS) of the arena whose header is at `a` (its `total`
+ * pools from `first`): a pool slot of the arena, or its end (every pool carved); else a
+ * HeapCorruptionError naming the word. The walks and check() read it through this.
+ */
+export function poolAddressOf(o: ObjectAllocator, a: number, first: number, total: number): number {
+  const poolAddress = o.u32[(a + Arena.POOL_ADDRESS) >>> 2];
+  if (poolAddress < first || poolAddress > first + total * o.poolSize || (poolAddress - first) % o.poolSize !== 0)
+    throw new HeapCorruptionError(a + Arena.POOL_ADDRESS, "arena's next-pool address is outside the arena", "Arena.POOL_ADDRESS");
+  return poolAddress;
 }
 
 /**

@@ -139,9 +139,13 @@ export class LockedFamily extends WrappingFamily implements Family {
   }
 }
 
-/** Run fn under the lock (with current views); for the heap's non-allocating entry points. */
-export function withLock<T>(lock: SharedLock, memory: Memory, fn: () => T, reports?: HeldReports): T {
-  lock.acquire();
+/**
+ * Run fn under the lock (with current views); for the heap's non-allocating entry points. A
+ * debug heap's reports for an onError function wait until the lock is let go (HeldReports).
+ * patienceMs: how long to wait for the lock (SharedLock.acquire's default, or check()'s).
+ */
+export function withLock<T>(lock: SharedLock, memory: Memory, fn: () => T, reports?: HeldReports, patienceMs?: number): T {
+  lock.acquire(patienceMs);
   memory.refresh();
   reports?.holdReports();
   try {
