@@ -144,6 +144,11 @@ describe("F13: allocator imports and __heap_base of other types than C's wasm32 
     const e = await outcome(() => linkFastPath(moduleWith(`(import "env" "malloc" (func (param i32) (result i32))) (import "env" "free" (func (param i32) (result i32)))`)));
     expect(e).toBeInstanceOf(TypeError);
     expect((e as Error).message).toMatch(/env\.free as \(i32\) -> \(i32\), not as C's free on wasm32 \(i32\) -> \(\)/);
+    // And the rest of instantiateWithHeap's checks (one function for both): an i64 __heap_base
+    // (was passed on to wasm-merge, which linked it).
+    const i64 = await outcome(() => linkFastPath(moduleWith(`(import "env" "malloc" (func (param i32) (result i32)))`, `(global $hb i64 (i64.const 4096)) (export "__heap_base" (global $hb))`)));
+    expect(i64).toBeInstanceOf(TypeError);
+    expect((i64 as Error).message).toMatch(/exports __heap_base as a global of type i64, not i32/);
   });
 });
 

@@ -14,8 +14,8 @@
  * linking is a build step (Node, binaryen from npm); everything else here is plain bytes.
  */
 
-import { asBytes, customSection, hasWasmMagic, readExports, readFunctionTypes, readImports, Reader, rewriteExports, type WasmImport, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
-import { allocatorTypeError, C_ALLOCATOR_TYPES, PYMEM_NAMES } from "./wasm-module.js";
+import { asBytes, customSection, hasWasmMagic, readExports, readImports, rewriteExports, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
+import { checkedModuleInfo, PYMEM_NAMES } from "./wasm-module.js";
 import { PymallocError, typeName } from "../errors.js";
 import { checkOptions } from "../heap/options.js";
 import { isSharedBuffer } from "../memory/memory.js";
@@ -105,21 +105,6 @@ function namedFastPath(source: BufferSource): Uint8Array<ArrayBuffer> {
   }
   // Subsection 1 (function names): its id, its size, the map.
   return withCustomSection(b, "name", [1, ...uleb(map.length), ...map]);
-}
-
-/**
- * The client's env.malloc & co of the types C's declarations give them: another type (a
- * declaration of its own, `void *malloc(unsigned long long)`, or a wasm64 build) is a TypeError
- * naming the import, before wasm-merge fails on it with a bare Error ("Type mismatch when
- * importing function malloc"). instantiateWithHeap checks the same (wasm-module.ts's checkedModuleInfo).
- */
-function checkAllocatorTypes(bytes: Uint8Array<ArrayBuffer>, alloc: WasmImport[]): void {
-  const types = readFunctionTypes(bytes);
-  if (types === undefined) return; // types this reader does not know: wasm-merge says
-  for (const imp of alloc) {
-    const got = types[new Reader(imp.desc).u32()];
-    if (got !== undefined && got !== C_ALLOCATOR_TYPES[imp.name]) throw allocatorTypeError(imp.name, got);
-  }
 }
 
 export interface LinkOptions {
@@ -360,7 +345,10 @@ export async function linkFastPath(client: BufferSource, options: LinkOptions = 
       throw new TypeError(`the module calls the heap only by CPython's names (env.${py.slice(0, 3).join(", env.")}${py.length > 3 ? ", ..." : ""}), which stay calls into JS: pymalloc link makes C's malloc, free, calloc and realloc calls inside the module, and it has none. Instantiate it as it is (instantiateWithHeap), or call malloc & co where speed matters`);
     throw new TypeError("the module imports none of env.malloc/calloc/realloc: nothing to link (build it with wasm/include/pymemcompat.c, see the README's \"pymalloc inside WebAssembly\")");
   }
-  checkAllocatorTypes(bytes, alloc);
+  // Its allocator imports of C's wasm32 types, __heap_base an i32, no memory64: a TypeError naming
+  // what is wrong before wasm-merge fails on it with a bare Error ("Type mismatch when importing
+  // function malloc"). instantiateWithHeap runs the same checks (one function for both).
+  checkedModuleInfo(bytes);
   const shared = mem.memory.shared;
   // The fast path's memory declared as the client's (wasm-merge checks that an import matches the
   // export it resolves to): the merged module then imports the client's memory.
