@@ -1470,3 +1470,30 @@ describe("header words the young limits record (a stray-write hunt, session 44)"
     attachHeap(heap.buffer).check();
   });
 });
+
+describe("H.POOL_MAP_HIGH aimed at a user's block (a stray-write fuzz of 2026-12-07)", () => {
+  // collect() (and the raw allocator's full path, releaseKept) gave the pool map's high part back
+  // when its bytes were all zero, trusting the word: a user's block there went back to the free
+  // chunks under its user, and the next allocations wrote over it.
+  it.each([
+    ["a heap whose growth limit needs no high part (any address passed the empty scan)", { maxBytes: 1 << 26 }, false],
+    ["a heap of the default limit, the word aimed at a zeroed block (calloc) as long as the high part", {}, true],
+  ] as const)("%s: collect() is a HeapCorruptionError naming the word, the block kept", (_name, opts, zeroed) => {
+    const h = createHeap({ memoryKind: "resizable", initialBytes: 1 << 20, ...opts });
+    const keep = h.obj.malloc(100);
+    const n = 65536;
+    const p = zeroed ? h.mem.calloc(1, n) : h.mem.malloc(n);
+    if (!zeroed) h.u8.fill(0x5a, p, p + n);
+    const at = zeroed ? p : p + 80;
+    h.u32[(h.heapBase >>> 2) + H.POOL_MAP_HIGH] = at; // the stray write
+    expect(corruption(() => h.collect()).field).toBe("H.POOL_MAP_HIGH");
+    expect(h.u32[(h.heapBase >>> 2) + H.POOL_MAP_HIGH]).toBe(at);
+    h.u32[(h.heapBase >>> 2) + H.POOL_MAP_HIGH] = 0; // put right: the heap is as it was
+    h.check();
+    expect(h.usableSize(p)).toBeGreaterThanOrEqual(n);
+    for (let i = 0; i < 8; i++) expect(h.mem.malloc(n / 2)).not.toBe(0);
+    const want = zeroed ? 0 : 0x5a;
+    expect(h.u8.subarray(p, p + n).every((b) => b === want)).toBe(true);
+    h.obj.free(keep);
+  });
+});

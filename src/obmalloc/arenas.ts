@@ -736,6 +736,9 @@ export abstract class ArenaAllocator {
   protected releaseMapHigh(): boolean {
     const hi = this.u32[this.wMapHigh];
     if (hi === 0 || this.threaded) return false;
+    // Believed only when it names the map's own chunk: a stray write's address gave a user's block back.
+    if (!this.raw.isMapChunkAt(hi, this.mapAll - this.mapLow))
+      throw new HeapCorruptionError(this.wMapHigh * 4, `the pool map's high part ${hex(hi)} is no chunk the allocator took for it (a write over the word?)`, "H.POOL_MAP_HIGH");
     const u8 = this.u8;
     for (let i = hi, end = hi + this.mapAll - this.mapLow; i < end; i++) if (u8[i] !== 0) return false;
     this.u32[this.wMapHigh] = 0;

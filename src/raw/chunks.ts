@@ -185,6 +185,24 @@ export class CheckedChunks extends TopChunk {
   }
 
   /**
+   * Whether p, read from H.POOL_MAP_HIGH, is the payload of a chunk the object allocator took for
+   * the map's high part (mallocInternal): aligned, in use and flagged ARENA, at least `bytes` long
+   * (the high part's size; 0 when the heap's growth limit leaves no high part, when any address is
+   * a stray write), ending below the top where a chunk in use starts. Read before the chunk is
+   * given back (releaseMapHigh): a word a stray write aimed into a user's block gave that block
+   * back as a free chunk under its user (a fuzz of 2026-12-07). Reads only the chunk's header and
+   * the next one's, no walk.
+   */
+  isMapChunkAt(p: number, bytes: number): boolean {
+    const top = this.u32[this.wTop];
+    if (bytes === 0 || (p & 15) !== 0 || p < this.start + Chunk.HEADER || p >= top) return false;
+    const c = p - Chunk.HEADER;
+    const sw = this.u32[(c + 4) >>> 2];
+    const size = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
+    return (sw & (Flag.TAG | Flag.FREE | Flag.ARENA)) === (Flag.TAG | Flag.ARENA) && size >= bytes + Chunk.HEADER && size <= top - c && this.inUseAt(c + size, top);
+  }
+
+  /**
    * The thread slot whose usedpools array (Used) chunk c (size word sw) is, or -1: flagged as an
    * arena, its payload names a slot (Used.SLOT) whose USED word points back into it.
    */
