@@ -1497,3 +1497,25 @@ describe("H.POOL_MAP_HIGH aimed at a user's block (a stray-write fuzz of 2026-12
     h.obj.free(keep);
   });
 });
+
+describe("H.POOL_MAP_HIGH aimed at a user's block in a heap past 256 MiB (a stray-write fuzz of 2026-12-07)", () => {
+  // The bits of every arena made or given back past the pool map's low part went to the word's
+  // address, unchecked but for the memory's length: a user's block there had 6 bytes changed.
+  const B = 1 << 28; // the heap past the low part: every arena's bits in the high part
+  it.each([false, true])("made already: %s; the next arena's bits are a HeapCorruptionError naming the word, the block unchanged", (made) => {
+    const h = createHeap({ memoryKind: "resizable", heapBase: B, initialBytes: B + (1 << 18), maxBytes: B + (1 << 26) });
+    const hw = (h.heapBase >>> 2) + H.POOL_MAP_HIGH;
+    if (made) h.obj.malloc(16);
+    expect(h.u32[hw] !== 0).toBe(made);
+    const n = 40000;
+    const p = h.mem.malloc(n);
+    h.u8.fill(0x5a, p, p + n);
+    h.u32[hw] = p; // the stray write
+    expect(
+      corruption(() => {
+        for (let i = 0; i < 3000; i++) h.obj.malloc(200);
+      }).field,
+    ).toBe("H.POOL_MAP_HIGH");
+    expect(h.u8.subarray(p, p + n).every((b) => b === 0x5a)).toBe(true);
+  });
+});

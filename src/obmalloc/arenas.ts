@@ -282,8 +282,10 @@ export abstract class ArenaAllocator {
     const u8 = this.u8;
     const q0 = first >>> this.poolShift;
     const high = this.u32[this.wMapHigh];
-    if ((q0 + pools - 1) >>> 3 >= this.mapLow && (high === 0 || high + this.mapAll - this.mapLow > this.u8.length))
-      throw new HeapCorruptionError(this.wMapHigh * 4, `an arena lies past the pool map's low part, and its high part is at ${hex(high)}`, "H.POOL_MAP_HIGH");
+    // The high part's bits are written only in the map's own chunk: a stray write's address there
+    // had the bits of every arena made or given back set and cleared in a user's block.
+    if ((q0 + pools - 1) >>> 3 >= this.mapLow && !this.raw.isMapChunkAt(high, this.mapAll - this.mapLow))
+      throw new HeapCorruptionError(this.wMapHigh * 4, `an arena lies past the pool map's low part, and its high part is at ${hex(high)}, no chunk the allocator took for it`, "H.POOL_MAP_HIGH");
     const hi = high - this.mapLow;
     for (let q = q0; q < q0 + pools; q++) {
       const i = (q >>> 3 < this.mapLow ? this.mapBase : hi) + (q >>> 3);

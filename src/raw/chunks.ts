@@ -189,9 +189,10 @@ export class CheckedChunks extends TopChunk {
    * the map's high part (mallocInternal): aligned, in use and flagged ARENA, at least `bytes` long
    * (the high part's size; 0 when the heap's growth limit leaves no high part, when any address is
    * a stray write), ending below the top where a chunk in use starts. Read before the chunk is
-   * given back (releaseMapHigh): a word a stray write aimed into a user's block gave that block
-   * back as a free chunk under its user (a fuzz of 2026-12-07). Reads only the chunk's header and
-   * the next one's, no walk.
+   * given back (releaseMapHigh) and before its bits are written (markMap): a word a stray write
+   * aimed into a user's block gave that block back as a free chunk under its user, or had arenas'
+   * bits written into it (a fuzz of 2026-12-07). Reads only the chunk's header and the next
+   * one's, no walk.
    */
   isMapChunkAt(p: number, bytes: number): boolean {
     const top = this.u32[this.wTop];
