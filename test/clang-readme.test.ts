@@ -6,7 +6,8 @@
 // to them: each call ran the constructors again (and leaked what they allocated). Also here: a
 // program that uses only CPython's names (PyMem_Malloc, PyObject_Malloc...): listed in
 // wasmModuleInfo's pymemImports, and `pymalloc link` says why it has nothing to link (those
-// names stay calls into JS, where the debug modes tell the families apart).
+// names stay calls into JS, where the debug modes tell the families apart). And C++ by clang++ on
+// the same line, which compiles pymemcompat.c as C++: its definitions must keep C's names.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -27,16 +28,19 @@ function readmeClangLine(target: string): string[] {
   return m[0].replace(/\\\n/g, " ").trim().split(/\s+/).slice(1);
 }
 
-/** Builds C source `code` with the README's line for `target` (prog.c, prog.wasm replaced), less the arguments in `drop`. */
-function build(target: string, name: string, code: string, drop: string[] = []): Uint8Array {
-  const src = join(OUT, `${name}.c`);
+/**
+ * Builds C source `code` with the README's line for `target` (prog.c, prog.wasm replaced), less the
+ * arguments in `drop`; `cxx`: C++ source (prog.cpp) by clang++, with `extra` arguments.
+ */
+function build(target: string, name: string, code: string, drop: string[] = [], cxx?: { extra: string[] }): Uint8Array {
+  const src = join(OUT, `${name}.${cxx ? "cpp" : "c"}`);
   writeFileSync(src, code);
   const out = join(OUT, `${name}.wasm`);
   const args = readmeClangLine(target)
     .filter((a) => !drop.includes(a))
     .map((a) => (a === "prog.c" ? src : a === "prog.wasm" ? out : a));
   expect(args).toContain(src);
-  execFileSync("clang", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  execFileSync(cxx ? "clang++" : "clang", [...args, ...(cxx?.extra ?? [])], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   return new Uint8Array(readFileSync(out));
 }
 
@@ -95,6 +99,27 @@ __attribute__((export_name("churn"))) unsigned churn(int n) {
     PyObject_Free(o); PyMem_Free(m); PyMem_RawFree(r);
   }
   return h;
+}
+`;
+
+/** C++ over C's allocator functions (no libc++: built with -nostdlib++), aligned ones included: 0 when every check passes. */
+const CXX = `
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+struct Node { Node *next; int v; };
+extern "C" __attribute__((export_name("run"))) int run(int n) {
+  Node *head = nullptr;
+  for (int i = 0; i < n; i++) { Node *p = static_cast<Node *>(malloc(sizeof(Node))); p->next = head; p->v = i; head = p; }
+  for (size_t a = 16; a <= 4096; a *= 2) {
+    void *p = aligned_alloc(a, 100), *q = nullptr;
+    if (!p || (uintptr_t)p % a || posix_memalign(&q, a, 200) || (uintptr_t)q % a) return 1;
+    memset(p, 1, 100); memset(q, 2, 200);
+    free(p); free(q);
+  }
+  int sum = 0;
+  while (head) { Node *nx = head->next; sum += head->v; free(head); head = nx; }
+  return sum == n * (n - 1) / 2 ? 0 : 2;
 }
 `;
 
@@ -159,6 +184,19 @@ __attribute__((export_name("f"))) void *f(void) { void *p = imported_malloc(8); 
     x.churn(10);
     expect(x.runs()).toBeGreaterThan(1);
     expect(heap.stats().blocksInUse).toBeGreaterThan(1);
+  }, 120_000);
+
+  it("C++ by clang++ with the wasi-libc line (pymemcompat.c then compiled as C++): malloc & co, aligned_alloc and posix_memalign are pymemcompat.c's (its C++-mangled names left them to wasi-libc's dlmalloc, and the module was refused as carrying its own malloc)", async () => {
+    const bytes = build("wasm32-wasi", "cxx", CXX, [], { extra: ["-nostdlib++", "-Wno-deprecated"] });
+    const info = wasmModuleInfo(bytes);
+    expect(info.allocatorImports).toEqual(expect.arrayContaining(["malloc", "free", "aligned_alloc"]));
+    expect(info.allocatorExports).toEqual([]);
+    for (const allocator of ["pymalloc", "debug"] as const) {
+      const { instance, heap } = await instantiateWithHeap(bytes, { allocator });
+      expect((instance.exports as unknown as { run(n: number): number }).run(200)).toBe(0);
+      heap.check();
+      expect(heap.stats().blocksInUse).toBe(0);
+    }
   }, 120_000);
 
   it("a program that uses only CPython's names (wasi-libc line): wasmModuleInfo lists them, it runs in every mode, and pymalloc link says why it has nothing to link", async () => {

@@ -5,7 +5,8 @@
 // (plain C: malloc, realloc and free through wasm/include/pymemcompat.c), whose checksum must be
 // the one of the clang-built module over wasi-libc's dlmalloc; wasm/clients/families.c (CPython's
 // families by name), whose family mismatch the debug mode must report. The bintrees module is
-// also linked by `pymalloc link` and run linked, plain and specialised.
+// also linked by `pymalloc link` and run linked, plain and specialised. And a C++ program by em++
+// with the same line (the README's word for C++), which compiles pymemcompat.c as C++.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -27,12 +28,12 @@ function readmeEmccLine(): string[] {
   return m[0].replace(/\\\n/g, " ").trim().split(/\s+/).slice(1);
 }
 
-/** Builds `src` with the README's line (prog.c -> src, prog.wasm -> a file in OUT). */
-function emcc(src: string, name: string): Uint8Array {
+/** Builds `src` with the README's line (prog.c -> src, prog.wasm -> a file in OUT); C++ by em++ (the README: "C++: em++ with the emcc line"), with `extra` arguments. */
+function emcc(src: string, name: string, cxx?: { extra: string[] }): Uint8Array {
   const out = join(OUT, `${name}.wasm`);
   const args = readmeEmccLine().map((a) => (a === "prog.c" ? join(ROOT, src) : a === "prog.wasm" ? out : a));
   expect(args).toContain(join(ROOT, src));
-  execFileSync("emcc", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  execFileSync(cxx ? "em++" : "emcc", [...args, ...(cxx?.extra ?? [])], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   return new Uint8Array(readFileSync(out));
 }
 
@@ -111,6 +112,44 @@ describe("C built by Emscripten with the README's line", () => {
     );
     expect(e).toBeInstanceOf(PymallocError);
     for (const m of missing) expect((e as Error).message).toContain(`env.${m.name}`);
+  }, 120_000);
+
+  it("C++ by em++ with the line (pymemcompat.c then compiled as C++): aligned new, std::vector and std::string run on the heap (pymemcompat.c's C++-mangled names left posix_memalign an import, refused with a message to compile in the pymemcompat.c that was compiled in)", async () => {
+    const src = join(OUT, "cxx.cpp");
+    writeFileSync(
+      src,
+      `#include <new>
+#include <string>
+#include <vector>
+#include <cstdint>
+struct alignas(64) Line { char bytes[64]; };
+Line *volatile kept; // the blocks escape: clang may drop a new/delete pair it sees whole
+extern "C" __attribute__((export_name("run"))) int run(int n) {
+  std::vector<std::string> words;
+  for (int i = 0; i < n; i++) words.push_back(std::string(i % 40, 'a' + i % 26) + std::to_string(i));
+  size_t total = 0;
+  for (const std::string &w : words) total += w.size();
+  for (int i = 0; i < n; i++) {
+    kept = new Line[3];
+    if ((uintptr_t)kept % 64) return -1;
+    kept[2].bytes[63] = 1;
+    delete[] kept;
+  }
+  return (int)total;
+}
+`,
+    );
+    const bytes = emcc(relative(ROOT, src), "cxx", { extra: ["-std=c++17", "-Wno-deprecated"] });
+    expect(WebAssembly.Module.imports(new WebAssembly.Module(bytes)).filter((i) => i.module === "env" && i.kind === "function").map((i) => i.name)).not.toContain("posix_memalign");
+    let want = 0;
+    for (let i = 0; i < 300; i++) want += (i % 40) + String(i).length;
+    const wasi = { proc_exit: (code: number) => { throw new Error(`proc_exit(${code})`); } }; // abort(): not reached
+    for (const allocator of ["pymalloc", "debug"] as const) {
+      const { instance, heap } = await instantiateWithHeap(bytes, { allocator, imports: { wasi_snapshot_preview1: wasi } });
+      expect((instance.exports as unknown as { run(n: number): number }).run(300)).toBe(want);
+      heap.check();
+      expect(heap.stats().blocksInUse).toBe(0);
+    }
   }, 120_000);
 
   it("families.c: PyMem_Free of a PyObject_Malloc block is an api-mismatch in debug mode", async () => {

@@ -11,11 +11,19 @@
  * alignedAlloc: a raw chunk aligned as asked, freed by free() like any block). An alignment that
  * is not a power of two gets NULL (posix_memalign: EINVAL). A NULL for a request of some bytes
  * sets errno to ENOMEM, as wasi-libc's malloc does.
+ *
+ * Its definitions have C's names also when a C++ compiler builds this file (em++ and clang++
+ * treat a .c file given with C++ sources as C++): with C++'s mangled names nothing would define
+ * malloc's companions, and wasm-ld took wasi-libc's dlmalloc, or Emscripten left
+ * posix_memalign (C++'s aligned new) an import nobody provides.
  */
 #define PYMEMCOMPAT_NO_LIBC_NAMES
 #include "pymemcompat.h"
 #include <errno.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* A NULL for a request of some bytes: errno says ENOMEM, as C's malloc & co (wasi-libc's) say it. */
 static inline void *pymem_result(void *p, size_t n) {
@@ -68,4 +76,8 @@ void emscripten_builtin_free(void *p) { free(p); }
 void *emscripten_builtin_memalign(size_t alignment, size_t n) { return pymem_aligned(alignment, n); }
 void *emscripten_builtin_calloc(size_t nelem, size_t elsize) { return calloc(nelem, elsize); }
 void *emscripten_builtin_realloc(void *p, size_t n) { return realloc(p, n); }
+#endif
+
+#ifdef __cplusplus
+}
 #endif
