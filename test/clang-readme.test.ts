@@ -155,6 +155,20 @@ __attribute__((export_name("f"))) void *f(void) { void *p = imported_malloc(8); 
     await expect(instantiateWithHeap(bytes)).rejects.toThrow(/the module imports env\.posix_memalign, one of C's allocator functions that pymalloc does not link .*compile wasm\/include\/pymemcompat\.c into the module/);
   }, 120_000);
 
+  it("a module that imports env.valloc (Emscripten's libc leaves it to the allocator -sMALLOC=none leaves out): the PymallocError does not send the user to pymemcompat.c, which does not define it (it said it did)", async () => {
+    const bytes = build(
+      "wasm32",
+      "valloc",
+      `#include <stddef.h>
+void *imported_valloc(size_t n) __attribute__((import_module("env"), import_name("valloc")));
+void *imported_malloc(size_t n) __attribute__((import_module("env"), import_name("malloc")));
+void *volatile kept;
+__attribute__((export_name("f"))) void f(void) { kept = imported_malloc(8); kept = imported_valloc(100); }
+`,
+    );
+    await expect(instantiateWithHeap(bytes)).rejects.toThrow(/the module imports env\.valloc, one of C's allocator functions that pymalloc does not link .*: wasm\/include\/pymemcompat\.c does not define valloc either: call aligned_alloc/);
+  }, 120_000);
+
   it.each([
     ["wasm32-wasi", WITH_LIBC],
     ["wasm32", NO_LIBC],

@@ -152,6 +152,34 @@ extern "C" __attribute__((export_name("run"))) int run(int n) {
     }
   }, 120_000);
 
+  it("a program calling reallocarray: pymemcompat.c's (Emscripten's libc declares it and leaves it to its allocator: an env.reallocarray import, refused with a message saying pymemcompat.c defines it, which it did not)", async () => {
+    const src = join(OUT, "reallocarray.c");
+    writeFileSync(
+      src,
+      `#include <stdlib.h>
+#include <stdint.h>
+#include <errno.h>
+int *volatile kept;
+__attribute__((export_name("run"))) int run(int n) {
+  int *a = reallocarray(NULL, 4, sizeof(int));
+  for (int i = 4; i <= n; i *= 2) { a = reallocarray(a, i, sizeof(int)); a[i - 1] = i; }
+  errno = 0;
+  kept = reallocarray(a, SIZE_MAX / 2, 4); /* overflows: NULL, ENOMEM, a untouched */
+  int ok = kept == NULL && errno == ENOMEM && a[3] == 4;
+  free(a);
+  return ok;
+}
+`,
+    );
+    const bytes = emcc(relative(ROOT, src), "reallocarray");
+    for (const allocator of ["pymalloc", "debug"] as const) {
+      const { instance, heap } = await instantiateWithHeap(bytes, { allocator });
+      expect((instance.exports as unknown as { run(n: number): number }).run(1000)).toBe(1);
+      heap.check();
+      expect(heap.stats().blocksInUse).toBe(0);
+    }
+  }, 120_000);
+
   it("families.c: PyMem_Free of a PyObject_Malloc block is an api-mismatch in debug mode", async () => {
     const bytes = emcc("wasm/clients/families.c", "families");
     const { instance, heap } = await instantiateWithHeap(bytes, { allocator: "debug" });

@@ -426,7 +426,10 @@ async function instantiateChecked(module: WebAssembly.Module, imports: WebAssemb
     // engine's bare "LinkError: ... function="posix_memalign" error: function import requires a callable").
     if (d.module === "env" && d.kind === "function" && LIBC_ALLOCATORS.has(d.name) && typeof (m as Record<string, unknown> | undefined)?.[d.name] !== "function")
       throw new PymallocError(
-        `the module imports env.${d.name}, one of C's allocator functions that pymalloc does not link (it links malloc, free, calloc, realloc, aligned_alloc and malloc_usable_size): compile wasm/include/pymemcompat.c into the module (the README's build lines), which defines ${d.name} over those`,
+        `the module imports env.${d.name}, one of C's allocator functions that pymalloc does not link (it links malloc, free, calloc, realloc, aligned_alloc and malloc_usable_size): ` +
+          (PYMEMCOMPAT_DEFINES.has(d.name)
+            ? `compile wasm/include/pymemcompat.c into the module (the README's build lines), which defines ${d.name} over those`
+            : `wasm/include/pymemcompat.c does not define ${d.name} either: call aligned_alloc (or malloc) instead, or define ${d.name} in the module's C over those`),
       );
     if (m === null || (typeof m !== "object" && typeof m !== "function"))
       throw new TypeError(
@@ -460,6 +463,8 @@ function allocatorLinkError(e: unknown): unknown {
 
 /** C library allocator functions a module may import when built without pymemcompat.c (instantiateChecked). */
 const LIBC_ALLOCATORS = new Set(["posix_memalign", "memalign", "valloc", "pvalloc", "reallocarray", "__libc_malloc", "__libc_free", "__libc_calloc", "__libc_realloc", "__libc_memalign"]);
+/** Those of LIBC_ALLOCATORS that wasm/include/pymemcompat.c defines (the others an error must not send the user there for). */
+const PYMEMCOMPAT_DEFINES = new Set(["posix_memalign", "memalign", "reallocarray", "__libc_malloc", "__libc_free", "__libc_calloc"]);
 
 function bytesOf(source: WebAssembly.Module | BufferSource): BufferSource | undefined {
   if (source instanceof WebAssembly.Module) return undefined;

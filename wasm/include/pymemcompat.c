@@ -6,7 +6,8 @@
  *
  * Also every other function wasi-libc's dlmalloc.o defines (aligned_alloc, posix_memalign,
  * memalign, malloc_usable_size and libc's internal __libc_* names): one reference to any of them would pull that
- * object out of libc.a, and its malloc would clash with these ("duplicate symbol: malloc").
+ * object out of libc.a, and its malloc would clash with these ("duplicate symbol: malloc"). And
+ * reallocarray, which Emscripten's libc leaves to its allocator.
  * Alignments up to 8 are every block's; larger ones go to env.aligned_alloc (the family's
  * alignedAlloc: a raw chunk aligned as asked, freed by free() like any block). An alignment that
  * is not a power of two gets NULL (posix_memalign: EINVAL). A NULL for a request of some bytes
@@ -39,6 +40,17 @@ void *calloc(size_t nelem, size_t elsize) { return pymem_result(pymem_import_cal
 void *realloc(void *p, size_t n) { return p == 0 ? malloc(n) : pymem_result(pymem_import_realloc(p, n), n); }
 
 size_t malloc_usable_size(void *p) { return p ? pymem_import_usable_size(p) : 0; }
+
+/* realloc(p, nelem * elsize), NULL (ENOMEM) when the product overflows. wasi-libc's libc.a has its
+ * own (this one is taken first); Emscripten's libc (3.1.6) declares it but leaves it to its
+ * allocators, which -sMALLOC=none leaves out: a call was an env.reallocarray import nobody gives. */
+void *reallocarray(void *p, size_t nelem, size_t elsize) {
+  if (elsize != 0 && nelem > (size_t)-1 / elsize) {
+    errno = ENOMEM;
+    return 0;
+  }
+  return realloc(p, nelem * elsize);
+}
 
 void *__libc_malloc(size_t n) { return malloc(n); }
 void __libc_free(void *p) { pymem_import_free(p); }
