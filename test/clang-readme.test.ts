@@ -7,13 +7,14 @@
 // program that uses only CPython's names (PyMem_Malloc, PyObject_Malloc...): listed in
 // wasmModuleInfo's pymemImports, and `pymalloc link` says why it has nothing to link (those
 // names stay calls into JS, where the debug modes tell the families apart). And C++ by clang++ on
-// the same line, which compiles pymemcompat.c as C++: its definitions must keep C's names.
+// the same line, which compiles pymemcompat.c as C++: its definitions must keep C's names; and a
+// program with fopen under node:wasi, whose constructors call WASI before node:wasi has a memory.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { instantiateWithHeap, wasmModuleInfo } from "../src/index.js";
+import { heapForModule, instantiateWithHeap, wasmModuleInfo } from "../src/index.js";
 import { linkFastPath } from "../src/compat/wasm-link.js";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -140,6 +141,37 @@ describe("C built by clang with the README's lines", () => {
   it("a module that calls WASI (printf) instantiated without WASI imports: a TypeError naming the import and what to pass (was V8's 'module is not an object or function')", async () => {
     const bytes = build("wasm32-wasi", "prints", PRINTS);
     await expect(instantiateWithHeap(bytes)).rejects.toThrow(/the module imports wasi_snapshot_preview1\.\w+ \(a function\), and imports\.wasi_snapshot_preview1 is not given: .*node:wasi/);
+  }, 120_000);
+
+  it("a program with fopen (wasi-libc's constructors call WASI for the preopened directories) under node:wasi: instantiateWithHeap's PymallocError says to initialise WASI on the heap's memory first (it was node's untyped 'wasi.start() has not been called' from the constructors); the order it gives reads the file", async () => {
+    writeFileSync(join(OUT, "words.txt"), "alpha\nbeta\ngamma\n");
+    const bytes = build(
+      "wasm32-wasi",
+      "fopen",
+      `#include <stdio.h>
+#include <stdlib.h>
+__attribute__((export_name("lines"))) int lines(void) {
+  FILE *f = fopen("/data/words.txt", "r");
+  if (!f) return -1;
+  char *line = NULL; size_t cap = 0; int n = 0;
+  while (getline(&line, &cap, f) > 0) n++;
+  free(line); fclose(f);
+  return n;
+}
+`,
+    );
+    const { WASI } = await import("node:wasi");
+    const wasi = () => new WASI({ version: "preview1", preopens: { "/data": OUT } });
+    const w1 = wasi();
+    await expect(instantiateWithHeap(bytes, { imports: { wasi_snapshot_preview1: w1.wasiImport } })).rejects.toThrow(
+      /initialiser \(__wasm_call_ctors\) called WASI before node:wasi was initialised .*heapForModule\(bytes\); wasi\.initialize/,
+    );
+    const w2 = wasi();
+    const heap = heapForModule(bytes);
+    w2.initialize({ exports: { memory: heap.memory.source } });
+    const { instance } = await instantiateWithHeap(bytes, { heap, imports: { wasi_snapshot_preview1: w2.wasiImport } });
+    expect((instance.exports as unknown as { lines(): number }).lines()).toBe(3);
+    heap.check();
   }, 120_000);
 
   it("a module that imports env.posix_memalign (a build that left out pymemcompat.c): our PymallocError saying to compile it in (was V8's bare LinkError)", async () => {

@@ -275,8 +275,21 @@ function giveStack(instance: WebAssembly.Instance, heap: Heap, bytes: number): n
 }
 
 function runInitializer(instance: WebAssembly.Instance): void {
-  const init = instance.exports._initialize ?? instance.exports.__wasm_call_ctors;
-  if (typeof init === "function") (init as () => void)();
+  const name = instance.exports._initialize !== undefined ? "_initialize" : "__wasm_call_ctors";
+  const init = instance.exports[name];
+  if (typeof init !== "function") return;
+  try {
+    (init as () => void)();
+  } catch (e) {
+    // node:wasi's calls throw this until wasi.initialize() (or start()) has run, which needs the
+    // memory: wasi-libc's constructors call WASI (the preopened directories, linked in by fopen).
+    if ((e as { code?: unknown } | null)?.code === "ERR_WASI_NOT_STARTED")
+      throw new PymallocError(
+        `the module's initialiser (${name}) called WASI before node:wasi was initialised (${(e as Error).message}): make the heap first and initialise WASI on its memory before instantiating: ` +
+          "const heap = heapForModule(bytes); wasi.initialize({ exports: { memory: heap.memory.source } }); await instantiateWithHeap(bytes, { heap, imports: { wasi_snapshot_preview1: wasi.wasiImport } })",
+      );
+    throw e;
+  }
 }
 
 function checkGivenEnv(imports: WebAssembly.Imports): void {
