@@ -1,7 +1,8 @@
 // Misuse of the WebAssembly entry points that a hunt found ending in an engine's message, in a
 // mode-dependent outcome or in a silently ignored argument (/tmp/hunt REPORT F13, F01 and the
 // note on wasmModuleInfo): each must end in a typed error naming what was wrong, the same in
-// every allocator mode, before anything is compiled or instantiated.
+// every allocator mode, before anything is compiled or instantiated. Also a memory given for a
+// module outside the limits its bytes declare (a C user's probe: the engine's bare LinkError).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import binaryen from "binaryen";
@@ -245,5 +246,43 @@ describe("wrapAllocator's answer (a misuse hunt's minor notes)", () => {
     const { instance } = await instantiateWithHeap(bytes, { wrapAllocator: (h) => ({ malloc: (x: number) => (n++, h.malloc(x)) }) });
     (instance.exports as { run(d: number, s: number): number }).run(4, 10);
     expect(n).toBeGreaterThan(0);
+  });
+});
+
+describe("a memory given for a module (the memory option, a given heap's) outside the limits its bytes declare", () => {
+  // 64 pages at least (a module linked with a 2 MiB stack, or --initial-memory), 128 at most.
+  const bytes = wasm(`(module (import "env" "memory" (memory 64 128)) (import "env" "malloc" (func (param i32) (result i32))) (global $hb i32 (i32.const 65536)) (export "__heap_base" (global $hb)))`);
+
+  it("smaller than its minimum: a RangeError naming the option and the module's minimum, before a heap is made in it (was the engine's LinkError 'memory import 0 is smaller than initial 64, got 33', after the heap had grown it)", async () => {
+    for (const allocator of MODES) {
+      const memory = new WebAssembly.Memory({ initial: 2, maximum: 128 });
+      const e = await outcome(() => instantiateWithHeap(bytes, { allocator, memory }));
+      expect(e).toBeInstanceOf(RangeError);
+      expect((e as Error).message).toMatch(/^the memory option is 131072 bytes, and the module declares a memory of 4194304 bytes at least \(64 pages/);
+      expect(memory.buffer.byteLength).toBe(131072); // no heap was made in it
+      expect(thrownBy(() => heapForModule(bytes, { allocator, memory }))).toBeInstanceOf(RangeError);
+      const small = createHeap({ memory: new WebAssembly.Memory({ initial: 2, maximum: 128 }), heapBase: 65536 });
+      const onHeap = await outcome(() => instantiateWithHeap(bytes, { heap: small }));
+      expect(onHeap).toBeInstanceOf(RangeError);
+      expect((onHeap as Error).message).toMatch(/^the heap's memory is \d+ bytes, and the module declares a memory of 4194304 bytes at least/);
+    }
+  });
+
+  it("a maximum above its maximum: a RangeError naming the option and the module's maximum (was the engine's bare LinkError)", async () => {
+    for (const allocator of MODES) {
+      const e = await outcome(() => instantiateWithHeap(bytes, { allocator, memory: new WebAssembly.Memory({ initial: 64, maximum: 1000 }) }));
+      expect(e).toBeInstanceOf(RangeError);
+      expect((e as Error).message).toMatch(/the memory option has a maximum above the module's declared maximum of 8388608 bytes \(128 pages, its -Wl,--max-memory\): make it with maximum: 128 at most/);
+      const big = createHeap({ memory: new WebAssembly.Memory({ initial: 64, maximum: 1000 }), heapBase: 65536 });
+      const onHeap = await outcome(() => instantiateWithHeap(bytes, { heap: big }));
+      expect(onHeap).toBeInstanceOf(RangeError);
+      expect((onHeap as Error).message).toMatch(/the heap's memory has a maximum above the module's declared maximum of 8388608 bytes/);
+    }
+  });
+
+  it("within its limits: accepted", async () => {
+    const { heap } = await instantiateWithHeap(bytes, { memory: new WebAssembly.Memory({ initial: 64, maximum: 128 }) });
+    heap.mem.free(heap.mem.malloc(100));
+    heap.check();
   });
 });

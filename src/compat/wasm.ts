@@ -212,7 +212,10 @@ export async function instantiateLinked(heap: Heap, source: WebAssembly.Module |
     throw new TypeError("a specialised module runs only where the fast path does (pymalloc mode, not hardened or sampled, not the raw family): instantiate the linked module itself here");
   if (made !== undefined) checkSpecialized(made, numbers ?? fastPathNumbers(heap, info.shared));
   const memory = heap.memory.source as WebAssembly.Memory;
-  const instance = await instantiateChecked(module, linkedImports(() => heap, family, imports, memory, () => (isPymem(module) ? { ...pymemImports(heap) } : {})));
+  const instance = await instantiateChecked(module, linkedImports(() => heap, family, imports, memory, () => (isPymem(module) ? { ...pymemImports(heap) } : {})), {
+    info: source instanceof WebAssembly.Module || !hasWasmMagic(asBytes(source)) ? undefined : checkedModuleInfo(source),
+    what: "the heap's memory",
+  });
   checkBaseOfInstance(instance, heap);
   const stack = threadHandle(heap) ? giveStack(instance, heap, stackBytes) : 0;
   startLinked(instance, heap, family);
@@ -379,6 +382,13 @@ function checkMemoryImport(module: WebAssembly.Module): void {
 function checkSharing(info: WasmModuleInfo | undefined, memory: WebAssembly.Memory, what: string): void {
   const m = info?.memory;
   if (m === undefined || !(memory instanceof WebAssembly.Memory)) return;
+  // Smaller than the module declares: the engine's LinkError "memory import 0 is smaller than
+  // initial 64, got 33", after a heap had been made in it.
+  if (memory.buffer.byteLength < m.minBytes)
+    throw new RangeError(
+      `${what} is ${memory.buffer.byteLength} bytes, and the module declares a memory of ${m.minBytes} bytes at least (${m.minBytes / WASM_PAGE} pages: its static data, C stack or --initial-memory): ` +
+        `give it one of ${m.minBytes / WASM_PAGE} pages at least, or leave the memory to be made from the module's limits`,
+    );
   const shared = isSharedBuffer(memory.buffer);
   if (shared === m.shared) return;
   throw new TypeError(
@@ -427,7 +437,7 @@ function memoryFor(info: WasmModuleInfo | undefined, options: InstantiateOptions
  * with wasi-libc calls WASI: pass node:wasi's `new WASI({ version: "preview1" }).wasiImport`,
  * or a browser shim).
  */
-async function instantiateChecked(module: WebAssembly.Module, imports: WebAssembly.Imports): Promise<WebAssembly.Instance> {
+async function instantiateChecked(module: WebAssembly.Module, imports: WebAssembly.Imports, given?: GivenMemory): Promise<WebAssembly.Instance> {
   // Functions the imports lack, all named at once after the loop (the engine names the first, by
   // number: "Import #7 \"env\" \"rename\": function import requires a callable"): C the build
   // left undefined (the README's emcc line hides undefined symbols until here).
@@ -456,8 +466,27 @@ async function instantiateChecked(module: WebAssembly.Module, imports: WebAssemb
       `the module imports ${missing.length === 1 ? "a function" : `${missing.length} functions`} the imports do not give: ${missing.join(", ")}. C functions the build left undefined (emcc's -sERROR_ON_UNDEFINED_SYMBOLS=0 hides them until here): define them in the module, or pass them in imports`,
     );
   return WebAssembly.instantiate(module, imports).catch((e: unknown) => {
-    throw allocatorLinkError(e);
+    throw givenMemoryError(allocatorLinkError(e), given);
   });
+}
+
+/** A memory the caller gave (the memory option, or a given heap's), with what the module's bytes declare. */
+interface GivenMemory {
+  info: WasmModuleInfo | undefined;
+  what: string;
+}
+
+/**
+ * The engine's LinkError for a given memory whose maximum is above the module's declared one
+ * ("memory import 0 has a larger maximum size 1000 than the module's declared maximum 128"; JS
+ * cannot read a memory's maximum to say it before): a RangeError naming the option and the limit.
+ */
+function givenMemoryError(e: unknown, given: GivenMemory | undefined): unknown {
+  const max = given?.info?.memory?.maxBytes;
+  if (!(e instanceof WebAssembly.LinkError) || max === undefined || !/memory/i.test(e.message) || !/maximum/i.test(e.message)) return e;
+  return new RangeError(
+    `${e.message}: ${given!.what} has a maximum above the module's declared maximum of ${max} bytes (${max / WASM_PAGE} pages, its -Wl,--max-memory): make it with maximum: ${max / WASM_PAGE} at most, or leave the memory to be made from the module's limits`,
+  );
 }
 
 /**
@@ -578,7 +607,7 @@ export async function instantiateWithHeap(
     };
     const pymem = isPymem(module);
     if (pymem && heap === undefined) throw new PymallocError("the module imports PyMem_*/PyObject_* functions: pass its bytes (not a compiled WebAssembly.Module) so that its heap is made before it is instantiated");
-    const instance = await instantiateChecked(module, linkedImports(found, family, imports, memory, () => (pymem ? { ...pymemImports(heap!) } : {}))).catch((e: unknown) => {
+    const instance = await instantiateChecked(module, linkedImports(found, family, imports, memory, () => (pymem ? { ...pymemImports(heap!) } : {})), { info, what: "the memory option" }).catch((e: unknown) => {
       throw info === undefined ? memoryLinkError(e, options.memory !== undefined) : e;
     });
     heap ??= heapFromInstance(instance, heapOptions, memory);
@@ -603,7 +632,7 @@ export async function instantiateWithHeap(
   const env = { ...givenEnv, memory, ...(pymem ? pymemImports(heap!) : {}), ...fns };
   let instance: WebAssembly.Instance;
   try {
-    instance = await instantiateChecked(plain, { ...imports, env });
+    instance = await instantiateChecked(plain, { ...imports, env }, { info, what: "the memory option" });
   } catch (e) {
     if (info === undefined) throw memoryLinkError(e, options.memory !== undefined);
     throw e;
@@ -640,7 +669,7 @@ async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | Buffer
   if (wrapAllocator !== undefined) fns = wrapped(fns, wrapAllocator);
   const givenEnv = (imports.env ?? {}) as Record<string, unknown>;
   const env = { ...givenEnv, memory: heap.memory.source as WebAssembly.Memory, ...(isPymem(module) ? pymemImports(heap) : {}), ...fns };
-  const instance = await instantiateChecked(module, { ...imports, env });
+  const instance = await instantiateChecked(module, { ...imports, env }, { info, what: "the heap's memory" });
   checkBaseOfInstance(instance, heap);
   const stack = threadHandle(heap) ? giveStack(instance, heap, stackSize) : 0;
   if (initialize) runInitializer(instance);
