@@ -506,3 +506,28 @@ describe("walk() and leaks() over a debug header written over (a helper's probe,
     expect(r.totalBytes).toBe(24);
   });
 });
+
+describe("an overflow that writes the whole trailing pad (a C user's 16-byte overrun of a 24-byte block)", () => {
+  it("the debug report says the write may have run on into the next block, and check() names the block below as a cause of the next block's lost tag (it blamed a use after free or a double free only)", () => {
+    const heap = createHeap({ allocator: "debug", traceAllocations: false });
+    const p = heap.mem.malloc(24);
+    const next = heap.mem.malloc(24);
+    heap.mem.free(next); // quarantined: 0xDD
+    heap.u8.fill(0, p + 24, p + 40); // the pad (8 bytes here) and on into the next block
+    const e = caught(() => heap.mem.free(p));
+    expect(e.kind).toBe("overflow");
+    expect(e.message).toMatch(/forbidden bytes after the 24 requested bytes were overwritten, up to the pad's last byte: the write may have run on past the block's end \(0x[0-9a-f]+\), into the next block/);
+    // A write that stays within the pad: no such words.
+    const q = heap.mem.malloc(24);
+    heap.u8[q + 24] = 0;
+    expect(caught(() => heap.mem.free(q)).message).not.toMatch(/run on past/);
+
+    const release = createHeap();
+    const a = release.mem.malloc(24);
+    const b = release.mem.malloc(24);
+    expect(b).toBe(a + 24); // neighbours in one pool
+    release.mem.free(b);
+    release.u8.fill(0, a + 24, a + 32); // a's user writes 8 bytes too many: b's link and free tag
+    expect(() => release.check()).toThrow(new RegExp(`free block 0x0*${b.toString(16)} .*its free tag is gone\\), or overrun by a write past the end of the block below it \\(0x0*${a.toString(16)}\\)`));
+  });
+});

@@ -653,7 +653,11 @@ export class DebugState {
     if (!(this.wordPads !== 0 ? this.tailIntact(p + size, end) : isFilled(u8, this.u32, this.f64, p + size, end, FORBIDDEN_BYTE))) {
       const tailBad: DamagedByte[] = [];
       const tailCount = this.damaged(p + size, end, FORBIDDEN_BYTE, p, tailBad);
-      sink(this.report("overflow", op, p, `forbidden bytes after the ${size} requested bytes were overwritten`, { ...this.details(famId, family, size, serial, base), damaged: tailBad, damagedCount: tailCount, ...this.dumps(base, size, usable) }));
+      // The pad's last byte written too: the write may have gone on into the memory after the
+      // block (the next block's, which check() then reports as its own damage: a free block's
+      // tag "written after it was freed").
+      const past = u8[end - 1] !== FORBIDDEN_BYTE ? `, up to the pad's last byte: the write may have run on past the block's end (${hex(end)}), into the next block` : "";
+      sink(this.report("overflow", op, p, `forbidden bytes after the ${size} requested bytes were overwritten${past}`, { ...this.details(famId, family, size, serial, base), damaged: tailBad, damagedCount: tailCount, ...this.dumps(base, size, usable) }));
       if (released) u8.fill(FORBIDDEN_BYTE, p + size, end);
     }
     const b = this.checked; // one record, reused: valid until the next checkBlock()

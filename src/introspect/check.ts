@@ -300,7 +300,11 @@ export function checkHeap(heap: Heap): void {
     // The free list: carved block starts only, each once (freeListOf). Every push tags the block
     // (FreeBlock): a tag gone is a write into the block after it was freed.
     const freeBlocks = freeListOf(u32, pool, size, pool + no, (b) => {
-      if ((u32[(b + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) !== 0) fail(b + FreeBlock.TAG, `free block ${hex(b)} of pool ${hex(pool)} was written after it was freed, or freed twice and handed out once since (its free tag is gone)`, "free block tag");
+      if ((u32[(b + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) !== 0) {
+        // The block below it, when there is one: an overflow by that one's user lands here too.
+        const below = b - size >= pool + Pool.OVERHEAD ? `, or overrun by a write past the end of the block below it (${hex(b - size)})` : "";
+        fail(b + FreeBlock.TAG, `free block ${hex(b)} of pool ${hex(pool)} was written after it was freed, or freed twice and handed out once since (its free tag is gone)${below}`, "free block tag");
+      }
     });
     if (free) {
       if (count !== 0) fail(pool, "pool with live blocks is on the free-pool list", "Pool.COUNT");
