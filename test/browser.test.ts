@@ -140,6 +140,7 @@ describe("the library in headless Chromium", () => {
     expect(Math.abs((r.sampled.estimatedBlocks as number) / 4000 - 1)).toBeLessThan(0.3);
     expectCInWasm(r.cInWasm, "isolated");
     expect(r.sharedWasm).toMatchObject({ text: "hello from a constructor", kind: "wasm", blocks: 0, isolationWarned: false });
+    expect(r.adoptOverSharedWasm).toEqual({ adopted: 1, blocks: 1 });
     expect(r.cInWorkers).toEqual({ same: true, workers: 2, stacksFromHeap: true, blocksInUse: 0 });
     expect(errors).toEqual([]);
   });
@@ -162,6 +163,8 @@ describe("the library in headless Chromium", () => {
     // one before 2026-12-06 (a LinkError from inside pymalloc, freeAs a ReferenceError).
     expect(r.linkInBrowser).toMatch(/^PymallocError: linkFastPath \(pymalloc link\) runs binaryen's wasm-merge in Node/); // no fetch of node:module
     expect(r.sharedWasm).toEqual({ text: "hello from a constructor", kind: "wasm", foreign: expect.stringMatching(/^TypeError: freeAs: the view is over another buffer/), blocks: 0, isolationWarned: true });
+    // adoptThread naps: it took a SharedArrayBuffer, which this page lacks (a ReferenceError before 2026-12-07).
+    expect(r.adoptOverSharedWasm).toEqual({ adopted: 1, blocks: 1 });
     expect(errors).toEqual([]);
   });
 });

@@ -51,7 +51,9 @@ let napMayWait: boolean | undefined;
 /** Sleep about ms (a spin where this thread may not block: a browser's main thread). */
 export function nap(ms: number): void {
   if (napWord === undefined) {
-    napWord = new Int32Array(new SharedArrayBuffer(4));
+    // No SharedArrayBuffer global (a page not cross-origin isolated, a threads heap over a shared
+    // WebAssembly.Memory): an unshared word, so the nap spins (a ReferenceError before 2026-12-07).
+    napWord = new Int32Array(typeof SharedArrayBuffer !== "undefined" ? new SharedArrayBuffer(4) : new ArrayBuffer(4));
     napMayWait = canWait(napWord, 0);
   }
   if (napMayWait) Atomics.wait(napWord, 0, 0, ms);

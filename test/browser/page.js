@@ -246,6 +246,25 @@ export async function run() {
     const isolationWarned = warnings.some((w) => /not cross-origin isolated: its memory cannot be posted to Workers/.test(w));
     return { text, kind: h2.memory.kind, foreign, blocks: h2.stats().blocksInUse, isolationWarned };
   });
+  // adoptThread of a second handle over a shared WebAssembly.Memory: it naps while it waits for the
+  // thread's pools to stop changing, which took a SharedArrayBuffer (a ReferenceError without
+  // isolation before 2026-12-07).
+  await step(out, "adoptOverSharedWasm", () => {
+    const memory = new WebAssembly.Memory({ initial: 4, maximum: 64, shared: true });
+    const warn = console.warn;
+    console.warn = () => {};
+    let heap;
+    try {
+      heap = createHeap({ threads: true, memory });
+    } finally {
+      console.warn = warn;
+    }
+    const other = attachHeap(memory);
+    other.obj.malloc(40);
+    heap.adoptThread(other.threadId);
+    heap.check();
+    return { adopted: other.threadId, blocks: heap.stats().blocksInUse };
+  });
   await step(out, "linkInBrowser", async () => {
     try {
       await linkFastPath(new Uint8Array(await (await fetch("clients/ctors.wasm")).arrayBuffer()));
