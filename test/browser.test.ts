@@ -56,6 +56,8 @@ interface PageResult {
   sampled: Step;
   cInWasm: Step;
   cInWorkers?: Step;
+  adoptOverSharedWasm?: Step;
+  adoptInPage?: Step;
 }
 
 /** C in WebAssembly on the page (page.js cInWasm): imported and linked fast paths match dlmalloc's checksum; the debug hooks report a family mismatch. */
@@ -142,6 +144,8 @@ describe("the library in headless Chromium", () => {
     expect(r.sharedWasm).toMatchObject({ text: "hello from a constructor", kind: "wasm", blocks: 0, isolationWarned: false });
     expect(r.adoptOverSharedWasm).toEqual({ adopted: 1, blocks: 1 });
     expect(r.cInWorkers).toEqual({ same: true, workers: 2, stacksFromHeap: true, blocksInUse: 0 });
+    // adoptThread of a Worker that still runs: refused, saying how a page lets terminate() act.
+    expect(r.adoptInPage).toEqual({ running: expect.stringMatching(/^PymallocError: adoptThread\(1\): thread 1 is still allocating .*the page's event loop/), adopted: 1, blocks: true });
     expect(errors).toEqual([]);
   });
 

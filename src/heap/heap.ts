@@ -464,15 +464,17 @@ export class Heap extends MemoryViews {
   /**
    * Threads: take over what thread `threadId` left when it ended without detachThread() (a
    * Worker that crashed or was terminated): its pools become orphans for others to adopt, and
-   * its id is freed. That thread must not run any more: call this from its 'exit' event.
+   * its id is freed. That thread must not run any more: call this from its 'exit' event (a
+   * page: 2.5 s after terminate()).
    */
   adoptThread(threadId: number): void {
     if (this.lock === undefined) throw new PymallocError("adoptThread() is for heaps made with threads: true", this.heapBase);
     if (typeof threadId !== "number") throw new TypeError(`adoptThread(threadId): the thread id (heap.threadId of the thread that died) is a number, got ${typeName(threadId)}`);
     if (threadId === this.threadId) throw new RangeError("adoptThread() is for other threads; this thread calls detachThread()");
-    // A browser's terminate() lets a busy Worker run on for about 2 s (Chromium: a helper's probe,
-    // 2026-12-06), and a Worker's fast paths take no lock: its pools handed to others while it
-    // still allocated were corrupted. So first its pools must stop changing.
+    // A browser's terminate() lets a busy Worker run on for about 2 s, from the page's event loop
+    // (Chromium: helpers' probes, 2026-12-06 and -07), and a Worker's fast paths take no lock: its
+    // pools handed to others while it still allocated were corrupted. So first its pools must stop
+    // changing (awaitStopped).
     // (An id out of range goes straight to orphanSlot, which says why.)
     const inRange = Number.isInteger(threadId) && threadId >= 0 && threadId < this.objectAllocator.orphan;
     if (inRange) this.awaitStopped(threadId);
@@ -506,23 +508,34 @@ export class Heap extends MemoryViews {
     }
   }
 
-  /**
-   * Returns once thread k's pools have not changed for ADOPT_QUIET looks ADOPT_LOOK_MS apart;
-   * PymallocError when they still change after ADOPT_WAIT_MS (the thread is running).
-   */
+  /** Returns once thread k's pools have been still for a while; PymallocError when they still change after a longer one. */
   private awaitStopped(k: number): void {
+    // Outside Node a page's terminate() stops a busy Worker only from the page's event loop, which
+    // this wait blocks, and its pools stayed still up to ~200 ms at a time: two looks 25 ms apart
+    // adopted it running (a helper's probe in Chromium, 2026-12-07). So: still for longer, and
+    // given up sooner (a longer wait only freezes the page).
+    const page = !isNode();
+    const quietMs = page ? ADOPT_QUIET_PAGE_MS : ADOPT_QUIET_MS;
+    const waitMs = page ? ADOPT_WAIT_PAGE_MS : ADOPT_WAIT_MS;
     let last = this.objectAllocator.slotFingerprint(k);
-    const end = Date.now() + ADOPT_WAIT_MS;
-    for (let quiet = 0; quiet < ADOPT_QUIET; ) {
+    let quietFrom = Date.now();
+    const end = quietFrom + waitMs;
+    for (;;) {
       nap(ADOPT_LOOK_MS);
       const f = this.objectAllocator.slotFingerprint(k);
-      if (f === last) quiet++;
-      else {
-        quiet = 0;
-        last = f;
-        if (Date.now() > end)
-          throw new PymallocError(`adoptThread(${k}): thread ${k} is still allocating after ${ADOPT_WAIT_MS} ms: adopt a thread only once it has ended (Node: its Worker's 'exit' event; a browser's terminate() lets a busy Worker run on for a while)`, this.heapBase);
+      const now = Date.now();
+      if (f === last) {
+        if (now - quietFrom >= quietMs) return;
+        continue;
       }
+      last = f;
+      quietFrom = now;
+      if (now > end)
+        throw new PymallocError(
+          `adoptThread(${k}): thread ${k} is still allocating after ${waitMs} ms: adopt a thread only once it has ended (Node: its Worker's 'exit' event)` +
+            (page ? `; in a page, terminate() acts from the page's event loop, which this call blocks: await a 2.5 s setTimeout, then call adoptThread(${k}) again` : ""),
+          this.heapBase,
+        );
     }
   }
 
@@ -717,10 +730,15 @@ function refuseOthersHeap(memory: Memory, heapBase: number): void {
   }
 }
 
-/** adoptThread waits for the adopted thread's pools to stop changing: this many looks in a row, this far apart, for at most this long. */
-const ADOPT_QUIET = 2;
+/** adoptThread waits for a thread's pools to be still this long, looking this often, at most this long (in a page: the last two). */
+const ADOPT_QUIET_MS = 50;
 const ADOPT_LOOK_MS = 25;
 const ADOPT_WAIT_MS = 10_000;
+const ADOPT_QUIET_PAGE_MS = 600;
+const ADOPT_WAIT_PAGE_MS = 3_000;
+
+/** Node (Deno, Bun): Workers with an 'exit' event. */
+const isNode = (): boolean => typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === "string";
 
 /**
  * This thread's token (each Worker loads this module anew: another token), written by createHeap

@@ -157,6 +157,36 @@ async function cInWorkers() {
   return { same: got.every((g, i) => g.result === want[i]), workers: got.length, stacksFromHeap: got.every((g) => g.stack > heap.heapBase), blocksInUse: heap.stats().blocksInUse };
 }
 
+/**
+ * adoptThread in a page: a Worker still running (its pools changing every 150 ms) is refused with a
+ * PymallocError that says to let the page's event loop run (taken for stopped after two looks 25 ms
+ * apart before 2026-12-07, its pools handed to others while it allocated); once terminated and the
+ * page's event loop has run 2.5 s (Chromium stops a busy Worker from it, 2 s after terminate()),
+ * adopted, the heap whole.
+ */
+async function adoptInPage() {
+  const heap = createHeap({ threads: true });
+  const w = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  const id = await new Promise((resolve, reject) => {
+    w.onmessage = (e) => (e.data.error ? reject(new Error(e.data.error)) : resolve(e.data.threadId));
+    w.onerror = (e) => reject(new Error(e.message));
+    w.postMessage({ op: "bursts", memory: heap.memory.source });
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  let running;
+  try {
+    heap.adoptThread(id);
+    running = "adopted";
+  } catch (e) {
+    running = `${e.name}: ${e.message}`;
+  }
+  w.terminate();
+  await new Promise((r) => setTimeout(r, 2500));
+  heap.adoptThread(id);
+  heap.check();
+  return { running, adopted: id, blocks: heap.stats().blocksInUse > 0 };
+}
+
 export async function run() {
   const out = {
     isolated: globalThis.crossOriginIsolated === true,
@@ -275,5 +305,6 @@ export async function run() {
   });
   await step(out, "cInWasm", () => cInWasm(out.isolated ? "isolated" : "plain"));
   if (out.isolated) await step(out, "cInWorkers", cInWorkers);
+  if (out.isolated) await step(out, "adoptInPage", adoptInPage);
   return out;
 }

@@ -1,5 +1,6 @@
 // A module Worker of the browser test's page: attaches to the shared heap it is sent, allocates
-// blocks (each filled with a byte), frees blocks the other Worker allocated, detaches; or ("c")
+// blocks (each filled with a byte), frees blocks the other Worker allocated, detaches; or
+// ("bursts") allocates a few blocks every 150 ms until terminated; or ("c")
 // runs a C module (wasm/clients/stack.c, shared memory) on its own handle of the heap.
 import { attachHeap, instantiateWithHeap } from "./dist/index.js";
 
@@ -37,6 +38,16 @@ onmessage = (e) => {
         },
         (err) => postMessage({ error: `${err?.constructor?.name}: ${err?.message}` }),
       );
+    } else if (m.op === "bursts") {
+      // A running Worker whose pools change only every 150 ms (a loaded machine stalls a busy one
+      // as long): blocks allocated in bursts, until terminated.
+      heap = attachHeap(m.memory);
+      postMessage({ threadId: heap.threadId });
+      const sleep = new Int32Array(new SharedArrayBuffer(4));
+      for (;;) {
+        for (let i = 0; i < 3; i++) heap.obj.malloc(48);
+        Atomics.wait(sleep, 0, 0, 150);
+      }
     } else if (m.op === "detach") {
       heap.detachThread();
       postMessage({ done: true });
