@@ -3,7 +3,7 @@
 // prepare): removes the doc comments from the declarations of the allocator's internal layers
 // (dist/obmalloc/, dist/raw/: the classes behind heap.objectAllocator and heap.rawAllocator,
 // which users reach through the families), of the threads layer (dist/threads/), of the CLI (dist/cli/), of the heap's layout
-// (dist/constants.d.ts) and of the debug hooks' state (dist/debug/hooks.d.ts), keeping their types. Their design notes live in the
+// (dist/constants.d.ts) and of the debug hooks' state (dist/debug/hooks.d.ts, spans.d.ts), keeping their types. Their design notes live in the
 // sources; the public API's declarations keep their documentation (an editor shows it). It
 // saves 13.7 kB of the packed package (209.5 -> 195.9 kB on 2026-12-04; test/package.test.ts);
 // the CLI's and the layout's, added 2026-12-05 (session 35): 218.3 -> 209.8 kB with this README.
@@ -21,6 +21,8 @@ files.push(join(dist, "constants.d.ts"));
 // teach; users reach it through the families, check(), leaks() and the reports), added
 // 2026-12-06 (session 41): with that session's README, 216.2 -> 213.3 kB packed.
 files.push(join(dist, "debug", "hooks.d.ts"));
+// Where pymalloc's modules lie in a bundle (debug/spans.ts, internal), added 2026-12-07.
+files.push(join(dist, "debug", "spans.d.ts"));
 // The threads layer (SharedLock, LockedFamily: internal, reached through the heap's threads
 // option), added 2026-12-06 (session 42, the lock's owner word and takeover).
 for (const f of readdirSync(join(dist, "threads"))) files.push(join(dist, "threads", f));

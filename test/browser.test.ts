@@ -58,6 +58,7 @@ interface PageResult {
   cInWorkers?: Step;
   adoptOverSharedWasm?: Step;
   adoptInPage?: Step;
+  bundled: Step;
 }
 
 /** C in WebAssembly on the page (page.js cInWasm): imported and linked fast paths match dlmalloc's checksum; the debug hooks report a family mismatch. */
@@ -72,6 +73,21 @@ function expectCInWasm(c: Step, where: string): void {
   expect((c.mismatch as { message: string }).message).toMatch(/released through m/);
 }
 
+/**
+ * The library bundled with the page's code in one script (bundled.js): sites start at the page's
+ * functions, with no frame of pymalloc's own before them (DebugState.alloc and DebugFamily.malloc
+ * were kept before 2026-12-07: pymalloc's frames were told by their file names, which a bundle
+ * does not keep).
+ */
+function expectBundledSites(b: Step): void {
+  expect(b.error, "bundled").toBeUndefined();
+  expect(String(b.bundle)).toMatch(/\/linked\/bundle\.js$/);
+  const at = (fn: string) => new RegExp(`^at ${fn} \\(http://127\\.0\\.0\\.1:\\d+/(isolated|plain)/linked/bundle\\.js:\\d+:\\d+\\)$`);
+  expect(String(b.leakSite).split(" <- ")[0]).toMatch(at("keepSome"));
+  expect(String(b.sampledSite).split(" <- ")[0]).toMatch(at("keepSome"));
+  expect(b.reportSite).toMatch(at("overflowOne"));
+}
+
 describe("the library in headless Chromium", () => {
   let server: Server;
   let browser: Browser;
@@ -84,6 +100,10 @@ describe("the library in headless Chromium", () => {
     expect(existsSync(join(DIST, "index.js")), "dist/ is missing: npm run build").toBe(true);
     // The bintrees client linked with the fast path as a user links it (the CLI), for the page to load.
     execFileSync(process.execPath, [join(DIST, "cli", "main.js"), "link", join(CLIENTS, "bintrees-pymalloc.wasm"), "-o", join(LINKED, "bintrees.wasm")], { stdio: "pipe" });
+    // The library bundled with a page's code, as an application's build bundles it (linked/bundle.js;
+    // whitespace minified, so pymalloc's modules share lines with it, names kept for the test to read).
+    const { build } = await import("esbuild");
+    await build({ entryPoints: [join(FIXTURES, "bundled.js")], bundle: true, minifyWhitespace: true, minifySyntax: true, platform: "browser", format: "esm", outfile: join(LINKED, "bundle.js"), alias: { pymalloc: join(DIST, "index.js") }, logLevel: "silent" });
     server = await serve();
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const { chromium } = await import("playwright-core");
@@ -143,6 +163,7 @@ describe("the library in headless Chromium", () => {
     expectCInWasm(r.cInWasm, "isolated");
     expect(r.sharedWasm).toMatchObject({ text: "hello from a constructor", kind: "wasm", blocks: 0, isolationWarned: false });
     expect(r.adoptOverSharedWasm).toEqual({ adopted: 1, blocks: 1 });
+    expectBundledSites(r.bundled);
     expect(r.cInWorkers).toEqual({ same: true, workers: 2, stacksFromHeap: true, blocksInUse: 0 });
     // adoptThread of a Worker that still runs: refused, saying how a page lets terminate() act.
     expect(r.adoptInPage).toEqual({ running: expect.stringMatching(/^PymallocError: adoptThread\(1\): thread 1 is still allocating .*the page's event loop/), adopted: 1, blocks: true });
@@ -169,6 +190,7 @@ describe("the library in headless Chromium", () => {
     expect(r.sharedWasm).toEqual({ text: "hello from a constructor", kind: "wasm", foreign: expect.stringMatching(/^TypeError: freeAs: the view is over another buffer/), blocks: 0, isolationWarned: true });
     // adoptThread naps: it took a SharedArrayBuffer, which this page lacks (a ReferenceError before 2026-12-07).
     expect(r.adoptOverSharedWasm).toEqual({ adopted: 1, blocks: 1 });
+    expectBundledSites(r.bundled);
     expect(errors).toEqual([]);
   });
 });

@@ -21,6 +21,9 @@ import { checkOptions } from "../heap/options.js";
 import { makeView, viewOffset, type TypedArray, type TypedArrayType } from "../heap/typed.js";
 import { LiveTable } from "./live-table.js";
 import type { FamilyName } from "./wasm-imports.js";
+import { spanEnd, spanStart } from "../debug/spans.js";
+
+spanStart(new Error()); // debug/spans.ts
 
 /** @thi.ng/api's element types ("u8" ... "f64", and "i64"/"u64"), its GLType numbers, or a typed-array constructor. */
 export type MemPoolType = "u8" | "u8c" | "i8" | "u16" | "i16" | "u32" | "i32" | "f32" | "f64" | "i64" | "u64" | 5120 | 5121 | 5122 | 5123 | 5124 | 5125 | 5126 | TypedArrayType;
@@ -351,3 +354,5 @@ export function asMemPool(heap: Heap, options: MemPoolOptions = {}): HeapMemPool
   Object.setPrototypeOf(pool, proto);
   return pool;
 }
+
+spanEnd(new Error());

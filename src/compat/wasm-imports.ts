@@ -21,6 +21,9 @@ import { checkOptions } from "../heap/options.js";
 import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "./wasm-fastpath-bytes.js";
 import { constifyGlobals } from "./wasm-bytes.js";
 import { constantsFor, numbersOf, SpecializedCopies } from "./wasm-numbers.js";
+import { spanEnd, spanStart } from "../debug/spans.js";
+
+spanStart(new Error()); // debug/spans.ts
 
 export type FamilyName = "raw" | "mem" | "obj";
 
@@ -357,3 +360,5 @@ export function wasmImports(heap: Heap, options: { family?: FamilyName } = {}): 
     throw new TypeError(`wasmImports() needs a heap in a WebAssembly.Memory (createHeap({ memory: new WebAssembly.Memory(...) })); this one is in a ${heap.memory.kind} buffer`);
   return { memory: heap.memory.source as WebAssembly.Memory, ...heapAllocator(heap, options.family) };
 }
+
+spanEnd(new Error());

@@ -24,6 +24,9 @@ import { allocatorTypeError, C_ALLOCATOR_TYPES, checkedModuleInfo, type WasmModu
 import { currentFastPathId, linkedInfo, type LinkedInfo } from "./wasm-link.js";
 import { checkSpecialized, fastPathNumbers, SPECIALIZED_SECTION, specializedFor, specializedModule } from "./wasm-specialize.js";
 import { asBytes, customSection, hasWasmMagic } from "./wasm-bytes.js";
+import { spanEnd, spanStart } from "../debug/spans.js";
+
+spanStart(new Error()); // debug/spans.ts
 
 export interface InstantiateOptions extends HeapOptions {
   /**
@@ -697,3 +700,5 @@ function heapFromInstance(instance: WebAssembly.Instance, heapOptions: HeapOptio
   if (base === undefined) throw new TypeError(NO_HEAP_BASE);
   return createHeap({ ...heapOptions, memory, heapBase: base });
 }
+
+spanEnd(new Error());

@@ -26,6 +26,9 @@ import { leakReport, siteOf, type LeakedBlock, type LeakReport } from "./leaks.j
 import * as quarantine from "./quarantine.js";
 import { MemoryCorruptionError, hexDump, type CorruptionKind, type CorruptionReport, type DamagedByte } from "./report.js";
 import { SiteLog, type BlockSites } from "./sites.js";
+import { spanEnd, spanStart } from "./spans.js";
+
+spanStart(new Error()); // debug/spans.ts
 
 export type OnError = "throw" | "warn" | ((report: CorruptionReport) => void);
 
@@ -837,3 +840,5 @@ export class DebugState {
     return b.size;
   }
 }
+
+spanEnd(new Error());

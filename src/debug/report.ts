@@ -9,6 +9,7 @@
  */
 
 import { PymallocError, hex } from "../errors.js";
+import { inOwnSpan } from "./spans.js";
 
 export type CorruptionKind = "overflow" | "underflow" | "api-mismatch" | "double-free" | "invalid-pointer" | "use-after-free";
 
@@ -98,6 +99,7 @@ export function hexDump(u8: Uint8Array, from: number, to: number, origin: number
  * wasm/include/pymemcompat.c's forwarders to the heap (malloc, calloc, realloc, free,
  * aligned_alloc, memalign, posix_memalign, __libc_*: functions of their own when the module is
  * built without -flto, or for libc's calls such as strdup's), named when the module kept its names.
+ * In a bundle, which keeps no file names: by place (debug/spans.ts).
  */
 const OWN_FRAME =
   /[\\/](debug[\\/]hooks|heap[\\/](families|typed)|threads[\\/]locked|compat[\\/](wasm|wasm-imports|mempool))\.[jt]s|^at (pymalloc\.[^ ]*|malloc|calloc|realloc|free|aligned_alloc|memalign|posix_memalign|pymem_aligned|__libc_(malloc|calloc|free)) \(wasm:/;
@@ -136,7 +138,7 @@ export function stackText(e: { stack?: unknown } | undefined): string | undefine
 
 /** Whether a (trimmed) stack line is a frame of pymalloc's own: not where user code allocated. */
 export function isOwnFrame(line: string): boolean {
-  return OWN_FRAME.test(line);
+  return OWN_FRAME.test(line) || inOwnSpan(line); // by file; in a bundle, by position (debug/spans.ts)
 }
 
 function trimStack(stack: string | undefined): string | undefined {

@@ -31,6 +31,9 @@ import { isOwnFrame, stackText } from "./report.js";
 import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "../threads/lock.js";
 import type { SampledFamily } from "./sampling.js";
+import { spanEnd, spanStart } from "./spans.js";
+
+spanStart(new Error()); // debug/spans.ts
 
 /** Bitmap bytes for a memory of at most maxBytes. */
 export const mapBytes = (maxBytes: number): number => Math.ceil(Math.ceil(maxBytes / 2 ** Sample.MAP_SHIFT) / 8);
@@ -507,3 +510,5 @@ export function userFrames(stack: string | undefined, skip = 1): string {
     .filter((l) => !/[\\/]debug[\\/]sampl(ing|er)\.[jt]s/.test(l) && !isOwnFrame(l));
   return frames.slice(0, 3).join(" <- ") || "(unknown)";
 }
+
+spanEnd(new Error());

@@ -21,6 +21,9 @@ import { groupBySite, siteReport, type LeakedBlock, type LeakReport } from "./le
 import type { Memory } from "../memory/memory.js";
 import { WrappingFamily } from "../heap/typed.js";
 import { mapBytes, Sampler } from "./sampler.js";
+import { spanEnd, spanStart } from "./spans.js";
+
+spanStart(new Error()); // debug/spans.ts
 
 /**
  * A release family with sampled sites: the countdown of bytes to the next sample is decremented
@@ -151,3 +154,5 @@ export function sampledLeaks(heap: Heap, s: Sampler): LeakReport {
   return siteReport(blocks, totalBytes, bySite, `${blocks.length} live block(s), ${totalBytes} bytes; ${samples.length} sampled (one per ${s.interval} bytes on average), sites estimated from them:`, (g) =>
     `  ~${String(Math.round(g.bytes)).padStart(10)} B in ~${String(Math.round(g.blocks)).padStart(6)} block(s)  ${g.site}`);
 }
+
+spanEnd(new Error());

@@ -14,6 +14,9 @@
 import { InvalidPointerError, typeName } from "../errors.js";
 import { isSharedView, type Memory } from "../memory/memory.js";
 import { TypedFamily, type TypedViews } from "./typed.js";
+import { spanEnd, spanStart } from "../debug/spans.js";
+
+spanStart(new Error()); // debug/spans.ts
 
 /** calloc zeroes blocks up to this many bytes with a loop, larger ones with fill() (in shared memory, the loop does all: isSharedView). */
 const CALLOC_LOOP_MAX = 256;
@@ -234,3 +237,5 @@ export class AllocatorFamily extends TypedFamily implements Family {
     return 1 << this.a.alignShift;
   }
 }
+
+spanEnd(new Error());

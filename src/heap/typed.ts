@@ -18,6 +18,9 @@
 
 import { InvalidPointerError, typeName } from "../errors.js";
 import type { Memory } from "../memory/memory.js";
+import { spanEnd, spanStart } from "../debug/spans.js";
+
+spanStart(new Error()); // debug/spans.ts
 
 /** A typed array a block can be viewed as. */
 export type TypedArray =
@@ -206,3 +209,5 @@ export abstract class WrappingFamily extends TypedFamily {
     return (this.below as TypedFamily).viewAlignment();
   }
 }
+
+spanEnd(new Error());

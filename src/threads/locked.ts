@@ -16,6 +16,9 @@ import { badPointer, badSize, callocBytes, checkAlignment, type Family } from ".
 import type { Memory } from "../memory/memory.js";
 import type { SharedLock } from "./lock.js";
 import { WrappingFamily } from "../heap/typed.js";
+import { spanEnd, spanStart } from "../debug/spans.js";
+
+spanStart(new Error()); // debug/spans.ts
 
 /**
  * The debug hooks' reports for an onError function, held while the lock is (holdReports) and
@@ -155,3 +158,5 @@ export function withLock<T>(lock: SharedLock, memory: Memory, fn: () => T, repor
     reports?.releaseReports();
   }
 }
+
+spanEnd(new Error());

@@ -303,6 +303,8 @@ export async function run() {
       return `${e.name}: ${e.message}`;
     }
   });
+  // The library bundled with the page's code (test/browser/bundled.js, esbuild --minify).
+  await step(out, "bundled", async () => (await import("./linked/bundle.js")).run());
   await step(out, "cInWasm", () => cInWasm(out.isolated ? "isolated" : "plain"));
   if (out.isolated) await step(out, "cInWorkers", cInWorkers);
   if (out.isolated) await step(out, "adoptInPage", adoptInPage);
