@@ -3,7 +3,7 @@
 // with every block verified in every mode, through the library and the CLI; malformed traces and
 // odd options refused with a typed error / one line and exit 2; a large heap replayed linearly.
 import { execFile, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -265,6 +265,61 @@ describe("malformed traces: a TraceFormatError from the library, one line and ex
       expect(r.stderr).not.toMatch(/\n\s+at /);
       expect(() => readTraceFile(f)).toThrow(TraceFormatError);
     }
+  });
+});
+
+describe("reading is bounded: a gzip bomb, a header promising gigabytes, /dev/zero", () => {
+  const runEnv = (env: Record<string, string>, ...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", cwd: ROOT, env: { ...process.env, ...env }, timeout: 60_000 });
+  const oneLine = (r: { status: number | null; stderr: string }, msg: RegExp) => {
+    expect(r.stderr).toMatch(msg);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  };
+
+  it("a small .gz inflating far past its header's length stops inflating there (it inflated all of it first: 1 GiB of zeros took 18 s and 2 GB)", () => {
+    // A 0-event header, then 256 MiB of zeros: 16 gzip members of 16 MiB (~16 KB each).
+    const zeros = gzipSync(Buffer.alloc(16 << 20), { level: 9 });
+    const bomb = traceFile(Buffer.concat([gzipSync(traceBytes([])), ...Array<Buffer>(16).fill(zeros)]), "bomb");
+    const t0 = performance.now();
+    expect(() => readTraceFile(bomb)).toThrow(/inflates to more than the 32 bytes its header promises \(0 events\).*inflating stopped there/);
+    expect(performance.now() - t0).toBeLessThan(500); // inflating 256 MiB takes ~0.5-1 s
+    oneLine(runEnv({}, "stats", bomb), /bomb\.pymtrace\.gz: inflates to more than the 32 bytes/);
+  });
+
+  it("a header promising more than the limit is refused before anything is inflated or read, naming the limit and how to raise it", () => {
+    const head = traceBytes([], { count: 2 ** 28 }); // 2 GiB promised, 32 bytes there
+    for (const f of [traceFile(gzipSync(head), "promise"), traceFile(head, "promise-plain", ".pymtrace")]) {
+      expect(() => readTraceFile(f)).toThrow(/header promises 268435456 events \(2147483680 bytes, 2048\.0 MiB.*past the reader's limit of 1073741824 bytes/);
+      oneLine(runEnv({}, "stats", f), /past the reader's limit of 1073741824 bytes, 1024\.0 MiB \(set PYMALLOC_TRACE_MAX_BYTES=BYTES to raise it\)/);
+    }
+    // Raised, the reading goes on to what the data has.
+    const f = traceFile(gzipSync(traceBytes([[MALLOC, OBJ, 0, 16]])), "small-limit");
+    expect(readTraceFile(f).count).toBe(1);
+    expect(() => readTraceFile(f, { maxBytes: 39 })).toThrow(/header promises 1 events \(40 bytes decompressed\), past the reader's limit of 39 bytes/);
+    oneLine(runEnv({ PYMALLOC_TRACE_MAX_BYTES: "39" }, "stats", f), /limit of 39 bytes/);
+    expect(runEnv({ PYMALLOC_TRACE_MAX_BYTES: "40" }, "stats", f).status).toBe(0);
+    oneLine(runEnv({ PYMALLOC_TRACE_MAX_BYTES: "lots" }, "stats", f), /PYMALLOC_TRACE_MAX_BYTES=lots: the limit .* must be an integer from 32 to/);
+    for (const bad of [NaN, -1, 1.5, 2 ** 40, "64" as unknown as number]) expect(() => readTraceFile(f, { maxBytes: bad })).toThrow(RangeError);
+    expect(run("--help").stdout).toMatch(/PYMALLOC_TRACE_MAX_BYTES=N +the most bytes a trace may inflate to \(default 1073741824/);
+  });
+
+  it("a gzip header too long to find the trace's header in the first 4 KiB (a 10,000-byte file name): read, and bounded by the limit alone", () => {
+    const named = (data: Buffer): Buffer => {
+      // gzipSync writes no name: a header with FNAME set, the name, then the same deflate stream and trailer.
+      const gz = gzipSync(data);
+      return Buffer.concat([gz.subarray(0, 3), Buffer.from([gz[3] | 8]), gz.subarray(4, 10), Buffer.alloc(10_000, 0x78), Buffer.from([0]), gz.subarray(10)]);
+    };
+    const body = traceBytes([[MALLOC, OBJ, 0, 16]]);
+    expect(readTraceFile(traceFile(named(body), "named")).count).toBe(1);
+    const big = traceFile(named(Buffer.concat([body, Buffer.alloc(1 << 22)])), "named-big");
+    expect(() => readTraceFile(big, { maxBytes: 1 << 20 })).toThrow(/inflates to more than the reader's limit of 1048576 bytes, 1\.0 MiB \(maxBytes raises it\); inflating stopped there/);
+    expect(() => readTraceFile(big)).toThrow(/header promises 1 events \(40 bytes\) but the data has 4194344 bytes/);
+  });
+
+  it("an uncompressed file is read as far as its header promises: longer is refused with its length; /dev/zero is not a trace (it was read for ever)", () => {
+    const f = traceFile(Buffer.concat([traceBytes([[MALLOC, OBJ, 0, 16]]), Buffer.alloc(100)]), "long", ".pymtrace");
+    expect(() => readTraceFile(f)).toThrow(/header promises 1 events \(40 bytes\) but the data has 140 bytes/);
+    if (existsSync("/dev/zero")) oneLine(runEnv({}, "stats", "/dev/zero"), /zero: not a pymtrace file/);
   });
 });
 

@@ -53,7 +53,11 @@ options:
   -o OUT.wasm        where link writes the linked module
   --wasm-merge PATH  link: binaryen's bin/wasm-merge to run (default: the binaryen npm package)
   --no-inline        link: keep malloc and free as functions C calls (default: inlined at each call)
-  -h, --help         this text`;
+  -h, --help         this text
+
+environment:
+  PYMALLOC_TRACE_MAX_BYTES=N  the most bytes a trace may inflate to (default 1073741824, 1 GiB; at
+                     most 4294967296): a header promising more is refused before anything is read`;
 
 /** Options whose value is a number: `--runs -1` is that option with a negative value. */
 const NUMERIC = new Set(["--runs", "--warmup", "--top", "--at", "--from", "--to"]);

@@ -35,9 +35,12 @@ export interface Trace {
   events: Uint32Array;
 }
 
-/** Decode a decompressed trace. Throws TraceFormatError naming what is wrong. */
-export function parseTrace(data: Uint8Array, name = "trace"): Trace {
-  if (!(data instanceof Uint8Array)) throw new TypeError(`parseTrace: data must be a Uint8Array (the decompressed trace), got ${typeName(data)}`);
+/**
+ * Check the 32-byte header at the start of `data` (magic, version, flags) and return what it
+ * promises: the event count and the decompressed length that follows from it. Reads nothing
+ * past the header, so file.ts bounds its reading by the promise before inflating the rest.
+ */
+export function parseTraceHeader(data: Uint8Array, name = "trace"): { count: bigint; maxSlots: number; bytes: bigint } {
   if (data.length < TRACE_HEADER_BYTES) throw new TraceFormatError(`${name}: ${data.length} bytes is shorter than the 32-byte header`);
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   let magic = "";
@@ -52,9 +55,15 @@ export function parseTrace(data: Uint8Array, name = "trace"): Trace {
   // events would mean something else): one this reader does not know was read as if absent.
   const flags = dv.getUint32(12, true);
   if (flags !== 0) throw new TraceFormatError(`${name}: header flags 0x${flags.toString(16)}, this reader knows none (version ${TRACE_VERSION} has flags 0)`);
-  const count64 = dv.getBigUint64(16, true);
-  const maxSlots = dv.getUint32(24, true);
-  const expect = BigInt(TRACE_HEADER_BYTES) + BigInt(EVENT_BYTES) * count64;
+  const count = dv.getBigUint64(16, true);
+  return { count, maxSlots: dv.getUint32(24, true), bytes: BigInt(TRACE_HEADER_BYTES) + BigInt(EVENT_BYTES) * count };
+}
+
+/** Decode a decompressed trace. Throws TraceFormatError naming what is wrong. */
+export function parseTrace(data: Uint8Array, name = "trace"): Trace {
+  if (!(data instanceof Uint8Array)) throw new TypeError(`parseTrace: data must be a Uint8Array (the decompressed trace), got ${typeName(data)}`);
+  const { count: count64, maxSlots, bytes: expect } = parseTraceHeader(data, name);
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   if (expect !== BigInt(data.length))
     throw new TraceFormatError(`${name}: header promises ${count64} events (${expect} bytes) but the data has ${data.length} bytes (truncated or corrupt)`);
   const count = Number(count64);
