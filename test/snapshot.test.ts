@@ -271,6 +271,29 @@ describe("pymalloc diff", () => {
   });
 });
 
+describe("snapshots of different heaps and modes", () => {
+  it("by size, a debug mode's snapshot and a release mode's are a RangeError (their groups never matched: every block was reported lost and made again); like modes compare", () => {
+    const heaps = { debug: createHeap({ allocator: "debug", traceAllocations: false }), pymalloc: createHeap(), malloc: createHeap({ allocator: "malloc" }), pymalloc_debug: createHeap({ allocator: "pymalloc_debug", traceAllocations: false }) };
+    for (const h of Object.values(heaps)) for (let i = 0; i < 10; i++) h.mem.malloc(48);
+    const snap = Object.fromEntries(Object.entries(heaps).map(([k, h]) => [k, h.snapshot()]));
+    expect(() => snap.debug.compare(snap.pymalloc, "size")).toThrow(RangeError);
+    expect(() => snap.debug.compare(snap.pymalloc, "size")).toThrow(/a debug snapshot's size groups carry the family \("o 48 B".* a pymalloc snapshot's do not/);
+    expect(() => snap.malloc.compare(snap.pymalloc_debug, "size")).toThrow(/a pymalloc_debug snapshot's .* a malloc snapshot's do not/);
+    // A saved one brought back is the same.
+    expect(() => HeapSnapshot.fromJSON(JSON.stringify(snap.pymalloc)).compare(snap.debug, "size")).toThrow(RangeError);
+    expect(snap.pymalloc.compare(snap.malloc, "size").blocksDiff).toBe(0);
+    expect(snap.debug.compare(snap.pymalloc_debug, "size").groups).toEqual([{ key: "m 48 B", blocks: 10, bytes: 480, blocksDiff: 0, bytesDiff: 0 }]);
+  });
+
+  it("fromJSON: sites a mode never records, and a sampleInterval createHeap refuses, are RangeErrors", () => {
+    const j = createHeap().snapshot().toJSON();
+    expect(() => HeapSnapshot.fromJSON({ ...j, mode: "debug", sites: "sampled", sampleInterval: 64, bySite: [] })).toThrow(/sites "sampled" in a debug snapshot/);
+    expect(() => HeapSnapshot.fromJSON({ ...j, sites: "traced", bySite: [] })).toThrow(/sites "traced" in a pymalloc snapshot/);
+    expect(() => HeapSnapshot.fromJSON({ ...j, sites: "sampled", sampleInterval: 1e300, bySite: [] })).toThrow(/sampleInterval 1e\+300 .*expected 1 to 536870912/);
+    expect(HeapSnapshot.fromJSON({ ...j, sites: "sampled", sampleInterval: 2 ** 29, bySite: [] }).sampleInterval).toBe(2 ** 29);
+  });
+});
+
 describe("HeapSnapshot.fromJSON", () => {
   it("brings a saved snapshot back, to compare with a later one (text or object); anything else is a TypeError", () => {
     const heap = createHeap({ allocator: "debug" });

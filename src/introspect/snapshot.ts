@@ -12,7 +12,7 @@
 
 import { shown } from "../errors.js";
 import type { Heap } from "../heap/heap.js";
-import { Size } from "../constants.js";
+import { MAX_SAMPLE_INTERVAL, Size } from "../constants.js";
 import { ALLOCATOR_MODES } from "../heap/options.js";
 
 /** How blocks are grouped: by allocation site, or by size class and family. */
@@ -42,6 +42,9 @@ export interface SnapshotJSON {
   bySize: SnapshotStat[];
   bySite?: SnapshotStat[];
 }
+
+/** Whether a mode's size groups are prefixed by the family (the debug modes record it). */
+const familied = (mode: string): boolean => mode.endsWith("debug");
 
 const largest = (a: SnapshotStat, b: SnapshotStat): number => b.bytes - a.bytes || b.blocks - a.blocks || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
@@ -119,6 +122,14 @@ export class HeapSnapshot {
    */
   compare(older: HeapSnapshot, by: SnapshotKey = this.defaultKey): SnapshotComparison {
     if (!(older instanceof HeapSnapshot)) throw new TypeError("compare() takes an older HeapSnapshot (heap.snapshot())");
+    // A debug mode's size groups carry the family ("o 48 B"), a release mode's do not ("48 B"): no
+    // group of one matched one of the other, and every block was reported lost and made again.
+    if (by === "size" && familied(this.mode) !== familied(older.mode)) {
+      const [dbg, rel] = familied(this.mode) ? [this.mode, older.mode] : [older.mode, this.mode];
+      throw new RangeError(
+        `compare(older, "size"): a ${dbg} snapshot's size groups carry the family ("o 48 B", recorded in the debug modes) and a ${rel} snapshot's do not ("48 B"): no group would match; compare debug modes' snapshots with each other and release modes' with each other, or by "site"`,
+      );
+    }
     const now = this.groups(by);
     const then = older.groups(by);
     const out: SnapshotStatDiff[] = [];
@@ -147,7 +158,12 @@ export class HeapSnapshot {
     };
     if (!(ALLOCATOR_MODES as readonly string[]).includes(j.mode)) bad(`mode ${JSON.stringify(j.mode)} is none of ${ALLOCATOR_MODES.join(", ")}`);
     const sampled = j.sites === "sampled";
-    if (sampled ? !(j.sampleInterval! >= 1) : j.sampleInterval !== 0) bad(`sampleInterval ${j.sampleInterval} for sites "${j.sites}" (${sampled ? "at least 1" : "0"} expected)`);
+    if (sampled ? !(j.sampleInterval! >= 1 && j.sampleInterval! <= MAX_SAMPLE_INTERVAL) : j.sampleInterval !== 0)
+      bad(`sampleInterval ${j.sampleInterval} for sites "${j.sites}" (expected ${sampled ? `1 to ${MAX_SAMPLE_INTERVAL}, as createHeap takes it` : "0"})`);
+    // The debug modes trace every site (or none) and ignore sampleInterval; the release modes
+    // sample or record none: a snapshot with the other kind was never taken (its size groups,
+    // family-prefixed or not, would not be the mode's either).
+    if (j.sites === (familied(j.mode) ? "sampled" : "traced")) bad(`sites "${j.sites}" in a ${j.mode} snapshot (${familied(j.mode) ? 'the debug modes trace every site: "traced" or "none"' : 'the release modes sample sites: "sampled" or "none"'})`);
     const count = (n: number, what: string, estimate: boolean): void => {
       if (n < 0 || n > 2 ** 32 || (!estimate && !Number.isInteger(n))) bad(`${what} ${n} is not a count of live blocks or bytes${estimate ? "" : " (whole numbers: only sampled sites are estimates)"}`);
     };
