@@ -1,6 +1,6 @@
 // Runs the real `pymalloc` binary (built into dist/ by `npm test`).
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
@@ -191,6 +191,20 @@ describe("pymalloc CLI", () => {
     const b = spawnSync(process.execPath, ["--expose-gc", join(ROOT, "bench", "run.mjs"), trace(0, []), "--only", "pymalloc", "--runs", "1", "--no-write"], { encoding: "utf8", cwd: ROOT });
     expect(b.status).toBe(0);
     expect(b.stderr).toMatch(/0 events, nothing to measure: left out/);
+  });
+
+  it("output that cannot be written (stdout on /dev/full) is one line and exit 2 (it was exit 0, the report lost unsaid)", () => {
+    if (!existsSync("/dev/full")) return;
+    const full = openSync("/dev/full", "w");
+    try {
+      for (const args of [["--help"], ["stats", BUNDLED_TRACE, "--at", "1000"]]) {
+        const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", cwd: ROOT, stdio: ["ignore", full, "pipe"] });
+        expect(r.status).toBe(2);
+        expect(r.stderr.split("\n").filter((l) => l.startsWith("pymalloc:"))).toEqual(["pymalloc: cannot write the output (stdout): ENOSPC"]);
+      }
+    } finally {
+      closeSync(full);
+    }
   });
 
   it("--help exits 0", () => {

@@ -3,7 +3,8 @@
  * cli/main.ts — the `pymalloc` command: dispatch and exit codes.
  *
  * Owns: the usage text, choosing the command, and turning errors into exit codes (0 ok, 1 a
- * replay failed, 2 bad arguments or an unreadable trace: one line, never a stack trace).
+ * replay failed, 2 bad arguments, an unreadable trace or output that cannot be written: one line,
+ * never a stack trace).
  * Must not: contain command logic (replay.ts, inspect.ts, diff.ts, link.ts).
  */
 
@@ -110,6 +111,17 @@ function failed(e: unknown): number {
   }
 }
 
+// Output that cannot be written (stdout on a full disk, /dev/full): console.log drops the error,
+// and the command said nothing and exited 0 with its report lost. Now one line and exit 2, as
+// for an --out that cannot be written. A reader that stopped reading (`| head`) is no error.
+let outputLost = false;
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE" || outputLost) return;
+  outputLost = true;
+  console.error(`pymalloc: cannot write the output (stdout): ${e.code ?? e.message}`);
+  process.exitCode = 2;
+});
+
 void Promise.resolve(main(process.argv.slice(2))).then((code) => {
-  process.exitCode = code;
+  if (!outputLost) process.exitCode = code;
 });
