@@ -474,6 +474,12 @@ describe("invalid option combinations are typed errors", () => {
     expect(err).toBeInstanceOf(type);
   });
 
+  it("a quarantine too large for the memory names quarantineBlocks and the bytes it asked (it was 'memory too small for the debug quarantine')", () => {
+    for (const n of [2 ** 29, Number.MAX_SAFE_INTEGER])
+      expect(() => createHeap({ allocator: "debug", quarantineBlocks: n })).toThrow(new RegExp(`^quarantineBlocks ${n}: the debug quarantine's ring of ${32 + 8 * n} bytes .*does not fit in the heap's memory.*or 0 for none`));
+    expect(() => createHeap({ allocator: "debug", quarantineBlocks: 200_000, memory: new ArrayBuffer(1 << 20) })).toThrow(RangeError);
+  });
+
   it("every invalid option combination from the fuzz's dimensions is refused, never half-made", () => {
     // threads with each unshared kind, in every allocator mode and geometry sampled.
     const rand = xorshift(99);

@@ -14,7 +14,7 @@
  * (report.ts's isOwnFrame leaves those out by file; verifyQuarantined() checks a leaving block).
  */
 
-import { Debug, FORBIDDEN_BYTE } from "../constants.js";
+import { DEFAULT_QUARANTINE_BLOCKS, Debug, FORBIDDEN_BYTE } from "../constants.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 import type { CorruptionReport } from "./report.js";
 import { Fam, type DebugOptions, type DebugState } from "./hooks.js";
@@ -30,8 +30,11 @@ export function openQuarantine(d: DebugState): number {
   const hq = host.ringWord;
   let ring = d.u32[hq];
   if (ring === 0 && opts.quarantineBlocks > 0) {
-    ring = host.allocState(Debug.Q_ENTRIES + Debug.Q_ENTRY * opts.quarantineBlocks);
-    if (ring === 0) throw new RangeError("memory too small for the debug quarantine");
+    const bytes = Debug.Q_ENTRIES + Debug.Q_ENTRY * opts.quarantineBlocks;
+    ring = host.allocState(bytes);
+    // Which option, and how much it asked ("memory too small for the debug quarantine" named neither).
+    if (ring === 0)
+      throw new RangeError(`quarantineBlocks ${opts.quarantineBlocks}: the debug quarantine's ring of ${bytes} bytes (${Debug.Q_ENTRY} a block) does not fit in the heap's memory (see maxBytes); ask for fewer blocks (default ${DEFAULT_QUARANTINE_BLOCKS}) or 0 for none`);
     const u32 = d.u32;
     u32[(ring + Debug.Q_CAPACITY) >>> 2] = opts.quarantineBlocks;
     u32[(ring + Debug.Q_HEAD) >>> 2] = 0;
