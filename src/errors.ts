@@ -12,9 +12,15 @@ export function typeName(v: unknown): string {
   return v === null ? "null" : typeof v;
 }
 
-/** A heap handle whose thread slot another thread freed with adoptThread() while it ran. */
+/**
+ * A heap handle whose thread slot was freed while it ran: by adoptThread(), or by an attachHeap()
+ * with restored: true over the live memory (it frees every slot; the message named adoptThread()
+ * alone, which the program never called).
+ */
 export function adoptedError(slot: number): PymallocError {
-  return new PymallocError(`thread slot ${slot} of this heap handle was freed by adoptThread() while the handle was still in use (adoptThread() is for threads that ended): attach again to use the heap`);
+  return new PymallocError(
+    `thread slot ${slot} of this heap handle was freed by adoptThread() (for threads that ended) or by attachHeap(memory, { restored: true }) over this live memory (for saved bytes loaded again: it frees every thread's slot) while the handle was still in use: attach again to use the heap`,
+  );
 }
 
 /** A value as an error message shows it: strings quoted, BigInts and NaN as written (JSON.stringify throws on a BigInt, and says null for NaN). */
@@ -73,5 +79,5 @@ export class NotImplementedError extends PymallocError {}
 
 /** A call through a heap handle after its thread left the heap (heap.detachThread()). */
 export function detachedError(): PymallocError {
-  return new PymallocError("this heap handle was detached from its heap (detachThread): attach again to use it", 0);
+  return new PymallocError("this heap handle was detached from its heap (detachThread(), or its thread slot was freed under it: adoptThread(), attachHeap with restored: true): attach again to use it", 0);
 }

@@ -90,6 +90,16 @@ describe("thread lifecycle misuse", () => {
     }
   });
 
+  it("attachHeap(memory, { restored: true }) over a live threads heap: the old handle's error names it (it named adoptThread(), which was never called)", () => {
+    const A = createHeap({ threads: true, traceAllocations: false });
+    const p = A.mem.malloc(100);
+    const B = attachHeap(A.memory.source, { restored: true }); // the misuse: restored is for saved bytes
+    expect(thrownBy(() => A.mem.malloc(8))).toMatchObject({ message: expect.stringMatching(/thread slot 0 of this heap handle was freed by adoptThread\(\) .* or by attachHeap\(memory, \{ restored: true \}\) over this live memory .* while the handle was still in use/) });
+    expect(thrownBy(() => A.mem.free(p))).toMatchObject({ message: expect.stringMatching(/detached from its heap \(detachThread\(\), or its thread slot was freed under it: adoptThread\(\), attachHeap with restored: true\)/) });
+    B.mem.free(p);
+    B.check();
+  });
+
   it("a detached handle's failAllocations() is a PymallocError too (a plan over its families answered 0 where they throw)", () => {
     const A = createHeap({ threads: true, traceAllocations: false });
     const B = attachHeap(A.memory.source);
