@@ -6,7 +6,7 @@
 // silently ignored value or a block left allocated by a call that threw), and the heap passes
 // check() afterwards. Plus a fast-check fuzz of every family call's arguments.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -263,6 +263,13 @@ describe("pymalloc link -o where nothing can be written", () => {
       expect(r.stderr).toMatch(why);
       expect(r.stderr).not.toMatch(/\n\s+at /);
     }
+  });
+
+  it("a write that fails after the link (/dev/full) is the same one line and exit 2 (it was exit 1, 'ENOSPC: no space left on device, write')", () => {
+    if (!existsSync("/dev/full")) return;
+    const r = spawnSync(process.execPath, [BIN, "link", join(ROOT, "wasm/clients/ctors.wasm"), "-o", "/dev/full"], { encoding: "utf8", cwd: ROOT });
+    expect(r.stderr.trim()).toBe("pymalloc: cannot write -o /dev/full: ENOSPC\ntry: pymalloc --help");
+    expect(r.status).toBe(2);
   });
 });
 

@@ -149,6 +149,7 @@ describe("pymalloc link", () => {
       ["/bin/false", /^pymalloc: wasm-merge \(\/bin\/false\) failed: exit status 1, and said nothing$/],
       ["/bin/true", /^pymalloc: wasm-merge \(\/bin\/true\) failed: it exited with status 0 but wrote no merged module$/],
       [join(dir, "none"), /^pymalloc: no wasm-merge at .*none: give the path/],
+      [join(ROOT, "package.json"), /^pymalloc: wasm-merge \(.*package\.json\) failed: EACCES \(not an executable file\), and said nothing$/],
     ] as const) {
       const r = run(merge);
       expect(r.status, merge).toBe(1);

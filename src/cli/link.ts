@@ -46,7 +46,13 @@ export async function cmdLink(args: string[]): Promise<number> {
     if (e instanceof TypeError) throw new UsageError(`${positionals[0]}: ${e.message}`);
     throw e;
   }
-  writeFileSync(values.out, out);
+  // Checked before the link, yet the write may still fail (a full disk, /dev/full): the same one
+  // line and exit 2 (it was exit 1 with Node's "ENOSPC: no space left on device, write").
+  try {
+    writeFileSync(values.out, out);
+  } catch (e) {
+    throw new UsageError(`cannot write -o ${values.out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
   const info = linkedInfo(new WebAssembly.Module(out))!;
   console.log(`linked pymalloc's fast path (${info.shared ? "shared" : "unshared"} memory, build ${info.fastpath}) into ${values.out} (${out.length} bytes, from ${bytes.length}${values["no-inline"] ? "; malloc and free not inlined" : ""})`);
   return 0;

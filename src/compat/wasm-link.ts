@@ -388,7 +388,8 @@ export async function linkFastPath(client: BufferSource, options: LinkOptions = 
   } catch (e) {
     const err = e as { stderr?: Buffer; status?: number | null; code?: string; message?: string };
     const said = (err.stderr?.toString() ?? "").trim().split("\n").slice(-3).join(" / ");
-    const why = err.status === 0 ? "" : err.code !== undefined ? `${err.code} ` : err.status != null ? `exit status ${err.status}` : (err.message ?? String(e));
+    // A file that is no program: EACCES (it read "failed: EACCES , and said nothing").
+    const why = err.status === 0 ? "" : err.code !== undefined ? (err.code === "EACCES" ? "EACCES (not an executable file)" : err.code) : err.status != null ? `exit status ${err.status}` : (err.message ?? String(e));
     throw new Error(`wasm-merge (${wasmMerge}) failed: ${why}${said ? (why ? `: ${said}` : said) : ", and said nothing"}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
