@@ -2,7 +2,7 @@
 // scripts/strip-internal-docs.mjs — run after the declarations' build (npm run build, npm test,
 // prepare): removes the doc comments from the declarations of the allocator's internal layers
 // (dist/obmalloc/, dist/raw/: the classes behind heap.objectAllocator and heap.rawAllocator,
-// which users reach through the families), of the threads layer (dist/threads/), of the CLI (dist/cli/), of the heap's layout
+// which users reach through the families), of the threads layer (dist/threads/), of the CLI (dist/cli/) and its trace reader (dist/trace/), of the heap's layout
 // (dist/constants.d.ts) and of the debug hooks' state (dist/debug/hooks.d.ts, spans.d.ts), keeping their types. Their design notes live in the
 // sources; the public API's declarations keep their documentation (an editor shows it). It
 // saves 13.7 kB of the packed package (209.5 -> 195.9 kB on 2026-12-04; test/package.test.ts);
@@ -29,6 +29,9 @@ for (const f of readdirSync(join(dist, "threads"))) files.push(join(dist, "threa
 // compat/'s internal helpers (the fast path's bytes, their rewriting and numbers, the adapters'
 // live-block table), which index.ts does not export; the same session.
 for (const f of ["wasm-bytes", "wasm-numbers", "wasm-specialize", "wasm-fastpath-bytes", "live-table"]) files.push(join(dist, "compat", `${f}.d.ts`));
+// The trace reader and replayer (dist/trace/: the CLI's and the benchmarks', which index.ts does
+// not export), added 2026-12-06 (a misuse hunt: the bounded reading of a gzip bomb and the session's other checks had made it 227.8 kB packed): 227.8 -> 225.1 kB.
+for (const f of readdirSync(join(dist, "trace"))) files.push(join(dist, "trace", f));
 for (const p of files) {
   if (!p.endsWith(".d.ts")) continue;
   const text = readFileSync(p, "utf8");
