@@ -29,7 +29,12 @@ import { ROOT } from "./helpers.js";
 // heap's identity, import types read before instantiating, introspection's pool tests: ~4.5 kB
 // of code), with the README cut by ~6 kB of text (~1.9 kB packed) meanwhile. Next, before raising
 // it again: move the README's measurement tables to docs/performance.md.
-const MAX_PACKED_BYTES = 226_000;
+// 2026-12-07, session 46: 226 -> 229 kB for what four users' hunts asked for (pymemcompat.c's C
+// names under C++, where each module of a bundle starts and ends for the debug sites, bounded
+// trace reading, the module's memory and WASI order checked at instantiation: ~3 kB packed), with
+// the README's footprint-against-size and in-wasm paragraphs moved to docs/performance.md and
+// dist/trace's declarations stripped meanwhile.
+const MAX_PACKED_BYTES = 229_000;
 
 interface PackResult {
   filename: string;
