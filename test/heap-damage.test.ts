@@ -1519,3 +1519,31 @@ describe("H.POOL_MAP_HIGH aimed at a user's block in a heap past 256 MiB (a stra
     expect(h.u8.subarray(p, p + n).every((b) => b === 0x5a)).toBe(true);
   });
 });
+
+describe("words nothing reads in a heap's mode (a stray-write fuzz of 2026-12-07: they passed check())", () => {
+  it("a debug allocation counter in a release heap and a lock holder in a heap without threads: check() and attachHeap name the word", () => {
+    for (const [allocator, word, name] of [
+      ["pymalloc", H.SERIAL, "H.SERIAL"],
+      ["malloc", H.SERIAL, "H.SERIAL"],
+      ["pymalloc", H.LOCK_OWNER, "H.LOCK_OWNER"],
+      ["debug", H.LOCK_OWNER, "H.LOCK_OWNER"],
+    ] as const) {
+      const h = createHeap({ allocator });
+      h.obj.free(h.obj.malloc(24));
+      h.check();
+      h.u32[(h.heapBase >>> 2) + word] = 7;
+      const e = corruption(() => h.check());
+      expect(e.message, `${allocator} ${name}`).toContain(`(${name})`);
+      expect(e.address).toBe(h.heapBase + word * 4);
+      expect(corruption(() => attachHeap(copyOf(h), { restored: true })).message).toContain(`(${name})`);
+    }
+    // Where the mode writes them, they are the heap's: a debug heap counts, a threads heap's lock holds.
+    const d = createHeap({ allocator: "debug" });
+    for (let i = 0; i < 50; i++) d.obj.free(d.obj.malloc(8));
+    d.check();
+    const t = createHeap({ threads: true });
+    t.obj.free(t.obj.malloc(8));
+    t.check();
+    expect(t.u32[(t.heapBase >>> 2) + H.LOCK_OWNER]).not.toBe(0);
+  });
+});
