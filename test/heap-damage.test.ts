@@ -1518,6 +1518,28 @@ describe("H.POOL_MAP_HIGH aimed at a user's block in a heap past 256 MiB (a stra
     ).toBe("H.POOL_MAP_HIGH");
     expect(h.u8.subarray(p, p + n).every((b) => b === 0x5a)).toBe(true);
   });
+
+  it("an arena given back (collect()) past the low part: the damaged word is found before the arena leaves its lists; put right, the heap checks whole", () => {
+    const h = createHeap({ memoryKind: "resizable", heapBase: B, initialBytes: B + (1 << 18), maxBytes: B + (1 << 26) });
+    const hw = (h.heapBase >>> 2) + H.POOL_MAP_HIGH;
+    const keep = h.obj.malloc(16);
+    const p = h.mem.malloc(40000); // first: a raw request that grows the top gives empty arenas back
+    const ps = Array.from({ length: 3000 }, () => h.obj.malloc(200));
+    for (const q of ps) h.obj.free(q);
+    const arenas = h.stats().arenas.current;
+    expect(arenas).toBeGreaterThan(2);
+    const good = h.u32[hw];
+    h.u8.copyWithin(p, good, good + 4096); // the map's bits there too: lookups read the same answers
+    h.u32[hw] = p; // the stray write
+    expect(corruption(() => h.collect()).field).toBe("H.POOL_MAP_HIGH");
+    h.u32[hw] = good;
+    h.check(); // every arena still listed (it was unlinked, then the error: check() named it)
+    expect(h.stats().arenas.current).toBe(arenas);
+    h.collect();
+    h.check();
+    h.obj.free(keep);
+    h.mem.free(p);
+  });
 });
 
 describe("words nothing reads in a heap's mode (a stray-write fuzz of 2026-12-07: they passed check())", () => {

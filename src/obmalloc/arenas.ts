@@ -277,16 +277,23 @@ export abstract class ArenaAllocator {
     return true;
   }
 
+  /**
+   * The map's high part (H.POOL_MAP_HIGH), checked when the arena of `pools` pools at `first`
+   * has bits there: they are written only in the map's own chunk (a stray write's address there
+   * had the bits of every arena made or given back set and cleared in a user's block).
+   */
+  private mapHighFor(first: number, pools: number): number {
+    const high = this.u32[this.wMapHigh];
+    if (((first >>> this.poolShift) + pools - 1) >>> 3 >= this.mapLow && !this.raw.isMapChunkAt(high, this.mapAll - this.mapLow))
+      throw new HeapCorruptionError(this.wMapHigh * 4, `an arena lies past the pool map's low part, and its high part is at ${hex(high)}, no chunk the allocator took for it`, "H.POOL_MAP_HIGH");
+    return high;
+  }
+
   /** Set or clear the pool map bits of the arena of `pools` pools whose first pool is at `first`. */
   private markMap(first: number, pools: number, on: boolean): void {
     const u8 = this.u8;
     const q0 = first >>> this.poolShift;
-    const high = this.u32[this.wMapHigh];
-    // The high part's bits are written only in the map's own chunk: a stray write's address there
-    // had the bits of every arena made or given back set and cleared in a user's block.
-    if ((q0 + pools - 1) >>> 3 >= this.mapLow && !this.raw.isMapChunkAt(high, this.mapAll - this.mapLow))
-      throw new HeapCorruptionError(this.wMapHigh * 4, `an arena lies past the pool map's low part, and its high part is at ${hex(high)}, no chunk the allocator took for it`, "H.POOL_MAP_HIGH");
-    const hi = high - this.mapLow;
+    const hi = this.mapHighFor(first, pools) - this.mapLow;
     for (let q = q0; q < q0 + pools; q++) {
       const i = (q >>> 3 < this.mapLow ? this.mapBase : hi) + (q >>> 3);
       u8[i] = on ? u8[i] | (1 << (q & 7)) : u8[i] & ~(1 << (q & 7));
@@ -567,6 +574,9 @@ export abstract class ArenaAllocator {
     const u32 = this.u32;
     if (keepOne && u32[this.wUsable] === ao && u32[(ao + Arena.NEXT) >>> 2] === 0) return;
     const total = u32[(ao + Arena.NTOTALPOOLS) >>> 2];
+    // A damaged H.POOL_MAP_HIGH is found before the arena leaves its lists (markMap below would
+    // find it after, the arena unlisted yet not given back).
+    this.mapHighFor(u32[(ao + Arena.FIRST) >>> 2], total);
     const wN = this.wNfp;
     if (u32[wN + total] === ao) {
       // The last arena with `total` free pools now: the one before it, when it has as many (an
