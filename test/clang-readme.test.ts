@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { heapForModule, instantiateWithHeap, wasmModuleInfo } from "../src/index.js";
 import { linkFastPath } from "../src/compat/wasm-link.js";
+import { expectRunsClean } from "./helpers.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const OUT = mkdtempSync(join(tmpdir(), "pymalloc-clang-"));
@@ -237,12 +238,7 @@ __attribute__((export_name("f"))) void f(void) { kept = imported_malloc(8); kept
     const info = wasmModuleInfo(bytes);
     expect(info.allocatorImports).toEqual(expect.arrayContaining(["malloc", "free", "aligned_alloc"]));
     expect(info.allocatorExports).toEqual([]);
-    for (const allocator of ["pymalloc", "debug"] as const) {
-      const { instance, heap } = await instantiateWithHeap(bytes, { allocator });
-      expect((instance.exports as unknown as { run(n: number): number }).run(200)).toBe(0);
-      heap.check();
-      expect(heap.stats().blocksInUse).toBe(0);
-    }
+    await expectRunsClean(bytes, 200, 0);
   }, 120_000);
 
   it("a program that uses only CPython's names (wasi-libc line): wasmModuleInfo lists them, it runs in every mode, and pymalloc link says why it has nothing to link", async () => {

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { heapForModule, instantiateWithHeap, PymallocError, wasmModuleInfo } from "../src/index.js";
-import { caught } from "./helpers.js";
+import { caught, expectRunsClean } from "./helpers.js";
 import { linkFastPath } from "../src/compat/wasm-link.js";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -144,12 +144,7 @@ extern "C" __attribute__((export_name("run"))) int run(int n) {
     let want = 0;
     for (let i = 0; i < 300; i++) want += (i % 40) + String(i).length;
     const wasi = { proc_exit: (code: number) => { throw new Error(`proc_exit(${code})`); } }; // abort(): not reached
-    for (const allocator of ["pymalloc", "debug"] as const) {
-      const { instance, heap } = await instantiateWithHeap(bytes, { allocator, imports: { wasi_snapshot_preview1: wasi } });
-      expect((instance.exports as unknown as { run(n: number): number }).run(300)).toBe(want);
-      heap.check();
-      expect(heap.stats().blocksInUse).toBe(0);
-    }
+    await expectRunsClean(bytes, 300, want, { wasi_snapshot_preview1: wasi });
   }, 120_000);
 
   it("a program calling reallocarray: pymemcompat.c's (Emscripten's libc declares it and leaves it to its allocator: an env.reallocarray import, refused with a message saying pymemcompat.c defines it, which it did not)", async () => {
@@ -172,12 +167,7 @@ __attribute__((export_name("run"))) int run(int n) {
 `,
     );
     const bytes = emcc(relative(ROOT, src), "reallocarray");
-    for (const allocator of ["pymalloc", "debug"] as const) {
-      const { instance, heap } = await instantiateWithHeap(bytes, { allocator });
-      expect((instance.exports as unknown as { run(n: number): number }).run(1000)).toBe(1);
-      heap.check();
-      expect(heap.stats().blocksInUse).toBe(0);
-    }
+    await expectRunsClean(bytes, 1000, 1);
   }, 120_000);
 
   it("families.c: PyMem_Free of a PyObject_Malloc block is an api-mismatch in debug mode", async () => {

@@ -5,7 +5,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
-import { HeapCorruptionError, MemoryCorruptionError, type AllocatorFunctions, type Heap } from "../src/index.js";
+import { HeapCorruptionError, instantiateWithHeap, MemoryCorruptionError, type AllocatorFunctions, type Heap } from "../src/index.js";
 import { fastPathModule } from "../src/compat/wasm-imports.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -297,3 +297,16 @@ export function growerModule(shared: boolean): WebAssembly.Module {
 }
 export const grower = (memory: WebAssembly.Memory): ((pages: number) => number) =>
   new WebAssembly.Instance(growerModule(memory.buffer instanceof SharedArrayBuffer), { env: { memory } }).exports.grow as (pages: number) => number;
+
+/**
+ * A C module's run(n) export in pymalloc and debug mode, each on a heap of its own: it answers
+ * `want`, and the heap then checks whole with no block left (the C tests' programs).
+ */
+export async function expectRunsClean(bytes: Uint8Array, n: number, want: number, imports?: WebAssembly.Imports): Promise<void> {
+  for (const allocator of ["pymalloc", "debug"] as const) {
+    const { instance, heap } = await instantiateWithHeap(bytes, { allocator, imports });
+    expect((instance.exports as unknown as { run(n: number): number }).run(n), allocator).toBe(want);
+    heap.check();
+    expect(heap.stats().blocksInUse, allocator).toBe(0);
+  }
+}

@@ -216,7 +216,7 @@ export async function instantiateLinked(heap: Heap, source: WebAssembly.Module |
   if (made !== undefined) checkSpecialized(made, numbers ?? fastPathNumbers(heap, info.shared));
   const memory = heap.memory.source as WebAssembly.Memory;
   const instance = await instantiateChecked(module, linkedImports(() => heap, family, imports, memory, () => (isPymem(module) ? { ...pymemImports(heap) } : {})), {
-    info: source instanceof WebAssembly.Module || !hasWasmMagic(asBytes(source)) ? undefined : checkedModuleInfo(source),
+    info: moduleInfoOf(source),
     what: "the heap's memory",
   });
   checkBaseOfInstance(instance, heap);
@@ -511,6 +511,15 @@ const LIBC_ALLOCATORS = new Set(["posix_memalign", "memalign", "valloc", "pvallo
 /** Those of LIBC_ALLOCATORS that wasm/include/pymemcompat.c defines (the others an error must not send the user there for). */
 const PYMEMCOMPAT_DEFINES = new Set(["posix_memalign", "memalign", "reallocarray", "__libc_malloc", "__libc_free", "__libc_calloc"]);
 
+/**
+ * What a module's bytes say (checkedModuleInfo: a TypeError for types no heap serves), or
+ * undefined for a compiled module (read from its instance) and for bytes that are no module
+ * (WebAssembly.compile names what is wrong with them).
+ */
+function moduleInfoOf(source: WebAssembly.Module | BufferSource | undefined): WasmModuleInfo | undefined {
+  return source === undefined || source instanceof WebAssembly.Module || !hasWasmMagic(asBytes(source)) ? undefined : checkedModuleInfo(source);
+}
+
 function bytesOf(source: WebAssembly.Module | BufferSource): BufferSource | undefined {
   if (source instanceof WebAssembly.Module) return undefined;
   // Not WebAssembly.compile's "Argument 0 must be a buffer source" from deep inside.
@@ -570,8 +579,7 @@ export async function instantiateWithHeap(
   const bytes = bytesOf(source);
   // What the bytes say, checked before they are compiled (a wasm64 module's, the engine's
   // CompileError) or instantiated: import and __heap_base types no heap serves, in every mode.
-  // Bytes that are no module are for compiling to name.
-  const info = bytes === undefined || !hasWasmMagic(asBytes(bytes)) ? undefined : checkedModuleInfo(bytes);
+  const info = moduleInfoOf(bytes);
   // A linked module's bytes are not compiled here: instantiateLinked compiles the copy it runs
   // (specialised to the heap by default), once.
   const linked = linkedInfoOf(source);
@@ -656,7 +664,7 @@ async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | Buffer
   if (heap.memory.kind !== "wasm") throw new TypeError(`the module needs a heap in a WebAssembly.Memory; this one is in a ${heap.memory.kind} buffer`);
   // From the bytes, before anything is instantiated (a compiled module's __heap_base is read from
   // its instance: checkBaseOfInstance; bytes that are no module are for compiling to name).
-  const info = source instanceof WebAssembly.Module || !hasWasmMagic(asBytes(source)) ? undefined : checkedModuleInfo(source);
+  const info = moduleInfoOf(source);
   checkBase(heap.heapBase, info?.heapBase, "instantiateWithHeap(bytes, { heap })");
   checkSharing(info, heap.memory.source as WebAssembly.Memory, "the heap's memory");
   if (linkedInfoOf(source) !== undefined) {

@@ -288,11 +288,12 @@ export function validateHeader(u32: Uint32Array, byteLength: number, heapBase: n
   // pools have arenas. A mode word a bit flip changed (debug 3 -> malloc 2) passed check() and
   // failed at the first free (a helper's probe of reloaded heaps, 2026-12-06).
   const mode = w(H.MODE);
-  if ((mode === MODE_IDS.pymalloc || mode === MODE_IDS.malloc) && w(H.QUARANTINE) !== 0) bad(H.MODE, `mode ${mode} is a release mode, yet the heap keeps a debug quarantine ring (H.QUARANTINE ${hex(w(H.QUARANTINE))}): a mode word written over?`);
+  const release = mode === MODE_IDS.pymalloc || mode === MODE_IDS.malloc;
+  if (release && w(H.QUARANTINE) !== 0) bad(H.MODE, `mode ${mode} is a release mode, yet the heap keeps a debug quarantine ring (H.QUARANTINE ${hex(w(H.QUARANTINE))}): a mode word written over?`);
   // Words only a debug mode and only threads write: a stray write there hurts nothing that reads
   // them, yet it is a stray write into the heap, which check() is there to find (a fuzzer's
   // damaged words that passed, 2026-12-07).
-  if ((mode === MODE_IDS.pymalloc || mode === MODE_IDS.malloc) && w(H.SERIAL) !== 0) bad(H.SERIAL, `debug allocation counter ${w(H.SERIAL)} in a heap of release mode ${mode}, which never counts (a write over the header?)`);
+  if (release && w(H.SERIAL) !== 0) bad(H.SERIAL, `debug allocation counter ${w(H.SERIAL)} in a heap of release mode ${mode}, which never counts (a write over the header?)`);
   if ((flags & HeapFlag.THREADS) === 0 && w(H.LOCK_OWNER) !== 0) bad(H.LOCK_OWNER, `lock holder word ${w(H.LOCK_OWNER)} in a heap without threads, which has no lock (a write over the header?)`);
   if ((mode === MODE_IDS.malloc || mode === MODE_IDS.malloc_debug) && w(H.NARENAS_CURRENT) !== 0) bad(H.MODE, `mode ${mode} has no pools, yet the heap holds ${w(H.NARENAS_CURRENT)} arenas: a mode word written over?`);
   const top = w(H.TOP);

@@ -289,11 +289,14 @@ export abstract class ArenaAllocator {
     return high;
   }
 
-  /** Set or clear the pool map bits of the arena of `pools` pools whose first pool is at `first`. */
-  private markMap(first: number, pools: number, on: boolean): void {
+  /**
+   * Set or clear the pool map bits of the arena of `pools` pools whose first pool is at `first`
+   * (`high`: the map's high part, when the caller checked it already).
+   */
+  private markMap(first: number, pools: number, on: boolean, high = this.mapHighFor(first, pools)): void {
     const u8 = this.u8;
     const q0 = first >>> this.poolShift;
-    const hi = this.mapHighFor(first, pools) - this.mapLow;
+    const hi = high - this.mapLow;
     for (let q = q0; q < q0 + pools; q++) {
       const i = (q >>> 3 < this.mapLow ? this.mapBase : hi) + (q >>> 3);
       u8[i] = on ? u8[i] | (1 << (q & 7)) : u8[i] & ~(1 << (q & 7));
@@ -574,9 +577,10 @@ export abstract class ArenaAllocator {
     const u32 = this.u32;
     if (keepOne && u32[this.wUsable] === ao && u32[(ao + Arena.NEXT) >>> 2] === 0) return;
     const total = u32[(ao + Arena.NTOTALPOOLS) >>> 2];
-    // A damaged H.POOL_MAP_HIGH is found before the arena leaves its lists (markMap below would
-    // find it after, the arena unlisted yet not given back).
-    this.mapHighFor(u32[(ao + Arena.FIRST) >>> 2], total);
+    const first = u32[(ao + Arena.FIRST) >>> 2];
+    // A damaged H.POOL_MAP_HIGH is found before the arena leaves its lists (markMap would find it
+    // after, the arena unlisted yet not given back).
+    const high = this.mapHighFor(first, total);
     const wN = this.wNfp;
     if (u32[wN + total] === ao) {
       // The last arena with `total` free pools now: the one before it, when it has as many (an
@@ -585,8 +589,7 @@ export abstract class ArenaAllocator {
       u32[wN + total] = pv !== 0 && u32[(pv + Arena.NFREEPOOLS) >>> 2] === total ? pv : 0;
     }
     this.unlinkArena(ao);
-    const first = u32[(ao + Arena.FIRST) >>> 2];
-    this.markMap(first, total, false);
+    this.markMap(first, total, false, high);
     u32[(ao + Arena.MAGIC) >>> 2] = 0;
     const w = this.wCounters;
     u32[w]--;

@@ -43,33 +43,25 @@ function traceLimit(options: ReadTraceOptions): { limit: number; how: string } {
   return { limit: v, how: given ? "maxBytes raises it" : `set ${TRACE_MAX_BYTES_ENV}=BYTES to raise it` };
 }
 
-/** Read from fd until end of file or `budget` bytes; `more` if the file had at least one byte more. */
-function readUpTo(fd: number, budget: number, first: Buffer): { bytes: Buffer; more: boolean } {
-  const chunks: Buffer[] = [first];
-  let total = first.length;
-  for (;;) {
-    const want = Math.min(budget + 1 - total, 1 << 24);
-    if (want <= 0) break;
+/** `first` (if given), then what fd reads until end of file or `max` bytes more (in pieces of at most 16 MiB). */
+function readAtMost(fd: number, max: number, first?: Buffer): Buffer {
+  const chunks: Buffer[] = first === undefined ? [] : [first];
+  let got = 0;
+  while (got < max) {
+    const want = Math.min(max - got, 1 << 24);
     const b = Buffer.allocUnsafe(want);
     const n = readSync(fd, b, 0, want, null);
     if (n === 0) break;
     chunks.push(n === want ? b : b.subarray(0, n));
-    total += n;
+    got += n;
   }
-  const bytes = Buffer.concat(chunks, total);
-  return total > budget ? { bytes: bytes.subarray(0, budget), more: true } : { bytes, more: false };
+  return Buffer.concat(chunks);
 }
 
-function readHead(fd: number, n: number): Buffer {
-  const b = Buffer.alloc(n);
-  let got = 0;
-  for (;;) {
-    const k = readSync(fd, b, got, n - got, null);
-    if (k === 0) break;
-    got += k;
-    if (got === n) break;
-  }
-  return b.subarray(0, got);
+/** `first` and what follows it in fd, up to `budget` bytes in all; `more` if the file had at least one byte more. */
+function readUpTo(fd: number, budget: number, first: Buffer): { bytes: Buffer; more: boolean } {
+  const bytes = readAtMost(fd, budget + 1 - first.length, first);
+  return bytes.length > budget ? { bytes: bytes.subarray(0, budget), more: true } : { bytes, more: false };
 }
 
 const mib = (n: number | bigint): string => `${n} bytes` + (Number(n) < 2 ** 20 ? "" : `, ${(Number(n) / 2 ** 20).toFixed(1)} MiB`);
@@ -93,7 +85,7 @@ export function readTraceFile(path: string, options: ReadTraceOptions = {}): Tra
       if (st.isDirectory()) throw Object.assign(new Error("is a directory"), { code: "EISDIR" });
       isFile = st.isFile();
       size = st.size;
-      head = readHead(fd, 4096);
+      head = readAtMost(fd, 4096);
     } catch (e) {
       throw new TraceFormatError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
