@@ -19,6 +19,7 @@ import { checkedModuleInfo, PYMEM_NAMES } from "./wasm-module.js";
 import { PymallocError, typeName } from "../errors.js";
 import { checkOptions } from "../heap/options.js";
 import { isSharedBuffer } from "../memory/memory.js";
+import { isNode } from "../runtime.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "./wasm-fastpath-bytes.js";
 
 /** The custom section a linked module carries: JSON `{ "fastpath": id, "shared": bool }`. */
@@ -324,7 +325,7 @@ async function findWasmMerge(given: string | undefined): Promise<string> {
 export async function linkFastPath(client: BufferSource, options: LinkOptions = {}): Promise<Uint8Array<ArrayBuffer>> {
   // A build step: in a browser the imports of node: modules below failed as fetches of
   // "node:module" (a TypeError from the loader and console errors about CORS).
-  if (typeof process === "undefined" || typeof process.versions?.node !== "string")
+  if (!isNode())
     throw new PymallocError("linkFastPath (pymalloc link) runs binaryen's wasm-merge in Node: link the module as a build step (npx pymalloc link in.wasm -o out.wasm) and serve the linked bytes; instantiateWithHeap runs them in a browser");
   checkLinkArguments(client, options);
   const bytes = asBytes(client);

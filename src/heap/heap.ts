@@ -26,6 +26,7 @@ import { leakReport, type LeakReport } from "../debug/leaks.js";
 import { MemoryCorruptionError } from "../debug/report.js";
 import { mendNewest, mendQuarantine } from "../debug/quarantine.js";
 import { Memory, MemoryViews, isSharedBuffer, type MemorySource } from "../memory/memory.js";
+import { isNode } from "../runtime.js";
 import type { ObjectAllocator } from "../obmalloc/obmalloc.js";
 import { createObjectAllocator } from "../obmalloc/variants.js";
 import { RawAllocator } from "../raw/tlsf.js";
@@ -737,8 +738,6 @@ const ADOPT_WAIT_MS = 10_000;
 const ADOPT_QUIET_PAGE_MS = 600;
 const ADOPT_WAIT_PAGE_MS = 3_000;
 
-/** Node (Deno, Bun): Workers with an 'exit' event. */
-const isNode = (): boolean => typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === "string";
 
 /**
  * This thread's token (each Worker loads this module anew: another token), written by createHeap
