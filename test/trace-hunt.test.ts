@@ -316,10 +316,41 @@ describe("reading is bounded: a gzip bomb, a header promising gigabytes, /dev/ze
     expect(() => readTraceFile(big)).toThrow(/header promises 1 events \(40 bytes\) but the data has 4194344 bytes/);
   });
 
-  it("an uncompressed file is read as far as its header promises: longer is refused with its length; /dev/zero is not a trace (it was read for ever)", () => {
+  it("an uncompressed file is read as far as its header promises: longer is refused with its length; /dev/zero is not a trace (it was read for ever, then read as far as a header: now refused unread, a device)", () => {
     const f = traceFile(Buffer.concat([traceBytes([[MALLOC, OBJ, 0, 16]]), Buffer.alloc(100)]), "long", ".pymtrace");
     expect(() => readTraceFile(f)).toThrow(/header promises 1 events \(40 bytes\) but the data has 140 bytes/);
-    if (existsSync("/dev/zero")) oneLine(runEnv({}, "stats", "/dev/zero"), /zero: not a pymtrace file/);
+    if (existsSync("/dev/zero")) oneLine(runEnv({}, "stats", "/dev/zero"), /\/dev\/zero: not a regular file \(a character device\)/);
+  });
+});
+
+describe("a FIFO given as a trace (nothing writes to it): refused before it is opened, never a hang", () => {
+  // open() of a FIFO waits for a writer: `pymalloc stats FIFO` hung for ever.
+  const fifo = join(DIR, "fifo.pymtrace.gz");
+  const made = process.platform !== "win32" && spawnSync("mkfifo", [fifo]).status === 0;
+
+  it("readTraceFile: a TraceFormatError naming the path and what it is", () => {
+    expect(made).toBe(process.platform !== "win32");
+    if (!made) return;
+    // Were it opened, a writer that opens and closes the FIFO 5 s from now ends the wait (the
+    // read then finds 0 bytes): a test that fails, not one that hangs.
+    const writer = execFile("sh", ["-c", `sleep 5; : > '${fifo}'`]);
+    try {
+      const t0 = performance.now();
+      expect(() => readTraceFile(fifo)).toThrow(TraceFormatError);
+      expect(() => readTraceFile(fifo)).toThrow(/fifo\.pymtrace\.gz: not a regular file \(a FIFO\)/);
+      expect(performance.now() - t0).toBeLessThan(2000);
+    } finally {
+      writer.kill();
+    }
+  });
+
+  it.each(["replay", "stats", "diff"])("pymalloc %s FIFO: one line, exit 2, at once", (cmd) => {
+    if (!made) return;
+    const args = cmd === "diff" ? [fifo, "--from", "1"] : [fifo];
+    const r = spawnSync(process.execPath, [BIN, cmd, ...args], { encoding: "utf8", cwd: ROOT, timeout: 20_000 });
+    expect(r.stderr).toMatch(/fifo\.pymtrace\.gz: not a regular file \(a FIFO\)/);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
   });
 });
 

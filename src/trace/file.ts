@@ -11,9 +11,14 @@
  * a Buffer larger than 4294967296 bytes)"); /dev/zero was read for ever. Now the header is read
  * first (from the file's first 4 KiB: deflate's ratio is at most ~1032:1) and the rest is read or
  * inflated only as far as the length it promises, and never past the reader's limit.
+ *
+ * Regular files only: a FIFO with no writer blocked open() for ever (the CLI hung), and a device
+ * (/dev/zero, a terminal) is no trace. Each is refused, by stat() before it is opened, and the
+ * open is non-blocking, its fstat() checked again, for one made in between. /dev/stdin is
+ * read when it is a file (`< trace.gz`), refused when it is a pipe or a terminal.
  */
 
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, statSync, type Stats } from "node:fs";
 import { basename } from "node:path";
 import { constants as bufferConstants } from "node:buffer";
 import { constants as zlibConstants, gunzipSync } from "node:zlib";
@@ -64,36 +69,56 @@ function readUpTo(fd: number, budget: number, first: Buffer): { bytes: Buffer; m
   return bytes.length > budget ? { bytes: bytes.subarray(0, budget), more: true } : { bytes, more: false };
 }
 
+/** A TraceFormatError for what is no regular file (a directory: EISDIR, as open() would say), or null. */
+function notAFile(path: string, st: Stats): TraceFormatError | null {
+  if (st.isFile()) return null;
+  if (st.isDirectory()) return new TraceFormatError(`${path}: cannot read (EISDIR)`);
+  const kind = st.isFIFO() ? "a FIFO" : st.isCharacterDevice() ? "a character device" : st.isBlockDevice() ? "a block device" : st.isSocket() ? "a socket" : "not a file";
+  return new TraceFormatError(`${path}: not a regular file (${kind}): a trace is read from a .pymtrace or .pymtrace.gz file`);
+}
+
 const mib = (n: number | bigint): string => `${n} bytes` + (Number(n) < 2 ** 20 ? "" : `, ${(Number(n) / 2 ** 20).toFixed(1)} MiB`);
 
 export function readTraceFile(path: string, options: ReadTraceOptions = {}): Trace {
   const name = basename(path).replace(/\.pymtrace(\.gz)?$/, "");
   const { limit, how } = traceLimit(options);
   const past = (what: string): TraceFormatError => new TraceFormatError(`${path}: ${what}, past the reader's limit of ${mib(limit)} (${how})`);
+  const cannot = (e: unknown): TraceFormatError => new TraceFormatError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   let fd: number;
   let head: Buffer;
-  let isFile: boolean;
   let size: number;
+  let st: Stats;
   try {
-    fd = openSync(path, "r");
+    st = statSync(path);
   } catch (e) {
-    throw new TraceFormatError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw cannot(e);
+  }
+  let no = notAFile(path, st);
+  if (no !== null) throw no;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
+  } catch (e) {
+    throw cannot(e);
   }
   try {
     try {
-      const st = fstatSync(fd);
-      if (st.isDirectory()) throw Object.assign(new Error("is a directory"), { code: "EISDIR" });
-      isFile = st.isFile();
-      size = st.size;
+      st = fstatSync(fd);
+    } catch (e) {
+      throw cannot(e);
+    }
+    no = notAFile(path, st);
+    if (no !== null) throw no;
+    size = st.size;
+    try {
       head = readAtMost(fd, 4096);
     } catch (e) {
-      throw new TraceFormatError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw cannot(e);
     }
     if (head[0] === 0x1f && head[1] === 0x8b) {
       // Compressed: the file is at most the limit and a little (deflate's stored blocks and
       // gzip's headers add a few bytes in a thousand to data that does not compress).
       const slack = 65536 + Math.floor(limit / 256);
-      if (isFile && size > limit + slack) throw past(`a gzip file of ${size} bytes`);
+      if (size > limit + slack) throw past(`a gzip file of ${size} bytes`);
       const { bytes, more } = readUpTo(fd, limit + slack, head);
       if (more) throw past(`a gzip file of more than ${limit + slack} bytes`);
       // The header, from the first 4 KiB (inflated to at most ~4 MiB): what the rest must inflate to.
@@ -131,7 +156,7 @@ export function readTraceFile(path: string, options: ReadTraceOptions = {}): Tra
     if (h.bytes > BigInt(limit)) throw past(`header promises ${h.count} events (${mib(h.bytes)})`);
     const { bytes, more } = readUpTo(fd, Number(h.bytes), head.subarray(0, Math.min(head.length, Number(h.bytes) + 1)));
     if (more || head.length > Number(h.bytes))
-      throw new TraceFormatError(`${name}: header promises ${h.count} events (${h.bytes} bytes) but the data has ${isFile ? size : "more"} bytes (truncated or corrupt)`);
+      throw new TraceFormatError(`${name}: header promises ${h.count} events (${h.bytes} bytes) but the data has ${size} bytes (truncated or corrupt)`);
     return parseTrace(bytes, name);
   } finally {
     closeSync(fd);
