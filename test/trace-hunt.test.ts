@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { createHeap, type HeapOptions } from "../src/index.js";
-import { readTraceFile } from "../src/trace/file.js";
+import { readTraceFile, TRACE_MAX_BYTES, TRACE_MAX_BYTES_ENV } from "../src/trace/file.js";
 import { ReplayError, freeLive, liveAtEnd, replayRange, replayTimed, replayTo, replayVerify } from "../src/trace/replay.js";
 import { TraceFormatError, encodeTrace, parseTrace, traceStats, type Trace } from "../src/trace/trace.js";
 import { BUNDLED_TRACE, ROOT } from "./helpers.js";
@@ -450,6 +450,32 @@ describe("scripts/record/sidecar.mjs (the recorder's checker)", () => {
     const bad = sidecar(traceFile(gzipSync(traceBytes([[FREE, OBJ, 0, 0]]))));
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/free of slot 0 not live/);
+  });
+
+  it("reading is bounded as the CLI's is (PYMALLOC_TRACE_MAX_BYTES, 1 GiB by default): it inflated up to 4 GiB, a small .gz of zeros all of it", () => {
+    const env = (e: Record<string, string>, f: string) => spawnSync(process.execPath, [join(ROOT, "scripts", "record", "sidecar.mjs"), f, "--no-write"], { encoding: "utf8", cwd: ROOT, env: { ...process.env, ...e }, timeout: 60_000 });
+    const oneLine = (r: { status: number | null; stderr: string }, msg: RegExp) => {
+      expect(r.stderr).toMatch(msg);
+      expect(r.status).toBe(2);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    };
+    // A header promising more than the limit: refused before anything is inflated, with file.ts's limit.
+    const promise = traceFile(gzipSync(traceBytes([], { count: 2 ** 28 })), "sidecar-promise");
+    oneLine(sidecar(promise), new RegExp(`header promises 268435456 events \\(2147483680 bytes decompressed\\), past the reader's limit of ${TRACE_MAX_BYTES} bytes \\(set ${TRACE_MAX_BYTES_ENV}=BYTES to raise it\\)`));
+    // A 0-event header, then 64 MiB of zeros: inflating stops at the 32 bytes promised.
+    const zeros = gzipSync(Buffer.alloc(16 << 20), { level: 9 });
+    const bomb = traceFile(Buffer.concat([gzipSync(traceBytes([])), ...Array<Buffer>(4).fill(zeros)]), "sidecar-bomb");
+    oneLine(sidecar(bomb), /inflates to more than the 32 bytes its header promises \(0 events\): corrupt, or not a trace; inflating stopped there/);
+    // The limit set by the environment, as for the CLI; an uncompressed file too.
+    const f = traceFile(gzipSync(traceBytes([[MALLOC, OBJ, 0, 16], [FREE, OBJ, 0, 0]])), "sidecar-small");
+    oneLine(env({ [TRACE_MAX_BYTES_ENV]: "40" }, f), /header promises 2 events \(48 bytes decompressed\), past the reader's limit of 40 bytes/);
+    expect(env({ [TRACE_MAX_BYTES_ENV]: "48" }, f).status).toBe(0);
+    oneLine(env({ [TRACE_MAX_BYTES_ENV]: "lots" }, f), /PYMALLOC_TRACE_MAX_BYTES="lots": the limit .* must be an integer from 32/);
+    const plain = traceFile(traceBytes([[MALLOC, OBJ, 0, 16], [FREE, OBJ, 0, 0]]), "sidecar-plain", ".pymtrace");
+    oneLine(env({ [TRACE_MAX_BYTES_ENV]: "40" }, plain), /an uncompressed file of 48 bytes, past the reader's limit of 40 bytes/);
+    // A FIFO (nothing writes to it): refused, not waited on for ever.
+    const fifo = join(DIR, "sidecar-fifo.pymtrace.gz");
+    if (process.platform !== "win32" && spawnSync("mkfifo", [fifo]).status === 0) oneLine(env({}, fifo), /sidecar-fifo\.pymtrace\.gz: not a regular file/);
   });
 });
 

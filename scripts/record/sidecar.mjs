@@ -5,8 +5,8 @@
 //
 // usage: node sidecar.mjs TRACE.pymtrace.gz [--workload NAME] [--command "..."] [--no-write]
 // Exit status 1 (and a message) when an invariant does not hold.
-import { readFileSync, writeFileSync, existsSync, statSync } from "node:fs";
-import { gunzipSync } from "node:zlib";
+import { closeSync, openSync, readFileSync, readSync, writeFileSync, existsSync, statSync } from "node:fs";
+import { constants as zlibConstants, gunzipSync } from "node:zlib";
 import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 
@@ -21,13 +21,62 @@ if (!file) {
 }
 const name = basename(file).replace(/\.pymtrace(\.gz)?$/, "");
 // An unreadable file or corrupt gzip: one line and exit 2 (it was an uncaught error's stack).
+const refuse = (m) => {
+  console.error(`${file}: ${m}`);
+  process.exit(2);
+};
+// Bounded as src/trace/file.ts bounds the CLI's reading (its TRACE_MAX_BYTES_ENV and
+// TRACE_MAX_BYTES; test/trace-hunt.test.ts holds the two alike): this script inflated up to 4
+// GiB (a small .gz of zeros took that much memory, then "length ... != 32 + 8 * ...").
+const MAX_ENV = "PYMALLOC_TRACE_MAX_BYTES";
+const env = process.env[MAX_ENV];
+const limit = env === undefined || env === "" ? 2 ** 30 : /^\d+$/.test(env.trim()) ? Number(env) : NaN;
+if (!Number.isSafeInteger(limit) || limit < 32 || limit > 2 ** 32) {
+  console.error(`${MAX_ENV}=${JSON.stringify(env)}: the limit on a trace's decompressed bytes must be an integer from 32 to ${2 ** 32}`);
+  process.exit(2);
+}
+const past = (what) => refuse(`${what}, past the reader's limit of ${limit} bytes (set ${MAX_ENV}=BYTES to raise it)`);
 let buf;
 try {
-  const raw = readFileSync(file);
-  buf = raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw, { maxOutputLength: 2 ** 32 }) : raw; // .pymtrace uncompressed, as the CLI reads it
+  const st = statSync(file);
+  // A FIFO with no writer blocked readFileSync for ever; a device is no trace.
+  if (st.isDirectory()) refuse("cannot read (EISDIR)");
+  if (!st.isFile()) refuse("not a regular file");
+  const magic = Buffer.alloc(2);
+  const fd = openSync(file, "r");
+  readSync(fd, magic, 0, 2, 0);
+  closeSync(fd);
+  if (magic[0] === 0x1f && magic[1] === 0x8b) {
+    if (st.size > limit + 65536 + Math.floor(limit / 256)) past(`a gzip file of ${st.size} bytes`);
+    const raw = readFileSync(file);
+    // The header from the first 4 KiB: the length the rest may inflate to, refused before inflating when past the limit.
+    let bound = limit;
+    let promised;
+    try {
+      const head = gunzipSync(raw.subarray(0, 4096), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+      if (head.length >= 32 && head.toString("latin1", 0, 8) === "PYMTRACE") {
+        promised = 32n + 8n * head.readBigUInt64LE(16);
+        if (promised > BigInt(limit)) past(`header promises ${head.readBigUInt64LE(16)} events (${promised} bytes decompressed)`);
+        bound = Number(promised);
+      }
+    } catch {
+      // Corrupt from the start: the full inflate says how.
+    }
+    try {
+      buf = gunzipSync(raw, { maxOutputLength: bound });
+    } catch (e) {
+      if (e.code === "ERR_BUFFER_TOO_LARGE") {
+        if (promised !== undefined) refuse(`inflates to more than the ${promised} bytes its header promises (${(promised - 32n) / 8n} events): corrupt, or not a trace; inflating stopped there`);
+        refuse(`inflates to more than the reader's limit of ${limit} bytes (set ${MAX_ENV}=BYTES to raise it); inflating stopped there`);
+      }
+      throw e;
+    }
+  } else {
+    if (st.size > limit) past(`an uncompressed file of ${st.size} bytes`);
+    buf = readFileSync(file); // .pymtrace uncompressed, as the CLI reads it
+  }
 } catch (e) {
-  console.error(`${file}: ${e.code === "ENOENT" || e.code === "EISDIR" || e.code === "EACCES" ? `cannot read (${e.code})` : `corrupt gzip data (${e.message})`}`);
-  process.exit(2);
+  refuse(e.code === "ENOENT" || e.code === "EISDIR" || e.code === "EACCES" ? `cannot read (${e.code})` : `corrupt gzip data (${e.message})`);
 }
 const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 const fail = (m) => {
