@@ -321,6 +321,39 @@ describe.each(debugModes)("%s mode", (allocator) => {
     h.check();
   });
 
+  it("report.allocatedAt and freedAt start at the user's first frame, as the message does (they kept the captured stack: its 'Error' line and the debug hooks' frames); allocatedStack and freedStack keep that", () => {
+    const h = createHeap({ allocator });
+    function allocateHere(): number {
+      return h.mem.malloc(40);
+    }
+    function freeHere(p: number): void {
+      h.mem.free(p);
+    }
+    const p = allocateHere();
+    freeHere(p);
+    const e = caught(() => h.mem.free(p));
+    expect(e.kind).toBe("double-free");
+    const { allocatedAt, freedAt, allocatedStack, freedStack } = e.report;
+    expect(allocatedAt!.split("\n")[0]).toMatch(/^at allocateHere \(/);
+    expect(freedAt!.split("\n")[0]).toMatch(/^at freeHere \(/);
+    for (const at of [allocatedAt!, freedAt!]) {
+      expect(at).not.toMatch(/^Error|[\\/]debug[\\/]hooks\.[jt]s|[\\/]heap[\\/]families\.[jt]s/m);
+      expect(at.split("\n").length).toBe(C.DEFAULT_TRACE_FRAMES);
+      // The message's lines are the field's, indented.
+      expect(e.message).toContain(at.split("\n").map((l) => "    " + l).join("\n"));
+    }
+    // The stacks as captured: the "Error" line, then the hooks' frames before the user's.
+    expect(allocatedStack).toMatch(/^Error: allocated here\n/);
+    expect(allocatedStack).toMatch(/[\\/]debug[\\/]hooks\.ts[^\n]*\n[\s\S]*at allocateHere \(/);
+    expect(freedStack).toMatch(/[\\/]debug[\\/]hooks\.ts[^\n]*\n[\s\S]*at freeHere \(/);
+    // Untraced: none of the four.
+    const u = createHeap({ allocator, traceAllocations: false });
+    const q = u.mem.malloc(40);
+    u.mem.free(q);
+    const r = caught(() => u.mem.free(q)).report;
+    expect([r.allocatedAt, r.freedAt, r.allocatedStack, r.freedStack]).toEqual([undefined, undefined, undefined, undefined]);
+  });
+
   it("traceAllocations: N keeps N frames of the caller's stack (default 4; 0 is off)", () => {
     // A chain of eight named functions, the innermost allocating: how deep the site reaches.
     const chain = (h: Heap): number => {

@@ -332,9 +332,11 @@ describe("the allocation site of a block C allocated, in the debug modes", () =>
           }
         })();
         expect(err, label).toBeInstanceOf(MemoryCorruptionError);
-        const stack = (err as MemoryCorruptionError).report.allocatedAt!;
+        const stack = (err as MemoryCorruptionError).report.allocatedStack!;
         expect(stack, label).toMatch(what === "linked --no-inline" ? /\n\s*at pymalloc\.malloc \(wasm:[^\n]*\n\s*at c_make_block \(wasm:/ : /\n\s*at c_make_block \(wasm:/);
         if (what !== "linked --no-inline") expect(stack, label).not.toContain(FAST_PATH_NAME_PREFIX);
+        // allocatedAt starts at C's function, pymalloc's frames left out.
+        expect((err as MemoryCorruptionError).report.allocatedAt, label).toMatch(/^at c_make_block \(wasm:/);
       }
   });
 
@@ -352,7 +354,8 @@ describe("the allocation site of a block C allocated, in the debug modes", () =>
           err = e;
         }
         expect(err, what).toBeInstanceOf(MemoryCorruptionError);
-        const kept = (err as MemoryCorruptionError).report.allocatedAt!.split("\n").slice(1).filter((l) => !isOwnFrame(l.trim()));
+        const kept = (err as MemoryCorruptionError).report.allocatedAt!.split("\n");
+        expect(kept).toEqual((err as MemoryCorruptionError).report.allocatedStack!.split("\n").slice(1).map((l) => l.trim()).filter((l) => !isOwnFrame(l)));
         expect(kept.length, `${what}, ${frames} frames`).toBe(frames);
         expect(kept[0], what).toMatch(/^\s*at c_make_block \(wasm:/);
       }
@@ -395,7 +398,7 @@ describe("the allocation site of a block C allocated, in the debug modes", () =>
         }
       })();
       expect(err, what).toBeInstanceOf(MemoryCorruptionError);
-      const frames = err!.report.allocatedAt!.split("\n").map((l) => l.trim());
+      const frames = err!.report.allocatedStack!.split("\n").map((l) => l.trim());
       expect(site, what).not.toContain(FAST_PATH_NAME_PREFIX);
       // C's frame (posix_memalign, unnamed): after pymalloc.malloc's (--no-inline), or the first wasm frame (malloc inlined into it).
       const first = frames.findIndex((l) => l.includes("(wasm:"));

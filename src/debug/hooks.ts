@@ -24,7 +24,7 @@ import { BUILTIN_FILL_MIN, fillRange, firstMismatch, isFilled, repeatedDouble, r
 import type { DebugHost } from "./host.js";
 import { leakReport, siteOf, type LeakedBlock, type LeakReport } from "./leaks.js";
 import * as quarantine from "./quarantine.js";
-import { MemoryCorruptionError, hexDump, type CorruptionKind, type CorruptionReport, type DamagedByte } from "./report.js";
+import { MemoryCorruptionError, hexDump, userStack, type CorruptionKind, type CorruptionReport, type DamagedByte } from "./report.js";
 import { SiteLog, type BlockSites } from "./sites.js";
 import { spanEnd, spanStart } from "./spans.js";
 
@@ -524,7 +524,9 @@ export class DebugState {
   /** A report; with `base` and `serial`, the traced sites are added (formatting stacks is costly). */
   private report(kind: CorruptionKind, op: string, p: number, detail: string, extra: Partial<CorruptionReport> & { base?: number } = {}): CorruptionReport {
     const { base, ...rest } = extra;
-    const sites = base !== undefined && rest.serial !== undefined ? this.sitesOf(rest.serial, base) : {};
+    const s = base !== undefined && rest.serial !== undefined ? this.sitesOf(rest.serial, base) : undefined;
+    // allocatedAt and freedAt from the user's first frame, as the message shows them (they were the stacks as captured).
+    const sites = s === undefined ? {} : { allocatedAt: userStack(s.allocatedStack), freedAt: userStack(s.freedStack), ...s };
     return { kind, operation: op, address: p, damaged: [], damagedCount: 0, detail, ...rest, ...sites };
   }
 
@@ -820,7 +822,7 @@ export class DebugState {
       if (quarantined && freed++ === 0) first = base;
       if (quarantined || !this.quotable(base)) return;
       const serial = u32[(base + Debug.SERIAL) >>> 2];
-      const stack = this.sitesOf(serial, base).allocatedAt;
+      const stack = this.sitesOf(serial, base).allocatedStack;
       blocks.push({
         address: base + Debug.HEADER,
         size: u32[(base + Debug.SIZE) >>> 2],

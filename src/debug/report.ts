@@ -47,9 +47,16 @@ export interface CorruptionReport {
   /** Hex dump of the block's first bytes (with the leading pad) and last bytes (with the trailing pad). */
   head?: string;
   tail?: string;
-  /** JS stack where the block was allocated, and where it was freed, when traced. */
+  /**
+   * Where the block was allocated, and where it was freed, when traced: the stack from the user's
+   * first frame (pymalloc's own frames left out, as the message shows it), one frame a line
+   * ("at f (file:line:col)"). Undefined when not traced, or no frame is the user's.
+   */
   allocatedAt?: string;
   freedAt?: string;
+  /** The same stacks as captured: V8's text, its first line ("Error: allocated here") and pymalloc's own frames included. */
+  allocatedStack?: string;
+  freedStack?: string;
   /** Thread ids (heap.threadId) that allocated and freed the block, when threads share the heap. */
   allocatedInThread?: number;
   freedInThread?: number;
@@ -141,11 +148,28 @@ export function isOwnFrame(line: string): boolean {
   return OWN_FRAME.test(line) || inOwnSpan(line); // by file; in a bundle, by position (debug/spans.ts)
 }
 
-function trimStack(stack: string | undefined): string | undefined {
+/**
+ * A captured stack from the user's first frame: the "Error" line and pymalloc's own frames (debug
+ * hooks, families, a linked fast path) dropped, one trimmed frame a line; undefined when none is left.
+ */
+export function userStack(stack: string | undefined): string | undefined {
   if (!stack) return undefined;
-  // Drop the "Error" line and pymalloc's own frames (debug hooks, families, a linked fast path).
-  const frames = stack.split("\n").slice(1).filter((l) => !isOwnFrame(l.trim()));
-  return frames.slice(0, 8).map((l) => "    " + l.trim()).join("\n");
+  const frames = stack
+    .split("\n")
+    .slice(1)
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !isOwnFrame(l));
+  return frames.length === 0 ? undefined : frames.join("\n");
+}
+
+/** A report's site as its message shows it: the first eight frames, indented. */
+function indented(frames: string | undefined): string | undefined {
+  if (!frames) return undefined;
+  return frames
+    .split("\n")
+    .slice(0, 8)
+    .map((l) => "    " + l)
+    .join("\n");
 }
 
 const ordinal = (n: number): string => {
@@ -175,8 +199,8 @@ export function formatReport(r: CorruptionReport): string {
   }
   if (r.head) out.push("  block start:\n" + r.head);
   if (r.tail) out.push("  block end:\n" + r.tail);
-  const alloc = trimStack(r.allocatedAt);
-  const freed = trimStack(r.freedAt);
+  const alloc = indented(r.allocatedAt);
+  const freed = indented(r.freedAt);
   // An invalid pointer is no block's start: no block to have a site (the error's own stack is the bad call's).
   if (alloc) out.push("  allocated at:\n" + alloc);
   else if (r.kind === "invalid-pointer") out.push("  allocated at: none (no block of this heap starts at this address; this error's stack shows the call)");

@@ -16,10 +16,10 @@ import { isOwnFrame, stackText } from "./report.js";
 const SITE_THREAD_SHIFT = 20;
 const SITE_TAG_MASK = (1 << SITE_THREAD_SHIFT) - 1;
 
-/** A block's sites, as a report carries them. */
+/** A block's sites: the stacks as captured (report.ts's userStack() makes a report's allocatedAt and freedAt of them). */
 export interface BlockSites {
-  allocatedAt?: string;
-  freedAt?: string;
+  allocatedStack?: string;
+  freedStack?: string;
   allocatedInThread?: number;
   freedInThread?: number;
 }
@@ -68,8 +68,8 @@ export class SiteLog {
   sitesOf(serial: number, a: number, f: number): BlockSites {
     const mine = (w: number): boolean => this.traceTag !== 0 && (w & SITE_TAG_MASK) === this.traceTag;
     const sites: BlockSites = {
-      allocatedAt: mine(a) ? this.keep(stackText(this.allocSites.get(serial))) : undefined,
-      freedAt: mine(f) ? this.keep(stackText(this.freeSites.get(serial))) : undefined,
+      allocatedStack: mine(a) ? this.keep(stackText(this.allocSites.get(serial))) : undefined,
+      freedStack: mine(f) ? this.keep(stackText(this.freeSites.get(serial))) : undefined,
     };
     if (this.threadId !== undefined) {
       if (a >>> SITE_THREAD_SHIFT !== 0) sites.allocatedInThread = (a >>> SITE_THREAD_SHIFT) - 1;
