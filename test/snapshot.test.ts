@@ -285,6 +285,48 @@ describe("snapshots of different heaps and modes", () => {
     expect(snap.debug.compare(snap.pymalloc_debug, "size").groups).toEqual([{ key: "m 48 B", blocks: 10, bytes: 480, blocksDiff: 0, bytesDiff: 0 }]);
   });
 
+  it("by size, snapshots of heaps of 8- and 16-byte alignment are a RangeError naming both (a 20-byte block is '24 B' in one and '32 B' in the other: every small block read as lost and made again); the alignment is recorded and saved", () => {
+    for (const allocator of ["pymalloc", "debug"] as const) {
+      const a8 = createHeap({ allocator, traceAllocations: false });
+      const a16 = createHeap({ allocator, traceAllocations: false, alignment: 16 });
+      for (const h of [a8, a16]) for (let i = 0; i < 10; i++) h.obj.malloc(20);
+      const [s8, s16] = [a8.snapshot(), a16.snapshot()];
+      expect([s8.alignment, s16.alignment]).toEqual([8, 16]);
+      const f = allocator === "debug" ? "o " : "";
+      expect(s8.statistics("size").map((g) => g.key)).toEqual([`${f}24 B`]);
+      expect(s16.statistics("size").map((g) => g.key)).toEqual([`${f}32 B`]);
+      expect(() => s16.compare(s8, "size")).toThrow(RangeError);
+      expect(() => s16.compare(s8, "size")).toThrow(/this snapshot's heap aligns small blocks to 16 bytes and the older one's to 8: their size groups are other size classes/);
+      expect(() => s8.compare(s16)).toThrow(/aligns small blocks to 8 bytes and the older one's to 16/); // by size: no sites recorded
+      // Saved and brought back, the same; heaps of one alignment compare.
+      const back = HeapSnapshot.fromJSON(JSON.stringify(s8));
+      expect(back.alignment).toBe(8);
+      expect(() => s16.compare(back, "size")).toThrow(RangeError);
+      expect(back.compare(s8, "size").groups).toEqual([{ key: `${f}24 B`, blocks: 10, bytes: allocator === "debug" ? 200 : 240, blocksDiff: 0, bytesDiff: 0 }]);
+    }
+    // By site (the sites are the same code whatever the alignment), they compare.
+    const t8 = createHeap({ allocator: "debug" });
+    const t16 = createHeap({ allocator: "debug", alignment: 16 });
+    const make = (h: Heap) => h.obj.malloc(20);
+    make(t8);
+    make(t16);
+    expect(t16.snapshot().compare(t8.snapshot(), "site").blocksDiff).toBe(0);
+  });
+
+  it("fromJSON: an alignment no heap has, or a size group no size class of the alignment, is a RangeError; a snapshot saved without its alignment (before it was recorded) compares as it did", () => {
+    const j = createHeap().snapshot().toJSON();
+    expect(j.alignment).toBe(8);
+    expect(() => HeapSnapshot.fromJSON({ ...j, alignment: 12 })).toThrow(/alignment 12 \(a heap aligns small blocks to 8 or 16 bytes\)/);
+    expect(() => HeapSnapshot.fromJSON({ ...j, alignment: 16, totalBlocks: 1, totalBytes: 24, bySize: [{ key: "24 B", blocks: 1, bytes: 24 }] })).toThrow(/bySize holds the group "24 B", no size class of a heap of alignment 16/);
+    const old = { ...j, totalBlocks: 1, totalBytes: 24, bySize: [{ key: "24 B", blocks: 1, bytes: 24 }] };
+    delete (old as { alignment?: number }).alignment;
+    const before = HeapSnapshot.fromJSON(old);
+    expect(before.alignment).toBeUndefined();
+    const h16 = createHeap({ alignment: 16 });
+    h16.obj.malloc(20);
+    expect(h16.snapshot().compare(before, "size").blocksDiff).toBe(0);
+  });
+
   it("fromJSON: sites a mode never records, and a sampleInterval createHeap refuses, are RangeErrors", () => {
     const j = createHeap().snapshot().toJSON();
     expect(() => HeapSnapshot.fromJSON({ ...j, mode: "debug", sites: "sampled", sampleInterval: 64, bySite: [] })).toThrow(/sites "sampled" in a debug snapshot/);

@@ -5,7 +5,11 @@
  * Owns: taking a snapshot of the live blocks (grouped by size class and family, from the heap's
  * own state, in every mode; and by allocation site where sites are recorded: debug modes with
  * traceAllocations, or sampled sites), comparing two snapshots group by group, and rendering
- * both as text and JSON.
+ * both as text and JSON. A snapshot records its heap's alignment: its size groups are that
+ * alignment's size classes, so compare() by size refuses snapshots of heaps of two alignments,
+ * as it refuses a debug mode's against a release mode's (no group would match). Nothing else
+ * depends on it: a snapshot is never put back into a heap (attachHeap reads the alignment from
+ * the heap's own header).
  * Must not: write to the heap; a snapshot holds only its totals per group (plain JS data, taken
  * under the heap's lock), never the heap's memory.
  */
@@ -35,6 +39,8 @@ export interface SnapshotStatDiff extends SnapshotStat {
 
 export interface SnapshotJSON {
   mode: string;
+  /** The heap's alignment of small blocks, 8 or 16 (its size groups are its size classes); absent in snapshots saved before it was recorded. */
+  alignment?: number;
   sites: SiteSource;
   sampleInterval: number;
   totalBlocks: number;
@@ -77,6 +83,8 @@ function checkLimit(limit: unknown): void {
 /** The live blocks of a heap at one moment, grouped (see Heap.snapshot()). */
 export class HeapSnapshot {
   readonly mode: string;
+  /** The heap's alignment of small blocks (createHeap's `alignment`: 8 or 16); undefined for a snapshot saved before it was recorded. */
+  readonly alignment: number | undefined;
   readonly sites: SiteSource;
   /** Mean bytes between samples (sites: "sampled"), else 0. */
   readonly sampleInterval: number;
@@ -87,8 +95,9 @@ export class HeapSnapshot {
   private readonly bySite: Map<string, SnapshotStat> | undefined;
 
   /** @internal use heap.snapshot(). */
-  constructor(init: { mode: string; sites: SiteSource; sampleInterval: number; totalBlocks: number; totalBytes: number; bySize: Map<string, SnapshotStat>; bySite?: Map<string, SnapshotStat> }) {
+  constructor(init: { mode: string; alignment: number | undefined; sites: SiteSource; sampleInterval: number; totalBlocks: number; totalBytes: number; bySize: Map<string, SnapshotStat>; bySite?: Map<string, SnapshotStat> }) {
     this.mode = init.mode;
+    this.alignment = init.alignment;
     this.sites = init.sites;
     this.sampleInterval = init.sampleInterval;
     this.totalBlocks = init.totalBlocks;
@@ -130,6 +139,12 @@ export class HeapSnapshot {
         `compare(older, "size"): a ${dbg} snapshot's size groups carry the family ("o 48 B", recorded in the debug modes) and a ${rel} snapshot's do not ("48 B"): no group would match; compare debug modes' snapshots with each other and release modes' with each other, or by "site"`,
       );
     }
+    // Size groups are size classes: a 20-byte request is "24 B" at 8-byte alignment and "32 B" at
+    // 16, so every small block of one heap read as lost and made again in the other's groups.
+    if (by === "size" && this.alignment !== undefined && older.alignment !== undefined && this.alignment !== older.alignment)
+      throw new RangeError(
+        `compare(older, "size"): this snapshot's heap aligns small blocks to ${this.alignment} bytes and the older one's to ${older.alignment}: their size groups are other size classes ("24 B" at 8 is "32 B" at 16), no group would match; compare snapshots of heaps of one alignment, or by "site"`,
+      );
     const now = this.groups(by);
     const then = older.groups(by);
     const out: SnapshotStatDiff[] = [];
@@ -157,6 +172,7 @@ export class HeapSnapshot {
       throw new RangeError(`HeapSnapshot.fromJSON: ${what}`);
     };
     if (!(ALLOCATOR_MODES as readonly string[]).includes(j.mode)) bad(`mode ${JSON.stringify(j.mode)} is none of ${ALLOCATOR_MODES.join(", ")}`);
+    if (j.alignment !== undefined && j.alignment !== 8 && j.alignment !== 16) bad(`alignment ${shown(j.alignment)} (a heap aligns small blocks to 8 or 16 bytes)`);
     const sampled = j.sites === "sampled";
     if (sampled ? !(j.sampleInterval! >= 1 && j.sampleInterval! <= MAX_SAMPLE_INTERVAL) : j.sampleInterval !== 0)
       bad(`sampleInterval ${j.sampleInterval} for sites "${j.sites}" (expected ${sampled ? `1 to ${MAX_SAMPLE_INTERVAL}, as createHeap takes it` : "0"})`);
@@ -178,6 +194,9 @@ export class HeapSnapshot {
         if (x === null || typeof x !== "object" || typeof x.key !== "string" || !Number.isFinite(x.blocks) || !Number.isFinite(x.bytes))
           throw new TypeError(`HeapSnapshot.fromJSON: ${what} holds ${JSON.stringify(x)}, not a { key, blocks, bytes }`);
         if (m.has(x.key)) bad(`${what} holds the group ${JSON.stringify(x.key)} twice`);
+        // A size class that is no multiple of the alignment was never a group of the heap's.
+        const cls = what === "bySize" ? /^(?:[rmo?] )?(\d+) B$/.exec(x.key) : null;
+        if (cls !== null && j.alignment !== undefined && Number(cls[1]) % j.alignment !== 0) bad(`bySize holds the group ${JSON.stringify(x.key)}, no size class of a heap of alignment ${j.alignment}`);
         count(x.blocks, `${what} ${JSON.stringify(x.key)} blocks`, estimate);
         count(x.bytes, `${what} ${JSON.stringify(x.key)} bytes`, estimate);
         m.set(x.key, { key: x.key, blocks: x.blocks, bytes: x.bytes });
@@ -192,6 +211,7 @@ export class HeapSnapshot {
     if (j.sites === "none" && j.bySite !== undefined) bad('bySite groups in a snapshot whose sites are "none"');
     return new HeapSnapshot({
       mode: j.mode,
+      alignment: j.alignment,
       sites: j.sites,
       sampleInterval: j.sampleInterval as number,
       totalBlocks: j.totalBlocks as number,
@@ -202,7 +222,7 @@ export class HeapSnapshot {
   }
 
   toJSON(): SnapshotJSON {
-    const j: SnapshotJSON = { mode: this.mode, sites: this.sites, sampleInterval: this.sampleInterval, totalBlocks: this.totalBlocks, totalBytes: this.totalBytes, bySize: this.statistics("size") };
+    const j: SnapshotJSON = { mode: this.mode, alignment: this.alignment, sites: this.sites, sampleInterval: this.sampleInterval, totalBlocks: this.totalBlocks, totalBytes: this.totalBytes, bySize: this.statistics("size") };
     if (this.bySite !== undefined) j.bySite = this.statistics("site");
     return j;
   }
@@ -313,7 +333,7 @@ export function takeSnapshot(heap: Heap): HeapSnapshot {
       for (const s of samples) add(bySite, s.site, s.weight, s.weight * s.size);
     }
   }
-  return new HeapSnapshot({ mode: heap.mode, sites, sampleInterval: heap.sampler?.interval ?? 0, totalBlocks, totalBytes, bySize, bySite });
+  return new HeapSnapshot({ mode: heap.mode, alignment: align, sites, sampleInterval: heap.sampler?.interval ?? 0, totalBlocks, totalBytes, bySize, bySite });
 }
 
 /** JSON.parse of a saved snapshot: a TypeError naming fromJSON for text that is no JSON (JSON's own SyntaxError said nothing of where). */
