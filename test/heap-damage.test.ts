@@ -1543,6 +1543,60 @@ describe("H.POOL_MAP_HIGH aimed at a user's block in a heap past 256 MiB (a stra
 });
 
 describe("words nothing reads in a heap's mode (a stray-write fuzz of 2026-12-07: they passed check())", () => {
+  it("the first raw chunk's footer word (no chunk is before it): check() names it, in every mode; it stays 0 in a heap at work", () => {
+    for (const opts of [{}, { allocator: "malloc" }, { allocator: "debug" }, { threads: true }, { heapBase: 4096, alignment: 16 }] as const) {
+      const h = createHeap(opts);
+      const start = h.rawAllocator.start;
+      // A heap at work (raw blocks at the start taken, freed, merged into the top): the word stays 0.
+      const ps = Array.from({ length: 300 }, (_, i) => [h.raw, h.mem, h.obj][i % 3].malloc(1 + ((i * 97) % 3000)));
+      for (let i = 0; i < ps.length; i += 2) [h.raw, h.mem, h.obj][i % 3].free(ps[i]);
+      h.check();
+      for (let i = 1; i < ps.length; i += 2) [h.raw, h.mem, h.obj][i % 3].free(ps[i]);
+      h.collect();
+      h.check();
+      expect(h.u32[start >>> 2], JSON.stringify(opts)).toBe(0);
+      h.u8[start + 1] = 7;
+      const e = corruption(() => h.check());
+      expect(e.message, JSON.stringify(opts)).toContain("(Chunk.PREV_SIZE)");
+      expect(e.message).toMatch(/the first chunk's footer word holds 0x00000700/);
+      expect(e.address).toBe(start);
+    }
+  });
+
+  it("FREEPOOLS of a full arena (nothing takes a pool from it): check() names the word at its address (it blamed the NEXT word of the pool it named, or NFREEPOOLS); an NFREEPOOLS zeroed on a usable arena is still NFREEPOOLS", () => {
+    for (const subPools of [true, false]) {
+      const h = createHeap({ subPools });
+      const ps = Array.from({ length: 2000 }, () => h.obj.malloc(512));
+      const arenaOf = (p: number): number => h.u32[((p & ~16383) + constants.Pool.ARENA) >>> 2];
+      const full = [...new Set(ps.map(arenaOf))].filter((a) => h.u32[(a + constants.Arena.NFREEPOOLS) >>> 2] === 0);
+      expect(full.length).toBeGreaterThan(1);
+      h.check();
+      const [a, b] = full;
+      const word = (a + constants.Arena.FREEPOOLS) >>> 2;
+      // A pool in use of this arena, one of another, a pool's interior, garbage.
+      const inUse = h.u32[(a + constants.Arena.FIRST) >>> 2];
+      for (const v of [inUse, h.u32[(b + constants.Arena.FIRST) >>> 2], inUse + 48, 0x12345678, 1]) {
+        h.u32[word] = v;
+        const e = corruption(() => h.check());
+        expect(e.message, `subPools ${subPools}, ${hex(v)}`).toContain("(Arena.FREEPOOLS)");
+        expect(e.address).toBe(a + constants.Arena.FREEPOOLS);
+        h.u32[word] = 0;
+      }
+      h.check();
+      // A usable arena's count zeroed: the count is named, not its (good) list.
+      for (let i = 0; i < 40; i += 1) h.obj.free(ps[i]);
+      const usable = h.u32[(h.heapBase >>> 2) + H.USABLE_ARENAS];
+      const nfWord = (usable + constants.Arena.NFREEPOOLS) >>> 2;
+      expect(h.u32[nfWord]).toBeGreaterThan(0);
+      expect(h.u32[(usable + constants.Arena.FREEPOOLS) >>> 2]).not.toBe(0);
+      const nf = h.u32[nfWord];
+      h.u32[nfWord] = 0;
+      expect(corruption(() => h.check()).message).toContain("(Arena.NFREEPOOLS)");
+      h.u32[nfWord] = nf;
+      h.check();
+    }
+  });
+
   it("a debug allocation counter in a release heap and a lock holder in a heap without threads: check() and attachHeap name the word", () => {
     for (const [allocator, word, name] of [
       ["pymalloc", H.SERIAL, "H.SERIAL"],

@@ -94,6 +94,10 @@ export function checkHeap(heap: Heap): void {
   }
 
   const top = raw.top;
+  // The first chunk's footer word: no chunk lies before it, so nothing reads it (its PREV_FREE is
+  // never set) and nothing writes it after createHeap zeroed it; a write there was passed.
+  if (u32[raw.start >>> 2] !== 0)
+    fail(raw.start, `the first chunk's footer word holds ${hex(u32[raw.start >>> 2])}, not 0: no chunk lies before it (a write over it)`, "Chunk.PREV_SIZE");
 
   // --- Raw chunk chain ------------------------------------------------------------------------
   const freeChunks = new Set<number>();
@@ -183,6 +187,9 @@ export function checkHeap(heap: Heap): void {
   const freeLists = new Map<number, Set<number>>(); // pool in use -> its free blocks
   const slotState = (k: number): number => u32[(o.slotBase(k) + Slot.STATE) >>> 2];
   const ps = o.poolSize;
+  // The arenas usable_arenas names (its order and links are checked below; here a bounded walk).
+  const onUsable = new Set<number>();
+  for (let a = u32[hw + H.USABLE_ARENAS], n = 0; a !== 0 && n <= arenas.length && a + Arena.NEXT + 4 <= u8.length; a = u32[(a + Arena.NEXT) >>> 2], n++) onUsable.add(a);
   for (const first of arenas) {
     const a = o.arenaHeader(first);
     headers.push(a);
@@ -196,6 +203,11 @@ export function checkHeap(heap: Heap): void {
     const end = first + total * ps;
     if (u32[(a + Arena.FIRST) >>> 2] !== first) fail(a + Arena.FIRST, "arena header does not name its first pool", "Arena.FIRST");
     const poolAddress = poolAddressOf(o, a, first, total);
+    // A full arena's free-pool list is empty. One that is on usable_arenas had free pools: its
+    // NFREEPOOLS is the word at fault, named below; else its FREEPOOLS is (the walk blamed the
+    // NEXT word of whatever pool it named, or NFREEPOOLS).
+    if (nfree === 0 && u32[(a + Arena.FREEPOOLS) >>> 2] !== 0 && !onUsable.has(a))
+      fail(a + Arena.FREEPOOLS, `arena has no free pools and is on no usable_arenas, yet its free-pool list holds ${hex(u32[(a + Arena.FREEPOOLS) >>> 2])} (a write over the word)`, "Arena.FREEPOOLS");
     const freePools = new Set<number>();
     let at = a + Arena.FREEPOOLS;
     for (let p = u32[at >>> 2]; p !== 0; at = p + Pool.NEXT, p = u32[at >>> 2]) {
