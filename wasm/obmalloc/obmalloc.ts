@@ -24,7 +24,7 @@
 import { Chunk, FreeBlock, Pool, Size, Slot, SubPool } from "./layout";
 import { rawFree, rawMalloc, rawRealloc } from "./raw";
 import { alignShift, diverted, freeOwner, mapBase, mapBytes, mapEnd, nClasses, nFast, poolMask, poolShift, rawStart, threaded, usedBase } from "./state";
-import { carved, carvedEnd, isOurs, isOursHigh, linkOk, popBlock, poolOf } from "./pool";
+import { carved, carvedEnd, isOurs, isOursHigh, linkOk, popBlock, poolOf, subPoolFilled } from "./pool";
 import { freeEmptied, freeEmptiedSub, poolFromArena, young } from "./arenas";
 import { rawCame, rawWent, rawYoung } from "./rawstart";
 
@@ -167,11 +167,16 @@ export function malloc(n: u32): u32 {
       if (bp < end) {
         const nb = load<u32>(bp);
         // bp must hold the free tag (FreeBlock), as JS's mallocIn checks: else mallocSmall, JS.
-        if (linkOk(nb, pool)) if (load<u32>(bp + FreeBlock.TAG) == FreeBlock.TAG_VALUE) {
-          store<u32>(pool + Pool.FREEBLOCK, nb);
-          store<u32>(pool, load<u32>(pool) + 1);
-          store<u32>(bp + FreeBlock.TAG, 0); // handed out: live (FreeBlock in src/constants.ts)
-          return bp;
+        if (load<u32>(bp + FreeBlock.TAG) == FreeBlock.TAG_VALUE) {
+          if (linkOk(nb, pool)) {
+            store<u32>(pool + Pool.FREEBLOCK, nb);
+            store<u32>(pool, load<u32>(pool) + 1);
+            store<u32>(bp + FreeBlock.TAG, 0); // handed out: live (FreeBlock in src/constants.ts)
+            return bp;
+          }
+          // The head pool's last free block (its link 0), or a damaged link: mallocLast, which
+          // does not test again what was proved here.
+          return mallocLast(n, idx, pool, bp, nb, end);
         }
       }
     }
@@ -182,6 +187,37 @@ export function malloc(n: u32): u32 {
     if (q != 0) return rawStart ? rawCame(q, 1) : q;
   }
   return mallocSlow(n);
+}
+
+/**
+ * malloc(n) of class idx when the head pool `pool` has a free block bp whose link nb
+ * is no carved block: malloc's inline pop proved pool and bp below end (the memory's end less a
+ * pool header), pool's SZIDX idx and bp's free tag. The common case, bp the pool's last free block
+ * (nb 0) and no block left to carve: the pool fills and leaves usedpools (popBlock's unlinkFull),
+ * the tests malloc made not made again (in a steady churn a free into a full pool relinks it, and
+ * the next malloc takes the block back and unlinks it: every other event there). Anything else
+ * (a carve, a damaged link, links that do not come back) goes to mallocSmall as before.
+ */
+function mallocLast(n: u32, idx: u32, pool: u32, bp: u32, nb: u32, end: u32): u32 {
+  // A link of 0 proves nothing of bp: the pool's FREEBLOCK must itself be a carved block start
+  // of it (popBlock's test; an overflow of the block before the header lands there). With
+  // threads, unlinkFull's rule (the pool marked FULL first): mallocSmall.
+  if (nb == 0) if (!threaded) if (linkOk(bp, pool)) if (load<u32>(pool + Pool.NEXTOFFSET) > load<u32>(pool + Pool.MAXNEXTOFFSET)) {
+    // unlinkFull's tests and writes, against malloc's end (the memory has not shrunk since).
+    const next = load<u32>(pool + Pool.NEXT);
+    const prev = load<u32>(pool + Pool.PREV);
+    if (next < end) if (prev < end) if (load<u32>(next + Pool.PREV) == pool) if (load<u32>(prev + Pool.NEXT) == pool) {
+      store<u32>(next + Pool.PREV, prev);
+      store<u32>(prev + Pool.NEXT, next);
+      store<u32>(pool + Pool.FREEBLOCK, 0);
+      store<u32>(pool, load<u32>(pool) + 1);
+      store<u32>(bp + FreeBlock.TAG, 0); // handed out: live (FreeBlock in src/constants.ts)
+      if ((load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK) != 0) subPoolFilled(pool);
+      return bp;
+    }
+  }
+  // (Six arguments: V8 passes a seventh on the stack; sp is one add away.)
+  return mallocSmall(n, idx, usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT, pool);
 }
 
 /** malloc(n) of class idx (sentinel sp, head pool `pool`) when its first free block cannot simply be popped. */

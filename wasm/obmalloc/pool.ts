@@ -194,7 +194,7 @@ export function isOursHigh(q: u32): bool {
  * subpools.ts; the rule: SubPool in src/constants.ts). Out of line: a fill of a whole pool pays
  * one load and test.
  */
-function subPoolFilled(pool: u32): void {
+export function subPoolFilled(pool: u32): void {
   if (rawStart) return; // its counts are where FILLS lies (SubPool in src/constants.ts)
   const idx = load<u32>(pool + Pool.SZIDX);
   if (idx >= nClasses) return;
