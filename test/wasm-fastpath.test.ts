@@ -589,6 +589,46 @@ describe("the fast path alone, with its slow paths observed", () => {
     heap.check();
   });
 
+  it("a steady churn over full pools stays in wasm: a free relinks a full pool, the next malloc takes its last free block back and unlinks it; a filling pool whose NEXT link does not come back is left to JS, which reports it, nothing written", () => {
+    const heap = wasmHeap({ subPools: false });
+    const { x, calls } = instance(heap);
+    const size = 496;
+    const perPool = Math.floor((16384 - Pool.OVERHEAD) / size);
+    x.free(x.malloc(8)); // the first arena, from JS
+    calls.length = 0;
+    const blocks = Array.from({ length: 3 * perPool }, () => x.malloc(size));
+    expect(calls).toEqual([]);
+    const poolOf = (p: number) => p & ~(16384 - 1);
+    const pools = [...new Set(blocks.map(poolOf))];
+    expect(pools.length).toBe(3);
+    // A free into a full pool, then a malloc: the same block back (the pool at the head, its one
+    // free block), the pool full again and out of usedpools (mallocLast), all in wasm.
+    for (const k of [0, 5, perPool + 3, 2 * perPool + 7, 2 * perPool - 1, 3]) {
+      x.free(blocks[k]);
+      expect(heap.u32[(poolOf(blocks[k]) + Pool.FREEBLOCK) >>> 2]).toBe(blocks[k]);
+      expect(x.malloc(size)).toBe(blocks[k]);
+      expect(heap.u32[(poolOf(blocks[k]) + Pool.FREEBLOCK) >>> 2]).toBe(0);
+      heap.check(); // the full pool is out of usedpools again, its count right
+    }
+    expect(calls).toEqual([]);
+    // The relinked pool's NEXT word damaged (a live block's address: its PREV word is the block's
+    // data, not the pool): the unlink must not write through it (the live block's words) nor
+    // unlink the pool from its real neighbour. JS reports it (JS's pop itself counts the block
+    // before its unlink finds the link: as before, the heap is damaged and said so).
+    const k = perPool + 9;
+    const pool = poolOf(blocks[k]);
+    x.free(blocks[k]);
+    const good = heap.u32[(pool + Pool.NEXT) >>> 2];
+    const victim = blocks[2 * perPool + 1];
+    heap.u32[(pool + Pool.NEXT) >>> 2] = victim;
+    const victimBytes = heap.u8.slice(victim, victim + size);
+    expect(() => x.malloc(size)).toThrow(HeapCorruptionError);
+    expect(calls).toEqual([`malloc ${size}`]);
+    expect(heap.u8.slice(victim, victim + size)).toEqual(victimBytes);
+    expect(heap.u32[(good + Pool.PREV) >>> 2]).toBe(pool);
+    expect(heap.u32[(pool + Pool.NEXT) >>> 2]).toBe(victim);
+  });
+
   it("emptied whole pools go back to their arenas in wasm, usable_arenas kept in order; JS only for an arena that would be entirely free; check() after each", () => {
     const heap = wasmHeap({ subPools: false }); // arenas of 8 whole pools
     const { x, calls } = instance(heap);
