@@ -5,9 +5,9 @@
 // calloc, realloc (init, divert and stop are state.ts's).
 //
 // Owns: CPython's fast paths, exactly: malloc pops the first free block of the head pool of its
-// size class in this thread's usedpools (pool.ts's popBlock when the inline pop cannot: carve the
-// pool's next never-used blocks, or hand out its last free block and unlink the now full pool;
-// arenas.ts when the class has no pool), free pushes a block of one of this thread's pools back
+// size class in this thread's usedpools (its last free block, the now full pool unlinked: mallocLast;
+// pool.ts's popBlock when neither can: carve the pool's next never-used blocks, or the same
+// unlink with every test made again; arenas.ts when the class has no pool), free pushes a block of one of this thread's pools back
 // (relinking a pool that was full; an emptied pool kept as its class's spare or given back:
 // arenas.ts), calloc and realloc around them; blocks of 0 or > 512 bytes through raw.ts (the raw
 // allocator's common paths), and, with the raw start on (rawFirst), a young class's blocks
