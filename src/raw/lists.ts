@@ -205,10 +205,10 @@ export class TlsfLists {
     if (slmap === 0) {
       const flmap = u32[this.wFl] & (-1 << (fl + 1));
       if (flmap === 0) return 0;
-      fl = ctz(flmap);
+      fl = 31 - Math.clz32(flmap & -flmap); // ctz, written out: a module function's call loads and checks its cell
       slmap = u32[this.wSl + fl];
     }
-    return u32[this.wHeads + (fl << Tlsf.SL_SHIFT) + ctz(slmap)];
+    return u32[this.wHeads + (fl << Tlsf.SL_SHIFT) + (31 - Math.clz32(slmap & -slmap))];
   }
 
   /**

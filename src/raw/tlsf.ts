@@ -69,8 +69,33 @@ export class RawAllocator extends CheckedChunks {
     const csize = this.freeSizeAt(c, c + Chunk.SIZE, "TLSF free list entry");
     if (csize < size) throw this.corrupt(c + Chunk.SIZE, "Chunk.SIZE", `free chunk of ${csize} bytes in a list of chunks of ${size} bytes or more`);
     this.removeChunk(c, csize);
-    this.shrinkTo(c, csize, size, Flag.TAG);
+    this.splitFree(c, csize, size);
     return c + Chunk.HEADER;
+  }
+
+  /**
+   * shrinkTo(c, csize, size, Flag.TAG) for a chunk c that was free until now (just taken off its
+   * list, its footer checked by freeSizeAt): the chunk after it is in use and already has
+   * PREV_FREE (free chunks never touch each other or the top), so the remainder is listed as it
+   * is, without releaseChunk's merges and tests of the next chunk and the top (a malloc from the
+   * lists), and a chunk kept whole keeps
+   * the footer freeSizeAt read. The heap ends byte for byte as shrinkTo leaves it.
+   */
+  private splitFree(c: number, csize: number, size: number): void {
+    const u32 = this.u32;
+    const rem = csize - size;
+    const n = c + csize;
+    if (rem >= Chunk.MIN) {
+      u32[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | Flag.TAG;
+      const r = c + size;
+      u32[r >>> 2] = size;
+      u32[(r + 4) >>> 2] = (rem ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
+      u32[n >>> 2] = rem;
+      this.insertChunk(r, rem);
+    } else {
+      u32[(c + 4) >>> 2] = (csize ^ Chunk.SIZE_KEY) | Flag.TAG;
+      u32[(n + 4) >>> 2] &= ~Flag.PREV_FREE;
+    }
   }
 
   /**
@@ -88,12 +113,13 @@ export class RawAllocator extends CheckedChunks {
     const c = p - Chunk.HEADER;
     const size = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
     // Cached when small enough, unless it ends at the top (then the top comes down: footprint).
-    if (size > RawCache.MAX_SIZE || c + size === this.u32[this.wTop]) return this.releaseChunk(c, sw);
     const u32 = this.u32;
+    const top = u32[this.wTop]; // read once: the end test and the full test below
+    if (size > RawCache.MAX_SIZE || c + size === top) return this.releaseChunk(c, sw);
     const count = u32[this.wCache];
     // Full (RawCache: by the heap's size): every cached chunk is merged first (which may change
     // p's chunk's PREV_FREE bit, or bring the top down to it).
-    if (count >= RawCache.LIMIT || (count >= RawCache.MIN_LIMIT && count << RawCache.HEAP_SHIFT >= u32[this.wTop] - this.start)) return this.flushCache(), this.free(p);
+    if (count >= RawCache.LIMIT || (count >= RawCache.MIN_LIMIT && count << RawCache.HEAP_SHIFT >= top - this.start)) return this.flushCache(), this.free(p);
     const hi = this.wCache + RawCache.HEAD_WORDS + ((size >>> 4) & (RawCache.BINS - 1));
     u32[(c + Chunk.NEXT_FREE) >>> 2] = u32[hi];
     u32[hi] = c;
