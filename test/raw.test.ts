@@ -145,6 +145,32 @@ describe("raw allocator (TLSF)", () => {
     h.check();
   });
 
+  it("a malloc splitting a free chunk never merges the chunk after it, whose header a stray write made read free: no block over it", () => {
+    const h = heapFor();
+    h.raw.malloc(100);
+    const a = h.raw.malloc(8000); // past the raw cache: freed into the TLSF lists at once
+    const b = h.raw.malloc(8000); // the victim, live
+    h.raw.malloc(100);
+    h.raw.free(a);
+    // A stray write sets b's FREE bit and zeroes the words a free chunk keeps its links in: its
+    // footer (an in-use chunk's, HEAP_VERSION 17) repeats its size, so it passed a merge's tests.
+    h.u32[(b - 4) >>> 2] |= C.Flag.FREE;
+    h.u32[b >>> 2] = 0;
+    h.u32[(b + 4) >>> 2] = 0;
+    const x = h.raw.malloc(3000); // from a's chunk; its remainder was merged with b until 2026-12-07
+    expect(x).toBe(a);
+    let y = 0;
+    try {
+      y = h.raw.malloc(12000); // fitted the remainder and b together
+    } catch (e) {
+      expect(e).toBeInstanceOf(PymallocError);
+    }
+    if (y !== 0) expect(y + 12000 <= b || y >= b + 8000).toBe(true);
+    // b's damage is seen: its free is refused, check() names it.
+    expect(() => h.raw.free(b)).toThrow(PymallocError);
+    expect(() => h.check()).toThrow(HeapCorruptionError);
+  });
+
   it("a raw free of an object-allocator block is refused", () => {
     const h = createHeap();
     const p = h.obj.malloc(32);
