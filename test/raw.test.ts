@@ -171,6 +171,25 @@ describe("raw allocator (TLSF)", () => {
     expect(() => h.check()).toThrow(HeapCorruptionError);
   });
 
+  it("a live chunk whose FREE bit a stray write set is never merged by a free or a realloc beside it (a chunk with no previous one must head its list)", () => {
+    for (const op of ["free", "realloc"] as const) {
+      const h = heapFor();
+      h.raw.malloc(100);
+      const a = h.raw.malloc(8000); // past the raw cache: a free merges at once
+      const b = h.raw.malloc(8000); // the victim, live
+      h.raw.malloc(100);
+      h.u8.fill(0xb7, b, b + 8000);
+      // FREE set, the link words zero (as user data often is); its in-use footer repeats its size.
+      h.u32[(b - 4) >>> 2] |= C.Flag.FREE;
+      h.u32[b >>> 2] = 0;
+      h.u32[(b + 4) >>> 2] = 0;
+      // Merged into a's chunk until 2026-12-07: then a block handed out over b (free), or a grown over it (realloc).
+      if (op === "free") expect(() => h.raw.free(a)).toThrow(HeapCorruptionError);
+      else expect(() => h.raw.realloc(a, 12000)).toThrow(HeapCorruptionError);
+      expect(h.u8.subarray(b + 8, b + 8000).every((v) => v === 0xb7)).toBe(true);
+    }
+  });
+
   it("a raw free of an object-allocator block is refused", () => {
     const h = createHeap();
     const p = h.obj.malloc(32);

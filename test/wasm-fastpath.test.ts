@@ -550,6 +550,26 @@ describe("the fast path alone, with its slow paths observed", () => {
     expect(calls).toEqual(["free"]);
   });
 
+  it("raw chunks: a live chunk whose FREE bit a stray write set (link words zero) is never merged in wasm by a free or a realloc beside it; JS reports it", () => {
+    for (const op of ["free", "realloc"] as const) {
+      const heap = wasmHeap();
+      const { x, calls } = instance(heap);
+      const a = x.malloc(8000); // over RawCache.MAX_SIZE: a free merges at once
+      const b = x.malloc(8000); // the victim, live
+      x.malloc(100);
+      heap.u8.fill(0xb7, b, b + 8000);
+      heap.u32[(b - 4) >>> 2] |= constants.Flag.FREE;
+      heap.u32[b >>> 2] = 0;
+      heap.u32[(b + 4) >>> 2] = 0;
+      calls.length = 0;
+      // With no previous link, b must head its list (linksOk): it was merged into a's chunk until 2026-12-07.
+      if (op === "free") expect(() => x.free(a)).toThrow(HeapCorruptionError);
+      else expect(() => x.realloc(a, 12000)).toThrow(HeapCorruptionError);
+      expect(calls.length).toBe(1); // left to JS, which reports it
+      expect(heap.u8.subarray(b + 8, b + 8000).every((v) => v === 0xb7)).toBe(true);
+    }
+  });
+
   it("fills pools in wasm (a full pool leaves usedpools there), takes the next from the arena, gives back in wasm an emptied pool that is not its class's last", () => {
     const heap = wasmHeap({ subPools: false }); // arenas of 8 whole pools
     const { x, calls } = instance(heap);

@@ -131,13 +131,17 @@ export class TlsfLists {
     const u32 = this.u32;
     const next = u32[(c + Chunk.NEXT_FREE) >>> 2];
     const prev = u32[(c + Chunk.PREV_FREE) >>> 2];
-    // Links are written through: each neighbour must link back to c (never a wild write).
-    if ((next !== 0 && u32[(next + Chunk.PREV_FREE) >>> 2] !== c) || (prev !== 0 && u32[(prev + Chunk.NEXT_FREE) >>> 2] !== c)) this.brokenList(c);
+    // Links are written through: each neighbour must link back to c (never a wild write), and a
+    // chunk with no previous one must head its list: a live chunk whose FREE bit a stray write set
+    // and whose link words hold zeros (user data often does; its in-use footer repeats its size)
+    // was merged into a neighbour being freed, and handed out over its user, until 2026-12-07.
+    const hi = this.wHeads + li;
+    if ((next !== 0 && u32[(next + Chunk.PREV_FREE) >>> 2] !== c) || (prev !== 0 ? u32[(prev + Chunk.NEXT_FREE) >>> 2] !== c : u32[hi] !== c)) this.brokenList(c);
     if (next !== 0) u32[(next + Chunk.PREV_FREE) >>> 2] = prev;
     if (prev !== 0) {
       u32[(prev + Chunk.NEXT_FREE) >>> 2] = next;
     } else {
-      u32[this.wHeads + li] = next;
+      u32[hi] = next;
       if (next === 0) {
         const m = u32[this.wSl + fl] & ~(1 << sl);
         u32[this.wSl + fl] = m;
@@ -232,7 +236,7 @@ export class TlsfLists {
 
   /** A free chunk's list neighbours do not link back to it (out of line: a cold path). */
   protected brokenList(c: number): never {
-    throw this.corrupt(c + Chunk.NEXT_FREE, "Chunk.NEXT_FREE", `free chunk ${hex(c)}'s list neighbours do not link back to it`);
+    throw this.corrupt(c + Chunk.NEXT_FREE, "Chunk.NEXT_FREE", `free chunk ${hex(c)}'s list neighbours do not link back to it (or, with no previous one, its list's head is another chunk: a chunk in use whose header a stray write made read free?)`);
   }
 
   /** A chunk whose size word reads as cached (FREE | ARENA) after the cache was emptied. */

@@ -65,11 +65,15 @@ export function initRaw(heapBase: u32, on: bool): void {
   return ((msb - (Tlsf.FL_SHIFT - 1)) << Tlsf.SL_SHIFT) | ((size >> (msb - Tlsf.SL_SHIFT)) ^ Tlsf.SL_COUNT);
 }
 
-/** Free chunk c's list neighbours link back to it. */
-@inline function linksOk(c: u32): bool {
+/**
+ * Free chunk c of `size` bytes: its list neighbours link back to it, and with no previous one it
+ * heads its list (raw/lists.ts removeChunk: a live chunk whose FREE bit a stray write set, its
+ * link words zero, was merged by a free beside it until 2026-12-07).
+ */
+@inline function linksOk(c: u32, size: u32): bool {
   const next = load<u32>(c + Chunk.NEXT_FREE);
   const prev = load<u32>(c + Chunk.PREV_FREE);
-  return (next == 0 || (inChunks(next) && load<u32>(next + Chunk.PREV_FREE) == c)) && (prev == 0 || (inChunks(prev) && load<u32>(prev + Chunk.NEXT_FREE) == c));
+  return (next == 0 || (inChunks(next) && load<u32>(next + Chunk.PREV_FREE) == c)) && (prev == 0 ? load<u32>(headsBase + (listIndex(size) << 2)) == c : inChunks(prev) && load<u32>(prev + Chunk.NEXT_FREE) == c);
 }
 
 /**
@@ -304,7 +308,7 @@ export function rawMalloc(n: u32): u32 {
   }
   const csize = freeSize(c);
   if (csize < size) return 0; // damaged (or 0: no free chunk): JS reports it
-  if (!linksOk(c)) return 0;
+  if (!linksOk(c, csize)) return 0;
   // A free chunk never touches the top nor another free chunk; one that does goes to JS.
   const nx = c + csize;
   if ((load<u32>(nx + Chunk.SIZE) & (Flag.FREE | Flag.ARENA)) == Flag.FREE) return 0;
@@ -357,7 +361,7 @@ function releaseChunk(c: u32, sw: u32): bool {
   if ((sw & Flag.PREV_FREE) != 0) {
     ps = load<u32>(c);
     if (!prevFreeOk(c)) return false;
-    if (!linksOk(c - ps)) return false;
+    if (!linksOk(c - ps, ps)) return false;
   }
   const n = c + size;
   const top = load<u32>(topAt);
@@ -368,7 +372,7 @@ function releaseChunk(c: u32, sw: u32): bool {
       ns = sizeOf(nsw);
       if (ns > top - n) return false;
       if (load<u32>(n + ns) != ns) return false;
-      if (!linksOk(n)) return false;
+      if (!linksOk(n, ns)) return false;
     }
   } else {
     // The top comes down: JS empties the cache then (tlsf.ts releaseChunk).
@@ -491,7 +495,7 @@ export function rawRealloc(p: u32, n: u32): u32 {
       const nsw = load<u32>(nx + Chunk.SIZE);
       if ((nsw & (Flag.FREE | Flag.ARENA)) == Flag.FREE) {
         const ns = sizeOf(nsw);
-        if (ns > top - nx || load<u32>(nx + ns) != ns || !linksOk(nx)) return 0;
+        if (ns > top - nx || load<u32>(nx + ns) != ns || !linksOk(nx, ns)) return 0;
       }
     } else if (!topMarked(top) || cached() != 0) return 0; // the rest merges into the top: JS empties the cache then
     store<u32>(c + Chunk.SIZE, header(size, keep));
@@ -513,7 +517,7 @@ export function rawRealloc(p: u32, n: u32): u32 {
   const nsw = load<u32>(nx + Chunk.SIZE);
   if ((nsw & (Flag.FREE | Flag.ARENA)) == Flag.FREE) {
     const ns = sizeOf(nsw);
-    if (ns > top - nx || load<u32>(nx + ns) != ns || !linksOk(nx)) return 0;
+    if (ns > top - nx || load<u32>(nx + ns) != ns || !linksOk(nx, ns)) return 0;
     if (csize + ns >= size) {
       const after = nx + ns; // in use (a free chunk never touches another) or the top: never
       if (after == top || (load<u32>(after + Chunk.SIZE) & (Flag.FREE | Flag.ARENA)) == Flag.FREE) return 0;
@@ -539,7 +543,7 @@ export function rawRealloc(p: u32, n: u32): u32 {
   // Moves: checked first that the old chunk can be given back, then a new one, a copy, the release.
   if ((sw & Flag.PREV_FREE) != 0) {
     const ps = load<u32>(c);
-    if (ps > c - rawStart || load<u32>(c - ps + Chunk.SIZE) != header(ps, Flag.FREE | Flag.TAG) || !linksOk(c - ps)) return 0;
+    if (ps > c - rawStart || load<u32>(c - ps + Chunk.SIZE) != header(ps, Flag.FREE | Flag.TAG) || !linksOk(c - ps, ps)) return 0;
   }
   const q = rawMalloc(n);
   if (q == 0) return 0;
