@@ -452,12 +452,14 @@ describe("a thread that died in the raw allocator's top or in a split: adoptThre
     }
   });
 
-  it("a split's remainder, dead at releaseChunk's entry: a free chunk relist() lists, not an in-use chunk nobody holds", () => {
+  // A malloc from the lists splits its free chunk in splitFree (session 47; it went through
+  // shrinkTo and releaseChunk): the remainder's header is written free before insertChunk lists it.
+  it("a split's remainder, dead at insertChunk's entry: a free chunk relist() lists, not an in-use chunk nobody holds", () => {
     const heap = createHeap({ threads: true });
     const h2 = attachHeap(heap.memory.source);
     const { y } = holeBeforeLive(heap);
     const before = heap.stats().raw;
-    dieIn(heap, h2, "releaseChunk", atEntry, () => h2.raw.malloc(20_000 - Chunk.OVERHEAD)); // a chunk of 20,000 bytes
+    dieIn(heap, h2, "insertChunk", atEntry, () => h2.raw.malloc(20_000 - Chunk.OVERHEAD)); // a chunk of 20,000 bytes
     const after = heap.stats().raw;
     expect(after.blocks).toBe(before.blocks + 1); // the dead thread's block, no other
     expect(after.freeBytes).toBe(before.freeBytes - 20_000);
