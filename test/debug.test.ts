@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { asMemPool, createHeap, MemoryCorruptionError, type CorruptionReport, type Heap, constants as C } from "../src/index.js";
 import { readTraceFile } from "../src/trace/file.js";
 import { replayVerify } from "../src/trace/replay.js";
-import { BUNDLED_TRACE, caught } from "./helpers.js";
+import { BUNDLED_TRACE, caught, freedInNamedFrames } from "./helpers.js";
 
 const debugModes = ["debug", "pymalloc_debug", "malloc_debug"] as const;
 
@@ -323,14 +323,7 @@ describe.each(debugModes)("%s mode", (allocator) => {
 
   it("report.allocatedAt and freedAt start at the user's first frame, as the message does (they kept the captured stack: its 'Error' line and the debug hooks' frames); allocatedStack and freedStack keep that", () => {
     const h = createHeap({ allocator });
-    function allocateHere(): number {
-      return h.mem.malloc(40);
-    }
-    function freeHere(p: number): void {
-      h.mem.free(p);
-    }
-    const p = allocateHere();
-    freeHere(p);
+    const p = freedInNamedFrames(h);
     const e = caught(() => h.mem.free(p));
     expect(e.kind).toBe("double-free");
     const { allocatedAt, freedAt, allocatedStack, freedStack } = e.report;

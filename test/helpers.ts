@@ -310,3 +310,20 @@ export async function expectRunsClean(bytes: Uint8Array, n: number, want: number
     expect(heap.stats().blocksInUse, allocator).toBe(0);
   }
 }
+
+/**
+ * A 40-byte block of h's mem family allocated in allocateHere() and freed in freeHere(): the two
+ * frames a debug report's allocation and free sites must name (its address; freed, so the next
+ * call on it is reported).
+ */
+export function freedInNamedFrames(h: Heap): number {
+  function allocateHere(): number {
+    return h.mem.malloc(40);
+  }
+  function freeHere(p: number): void {
+    h.mem.free(p);
+  }
+  const p = allocateHere();
+  freeHere(p);
+  return p;
+}

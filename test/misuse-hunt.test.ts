@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { attachHeap, createHeap, instantiateWithHeap, InvalidPointerError, linkFastPath, MemoryCorruptionError, PymallocError, type Heap } from "../src/index.js";
-import { ROOT, thrownBy } from "./helpers.js";
+import { freedInNamedFrames, ROOT, thrownBy } from "./helpers.js";
 
 /** n blocks of `size` from heap `h`'s obj family, all distinct (never one handed out twice). */
 function distinctBlocks(h: Heap, n: number, size: number): number[] {
@@ -159,14 +159,7 @@ describe("thread lifecycle misuse", () => {
 describe("use after free in the debug reports", () => {
   it("usableSize() of a freed block: the report says usableSize (it said 'realloc of a block that was already freed' and 'usableSize called through: ?'), with the allocation and free sites", () => {
     const h = createHeap({ allocator: "debug" });
-    function allocateHere(): number {
-      return h.mem.malloc(40);
-    }
-    function freeHere(p: number): void {
-      h.mem.free(p);
-    }
-    const p = allocateHere();
-    freeHere(p);
+    const p = freedInNamedFrames(h);
     const e = thrownBy(() => h.usableSize(p)) as MemoryCorruptionError;
     expect(e).toBeInstanceOf(MemoryCorruptionError);
     expect(e.kind).toBe("use-after-free");
