@@ -22,25 +22,26 @@ const ROOT = join(import.meta.dirname, "..");
 const OUT = mkdtempSync(join(tmpdir(), "pymalloc-clang-"));
 afterAll(() => rmSync(OUT, { recursive: true, force: true }));
 
-/** The README's `clang --target=TARGET ...` command (backslash continuations joined), as argv. */
-function readmeClangLine(target: string): string[] {
+/** The README's first `clang --target=TARGET ...` command naming `source` (backslash continuations joined), as argv. */
+function readmeClangLine(target: string, source = "prog.c"): string[] {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-  const m = new RegExp(`^clang --target=${target} (?:[^\\n]*\\\\\\n)*[^\\n]*`, "m").exec(readme);
-  if (!m) throw new Error(`README has no clang --target=${target} build line`);
-  return m[0].replace(/\\\n/g, " ").trim().split(/\s+/).slice(1);
+  const lines = [...readme.matchAll(new RegExp(`^clang --target=${target} (?:[^\\n]*\\\\\\n)*[^\\n]*`, "gm"))].map((m) => m[0].replace(/\\\n/g, " ").trim().split(/\s+/));
+  const line = lines.find((l) => l.includes(source));
+  if (!line) throw new Error(`README has no clang --target=${target} build line for ${source}`);
+  return line.slice(1);
 }
 
 /**
  * Builds C source `code` with the README's line for `target` (prog.c, prog.wasm replaced), less the
  * arguments in `drop`; `cxx`: C++ source (prog.cpp) by clang++, with `extra` arguments.
  */
-function build(target: string, name: string, code: string, drop: string[] = [], cxx?: { extra: string[] }): Uint8Array {
+function build(target: string, name: string, code: string, drop: string[] = [], cxx?: { extra: string[] }, program = "prog"): Uint8Array {
   const src = join(OUT, `${name}.${cxx ? "cpp" : "c"}`);
   writeFileSync(src, code);
   const out = join(OUT, `${name}.wasm`);
-  const args = readmeClangLine(target)
+  const args = readmeClangLine(target, `${program}.c`)
     .filter((a) => !drop.includes(a))
-    .map((a) => (a === "prog.c" ? src : a === "prog.wasm" ? out : a));
+    .map((a) => (a === `${program}.c` ? src : a === `${program}.wasm` ? out : a));
   expect(args).toContain(src);
   execFileSync(cxx ? "clang++" : "clang", [...args, ...(cxx?.extra ?? [])], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   return new Uint8Array(readFileSync(out));
@@ -200,6 +201,37 @@ __attribute__((export_name("f"))) void f(void) { kept = imported_malloc(8); kept
 `,
     );
     await expect(instantiateWithHeap(bytes)).rejects.toThrow(/the module imports env\.valloc, one of C's allocator functions that pymalloc does not link .*: wasm\/include\/pymemcompat\.c does not define valloc either: call aligned_alloc/);
+  }, 120_000);
+
+  it("a program with main() built by the README's command line and started by wasi.start as the README says: every line printf buffered is written (exit() flushes stdout), exit(3) from below main comes back as 3, also linked; the reactor recipe it replaced (-nostartfiles, __main_void called) wrote 1 line of 41 and threw node:wasi's Symbol(kExitCode) for the exit", async () => {
+    const MAIN = `#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static void leave(int code) { exit(code); }
+int main(int argc, char **argv) {
+  char *kept[41]; /* 1.6 MB held: the heap grows the memory from JS between the printf calls */
+  for (int i = 0; i < 41; i++) { kept[i] = malloc(40000 + i); if (!kept[i]) return 9; memset(kept[i], i, 40000); printf("line %d %s\\n", i, argv[1]); }
+  for (int i = 0; i < 41; i++) free(kept[i]);
+  leave(3);
+}
+`;
+    const bytes = build("wasm32-wasi", "main", MAIN, [], undefined, "main");
+    expect(wasmModuleInfo(bytes).initializer).toBeUndefined(); // _start runs the constructors
+    const { WASI } = await import("node:wasi");
+    const { openSync, closeSync } = await import("node:fs");
+    const want = Array.from({ length: 41 }, (_, i) => `line ${i} arg\n`).join("");
+    for (const linked of [false, true]) {
+      const outFile = join(OUT, `main-${linked}.txt`);
+      const fd = openSync(outFile, "w");
+      const wasi = new WASI({ version: "preview1", args: ["main", "arg"], stdout: fd });
+      const { instance, heap } = await instantiateWithHeap(linked ? await linkFastPath(bytes) : bytes, { imports: { wasi_snapshot_preview1: wasi.wasiImport } });
+      const code = wasi.start({ exports: { _start: instance.exports._start, memory: heap.memory.source } } as unknown as WebAssembly.Instance);
+      closeSync(fd);
+      expect(code).toBe(3);
+      expect(readFileSync(outFile, "utf8")).toBe(want);
+      expect(heap.memory.byteLength).toBeGreaterThan(1_600_000);
+      heap.check();
+    }
   }, 120_000);
 
   it.each([

@@ -62,6 +62,11 @@ clang --target=wasm32 -O2 -nostdlib -ffreestanding -Iinclude \
 #   clients/aligned.wasm  posix_memalign, aligned_alloc and strdup over include/pymemcompat.c (wasi-libc)
 clang "${wasi17[@]}" -Iinclude clients/aligned.c include/pymemcompat.c -o "$out/clients/aligned.wasm"
 ours17+=(clients/aligned.wasm)
+#   clients/main.wasm  a program with main() and printf, built as a WASI command by the README's line for one
+#                      (wasi-libc's _start: constructors, main, exit(), which flushes stdout)
+clang --target=wasm32-wasi -isystem /usr/include/wasm32-wasi -L/usr/lib/wasm32-wasi -O2 -flto -Iinclude \
+  -Wl,--import-memory -Wl,--export=__heap_base clients/main.c include/pymemcompat.c -o "$out/clients/main.wasm"
+ours17+=(clients/main.wasm)
 # The pymalloc builds with -flto (the README's wasi-libc line): pymemcompat.c's malloc & co,
 # one-line forwarders to the imports, are then inlined, so C's calls go straight to the heap's
 # fast path (without it each is a call into the forwarder, then the import call). dlmalloc's
