@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { heapForModule, instantiateWithHeap, wasmModuleInfo } from "../src/index.js";
+import { heapForModule, instantiateWithHeap, MemoryCorruptionError, wasmModuleInfo } from "../src/index.js";
 import { linkFastPath } from "../src/compat/wasm-link.js";
 import { expectRunsClean } from "./helpers.js";
 
@@ -33,17 +33,18 @@ function readmeClangLine(target: string, source = "prog.c"): string[] {
 
 /**
  * Builds C source `code` with the README's line for `target` (prog.c, prog.wasm replaced), less the
- * arguments in `drop`; `cxx`: C++ source (prog.cpp) by clang++, with `extra` arguments.
+ * arguments in `drop`; `cxx`: C++ source (prog.cpp) by clang++, with `extra` arguments (`c`: C source, by clang, with them).
  */
-function build(target: string, name: string, code: string, drop: string[] = [], cxx?: { extra: string[] }, program = "prog"): Uint8Array {
-  const src = join(OUT, `${name}.${cxx ? "cpp" : "c"}`);
+function build(target: string, name: string, code: string, drop: string[] = [], cxx?: { extra: string[]; c?: boolean }, program = "prog"): Uint8Array {
+  const c = cxx?.c === true; // extra arguments for C source
+  const src = join(OUT, `${name}.${cxx && !c ? "cpp" : "c"}`);
   writeFileSync(src, code);
   const out = join(OUT, `${name}.wasm`);
   const args = readmeClangLine(target, `${program}.c`)
     .filter((a) => !drop.includes(a))
     .map((a) => (a === `${program}.c` ? src : a === `${program}.wasm` ? out : a));
   expect(args).toContain(src);
-  execFileSync(cxx ? "clang++" : "clang", [...args, ...(cxx?.extra ?? [])], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  execFileSync(cxx && !c ? "clang++" : "clang", [...args, ...(cxx?.extra ?? [])], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   return new Uint8Array(readFileSync(out));
 }
 
@@ -231,6 +232,34 @@ int main(int argc, char **argv) {
       expect(readFileSync(outFile, "utf8")).toBe(want);
       expect(heap.memory.byteLength).toBeGreaterThan(1_600_000);
       heap.check();
+    }
+  }, 120_000);
+
+  it("the README's debug-build flags (-fno-builtin-malloc and the other three, read from the README) keep a seeded overflow, underflow, double free and use after free in the module, each reported by the debug mode; the line without them leaves none (clang removed every malloc: nothing is imported)", async () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8").replace(/\n/g, " ");
+    const flags = /or at least `(-fno-builtin-malloc[^`]*)`/.exec(readme)?.[1].split(/\s+/);
+    expect(flags).toEqual(["-fno-builtin-malloc", "-fno-builtin-free", "-fno-builtin-calloc", "-fno-builtin-realloc"]);
+    const SEEDED = `#include <stdlib.h>
+#include <string.h>
+__attribute__((export_name("overflow"))) void overflow(void) { char *p = malloc(12); p[12] = 1; free(p); }
+__attribute__((export_name("underflow"))) void underflow(void) { char *p = malloc(12); p[-1] = 1; free(p); }
+__attribute__((export_name("double_free"))) void double_free(void) { char *p = malloc(12); p[0] = 1; free(p); free(p); }
+__attribute__((export_name("use_after_free"))) void use_after_free(void) { char *p = malloc(40); memset(p, 1, 40); free(p); p[3] = 7; }
+`;
+    const plain = build("wasm32-wasi", "seeded-plain", SEEDED);
+    expect(wasmModuleInfo(plain).allocatorImports).toEqual([]);
+    const bytes = build("wasm32-wasi", "seeded", SEEDED, [], { extra: flags!, c: true });
+    for (const [fn, kind] of [["overflow", "overflow"], ["underflow", "underflow"], ["double_free", "double-free"], ["use_after_free", "use-after-free"]]) {
+      const { instance, heap } = await instantiateWithHeap(bytes, { allocator: "debug", traceAllocations: false });
+      let found: unknown;
+      try {
+        (instance.exports[fn] as () => void)();
+        heap.check();
+      } catch (e) {
+        found = e;
+      }
+      expect(found, fn).toBeInstanceOf(MemoryCorruptionError);
+      expect((found as MemoryCorruptionError).kind).toBe(kind);
     }
   }, 120_000);
 
