@@ -404,7 +404,7 @@ export class ObjectAllocator extends RemoteAllocator {
     const max = u32[w + (Pool.MAXNEXTOFFSET >>> 2)];
     if (no > max) {
       // Every block carved, all handed out: the pool is full. A sub-pool's fill is counted (churn: SubPool in constants.ts).
-      this.unlinkPool(pool);
+      this.unlinkFull(pool, bp);
       if ((u32[w + (Pool.SUB >>> 2)] & SubPool.SHIFT_MASK) !== 0) this.subPoolFilled(pool);
       return;
     }
@@ -439,12 +439,22 @@ export class ObjectAllocator extends RemoteAllocator {
     return ao > pool && ao - pool < bytes ? ao - pool : bytes;
   }
 
-  /** The carve words of pool do not add up: bp, just popped (mallocIn), goes back on its free list; throw. */
-  protected brokenCarve(pool: number, bp: number): never {
+  /**
+   * Undo mallocIn's pop of bp, its pool's last listed block (extendPool found the pool's words
+   * wrong before it wrote anything): bp back at the head of the free list with its free tag, the
+   * count as it was. A refused malloc leaves the heap as it found it.
+   */
+  protected unpop(pool: number, bp: number): void {
     const u32 = this.u32;
     u32[(pool + Pool.FREEBLOCK) >>> 2] = bp;
     u32[(bp + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
     u32[pool >>> 2]--;
+  }
+
+  /** The carve words of pool do not add up: bp, just popped (mallocIn), goes back on its free list; throw. */
+  protected brokenCarve(pool: number, bp: number): never {
+    const u32 = this.u32;
+    this.unpop(pool, bp);
     const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
     const size = u32[(pool + Pool.SIZE) >>> 2];
     brokenPool(
@@ -453,6 +463,28 @@ export class ObjectAllocator extends RemoteAllocator {
       "Pool.NEXTOFFSET",
       `its next block (offset ${no}, ${size} bytes) would not follow the ${u32[pool >>> 2] + 1} it handed out, or would end past its ${this.carveEnd(pool)} bytes (a write over the pool's header?)`,
     );
+  }
+
+  /**
+   * extendPool: mallocIn just popped bp, the last block of pool, which is full and leaves its
+   * usedpools list. unlinkPool's check, made before the pop is kept: on links that do not come
+   * back, the pop is undone (brokenFull), so the refused malloc leaves the heap as it was (it was
+   * thrown after the pop, and the pool's count then held a block nobody had). The wasm fast path's
+   * mallocLast and unlinkFull (wasm/obmalloc) check the same before they write anything.
+   */
+  protected unlinkFull(pool: number, bp: number): void {
+    const u32 = this.u32;
+    const next = u32[(pool + Pool.NEXT) >>> 2];
+    const prev = u32[(pool + Pool.PREV) >>> 2];
+    if (u32[(next + Pool.PREV) >>> 2] !== pool || u32[(prev + Pool.NEXT) >>> 2] !== pool) this.brokenFull(pool, bp);
+    u32[(next + Pool.PREV) >>> 2] = prev;
+    u32[(prev + Pool.NEXT) >>> 2] = next;
+  }
+
+  /** unlinkFull's (and SharedObjectAllocator.extendPool's) damaged links: the pop of bp undone, then the error. */
+  protected brokenFull(pool: number, bp: number): never {
+    this.unpop(pool, bp);
+    brokenPool(pool, Pool.NEXT, "Pool.NEXT", "its usedpools links do not come back to it");
   }
 
   protected unlinkPool(pool: number): void {

@@ -91,6 +91,11 @@ export class SharedObjectAllocator extends ObjectAllocator {
     // for every new block (the bundled trace: 188 M instructions in extendPool against 84 M).
     const u32 = this.u32;
     if (u32[(pool + Pool.NEXTOFFSET) >>> 2] <= u32[(pool + Pool.MAXNEXTOFFSET) >>> 2]) return super.extendPool(pool, bp);
+    // The links are checked before markFull's FULL: a damaged one refuses the malloc with the heap
+    // as it was (brokenFull undoes mallocIn's pop; the REMOTE word untouched).
+    const next = u32[(pool + Pool.NEXT) >>> 2];
+    const prev = u32[(pool + Pool.PREV) >>> 2];
+    if (u32[(next + Pool.PREV) >>> 2] !== pool || u32[(prev + Pool.NEXT) >>> 2] !== pool) this.brokenFull(pool, bp);
     if (this.markFull(pool)) return;
     this.unlinkPool(pool);
   }
