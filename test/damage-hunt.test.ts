@@ -82,3 +82,60 @@ describe("a malloc refused on a filling pool's damaged usedpools links leaves th
     }
   });
 });
+
+/** A heap with small blocks of several classes in several pools, every fifth freed. */
+function heapWithPools(options: HeapOptions = {}): { h: Heap; live: number[]; freed: number[] } {
+  const h = createHeap(options);
+  const all: number[] = [];
+  for (let i = 0; i < 600; i++) all.push(h.obj.malloc(8 + ((i * 37) % 500)));
+  const freed = all.filter((_, i) => i % 5 === 0);
+  for (const p of freed) h.obj.free(p);
+  return { h, live: all.filter((_, i) => i % 5 !== 0), freed };
+}
+
+describe("stats() over a damaged pool header: what it checks (O(1) a pool) names the word, what it trusts is its header's list", () => {
+  it.each([["default", {}], ["whole pools", { subPools: false }], ["threads", { threads: true }]] as [string, HeapOptions][])(
+    "%s: a pool's FREEBLOCK pointed at a live block of the pool, or off a block start: HeapCorruptionError naming Pool.FREEBLOCK (stats() gave the undamaged numbers, no error)",
+    (_name, options) => {
+      const { h, live } = heapWithPools(options);
+      // a pool with a free list and a live block in it
+      const p = live.find((q) => h.u32[(poolOf(h, q) + Pool.FREEBLOCK) >>> 2] !== 0)!;
+      const pool = poolOf(h, p);
+      const at = (pool + Pool.FREEBLOCK) >>> 2;
+      const old = h.u32[at];
+      for (const v of [p, old + 8, pool + Pool.OVERHEAD - 16]) {
+        h.u32[at] = v;
+        const e = corruption(() => h.stats());
+        expect(e.field).toBe("Pool.FREEBLOCK");
+        expect(e.address).toBe(pool + Pool.FREEBLOCK);
+      }
+      h.u32[at] = old;
+      h.stats();
+      h.check();
+    },
+  );
+
+  it("threads: a pool's REMOTE word pointed at a live block of the pool: HeapCorruptionError naming the list (stats() counted the live block as freed by another thread)", () => {
+    const { h, live } = heapWithPools({ threads: true });
+    const before = h.stats().blocksInUse;
+    const p = live[10];
+    const pool = poolOf(h, p);
+    h.u32[(pool + Pool.REMOTE) >>> 2] = p;
+    const e = corruption(() => h.stats());
+    expect(e.field).toBe("Pool.REMOTE list");
+    expect(e.address).toBe(pool + Pool.REMOTE);
+    h.u32[(pool + Pool.REMOTE) >>> 2] = 0;
+    expect(h.stats().blocksInUse).toBe(before);
+  });
+
+  it("trusted, as stats.ts's header says: a COUNT changed within 1..carved-1 while the free list is not empty is counted as it says; walk() and check() name it", () => {
+    const { h, live } = heapWithPools();
+    const before = h.stats();
+    const p = live.find((q) => h.u32[(poolOf(h, q) + Pool.FREEBLOCK) >>> 2] !== 0 && h.u32[poolOf(h, q) >>> 2] > 1)!;
+    const pool = poolOf(h, p);
+    h.u32[pool >>> 2] -= 1;
+    expect(h.stats().blocksInUse).toBe(before.blocksInUse - 1);
+    expect(corruption(() => h.check()).field).toBe("Pool.COUNT");
+    expect(corruption(() => h.walk(() => {})).address).toBe(pool);
+  });
+});

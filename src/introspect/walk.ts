@@ -12,6 +12,7 @@ import {
   Debug,
   H,
   Flag,
+  FreeBlock,
   Pool,
   Remote,
   Slot,
@@ -144,6 +145,9 @@ export function pendingFrees(heap: Heap): Map<number, Set<number>> {
     const off = b - pool - Pool.OVERHEAD;
     const size = classSize(szidx, o.alignShift);
     if (off < 0 || off % size !== 0 || b >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2]) bad("not a carved block start");
+    // Every push writes the free tag (RemoteAllocator's pushRemote, pushDelayed): a list word a
+    // stray write pointed at a live block would have it counted free.
+    if ((u32[(b + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) !== 0) bad("a block without the free tag (a live block)");
     let s = out.get(pool);
     if (s === undefined) out.set(pool, (s = new Set()));
     if (s.has(b)) bad("a block already on a list of blocks freed by other threads (a cycle, or a double free)");
@@ -210,8 +214,16 @@ export function forEachPool(heap: Heap, first: number, fn: (p: PoolInfo) => void
     const carvedBlocks = szidx < 0 ? 0 : (u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) / size;
     // A free list is empty exactly when every carved block is counted (walks that do not follow
     // the list, stats(), test that much of the count).
-    if (szidx >= 0 && (u32[(pool + Pool.FREEBLOCK) >>> 2] === 0) !== (allocated === carvedBlocks))
-      throw new HeapCorruptionError(pool, `pool ${hex(pool)} counts ${allocated} of ${carvedBlocks} carved blocks, and its free list is ${u32[(pool + Pool.FREEBLOCK) >>> 2] === 0 ? "empty" : "not empty"}`, "Pool.COUNT");
+    const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
+    if (szidx >= 0 && (fb === 0) !== (allocated === carvedBlocks))
+      throw new HeapCorruptionError(pool, `pool ${hex(pool)} counts ${allocated} of ${carvedBlocks} carved blocks, and its free list is ${fb === 0 ? "empty" : "not empty"}`, "Pool.COUNT");
+    // The list's head (one word, one tag: O(1) a pool; the walks that follow the list, walk() and
+    // check(), name its links): one of the pool's carved blocks, holding the free tag.
+    if (szidx >= 0 && fb !== 0) {
+      const off = fb - pool - Pool.OVERHEAD;
+      if (off < 0 || off % size !== 0 || off >= carvedBlocks * size || (u32[(fb + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) !== 0)
+        throw new HeapCorruptionError(pool + Pool.FREEBLOCK, `pool ${hex(pool)}: its free list's head ${hex(fb)} is no free block of it`, "Pool.FREEBLOCK");
+    }
     const waiting = (allocated !== 0 && pending?.get(pool)) || NONE;
     fn({ pool, count: allocated - waiting.size, allocated, pending: waiting, szidx, size, carved, carvedBlocks, capacity, end });
   }
