@@ -4,25 +4,13 @@
  * Owns: the HeapStats shape and computing it by walking chunks, arenas and pools.
  * Must not: write to memory.
  *
- * What stats() checks and what it trusts (damage it meets is a HeapCorruptionError naming the
- * word, as check() names it). Its cost is linear in chunks and pools (and, with threads, in the
- * blocks other threads freed and their owners have not taken back), never in free blocks: a
- * monitor may call it every frame. Checked: each chunk's header (forEachChunk), each arena's
- * magic, pool count and next-pool address (forEachPool), each carved pool's header words but
- * its links (poolClass: SZIDX, SIZE, MAXNEXTOFFSET, NEXTOFFSET, COUNT no more than the carved
- * blocks), a free list empty exactly when the count is the carved blocks, the list's head
- * (FREEBLOCK) one of the pool's carved blocks holding the free tag, and with threads each block
- * on a REMOTE or DELAYED list a carved block of a pool in use, holding the free tag, once.
- * Trusted, not checked (walk(), leaks() and check() follow the free lists and name each):
- * - a pool's COUNT changed to another value between 1 and its carved blocks less one while its
- *   free list is not empty: blocksInUse and the class's counts follow the word. Telling needs a
- *   walk of every free block (measured, session 48: 2.2 -> 3.8-4.3 ms a call on a 97 MB heap
- *   of 1.5 M small blocks, half freed);
- * - the free list past its head (links, tags, length), and a block on a REMOTE or DELAYED list
- *   that is also on its pool's free list (a REMOTE word pointed at a free block);
- * - a slot's Pool.SUB word with its shift cleared: the slot is read as one whole pool, its
- *   first sub-pool's header as the pool's, and its other sub-pools are not seen (when that
- *   first sub-pool is empty its header passes as an empty whole pool's).
+ * What it checks and trusts (session 48; docs/performance.md): linear in chunks and pools, never
+ * in free blocks. Checked: chunk headers, arenas (magic, pool count, next-pool address), carved
+ * pools' header words (poolClass), a free list empty exactly when the count is the carved blocks,
+ * its head a carved block holding the free tag, with threads each REMOTE/DELAYED block's tag.
+ * Trusted: a COUNT within 1..carved-1 while the list is not empty (a walk of every free block
+ * would tell), the list past its head, a REMOTE block also on the free list, a slot's SUB word
+ * with its shift cleared (its other sub-pools unseen). walk(), leaks() and check() name those.
  */
 
 import {

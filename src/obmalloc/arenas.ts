@@ -528,6 +528,12 @@ export abstract class ArenaAllocator {
       // word, which the move below would follow as an arena at address 0 (writing under the heap).
       if (last === 0) throw new HeapCorruptionError((this.wNfp + nf0) * 4, `nfp2lasta[${nf0}] is 0, but arena ${hex(ao)} has ${nf0} free pools`, "nfp2lasta");
       if (last !== ao) this.checkedNext(this.arenaOf(0, last, (this.wNfp + nf0) * 4, "nfp2lasta"));
+      // When ao moves after `last`, or goes back to the raw allocator (releaseArena), unlinkArena
+      // below tests its links: tested now, before the pool is put on its free pools (a throw
+      // there left the pool listed in its arena with the block the refused free was of, carved
+      // again by the next pool taken: session 48). The same test on the same words, made earlier.
+      const release = nf0 + 1 === total && (total > 1 || !spare) && !(u32[this.wUsable] === ao && u32[(ao + Arena.NEXT) >>> 2] === 0);
+      if (last !== ao || release) this.arenaLinked(ao);
     }
     u32[(pool + Pool.NEXT) >>> 2] = u32[(ao + Arena.FREEPOOLS) >>> 2];
     u32[(ao + Arena.FREEPOOLS) >>> 2] = pool;
@@ -814,12 +820,20 @@ export abstract class ArenaAllocator {
     if (nx !== 0) u32[(nx + Arena.PREV) >>> 2] = ao;
   }
 
-  private unlinkArena(ao: number): void {
+  /** ao's usable_arenas links come back to it (a neighbour's, or the list's head word), else HeapCorruptionError. */
+  private arenaLinked(ao: number): void {
     const u32 = this.u32;
     const pv = u32[(ao + Arena.PREV) >>> 2];
     const nx = u32[(ao + Arena.NEXT) >>> 2];
     if ((pv !== 0 ? u32[(pv + Arena.NEXT) >>> 2] : u32[this.wUsable]) !== ao || (nx !== 0 && u32[(nx + Arena.PREV) >>> 2] !== ao))
       throw new HeapCorruptionError(ao + Arena.NEXT, `usable_arenas links of arena ${hex(ao)} do not come back to it`, "Arena.NEXT");
+  }
+
+  private unlinkArena(ao: number): void {
+    const u32 = this.u32;
+    this.arenaLinked(ao);
+    const pv = u32[(ao + Arena.PREV) >>> 2];
+    const nx = u32[(ao + Arena.NEXT) >>> 2];
     if (pv !== 0) u32[(pv + Arena.NEXT) >>> 2] = nx;
     else u32[this.wUsable] = nx;
     if (nx !== 0) u32[(nx + Arena.PREV) >>> 2] = pv;

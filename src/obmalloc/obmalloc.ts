@@ -629,12 +629,102 @@ export class ObjectAllocator extends RemoteAllocator {
     const pw = p >>> 2;
     if (cnt === 0 || off < 0 || p >= pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0) || (nth | 0) !== nth || fb === p || (u32[(pool + Pool.OWNER) >>> 2] | 0) !== this.ownerWord)
       return this.freeSlow(p, pool);
+    // A pool that was full goes back into usedpools (FULL stays set) before the block is pushed:
+    // linkPool checks the list's links and throws with nothing written (a free refused after the
+    // push had put the user's block on the free list, its first bytes overwritten: handed out
+    // again while its user, told the free failed, still held it). Both edges return here, the
+    // push below follows no call (after one, V8 reloads the view: +10 instructions an event on
+    // compileall with linkPool called first and the push after it, session 48).
+    if (fb === 0) return this.freeIntoFull(p, pool, cnt, false);
+    if (cnt === 1) return this.freeLast(p, pool);
     u32[pw] = fb;
     u32[pw + 1] = FreeBlock.TAG_VALUE;
     u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
     u32[pool >>> 2] = cnt - 1;
-    if (fb === 0) this.linkPool(pool, this.usedBase); // it was full: back into usedpools (FULL stays set)
-    if (cnt === 1) this.poolEmptied(pool);
+  }
+
+  /**
+   * free(p) into its full pool (its FREEBLOCK 0): the pool back into usedpools first (linkPool,
+   * or linkFreed for a heap with sub-pools: `sub`), which checks the links before it writes, then
+   * the push (and the emptying of a pool of one block: freeLast).
+   */
+  protected freeIntoFull(p: number, pool: number, cnt: number, sub: boolean): void {
+    if (sub) this.linkFreed(pool);
+    else this.linkPool(pool, this.usedBase);
+    if (cnt === 1) return this.freeLast(p, pool);
+    const u32 = this.u32;
+    const pw = p >>> 2;
+    u32[pw] = 0;
+    u32[pw + 1] = FreeBlock.TAG_VALUE;
+    u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
+    u32[pool >>> 2] = cnt - 1;
+  }
+
+  /**
+   * free(p) of its pool's last block in use (linkPool done): the push,
+   * then the pool's emptying (poolEmptied). The emptying reads the pool's and its arena's words
+   * and may meet damage there after the push (a HeapCorruptionError from leaveClass or returnPool):
+   * the push is then undone, p's first two words as its user left them, so the refused free leaves
+   * p live and never on a free list (it was left pushed: handed out again by a later malloc while
+   * its user, told the free failed, still held it). What the emptying wrote before its error
+   * stays: at most the pool's usedpools unlink, so the pool, out of its lists, hands out nothing
+   * more, and p's next free meets the same error. Damage found past leaveClass (returnPool's arena
+   * words, the pool of no class by then, in no list) leaves p freed: never handed out again.
+   */
+  protected freeLast(p: number, pool: number): void {
+    if (p < 0) {
+      // Never runs: keeps this out of line (outOfLine; inlined, its try cost compileall 328 -> 359 instructions an event).
+      let q = p;
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      q = (q * 33) ^ (q >>> 7);
+      outOfLine(q);
+    }
+    const u32 = this.u32;
+    const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
+    const pw = p >>> 2;
+    const w0 = u32[pw];
+    const w1 = u32[pw + 1];
+    u32[pw] = fb;
+    u32[pw + 1] = FreeBlock.TAG_VALUE;
+    u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
+    u32[pool >>> 2] = 0;
+    try {
+      this.poolEmptied(pool);
+    } catch (e) {
+      // Undone while the pool still has its class (leaveClass's checks, before it gives the class
+      // up); past that (returnPool's arena words) the pool is in no list and p stays freed.
+      if (u32[(pool + Pool.FREEBLOCK) >>> 2] === p && u32[pool >>> 2] === 0 && u32[(pool + Pool.SZIDX) >>> 2] < this.nClasses) {
+        u32[(pool + Pool.FREEBLOCK) >>> 2] = fb;
+        u32[pool >>> 2] = 1;
+        u32[pw] = w0;
+        u32[pw + 1] = w1;
+      }
+      throw e;
+    }
   }
 
   /**

@@ -144,11 +144,11 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
       if (fb === p || (this.holdsFreeTag(p) && this.onFreeList(pool, p)))
         throw new InvalidPointerError("free", p, "double-free", "this block is already free (a double free, or a block never handed out)");
       const cnt = u32[pool >>> 2];
+      if (fb === 0) this.linkPool(pool, this.usedBaseOf(this.orphan)); // before the push (ObjectAllocator.free says why)
       u32[p >>> 2] = fb;
       u32[(p + FreeBlock.TAG) >>> 2] = FreeBlock.TAG_VALUE;
       u32[(pool + Pool.FREEBLOCK) >>> 2] = p;
       u32[pool >>> 2] = cnt - 1;
-      if (fb === 0) this.linkPool(pool, this.usedBaseOf(this.orphan));
       if (cnt === 1) this.returnPool(pool, false);
       return true;
     } finally {

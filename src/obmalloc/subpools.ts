@@ -446,6 +446,13 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
     if (spare && this.subPools && this.keepSpare(pool)) return 0;
     this.checkEmptied(pool);
     const u32 = this.u32;
+    // Whole pools start their slots and sub-pools are 2^SubPool.SHIFT: any other word (a stray
+    // write's) would send a sub-pool back to its arena as a whole pool, its slot's live sub-pools
+    // with it, and the raw allocator would hand them out again. Checked before the unlink below
+    // writes anything (ObjectAllocator.freeLast undoes a free refused here).
+    const sub = u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
+    if (sub === 0 ? (pool & this.poolMask) !== 0 : sub !== SubPool.SHIFT)
+      brokenPool(pool, Pool.SUB, "Pool.SUB", `its sub-pool word ${hex(u32[(pool + Pool.SUB) >>> 2])} does not fit a ${(pool & this.poolMask) === 0 ? "pool" : "sub-pool"} at this address`);
     this.unlinkPool(pool);
     // What its class holds (SubPool.HELD) shrinks by the pool's bytes.
     const idx = u32[(pool + Pool.SZIDX) >>> 2];
@@ -454,12 +461,6 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
       const bytes = this.poolBytes(pool);
       u32[wHeld] = u32[wHeld] > bytes ? u32[wHeld] - bytes : 0;
     }
-    const sub = u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
-    // Whole pools start their slots and sub-pools are 2^SubPool.SHIFT: any other word (a stray
-    // write's) would send a sub-pool back to its arena as a whole pool, its slot's live sub-pools
-    // with it, and the raw allocator would hand them out again.
-    if (sub === 0 ? (pool & this.poolMask) !== 0 : sub !== SubPool.SHIFT)
-      brokenPool(pool, Pool.SUB, "Pool.SUB", `its sub-pool word ${hex(u32[(pool + Pool.SUB) >>> 2])} does not fit a ${(pool & this.poolMask) === 0 ? "pool" : "sub-pool"} at this address`);
     if (sub !== 0) {
       if (!this.freeSubPool(pool, sub)) return 0;
       pool = this.slotOf(pool); // the slot's last sub-pool in use: the slot goes back as a pool

@@ -152,12 +152,12 @@ function subPooled<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
       const fb = u32[w + (Pool.FREEBLOCK >>> 2)];
       const pw = p >>> 2;
       if (cnt === 0 || p >= end || nth >>> 0 !== nth || fb === p || (u32[w + (Pool.OWNER >>> 2)] | 0) !== this.ownerWord) return this.freeSlow(p, pool);
+      if (fb === 0) return this.freeIntoFull(p, pool, cnt, true); // before the push, as ObjectAllocator.free says why
+      if (cnt === 1) return this.freeLast(p, pool);
       u32[pw] = fb;
       u32[pw + 1] = FreeBlock.TAG_VALUE;
       u32[w + (Pool.FREEBLOCK >>> 2)] = p;
       u32[w] = cnt - 1;
-      if (fb === 0) this.linkFreed(pool);
-      if (cnt === 1) this.poolEmptied(pool);
     }
   } as T;
 }
