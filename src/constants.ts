@@ -37,6 +37,25 @@ export const DEFAULT_ALIGNMENT_SHIFT = Size.MIN_ALIGNMENT_SHIFT;
 export const sizeClasses = (shift: number): number => Size.SMALL_REQUEST_THRESHOLD >>> shift;
 /** Bytes of a block of size class `idx` (0-based) in a heap whose small blocks are aligned to 2^shift. */
 export const classSize = (idx: number, shift: number): number => (idx + 1) << shift;
+/**
+ * A pool's INVERSE word (Pool.INVERSE) for blocks of `size` bytes: ceil(2^32 / size), at most
+ * 2^29 (size >= 8: a small integer to V8). With it, an offset off (0 <= off < 2^20, the largest
+ * pool) is a multiple of size exactly when off * INVERSE mod 2^32 < INVERSE (onBoundary): one
+ * multiplication where a block-boundary test took a division (Lemire, Kaser & Kurz, "Faster
+ * remainder by direct computation", 2019: exact while 32 >= bits(off) + bits(size), 20 + 10;
+ * test/pool-inverse.test.ts checks every class size and offset). 0 for size 0.
+ */
+export const blockInverse = (size: number): number => (size > 0 ? Math.floor(0xffffffff / size) + 1 : 0);
+/**
+ * Whether inv is blockInverse(size) (size 8..512, inv any uint32), without a division: inv * size
+ * (exact in doubles) lies in [2^32, 2^32 + size) for that one inv. Hot paths write it out.
+ */
+export const inverseOk = (inv: number, size: number): boolean => {
+  const e = inv * size - 4294967296;
+  return e >= 0 && e < size;
+};
+/** Whether off (0 <= off < 2^20) is a multiple of the block size whose blockInverse is inv. Hot paths write it out. */
+export const onBoundary = (off: number, inv: number): boolean => Math.imul(off, inv) >>> 0 < inv;
 
 // ---------------------------------------------------------------------------------------------
 // Pools and arenas. CPython 3.10+ on 64-bit: 16 KiB pools, 1 MiB arenas; before: 4 KiB pools,
@@ -109,7 +128,12 @@ export const enum Pool {
    */
   OWNER = 32,
   REMOTE = 36, // blocks freed by other threads: atomic list head | Remote.FULL
-  SIZE = 40, // block size, (SZIDX + 1) << the heap's alignment shift
+  /**
+   * ceil(2^32 / the block size) (blockInverse; the size itself is classSize(SZIDX)): free's
+   * block-boundary test is one multiplication, `off * INVERSE mod 2^32 < INVERSE` (onBoundary),
+   * not a division. Until HEAP_VERSION 20 this word held the block size (Pool.SIZE).
+   */
+  INVERSE = 40,
   /**
    * 0 in a whole pool. In the header of a sub-pool (a pool slot cut into sub-pools of 2^shift
    * bytes, each with a header of its own: see SubPool) bits 0-7 hold that shift; in the slot's
@@ -482,8 +506,8 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-/** 18: a thread slot's claim word (Slot.CLAIM), pools' OWNER words keyed (Pool.OWNER_KEY); 17: in-use raw chunks keep a footer (Chunk.OVERHEAD 8); 16: SubPool.FILLS (a young class's sub-pool fills); 15: the heap's own end (H.END) and fences over pages a module grew; 14: the raw cache (H.RAW_CACHE, RawCache); 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
-export const HEAP_VERSION = 19;
+/** 20: Pool.INVERSE (ceil(2^32 / block size)) in place of the block size word Pool.SIZE; 18: a thread slot's claim word (Slot.CLAIM), pools' OWNER words keyed (Pool.OWNER_KEY); 17: in-use raw chunks keep a footer (Chunk.OVERHEAD 8); 16: SubPool.FILLS (a young class's sub-pool fills); 15: the heap's own end (H.END) and fences over pages a module grew; 14: the raw cache (H.RAW_CACHE, RawCache); 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
+export const HEAP_VERSION = 20;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,

@@ -160,7 +160,7 @@ describe("a damaged heap is found, never trusted", () => {
     // The flag too (as validateHeader sees both words agree): the pools still say 8-byte classes.
     new Uint32Array(d)[H.FLAGS] &= ~constants.HeapFlag.MIN_ALIGNMENT;
     const a = attachHeap(d);
-    expect(corruption(() => a.check()).field).toBe("Pool.SIZE");
+    expect(corruption(() => a.check()).field).toBe("Pool.INVERSE");
   });
 
   it("truncated copies, zeros and random bytes: a PymallocError at once, never a RangeError or a stack overflow", () => {
@@ -318,14 +318,14 @@ describe("a damaged heap is found, never trusted", () => {
     expect(new Set(got).size).toBe(got.length);
   });
 
-  it("a pool's block size written over: realloc does not copy by it", () => {
+  it("a pool's INVERSE word written over (a 2-byte block's): realloc does not take the block by it", () => {
     const h = createHeap();
     const p = h.obj.malloc(300);
     h.u8.fill(5, p, p + 300);
     const pool = h.objectAllocator.poolOf(p);
-    h.u32[(pool + Pool.SIZE) >>> 2] = 2;
+    h.u32[(pool + Pool.INVERSE) >>> 2] = constants.blockInverse(2);
     const e = corruption(() => h.obj.realloc(p, 600));
-    expect(e.field).toBe("Pool.SIZE");
+    expect(e.field).toBe("Pool.INVERSE");
     expect(h.u8.subarray(p, p + 300).every((b) => b === 5)).toBe(true);
   });
 
@@ -1015,25 +1015,35 @@ describe("a raw chunk's size word given the cached flags (test/corruption.test.t
   }
 });
 
-describe("a pool's SIZE raised under the debug modes (test/corruption.test.ts with 16 KiB pools, past its seeds, 2026-12-06)", () => {
-  // The debug layer paints a new block's pads up to its usable size. A pool's SIZE raised by 48
-  // (176 -> 224) passed the 64 bytes of slack allowed, and the pad was painted over the next
-  // block, a live one. A pool's block is now its class's size to within an alignment step.
-  for (const threads of [false, true]) {
-    it(`threads: ${threads}: the next block of that pool is refused (HeapCorruptionError), the live block after it untouched`, () => {
-      const h = createHeap({ allocator: "debug", traceAllocations: false, threads });
-      const n = 130; // 130 + the debug header and tail: the 176-byte class
-      const blocks = Array.from({ length: 6 }, () => h.obj.malloc(n));
-      for (const p of blocks) h.u8.fill(0x5a, p, p + n);
-      const pools = [...new Set(blocks.map((p) => h.objectAllocator.poolOf(p)))]; // 1 KiB sub-pools
-      for (const pool of pools) expect(h.u32[(pool + Pool.SIZE) >>> 2]).toBe(176);
-      h.obj.free(blocks[2]);
-      h.drainQuarantine(); // blocks[2] is its pool's free block now
-      for (const pool of pools) h.u32[(pool + Pool.SIZE) >>> 2] = 224;
-      expect(thrownBy(() => h.obj.malloc(n))).toBeInstanceOf(PymallocError);
-      for (const p of [blocks[3], blocks[4]]) for (let k = 0; k < n; k++) expect(h.u8[p + k], `block ${p} +${k}`).toBe(0x5a);
-    });
-  }
+describe("a pool's size words raised under the debug modes (test/corruption.test.ts with 16 KiB pools, past its seeds, 2026-12-06)", () => {
+  // The debug layer paints a new block's pads up to its usable size. A pool's block size word
+  // (Pool.SIZE until HEAP_VERSION 20) raised by 48 (176 -> 224) passed the 64 bytes of slack
+  // allowed, and the pad was painted over the next block, a live one. The size is now its class's
+  // (SZIDX), and the INVERSE word in its place must be that size's: either word raised to the
+  // 224-byte class's, the next malloc of that pool is refused or hands out the pool's own free
+  // block at its class's size; the live blocks after it are untouched, and check() reports it.
+  for (const threads of [false, true])
+    for (const word of ["Pool.INVERSE", "Pool.SZIDX"] as const) {
+      it(`threads: ${threads}, ${word}: the live blocks after the next block of that pool untouched`, () => {
+        const h = createHeap({ allocator: "debug", traceAllocations: false, threads });
+        const n = 130; // 130 + the debug header and tail: the 176-byte class
+        const blocks = Array.from({ length: 6 }, () => h.obj.malloc(n));
+        for (const p of blocks) h.u8.fill(0x5a, p, p + n);
+        const pools = [...new Set(blocks.map((p) => h.objectAllocator.poolOf(p)))]; // 1 KiB sub-pools
+        for (const pool of pools) expect(h.u32[(pool + Pool.INVERSE) >>> 2]).toBe(constants.blockInverse(176));
+        h.obj.free(blocks[2]);
+        h.drainQuarantine(); // blocks[2] is its pool's free block now
+        for (const pool of pools) {
+          if (word === "Pool.INVERSE") h.u32[(pool + Pool.INVERSE) >>> 2] = constants.blockInverse(224);
+          else h.u32[(pool + Pool.SZIDX) >>> 2] = 224 / 8 - 1;
+        }
+        const e = thrownBy(() => h.obj.malloc(n));
+        if (e !== undefined) expect(e).toBeInstanceOf(PymallocError);
+        for (const p of [blocks[3], blocks[4]]) for (let k = 0; k < n; k++) expect(h.u8[p + k], `block ${p} +${k}`).toBe(0x5a);
+        // The two words disagree: check() names INVERSE, the one that must be SZIDX's size's.
+        expect(corruption(() => h.check()).field).toBe("Pool.INVERSE");
+      });
+    }
 });
 
 describe("a cached raw chunk's size raised by 2048 (test/corruption.test.ts past its seeds, 2026-12-06)", () => {
@@ -1208,7 +1218,7 @@ describe("a damaged word is never written through (a helper's damage scan of 202
         h.u32[(slot + Pool.COUNT) >>> 2] = 5;
         h.u32[(slot + Pool.FREEBLOCK) >>> 2] = 0x100;
         h.u32[(slot + Pool.NEXTOFFSET) >>> 2] = poolSize;
-        h.u32[(slot + Pool.SIZE) >>> 2] = 16;
+        h.u32[(slot + Pool.INVERSE) >>> 2] = constants.blockInverse(16);
       }
       const before = h.u8.slice(q, q + 1000);
       const pBefore = h.u8.slice(p, p + 16);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { arenaAccounting, attachHeap, createHeap, heapSvg, HeapCorruptionError, type Heap } from "../dist/index.js";
-import { H, Pool } from "../src/constants.js";
+import { H, Pool, blockInverse } from "../src/constants.js";
 
 const HOLD = join(import.meta.dirname, "workers", "race-hold.mjs");
 
@@ -135,11 +135,12 @@ describe("introspection while other threads allocate (pymalloc, threads: true)",
     const q = other.obj.malloc(64);
     const p = heap.obj.malloc(64);
     const pool = p - (p & ((1 << 14) - 1));
-    heap.u32[(pool + Pool.SIZE) >>> 2] = 48;
+    const inv = heap.u32[(pool + Pool.INVERSE) >>> 2];
+    heap.u32[(pool + Pool.INVERSE) >>> 2] = blockInverse(48);
     const t0 = Date.now();
     expect(() => heap.check()).toThrow(HeapCorruptionError);
     expect(Date.now() - t0).toBeLessThan(200);
-    heap.u32[(pool + Pool.SIZE) >>> 2] = 64;
+    heap.u32[(pool + Pool.INVERSE) >>> 2] = inv;
     other.obj.free(q);
     heap.obj.free(p);
     other.detachThread();

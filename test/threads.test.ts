@@ -7,7 +7,7 @@ import { Worker } from "node:worker_threads";
 import { thrownBy } from "./helpers.js";
 import { describe, expect, it } from "vitest";
 import { attachHeap, createHeap, MemoryCorruptionError, PymallocError, type Family, type Heap } from "../dist/index.js";
-import { Pool } from "../src/constants.js";
+import { Pool, classSize } from "../src/constants.js";
 
 const WORKER = join(import.meta.dirname, "workers", "stress.mjs");
 
@@ -198,7 +198,7 @@ describe("threads: pools per thread", () => {
     const b = attachHeap(a.memory.source);
     // A block's pool or sub-pool (a young class takes sub-pools: SubPool), and how many blocks it holds.
     const poolOf = (p: number) => a.objectAllocator.poolOf(p);
-    const cap = (pool: number) => Math.floor((a.u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] - Pool.OVERHEAD) / a.u32[(pool + Pool.SIZE) >>> 2]) + 1;
+    const cap = (pool: number) => Math.floor((a.u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] - Pool.OVERHEAD) / classSize(a.u32[(pool + Pool.SZIDX) >>> 2], a.objectAllocator.alignShift)) + 1;
     return { a, b, poolOf, cap };
   };
 

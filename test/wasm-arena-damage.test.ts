@@ -228,7 +228,7 @@ const POOL_FIELDS: [string, number][] = [
   ["NEXTOFFSET", Pool.NEXTOFFSET],
   ["MAXNEXTOFFSET", Pool.MAXNEXTOFFSET],
   ["OWNER", Pool.OWNER],
-  ["SIZE", Pool.SIZE],
+  ["INVERSE", Pool.INVERSE],
   ["SUB", Pool.SUB],
 ];
 

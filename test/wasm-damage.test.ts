@@ -149,13 +149,13 @@ describe("C's misuse and damaged words through the fast path: typed errors, neve
     expect(e).toMatchObject({ field: "Pool.SZIDX", address: pool + Pool.SZIDX });
   });
 
-  it.each(FORMS)("%s: a pool's block size damaged to 0: C's free is a typed error (wasm trapped: remainder by zero)", async (form) => {
+  it.each(FORMS)("%s: a pool's INVERSE word damaged to 0 (its block size word until HEAP_VERSION 20: wasm trapped, remainder by zero): C's free is a typed error", async (form) => {
     const { heap, c } = await cOnHeap(form);
     const ps = [c.malloc(40), c.malloc(40), c.malloc(40), c.malloc(40)];
     c.free(ps[0]);
-    heap.u32[(ps[1] - (ps[1] % 4096) + Pool.SIZE) >>> 2] = 0;
-    expect(thrown(() => c.free(ps[2]))).toBeInstanceOf(PymallocError);
-    expect(() => heap.check()).toThrow(expect.objectContaining({ field: "Pool.SIZE" }));
+    heap.u32[(ps[1] - (ps[1] % 4096) + Pool.INVERSE) >>> 2] = 0;
+    expect(thrown(() => c.free(ps[2]))).toMatchObject({ field: "Pool.INVERSE" });
+    expect(() => heap.check()).toThrow(expect.objectContaining({ field: "Pool.INVERSE" }));
   });
 
   it.each(FORMS)("%s: a usedpools head or a pool's first free block damaged past the memory: C's calloc and malloc pass the call to JS (no trap: malloc's inline pop bounds both since 2026-12-04); check() names the word", async (form) => {
@@ -233,8 +233,8 @@ describe("a pool's carve and size words changed by a stray write: never a block 
   /** Damage to the header of the pool of `a`, a block of BLOCK bytes just handed out. */
   const carveDamage: Record<string, (heap: Heap, pool: number) => void> = {
     "NEXTOFFSET lowered by 8 (the next carve would overlap the block before it)": (heap, pool) => void (heap.u32[(pool + Pool.NEXTOFFSET) >>> 2] -= 8),
-    "SIZE halved (blocks carved closer than the class's size)": (heap, pool) => void (heap.u32[(pool + Pool.SIZE) >>> 2] = BLOCK / 2),
-    "SIZE doubled": (heap, pool) => void (heap.u32[(pool + Pool.SIZE) >>> 2] = BLOCK * 2),
+    "INVERSE of half the size (free would take blocks between the class's)": (heap, pool) => void (heap.u32[(pool + Pool.INVERSE) >>> 2] = constants.blockInverse(BLOCK / 2)),
+    "INVERSE of twice the size": (heap, pool) => void (heap.u32[(pool + Pool.INVERSE) >>> 2] = constants.blockInverse(BLOCK * 2)),
     "COUNT lowered by one (an overflow of the block before the header)": (heap, pool) => void (heap.u32[pool >>> 2] -= 1),
     "COUNT raised by one": (heap, pool) => void (heap.u32[pool >>> 2] += 1),
   };
@@ -287,7 +287,7 @@ describe("a pool's carve and size words changed by a stray write: never a block 
     }
   });
 
-  it.each(FORMS)("%s: a pool's SIZE word changed: C's and JS's realloc neither keep the block in place nor copy by it (HeapCorruptionError naming Pool.SIZE)", async (form) => {
+  it.each(FORMS)("%s: a pool's INVERSE word changed (another size's): C's and JS's realloc neither keep the block in place nor copy by it (HeapCorruptionError naming Pool.INVERSE)", async (form) => {
     for (const [size, n] of [
       [512, 400], // in place: 400 bytes in a 104-byte block
       [16, 50], // a move that would copy 16 of its bytes
@@ -297,10 +297,10 @@ describe("a pool's carve and size words changed by a stray write: never a block 
         const f = side === "C" ? c : heap.obj;
         const p = f.malloc(100);
         const pool = heap.objectAllocator.poolOf(p);
-        heap.u32[(pool + Pool.SIZE) >>> 2] = size;
+        heap.u32[(pool + Pool.INVERSE) >>> 2] = constants.blockInverse(size);
         const e = thrown(() => f.realloc(p, n));
-        expect(e, `${side}: SIZE ${size}, realloc to ${n}`).toBeInstanceOf(HeapCorruptionError);
-        expect(e).toMatchObject({ field: "Pool.SIZE" });
+        expect(e, `${side}: INVERSE of ${size}, realloc to ${n}`).toBeInstanceOf(HeapCorruptionError);
+        expect(e).toMatchObject({ field: "Pool.INVERSE" });
       }
   });
 });

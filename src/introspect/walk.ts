@@ -17,6 +17,7 @@ import {
   Remote,
   Slot,
   SubPool,
+  blockInverse,
   classSize,
   sizeClasses,
   sizeOf,
@@ -243,7 +244,7 @@ export function poolAddressOf(o: ObjectAllocator, a: number, first: number, tota
 
 /**
  * The header of carved pool (or sub-pool) `pool`, as every walk reads it (room: its bytes, up to
- * the arena header in an arena's last pool): its class one of the heap's, its size words that
+ * the arena header in an arena's last pool): its class one of the heap's, its size words (SZIDX, INVERSE) that
  * class's, its next offset the end of a carved block within the room, its count no more than the
  * blocks carved. A free pool may hold no class (Pool.SZIDX_NONE), and then no block. Anything
  * else is a HeapCorruptionError naming the word, as check() names it (check() also knows which
@@ -259,8 +260,9 @@ export function poolClass(o: ObjectAllocator, pool: number, room: number): numbe
     return -1;
   }
   const size = classSize(szidx, o.alignShift);
-  const sizeWord = u32[(pool + Pool.SIZE) >>> 2];
-  if (sizeWord !== size) throw new HeapCorruptionError(pool + Pool.SIZE, `pool's block size word is ${sizeWord}, its class holds ${size}`, "Pool.SIZE");
+  // free()'s block-boundary test trusts this word (Pool.INVERSE): a damaged one is reported here.
+  const inv = u32[(pool + Pool.INVERSE) >>> 2];
+  if (inv !== blockInverse(size)) throw new HeapCorruptionError(pool + Pool.INVERSE, `pool's INVERSE word is ${inv}, its class's ${size}-byte blocks have ${blockInverse(size)}`, "Pool.INVERSE");
   if (u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] !== room - size) throw new HeapCorruptionError(pool + Pool.MAXNEXTOFFSET, "pool's last block offset is wrong", "Pool.MAXNEXTOFFSET");
   const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
   if (no < Pool.OVERHEAD + size || (no - Pool.OVERHEAD) % size !== 0 || no > room) throw new HeapCorruptionError(pool + Pool.NEXTOFFSET, "pool's next-block offset is wrong", "Pool.NEXTOFFSET");

@@ -24,7 +24,9 @@ import {
   HOLE_ARENA_SHIFT,
   ONE_POOL_ARENAS,
   HeapFlag,
+  blockInverse,
   classSize,
+  inverseOk,
   sizeClasses,
   usedSentinel,
   ownerSlot,
@@ -407,6 +409,27 @@ export abstract class ArenaAllocator {
   }
 
   /**
+   * The block size of carved pool `pool`: its class's (SZIDX), when that is one of the heap's
+   * and the pool's INVERSE word (free's block-boundary test) is that size's; else 0, a damaged
+   * header word (badSizeWords names it). Out of the fast paths: they read the words themselves.
+   */
+  protected sizeOfPool(pool: number): number {
+    const idx = this.u32[(pool + Pool.SZIDX) >>> 2];
+    if (!(idx < this.nClasses)) return 0;
+    const size = classSize(idx, this.alignShift);
+    return inverseOk(this.u32[(pool + Pool.INVERSE) >>> 2], size) ? size : 0;
+  }
+
+  /** The error for a pool whose size words disagree (sizeOfPool 0): SZIDX none of the heap's classes, or INVERSE not its size's. */
+  protected badSizeWords(pool: number): HeapCorruptionError {
+    const idx = this.u32[(pool + Pool.SZIDX) >>> 2];
+    if (!(idx < this.nClasses)) return new HeapCorruptionError(pool + Pool.SZIDX, `pool ${hex(pool)}: its size class ${idx} is none of the heap's ${this.nClasses} (a write over the pool's header?)`, "Pool.SZIDX");
+    const size = classSize(idx, this.alignShift);
+    const inv = this.u32[(pool + Pool.INVERSE) >>> 2];
+    return new HeapCorruptionError(pool + Pool.INVERSE, `pool ${hex(pool)}: its INVERSE word ${inv} is not that of its class's ${size}-byte blocks (${blockInverse(size)}; a write over the pool's header?)`, "Pool.INVERSE");
+  }
+
+  /**
    * A free pool about to be reused for class idx with the free list it kept: its header must
    * be that of such a pool (size words, next offset) and its list head a carved block (the rest
    * is checked as blocks are popped: mallocIn).
@@ -418,7 +441,7 @@ export abstract class ArenaAllocator {
     const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
     const off = fb - pool - Pool.OVERHEAD;
     if (
-      u32[(pool + Pool.SIZE) >>> 2] !== size ||
+      u32[(pool + Pool.INVERSE) >>> 2] !== blockInverse(size) ||
       u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] !== Math.min(this.poolSize, ao - pool) - size ||
       no < Pool.OVERHEAD + size ||
       no > u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] + size ||

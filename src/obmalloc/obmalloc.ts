@@ -77,7 +77,7 @@
  * Must not: touch raw chunk headers (the raw allocator owns them) or validate sizes (families do).
  */
 
-import { CARVE_BYTES, Size, classSize, usedSentinel, FreeBlock, Pool, Slot, SubPool } from "../constants.js";
+import { CARVE_BYTES, Size, blockInverse, classSize, usedSentinel, FreeBlock, Pool, Slot, SubPool } from "../constants.js";
 import { HeapCorruptionError, InvalidPointerError, detachedError, hex } from "../errors.js";
 import { RemoteAllocator } from "./remote.js";
 
@@ -400,7 +400,7 @@ export class ObjectAllocator extends RemoteAllocator {
     const u32 = this.u32;
     const w = pool >>> 2;
     const no = u32[w + (Pool.NEXTOFFSET >>> 2)];
-    const size = u32[w + (Pool.SIZE >>> 2)];
+    const size = this.sizeOfPool(pool);
     const max = u32[w + (Pool.MAXNEXTOFFSET >>> 2)];
     if (no > max) {
       // Every block carved, all handed out: the pool is full. A sub-pool's fill is counted (churn: SubPool in constants.ts).
@@ -410,8 +410,10 @@ export class ObjectAllocator extends RemoteAllocator {
     }
     // Carve only after every block carved, all handed out (the free list is empty, the block just
     // popped counted): the count times the size is what was carved; and never past the pool's
-    // end, its slot's or sub-pool's bytes or its arena's header (carveEnd): a NEXTOFFSET, SIZE,
-    // COUNT or MAXNEXTOFFSET a stray write changed would carve over a live block or a header.
+    // end, its slot's or sub-pool's bytes or its arena's header (carveEnd): a NEXTOFFSET, SZIDX,
+    // COUNT or MAXNEXTOFFSET a stray write changed would carve over a live block or a header. (An
+    // INVERSE word that is not SZIDX's makes the size 0: sizeOfPool. free's test trusts that word,
+    // so it is checked here, before the pool's blocks are handed out, as on every relink.)
     const end = this.carveEnd(pool);
     if (!(size > 0) || u32[w] * size !== no - Pool.OVERHEAD || no + size > end) this.brokenCarve(pool, bp);
     // The batch: blocks at no, no + size, ... while they start at max at most and end by `end`.
@@ -456,7 +458,8 @@ export class ObjectAllocator extends RemoteAllocator {
     const u32 = this.u32;
     this.unpop(pool, bp);
     const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
-    const size = u32[(pool + Pool.SIZE) >>> 2];
+    const size = this.sizeOfPool(pool);
+    if (size === 0) throw this.badSizeWords(pool);
     brokenPool(
       pool,
       Pool.NEXTOFFSET,
@@ -501,9 +504,13 @@ export class ObjectAllocator extends RemoteAllocator {
   protected linkPool(pool: number, usedBase: number): void {
     const u32 = this.u32;
     const idx = u32[(pool + Pool.SZIDX) >>> 2];
-    // The class the pool joins must be the one its blocks were cut for (SIZE): else the class's
-    // malloc would hand out blocks of another size.
-    if (idx >= this.nClasses || u32[(pool + Pool.SIZE) >>> 2] !== classSize(idx, this.alignShift)) brokenPool(pool, Pool.SZIDX, "Pool.SZIDX", "its size class is none of the heap's, or not its block size's");
+    // The class the pool joins must be the one its blocks were cut for (INVERSE, free's block
+    // boundary, is its size's): else the class's malloc would hand out blocks of another size.
+    // INVERSE is blockInverse(size) exactly when INVERSE * size - 2^32 is in [0, size) (exact in
+    // doubles; no division here, and no call of an imported function: both cost every relink).
+    const size = classSize(idx, this.alignShift);
+    const e = u32[(pool + Pool.INVERSE) >>> 2] * size - 4294967296;
+    if (idx >= this.nClasses || e < 0 || e >= size) brokenPool(pool, Pool.SZIDX, "Pool.SZIDX", "its size class is none of the heap's, or not its INVERSE word's");
     const sp = usedSentinel(usedBase, idx);
     const next = u32[(sp + Pool.NEXT) >>> 2];
     // The head must link back to the sentinel: a damaged head word is never written through.
@@ -525,7 +532,9 @@ export class ObjectAllocator extends RemoteAllocator {
   protected linkFreed(pool: number): void {
     const u32 = this.u32;
     const idx = u32[(pool + Pool.SZIDX) >>> 2];
-    if (idx >= this.nClasses || u32[(pool + Pool.SIZE) >>> 2] !== classSize(idx, this.alignShift)) brokenPool(pool, Pool.SZIDX, "Pool.SZIDX", "its size class is none of the heap's, or not its block size's");
+    const size = classSize(idx, this.alignShift);
+    const e = u32[(pool + Pool.INVERSE) >>> 2] * size - 4294967296; // INVERSE is size's: linkPool
+    if (idx >= this.nClasses || e < 0 || e >= size) brokenPool(pool, Pool.SZIDX, "Pool.SZIDX", "its size class is none of the heap's, or not its INVERSE word's");
     const sp = usedSentinel(this.usedBase, idx);
     let prev = sp;
     const head = u32[(sp + Pool.NEXT) >>> 2];
@@ -596,7 +605,7 @@ export class ObjectAllocator extends RemoteAllocator {
     const u32 = this.u32;
     const size = classSize(idx, this.alignShift);
     u32[(pool + Pool.SZIDX) >>> 2] = idx;
-    u32[(pool + Pool.SIZE) >>> 2] = size;
+    u32[(pool + Pool.INVERSE) >>> 2] = blockInverse(size);
     u32[(pool + Pool.NEXTOFFSET) >>> 2] = Pool.OVERHEAD + size;
     u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] = room - size;
     u32[(pool + Pool.FREEBLOCK) >>> 2] = pool + Pool.OVERHEAD;
@@ -613,21 +622,25 @@ export class ObjectAllocator extends RemoteAllocator {
     if (!this.isOurs(p)) return this.rawFree(p);
     const u32 = this.u32;
     const pool = p - (p & this.poolMask);
-    // The count, size, next offset and owner are read `| 0`: V8 then takes the word as an int32
+    // The count, next offset and owner are read `| 0`: V8 then takes the word as an int32
     // as it is, where a plain read of a Uint32Array checks that it fits one (two instructions a
     // read). They are small in any valid pool; a damaged word over 2^31 reads negative and fails
-    // the same tests (freeSlow reads them again). Addresses (FREEBLOCK) stay unsigned.
+    // the same tests (freeSlow reads them again). Addresses (FREEBLOCK) stay unsigned, and so
+    // does INVERSE: its test compares it with a uint32 (`>>> 0`), which V8 does as a uint32
+    // compare only when both sides are (int32 against uint32 is a float compare; compileall-head
+    // 344 against 338 instructions an event, one run each: docs/performance.md, session 48).
     const cnt = u32[pool >>> 2] | 0;
     const off = p - pool - Pool.OVERHEAD;
-    // A block start: a whole number of blocks from the first. A float division: V8's integer
-    // remainder with a variable divisor costs several times the instructions.
-    const nth = off / (u32[(pool + Pool.SIZE) >>> 2] | 0);
+    // A block start: a whole number of blocks from the first, by one multiplication (Pool.INVERSE,
+    // onBoundary in constants.ts; a division until session 48). off < 0 (p in the header) is
+    // tested on its own: a negative off may pass the product's test.
+    const inv = u32[(pool + Pool.INVERSE) >>> 2];
     const fb = u32[(pool + Pool.FREEBLOCK) >>> 2];
     // Everything but a valid block of our own pool that is not its last freed block goes to
     // freeSlow() (one call: the rare branches' bytecode out of this function, which V8 inlines
     // into its callers within a budget; docs/performance.md).
     const pw = p >>> 2;
-    if (cnt === 0 || off < 0 || p >= pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0) || (nth | 0) !== nth || fb === p || (u32[(pool + Pool.OWNER) >>> 2] | 0) !== this.ownerWord)
+    if (cnt === 0 || off < 0 || p >= pool + (u32[(pool + Pool.NEXTOFFSET) >>> 2] | 0) || Math.imul(off, inv) >>> 0 >= inv || fb === p || (u32[(pool + Pool.OWNER) >>> 2] | 0) !== this.ownerWord)
       return this.freeSlow(p, pool);
     // A pool that was full goes back into usedpools (FULL stays set) before the block is pushed:
     // linkPool checks the list's links and throws with nothing written (a free refused after the
@@ -742,11 +755,14 @@ export class ObjectAllocator extends RemoteAllocator {
     // (Views another thread's growth left short read undefined here: 0, passed on to reach.)
     if ((u32[(pool + Pool.ARENA) >>> 2] - pool) >>> 0 > this.arenaSize) throw this.noArena(pool);
     const off = p - pool - Pool.OVERHEAD;
-    const nth = off / u32[(pool + Pool.SIZE) >>> 2];
-    if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth) {
+    // By the size SZIDX gives (a division: no INVERSE word is trusted here), so that a block start
+    // free() refused for a damaged INVERSE word is reported as that, not as an invalid pointer.
+    const nth = off / classSize(u32[(pool + Pool.SZIDX) >>> 2], this.alignShift);
+    if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth || u32[(pool + Pool.SZIDX) >>> 2] >= this.nClasses) {
       if (this.reach(p)) return this.free(p);
       throw this.invalid("free", p, pool);
     }
+    if (this.sizeOfPool(pool) === 0) throw this.badSizeWords(pool);
     if (u32[(pool + Pool.OWNER) >>> 2] !== this.ownerWord) return this.freeForeign(p, pool);
     // This thread's block, and its pool's first free block (free() comes here for nothing else
     // valid): freed twice. (hardened: true's free finds one deeper in the list: variants.ts.)
@@ -764,7 +780,7 @@ export class ObjectAllocator extends RemoteAllocator {
   }
 
   /** Why p, inside our arenas, is not a live block: the error to throw. */
-  private invalid(op: string, p: number, pool: number): InvalidPointerError {
+  private invalid(op: string, p: number, pool: number): InvalidPointerError | HeapCorruptionError {
     const u32 = this.u32;
     if ((p & ((1 << this.alignShift) - 1)) !== 0)
       return new InvalidPointerError(op, p, "misaligned", `not ${1 << this.alignShift}-byte aligned, so not a block start`);
@@ -772,8 +788,9 @@ export class ObjectAllocator extends RemoteAllocator {
       return new InvalidPointerError(op, p, "not-a-block", "inside a pool whose count says it holds no blocks: never allocated, or already freed; or, if this block is live, another block of its pool was freed twice before (release mode takes such a free; hardened: true and the debug modes refuse it)");
     if (p - pool < Pool.OVERHEAD) return new InvalidPointerError(op, p, "internal", "inside a pool header");
     if (p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2]) return new InvalidPointerError(op, p, "not-a-block", "never allocated");
-    const size = u32[(pool + Pool.SIZE) >>> 2];
-    return new InvalidPointerError(op, p, "interior", `points inside a ${size}-byte block, not at its start`);
+    const idx = u32[(pool + Pool.SZIDX) >>> 2];
+    if (idx >= this.nClasses) return this.badSizeWords(pool);
+    return new InvalidPointerError(op, p, "interior", `points inside a ${classSize(idx, this.alignShift)}-byte block, not at its start`);
   }
 
   /**
@@ -812,11 +829,15 @@ export class ObjectAllocator extends RemoteAllocator {
     const u32 = this.u32;
     const pool = this.poolOf(p);
     const off = p - pool - Pool.OVERHEAD;
-    const size = u32[(pool + Pool.SIZE) >>> 2];
-    const nth = off / size; // not a remainder: see free()
-    if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || (nth | 0) !== nth) return 0;
-    // realloc copies this many bytes: a SIZE word a stray write changed must not be trusted.
-    if (size !== classSize(u32[(pool + Pool.SZIDX) >>> 2], this.alignShift)) return 0;
+    const idx = u32[(pool + Pool.SZIDX) >>> 2];
+    const size = classSize(idx, this.alignShift);
+    const inv = u32[(pool + Pool.INVERSE) >>> 2];
+    // A block start by free()'s test (Pool.INVERSE); realloc copies size bytes and frees p, so the
+    // INVERSE word that found p a block start must be its class's (a word a stray write changed
+    // is not trusted: blockSize reports it).
+    if (u32[pool >>> 2] === 0 || off < 0 || p >= pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] || Math.imul(off, inv) >>> 0 >= inv) return 0;
+    const e = inv * size - 4294967296; // inverseOk (constants.ts) written out, as in linkPool
+    if (idx >= this.nClasses || e < 0 || e >= size) return 0;
     // holdsFreeTag written out: liveSize is in realloc's chain, which V8 inlines into its callers.
     return (u32[(p + FreeBlock.TAG) >>> 2] ^ FreeBlock.TAG_VALUE) === 0 && this.isFreed(pool, p) ? 0 : size;
   }
@@ -827,9 +848,7 @@ export class ObjectAllocator extends RemoteAllocator {
     if (size !== 0) return size;
     if (this.reach(p)) return this.blockSize(op, p);
     const pool = this.poolOf(p);
-    const bs = this.u32[(pool + Pool.SIZE) >>> 2];
-    if (this.u32[pool >>> 2] !== 0 && bs !== classSize(this.u32[(pool + Pool.SZIDX) >>> 2], this.alignShift))
-      throw new HeapCorruptionError(pool + Pool.SIZE, `pool ${hex(pool)}: block size ${bs} is not its size class's (a write over the pool's header?)`, "Pool.SIZE");
+    if (this.u32[pool >>> 2] !== 0 && this.sizeOfPool(pool) === 0) throw this.badSizeWords(pool);
     if (this.u32[pool >>> 2] !== 0 && this.isFreed(pool, p))
       throw new InvalidPointerError(op, p, "double-free", this.onFreeList(pool, p) ? "this block is already free (use after free)" : "this block is already free (use after free: another thread freed it, it waits for its owner thread)");
     throw this.invalid(op, p, pool);
@@ -854,7 +873,7 @@ export class ObjectAllocator extends RemoteAllocator {
   /** Usable bytes of p, known to be a live block (no checks). */
   usableTrusted(p: number): number {
     if (!this.isOurs(p)) return this.raw.usable(p);
-    return this.u32[(this.poolOf(p) + Pool.SIZE) >>> 2];
+    return classSize(this.u32[(this.poolOf(p) + Pool.SZIDX) >>> 2], this.alignShift);
   }
 
   /** Usable bytes of p when it is a live block, else 0 (usableSize() then says why). No throw, no lock. */

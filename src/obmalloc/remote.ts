@@ -220,12 +220,12 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
     return false;
   }
 
-  /** Whether b is a carved block start of pool (mallocIn's rule for a popped link). */
+  /** Whether b is a carved block start of pool (mallocIn's rule for a popped link; the block boundary by free()'s test, Pool.INVERSE). */
   protected isBlockOf(pool: number, b: number): boolean {
     const u32 = this.u32;
     const off = b - pool - Pool.OVERHEAD;
-    const nth = off / u32[(pool + Pool.SIZE) >>> 2];
-    return off >= 0 && b < pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] && (nth | 0) === nth;
+    const inv = u32[(pool + Pool.INVERSE) >>> 2];
+    return off >= 0 && b < pool + u32[(pool + Pool.NEXTOFFSET) >>> 2] && Math.imul(off, inv) >>> 0 < inv;
   }
 
   /** takeRemote, for a pool that may be full and out of the usedpools at usedBase: relinks it. */
@@ -421,7 +421,7 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
     const u32 = this.u32;
     const w = pool >>> 2;
     const no = u32[w + (Pool.NEXTOFFSET >>> 2)];
-    const size = u32[w + (Pool.SIZE >>> 2)];
+    const size = this.sizeOfPool(pool);
     if (size > 0 && no <= u32[w + (Pool.MAXNEXTOFFSET >>> 2)] && u32[w] * size === no - Pool.OVERHEAD && no + size <= this.carveEnd(pool)) this.extendPool(pool, pool + Pool.OVERHEAD);
   }
 

@@ -395,7 +395,8 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
    */
   protected checkEmptied(pool: number): void {
     const u32 = this.u32;
-    const size = u32[(pool + Pool.SIZE) >>> 2];
+    const size = this.sizeOfPool(pool);
+    if (size === 0) throw this.badSizeWords(pool);
     const max = u32[(pool + Pool.MAXNEXTOFFSET) >>> 2];
     const no = u32[(pool + Pool.NEXTOFFSET) >>> 2];
     // Its last offset is what startPool set, to the byte: the pool's end (carveEnd) less a block.
@@ -431,7 +432,7 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
    */
   protected onFreeList(pool: number, p: number): boolean {
     const u32 = this.u32;
-    let k = (u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) / u32[(pool + Pool.SIZE) >>> 2];
+    let k = (u32[(pool + Pool.NEXTOFFSET) >>> 2] - Pool.OVERHEAD) / this.sizeOfPool(pool);
     for (let b = u32[(pool + Pool.FREEBLOCK) >>> 2]; b !== 0 && b !== undefined && k-- > 0; b = u32[b >>> 2]) if (b === p) return true;
     return false;
   }

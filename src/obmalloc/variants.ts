@@ -144,14 +144,16 @@ function subPooled<T extends new (...a: any[]) => ObjectAllocator>(Base: T): T {
         w = pool >>> 2;
         end = pool + (u32[w + (Pool.NEXTOFFSET >>> 2)] | 0);
       }
-      // Counts, sizes and offsets read `| 0` (int32, as ObjectAllocator.free says why). The
-      // block's number nth must be a whole number >= 0: `nth >>> 0 !== nth` is true for a
-      // fraction, a negative (p in the header) and NaN, the one test for all three.
+      // Counts and offsets read `| 0` (int32, as ObjectAllocator.free says why; INVERSE stays
+      // uint32, as there). A block start: off >= 0 (p past the header; a negative off may pass
+      // the product's test) and a whole number of blocks from the first, by one multiplication
+      // (Pool.INVERSE: a float division until session 48).
       const cnt = u32[w] | 0;
-      const nth = (p - pool - Pool.OVERHEAD) / (u32[w + (Pool.SIZE >>> 2)] | 0);
+      const off = p - pool - Pool.OVERHEAD;
+      const inv = u32[w + (Pool.INVERSE >>> 2)];
       const fb = u32[w + (Pool.FREEBLOCK >>> 2)];
       const pw = p >>> 2;
-      if (cnt === 0 || p >= end || nth >>> 0 !== nth || fb === p || (u32[w + (Pool.OWNER >>> 2)] | 0) !== this.ownerWord) return this.freeSlow(p, pool);
+      if (cnt === 0 || p >= end || off < 0 || Math.imul(off, inv) >>> 0 >= inv || fb === p || (u32[w + (Pool.OWNER >>> 2)] | 0) !== this.ownerWord) return this.freeSlow(p, pool);
       if (fb === 0) return this.freeIntoFull(p, pool, cnt, true); // before the push, as ObjectAllocator.free says why
       if (cnt === 1) return this.freeLast(p, pool);
       u32[pw] = fb;

@@ -10,7 +10,7 @@
 
 import { Arena, FreeBlock, Pool, Slot, SubPool } from "./layout";
 import { alignShift, heldBase, limitBase, nClasses, nfpBase, owner, peakBase, poolMask, poolShift, poolsPerArena, subFreeBase, threaded, usableAt, usedBase } from "./state";
-import { carveEnd, isOurs, linksBack, poolOf, popBlock } from "./pool";
+import { carveEnd, inverseOf, isOurs, linksBack, poolOf, popBlock, sizeOfPool } from "./pool";
 
 /**
  * usedpools[idx] (sentinel sp) is empty: a pool from the first usable arena, as obmalloc's
@@ -70,7 +70,7 @@ export function poolFromArena(idx: u32, sp: u32): u32 {
   if (load<u32>(pool + Pool.SZIDX) != idx) {
     // Last used for another class (or never): start it afresh, one block on its free list.
     store<u32>(pool + Pool.SZIDX, idx);
-    store<u32>(pool + Pool.SIZE, size);
+    store<u32>(pool + Pool.INVERSE, inverseOf(size));
     store<u32>(pool + Pool.NEXTOFFSET, Pool.OVERHEAD + size);
     // The arena's last pool ends where the arena header starts.
     store<u32>(pool + Pool.MAXNEXTOFFSET, min<u32>(1 << poolShift, ao - pool) - size);
@@ -139,7 +139,7 @@ export function subPoolFromList(idx: u32, sp: u32): u32 {
   store<u32>(pool + Pool.OWNER, owner);
   store<u32>(pool + Pool.REMOTE, 0);
   store<u32>(pool + Pool.SZIDX, idx);
-  store<u32>(pool + Pool.SIZE, size);
+  store<u32>(pool + Pool.INVERSE, inverseOf(size));
   store<u32>(pool + Pool.NEXTOFFSET, Pool.OVERHEAD + size);
   store<u32>(pool + Pool.MAXNEXTOFFSET, room - size);
   store<u32>(pool + Pool.FREEBLOCK, pool + Pool.OVERHEAD);
@@ -389,7 +389,7 @@ export function freeEmptiedWhole(p: u32, pool: u32, fb: u32, listed: bool): bool
  * of each carved block's two words, when a sub-pool empties, as JS does.
  */
 export function emptiedOk(pool: u32, p: u32): bool {
-  const size = load<u32>(pool + Pool.SIZE);
+  const size = sizeOfPool(pool);
   const no = load<u32>(pool + Pool.NEXTOFFSET);
   const max = load<u32>(pool + Pool.MAXNEXTOFFSET);
   // The carve words fit the pool or sub-pool (so every block read lies in its slot, in the memory).
@@ -416,7 +416,7 @@ export function keptListOk(pool: u32, size: u32, ao: u32): bool {
   const fb = load<u32>(pool + Pool.FREEBLOCK);
   const max = load<u32>(pool + Pool.MAXNEXTOFFSET);
   return (
-    load<u32>(pool + Pool.SIZE) == size &&
+    load<u32>(pool + Pool.INVERSE) == inverseOf(size) &&
     max == min<u32>(1 << poolShift, ao - pool) - size &&
     no >= Pool.OVERHEAD + size &&
     no <= max + size &&

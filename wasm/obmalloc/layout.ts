@@ -20,7 +20,7 @@ export namespace Pool {
   export const MAXNEXTOFFSET: u32 = 28;
   export const OWNER: u32 = 32;
   export const REMOTE: u32 = 36;
-  export const SIZE: u32 = 40;
+  export const INVERSE: u32 = 40;
   export const SUB: u32 = 44;
   export const OVERHEAD: u32 = 48;
   export const SZIDX_NONE: u32 = 4294967295;
@@ -170,5 +170,5 @@ export namespace FreeBlock {
   export const TAG_VALUE: u32 = 4294967211;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 19;
+export const HEAP_VERSION: u32 = 20;
 export const CARVE_BYTES: u32 = 512;

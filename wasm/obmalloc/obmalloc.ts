@@ -24,7 +24,7 @@
 import { Chunk, FreeBlock, Pool, Size, Slot, SubPool } from "./layout";
 import { rawFree, rawMalloc, rawRealloc } from "./raw";
 import { alignShift, diverted, freeOwner, mapBase, mapBytes, mapEnd, nClasses, nFast, poolMask, poolShift, rawStart, threaded, usedBase } from "./state";
-import { carved, carvedEnd, isOurs, isOursHigh, linkOk, popBlock, poolOf, subPoolFilled } from "./pool";
+import { carved, carvedEnd, inverseOk, isOurs, isOursHigh, linkOk, onBoundary, popBlock, poolOf, subPoolFilled } from "./pool";
 import { freeEmptied, freeEmptiedSub, poolFromArena, young } from "./arenas";
 import { rawCame, rawWent, rawYoung } from "./rawstart";
 
@@ -106,9 +106,7 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
   const cnt = load<u32>(pool);
   const fb = load<u32>(pool + Pool.FREEBLOCK);
   if (fb == p) return false;
-  const size = load<u32>(pool + Pool.SIZE);
-  if (size == 0) return false;
-  if (off % size != 0) return false;
+  if (!onBoundary(off, load<u32>(pool + Pool.INVERSE))) return false;
   if (load<u32>(pool + Pool.OWNER) != freeOwner) return false;
   // One test on the common path for two rare cases. cnt 0: no live block (JS reports it). cnt 1:
   // the pool empties: kept (still listed, empty) when it is its class's only listed pool (both
@@ -301,10 +299,9 @@ export function free(p: u32): void {
       // its instructions say); a block freed twice is refused when a pop would hand it out again.
       const bad = (lim - 1 - <i64>off) | (<i64>(fb ^ p) - 1) | (<i64>cnt - 2) | (0 - <i64>other);
       if (bad >= 0) {
-        // On a block boundary: the division last, once the pool is known to be in use (and
-        // its block size not 0: a damaged word is freeSmall's to refuse, never a trap here).
-        const size = load<u32>(pool + Pool.SIZE);
-        if (size != 0) if (off % size == 0) {
+        // On a block boundary (one multiplication by the pool's INVERSE word: onBoundary; a
+        // division, `off % size`, until session 48), once the pool is known to be in use.
+        if (onBoundary(off, load<u32>(pool + Pool.INVERSE))) {
           if (fb != 0) {
             store<u32>(p, fb);
             store<u32>(p + FreeBlock.TAG, FreeBlock.TAG_VALUE);
@@ -380,17 +377,19 @@ export function realloc(p: u32, n: u32): u32 {
   }
   const pool = poolOf(p);
   const off = p - pool - Pool.OVERHEAD;
-  const size = load<u32>(pool + Pool.SIZE);
-  // The block size is its class's (JS's liveSize): realloc copies, and keeps in place, by it, so
-  // a SIZE word a stray write changed must not be trusted (JS reports it).
+  // The block size is its class's (SZIDX; JS's liveSize): realloc copies, and keeps in place, by
+  // it, and the INVERSE word that finds p a block start must be that size's: a word a stray write
+  // changed is not trusted (JS reports it).
   const idx = load<u32>(pool + Pool.SZIDX);
+  const size = (idx + 1) << alignShift;
+  const inv = load<u32>(pool + Pool.INVERSE);
   // Not a live block, or one that holds the free tag: JS walks its list, reports it. One test a
   // return (popBlock's note: AssemblyScript's || is a value V8 tests twice).
   if (!carved(off, pool)) return reallocSlow(p, n);
   if (load<u32>(pool) == 0) return reallocSlow(p, n);
   if (idx >= nClasses) return reallocSlow(p, n);
-  if (size != (idx + 1) << alignShift) return reallocSlow(p, n);
-  if (off % size != 0) return reallocSlow(p, n);
+  if (!inverseOk(inv, size)) return reallocSlow(p, n);
+  if (!onBoundary(off, inv)) return reallocSlow(p, n);
   if (load<u32>(p + FreeBlock.TAG) == FreeBlock.TAG_VALUE) return reallocSlow(p, n);
   let keep = size;
   if (n <= size) {

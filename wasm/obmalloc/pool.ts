@@ -4,11 +4,42 @@
 // its list runs dry, unlinking it when it fills).
 //
 // Owns: popBlock, carveBatch, unlinkFull (with a sub-pool's fill counted: subPoolFilled) and the
-// tests they and free make (carved, linkOk, carveOk, poolOf, isOurs). Must not: take or give back pools (arenas.ts), or decide what goes to
+// tests they and free make (carved, linkOk, carveOk, poolOf, isOurs, and the block boundary by a pool's INVERSE word:
+// onBoundary, inverseOk, sizeOfPool). Must not: take or give back pools (arenas.ts), or decide what goes to
 // JS (obmalloc.ts): a function here returns 0 / false, having written nothing, when it cannot.
 
 import { CARVE_BYTES, FreeBlock, Pool, Remote, SubPool } from "./layout";
-import { fillsBase, limitBase, mapBase, mapBytes, mapEnd, mapHighAt, nClasses, peakBase, poolBits, poolMask, poolShift, rawStart, threaded } from "./state";
+import { alignShift, fillsBase, limitBase, mapBase, mapBytes, mapEnd, mapHighAt, nClasses, peakBase, poolBits, poolMask, poolShift, rawStart, threaded } from "./state";
+
+/** A pool's INVERSE word for blocks of `size` bytes (size > 0): ceil(2^32 / size), JS's blockInverse (src/constants.ts). */
+@inline export function inverseOf(size: u32): u32 {
+  return 0xffffffff / size + 1;
+}
+
+/** inv is inverseOf(size): inv * size lies in [2^32, 2^32 + size), which holds for one inv (no division). */
+@inline export function inverseOk(inv: u32, size: u32): bool {
+  return <u64>inv * <u64>size - (<u64>1 << 32) < <u64>size;
+}
+
+/**
+ * off (a u32 offset from pool's first block, below 2^20) is a multiple of the block size whose
+ * inverse is inv (Pool.INVERSE): one multiplication, where `off % size` took a division (Lemire,
+ * Kaser & Kurz; JS's onBoundary, src/constants.ts). An inv of 0 (damaged) passes nothing.
+ */
+@inline export function onBoundary(off: u32, inv: u32): bool {
+  return off * inv < inv;
+}
+
+/**
+ * The block size of pool: its class's (SZIDX), when that is one of the heap's and its INVERSE word
+ * is that size's (JS's sizeOfPool); 0 else (JS reports it).
+ */
+@inline export function sizeOfPool(pool: u32): u32 {
+  const idx = load<u32>(pool + Pool.SZIDX);
+  if (idx >= nClasses) return 0;
+  const size = (idx + 1) << alignShift;
+  return inverseOk(load<u32>(pool + Pool.INVERSE), size) ? size : 0;
+}
 
 /**
  * off (an offset from pool's first block, any u32) lies among the pool's carved blocks: below
@@ -112,9 +143,11 @@ export function isOursHigh(q: u32): bool {
       // Carve the next never-used block, unless (threads) other threads freed blocks into the
       // pool: JS takes those first. The block must be the one after every block handed out (bp
       // with them: the count times the size is what was carved) and end by carveEnd (within the
-      // pool or sub-pool, below an arena header: JS's extendPool): a NEXTOFFSET, MAXNEXTOFFSET, SIZE
-      // or COUNT a stray write changed would carve over a live block. JS reports those.
-      const size = load<u32>(pool + Pool.SIZE);
+      // pool or sub-pool, below an arena header: JS's extendPool): a NEXTOFFSET, MAXNEXTOFFSET,
+      // SZIDX or COUNT a stray write changed would carve over a live block, and an INVERSE word
+      // not SZIDX's would let free take blocks that are none (sizeOfPool 0). JS reports those.
+      const size = sizeOfPool(pool);
+      if (size == 0) return 0;
       if (!carveOk(pool, no, size)) return 0;
       if (threaded) if (load<u32>(pool + Pool.REMOTE) >> 1 != 0) return 0;
       carveBatch(pool, no, size);
@@ -140,7 +173,7 @@ export function isOursHigh(q: u32): bool {
   const byEnd = (carveEnd(pool) - no) / size;
   if (byMax < k) k = byMax;
   if (byEnd < k) k = byEnd;
-  if (k == 0) k = 1; // a SIZE over CARVE_BYTES (damaged: classes end at 512) carves one block, as JS's max(1, ...)
+  if (k == 0) k = 1; // a size over CARVE_BYTES carves one block, as JS's max(1, ...) (sizes from SZIDX end at 512: a guard)
   const first = pool + no;
   const last = first + (k - 1) * size;
   for (let b = first; b < last; b += size) {
