@@ -604,8 +604,11 @@ export class ObjectAllocator extends RemoteAllocator {
   protected startPool(pool: number, idx: number, room: number): void {
     const u32 = this.u32;
     const size = classSize(idx, this.alignShift);
+    // Computed before the first write: no call between the header's writes, where a Worker's
+    // terminate() could land and leave SZIDX without its INVERSE (test/terminate.test.ts).
+    const inv = blockInverse(size);
     u32[(pool + Pool.SZIDX) >>> 2] = idx;
-    u32[(pool + Pool.INVERSE) >>> 2] = blockInverse(size);
+    u32[(pool + Pool.INVERSE) >>> 2] = inv;
     u32[(pool + Pool.NEXTOFFSET) >>> 2] = Pool.OVERHEAD + size;
     u32[(pool + Pool.MAXNEXTOFFSET) >>> 2] = room - size;
     u32[(pool + Pool.FREEBLOCK) >>> 2] = pool + Pool.OVERHEAD;
