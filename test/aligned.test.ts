@@ -4,7 +4,7 @@
 // 0. Foreign heaps: served through the allocator's own aligned_alloc when it has one, else 0.
 import { describe, expect, it } from "vitest";
 import { createHeap, fromFunctions, type Heap, type HeapOptions } from "../src/index.js";
-import { BlockModel, xorshift } from "./helpers.js";
+import { BlockModel, uniform } from "./helpers.js";
 
 const ALIGNMENTS = [1, 2, 4, 8, 16, 32, 64, 256, 4096, 65536];
 const SIZES = [0, 1, 24, 500, 513, 5000, 100_000];
@@ -22,16 +22,10 @@ const KINDS: [string, HeapOptions][] = [
   ["wasm memory", { memory: new WebAssembly.Memory({ initial: 2, maximum: 4096 }) }],
 ];
 
-/** Uniform numbers in [0, 1), deterministic. */
-function rng(seed: number): () => number {
-  const next = xorshift(seed);
-  return () => next() / 4294967296;
-}
-
 function churn(heap: Heap, seed: number): void {
   const model = new BlockModel(heap);
   const aligned = new Map<number, { size: number; value: number; family: string }>();
-  const r = rng(seed);
+  const r = uniform(seed);
   const fams = ["raw", "mem", "obj"] as const;
   for (let i = 0; i < 3000; i++) {
     const fam = fams[Math.floor(r() * 3)];

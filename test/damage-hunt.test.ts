@@ -15,7 +15,7 @@
 // and past-the-memory pointers), a typed error and no byte of the memory changed.
 import { describe, expect, it } from "vitest";
 import { constants, createHeap, HeapCorruptionError, InvalidPointerError, MemoryCorruptionError, type Heap, type HeapOptions } from "../src/index.js";
-import { corruption } from "./helpers.js";
+import { corruption, strayWrite, uniform } from "./helpers.js";
 
 const { Pool } = constants;
 
@@ -222,15 +222,7 @@ const DAMAGE = ["pool word", "usedpools word", "arena word", "chunk word", "over
 type Damage = (typeof DAMAGE)[number];
 
 function rng(seed: number): () => number {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
+  return uniform((seed * 2654435761) >>> 0);
 }
 
 interface HuntFam {
@@ -307,15 +299,7 @@ function huntCase(seed: number, opts: HeapOptions & { wasm?: boolean }, damage: 
     if (c === 7 && live.length) return live[ri(live.length)].p + 8 * (ri(9) - 4);
     return ri(2 ** 32);
   };
-  /** The stray write: into memory, and into the bytes live blocks it hits must hold (the user's own). */
-  const stray = (a: number, bytes: number[]): void => {
-    const u8 = h.u8;
-    bytes.forEach((v, i) => {
-      if (a + i < 0 || a + i >= u8.length) return;
-      u8[a + i] = v;
-      for (const b of live) if (a + i >= b.p && a + i < b.p + b.n) b.bytes[a + i - b.p] = v;
-    });
-  };
+  const stray = (a: number, bytes: number[]): void => strayWrite(h.u8, live, a, bytes);
   const word = (v: number): number[] => (ri(5) === 0 ? [v & 255] : [v & 255, (v >>> 8) & 255, (v >>> 16) & 255, (v >>> 24) & 255]);
   const o = h.objectAllocator as unknown as { usedBase: number; nClasses: number; poolSize: number; arenaHeader(first: number): number };
   const doDamage = (): void => {
@@ -391,7 +375,7 @@ function huntCase(seed: number, opts: HeapOptions & { wasm?: boolean }, damage: 
     } catch (e) {
       if (!typed(e)) return `${what}: untyped ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`;
       result.errors++;
-      if (damaged) log.push(`${what}: ${(e as Error).constructor.name} ${(e as HeapCorruptionError).field ?? (e as InvalidPointerError).kind}`);
+      if (damaged) log.push(`${what}: ${(e as Error).constructor.name} ${(e as HeapCorruptionError).field ?? (e as InvalidPointerError).reason}`);
       // A free or realloc refused with HeapCorruptionError: the block is left live (freeLast
       // undoes the push), or, for damage met past the pool's class (its arena's words), freed in
       // a pool that is in no list. The program no longer uses it (its bytes are not verified),
@@ -411,7 +395,7 @@ function huntCase(seed: number, opts: HeapOptions & { wasm?: boolean }, damage: 
         }
         if (at >= 0)
           result.dirtyRefusals.push(
-            `${what}: ${(e as HeapCorruptionError).field ?? (e as InvalidPointerError).kind}: changed byte ${at}${process.env.HUNT_VERBOSE ? ` ${(e as Error).stack?.split("\n").slice(1, 6).map((l) => l.trim().replace(/\(.*\/src\//, "(")).join(" < ")}` : ""}`,
+            `${what}: ${(e as HeapCorruptionError).field ?? (e as InvalidPointerError).reason}: changed byte ${at}${process.env.HUNT_VERBOSE ? ` ${(e as Error).stack?.split("\n").slice(1, 6).map((l) => l.trim().replace(/\(.*\/src\//, "(")).join(" < ")}` : ""}`,
           );
       }
       return "";

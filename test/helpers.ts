@@ -114,6 +114,24 @@ export function xorshift(seed: number): () => number {
   };
 }
 
+/**
+ * A user's stray write of `bytes` at address a (bytes past the memory dropped): into u8, and
+ * into what the live blocks it hits must hold (their expected contents, `bytes` of each).
+ */
+export function strayWrite(u8: Uint8Array, live: readonly { p: number; n: number; bytes: number[] | Uint8Array }[], a: number, bytes: readonly number[]): void {
+  bytes.forEach((v, i) => {
+    if (a + i < 0 || a + i >= u8.length) return;
+    u8[a + i] = v;
+    for (const b of live) if (a + i >= b.p && a + i < b.p + b.n) b.bytes[a + i - b.p] = v;
+  });
+}
+
+/** Uniform numbers in [0, 1) from xorshift(seed), deterministic. */
+export function uniform(seed: number): () => number {
+  const next = xorshift(seed);
+  return () => next() / 4294967296;
+}
+
 interface Block {
   size: number;
   tag: number;

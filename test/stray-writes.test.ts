@@ -15,6 +15,7 @@
 // (test/wasm-damage.test.ts has one test each).
 import { describe, expect, it } from "vitest";
 import { createHeap, PymallocError, type Heap, type HeapOptions } from "../src/index.js";
+import { strayWrite, uniform } from "./helpers.js";
 
 const CASES = Number(process.env.STRAY_CASES ?? 30);
 /** Other seeds than CI's (a hunt: STRAY_FROM=200000 STRAY_CASES=250 npx vitest run test/stray-writes.test.ts). */
@@ -39,17 +40,6 @@ const MODES: Record<string, HeapOptions & { wasm?: boolean }> = {
   "threads, WebAssembly fast path": { threads: true, wasm: true }, // a shared WebAssembly.Memory
 };
 
-function xorshift(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
 
 interface Fam {
   malloc(n: number): number;
@@ -66,7 +56,7 @@ interface Block {
 
 /** One case: "typed" (it ended in a PymallocError), "ok", or what went wrong. */
 function strayCase(seed: number, opts: HeapOptions & { wasm?: boolean }, kind: Kind): string {
-  const rand = xorshift(seed * 2654435761);
+  const rand = uniform(seed * 2654435761);
   const ri = (n: number): number => Math.floor(rand() * n);
   const { wasm, ...heapOpts } = opts;
   const h: Heap = createHeap(wasm ? { ...heapOpts, memory: new WebAssembly.Memory({ initial: 16, maximum: 1024, shared: heapOpts.threads === true }) } : heapOpts);
@@ -99,15 +89,7 @@ function strayCase(seed: number, opts: HeapOptions & { wasm?: boolean }, kind: K
     while (out.length < len) out.push(...wordBytes(value()));
     return out.slice(0, len);
   };
-  /** The user's stray write: into memory, and into what the live blocks it hits must hold. */
-  const stray = (a: number, bytes: number[]): void => {
-    const u8 = h.u8;
-    bytes.forEach((v, i) => {
-      if (a + i < 0 || a + i >= u8.length) return;
-      u8[a + i] = v;
-      for (const b of live) if (a + i >= b.p && a + i < b.p + b.n) b.bytes[a + i - b.p] = v;
-    });
-  };
+  const stray = (a: number, bytes: number[]): void => strayWrite(h.u8, live, a, bytes);
   const damageAt = ri(OPS);
   try {
     for (let op = 0; op < OPS; op++) {
