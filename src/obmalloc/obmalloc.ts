@@ -471,7 +471,7 @@ export class ObjectAllocator extends RemoteAllocator {
   /**
    * extendPool: mallocIn just popped bp, the last block of pool, which is full and leaves its
    * usedpools list. unlinkPool's check, made before the pop is kept: on links that do not come
-   * back, the pop is undone (brokenFull), so the refused malloc leaves the heap as it was (it was
+   * back, the pop is undone (fullLinksBack), so the refused malloc leaves the heap as it was (it was
    * thrown after the pop, and the pool's count then held a block nobody had). The wasm fast path's
    * mallocLast and unlinkFull (wasm/obmalloc) check the same before they write anything.
    */
@@ -479,13 +479,19 @@ export class ObjectAllocator extends RemoteAllocator {
     const u32 = this.u32;
     const next = u32[(pool + Pool.NEXT) >>> 2];
     const prev = u32[(pool + Pool.PREV) >>> 2];
-    if (u32[(next + Pool.PREV) >>> 2] !== pool || u32[(prev + Pool.NEXT) >>> 2] !== pool) this.brokenFull(pool, bp);
+    this.fullLinksBack(pool, bp, next, prev);
     u32[(next + Pool.PREV) >>> 2] = prev;
     u32[(prev + Pool.NEXT) >>> 2] = next;
   }
 
-  /** unlinkFull's (and SharedObjectAllocator.extendPool's) damaged links: the pop of bp undone, then the error. */
-  protected brokenFull(pool: number, bp: number): never {
+  /**
+   * unlinkFull's (and SharedObjectAllocator.extendPool's, before markFull) test of a pool that
+   * fills with bp: its usedpools links next and prev must come back to it; else the pop of bp is
+   * undone and the error thrown.
+   */
+  protected fullLinksBack(pool: number, bp: number, next: number, prev: number): void {
+    const u32 = this.u32;
+    if (u32[(next + Pool.PREV) >>> 2] === pool && u32[(prev + Pool.NEXT) >>> 2] === pool) return;
     this.unpop(pool, bp);
     brokenPool(pool, Pool.NEXT, "Pool.NEXT", "its usedpools links do not come back to it");
   }

@@ -92,10 +92,8 @@ export class SharedObjectAllocator extends ObjectAllocator {
     const u32 = this.u32;
     if (u32[(pool + Pool.NEXTOFFSET) >>> 2] <= u32[(pool + Pool.MAXNEXTOFFSET) >>> 2]) return super.extendPool(pool, bp);
     // The links are checked before markFull's FULL: a damaged one refuses the malloc with the heap
-    // as it was (brokenFull undoes mallocIn's pop; the REMOTE word untouched).
-    const next = u32[(pool + Pool.NEXT) >>> 2];
-    const prev = u32[(pool + Pool.PREV) >>> 2];
-    if (u32[(next + Pool.PREV) >>> 2] !== pool || u32[(prev + Pool.NEXT) >>> 2] !== pool) this.brokenFull(pool, bp);
+    // as it was (fullLinksBack undoes mallocIn's pop; the REMOTE word untouched).
+    this.fullLinksBack(pool, bp, u32[(pool + Pool.NEXT) >>> 2], u32[(pool + Pool.PREV) >>> 2]);
     if (this.markFull(pool)) return;
     this.unlinkPool(pool);
   }
