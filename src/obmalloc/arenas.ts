@@ -307,6 +307,9 @@ export abstract class ArenaAllocator {
 
   // -------------------------------------------------------------------------------------------
   // Taking a pool slot: the usable_arenas order, new arenas
+  // usable_arenas lists every arena with free pools once, by NFREEPOOLS, nfp2lasta[k] the last
+  // with k: with threads too, every edit under the lock, so whole whenever it is free (check()
+  // verifies it; docs/performance.md, session 49).
   // -------------------------------------------------------------------------------------------
 
   /**
@@ -551,12 +554,9 @@ export abstract class ArenaAllocator {
       // word, which the move below would follow as an arena at address 0 (writing under the heap).
       if (last === 0) throw new HeapCorruptionError((this.wNfp + nf0) * 4, `nfp2lasta[${nf0}] is 0, but arena ${hex(ao)} has ${nf0} free pools`, "nfp2lasta");
       if (last !== ao) this.checkedNext(this.arenaOf(0, last, (this.wNfp + nf0) * 4, "nfp2lasta"));
-      // When ao moves after `last`, or goes back to the raw allocator (releaseArena), unlinkArena
-      // below tests its links: tested now, before the pool is put on its free pools (a throw
-      // there left the pool listed in its arena with the block the refused free was of, carved
-      // again by the next pool taken: session 48). The same test on the same words, made earlier.
-      const release = nf0 + 1 === total && (total > 1 || !spare) && !(u32[this.wUsable] === ao && u32[(ao + Arena.NEXT) >>> 2] === 0);
-      if (last !== ao || release) this.arenaLinked(ao);
+      // ao is listed (it has free pools): its links tested before the pool goes on its free
+      // pools (unlinkArena's test, after, left the refused free's block carved again: session 48).
+      this.arenaLinked(ao);
     }
     u32[(pool + Pool.NEXT) >>> 2] = u32[(ao + Arena.FREEPOOLS) >>> 2];
     u32[(ao + Arena.FREEPOOLS) >>> 2] = pool;
