@@ -19,7 +19,7 @@ export { ForeignHeap, type AdapterOptions, type ForeignSpec } from "./compat/for
 export { wasmImports, pymemImports, type WasmAllocatorImports, type AllocatorFunctions, type PyMemImports, type FamilyName } from "./compat/wasm-imports.js";
 export { instantiateWithHeap, heapForModule, type InstantiateOptions } from "./compat/wasm.js";
 export { linkFastPath, type LinkOptions } from "./compat/wasm-link.js";
-export { wasmModuleInfo, type WasmModuleInfo } from "./compat/wasm-module.js";
+export { wasmModuleInfo, type LinkedInfo, type WasmModuleInfo } from "./compat/wasm-module.js";
 export { HeapSnapshot, SnapshotComparison, type SnapshotKey, type SnapshotStat, type SnapshotStatDiff, type SnapshotJSON, type SiteSource } from "./introspect/snapshot.js";
 export { sampleWeight } from "./debug/sampler.js";
 export type { TypedArray, TypedArrayType, TypedViews } from "./heap/typed.js";

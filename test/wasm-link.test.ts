@@ -77,6 +77,14 @@ describe("pymalloc link", () => {
     expect(linkedInfo(new WebAssembly.Module(client))).toBeUndefined();
     expect(WebAssembly.Module.exports(m).map((d) => d.name)).toEqual(expect.arrayContaining(["run", "__heap_base", "pymalloc_init", "pymalloc_divert"]));
     expect(wasmModuleInfo(out).heapBase).toBe(wasmModuleInfo(client).heapBase);
+    // wasmModuleInfo says it is linked: its exported malloc & co are the fast path's, no allocator
+    // of its own (they were listed in allocatorExports, which the README's build check says must
+    // be empty); the client, unlinked, says neither.
+    expect(wasmModuleInfo(out)).toMatchObject({ linked: { fastpath: FASTPATH_MERGE_ID, shared: false }, allocatorExports: [], allocatorImports: [] });
+    expect(wasmModuleInfo(linked["ctors-calls"]).linked).toEqual({ fastpath: FASTPATH_MERGE_ID, shared: false });
+    expect(wasmModuleInfo(linked["ctors-calls"]).allocatorExports).toEqual([]);
+    expect(wasmModuleInfo(client).linked).toBeUndefined();
+    expect(wasmModuleInfo(bytes("wasm/dlmalloc/dlmalloc.wasm")).allocatorExports).toEqual(expect.arrayContaining(["malloc", "free"]));
     expect(Buffer.from(await linkFastPath(client)).equals(Buffer.from(out))).toBe(true);
     // A shared client gets the shared build, and keeps its maximum.
     expect(linkedInfo(new WebAssembly.Module(linked["ctors-shared"]))).toEqual({ fastpath: FASTPATH_MERGE_SHARED_ID, shared: true });

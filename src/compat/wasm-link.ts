@@ -9,29 +9,20 @@
  * in the merged module (`pymalloc.*`, FAST_PATH_NAME_PREFIX: a name section added to the
  * merge-ready build before the merge, custom sections only); the fast path's malloc and free
  * inlined at the client's calls (inlineFastPath: binaryen's JS API, every other function marked
- * no-inline). linkedInfo() reads that marker from a compiled module.
+ * no-inline). The marker's reader is wasm-module.ts's linkedInfo().
  * Must not: instantiate anything or touch a heap (compat/wasm.ts does), or run in a browser:
  * linking is a build step (Node, binaryen from npm); everything else here is plain bytes.
  */
 
-import { asBytes, customSection, hasWasmMagic, readExports, readImports, rewriteExports, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
-import { checkedModuleInfo, PYMEM_NAMES } from "./wasm-module.js";
+import { asBytes, hasWasmMagic, readExports, readImports, rewriteExports, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
+import { checkedModuleInfo, LINK_SECTION, linkedInfo, PYMEM_NAMES } from "./wasm-module.js";
 import { PymallocError, typeName } from "../errors.js";
 import { checkOptions } from "../heap/options.js";
 import { isSharedBuffer } from "../memory/memory.js";
 import { isNode } from "../runtime.js";
 import { FASTPATH_MERGE_ID, FASTPATH_MERGE_SHARED_ID, FASTPATH_MERGE_SHARED_WASM, FASTPATH_MERGE_WASM } from "./wasm-fastpath-bytes.js";
 
-/** The custom section a linked module carries: JSON `{ "fastpath": id, "shared": bool }`. */
-export const LINK_SECTION = "pymalloc.linked";
-
-/** What the marker of a linked module says. */
-export interface LinkedInfo {
-  /** The id of the fast-path build merged in (FNV-1a of its bytes). */
-  fastpath: string;
-  /** Built for a shared memory. */
-  shared: boolean;
-}
+export { LINK_SECTION, linkedInfo, type LinkedInfo } from "./wasm-module.js";
 
 const ALLOC_IMPORTS = ["malloc", "free", "calloc", "realloc"];
 
@@ -51,24 +42,6 @@ export const FAST_PATH_NAME_PREFIX = "pymalloc.";
 /** The id of this pymalloc's merge-ready fast path for an unshared or a shared memory. */
 export function currentFastPathId(shared: boolean): string {
   return shared ? FASTPATH_MERGE_SHARED_ID : FASTPATH_MERGE_ID;
-}
-
-/**
- * The marker of a module linked by linkFastPath (`pymalloc link`), or undefined for any other
- * module: read from a compiled module, or from the module's bytes (which need no compile).
- */
-export function linkedInfo(module: WebAssembly.Module | BufferSource): LinkedInfo | undefined {
-  const section = module instanceof WebAssembly.Module ? WebAssembly.Module.customSections(module, LINK_SECTION)[0] : customSection(module, LINK_SECTION);
-  if (section === undefined) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(new TextDecoder().decode(section));
-  } catch {
-    v = undefined;
-  }
-  const o = v as Partial<LinkedInfo> | undefined;
-  if (o === undefined || o === null || typeof o.fastpath !== "string" || typeof o.shared !== "boolean") throw new TypeError(`the module's ${LINK_SECTION} section is not pymalloc's marker`);
-  return { fastpath: o.fastpath, shared: o.shared };
 }
 
 function decode(b64: string): Uint8Array<ArrayBuffer> {

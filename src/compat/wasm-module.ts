@@ -3,13 +3,14 @@
  * from its bytes before anything is instantiated.
  *
  * Owns: wasmModuleInfo(): the module's memory import limits, the initial value of its exported
- * `__heap_base`, whether it imports env.malloc & co or carries an allocator of its own, and its
- * initialisation exports. A reader of the binary format's import, global and export sections.
+ * `__heap_base`, whether it imports env.malloc & co or carries an allocator of its own or the
+ * fast path linked in (LINK_SECTION, linkedInfo), and its initialisation exports. A reader of
+ * the binary format's import, global, export and custom sections.
  * Must not: compile, instantiate or touch a heap (compat/wasm.ts does).
  */
 
 import { WASM_PAGE } from "../constants.js";
-import { hasWasmMagic, Reader, readFunctionTypes, sections } from "./wasm-bytes.js";
+import { customSection, hasWasmMagic, Reader, readFunctionTypes, sections } from "./wasm-bytes.js";
 import { isSharedBuffer } from "../memory/memory.js";
 
 export interface WasmModuleInfo {
@@ -21,8 +22,10 @@ export interface WasmModuleInfo {
   allocatorImports: string[];
   /** Functions the module imports from "env" by CPython's names (PyMem_RawMalloc ... PyObject_Free: wasm/include/pymemcompat.h). */
   pymemImports: string[];
-  /** Functions the module exports among malloc, free, calloc, realloc, aligned_alloc, malloc_usable_size (an allocator of its own). */
+  /** Functions the module exports among malloc, free, calloc, realloc, aligned_alloc, malloc_usable_size (an allocator of its own; none when `linked`). */
   allocatorExports: string[];
+  /** The fast-path build a module linked by `pymalloc link` carries (its exported malloc & co are that), else undefined. */
+  linked?: LinkedInfo;
   /** "_initialize" (a wasi reactor), "__wasm_call_ctors", or undefined. */
   initializer?: "_initialize" | "__wasm_call_ctors";
 }
@@ -33,6 +36,35 @@ const ALLOC = ["malloc", "free", "calloc", "realloc", "aligned_alloc", "malloc_u
 export const PYMEM_NAMES: readonly string[] = ["Raw", "", "Object"].flatMap((f) =>
   ["Malloc", "Calloc", "Realloc", "Free"].map((op) => (f === "Object" ? `PyObject_${op}` : `PyMem_${f}${op}`)),
 );
+
+/** The custom section a linked module carries (`pymalloc link`): JSON `{ "fastpath": id, "shared": bool }`. */
+export const LINK_SECTION = "pymalloc.linked";
+
+/** What the marker of a linked module says. */
+export interface LinkedInfo {
+  /** The id of the fast-path build merged in (FNV-1a of its bytes). */
+  fastpath: string;
+  /** Built for a shared memory. */
+  shared: boolean;
+}
+
+/**
+ * The marker of a module linked by linkFastPath (`pymalloc link`), or undefined for any other
+ * module: read from a compiled module, or from the module's bytes (which need no compile).
+ */
+export function linkedInfo(module: WebAssembly.Module | BufferSource): LinkedInfo | undefined {
+  const section = module instanceof WebAssembly.Module ? WebAssembly.Module.customSections(module, LINK_SECTION)[0] : customSection(module, LINK_SECTION);
+  if (section === undefined) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(section));
+  } catch {
+    v = undefined;
+  }
+  const o = v as Partial<LinkedInfo> | undefined;
+  if (o === undefined || o === null || typeof o.fastpath !== "string" || typeof o.shared !== "boolean") throw new TypeError(`the module's ${LINK_SECTION} section is not pymalloc's marker`);
+  return { fastpath: o.fastpath, shared: o.shared };
+}
 
 function bytesOf(source: BufferSource): Uint8Array {
   if (source instanceof Uint8Array) return source;
@@ -176,6 +208,11 @@ function readModule(source: BufferSource): ModuleFacts {
         if (kind === 0 && name === "__wasm_call_ctors" && info.initializer === undefined) info.initializer = "__wasm_call_ctors";
       }
     }
+  }
+  const linked = linkedInfo(b);
+  if (linked !== undefined) {
+    info.linked = linked;
+    info.allocatorExports = [];
   }
   if (heapBaseGlobal >= importedGlobals) {
     const v = globals[heapBaseGlobal];
