@@ -378,3 +378,53 @@ describe("a C module that grows the memory for itself (__builtin_wasm_memory_gro
     }
   });
 });
+
+describe("a debug report of C's bad free() names the C function and the wasm function that called it (session 49)", () => {
+  // It said "free called through: mem (PyMem_*)" for C's free(), a name its user never wrote
+  // (docs/performance.md, session 48's C programs), and named no wasm function: the report an
+  // onError handler gets has no stack of its own.
+  it("free(), PyObject_Free(), realloc() from C: the entry by its C name, the family, and 'called at' from the wasm function; a later bad free from JS says neither", async () => {
+    for (const allocator of ["debug", "pymalloc_debug"] as const) {
+      for (const source of [probe, probeLinked]) {
+        const { instance, heap } = await instantiateWithHeap(source, { allocator });
+        const x = instance.exports as unknown as Probe;
+        const reportOf = (f: () => void): string => {
+          try {
+            f();
+          } catch (e) {
+            return (e as Error).message;
+          }
+          return "no error";
+        };
+        const p = x.m(40) >>> 0;
+        const interior = reportOf(() => x.f(p + 8));
+        expect(interior, allocator).toMatch(/invalid pointer/);
+        expect(interior).toMatch(/\n {2}free called through: free\(\) from WebAssembly, family mem \(PyMem_\*\)\n/);
+        expect(interior).toMatch(/\n {2}free\(\) called at:\n {4}at f \(wasm:\/\/wasm\//);
+        const q = x.om(24) >>> 0;
+        const mismatch = reportOf(() => x.f(q));
+        expect(mismatch).toMatch(/API family mismatch/);
+        expect(mismatch).toMatch(/free called through: free\(\) from WebAssembly, family mem \(PyMem_\*\)/);
+        const o = x.m(24) >>> 0;
+        const mismatch2 = reportOf(() => x.of(o));
+        expect(mismatch2).toMatch(/free called through: PyObject_Free\(\) from WebAssembly, family obj \(PyObject_\*\)/);
+        expect(mismatch2).toMatch(/PyObject_Free\(\) called at:\n {4}at of \(wasm:\/\/wasm\//);
+        const r = x.m(16) >>> 0;
+        x.f(r);
+        const late = reportOf(() => x.r(r, 64));
+        expect(late).toMatch(/realloc called through: realloc\(\) from WebAssembly/);
+        // From JS, after those wasm calls threw: the family alone, no wasm frame named.
+        const js = reportOf(() => heap.mem.free(p + 8));
+        expect(js).toMatch(/\n {2}free called through: mem \(PyMem_\*\)\n/);
+        expect(js).not.toMatch(/WebAssembly|called at/);
+        // An onError handler gets the same fields.
+        const got: { entry?: string; calledAt?: string }[] = [];
+        const h2 = await instantiateWithHeap(source, { allocator, onError: (rep) => void got.push(rep) });
+        const y = h2.instance.exports as unknown as Probe;
+        y.f((y.m(40) >>> 0) + 8);
+        expect(got[0].entry).toBe("free");
+        expect(got[0].calledAt!.split("\n")[0]).toMatch(/^at f \(wasm:\/\//);
+      }
+    }
+  });
+});

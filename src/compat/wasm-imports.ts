@@ -66,15 +66,25 @@ function current(heap: Heap, fam: Family): Family {
   return fam;
 }
 
+/** The C functions trampolines stand for (malloc, free, calloc, realloc, aligned_alloc): what a debug report names. */
+const C_ENTRIES = ["malloc", "free", "calloc", "realloc", "aligned_alloc"];
+
+/** CPython's names (pymemImports) of family f: "Raw", "" (PyMem_*) or "Object" (PyObject_*). */
+const pymemEntries = (f: string): string[] => ["Malloc", "Free", "Calloc", "Realloc", ""].map((op) => (f === "Object" ? "PyObject_" : "PyMem_" + f) + op);
+
 /** Trampolines from wasm32 (signed i32 arguments) to a family (unsigned byte offsets) and its heap. */
-export function trampolines(fam: () => Family, heap: () => Heap): AllocatorFunctions {
+export function trampolines(fam: () => Family, heap: () => Heap, names: readonly string[] = C_ENTRIES): AllocatorFunctions {
   // In the debug modes a stack capture allows for the frames between C and the hooks (this
   // trampoline, a linked module's malloc): fromWasm, set around the call (left set if the call
-  // throws: the next capture then only keeps what it was asked for, from a longer stack). The
-  // heap's debug state is looked up once a call (heap() may find its heap at the first call).
-  const enter = (): DebugState | undefined => {
+  // throws: the next capture then only keeps what it was asked for, from a longer stack), and
+  // the C function called (wasmEntry, which a report names). The heap's debug state is looked
+  // up once a call (heap() may find its heap at the first call).
+  const enter = (entry: string): DebugState | undefined => {
     const d = heap().debug;
-    if (d !== undefined) d.fromWasm = WASM_TRACE_FRAMES;
+    if (d !== undefined) {
+      d.fromWasm = WASM_TRACE_FRAMES;
+      d.wasmEntry = entry;
+    }
     return d;
   };
   const leave = <T>(d: DebugState | undefined, r: T): T => {
@@ -82,11 +92,11 @@ export function trampolines(fam: () => Family, heap: () => Heap): AllocatorFunct
     return r;
   };
   return {
-    malloc: (n) => leave(enter(), fam().malloc(n >>> 0)),
-    free: (p) => leave(enter(), fam().free(p >>> 0)),
-    calloc: (a, b) => leave(enter(), fam().calloc(a >>> 0, b >>> 0)),
-    realloc: (p, n) => leave(enter(), fam().realloc(p >>> 0, n >>> 0)),
-    aligned_alloc: (a, n) => leave(enter(), alignedOrNull(fam(), a >>> 0, n >>> 0)),
+    malloc: (n) => leave(enter(names[0]), fam().malloc(n >>> 0)),
+    free: (p) => leave(enter(names[1]), fam().free(p >>> 0)),
+    calloc: (a, b) => leave(enter(names[2]), fam().calloc(a >>> 0, b >>> 0)),
+    realloc: (p, n) => leave(enter(names[3]), fam().realloc(p >>> 0, n >>> 0)),
+    aligned_alloc: (a, n) => leave(enter(names[4]), alignedOrNull(fam(), a >>> 0, n >>> 0)),
     malloc_usable_size: (p) => (p === 0 ? 0 : usable(heap(), p >>> 0)),
   };
 }
@@ -257,10 +267,10 @@ export function stopFastPaths(heap: Heap): void {
  * fast-path instance in pymalloc mode on a WebAssembly.Memory (C's calls to them stay in
  * WebAssembly), trampolines into the family otherwise (the debug modes keep their JS hooks).
  */
-export function heapAllocator(heap: Heap, family?: FamilyName): AllocatorFunctions {
+export function heapAllocator(heap: Heap, family?: FamilyName, names: readonly string[] = C_ENTRIES): AllocatorFunctions {
   const name = familyName(family);
   // The family is looked up at every call: heap.failAllocations() swaps it for a wrapper.
-  if (!hasFastPath(heap, name)) return trampolines(() => current(heap, heap[name]), () => heap);
+  if (!hasFastPath(heap, name)) return trampolines(() => current(heap, heap[name]), () => heap, names);
   let byFamily = fastPaths.get(heap);
   if (byFamily === undefined) fastPaths.set(heap, (byFamily = new Map()));
   const made = byFamily.get(name);
@@ -307,9 +317,9 @@ export function pymemImports(heap: Heap): PyMemImports {
   // As wasmImports(): a module reaches no other memory, so functions over one would hand C addresses into bytes it cannot see.
   if (heap.memory.kind !== "wasm")
     throw new TypeError(`pymemImports() needs a heap in a WebAssembly.Memory (createHeap({ memory: new WebAssembly.Memory(...) })); this one is in a ${heap.memory.kind} buffer`);
-  const r = heapAllocator(heap, "raw");
-  const m = heapAllocator(heap, "mem");
-  const o = heapAllocator(heap, "obj");
+  const r = heapAllocator(heap, "raw", pymemEntries("Raw"));
+  const m = heapAllocator(heap, "mem", pymemEntries(""));
+  const o = heapAllocator(heap, "obj", pymemEntries("Object"));
   return {
     PyMem_RawMalloc: r.malloc,
     PyMem_RawCalloc: r.calloc,

@@ -182,6 +182,8 @@ export class DebugState {
    * the frames between C code and the hooks a capture allows for.
    */
   fromWasm = 0;
+  /** The C function a module called (free, PyObject_Free...), set with fromWasm (left set by a throw: wasmCall checks the stack). */
+  wasmEntry: string | undefined = undefined;
   /** Thread id of this handle, when threads share the heap. */
   readonly threadId: number | undefined;
   private readonly wSerial: number;
@@ -527,7 +529,16 @@ export class DebugState {
     const s = base !== undefined && rest.serial !== undefined ? this.sitesOf(rest.serial, base) : undefined;
     // allocatedAt and freedAt from the user's first frame, as the message shows them (they were the stacks as captured).
     const sites = s === undefined ? {} : { allocatedAt: userStack(s.allocatedStack), freedAt: userStack(s.freedStack), ...s };
-    return { kind, operation: op, address: p, damaged: [], damagedCount: 0, detail, ...rest, ...sites };
+    return { kind, operation: op, address: p, damaged: [], damagedCount: 0, detail, ...rest, ...sites, ...(rest.usedBy !== undefined ? this.wasmCall() : {}) };
+  }
+
+  /** For a call from WebAssembly: its C function and the stack from the wasm function that called it (its first frame past pymalloc's). */
+  private wasmCall(): Partial<CorruptionReport> {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 40;
+    const at = this.fromWasm === 0 ? undefined : userStack(new Error().stack);
+    Error.stackTraceLimit = limit;
+    return at !== undefined && /^at .*wasm:\/\//.test(at) ? { entry: this.wasmEntry, calledAt: at } : {};
   }
 
   /**

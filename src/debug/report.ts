@@ -36,6 +36,10 @@ export interface CorruptionReport {
   allocatedBy?: string;
   /** Family id used for this call. */
   usedBy?: string;
+  /** For a call from WebAssembly: the C function called (free, PyObject_Free...). */
+  entry?: string;
+  /** For a call from WebAssembly: the stack from the wasm function that called `entry`. */
+  calledAt?: string;
   /** Bytes originally requested. */
   requestedSize?: number;
   /** Serial number: this was the n-th debug allocation of the heap. */
@@ -184,7 +188,10 @@ export function formatReport(r: CorruptionReport): string {
   out.push(`  address: ${hex(r.address)}`);
   if (r.allocatedBy !== undefined) out.push(`  allocated by: ${FAMILY_NAMES[r.allocatedBy] ?? JSON.stringify(r.allocatedBy)}`);
   // "?": a call of no family (usableSize), which has nothing to say here.
-  if (r.usedBy !== undefined && r.usedBy !== "?") out.push(`  ${r.operation} called through: ${FAMILY_NAMES[r.usedBy] ?? r.usedBy}`);
+  if (r.usedBy !== undefined && r.usedBy !== "?") {
+    const family = FAMILY_NAMES[r.usedBy] ?? r.usedBy;
+    out.push(r.entry !== undefined ? `  ${r.operation} called through: ${r.entry}() from WebAssembly, family ${family}` : `  ${r.operation} called through: ${family}`);
+  }
   if (r.requestedSize !== undefined) out.push(`  requested size: ${r.requestedSize} bytes`);
   if (r.serial !== undefined) out.push(`  serial: ${r.serial} (the ${ordinal(r.serial)} debug allocation of this heap)`);
   if (r.allocatedInThread !== undefined) out.push(`  allocated in thread ${r.allocatedInThread}`);
@@ -206,5 +213,7 @@ export function formatReport(r: CorruptionReport): string {
   else if (r.kind === "invalid-pointer") out.push("  allocated at: none (no block of this heap starts at this address; this error's stack shows the call)");
   else out.push("  allocated at: unknown (traceAllocations is off, or another handle allocated it)");
   if (r.kind === "double-free" || r.kind === "use-after-free") out.push(freed ? "  freed at:\n" + freed : "  freed at: unknown");
+  const called = indented(r.calledAt);
+  if (called) out.push(`  ${r.entry ?? r.operation}() called at:\n` + called);
   return out.join("\n");
 }
