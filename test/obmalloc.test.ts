@@ -115,6 +115,41 @@ describe("object allocator (obmalloc)", () => {
     expect(s.arenas.reclaimed).toBe(s.arenas.allocatedTotal - 1);
   });
 
+  it("an arena listed while newArena runs stays listed (the raw allocator's onFull gives pools back inside makeMapHigh's request)", () => {
+    // newArena's one raw request that can call raw.onFull (releaseKept: spares and kept pools go
+    // back to their arenas, which join usable_arenas) is the pool map's high part, past 256 MiB
+    // of heap. Here a pool is emptied at the same point, inside the raw allocator's mallocArena:
+    // takeSlot wrote the new arena over the list's head, and check() found an arena with free
+    // pools off the list.
+    for (const subPools of [false, true]) {
+      const h = createHeap({ subPools });
+      const o = h.objectAllocator;
+      const raw = h.rawAllocator as unknown as { mallocArena: (...a: number[]) => number };
+      const u32 = () => h.memory.views.u32;
+      const blocks: number[] = [];
+      while (blocks.length < 10 || u32()[o.wUsable] !== 0) blocks.push(h.obj.malloc(512));
+      const mallocArena = raw.mallocArena;
+      let listed = false;
+      raw.mallocArena = function (this: unknown, ...args: number[]) {
+        raw.mallocArena = mallocArena;
+        const pool = blocks[0] & ~o.poolMask;
+        for (let i = blocks.length - 1; i >= 0; i--) if ((blocks[i] & ~o.poolMask) === pool) h.obj.free(blocks.splice(i, 1)[0]);
+        listed = u32()[o.wUsable] !== 0;
+        return mallocArena.apply(this, args);
+      };
+      while (raw.mallocArena !== mallocArena) blocks.push(h.obj.malloc(512));
+      expect(listed).toBe(true);
+      h.check();
+      const arenas = h.stats().arenas.current;
+      // The emptied pool is taken again before any new arena.
+      for (let i = 0; i < 31; i++) blocks.push(h.obj.malloc(512));
+      expect(h.stats().arenas.current).toBe(arenas);
+      h.check();
+      for (const p of blocks) h.obj.free(p);
+      h.check();
+    }
+  });
+
   it("arenas are arenaSize (8 pools by default; with subPools, the first ONE_POOL_ARENAS hold one pool, the next 2, 4, ...); a hole of an eighth of an arena or more takes one with the pools that fit", () => {
     const h = createHeap({ subPools: true });
     const o = h.objectAllocator;

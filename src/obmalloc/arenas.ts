@@ -335,10 +335,19 @@ export abstract class ArenaAllocator {
     }
     if (ao === 0) {
       ao = this.newArena();
-      if (ao === 0) return 0;
       u32 = this.u32;
-      u32[this.wUsable] = ao;
-      u32[wN + u32[(ao + Arena.NFREEPOOLS) >>> 2]] = ao;
+      if (u32[this.wUsable] !== 0) {
+        // Arenas were listed while newArena ran: its raw request for the pool map's high part,
+        // when the top cannot grow, gives pools back (raw.onFull, releaseKept). Written over, the
+        // list's head dropped an arena with free pools; or, newArena failing, 0 sent the request
+        // to the raw allocator with a pool free. The new arena joins them, the head is taken.
+        if (ao !== 0) this.listNewArena(ao);
+        ao = u32[this.wUsable];
+      } else {
+        if (ao === 0) return 0;
+        u32[this.wUsable] = ao;
+        u32[wN + u32[(ao + Arena.NFREEPOOLS) >>> 2]] = ao;
+      }
     }
     this.arenaOf(0, ao, this.wUsable * 4, "H.USABLE_ARENAS");
     // Its last free pool taken, it leaves the list: the next arena's PREV is written below.
@@ -834,6 +843,33 @@ export abstract class ArenaAllocator {
   }
 
   /** Put ao into usable_arenas right after `after` (its successor's link checked by the caller: checkedNext). */
+  /**
+   * The new arena a (every pool free) onto usable_arenas, which newArena found not empty (takeSlot):
+   * after the last arena with as many free pools or fewer, so the list keeps its order.
+   */
+  private listNewArena(a: number): void {
+    const u32 = this.u32;
+    const nf = u32[(a + Arena.NFREEPOOLS) >>> 2];
+    let prev = 0;
+    // Bounded by the arena count: a damaged list that loops is reported, not followed for ever.
+    let left = u32[this.wCounters] + 1;
+    for (let c = u32[this.wUsable]; c !== 0; c = u32[(c + Arena.NEXT) >>> 2]) {
+      if (left-- === 0) throw new HeapCorruptionError(this.wUsable * 4, "the usable arena list is longer than the heap's arena count", "H.USABLE_ARENAS");
+      this.arenaOf(0, c, this.wUsable * 4, "H.USABLE_ARENAS");
+      if (u32[(c + Arena.NFREEPOOLS) >>> 2] > nf) break;
+      prev = c;
+    }
+    if (prev !== 0) this.linkArenaAfter(a, prev);
+    else {
+      const head = u32[this.wUsable];
+      u32[(a + Arena.NEXT) >>> 2] = head;
+      u32[(a + Arena.PREV) >>> 2] = 0;
+      u32[(head + Arena.PREV) >>> 2] = a;
+      u32[this.wUsable] = a;
+    }
+    u32[this.wNfp + nf] = a;
+  }
+
   private linkArenaAfter(ao: number, after: number): void {
     const u32 = this.u32;
     const nx = u32[(after + Arena.NEXT) >>> 2];
