@@ -2,11 +2,13 @@
 // test/stray-writes.test.ts stops at the first typed error; a program that catches it and goes
 // on (a server that logs and serves the next request) must meet no worse: every later call
 // either succeeds with every live block intact and no two overlapping, or throws a typed error;
-// and nothing is handed out over a small block whose free or realloc was refused. Damage: one
+// nothing is handed out over a small block whose free or realloc was refused, and a raw block
+// whose free or realloc was refused stays live, its bytes intact (session 49). Damage: one
 // write of a user's typical value (0, 1, small ints, a pointer into the heap, 0xffffffff, a
 // byte) at an allocator metadata word (pool and arena headers, the heap header's usedpools, raw
-// chunk headers) or at a block's neighbour (an overflow of 1-16 bytes past its end, an underflow
-// before its start). Heaps: the default, hardened: true, threads: true, the "malloc" allocator,
+// chunk headers, a free or cached chunk's header, footer and links, the top, the raw lists'
+// heads and the raw cache's) or at a block's neighbour (an overflow of 1-16 bytes past its end,
+// an underflow before its start). Heaps: the default, hardened: true, threads: true, the "malloc" allocator,
 // whole pools, alignment 16, the WebAssembly fast path. HUNT_DIRTY=1 HUNT_VERBOSE=1 also lists
 // the refused calls that changed the memory (the README's "nothing written": a survey, see
 // docs/performance.md, session 48). Before the campaign: the cases found by hand and by it, one
@@ -17,7 +19,7 @@ import { describe, expect, it } from "vitest";
 import { constants, createHeap, HeapCorruptionError, InvalidPointerError, MemoryCorruptionError, type Heap, type HeapOptions } from "../src/index.js";
 import { corruption, strayWrite, uniform } from "./helpers.js";
 
-const { Pool } = constants;
+const { Pool, Chunk, Flag, Tlsf, RawCache } = constants;
 
 /** The pool (or sub-pool) header of small block p. */
 function poolOf(h: Heap, p: number): number {
@@ -190,6 +192,148 @@ describe("stats() over a damaged pool header: what it checks (O(1) a pool) names
   });
 });
 
+const RAW_MODES: [string, HeapOptions][] = [
+  ["pymalloc", {}],
+  ["malloc", { allocator: "malloc" }],
+  ["hardened", { hardened: true }],
+  ["threads", { threads: true }],
+];
+
+/**
+ * A raw call refused on damage met in what it follows, its throw checked, the memory compared
+ * (exact: no byte changed; else the raw top and the blocks in use as they were: a call that
+ * undid what it did), the block then verified live (its bytes, its usable size) and, with the
+ * damaged word put back, the call made again: it succeeds and the heap checks clean.
+ */
+function refusedRaw(h: Heap, damage: () => () => void, call: () => unknown, live: number[], field: string | RegExp, exact = true): void {
+  const bytes = live.map((p) => {
+    const n = h.usableSize(p);
+    for (let k = 0; k < n; k++) h.u8[p + k] = (p + 7 * k) & 255;
+    return h.u8.slice(p, p + n);
+  });
+  const blocks = h.stats().raw.blocks;
+  const undo = damage();
+  const before = copy(h);
+  const top = h.rawAllocator.top;
+  const e = corruption(call);
+  if (typeof field === "string") expect(e.field).toBe(field);
+  else expect(e.field).toMatch(field);
+  if (exact) expect(firstChange(h, before)).toBe(-1);
+  expect(h.rawAllocator.top).toBe(top);
+  undo();
+  expect(h.stats().raw.blocks).toBe(blocks); // nothing taken and kept (a realloc's new block)
+  live.forEach((p, i) => {
+    expect(h.usableSize(p)).toBe(bytes[i].length);
+    expect(h.u8.slice(p, p + bytes[i].length)).toEqual(bytes[i]);
+  });
+  h.check();
+  call();
+  h.check();
+}
+
+/** Set the word at byte address a to v; returns what puts it back. */
+function setWord(h: Heap, a: number, v: number): () => void {
+  const old = h.u32[a >>> 2];
+  h.u32[a >>> 2] = v;
+  return () => {
+    h.u32[a >>> 2] = old;
+  };
+}
+
+describe("a refused raw free or realloc leaves the heap as it was: nothing written, the block live (session 49; each wrote first before)", () => {
+  // Chunks over RawCache.MAX_SIZE bytes are released at once (no raw cache).
+  const BIG = 5000;
+
+  it.each(RAW_MODES)("%s: free of a block between two free chunks, the next one's list link damaged (the previous one was unlinked first)", (_n, options) => {
+    const h = createHeap(options);
+    const [a, x, b] = [h.raw.malloc(BIG), h.raw.malloc(BIG), h.raw.malloc(2 * BIG), h.raw.malloc(BIG)]; // a and b on two lists
+    h.raw.free(a);
+    h.raw.free(b);
+    refusedRaw(h, () => setWord(h, b - Chunk.HEADER + Chunk.NEXT_FREE, x), () => h.raw.free(x), [x], "Chunk.NEXT_FREE");
+  });
+
+  it.each(RAW_MODES)("%s: free of a block whose list's head is damaged (its header and footer were written, then the head refused: the block read free)", (_n, options) => {
+    const h = createHeap(options);
+    const y = h.raw.malloc(BIG);
+    h.raw.malloc(16);
+    const x = h.raw.malloc(BIG);
+    h.raw.malloc(16);
+    h.raw.free(y); // heads the list x's chunk goes on
+    refusedRaw(h, () => setWord(h, y - Chunk.HEADER + Chunk.PREV_FREE, x - Chunk.HEADER), () => h.raw.free(x), [x], "TLSF free list head");
+  });
+
+  it.each(RAW_MODES)("%s: free of the block at the top while a damaged chunk is cached (its chunk went into the top first: handed out again)", (_n, options) => {
+    const h = createHeap(options);
+    const k = h.raw.malloc(1000);
+    const g = h.raw.malloc(100);
+    const t = h.raw.malloc(BIG);
+    expect(t + h.usableSize(t) + Chunk.OVERHEAD - Chunk.HEADER).toBe(h.rawAllocator.top);
+    h.raw.free(k); // cached
+    refusedRaw(h, () => setWord(h, g - Chunk.HEADER, 0), () => h.raw.free(t), [t, g], "Chunk.SIZE"); // k's footer
+  });
+
+  it.each(RAW_MODES)("%s: realloc that shrinks a block before a free chunk whose list link is damaged (the block's header and its rest's were written)", (_n, options) => {
+    const h = createHeap(options);
+    const x = h.raw.malloc(BIG);
+    const y = h.raw.malloc(BIG);
+    h.raw.malloc(BIG);
+    h.raw.free(y);
+    refusedRaw(h, () => setWord(h, y - Chunk.HEADER + Chunk.PREV_FREE, x), () => h.raw.realloc(x, 100), [x], "Chunk.NEXT_FREE");
+  });
+
+  it.each(RAW_MODES)("%s: realloc that grows into the free chunk after it, the list its rest goes on damaged (the free chunk was unlinked, the block grown)", (_n, options) => {
+    const h = createHeap(options);
+    const z = h.raw.malloc(5000); // a free chunk of 5008 bytes heads the rest's list
+    h.raw.malloc(16);
+    const x = h.raw.malloc(6000); // 6016 bytes
+    const y = h.raw.malloc(10000); // 10016 bytes
+    h.raw.malloc(16);
+    h.raw.free(z);
+    h.raw.free(y);
+    // grown to 11024 bytes, the rest 6016 + 10016 - 11024 = 5008
+    refusedRaw(h, () => setWord(h, z - Chunk.HEADER + Chunk.PREV_FREE, x - Chunk.HEADER), () => expect(h.raw.realloc(x, 11016)).toBe(x), [x], "TLSF free list head");
+  });
+
+  it.each(RAW_MODES)("%s: realloc that moves a block after a free chunk whose list link is damaged (malloc and the copy came first: the new block leaked; now given back)", (_n, options) => {
+    const h = createHeap(options);
+    const a = h.raw.malloc(BIG);
+    const x = h.raw.malloc(BIG);
+    const g = h.raw.malloc(BIG);
+    h.raw.free(a);
+    refusedRaw(h, () => setWord(h, a - Chunk.HEADER + Chunk.NEXT_FREE, g), () => h.raw.realloc(x, 4 * BIG), [x, g], "Chunk.NEXT_FREE", false);
+  });
+});
+
+describe("an arena given back meets damage in the raw allocator: refused before the arena leaves its lists (session 49)", () => {
+  it("whole pools: the free that empties an arena at the top, its mark damaged: HeapCorruptionError naming H.TOP, the arena still mapped and made (it was unlisted, unmapped and its MAGIC cleared, then freeArena threw)", () => {
+    const h = createHeap({ subPools: false });
+    const ps = h.objectAllocator.poolSize;
+    const arenaOf = (p: number): number => h.u32[((p & ~(ps - 1)) + Pool.ARENA) >>> 2];
+    const first = h.obj.malloc(496);
+    const a1 = arenaOf(first);
+    const inA1: number[] = [first];
+    const inA2: number[] = [];
+    for (let i = 0; i < 100000 && inA2.length < 3; i++) {
+      const p = h.obj.malloc(496);
+      (arenaOf(p) === a1 ? inA1 : inA2).push(p);
+    }
+    // A pool of the first arena freed whole: it is usable, so the second goes back when it empties.
+    for (const p of inA1) if ((p & ~(ps - 1)) === (first & ~(ps - 1))) h.obj.free(p);
+    const a2 = arenaOf(inA2[0]);
+    expect(a2 + constants.Arena.OVERHEAD).toBe(h.rawAllocator.top); // its chunk ends at the top (its header in its last bytes)
+    h.obj.free(inA2[0]);
+    h.obj.free(inA2[1]);
+    const mark = (h.rawAllocator.top + Chunk.SIZE) >>> 2;
+    const old = h.u32[mark];
+    h.u32[mark] = 0;
+    expect(corruption(() => h.obj.free(inA2[2])).field).toBe("H.TOP");
+    h.u32[mark] = old;
+    expect(h.objectAllocator.isOurs(inA2[2])).toBe(true);
+    expect(h.u32[(a2 + constants.Arena.MAGIC) >>> 2]).not.toBe(0);
+    expect(h.rawAllocator.arenas().length).toBe(2);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // The campaign
 // ---------------------------------------------------------------------------------------------
@@ -218,7 +362,7 @@ const HUNT_MODES: Record<string, HeapOptions & { wasm?: boolean }> = {
   "alignment 16": { alignment: 16 },
   "WebAssembly fast path": { wasm: true },
 };
-const DAMAGE = ["pool word", "usedpools word", "arena word", "chunk word", "overflow", "underflow"] as const;
+const DAMAGE = ["pool word", "usedpools word", "arena word", "chunk word", "free chunk word", "raw head word", "overflow", "underflow"] as const;
 type Damage = (typeof DAMAGE)[number];
 
 function rng(seed: number): () => number {
@@ -323,6 +467,48 @@ function huntCase(seed: number, opts: HeapOptions & { wasm?: boolean }, damage: 
       const b = rawb[ri(rawb.length)];
       const at = ri(2) === 0 ? b.p - 8 + 4 * ri(2) : b.p + h.usableSize(b.p) + 4 * ri(2); // its header, or the next chunk's
       stray(at, word(value()));
+    } else if (damage === "free chunk word") {
+      // A free or cached chunk's header, footer or list links, one beside a live raw block when
+      // there is one (the neighbour a free or realloc of it merges or meets).
+      const ra = h.rawAllocator;
+      const free: number[] = [];
+      const near: number[] = [];
+      let prevLive = false;
+      for (let c = ra.start, top = ra.top; c < top; ) {
+        const sw = h.u32[(c + 4) >>> 2];
+        const sz = constants.sizeOf(sw);
+        if (sz < Chunk.MIN) break;
+        const isFree = (sw & Flag.FREE) !== 0;
+        const isLive = !isFree && rawb.some((b) => b.p === c + Chunk.HEADER);
+        if (isFree) {
+          free.push(c);
+          if (prevLive) near.push(c);
+        } else if (isLive && free.length && free[free.length - 1] + constants.sizeOf(h.u32[(free[free.length - 1] + 4) >>> 2]) === c) near.push(free[free.length - 1]);
+        prevLive = isLive;
+        c += sz;
+      }
+      const pick = near.length && ri(3) !== 0 ? near : free;
+      if (pick.length) {
+        const c = pick[ri(pick.length)];
+        const k = ri(4);
+        const at = k === 0 ? c + 4 : k === 1 ? c + constants.sizeOf(h.u32[(c + 4) >>> 2]) : k === 2 ? c + Chunk.NEXT_FREE : c + Chunk.PREV_FREE;
+        stray(at, word(value()));
+      }
+    } else if (damage === "raw head word") {
+      // The top (H.TOP, its mark, its first word: the last chunk's footer), a free list's head, a
+      // raw cache list's head or its count.
+      const ra = h.rawAllocator as unknown as { wTop: number; wHeads: number; wCache: number; top: number };
+      const k = ri(4);
+      if (k === 0) {
+        const j = ri(3);
+        stray(j === 0 ? ra.wTop << 2 : ra.top + 4 * (j - 1), word(value()));
+      } else if (k === 1) {
+        const lists = Array.from({ length: Tlsf.FL_COUNT * Tlsf.SL_COUNT }, (_, i) => i).filter((i) => h.u32[ra.wHeads + i] !== 0);
+        if (lists.length) stray((ra.wHeads + lists[ri(lists.length)]) << 2, word(value()));
+      } else {
+        const bins = Array.from({ length: RawCache.BINS }, (_, i) => i).filter((i) => h.u32[ra.wCache + RawCache.HEAD_WORDS + i] !== 0);
+        stray((k === 2 && bins.length ? ra.wCache + RawCache.HEAD_WORDS + bins[ri(bins.length)] : ra.wCache) << 2, word(value()));
+      }
     } else if (damage === "overflow" && live.length) {
       const b = live[ri(live.length)];
       const len = 1 + ri(16);
@@ -343,6 +529,7 @@ function huntCase(seed: number, opts: HeapOptions & { wasm?: boolean }, damage: 
     const snap = damaged && DIRTY ? h.u8.slice() : undefined;
     let what = "";
     let refused: HuntBlock | undefined;
+    let small = false; // refused is a small block (before the call: a refused emptying may have unmapped its arena)
     try {
       if (c < 8 || live.length === 0) {
         const n = size();
@@ -355,6 +542,7 @@ function huntCase(seed: number, opts: HeapOptions & { wasm?: boolean }, damage: 
       const i = ri(live.length);
       const b = live[i];
       refused = b;
+      small = h.objectAllocator.isOurs(b.p);
       if (c < 15) {
         what = `free(${b.p}) fam ${b.fam}`;
         fams[b.fam].free(b.p);
@@ -376,15 +564,16 @@ function huntCase(seed: number, opts: HeapOptions & { wasm?: boolean }, damage: 
       if (!typed(e)) return `${what}: untyped ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`;
       result.errors++;
       if (damaged) log.push(`${what}: ${(e as Error).constructor.name} ${(e as HeapCorruptionError).field ?? (e as InvalidPointerError).reason}`);
-      // A free or realloc refused with HeapCorruptionError: the block is left live (freeLast
-      // undoes the push), or, for damage met past the pool's class (its arena's words), freed in
-      // a pool that is in no list. The program no longer uses it (its bytes are not verified),
-      // and nothing may be handed out over it either way.
-      // (A raw block's is dropped: the raw allocator may refuse after it has released the
-      // chunk, which it then hands out again; left, session 48: docs/performance.md.)
-      if (e instanceof HeapCorruptionError && refused !== undefined) {
+      // A free or realloc of a small block refused with HeapCorruptionError: the block is left
+      // live (freeLast undoes the push), or, for damage met past the pool's class (its arena's
+      // words), freed in a pool that is in no list. The program no longer uses it (its bytes are
+      // not verified), and nothing may be handed out over it either way. A raw block's stays
+      // live, its bytes verified: the raw allocator checks what it follows before its first write
+      // (until session 49 it could refuse after it had released the chunk, which it then handed
+      // out again, and the campaign dropped the block).
+      if (e instanceof HeapCorruptionError && refused !== undefined && small) {
         live.splice(live.indexOf(refused), 1);
-        if (h.objectAllocator.isOurs(refused.p)) limbo.push(refused);
+        limbo.push(refused);
       }
       if (snap !== undefined && (e instanceof HeapCorruptionError || e instanceof InvalidPointerError)) {
         const u8 = h.u8;
@@ -427,6 +616,15 @@ describe("programs the campaign found, kept as cases (each failed before its fix
     // refused free's block was carved again by the next pool taken (handed out over it).
     [704322, "whole pools", "arena word", "releaseArena threw after returnPool's writes"],
     [704386, "whole pools", "arena word", "the same, another arena"],
+    // Session 49 (the campaign no longer drops a raw block whose free or realloc was refused):
+    // a realloc that shrank a block wrote its new header and its rest's into it, then the free
+    // chunk after it refused (its links): the block's bytes changed under its user.
+    [131, "pymalloc", "chunk word", "realloc's shrink wrote, then releaseChunk refused"],
+    // free's releaseChunk unlinked the free chunk before the block, then refused the one after it.
+    [3148, "malloc", "free chunk word", "the free chunk before it unlinked, then a throw: handed out over the live block"],
+    // The block at the top went into the top, then the cache flush met a damaged list head.
+    [2037, "threads", "raw head word", "into the top, then the flush refused: handed out over the live block"],
+    [1197, "hardened", "raw head word", "the same, a damaged free-list link met by the merge"],
   ];
   it.each(FOUND)("seed %i, %s, %s: %s", (seed, mode, damage) => {
     expect(huntCase(seed, HUNT_MODES[mode], damage).bug).toBe("");

@@ -557,6 +557,8 @@ export abstract class ArenaAllocator {
       if (head !== 0 && (this.arenaOf(0, head, this.wUsable * 4, "H.USABLE_ARENAS"), u32[(head + Arena.PREV) >>> 2] !== 0))
         throw new HeapCorruptionError(this.wUsable * 4, `usable_arenas head ${hex(head)} has an arena before it`, "H.USABLE_ARENAS");
       if (after1 !== 0) this.checkedNext(this.arenaOf(0, after1, (this.wNfp + 1) * 4, "nfp2lasta"));
+      // A one-pool arena goes back at once when free() keeps no spare and another arena is usable.
+      if (total === 1 && !spare && head !== 0) this.releasable(ao, total);
     } else {
       const last = u32[this.wNfp + nf0];
       // ao has nf0 free pools, so some arena is the last with as many: a 0 here is a damaged
@@ -566,6 +568,9 @@ export abstract class ArenaAllocator {
       // ao is listed (it has free pools): its links tested before the pool goes on its free
       // pools (unlinkArena's test, after, left the refused free's block carved again: session 48).
       this.arenaLinked(ao);
+      // An arena that goes back to the raw allocator (releaseArena): its chunk's release checked too.
+      const release = nf0 + 1 === total && (total > 1 || !spare) && !(u32[this.wUsable] === ao && u32[(ao + Arena.NEXT) >>> 2] === 0);
+      if (release) this.releasable(ao, total);
     }
     u32[(pool + Pool.NEXT) >>> 2] = u32[(ao + Arena.FREEPOOLS) >>> 2];
     u32[(ao + Arena.FREEPOOLS) >>> 2] = pool;
@@ -608,6 +613,18 @@ export abstract class ArenaAllocator {
   }
 
   /**
+   * What releaseArena(ao) meets past its first write, checked before returnPool's (session 49):
+   * the pool map's high part (mapHighFor) and the arena chunk's neighbours that the raw allocator
+   * merges it with (RawAllocator.arenaReleasable). A refusal there left the arena unlisted and
+   * unmapped, its chunk kept: the refused free's block in no pool, the arena lost.
+   */
+  private releasable(ao: number, total: number): void {
+    const first = this.u32[(ao + Arena.FIRST) >>> 2];
+    this.mapHighFor(first, total);
+    this.raw.arenaReleasable(first);
+  }
+
+  /**
    * Give the entirely free arena ao back to the raw allocator, unless it is the only usable one
    * and keepOne (free()'s guard against churn; collect() and a full raw allocator give back all).
    */
@@ -619,6 +636,7 @@ export abstract class ArenaAllocator {
     // A damaged H.POOL_MAP_HIGH is found before the arena leaves its lists (markMap would find it
     // after, the arena unlisted yet not given back).
     const high = this.mapHighFor(first, total);
+    this.raw.arenaReleasable(first);
     const wN = this.wNfp;
     if (u32[wN + total] === ao) {
       // The last arena with `total` free pools now: the one before it, when it has as many (an

@@ -3,7 +3,9 @@
  *
  * Owns: a chunk's size for a request (chunkSizeFor) and the list a free chunk of a size is kept
  * in (listIndex); the raw allocator's handles on the heap header (its words and tables, the
- * views); the free lists and their bitmaps (insertChunk, removeChunk, findFit, ownListFit), the
+ * views); the free lists and their bitmaps (insertChunk, removeChunk, findFit, ownListFit; their
+ * tests apart, linksOk and listHeadOk, and their writes, unlinkChunk and pushChunk, for callers
+ * that test before their first write), the
  * checks a listed chunk passes before it is followed or written (freeSizeAt), and a lead-in, the
  * free chunk left before an aligned one (leadIn). The base of raw/top.ts, raw/chunks.ts and
  * raw/tlsf.ts (each a layer of the one RawAllocator).
@@ -113,9 +115,10 @@ export class TlsfLists {
     const hi = this.wHeads + li;
     const head = u32[hi];
     // The head is written through: it must be a free chunk heading its list (a chunk address
-    // below the top, tagged free, no previous chunk), never a word a stray write left there.
+    // below the top, tagged free, no previous chunk), never a word a stray write left there
+    // (pushChunk's stores, written out: the malloc path's).
     if (head !== 0 && (((head - this.start) & 15) !== 0 || head < this.start || head >= u32[this.wTop] || (u32[(head + Chunk.SIZE) >>> 2] & (Flag.FREE | Flag.TAG | Flag.ARENA)) !== (Flag.FREE | Flag.TAG) || u32[(head + Chunk.PREV_FREE) >>> 2] !== 0))
-      throw this.corrupt(hi << 2, "TLSF free list head", `${hex(head)} is no free chunk heading its list`);
+      this.brokenHead(hi);
     u32[(c + Chunk.NEXT_FREE) >>> 2] = head;
     u32[(c + Chunk.PREV_FREE) >>> 2] = 0;
     if (head !== 0) u32[(head + Chunk.PREV_FREE) >>> 2] = c;
@@ -124,6 +127,45 @@ export class TlsfLists {
     u32[this.wSl + fl] |= 1 << sl;
   }
 
+  /** insertChunk() without its check of the list's head (the caller's listHeadOk() passed). */
+  protected pushChunk(c: number, size: number): void {
+    const li = listIndex(size);
+    const fl = li >>> Tlsf.SL_SHIFT;
+    const sl = li & (Tlsf.SL_COUNT - 1);
+    const u32 = this.u32;
+    const hi = this.wHeads + li;
+    const head = u32[hi];
+    u32[(c + Chunk.NEXT_FREE) >>> 2] = head;
+    u32[(c + Chunk.PREV_FREE) >>> 2] = 0;
+    if (head !== 0) u32[(head + Chunk.PREV_FREE) >>> 2] = c;
+    u32[hi] = c;
+    u32[this.wFl] |= 1 << fl;
+    u32[this.wSl + fl] |= 1 << sl;
+  }
+
+  /** h (a list's head) is a chunk address below the top whose header says free (tagged, not an arena). */
+  protected freeShape(h: number): boolean {
+    return ((h - this.start) & 15) === 0 && h >= this.start && h < this.u32[this.wTop] && (this.u32[(h + Chunk.SIZE) >>> 2] & (Flag.FREE | Flag.TAG | Flag.ARENA)) === (Flag.FREE | Flag.TAG);
+  }
+
+  /**
+   * Whether list li's head, once the free chunks a and b (0: none; their links checked: linksOk)
+   * are unlinked, may be written through (insertChunk's test, made before any write of a merge
+   * or split so that a refusal leaves every byte as it was): none, or a chunk of freeShape()
+   * with no previous one (a head that an unlink made so has its previous link cleared then).
+   */
+  protected listHeadOk(li: number, a: number, b: number): boolean {
+    const u32 = this.u32;
+    let h = u32[this.wHeads + li];
+    if (h === 0) return true;
+    if (h !== a && h !== b) return u32[(h + Chunk.PREV_FREE) >>> 2] === 0 && this.freeShape(h);
+    // A head that goes: the first chunk after it that stays.
+    h = u32[(h + Chunk.NEXT_FREE) >>> 2];
+    if (h !== 0 && (h === a || h === b)) h = u32[(h + Chunk.NEXT_FREE) >>> 2];
+    return h === 0 || this.freeShape(h);
+  }
+
+  /** Unlink free chunk c of `size` bytes, its links checked first (linksOk's test, written out: the malloc path's). */
   protected removeChunk(c: number, size: number): void {
     const li = listIndex(size);
     const fl = li >>> Tlsf.SL_SHIFT;
@@ -131,16 +173,48 @@ export class TlsfLists {
     const u32 = this.u32;
     const next = u32[(c + Chunk.NEXT_FREE) >>> 2];
     const prev = u32[(c + Chunk.PREV_FREE) >>> 2];
-    // Links are written through: each neighbour must link back to c (never a wild write), and a
-    // chunk with no previous one must head its list: a live chunk whose FREE bit a stray write set
-    // and whose link words hold zeros (user data often does; its in-use footer repeats its size)
-    // was merged into a neighbour being freed, and handed out over its user, until 2026-12-07.
     const hi = this.wHeads + li;
     if ((next !== 0 && u32[(next + Chunk.PREV_FREE) >>> 2] !== c) || (prev !== 0 ? u32[(prev + Chunk.NEXT_FREE) >>> 2] !== c : u32[hi] !== c)) this.brokenList(c);
     if (next !== 0) u32[(next + Chunk.PREV_FREE) >>> 2] = prev;
     if (prev !== 0) {
       u32[(prev + Chunk.NEXT_FREE) >>> 2] = next;
     } else {
+      u32[hi] = next;
+      if (next === 0) {
+        const m = u32[this.wSl + fl] & ~(1 << sl);
+        u32[this.wSl + fl] = m;
+        if (m === 0) u32[this.wFl] &= ~(1 << fl);
+      }
+    }
+  }
+
+  /**
+   * Free chunk c of `size` bytes may be unlinked: links are written through, so each neighbour
+   * must link back to c (never a wild write), and a chunk with no previous one must head its
+   * list: a live chunk whose FREE bit a stray write set and whose link words hold zeros (user
+   * data often does; its in-use footer repeats its size) was merged into a neighbour being
+   * freed, and handed out over its user, until 2026-12-07.
+   */
+  protected linksOk(c: number, size: number): boolean {
+    const u32 = this.u32;
+    const next = u32[(c + Chunk.NEXT_FREE) >>> 2];
+    const prev = u32[(c + Chunk.PREV_FREE) >>> 2];
+    return (next === 0 || u32[(next + Chunk.PREV_FREE) >>> 2] === c) && (prev !== 0 ? u32[(prev + Chunk.NEXT_FREE) >>> 2] === c : u32[this.wHeads + listIndex(size)] === c);
+  }
+
+  /** removeChunk() without its check (the caller's linksOk() passed). */
+  protected unlinkChunk(c: number, size: number): void {
+    const li = listIndex(size);
+    const fl = li >>> Tlsf.SL_SHIFT;
+    const sl = li & (Tlsf.SL_COUNT - 1);
+    const u32 = this.u32;
+    const next = u32[(c + Chunk.NEXT_FREE) >>> 2];
+    const prev = u32[(c + Chunk.PREV_FREE) >>> 2];
+    if (next !== 0) u32[(next + Chunk.PREV_FREE) >>> 2] = prev;
+    if (prev !== 0) {
+      u32[(prev + Chunk.NEXT_FREE) >>> 2] = next;
+    } else {
+      const hi = this.wHeads + li;
       u32[hi] = next;
       if (next === 0) {
         const m = u32[this.wSl + fl] & ~(1 << sl);
@@ -232,6 +306,11 @@ export class TlsfLists {
 
   protected corrupt(at: number, what: string, detail: string): HeapCorruptionError {
     return new HeapCorruptionError(at, detail, what);
+  }
+
+  /** The head word at word index hi is no free chunk heading its list. */
+  protected brokenHead(hi: number): never {
+    throw this.corrupt(hi << 2, "TLSF free list head", `${hex(this.u32[hi])} is no free chunk heading its list`);
   }
 
   /** A free chunk's list neighbours do not link back to it (out of line: a cold path). */

@@ -13,6 +13,12 @@
  * top grows or takes a chunk, when the top comes down and when it is full, so the footprint is
  * the lists' alone. Past the cache, a free chunk from the lists, else the top.
  *
+ * A refused call leaves the heap as it was: every path that merges or releases a chunk checks
+ * what that follows (releaseOk, releaseIf: both neighbours, their links, the top, the head of the
+ * list it goes on) before its first write; the errors are worked out again out of line
+ * (releaseRefused). A cache flush that refuses keeps what it released (free chunks: no user
+ * holds them) and leaves the rest cached.
+ *
  * Must not: know about pools, size classes or families. Pointers are validated by free() and
  * realloc() (the public entry points); the *Chunk methods trust their callers.
  */
@@ -68,6 +74,9 @@ export class RawAllocator extends CheckedChunks {
     // What a list gives is checked like any link: a free chunk, and in a list that fits.
     const csize = this.freeSizeAt(c, c + Chunk.SIZE, "TLSF free list entry");
     if (csize < size) throw this.corrupt(c + Chunk.SIZE, "Chunk.SIZE", `free chunk of ${csize} bytes in a list of chunks of ${size} bytes or more`);
+    // (A damaged head of the list the remainder goes on is met by splitFree's insertChunk after
+    // c left its list: a refused malloc that keeps c, free, on no list. Tested first, with
+    // listHeadOk, it cost malloc mode 8% of its instructions on the bundled trace (session 49).)
     this.removeChunk(c, csize);
     this.splitFree(c, csize, size);
     return c + Chunk.HEADER;
@@ -134,12 +143,15 @@ export class RawAllocator extends CheckedChunks {
     const csize = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
     const size = chunkSizeFor(n);
     const keep = (sw & Flag.PREV_FREE) | Flag.TAG;
+    const u32 = this.u32;
+    const nx = c + csize;
     if (size <= csize) {
+      // The rest merges into the top: the cached chunks first (releaseChunk's rule), then this
+      // realloc again (their merge may set this chunk's PREV_FREE bit).
+      if (csize - size >= Chunk.MIN && nx === u32[this.wTop] && u32[this.wCache] > 0) return this.flushCache(), this.realloc(p, n);
       this.shrinkTo(c, csize, size, keep);
       return p;
     }
-    const u32 = this.u32;
-    const nx = c + csize;
     if (nx === u32[this.wTop]) {
       this.checkedTop();
       const end = c + size;
@@ -163,8 +175,7 @@ export class RawAllocator extends CheckedChunks {
       const ns = ((nsw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
       if (u32[(nx + ns) >>> 2] !== ns) this.brokenFooter(nx + ns);
       if (csize + ns >= size) {
-        this.removeChunk(nx, ns);
-        this.shrinkTo(c, csize + ns, size, keep);
+        this.growInto(c, csize, ns, size, keep);
         return p;
       }
     } else if ((nsw & (Flag.FREE | Flag.ARENA)) === (Flag.FREE | Flag.ARENA)) {
@@ -176,11 +187,63 @@ export class RawAllocator extends CheckedChunks {
       if (nx !== u32[this.wTop] && (u32[(nx + 4) >>> 2] & (Flag.FREE | Flag.ARENA)) === (Flag.FREE | Flag.ARENA)) this.notCached(nx);
       return this.realloc(p, n);
     }
+    // Moved. The old chunk is released by releaseIf, which writes nothing when it refuses: then
+    // q is given back (moveRefused; a refusal here left q taken until session 49: a leak). Not
+    // asked before malloc(q) as well (the wasm fast path does: a refusal then writes nothing at
+    // all): a releaseOk more on every move, on malloc mode's path (session 49, docs/performance.md).
     const q = this.malloc(n);
     if (q === 0) return 0;
     this.moveBytes(q, p, Math.min(csize - Chunk.OVERHEAD, n));
-    this.releaseChunk(c, this.u32[(c + 4) >>> 2]);
+    // malloc may have changed its neighbours (taken the free chunk before it, emptied the cache:
+    // then the top cannot have come down to it with chunks cached, so no flush is owed here).
+    if (!this.releaseIf(c, this.u32[(c + 4) >>> 2])) return this.moveRefused(c, this.u32[(c + 4) >>> 2], q);
     return q;
+  }
+
+  /**
+   * realloc grows chunk c (csize bytes, header bits keep) to `size` into the free chunk after it
+   * (ns bytes, its footer checked): what it follows is checked first (its links, the chunk after
+   * it, the head of the remainder's list), then it is unlinked, and the remainder, if any, listed
+   * as it is (the chunk after it is in use: splitFree's stores). The heap ends byte for byte as
+   * shrinkTo(c, csize + ns, size, keep) left it until session 49, which could refuse after its writes.
+   */
+  private growInto(c: number, csize: number, ns: number, size: number, keep: number): void {
+    const u32 = this.u32;
+    const nx = c + csize;
+    const after = nx + ns;
+    if (!this.linksOk(nx, ns)) this.brokenList(nx);
+    // Free chunks never touch each other or the top.
+    if (ns < Chunk.MIN || after >= u32[this.wTop] || (u32[(after + 4) >>> 2] & (Flag.FREE | Flag.ARENA)) === Flag.FREE)
+      throw this.corrupt(nx + Chunk.SIZE, "Chunk.SIZE", `free chunk ${hex(nx)} of ${ns} bytes ends at ${hex(after)}: at or past the top, or at another free chunk (free chunks touch neither)`);
+    const rem = csize + ns - size;
+    if (rem >= Chunk.MIN && !this.listHeadOk(listIndex(rem), nx, 0)) this.headRefused(listIndex(rem), nx, 0);
+    this.unlinkChunk(nx, ns);
+    if (rem >= Chunk.MIN) {
+      u32[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | keep;
+      const r = c + size;
+      u32[r >>> 2] = size;
+      u32[(r + 4) >>> 2] = (rem ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
+      u32[after >>> 2] = rem;
+      this.pushChunk(r, rem);
+    } else {
+      u32[(c + 4) >>> 2] = ((csize + ns) ^ Chunk.SIZE_KEY) | keep;
+      u32[after >>> 2] = csize + ns;
+      u32[(after + 4) >>> 2] &= ~Flag.PREV_FREE;
+    }
+  }
+
+  /**
+   * realloc moved p's chunk c (header sw) to q and found c cannot be released (releaseOk, asked
+   * again after malloc): q is given back and the error thrown, c left live (out of line).
+   */
+  private moveRefused(c: number, sw: number, q: number): number {
+    if (this.follow() && this.releaseOk(c, sw)) {
+      this.releaseWrites(c, sw);
+      return q;
+    }
+    this.releaseChunk(q - Chunk.HEADER, this.u32[(q - Chunk.HEADER + 4) >>> 2]);
+    this.releaseRefused(c, sw);
+    throw this.corrupt(c + Chunk.SIZE, "Chunk.SIZE", `chunk ${hex(c)} cannot be released`); // (releaseRefused throws: views current, releaseOk said no)
   }
 
   /**
@@ -204,43 +267,195 @@ export class RawAllocator extends CheckedChunks {
   // Chunks released and split
   // -------------------------------------------------------------------------------------------
 
-  /** Free a chunk known to be in use (header word `sw`), merging with free neighbours or the top. */
+  /**
+   * Free a chunk known to be in use (header word `sw`), merging with free neighbours or the top;
+   * HeapCorruptionError, having written nothing, when what it would follow is damaged (releaseOk).
+   */
   releaseChunk(c: number, sw: number): void {
+    // The top comes down: the cached chunks merge first (into the chunks before it, which then
+    // come down with it), so that no footprint stays up for them; their merge may set its
+    // PREV_FREE bit. First, so that a damaged cached chunk refuses this call before its chunk
+    // went into the top (after it, until session 49: handed out again while its user held it).
+    if (c + (((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0) === this.u32[this.wTop] && this.u32[this.wCache] > 0) return this.flushThenRelease(c, sw);
+    if (!this.releaseIf(c, sw)) this.releaseAgain(c, sw);
+  }
+
+  /** releaseIf() said no: the error (releaseRefused), or, views made current, the release (out of line). */
+  private releaseAgain(c: number, sw: number): void {
+    this.releaseRefused(c, sw);
+    this.releaseWrites(c, sw);
+  }
+
+  /**
+   * releaseOk(c, sw), then releaseWrites(c, sw), in one: the words the tests read are not read
+   * again for the writes (free's and the cache flush's path). False, having written nothing,
+   * when releaseOk would be.
+   */
+  protected releaseIf(c: number, sw: number): boolean {
+    const u32 = this.u32;
+    let size = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
+    const n = c + size;
+    const top = u32[this.wTop];
+    let ps = 0;
+    if ((sw & Flag.PREV_FREE) !== 0) {
+      if (!this.prevFreeOk(c)) return false;
+      ps = u32[c >>> 2];
+      if (!this.linksOk(c - ps, ps)) return false;
+    }
+    if (n === top) {
+      if (!this.topOk(top)) return false;
+      if (ps !== 0) this.unlinkChunk(c - ps, ps);
+      this.moveTop(top, c - ps);
+      return true;
+    }
+    const nsw = u32[(n + 4) >>> 2];
+    let ns = 0;
+    if ((nsw & (Flag.FREE | Flag.ARENA)) === Flag.FREE) {
+      ns = ((nsw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
+      if (ns < Chunk.MIN || ns >= top - n || u32[(n + ns) >>> 2] !== ns || !this.linksOk(n, ns)) return false;
+    }
+    size += ps + ns;
+    if ((ps | ns) === 0) {
+      // Nothing merged (the flush's common case): insertChunk's test of the head, written out.
+      const head = u32[this.wHeads + listIndex(size)];
+      if (head !== 0 && (u32[(head + Chunk.PREV_FREE) >>> 2] !== 0 || !this.freeShape(head))) return false;
+    } else if (!this.listHeadOk(listIndex(size), ps !== 0 ? c - ps : 0, ns !== 0 ? n : 0)) return false;
+    if (ps !== 0) {
+      c -= ps;
+      this.unlinkChunk(c, ps);
+    }
+    if (ns !== 0) this.unlinkChunk(n, ns);
+    u32[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
+    const after = c + size;
+    u32[after >>> 2] = size;
+    u32[(after + 4) >>> 2] |= Flag.PREV_FREE;
+    this.pushChunk(c, size);
+    return true;
+  }
+
+  /** releaseChunk() of a chunk that ends at the top while chunks are cached (out of line). */
+  private flushThenRelease(c: number, sw: number): void {
+    this.flushCache();
+    this.releaseChunk(c, (sw & ~Flag.PREV_FREE) | (this.u32[(c + 4) >>> 2] & Flag.PREV_FREE));
+  }
+
+  /**
+   * Whether chunk c, in use (header word sw), can be released as releaseWrites() does it: a
+   * footer before it (PREV_FREE) leads to a free chunk of that size whose list links lead back
+   * to it (prevFreeOk, linksOk); where it ends, the top with its mark, or a free chunk that ends
+   * below the top, its footer repeating its size and its links leading back; and the head of the
+   * list the merged chunk goes on, once those are unlinked, a free chunk (listHeadOk). Reads
+   * only: each raw path that merges or releases a chunk asks before its first write, so that a
+   * refusal (releaseRefused) leaves every byte as it was.
+   */
+  protected releaseOk(c: number, sw: number): boolean {
+    const u32 = this.u32;
+    let size = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
+    const n = c + size;
+    const top = u32[this.wTop];
+    let pc = 0;
+    if ((sw & Flag.PREV_FREE) !== 0) {
+      if (!this.prevFreeOk(c)) return false;
+      const ps = u32[c >>> 2];
+      pc = c - ps;
+      if (!this.linksOk(pc, ps)) return false;
+      size += ps;
+    }
+    if (n === top) return this.topOk(top);
+    const nsw = u32[(n + 4) >>> 2];
+    let nc = 0;
+    if ((nsw & (Flag.FREE | Flag.ARENA)) === Flag.FREE) {
+      const ns = ((nsw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
+      if (ns < Chunk.MIN || ns >= top - n || u32[(n + ns) >>> 2] !== ns || !this.linksOk(n, ns)) return false;
+      nc = n;
+      size += ns;
+    }
+    return this.listHeadOk(listIndex(size), pc, nc);
+  }
+
+  /** Release chunk c (header word sw; releaseOk() passed): merged with its free neighbours, listed, or into the top. */
+  protected releaseWrites(c: number, sw: number): void {
     const u32 = this.u32;
     let size = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
     if ((sw & Flag.PREV_FREE) !== 0) {
       const ps = u32[c >>> 2];
-      // The footer must lead to a free chunk of that very size (a free chunk's header is
-      // exactly size | FREE | TAG: never PREV_FREE, never ARENA): prevFreeOk, validate()'s rule.
-      if (!this.prevFreeOk(c)) this.brokenFooter(c);
       c -= ps;
-      this.removeChunk(c, ps);
+      this.unlinkChunk(c, ps);
       size += ps;
     }
     const n = c + size;
-    if (n === u32[this.wTop]) {
-      this.moveTop(this.checkedTop(), c);
-      // The top came down: cached chunks merge (into it, when they can), no footprint stays up for them.
-      if (u32[this.wCache] > 0) this.flushCache();
+    const top = u32[this.wTop];
+    if (n === top) {
+      this.moveTop(top, c);
       return;
     }
     const nsw = u32[(n + 4) >>> 2];
     if ((nsw & (Flag.FREE | Flag.ARENA)) === Flag.FREE) {
       const ns = ((nsw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
-      if (u32[(n + ns) >>> 2] !== ns) this.brokenFooter(n + ns); // its footer repeats its size
-      this.removeChunk(n, ns);
+      this.unlinkChunk(n, ns);
       size += ns;
     }
     u32[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
     const after = c + size;
     u32[after >>> 2] = size;
     u32[(after + 4) >>> 2] |= Flag.PREV_FREE;
-    this.insertChunk(c, size);
+    this.pushChunk(c, size);
+  }
+
+  /**
+   * releaseOk(c, sw) said no: the HeapCorruptionError for what it found (nothing was written);
+   * or, when the views were short of the top (follow()) and with current ones it says yes,
+   * nothing (the caller goes on). Out of line: an error path.
+   */
+  protected releaseRefused(c: number, sw: number): void {
+    if (this.follow() && this.releaseOk(c, sw)) return;
+    const u32 = this.u32;
+    let size = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
+    const n = c + size;
+    const top = u32[this.wTop];
+    let pc = 0;
+    if ((sw & Flag.PREV_FREE) !== 0) {
+      // The footer must lead to a free chunk of that very size (a free chunk's header is
+      // exactly size | FREE | TAG: never PREV_FREE, never ARENA): prevFreeOk, validate()'s rule.
+      if (!this.prevFreeOk(c)) this.brokenFooter(c);
+      const ps = u32[c >>> 2];
+      pc = c - ps;
+      if (!this.linksOk(pc, ps)) this.brokenList(pc);
+      size += ps;
+    }
+    if (n === top) this.checkedTop();
+    else {
+      const nsw = u32[(n + 4) >>> 2];
+      let nc = 0;
+      if ((nsw & (Flag.FREE | Flag.ARENA)) === Flag.FREE) {
+        const ns = ((nsw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
+        if (ns < Chunk.MIN || ns >= top - n) throw this.corrupt(n + Chunk.SIZE, "Chunk.SIZE", `free chunk ${hex(n)} of ${ns} bytes: too small, or reaching the top (a free chunk never touches it)`);
+        if (u32[(n + ns) >>> 2] !== ns) this.brokenFooter(n + ns); // its footer repeats its size
+        if (!this.linksOk(n, ns)) this.brokenList(n);
+        nc = n;
+        size += ns;
+      }
+      if (!this.listHeadOk(listIndex(size), pc, nc)) this.headRefused(listIndex(size), pc, nc);
+    }
+    throw this.corrupt(c + Chunk.SIZE, "Chunk.SIZE", `chunk ${hex(c)} cannot be released, for no reason found again`);
+  }
+
+  /** listHeadOk(li, a, b) said no: the word that leads to no free chunk heading the list (out of line). */
+  protected headRefused(li: number, a: number, b: number): never {
+    const u32 = this.u32;
+    const hi = this.wHeads + li;
+    const h = u32[hi];
+    if (h !== a && h !== b) this.brokenHead(hi);
+    const hn = u32[(h + Chunk.NEXT_FREE) >>> 2];
+    const x = hn !== 0 && (hn === a || hn === b) ? hn : h;
+    throw this.corrupt(x + Chunk.NEXT_FREE, "Chunk.NEXT_FREE", `free chunk ${hex(x)}'s next link ${hex(u32[(x + Chunk.NEXT_FREE) >>> 2])} leads to no free chunk, and it heads its list once unlinked`);
   }
 
   /**
    * Give chunk c the size `size` (≤ its current size `csize`) with header bits `flags`;
-   * the remainder, if it can form a chunk, is released (merging with what follows).
+   * the remainder, if it can form a chunk, is released (merging with what follows), checked
+   * before the first write here (releaseOk): a refusal leaves c as it was. The caller empties
+   * the cache first when the remainder would merge into the top (releaseChunk's rule).
    */
   private shrinkTo(c: number, csize: number, size: number, flags: number): void {
     const u32 = this.u32;
@@ -249,14 +464,16 @@ export class RawAllocator extends CheckedChunks {
     // chunk a split or a merge made (an arena's last word is its own: no footer).
     const footer = (flags & Flag.ARENA) === 0;
     if (rem >= Chunk.MIN) {
-      u32[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | flags;
       const r = c + size;
+      const rsw = (rem ^ Chunk.SIZE_KEY) | Flag.TAG;
+      if (!this.releaseOk(r, rsw)) this.releaseRefused(r, rsw);
+      u32[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | flags;
       if (footer) u32[r >>> 2] = size;
-      // The remainder's header says free (releaseChunk goes by the word it is given, and writes
-      // the header it ends with): a thread that dies at releaseChunk's entry leaves a free chunk
-      // that relist() lists (merged with a free one after it), not an in-use chunk nobody holds.
+      // The remainder's header says free (releaseWrites goes by the word it is given, and writes
+      // the header it ends with): a thread that dies at its entry leaves a free chunk that
+      // relist() lists (merged with a free one after it), not an in-use chunk nobody holds.
       u32[(r + 4) >>> 2] = (rem ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
-      this.releaseChunk(r, (rem ^ Chunk.SIZE_KEY) | Flag.TAG);
+      this.releaseWrites(r, rsw);
     } else {
       u32[(c + 4) >>> 2] = (csize ^ Chunk.SIZE_KEY) | flags;
       const n = c + csize;
@@ -427,37 +644,46 @@ export class RawAllocator extends CheckedChunks {
 
   /**
    * Empty the raw cache: every cached chunk is released as free() without the cache would have
-   * released it (merged with its free neighbours, listed, or into the top). Each list is taken
-   * off whole before its chunks are released, and the count is 0 first, so releaseChunk's own
-   * call here (the top coming down) finds nothing to do.
+   * released it (merged with its free neighbours, listed, or into the top). Each chunk is checked
+   * (cachedSizeAt, its list, the count, releaseOk) before it is taken off its list (the head then
+   * names the next one, the count one less) and released: a refusal leaves the chunks released so
+   * far released (they were free: no user holds them) and the rest cached, the count saying how
+   * many, the chunk that refused at its list's head; nothing else written (until session 49 the
+   * lists were taken off whole first, and a refusal there lost the rest of them).
    */
   flushCache(): void {
     const u32 = this.u32;
     const count = u32[this.wCache];
-    u32[this.wCache] = 0;
-    let seen = 0;
-    // Up to the last list that holds a chunk (seen reaching count): a cache of a few small chunks,
+    let left = count;
+    // Up to the last list that holds a chunk (left reaching 0): a cache of a few small chunks,
     // emptied often while a heap is small, leaves the other lists unread. A count a stray write
     // lowered leaves chunks listed past it: a later malloc that meets one with nothing counted,
     // or the next flush that finds more than the count, reports it (cacheMiss, the check below).
-    for (let i = 0; seen < count && i < RawCache.BINS; i++) {
+    for (let i = 0; left > 0 && i < RawCache.BINS; i++) {
       const hi = this.wCache + RawCache.HEAD_WORDS + i;
-      let c = u32[hi];
-      u32[hi] = 0;
-      let at = hi << 2;
-      while (c !== 0) {
-        const size = this.cachedSizeAt(c, at);
+      for (let c = u32[hi]; c !== 0; c = u32[hi]) {
+        const size = this.cachedSizeAt(c, hi << 2);
         if (((size >>> 4) & (RawCache.BINS - 1)) !== i) throw this.corrupt(c + Chunk.SIZE, "Chunk.SIZE", `cached chunk of ${size} bytes on raw cache list ${i}`);
-        if (++seen > count) throw this.corrupt(this.wCache << 2, "raw cache count", `the raw cache's lists hold more than its count, ${count} (a cycle?)`);
-        const next = u32[(c + Chunk.NEXT_FREE) >>> 2];
-        const sw = u32[(c + 4) >>> 2] & ~(Flag.FREE | Flag.ARENA);
+        if (left === 0) throw this.corrupt(this.wCache << 2, "raw cache count", `the raw cache's lists hold more than its count, ${count} (a cycle?)`);
+        const sw0 = u32[(c + 4) >>> 2];
+        const sw = sw0 & ~(Flag.FREE | Flag.ARENA);
+        u32[hi] = u32[(c + Chunk.NEXT_FREE) >>> 2];
+        u32[this.wCache] = --left;
         u32[(c + 4) >>> 2] = sw;
-        this.releaseChunk(c, sw);
-        at = c + Chunk.NEXT_FREE;
-        c = next;
+        if (!this.releaseIf(c, sw)) {
+          // Put back as it was (releaseIf wrote nothing), then the error; or, views made
+          // current (releaseRefused returns), this chunk again.
+          u32[(c + 4) >>> 2] = sw0;
+          u32[this.wCache] = ++left;
+          u32[hi] = c;
+          this.releaseRefused(c, sw);
+        }
       }
     }
-    if (seen !== count) throw this.corrupt(this.wCache << 2, "raw cache count", `the raw cache's lists hold ${seen} chunks, its count says ${count}`);
+    if (left !== 0) {
+      u32[this.wCache] = 0; // every list is empty: 0 is right now
+      throw this.corrupt(this.wCache << 2, "raw cache count", `the raw cache's lists hold ${count - left} chunks, its count says ${count}`);
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -606,6 +832,19 @@ export class RawAllocator extends CheckedChunks {
     this.u32[(p - Chunk.HEADER + 4) >>> 2] |= Flag.ARENA;
     this.u8.fill(0, p, p + n);
     return p;
+  }
+
+  /**
+   * Throws, having written nothing of the arena's, what freeArena(p) would meet (releaseOk): for
+   * the object allocator before its own writes for an arena it gives back. An arena that ends at
+   * the top while chunks are cached has them merged first (releaseChunk's rule, which then finds
+   * the cache empty).
+   */
+  arenaReleasable(p: number): void {
+    const c = p - Chunk.HEADER;
+    if (c + this.usable(p) + Chunk.OVERHEAD === this.u32[this.wTop] && this.u32[this.wCache] > 0) this.flushCache();
+    const sw = this.u32[(c + 4) >>> 2] & ~Flag.ARENA;
+    if (!this.releaseOk(c, sw)) this.releaseRefused(c, sw);
   }
 
   /** Release an arena chunk (trusted caller). */

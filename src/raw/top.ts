@@ -42,13 +42,17 @@ export class TopChunk extends TlsfLists {
    * chunks: HeapCorruptionError naming H.TOP instead.
    */
   protected checkedTop(): number {
-    const u32 = this.u32;
-    const top = u32[this.wTop];
-    if (((top - this.start) & 15) !== 0 || top < this.start || top + Chunk.HEADER > this.u8.length || u32[(top + Chunk.SIZE) >>> 2] !== topMark(top)) {
+    const top = this.u32[this.wTop];
+    if (!this.topOk(top)) {
       if (this.follow()) return this.checkedTop(); // views short of the top (follow() says why): current now
       throw new HeapCorruptionError(this.wTop << 2, `top ${hex(top)} is no top (not a chunk address in the memory, or its mark at top + ${Chunk.SIZE} is gone): a write over the header?`, "H.TOP");
     }
     return top;
+  }
+
+  /** checkedTop()'s test of top, H.TOP's word: a chunk address in the memory whose mark is in place. */
+  protected topOk(top: number): boolean {
+    return ((top - this.start) & 15) === 0 && top >= this.start && top + Chunk.HEADER <= this.u8.length && this.u32[(top + Chunk.SIZE) >>> 2] === topMark(top);
   }
 
   /**
