@@ -32,6 +32,11 @@ for (const f of ["wasm-bytes", "wasm-numbers", "wasm-specialize", "wasm-fastpath
 // The trace reader and replayer (dist/trace/: the CLI's and the benchmarks', which index.ts does
 // not export), added 2026-12-06 (a misuse hunt: the bounded reading of a gzip bomb and the session's other checks had made it 227.8 kB packed): 227.8 -> 225.1 kB.
 for (const f of readdirSync(join(dist, "trace"))) files.push(join(dist, "trace", f));
+// The debug hooks' helpers (host, byte patterns, quarantine, sites, sampling), the heap's layout
+// and the introspection walks and checks: modules index.ts does not export and no public
+// declaration imports from (session 49, when the raw allocator's checks before its first write
+// and two C-in-wasm fixes made the package 231.9 kB packed).
+for (const f of ["debug/host", "debug/bytes", "debug/quarantine", "debug/sites", "debug/sampling", "heap/layout", "introspect/check", "introspect/walk"]) files.push(join(dist, `${f}.d.ts`));
 for (const p of files) {
   if (!p.endsWith(".d.ts")) continue;
   const text = readFileSync(p, "utf8");
