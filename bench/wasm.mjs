@@ -5,7 +5,7 @@
 // the same C built with an allocator inside the module (wasi-libc's dlmalloc; emmalloc and
 // mimalloc when their builds are present), side by side in one process, runs interleaved.
 //
-// usage: npm run bench:wasm -- [TRACE.pymtrace.gz ...] [--runs N] [--depth D] [--strings S] [--only a,b] [--warm] [--instructions [--bintrees]] [--crossings] [--fastpath FILE.wasm]
+// usage: npm run bench:wasm -- [TRACE.pymtrace.gz ...] [--runs N] [--depth D] [--strings S] [--only a,b] [--warm] [--instructions [--bintrees] [--steady]] [--crossings] [--fastpath FILE.wasm]
 // MIB_DIGITS=4 (environment): footprints to four decimals (MiB), not one (a change of a few KB shows).
 // --fastpath: one more row, "pymalloc-alt": the same pymalloc client and heap over another build of
 // the fast path (an unshared wasm/obmalloc/obmalloc.wasm, e.g. main's, saved before a change),
@@ -34,6 +34,12 @@
 // valgrind (cachegrind) as bench:instructions does: (I(warm-up + 3 runs) - I(warm-up + 1 run)) / (2 events),
 // with node --no-liftoff --no-wasm-tier-up (the modules compiled by TurboFan at once); with
 // --bintrees also instructions a binary-trees run ((I(warm-up + 3) - I(warm-up + 1)) / 2).
+// Under valgrind with --single-threaded: V8's GC threads, whose share of the work depends on how
+// valgrind schedules them, made identical builds differ by +-20% (docs/performance.md, session 49).
+// --steady (with --instructions): every run on ONE instance (the trace, or a binary-trees run,
+// again after release_all), so that what a fresh heap and instance cost once (createHeap, the
+// instantiation, setup(), a first replay's new pools and arenas, the GC of the last run's
+// memory) is left out: the per-event figure of a program that has run a while.
 // Workloads: wasm/clients/replay.c (FORMAT.md's reference loop inside wasm: ns an event, median
 // of N runs, each on a fresh instance and memory) over every trace given (default: the four of
 // ../shared/traces, else the bundled one), and wasm/clients/bintrees.c (binary trees to depth D
@@ -73,10 +79,15 @@ const { values, positionals } = benchArgs(import.meta.url, {
     child: { type: "string" },
     warm: { type: "boolean", default: false },
     fastpath: { type: "string" },
+    steady: { type: "boolean", default: false },
     merged: { type: "boolean", default: false }, // before 2026-12-03: the linked row was an extra; now always there
   },
 });
 const runs = Number(values.runs);
+if (values.steady && !values.instructions && values.child === undefined) {
+  console.error("bench:wasm: --steady counts instructions on one instance: give it with --instructions");
+  process.exit(2);
+}
 const SHARED = join(ROOT, "..", "shared", "traces");
 const traces = values.child !== undefined ? positionals : positionals.length
   ? withEvents(positionals)
@@ -285,7 +296,22 @@ async function measure(workload, once, scale, unit, warmups = 1) {
 if (values.child !== undefined) {
   // Under valgrind: a warm-up and `runs` replays of one trace (or binary-trees runs, when the
   // trace is "bintrees") for one allocator.
-  if (positionals[0] === "bintrees") {
+  if (values.steady) {
+    // --steady: one instance, the warm-up and the runs on it (every block freed between replays).
+    const bt = positionals[0] === "bintrees";
+    const r = await instantiate(mod(bt ? "bintrees" : "replay", values.child), values.child);
+    if (bt) for (let i = 0; i <= runs; i++) r.x.run(Number(values.depth), Number(values.strings));
+    else {
+      const t = readTraceFile(positionals[0]);
+      const ev = r.x.setup(t.count, t.maxSlots) >>> 0;
+      if (ev === 0) throw new Error(`${values.child}: setup failed`);
+      new Uint32Array(r.memory.buffer, ev, 2 * t.count).set(t.events.subarray(0, 2 * t.count));
+      for (let i = 0; i <= runs; i++) {
+        r.x.replay(t.count);
+        r.x.release_all(t.maxSlots);
+      }
+    }
+  } else if (positionals[0] === "bintrees") {
     const m = mod("bintrees", values.child);
     for (let i = 0; i <= runs; i++) await bintreesOnce(m, values.child, false);
   } else {
@@ -341,9 +367,10 @@ if (values.crossings) {
 if (values.instructions) {
   const { spawnSync } = await import("node:child_process");
   const irefs = (alloc, path, n) => {
-    const args = ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", process.execPath, "--no-liftoff", "--no-wasm-tier-up", "--no-concurrent-recompilation"];
+    const args = ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", process.execPath, "--no-liftoff", "--no-wasm-tier-up", "--no-concurrent-recompilation", "--single-threaded"];
     args.push(fileURLToPath(import.meta.url), "--child", alloc, "--runs", String(n), "--depth", values.depth, "--strings", values.strings, path);
     if (values.fastpath) args.push("--fastpath", values.fastpath);
+    if (values.steady) args.push("--steady");
     const r = spawnSync("valgrind", args, { encoding: "utf8", maxBuffer: 1 << 26 });
     const m = /I\s+refs:\s+([\d,]+)/.exec(r.stderr);
     if (r.status !== 0 || !m) throw new Error(`valgrind ${alloc} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
@@ -354,14 +381,14 @@ if (values.instructions) {
     const row = [];
     for (const a of PEERS.filter((a) => mod("replay", a))) row.push([a, (irefs(a, path, 3) - irefs(a, path, 1)) / (2 * t.count)]);
     const base = row[0][1];
-    console.log(`${t.name.padEnd(16)} ` + row.map(([a, v]) => `${a} ${v.toFixed(0)} (${(v / base).toFixed(2)}x)`).join("  ") + "  instructions an event");
+    console.log(`${t.name.padEnd(16)} ` + row.map(([a, v]) => `${a} ${v.toFixed(0)} (${(v / base).toFixed(2)}x)`).join("  ") + "  instructions an event" + (values.steady ? " (one instance)" : ""));
   }
   if (values.bintrees) {
     // Binary trees: instructions of one run (depth and strings as given), the same difference.
     const row = [];
     for (const a of PEERS.filter((a) => mod("bintrees", a))) row.push([a, (irefs(a, "bintrees", 3) - irefs(a, "bintrees", 1)) / 2]);
     const base = row[0][1];
-    console.log(`${"bintrees".padEnd(16)} ` + row.map(([a, v]) => `${a} ${(v / 1e6).toFixed(1)}M (${(v / base).toFixed(2)}x)`).join("  ") + `  instructions a run (depth ${values.depth}, ${values.strings} strings)`);
+    console.log(`${"bintrees".padEnd(16)} ` + row.map(([a, v]) => `${a} ${(v / 1e6).toFixed(1)}M (${(v / base).toFixed(2)}x)`).join("  ") + `  instructions a run (depth ${values.depth}, ${values.strings} strings${values.steady ? ", one instance" : ""})`);
   }
   process.exit(0);
 }
