@@ -36,6 +36,8 @@
 // --bintrees also instructions a binary-trees run ((I(warm-up + 3) - I(warm-up + 1)) / 2).
 // Under valgrind with --single-threaded: V8's GC threads, whose share of the work depends on how
 // valgrind schedules them, made identical builds differ by +-20% (docs/performance.md, session 49).
+// A major GC started from a timed task can still fall inside the counted runs or not (20-60 M
+// instructions a run on a fresh heap): compare builds by --steady's figure.
 // --steady (with --instructions): every run on ONE instance (the trace, or a binary-trees run,
 // again after release_all), so that what a fresh heap and instance cost once (createHeap, the
 // instantiation, setup(), a first replay's new pools and arenas, the GC of the last run's
