@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { linkFastPath } from "../src/compat/wasm-link.js";
-import { createHeap, heapForModule, instantiateWithHeap, type Heap } from "../src/index.js";
+import { createHeap, heapForModule, instantiateWithHeap, MemoryCorruptionError, type Heap } from "../src/index.js";
 import { forEachChunk } from "../src/introspect/walk.js";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -425,6 +425,28 @@ describe("a debug report of C's bad free() names the C function and the wasm fun
         expect(got[0].entry).toBe("free");
         expect(got[0].calledAt!.split("\n")[0]).toMatch(/^at f \(wasm:\/\//);
       }
+    }
+  });
+
+  it("with a global Error.prepareStackTrace that returns CallSites (a source-map tool's): C's bad free() is still a MemoryCorruptionError naming its wasm caller", async () => {
+    const E = Error as { prepareStackTrace?: unknown };
+    const hook = E.prepareStackTrace;
+    E.prepareStackTrace = (_e: Error, frames: unknown[]) => frames;
+    try {
+      const { instance } = await instantiateWithHeap(probe, { allocator: "debug" });
+      const x = instance.exports as unknown as Probe;
+      const p = x.m(40) >>> 0;
+      let err: unknown;
+      try {
+        x.f(p + 8);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(MemoryCorruptionError);
+      expect((err as MemoryCorruptionError).report.entry).toBe("free");
+      expect((err as MemoryCorruptionError).report.calledAt!.split("\n")[0]).toMatch(/^at f \(wasm:\/\//);
+    } finally {
+      E.prepareStackTrace = hook;
     }
   });
 });

@@ -24,7 +24,7 @@ import { BUILTIN_FILL_MIN, fillRange, firstMismatch, isFilled, repeatedDouble, r
 import type { DebugHost } from "./host.js";
 import { leakReport, siteOf, type LeakedBlock, type LeakReport } from "./leaks.js";
 import * as quarantine from "./quarantine.js";
-import { MemoryCorruptionError, hexDump, userStack, type CorruptionKind, type CorruptionReport, type DamagedByte } from "./report.js";
+import { MemoryCorruptionError, hexDump, stackText, userStack, type CorruptionKind, type CorruptionReport, type DamagedByte } from "./report.js";
 import { SiteLog, type BlockSites } from "./sites.js";
 import { spanEnd, spanStart } from "./spans.js";
 
@@ -536,7 +536,7 @@ export class DebugState {
   private wasmCall(): Partial<CorruptionReport> {
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 40;
-    const at = this.fromWasm === 0 ? undefined : userStack(new Error().stack);
+    const at = this.fromWasm === 0 ? undefined : userStack(stackText(new Error()));
     Error.stackTraceLimit = limit;
     return at !== undefined && /^at .*wasm:\/\//.test(at) ? { entry: this.wasmEntry, calledAt: at } : {};
   }
