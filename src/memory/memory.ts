@@ -140,6 +140,13 @@ export class Memory {
    */
   grownFrom = -1;
 
+  /**
+   * Where those pages end (grownFrom plus what that call added), -1 with it. Not the memory's
+   * length after the call: a module in another thread may have grown it again since, and those
+   * pages are its own (raw/top.ts extend() sets the heap's end here).
+   */
+  grownTo = -1;
+
   constructor(source: MemorySource, maxBytes: number) {
     this.source = source;
     this.kind = memoryKindOf(source);
@@ -348,6 +355,7 @@ export class Memory {
     this.refresh();
     const cur = this.byteLength;
     this.grownFrom = -1;
+    this.grownTo = -1;
     // maxBytes first: a memory given longer than maxBytes holds the heap within maxBytes too.
     if (minBytes > this.maxBytes) return false;
     if (minBytes <= cur) return true;
@@ -366,17 +374,22 @@ export class Memory {
         case "resizable":
           this.grownFrom = (this.source as ArrayBuffer).byteLength;
           (this.source as ArrayBuffer & { resize(n: number): void }).resize(bytes);
+          this.grownTo = bytes;
           return true;
         case "growable-shared":
           this.grownFrom = (this.source as SharedArrayBuffer).byteLength;
           (this.source as SharedArrayBuffer & { grow(n: number): void }).grow(bytes);
+          this.grownTo = bytes;
           return true;
         case "wasm": {
           const mem = this.source as WebAssembly.Memory;
           const have = mem.buffer.byteLength;
           // The engine's answer, not `have`: a module in another thread may have grown the memory
           // in between, and those pages are its own (raw/top.ts extend()).
-          if (bytes > have) this.grownFrom = mem.grow((bytes - have) / WASM_PAGE) * WASM_PAGE;
+          if (bytes > have) {
+            this.grownFrom = mem.grow((bytes - have) / WASM_PAGE) * WASM_PAGE;
+            this.grownTo = this.grownFrom + (bytes - have);
+          }
           return true;
         }
         default:

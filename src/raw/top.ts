@@ -134,7 +134,9 @@ export class TopChunk extends TlsfLists {
     const from = this.mem.grownFrom;
     if (from === -1) return MOVED; // the memory grew elsewhere in between: look again
     if (from > own) this.fence(top, own, from);
-    this.u32[this.wEnd] = Math.min(this.u8.length, this.mem.maxBytes);
+    // The heap's end: where its own pages end, not the memory's length, which a module's thread
+    // may have grown again since (its pages were then taken for the heap's and written over).
+    this.u32[this.wEnd] = Math.min(this.mem.grownTo, this.u8.length, this.mem.maxBytes);
     return from > own ? MOVED : GROWN;
   }
 
