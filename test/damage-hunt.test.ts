@@ -111,6 +111,34 @@ describe("a free refused on damage met after the block's push leaves the heap as
     h.check();
   });
 
+  it.each(FILL_MODES)("%s: a realloc that moves a full pool's block while its class's usedpools head is damaged: HeapCorruptionError naming Pool.NEXT, the block live and its bytes kept, the new block given back (it leaked before)", (_name, options) => {
+    const h = createHeap(options);
+    const { pool, taken } = fillingPool(h, 96);
+    const last = h.obj.malloc(96); // the pool's last block: full, out of usedpools
+    expect(poolOf(h, last)).toBe(pool);
+    expect(h.u32[(pool + Pool.FREEBLOCK) >>> 2]).toBe(0);
+    const o = h.objectAllocator as unknown as { usedBase: number };
+    const head = (o.usedBase + 8 * h.u32[(pool + Pool.SZIDX) >>> 2]) >>> 2; // usedpools[c]'s head word
+    const other = h.obj.malloc(300); // a pool of the class realloc moves to
+    h.u8.fill(0x5a, last, last + 96);
+    const inUse = h.stats().blocksInUse;
+    const old = h.u32[head];
+    h.u32[head] = taken[0]; // a pointer to a live block
+    const e = corruption(() => h.obj.realloc(last, 300));
+    expect(e.field).toBe("Pool.NEXT");
+    h.u32[head] = old;
+    h.check();
+    expect(h.stats().blocksInUse).toBe(inUse); // the block moved to was given back
+    expect(h.usableSize(last)).toBe(96);
+    expect([...h.u8.subarray(last, last + 96)].every((b) => b === 0x5a)).toBe(true);
+    const q = h.obj.realloc(last, 300);
+    expect(q).not.toBe(0);
+    expect([...h.u8.subarray(q, q + 96)].every((b) => b === 0x5a)).toBe(true);
+    for (const p of [...taken, q, other]) h.obj.free(p);
+    h.check();
+    expect(h.stats().blocksInUse).toBe(0);
+  });
+
   // Whole pools: the emptied pool goes back to its arena (a young class's sub-pool stays as its spare, a thread's only pool stays).
   it.each(FILL_MODES.filter(([, o]) => o.subPools === false))("%s: a pool's last block freed while the pool's usedpools links are damaged (its emptying unlinks it): HeapCorruptionError naming Pool.NEXT, no byte changed; put back, the free succeeds", (_name, options) => {
     const h = createHeap(options);
