@@ -5,6 +5,7 @@ import { readTraceFile } from "../src/trace/file.js";
 import { WARMUP_EVENTS, freeLive, liveAtEnd, replayTimed, replayVerify, warmupRuns } from "../src/trace/replay.js";
 import { TraceFormatError, encodeTrace, parseTrace, traceStats } from "../src/trace/trace.js";
 import { join } from "node:path";
+import { spawnSync } from "node:child_process";
 import { BUNDLED_TRACE, ROOT, sharedTraces } from "./helpers.js";
 
 const modes = ["pymalloc", "malloc"] as const;
@@ -111,4 +112,30 @@ describe("shared CPython traces", () => {
       expect(r.events).toBe(t.count);
     },
   );
+});
+
+describe("a cold process's replay (V8's type feedback)", () => {
+  // A short program pays for our functions' compiles: one that deoptimizes is compiled twice. A
+  // fresh process decoding data/recorded/re_small (76,000 events) and replaying it once on a fresh
+  // heap deoptimized three of ours, each a branch first taken after TurboFan had compiled it: the
+  // trace check's code after its loop, the replay loop's deadline compare (taken only at its first
+  // event, before V8 had allocated the function's feedback vector), and extendPool's first whole
+  // pool (poolBytes' this.poolSize, read for whole pools only). 298.5 -> 225.7 M instructions for
+  // the replay (scripts/cold-replay.mjs; docs/performance.md, session 50). TurboFan's compiles
+  // and the GC on the main thread (the flags below), so the order of events is the same every run.
+  it.each(["no deadline (the CLI's replay)", "a deadline (npm run bench's)"])("deoptimizes none of the library's functions, with %s", (which) => {
+    const dist = (f: string) => JSON.stringify(join(ROOT, "dist", f).replaceAll("\\", "/"));
+    const script = `
+      const { readTraceFile } = await import(${dist("trace/file.js")});
+      const { createHeap } = await import(${dist("index.js")});
+      const { replayLoop } = await import(${dist("trace/replay.js")});
+      const t = readTraceFile(${JSON.stringify(join(ROOT, "data", "recorded", "re_small.pymtrace.gz"))});
+      const heap = createHeap();
+      const r = replayLoop(t.events, t.count, [heap.raw, heap.mem, heap.obj], heap, new Uint32Array(t.maxSlots), ${which.startsWith("a deadline") ? "performance.now() + 1e9" : "0"});
+      if (r.events !== t.count) throw new Error("replayed " + r.events + " events of " + t.count);`;
+    const r = spawnSync(process.execPath, ["--no-concurrent-recompilation", "--single-threaded", "--trace-deopt-verbose", "--input-type=module", "-e", script], { encoding: "utf8", maxBuffer: 1 << 28 });
+    expect(r.status, r.stderr).toBe(0);
+    const ours = [...r.stdout.matchAll(/deoptimize at <([^>]*)>/g)].map((m) => m[1]).filter((at) => at.includes("/dist/"));
+    expect(ours).toEqual([]);
+  });
 });

@@ -54,7 +54,11 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
    * written to a shift of 0 made it a 16 KiB pool, carved and checked over its neighbours.
    */
   poolBytes(pool: number): number {
-    return (pool & this.poolMask) === 0 && (this.u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === 0 ? this.poolSize : 1 << SubPool.SHIFT;
+    // this.poolSize read whatever the pool: read only for a whole pool, its load had no type
+    // feedback in a young heap that had carved sub-pools alone, and extendPool (carveEnd inlines
+    // this) deoptimized at its first whole pool, compiled again (~3 ms a cold process; session 50).
+    const whole = this.poolSize;
+    return (pool & this.poolMask) === 0 && (this.u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK) === 0 ? whole : 1 << SubPool.SHIFT;
   }
 
   /**

@@ -86,6 +86,7 @@ export function parseTrace(data: Uint8Array, name = "trace"): Trace {
     );
   const t = { name, count, maxSlots: used, events };
   checkEvents(t);
+  checked.set(t.events, { count: t.count, maxSlots: t.maxSlots });
   return t;
 }
 
@@ -134,7 +135,9 @@ function checkEvents(t: Trace): void {
       }
     }
   }
-  checked.set(t.events, { count: t.count, maxSlots: t.maxSlots });
+  // Nothing after the loop: its on-stack compile, made before the loop ends, had no type feedback
+  // for code after it and deoptimized there in every cold process (checked.set's property loads,
+  // now checkTrace's; session 50).
 }
 
 /**
@@ -155,6 +158,7 @@ export function checkTrace(t: Trace): void {
   const used = slotsUsed(t.events, t.count);
   if (used > t.maxSlots) throw new TraceFormatError(`${t.name}: maxSlots ${t.maxSlots}, but the events use slots up to ${used - 1}`);
   checkEvents(t);
+  checked.set(t.events, { count: t.count, maxSlots: t.maxSlots });
 }
 
 export interface TraceStats {
