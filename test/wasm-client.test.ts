@@ -59,6 +59,39 @@ describe("wasmModuleInfo(): the module's memory and heap base from its bytes", (
   });
 });
 
+describe("a module's bytes read again when they change (checkedModuleInfo's answers by bytes object, session 50)", () => {
+  /** A module importing env.memory (2 pages) and exporting __heap_base = base (a 3-byte LEB: every base below 2^20 gives the same length). */
+  const withHeapBase = (base: number): Uint8Array => {
+    const str = (t: string) => [t.length, ...[...t].map((c) => c.charCodeAt(0))];
+    const imports = [1, ...str("env"), ...str("memory"), 0x02, 0x00, 0x02];
+    const globals = [1, 0x7f, 0x00, 0x41, (base & 0x7f) | 0x80, ((base >> 7) & 0x7f) | 0x80, (base >> 14) & 0x3f, 0x0b];
+    const exportsSec = [1, ...str("__heap_base"), 0x03, 0x00];
+    return new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 2, imports.length, ...imports, 6, globals.length, ...globals, 7, exportsSec.length, ...exportsSec]);
+  };
+
+  it("the same bytes object (a view, or its ArrayBuffer) written over with another module: heapForModule places the heap at the new __heap_base", () => {
+    const a = withHeapBase(65536);
+    const b = withHeapBase(196608);
+    expect(b.length).toBe(a.length);
+    expect(new WebAssembly.Module(a)).toBeInstanceOf(WebAssembly.Module); // valid modules
+    const src = a.slice();
+    expect(heapForModule(src).heapBase).toBe(65536);
+    expect(heapForModule(src.buffer).heapBase).toBe(65536);
+    src.set(b);
+    expect(heapForModule(src).heapBase).toBe(196608);
+    expect(heapForModule(src.buffer).heapBase).toBe(196608);
+    // Two objects with other bytes: each its own.
+    expect(heapForModule(a).heapBase).toBe(65536);
+    expect(heapForModule(b).heapBase).toBe(196608);
+    // wasmModuleInfo's answer is the caller's to change: changing it changes no later answer.
+    const info = wasmModuleInfo(a);
+    info.heapBase = 8;
+    info.allocatorImports.push("malloc");
+    expect(wasmModuleInfo(a)).toMatchObject({ heapBase: 65536, allocatorImports: [] });
+    expect(heapForModule(a).heapBase).toBe(65536);
+  });
+});
+
 describe("instantiateWithHeap()", () => {
   it("refuses a module that carries its own malloc, with a clear error, before it can run", async () => {
     const err = await instantiateWithHeap(DLMALLOC).catch((e: unknown) => e);

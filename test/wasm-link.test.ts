@@ -560,6 +560,39 @@ describe("instantiateWithHeap(bytes, { specialize: true }): the heap's numbers c
   });
 });
 
+describe("one linked module's bytes on many heaps (what a fresh heap reads of them: session 50)", () => {
+  it("the same bytes object on two heaps (heapForModule, then instantiateWithHeap(bytes, { heap })): each instance allocates from its own heap; bytes written over in between are read again", async () => {
+    const b = linked["ctors"].slice();
+    const h1 = heapForModule(b);
+    const h2 = heapForModule(b, { poolSize: 4096 }); // other numbers: another specialised copy
+    const one = await instantiateWithHeap(b, { heap: h1 });
+    const two = await instantiateWithHeap(b, { heap: h2 });
+    expect(two.module).not.toBe(one.module);
+    const x1 = one.instance.exports as unknown as Ctors;
+    const x2 = two.instance.exports as unknown as Ctors;
+    const n1 = h1.stats().blocksInUse;
+    const n2 = h2.stats().blocksInUse;
+    const p1 = x1.c_make_block(40);
+    const p2 = x2.c_make_block(40);
+    expect(h1.usableSize(p1)).toBeGreaterThanOrEqual(40);
+    expect(h2.usableSize(p2)).toBeGreaterThanOrEqual(40);
+    expect(h1.stats().blocksInUse).toBe(n1 + 1);
+    expect(h2.stats().blocksInUse).toBe(n2 + 1);
+    x1.c_free_block(p1);
+    x2.c_free_block(p2);
+    expect(h1.stats().blocksInUse).toBe(n1);
+    h1.check();
+    h2.check();
+    // The object now holds an unlinked module of the same length (the marker's JSON made
+    // unreadable): read again, refused, not taken for the linked module read before.
+    const at = b.indexOf(0x7b, b.length - 80); // the marker's "{"
+    expect(at).toBeGreaterThan(0);
+    b[at] = 0x20;
+    expect(() => heapForModule(b)).toThrow(/not pymalloc's marker/);
+    await expect(instantiateWithHeap(b, { heap: heapForModule(linked["ctors"]) })).rejects.toThrow(/not pymalloc's marker/);
+  });
+});
+
 describe("random programs: C (linked, plain or specialised) and JS on one heap", () => {
   /** Each call made by C through the linked module (ctors.c's malloc/free/calloc/realloc wrappers) or by JS (heap.mem/obj); check() every step. */
   async function program(specialize: boolean, options: { poolSize?: number; alignment?: 8 | 16 }, seed: number, steps: number): Promise<void> {

@@ -183,12 +183,17 @@ export interface LinkedInstantiateOptions {
  * modes, with hardened: true or sampled sites (then every call goes to the family in JS);
  * heap.failAllocations() reaches it. Then its initialiser runs (unless initialize: false).
  */
-export async function instantiateLinked(heap: Heap, source: WebAssembly.Module | BufferSource, options: LinkedInstantiateOptions = {}): Promise<{ instance: WebAssembly.Instance; module: WebAssembly.Module; stack: number }> {
+export async function instantiateLinked(
+  heap: Heap,
+  source: WebAssembly.Module | BufferSource,
+  options: LinkedInstantiateOptions = {},
+  read?: ReadModule,
+): Promise<{ instance: WebAssembly.Instance; module: WebAssembly.Module; stack: number }> {
   const { imports = {}, family, initialize = !threadHandle(heap), specialize } = options;
   const stackBytes = stackOption(options.stackBytes);
   checkGivenEnv(imports);
   const given = source instanceof WebAssembly.Module ? source : undefined;
-  const info = linkedInfoOf(source);
+  const { info: moduleInfo, linked: info } = read ?? readModuleOf(source);
   if (info === undefined) throw new TypeError("instantiateLinked() takes a module linked by pymalloc link (linkFastPath); for a module importing env.malloc, use instantiateWithHeap or heap.wasmImports()");
   checkLinked(info);
   if (heap.memory.kind !== "wasm") throw new TypeError(`a linked module needs a heap in a WebAssembly.Memory; this one is in a ${heap.memory.kind} buffer`);
@@ -216,7 +221,7 @@ export async function instantiateLinked(heap: Heap, source: WebAssembly.Module |
   if (made !== undefined) checkSpecialized(made, numbers ?? fastPathNumbers(heap, info.shared));
   const memory = heap.memory.source as WebAssembly.Memory;
   const instance = await instantiateChecked(module, linkedImports(() => heap, family, imports, memory, () => (isPymem(module) ? { ...pymemImports(heap) } : {})), {
-    info: moduleInfoOf(source),
+    info: moduleInfo,
     what: "the heap's memory",
   });
   checkBaseOfInstance(instance, heap);
@@ -226,11 +231,21 @@ export async function instantiateLinked(heap: Heap, source: WebAssembly.Module |
   return { instance, module, stack };
 }
 
-/** The linked marker of a compiled module or of a module's bytes (undefined for bytes that are no module: compiling them says why). */
-function linkedInfoOf(source: WebAssembly.Module | BufferSource): LinkedInfo | undefined {
-  if (source instanceof WebAssembly.Module) return linkedInfo(source);
-  const b = asBytes(source);
-  return hasWasmMagic(b) ? linkedInfo(b) : undefined;
+/**
+ * What one call reads from its module, once: its bytes' info (moduleInfoOf) and its linked marker
+ * (a compiled module's read from its custom section). Each call read the bytes up to four times
+ * (checkedModuleInfo twice, the marker twice more), ~80 us a read of the bench's linked client.
+ */
+interface ReadModule {
+  info: WasmModuleInfo | undefined;
+  linked: LinkedInfo | undefined;
+}
+
+/** The module's info and linked marker (undefined for bytes that are no module: compiling them says why). */
+function readModuleOf(source: WebAssembly.Module | BufferSource): ReadModule {
+  if (source instanceof WebAssembly.Module) return { info: undefined, linked: linkedInfo(source) };
+  const info = moduleInfoOf(source);
+  return { info, linked: info?.linked };
 }
 
 /** A Worker's handle: from attachHeap, over a shared memory (its instances run beside others). */
@@ -579,10 +594,10 @@ export async function instantiateWithHeap(
   const bytes = bytesOf(source);
   // What the bytes say, checked before they are compiled (a wasm64 module's, the engine's
   // CompileError) or instantiated: import and __heap_base types no heap serves, in every mode.
-  const info = moduleInfoOf(bytes);
+  const read = readModuleOf(source);
+  const { info, linked } = read;
   // A linked module's bytes are not compiled here: instantiateLinked compiles the copy it runs
   // (specialised to the heap by default), once.
-  const linked = linkedInfoOf(source);
   let module = source instanceof WebAssembly.Module ? source : undefined;
   if (linked !== undefined) {
     checkLinked(linked);
@@ -604,7 +619,7 @@ export async function instantiateWithHeap(
     throw new TypeError(NO_HEAP_BASE);
   if (linked !== undefined && heap !== undefined) {
     // The heap exists: the linked module on it (its bytes specialised to it unless specialize: false).
-    const { instance, module: used } = await instantiateLinked(heap, source, { imports, family, initialize, specialize });
+    const { instance, module: used } = await instantiateLinked(heap, source, { imports, family, initialize, specialize }, read);
     return { instance, heap, module: used, stack: 0 };
   }
   if (linked !== undefined) {
@@ -664,12 +679,13 @@ async function instantiateOnHeap(heap: Heap, source: WebAssembly.Module | Buffer
   if (heap.memory.kind !== "wasm") throw new TypeError(`the module needs a heap in a WebAssembly.Memory; this one is in a ${heap.memory.kind} buffer`);
   // From the bytes, before anything is instantiated (a compiled module's __heap_base is read from
   // its instance: checkBaseOfInstance; bytes that are no module are for compiling to name).
-  const info = moduleInfoOf(source);
+  const read = readModuleOf(source);
+  const info = read.info;
   checkBase(heap.heapBase, info?.heapBase, "instantiateWithHeap(bytes, { heap })");
   checkSharing(info, heap.memory.source as WebAssembly.Memory, "the heap's memory");
-  if (linkedInfoOf(source) !== undefined) {
+  if (read.linked !== undefined) {
     if (wrapAllocator !== undefined) throw new TypeError("wrapAllocator: a linked module's C calls to malloc & co are calls inside the module, not imports: wrap the unlinked module's instead");
-    const { instance, module: used, stack } = await instantiateLinked(heap, source, { imports, family, initialize, specialize, stackBytes: stackSize });
+    const { instance, module: used, stack } = await instantiateLinked(heap, source, { imports, family, initialize, specialize, stackBytes: stackSize }, read);
     return { instance, heap, module: used, stack };
   }
   const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
