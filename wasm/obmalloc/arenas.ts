@@ -401,12 +401,28 @@ export function emptiedOk(pool: u32, p: u32): bool {
   if (no < Pool.OVERHEAD + size) return false;
   const first = pool + Pool.OVERHEAD;
   const carvedBytes = no - Pool.OVERHEAD;
-  for (let b = first; b < pool + no; b += size) {
-    if (b == p) continue; // the block being freed: live until now
-    const link = load<u32>(b);
-    if (load<u32>(b + FreeBlock.TAG) != FreeBlock.TAG_VALUE) return false;
-    if (link != 0) if (link - first >= carvedBytes) return false;
-  }
+  const stop = pool + no;
+  // Every carved block but p (the block being freed: live until now), in two runs, before p and
+  // after it, so that no block pays a test for p (the same blocks as one run that skips b == p:
+  // a p off the blocks' grid skips none). ~1,600 pools emptied a compileall-head replay, ~1,300
+  // instructions each (session 50).
+  const mid = min<u32>(p, stop);
+  let b = first;
+  for (; b < mid; b += size) if (!heldFree(b, first, carvedBytes)) return false;
+  if (b == p) b += size;
+  for (; b < stop; b += size) if (!heldFree(b, first, carvedBytes)) return false;
+  return true;
+}
+
+/**
+ * emptiedOk's test of one carved block b: it holds the free tag and a link to a carved block
+ * (its offset from first below carvedBytes) or 0. The link's range first: it is 0 in one block of
+ * a pool only (its list's end), so the common block pays one test for it.
+ */
+@inline function heldFree(b: u32, first: u32, carvedBytes: u32): bool {
+  const link = load<u32>(b);
+  if (load<u32>(b + FreeBlock.TAG) != FreeBlock.TAG_VALUE) return false;
+  if (link - first >= carvedBytes) if (link != 0) return false;
   return true;
 }
 

@@ -59,9 +59,20 @@ import { alignShift, fillsBase, limitBase, mapBase, mapBytes, mapEnd, mapHighAt,
   return <i64>min<u32>(load<u32>(pool + Pool.NEXTOFFSET), poolMask + 1) - Pool.OVERHEAD;
 }
 
+/**
+ * linkOk's offset of link nb: its offset from pool's first block, with nb's low three bits moved
+ * to the top (a misaligned link is far past any pool). linkOk(nb, pool) is exactly
+ * `t < poolMask + 1 - OVERHEAD && t + OVERHEAD < NEXTOFFSET` (t = linkOff(nb, pool)): carved()'s
+ * i64 compare against min(NEXTOFFSET, the slot's size) - OVERHEAD as two u32 compares (the first
+ * bounds t, so the add cannot wrap), which malloc's inline pop writes out.
+ */
+@inline export function linkOff(nb: u32, pool: u32): u32 {
+  return (nb - pool - Pool.OVERHEAD) | (nb << 29);
+}
+
 /** A free block's link nb of pool is a carved block start: past the header, below NEXTOFFSET, 8-byte aligned (JS's mallocIn rule). */
 @inline export function linkOk(nb: u32, pool: u32): bool {
-  return carved((nb - pool - Pool.OVERHEAD) | (nb << 29), pool);
+  return carved(linkOff(nb, pool), pool);
 }
 
 /**
