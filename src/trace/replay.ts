@@ -89,6 +89,16 @@ export function replayLoop(
 }
 
 /**
+ * Where in each 4,096 events (8,192 words) the loop reads the clock (when it has a deadline):
+ * not at the first event. V8 allocates a function's feedback vector lazily, a few iterations
+ * into the loop, so a branch taken only at i = 0 gathered no feedback, and the loop's on-stack
+ * compile (done before event 4,096) deoptimized when it next took it ("insufficient type
+ * feedback for compare operation" at `deadline > 0`, in every cold process: recompiled, ~5 ms;
+ * docs/performance.md, session 50). At event 64 the vector exists.
+ */
+const DEADLINE_AT = 128;
+
+/**
  * replayLoop's loop, in a function of its own with nothing after the loop: V8 compiles the loop
  * while it runs (on-stack replacement), before the code after it has ever run, and code with no
  * type feedback deoptimizes when first reached. The clock read after the loop did so at the end
@@ -103,16 +113,6 @@ export function replayLoop(
  * its next calls, deoptimized at its first line ("insufficient type feedback for binary
  * operation" at `count * 2`; docs/performance.md, "Slow processes again").
  */
-/**
- * Where in each 4,096 events (8,192 words) the loop reads the clock (when it has a deadline):
- * not at the first event. V8 allocates a function's feedback vector lazily, a few iterations
- * into the loop, so a branch taken only at i = 0 gathered no feedback, and the loop's on-stack
- * compile (done before event 4,096) deoptimized when it next took it ("insufficient type
- * feedback for compare operation" at `deadline > 0`, in every cold process: recompiled, ~5 ms;
- * docs/performance.md, session 50). At event 64 the vector exists.
- */
-const DEADLINE_AT = 128;
-
 function replayEvents(ev: Uint32Array, n: number, fams: ArrayLike<Family>, view: ReplayView, ptr: Uint32Array, deadline: number, touch: Touch | null): number {
   let i = 0;
   for (; i < n; i += 2) {
