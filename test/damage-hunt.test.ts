@@ -89,15 +89,24 @@ describe("a malloc refused on a filling pool's damaged usedpools links leaves th
   });
 });
 
+/**
+ * A heap whose pool of 96-byte blocks is full, its last block just taken (`last`: its free
+ * pushes the pool back into usedpools), the blocks before it, and the word index of the class's
+ * usedpools head (`head`).
+ */
+function fullPoolBlock(options: HeapOptions): { h: Heap; taken: number[]; last: number; head: number } {
+  const h = createHeap(options);
+  const { pool, taken } = fillingPool(h, 96);
+  const last = h.obj.malloc(96);
+  expect(poolOf(h, last)).toBe(pool);
+  expect(h.u32[(pool + Pool.FREEBLOCK) >>> 2]).toBe(0);
+  const o = h.objectAllocator as unknown as { usedBase: number };
+  return { h, taken, last, head: (o.usedBase + 8 * h.u32[(pool + Pool.SZIDX) >>> 2]) >>> 2 };
+}
+
 describe("a free refused on damage met after the block's push leaves the heap as it was (the block stayed pushed: handed out again while its user held it)", () => {
   it.each(FILL_MODES)("%s: a full pool's block freed while its class's usedpools head is damaged: HeapCorruptionError naming Pool.NEXT, no byte changed; put back, the free succeeds", (_name, options) => {
-    const h = createHeap(options);
-    const { pool, taken } = fillingPool(h, 96);
-    const last = h.obj.malloc(96); // the pool's last block: full, out of usedpools
-    expect(poolOf(h, last)).toBe(pool);
-    expect(h.u32[(pool + Pool.FREEBLOCK) >>> 2]).toBe(0);
-    const o = h.objectAllocator as unknown as { usedBase: number };
-    const head = (o.usedBase + 8 * h.u32[(pool + Pool.SZIDX) >>> 2]) >>> 2; // usedpools[c]'s head word
+    const { h, taken, last, head } = fullPoolBlock(options);
     const old = h.u32[head];
     h.u32[head] = taken[0]; // a pointer to a live block
     h.u8.fill(0x5a, last, last + 96);
@@ -112,13 +121,7 @@ describe("a free refused on damage met after the block's push leaves the heap as
   });
 
   it.each(FILL_MODES)("%s: a realloc that moves a full pool's block while its class's usedpools head is damaged: HeapCorruptionError naming Pool.NEXT, the block live and its bytes kept, the new block given back (it leaked before)", (_name, options) => {
-    const h = createHeap(options);
-    const { pool, taken } = fillingPool(h, 96);
-    const last = h.obj.malloc(96); // the pool's last block: full, out of usedpools
-    expect(poolOf(h, last)).toBe(pool);
-    expect(h.u32[(pool + Pool.FREEBLOCK) >>> 2]).toBe(0);
-    const o = h.objectAllocator as unknown as { usedBase: number };
-    const head = (o.usedBase + 8 * h.u32[(pool + Pool.SZIDX) >>> 2]) >>> 2; // usedpools[c]'s head word
+    const { h, taken, last, head } = fullPoolBlock(options);
     const other = h.obj.malloc(300); // a pool of the class realloc moves to
     h.u8.fill(0x5a, last, last + 96);
     const inUse = h.stats().blocksInUse;
