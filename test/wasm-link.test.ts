@@ -107,16 +107,16 @@ describe("pymalloc link", () => {
     expect(spawnSync(process.execPath, [bin, "link", "x.wasm"], { encoding: "utf8" }).status).toBe(2);
   });
 
-  it("inlines malloc and free at C's calls by default; inline: false (the CLI's --no-inline) keeps them calls; a non-boolean inline is a TypeError", async () => {
+  it("inlines malloc, free and calloc at C's calls by default; inline: false (the CLI's --no-inline) keeps them calls; a non-boolean inline is a TypeError", async () => {
     const client = bytes("wasm/clients/bintrees-pymalloc.wasm");
     const calls = await linkFastPath(client, { inline: false });
     expect(linkedInfo(new WebAssembly.Module(calls))).toEqual({ fastpath: FASTPATH_MERGE_ID, shared: false });
-    // Inlined: the fast path's malloc and free written into each C function that calls them.
+    // Inlined: the fast path's malloc, free and calloc written into each C function that calls them.
     expect(linked["bintrees-pymalloc"].length).toBeGreaterThan(calls.length);
     const dir = mkdtempSync(join(tmpdir(), "pymalloc-link-test-"));
     const r = spawnSync(process.execPath, [join(ROOT, "dist", "cli", "main.js"), "link", join(ROOT, "wasm/clients/bintrees-pymalloc.wasm"), "-o", join(dir, "bt.wasm"), "--no-inline"], { encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/malloc and free not inlined\)$/m);
+    expect(r.stdout).toMatch(/malloc, free and calloc not inlined\)$/m);
     expect(readFileSync(join(dir, "bt.wasm")).equals(Buffer.from(calls))).toBe(true);
     await expect(linkFastPath(client, { inline: "yes" as never })).rejects.toThrow(TypeError);
     // Both compute what the module as it is computes (the same checksum).
@@ -131,13 +131,13 @@ describe("pymalloc link", () => {
     expect(results).toEqual([0, 0].map(() => (instance.exports as unknown as { run(d: number, s: number): number }).run(8, 2000)));
   });
 
-  it("the no-inline patterns match every function but malloc and free, with few patterns for many names; a name no pattern can tell from theirs is an error", () => {
+  it("the no-inline patterns match every function but malloc, free and calloc, with few patterns for many names; a name no pattern can tell from theirs is an error", () => {
     expect(wildcardMatch("ab*", "abc")).toBe(true);
     expect(wildcardMatch("a?c", "abc")).toBe(true);
     expect(wildcardMatch("a*c", "ac")).toBe(true);
     expect(wildcardMatch("ab", "abc")).toBe(false);
     expect(wildcardMatch("b*", "abc")).toBe(false);
-    const names = [...INLINED, "main", "malloc", "pymalloc.calloc", "pymalloc.f12", "pymalloc.f7", "pymalloc.fr", "pymalloc.mal", "pymalloc.malloc2", "a*b", "x?", ""];
+    const names = [...INLINED, "main", "malloc", "pymalloc.callo", "pymalloc.calloc2", "pymalloc.f12", "pymalloc.f7", "pymalloc.fr", "pymalloc.mal", "pymalloc.malloc2", "a*b", "x?", ""];
     for (let i = 0; i < 2000; i++) names.push(`c_function_${i}`, `_ZN3foo${i}Ev`);
     const patterns = noInlinePatterns(names, INLINED);
     expect(patterns.length).toBeLessThan(20);

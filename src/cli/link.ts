@@ -54,6 +54,6 @@ export async function cmdLink(args: string[]): Promise<number> {
     throw new UsageError(`cannot write -o ${values.out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const info = linkedInfo(new WebAssembly.Module(out))!;
-  console.log(`linked pymalloc's fast path (${info.shared ? "shared" : "unshared"} memory, build ${info.fastpath}) into ${values.out} (${out.length} bytes, from ${bytes.length}${values["no-inline"] ? "; malloc and free not inlined" : ""})`);
+  console.log(`linked pymalloc's fast path (${info.shared ? "shared" : "unshared"} memory, build ${info.fastpath}) into ${values.out} (${out.length} bytes, from ${bytes.length}${values["no-inline"] ? "; malloc, free and calloc not inlined" : ""})`);
   return 0;
 }

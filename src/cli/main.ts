@@ -53,7 +53,7 @@ options:
   --out FILE         where map writes its picture (.html page or .svg image)
   -o OUT.wasm        where link writes the linked module
   --wasm-merge PATH  link: binaryen's bin/wasm-merge to run (default: the binaryen npm package)
-  --no-inline        link: keep malloc and free as functions C calls (default: inlined at each call)
+  --no-inline        link: keep malloc, free and calloc as functions C calls (default: inlined at each call)
   -h, --help         this text
 
 environment:
