@@ -38,7 +38,7 @@ beforeAll(async () => {
   for (const c of ["bintrees-pymalloc", "replay-pymalloc", "ctors", "ctors-shared", "aligned"]) linked[c] = await linkFastPath(bytes(`wasm/clients/${c}.wasm`));
   // Linked with malloc and free kept as functions (inline: false, `pymalloc link --no-inline`).
   for (const c of ["ctors", "aligned"]) linked[`${c}-calls`] = await linkFastPath(bytes(`wasm/clients/${c}.wasm`), { inline: false });
-}, 60_000);
+}, 180_000); // binaryen links seven clients: ~20 s on a quiet 2-core VM, past 60 s at load 14 (session 50)
 
 describe("the merge-ready fast path", () => {
   it("is committed beside the other builds and embedded; it imports its memory as pymalloc_env.memory and the four slow paths, exports the client's four names, pymalloc_init, pymalloc_divert, pymalloc_stop and its memory; its id is its bytes' FNV-1a", () => {
