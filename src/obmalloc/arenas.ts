@@ -315,7 +315,10 @@ export abstract class ArenaAllocator {
   /**
    * Take a pool slot from the fullest usable arena (a new arena when none): its address, its
    * header words as they were (a free pool keeps its class and free list: idx, the class it is
-   * for, says whether that list is checked for reuse), or 0 when no arena can be had.
+   * for, says whether that list is checked for reuse; Size.MAX_SIZE_CLASSES for none: a Smi, where
+   * Pool.SZIDX_NONE, 0xffffffff, is a heap number whose first arrival, after TurboFan had compiled
+   * this for class numbers, deoptimized it, "not a Smi": json, session 50), or 0 when no arena
+   * can be had.
    */
   protected takeSlot(idx: number): number {
     let u32 = this.u32;

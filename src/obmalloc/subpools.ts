@@ -17,7 +17,7 @@
  * free() is the one place a free reads it; docs/performance.md, sub-pools and V8).
  */
 
-import { classSize, usedSentinel, sizeOf, Arena, FreeBlock, Pool, RawStart, SubPool } from "../constants.js";
+import { classSize, usedSentinel, sizeOf, Arena, FreeBlock, Pool, RawStart, Size, SubPool } from "../constants.js";
 import { chunkSizeFor } from "../raw/lists.js";
 import { HeapCorruptionError, hex } from "../errors.js";
 import { ArenaAllocator } from "./arenas.js";
@@ -149,7 +149,7 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
       this.unlinkFreeSub(pool);
       u32[(this.slotOf(pool) + Pool.SUB) >>> 2] += 1 << SubPool.USED_SHIFT;
     } else {
-      const slot = this.takeSlot(Pool.SZIDX_NONE);
+      const slot = this.takeSlot(Size.MAX_SIZE_CLASSES); // no class, as a Smi (takeSlot's idx)
       if (slot === 0) return 0;
       u32 = this.u32; // a new arena may have grown the memory
       const ao = u32[(slot + Pool.ARENA) >>> 2];
@@ -200,18 +200,24 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
     const idx = u32[(pool + Pool.SZIDX) >>> 2];
     if (idx >= this.nClasses) return; // unlinkPool has checked the links; a class word is check()'s
     // A 16-bit count a class (FILLS: two a word, the even class's in the low half), at most 0xffff.
-    const wf = this.wSub + (SubPool.FILLS >>> 2) + (idx >>> 1);
+    const wSub = this.wSub;
+    const wf = wSub + (SubPool.FILLS >>> 2) + (idx >>> 1);
     const sh = (idx & 1) << 4;
     const word = u32[wf];
     const fills = ((word >>> sh) & 0xffff) + 1;
     if (fills > 0xffff) return;
     u32[wf] = ((word & ~(0xffff << sh)) | (fills << sh)) >>> 0;
-    if (fills < SubPool.FILL_FLOOR) return;
-    const wp = this.wSub + (SubPool.PEAK >>> 2) + idx;
+    // Every load, compare and the store run at every fill, the raise being a choice of value:
+    // a branch first taken at fill FILL_FLOOR, after TurboFan compiled this (inlined into
+    // extendPool), had no type feedback and deoptimized it in every process that got that far
+    // (difflib_small, compileall's first 400,000 events: docs/performance.md, session 50).
+    const wp = wSub + (SubPool.PEAK >>> 2) + idx;
     const peak = u32[wp];
-    if (fills >>> SubPool.FILL_RATIO_SHIFT < peak >>> SubPool.SHIFT) return;
-    const limit = u32[this.wSub + (SubPool.LIMIT >>> 2) + idx];
-    if (peak < limit) u32[wp] = limit;
+    const limit = u32[wSub + (SubPool.LIMIT >>> 2) + idx];
+    const low = fills < SubPool.FILL_FLOOR;
+    const slow = fills >>> SubPool.FILL_RATIO_SHIFT < peak >>> SubPool.SHIFT;
+    const above = peak >= limit;
+    u32[wp] = low || slow || above ? peak : limit;
   }
 
   /** Class idx took a pool or sub-pool of `bytes`: what it holds (SubPool.HELD), and its peak. */
@@ -467,8 +473,11 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
       u32[wHeld] = u32[wHeld] > bytes ? u32[wHeld] - bytes : 0;
     }
     if (sub !== 0) {
+      // The slot worked out before the call, for every sub-pool: after it, only for a slot's last
+      // one, its first run had no type feedback and deoptimized leaveClass (json; session 50).
+      const slot = this.slotOf(pool);
       if (!this.freeSubPool(pool, sub)) return 0;
-      pool = this.slotOf(pool); // the slot's last sub-pool in use: the slot goes back as a pool
+      pool = slot; // the slot's last sub-pool in use: the slot goes back as a pool
     } else {
       // A whole pool goes back of no class, as a free sub-pool does: taken again, it is carved
       // afresh, never reused with the free list it has now. So checkEmptied reads only blocks
