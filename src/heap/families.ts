@@ -146,8 +146,12 @@ export class AllocatorFamily extends TypedFamily implements Family {
       this.a.u8.fill(0, p, p + n);
       return p;
     }
-    // 8 bytes a store where the block is 8-byte aligned (ours always are), then whole words.
-    // Rounding n up to whole words stays inside the block: usable sizes are multiples of 4.
+    // 8 bytes a store where the block is 8-byte aligned (ours always are), n rounded up to whole
+    // words (that stays inside the block: usable sizes are multiples of 4) and to whole doubles
+    // when that adds 1-3 bytes; then the last word, zeroed by one store for every block (twice
+    // where the doubles covered it): a loop over the last words, run only for sizes not a
+    // multiple of 8, first ran after TurboFan had compiled calloc and deoptimized it
+    // (compileall's first 100,000 events; docs/performance.md, session 50).
     // Up to 8 doubles by a switch whose cases fall through (one straight run of stores: V8 checks
     // f64's map once for it, where a loop checks it in every iteration), more by eight stores an
     // iteration. Most callocs need no loop: compileall's are 85% 48-byte blocks. Against four
@@ -157,9 +161,8 @@ export class AllocatorFamily extends TypedFamily implements Family {
     // called, V8 left it out of line whenever it inlined calloc into its caller (with threads:
     // true, the bundled trace took 437 instead of 405 instructions an event).
     const u32 = this.a.u32;
-    let w = p >>> 2;
     if ((p & 7) === 0) {
-      const e = (p + n) >>> 3;
+      const e = (p + n + 3) >>> 3;
       const f64 = this.a.f64;
       let i = p >>> 3;
       switch (e - i) {
@@ -201,9 +204,10 @@ export class AllocatorFamily extends TypedFamily implements Family {
         f64[i + 7] = 0;
       }
       for (; i < e; i++) f64[i] = 0;
-      w = e << 1;
+      if (n !== 0) u32[(p + n - 1) >>> 2] = 0;
+      return p;
     }
-    for (const e = (p + n + 3) >>> 2; w < e; w++) u32[w] = 0;
+    for (let w = p >>> 2, e = (p + n + 3) >>> 2; w < e; w++) u32[w] = 0;
     return p;
   }
 
