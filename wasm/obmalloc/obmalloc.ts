@@ -66,7 +66,10 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
  * calloc's block of n bytes (1..512) of class idx (idx < nFast), or 0 when the fast path cannot
  * serve it: malloc's inline pop, its tests as malloc makes them (the sentinel's SZIDX word is never
  * a class: no test of its own for an empty list; the link's two u32 tests), the rest out of line
- * (mallocMore). Not zeroed.
+ * (mallocMore). Not zeroed. Written out beside malloc's on purpose: malloc's pop made one @inline
+ * function for both (calloc falling back to JS's malloc) cost compileall 131 -> 133 instructions
+ * an event linked, 136 -> 140 as a module, 150 -> 151 imported (bench:wasm --instructions
+ * --steady, session 51; bench/results/2026-12-07-s51-wasm-mallocClass.patch).
  */
 @inline function mallocFast(n: u32, idx: u32): u32 {
   const sp = usedBase + (idx << Slot.HEAD_SHIFT) - Pool.NEXT;
