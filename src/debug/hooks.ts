@@ -322,8 +322,14 @@ export class DebugState {
     const base = p - Debug.HEADER;
     const size = this.u32[(base + Debug.SIZE) >>> 2];
     // Always move: a stale pointer to the old block then reads 0xDD and is caught in quarantine.
+    // The ring is checked (and a slot made) first: a damaged ring refuses the call before q is
+    // taken, p live and as it was (it refused after q's copy, p painted 0xDD and marked freed).
+    if (this.ring !== 0) this.roomInRing();
     const q = this.alloc(fam, n, 0);
-    if (q === 0) return 0;
+    if (q === 0) {
+      if (this.found.length !== 0) this.raiseAll(this.found); // the eviction's, as retire() raises them
+      return 0;
+    }
     this.u8.copyWithin(q, p, p + Math.min(n, size));
     this.retire(base, usable);
     return q;
@@ -353,6 +359,9 @@ export class DebugState {
    * block from p to its pad's end must read 0xDD.
    */
   private retire(base: number, usable: number): void {
+    // The ring's words and its oldest entry are checked (and that entry evicted when the ring is
+    // full) before the block is marked or filled: a refusal leaves the block live, as it was.
+    if (this.ring !== 0) this.roomInRing();
     const u8 = this.u8;
     const p = base + Debug.HEADER;
     const end = base + usable;
@@ -381,15 +390,8 @@ export class DebugState {
     const u32 = this.u32;
     const r = this.ring;
     const found = this.found;
-    // The ring's words are in the heap's memory, where a stray write can reach them (checkRing).
-    let cap = u32[(r + Debug.Q_CAPACITY) >>> 2];
-    let count = u32[(r + Debug.Q_COUNT) >>> 2];
-    if (cap > this.ringCap || u32[(r + Debug.Q_HEAD) >>> 2] >= cap || count > cap) checkRing(this);
-    if (count === cap) {
-      evictOldest(this, found);
-      cap = u32[(r + Debug.Q_CAPACITY) >>> 2];
-      count = u32[(r + Debug.Q_COUNT) >>> 2];
-    }
+    const cap = u32[(r + Debug.Q_CAPACITY) >>> 2];
+    const count = u32[(r + Debug.Q_COUNT) >>> 2];
     // Ring positions wrap by a compare: V8's remainder by a variable costs far more.
     let slot = u32[(r + Debug.Q_HEAD) >>> 2] + count;
     if (slot >= cap) slot -= cap;
@@ -400,6 +402,20 @@ export class DebugState {
     u32[(r + Debug.Q_BYTES) >>> 2] += u32[(base + Debug.SIZE) >>> 2];
     while (u32[(r + Debug.Q_COUNT) >>> 2] > 0 && u32[(r + Debug.Q_BYTES) >>> 2] > u32[(r + Debug.Q_MAX_BYTES) >>> 2]) evictOldest(this, found);
     if (found.length !== 0) this.raiseAll(found);
+  }
+
+  /**
+   * The ring's words are in the heap's memory, where a stray write can reach them: checked
+   * (checkRing) before a block enters the ring, and the oldest entry evicted (verified) when the
+   * ring is full. Its reports wait in `found` until retire() has put the block in the ring.
+   */
+  private roomInRing(): void {
+    const u32 = this.u32;
+    const r = this.ring;
+    const cap = u32[(r + Debug.Q_CAPACITY) >>> 2];
+    const count = u32[(r + Debug.Q_COUNT) >>> 2];
+    if (cap > this.ringCap || u32[(r + Debug.Q_HEAD) >>> 2] >= cap || count > cap) checkRing(this);
+    if (count === cap) evictOldest(this, this.found);
   }
 
   /** Raise reports gathered in `list` (a reused array), emptied first: raise() may throw. */

@@ -1,0 +1,48 @@
+// Session 51's misuse and corruption hunt: the deterministic cases its stray-write fuzz found
+// (several words of the allocator's own written at once, then a program that goes on with
+// introspection, attachHeap and alignedAlloc among its calls, on every memory kind), each failing
+// before its fix.
+import { describe, expect, it } from "vitest";
+import { constants, createHeap, HeapCorruptionError } from "../src/index.js";
+
+const { Debug, H } = constants;
+
+/** Whether two copies of a memory are byte for byte the same (toEqual over a MiB takes seconds). */
+const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
+
+describe("debug modes: a damaged quarantine ring refuses a free or realloc before the block is touched", () => {
+  for (const allocator of ["debug", "malloc_debug"] as const) {
+    for (const word of ["Q_HEAD", "Q_CAPACITY"] as const) {
+      it(`${allocator}, ${word} written over: realloc and free throw HeapCorruptionError, the memory unchanged (the block was painted 0xDD and marked freed, and realloc's new block kept)`, () => {
+        const h = createHeap({ allocator, traceAllocations: false });
+        const p = h.mem.malloc(40);
+        h.u8.fill(7, p, p + 40);
+        h.mem.free(h.mem.malloc(40)); // the ring in use
+        const ring = h.u32[(h.heapBase >>> 2) + H.QUARANTINE];
+        expect(ring).not.toBe(0);
+        h.u32[(ring + Debug[word]) >>> 2] = 0x7fffffff;
+        const before = h.u8.slice();
+        expect(() => h.mem.realloc(p, 400)).toThrow(HeapCorruptionError);
+        expect(same(h.u8.slice(), before)).toBe(true);
+        expect(() => h.mem.free(p)).toThrow(HeapCorruptionError);
+        expect(same(h.u8.slice(), before)).toBe(true);
+      });
+    }
+  }
+
+  it("a full ring whose oldest entry was written over: the eviction refuses the call before the block is touched", () => {
+    const h = createHeap({ allocator: "debug", traceAllocations: false, quarantineBlocks: 2 });
+    const p = h.mem.malloc(40);
+    h.u8.fill(7, p, p + 40);
+    h.mem.free(h.mem.malloc(40));
+    h.mem.free(h.mem.malloc(40)); // the ring full
+    const ring = h.u32[(h.heapBase >>> 2) + H.QUARANTINE];
+    const oldest = ring + Debug.Q_ENTRIES + Debug.Q_ENTRY * h.u32[(ring + Debug.Q_HEAD) >>> 2];
+    h.u32[(oldest + Debug.Q_ENTRY_USABLE) >>> 2] += 8;
+    const before = h.u8.slice();
+    expect(() => h.mem.realloc(p, 400)).toThrow(HeapCorruptionError);
+    expect(same(h.u8.slice(), before)).toBe(true);
+    expect(() => h.mem.free(p)).toThrow(HeapCorruptionError);
+    expect(same(h.u8.slice(), before)).toBe(true);
+  });
+});
