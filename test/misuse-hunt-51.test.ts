@@ -3,7 +3,8 @@
 // introspection, attachHeap and alignedAlloc among its calls, on every memory kind), each failing
 // before its fix.
 import { describe, expect, it } from "vitest";
-import { constants, createHeap, HeapCorruptionError } from "../src/index.js";
+import { constants, createHeap, HeapCorruptionError, InvalidPointerError } from "../src/index.js";
+import { thrownBy } from "./helpers.js";
 
 const { Debug, H } = constants;
 
@@ -44,5 +45,18 @@ describe("debug modes: a damaged quarantine ring refuses a free or realloc befor
     expect(same(h.u8.slice(), before)).toBe(true);
     expect(() => h.mem.free(p)).toThrow(HeapCorruptionError);
     expect(same(h.u8.slice(), before)).toBe(true);
+  });
+});
+
+describe("viewAt's address that is no byte offset", () => {
+  it("is shown and kept as given, as free's is (2 ** 53 was viewAt(0x00000000) with .address 0, 1.5 was 0x00000001)", () => {
+    const h = createHeap();
+    for (const p of [2 ** 53, 1.5, -8, 2 ** 32, NaN]) {
+      const e = thrownBy(() => h.mem.viewAt(Uint8Array, p, 4)) as InvalidPointerError;
+      expect(e).toBeInstanceOf(InvalidPointerError);
+      expect(e.message.startsWith(`viewAt(${p}): `)).toBe(true);
+      expect(e.address).toBe(p);
+      expect(e.reason).toBe("out-of-range");
+    }
   });
 });

@@ -184,7 +184,8 @@ export abstract class TypedFamily implements TypedViews {
     const size = elementSize(type, "viewAt");
     const n = viewBytes(length, size, "viewAt");
     if (typeof p !== "number") throw new TypeError(`viewAt: address must be a number, got ${typeName(p)}`);
-    if (typeof p !== "number" || (p >>> 0) !== p || p === 0) throw new InvalidPointerError("viewAt", Number.isFinite(p) ? p >>> 0 : 0, "out-of-range", `${p} is not a block address`);
+    // The address as given (free's rule, errors.ts): 2 ** 53 was shown as viewAt(0x00000000), 1.5 as 0x00000001.
+    if ((p >>> 0) !== p || p === 0) throw new InvalidPointerError("viewAt", p, "out-of-range", `${p} is not a block address`);
     if (p % size !== 0) throw new InvalidPointerError("viewAt", p, "misaligned", `not aligned for ${type.name} (${size} bytes)`);
     const memory = this.viewMemory();
     memory.refresh();
