@@ -48,6 +48,24 @@ describe("debug modes: a damaged quarantine ring refuses a free or realloc befor
   });
 });
 
+describe("realloc of a pool's last block whose emptying meets a damaged arena header", () => {
+  for (const [name, opts] of [["whole pools", { subPools: false }], ["hardened", { hardened: true, subPools: false }]] as const) {
+    it(`${name}: HeapCorruptionError, the block's bytes as they were (its first 8 were a free-list link and the free tag), nothing else changed but the refused move's`, () => {
+      const h = createHeap(opts);
+      const p = h.obj.malloc(400); // the only block of its pool: realloc's free(p) empties it (with sub-pools, its sub-pool goes to the free sub-pool list, no arena word read)
+      for (let i = 0; i < 400; i++) h.u8[p + i] = (i * 7 + 1) & 255;
+      h.obj.malloc(100); // q's pool, taken before the damage (a new pool would meet it first)
+      const bytes = h.u8.slice(p, p + 400);
+      const pool = h.objectAllocator.poolOf(p);
+      const ao = h.u32[(pool + constants.Pool.ARENA) >>> 2];
+      h.u32[(ao + constants.Arena.NTOTALPOOLS) >>> 2] += 1;
+      expect(() => h.obj.realloc(p, 100)).toThrow(HeapCorruptionError); // shrinks by 75%: moves
+      expect(same(h.u8.slice(p, p + 400), bytes)).toBe(true);
+      expect(h.u32[pool >>> 2]).toBe(1); // p counted in use
+    });
+  }
+});
+
 describe("viewAt's address that is no byte offset", () => {
   it("is shown and kept as given, as free's is (2 ** 53 was viewAt(0x00000000) with .address 0, 1.5 was 0x00000001)", () => {
     const h = createHeap();

@@ -895,21 +895,35 @@ export class ObjectAllocator extends RemoteAllocator {
   private reallocEdge(p: number, n: number, keep: number): number {
     const q = this.malloc(n);
     if (q === 0) return 0;
-    this.u8.copyWithin(q, p, p + keep);
+    // At least p's first 8 bytes: every block has 8, and a refused free may leave them pushed (giveBack).
+    this.u8.copyWithin(q, p, p + (keep < 8 ? 8 : keep));
     try {
       this.free(p);
     } catch (e) {
-      this.giveBack(q);
+      this.giveBack(q, p);
       throw e;
     }
     return q;
   }
 
   /**
-   * reallocEdge's return of q. A free of q refused as well (the same damage met again) leaves q
-   * taken: the first error is the one reported, and q stays out of every free list either way.
+   * reallocEdge's return of q after free(p) refused. A free refused past p's pool leaving its
+   * class (freeLast: returnPool's arena words, session 51's fuzz) leaves p pushed, its first two
+   * words a free-list link and the free tag, on the list of a pool that hands out nothing more:
+   * realloc's refusal says p is live as it was, so the push is undone and p's words put back from
+   * q's copy (a refused realloc changed its block's first 8 bytes). A free of q refused as well
+   * (the same damage met again) leaves q taken: the first error is the one reported, and q stays
+   * out of every free list either way.
    */
-  private giveBack(q: number): void {
+  private giveBack(q: number, p: number): void {
+    const u32 = this.u32;
+    const pool = this.poolOf(p);
+    if (u32[(pool + Pool.FREEBLOCK) >>> 2] === p && u32[pool >>> 2] === 0 && u32[(pool + Pool.SZIDX) >>> 2] >= this.nClasses) {
+      u32[(pool + Pool.FREEBLOCK) >>> 2] = u32[p >>> 2];
+      u32[pool >>> 2] = 1;
+      u32[p >>> 2] = u32[q >>> 2];
+      u32[(p >>> 2) + 1] = u32[(q >>> 2) + 1];
+    }
     try {
       this.free(q);
     } catch {
