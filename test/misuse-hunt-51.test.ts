@@ -78,3 +78,20 @@ describe("viewAt's address that is no byte offset", () => {
     }
   });
 });
+
+describe("debug: the quarantine's byte limit, its oldest entry written over", () => {
+  it("a realloc whose block would take the ring past quarantineBytes is refused before anything moves (it was refused after: the block in quarantine, marked freed, its new block kept)", () => {
+    const h = createHeap({ allocator: "debug", traceAllocations: false, quarantineBytes: 100 });
+    const p = h.mem.malloc(60);
+    h.u8.fill(7, p, p + 60);
+    h.mem.free(h.mem.malloc(60)); // 60 of the ring's 100 bytes
+    const ring = h.u32[(h.heapBase >>> 2) + H.QUARANTINE];
+    const oldest = ring + Debug.Q_ENTRIES + Debug.Q_ENTRY * h.u32[(ring + Debug.Q_HEAD) >>> 2];
+    h.u32[(oldest + Debug.Q_ENTRY_USABLE) >>> 2] += 8;
+    const before = h.u8.slice();
+    expect(() => h.mem.realloc(p, 200)).toThrow(HeapCorruptionError);
+    expect(same(h.u8.slice(), before)).toBe(true);
+    expect(() => h.mem.free(p)).toThrow(HeapCorruptionError);
+    expect(same(h.u8.slice(), before)).toBe(true);
+  });
+});

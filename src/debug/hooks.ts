@@ -324,7 +324,7 @@ export class DebugState {
     // Always move: a stale pointer to the old block then reads 0xDD and is caught in quarantine.
     // The ring is checked (and a slot made) first: a damaged ring refuses the call before q is
     // taken, p live and as it was (it refused after q's copy, p painted 0xDD and marked freed).
-    if (this.ring !== 0) this.roomInRing();
+    if (this.ring !== 0) this.roomInRing(size);
     const q = this.alloc(fam, n, 0);
     if (q === 0) {
       if (this.found.length !== 0) this.raiseAll(this.found); // the eviction's, as retire() raises them
@@ -361,7 +361,7 @@ export class DebugState {
   private retire(base: number, usable: number): void {
     // The ring's words and its oldest entry are checked (and that entry evicted when the ring is
     // full) before the block is marked or filled: a refusal leaves the block live, as it was.
-    if (this.ring !== 0) this.roomInRing();
+    if (this.ring !== 0) this.roomInRing(this.u32[(base + Debug.SIZE) >>> 2]);
     const u8 = this.u8;
     const p = base + Debug.HEADER;
     const end = base + usable;
@@ -406,16 +406,20 @@ export class DebugState {
 
   /**
    * The ring's words are in the heap's memory, where a stray write can reach them: checked
-   * (checkRing) before a block enters the ring, and the oldest entry evicted (verified) when the
-   * ring is full. Its reports wait in `found` until retire() has put the block in the ring.
+   * (checkRing) before a block of `size` requested bytes enters the ring, and the oldest entries
+   * evicted (verified) when the ring is full or would hold more than its bytes. Its reports wait
+   * in `found` until retire() has put the block in the ring.
    */
-  private roomInRing(): void {
+  private roomInRing(size: number): void {
     const u32 = this.u32;
     const r = this.ring;
     const cap = u32[(r + Debug.Q_CAPACITY) >>> 2];
     const count = u32[(r + Debug.Q_COUNT) >>> 2];
     if (cap > this.ringCap || u32[(r + Debug.Q_HEAD) >>> 2] >= cap || count > cap) checkRing(this);
     if (count === cap) evictOldest(this, this.found);
+    // And the blocks the byte limit lets go once this one is in: retire's loop after the entry
+    // then lets go only this block (one over the limit alone), whose entry it has just written.
+    while (u32[(r + Debug.Q_COUNT) >>> 2] > 0 && u32[(r + Debug.Q_BYTES) >>> 2] + size > u32[(r + Debug.Q_MAX_BYTES) >>> 2]) evictOldest(this, this.found);
   }
 
   /** Raise reports gathered in `list` (a reused array), emptied first: raise() may throw. */
