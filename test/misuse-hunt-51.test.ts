@@ -1,7 +1,8 @@
-// Session 51's misuse and corruption hunt: the deterministic cases its stray-write fuzz found
-// (several words of the allocator's own written at once, then a program that goes on with
-// introspection, attachHeap and alignedAlloc among its calls, on every memory kind), each failing
-// before its fix.
+// Session 51's misuse and corruption hunt: the deterministic cases of what it found, each failing
+// before its fix. Its stray-write fuzz (several of the allocator's words written at once, then a
+// program that goes on with introspection, attachHeap and misuse among its calls, on every memory
+// kind: test/stray-fuzz.test.ts) found the debug quarantine's and realloc's refusals that changed
+// the block; its odd-argument probe, viewAt's address.
 import { describe, expect, it } from "vitest";
 import { constants, createHeap, HeapCorruptionError, InvalidPointerError } from "../src/index.js";
 import { thrownBy } from "./helpers.js";
