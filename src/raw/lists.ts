@@ -156,13 +156,21 @@ export class TlsfLists {
    */
   protected listHeadOk(li: number, a: number, b: number): boolean {
     const u32 = this.u32;
-    let h = u32[this.wHeads + li];
+    const h = u32[this.wHeads + li];
     if (h === 0) return true;
-    if (h !== a && h !== b) return u32[(h + Chunk.PREV_FREE) >>> 2] === 0 && this.freeShape(h);
-    // A head that goes: the first chunk after it that stays.
-    h = u32[(h + Chunk.NEXT_FREE) >>> 2];
-    if (h !== 0 && (h === a || h === b)) h = u32[(h + Chunk.NEXT_FREE) >>> 2];
-    return h === 0 || this.freeShape(h);
+    // The chunk to test: the head, or when it goes the first chunk after it that stays. The
+    // head's next (n) and the one after it are read, and n compared, for every head, the head
+    // that goes only choosing among them: V8 compiles a branch first taken after TurboFan compiled
+    // the function to a deopt, and the head going was such a branch (session 51: compileall,
+    // imports, json; 1 deopt of releaseIf or releaseOk each). (n = 0 reads a header word, unused.)
+    let n = u32[(h + Chunk.NEXT_FREE) >>> 2];
+    const after = u32[(n + Chunk.NEXT_FREE) >>> 2];
+    const skip = (n === a || n === b) && n !== 0;
+    if (h !== a && h !== b) {
+      if (u32[(h + Chunk.PREV_FREE) >>> 2] !== 0) return false;
+      n = h;
+    } else if (skip) n = after;
+    return n === 0 || this.freeShape(n);
   }
 
   /** Unlink free chunk c of `size` bytes, its links checked first (linksOk's test, written out: the malloc path's). */
@@ -173,18 +181,18 @@ export class TlsfLists {
     const u32 = this.u32;
     const next = u32[(c + Chunk.NEXT_FREE) >>> 2];
     const prev = u32[(c + Chunk.PREV_FREE) >>> 2];
-    const hi = this.wHeads + li;
-    if ((next !== 0 && u32[(next + Chunk.PREV_FREE) >>> 2] !== c) || (prev !== 0 ? u32[(prev + Chunk.NEXT_FREE) >>> 2] !== c : u32[hi] !== c)) this.brokenList(c);
+    // The word that links to c: the previous chunk's NEXT_FREE, or the list's head. Its address
+    // is worked out for every chunk, one choice of two locals (an add first run for a chunk not
+    // heading its list, after TurboFan had compiled this, deoptimized it: session 51).
+    let pw = (prev + Chunk.NEXT_FREE) >>> 2;
+    if (prev === 0) pw = this.wHeads + li;
+    if ((next !== 0 && u32[(next + Chunk.PREV_FREE) >>> 2] !== c) || u32[pw] !== c) this.brokenList(c);
     if (next !== 0) u32[(next + Chunk.PREV_FREE) >>> 2] = prev;
-    if (prev !== 0) {
-      u32[(prev + Chunk.NEXT_FREE) >>> 2] = next;
-    } else {
-      u32[hi] = next;
-      if (next === 0) {
-        const m = u32[this.wSl + fl] & ~(1 << sl);
-        u32[this.wSl + fl] = m;
-        if (m === 0) u32[this.wFl] &= ~(1 << fl);
-      }
+    u32[pw] = next;
+    if ((prev | next) === 0) {
+      const m = u32[this.wSl + fl] & ~(1 << sl);
+      u32[this.wSl + fl] = m;
+      if (m === 0) u32[this.wFl] &= ~(1 << fl);
     }
   }
 
