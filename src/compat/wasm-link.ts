@@ -222,6 +222,9 @@ export function noInlinePatterns(names: readonly string[], targets: readonly str
   return [...out];
 }
 
+/** binaryen's passes of the inlining step. */
+export const LINK_PASSES = ["inlining", "coalesce-locals"] as const;
+
 /**
  * The linked module with the fast path's malloc, free and calloc (INLINED) inlined at every call (binaryen's
  * inlining pass), every other function kept as it is (binaryen's no-inline mark on each: C's
@@ -252,7 +255,8 @@ async function inlineFastPath(bytes: Uint8Array): Promise<Uint8Array<ArrayBuffer
     // Every call to malloc, free and calloc inlined, whatever their size (binaryen's size limits are for its own choices).
     b.setAlwaysInlineMaxSize(1 << 20);
     b.setFlexibleInlineMaxSize(1 << 20);
-    m.runPasses(["inlining"]);
+    // coalesce-locals: Liftoff's compile time grows with the inlined copies' locals (session 51).
+    m.runPasses([...LINK_PASSES]);
     if (!m.validate()) throw new Error("binaryen's inlining made an invalid module");
     return new Uint8Array(m.emitBinary());
   } finally {
