@@ -141,6 +141,10 @@ extern "C" __attribute__((export_name("run"))) int run(int n) {
     );
     const bytes = emcc(relative(ROOT, src), "cxx", { extra: ["-std=c++17", "-Wno-deprecated"] });
     expect(WebAssembly.Module.imports(new WebAssembly.Module(bytes)).filter((i) => i.module === "env" && i.kind === "function").map((i) => i.name)).not.toContain("posix_memalign");
+    // em++ exports malloc (pymemcompat.c's forwarder, with libc++ in): not an allocator of its own,
+    // so the README's build check (allocatorExports empty) holds (it listed ["malloc"]: session 51).
+    expect(WebAssembly.Module.exports(new WebAssembly.Module(bytes)).map((e) => e.name)).toContain("malloc");
+    expect(wasmModuleInfo(bytes).allocatorExports).toEqual([]);
     let want = 0;
     for (let i = 0; i < 300; i++) want += (i % 40) + String(i).length;
     const wasi = { proc_exit: (code: number) => { throw new Error(`proc_exit(${code})`); } }; // abort(): not reached

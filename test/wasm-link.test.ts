@@ -86,6 +86,24 @@ describe("pymalloc link", () => {
     expect(wasmModuleInfo(client).linked).toBeUndefined();
     expect(wasmModuleInfo(bytes("wasm/dlmalloc/dlmalloc.wasm")).allocatorExports).toEqual(expect.arrayContaining(["malloc", "free"]));
     expect(Buffer.from(await linkFastPath(client)).equals(Buffer.from(out))).toBe(true);
+    // An unlinked module that exports the malloc it imports (pymemcompat.c's forwarder: em++ exports
+    // it whenever libc++ is in, as -Wl,--export=malloc does) has no allocator of its own: the
+    // README's build check (allocatorExports empty) holds for it. It listed ["malloc"] (session 51).
+    const forwarder = `(module
+      (import "env" "memory" (memory 2))
+      (import "env" "malloc" (func $imp_malloc (param i32) (result i32)))
+      (import "env" "free" (func $imp_free (param i32)))
+      (global $__heap_base i32 (i32.const 65536))
+      (export "__heap_base" (global $__heap_base))
+      (func $malloc (export "malloc") (param i32) (result i32) (call $imp_malloc (local.get 0)))
+      (func $calloc (export "calloc") (param i32 i32) (result i32) (i32.const 0)))`;
+    const dir = mkdtempSync(join(tmpdir(), "pymalloc-exports-test-"));
+    writeFileSync(join(dir, "m.wat"), forwarder);
+    const wasmAs = join(dirname(createRequire(import.meta.url).resolve("binaryen/package.json")), "bin", "wasm-as");
+    const as = spawnSync(process.execPath, [wasmAs, join(dir, "m.wat"), "-o", join(dir, "m.wasm")], { encoding: "utf8" });
+    expect(as.status, as.stderr).toBe(0);
+    // malloc forwards to its import: not listed; calloc, not imported, is an allocator's own.
+    expect(wasmModuleInfo(new Uint8Array(readFileSync(join(dir, "m.wasm"))))).toMatchObject({ allocatorImports: ["malloc", "free"], allocatorExports: ["calloc"] });
     // A shared client gets the shared build, and keeps its maximum.
     expect(linkedInfo(new WebAssembly.Module(linked["ctors-shared"]))).toEqual({ fastpath: FASTPATH_MERGE_SHARED_ID, shared: true });
     expect(readImports(linked["ctors-shared"]).find((i) => i.kind === 2)!.memory).toEqual({ min: expect.any(Number), max: 1024, shared: true });

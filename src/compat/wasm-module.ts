@@ -22,7 +22,7 @@ export interface WasmModuleInfo {
   allocatorImports: string[];
   /** Functions the module imports from "env" by CPython's names (PyMem_RawMalloc ... PyObject_Free: wasm/include/pymemcompat.h). */
   pymemImports: string[];
-  /** Functions the module exports among malloc, free, calloc, realloc, aligned_alloc, malloc_usable_size (an allocator of its own; none when `linked`). */
+  /** Functions the module exports among malloc, free, calloc, realloc, aligned_alloc, malloc_usable_size (an allocator of its own: none when `linked`, nor one it imports too). */
   allocatorExports: string[];
   /** The fast-path build a module linked by `pymalloc link` carries (its exported malloc & co are that), else undefined. */
   linked?: LinkedInfo;
@@ -257,6 +257,8 @@ function readModule(source: BufferSource): ModuleFacts {
       }
     }
   }
+  // One it imports too is pymemcompat.c's forwarder (em++ exports malloc with libc++ in).
+  info.allocatorExports = info.allocatorExports.filter((n) => !info.allocatorImports.includes(n));
   const linked = linkedInfo(b);
   if (linked !== undefined) {
     info.linked = linked;
