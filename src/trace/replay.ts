@@ -194,9 +194,17 @@ export function replayRange(heap: Heap, t: Trace, ptr: Uint32Array, from: number
 export function liveAtEnd(t: Trace): Uint32Array {
   checkTrace(t);
   const dom = new Uint8Array(t.maxSlots); // domain + 1 while live
-  const ev = t.events;
+  const out = new Uint32Array(markLive(t.events, t.count, dom));
+  listLive(t.events, dom, out);
+  return out;
+}
+
+// liveAtEnd's two loops, a function each: a loop compiled on the stack (OSR) leaves the code
+// after it without type feedback, and liveAtEnd's `new Uint32Array(n)` after the first loop
+// deoptimized it in every CLI replay (session 51). Now nothing after either loop needs any.
+function markLive(ev: Uint32Array, count: number, dom: Uint8Array): number {
   let n = 0;
-  for (let i = 0; i < t.count; i++) {
+  for (let i = 0; i < count; i++) {
     const w = ev[2 * i];
     const op = w >>> 30;
     if (op === Op.FREE) {
@@ -207,8 +215,11 @@ export function liveAtEnd(t: Trace): Uint32Array {
       n++;
     }
   }
-  const out = new Uint32Array(n);
-  for (let i = 0, k = 0; k < n; i++) {
+  return n;
+}
+
+function listLive(ev: Uint32Array, dom: Uint8Array, out: Uint32Array): void {
+  for (let i = 0, k = 0; k < out.length; i++) {
     const w = ev[2 * i];
     const slot = w & 0x0fffffff;
     if (w >>> 30 <= Op.CALLOC && dom[slot] !== 0) {
@@ -216,7 +227,6 @@ export function liveAtEnd(t: Trace): Uint32Array {
       dom[slot] = 0;
     }
   }
-  return out;
 }
 
 /** Free what a replay left live (untimed). */
