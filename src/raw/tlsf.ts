@@ -65,19 +65,11 @@ export class RawAllocator extends CheckedChunks {
     // Below SMALL_BLOCK, lists hold one size each: findFit()'s own list is exact already.
     let c = size >= Tlsf.SMALL_BLOCK ? this.ownListFit(size) : 0;
     if (c === 0) c = this.findFit(size);
-    // Nothing free fits: the cached chunks, merged, may (the footprint TLSF alone would have);
-    // else the top, after the object allocator's free arenas went back to it (onTop, which
-    // never allocates, and is not called while onFull gives memory back); else what onFull
-    // gives back. After each, the lists again: a loop, where a call of malloc(n) again was,
-    // first made after TurboFan had compiled this, a deopt (session 51: imports' first onTop).
-    while (c === 0) {
-      if (this.u32[this.wCache] > 0) this.flushCache();
-      else if (this.onTop === null || this.releasing || !this.onTop()) {
-        const p = this.fromTop(size, 0, 0, Flag.TAG);
-        if (p !== 0 || !this.released()) return p;
-      }
-      c = size >= Tlsf.SMALL_BLOCK ? this.ownListFit(size) : 0;
-      if (c === 0) c = this.findFit(size);
+    if (c === 0) {
+      // Nothing free fits: the cached chunks, merged, may (the footprint TLSF alone would have).
+      if (this.u32[this.wCache] > 0) return this.flushCache(), this.malloc(n);
+      const p = this.fromTopFirst(size, n);
+      return p !== 0 || !this.released() ? p : this.malloc(n);
     }
     // What a list gives is checked like any link: a free chunk, and in a list that fits.
     const csize = this.freeSizeAt(c, c + Chunk.SIZE, "TLSF free list entry");
@@ -113,6 +105,16 @@ export class RawAllocator extends CheckedChunks {
       u32[(c + 4) >>> 2] = (csize ^ Chunk.SIZE_KEY) | Flag.TAG;
       u32[(n + 4) >>> 2] &= ~Flag.PREV_FREE;
     }
+  }
+
+  /**
+   * mallocListed's chunk of `size` bytes from the top, for a request of n bytes: first the free
+   * arenas the object allocator keeps go back (onTop, which never allocates, and is not called
+   * while onFull gives memory back) and n is tried again in their room.
+   */
+  private fromTopFirst(size: number, n: number): number {
+    if (this.onTop !== null && !this.releasing && this.onTop()) return this.malloc(n);
+    return this.fromTop(size, 0, 0, Flag.TAG);
   }
 
   free(p: number): void {
@@ -300,31 +302,27 @@ export class RawAllocator extends CheckedChunks {
       ps = u32[c >>> 2];
       if (!this.linksOk(c - ps, ps)) return false;
     }
-    let ns = 0;
     if (n === top) {
       if (!this.topOk(top)) return false;
-    } else {
-      const nsw = u32[(n + 4) >>> 2];
-      if ((nsw & (Flag.FREE | Flag.ARENA)) === Flag.FREE) {
-        ns = ((nsw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
-        if (ns < Chunk.MIN || ns >= top - n || u32[(n + ns) >>> 2] !== ns || !this.linksOk(n, ns)) return false;
-      }
-      size += ps + ns;
-      if ((ps | ns) === 0) {
-        // Nothing merged (the flush's common case): insertChunk's test of the head, written out.
-        const head = u32[this.wHeads + listIndex(size)];
-        if (head !== 0 && (u32[(head + Chunk.PREV_FREE) >>> 2] !== 0 || !this.freeShape(head))) return false;
-      } else if (!this.listHeadOk(listIndex(size), ps !== 0 ? c - ps : 0, ns !== 0 ? n : 0)) return false;
+      if (ps !== 0) this.unlinkChunk(c - ps, ps);
+      this.moveTop(top, c - ps);
+      return true;
     }
-    // The chunk before, free, unlinked: one call for the merge and for the top (a call of its
-    // own in the top's case, first made after TurboFan had compiled this on json: a deopt, session 51).
+    const nsw = u32[(n + 4) >>> 2];
+    let ns = 0;
+    if ((nsw & (Flag.FREE | Flag.ARENA)) === Flag.FREE) {
+      ns = ((nsw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
+      if (ns < Chunk.MIN || ns >= top - n || u32[(n + ns) >>> 2] !== ns || !this.linksOk(n, ns)) return false;
+    }
+    size += ps + ns;
+    if ((ps | ns) === 0) {
+      // Nothing merged (the flush's common case): insertChunk's test of the head, written out.
+      const head = u32[this.wHeads + listIndex(size)];
+      if (head !== 0 && (u32[(head + Chunk.PREV_FREE) >>> 2] !== 0 || !this.freeShape(head))) return false;
+    } else if (!this.listHeadOk(listIndex(size), ps !== 0 ? c - ps : 0, ns !== 0 ? n : 0)) return false;
     if (ps !== 0) {
       c -= ps;
       this.unlinkChunk(c, ps);
-    }
-    if (n === top) {
-      this.moveTop(top, c);
-      return true;
     }
     if (ns !== 0) this.unlinkChunk(n, ns);
     u32[(c + 4) >>> 2] = (size ^ Chunk.SIZE_KEY) | Flag.FREE | Flag.TAG;
@@ -363,11 +361,7 @@ export class RawAllocator extends CheckedChunks {
       if (!this.linksOk(pc, ps)) return false;
       size += ps;
     }
-    // The top's test made for every chunk (a few loads; shrinkTo's and arenaReleasable's, not
-    // free's path): in the top's case only, its first call came after TurboFan had compiled
-    // this on json, a deopt (session 51).
-    const topFine = this.topOk(top);
-    if (n === top) return topFine;
+    if (n === top) return this.topOk(top);
     const nsw = u32[(n + 4) >>> 2];
     let nc = 0;
     if ((nsw & (Flag.FREE | Flag.ARENA)) === Flag.FREE) {
