@@ -46,7 +46,10 @@ import { ROOT } from "./helpers.js";
 // The same session, after: 232 -> 227 kB, the doc comments of eight more internal modules'
 // declarations stripped (scripts/strip-internal-docs.mjs: the debug hooks' helpers, the heap's
 // layout, the introspection walks and checks): 231.9 -> 225.4 kB packed.
-const MAX_PACKED_BYTES = 227_000;
+// 2026-12-07, session 51: 227 -> 228 kB for refusals that leave a block as it was (the debug
+// quarantine's checks before it writes, realloc's giveBack), wasmModuleInfo's forwarder rule and
+// the link's coalesce-locals (227.2 kB packed, with the README's C-programs paragraph condensed).
+const MAX_PACKED_BYTES = 228_000;
 
 interface PackResult {
   filename: string;
