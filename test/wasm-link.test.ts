@@ -21,6 +21,15 @@ import { fastPathNumbers, SPECIALIZED_SECTION, specializedFor } from "../src/com
 
 const ROOT = join(import.meta.dirname, "..");
 const bytes = (p: string): Uint8Array<ArrayBuffer> => new Uint8Array(readFileSync(join(ROOT, p)));
+/** A module written in WAT, assembled by binaryen's wasm-as (from npm) with its names (-g). */
+function assembleWat(wat: string): Uint8Array<ArrayBuffer> {
+  const dir = mkdtempSync(join(tmpdir(), "pymalloc-wat-test-"));
+  writeFileSync(join(dir, "m.wat"), wat);
+  const wasmAs = join(dirname(createRequire(import.meta.url).resolve("binaryen/package.json")), "bin", "wasm-as");
+  const as = spawnSync(process.execPath, [wasmAs, "-g", join(dir, "m.wat"), "-o", join(dir, "m.wasm")], { encoding: "utf8" });
+  expect(as.status, as.stderr).toBe(0);
+  return new Uint8Array(readFileSync(join(dir, "m.wasm")));
+}
 const linked: Record<string, Uint8Array<ArrayBuffer>> = {};
 
 /** Count the calls that reach the heap's mem family in JS (the linked module's slow paths look it up at every call). */
@@ -97,13 +106,8 @@ describe("pymalloc link", () => {
       (export "__heap_base" (global $__heap_base))
       (func $malloc (export "malloc") (param i32) (result i32) (call $imp_malloc (local.get 0)))
       (func $calloc (export "calloc") (param i32 i32) (result i32) (i32.const 0)))`;
-    const dir = mkdtempSync(join(tmpdir(), "pymalloc-exports-test-"));
-    writeFileSync(join(dir, "m.wat"), forwarder);
-    const wasmAs = join(dirname(createRequire(import.meta.url).resolve("binaryen/package.json")), "bin", "wasm-as");
-    const as = spawnSync(process.execPath, [wasmAs, join(dir, "m.wat"), "-o", join(dir, "m.wasm")], { encoding: "utf8" });
-    expect(as.status, as.stderr).toBe(0);
     // malloc forwards to its import: not listed; calloc, not imported, is an allocator's own.
-    expect(wasmModuleInfo(new Uint8Array(readFileSync(join(dir, "m.wasm"))))).toMatchObject({ allocatorImports: ["malloc", "free"], allocatorExports: ["calloc"] });
+    expect(wasmModuleInfo(assembleWat(forwarder))).toMatchObject({ allocatorImports: ["malloc", "free"], allocatorExports: ["calloc"] });
     // A shared client gets the shared build, and keeps its maximum.
     expect(linkedInfo(new WebAssembly.Module(linked["ctors-shared"]))).toEqual({ fastpath: FASTPATH_MERGE_SHARED_ID, shared: true });
     expect(readImports(linked["ctors-shared"]).find((i) => i.kind === 2)!.memory).toEqual({ min: expect.any(Number), max: 1024, shared: true });
@@ -166,12 +170,7 @@ describe("pymalloc link", () => {
       (func $churn (export "churn") (param i32) (result i32) (local $p i32) (local $s i32)
         ${pairs}
         (local.get $s)))`;
-    const dir = mkdtempSync(join(tmpdir(), "pymalloc-locals-test-"));
-    writeFileSync(join(dir, "m.wat"), wat);
-    const wasmAs = join(dirname(createRequire(import.meta.url).resolve("binaryen/package.json")), "bin", "wasm-as");
-    const as = spawnSync(process.execPath, [wasmAs, "-g", join(dir, "m.wat"), "-o", join(dir, "m.wasm")], { encoding: "utf8" });
-    expect(as.status, as.stderr).toBe(0);
-    const client = new Uint8Array(readFileSync(join(dir, "m.wasm")));
+    const client = assembleWat(wat);
     const out = await linkFastPath(client);
     const binaryen = ((await import("binaryen")) as unknown as { default: { readBinary(b: Uint8Array): { getFunction(n: string): number; dispose(): void }; getFunctionInfo(f: number): { vars: number[]; body: number } } }).default;
     const m = binaryen.readBinary(out);
@@ -506,12 +505,7 @@ describe("the allocation site of a block C allocated, in the debug modes", () =>
       (func $free (param i32) (call $imp_free (local.get 0)))
       (func $make_thing (export "make_thing") (param i32) (result i32) (call $malloc (local.get 0)))
       (func $drop_thing (export "drop_thing") (param i32) (call $free (local.get 0))))`;
-    const dir = mkdtempSync(join(tmpdir(), "pymalloc-site-test-"));
-    writeFileSync(join(dir, "m.wat"), wat);
-    const wasmAs = join(dirname(createRequire(import.meta.url).resolve("binaryen/package.json")), "bin", "wasm-as");
-    const as = spawnSync(process.execPath, [wasmAs, "-g", join(dir, "m.wat"), "-o", join(dir, "m.wasm")], { encoding: "utf8" });
-    expect(as.status, as.stderr).toBe(0);
-    const client = new Uint8Array(readFileSync(join(dir, "m.wasm")));
+    const client = assembleWat(wat);
     for (const b of [client, await linkFastPath(client)])
       for (const allocator of ["debug", "pymalloc_debug"] as const) {
         const { instance, heap } = await instantiateWithHeap(b, { allocator });

@@ -85,9 +85,14 @@ export function parseTrace(data: Uint8Array, name = "trace"): Trace {
         : `${name}: header says max_slots ${maxSlots}, but the events use slots up to ${used - 1} (max_slots must be that + 1, and at most 2^28)`,
     );
   const t = { name, count, maxSlots: used, events };
+  checkedEvents(t);
+  return t;
+}
+
+/** checkEvents(t), then t's events remembered as checked (checked): outside checkEvents, whose loop must end it. */
+function checkedEvents(t: Trace): void {
   checkEvents(t);
   checked.set(t.events, { count: t.count, maxSlots: t.maxSlots });
-  return t;
 }
 
 /** Largest slot of the first `count` events + 1. */
@@ -137,7 +142,7 @@ function checkEvents(t: Trace): void {
   }
   // Nothing after the loop: its on-stack compile, made before the loop ends, had no type feedback
   // for code after it and deoptimized there in every cold process (checked.set's property loads,
-  // now checkTrace's; session 50).
+  // now checkedEvents'; session 50).
 }
 
 /**
@@ -157,8 +162,7 @@ export function checkTrace(t: Trace): void {
     throw new RangeError(`trace ${String(t.name)}: maxSlots ${t.maxSlots} must be an integer from 0 to 2^28`);
   const used = slotsUsed(t.events, t.count);
   if (used > t.maxSlots) throw new TraceFormatError(`${t.name}: maxSlots ${t.maxSlots}, but the events use slots up to ${used - 1}`);
-  checkEvents(t);
-  checked.set(t.events, { count: t.count, maxSlots: t.maxSlots });
+  checkedEvents(t);
 }
 
 export interface TraceStats {
