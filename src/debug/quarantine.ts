@@ -163,7 +163,7 @@ export function mendQuarantine(d: DebugState): void {
   u32[(r + Debug.Q_COUNT) >>> 2] = kept.length >>> 1;
   u32[(r + Debug.Q_BYTES) >>> 2] = bytes;
   // A block outside the ring that reads as freed is one of two things. (a) A debug block the dead
-  // thread was retiring or evicting: retire() (its bury()) stores FAMILY | FREED_BIT first, then the fill, then
+  // thread was retiring or evicting: retire() stores FAMILY | FREED_BIT first, then the fill, then
   // the ring entry, COUNT and BYTES, in that order; evictOldest() stores HEAD, COUNT and BYTES
   // before it releases the block below. A death between the first store and COUNT's (or between
   // HEAD's and the release) leaves a block marked freed whose entry lies outside [head, head +
