@@ -243,6 +243,17 @@ export const enum SubPool {
   RAW_FIRST = 4,
   /** The raw start's limit on raw chunks ever handed out of one size (RawStart.EVER_FACTOR x RAW_FIRST). */
   RAW_EVER_LIMIT = 8,
+  /**
+   * 1 when free() kept an emptied pool or sub-pool listed as its class's spare (JS's keepSpare,
+   * the WebAssembly fast path's free), alone in its slot (a sub-pool) or arena (a whole pool),
+   * or left one sub-pool in a slot (which may be such a spare), since the object allocator last
+   * gave back what it keeps; 2 once the raw allocator's top grew
+   * (below its peak) with it so; 0 after releaseKept. The top's growth at 2, or past its peak,
+   * gives back first (obmalloc's releaseBeforeTop). A hint only (heaps without threads write
+   * it): a spare sub-pool alone in its slot, kept between raw blocks, held zlib's peak 17-20%
+   * over malloc mode's.
+   */
+  KEPT = 12,
   /** Per size class, bytes of the pools and sub-pools it holds. */
   HELD = 16,
   /** Per size class, the most bytes it ever held at once: its LIMIT or more, whole pools from then on. */

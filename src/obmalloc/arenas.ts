@@ -182,7 +182,7 @@ export abstract class ArenaAllocator {
     // class and give back no spare.
     if (small) {
       raw.onFull = () => this.releaseKept();
-      raw.onTop = () => this.releaseBeforeTop();
+      raw.onTop = (pastPeak) => this.releaseBeforeTop(pastPeak);
     }
     this.minSubRoom = Pool.OVERHEAD + classSize(sizeClasses(this.alignShift) - 1, this.alignShift);
     const take = (v: Views): void => {
@@ -784,16 +784,19 @@ export abstract class ArenaAllocator {
   }
 
   /**
-   * The raw allocator's top cannot grow (raw.onFull, under the caller's lock): the classes'
-   * spare pools and sub-pools of this thread and every entirely free arena go back, so
-   * that what free() keeps against churn never makes a request fail. True when an arena went back.
+   * The raw allocator's top cannot grow, or would grow past its peak (raw.onFull, under the
+   * caller's lock): the classes' spare pools and sub-pools of this thread and every entirely free
+   * arena go back, so that what free() keeps against churn never makes a request fail nor the
+   * footprint grow. True when an arena went back.
    */
   private releaseKept(): boolean {
+    this.follow(); // views that reach the top (before the top's growth, another thread may have moved it)
+    this.u32[this.wSub + (SubPool.KEPT >>> 2)] = 0;
     const reclaimed = this.u32[this.wCounters + 2];
-    if (this.subPools) {
-      this.returnSpares(SubPool.SHIFT);
-      this.returnSpares(0); // whole pools the WebAssembly fast path kept as spares
-    }
+    if (this.subPools) this.returnSpares(SubPool.SHIFT);
+    // Whole pools the WebAssembly fast path kept as spares, with subPools: false too (it keeps a
+    // class's only pool there as well: they were never given back, when the memory ran full).
+    this.returnSpares(0);
     this.releaseFreeArenas();
     const released = this.releaseMapHigh();
     return this.u32[this.wCounters + 2] !== reclaimed || released;
@@ -830,12 +833,30 @@ export abstract class ArenaAllocator {
    * top (imports: most of its raw blocks'), so the head's two words are read first, as they are
    * (a view a growth from outside left short or detached reads them as undefined: nothing goes
    * back then); the views are brought up and the head checked as an arena only when they say so.
-   * Never allocates (the raw allocator calls it without a guard against reentry).
+   * Everything kept goes back instead (releaseKept) when free() kept a spare pool or sub-pool
+   * alone in its slot or arena (SubPool.KEPT: such a spare between raw blocks held zlib's peak
+   * 17-20% over malloc mode's) and it outlived one growth of the top already (KEPT 2: a program
+   * whose lone small block comes and goes between raw blocks at the top would otherwise give its
+   * pool back and take it again at every one, 4-17x slower), or when the top would pass its peak
+   * (pastPeak: then also the arena of several pools kept against churn, at the head): what is
+   * kept against churn then costs no footprint. 627 top growths in compileall's replay, 2,613 in
+   * imports'. The WebAssembly fast path's raw malloc leaves the top to JS in the same cases
+   * (wasm/obmalloc/raw.ts keptFirst). Never allocates (the raw allocator calls it without a
+   * guard against reentry).
    */
-  private releaseBeforeTop(): boolean {
+  private releaseBeforeTop(pastPeak: boolean): boolean {
     let u32 = this.u32;
+    const kw = this.wSub + (SubPool.KEPT >>> 2);
+    const kept = u32[kw];
+    if (kept !== 0) {
+      if (kept !== 1 || pastPeak) return this.releaseKept();
+      u32[kw] = 2; // aged: the next growth gives it back, unless free() keeps another one first
+    }
     const head = u32[this.wUsable];
-    if (head === 0 || u32[(head + Arena.NTOTALPOOLS) >>> 2] !== 1 || u32[(head + Arena.NFREEPOOLS) >>> 2] !== 1) return false;
+    if (head === 0) return false;
+    const total = u32[(head + Arena.NTOTALPOOLS) >>> 2];
+    if (u32[(head + Arena.NFREEPOOLS) >>> 2] !== total || (total !== 1 && !pastPeak)) return false;
+    if (total !== 1) return this.releaseKept();
     this.follow();
     u32 = this.u32;
     this.arenaOf(0, head, this.wUsable * 4, "H.USABLE_ARENAS");

@@ -376,10 +376,13 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
     if (idx >= this.nClasses || this.subShift(idx) === 0) return false;
     const sp = usedSentinel(this.usedBase, idx);
     const tail = u32[(sp + Pool.PREV) >>> 2];
-    if (tail === pool) return true;
-    if (u32[tail >>> 2] === 0) return false;
-    this.unlinkPool(pool);
-    this.linkAfter(pool, tail);
+    if (tail !== pool) {
+      if (u32[tail >>> 2] === 0) return false;
+      this.unlinkPool(pool);
+      this.linkAfter(pool, tail);
+    }
+    // Alone in its slot, it holds the slot (16 KiB between raw blocks): the top's next growth gives it back first.
+    if (!this.threaded && u32[(pool - (pool & this.poolMask) + Pool.SUB) >>> 2] >>> SubPool.USED_SHIFT === 1) u32[this.wSub + (SubPool.KEPT >>> 2)] = 1;
     return true;
   }
 
@@ -505,6 +508,8 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
     if (used > 1) {
       u32[(slot + Pool.SUB) >>> 2] = word - (1 << SubPool.USED_SHIFT);
       this.linkFreeSub(pool, this.wSub + (SubPool.FREE >>> 2));
+      // One sub-pool left in the slot: perhaps a spare, which now holds the slot (SubPool.KEPT).
+      if (used === 2 && !this.threaded) u32[this.wSub + (SubPool.KEPT >>> 2)] = 1;
       return false;
     }
     const ao = u32[(pool + Pool.ARENA) >>> 2];

@@ -110,10 +110,11 @@ export class RawAllocator extends CheckedChunks {
   /**
    * mallocListed's chunk of `size` bytes from the top, for a request of n bytes: first the free
    * arenas the object allocator keeps go back (onTop, which never allocates, and is not called
-   * while onFull gives memory back) and n is tried again in their room.
+   * while onFull gives memory back) and n is tried again in their room; told whether the top
+   * would pass its peak (the footprint grow), when the arena kept against churn goes back too.
    */
   private fromTopFirst(size: number, n: number): number {
-    if (this.onTop !== null && !this.releasing && this.onTop()) return this.malloc(n);
+    if (this.onTop !== null && !this.releasing && this.onTop(this.u32[this.wTop] + size > this.u32[this.wPeak])) return this.malloc(n);
     return this.fromTop(size, 0, 0, Flag.TAG);
   }
 

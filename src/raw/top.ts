@@ -175,13 +175,15 @@ export class TopChunk extends TlsfLists {
   onFull: (() => boolean) | null = null;
 
   /**
-   * Called before the top grows for a request nothing free fits: the object allocator gives back
-   * the empty one-pool arenas free() keeps, true when it gave any back; the request is then tried
+   * Called before the top grows for a request nothing free fits (pastPeak: past the heap's peak):
+   * the object allocator gives back the empty one-pool arenas free() keeps, the spares it kept
+   * since, and past the peak the arena it keeps against churn (obmalloc's releaseBeforeTop), true
+   * when it gave any back; the request is then tried
    * again, in their room. Without it a program whose small blocks come and go between raw blocks
    * (SQLite's page cache) kept 51 empty one-pool arenas at its peak, 0.8 MiB the raw blocks could
    * not use. Wiring, as onFull.
    */
-  onTop: (() => boolean) | null = null;
+  onTop: ((pastPeak: boolean) => boolean) | null = null;
 
   protected releasing = false;
 

@@ -11,6 +11,7 @@
 import { Arena, FreeBlock, Pool, Slot, SubPool } from "./layout";
 import { alignShift, heldBase, limitBase, nClasses, nfpBase, owner, peakBase, poolMask, poolShift, poolsPerArena, subFreeBase, threaded, usableAt, usedBase } from "./state";
 import { carveEnd, inverseOf, isOurs, linksBack, poolOf, popBlock, sizeOfPool } from "./pool";
+import { keptAt } from "./raw";
 
 /**
  * usedpools[idx] (sentinel sp) is empty: a pool from the first usable arena, as obmalloc's
@@ -182,7 +183,26 @@ export function freeEmptied(p: u32, pool: u32, fb: u32): bool {
     store<u32>(tail + Pool.NEXT, pool);
     store<u32>(sp + Pool.PREV, pool);
   }
+  keptAlone(pool); // the class's spare
   return true;
+}
+
+/**
+ * free() keeps the emptied pool listed (its class's spare or only pool): when it is all its slot
+ * (a sub-pool) or its arena (a whole pool) still holds, JS gives it back before the top next
+ * grows (SubPool.KEPT, raw.ts keptFirst; JS's keepSpare marks the same). Heaps without threads.
+ */
+@inline export function keptAlone(pool: u32): void {
+  if (threaded) return;
+  const sw = load<u32>((pool & ~poolMask) + Pool.SUB);
+  if ((sw & SubPool.SHIFT_MASK) != 0) {
+    if (sw >>> SubPool.USED_SHIFT != 1) return;
+  } else {
+    const ao = load<u32>(pool + Pool.ARENA);
+    if (ao >= <u32>(memory.size() << 16) - Arena.OVERHEAD) return; // damaged: JS finds it
+    if (load<u32>(ao + Arena.NFREEPOOLS) + 1 != load<u32>(ao + Arena.NTOTALPOOLS)) return;
+  }
+  store<u32>(keptAt, 1);
 }
 
 /**
@@ -229,6 +249,7 @@ export function freeEmptiedSub(p: u32, pool: u32, fb: u32, listed: bool): bool {
   if (head != 0) store<u32>(head + Pool.PREV, pool);
   store<u32>(listAt, pool);
   store<u32>(slot + Pool.SUB, sw - (1 << SubPool.USED_SHIFT));
+  if (sw >>> SubPool.USED_SHIFT == 2) store<u32>(keptAt, 1); // one left: perhaps a spare, holding the slot (JS's freeSubPool)
   return true;
 }
 

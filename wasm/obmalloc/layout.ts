@@ -130,6 +130,7 @@ export namespace SubPool {
   export const FREE: u32 = 0;
   export const RAW_FIRST: u32 = 4;
   export const RAW_EVER_LIMIT: u32 = 8;
+  export const KEPT: u32 = 12;
   export const HELD: u32 = 16;
   export const PEAK: u32 = 272;
   export const LIMIT: u32 = 528;

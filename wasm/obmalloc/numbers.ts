@@ -36,4 +36,5 @@ export {
   slBase as pymalloc_k_slBase,
   headsBase as pymalloc_k_headsBase,
   rawStart as pymalloc_k_rawStart,
+  keptAt as pymalloc_k_keptAt,
 } from "./raw";

@@ -25,7 +25,7 @@ import { Chunk, FreeBlock, Pool, Size, Slot, SubPool } from "./layout";
 import { rawFree, rawMalloc, rawRealloc } from "./raw";
 import { alignShift, diverted, freeOwner, mapBase, mapBytes, mapEnd, nClasses, nFast, poolMask, poolShift, rawStart, threaded, usedBase } from "./state";
 import { carved, inverseOk, isOurs, isOursHigh, linkOff, linkOk, onBoundary, popBlock, poolOf, subPoolFilled } from "./pool";
-import { freeEmptied, freeEmptiedSub, poolFromArena, young } from "./arenas";
+import { freeEmptied, freeEmptiedSub, keptAlone, poolFromArena, young } from "./arenas";
 import { rawCame, rawWent, rawYoung } from "./rawstart";
 
 export { divert, init, stop } from "./state";
@@ -133,6 +133,7 @@ function mallocMore(n: u32, idx: u32, sp: u32, pool: u32): u32 {
       if (idx < nClasses) if (!young(idx)) return freeEmptiedSub(p, pool, fb, true);
     }
     if (load<u32>(pool + Pool.NEXT) != load<u32>(pool + Pool.PREV)) return freeEmptied(p, pool, fb);
+    keptAlone(pool); // kept, listed
   }
   if (fb == 0) return relinkFull(p, pool, cnt); // it was full
   store<u32>(p, fb);

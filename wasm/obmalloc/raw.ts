@@ -13,7 +13,7 @@
 // chunks cached), and the caller passes the call to the TypeScript allocator, which reports
 // what is wrong.
 
-import { Arena, Chunk, Flag, H, RawCache, Tlsf } from "./layout";
+import { Arena, Chunk, Flag, H, RawCache, SubPool, Tlsf } from "./layout";
 
 /** The size of a chunk whose header word is sw: its size bits are stored xor Chunk.SIZE_KEY (src/constants.ts sizeOf). */
 @inline export function sizeOf(sw: u32): u32 {
@@ -36,7 +36,8 @@ export let headsBase: u32 = 0; // the free-list heads
 export let rawStart: u32 = 0; // the first chunk
 export let cacheAt: u32 = 0; // the raw cache's table (RawCache): its COUNT word, then its list heads
 export let maxBytes: u32 = 0; // H.MAX_BYTES: the top never passes it, in a memory given longer than it too (as JS's Memory.grow)
-let arenasAt: u32 = 0; // H.USABLE_ARENAS: the object allocator's usable_arenas head (keptArenaFirst)
+let arenasAt: u32 = 0; // H.USABLE_ARENAS: the object allocator's usable_arenas head (keptFirst)
+export let keptAt: u32 = 0; // SubPool.KEPT: free() kept a spare since JS last gave back what it keeps (keptFirst)
 
 /** Read the raw allocator's header words of the heap at heapBase; on: serve calls here. */
 export function initRaw(heapBase: u32, on: bool): void {
@@ -51,6 +52,7 @@ export function initRaw(heapBase: u32, on: bool): void {
   cacheAt = heapBase + load<u32>(hw + (H.RAW_CACHE << 2));
   maxBytes = load<u32>(hw + (H.MAX_BYTES << 2));
   arenasAt = hw + (H.USABLE_ARENAS << 2);
+  keptAt = heapBase + load<u32>(hw + (H.SUBPOOLS << 2)) + SubPool.KEPT;
   rawOn = on;
 }
 
@@ -252,16 +254,22 @@ function removeChunk(c: u32, size: u32): void {
 }
 
 /**
- * The usable_arenas head is an empty one-pool arena (free() keeps those it empties, at the head):
- * JS gives such arenas back before the top grows (raw/top.ts onTop, obmalloc's releaseBeforeTop).
- * A head word past the memory reads as one too (JS reports it).
+ * Before the top grows to `end`, JS gives back what the object allocator keeps (raw/top.ts onTop,
+ * obmalloc's releaseBeforeTop), and so takes the call: free() kept a spare pool alone in its slot
+ * or arena (SubPool.KEPT) that outlived a growth of the top already (2), or kept one and the top
+ * would pass its peak, or the usable_arenas head is an empty arena of one pool (free() keeps
+ * those it empties, at the head) or, past the peak, of several (the one kept against churn). A
+ * head word past the memory reads as one too (JS reports it). (KEPT 1 below the peak: rawMalloc
+ * ages it to 2 as JS does, once the top's growth is sure.)
  */
-@inline function keptArenaFirst(): bool {
+@inline function keptFirst(end: u32, kept: u32): bool {
+  if (kept != 0) if (kept != 1 || end > load<u32>(peakAt)) return true;
   const ua = load<u32>(arenasAt);
   if (ua == 0) return false;
   if (ua >= <u32>(memory.size() << 16) - Arena.OVERHEAD) return true;
-  if (load<u32>(ua + Arena.NTOTALPOOLS) != 1) return false;
-  return load<u32>(ua + Arena.NFREEPOOLS) == 1;
+  const total = load<u32>(ua + Arena.NTOTALPOOLS);
+  if (load<u32>(ua + Arena.NFREEPOOLS) != total) return false;
+  return total == 1 || end > load<u32>(peakAt);
 }
 
 /** A raw chunk for n bytes (the payload), or 0 when JS must serve it (growth, damage, n too large). */
@@ -291,15 +299,16 @@ export function rawMalloc(n: u32): u32 {
   if (c == 0) {
     // Nothing free fits: the cached chunks, merged, may (tlsf.ts malloc).
     if (cached() != 0) return flushCache() ? rawMalloc(n) : 0;
-    // The object allocator's empty one-pool arenas go back before the top grows (raw/top.ts onTop):
-    // JS does that, when the usable list's head is one (where free() puts those it keeps).
-    if (keptArenaFirst()) return 0;
-    // From the top, if the memory holds it already.
+    // From the top, if the memory holds it already, unless what the object allocator keeps goes
+    // back first (keptFirst: JS does that).
     const top = load<u32>(topAt);
     const end = top + size;
     if (end < top) return 0;
+    const kept = load<u32>(keptAt);
+    if (keptFirst(end, kept)) return 0;
     if (!topHolds(end)) return 0;
     if (!topMarked(top)) return 0;
+    if (kept != 0) store<u32>(keptAt, 2);
     store<u32>(top + Chunk.SIZE, header(size, Flag.TAG));
     moveTop(top, end);
     store<u32>(end, size); // its footer (Chunk), the new top's first word
