@@ -244,16 +244,24 @@ export const enum SubPool {
   /** The raw start's limit on raw chunks ever handed out of one size (RawStart.EVER_FACTOR x RAW_FIRST). */
   RAW_EVER_LIMIT = 8,
   /**
-   * 1 when free() kept an emptied pool or sub-pool listed as its class's spare (JS's keepSpare,
-   * the WebAssembly fast path's free), alone in its slot (a sub-pool) or arena (a whole pool),
-   * or left one sub-pool in a slot (which may be such a spare), since the object allocator last
-   * gave back what it keeps; 2 once the raw allocator's top grew
-   * (below its peak) with it so; 0 after releaseKept. The top's growth at 2, or past its peak,
-   * gives back first (obmalloc's releaseBeforeTop). A hint only (heaps without threads write
-   * it): a spare sub-pool alone in its slot, kept between raw blocks, held zlib's peak 17-20%
-   * over malloc mode's.
+   * What free() kept since the object allocator last gave back what it keeps (releaseKept, which
+   * writes 0), for the raw allocator's next growths of its top (obmalloc's releaseBeforeTop; the
+   * WebAssembly fast path's rawMalloc leaves them to JS): KEPT_FRESH when it kept a class's empty
+   * sub-pool alone in its slot (JS's keepSpare, the fast path's free), or left one sub-pool in a
+   * slot (which may be such a spare); KEPT_AGED once the top grew, below its peak, with it so;
+   * the growth at KEPT_AGED gives everything back (a program whose lone small block comes and
+   * goes between raw blocks at the top keeps it: marked afresh each time). KEPT_WHOLE when it kept
+   * a whole pool alone in its arena (the WebAssembly fast path; JS gives whole pools back): the
+   * top's growth past its peak gives back (at every growth,
+   * one-pool arenas' pools came and went: imports +10 instructions an event). Past the peak,
+   * any mark gives back. A hint only (heaps without threads write it; any value is safe): a spare
+   * sub-pool alone in its slot, kept between raw blocks, held zlib's peak 17-20% over malloc mode's.
    */
   KEPT = 12,
+  KEPT_FRESH = 1,
+  KEPT_AGED = 2,
+  KEPT_AGE_MASK = 3,
+  KEPT_WHOLE = 4,
   /** Per size class, bytes of the pools and sub-pools it holds. */
   HELD = 16,
   /** Per size class, the most bytes it ever held at once: its LIMIT or more, whole pools from then on. */

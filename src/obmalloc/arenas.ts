@@ -849,8 +849,10 @@ export abstract class ArenaAllocator {
     const kw = this.wSub + (SubPool.KEPT >>> 2);
     const kept = u32[kw];
     if (kept !== 0) {
-      if (kept !== 1 || pastPeak) return this.releaseKept();
-      u32[kw] = 2; // aged: the next growth gives it back, unless free() keeps another one first
+      const age = kept & SubPool.KEPT_AGE_MASK;
+      if (pastPeak || age === SubPool.KEPT_AGED) return this.releaseKept();
+      // Aged: the next growth gives it back, unless free() marks a spare afresh first.
+      if (age === SubPool.KEPT_FRESH) u32[kw] = kept + (SubPool.KEPT_AGED - SubPool.KEPT_FRESH);
     }
     const head = u32[this.wUsable];
     if (head === 0) return false;

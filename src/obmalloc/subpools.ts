@@ -365,9 +365,12 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
    * class whose few blocks come and go (one or two 400-byte blocks at a time) does not give a
    * sub-pool back and cut one again for every block (json: 8,800 a replay in one class). At most
    * one empty pool of a class is listed, at the tail, as the WebAssembly fast path keeps one
-   * (check() requires it; collect() gives it back, and so does the raw allocator running full:
-   * releaseKept). A whole pool goes back: kept as the fast path keeps it, such spares held
-   * arenas that raw requests would have reused (compileall's footprint 1.067 -> 1.092x live).
+   * (check() requires it; collect() gives it back, and so does the raw allocator running full,
+   * or its top growing: releaseKept, SubPool.KEPT). A whole pool goes back: kept as the fast path
+   * keeps it, such spares held arenas that raw requests would have reused (compileall's footprint
+   * 1.067 -> 1.092x live); kept and given back before the top grows (session 52: a class hovering
+   * at one block 127 -> 29 ns a malloc + free), an emptied pool's damage (checkEmptied) is found
+   * when it leaves, not at the free that empties it: seven damage tests' immediate reports.
    */
   private keepSpare(pool: number): boolean {
     const u32 = this.u32;
@@ -381,8 +384,12 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
       this.unlinkPool(pool);
       this.linkAfter(pool, tail);
     }
-    // Alone in its slot, it holds the slot (16 KiB between raw blocks): the top's next growth gives it back first.
-    if (!this.threaded && u32[(pool - (pool & this.poolMask) + Pool.SUB) >>> 2] >>> SubPool.USED_SHIFT === 1) u32[this.wSub + (SubPool.KEPT >>> 2)] = 1;
+    // Alone in its slot, it holds the slot between raw blocks: marked for the top's growths to
+    // give it back (SubPool.KEPT).
+    if (!this.threaded && u32[(pool - (pool & this.poolMask) + Pool.SUB) >>> 2] >>> SubPool.USED_SHIFT === 1) {
+      const kw = this.wSub + (SubPool.KEPT >>> 2);
+      u32[kw] = (u32[kw] & SubPool.KEPT_WHOLE) | SubPool.KEPT_FRESH;
+    }
     return true;
   }
 
@@ -509,7 +516,10 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
       u32[(slot + Pool.SUB) >>> 2] = word - (1 << SubPool.USED_SHIFT);
       this.linkFreeSub(pool, this.wSub + (SubPool.FREE >>> 2));
       // One sub-pool left in the slot: perhaps a spare, which now holds the slot (SubPool.KEPT).
-      if (used === 2 && !this.threaded) u32[this.wSub + (SubPool.KEPT >>> 2)] = 1;
+      if (used === 2 && !this.threaded) {
+        const kw = this.wSub + (SubPool.KEPT >>> 2);
+        u32[kw] = (u32[kw] & SubPool.KEPT_WHOLE) | SubPool.KEPT_FRESH;
+      }
       return false;
     }
     const ao = u32[(pool + Pool.ARENA) >>> 2];

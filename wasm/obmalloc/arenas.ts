@@ -188,21 +188,22 @@ export function freeEmptied(p: u32, pool: u32, fb: u32): bool {
 }
 
 /**
- * free() keeps the emptied pool listed (its class's spare or only pool): when it is all its slot
- * (a sub-pool) or its arena (a whole pool) still holds, JS gives it back before the top next
- * grows (SubPool.KEPT, raw.ts keptFirst; JS's keepSpare marks the same). Heaps without threads.
+ * free() keeps the emptied pool listed (its class's spare or only pool): marked (SubPool.KEPT, as
+ * JS's keepSpare marks it) when it is all its slot (a sub-pool: KEPT_FRESH) or its arena (a whole
+ * pool: KEPT_WHOLE) still holds, for JS to give back before the top grows (raw.ts keptFirst).
+ * Heaps without threads.
  */
 @inline export function keptAlone(pool: u32): void {
   if (threaded) return;
   const sw = load<u32>((pool & ~poolMask) + Pool.SUB);
+  const kept = load<u32>(keptAt);
   if ((sw & SubPool.SHIFT_MASK) != 0) {
-    if (sw >>> SubPool.USED_SHIFT != 1) return;
-  } else {
-    const ao = load<u32>(pool + Pool.ARENA);
-    if (ao >= <u32>(memory.size() << 16) - Arena.OVERHEAD) return; // damaged: JS finds it
-    if (load<u32>(ao + Arena.NFREEPOOLS) + 1 != load<u32>(ao + Arena.NTOTALPOOLS)) return;
+    if (sw >>> SubPool.USED_SHIFT == 1) store<u32>(keptAt, (kept & SubPool.KEPT_WHOLE) | SubPool.KEPT_FRESH);
+    return;
   }
-  store<u32>(keptAt, 1);
+  const ao = load<u32>(pool + Pool.ARENA);
+  if (ao >= <u32>(memory.size() << 16) - Arena.OVERHEAD) return; // damaged: JS finds it
+  if (load<u32>(ao + Arena.NFREEPOOLS) + 1 == load<u32>(ao + Arena.NTOTALPOOLS)) store<u32>(keptAt, kept | SubPool.KEPT_WHOLE);
 }
 
 /**
@@ -249,7 +250,7 @@ export function freeEmptiedSub(p: u32, pool: u32, fb: u32, listed: bool): bool {
   if (head != 0) store<u32>(head + Pool.PREV, pool);
   store<u32>(listAt, pool);
   store<u32>(slot + Pool.SUB, sw - (1 << SubPool.USED_SHIFT));
-  if (sw >>> SubPool.USED_SHIFT == 2) store<u32>(keptAt, 1); // one left: perhaps a spare, holding the slot (JS's freeSubPool)
+  if (sw >>> SubPool.USED_SHIFT == 2) store<u32>(keptAt, (load<u32>(keptAt) & SubPool.KEPT_WHOLE) | SubPool.KEPT_FRESH); // one left: perhaps a spare, holding the slot (JS's freeSubPool)
   return true;
 }
 

@@ -131,6 +131,10 @@ export namespace SubPool {
   export const RAW_FIRST: u32 = 4;
   export const RAW_EVER_LIMIT: u32 = 8;
   export const KEPT: u32 = 12;
+  export const KEPT_FRESH: u32 = 1;
+  export const KEPT_AGED: u32 = 2;
+  export const KEPT_AGE_MASK: u32 = 3;
+  export const KEPT_WHOLE: u32 = 4;
   export const HELD: u32 = 16;
   export const PEAK: u32 = 272;
   export const LIMIT: u32 = 528;

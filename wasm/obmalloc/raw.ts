@@ -255,15 +255,15 @@ function removeChunk(c: u32, size: u32): void {
 
 /**
  * Before the top grows to `end`, JS gives back what the object allocator keeps (raw/top.ts onTop,
- * obmalloc's releaseBeforeTop), and so takes the call: free() kept a spare pool alone in its slot
- * or arena (SubPool.KEPT) that outlived a growth of the top already (2), or kept one and the top
+ * obmalloc's releaseBeforeTop), and so takes the call: free() kept a spare alone in its slot that
+ * outlived a growth of the top already (SubPool.KEPT_AGED), or kept anything marked and the top
  * would pass its peak, or the usable_arenas head is an empty arena of one pool (free() keeps
  * those it empties, at the head) or, past the peak, of several (the one kept against churn). A
- * head word past the memory reads as one too (JS reports it). (KEPT 1 below the peak: rawMalloc
- * ages it to 2 as JS does, once the top's growth is sure.)
+ * head word past the memory reads as one too (JS reports it). (KEPT_FRESH below the peak:
+ * rawMalloc ages it as JS does, once the top's growth is sure.)
  */
 @inline function keptFirst(end: u32, kept: u32): bool {
-  if (kept != 0) if (kept != 1 || end > load<u32>(peakAt)) return true;
+  if (kept != 0) if ((kept & SubPool.KEPT_AGE_MASK) == SubPool.KEPT_AGED || end > load<u32>(peakAt)) return true;
   const ua = load<u32>(arenasAt);
   if (ua == 0) return false;
   if (ua >= <u32>(memory.size() << 16) - Arena.OVERHEAD) return true;
@@ -308,7 +308,7 @@ export function rawMalloc(n: u32): u32 {
     if (keptFirst(end, kept)) return 0;
     if (!topHolds(end)) return 0;
     if (!topMarked(top)) return 0;
-    if (kept != 0) store<u32>(keptAt, 2);
+    if ((kept & SubPool.KEPT_AGE_MASK) == SubPool.KEPT_FRESH) store<u32>(keptAt, kept + (SubPool.KEPT_AGED - SubPool.KEPT_FRESH));
     store<u32>(top + Chunk.SIZE, header(size, Flag.TAG));
     moveTop(top, end);
     store<u32>(end, size); // its footer (Chunk), the new top's first word
