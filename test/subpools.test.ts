@@ -305,6 +305,58 @@ describe("subPools: true", () => {
       expect(r.events).toBe(tr.count);
     });
 
+  it("an old class of 64-byte blocks or more that holds a pool's bytes takes a free sub-pool before a new arena when the list holds 32 or more, stranded in slots others hold (uthash's peak was 1.32x dlmalloc's; JS and the WebAssembly fast path)", () => {
+    const { H, SubPool, Pool } = constants;
+    for (const viaWasm of [false, true]) {
+      const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 32, maximum: 4096 }) });
+      const x = viaWasm ? heap.wasmImports() : heap.mem;
+      const hw = heap.heapBase >>> 2;
+      const listed = (): number => {
+        let n = 0;
+        for (let sp = heap.u32[(heap.heapBase + heap.u32[hw + H.SUBPOOLS] + SubPool.FREE) >>> 2]; sp !== 0; sp = heap.u32[(sp + Pool.NEXT) >>> 2]) n++;
+        return n;
+      };
+      const inSub = (p: number): boolean => (heap.u32[((p & ~16383) + Pool.SUB) >>> 2] & 0xff) !== 0;
+      const poolOf = (p: number): number => (inSub(p) ? p - (p & 1023) : p - (p & 16383));
+      // 496-byte blocks until the class is old (a block in a whole pool), its whole pool filled.
+      const big: number[] = [];
+      do big.push(x.malloc(496) >>> 0);
+      while (inSub(big[big.length - 1]) && big.length < 200);
+      const wp = poolOf(big[big.length - 1]);
+      expect(inSub(wp)).toBe(false);
+      const full = () => heap.u32[(wp + Pool.FREEBLOCK) >>> 2] === 0 && heap.u32[(wp + Pool.NEXTOFFSET) >>> 2] > heap.u32[(wp + Pool.MAXNEXTOFFSET) >>> 2];
+      while (!full()) big.push(x.malloc(496) >>> 0);
+      expect(poolOf(big[big.length - 1])).toBe(wp);
+      x.free(big.pop()!); // one block free in it: the class's next pool is taken below
+      // A young class's 16-byte blocks over 40 sub-pools, all freed but one block a slot: the
+      // slots stay, their other sub-pools free on the list.
+      const small: number[] = [];
+      while (new Set(small.map(poolOf)).size < 40) small.push(x.malloc(16) >>> 0);
+      const keep = new Map<number, number>();
+      for (const p of small) if (!keep.has(p & ~16383)) keep.set(p & ~16383, p);
+      const kept = new Set(keep.values());
+      for (const p of small) if (!kept.has(p)) x.free(p);
+      expect(listed()).toBeGreaterThanOrEqual(32);
+      expect(heap.u32[hw + H.USABLE_ARENAS]).toBe(0); // no arena with a free pool: the next pool would be a new arena
+      heap.check();
+      const arenas = heap.stats().arenas.current;
+      const before = listed();
+      big.push(x.malloc(496) >>> 0);
+      expect(poolOf(big[big.length - 1])).toBe(wp);
+      const next = x.malloc(496) >>> 0;
+      expect(inSub(next)).toBe(true);
+      expect(listed()).toBe(before - 1);
+      expect(heap.stats().arenas.current).toBe(arenas);
+      heap.check();
+      // Emptied, it goes back to the list at once (no spare for an old class).
+      x.free(next);
+      expect(listed()).toBe(before);
+      for (const p of [...big, ...kept]) x.free(p);
+      heap.check();
+      expect(heap.stats().blocksInUse).toBe(0);
+    }
+  });
+
   it("each class's young limit (youngLimit, SubPool.LIMIT): in the header, 0 with whole pools; small blocks stay in sub-pools past a pool's bytes, 496-byte ones leave before, in JS and in the wasm fast path", () => {
     const { H, SubPool, Pool } = constants;
     const limits = (h: ReturnType<typeof createHeap>): number[] => {

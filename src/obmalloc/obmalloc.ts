@@ -580,7 +580,7 @@ export class ObjectAllocator extends RemoteAllocator {
         const pool = this.adoptPool(idx);
         if (pool !== 0) return pool;
       }
-      const sub = this.subShift(idx);
+      const sub = this.takeShift(idx);
       return sub === 0 ? this.poolFromArena(idx) : this.subPoolFor(idx, sub);
     } finally {
       this.leave(took);

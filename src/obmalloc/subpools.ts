@@ -2,15 +2,15 @@
  * obmalloc/subpools.ts — sub-pools: the 1 KiB pools that young size classes take (subPools: true).
  *
  * Owns: when a class takes a sub-pool instead of a whole pool (subShift: by what it ever held,
- * SubPool.PEAK, and holds, SubPool.HELD: held), cutting a pool slot into sub-pools and the free
- * sub-pool list (subPoolFor, linkFreeSub, unlinkFreeSub, freeSubPool), the young classes' spare
- * sub-pools (keepSpare, returnSpares), finding a block's pool or sub-pool (poolOf, poolBytes,
- * poolsOfSlot, slotOf), and an empty pool or sub-pool leaving its class (leaveClass: checked
- * first, checkEmptied; what its class holds, the free sub-pool list; the first part of
- * ArenaAllocator.returnPool). Before any of that, the raw start (createHeap's rawFirst; RawStart
- * in constants.ts): whether a class that never took a pool is served raw (rawYoung), and the
- * counts of the object allocator's small raw chunks by size (rawCame, rawWent), which
- * obmalloc.ts's raw calls keep.
+ * SubPool.PEAK, and holds, SubPool.HELD: held; takeShift and takeStranded: an old class's),
+ * cutting a pool slot into sub-pools and the free sub-pool list (subPoolFor, linkFreeSub,
+ * unlinkFreeSub, freeSubPool), the young classes' spare sub-pools (keepSpare, returnSpares),
+ * finding a block's pool or sub-pool (poolOf, poolBytes, poolsOfSlot, slotOf), and an empty pool
+ * or sub-pool leaving its class (leaveClass: checked first, checkEmptied; what its class holds,
+ * the free sub-pool list; the first part of ArenaAllocator.returnPool). Before any of that, the
+ * raw start (createHeap's rawFirst; RawStart in constants.ts): whether a class that never took a
+ * pool is served raw (rawYoung), and the counts of the object allocator's small raw chunks by
+ * size (rawCame, rawWent), which obmalloc.ts's raw calls keep.
  *
  * Must not: touch the arenas' lists or the pool map (obmalloc/arenas.ts), a pool's blocks
  * (obmalloc.ts), or read Pool.SUB on malloc's or free's fast path (variants.ts's subPooled
@@ -93,6 +93,35 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
   /** The size shift of the next pool class idx takes: SubPool.SHIFT while the class is young (the most it held under its SubPool.LIMIT), else 0 (a whole pool). */
   protected subShift(idx: number): number {
     return this.subPools && this.u32[this.wSub + (SubPool.PEAK >>> 2) + idx] < this.u32[this.wSub + (SubPool.LIMIT >>> 2) + idx] ? SubPool.SHIFT : 0;
+  }
+
+  /**
+   * The size shift of the pool class idx takes next: a sub-pool while it is young (subShift); old,
+   * a free sub-pool when no usable arena has a pool (the heap would take a new arena; the
+   * WebAssembly fast path leaves that to JS) and enough are stranded (takeStranded).
+   */
+  protected takeShift(idx: number): number {
+    const sub = this.subShift(idx);
+    return sub !== 0 || this.u32[this.wUsable] !== 0 || !this.subPools ? sub : this.takeStranded(idx);
+  }
+
+  /**
+   * An old class idx, before a new arena: a free sub-pool (SubPool.SHIFT) when it holds a pool's
+   * bytes or more (not one that churned in a few KiB), its blocks are of 64 bytes or more (a
+   * sub-pool of 15 or fewer: not one of the busy small classes, whose blocks in sub-pools cost
+   * free()'s slow path; compileall's 48-byte class took 1,178 of them, +1.8% instructions an
+   * event) and the free sub-pool list holds two slots' worth, stranded in slots that other
+   * sub-pools hold (SubPool in constants.ts); else 0. Called before a new arena only: the walk
+   * of at most 32 list entries costs nothing an event shows.
+   */
+  private takeStranded(idx: number): number {
+    const u32 = this.u32;
+    const w = this.wSub;
+    if (u32[w + (SubPool.HELD >>> 2) + idx] < this.poolSize || classSize(idx, this.alignShift) < 1 << (SubPool.SHIFT - 4)) return 0;
+    const stranded = this.poolSize >>> (SubPool.SHIFT - 1); // two slots' sub-pools
+    let n = 0;
+    for (let sp = u32[w + (SubPool.FREE >>> 2)]; sp !== 0 && n < stranded; sp = u32[(sp + Pool.NEXT) >>> 2]) n++;
+    return n === stranded ? SubPool.SHIFT : 0;
   }
 
   // -------------------------------------------------------------------------------------------
