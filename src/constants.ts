@@ -626,6 +626,8 @@ export const MODE_IDS = Object.freeze({ pymalloc: 1, malloc: 2, debug: 3, pymall
 // ---------------------------------------------------------------------------------------------
 export const WASM_PAGE = 65536;
 export const DEFAULT_INITIAL_BYTES = 1 << 20;
+// A memory grows by at least 1 / GROWTH_DIVISOR of its length (memory/memory.ts grow()).
+export const GROWTH_DIVISOR = 8;
 /** A Worker's WebAssembly instance's C stack (instantiateWithHeap's stackBytes): wasm-ld's default stack size. */
 export const DEFAULT_STACK_BYTES = 65536;
 export const DEFAULT_MAX_BYTES = 2 ** 32 - WASM_PAGE;

@@ -10,6 +10,7 @@
 
 import {
   DEFAULT_MAX_BYTES,
+  GROWTH_DIVISOR,
   WASM_PAGE,
 } from "../constants.js";
 import { PymallocError } from "../errors.js";
@@ -348,10 +349,13 @@ export class Memory {
   }
 
   /**
-   * Make at least `minBytes` addressable. Grows geometrically (doubling, in 64 KiB pages),
+   * Make at least `minBytes` addressable. Grows geometrically (by an eighth, in 64 KiB pages),
    * never past maxBytes. Returns false, changing nothing, when that is impossible.
    */
   grow(minBytes: number): boolean {
+    // Not by doubling (until session 52): a WebAssembly.Memory never shrinks, and a heap that
+    // peaked just past a power of two kept up to twice its footprint (uthash in wasm: 4 MiB
+    // against dlmalloc's 2.56, whose sbrk grows by what it needs). Growth is in place here.
     this.refresh();
     const cur = this.byteLength;
     this.grownFrom = -1;
@@ -361,7 +365,7 @@ export class Memory {
     if (minBytes <= cur) return true;
     if (this.kind === "fixed") return false;
     const need = roundUp(minBytes, WASM_PAGE);
-    const target = Math.min(Math.max(need, roundUp(cur * 2, WASM_PAGE)), this.maxBytes - (this.maxBytes % WASM_PAGE));
+    const target = Math.min(Math.max(need, roundUp(cur + Math.floor(cur / GROWTH_DIVISOR), WASM_PAGE)), this.maxBytes - (this.maxBytes % WASM_PAGE));
     if (!this.tryGrowTo(target) && !(target > need && this.tryGrowTo(need))) return false;
     this.refresh();
     this.refreshSiblings();
