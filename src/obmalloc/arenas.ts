@@ -784,8 +784,8 @@ export abstract class ArenaAllocator {
   }
 
   /**
-   * The raw allocator's top cannot grow, or would grow past its peak (raw.onFull, under the
-   * caller's lock): the classes' spare pools and sub-pools of this thread and every entirely free
+   * The raw allocator's top cannot grow (raw.onFull, under the caller's lock), or is about to grow
+   * with kept spares marked or past its peak (releaseBeforeTop): the classes' spare pools and sub-pools of this thread and every entirely free
    * arena go back, so that what free() keeps against churn never makes a request fail nor the
    * footprint grow. True when an arena went back.
    */
@@ -835,7 +835,7 @@ export abstract class ArenaAllocator {
    * back then); the views are brought up and the head checked as an arena only when they say so.
    * Everything kept goes back instead (releaseKept) when free() kept a spare pool or sub-pool
    * alone in its slot or arena (SubPool.KEPT: such a spare between raw blocks held zlib's peak
-   * 17-20% over malloc mode's) and it outlived one growth of the top already (KEPT 2: a program
+   * 17-20% over malloc mode's) and it outlived one growth of the top already (KEPT_AGED: a program
    * whose lone small block comes and goes between raw blocks at the top would otherwise give its
    * pool back and take it again at every one, 4-17x slower), or when the top would pass its peak
    * (pastPeak: then also the arena of several pools kept against churn, at the head): what is

@@ -397,9 +397,10 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
    * (check() requires it; collect() gives it back, and so does the raw allocator running full,
    * or its top growing: releaseKept, SubPool.KEPT). A whole pool goes back: kept as the fast path
    * keeps it, such spares held arenas that raw requests would have reused (compileall's footprint
-   * 1.067 -> 1.092x live); kept and given back before the top grows (session 52: a class hovering
-   * at one block 127 -> 29 ns a malloc + free), an emptied pool's damage (checkEmptied) is found
-   * when it leaves, not at the free that empties it: seven damage tests' immediate reports.
+   * 1.067 -> 1.092x live). Keeping it and giving it back before the top grows was measured in
+   * session 52 (a class hovering at one block: 127 -> 29 ns a malloc + free) and not kept: a kept
+   * pool is checked (checkEmptied) when it leaves, not at the free that empties it, and seven
+   * damage tests lost their report at that free.
    */
   private keepSpare(pool: number): boolean {
     const u32 = this.u32;
@@ -413,13 +414,19 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
       this.unlinkPool(pool);
       this.linkAfter(pool, tail);
     }
-    // Alone in its slot, it holds the slot between raw blocks: marked for the top's growths to
-    // give it back (SubPool.KEPT).
-    if (!this.threaded && u32[(pool - (pool & this.poolMask) + Pool.SUB) >>> 2] >>> SubPool.USED_SHIFT === 1) {
-      const kw = this.wSub + (SubPool.KEPT >>> 2);
-      u32[kw] = (u32[kw] & SubPool.KEPT_WHOLE) | SubPool.KEPT_FRESH;
-    }
+    // Alone in its slot, it holds the slot between raw blocks.
+    if (u32[(pool - (pool & this.poolMask) + Pool.SUB) >>> 2] >>> SubPool.USED_SHIFT === 1) this.markKept();
     return true;
+  }
+
+  /**
+   * A sub-pool kept may hold its slot alone (SubPool.KEPT_FRESH, the bit KEPT_WHOLE kept): the top's
+   * growths give it back (obmalloc/arenas.ts releaseBeforeTop). Heaps without threads.
+   */
+  private markKept(): void {
+    if (this.threaded) return;
+    const kw = this.wSub + (SubPool.KEPT >>> 2);
+    this.u32[kw] = (this.u32[kw] & SubPool.KEPT_WHOLE) | SubPool.KEPT_FRESH;
   }
 
   /**
@@ -544,11 +551,7 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
     if (used > 1) {
       u32[(slot + Pool.SUB) >>> 2] = word - (1 << SubPool.USED_SHIFT);
       this.linkFreeSub(pool, this.wSub + (SubPool.FREE >>> 2));
-      // One sub-pool left in the slot: perhaps a spare, which now holds the slot (SubPool.KEPT).
-      if (used === 2 && !this.threaded) {
-        const kw = this.wSub + (SubPool.KEPT >>> 2);
-        u32[kw] = (u32[kw] & SubPool.KEPT_WHOLE) | SubPool.KEPT_FRESH;
-      }
+      if (used === 2) this.markKept(); // one sub-pool left in the slot: perhaps a spare
       return false;
     }
     const ao = u32[(pool + Pool.ARENA) >>> 2];

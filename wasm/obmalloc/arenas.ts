@@ -196,14 +196,18 @@ export function freeEmptied(p: u32, pool: u32, fb: u32): bool {
 @inline export function keptAlone(pool: u32): void {
   if (threaded) return;
   const sw = load<u32>((pool & ~poolMask) + Pool.SUB);
-  const kept = load<u32>(keptAt);
   if ((sw & SubPool.SHIFT_MASK) != 0) {
-    if (sw >>> SubPool.USED_SHIFT == 1) store<u32>(keptAt, (kept & SubPool.KEPT_WHOLE) | SubPool.KEPT_FRESH);
+    if (sw >>> SubPool.USED_SHIFT == 1) markFresh();
     return;
   }
   const ao = load<u32>(pool + Pool.ARENA);
   if (ao >= <u32>(memory.size() << 16) - Arena.OVERHEAD) return; // damaged: JS finds it
-  if (load<u32>(ao + Arena.NFREEPOOLS) + 1 == load<u32>(ao + Arena.NTOTALPOOLS)) store<u32>(keptAt, kept | SubPool.KEPT_WHOLE);
+  if (load<u32>(ao + Arena.NFREEPOOLS) + 1 == load<u32>(ao + Arena.NTOTALPOOLS)) store<u32>(keptAt, load<u32>(keptAt) | SubPool.KEPT_WHOLE);
+}
+
+/** SubPool.KEPT_FRESH, the bit KEPT_WHOLE kept (JS's markKept). */
+@inline function markFresh(): void {
+  store<u32>(keptAt, (load<u32>(keptAt) & SubPool.KEPT_WHOLE) | SubPool.KEPT_FRESH);
 }
 
 /**
@@ -250,7 +254,7 @@ export function freeEmptiedSub(p: u32, pool: u32, fb: u32, listed: bool): bool {
   if (head != 0) store<u32>(head + Pool.PREV, pool);
   store<u32>(listAt, pool);
   store<u32>(slot + Pool.SUB, sw - (1 << SubPool.USED_SHIFT));
-  if (sw >>> SubPool.USED_SHIFT == 2) store<u32>(keptAt, (load<u32>(keptAt) & SubPool.KEPT_WHOLE) | SubPool.KEPT_FRESH); // one left: perhaps a spare, holding the slot (JS's freeSubPool)
+  if (sw >>> SubPool.USED_SHIFT == 2) markFresh(); // one left: perhaps a spare, holding the slot (JS's freeSubPool)
   return true;
 }
 
