@@ -388,6 +388,23 @@ describe("C clients built with wasi-libc: binary trees and a trace replayed insi
     }
   });
 
+  it("the memory starts as small as the module allows (its minimum, or __heap_base's page), not at 1 MiB, and ends no larger than dlmalloc's in the same module; initialBytes still sets it", async () => {
+    const info = wasmModuleInfo(BT.pymalloc);
+    const start = Math.max(info.memory!.minBytes, Math.ceil((info.heapBase! + 1) / 65536) * 65536);
+    expect(start).toBeLessThan(1 << 20);
+    const { instance, heap: h } = await instantiateWithHeap(BT.pymalloc);
+    expect(h.memory.byteLength).toBe(start);
+    const x = instance.exports as unknown as { run(d: number, s: number): number };
+    const want = dlmallocRun(BT.dlmalloc, (d, memory) => [d.run(12, 20_000) >>> 0, memory.buffer.byteLength]);
+    expect(x.run(12, 20_000) >>> 0).toBe(want[0]);
+    expect(h.memory.byteLength).toBeGreaterThan(start); // grown as blocks needed
+    expect(h.memory.byteLength).toBeLessThanOrEqual(want[1]);
+    h.check();
+    const { heap } = await instantiateWithHeap(BT.pymalloc, { initialBytes: 1 << 21 });
+    expect(heap.memory.byteLength).toBe(1 << 21);
+    expect(heapForModule(BT.pymalloc).memory.byteLength).toBe(start);
+  });
+
   it("the trace replayer: compileall-head replayed inside wasm over pymalloc touches the same bytes as over dlmalloc; check() clean, nothing left", async () => {
     const t = readTraceFile(join(ROOT, "data/compileall-head.pymtrace.gz"));
     const replay = (x: Record<string, (...a: number[]) => number>, memory: WebAssembly.Memory): number => {

@@ -430,11 +430,19 @@ function memoryLinkError(e: unknown, given: boolean): unknown {
   return new RangeError(`${e.message}: the memory of initialBytes is smaller than the module declares; pass the module's bytes (the memory is then sized from them) or a larger initialBytes`);
 }
 
-/** A WebAssembly.Memory for the module: its declared minimum at least, within its declared maximum. */
+/**
+ * A WebAssembly.Memory for the module: its declared minimum at least, within its declared maximum.
+ * Without initialBytes, a module whose bytes say its limits and __heap_base starts as small as
+ * they allow (its minimum, or the page holding __heap_base), as its own malloc's memory would: the
+ * heap grows it as blocks need (a WebAssembly.Memory never shrinks, so 1 MiB up front was 1 MiB
+ * for good: libyaml's and zlib's memories were 1 MiB against dlmalloc's 0.375 and 0.813 MiB).
+ */
 function memoryFor(info: WasmModuleInfo | undefined, options: InstantiateOptions): WebAssembly.Memory {
   const pages = (n: number): number => Math.ceil(n / WASM_PAGE);
   const m = info?.memory;
-  let initial = Math.max(pages(options.initialBytes ?? DEFAULT_INITIAL_BYTES), pages(m?.minBytes ?? 0));
+  const heapBase = options.heapBase ?? info?.heapBase;
+  const start = options.initialBytes === undefined && m !== undefined && heapBase !== undefined ? heapBase + 1 : (options.initialBytes ?? DEFAULT_INITIAL_BYTES);
+  let initial = Math.max(pages(start), pages(m?.minBytes ?? 0));
   let maximum = pages(options.maxBytes ?? DEFAULT_MAX_BYTES);
   if (m?.maxBytes !== undefined) maximum = Math.min(maximum, pages(m.maxBytes));
   if (initial > maximum) {
