@@ -161,6 +161,15 @@ __attribute__((export_name("lines"))) int lines(void) {
   free(line); fclose(f);
   return n;
 }
+/* Blocks enough to grow the memory several times, freed after lines() ran again over them. */
+__attribute__((export_name("grown"))) int grown(int k) {
+  char **v = malloc(k * sizeof *v);
+  for (int i = 0; i < k; i++) v[i] = malloc(4000);
+  int n = lines();
+  for (int i = 0; i < k; i++) free(v[i]);
+  free(v);
+  return n;
+}
 `,
     );
     const { WASI } = await import("node:wasi");
@@ -173,7 +182,12 @@ __attribute__((export_name("lines"))) int lines(void) {
     const heap = heapForModule(bytes);
     w2.initialize({ exports: { memory: heap.memory.source } });
     const { instance } = await instantiateWithHeap(bytes, { heap, imports: { wasi_snapshot_preview1: w2.wasiImport } });
-    expect((instance.exports as unknown as { lines(): number }).lines()).toBe(3);
+    const x = instance.exports as unknown as { lines(): number; grown(k: number): number };
+    expect(x.lines()).toBe(3);
+    // The memory starts at the module's minimum: node:wasi reads the file into it after it grew.
+    const before = heap.memory.byteLength;
+    expect(x.grown(1000)).toBe(3);
+    expect(heap.memory.byteLength).toBeGreaterThan(before + (2 << 20));
     heap.check();
   }, 120_000);
 
