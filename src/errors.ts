@@ -39,13 +39,27 @@ export function shown(v: unknown): string {
   return String(v);
 }
 
+/**
+ * Each error class's name as written in the source. A minifying bundler (esbuild's or vite's
+ * minify, terser) renames classes, and new.target.name with them: in a minified page e.name and
+ * String(e) read "R: free(0x00003039): ..." and a debug report in the console "De: buffer
+ * overflow ..." before 2026-12-07. A subclass not named here (an application's) keeps its
+ * new.target.name.
+ */
+const ERROR_NAMES = new WeakMap<object, string>();
+
+/** @internal gives an error class its name (e.name), whatever a bundler renames the class to. */
+export function nameErrorClass(cls: abstract new (...args: never[]) => Error, name: string): void {
+  ERROR_NAMES.set(cls, name);
+}
+
 /** Base class of every error pymalloc throws on its own account. */
 export class PymallocError extends Error {
   /** The address the error is about (0 when none). */
   readonly address: number;
   constructor(message: string, address = 0) {
     super(message);
-    this.name = new.target.name;
+    this.name = ERROR_NAMES.get(new.target) ?? new.target.name;
     this.address = address;
   }
 }
@@ -76,6 +90,11 @@ export class HeapCorruptionError extends PymallocError {
 
 /** A feature that this build does not provide yet. */
 export class NotImplementedError extends PymallocError {}
+
+nameErrorClass(PymallocError, "PymallocError");
+nameErrorClass(InvalidPointerError, "InvalidPointerError");
+nameErrorClass(HeapCorruptionError, "HeapCorruptionError");
+nameErrorClass(NotImplementedError, "NotImplementedError");
 
 /** A call through a heap handle after its thread left the heap (heap.detachThread()). */
 export function detachedError(): PymallocError {

@@ -59,6 +59,7 @@ interface PageResult {
   adoptOverSharedWasm?: Step;
   adoptInPage?: Step;
   bundled: Step;
+  minifiedErrors: Step;
 }
 
 /** C in WebAssembly on the page (page.js cInWasm): imported and linked fast paths match dlmalloc's checksum; the debug hooks report a family mismatch. */
@@ -88,6 +89,17 @@ function expectBundledSites(b: Step): void {
   expect(b.reportSite).toMatch(at("overflowOne"));
 }
 
+/**
+ * The errors of a bundle minified with its identifiers (linked/minified.js): named as in the
+ * source. Before session 53 the names were the minified classes' ("R", "De": e.name = new.target.name).
+ */
+function expectMinifiedErrorNames(m: Step): void {
+  expect(m.error, "minifiedErrors").toBeUndefined();
+  for (const [what, name] of [["invalidPointer", "InvalidPointerError"], ["pymalloc", "PymallocError"], ["memoryCorruption", "MemoryCorruptionError"]]) {
+    expect(m[what], what).toEqual({ name, string: name, stack: name });
+  }
+}
+
 describe("the library in headless Chromium", () => {
   let server: Server;
   let browser: Browser;
@@ -104,6 +116,8 @@ describe("the library in headless Chromium", () => {
     // whitespace minified, so pymalloc's modules share lines with it, names kept for the test to read).
     const { build } = await import("esbuild");
     await build({ entryPoints: [join(FIXTURES, "bundled.js")], bundle: true, minifyWhitespace: true, minifySyntax: true, platform: "browser", format: "esm", outfile: join(LINKED, "bundle.js"), alias: { pymalloc: join(DIST, "index.js") }, logLevel: "silent" });
+    // Again with every minification on (identifiers too, as vite's production build): linked/minified.js.
+    await build({ entryPoints: [join(FIXTURES, "bundled.js")], bundle: true, minify: true, platform: "browser", format: "esm", outfile: join(LINKED, "minified.js"), alias: { pymalloc: join(DIST, "index.js") }, logLevel: "silent" });
     server = await serve();
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const { chromium } = await import("playwright-core");
@@ -164,6 +178,7 @@ describe("the library in headless Chromium", () => {
     expect(r.sharedWasm).toMatchObject({ text: "hello from a constructor", kind: "wasm", blocks: 0, isolationWarned: false });
     expect(r.adoptOverSharedWasm).toEqual({ adopted: 1, blocks: 1 });
     expectBundledSites(r.bundled);
+    expectMinifiedErrorNames(r.minifiedErrors);
     expect(r.cInWorkers).toEqual({ same: true, workers: 2, stacksFromHeap: true, blocksInUse: 0 });
     // adoptThread of a Worker that still runs: refused, saying how a page lets terminate() act.
     expect(r.adoptInPage).toEqual({ running: expect.stringMatching(/^PymallocError: adoptThread\(1\): thread 1 is still allocating .*the page's event loop/), adopted: 1, blocks: true });
@@ -191,6 +206,7 @@ describe("the library in headless Chromium", () => {
     // adoptThread naps: it took a SharedArrayBuffer, which this page lacks (a ReferenceError before 2026-12-07).
     expect(r.adoptOverSharedWasm).toEqual({ adopted: 1, blocks: 1 });
     expectBundledSites(r.bundled);
+    expectMinifiedErrorNames(r.minifiedErrors);
     expect(errors).toEqual([]);
   });
 });

@@ -8,7 +8,7 @@
  * Must not: decide what happens next (hooks.ts applies the onError policy).
  */
 
-import { PymallocError, hex } from "../errors.js";
+import { PymallocError, hex, nameErrorClass } from "../errors.js";
 import { inOwnSpan } from "./spans.js";
 
 export type CorruptionKind = "overflow" | "underflow" | "api-mismatch" | "double-free" | "invalid-pointer" | "use-after-free";
@@ -87,6 +87,7 @@ export class MemoryCorruptionError extends PymallocError {
     this.report = report;
   }
 }
+nameErrorClass(MemoryCorruptionError, "MemoryCorruptionError");
 
 /** Hex dump of u8[from, to), 16 bytes a line, each line with its offset from `origin`. */
 export function hexDump(u8: Uint8Array, from: number, to: number, origin: number): string {

@@ -10,10 +10,11 @@
 import { Buffer } from "node:buffer";
 import type { Family } from "../heap/families.js";
 import type { Heap } from "../heap/heap.js";
-import { PymallocError, hex, typeName } from "../errors.js";
+import { PymallocError, nameErrorClass, hex, typeName } from "../errors.js";
 import { Op, checkTrace, type Trace } from "./trace.js";
 
 export class ReplayError extends PymallocError {}
+nameErrorClass(ReplayError, "ReplayError");
 
 /**
  * Families of a heap indexed by trace domain (0 raw, 1 mem, 2 obj). TypeError naming the

@@ -6,7 +6,7 @@
  * Must not: allocate from a heap (replay.ts does) or touch the file system (file.ts does).
  */
 
-import { PymallocError, typeName } from "../errors.js";
+import { PymallocError, nameErrorClass, typeName } from "../errors.js";
 
 export const TRACE_MAGIC = "PYMTRACE";
 export const TRACE_VERSION = 1;
@@ -26,6 +26,7 @@ export const enum Op {
 export const DOMAINS = ["raw", "mem", "obj"] as const;
 
 export class TraceFormatError extends PymallocError {}
+nameErrorClass(TraceFormatError, "TraceFormatError");
 
 export interface Trace {
   name: string;

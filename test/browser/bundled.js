@@ -3,6 +3,8 @@
 // allocation sites of a debug heap and of sampled sites must start at this file's functions, not
 // at pymalloc's (DebugState.alloc, DebugFamily.malloc: by file name they are not told apart here).
 import { createHeap } from "pymalloc";
+// Also bundled with every minification on (linked/minified.js, classes renamed as in an
+// application's production build): errorNames() there must still say InvalidPointerError & co.
 
 function keepSome(heap, n) {
   const out = [];
@@ -30,4 +32,23 @@ export function run() {
   keepSome(sampled, 3);
   const sampledSite = sampled.leaks().bySite[0].site;
   return { leakSite, reportSite, sampledSite, bundle: import.meta.url };
+}
+
+/** The errors a page meets, by the names it reads (e.name, String(e), the stack's first line a console prints). */
+export function errorNames() {
+  const out = {};
+  const seen = (what, fn) => {
+    try {
+      fn();
+      out[what] = "nothing thrown";
+    } catch (e) {
+      out[what] = { name: e.name, string: String(e).split(":")[0], stack: String(e.stack).split(":")[0] };
+    }
+  };
+  const heap = createHeap({ memoryKind: "wasm" });
+  seen("invalidPointer", () => heap.obj.free(12345));
+  seen("pymalloc", () => heap.adoptThread(1));
+  const debug = createHeap({ allocator: "debug", memoryKind: "wasm" });
+  seen("memoryCorruption", () => debug.mem.free(overflowOne(debug)));
+  return out;
 }

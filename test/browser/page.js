@@ -303,8 +303,10 @@ export async function run() {
       return `${e.name}: ${e.message}`;
     }
   });
-  // The library bundled with the page's code (test/browser/bundled.js, esbuild --minify).
+  // The library bundled with the page's code (test/browser/bundled.js, esbuild with whitespace and syntax minified, names kept).
   await step(out, "bundled", async () => (await import("./linked/bundle.js")).run());
+  // The same code with every minification on (classes renamed): the errors keep their names.
+  await step(out, "minifiedErrors", async () => (await import("./linked/minified.js")).errorNames());
   await step(out, "cInWasm", () => cInWasm(out.isolated ? "isolated" : "plain"));
   if (out.isolated) await step(out, "cInWorkers", cInWorkers);
   if (out.isolated) await step(out, "adoptInPage", adoptInPage);
