@@ -88,3 +88,25 @@ describe("attachHeap(copy, { restored: true }) into a longer memory", () => {
     r.check();
   });
 });
+
+describe("attachHeap of a threads heap's saved bytes", () => {
+  // A web page keeps a heap across a reload in IndexedDB, which stores no SharedArrayBuffer: the
+  // bytes come back as an ArrayBuffer. The TypeError said only "needs a shared memory" before
+  // session 53; it now says where the bytes go.
+  it("an ArrayBuffer copy is a TypeError saying how to load it; copied into a growable SharedArrayBuffer it attaches", () => {
+    const heap = createHeap({ threads: true });
+    const p = heap.obj.malloc(40);
+    heap.u32[p >>> 2] = 0xbeef;
+    const saved = new Uint8Array(heap.buffer).slice().buffer; // what IndexedDB or postMessage keeps
+    expect(() => attachHeap(saved, { restored: true })).toThrow(TypeError);
+    expect(() => attachHeap(saved, { restored: true })).toThrow(/unshared ArrayBuffer\. Saved bytes of a threads heap .* go back into a growable SharedArrayBuffer \(new SharedArrayBuffer\(n, \{ maxByteLength \}\)\)/);
+    const shared = new SharedArrayBuffer(saved.byteLength, { maxByteLength: 64 << 20 });
+    new Uint8Array(shared).set(new Uint8Array(saved));
+    const back = attachHeap(shared, { restored: true });
+    expect(back.threads).toBe(true);
+    expect(back.u32[p >>> 2]).toBe(0xbeef);
+    expect(back.mem.malloc(8 << 20)).not.toBe(0); // it grows
+    back.obj.free(p);
+    back.check();
+  });
+});
