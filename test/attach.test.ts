@@ -99,7 +99,7 @@ describe("attachHeap of a threads heap's saved bytes", () => {
     heap.u32[p >>> 2] = 0xbeef;
     const saved = new Uint8Array(heap.buffer).slice().buffer; // what IndexedDB or postMessage keeps
     expect(() => attachHeap(saved, { restored: true })).toThrow(TypeError);
-    expect(() => attachHeap(saved, { restored: true })).toThrow(/unshared ArrayBuffer\. Saved bytes of a threads heap .* go back into a growable SharedArrayBuffer \(new SharedArrayBuffer\(n, \{ maxByteLength \}\)\)/);
+    expect(() => attachHeap(saved, { restored: true })).toThrow(/unshared ArrayBuffer\. Saved bytes .* go back into a growable SharedArrayBuffer \(new SharedArrayBuffer\(n, \{ maxByteLength \}\)\)/);
     const shared = new SharedArrayBuffer(saved.byteLength, { maxByteLength: 64 << 20 });
     new Uint8Array(shared).set(new Uint8Array(saved));
     const back = attachHeap(shared, { restored: true });

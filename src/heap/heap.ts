@@ -137,7 +137,7 @@ export class Heap extends MemoryViews {
       if (!isSharedBuffer(memory.buffer))
         throw new TypeError(
           `a heap with threads: true needs a shared memory (SharedArrayBuffer or a shared WebAssembly.Memory); this one is an unshared ${memory.buffer.constructor.name}. ` +
-            "Saved bytes of a threads heap (IndexedDB and postMessage copy them into an ArrayBuffer: neither stores a SharedArrayBuffer) go back into a growable SharedArrayBuffer (new SharedArrayBuffer(n, { maxByteLength })) or a shared WebAssembly.Memory, attached with restored: true",
+            "Saved bytes (IndexedDB keeps no SharedArrayBuffer) go back into a growable SharedArrayBuffer (new SharedArrayBuffer(n, { maxByteLength })) or a shared WebAssembly.Memory, attached with restored: true",
         );
       this.lock = new SharedLock(memory.views.i32, hw + H.LOCK);
       this.rawAllocator = new RawAllocator(memory, heapBase);
