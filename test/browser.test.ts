@@ -3,7 +3,8 @@
 // headers: SharedArrayBuffer exists) and once not, creates heaps of every memory kind, gets a
 // debug report with its allocation site, shares a threads: true heap with two module Workers, and runs
 // C compiled to WebAssembly on a heap (the fast path imported and linked in; a debug report from C;
-// with isolation, one C module in two Workers on a threads: true heap).
+// with isolation, one C module in two Workers on a threads: true heap); and, served with a
+// Content-Security-Policy without 'unsafe-eval' (test/browser/csp.js), needs no eval.
 // Needs Debian's chromium (CI installs it in .ci/run): without it this test fails, it never skips.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { execFileSync } from "node:child_process";
@@ -23,19 +24,24 @@ const TYPES: Record<string, string> = { ".html": "text/html; charset=utf-8", ".j
 const CLIENTS = join(ROOT, "wasm", "clients");
 const LINKED = mkdtempSync(join(tmpdir(), "pymalloc-browser-"));
 const ISOLATION = { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" };
+/** /csp/... and /cspwasm/...: isolated, and a Content-Security-Policy without 'unsafe-eval' (cspwasm: with 'wasm-unsafe-eval'). */
+const CSP: Record<string, string> = {
+  csp: "default-src 'self'; script-src 'self'; img-src data:",
+  cspwasm: "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src data:",
+};
 
-/** /isolated/... is served with COOP/COEP, /plain/... without; dist/, clients/ and linked/ under either, fixtures beside them. */
+/** /isolated/... is served with COOP/COEP, /plain/... without, /csp/ and /cspwasm/ with both and a CSP; dist/, clients/ and linked/ under each, fixtures beside them. */
 function serve(): Promise<Server> {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    const m = /^\/(isolated|plain)\/(.*)$/.exec(url.pathname);
+    const m = /^\/(isolated|plain|csp|cspwasm)\/(.*)$/.exec(url.pathname);
     const rel = m ? normalize(m[2]) : "";
     const file = !m || rel.startsWith("..") ? undefined : rel.startsWith("dist/") ? join(DIST, rel.slice(5)) : rel.startsWith("clients/") ? join(CLIENTS, rel.slice(8)) : rel.startsWith("linked/") ? join(LINKED, rel.slice(7)) : join(FIXTURES, rel);
     if (file === undefined || !existsSync(file) || !TYPES[extname(file)]) {
       res.writeHead(404).end("not found");
       return;
     }
-    res.writeHead(200, { "Content-Type": TYPES[extname(file)], "Cache-Control": "no-store", ...(m![1] === "isolated" ? ISOLATION : {}) });
+    res.writeHead(200, { "Content-Type": TYPES[extname(file)], "Cache-Control": "no-store", ...(m![1] === "plain" ? {} : ISOLATION), ...(CSP[m![1]] ? { "Content-Security-Policy": CSP[m![1]] } : {}) });
     res.end(readFileSync(file));
   });
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
@@ -132,14 +138,14 @@ describe("the library in headless Chromium", () => {
     rmSync(LINKED, { recursive: true, force: true });
   });
 
-  async function open(where: "isolated" | "plain"): Promise<PageResult> {
+  async function open(where: "isolated" | "plain" | "csp" | "cspwasm", html = "page.html"): Promise<PageResult> {
     errors.length = 0;
     const page = await browser.newPage();
     page.on("pageerror", (e) => errors.push(`${where}: ${e.message}`));
     page.on("console", (m) => {
       if (m.type() === "error") errors.push(`${where}: ${m.text()}`);
     });
-    await page.goto(`${base}/${where}/page.html`);
+    await page.goto(`${base}/${where}/${html}`);
     await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result !== undefined, null, { timeout: 120_000 });
     const r = (await page.evaluate(() => (window as unknown as { __result: unknown }).__result)) as PageResult;
     await page.close();
@@ -207,6 +213,26 @@ describe("the library in headless Chromium", () => {
     expect(r.adoptOverSharedWasm).toEqual({ adopted: 1, blocks: 1 });
     expectBundledSites(r.bundled);
     expectMinifiedErrorNames(r.minifiedErrors);
+    expect(errors).toEqual([]);
+  });
+
+  it("under a Content-Security-Policy without 'unsafe-eval': the JS heap needs no eval (every mode, threads, snapshots, sampled sites); C in wasm needs 'wasm-unsafe-eval'", async () => {
+    const modes = { pymalloc: { grew: 200, blocks: 0 }, malloc: { grew: 200, blocks: 0 }, debug: { grew: 200, blocks: 0 }, sampledSite: true };
+    const strict = (await open("csp", "csp.html")) as unknown as Record<string, Step | boolean | string[]>;
+    expect(strict.isolated).toBe(true);
+    expect(strict.modes).toEqual(modes);
+    expect(strict.worker).toEqual({ threadId: 1, blocks: 100 });
+    // Compiling WebAssembly is what the policy refuses: the browser's CompileError, from the C module and from wasmImports().
+    expect((strict.cInWasm as Step).error).toMatch(/^CompileError: .*'unsafe-eval' is not an allowed source of script/);
+    expect((strict.wasmImports as Step).error).toMatch(/^CompileError: /);
+    expect(strict.violations).toEqual(expect.arrayContaining([expect.stringMatching(/^script-src/)]));
+    expect((strict.violations as string[]).every((v) => /wasm-eval$/.test(v)), `violations: ${strict.violations}`).toBe(true); // no "eval"
+    const wasm = (await open("cspwasm", "csp.html")) as unknown as Record<string, Step | boolean | string[]>;
+    expect(wasm.modes).toEqual(modes);
+    expect(wasm.cInWasm).toEqual({ sum: expect.any(Number), blocks: 0 });
+    expect(wasm.wasmImports).toBe("function");
+    expect(wasm.violations).toEqual([]);
+    // CSP reports go to the console as errors: those of the strict page are expected, the second page's none.
     expect(errors).toEqual([]);
   });
 });
