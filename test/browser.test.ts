@@ -235,4 +235,27 @@ describe("the library in headless Chromium", () => {
     // CSP reports go to the console as errors: those of the strict page are expected, the second page's none.
     expect(errors).toEqual([]);
   });
+
+  it("a heap kept in IndexedDB across a reload: attachHeap(saved, { restored: true }); an ArrayBuffer is fixed, copied into a growable memory it grows", async () => {
+    for (const where of ["isolated", "plain"] as const) {
+      errors.length = 0;
+      const page = await browser.newPage();
+      page.on("pageerror", (e) => errors.push(`${where}: ${e.message}`));
+      await page.goto(`${base}/${where}/persist.html`);
+      await page.waitForFunction(() => (window as unknown as { __saved?: unknown }).__saved !== undefined, null, { timeout: 60_000 });
+      const saved = (await page.evaluate(() => (window as unknown as { __saved: unknown }).__saved)) as Step;
+      await page.reload();
+      await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result !== undefined, null, { timeout: 60_000 });
+      const r = (await page.evaluate(() => (window as unknown as { __result: unknown }).__result)) as Record<string, Step>;
+      await page.close();
+      expect(r.fatal, where).toBeUndefined();
+      expect(r.wasm, where).toEqual({ kind: "fixed", blocks: 1, word: 0xcafe, bigNull: true, intoMemory: { kind: "wasm", word: 0xcafe, bigNull: false } });
+      if (where === "isolated") {
+        expect(saved).toEqual({ sharedAsIs: "DataCloneError" }); // IndexedDB stores no SharedArrayBuffer
+        expect(r.shared.asArrayBuffer).toMatch(/^TypeError: a heap with threads: true needs a shared memory .*unshared ArrayBuffer\. Saved bytes .*growable SharedArrayBuffer/);
+        expect(r.shared.intoGrowable).toEqual({ kind: "growable-shared", threads: true, word: 0xbeef, bigNull: false });
+      } else expect(r.shared).toBeUndefined();
+      expect(errors).toEqual([]);
+    }
+  });
 });
