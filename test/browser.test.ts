@@ -66,6 +66,18 @@ interface PageResult {
   adoptInPage?: Step;
   bundled: Step;
   minifiedErrors: Step;
+  errorPosted: Step;
+}
+
+/**
+ * An InvalidPointerError posted by a Worker: structured clone keeps an Error's message but makes
+ * it a plain Error (name "Error", no .reason or .address); spread with its message (the README's
+ * way) it keeps its name and fields, as plain data.
+ */
+function expectErrorPosted(p: Step): void {
+  expect(p.error, "errorPosted").toBeUndefined();
+  expect(p.asIs).toEqual({ name: "Error", message: "free(0x00003039)", error: true });
+  expect(p.spread).toEqual({ name: "InvalidPointerError", message: "free(0x00003039)", reason: "out-of-range", address: 12345, error: false });
 }
 
 /** C in WebAssembly on the page (page.js cInWasm): imported and linked fast paths match dlmalloc's checksum; the debug hooks report a family mismatch. */
@@ -185,6 +197,7 @@ describe("the library in headless Chromium", () => {
     expect(r.adoptOverSharedWasm).toEqual({ adopted: 1, blocks: 1 });
     expectBundledSites(r.bundled);
     expectMinifiedErrorNames(r.minifiedErrors);
+    expectErrorPosted(r.errorPosted);
     expect(r.cInWorkers).toEqual({ same: true, workers: 2, stacksFromHeap: true, blocksInUse: 0 });
     // adoptThread of a Worker that still runs: refused, saying how a page lets terminate() act.
     expect(r.adoptInPage).toEqual({ running: expect.stringMatching(/^PymallocError: adoptThread\(1\): thread 1 is still allocating .*the page's event loop/), adopted: 1, blocks: true });
@@ -213,6 +226,7 @@ describe("the library in headless Chromium", () => {
     expect(r.adoptOverSharedWasm).toEqual({ adopted: 1, blocks: 1 });
     expectBundledSites(r.bundled);
     expectMinifiedErrorNames(r.minifiedErrors);
+    expectErrorPosted(r.errorPosted);
     expect(errors).toEqual([]);
   });
 

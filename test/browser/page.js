@@ -307,6 +307,18 @@ export async function run() {
   await step(out, "bundled", async () => (await import("./linked/bundle.js")).run());
   // The same code with every minification on (classes renamed): the errors keep their names.
   await step(out, "minifiedErrors", async () => (await import("./linked/minified.js")).errorNames());
+  // An error of ours posted by a Worker: what arrives of it, as it is and spread.
+  await step(out, "errorPosted", async () => {
+    const w = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+    const m = await new Promise((resolve, reject) => {
+      w.onmessage = (e) => resolve(e.data);
+      w.onerror = (e) => reject(new Error(e.message));
+      w.postMessage({ op: "badFree" });
+    });
+    w.terminate();
+    const seen = (e) => ({ name: e.name, message: e.message.split(":")[0], reason: e.reason, address: e.address, error: e instanceof Error });
+    return { asIs: seen(m.asIs), spread: seen(m.spread) };
+  });
   await step(out, "cInWasm", () => cInWasm(out.isolated ? "isolated" : "plain"));
   if (out.isolated) await step(out, "cInWorkers", cInWorkers);
   if (out.isolated) await step(out, "adoptInPage", adoptInPage);

@@ -1,8 +1,9 @@
 // A module Worker of the browser test's page: attaches to the shared heap it is sent, allocates
 // blocks (each filled with a byte), frees blocks the other Worker allocated, detaches; or
 // ("bursts") allocates a few blocks every 150 ms until terminated; or ("c")
-// runs a C module (wasm/clients/stack.c, shared memory) on its own handle of the heap.
-import { attachHeap, instantiateWithHeap } from "./dist/index.js";
+// runs a C module (wasm/clients/stack.c, shared memory) on its own handle of the heap; or
+// ("badFree") posts an InvalidPointerError back, as it is and spread.
+import { attachHeap, createHeap, instantiateWithHeap } from "./dist/index.js";
 
 let heap;
 onmessage = (e) => {
@@ -47,6 +48,14 @@ onmessage = (e) => {
       for (;;) {
         for (let i = 0; i < 3; i++) heap.obj.malloc(48);
         Atomics.wait(sleep, 0, 0, 150);
+      }
+    } else if (m.op === "badFree") {
+      // An error posted as it is (structured clone keeps its message, not its class, name or
+      // fields) and as the README says to post it: its own fields spread, with its message.
+      try {
+        createHeap({ memoryKind: "wasm" }).obj.free(12345);
+      } catch (err) {
+        postMessage({ asIs: err, spread: { ...err, message: err.message } });
       }
     } else if (m.op === "detach") {
       heap.detachThread();
