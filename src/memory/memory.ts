@@ -349,7 +349,7 @@ export class Memory {
   }
 
   /**
-   * Make at least `minBytes` addressable. Grows geometrically (by an eighth, in 64 KiB pages),
+   * Make at least `minBytes` addressable. Grows geometrically (by 1/GROWTH_DIVISOR at least, in 64 KiB pages),
    * never past maxBytes. Returns false, changing nothing, when that is impossible.
    */
   grow(minBytes: number): boolean {
