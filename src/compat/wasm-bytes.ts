@@ -331,17 +331,19 @@ const VALTYPES = new Set([0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f]);
  * know (SIMD, exceptions, GC, ...): the caller then keeps the body as it is. Knows the MVP,
  * sign extension, saturating truncation, bulk memory, reference types, tail calls and atomics.
  */
-function rewriteBody(b: Uint8Array, start: number, end: number, consts: Map<number, number>): number[] | undefined {
+function rewriteBody(b: Uint8Array, start: number, end: number, consts: Map<number, number>): Uint8Array[] | undefined {
   const r = new Reader(b);
   r.pos = start;
-  const out: number[] = [];
+  // The body as pieces: runs of its own bytes (views, not copied byte by byte into an array: a
+  // linked module's bodies that read the globals are hundreds of KB) and the constants between.
+  const out: Uint8Array[] = [];
   let copied = start;
   const flush = (to: number) => {
-    for (let i = copied; i < to; i++) out.push(b[i]);
+    if (to > copied) out.push(b.subarray(copied, to));
     copied = to;
   };
   const push = (bytes: number[]) => {
-    for (const x of bytes) out.push(x);
+    out.push(new Uint8Array(bytes));
   };
   const memarg = () => {
     const align = r.u32();
@@ -361,8 +363,7 @@ function rewriteBody(b: Uint8Array, start: number, end: number, consts: Map<numb
       const v = consts.get(g);
       if (v !== undefined) {
         flush(at);
-        out.push(0x41);
-        push(s32(v));
+        push([0x41, ...s32(v)]);
         copied = r.pos;
         changed = true;
       }
@@ -413,6 +414,28 @@ function rewriteBody(b: Uint8Array, start: number, end: number, consts: Map<numb
 }
 
 /**
+ * Whether the body bytes [start, end) may read one of `consts`' globals: a 0x23 byte (global.get)
+ * followed by the LEB128 of one of them. A global.get of one is always such bytes (padded LEB128
+ * too); other bytes may be (an immediate, a local declaration): those bodies are decoded in full
+ * by rewriteBody, which decides. Most of a C module's functions read none of the fast path's
+ * globals (QuickJS linked: 34 of 1,051 bodies, 210 KB of 926 KB, may): a native indexOf passes
+ * them by, where rewriteBody decoded every instruction in JS, cold, at a linked module's first
+ * instantiation (64 ms, ~450 million instructions for QuickJS; docs/performance.md, session 53).
+ */
+function mayReadGlobal(b: Uint8Array, start: number, end: number, consts: Map<number, number>): boolean {
+  const body = b.subarray(start, end); // indexOf bounded by the body, not the module's end
+  for (let i = body.indexOf(0x23); i !== -1; i = body.indexOf(0x23, i + 1)) {
+    let v = 0;
+    for (let j = i + 1, shift = 0; j < body.length && shift < 35; j++, shift += 7) {
+      v |= (body[j] & 0x7f) << shift;
+      if ((body[j] & 0x80) === 0) break;
+    }
+    if (consts.has(v >>> 0)) return true;
+  }
+  return false;
+}
+
+/**
  * The module with every `global.get G` (G a key of `consts`, an i32 global) in its function
  * bodies written as `i32.const` of its value: V8 then compiles the numbers into the code. Bodies
  * that read none of them, or hold an instruction rewriteBody does not know, are kept byte for
@@ -427,9 +450,9 @@ export function constifyGlobals(source: BufferSource, consts: Map<number, number
     for (let i = 0; i < n; i++) {
       const len = r.u32();
       const from = r.pos;
-      const rewritten = rewriteBody(b, from, from + len, consts);
+      const rewritten = mayReadGlobal(b, from, from + len, consts) ? rewriteBody(b, from, from + len, consts) : undefined;
       if (rewritten === undefined) chunks.push(new Uint8Array(u32(len)), b.subarray(from, from + len));
-      else chunks.push(new Uint8Array(u32(rewritten.length)), new Uint8Array(rewritten));
+      else chunks.push(new Uint8Array(u32(rewritten.reduce((n, c) => n + c.length, 0))), ...rewritten);
       r.pos = from + len;
     }
     return chunks;
