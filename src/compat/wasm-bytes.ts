@@ -325,91 +325,156 @@ function s32(v: number): number[] {
 
 const VALTYPES = new Set([0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f]);
 
+/** What follows an opcode in a function body (rewriteBody): IMMEDIATES[op], one of these. */
+const IMM_NONE = 0;
+const IMM_U32 = 1;
+const IMM_BLOCK = 2;
+const IMM_BR_TABLE = 3;
+const IMM_U32_U32 = 4;
+const IMM_TYPES = 5;
+const IMM_MEMARG = 6;
+const IMM_LEB = 7;
+const IMM_4 = 8;
+const IMM_8 = 9;
+const IMM_BYTE = 10;
+const IMM_FC = 11;
+const IMM_FE = 12;
+const IMM_UNKNOWN = 13;
+
+/** One lookup an instruction, not a chain of compares (the decode runs cold, in V8's baseline code). */
+const IMMEDIATES = ((): Uint8Array => {
+  const t = new Uint8Array(256).fill(IMM_UNKNOWN);
+  const set = (kind: number, from: number, to = from) => t.fill(kind, from, to + 1);
+  for (const op of [0x00, 0x01, 0x05, 0x0b, 0x0f, 0x1a, 0x1b, 0xd1]) set(IMM_NONE, op);
+  set(IMM_NONE, 0x45, 0xc4); // numeric, sign extension
+  set(IMM_BLOCK, 0x02, 0x04);
+  for (const op of [0x0c, 0x0d, 0x10, 0x12, 0xd2, 0x3f, 0x40]) set(IMM_U32, op);
+  set(IMM_U32, 0x20, 0x26); // locals, globals (0x23 is read first), tables
+  set(IMM_BR_TABLE, 0x0e);
+  set(IMM_U32_U32, 0x11);
+  set(IMM_U32_U32, 0x13);
+  set(IMM_TYPES, 0x1c);
+  set(IMM_MEMARG, 0x28, 0x3e);
+  set(IMM_LEB, 0x41, 0x42);
+  set(IMM_4, 0x43);
+  set(IMM_8, 0x44);
+  set(IMM_BYTE, 0xd0);
+  set(IMM_FC, 0xfc);
+  set(IMM_FE, 0xfe);
+  return t;
+})();
+
 /**
  * One function body's instructions with every `global.get G` for G in `consts` written as
- * `i32.const` of its value; undefined when the body holds an instruction this reader does not
- * know (SIMD, exceptions, GC, ...): the caller then keeps the body as it is. Knows the MVP,
- * sign extension, saturating truncation, bulk memory, reference types, tail calls and atomics.
+ * `i32.const` of its value, as pieces (views of the body and the constants' bytes); undefined
+ * when it reads none of them or holds an instruction this reader does not know (SIMD,
+ * exceptions, GC, ...): the caller then keeps the body as it is. Knows the MVP, sign extension,
+ * saturating truncation, bulk memory, reference types, tail calls and atomics. Its cursor is a
+ * local and each opcode's immediates one table lookup (IMMEDIATES): it runs at a linked module's
+ * first instantiation, in V8's baseline code, over hundreds of KB (QuickJS: ~100 M instructions
+ * less than through Reader's methods and a chain of compares).
  */
 function rewriteBody(b: Uint8Array, start: number, end: number, consts: Map<number, number>): Uint8Array[] | undefined {
-  const r = new Reader(b);
-  r.pos = start;
+  let pos = start;
+  /** A LEB128 u32 at pos, read past (Reader.u32's answer and its errors). */
+  const u32 = (): number => {
+    let v = 0;
+    for (let shift = 0; ; shift += 7) {
+      if (pos >= b.length) throw new TypeError("not a WebAssembly module: truncated");
+      const c = b[pos++];
+      v += (c & 0x7f) * 2 ** shift;
+      if ((c & 0x80) === 0) return v;
+      if (shift > 28) throw new TypeError("not a WebAssembly module: bad LEB128");
+    }
+  };
   // The body as pieces: runs of its own bytes (views, not copied byte by byte into an array: a
   // linked module's bodies that read the globals are hundreds of KB) and the constants between.
   const out: Uint8Array[] = [];
   let copied = start;
-  const flush = (to: number) => {
-    if (to > copied) out.push(b.subarray(copied, to));
-    copied = to;
-  };
-  const push = (bytes: number[]) => {
-    out.push(new Uint8Array(bytes));
-  };
-  const memarg = () => {
-    const align = r.u32();
-    if (align & 0x40) r.u32();
-    r.u32();
-  };
-  for (let groups = r.u32(); groups > 0; groups--) {
-    r.u32();
-    if (!VALTYPES.has(r.byte())) return undefined;
+  for (let groups = u32(); groups > 0; groups--) {
+    u32();
+    if (pos >= b.length) throw new TypeError("not a WebAssembly module: truncated");
+    if (!VALTYPES.has(b[pos++])) return undefined;
   }
-  let changed = false;
-  while (r.pos < end) {
-    const at = r.pos;
-    const op = r.byte();
+  while (pos < end) {
+    const at = pos;
+    const op = b[pos++];
     if (op === 0x23) {
-      const g = r.u32();
-      const v = consts.get(g);
+      const v = consts.get(u32());
       if (v !== undefined) {
-        flush(at);
-        push([0x41, ...s32(v)]);
-        copied = r.pos;
-        changed = true;
+        if (at > copied) out.push(b.subarray(copied, at));
+        out.push(new Uint8Array([0x41, ...s32(v)]));
+        copied = pos;
       }
-    } else if (op <= 0x01 || op === 0x05 || op === 0x0b || op === 0x0f || op === 0x1a || op === 0x1b || op === 0xd1) {
-      // no immediate
-    } else if (op >= 0x02 && op <= 0x04) {
-      const t = b[r.pos];
-      if (t === 0x40 || VALTYPES.has(t)) r.pos++;
-      else if ((t & 0xc0) === 0x40) return undefined; // a one-byte negative s33: a reference type of the GC proposal (or worse): not known here
-      else while (r.byte() & 0x80); // a type index (s33, non-negative)
-    } else if (op === 0x0c || op === 0x0d || op === 0x10 || op === 0x12 || (op >= 0x20 && op <= 0x26) || op === 0xd2) r.u32();
-    else if (op === 0x0e) {
-      for (let n = r.u32(); n > 0; n--) r.u32();
-      r.u32();
-    } else if (op === 0x11 || op === 0x13) {
-      r.u32();
-      r.u32();
-    } else if (op === 0x1c) {
-      for (let n = r.u32(); n > 0; n--) r.byte();
-    } else if (op >= 0x28 && op <= 0x3e) memarg();
-    else if (op === 0x3f || op === 0x40) r.u32();
-    else if (op === 0x41 || op === 0x42) while (r.byte() & 0x80);
-    else if (op === 0x43) r.pos += 4;
-    else if (op === 0x44) r.pos += 8;
-    else if (op >= 0x45 && op <= 0xc4) {
-      // numeric, sign extension: no immediate
-    } else if (op === 0xd0) r.byte();
-    else if (op === 0xfc) {
-      const sub = r.u32();
-      if (sub <= 7) {
-        // saturating truncation
-      } else if (sub === 8 || sub === 10 || sub === 12 || sub === 14) {
-        r.u32();
-        r.u32();
-      } else if (sub === 9 || sub === 11 || sub === 13 || (sub >= 15 && sub <= 17)) r.u32();
-      else return undefined;
-    } else if (op === 0xfe) {
-      const sub = r.u32();
-      if (sub === 3) r.byte();
-      else if (sub <= 2 || (sub >= 0x10 && sub <= 0x4e)) memarg();
-      else return undefined;
-    } else return undefined;
+      continue;
+    }
+    switch (IMMEDIATES[op]) {
+      case IMM_NONE:
+        break;
+      case IMM_U32:
+        u32();
+        break;
+      case IMM_BLOCK: {
+        const t = b[pos];
+        if (t === 0x40 || VALTYPES.has(t)) pos++;
+        else if ((t & 0xc0) === 0x40) return undefined; // a one-byte negative s33: a reference type of the GC proposal (or worse): not known here
+        else while (b[pos++] & 0x80); // a type index (s33, non-negative)
+        break;
+      }
+      case IMM_BR_TABLE:
+        for (let n = u32(); n > 0; n--) u32();
+        u32();
+        break;
+      case IMM_U32_U32:
+        u32();
+        u32();
+        break;
+      case IMM_TYPES:
+        for (let n = u32(); n > 0; n--) pos++;
+        break;
+      case IMM_MEMARG:
+        if (u32() & 0x40) u32();
+        u32();
+        break;
+      case IMM_LEB:
+        while (b[pos++] & 0x80);
+        break;
+      case IMM_4:
+        pos += 4;
+        break;
+      case IMM_8:
+        pos += 8;
+        break;
+      case IMM_BYTE:
+        pos++;
+        break;
+      case IMM_FC: {
+        const sub = u32();
+        if (sub <= 7) {
+          // saturating truncation
+        } else if (sub === 8 || sub === 10 || sub === 12 || sub === 14) {
+          u32();
+          u32();
+        } else if (sub === 9 || sub === 11 || sub === 13 || (sub >= 15 && sub <= 17)) u32();
+        else return undefined;
+        break;
+      }
+      case IMM_FE: {
+        const sub = u32();
+        if (sub === 3) pos++;
+        else if (sub <= 2 || (sub >= 0x10 && sub <= 0x4e)) {
+          if (u32() & 0x40) u32();
+          u32();
+        } else return undefined;
+        break;
+      }
+      default:
+        return undefined;
+    }
   }
-  if (r.pos !== end) return undefined;
-  if (!changed) return undefined;
-  flush(end);
+  if (pos !== end) return undefined;
+  if (out.length === 0) return undefined; // nothing read: the body as it is
+  if (end > copied) out.push(b.subarray(copied, end));
   return out;
 }
 
