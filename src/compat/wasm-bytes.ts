@@ -371,7 +371,7 @@ const IMMEDIATES = ((): Uint8Array => {
  * exceptions, GC, ...): the caller then keeps the body as it is. Knows the MVP, sign extension,
  * saturating truncation, bulk memory, reference types, tail calls and atomics. Its cursor is a
  * local and each opcode's immediates one table lookup (IMMEDIATES): it runs at a linked module's
- * first instantiation, in V8's baseline code, over hundreds of KB (QuickJS: ~100 M instructions
+ * first instantiation, in V8's baseline code, over hundreds of KB (QuickJS: ~70 M instructions
  * less than through Reader's methods and a chain of compares).
  */
 function rewriteBody(b: Uint8Array, start: number, end: number, consts: Map<number, number>): Uint8Array[] | undefined {
