@@ -1051,8 +1051,9 @@ describe("calls from the fast path into JS (crossings), with real C clients", ()
     expect(calls.small + calls.large).toBeLessThan(t.count / 1000);
     // Raw blocks: only when the memory grows, or the raw cache is to be emptied (JS does that:
     // the top would grow or come down with chunks cached, a realloc grows into a cached chunk,
-    // the cache is full): 88 calls in 600,000 events (28 before the cache).
-    expect(calls.large).toBeLessThan(t.count / 5000);
+    // the cache is full): 88 calls in 600,000 events (28 before the cache); 130 since the memory
+    // grows by 1/64 at least, not an eighth (session 53: each growth is JS's).
+    expect(calls.large).toBeLessThan(t.count / 4000);
     heap.check();
     x.release_all(t.maxSlots);
     heap.check();
