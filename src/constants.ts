@@ -627,10 +627,13 @@ export const MODE_IDS = Object.freeze({ pymalloc: 1, malloc: 2, debug: 3, pymall
 export const WASM_PAGE = 65536;
 export const DEFAULT_INITIAL_BYTES = 1 << 20;
 // A memory grows by what the top needs, at least 1 / GROWTH_DIVISOR of its length (memory/memory.ts
-// grow()): a WebAssembly.Memory never shrinks, and its length is what a C program's memory is
-// compared by. An eighth (session 52) left C programs' memories 1.02-1.13x dlmalloc's with peaks
-// below it; 1/64 costs no instruction an event on the shared traces (session 53).
-export const GROWTH_DIVISOR = 64;
+// grow()), and a WebAssembly.Memory by 1 / WASM_GROWTH_DIVISOR: its length is what a wasm program's
+// memory is measured by (a C malloc's sbrk grows it by what it asks), and it never shrinks: an
+// eighth left C programs' memories 1.02-1.13x dlmalloc's with their peaks below it (session 53).
+// The other kinds keep an eighth: a growth costs ~57,000 instructions, and 1/64 made a fresh
+// heap's replay of imports (36 MB in 1.9 M events, 147 growths) 323 -> 328 an event.
+export const GROWTH_DIVISOR = 8;
+export const WASM_GROWTH_DIVISOR = 64;
 /** A Worker's WebAssembly instance's C stack (instantiateWithHeap's stackBytes): wasm-ld's default stack size. */
 export const DEFAULT_STACK_BYTES = 65536;
 export const DEFAULT_MAX_BYTES = 2 ** 32 - WASM_PAGE;

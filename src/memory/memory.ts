@@ -11,6 +11,7 @@
 import {
   DEFAULT_MAX_BYTES,
   GROWTH_DIVISOR,
+  WASM_GROWTH_DIVISOR,
   WASM_PAGE,
 } from "../constants.js";
 import { PymallocError } from "../errors.js";
@@ -349,7 +350,8 @@ export class Memory {
   }
 
   /**
-   * Make at least `minBytes` addressable. Grows geometrically (by 1/GROWTH_DIVISOR at least, in 64 KiB pages),
+   * Make at least `minBytes` addressable. Grows geometrically (by 1/GROWTH_DIVISOR at least, a
+   * WebAssembly.Memory by 1/WASM_GROWTH_DIVISOR, in 64 KiB pages),
    * never past maxBytes. Returns false, changing nothing, when that is impossible.
    */
   grow(minBytes: number): boolean {
@@ -365,7 +367,8 @@ export class Memory {
     if (minBytes <= cur) return true;
     if (this.kind === "fixed") return false;
     const need = roundUp(minBytes, WASM_PAGE);
-    const target = Math.min(Math.max(need, roundUp(cur + Math.floor(cur / GROWTH_DIVISOR), WASM_PAGE)), this.maxBytes - (this.maxBytes % WASM_PAGE));
+    const step = Math.floor(cur / (this.kind === "wasm" ? WASM_GROWTH_DIVISOR : GROWTH_DIVISOR));
+    const target = Math.min(Math.max(need, roundUp(cur + step, WASM_PAGE)), this.maxBytes - (this.maxBytes % WASM_PAGE));
     if (!this.tryGrowTo(target) && !(target > need && this.tryGrowTo(need))) return false;
     this.refresh();
     this.refreshSiblings();
