@@ -630,8 +630,8 @@ export const DEFAULT_INITIAL_BYTES = 1 << 20;
 // grow()), and a WebAssembly.Memory by 1 / WASM_GROWTH_DIVISOR: its length is what a wasm program's
 // memory is measured by (a C malloc's sbrk grows it by what it asks), and it never shrinks: an
 // eighth left C programs' memories 1.02-1.13x dlmalloc's with their peaks below it (session 53).
-// The other kinds keep an eighth: a growth costs ~57,000 instructions, and 1/64 made a fresh
-// heap's replay of imports (36 MB in 1.9 M events, 147 growths) 323 -> 328 an event.
+// The other kinds keep an eighth: a growth costs ~57,000 instructions, and 1/64 gave a fresh
+// heap's replay of imports (36 MB in 1.9 M events) 147 growths instead of ~30, ~3.6 an event.
 export const GROWTH_DIVISOR = 8;
 export const WASM_GROWTH_DIVISOR = 64;
 /** A Worker's WebAssembly instance's C stack (instantiateWithHeap's stackBytes): wasm-ld's default stack size. */
