@@ -10,13 +10,16 @@
 
 /** One decoder for the names that are not ASCII (Reader.name). */
 const UTF8 = new TextDecoder();
+/** What Reader and rewriteBody's own cursor say of bytes that end early or a LEB128 too long. */
+const TRUNCATED = "not a WebAssembly module: truncated";
+const BAD_LEB128 = "not a WebAssembly module: bad LEB128";
 
 /** A cursor over a module's bytes: LEB128 numbers, names, limits, constant expressions (wasm-module.ts's reads too). */
 export class Reader {
   pos = 0;
   constructor(readonly b: Uint8Array) {}
   byte(): number {
-    if (this.pos >= this.b.length) throw new TypeError("not a WebAssembly module: truncated");
+    if (this.pos >= this.b.length) throw new TypeError(TRUNCATED);
     return this.b[this.pos++];
   }
   u32(): number {
@@ -25,7 +28,7 @@ export class Reader {
       const c = this.byte();
       v += (c & 0x7f) * 2 ** shift;
       if ((c & 0x80) === 0) return v;
-      if (shift > 28) throw new TypeError("not a WebAssembly module: bad LEB128");
+      if (shift > 28) throw new TypeError(BAD_LEB128);
     }
   }
   /** A signed LEB128 i32 (i32.const). */
@@ -376,31 +379,31 @@ const IMMEDIATES = ((): Uint8Array => {
  */
 function rewriteBody(b: Uint8Array, start: number, end: number, consts: Map<number, number>): Uint8Array[] | undefined {
   let pos = start;
-  /** A LEB128 u32 at pos, read past (Reader.u32's answer and its errors). */
-  const u32 = (): number => {
+  /** A LEB128 u32 at pos, read past (Reader.u32's answer and its errors; not the u32 encoder). */
+  const readU32 = (): number => {
     let v = 0;
     for (let shift = 0; ; shift += 7) {
-      if (pos >= b.length) throw new TypeError("not a WebAssembly module: truncated");
+      if (pos >= b.length) throw new TypeError(TRUNCATED);
       const c = b[pos++];
       v += (c & 0x7f) * 2 ** shift;
       if ((c & 0x80) === 0) return v;
-      if (shift > 28) throw new TypeError("not a WebAssembly module: bad LEB128");
+      if (shift > 28) throw new TypeError(BAD_LEB128);
     }
   };
   // The body as pieces: runs of its own bytes (views, not copied byte by byte into an array: a
   // linked module's bodies that read the globals are hundreds of KB) and the constants between.
   const out: Uint8Array[] = [];
   let copied = start;
-  for (let groups = u32(); groups > 0; groups--) {
-    u32();
-    if (pos >= b.length) throw new TypeError("not a WebAssembly module: truncated");
+  for (let groups = readU32(); groups > 0; groups--) {
+    readU32();
+    if (pos >= b.length) throw new TypeError(TRUNCATED);
     if (!VALTYPES.has(b[pos++])) return undefined;
   }
   while (pos < end) {
     const at = pos;
     const op = b[pos++];
     if (op === 0x23) {
-      const v = consts.get(u32());
+      const v = consts.get(readU32());
       if (v !== undefined) {
         if (at > copied) out.push(b.subarray(copied, at));
         out.push(new Uint8Array([0x41, ...s32(v)]));
@@ -412,7 +415,7 @@ function rewriteBody(b: Uint8Array, start: number, end: number, consts: Map<numb
       case IMM_NONE:
         break;
       case IMM_U32:
-        u32();
+        readU32();
         break;
       case IMM_BLOCK: {
         const t = b[pos];
@@ -422,19 +425,19 @@ function rewriteBody(b: Uint8Array, start: number, end: number, consts: Map<numb
         break;
       }
       case IMM_BR_TABLE:
-        for (let n = u32(); n > 0; n--) u32();
-        u32();
+        for (let n = readU32(); n > 0; n--) readU32();
+        readU32();
         break;
       case IMM_U32_U32:
-        u32();
-        u32();
+        readU32();
+        readU32();
         break;
       case IMM_TYPES:
-        for (let n = u32(); n > 0; n--) pos++;
+        for (let n = readU32(); n > 0; n--) pos++;
         break;
       case IMM_MEMARG:
-        if (u32() & 0x40) u32();
-        u32();
+        if (readU32() & 0x40) readU32();
+        readU32();
         break;
       case IMM_LEB:
         while (b[pos++] & 0x80);
@@ -449,22 +452,22 @@ function rewriteBody(b: Uint8Array, start: number, end: number, consts: Map<numb
         pos++;
         break;
       case IMM_FC: {
-        const sub = u32();
+        const sub = readU32();
         if (sub <= 7) {
           // saturating truncation
         } else if (sub === 8 || sub === 10 || sub === 12 || sub === 14) {
-          u32();
-          u32();
-        } else if (sub === 9 || sub === 11 || sub === 13 || (sub >= 15 && sub <= 17)) u32();
+          readU32();
+          readU32();
+        } else if (sub === 9 || sub === 11 || sub === 13 || (sub >= 15 && sub <= 17)) readU32();
         else return undefined;
         break;
       }
       case IMM_FE: {
-        const sub = u32();
+        const sub = readU32();
         if (sub === 3) pos++;
         else if (sub <= 2 || (sub >= 0x10 && sub <= 0x4e)) {
-          if (u32() & 0x40) u32();
-          u32();
+          if (readU32() & 0x40) readU32();
+          readU32();
         } else return undefined;
         break;
       }

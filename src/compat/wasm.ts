@@ -432,15 +432,14 @@ function memoryLinkError(e: unknown, given: boolean): unknown {
 
 /**
  * A WebAssembly.Memory for the module: its declared minimum at least, within its declared maximum.
- * Without initialBytes, a module whose bytes say its limits and __heap_base starts as small as
+ * Without initialBytes, a module whose bytes say its limits, with the heap's base known, starts as small as
  * they allow (its minimum, or the page holding __heap_base), as its own malloc's memory would: the
  * heap grows it as blocks need (a WebAssembly.Memory never shrinks, so 1 MiB up front was 1 MiB
  * for good: libyaml's and zlib's memories were 1 MiB against dlmalloc's 0.375 and 0.813 MiB).
  */
-function memoryFor(info: WasmModuleInfo | undefined, options: InstantiateOptions): WebAssembly.Memory {
+function memoryFor(info: WasmModuleInfo | undefined, heapBase: number | undefined, options: InstantiateOptions): WebAssembly.Memory {
   const pages = (n: number): number => Math.ceil(n / WASM_PAGE);
   const m = info?.memory;
-  const heapBase = options.heapBase ?? info?.heapBase;
   const start = options.initialBytes === undefined && m !== undefined && heapBase !== undefined ? heapBase + 1 : (options.initialBytes ?? DEFAULT_INITIAL_BYTES);
   let initial = Math.max(pages(start), pages(m?.minBytes ?? 0));
   let maximum = pages(options.maxBytes ?? DEFAULT_MAX_BYTES);
@@ -572,7 +571,7 @@ export function heapForModule(bytes: BufferSource, options: Omit<InstantiateOpti
   checkBase(heapBase, info.heapBase, "heapForModule: heapBase");
   // Options of instantiateWithHeap's that make no heap: not the heap's.
   const { family: _family, heap: _heap, specialize: _specialize, ...heapOptions } = options as InstantiateOptions;
-  const memory = options.memory ?? memoryFor(info, options);
+  const memory = options.memory ?? memoryFor(info, heapBase, options);
   if (options.memory !== undefined) checkSharing(info, options.memory, "the memory option");
   return createHeap({ ...heapOptions, memory, heapBase });
 }
@@ -616,11 +615,11 @@ export async function instantiateWithHeap(
     checkMemoryImport(module);
     if (specialize === true) throw new TypeError("specialize: true is for a module linked by pymalloc link (this one imports its malloc)");
   }
-  const memory = options.memory ?? memoryFor(info, options);
-  if (options.memory !== undefined) checkSharing(info, options.memory, "the memory option");
-  let heap: Heap | undefined;
   const heapBase = heapOptions.heapBase ?? info?.heapBase;
   if (heapBase !== undefined) checkBase(heapBase, info?.heapBase, "instantiateWithHeap: heapBase");
+  const memory = options.memory ?? memoryFor(info, heapBase, options);
+  if (options.memory !== undefined) checkSharing(info, options.memory, "the memory option");
+  let heap: Heap | undefined;
   if (heapBase !== undefined) heap = createHeap({ ...heapOptions, memory, heapBase });
   else if (!WebAssembly.Module.exports((module ??= await WebAssembly.compile(source as BufferSource))).some((d) => d.name === "__heap_base" && d.kind === "global"))
     // Said before anything is instantiated (not after, nor as the PyMem_* refusal below, which asks for the bytes it was given).
