@@ -277,6 +277,30 @@ __attribute__((export_name("use_after_free"))) void use_after_free(void) { char 
     }
   }, 120_000);
 
+  it("a program with __attribute__((destructor)) (libxml2 has one) links with the -flto line and runs in every mode, linked too: the destructor becomes a __cxa_atexit call only in LTO's code generation, which pulls libc.a's atexit.o and its __libc_calloc after LTO dropped pymemcompat.c's (was wasm-ld's 'undefined symbol: __libc_calloc')", async () => {
+    const DTOR = `#include <stdlib.h>
+#include <string.h>
+static char *kept;
+__attribute__((constructor)) static void init(void) { kept = strdup("kept"); }
+__attribute__((destructor)) static void fini(void) { free(kept); kept = 0; }
+__attribute__((export_name("run"))) int run(int n) {
+  int h = 0;
+  for (int i = 0; i < n; i++) { char *p = malloc(16 + i % 100); p[0] = (char)i; h += (unsigned char)p[0]; free(p); }
+  return h + (kept ? kept[0] : 0);
+}
+`;
+    const want = Array.from({ length: 300 }, (_, i) => i & 255).reduce((a, b) => a + b, 0) + "k".charCodeAt(0);
+    const reactor = build("wasm32-wasi", "dtor", DTOR);
+    expect(wasmModuleInfo(reactor).allocatorImports).toEqual(expect.arrayContaining(["malloc", "free", "calloc"]));
+    for (const allocator of ["pymalloc", "malloc", "debug"] as const) {
+      for (const linked of [false, true]) {
+        const { instance, heap } = await instantiateWithHeap(linked ? await linkFastPath(reactor) : reactor, { allocator, traceAllocations: false });
+        expect((instance.exports as unknown as { run(n: number): number }).run(300)).toBe(want);
+        heap.check();
+      }
+    }
+  }, 120_000);
+
   it.each([
     ["wasm32-wasi", WITH_LIBC],
     ["wasm32", NO_LIBC],

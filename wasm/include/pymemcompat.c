@@ -52,9 +52,14 @@ void *reallocarray(void *p, size_t nelem, size_t elsize) {
   return realloc(p, nelem * elsize);
 }
 
-void *__libc_malloc(size_t n) { return malloc(n); }
-void __libc_free(void *p) { pymem_import_free(p); }
-void *__libc_calloc(size_t nelem, size_t elsize) { return calloc(nelem, elsize); }
+/* `used`: kept through -flto although no C source calls them. libc.a's atexit.o (__cxa_atexit)
+ * calls __libc_calloc, and a C `__attribute__((destructor))` becomes a call to __cxa_atexit only
+ * in LTO's code generation, after wasm-ld has let LTO drop an unreferenced __libc_calloc: without
+ * `used`, such a program (libxml2 has one) failed to link ("pymemcompat.o: undefined symbol:
+ * __libc_calloc"). newlocale.o and freelocale.o call the other two. */
+__attribute__((used)) void *__libc_malloc(size_t n) { return malloc(n); }
+__attribute__((used)) void __libc_free(void *p) { pymem_import_free(p); }
+__attribute__((used)) void *__libc_calloc(size_t nelem, size_t elsize) { return calloc(nelem, elsize); }
 
 /* A block of n bytes aligned to `alignment` (a power of two), or NULL (errno EINVAL or ENOMEM). */
 static void *pymem_aligned(size_t alignment, size_t n) {
