@@ -73,6 +73,11 @@ void *malloc(size_t n) PYMEM_IMPORT_("malloc");
 void free(void *p) PYMEM_IMPORT_("free");
 void *calloc(size_t nelem, size_t elsize) PYMEM_IMPORT_("calloc");
 void *realloc(void *p, size_t n) PYMEM_IMPORT_("realloc");
+/* clang turns a malloc whose block is then zeroed (memset, or a loop) into a call to calloc, even
+ * in a file that never names calloc; its declaration of calloc then lacks the import above, and
+ * without libc the link failed: "undefined symbol: calloc" (Oniguruma's regparse.c). A reference
+ * kept here (4 bytes a file) makes every file declare calloc as the import, so that call is one. */
+static void *(*const pymem_calloc_ref_)(size_t, size_t) __attribute__((used, unused)) = calloc;
 #endif
 
 #ifdef __cplusplus
