@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { heapForModule, instantiateWithHeap, MemoryCorruptionError, wasmModuleInfo } from "../src/index.js";
+import { heapForModule, instantiateWithHeap, MemoryCorruptionError, PymallocError, wasmModuleInfo } from "../src/index.js";
 import { linkFastPath } from "../src/compat/wasm-link.js";
 import { expectRunsClean } from "./helpers.js";
 
@@ -144,6 +144,22 @@ describe("C built by clang with the README's lines", () => {
   it("a module that calls WASI (printf) instantiated without WASI imports: a TypeError naming the import and what to pass (was V8's 'module is not an object or function')", async () => {
     const bytes = build("wasm32-wasi", "prints", PRINTS);
     await expect(instantiateWithHeap(bytes)).rejects.toThrow(/the module imports wasi_snapshot_preview1\.\w+ \(a function\), and imports\.wasi_snapshot_preview1 is not given: .*node:wasi/);
+  }, 120_000);
+
+  it("a module that calls WASI given a shim that lacks some of its calls: the PymallocError names them as WASI calls and says to pass node:wasi's wasiImport whole (it said they were C functions the build left undefined, and sent the user to emcc's flag)", async () => {
+    const bytes = build("wasm32-wasi", "prints-partial", PRINTS);
+    const wasi = WebAssembly.Module.imports(new WebAssembly.Module(bytes)).filter((d) => d.module === "wasi_snapshot_preview1").map((d) => d.name);
+    expect(wasi).toContain("fd_write");
+    const shim = { fd_write: () => 0 };
+    const err = await instantiateWithHeap(bytes, { imports: { wasi_snapshot_preview1: shim } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(PymallocError);
+    const msg = (err as Error).message;
+    for (const name of wasi.filter((n) => n !== "fd_write")) expect(msg).toContain(`wasi_snapshot_preview1.${name}`);
+    expect(msg).toMatch(/WASI calls? \(.*\): pass node:wasi's new WASI\(\{ version: "preview1" \}\)\.wasiImport whole/);
+    expect(msg).not.toMatch(/left undefined|ERROR_ON_UNDEFINED/);
   }, 120_000);
 
   it("a program with fopen (wasi-libc's constructors call WASI for the preopened directories) under node:wasi: instantiateWithHeap's PymallocError says to initialise WASI on the heap's memory first (it was node's untyped 'wasi.start() has not been called' from the constructors); the order it gives reads the file", async () => {

@@ -486,10 +486,19 @@ async function instantiateChecked(module: WebAssembly.Module, imports: WebAssemb
       );
     if (d.kind === "function" && typeof (m as Record<string, unknown>)[d.name] !== "function") missing.push(`${d.module}.${d.name}`);
   }
-  if (missing.length > 0)
+  if (missing.length > 0) {
+    // WASI's calls (a partial shim: a module that opens a file imports path_open, fd_read...) are
+    // not C left undefined: said apart, so the user is not sent to the build for them.
+    const wasi = missing.filter((n) => n.startsWith("wasi"));
+    const c = missing.length - wasi.length;
     throw new PymallocError(
-      `the module imports ${missing.length === 1 ? "a function" : `${missing.length} functions`} the imports do not give: ${missing.join(", ")}. C functions the build left undefined (emcc's -sERROR_ON_UNDEFINED_SYMBOLS=0 hides them until here): define them in the module, or pass them in imports`,
+      `the module imports ${missing.length === 1 ? "a function" : `${missing.length} functions`} the imports do not give: ${missing.join(", ")}. ` +
+        (c > 0 ? `C functions the build left undefined (emcc's -sERROR_ON_UNDEFINED_SYMBOLS=0 hides them until here): define them in the module, or pass them in imports` : "") +
+        (wasi.length > 0
+          ? `${c > 0 ? "; the " : "The "}WASI call${wasi.length === 1 ? "" : "s"} (${wasi.join(", ")}): pass node:wasi's new WASI({ version: "preview1" }).wasiImport whole, or a shim that defines every function the module imports from ${wasi[0].slice(0, wasi[0].indexOf("."))}`
+          : ""),
     );
+  }
   return WebAssembly.instantiate(module, imports).catch((e: unknown) => {
     throw givenMemoryError(allocatorLinkError(e), given);
   });
