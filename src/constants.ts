@@ -531,8 +531,8 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-/** 20: Pool.INVERSE (ceil(2^32 / block size)) in place of the block size word Pool.SIZE; 18: a thread slot's claim word (Slot.CLAIM), pools' OWNER words keyed (Pool.OWNER_KEY); 17: in-use raw chunks keep a footer (Chunk.OVERHEAD 8); 16: SubPool.FILLS (a young class's sub-pool fills); 15: the heap's own end (H.END) and fences over pages a module grew; 14: the raw cache (H.RAW_CACHE, RawCache); 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
-export const HEAP_VERSION = 20;
+/** 21: a debug quarantine ring entry has a check word (Debug.Q_ENTRY 12, Q_ENTRY_CHECK); 20: Pool.INVERSE (ceil(2^32 / block size)) in place of the block size word Pool.SIZE; 18: a thread slot's claim word (Slot.CLAIM), pools' OWNER words keyed (Pool.OWNER_KEY); 17: in-use raw chunks keep a footer (Chunk.OVERHEAD 8); 16: SubPool.FILLS (a young class's sub-pool fills); 15: the heap's own end (H.END) and fences over pages a module grew; 14: the raw cache (H.RAW_CACHE, RawCache); 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
+export const HEAP_VERSION = 21;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,
@@ -673,9 +673,13 @@ export const enum Debug {
   FREED_BIT = 0x80,
   SIZE_CHECK = 0x2d5e0000,
   /**
-   * Quarantine ring header (words), then one entry per block: its base, and the usable bytes of
-   * the block below as checked when it was freed (read back when it leaves, with no call into
-   * the allocator).
+   * Quarantine ring header (words), then one entry per block: its base, the usable bytes of the
+   * block below as checked when it was freed (read back when it leaves, with no call into the
+   * allocator), and a check word, base ^ usable ^ the block's serial ^ Q_ENTRY_KEY (entryCheck in
+   * debug/quarantine.ts; HEAP_VERSION 21): the eviction trusts an entry whose check word agrees
+   * (one compare, where the allocator's look-up of the block was ~100 instructions an event), and
+   * refuses one whose base, usable or check word a stray write changed, or whose block left
+   * (released below, its serial word a free-list tag; taken again, a new serial).
    */
   Q_CAPACITY = 0,
   Q_HEAD = 4,
@@ -683,8 +687,10 @@ export const enum Debug {
   Q_BYTES = 12,
   Q_MAX_BYTES = 16,
   Q_ENTRIES = 32,
-  Q_ENTRY = 8,
+  Q_ENTRY = 12,
   Q_ENTRY_USABLE = 4,
+  Q_ENTRY_CHECK = 8,
+  Q_ENTRY_KEY = 0x5a3c96e1,
 }
 /**
  * Sampled sites (debug/sampling.ts, debug/sampler.ts). The sampling state, made with the heap: the current sample

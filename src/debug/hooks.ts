@@ -401,6 +401,7 @@ export class DebugState {
     const e = r + Debug.Q_ENTRIES + Debug.Q_ENTRY * slot;
     u32[e >>> 2] = base;
     u32[(e + Debug.Q_ENTRY_USABLE) >>> 2] = usable;
+    u32[(e + Debug.Q_ENTRY_CHECK) >>> 2] = base ^ usable ^ u32[(base + Debug.SERIAL) >>> 2] ^ Debug.Q_ENTRY_KEY; // entryCheck (quarantine.ts)
     u32[(r + Debug.Q_COUNT) >>> 2] = count + 1;
     u32[(r + Debug.Q_BYTES) >>> 2] += u32[(base + Debug.SIZE) >>> 2];
     while (u32[(r + Debug.Q_COUNT) >>> 2] > 0 && u32[(r + Debug.Q_BYTES) >>> 2] > u32[(r + Debug.Q_MAX_BYTES) >>> 2]) evictOldest(this, found);

@@ -56,6 +56,15 @@ export function ringCapacity(d: DebugState): number {
   return room < Debug.Q_ENTRIES ? 0 : Math.floor((room - Debug.Q_ENTRIES) / Debug.Q_ENTRY);
 }
 
+/**
+ * The check word of the ring entry of the freed block at base (Debug.Q_ENTRY_CHECK, unsigned):
+ * its base, usable bytes and serial with Debug.Q_ENTRY_KEY. retire() (debug/hooks.ts) and
+ * evictOldest() write and test it inline.
+ */
+export function entryCheck(u32: Uint32Array, base: number, usable: number): number {
+  return (base ^ usable ^ u32[(base + Debug.SERIAL) >>> 2] ^ Debug.Q_ENTRY_KEY) >>> 0;
+}
+
 /** Give a block back to the family below that allocated it (`code`: its family byte). */
 export function release(d: DebugState, base: number, code: number): void {
   if (d.traced !== 0) {
@@ -63,6 +72,10 @@ export function release(d: DebugState, base: number, code: number): void {
     d.allocSites.delete(serial);
     d.freeSites.delete(serial);
   }
+  // Its serial word changed: a ring entry left behind for it (a stray write moving the head or
+  // count back over it) no longer agrees with its check word (evictOldest), in a raw chunk too,
+  // whose free leaves the word as it was (a pool's free writes its free-list tag there).
+  d.u32[(base + Debug.SERIAL) >>> 2] = ~d.u32[(base + Debug.SERIAL) >>> 2];
   d.host.releasing(base);
   (code === Fam.OBJ ? d.belowO : code === Fam.MEM ? d.belowM : d.belowR).free(base);
 }
@@ -97,15 +110,20 @@ export function evictOldest(d: DebugState, found: CorruptionReport[]): void {
   const head = u32[(r + Debug.Q_HEAD) >>> 2];
   const e = r + Debug.Q_ENTRIES + Debug.Q_ENTRY * head;
   const old = u32[e >>> 2];
-  // An entry is a freed debug block (its family byte marked so), still a live block of the
-  // allocator below with the usable bytes the entry recorded: anything else was written over
-  // (a usable count a stray write enlarged would have the 0xDD scan below run for ever).
-  if (old + Debug.HEADER > d.u8.length || (d.u8[old + Debug.FAMILY] & Debug.FREED_BIT) === 0 || d.host.liveUsable(old) !== u32[(e + Debug.Q_ENTRY_USABLE) >>> 2])
+  const usable = u32[(e + Debug.Q_ENTRY_USABLE) >>> 2];
+  // An entry is a freed debug block (its family byte marked so) inside the memory, its check
+  // word agreeing with its base, usable bytes and the block's serial (entryCheck): anything else
+  // was written over (a usable count a stray write enlarged would have the 0xDD scan below read
+  // past the block), or names a block that has left the quarantine. The block was the allocator's
+  // live block of those usable bytes when retire() wrote the entry (sound() or checkBlock()
+  // looked it up), and only an eviction releases it: the look-up is not made again here (it was
+  // ~100 instructions an event; the release's free below still checks the block).
+  if (old + usable > d.u8.length || (u32[(e + Debug.Q_ENTRY_CHECK) >>> 2] ^ old ^ usable ^ u32[(old + Debug.SERIAL) >>> 2]) !== Debug.Q_ENTRY_KEY || (d.u8[old + Debug.FAMILY] & Debug.FREED_BIT) === 0)
     throw new HeapCorruptionError(e, `debug quarantine entry ${hex(old)} is no freed block of the recorded size`, "quarantine");
   u32[(r + Debug.Q_HEAD) >>> 2] = head + 1 === u32[(r + Debug.Q_CAPACITY) >>> 2] ? 0 : head + 1;
   u32[(r + Debug.Q_COUNT) >>> 2]--;
   u32[(r + Debug.Q_BYTES) >>> 2] -= u32[(old + Debug.SIZE) >>> 2];
-  const rep = d.verifyQuarantined(old, u32[(e + Debug.Q_ENTRY_USABLE) >>> 2], "quarantine");
+  const rep = d.verifyQuarantined(old, usable, "quarantine");
   if (rep) found.push(rep);
   // Released even when damaged, so the heap stays consistent whatever onError does.
   release(d, old, d.u8[old + Debug.FAMILY] & ~Debug.FREED_BIT);
@@ -128,7 +146,8 @@ export function drainQuarantine(d: DebugState): void {
  * adoptThread's mend of a debug heap whose lock a dead thread held (called under it, after the
  * raw lists were made again): the thread may have stopped inside a free, between marking a
  * block freed and its ring entry, or inside an eviction, between the ring's words and the
- * release. The ring keeps its valid entries (freed blocks of the recorded size, each once), its
+ * release. The ring keeps its valid entries (freed blocks of the recorded size, each once, their
+ * check words agreeing), its
  * count and byte total counted from them; a block marked freed that the ring does not hold was
  * being freed: released to the family below (never verified: it may be half painted). Throws
  * HeapCorruptionError (checkRing) when the ring's own words are out of range.
@@ -148,7 +167,7 @@ export function mendQuarantine(d: DebugState): void {
     const e = r + Debug.Q_ENTRIES + Debug.Q_ENTRY * ((head + i) % cap);
     const base = u32[e >>> 2];
     const usable = u32[(e + Debug.Q_ENTRY_USABLE) >>> 2];
-    if (base + Debug.HEADER > u8.length || held.has(base) || (u8[base + Debug.FAMILY] & Debug.FREED_BIT) === 0 || d.host.liveUsable(base) !== usable) continue;
+    if (base + Debug.HEADER > u8.length || held.has(base) || (u8[base + Debug.FAMILY] & Debug.FREED_BIT) === 0 || d.host.liveUsable(base) !== usable || entryCheck(u32, base, usable) !== u32[(e + Debug.Q_ENTRY_CHECK) >>> 2]) continue;
     held.add(base);
     kept.push(base, usable);
   }
@@ -157,6 +176,7 @@ export function mendQuarantine(d: DebugState): void {
     const e = r + Debug.Q_ENTRIES + Debug.Q_ENTRY * (i >>> 1);
     u32[e >>> 2] = kept[i];
     u32[(e + Debug.Q_ENTRY_USABLE) >>> 2] = kept[i + 1];
+    u32[(e + Debug.Q_ENTRY_CHECK) >>> 2] = entryCheck(u32, kept[i], kept[i + 1]);
     bytes += u32[(kept[i] + Debug.SIZE) >>> 2];
   }
   u32[(r + Debug.Q_HEAD) >>> 2] = 0;

@@ -459,7 +459,7 @@ export function checkHeap(heap: Heap): void {
 /**
  * The debug hooks' quarantine ring: a live raw block big enough for its capacity, its head and
  * count inside it, every entry a distinct live block below the hooks marked freed (with the
- * usable size it had), the byte total their sum, and no freed block outside the ring.
+ * usable size it had, and its check word agreeing), the byte total their sum, and no freed block outside the ring.
  */
 function checkQuarantine(heap: Heap): void {
   const u32 = heap.rawAllocator.u32;
@@ -487,6 +487,8 @@ function checkQuarantine(heap: Heap): void {
     if (u === undefined || (u8[base + Debug.FAMILY] & Debug.FREED_BIT) === 0 || inRing.has(base))
       fail(e, `quarantine entry ${base} is not a freed block below the hooks (or is listed twice)`, "quarantine entry");
     if (u32[(e + Debug.Q_ENTRY_USABLE) >>> 2] !== u) fail(e + Debug.Q_ENTRY_USABLE, `quarantine entry's usable size is not its block's ${u}`, "quarantine entry usable");
+    if (((u32[(e + Debug.Q_ENTRY_CHECK) >>> 2] ^ base ^ u ^ u32[(base + Debug.SERIAL) >>> 2]) >>> 0) !== Debug.Q_ENTRY_KEY)
+      fail(e + Debug.Q_ENTRY_CHECK, `quarantine entry ${base}'s check word does not agree with its base, usable size and block serial`, "quarantine entry check");
     inRing.add(base);
     bytes += u32[(base + Debug.SIZE) >>> 2];
   }
