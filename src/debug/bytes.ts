@@ -41,10 +41,10 @@ export const below = (k: number): number => (1 << (k << 3)) - 1;
 // V8 inlines them into the hooks only while the hooks' inlining budget lasts, and a call that is
 // not inlined costs more than the few doubles of a typical block.
 
-/** Whether doubles i..e-1 of f64 all are d: a repeatedDouble() neither NaN nor zero. */
+/** Whether doubles i..e-1 of f64 all are d: a repeatedDouble() neither NaN nor zero (indexes stepped `| 0`: see fillDoubles). */
 export function allDoubles(f64: Float64Array, i: number, e: number, d: number): boolean {
-  for (; i + 4 <= e; i += 4) if (f64[i] !== d || f64[i + 1] !== d || f64[i + 2] !== d || f64[i + 3] !== d) return false;
-  for (; i < e; i++) if (f64[i] !== d) return false;
+  for (; i + 4 <= e; i = (i + 4) | 0) if (f64[i] !== d || f64[(i + 1) | 0] !== d || f64[(i + 2) | 0] !== d || f64[(i + 3) | 0] !== d) return false;
+  for (; i < e; i = (i + 1) | 0) if (f64[i] !== d) return false;
   return true;
 }
 
