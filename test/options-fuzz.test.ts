@@ -3,7 +3,7 @@
 // heap's own accounting, check(), out-of-memory returns and a snapshot copy (attachHeap) checked
 // against a model of what the test holds. Invalid combinations must be typed errors.
 import { describe, expect, it } from "vitest";
-import { attachHeap, createHeap, PymallocError, type Heap, type HeapOptions } from "../src/index.js";
+import { attachHeap, constants, createHeap, PymallocError, type Heap, type HeapOptions } from "../src/index.js";
 import { takeRandom, thrownBy, xorshift } from "./helpers.js";
 
 type Kind =
@@ -476,7 +476,7 @@ describe("invalid option combinations are typed errors", () => {
 
   it("a quarantine too large for the memory names quarantineBlocks and the bytes it asked (it was 'memory too small for the debug quarantine')", () => {
     for (const n of [2 ** 29, Number.MAX_SAFE_INTEGER])
-      expect(() => createHeap({ allocator: "debug", quarantineBlocks: n })).toThrow(new RegExp(`^quarantineBlocks ${n}: the debug quarantine's ring of ${32 + 8 * n} bytes .*does not fit in the heap's memory.*or 0 for none`));
+      expect(() => createHeap({ allocator: "debug", quarantineBlocks: n })).toThrow(new RegExp(`^quarantineBlocks ${n}: the debug quarantine's ring of ${32 + constants.Debug.Q_ENTRY * n} bytes .*does not fit in the heap's memory.*or 0 for none`));
     expect(() => createHeap({ allocator: "debug", quarantineBlocks: 200_000, memory: new ArrayBuffer(1 << 20) })).toThrow(RangeError);
   });
 
