@@ -1,0 +1,334 @@
+// A contiguous overrun or underrun of 1..256 bytes, as C and JS programs make them (a memcpy too
+// long, an off-by-one loop, a negative index), then a program that goes on (session 54's hunt,
+// kept as a test). Each case: a heap of a mode (pymalloc, whole pools, malloc, hardened,
+// hardened whole pools, alignment 16, threads with one thread) over a memory kind (resizable
+// ArrayBuffer, growable SharedArrayBuffer, WebAssembly.Memory; on the WebAssembly.Memory, the
+// fast path's exports as the obj family, heap.wasmImports(), or a C module's malloc and free,
+// instantiateWithHeap) is filled with 100-400 live blocks of 1..2000 bytes in the three families
+// (each holding a pattern of its address and serial), some freed; then one write of 1..256 bytes
+// starts at a live block's end or ends just before its start, holding random bytes, zeros, 0xFF,
+// one repeated byte, words a program holds (addresses of blocks, pools and sub-pools, small
+// integers, a mix of them) or a copy of another block's bytes. Then 200-400 random calls of
+// malloc, calloc, realloc and free, every live block's bytes verified after every call (the bytes
+// the stray write put into live blocks are the user's and expected). A case fails on an untyped
+// error (a WebAssembly trap included), a block handed out over a live one (or one whose free was
+// refused), outside the heap or misaligned, a live block's bytes changed, a calloc block not
+// zeroed, or a realloc that loses bytes. check() ends each case; what it misses is counted
+// (OVERRUN_REPORT=1 prints the tallies). A hunt:
+//   OVERRUN_FROM=100000 OVERRUN_CASES=2000 OVERRUN_REPORT=1 npx vitest run test/overrun-hunt.test.ts
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { createHeap, heapForModule, instantiateWithHeap, PymallocError, type Heap, type HeapOptions } from "../src/index.js";
+import { ROOT, uniform } from "./helpers.js";
+
+const CASES = Number(process.env.OVERRUN_CASES ?? 60);
+const FROM = Number(process.env.OVERRUN_FROM ?? 0);
+const REPORT = process.env.OVERRUN_REPORT === "1";
+
+export const MODES: [string, HeapOptions][] = [
+  ["pymalloc", {}],
+  ["whole pools", { subPools: false }],
+  ["malloc", { allocator: "malloc" }],
+  ["hardened", { hardened: true }],
+  ["hardened, whole pools", { hardened: true, subPools: false }],
+  ["alignment 16", { alignment: 16 }],
+  ["threads", { threads: true }],
+];
+export const KINDS = ["resizable", "growable-shared", "wasm", "wasm fast path", "C module"] as const;
+type Kind = (typeof KINDS)[number];
+
+const client = new Uint8Array(readFileSync(join(ROOT, "wasm/clients/ctors.wasm")));
+const sharedClient = new Uint8Array(readFileSync(join(ROOT, "wasm/clients/ctors-shared.wasm")));
+
+interface Fam {
+  malloc(n: number): number;
+  calloc(a: number, b: number): number;
+  realloc(p: number, n: number): number;
+  free(p: number): void;
+}
+interface Block {
+  p: number;
+  n: number;
+  fam: number;
+  bytes: Uint8Array;
+}
+class Bug extends Error {}
+
+export interface Outcome {
+  /** Typed errors the calls met after the write. */
+  typed: number;
+  /** What check() said at the end: "ok", "typed", or (a failure) "untyped". */
+  check: string;
+  /** The write changed bytes outside live blocks and outside the block's own slack. */
+  hitMeta: boolean;
+  /** Where those bytes were: "free block", "after top" ... (the first one seen). */
+  where: string;
+  label: string;
+}
+
+async function makeHeap(kind: Kind, opts: HeapOptions, ri: (n: number) => number): Promise<{ h: Heap; c: Fam | null }> {
+  const shared = opts.threads === true;
+  if (kind === "C module") {
+    const bytes = shared ? sharedClient : client;
+    const h = heapForModule(bytes, { ...opts });
+    const { instance } = await instantiateWithHeap(new WebAssembly.Module(bytes), { heap: h, family: ri(2) ? "obj" : "mem" });
+    const x = instance.exports as unknown as { c_make_block(n: number): number; c_calloc(a: number, b: number): number; c_free_block(p: number): void; c_realloc(p: number, n: number): number };
+    return { h, c: { malloc: (n) => x.c_make_block(n) >>> 0, calloc: (a, b) => x.c_calloc(a, b) >>> 0, free: (p) => x.c_free_block(p), realloc: (p, n) => x.c_realloc(p, n) >>> 0 } };
+  }
+  if (kind === "wasm" || kind === "wasm fast path") {
+    const h = createHeap({ ...opts, memory: new WebAssembly.Memory({ initial: 16, maximum: 4096, shared }) });
+    if (kind === "wasm") return { h, c: null };
+    const env = h.wasmImports({ family: "obj" });
+    return { h, c: { malloc: (n) => env.malloc(n) >>> 0, calloc: (a, b) => env.calloc(a, b) >>> 0, free: (p) => env.free(p), realloc: (p, n) => env.realloc(p, n) >>> 0 } };
+  }
+  return { h: createHeap({ ...opts, memoryKind: shared ? "growable-shared" : kind }), c: null };
+}
+
+/** One case; throws a Bug saying what went wrong. */
+export async function overrunCase(seed: number, only?: { mode?: string; kind?: Kind; dir?: "over" | "under" }): Promise<Outcome> {
+  const r = uniform(seed * 2654435761 + 7);
+  const ri = (n: number): number => Math.floor(r() * n);
+  const [mname, mopts] = only?.mode ? MODES.find(([m]) => m === only.mode)! : MODES[ri(MODES.length)];
+  const kind: Kind = only?.kind ?? KINDS[ri(KINDS.length)];
+  const label = `seed ${seed} (${mname}, ${kind})`;
+  const { h, c } = await makeHeap(kind, mopts, ri);
+  const fams: Fam[] = [h.raw, h.mem, c ?? h.obj];
+  const poolSize = h.objectAllocator.poolSize;
+  const live = new Map<number, Block>();
+  const usableOf = new Map<number, number>();
+  const freedUsable = new Map<number, number>();
+  const limbo = new Map<number, number>();
+  const freed: number[] = [];
+  const log: string[] = [];
+  let serial = 0;
+  const fail = (what: string): never => {
+    throw new Bug(`${label}: ${what}\n  last calls: ${log.slice(-14).join(" | ")}`);
+  };
+  const overlapping = (p: number, n: number): number => {
+    n = Math.max(n, 1);
+    for (const [q, b] of live) if (p < q + Math.max(b.n, 1) && q < p + n) return q;
+    for (const [q, m] of limbo) if (p < q + Math.max(m, 1) && q < p + n) return q;
+    return -1;
+  };
+  const verify = (): void => {
+    const u8 = h.u8;
+    for (const [p, b] of live) {
+      const bytes = b.bytes;
+      for (let i = 0; i < b.n; i++) if (u8[p + i] !== bytes[i]) fail(`live block ${p} (${b.n} B) byte ${i} changed ${bytes[i]} -> ${u8[p + i]}`);
+    }
+  };
+  const pattern = (b: Block, from: number): void => {
+    const s = ++serial;
+    for (let i = from; i < b.n; i++) b.bytes[i] = (b.p * 131 + s * 31 + i * 7 + (i >>> 8)) & 255;
+    h.u8.set(b.bytes.subarray(from), b.p + from);
+  };
+  const sane = (p: number, n: number, what: string): void => {
+    if (p < h.heapBase || p + n > h.u8.length) fail(`${what} gave ${p} (${n} B), outside the heap`);
+    const align = n > 512 || h.alignment === 16 ? (n > 512 ? 16 : h.alignment) : 8;
+    if (p % align !== 0) fail(`${what} gave ${p}, not ${align}-aligned`);
+    const o = overlapping(p, n);
+    if (o >= 0) fail(`${what} gave ${p} (${n} B) over live ${o}`);
+  };
+  const adopt = (p: number, n: number, fam: number, what: string): void => {
+    if (p === 0) return;
+    sane(p, n, what);
+    const b = { p, n, fam, bytes: new Uint8Array(n) };
+    pattern(b, 0);
+    live.set(p, b);
+  };
+  const size = (): number => {
+    const k = ri(10);
+    return k < 6 ? 1 + ri(512) : k < 9 ? 513 + ri(1488) : ri(3) === 0 ? ri(70000) : ri(2001);
+  };
+  const call = (): void => {
+    const k = ri(12);
+    const keys = [...live.keys()];
+    const fi = ri(3);
+    if (k <= 3 || keys.length === 0) {
+      const n = size();
+      log.push(`malloc#${fi}(${n})`);
+      adopt(fams[fi].malloc(n), n, fi, `malloc#${fi}(${n})`);
+      return;
+    }
+    if (k === 4) {
+      const a = 1 + ri(40);
+      const e = 1 + ri(50);
+      log.push(`calloc#${fi}(${a}, ${e})`);
+      const p = fams[fi].calloc(a, e);
+      if (p !== 0) {
+        sane(p, a * e, `calloc#${fi}(${a}, ${e})`);
+        const u8 = h.u8;
+        for (let i = 0; i < a * e; i++) if (u8[p + i] !== 0) fail(`calloc's block ${p} not zero at +${i}`);
+      }
+      adopt(p, a * e, fi, "calloc");
+      return;
+    }
+    const p = keys[ri(keys.length)];
+    const b = live.get(p)!;
+    if (k <= 8) {
+      log.push(`free#${b.fam}(${p})`);
+      live.delete(p);
+      try {
+        fams[b.fam].free(p);
+        freed.push(p);
+      } catch (e) {
+        limbo.set(p, b.n); // refused: nothing may be handed out over it, its bytes are no longer promised
+        throw e;
+      }
+      return;
+    }
+    const n = size();
+    log.push(`realloc#${b.fam}(${p}, ${n})`);
+    const q = fams[b.fam].realloc(p, n); // refused: p stays live, its bytes as they were
+    if (q === 0) return;
+    const keep = Math.min(n, b.n);
+    const u8 = h.u8;
+    for (let i = 0; i < keep; i++) if (u8[q + i] !== b.bytes[i]) fail(`realloc(${p}, ${n}) -> ${q} lost byte ${i}`);
+    live.delete(p);
+    sane(q, n, `realloc(${p}, ${n})`);
+    if (q !== p) freed.push(p);
+    const nb = { p: q, n, fam: b.fam, bytes: new Uint8Array(n) };
+    nb.bytes.set(b.bytes.subarray(0, keep));
+    pattern(nb, keep);
+    live.set(q, nb);
+  };
+
+  // The heap: 100-400 blocks, some freed.
+  const nblocks = 100 + ri(301);
+  for (let i = 0; i < nblocks; i++) {
+    const n = ri(5) === 0 ? 513 + ri(1488) : 1 + ri(512);
+    const fi = ri(3);
+    const p = fams[fi].malloc(n);
+    adopt(p, n, fi, `fill malloc#${fi}(${n})`);
+    if (p) {
+      usableOf.set(p, h.usableSize(p));
+      freedUsable.delete(p);
+    }
+  }
+  const share = r() * 0.6;
+  for (const [p, b] of [...live]) if (r() < share) {
+    freedUsable.set(p, usableOf.get(p)!);
+    fams[b.fam].free(p);
+    live.delete(p);
+    freed.push(p);
+  }
+  verify();
+  h.check();
+
+  // The stray write.
+  const keys = [...live.keys()];
+  if (keys.length === 0) return { typed: 0, check: "ok", hitMeta: false, where: "", label };
+  // Half the time a block beside metadata: the first or last of a (sub-)pool, or a raw block.
+  const bias = ri(6);
+  const near = bias === 0 ? keys.filter((p) => p % 1024 < 112) : bias === 1 ? keys.filter((p) => (p + live.get(p)!.n) % 1024 > 960) : bias === 2 ? keys.filter((p) => live.get(p)!.n > 512 || live.get(p)!.fam === 0) : [];
+  const b = live.get(near.length ? near[ri(near.length)] : keys[ri(keys.length)])!;
+  const lk = ri(4);
+  const len = lk === 0 ? 1 + ri(8) : lk === 1 ? 1 + ri(32) : lk === 2 ? 1 + ri(96) : 1 + ri(256);
+  const dir = only?.dir ?? (bias === 0 ? "under" : bias === 1 ? "over" : ri(5) < 3 ? "over" : "under");
+  const start = dir === "over" ? b.p + b.n : b.p - len;
+  const ptr = (): number => {
+    const j = ri(7);
+    const any = keys[ri(keys.length)];
+    if (j === 0) return any;
+    if (j === 1 && freed.length) return freed[ri(freed.length)];
+    if (j === 2) return any - (any % poolSize);
+    if (j === 3) return any - (any % 1024);
+    if (j === 4) return h.heapBase + 8 * ri(1024);
+    if (j === 5) return any + 8 * (ri(9) - 4);
+    return ri(64);
+  };
+  const ck = ri(9);
+  const bytes = new Uint8Array(len);
+  let what: string;
+  if (ck === 0) (what = "random"), bytes.forEach((_, i) => (bytes[i] = ri(256)));
+  else if (ck === 1) what = "zeros";
+  else if (ck === 2) (what = "0xff"), bytes.fill(0xff);
+  else if (ck === 3) (what = "one byte"), bytes.fill(ri(256));
+  else if (ck === 4 || ck === 5 || ck === 6) {
+    // Words a program holds: pointers (ck 4), small integers (5), a struct's mix (6).
+    what = ["pointers", "small ints", "mix"][ck - 4];
+    const dv = new DataView(bytes.buffer);
+    for (let i = 0; i < len; i += 4) {
+      const v = ck === 4 ? ptr() : ck === 5 ? ri(ri(2) ? 16 : 4096) : [ptr(), ri(256), 0, 0xffffffff][ri(4)];
+      for (let j = 0; j < 4 && i + j < len; j++) bytes[i + j] = (v >>> (8 * j)) & 255;
+    }
+    void dv;
+  } else {
+    what = "another block's bytes";
+    const src = live.get(keys[ri(keys.length)])!;
+    for (let i = 0; i < len; i++) bytes[i] = i < src.n ? src.bytes[i] : h.u8[src.p + i] ?? 0;
+  }
+  // Which bytes outside live blocks (and outside b's slack) it changes, and where they are.
+  const usable = h.usableSize(b.p);
+  let hitMeta = false;
+  let where = "";
+  const wheres = new Set<string>();
+  const u8 = h.u8;
+  const freedSet = new Set(freed.filter((f) => freedUsable.has(f)));
+  for (let i = 0; i < len; i++) {
+    const a = start + i;
+    if (a < 0 || a >= u8.length) continue;
+    let inLive = false;
+    for (const x of live.values()) if (a >= x.p && a < x.p + x.n) { x.bytes[a - x.p] = bytes[i]; inLive = true; }
+    if (inLive || u8[a] === bytes[i]) continue;
+    let slack = false;
+    for (const x of live.values()) if (a >= x.p && a < x.p + usableOf.get(x.p)!) slack = true;
+    if (slack) continue; // a live block's slack: nobody reads it
+    let cat = "metadata";
+    for (const f of freedSet) if (a >= f && a < f + freedUsable.get(f)!) cat = a < f + 8 ? "free link/tag" : "freed bytes";
+    wheres.add(cat);
+    hitMeta ||= cat !== "freed bytes";
+  }
+  where = [...wheres].join("+");
+  h.u8.set(bytes.subarray(Math.max(0, -start)), Math.max(0, start));
+  log.push(`STRAY ${dir}run of ${len} B (${what}) at ${start} from block ${b.p} (${b.n} B, fam ${b.fam}, usable ${usable})`);
+  verify();
+
+  // The program goes on.
+  let typed = 0;
+  const steps = 200 + ri(201);
+  for (let i = 0; i < steps && typed < 25; i++) {
+    try {
+      call();
+    } catch (e) {
+      if (e instanceof Bug) throw e;
+      if (!(e instanceof PymallocError)) fail(`untyped ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}\n${(e as Error)?.stack?.split("\n").slice(1, 7).join("\n")}`);
+      typed++;
+      log.push(`-> ${(e as Error).constructor.name}`);
+    }
+    verify();
+  }
+  let check = "ok";
+  try {
+    h.check();
+  } catch (e) {
+    if (!(e instanceof PymallocError)) fail(`check(): untyped ${(e as Error)?.message}`);
+    check = "typed";
+  }
+  return { typed, check, hitMeta, where, label: `${label} ${log.find((l) => l.startsWith("STRAY"))}` };
+}
+
+describe("an overrun or underrun of 1..256 bytes, then a program: every call works or throws a typed error", () => {
+  for (let from = FROM; from < FROM + CASES; from += 10) {
+    const to = Math.min(from + 10, FROM + CASES);
+    it(`seeds ${from}-${to - 1}`, async () => {
+      const bugs: string[] = [];
+      let met = 0;
+      const missed: string[] = [];
+      for (let s = from; s < to; s++) {
+        try {
+          const o = await overrunCase(s);
+          if (o.typed > 0 || o.check === "typed") met++;
+          if (o.hitMeta && o.typed === 0 && o.check === "ok") missed.push(`${o.label}: ${o.where}`);
+          if (REPORT) console.log(`case ${s}: typed ${o.typed}, check ${o.check}, hitMeta ${o.hitMeta} ${o.where} | ${o.label}`);
+        } catch (e) {
+          bugs.push(e instanceof Bug ? e.message : `seed ${s}: ${(e as Error).stack}`);
+        }
+      }
+      if (REPORT && bugs.length) console.log(`BUGS\n${bugs.join("\n")}`);
+      expect(bugs).toEqual([]);
+      expect(met).toBeGreaterThan(0);
+    }, 120_000);
+  }
+});
