@@ -130,12 +130,24 @@ export async function overrunCase(seed: number, only?: { mode?: string; kind?: K
     const o = overlapping(p, n);
     if (o >= 0) fail(`${what} gave ${p} (${n} B) over live ${o}`);
   };
+  /** The bug again, at a block the program just got (a repeated bug: OVERRUN_REPEAT, a quarter of the cases). */
+  let again: ((b: Block) => void) | null = null;
   const adopt = (p: number, n: number, fam: number, what: string): void => {
     if (p === 0) return;
     sane(p, n, what);
     const b = { p, n, fam, bytes: new Uint8Array(n) };
     pattern(b, 0);
     live.set(p, b);
+    again?.(b);
+  };
+  /** Writes bytes at a, the live blocks' bytes it hits now theirs. */
+  const writeAt = (a: number, bytes: Uint8Array): void => {
+    const u8 = h.u8;
+    for (let i = 0; i < bytes.length; i++) {
+      if (a + i < h.heapBase || a + i >= u8.length) continue;
+      u8[a + i] = bytes[i];
+      for (const x of live.values()) if (a + i >= x.p && a + i < x.p + x.n) x.bytes[a + i - x.p] = bytes[i];
+    }
   };
   const size = (): number => {
     const k = ri(10);
@@ -192,6 +204,7 @@ export async function overrunCase(seed: number, only?: { mode?: string; kind?: K
     nb.bytes.set(b.bytes.subarray(0, keep));
     pattern(nb, keep);
     live.set(q, nb);
+    again?.(nb);
   };
 
   // The heap: 100-400 blocks, some freed.
@@ -281,8 +294,16 @@ export async function overrunCase(seed: number, only?: { mode?: string; kind?: K
     hitMeta ||= cat !== "freed bytes";
   }
   where = [...wheres].join("+");
-  h.u8.set(bytes.subarray(Math.max(0, -start)), Math.max(0, start));
-  log.push(`STRAY ${dir}run of ${len} B (${what}) at ${start} from block ${b.p} (${b.n} B, fam ${b.fam}, usable ${usable})`);
+  writeAt(start, bytes);
+  const repeat = process.env.OVERRUN_REPEAT === "1" || (process.env.OVERRUN_REPEAT !== "0" && ri(4) === 0);
+  log.push(`STRAY ${dir}run of ${len} B (${what}) at ${start} from block ${b.p} (${b.n} B, fam ${b.fam}, usable ${usable})${repeat ? ", repeated" : ""}`);
+  if (repeat)
+    again = (x) => {
+      if (x.fam !== b.fam || r() >= 0.3) return;
+      const at = dir === "over" ? x.p + x.n : x.p - len;
+      log.push(`STRAY again at ${at} from ${x.p}`);
+      writeAt(at, bytes);
+    };
   verify();
 
   // The program goes on.
