@@ -19,7 +19,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { createHeap, heapForModule, instantiateWithHeap, PymallocError, type Heap, type HeapOptions } from "../src/index.js";
+import { constants, createHeap, heapForModule, HeapCorruptionError, instantiateWithHeap, PymallocError, type Heap, type HeapOptions } from "../src/index.js";
 import { ROOT, uniform } from "./helpers.js";
 
 const CASES = Number(process.env.OVERRUN_CASES ?? 60);
@@ -86,7 +86,7 @@ async function makeHeap(kind: Kind, opts: HeapOptions, ri: (n: number) => number
 }
 
 /** One case; throws a Bug saying what went wrong. */
-export async function overrunCase(seed: number, only?: { mode?: string; kind?: Kind; dir?: "over" | "under" }): Promise<Outcome> {
+export async function overrunCase(seed: number, only?: { mode?: string; kind?: Kind; dir?: "over" | "under"; repeat?: boolean }): Promise<Outcome> {
   const r = uniform(seed * 2654435761 + 7);
   const ri = (n: number): number => Math.floor(r() * n);
   const [mname, mopts] = only?.mode ? MODES.find(([m]) => m === only.mode)! : MODES[ri(MODES.length)];
@@ -239,12 +239,12 @@ export async function overrunCase(seed: number, only?: { mode?: string; kind?: K
     bias === 0 ? keys.filter((p) => p % 1024 < 112)
     : bias === 1 ? keys.filter((p) => (p + live.get(p)!.n) % 1024 > 960)
     : bias === 2 ? keys.filter((p) => live.get(p)!.n > 512 || live.get(p)!.fam === 0)
-    : bias === 3 ? keys.filter((p) => live.get(p)!.n <= 512 && live.get(p)!.fam !== 0 && (p + live.get(p)!.n) % poolSize > poolSize - 600)
+    : bias === 3 && process.env.OVERRUN_BIAS ? keys.filter((p) => live.get(p)!.n <= 512 && live.get(p)!.fam !== 0 && (p + live.get(p)!.n) % poolSize > poolSize - 600)
     : [];
   const b = live.get(near.length ? near[ri(near.length)] : keys[ri(keys.length)])!;
   const lk = ri(4);
   const len = lk === 0 ? 1 + ri(8) : lk === 1 ? 1 + ri(32) : lk === 2 ? 1 + ri(96) : 1 + ri(256);
-  const dir = only?.dir ?? (bias === 0 ? "under" : bias === 1 || bias === 3 ? "over" : ri(5) < 3 ? "over" : "under");
+  const dir = only?.dir ?? (bias === 0 ? "under" : bias === 1 || (bias === 3 && process.env.OVERRUN_BIAS) ? "over" : ri(5) < 3 ? "over" : "under");
   const start = dir === "over" ? b.p + b.n : b.p - len;
   const ptr = (): number => {
     const j = ri(7);
@@ -314,7 +314,7 @@ export async function overrunCase(seed: number, only?: { mode?: string; kind?: K
   }
   where = [...wheres].join("+");
   writeAt(start, bytes);
-  const repeat = process.env.OVERRUN_REPEAT === "1" || (process.env.OVERRUN_REPEAT !== "0" && ri(4) === 0);
+  const repeat = only?.repeat ?? (process.env.OVERRUN_REPEAT === "1" || (process.env.OVERRUN_REPEAT !== "0" && ri(4) === 0));
   log.push(`STRAY ${dir}run of ${len} B (${what}) at ${start} from block ${b.p} (${b.n} B, fam ${b.fam}, usable ${usable})${repeat ? ", repeated" : ""}`);
   if (repeat)
     again = (x) => {
@@ -335,7 +335,7 @@ export async function overrunCase(seed: number, only?: { mode?: string; kind?: K
       if (e instanceof Bug) throw e;
       if (!(e instanceof PymallocError)) fail(`untyped ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}\n${(e as Error)?.stack?.split("\n").slice(1, 7).join("\n")}`);
       typed++;
-      log.push(`-> ${(e as Error).constructor.name}`);
+      log.push(`-> ${(e as Error).constructor.name}${process.env.OVERRUN_DEBUG ? `: ${(e as Error).message}\n${(e as Error).stack?.split("\n").slice(1, 16).join("\n")}` : ""}`);
     }
     verify();
   }
@@ -375,4 +375,73 @@ describe("an overrun or underrun of 1..256 bytes, then a program: every call wor
       expect(met).toBeGreaterThan(0);
     }, 120_000);
   }
+});
+
+describe("overruns the hunt found, one case each", () => {
+  // 2026-12-07, seed 21212 (alignment 16, the WebAssembly fast path; the bug repeated): a write
+  // over a sub-pool slot's first header zeroed its count of sub-pools in use; the fast path's
+  // realloc of a sub-pool's last block (moved to a raw block) freed it through JS, whose
+  // freeSubPool refused after leaveClass had unlinked the sub-pool: the refusal left the block
+  // pushed on its free list (its first 8 bytes a link and the tag) while realloc threw.
+  it("seed 21212: a refused realloc through the fast path leaves its block's bytes as they were", async () => {
+    const o = await overrunCase(21212, { repeat: true });
+    expect(o.typed).toBeGreaterThan(0);
+  });
+
+  const { Pool } = constants;
+  /** 25 blocks of 48 bytes (a full sub-pool and a second), 3 of 64 (a third sub-pool), one slot; the slot's count of sub-pools in use set to `used`. */
+  const slotHeap = (h: Heap, free: (p: number) => void, used: number) => {
+    const a = Array.from({ length: 25 }, () => h.mem.malloc(48));
+    const b = Array.from({ length: 3 }, () => h.mem.malloc(64));
+    const slot = a[0] - (a[0] % h.objectAllocator.poolSize);
+    expect(a[0] - slot).toBe(Pool.OVERHEAD); // the slot's first block
+    for (const p of [...a, ...b]) expect(p - (p % h.objectAllocator.poolSize)).toBe(slot);
+    for (const p of [...a, ...b]) h.u8.fill(p & 255, p, p + 48);
+    // A byte of an underrun before the slot's first block: the count (Pool.SUB bits 8-15).
+    h.u8[a[0] - 3] = used;
+    return { a, b, slot, free };
+  };
+  const FREES = ["JS", "the fast path"] as const;
+
+  it.each(FREES)("an underrun lowers a slot's count of sub-pools in use to 1 (2 live): freed through %s, the sub-pool's emptying is refused, nothing is handed out over the live sub-pool (it gave the slot back to its arena)", (side) => {
+    const h = createHeap({ memory: new WebAssembly.Memory({ initial: 16, maximum: 1024 }) });
+    const env = h.wasmImports({ family: "mem" });
+    const { a, b } = slotHeap(h, side === "JS" ? (p) => h.mem.free(p) : (p) => env.free(p), 1);
+    let refused = 0;
+    for (const p of [...a.slice(20), ...a.slice(0, 20)]) {
+      try {
+        (side === "JS" ? (q: number) => h.mem.free(q) : (q: number) => env.free(q))(p);
+      } catch (e) {
+        expect(e).toBeInstanceOf(HeapCorruptionError);
+        expect((e as HeapCorruptionError).field).toBe("Pool.SUB");
+        for (let i = 0; i < 48; i++) expect(h.u8[p + i]).toBe(p & 255); // the refused free's block as it was
+        refused++;
+        break;
+      }
+    }
+    expect(refused).toBe(1);
+    const got: [number, number][] = [];
+    for (let i = 0; i < 60; i++) got.push([h.raw.malloc(2000), 2000], [h.mem.malloc(64), 64], [h.mem.malloc(128), 128]);
+    for (const [q, n] of got) for (const p of b) expect(q + n <= p || p + 64 <= q).toBe(true);
+    for (const p of b) for (let i = 0; i < 48; i++) expect(h.u8[p + i]).toBe(p & 255);
+  });
+
+  it("a slot's count zeroed: a realloc through the fast path that moves a sub-pool's last block is refused with the block's bytes as they were (its free was pushed, then refused)", () => {
+    const h = createHeap({ memory: new WebAssembly.Memory({ initial: 16, maximum: 1024 }) });
+    const env = h.wasmImports({ family: "mem" });
+    const { a } = slotHeap(h, (p) => env.free(p), 0);
+    for (const p of a.slice(21)) env.free(p); // a20 left alone in its sub-pool; the class's spare: none yet
+    for (const p of a.slice(1, 20)) env.free(p); // the first sub-pool holds a[0] alone
+    let refused = 0;
+    for (const p of [a[20], a[0]]) {
+      try {
+        env.realloc(p, 800);
+      } catch (e) {
+        expect(e).toBeInstanceOf(HeapCorruptionError);
+        for (let i = 0; i < 48; i++) expect(h.u8[p + i]).toBe(p & 255);
+        refused++;
+      }
+    }
+    expect(refused).toBe(1);
+  });
 });

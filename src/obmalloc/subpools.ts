@@ -264,15 +264,25 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
   }
 
   /** Put the free sub-pool sp at the head of the free list whose head word is wHead. */
+  /**
+   * Whether the free sub-pool list's head is one linkFreeSub may not write through (its PREV): it
+   * must be a free sub-pool at the list's head, as subPoolFor checks one it takes. Unchecked, a
+   * head a stray write set to a live block's address, or to 0xfffffff4, had this sub-pool's
+   * address written into that block or below the heap (a helper's damage scan, 2026-12-06).
+   */
+  private badFreeSubHead(head: number): boolean {
+    const u32 = this.u32;
+    return head !== 0 && (!this.isOurs(head) || (head & ((1 << SubPool.SHIFT) - 1)) !== 0 || u32[(head + Pool.PREV) >>> 2] !== 0 || u32[head >>> 2] !== 0 || u32[(head + Pool.SZIDX) >>> 2] !== Pool.SZIDX_NONE);
+  }
+
+  private badFreeSubList(wHead: number): HeapCorruptionError {
+    return new HeapCorruptionError(wHead * 4, `free sub-pool list holds ${hex(this.u32[wHead])}, no free sub-pool at the list's head (a write over the heap header?)`, "free sub-pool list");
+  }
+
   private linkFreeSub(sp: number, wHead: number): void {
     const u32 = this.u32;
     const head = u32[wHead];
-    // The head is written through (its PREV): it must be a free sub-pool at the list's head, as
-    // subPoolFor checks one it takes. Unchecked, a head a stray write set to a live block's
-    // address, or to 0xfffffff4, had this sub-pool's address written into that block or below
-    // the heap (a helper's damage scan, 2026-12-06).
-    if (head !== 0 && (!this.isOurs(head) || (head & ((1 << SubPool.SHIFT) - 1)) !== 0 || u32[(head + Pool.PREV) >>> 2] !== 0 || u32[head >>> 2] !== 0 || u32[(head + Pool.SZIDX) >>> 2] !== Pool.SZIDX_NONE))
-      throw new HeapCorruptionError(wHead * 4, `free sub-pool list holds ${hex(head)}, no free sub-pool at the list's head (a write over the heap header?)`, "free sub-pool list");
+    if (this.badFreeSubHead(head)) throw this.badFreeSubList(wHead);
     u32[(sp + Pool.NEXT) >>> 2] = head;
     u32[(sp + Pool.PREV) >>> 2] = 0;
     if (head !== 0) u32[(head + Pool.PREV) >>> 2] = sp;
@@ -510,6 +520,7 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
     const sub = u32[(pool + Pool.SUB) >>> 2] & SubPool.SHIFT_MASK;
     if (sub === 0 ? (pool & this.poolMask) !== 0 : sub !== SubPool.SHIFT)
       brokenPool(pool, Pool.SUB, "Pool.SUB", `its sub-pool word ${hex(u32[(pool + Pool.SUB) >>> 2])} does not fit a ${(pool & this.poolMask) === 0 ? "pool" : "sub-pool"} at this address`);
+    if (sub !== 0) this.checkSubFreeing(pool, sub);
     this.unlinkPool(pool);
     // What its class holds (SubPool.HELD) shrinks by the pool's bytes.
     const idx = u32[(pool + Pool.SZIDX) >>> 2];
@@ -534,6 +545,36 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
       u32[(pool + Pool.SZIDX) >>> 2] = Pool.SZIDX_NONE;
     }
     return pool;
+  }
+
+  /**
+   * freeSubPool's tests, made before leaveClass writes anything (freeLast then undoes the free):
+   * the slot's word holds the sub-pools' shift and counts this one in use; when it counts more,
+   * the free sub-pool list's head is one linkFreeSub may write through; when it counts only this
+   * one, every other sub-pool of the slot is free (of no class, no block) and linked on the free
+   * sub-pool list as unlinkFreeSub will find it. The count alone was trusted: lowered by one byte
+   * of an underrun before the slot's first block (2 -> 1), it gave the slot back to its arena
+   * with a live sub-pool in it (unlinked from its class's list, which links back as the free
+   * list's do), and the next raw block was handed out over live blocks (session 54).
+   */
+  private checkSubFreeing(pool: number, sub: number): void {
+    const u32 = this.u32;
+    const slot = this.slotOf(pool);
+    const word = u32[(slot + Pool.SUB) >>> 2];
+    const used = word >>> SubPool.USED_SHIFT;
+    if ((word & SubPool.SHIFT_MASK) !== sub || used === 0) brokenPool(slot, Pool.SUB, "Pool.SUB", "its sub-pool word does not match the sub-pool freed in it");
+    const wHead = this.wSub + (SubPool.FREE >>> 2);
+    if (used > 1) {
+      if (this.badFreeSubHead(u32[wHead])) throw this.badFreeSubList(wHead);
+      return;
+    }
+    for (const sp of this.poolsOfSlot(slot, u32[(pool + Pool.ARENA) >>> 2])) {
+      if (sp === pool) continue;
+      const next = u32[(sp + Pool.NEXT) >>> 2];
+      const prev = u32[(sp + Pool.PREV) >>> 2];
+      if (u32[(sp + Pool.SZIDX) >>> 2] !== Pool.SZIDX_NONE || u32[sp >>> 2] !== 0 || (prev === 0 ? u32[wHead] : u32[(prev + Pool.NEXT) >>> 2]) !== sp || (next !== 0 && u32[(next + Pool.PREV) >>> 2] !== sp))
+        brokenPool(slot, Pool.SUB, "Pool.SUB", `its sub-pool word counts one sub-pool in use, the one freed, but sub-pool ${hex(sp)} of its slot is not a free one`);
+    }
   }
 
   /**
