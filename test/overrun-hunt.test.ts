@@ -35,6 +35,12 @@ export const MODES: [string, HeapOptions][] = [
   ["alignment 16", { alignment: 16 }],
   ["threads", { threads: true }],
 ];
+/** Heaps whose arenas fill: 4 KiB pools in 16 KiB arenas (an arena's header in the tail of its fourth pool). */
+export const ARENA_MODES: [string, HeapOptions][] = [
+  ["small arenas, whole pools", { subPools: false, poolSize: 4096, arenaSize: 16384 }],
+  ["small arenas", { poolSize: 4096, arenaSize: 16384 }],
+  ["small arenas, hardened", { hardened: true, subPools: false, poolSize: 4096, arenaSize: 16384 }],
+];
 export const KINDS = ["resizable", "growable-shared", "wasm", "wasm fast path", "C module"] as const;
 type Kind = (typeof KINDS)[number];
 
@@ -89,8 +95,11 @@ async function makeHeap(kind: Kind, opts: HeapOptions, ri: (n: number) => number
 export async function overrunCase(seed: number, only?: { mode?: string; kind?: Kind; dir?: "over" | "under"; repeat?: boolean }): Promise<Outcome> {
   const r = uniform(seed * 2654435761 + 7);
   const ri = (n: number): number => Math.floor(r() * n);
-  const [mname, mopts] = only?.mode ? MODES.find(([m]) => m === only.mode)! : MODES[ri(MODES.length)];
-  const kind: Kind = only?.kind ?? KINDS[ri(KINDS.length)];
+  const mi = ri(MODES.length);
+  const ki = ri(KINDS.length);
+  const mode = only?.mode ?? process.env.OVERRUN_MODE;
+  const [mname, mopts] = mode ? [...MODES, ...ARENA_MODES].find(([m]) => m === mode)! : MODES[mi];
+  const kind: Kind = only?.kind ?? KINDS[ki];
   const label = `seed ${seed} (${mname}, ${kind})`;
   const { h, c } = await makeHeap(kind, mopts, ri);
   const fams: Fam[] = [h.raw, h.mem, c ?? h.obj];

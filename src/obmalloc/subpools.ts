@@ -568,7 +568,9 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
       if (this.badFreeSubHead(u32[wHead])) throw this.badFreeSubList(wHead);
       return;
     }
-    for (const sp of this.poolsOfSlot(slot, u32[(pool + Pool.ARENA) >>> 2])) {
+    // poolsOfSlot's sub-pools (the shift checked above), without its array.
+    const ao = u32[(pool + Pool.ARENA) >>> 2];
+    for (let sp = slot; sp < slot + this.poolSize && ao - sp >= this.minSubRoom; sp += 1 << SubPool.SHIFT) {
       if (sp === pool) continue;
       const next = u32[(sp + Pool.NEXT) >>> 2];
       const prev = u32[(sp + Pool.PREV) >>> 2];
