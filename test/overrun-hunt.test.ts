@@ -300,10 +300,12 @@ export async function overrunCase(seed: number, only?: { mode?: string; kind?: K
   const pool = small ? oa.poolOf(b.p) : 0;
   const poolEnd = small ? pool + oa.poolBytes(pool) : 0;
   const carved = small ? pool + h.u32[(pool + 24) >>> 2] : 0; // Pool.NEXTOFFSET
+  const arenaHdr = small ? h.u32[(pool + 16) >>> 2] : 0; // Pool.ARENA
   const place = (a: number): string => {
     if (!small) return a < b.p ? "raw header or before" : "raw footer or beyond";
     if (a < pool || a >= poolEnd) return a < pool ? "before the pool" : "past the pool";
     if (a < pool + 48) return "pool header";
+    if (a >= arenaHdr && a < arenaHdr + 32) return "arena header";
     if (a >= carved) return "uncarved or pool tail";
     return (a - pool - 48) % usable < 8 ? "free link/tag" : "free bytes";
   };
