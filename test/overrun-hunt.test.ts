@@ -455,4 +455,57 @@ describe("overruns the hunt found, one case each", () => {
     }
     expect(refused).toBe(1);
   });
+
+  // An arena's header sits right after the last block of its last pool, NFREEPOOLS its first
+  // word: an overrun of 4 bytes from that block raised it (1 -> 3 of 4 pools), and the next
+  // pool's emptying gave the arena back to the raw allocator with two pools live (collect() too,
+  // at 4 of 4); raw blocks were then handed out over them, no error.
+  const { Arena } = constants;
+  // (Through the fast path it held before: its free keeps the emptied whole pool listed.)
+  it.each([
+    [3, "JS", "free"],
+    [3, "the fast path", "free"],
+    [4, "JS", "collect"],
+  ] as const)("an overrun raises an arena's count of free pools to %i of 4: the call that would give it back (through %s: %s) is refused, nothing is handed out over its live pools", (nf, side, how) => {
+    const h = createHeap({ memory: new WebAssembly.Memory({ initial: 16, maximum: 1024 }), subPools: false, poolSize: 4096, arenaSize: 16384 });
+    const env = h.wasmImports({ family: "mem" });
+    const free = side === "JS" ? (p: number) => h.mem.free(p) : (p: number) => env.free(p);
+    const a: number[] = [];
+    for (let i = 0; i < 63 * 3 + 10; i++) a.push(h.mem.malloc(64)); // three pools full, the fourth begun
+    const first = a[0] - (a[0] % 4096);
+    const ao = h.u32[(first + Pool.ARENA) >>> 2];
+    expect(h.u32[(ao + Arena.NTOTALPOOLS) >>> 2]).toBe(4);
+    for (let i = 0; i < 70; i++) h.mem.malloc(256); // a second arena, three pools free
+    for (const p of a.slice(63, 126)) free(p); // the arena's second pool back: 1 free
+    const live = [...a.slice(0, 63), ...a.slice(126)];
+    for (const p of live) h.u8.fill(p & 255, p, p + 64);
+    h.u32[(ao + Arena.NFREEPOOLS) >>> 2] = nf;
+    let refused = 0;
+    if (how === "collect") {
+      expect(() => h.collect()).toThrow(HeapCorruptionError);
+      refused++;
+    } else
+      for (const p of a.slice(0, 63)) {
+        try {
+          free(p);
+        } catch (e) {
+          expect(e).toBeInstanceOf(HeapCorruptionError);
+          refused++;
+          break;
+        }
+      }
+    expect(refused).toBe(1);
+    const still = how === "collect" ? live : live.slice(63);
+    for (let i = 0; i < 40; i++) {
+      let q = 0;
+      try {
+        q = h.raw.malloc(3000);
+      } catch (e) {
+        expect(e).toBeInstanceOf(HeapCorruptionError); // the raw allocator's growth gives kept arenas back: this one refused
+        continue;
+      }
+      for (const p of still) expect(q + 3000 <= p || p + 64 <= q).toBe(true);
+    }
+    for (const p of still) for (let i = 0; i < 64; i++) expect(h.u8[p + i]).toBe(p & 255);
+  });
 });

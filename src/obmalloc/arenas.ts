@@ -622,9 +622,28 @@ export abstract class ArenaAllocator {
    * unmapped, its chunk kept: the refused free's block in no pool, the arena lost.
    */
   private releasable(ao: number, total: number): void {
+    this.checkAllFree(ao, total);
     const first = this.u32[(ao + Arena.FIRST) >>> 2];
     this.mapHighFor(first, total);
     this.raw.arenaReleasable(first);
+  }
+
+  /**
+   * The arena ao, whose NFREEPOOLS says all its `total` pools are free, is: each pool slot is of
+   * no class, holds no block and has no sub-pool in use (a pool back in its arena, or never taken,
+   * is blank: blankPool). NFREEPOOLS alone was trusted, and it is the first word of the arena's
+   * header, which sits right after the last block of its last pool: an overrun of a few bytes
+   * from that block that raised it (1 -> 3 of 4) gave the arena back to the raw allocator at the
+   * next pool's emptying, or at collect(), with live pools in it, and raw blocks were handed out
+   * over them (session 54). Read only when an arena is to go back: `total` headers.
+   */
+  private checkAllFree(ao: number, total: number): void {
+    const u32 = this.u32;
+    const first = u32[(ao + Arena.FIRST) >>> 2];
+    const ps = this.poolSize;
+    for (let i = 0, pool = first; i < total; i++, pool += ps)
+      if (u32[(pool + Pool.SZIDX) >>> 2] !== Pool.SZIDX_NONE || u32[pool >>> 2] !== 0 || u32[(pool + Pool.SUB) >>> 2] >>> SubPool.USED_SHIFT !== 0)
+        throw new HeapCorruptionError(ao + Arena.NFREEPOOLS, `arena ${hex(ao)} says ${u32[(ao + Arena.NFREEPOOLS) >>> 2]} of its ${total} pools are free, but its pool ${hex(pool)} is in use`, "Arena.NFREEPOOLS");
   }
 
   /**
@@ -881,7 +900,10 @@ export abstract class ArenaAllocator {
       this.arenaOf(0, ao, this.wUsable * 4, "H.USABLE_ARENAS");
       const next = u32[(ao + Arena.NEXT) >>> 2];
       const total = u32[(ao + Arena.NTOTALPOOLS) >>> 2];
-      if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === total && (total === 1 || !onePool)) this.releaseArena(ao, false);
+      if (u32[(ao + Arena.NFREEPOOLS) >>> 2] === total && (total === 1 || !onePool)) {
+        this.checkAllFree(ao, total);
+        this.releaseArena(ao, false);
+      }
       ao = next;
     }
   }
