@@ -92,7 +92,7 @@ async function makeHeap(kind: Kind, opts: HeapOptions, ri: (n: number) => number
 }
 
 /** One case; throws a Bug saying what went wrong. */
-export async function overrunCase(seed: number, only?: { mode?: string; kind?: Kind; dir?: "over" | "under"; repeat?: boolean }): Promise<Outcome> {
+export async function overrunCase(seed: number, only?: { mode?: string; kind?: Kind; dir?: "over" | "under"; repeat?: boolean; bias?: number }): Promise<Outcome> {
   const r = uniform(seed * 2654435761 + 7);
   const ri = (n: number): number => Math.floor(r() * n);
   const mi = ri(MODES.length);
@@ -243,17 +243,18 @@ export async function overrunCase(seed: number, only?: { mode?: string; kind?: K
   if (keys.length === 0) return { typed: 0, check: "ok", hitMeta: false, where: "", label };
   // Half the time a block beside metadata: the first or last of a (sub-)pool, or a raw block.
   // OVERRUN_BIAS=k: always that bias (3: the last blocks of whole pool slots, before an arena's header or the next slot).
-  const bias = process.env.OVERRUN_BIAS ? Number(process.env.OVERRUN_BIAS) : ri(6);
+  const forced = only?.bias ?? (process.env.OVERRUN_BIAS ? Number(process.env.OVERRUN_BIAS) : undefined);
+  const bias = forced ?? ri(6);
   const near =
     bias === 0 ? keys.filter((p) => p % 1024 < 112)
     : bias === 1 ? keys.filter((p) => (p + live.get(p)!.n) % 1024 > 960)
     : bias === 2 ? keys.filter((p) => live.get(p)!.n > 512 || live.get(p)!.fam === 0)
-    : bias === 3 && process.env.OVERRUN_BIAS ? keys.filter((p) => live.get(p)!.n <= 512 && live.get(p)!.fam !== 0 && (p + live.get(p)!.n) % poolSize > poolSize - 600)
+    : bias === 3 && forced !== undefined ? keys.filter((p) => live.get(p)!.n <= 512 && live.get(p)!.fam !== 0 && (p + live.get(p)!.n) % poolSize > poolSize - 600)
     : [];
   const b = live.get(near.length ? near[ri(near.length)] : keys[ri(keys.length)])!;
   const lk = ri(4);
   const len = lk === 0 ? 1 + ri(8) : lk === 1 ? 1 + ri(32) : lk === 2 ? 1 + ri(96) : 1 + ri(256);
-  const dir = only?.dir ?? (bias === 0 ? "under" : bias === 1 || (bias === 3 && process.env.OVERRUN_BIAS) ? "over" : ri(5) < 3 ? "over" : "under");
+  const dir = only?.dir ?? (bias === 0 ? "under" : bias === 1 || (bias === 3 && forced !== undefined) ? "over" : ri(5) < 3 ? "over" : "under");
   const start = dir === "over" ? b.p + b.n : b.p - len;
   const ptr = (): number => {
     const j = ri(7);
@@ -386,6 +387,20 @@ describe("an overrun or underrun of 1..256 bytes, then a program: every call wor
       expect(met).toBeGreaterThan(0);
     }, 120_000);
   }
+});
+
+describe("an overrun from the last blocks of pool slots in heaps of small arenas (4 KiB pools, 16 KiB arenas: arena headers within reach)", () => {
+  it.each(ARENA_MODES.map(([m]) => m))("%s: 10 seeds", async (mode) => {
+    const bugs: string[] = [];
+    for (let s = 0; s < 10; s++) {
+      try {
+        await overrunCase(FROM + 50_000 + s, { mode, bias: 3 });
+      } catch (e) {
+        bugs.push(e instanceof Bug ? e.message : `seed ${s}: ${(e as Error).stack}`);
+      }
+    }
+    expect(bugs).toEqual([]);
+  }, 120_000);
 });
 
 describe("overruns the hunt found, one case each", () => {
