@@ -151,13 +151,13 @@ export function subPoolFromList(idx: u32, sp: u32): u32 {
 
 /**
  * free(p) empties the pool (or sub-pool) at pool, listed with others of its class (fb: its free
- * list's head, non-zero). It stays, moved to the list's tail, as the class's spare, unless the
- * tail already holds an empty pool: then a sub-pool goes onto its free list (freeEmptiedSub), a
- * whole pool back to its arena (freeEmptiedWhole), and what those leave (an arena that would be
- * entirely free, anything damaged) is JS's (false, nothing written). So a program whose blocks of a
- * class hover at a pool's boundary (binary trees) does not give a pool back and take one again
- * for every tree; at most one empty pool of a class stays listed, as check() requires, and
- * heap.collect() gives it back.
+ * list's head, non-zero). A sub-pool stays, moved to the list's tail, as the class's spare, unless
+ * the tail already holds an empty pool: then it goes onto the free sub-pool list
+ * (freeEmptiedSub). A whole pool goes back to its arena (freeEmptiedWhole; kept as the spare only
+ * in a threads heap). What those leave (an arena that would be entirely free, anything damaged) is
+ * JS's (false, nothing written). So a program whose blocks of a young class hover at a sub-pool's
+ * boundary does not give one back and take one again every time; at most one empty pool of a
+ * class stays listed, as check() requires, and heap.collect() gives it back.
  */
 export function freeEmptied(p: u32, pool: u32, fb: u32): bool {
   const idx = load<u32>(pool + Pool.SZIDX);
@@ -167,6 +167,12 @@ export function freeEmptied(p: u32, pool: u32, fb: u32): bool {
   const end = <u32>(memory.size() << 16) - Pool.OVERHEAD;
   if (tail >= end) return false; // a damaged tail word is never read through (it trapped): JS reports it
   if (tail != pool) if (load<u32>(tail) == 0) return freeEmptiedSub(p, pool, fb, true);
+  // A whole pool is never kept as its class's spare (heaps without threads): it goes back to its
+  // arena, as JS's free gives it back. Kept, it held its arena against the raw allocator's
+  // requests (Duktape's second call peaked 11.5% over its first) and cost compileall-head's
+  // replay in wasm ~40 instructions an event (session 54). Its class's only pool is still kept
+  // (freeSmall's keptAlone): a class hovering at one block does not give a pool back each time.
+  if (!threaded) if ((load<u32>(pool + Pool.SUB) & SubPool.SHIFT_MASK) == 0) return freeEmptiedWhole(p, pool, fb, true);
   const next = load<u32>(pool + Pool.NEXT);
   const prev = load<u32>(pool + Pool.PREV);
   if (!linksBack(pool, next, prev, end)) return false;
