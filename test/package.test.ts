@@ -51,13 +51,13 @@ import { ROOT } from "./helpers.js";
 // the link's coalesce-locals (227.2 kB packed, with the README's C-programs paragraph condensed).
 // 2026-12-07, session 53: 228 -> 230 kB (at 227.97 kB with the README's C-module memory notes;
 // the session's fixes to come had no room left).
-// 2026-12-07, session 54: 230 -> 237 kB, for the encoding of the fast path's builds, not code:
-// its four builds are base64 in one file (dist/compat/wasm-fastpath-bytes.js), and gzip finds
-// the plain and the shared build alike only where their base64 is aligned alike; a 31-byte
-// change of the fast path moved the alignment after it and the file's gzip went 10,585 ->
-// 17,439 bytes (229,939 -> 236,444 packed). An encoding that keeps byte alignment (hex, or
-// base64 of aligned chunks) is the fix to make; then this goes back down.
-const MAX_PACKED_BYTES = 237_000;
+// 2026-12-07, session 54: the fast path's four builds kept as hex, not base64 (compat/wasm-fastpath-bytes.ts):
+// gzip finds the plain and shared builds alike only where their characters are aligned alike, which
+// base64's 3-byte groups undid whenever a change shifted a build by other than a multiple of 3 (a
+// 31-byte change took the file's gzip from 10,585 to 17,439 bytes, 236,444 packed); hex keeps
+// every byte two characters: 227,398 packed, 928,319 unpacked (MAX_UNPACKED_BYTES, from 4x the cap).
+const MAX_PACKED_BYTES = 230_000;
+const MAX_UNPACKED_BYTES = 950_000;
 
 interface PackResult {
   filename: string;
@@ -132,7 +132,7 @@ describe("the npm package", () => {
     expect(readFileSync(join(ROOT, "dist/heap/options.js"), "utf8")).not.toMatch(/\/\*\*/);
     // @thi.ng/malloc is an optional peer: no module of the library imports it.
     for (const p of paths.filter((f) => f.endsWith(".js"))) expect(readFileSync(join(ROOT, p), "utf8")).not.toMatch(/from\s*["']@thi\.ng\/|import\(\s*["']@thi\.ng\//);
-    expect(pack.unpackedSize).toBeLessThan(4 * MAX_PACKED_BYTES);
+    expect(pack.unpackedSize).toBeLessThan(MAX_UNPACKED_BYTES);
   });
 
   it("installs with no dependencies, and the types resolve under tsc", async () => {

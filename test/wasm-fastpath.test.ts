@@ -38,15 +38,15 @@ describe("the fast path's layout numbers have one source", () => {
   });
 
   it("the library embeds the committed .wasm files, which import only memory and the four slow paths", () => {
-    for (const [file, b64, shared] of [["obmalloc.wasm", FASTPATH_WASM, false], ["obmalloc-shared.wasm", FASTPATH_SHARED_WASM, true]] as const) {
+    for (const [file, hex, shared] of [["obmalloc.wasm", FASTPATH_WASM, false], ["obmalloc-shared.wasm", FASTPATH_SHARED_WASM, true]] as const) {
       const bytes = readFileSync(join(ROOT, "wasm/obmalloc", file));
-      expect(Buffer.from(b64, "base64").equals(bytes)).toBe(true);
+      expect(Buffer.from(hex, "hex").equals(bytes)).toBe(true);
       const m = fastPathModule(shared);
       expect(WebAssembly.Module.imports(m).map((d) => `${d.module}.${d.name}`).sort()).toEqual(["env.memory", "pymalloc.calloc", "pymalloc.free", "pymalloc.malloc", "pymalloc.realloc"]);
       const names = WebAssembly.Module.exports(m).map((d) => d.name);
       expect(names.filter((n) => !n.startsWith("pymalloc_k_")).sort()).toEqual(["calloc", "divert", "free", "init", "malloc", "realloc", "stop"]);
       // The heap's numbers (wasm/obmalloc/numbers.ts): heapAllocator compiles a copy with them as constants.
-      expect(names.filter((n) => n.startsWith("pymalloc_k_")).sort()).toEqual(WebAssembly.Module.exports(new WebAssembly.Module(Buffer.from(FASTPATH_MERGE_WASM, "base64"))).map((d) => d.name).filter((n) => n.startsWith("pymalloc_k_")).sort());
+      expect(names.filter((n) => n.startsWith("pymalloc_k_")).sort()).toEqual(WebAssembly.Module.exports(new WebAssembly.Module(Buffer.from(FASTPATH_MERGE_WASM, "hex"))).map((d) => d.name).filter((n) => n.startsWith("pymalloc_k_")).sort());
       // No data segment: nothing of the fast path's own is written into the heap's memory.
       expect(hasSection(bytes, 11)).toBe(false);
     }

@@ -3,10 +3,18 @@
  *
  * Owns: reading and rewriting a module's import section (names and memory limits; no index
  * moves) and export section (names, dropping some), appending a custom section, and the id (FNV-1a) of a build. Used by `pymalloc link`
- * (compat/wasm-link.ts) and by wasm/obmalloc/build.mjs (the merge-ready fast path's memory import).
+ * (compat/wasm-link.ts) and by wasm/obmalloc/build.mjs (the merge-ready fast path's memory import);
+ * fastPathBytes decodes the fast path's builds kept as hex (compat/wasm-fastpath-bytes.ts).
  * The byte reader and the walk over a module's sections, for this file and wasm-module.ts.
  * Must not: import anything of the library (build.mjs loads it before the fast path is built).
  */
+
+/** The bytes of a build kept as hex in compat/wasm-fastpath-bytes.ts (two characters a byte). */
+export function fastPathBytes(hex: string): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(new ArrayBuffer(hex.length >>> 1));
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(2 * i, 2), 16);
+  return out;
+}
 
 /** One decoder for the names that are not ASCII (Reader.name). */
 const UTF8 = new TextDecoder();

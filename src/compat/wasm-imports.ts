@@ -19,7 +19,7 @@ import type { Heap } from "../heap/heap.js";
 import { isAlignment, type Family } from "../heap/families.js";
 import { checkOptions } from "../heap/options.js";
 import { FASTPATH_SHARED_WASM, FASTPATH_WASM } from "./wasm-fastpath-bytes.js";
-import { constifyGlobals } from "./wasm-bytes.js";
+import { constifyGlobals, fastPathBytes } from "./wasm-bytes.js";
 import { constantsFor, numbersOf, SpecializedCopies } from "./wasm-numbers.js";
 import { spanEnd, spanStart } from "../debug/spans.js";
 
@@ -132,17 +132,10 @@ export function allocatorImports(heap: () => Heap, family: FamilyName | undefine
 
 const compiled: { plain?: WebAssembly.Module; shared?: WebAssembly.Module } = {};
 
-function decode(b64: string): Uint8Array<ArrayBuffer> {
-  const s = atob(b64);
-  const out = new Uint8Array(new ArrayBuffer(s.length));
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
 /** The compiled fast path for an unshared or a shared memory (its memory import says which). */
 export function fastPathModule(shared: boolean): WebAssembly.Module {
-  if (shared) return (compiled.shared ??= new WebAssembly.Module(decode(FASTPATH_SHARED_WASM)));
-  return (compiled.plain ??= new WebAssembly.Module(decode(FASTPATH_WASM)));
+  if (shared) return (compiled.shared ??= new WebAssembly.Module(fastPathBytes(FASTPATH_SHARED_WASM)));
+  return (compiled.plain ??= new WebAssembly.Module(fastPathBytes(FASTPATH_WASM)));
 }
 
 /** Copies kept a build (the oldest dropped): e.g. one a thread slot of a threads heap. */
@@ -166,7 +159,7 @@ function specializedFastPath(shared: boolean, numbers: Record<string, number>): 
   const key = JSON.stringify(numbers);
   const hit = byKey.get(key);
   if (hit !== undefined) return hit;
-  const bytes = decode(shared ? FASTPATH_SHARED_WASM : FASTPATH_WASM);
+  const bytes = fastPathBytes(shared ? FASTPATH_SHARED_WASM : FASTPATH_WASM);
   const consts = constantsFor(bytes, numbers);
   if (consts === undefined) throw new Error("unreachable: the fast path's build exports its numbers");
   const module = byKey.keep(key, new WebAssembly.Module(constifyGlobals(bytes, consts)));

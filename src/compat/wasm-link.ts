@@ -14,7 +14,7 @@
  * linking is a build step (Node, binaryen from npm); everything else here is plain bytes.
  */
 
-import { asBytes, hasWasmMagic, readExports, readImports, rewriteExports, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
+import { asBytes, fastPathBytes, hasWasmMagic, readExports, readImports, rewriteExports, rewriteImports, sections, u32 as uleb, withCustomSection } from "./wasm-bytes.js";
 import { checkedModuleInfo, LINK_SECTION, linkedInfo, PYMEM_NAMES } from "./wasm-module.js";
 import { PymallocError, typeName } from "../errors.js";
 import { checkOptions } from "../heap/options.js";
@@ -44,16 +44,9 @@ export function currentFastPathId(shared: boolean): string {
   return shared ? FASTPATH_MERGE_SHARED_ID : FASTPATH_MERGE_ID;
 }
 
-function decode(b64: string): Uint8Array<ArrayBuffer> {
-  const s = atob(b64);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
 /** The merge-ready fast path (wasm/obmalloc/merge.ts) for an unshared or a shared memory. */
 export function mergeReadyFastPath(shared: boolean): Uint8Array<ArrayBuffer> {
-  return decode(shared ? FASTPATH_MERGE_SHARED_WASM : FASTPATH_MERGE_WASM);
+  return fastPathBytes(shared ? FASTPATH_MERGE_SHARED_WASM : FASTPATH_MERGE_WASM);
 }
 
 /**
