@@ -12,7 +12,8 @@
 /** The bytes of a build kept as hex in compat/wasm-fastpath-bytes.ts (two characters a byte). */
 export function fastPathBytes(hex: string): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(new ArrayBuffer(hex.length >>> 1));
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(2 * i, 2), 16);
+  const nibble = (c: number): number => (c <= 57 ? c - 48 : c - 87); // "0".."9", "a".."f" (Buffer's hex)
+  for (let i = 0; i < out.length; i++) out[i] = (nibble(hex.charCodeAt(2 * i)) << 4) | nibble(hex.charCodeAt(2 * i + 1));
   return out;
 }
 
