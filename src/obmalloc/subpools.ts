@@ -263,7 +263,6 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
     return pool - (pool & this.poolMask);
   }
 
-  /** Put the free sub-pool sp at the head of the free list whose head word is wHead. */
   /**
    * Whether the free sub-pool list's head is one linkFreeSub may not write through (its PREV): it
    * must be a free sub-pool at the list's head, as subPoolFor checks one it takes. Unchecked, a
@@ -279,6 +278,7 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
     return new HeapCorruptionError(wHead * 4, `free sub-pool list holds ${hex(this.u32[wHead])}, no free sub-pool at the list's head (a write over the heap header?)`, "free sub-pool list");
   }
 
+  /** Put the free sub-pool sp at the head of the free list whose head word is wHead. */
   private linkFreeSub(sp: number, wHead: number): void {
     const u32 = this.u32;
     const head = u32[wHead];
@@ -568,9 +568,8 @@ export abstract class SubPoolAllocator extends ArenaAllocator {
       if (this.badFreeSubHead(u32[wHead])) throw this.badFreeSubList(wHead);
       return;
     }
-    // poolsOfSlot's sub-pools (the shift checked above), without its array.
-    const ao = u32[(pool + Pool.ARENA) >>> 2];
-    for (let sp = slot; sp < slot + this.poolSize && ao - sp >= this.minSubRoom; sp += 1 << SubPool.SHIFT) {
+    // The slot's sub-pools (its shift checked above), as freeSubPool then takes them off the list.
+    for (const sp of this.poolsOfSlot(slot, u32[(pool + Pool.ARENA) >>> 2])) {
       if (sp === pool) continue;
       const next = u32[(sp + Pool.NEXT) >>> 2];
       const prev = u32[(sp + Pool.PREV) >>> 2];
