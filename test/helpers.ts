@@ -126,6 +126,24 @@ export function strayWrite(u8: Uint8Array, live: readonly { p: number; n: number
   });
 }
 
+/**
+ * The fuzzers' block tests (stray-fuzz, overrun-hunt), blocks by address: the first of `live` or
+ * `limbo` (address -> length, a refused free's block) that [p, p + n) overlaps, a length of 0
+ * counted as 1; -1 when none.
+ */
+export function overlapOf(live: ReadonlyMap<number, { n: number }>, limbo: ReadonlyMap<number, number>, p: number, n: number): number {
+  n = Math.max(n, 1);
+  for (const [q, b] of live) if (p < q + Math.max(b.n, 1) && q < p + n) return q;
+  for (const [q, m] of limbo) if (p < q + Math.max(m, 1) && q < p + n) return q;
+  return -1;
+}
+
+/** The first live block (by address) whose bytes in u8 are not what it holds, as [address, index]; undefined when all are. */
+export function changedByte(u8: Uint8Array, live: ReadonlyMap<number, { n: number; bytes: ArrayLike<number> }>): [number, number] | undefined {
+  for (const [p, b] of live) for (let i = 0; i < b.n; i++) if (u8[p + i] !== b.bytes[i]) return [p, i];
+  return undefined;
+}
+
 /** Uniform numbers in [0, 1) from xorshift(seed), deterministic. */
 export function uniform(seed: number): () => number {
   const next = xorshift(seed);

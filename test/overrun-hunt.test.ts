@@ -20,7 +20,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { constants, createHeap, heapForModule, HeapCorruptionError, instantiateWithHeap, PymallocError, type Heap, type HeapOptions } from "../src/index.js";
-import { ROOT, uniform } from "./helpers.js";
+import { changedByte, overlapOf, ROOT, uniform } from "./helpers.js";
 
 const CASES = Number(process.env.OVERRUN_CASES ?? 60);
 const FROM = Number(process.env.OVERRUN_FROM ?? 0);
@@ -114,18 +114,13 @@ export async function overrunCase(seed: number, only?: { mode?: string; kind?: K
   const fail = (what: string): never => {
     throw new Bug(`${label}: ${what}\n  last calls: ${log.slice(-14).join(" | ")}`);
   };
-  const overlapping = (p: number, n: number): number => {
-    n = Math.max(n, 1);
-    for (const [q, b] of live) if (p < q + Math.max(b.n, 1) && q < p + n) return q;
-    for (const [q, m] of limbo) if (p < q + Math.max(m, 1) && q < p + n) return q;
-    return -1;
-  };
+  const overlapping = (p: number, n: number): number => overlapOf(live, limbo, p, n);
   const verify = (): void => {
-    const u8 = h.u8;
-    for (const [p, b] of live) {
-      const bytes = b.bytes;
-      for (let i = 0; i < b.n; i++) if (u8[p + i] !== bytes[i]) fail(`live block ${p} (${b.n} B) byte ${i} changed ${bytes[i]} -> ${u8[p + i]}`);
-    }
+    const bad = changedByte(h.u8, live);
+    if (bad === undefined) return;
+    const [p, i] = bad;
+    const b = live.get(p)!;
+    fail(`live block ${p} (${b.n} B) byte ${i} changed ${b.bytes[i]} -> ${h.u8[p + i]}`);
   };
   const pattern = (b: Block, from: number): void => {
     const s = ++serial;

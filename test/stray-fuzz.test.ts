@@ -19,7 +19,7 @@
 // untyped error fails the case. A hunt: FUZZ_FROM=20000 FUZZ_CASES=2000 npx vitest run test/stray-fuzz.test.ts
 import { describe, expect, it } from "vitest";
 import { attachHeap, createHeap, PymallocError, type Family, type Heap, type HeapOptions } from "../src/index.js";
-import { uniform } from "./helpers.js";
+import { changedByte, overlapOf, uniform } from "./helpers.js";
 
 const CASES = Number(process.env.FUZZ_CASES ?? 40);
 const FROM = Number(process.env.FUZZ_FROM ?? 0);
@@ -93,15 +93,13 @@ function fuzzCase(seed: number): number {
   const fail = (what: string): never => {
     throw new Bug(`${label}: ${what}\n  last calls: ${log.slice(-12).join(" | ")}`);
   };
-  const overlapping = (p: number, n: number): number => {
-    n = Math.max(n, 1);
-    for (const [q, b] of live) if (p < q + Math.max(b.n, 1) && q < p + n) return q;
-    for (const [q, m] of limbo) if (p < q + Math.max(m, 1) && q < p + n) return q;
-    return -1;
-  };
+  const overlapping = (p: number, n: number): number => overlapOf(live, limbo, p, n);
   const verify = (): void => {
-    const u8 = h.u8;
-    for (const [p, b] of live) for (let i = 0; i < b.n; i++) if (u8[p + i] !== b.bytes[i]) fail(`live block ${p} (${b.n} B): byte ${i} changed ${b.bytes[i]} -> ${u8[p + i]}`);
+    const bad = changedByte(h.u8, live);
+    if (bad === undefined) return;
+    const [p, i] = bad;
+    const b = live.get(p)!;
+    fail(`live block ${p} (${b.n} B): byte ${i} changed ${b.bytes[i]} -> ${h.u8[p + i]}`);
   };
   const adopt = (p: number, n: number, fam: number): void => {
     if (p === 0) return;
