@@ -273,18 +273,44 @@ describe("the raw cache (freed chunks of up to RawCache.MAX_SIZE bytes, kept unm
     h.check();
   });
 
-  it("the top coming down empties the cache: a heap that freed everything has its first footprint", () => {
+  it("the top coming down keeps the cache, collect() empties it: a heap that freed everything has its first footprint", () => {
     const h = heapFor();
     const empty = h.stats().footprint;
     const big = h.raw.malloc(8 << 20); // a heap of 8 MiB: the cache may hold RawCache.LIMIT chunks
     const ps = Array.from({ length: 50 }, (_, i) => h.raw.malloc(16 + ((i * 97) % 4000)));
     for (let i = 0; i < ps.length; i += 2) h.raw.free(ps[i]);
     expect(cachedCount(h)).toBe(25);
-    for (let i = ps.length - 1; i > 0; i -= 2) h.raw.free(ps[i]);
-    expect(cachedCount(h)).toBe(0);
+    for (let i = ps.length - 1; i > 0; i -= 2) h.raw.free(ps[i]); // the last one brings the top down
+    expect(cachedCount(h)).toBe(49);
+    h.check();
     h.raw.free(big);
+    h.collect();
+    expect(cachedCount(h)).toBe(0);
     expect(h.stats().footprint).toBe(empty);
     expect(h.stats().raw.freeBlocks).toBe(0);
+    h.check();
+  });
+
+  it("the top grows under its peak past cached chunks, and merges them before it passes the peak: the peak is TLSF's alone", () => {
+    const h = heapFor();
+    h.raw.malloc(1 << 20); // a heap of 1 MiB: the cache may hold 16 chunks
+    const ps = Array.from({ length: 8 }, () => h.raw.malloc(1000));
+    const last = h.raw.malloc(20000);
+    const peak = h.stats().peakFootprint;
+    for (const p of ps) h.raw.free(p);
+    h.raw.free(last); // the top comes down to the cached chunks' end
+    expect(cachedCount(h)).toBe(8);
+    // Under the peak: from the top, the cache kept.
+    const again = h.raw.malloc(20000);
+    expect(again).toBe(last);
+    expect(cachedCount(h)).toBe(8);
+    h.check();
+    h.raw.free(again);
+    // Past the peak: the cached chunks merge first (with the top), and the request fits under it.
+    const wide = h.raw.malloc(20000 + 8 * 1008 - 64);
+    expect(cachedCount(h)).toBe(0);
+    expect(wide).toBe(ps[0]);
+    expect(h.stats().peakFootprint).toBe(peak);
     h.check();
   });
 

@@ -440,7 +440,8 @@ export class Heap extends MemoryViews {
    * pools left empty to their arenas. It happens lazily anyway (when a pool runs dry); call it
    * when a thread stops allocating some sizes for a while. Every heap: give back the empty pools
    * kept as the last of their classes (threads keep them, and so does WebAssembly code's fast
-   * path), one a class at most.
+   * path), one a class at most, and the raw cache's chunks, merged into the free lists (and the
+   * top, which then comes down: `stats().footprint` is a fresh heap's again once everything is freed).
    */
   collect(): void {
     if (this.debug === undefined) this.objectAllocator.collect();

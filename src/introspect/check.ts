@@ -122,7 +122,6 @@ export function checkHeap(heap: Heap): void {
       fail(c.chunk + c.size, `the footer of the chunk in use at ${c.chunk} says ${u32[(c.chunk + c.size) >>> 2]} bytes, its header ${c.size} (a write past the end of its block, or over its header)`, "Chunk.PREV_SIZE");
     if (c.cached) {
       if (c.size > RawCache.MAX_SIZE) fail(c.chunk + Chunk.SIZE, `a cached chunk of ${c.size} bytes, over the raw cache's ${RawCache.MAX_SIZE}`, "Chunk.SIZE");
-      if (c.chunk + c.size === top) fail(c.chunk + Chunk.SIZE, "a cached chunk touches the top (the cache is emptied when the top comes down)", "Chunk.SIZE");
       cachedChunks.add(c.chunk);
     } else if (c.free) {
       if (prevFree) fail(c.chunk + Chunk.SIZE, "two free chunks side by side (missed coalescing)", "Chunk.SIZE");

@@ -279,6 +279,7 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
   collect(): void {
     if (!this.threaded) {
       this.follow(); // views that reach the top first (ArenaAllocator.follow): lists are walked below
+      this.raw.flushCache(); // the raw cache's chunks merged (the top comes down for them too)
       this.returnEmptyPools(this.owner);
       this.releaseFreeArenas();
       this.releaseMapHigh();
@@ -288,6 +289,7 @@ export abstract class RemoteAllocator extends SubPoolAllocator {
     this.takeDelayed();
     const took = this.enter();
     try {
+      this.raw.flushCache();
       this.returnEmptyPools(this.owner);
       this.releaseFreeArenas();
     } finally {

@@ -10,8 +10,8 @@
  *
  * Design: free() keeps a chunk of up to RawCache.MAX_SIZE bytes whole on a list of its size, and
  * malloc takes it back from there; the cache is emptied into the lists (flushCache) before the
- * top grows or takes a chunk, when the top comes down and when it is full, so the footprint is
- * the lists' alone. Past the cache, a free chunk from the lists, else the top.
+ * top passes its peak or takes a chunk, when it is full and at collect(), so the peak footprint
+ * is the lists' alone (RawCache in constants.ts). Past the cache, a free chunk from the lists, else the top.
  *
  * A refused call leaves the heap as it was: every path that merges or releases a chunk checks
  * what that follows (releaseOk, releaseIf: both neighbours, their links, the top, the head of the
@@ -66,8 +66,9 @@ export class RawAllocator extends CheckedChunks {
     let c = size >= Tlsf.SMALL_BLOCK ? this.ownListFit(size) : 0;
     if (c === 0) c = this.findFit(size);
     if (c === 0) {
-      // Nothing free fits: the cached chunks, merged, may (the footprint TLSF alone would have).
-      if (this.u32[this.wCache] > 0) return this.flushCache(), this.malloc(n);
+      // Nothing free fits: before the top passes its peak, the cached chunks, merged, may (the
+      // peak footprint TLSF alone would have). Under the peak the top takes it, the cache kept.
+      if (this.u32[this.wCache] > 0 && this.u32[this.wTop] + size > this.u32[this.wPeak]) return this.flushCache(), this.malloc(n);
       const p = this.fromTopFirst(size, n);
       return p !== 0 || !this.released() ? p : this.malloc(n);
     }
@@ -122,7 +123,7 @@ export class RawAllocator extends CheckedChunks {
     const sw = this.validate("free", p);
     const c = p - Chunk.HEADER;
     const size = ((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0;
-    // Cached when small enough, unless it ends at the top (then the top comes down: footprint).
+    // Cached when small enough, unless it ends at the top (then the top comes down).
     const u32 = this.u32;
     const top = u32[this.wTop]; // read once: the end test and the full test below
     if (size > RawCache.MAX_SIZE || c + size === top) return this.releaseChunk(c, sw);
@@ -147,9 +148,6 @@ export class RawAllocator extends CheckedChunks {
     const u32 = this.u32;
     const nx = c + csize;
     if (size <= csize) {
-      // The rest merges into the top: the cached chunks first (releaseChunk's rule), then this
-      // realloc again (their merge may set this chunk's PREV_FREE bit).
-      if (csize - size >= Chunk.MIN && nx === u32[this.wTop] && u32[this.wCache] > 0) return this.flushCache(), this.realloc(p, n);
       this.shrinkTo(c, csize, size, keep);
       return p;
     }
@@ -273,12 +271,9 @@ export class RawAllocator extends CheckedChunks {
    * HeapCorruptionError, having written nothing, when what it would follow is damaged (releaseOk).
    */
   releaseChunk(c: number, sw: number): void {
-    // The top comes down: the cached chunks merge first (into the chunks before it, which then
-    // come down with it), so that no footprint stays up for them; their merge may set its
-    // PREV_FREE bit. First, so that a damaged cached chunk refuses this call before its chunk
-    // went into the top (after it, until session 49: handed out again while its user held it).
-    if (c + (((sw ^ Chunk.SIZE_KEY) & ~Flag.MASK) >>> 0) === this.u32[this.wTop] && this.u32[this.wCache] > 0) return this.flushThenRelease(c, sw);
-    if (!this.releaseIf(c, sw)) this.releaseAgain(c, sw);
+    // A chunk at the top brings the top down to it, or to the free chunk before it; cached
+    // chunks below stay cached (RawCache: they merge before the top passes its peak).
+        if (!this.releaseIf(c, sw)) this.releaseAgain(c, sw);
   }
 
   /** releaseIf() said no: the error (releaseRefused), or, views made current, the release (out of line). */
@@ -332,12 +327,6 @@ export class RawAllocator extends CheckedChunks {
     u32[(after + 4) >>> 2] |= Flag.PREV_FREE;
     this.pushChunk(c, size);
     return true;
-  }
-
-  /** releaseChunk() of a chunk that ends at the top while chunks are cached (out of line). */
-  private flushThenRelease(c: number, sw: number): void {
-    this.flushCache();
-    this.releaseChunk(c, (sw & ~Flag.PREV_FREE) | (this.u32[(c + 4) >>> 2] & Flag.PREV_FREE));
   }
 
   /**
@@ -837,13 +826,10 @@ export class RawAllocator extends CheckedChunks {
 
   /**
    * Throws, having written nothing of the arena's, what freeArena(p) would meet (releaseOk): for
-   * the object allocator before its own writes for an arena it gives back. An arena that ends at
-   * the top while chunks are cached has them merged first (releaseChunk's rule, which then finds
-   * the cache empty).
+   * the object allocator before its own writes for an arena it gives back.
    */
   arenaReleasable(p: number): void {
     const c = p - Chunk.HEADER;
-    if (c + this.usable(p) + Chunk.OVERHEAD === this.u32[this.wTop] && this.u32[this.wCache] > 0) this.flushCache();
     const sw = this.u32[(c + 4) >>> 2] & ~Flag.ARENA;
     if (!this.releaseOk(c, sw)) this.releaseRefused(c, sw);
   }

@@ -9,8 +9,7 @@
 // makes is made before the first write, and a link is followed only within [start, top).
 // Must not: grow the memory, touch arenas, or report anything: each function returns 0 / false,
 // having written nothing (flushCache: leaving the chunks it did not release as JS finds them),
-// when JS must do it (growth, threads, damage, an invalid pointer, the top coming down with
-// chunks cached), and the caller passes the call to the TypeScript allocator, which reports
+// when JS must do it (growth, threads, damage, an invalid pointer), and the caller passes the call to the TypeScript allocator, which reports
 // what is wrong.
 
 import { Arena, Chunk, Flag, H, RawCache, SubPool, Tlsf } from "./layout";
@@ -297,8 +296,9 @@ export function rawMalloc(n: u32): u32 {
   }
   const c = findChunk(size);
   if (c == 0) {
-    // Nothing free fits: the cached chunks, merged, may (tlsf.ts malloc).
-    if (cached() != 0) return flushCache() ? rawMalloc(n) : 0;
+    // Nothing free fits: before the top passes its peak, the cached chunks, merged, may
+    // (tlsf.ts mallocListed); under it the top takes it, the cache kept.
+    if (cached() != 0) if (load<u32>(topAt) + size > load<u32>(peakAt)) return flushCache() ? rawMalloc(n) : 0;
     // From the top, if the memory holds it already, unless what the object allocator keeps goes
     // back first (keptFirst: JS does that).
     const top = load<u32>(topAt);
@@ -384,9 +384,8 @@ function releaseChunk(c: u32, sw: u32): bool {
       if (!linksOk(n, ns)) return false;
     }
   } else {
-    // The top comes down: JS empties the cache then (tlsf.ts releaseChunk).
+    // The top comes down (to c, or to the free chunk before it); cached chunks below stay.
     if (!topMarked(top)) return false;
-    if (cached() != 0) return false;
   }
   if (ps != 0) {
     c -= ps;
@@ -506,7 +505,7 @@ export function rawRealloc(p: u32, n: u32): u32 {
         const ns = sizeOf(nsw);
         if (ns > top - nx || load<u32>(nx + ns) != ns || !linksOk(nx, ns)) return 0;
       }
-    } else if (!topMarked(top) || cached() != 0) return 0; // the rest merges into the top: JS empties the cache then
+    } else if (!topMarked(top)) return 0; // the rest merges into the top
     store<u32>(c + Chunk.SIZE, header(size, keep));
     store<u32>(r, size);
     store<u32>(r + Chunk.SIZE, header(csize - size, Flag.TAG));
