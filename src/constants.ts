@@ -431,9 +431,10 @@ export const enum Tlsf {
  * would have it) before the top passes its peak (malloc) or takes a chunk (an arena, an aligned
  * chunk), when a free finds the cache full, and at heap.collect(): so the peak footprint is
  * TLSF's alone. A top that comes down, or grows again under its peak, leaves the cache as it is
- * (until session 55 both emptied it: a C zone allocator's 8 KiB chunk at the top, freed and taken
- * again for each message, emptied the cache of its 516-byte blocks every time; msgpack-c's replay
- * in wasm 165 -> 142 instructions an event, footprint the same within 0.03% on bench:footprint). Full is
+ * (until session 55 both emptied it, and the WebAssembly fast path left such a free to JS: a C
+ * zone allocator's 8 KiB chunk at the top, freed for each message, was a call into JS each time;
+ * msgpack-c's replay in wasm 364 -> 6 calls into JS, 165 -> 142 instructions an event, footprint
+ * the same within 0.03% on bench:footprint). Full is
  * one chunk for every 2^HEAP_SHIFT bytes of chunks below the top, at least MIN_LIMIT and at most
  * LIMIT: cached chunks are holes only their size takes, and on small heaps many of them moved
  * where later blocks went (bench:footprint over the shared traces up to 1 MiB of live data,
