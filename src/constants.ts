@@ -535,8 +535,8 @@ export const enum Flag {
 // Heap header, at heapBase: every byte of allocator state lives here or in chunk/pool/arena headers
 // ---------------------------------------------------------------------------------------------
 export const HEAP_MAGIC = 0x50594d41; // "PYMA"
-/** 21: a debug quarantine ring entry has a check word (Debug.Q_ENTRY 12, Q_ENTRY_CHECK); 20: Pool.INVERSE (ceil(2^32 / block size)) in place of the block size word Pool.SIZE; 18: a thread slot's claim word (Slot.CLAIM), pools' OWNER words keyed (Pool.OWNER_KEY); 17: in-use raw chunks keep a footer (Chunk.OVERHEAD 8); 16: SubPool.FILLS (a young class's sub-pool fills); 15: the heap's own end (H.END) and fences over pages a module grew; 14: the raw cache (H.RAW_CACHE, RawCache); 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
-export const HEAP_VERSION = 21;
+/** 22: a raw cache chunk may end at the top (the cache is kept when the top comes down: RawCache; an older check() reports such a heap as damaged); 21: a debug quarantine ring entry has a check word (Debug.Q_ENTRY 12, Q_ENTRY_CHECK); 20: Pool.INVERSE (ceil(2^32 / block size)) in place of the block size word Pool.SIZE; 18: a thread slot's claim word (Slot.CLAIM), pools' OWNER words keyed (Pool.OWNER_KEY); 17: in-use raw chunks keep a footer (Chunk.OVERHEAD 8); 16: SubPool.FILLS (a young class's sub-pool fills); 15: the heap's own end (H.END) and fences over pages a module grew; 14: the raw cache (H.RAW_CACHE, RawCache); 13: chunk header words hold the size xor Chunk.SIZE_KEY; 12: the views' words H.VIEW_END_* (the scalar header grew to 160 bytes); 11: free blocks carry FreeBlock.TAG_VALUE. */
+export const HEAP_VERSION = 22;
 /** Word indexes (×4 = byte offset from heapBase) of the header's scalar fields. */
 export const enum H {
   MAGIC = 0,

@@ -175,5 +175,5 @@ export namespace FreeBlock {
   export const TAG_VALUE: u32 = 4294967211;
 }
 export const HEAP_MAGIC: u32 = 1348029761;
-export const HEAP_VERSION: u32 = 21;
+export const HEAP_VERSION: u32 = 22;
 export const CARVE_BYTES: u32 = 512;
