@@ -258,11 +258,11 @@ describe("the raw cache (freed chunks of up to RawCache.MAX_SIZE bytes, kept unm
     h.check();
   });
 
-  it("cached chunks merge before the top grows: the footprint is TLSF's alone", () => {
+  it("cached chunks merge before the top passes its peak: the footprint is TLSF's alone", () => {
     const h = heapFor();
     h.raw.malloc(1 << 20); // a heap of 1 MiB: the cache may hold 16 chunks
     const ps = Array.from({ length: 8 }, () => h.raw.malloc(1000));
-    h.raw.malloc(16); // a guard: the chunks never touch the top
+    h.raw.malloc(16); // a guard at the top, which is its peak: the chunks never touch it
     const fp = h.stats().footprint;
     for (const p of ps) h.raw.free(p);
     expect(cachedCount(h)).toBe(8);

@@ -376,7 +376,7 @@ describe("the fast path alone, with its slow paths observed", () => {
     expect(heap.u8.subarray(h0, h0 + 1000).every((v) => v === 5)).toBe(true);
     heap.check();
     // With a chunk cached, a malloc that nothing free fits merges the cache first, in wasm as
-    // tlsf.ts does, before the top would grow (the footprint is the TLSF lists' alone; the next
+    // tlsf.ts does, before the top would pass its peak (the peak footprint is the TLSF lists' alone; the next
     // test compares such heaps with JS's byte for byte).
     x.free(h0);
     calls.length = 0;
@@ -1053,7 +1053,7 @@ describe("calls from the fast path into JS (crossings), with real C clients", ()
     // Before: 37 a 1000 events (every raw block, every pool taken or given back, every pool that filled).
     expect(calls.small + calls.large).toBeLessThan(t.count / 1000);
     // Raw blocks: only when the memory grows, or the raw cache is to be emptied (JS does that:
-    // the top would grow or come down with chunks cached, a realloc grows into a cached chunk,
+    // the top would pass its peak with chunks cached, a realloc grows into a cached chunk,
     // the cache is full): 88 calls in 600,000 events (28 before the cache); 130 since the memory
     // grows by 1/64 at least, not an eighth (session 53: each growth is JS's).
     expect(calls.large).toBeLessThan(t.count / 4000);

@@ -273,7 +273,7 @@ export class RawAllocator extends CheckedChunks {
   releaseChunk(c: number, sw: number): void {
     // A chunk at the top brings the top down to it, or to the free chunk before it; cached
     // chunks below stay cached (RawCache: they merge before the top passes its peak).
-        if (!this.releaseIf(c, sw)) this.releaseAgain(c, sw);
+    if (!this.releaseIf(c, sw)) this.releaseAgain(c, sw);
   }
 
   /** releaseIf() said no: the error (releaseRefused), or, views made current, the release (out of line). */

@@ -9,8 +9,8 @@
 // makes is made before the first write, and a link is followed only within [start, top).
 // Must not: grow the memory, touch arenas, or report anything: each function returns 0 / false,
 // having written nothing (flushCache: leaving the chunks it did not release as JS finds them),
-// when JS must do it (growth, threads, damage, an invalid pointer), and the caller passes the call to the TypeScript allocator, which reports
-// what is wrong.
+// when JS must do it (growth, threads, damage, an invalid pointer), and the caller passes the
+// call to the TypeScript allocator, which reports what is wrong.
 
 import { Arena, Chunk, Flag, H, RawCache, SubPool, Tlsf } from "./layout";
 
